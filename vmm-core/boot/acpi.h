@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/boot/acpi.h - ACPI tables for the direct boot path (ACPI 6.4 §5.2):
+ * RSDP (rev 2) -> XSDT -> FADT (-> DSDT, FACS), MADT.  The DSDT holds \_S5
+ * so Linux can power off through PM1a_CNT; the MADT lists one local APIC
+ * per vCPU, the IOAPIC and the ISA interrupt source overrides (IRQ 0 ->
+ * GSI 2, SCI level/active-high).  No SMI_CMD: always in ACPI mode.
+ */
+#ifndef VIVARIUM_BOOT_ACPI_H
+#define VIVARIUM_BOOT_ACPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct acpi_config {
+	unsigned ncpus;			/* local APIC IDs 0..ncpus-1 */
+	uint8_t ioapic_id;
+	uint64_t ioapic_addr;		/* 0xfec00000 */
+	uint16_t pm_base;		/* PM1a_EVT; CNT at +4, TMR at +8 */
+	uint8_t sci_irq;		/* 9 */
+	uint16_t reset_port;		/* 0xcf9, value ACPI_RESET_VALUE */
+	uint8_t reset_value;
+};
+
+/*
+ * acpi_build - build all tables into @buf (@len bytes), which the guest will
+ * see at GPA @buf_gpa; the RSDP comes first (16-byte aligned @buf_gpa, so
+ * that it is found by the legacy scan of 0xe0000-0xfffff).  Returns the
+ * number of bytes used, or -ENOSPC.  Every table's checksum is valid.
+ */
+long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
+		const struct acpi_config *cfg);
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/boot/linux.h - direct Linux boot per the x86 boot protocol
+ * (Documentation/arch/x86/boot.rst), 64-bit entry: the protected-mode kernel
+ * is loaded at its preferred 1 MiB address, boot_params ("zero page") at
+ * LINUX_ZERO_PAGE with the setup header copied from the image, the command
+ * line at LINUX_CMDLINE, the initrd as high as initrd_addr_max and RAM
+ * allow, the e820 map from guest_mem_e820(); the boot vCPU enters
+ * startup_64 (load address + 0x200) in long mode with RSI = zero page.
+ */
+#ifndef VIVARIUM_BOOT_LINUX_H
+#define VIVARIUM_BOOT_LINUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_mem;
+struct hv_regs;
+struct hv_sregs;
+
+/* Fixed low-memory layout of the direct boot path (GPAs). */
+#define LINUX_GDT		0x0500ull
+#define LINUX_ZERO_PAGE		0x7000ull
+#define LINUX_PML4		0x9000ull	/* + PDPT 0xa000, PDs 0xb000.. */
+#define LINUX_CMDLINE		0x20000ull
+#define LINUX_CMDLINE_MAX	0x10000ull	/* bytes, NUL included */
+
+struct linux_boot {
+	const uint8_t *kernel;	/* the bzImage file's bytes */
+	size_t kernel_len;
+	const uint8_t *initrd;	/* may be NULL */
+	size_t initrd_len;
+	const char *cmdline;	/* may be NULL */
+	uint64_t rsdp_gpa;	/* ACPI RSDP for boot_params (0: none) */
+};
+
+struct linux_entry {
+	uint64_t rip;		/* startup_64 */
+	uint64_t zero_page;	/* GPA of boot_params, for RSI */
+	uint64_t kernel_gpa, kernel_size;
+	uint64_t initrd_gpa, initrd_size;
+	uint16_t protocol;	/* boot protocol version, e.g. 0x020f */
+};
+
+/*
+ * linux_load - check @b->kernel is a bzImage this path can boot (magic
+ * "HdrS", protocol >= 2.06, 64-bit entry XLF_KERNEL_64, loaded high) and lay
+ * out kernel, initrd, command line and boot_params in @mem.
+ * Returns 0, or -EINVAL (not a bzImage, truncated, too old: @err says which),
+ * -E2BIG (command line longer than cmdline_size), -ENOSPC (kernel or initrd
+ * does not fit in RAM below the limits).  On error @err (@errlen bytes)
+ * holds one line for the user.
+ */
+int linux_load(struct guest_mem *mem, const struct linux_boot *b,
+	       struct linux_entry *entry, char *err, size_t errlen);
+
+/*
+ * linux_setup_vcpu - write the GDT and identity page tables (first 4 GiB,
+ * 2 MiB pages) to @mem and fill @regs/@sregs for 64-bit entry at @entry.
+ * @sregs must hold the vCPU's current values (they are modified).
+ */
+int linux_setup_vcpu(struct guest_mem *mem, const struct linux_entry *entry,
+		     struct hv_regs *regs, struct hv_sregs *sregs);
+
+#endif

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/devices/pit.h - the 8254 programmable interval timer (Intel 8254
+ * datasheet): three counters at ports 0x40-0x42, control word at 0x43,
+ * input clock 1.193182 MHz; counter 0 drives IRQ 0, counter 2's gate and
+ * output appear in port 0x61 (system control port B) bits 0 and 5.
+ * Counts are computed from the injected clock, not ticked.
+ */
+#ifndef VIVARIUM_PIT_H
+#define VIVARIUM_PIT_H
+
+#include <stdint.h>
+
+#include "../irq.h"
+
+#define PIT_FREQ_HZ 1193182u
+
+struct bus;
+struct pit;
+struct vtimer_queue;
+
+/* @q supplies the clock and the timer that raises @irq0 edges. */
+struct pit *pit_new(struct vtimer_queue *q, struct irq_line irq0);
+void pit_free(struct pit *pit);
+/* Registers 0x40-0x43 and 0x61. */
+int pit_attach(struct pit *pit, struct bus *pio);
+void pit_reset(struct pit *pit);
+
+#endif

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/devices/rtc.h - the MC146818 CMOS real-time clock and its 128
+ * bytes of CMOS RAM at ports 0x70 (index; bit 7 = NMI mask) and 0x71 (data).
+ * The time comes from the injected clock's realtime_ns(); BCD/binary and
+ * 12/24-hour formats (register B), UIP, periodic/alarm/update interrupts on
+ * IRQ 8 (register C reports and clears them).
+ */
+#ifndef VIVARIUM_RTC_H
+#define VIVARIUM_RTC_H
+
+#include <stdint.h>
+
+#include "../irq.h"
+
+struct bus;
+struct rtc;
+struct vtimer_queue;
+
+struct rtc *rtc_new(struct vtimer_queue *q, struct irq_line irq8);
+void rtc_free(struct rtc *rtc);
+int rtc_attach(struct rtc *rtc, struct bus *pio);
+void rtc_reset(struct rtc *rtc);
+/* Set CMOS byte @index (0-127) as firmware would (memory size at
+ * 0x15-0x18, 0x30-0x31, 0x34-0x35, 0x5b-0x5d; ...).  Clock registers
+ * 0x00-0x0d are ignored. */
+void rtc_cmos_set(struct rtc *rtc, unsigned index, uint8_t value);
+
+#endif

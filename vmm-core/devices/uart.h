@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/devices/uart.h - a 16550A UART (National Semiconductor PC16550D
+ * datasheet): 8 registers, 16-byte FIFOs, DLAB, IER/IIR/LSR/MSR, loopback.
+ * COM1 is base 0x3f8, IRQ 4.
+ */
+#ifndef VIVARIUM_UART_H
+#define VIVARIUM_UART_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../irq.h"
+
+struct bus;
+struct chardev;
+struct uart;
+
+/* @chr may be NULL (output discarded). */
+struct uart *uart_new(struct irq_line irq, struct chardev *chr);
+void uart_free(struct uart *uart);
+int uart_attach(struct uart *uart, struct bus *pio, uint16_t base);
+void uart_reset(struct uart *uart);
+
+/* Host -> guest bytes into the receive FIFO (device lock held).  Returns
+ * how many fit. */
+size_t uart_receive(struct uart *uart, const uint8_t *buf, size_t len);
+
+#endif

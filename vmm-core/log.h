@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* vmm-core/log.h - logging to stderr (or a file), with rate limiting for
+ * anything a guest can trigger. */
+#ifndef VIVARIUM_LOG_H
+#define VIVARIUM_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Messages above this level are dropped; default LOG_WARN, VIVARIUM_LOG=debug
+ * etc. in the environment overrides at log_init(). */
+void log_init(void);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+void vlog(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A token bucket: at most @burst messages, refilled at one per @interval_ns.
+ * Initialise statically with RATELIMIT_INIT. */
+struct ratelimit {
+	uint64_t last_ns;
+	uint32_t tokens;
+	uint32_t suppressed;
+	int init;
+};
+#define RATELIMIT_INIT { 0, 0, 0, 0 }
+/* Returns true if a message may be printed now; thread-safe enough for
+ * logging (races only lose or add a message). */
+bool ratelimit_ok(struct ratelimit *rl);
+
+/* Log at most 10 messages a second from this call site. */
+#define vlog_ratelimited(level, ...)                                    \
+	do {                                                            \
+		static struct ratelimit rl__ = RATELIMIT_INIT;          \
+		if (ratelimit_ok(&rl__))                                \
+			vlog(level, __VA_ARGS__);                       \
+	} while (0)
+
+#endif
