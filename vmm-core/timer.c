@@ -1,1 +1,173 @@
 /* SPDX-License-Identifier: MIT */
+#include "timer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "log.h"
+
+struct vtimer_queue {
+	const struct vclock *clk;
+	pthread_mutex_t *lock;		/* NULL for manual queues */
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool has_thread;
+	bool stop;
+	struct vtimer *head;		/* armed timers, earliest first */
+};
+
+static void queue_unlink(struct vtimer_queue *q, struct vtimer *t)
+{
+	for (struct vtimer **pp = &q->head; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	t->next = NULL;
+	t->armed = false;
+}
+
+static void queue_insert(struct vtimer_queue *q, struct vtimer *t)
+{
+	struct vtimer **pp = &q->head;
+
+	while (*pp && (*pp)->deadline_ns <= t->deadline_ns)
+		pp = &(*pp)->next;
+	t->next = *pp;
+	*pp = t;
+	t->armed = true;
+}
+
+/* Pop and run every timer due at @now.  Callbacks may re-arm themselves. */
+static unsigned run_due_locked(struct vtimer_queue *q, uint64_t now)
+{
+	unsigned n = 0;
+
+	while (q->head && q->head->deadline_ns <= now) {
+		struct vtimer *t = q->head;
+
+		queue_unlink(q, t);
+		t->cb(t->opaque, now);
+		n++;
+	}
+	return n;
+}
+
+static void *timer_thread(void *arg)
+{
+	struct vtimer_queue *q = arg;
+
+	pthread_mutex_lock(q->lock);
+	while (!q->stop) {
+		uint64_t now = vclock_now(q->clk);
+
+		run_due_locked(q, now);
+		if (q->stop)
+			break;
+		if (!q->head) {
+			pthread_cond_wait(&q->cond, q->lock);
+		} else {
+			struct timespec ts;
+			uint64_t d = q->head->deadline_ns;
+
+			ts.tv_sec = (time_t)(d / 1000000000ull);
+			ts.tv_nsec = (long)(d % 1000000000ull);
+			pthread_cond_timedwait(&q->cond, q->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(q->lock);
+	return NULL;
+}
+
+struct vtimer_queue *vtimer_queue_new(pthread_mutex_t *lock,
+				      const struct vclock *clk)
+{
+	struct vtimer_queue *q = calloc(1, sizeof(*q));
+	pthread_condattr_t attr;
+
+	if (!q)
+		return NULL;
+	q->clk = clk;
+	q->lock = lock;
+	pthread_condattr_init(&attr);
+	/* Deadlines are CLOCK_MONOTONIC ns (the host vclock). */
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&q->thread, NULL, timer_thread, q)) {
+		pthread_cond_destroy(&q->cond);
+		free(q);
+		return NULL;
+	}
+	q->has_thread = true;
+	return q;
+}
+
+struct vtimer_queue *vtimer_queue_new_manual(const struct vclock *clk)
+{
+	struct vtimer_queue *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->clk = clk;
+	pthread_cond_init(&q->cond, NULL);
+	return q;
+}
+
+void vtimer_queue_free(struct vtimer_queue *q)
+{
+	if (!q)
+		return;
+	if (q->has_thread) {
+		pthread_mutex_lock(q->lock);
+		q->stop = true;
+		pthread_cond_signal(&q->cond);
+		pthread_mutex_unlock(q->lock);
+		pthread_join(q->thread, NULL);
+	}
+	while (q->head)
+		queue_unlink(q, q->head);
+	pthread_cond_destroy(&q->cond);
+	free(q);
+}
+
+const struct vclock *vtimer_queue_clock(struct vtimer_queue *q)
+{
+	return q->clk;
+}
+
+unsigned vtimer_queue_run_due(struct vtimer_queue *q, uint64_t now_ns)
+{
+	return run_due_locked(q, now_ns);
+}
+
+void vtimer_init(struct vtimer *t, struct vtimer_queue *q,
+		 void (*cb)(void *opaque, uint64_t now_ns), void *opaque)
+{
+	t->cb = cb;
+	t->opaque = opaque;
+	t->q = q;
+	t->deadline_ns = 0;
+	t->armed = false;
+	t->next = NULL;
+}
+
+void vtimer_mod(struct vtimer *t, uint64_t deadline_ns)
+{
+	struct vtimer_queue *q = t->q;
+
+	if (t->armed)
+		queue_unlink(q, t);
+	t->deadline_ns = deadline_ns;
+	queue_insert(q, t);
+	if (q->has_thread && q->head == t)
+		pthread_cond_signal(&q->cond);
+}
+
+void vtimer_del(struct vtimer *t)
+{
+	if (t->armed)
+		queue_unlink(t->q, t);
+}
