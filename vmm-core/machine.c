@@ -1,1 +1,817 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The PC machine: the device table, interrupt routing, and the vCPU threads.
+ *
+ * Locks: m->lock is the device lock, held around every device access (vCPU
+ * exits, timer callbacks, chardev input).  m->ctl guards the run state and
+ * is never taken while waiting for the device lock... except in callbacks
+ * that stop or reset the VM, which only set flags and kick vCPUs.
+ */
+#include "machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot/acpi.h"
+#include "boot/linux.h"
+#include "bus.h"
+#include "clock.h"
+#include "devices/acpi_pm.h"
+#include "devices/chardev.h"
+#include "devices/debugport.h"
+#include "devices/i8042.h"
+#include "devices/ioapic.h"
+#include "devices/pci.h"
+#include "devices/pic.h"
+#include "devices/pit.h"
+#include "devices/rtc.h"
+#include "devices/uart.h"
+#include "hv.h"
+#include "log.h"
+#include "mem.h"
+#include "timer.h"
+#include "vcpu.h"
+
+#define COM1_BASE	0x3f8
+#define COM1_IRQ	4
+#define RTC_IRQ		8
+#define KBD_IRQ		1
+#define AUX_IRQ		12
+#define PIT_IRQ		0
+#define ACPI_AREA_SIZE	0x20000		/* 0xe0000-0xfffff */
+
+enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
+enum run_end { END_NONE, END_STOP, END_RESET };
+
+struct vcpu_thread {
+	struct machine *m;
+	unsigned id;
+	pthread_t thread;
+	struct hv_vcpu *vcpu;	/* set/cleared under m->ctl */
+	bool started;
+};
+
+struct machine {
+	struct machine_config cfg;
+	struct hv_system *hv;
+	uint8_t *kernel, *initrd;
+	size_t kernel_len, initrd_len;
+
+	/* The device lock, alive as long as the machine (chardev input uses
+	 * it across resets). */
+	pthread_mutex_t lock;
+
+	/* Built anew on every boot. */
+	struct hv_vm *vm;
+	struct guest_mem mem;
+	struct bus *pio, *mmio;
+	struct vtimer_queue *timers;
+	struct pic *pic;
+	struct ioapic *ioapic;
+	struct pit *pit;
+	struct uart *com1;
+	struct rtc *rtc;
+	struct i8042 *kbc;
+	struct pci_host *pci;
+	struct acpi_pm *pm;
+	struct debugport *dbg;
+	struct linux_entry entry;
+	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
+	unsigned arrived, expected;	/* vCPU creation rendezvous (ctl) */
+
+	/* Run control. */
+	pthread_mutex_t ctl;
+	pthread_cond_t ctl_cond;
+	enum run_state state;
+	enum run_end end;
+	int exit_status;
+	unsigned paused;
+	unsigned boots;
+	char err[256];
+	bool input_started;
+};
+
+/* ---- run control ------------------------------------------------------- */
+
+static void kick_all_locked(struct machine *m)
+{
+	for (unsigned i = 0; i < m->cfg.ncpus; i++)
+		if (m->cpu[i].vcpu)
+			hv_vcpu_kick(m->cpu[i].vcpu);
+}
+
+static void end_run(struct machine *m, enum run_end end, int status,
+		    const char *err)
+{
+	pthread_mutex_lock(&m->ctl);
+	if (m->end == END_NONE || (m->end == END_RESET && end == END_STOP)) {
+		m->end = end;
+		m->exit_status = status;
+		if (err)
+			snprintf(m->err, sizeof(m->err), "%s", err);
+	}
+	m->state = RUN_STOPPING;
+	kick_all_locked(m);
+	pthread_cond_broadcast(&m->ctl_cond);
+	pthread_mutex_unlock(&m->ctl);
+}
+
+void machine_stop(struct machine *m, int status)
+{
+	end_run(m, END_STOP, status, NULL);
+}
+
+void machine_reset(struct machine *m)
+{
+	end_run(m, END_RESET, 0, NULL);
+}
+
+static void machine_fail(struct machine *m, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void machine_fail(struct machine *m, int err, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	end_run(m, END_STOP, err, buf);
+}
+
+void machine_pause(struct machine *m)
+{
+	unsigned live = 0;
+
+	pthread_mutex_lock(&m->ctl);
+	if (m->state != RUN_RUNNING) {
+		pthread_mutex_unlock(&m->ctl);
+		return;
+	}
+	m->state = RUN_PAUSED;
+	kick_all_locked(m);
+	for (unsigned i = 0; i < m->cfg.ncpus; i++)
+		live += m->cpu[i].started;
+	while (m->state == RUN_PAUSED && m->paused < live)
+		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+	pthread_mutex_unlock(&m->ctl);
+}
+
+void machine_resume(struct machine *m)
+{
+	pthread_mutex_lock(&m->ctl);
+	if (m->state == RUN_PAUSED)
+		m->state = RUN_RUNNING;
+	pthread_cond_broadcast(&m->ctl_cond);
+	pthread_mutex_unlock(&m->ctl);
+}
+
+/* Blocks while paused.  Returns false once the VM is stopping. */
+static bool vcpu_may_run(struct machine *m)
+{
+	bool ok;
+
+	pthread_mutex_lock(&m->ctl);
+	while (m->state == RUN_PAUSED) {
+		m->paused++;
+		pthread_cond_broadcast(&m->ctl_cond);
+		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+		m->paused--;
+	}
+	ok = m->state == RUN_RUNNING;
+	pthread_mutex_unlock(&m->ctl);
+	return ok;
+}
+
+/* ---- interrupt routing ------------------------------------------------- */
+
+void machine_set_gsi(struct machine *m, unsigned gsi, int level)
+{
+	if (gsi < 16)
+		pic_set_irq(m->pic, gsi, level);
+	/* The PIT's IRQ 0 is IOAPIC pin 2 (the MADT's source override). */
+	ioapic_set_irq(m->ioapic, gsi == 0 ? 2 : gsi, level);
+}
+
+static void gsi_set(void *opaque, unsigned gsi, int level)
+{
+	machine_set_gsi(opaque, gsi, level);
+}
+
+static struct irq_line gsi_line(struct machine *m, unsigned gsi)
+{
+	return (struct irq_line){ .set = gsi_set, .opaque = m, .gsi = gsi };
+}
+
+/* The PIC's INTR reaches the boot vCPU as ExtINT: wake it to inject. */
+static void pic_intr_changed(void *opaque, bool level)
+{
+	struct machine *m = opaque;
+
+	if (!level)
+		return;
+	/* Lock order: device lock, then ctl (never the reverse). */
+	pthread_mutex_lock(&m->ctl);
+	if (m->cpu[0].vcpu)
+		hv_vcpu_kick(m->cpu[0].vcpu);
+	pthread_mutex_unlock(&m->ctl);
+}
+
+static void ioapic_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct machine *m = opaque;
+	int r = hv_vm_signal_msi(m->vm, addr, data);
+
+	if (r < 0)
+		vlog_ratelimited(LOG_WARN, "IOAPIC: MSI 0x%" PRIx64 "/0x%x not delivered: %s",
+				 addr, data, strerror(-r));
+}
+
+/* Mirror the redirection table into KVM's routes so that EOIs of
+ * level-triggered vectors exit to us (HV_EXIT_EOI). */
+static void ioapic_routes_changed(void *opaque)
+{
+	struct machine *m = opaque;
+	struct hv_msi_route routes[IOAPIC_PINS];
+	unsigned n = 0;
+	int r;
+
+	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
+		uint64_t addr;
+		uint32_t data;
+
+		if (ioapic_pin_msi(m->ioapic, pin, &addr, &data))
+			routes[n++] = (struct hv_msi_route){ pin, addr, data };
+	}
+	r = hv_vm_set_msi_routes(m->vm, routes, n);
+	if (r < 0)
+		vlog_ratelimited(LOG_WARN, "IOAPIC: cannot update KVM routes: %s",
+				 strerror(-r));
+}
+
+static const struct ioapic_ops ioapic_ops = {
+	.send_msi = ioapic_send_msi,
+	.routes_changed = ioapic_routes_changed,
+};
+
+/* ---- device callbacks --------------------------------------------------- */
+
+static void on_guest_reset(void *opaque)
+{
+	vlog(LOG_INFO, "guest requested a reset");
+	machine_reset(opaque);
+}
+
+static void on_poweroff(void *opaque)
+{
+	vlog(LOG_INFO, "guest powered off (ACPI S5)");
+	machine_stop(opaque, MACHINE_EXIT_POWEROFF);
+}
+
+static void on_test_exit(void *opaque, uint32_t code)
+{
+	machine_stop(opaque, (int)(code & 0x7fffffff));
+}
+
+static const struct i8042_ops kbc_ops = { .reset = on_guest_reset };
+static const struct acpi_pm_ops pm_ops = {
+	.poweroff = on_poweroff,
+	.reset = on_guest_reset,
+};
+
+static size_t serial_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct machine *m = opaque;
+
+	return m->com1 ? uart_receive(m->com1, buf, len) : len;
+}
+
+static void serial_quit(void *opaque)
+{
+	vlog(LOG_INFO, "quit requested from the console");
+	machine_stop(opaque, 0);
+}
+
+/* ---- building and tearing down ----------------------------------------- */
+
+#define TRY(expr, what)                                                      \
+	do {                                                                 \
+		int r__ = (expr);                                            \
+		if (r__ < 0) {                                               \
+			snprintf(err, errlen, "%s: %s", what, strerror(-r__)); \
+			return r__;                                          \
+		}                                                            \
+	} while (0)
+#define TRY_NEW(ptr, expr, what)                                             \
+	do {                                                                 \
+		if (!((ptr) = (expr))) {                                     \
+			snprintf(err, errlen, "%s: out of memory", what);    \
+			return -ENOMEM;                                      \
+		}                                                            \
+	} while (0)
+
+static int build_devices(struct machine *m, char *err, size_t errlen)
+{
+	TRY_NEW(m->pio, bus_new("pio"), "port bus");
+	TRY_NEW(m->mmio, bus_new("mmio"), "MMIO bus");
+	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &vclock_host), "timers");
+
+	/* The machine table: what a PC of the i440FX era has. */
+	TRY_NEW(m->pic, pic_new(pic_intr_changed, m), "8259A PIC");
+	TRY(pic_attach(m->pic, m->pio), "8259A PIC");
+	TRY_NEW(m->ioapic, ioapic_new(0, &ioapic_ops, m), "IOAPIC");
+	TRY(ioapic_attach(m->ioapic, m->mmio, IOAPIC_DEFAULT_BASE), "IOAPIC");
+	TRY_NEW(m->pit, pit_new(m->timers, gsi_line(m, PIT_IRQ)), "8254 PIT");
+	TRY(pit_attach(m->pit, m->pio), "8254 PIT");
+	TRY_NEW(m->com1, uart_new(gsi_line(m, COM1_IRQ), m->cfg.serial), "COM1");
+	TRY(uart_attach(m->com1, m->pio, COM1_BASE), "COM1");
+	TRY_NEW(m->rtc, rtc_new(m->timers, gsi_line(m, RTC_IRQ)), "RTC");
+	TRY(rtc_attach(m->rtc, m->pio), "RTC");
+	TRY_NEW(m->kbc, i8042_new(&kbc_ops, m, gsi_line(m, KBD_IRQ),
+				  gsi_line(m, AUX_IRQ)), "i8042");
+	TRY(i8042_attach(m->kbc, m->pio), "i8042");
+	TRY_NEW(m->pci, pci_host_new(), "PCI host bridge");
+	TRY(pci_host_attach(m->pci, m->pio), "PCI host bridge");
+	TRY_NEW(m->pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
+				   &pm_ops, m), "ACPI PM");
+	TRY(acpi_pm_attach(m->pm, m->pio, ACPI_PM_BASE), "ACPI PM");
+	TRY_NEW(m->dbg, debugport_new(m->cfg.debugcon, on_test_exit, m),
+		"debug ports");
+	TRY(debugport_attach(m->dbg, m->pio), "debug ports");
+	return 0;
+}
+
+static int load_linux(struct machine *m, char *err, size_t errlen)
+{
+	struct acpi_config acfg = {
+		.ncpus = m->cfg.ncpus,
+		.ioapic_id = 0,
+		.ioapic_addr = IOAPIC_DEFAULT_BASE,
+		.pm_base = ACPI_PM_BASE,
+		.sci_irq = ACPI_SCI_IRQ,
+		.reset_port = ACPI_RESET_PORT,
+		.reset_value = ACPI_RESET_VALUE,
+	};
+	struct linux_boot b = {
+		.kernel = m->kernel, .kernel_len = m->kernel_len,
+		.initrd = m->initrd, .initrd_len = m->initrd_len,
+		.cmdline = m->cfg.cmdline,
+		.rsdp_gpa = MEM_BIOS_START,
+	};
+	uint8_t *area = gpa_to_hva(&m->mem, MEM_BIOS_START, ACPI_AREA_SIZE);
+	long n;
+
+	if (!area) {
+		snprintf(err, errlen, "no RAM for the ACPI tables");
+		return -ENOMEM;
+	}
+	n = acpi_build(area, ACPI_AREA_SIZE, MEM_BIOS_START, &acfg);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot build ACPI tables: %s",
+			 strerror((int)-n));
+		return (int)n;
+	}
+	return linux_load(&m->mem, &b, &m->entry, err, errlen);
+}
+
+static int build(struct machine *m, char *err, size_t errlen)
+{
+	int r;
+
+	m->end = END_NONE;
+	m->state = RUN_RUNNING;
+	m->paused = 0;
+	m->err[0] = 0;
+
+	TRY(hv_vm_create(m->hv, &m->vm), "cannot create the VM");
+	r = guest_mem_init(&m->mem, m->cfg.ram_size);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot allocate %" PRIu64 " MiB of guest RAM: %s",
+			 m->cfg.ram_size >> 20, strerror(-r));
+		return r;
+	}
+	for (unsigned i = 0; i < m->mem.nregions; i++)
+		TRY(hv_vm_set_memory(m->vm, i, m->mem.region[i].gpa,
+				     m->mem.region[i].size,
+				     m->mem.region[i].hva, 0),
+		    "cannot map guest RAM");
+	r = build_devices(m, err, errlen);
+	if (r < 0)
+		return r;
+	if (m->cfg.hooks) {
+		if (m->cfg.hooks->add_devices)
+			TRY(m->cfg.hooks->add_devices(m, m->cfg.hooks->opaque),
+			    "test devices");
+		if (m->cfg.hooks->load)
+			TRY(m->cfg.hooks->load(m, &m->mem, m->cfg.hooks->opaque),
+			    "test guest");
+		return 0;
+	}
+	return load_linux(m, err, errlen);
+}
+
+static void teardown(struct machine *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->timers) {
+		pthread_mutex_unlock(&m->lock);
+		vtimer_queue_free(m->timers);	/* joins the timer thread */
+		pthread_mutex_lock(&m->lock);
+		m->timers = NULL;
+	}
+	debugport_free(m->dbg);
+	acpi_pm_free(m->pm);
+	pci_host_free(m->pci);
+	i8042_free(m->kbc);
+	rtc_free(m->rtc);
+	uart_free(m->com1);
+	pit_free(m->pit);
+	ioapic_free(m->ioapic);
+	pic_free(m->pic);
+	bus_free(m->pio);
+	bus_free(m->mmio);
+	m->dbg = NULL, m->pm = NULL, m->pci = NULL, m->kbc = NULL;
+	m->rtc = NULL, m->com1 = NULL, m->pit = NULL, m->ioapic = NULL;
+	m->pic = NULL, m->pio = NULL, m->mmio = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (m->vm)
+		hv_vm_destroy(m->vm);
+	m->vm = NULL;
+	guest_mem_free(&m->mem);
+}
+
+/* ---- the vCPU thread ---------------------------------------------------- */
+
+static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu)
+{
+	struct hv_regs regs;
+	struct hv_sregs sregs;
+	int r;
+
+	if (m->cfg.hooks)
+		return m->cfg.hooks->setup_bsp
+			       ? m->cfg.hooks->setup_bsp(m, vcpu, m->cfg.hooks->opaque)
+			       : 0;
+	memset(&regs, 0, sizeof(regs));
+	r = hv_vcpu_get_sregs(vcpu, &sregs);
+	if (r < 0)
+		return r;
+	r = linux_setup_vcpu(&m->mem, &m->entry, &regs, &sregs);
+	if (r < 0)
+		return r;
+	r = hv_vcpu_set_sregs(vcpu, &sregs);
+	return r < 0 ? r : hv_vcpu_set_regs(vcpu, &regs);
+}
+
+/* ExtINT from the PIC, injected by the boot vCPU before entering. */
+static void inject_pic(struct machine *m, struct hv_vcpu *vcpu)
+{
+	bool pending, inject = false;
+	uint8_t vector = 0;
+
+	pthread_mutex_lock(&m->lock);
+	pending = pic_intr(m->pic);
+	if (pending && hv_vcpu_ready_for_interrupt(vcpu)) {
+		vector = pic_ack(m->pic);
+		inject = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (inject) {
+		int r = hv_vcpu_interrupt(vcpu, vector);
+
+		if (r < 0)
+			vlog_ratelimited(LOG_WARN, "PIC: vector 0x%x lost: %s",
+					 vector, strerror(-r));
+		pending = false;
+	}
+	hv_vcpu_request_interrupt_window(vcpu, pending);
+}
+
+static void report_internal_error(struct machine *m, struct hv_vcpu *vcpu,
+				  const struct hv_exit *e)
+{
+	char bytes[3 * 15 + 1] = "";
+	struct hv_regs regs = { 0 };
+
+	hv_vcpu_get_regs(vcpu, &regs);
+	for (unsigned i = 0; i < e->internal.insn_len && i < 15; i++)
+		snprintf(bytes + 3 * i, 4, "%s%02x", i ? " " : "",
+			 e->internal.insn[i]);
+	machine_fail(m, -EIO,
+		     "KVM internal error %u on vCPU %u at RIP 0x%" PRIx64
+		     "%s%s%s (the host's KVM could not run this guest code)",
+		     e->internal.suberror, hv_vcpu_id(vcpu), regs.rip,
+		     bytes[0] ? " (instruction bytes " : "", bytes,
+		     bytes[0] ? ")" : "");
+}
+
+/* Returns false when the thread should stop. */
+static bool handle_exit(struct machine *m, struct hv_vcpu *vcpu,
+			struct hv_exit *e)
+{
+	switch (e->kind) {
+	case HV_EXIT_IO:
+		pthread_mutex_lock(&m->lock);
+		vcpu_dispatch_io(m->pio, e);
+		pthread_mutex_unlock(&m->lock);
+		return true;
+	case HV_EXIT_MMIO:
+		pthread_mutex_lock(&m->lock);
+		vcpu_dispatch_mmio(m->mmio, e);
+		pthread_mutex_unlock(&m->lock);
+		return true;
+	case HV_EXIT_EOI:
+		pthread_mutex_lock(&m->lock);
+		ioapic_eoi(m->ioapic, e->eoi.vector);
+		pthread_mutex_unlock(&m->lock);
+		return true;
+	case HV_EXIT_INTR:
+	case HV_EXIT_IRQ_WINDOW:
+	case HV_EXIT_NONE:
+	case HV_EXIT_HLT:
+	case HV_EXIT_DEBUG:
+		return true;
+	case HV_EXIT_SHUTDOWN:
+		vlog(LOG_INFO, "vCPU %u: triple fault, resetting", hv_vcpu_id(vcpu));
+		machine_reset(m);
+		return false;
+	case HV_EXIT_SYSTEM_EVENT:
+		if (e->system_event.type == HV_EVENT_RESET) {
+			machine_reset(m);
+		} else if (e->system_event.type == HV_EVENT_SHUTDOWN) {
+			machine_stop(m, MACHINE_EXIT_POWEROFF);
+		} else {
+			machine_fail(m, -EIO, "guest crashed (system event %u)",
+				     e->system_event.raw_type);
+		}
+		return false;
+	case HV_EXIT_INTERNAL_ERROR:
+		report_internal_error(m, vcpu, e);
+		return false;
+	case HV_EXIT_FAIL_ENTRY:
+		machine_fail(m, -EIO, "VM entry failed on vCPU %u (hardware reason 0x%" PRIx64 ")",
+			     hv_vcpu_id(vcpu), e->fail_entry.reason);
+		return false;
+	case HV_EXIT_UNKNOWN:
+	default:
+		machine_fail(m, -EIO, "unexpected KVM exit %u on vCPU %u",
+			     e->unknown.reason, hv_vcpu_id(vcpu));
+		return false;
+	}
+}
+
+static void *vcpu_main(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	struct machine *m = t->m;
+	const struct hv_cpu_model *model =
+		m->cfg.cpu_model ? m->cfg.cpu_model : &hv_cpu_model_host;
+	struct hv_vcpu *vcpu = NULL;
+	struct hv_exit e;
+	int r;
+
+	r = hv_vcpu_create(m->vm, t->id, model, m->cfg.ncpus, &vcpu);
+	if (r < 0)
+		machine_fail(m, r, "cannot create vCPU %u: %s", t->id, strerror(-r));
+	pthread_mutex_lock(&m->ctl);
+	t->vcpu = vcpu;
+	t->started = vcpu != NULL;
+	if (m->state == RUN_STOPPING && vcpu)
+		hv_vcpu_kick(vcpu);
+	/* Every local APIC must exist before the boot vCPU sends INIT/SIPI. */
+	m->arrived++;
+	pthread_cond_broadcast(&m->ctl_cond);
+	while (m->arrived < m->expected)
+		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+	pthread_mutex_unlock(&m->ctl);
+	if (!vcpu)
+		return NULL;
+	if (t->id == 0) {
+		r = setup_bsp(m, vcpu);
+		if (r < 0)
+			machine_fail(m, r, "cannot set up the boot vCPU: %s",
+				     strerror(-r));
+	}
+	while (vcpu_may_run(m)) {
+		if (t->id == 0)
+			inject_pic(m, vcpu);
+		r = hv_vcpu_run(vcpu, &e);
+		if (r < 0) {
+			machine_fail(m, r, "vCPU %u: KVM_RUN failed: %s", t->id,
+				     strerror(-r));
+			break;
+		}
+		if (!handle_exit(m, vcpu, &e))
+			break;
+	}
+	pthread_mutex_lock(&m->ctl);
+	t->vcpu = NULL;
+	t->started = false;
+	pthread_cond_broadcast(&m->ctl_cond);
+	pthread_mutex_unlock(&m->ctl);
+	hv_vcpu_destroy(vcpu);
+	return NULL;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static int read_file(const char *path, const char *what, uint8_t **data,
+		     size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t done = 0;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s '%s': %s", what, path,
+			 strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	*data = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*data) {
+		close(fd);
+		snprintf(err, errlen, "%s '%s': out of memory", what, path);
+		return -ENOMEM;
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, *data + done, (size_t)st.st_size - done);
+
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+
+			snprintf(err, errlen, "cannot read %s '%s': %s", what,
+				 path, strerror(e));
+			close(fd);
+			free(*data);
+			*data = NULL;
+			return -e;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	*len = done;
+	return 0;
+}
+
+int machine_create(const struct machine_config *cfg, struct machine **out,
+		   char *err, size_t errlen)
+{
+	struct machine *m;
+	int r;
+
+	*out = NULL;
+	if (cfg->ncpus < 1 || cfg->ncpus > MACHINE_MAX_CPUS) {
+		snprintf(err, errlen, "vCPU count %u out of range 1-%u",
+			 cfg->ncpus, MACHINE_MAX_CPUS);
+		return -EINVAL;
+	}
+	if (cfg->ram_size < (16ull << 20) || (cfg->ram_size & 0xfffff)) {
+		snprintf(err, errlen, "memory size must be a whole number of MiB, at least 16 MiB");
+		return -EINVAL;
+	}
+	if (!cfg->hooks && !cfg->kernel_path) {
+		snprintf(err, errlen, "nothing to boot: give --kernel PATH");
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->cfg = *cfg;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->ctl, NULL);
+	pthread_cond_init(&m->ctl_cond, NULL);
+	if (cfg->kernel_path) {
+		r = read_file(cfg->kernel_path, "kernel", &m->kernel,
+			      &m->kernel_len, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	if (cfg->initrd_path) {
+		r = read_file(cfg->initrd_path, "initrd", &m->initrd,
+			      &m->initrd_len, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	r = hv_open(cfg->kvm_path, &m->hv, err, errlen);
+	if (r < 0)
+		goto fail;
+	*out = m;
+	return 0;
+fail:
+	machine_destroy(m);
+	return r;
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (!m)
+		return;
+	if (m->hv)
+		hv_close(m->hv);
+	free(m->kernel);
+	free(m->initrd);
+	pthread_cond_destroy(&m->ctl_cond);
+	pthread_mutex_destroy(&m->ctl);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+static int run_once(struct machine *m, char *err, size_t errlen,
+		    enum run_end *end)
+{
+	unsigned n = m->cfg.ncpus;
+	int r;
+
+	m->boots++;
+	r = build(m, err, errlen);
+	if (r < 0) {
+		teardown(m);
+		*end = END_STOP;
+		return r;
+	}
+	if (m->cfg.serial && !m->input_started) {
+		struct chardev_sink sink = {
+			.receive = serial_receive, .opaque = m,
+			.quit = serial_quit, .quit_opaque = m,
+		};
+
+		/* Input thread lives across resets; no input is fine. */
+		if (chardev_start_input(m->cfg.serial, &sink, &m->lock) == 0)
+			m->input_started = true;
+	}
+	pthread_mutex_lock(&m->ctl);
+	m->arrived = 0;
+	m->expected = n;
+	pthread_mutex_unlock(&m->ctl);
+	for (unsigned i = 0; i < n; i++) {
+		m->cpu[i] = (struct vcpu_thread){ .m = m, .id = i };
+		if (pthread_create(&m->cpu[i].thread, NULL, vcpu_main, &m->cpu[i])) {
+			pthread_mutex_lock(&m->ctl);
+			m->expected = i;	/* release those that started */
+			pthread_cond_broadcast(&m->ctl_cond);
+			pthread_mutex_unlock(&m->ctl);
+			machine_fail(m, -EAGAIN, "cannot start vCPU thread %u", i);
+			n = i;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(m->cpu[i].thread, NULL);
+	teardown(m);
+	*end = m->end;
+	if (m->end == END_STOP && m->exit_status < 0)
+		snprintf(err, errlen, "%s", m->err[0] ? m->err : "VM failed");
+	return m->exit_status;
+}
+
+int machine_run(struct machine *m, char *err, size_t errlen)
+{
+	enum run_end end;
+	int status;
+
+	do {
+		status = run_once(m, err, errlen, &end);
+		if (end == END_RESET)
+			vlog(LOG_INFO, "resetting the VM");
+	} while (end == END_RESET);
+	return status;
+}
+
+struct bus *machine_pio(struct machine *m)
+{
+	return m->pio;
+}
+
+struct bus *machine_mmio(struct machine *m)
+{
+	return m->mmio;
+}
+
+struct guest_mem *machine_mem(struct machine *m)
+{
+	return &m->mem;
+}
+
+pthread_mutex_t *machine_lock(struct machine *m)
+{
+	return &m->lock;
+}
+
+unsigned machine_boot_count(const struct machine *m)
+{
+	return m->boots;
+}

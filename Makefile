@@ -1,0 +1,36 @@
+# Vivarium — the two entry points of the README's quick start.
+#   make run   set up, build, and boot the demo Linux VM (in the nested rig
+#              when this host's KVM has no hardware virtualization)
+#   make test  set up, build, and run every test tier
+BUILD ?= build
+
+# Debian packages: build tools; then the test inputs (kernel, busybox, firmware,
+# the nested rig's QEMU, qemu-img as an oracle, iasl for the ACPI tables).
+PACKAGES := gcc make meson ninja-build pkg-config python3 \
+	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
+	cpio xz-utils zstd kmod acpica-tools
+
+.PHONY: all deps build test test-unit test-guest test-e2e run clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(PACKAGES)
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+test: build
+	@scripts/run-tests.sh $(BUILD)
+
+test-unit test-guest test-e2e: build
+	@scripts/run-tests.sh $(BUILD) $(@:test-%=%)
+
+run: build
+	@scripts/run-demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/machine.h - the PC machine: guest RAM, the buses, the devices of
+ * the machine table (machine.c), and one thread per vCPU.
+ *
+ * Life cycle: machine_create() checks the configuration and loads nothing
+ * yet; machine_run() builds the VM (KVM VM, memory slots, devices, boot
+ * image), runs the vCPUs until the guest powers off, a test guest writes the
+ * exit port, an error occurs or machine_stop() is called, and returns the
+ * exit status.  A guest reset (triple fault, 0xcf9, i8042 0xfe, KVM reset
+ * event) or machine_reset() tears the VM down and builds it anew within
+ * machine_run().
+ *
+ * vCPU states: RUNNING -> PAUSED -> RUNNING, any -> STOPPED.
+ */
+#ifndef VIVARIUM_MACHINE_H
+#define VIVARIUM_MACHINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bus;
+struct chardev;
+struct guest_mem;
+struct hv_cpu_model;
+struct hv_system;
+struct hv_vcpu;
+struct machine;
+
+#define MACHINE_MAX_CPUS 64
+
+/* Hooks for test guests (tests/guest/) that boot without a kernel. */
+struct machine_boot_hooks {
+	/* After RAM exists: write code/data into guest memory. */
+	int (*load)(struct machine *m, struct guest_mem *mem, void *opaque);
+	/* On the boot vCPU's thread, before its first run: set registers. */
+	int (*setup_bsp)(struct machine *m, struct hv_vcpu *vcpu, void *opaque);
+	/* After the standard devices exist: add test devices to the buses. */
+	int (*add_devices)(struct machine *m, void *opaque);
+	void *opaque;
+};
+
+struct machine_config {
+	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
+	unsigned ncpus;			/* 1..MACHINE_MAX_CPUS */
+	const char *kernel_path;	/* bzImage (direct boot) */
+	const char *initrd_path;	/* may be NULL */
+	const char *cmdline;		/* may be NULL */
+	struct chardev *serial;		/* COM1's host side; NULL: discard */
+	struct chardev *debugcon;	/* port 0x402; may be NULL */
+	const struct hv_cpu_model *cpu_model;	/* NULL: host */
+	const char *kvm_path;		/* NULL: /dev/kvm */
+	const struct machine_boot_hooks *hooks;	/* NULL: Linux boot */
+};
+
+/* Exit status of machine_run() for a guest that powered off. */
+#define MACHINE_EXIT_POWEROFF 0
+
+/*
+ * machine_create - validate @cfg, open the hypervisor and read the kernel
+ * and initrd files (so that a wrong path or a corrupt image fails here,
+ * with one line in @err).  Returns 0 or -errno.
+ */
+int machine_create(const struct machine_config *cfg, struct machine **out,
+		   char *err, size_t errlen);
+void machine_destroy(struct machine *m);
+
+/*
+ * machine_run - run until the VM ends.  Returns its exit status: 0 after an
+ * ACPI power-off, the value a test guest wrote to the test-exit port, or a
+ * negative errno for a failure (@err, @errlen: one line saying what, e.g.
+ * "KVM internal error: emulation failure at RIP 0x... (bytes 0f c7 ...)").
+ */
+int machine_run(struct machine *m, char *err, size_t errlen);
+
+/* From any thread: end machine_run() with @status / reset the VM /
+ * pause and resume every vCPU (machine_pause returns once all are paused). */
+void machine_stop(struct machine *m, int status);
+void machine_reset(struct machine *m);
+void machine_pause(struct machine *m);
+void machine_resume(struct machine *m);
+
+/* For hooks and tests, valid while the VM is built. */
+struct bus *machine_pio(struct machine *m);
+struct bus *machine_mmio(struct machine *m);
+struct guest_mem *machine_mem(struct machine *m);
+pthread_mutex_t *machine_lock(struct machine *m);
+/* Drive GSI @gsi (ISA IRQs 0-15 reach the PIC and the IOAPIC, 16-23 the
+ * IOAPIC only) to @level.  Call with machine_lock() held. */
+void machine_set_gsi(struct machine *m, unsigned gsi, int level);
+/* Times the VM was (re)built by machine_run(): 1 + resets. */
+unsigned machine_boot_count(const struct machine *m);
+
+#endif
