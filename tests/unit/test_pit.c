@@ -1,2 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_pit.c - the 8254 through ports 0x40-0x43 and 0x61 on a
+ * fake clock and a manual timer queue, programmed as Linux does it
+ * (drivers/clocksource/i8253.c, arch/x86/kernel/tsc.c). */
 #include "check.h"
-int main(void) { SKIP("not written yet"); }
+
+#include "bus.h"
+#include "devices/pit.h"
+#include "timer.h"
+
+static uint64_t fake_ns;
+
+static uint64_t fake_monotonic(const struct vclock *clk)
+{
+	return *(const uint64_t *)clk->opaque;
+}
+
+static int64_t fake_realtime(const struct vclock *clk)
+{
+	return (int64_t)*(const uint64_t *)clk->opaque;
+}
+
+static const struct vclock fake_clock = {
+	.monotonic_ns = fake_monotonic,
+	.realtime_ns = fake_realtime,
+	.opaque = &fake_ns,
+};
+
+static struct bus *pio;
+static struct vtimer_queue *q;
+static struct pit *pit;
+static unsigned irqs;
+static int irq_level;
+static uint64_t irq_times[4096];
+
+static void irq_set(void *opaque, unsigned gsi, int level)
+{
+	(void)opaque;
+	CHECK_EQ(gsi, 0);
+	if (level && !irq_level) {
+		if (irqs < 4096)
+			irq_times[irqs] = fake_ns;
+		irqs++;
+	}
+	irq_level = level;
+}
+
+static void outb(uint16_t port, uint8_t v)
+{
+	int claimed = 0;
+
+	bus_write(pio, port, v, 1, &claimed);
+	CHECK(claimed);
+}
+
+static uint8_t inb(uint16_t port)
+{
+	return (uint8_t)bus_read(pio, port, 1, NULL);
+}
+
+/* Let simulated time pass in steps of @step_ns, firing due timers as the
+ * timer thread would. */
+static void advance(uint64_t ns, uint64_t step_ns)
+{
+	uint64_t end = fake_ns + ns;
+
+	while (fake_ns < end) {
+		fake_ns = fake_ns + step_ns < end ? fake_ns + step_ns : end;
+		vtimer_queue_run_due(q, fake_ns);
+	}
+}
+
+static void setup(void)
+{
+	fake_ns = 1000000000ull;	/* arbitrary non-zero start */
+	irqs = 0;
+	irq_level = 0;
+	pio = bus_new("pio");
+	q = vtimer_queue_new_manual(&fake_clock);
+	pit = pit_new(q, (struct irq_line){ .set = irq_set, .gsi = 0 });
+	CHECK(pit != NULL);
+	CHECK_EQ(pit_attach(pit, pio), 0);
+}
+
+static void teardown(void)
+{
+	pit_free(pit);
+	vtimer_queue_free(q);
+	bus_free(pio);
+}
+
+static uint64_t ticks_in(uint64_t ns)
+{
+	return ns * PIT_FREQ_HZ / 1000000000ull;
+}
+
+/* The count of counter @ch through the counter latch command. */
+static uint16_t latch_read(unsigned ch)
+{
+	uint16_t lo, hi;
+
+	outb(0x43, (uint8_t)(ch << 6));
+	lo = inb((uint16_t)(0x40 + ch));
+	hi = inb((uint16_t)(0x40 + ch));
+	return (uint16_t)(lo | hi << 8);
+}
+
+static void test_idle_after_reset(void)
+{
+	setup();
+	advance(100000000, 1000000);
+	CHECK_EQ(irqs, 0);
+	CHECK_EQ(inb(0x61) & 0x20, 0x20);	/* OUT2 high, idle mode 3 */
+	CHECK_EQ(inb(0x61) & 0x01, 0);		/* gate 2 low */
+	teardown();
+}
+
+/* Linux's periodic clockevent: mode 2, LATCH = (PIT_TICK_RATE + HZ/2)/HZ. */
+static void test_mode2_periodic(void)
+{
+	const uint16_t latch = (PIT_FREQ_HZ + 500) / 1000;	/* 1193 */
+	uint64_t t0;
+
+	setup();
+	outb(0x43, 0x34);
+	outb(0x40, latch & 0xff);
+	outb(0x40, latch >> 8);
+	t0 = fake_ns;
+	/* Steps shorter than the period: every edge is seen once. */
+	advance(10000000000ull, 100000);
+	CHECK_EQ(irqs, ticks_in(10000000000ull) / latch);	/* 10001, no drift */
+	/* The k-th IRQ comes at the k-th period, give or take one step. */
+	for (unsigned k = 1; k <= 4000 && k <= irqs; k += 999) {
+		uint64_t due = t0 + ((uint64_t)k * latch * 1000000000ull +
+				     PIT_FREQ_HZ - 1) / PIT_FREQ_HZ;
+
+		CHECK(irq_times[k - 1] >= due && irq_times[k - 1] < due + 100000);
+	}
+	/* The count runs down from the reload value within each period. */
+	{
+		uint64_t t = ticks_in(fake_ns - t0);
+
+		CHECK_EQ(latch_read(0), latch - t % latch);
+	}
+	/* Shut down as Linux does (mode 0, no count): the IRQs stop. */
+	outb(0x43, 0x30);
+	irqs = 0;
+	advance(100000000, 100000);
+	CHECK_EQ(irqs, 0);
+	teardown();
+}
+
+/* Mode 3 square wave, as SeaBIOS leaves counter 0 (count 0 = 65536). */
+static void test_mode3_square_wave(void)
+{
+	setup();
+	outb(0x43, 0x36);
+	outb(0x40, 0);
+	outb(0x40, 0);
+	advance(1000000000, 1000000);
+	CHECK_EQ(irqs, PIT_FREQ_HZ / 65536);	/* 18.2 Hz */
+	/* OUT high for the first half, low for the second: read-back
+	 * status bit 7 at a known phase. */
+	outb(0x43, 0x36);
+	outb(0x40, 100);
+	outb(0x40, 0);
+	fake_ns += 40000;	/* 47 ticks: still high, count 100 - 2*47 */
+	outb(0x43, 0xc2);	/* read-back count and status of counter 0 */
+	CHECK_EQ(inb(0x40) & 0x80, 0x80);
+	CHECK_EQ(inb(0x40), 100 - 2 * 47);
+	CHECK_EQ(inb(0x40), 0);
+	fake_ns += 10000;	/* 59 ticks: low half, 100 - 2*9 */
+	outb(0x43, 0xc2);
+	CHECK_EQ(inb(0x40) & 0x80, 0);
+	CHECK_EQ(latch_read(0), 100 - 2 * 9);
+	teardown();
+}
+
+static void test_mode0_oneshot(void)
+{
+	uint64_t t0, due;
+
+	setup();
+	outb(0x43, 0x30);		/* counter 0, LSB/MSB, mode 0 */
+	outb(0x40, 0x10);
+	CHECK_EQ(irqs, 0);
+	outb(0x40, 0x27);		/* 10000 ticks = 8381 us */
+	t0 = fake_ns;
+	due = t0 + (10000ull * 1000000000ull + PIT_FREQ_HZ - 1) / PIT_FREQ_HZ;
+	outb(0x43, 0xe2);		/* status only */
+	CHECK_EQ(inb(0x40), 0x30);	/* OUT low, count loaded, LSB/MSB mode 0 */
+	advance(due - 1 - fake_ns, 1000);
+	CHECK_EQ(irqs, 0);
+	CHECK_EQ(latch_read(0), 1);
+	advance(1, 1);
+	CHECK_EQ(irqs, 1);
+	CHECK_EQ(irq_times[0], due);
+	outb(0x43, 0xe2);
+	CHECK_EQ(inb(0x40), 0xb0);	/* OUT high */
+	/* Only once; the counter wraps on through 0xffff. */
+	advance(200000000, 1000000);
+	CHECK_EQ(irqs, 1);
+	CHECK_EQ(latch_read(0), (uint16_t)(10000 - ticks_in(fake_ns - t0)));
+
+	/* Writing the first byte stops the count, OUT low; the second
+	 * restarts it with the new count. */
+	outb(0x40, 0x00);
+	outb(0x43, 0xe2);
+	CHECK_EQ(inb(0x40) & 0x80, 0);
+	fake_ns += 1000000;
+	outb(0x40, 0x01);		/* 256 ticks */
+	advance(300000, 1000);
+	CHECK_EQ(irqs, 2);
+	teardown();
+}
+
+/* Linux's one-shot clockevent: mode 4 (0x38), the edge comes when OUT
+ * returns high one tick after the count expires. */
+static void test_mode4_oneshot(void)
+{
+	setup();
+	outb(0x43, 0x38);
+	outb(0x40, 100);
+	outb(0x40, 0);
+	advance(84000, 100);		/* 100 ticks = 83.8 us */
+	CHECK_EQ(irqs, 0);
+	advance(2000, 100);
+	CHECK_EQ(irqs, 1);
+	advance(100000000, 100000);
+	CHECK_EQ(irqs, 1);
+	/* Re-arming: a new count restarts it. */
+	outb(0x40, 0x00);
+	outb(0x40, 0x10);		/* 4096 ticks */
+	advance(10000000, 10000);
+	CHECK_EQ(irqs, 2);
+	teardown();
+}
+
+static void test_latch_and_access_modes(void)
+{
+	uint16_t a;
+
+	setup();
+	outb(0x43, 0x34);
+	outb(0x40, 0x00);
+	outb(0x40, 0xc0);		/* 0xc000 */
+	fake_ns += 1000000;		/* 1193 ticks */
+	outb(0x43, 0x00);		/* latch counter 0 */
+	fake_ns += 1000000;
+	outb(0x43, 0x00);		/* ignored: the first is not read yet */
+	a = inb(0x40);
+	fake_ns += 1000000;
+	a |= (uint16_t)(inb(0x40) << 8);
+	CHECK_EQ(a, 0xc000 - 1193);
+	/* Unlatched reads follow the live count, LSB then MSB. */
+	a = inb(0x40);
+	a |= (uint16_t)(inb(0x40) << 8);
+	CHECK_EQ(a, 0xc000 - ticks_in(3000000));
+
+	/* LSB only: one byte per read and write. */
+	outb(0x43, 0x54);		/* counter 1, LSB, mode 2 */
+	outb(0x41, 200);
+	fake_ns += 10000;		/* 11 ticks */
+	CHECK_EQ(inb(0x41), 200 - 11);
+	CHECK_EQ(inb(0x41), 200 - 11);
+	outb(0x43, 0xe4);		/* status of counter 1 */
+	CHECK_EQ(inb(0x41), 0x80 | (0x54 & 0x3f));	/* OUT high */
+	/* MSB only. */
+	outb(0x43, 0x64);		/* counter 1, MSB, mode 2 */
+	outb(0x41, 0x20);		/* 0x2000 */
+	fake_ns += 1000000;
+	CHECK_EQ(inb(0x41), (0x2000 - 1193) >> 8);
+	outb(0x43, 0x40);
+	CHECK_EQ(inb(0x41), (0x2000 - 1193) >> 8);
+
+	/* Read-back of count and status of two counters at once: status
+	 * first, then the count, each released once read. */
+	outb(0x43, 0xb0);		/* counter 2, LSB/MSB, mode 0, gate low */
+	outb(0x42, 0x34);
+	outb(0x42, 0x12);
+	outb(0x43, 0xcc);		/* count + status, counters 1 and 2 */
+	CHECK_EQ(inb(0x42), 0x30);	/* OUT low, loaded, mode 0 */
+	CHECK_EQ(inb(0x42), 0x34);	/* paused at the full count */
+	CHECK_EQ(inb(0x42), 0x12);
+	CHECK_EQ(inb(0x41), 0x80 | (0x64 & 0x3f));
+	CHECK_EQ(inb(0x41), (0x2000 - 1193) >> 8);
+
+	/* Null count: set by a count written in mode 2 while counting until
+	 * the period ends. */
+	outb(0x43, 0x34);
+	outb(0x40, 100);
+	outb(0x40, 0);
+	outb(0x43, 0xe2);
+	CHECK_EQ(inb(0x40) & 0x40, 0);
+	fake_ns += 10000;
+	outb(0x40, 50);
+	outb(0x40, 0);
+	outb(0x43, 0xe2);
+	CHECK_EQ(inb(0x40) & 0x40, 0x40);
+	CHECK_EQ(latch_read(0), 100 - 11);	/* the old period runs out */
+	fake_ns += 80000;		/* tick 107: 7 into the new count */
+	outb(0x43, 0xe2);
+	CHECK_EQ(inb(0x40) & 0x40, 0);
+	CHECK_EQ(latch_read(0), 50 - 7);
+	teardown();
+}
+
+/* arch/x86/kernel/tsc.c pit_calibrate_tsc(): gate high, speaker off,
+ * counter 2 mode 0 with a 50 ms count, poll port 0x61 bit 5. */
+static void test_ch2_pit_calibrate_tsc(void)
+{
+	const uint16_t latch = PIT_FREQ_HZ / (1000 / 50);
+	uint64_t t0, due;
+	unsigned loops = 0;
+
+	setup();
+	outb(0x61, (inb(0x61) & ~0x02) | 0x01);
+	CHECK_EQ(inb(0x61) & 0x03, 0x01);
+	outb(0x43, 0xb0);
+	outb(0x42, latch & 0xff);
+	outb(0x42, latch >> 8);
+	t0 = fake_ns;
+	due = t0 + ((uint64_t)latch * 1000000000ull + PIT_FREQ_HZ - 1) / PIT_FREQ_HZ;
+	while ((inb(0x61) & 0x20) == 0 && loops < 100000) {
+		fake_ns += 1000;	/* each poll takes 1 us */
+		loops++;
+	}
+	CHECK(fake_ns >= due && fake_ns < due + 1000);
+	CHECK_EQ(irqs, 0);		/* counter 2 raises no IRQ */
+	teardown();
+}
+
+/* quick_pit_calibrate(): counter 2 from 0xffff, MSB read back live (LSB
+ * read first and dropped), waiting for each MSB value to pass. */
+static void test_ch2_quick_calibrate(void)
+{
+	uint8_t msb;
+	uint64_t t0;
+
+	setup();
+	outb(0x61, (inb(0x61) & ~0x02) | 0x01);
+	outb(0x43, 0xb0);
+	outb(0x42, 0xff);
+	outb(0x42, 0xff);
+	t0 = fake_ns;
+	for (unsigned expect = 0xff; expect > 0xf0; expect--) {
+		unsigned reads = 0;
+
+		do {
+			inb(0x42);
+			msb = inb(0x42);
+			fake_ns += 2000;
+			reads++;
+		} while (msb == expect && reads < 10000);
+		CHECK_EQ(msb, expect - 1);
+	}
+	/* 15 MSB steps of 256 ticks each (the first is 255) */
+	CHECK(ticks_in(fake_ns - t0) >= 0xffff - 0xf0ff &&
+	      ticks_in(fake_ns - t0) < 0xffff - 0xf0ff + 5);
+
+	/* Gate low suspends mode 0; high resumes. */
+	outb(0x61, 0x00);
+	{
+		uint16_t a = latch_read(2), b;
+
+		fake_ns += 5000000;
+		b = latch_read(2);
+		CHECK_EQ(a, b);
+		outb(0x61, 0x01);
+		fake_ns += 1000000;
+		CHECK_EQ(latch_read(2), (uint16_t)(b - 1193));
+	}
+	teardown();
+}
+
+static void test_port61_bits(void)
+{
+	unsigned toggles = 0;
+	uint8_t last;
+
+	setup();
+	/* Refresh bit 4 toggles every ~15 us. */
+	last = inb(0x61) & 0x10;
+	for (int i = 0; i < 100; i++) {
+		fake_ns += 1000;
+		if ((inb(0x61) & 0x10) != last) {
+			toggles++;
+			last = inb(0x61) & 0x10;
+		}
+	}
+	CHECK(toggles >= 6 && toggles <= 7);
+	/* Bits 0-3 read back, 6-7 read 0, 4-5 are not writable. */
+	outb(0x61, 0xff);
+	CHECK_EQ(inb(0x61) & 0xcf, 0x0f);
+
+	/* Mode 2 on counter 2 with the gate: low forces OUT high and stops;
+	 * the rising edge reloads. */
+	outb(0x43, 0xb4);
+	outb(0x42, 10);
+	outb(0x42, 0);
+	fake_ns += 7543;		/* 9 ticks: OUT low for this one */
+	CHECK_EQ(inb(0x61) & 0x20, 0);
+	outb(0x61, 0x00);
+	CHECK_EQ(inb(0x61) & 0x20, 0x20);
+	fake_ns += 100000;
+	outb(0x61, 0x01);
+	CHECK_EQ(latch_read(2), 10);
+	/* Mode 1: the gate's rising edge triggers, OUT low for the count. */
+	outb(0x43, 0xb2);
+	outb(0x42, 100);
+	outb(0x42, 0);
+	CHECK_EQ(inb(0x61) & 0x20, 0x20);	/* waiting for a trigger */
+	outb(0x61, 0x00);
+	outb(0x61, 0x01);
+	CHECK_EQ(inb(0x61) & 0x20, 0);
+	fake_ns += 90000;
+	CHECK_EQ(inb(0x61) & 0x20, 0x20);
+	teardown();
+}
+
+/* A guest asking for a 1.19 MHz IRQ gets at most one per 10 us, while the
+ * count it reads stays exact. */
+static void test_tiny_period_clamped(void)
+{
+	uint64_t t0;
+
+	setup();
+	outb(0x43, 0x34);
+	outb(0x40, 2);
+	outb(0x40, 0);
+	t0 = fake_ns;
+	advance(10000000, 500);		/* 10 ms */
+	/* Unclamped: 5965.  Clamped: one per 10 us plus the wait for the next
+	 * edge (a period is 1.7 us) and for the 0.5 us step. */
+	CHECK(irqs >= 800 && irqs <= 1001);
+	for (unsigned i = 1; i < irqs && i < 4096; i++)
+		CHECK(irq_times[i] - irq_times[i - 1] >= 10000);
+	CHECK_EQ(latch_read(0), 2 - ticks_in(fake_ns - t0) % 2);
+	fake_ns += 838;
+	CHECK_EQ(latch_read(0), 2 - ticks_in(fake_ns - t0) % 2);
+
+	/* A one-shot right after an IRQ is delayed, not lost. */
+	outb(0x43, 0x30);
+	irqs = 0;
+	outb(0x40, 1);
+	outb(0x40, 0);
+	advance(100000, 100);
+	CHECK_EQ(irqs, 1);
+	teardown();
+}
+
+int main(void)
+{
+	RUN_TEST(test_idle_after_reset);
+	RUN_TEST(test_mode2_periodic);
+	RUN_TEST(test_mode3_square_wave);
+	RUN_TEST(test_mode0_oneshot);
+	RUN_TEST(test_mode4_oneshot);
+	RUN_TEST(test_latch_and_access_modes);
+	RUN_TEST(test_ch2_pit_calibrate_tsc);
+	RUN_TEST(test_ch2_quick_calibrate);
+	RUN_TEST(test_port61_bits);
+	RUN_TEST(test_tiny_period_clamped);
+	return check_finish();
+}

@@ -24,7 +24,9 @@ int pic_attach(struct pic *pic, struct bus *pio);
 void pic_reset(struct pic *pic);
 
 /* Drive input @irq (0-15; 8-15 are the slave's) to @level.  Out-of-range
- * @irq is ignored. */
+ * @irq is ignored, and so is 2: master IR2 is wired to the slave's INT.
+ * Edge inputs (ELCR bit 0) latch a request on each rising edge, so a pulse
+ * (irq_line_pulse) is enough; level inputs request while high. */
 void pic_set_irq(struct pic *pic, unsigned irq, int level);
 /* The INTR output: an unmasked request of higher priority than any in
  * service. */

@@ -4,7 +4,10 @@
  * datasheet): three counters at ports 0x40-0x42, control word at 0x43,
  * input clock 1.193182 MHz; counter 0 drives IRQ 0, counter 2's gate and
  * output appear in port 0x61 (system control port B) bits 0 and 5.
- * Counts are computed from the injected clock, not ticked.
+ * Counts are computed from the injected clock, not ticked.  IRQ 0 is a
+ * pulse per rising OUT0 edge, at most one per 10 us (a faster counter keeps
+ * exact counts; the extra edges are coalesced, as are edges the timer thread
+ * wakes too late for).  BCD counting is treated as binary.
  */
 #ifndef VIVARIUM_PIT_H
 #define VIVARIUM_PIT_H
@@ -21,6 +24,7 @@ struct vtimer_queue;
 
 /* @q supplies the clock and the timer that raises @irq0 edges. */
 struct pit *pit_new(struct vtimer_queue *q, struct irq_line irq0);
+/* With the device lock held, or after the timer queue is freed. */
 void pit_free(struct pit *pit);
 /* Registers 0x40-0x43 and 0x61. */
 int pit_attach(struct pit *pit, struct bus *pio);
