@@ -1,0 +1,93 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
+#
+# Usage:
+#   tests/rig/mkguest-initramfs.sh [--shell] OUTPUT.cpio.gz
+#
+# The guest's /init mounts proc, and at once prints
+#   GUEST-INIT uptime=<seconds since the guest kernel started>
+# then mounts sys and dev and prints
+#   GUEST-CPUS=<online processors in /proc/cpuinfo>
+#   GUEST-MEM-KB=<MemTotal from /proc/meminfo>
+# and powers off (poweroff -f).  Console lines go to /dev/console, so boot the
+# guest with console=ttyS0 to read them on the VMM's serial port.
+#
+# --shell: after the same lines, print a welcome message and run an
+# interactive shell on the console; the guest powers off when it exits
+# (for `make run`).
+#
+# Needs: busybox-static, cpio, gzip.  Runs as any user.
+
+set -euo pipefail
+
+die() {
+	echo "mkguest-initramfs: $*" >&2
+	exit 1
+}
+
+shell=0
+case ${1:-} in
+--shell) shell=1; shift ;;
+-h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+esac
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell] OUTPUT.cpio.gz"
+out=$1
+
+busybox=
+for b in /bin/busybox /usr/bin/busybox; do
+	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
+done
+[ -n "$busybox" ] || die "no statically linked busybox (apt-get install busybox-static)"
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-guest.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc}
+cp "$busybox" "$stage/bin/busybox"
+for applet in $("$busybox" --list-full); do
+	[ -e "$stage/$applet" ] || ln -s /bin/busybox "$stage/$applet"
+done
+echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
+echo "root:x:0:" >"$stage/etc/group"
+echo vivarium-guest >"$stage/etc/hostname"
+
+cat >"$stage/init" <<'EOF'
+#!/bin/busybox sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mount -t proc proc /proc
+read up idle </proc/uptime
+echo "GUEST-INIT uptime=$up"
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
+echo "GUEST-CPUS=$(grep -c '^processor' /proc/cpuinfo)"
+echo "GUEST-MEM-KB=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+EOF
+
+if [ "$shell" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+hostname -F /etc/hostname
+export PS1='\h:\w# '
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+mem=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)
+echo
+echo "Welcome to the Vivarium demo guest: Linux $(uname -r), $cpus CPUs, $mem MiB."
+echo "This is busybox sh on the serial console; 'poweroff -f' (or exit) ends the guest."
+echo
+# A subshell, so that setsid does not need to fork: the shell gets its own
+# session with the console's real tty as controlling terminal (job control, ^C).
+(exec setsid cttyhack sh -l)
+EOF
+fi
+
+cat >>"$stage/init" <<'EOF'
+poweroff -f
+EOF
+chmod 755 "$stage/init"
+
+mkdir -p "$(dirname "$out")"
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 >"$out.tmp"
+mv "$out.tmp" "$out"
