@@ -36,7 +36,7 @@ bool ratelimit_ok(struct ratelimit *rl);
 #define vlog_ratelimited(level, ...)                                    \
 	do {                                                            \
 		static struct ratelimit rl__ = RATELIMIT_INIT;          \
-		if (ratelimit_ok(&rl__))                                \
+		if ((level) <= log_get_level() && ratelimit_ok(&rl__)) \
 			vlog(level, __VA_ARGS__);                       \
 	} while (0)
 
