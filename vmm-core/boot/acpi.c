@@ -1,1 +1,415 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/boot/acpi.c - the ACPI tables (ACPI 6.4 §5.2).
+ *
+ * Layout in the buffer (each table 16-byte aligned, FACS 64-byte aligned
+ * as a GPA):  RSDP, RSDT, XSDT, FADT, FACS, DSDT, MADT.  The RSDT is there
+ * for acpi=rsdt and old tools; Linux uses the XSDT.
+ */
+#include "acpi.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "aml.h"
+#include "../devices/acpi_pm.h"
+
+#define OEM_ID		"VIVARI"	/* 6 chars */
+#define OEM_TABLE_ID	"VIVARIUM"	/* 8 chars */
+#define CREATOR_ID	"VIVA"
+#define OEM_REVISION	1
+#define CREATOR_REV	1
+
+#define LAPIC_DEFAULT_ADDR	0xfee00000u
+
+struct acpi_sdt_hdr {
+	char signature[4];
+	uint32_t length;
+	uint8_t revision;
+	uint8_t checksum;
+	char oem_id[6];
+	char oem_table_id[8];
+	uint32_t oem_revision;
+	char creator_id[4];
+	uint32_t creator_revision;
+} __attribute__((packed));
+static_assert(sizeof(struct acpi_sdt_hdr) == 36, "SDT header");
+
+struct acpi_rsdp {
+	char signature[8];		/* "RSD PTR " */
+	uint8_t checksum;		/* first 20 bytes */
+	char oem_id[6];
+	uint8_t revision;		/* 2 */
+	uint32_t rsdt_address;
+	uint32_t length;		/* 36 */
+	uint64_t xsdt_address;
+	uint8_t extended_checksum;	/* all 36 bytes */
+	uint8_t reserved[3];
+} __attribute__((packed));
+static_assert(sizeof(struct acpi_rsdp) == 36, "RSDP");
+
+/* Generic Address Structure (§5.2.3.2) */
+struct acpi_gas {
+	uint8_t space_id;	/* 1: system I/O */
+	uint8_t bit_width;
+	uint8_t bit_offset;
+	uint8_t access_size;	/* 1 byte, 2 word, 3 dword, 4 qword */
+	uint64_t address;
+} __attribute__((packed));
+static_assert(sizeof(struct acpi_gas) == 12, "GAS");
+
+#define GAS_SYSTEM_IO	1
+#define GAS_ACCESS_BYTE	1
+#define GAS_ACCESS_WORD	2
+#define GAS_ACCESS_DWORD 3
+
+/* FADT, revision 6 (§5.2.9, Table 5.9) */
+struct acpi_fadt {
+	struct acpi_sdt_hdr hdr;
+	uint32_t firmware_ctrl;		/* 36 */
+	uint32_t dsdt;			/* 40 */
+	uint8_t reserved0;		/* 44 */
+	uint8_t preferred_pm_profile;	/* 45 */
+	uint16_t sci_int;		/* 46 */
+	uint32_t smi_cmd;		/* 48 */
+	uint8_t acpi_enable;		/* 52 */
+	uint8_t acpi_disable;		/* 53 */
+	uint8_t s4bios_req;		/* 54 */
+	uint8_t pstate_cnt;		/* 55 */
+	uint32_t pm1a_evt_blk;		/* 56 */
+	uint32_t pm1b_evt_blk;		/* 60 */
+	uint32_t pm1a_cnt_blk;		/* 64 */
+	uint32_t pm1b_cnt_blk;		/* 68 */
+	uint32_t pm2_cnt_blk;		/* 72 */
+	uint32_t pm_tmr_blk;		/* 76 */
+	uint32_t gpe0_blk;		/* 80 */
+	uint32_t gpe1_blk;		/* 84 */
+	uint8_t pm1_evt_len;		/* 88 */
+	uint8_t pm1_cnt_len;		/* 89 */
+	uint8_t pm2_cnt_len;		/* 90 */
+	uint8_t pm_tmr_len;		/* 91 */
+	uint8_t gpe0_blk_len;		/* 92 */
+	uint8_t gpe1_blk_len;		/* 93 */
+	uint8_t gpe1_base;		/* 94 */
+	uint8_t cst_cnt;		/* 95 */
+	uint16_t p_lvl2_lat;		/* 96 */
+	uint16_t p_lvl3_lat;		/* 98 */
+	uint16_t flush_size;		/* 100 */
+	uint16_t flush_stride;		/* 102 */
+	uint8_t duty_offset;		/* 104 */
+	uint8_t duty_width;		/* 105 */
+	uint8_t day_alrm;		/* 106 */
+	uint8_t mon_alrm;		/* 107 */
+	uint8_t century;		/* 108 */
+	uint16_t iapc_boot_arch;	/* 109 */
+	uint8_t reserved1;		/* 111 */
+	uint32_t flags;			/* 112 */
+	struct acpi_gas reset_reg;	/* 116 */
+	uint8_t reset_value;		/* 128 */
+	uint16_t arm_boot_arch;		/* 129 */
+	uint8_t minor_version;		/* 131 */
+	uint64_t x_firmware_ctrl;	/* 132 */
+	uint64_t x_dsdt;		/* 140 */
+	struct acpi_gas x_pm1a_evt_blk;	/* 148 */
+	struct acpi_gas x_pm1b_evt_blk;	/* 160 */
+	struct acpi_gas x_pm1a_cnt_blk;	/* 172 */
+	struct acpi_gas x_pm1b_cnt_blk;	/* 184 */
+	struct acpi_gas x_pm2_cnt_blk;	/* 196 */
+	struct acpi_gas x_pm_tmr_blk;	/* 208 */
+	struct acpi_gas x_gpe0_blk;	/* 220 */
+	struct acpi_gas x_gpe1_blk;	/* 232 */
+	struct acpi_gas sleep_control_reg; /* 244 */
+	struct acpi_gas sleep_status_reg;  /* 256 */
+	uint64_t hypervisor_vendor_id;	/* 268 */
+} __attribute__((packed));
+static_assert(offsetof(struct acpi_fadt, sci_int) == 46, "FADT SCI_INT");
+static_assert(offsetof(struct acpi_fadt, pm1a_evt_blk) == 56, "FADT PM1a_EVT");
+static_assert(offsetof(struct acpi_fadt, pm_tmr_blk) == 76, "FADT PM_TMR");
+static_assert(offsetof(struct acpi_fadt, pm1_evt_len) == 88, "FADT PM1_EVT_LEN");
+static_assert(offsetof(struct acpi_fadt, century) == 108, "FADT CENTURY");
+static_assert(offsetof(struct acpi_fadt, iapc_boot_arch) == 109, "FADT IAPC");
+static_assert(offsetof(struct acpi_fadt, flags) == 112, "FADT flags");
+static_assert(offsetof(struct acpi_fadt, reset_reg) == 116, "FADT RESET_REG");
+static_assert(offsetof(struct acpi_fadt, reset_value) == 128, "FADT RESET_VALUE");
+static_assert(offsetof(struct acpi_fadt, minor_version) == 131, "FADT minor");
+static_assert(offsetof(struct acpi_fadt, x_firmware_ctrl) == 132, "FADT X_FACS");
+static_assert(offsetof(struct acpi_fadt, x_dsdt) == 140, "FADT X_DSDT");
+static_assert(offsetof(struct acpi_fadt, x_pm1a_evt_blk) == 148, "FADT X_PM1a_EVT");
+static_assert(offsetof(struct acpi_fadt, x_pm_tmr_blk) == 208, "FADT X_PM_TMR");
+static_assert(offsetof(struct acpi_fadt, sleep_control_reg) == 244, "FADT SLEEP_CTL");
+static_assert(offsetof(struct acpi_fadt, hypervisor_vendor_id) == 268, "FADT HVID");
+static_assert(sizeof(struct acpi_fadt) == 276, "FADT length (ACPI 6.x)");
+
+/* FADT flags (Table 5.10) */
+#define FADT_WBINVD		(1u << 0)
+#define FADT_PROC_C1		(1u << 2)
+#define FADT_PWR_BUTTON		(1u << 4)	/* set: no fixed power button */
+#define FADT_SLP_BUTTON		(1u << 5)	/* set: no fixed sleep button */
+#define FADT_FIX_RTC		(1u << 6)	/* set: no RTC wake status */
+#define FADT_TMR_VAL_EXT	(1u << 8)
+#define FADT_RESET_REG_SUP	(1u << 10)
+/* IA-PC boot architecture flags (Table 5.11) */
+#define IAPC_LEGACY_DEVICES	(1u << 0)
+#define IAPC_8042		(1u << 1)
+#define IAPC_VGA_NOT_PRESENT	(1u << 2)
+
+/* FACS (§5.2.10) */
+struct acpi_facs {
+	char signature[4];
+	uint32_t length;
+	uint32_t hardware_signature;
+	uint32_t firmware_waking_vector;
+	uint32_t global_lock;
+	uint32_t flags;
+	uint64_t x_firmware_waking_vector;
+	uint8_t version;
+	uint8_t reserved[3];
+	uint32_t ospm_flags;
+	uint8_t reserved1[24];
+} __attribute__((packed));
+static_assert(sizeof(struct acpi_facs) == 64, "FACS");
+
+/* MADT (§5.2.12) */
+#define MADT_PCAT_COMPAT	1u
+#define MADT_LAPIC		0
+#define MADT_IOAPIC		1
+#define MADT_ISO		2
+#define MADT_LAPIC_NMI		4
+#define MADT_LAPIC_ENABLED	1u
+#define MADT_FLAGS_CONFORMS	0x0000
+#define MADT_FLAGS_LEVEL_HIGH	0x000d	/* polarity 01 high, trigger 11 level */
+
+/* Where the tables go: a bump allocator over the buffer. */
+struct layout {
+	uint8_t *buf;
+	size_t len, off;
+	uint64_t gpa;
+};
+
+/* Offset of @size zeroed bytes whose GPA is @align-aligned, or -1. */
+static long take(struct layout *l, size_t size, uint64_t align)
+{
+	uint64_t at = ((l->gpa + l->off + align - 1) & ~(align - 1)) - l->gpa;
+
+	if (at > l->len || size > l->len - at)
+		return -1;
+	memset(l->buf + l->off, 0, at + size - l->off);
+	l->off = at + size;
+	return (long)at;
+}
+
+static uint8_t checksum(const void *p, size_t n)
+{
+	uint8_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += ((const uint8_t *)p)[i];
+	return (uint8_t)-sum;
+}
+
+static void fill_hdr(uint8_t *p, const char sig[4], uint32_t length,
+		     uint8_t revision)
+{
+	struct acpi_sdt_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(h.signature, sig, 4);
+	h.length = length;
+	h.revision = revision;
+	memcpy(h.oem_id, OEM_ID, 6);
+	memcpy(h.oem_table_id, OEM_TABLE_ID, 8);
+	h.oem_revision = OEM_REVISION;
+	memcpy(h.creator_id, CREATOR_ID, 4);
+	h.creator_revision = CREATOR_REV;
+	memcpy(p, &h, sizeof(h));
+}
+
+static void finish_table(uint8_t *p)
+{
+	struct acpi_sdt_hdr h;
+
+	memcpy(&h, p, sizeof(h));
+	p[offsetof(struct acpi_sdt_hdr, checksum)] = 0;
+	p[offsetof(struct acpi_sdt_hdr, checksum)] = checksum(p, h.length);
+}
+
+static struct acpi_gas gas_io(uint16_t port, uint8_t bits, uint8_t access)
+{
+	return (struct acpi_gas){ .space_id = GAS_SYSTEM_IO, .bit_width = bits,
+				  .access_size = access, .address = port };
+}
+
+/* The DSDT's AML body.  Later devices (power button, PCI root) go into the
+ * \_SB scope. */
+static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
+{
+	aml_scope_begin(a, "\\_SB_");
+	aml_end(a);
+
+	/* \_S5: PM1a/PM1b SLP_TYP for soft-off (§7.4.2) */
+	aml_name_decl(a, "_S5_");
+	aml_package_begin(a, 4);
+	aml_integer(a, ACPI_S5_SLP_TYP);
+	aml_integer(a, ACPI_S5_SLP_TYP);
+	aml_integer(a, 0);
+	aml_integer(a, 0);
+	aml_end(a);
+}
+
+static void put8(uint8_t **p, uint8_t v) { *(*p)++ = v; }
+static void put16(uint8_t **p, uint16_t v) { memcpy(*p, &v, 2); *p += 2; }
+static void put32(uint8_t **p, uint32_t v) { memcpy(*p, &v, 4); *p += 4; }
+
+static size_t madt_size(const struct acpi_config *cfg)
+{
+	return 36 + 8 + cfg->ncpus * 8 + 12 + 2 * 10 + 6;
+}
+
+static void madt_fill(uint8_t *t, const struct acpi_config *cfg)
+{
+	uint8_t *p = t + 36;
+
+	fill_hdr(t, "APIC", (uint32_t)madt_size(cfg), 5);
+	put32(&p, LAPIC_DEFAULT_ADDR);
+	put32(&p, MADT_PCAT_COMPAT);
+	for (unsigned i = 0; i < cfg->ncpus; i++) {
+		put8(&p, MADT_LAPIC);
+		put8(&p, 8);
+		put8(&p, (uint8_t)i);		/* ACPI processor UID */
+		put8(&p, (uint8_t)i);		/* APIC ID */
+		put32(&p, MADT_LAPIC_ENABLED);
+	}
+	put8(&p, MADT_IOAPIC);
+	put8(&p, 12);
+	put8(&p, cfg->ioapic_id);
+	put8(&p, 0);
+	put32(&p, (uint32_t)cfg->ioapic_addr);
+	put32(&p, 0);				/* GSI base */
+	/* ISA IRQ 0 (PIT) arrives on IOAPIC pin 2 */
+	put8(&p, MADT_ISO);
+	put8(&p, 10);
+	put8(&p, 0);				/* bus: ISA */
+	put8(&p, 0);
+	put32(&p, 2);
+	put16(&p, MADT_FLAGS_CONFORMS);
+	/* The SCI: level-triggered, active high */
+	put8(&p, MADT_ISO);
+	put8(&p, 10);
+	put8(&p, 0);
+	put8(&p, cfg->sci_irq);
+	put32(&p, cfg->sci_irq);
+	put16(&p, MADT_FLAGS_LEVEL_HIGH);
+	/* NMI on LINT1 of every local APIC */
+	put8(&p, MADT_LAPIC_NMI);
+	put8(&p, 6);
+	put8(&p, 0xff);				/* all processors */
+	put16(&p, MADT_FLAGS_CONFORMS);
+	put8(&p, 1);				/* LINT1 */
+	finish_table(t);
+}
+
+long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
+		const struct acpi_config *cfg)
+{
+	struct layout l = { .buf = buf, .len = len, .gpa = buf_gpa };
+	long rsdp, rsdt, xsdt, fadt_off, facs_off, dsdt, madt;
+	struct acpi_rsdp r;
+	struct acpi_fadt f;
+	struct acpi_facs fc;
+	struct aml a;
+	uint64_t tables[2];
+
+	if (!buf || !cfg || (buf_gpa & 15) || !cfg->ncpus || cfg->ncpus > 255 ||
+	    cfg->ioapic_addr >= (1ull << 32) || buf_gpa >= (1ull << 32) ||
+	    len > (1ull << 32) - buf_gpa)
+		return -EINVAL;
+
+	rsdp = take(&l, sizeof(r), 16);
+	rsdt = take(&l, 36 + 2 * 4, 16);
+	xsdt = take(&l, 36 + 2 * 8, 16);
+	fadt_off = take(&l, sizeof(f), 16);
+	facs_off = take(&l, sizeof(fc), 64);
+	dsdt = take(&l, 36, 16);
+	if (rsdp < 0 || rsdt < 0 || xsdt < 0 || fadt_off < 0 || facs_off < 0 ||
+	    dsdt < 0)
+		return -ENOSPC;
+
+	/* DSDT: header, then AML straight into the rest of the buffer. */
+	aml_init(&a, buf + l.off, len - l.off);
+	dsdt_body(&a, cfg);
+	if (a.overflow || a.depth)
+		return -ENOSPC;
+	l.off += a.len;
+	fill_hdr(buf + dsdt, "DSDT", (uint32_t)(36 + a.len), 2);
+	finish_table(buf + dsdt);
+
+	madt = take(&l, madt_size(cfg), 16);
+	if (madt < 0)
+		return -ENOSPC;
+	madt_fill(buf + madt, cfg);
+
+	/* FACS: no checksum; the global lock and waking vector stay 0. */
+	memset(&fc, 0, sizeof(fc));
+	memcpy(fc.signature, "FACS", 4);
+	fc.length = sizeof(fc);
+	fc.version = 2;
+	memcpy(buf + facs_off, &fc, sizeof(fc));
+
+	memset(&f, 0, sizeof(f));
+	fill_hdr((uint8_t *)&f, "FACP", sizeof(f), 6);
+	f.minor_version = 4;			/* ACPI 6.4 */
+	f.firmware_ctrl = (uint32_t)(buf_gpa + facs_off);
+	f.x_firmware_ctrl = 0;			/* 32-bit FIRMWARE_CTRL rules */
+	f.dsdt = (uint32_t)(buf_gpa + dsdt);
+	f.x_dsdt = buf_gpa + dsdt;
+	f.preferred_pm_profile = 0;		/* unspecified */
+	f.sci_int = cfg->sci_irq;
+	f.smi_cmd = 0;				/* always in ACPI mode */
+	f.pm1a_evt_blk = cfg->pm_base + ACPI_PM1_EVT_OFF;
+	f.pm1a_cnt_blk = cfg->pm_base + ACPI_PM1_CNT_OFF;
+	f.pm_tmr_blk = cfg->pm_base + ACPI_PM_TMR_OFF;
+	f.pm1_evt_len = 4;
+	f.pm1_cnt_len = 2;
+	f.pm_tmr_len = 4;
+	f.p_lvl2_lat = 0x0fff;			/* > 100: no C2 */
+	f.p_lvl3_lat = 0x0fff;			/* > 1000: no C3 */
+	f.century = 0x32;			/* CMOS RTC century register */
+	f.iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042;
+	/* Fixed power button (PWR_BUTTON clear), no sleep button, 24-bit
+	 * PM timer (TMR_VAL_EXT clear), no RTC wake. */
+	f.flags = FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_FIX_RTC |
+		  FADT_RESET_REG_SUP;
+	f.reset_reg = gas_io(cfg->reset_port, 8, GAS_ACCESS_BYTE);
+	f.reset_value = cfg->reset_value;
+	f.x_pm1a_evt_blk = gas_io((uint16_t)f.pm1a_evt_blk, 32, GAS_ACCESS_WORD);
+	f.x_pm1a_cnt_blk = gas_io((uint16_t)f.pm1a_cnt_blk, 16, GAS_ACCESS_WORD);
+	f.x_pm_tmr_blk = gas_io((uint16_t)f.pm_tmr_blk, 32, GAS_ACCESS_DWORD);
+	memcpy(buf + fadt_off, &f, sizeof(f));
+	finish_table(buf + fadt_off);
+
+	tables[0] = buf_gpa + fadt_off;
+	tables[1] = buf_gpa + madt;
+	fill_hdr(buf + xsdt, "XSDT", 36 + 2 * 8, 1);
+	memcpy(buf + xsdt + 36, tables, sizeof(tables));
+	finish_table(buf + xsdt);
+	fill_hdr(buf + rsdt, "RSDT", 36 + 2 * 4, 1);
+	for (int i = 0; i < 2; i++) {
+		uint32_t t32 = (uint32_t)tables[i];
+
+		memcpy(buf + rsdt + 36 + 4 * i, &t32, 4);
+	}
+	finish_table(buf + rsdt);
+
+	memset(&r, 0, sizeof(r));
+	memcpy(r.signature, "RSD PTR ", 8);
+	memcpy(r.oem_id, OEM_ID, 6);
+	r.revision = 2;
+	r.rsdt_address = (uint32_t)(buf_gpa + rsdt);
+	r.length = sizeof(r);
+	r.xsdt_address = buf_gpa + xsdt;
+	r.checksum = checksum(&r, 20);
+	r.extended_checksum = checksum(&r, sizeof(r));
+	memcpy(buf + rsdp, &r, sizeof(r));
+	return (long)l.off;
+}

@@ -26,7 +26,11 @@ struct acpi_config {
  * acpi_build - build all tables into @buf (@len bytes), which the guest will
  * see at GPA @buf_gpa; the RSDP comes first (16-byte aligned @buf_gpa, so
  * that it is found by the legacy scan of 0xe0000-0xfffff).  Returns the
- * number of bytes used, or -ENOSPC.  Every table's checksum is valid.
+ * number of bytes used, or -ENOSPC (nothing is written past @len), or
+ * -EINVAL (@buf_gpa not 16-byte aligned, tables or IOAPIC not below 4 GiB,
+ * ncpus 0 or above 255).  Every table's checksum is valid.  The DSDT is
+ * emitted with the helpers of boot/aml.h (add devices in acpi.c's
+ * dsdt_body()).
  */
 long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
 		const struct acpi_config *cfg);

@@ -57,7 +57,10 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 /*
  * linux_setup_vcpu - write the GDT and identity page tables (first 4 GiB,
  * 2 MiB pages) to @mem and fill @regs/@sregs for 64-bit entry at @entry.
- * @sregs must hold the vCPU's current values (they are modified).
+ * @sregs must hold the vCPU's current values (they are modified: segments,
+ * GDT/IDT, CR0/CR3/CR4, EFER |= LME|LMA; apic_base, cr2, cr8 kept); @regs
+ * is overwritten (RIP, RSI = zero page, RSP, RFLAGS = 2, the rest 0).
+ * Returns 0, -EINVAL (NULL argument) or -EFAULT (low RAM missing).
  */
 int linux_setup_vcpu(struct guest_mem *mem, const struct linux_entry *entry,
 		     struct hv_regs *regs, struct hv_sregs *sregs);
