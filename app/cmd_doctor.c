@@ -1,1 +1,237 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * app/cmd_doctor.c - `vivarium doctor [--json] [--kvm PATH]`: can this host
+ * run guests, and how fast?  Prints what it found and how to fix what is
+ * missing.
+ *
+ * Exit status: 0 guests run at hardware speed (VT-x/AMD-V); 1 /dev/kvm
+ * works but without hardware virtualization (e.g. kvm_pvm's emulator) or
+ * the backend could not be told; 2 no usable /dev/kvm (absent, no
+ * permission, too old); 64 bad arguments.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "hv.h"
+
+#define EXIT_USAGE 64
+
+static const char *backend_name(enum hv_backend b)
+{
+	switch (b) {
+	case HV_BACKEND_NONE: return "none";
+	case HV_BACKEND_HARDWARE: return "hardware";
+	case HV_BACKEND_EMULATED: return "emulated";
+	default: return "unknown";
+	}
+}
+
+static bool kvm_usable(const struct hv_host_report *r)
+{
+	return r->kvm_accessible && r->api_version == 12 && r->caps_ok;
+}
+
+static int doctor_status(const struct hv_host_report *r)
+{
+	if (!kvm_usable(r))
+		return 2;
+	return r->backend == HV_BACKEND_HARDWARE ? 0 : 1;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void print_json(FILE *f, const char *kvm,
+		       const struct hv_host_report *r)
+{
+	fprintf(f, "{\"kvm_path\": ");
+	json_string(f, kvm);
+	fprintf(f, ", \"kvm_exists\": %s, \"kvm_accessible\": %s, "
+		"\"kvm_error\": ", r->kvm_exists ? "true" : "false",
+		r->kvm_accessible ? "true" : "false");
+	json_string(f, r->kvm_error);
+	fprintf(f, ", \"cpu_vmx\": %s, \"cpu_svm\": %s, \"kvm_module\": ",
+		r->cpu_vmx ? "true" : "false", r->cpu_svm ? "true" : "false");
+	json_string(f, r->kvm_module);
+	fprintf(f, ", \"nested\": %s, \"api_version\": %d, \"caps_ok\": %s, "
+		"\"missing_cap\": ",
+		r->nested < 0 ? "null" : r->nested ? "true" : "false",
+		r->api_version, r->caps_ok ? "true" : "false");
+	if (r->missing_cap[0])
+		json_string(f, r->missing_cap);
+	else
+		fputs("null", f);
+	fprintf(f, ", \"backend\": \"%s\", \"status\": %d}\n",
+		backend_name(r->backend), doctor_status(r));
+}
+
+/* What to do about it, one or two sentences. */
+static const char *advice(const struct hv_host_report *r)
+{
+	if (!r->kvm_exists)
+		return "Load the KVM module for this CPU (modprobe kvm_intel "
+		       "or kvm_amd) and enable VT-x / AMD-V (SVM) in the "
+		       "firmware setup; inside a VM, enable nested "
+		       "virtualization on its host.";
+	if (!r->kvm_accessible)
+		return "Add yourself to the kvm group (sudo usermod -aG kvm "
+		       "$USER, then log in again) or fix the udev rule that "
+		       "sets /dev/kvm's owner and mode.";
+	if (r->api_version != 12 || !r->caps_ok)
+		return "This host kernel's KVM is too old for Vivarium: "
+		       "upgrade the kernel.";
+	switch (r->backend) {
+	case HV_BACKEND_HARDWARE:
+		return NULL;
+	case HV_BACKEND_EMULATED:
+		return "/dev/kvm is kvm_pvm (Pagetable-based VM): guests that "
+		       "are not PVM-enabled Linux run in KVM's instruction "
+		       "emulator (a few million instructions a second), and "
+		       "full operating systems stop on instructions it cannot "
+		       "emulate.  "
+		       "For real speed use a host with VT-x or AMD-V "
+		       "(kvm_intel / kvm_amd), or a VM with nested "
+		       "virtualization.";
+	default:
+		if (!strcmp(r->kvm_module, "kvm_intel") && !r->cpu_vmx)
+			return "kvm_intel is loaded but /proc/cpuinfo shows "
+			       "no vmx flag: check that VT-x is enabled.";
+		if (!strcmp(r->kvm_module, "kvm_amd") && !r->cpu_svm)
+			return "kvm_amd is loaded but /proc/cpuinfo shows no "
+			       "svm flag: check that AMD-V is enabled.";
+		return "Could not tell which module backs /dev/kvm (expected "
+		       "kvm_intel with vmx or kvm_amd with svm); guests may "
+		       "run slowly.";
+	}
+}
+
+/* @text after @prefix, wrapped at 76 columns, continuation lines indented
+ * to line up with the text. */
+static void print_wrapped(FILE *f, const char *prefix, const char *text)
+{
+	size_t indent = strlen(prefix), col = indent;
+
+	fputs(prefix, f);
+	while (*text) {
+		size_t w = strcspn(text, " ");
+
+		if (col > indent && col + 1 + w > 76) {
+			fprintf(f, "\n%*s", (int)indent, "");
+			col = indent;
+		} else if (col > indent) {
+			fputc(' ', f);
+			col++;
+		}
+		fwrite(text, 1, w, f);
+		col += w;
+		text += w;
+		while (*text == ' ')
+			text++;
+	}
+	fputc('\n', f);
+}
+
+/* @err without a leading "@path: " (the line already names the path). */
+static const char *skip_path(const char *err, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (!err[0])
+		return "not usable";
+	if (!strncmp(err, path, n) && err[n] == ':' && err[n + 1] == ' ')
+		return err + n + 2;
+	return err;
+}
+
+static void print_human(FILE *f, const char *kvm,
+			const struct hv_host_report *r)
+{
+	const char *fix = advice(r);
+	int st = doctor_status(r);
+
+	fprintf(f, "vivarium doctor\n\n");
+	if (r->kvm_accessible)
+		fprintf(f, "  %-20s opens read/write, KVM API %d\n", kvm,
+			r->api_version);
+	else
+		fprintf(f, "  %-20s %s\n", kvm, skip_path(r->kvm_error, kvm));
+	if (r->kvm_accessible) {
+		if (r->caps_ok)
+			fprintf(f, "  %-20s all required present\n",
+				"capabilities");
+		else if (r->missing_cap[0])
+			fprintf(f, "  %-20s missing %s\n", "capabilities",
+				r->missing_cap);
+	}
+	fprintf(f, "  %-20s %s\n", "CPU virtualization",
+		r->cpu_vmx ? "vmx (Intel VT-x)" :
+		r->cpu_svm ? "svm (AMD-V)" :
+		"none (no vmx or svm flag in /proc/cpuinfo)");
+	fprintf(f, "  %-20s %s\n", "KVM module",
+		r->kvm_module[0] ? r->kvm_module : "not found in /sys/module");
+	fprintf(f, "  %-20s %s\n", "nested virt",
+		r->nested < 0 ? "unknown" : r->nested ? "on" : "off");
+	fprintf(f, "  %-20s %s\n\n", "backend", backend_name(r->backend));
+	fprintf(f, "%s\n", st == 0 ? "OK: guests run at hardware speed." :
+		st == 1 ? "WARNING: KVM works, but not with hardware "
+			  "virtualization." :
+		"ERROR: no usable /dev/kvm; guests cannot run.");
+	if (fix)
+		print_wrapped(f, "fix: ", fix);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vivarium doctor [--json] [--kvm PATH]\n"
+		"  Checks /dev/kvm, the CPU's virtualization support and "
+		"the KVM module.\n"
+		"  Exit status: 0 hardware-speed guests, 1 KVM works but "
+		"emulated,\n"
+		"  2 no usable /dev/kvm.\n");
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+	const char *kvm = "/dev/kvm", *root = "";
+	struct hv_host_report r;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--kvm") && i + 1 < argc) {
+			kvm = argv[++i];
+		} else if (!strcmp(argv[i], "--root") && i + 1 < argc) {
+			root = argv[++i];	/* tests: fake /proc, /sys */
+		} else if (!strcmp(argv[i], "-h") ||
+			   !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "vivarium doctor: unknown argument "
+				"'%s'\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	hv_host_probe(root, kvm, &r);
+	if (json)
+		print_json(stdout, kvm, &r);
+	else
+		print_human(stdout, kvm, &r);
+	return doctor_status(&r);
+}

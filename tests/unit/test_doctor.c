@@ -1,2 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_doctor.c - hv_host_probe() on fake /proc and /sys trees
+ * built in a temporary directory, the backend decision on its own, and one
+ * real probe of this host. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "check.h"
-int main(void) { SKIP("not written yet"); }
+#include "kvm_internal.h"
+
+static char tmp[] = "/tmp/vivarium-doctor-XXXXXX";
+static int roots;
+
+/* mkdir -p for the directory part of @path, then write @text to it. */
+static void put(const char *root, const char *rel, const char *text)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	for (char *s = p + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		mkdir(p, 0755);
+		*s = '/';
+	}
+	if (text) {
+		FILE *f = fopen(p, "w");
+
+		if (f) {
+			fputs(text, f);
+			fclose(f);
+		}
+	} else {
+		mkdir(p, 0755);
+	}
+}
+
+static const char *new_root(void)
+{
+	static char r[600];
+
+	snprintf(r, sizeof(r), "%s/root%d", tmp, roots++);
+	mkdir(r, 0755);
+	return r;
+}
+
+static void cpuinfo(const char *root, const char *flags)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "processor\t: 0\nvendor_id\t: GenuineIntel\n"
+		 "flags\t\t: %s\nbugs\t\t: spectre_v1\n\n"
+		 "processor\t: 1\nflags\t\t: %s\n", flags, flags);
+	put(root, "/proc/cpuinfo", text);
+}
+
+/* A usable /dev/kvm to pair with fake roots, or NULL. */
+static const char *real_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	close(fd);
+	return "/dev/kvm";
+}
+
+static void test_decide(void)
+{
+	struct hv_host_report r;
+
+	memset(&r, 0, sizeof(r));
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_NONE);
+	strcpy(r.kvm_module, "kvm_intel");
+	r.cpu_vmx = true;
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_NONE); /* not accessible */
+	r.kvm_accessible = true;
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_HARDWARE);
+	r.cpu_vmx = false;
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_UNKNOWN);
+	r.cpu_svm = true;	/* the wrong vendor's flag */
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_UNKNOWN);
+	strcpy(r.kvm_module, "kvm_amd");
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_HARDWARE);
+	strcpy(r.kvm_module, "kvm_pvm");
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_EMULATED);
+	r.cpu_vmx = r.cpu_svm = false;
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_EMULATED);
+	r.kvm_module[0] = '\0';
+	CHECK_EQ(hv_backend_decide(&r), HV_BACKEND_UNKNOWN);
+}
+
+static void test_intel_nested(void)
+{
+	const char *root = new_root(), *kvm = real_kvm();
+	struct hv_host_report r;
+
+	cpuinfo(root, "fpu vme de pse tsc msr pae mce cx8 apic vmx est");
+	put(root, "/sys/module/kvm_intel/parameters/nested", "Y\n");
+	put(root, "/sys/module/kvm/parameters/halt_poll_ns", "200000\n");
+	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	CHECK(r.cpu_vmx);
+	CHECK(!r.cpu_svm);
+	CHECK(!strcmp(r.kvm_module, "kvm_intel"));
+	CHECK_EQ(r.nested, 1);
+	CHECK_EQ(r.backend, kvm ? HV_BACKEND_HARDWARE : HV_BACKEND_NONE);
+}
+
+static void test_amd_not_nested(void)
+{
+	const char *root = new_root(), *kvm = real_kvm();
+	struct hv_host_report r;
+
+	cpuinfo(root, "fpu svm lm nx");
+	put(root, "/sys/module/kvm_amd/parameters/nested", "0\n");
+	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	CHECK(r.cpu_svm);
+	CHECK(!r.cpu_vmx);
+	CHECK(!strcmp(r.kvm_module, "kvm_amd"));
+	CHECK_EQ(r.nested, 0);
+	CHECK_EQ(r.backend, kvm ? HV_BACKEND_HARDWARE : HV_BACKEND_NONE);
+}
+
+static void test_pvm(void)
+{
+	const char *root = new_root(), *kvm = real_kvm();
+	struct hv_host_report r;
+
+	cpuinfo(root, "fpu cx16 x2apic hypervisor");
+	put(root, "/sys/module/kvm_pvm/parameters/no_x2apic", "N\n");
+	put(root, "/sys/module/kvm", NULL);
+	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	CHECK(!r.cpu_vmx && !r.cpu_svm);
+	CHECK(!strcmp(r.kvm_module, "kvm_pvm"));
+	CHECK_EQ(r.nested, -1);
+	CHECK_EQ(r.backend, kvm ? HV_BACKEND_EMULATED : HV_BACKEND_NONE);
+}
+
+static void test_flag_lookalikes(void)
+{
+	const char *root = new_root(), *kvm = real_kvm();
+	struct hv_host_report r;
+
+	/* "vmx" only as part of other words: no VT-x. */
+	cpuinfo(root, "fpu vmxe svmx xvmx pvmx");
+	put(root, "/sys/module/kvm_intel", NULL);
+	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	CHECK(!r.cpu_vmx && !r.cpu_svm);
+	CHECK(!strcmp(r.kvm_module, "kvm_intel"));
+	CHECK_EQ(r.nested, -1);	/* no parameters/nested file */
+	CHECK_EQ(r.backend, kvm ? HV_BACKEND_UNKNOWN : HV_BACKEND_NONE);
+}
+
+static void test_empty_root(void)
+{
+	const char *root = new_root(), *kvm = real_kvm();
+	struct hv_host_report r;
+
+	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	CHECK(!r.cpu_vmx && !r.cpu_svm);
+	CHECK_EQ(r.kvm_module[0], '\0');
+	CHECK_EQ(r.backend, kvm ? HV_BACKEND_UNKNOWN : HV_BACKEND_NONE);
+}
+
+static void test_no_device(void)
+{
+	const char *root = new_root();
+	char path[700];
+	struct hv_host_report r;
+
+	cpuinfo(root, "vmx");
+	put(root, "/sys/module/kvm_intel/parameters/nested", "Y\n");
+	snprintf(path, sizeof(path), "%s/dev/kvm", root);
+	hv_host_probe(root, path, &r);
+	CHECK(!r.kvm_exists);
+	CHECK(!r.kvm_accessible);
+	CHECK(strstr(r.kvm_error, path) != NULL);
+	CHECK_EQ(r.api_version, -1);
+	CHECK(!r.caps_ok);
+	CHECK_EQ(r.backend, HV_BACKEND_NONE);
+	CHECK(!strcmp(r.kvm_module, "kvm_intel"));
+}
+
+static void test_not_a_kvm_device(void)
+{
+	const char *root = new_root();
+	char path[700];
+	struct hv_host_report r;
+
+	put(root, "/dev/kvm", "not a device\n");
+	snprintf(path, sizeof(path), "%s/dev/kvm", root);
+	hv_host_probe(root, path, &r);
+	CHECK(r.kvm_exists);
+	CHECK(!r.kvm_accessible);
+	CHECK(strstr(r.kvm_error, "not a KVM device") != NULL);
+	CHECK_EQ(r.backend, HV_BACKEND_NONE);
+}
+
+static void test_real_host(void)
+{
+	struct hv_host_report r;
+	struct stat st;
+
+	hv_host_probe("", NULL, &r);
+	printf("  this host: kvm %s%s, module '%s', vmx %d svm %d, "
+	       "nested %d, api %d, caps %s%s, backend %d\n",
+	       r.kvm_exists ? "present" : "absent",
+	       r.kvm_accessible ? " and accessible" : "",
+	       r.kvm_module, r.cpu_vmx, r.cpu_svm, r.nested, r.api_version,
+	       r.caps_ok ? "ok" : "missing ", r.missing_cap, r.backend);
+	if (!r.kvm_accessible) {
+		CHECK_EQ(r.backend, HV_BACKEND_NONE);
+		CHECK(r.kvm_error[0] != '\0');
+		return;
+	}
+	CHECK_EQ(r.api_version, 12);
+	CHECK(r.caps_ok);
+	if (stat("/sys/module/kvm_pvm", &st) == 0) {
+		/* This project's machines: PVM, an emulator, not VT-x. */
+		CHECK(!strcmp(r.kvm_module, "kvm_pvm"));
+		CHECK_EQ(r.backend, HV_BACKEND_EMULATED);
+	}
+}
+
+int main(void)
+{
+	if (!mkdtemp(tmp))
+		SKIP("cannot make a temporary directory: %s", strerror(errno));
+	RUN_TEST(test_decide);
+	RUN_TEST(test_intel_nested);
+	RUN_TEST(test_amd_not_nested);
+	RUN_TEST(test_pvm);
+	RUN_TEST(test_flag_lookalikes);
+	RUN_TEST(test_empty_root);
+	RUN_TEST(test_no_device);
+	RUN_TEST(test_not_a_kvm_device);
+	RUN_TEST(test_real_host);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", tmp);
+	}
+	return check_finish();
+}
