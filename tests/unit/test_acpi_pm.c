@@ -1,2 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_acpi_pm.c - ACPI PM1a event/control blocks, the PM timer
+ * with a fake clock, and the 0xcf9 reset register behind the PCI host, as
+ * Linux's ACPICA (hwsleep.c, hwregs.c) and reboot code use them. */
+#include <string.h>
+
 #include "check.h"
-int main(void) { SKIP("not written yet"); }
+
+#include "bus.h"
+#include "devices/acpi_pm.h"
+#include "devices/pci.h"
+#include "timer.h"
+
+#define PM1_STS	(ACPI_PM_BASE + 0)
+#define PM1_EN	(ACPI_PM_BASE + 2)
+#define PM1_CNT	(ACPI_PM_BASE + 4)
+#define PM_TMR	(ACPI_PM_BASE + 8)
+
+#define NS 1000000000ull
+
+static uint64_t fake_mono;
+
+static uint64_t fake_monotonic(const struct vclock *c)
+{
+	(void)c;
+	return fake_mono;
+}
+
+static int64_t fake_realtime(const struct vclock *c)
+{
+	(void)c;
+	return (int64_t)fake_mono;
+}
+
+static const struct vclock fake_clock = { fake_monotonic, fake_realtime, NULL };
+
+struct irq_rec {
+	int level;
+	int raises;
+};
+
+static struct bus *pio;
+static struct vtimer_queue *q;
+static struct acpi_pm *pm;
+static struct pci_host *host;
+static struct irq_rec sci;
+static int poweroffs, resets;
+
+static void rec_set(void *opaque, unsigned gsi, int level)
+{
+	struct irq_rec *r = opaque;
+
+	CHECK_EQ(gsi, ACPI_SCI_IRQ);
+	if (level && !r->level)
+		r->raises++;
+	r->level = level;
+}
+
+static void on_poweroff(void *opaque)
+{
+	(void)opaque;
+	poweroffs++;
+}
+
+static void on_reset(void *opaque)
+{
+	(void)opaque;
+	resets++;
+}
+
+static const struct acpi_pm_ops ops = {
+	.poweroff = on_poweroff, .reset = on_reset,
+};
+
+static void advance(uint64_t ns)
+{
+	fake_mono += ns;
+	vtimer_queue_run_due(q, fake_mono);
+}
+
+static void setup(void)
+{
+	memset(&sci, 0, sizeof(sci));
+	poweroffs = resets = 0;
+	fake_mono = 7 * NS;
+	pio = bus_new("pio");
+	q = vtimer_queue_new_manual(&fake_clock);
+	pm = acpi_pm_new(q, (struct irq_line){ rec_set, &sci, ACPI_SCI_IRQ },
+			 &ops, NULL);
+	CHECK(pm != NULL);
+	CHECK_EQ(acpi_pm_attach(pm, pio, ACPI_PM_BASE), 0);
+	/* As the machine wires it. */
+	host = pci_host_new();
+	CHECK_EQ(pci_host_attach(host, pio), 0);
+	pci_host_set_cf9_handler(host, &acpi_pm_reset_ops, pm);
+}
+
+static void teardown(void)
+{
+	acpi_pm_free(pm);
+	pci_host_free(host);
+	vtimer_queue_free(q);
+	bus_free(pio);
+}
+
+static uint64_t in(uint16_t port, unsigned size)
+{
+	int claimed = 0;
+	uint64_t v = bus_read(pio, port, size, &claimed);
+
+	CHECK(claimed);
+	return v;
+}
+
+static void out(uint16_t port, uint64_t v, unsigned size)
+{
+	int claimed = 0;
+
+	bus_write(pio, port, v, size, &claimed);
+	CHECK(claimed);
+}
+
+static void test_reset_values(void)
+{
+	setup();
+	CHECK_EQ(in(PM1_STS, 2), 0);
+	CHECK_EQ(in(PM1_EN, 2), 0);
+	CHECK_EQ(in(PM1_CNT, 2), 0x0001);	/* SCI_EN */
+	CHECK_EQ(in(PM1_STS, 4), 0);		/* STS + EN as one dword */
+	CHECK_EQ(sci.level, 0);
+	teardown();
+}
+
+/* AcpiHwLegacySleep: SLP_TYP first, then SLP_TYP | SLP_EN. */
+static void enter_sleep(unsigned typ)
+{
+	uint16_t cnt = (uint16_t)in(PM1_CNT, 2);
+
+	cnt &= (uint16_t)~(0x1c00 | 0x2000);
+	cnt |= (uint16_t)(typ << 10);
+	out(PM1_CNT, cnt, 2);
+	out(PM1_CNT, cnt | 0x2000, 2);
+}
+
+static void test_s5_poweroff(void)
+{
+	setup();
+	/* SLP_TYP 5 without SLP_EN: nothing. */
+	out(PM1_CNT, 5u << 10, 2);
+	CHECK_EQ(poweroffs, 0);
+	CHECK_EQ(in(PM1_CNT, 2), 0x1401);	/* SLP_TYP kept, SCI_EN */
+	/* Other sleep types: no power-off; the platform wakes at once. */
+	enter_sleep(1);
+	CHECK_EQ(poweroffs, 0);
+	CHECK(in(PM1_STS, 2) & 0x8000);		/* WAK_STS */
+	out(PM1_STS, 0x8000, 2);
+	CHECK_EQ(in(PM1_STS, 2) & 0x8000, 0);
+	enter_sleep(3);
+	CHECK_EQ(poweroffs, 0);
+	enter_sleep(0);
+	CHECK_EQ(poweroffs, 0);
+	/* S5. */
+	enter_sleep(ACPI_S5_SLP_TYP);
+	CHECK_EQ(poweroffs, 1);
+	CHECK_EQ(in(PM1_CNT, 2) & 0x2000, 0);	/* SLP_EN reads 0 */
+	/* Byte-wide: the high byte carries both SLP_TYP and SLP_EN. */
+	out(PM1_CNT + 1, (5u << 2) | 0x20, 1);
+	CHECK_EQ(poweroffs, 2);
+	/* SCI_EN cannot be cleared. */
+	out(PM1_CNT, 0, 2);
+	CHECK_EQ(in(PM1_CNT, 2), 0x0001);
+	teardown();
+}
+
+static void test_power_button_and_w1c(void)
+{
+	setup();
+	/* Status without enable: no SCI. */
+	acpi_pm_power_button(pm);
+	CHECK_EQ(in(PM1_STS, 2) & 0x0100, 0x0100);
+	CHECK_EQ(sci.level, 0);
+	/* Enabling it raises the SCI (level = STS & EN). */
+	out(PM1_EN, 0x0100, 2);
+	CHECK_EQ(in(PM1_EN, 2), 0x0100);
+	CHECK_EQ(sci.level, 1);
+	/* Writing 0 clears nothing; writing the bit back clears it. */
+	out(PM1_STS, 0x0000, 2);
+	CHECK_EQ(in(PM1_STS, 2) & 0x0100, 0x0100);
+	CHECK_EQ(sci.level, 1);
+	out(PM1_STS, 0x0100, 2);
+	CHECK_EQ(in(PM1_STS, 2) & 0x0100, 0);
+	CHECK_EQ(sci.level, 0);
+	/* Enabled: a press raises the SCI at once. */
+	acpi_pm_power_button(pm);
+	CHECK_EQ(sci.level, 1);
+	CHECK_EQ(sci.raises, 2);
+	/* A byte write to the high status byte clears it too. */
+	out(PM1_STS + 1, 0x01, 1);
+	CHECK_EQ(sci.level, 0);
+	/* Disabling with status pending lowers the SCI. */
+	acpi_pm_power_button(pm);
+	out(PM1_EN, 0, 2);
+	CHECK_EQ(sci.level, 0);
+	/* A dword write to STS+EN: clear status, set enable. */
+	out(PM1_STS, 0x01000100u, 4);
+	CHECK_EQ(in(PM1_STS, 2) & 0x0100, 0);
+	CHECK_EQ(in(PM1_EN, 2), 0x0100);
+	teardown();
+}
+
+static uint32_t tmr(void)
+{
+	return (uint32_t)in(PM_TMR, 4);
+}
+
+static void test_pm_timer(void)
+{
+	uint32_t t0, t1;
+
+	setup();
+	t0 = tmr();
+	advance(NS);
+	t1 = tmr();
+	CHECK_EQ((t1 - t0) & 0xffffff, 3579545);
+	advance(NS / 1000);
+	CHECK(((tmr() - t1) & 0xffffff) >= 3579 && ((tmr() - t1) & 0xffffff) <= 3580);
+	/* 24 bits: the top byte reads 0 and the count wraps. */
+	for (int i = 0; i < 10; i++) {
+		advance(NS / 3);
+		CHECK_EQ(tmr() >> 24, 0);
+	}
+	/* 2^24 ticks = 4.687 s later: the same value again. */
+	t0 = tmr();
+	advance(4686968875ull);	/* 2^24 ticks */
+	t1 = tmr();
+	CHECK(((t1 - t0) & 0xffffff) <= 1 || ((t0 - t1) & 0xffffff) <= 1);
+	/* Byte and word reads of the timer. */
+	t0 = tmr();
+	CHECK_EQ(in(PM_TMR, 2), t0 & 0xffff);
+	CHECK_EQ(in(PM_TMR + 2, 1), (t0 >> 16) & 0xff);
+	CHECK_EQ(in(PM_TMR + 3, 1), 0);
+	/* Read-only. */
+	out(PM_TMR, 0, 4);
+	CHECK_EQ(tmr(), t0);
+	teardown();
+}
+
+static void test_tmr_sts(void)
+{
+	setup();
+	/* Bit 23 changes every 2^23 ticks (2.3435 s). */
+	advance(2343000000ull);
+	CHECK_EQ(in(PM1_STS, 2) & 1, 0);
+	advance(1000000ull);
+	CHECK_EQ(in(PM1_STS, 2) & 1, 1);
+	CHECK_EQ(sci.level, 0);			/* TMR_EN off */
+	out(PM1_STS, 1, 2);
+	CHECK_EQ(in(PM1_STS, 2) & 1, 0);
+	/* TMR_EN: the SCI comes at the next change. */
+	out(PM1_EN, 1, 2);
+	advance(2000000000ull);
+	CHECK_EQ(sci.level, 0);
+	advance(400000000ull);
+	CHECK_EQ(sci.level, 1);
+	out(PM1_STS, 1, 2);
+	CHECK_EQ(sci.level, 0);
+	advance(2343500000ull);
+	CHECK_EQ(sci.level, 1);
+	teardown();
+}
+
+static void test_cf9_reset(void)
+{
+	setup();
+	out(ACPI_RESET_PORT, 0x02, 1);		/* SYS_RST only: arm */
+	CHECK_EQ(resets, 0);
+	CHECK_EQ(in(ACPI_RESET_PORT, 1), 0x02);
+	out(ACPI_RESET_PORT, 0x06, 1);		/* RST_CPU */
+	CHECK_EQ(resets, 1);
+	out(ACPI_RESET_PORT, 0x0e, 1);		/* full reset */
+	CHECK_EQ(resets, 2);
+	CHECK_EQ(in(ACPI_RESET_PORT, 1), 0x0a);
+	/* Linux reboot=pci: read, |2, then |6. */
+	out(ACPI_RESET_PORT, (in(ACPI_RESET_PORT, 1) & ~6u) | 2, 1);
+	CHECK_EQ(resets, 2);
+	out(ACPI_RESET_PORT, (in(ACPI_RESET_PORT, 1) & ~6u) | 6, 1);
+	CHECK_EQ(resets, 3);
+	CHECK_EQ(ACPI_RESET_VALUE, 0x06);
+	teardown();
+}
+
+static void test_reset(void)
+{
+	setup();
+	out(PM1_EN, 0x0100, 2);
+	acpi_pm_power_button(pm);
+	CHECK_EQ(sci.level, 1);
+	acpi_pm_reset(pm);
+	CHECK_EQ(sci.level, 0);
+	CHECK_EQ(in(PM1_EN, 2), 0);
+	CHECK_EQ(in(PM1_STS, 2), 0);
+	teardown();
+}
+
+int main(void)
+{
+	RUN_TEST(test_reset_values);
+	RUN_TEST(test_s5_poweroff);
+	RUN_TEST(test_power_button_and_w1c);
+	RUN_TEST(test_pm_timer);
+	RUN_TEST(test_tmr_sts);
+	RUN_TEST(test_cf9_reset);
+	RUN_TEST(test_reset);
+	return check_finish();
+}

@@ -26,6 +26,7 @@
 #define ACPI_S5_SLP_TYP		5
 
 struct bus;
+struct bus_ops;
 struct acpi_pm;
 struct vtimer_queue;
 
@@ -37,8 +38,14 @@ struct acpi_pm_ops {
 struct acpi_pm *acpi_pm_new(struct vtimer_queue *q, struct irq_line sci,
 			    const struct acpi_pm_ops *ops, void *opaque);
 void acpi_pm_free(struct acpi_pm *pm);
-/* Registers [@base, @base + ACPI_PM_LEN) and ACPI_RESET_PORT. */
+/* Registers [@base, @base + ACPI_PM_LEN).  The reset control register at
+ * ACPI_RESET_PORT (0xcf9) shares CONFIG_ADDRESS's ports, which the PCI host
+ * owns: hand it acpi_pm_reset_ops with pci_host_set_cf9_handler(host,
+ * &acpi_pm_reset_ops, pm). */
 int acpi_pm_attach(struct acpi_pm *pm, struct bus *pio, uint16_t base);
+/* The 0xcf9 register (one byte, offset 0): a write with bit 2 (RST_CPU) set
+ * calls ops->reset; reads return bits 1 and 3 as last written. */
+extern const struct bus_ops acpi_pm_reset_ops;
 void acpi_pm_reset(struct acpi_pm *pm);
 /* Press the power button: sets PWRBTN_STS and raises the SCI if enabled. */
 void acpi_pm_power_button(struct acpi_pm *pm);
