@@ -342,6 +342,8 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY_NEW(m->pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
 				   &pm_ops, m), "ACPI PM");
 	TRY(acpi_pm_attach(m->pm, m->pio, ACPI_PM_BASE), "ACPI PM");
+	/* 0xcf9 shares CONFIG_ADDRESS's dword: the host bridge forwards it. */
+	pci_host_set_cf9_handler(m->pci, &acpi_pm_reset_ops, m->pm);
 	TRY_NEW(m->dbg, debugport_new(m->cfg.debugcon, on_test_exit, m),
 		"debug ports");
 	TRY(debugport_attach(m->dbg, m->pio), "debug ports");
@@ -720,6 +722,9 @@ void machine_destroy(struct machine *m)
 {
 	if (!m)
 		return;
+	/* The input thread calls into the machine under its lock. */
+	if (m->input_started)
+		chardev_stop_input(m->cfg.serial);
 	if (m->hv)
 		hv_close(m->hv);
 	free(m->kernel);
