@@ -5,10 +5,14 @@
 #include <string.h>
 #include <sys/mman.h>
 
-int guest_mem_init(struct guest_mem *mem, uint64_t ram_size)
+int guest_mem_init(struct guest_mem *out, uint64_t ram_size)
 {
+	struct guest_mem local, *mem = &local;
 	uint64_t low, high;
 
+	/* Built aside and published whole: another thread looking at *out
+	 * meanwhile (a monitor, a test) never sees a region without memory. */
+	memset(out, 0, sizeof(*out));
 	memset(mem, 0, sizeof(*mem));
 	if (ram_size < MEM_HIGH_START || (ram_size & 0xfff) ||
 	    ram_size > (1ull << 40))
@@ -35,6 +39,7 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size)
 		mem->region[i].hva = p;
 	}
 	mem->ram_size = ram_size;
+	*out = local;
 	return 0;
 }
 
@@ -54,7 +59,7 @@ void *gpa_to_hva(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 		const struct mem_region *r = &mem->region[i];
 
 		/* Written so that no sum can overflow. */
-		if (gpa >= r->gpa && gpa - r->gpa < r->size &&
+		if (r->hva && gpa >= r->gpa && gpa - r->gpa < r->size &&
 		    len <= r->size - (gpa - r->gpa))
 			return r->hva + (gpa - r->gpa);
 	}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs the guest-tier binaries (tests/guest/) inside the nested rig, where
+# /dev/kvm has hardware (AMD-V) semantics instead of this host's emulator:
+# real-mode and long-mode entry, exits, interrupts, SMP bring-up and every
+# reset path (the triple fault included) on a KVM like the users' own.
+# Arguments: the guest test binaries.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+rig="$here/../rig/rig.sh"
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+	echo "SKIP: qemu-system-x86_64 is not installed (needed for the nested rig)"
+	exit 77
+fi
+if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+	echo "SKIP: no /boot/vmlinuz-* for the rig's L1 kernel (install linux-image-amd64)"
+	exit 77
+fi
+bins=""
+names=""
+for b in "$@"; do
+	n=$(basename "$b")
+	bins="$bins --bin $b:/bin/$n"
+	names="$names $n"
+done
+# shellcheck disable=SC2086
+exec "$rig" --timeout 300 $bins -- "rc=0; for t in $names; do echo \"== \$t\"; \$t || { echo \"FAILED: \$t\"; rc=1; }; done; exit \$rc"
