@@ -78,7 +78,7 @@ if [ "$direct" = 1 ]; then
 	status=${PIPESTATUS[0]}
 else
 	echo "# no hardware virtualization here: running $vmm in the nested rig"
-	[ "$vmm" = vivarium ] && sed 's/^/#   doctor: /' "$work/doctor.out"
+	[ "$vmm" = vivarium ] && [ -f "$work/doctor.out" ] && sed 's/^/#   doctor: /' "$work/doctor.out"
 	cmd=$(vmm_cmd /guest/vmlinuz /guest/initrd.cpio.gz vivarium)
 	echo "# L1: $cmd"
 	if [ "$vmm" = qemu ]; then extra=(--qemu); else extra=(--bin "$viv:/bin/vivarium"); fi
