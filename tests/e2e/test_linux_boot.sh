@@ -96,6 +96,8 @@ out=$(tr -d '\r' <"$work/out")
 cpus=$(grep -ao 'GUEST-CPUS=[0-9]*' <<<"$out" | tail -n1 | cut -d= -f2)
 mem=$(grep -ao 'GUEST-MEM-KB=[0-9]*' <<<"$out" | tail -n1 | cut -d= -f2)
 init=$(grep -ao 'GUEST-INIT uptime=[0-9.]*' <<<"$out" | tail -n1 | cut -d= -f2)
+pci=$(grep -a 'GUEST-PCI=' <<<"$out" | tail -n1 | cut -d= -f2)
+uart=$(grep -ao 'GUEST-TTYS0=[0-9]*' <<<"$out" | tail -n1 | cut -d= -f2)
 
 echo "# $vmm exit status $status, guest init at guest uptime ${init:-?}s, whole run ${elapsed}s"
 errors=0
@@ -106,6 +108,10 @@ check '[ -n "$init" ]' "guest reached /init (GUEST-INIT)"
 check '[ "${cpus:-0}" = 2 ]' "guest sees 2 CPUs (GUEST-CPUS=${cpus:-missing})"
 check '[ "${mem:-0}" -ge 900000 ] && [ "${mem:-0}" -le 1048576 ]' \
 	"guest MemTotal within 900000..1048576 kB (GUEST-MEM-KB=${mem:-missing})"
+case "$pci" in *0000:00:00.0*) havebridge=1 ;; *) havebridge=0 ;; esac
+check '[ "$havebridge" = 1 ]' "guest enumerates the PCI host bridge 00:00.0 (GUEST-PCI=${pci:-missing})"
+# Linux's serial_core port types: 4 is PORT_16550A.
+check '[ "${uart:-0}" = 4 ]' "Linux drives ttyS0 as a 16550A (GUEST-TTYS0=${uart:-missing})"
 check '[ "$status" -eq 0 ]' "$vmm exited 0 after the guest powered off (status $status)"
-[ "$errors" -eq 0 ] || fail "$errors of 4 checks failed"
+[ "$errors" -eq 0 ] || fail "$errors of 6 checks failed"
 echo "PASS"

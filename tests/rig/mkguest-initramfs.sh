@@ -65,6 +65,8 @@ mkdir -p /dev/pts
 mount -t devpts devpts /dev/pts
 echo "GUEST-CPUS=$(grep -c '^processor' /proc/cpuinfo)"
 echo "GUEST-MEM-KB=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+echo "GUEST-PCI=$(cd /sys/bus/pci/devices 2>/dev/null && echo *)"
+echo "GUEST-TTYS0=$(cat /sys/class/tty/ttyS0/type 2>/dev/null)"
 EOF
 
 if [ "$shell" = 1 ]; then

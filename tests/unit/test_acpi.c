@@ -5,6 +5,7 @@
  * AML of the DSDT (parsed back), -ENOSPC/-EINVAL, and (if iasl is
  * installed) the tables disassembled by ACPICA's iasl without errors.
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -191,7 +192,8 @@ static int find_package(const uint8_t *aml, size_t len, const char *want,
 		const uint8_t *end;
 		uint8_t op = *s.p++;
 
-		if (op == 0x10) {		/* Scope: look inside */
+		if (op == 0x10 ||		/* Scope or Device: look inside */
+		    (op == 0x5b && s.p < s.end && *s.p == 0x82 && s.p++)) {
 			pkglen(&s, &end);
 			namestring(&s, name, sizeof(name));
 			if (!s.bad && found < 0)
@@ -414,6 +416,17 @@ static void test_tables(void)
 	CHECK_EQ(el[1], ACPI_S5_SLP_TYP);
 	CHECK_EQ(el[2], 0);
 	CHECK_EQ(el[3], 0);
+	/* \_SB.PCI0: Device(PCI0) { Name(_HID, EISAID("PNP0A03")) ... } */
+	{
+		static const uint8_t pci0[] = { 0x5b, 0x82 };
+		static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c,
+					       0x41, 0xd0, 0x0a, 0x03 };
+		size_t dlen = rd32(t.dsdt + 4);
+
+		CHECK(memmem(t.dsdt, dlen, pci0, sizeof(pci0)) != NULL);
+		CHECK(memmem(t.dsdt, dlen, "PCI0", 4) != NULL);
+		CHECK(memmem(t.dsdt, dlen, hid, sizeof(hid)) != NULL);
+	}
 	CHECK_EQ(ACPI_S5_SLP_TYP, 5);
 }
 

@@ -245,6 +245,19 @@ static struct acpi_gas gas_io(uint16_t port, uint8_t bits, uint8_t access)
 static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 {
 	aml_scope_begin(a, "\\_SB_");
+	/* PCI bus 0 behind the host bridge (PCI Firmware 3.2 §4.1.1): without
+	 * it Linux with ACPI enumerates no PCI device at all.  No _CRS yet:
+	 * Linux then uses its default windows. */
+	aml_device_begin(a, "PCI0");
+	aml_name_decl(a, "_HID");
+	aml_eisaid(a, "PNP0A03");
+	aml_name_decl(a, "_UID");
+	aml_integer(a, 0);
+	aml_name_decl(a, "_ADR");
+	aml_integer(a, 0);
+	aml_name_decl(a, "_BBN");
+	aml_integer(a, 0);
+	aml_end(a);
 	aml_end(a);
 
 	/* \_S5: PM1a/PM1b SLP_TYP for soft-off (§7.4.2) */
