@@ -2,11 +2,8 @@
 /* tests/unit/test_acpi_pm.c - ACPI PM1a event/control blocks, the PM timer
  * with a fake clock, and the 0xcf9 reset register behind the PCI host, as
  * Linux's ACPICA (hwsleep.c, hwregs.c) and reboot code use them. */
-#include <string.h>
+#include "testlib.h"
 
-#include "check.h"
-
-#include "bus.h"
 #include "devices/acpi_pm.h"
 #include "devices/pci.h"
 #include "timer.h"
@@ -18,43 +15,13 @@
 
 #define NS 1000000000ull
 
-static uint64_t fake_mono;
-
-static uint64_t fake_monotonic(const struct vclock *c)
-{
-	(void)c;
-	return fake_mono;
-}
-
-static int64_t fake_realtime(const struct vclock *c)
-{
-	(void)c;
-	return (int64_t)fake_mono;
-}
-
-static const struct vclock fake_clock = { fake_monotonic, fake_realtime, NULL };
-
-struct irq_rec {
-	int level;
-	int raises;
-};
-
+static struct fake_clock fclk;
 static struct bus *pio;
 static struct vtimer_queue *q;
 static struct acpi_pm *pm;
 static struct pci_host *host;
-static struct irq_rec sci;
+static struct irq_recorder sci;
 static int poweroffs, resets;
-
-static void rec_set(void *opaque, unsigned gsi, int level)
-{
-	struct irq_rec *r = opaque;
-
-	CHECK_EQ(gsi, ACPI_SCI_IRQ);
-	if (level && !r->level)
-		r->raises++;
-	r->level = level;
-}
 
 static void on_poweroff(void *opaque)
 {
@@ -74,19 +41,19 @@ static const struct acpi_pm_ops ops = {
 
 static void advance(uint64_t ns)
 {
-	fake_mono += ns;
-	vtimer_queue_run_due(q, fake_mono);
+	fake_clock_advance(&fclk, ns);
+	vtimer_queue_run_due(q, fclk.mono_ns);
 }
 
 static void setup(void)
 {
-	memset(&sci, 0, sizeof(sci));
 	poweroffs = resets = 0;
-	fake_mono = 7 * NS;
+	fake_clock_init(&fclk);
+	fclk.mono_ns = 7 * NS;
+	fclk.real_ns = 7 * NS;	/* reads as the monotonic time */
 	pio = bus_new("pio");
-	q = vtimer_queue_new_manual(&fake_clock);
-	pm = acpi_pm_new(q, (struct irq_line){ rec_set, &sci, ACPI_SCI_IRQ },
-			 &ops, NULL);
+	q = vtimer_queue_new_manual(&fclk.clk);
+	pm = acpi_pm_new(q, irq_recorder_line(&sci, ACPI_SCI_IRQ), &ops, NULL);
 	CHECK(pm != NULL);
 	CHECK_EQ(acpi_pm_attach(pm, pio, ACPI_PM_BASE), 0);
 	/* As the machine wires it. */
@@ -105,19 +72,12 @@ static void teardown(void)
 
 static uint64_t in(uint16_t port, unsigned size)
 {
-	int claimed = 0;
-	uint64_t v = bus_read(pio, port, size, &claimed);
-
-	CHECK(claimed);
-	return v;
+	return io_read(pio, port, size);
 }
 
 static void out(uint16_t port, uint64_t v, unsigned size)
 {
-	int claimed = 0;
-
-	bus_write(pio, port, v, size, &claimed);
-	CHECK(claimed);
+	io_write(pio, port, v, size);
 }
 
 static void test_reset_values(void)
@@ -193,7 +153,7 @@ static void test_power_button_and_w1c(void)
 	/* Enabled: a press raises the SCI at once. */
 	acpi_pm_power_button(pm);
 	CHECK_EQ(sci.level, 1);
-	CHECK_EQ(sci.raises, 2);
+	CHECK_EQ(sci.rises, 2);
 	/* A byte write to the high status byte clears it too. */
 	out(PM1_STS + 1, 0x01, 1);
 	CHECK_EQ(sci.level, 0);

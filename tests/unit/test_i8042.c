@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_i8042.c - the 8042 through ports 0x60/0x64 as Linux's
  * i8042 driver (drivers/input/serio/i8042.c) and atkbd probe it. */
-#include <string.h>
+#include "testlib.h"
 
-#include "check.h"
-
-#include "bus.h"
 #include "devices/i8042.h"
 
 #define DATA 0x60
@@ -17,27 +14,12 @@
 #define STS_AUXOBF 0x20
 #define STS_TIMEOUT 0x40
 
-struct irq_rec {
-	int level;
-	int raises;
-};
-
 static struct bus *pio;
 static struct i8042 *kbc;
-static struct irq_rec kbd_irq, aux_irq;
+static struct irq_recorder kbd_irq, aux_irq;
 static int resets;
 static int a20_calls;
 static bool a20;
-
-static void rec_set(void *opaque, unsigned gsi, int level)
-{
-	struct irq_rec *r = opaque;
-
-	(void)gsi;
-	if (level && !r->level)
-		r->raises++;
-	r->level = level;
-}
 
 static void on_reset(void *opaque)
 {
@@ -56,26 +38,21 @@ static const struct i8042_ops ops = { .reset = on_reset, .set_a20 = on_a20 };
 
 static void outb(uint16_t port, uint8_t v)
 {
-	int claimed = 0;
-
-	bus_write(pio, port, v, 1, &claimed);
-	CHECK(claimed);
+	io_write(pio, port, v, 1);
 }
 
 static uint8_t inb(uint16_t port)
 {
-	return (uint8_t)bus_read(pio, port, 1, NULL);
+	return (uint8_t)io_read(pio, port, 1);
 }
 
 static void setup(void)
 {
-	memset(&kbd_irq, 0, sizeof(kbd_irq));
-	memset(&aux_irq, 0, sizeof(aux_irq));
 	resets = a20_calls = 0;
 	a20 = true;
 	pio = bus_new("pio");
-	kbc = i8042_new(&ops, NULL, (struct irq_line){ rec_set, &kbd_irq, 1 },
-			(struct irq_line){ rec_set, &aux_irq, 12 });
+	kbc = i8042_new(&ops, NULL, irq_recorder_line(&kbd_irq, 1),
+			irq_recorder_line(&aux_irq, 12));
 	CHECK(kbc != NULL);
 	CHECK_EQ(i8042_attach(kbc, pio), 0);
 }
@@ -222,14 +199,14 @@ static void test_irqs(void)
 	/* Config 0x47: keyboard interrupt on; a reply raises IRQ 1. */
 	outb(DATA, 0xff);
 	CHECK_EQ(kbd_irq.level, 1);
-	CHECK_EQ(kbd_irq.raises, 1);
+	CHECK_EQ(kbd_irq.rises, 1);
 	(void)inb(DATA);
 	/* The next byte is a fresh edge. */
 	CHECK_EQ(kbd_irq.level, 1);
-	CHECK_EQ(kbd_irq.raises, 2);
+	CHECK_EQ(kbd_irq.rises, 2);
 	(void)inb(DATA);
 	CHECK_EQ(kbd_irq.level, 0);
-	CHECK_EQ(aux_irq.raises, 0);
+	CHECK_EQ(aux_irq.rises, 0);
 
 	/* Linux's AUX loop test (0xd3): the byte comes back as aux data,
 	 * raising IRQ 12. */

@@ -2,9 +2,8 @@
 /* tests/unit/test_ioapic.c - the I/O APIC through MMIO as a guest drives it
  * (Linux arch/x86/kernel/apic/io_apic.c: high dword first, then low), with
  * the messages it sends collected. */
-#include "check.h"
+#include "testlib.h"
 
-#include "bus.h"
 #include "devices/ioapic.h"
 
 #define BASE IOAPIC_DEFAULT_BASE
@@ -39,15 +38,12 @@ static const struct ioapic_ops ops = {
 
 static void w32(uint64_t off, uint32_t v)
 {
-	int claimed = 0;
-
-	bus_write(mmio, BASE + off, v, 4, &claimed);
-	CHECK(claimed);
+	io_write(mmio, BASE + off, v, 4);
 }
 
 static uint32_t r32(uint64_t off)
 {
-	return (uint32_t)bus_read(mmio, BASE + off, 4, NULL);
+	return (uint32_t)io_read(mmio, BASE + off, 4);
 }
 
 static void reg_w(uint8_t reg, uint32_t v)

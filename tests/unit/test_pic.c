@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_pic.c - the 8259A pair driven through port I/O, as Linux
  * (arch/x86/kernel/i8259.c) and SeaBIOS (src/hw/pic.c) program it. */
-#include "check.h"
+#include "testlib.h"
 
-#include "bus.h"
 #include "devices/pic.h"
 
 static struct bus *pio;
@@ -20,15 +19,12 @@ static void on_intr(void *opaque, bool level)
 
 static void outb(uint16_t port, uint8_t v)
 {
-	int claimed = 0;
-
-	bus_write(pio, port, v, 1, &claimed);
-	CHECK(claimed);
+	io_write(pio, port, v, 1);
 }
 
 static uint8_t inb(uint16_t port)
 {
-	return (uint8_t)bus_read(pio, port, 1, NULL);
+	return (uint8_t)io_read(pio, port, 1);
 }
 
 static void setup(void)

@@ -2,29 +2,12 @@
 /* tests/unit/test_pit.c - the 8254 through ports 0x40-0x43 and 0x61 on a
  * fake clock and a manual timer queue, programmed as Linux does it
  * (drivers/clocksource/i8253.c, arch/x86/kernel/tsc.c). */
-#include "check.h"
+#include "testlib.h"
 
-#include "bus.h"
 #include "devices/pit.h"
 #include "timer.h"
 
-static uint64_t fake_ns;
-
-static uint64_t fake_monotonic(const struct vclock *clk)
-{
-	return *(const uint64_t *)clk->opaque;
-}
-
-static int64_t fake_realtime(const struct vclock *clk)
-{
-	return (int64_t)*(const uint64_t *)clk->opaque;
-}
-
-static const struct vclock fake_clock = {
-	.monotonic_ns = fake_monotonic,
-	.realtime_ns = fake_realtime,
-	.opaque = &fake_ns,
-};
+static struct fake_clock fclk;
 
 static struct bus *pio;
 static struct vtimer_queue *q;
@@ -39,7 +22,7 @@ static void irq_set(void *opaque, unsigned gsi, int level)
 	CHECK_EQ(gsi, 0);
 	if (level && !irq_level) {
 		if (irqs < 4096)
-			irq_times[irqs] = fake_ns;
+			irq_times[irqs] = fclk.mono_ns;
 		irqs++;
 	}
 	irq_level = level;
@@ -47,36 +30,35 @@ static void irq_set(void *opaque, unsigned gsi, int level)
 
 static void outb(uint16_t port, uint8_t v)
 {
-	int claimed = 0;
-
-	bus_write(pio, port, v, 1, &claimed);
-	CHECK(claimed);
+	io_write(pio, port, v, 1);
 }
 
 static uint8_t inb(uint16_t port)
 {
-	return (uint8_t)bus_read(pio, port, 1, NULL);
+	return (uint8_t)io_read(pio, port, 1);
 }
 
 /* Let simulated time pass in steps of @step_ns, firing due timers as the
  * timer thread would. */
 static void advance(uint64_t ns, uint64_t step_ns)
 {
-	uint64_t end = fake_ns + ns;
+	uint64_t end = fclk.mono_ns + ns;
 
-	while (fake_ns < end) {
-		fake_ns = fake_ns + step_ns < end ? fake_ns + step_ns : end;
-		vtimer_queue_run_due(q, fake_ns);
+	while (fclk.mono_ns < end) {
+		fclk.mono_ns = fclk.mono_ns + step_ns < end ?
+			       fclk.mono_ns + step_ns : end;
+		vtimer_queue_run_due(q, fclk.mono_ns);
 	}
 }
 
 static void setup(void)
 {
-	fake_ns = 1000000000ull;	/* arbitrary non-zero start */
+	fake_clock_init(&fclk);
+	fclk.mono_ns = 1000000000ull;	/* arbitrary non-zero start */
 	irqs = 0;
 	irq_level = 0;
 	pio = bus_new("pio");
-	q = vtimer_queue_new_manual(&fake_clock);
+	q = vtimer_queue_new_manual(&fclk.clk);
 	pit = pit_new(q, (struct irq_line){ .set = irq_set, .gsi = 0 });
 	CHECK(pit != NULL);
 	CHECK_EQ(pit_attach(pit, pio), 0);
@@ -125,7 +107,7 @@ static void test_mode2_periodic(void)
 	outb(0x43, 0x34);
 	outb(0x40, latch & 0xff);
 	outb(0x40, latch >> 8);
-	t0 = fake_ns;
+	t0 = fclk.mono_ns;
 	/* Steps shorter than the period: every edge is seen once. */
 	advance(10000000000ull, 100000);
 	CHECK_EQ(irqs, ticks_in(10000000000ull) / latch);	/* 10001, no drift */
@@ -138,7 +120,7 @@ static void test_mode2_periodic(void)
 	}
 	/* The count runs down from the reload value within each period. */
 	{
-		uint64_t t = ticks_in(fake_ns - t0);
+		uint64_t t = ticks_in(fclk.mono_ns - t0);
 
 		CHECK_EQ(latch_read(0), latch - t % latch);
 	}
@@ -164,12 +146,12 @@ static void test_mode3_square_wave(void)
 	outb(0x43, 0x36);
 	outb(0x40, 100);
 	outb(0x40, 0);
-	fake_ns += 40000;	/* 47 ticks: still high, count 100 - 2*47 */
+	fclk.mono_ns += 40000;	/* 47 ticks: still high, count 100 - 2*47 */
 	outb(0x43, 0xc2);	/* read-back count and status of counter 0 */
 	CHECK_EQ(inb(0x40) & 0x80, 0x80);
 	CHECK_EQ(inb(0x40), 100 - 2 * 47);
 	CHECK_EQ(inb(0x40), 0);
-	fake_ns += 10000;	/* 59 ticks: low half, 100 - 2*9 */
+	fclk.mono_ns += 10000;	/* 59 ticks: low half, 100 - 2*9 */
 	outb(0x43, 0xc2);
 	CHECK_EQ(inb(0x40) & 0x80, 0);
 	CHECK_EQ(latch_read(0), 100 - 2 * 9);
@@ -185,11 +167,11 @@ static void test_mode0_oneshot(void)
 	outb(0x40, 0x10);
 	CHECK_EQ(irqs, 0);
 	outb(0x40, 0x27);		/* 10000 ticks = 8381 us */
-	t0 = fake_ns;
+	t0 = fclk.mono_ns;
 	due = t0 + (10000ull * 1000000000ull + PIT_FREQ_HZ - 1) / PIT_FREQ_HZ;
 	outb(0x43, 0xe2);		/* status only */
 	CHECK_EQ(inb(0x40), 0x30);	/* OUT low, count loaded, LSB/MSB mode 0 */
-	advance(due - 1 - fake_ns, 1000);
+	advance(due - 1 - fclk.mono_ns, 1000);
 	CHECK_EQ(irqs, 0);
 	CHECK_EQ(latch_read(0), 1);
 	advance(1, 1);
@@ -200,14 +182,15 @@ static void test_mode0_oneshot(void)
 	/* Only once; the counter wraps on through 0xffff. */
 	advance(200000000, 1000000);
 	CHECK_EQ(irqs, 1);
-	CHECK_EQ(latch_read(0), (uint16_t)(10000 - ticks_in(fake_ns - t0)));
+	CHECK_EQ(latch_read(0),
+		 (uint16_t)(10000 - ticks_in(fclk.mono_ns - t0)));
 
 	/* Writing the first byte stops the count, OUT low; the second
 	 * restarts it with the new count. */
 	outb(0x40, 0x00);
 	outb(0x43, 0xe2);
 	CHECK_EQ(inb(0x40) & 0x80, 0);
-	fake_ns += 1000000;
+	fclk.mono_ns += 1000000;
 	outb(0x40, 0x01);		/* 256 ticks */
 	advance(300000, 1000);
 	CHECK_EQ(irqs, 2);
@@ -244,12 +227,12 @@ static void test_latch_and_access_modes(void)
 	outb(0x43, 0x34);
 	outb(0x40, 0x00);
 	outb(0x40, 0xc0);		/* 0xc000 */
-	fake_ns += 1000000;		/* 1193 ticks */
+	fclk.mono_ns += 1000000;	/* 1193 ticks */
 	outb(0x43, 0x00);		/* latch counter 0 */
-	fake_ns += 1000000;
+	fclk.mono_ns += 1000000;
 	outb(0x43, 0x00);		/* ignored: the first is not read yet */
 	a = inb(0x40);
-	fake_ns += 1000000;
+	fclk.mono_ns += 1000000;
 	a |= (uint16_t)(inb(0x40) << 8);
 	CHECK_EQ(a, 0xc000 - 1193);
 	/* Unlatched reads follow the live count, LSB then MSB. */
@@ -260,7 +243,7 @@ static void test_latch_and_access_modes(void)
 	/* LSB only: one byte per read and write. */
 	outb(0x43, 0x54);		/* counter 1, LSB, mode 2 */
 	outb(0x41, 200);
-	fake_ns += 10000;		/* 11 ticks */
+	fclk.mono_ns += 10000;	/* 11 ticks */
 	CHECK_EQ(inb(0x41), 200 - 11);
 	CHECK_EQ(inb(0x41), 200 - 11);
 	outb(0x43, 0xe4);		/* status of counter 1 */
@@ -268,7 +251,7 @@ static void test_latch_and_access_modes(void)
 	/* MSB only. */
 	outb(0x43, 0x64);		/* counter 1, MSB, mode 2 */
 	outb(0x41, 0x20);		/* 0x2000 */
-	fake_ns += 1000000;
+	fclk.mono_ns += 1000000;
 	CHECK_EQ(inb(0x41), (0x2000 - 1193) >> 8);
 	outb(0x43, 0x40);
 	CHECK_EQ(inb(0x41), (0x2000 - 1193) >> 8);
@@ -292,13 +275,13 @@ static void test_latch_and_access_modes(void)
 	outb(0x40, 0);
 	outb(0x43, 0xe2);
 	CHECK_EQ(inb(0x40) & 0x40, 0);
-	fake_ns += 10000;
+	fclk.mono_ns += 10000;
 	outb(0x40, 50);
 	outb(0x40, 0);
 	outb(0x43, 0xe2);
 	CHECK_EQ(inb(0x40) & 0x40, 0x40);
 	CHECK_EQ(latch_read(0), 100 - 11);	/* the old period runs out */
-	fake_ns += 80000;		/* tick 107: 7 into the new count */
+	fclk.mono_ns += 80000;	/* tick 107: 7 into the new count */
 	outb(0x43, 0xe2);
 	CHECK_EQ(inb(0x40) & 0x40, 0);
 	CHECK_EQ(latch_read(0), 50 - 7);
@@ -319,13 +302,13 @@ static void test_ch2_pit_calibrate_tsc(void)
 	outb(0x43, 0xb0);
 	outb(0x42, latch & 0xff);
 	outb(0x42, latch >> 8);
-	t0 = fake_ns;
+	t0 = fclk.mono_ns;
 	due = t0 + ((uint64_t)latch * 1000000000ull + PIT_FREQ_HZ - 1) / PIT_FREQ_HZ;
 	while ((inb(0x61) & 0x20) == 0 && loops < 100000) {
-		fake_ns += 1000;	/* each poll takes 1 us */
+		fclk.mono_ns += 1000;	/* each poll takes 1 us */
 		loops++;
 	}
-	CHECK(fake_ns >= due && fake_ns < due + 1000);
+	CHECK(fclk.mono_ns >= due && fclk.mono_ns < due + 1000);
 	CHECK_EQ(irqs, 0);		/* counter 2 raises no IRQ */
 	teardown();
 }
@@ -342,32 +325,32 @@ static void test_ch2_quick_calibrate(void)
 	outb(0x43, 0xb0);
 	outb(0x42, 0xff);
 	outb(0x42, 0xff);
-	t0 = fake_ns;
+	t0 = fclk.mono_ns;
 	for (unsigned expect = 0xff; expect > 0xf0; expect--) {
 		unsigned reads = 0;
 
 		do {
 			inb(0x42);
 			msb = inb(0x42);
-			fake_ns += 2000;
+			fclk.mono_ns += 2000;
 			reads++;
 		} while (msb == expect && reads < 10000);
 		CHECK_EQ(msb, expect - 1);
 	}
 	/* 15 MSB steps of 256 ticks each (the first is 255) */
-	CHECK(ticks_in(fake_ns - t0) >= 0xffff - 0xf0ff &&
-	      ticks_in(fake_ns - t0) < 0xffff - 0xf0ff + 5);
+	CHECK(ticks_in(fclk.mono_ns - t0) >= 0xffff - 0xf0ff &&
+	      ticks_in(fclk.mono_ns - t0) < 0xffff - 0xf0ff + 5);
 
 	/* Gate low suspends mode 0; high resumes. */
 	outb(0x61, 0x00);
 	{
 		uint16_t a = latch_read(2), b;
 
-		fake_ns += 5000000;
+		fclk.mono_ns += 5000000;
 		b = latch_read(2);
 		CHECK_EQ(a, b);
 		outb(0x61, 0x01);
-		fake_ns += 1000000;
+		fclk.mono_ns += 1000000;
 		CHECK_EQ(latch_read(2), (uint16_t)(b - 1193));
 	}
 	teardown();
@@ -382,7 +365,7 @@ static void test_port61_bits(void)
 	/* Refresh bit 4 toggles every ~15 us. */
 	last = inb(0x61) & 0x10;
 	for (int i = 0; i < 100; i++) {
-		fake_ns += 1000;
+		fclk.mono_ns += 1000;
 		if ((inb(0x61) & 0x10) != last) {
 			toggles++;
 			last = inb(0x61) & 0x10;
@@ -398,11 +381,11 @@ static void test_port61_bits(void)
 	outb(0x43, 0xb4);
 	outb(0x42, 10);
 	outb(0x42, 0);
-	fake_ns += 7543;		/* 9 ticks: OUT low for this one */
+	fclk.mono_ns += 7543;	/* 9 ticks: OUT low for this one */
 	CHECK_EQ(inb(0x61) & 0x20, 0);
 	outb(0x61, 0x00);
 	CHECK_EQ(inb(0x61) & 0x20, 0x20);
-	fake_ns += 100000;
+	fclk.mono_ns += 100000;
 	outb(0x61, 0x01);
 	CHECK_EQ(latch_read(2), 10);
 	/* Mode 1: the gate's rising edge triggers, OUT low for the count. */
@@ -413,7 +396,7 @@ static void test_port61_bits(void)
 	outb(0x61, 0x00);
 	outb(0x61, 0x01);
 	CHECK_EQ(inb(0x61) & 0x20, 0);
-	fake_ns += 90000;
+	fclk.mono_ns += 90000;
 	CHECK_EQ(inb(0x61) & 0x20, 0x20);
 	teardown();
 }
@@ -428,16 +411,16 @@ static void test_tiny_period_clamped(void)
 	outb(0x43, 0x34);
 	outb(0x40, 2);
 	outb(0x40, 0);
-	t0 = fake_ns;
+	t0 = fclk.mono_ns;
 	advance(10000000, 500);		/* 10 ms */
 	/* Unclamped: 5965.  Clamped: one per 10 us plus the wait for the next
 	 * edge (a period is 1.7 us) and for the 0.5 us step. */
 	CHECK(irqs >= 800 && irqs <= 1001);
 	for (unsigned i = 1; i < irqs && i < 4096; i++)
 		CHECK(irq_times[i] - irq_times[i - 1] >= 10000);
-	CHECK_EQ(latch_read(0), 2 - ticks_in(fake_ns - t0) % 2);
-	fake_ns += 838;
-	CHECK_EQ(latch_read(0), 2 - ticks_in(fake_ns - t0) % 2);
+	CHECK_EQ(latch_read(0), 2 - ticks_in(fclk.mono_ns - t0) % 2);
+	fclk.mono_ns += 838;
+	CHECK_EQ(latch_read(0), 2 - ticks_in(fclk.mono_ns - t0) % 2);
 
 	/* A one-shot right after an IRQ is delayed, not lost. */
 	outb(0x43, 0x30);

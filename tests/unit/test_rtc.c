@@ -2,11 +2,8 @@
 /* tests/unit/test_rtc.c - the MC146818 through ports 0x70/0x71 with a fake
  * clock and a manual timer queue: formats, setting the time, UIP, and the
  * periodic, update-ended and alarm interrupts. */
-#include <string.h>
+#include "testlib.h"
 
-#include "check.h"
-
-#include "bus.h"
 #include "devices/rtc.h"
 #include "timer.h"
 
@@ -16,71 +13,39 @@
 /* 2024-02-29 23:59:58 UTC, a Thursday. */
 #define T0	1709251198ll
 
-static uint64_t fake_mono;
-static int64_t fake_real;
-
-static uint64_t fake_monotonic(const struct vclock *c)
-{
-	(void)c;
-	return fake_mono;
-}
-
-static int64_t fake_realtime(const struct vclock *c)
-{
-	(void)c;
-	return fake_real;
-}
-
-static const struct vclock fake_clock = { fake_monotonic, fake_realtime, NULL };
-
-struct irq_rec {
-	int level;
-	int raises;
-};
-
+static struct fake_clock fclk;
 static struct bus *pio;
 static struct vtimer_queue *q;
 static struct rtc *rtc;
-static struct irq_rec irq;
-
-static void rec_set(void *opaque, unsigned gsi, int level)
-{
-	struct irq_rec *r = opaque;
-
-	CHECK_EQ(gsi, 8);
-	if (level && !r->level)
-		r->raises++;
-	r->level = level;
-}
+static struct irq_recorder irq;
 
 static uint8_t cmos_read(uint8_t idx)
 {
-	bus_write(pio, 0x70, idx, 1, NULL);
-	return (uint8_t)bus_read(pio, 0x71, 1, NULL);
+	io_write(pio, 0x70, idx, 1);
+	return (uint8_t)io_read(pio, 0x71, 1);
 }
 
 static void cmos_write(uint8_t idx, uint8_t v)
 {
-	bus_write(pio, 0x70, idx, 1, NULL);
-	bus_write(pio, 0x71, v, 1, NULL);
+	io_write(pio, 0x70, idx, 1);
+	io_write(pio, 0x71, v, 1);
 }
 
 static void advance(int64_t ns)
 {
-	fake_mono += (uint64_t)ns;
-	fake_real += ns;
-	vtimer_queue_run_due(q, fake_mono);
+	fake_clock_advance(&fclk, (uint64_t)ns);
+	vtimer_queue_run_due(q, fclk.mono_ns);
 }
 
 /* @frac_ns into the second T0. */
 static void setup_at(int64_t secs, int64_t frac_ns)
 {
-	memset(&irq, 0, sizeof(irq));
-	fake_mono = 5 * NS;
-	fake_real = secs * NS + frac_ns;
+	fake_clock_init(&fclk);
+	fclk.mono_ns = 5 * NS;
+	fclk.real_ns = secs * NS + frac_ns;
 	pio = bus_new("pio");
-	q = vtimer_queue_new_manual(&fake_clock);
-	rtc = rtc_new(q, (struct irq_line){ rec_set, &irq, 8 });
+	q = vtimer_queue_new_manual(&fclk.clk);
+	rtc = rtc_new(q, irq_recorder_line(&irq, 8));
 	CHECK(rtc != NULL);
 	CHECK_EQ(rtc_attach(rtc, pio), 0);
 }

@@ -2,17 +2,8 @@
 /* Device timers: ordering, re-arming from callbacks, the threaded queue. */
 #include <unistd.h>
 
-#include "check.h"
+#include "testlib.h"
 #include "timer.h"
-
-struct fake {
-	uint64_t now;
-};
-
-static uint64_t fake_now(const struct vclock *c)
-{
-	return ((struct fake *)c->opaque)->now;
-}
 
 struct counter {
 	struct vtimer t;
@@ -32,10 +23,12 @@ static void on_fire(void *opaque, uint64_t now)
 
 static void test_manual(void)
 {
-	struct fake f = { 0 };
-	struct vclock clk = { fake_now, NULL, &f };
-	struct vtimer_queue *q = vtimer_queue_new_manual(&clk);
+	struct fake_clock fc;
+	struct vtimer_queue *q;
 	struct counter a = { .period = 0 }, b = { .period = 1000 };
+
+	fake_clock_init(&fc);
+	q = vtimer_queue_new_manual(&fc.clk);
 
 	vtimer_init(&a.t, q, on_fire, &a);
 	vtimer_init(&b.t, q, on_fire, &b);

@@ -3,9 +3,8 @@
  * 8250 driver (drivers/tty/serial/8250/8250_port.c) programs it. */
 #include <string.h>
 
-#include "check.h"
+#include "testlib.h"
 
-#include "bus.h"
 #include "devices/chardev.h"
 #include "devices/uart.h"
 
@@ -23,46 +22,26 @@
 #define MSR 6
 #define SCR 7
 
-struct irq_rec {
-	int level;
-	int raises;
-	unsigned gsi;
-};
-
 static struct bus *pio;
 static struct chardev *chr;
 static struct uart *uart;
-static struct irq_rec irq;
-
-static void rec_set(void *opaque, unsigned gsi, int level)
-{
-	struct irq_rec *r = opaque;
-
-	if (level && !r->level)
-		r->raises++;
-	r->level = level;
-	r->gsi = gsi;
-}
+static struct irq_recorder irq;
 
 static void outb(unsigned reg, uint8_t v)
 {
-	int claimed = 0;
-
-	bus_write(pio, BASE + reg, v, 1, &claimed);
-	CHECK(claimed);
+	io_write(pio, BASE + reg, v, 1);
 }
 
 static uint8_t inb(unsigned reg)
 {
-	return (uint8_t)bus_read(pio, BASE + reg, 1, NULL);
+	return (uint8_t)io_read(pio, BASE + reg, 1);
 }
 
 static void setup(void)
 {
-	memset(&irq, 0, sizeof(irq));
 	pio = bus_new("pio");
 	chr = chardev_buffer_new();
-	uart = uart_new((struct irq_line){ rec_set, &irq, 4 }, chr);
+	uart = uart_new(irq_recorder_line(&irq, 4), chr);
 	CHECK(uart != NULL);
 	CHECK_EQ(uart_attach(uart, pio, BASE), 0);
 }
@@ -245,7 +224,7 @@ static void test_fifo_trigger(void)
 /* serial8250_do_startup's THRE test, and the transmit interrupt cycle. */
 static void test_thre_interrupt(void)
 {
-	int raises;
+	unsigned rises;
 
 	setup();
 	linux_init();
@@ -257,15 +236,15 @@ static void test_thre_interrupt(void)
 	CHECK_EQ(inb(IIR), 0xc1);
 	/* Disable and re-enable: THRE again. */
 	outb(IER, 0);
-	raises = irq.raises;
+	rises = irq.rises;
 	outb(IER, 0x02);
-	CHECK_EQ(irq.raises, raises + 1);
+	CHECK_EQ(irq.rises, rises + 1);
 	CHECK_EQ(inb(IIR), 0xc2);
 	CHECK_EQ(inb(IIR), 0xc1);
 	/* A THR write: the byte leaves at once, THRE pending again. */
-	raises = irq.raises;
+	rises = irq.rises;
 	outb(THR, 'x');
-	CHECK_EQ(irq.raises, raises + 1);
+	CHECK_EQ(irq.rises, rises + 1);
 	CHECK_EQ(inb(IIR), 0xc2);
 	/* Enabling with THRE already on does not re-arm it. */
 	outb(IER, 0x03);
