@@ -23,7 +23,9 @@ int uart_attach(struct uart *uart, struct bus *pio, uint16_t base);
 void uart_reset(struct uart *uart);
 
 /* Host -> guest bytes into the receive FIFO (device lock held).  Returns
- * how many fit. */
+ * how many fit (16 minus the bytes waiting with FIFOs on, 1 with them off,
+ * 0 in loopback); the UART calls chardev_input_wakeup() on its chardev when
+ * the guest has emptied the FIFO, so a chardev sink can hold the rest. */
 size_t uart_receive(struct uart *uart, const uint8_t *buf, size_t len);
 
 #endif
