@@ -24,4 +24,4 @@ for b in "$@"; do
 	names="$names $n"
 done
 # shellcheck disable=SC2086
-exec "$rig" --timeout 300 $bins -- "rc=0; for t in $names; do echo \"== \$t\"; \$t || { echo \"FAILED: \$t\"; rc=1; }; done; exit \$rc"
+exec "$rig" --retries 1 --timeout 120 $bins -- "rc=0; for t in $names; do echo \"== \$t\"; \$t || { echo \"FAILED: \$t\"; rc=1; }; done; exit \$rc"

@@ -13,6 +13,9 @@
 #   tests/rig/rig.sh [options] -- COMMAND...
 #
 # Options:
+#   --retries N           (must come first) run the rig again, up to N times,
+#                         when L1's kernel wedged (soft lockup, then 124/123);
+#                         the command's own failures are never retried
 #   --smp N               L1 vCPUs (default 2; multi-threaded TCG)
 #   --mem MiB             L1 memory (default 2048)
 #   --timeout SEC         kill the rig after SEC seconds of wall time
@@ -58,6 +61,33 @@
 # --bin, --file, --module payloads).
 
 set -euo pipefail
+
+# --retries N (first option only): run the whole rig again, at most N more
+# times, when L1 itself wedged: its kernel reported a soft lockup (QEMU's
+# emulated SVM occasionally leaves an L1 CPU stuck inside KVM_RUN) and the
+# run then timed out or died.  A command that merely fails or hangs is the
+# program under test's doing and is never retried.
+if [ "${1:-}" = --retries ]; then
+	retries=${2:?--retries needs a count}
+	shift 2
+	attempt=0
+	log=$(mktemp)
+	trap 'rm -f "$log"' EXIT
+	while :; do
+		status=0
+		"$0" "$@" | tee "$log" || status=${PIPESTATUS[0]}
+		if { [ "$status" != 124 ] && [ "$status" != 123 ]; } ||
+		   ! grep -q "soft lockup" "$log"; then
+			exit "$status"
+		fi
+		attempt=$((attempt + 1))
+		if [ "$attempt" -gt "$retries" ]; then
+			echo "rig: L1 wedged $attempt times in a row; giving up" >&2
+			exit "$status"
+		fi
+		echo "rig: L1 wedged (soft lockup, status $status); running the rig again ($attempt of $retries)" >&2
+	done
+fi
 
 readonly RIG_EXIT_TIMEOUT=124
 readonly RIG_EXIT_NOMARKER=123
