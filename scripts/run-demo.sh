@@ -19,10 +19,10 @@ fi
 args=(run --kernel "$kernel" --initrd "$initrd" --cpus 2 --memory 1G
       --append "console=ttyS0 quiet")
 
-if "$vivarium" doctor >/dev/null 2>&1; then
+if report=$("$vivarium" doctor 2>&1); then
 	exec "$vivarium" "${args[@]}"
 fi
-"$vivarium" doctor || true
+echo "$report"
 echo
 echo "This host's KVM cannot run Linux at hardware speed: running the demo VM"
 echo "with the same vivarium inside the nested rig (QEMU emulating AMD-V)."

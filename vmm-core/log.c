@@ -65,10 +65,9 @@ bool ratelimit_ok(struct ratelimit *rl)
 		rl->last_ns = now;
 	}
 	if (now - rl->last_ns >= RL_INTERVAL_NS) {
-		uint64_t add = (now - rl->last_ns) / RL_INTERVAL_NS;
+		uint64_t tokens = rl->tokens + (now - rl->last_ns) / RL_INTERVAL_NS;
 
-		rl->tokens = add >= RL_BURST ? RL_BURST
-					     : (uint32_t)(rl->tokens + add > RL_BURST ? RL_BURST : rl->tokens + add);
+		rl->tokens = tokens > RL_BURST ? RL_BURST : (uint32_t)tokens;
 		rl->last_ns = now;
 		if (rl->suppressed) {
 			fprintf(stderr, "vivarium: %u similar messages suppressed\r\n",

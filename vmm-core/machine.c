@@ -4,14 +4,15 @@
  *
  * Locks: m->lock is the device lock, held around every device access (vCPU
  * exits, timer callbacks, chardev input).  m->ctl guards the run state and
- * is never taken while waiting for the device lock... except in callbacks
- * that stop or reset the VM, which only set flags and kick vCPUs.
+ * the vCPU handles.  Order: m->lock, then m->ctl; nothing holding m->ctl
+ * takes m->lock (stop/reset only set flags and kick vCPUs).
  */
 #include "machine.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,7 @@ struct vcpu_thread {
 	struct machine *m;
 	unsigned id;
 	pthread_t thread;
-	struct hv_vcpu *vcpu;	/* set/cleared under m->ctl */
-	bool started;
+	struct hv_vcpu *vcpu;	/* set/cleared under m->ctl; NULL: not running */
 };
 
 struct machine {
@@ -72,18 +72,23 @@ struct machine {
 	struct guest_mem mem;
 	struct bus *pio, *mmio;
 	struct vtimer_queue *timers;
-	struct pic *pic;
-	struct ioapic *ioapic;
-	struct pit *pit;
-	struct uart *com1;
-	struct rtc *rtc;
-	struct i8042 *kbc;
-	struct pci_host *pci;
-	struct acpi_pm *pm;
-	struct debugport *dbg;
+	struct {			/* the machine table's devices */
+		struct pic *pic;
+		struct ioapic *ioapic;
+		struct pit *pit;
+		struct uart *com1;
+		struct rtc *rtc;
+		struct i8042 *kbc;
+		struct pci_host *pci;
+		struct acpi_pm *pm;
+		struct debugport *dbg;
+	} dev;
 	struct linux_entry entry;
 	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
 	unsigned arrived, expected;	/* vCPU creation rendezvous (ctl) */
+	/* The PIC's INTR output, mirrored so the boot vCPU's loop need not
+	 * take the device lock on every exit to look at it. */
+	atomic_bool pic_intr;
 
 	/* Run control. */
 	pthread_mutex_t ctl;
@@ -158,7 +163,7 @@ void machine_pause(struct machine *m)
 	m->state = RUN_PAUSED;
 	kick_all_locked(m);
 	for (unsigned i = 0; i < m->cfg.ncpus; i++)
-		live += m->cpu[i].started;
+		live += m->cpu[i].vcpu != NULL;
 	while (m->state == RUN_PAUSED && m->paused < live)
 		pthread_cond_wait(&m->ctl_cond, &m->ctl);
 	pthread_mutex_unlock(&m->ctl);
@@ -195,9 +200,9 @@ static bool vcpu_may_run(struct machine *m)
 void machine_set_gsi(struct machine *m, unsigned gsi, int level)
 {
 	if (gsi < 16)
-		pic_set_irq(m->pic, gsi, level);
+		pic_set_irq(m->dev.pic, gsi, level);
 	/* The PIT's IRQ 0 is IOAPIC pin 2 (the MADT's source override). */
-	ioapic_set_irq(m->ioapic, gsi == 0 ? 2 : gsi, level);
+	ioapic_set_irq(m->dev.ioapic, gsi == 0 ? 2 : gsi, level);
 }
 
 static void gsi_set(void *opaque, unsigned gsi, int level)
@@ -215,6 +220,7 @@ static void pic_intr_changed(void *opaque, bool level)
 {
 	struct machine *m = opaque;
 
+	atomic_store(&m->pic_intr, level);
 	if (!level)
 		return;
 	/* Lock order: device lock, then ctl (never the reverse). */
@@ -247,7 +253,7 @@ static void ioapic_routes_changed(void *opaque)
 		uint64_t addr;
 		uint32_t data;
 
-		if (ioapic_pin_msi(m->ioapic, pin, &addr, &data))
+		if (ioapic_pin_msi(m->dev.ioapic, pin, &addr, &data))
 			routes[n++] = (struct hv_msi_route){ pin, addr, data };
 	}
 	r = hv_vm_set_msi_routes(m->vm, routes, n);
@@ -290,7 +296,7 @@ static size_t serial_receive(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct machine *m = opaque;
 
-	return m->com1 ? uart_receive(m->com1, buf, len) : len;
+	return m->dev.com1 ? uart_receive(m->dev.com1, buf, len) : len;
 }
 
 static void serial_quit(void *opaque)
@@ -324,29 +330,29 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &vclock_host), "timers");
 
 	/* The machine table: what a PC of the i440FX era has. */
-	TRY_NEW(m->pic, pic_new(pic_intr_changed, m), "8259A PIC");
-	TRY(pic_attach(m->pic, m->pio), "8259A PIC");
-	TRY_NEW(m->ioapic, ioapic_new(0, &ioapic_ops, m), "IOAPIC");
-	TRY(ioapic_attach(m->ioapic, m->mmio, IOAPIC_DEFAULT_BASE), "IOAPIC");
-	TRY_NEW(m->pit, pit_new(m->timers, gsi_line(m, PIT_IRQ)), "8254 PIT");
-	TRY(pit_attach(m->pit, m->pio), "8254 PIT");
-	TRY_NEW(m->com1, uart_new(gsi_line(m, COM1_IRQ), m->cfg.serial), "COM1");
-	TRY(uart_attach(m->com1, m->pio, COM1_BASE), "COM1");
-	TRY_NEW(m->rtc, rtc_new(m->timers, gsi_line(m, RTC_IRQ)), "RTC");
-	TRY(rtc_attach(m->rtc, m->pio), "RTC");
-	TRY_NEW(m->kbc, i8042_new(&kbc_ops, m, gsi_line(m, KBD_IRQ),
+	TRY_NEW(m->dev.pic, pic_new(pic_intr_changed, m), "8259A PIC");
+	TRY(pic_attach(m->dev.pic, m->pio), "8259A PIC");
+	TRY_NEW(m->dev.ioapic, ioapic_new(0, &ioapic_ops, m), "IOAPIC");
+	TRY(ioapic_attach(m->dev.ioapic, m->mmio, IOAPIC_DEFAULT_BASE), "IOAPIC");
+	TRY_NEW(m->dev.pit, pit_new(m->timers, gsi_line(m, PIT_IRQ)), "8254 PIT");
+	TRY(pit_attach(m->dev.pit, m->pio), "8254 PIT");
+	TRY_NEW(m->dev.com1, uart_new(gsi_line(m, COM1_IRQ), m->cfg.serial), "COM1");
+	TRY(uart_attach(m->dev.com1, m->pio, COM1_BASE), "COM1");
+	TRY_NEW(m->dev.rtc, rtc_new(m->timers, gsi_line(m, RTC_IRQ)), "RTC");
+	TRY(rtc_attach(m->dev.rtc, m->pio), "RTC");
+	TRY_NEW(m->dev.kbc, i8042_new(&kbc_ops, m, gsi_line(m, KBD_IRQ),
 				  gsi_line(m, AUX_IRQ)), "i8042");
-	TRY(i8042_attach(m->kbc, m->pio), "i8042");
-	TRY_NEW(m->pci, pci_host_new(), "PCI host bridge");
-	TRY(pci_host_attach(m->pci, m->pio), "PCI host bridge");
-	TRY_NEW(m->pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
+	TRY(i8042_attach(m->dev.kbc, m->pio), "i8042");
+	TRY_NEW(m->dev.pci, pci_host_new(), "PCI host bridge");
+	TRY(pci_host_attach(m->dev.pci, m->pio), "PCI host bridge");
+	TRY_NEW(m->dev.pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
 				   &pm_ops, m), "ACPI PM");
-	TRY(acpi_pm_attach(m->pm, m->pio, ACPI_PM_BASE), "ACPI PM");
+	TRY(acpi_pm_attach(m->dev.pm, m->pio, ACPI_PM_BASE), "ACPI PM");
 	/* 0xcf9 shares CONFIG_ADDRESS's dword: the host bridge forwards it. */
-	pci_host_set_cf9_handler(m->pci, &acpi_pm_reset_ops, m->pm);
-	TRY_NEW(m->dbg, debugport_new(m->cfg.debugcon, on_test_exit, m),
+	pci_host_set_cf9_handler(m->dev.pci, &acpi_pm_reset_ops, m->dev.pm);
+	TRY_NEW(m->dev.dbg, debugport_new(m->cfg.debugcon, on_test_exit, m),
 		"debug ports");
-	TRY(debugport_attach(m->dbg, m->pio), "debug ports");
+	TRY(debugport_attach(m->dev.dbg, m->pio), "debug ports");
 	return 0;
 }
 
@@ -388,6 +394,7 @@ static int build(struct machine *m, char *err, size_t errlen)
 	int r;
 
 	m->end = END_NONE;
+	atomic_store(&m->pic_intr, false);	/* the new PIC starts quiet */
 	m->state = RUN_RUNNING;
 	m->paused = 0;
 	m->err[0] = 0;
@@ -421,27 +428,24 @@ static int build(struct machine *m, char *err, size_t errlen)
 
 static void teardown(struct machine *m)
 {
+	/* vCPU threads are gone; stop the timer thread before freeing what its
+	 * callbacks touch.  Only chardev input may still look (at com1). */
+	vtimer_queue_free(m->timers);
+	m->timers = NULL;
 	pthread_mutex_lock(&m->lock);
-	if (m->timers) {
-		pthread_mutex_unlock(&m->lock);
-		vtimer_queue_free(m->timers);	/* joins the timer thread */
-		pthread_mutex_lock(&m->lock);
-		m->timers = NULL;
-	}
-	debugport_free(m->dbg);
-	acpi_pm_free(m->pm);
-	pci_host_free(m->pci);
-	i8042_free(m->kbc);
-	rtc_free(m->rtc);
-	uart_free(m->com1);
-	pit_free(m->pit);
-	ioapic_free(m->ioapic);
-	pic_free(m->pic);
+	debugport_free(m->dev.dbg);
+	acpi_pm_free(m->dev.pm);
+	pci_host_free(m->dev.pci);
+	i8042_free(m->dev.kbc);
+	rtc_free(m->dev.rtc);
+	uart_free(m->dev.com1);
+	pit_free(m->dev.pit);
+	ioapic_free(m->dev.ioapic);
+	pic_free(m->dev.pic);
+	memset(&m->dev, 0, sizeof(m->dev));
 	bus_free(m->pio);
 	bus_free(m->mmio);
-	m->dbg = NULL, m->pm = NULL, m->pci = NULL, m->kbc = NULL;
-	m->rtc = NULL, m->com1 = NULL, m->pit = NULL, m->ioapic = NULL;
-	m->pic = NULL, m->pio = NULL, m->mmio = NULL;
+	m->pio = m->mmio = NULL;
 	pthread_mutex_unlock(&m->lock);
 	if (m->vm)
 		hv_vm_destroy(m->vm);
@@ -478,10 +482,14 @@ static void inject_pic(struct machine *m, struct hv_vcpu *vcpu)
 	bool pending, inject = false;
 	uint8_t vector = 0;
 
+	if (!atomic_load(&m->pic_intr)) {
+		hv_vcpu_request_interrupt_window(vcpu, false);
+		return;
+	}
 	pthread_mutex_lock(&m->lock);
-	pending = pic_intr(m->pic);
+	pending = pic_intr(m->dev.pic);
 	if (pending && hv_vcpu_ready_for_interrupt(vcpu)) {
-		vector = pic_ack(m->pic);
+		vector = pic_ack(m->dev.pic);
 		inject = true;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -531,7 +539,7 @@ static bool handle_exit(struct machine *m, struct hv_vcpu *vcpu,
 		return true;
 	case HV_EXIT_EOI:
 		pthread_mutex_lock(&m->lock);
-		ioapic_eoi(m->ioapic, e->eoi.vector);
+		ioapic_eoi(m->dev.ioapic, e->eoi.vector);
 		pthread_mutex_unlock(&m->lock);
 		return true;
 	case HV_EXIT_INTR:
@@ -584,9 +592,6 @@ static void *vcpu_main(void *arg)
 		machine_fail(m, r, "cannot create vCPU %u: %s", t->id, strerror(-r));
 	pthread_mutex_lock(&m->ctl);
 	t->vcpu = vcpu;
-	t->started = vcpu != NULL;
-	if (m->state == RUN_STOPPING && vcpu)
-		hv_vcpu_kick(vcpu);
 	/* Every local APIC must exist before the boot vCPU sends INIT/SIPI. */
 	m->arrived++;
 	pthread_cond_broadcast(&m->ctl_cond);
@@ -615,7 +620,6 @@ static void *vcpu_main(void *arg)
 	}
 	pthread_mutex_lock(&m->ctl);
 	t->vcpu = NULL;
-	t->started = false;
 	pthread_cond_broadcast(&m->ctl_cond);
 	pthread_mutex_unlock(&m->ctl);
 	hv_vcpu_destroy(vcpu);
