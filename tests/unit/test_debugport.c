@@ -3,9 +3,8 @@
  * 0x402 and the test-exit port 0x501. */
 #include <string.h>
 
-#include "check.h"
+#include "testlib.h"
 
-#include "bus.h"
 #include "devices/chardev.h"
 #include "devices/debugport.h"
 
@@ -45,12 +44,12 @@ static void test_post_code(void)
 {
 	setup(true);
 	CHECK_EQ(debugport_post_code(dbg), 0);
-	bus_write(pio, POST_PORT, 0x55, 1, NULL);
+	io_write(pio, POST_PORT, 0x55, 1);
 	CHECK_EQ(debugport_post_code(dbg), 0x55);
-	CHECK_EQ(bus_read(pio, POST_PORT, 1, NULL), 0x55);
+	CHECK_EQ(io_read(pio, POST_PORT, 1), 0x55);
 	/* Linux's io_delay writes garbage there; it just sticks. */
-	bus_write(pio, POST_PORT, 0x00, 1, NULL);
-	CHECK_EQ(bus_read(pio, POST_PORT, 1, NULL), 0x00);
+	io_write(pio, POST_PORT, 0x00, 1);
+	CHECK_EQ(io_read(pio, POST_PORT, 1), 0x00);
 	CHECK_EQ(exits, 0);
 	teardown();
 }
@@ -61,9 +60,9 @@ static void test_debugcon(void)
 	size_t len;
 
 	setup(true);
-	CHECK_EQ(bus_read(pio, DEBUGCON_PORT, 1, NULL), 0xe9);
+	CHECK_EQ(io_read(pio, DEBUGCON_PORT, 1), 0xe9);
 	for (const char *p = msg; *p; p++)
-		bus_write(pio, DEBUGCON_PORT, (uint8_t)*p, 1, NULL);
+		io_write(pio, DEBUGCON_PORT, (uint8_t)*p, 1);
 	got = chardev_buffer_data(con, &len);
 	CHECK_EQ(len, strlen(msg));
 	CHECK(got && !strcmp(got, msg));
@@ -71,33 +70,28 @@ static void test_debugcon(void)
 
 	/* Without a console the bytes are dropped. */
 	setup(false);
-	bus_write(pio, DEBUGCON_PORT, 'x', 1, NULL);
-	CHECK_EQ(bus_read(pio, DEBUGCON_PORT, 1, NULL), 0xe9);
+	io_write(pio, DEBUGCON_PORT, 'x', 1);
+	CHECK_EQ(io_read(pio, DEBUGCON_PORT, 1), 0xe9);
 	teardown();
 }
 
 static void test_exit_port(void)
 {
-	int claimed = 0;
-
 	setup(true);
-	bus_write(pio, TEST_EXIT_PORT, 0x2a, 1, &claimed);
-	CHECK(claimed);
+	io_write(pio, TEST_EXIT_PORT, 0x2a, 1);
 	CHECK_EQ(exits, 1);
 	CHECK_EQ(exit_code, 0x2a);
 	CHECK(exit_opaque == &exits);
-	bus_write(pio, TEST_EXIT_PORT, 0x1234, 2, &claimed);
-	CHECK(claimed);
+	io_write(pio, TEST_EXIT_PORT, 0x1234, 2);
 	CHECK_EQ(exit_code, 0x1234);
-	bus_write(pio, TEST_EXIT_PORT, 0xdeadbeef, 4, &claimed);
-	CHECK(claimed);
+	io_write(pio, TEST_EXIT_PORT, 0xdeadbeef, 4);
 	CHECK_EQ(exits, 3);
 	CHECK_EQ(exit_code, 0xdeadbeef);
-	bus_write(pio, TEST_EXIT_PORT, 0, 1, NULL);
+	io_write(pio, TEST_EXIT_PORT, 0, 1);
 	CHECK_EQ(exits, 4);
 	CHECK_EQ(exit_code, 0);
 	/* Not at the port itself: ignored. */
-	bus_write(pio, TEST_EXIT_PORT + 1, 7, 1, NULL);
+	io_write(pio, TEST_EXIT_PORT + 1, 7, 1);
 	CHECK_EQ(exits, 4);
 	teardown();
 }

@@ -5,9 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "check.h"
+#include "testlib.h"
 
-#include "bus.h"
 #include "devices/pci.h"
 
 static struct bus *pio;
@@ -35,15 +34,15 @@ static uint32_t addr(unsigned bus, unsigned dev, unsigned fn, unsigned reg)
 static uint32_t cfg_read(unsigned bus, unsigned devfn, unsigned reg,
 			 unsigned size)
 {
-	bus_write(pio, 0xcf8, addr(bus, devfn >> 3, devfn & 7, reg), 4, NULL);
-	return (uint32_t)bus_read(pio, 0xcfc + (reg & 3), size, NULL);
+	io_write(pio, 0xcf8, addr(bus, devfn >> 3, devfn & 7, reg), 4);
+	return (uint32_t)io_read(pio, 0xcfc + (reg & 3), size);
 }
 
 static void cfg_write(unsigned bus, unsigned devfn, unsigned reg,
 		      unsigned size, uint32_t v)
 {
-	bus_write(pio, 0xcf8, addr(bus, devfn >> 3, devfn & 7, reg), 4, NULL);
-	bus_write(pio, 0xcfc + (reg & 3), v, size, NULL);
+	io_write(pio, 0xcf8, addr(bus, devfn >> 3, devfn & 7, reg), 4);
+	io_write(pio, 0xcfc + (reg & 3), v, size);
 }
 
 /* pci_check_type1(): the address register reads back; byte writes to
@@ -53,20 +52,20 @@ static void test_linux_type1_check(void)
 	uint32_t tmp;
 
 	setup();
-	bus_write(pio, 0xcfb, 0x01, 1, NULL);
-	tmp = (uint32_t)bus_read(pio, 0xcf8, 4, NULL);
-	bus_write(pio, 0xcf8, 0x80000000u, 4, NULL);
-	CHECK_EQ(bus_read(pio, 0xcf8, 4, NULL), 0x80000000u);
-	bus_write(pio, 0xcf8, tmp, 4, NULL);
+	io_write(pio, 0xcfb, 0x01, 1);
+	tmp = (uint32_t)io_read(pio, 0xcf8, 4);
+	io_write(pio, 0xcf8, 0x80000000u, 4);
+	CHECK_EQ(io_read(pio, 0xcf8, 4), 0x80000000u);
+	io_write(pio, 0xcf8, tmp, 4);
 	/* Reserved bits 30:24 and 1:0 read 0. */
-	bus_write(pio, 0xcf8, 0xffffffffu, 4, NULL);
-	CHECK_EQ(bus_read(pio, 0xcf8, 4, NULL), 0x80fffffcu);
+	io_write(pio, 0xcf8, 0xffffffffu, 4);
+	CHECK_EQ(io_read(pio, 0xcf8, 4), 0x80fffffcu);
 	/* Narrow accesses do not latch. */
-	bus_write(pio, 0xcf8, 0x80000000u, 4, NULL);
-	bus_write(pio, 0xcf8, 0x12, 1, NULL);
-	bus_write(pio, 0xcfa, 0x3456, 2, NULL);
-	CHECK_EQ(bus_read(pio, 0xcf8, 4, NULL), 0x80000000u);
-	CHECK_EQ(bus_read(pio, 0xcf8, 2, NULL), 0xffff);
+	io_write(pio, 0xcf8, 0x80000000u, 4);
+	io_write(pio, 0xcf8, 0x12, 1);
+	io_write(pio, 0xcfa, 0x3456, 2);
+	CHECK_EQ(io_read(pio, 0xcf8, 4), 0x80000000u);
+	CHECK_EQ(io_read(pio, 0xcf8, 2), 0xffff);
 	teardown();
 }
 
@@ -129,9 +128,9 @@ static void test_absent_devices(void)
 	cfg_write(1, 0, 0x04, 2, 0x0007);
 	CHECK_EQ(cfg_read(0, 0, 0x04, 2), 0x0006);
 	/* Enable bit clear: all-ones, writes dropped. */
-	bus_write(pio, 0xcf8, 0x00000000u, 4, NULL);
-	CHECK_EQ(bus_read(pio, 0xcfc, 4, NULL), 0xffffffffu);
-	bus_write(pio, 0xcfc, 0x0146, 2, NULL);
+	io_write(pio, 0xcf8, 0x00000000u, 4);
+	CHECK_EQ(io_read(pio, 0xcfc, 4), 0xffffffffu);
+	io_write(pio, 0xcfc, 0x0146, 2);
 	CHECK_EQ(cfg_read(0, 0, 0x04, 2), 0x0006);
 	teardown();
 }
@@ -140,18 +139,18 @@ static void test_sub_dword(void)
 {
 	setup();
 	/* Byte and word reads through 0xcfc-0xcff at the latched dword. */
-	bus_write(pio, 0xcf8, addr(0, 0, 0, 0x00), 4, NULL);
-	CHECK_EQ(bus_read(pio, 0xcfc, 1, NULL), 0x86);
-	CHECK_EQ(bus_read(pio, 0xcfd, 1, NULL), 0x80);
-	CHECK_EQ(bus_read(pio, 0xcfe, 1, NULL), 0x37);
-	CHECK_EQ(bus_read(pio, 0xcff, 1, NULL), 0x12);
-	CHECK_EQ(bus_read(pio, 0xcfe, 2, NULL), 0x1237);
-	CHECK_EQ(bus_read(pio, 0xcfd, 2, NULL), 0x3780);
+	io_write(pio, 0xcf8, addr(0, 0, 0, 0x00), 4);
+	CHECK_EQ(io_read(pio, 0xcfc, 1), 0x86);
+	CHECK_EQ(io_read(pio, 0xcfd, 1), 0x80);
+	CHECK_EQ(io_read(pio, 0xcfe, 1), 0x37);
+	CHECK_EQ(io_read(pio, 0xcff, 1), 0x12);
+	CHECK_EQ(io_read(pio, 0xcfe, 2), 0x1237);
+	CHECK_EQ(io_read(pio, 0xcfd, 2), 0x3780);
 	/* Crossing the end of CONFIG_DATA: all-ones. */
 	CHECK_EQ(bus_read(pio, 0xcff, 2, NULL), 0xffff);
 	/* Byte writes to the latency timer (0x0d) through 0xcfd. */
-	bus_write(pio, 0xcf8, addr(0, 0, 0, 0x0c), 4, NULL);
-	bus_write(pio, 0xcfd, 0x40, 1, NULL);
+	io_write(pio, 0xcf8, addr(0, 0, 0, 0x0c), 4);
+	io_write(pio, 0xcfd, 0x40, 1);
 	CHECK_EQ(cfg_read(0, 0, 0x0d, 1), 0x40);
 	CHECK_EQ(cfg_read(0, 0, 0x0c, 4), 0x00004000u);
 	/* Direct access that would cross a dword: refused. */
@@ -241,20 +240,20 @@ static void test_cf9_forwarding(void)
 {
 	setup();
 	/* No handler: ignored. */
-	bus_write(pio, 0xcf9, 0x06, 1, NULL);
-	CHECK_EQ(bus_read(pio, 0xcf9, 1, NULL), 0xff);
+	io_write(pio, 0xcf9, 0x06, 1);
+	CHECK_EQ(io_read(pio, 0xcf9, 1), 0xff);
 
 	pci_host_set_cf9_handler(host, &cf9_ops, NULL);
-	bus_write(pio, 0xcf8, 0x80000000u, 4, NULL);
-	bus_write(pio, 0xcf9, 0x02, 1, NULL);
+	io_write(pio, 0xcf8, 0x80000000u, 4);
+	io_write(pio, 0xcf9, 0x02, 1);
 	CHECK_EQ(cf9_writes, 1);
 	CHECK_EQ(cf9_value, 0x02);
-	CHECK_EQ(bus_read(pio, 0xcf9, 1, NULL), 0x02);
+	CHECK_EQ(io_read(pio, 0xcf9, 1), 0x02);
 	/* The address register is untouched; dword and word accesses are
 	 * not the reset register's. */
-	CHECK_EQ(bus_read(pio, 0xcf8, 4, NULL), 0x80000000u);
-	bus_write(pio, 0xcf8, 0x80000600u, 4, NULL);
-	bus_write(pio, 0xcf8, 0x0600, 2, NULL);
+	CHECK_EQ(io_read(pio, 0xcf8, 4), 0x80000000u);
+	io_write(pio, 0xcf8, 0x80000600u, 4);
+	io_write(pio, 0xcf8, 0x0600, 2);
 	CHECK_EQ(cf9_writes, 1);
 	teardown();
 }

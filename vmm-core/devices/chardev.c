@@ -58,7 +58,6 @@ struct chardev {
 	bool out_poll;		/* blocking fd that is not a regular file:
 				 * poll() before each small write */
 	bool out_stuck;
-	uint64_t dropped;
 	char *buf;
 	size_t len, cap;
 
@@ -434,7 +433,6 @@ stuck:
 	if (!chr->out_stuck)
 		vlog_ratelimited(LOG_DEBUG, "chardev: output stuck, dropping");
 	chr->out_stuck = true;
-	chr->dropped += len;
 	return 0;
 }
 
@@ -475,13 +473,14 @@ static void *input_main(void *arg)
 			{ .fd = chr->ctl[0], .events = POLLIN },
 			{ .fd = chr->in_fd, .events = POLLIN },
 		};
-		int nfds = nheld ? 1 : 2;
+		/* stdin only while nothing is held and it has not ended */
+		nfds_t nfds = nheld || eof ? 1 : 2;
 		int r;
 
 		if (eof && !nheld)
 			break;		/* EOF only stops input */
 		atomic_store(&chr->waiting, nheld != 0);
-		r = poll(p, (nfds_t)(eof ? 1 : nfds), nheld ? RETRY_MS : -1);
+		r = poll(p, nfds, nheld ? RETRY_MS : -1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;

@@ -314,58 +314,54 @@ static void controller_data(struct i8042 *k, uint8_t cmd, uint8_t v)
 	}
 }
 
-static uint64_t i8042_read(void *opaque, uint64_t offset, unsigned size)
+static uint64_t data_port_read(void *opaque, uint64_t offset, unsigned size)
 {
-	struct i8042 *k = opaque;
-
-	(void)size;
-	return offset == 0 ? read_data(k) : status(k);
+	(void)offset, (void)size;
+	return read_data(opaque);
 }
 
-static void i8042_write(void *opaque, uint64_t offset, uint64_t value,
-			unsigned size)
+static void data_port_write(void *opaque, uint64_t offset, uint64_t value,
+			    unsigned size)
 {
 	struct i8042 *k = opaque;
-	uint8_t v = (uint8_t)value;
+	uint8_t cmd = k->pending_cmd;
 
-	(void)size;
-	if (offset == 0) {
-		uint8_t cmd = k->pending_cmd;
-
-		k->status_cmd = 0;
-		k->pending_cmd = 0;
-		if (cmd)
-			controller_data(k, cmd, v);
-		else
-			kbd_command(k, v);
-	} else {
-		k->status_cmd = STS_CMD;
-		k->pending_cmd = 0;
-		controller_command(k, v);
-	}
+	(void)offset, (void)size;
+	k->status_cmd = 0;
+	k->pending_cmd = 0;
+	if (cmd)
+		controller_data(k, cmd, (uint8_t)value);
+	else
+		kbd_command(k, (uint8_t)value);
 }
 
 static const struct bus_ops i8042_ops_data = {
 	.name = "i8042-data",
-	.read = i8042_read,
-	.write = i8042_write,
+	.read = data_port_read,
+	.write = data_port_write,
 };
 
-static uint64_t i8042_read_cmd(void *opaque, uint64_t offset, unsigned size)
+static uint64_t cmd_port_read(void *opaque, uint64_t offset, unsigned size)
 {
-	return i8042_read(opaque, 1, size);
+	(void)offset, (void)size;
+	return status(opaque);
 }
 
-static void i8042_write_cmd(void *opaque, uint64_t offset, uint64_t value,
-			    unsigned size)
+static void cmd_port_write(void *opaque, uint64_t offset, uint64_t value,
+			   unsigned size)
 {
-	i8042_write(opaque, 1, value, size);
+	struct i8042 *k = opaque;
+
+	(void)offset, (void)size;
+	k->status_cmd = STS_CMD;
+	k->pending_cmd = 0;
+	controller_command(k, (uint8_t)value);
 }
 
 static const struct bus_ops i8042_ops_cmd = {
 	.name = "i8042-cmd",
-	.read = i8042_read_cmd,
-	.write = i8042_write_cmd,
+	.read = cmd_port_read,
+	.write = cmd_port_write,
 };
 
 /* ---- life cycle ------------------------------------------------------- */

@@ -76,9 +76,7 @@ uint32_t pci_config_read(struct pci_host *host, uint8_t bus, uint8_t devfn,
 	struct pci_device *dev = lookup(host, bus, devfn);
 	uint32_t v = 0;
 
-	if (!access_ok(offset, size))
-		return size <= 4 ? ones(size) : 0xffffffffu;
-	if (!dev)
+	if (!dev || !access_ok(offset, size))
 		return ones(size);
 	for (unsigned i = 0; i < size; i++)
 		v |= (uint32_t)dev->config[offset + i] << (8 * i);

@@ -12,7 +12,6 @@
  */
 #include "pic.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
 #include "../bus.h"

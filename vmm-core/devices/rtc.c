@@ -28,7 +28,6 @@
  */
 #include "rtc.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +84,7 @@ struct rtc {
 	int irq_level;
 
 	uint8_t cmos[128];
-	uint8_t index;
-	bool nmi_masked;
+	uint8_t index;		/* bit 7 of port 0x70, the NMI mask, is ignored */
 
 	int64_t offset_ns;	/* guest time = realtime + offset (running) */
 	bool stopped;		/* SET or divider reset: cmos[] holds the time */
@@ -539,7 +537,6 @@ static void rtc_write(void *opaque, uint64_t offset, uint64_t value,
 	(void)size;
 	if (offset == 0) {
 		rtc->index = value & 0x7f;
-		rtc->nmi_masked = value & 0x80;
 		return;
 	}
 	write_reg(rtc, rtc->index, (uint8_t)value);

@@ -37,7 +37,6 @@
  */
 #include "uart.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -237,7 +236,6 @@ static uint8_t rx_pop(struct uart *u)
 
 static void transmit(struct uart *u, uint8_t b)
 {
-	u->thr_ipending = false;
 	if (u->mcr & MCR_LOOP) {
 		/* The transmitter output is looped back to the receiver; the
 		 * serial output line is held marking (nothing goes out). */
@@ -246,7 +244,8 @@ static void transmit(struct uart *u, uint8_t b)
 	} else if (u->chr) {
 		chardev_write(u->chr, &b, 1);
 	}
-	/* The byte left THR at once: THR empty again. */
+	/* The write clears a THRE interrupt, but the byte has already left
+	 * THR: empty again, so it is pending anew. */
 	u->thr_ipending = true;
 }
 
