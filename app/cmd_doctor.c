@@ -27,14 +27,9 @@ static const char *backend_name(enum hv_backend b)
 	}
 }
 
-static bool kvm_usable(const struct hv_host_report *r)
-{
-	return r->kvm_accessible && r->api_version == 12 && r->caps_ok;
-}
-
 static int doctor_status(const struct hv_host_report *r)
 {
-	if (!kvm_usable(r))
+	if (!r->caps_ok)
 		return 2;
 	return r->backend == HV_BACKEND_HARDWARE ? 0 : 1;
 }
@@ -91,7 +86,7 @@ static const char *advice(const struct hv_host_report *r)
 		return "Add yourself to the kvm group (sudo usermod -aG kvm "
 		       "$USER, then log in again) or fix the udev rule that "
 		       "sets /dev/kvm's owner and mode.";
-	if (r->api_version != 12 || !r->caps_ok)
+	if (!r->caps_ok)
 		return "This host kernel's KVM is too old for Vivarium: "
 		       "upgrade the kernel.";
 	switch (r->backend) {

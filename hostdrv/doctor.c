@@ -24,7 +24,7 @@
 static void path_join(char *buf, size_t len, const char *root,
 		      const char *rest)
 {
-	snprintf(buf, len, "%s%s", root ? root : "", rest);
+	snprintf(buf, len, "%s%s", root, rest);
 }
 
 static bool dir_exists(const char *root, const char *rest)
@@ -98,9 +98,7 @@ static void probe_module(const char *root, struct hv_host_report *r)
 					    "kvm_amd" };
 	char rest[128];
 
-	r->kvm_module[0] = '\0';
-	r->nested = -1;
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
 		snprintf(rest, sizeof(rest), "/sys/module/%s", mods[i]);
 		if (!dir_exists(root, rest))
 			continue;
@@ -144,16 +142,16 @@ static void probe_device(const char *kvm_path, struct hv_host_report *r)
 	}
 	r->kvm_accessible = true;
 	r->api_version = v;
-	r->caps_ok = v == 12;
-	if (v != 12)
+	if (v != HV_KVM_API_VERSION) {
 		snprintf(r->kvm_error, sizeof(r->kvm_error),
 			 "%s: KVM API version %d, need 12", kvm_path, v);
-	for (unsigned i = 0; r->caps_ok && i < hv_ncaps; i++) {
-		if (hv_ioctl_val(fd, KVM_CHECK_EXTENSION, hv_caps[i].cap) > 0)
-			continue;
-		r->caps_ok = false;
-		snprintf(r->missing_cap, sizeof(r->missing_cap), "%s",
-			 hv_caps[i].name);
+	} else {
+		const char *missing = hv_missing_cap(fd);
+
+		r->caps_ok = !missing;
+		if (missing)
+			snprintf(r->missing_cap, sizeof(r->missing_cap), "%s",
+				 missing);
 	}
 	close(fd);
 }

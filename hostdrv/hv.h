@@ -281,7 +281,8 @@ struct hv_host_report {
 	enum hv_backend backend;
 	int nested;			/* 1 on, 0 off, -1 unknown */
 	int api_version;		/* -1 if not opened */
-	bool caps_ok;
+	bool caps_ok;			/* opened, API 12, every capability:
+					 * /dev/kvm is usable */
 	char missing_cap[64];		/* first missing capability */
 };
 

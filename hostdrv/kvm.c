@@ -14,8 +14,6 @@
 
 #include "kvm_internal.h"
 
-#define KVM_API_VERSION_REQUIRED 12
-
 /* Where KVM keeps its real-mode TSS (3 pages) and EPT identity map (1 page)
  * on VMX: the 16 KiB just below the 4 GiB boundary's BIOS area. */
 #define HV_IDENTITY_MAP_GPA 0xfeffc000ull
@@ -43,7 +41,7 @@ const struct hv_cap hv_caps[] = {
 #undef CAP
 const unsigned hv_ncaps = sizeof(hv_caps) / sizeof(hv_caps[0]);
 
-int hv_ioctl(int fd, unsigned long req, void *arg)
+int hv_ioctl_val(int fd, unsigned long req, unsigned long arg)
 {
 	int r;
 
@@ -53,14 +51,17 @@ int hv_ioctl(int fd, unsigned long req, void *arg)
 	return r < 0 ? -errno : r;
 }
 
-int hv_ioctl_val(int fd, unsigned long req, unsigned long arg)
+int hv_ioctl(int fd, unsigned long req, void *arg)
 {
-	int r;
+	return hv_ioctl_val(fd, req, (unsigned long)arg);
+}
 
-	do
-		r = ioctl(fd, req, arg);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : r;
+const char *hv_missing_cap(int fd)
+{
+	for (unsigned i = 0; i < hv_ncaps; i++)
+		if (hv_ioctl_val(fd, KVM_CHECK_EXTENSION, hv_caps[i].cap) <= 0)
+			return hv_caps[i].name;
+	return NULL;
 }
 
 static void open_error(const char *path, int err, char *buf, size_t len)
@@ -89,6 +90,7 @@ int hv_open(const char *path, struct hv_system **out, char *err,
 	    size_t errlen)
 {
 	struct hv_system *sys;
+	const char *missing;
 	int fd, r;
 
 	if (!path)
@@ -102,7 +104,7 @@ int hv_open(const char *path, struct hv_system **out, char *err,
 		return -r;
 	}
 	r = hv_ioctl_val(fd, KVM_GET_API_VERSION, 0);
-	if (r != KVM_API_VERSION_REQUIRED) {
+	if (r != HV_KVM_API_VERSION) {
 		if (err && errlen)
 			snprintf(err, errlen, r < 0 ?
 				 "%s: not a KVM device (KVM_GET_API_VERSION "
@@ -111,13 +113,12 @@ int hv_open(const char *path, struct hv_system **out, char *err,
 		close(fd);
 		return r < 0 ? -ENODEV : -ENOTSUP;
 	}
-	for (unsigned i = 0; i < hv_ncaps; i++) {
-		if (hv_ioctl_val(fd, KVM_CHECK_EXTENSION, hv_caps[i].cap) > 0)
-			continue;
+	missing = hv_missing_cap(fd);
+	if (missing) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s: missing capability %s "
 				 "(the host kernel's KVM is too old)", path,
-				 hv_caps[i].name);
+				 missing);
 		close(fd);
 		return -ENOTSUP;
 	}
@@ -271,7 +272,8 @@ int hv_vm_create(struct hv_system *sys, struct hv_vm **out)
 	vm->sys = sys;
 	vm->fd = fd;
 	r = hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-	vm->xsave_size = r > (int)sizeof(struct kvm_xsave) ? r : 0;
+	vm->xsave_size = r > (int)sizeof(struct kvm_xsave) ?
+			 r : (int)sizeof(struct kvm_xsave);
 	*out = vm;
 	return 0;
 }

@@ -29,7 +29,8 @@ struct hv_system {
 struct hv_vm {
 	struct hv_system *sys;
 	int fd;
-	int xsave_size;			/* KVM_CAP_XSAVE2 on the VM, bytes */
+	int xsave_size;			/* KVM_CAP_XSAVE2 on the VM, bytes;
+					 * at least sizeof(struct kvm_xsave) */
 };
 
 struct hv_vcpu {
@@ -51,6 +52,9 @@ struct hv_vcpu {
  * handle (run the vCPU) before trying again. */
 int hv_vcpu_complete_pending(struct hv_vcpu *v);
 
+/* The KVM_GET_API_VERSION Vivarium speaks (hv_open(), doctor.c). */
+#define HV_KVM_API_VERSION 12
+
 /* One capability Vivarium requires, by name (doctor.c prints them). */
 struct hv_cap {
 	const char *name;
@@ -58,6 +62,8 @@ struct hv_cap {
 };
 extern const struct hv_cap hv_caps[];
 extern const unsigned hv_ncaps;
+/* The name of the first of hv_caps that /dev/kvm @fd lacks, or NULL. */
+const char *hv_missing_cap(int fd);
 
 /* The backend a probed host offers (doctor.c; see hv_host_probe()), from
  * r->kvm_accessible, r->kvm_module and r->cpu_vmx / cpu_svm. */

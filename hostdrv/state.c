@@ -317,11 +317,11 @@ static void *blob_add(struct blob_out *b, uint32_t type, uint32_t len)
 	return p;
 }
 
-/* KVM_GET_* of a fixed-size structure straight into a new section. */
-static void save_ioctl(struct blob_out *b, struct hv_vcpu *v, uint32_t type,
-		       unsigned long req)
+/* KVM_GET_* of a @len-byte structure straight into a new section. */
+static void save_sect(struct blob_out *b, struct hv_vcpu *v, uint32_t type,
+		      unsigned long req, uint32_t len)
 {
-	void *p = blob_add(b, type, sect_size[type]);
+	void *p = blob_add(b, type, len);
 	int r;
 
 	if (!p)
@@ -331,24 +331,11 @@ static void save_ioctl(struct blob_out *b, struct hv_vcpu *v, uint32_t type,
 		b->err = r;
 }
 
-static int xsave_size(const struct hv_vcpu *v)
+/* The same for a fixed-size section. */
+static void save_ioctl(struct blob_out *b, struct hv_vcpu *v, uint32_t type,
+		       unsigned long req)
 {
-	return v->vm->xsave_size > (int)sizeof(struct kvm_xsave) ?
-	       v->vm->xsave_size : (int)sizeof(struct kvm_xsave);
-}
-
-static void save_xsave(struct blob_out *b, struct hv_vcpu *v)
-{
-	int size = xsave_size(v);
-	void *p = blob_add(b, SECT_XSAVE, (uint32_t)size);
-	int r;
-
-	if (!p)
-		return;
-	r = hv_ioctl(v->fd, size > (int)sizeof(struct kvm_xsave) ?
-		     KVM_GET_XSAVE2 : KVM_GET_XSAVE, p);
-	if (r < 0)
-		b->err = r;
+	save_sect(b, v, type, req, sect_size[type]);
 }
 
 /* Read every MSR in the host's index list that this vCPU has; KVM_GET_MSRS
@@ -356,7 +343,7 @@ static void save_xsave(struct blob_out *b, struct hv_vcpu *v)
 static void save_msrs(struct blob_out *b, struct hv_vcpu *v)
 {
 	const uint32_t *idx;
-	struct kvm_msrs *m;
+	struct kvm_msrs *m, *q;
 	struct blob_msr *out;
 	uint32_t n, start = 0, got = 0;
 	int r = hv_sys_msr_index(v->vm->sys, &idx, &n);
@@ -369,40 +356,35 @@ static void save_msrs(struct blob_out *b, struct hv_vcpu *v)
 	}
 	if (n > BLOB_MAX_MSRS)
 		n = BLOB_MAX_MSRS;
+	/* m collects what was read; q is each KVM_GET_MSRS from @start. */
 	m = calloc(1, sizeof(*m) + n * sizeof(struct kvm_msr_entry));
-	if (!m) {
+	q = calloc(1, sizeof(*q) + n * sizeof(struct kvm_msr_entry));
+	if (!m || !q) {
 		b->err = -ENOMEM;
-		return;
+		goto out;
 	}
 	while (start < n) {
-		struct kvm_msrs *q;
 		uint32_t left = n - start;
 
-		q = calloc(1, sizeof(*q) + left * sizeof(struct kvm_msr_entry));
-		if (!q) {
-			b->err = -ENOMEM;
-			break;
-		}
 		q->nmsrs = left;
 		for (uint32_t i = 0; i < left; i++)
 			q->entries[i].index = idx[start + i];
 		r = hv_ioctl(v->fd, KVM_GET_MSRS, q);
 		if (r < 0) {
-			free(q);
 			b->err = r;
-			break;
+			goto out;
 		}
 		memcpy(&m->entries[got], q->entries,
 		       (size_t)r * sizeof(struct kvm_msr_entry));
 		got += (uint32_t)r;
 		start += (uint32_t)r + 1;	/* skip the unreadable one */
-		free(q);
 	}
-	out = b->err ? NULL :
-	      blob_add(b, SECT_MSRS, got * (uint32_t)sizeof(struct blob_msr));
+	out = blob_add(b, SECT_MSRS, got * (uint32_t)sizeof(struct blob_msr));
 	for (uint32_t i = 0; out && i < got; i++)
 		out[i] = (struct blob_msr){ m->entries[i].index, 0,
 					    m->entries[i].data };
+out:
+	free(q);
 	free(m);
 }
 
@@ -414,16 +396,12 @@ int hv_vcpu_save(struct hv_vcpu *v, void **blob, size_t *len)
 
 	if (r < 0)
 		return r;
-	/* Reserve the header. */
-	b.buf = calloc(1, 8192);
-	if (!b.buf)
-		return -ENOMEM;
-	b.cap = 8192;
-	b.len = sizeof(h);
-
+	b.len = sizeof(h);	/* the header, written last */
 	save_ioctl(&b, v, SECT_REGS, KVM_GET_REGS);
 	save_ioctl(&b, v, SECT_SREGS, KVM_GET_SREGS);
-	save_xsave(&b, v);
+	save_sect(&b, v, SECT_XSAVE,
+		  v->vm->xsave_size > (int)sizeof(struct kvm_xsave) ?
+		  KVM_GET_XSAVE2 : KVM_GET_XSAVE, (uint32_t)v->vm->xsave_size);
 	save_ioctl(&b, v, SECT_XCRS, KVM_GET_XCRS);
 	save_ioctl(&b, v, SECT_LAPIC, KVM_GET_LAPIC);
 	save_ioctl(&b, v, SECT_MP_STATE, KVM_GET_MP_STATE);
@@ -566,7 +544,7 @@ static int restore_msrs(struct hv_vcpu *v, const struct blob_view *bv,
 int hv_vcpu_restore(struct hv_vcpu *v, const void *blob, size_t len)
 {
 	struct blob_view bv;
-	int r = blob_parse(blob, len, xsave_size(v), &bv);
+	int r = blob_parse(blob, len, v->vm->xsave_size, &bv);
 
 	if (r < 0)
 		return r;
@@ -582,7 +560,7 @@ int hv_vcpu_restore(struct hv_vcpu *v, const void *blob, size_t len)
 		r = restore_ioctl(v, &bv, SECT_REGS, KVM_SET_REGS, 0);
 	if (!r && bv.data[SECT_XSAVE])
 		r = restore_ioctl(v, &bv, SECT_XSAVE, KVM_SET_XSAVE,
-				  (size_t)xsave_size(v));
+				  (size_t)v->vm->xsave_size);
 	else if (!r)
 		r = restore_ioctl(v, &bv, SECT_FPU, KVM_SET_FPU, 0);
 	if (!r)

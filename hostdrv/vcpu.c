@@ -169,17 +169,14 @@ int hv_vcpu_run(struct hv_vcpu *v, struct hv_exit *exit)
 	if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 		int err = errno;
 
-		if (err == EINTR || err == EAGAIN) {
-			/* A kick (or another signal) ended this run; a
-			 * kick landing after this line stays pending. */
-			__atomic_store_n(&v->run->immediate_exit, 0,
-					 __ATOMIC_SEQ_CST);
-			memset(exit, 0, sizeof(*exit));
-			exit->kind = HV_EXIT_INTR;
-			return 0;
-		}
 		memset(exit, 0, sizeof(*exit));
-		return -err;
+		if (err != EINTR && err != EAGAIN)
+			return -err;
+		/* A kick (or another signal) ended this run; a kick landing
+		 * after this line stays pending. */
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		exit->kind = HV_EXIT_INTR;
+		return 0;
 	}
 	r = hv_exit_decode(v->run, v->run_size, exit);
 	v->pending_io = r == 0 && (exit->kind == HV_EXIT_IO ||

@@ -102,6 +102,16 @@ int guest_vcpu(struct guest *g, unsigned id, unsigned ncpus,
 	return hv_vcpu_create(g->vm, id, &hv_cpu_model_host, ncpus, out);
 }
 
+/* Load @s, then RIP = @rip, RSP = @rsp, RFLAGS = its reserved bit 1. */
+static int set_entry(struct hv_vcpu *v, const struct hv_sregs *s,
+		     uint64_t rip, uint64_t rsp)
+{
+	struct hv_regs r = { .rip = rip, .rsp = rsp, .rflags = 0x2 };
+	int e = hv_vcpu_set_sregs(v, s);
+
+	return e < 0 ? e : hv_vcpu_set_regs(v, &r);
+}
+
 static void real_seg(struct hv_segment *s, uint16_t sel, uint8_t type)
 {
 	*s = (struct hv_segment){
@@ -114,7 +124,6 @@ int guest_setup_real_mode(struct hv_vcpu *v, uint16_t seg, uint16_t ip,
 			  uint16_t sp)
 {
 	struct hv_sregs s;
-	struct hv_regs r;
 	int e = hv_vcpu_get_sregs(v, &s);
 
 	if (e < 0)
@@ -123,14 +132,7 @@ int guest_setup_real_mode(struct hv_vcpu *v, uint16_t seg, uint16_t ip,
 	real_seg(&s.ds, seg, 0x3);	/* data, write, accessed */
 	real_seg(&s.es, seg, 0x3);
 	real_seg(&s.ss, seg, 0x3);
-	e = hv_vcpu_set_sregs(v, &s);
-	if (e < 0)
-		return e;
-	memset(&r, 0, sizeof(r));
-	r.rip = ip;
-	r.rsp = sp;
-	r.rflags = 0x2;
-	return hv_vcpu_set_regs(v, &r);
+	return set_entry(v, &s, ip, sp);
 }
 
 /* Page tables: PML4[0] -> PDPT, PDPT[0..3] -> PD0..3, 2 MiB pages. */
@@ -164,7 +166,6 @@ int guest_setup_long_mode(struct guest *g, struct hv_vcpu *v, uint64_t rip,
 		.present = 1, .db = 1, .s = 1, .g = 1,
 	};
 	struct hv_sregs s;
-	struct hv_regs r;
 	int e;
 
 	write_page_tables(g);
@@ -188,14 +189,7 @@ int guest_setup_long_mode(struct guest *g, struct hv_vcpu *v, uint64_t rip,
 	s.cr4 = 1u << 5;			/* PAE */
 	s.cr0 = 0x80000031;			/* PG, NE, ET, PE */
 	s.efer = (1u << 8) | (1u << 10);	/* LME, LMA */
-	e = hv_vcpu_set_sregs(v, &s);
-	if (e < 0)
-		return e;
-	memset(&r, 0, sizeof(r));
-	r.rip = rip;
-	r.rsp = rsp;
-	r.rflags = 0x2;
-	return hv_vcpu_set_regs(v, &r);
+	return set_entry(v, &s, rip, rsp);
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -209,6 +203,15 @@ struct watchdog {
 	struct timespec deadline;
 };
 
+static void timespec_add_ns(struct timespec *t, long ns)
+{
+	t->tv_nsec += ns;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
 static void *watchdog_main(void *p)
 {
 	struct watchdog *w = p;
@@ -220,11 +223,7 @@ static void *watchdog_main(void *p)
 			w->fired = true;
 			hv_vcpu_kick(w->v);
 			/* Keep kicking until the run loop notices. */
-			w->deadline.tv_nsec += 100000000;
-			if (w->deadline.tv_nsec >= 1000000000) {
-				w->deadline.tv_sec++;
-				w->deadline.tv_nsec -= 1000000000;
-			}
+			timespec_add_ns(&w->deadline, 100000000);
 		}
 	}
 	pthread_mutex_unlock(&w->m);
@@ -245,11 +244,8 @@ static void watchdog_start(struct watchdog *w, struct hv_vcpu *v,
 	pthread_mutex_init(&w->m, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &w->deadline);
 	w->deadline.tv_sec += (time_t)seconds;
-	w->deadline.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
-	if (w->deadline.tv_nsec >= 1000000000) {
-		w->deadline.tv_sec++;
-		w->deadline.tv_nsec -= 1000000000;
-	}
+	timespec_add_ns(&w->deadline,
+			(long)((seconds - (time_t)seconds) * 1e9));
 	pthread_create(&w->thread, NULL, watchdog_main, w);
 }
 

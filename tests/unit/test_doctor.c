@@ -58,15 +58,16 @@ static void cpuinfo(const char *root, const char *flags)
 	put(root, "/proc/cpuinfo", text);
 }
 
-/* A usable /dev/kvm to pair with fake roots, or NULL. */
-static const char *real_kvm(void)
+/* hv_host_probe() of the fake @root, paired with this host's /dev/kvm if
+ * it opens (else a missing device); returns whether it did. */
+static bool probe(const char *root, struct hv_host_report *r)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
-	if (fd < 0)
-		return NULL;
-	close(fd);
-	return "/dev/kvm";
+	if (fd >= 0)
+		close(fd);
+	hv_host_probe(root, fd >= 0 ? "/dev/kvm" : "/nonexistent/kvm", r);
+	return fd >= 0;
 }
 
 static void test_decide(void)
@@ -96,13 +97,14 @@ static void test_decide(void)
 
 static void test_intel_nested(void)
 {
-	const char *root = new_root(), *kvm = real_kvm();
+	const char *root = new_root();
 	struct hv_host_report r;
+	bool kvm;
 
 	cpuinfo(root, "fpu vme de pse tsc msr pae mce cx8 apic vmx est");
 	put(root, "/sys/module/kvm_intel/parameters/nested", "Y\n");
 	put(root, "/sys/module/kvm/parameters/halt_poll_ns", "200000\n");
-	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	kvm = probe(root, &r);
 	CHECK(r.cpu_vmx);
 	CHECK(!r.cpu_svm);
 	CHECK(!strcmp(r.kvm_module, "kvm_intel"));
@@ -112,12 +114,13 @@ static void test_intel_nested(void)
 
 static void test_amd_not_nested(void)
 {
-	const char *root = new_root(), *kvm = real_kvm();
+	const char *root = new_root();
 	struct hv_host_report r;
+	bool kvm;
 
 	cpuinfo(root, "fpu svm lm nx");
 	put(root, "/sys/module/kvm_amd/parameters/nested", "0\n");
-	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	kvm = probe(root, &r);
 	CHECK(r.cpu_svm);
 	CHECK(!r.cpu_vmx);
 	CHECK(!strcmp(r.kvm_module, "kvm_amd"));
@@ -127,13 +130,14 @@ static void test_amd_not_nested(void)
 
 static void test_pvm(void)
 {
-	const char *root = new_root(), *kvm = real_kvm();
+	const char *root = new_root();
 	struct hv_host_report r;
+	bool kvm;
 
 	cpuinfo(root, "fpu cx16 x2apic hypervisor");
 	put(root, "/sys/module/kvm_pvm/parameters/no_x2apic", "N\n");
 	put(root, "/sys/module/kvm", NULL);
-	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	kvm = probe(root, &r);
 	CHECK(!r.cpu_vmx && !r.cpu_svm);
 	CHECK(!strcmp(r.kvm_module, "kvm_pvm"));
 	CHECK_EQ(r.nested, -1);
@@ -142,13 +146,14 @@ static void test_pvm(void)
 
 static void test_flag_lookalikes(void)
 {
-	const char *root = new_root(), *kvm = real_kvm();
+	const char *root = new_root();
 	struct hv_host_report r;
+	bool kvm;
 
 	/* "vmx" only as part of other words: no VT-x. */
 	cpuinfo(root, "fpu vmxe svmx xvmx pvmx");
 	put(root, "/sys/module/kvm_intel", NULL);
-	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	kvm = probe(root, &r);
 	CHECK(!r.cpu_vmx && !r.cpu_svm);
 	CHECK(!strcmp(r.kvm_module, "kvm_intel"));
 	CHECK_EQ(r.nested, -1);	/* no parameters/nested file */
@@ -157,10 +162,11 @@ static void test_flag_lookalikes(void)
 
 static void test_empty_root(void)
 {
-	const char *root = new_root(), *kvm = real_kvm();
+	const char *root = new_root();
 	struct hv_host_report r;
+	bool kvm;
 
-	hv_host_probe(root, kvm ? kvm : "/nonexistent/kvm", &r);
+	kvm = probe(root, &r);
 	CHECK(!r.cpu_vmx && !r.cpu_svm);
 	CHECK_EQ(r.kvm_module[0], '\0');
 	CHECK_EQ(r.backend, kvm ? HV_BACKEND_UNKNOWN : HV_BACKEND_NONE);
