@@ -35,15 +35,6 @@ struct hv_vcpu;		/* one virtual CPU of a VM */
 int hv_open(const char *path, struct hv_system **out, char *err, size_t errlen);
 void hv_close(struct hv_system *sys);
 
-/* Capability names checked by hv_open(), for `vivarium doctor`. */
-struct hv_cap_report {
-	const char *name;	/* e.g. "KVM_CAP_SPLIT_IRQCHIP" */
-	bool present;
-};
-/* Fills up to @max entries; returns the number of required capabilities. */
-unsigned hv_required_caps(struct hv_system *sys, struct hv_cap_report *out,
-			  unsigned max);
-
 /*
  * hv_vm_create - create a VM in the split irqchip model: local APICs inside
  * KVM, PIC/IOAPIC/PIT emulated by the caller (HV_IOAPIC_PINS routes

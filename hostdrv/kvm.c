@@ -156,17 +156,6 @@ void hv_close(struct hv_system *sys)
 	free(sys);
 }
 
-unsigned hv_required_caps(struct hv_system *sys, struct hv_cap_report *out,
-			  unsigned max)
-{
-	for (unsigned i = 0; i < hv_ncaps && i < max; i++) {
-		out[i].name = hv_caps[i].name;
-		out[i].present = sys && hv_ioctl_val(sys->fd,
-				KVM_CHECK_EXTENSION, hv_caps[i].cap) > 0;
-	}
-	return hv_ncaps;
-}
-
 int hv_sys_supported_cpuid(struct hv_system *sys,
 			   const struct kvm_cpuid2 **out)
 {
