@@ -33,6 +33,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/..
 rig=$root/tests/rig/rig.sh
+# shellcheck source=tests/rig/lib.sh
+. "$root/tests/rig/lib.sh"
 viv=$root/build/app/vivarium
 peers="qemu qemu-qboot"
 vmm_timeout=150
@@ -49,7 +51,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1)
+kernel=$(newest_kernel)
 [ -n "$kernel" ] || { echo "boot_time: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-bench.XXXXXX")

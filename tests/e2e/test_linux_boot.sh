@@ -16,7 +16,7 @@
 #   VIVARIUM_E2E_VMM=qemu   boot the same guest with QEMU instead (a check of
 #                           the rig and of the test itself)
 #   VIVARIUM_E2E_RIG=1      use the rig even where the host could run it
-#   VIVARIUM_E2E_TIMEOUT    seconds for the whole run (default 400)
+#   VIVARIUM_E2E_TIMEOUT    seconds for the whole run (default 180)
 #
 # Exit: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64 or no guest kernel).
 
@@ -25,6 +25,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 rig=$here/../rig/rig.sh
 mkguest=$here/../rig/mkguest-initramfs.sh
+# shellcheck source=tests/rig/lib.sh
+. "$here/../rig/lib.sh"
 viv=${1:-}
 vmm=${VIVARIUM_E2E_VMM:-vivarium}
 timeout_s=${VIVARIUM_E2E_TIMEOUT:-180}
@@ -34,7 +36,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 command -v qemu-system-x86_64 >/dev/null ||
 	skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86); the rig needs it"
-kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1)
+kernel=$(newest_kernel)
 [ -n "$kernel" ] || skip "no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
 [ -r "$kernel" ] || skip "$kernel is not readable by $(id -un)"
 case $vmm in

@@ -21,6 +21,8 @@
 # Needs: busybox-static, cpio, gzip.  Runs as any user.
 
 set -euo pipefail
+# shellcheck source=tests/rig/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 die() {
 	echo "mkguest-initramfs: $*" >&2
@@ -35,22 +37,12 @@ esac
 [ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell] OUTPUT.cpio.gz"
 out=$1
 
-busybox=
-for b in /bin/busybox /usr/bin/busybox; do
-	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
-done
-[ -n "$busybox" ] || die "no statically linked busybox (apt-get install busybox-static)"
+busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-guest.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
-mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc}
-cp "$busybox" "$stage/bin/busybox"
-for applet in $("$busybox" --list-full); do
-	[ -e "$stage/$applet" ] || ln -s /bin/busybox "$stage/$applet"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
-echo "root:x:0:" >"$stage/etc/group"
+busybox_root "$stage" "$busybox"
 echo vivarium-guest >"$stage/etc/hostname"
 
 cat >"$stage/init" <<'EOF'
@@ -91,5 +83,5 @@ EOF
 chmod 755 "$stage/init"
 
 mkdir -p "$(dirname "$out")"
-(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 >"$out.tmp"
+cpio_of "$stage" | gzip -9 >"$out.tmp"
 mv "$out.tmp" "$out"

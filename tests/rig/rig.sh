@@ -89,6 +89,9 @@ if [ "${1:-}" = --retries ]; then
 	done
 fi
 
+# shellcheck source=tests/rig/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 readonly RIG_EXIT_TIMEOUT=124
 readonly RIG_EXIT_NOMARKER=123
 readonly RIG_EXIT_SETUP=125
@@ -149,16 +152,11 @@ done
 # ---------------------------------------------------------------- L1 kernel
 
 pick_kver() {
-	local k v best=
-	for k in /boot/vmlinuz-*; do
-		[ -e "$k" ] || continue
-		v=${k#/boot/vmlinuz-}
-		[ -d "/lib/modules/$v/kernel" ] || continue
-		if [ -z "$best" ] || [ "$(printf '%s\n%s\n' "$best" "$v" | sort -V | tail -n1)" = "$v" ]; then
-			best=$v
-		fi
+	local k
+	for k in $(newest_kernels); do
+		k=${k#/boot/vmlinuz-}
+		if [ -d "/lib/modules/$k/kernel" ]; then echo "$k"; return; fi
 	done
-	echo "$best"
 }
 
 kver=${RIG_KVER:-$(pick_kver)}
@@ -168,11 +166,7 @@ moddir=/lib/modules/$kver
 [ -r "$kernel" ] || die "$kernel is missing or unreadable"
 [ -d "$moddir" ] || die "$moddir is missing"
 
-busybox=
-for b in /bin/busybox /usr/bin/busybox; do
-	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
-done
-[ -n "$busybox" ] || die "no statically linked busybox (apt-get install busybox-static)"
+busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
 
 # find_module REL: print the path of module REL (without .ko suffix) under
 # $moddir, whatever its compression.
@@ -259,11 +253,12 @@ EOF
 for m in "${kvm_modules[@]}"; do
 	find_module "$m" >/dev/null || die "module $m not found under $moddir"
 done
-# The base archive depends on the kernel's modules, busybox and this script.
+# The base archive depends on the kernel's modules, busybox and the scripts.
 base_key=$(
 	{
 		echo "format $RIG_BASE_FORMAT $kver"
 		printf '%s\n' "$init_script"
+		declare -f busybox_root
 		ls -l --time-style=+%s "$busybox"
 		for m in "${kvm_modules[@]}"; do
 			ls -lL --time-style=+%s "$(find_module "$m")"
@@ -275,24 +270,19 @@ base=$cache_dir/l1-base-$kver-$base_key.cpio.gz
 mkdir -p "$cache_dir"
 
 build_base() {
-	local stage applet m
+	local stage m
 	stage=$(mktemp -d "$cache_dir/base-stage.XXXXXX")
+	busybox_root "$stage" "$busybox" || return
 	(
 		cd "$stage"
-		mkdir -p bin sbin usr/bin usr/sbin proc sys dev tmp run root etc rig-base
-		cp "$busybox" bin/busybox
-		for applet in $("$busybox" --list-full); do
-			[ -e "$applet" ] || ln -s /bin/busybox "$applet"
-		done
+		mkdir rig-base
 		printf '%s\n' "$init_script" >init
 		chmod 755 init
 		for m in "${kvm_modules[@]}"; do
 			put_module "$(find_module "$m")" .
 		done >rig-base/modules
-		echo "root:x:0:0:root:/root:/bin/sh" >etc/passwd
-		echo "root:x:0:" >etc/group
-		find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -6 >"$base.tmp"
-	)
+	) || return
+	cpio_of "$stage" | gzip -6 >"$base.tmp"
 	mv "$base.tmp" "$base"
 	rm -rf "$stage"
 }
@@ -317,6 +307,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 stage=$work/stage
 mkdir -p "$stage/rig"
+
+# qemu_fw NAME: where this host keeps QEMU's firmware file NAME.
+qemu_fw() {
+	local dir
+	for dir in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+		if [ -e "$dir/$1" ]; then echo "$dir/$1"; return 0; fi
+	done
+	return 1
+}
 
 abspath() {
 	case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac
@@ -373,9 +372,7 @@ if [ "$with_qemu" = 1 ]; then
 	# default VGA and NIC included), in places QEMU searches.
 	for fw in bios-256k.bin qboot.rom linuxboot_dma.bin kvmvapic.bin \
 		multiboot_dma.bin pvh.bin vgabios-stdvga.bin efi-e1000.rom; do
-		for dir in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
-			if [ -e "$dir/$fw" ]; then add_path "$dir/$fw" "/usr/share/qemu/$fw"; break; fi
-		done
+		if path=$(qemu_fw "$fw"); then add_path "$path" "/usr/share/qemu/$fw"; fi
 	done
 fi
 
@@ -413,7 +410,7 @@ else
 	printf 'exec%s\n' "$quoted" >"$stage/rig/cmd"
 fi
 
-(cd "$stage" && find -L . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 -L --quiet) >"$work/extra.cpio" ||
+cpio_of "$stage" -L >"$work/extra.cpio" ||
 	die "could not build the per-run archive"
 
 # The kernel finds an uncompressed cpio after a gzip member only at a 4-byte
@@ -439,9 +436,7 @@ qemu_cmd=("$qemu" -accel tcg,thread=multi -cpu "$cpu" -m "$mem" -smp "$smp"
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 quiet$append")
 # qboot boots -kernel faster than SeaBIOS and prints nothing on the console.
-for dir in /usr/share/qemu /usr/share/seabios; do
-	if [ -e "$dir/qboot.rom" ]; then qemu_cmd+=(-bios "$dir/qboot.rom"); break; fi
-done
+if path=$(qemu_fw qboot.rom); then qemu_cmd+=(-bios "$path"); fi
 if [ "$timeout_s" -gt 0 ]; then
 	# --foreground keeps QEMU in the terminal's foreground process group, so
 	# that an interactive console (make run) can read the keyboard.

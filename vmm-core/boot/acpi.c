@@ -242,7 +242,7 @@ static struct acpi_gas gas_io(uint16_t port, uint8_t bits, uint8_t access)
 
 /* The DSDT's AML body.  Later devices (power button, PCI root) go into the
  * \_SB scope. */
-static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
+static void dsdt_body(struct aml *a)
 {
 	aml_scope_begin(a, "\\_SB_");
 	/* PCI bus 0 behind the host bridge (PCI Firmware 3.2 §4.1.1): without
@@ -350,7 +350,7 @@ long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
 
 	/* DSDT: header, then AML straight into the rest of the buffer. */
 	aml_init(&a, buf + l.off, len - l.off);
-	dsdt_body(&a, cfg);
+	dsdt_body(&a);
 	if (a.overflow || a.depth)
 		return -ENOSPC;
 	l.off += a.len;

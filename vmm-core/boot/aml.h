@@ -3,7 +3,7 @@
  * vmm-core/boot/aml.h - a small AML emitter (ACPI 6.4 §20 "ACPI Machine
  * Language Specification") for the DSDT.  Boot-internal, header-only.
  *
- * Objects with a PkgLength (Scope, Device, Method, Package) are opened with
+ * Objects with a PkgLength (Scope, Device, Package) are opened with
  * aml_*_begin() and closed with aml_end(); the PkgLength is reserved at its
  * largest (4 bytes) and shrunk to the smallest encoding on close.  Writing
  * past the buffer sets ->overflow and drops further output; check it once
@@ -307,28 +307,12 @@ static inline void aml_device_begin(struct aml *a, const char *name)
 	aml_namestring(a, name);
 }
 
-/* Method(@name, @nargs, Serialized if @serialized) { ... aml_end() } */
-static inline void aml_method_begin(struct aml *a, const char *name,
-				    unsigned nargs, int serialized)
-{
-	aml_byte(a, AML_METHOD_OP);
-	aml_pkg_open(a);
-	aml_namestring(a, name);
-	aml_byte(a, (uint8_t)((nargs & 7) | (serialized ? 0x08 : 0)));
-}
-
 /* Package(@nelems) { elements... aml_end() } */
 static inline void aml_package_begin(struct aml *a, uint8_t nelems)
 {
 	aml_byte(a, AML_PACKAGE_OP);
 	aml_pkg_open(a);
 	aml_byte(a, nelems);
-}
-
-/* Return(<the term emitted next>) */
-static inline void aml_return(struct aml *a)
-{
-	aml_byte(a, AML_RETURN_OP);
 }
 
 #endif

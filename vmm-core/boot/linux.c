@@ -174,7 +174,7 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 	struct boot_params *bp;
 	struct e820_entry e820[BP_E820_MAX];
 	size_t hdr_len = 0, setup_size = 0, cmdlen, kernel_size;
-	uint64_t low_top, kernel_end, runtime_start, runtime_end, max_addr;
+	uint64_t low_top, kernel_end, runtime_start, runtime_end;
 	uint64_t initrd_gpa = 0, initrd_top, cmdline_max;
 	unsigned ne;
 	void *dst;
@@ -205,17 +205,18 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 
 	/* The kernel: image at 1 MiB, then it decompresses itself to
 	 * max(load address aligned up, pref_address) and needs init_size
-	 * bytes there (head_64.S). */
+	 * bytes there (head_64.S).  parse_header() demanded protocol 2.12,
+	 * so pref_address/init_size (2.10) and initrd_addr_max (2.03) are
+	 * all there. */
 	kernel_size = b->kernel_len - setup_size;
 	kernel_end = KERNEL_LOAD_GPA + kernel_size;
 	runtime_start = KERNEL_LOAD_GPA;
 	if (hdr.relocatable_kernel && hdr.kernel_alignment &&
 	    !(hdr.kernel_alignment & (hdr.kernel_alignment - 1)))
 		runtime_start = align_up(runtime_start, hdr.kernel_alignment);
-	if (hdr.version >= 0x020a && hdr.pref_address > runtime_start)
+	if (hdr.pref_address > runtime_start)
 		runtime_start = hdr.pref_address;
-	runtime_end = runtime_start + (hdr.version >= 0x020a
-				       ? hdr.init_size : 0);
+	runtime_end = runtime_start + hdr.init_size;
 	if (runtime_end < kernel_end)
 		runtime_end = kernel_end;
 	runtime_end = align_up(runtime_end, PAGE_SIZE);
@@ -230,11 +231,9 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 	/* The initrd: as high as possible, page aligned, its last byte at or
 	 * below initrd_addr_max, above the kernel's area. */
 	if (b->initrd && b->initrd_len) {
-		max_addr = hdr.version >= 0x0203 ? hdr.initrd_addr_max
-						 : 0x37ffffff;
 		initrd_top = low_top;
-		if ((uint64_t)max_addr + 1 < initrd_top)
-			initrd_top = (uint64_t)max_addr + 1;
+		if ((uint64_t)hdr.initrd_addr_max + 1 < initrd_top)
+			initrd_top = (uint64_t)hdr.initrd_addr_max + 1;
 		initrd_top &= ~(PAGE_SIZE - 1);
 		if (initrd_top < runtime_end ||
 		    b->initrd_len > initrd_top - runtime_end)

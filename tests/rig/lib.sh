@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# tests/rig/lib.sh - sourced by the rig's bash scripts and their users
+# (tests/e2e/, bench/) for what they would otherwise each write again: which
+# kernel to boot, and how to build a busybox initramfs.  Defines functions
+# only.
+
+# newest_kernels: /boot/vmlinuz-* paths, newest version first.
+newest_kernels() {
+	ls -1 /boot/vmlinuz-* 2>/dev/null | sort -rV
+}
+
+# newest_kernel: the newest /boot/vmlinuz-*, or nothing.
+newest_kernel() {
+	newest_kernels | head -n1
+}
+
+# static_busybox: the path of a statically linked busybox; fails if none.
+static_busybox() {
+	local b
+	for b in /bin/busybox /usr/bin/busybox; do
+		if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then
+			echo "$b"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# busybox_root DIR BUSYBOX: a minimal root file system in DIR: the usual
+# directories, BUSYBOX as /bin/busybox with a symlink per applet, and root
+# in /etc/passwd and /etc/group.
+busybox_root() {
+	local applet
+	(
+		cd "$1" &&
+		mkdir -p bin sbin usr/bin usr/sbin proc sys dev tmp run root etc &&
+		cp "$2" bin/busybox &&
+		for applet in $("$2" --list-full); do
+			[ -e "$applet" ] || ln -s /bin/busybox "$applet"
+		done &&
+		echo "root:x:0:0:root:/root:/bin/sh" >etc/passwd &&
+		echo "root:x:0:" >etc/group
+	)
+}
+
+# cpio_of DIR [-L]: DIR's contents as a newc archive on stdout, in a stable
+# order, owned by root; -L stores what symlinks point to instead.
+cpio_of() {
+	(cd "$1" && find ${2:+-L} . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 ${2:+-L} --quiet)
+}
