@@ -7,7 +7,9 @@ set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 vivarium="$root/$build/app/vivarium"
-kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
+# shellcheck source=../tests/rig/lib.sh
+. "$root/tests/rig/lib.sh"
+kernel=$(newest_kernel)
 if [ -z "$kernel" ]; then
 	echo "vivarium: no /boot/vmlinuz-* (install linux-image-amd64)" >&2
 	exit 1
