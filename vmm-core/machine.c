@@ -344,7 +344,7 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 				  gsi_line(m, AUX_IRQ)), "i8042");
 	TRY(i8042_attach(m->dev.kbc, m->pio), "i8042");
 	TRY_NEW(m->dev.pci, pci_host_new(), "PCI host bridge");
-	TRY(pci_host_attach(m->dev.pci, m->pio), "PCI host bridge");
+	TRY(pci_host_attach(m->dev.pci, m->pio, m->mmio), "PCI host bridge");
 	TRY_NEW(m->dev.pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
 				   &pm_ops, m), "ACPI PM");
 	TRY(acpi_pm_attach(m->dev.pm, m->pio, ACPI_PM_BASE), "ACPI PM");

@@ -42,6 +42,36 @@ struct machine_boot_hooks {
 	void *opaque;
 };
 
+enum machine_firmware {
+	MACHINE_FW_AUTO = 0,	/* direct Linux boot with a kernel, else BIOS */
+	MACHINE_FW_NONE,	/* direct Linux boot (needs kernel_path) */
+	MACHINE_FW_BIOS,	/* SeaBIOS; with a kernel, through fw_cfg */
+};
+
+enum machine_boot {
+	MACHINE_BOOT_DEFAULT = 0,	/* CD-ROM if one is attached, else disk */
+	MACHINE_BOOT_DISK,
+	MACHINE_BOOT_CDROM,
+};
+
+enum machine_drive_if {
+	MACHINE_IF_VIRTIO = 0,	/* virtio-blk on PCI */
+	MACHINE_IF_ATA,		/* PIIX IDE */
+};
+
+/* One disk or CD-ROM.  ATA disks take the free IDE positions in order
+ * (primary master, primary slave, secondary slave); a CD-ROM goes to the
+ * secondary master, as on most PCs. */
+struct machine_drive {
+	const char *path;
+	int format;			/* enum blk_format; 0: probe */
+	enum machine_drive_if bus;
+	bool cdrom;			/* ATAPI CD-ROM: ATA, read-only */
+	bool readonly;
+};
+
+#define MACHINE_MAX_DRIVES 8
+
 struct machine_config {
 	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
 	unsigned ncpus;			/* 1..MACHINE_MAX_CPUS */
@@ -53,6 +83,13 @@ struct machine_config {
 	const struct hv_cpu_model *cpu_model;	/* NULL: host */
 	const char *kvm_path;		/* NULL: /dev/kvm */
 	const struct machine_boot_hooks *hooks;	/* NULL: Linux boot */
+	enum machine_firmware firmware;
+	const char *bios_path;		/* NULL: Debian's SeaBIOS bios-256k.bin */
+	struct machine_drive drive[MACHINE_MAX_DRIVES];
+	unsigned ndrives;
+	enum machine_boot boot;
+	/* Mirror the firmware's screen output to COM1 (SeaBIOS etc/sercon-port). */
+	bool sercon;
 };
 
 /* Exit status of machine_run() for a guest that powered off. */

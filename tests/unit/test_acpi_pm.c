@@ -58,7 +58,7 @@ static void setup(void)
 	CHECK_EQ(acpi_pm_attach(pm, pio, ACPI_PM_BASE), 0);
 	/* As the machine wires it. */
 	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio), 0);
+	CHECK_EQ(pci_host_attach(host, pio, NULL), 0);
 	pci_host_set_cf9_handler(host, &acpi_pm_reset_ops, pm);
 }
 

@@ -17,7 +17,7 @@ static void setup(void)
 	pio = bus_new("pio");
 	host = pci_host_new();
 	CHECK(host != NULL);
-	CHECK_EQ(pci_host_attach(host, pio), 0);
+	CHECK_EQ(pci_host_attach(host, pio, NULL), 0);
 }
 
 static void teardown(void)

@@ -26,20 +26,12 @@
 #define ADDR_ENABLE	0x80000000u
 #define ADDR_MASK	0x80fffffcu
 
-#define PCI_VENDOR_ID		0x00
-#define PCI_DEVICE_ID		0x02
-#define PCI_COMMAND		0x04
-#define PCI_STATUS		0x06
-#define PCI_REVISION_ID		0x08
-#define PCI_CLASS_PROG		0x09
-#define PCI_CLASS_DEVICE	0x0a
-#define PCI_LATENCY_TIMER	0x0d
-#define PCI_HEADER_TYPE		0x0e
 
 struct pci_host {
 	uint32_t address;
 	struct pci_device *dev[256];
 	struct pci_device bridge;	/* 00:00.0 */
+	struct bus *pio, *mmio;
 	const struct bus_ops *cf9_ops;
 	void *cf9_opaque;
 };
@@ -176,8 +168,10 @@ static const struct bus_ops data_ops = {
 	.write = data_write,
 };
 
-int pci_host_attach(struct pci_host *host, struct bus *pio)
+int pci_host_attach(struct pci_host *host, struct bus *pio, struct bus *mmio)
 {
+	host->pio = pio;
+	host->mmio = mmio;
 	int r = bus_register(pio, CONFIG_ADDRESS, 4, &addr_ops, host);
 
 	if (r < 0)

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/block/block.h - the block layer: disk image formats (raw,
+ * qcow2 v2/v3 per docs/interop/qcow2.txt of QEMU, "the qcow2 spec") behind
+ * one interface, synchronous calls for tools and a worker pool that runs
+ * device requests off the vCPU threads.
+ *
+ * Units: every offset and length is in bytes.  A disk's length is a
+ * multiple of 512; devices issue 512-byte-aligned requests, tools may not.
+ * Errors are negative errno values; calls that can fail for a reason the
+ * user must read also fill @err (one line, no newline).
+ *
+ * Thread safety: every call on one struct blk may come from any thread,
+ * concurrently (the format driver serialises its metadata updates).
+ */
+#ifndef VIVARIUM_BLOCK_H
+#define VIVARIUM_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+enum blk_format {
+	BLK_FMT_AUTO = 0,	/* probe: qcow2 magic, else raw */
+	BLK_FMT_RAW,
+	BLK_FMT_QCOW2,
+};
+
+struct blk;
+
+struct blk_open_opts {
+	enum blk_format format;
+	bool readonly;
+	/* Take no file lock (for `img info` on an image a VM is using). */
+	bool no_lock;
+};
+
+/*
+ * blk_open - open the image at @path and, for qcow2, its backing chain
+ * (backing files read-only).  Unless @opts->no_lock, takes an OFD lock on
+ * every file: a writer excludes everyone, readers exclude writers, so an
+ * image in use by a running VM cannot be opened for writing by another
+ * process.  Errors: -ENOENT/-EACCES (cannot open), -EBUSY (locked by
+ * another process: "'PATH' is in use by another process ..."), -EINVAL
+ * (corrupt or unsupported header/tables: "'PATH': qcow2 L1 table ..."),
+ * -ENOMEM.  A corrupt image is never written.
+ */
+int blk_open(const char *path, const struct blk_open_opts *opts,
+	     struct blk **out, char *err, size_t errlen);
+/* Waits for queued requests, flushes, unlocks and closes.  NULL is fine. */
+void blk_close(struct blk *b);
+
+uint64_t blk_length(const struct blk *b);	/* virtual size, bytes */
+bool blk_is_readonly(const struct blk *b);
+enum blk_format blk_get_format(const struct blk *b);
+const char *blk_path(const struct blk *b);
+const char *blk_format_name(enum blk_format f);	/* "raw", "qcow2", "auto" */
+/* "raw" / "qcow2" -> format; returns -EINVAL for anything else. */
+int blk_parse_format(const char *name, enum blk_format *out);
+
+/* ---- synchronous I/O (tools, tests; devices use blk_submit) ------------ */
+
+/*
+ * Read/write [@offset, @offset + total iov length).  A range past the end
+ * of the disk is -EINVAL; a write to a read-only disk -EROFS.  Reading an
+ * unallocated qcow2 cluster reads the backing file, or zeroes.
+ * Returns 0 or -errno.
+ */
+int blk_preadv(struct blk *b, uint64_t offset, const struct iovec *iov,
+	       int iovcnt);
+int blk_pwritev(struct blk *b, uint64_t offset, const struct iovec *iov,
+		int iovcnt);
+int blk_pread(struct blk *b, uint64_t offset, void *buf, size_t len);
+int blk_pwrite(struct blk *b, uint64_t offset, const void *buf, size_t len);
+/* Make every completed write durable (fdatasync of data, then metadata). */
+int blk_flush(struct blk *b);
+/* Hint that the range is unused: its content becomes undefined-but-stable
+ * (qcow2: zero clusters where whole clusters are covered; raw: punch
+ * hole).  Never fails for a range the format cannot discard. */
+int blk_discard(struct blk *b, uint64_t offset, uint64_t len);
+/* Make the range read as zeroes; @may_unmap lets the format free space. */
+int blk_write_zeroes(struct blk *b, uint64_t offset, uint64_t len,
+		     bool may_unmap);
+
+/*
+ * blk_block_status - how [@offset, @offset + @len) starts: sets *@pnum to
+ * the length (bytes, > 0) of the leading run with the same status, and
+ * *@zero to whether that run reads as zeroes without reading data
+ * (unallocated with no backing data, zero clusters, holes).  For convert
+ * and `img info`'s disk size.  Returns 0 or -errno.
+ */
+int blk_block_status(struct blk *b, uint64_t offset, uint64_t len,
+		     uint64_t *pnum, bool *zero);
+
+/* ---- asynchronous requests: the worker pool -------------------------- */
+
+enum blk_op {
+	BLK_OP_READ,
+	BLK_OP_WRITE,
+	BLK_OP_FLUSH,
+	BLK_OP_DISCARD,
+	BLK_OP_WRITE_ZEROES,
+};
+
+struct blk_req {
+	enum blk_op op;
+	uint64_t offset;		/* bytes */
+	const struct iovec *iov;	/* READ/WRITE: guest buffers */
+	int iovcnt;
+	uint64_t len;			/* DISCARD/WRITE_ZEROES: bytes */
+	bool may_unmap;			/* WRITE_ZEROES */
+	/* Called exactly once, on a worker thread, with no block-layer lock
+	 * held, @ret 0 or -errno.  It may take the device lock. */
+	void (*complete)(struct blk_req *req, int ret);
+	void *opaque;
+	struct blk_req *next_;		/* private to the block layer */
+};
+
+/*
+ * blk_submit - queue @req for a worker thread.  @req and its iovecs must
+ * stay valid until complete() runs.  Returns 0 (complete() will run) or
+ * -errno (-EROFS for a write to a read-only disk: complete() will not run).
+ */
+int blk_submit(struct blk *b, struct blk_req *req);
+/* Wait until every request submitted so far has completed (its complete()
+ * has returned).  Call with no lock held that complete() takes. */
+void blk_drain(struct blk *b);
+
+/* ---- image tools (`vivarium img`) ----------------------------------------- */
+
+struct blk_create_opts {
+	enum blk_format format;		/* RAW or QCOW2 */
+	uint64_t size;			/* bytes; 0 with a backing file: its size */
+	const char *backing;		/* qcow2 only; may be NULL */
+	enum blk_format backing_format;	/* AUTO: probe */
+	unsigned cluster_bits;		/* qcow2: 9..21; 0 = 16 (64 KiB) */
+	unsigned compat;		/* qcow2: 3 (default, 0) or 2 */
+};
+
+/*
+ * blk_create - create a new image.  Refuses to overwrite an existing file
+ * (-EEXIST).  Writes to a temporary name beside @path and renames it into
+ * place, so a full disk (-ENOSPC) or any error leaves nothing behind.
+ */
+int blk_create(const char *path, const struct blk_create_opts *opts,
+	       char *err, size_t errlen);
+
+struct blk_info {
+	enum blk_format format;
+	uint64_t virtual_size;		/* bytes */
+	uint64_t actual_size;		/* bytes the file occupies on the host */
+	uint64_t file_length;		/* bytes, st_size */
+	/* qcow2 only: */
+	unsigned version;		/* 2 or 3 */
+	uint64_t cluster_size;		/* bytes */
+	char backing[4096];		/* as stored in the header; "" if none */
+	enum blk_format backing_format;	/* from the header extension; AUTO */
+	bool dirty;			/* incompatible "dirty" bit */
+	bool corrupt;			/* incompatible "corrupt" bit */
+	bool lazy_refcounts;
+	unsigned refcount_bits;
+	bool compressed_zstd;		/* compression type zstd */
+};
+int blk_get_info(struct blk *b, struct blk_info *out);
+
+/* What `qemu-img check` reports (for qcow2; raw always checks clean). */
+struct blk_check_result {
+	uint64_t corruptions;		/* refcount too low, bad offsets, ... */
+	uint64_t leaks;			/* clusters with refcount > uses */
+	uint64_t check_errors;		/* I/O errors while checking */
+	uint64_t allocated_clusters;	/* data clusters in use */
+	uint64_t total_clusters;	/* virtual size / cluster size */
+	uint64_t fragmented_clusters;
+	uint64_t compressed_clusters;
+	uint64_t image_end_offset;	/* bytes */
+};
+/*
+ * blk_check - walk the L1/L2 tables and refcounts (qcow2 spec "Host cluster
+ * management") and count what disagrees.  Writes each problem as one line
+ * to @report (may be NULL).  Returns 0 (look at @res) or -errno if the
+ * image could not be read.  Changes nothing.
+ */
+int blk_check(struct blk *b, struct blk_check_result *res, FILE *report);
+
+#endif
