@@ -178,6 +178,19 @@ void machine_resume(struct machine *m)
 	pthread_mutex_unlock(&m->ctl);
 }
 
+int machine_power_button(struct machine *m)
+{
+	int r = -ENODEV;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->dev.pm) {
+		acpi_pm_power_button(m->dev.pm);
+		r = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
 /* Blocks while paused.  Returns false once the VM is stopping. */
 static bool vcpu_may_run(struct machine *m)
 {

@@ -118,6 +118,12 @@ void machine_stop(struct machine *m, int status);
 void machine_reset(struct machine *m);
 void machine_pause(struct machine *m);
 void machine_resume(struct machine *m);
+/* From any thread: press the ACPI fixed power button (ACPI 6.4 §4.8.3.1:
+ * PWRBTN_STS, and the SCI if the guest set PWRBTN_EN); an ACPI guest then
+ * shuts down and powers off through S5.  Takes the device lock.  Returns 0,
+ * or -ENODEV while the VM is not built (before machine_run, between a reset's
+ * teardown and rebuild). */
+int machine_power_button(struct machine *m);
 
 /* For hooks and tests, valid while the VM is built. */
 struct bus *machine_pio(struct machine *m);
