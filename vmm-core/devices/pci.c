@@ -11,6 +11,12 @@
  * pci_host_set_cf9_handler()).  CONFIG_DATA (0xcfc-0xcff) takes byte, word
  * and dword accesses within the dword at the latched register; with the
  * enable bit clear it reads all-ones.  Only bus 0 exists.
+ *
+ * BARs (§6.2.5.1): the host keeps the registers' writable bits so that
+ * writing all-ones reads back the size, and maps a BAR on the I/O or MMIO
+ * bus whenever its address or the command register's decode enables
+ * change.  INTx follows the PIIX's PIRQ swizzle; MSI-X (§6.8.2) keeps its
+ * table and PBA in a BAR of their own.
  */
 #include "pci.h"
 
@@ -20,6 +26,7 @@
 #include <string.h>
 
 #include "../bus.h"
+#include "../log.h"
 
 #define CONFIG_ADDRESS	0xcf8
 #define CONFIG_DATA	0xcfc
@@ -27,8 +34,25 @@
 #define ADDR_MASK	0x80fffffcu
 
 
+#define MSIX_MAX_VECTORS	128
+#define MSIX_TABLE_OFFSET	0
+#define MSIX_PBA_OFFSET		2048
+#define MSIX_BAR_SIZE		4096
+#define MSIX_CTRL_ENABLE	0x8000
+#define MSIX_CTRL_MASKALL	0x4000
+
+struct pci_msix {
+	uint8_t cap;			/* config offset of the capability */
+	unsigned nvectors;
+	uint32_t table[MSIX_MAX_VECTORS][4];	/* addr lo, hi, data, ctrl */
+	uint64_t pba[MSIX_MAX_VECTORS / 64];
+};
+
 struct pci_host {
 	uint32_t address;
+	const struct pci_host_ops *ops;
+	void *ops_opaque;
+	unsigned pirq_count[4];		/* asserted INTx per PIRQ */
 	struct pci_device *dev[256];
 	struct pci_device bridge;	/* 00:00.0 */
 	struct bus *pio, *mmio;
@@ -41,6 +65,27 @@ static void put16(uint8_t *p, uint16_t v)
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 }
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return get16(p) | (uint32_t)get16(p + 2) << 16;
+}
+
+static void update_mappings(struct pci_device *dev);
+static void update_intx(struct pci_device *dev);
+static void msix_config_written(struct pci_device *dev);
+static void msix_flush_pending(struct pci_device *dev);
 
 /* ---- config space access ---------------------------------------------- */
 
@@ -94,6 +139,19 @@ void pci_config_write(struct pci_host *host, uint8_t bus, uint8_t devfn,
 	}
 	if (dev->config_write)
 		dev->config_write(dev, offset, size, value & ones(size));
+	/* Command register, BARs or the ROM BAR: decode may have changed. */
+	if (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) {
+		update_mappings(dev);
+		update_intx(dev);
+		if (dev->msix)		/* bus mastering may have come on */
+			msix_flush_pending(dev);
+	} else if ((offset >= PCI_BASE_ADDRESS_0 && offset < 0x28) ||
+		   (offset >= PCI_ROM_ADDRESS && offset < PCI_ROM_ADDRESS + 4)) {
+		update_mappings(dev);
+	}
+	if (dev->msix && offset < dev->msix->cap + 4u &&
+	    offset + size > dev->msix->cap + 2u)
+		msix_config_written(dev);
 }
 
 int pci_add_device(struct pci_host *host, struct pci_device *dev,
@@ -104,8 +162,24 @@ int pci_add_device(struct pci_host *host, struct pci_device *dev,
 	if (host->dev[devfn])
 		return -EEXIST;
 	dev->devfn = devfn;
+	dev->host = host;
+	for (unsigned i = 0; i <= PCI_NUM_BARS; i++)
+		dev->bar[i].addr = PCI_BAR_UNMAPPED;
 	host->dev[devfn] = dev;
 	return 0;
+}
+
+static void unmap_bar(struct pci_device *dev, unsigned i);
+
+void pci_remove_device(struct pci_host *host, struct pci_device *dev)
+{
+	if (!host || !dev || host->dev[dev->devfn] != dev)
+		return;
+	for (unsigned i = 0; i <= PCI_NUM_BARS; i++)
+		unmap_bar(dev, i);
+	pci_set_irq(dev, 0);
+	host->dev[dev->devfn] = NULL;
+	dev->host = NULL;
 }
 
 /* ---- port I/O --------------------------------------------------------- */
@@ -167,6 +241,13 @@ static const struct bus_ops data_ops = {
 	.read = data_read,
 	.write = data_write,
 };
+
+void pci_host_set_ops(struct pci_host *host, const struct pci_host_ops *ops,
+		      void *opaque)
+{
+	host->ops = ops;
+	host->ops_opaque = opaque;
+}
 
 int pci_host_attach(struct pci_host *host, struct bus *pio, struct bus *mmio)
 {
@@ -231,4 +312,482 @@ struct pci_host *pci_host_new(void)
 void pci_host_free(struct pci_host *host)
 {
 	free(host);
+}
+
+/* ---- device helpers ---------------------------------------------------- */
+
+void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device,
+		     uint8_t revision, uint32_t class_code,
+		     uint16_t subsys_vendor, uint16_t subsys_id,
+		     uint8_t int_pin)
+{
+	uint8_t *c = dev->config;
+
+	put16(&c[PCI_VENDOR_ID], vendor);
+	put16(&c[PCI_DEVICE_ID], device);
+	c[PCI_REVISION_ID] = revision;
+	c[PCI_CLASS_PROG] = (uint8_t)class_code;
+	put16(&c[PCI_CLASS_DEVICE], (uint16_t)(class_code >> 8));
+	put16(&c[PCI_SUBSYSTEM_VENDOR_ID], subsys_vendor);
+	put16(&c[PCI_SUBSYSTEM_ID], subsys_id);
+	put16(&dev->wmask[PCI_COMMAND], PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+		PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+	put16(&dev->w1cmask[PCI_STATUS], 0xf900);
+	dev->wmask[PCI_LATENCY_TIMER] = 0xff;
+	c[PCI_INTERRUPT_PIN] = int_pin <= 4 ? int_pin : 0;
+	dev->wmask[PCI_INTERRUPT_LINE] = 0xff;
+	for (unsigned i = 0; i <= PCI_NUM_BARS; i++)
+		dev->bar[i].addr = PCI_BAR_UNMAPPED;
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static unsigned bar_reg(unsigned idx)
+{
+	return idx == PCI_ROM_SLOT ? PCI_ROM_ADDRESS : PCI_BASE_ADDRESS_0 + 4 * idx;
+}
+
+int pci_device_set_bar(struct pci_device *dev, unsigned idx,
+		       enum pci_bar_kind kind, uint64_t size, bool prefetchable,
+		       const struct bus_ops *ops, void *opaque)
+{
+	uint8_t *c = dev->config, *w = dev->wmask;
+	unsigned reg = bar_reg(idx);
+
+	if (idx > PCI_ROM_SLOT || !is_pow2(size) ||
+	    (kind == PCI_BAR_ROM) != (idx == PCI_ROM_SLOT))
+		return -EINVAL;
+	switch (kind) {
+	case PCI_BAR_IO:
+		if (size < 4 || size > 0x10000)
+			return -EINVAL;
+		put32(&c[reg], 0x1);
+		put32(&w[reg], ~(uint32_t)(size - 1) & 0xfffffffcu);
+		break;
+	case PCI_BAR_MEM32:
+		if (size < 16 || size > (1ull << 31))
+			return -EINVAL;
+		put32(&c[reg], prefetchable ? 0x8 : 0x0);
+		put32(&w[reg], ~(uint32_t)(size - 1) & 0xfffffff0u);
+		break;
+	case PCI_BAR_MEM64:
+		if (size < 16 || idx >= PCI_NUM_BARS - 1 ||
+		    dev->bar[idx + 1].kind != PCI_BAR_NONE)
+			return -EINVAL;
+		put32(&c[reg], 0x4 | (prefetchable ? 0x8 : 0x0));
+		put32(&w[reg], (uint32_t)~(size - 1) & 0xfffffff0u);
+		put32(&c[reg + 4], 0);
+		put32(&w[reg + 4], (uint32_t)(~(size - 1) >> 32));
+		break;
+	case PCI_BAR_ROM:
+		if (size < 2048 || size > (16u << 20))
+			return -EINVAL;
+		put32(&c[reg], 0);
+		put32(&w[reg], (~(uint32_t)(size - 1) & 0xfffff800u) | 1);
+		break;
+	default:
+		return -EINVAL;
+	}
+	dev->bar[idx] = (struct pci_bar){
+		.kind = kind, .size = size, .prefetchable = prefetchable,
+		.ops = ops, .opaque = opaque, .addr = PCI_BAR_UNMAPPED,
+	};
+	return 0;
+}
+
+/* Where BAR @i decodes now, or PCI_BAR_UNMAPPED. */
+static uint64_t bar_address(const struct pci_device *dev, unsigned i)
+{
+	const struct pci_bar *b = &dev->bar[i];
+	uint16_t cmd = get16(&dev->config[PCI_COMMAND]);
+	uint32_t lo = get32(&dev->config[bar_reg(i)]);
+	uint32_t wm = get32(&dev->wmask[bar_reg(i)]);
+	uint64_t addr, limit;
+
+	switch (b->kind) {
+	case PCI_BAR_IO:
+		if (!(cmd & PCI_COMMAND_IO))
+			return PCI_BAR_UNMAPPED;
+		addr = lo & 0xfffffffcu;
+		limit = 0x10000;
+		break;
+	case PCI_BAR_MEM32:
+		if (!(cmd & PCI_COMMAND_MEMORY))
+			return PCI_BAR_UNMAPPED;
+		addr = lo & 0xfffffff0u;
+		limit = 1ull << 32;
+		break;
+	case PCI_BAR_MEM64:
+		if (!(cmd & PCI_COMMAND_MEMORY))
+			return PCI_BAR_UNMAPPED;
+		addr = (lo & 0xfffffff0u) |
+		       (uint64_t)get32(&dev->config[bar_reg(i) + 4]) << 32;
+		limit = 1ull << 52;	/* beyond any guest physical address */
+		break;
+	case PCI_BAR_ROM:
+		if (!(cmd & PCI_COMMAND_MEMORY) || !(lo & 1))
+			return PCI_BAR_UNMAPPED;
+		addr = lo & 0xfffff800u;
+		wm &= ~1u;
+		limit = 1ull << 32;
+		break;
+	default:
+		return PCI_BAR_UNMAPPED;
+	}
+	/* 0 is "not assigned"; all writable bits set is a sizing probe. */
+	if (addr == 0 || (lo & wm) == wm || addr + b->size > limit)
+		return PCI_BAR_UNMAPPED;
+	return addr;
+}
+
+static struct bus *bar_bus(const struct pci_device *dev, unsigned i)
+{
+	if (!dev->host)
+		return NULL;
+	return dev->bar[i].kind == PCI_BAR_IO ? dev->host->pio : dev->host->mmio;
+}
+
+static void unmap_bar(struct pci_device *dev, unsigned i)
+{
+	struct pci_bar *b = &dev->bar[i];
+	struct bus *bus = bar_bus(dev, i);
+
+	if (b->addr == PCI_BAR_UNMAPPED)
+		return;
+	if (b->map)
+		b->map(dev, i, PCI_BAR_UNMAPPED);
+	else if (bus)
+		bus_unregister(bus, b->addr);
+	b->addr = PCI_BAR_UNMAPPED;
+}
+
+static void update_mappings(struct pci_device *dev)
+{
+	for (unsigned i = 0; i <= PCI_NUM_BARS; i++) {
+		struct pci_bar *b = &dev->bar[i];
+		uint64_t addr;
+		struct bus *bus;
+
+		if (b->kind == PCI_BAR_NONE)
+			continue;
+		addr = bar_address(dev, i);
+		if (addr == b->addr)
+			continue;
+		unmap_bar(dev, i);
+		if (addr == PCI_BAR_UNMAPPED)
+			continue;
+		bus = bar_bus(dev, i);
+		if (b->map) {
+			b->map(dev, i, addr);
+		} else if (!bus || !b->ops) {
+			continue;
+		} else if (bus_register(bus, addr, b->size, b->ops, b->opaque) < 0) {
+			/* Overlapping BARs are the guest's mistake: the later
+			 * one stays dark, as real decoders would conflict. */
+			vlog_ratelimited(LOG_WARN, "PCI %02x.%u: BAR %u at 0x%llx (%llu bytes) overlaps another range; not mapped",
+					 dev->devfn >> 3, dev->devfn & 7, i,
+					 (unsigned long long)addr,
+					 (unsigned long long)b->size);
+			continue;
+		}
+		b->addr = addr;
+	}
+}
+
+/* ---- expansion ROM ------------------------------------------------------ */
+
+struct pci_rom {
+	uint8_t *data;
+	size_t len;		/* image length; the BAR may be larger */
+};
+
+static uint64_t rom_read(void *opaque, uint64_t offset, unsigned size)
+{
+	const struct pci_rom *rom = opaque;
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < size; i++)
+		if (offset + i < rom->len)
+			v |= (uint64_t)rom->data[offset + i] << (8 * i);
+	return v;
+}
+
+static void rom_write(void *opaque, uint64_t offset, uint64_t value,
+		      unsigned size)
+{
+}
+
+static const struct bus_ops rom_ops = {
+	.name = "pci-rom",
+	.read = rom_read,
+	.write = rom_write,
+};
+
+int pci_device_set_rom(struct pci_device *dev, const void *image, size_t len)
+{
+	struct pci_rom *rom;
+	uint64_t size = 2048;
+	int r;
+
+	if (!image || !len || len > (16u << 20))
+		return -EINVAL;
+	while (size < len)
+		size <<= 1;
+	rom = calloc(1, sizeof(*rom));
+	if (!rom || !(rom->data = malloc(len))) {
+		free(rom);
+		return -ENOMEM;
+	}
+	memcpy(rom->data, image, len);
+	rom->len = len;
+	r = pci_device_set_bar(dev, PCI_ROM_SLOT, PCI_BAR_ROM, size, false,
+			       &rom_ops, rom);
+	if (r < 0) {
+		free(rom->data);
+		free(rom);
+	}
+	return r;
+}
+
+void pci_device_cleanup(struct pci_device *dev)
+{
+	struct pci_bar *rom = &dev->bar[PCI_ROM_SLOT];
+
+	if (dev->host)
+		pci_remove_device(dev->host, dev);
+	if (rom->kind == PCI_BAR_ROM && rom->ops == &rom_ops) {
+		struct pci_rom *r = rom->opaque;
+
+		free(r->data);
+		free(r);
+		rom->opaque = NULL;
+	}
+	free(dev->msix);
+	dev->msix = NULL;
+}
+
+/* ---- capabilities ------------------------------------------------------- */
+
+int pci_add_capability(struct pci_device *dev, uint8_t id, uint8_t offset,
+		       uint8_t len)
+{
+	uint8_t *c = dev->config;
+
+	if (offset < 0x40 || (offset & 3) || len < 2 ||
+	    (unsigned)offset + len > PCI_CONFIG_SIZE)
+		return -EINVAL;
+	/* Refuse to overlap a capability already in the list (its length is
+	 * unknown: treat its first two bytes as taken). */
+	for (uint8_t p = c[PCI_CAPABILITY_LIST], n = 0; p && n < 48;
+	     p = c[p + 1], n++)
+		if (p >= offset && p < offset + len)
+			return -EINVAL;
+	c[offset] = id;
+	c[offset + 1] = c[PCI_CAPABILITY_LIST];
+	c[PCI_CAPABILITY_LIST] = offset;
+	put16(&c[PCI_STATUS], get16(&c[PCI_STATUS]) | PCI_STATUS_CAP_LIST);
+	return 0;
+}
+
+/* ---- INTx ----------------------------------------------------------------- */
+
+/* The level the device presents on its pin: its own, unless disabled. */
+static bool intx_effective(const struct pci_device *dev)
+{
+	return dev->intx_level &&
+	       !(get16(&dev->config[PCI_COMMAND]) & PCI_COMMAND_INTX_DISABLE);
+}
+
+/* Propagate a change of the effective level to the PIRQ wired-OR. */
+static void intx_drive(struct pci_device *dev, bool was, bool now)
+{
+	struct pci_host *host = dev->host;
+	unsigned pin = dev->config[PCI_INTERRUPT_PIN], pirq;
+
+	if (was == now || !host || pin < 1 || pin > 4)
+		return;
+	pirq = pci_intx_to_pirq(dev->devfn >> 3, pin);
+	if (now) {
+		if (host->pirq_count[pirq]++ == 0 && host->ops && host->ops->set_pirq)
+			host->ops->set_pirq(host->ops_opaque, pirq, 1);
+	} else if (host->pirq_count[pirq] > 0) {
+		if (--host->pirq_count[pirq] == 0 && host->ops && host->ops->set_pirq)
+			host->ops->set_pirq(host->ops_opaque, pirq, 0);
+	}
+}
+
+/* Propagate the effective level if it changed since last time (the
+ * command register's INTx disable bit masks the device's own level). */
+static void update_intx(struct pci_device *dev)
+{
+	bool now = intx_effective(dev);
+
+	intx_drive(dev, dev->intx_driven, now);
+	dev->intx_driven = now;
+}
+
+void pci_set_irq(struct pci_device *dev, int level)
+{
+	uint16_t st = get16(&dev->config[PCI_STATUS]);
+
+	dev->intx_level = level != 0;
+	put16(&dev->config[PCI_STATUS], dev->intx_level ?
+	      (uint16_t)(st | PCI_STATUS_INTERRUPT) :
+	      (uint16_t)(st & ~PCI_STATUS_INTERRUPT));
+	update_intx(dev);
+}
+
+/* ---- MSI-X ------------------------------------------------------------------ */
+
+static uint16_t msix_ctrl(const struct pci_device *dev)
+{
+	return get16(&dev->config[dev->msix->cap + 2]);
+}
+
+bool pci_msix_enabled(const struct pci_device *dev)
+{
+	return dev->msix && (msix_ctrl(dev) & MSIX_CTRL_ENABLE);
+}
+
+static bool msix_masked(const struct pci_device *dev, unsigned v)
+{
+	return (msix_ctrl(dev) & MSIX_CTRL_MASKALL) ||
+	       (dev->msix->table[v][3] & 1) ||
+	       !(get16(&dev->config[PCI_COMMAND]) & PCI_COMMAND_MASTER);
+}
+
+static int msix_send(struct pci_device *dev, unsigned v)
+{
+	struct pci_host *host = dev->host;
+	const uint32_t *e = dev->msix->table[v];
+
+	if (!host || !host->ops || !host->ops->send_msi)
+		return -ENODEV;
+	return host->ops->send_msi(host->ops_opaque,
+				   e[0] | (uint64_t)e[1] << 32, e[2]);
+}
+
+/* Send what became deliverable (unmask, enable). */
+static void msix_flush_pending(struct pci_device *dev)
+{
+	struct pci_msix *x = dev->msix;
+
+	if (!pci_msix_enabled(dev))
+		return;
+	for (unsigned v = 0; v < x->nvectors; v++) {
+		uint64_t bit = 1ull << (v % 64);
+
+		if ((x->pba[v / 64] & bit) && !msix_masked(dev, v)) {
+			x->pba[v / 64] &= ~bit;
+			msix_send(dev, v);
+		}
+	}
+}
+
+static void msix_config_written(struct pci_device *dev)
+{
+	msix_flush_pending(dev);
+}
+
+int pci_msix_notify(struct pci_device *dev, unsigned vector)
+{
+	struct pci_msix *x = dev->msix;
+
+	if (!x || vector >= x->nvectors || !pci_msix_enabled(dev))
+		return 0;
+	if (msix_masked(dev, vector)) {
+		x->pba[vector / 64] |= 1ull << (vector % 64);
+		return 0;
+	}
+	return msix_send(dev, vector);
+}
+
+static uint64_t msix_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct pci_device *dev = opaque;
+	struct pci_msix *x = dev->msix;
+
+	if ((size != 4 && size != 8) || (offset & (size - 1)))
+		return 0;
+	if (offset < MSIX_PBA_OFFSET) {
+		unsigned v = (unsigned)(offset / 16), w = (unsigned)(offset % 16) / 4;
+		uint64_t val;
+
+		if (v >= x->nvectors)
+			return 0;
+		val = x->table[v][w];
+		if (size == 8 && w < 3)
+			val |= (uint64_t)x->table[v][w + 1] << 32;
+		return val;
+	}
+	offset -= MSIX_PBA_OFFSET;
+	if (offset / 8 < MSIX_MAX_VECTORS / 64) {
+		uint64_t q = x->pba[offset / 8];
+
+		return size == 8 ? q : (uint32_t)(q >> (8 * (offset % 8)));
+	}
+	return 0;
+}
+
+static void msix_write(void *opaque, uint64_t offset, uint64_t value,
+		       unsigned size)
+{
+	struct pci_device *dev = opaque;
+	struct pci_msix *x = dev->msix;
+	unsigned v, w;
+
+	if ((size != 4 && size != 8) || (offset & (size - 1)) ||
+	    offset >= MSIX_PBA_OFFSET)
+		return;		/* the PBA is read-only */
+	v = (unsigned)(offset / 16);
+	w = (unsigned)(offset % 16) / 4;
+	if (v >= x->nvectors)
+		return;
+	x->table[v][w] = (uint32_t)value;
+	if (size == 8 && w < 3)
+		x->table[v][w + 1] = (uint32_t)(value >> 32);
+	x->table[v][3] &= 1;	/* only the mask bit exists in vector control */
+	msix_flush_pending(dev);
+}
+
+static const struct bus_ops msix_ops = {
+	.name = "pci-msix",
+	.read = msix_read,
+	.write = msix_write,
+};
+
+int pci_msix_init(struct pci_device *dev, uint8_t cap_off, unsigned nvectors,
+		  unsigned bar_idx)
+{
+	struct pci_msix *x;
+	int r;
+
+	if (nvectors < 1 || nvectors > MSIX_MAX_VECTORS || dev->msix ||
+	    bar_idx >= PCI_NUM_BARS)
+		return -EINVAL;
+	r = pci_add_capability(dev, PCI_CAP_ID_MSIX, cap_off, 12);
+	if (r < 0)
+		return r;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	r = pci_device_set_bar(dev, bar_idx, PCI_BAR_MEM32, MSIX_BAR_SIZE,
+			       false, &msix_ops, dev);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->cap = cap_off;
+	x->nvectors = nvectors;
+	for (unsigned v = 0; v < nvectors; v++)
+		x->table[v][3] = 1;	/* masked at reset */
+	put16(&dev->config[cap_off + 2], (uint16_t)(nvectors - 1));
+	put16(&dev->wmask[cap_off + 2], MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
+	put32(&dev->config[cap_off + 4], MSIX_TABLE_OFFSET | bar_idx);
+	put32(&dev->config[cap_off + 8], MSIX_PBA_OFFSET | bar_idx);
+	dev->msix = x;
+	return 0;
 }

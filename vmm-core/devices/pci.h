@@ -93,6 +93,7 @@ struct pci_device {
 	struct pci_host *host;			/* set by pci_add_device() */
 	struct pci_bar bar[PCI_NUM_BARS + 1];	/* [6]: expansion ROM */
 	bool intx_level;			/* INTx as the device drives it */
+	bool intx_driven;			/* ...as propagated to its PIRQ */
 	struct pci_msix *msix;			/* NULL without MSI-X */
 };
 
@@ -106,7 +107,7 @@ struct pci_host_ops {
 };
 
 struct pci_host *pci_host_new(void);
-/* Unmaps every BAR of every device, then frees the host (not the devices). */
+/* Frees the host, not the devices (whose BAR ranges go with the buses). */
 void pci_host_free(struct pci_host *host);
 /* Registers 0xcf8-0xcff on @pio; BARs are later mapped on @pio (I/O) and
  * @mmio (memory). */
@@ -160,7 +161,8 @@ int pci_device_set_bar(struct pci_device *dev, unsigned idx,
  * (@len bytes, rounded up to a power of two >= 2 KiB).  Returns 0,
  * -EINVAL or -ENOMEM; the copy is freed by pci_device_cleanup(). */
 int pci_device_set_rom(struct pci_device *dev, const void *image, size_t len);
-/* Free what the helpers allocated (ROM copy, MSI-X state). */
+/* Take the device off its bus (if on one) and free what the helpers
+ * allocated (ROM copy, MSI-X state). */
 void pci_device_cleanup(struct pci_device *dev);
 
 /*
