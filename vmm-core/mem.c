@@ -19,23 +19,32 @@ int guest_mem_init(struct guest_mem *out, uint64_t ram_size)
 		return -EINVAL;
 	low = ram_size < MEM_PCI_HOLE_START ? ram_size : MEM_PCI_HOLE_START;
 	high = ram_size - low;
-	mem->region[0].gpa = 0;
-	mem->region[0].size = low;
-	if (high) {
-		mem->region[1].gpa = MEM_4G;
-		mem->region[1].size = high;
-	}
-	mem->nregions = high ? 2 : 1;
+	/* Low RAM is one mapping seen through two regions around the VGA
+	 * window: [0, 640 KiB) and [768 KiB, low). */
+	mem->region[0] = (struct mem_region){ .gpa = 0, .size = MEM_VGA_START,
+					      .map_size = low };
+	mem->region[1] = (struct mem_region){ .gpa = MEM_VGA_END,
+					      .size = low - MEM_VGA_END };
+	mem->nregions = 2;
+	if (high)
+		mem->region[mem->nregions++] = (struct mem_region){
+			.gpa = MEM_4G, .size = high, .map_size = high };
 	for (unsigned i = 0; i < mem->nregions; i++) {
-		void *p = mmap(NULL, mem->region[i].size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p;
 
+		if (!mem->region[i].map_size) {		/* shares the previous */
+			mem->region[i].hva = mem->region[i - 1].hva +
+					     (mem->region[i].gpa - mem->region[i - 1].gpa);
+			continue;
+		}
+		p = mmap(NULL, mem->region[i].map_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p == MAP_FAILED) {
 			guest_mem_free(mem);
 			return -ENOMEM;
 		}
 		/* Guest RAM is never in a core dump's way or a fork's. */
-		madvise(p, mem->region[i].size, MADV_DONTFORK);
+		madvise(p, mem->region[i].map_size, MADV_DONTFORK);
 		mem->region[i].hva = p;
 	}
 	mem->ram_size = ram_size;
@@ -46,8 +55,8 @@ int guest_mem_init(struct guest_mem *out, uint64_t ram_size)
 void guest_mem_free(struct guest_mem *mem)
 {
 	for (unsigned i = 0; i < mem->nregions; i++)
-		if (mem->region[i].hva)
-			munmap(mem->region[i].hva, mem->region[i].size);
+		if (mem->region[i].hva && mem->region[i].map_size)
+			munmap(mem->region[i].hva, mem->region[i].map_size);
 	memset(mem, 0, sizeof(*mem));
 }
 
@@ -88,6 +97,11 @@ int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst,
 	return 0;
 }
 
+uint64_t guest_mem_low_end(const struct guest_mem *mem)
+{
+	return mem->nregions > 1 ? mem->region[1].gpa + mem->region[1].size : 0;
+}
+
 static unsigned add(struct e820_entry *out, unsigned n, unsigned max,
 		    uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -99,7 +113,7 @@ static unsigned add(struct e820_entry *out, unsigned n, unsigned max,
 unsigned guest_mem_e820(const struct guest_mem *mem, struct e820_entry *out,
 			unsigned max)
 {
-	uint64_t low = mem->region[0].size;
+	uint64_t low = guest_mem_low_end(mem);
 	unsigned n = 0;
 
 	n = add(out, n, max, 0, MEM_EBDA_START, E820_RAM);
@@ -108,8 +122,8 @@ unsigned guest_mem_e820(const struct guest_mem *mem, struct e820_entry *out,
 	if (low > MEM_HIGH_START)
 		n = add(out, n, max, MEM_HIGH_START, low - MEM_HIGH_START,
 			E820_RAM);
-	if (mem->nregions > 1)
-		n = add(out, n, max, mem->region[1].gpa, mem->region[1].size,
+	if (mem->nregions > 2)
+		n = add(out, n, max, mem->region[2].gpa, mem->region[2].size,
 			E820_RAM);
 	return n < max ? n : max;
 }

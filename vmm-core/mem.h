@@ -3,8 +3,10 @@
  * vmm-core/mem.h - guest RAM and the PC physical address map.
  *
  * RAM is split around the 32-bit PCI hole: GPA [0, min(size, 3 GiB)) and,
- * for the rest, [4 GiB, 4 GiB + size - 3 GiB).  Each region is one host
- * mapping and one KVM memory slot.  Every GPA->HVA translation checks the
+ * for the rest, [4 GiB, 4 GiB + size - 3 GiB).  The legacy VGA window
+ * [640 KiB, 768 KiB) is not RAM (a display adapter decodes it), so low RAM
+ * is two regions over one host mapping.  Each region is one KVM memory
+ * slot.  Every GPA->HVA translation checks the
  * whole range: a guest-supplied (gpa, len) that leaves RAM or crosses the
  * hole yields NULL, never a pointer.
  */
@@ -16,12 +18,15 @@
 
 #define MEM_PCI_HOLE_START	0xc0000000ull	/* 3 GiB */
 #define MEM_4G			0x100000000ull
-#define MEM_MAX_REGIONS		2
+#define MEM_MAX_REGIONS		3
+#define MEM_VGA_START		0xa0000ull
+#define MEM_VGA_END		0xc0000ull
 
 struct mem_region {
 	uint64_t gpa;
 	uint64_t size;		/* bytes, multiple of 4 KiB */
 	uint8_t *hva;
+	uint64_t map_size;	/* bytes mmap()ed at hva; 0: inside the previous */
 };
 
 struct guest_mem {
@@ -34,6 +39,9 @@ struct guest_mem {
  * zero-filled anonymous memory.  Returns 0, -EINVAL or -ENOMEM. */
 int guest_mem_init(struct guest_mem *mem, uint64_t ram_size);
 void guest_mem_free(struct guest_mem *mem);
+
+/* End of RAM below 4 GiB (GPA, bytes). */
+uint64_t guest_mem_low_end(const struct guest_mem *mem);
 
 /* HVA of [@gpa, @gpa + @len) if it lies wholly inside one RAM region, else
  * NULL.  @len 0 is treated as 1. */

@@ -100,7 +100,7 @@ static void check_boot_params(struct guest_mem *m, const uint8_t *k,
 	struct e820_entry want[BP_E820_MAX];
 	unsigned n = guest_mem_e820(m, want, BP_E820_MAX);
 	size_t setup = (size_t)((k[0x1f1] ? k[0x1f1] : 4) + 1) * 512;
-	uint64_t low_top = m->region[0].size;
+	uint64_t low_top = guest_mem_low_end(m);
 	const char *cl;
 
 	CHECK(bp != NULL);

@@ -14,8 +14,17 @@ static void test_small(void)
 	uint8_t buf[4] = { 1, 2, 3, 4 };
 
 	CHECK_EQ(guest_mem_init(&m, 256ull << 20), 0);
-	CHECK_EQ(m.nregions, 1);
+	CHECK_EQ(m.nregions, 2);
+	CHECK_EQ(guest_mem_low_end(&m), 256ull << 20);
 	CHECK(gpa_to_hva(&m, 0, 1) != NULL);
+	/* The VGA window is not RAM; ranges may not cross into it. */
+	CHECK(gpa_to_hva(&m, MEM_VGA_START, 1) == NULL);
+	CHECK(gpa_to_hva(&m, MEM_VGA_END - 1, 1) == NULL);
+	CHECK(gpa_to_hva(&m, MEM_VGA_START - 4, 8) == NULL);
+	CHECK(gpa_to_hva(&m, MEM_VGA_END - 4, 8) == NULL);
+	/* Both low regions are views of one mapping. */
+	CHECK((uint8_t *)gpa_to_hva(&m, MEM_VGA_END, 1) ==
+	      (uint8_t *)gpa_to_hva(&m, 0, 1) + MEM_VGA_END);
 	CHECK(gpa_to_hva(&m, (256ull << 20) - 4, 4) != NULL);
 	CHECK(gpa_to_hva(&m, (256ull << 20) - 4, 5) == NULL);
 	CHECK(gpa_to_hva(&m, 256ull << 20, 1) == NULL);
@@ -44,10 +53,10 @@ static void test_hole(void)
 	unsigned n;
 
 	CHECK_EQ(guest_mem_init(&m, 4ull << 30), 0);
-	CHECK_EQ(m.nregions, 2);
-	CHECK_EQ(m.region[0].size, MEM_PCI_HOLE_START);
-	CHECK_EQ(m.region[1].gpa, MEM_4G);
-	CHECK_EQ(m.region[1].size, 1ull << 30);
+	CHECK_EQ(m.nregions, 3);
+	CHECK_EQ(guest_mem_low_end(&m), MEM_PCI_HOLE_START);
+	CHECK_EQ(m.region[2].gpa, MEM_4G);
+	CHECK_EQ(m.region[2].size, 1ull << 30);
 	/* The hole is not RAM, and a range may not span it. */
 	CHECK(gpa_to_hva(&m, MEM_PCI_HOLE_START, 1) == NULL);
 	CHECK(gpa_to_hva(&m, 0xfec00000, 4) == NULL);
