@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/block/block.c - the generic block layer: open with format
+ * probe and OFD file locks, range checks, the synchronous calls, the worker
+ * pool behind blk_submit(), and image creation.  Format specifics live in
+ * raw.c and qcow2.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block_int.h"
+
+static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
+
+int blk_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/* ---- fd and iovec helpers ------------------------------------------- */
+
+static int fd_io(int fd, const struct iovec *iov, int iovcnt, uint64_t off,
+		 bool write)
+{
+	struct iovec local[64], *v = local;
+	int n = iovcnt, ret = 0;
+
+	if (iovcnt <= 0)
+		return 0;
+	if (iovcnt > 64) {
+		v = malloc(sizeof(*v) * (size_t)iovcnt);
+		if (!v)
+			return -ENOMEM;
+	}
+	memcpy(v, iov, sizeof(*v) * (size_t)iovcnt);
+	struct iovec *cur = v;
+	while (n > 0) {
+		if (cur->iov_len == 0) {
+			cur++;
+			n--;
+			continue;
+		}
+		int cnt = n > IOV_MAX ? IOV_MAX : n;
+		ssize_t r = write ? pwritev(fd, cur, cnt, (off_t)off)
+				  : preadv(fd, cur, cnt, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		if (r == 0) {
+			if (write) {
+				ret = -EIO;
+				break;
+			}
+			/* End of file: the rest reads as zeroes. */
+			for (int i = 0; i < n; i++)
+				memset(cur[i].iov_base, 0, cur[i].iov_len);
+			break;
+		}
+		off += (uint64_t)r;
+		size_t done = (size_t)r;
+		while (n > 0 && done >= cur->iov_len) {
+			done -= cur->iov_len;
+			cur++;
+			n--;
+		}
+		if (n > 0) {
+			cur->iov_base = (char *)cur->iov_base + done;
+			cur->iov_len -= done;
+		}
+	}
+	if (v != local)
+		free(v);
+	return ret;
+}
+
+int blk_fd_preadv(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return fd_io(fd, iov, iovcnt, off, false);
+}
+
+int blk_fd_pwritev(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return fd_io(fd, iov, iovcnt, off, true);
+}
+
+int blk_fd_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	struct iovec v = { buf, len };
+
+	return fd_io(fd, &v, 1, off, false);
+}
+
+int blk_fd_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return fd_io(fd, &v, 1, off, true);
+}
+
+int blk_iov_slice(const struct iovec *iov, int iovcnt, uint64_t skip,
+		  uint64_t len, struct iovec *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < iovcnt && len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		uint64_t take = iov[i].iov_len - skip;
+		if (take > len)
+			take = len;
+		out[n].iov_base = (char *)iov[i].iov_base + skip;
+		out[n].iov_len = (size_t)take;
+		n++;
+		len -= take;
+		skip = 0;
+	}
+	return n;
+}
+
+static void iov_copy(const struct iovec *iov, int iovcnt, uint64_t skip,
+		     void *buf, const void *src, uint64_t len)
+{
+	for (int i = 0; i < iovcnt && len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		uint64_t take = iov[i].iov_len - skip;
+		if (take > len)
+			take = len;
+		char *p = (char *)iov[i].iov_base + skip;
+		if (buf) {
+			memcpy(buf, p, (size_t)take);
+			buf = (char *)buf + take;
+		} else if (src) {
+			memcpy(p, src, (size_t)take);
+			src = (const char *)src + take;
+		} else {
+			memset(p, 0, (size_t)take);
+		}
+		len -= take;
+		skip = 0;
+	}
+}
+
+void blk_iov_memset0(const struct iovec *iov, int iovcnt, uint64_t skip,
+		     uint64_t len)
+{
+	iov_copy(iov, iovcnt, skip, NULL, NULL, len);
+}
+
+void blk_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
+		      const void *buf, uint64_t len)
+{
+	iov_copy(iov, iovcnt, skip, NULL, buf, len);
+}
+
+void blk_iov_to_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
+		    void *buf, uint64_t len)
+{
+	iov_copy(iov, iovcnt, skip, buf, NULL, len);
+}
+
+/* ---- open and close -------------------------------------------------- */
+
+const char *blk_format_name(enum blk_format f)
+{
+	switch (f) {
+	case BLK_FMT_RAW:
+		return "raw";
+	case BLK_FMT_QCOW2:
+		return "qcow2";
+	default:
+		return "auto";
+	}
+}
+
+int blk_parse_format(const char *name, enum blk_format *out)
+{
+	if (!name)
+		return -EINVAL;
+	if (!strcmp(name, "raw"))
+		*out = BLK_FMT_RAW;
+	else if (!strcmp(name, "qcow2"))
+		*out = BLK_FMT_QCOW2;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int lock_file(int fd, bool exclusive, const char *path, char *err,
+		     size_t errlen)
+{
+	struct flock fl = {
+		.l_type = exclusive ? F_WRLCK : F_RDLCK,
+		.l_whence = SEEK_SET,
+		.l_start = 0,
+		.l_len = 0,	/* the whole file, so QEMU's byte locks clash too */
+	};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		return blk_err(err, errlen, -EBUSY,
+			       "'%s' is in use by another process (is a VM "
+			       "using it?)", path);
+	if (errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP)
+		return 0;	/* file system without locks: go on unlocked */
+	return blk_err(err, errlen, -errno, "'%s': cannot lock: %s", path,
+		       strerror(errno));
+}
+
+static int open_one(const char *path, enum blk_format fmt, bool readonly,
+		    bool no_lock, const struct blk_chain *chain,
+		    struct blk **out, char *err, size_t errlen)
+{
+	struct blk *b;
+	struct stat st;
+	int ret;
+
+	*out = NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return blk_err(err, errlen, -ENOMEM, "out of memory");
+	b->fd = -1;
+	pthread_mutex_init(&b->q_lock, NULL);
+	pthread_cond_init(&b->q_cond, NULL);
+	pthread_cond_init(&b->q_idle, NULL);
+	b->path = strdup(path);
+	b->readonly = readonly;
+	if (!b->path) {
+		ret = blk_err(err, errlen, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0) {
+		ret = -errno;
+		blk_err(err, errlen, ret, "'%s': cannot open%s: %s", path,
+			readonly ? "" : " for writing", strerror(errno));
+		goto fail;
+	}
+	if (fstat(b->fd, &st) < 0) {
+		ret = blk_err(err, errlen, -errno, "'%s': %s", path,
+			      strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		ret = blk_err(err, errlen, -EINVAL,
+			      "'%s' is not a regular file or block device",
+			      path);
+		goto fail;
+	}
+	struct blk_chain here = { 0 };
+	if (chain) {
+		here = *chain;
+		for (unsigned i = 0; i < here.depth; i++) {
+			if (here.dev[i] == st.st_dev &&
+			    here.ino[i] == st.st_ino) {
+				ret = blk_err(err, errlen, -EINVAL,
+					      "'%s': backing chain loops back "
+					      "to this file", path);
+				goto fail;
+			}
+		}
+	}
+	here.dev[here.depth] = st.st_dev;
+	here.ino[here.depth] = st.st_ino;
+	if (!no_lock) {
+		ret = lock_file(b->fd, !readonly, path, err, errlen);
+		if (ret < 0)
+			goto fail;
+	}
+	if (fmt == BLK_FMT_AUTO) {
+		uint8_t magic[4] = { 0 };
+		ret = blk_fd_pread(b->fd, magic, sizeof(magic), 0);
+		if (ret < 0) {
+			blk_err(err, errlen, ret, "'%s': cannot read: %s", path,
+				strerror(-ret));
+			goto fail;
+		}
+		if (!memcmp(magic, qcow2_magic, 4)) {
+			fmt = BLK_FMT_QCOW2;
+		} else {
+			fmt = BLK_FMT_RAW;
+			b->probed_raw = true;
+		}
+	}
+	b->format = fmt;
+	if (fmt == BLK_FMT_RAW) {
+		b->drv = &blk_raw_driver;
+	} else if (fmt == BLK_FMT_QCOW2) {
+		b->drv = &blk_qcow2_driver;
+	} else {
+		ret = blk_err(err, errlen, -EINVAL, "'%s': unknown format",
+			      path);
+		goto fail;
+	}
+	ret = b->drv->open(b, &here, err, errlen);
+	if (ret < 0) {
+		b->drv = NULL;
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	blk_close(b);
+	return ret;
+}
+
+int blk_open(const char *path, const struct blk_open_opts *opts,
+	     struct blk **out, char *err, size_t errlen)
+{
+	struct blk_open_opts def = { 0 };
+
+	if (!opts)
+		opts = &def;
+	if (err && errlen)
+		err[0] = '\0';
+	return open_one(path, opts->format, opts->readonly, opts->no_lock,
+			NULL, out, err, errlen);
+}
+
+int blk_open_backing(const char *path, enum blk_format fmt, bool no_lock,
+		     const struct blk_chain *chain, struct blk **out, char *err,
+		     size_t errlen)
+{
+	struct blk_chain next = *chain;
+
+	if (chain->depth >= BLK_MAX_CHAIN)
+		return blk_err(err, errlen, -EINVAL,
+			       "'%s': backing chain deeper than %u images",
+			       path, BLK_MAX_CHAIN);
+	next.depth++;
+	return open_one(path, fmt, true, no_lock, &next, out, err, errlen);
+}
+
+static void stop_workers(struct blk *b)
+{
+	pthread_mutex_lock(&b->q_lock);
+	b->stopping = true;
+	pthread_cond_broadcast(&b->q_cond);
+	pthread_mutex_unlock(&b->q_lock);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		pthread_join(b->workers[i], NULL);
+	b->nworkers = 0;
+}
+
+void blk_close(struct blk *b)
+{
+	if (!b)
+		return;
+	blk_drain(b);
+	stop_workers(b);
+	if (b->drv) {
+		if (!b->readonly)
+			b->drv->flush(b);
+		b->drv->close(b);
+	}
+	if (b->fd >= 0)
+		close(b->fd);	/* drops the OFD lock */
+	pthread_mutex_destroy(&b->q_lock);
+	pthread_cond_destroy(&b->q_cond);
+	pthread_cond_destroy(&b->q_idle);
+	free(b->path);
+	free(b);
+}
+
+uint64_t blk_length(const struct blk *b)
+{
+	return b->length;
+}
+
+bool blk_is_readonly(const struct blk *b)
+{
+	return b->readonly;
+}
+
+enum blk_format blk_get_format(const struct blk *b)
+{
+	return b->format;
+}
+
+const char *blk_path(const struct blk *b)
+{
+	return b->path;
+}
+
+/* ---- synchronous I/O ------------------------------------------------- */
+
+static bool range_ok(const struct blk *b, uint64_t off, uint64_t len)
+{
+	return off <= b->length && len <= b->length - off;
+}
+
+static int iov_total(const struct iovec *iov, int iovcnt, uint64_t *len)
+{
+	uint64_t t = 0;
+
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (t + iov[i].iov_len < t)
+			return -EINVAL;
+		t += iov[i].iov_len;
+	}
+	*len = t;
+	return 0;
+}
+
+int blk_preadv(struct blk *b, uint64_t offset, const struct iovec *iov,
+	       int iovcnt)
+{
+	uint64_t len;
+
+	if (iov_total(iov, iovcnt, &len) < 0 || !range_ok(b, offset, len))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	return b->drv->preadv(b, offset, iov, iovcnt, len);
+}
+
+int blk_pwritev(struct blk *b, uint64_t offset, const struct iovec *iov,
+		int iovcnt)
+{
+	uint64_t len;
+
+	if (b->readonly)
+		return -EROFS;
+	if (iov_total(iov, iovcnt, &len) < 0 || !range_ok(b, offset, len))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (b->probed_raw && offset < 4) {
+		/* A guest must not turn a probed raw image into a qcow2
+		 * header that the next probe would trust. */
+		uint8_t head[4] = { 0 };
+		uint64_t n = len < 4 - offset ? len : 4 - offset;
+		if (blk_fd_pread(b->fd, head, 4, 0) == 0) {
+			blk_iov_to_buf(iov, iovcnt, 0, head + offset, n);
+			if (!memcmp(head, qcow2_magic, 4))
+				return -EPERM;
+		}
+	}
+	return b->drv->pwritev(b, offset, iov, iovcnt, len);
+}
+
+int blk_pread(struct blk *b, uint64_t offset, void *buf, size_t len)
+{
+	struct iovec v = { buf, len };
+
+	return blk_preadv(b, offset, &v, 1);
+}
+
+int blk_pwrite(struct blk *b, uint64_t offset, const void *buf, size_t len)
+{
+	struct iovec v = { (void *)buf, len };
+
+	return blk_pwritev(b, offset, &v, 1);
+}
+
+int blk_flush(struct blk *b)
+{
+	if (b->readonly)
+		return 0;
+	return b->drv->flush(b);
+}
+
+int blk_discard(struct blk *b, uint64_t offset, uint64_t len)
+{
+	if (b->readonly)
+		return -EROFS;
+	if (!range_ok(b, offset, len))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	return b->drv->discard(b, offset, len);
+}
+
+int blk_write_zeroes(struct blk *b, uint64_t offset, uint64_t len,
+		     bool may_unmap)
+{
+	if (b->readonly)
+		return -EROFS;
+	if (!range_ok(b, offset, len))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	return b->drv->write_zeroes(b, offset, len, may_unmap);
+}
+
+int blk_block_status(struct blk *b, uint64_t offset, uint64_t len,
+		     uint64_t *pnum, bool *zero)
+{
+	if (!range_ok(b, offset, len) || !len)
+		return -EINVAL;
+	return b->drv->block_status(b, offset, len, pnum, zero);
+}
+
+int blk_get_info(struct blk *b, struct blk_info *out)
+{
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	out->format = b->format;
+	out->virtual_size = b->length;
+	if (fstat(b->fd, &st) < 0)
+		return -errno;
+	out->actual_size = (uint64_t)st.st_blocks * 512;
+	out->file_length = (uint64_t)st.st_size;
+	return b->drv->get_info(b, out);
+}
+
+int blk_check(struct blk *b, struct blk_check_result *res, FILE *report)
+{
+	memset(res, 0, sizeof(*res));
+	return b->drv->check(b, res, report);
+}
+
+/* ---- the worker pool ------------------------------------------------- */
+
+static int run_req(struct blk *b, struct blk_req *r)
+{
+	switch (r->op) {
+	case BLK_OP_READ:
+		return blk_preadv(b, r->offset, r->iov, r->iovcnt);
+	case BLK_OP_WRITE:
+		return blk_pwritev(b, r->offset, r->iov, r->iovcnt);
+	case BLK_OP_FLUSH:
+		return blk_flush(b);
+	case BLK_OP_DISCARD:
+		return blk_discard(b, r->offset, r->len);
+	case BLK_OP_WRITE_ZEROES:
+		return blk_write_zeroes(b, r->offset, r->len, r->may_unmap);
+	}
+	return -EINVAL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct blk *b = arg;
+
+	pthread_mutex_lock(&b->q_lock);
+	for (;;) {
+		while (!b->q_head && !b->stopping)
+			pthread_cond_wait(&b->q_cond, &b->q_lock);
+		if (!b->q_head)
+			break;	/* stopping and nothing left */
+		struct blk_req *r = b->q_head;
+		b->q_head = r->next_;
+		if (!b->q_head)
+			b->q_tail = NULL;
+		pthread_mutex_unlock(&b->q_lock);
+
+		int ret = run_req(b, r);
+		r->complete(r, ret);	/* r may be gone after this */
+
+		pthread_mutex_lock(&b->q_lock);
+		if (--b->inflight == 0)
+			pthread_cond_broadcast(&b->q_idle);
+	}
+	pthread_mutex_unlock(&b->q_lock);
+	return NULL;
+}
+
+int blk_submit(struct blk *b, struct blk_req *req)
+{
+	bool writes = req->op != BLK_OP_READ && req->op != BLK_OP_FLUSH;
+
+	if (writes && b->readonly)
+		return -EROFS;
+	if (!req->complete || (unsigned)req->op > BLK_OP_WRITE_ZEROES)
+		return -EINVAL;
+	pthread_mutex_lock(&b->q_lock);
+	if (b->stopping) {
+		pthread_mutex_unlock(&b->q_lock);
+		return -ESHUTDOWN;
+	}
+	while (b->nworkers < BLK_WORKERS) {
+		if (pthread_create(&b->workers[b->nworkers], NULL, worker_main,
+				   b) != 0)
+			break;
+		b->nworkers++;
+	}
+	if (!b->nworkers) {
+		pthread_mutex_unlock(&b->q_lock);
+		return -EAGAIN;
+	}
+	req->next_ = NULL;
+	if (b->q_tail)
+		b->q_tail->next_ = req;
+	else
+		b->q_head = req;
+	b->q_tail = req;
+	b->inflight++;
+	pthread_cond_signal(&b->q_cond);
+	pthread_mutex_unlock(&b->q_lock);
+	return 0;
+}
+
+void blk_drain(struct blk *b)
+{
+	pthread_mutex_lock(&b->q_lock);
+	while (b->inflight)
+		pthread_cond_wait(&b->q_idle, &b->q_lock);
+	pthread_mutex_unlock(&b->q_lock);
+}
+
+/* ---- creation -------------------------------------------------------- */
+
+int blk_create_tmp(const char *path, char **tmp_out, char *err, size_t errlen)
+{
+	size_t n = strlen(path) + 16;
+	char *tmp = malloc(n);
+	mode_t mask;
+	int fd;
+
+	if (!tmp)
+		return blk_err(err, errlen, -ENOMEM, "out of memory");
+	snprintf(tmp, n, "%s.tmpXXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		int e = errno;
+		free(tmp);
+		return blk_err(err, errlen, -e, "'%s': cannot create: %s",
+			       path, strerror(e));
+	}
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) < 0) {
+		/* keep mkstemp's 0600 */
+	}
+	*tmp_out = tmp;
+	return fd;
+}
+
+int blk_create_commit(int fd, const char *tmp, const char *path, char *err,
+		      size_t errlen)
+{
+	if (fsync(fd) < 0) {
+		int e = errno;
+		return blk_err(err, errlen, -e, "'%s': cannot write: %s", path,
+			       strerror(e));
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return blk_err(err, errlen, -EEXIST,
+			       "'%s' already exists; not overwriting it", path);
+	if (errno != EINVAL && errno != ENOSYS)
+		return blk_err(err, errlen, -errno, "'%s': cannot create: %s",
+			       path, strerror(errno));
+	/* No RENAME_NOREPLACE here: link() also refuses to overwrite. */
+	if (link(tmp, path) < 0) {
+		int e = errno;
+		if (e == EEXIST)
+			return blk_err(err, errlen, -EEXIST,
+				       "'%s' already exists; not overwriting "
+				       "it", path);
+		return blk_err(err, errlen, -e, "'%s': cannot create: %s",
+			       path, strerror(e));
+	}
+	unlink(tmp);
+	return 0;
+}
+
+int blk_create(const char *path, const struct blk_create_opts *opts,
+	       char *err, size_t errlen)
+{
+	struct stat st;
+	uint64_t size = opts->size;
+	enum blk_format backing_fmt = opts->backing_format;
+	char *tmp = NULL;
+	int fd, ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (opts->format != BLK_FMT_RAW && opts->format != BLK_FMT_QCOW2)
+		return blk_err(err, errlen, -EINVAL,
+			       "image format must be raw or qcow2");
+	if (lstat(path, &st) == 0)
+		return blk_err(err, errlen, -EEXIST,
+			       "'%s' already exists; not overwriting it", path);
+	if (opts->backing && opts->format != BLK_FMT_QCOW2)
+		return blk_err(err, errlen, -EINVAL,
+			       "only qcow2 images can have a backing file");
+	if (opts->backing) {
+		/* Open it now: a typo fails here, not at the VM's start. */
+		struct blk *bb;
+		struct blk_open_opts bo = { .format = backing_fmt,
+					    .readonly = true,
+					    .no_lock = true };
+		char *full = NULL;
+		const char *bpath = opts->backing;
+
+		if (opts->backing[0] != '/') {
+			const char *slash = strrchr(path, '/');
+			if (slash) {
+				size_t dl = (size_t)(slash - path) + 1;
+				full = malloc(dl + strlen(opts->backing) + 1);
+				if (!full)
+					return blk_err(err, errlen, -ENOMEM,
+						       "out of memory");
+				memcpy(full, path, dl);
+				strcpy(full + dl, opts->backing);
+				bpath = full;
+			}
+		}
+		ret = blk_open(bpath, &bo, &bb, err, errlen);
+		free(full);
+		if (ret < 0)
+			return ret;
+		if (!size)
+			size = blk_length(bb);
+		backing_fmt = blk_get_format(bb);
+		blk_close(bb);
+	}
+	if (!size)
+		return blk_err(err, errlen, -EINVAL,
+			       "image size must be given (and not 0)");
+	if (size > (UINT64_C(1) << 62))
+		return blk_err(err, errlen, -EINVAL, "image size too large");
+	size = (size + BLK_SECTOR - 1) & ~(uint64_t)(BLK_SECTOR - 1);
+
+	fd = blk_create_tmp(path, &tmp, err, errlen);
+	if (fd < 0)
+		return fd;
+	if (opts->format == BLK_FMT_RAW) {
+		ret = 0;
+		if (ftruncate(fd, (off_t)size) < 0)
+			ret = blk_err(err, errlen, -errno,
+				      "'%s': cannot set size: %s", path,
+				      strerror(errno));
+	} else {
+		ret = blk_qcow2_create(fd, opts, size, backing_fmt, err,
+				       errlen);
+	}
+	if (ret == 0)
+		ret = blk_create_commit(fd, tmp, path, err, errlen);
+	close(fd);
+	unlink(tmp);	/* after a successful rename, names nothing */
+	free(tmp);
+	return ret;
+}

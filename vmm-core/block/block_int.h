@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/block/block_int.h - what the format drivers (raw.c, qcow2.c)
+ * share with the generic layer (block.c).  Not for devices or tools.
+ */
+#ifndef VIVARIUM_BLOCK_INT_H
+#define VIVARIUM_BLOCK_INT_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "block.h"
+
+#define BLK_SECTOR 512u
+#define BLK_MAX_CHAIN 16	/* backing files below the top image */
+#define BLK_WORKERS 4
+
+/* Where the top image's open came from: to find backing-chain loops. */
+struct blk_chain {
+	unsigned depth;			/* 0 for the top image */
+	dev_t dev[BLK_MAX_CHAIN + 1];
+	ino_t ino[BLK_MAX_CHAIN + 1];
+};
+
+struct blk_driver {
+	/* b->fd, b->path, b->readonly are set; set b->length. */
+	int (*open)(struct blk *b, const struct blk_chain *chain, char *err,
+		    size_t errlen);
+	void (*close)(struct blk *b);
+	/* Ranges are checked against blk_length(); @len is the iov total. */
+	int (*preadv)(struct blk *b, uint64_t off, const struct iovec *iov,
+		      int iovcnt, uint64_t len);
+	int (*pwritev)(struct blk *b, uint64_t off, const struct iovec *iov,
+		       int iovcnt, uint64_t len);
+	int (*flush)(struct blk *b);
+	int (*discard)(struct blk *b, uint64_t off, uint64_t len);
+	int (*write_zeroes)(struct blk *b, uint64_t off, uint64_t len,
+			    bool may_unmap);
+	int (*block_status)(struct blk *b, uint64_t off, uint64_t len,
+			    uint64_t *pnum, bool *zero);
+	int (*get_info)(struct blk *b, struct blk_info *out);
+	int (*check)(struct blk *b, struct blk_check_result *res, FILE *report);
+};
+
+extern const struct blk_driver blk_raw_driver;
+extern const struct blk_driver blk_qcow2_driver;
+
+struct blk {
+	char *path;
+	int fd;
+	bool readonly;
+	bool probed_raw;	/* format guessed: keep sector 0 non-qcow2 */
+	enum blk_format format;
+	uint64_t length;	/* bytes, multiple of 512 */
+	const struct blk_driver *drv;
+	void *opaque;		/* the driver's state */
+
+	/* Worker pool, started by the first blk_submit(). */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cond;		/* work queued or stopping */
+	pthread_cond_t q_idle;		/* inflight dropped to 0 */
+	struct blk_req *q_head, *q_tail;
+	unsigned inflight;		/* submitted, complete() not returned */
+	unsigned nworkers;
+	bool stopping;
+	pthread_t workers[BLK_WORKERS];
+};
+
+/* Open a backing file read-only (shared lock unless @no_lock), one level
+ * below @chain.  Errors as blk_open(), with @err filled. */
+int blk_open_backing(const char *path, enum blk_format fmt, bool no_lock,
+		     const struct blk_chain *chain, struct blk **out, char *err,
+		     size_t errlen);
+
+/* Full-length positioned I/O on @fd: retries short transfers and EINTR,
+ * splits at IOV_MAX.  Reads past end of file fill zeroes.  0 or -errno. */
+int blk_fd_preadv(int fd, const struct iovec *iov, int iovcnt, uint64_t off);
+int blk_fd_pwritev(int fd, const struct iovec *iov, int iovcnt, uint64_t off);
+int blk_fd_pread(int fd, void *buf, size_t len, uint64_t off);
+int blk_fd_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+
+/* The part [@skip, @skip + @len) of an iovec array, written to @out (room
+ * for @iovcnt entries).  Returns the number of entries used. */
+int blk_iov_slice(const struct iovec *iov, int iovcnt, uint64_t skip,
+		  uint64_t len, struct iovec *out);
+/* Zero [@skip, @skip + @len) of an iovec array / copy @buf into it. */
+void blk_iov_memset0(const struct iovec *iov, int iovcnt, uint64_t skip,
+		     uint64_t len);
+void blk_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
+		      const void *buf, uint64_t len);
+void blk_iov_to_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
+		    void *buf, uint64_t len);
+
+/* Format a one-line error into @err (may be NULL) and return @ret. */
+int blk_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Create helpers (block.c): a temporary file beside @path, and its rename
+ * into place without overwriting. */
+int blk_create_tmp(const char *path, char **tmp_out, char *err, size_t errlen);
+int blk_create_commit(int fd, const char *tmp, const char *path, char *err,
+		      size_t errlen);
+int blk_qcow2_create(int fd, const struct blk_create_opts *opts,
+		     uint64_t size, enum blk_format backing_fmt, char *err,
+		     size_t errlen);
+
+#endif
