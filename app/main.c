@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
 	{ "run", cmd_run, "boot a VM from a kernel (and initrd) now, in this terminal" },
 	{ "doctor", cmd_doctor, "check that this host can run VMs, and how fast" },
+	{ "img", cmd_img, "create, inspect, check and convert disk images (raw, qcow2)" },
 };
 
 static void usage(FILE *f)
