@@ -221,6 +221,10 @@ static int find_package(const uint8_t *aml, size_t len, const char *want,
 					found = 0;
 				}
 				s.p = end;
+			} else if (s.p < s.end && *s.p == 0x11) {	/* Buffer */
+				s.p++;
+				pkglen(&s, &end);
+				s.p = end;
 			} else {
 				uint64_t v;
 
@@ -682,8 +686,17 @@ static void test_iasl(void)
 			fprintf(stderr, "%s.dsl:\n%s\n", list[i].name, txt);
 			CHECK(!"iasl disassembly reports a problem");
 		}
-		if (txt && i == 0)
+		if (txt && i == 0) {
 			CHECK(strstr(txt, "Name (_S5, Package (0x04)") != NULL);
+			/* PCI0: windows, and 31 slots x 4 pins of routes
+			 * with the swizzle (slot 1 INTA -> GSI 17). */
+			CHECK(strstr(txt, "Name (_PRT, Package (0x7C)") != NULL);
+			CHECK(strstr(txt, "WordBusNumber") != NULL);
+			CHECK(strstr(txt, "0x0000FFFF") == NULL);
+			CHECK(strstr(txt, "0x0001FFFF,") != NULL);
+			CHECK(strstr(txt, "0x0CF7,") != NULL);
+			CHECK(strstr(txt, "0xFEBFFFFF,") != NULL);
+		}
 		free(txt);
 	}
 	/* The DSDT recompiles from its disassembly without errors. */
@@ -705,6 +718,112 @@ static void test_iasl(void)
 	}
 }
 
+/* Run the table-loader script as SeaBIOS's romfile_loader.c does, with
+ * the files placed at odd addresses, and check what the OS then finds. */
+static uint8_t fake_ram[0x140000];
+
+static uint8_t sum8(const uint8_t *p, size_t n)
+{
+	uint8_t s = 0;
+
+	while (n--)
+		s += *p++;
+	return s;
+}
+
+static void test_table_loader(void)
+{
+	struct acpi_fw_cfg_blobs b;
+	struct { const char *name; const uint8_t *data; size_t len; uint64_t at; } f[2];
+	unsigned allocs = 0, ptrs = 0, sums = 0;
+
+	CHECK_EQ(acpi_build_fw_cfg(&default_cfg, &b), 0);
+	CHECK_EQ(b.loader_len % 128, 0);
+	CHECK_EQ(b.rsdp_len, 36);
+	f[0].name = "etc/acpi/rsdp"; f[0].data = b.rsdp; f[0].len = b.rsdp_len;
+	f[1].name = "etc/acpi/tables"; f[1].data = b.tables; f[1].len = b.tables_len;
+	memset(fake_ram, 0, sizeof(fake_ram));
+	for (size_t off = 0; off < b.loader_len; off += 128) {
+		const uint8_t *c = b.loader + off;
+		uint32_t cmd = rd32(c);
+		int d = -1, s = -1;
+
+		for (int i = 0; i < 2; i++) {
+			if (!strncmp((const char *)c + 4, f[i].name, 56))
+				d = i;
+			if (cmd == 2 && !strncmp((const char *)c + 60, f[i].name, 56))
+				s = i;
+		}
+		CHECK(d >= 0);
+		if (d < 0)
+			continue;
+		if (cmd == 1) {		/* ALLOCATE: FSEG for the RSDP */
+			uint32_t align = rd32(c + 60);
+
+			CHECK_EQ(c[64], d == 0 ? 2 : 1);
+			f[d].at = d == 0 ? 0xf5a40 : 0x100040;
+			CHECK_EQ(f[d].at % align, 0);
+			memcpy(fake_ram + f[d].at, f[d].data, f[d].len);
+			allocs++;
+		} else if (cmd == 2) {	/* ADD_POINTER */
+			uint32_t o = rd32(c + 116);
+			uint8_t size = c[120];
+			uint64_t v = 0;
+
+			CHECK(s >= 0);
+			CHECK(size == 4 || size == 8);
+			CHECK(o + size <= f[d].len);
+			if (s < 0 || o + size > f[d].len)
+				continue;
+			memcpy(&v, fake_ram + f[d].at + o, size);
+			v += f[s].at;
+			memcpy(fake_ram + f[d].at + o, &v, size);
+			ptrs++;
+		} else if (cmd == 3) {	/* ADD_CHECKSUM */
+			uint32_t res = rd32(c + 60), st = rd32(c + 64), len = rd32(c + 68);
+			uint8_t *base = fake_ram + f[d].at;
+
+			CHECK(st + len <= f[d].len && res < f[d].len);
+			base[res] -= sum8(base + st, len);
+			sums++;
+		} else {
+			CHECK(!"unknown loader command");
+		}
+	}
+	CHECK_EQ(allocs, 2);
+	CHECK_EQ(ptrs, 7 + 2);
+	CHECK_EQ(sums, 5);
+
+	/* What Linux's RSDP scan and table walk would see. */
+	const uint8_t *r = fake_ram + f[0].at;
+	CHECK(!memcmp(r, "RSD PTR ", 8));
+	CHECK_EQ(sum8(r, 20), 0);
+	CHECK_EQ(sum8(r, 36), 0);
+	uint32_t rsdt = rd32(r + 16);
+	uint64_t xsdt = rd64(r + 24);
+	CHECK(rsdt > f[1].at && rsdt < f[1].at + f[1].len);
+	CHECK(!memcmp(fake_ram + rsdt, "RSDT", 4));
+	CHECK_EQ(sum8(fake_ram + rsdt, rd32(fake_ram + rsdt + 4)), 0);
+	CHECK(!memcmp(fake_ram + xsdt, "XSDT", 4));
+	CHECK_EQ(sum8(fake_ram + xsdt, rd32(fake_ram + xsdt + 4)), 0);
+	uint32_t fadt = rd32(fake_ram + rsdt + 36);
+	CHECK_EQ(rd64(fake_ram + xsdt + 36), fadt);
+	CHECK(!memcmp(fake_ram + fadt, "FACP", 4));
+	CHECK_EQ(sum8(fake_ram + fadt, rd32(fake_ram + fadt + 4)), 0);
+	uint32_t madt = rd32(fake_ram + rsdt + 40);
+	CHECK(!memcmp(fake_ram + madt, "APIC", 4));
+	CHECK_EQ(sum8(fake_ram + madt, rd32(fake_ram + madt + 4)), 0);
+	uint32_t dsdt = rd32(fake_ram + fadt + 40), facs = rd32(fake_ram + fadt + 36);
+	CHECK_EQ(rd64(fake_ram + fadt + 140), dsdt);
+	CHECK(!memcmp(fake_ram + dsdt, "DSDT", 4));
+	CHECK_EQ(sum8(fake_ram + dsdt, rd32(fake_ram + dsdt + 4)), 0);
+	CHECK(!memcmp(fake_ram + facs, "FACS", 4));
+	CHECK_EQ(facs % 64, 0);
+	/* The tables file carries no second RSDP. */
+	CHECK(memmem(b.tables, b.tables_len, "RSD PTR ", 8) == NULL);
+	acpi_fw_cfg_blobs_free(&b);
+}
+
 int main(void)
 {
 	RUN_TEST(test_tables);
@@ -712,5 +831,6 @@ int main(void)
 	RUN_TEST(test_enospc);
 	RUN_TEST(test_aml);
 	RUN_TEST(test_iasl);
+	RUN_TEST(test_table_loader);
 	return check_finish();
 }

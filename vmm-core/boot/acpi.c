@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aml.h"
@@ -240,14 +241,88 @@ static struct acpi_gas gas_io(uint16_t port, uint8_t bits, uint8_t access)
 				  .access_size = access, .address = port };
 }
 
+/* Word (0x88) and DWord (0x87) address space descriptors (ACPI 6.4
+ * §6.4.3.5.2-3): producer, MinFixed + MaxFixed, positive decode. */
+static size_t res_word(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t min,
+		       uint16_t max)
+{
+	uint16_t f[5] = { 0, min, max, 0, (uint16_t)(max - min + 1) };
+
+	p[0] = 0x88;
+	p[1] = 13;
+	p[2] = 0;
+	p[3] = type;
+	p[4] = 0x0c;
+	p[5] = tflags;
+	memcpy(p + 6, f, sizeof(f));
+	return 16;
+}
+
+static size_t res_dword_mem(uint8_t *p, uint32_t min, uint32_t max)
+{
+	uint32_t f[5] = { 0, min, max, 0, max - min + 1 };
+
+	p[0] = 0x87;
+	p[1] = 23;
+	p[2] = 0;
+	p[3] = 0;		/* memory */
+	p[4] = 0x0c;
+	p[5] = 0x03;		/* cacheable, read-write */
+	memcpy(p + 6, f, sizeof(f));
+	return 26;
+}
+
+/* PCI0._CRS: bus 0-255, config ports, the I/O outside them, the VGA
+ * window and the 32-bit hole up to the IOAPIC. */
+static void pci0_crs(struct aml *a, const struct acpi_config *cfg)
+{
+	uint8_t buf[128];
+	size_t n = 0;
+	uint64_t hole = cfg->pci_hole_start ? cfg->pci_hole_start : 0xc0000000ull;
+
+	n += res_word(buf + n, 2, 0, 0x00, 0xff);	/* bus numbers */
+	memcpy(buf + n, "\x47\x01\xf8\x0c\xf8\x0c\x01\x08", 8);	/* IO 0xcf8/8 */
+	n += 8;
+	n += res_word(buf + n, 1, 0x03, 0x0000, 0x0cf7);
+	n += res_word(buf + n, 1, 0x03, 0x0d00, 0xffff);
+	n += res_dword_mem(buf + n, 0x000a0000, 0x000bffff);
+	n += res_dword_mem(buf + n, (uint32_t)hole, 0xfebfffff);
+	buf[n++] = 0x79;				/* end tag */
+	buf[n++] = 0;
+	aml_name_decl(a, "_CRS");
+	aml_byte(a, AML_BUFFER_OP);
+	aml_pkg_open(a);
+	aml_integer(a, n);
+	aml_bytes(a, buf, n);
+	aml_end(a);
+}
+
+/* PCI0._PRT (ACPI 6.4 §6.2.13): every slot's INTA-D to GSI 16-19 with the
+ * PIIX swizzle, wired straight to IOAPIC inputs 16-19 (level, active low). */
+static void pci0_prt(struct aml *a)
+{
+	aml_name_decl(a, "_PRT");
+	aml_package_begin(a, 31 * 4);
+	for (unsigned slot = 1; slot < 32; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			aml_package_begin(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff);
+			aml_integer(a, pin);
+			aml_integer(a, 0);
+			aml_integer(a, ACPI_PCI_GSI_BASE + ((slot + pin) & 3));
+			aml_end(a);
+		}
+	}
+	aml_end(a);
+}
+
 /* The DSDT's AML body.  Later devices (power button, PCI root) go into the
  * \_SB scope. */
-static void dsdt_body(struct aml *a)
+static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 {
 	aml_scope_begin(a, "\\_SB_");
 	/* PCI bus 0 behind the host bridge (PCI Firmware 3.2 §4.1.1): without
-	 * it Linux with ACPI enumerates no PCI device at all.  No _CRS yet:
-	 * Linux then uses its default windows. */
+	 * it Linux with ACPI enumerates no PCI device at all. */
 	aml_device_begin(a, "PCI0");
 	aml_name_decl(a, "_HID");
 	aml_eisaid(a, "PNP0A03");
@@ -257,6 +332,8 @@ static void dsdt_body(struct aml *a)
 	aml_integer(a, 0);
 	aml_name_decl(a, "_BBN");
 	aml_integer(a, 0);
+	pci0_crs(a, cfg);
+	pci0_prt(a);
 	aml_end(a);
 	aml_end(a);
 
@@ -322,8 +399,13 @@ static void madt_fill(uint8_t *t, const struct acpi_config *cfg)
 	finish_table(t);
 }
 
-long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
-		const struct acpi_config *cfg)
+/* Where build_tables() put each table (offsets into the buffer). */
+struct table_offsets {
+	long rsdp, rsdt, xsdt, fadt, facs, dsdt, madt;
+};
+
+static long build_tables(uint8_t *buf, size_t len, uint64_t buf_gpa,
+			 const struct acpi_config *cfg, struct table_offsets *o)
 {
 	struct layout l = { .buf = buf, .len = len, .gpa = buf_gpa };
 	long rsdp, rsdt, xsdt, fadt_off, facs_off, dsdt, madt;
@@ -350,7 +432,7 @@ long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
 
 	/* DSDT: header, then AML straight into the rest of the buffer. */
 	aml_init(&a, buf + l.off, len - l.off);
-	dsdt_body(&a);
+	dsdt_body(&a, cfg);
 	if (a.overflow || a.depth)
 		return -ENOSPC;
 	l.off += a.len;
@@ -424,5 +506,153 @@ long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
 	r.checksum = checksum(&r, 20);
 	r.extended_checksum = checksum(&r, sizeof(r));
 	memcpy(buf + rsdp, &r, sizeof(r));
+	*o = (struct table_offsets){ rsdp, rsdt, xsdt, fadt_off, facs_off,
+				     dsdt, madt };
 	return (long)l.off;
+}
+
+long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
+		const struct acpi_config *cfg)
+{
+	struct table_offsets o;
+
+	return build_tables(buf, len, buf_gpa, cfg, &o);
+}
+
+/* ---- the firmware path: QEMU's table-loader interface ------------------- */
+
+#define LOADER_FILE_TABLES	"etc/acpi/tables"
+#define LOADER_FILE_RSDP	"etc/acpi/rsdp"
+#define LOADER_CMD_SIZE		128
+#define LOADER_ALLOCATE		1
+#define LOADER_ADD_POINTER	2
+#define LOADER_ADD_CHECKSUM	3
+#define LOADER_ZONE_HIGH	1
+#define LOADER_ZONE_FSEG	2
+#define LOADER_NAME		56
+#define LOADER_TABLES_MAX	0x10000
+
+struct loader {
+	uint8_t *buf;
+	size_t len;
+};
+
+static uint8_t *loader_cmd(struct loader *l, uint32_t cmd)
+{
+	uint8_t *c = l->buf + l->len;
+
+	l->len += LOADER_CMD_SIZE;
+	memset(c, 0, LOADER_CMD_SIZE);
+	memcpy(c, &cmd, 4);
+	return c + 4;
+}
+
+static void loader_allocate(struct loader *l, const char *file, uint32_t align,
+			    uint8_t zone)
+{
+	uint8_t *c = loader_cmd(l, LOADER_ALLOCATE);
+
+	strncpy((char *)c, file, LOADER_NAME - 1);
+	memcpy(c + LOADER_NAME, &align, 4);
+	c[LOADER_NAME + 4] = zone;
+}
+
+/* dest[offset .. offset + size) += address of src's allocation */
+static void loader_pointer(struct loader *l, const char *dest, const char *src,
+			   uint32_t offset, uint8_t size)
+{
+	uint8_t *c = loader_cmd(l, LOADER_ADD_POINTER);
+
+	strncpy((char *)c, dest, LOADER_NAME - 1);
+	strncpy((char *)c + LOADER_NAME, src, LOADER_NAME - 1);
+	memcpy(c + 2 * LOADER_NAME, &offset, 4);
+	c[2 * LOADER_NAME + 4] = size;
+}
+
+/* file[result] -= sum(file[start .. start + length)) */
+static void loader_checksum(struct loader *l, const char *file, uint32_t result,
+			    uint32_t start, uint32_t length)
+{
+	uint8_t *c = loader_cmd(l, LOADER_ADD_CHECKSUM);
+
+	strncpy((char *)c, file, LOADER_NAME - 1);
+	memcpy(c + LOADER_NAME, &result, 4);
+	memcpy(c + LOADER_NAME + 4, &start, 4);
+	memcpy(c + LOADER_NAME + 8, &length, 4);
+}
+
+static uint32_t table_len(const uint8_t *t)
+{
+	uint32_t v;
+
+	memcpy(&v, t + 4, 4);
+	return v;
+}
+
+void acpi_fw_cfg_blobs_free(struct acpi_fw_cfg_blobs *b)
+{
+	free(b->tables);
+	free(b->rsdp);
+	free(b->loader);
+	memset(b, 0, sizeof(*b));
+}
+
+int acpi_build_fw_cfg(const struct acpi_config *cfg,
+		      struct acpi_fw_cfg_blobs *out)
+{
+	struct table_offsets o;
+	struct loader l;
+	uint8_t *t;
+	long n;
+	const char *T = LOADER_FILE_TABLES, *R = LOADER_FILE_RSDP;
+
+	memset(out, 0, sizeof(*out));
+	t = calloc(1, LOADER_TABLES_MAX);
+	l.buf = calloc(32, LOADER_CMD_SIZE);
+	l.len = 0;
+	if (!t || !l.buf) {
+		free(t);
+		free(l.buf);
+		return -ENOMEM;
+	}
+	/* Built at GPA 0, so every pointer holds an offset into the tables
+	 * file; the loader adds the file's address once it is placed. */
+	n = build_tables(t, LOADER_TABLES_MAX, 0, cfg, &o);
+	if (n < 0) {
+		free(t);
+		free(l.buf);
+		return (int)n;
+	}
+	out->rsdp = malloc(sizeof(struct acpi_rsdp));
+	if (!out->rsdp) {
+		free(t);
+		free(l.buf);
+		return -ENOMEM;
+	}
+	memcpy(out->rsdp, t + o.rsdp, sizeof(struct acpi_rsdp));
+	out->rsdp_len = sizeof(struct acpi_rsdp);
+	memset(t + o.rsdp, 0, sizeof(struct acpi_rsdp));  /* lives in its own file */
+
+	loader_allocate(&l, R, 16, LOADER_ZONE_FSEG);
+	loader_allocate(&l, T, 64, LOADER_ZONE_HIGH);	/* FACS: 64-aligned */
+	for (int i = 0; i < 2; i++) {
+		loader_pointer(&l, T, T, (uint32_t)(o.rsdt + 36 + 4 * i), 4);
+		loader_pointer(&l, T, T, (uint32_t)(o.xsdt + 36 + 8 * i), 8);
+	}
+	loader_pointer(&l, T, T, (uint32_t)(o.fadt + offsetof(struct acpi_fadt, firmware_ctrl)), 4);
+	loader_pointer(&l, T, T, (uint32_t)(o.fadt + offsetof(struct acpi_fadt, dsdt)), 4);
+	loader_pointer(&l, T, T, (uint32_t)(o.fadt + offsetof(struct acpi_fadt, x_dsdt)), 8);
+	loader_checksum(&l, T, (uint32_t)o.fadt + 9, (uint32_t)o.fadt, table_len(t + o.fadt));
+	loader_checksum(&l, T, (uint32_t)o.rsdt + 9, (uint32_t)o.rsdt, table_len(t + o.rsdt));
+	loader_checksum(&l, T, (uint32_t)o.xsdt + 9, (uint32_t)o.xsdt, table_len(t + o.xsdt));
+	loader_pointer(&l, R, T, offsetof(struct acpi_rsdp, rsdt_address), 4);
+	loader_pointer(&l, R, T, offsetof(struct acpi_rsdp, xsdt_address), 8);
+	loader_checksum(&l, R, offsetof(struct acpi_rsdp, checksum), 0, 20);
+	loader_checksum(&l, R, offsetof(struct acpi_rsdp, extended_checksum), 0,
+			sizeof(struct acpi_rsdp));
+	out->tables = t;
+	out->tables_len = (size_t)n;
+	out->loader = l.buf;
+	out->loader_len = l.len;
+	return 0;
 }

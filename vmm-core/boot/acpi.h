@@ -2,7 +2,8 @@
 /*
  * vmm-core/boot/acpi.h - ACPI tables for the direct boot path (ACPI 6.4 §5.2):
  * RSDP (rev 2) -> XSDT -> FADT (-> DSDT, FACS), MADT.  The DSDT holds \_S5
- * so Linux can power off through PM1a_CNT; the MADT lists one local APIC
+ * so Linux can power off through PM1a_CNT, and \_SB.PCI0 with its _CRS
+ * windows and _PRT; the MADT lists one local APIC
  * per vCPU, the IOAPIC and the ISA interrupt source overrides (IRQ 0 ->
  * GSI 2, SCI level/active-high).  No SMI_CMD: always in ACPI mode.
  */
@@ -20,7 +21,11 @@ struct acpi_config {
 	uint8_t sci_irq;		/* 9 */
 	uint16_t reset_port;		/* 0xcf9, value ACPI_RESET_VALUE */
 	uint8_t reset_value;
+	uint64_t pci_hole_start;	/* end of low RAM: PCI0._CRS's window */
 };
+
+/* PCI INTA-D of every slot reach these GSIs (+ (slot + pin) & 3). */
+#define ACPI_PCI_GSI_BASE 16
 
 /*
  * acpi_build - build all tables into @buf (@len bytes), which the guest will
@@ -34,5 +39,20 @@ struct acpi_config {
  */
 long acpi_build(uint8_t *buf, size_t len, uint64_t buf_gpa,
 		const struct acpi_config *cfg);
+
+/* The same tables as fw_cfg files for firmware (QEMU's "etc/table-loader"
+ * interface, as SeaBIOS's src/fw/romfile_loader.c runs it): "etc/acpi/rsdp"
+ * (allocated in the F-segment), "etc/acpi/tables" (the rest), and the
+ * loader script that places them, patches pointers and checksums. */
+struct acpi_fw_cfg_blobs {
+	uint8_t *tables, *rsdp, *loader;
+	size_t tables_len, rsdp_len, loader_len;	/* bytes */
+};
+
+/* Returns 0, -ENOMEM, or acpi_build()'s errors; free with
+ * acpi_fw_cfg_blobs_free(). */
+int acpi_build_fw_cfg(const struct acpi_config *cfg,
+		      struct acpi_fw_cfg_blobs *out);
+void acpi_fw_cfg_blobs_free(struct acpi_fw_cfg_blobs *b);
 
 #endif
