@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio 1.x PCI transport, virtio 1.2 §4.1.  See virtio_pci.h.
+ */
+#include "virtio_pci.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../bus.h"
+#include "../devices/pci.h"
+#include "../log.h"
+
+struct vp_queue {
+	uint16_t size;			/* driver's choice, power of two */
+	uint16_t vector;		/* MSI-X vector or NO_VECTOR */
+	uint64_t desc, driver, device;	/* area GPAs as written */
+	struct virtq vq;
+};
+
+struct virtio_pci {
+	struct pci_device pci;
+	const struct virtio_pci_ops *ops;
+	void *opaque;
+	unsigned num_queues, config_len, nvectors;
+	uint16_t queue_size_max;
+	uint64_t device_features;
+	uint64_t driver_features;
+	uint32_t dfselect, gfselect;
+	uint16_t queue_select;
+	uint16_t config_vector;
+	uint8_t status;
+	uint8_t config_generation;
+	uint8_t isr;
+	bool reset_pending;		/* 0 written, requests still in flight */
+	unsigned inflight;
+	struct vp_queue queue[VIRTIO_PCI_MAX_QUEUES];
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned size)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* ---- interrupts --------------------------------------------------------- */
+
+static void raise_intx(struct virtio_pci *vp, uint8_t isr_bit)
+{
+	vp->isr |= isr_bit;
+	pci_set_irq(&vp->pci, 1);
+}
+
+void virtio_pci_notify_used(struct virtio_pci *vp, unsigned q)
+{
+	if (q >= vp->num_queues || !virtq_should_notify(&vp->queue[q].vq))
+		return;
+	if (pci_msix_enabled(&vp->pci))
+		pci_msix_notify(&vp->pci, vp->queue[q].vector);
+	else
+		raise_intx(vp, 1);
+}
+
+/* §4.1.4.5.1: the ISR's configuration bit is set in either mode. */
+static void config_interrupt(struct virtio_pci *vp)
+{
+	if (!(vp->status & VIRTIO_CONFIG_S_DRIVER_OK))
+		return;
+	if (pci_msix_enabled(&vp->pci)) {
+		vp->isr |= 2;
+		pci_msix_notify(&vp->pci, vp->config_vector);
+	} else {
+		raise_intx(vp, 2);
+	}
+}
+
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	vp->config_generation++;
+	config_interrupt(vp);
+}
+
+void virtio_pci_set_needs_reset(struct virtio_pci *vp)
+{
+	if (vp->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
+	vp->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	config_interrupt(vp);		/* §2.1.2: tell a running driver */
+}
+
+static void queue_broken(struct virtq *vq, void *opaque)
+{
+	virtio_pci_set_needs_reset(opaque);
+}
+
+/* ---- reset -------------------------------------------------------------- */
+
+static void queue_init(struct virtio_pci *vp, unsigned q)
+{
+	struct vp_queue *pq = &vp->queue[q];
+
+	pq->size = vp->queue_size_max;
+	pq->vector = VIRTIO_MSI_NO_VECTOR;
+	pq->desc = pq->driver = pq->device = 0;
+	virtq_reset(&pq->vq);
+}
+
+static void finish_reset(struct virtio_pci *vp)
+{
+	vp->reset_pending = false;
+	vp->status = 0;
+	vp->driver_features = 0;
+	vp->dfselect = vp->gfselect = 0;
+	vp->queue_select = 0;
+	vp->config_vector = VIRTIO_MSI_NO_VECTOR;
+	vp->isr = 0;
+	pci_set_irq(&vp->pci, 0);
+	for (unsigned q = 0; q < vp->num_queues; q++)
+		queue_init(vp, q);
+	if (vp->ops->reset)
+		vp->ops->reset(vp->opaque);
+}
+
+static void start_reset(struct virtio_pci *vp)
+{
+	if (vp->inflight == 0) {
+		finish_reset(vp);
+		return;
+	}
+	/* §4.1.4.3.1: status reads non-zero until the reset is done; the
+	 * driver polls it.  Queues stop now. */
+	vp->reset_pending = true;
+	for (unsigned q = 0; q < vp->num_queues; q++)
+		vp->queue[q].vq.ready = false;
+}
+
+void virtio_pci_req_start(struct virtio_pci *vp)
+{
+	vp->inflight++;
+}
+
+bool virtio_pci_req_end(struct virtio_pci *vp)
+{
+	if (vp->inflight)
+		vp->inflight--;
+	if (!vp->reset_pending)
+		return true;
+	if (vp->inflight == 0)
+		finish_reset(vp);
+	return false;
+}
+
+unsigned virtio_pci_inflight(const struct virtio_pci *vp)
+{
+	return vp->inflight;
+}
+
+/* ---- common configuration ---------------------------------------------- */
+
+static void common_snapshot(struct virtio_pci *vp, uint8_t *c)
+{
+	const struct vp_queue *pq = vp->queue_select < vp->num_queues ?
+		&vp->queue[vp->queue_select] : NULL;
+
+	memset(c, 0, VIRTIO_PCI_COMMON_LEN);
+	put32(c + VIRTIO_PCI_COMMON_DFSELECT, vp->dfselect);
+	put32(c + VIRTIO_PCI_COMMON_DF, vp->dfselect < 2 ?
+	      (uint32_t)(vp->device_features >> (32 * vp->dfselect)) : 0);
+	put32(c + VIRTIO_PCI_COMMON_GFSELECT, vp->gfselect);
+	put32(c + VIRTIO_PCI_COMMON_GF, vp->gfselect < 2 ?
+	      (uint32_t)(vp->driver_features >> (32 * vp->gfselect)) : 0);
+	put16(c + VIRTIO_PCI_COMMON_MSIX, vp->config_vector);
+	put16(c + VIRTIO_PCI_COMMON_NUMQ, (uint16_t)vp->num_queues);
+	c[VIRTIO_PCI_COMMON_STATUS] = vp->status;
+	c[VIRTIO_PCI_COMMON_CFGGENERATION] = vp->config_generation;
+	put16(c + VIRTIO_PCI_COMMON_Q_SELECT, vp->queue_select);
+	if (!pq) {
+		put16(c + VIRTIO_PCI_COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
+		return;		/* queue_size 0: no such queue */
+	}
+	put16(c + VIRTIO_PCI_COMMON_Q_SIZE, pq->size);
+	put16(c + VIRTIO_PCI_COMMON_Q_MSIX, pq->vector);
+	put16(c + VIRTIO_PCI_COMMON_Q_ENABLE, pq->vq.ready);
+	put16(c + VIRTIO_PCI_COMMON_Q_NOFF, vp->queue_select);
+	put64(c + VIRTIO_PCI_COMMON_Q_DESCLO, pq->desc);
+	put64(c + VIRTIO_PCI_COMMON_Q_AVAILLO, pq->driver);
+	put64(c + VIRTIO_PCI_COMMON_Q_USEDLO, pq->device);
+}
+
+static uint64_t common_read(struct virtio_pci *vp, unsigned off,
+			    unsigned size)
+{
+	uint8_t c[VIRTIO_PCI_COMMON_LEN];
+
+	if (off >= VIRTIO_PCI_COMMON_LEN || size > VIRTIO_PCI_COMMON_LEN - off)
+		return 0;
+	/* While a reset waits for requests, status keeps its old,
+	 * non-zero value (§4.1.4.3.1: 0 once the reset is done). */
+	common_snapshot(vp, c);
+	return get_le(c + off, size);
+}
+
+static uint16_t checked_vector(const struct virtio_pci *vp, uint16_t v)
+{
+	/* §4.1.5.1.2.1: a mapping that cannot be done reads NO_VECTOR. */
+	return v < vp->nvectors ? v : VIRTIO_MSI_NO_VECTOR;
+}
+
+static void kick_all(struct virtio_pci *vp)
+{
+	for (unsigned q = 0; q < vp->num_queues; q++)
+		if (vp->queue[q].vq.ready && !vp->queue[q].vq.broken)
+			vp->ops->queue_notify(vp->opaque, q);
+}
+
+static void write_status(struct virtio_pci *vp, uint8_t v)
+{
+	uint8_t old = vp->status;
+
+	if (v == 0) {
+		start_reset(vp);
+		return;
+	}
+	if (vp->reset_pending)
+		return;
+	v |= old & VIRTIO_CONFIG_S_NEEDS_RESET;
+	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		uint64_t f = vp->driver_features;
+
+		/* §3.1.1: a subset of what we offer, and VERSION_1
+		 * (no legacy interface here, §7.2). */
+		if ((f & ~vp->device_features) ||
+		    !(f & (1ull << VIRTIO_F_VERSION_1)) ||
+		    (vp->ops->features_ok && !vp->ops->features_ok(vp->opaque, f))) {
+			vlog_ratelimited(LOG_WARN, "virtio %02x.%u: driver features 0x%llx refused",
+					 vp->pci.devfn >> 3, vp->pci.devfn & 7,
+					 (unsigned long long)f);
+			v &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
+		}
+	}
+	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    !(v & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		vlog_ratelimited(LOG_WARN, "virtio %02x.%u: DRIVER_OK without FEATURES_OK",
+				 vp->pci.devfn >> 3, vp->pci.devfn & 7);
+		v &= (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
+		vp->status = v;
+		virtio_pci_set_needs_reset(vp);
+		return;
+	}
+	vp->status = v;
+	/* Buffers made available before DRIVER_OK are looked at now. */
+	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK))
+		kick_all(vp);
+}
+
+static void enable_queue(struct virtio_pci *vp, struct vp_queue *pq)
+{
+	if (pq->vq.ready || pq->vq.broken)
+		return;
+	if (!(vp->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		vlog_ratelimited(LOG_WARN, "virtio %02x.%u: queue %u enabled before FEATURES_OK",
+				 vp->pci.devfn >> 3, vp->pci.devfn & 7,
+				 pq->vq.index);
+		virtio_pci_set_needs_reset(vp);
+		return;
+	}
+	/* On failure the queue is broken and on_broken sets NEEDS_RESET. */
+	virtq_enable(&pq->vq, pq->size, pq->desc, pq->driver, pq->device,
+		     vp->driver_features);
+}
+
+/* Set the low or high half (or all, @size 8) of a 64-bit field. */
+static void set64(uint64_t *field, unsigned half_off, unsigned size,
+		  uint64_t v)
+{
+	if (size == 8)
+		*field = v;
+	else if (half_off == 0)
+		*field = (*field & 0xffffffff00000000ull) | (uint32_t)v;
+	else
+		*field = (*field & 0xffffffffull) | (uint64_t)(uint32_t)v << 32;
+}
+
+static void common_write(struct virtio_pci *vp, unsigned off, unsigned size,
+			 uint64_t v)
+{
+	struct vp_queue *pq = vp->queue_select < vp->num_queues ?
+		&vp->queue[vp->queue_select] : NULL;
+
+	if (vp->reset_pending && off != VIRTIO_PCI_COMMON_STATUS)
+		return;		/* the driver waits for status 0 first */
+	if (off >= VIRTIO_PCI_COMMON_Q_DESCLO && off < VIRTIO_PCI_COMMON_LEN) {
+		unsigned base = off & ~7u, half = off & 7u;
+		uint64_t *field;
+
+		if (!((size == 4 && (half == 0 || half == 4)) ||
+		      (size == 8 && half == 0)))
+			goto bad;
+		if (!pq || pq->vq.ready)
+			return;		/* fixed once the queue runs */
+		field = base == VIRTIO_PCI_COMMON_Q_DESCLO ? &pq->desc :
+			base == VIRTIO_PCI_COMMON_Q_AVAILLO ? &pq->driver :
+			&pq->device;
+		set64(field, half, size, v);
+		return;
+	}
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT:
+		if (size != 4)
+			goto bad;
+		vp->dfselect = (uint32_t)v;
+		return;
+	case VIRTIO_PCI_COMMON_GFSELECT:
+		if (size != 4)
+			goto bad;
+		vp->gfselect = (uint32_t)v;
+		return;
+	case VIRTIO_PCI_COMMON_GF:
+		if (size != 4)
+			goto bad;
+		if (vp->status & VIRTIO_CONFIG_S_FEATURES_OK)
+			return;		/* negotiation is over */
+		if (vp->gfselect < 2) {
+			unsigned sh = 32 * vp->gfselect;
+
+			vp->driver_features &= ~(0xffffffffull << sh);
+			vp->driver_features |= (uint64_t)(uint32_t)v << sh;
+		}
+		return;
+	case VIRTIO_PCI_COMMON_MSIX:
+		if (size != 2)
+			goto bad;
+		vp->config_vector = checked_vector(vp, (uint16_t)v);
+		return;
+	case VIRTIO_PCI_COMMON_STATUS:
+		if (size != 1)
+			goto bad;
+		write_status(vp, (uint8_t)v);
+		return;
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+		if (size != 2)
+			goto bad;
+		vp->queue_select = (uint16_t)v;
+		return;
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+		if (size != 2)
+			goto bad;
+		if (!pq || pq->vq.ready)
+			return;
+		if (v == 0 || v > vp->queue_size_max || (v & (v - 1))) {
+			vlog_ratelimited(LOG_WARN, "virtio %02x.%u: queue size %u refused (power of two up to %u)",
+					 vp->pci.devfn >> 3, vp->pci.devfn & 7,
+					 (unsigned)v, vp->queue_size_max);
+			return;
+		}
+		pq->size = (uint16_t)v;
+		return;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		if (size != 2)
+			goto bad;
+		if (pq)
+			pq->vector = checked_vector(vp, (uint16_t)v);
+		return;
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		if (size != 2)
+			goto bad;
+		if (pq && v == 1)
+			enable_queue(vp, pq);
+		return;
+	default:
+		break;		/* read-only fields: ignored */
+	}
+	if (off < VIRTIO_PCI_COMMON_LEN)
+		return;
+bad:
+	vlog_ratelimited(LOG_WARN, "virtio %02x.%u: %u-byte write at common config 0x%x ignored",
+			 vp->pci.devfn >> 3, vp->pci.devfn & 7, size, off);
+}
+
+/* ---- the BAR ------------------------------------------------------------ */
+
+static void notify_write(struct virtio_pci *vp, unsigned off)
+{
+	unsigned q = off / VIRTIO_PCI_NOTIFY_MULT;
+	struct virtq *vq;
+
+	if (q >= vp->num_queues || vp->reset_pending ||
+	    (vp->status & (VIRTIO_CONFIG_S_NEEDS_RESET |
+			   VIRTIO_CONFIG_S_DRIVER_OK)) != VIRTIO_CONFIG_S_DRIVER_OK)
+		return;
+	vq = &vp->queue[q].vq;
+	if (vq->ready && !vq->broken)
+		vp->ops->queue_notify(vp->opaque, q);
+}
+
+static uint64_t bar_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct virtio_pci *vp = opaque;
+	unsigned off = (unsigned)(offset & 0xfff);
+
+	switch (offset & ~0xfffull) {
+	case VIRTIO_PCI_COMMON_OFF:
+		return common_read(vp, off, size);
+	case VIRTIO_PCI_ISR_OFF: {
+		/* §4.1.4.5: reading clears it and lowers INTx. */
+		uint8_t isr = vp->isr;
+
+		if (off != 0)
+			return 0;
+		vp->isr = 0;
+		pci_set_irq(&vp->pci, 0);
+		return isr;
+	}
+	case VIRTIO_PCI_DEVICE_OFF:
+		if (off >= vp->config_len || size > vp->config_len - off ||
+		    !vp->ops->config_read)
+			return 0;
+		return vp->ops->config_read(vp->opaque, off, size);
+	default:
+		return 0;	/* notify area reads as 0 */
+	}
+}
+
+static void bar_write(void *opaque, uint64_t offset, uint64_t value,
+		      unsigned size)
+{
+	struct virtio_pci *vp = opaque;
+	unsigned off = (unsigned)(offset & 0xfff);
+
+	switch (offset & ~0xfffull) {
+	case VIRTIO_PCI_COMMON_OFF:
+		common_write(vp, off, size, value);
+		return;
+	case VIRTIO_PCI_DEVICE_OFF:
+		if (off >= vp->config_len || size > vp->config_len - off ||
+		    !vp->ops->config_write || vp->reset_pending)
+			return;
+		vp->ops->config_write(vp->opaque, off, size, value);
+		return;
+	case VIRTIO_PCI_NOTIFY_OFF:
+		notify_write(vp, off);
+		return;
+	default:
+		return;		/* ISR is read-only */
+	}
+}
+
+static const struct bus_ops virtio_bar_ops = {
+	.name = "virtio-pci",
+	.read = bar_read,
+	.write = bar_write,
+};
+
+/* ---- VIRTIO_PCI_CAP_PCI_CFG: BAR access through config space ------------ */
+
+#define PCICFG_BAR	(VIRTIO_PCI_CAP_PCICFG_OFF + 4)
+#define PCICFG_OFFSET	(VIRTIO_PCI_CAP_PCICFG_OFF + 8)
+#define PCICFG_LENGTH	(VIRTIO_PCI_CAP_PCICFG_OFF + 12)
+#define PCICFG_DATA	(VIRTIO_PCI_CAP_PCICFG_OFF + 16)
+
+/* The window's target, if it addresses our BAR sensibly (§4.1.4.9.1). */
+static bool pcicfg_target(const struct virtio_pci *vp, unsigned *off,
+			  unsigned *len)
+{
+	const uint8_t *c = vp->pci.config;
+	uint32_t o = get32(c + PCICFG_OFFSET), l = get32(c + PCICFG_LENGTH);
+
+	if (c[PCICFG_BAR] != VIRTIO_PCI_BAR || (l != 1 && l != 2 && l != 4) ||
+	    (o & (l - 1)) || o >= VIRTIO_PCI_BAR_SIZE)
+		return false;
+	*off = o;
+	*len = l;
+	return true;
+}
+
+static bool touches_data(unsigned offset, unsigned size)
+{
+	return offset < PCICFG_DATA + 4 && offset + size > PCICFG_DATA;
+}
+
+static uint32_t pcicfg_read(struct pci_device *dev, unsigned offset,
+			    unsigned size, uint32_t value)
+{
+	struct virtio_pci *vp = dev->opaque;
+	unsigned off, len;
+	uint64_t v;
+
+	if (!touches_data(offset, size) || !pcicfg_target(vp, &off, &len))
+		return value;
+	v = bar_read(vp, off, len);
+	put32(dev->config + PCICFG_DATA, 0);
+	for (unsigned i = 0; i < len; i++)
+		dev->config[PCICFG_DATA + i] = (uint8_t)(v >> (8 * i));
+	return (uint32_t)get_le(dev->config + offset, size);
+}
+
+static void pcicfg_write(struct pci_device *dev, unsigned offset,
+			 unsigned size, uint32_t value)
+{
+	struct virtio_pci *vp = dev->opaque;
+	unsigned off, len;
+
+	if (!touches_data(offset, size) || !pcicfg_target(vp, &off, &len))
+		return;
+	bar_write(vp, off, get_le(dev->config + PCICFG_DATA, len), len);
+}
+
+/* ---- construction ------------------------------------------------------- */
+
+static int add_vendor_cap(struct pci_device *dev, uint8_t at, uint8_t len,
+			  uint8_t type, uint32_t offset, uint32_t length)
+{
+	int r = pci_add_capability(dev, PCI_CAP_ID_VNDR, at, len);
+
+	if (r < 0)
+		return r;
+	dev->config[at + 2] = len;
+	dev->config[at + 3] = type;
+	dev->config[at + 4] = VIRTIO_PCI_BAR;
+	put32(dev->config + at + 8, offset);
+	put32(dev->config + at + 12, length);
+	return 0;
+}
+
+static int build_function(struct virtio_pci *vp,
+			  const struct virtio_pci_config *cfg)
+{
+	struct pci_device *d = &vp->pci;
+	int r;
+
+	pci_device_init(d, VIRTIO_PCI_VENDOR_ID,
+			(uint16_t)(VIRTIO_PCI_DEVICE_ID_BASE + cfg->device_id),
+			1, cfg->class_code, VIRTIO_PCI_VENDOR_ID,
+			VIRTIO_PCI_SUBSYS_ID, 1);
+	d->opaque = vp;
+	d->config_read = pcicfg_read;
+	d->config_write = pcicfg_write;
+	r = pci_device_set_bar(d, VIRTIO_PCI_BAR, PCI_BAR_MEM64,
+			       VIRTIO_PCI_BAR_SIZE, false, &virtio_bar_ops, vp);
+	if (r < 0)
+		return r;
+	/* pci_add_capability() puts each new one first: add in reverse. */
+	r = add_vendor_cap(d, VIRTIO_PCI_CAP_PCICFG_OFF, 20,
+			   VIRTIO_PCI_CAP_PCI_CFG, 0, 0);
+	if (r < 0)
+		return r;
+	d->config[PCICFG_BAR] = 0;	/* the driver picks the window */
+	d->wmask[PCICFG_BAR] = 0xff;
+	memset(d->wmask + PCICFG_OFFSET, 0xff, 12);	/* offset, length, data */
+	if (cfg->config_len) {
+		r = add_vendor_cap(d, VIRTIO_PCI_CAP_DEVICE_OFF, 16,
+				   VIRTIO_PCI_CAP_DEVICE_CFG,
+				   VIRTIO_PCI_DEVICE_OFF, cfg->config_len);
+		if (r < 0)
+			return r;
+	}
+	r = add_vendor_cap(d, VIRTIO_PCI_CAP_ISR_OFF, 16, VIRTIO_PCI_CAP_ISR_CFG,
+			   VIRTIO_PCI_ISR_OFF, 1);
+	if (r < 0)
+		return r;
+	r = add_vendor_cap(d, VIRTIO_PCI_CAP_NOTIFY_OFF, 20,
+			   VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
+			   cfg->num_queues * VIRTIO_PCI_NOTIFY_MULT);
+	if (r < 0)
+		return r;
+	put32(d->config + VIRTIO_PCI_CAP_NOTIFY_OFF + 16, VIRTIO_PCI_NOTIFY_MULT);
+	r = add_vendor_cap(d, VIRTIO_PCI_CAP_COMMON_OFF, 16,
+			   VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
+			   VIRTIO_PCI_COMMON_LEN);
+	if (r < 0)
+		return r;
+	return pci_msix_init(d, VIRTIO_PCI_CAP_MSIX_OFF, vp->nvectors,
+			     VIRTIO_PCI_MSIX_BAR);
+}
+
+struct virtio_pci *virtio_pci_new(const struct virtio_pci_config *cfg,
+				  int *err)
+{
+	struct virtio_pci *vp;
+	int r;
+
+	if (!cfg->pci || !cfg->mem || !cfg->ops || !cfg->ops->queue_notify ||
+	    cfg->num_queues < 1 || cfg->num_queues > VIRTIO_PCI_MAX_QUEUES ||
+	    cfg->queue_size < 1 || cfg->queue_size > VIRTQ_MAX_SIZE ||
+	    (cfg->queue_size & (cfg->queue_size - 1)) ||
+	    cfg->config_len > 4096 || cfg->device_id >= 0x40) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	vp = calloc(1, sizeof(*vp));
+	if (!vp) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	vp->ops = cfg->ops;
+	vp->opaque = cfg->opaque;
+	vp->num_queues = cfg->num_queues;
+	vp->config_len = cfg->config_len;
+	vp->queue_size_max = cfg->queue_size;
+	vp->nvectors = cfg->num_queues + 1;
+	vp->device_features = cfg->features | (1ull << VIRTIO_F_VERSION_1) |
+			      (1ull << VIRTIO_F_INDIRECT_DESC) |
+			      (1ull << VIRTIO_F_EVENT_IDX);
+	for (unsigned q = 0; q < vp->num_queues; q++) {
+		virtq_init(&vp->queue[q].vq, cfg->mem, q);
+		vp->queue[q].vq.on_broken = queue_broken;
+		vp->queue[q].vq.opaque = vp;
+	}
+	r = build_function(vp, cfg);
+	if (r == 0)
+		r = pci_add_device(cfg->pci, &vp->pci, cfg->devfn);
+	if (r < 0) {
+		pci_device_cleanup(&vp->pci);
+		free(vp);
+		*err = r;
+		return NULL;
+	}
+	finish_reset(vp);
+	return vp;
+}
+
+void virtio_pci_free(struct virtio_pci *vp)
+{
+	if (!vp)
+		return;
+	pci_device_cleanup(&vp->pci);	/* off the bus, BARs unmapped */
+	free(vp);
+}
+
+struct virtq *virtio_pci_queue(struct virtio_pci *vp, unsigned q)
+{
+	return q < vp->num_queues ? &vp->queue[q].vq : NULL;
+}
+
+uint64_t virtio_pci_features(const struct virtio_pci *vp)
+{
+	return vp->driver_features;
+}
+
+uint8_t virtio_pci_status(const struct virtio_pci *vp)
+{
+	return vp->status;
+}
+
+struct pci_device *virtio_pci_device(struct virtio_pci *vp)
+{
+	return &vp->pci;
+}
