@@ -11,38 +11,27 @@
  *
  * Exit status: 0 done; 1 failed (one line on stderr says why); 2 bad
  * arguments.  check: 0 clean, 1 check could not complete, 2 corruptions,
- * 3 leaked clusters only (qemu-img's codes).
+ * 3 leaked clusters only (qemu-img's codes).  convert is in img_convert.c.
  */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
 #include "block/block.h"
 #include "commands.h"
+#include "img.h"
 #include "options.h"
-
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
 
 #define CHECK_CORRUPT	2
 #define CHECK_LEAKS	3
 
-#define COPY_CHUNK	(2u << 20)	/* bytes read per convert step */
-#define ZERO_GRAIN	4096u		/* convert leaves zero runs this fine unwritten */
-#define PROGRESS_AUTO_NS (2ull * 1000000000ull) /* TTY progress after 2 s */
-
-static void img_usage(FILE *f)
+void img_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vivarium img COMMAND [ARGS...]   (arguments as qemu-img's)\n\n"
@@ -58,7 +47,7 @@ static void img_usage(FILE *f)
 }
 
 /* Report a block-layer failure: its own line if it wrote one, else errno. */
-static void blk_fail(const char *cmd, const char *path, int ret, const char *err)
+void img_fail(const char *cmd, const char *path, int ret, const char *err)
 {
 	if (err && err[0])
 		fprintf(stderr, "vivarium img %s: %s\n", cmd, err);
@@ -67,7 +56,7 @@ static void blk_fail(const char *cmd, const char *path, int ret, const char *err
 }
 
 /* getopt's '?' and ':' returns, as one line naming the option. */
-static int bad_option(const char *cmd, int opt, char **argv)
+int img_bad_option(const char *cmd, int opt, char **argv)
 {
 	const char *what = argv[optind - 1];
 
@@ -83,7 +72,7 @@ static int bad_option(const char *cmd, int opt, char **argv)
 	return EXIT_USAGE;
 }
 
-static int parse_format_arg(const char *cmd, const char *name,
+int img_parse_format(const char *cmd, const char *name,
 			    enum blk_format *out)
 {
 	if (blk_parse_format(name, out) < 0) {
@@ -110,7 +99,7 @@ static int parse_output_arg(const char *cmd, const char *name, bool *json)
 }
 
 /* Exactly @n positional arguments left, else a usage line. */
-static int want_args(const char *cmd, int argc, char **argv, int min, int max,
+int img_want_args(const char *cmd, int argc, char **argv, int min, int max,
 		     const char *what)
 {
 	int left = argc - optind;
@@ -128,14 +117,14 @@ static int want_args(const char *cmd, int argc, char **argv, int min, int max,
 	return 0;
 }
 
-static bool path_exists(const char *path)
+bool img_path_exists(const char *path)
 {
 	struct stat st;
 
 	return lstat(path, &st) == 0 || errno != ENOENT;
 }
 
-static void refuse_existing(const char *cmd, const char *path)
+void img_refuse_existing(const char *cmd, const char *path)
 {
 	fprintf(stderr, "vivarium img %s: '%s' already exists; vivarium never "
 		"overwrites an image (remove it or choose another name)\n", cmd, path);
@@ -147,7 +136,7 @@ static void refuse_existing(const char *cmd, const char *path)
  * Parse "cluster_size=64k,compat=1.1,backing_file=B,backing_fmt=F" into
  * @co (in place in @opts).  Returns 0 or -1 after printing one line.
  */
-static int parse_create_options(const char *cmd, char *opts,
+int img_parse_create_options(const char *cmd, char *opts,
 				struct blk_create_opts *co, bool allow_backing)
 {
 	char *save = NULL;
@@ -185,7 +174,7 @@ static int parse_create_options(const char *cmd, char *opts,
 		} else if (allow_backing && !strcmp(kv, "backing_file")) {
 			co->backing = val;
 		} else if (allow_backing && !strcmp(kv, "backing_fmt")) {
-			if (parse_format_arg(cmd, val, &co->backing_format) < 0)
+			if (img_parse_format(cmd, val, &co->backing_format) < 0)
 				return -1;
 		} else {
 			fprintf(stderr, "vivarium img %s: unknown -o option '%s' (known: "
@@ -198,7 +187,7 @@ static int parse_create_options(const char *cmd, char *opts,
 }
 
 /* qcow2-only settings asked of another format. */
-static int check_create_format(const char *cmd, const struct blk_create_opts *co)
+int img_check_create_format(const char *cmd, const struct blk_create_opts *co)
 {
 	if (co->format == BLK_FMT_QCOW2)
 		return 0;
@@ -235,26 +224,26 @@ static int img_create(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, ":f:b:F:o:qh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (parse_format_arg("create", optarg, &co.format) < 0)
+			if (img_parse_format("create", optarg, &co.format) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'b': co.backing = optarg; break;
 		case 'F':
-			if (parse_format_arg("create", optarg, &co.backing_format) < 0)
+			if (img_parse_format("create", optarg, &co.backing_format) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'o':
-			if (parse_create_options("create", optarg, &co, true) < 0)
+			if (img_parse_create_options("create", optarg, &co, true) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'q': quiet = true; break;
 		case 'h': img_usage(stdout); return 0;
-		default: return bad_option("create", opt, argv);
+		default: return img_bad_option("create", opt, argv);
 		}
 	}
-	if (want_args("create", argc, argv, 1, 2, "the image's PATH and SIZE") < 0)
+	if (img_want_args("create", argc, argv, 1, 2, "the image's PATH and SIZE") < 0)
 		return EXIT_USAGE;
-	if (check_create_format("create", &co) < 0)
+	if (img_check_create_format("create", &co) < 0)
 		return EXIT_USAGE;
 	path = argv[optind];
 	if (optind + 1 < argc) {
@@ -276,18 +265,18 @@ static int img_create(int argc, char **argv)
 			"or a backing file with -b\n");
 		return EXIT_USAGE;
 	}
-	if (path_exists(path)) {
-		refuse_existing("create", path);
+	if (img_path_exists(path)) {
+		img_refuse_existing("create", path);
 		return EXIT_FAIL;
 	}
 
 	ret = blk_create(path, &co, err, sizeof(err));
 	if (ret == -EEXIST && !err[0]) {
-		refuse_existing("create", path);
+		img_refuse_existing("create", path);
 		return EXIT_FAIL;
 	}
 	if (ret < 0) {
-		blk_fail("create", path, ret, err);
+		img_fail("create", path, ret, err);
 		return EXIT_FAIL;
 	}
 	if (!quiet) {
@@ -492,7 +481,7 @@ static int img_info(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, ":f:Uh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (parse_format_arg("info", optarg, &oo.format) < 0)
+			if (img_parse_format("info", optarg, &oo.format) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'O':
@@ -501,21 +490,21 @@ static int img_info(int argc, char **argv)
 			break;
 		case 'U': break;
 		case 'h': img_usage(stdout); return 0;
-		default: return bad_option("info", opt, argv);
+		default: return img_bad_option("info", opt, argv);
 		}
 	}
-	if (want_args("info", argc, argv, 1, 1, "the image's PATH") < 0)
+	if (img_want_args("info", argc, argv, 1, 1, "the image's PATH") < 0)
 		return EXIT_USAGE;
 
 	ret = blk_open(argv[optind], &oo, &b, err, sizeof(err));
 	if (ret < 0) {
-		blk_fail("info", argv[optind], ret, err);
+		img_fail("info", argv[optind], ret, err);
 		return EXIT_FAIL;
 	}
 	ret = blk_get_info(b, &in);
 	blk_close(b);
 	if (ret < 0) {
-		blk_fail("info", argv[optind], ret, NULL);
+		img_fail("info", argv[optind], ret, NULL);
 		return EXIT_FAIL;
 	}
 	if (json)
@@ -608,7 +597,7 @@ static int img_check(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, ":f:r:qUh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (parse_format_arg("check", optarg, &oo.format) < 0)
+			if (img_parse_format("check", optarg, &oo.format) < 0)
 				return EXIT_USAGE;
 			break;
 		case 'O':
@@ -622,15 +611,15 @@ static int img_check(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'U': oo.no_lock = true; break;
 		case 'h': img_usage(stdout); return 0;
-		default: return bad_option("check", opt, argv);
+		default: return img_bad_option("check", opt, argv);
 		}
 	}
-	if (want_args("check", argc, argv, 1, 1, "the image's PATH") < 0)
+	if (img_want_args("check", argc, argv, 1, 1, "the image's PATH") < 0)
 		return EXIT_USAGE;
 
 	ret = blk_open(argv[optind], &oo, &b, err, sizeof(err));
 	if (ret < 0) {
-		blk_fail("check", argv[optind], ret, err);
+		img_fail("check", argv[optind], ret, err);
 		return EXIT_FAIL;
 	}
 	fmt = blk_get_format(b);
@@ -650,311 +639,6 @@ static int img_check(int argc, char **argv)
 	if (res.corruptions)
 		return CHECK_CORRUPT;
 	return res.leaks ? CHECK_LEAKS : 0;
-}
-
-/* ---- convert ----------------------------------------------------------- */
-
-static volatile sig_atomic_t convert_stop;
-
-static void convert_on_signal(int signo)
-{
-	convert_stop = signo;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* "    (42.00/100%)\r" as qemu-img -p prints it, on stdout. */
-struct progress {
-	bool forced;		/* -p */
-	bool auto_tty;		/* no -p/-q, stdout a terminal: show once slow */
-	bool shown;
-	uint64_t start_ns;
-	double last_pct;
-};
-
-static void progress_update(struct progress *p, uint64_t done, uint64_t total)
-{
-	double pct = total ? 100.0 * (double)done / (double)total : 100.0;
-
-	if (!p->forced && !p->auto_tty)
-		return;
-	if (!p->forced && !p->shown && now_ns() - p->start_ns < PROGRESS_AUTO_NS)
-		return;
-	/* Every whole per cent; progress_end() prints the 100. */
-	if ((p->shown && pct - p->last_pct < 1.0) || pct >= 100.0)
-		return;
-	printf("    (%3.2f/100%%)\r", pct);
-	fflush(stdout);
-	p->shown = true;
-	p->last_pct = pct;
-}
-
-static void progress_end(struct progress *p)
-{
-	if (p->shown || p->forced) {
-		printf("    (100.00/100%%)\n");
-		fflush(stdout);
-	}
-}
-
-static bool all_zero(const uint8_t *buf, size_t len)
-{
-	return len == 0 || (buf[0] == 0 && !memcmp(buf, buf + 1, len - 1));
-}
-
-/* Write @buf (at disk offset @off) except its all-zero ZERO_GRAIN pieces:
- * the new image already reads them as zero and stays sparse. */
-static int write_nonzero(struct blk *dst, uint64_t off, const uint8_t *buf,
-			 size_t len)
-{
-	size_t pos = 0;
-
-	while (pos < len) {
-		size_t start, n;
-		int ret;
-
-		while (pos < len) {
-			n = len - pos < ZERO_GRAIN ? len - pos : ZERO_GRAIN;
-			if (!all_zero(buf + pos, n))
-				break;
-			pos += n;
-		}
-		start = pos;
-		while (pos < len) {
-			n = len - pos < ZERO_GRAIN ? len - pos : ZERO_GRAIN;
-			if (all_zero(buf + pos, n))
-				break;
-			pos += n;
-		}
-		if (pos > start) {
-			ret = blk_pwrite(dst, off + start, buf + start, pos - start);
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return 0;
-}
-
-/* Copy what @src's guest sees into @dst, skipping runs that read as zero.
- * Returns 0, -errno, or -EINTR after a signal. */
-static int copy_image(struct blk *src, struct blk *dst, struct progress *p,
-		      const char **failed_side)
-{
-	uint64_t size = blk_length(src), off = 0;
-	uint8_t *buf;
-	int ret = 0;
-
-	if (posix_memalign((void **)&buf, 4096, COPY_CHUNK))
-		return -ENOMEM;
-	while (off < size && !ret) {
-		uint64_t pnum = 0, run_end;
-		bool zero = false;
-
-		*failed_side = "reading";
-		ret = blk_block_status(src, off, size - off, &pnum, &zero);
-		if (ret < 0)
-			break;
-		if (pnum == 0 || pnum > size - off) {
-			ret = -EIO;	/* a status that would not move on */
-			break;
-		}
-		run_end = off + pnum;
-		if (zero)
-			off = run_end;
-		while (off < run_end && !ret) {
-			size_t n = run_end - off < COPY_CHUNK ? run_end - off : COPY_CHUNK;
-
-			if (convert_stop) {
-				ret = -EINTR;
-				break;
-			}
-			*failed_side = "reading";
-			ret = blk_pread(src, off, buf, n);
-			if (!ret) {
-				*failed_side = "writing";
-				ret = write_nonzero(dst, off, buf, n);
-			}
-			off += n;
-			progress_update(p, off, size);
-		}
-		if (convert_stop)
-			ret = -EINTR;
-		progress_update(p, off, size);
-	}
-	if (!ret) {
-		*failed_side = "writing";
-		ret = blk_flush(dst);
-	}
-	free(buf);
-	return ret;
-}
-
-/* Move @tmp to @dst unless @dst appeared meanwhile. */
-static int rename_noreplace(const char *tmp, const char *dst)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* File systems without RENAME_NOREPLACE: link() refuses too. */
-	if (link(tmp, dst) < 0)
-		return -errno;
-	unlink(tmp);
-	return 0;
-}
-
-/* A fresh name beside @dst: ".NAME.vivarium-PID-N". */
-static char *temp_name_beside(const char *dst, unsigned n)
-{
-	const char *slash = strrchr(dst, '/');
-	const char *base = slash ? slash + 1 : dst;
-
-	return g_strdup_printf("%.*s.%s.vivarium-%ld-%u",
-			       (int)(base - dst), dst, base, (long)getpid(), n);
-}
-
-static int convert_into(struct blk *src, const char *dst,
-			struct blk_create_opts *co, struct progress *p)
-{
-	struct blk_open_opts oo = { .format = co->format };
-	const char *side = "writing";
-	struct blk *out = NULL;
-	char err[512] = "";
-	char *tmp = NULL;
-	int ret = -EEXIST;
-
-	co->size = blk_length(src);
-	for (unsigned n = 0; n < 100 && ret == -EEXIST; n++) {
-		g_free(tmp);
-		tmp = temp_name_beside(dst, n);
-		err[0] = 0;
-		ret = blk_create(tmp, co, err, sizeof(err));
-	}
-	if (ret < 0) {
-		blk_fail("convert", dst, ret, err);
-		g_free(tmp);
-		return EXIT_FAIL;
-	}
-	ret = blk_open(tmp, &oo, &out, err, sizeof(err));
-	if (ret < 0) {
-		blk_fail("convert", tmp, ret, err);
-		goto fail;
-	}
-	ret = copy_image(src, out, p, &side);
-	blk_close(out);
-	if (ret == -EINTR) {
-		fprintf(stderr, "\nvivarium img convert: interrupted; '%s' was not "
-			"created\n", dst);
-		goto fail;
-	}
-	if (ret < 0) {
-		fprintf(stderr, "\nvivarium img convert: %s '%s': %s; '%s' was not "
-			"created\n", side,
-			!strcmp(side, "reading") ? blk_path(src) : dst,
-			strerror(-ret), dst);
-		goto fail;
-	}
-	ret = rename_noreplace(tmp, dst);
-	if (ret == -EEXIST) {
-		refuse_existing("convert", dst);
-		goto fail;
-	}
-	if (ret < 0) {
-		fprintf(stderr, "vivarium img convert: cannot name the result '%s': %s\n",
-			dst, strerror(-ret));
-		goto fail;
-	}
-	progress_end(p);
-	g_free(tmp);
-	return 0;
-fail:
-	unlink(tmp);
-	g_free(tmp);
-	return convert_stop ? 128 + convert_stop : EXIT_FAIL;
-}
-
-static int img_convert(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "force-share", no_argument, NULL, 'U' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct blk_open_opts so = { .readonly = true };
-	struct blk_create_opts co = { .format = BLK_FMT_RAW };
-	struct progress prog = { 0 };
-	struct sigaction sa = { .sa_handler = convert_on_signal };
-	const char *dst;
-	struct blk *src;
-	char err[512] = "";
-	bool quiet = false;
-	int opt, ret;
-
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":f:O:o:cpqUh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			if (parse_format_arg("convert", optarg, &so.format) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'O':
-			if (parse_format_arg("convert", optarg, &co.format) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'o':
-			if (parse_create_options("convert", optarg, &co, false) < 0)
-				return EXIT_USAGE;
-			break;
-		case 'c':
-			fprintf(stderr, "vivarium img convert: -c: compressed output is "
-				"not supported; convert without -c\n");
-			return EXIT_USAGE;
-		case 'p': prog.forced = true; break;
-		case 'q': quiet = true; break;
-		case 'U': so.no_lock = true; break;
-		case 'h': img_usage(stdout); return 0;
-		default: return bad_option("convert", opt, argv);
-		}
-	}
-	if (want_args("convert", argc, argv, 2, 2, "SRC and DST") < 0)
-		return EXIT_USAGE;
-	if (check_create_format("convert", &co) < 0)
-		return EXIT_USAGE;
-	if (co.format == BLK_FMT_AUTO) {
-		fprintf(stderr, "vivarium img convert: -O: name the output format "
-			"(raw or qcow2)\n");
-		return EXIT_USAGE;
-	}
-	if (quiet)
-		prog.forced = false;
-	prog.auto_tty = !quiet && !prog.forced && isatty(STDOUT_FILENO);
-	prog.start_ns = now_ns();
-	dst = argv[optind + 1];
-	if (path_exists(dst)) {
-		refuse_existing("convert", dst);
-		return EXIT_FAIL;
-	}
-
-	ret = blk_open(argv[optind], &so, &src, err, sizeof(err));
-	if (ret < 0) {
-		blk_fail("convert", argv[optind], ret, err);
-		return EXIT_FAIL;
-	}
-	/* Ctrl-C ends the copy cleanly so the temporary file goes too. */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	ret = convert_into(src, dst, &co, &prog);
-	blk_close(src);
-	return ret;
 }
 
 int cmd_img(int argc, char **argv)

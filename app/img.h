@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app/img.h - what the `vivarium img` subcommands share (cmd_img.c: the
+ * dispatcher, create, info, check; img_convert.c: convert).  Every helper
+ * that reports prints one line on stderr, "vivarium img CMD: ...", where
+ * CMD is the subcommand's name.
+ */
+#ifndef VIVARIUM_IMG_H
+#define VIVARIUM_IMG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "block/block.h"
+
+#define EXIT_FAIL	1	/* the command failed; nothing was damaged */
+#define EXIT_USAGE	2	/* bad arguments */
+
+/* The usage text of every subcommand, to @f. */
+void img_usage(FILE *f);
+/* `vivarium img convert` (argv[0] is "convert"); returns the exit status. */
+int img_convert(int argc, char **argv);
+
+/* A block-layer failure: @err if the layer wrote one, else @path and the
+ * negative errno @ret. */
+void img_fail(const char *cmd, const char *path, int ret, const char *err);
+/* getopt_long()'s '?' or ':' result @opt (optstring starting with ':',
+ * opterr 0) as one line; returns EXIT_USAGE. */
+int img_bad_option(const char *cmd, int opt, char **argv);
+/* "raw"/"qcow2" -> *@out; else a line and -1. */
+int img_parse_format(const char *cmd, const char *name, enum blk_format *out);
+/* Between @min and @max arguments left after getopt (@what names them for
+ * the "give ..." line); 0 or -1 after a line. */
+int img_want_args(const char *cmd, int argc, char **argv, int min, int max,
+		  const char *what);
+/* Whether anything (even a dangling symlink) is at @path. */
+bool img_path_exists(const char *path);
+/* "'PATH' already exists; vivarium never overwrites an image ..." */
+void img_refuse_existing(const char *cmd, const char *path);
+/*
+ * img_parse_create_options - qemu-img's -o list, "cluster_size=64k,
+ * compat=1.1" (also backing_file=, backing_fmt= when @allow_backing), into
+ * @co.  Modifies @opts (strtok).  0, or -1 after a line.
+ */
+int img_parse_create_options(const char *cmd, char *opts,
+			     struct blk_create_opts *co, bool allow_backing);
+/* Refuse qcow2-only settings (cluster size, compat, backing) for raw. */
+int img_check_create_format(const char *cmd, const struct blk_create_opts *co);
+
+#endif
