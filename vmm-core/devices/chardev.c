@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Character device backends: stdio (raw terminal, input thread), file
- * (append), buffer (tests).
+ * (append), buffer (tests), fd (a pair of pipes or a socket, no escape).
  *
  * Output never blocks a vCPU for long.  stdout that is not a regular file is
  * reopened through /proc/self/fd/1 with O_NONBLOCK: a private open file
@@ -46,7 +46,7 @@
 #define POLL_CHUNK	64		/* bytes per write() when only poll() guards */
 #define BUFFER_MAX	(64u << 20)	/* buffer backend cap */
 
-enum chr_kind { CHR_STDIO, CHR_FILE, CHR_BUFFER };
+enum chr_kind { CHR_STDIO, CHR_FILE, CHR_BUFFER, CHR_FD };
 
 struct chardev {
 	enum chr_kind kind;
@@ -61,7 +61,7 @@ struct chardev {
 	char *buf;
 	size_t len, cap;
 
-	/* Input (stdio only). */
+	/* Input (stdio and fd). */
 	int in_fd;		/* -1: no input */
 	int ctl[2];		/* control pipe: [0] thread, [1] wakeup/stop */
 	pthread_mutex_t ctl_lock;	/* ctl[] and thread_started */
@@ -327,6 +327,18 @@ struct chardev *chardev_buffer_new(void)
 	return chr;
 }
 
+struct chardev *chardev_fd_new(int in_fd, int out_fd)
+{
+	struct chardev *chr = chr_alloc(CHR_FD);
+
+	if (!chr)
+		return NULL;
+	setup_output(chr, out_fd, false);
+	chr->out_owned = true;
+	chr->in_fd = in_fd;
+	return chr;
+}
+
 const char *chardev_buffer_data(struct chardev *chr, size_t *len)
 {
 	const char *p = NULL;
@@ -500,8 +512,13 @@ static void *input_main(void *arg)
 				eof = true;
 				continue;
 			}
-			nheld = chardev_escape_filter(&chr->esc, raw, (size_t)n,
-						      held, &quit);
+			if (chr->kind == CHR_FD) {	/* no escape: bytes as sent */
+				memcpy(held, raw, (size_t)n);
+				nheld = (size_t)n;
+			} else {
+				nheld = chardev_escape_filter(&chr->esc, raw,
+							      (size_t)n, held, &quit);
+			}
 			off = 0;
 			if (quit && chr->sink.quit)
 				chr->sink.quit(chr->sink.quit_opaque);
@@ -530,7 +547,7 @@ int chardev_start_input(struct chardev *chr, const struct chardev_sink *sink,
 
 	if (!chr || !sink || !sink->receive || !lock)
 		return -EINVAL;
-	if (chr->kind != CHR_STDIO || chr->in_fd < 0)
+	if ((chr->kind != CHR_STDIO && chr->kind != CHR_FD) || chr->in_fd < 0)
 		return 0;
 	pthread_mutex_lock(&chr->ctl_lock);
 	if (chr->thread_started) {
@@ -608,6 +625,8 @@ void chardev_free(struct chardev *chr)
 		term_leave_raw();
 	if (chr->out_owned && chr->out_fd >= 0)
 		close(chr->out_fd);
+	if (chr->kind == CHR_FD && chr->in_fd >= 0)
+		close(chr->in_fd);
 	pthread_mutex_destroy(&chr->out_lock);
 	pthread_mutex_destroy(&chr->ctl_lock);
 	free(chr->buf);

@@ -36,6 +36,13 @@ struct chardev_sink {
 struct chardev *chardev_stdio_new(void);
 /* Output appended to @path (created 0644); no input.  NULL + errno. */
 struct chardev *chardev_file_new(const char *path);
+/* Output to @out_fd, input from @in_fd (-1: none): two different fds,
+ * both owned (closed by chardev_free()).  No
+ * terminal handling and no Ctrl-A escape: bytes pass as they are.  Make
+ * @out_fd non-blocking (output that cannot be written at once is then
+ * dropped after a short wait, as for stdio).  For a VM process whose
+ * serial console is served over its control socket. */
+struct chardev *chardev_fd_new(int in_fd, int out_fd);
 /* Output collected in memory (tests); no input. */
 struct chardev *chardev_buffer_new(void);
 /* Bytes collected by a buffer chardev (NUL-terminated), and their count. */
