@@ -7,5 +7,20 @@
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_img(int argc, char **argv);
+/* The VM library (cmd_vm.c) and running VMs (cmd_ctl.c, vm_process.c). */
+int cmd_create(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_reset(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_screenshot(int argc, char **argv);
+int cmd_console(int argc, char **argv);
+int cmd_vm_process(int argc, char **argv);
 
 #endif

@@ -14,13 +14,26 @@ static const struct {
 	{ "run", cmd_run, "boot a VM from a kernel (and initrd) now, in this terminal" },
 	{ "doctor", cmd_doctor, "check that this host can run VMs, and how fast" },
 	{ "img", cmd_img, "create, inspect, check and convert disk images (raw, qcow2)" },
+	{ "create", cmd_create, "add a VM to the library" },
+	{ "list", cmd_list, "list the library's VMs and their state" },
+	{ "show", cmd_show, "show a VM's settings and state" },
+	{ "edit", cmd_edit, "change a VM's settings (KEY=VALUE...)" },
+	{ "delete", cmd_delete, "remove a VM and its disk images" },
+	{ "start", cmd_start, "start a VM in the background" },
+	{ "stop", cmd_stop, "shut a VM down (ACPI power button; --force pulls the plug)" },
+	{ "pause", cmd_pause, "pause a running VM" },
+	{ "resume", cmd_resume, "resume a paused VM" },
+	{ "reset", cmd_reset, "reset a running VM" },
+	{ "status", cmd_status, "a VM's run state" },
+	{ "console", cmd_console, "attach this terminal to a VM's serial console" },
+	{ "screenshot", cmd_screenshot, "save a VM's screen as PNG" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vivarium COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n'vivarium COMMAND --help' describes a command.\n");
 }
 
@@ -40,6 +53,9 @@ int main(int argc, char **argv)
 		printf("vivarium 0.1.0\n");
 		return 0;
 	}
+	/* Hidden: the process of one running VM, started by `start`. */
+	if (!strcmp(argv[1], "vm-process"))
+		return cmd_vm_process(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);

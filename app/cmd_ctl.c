@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app/cmd_ctl.c - commands on a VM's process: start (launch it), stop,
+ * pause, resume, reset, status, screenshot, console (over its control
+ * socket).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+
+#include "commands.h"
+#include "ctl.h"
+#include "devices/chardev.h"
+#include "options.h"
+#include "vmlib.h"
+
+#define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
+#define START_READY_TIMEOUT_MS	60000
+#define REQUEST_TIMEOUT_MS	10000
+
+/* The VM must exist and be valid; one line otherwise. */
+static int need_vm(const char *name)
+{
+	struct vm_config cfg;
+	char err[512];
+
+	if (vm_config_load(name, &cfg, NULL, err, sizeof(err)) < 0) {
+		ERR("%s", err);
+		return -1;
+	}
+	vm_config_clear(&cfg);
+	return 0;
+}
+
+/* ---- start --------------------------------------------------------------- */
+
+static void start_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vivarium start NAME [--display none|sdl] [--vnc ADDR]\n\n"
+		"Starts the VM in its own process, in the background (log: vm.log in its\n"
+		"folder).  'vivarium console NAME' shows its serial console.\n");
+}
+
+/* Read the VM process's "ok PID" / "error: ..." line from @fd. */
+static int wait_ready(int fd, const char *name, char *line, size_t len)
+{
+	size_t n = 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	while (n + 1 < len) {
+		ssize_t r;
+
+		if (poll(&p, 1, START_READY_TIMEOUT_MS) <= 0) {
+			snprintf(line, len, "VM '%s' did not report ready within %d s (see its vm.log)",
+				 name, START_READY_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		r = read(fd, line + n, len - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(line, '\n', n))
+			break;
+	}
+	line[n] = 0;
+	line[strcspn(line, "\n")] = 0;
+	if (!strncmp(line, "ok", 2))
+		return 0;
+	if (!strncmp(line, "error: ", 7)) {
+		memmove(line, line + 7, strlen(line + 7) + 1);
+		return -EIO;
+	}
+	{
+		g_autofree char *log = vmlib_vm_file(name, VM_LOG_FILE);
+
+		snprintf(line, len, "the process of VM '%s' ended before it was ready (see %s)",
+			 name, log);
+	}
+	return -EIO;
+}
+
+int cmd_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "display", required_argument, NULL, 'd' },
+		{ "vnc", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	g_autofree char *log = NULL, *exe = NULL, *fdarg = NULL;
+	char line[600];
+	const char *name;
+	int opt, logfd, ready[2], status;
+	pid_t pid, vm_pid = 0;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			if (!strcmp(optarg, "none"))
+				break;
+			if (!strcmp(optarg, "sdl")) {
+				ERR("--display sdl: this build has no display device yet; use --display none "
+				    "and 'vivarium console NAME'");
+				return 1;
+			}
+			ERR("--display '%s': use none or sdl", optarg);
+			return 2;
+		case 'v':
+			ERR("--vnc: this build has no display device yet; use 'vivarium console NAME'");
+			return 1;
+		case 'h':
+			start_usage(stdout);
+			return 0;
+		default:
+			start_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		start_usage(stderr);
+		return 2;
+	}
+	name = argv[optind];
+	if (need_vm(name) < 0)
+		return 1;
+	if (vmlib_running(name, &vm_pid)) {
+		ERR("VM '%s' is already running (pid %d)", name, (int)vm_pid);
+		return 1;
+	}
+	exe = g_file_read_link("/proc/self/exe", NULL);
+	log = vmlib_vm_file(name, VM_LOG_FILE);
+	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (!exe || logfd < 0) {
+		ERR("cannot open %s: %s", exe ? log : "/proc/self/exe", g_strerror(errno));
+		return 1;
+	}
+	if (pipe(ready) < 0) {
+		ERR("pipe: %s", g_strerror(errno));
+		return 1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		ERR("fork: %s", g_strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		/* Detach: own session, then fork again so the VM's process is
+		 * nobody's child here and never a zombie of a long-lived
+		 * caller (the GTK manager). */
+		int null = open("/dev/null", O_RDWR);
+
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		close(ready[0]);
+		dup2(null, STDIN_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		fdarg = g_strdup_printf("%d", ready[1]);
+		execl(exe, exe, "vm-process", "--ready-fd", fdarg, name, (char *)NULL);
+		dprintf(ready[1], "error: cannot run %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(ready[1]);
+	close(logfd);
+	waitpid(pid, &status, 0);
+	if (wait_ready(ready[0], name, line, sizeof(line)) < 0) {
+		close(ready[0]);
+		ERR("%s", line);
+		return 1;
+	}
+	close(ready[0]);
+	printf("started VM '%s' (pid %s)\n", name, line + 3);
+	return 0;
+}
+
+/* ---- stop, pause, resume, reset, status, screenshot ------------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After the VM closed its socket: wait for its process to drop vm.pid. */
+static void wait_exited(const char *name, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	while (vmlib_running(name, NULL) && now_ms() < deadline)
+		g_usleep(20000);
+}
+
+int cmd_stop(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	g_autoptr(JsonObject) args = json_object_new();
+	struct ctl_conn *c;
+	unsigned timeout = 60;
+	bool force = false;
+	const char *name;
+	char err[512];
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': force = true; break;
+		case 't':
+			if (parse_uint(optarg, 1, 86400, &timeout) < 0) {
+				ERR("--timeout '%s': give seconds, 1 to 86400", optarg);
+				return 2;
+			}
+			break;
+		default:
+			fprintf(opt == 'h' ? stdout : stderr,
+				"usage: vivarium stop NAME [--force] [--timeout SEC]\n\n"
+				"Presses the VM's ACPI power button and waits for the guest to power off;\n"
+				"after SEC seconds (default 60), or at once with --force, pulls the plug.\n");
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (argc - optind != 1) {
+		ERR("usage: vivarium stop NAME [--force] [--timeout SEC]");
+		return 2;
+	}
+	name = argv[optind];
+	if (need_vm(name) < 0)
+		return 1;
+	if (!vmlib_running(name, NULL)) {
+		ERR("VM '%s' is not running", name);
+		return 1;
+	}
+	json_object_set_boolean_member(args, "force", force);
+	json_object_set_int_member(args, "timeout", timeout);
+	r = ctl_connect(name, &c, err, sizeof(err));
+	if (r == 0)
+		r = ctl_call(c, "stop", args, REQUEST_TIMEOUT_MS, NULL, err, sizeof(err));
+	if (r == 0 && ctl_wait_closed(c, (int)(timeout + 30) * 1000) < 0) {
+		snprintf(err, sizeof(err), "VM '%s' did not stop within %u s", name, timeout + 30);
+		r = -ETIMEDOUT;
+	}
+	if (c)
+		ctl_close(c);
+	if (r < 0) {
+		ERR("%s", err);
+		return 1;
+	}
+	wait_exited(name, 10000);
+	return 0;
+}
+
+/* One request, print its result as JSON with --json, else @done. */
+static int simple_command(int argc, char **argv, const char *cmd,
+			  const char *done)
+{
+	g_autoptr(JsonNode) res = NULL;
+	bool json = argc == 3 && !strcmp(argv[2], "--json");
+	const char *name;
+	char err[512];
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: vivarium %s NAME%s\n", cmd, !strcmp(cmd, "status") ? " [--json]" : "");
+		return 0;
+	}
+	if (argc != 2 && !(argc == 3 && json && !strcmp(cmd, "status"))) {
+		ERR("usage: vivarium %s NAME%s", cmd, !strcmp(cmd, "status") ? " [--json]" : "");
+		return 2;
+	}
+	name = argv[1];
+	if (need_vm(name) < 0)
+		return 1;
+	if (!vmlib_running(name, NULL)) {
+		if (!strcmp(cmd, "status")) {
+			if (json)
+				printf("{\"name\": \"%s\", \"state\": \"stopped\"}\n", name);
+			else
+				printf("%s: stopped\n", name);
+			return 0;
+		}
+		ERR("VM '%s' is not running", name);
+		return 1;
+	}
+	if (ctl_simple(name, cmd, NULL, REQUEST_TIMEOUT_MS, &res, err, sizeof(err)) < 0) {
+		ERR("%s: %s", cmd, err);
+		return 1;
+	}
+	if (!strcmp(cmd, "status") && res && JSON_NODE_HOLDS_OBJECT(res)) {
+		JsonObject *o = json_node_get_object(res);
+
+		if (json) {
+			g_autoptr(JsonGenerator) gen = json_generator_new();
+			g_autofree char *text = NULL;
+
+			json_generator_set_pretty(gen, TRUE);
+			json_generator_set_root(gen, res);
+			text = json_generator_to_data(gen, NULL);
+			printf("%s\n", text);
+		} else {
+			printf("%s: %s (pid %" G_GINT64_FORMAT ", up %" G_GINT64_FORMAT " s, %" G_GINT64_FORMAT " boots)\n",
+			       name, json_object_get_string_member_with_default(o, "state", "?"),
+			       json_object_get_int_member_with_default(o, "pid", 0),
+			       json_object_get_int_member_with_default(o, "uptime_ms", 0) / 1000,
+			       json_object_get_int_member_with_default(o, "boots", 0));
+		}
+	} else if (done) {
+		printf("%s %s\n", name, done);
+	}
+	return 0;
+}
+
+int cmd_pause(int argc, char **argv)  { return simple_command(argc, argv, "pause", "paused"); }
+int cmd_resume(int argc, char **argv) { return simple_command(argc, argv, "resume", "resumed"); }
+int cmd_reset(int argc, char **argv)  { return simple_command(argc, argv, "reset", "reset"); }
+int cmd_status(int argc, char **argv) { return simple_command(argc, argv, "status", NULL); }
+
+int cmd_screenshot(int argc, char **argv)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+	char err[512];
+
+	if (argc != 3) {
+		ERR("usage: vivarium screenshot NAME FILE.png");
+		return 2;
+	}
+	if (need_vm(argv[1]) < 0)
+		return 1;
+	if (!vmlib_running(argv[1], NULL)) {
+		ERR("VM '%s' is not running", argv[1]);
+		return 1;
+	}
+	json_object_set_string_member(args, "path", argv[2]);
+	if (ctl_simple(argv[1], "screenshot", args, REQUEST_TIMEOUT_MS, NULL, err,
+		       sizeof(err)) < 0) {
+		ERR("screenshot: %s", err);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- console ----------------------------------------------------------------- */
+
+struct console {
+	int sock;
+	int wake[2];		/* the escape (Ctrl-A x) wakes the main loop */
+	pthread_mutex_t lock;
+	bool detached;
+};
+
+/* Typed bytes (Ctrl-A escape already applied by the stdio chardev). */
+static size_t console_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct console *con = opaque;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(con->sock, buf + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return len;	/* the VM is gone: the main loop sees it */
+		done += (size_t)n;
+	}
+	return len;
+}
+
+static void console_quit(void *opaque)
+{
+	struct console *con = opaque;
+
+	con->detached = true;
+	(void)!write(con->wake[1], "q", 1);
+}
+
+int cmd_console(int argc, char **argv)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+	struct console con = { .sock = -1, .wake = { -1, -1 } };
+	struct chardev *term;
+	struct ctl_conn *c;
+	const char *name, *pending;
+	size_t npending;
+	char err[512];
+	int r;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: vivarium console NAME\n\n"
+		       "Attaches this terminal to the VM's serial console.  Ctrl-A x detaches\n"
+		       "(the VM keeps running); Ctrl-A Ctrl-A types a Ctrl-A.\n");
+		return 0;
+	}
+	if (argc != 2) {
+		ERR("usage: vivarium console NAME");
+		return 2;
+	}
+	name = argv[1];
+	if (need_vm(name) < 0)
+		return 1;
+	if (!vmlib_running(name, NULL)) {
+		ERR("VM '%s' is not running (start it with 'vivarium start %s')", name, name);
+		return 1;
+	}
+	/* Replay the last screenful or so of output. */
+	json_object_set_int_member(args, "history", 2048);
+	r = ctl_connect(name, &c, err, sizeof(err));
+	if (r == 0)
+		r = ctl_call(c, "attach-serial", args, REQUEST_TIMEOUT_MS, NULL, err, sizeof(err));
+	if (r < 0) {
+		if (c)
+			ctl_close(c);
+		ERR("console: %s", err);
+		return 1;
+	}
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "[vivarium: console of '%s'; Ctrl-A x detaches]\r\n", name);
+	con.sock = ctl_fd(c);
+	if (pipe2(con.wake, O_CLOEXEC) < 0) {
+		ctl_close(c);
+		ERR("pipe: %s", g_strerror(errno));
+		return 1;
+	}
+	pthread_mutex_init(&con.lock, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	term = chardev_stdio_new();	/* raw terminal, Ctrl-A escape */
+	if (!term) {
+		ctl_close(c);
+		ERR("cannot use the terminal");
+		return 1;
+	}
+	pending = ctl_pending(c, &npending);
+	if (npending)
+		chardev_write(term, (const uint8_t *)pending, npending);
+	ctl_pending_clear(c);
+	{
+		struct chardev_sink sink = {
+			.receive = console_receive, .opaque = &con,
+			.quit = console_quit, .quit_opaque = &con,
+		};
+
+		chardev_start_input(term, &sink, &con.lock);
+	}
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = con.sock, .events = POLLIN },
+			{ .fd = con.wake[0], .events = POLLIN },
+		};
+		uint8_t buf[4096];
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		n = recv(con.sock, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		chardev_write(term, buf, (size_t)n);
+	}
+	chardev_free(term);	/* restores the terminal */
+	ctl_close(c);
+	close(con.wake[0]);
+	close(con.wake[1]);
+	pthread_mutex_destroy(&con.lock);
+	if (con.detached)
+		fprintf(stderr, "\n[vivarium: detached; VM '%s' keeps running]\n", name);
+	else
+		fprintf(stderr, "\n[vivarium: VM '%s' stopped]\n", name);
+	return 0;
+}

@@ -1,0 +1,902 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app/vm_process.c - `vivarium vm-process NAME`: the process of one running
+ * VM, started (detached) by `vivarium start`.
+ *
+ * Threads: the main thread runs a GLib main loop serving the control
+ * socket (docs/control-protocol.md) and the serial console; one thread
+ * runs machine_run() (and, under it, the vCPU, timer and serial input
+ * threads, which keep SIGTERM/SIGINT/SIGHUP blocked so that those reach
+ * the main loop).
+ *
+ * COM1's host side is a chardev_fd over two pipes: guest output is read by
+ * the main loop, appended to serial.log and a 64 KiB history, and sent to
+ * every client attached with "attach-serial"; those clients' bytes go to
+ * the guest.
+ *
+ * Life: lock vm.pid (a second process for the same VM fails here), bind
+ * the socket (replacing a stale one), machine_create(), report "ok" on the
+ * ready fd, run.  When machine_run() returns: a "stopped" event, the
+ * socket and vm.pid are removed, and the process exits with the VM's exit
+ * status (0 after the guest powered off, 1 on an error).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+
+#include "commands.h"
+#include "devices/chardev.h"
+#include "log.h"
+#include "machine.h"
+#include "vmlib.h"
+
+#define HISTORY_MAX		(64u << 10)	/* serial output kept for attach */
+#define SERIAL_LOG_MAX		(64ull << 20)	/* serial.log stops growing here */
+#define CLIENT_OUT_MAX		(1u << 20)	/* queued bytes per client */
+#define CLIENT_LINE_MAX		(64u << 10)
+#define CLIENTS_MAX		32
+#define GUEST_IN_MAX		(1u << 20)	/* queued serial input */
+#define STOP_TIMEOUT_DEFAULT	60		/* seconds */
+
+enum vm_state { ST_RUNNING, ST_PAUSED, ST_STOPPING, ST_STOPPED };
+static const char *const state_names[] = {
+	"running", "paused", "stopping", "stopped",
+};
+
+struct vmproc;
+
+struct client {
+	struct vmproc *vp;
+	int fd;
+	guint in_watch, out_watch;
+	GString *line;		/* JSON mode: bytes of the current line */
+	GByteArray *out;	/* not yet sent */
+	bool serial;		/* attached: raw serial bytes both ways */
+	bool events;		/* subscribed to events */
+	bool dead;
+};
+
+struct vmproc {
+	const char *name;
+	struct vm_config cfg;
+	struct machine *m;
+	struct chardev *serial;
+	int ser_out_rd;		/* guest output, read here */
+	int ser_in_wr;		/* guest input, written here */
+	GByteArray *ser_in_pending;
+	guint ser_in_watch;
+	int serial_log;
+	uint64_t serial_log_bytes;
+	GByteArray *history;
+
+	int listen_fd;
+	char *sock_path;
+	char *pid_path;
+	int pid_fd;
+	GList *clients;
+	GMainLoop *loop;
+
+	enum vm_state state;
+	bool forced;
+	guint stop_timer;
+	int end_pipe[2];
+	pthread_t thread;
+	int status;
+	char err[512];
+	gint64 started_us;
+};
+
+static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void vm_log(const char *fmt, ...)
+{
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autofree char *ts = g_date_time_format(now, "%Y-%m-%d %H:%M:%S");
+	va_list ap;
+
+	fprintf(stderr, "[%s] ", ts);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- clients: output ------------------------------------------------------ */
+
+static void client_free(struct client *c)
+{
+	struct vmproc *vp = c->vp;
+
+	vp->clients = g_list_remove(vp->clients, c);
+	if (c->in_watch)
+		g_source_remove(c->in_watch);
+	if (c->out_watch)
+		g_source_remove(c->out_watch);
+	close(c->fd);
+	g_string_free(c->line, TRUE);
+	g_byte_array_unref(c->out);
+	g_free(c);
+}
+
+/* Removing a client from inside its own callbacks: mark it, free it from
+ * an idle callback. */
+static gboolean reap_clients(gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+	GList *l = vp->clients;
+
+	while (l) {
+		GList *next = l->next;
+		struct client *c = l->data;
+
+		if (c->dead)
+			client_free(c);
+		l = next;
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void client_kill(struct client *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	g_idle_add(reap_clients, c->vp);
+}
+
+static gboolean client_writable(gint fd, GIOCondition cond, gpointer opaque);
+
+static void client_flush(struct client *c)
+{
+	while (c->out->len) {
+		ssize_t n = send(c->fd, c->out->data, c->out->len,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			g_byte_array_remove_range(c->out, 0, (guint)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!c->out_watch)
+				c->out_watch = g_unix_fd_add(c->fd, G_IO_OUT,
+							     client_writable, c);
+			return;
+		}
+		client_kill(c);
+		return;
+	}
+}
+
+static gboolean client_writable(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct client *c = opaque;
+
+	(void)fd, (void)cond;
+	c->out_watch = 0;
+	if (!c->dead)
+		client_flush(c);
+	return G_SOURCE_REMOVE;
+}
+
+/* Queue bytes for @c.  A client that does not read loses serial output
+ * (as a terminal would) and is disconnected if it lets replies pile up. */
+static void client_send(struct client *c, const void *buf, size_t len)
+{
+	if (c->dead)
+		return;
+	if (c->out->len + len > CLIENT_OUT_MAX) {
+		if (c->serial)
+			return;
+		vm_log("control client does not read its replies; disconnecting it");
+		client_kill(c);
+		return;
+	}
+	g_byte_array_append(c->out, buf, (guint)len);
+	if (!c->out_watch)
+		client_flush(c);
+}
+
+static void client_send_json(struct client *c, JsonNode *node)
+{
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autofree char *text = NULL;
+
+	json_generator_set_root(gen, node);
+	text = json_generator_to_data(gen, NULL);
+	client_send(c, text, strlen(text));
+	client_send(c, "\n", 1);
+}
+
+static void reply(struct client *c, JsonNode *id, bool ok, JsonNode *result,
+		  const char *error)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+
+	json_builder_begin_object(b);
+	if (id) {
+		json_builder_set_member_name(b, "id");
+		json_builder_add_value(b, json_node_copy(id));
+	}
+	json_builder_set_member_name(b, "ok");
+	json_builder_add_boolean_value(b, ok);
+	if (ok && result) {
+		json_builder_set_member_name(b, "result");
+		json_builder_add_value(b, result);
+	} else if (result) {
+		json_node_unref(result);
+	}
+	if (!ok) {
+		json_builder_set_member_name(b, "error");
+		json_builder_add_string_value(b, error);
+	}
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	client_send_json(c, root);
+}
+
+static void broadcast_state(struct vmproc *vp)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "event");
+	json_builder_add_string_value(b, "state");
+	json_builder_set_member_name(b, "state");
+	json_builder_add_string_value(b, state_names[vp->state]);
+	if (vp->state == ST_STOPPED) {
+		json_builder_set_member_name(b, "exit_status");
+		json_builder_add_int_value(b, vp->status);
+		json_builder_set_member_name(b, "forced");
+		json_builder_add_boolean_value(b, vp->forced);
+		if (vp->err[0]) {
+			json_builder_set_member_name(b, "error");
+			json_builder_add_string_value(b, vp->err);
+		}
+	}
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	for (GList *l = vp->clients; l; l = l->next) {
+		struct client *c = l->data;
+
+		if (c->events && !c->serial)
+			client_send_json(c, root);
+	}
+}
+
+static void set_state(struct vmproc *vp, enum vm_state st)
+{
+	if (vp->state == st)
+		return;
+	vp->state = st;
+	vm_log("state: %s", state_names[st]);
+	broadcast_state(vp);
+}
+
+/* ---- the serial console ------------------------------------------------- */
+
+static gboolean guest_in_writable(gint fd, GIOCondition cond, gpointer opaque);
+
+static void guest_in_flush(struct vmproc *vp)
+{
+	while (vp->ser_in_pending->len) {
+		ssize_t n = write(vp->ser_in_wr, vp->ser_in_pending->data,
+				  vp->ser_in_pending->len);
+
+		if (n > 0) {
+			g_byte_array_remove_range(vp->ser_in_pending, 0, (guint)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (!vp->ser_in_watch)
+				vp->ser_in_watch = g_unix_fd_add(vp->ser_in_wr, G_IO_OUT,
+								 guest_in_writable, vp);
+			return;
+		}
+		g_byte_array_set_size(vp->ser_in_pending, 0);	/* VM is gone */
+		return;
+	}
+}
+
+static gboolean guest_in_writable(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+
+	(void)fd, (void)cond;
+	vp->ser_in_watch = 0;
+	guest_in_flush(vp);
+	return G_SOURCE_REMOVE;
+}
+
+static void guest_input(struct vmproc *vp, const uint8_t *buf, size_t len)
+{
+	if (vp->ser_in_pending->len + len > GUEST_IN_MAX) {
+		vlog_ratelimited(LOG_WARN, "serial input arrives faster than the guest reads it; dropping");
+		return;
+	}
+	g_byte_array_append(vp->ser_in_pending, buf, (guint)len);
+	if (!vp->ser_in_watch)
+		guest_in_flush(vp);
+}
+
+static void guest_output(struct vmproc *vp, const uint8_t *buf, size_t len)
+{
+	if (vp->serial_log >= 0 && vp->serial_log_bytes < SERIAL_LOG_MAX) {
+		ssize_t n = write(vp->serial_log, buf, len);
+
+		if (n > 0)
+			vp->serial_log_bytes += (uint64_t)n;
+	}
+	g_byte_array_append(vp->history, buf, (guint)len);
+	if (vp->history->len > HISTORY_MAX)
+		g_byte_array_remove_range(vp->history, 0,
+					  vp->history->len - HISTORY_MAX);
+	for (GList *l = vp->clients; l; l = l->next) {
+		struct client *c = l->data;
+
+		if (c->serial)
+			client_send(c, buf, len);
+	}
+}
+
+/* One read of guest output; returns its result (> 0: bytes passed on). */
+static ssize_t guest_out_read(struct vmproc *vp)
+{
+	uint8_t buf[4096];
+	ssize_t n = read(vp->ser_out_rd, buf, sizeof(buf));
+
+	if (n > 0)
+		guest_output(vp, buf, (size_t)n);
+	return n;
+}
+
+static gboolean guest_out_readable(gint fd, GIOCondition cond, gpointer opaque)
+{
+	ssize_t n = guest_out_read(opaque);
+
+	(void)fd, (void)cond;
+	if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+		return G_SOURCE_REMOVE;
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- commands --------------------------------------------------------------- */
+
+static JsonNode *status_node(struct vmproc *vp)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "name");
+	json_builder_add_string_value(b, vp->name);
+	json_builder_set_member_name(b, "state");
+	json_builder_add_string_value(b, state_names[vp->state]);
+	json_builder_set_member_name(b, "pid");
+	json_builder_add_int_value(b, getpid());
+	json_builder_set_member_name(b, "uptime_ms");
+	json_builder_add_int_value(b, (g_get_monotonic_time() - vp->started_us) / 1000);
+	json_builder_set_member_name(b, "boots");
+	json_builder_add_int_value(b, machine_boot_count(vp->m));
+	json_builder_set_member_name(b, "cpus");
+	json_builder_add_int_value(b, vp->cfg.cpus);
+	json_builder_set_member_name(b, "memory");
+	json_builder_add_int_value(b, (gint64)vp->cfg.memory);
+	json_builder_set_member_name(b, "display");
+	json_builder_add_string_value(b, "none");
+	json_builder_end_object(b);
+	return json_builder_get_root(b);
+}
+
+static void force_stop(struct vmproc *vp, const char *why)
+{
+	if (vp->state == ST_STOPPED)
+		return;
+	vm_log("pulling the plug: %s", why);
+	vp->forced = true;
+	machine_stop(vp->m, 0);
+	set_state(vp, ST_STOPPING);
+}
+
+static gboolean stop_timeout(gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+
+	vp->stop_timer = 0;
+	force_stop(vp, "the guest did not power off in time after the power button");
+	return G_SOURCE_REMOVE;
+}
+
+static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
+		     JsonObject *req)
+{
+	bool force = json_object_get_boolean_member_with_default(req, "force", FALSE);
+	gint64 timeout = json_object_get_int_member_with_default(req, "timeout",
+								  STOP_TIMEOUT_DEFAULT);
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	if (timeout < 0 || timeout > 24 * 3600) {
+		reply(c, id, false, NULL, "stop: timeout must be 0..86400 seconds");
+		return;
+	}
+	if (force || timeout == 0) {
+		force_stop(vp, "stop --force");
+	} else {
+		/* A paused guest cannot answer the button: let it run. */
+		if (vp->state == ST_PAUSED) {
+			machine_resume(vp->m);
+			set_state(vp, ST_RUNNING);
+		}
+		vm_log("pressing the ACPI power button (plug pulled after %" G_GINT64_FORMAT " s)",
+		       timeout);
+		if (machine_power_button(vp->m) < 0)
+			vm_log("the machine is between resets; the button press was lost");
+		if (vp->stop_timer)
+			g_source_remove(vp->stop_timer);
+		vp->stop_timer = g_timeout_add_seconds((guint)timeout, stop_timeout, vp);
+	}
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "method");
+	json_builder_add_string_value(b, force || timeout == 0 ? "force" : "acpi");
+	json_builder_set_member_name(b, "timeout");
+	json_builder_add_int_value(b, force ? 0 : timeout);
+	json_builder_end_object(b);
+	reply(c, id, true, json_builder_get_root(b), NULL);
+}
+
+static void req_attach_serial(struct vmproc *vp, struct client *c, JsonNode *id,
+			      JsonObject *req)
+{
+	gint64 history = json_object_get_int_member_with_default(req, "history", 0);
+	guint n;
+
+	if (history < 0)
+		history = 0;
+	n = history > vp->history->len ? vp->history->len : (guint)history;
+	reply(c, id, true, NULL, NULL);
+	/* From here on the connection carries serial bytes only. */
+	c->serial = true;
+	if (n)
+		client_send(c, vp->history->data + vp->history->len - n, n);
+}
+
+static void handle_request(struct vmproc *vp, struct client *c, const char *line)
+{
+	g_autoptr(JsonParser) p = json_parser_new();
+	JsonObject *req;
+	JsonNode *id;
+	const char *cmd;
+	char msg[256];
+
+	if (!json_parser_load_from_data(p, line, -1, NULL) ||
+	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
+		reply(c, NULL, false, NULL, "not a JSON object");
+		return;
+	}
+	req = json_node_get_object(json_parser_get_root(p));
+	id = json_object_get_member(req, "id");
+	cmd = json_object_get_string_member_with_default(req, "cmd", NULL);
+	if (!cmd) {
+		reply(c, id, false, NULL, "no \"cmd\" string in the request");
+		return;
+	}
+	if (vp->state == ST_STOPPED) {
+		reply(c, id, false, NULL, "the VM has stopped");
+		return;
+	}
+	if (!strcmp(cmd, "status")) {
+		reply(c, id, true, status_node(vp), NULL);
+	} else if (!strcmp(cmd, "subscribe")) {
+		c->events = true;
+		reply(c, id, true, status_node(vp), NULL);
+	} else if (!strcmp(cmd, "pause")) {
+		if (vp->state == ST_STOPPING) {
+			reply(c, id, false, NULL, "the VM is stopping");
+			return;
+		}
+		machine_pause(vp->m);
+		set_state(vp, ST_PAUSED);
+		reply(c, id, true, status_node(vp), NULL);
+	} else if (!strcmp(cmd, "resume")) {
+		if (vp->state == ST_STOPPING) {
+			reply(c, id, false, NULL, "the VM is stopping");
+			return;
+		}
+		machine_resume(vp->m);
+		set_state(vp, ST_RUNNING);
+		reply(c, id, true, status_node(vp), NULL);
+	} else if (!strcmp(cmd, "reset")) {
+		if (vp->state == ST_STOPPING) {
+			reply(c, id, false, NULL, "the VM is stopping");
+			return;
+		}
+		vm_log("reset requested");
+		machine_reset(vp->m);	/* a paused VM runs again after it */
+		set_state(vp, ST_RUNNING);
+		reply(c, id, true, NULL, NULL);
+	} else if (!strcmp(cmd, "stop")) {
+		req_stop(vp, c, id, req);
+	} else if (!strcmp(cmd, "screenshot")) {
+		reply(c, id, false, NULL,
+		      "no display: this VM has no display device yet, so there is nothing to capture "
+		      "(use 'vivarium console' for its serial console)");
+	} else if (!strcmp(cmd, "attach-serial")) {
+		req_attach_serial(vp, c, id, req);
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "unknown command '%.64s' (status, subscribe, pause, resume, reset, stop, "
+			 "screenshot, attach-serial)", cmd);
+		reply(c, id, false, NULL, msg);
+	}
+}
+
+/* ---- clients: input ------------------------------------------------------ */
+
+static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct client *c = opaque;
+	uint8_t buf[4096];
+	ssize_t n;
+
+	(void)cond;
+	if (c->dead)
+		return G_SOURCE_CONTINUE;
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return G_SOURCE_CONTINUE;
+	if (n <= 0) {
+		c->in_watch = 0;
+		client_kill(c);
+		return G_SOURCE_REMOVE;
+	}
+	if (c->serial) {
+		guest_input(c->vp, buf, (size_t)n);
+		return G_SOURCE_CONTINUE;
+	}
+	for (ssize_t i = 0; i < n && !c->dead; i++) {
+		if (buf[i] != '\n') {
+			g_string_append_c(c->line, (char)buf[i]);
+			if (c->line->len > CLIENT_LINE_MAX) {
+				reply(c, NULL, false, NULL, "request line too long");
+				client_kill(c);
+			}
+			continue;
+		}
+		if (c->line->len)
+			handle_request(c->vp, c, c->line->str);
+		g_string_truncate(c->line, 0);
+		/* After attach-serial the rest of the bytes are serial input. */
+		if (c->serial && i + 1 < n) {
+			guest_input(c->vp, buf + i + 1, (size_t)(n - i - 1));
+			break;
+		}
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean accept_client(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+	struct client *c;
+	int cfd;
+
+	(void)cond;
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0)
+		return G_SOURCE_CONTINUE;
+	if (g_list_length(vp->clients) >= CLIENTS_MAX) {
+		static const char busy[] =
+			"{\"ok\":false,\"error\":\"too many control connections\"}\n";
+		ssize_t r = send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		(void)r;
+		close(cfd);
+		return G_SOURCE_CONTINUE;
+	}
+	c = g_new0(struct client, 1);
+	c->vp = vp;
+	c->fd = cfd;
+	c->line = g_string_new(NULL);
+	c->out = g_byte_array_new();
+	c->in_watch = g_unix_fd_add(cfd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+				    client_readable, c);
+	vp->clients = g_list_append(vp->clients, c);
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- the machine thread and the end ------------------------------------- */
+
+static void *machine_thread(void *opaque)
+{
+	struct vmproc *vp = opaque;
+	sigset_t set;
+	char one = 1;
+	ssize_t r;
+
+	/* Threads created below inherit this mask: signals go to the loop. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	vp->status = machine_run(vp->m, vp->err, sizeof(vp->err));
+	r = write(vp->end_pipe[1], &one, 1);
+	(void)r;
+	return NULL;
+}
+
+static gboolean machine_ended(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+
+	(void)fd, (void)cond;
+	pthread_join(vp->thread, NULL);
+	/* The last words of the guest. */
+	while (guest_out_read(vp) > 0)
+		;
+	if (vp->status < 0)
+		vm_log("VM failed: %s", vp->err);
+	else if (vp->forced)
+		vm_log("VM stopped (plug pulled)");
+	else
+		vm_log("VM ended: exit status %d%s", vp->status,
+		       vp->status == MACHINE_EXIT_POWEROFF ? " (guest powered off)" : "");
+	set_state(vp, ST_STOPPED);
+	g_main_loop_quit(vp->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+
+	force_stop(vp, "signal received");
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int lock_pid_file(struct vmproc *vp, char *err, size_t errlen)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char buf[32];
+	int fd, n;
+
+	vp->pid_path = vmlib_vm_file(vp->name, VM_PID_FILE);
+	fd = open(vp->pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", vp->pid_path, strerror(errno));
+		return -errno;
+	}
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		pid_t pid = 0;
+
+		close(fd);
+		vmlib_running(vp->name, &pid);
+		snprintf(err, errlen, "VM '%s' is already running (pid %d)", vp->name, (int)pid);
+		return -EBUSY;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		snprintf(err, errlen, "cannot write %s: %s", vp->pid_path, strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	vp->pid_fd = fd;
+	return 0;
+}
+
+static int listen_socket(struct vmproc *vp, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	vp->sock_path = vmlib_socket_path(vp->name, err, errlen);
+	if (!vp->sock_path)
+		return -EINVAL;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vp->sock_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	/* A socket file with nobody behind it is a crashed VM's: replace it.
+	 * One that answers belongs to a live process (same name in another
+	 * library sharing this runtime directory): leave it alone. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		snprintf(err, errlen,
+			 "another running VM serves %s (a VM of the same name in another library?)",
+			 vp->sock_path);
+		vp->sock_path[0] = 0;	/* not ours to remove */
+		return -EADDRINUSE;
+	}
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	unlink(vp->sock_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", vp->sock_path, strerror(errno));
+		close(fd);
+		vp->sock_path[0] = 0;
+		return -errno;
+	}
+	chmod(vp->sock_path, 0600);
+	vp->listen_fd = fd;
+	return 0;
+}
+
+static int setup_serial(struct vmproc *vp, char *err, size_t errlen)
+{
+	g_autofree char *log = vmlib_vm_file(vp->name, VM_SERIAL_LOG_FILE);
+	int out[2], in[2];
+
+	if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0)
+		goto fail;
+	if (pipe2(in, O_CLOEXEC) < 0) {
+		close(out[0]);
+		close(out[1]);
+		goto fail;
+	}
+	/* Our end of the input pipe must not block the loop. */
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	vp->serial = chardev_fd_new(in[0], out[1]);
+	if (!vp->serial) {
+		close(out[0]), close(out[1]), close(in[0]), close(in[1]);
+		goto fail;
+	}
+	vp->ser_out_rd = out[0];
+	vp->ser_in_wr = in[1];
+	vp->serial_log = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (vp->serial_log < 0)
+		vm_log("cannot write %s: %s (serial output is not logged)", log, strerror(errno));
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot set up the serial console: %s", strerror(errno));
+	return -errno;
+}
+
+static void cleanup(struct vmproc *vp)
+{
+	while (vp->clients) {
+		struct client *c = vp->clients->data;
+
+		/* Best effort: the "stopped" event, then close. */
+		if (c->out->len)
+			(void)!send(c->fd, c->out->data, c->out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		client_free(c);
+	}
+	if (vp->listen_fd >= 0)
+		close(vp->listen_fd);
+	if (vp->sock_path && vp->sock_path[0])
+		unlink(vp->sock_path);
+	machine_destroy(vp->m);
+	chardev_free(vp->serial);
+	if (vp->ser_out_rd >= 0)
+		close(vp->ser_out_rd);
+	if (vp->ser_in_wr >= 0)
+		close(vp->ser_in_wr);
+	if (vp->serial_log >= 0)
+		close(vp->serial_log);
+	/* Unlink while the lock is held, so no new process's file goes. */
+	if (vp->pid_fd >= 0) {
+		unlink(vp->pid_path);
+		close(vp->pid_fd);
+	}
+	g_free(vp->sock_path);
+	g_free(vp->pid_path);
+	if (vp->history)
+		g_byte_array_unref(vp->history);
+	if (vp->ser_in_pending)
+		g_byte_array_unref(vp->ser_in_pending);
+	vm_config_clear(&vp->cfg);
+}
+
+static void report_ready(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	(void)!write(fd, msg, strlen(msg));
+	(void)!write(fd, "\n", 1);
+	close(fd);
+}
+
+int cmd_vm_process(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ 0 },
+	};
+	struct vmproc vp = {
+		.listen_fd = -1, .pid_fd = -1, .ser_out_rd = -1,
+		.ser_in_wr = -1, .serial_log = -1, .end_pipe = { -1, -1 },
+	};
+	struct machine_config mc;
+	char err[512] = "", msg[600];
+	int ready_fd = -1, opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'r')
+			ready_fd = atoi(optarg);
+		else
+			return 2;
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "vivarium: vm-process NAME (started by 'vivarium start')\n");
+		return 2;
+	}
+	if (ready_fd >= 0)
+		fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN);
+	vp.name = argv[optind];
+	vp.started_us = g_get_monotonic_time();
+	vp.history = g_byte_array_new();
+	vp.ser_in_pending = g_byte_array_new();
+
+	r = vm_config_load(vp.name, &vp.cfg, NULL, err, sizeof(err));
+	if (r == 0)
+		r = lock_pid_file(&vp, err, sizeof(err));
+	if (r == 0)
+		r = listen_socket(&vp, err, sizeof(err));
+	if (r == 0)
+		r = setup_serial(&vp, err, sizeof(err));
+	if (r == 0) {
+		vm_machine_config(&vp.cfg, vp.serial, &mc);
+		r = machine_create(&mc, &vp.m, err, sizeof(err));
+	}
+	if (r == 0 && pipe2(vp.end_pipe, O_CLOEXEC) < 0) {
+		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
+		r = -errno;
+	}
+	if (r == 0 && (r = -pthread_create(&vp.thread, NULL, machine_thread, &vp)))
+		snprintf(err, sizeof(err), "cannot start the machine thread: %s", strerror(-r));
+	if (r < 0) {
+		vm_log("cannot start VM '%s': %s", vp.name, err);
+		snprintf(msg, sizeof(msg), "error: %s", err);
+		report_ready(ready_fd, msg);
+		cleanup(&vp);
+		return 1;
+	}
+	vm_log("VM '%s' started: pid %d, %u vCPUs, %" PRIu64 " MiB, control socket %s",
+	       vp.name, (int)getpid(), vp.cfg.cpus, vp.cfg.memory >> 20, vp.sock_path);
+	snprintf(msg, sizeof(msg), "ok %d", (int)getpid());
+	report_ready(ready_fd, msg);
+
+	vp.loop = g_main_loop_new(NULL, FALSE);
+	g_unix_fd_add(vp.listen_fd, G_IO_IN, accept_client, &vp);
+	g_unix_fd_add(vp.ser_out_rd, G_IO_IN, guest_out_readable, &vp);
+	g_unix_fd_add(vp.end_pipe[0], G_IO_IN, machine_ended, &vp);
+	g_unix_signal_add(SIGTERM, on_signal, &vp);
+	g_unix_signal_add(SIGINT, on_signal, &vp);
+	g_unix_signal_add(SIGHUP, on_signal, &vp);
+	g_main_loop_run(vp.loop);
+	g_main_loop_unref(vp.loop);
+
+	close(vp.end_pipe[0]);
+	close(vp.end_pipe[1]);
+	r = vp.status < 0 ? 1 : vp.status;
+	cleanup(&vp);
+	return r;
+}

@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: MIT */
+/* app/vmlib.c - the VM library: names, paths, vm.conf, run state. */
+#define _GNU_SOURCE
+#include "vmlib.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "options.h"
+
+#define G_VM		"vm"
+#define G_KERNEL	"direct-boot"
+#define G_CDROM		"cdrom"
+
+/* ---- names and paths ----------------------------------------------------- */
+
+int vm_name_check(const char *name, char *err, size_t errlen)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (!len) {
+		snprintf(err, errlen, "a VM name cannot be empty");
+		return -EINVAL;
+	}
+	if (len > VM_NAME_MAX) {
+		snprintf(err, errlen, "VM name '%.20s...' is too long (at most %d characters)",
+			 name, VM_NAME_MAX);
+		return -EINVAL;
+	}
+	if (name[0] == '.' || name[0] == '-') {
+		snprintf(err, errlen, "VM name '%s' cannot start with '%c'", name, name[0]);
+		return -EINVAL;
+	}
+	for (const char *p = name; *p; p++) {
+		if (g_ascii_isalnum(*p) || strchr("._+-", *p))
+			continue;
+		snprintf(err, errlen,
+			 "VM name '%s' has '%c': use letters, digits and . _ + - only",
+			 name, g_ascii_isprint(*p) ? *p : '?');
+		return -EINVAL;
+	}
+	return 0;
+}
+
+char *vmlib_root(void)
+{
+	/* Not g_get_user_data_dir(): it caches the first value it saw. */
+	const char *data = getenv("XDG_DATA_HOME");
+
+	if (data && data[0] == '/')
+		return g_build_filename(data, "vivarium", "vms", NULL);
+	return g_build_filename(g_get_home_dir(), ".local", "share", "vivarium",
+				"vms", NULL);
+}
+
+char *vmlib_vm_dir(const char *name)
+{
+	g_autofree char *root = vmlib_root();
+
+	return g_build_filename(root, name, NULL);
+}
+
+char *vmlib_vm_file(const char *name, const char *file)
+{
+	g_autofree char *dir = vmlib_vm_dir(name);
+
+	return g_build_filename(dir, file, NULL);
+}
+
+/* mkdir -p @path 0700, then insist it is a directory of ours that nobody
+ * else can enter (it holds the control sockets). */
+static int private_dir(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (g_mkdir_with_parents(path, 0700) < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	if (lstat(path, &st) < 0) {
+		snprintf(err, errlen, "cannot use '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
+		snprintf(err, errlen,
+			 "'%s' is not a private directory of this user (want mode 0700, owner uid %u)",
+			 path, (unsigned)getuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
+char *vmlib_runtime_dir(char *err, size_t errlen)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char *dir;
+
+	if (rt && rt[0] == '/')
+		dir = g_build_filename(rt, "vivarium", NULL);
+	else
+		dir = g_strdup_printf("/tmp/vivarium-%u", (unsigned)getuid());
+	if (private_dir(dir, err, errlen) < 0) {
+		g_free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+char *vmlib_socket_path(const char *name, char *err, size_t errlen)
+{
+	g_autofree char *dir = vmlib_runtime_dir(err, errlen);
+	char *path;
+
+	if (!dir)
+		return NULL;
+	path = g_strdup_printf("%s/%s.sock", dir, name);
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(err, errlen,
+			 "control socket path '%s' is too long for a Unix socket; "
+			 "set XDG_RUNTIME_DIR to a shorter directory", path);
+		g_free(path);
+		return NULL;
+	}
+	return path;
+}
+
+bool vmlib_exists(const char *name)
+{
+	g_autofree char *conf = vmlib_vm_file(name, VM_CONF_FILE);
+	char err[8];
+
+	return vm_name_check(name, err, sizeof(err)) == 0 &&
+	       g_file_test(conf, G_FILE_TEST_IS_REGULAR);
+}
+
+static gint cmp_str(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **vmlib_list(void)
+{
+	g_autofree char *root = vmlib_root();
+	GPtrArray *names = g_ptr_array_new();
+	GDir *d = g_dir_open(root, 0, NULL);
+	const char *e;
+
+	/* Half-made or half-deleted folders start with '.': skipped. */
+	while (d && (e = g_dir_read_name(d)))
+		if (vmlib_exists(e))
+			g_ptr_array_add(names, g_strdup(e));
+	if (d)
+		g_dir_close(d);
+	g_ptr_array_sort(names, cmp_str);
+	g_ptr_array_add(names, NULL);
+	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+/* ---- enum names ------------------------------------------------------------ */
+
+static const char *const fw_names[] = {
+	[MACHINE_FW_AUTO] = "auto", [MACHINE_FW_NONE] = "none",
+	[MACHINE_FW_BIOS] = "bios",
+};
+static const char *const boot_names[] = {
+	[MACHINE_BOOT_DEFAULT] = "default", [MACHINE_BOOT_DISK] = "disk",
+	[MACHINE_BOOT_CDROM] = "cdrom",
+};
+static const char *const if_names[] = {
+	[MACHINE_IF_VIRTIO] = "virtio", [MACHINE_IF_ATA] = "ata",
+};
+
+const char *vm_firmware_name(enum machine_firmware fw)
+{
+	return (unsigned)fw < G_N_ELEMENTS(fw_names) ? fw_names[fw] : "?";
+}
+
+const char *vm_boot_name(enum machine_boot boot)
+{
+	return (unsigned)boot < G_N_ELEMENTS(boot_names) ? boot_names[boot] : "?";
+}
+
+const char *vm_if_name(enum machine_drive_if bus)
+{
+	return (unsigned)bus < G_N_ELEMENTS(if_names) ? if_names[bus] : "?";
+}
+
+static int lookup(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (names[i] && !strcmp(names[i], s))
+			return (int)i;
+	return -1;
+}
+
+/* ---- vm.conf -------------------------------------------------------------- */
+
+const char *vm_size_str(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes && !(bytes & ((1ull << 30) - 1)))
+		snprintf(buf, len, "%" PRIu64 "G", bytes >> 30);
+	else if (bytes && !(bytes & ((1ull << 20) - 1)))
+		snprintf(buf, len, "%" PRIu64 "M", bytes >> 20);
+	else
+		snprintf(buf, len, "%" PRIu64, bytes);
+	return buf;
+}
+
+void vm_config_clear(struct vm_config *cfg)
+{
+	g_free(cfg->name);
+	g_free(cfg->uuid);
+	g_free(cfg->display);
+	g_free(cfg->notes);
+	g_free(cfg->kernel);
+	g_free(cfg->initrd);
+	g_free(cfg->append);
+	g_free(cfg->cdrom);
+	g_free(cfg->created);
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		g_free(cfg->disk[i].path);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* A string key, or NULL if absent or empty. */
+static char *get_str(GKeyFile *kf, const char *group, const char *key)
+{
+	char *v = g_key_file_get_string(kf, group, key, NULL);
+
+	if (v && !*v) {
+		g_free(v);
+		v = NULL;
+	}
+	return v;
+}
+
+static char *abs_in(const char *dir, const char *path)
+{
+	if (!path)
+		return NULL;
+	if (g_path_is_absolute(path))
+		return g_strdup(path);
+	return g_build_filename(dir, path, NULL);
+}
+
+int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
+			   struct vm_config *cfg, char *err, size_t errlen)
+{
+	g_autofree char *mem = NULL, *cpus = NULL, *fw = NULL, *boot = NULL;
+	g_autofree char *kernel = NULL, *initrd = NULL, *cdrom = NULL;
+	int r = -EINVAL, i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->name = get_str(kf, G_VM, "name");
+	if (!cfg->name || vm_name_check(cfg->name, err, errlen) < 0) {
+		if (!cfg->name)
+			snprintf(err, errlen, "vm.conf: [vm] has no name");
+		goto fail;
+	}
+	cfg->uuid = get_str(kf, G_VM, "uuid");
+	if (cfg->uuid && !g_uuid_string_is_valid(cfg->uuid)) {
+		snprintf(err, errlen, "vm.conf: uuid '%s' is not a UUID", cfg->uuid);
+		goto fail;
+	}
+	cfg->memory = VM_DEFAULT_MEMORY;
+	mem = get_str(kf, G_VM, "memory");
+	if (mem && (parse_size(mem, &cfg->memory) < 0 ||
+		    cfg->memory < (16ull << 20) || (cfg->memory & 0xfffff))) {
+		snprintf(err, errlen,
+			 "vm.conf: memory '%s' is not a whole number of MiB of at least 16M (e.g. 512M, 2G)",
+			 mem);
+		goto fail;
+	}
+	cfg->cpus = 1;
+	cpus = get_str(kf, G_VM, "cpus");
+	if (cpus && parse_uint(cpus, 1, MACHINE_MAX_CPUS, &cfg->cpus) < 0) {
+		snprintf(err, errlen, "vm.conf: cpus '%s': give a number from 1 to %u",
+			 cpus, MACHINE_MAX_CPUS);
+		goto fail;
+	}
+	fw = get_str(kf, G_VM, "firmware");
+	i = fw ? lookup(fw_names, G_N_ELEMENTS(fw_names), fw) : MACHINE_FW_AUTO;
+	if (i < 0) {
+		snprintf(err, errlen, "vm.conf: firmware '%s': use auto, bios or none", fw);
+		goto fail;
+	}
+	cfg->firmware = (enum machine_firmware)i;
+	boot = get_str(kf, G_VM, "boot");
+	i = boot ? lookup(boot_names, G_N_ELEMENTS(boot_names), boot) : MACHINE_BOOT_DEFAULT;
+	if (i < 0) {
+		snprintf(err, errlen, "vm.conf: boot '%s': use default, disk or cdrom", boot);
+		goto fail;
+	}
+	cfg->boot = (enum machine_boot)i;
+	cfg->display = get_str(kf, G_VM, "display");
+	if (!cfg->display)
+		cfg->display = g_strdup("none");
+	if (strcmp(cfg->display, "none") && strcmp(cfg->display, "sdl")) {
+		snprintf(err, errlen, "vm.conf: display '%s': use none or sdl", cfg->display);
+		goto fail;
+	}
+	cfg->notes = get_str(kf, G_VM, "notes");
+	cfg->created = get_str(kf, G_VM, "created");
+
+	kernel = get_str(kf, G_KERNEL, "kernel");
+	initrd = get_str(kf, G_KERNEL, "initrd");
+	cfg->kernel = abs_in(dir, kernel);
+	cfg->initrd = abs_in(dir, initrd);
+	cfg->append = get_str(kf, G_KERNEL, "append");
+	if (cfg->initrd && !cfg->kernel) {
+		snprintf(err, errlen, "vm.conf: an initrd without a kernel: set kernel too");
+		goto fail;
+	}
+	if (cfg->firmware == MACHINE_FW_NONE && !cfg->kernel) {
+		snprintf(err, errlen, "vm.conf: firmware=none boots a kernel directly: set kernel");
+		goto fail;
+	}
+
+	for (unsigned d = 0; d < VM_MAX_DISKS; d++) {
+		g_autofree char *group = g_strdup_printf("disk%u", d);
+		g_autofree char *path = NULL, *fmt = NULL, *bus = NULL;
+		struct vm_disk *disk = &cfg->disk[cfg->ndisks];
+		GError *gerr = NULL;
+
+		if (!g_key_file_has_group(kf, group))
+			continue;
+		path = get_str(kf, group, "path");
+		if (!path) {
+			snprintf(err, errlen, "vm.conf: [%s] has no path", group);
+			goto fail;
+		}
+		fmt = get_str(kf, group, "format");
+		disk->format = BLK_FMT_AUTO;
+		if (fmt && strcmp(fmt, "auto")) {
+			if (!strcmp(fmt, "raw"))
+				disk->format = BLK_FMT_RAW;
+			else if (!strcmp(fmt, "qcow2"))
+				disk->format = BLK_FMT_QCOW2;
+			else {
+				snprintf(err, errlen, "vm.conf: [%s] format '%s': use raw or qcow2",
+					 group, fmt);
+				goto fail;
+			}
+		}
+		bus = get_str(kf, group, "interface");
+		i = bus ? lookup(if_names, G_N_ELEMENTS(if_names), bus) : MACHINE_IF_VIRTIO;
+		if (i < 0) {
+			snprintf(err, errlen, "vm.conf: [%s] interface '%s': use virtio or ata",
+				 group, bus);
+			goto fail;
+		}
+		disk->bus = (enum machine_drive_if)i;
+		disk->readonly = g_key_file_get_boolean(kf, group, "readonly", &gerr);
+		if (gerr) {
+			bool absent = g_error_matches(gerr, G_KEY_FILE_ERROR,
+						      G_KEY_FILE_ERROR_KEY_NOT_FOUND);
+
+			g_error_free(gerr);
+			if (!absent) {
+				snprintf(err, errlen, "vm.conf: [%s] readonly: use true or false", group);
+				goto fail;
+			}
+		}
+		disk->path = abs_in(dir, path);
+		cfg->ndisks++;
+	}
+	cdrom = get_str(kf, G_CDROM, "path");
+	cfg->cdrom = abs_in(dir, cdrom);
+	return 0;
+fail:
+	vm_config_clear(cfg);
+	return r;
+}
+
+int vm_config_load(const char *name, struct vm_config *cfg, GKeyFile **kfp,
+		   char *err, size_t errlen)
+{
+	g_autofree char *dir = NULL, *path = NULL;
+	GKeyFile *kf;
+	GError *gerr = NULL;
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (kfp)
+		*kfp = NULL;
+	r = vm_name_check(name, err, errlen);
+	if (r < 0)
+		return r;
+	dir = vmlib_vm_dir(name);
+	path = g_build_filename(dir, VM_CONF_FILE, NULL);
+	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+		snprintf(err, errlen, "no VM named '%s' (see 'vivarium list')", name);
+		return -ENOENT;
+	}
+	kf = g_key_file_new();
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &gerr)) {
+		snprintf(err, errlen, "cannot read %s: %s", path, gerr->message);
+		g_error_free(gerr);
+		g_key_file_unref(kf);
+		return -EINVAL;
+	}
+	r = vm_config_from_keyfile(kf, dir, cfg, err, errlen);
+	if (r == 0 && strcmp(cfg->name, name)) {
+		snprintf(err, errlen, "%s names the VM '%s', but its folder is '%s'",
+			 path, cfg->name, name);
+		vm_config_clear(cfg);
+		r = -EINVAL;
+	}
+	if (r < 0 || !kfp)
+		g_key_file_unref(kf);
+	else
+		*kfp = kf;
+	return r;
+}
+
+/* @path relative to @dir if it is inside it. */
+static const char *rel_to(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+
+	if (path && !strncmp(path, dir, n) && path[n] == '/' && path[n + 1])
+		return path + n + 1;
+	return path;
+}
+
+static void set_opt(GKeyFile *kf, const char *group, const char *key,
+		    const char *v)
+{
+	if (v)
+		g_key_file_set_string(kf, group, key, v);
+	else
+		g_key_file_remove_key(kf, group, key, NULL);
+}
+
+void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
+			  GKeyFile *kf)
+{
+	char size[32];
+
+	g_key_file_set_string(kf, G_VM, "name", cfg->name);
+	set_opt(kf, G_VM, "uuid", cfg->uuid);
+	g_key_file_set_string(kf, G_VM, "memory",
+			      vm_size_str(cfg->memory, size, sizeof(size)));
+	g_key_file_set_integer(kf, G_VM, "cpus", (gint)cfg->cpus);
+	g_key_file_set_string(kf, G_VM, "firmware", vm_firmware_name(cfg->firmware));
+	g_key_file_set_string(kf, G_VM, "boot", vm_boot_name(cfg->boot));
+	g_key_file_set_string(kf, G_VM, "display", cfg->display ? cfg->display : "none");
+	set_opt(kf, G_VM, "notes", cfg->notes);
+	set_opt(kf, G_VM, "created", cfg->created);
+	if (cfg->kernel) {
+		g_key_file_set_string(kf, G_KERNEL, "kernel", rel_to(dir, cfg->kernel));
+		set_opt(kf, G_KERNEL, "initrd", rel_to(dir, cfg->initrd));
+		set_opt(kf, G_KERNEL, "append", cfg->append);
+	}
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		const struct vm_disk *d = &cfg->disk[i];
+		g_autofree char *group = g_strdup_printf("disk%u", i);
+
+		g_key_file_set_string(kf, group, "path", rel_to(dir, d->path));
+		g_key_file_set_string(kf, group, "format", blk_format_name(d->format));
+		g_key_file_set_string(kf, group, "interface", vm_if_name(d->bus));
+		g_key_file_set_boolean(kf, group, "readonly", d->readonly);
+	}
+	if (cfg->cdrom)
+		g_key_file_set_string(kf, G_CDROM, "path", cfg->cdrom);
+}
+
+int vm_keyfile_save(GKeyFile *kf, const char *path, char *err, size_t errlen)
+{
+	g_autofree char *data = g_key_file_to_data(kf, NULL, NULL);
+	GError *gerr = NULL;
+
+	/* g_file_set_contents: temporary file, fsync, rename. */
+	if (!g_file_set_contents(path, data, -1, &gerr)) {
+		snprintf(err, errlen, "cannot write %s: %s", path, gerr->message);
+		g_error_free(gerr);
+		return -EIO;
+	}
+	return 0;
+}
+
+int vm_check_readable(const char *what, const char *path, char *err,
+			  size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
+		return -EINVAL;
+	}
+	close(fd);
+	return 0;
+}
+
+int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
+		  size_t errlen)
+{
+	const char *eq = strchr(assignment, '=');
+	g_autofree char *key = NULL, *abs = NULL;
+	const char *v;
+	uint64_t size;
+	unsigned n;
+
+	if (!eq || eq == assignment) {
+		snprintf(err, errlen, "'%s' is not KEY=VALUE (e.g. memory=2G)", assignment);
+		return -EINVAL;
+	}
+	key = g_strndup(assignment, (gsize)(eq - assignment));
+	v = eq + 1;
+	if (!strcmp(key, "memory")) {
+		char buf[32];
+
+		if (parse_size(v, &size) < 0 || size < (16ull << 20) || (size & 0xfffff)) {
+			snprintf(err, errlen, "memory '%s' is not a whole number of MiB of at least 16M (e.g. 512M, 2G)", v);
+			return -EINVAL;
+		}
+		g_key_file_set_string(kf, G_VM, "memory", vm_size_str(size, buf, sizeof(buf)));
+	} else if (!strcmp(key, "cpus")) {
+		if (parse_uint(v, 1, MACHINE_MAX_CPUS, &n) < 0) {
+			snprintf(err, errlen, "cpus '%s': give a number from 1 to %u", v, MACHINE_MAX_CPUS);
+			return -EINVAL;
+		}
+		g_key_file_set_integer(kf, G_VM, "cpus", (gint)n);
+	} else if (!strcmp(key, "firmware") || !strcmp(key, "boot") ||
+		   !strcmp(key, "display")) {
+		bool ok = !strcmp(key, "firmware") ? lookup(fw_names, G_N_ELEMENTS(fw_names), v) >= 0
+			: !strcmp(key, "boot") ? lookup(boot_names, G_N_ELEMENTS(boot_names), v) >= 0
+			: (!strcmp(v, "none") || !strcmp(v, "sdl"));
+
+		if (!ok) {
+			snprintf(err, errlen, "%s '%s': use %s", key, v,
+				 !strcmp(key, "firmware") ? "auto, bios or none"
+				 : !strcmp(key, "boot") ? "default, disk or cdrom" : "none or sdl");
+			return -EINVAL;
+		}
+		g_key_file_set_string(kf, G_VM, key, v);
+	} else if (!strcmp(key, "notes")) {
+		set_opt(kf, G_VM, "notes", *v ? v : NULL);
+	} else if (!strcmp(key, "append")) {
+		set_opt(kf, G_KERNEL, "append", *v ? v : NULL);
+	} else if (!strcmp(key, "kernel") || !strcmp(key, "initrd") ||
+		   !strcmp(key, "cdrom")) {
+		const char *group = strcmp(key, "cdrom") ? G_KERNEL : G_CDROM;
+		const char *k = strcmp(key, "cdrom") ? key : "path";
+
+		if (*v) {
+			abs = g_canonicalize_filename(v, NULL);
+			if (vm_check_readable(!strcmp(key, "cdrom") ? "ISO image" : key,
+					   abs, err, errlen) < 0)
+				return -EINVAL;
+		}
+		set_opt(kf, group, k, abs);
+	} else {
+		snprintf(err, errlen,
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, notes, kernel, initrd, append, cdrom)",
+			 key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
+		       struct machine_config *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ram_size = cfg->memory;
+	out->ncpus = cfg->cpus;
+	out->kernel_path = cfg->kernel;
+	out->initrd_path = cfg->kernel ? cfg->initrd : NULL;
+	out->cmdline = cfg->kernel ? (cfg->append ? cfg->append : VM_DEFAULT_APPEND) : NULL;
+	out->serial = serial;
+	out->firmware = cfg->firmware;
+	out->boot = cfg->boot;
+	out->sercon = !strcmp(cfg->display ? cfg->display : "none", "none");
+	for (unsigned i = 0; i < cfg->ndisks && out->ndrives < MACHINE_MAX_DRIVES; i++) {
+		struct machine_drive *d = &out->drive[out->ndrives++];
+
+		d->path = cfg->disk[i].path;
+		d->format = cfg->disk[i].format;
+		d->bus = cfg->disk[i].bus;
+		d->readonly = cfg->disk[i].readonly;
+	}
+	if (cfg->cdrom && out->ndrives < MACHINE_MAX_DRIVES) {
+		struct machine_drive *d = &out->drive[out->ndrives++];
+
+		d->path = cfg->cdrom;
+		d->bus = MACHINE_IF_ATA;
+		d->cdrom = true;
+		d->readonly = true;
+	}
+}
+
+/* ---- run state ---------------------------------------------------------- */
+
+bool vmlib_running(const char *name, pid_t *pid)
+{
+	g_autofree char *path = vmlib_vm_file(name, VM_PID_FILE);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char buf[32] = "";
+	bool running = false;
+	ssize_t n;
+	int fd;
+
+	if (pid)
+		*pid = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	/* Would a write lock conflict?  Then the VM's process holds it. */
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+		running = true;
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (pid && n > 0)
+			*pid = (pid_t)strtol(buf, NULL, 10);
+	}
+	close(fd);
+	return running;
+}

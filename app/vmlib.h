@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app/vmlib.h - the VM library: one folder per VM under
+ * $XDG_DATA_HOME/vivarium/vms/NAME/ holding vm.conf (a GKeyFile, format in
+ * docs/vm-conf.md), its disk images, vm.log, serial.log and, while it runs,
+ * vm.pid (locked by the VM's process).  The control socket of a running VM
+ * is $XDG_RUNTIME_DIR/vivarium/NAME.sock (fallback: /tmp/vivarium-UID/).
+ *
+ * Every function that can fail for a reason the user must read fills
+ * @err (@errlen bytes, one line, no newline) and returns a negative errno.
+ */
+#ifndef VIVARIUM_VMLIB_H
+#define VIVARIUM_VMLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <glib.h>
+
+#include "block/block.h"
+#include "machine.h"
+
+#define VM_NAME_MAX		64	/* bytes; the socket path must fit too */
+#define VM_CONF_FILE		"vm.conf"
+#define VM_PID_FILE		"vm.pid"
+#define VM_LOG_FILE		"vm.log"
+#define VM_SERIAL_LOG_FILE	"serial.log"
+#define VM_DISK_FILE		"disk.qcow2"
+#define VM_MAX_DISKS		4
+#define VM_DEFAULT_MEMORY	(1ull << 30)
+#define VM_DEFAULT_APPEND	"console=ttyS0"
+
+struct vm_disk {
+	char *path;			/* absolute */
+	enum blk_format format;		/* AUTO: probe */
+	enum machine_drive_if bus;
+	bool readonly;
+};
+
+/* What vm.conf says, parsed and checked.  Strings are g_malloc'ed;
+ * paths are absolute (relative ones in the file are relative to the VM's
+ * folder). */
+struct vm_config {
+	char *name;
+	char *uuid;
+	uint64_t memory;		/* bytes, whole MiB, >= 16 MiB */
+	unsigned cpus;			/* 1..MACHINE_MAX_CPUS */
+	enum machine_firmware firmware;
+	enum machine_boot boot;
+	char *display;			/* "none" or "sdl" */
+	char *notes;			/* may be NULL */
+	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
+	struct vm_disk disk[VM_MAX_DISKS];
+	unsigned ndisks;
+	char *cdrom;			/* ISO path; may be NULL */
+	char *created;			/* ISO 8601, UTC */
+};
+
+/* ---- names and paths (g_free the strings) ------------------------------ */
+
+/* 1..VM_NAME_MAX bytes of [A-Za-z0-9._+-], not starting with '.' or '-'.
+ * Returns 0 or -EINVAL with @err set. */
+int vm_name_check(const char *name, char *err, size_t errlen);
+char *vmlib_root(void);				/* .../vivarium/vms */
+char *vmlib_vm_dir(const char *name);		/* .../vms/NAME */
+char *vmlib_vm_file(const char *name, const char *file);
+/* The runtime directory, created 0700 if missing and checked to be ours
+ * (not a symlink, owned by us, no access for others).  NULL + @err. */
+char *vmlib_runtime_dir(char *err, size_t errlen);
+/* NULL + @err if the path would not fit a sockaddr_un. */
+char *vmlib_socket_path(const char *name, char *err, size_t errlen);
+/* Does VM @name exist (its folder with a vm.conf)? */
+bool vmlib_exists(const char *name);
+/* Names of the VMs in the library, sorted; NULL-terminated (g_strfreev). */
+char **vmlib_list(void);
+
+/* ---- vm.conf ------------------------------------------------------------ */
+
+/* Parse @kf (the VM's folder @dir resolves relative paths).  -EINVAL + @err
+ * for a missing or bad value ("vm.conf: memory '12Q' is not a size"). */
+int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
+			   struct vm_config *cfg, char *err, size_t errlen);
+/* Load and parse VM @name's vm.conf; the GKeyFile stays available in *@kf
+ * if @kf is not NULL (g_key_file_unref it). -ENOENT: no such VM. */
+int vm_config_load(const char *name, struct vm_config *cfg, GKeyFile **kf,
+		   char *err, size_t errlen);
+/* Fill @kf from @cfg (paths inside @dir stored relative to it). */
+void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
+			  GKeyFile *kf);
+/* Write @kf to @path atomically (temporary file, fsync, rename). */
+int vm_keyfile_save(GKeyFile *kf, const char *path, char *err, size_t errlen);
+void vm_config_clear(struct vm_config *cfg);
+
+/*
+ * vm_config_set - apply "KEY=VALUE" of `vivarium edit` to @kf: memory,
+ * cpus, firmware, boot, display, notes, kernel, initrd, append, cdrom (an
+ * empty value removes kernel/initrd/append/cdrom/notes).  Checks the value
+ * (sizes, numbers, readable files); -EINVAL + @err otherwise.
+ */
+int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
+		  size_t errlen);
+
+/*
+ * vm_machine_config - the struct machine_config for @cfg: @out's strings
+ * and drive paths point into @cfg, which must outlive it.  @serial is
+ * COM1's host side.  Firmware output is mirrored to COM1 (sercon) while
+ * there is no display.
+ */
+void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
+		       struct machine_config *out);
+
+/* Names for the enums, as written in vm.conf and JSON. */
+const char *vm_firmware_name(enum machine_firmware fw);
+const char *vm_boot_name(enum machine_boot boot);
+const char *vm_if_name(enum machine_drive_if bus);
+
+/* ---- run state ----------------------------------------------------------- */
+
+/*
+ * vmlib_running - is VM @name's process alive?  It holds a write lock on
+ * vm.pid for its whole life, so a PID file or socket left by a process
+ * that crashed (or was killed) does not count.  Sets *@pid (0 if not
+ * running; may be NULL).
+ */
+bool vmlib_running(const char *name, pid_t *pid);
+
+/* A file the VM will read (@what: "kernel", "ISO image"...) must be a
+ * readable regular file now: 0, or -errno with @err saying so. */
+int vm_check_readable(const char *what, const char *path, char *err,
+		      size_t errlen);
+
+/* @bytes as vm.conf writes it: "2G", "1536M", else a byte count. */
+const char *vm_size_str(uint64_t bytes, char *buf, size_t len);
+
+#endif
