@@ -251,7 +251,9 @@ static int open_one(const char *path, enum blk_format fmt, bool readonly,
 		ret = blk_err(err, errlen, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: a backing "file" that is a FIFO must not hang us. */
+	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+			   O_NONBLOCK);
 	if (b->fd < 0) {
 		ret = -errno;
 		blk_err(err, errlen, ret, "'%s': cannot open%s: %s", path,
@@ -282,6 +284,7 @@ static int open_one(const char *path, enum blk_format fmt, bool readonly,
 			}
 		}
 	}
+	here.no_lock = no_lock;
 	here.dev[here.depth] = st.st_dev;
 	here.ino[here.depth] = st.st_ino;
 	if (!no_lock) {
@@ -316,6 +319,7 @@ static int open_one(const char *path, enum blk_format fmt, bool readonly,
 	}
 	ret = b->drv->open(b, &here, err, errlen);
 	if (ret < 0) {
+		b->drv->close(b);	/* frees what open got done */
 		b->drv = NULL;
 		goto fail;
 	}

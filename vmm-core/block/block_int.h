@@ -18,6 +18,7 @@
 /* Where the top image's open came from: to find backing-chain loops. */
 struct blk_chain {
 	unsigned depth;			/* 0 for the top image */
+	bool no_lock;			/* the top image's opts->no_lock */
 	dev_t dev[BLK_MAX_CHAIN + 1];
 	ino_t ino[BLK_MAX_CHAIN + 1];
 };

@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/test_qcow2.c - the qcow2 driver against qemu-img/qemu-io as
+ * the independent oracle: images we write pass `qemu-img check` and
+ * `qemu-img compare` against a raw file of the expected content; images
+ * QEMU wrote (backing chains, compressed, zero clusters, v2, cluster
+ * sizes) read back as `qemu-img convert` says; overlays leave their
+ * backing file alone; concurrent requests; and a writer killed with
+ * SIGKILL leaves a consistent image holding what it had flushed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "blktest.h"
+
+static uint32_t rng = 12345;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	return rng;
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, buf, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return NULL;
+	uint8_t *p = malloc((size_t)st.st_size + 1);
+	ssize_t n = pread(fd, p, (size_t)st.st_size, 0);
+	close(fd);
+	*len = (size_t)st.st_size;
+	if (n != st.st_size) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* qemu-img check's exit status: 0 clean, 3 leaks only, 2 corruptions. */
+static int qemu_check(const char *path)
+{
+	return sh("qemu-img check -q '%s' >/dev/null 2>&1", path);
+}
+
+/* Read all of @path through the block layer; CHECKs it equals @want. */
+static void check_content(const char *path, const uint8_t *want,
+			  size_t len)
+{
+	struct blk_open_opts ro = { .readonly = true };
+	struct blk *b;
+	char err[512];
+	int r = blk_open(path, &ro, &b, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "open %s: %s\n", path, err);
+	CHECK_EQ(r, 0);
+	if (r < 0)
+		return;
+	CHECK_EQ(blk_length(b), len);
+	uint8_t *got = malloc(len);
+	CHECK_EQ(blk_pread(b, 0, got, len), 0);
+	size_t i = 0;
+	while (i < len && got[i] == want[i])
+		i++;
+	if (i < len)
+		fprintf(stderr, "  %s differs first at 0x%zx\n", path, i);
+	CHECK_EQ(i, len);
+	/* Also in odd pieces, through the iovec path. */
+	struct iovec v[3] = { { got, 1000 }, { got + 1000, 3 },
+			      { got + 1003, 70000 } };
+	if (len >= 71003 + 4096) {
+		CHECK_EQ(blk_preadv(b, 4096 - 7, v, 3), 0);
+		CHECK(!memcmp(got, want + 4096 - 7, 71003));
+	}
+	free(got);
+	blk_close(b);
+}
+
+/* ---- images we write, checked by qemu-img ---- */
+
+static void random_ops(struct blk *b, uint8_t *model, uint64_t size,
+		       unsigned nops, bool tool_unaligned)
+{
+	uint8_t *buf = malloc(256 * 1024);
+	for (unsigned i = 0; i < nops; i++) {
+		unsigned op = rnd() % 10;
+		uint64_t len = 1 + rnd() % (op < 7 ? 70000 : 200000);
+		uint64_t off = rnd() % size;
+		if (!tool_unaligned) {
+			off &= ~511ull;
+			len = (len + 511) & ~511ull;
+		}
+		if (off + len > size)
+			len = size - off;
+		if (!len)
+			continue;
+		if (op < 7) {
+			fill(buf, len, rnd());
+			CHECK_EQ(blk_pwrite(b, off, buf, len), 0);
+			memcpy(model + off, buf, len);
+		} else if (op < 9) {
+			CHECK_EQ(blk_write_zeroes(b, off, len, op == 8), 0);
+			memset(model + off, 0, len);
+		} else {
+			CHECK_EQ(blk_discard(b, off, len), 0);
+			/* Undefined but stable: adopt what reads back. */
+			CHECK_EQ(blk_pread(b, off, model + off, len), 0);
+		}
+		if (rnd() % 16 == 0)
+			CHECK_EQ(blk_flush(b), 0);
+	}
+	free(buf);
+}
+
+static void our_image(unsigned cluster_bits, unsigned compat, uint64_t size,
+		      unsigned nops)
+{
+	char name[64], rawname[64], err[512];
+	snprintf(name, sizeof(name), "ours-%u-%u.qcow2", cluster_bits, compat);
+	snprintf(rawname, sizeof(rawname), "ours-%u-%u.raw", cluster_bits,
+		 compat);
+	const char *p = tpath(name), *raw = tpath(rawname);
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2, .size = size,
+				      .cluster_bits = cluster_bits,
+				      .compat = compat };
+	int r = blk_create(p, &co, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "create: %s\n", err);
+	CHECK_EQ(r, 0);
+	CHECK_EQ(qemu_check(p), 0);
+	uint8_t *model = calloc(1, size);
+	struct blk *b = open_rw(p, BLK_FMT_AUTO);
+	if (!b)
+		return;
+	CHECK_EQ(blk_get_format(b), BLK_FMT_QCOW2);
+	CHECK_EQ(blk_length(b), size);
+	random_ops(b, model, size, nops, true);
+	/* Our own check agrees with qemu-img's verdict below. */
+	struct blk_check_result res;
+	CHECK_EQ(blk_check(b, &res, stderr), 0);
+	CHECK_EQ(res.corruptions, 0);
+	blk_close(b);
+	CHECK_EQ(write_file(raw, model, size), 0);
+	int qc = qemu_check(p);
+	if (qc)
+		sh("qemu-img check '%s' | head -20 >&2", p);
+	CHECK_EQ(qc, 0);
+	CHECK_EQ(sh("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", p, raw),
+		 0);
+	check_content(p, model, size);
+
+	/* After close: our check sees no leaks either (frees applied). */
+	struct blk_open_opts ro = { .readonly = true };
+	CHECK_EQ(blk_open(p, &ro, &b, err, sizeof(err)), 0);
+	CHECK_EQ(blk_check(b, &res, stderr), 0);
+	CHECK_EQ(res.corruptions, 0);
+	CHECK_EQ(res.leaks, 0);
+	CHECK_EQ(res.check_errors, 0);
+	struct blk_info info;
+	CHECK_EQ(blk_get_info(b, &info), 0);
+	CHECK_EQ(info.version, compat ? compat : 3);
+	CHECK_EQ(info.cluster_size, 1u << cluster_bits);
+	CHECK_EQ(info.refcount_bits, 16);
+	blk_close(b);
+	free(model);
+}
+
+static void test_ours_4k(void)
+{
+	our_image(12, 3, 24 << 20, 300);
+}
+
+static void test_ours_512(void)
+{
+	/* 512-byte clusters: an L2 table maps 32 KiB, a refcount block
+	 * 128 KiB, so this grows hundreds of both and the refcount table. */
+	our_image(9, 3, 12 << 20, 300);
+}
+
+static void test_ours_64k(void)
+{
+	our_image(16, 3, 64 << 20, 200);
+}
+
+static void test_ours_v2(void)
+{
+	our_image(12, 2, 8 << 20, 200);
+}
+
+static void test_ours_2m(void)
+{
+	our_image(21, 3, 20 << 20, 60);
+}
+
+/* Sequential fill past many refcount blocks and several table growths. */
+static void test_grow_sequential(void)
+{
+	const char *p = tpath("grow.qcow2"), *raw = tpath("grow.raw");
+	char err[512];
+	uint64_t size = 40 << 20;
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2, .size = size,
+				      .cluster_bits = 9 };
+	CHECK_EQ(blk_create(p, &co, err, sizeof(err)), 0);
+	struct blk *b = open_rw(p, BLK_FMT_QCOW2);
+	if (!b)
+		return;
+	uint8_t *model = malloc(size);
+	fill(model, size, 77);
+	for (uint64_t off = 0; off < size; off += 1 << 20)
+		CHECK_EQ(blk_pwrite(b, off, model + off, 1 << 20), 0);
+	blk_close(b);
+	CHECK_EQ(write_file(raw, model, size), 0);
+	CHECK_EQ(qemu_check(p), 0);
+	CHECK_EQ(sh("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", p, raw),
+		 0);
+	free(model);
+}
+
+/* ---- images QEMU wrote ---- */
+
+/* Build @img with the shell commands, convert it to raw with qemu-img,
+ * and compare with what the block layer reads. */
+static void qemu_image(const char *img, const char *cmds)
+{
+	const char *raw = tpath("qemu-expected.raw");
+	int r = sh("cd %s && (%s) >/dev/null 2>&1", dir, cmds);
+	if (r != 0)
+		fprintf(stderr, "  setup failed: %s\n", cmds);
+	CHECK_EQ(r, 0);
+	unlink(raw);
+	CHECK_EQ(sh("qemu-img convert -O raw '%s' '%s'", tpath(img), raw), 0);
+	size_t len;
+	uint8_t *want = read_file(raw, &len);
+	CHECK(want != NULL);
+	if (want)
+		check_content(tpath(img), want, len);
+	free(want);
+}
+
+static void test_qemu_chain(void)
+{
+	/* qcow2 over qcow2 over raw, each layer writing part of the disk. */
+	qemu_image("top.qcow2",
+		   "qemu-img create -f raw base.raw 16M && "
+		   "qemu-io -f raw -c 'write -P 0x11 0 16M' base.raw && "
+		   "qemu-img create -f qcow2 -F raw -b base.raw mid.qcow2 && "
+		   "qemu-io -c 'write -P 0x22 1M 3M' -c 'write -P 0x23 7000k 1k' "
+		   "mid.qcow2 && "
+		   "qemu-img create -f qcow2 -F qcow2 -b mid.qcow2 top.qcow2 20M && "
+		   "qemu-io -c 'write -P 0x33 2M 1M' -c 'write -P 0x34 18M 1M' "
+		   "-c 'write -z 12M 2M' top.qcow2");
+	/* Reading a chain with no backing format: probed. */
+	qemu_image("nofmt.qcow2",
+		   "qemu-img create -f qcow2 -F qcow2 -b top.qcow2 nofmt.qcow2 && "
+		   "qemu-img rebase -u -b top.qcow2 nofmt.qcow2 2>/dev/null; "
+		   "qemu-io -c 'write -P 0x44 0 64k' nofmt.qcow2");
+	struct blk *b;
+	char err[512];
+	struct blk_open_opts ro = { .readonly = true };
+	CHECK_EQ(blk_open(tpath("top.qcow2"), &ro, &b, err, sizeof(err)), 0);
+	struct blk_info info;
+	CHECK_EQ(blk_get_info(b, &info), 0);
+	CHECK(!strcmp(info.backing, "mid.qcow2"));
+	CHECK_EQ(info.backing_format, BLK_FMT_QCOW2);
+	uint64_t pnum;
+	bool zero;
+	CHECK_EQ(blk_block_status(b, 12 << 20, 4 << 20, &pnum, &zero), 0);
+	CHECK(zero);
+	CHECK_EQ(pnum, 2 << 20);
+	CHECK_EQ(blk_block_status(b, 16 << 20, 2 << 20, &pnum, &zero), 0);
+	CHECK(zero);	/* past the 16 MiB backing chain: zeroes */
+	CHECK_EQ(blk_block_status(b, 2 << 20, 1 << 20, &pnum, &zero), 0);
+	CHECK(!zero);
+	blk_close(b);
+}
+
+static void test_qemu_compressed(void)
+{
+	qemu_image("comp.qcow2",
+		   "qemu-img create -f raw csrc.raw 8M && "
+		   "qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'write -P 0 1M 1M' "
+		   "-c 'write -P 0xa7 3M 100k' csrc.raw && "
+		   "head -c 2097152 /bin/sh >> /dev/null; "
+		   "dd if=/usr/bin/qemu-img of=csrc.raw bs=64k seek=64 count=32 "
+		   "conv=notrunc && "
+		   "qemu-img convert -c -O qcow2 csrc.raw comp.qcow2");
+	qemu_image("comp4k.qcow2",
+		   "qemu-img convert -c -O qcow2 -o cluster_size=4k csrc.raw "
+		   "comp4k.qcow2");
+	if (sh("cd %s && qemu-img convert -c -O qcow2 -o compression_type=zstd "
+	       "csrc.raw compz.qcow2 >/dev/null 2>&1", dir) == 0) {
+		qemu_image("compz.qcow2", "true");
+		struct blk *b;
+		char err[512];
+		struct blk_open_opts ro = { .readonly = true };
+		CHECK_EQ(blk_open(tpath("compz.qcow2"), &ro, &b, err,
+				  sizeof(err)), 0);
+		struct blk_info info;
+		CHECK_EQ(blk_get_info(b, &info), 0);
+		CHECK(info.compressed_zstd);
+		blk_close(b);
+	} else {
+		printf("  (this qemu-img cannot write zstd; zstd not tested)\n");
+	}
+	/* Rewriting parts of compressed clusters: copy-on-write. */
+	const char *p = tpath("comp.qcow2"), *raw = tpath("comp-after.raw");
+	size_t len;
+	uint8_t *model = read_file(tpath("csrc.raw"), &len);
+	struct blk *b = open_rw(p, BLK_FMT_QCOW2);
+	if (!b || !model)
+		return;
+	rng = 99;
+	random_ops(b, model, len, 100, true);
+	blk_close(b);
+	CHECK_EQ(write_file(raw, model, len), 0);
+	CHECK_EQ(qemu_check(p), 0);
+	CHECK_EQ(sh("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", p, raw),
+		 0);
+	free(model);
+}
+
+static void test_qemu_zero_v2_sizes(void)
+{
+	qemu_image("zero.qcow2",
+		   "qemu-img create -f qcow2 -o cluster_size=4k zbase.qcow2 4M && "
+		   "qemu-io -c 'write -P 0x66 0 4M' zbase.qcow2 && "
+		   "qemu-img create -f qcow2 -F qcow2 -b zbase.qcow2 zero.qcow2 && "
+		   "qemu-io -c 'write -z 64k 128k' -c 'write -z -u 1M 1M' "
+		   "-c 'write -P 0x67 2M 4k' -c 'discard 2M 4k' zero.qcow2");
+	qemu_image("v2.qcow2",
+		   "qemu-img create -f qcow2 -o compat=0.10 v2.qcow2 6M && "
+		   "qemu-io -c 'write -P 0x71 0 100k' -c 'write -P 0x72 5M 1M' "
+		   "-c 'write -z 50k 10k' v2.qcow2");
+	qemu_image("c512.qcow2",
+		   "qemu-img create -f qcow2 -o cluster_size=512 c512.qcow2 3M && "
+		   "qemu-io -c 'write -P 0x81 1000 300k' -c 'write -P 0x82 2M 64k' "
+		   "c512.qcow2");
+	qemu_image("c2m.qcow2",
+		   "qemu-img create -f qcow2 -o cluster_size=2M c2m.qcow2 9M && "
+		   "qemu-io -c 'write -P 0x91 3M 1k' -c 'write -P 0x92 8M 1M' "
+		   "c2m.qcow2");
+	qemu_image("r64.qcow2",
+		   "qemu-img create -f qcow2 -o refcount_bits=64 r64.qcow2 2M && "
+		   "qemu-io -c 'write -P 0xa1 0 1M' r64.qcow2");
+	qemu_image("r1.qcow2",
+		   "qemu-img create -f qcow2 -o refcount_bits=1 r1.qcow2 2M && "
+		   "qemu-io -c 'write -P 0xa2 512k 1M' r1.qcow2");
+	qemu_image("odd.qcow2",
+		   "qemu-img create -f qcow2 odd.qcow2 1000000 && "
+		   "qemu-io -c 'write -P 0xb1 0 999936' odd.qcow2");
+
+	/* Writing images QEMU made with other refcount widths. */
+	const char *names[] = { "r64.qcow2", "r1.qcow2", "v2.qcow2",
+				"zero.qcow2" };
+	for (unsigned i = 0; i < 4; i++) {
+		const char *p = tpath(names[i]), *raw = tpath("w.raw");
+		struct blk *b = open_rw(p, BLK_FMT_QCOW2);
+		if (!b)
+			continue;
+		uint64_t size = blk_length(b);
+		uint8_t *model = malloc(size);
+		CHECK_EQ(blk_pread(b, 0, model, size), 0);
+		rng = 1000 + i;
+		random_ops(b, model, size, 80, true);
+		blk_close(b);
+		CHECK_EQ(write_file(raw, model, size), 0);
+		int qc = qemu_check(p);
+		if (qc)
+			sh("qemu-img check '%s' | head >&2", p);
+		CHECK_EQ(qc, 0);
+		CHECK_EQ(sh("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", p,
+			    raw), 0);
+		free(model);
+	}
+}
+
+/* Writes through an overlay we created leave the backing file alone. */
+static void test_overlay(void)
+{
+	const char *base = tpath("ovbase.raw"), *ov = tpath("ov.qcow2");
+	const char *exp = tpath("ov-expected.raw");
+	char err[512];
+	uint64_t size = 4 << 20;
+	uint8_t *orig = malloc(size), *model = malloc(size);
+	fill(orig, size, 5);
+	CHECK_EQ(write_file(base, orig, size), 0);
+	memcpy(model, orig, size);
+
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2,
+				      .backing = "ovbase.raw",
+				      .cluster_bits = 13 };
+	CHECK_EQ(blk_create(ov, &co, err, sizeof(err)), 0);
+	struct blk *b = open_rw(ov, BLK_FMT_AUTO);
+	if (!b)
+		return;
+	CHECK_EQ(blk_length(b), size);	/* size 0: the backing file's */
+	/* The backing file is opened read-only with a shared lock. */
+	struct blk *w;
+	struct blk_open_opts rw = { 0 };
+	CHECK_EQ(blk_open(base, &rw, &w, err, sizeof(err)), -EBUSY);
+	rng = 4242;
+	random_ops(b, model, size, 200, true);
+	blk_close(b);
+	size_t blen;
+	uint8_t *after = read_file(base, &blen);
+	CHECK_EQ(blen, size);
+	CHECK(after && !memcmp(after, orig, size));
+	free(after);
+	CHECK_EQ(write_file(exp, model, size), 0);
+	CHECK_EQ(qemu_check(ov), 0);
+	CHECK_EQ(sh("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", ov, exp),
+		 0);
+	CHECK_EQ(sh("qemu-img info '%s' | grep -q 'backing file format: raw'",
+		    ov), 0);
+	check_content(ov, model, size);
+
+	/* Creating over an existing file, or with a missing backing file. */
+	CHECK_EQ(blk_create(ov, &co, err, sizeof(err)), -EEXIST);
+	co.backing = "nonexistent.raw";
+	CHECK_EQ(blk_create(tpath("ov2.qcow2"), &co, err, sizeof(err)),
+		 -ENOENT);
+	CHECK(strstr(err, "nonexistent.raw") != NULL);
+	CHECK(access(tpath("ov2.qcow2"), F_OK) != 0);
+	free(orig);
+	free(model);
+}
+
+/* ---- many threads through the worker pool ---- */
+
+static void test_concurrent(void)
+{
+	const char *p = tpath("conc.qcow2");
+	char err[512];
+	/* 16 KiB clusters: the threads' 4 KiB blocks share clusters, so
+	 * allocations race with each other and with unlocked I/O. */
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2,
+				      .size = 8 << 20, .cluster_bits = 14 };
+	CHECK_EQ(blk_create(p, &co, err, sizeof(err)), 0);
+	struct blk *b = open_rw(p, BLK_FMT_QCOW2);
+	if (!b)
+		return;
+	pool_hammer(b);
+	blk_close(b);
+	CHECK_EQ(qemu_check(p), 0);
+}
+
+/* ---- a writer killed with SIGKILL ---- */
+
+#define CR_SIZE (6u << 20)
+#define CR_SECT 512u
+
+/* Round @round of the crash writer's deterministic workload. */
+static void crash_round(uint32_t seed, unsigned round, struct blk *b,
+			uint8_t *model, uint8_t *touched)
+{
+	uint32_t s = seed * 7919u + round * 104729u;
+	uint8_t buf[65536];
+	for (int i = 0; i < 12; i++) {
+		s = s * 1103515245u + 12345u;
+		uint64_t off = (uint64_t)(s >> 8) % (CR_SIZE / CR_SECT) * CR_SECT;
+		s = s * 1103515245u + 12345u;
+		uint64_t len = ((s >> 8) % 128 + 1) * CR_SECT;
+		if (off + len > CR_SIZE)
+			len = CR_SIZE - off;
+		bool zero = (s >> 4) % 8 == 0;
+		if (!zero)
+			fill(buf, len, s);
+		if (b) {
+			int r = zero ? blk_write_zeroes(b, off, len, (s & 1))
+				     : blk_pwrite(b, off, buf, len);
+			if (r)
+				_exit(3);
+		}
+		if (model) {
+			if (zero)
+				memset(model + off, 0, len);
+			else
+				memcpy(model + off, buf, len);
+		}
+		if (touched)
+			memset(touched + off / CR_SECT, 1, len / CR_SECT);
+	}
+}
+
+static void crash_child(const char *p, uint32_t seed, unsigned first,
+			int fd)
+{
+	struct blk *b;
+	struct blk_open_opts rw = { 0 };
+	if (blk_open(p, &rw, &b, NULL, 0) < 0)
+		_exit(2);
+	for (unsigned round = first;; round++) {
+		crash_round(seed, round, b, NULL, NULL);
+		if (blk_flush(b) < 0)
+			_exit(4);
+		if (write(fd, &round, sizeof(round)) != sizeof(round))
+			_exit(5);
+	}
+}
+
+static void crash_test(unsigned cluster_bits)
+{
+	char name[64], err[512];
+	snprintf(name, sizeof(name), "crash-%u.qcow2", cluster_bits);
+	const char *p = tpath(name);
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2,
+				      .size = CR_SIZE,
+				      .cluster_bits = cluster_bits };
+	CHECK_EQ(blk_create(p, &co, err, sizeof(err)), 0);
+	uint8_t *model = calloc(1, CR_SIZE);
+	uint8_t *touched = calloc(1, CR_SIZE / CR_SECT);
+	uint8_t *got = malloc(CR_SIZE);
+	unsigned next_round = 0, kills = 0;
+
+	for (int iter = 0; iter < 6; iter++) {
+		int pfd[2];
+		CHECK_EQ(pipe(pfd), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(pfd[0]);
+			crash_child(p, 1, next_round, pfd[1]);
+		}
+		close(pfd[1]);
+		struct timespec ts = { 0, (long)(30 + rnd() % 250) * 1000000L };
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		if (WIFSIGNALED(st))
+			kills++;
+		else
+			fprintf(stderr, "  crash child exited %d\n",
+				WEXITSTATUS(st));
+		/* The rounds it reported flushed are durable; the next one
+		 * was in flight and may have landed in part. */
+		unsigned r, last = next_round, n = 0;
+		while (read(pfd[0], &r, sizeof(r)) == sizeof(r)) {
+			last = r;
+			n++;
+		}
+		close(pfd[0]);
+		unsigned upto = n ? last + 1 : next_round;
+		for (unsigned round = next_round; round < upto; round++)
+			crash_round(1, round, NULL, model, NULL);
+		memset(touched, 0, CR_SIZE / CR_SECT);
+		crash_round(1, upto, NULL, NULL, touched);
+
+		int qc = qemu_check(p);
+		if (qc != 0 && qc != 3)
+			sh("qemu-img check '%s' | head -20 >&2", p);
+		CHECK(qc == 0 || qc == 3);	/* leaks are allowed */
+		struct blk_open_opts ro = { .readonly = true };
+		struct blk *b;
+		CHECK_EQ(blk_open(p, &ro, &b, err, sizeof(err)), 0);
+		if (!b)
+			break;
+		CHECK_EQ(blk_pread(b, 0, got, CR_SIZE), 0);
+		struct blk_check_result res;
+		CHECK_EQ(blk_check(b, &res, NULL), 0);
+		CHECK_EQ(res.corruptions, 0);
+		blk_close(b);
+		uint64_t bad = 0;
+		for (uint64_t s = 0; s < CR_SIZE / CR_SECT; s++) {
+			if (touched[s])	/* in flight: adopt what landed */
+				memcpy(model + s * CR_SECT, got + s * CR_SECT,
+				       CR_SECT);
+			else if (memcmp(model + s * CR_SECT, got + s * CR_SECT,
+					CR_SECT))
+				bad++;
+		}
+		if (bad)
+			fprintf(stderr, "  %llu flushed sectors lost after "
+				"kill %d\n", (unsigned long long)bad, iter);
+		CHECK_EQ(bad, 0);
+		next_round = upto + 1;
+	}
+	CHECK(kills >= 5);
+	printf("  cluster_bits %u: %u kills, %u rounds\n", cluster_bits, kills,
+	       next_round);
+	free(model);
+	free(touched);
+	free(got);
+}
+
+static void test_crash_4k(void)
+{
+	crash_test(12);
+}
+
+static void test_crash_512(void)
+{
+	crash_test(9);
+}
+
+static void test_crash_64k(void)
+{
+	crash_test(16);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		SKIP("cannot make a temporary directory");
+	if (sh("qemu-img --version >/dev/null 2>&1 && "
+	       "qemu-io --version >/dev/null 2>&1") != 0)
+		SKIP("qemu-img/qemu-io (package qemu-utils) not installed");
+	RUN_TEST(test_ours_4k);
+	RUN_TEST(test_ours_512);
+	RUN_TEST(test_ours_64k);
+	RUN_TEST(test_ours_v2);
+	RUN_TEST(test_ours_2m);
+	RUN_TEST(test_grow_sequential);
+	RUN_TEST(test_qemu_chain);
+	RUN_TEST(test_qemu_compressed);
+	RUN_TEST(test_qemu_zero_v2_sizes);
+	RUN_TEST(test_overlay);
+	RUN_TEST(test_concurrent);
+	RUN_TEST(test_crash_4k);
+	RUN_TEST(test_crash_512);
+	RUN_TEST(test_crash_64k);
+	blktest_cleanup();
+	return check_finish();
+}
