@@ -1231,13 +1231,19 @@ static void reg_write(struct ide_channel *ch, unsigned reg, uint8_t v)
 	}
 }
 
+/* All-ones of @size bytes: a floating bus. */
+static uint64_t ones(unsigned size)
+{
+	return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+}
+
 static uint64_t cmd_block_read(void *opaque, uint64_t offset, unsigned size)
 {
 	struct ide_channel *ch = opaque;
 	uint64_t v = 0;
 
 	if (!channel_decodes(ch) || channel_empty(ch))
-		return ~0ull;
+		return ones(size);
 	if (offset == REG_DATA)
 		return data_read(cur_drive(ch), size);
 	for (unsigned i = 0; i < size && offset + i < 8; i++)
@@ -1266,7 +1272,7 @@ static uint64_t ctl_block_read(void *opaque, uint64_t offset, unsigned size)
 	struct ide_drive *d = cur_drive(ch);
 
 	if (!channel_decodes(ch) || channel_empty(ch))
-		return ~0ull;
+		return ones(size);
 	return d->present ? d->status : 0;	/* alternate status */
 }
 
