@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "commands.h"
 #include "devices/chardev.h"
 #include "hv.h"
@@ -23,10 +24,14 @@
 static void run_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vivarium run --kernel PATH [--initrd PATH] [--append STR]\n"
-		"                    [--cpus N] [--memory SIZE] [--serial stdio|file:PATH]\n"
-		"                    [--cpu-model NAME]\n\n"
-		"Boots a Linux kernel (bzImage) directly.  SIZE takes K, M, G suffixes\n"
+		"usage: vivarium run [--kernel PATH [--initrd PATH] [--append STR]]\n"
+		"                    [--disk PATH[,format=raw|qcow2][,if=virtio|ata][,readonly]]...\n"
+		"                    [--cdrom PATH] [--boot disk|cdrom] [--firmware bios|none]\n"
+		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
+		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n\n"
+		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
+		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
+		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
 		"(default 1G); --cpus 1-%u (default 1); --append defaults to \"%s\".\n"
 		"On the terminal console, type Ctrl-A x to quit.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND);
@@ -60,6 +65,11 @@ int cmd_run(int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "serial", required_argument, NULL, 's' },
 		{ "cpu-model", required_argument, NULL, 'M' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "cdrom", required_argument, NULL, 'C' },
+		{ "boot", required_argument, NULL, 'b' },
+		{ "firmware", required_argument, NULL, 'f' },
+		{ "bios", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -67,12 +77,16 @@ int cmd_run(int argc, char **argv)
 		.ram_size = DEFAULT_MEMORY,
 		.ncpus = 1,
 		.cmdline = DEFAULT_APPEND,
+		/* No display yet: the firmware's screen goes to the serial
+		 * console as well. */
+		.sercon = true,
 	};
 	const char *serial = "stdio";
 	struct sigwait_arg sig = { 0 };
 	struct machine *m = NULL;
 	pthread_t sigthread;
 	char err[512] = "";
+	bool append_set = false;
 	int opt, r, status;
 
 	optind = 1;
@@ -80,7 +94,7 @@ int cmd_run(int argc, char **argv)
 		switch (opt) {
 		case 'k': cfg.kernel_path = optarg; break;
 		case 'i': cfg.initrd_path = optarg; break;
-		case 'a': cfg.cmdline = optarg; break;
+		case 'a': cfg.cmdline = optarg; append_set = true; break;
 		case 's': serial = optarg; break;
 		case 'c':
 			if (parse_uint(optarg, 1, MACHINE_MAX_CPUS, &cfg.ncpus) < 0) {
@@ -103,6 +117,50 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'd':
+		case 'C':
+			if (cfg.ndrives == MACHINE_MAX_DRIVES) {
+				fprintf(stderr, "vivarium: at most %u disks and CD-ROMs\n",
+					MACHINE_MAX_DRIVES);
+				return 2;
+			}
+			if (opt == 'C') {
+				cfg.drive[cfg.ndrives++] = (struct machine_drive){
+					.path = optarg, .format = BLK_FMT_RAW,
+					.bus = MACHINE_IF_ATA, .cdrom = true,
+					.readonly = true,
+				};
+			} else if (parse_drive_spec(optarg, &cfg.drive[cfg.ndrives],
+						    err, sizeof(err)) < 0) {
+				fprintf(stderr, "vivarium: %s\n", err);
+				return 2;
+			} else {
+				cfg.ndrives++;
+			}
+			break;
+		case 'b':
+			if (!strcmp(optarg, "disk")) {
+				cfg.boot = MACHINE_BOOT_DISK;
+			} else if (!strcmp(optarg, "cdrom")) {
+				cfg.boot = MACHINE_BOOT_CDROM;
+			} else {
+				fprintf(stderr, "vivarium: --boot '%s': use disk or cdrom\n", optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			if (!strcmp(optarg, "bios")) {
+				cfg.firmware = MACHINE_FW_BIOS;
+			} else if (!strcmp(optarg, "none")) {
+				cfg.firmware = MACHINE_FW_NONE;
+			} else {
+				fprintf(stderr, "vivarium: --firmware '%s': use bios or none\n", optarg);
+				return 2;
+			}
+			break;
+		case 'B':
+			cfg.bios_path = optarg;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -115,8 +173,12 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!cfg.kernel_path) {
-		fprintf(stderr, "vivarium: run needs --kernel PATH (a Linux bzImage)\n");
+	if (cfg.firmware == MACHINE_FW_NONE && !cfg.kernel_path) {
+		fprintf(stderr, "vivarium: --firmware none boots a kernel directly: give --kernel PATH\n");
+		return 2;
+	}
+	if (!cfg.kernel_path && (cfg.initrd_path || append_set)) {
+		fprintf(stderr, "vivarium: --initrd and --append go with --kernel\n");
 		return 2;
 	}
 	if (cfg.ram_size < (16ull << 20) || (cfg.ram_size & 0xfffff)) {

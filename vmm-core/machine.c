@@ -16,20 +16,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot/acpi.h"
 #include "boot/linux.h"
+#include "block/block.h"
 #include "bus.h"
 #include "clock.h"
 #include "devices/acpi_pm.h"
 #include "devices/chardev.h"
 #include "devices/debugport.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/ioapic.h"
 #include "devices/pci.h"
 #include "devices/pic.h"
+#include "devices/piix.h"
 #include "devices/pit.h"
 #include "devices/rtc.h"
 #include "devices/uart.h"
@@ -46,6 +50,10 @@
 #define AUX_IRQ		12
 #define PIT_IRQ		0
 #define ACPI_AREA_SIZE	0x20000		/* 0xe0000-0xfffff */
+#define DEFAULT_BIOS	"/usr/share/seabios/bios-256k.bin"
+#define BIOS_MAX	(16u << 20)
+#define ISA_BIOS_SIZE	0x20000		/* the BIOS's last 128 KiB at 0xe0000 */
+#define MEM_SLOT_BIOS	8		/* after the RAM slots */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
 enum run_end { END_NONE, END_STOP, END_RESET };
@@ -62,6 +70,11 @@ struct machine {
 	struct hv_system *hv;
 	uint8_t *kernel, *initrd;
 	size_t kernel_len, initrd_len;
+	enum machine_firmware firmware;	/* resolved: NONE or BIOS */
+	uint8_t *bios;			/* the flash image, page-aligned mmap */
+	size_t bios_len;
+	/* Disk images stay open across resets; devices come and go. */
+	struct blk *blk[MACHINE_MAX_DRIVES];
 
 	/* The device lock, alive as long as the machine (chardev input uses
 	 * it across resets). */
@@ -80,8 +93,10 @@ struct machine {
 		struct rtc *rtc;
 		struct i8042 *kbc;
 		struct pci_host *pci;
+		struct piix *piix;
 		struct acpi_pm *pm;
 		struct debugport *dbg;
+		struct fw_cfg *fw_cfg;
 	} dev;
 	struct linux_entry entry;
 	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
@@ -280,6 +295,37 @@ static const struct ioapic_ops ioapic_ops = {
 	.routes_changed = ioapic_routes_changed,
 };
 
+/* PCI INTx: PIRQ[A-D] reach IOAPIC inputs 16-19 (active low, as the _PRT
+ * says) and, through the PIIX's PIRQRC, the 8259A. */
+static void pci_set_pirq(void *opaque, unsigned pirq, int level)
+{
+	struct machine *m = opaque;
+
+	ioapic_set_irq(m->dev.ioapic, ACPI_PCI_GSI_BASE + pirq, !level);
+	piix_set_pirq(m->dev.piix, pirq, level);
+}
+
+static int pci_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct machine *m = opaque;
+
+	return hv_vm_signal_msi(m->vm, addr, data);
+}
+
+static const struct pci_host_ops pci_ops = {
+	.set_pirq = pci_set_pirq,
+	.send_msi = pci_send_msi,
+};
+
+static void piix_isa_irq(void *opaque, unsigned irq, int level)
+{
+	struct machine *m = opaque;
+
+	pic_set_irq(m->dev.pic, irq, level);
+}
+
+static const struct piix_ops piix_ops = { .set_isa_irq = piix_isa_irq };
+
 /* ---- device callbacks --------------------------------------------------- */
 
 static void on_guest_reset(void *opaque)
@@ -358,6 +404,11 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY(i8042_attach(m->dev.kbc, m->pio), "i8042");
 	TRY_NEW(m->dev.pci, pci_host_new(), "PCI host bridge");
 	TRY(pci_host_attach(m->dev.pci, m->pio, m->mmio), "PCI host bridge");
+	pci_host_set_ops(m->dev.pci, &pci_ops, m);
+	TRY_NEW(m->dev.piix, piix_new(m->dev.pci, &piix_ops, m), "PIIX");
+	/* PCI interrupt lines idle high (active low). */
+	for (unsigned i = 0; i < 4; i++)
+		ioapic_set_irq(m->dev.ioapic, ACPI_PCI_GSI_BASE + i, 1);
 	TRY_NEW(m->dev.pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
 				   &pm_ops, m), "ACPI PM");
 	TRY(acpi_pm_attach(m->dev.pm, m->pio, ACPI_PM_BASE), "ACPI PM");
@@ -402,6 +453,117 @@ static int load_linux(struct machine *m, char *err, size_t errlen)
 	return linux_load(&m->mem, &b, &m->entry, err, errlen);
 }
 
+/* CMOS bytes SeaBIOS reads before fw_cfg (memory sizes, CPU count) and
+ * the boot order (QEMU's convention: 0x3d/0x38 nibbles, 2 disk, 3 CD). */
+static void bios_cmos(struct machine *m)
+{
+	uint64_t low = guest_mem_low_end(&m->mem), high = 0, ext, above16;
+	struct rtc *rtc = m->dev.rtc;
+	bool cd_first = m->cfg.boot == MACHINE_BOOT_CDROM;
+
+	if (m->mem.nregions > 2)
+		high = m->mem.region[2].size;
+	if (m->cfg.boot == MACHINE_BOOT_DEFAULT)
+		for (unsigned i = 0; i < m->cfg.ndrives; i++)
+			cd_first |= m->cfg.drive[i].cdrom;
+	ext = low > MEM_HIGH_START ? (low - MEM_HIGH_START) >> 10 : 0;
+	above16 = low > (16u << 20) ? (low - (16u << 20)) >> 16 : 0;
+	if (ext > 0xffff)
+		ext = 0xffff;
+	if (above16 > 0xffff)
+		above16 = 0xffff;
+	rtc_cmos_set(rtc, 0x15, 640 & 0xff);		/* base memory, KiB */
+	rtc_cmos_set(rtc, 0x16, 640 >> 8);
+	rtc_cmos_set(rtc, 0x17, (uint8_t)ext);		/* 1 MiB-, KiB */
+	rtc_cmos_set(rtc, 0x18, (uint8_t)(ext >> 8));
+	rtc_cmos_set(rtc, 0x30, (uint8_t)ext);
+	rtc_cmos_set(rtc, 0x31, (uint8_t)(ext >> 8));
+	rtc_cmos_set(rtc, 0x34, (uint8_t)above16);	/* 16 MiB-, 64 KiB */
+	rtc_cmos_set(rtc, 0x35, (uint8_t)(above16 >> 8));
+	rtc_cmos_set(rtc, 0x5b, (uint8_t)(high >> 16));	/* 4 GiB-, 64 KiB */
+	rtc_cmos_set(rtc, 0x5c, (uint8_t)(high >> 24));
+	rtc_cmos_set(rtc, 0x5d, (uint8_t)(high >> 32));
+	rtc_cmos_set(rtc, 0x5f, (uint8_t)(m->cfg.ncpus - 1));
+	rtc_cmos_set(rtc, 0x3d, cd_first ? 0x23 : 0x32);
+	rtc_cmos_set(rtc, 0x38, 0x01);			/* no floppy signature check */
+}
+
+/* The fw_cfg items SeaBIOS reads (see docs in devices/fw_cfg.h). */
+static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
+{
+	struct acpi_config acfg = {
+		.ncpus = m->cfg.ncpus,
+		.ioapic_id = 0,
+		.ioapic_addr = IOAPIC_DEFAULT_BASE,
+		.pm_base = PIIX_PM_BASE,
+		.sci_irq = ACPI_SCI_IRQ,
+		.reset_port = ACPI_RESET_PORT,
+		.reset_value = ACPI_RESET_VALUE,
+		.pci_hole_start = guest_mem_low_end(&m->mem),
+	};
+	struct acpi_fw_cfg_blobs acpi;
+	struct e820_entry e820[2];
+	struct fw_cfg *fc;
+	unsigned n = 0;
+	uint8_t uuid[16] = { 0 };
+	int r;
+
+	TRY_NEW(m->dev.fw_cfg, fw_cfg_new(&m->mem), "fw_cfg");
+	fc = m->dev.fw_cfg;
+	TRY(fw_cfg_attach(fc, m->pio), "fw_cfg");
+	/* RAM only: SeaBIOS reserves its own areas below 1 MiB and the flash. */
+	e820[n++] = (struct e820_entry){ 0, guest_mem_low_end(&m->mem), E820_RAM };
+	if (m->mem.nregions > 2)
+		e820[n++] = (struct e820_entry){ m->mem.region[2].gpa,
+						 m->mem.region[2].size, E820_RAM };
+	TRY(fw_cfg_add_file(fc, "etc/e820", e820, n * sizeof(e820[0])), "fw_cfg e820");
+	TRY(fw_cfg_add_u64(fc, FW_CFG_RAM_SIZE, m->cfg.ram_size), "fw_cfg");
+	TRY(fw_cfg_add_u16(fc, FW_CFG_NB_CPUS, (uint16_t)m->cfg.ncpus), "fw_cfg");
+	TRY(fw_cfg_add_u16(fc, FW_CFG_MAX_CPUS, (uint16_t)m->cfg.ncpus), "fw_cfg");
+	TRY(fw_cfg_add_u64(fc, FW_CFG_NUMA, 0), "fw_cfg");
+	TRY(fw_cfg_add_u16(fc, FW_CFG_BOOT_MENU, 0), "fw_cfg");
+	TRY(fw_cfg_add_bytes(fc, FW_CFG_UUID, uuid, sizeof(uuid)), "fw_cfg");
+	TRY(fw_cfg_add_u16(fc, FW_CFG_NOGRAPHIC, m->cfg.sercon), "fw_cfg");
+	if (m->cfg.sercon) {
+		uint16_t port = COM1_BASE;
+
+		TRY(fw_cfg_add_file(fc, "etc/sercon-port", &port, 2), "fw_cfg");
+	}
+	r = acpi_build_fw_cfg(&acfg, &acpi);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot build ACPI tables: %s", strerror(-r));
+		return r;
+	}
+	r = fw_cfg_add_file(fc, "etc/acpi/rsdp", acpi.rsdp, acpi.rsdp_len);
+	if (r == 0)
+		r = fw_cfg_add_file(fc, "etc/acpi/tables", acpi.tables, acpi.tables_len);
+	if (r == 0)
+		r = fw_cfg_add_file(fc, "etc/table-loader", acpi.loader, acpi.loader_len);
+	acpi_fw_cfg_blobs_free(&acpi);
+	TRY(r, "fw_cfg ACPI tables");
+	return 0;
+}
+
+/* The flash at the top of 4 GiB (read-only slot) and its last 128 KiB at
+ * 0xe0000 in RAM, where the reset vector's far jump lands; SeaBIOS then
+ * copies itself from the high alias (PAM registers are storage only). */
+static int load_bios(struct machine *m, char *err, size_t errlen)
+{
+	size_t isa = m->bios_len < ISA_BIOS_SIZE ? m->bios_len : ISA_BIOS_SIZE;
+	int r;
+
+	r = hv_vm_set_memory(m->vm, MEM_SLOT_BIOS, MEM_4G - m->bios_len,
+			     m->bios_len, m->bios, HV_MEM_READONLY);
+	if (r == -ENOTSUP)	/* no read-only slots: guest writes stick until reset */
+		r = hv_vm_set_memory(m->vm, MEM_SLOT_BIOS, MEM_4G - m->bios_len,
+				     m->bios_len, m->bios, 0);
+	TRY(r, "cannot map the BIOS");
+	TRY(guest_mem_write(&m->mem, MEM_HIGH_START - isa,
+			    m->bios + m->bios_len - isa, isa), "BIOS shadow");
+	bios_cmos(m);
+	return bios_fw_cfg(m, err, errlen);
+}
+
 static int build(struct machine *m, char *err, size_t errlen)
 {
 	int r;
@@ -436,6 +598,8 @@ static int build(struct machine *m, char *err, size_t errlen)
 			    "test guest");
 		return 0;
 	}
+	if (m->firmware == MACHINE_FW_BIOS)
+		return load_bios(m, err, errlen);
 	return load_linux(m, err, errlen);
 }
 
@@ -446,8 +610,10 @@ static void teardown(struct machine *m)
 	vtimer_queue_free(m->timers);
 	m->timers = NULL;
 	pthread_mutex_lock(&m->lock);
+	fw_cfg_free(m->dev.fw_cfg);
 	debugport_free(m->dev.dbg);
 	acpi_pm_free(m->dev.pm);
+	piix_free(m->dev.piix);		/* PCI functions before their host */
 	pci_host_free(m->dev.pci);
 	i8042_free(m->dev.kbc);
 	rtc_free(m->dev.rtc);
@@ -478,6 +644,8 @@ static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu)
 		return m->cfg.hooks->setup_bsp
 			       ? m->cfg.hooks->setup_bsp(m, vcpu, m->cfg.hooks->opaque)
 			       : 0;
+	if (m->firmware == MACHINE_FW_BIOS)
+		return 0;	/* the reset state: F000:FFF0, the flash's vector */
 	memset(&regs, 0, sizeof(regs));
 	r = hv_vcpu_get_sregs(vcpu, &sregs);
 	if (r < 0)
@@ -684,6 +852,81 @@ static int read_file(const char *path, const char *what, uint8_t **data,
 	return 0;
 }
 
+/* The flash image: a multiple of 64 KiB up to 16 MiB, kept in its own
+ * page-aligned mapping because it becomes a memory slot. */
+static int read_bios(struct machine *m, const char *path, char *err,
+		     size_t errlen)
+{
+	uint8_t *data;
+	size_t len;
+	int r = read_file(path, "firmware", &data, &len, err, errlen);
+
+	if (r < 0) {
+		if (r == -ENOENT)
+			snprintf(err + strlen(err), errlen - strlen(err),
+				 " (install Debian's seabios package)");
+		return r;
+	}
+	if (!len || len % 0x10000 || len > BIOS_MAX) {
+		snprintf(err, errlen, "firmware '%s' is %zu bytes; a BIOS image is a multiple of 64 KiB up to 16 MiB",
+			 path, len);
+		free(data);
+		return -EINVAL;
+	}
+	m->bios = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m->bios == MAP_FAILED) {
+		m->bios = NULL;
+		free(data);
+		snprintf(err, errlen, "firmware: out of memory");
+		return -ENOMEM;
+	}
+	memcpy(m->bios, data, len);
+	m->bios_len = len;
+	free(data);
+	return 0;
+}
+
+/* Open every disk image now, so that a wrong path, a corrupt image or an
+ * image another VM is using fails before anything runs. */
+static int open_drives(struct machine *m, char *err, size_t errlen)
+{
+	unsigned ata = 0, cdroms = 0;
+
+	if (m->cfg.ndrives > MACHINE_MAX_DRIVES) {
+		snprintf(err, errlen, "at most %u disks and CD-ROMs", MACHINE_MAX_DRIVES);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct machine_drive *d = &m->cfg.drive[i];
+		struct blk_open_opts o = {
+			.format = (enum blk_format)d->format,
+			.readonly = d->readonly || d->cdrom,
+		};
+		char e[400];
+		int r;
+
+		if (d->cdrom)
+			cdroms++;
+		else if (d->bus == MACHINE_IF_ATA)
+			ata++;
+		if (cdroms > 1 || ata > 3 || (ata > 2 && cdroms)) {
+			snprintf(err, errlen, "too many ATA drives: the IDE controller has four positions (one CD-ROM and up to three disks; put more disks on if=virtio)");
+			return -EINVAL;
+		}
+		if (!d->path) {
+			snprintf(err, errlen, "drive %u has no path", i);
+			return -EINVAL;
+		}
+		r = blk_open(d->path, &o, &m->blk[i], e, sizeof(e));
+		if (r < 0) {
+			snprintf(err, errlen, "%s %s", d->cdrom ? "CD-ROM:" : "disk:", e);
+			return r;
+		}
+	}
+	return 0;
+}
+
 int machine_create(const struct machine_config *cfg, struct machine **out,
 		   char *err, size_t errlen)
 {
@@ -700,9 +943,13 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 		snprintf(err, errlen, "memory size must be a whole number of MiB, at least 16 MiB");
 		return -EINVAL;
 	}
-	if (!cfg->hooks && !cfg->kernel_path) {
-		snprintf(err, errlen, "nothing to boot: give --kernel PATH");
+	if (!cfg->hooks && cfg->firmware == MACHINE_FW_NONE && !cfg->kernel_path) {
+		snprintf(err, errlen, "nothing to boot: direct boot needs --kernel PATH");
 		return -EINVAL;
+	}
+	if (cfg->firmware == MACHINE_FW_BIOS && cfg->kernel_path) {
+		snprintf(err, errlen, "booting --kernel through the BIOS is not supported yet; leave out --firmware bios to boot the kernel directly");
+		return -ENOTSUP;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
@@ -710,6 +957,9 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 		return -ENOMEM;
 	}
 	m->cfg = *cfg;
+	m->firmware = cfg->firmware;
+	if (m->firmware == MACHINE_FW_AUTO)
+		m->firmware = cfg->kernel_path ? MACHINE_FW_NONE : MACHINE_FW_BIOS;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->ctl, NULL);
 	pthread_cond_init(&m->ctl_cond, NULL);
@@ -725,6 +975,15 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 		if (r < 0)
 			goto fail;
 	}
+	if (m->firmware == MACHINE_FW_BIOS && !cfg->hooks) {
+		r = read_bios(m, cfg->bios_path ? cfg->bios_path : DEFAULT_BIOS,
+			      err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	r = open_drives(m, err, errlen);
+	if (r < 0)
+		goto fail;
 	r = hv_open(cfg->kvm_path, &m->hv, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -746,6 +1005,10 @@ void machine_destroy(struct machine *m)
 		hv_close(m->hv);
 	free(m->kernel);
 	free(m->initrd);
+	if (m->bios)
+		munmap(m->bios, m->bios_len);
+	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
+		blk_close(m->blk[i]);
 	pthread_cond_destroy(&m->ctl_cond);
 	pthread_mutex_destroy(&m->ctl);
 	pthread_mutex_destroy(&m->lock);

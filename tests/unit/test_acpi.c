@@ -696,6 +696,11 @@ static void test_iasl(void)
 			CHECK(strstr(txt, "0x0001FFFF,") != NULL);
 			CHECK(strstr(txt, "0x0CF7,") != NULL);
 			CHECK(strstr(txt, "0xFEBFFFFF,") != NULL);
+			/* Legacy devices under the ISA bridge. */
+			CHECK(strstr(txt, "EisaId (\"PNP0303\")") != NULL);
+			CHECK(strstr(txt, "EisaId (\"PNP0501\")") != NULL);
+			CHECK(strstr(txt, "IRQNoFlags ()\n                        {12}") != NULL ||
+			      strstr(txt, "{12}") != NULL);
 		}
 		free(txt);
 	}

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Command-line value parsing: sizes and counts. */
 #include <errno.h>
+#include <string.h>
 
 #include "check.h"
 #include "options.h"
+#include "block/block.h"
+#include "machine.h"
 
 static void test_sizes(void)
 {
@@ -43,9 +46,34 @@ static void test_uints(void)
 	CHECK_EQ(parse_uint(" 2", 1, 64, &v), -EINVAL);
 }
 
+static void test_drive_specs(void)
+{
+	struct machine_drive d;
+	char err[256];
+
+	CHECK_EQ(parse_drive_spec("disk.img", &d, err, sizeof(err)), 0);
+	CHECK(!strcmp(d.path, "disk.img"));
+	CHECK_EQ(d.format, BLK_FMT_AUTO);
+	CHECK_EQ(d.bus, MACHINE_IF_VIRTIO);
+	CHECK(!d.readonly);
+	CHECK_EQ(parse_drive_spec("/a,,b.qcow2,format=qcow2,if=ata,readonly", &d,
+				  err, sizeof(err)), 0);
+	CHECK(!strcmp(d.path, "/a,b.qcow2"));
+	CHECK_EQ(d.format, BLK_FMT_QCOW2);
+	CHECK_EQ(d.bus, MACHINE_IF_ATA);
+	CHECK(d.readonly);
+	CHECK_EQ(parse_drive_spec("x,format=vmdk", &d, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "vmdk") != NULL);
+	CHECK_EQ(parse_drive_spec("x,if=scsi", &d, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "if=scsi") != NULL);
+	CHECK_EQ(parse_drive_spec(",format=raw", &d, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(parse_drive_spec("x,", &d, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	RUN_TEST(test_sizes);
 	RUN_TEST(test_uints);
+	RUN_TEST(test_drive_specs);
 	return check_finish();
 }

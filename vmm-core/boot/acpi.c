@@ -316,6 +316,81 @@ static void pci0_prt(struct aml *a)
 	aml_end(a);
 }
 
+/* Name(_CRS, ResourceTemplate) from raw descriptors (end tag added). */
+static void crs_buffer(struct aml *a, const uint8_t *res, size_t n)
+{
+	aml_name_decl(a, "_CRS");
+	aml_byte(a, AML_BUFFER_OP);
+	aml_pkg_open(a);
+	aml_integer(a, n + 2);
+	aml_bytes(a, res, n);
+	aml_byte(a, 0x79);
+	aml_byte(a, 0);
+	aml_end(a);
+}
+
+/* IO(Decode16, @port, @port, 1, @len) and IRQNoFlags(@irq) (ACPI 6.4
+ * §6.4.2.5, §6.4.2.1). */
+static size_t res_io(uint8_t *p, uint16_t port, uint8_t len)
+{
+	p[0] = 0x47;
+	p[1] = 0x01;
+	p[2] = (uint8_t)port;
+	p[3] = (uint8_t)(port >> 8);
+	p[4] = (uint8_t)port;
+	p[5] = (uint8_t)(port >> 8);
+	p[6] = 1;
+	p[7] = len;
+	return 8;
+}
+
+static size_t res_irq(uint8_t *p, unsigned irq)
+{
+	p[0] = 0x22;
+	p[1] = (uint8_t)(1u << irq);
+	p[2] = (uint8_t)((1u << irq) >> 8);
+	return 3;
+}
+
+/* A legacy device of the ISA bridge: what firmware (SeaBIOS looks for the
+ * keyboard's PNP0303 before it sets up PS/2) and OSes enumerate. */
+static void isa_device(struct aml *a, const char *name, const char *hid,
+		       unsigned uid, const uint8_t *res, size_t n)
+{
+	aml_device_begin(a, name);
+	aml_name_decl(a, "_HID");
+	aml_eisaid(a, hid);
+	if (uid) {
+		aml_name_decl(a, "_UID");
+		aml_integer(a, uid);
+	}
+	crs_buffer(a, res, n);
+	aml_end(a);
+}
+
+static void isa_devices(struct aml *a)
+{
+	uint8_t r[32];
+	size_t n;
+
+	aml_device_begin(a, "ISA_");
+	aml_name_decl(a, "_ADR");
+	aml_integer(a, 0x00010000);		/* 00:01.0, the PIIX3 */
+	n = res_io(r, 0x60, 1);
+	n += res_io(r + n, 0x64, 1);
+	n += res_irq(r + n, 1);
+	isa_device(a, "KBD_", "PNP0303", 0, r, n);
+	n = res_irq(r, 12);
+	isa_device(a, "MOU_", "PNP0F13", 0, r, n);
+	n = res_io(r, 0x3f8, 8);
+	n += res_irq(r + n, 4);
+	isa_device(a, "COM1", "PNP0501", 1, r, n);
+	n = res_io(r, 0x70, 2);
+	n += res_irq(r + n, 8);
+	isa_device(a, "RTC_", "PNP0B00", 0, r, n);
+	aml_end(a);
+}
+
 /* The DSDT's AML body.  Later devices (power button, PCI root) go into the
  * \_SB scope. */
 static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
@@ -334,6 +409,7 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 	aml_integer(a, 0);
 	pci0_crs(a, cfg);
 	pci0_prt(a);
+	isa_devices(a);
 	aml_end(a);
 	aml_end(a);
 
