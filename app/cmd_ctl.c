@@ -202,13 +202,14 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* After the VM closed its socket: wait for its process to drop vm.pid. */
-static void wait_exited(const char *name, int timeout_ms)
+/* After the VM closed its socket: wait for its process @pid to end (it
+ * drops vm.pid's lock just before). */
+static void wait_exited(pid_t pid, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 
-	while (vmlib_running(name, NULL) && now_ms() < deadline)
-		g_usleep(20000);
+	while (pid > 0 && kill(pid, 0) == 0 && now_ms() < deadline)
+		g_usleep(10000);
 }
 
 int cmd_stop(int argc, char **argv)
@@ -223,6 +224,7 @@ int cmd_stop(int argc, char **argv)
 	struct ctl_conn *c;
 	unsigned timeout = 60;
 	bool force = false;
+	pid_t pid;
 	const char *name;
 	char err[512];
 	int opt, r;
@@ -252,7 +254,7 @@ int cmd_stop(int argc, char **argv)
 	name = argv[optind];
 	if (need_vm(name) < 0)
 		return 1;
-	if (!vmlib_running(name, NULL)) {
+	if (!vmlib_running(name, &pid)) {
 		ERR("VM '%s' is not running", name);
 		return 1;
 	}
@@ -271,7 +273,7 @@ int cmd_stop(int argc, char **argv)
 		ERR("%s", err);
 		return 1;
 	}
-	wait_exited(name, 10000);
+	wait_exited(pid, 10000);
 	return 0;
 }
 

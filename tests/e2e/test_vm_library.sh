@@ -1,0 +1,283 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# test_vm_library.sh VIVARIUM - the VM library and per-VM processes through
+# the command line, on this host's /dev/kvm.
+#
+# The guest is tests/e2e/tinyguest (a bzImage-wrapped program that prints
+# "TINY-GUEST: ready" on COM1, echoes COM1 input upper-cased, and powers off
+# through ACPI S5 when the power button is pressed): Linux cannot run on
+# the CI machines' emulated KVM, and it is the one guest here that shows
+# the ACPI power-button path end to end.
+#
+# Checks: create / list / show (text and JSON; list --json against
+# docs/schemas/vm-list.schema.json), start headless, pause, resume,
+# status, reset, screenshot (a clear "no display" error), the serial
+# console (control socket attach-serial and `vivarium console`), stop
+# through the ACPI power button, stop --force, three VMs at once, kill -9
+# of a VM process (disk image intact, stale PID/socket recognised, start
+# works again), delete, and every bad input: one line on stderr, non-zero
+# exit, nothing left half-made.
+#
+# XDG_DATA_HOME and XDG_RUNTIME_DIR point into a temporary directory.
+# Exit: 0 pass, 1 fail, 77 skip (no /dev/kvm).
+
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+viv=${1:?usage: test_vm_library.sh VIVARIUM}
+schema=$here/../../docs/schemas/vm-list.schema.json
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ -x "$viv" ] || { echo "FAIL: no vivarium binary at '$viv'"; exit 1; }
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no usable /dev/kvm"
+command -v python3 >/dev/null || skip "python3 is not installed"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-lib.XXXXXX")
+export XDG_DATA_HOME=$work/data XDG_RUNTIME_DIR=$work/run
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+vms=$XDG_DATA_HOME/vivarium/vms
+mnt=
+
+cleanup() {
+	local pidf
+	# Never leave a VM process behind.
+	for pidf in "$vms"/*/vm.pid; do
+		[ -f "$pidf" ] && kill -9 "$(cat "$pidf")" 2>/dev/null
+	done
+	[ -n "$mnt" ] && umount "$mnt" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+errors=0
+total=0
+ok() { total=$((total + 1)); echo "ok - $*"; }
+bad() { total=$((total + 1)); errors=$((errors + 1)); echo "not ok - $*"; }
+check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
+
+# v ARGS...: run vivarium (30 s at most); sets $rc, $out (stdout), $err (stderr).
+v() {
+	timeout -k 5 30 "$viv" "$@" >"$work/out" 2>"$work/err" </dev/null
+	rc=$?
+	out=$(cat "$work/out")
+	err=$(cat "$work/err")
+}
+
+# refuse DESC ARGS...: vivarium must fail with exactly one line on stderr.
+refuse() {
+	local desc=$1
+	shift
+	v "$@"
+	if [ "$rc" -ne 0 ] && [ "$(wc -l <"$work/err")" -eq 1 ]; then
+		ok "$desc (rc $rc: $err)"
+	else
+		bad "$desc: rc $rc, stderr: $err"
+	fi
+}
+
+# wait_for FILE TEXT [COUNT] [SEC]: until FILE holds TEXT COUNT times.
+wait_for() {
+	local i n
+	for ((i = 0; i < ${4:-30} * 10; i++)); do
+		n=$(grep -ac "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "${3:-1}" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# state NAME: the VM's state in `list --json`.
+state() {
+	"$viv" list --json | python3 -c "
+import json, sys
+print(next((v['state'] for v in json.load(sys.stdin) if v['name'] == '$1'), 'absent'))"
+}
+
+# ctl NAME PY: run Python with a connected control socket `s` and helpers
+# call(cmd, **args) -> reply object; events seen meanwhile go to `events`.
+ctl() {
+	python3 - "$XDG_RUNTIME_DIR/vivarium/$1.sock" "$2" <<'PY'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.settimeout(15)
+f = s.makefile('rwb', buffering=0)
+ids = iter(range(1, 1000))
+events = []
+def call(cmd, **args):
+    i = next(ids)
+    f.write((json.dumps(dict(id=i, cmd=cmd, **args)) + '\n').encode())
+    while True:
+        m = json.loads(f.readline())
+        if 'event' in m:
+            events.append(m)
+        elif m.get('id') == i:
+            return m
+exec(sys.argv[2])
+PY
+}
+
+"$here/mktinyguest.sh" "$work/tiny.bzImage" || { echo "FAIL: cannot build the tiny guest"; exit 1; }
+kernel=$work/tiny.bzImage
+ready="TINY-GUEST: ready"
+
+echo "# library: create, list, show"
+v create t1 --kernel "$kernel" --memory 64M --disk-size 32M --notes "first VM"
+check '[ "$rc" -eq 0 ] && [ -f "$vms/t1/vm.conf" ]' "create t1 (rc $rc) makes vms/t1/vm.conf"
+disk=$(ls "$vms"/t1/disk.* 2>/dev/null | head -n1)
+check '[ -n "$disk" ] && qemu-img info "$disk" | grep -q "virtual size: 32 MiB"' \
+	"create --disk-size 32M: a 32 MiB image ($(basename "${disk:-none}")) qemu-img reads"
+check '! ls -a "$vms" | grep -q "^\.t1"' "no temporary folder left after create"
+v list
+check '[ "$rc" -eq 0 ] && grep -Eq "^t1 +stopped +64M +1 " <<<"$out"' "list shows t1 stopped, 64M, 1 vCPU"
+v show t1
+check 'grep -q "^memory: *64M" <<<"$out" && grep -q "^notes: *first VM" <<<"$out"' "show t1 (text)"
+v show t1 --json
+check 'python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+assert d[\"name\"] == \"t1\" and d[\"memory\"] == 64 << 20 and d[\"cpus\"] == 1
+assert d[\"state\"] == \"stopped\" and d[\"pid\"] is None and d[\"kernel\"] == sys.argv[2]
+assert len(d[\"disks\"]) == 1 and d[\"disks\"][0][\"path\"] == sys.argv[3]
+" "$out" "$kernel" "$disk"' "show t1 --json: name, memory, cpus, state, kernel, disk"
+v edit t1 cpus=2 notes=
+check '[ "$rc" -eq 0 ] && "$viv" show t1 | grep -q "^cpus: *2" && ! "$viv" show t1 | grep -q "^notes"' \
+	"edit t1 cpus=2 notes= (rc $rc)"
+v create t2 --kernel "$kernel" --memory 32M
+v create t3 --kernel "$kernel" --memory 32M
+"$viv" list --json >"$work/list.json"
+check 'python3 "$here/check_json_schema.py" "$schema" "$work/list.json" >&2' \
+	"list --json matches docs/schemas/vm-list.schema.json"
+check '[ "$(python3 -c "import json; print(len(json.load(open(\"$work/list.json\"))))")" = 3 ]' \
+	"list --json has the 3 VMs"
+
+echo "# bad input"
+conf_sum=$(sha256sum "$vms/t1/vm.conf")
+refuse "create of an existing name" create t1 --kernel "$kernel"
+check '[ "$(sha256sum "$vms/t1/vm.conf")" = "$conf_sum" ]' "the existing VM is untouched"
+refuse "start of a VM that does not exist" start nosuch
+refuse "--memory 12Q" create bad --memory 12Q
+refuse "--disk-size 12Q" create bad --disk-size 12Q
+refuse "--cpus 0" create bad --cpus 0
+refuse "an ISO that does not exist" create bad --iso "$work/nosuch.iso"
+mkdir "$work/dir.iso"
+refuse "an ISO that is not a regular file" create bad --iso "$work/dir.iso"
+refuse "a kernel that does not exist" create bad --kernel "$work/nosuch"
+refuse "a name with '/'" create "a/b"
+refuse "a name starting with '.'" create .hidden
+refuse "a 65-character name" create "$(printf 'x%.0s' $(seq 65))"
+refuse "edit memory=12Q" edit t1 memory=12Q
+refuse "edit of an unknown key" edit t1 colour=blue
+check '[ "$(sha256sum "$vms/t1/vm.conf")" = "$conf_sum" ]' "failed edits leave vm.conf as it was"
+refuse "stop of a VM that is not running" stop t1
+refuse "delete without --yes, not on a terminal" delete t2
+check '[ ! -e "$vms/bad" ] && [ -z "$(ls -A "$vms" | grep "^\.")" ]' "nothing half-made in the library"
+# A full disk: the library on a small tmpfs that is nearly full.
+mnt=$work/small
+mkdir -p "$mnt"
+if mount -t tmpfs -o size=256k tmpfs "$mnt" 2>/dev/null; then
+	mkdir -p "$mnt/vivarium/vms"
+	head -c 250000 /dev/zero >"$mnt/filler" 2>/dev/null
+	XDG_DATA_HOME=$mnt refuse "create with --disk-size on a full disk" \
+		create full --kernel "$kernel" --disk-size 64M
+	XDG_DATA_HOME=$mnt refuse "create on a full disk" create full2 --kernel "$kernel" --notes "$(head -c 20000 /dev/zero | tr '\0' x)"
+	check '[ -z "$(ls -A "$mnt/vivarium/vms")" ]' "a full disk leaves nothing in the library ($(ls -A "$mnt/vivarium/vms" | tr '\n' ' '))"
+	umount "$mnt"
+	mnt=
+else
+	echo "# (cannot mount a tmpfs here: full-disk case not run)"
+fi
+
+echo "# lifecycle of t1"
+v start t1
+check '[ "$rc" -eq 0 ]' "start t1 (rc $rc: $out$err)"
+check 'wait_for "$vms/t1/serial.log" "$ready"' "t1's guest printed '$ready' (serial.log)"
+check '[ "$(state t1)" = running ]' "list --json: t1 running"
+pid1=$(cat "$vms/t1/vm.pid" 2>/dev/null)
+check '[ -n "$pid1" ] && kill -0 "$pid1"' "vm.pid names a live process ($pid1)"
+check '[ -S "$XDG_RUNTIME_DIR/vivarium/t1.sock" ]' "control socket in \$XDG_RUNTIME_DIR/vivarium"
+refuse "start of a running VM" start t1
+refuse "delete of a running VM" delete t1 --yes
+v pause t1
+check '[ "$rc" -eq 0 ] && [ "$(state t1)" = paused ]' "pause: state paused"
+v status t1 --json
+check 'grep -q "\"state\" : \"paused\"" <<<"$out"' "status --json says paused"
+v resume t1
+check '[ "$rc" -eq 0 ] && [ "$(state t1)" = running ]' "resume: state running"
+v screenshot t1 "$work/shot.png"
+check '[ "$rc" -ne 0 ] && grep -q "no display" <<<"$err" && [ ! -e "$work/shot.png" ]' \
+	"screenshot: a clear 'no display' error ($err)"
+echo=$(ctl t1 '
+r = call("attach-serial")
+assert r["ok"], r
+s.sendall(b"ping vivarium\n")
+got = b""
+t = time.time() + 15
+while b"PING VIVARIUM" not in got and time.time() < t:
+    got += s.recv(4096)
+print(got.decode(errors="replace").strip())' 2>&1)
+check 'grep -q "PING VIVARIUM" <<<"$echo"' "attach-serial: the guest echoes what we type ($echo)"
+cons=$( { printf 'hello console'; sleep 3; printf '\001x'; } |
+	timeout 20 "$viv" console t1 2>&1)
+crc=$?
+check '[ "$crc" -eq 0 ] && grep -q "HELLO CONSOLE" <<<"$cons" && grep -q "detached" <<<"$cons"' \
+	"console: typed text reaches the guest and back; Ctrl-A x detaches (rc $crc)"
+check '[ "$(state t1)" = running ]' "the VM still runs after the console detached"
+events=$(ctl t1 '
+r = call("subscribe")
+assert r["ok"], r
+assert call("pause")["ok"] and call("resume")["ok"]
+print(" ".join(e["state"] for e in events))' 2>&1)
+check '[ "$events" = "paused running" ]' "subscribe: state events paused, running ($events)"
+v reset t1
+check '[ "$rc" -eq 0 ] && wait_for "$vms/t1/serial.log" "$ready" 2' "reset: the guest starts again"
+v status t1
+check 'grep -q "2 boots" <<<"$out"' "status counts 2 boots ($out)"
+start=$(date +%s%N)
+v stop t1
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check '[ "$rc" -eq 0 ] && grep -q "TINY-GUEST: power button" "$vms/t1/serial.log"' \
+	"stop: the guest saw the ACPI power button (rc $rc, ${ms} ms)"
+check 'grep -q "guest powered off" "$vms/t1/vm.log"' "vm.log: the guest powered off (not forced)"
+check '[ ! -e "$vms/t1/vm.pid" ] && [ ! -e "$XDG_RUNTIME_DIR/vivarium/t1.sock" ] && ! kill -0 "$pid1" 2>/dev/null' \
+	"the VM process is gone with its PID file and socket"
+check '[ "$(state t1)" = stopped ]' "list: t1 stopped"
+
+echo "# three VMs at once"
+for n in t1 t2 t3; do v start "$n"; [ "$rc" -eq 0 ] || bad "start $n: $err"; done
+all=1
+for n in t1 t2 t3; do wait_for "$vms/$n/serial.log" "$ready" || all=0; done
+check '[ "$all" = 1 ]' "t1, t2, t3 all reached '$ready'"
+pids=$("$viv" list --json | python3 -c "
+import json, sys
+print(' '.join(str(v['pid']) for v in json.load(sys.stdin) if v['state'] == 'running'))")
+check '[ "$(wc -w <<<"$pids")" = 3 ] && [ "$(tr " " "\n" <<<"$pids" | sort -u | wc -l)" = 3 ]' \
+	"list: three running VMs, three processes ($pids)"
+v stop t2 --force
+check '[ "$rc" -eq 0 ] && grep -q "plug pulled" "$vms/t2/vm.log" && [ "$(state t2)" = stopped ]' "stop --force t2"
+v stop t3
+check '[ "$rc" -eq 0 ] && [ "$(state t3)" = stopped ] && [ "$(state t1)" = running ]' "stop t3; t1 still runs"
+
+echo "# kill -9 of a VM process"
+sum_before=$(sha256sum <"$disk")
+pid1=$(cat "$vms/t1/vm.pid")
+kill -9 "$pid1"
+for _ in $(seq 50); do kill -0 "$pid1" 2>/dev/null || break; sleep 0.1; done
+check '[ "$(state t1)" = stopped ]' "list shows the killed VM stopped (stale vm.pid: $([ -e "$vms/t1/vm.pid" ] && echo present || echo absent))"
+check '[ "$(sha256sum <"$disk")" = "$sum_before" ]' "its disk image is unchanged"
+case $disk in
+*.qcow2) check 'qemu-img check "$disk" >&2' "qemu-img check of its qcow2 image" ;;
+*) check 'qemu-img info -f raw "$disk" | grep -q "virtual size: 32 MiB"' "qemu-img still reads its raw image" ;;
+esac
+v start t1
+check '[ "$rc" -eq 0 ] && wait_for "$vms/t1/serial.log" "$ready"' "start works again after the kill (rc $rc $err)"
+v stop t1 --force
+check '[ "$rc" -eq 0 ]' "stop --force t1"
+
+echo "# delete"
+v delete t3 --yes
+check '[ "$rc" -eq 0 ] && [ ! -e "$vms/t3" ] && [ "$(state t3)" = absent ]' "delete t3 --yes removes its folder"
+
+echo "# $total checks, $errors failed"
+[ "$errors" -eq 0 ] || { echo "FAIL"; exit 1; }
+echo "PASS"
