@@ -9,7 +9,7 @@ BUILD ?= build
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
-	libglib2.0-dev libjson-glib-dev
+	libglib2.0-dev libjson-glib-dev xorriso
 
 .PHONY: all deps build test test-unit test-guest test-e2e run clean
 
