@@ -30,7 +30,7 @@
 #include "fuzz.h"
 
 #define MAX_SEEDS	256
-#define MAX_INPUT	(1u << 20)
+#define FUZZ_MAX_INPUT	(1u << 20)
 
 static struct { uint8_t *data; size_t len; } seeds[MAX_SEEDS];
 static unsigned nseeds;
@@ -45,7 +45,7 @@ __attribute__((weak)) void fuzz_make_seeds(void (*add)(const void *, size_t))
 
 static void add_seed(const void *p, size_t len)
 {
-	if (nseeds == MAX_SEEDS || len > MAX_INPUT)
+	if (nseeds == MAX_SEEDS || len > FUZZ_MAX_INPUT)
 		return;
 	seeds[nseeds].data = malloc(len ? len : 1);
 	if (!seeds[nseeds].data)
@@ -83,14 +83,14 @@ static void run(const uint8_t *p, size_t len)
 static void run_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
-	uint8_t *buf = malloc(MAX_INPUT);
+	uint8_t *buf = malloc(FUZZ_MAX_INPUT);
 	size_t n;
 
 	if (!f || !buf) {
 		fprintf(stderr, "fuzz: cannot read %s\n", path);
 		exit(1);
 	}
-	n = fread(buf, 1, MAX_INPUT, f);
+	n = fread(buf, 1, FUZZ_MAX_INPUT, f);
 	fclose(f);
 	add_seed(buf, n);
 	run(buf, n);
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 {
 	const char *secs = getenv("FUZZ_SECONDS"), *seed = getenv("FUZZ_SEED");
 	double budget = secs ? atof(secs) : 2.0;
-	uint8_t *buf = malloc(MAX_INPUT);
+	uint8_t *buf = malloc(FUZZ_MAX_INPUT);
 	struct timespec t0, t;
 	unsigned long iters = 0;
 
@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 			size_t len = seeds[s].len;
 
 			memcpy(buf, seeds[s].data, len);
-			len = mutate(buf, len, MAX_INPUT);
+			len = mutate(buf, len, FUZZ_MAX_INPUT);
 			run(buf, len);
 			iters++;
 		}
