@@ -441,7 +441,13 @@ static void info_human(const char *path, const struct blk_info *in)
 		return;
 	printf("cluster_size: %" PRIu64 "\n", in->cluster_size);
 	if (in->backing[0]) {
-		printf("backing file: %s\n", in->backing);
+		char *full = full_backing_name(path, in->backing);
+
+		printf("backing file: %s", in->backing);
+		if (strcmp(full, in->backing))
+			printf(" (actual path: %s)", full);
+		printf("\n");
+		g_free(full);
 		if (in->backing_format != BLK_FMT_AUTO)
 			printf("backing file format: %s\n",
 			       blk_format_name(in->backing_format));
