@@ -30,6 +30,7 @@
 #include "devices/debugport.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/ide.h"
 #include "devices/ioapic.h"
 #include "devices/pci.h"
 #include "devices/pic.h"
@@ -42,6 +43,7 @@
 #include "mem.h"
 #include "timer.h"
 #include "vcpu.h"
+#include "virtio/virtio_blk.h"
 
 #define COM1_BASE	0x3f8
 #define COM1_IRQ	4
@@ -54,6 +56,10 @@
 #define BIOS_MAX	(16u << 20)
 #define ISA_BIOS_SIZE	0x20000		/* the BIOS's last 128 KiB at 0xe0000 */
 #define MEM_SLOT_BIOS	8		/* after the RAM slots */
+#define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
+#define IDE_IRQ_PRIMARY	14
+#define IDE_IRQ_SECONDARY 15
+#define IDE_POS_CDROM	2		/* secondary master */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
 enum run_end { END_NONE, END_STOP, END_RESET };
@@ -97,6 +103,8 @@ struct machine {
 		struct acpi_pm *pm;
 		struct debugport *dbg;
 		struct fw_cfg *fw_cfg;
+		struct piix_ide *ide;
+		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
 	} dev;
 	struct linux_entry entry;
 	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
@@ -382,8 +390,76 @@ static void serial_quit(void *opaque)
 		}                                                            \
 	} while (0)
 
+/* IDE position of each ATA drive: the CD-ROM at the secondary master,
+ * disks at the other positions in order; -1 for virtio disks. */
+static void ata_positions(const struct machine *m, int pos[MACHINE_MAX_DRIVES])
+{
+	static const int disk_pos[] = { 0, 1, 3 };
+	unsigned next = 0;
+
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct machine_drive *d = &m->cfg.drive[i];
+
+		if (d->cdrom)
+			pos[i] = IDE_POS_CDROM;
+		else if (d->bus == MACHINE_IF_ATA && next < 3)
+			pos[i] = disk_pos[next++];
+		else
+			pos[i] = -1;
+	}
+}
+
+/* The PIIX IDE function (always there, as on any PC of the era, with an
+ * empty CD-ROM drive unless a disk needs the position) and one virtio-blk
+ * function per virtio disk. */
+static int add_drives(struct machine *m, char *err, size_t errlen)
+{
+	struct piix_ide_config ic = {
+		.pci = m->dev.pci, .devfn = PIIX_IDE_DEVFN, .pio = m->pio,
+		.mem = &m->mem, .lock = &m->lock,
+		.irq = { gsi_line(m, IDE_IRQ_PRIMARY), gsi_line(m, IDE_IRQ_SECONDARY) },
+	};
+	int pos[MACHINE_MAX_DRIVES];
+	unsigned nvirtio = 0;
+	bool pos2_used = false;
+
+	ata_positions(m, pos);
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		if (pos[i] < 0)
+			continue;
+		ic.drive[pos[i]].blk = m->blk[i];
+		ic.drive[pos[i]].cdrom = m->cfg.drive[i].cdrom;
+		pos2_used |= pos[i] == IDE_POS_CDROM;
+	}
+	if (!pos2_used)
+		ic.drive[IDE_POS_CDROM].cdrom = true;	/* empty drive */
+	m->dev.ide = piix_ide_new(&ic, err, errlen);
+	if (!m->dev.ide)
+		return -EINVAL;
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		struct virtio_blk_config vc = {
+			.pci = m->dev.pci,
+			.devfn = (uint8_t)((VIRTIO_BLK_SLOT + nvirtio) << 3),
+			.mem = &m->mem, .lock = &m->lock, .blk = m->blk[i],
+		};
+		char serial[21];
+
+		if (pos[i] >= 0)
+			continue;
+		snprintf(serial, sizeof(serial), "VIVARIUM-VD%u", nvirtio);
+		vc.serial = serial;
+		m->dev.vblk[nvirtio] = virtio_blk_new(&vc, err, errlen);
+		if (!m->dev.vblk[nvirtio])
+			return -EINVAL;
+		nvirtio++;
+	}
+	return 0;
+}
+
 static int build_devices(struct machine *m, char *err, size_t errlen)
 {
+	int r;
+
 	TRY_NEW(m->pio, bus_new("pio"), "port bus");
 	TRY_NEW(m->mmio, bus_new("mmio"), "MMIO bus");
 	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &vclock_host), "timers");
@@ -412,6 +488,9 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY_NEW(m->dev.pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
 				   &pm_ops, m), "ACPI PM");
 	TRY(acpi_pm_attach(m->dev.pm, m->pio, ACPI_PM_BASE), "ACPI PM");
+	r = add_drives(m, err, errlen);
+	if (r < 0)
+		return r;
 	/* 0xcf9 shares CONFIG_ADDRESS's dword: the host bridge forwards it. */
 	pci_host_set_cf9_handler(m->dev.pci, &acpi_pm_reset_ops, m->dev.pm);
 	TRY_NEW(m->dev.dbg, debugport_new(m->cfg.debugcon, on_test_exit, m),
@@ -488,6 +567,40 @@ static void bios_cmos(struct machine *m)
 	rtc_cmos_set(rtc, 0x38, 0x01);			/* no floppy signature check */
 }
 
+/* fw_cfg "bootorder": OpenFirmware paths as SeaBIOS builds them for its
+ * drives, the kind --boot asks for first (CMOS carries the same order for
+ * the legacy entries). */
+static int bootorder(struct machine *m)
+{
+	char buf[MACHINE_MAX_DRIVES * 48] = "";
+	size_t n = 0;
+	int pos[MACHINE_MAX_DRIVES];
+	bool cd_first = m->cfg.boot != MACHINE_BOOT_DISK;
+
+	ata_positions(m, pos);
+	for (int pass = 0; pass < 2; pass++) {
+		unsigned nvirtio = 0;
+
+		for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+			bool cd = m->cfg.drive[i].cdrom;
+
+			if (pos[i] < 0)
+				nvirtio++;
+			if (cd != (cd_first == (pass == 0)))
+				continue;
+			if (pos[i] >= 0)
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+					"/pci@i0cf8/ide@1,1/drive@%d/disk@%d\n",
+					pos[i] / 2, pos[i] % 2);
+			else
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+					"/pci@i0cf8/scsi@%x/disk@0,0\n",
+					VIRTIO_BLK_SLOT + nvirtio - 1);
+		}
+	}
+	return n ? fw_cfg_add_file(m->dev.fw_cfg, "bootorder", buf, n + 1) : 0;
+}
+
 /* The fw_cfg items SeaBIOS reads (see docs in devices/fw_cfg.h). */
 static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 {
@@ -524,6 +637,8 @@ static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 	TRY(fw_cfg_add_u16(fc, FW_CFG_BOOT_MENU, 0), "fw_cfg");
 	TRY(fw_cfg_add_bytes(fc, FW_CFG_UUID, uuid, sizeof(uuid)), "fw_cfg");
 	TRY(fw_cfg_add_u16(fc, FW_CFG_NOGRAPHIC, m->cfg.sercon), "fw_cfg");
+	r = bootorder(m);
+	TRY(r, "fw_cfg bootorder");
 	if (m->cfg.sercon) {
 		uint16_t port = COM1_BASE;
 
@@ -609,7 +724,18 @@ static void teardown(struct machine *m)
 	 * callbacks touch.  Only chardev input may still look (at com1). */
 	vtimer_queue_free(m->timers);
 	m->timers = NULL;
+	/* Disk requests in flight complete under the device lock: wait for
+	 * them before taking it. */
+	if (m->dev.ide)
+		piix_ide_drain(m->dev.ide);
+	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
+		if (m->dev.vblk[i])
+			virtio_blk_drain(m->dev.vblk[i]);
 	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
+		virtio_blk_free(m->dev.vblk[i]);
+	if (m->dev.ide)
+		piix_ide_free(m->dev.ide);
 	fw_cfg_free(m->dev.fw_cfg);
 	debugport_free(m->dev.dbg);
 	acpi_pm_free(m->dev.pm);
