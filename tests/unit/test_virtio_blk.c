@@ -170,12 +170,13 @@ static struct blk *open_disk(const char *path, bool ro, enum blk_format f)
 	return r < 0 ? NULL : b;
 }
 
-/* Create the device on @b and program its BARs (memory + bus master). */
-static void create_device(struct blk *b, const char *serial)
+/* Create the device on @b with @nq queues and program its BARs (memory
+ * + bus master). */
+static void create_device_mq(struct blk *b, const char *serial, unsigned nq)
 {
 	struct virtio_blk_config c = {
 		.pci = host, .devfn = DEVFN, .mem = &mem, .lock = &lock,
-		.blk = b, .serial = serial,
+		.blk = b, .serial = serial, .num_queues = nq,
 	};
 	char err[256];
 
@@ -197,6 +198,11 @@ static void create_device(struct blk *b, const char *serial)
 	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4,
 	       (uint32_t)MSIX_ADDR);
 	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+static void create_device(struct blk *b, const char *serial)
+{
+	create_device_mq(b, serial, 1);
 }
 
 static void destroy_device(void)
@@ -1018,6 +1024,59 @@ static void test_many_requests(void)
 	destroy_device();
 }
 
+/* VIRTIO_BLK_F_MQ: two request queues, each with its own notify address
+ * and MSI-X vector. */
+static void test_multiqueue(void)
+{
+	const char *path = make_raw("mq.img");
+	uint8_t *orig = malloc(DISK_SIZE);
+	struct vdrv q0;
+	struct blkreq r;
+	uint64_t f, buf;
+	uint32_t id, len;
+
+	fill(orig, DISK_SIZE, 7);
+	create_device_mq(open_disk(path, false, BLK_FMT_RAW), NULL, 2);
+	f = driver_init(true, ALL_FEATURES);
+	CHECK(f & (1ull << VIRTIO_BLK_F_MQ));
+	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_NUMQ, 2), 2);
+	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_NUM_QUEUES, 2), 2);
+	/* Queue 1 on its own rings, vector 2. */
+	q0 = drv;
+	vdrv_init(&drv, &mem, QSIZE, RING_BASE + (32u << 20), 1u << 20);
+	msix_program(2);
+	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
+	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_NOFF, 2), 1);
+	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
+	bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 2);
+	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_MSIX, 2), 2);
+	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, drv.desc, 8);
+	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, drv.avail, 8);
+	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, drv.used, 8);
+	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	buf = vdrv_alloc(&drv, 4096, 4096);
+	r = add_req(VIRTIO_BLK_T_IN, 64, buf, 4096, false);
+	bar_wr(VIRTIO_PCI_NOTIFY_OFF + 1 * VIRTIO_PCI_NOTIFY_MULT, 1, 2);
+	CHECK(wait_used(1));
+	CHECK(vdrv_get_used(&drv, &id, &len));
+	CHECK_EQ(id, r.head);
+	CHECK_EQ(req_status(&r), VIRTIO_BLK_S_OK);
+	CHECK(memcmp(vdrv_hva(&drv, buf, 4096), orig + 64 * 512, 4096) == 0);
+	pthread_mutex_lock(&lock);
+	CHECK_EQ(msi_count[2], 1);
+	CHECK_EQ(msi_count[1], 0);
+	pthread_mutex_unlock(&lock);
+	/* Queue 0 is unaffected and still works. */
+	drv = q0;
+	CHECK_EQ(vdrv_used_idx(&drv), 0);
+	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
+	pthread_mutex_lock(&lock);
+	CHECK_EQ(msi_count[1], 1);
+	pthread_mutex_unlock(&lock);
+	free(orig);
+	destroy_device();
+}
+
 /* qcow2 (when the block layer has it): written data as qemu-img sees it. */
 static void test_qcow2(void)
 {
@@ -1098,6 +1157,7 @@ int main(void)
 	RUN_TEST(test_hostile_ring);
 	RUN_TEST(test_interrupt_suppression);
 	RUN_TEST(test_many_requests);
+	RUN_TEST(test_multiqueue);
 	RUN_TEST(test_qcow2);
 	RUN_TEST(test_bad_config);
 
