@@ -445,6 +445,221 @@ static void test_overlay(void)
 	free(model);
 }
 
+/* ---- hostile images: clear errors, no crash ---- */
+
+static void patch_be(const char *path, uint64_t at, uint64_t v, int width)
+{
+	uint8_t b[8];
+	for (int i = width - 1; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+	int fd = open(path, O_WRONLY);
+	CHECK(pwrite(fd, b, (size_t)width, (off_t)at) == width);
+	close(fd);
+}
+
+static uint64_t peek_be(const char *path, uint64_t at, int width)
+{
+	uint8_t b[8] = { 0 };
+	uint64_t v = 0;
+	int fd = open(path, O_RDONLY);
+	CHECK(pread(fd, b, (size_t)width, (off_t)at) == width);
+	close(fd);
+	for (int i = 0; i < width; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* A fresh 1 MiB image, 4 KiB clusters, data in its first clusters. */
+static const char *good_image(const char *name)
+{
+	const char *p = tpath(name);
+	char err[512];
+	unlink(p);
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2,
+				      .size = 1 << 20, .cluster_bits = 12 };
+	CHECK_EQ(blk_create(p, &co, err, sizeof(err)), 0);
+	struct blk *b = open_rw(p, BLK_FMT_QCOW2);
+	uint8_t buf[8192];
+	fill(buf, sizeof(buf), 3);
+	if (b) {
+		CHECK_EQ(blk_pwrite(b, 0, buf, sizeof(buf)), 0);
+		blk_close(b);
+	}
+	return p;
+}
+
+/* Open read-only must fail with @want and a message naming the file and
+ * containing @what. */
+static void expect_open_error(const char *p, int want, const char *what)
+{
+	struct blk_open_opts ro = { .format = BLK_FMT_QCOW2, .readonly = true };
+	struct blk *b = (struct blk *)1;
+	char err[512] = "";
+	int r = blk_open(p, &ro, &b, err, sizeof(err));
+	if (r != want || !strstr(err, what))
+		fprintf(stderr, "  got %d '%s', want %d '...%s...'\n", r, err,
+			want, what);
+	CHECK_EQ(r, want);
+	CHECK(strstr(err, what) != NULL);
+	CHECK(strstr(err, p) != NULL);
+	CHECK(b == NULL);
+}
+
+static void test_corrupt_headers(void)
+{
+	static const struct {
+		uint64_t at;
+		int width;
+		uint64_t v;
+		int err;
+		const char *what;
+	} cases[] = {
+		{ 0, 4, 0x514649fa, -EINVAL, "not a qcow2 image" },
+		{ 4, 4, 4, -ENOTSUP, "version 4" },
+		{ 20, 4, 8, -EINVAL, "cluster_bits 8" },
+		{ 20, 4, 22, -EINVAL, "cluster_bits 22" },
+		{ 24, 8, UINT64_MAX, -EINVAL, "virtual size" },
+		{ 24, 8, 1ull << 40, -EINVAL, "too small" },
+		{ 36, 4, 0xffffffff, -EINVAL, "L1 table" },
+		{ 40, 8, 0x3200, -EINVAL, "L1 table offset" },
+		{ 40, 8, 1ull << 40, -EINVAL, "L1 table offset" },
+		{ 48, 8, 1ull << 40, -EINVAL, "refcount table offset" },
+		{ 48, 8, 0x1100, -EINVAL, "refcount table offset" },
+		{ 56, 4, 0xffffffff, -EINVAL, "refcount table size" },
+		{ 60, 4, 0x7fffffff, -EINVAL, "snapshot table" },
+		{ 72, 8, 1ull << 40, -ENOTSUP, "incompatible features" },
+		{ 72, 8, 1ull << 2, -ENOTSUP, "external data file" },
+		{ 96, 4, 7, -EINVAL, "refcount_order 7" },
+		{ 100, 4, 0xfff8, -EINVAL, "header_length" },
+		{ 100, 4, 60, -EINVAL, "header_length" },
+		{ 32, 4, 2, -ENOTSUP, "encrypted" },
+		{ 8, 8, 0x70, -EINVAL, "backing file name" },
+		{ 16, 4, 5000, -EINVAL, "backing file name" },
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *p = good_image("bad.qcow2");
+		patch_be(p, cases[i].at, cases[i].v, cases[i].width);
+		if (cases[i].at == 16)
+			patch_be(p, 8, 0x100, 8);	/* a backing name */
+		expect_open_error(p, cases[i].err, cases[i].what);
+	}
+
+	/* Truncated files. */
+	const uint64_t cuts[] = { 0, 3, 50, 71, 100, 4096, 4096 * 3 + 8 };
+	for (unsigned i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		const char *p = good_image("cut.qcow2");
+		CHECK_EQ(truncate(p, (off_t)cuts[i]), 0);
+		struct blk_open_opts o = { .format = BLK_FMT_QCOW2,
+					   .readonly = true };
+		struct blk *b;
+		char err[512] = "";
+		int r = blk_open(p, &o, &b, err, sizeof(err));
+		CHECK(r == -EINVAL);
+		CHECK(err[0] != '\0');
+	}
+
+	/* Table entries: L1 entry past the end, refcount block misaligned. */
+	const char *p = good_image("l1.qcow2");
+	uint64_t l1 = peek_be(p, 40, 8);
+	patch_be(p, l1, 1ull << 40, 8);
+	expect_open_error(p, -EINVAL, "L1 entry 0");
+	p = good_image("rt.qcow2");
+	uint64_t rt = peek_be(p, 48, 8);
+	patch_be(p, rt, peek_be(p, rt, 8) + 512, 8);
+	expect_open_error(p, -EINVAL, "refcount table entry 0");
+
+	/* A bad L2 entry opens, then fails the I/O that meets it. */
+	p = good_image("l2.qcow2");
+	uint64_t l2 = peek_be(p, l1, 8) & 0x00fffffffffffe00ull;
+	patch_be(p, l2, (1ull << 63) | 0x1234, 8);	/* misaligned */
+	patch_be(p, l2 + 8, (1ull << 62) | 0x3ffffffffull, 8);	/* garbage */
+	struct blk *b = open_rw(p, BLK_FMT_QCOW2);
+	if (b) {
+		uint8_t buf[4096];
+		CHECK_EQ(blk_pread(b, 0, buf, 4096), -EIO);
+		CHECK_EQ(blk_pread(b, 4096, buf, 4096), -EIO);
+		CHECK_EQ(blk_pread(b, 8192, buf, 4096), 0);	/* fine here */
+		CHECK_EQ(blk_pwrite(b, 0, buf, 4096), -EIO);
+		CHECK_EQ(blk_pwrite(b, 65536, buf, 4096), -EIO);  /* broken */
+		CHECK_EQ(blk_pread(b, 1 << 20, buf, 512), -EINVAL);
+		struct blk_check_result res;
+		CHECK_EQ(blk_check(b, &res, NULL), 0);
+		CHECK(res.corruptions >= 1);
+		blk_close(b);
+	}
+	CHECK_EQ(sh("qemu-img check -q '%s' >/dev/null 2>&1", p), 2);
+
+	/* Read-only only: the dirty or corrupt bit, internal snapshots. */
+	p = good_image("dirty.qcow2");
+	patch_be(p, 72, 1, 8);
+	struct blk_open_opts rw = { 0 }, ro = { .readonly = true };
+	char err[512];
+	CHECK_EQ(blk_open(p, &rw, &b, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "not closed cleanly") != NULL);
+	CHECK_EQ(blk_open(p, &ro, &b, err, sizeof(err)), 0);
+	blk_close(b);
+	p = good_image("snap.qcow2");
+	CHECK_EQ(sh("qemu-img snapshot -c s1 '%s' && qemu-io -c 'write -P 9 0 "
+		    "8k' '%s' >/dev/null", p, p), 0);
+	CHECK_EQ(blk_open(p, &rw, &b, err, sizeof(err)), -ENOTSUP);
+	CHECK(strstr(err, "snapshots") != NULL);
+	CHECK_EQ(blk_open(p, &ro, &b, err, sizeof(err)), 0);
+	if (b) {
+		uint8_t buf[512];
+		CHECK_EQ(blk_pread(b, 0, buf, 512), 0);
+		CHECK(buf[0] == 9 && buf[511] == 9);
+		struct blk_check_result res;
+		CHECK_EQ(blk_check(b, &res, stderr), 0);
+		CHECK_EQ(res.corruptions, 0);	/* snapshot refs counted */
+		CHECK_EQ(res.leaks, 0);
+		blk_close(b);
+	}
+}
+
+static void test_backing_chains(void)
+{
+	char err[512];
+	/* a -> b -> a */
+	const char *a = tpath("loop-a.qcow2"), *bb = tpath("loop-b.qcow2");
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2,
+				      .size = 1 << 20 };
+	CHECK_EQ(blk_create(bb, &co, err, sizeof(err)), 0);
+	co.backing = "loop-b.qcow2";
+	CHECK_EQ(blk_create(a, &co, err, sizeof(err)), 0);
+	CHECK_EQ(sh("qemu-img rebase -u -F qcow2 -b loop-a.qcow2 '%s'", bb), 0);
+	expect_open_error(a, -EINVAL, "loops");
+	/* Its own backing file. */
+	const char *self = tpath("self.qcow2");
+	co.backing = NULL;
+	CHECK_EQ(blk_create(self, &co, err, sizeof(err)), 0);
+	CHECK_EQ(sh("qemu-img rebase -u -F qcow2 -b self.qcow2 '%s'", self), 0);
+	expect_open_error(self, -EINVAL, "loops");
+	/* A chain deeper than 16. */
+	char name[64], prev[64] = "";
+	for (int i = 0; i <= 17; i++) {
+		snprintf(name, sizeof(name), "deep-%d.qcow2", i);
+		co.backing = prev[0] ? prev : NULL;
+		CHECK_EQ(blk_create(tpath(name), &co, err, sizeof(err)), 0);
+		snprintf(prev, sizeof(prev), "%s", name);
+		if (i == 16) {
+			struct blk *b;
+			struct blk_open_opts ro = { .readonly = true };
+			CHECK_EQ(blk_open(tpath(name), &ro, &b, err,
+					  sizeof(err)), 0);
+			blk_close(b);
+		}
+	}
+	expect_open_error(tpath("deep-17.qcow2"), -EINVAL, "deeper than 16");
+	/* A backing file that is missing, or a FIFO. */
+	const char *miss = tpath("miss.qcow2");
+	CHECK_EQ(sh("cd %s && qemu-img create -q -f qcow2 -u -F raw -b gone.raw "
+		    "miss.qcow2 1M", dir), 0);
+	expect_open_error(miss, -ENOENT, "gone.raw");
+	CHECK_EQ(sh("cd %s && mkfifo fifo.raw && qemu-img create -q -f qcow2 "
+		    "-u -F raw -b fifo.raw fifo.qcow2 1M", dir), 0);
+	expect_open_error(tpath("fifo.qcow2"), -EINVAL, "not a regular file");
+}
+
 /* ---- many threads through the worker pool ---- */
 
 static void test_concurrent(void)
@@ -634,6 +849,8 @@ int main(void)
 	RUN_TEST(test_qemu_compressed);
 	RUN_TEST(test_qemu_zero_v2_sizes);
 	RUN_TEST(test_overlay);
+	RUN_TEST(test_corrupt_headers);
+	RUN_TEST(test_backing_chains);
 	RUN_TEST(test_concurrent);
 	RUN_TEST(test_crash_4k);
 	RUN_TEST(test_crash_512);

@@ -1323,8 +1323,11 @@ static int open_backing(struct blk *b, const struct blk_chain *chain,
 	char sub[512];
 	r = blk_open_backing(name, s->backing_fmt, chain->no_lock, chain,
 			     &s->backing, sub, sizeof(sub));
-	if (r < 0)
+	/* Say which top image it was for, once: not at every level. */
+	if (r < 0 && chain->depth == 0)
 		blk_err(err, errlen, r, "'%s': backing file: %s", b->path, sub);
+	else if (r < 0)
+		blk_err(err, errlen, r, "%s", sub);
 	free(full);
 	return r;
 }
