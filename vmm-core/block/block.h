@@ -44,8 +44,17 @@ struct blk_open_opts {
  * image in use by a running VM cannot be opened for writing by another
  * process.  Errors: -ENOENT/-EACCES (cannot open), -EBUSY (locked by
  * another process: "'PATH' is in use by another process ..."), -EINVAL
- * (corrupt or unsupported header/tables: "'PATH': qcow2 L1 table ..."),
- * -ENOMEM.  A corrupt image is never written.
+ * (corrupt or unsupported header/tables: "'PATH': qcow2 L1 table ...";
+ * also not a regular file or block device, a backing chain that loops or
+ * is deeper than 16, and, for writing only, qcow2 images with internal
+ * snapshots or the dirty/corrupt bit; unsupported at all: encryption,
+ * external data files, extended L2 entries), -ENOMEM.  A backing file's
+ * error reads "'TOP': backing file: 'BACKING': ...".  A corrupt image is
+ * never written; metadata found corrupt while running makes further
+ * writes fail with -EIO.
+ *
+ * Virtual size: qcow2's header size, raw's file length (block devices:
+ * BLKGETSIZE64), each rounded up to 512 bytes (the tail reads as zeroes).
  */
 int blk_open(const char *path, const struct blk_open_opts *opts,
 	     struct blk **out, char *err, size_t errlen);
@@ -66,7 +75,9 @@ int blk_parse_format(const char *name, enum blk_format *out);
  * Read/write [@offset, @offset + total iov length).  A range past the end
  * of the disk is -EINVAL; a write to a read-only disk -EROFS.  Reading an
  * unallocated qcow2 cluster reads the backing file, or zeroes.
- * Returns 0 or -errno.
+ * Returns 0 or -errno (-EIO for corrupt metadata met on the way; -EPERM
+ * for a write that would put the qcow2 magic at offset 0 of an image whose
+ * format was probed as raw: the next probe would trust guest data).
  */
 int blk_preadv(struct blk *b, uint64_t offset, const struct iovec *iov,
 	       int iovcnt);
@@ -77,10 +88,14 @@ int blk_pwrite(struct blk *b, uint64_t offset, const void *buf, size_t len);
 /* Make every completed write durable (fdatasync of data, then metadata). */
 int blk_flush(struct blk *b);
 /* Hint that the range is unused: its content becomes undefined-but-stable
- * (qcow2: zero clusters where whole clusters are covered; raw: punch
- * hole).  Never fails for a range the format cannot discard. */
+ * (qcow2: whole clusters covered become unallocated without a backing
+ * file, zero clusters with one (v3), unchanged with one in v2; partial
+ * clusters unchanged; raw: punch hole).  Never fails for a range the
+ * format cannot discard. */
 int blk_discard(struct blk *b, uint64_t offset, uint64_t len);
-/* Make the range read as zeroes; @may_unmap lets the format free space. */
+/* Make the range read as zeroes; @may_unmap lets the format free space
+ * (qcow2 v3 without it: whole allocated clusters keep their host cluster
+ * and get the zero flag; partial clusters are written with zeroes). */
 int blk_write_zeroes(struct blk *b, uint64_t offset, uint64_t len,
 		     bool may_unmap);
 
@@ -121,11 +136,17 @@ struct blk_req {
 /*
  * blk_submit - queue @req for a worker thread.  @req and its iovecs must
  * stay valid until complete() runs.  Returns 0 (complete() will run) or
- * -errno (-EROFS for a write to a read-only disk: complete() will not run).
+ * -errno (-EROFS for a write to a read-only disk, -EINVAL for no
+ * complete() or an unknown op, -ESHUTDOWN while closing: complete() will
+ * not run).  Range errors come through complete().  Four worker threads
+ * per blk, started by the first submit; requests run concurrently and may
+ * complete in any order.
  */
 int blk_submit(struct blk *b, struct blk_req *req);
 /* Wait until every request submitted so far has completed (its complete()
- * has returned).  Call with no lock held that complete() takes. */
+ * has returned); precisely, until none is outstanding, so requests that
+ * other threads submit meanwhile are waited for too.  Call with no lock
+ * held that complete() takes. */
 void blk_drain(struct blk *b);
 
 /* ---- image tools (`vivarium img`) ----------------------------------------- */
@@ -143,6 +164,11 @@ struct blk_create_opts {
  * blk_create - create a new image.  Refuses to overwrite an existing file
  * (-EEXIST).  Writes to a temporary name beside @path and renames it into
  * place, so a full disk (-ENOSPC) or any error leaves nothing behind.
+ * @size is rounded up to 512.  A relative @backing is stored as given and
+ * resolved against @path's directory (as when opening); it is opened now
+ * (errors as blk_open(), e.g. -ENOENT "'DIR/NAME': cannot open: ..."),
+ * and its format, given or probed, is recorded in the backing-format
+ * header extension.  qcow2 images get refcount_bits 16, no lazy refcounts.
  */
 int blk_create(const char *path, const struct blk_create_opts *opts,
 	       char *err, size_t errlen);
@@ -179,8 +205,12 @@ struct blk_check_result {
 /*
  * blk_check - walk the L1/L2 tables and refcounts (qcow2 spec "Host cluster
  * management") and count what disagrees.  Writes each problem as one line
- * to @report (may be NULL).  Returns 0 (look at @res) or -errno if the
- * image could not be read.  Changes nothing.
+ * to @report (may be NULL): "ERROR cluster N refcount=R reference=F"
+ * (a corruption), "Leaked cluster N refcount=R reference=F", "ERROR
+ * OFLAG_COPIED ...", as qemu-img does.  Internal snapshots' tables count as
+ * references.  Returns 0 (look at @res) or -errno if the image could not
+ * be read.  Changes nothing the guest can see (an image open for writing
+ * has its cached metadata written out first).
  */
 int blk_check(struct blk *b, struct blk_check_result *res, FILE *report);
 

@@ -1289,7 +1289,7 @@ static int parse_extensions(struct blk *b, const uint8_t *hdr, uint64_t start,
 					       "name too long", b->path);
 			memcpy(name, hdr + pos, len);
 			if (blk_parse_format(name, &s->backing_fmt) < 0)
-				return blk_err(err, errlen, -ENOTSUP,
+				return blk_err(err, errlen, -EINVAL,
 					       "'%s': backing file format "
 					       "'%s' is not supported (raw, "
 					       "qcow2)", b->path, name);
@@ -1386,7 +1386,7 @@ static int qcow2_open(struct blk *b, const struct blk_chain *chain,
 		return BAD("'%s': not a qcow2 image (bad magic)", p);
 	s->version = be32(h + 4);
 	if (s->version != 2 && s->version != 3)
-		return blk_err(err, errlen, -ENOTSUP,
+		return blk_err(err, errlen, -EINVAL,
 			       "'%s': qcow2 version %u is not supported (2, 3)",
 			       p, s->version);
 	uint64_t bf_off = be64(h + 8);
@@ -1423,7 +1423,7 @@ static int qcow2_open(struct blk *b, const struct blk_chain *chain,
 	}
 	if (s->incompat & ~(uint64_t)(INCOMPAT_DIRTY | INCOMPAT_CORRUPT |
 				      INCOMPAT_COMPRESSION))
-		return blk_err(err, errlen, -ENOTSUP,
+		return blk_err(err, errlen, -EINVAL,
 			       "'%s': qcow2 incompatible features 0x%llx are "
 			       "not supported (external data file, extended "
 			       "L2 entries or newer)", p,
@@ -1432,11 +1432,11 @@ static int qcow2_open(struct blk *b, const struct blk_chain *chain,
 		return BAD("'%s': qcow2 compression type %u disagrees with "
 			   "its feature bit", p, s->compression_type);
 	if (s->compression_type > 1)
-		return blk_err(err, errlen, -ENOTSUP,
+		return blk_err(err, errlen, -EINVAL,
 			       "'%s': qcow2 compression type %u not supported",
 			       p, s->compression_type);
 	if (crypt)
-		return blk_err(err, errlen, -ENOTSUP,
+		return blk_err(err, errlen, -EINVAL,
 			       "'%s': encrypted qcow2 images are not supported",
 			       p);
 	if (s->refcount_order > 6)
@@ -1449,7 +1449,7 @@ static int qcow2_open(struct blk *b, const struct blk_chain *chain,
 		return BAD("'%s' was not closed cleanly (lazy refcounts); "
 			   "repair it first ('qemu-img check -r all')", p);
 	if (!b->readonly && s->nb_snapshots)
-		return blk_err(err, errlen, -ENOTSUP,
+		return blk_err(err, errlen, -EINVAL,
 			       "'%s' has internal snapshots; vivarium can "
 			       "only open it read-only", p);
 	s->rb_shift = s->cluster_bits + 3 - s->refcount_order;
@@ -1649,6 +1649,11 @@ static int ck_l1(struct checker *k, const uint64_t *l1, uint64_t n,
 		}
 		ck_ref(k, o, s->cs, "L2 table");
 		if (o >= k->nclusters << s->cluster_bits)
+			continue;
+		/* Each L1 table names an L2 table at most once (snapshots
+		 * share them): more is corrupt, and walking it again and
+		 * again would let a small file make check run for hours. */
+		if (k->refs[o >> s->cluster_bits] > 1 + s->nb_snapshots)
 			continue;
 		if (active) {
 			uint64_t rc;
