@@ -445,7 +445,7 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 			machine_resume(vp->m);
 			set_state(vp, ST_RUNNING);
 		}
-		vm_log("pressing the ACPI power button (plug pulled after %" G_GINT64_FORMAT " s)",
+		vm_log("pressing the ACPI power button (the plug is pulled if the VM still runs in %" G_GINT64_FORMAT " s)",
 		       timeout);
 		if (machine_power_button(vp->m) < 0)
 			vm_log("the machine is between resets; the button press was lost");

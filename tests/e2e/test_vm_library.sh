@@ -254,7 +254,7 @@ print(' '.join(str(v['pid']) for v in json.load(sys.stdin) if v['state'] == 'run
 check '[ "$(wc -w <<<"$pids")" = 3 ] && [ "$(tr " " "\n" <<<"$pids" | sort -u | wc -l)" = 3 ]' \
 	"list: three running VMs, three processes ($pids)"
 v stop t2 --force
-check '[ "$rc" -eq 0 ] && grep -q "plug pulled" "$vms/t2/vm.log" && [ "$(state t2)" = stopped ]' "stop --force t2"
+check '[ "$rc" -eq 0 ] && grep -q "VM stopped (plug pulled)" "$vms/t2/vm.log" && [ "$(state t2)" = stopped ]' "stop --force t2"
 v stop t3
 check '[ "$rc" -eq 0 ] && [ "$(state t3)" = stopped ] && [ "$(state t1)" = running ]' "stop t3; t1 still runs"
 
@@ -273,6 +273,28 @@ v start t1
 check '[ "$rc" -eq 0 ] && wait_for "$vms/t1/serial.log" "$ready"' "start works again after the kill (rc $rc $err)"
 v stop t1 --force
 check '[ "$rc" -eq 0 ]' "stop --force t1"
+
+echo "# a firmware-level guest: SeaBIOS with no disk"
+# SeaBIOS prints its banner on COM1 (sercon: no display) and then waits
+# for a bootable device; it has no ACPI OS to answer the power button, so
+# `stop --timeout` must pull the plug.
+v create fw --firmware bios --memory 64M
+check '[ "$rc" -eq 0 ] && "$viv" show fw | grep -q "^firmware: *bios"' "create fw --firmware bios"
+v start fw
+check '[ "$rc" -eq 0 ]' "start the firmware guest (rc $rc $err)"
+if [ "$rc" -eq 0 ]; then
+	check 'wait_for "$vms/fw/serial.log" "SeaBIOS" 1 90' "SeaBIOS printed its banner on the serial console"
+	v pause fw
+	check '[ "$rc" -eq 0 ] && [ "$(state fw)" = paused ]' "pause the firmware guest"
+	v resume fw
+	check '[ "$rc" -eq 0 ] && [ "$(state fw)" = running ]' "resume the firmware guest"
+	start=$(date +%s)
+	v stop fw --timeout 2
+	secs=$(( $(date +%s) - start ))
+	check '[ "$rc" -eq 0 ] && grep -q "VM stopped (plug pulled)" "$vms/fw/vm.log" && [ "$secs" -ge 2 ] && [ "$secs" -le 8 ]' \
+		"stop --timeout 2: no ACPI OS answers, the plug is pulled after 2 s (took ${secs}s)"
+	check '[ "$(state fw)" = stopped ]' "the firmware guest is stopped"
+fi
 
 echo "# delete"
 v delete t3 --yes

@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -18,6 +18,15 @@
 # interactive shell on the console; the guest powers off when it exits
 # (for `make run`).
 #
+# --wait: after the same lines, print GUEST-WAITING and wait (for the ACPI
+# power button; tests of `vivarium stop`).
+#
+# The ACPI power button: the newest kernel's button.ko and evdev.ko go into
+# the archive (Debian builds them as modules).  /init loads them and
+# prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
+# GUEST-POWER-BUTTON=pressed and powers the guest off (poweroff -f: ACPI
+# S5), as acpid or logind would on a full system.
+#
 # Needs: busybox-static, cpio, gzip.  Runs as any user.
 
 set -euo pipefail
@@ -30,11 +39,13 @@ die() {
 }
 
 shell=0
+wait=0
 case ${1:-} in
 --shell) shell=1; shift ;;
+--wait) wait=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -44,6 +55,26 @@ trap 'rm -rf "$stage"' EXIT
 
 busybox_root "$stage" "$busybox"
 echo vivarium-guest >"$stage/etc/hostname"
+
+# The power button driver and the event interface, from the kernel the
+# guest boots (the newest); uncompressed, as busybox insmod wants them.
+kernel=$(newest_kernel)
+moddir=/lib/modules/${kernel#/boot/vmlinuz-}/kernel
+mkdir -p "$stage/lib/modules"
+for m in drivers/acpi/button drivers/input/evdev; do
+	for ext in .ko .ko.xz .ko.zst .ko.gz; do
+		src=$moddir/$m$ext
+		[ -e "$src" ] || continue
+		dst=$stage/lib/modules/${m##*/}.ko
+		case $ext in
+		.ko.xz) xz -dc "$src" >"$dst" ;;
+		.ko.zst) zstd -qdc "$src" >"$dst" ;;
+		.ko.gz) gzip -dc "$src" >"$dst" ;;
+		*) cp "$src" "$dst" ;;
+		esac
+		break
+	done
+done
 
 cat >"$stage/init" <<'EOF'
 #!/bin/busybox sh
@@ -59,6 +90,20 @@ echo "GUEST-CPUS=$(grep -c '^processor' /proc/cpuinfo)"
 echo "GUEST-MEM-KB=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
 echo "GUEST-PCI=$(cd /sys/bus/pci/devices 2>/dev/null && echo *)"
 echo "GUEST-TTYS0=$(cat /sys/class/tty/ttyS0/type 2>/dev/null)"
+# The ACPI power button (fixed feature, LNXPWRBN): a press powers off.
+for m in /lib/modules/evdev.ko /lib/modules/button.ko; do
+	[ -e "$m" ] && insmod "$m" 2>/dev/null
+done
+pwrbtn=
+for e in /sys/class/input/event*; do
+	[ "$(cat "$e/device/name" 2>/dev/null)" = "Power Button" ] && pwrbtn=/dev/input/${e##*/}
+done
+echo "GUEST-POWER-BUTTON=${pwrbtn:-none}"
+if [ -n "$pwrbtn" ]; then
+	# One struct input_event (24 bytes on x86-64) is the press.
+	(dd if="$pwrbtn" of=/dev/null bs=24 count=1 2>/dev/null &&
+		echo "GUEST-POWER-BUTTON=pressed" && poweroff -f) &
+fi
 EOF
 
 if [ "$shell" = 1 ]; then
@@ -74,6 +119,13 @@ echo
 # A subshell, so that setsid does not need to fork: the shell gets its own
 # session with the console's real tty as controlling terminal (job control, ^C).
 (exec setsid cttyhack sh -l)
+EOF
+fi
+
+if [ "$wait" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+echo "GUEST-WAITING"
+while :; do sleep 3600; done
 EOF
 fi
 
