@@ -49,10 +49,12 @@ void img_usage(FILE *f)
 /* Report a block-layer failure: its own line if it wrote one, else errno. */
 void img_fail(const char *cmd, const char *path, int ret, const char *err)
 {
-	if (err && err[0])
-		fprintf(stderr, "vivarium img %s: %s\n", cmd, err);
-	else
+	if (!err || !err[0])
 		fprintf(stderr, "vivarium img %s: '%s': %s\n", cmd, path, strerror(-ret));
+	else if (!strstr(err, path))	/* say which file */
+		fprintf(stderr, "vivarium img %s: '%s': %s\n", cmd, path, err);
+	else
+		fprintf(stderr, "vivarium img %s: %s\n", cmd, err);
 }
 
 /* getopt's '?' and ':' returns, as one line naming the option. */

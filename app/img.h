@@ -21,8 +21,8 @@ void img_usage(FILE *f);
 /* `vivarium img convert` (argv[0] is "convert"); returns the exit status. */
 int img_convert(int argc, char **argv);
 
-/* A block-layer failure: @err if the layer wrote one, else @path and the
- * negative errno @ret. */
+/* A block-layer failure: @err if the layer wrote one (prefixed with @path
+ * unless it names it), else @path and the negative errno @ret. */
 void img_fail(const char *cmd, const char *path, int ret, const char *err);
 /* getopt_long()'s '?' or ':' result @opt (optstring starting with ':',
  * opterr 0) as one line; returns EXIT_USAGE. */

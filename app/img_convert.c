@@ -191,6 +191,17 @@ static char *temp_name_beside(const char *dst, unsigned n)
 			       (int)(base - dst), dst, base, (long)getpid(), n);
 }
 
+/* A block-layer failure on the temporary file, told as one on @dst. */
+static void convert_fail(const char *dst, const char *tmp, int ret,
+			 const char *err)
+{
+	GString *msg = g_string_new(err);
+
+	g_string_replace(msg, tmp, dst, 0);
+	img_fail("convert", dst, ret, msg->str);
+	g_string_free(msg, TRUE);
+}
+
 static int convert_into(struct blk *src, const char *dst,
 			struct blk_create_opts *co, struct progress *p)
 {
@@ -209,13 +220,13 @@ static int convert_into(struct blk *src, const char *dst,
 		ret = blk_create(tmp, co, err, sizeof(err));
 	}
 	if (ret < 0) {
-		img_fail("convert", dst, ret, err);
+		convert_fail(dst, tmp, ret, err);
 		g_free(tmp);
 		return EXIT_FAIL;
 	}
 	ret = blk_open(tmp, &oo, &out, err, sizeof(err));
 	if (ret < 0) {
-		img_fail("convert", tmp, ret, err);
+		convert_fail(dst, tmp, ret, err);
 		goto fail;
 	}
 	ret = copy_image(src, out, p, &side);

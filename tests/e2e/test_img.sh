@@ -359,7 +359,15 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$work/full" && mount -t tmpfs -o size=2M tmpf
 		fail "convert onto a full disk: exit $rc, left '$(ls -A "$mnt")': $(cat "$work/err")"
 	fi
 	"$viv" img create -f raw "$mnt/ok.raw" 1G >/dev/null 2>&1 &&
-		pass "a sparse raw create fits on the full disk" || fail "sparse create on a small tmpfs failed"
+		pass "a sparse raw create fits on the small disk" || fail "sparse create on a small tmpfs failed"
+	dd if=/dev/zero of="$mnt/filler" bs=64k status=none 2>/dev/null	# until full
+	"$viv" img create -f qcow2 "$mnt/new.qcow2" 1G >"$work/out" 2>"$work/err"; rc=$?
+	left=$(ls -A "$mnt" | grep -v -x -e ok.raw -e filler)
+	if [ $rc != 0 ] && [ "$(wc -l <"$work/err")" = 1 ] && [ -z "$left" ]; then
+		pass "qcow2 create on a full disk: exit $rc, nothing left: $(cat "$work/err")"
+	else
+		fail "qcow2 create on a full disk: exit $rc, left '$left': $(cat "$work/err")"
+	fi
 	umount "$mnt" && mnt=
 else
 	echo "# skipped the full-disk case: cannot mount a tmpfs here"
