@@ -655,6 +655,18 @@ static void test_backing_chains(void)
 	CHECK_EQ(sh("cd %s && qemu-img create -q -f qcow2 -u -F raw -b gone.raw "
 		    "miss.qcow2 1M", dir), 0);
 	expect_open_error(miss, -ENOENT, "gone.raw");
+	struct blk_open_opts nb = { .readonly = true, .no_backing = true };
+	struct blk *b;
+	CHECK_EQ(blk_open(miss, &nb, &b, err, sizeof(err)), 0);
+	if (b) {
+		struct blk_info info;
+		uint8_t buf[512];
+		CHECK_EQ(blk_get_info(b, &info), 0);
+		CHECK(!strcmp(info.backing, "gone.raw"));
+		CHECK_EQ(blk_pread(b, 0, buf, 512), 0);
+		CHECK(buf[0] == 0 && buf[511] == 0);
+		blk_close(b);
+	}
 	CHECK_EQ(sh("cd %s && mkfifo fifo.raw && qemu-img create -q -f qcow2 "
 		    "-u -F raw -b fifo.raw fifo.qcow2 1M", dir), 0);
 	expect_open_error(tpath("fifo.qcow2"), -EINVAL, "not a regular file");

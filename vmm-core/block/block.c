@@ -230,8 +230,9 @@ static int lock_file(int fd, bool exclusive, const char *path, char *err,
 }
 
 static int open_one(const char *path, enum blk_format fmt, bool readonly,
-		    bool no_lock, const struct blk_chain *chain,
-		    struct blk **out, char *err, size_t errlen)
+		    bool no_lock, bool no_backing,
+		    const struct blk_chain *chain, struct blk **out, char *err,
+		    size_t errlen)
 {
 	struct blk *b;
 	struct stat st;
@@ -285,6 +286,7 @@ static int open_one(const char *path, enum blk_format fmt, bool readonly,
 		}
 	}
 	here.no_lock = no_lock;
+	here.no_backing = no_backing;
 	here.dev[here.depth] = st.st_dev;
 	here.ino[here.depth] = st.st_ino;
 	if (!no_lock) {
@@ -340,7 +342,7 @@ int blk_open(const char *path, const struct blk_open_opts *opts,
 	if (err && errlen)
 		err[0] = '\0';
 	return open_one(path, opts->format, opts->readonly, opts->no_lock,
-			NULL, out, err, errlen);
+			opts->no_backing, NULL, out, err, errlen);
 }
 
 int blk_open_backing(const char *path, enum blk_format fmt, bool no_lock,
@@ -354,7 +356,8 @@ int blk_open_backing(const char *path, enum blk_format fmt, bool no_lock,
 			       "'%s': backing chain deeper than %u images",
 			       path, BLK_MAX_CHAIN);
 	next.depth++;
-	return open_one(path, fmt, true, no_lock, &next, out, err, errlen);
+	return open_one(path, fmt, true, no_lock, false, &next, out, err,
+			errlen);
 }
 
 static void stop_workers(struct blk *b)

@@ -35,6 +35,9 @@ struct blk_open_opts {
 	bool readonly;
 	/* Take no file lock (for `img info` on an image a VM is using). */
 	bool no_lock;
+	/* Do not open a qcow2 backing file (for `img info` when it is
+	 * missing); unallocated clusters then read as zeroes. */
+	bool no_backing;
 };
 
 /*

@@ -19,6 +19,7 @@
 struct blk_chain {
 	unsigned depth;			/* 0 for the top image */
 	bool no_lock;			/* the top image's opts->no_lock */
+	bool no_backing;		/* ... and opts->no_backing */
 	dev_t dev[BLK_MAX_CHAIN + 1];
 	ino_t ino[BLK_MAX_CHAIN + 1];
 };

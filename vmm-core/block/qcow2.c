@@ -1559,7 +1559,7 @@ static int qcow2_open(struct blk *b, const struct blk_chain *chain,
 	    cache_init(&s->rbc, (unsigned)n, s->cs) < 0)
 		return blk_err(err, errlen, -ENOMEM, "out of memory");
 
-	if (s->backing_name[0]) {
+	if (s->backing_name[0] && !chain->no_backing) {
 		r = open_backing(b, chain, err, errlen);
 		if (r < 0)
 			return r;
