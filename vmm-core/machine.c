@@ -53,6 +53,8 @@
 #define PIT_IRQ		0
 #define ACPI_AREA_SIZE	0x20000		/* 0xe0000-0xfffff */
 #define DEFAULT_BIOS	"/usr/share/seabios/bios-256k.bin"
+#define LINUXBOOT_ROM	"/usr/share/qemu/linuxboot_dma.bin"
+#define LINUXBOOT_NAME	"genroms/linuxboot_dma.bin"
 #define BIOS_MAX	(16u << 20)
 #define ISA_BIOS_SIZE	0x20000		/* the BIOS's last 128 KiB at 0xe0000 */
 #define MEM_SLOT_BIOS	8		/* after the RAM slots */
@@ -79,6 +81,8 @@ struct machine {
 	enum machine_firmware firmware;	/* resolved: NONE or BIOS */
 	uint8_t *bios;			/* the flash image, page-aligned mmap */
 	size_t bios_len;
+	uint8_t *linuxboot;		/* option ROM for --kernel via the BIOS */
+	size_t linuxboot_len;
 	/* Disk images stay open across resets; devices come and go. */
 	struct blk *blk[MACHINE_MAX_DRIVES];
 
@@ -601,6 +605,39 @@ static int bootorder(struct machine *m)
 	return n ? fw_cfg_add_file(m->dev.fw_cfg, "bootorder", buf, n + 1) : 0;
 }
 
+/* --kernel with --firmware bios: the linuxboot option ROM loads these. */
+static int bios_kernel(struct machine *m, char *err, size_t errlen)
+{
+	struct linux_boot b = {
+		.kernel = m->kernel, .kernel_len = m->kernel_len,
+		.initrd = m->initrd, .initrd_len = m->initrd_len,
+		.cmdline = m->cfg.cmdline,
+	};
+	struct fw_cfg *fc = m->dev.fw_cfg;
+	struct linux_fw_boot fb;
+	int r = linux_fw_boot_prepare(&b, guest_mem_low_end(&m->mem), &fb,
+				      err, errlen);
+
+	if (r < 0)
+		return r;
+	if ((r = fw_cfg_add_u32(fc, FW_CFG_SETUP_ADDR, fb.setup_gpa)) < 0 ||
+	    (r = fw_cfg_add_u32(fc, FW_CFG_SETUP_SIZE, (uint32_t)fb.setup_len)) < 0 ||
+	    (r = fw_cfg_add_bytes(fc, FW_CFG_SETUP_DATA, fb.setup, fb.setup_len)) < 0 ||
+	    (r = fw_cfg_add_u32(fc, FW_CFG_KERNEL_ADDR, fb.kernel_gpa)) < 0 ||
+	    (r = fw_cfg_add_u32(fc, FW_CFG_KERNEL_SIZE, (uint32_t)fb.kernel_len)) < 0 ||
+	    (r = fw_cfg_add_bytes(fc, FW_CFG_KERNEL_DATA, fb.kernel, fb.kernel_len)) < 0 ||
+	    (r = fw_cfg_add_u32(fc, FW_CFG_INITRD_ADDR, fb.initrd_gpa)) < 0 ||
+	    (r = fw_cfg_add_u32(fc, FW_CFG_INITRD_SIZE, (uint32_t)fb.initrd_len)) < 0 ||
+	    (r = fw_cfg_add_bytes(fc, FW_CFG_INITRD_DATA, fb.initrd, fb.initrd_len)) < 0 ||
+	    (r = fw_cfg_add_u32(fc, FW_CFG_CMDLINE_ADDR, fb.cmdline_gpa)) < 0 ||
+	    (r = fw_cfg_add_u32(fc, FW_CFG_CMDLINE_SIZE, (uint32_t)fb.cmdline_len)) < 0 ||
+	    (r = fw_cfg_add_bytes(fc, FW_CFG_CMDLINE_DATA, fb.cmdline, fb.cmdline_len)) < 0 ||
+	    (r = fw_cfg_add_file(fc, LINUXBOOT_NAME, m->linuxboot, m->linuxboot_len)) < 0)
+		snprintf(err, errlen, "fw_cfg kernel items: %s", strerror(-r));
+	linux_fw_boot_free(&fb);
+	return r;
+}
+
 /* The fw_cfg items SeaBIOS reads (see docs in devices/fw_cfg.h). */
 static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 {
@@ -637,8 +674,17 @@ static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 	TRY(fw_cfg_add_u16(fc, FW_CFG_BOOT_MENU, 0), "fw_cfg");
 	TRY(fw_cfg_add_bytes(fc, FW_CFG_UUID, uuid, sizeof(uuid)), "fw_cfg");
 	TRY(fw_cfg_add_u16(fc, FW_CFG_NOGRAPHIC, m->cfg.sercon), "fw_cfg");
-	r = bootorder(m);
-	TRY(r, "fw_cfg bootorder");
+	if (m->kernel) {
+		static const char rom_first[] = "/rom@" LINUXBOOT_NAME "\n";
+
+		r = bios_kernel(m, err, errlen);
+		if (r < 0)
+			return r;
+		TRY(fw_cfg_add_file(fc, "bootorder", rom_first, sizeof(rom_first)),
+		    "fw_cfg bootorder");
+	} else {
+		TRY(bootorder(m), "fw_cfg bootorder");
+	}
 	if (m->cfg.sercon) {
 		uint16_t port = COM1_BASE;
 
@@ -1073,10 +1119,6 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 		snprintf(err, errlen, "nothing to boot: direct boot needs --kernel PATH");
 		return -EINVAL;
 	}
-	if (cfg->firmware == MACHINE_FW_BIOS && cfg->kernel_path) {
-		snprintf(err, errlen, "booting --kernel through the BIOS is not supported yet; leave out --firmware bios to boot the kernel directly");
-		return -ENOTSUP;
-	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
@@ -1106,6 +1148,15 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 			      err, errlen);
 		if (r < 0)
 			goto fail;
+		if (cfg->kernel_path) {
+			r = read_file(LINUXBOOT_ROM, "Linux boot option ROM",
+				      &m->linuxboot, &m->linuxboot_len, err, errlen);
+			if (r < 0) {
+				snprintf(err + strlen(err), errlen - strlen(err),
+					 " (install Debian's qemu-system-data package, or leave out --firmware bios)");
+				goto fail;
+			}
+		}
 	}
 	r = open_drives(m, err, errlen);
 	if (r < 0)
@@ -1131,6 +1182,7 @@ void machine_destroy(struct machine *m)
 		hv_close(m->hv);
 	free(m->kernel);
 	free(m->initrd);
+	free(m->linuxboot);
 	if (m->bios)
 		munmap(m->bios, m->bios_len);
 	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)

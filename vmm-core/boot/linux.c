@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bootparam.h"
@@ -388,5 +389,93 @@ int linux_setup_vcpu(struct guest_mem *mem, const struct linux_entry *entry,
 	regs->rsi = entry->zero_page;
 	regs->rsp = LINUX_STACK_TOP;
 	regs->rflags = 2;	/* reserved bit 1; IF clear */
+	return 0;
+}
+
+/* ---- through the BIOS: fw_cfg items for the linuxboot option ROM -------- */
+
+#define FWBOOT_SETUP_GPA	0x10000u	/* real-mode setup + heap + stack */
+#define FWBOOT_CMDLINE_GPA	0x20000u	/* right after the 64 KiB segment */
+#define FWBOOT_RESERVED_TOP	0x20000u	/* keep clear below the RAM top */
+
+void linux_fw_boot_free(struct linux_fw_boot *fb)
+{
+	free(fb->setup);
+	free(fb->cmdline);
+	memset(fb, 0, sizeof(*fb));
+}
+
+int linux_fw_boot_prepare(const struct linux_boot *b, uint64_t low_ram_top,
+			  struct linux_fw_boot *fb, char *err, size_t errlen)
+{
+	struct bp_setup_header hdr;
+	size_t hdr_len = 0, setup_size = 0, cmdlen;
+	uint64_t initrd_max;
+	int r;
+
+	memset(fb, 0, sizeof(*fb));
+	if (err && errlen)
+		err[0] = 0;
+	r = parse_header(b, &hdr, &hdr_len, &setup_size, err, errlen);
+	if (r)
+		return r;
+	cmdlen = b->cmdline ? strlen(b->cmdline) : 0;
+	if (cmdlen > hdr.cmdline_size || cmdlen >= LINUX_CMDLINE_MAX)
+		return fail(-E2BIG, err, errlen,
+			    "kernel command line too long (%zu bytes; this kernel takes at most %u)",
+			    cmdlen, hdr.cmdline_size);
+	fb->setup = malloc(setup_size);
+	fb->cmdline = malloc(cmdlen + 1);
+	if (!fb->setup || !fb->cmdline) {
+		linux_fw_boot_free(fb);
+		return fail(-ENOMEM, err, errlen, "out of memory");
+	}
+	memcpy(fb->setup, b->kernel, setup_size);
+	memcpy(fb->cmdline, b->cmdline ? b->cmdline : "", cmdlen + 1);
+	fb->setup_len = setup_size;
+	fb->cmdline_len = cmdlen + 1;
+	fb->kernel = b->kernel + setup_size;
+	fb->kernel_len = b->kernel_len - setup_size;
+	fb->setup_gpa = FWBOOT_SETUP_GPA;
+	fb->cmdline_gpa = FWBOOT_CMDLINE_GPA;
+	fb->kernel_gpa = KERNEL_LOAD_GPA;
+
+	/* The initrd as high as initrd_addr_max and RAM allow, page-aligned,
+	 * clear of the top where the BIOS keeps its tables. */
+	initrd_max = hdr.initrd_addr_max;
+	if (low_ram_top < FWBOOT_RESERVED_TOP + KERNEL_LOAD_GPA) {
+		linux_fw_boot_free(fb);
+		return fail(-ENOSPC, err, errlen, "not enough RAM for the kernel");
+	}
+	if (initrd_max > low_ram_top - FWBOOT_RESERVED_TOP - 1)
+		initrd_max = low_ram_top - FWBOOT_RESERVED_TOP - 1;
+	if (b->initrd_len) {
+		uint64_t floor = KERNEL_LOAD_GPA + fb->kernel_len;
+
+		if (hdr.init_size > fb->kernel_len)
+			floor = KERNEL_LOAD_GPA + hdr.init_size;
+		if (b->initrd_len > initrd_max + 1 - floor) {
+			linux_fw_boot_free(fb);
+			return fail(-ENOSPC, err, errlen,
+				    "initrd (%zu MiB) does not fit in guest memory below %llu MiB; give the VM more memory (--memory)",
+				    b->initrd_len >> 20,
+				    (unsigned long long)((initrd_max + 1) >> 20));
+		}
+		fb->initrd_gpa = (uint32_t)((initrd_max + 1 - b->initrd_len) & ~0xfffull);
+		fb->initrd = b->initrd;
+		fb->initrd_len = b->initrd_len;
+	}
+
+	/* The setup header as a boot loader fills it (boot.rst "Details of
+	 * header fields"): loader type "undefined", heap up to the command
+	 * line, where the command line and initrd are. */
+	hdr.type_of_loader = 0xff;
+	hdr.loadflags |= BP_CAN_USE_HEAP;
+	hdr.heap_end_ptr = (uint16_t)(FWBOOT_CMDLINE_GPA - FWBOOT_SETUP_GPA - 0x200);
+	hdr.cmd_line_ptr = FWBOOT_CMDLINE_GPA;
+	hdr.ramdisk_image = fb->initrd_gpa;
+	hdr.ramdisk_size = (uint32_t)fb->initrd_len;
+	hdr.vid_mode = 0xffff;			/* "normal" */
+	memcpy(fb->setup + BP_SETUP_HDR_OFF, &hdr, hdr_len);
 	return 0;
 }

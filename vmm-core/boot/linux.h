@@ -65,4 +65,29 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 int linux_setup_vcpu(struct guest_mem *mem, const struct linux_entry *entry,
 		     struct hv_regs *regs, struct hv_sregs *sregs);
 
+/*
+ * Booting through the BIOS instead: SeaBIOS runs the linuxboot option ROM
+ * (QEMU's linuxboot_dma.bin, from the qemu-system-data package), which
+ * reads these as fw_cfg items (setup, kernel, initrd, command line, each
+ * with its load GPA) and enters the kernel's real-mode setup code.
+ */
+struct linux_fw_boot {
+	uint32_t setup_gpa, kernel_gpa, initrd_gpa, cmdline_gpa;
+	uint8_t *setup;			/* the patched setup sectors (heap) */
+	size_t setup_len;
+	const uint8_t *kernel;		/* the protected-mode part of b->kernel */
+	size_t kernel_len;
+	const uint8_t *initrd;		/* b->initrd */
+	size_t initrd_len;
+	char *cmdline;			/* with its NUL (heap) */
+	size_t cmdline_len;
+};
+
+/* Check the bzImage as linux_load() does and lay it out for the option
+ * ROM below @low_ram_top (bytes of RAM below the PCI hole).  Returns 0,
+ * -EINVAL, -E2BIG, -ENOSPC or -ENOMEM with one line in @err. */
+int linux_fw_boot_prepare(const struct linux_boot *b, uint64_t low_ram_top,
+			  struct linux_fw_boot *fb, char *err, size_t errlen);
+void linux_fw_boot_free(struct linux_fw_boot *fb);
+
 #endif

@@ -310,6 +310,15 @@ int fw_cfg_add_u16(struct fw_cfg *fc, uint16_t key, uint16_t value)
 	return fw_cfg_add_bytes(fc, key, b, 2);
 }
 
+int fw_cfg_add_u32(struct fw_cfg *fc, uint16_t key, uint32_t value)
+{
+	uint8_t b[4];
+
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(value >> (8 * i));
+	return fw_cfg_add_bytes(fc, key, b, 4);
+}
+
 int fw_cfg_add_u64(struct fw_cfg *fc, uint16_t key, uint64_t value)
 {
 	uint8_t b[8];

@@ -31,9 +31,21 @@ struct fw_cfg;
 #define FW_CFG_RAM_SIZE		0x03
 #define FW_CFG_NOGRAPHIC	0x04
 #define FW_CFG_NB_CPUS		0x05
+#define FW_CFG_KERNEL_ADDR	0x07
+#define FW_CFG_KERNEL_SIZE	0x08
+#define FW_CFG_INITRD_ADDR	0x0a
+#define FW_CFG_INITRD_SIZE	0x0b
 #define FW_CFG_NUMA		0x0d
 #define FW_CFG_BOOT_MENU	0x0e
 #define FW_CFG_MAX_CPUS		0x0f
+#define FW_CFG_KERNEL_DATA	0x11
+#define FW_CFG_INITRD_DATA	0x12
+#define FW_CFG_CMDLINE_ADDR	0x13
+#define FW_CFG_CMDLINE_SIZE	0x14
+#define FW_CFG_CMDLINE_DATA	0x15
+#define FW_CFG_SETUP_ADDR	0x16
+#define FW_CFG_SETUP_SIZE	0x17
+#define FW_CFG_SETUP_DATA	0x18
 #define FW_CFG_FILE_DIR		0x19
 #define FW_CFG_FILE_FIRST	0x20
 #define FW_CFG_MAX_FILES	64
@@ -59,6 +71,7 @@ int fw_cfg_add_bytes(struct fw_cfg *fc, uint16_t key, const void *data,
 /* Little-endian integer items, as SeaBIOS reads them. */
 int fw_cfg_add_u16(struct fw_cfg *fc, uint16_t key, uint16_t value);
 int fw_cfg_add_u64(struct fw_cfg *fc, uint16_t key, uint64_t value);
+int fw_cfg_add_u32(struct fw_cfg *fc, uint16_t key, uint32_t value);
 /*
  * fw_cfg_add_file - add file @name (< 56 bytes, e.g. "etc/e820") holding
  * a copy of @data.  Returns 0, -EEXIST, -EINVAL (name too long, too many
