@@ -586,6 +586,66 @@ static void test_hostile_real(void)
 	free(c);
 }
 
+/* The fw_cfg items for SeaBIOS's linuxboot option ROM: the setup header
+ * patched as a boot loader fills it, the initrd high and page-aligned. */
+static void test_fw_boot(void)
+{
+	struct linux_fw_boot fb;
+	char err[256] = "";
+	size_t initrd_len = 3 * MiB + 5;
+	uint8_t *initrd = calloc(1, initrd_len);
+	struct linux_boot b = {
+		.kernel = real_kernel, .kernel_len = real_len,
+		.initrd = initrd, .initrd_len = initrd_len,
+		.cmdline = "console=ttyS0",
+	};
+	const uint64_t top = 256 * MiB;
+
+	CHECK_EQ(linux_fw_boot_prepare(&b, top, &fb, err, sizeof(err)), 0);
+	CHECK_EQ(fb.setup_len, (size_t)(real_kernel[0x1f1] + 1) * 512);
+	CHECK(fb.kernel == real_kernel + fb.setup_len);
+	CHECK_EQ(fb.kernel_len + fb.setup_len, real_len);
+	CHECK_EQ(fb.kernel_gpa, 0x100000);
+	CHECK_EQ(fb.cmdline_len, strlen("console=ttyS0") + 1);
+	CHECK(!strcmp(fb.cmdline, "console=ttyS0"));
+	CHECK_EQ(fb.initrd_gpa % 4096, 0);
+	CHECK(fb.initrd_gpa + initrd_len <= top - 0x20000);
+	CHECK(fb.initrd_gpa + initrd_len > top - 0x20000 - 4096);
+	CHECK_EQ(fb.setup[0x210], 0xff);			/* type_of_loader */
+	CHECK(fb.setup[0x211] & BP_CAN_USE_HEAP);
+	CHECK_EQ(rd16(fb.setup + 0x224), fb.cmdline_gpa - fb.setup_gpa - 0x200);
+	CHECK_EQ(rd32(fb.setup + 0x228), fb.cmdline_gpa);
+	CHECK_EQ(rd32(fb.setup + 0x218), fb.initrd_gpa);
+	CHECK_EQ(rd32(fb.setup + 0x21c), initrd_len);
+	CHECK_EQ(rd16(fb.setup + 0x1fa), 0xffff);
+	/* The image itself is untouched. */
+	CHECK(real_kernel[0x210] != 0xff || rd32(real_kernel + 0x228) == 0);
+	linux_fw_boot_free(&fb);
+
+	/* Too little memory for the initrd; a command line too long. */
+	b.initrd_len = 300 * MiB;
+	b.initrd = NULL;
+	CHECK_EQ(linux_fw_boot_prepare(&b, top, &fb, err, sizeof(err)), -ENOSPC);
+	CHECK(strstr(err, "--memory") != NULL);
+	b.initrd_len = 0;
+	{
+		size_t n = 70000;
+		char *big = malloc(n + 1);
+
+		memset(big, 'a', n);
+		big[n] = 0;
+		b.cmdline = big;
+		CHECK_EQ(linux_fw_boot_prepare(&b, top, &fb, err, sizeof(err)), -E2BIG);
+		free(big);
+	}
+	/* Not a kernel. */
+	b.kernel = initrd;
+	b.kernel_len = initrd_len;
+	b.cmdline = NULL;
+	CHECK_EQ(linux_fw_boot_prepare(&b, top, &fb, err, sizeof(err)), -EINVAL);
+	free(initrd);
+}
+
 int main(void)
 {
 	load_real_kernel();
@@ -595,6 +655,7 @@ int main(void)
 	if (real_kernel) {
 		RUN_TEST(test_real_kernel);
 		RUN_TEST(test_hostile_real);
+		RUN_TEST(test_fw_boot);
 	} else {
 		printf("SKIP part: no /boot/vmlinuz-* on this machine; real-kernel "
 		       "tests not run\n");
