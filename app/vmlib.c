@@ -24,6 +24,7 @@
 int vm_name_check(const char *name, char *err, size_t errlen)
 {
 	size_t len = name ? strlen(name) : 0;
+	g_autofree char *shown = NULL;
 
 	if (!len) {
 		snprintf(err, errlen, "a VM name cannot be empty");
@@ -41,9 +42,11 @@ int vm_name_check(const char *name, char *err, size_t errlen)
 	for (const char *p = name; *p; p++) {
 		if (g_ascii_isalnum(*p) || strchr("._+-", *p))
 			continue;
+		/* Shown escaped: the message stays one line. */
+		shown = g_strescape(name, NULL);
 		snprintf(err, errlen,
 			 "VM name '%s' has '%c': use letters, digits and . _ + - only",
-			 name, g_ascii_isprint(*p) ? *p : '?');
+			 shown, g_ascii_isprint(*p) ? *p : '?');
 		return -EINVAL;
 	}
 	return 0;

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_vmlib.c - the VM library's pure parts: name rules,
+ * vm.conf parsing and its errors, `edit` assignments, the run-state check
+ * on a PID file nobody locks, and the struct machine_config a vm.conf
+ * becomes. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "check.h"
+#include "vmlib.h"
+
+static char err[512];
+
+static void test_names(void)
+{
+	static const char *const good[] = { "a", "demo", "Win_11", "x.y-z+1", "_x" };
+	static const char *const bad[] = {
+		"", ".hidden", "-x", "a/b", "a b", "..", "a\nb", "é",
+		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", /* 65 */
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(good); i++)
+		CHECK_EQ(vm_name_check(good[i], err, sizeof(err)), 0);
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		err[0] = 0;
+		CHECK_EQ(vm_name_check(bad[i], err, sizeof(err)), -EINVAL);
+		CHECK(err[0] != 0 && !strchr(err, '\n'));
+	}
+	CHECK_EQ(vm_name_check(NULL, err, sizeof(err)), -EINVAL);
+}
+
+static int parse(const char *text, struct vm_config *cfg)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+
+	err[0] = 0;
+	if (!g_key_file_load_from_data(kf, text, -1, 0, NULL))
+		return -999;
+	return vm_config_from_keyfile(kf, "/lib/vms/t", cfg, err, sizeof(err));
+}
+
+static void test_parse(void)
+{
+	struct vm_config c;
+
+	CHECK_EQ(parse("[vm]\nname=t\n", &c), 0);
+	CHECK_EQ(c.memory, VM_DEFAULT_MEMORY);
+	CHECK_EQ(c.cpus, 1);
+	CHECK_EQ(c.firmware, MACHINE_FW_AUTO);
+	CHECK(!strcmp(c.display, "none"));
+	vm_config_clear(&c);
+
+	CHECK_EQ(parse("[vm]\nname=t\nmemory=1536M\ncpus=4\nfirmware=bios\nboot=cdrom\n"
+		       "[direct-boot]\nkernel=vmlinuz\ninitrd=/abs/initrd\nappend=quiet\n"
+		       "[disk0]\npath=disk.qcow2\nformat=qcow2\ninterface=ata\nreadonly=true\n"
+		       "[disk2]\npath=/other.img\n"
+		       "[cdrom]\npath=/x.iso\n[future]\nkey=kept\n", &c), 0);
+	CHECK_EQ(c.memory, 1536ull << 20);
+	CHECK_EQ(c.cpus, 4);
+	CHECK_EQ(c.firmware, MACHINE_FW_BIOS);
+	CHECK_EQ(c.boot, MACHINE_BOOT_CDROM);
+	CHECK(!strcmp(c.kernel, "/lib/vms/t/vmlinuz"));	/* relative to the folder */
+	CHECK(!strcmp(c.initrd, "/abs/initrd"));
+	CHECK_EQ(c.ndisks, 2);
+	CHECK(!strcmp(c.disk[0].path, "/lib/vms/t/disk.qcow2"));
+	CHECK_EQ(c.disk[0].format, BLK_FMT_QCOW2);
+	CHECK_EQ(c.disk[0].bus, MACHINE_IF_ATA);
+	CHECK(c.disk[0].readonly);
+	CHECK_EQ(c.disk[1].format, BLK_FMT_AUTO);
+	CHECK_EQ(c.disk[1].bus, MACHINE_IF_VIRTIO);
+	CHECK(!strcmp(c.cdrom, "/x.iso"));
+
+	/* ... and what the machine gets. */
+	{
+		struct machine_config mc;
+
+		vm_machine_config(&c, NULL, &mc);
+		CHECK_EQ(mc.ram_size, 1536ull << 20);
+		CHECK_EQ(mc.ncpus, 4);
+		CHECK(!strcmp(mc.kernel_path, "/lib/vms/t/vmlinuz"));
+		CHECK(!strcmp(mc.cmdline, "quiet"));
+		CHECK_EQ(mc.ndrives, 3);
+		CHECK(mc.drive[2].cdrom && mc.drive[2].readonly);
+		CHECK_EQ(mc.drive[2].bus, MACHINE_IF_ATA);
+		CHECK(mc.sercon);	/* no display: firmware text on COM1 */
+	}
+	vm_config_clear(&c);
+
+	/* One line saying what is wrong, for each bad value. */
+	static const char *const bad[][2] = {
+		{ "[vm]\ncpus=2\n", "no name" },
+		{ "[vm]\nname=../x\n", "cannot start" },
+		{ "[vm]\nname=t\nmemory=12Q\n", "'12Q'" },
+		{ "[vm]\nname=t\nmemory=1000K\n", "MiB" },
+		{ "[vm]\nname=t\nmemory=8M\n", "16M" },
+		{ "[vm]\nname=t\ncpus=0\n", "cpus" },
+		{ "[vm]\nname=t\ncpus=65\n", "cpus" },
+		{ "[vm]\nname=t\nfirmware=uefi\n", "firmware 'uefi'" },
+		{ "[vm]\nname=t\nboot=net\n", "boot 'net'" },
+		{ "[vm]\nname=t\ndisplay=vga\n", "display" },
+		{ "[vm]\nname=t\nuuid=nope\n", "UUID" },
+		{ "[vm]\nname=t\nfirmware=none\n", "kernel" },
+		{ "[vm]\nname=t\n[direct-boot]\ninitrd=/i\n", "initrd without a kernel" },
+		{ "[vm]\nname=t\n[disk0]\nformat=raw\n", "no path" },
+		{ "[vm]\nname=t\n[disk0]\npath=d\nformat=vmdk\n", "vmdk" },
+		{ "[vm]\nname=t\n[disk0]\npath=d\ninterface=scsi\n", "scsi" },
+		{ "[vm]\nname=t\n[disk0]\npath=d\nreadonly=maybe\n", "readonly" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		int r = parse(bad[i][0], &c);
+
+		CHECK_EQ(r, -EINVAL);
+		if (!strstr(err, bad[i][1]))
+			fprintf(stderr, "case %zu: '%s' lacks '%s'\n", i, err, bad[i][1]);
+		CHECK(strstr(err, bad[i][1]) != NULL);
+		CHECK(c.name == NULL);	/* cleared on error */
+	}
+}
+
+static void test_roundtrip(void)
+{
+	struct vm_config c, d;
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+
+	CHECK_EQ(parse("[vm]\nname=t\nmemory=2G\ncpus=3\nnotes=hello\n"
+		       "[direct-boot]\nkernel=/k\n[disk0]\npath=disk.qcow2\nformat=qcow2\n", &c), 0);
+	vm_config_to_keyfile(&c, "/lib/vms/t", kf);
+	{
+		g_autofree char *path = g_key_file_get_string(kf, "disk0", "path", NULL);
+		g_autofree char *mem = g_key_file_get_string(kf, "vm", "memory", NULL);
+
+		CHECK(path && !strcmp(path, "disk.qcow2"));	/* stays relative */
+		CHECK(mem && !strcmp(mem, "2G"));
+	}
+	CHECK_EQ(vm_config_from_keyfile(kf, "/lib/vms/t", &d, err, sizeof(err)), 0);
+	CHECK_EQ(d.memory, c.memory);
+	CHECK_EQ(d.cpus, 3);
+	CHECK(!strcmp(d.notes, "hello"));
+	CHECK(!strcmp(d.disk[0].path, c.disk[0].path));
+	vm_config_clear(&c);
+	vm_config_clear(&d);
+}
+
+static void test_set(void)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autofree char *v = NULL;
+	char path[] = "/tmp/vivarium-vmlib-XXXXXX";
+	char *assign;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+	g_key_file_set_string(kf, "vm", "name", "t");
+	CHECK_EQ(vm_config_set(kf, "memory=2048M", err, sizeof(err)), 0);
+	v = g_key_file_get_string(kf, "vm", "memory", NULL);
+	CHECK(v && !strcmp(v, "2G"));
+	CHECK_EQ(vm_config_set(kf, "cpus=8", err, sizeof(err)), 0);
+	CHECK_EQ(g_key_file_get_integer(kf, "vm", "cpus", NULL), 8);
+	CHECK_EQ(vm_config_set(kf, "notes=a=b", err, sizeof(err)), 0);	/* first '=' splits */
+	g_free(v);
+	v = g_key_file_get_string(kf, "vm", "notes", NULL);
+	CHECK(v && !strcmp(v, "a=b"));
+	CHECK_EQ(vm_config_set(kf, "notes=", err, sizeof(err)), 0);
+	CHECK(!g_key_file_has_key(kf, "vm", "notes", NULL));
+	assign = g_strdup_printf("cdrom=%s", path);
+	CHECK_EQ(vm_config_set(kf, assign, err, sizeof(err)), 0);
+	g_free(assign);
+	g_free(v);
+	v = g_key_file_get_string(kf, "cdrom", "path", NULL);
+	CHECK(v && !strcmp(v, path));
+
+	static const char *const bad[] = {
+		"memory=12Q", "memory=", "cpus=0", "cpus=x", "firmware=uefi", "boot=usb",
+		"display=gtk", "cdrom=/nonexistent.iso", "kernel=/", "colour=blue", "memory",
+		"=1",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		err[0] = 0;
+		CHECK_EQ(vm_config_set(kf, bad[i], err, sizeof(err)), -EINVAL);
+		CHECK(err[0] != 0);
+	}
+	unlink(path);
+}
+
+static void test_not_running_without_lock(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("vivarium-vmlib-XXXXXX", NULL);
+	g_autofree char *vmdir = g_build_filename(dir, "vivarium", "vms", "t", NULL);
+	g_autofree char *pidf = g_build_filename(vmdir, VM_PID_FILE, NULL);
+	pid_t pid = 123;
+
+	setenv("XDG_DATA_HOME", dir, 1);
+	CHECK(!vmlib_running("t", &pid));
+	CHECK_EQ(pid, 0);
+	/* A PID file nobody locks (a crashed VM's) is not a running VM. */
+	CHECK_EQ(g_mkdir_with_parents(vmdir, 0755), 0);
+	CHECK(g_file_set_contents(pidf, "1\n", -1, NULL));
+	CHECK(!vmlib_running("t", &pid));
+	/* Locked by another open file description: running, PID read. */
+	{
+		int fd = open(pidf, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+		CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+		CHECK(vmlib_running("t", &pid));
+		CHECK_EQ(pid, 1);
+		close(fd);
+	}
+	CHECK(!vmlib_running("t", NULL));
+	unlink(pidf);
+	g_rmdir(vmdir);
+}
+
+int main(void)
+{
+	RUN_TEST(test_names);
+	RUN_TEST(test_parse);
+	RUN_TEST(test_roundtrip);
+	RUN_TEST(test_set);
+	RUN_TEST(test_not_running_without_lock);
+	return check_finish();
+}
