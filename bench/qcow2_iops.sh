@@ -93,17 +93,27 @@ run() {
 		{ echo "qcow2_iops.sh: $tool $test failed: $out" >&2; echo FAIL; }
 }
 
-tools="vivarium qemu"
-[ $direct = 1 ] && tools="$tools qemu-direct"
 results=$dir/results
 : >"$results"
-for r in $(seq 1 "$runs"); do
-	for test in randread randwrite seqwrite; do
-		for tool in $tools; do
-			echo "$tool $test $(run $tool $test)" >>"$results"
+# run_all TOOLS...: every test --runs times, the tools taking turns.
+run_all() {
+	local r test tool
+	for r in $(seq 1 "$runs"); do
+		for test in randread randwrite seqwrite; do
+			for tool in "$@"; do
+				echo "$tool $test $(run $tool $test)" >>"$results"
+			done
 		done
 	done
-done
+}
+tools="vivarium qemu"
+run_all $tools
+# O_DIRECT writes drop the file's pages from the page cache: only after
+# the page-cache rows, or their reads would go to the disk.
+if [ $direct = 1 ]; then
+	tools="$tools qemu-direct"
+	run_all qemu-direct
+fi
 
 ok=1
 grep -q FAIL "$results" && ok=0
@@ -128,19 +138,22 @@ names = {"vivarium": "vivarium blk_bench", "qemu": "qemu-img writeback",
          "qemu-direct": "qemu-img O_DIRECT"}
 print(f"{'':32}" + "".join(f"{names[t]:>22}" for t in tools) + f"{'viv/qemu':>10}")
 for label, test, count, size, unit in rows:
-    cells, vals = [], {}
+    cells, spread, vals = [], [], {}
+    rate = lambda sec: count / sec if unit == "IOPS" else count * size / sec / 2**20
     for t in tools:
         ts = times.get((t, test))
         if not ts:
             cells.append(f"{'failed':>22}")
+            spread.append(f"{'':>22}")
             continue
-        sec = statistics.median(ts)
-        v = count / sec if unit == "IOPS" else count * size / sec / 2**20
-        vals[t] = v
-        cells.append(f"{v:>17,.0f} {unit:<4}")
+        vals[t] = rate(statistics.median(ts))
+        cells.append(f"{vals[t]:>17,.0f} {unit:<4}")
+        lo, hi = rate(max(ts)), rate(min(ts))
+        spread.append(f"{f'{lo:,.0f}-{hi:,.0f}':>17}     ")
     ratio = (f"{vals['vivarium'] / vals['qemu']:>10.2f}"
              if "vivarium" in vals and "qemu" in vals else f"{'-':>10}")
     print(f"{label:32}" + "".join(cells) + ratio)
+    print(f"{'  (slowest-fastest run)':32}" + "".join(spread))
 print(f"# median of {runs} runs; requests per run: {rc} / {wc} / {sc}")
 PY
 [ $ok = 1 ]
