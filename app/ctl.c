@@ -213,6 +213,14 @@ int ctl_call(struct ctl_conn *c, const char *cmd, JsonObject *args,
 			return -EPROTO;
 		}
 		o = json_node_get_object(json_parser_get_root(p));
+		/* A refusal of the connection itself carries no id. */
+		if (!json_object_has_member(o, "id") && json_object_has_member(o, "ok") &&
+		    !json_object_get_boolean_member_with_default(o, "ok", FALSE)) {
+			snprintf(err, errlen, "%s",
+				 json_object_get_string_member_with_default(o, "error",
+									    "the VM refused"));
+			return -EREMOTEIO;
+		}
 		if (json_object_has_member(o, "event") ||
 		    !json_object_has_member(o, "id") ||
 		    json_object_get_int_member(o, "id") != id)
