@@ -137,9 +137,10 @@ qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4096 qv2.qcow2 1G
 qemu-img create -q -f qcow2 -o cluster_size=2M qbig.qcow2 10G
 qemu-img create -q -f qcow2 -b ../qq.qcow2 -F qcow2 sub/qov.qcow2
 qemu-img create -q -f qcow2 -o lazy_refcounts=on qlazy.qcow2 1G
+qemu-img create -q -f qcow2 -b gone.qcow2 -F qcow2 -u qorphan.qcow2 1G	# backing file missing
 qemu-io -f qcow2 -c 'write -P 7 0 3M' -c 'write 1G 64k' qq.qcow2 >/dev/null
 qemu-io -f raw -c 'write -P 1 1M 1M' qr.raw >/dev/null
-for img in qr.raw qq.qcow2 qv2.qcow2 qbig.qcow2 sub/qov.qcow2 qlazy.qcow2; do
+for img in qr.raw qq.qcow2 qv2.qcow2 qbig.qcow2 sub/qov.qcow2 qlazy.qcow2 qorphan.qcow2; do
 	qemu-img info --output json "$img" >"$work/theirs.json"
 	if "$viv" img info --output json "$img" >"$work/ours.json" 2>"$work/err"; then
 		msg=$(same_info "$work/ours.json" "$work/theirs.json") &&
