@@ -1673,6 +1673,9 @@ static int ck_l1(struct checker *k, const uint64_t *l1, uint64_t n,
 			k->res->check_errors++;
 			continue;
 		}
+		/* Fragmentation is counted within each L2 table, as qemu-img
+		 * does. */
+		k->last_data = 0;
 		for (uint64_t j = 0; j < l2e; j++) {
 			uint64_t e = be64(k->l2 + j * 8);
 			enum ckind kind = entry_kind(s, e);
@@ -1690,8 +1693,11 @@ static int ck_l1(struct checker *k, const uint64_t *l1, uint64_t n,
 				compressed_span(s, e, &co, &cl);
 				ck_ref(k, co, cl, "compressed cluster");
 				if (active) {
+					/* Never the start of a contiguous run:
+					 * qemu-img counts them fragmented. */
 					k->res->allocated_clusters++;
 					k->res->compressed_clusters++;
+					k->res->fragmented_clusters++;
 				}
 				continue;
 			}
