@@ -28,12 +28,14 @@ static void run_usage(FILE *f)
 		"                    [--disk PATH[,format=raw|qcow2][,if=virtio|ata][,readonly]]...\n"
 		"                    [--cdrom PATH] [--boot disk|cdrom] [--firmware bios|none]\n"
 		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
-		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n\n"
+		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n"
+		"                    [--debugcon PATH]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
 		"(default 1G); --cpus 1-%u (default 1); --append defaults to \"%s\".\n"
-		"On the terminal console, type Ctrl-A x to quit.\n",
+		"--debugcon logs what the firmware writes to port 0x402 (SeaBIOS's\n"
+		"debug messages).  On the terminal console, type Ctrl-A x to quit.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND);
 }
 
@@ -70,6 +72,7 @@ int cmd_run(int argc, char **argv)
 		{ "boot", required_argument, NULL, 'b' },
 		{ "firmware", required_argument, NULL, 'f' },
 		{ "bios", required_argument, NULL, 'B' },
+		{ "debugcon", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -81,7 +84,7 @@ int cmd_run(int argc, char **argv)
 		 * console as well. */
 		.sercon = true,
 	};
-	const char *serial = "stdio";
+	const char *serial = "stdio", *debugcon = NULL;
 	struct sigwait_arg sig = { 0 };
 	struct machine *m = NULL;
 	pthread_t sigthread;
@@ -161,6 +164,9 @@ int cmd_run(int argc, char **argv)
 		case 'B':
 			cfg.bios_path = optarg;
 			break;
+		case 'D':
+			debugcon = optarg;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -207,8 +213,18 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --serial '%s': use stdio or file:PATH\n", serial);
 		return 2;
 	}
+	if (debugcon) {
+		cfg.debugcon = chardev_file_new(debugcon);
+		if (!cfg.debugcon) {
+			fprintf(stderr, "vivarium: cannot open debug console log '%s': %s\n",
+				debugcon, strerror(errno));
+			chardev_free(cfg.serial);
+			return 1;
+		}
+	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
+		chardev_free(cfg.debugcon);
 		chardev_free(cfg.serial);	/* restores the terminal first */
 		fprintf(stderr, "vivarium: %s\n", err);
 		return 1;
@@ -221,6 +237,7 @@ int cmd_run(int argc, char **argv)
 	pthread_kill(sigthread, SIGUSR2);
 	pthread_join(sigthread, NULL);
 	machine_destroy(m);
+	chardev_free(cfg.debugcon);
 	chardev_free(cfg.serial);	/* restores the terminal */
 	if (status < 0) {
 		fprintf(stderr, "vivarium: %s\n", err);
