@@ -5,11 +5,13 @@
 BUILD ?= build
 
 # Debian packages: build tools; then the test inputs (kernel, busybox, firmware,
-# the nested rig's QEMU, qemu-img as an oracle, iasl for the ACPI tables).
+# the nested rig's QEMU, qemu-img as an oracle, iasl for the ACPI tables,
+# GRUB, xorriso, e2fsprogs and sfdisk for the boot-test images).
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
-	libglib2.0-dev libjson-glib-dev xorriso
+	libglib2.0-dev libjson-glib-dev xorriso \
+	grub-pc-bin grub-common e2fsprogs fdisk
 
 .PHONY: all deps build test test-unit test-guest test-e2e run clean
 

@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# test_firmware_boot.sh MEDIUM [VIVARIUM] - firmware test: SeaBIOS boots GRUB
+# from a CD or a disk, and GRUB's menu appears on the serial console.
+#
+# MEDIUM:
+#   cdrom         the GRUB ISO (tests/images/mk-grub-iso.sh) on the ATAPI
+#                 CD-ROM, booted as a CD (El Torito)
+#   disk-ata      the GRUB disk (tests/images/mk-grub-disk.sh) on the IDE
+#                 controller
+#   disk-virtio   the same disk on virtio-blk
+#
+# Runs the VMM on this host's /dev/kvm (an instruction emulator here is fast
+# enough for firmware and GRUB) with 128 MiB, COM1 into a file, and watches
+# that file.  Passes when, before the timeout, GRUB has printed
+# "VIVARIUM-GRUB-CFG medium=cdrom|disk" (it read its grub.cfg from the medium),
+# drawn both menu entries ("Vivarium test entry A"/"B"), and its countdown
+# has ticked (two different "executed automatically in Ns" values: the timer
+# interrupt reaches the guest).  The VMM must still be running then; the test
+# stops it.  On failure it says the last boot stage seen on COM1 and shows
+# the end of the log.
+#
+# Environment:
+#   VIVARIUM_E2E_VMM=qemu   use QEMU instead (the control: checks the image
+#                           and the test)
+#   VIVARIUM_FW_TIMEOUT     seconds to wait for the menu (default 150)
+#   VIVARIUM_IMAGE_CACHE    where built images are kept (tests/images/get-image.sh)
+#
+# Exit: 0 pass, 1 fail, 77 skip (no /dev/kvm, or tools to build the image
+# or run QEMU are missing).
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+images=$here/../images
+# shellcheck source=tests/rig/lib.sh
+. "$here/../rig/lib.sh"
+# shellcheck source=tests/images/lib.sh
+. "$images/lib.sh"
+
+medium=${1:-}
+viv=${2:-}
+vmm=${VIVARIUM_E2E_VMM:-vivarium}
+timeout_s=${VIVARIUM_FW_TIMEOUT:-150}
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+case $medium in
+cdrom) kind=grub-iso; cfg_medium=cdrom; tools="grub-mkrescue xorriso" ;;
+disk-ata|disk-virtio) kind=grub-disk; cfg_medium=disk; tools="grub-mkimage sfdisk mkfs.ext4" ;;
+*) fail "usage: test_firmware_boot.sh cdrom|disk-ata|disk-virtio [VIVARIUM]" ;;
+esac
+case $vmm in
+vivarium) [ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist (build it first)" ;;
+qemu) command -v qemu-system-x86_64 >/dev/null ||
+	skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)" ;;
+*) fail "VIVARIUM_E2E_VMM must be vivarium or qemu, not '$vmm'" ;;
+esac
+[ -c /dev/kvm ] || skip "no /dev/kvm on this host"
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not read-writable by $(id -un)"
+[ -d "$GRUB_PC_DIR" ] || skip "no GRUB for BIOS in $GRUB_PC_DIR (apt-get install grub-pc-bin)"
+for t in $tools; do
+	command -v "$t" >/dev/null || skip "$t is not installed (needed to build the $kind image)"
+done
+
+image=$("$images/get-image.sh" "$kind") || fail "could not build the $kind image"
+work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-fw.XXXXXX")
+pid=
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+# A private copy: the VMM may lock or (for a disk) write it.
+cp --sparse=always "$image" "$work/medium"
+log=$work/serial.log
+: >"$log"
+
+if [ "$vmm" = qemu ]; then
+	# SeaBIOS mirrors its screen to COM1 (0x3f8) when fw_cfg has
+	# etc/sercon-port, as vivarium sets it: the same text on COM1.
+	printf '\370\003' >"$work/sercon-port"
+	# shellcheck disable=SC2054 # commas inside QEMU option values
+	cmd=(qemu-system-x86_64 -accel kvm -machine pc,kernel_irqchip=split -m 128
+		-nic none -display none -monitor none -serial "file:$log"
+		-fw_cfg "name=etc/sercon-port,file=$work/sercon-port")
+	case $medium in
+	cdrom) cmd+=(-boot d -drive "file=$work/medium,format=raw,media=cdrom,readonly=on") ;;
+	disk-ata) cmd+=(-drive "file=$work/medium,format=raw,if=ide") ;;
+	disk-virtio) cmd+=(-drive "file=$work/medium,format=raw,if=virtio") ;;
+	esac
+else
+	cmd=("$viv" run --firmware bios --memory 128M --serial "file:$log")
+	case $medium in
+	cdrom) cmd+=(--cdrom "$work/medium" --boot cdrom) ;;
+	disk-ata) cmd+=(--disk "$work/medium,format=raw,if=ata" --boot disk) ;;
+	disk-virtio) cmd+=(--disk "$work/medium,format=raw,if=virtio" --boot disk) ;;
+	esac
+fi
+echo "# $vmm on /dev/kvm: ${cmd[*]}"
+start=$(date +%s.%N)
+"${cmd[@]}" </dev/null >"$work/vmm.out" 2>&1 &
+pid=$!
+
+elapsed() {
+	awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'
+}
+
+# The log without terminal escapes and carriage returns.
+clean_log() {
+	sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g' "$log" | tr -d '\r'
+}
+
+# Boot stages in order, as "pattern|description"; the last one seen says
+# where a failed boot stopped.  SeaBIOS's lines reach COM1 only through its
+# serial console mirror (etc/sercon-port).
+stages=(
+	"SeaBIOS|SeaBIOS started (its banner)"
+	"Booting from|SeaBIOS chose a boot device"
+	"GRUB loading|GRUB's boot sector loaded core.img (disk)"
+	"Welcome to GRUB|GRUB's core started"
+	"VIVARIUM-GRUB-CFG medium=|GRUB read its grub.cfg"
+	"$GRUB_MENU_ENTRY_A|GRUB drew its menu"
+)
+declare -A stage_time=()
+last_stage="nothing on COM1 yet"
+menu_time=
+status=running
+while :; do
+	text=$(clean_log)
+	for s in "${stages[@]}"; do
+		pat=${s%%|*}
+		if [ -z "${stage_time[$pat]:-}" ] && grep -aqF -- "$pat" <<<"$text"; then
+			stage_time[$pat]=$(elapsed)
+			last_stage="${s#*|} at ${stage_time[$pat]} s"
+			echo "# ${stage_time[$pat]} s: ${s#*|}"
+		fi
+	done
+	ticks=$(grep -aoE "$GRUB_COUNTDOWN_RE" <<<"$text" | sort -u | wc -l)
+	if [ -n "${stage_time[$GRUB_MENU_ENTRY_A]:-}" ] && [ "$ticks" -ge 2 ]; then
+		status=menu
+		menu_time=$(elapsed)
+		break
+	fi
+	if ! kill -0 "$pid" 2>/dev/null; then
+		wait "$pid"
+		status="exited $?"
+		break
+	fi
+	if awk -v t="$timeout_s" -v e="$(elapsed)" 'BEGIN { exit !(e >= t) }'; then
+		status=timeout
+		break
+	fi
+	sleep 0.5
+done
+
+text=$(clean_log)
+report_tail() {
+	echo "# last lines of COM1 ($log, escapes removed):"
+	tail -c 1500 <<<"$text" | tr -s '\n' | tail -n 12 | sed 's/^/#   | /'
+	if [ -s "$work/vmm.out" ]; then
+		echo "# $vmm's own output:"
+		tail -n 10 "$work/vmm.out" | sed 's/^/#   | /'
+	fi
+}
+
+errors=0
+check() {
+	if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi
+}
+echo "# $vmm: $status after $(elapsed) s; last stage: $last_stage"
+check 'grep -aqF "VIVARIUM-GRUB-CFG medium=$cfg_medium" <<<"$text"' \
+	"GRUB read its grub.cfg from the $cfg_medium (VIVARIUM-GRUB-CFG medium=$cfg_medium)"
+check 'grep -aqF "$GRUB_MENU_ENTRY_A" <<<"$text" && grep -aqF "$GRUB_MENU_ENTRY_B" <<<"$text"' \
+	"GRUB menu on COM1 ('$GRUB_MENU_ENTRY_A', '$GRUB_MENU_ENTRY_B')"
+check '[ "$(grep -aoE "$GRUB_COUNTDOWN_RE" <<<"$text" | sort -u | wc -l)" -ge 2 ]' \
+	"GRUB's countdown ticks (timer interrupts reach the guest)"
+check '[ "$status" = menu ]' "$vmm still running when the menu was up (status: $status)"
+if [ "$errors" -ne 0 ]; then
+	report_tail
+	case $status in
+	timeout) fail "no complete GRUB menu within ${timeout_s} s; stopped after: $last_stage" ;;
+	exited*) fail "$vmm $status before the menu was complete; last stage: $last_stage" ;;
+	*) fail "$errors checks failed" ;;
+	esac
+fi
+echo "# menu complete after $menu_time s"
+echo "PASS"
