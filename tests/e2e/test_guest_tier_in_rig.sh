@@ -23,5 +23,9 @@ for b in "$@"; do
 	bins="$bins --bin $b:/bin/$n"
 	names="$names $n"
 done
+# guest_firmware boots SeaBIOS: give L1 the same image.
+files=""
+bios=/usr/share/seabios/bios-256k.bin
+[ -r "$bios" ] && files="--file $bios:$bios"
 # shellcheck disable=SC2086
-exec "$rig" --retries 1 --timeout 120 $bins -- "rc=0; for t in $names; do echo \"== \$t\"; \$t || { echo \"FAILED: \$t\"; rc=1; }; done; exit \$rc"
+exec "$rig" --retries 1 --timeout 180 $bins $files -- "rc=0; for t in $names; do echo \"== \$t\"; \$t || { echo \"FAILED: \$t\"; rc=1; }; done; exit \$rc"

@@ -7,6 +7,7 @@
  * nothing to boot says so.  Its debug log (port 0x402) tells what it saw.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -127,9 +128,18 @@ static void test_bad_firmware(void)
 	CHECK_EQ(machine_create(&cfg, &m, err, sizeof(err)), -ENOENT);
 	CHECK(m == NULL);
 	CHECK(strstr(err, "/nonexistent/bios.bin") != NULL);
-	cfg.bios_path = "/etc/hostname";		/* not a BIOS image */
-	CHECK_EQ(machine_create(&cfg, &m, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "multiple of 64 KiB") != NULL);
+	{
+		char path[] = "/tmp/vivarium-bios-XXXXXX";
+		int fd = mkstemp(path);
+
+		CHECK(fd >= 0);
+		CHECK_EQ(write(fd, "not a BIOS image", 16), 16);
+		close(fd);
+		cfg.bios_path = path;
+		CHECK_EQ(machine_create(&cfg, &m, err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "multiple of 64 KiB") != NULL);
+		unlink(path);
+	}
 }
 
 int main(void)
