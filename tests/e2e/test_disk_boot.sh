@@ -242,7 +242,7 @@ if [ "$format" = qcow2 ]; then
 		"backing file unchanged (SHA-256 $(value CHECK-BASE-SHA256-BEFORE))"
 fi
 if [ "$errors" -ne 0 ]; then
-	grep -a '^CHECK-.*-SAYS' <<<"$out" | tail -n 10 | sed 's/^/# /'
+	grep -a '^CHECK-.*-SAYS' <<<"$out" | tail -n 12 | sed 's/^/# /'
 	if ! grep -aq "DISK-GUEST-DONE" <<<"$out"; then
 		stage="nothing from the guest"
 		for m in "GRUB loading" "VIVARIUM-GRUB-LINUX loading" "VIVARIUM-GRUB-LINUX booting" \
