@@ -27,5 +27,9 @@ done
 files=""
 bios=/usr/share/seabios/bios-256k.bin
 [ -r "$bios" ] && files="--file $bios:$bios"
+# Each binary gets 60 s (the whole tier takes ~15 s).  Under the rig's
+# emulated SVM an L2 guest has, rarely, never come back from KVM_RUN (seen
+# once in guest_exits' MSI test, L1 otherwise healthy): a binary that times
+# out runs once more, saying so, and a second timeout fails the tier.
 # shellcheck disable=SC2086
-exec "$rig" --retries 1 --timeout 180 $bins $files -- "rc=0; for t in $names; do echo \"== \$t\"; \$t || { echo \"FAILED: \$t\"; rc=1; }; done; exit \$rc"
+exec "$rig" --retries 1 --timeout 300 $bins $files -- "rc=0; for t in $names; do echo \"== \$t\"; timeout 60 \$t; st=\$?; if [ \$st = 124 ] || [ \$st = 143 ]; then echo \"RETRY: \$t timed out after 60 s; running it once more\"; timeout 60 \$t; st=\$?; fi; [ \$st = 0 ] || { echo \"FAILED: \$t (status \$st)\"; rc=1; }; done; exit \$rc"
