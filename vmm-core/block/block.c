@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "block_int.h"
+#include "../iov.h"
 
 static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
 
@@ -112,72 +113,6 @@ int blk_fd_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 	struct iovec v = { (void *)buf, len };
 
 	return fd_io(fd, &v, 1, off, true);
-}
-
-int blk_iov_slice(const struct iovec *iov, int iovcnt, uint64_t skip,
-		  uint64_t len, struct iovec *out)
-{
-	int n = 0;
-
-	for (int i = 0; i < iovcnt && len; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		uint64_t take = iov[i].iov_len - skip;
-		if (take > len)
-			take = len;
-		out[n].iov_base = (char *)iov[i].iov_base + skip;
-		out[n].iov_len = (size_t)take;
-		n++;
-		len -= take;
-		skip = 0;
-	}
-	return n;
-}
-
-static void iov_copy(const struct iovec *iov, int iovcnt, uint64_t skip,
-		     void *buf, const void *src, uint64_t len)
-{
-	for (int i = 0; i < iovcnt && len; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		uint64_t take = iov[i].iov_len - skip;
-		if (take > len)
-			take = len;
-		char *p = (char *)iov[i].iov_base + skip;
-		if (buf) {
-			memcpy(buf, p, (size_t)take);
-			buf = (char *)buf + take;
-		} else if (src) {
-			memcpy(p, src, (size_t)take);
-			src = (const char *)src + take;
-		} else {
-			memset(p, 0, (size_t)take);
-		}
-		len -= take;
-		skip = 0;
-	}
-}
-
-void blk_iov_memset0(const struct iovec *iov, int iovcnt, uint64_t skip,
-		     uint64_t len)
-{
-	iov_copy(iov, iovcnt, skip, NULL, NULL, len);
-}
-
-void blk_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
-		      const void *buf, uint64_t len)
-{
-	iov_copy(iov, iovcnt, skip, NULL, buf, len);
-}
-
-void blk_iov_to_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
-		    void *buf, uint64_t len)
-{
-	iov_copy(iov, iovcnt, skip, buf, NULL, len);
 }
 
 /* ---- open and close -------------------------------------------------- */
@@ -462,7 +397,7 @@ int blk_pwritev(struct blk *b, uint64_t offset, const struct iovec *iov,
 		uint8_t head[4] = { 0 };
 		uint64_t n = len < 4 - offset ? len : 4 - offset;
 		if (blk_fd_pread(b->fd, head, 4, 0) == 0) {
-			blk_iov_to_buf(iov, iovcnt, 0, head + offset, n);
+			iov_to_buf(iov, (unsigned)iovcnt, 0, head + offset, n);
 			if (!memcmp(head, qcow2_magic, 4))
 				return -EPERM;
 		}

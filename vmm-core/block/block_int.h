@@ -81,18 +81,6 @@ int blk_fd_pwritev(int fd, const struct iovec *iov, int iovcnt, uint64_t off);
 int blk_fd_pread(int fd, void *buf, size_t len, uint64_t off);
 int blk_fd_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 
-/* The part [@skip, @skip + @len) of an iovec array, written to @out (room
- * for @iovcnt entries).  Returns the number of entries used. */
-int blk_iov_slice(const struct iovec *iov, int iovcnt, uint64_t skip,
-		  uint64_t len, struct iovec *out);
-/* Zero [@skip, @skip + @len) of an iovec array / copy @buf into it. */
-void blk_iov_memset0(const struct iovec *iov, int iovcnt, uint64_t skip,
-		     uint64_t len);
-void blk_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
-		      const void *buf, uint64_t len);
-void blk_iov_to_buf(const struct iovec *iov, int iovcnt, uint64_t skip,
-		    void *buf, uint64_t len);
-
 /* Format a one-line error into @err (may be NULL) and return @ret. */
 int blk_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -51,6 +51,7 @@
 #include <zstd.h>
 
 #include "block_int.h"
+#include "../iov.h"
 #include "log.h"
 
 #define QCOW2_MAGIC 0x514649fbu
@@ -909,14 +910,14 @@ static int read_backing(struct blk *b, uint64_t off, const struct iovec *iov,
 		struct iovec *v = malloc(sizeof(*v) * (size_t)iovcnt);
 		if (!v)
 			return -ENOMEM;
-		int n = blk_iov_slice(iov, iovcnt, skip, have, v);
+		int n = iov_slice(iov, (unsigned)iovcnt, skip, have, v, (unsigned)iovcnt);
 		int r = blk_preadv(s->backing, off, v, n);
 		free(v);
 		if (r < 0)
 			return r;
 	}
 	if (have < len)
-		blk_iov_memset0(iov, iovcnt, skip + have, len - have);
+		iov_memset0(iov, (unsigned)iovcnt, skip + have, len - have);
 	return 0;
 }
 
@@ -946,7 +947,7 @@ static int qcow2_preadv(struct blk *b, uint64_t off, const struct iovec *iov,
 		switch (k) {
 		case K_NORMAL:
 		case K_SHARED: {
-			int cnt = blk_iov_slice(iov, iovcnt, pos, n, v);
+			int cnt = iov_slice(iov, (unsigned)iovcnt, pos, n, v, (unsigned)iovcnt);
 			r = blk_fd_preadv(b->fd, v, cnt,
 					  (e & OFF_MASK) + (cur & (s->cs - 1)));
 			__atomic_sub_fetch(&s->data_io, 1, __ATOMIC_ACQ_REL);
@@ -958,11 +959,11 @@ static int qcow2_preadv(struct blk *b, uint64_t off, const struct iovec *iov,
 			r = cbuf ? read_compressed(b, e, cbuf) : -ENOMEM;
 			__atomic_sub_fetch(&s->data_io, 1, __ATOMIC_ACQ_REL);
 			if (r == 0)
-				blk_iov_from_buf(iov, iovcnt, pos,
+				iov_from_buf(iov, (unsigned)iovcnt, pos,
 						 cbuf + (cur & (s->cs - 1)), n);
 			break;
 		case K_ZERO:
-			blk_iov_memset0(iov, iovcnt, pos, n);
+			iov_memset0(iov, (unsigned)iovcnt, pos, n);
 			break;
 		case K_UNALLOC:
 			r = read_backing(b, cur, iov, iovcnt, pos, n);
@@ -1022,7 +1023,7 @@ static int write_alloc(struct blk *b, uint64_t cur, const struct iovec *iov,
 		struct iovec *v = malloc(sizeof(*v) * (size_t)iovcnt);
 		if (!v)
 			return -ENOMEM;
-		int cnt = blk_iov_slice(iov, iovcnt, skip, n, v);
+		int cnt = iov_slice(iov, (unsigned)iovcnt, skip, n, v, (unsigned)iovcnt);
 		r = blk_fd_pwritev(b->fd, v, cnt, (e & OFF_MASK) + in);
 		free(v);
 		return r;
@@ -1045,7 +1046,7 @@ static int write_alloc(struct blk *b, uint64_t cur, const struct iovec *iov,
 		if (r < 0)
 			goto out;	/* the new cluster leaks */
 	}
-	blk_iov_to_buf(iov, iovcnt, skip, s->cbuf + in, n);
+	iov_to_buf(iov, (unsigned)iovcnt, skip, s->cbuf + in, n);
 	r = blk_fd_pwrite(b->fd, s->cbuf, s->cs, host);
 	if (r < 0)
 		goto out;	/* the new cluster leaks */
@@ -1082,7 +1083,7 @@ static int qcow2_pwritev(struct blk *b, uint64_t off, const struct iovec *iov,
 		if (r == 0 && k == K_NORMAL) {
 			__atomic_add_fetch(&s->data_io, 1, __ATOMIC_ACQ_REL);
 			pthread_mutex_unlock(&s->lock);
-			int cnt = blk_iov_slice(iov, iovcnt, pos, n, v);
+			int cnt = iov_slice(iov, (unsigned)iovcnt, pos, n, v, (unsigned)iovcnt);
 			r = blk_fd_pwritev(b->fd, v, cnt,
 					   (e & OFF_MASK) + (cur & (s->cs - 1)));
 			__atomic_sub_fetch(&s->data_io, 1, __ATOMIC_ACQ_REL);

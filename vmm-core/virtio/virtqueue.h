@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "../iov.h"
+
 struct guest_mem;
 
 /* Ring layout (§2.7.5, §2.7.6, §2.7.8); all fields little-endian. */
@@ -160,20 +162,5 @@ bool virtq_enable_notify(struct virtq *vq);
 /* Mark the queue broken (device-detected protocol error); calls
  * on_broken the first time. */
 void virtq_set_broken(struct virtq *vq);
-
-/* ---- iovec helpers shared by devices ------------------------------------ */
-
-/* Copy up to @len bytes starting @offset bytes into @iov to @buf.
- * Returns the number of bytes copied. */
-size_t iov_to_buf(const struct iovec *iov, unsigned cnt, size_t offset,
-		  void *buf, size_t len);
-/* Copy @len bytes of @buf into @iov from @offset on; returns bytes copied. */
-size_t iov_from_buf(const struct iovec *iov, unsigned cnt, size_t offset,
-		    const void *buf, size_t len);
-/* Describe bytes [@offset, @offset + @len) of @iov in @out (at most @max
- * entries).  Returns the number of entries, or -1 if the range is not all
- * inside @iov or needs more than @max entries. */
-int iov_slice(const struct iovec *iov, unsigned cnt, size_t offset,
-	      size_t len, struct iovec *out, unsigned max);
 
 #endif
