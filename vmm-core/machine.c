@@ -503,17 +503,24 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
-static int load_linux(struct machine *m, char *err, size_t errlen)
+/* The ACPI tables' view of this machine, for both boot paths. */
+static struct acpi_config machine_acpi_config(const struct machine *m)
 {
-	struct acpi_config acfg = {
+	return (struct acpi_config){
 		.ncpus = m->cfg.ncpus,
 		.ioapic_id = 0,
 		.ioapic_addr = IOAPIC_DEFAULT_BASE,
-		.pm_base = ACPI_PM_BASE,
+		.pm_base = PIIX_PM_BASE,
 		.sci_irq = ACPI_SCI_IRQ,
 		.reset_port = ACPI_RESET_PORT,
 		.reset_value = ACPI_RESET_VALUE,
+		.pci_hole_start = guest_mem_low_end(&m->mem),
 	};
+}
+
+static int load_linux(struct machine *m, char *err, size_t errlen)
+{
+	struct acpi_config acfg = machine_acpi_config(m);
 	struct linux_boot b = {
 		.kernel = m->kernel, .kernel_len = m->kernel_len,
 		.initrd = m->initrd, .initrd_len = m->initrd_len,
@@ -641,16 +648,7 @@ static int bios_kernel(struct machine *m, char *err, size_t errlen)
 /* The fw_cfg items SeaBIOS reads (see docs in devices/fw_cfg.h). */
 static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 {
-	struct acpi_config acfg = {
-		.ncpus = m->cfg.ncpus,
-		.ioapic_id = 0,
-		.ioapic_addr = IOAPIC_DEFAULT_BASE,
-		.pm_base = PIIX_PM_BASE,
-		.sci_irq = ACPI_SCI_IRQ,
-		.reset_port = ACPI_RESET_PORT,
-		.reset_value = ACPI_RESET_VALUE,
-		.pci_hole_start = guest_mem_low_end(&m->mem),
-	};
+	struct acpi_config acfg = machine_acpi_config(m);
 	struct acpi_fw_cfg_blobs acpi;
 	struct e820_entry e820[2];
 	struct fw_cfg *fc;

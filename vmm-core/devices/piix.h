@@ -17,13 +17,14 @@
 
 #include <stdint.h>
 
+#include "acpi_pm.h"
 #include "pci.h"
 
 #define PIIX_DEVFN_ISA		((1 << 3) | 0)
 #define PIIX_DEVFN_IDE		((1 << 3) | 1)
 #define PIIX_DEVFN_PM		((1 << 3) | 3)
 #define PIIX_PIRQRC		0x60
-#define PIIX_PM_BASE		0x600	/* fixed: where the ACPI tables say */
+#define PIIX_PM_BASE		ACPI_PM_BASE	/* fixed: where the ACPI tables say */
 
 struct piix;
 
