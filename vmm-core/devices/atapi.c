@@ -217,11 +217,12 @@ static void pio_in_block(struct ide_drive *d)
 	ide_raise_irq(d);
 }
 
-/* Send buf[0, len) to the guest, at most @alloc bytes of it. */
-static void reply(struct ide_drive *d, uint32_t len, uint32_t alloc)
+static void pio_out_block(struct ide_drive *d);
+
+/* Move buf[0, len) to the guest (@to_device false) or from it, by DMA or
+ * PIO as the PACKET command asked. */
+static void buffer_transfer(struct ide_drive *d, uint32_t len, bool to_device)
 {
-	if (len > alloc)
-		len = alloc;
 	if (!len) {
 		atapi_ok(d);
 		return;
@@ -230,13 +231,21 @@ static void reply(struct ide_drive *d, uint32_t len, uint32_t alloc)
 	d->pos = 0;
 	d->left = 0;
 	d->medium_read = false;
-	d->is_write = false;
+	d->is_write = to_device;
 	if (d->atapi_dma) {
 		d->dma_buf = true;
 		ide_dma_queue(d);
+	} else if (to_device) {
+		pio_out_block(d);
 	} else {
 		pio_in_block(d);
 	}
+}
+
+/* Send buf[0, len) to the guest, at most @alloc bytes of it. */
+static void reply(struct ide_drive *d, uint32_t len, uint32_t alloc)
+{
+	buffer_transfer(d, len > alloc ? alloc : len, false);
 }
 
 static void read_chunk_done(struct ide_drive *d, int ret)
@@ -312,20 +321,7 @@ static void pio_out_block(struct ide_drive *d)
 
 static void receive(struct ide_drive *d, uint32_t len)
 {
-	if (!len) {
-		atapi_ok(d);
-		return;
-	}
-	d->fill = len;
-	d->pos = 0;
-	d->left = 0;
-	d->is_write = true;
-	if (d->atapi_dma) {
-		d->dma_buf = true;
-		ide_dma_queue(d);
-	} else {
-		pio_out_block(d);
-	}
+	buffer_transfer(d, len, true);
 }
 
 /* ---- commands ----------------------------------------------------------- */
