@@ -167,13 +167,7 @@ EOF
 }
 
 direct=0
-if [ "${VIVARIUM_E2E_RIG:-0}" != 1 ]; then
-	if [ "$vmm" = vivarium ]; then
-		"$viv" doctor >"$work/doctor.out" 2>&1 && direct=1
-	else
-		grep -qwE 'vmx|svm' /proc/cpuinfo && direct=1
-	fi
-fi
+runs_directly "$vmm" "$viv" "$work" && direct=1
 
 start=$(date +%s)
 if [ "$direct" = 1 ]; then

@@ -51,3 +51,16 @@ cpio_of() {
 	(cd "$1" && find ${2:+-L} . -mindepth 1 | LC_ALL=C sort |
 		cpio -o -H newc -R 0:0 ${2:+-L} --quiet)
 }
+
+# runs_directly VMM VIVARIUM WORKDIR: whether an e2e test can run VMM
+# (vivarium or qemu) on this host instead of in the rig: the host has
+# hardware virtualization (vivarium's doctor says so; for QEMU the CPU flag),
+# and VIVARIUM_E2E_RIG=1 does not force the rig.
+runs_directly() {
+	[ "${VIVARIUM_E2E_RIG:-0}" != 1 ] || return 1
+	if [ "$1" = vivarium ]; then
+		"$2" doctor >"$3/doctor.out" 2>&1
+	else
+		grep -qwE 'vmx|svm' /proc/cpuinfo
+	fi
+}
