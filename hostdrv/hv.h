@@ -57,6 +57,15 @@ int hv_vm_set_memory(struct hv_vm *vm, uint32_t slot, uint64_t gpa,
 		     uint64_t size, void *hva, unsigned flags);
 
 /*
+ * hv_vm_get_dirty_log - fetch and clear the dirty-page log of memory slot
+ * @slot (mapped with HV_MEM_LOG_DIRTY): bit i of @bitmap set means the
+ * guest wrote page i (4 KiB) of the slot since the last call.  @bitmap
+ * holds one bit per page of the slot, rounded up to whole 64-bit words.
+ * Returns 0 or -errno (-ENOENT: no such slot or logging off).
+ */
+int hv_vm_get_dirty_log(struct hv_vm *vm, uint32_t slot, uint64_t *bitmap);
+
+/*
  * hv_vm_signal_msi - deliver an MSI (Intel SDM vol. 3 §11.11: address
  * 0xfeeXXXXX, data = vector | delivery mode | trigger) to the local APICs.
  * Returns >0 delivered, 0 blocked by the guest, -errno on error.

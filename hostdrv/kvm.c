@@ -304,6 +304,13 @@ int hv_vm_set_memory(struct hv_vm *vm, uint32_t slot, uint64_t gpa,
 	return hv_ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &m);
 }
 
+int hv_vm_get_dirty_log(struct hv_vm *vm, uint32_t slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+
+	return hv_ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log);
+}
+
 int hv_vm_signal_msi(struct hv_vm *vm, uint64_t addr, uint32_t data)
 {
 	struct kvm_msi msi = {

@@ -480,7 +480,7 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY_NEW(m->dev.rtc, rtc_new(m->timers, gsi_line(m, RTC_IRQ)), "RTC");
 	TRY(rtc_attach(m->dev.rtc, m->pio), "RTC");
 	TRY_NEW(m->dev.kbc, i8042_new(&kbc_ops, m, gsi_line(m, KBD_IRQ),
-				  gsi_line(m, AUX_IRQ)), "i8042");
+				  gsi_line(m, AUX_IRQ), m->timers), "i8042");
 	TRY(i8042_attach(m->dev.kbc, m->pio), "i8042");
 	TRY_NEW(m->dev.pci, pci_host_new(), "PCI host bridge");
 	TRY(pci_host_attach(m->dev.pci, m->pio, m->mmio), "PCI host bridge");

@@ -52,7 +52,7 @@ static void setup(void)
 	a20 = true;
 	pio = bus_new("pio");
 	kbc = i8042_new(&ops, NULL, irq_recorder_line(&kbd_irq, 1),
-			irq_recorder_line(&aux_irq, 12));
+			irq_recorder_line(&aux_irq, 12), NULL);
 	CHECK(kbc != NULL);
 	CHECK_EQ(i8042_attach(kbc, pio), 0);
 }

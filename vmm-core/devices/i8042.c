@@ -381,8 +381,10 @@ void i8042_reset(struct i8042 *k)
 }
 
 struct i8042 *i8042_new(const struct i8042_ops *ops, void *opaque,
-			struct irq_line kbd_irq, struct irq_line aux_irq)
+			struct irq_line kbd_irq, struct irq_line aux_irq,
+			struct vtimer_queue *timers)
 {
+	(void)timers;	/* typematic repeat: to come */
 	struct i8042 *k = calloc(1, sizeof(*k));
 
 	if (!k)
