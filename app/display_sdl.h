@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app/display_sdl.h - the VM's console window (SDL2).
+ *
+ * Shows the console's surface scaled to the window with its aspect ratio
+ * kept (letterboxed), nearest-neighbour at integer scales, linear otherwise.
+ * Keyboard by scancode (USB HID usage -> KEY_*), so the guest's layout
+ * applies.  Host key: Right Ctrl (released alone: leave the grab; Host+F:
+ * full screen; Host+Del: Ctrl+Alt+Del).  A click grabs the mouse (relative
+ * PS/2 mouse).  Closing the window calls @cbs->close (the VM process
+ * presses the ACPI power button).
+ *
+ * Threads: everything here runs on the thread that called sdl_display_new
+ * (SDL video must stay on one thread: the process's main thread).
+ */
+#ifndef VIVARIUM_DISPLAY_SDL_H
+#define VIVARIUM_DISPLAY_SDL_H
+
+#include <stddef.h>
+
+struct console;
+struct sdl_display;
+
+struct sdl_display_cbs {
+	/* The user closed the window (may be NULL: ignored). */
+	void (*close)(void *opaque);
+};
+
+/*
+ * sdl_display_new - open the window for @con, titled "@vm_name - Vivarium"
+ * plus the state.  Registers itself as a listener of @con.  Returns NULL
+ * with one line in @err when SDL cannot open a window (no display).
+ */
+struct sdl_display *sdl_display_new(struct console *con, const char *vm_name,
+				    const struct sdl_display_cbs *cbs,
+				    void *opaque, char *err, size_t errlen);
+/* Title state shown after the name, e.g. "Running", "Paused". */
+void sdl_display_set_state(struct sdl_display *d, const char *state);
+/*
+ * sdl_display_poll - handle pending SDL events and present the frame if
+ * the console changed.  Call every ~16 ms on the display thread, after
+ * console_refresh().  Never blocks.
+ */
+void sdl_display_poll(struct sdl_display *d);
+void sdl_display_free(struct sdl_display *d);
+
+#endif
