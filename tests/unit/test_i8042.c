@@ -219,13 +219,16 @@ static void test_irqs(void)
 	CHECK_EQ(inb(DATA), 0x5a);
 	CHECK_EQ(aux_irq.level, 0);
 
-	/* No mouse: a byte for it times out with 0xfe. */
+	/* A mouse: GETID answers ACK and ID 0 as aux data. */
 	outb(CMD, 0xd4);
 	outb(DATA, 0xf2);
-	CHECK_EQ(inb(STS) & (STS_AUXOBF | STS_TIMEOUT),
-		 STS_AUXOBF | STS_TIMEOUT);
-	CHECK_EQ(inb(DATA), 0xfe);
-	CHECK_EQ(inb(STS) & STS_TIMEOUT, 0);
+	CHECK_EQ(inb(STS) & (STS_AUXOBF | STS_TIMEOUT), STS_AUXOBF);
+	CHECK_EQ(aux_irq.level, 1);
+	CHECK_EQ(inb(DATA), 0xfa);
+	CHECK_EQ(aux_irq.level, 1);
+	CHECK_EQ(inb(DATA), 0x00);
+	CHECK_EQ(aux_irq.level, 0);
+	CHECK_EQ(inb(STS) & STS_OBF, 0);
 
 	/* Interrupts off in the config byte: no IRQ, OBF still set;
 	 * turning them on with a byte pending raises the line. */
