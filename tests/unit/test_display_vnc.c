@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VNC server (app/display_vnc.c) against a real RFB client
+ * (libvncclient) in the same process, over real sockets: the pixels the
+ * client receives, dirty rectangles, desktop resize, key and pointer events
+ * reaching the console's input device, VNC authentication, the Unix socket
+ * and the errors of bad or busy addresses.
+ *
+ * The console's adapter here is a test pattern generator: its update()
+ * applies what the test asked for (a mode, a redraw, a changed rectangle)
+ * through the same console calls the VGA adapter makes.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/input-event-codes.h>
+#include <netinet/in.h>
+#include <rfb/rfbclient.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "display/console.h"
+#include "display_vnc.h"
+
+/* ---- the pattern adapter --------------------------------------------- */
+
+struct pattern_hw {
+	pthread_mutex_t lock;		/* the "device lock" */
+	unsigned want_w, want_h;	/* mode to set at the next update */
+	unsigned seed;
+	bool redraw;
+	bool rect;			/* fill rect with colour */
+	unsigned rx, ry, rw, rh;
+	uint32_t colour;
+};
+
+/* Distinct red, green and blue per pixel, so a swapped channel shows. */
+static uint32_t pattern_pixel(unsigned x, unsigned y, unsigned seed)
+{
+	return ((x * 7 + y * 13 + seed) & 0xff) << 16 |
+	       ((x * 3 + seed * 5 + 40) & 0xff) << 8 | ((y * 11 + x) & 0xff);
+}
+
+static void pattern_update(void *opaque, struct console *con, bool full)
+{
+	struct pattern_hw *hw = opaque;
+	struct console_surface *s = console_surface(con);
+
+	if (hw->want_w && (hw->want_w != s->width || hw->want_h != s->height)) {
+		console_resize(con, hw->want_w, hw->want_h);
+		hw->redraw = true;
+	}
+	if (hw->redraw || full) {
+		for (unsigned y = 0; y < s->height; y++)
+			for (unsigned x = 0; x < s->width; x++)
+				s->pixels[y * s->width + x] =
+					pattern_pixel(x, y, hw->seed);
+		console_dirty(con, 0, 0, s->width, s->height);
+		hw->redraw = false;
+	}
+	if (hw->rect) {
+		for (unsigned y = hw->ry; y < hw->ry + hw->rh; y++)
+			for (unsigned x = hw->rx; x < hw->rx + hw->rw; x++)
+				s->pixels[y * s->width + x] = hw->colour;
+		console_dirty(con, hw->rx, hw->ry, hw->rw, hw->rh);
+		hw->rect = false;
+	}
+}
+
+static const struct console_hw_ops pattern_ops = { .update = pattern_update };
+
+/* ---- a recording input device ---------------------------------------- */
+
+#define MAX_EVENTS 64
+struct input_rec {
+	pthread_mutex_t lock;
+	unsigned nkeys;
+	struct { unsigned code; bool down; } keys[MAX_EVENTS];
+	unsigned nmouse;
+	struct { int dx, dy, dz; unsigned buttons; } mouse[MAX_EVENTS];
+};
+
+static void rec_key(void *opaque, unsigned keycode, bool down)
+{
+	struct input_rec *r = opaque;	/* the device lock is held */
+
+	if (r->nkeys < MAX_EVENTS) {
+		r->keys[r->nkeys].code = keycode;
+		r->keys[r->nkeys++].down = down;
+	}
+}
+
+static void rec_mouse(void *opaque, int dx, int dy, int dz, unsigned buttons)
+{
+	struct input_rec *r = opaque;
+
+	if (r->nmouse < MAX_EVENTS) {
+		r->mouse[r->nmouse].dx = dx;
+		r->mouse[r->nmouse].dy = dy;
+		r->mouse[r->nmouse].dz = dz;
+		r->mouse[r->nmouse++].buttons = buttons;
+	}
+}
+
+static const struct console_input_ops rec_ops = {
+	.key = rec_key, .mouse = rec_mouse,
+};
+
+/* ---- fixture --------------------------------------------------------- */
+
+struct fixture {
+	struct console *con;
+	struct pattern_hw hw;
+	struct input_rec in;
+	struct vnc_display *vnc;
+};
+
+static void fixture_init(struct fixture *f, unsigned w, unsigned h)
+{
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->hw.lock, NULL);
+	pthread_mutex_init(&f->in.lock, NULL);
+	f->con = console_new();
+	f->hw.want_w = w;
+	f->hw.want_h = h;
+	f->hw.seed = 1;
+	console_set_hw(f->con, &pattern_ops, &f->hw, &f->hw.lock);
+	console_set_input(f->con, &rec_ops, &f->in, &f->in.lock);
+	console_refresh(f->con);
+}
+
+static void fixture_fini(struct fixture *f)
+{
+	vnc_display_free(f->vnc);
+	console_set_hw(f->con, NULL, NULL, NULL);
+	console_set_input(f->con, NULL, NULL, NULL);
+	console_free(f->con);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A free TCP port on 127.0.0.1 (the kernel's pick, then released). */
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static struct vnc_display *start_tcp(struct fixture *f, int *port,
+				     const char *password)
+{
+	char spec[64], err[256] = "";
+
+	*port = free_port();
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", *port);
+	f->vnc = vnc_display_new(f->con, spec, password, "test-vm", err,
+				 sizeof(err));
+	if (!f->vnc)
+		fprintf(stderr, "vnc_display_new(%s): %s\n", spec, err);
+	return f->vnc;
+}
+
+/* ---- the client ------------------------------------------------------- */
+
+static const char *client_password;
+static int client_updates;
+
+static char *get_password(rfbClient *cl)
+{
+	return strdup(client_password ? client_password : "");
+}
+
+static void finished_update(rfbClient *cl)
+{
+	client_updates++;
+}
+
+/* Connect to "host" + port, or to a Unix socket path (port < 0).  Returns
+ * NULL if the handshake failed (rfbInitClient frees the client then). */
+static rfbClient *client_connect(const char *host, int port,
+				 const char *password)
+{
+	rfbClient *cl = rfbGetClient(8, 3, 4);
+
+	rfbEnableClientLogging = FALSE;
+	/* Ask for XRGB8888 so the framebuffer compares with the surface. */
+	cl->format.redShift = 16;
+	cl->format.greenShift = 8;
+	cl->format.blueShift = 0;
+	cl->appData.encodingsString = "zrle hextile raw";	/* lossless */
+	cl->appData.enableJPEG = FALSE;
+	cl->GetPassword = get_password;
+	cl->FinishedFrameBufferUpdate = finished_update;
+	free(cl->serverHost);
+	cl->serverHost = strdup(host);
+	cl->serverPort = port < 0 ? 0 : port;
+	cl->connectTimeout = 5;
+	cl->readTimeout = 10;
+	client_password = password;
+	client_updates = 0;
+	if (!rfbInitClient(cl, NULL, NULL))
+		return NULL;
+	return cl;
+}
+
+static void client_close(rfbClient *cl)
+{
+	if (cl) {
+		free(cl->frameBuffer);	/* the library leaves it to us */
+		rfbClientCleanup(cl);
+	}
+}
+
+/* The client holds exactly the console's current surface (the X byte of
+ * XRGB is undefined: libvncclient's ZRLE decoder leaves junk there). */
+static bool client_matches(rfbClient *cl, struct console *con)
+{
+	const uint32_t *fb = (const uint32_t *)cl->frameBuffer;
+	struct console_surface s;
+	bool same;
+
+	if (console_snapshot(con, &s))
+		return false;
+	same = cl->width == (int)s.width && cl->height == (int)s.height;
+	for (size_t i = 0; same && i < (size_t)s.width * s.height; i++)
+		same = ((fb[i] ^ s.pixels[i]) & 0xffffff) == 0;
+	free(s.pixels);
+	return same;
+}
+
+/* Pixel (x, y) of the client's framebuffer as 0x00RRGGBB. */
+static uint32_t client_pixel(rfbClient *cl, unsigned x, unsigned y)
+{
+	return ((const uint32_t *)cl->frameBuffer)[y * cl->width + x] & 0xffffff;
+}
+
+/* Run the display loop (refresh, handle server messages) until @done or
+ * @timeout seconds pass.  Returns whether @done became true. */
+static bool pump(rfbClient *cl, struct fixture *f,
+		 bool (*done)(rfbClient *, struct fixture *), double timeout)
+{
+	double end = now_s() + timeout;
+
+	while (now_s() < end) {
+		console_refresh(f->con);
+		if (done(cl, f))
+			return true;
+		if (cl) {
+			int n = WaitForMessage(cl, 10000);
+
+			if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+				return false;
+		} else {
+			usleep(10000);
+		}
+	}
+	return done(cl, f);
+}
+
+static bool same_as_console(rfbClient *cl, struct fixture *f)
+{
+	return client_updates > 0 && client_matches(cl, f->con);
+}
+
+static unsigned nkeys(struct fixture *f)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&f->in.lock);
+	n = f->in.nkeys;
+	pthread_mutex_unlock(&f->in.lock);
+	return n;
+}
+
+static unsigned nmouse(struct fixture *f)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&f->in.lock);
+	n = f->in.nmouse;
+	pthread_mutex_unlock(&f->in.lock);
+	return n;
+}
+
+static unsigned want_keys, want_mouse;
+static bool got_keys(rfbClient *cl, struct fixture *f)
+{
+	return nkeys(f) >= want_keys;
+}
+
+static bool got_mouse(rfbClient *cl, struct fixture *f)
+{
+	return nmouse(f) >= want_mouse;
+}
+
+static bool one_client(rfbClient *cl, struct fixture *f)
+{
+	return vnc_display_clients(f->vnc) == 1;
+}
+
+static bool no_client(rfbClient *cl, struct fixture *f)
+{
+	return vnc_display_clients(f->vnc) == 0;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+/* The first frame is the console's surface, pixel for pixel (the colour
+ * channels in the right places); the desktop name is the VM's. */
+static void test_pixels(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	if (!start_tcp(&f, &port, NULL)) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl) {
+		CHECK(!strcmp(cl->desktopName, "test-vm"));
+		CHECK_EQ(cl->width, 320);
+		CHECK_EQ(cl->height, 200);
+		CHECK(pump(cl, &f, same_as_console, 5));
+		/* The pattern's red is x*7+y*13+1 at the top left... */
+		CHECK_EQ(client_pixel(cl, 0, 0), 0x012d00);
+		CHECK(pump(cl, &f, one_client, 5));
+		CHECK_EQ(vnc_display_clients(f.vnc), 1);
+	}
+	client_close(cl);
+	fixture_fini(&f);
+}
+
+/* A rectangle the adapter marks dirty reaches the client, and only the
+ * pixels inside it changed. */
+static void test_dirty_rect(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	if (!start_tcp(&f, &port, NULL)) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl) {
+		CHECK(pump(cl, &f, same_as_console, 5));
+		pthread_mutex_lock(&f.hw.lock);
+		f.hw.rect = true;
+		f.hw.rx = 10, f.hw.ry = 20, f.hw.rw = 30, f.hw.rh = 5;
+		f.hw.colour = 0xff8000;
+		pthread_mutex_unlock(&f.hw.lock);
+		client_updates = 0;
+		CHECK(pump(cl, &f, same_as_console, 5));
+		CHECK_EQ(client_pixel(cl, 10, 20), 0xff8000);
+		CHECK_EQ(client_pixel(cl, 39, 24), 0xff8000);
+		CHECK_EQ(client_pixel(cl, 39, 25), pattern_pixel(39, 25, 1));
+		CHECK_EQ(client_pixel(cl, 40, 24), pattern_pixel(40, 24, 1));
+	}
+	client_close(cl);
+	fixture_fini(&f);
+}
+
+/* A mode change reaches the client as a new desktop size with the new
+ * picture. */
+static void test_resize(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	if (!start_tcp(&f, &port, NULL)) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl) {
+		CHECK(pump(cl, &f, same_as_console, 5));
+		pthread_mutex_lock(&f.hw.lock);
+		f.hw.want_w = 642;	/* not a multiple of 4 */
+		f.hw.want_h = 481;
+		f.hw.seed = 9;
+		pthread_mutex_unlock(&f.hw.lock);
+		client_updates = 0;
+		CHECK(pump(cl, &f, same_as_console, 5));
+		CHECK_EQ(cl->width, 642);
+		CHECK_EQ(cl->height, 481);
+		CHECK_EQ(client_pixel(cl, 641, 480), pattern_pixel(641, 480, 9));
+	}
+	client_close(cl);
+	fixture_fini(&f);
+}
+
+/* Keys typed in the viewer arrive as KEY_* press/release pairs; pointer
+ * positions become relative motion, buttons and wheel steps. */
+static void test_input(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	if (!start_tcp(&f, &port, NULL)) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl) {
+		CHECK(pump(cl, &f, same_as_console, 5));
+		SendKeyEvent(cl, 'a', TRUE);
+		SendKeyEvent(cl, 'a', FALSE);
+		SendKeyEvent(cl, 0xffe3 /* Control_L */, TRUE);
+		SendKeyEvent(cl, 0xff0d /* Return */, TRUE);
+		SendKeyEvent(cl, 0xff0d, FALSE);
+		SendKeyEvent(cl, 0xffe3, FALSE);
+		SendKeyEvent(cl, 0xff52 /* Up */, FALSE); /* never pressed */
+		want_keys = 6;
+		CHECK(pump(cl, &f, got_keys, 5));
+		pthread_mutex_lock(&f.in.lock);
+		CHECK_EQ(f.in.nkeys, 6);
+		CHECK_EQ(f.in.keys[0].code, KEY_A);
+		CHECK(f.in.keys[0].down);
+		CHECK_EQ(f.in.keys[1].code, KEY_A);
+		CHECK(!f.in.keys[1].down);
+		CHECK_EQ(f.in.keys[2].code, KEY_LEFTCTRL);
+		CHECK_EQ(f.in.keys[3].code, KEY_ENTER);
+		CHECK(f.in.keys[3].down);
+		CHECK_EQ(f.in.keys[5].code, KEY_LEFTCTRL);
+		CHECK(!f.in.keys[5].down);
+		pthread_mutex_unlock(&f.in.lock);
+
+		SendPointerEvent(cl, 100, 100, 0);	/* where we start */
+		SendPointerEvent(cl, 105, 97, 0);
+		SendPointerEvent(cl, 105, 97, 1);
+		SendPointerEvent(cl, 105, 97, 0);
+		SendPointerEvent(cl, 105, 97, 8);	/* wheel up */
+		SendPointerEvent(cl, 105, 97, 0);	/* no change: nothing */
+		SendPointerEvent(cl, 105, 97, 16 | 4);	/* down, right held */
+		want_mouse = 5;
+		CHECK(pump(cl, &f, got_mouse, 5));
+		pthread_mutex_lock(&f.in.lock);
+		CHECK_EQ(f.in.nmouse, 5);
+		CHECK_EQ(f.in.mouse[0].dx, 5);
+		CHECK_EQ(f.in.mouse[0].dy, -3);
+		CHECK_EQ(f.in.mouse[0].buttons, 0);
+		CHECK_EQ(f.in.mouse[1].buttons, CONSOLE_BTN_LEFT);
+		CHECK_EQ(f.in.mouse[2].buttons, 0);
+		CHECK_EQ(f.in.mouse[3].dz, -1);
+		CHECK_EQ(f.in.mouse[4].dz, 1);
+		CHECK_EQ(f.in.mouse[4].buttons, CONSOLE_BTN_RIGHT);
+		pthread_mutex_unlock(&f.in.lock);
+
+		/* A key held when the viewer leaves is released. */
+		SendKeyEvent(cl, 'b', TRUE);
+		want_keys = 7;
+		CHECK(pump(cl, &f, got_keys, 5));
+		client_close(cl);
+		cl = NULL;
+		want_keys = 8;
+		CHECK(pump(NULL, &f, got_keys, 5));
+		pthread_mutex_lock(&f.in.lock);
+		CHECK_EQ(f.in.nkeys, 8);
+		CHECK_EQ(f.in.keys[7].code, KEY_B);
+		CHECK(!f.in.keys[7].down);
+		pthread_mutex_unlock(&f.in.lock);
+		CHECK(pump(NULL, &f, no_client, 5));
+	}
+	client_close(cl);
+	fixture_fini(&f);
+}
+
+/* VNC authentication: a wrong password is refused, the right one gets the
+ * desktop. */
+static void test_password(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	if (!start_tcp(&f, &port, "s3cret")) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, "wrong");
+	CHECK(!cl);
+	client_close(cl);
+	cl = client_connect("127.0.0.1", port, "");
+	CHECK(!cl);
+	client_close(cl);
+	cl = client_connect("127.0.0.1", port, "s3cret");
+	CHECK(cl);
+	if (cl)
+		CHECK(pump(cl, &f, same_as_console, 5));
+	client_close(cl);
+	fixture_fini(&f);
+}
+
+/* unix:PATH: a socket of mode 0600 that serves the desktop, replacing a
+ * stale socket file; removed when the server goes. */
+static void test_unix_socket(void)
+{
+	char dir[] = "/tmp/vivarium-vnc-XXXXXX", path[128], spec[160];
+	char err[256] = "";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fixture f;
+	struct stat st;
+	rfbClient *cl;
+	int fd;
+
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/vnc.sock", dir);
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	/* A stale socket: bound, its server gone. */
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	close(fd);
+
+	fixture_init(&f, 320, 200);
+	f.vnc = vnc_display_new(f.con, spec, NULL, "unix-vm", err, sizeof(err));
+	CHECK(f.vnc);
+	if (!f.vnc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK(stat(path, &st) == 0);
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0600);
+
+	/* A second server on the same live socket is refused. */
+	{
+		struct vnc_display *v2 = vnc_display_new(f.con, spec, NULL,
+							 "x", err, sizeof(err));
+		CHECK(!v2);
+		CHECK(strstr(err, "in use"));
+		vnc_display_free(v2);
+	}
+
+	cl = f.vnc ? client_connect(path, -1, NULL) : NULL;
+	CHECK(cl);
+	if (cl) {
+		CHECK(!strcmp(cl->desktopName, "unix-vm"));
+		CHECK(pump(cl, &f, same_as_console, 5));
+	}
+	client_close(cl);
+	fixture_fini(&f);
+	CHECK(stat(path, &st) < 0 && errno == ENOENT);
+	rmdir(dir);
+}
+
+/* Bad specs and a busy port give one clear line, no server. */
+static void test_errors(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	struct console *con = console_new();
+	struct vnc_display *v;
+	char err[256], spec[64];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(listen(fd, 1) == 0);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", ntohs(sa.sin_port));
+	err[0] = '\0';
+	v = vnc_display_new(con, spec, NULL, "x", err, sizeof(err));
+	CHECK(!v);
+	CHECK(strstr(err, "in use"));
+	printf("  busy port: %s\n", err);
+	vnc_display_free(v);
+	close(fd);
+
+	static const char *bad[] = {
+		"nonsense", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:59x",
+		"vnc.example.org:5900", "unix:", "unix:/nonexistent-dir/vnc.sock",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		v = vnc_display_new(con, bad[i], NULL, "x", err, sizeof(err));
+		CHECK(!v);
+		CHECK(err[0] && !strchr(err, '\n'));
+		vnc_display_free(v);
+	}
+	/* "localhost" and an empty address are the loopback. */
+	snprintf(spec, sizeof(spec), "localhost:%d", free_port());
+	v = vnc_display_new(con, spec, NULL, "x", err, sizeof(err));
+	CHECK(v);
+	vnc_display_free(v);
+	snprintf(spec, sizeof(spec), ":%d", free_port());
+	v = vnc_display_new(con, spec, NULL, "x", err, sizeof(err));
+	CHECK(v);
+	vnc_display_free(v);
+	console_free(con);
+}
+
+/* Freeing the server with a viewer connected returns promptly. */
+static void test_free_with_client(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	double t;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	if (!start_tcp(&f, &port, NULL)) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl)
+		CHECK(pump(cl, &f, same_as_console, 5));
+	t = now_s();
+	vnc_display_free(f.vnc);
+	f.vnc = NULL;
+	CHECK(now_s() - t < 2);
+	printf("  free with a client: %.3f s\n", now_s() - t);
+	client_close(cl);
+	fixture_fini(&f);
+}
+
+int main(void)
+{
+	RUN_TEST(test_pixels);
+	RUN_TEST(test_dirty_rect);
+	RUN_TEST(test_resize);
+	RUN_TEST(test_input);
+	RUN_TEST(test_password);
+	RUN_TEST(test_unix_socket);
+	RUN_TEST(test_errors);
+	RUN_TEST(test_free_with_client);
+	return check_finish();
+}
