@@ -9,7 +9,8 @@
  *    0xa0000-0xbffff with the VGA's read/write modes, planes, latches and
  *    chain-4/odd-even addressing, emulated through the MMIO bus.
  *  - Bochs VBE: index/data ports 0x1ce/0x1cf (DISPI ID 0xb0c0-0xb0c5):
- *    XRES, YRES, BPP (8/15/16/24/32), ENABLE (+LFB, NOCLEARMEM, GETCAPS),
+ *    XRES, YRES, BPP (4 planar, as SeaBIOS's modes 0x102-0x106 use, and
+ *    8/15/16/24/32 packed), ENABLE (+LFB, NOCLEARMEM, GETCAPS),
  *    BANK, VIRT_WIDTH/HEIGHT, X/Y_OFFSET, VIDEO_MEMORY_64K.
  *  - PCI: BAR0 the VRAM (prefetchable MEM32, @vram_size), mapped as a
  *    memory slot with dirty logging; BAR2 a 4 KiB MMIO window holding the
@@ -31,6 +32,7 @@
 
 struct bus;
 struct hv_vm;
+struct vclock;
 struct pci_host;
 struct vga;
 struct console_hw_ops;
@@ -47,6 +49,9 @@ struct vga_config {
 	size_t vram_size;		/* bytes: a power of two, 1-256 MiB */
 	const void *rom;		/* option ROM image, may be NULL */
 	size_t rom_len;			/* bytes */
+	/* Time base of the text-mode blink (characters and cursor, ~2 Hz);
+	 * NULL: the host's monotonic clock (tests pass a fake one). */
+	const struct vclock *clock;
 };
 
 /* Allocates the VRAM (anonymous mmap, zeroed).  Returns NULL on bad
