@@ -3,7 +3,11 @@
  * i8042 driver (drivers/input/serio/i8042.c) and atkbd probe it. */
 #include "testlib.h"
 
+#include <linux/input-event-codes.h>
+
 #include "devices/i8042.h"
+#include "display/console.h"
+#include "timer.h"
 
 #define DATA 0x60
 #define CMD 0x64
@@ -46,21 +50,35 @@ static uint8_t inb(uint16_t port)
 	return (uint8_t)io_read(pio, port, 1);
 }
 
-static void setup(void)
+static struct fake_clock fclock;
+static struct vtimer_queue *timers;
+
+static void setup_with(struct vtimer_queue *q)
 {
 	resets = a20_calls = 0;
 	a20 = true;
+	kbd_irq = (struct irq_recorder){ 0 };
+	aux_irq = (struct irq_recorder){ 0 };
 	pio = bus_new("pio");
 	kbc = i8042_new(&ops, NULL, irq_recorder_line(&kbd_irq, 1),
-			irq_recorder_line(&aux_irq, 12), NULL);
+			irq_recorder_line(&aux_irq, 12), q);
 	CHECK(kbc != NULL);
 	CHECK_EQ(i8042_attach(kbc, pio), 0);
+}
+
+static void setup(void)
+{
+	setup_with(NULL);
 }
 
 static void teardown(void)
 {
 	i8042_free(kbc);
 	bus_free(pio);
+	if (timers) {
+		vtimer_queue_free(timers);
+		timers = NULL;
+	}
 }
 
 /* i8042_command(): one response byte, waiting for OBF. */
@@ -305,6 +323,638 @@ static void test_reset_state(void)
 	teardown();
 }
 
+/* ---- keyboard and mouse ------------------------------------------------ */
+
+static void set_config(uint8_t ctr)
+{
+	CHECK_EQ(command(0x60, &ctr, 1, NULL, 0), 0);
+}
+
+static void aux_write(uint8_t b)
+{
+	outb(CMD, 0xd4);
+	outb(DATA, b);
+}
+
+/* Reads exactly @n bytes, each of which must be keyboard (@aux false) or
+ * aux data, then CHECKs the output buffer is empty. */
+static void expect_bytes(bool aux, const uint8_t *want, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t st = inb(STS), v;
+
+		CHECK(st & STS_OBF);
+		CHECK_EQ(!!(st & STS_AUXOBF), aux);
+		v = inb(DATA);
+		CHECK_EQ(v, want[i]);
+		if (v != want[i])
+			fprintf(stderr, "  byte %u of %u\n", i, n);
+	}
+	CHECK_EQ(inb(STS) & STS_OBF, 0);
+}
+
+#define EXPECT_KBD(...)                                                      \
+	do {                                                                 \
+		static const uint8_t w__[] = { __VA_ARGS__ };                \
+		expect_bytes(false, w__, sizeof(w__));                       \
+	} while (0)
+#define EXPECT_AUX(...)                                                      \
+	do {                                                                 \
+		static const uint8_t w__[] = { __VA_ARGS__ };                \
+		expect_bytes(true, w__, sizeof(w__));                        \
+	} while (0)
+#define EXPECT_NOTHING() CHECK_EQ(inb(STS) & STS_OBF, 0)
+
+static void key(unsigned code, bool down)
+{
+	i8042_key_event(kbc, code, down);
+}
+
+static void test_keys_set2(void)
+{
+	setup();
+	set_config(0x07);		/* no translation */
+	key(KEY_A, true);
+	CHECK_EQ(kbd_irq.level, 1);
+	EXPECT_KBD(0x1c);
+	CHECK_EQ(kbd_irq.level, 0);
+	key(KEY_A, false);
+	EXPECT_KBD(0xf0, 0x1c);
+	key(KEY_RIGHTALT, true);
+	key(KEY_RIGHTALT, false);
+	EXPECT_KBD(0xe0, 0x11, 0xe0, 0xf0, 0x11);
+	key(KEY_PAUSE, true);
+	key(KEY_PAUSE, false);
+	EXPECT_KBD(0xe1, 0x14, 0x77, 0xe1, 0xf0, 0x14, 0xf0, 0x77);
+	key(KEY_KPENTER, true);
+	EXPECT_KBD(0xe0, 0x5a);
+	/* A key with no scancode sends nothing. */
+	key(KEY_MAX, true);
+	EXPECT_NOTHING();
+	CHECK_EQ(aux_irq.rises, 0);
+	teardown();
+}
+
+static void test_keys_translated(void)
+{
+	setup();			/* config 0x47: translating */
+	key(KEY_A, true);
+	key(KEY_A, false);
+	EXPECT_KBD(0x1e, 0x9e);
+	key(KEY_F7, true);		/* set 2 0x83 */
+	key(KEY_F7, false);
+	EXPECT_KBD(0x41, 0xc1);
+	key(KEY_PAUSE, true);
+	EXPECT_KBD(0xe1, 0x1d, 0x45, 0xe1, 0x9d, 0xc5);
+	key(KEY_SYSRQ, true);
+	key(KEY_SYSRQ, false);
+	EXPECT_KBD(0xe0, 0x2a, 0xe0, 0x37, 0xe0, 0xb7, 0xe0, 0xaa);
+	key(KEY_RIGHTALT, false);
+	EXPECT_KBD(0xe0, 0xb8);
+	/* Replies go through the translation too: get set -> 0x41. */
+	outb(DATA, 0xf0);
+	outb(DATA, 0x00);
+	EXPECT_KBD(0xfa, 0xfa, 0x41);
+	teardown();
+}
+
+static void test_scancode_sets(void)
+{
+	setup();
+	set_config(0x07);
+	outb(DATA, 0xf0);
+	outb(DATA, 0x01);
+	EXPECT_KBD(0xfa, 0xfa);
+	outb(DATA, 0xf0);
+	outb(DATA, 0x00);
+	EXPECT_KBD(0xfa, 0xfa, 0x01);
+	key(KEY_A, true);
+	key(KEY_A, false);
+	key(KEY_RIGHTCTRL, false);
+	EXPECT_KBD(0x1e, 0x9e, 0xe0, 0x9d);
+	/* Set 3: by default only modifiers send break codes. */
+	outb(DATA, 0xf0);
+	outb(DATA, 0x03);
+	EXPECT_KBD(0xfa, 0xfa);
+	key(KEY_A, true);
+	key(KEY_A, false);
+	key(KEY_LEFTSHIFT, true);
+	key(KEY_LEFTSHIFT, false);
+	key(KEY_KPENTER, true);
+	EXPECT_KBD(0x1c, 0x12, 0xf0, 0x12, 0x79);
+	/* 0xfa: all keys make/break/typematic (what Linux asks for). */
+	outb(DATA, 0xfa);
+	EXPECT_KBD(0xfa);
+	key(KEY_A, false);
+	EXPECT_KBD(0xf0, 0x1c);
+	/* 0xf9 all make-only, then a 0xfc list makes 'A' make/break; the
+	 * list ends at the next command (0xf4), which runs. */
+	outb(DATA, 0xf9);
+	outb(DATA, 0xfc);
+	outb(DATA, 0x1c);
+	outb(DATA, 0xf4);
+	EXPECT_KBD(0xfa, 0xfa, 0xfa, 0xfa);
+	key(KEY_A, false);
+	key(KEY_B, false);
+	EXPECT_KBD(0xf0, 0x1c);
+	/* Bad set: resend; the set is unchanged. */
+	outb(DATA, 0xf0);
+	outb(DATA, 0x07);
+	EXPECT_KBD(0xfa, 0xfe);
+	outb(DATA, 0xf0);
+	outb(DATA, 0x00);
+	EXPECT_KBD(0xfa, 0xfa, 0x03);
+	/* Reset: back to set 2. */
+	outb(DATA, 0xff);
+	EXPECT_KBD(0xfa, 0xaa);
+	key(KEY_A, false);
+	EXPECT_KBD(0xf0, 0x1c);
+	teardown();
+}
+
+static void test_kbd_commands(void)
+{
+	setup();
+	set_config(0x07);
+	/* LEDs: bit 0 scroll, bit 1 num, bit 2 caps. */
+	CHECK_EQ(i8042_leds(kbc), 0);
+	outb(DATA, 0xed);
+	outb(DATA, 0x07);
+	EXPECT_KBD(0xfa, 0xfa);
+	CHECK_EQ(i8042_leds(kbc),
+		 CONSOLE_LED_SCROLL | CONSOLE_LED_NUM | CONSOLE_LED_CAPS);
+	outb(DATA, 0xed);
+	outb(DATA, 0x04);
+	EXPECT_KBD(0xfa, 0xfa);
+	CHECK_EQ(i8042_leds(kbc), CONSOLE_LED_CAPS);
+	CHECK_EQ(i8042_input_ops.leds(kbc), CONSOLE_LED_CAPS);
+	outb(DATA, 0xed);
+	outb(DATA, 0x02);
+	EXPECT_KBD(0xfa, 0xfa);
+	CHECK_EQ(i8042_leds(kbc), CONSOLE_LED_NUM);
+	/* Resend repeats the last byte sent. */
+	outb(DATA, 0xf2);
+	EXPECT_KBD(0xfa, 0xab, 0x83);
+	outb(DATA, 0xfe);
+	EXPECT_KBD(0x83);
+	/* Unknown commands: resend. */
+	outb(DATA, 0x12);
+	EXPECT_KBD(0xfe);
+	/* Scanning disabled (0xf5): keys dropped; 0xf4 enables. */
+	outb(DATA, 0xf5);
+	EXPECT_KBD(0xfa);
+	key(KEY_A, true);
+	EXPECT_NOTHING();
+	outb(DATA, 0xf4);
+	EXPECT_KBD(0xfa);
+	key(KEY_A, true);
+	EXPECT_KBD(0x1c);
+	/* The console input ops reach the same keyboard. */
+	i8042_input_ops.key(kbc, KEY_B, true);
+	EXPECT_KBD(0x32);
+	/* Reset turns the LEDs off. */
+	outb(DATA, 0xff);
+	EXPECT_KBD(0xfa, 0xaa);
+	CHECK_EQ(i8042_leds(kbc), 0);
+	teardown();
+}
+
+static void test_kbd_port_disabled_holds(void)
+{
+	setup();
+	set_config(0x07);
+	outb(CMD, 0xad);
+	key(KEY_A, true);
+	key(KEY_A, false);
+	EXPECT_NOTHING();
+	CHECK_EQ(kbd_irq.level, 0);
+	outb(CMD, 0xae);
+	CHECK_EQ(kbd_irq.level, 1);
+	EXPECT_KBD(0x1c, 0xf0, 0x1c);
+	/* Overflow while held: the buffer ends in one overrun code. */
+	outb(CMD, 0xad);
+	for (unsigned i = 0; i < 100; i++)
+		key(KEY_A, true);
+	outb(CMD, 0xae);
+	for (unsigned i = 0; i < 63; i++) {
+		CHECK(inb(STS) & STS_OBF);
+		CHECK_EQ(inb(DATA), 0x1c);
+	}
+	CHECK_EQ(inb(DATA), 0x00);		/* set 2 overrun */
+	EXPECT_NOTHING();
+	key(KEY_A, false);
+	EXPECT_KBD(0xf0, 0x1c);
+	/* Translated, the overrun code reads 0xff (set 1's). */
+	set_config(0x47);
+	outb(CMD, 0xad);
+	for (unsigned i = 0; i < 100; i++)
+		key(KEY_A, true);
+	outb(CMD, 0xae);
+	for (unsigned i = 0; i < 63; i++)
+		CHECK_EQ(inb(DATA), 0x1e);
+	CHECK_EQ(inb(DATA), 0xff);
+	EXPECT_NOTHING();
+	/* A command to the keyboard enables its port and is answered. */
+	outb(CMD, 0xad);
+	outb(DATA, 0xee);
+	EXPECT_KBD(0xee);
+	CHECK_EQ(cmd1(0x20) & 0x10, 0);
+	teardown();
+}
+
+static void test_typematic(void)
+{
+	unsigned n;
+
+	fake_clock_init(&fclock);
+	timers = vtimer_queue_new_manual(&fclock.clk);
+	CHECK(timers != NULL);
+	setup_with(timers);
+	set_config(0x07);
+	/* Defaults: 500 ms delay, 10.9/s (91.67 ms). */
+	key(KEY_A, true);
+	EXPECT_KBD(0x1c);
+	CHECK_EQ(vtimer_queue_run_due(timers, 499999999), 0);
+	EXPECT_NOTHING();
+	CHECK_EQ(vtimer_queue_run_due(timers, 500000000), 1);
+	EXPECT_KBD(0x1c);
+	CHECK_EQ(vtimer_queue_run_due(timers, 591000000), 0);
+	CHECK_EQ(vtimer_queue_run_due(timers, 592000000), 1);
+	EXPECT_KBD(0x1c);
+	/* Another key takes over the repeat; releasing the first does not
+	 * stop it, releasing the repeating one does. */
+	fclock.mono_ns = 600000000;
+	key(KEY_RIGHTCTRL, true);
+	key(KEY_A, false);
+	EXPECT_KBD(0xe0, 0x14, 0xf0, 0x1c);
+	CHECK_EQ(vtimer_queue_run_due(timers, 1100000000), 1);
+	EXPECT_KBD(0xe0, 0x14);
+	key(KEY_RIGHTCTRL, false);
+	EXPECT_KBD(0xe0, 0xf0, 0x14);
+	CHECK_EQ(vtimer_queue_run_due(timers, 9000000000ull), 0);
+	EXPECT_NOTHING();
+	/* 0xf3 0x00: 250 ms, 30/s (33.3 ms). */
+	outb(DATA, 0xf3);
+	outb(DATA, 0x00);
+	EXPECT_KBD(0xfa, 0xfa);
+	fclock.mono_ns = 10000000000ull;
+	key(KEY_B, true);
+	EXPECT_KBD(0x32);
+	CHECK_EQ(vtimer_queue_run_due(timers, 10249000000ull), 0);
+	CHECK_EQ(vtimer_queue_run_due(timers, 10250000000ull), 1);
+	CHECK_EQ(vtimer_queue_run_due(timers, 10283000000ull), 0);
+	CHECK_EQ(vtimer_queue_run_due(timers, 10284000000ull), 1);
+	EXPECT_KBD(0x32, 0x32);
+	/* 0xf3 0x7f: 1 s, 2/s. */
+	outb(DATA, 0xf3);
+	outb(DATA, 0x7f);
+	EXPECT_KBD(0xfa, 0xfa);
+	key(KEY_B, false);
+	EXPECT_KBD(0xf0, 0x32);
+	fclock.mono_ns = 20000000000ull;
+	key(KEY_B, true);
+	CHECK_EQ(vtimer_queue_run_due(timers, 20999000000ull), 0);
+	CHECK_EQ(vtimer_queue_run_due(timers, 21000000000ull), 1);
+	CHECK_EQ(vtimer_queue_run_due(timers, 21499000000ull), 0);
+	CHECK_EQ(vtimer_queue_run_due(timers, 21500000000ull), 1);
+	EXPECT_KBD(0x32, 0x32, 0x32);
+	/* Pause does not repeat, and stops the held key repeating. */
+	key(KEY_PAUSE, true);
+	(void)vtimer_queue_run_due(timers, 30000000000ull);
+	n = 0;
+	while ((inb(STS) & STS_OBF) && n < 100) {
+		(void)inb(DATA);
+		n++;
+	}
+	CHECK_EQ(n, 8);
+	/* A reset stops repeating. */
+	key(KEY_C, true);
+	EXPECT_KBD(0x21);
+	outb(DATA, 0xff);
+	EXPECT_KBD(0xfa, 0xaa);
+	CHECK_EQ(vtimer_queue_run_due(timers, 99000000000ull), 0);
+	EXPECT_NOTHING();
+	/* Not read: repeats stop at half the buffer, no overrun. */
+	fclock.mono_ns = 100000000000ull;
+	key(KEY_A, true);
+	for (unsigned i = 1; i <= 200; i++)
+		vtimer_queue_run_due(timers, 100000000000ull +
+				     (uint64_t)i * 100000000);
+	n = 0;
+	while ((inb(STS) & STS_OBF) && n < 1000) {
+		CHECK_EQ(inb(DATA), 0x1c);
+		n++;
+	}
+	CHECK(n >= 16 && n <= 64);
+	teardown();
+}
+
+static void test_mouse_reset_and_id(void)
+{
+	setup();
+	aux_write(0xff);
+	CHECK_EQ(aux_irq.level, 1);
+	CHECK_EQ(kbd_irq.level, 0);
+	EXPECT_AUX(0xfa, 0xaa, 0x00);
+	CHECK_EQ(aux_irq.rises, 3);
+	aux_write(0xf2);
+	EXPECT_AUX(0xfa, 0x00);
+	/* IntelliMouse knock: rates 200, 100, 80 -> ID 3. */
+	aux_write(0xf3);
+	aux_write(200);
+	aux_write(0xf3);
+	aux_write(100);
+	aux_write(0xf3);
+	aux_write(80);
+	EXPECT_AUX(0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa);
+	aux_write(0xf2);
+	EXPECT_AUX(0xfa, 0x03);
+	/* Status: stream, disabled, 1:1, resolution 2, rate 80. */
+	aux_write(0xe9);
+	EXPECT_AUX(0xfa, 0x00, 0x02, 80);
+	aux_write(0xe7);
+	aux_write(0xe8);
+	aux_write(0x03);
+	aux_write(0xf4);
+	EXPECT_AUX(0xfa, 0xfa, 0xfa, 0xfa);
+	i8042_mouse_event(kbc, 0, 0, 0, CONSOLE_BTN_LEFT);
+	EXPECT_AUX(0x09, 0x00, 0x00, 0x00);
+	aux_write(0xe9);
+	EXPECT_AUX(0xfa, 0x34, 0x03, 80);
+	/* Bad parameters and unknown commands: resend (0xfe). */
+	aux_write(0xf3);
+	aux_write(77);
+	aux_write(0xe8);
+	aux_write(9);
+	aux_write(0x12);
+	EXPECT_AUX(0xfa, 0xfe, 0xfa, 0xfe, 0xfe);
+	/* 0xf6 defaults keep the ID; reset clears it. */
+	aux_write(0xf6);
+	aux_write(0xe9);
+	EXPECT_AUX(0xfa, 0xfa, 0x04, 0x02, 100);
+	aux_write(0xf2);
+	EXPECT_AUX(0xfa, 0x03);
+	aux_write(0xff);
+	aux_write(0xf2);
+	EXPECT_AUX(0xfa, 0xaa, 0x00, 0xfa, 0x00);
+	teardown();
+}
+
+static void test_mouse_stream(void)
+{
+	setup();
+	/* Reporting off: nothing. */
+	i8042_mouse_event(kbc, 5, 5, 0, 0);
+	EXPECT_NOTHING();
+	aux_write(0xf4);
+	EXPECT_AUX(0xfa);
+	/* +x right, host +y down = PS/2 -y. */
+	i8042_mouse_event(kbc, 10, -5, 0, CONSOLE_BTN_LEFT);
+	EXPECT_AUX(0x09, 0x0a, 0x05);
+	i8042_mouse_event(kbc, -3, 4, 0,
+			  CONSOLE_BTN_RIGHT | CONSOLE_BTN_MIDDLE);
+	EXPECT_AUX(0x3e, 0xfd, 0xfc);
+	/* Button release alone is a packet. */
+	i8042_mouse_event(kbc, 0, 0, 0, 0);
+	EXPECT_AUX(0x08, 0x00, 0x00);
+	/* Without the wheel ID, dz is ignored. */
+	i8042_mouse_event(kbc, 0, 0, 3, 0);
+	EXPECT_NOTHING();
+	/* Large motion is split, never overflowing. */
+	i8042_mouse_event(kbc, 600, 0, 0, 0);
+	EXPECT_AUX(0x08, 0xff, 0x00, 0x08, 0xff, 0x00, 0x08, 0x5a, 0x00);
+	i8042_mouse_event(kbc, -300, 0, 0, 0);
+	EXPECT_AUX(0x18, 0x00, 0x00, 0x18, 0xd4, 0x00);
+	/* 2:1 scaling: 3 -> 3, 4 -> 6, 100 -> 200. */
+	aux_write(0xe7);
+	EXPECT_AUX(0xfa);
+	i8042_mouse_event(kbc, 4, -100, 0, 0);
+	EXPECT_AUX(0x08, 0x06, 0xc8);
+	aux_write(0xe6);
+	EXPECT_AUX(0xfa);
+	/* A flood coalesces: at most four packets queued, no motion lost. */
+	for (unsigned i = 0; i < 10000; i++)
+		i8042_mouse_event(kbc, 1, 0, 0, 0);
+	{
+		unsigned n = 0, sum = 0;
+
+		while ((inb(STS) & STS_OBF) && n < 10000) {
+			uint8_t b0 = inb(DATA), x = inb(DATA);
+
+			CHECK_EQ(b0, 0x08);
+			sum += x;
+			(void)inb(DATA);
+			n++;
+		}
+		CHECK_EQ(sum, 10000);
+		CHECK(n < 50);
+	}
+	/* The wheel (ID 3): 4-byte packets, +dz = down = positive z. */
+	aux_write(0xf3);
+	aux_write(200);
+	aux_write(0xf3);
+	aux_write(100);
+	aux_write(0xf3);
+	aux_write(80);
+	EXPECT_AUX(0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa);
+	i8042_mouse_event(kbc, 1, 1, 1, 0);
+	EXPECT_AUX(0x28, 0x01, 0xff, 0x01);
+	i8042_mouse_event(kbc, 0, 0, -2, 0);
+	EXPECT_AUX(0x08, 0x00, 0x00, 0xfe);
+	i8042_mouse_event(kbc, 0, 0, 10, 0);
+	EXPECT_AUX(0x08, 0x00, 0x00, 0x07, 0x08, 0x00, 0x00, 0x03);
+	/* Through the console ops. */
+	i8042_input_ops.mouse(kbc, 2, 0, 0, 0);
+	EXPECT_AUX(0x08, 0x02, 0x00, 0x00);
+	/* Disabling drops pending motion. */
+	aux_write(0xf5);
+	EXPECT_AUX(0xfa);
+	i8042_mouse_event(kbc, 7, 7, 0, 0);
+	EXPECT_NOTHING();
+	teardown();
+}
+
+static void test_mouse_remote_and_wrap(void)
+{
+	setup();
+	aux_write(0xf0);
+	EXPECT_AUX(0xfa);
+	i8042_mouse_event(kbc, 300, -20, 0, CONSOLE_BTN_LEFT);
+	EXPECT_NOTHING();
+	/* Read Data: x saturates with its overflow bit; counters clear. */
+	aux_write(0xeb);
+	EXPECT_AUX(0xfa, 0x49, 0xff, 0x14);
+	aux_write(0xeb);
+	EXPECT_AUX(0xfa, 0x09, 0x00, 0x00);
+	i8042_mouse_event(kbc, -1000, 1000, 0, 0);
+	aux_write(0xeb);
+	EXPECT_AUX(0xfa, 0xf8, 0x00, 0x00);
+	aux_write(0xe9);
+	EXPECT_AUX(0xfa, 0x40, 0x02, 100);
+	/* Back to stream mode. */
+	aux_write(0xea);
+	aux_write(0xf4);
+	EXPECT_AUX(0xfa, 0xfa);
+	i8042_mouse_event(kbc, 1, 0, 0, 0);
+	EXPECT_AUX(0x08, 0x01, 0x00);
+	/* Wrap mode echoes everything but 0xec and 0xff. */
+	aux_write(0xee);
+	EXPECT_AUX(0xfa);
+	i8042_mouse_event(kbc, 1, 0, 0, 0);
+	EXPECT_NOTHING();
+	aux_write(0x55);
+	aux_write(0xf2);
+	aux_write(0xfe);
+	EXPECT_AUX(0x55, 0xf2, 0xfe);
+	aux_write(0xec);
+	EXPECT_AUX(0xfa);
+	aux_write(0xf2);
+	EXPECT_AUX(0xfa, 0x00);
+	aux_write(0xee);
+	aux_write(0xff);
+	EXPECT_AUX(0xfa, 0xfa, 0xaa, 0x00);
+	aux_write(0x55);
+	EXPECT_AUX(0xfe);			/* out of wrap mode */
+	teardown();
+}
+
+static void test_interleave(void)
+{
+	setup();
+	aux_write(0xf4);
+	EXPECT_AUX(0xfa);
+	CHECK_EQ(aux_irq.rises, 1);
+	key(KEY_RIGHTALT, true);
+	i8042_mouse_event(kbc, 1, -2, 0, 0);
+	/* The devices take turns: e0 (kbd), packet byte (aux), 38 (kbd),
+	 * then the rest of the packet. */
+	CHECK_EQ(inb(STS) & (STS_OBF | STS_AUXOBF), STS_OBF);
+	CHECK_EQ(kbd_irq.level, 1);
+	CHECK_EQ(aux_irq.level, 0);
+	CHECK_EQ(inb(DATA), 0xe0);
+	CHECK_EQ(inb(STS) & (STS_OBF | STS_AUXOBF), STS_OBF | STS_AUXOBF);
+	CHECK_EQ(kbd_irq.level, 0);
+	CHECK_EQ(aux_irq.level, 1);
+	CHECK_EQ(inb(DATA), 0x08);
+	CHECK_EQ(inb(STS) & (STS_OBF | STS_AUXOBF), STS_OBF);
+	CHECK_EQ(kbd_irq.level, 1);
+	CHECK_EQ(aux_irq.level, 0);
+	CHECK_EQ(inb(DATA), 0x38);
+	CHECK_EQ(aux_irq.level, 1);
+	EXPECT_AUX(0x01, 0x02);
+	CHECK_EQ(aux_irq.level, 0);
+	CHECK_EQ(kbd_irq.rises, 2);
+	CHECK_EQ(aux_irq.rises, 4);
+	/* Aux port disabled: packets held until enabled. */
+	outb(CMD, 0xa7);
+	i8042_mouse_event(kbc, 3, 0, 0, 0);
+	key(KEY_A, true);
+	EXPECT_KBD(0x1e);
+	outb(CMD, 0xa8);
+	EXPECT_AUX(0x08, 0x03, 0x00);
+	/* A controller reply goes before device data still queued. */
+	key(KEY_RIGHTALT, false);
+	CHECK_EQ(cmd1(0x20), 0xe0);	/* the byte already in the buffer */
+	CHECK_EQ(inb(DATA), 0x47);
+	EXPECT_KBD(0xb8);
+	/* A keyboard command answered ahead of pending scancodes. */
+	outb(CMD, 0xad);
+	key(KEY_B, true);
+	outb(DATA, 0xee);
+	EXPECT_KBD(0xee, 0x30);
+	teardown();
+}
+
+/* SeaBIOS ps2port.c: ports disabled and interrupts off around each
+ * device command, the target port enabled for it. */
+static void test_seabios_mouse_probe(void)
+{
+	setup();
+	outb(CMD, 0xad);
+	outb(CMD, 0xa7);
+	set_config(0x30);
+	set_config(0x10);			/* aux enabled */
+	aux_write(0xff);
+	EXPECT_AUX(0xfa, 0xaa, 0x00);
+	set_config(0x30);
+	CHECK_EQ(kbd_irq.rises + aux_irq.rises, 0);
+	/* Motion while the aux port is disabled stays held. */
+	set_config(0x10);
+	aux_write(0xf4);
+	EXPECT_AUX(0xfa);
+	set_config(0x32);
+	i8042_mouse_event(kbc, 1, 0, 0, 0);
+	EXPECT_NOTHING();
+	set_config(0x12);
+	CHECK_EQ(aux_irq.level, 1);
+	EXPECT_AUX(0x08, 0x01, 0x00);
+	teardown();
+}
+
+/* Any byte sequence to the ports, with host input mixed in, must not
+ * crash, hang or grow anything; the device still works afterwards. */
+static void test_hostile(void)
+{
+	uint32_t x = 0x12345678;
+	unsigned n;
+
+	fake_clock_init(&fclock);
+	timers = vtimer_queue_new_manual(&fclock.clk);
+	setup_with(timers);
+	for (unsigned i = 0; i < 200000; i++) {
+		uint8_t v;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		v = (uint8_t)(x >> 8);
+		switch (x & 15) {
+		case 0: case 1: case 2:
+			outb(DATA, v);
+			break;
+		case 3:
+			outb(CMD, v);	/* reset pulses only count */
+			break;
+		case 4: case 5: case 6:
+			(void)inb(DATA);
+			break;
+		case 7:
+			(void)inb(STS);
+			break;
+		case 8:
+			key(v, (x >> 16) & 1);
+			break;
+		case 9:
+			i8042_mouse_event(kbc, (int)(x >> 7) - (int)(x >> 6),
+					  (int)x, (int)(x >> 3),
+					  (x >> 20) & 7);
+			break;
+		case 10:
+			fclock.mono_ns += 50000000;
+			vtimer_queue_run_due(timers, fclock.mono_ns);
+			break;
+		default:
+			aux_write(v);
+			break;
+		}
+	}
+	/* Drain: bounded. */
+	n = 0;
+	while ((inb(STS) & STS_OBF) && n < 10000) {
+		(void)inb(DATA);
+		n++;
+	}
+	CHECK(n < 10000);
+	/* Still a working controller and keyboard. */
+	i8042_reset(kbc);
+	CHECK_EQ(cmd1(0x20), 0x47);
+	outb(DATA, 0xff);
+	EXPECT_KBD(0xfa, 0xaa);
+	aux_write(0xff);
+	EXPECT_AUX(0xfa, 0xaa, 0x00);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_status_and_flush);
@@ -315,5 +965,17 @@ int main(void)
 	RUN_TEST(test_reset_pulse);
 	RUN_TEST(test_output_port_a20);
 	RUN_TEST(test_reset_state);
+	RUN_TEST(test_keys_set2);
+	RUN_TEST(test_keys_translated);
+	RUN_TEST(test_scancode_sets);
+	RUN_TEST(test_kbd_commands);
+	RUN_TEST(test_kbd_port_disabled_holds);
+	RUN_TEST(test_typematic);
+	RUN_TEST(test_mouse_reset_and_id);
+	RUN_TEST(test_mouse_stream);
+	RUN_TEST(test_mouse_remote_and_wrap);
+	RUN_TEST(test_interleave);
+	RUN_TEST(test_seabios_mouse_probe);
+	RUN_TEST(test_hostile);
 	return check_finish();
 }

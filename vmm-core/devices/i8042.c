@@ -504,11 +504,6 @@ static void typematic_fire(void *opaque, uint64_t now_ns)
 	pump(k);
 }
 
-static void kbd_list_end(struct ps2kbd *kb)
-{
-	kb->pending = 0;
-}
-
 static void kbd_command(struct i8042 *k, uint8_t b);
 
 static void kbd_parameter(struct i8042 *k, uint8_t b)
@@ -519,7 +514,7 @@ static void kbd_parameter(struct i8042 *k, uint8_t b)
 	if (cmd >= 0xfb && cmd <= 0xfd) {
 		/* A key list ends with the next command byte. */
 		if (b >= 0xed) {
-			kbd_list_end(kb);
+			kb->pending = 0;
 			kbd_command(k, b);
 			return;
 		}
@@ -626,13 +621,14 @@ void i8042_key_event(struct i8042 *k, unsigned keycode, bool down)
 	n = kbd_codes(kb, keycode, down, b);
 	if (n)
 		kbd_queue_key(kb, b, n);
+	/* Only the key pressed last repeats (none if it does not). */
 	if (down && kb->has_timer && kbd_repeats(kb, keycode)) {
 		const struct vclock *clk = vtimer_queue_clock(kb->timer.q);
 
 		kb->repeat_key = keycode;
 		vtimer_mod(&kb->timer, vclock_now(clk) +
 			   typematic_delay_ns(kb->typematic));
-	} else if (!down && keycode == kb->repeat_key) {
+	} else if (down || keycode == kb->repeat_key) {
 		typematic_stop(kb);
 	}
 	pump(k);
