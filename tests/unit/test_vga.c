@@ -170,6 +170,16 @@ static const struct mode_regs mode12 = {
 	{ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x0f, 0xff },
 };
 
+static const struct mode_regs mode4 = {
+	{ 0x09, 0x03, 0x00, 0x02 }, 0x63,
+	{ 0x2d, 0x27, 0x28, 0x90, 0x2b, 0x80, 0xbf, 0x1f, 0x00, 0xc1, 0x00,
+	  0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e, 0x8f, 0x14, 0x00, 0x96,
+	  0xb9, 0xa2, 0xff },
+	{ 0x00, 0x13, 0x15, 0x17, 0x02, 0x04, 0x06, 0x07, 0x10, 0x11, 0x12,
+	  0x13, 0x14, 0x15, 0x16, 0x17, 0x01, 0x00, 0x03, 0x00 },
+	{ 0x00, 0x00, 0x00, 0x00, 0x00, 0x30, 0x0f, 0x0f, 0xff },
+};
+
 static void set_mode(const struct mode_regs *m)
 {
 	for (unsigned i = 0; i < 20; i++)
@@ -560,6 +570,40 @@ static void test_mode12_planar(void)
 	teardown();
 }
 
+/* CGA 320x200x4 (mode 4): 2-bit pixels, odd/even planes 0/1, odd scan
+ * lines at 0xba000; shown 640x400 (dot clock / 2, double scan). */
+static void test_mode4_cga(void)
+{
+	setup();
+	set_mode(&mode4);
+	dac_w(0x13, 0x3f, 0x00, 0x00);
+	dac_w(0x15, 0x00, 0x3f, 0x00);
+	dac_w(0x17, 0x00, 0x00, 0x3f);
+	memb(0xb8000, 0x1b);			/* pixels 0-3: 0 1 2 3 */
+	memb(0xb8001, 0xc0);			/* pixel 4: 3 */
+	memb(0xba000, 0x40);			/* line 1, pixel 0: 1 */
+	memb(0xb8000 + 80 * 10 + 1, 0x30);	/* line 20, pixel 5: 3 */
+	CHECK_EQ(vga_vram(vga)[0], 0x1b);
+	CHECK_EQ(vga_vram(vga)[1], 0xc0);
+	CHECK_EQ(vga_vram(vga)[0x1000 * 4], 0x40);
+	CHECK(console_refresh(con));
+	size_is(640, 400);
+	CHECK_EQ(pixel(0, 0), BLACK);
+	CHECK_EQ(pixel(2, 0), 0xff0000u);
+	CHECK_EQ(pixel(5, 1), 0x00ff00u);
+	CHECK_EQ(pixel(6, 0), 0x0000ffu);
+	CHECK_EQ(pixel(8, 0), 0x0000ffu);
+	CHECK_EQ(pixel(10, 0), BLACK);
+	CHECK_EQ(pixel(0, 2), 0xff0000u);
+	CHECK_EQ(pixel(1, 3), 0xff0000u);
+	CHECK_EQ(pixel(2, 2), BLACK);
+	CHECK_EQ(pixel(10, 40), 0x0000ffu);
+	CHECK_EQ(pixel(11, 41), 0x0000ffu);
+	CHECK_EQ(pixel(12, 40), BLACK);
+	CHECK_EQ(pixel(10, 38), BLACK);
+	teardown();
+}
+
 static void vbe_set(unsigned x, unsigned y, unsigned bpp, unsigned flags)
 {
 	dispi_w(4, 0);
@@ -696,7 +740,7 @@ static void test_hostile(void)
 	struct timespec t0, t;
 	unsigned long iters = 0;
 	char buf[512];
-	unsigned seed = 12345;
+	unsigned seed = 12345, vbe_frames = 0;
 
 	setup_vram(1u << 20);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -709,10 +753,21 @@ static void test_hostile(void)
 				bus_write(pio, ports[x % (sizeof(ports) / sizeof(ports[0]))],
 					  x >> 8, 1 + (r >> 8) % 2, NULL);
 				break;
-			case 2:
-				bus_write(pio, 0x1ce, x % 16, 2, NULL);
-				bus_write(pio, 0x1cf, (unsigned)rand_r(&seed), 2, NULL);
+			case 2: {
+				/* Half the time values a driver would write, so
+				 * that modes really get enabled. */
+				static const unsigned plausible[] = { 0, 1, 4, 8,
+					15, 16, 24, 32, 0x41, 0xc1, 0x21, 0x43,
+					200, 320, 480, 512, 640, 768, 1024 };
+				unsigned val = (unsigned)rand_r(&seed);
+
+				if (val & 1)
+					val = plausible[(val >> 1) %
+						(sizeof(plausible) / sizeof(plausible[0]))];
+				bus_write(pio, 0x1ce, x % 12, 2, NULL);
+				bus_write(pio, 0x1cf, val, 2, NULL);
 				break;
+			}
 			case 3:
 				bus_write(mmio, 0xa0000 + x % 0x20000, r >> 8,
 					  1u << ((r >> 4) % 4), NULL);
@@ -728,6 +783,9 @@ static void test_hostile(void)
 			}
 		}
 		if (iters++ % 4 == 0) {
+			bus_write(pio, 0x1ce, 4, 2, NULL);
+			if (bus_read(pio, 0x1cf, 2, NULL) & 1)
+				vbe_frames++;
 			fake_clock_advance(&clk, 100 * 1000000ull);
 			console_refresh(con);
 			console_text(con, buf, sizeof(buf));
@@ -738,7 +796,8 @@ static void test_hostile(void)
 	console_invalidate(con);
 	console_refresh(con);
 	CHECK(iters > 0);
-	printf("  hostile: %lu x 2000 random accesses\n", iters);
+	printf("  hostile: %lu x 2000 random accesses, %u refreshes in VBE modes\n",
+	       iters, vbe_frames);
 	teardown();
 }
 
@@ -773,6 +832,7 @@ int main(void)
 	RUN_TEST(test_ports_misc);
 	RUN_TEST(test_mode13);
 	RUN_TEST(test_mode12_planar);
+	RUN_TEST(test_mode4_cga);
 	RUN_TEST(test_dispi);
 	RUN_TEST(test_dispi_small_vram);
 	RUN_TEST(test_hostile);
