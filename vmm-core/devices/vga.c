@@ -29,6 +29,7 @@
 #include "vga.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1394,12 +1395,8 @@ out:
 static uint32_t expand_bits[256];
 static uint32_t expand_pairs[256];	/* 2-bit pixels: 4 per byte */
 
-static void init_tables(void)
+static void init_tables_once(void)
 {
-	static bool done;
-
-	if (done)
-		return;
 	for (unsigned b = 0; b < 256; b++) {
 		uint32_t e = 0, p = 0;
 
@@ -1411,7 +1408,13 @@ static void init_tables(void)
 		expand_bits[b] = e;
 		expand_pairs[b] = p;
 	}
-	done = true;
+}
+
+static void init_tables(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, init_tables_once);
 }
 
 /* One line of a VGA graphics mode at plane offset @addr into @out;
