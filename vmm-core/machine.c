@@ -38,6 +38,8 @@
 #include "devices/pit.h"
 #include "devices/rtc.h"
 #include "devices/uart.h"
+#include "devices/vga.h"
+#include "display/console.h"
 #include "hv.h"
 #include "log.h"
 #include "mem.h"
@@ -58,6 +60,9 @@
 #define BIOS_MAX	(16u << 20)
 #define ISA_BIOS_SIZE	0x20000		/* the BIOS's last 128 KiB at 0xe0000 */
 #define MEM_SLOT_BIOS	8		/* after the RAM slots */
+#define MEM_SLOT_VRAM	9		/* the VGA's BAR0 */
+#define VGA_DEVFN	(2 << 3)	/* 00:02.0, where PCs have it */
+#define VGA_ROM		"/usr/share/seabios/vgabios-stdvga.bin"
 #define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
 #define IDE_IRQ_PRIMARY	14
 #define IDE_IRQ_SECONDARY 15
@@ -83,6 +88,8 @@ struct machine {
 	size_t bios_len;
 	uint8_t *linuxboot;		/* option ROM for --kernel via the BIOS */
 	size_t linuxboot_len;
+	uint8_t *vga_rom;		/* the VGA BIOS (with firmware only) */
+	size_t vga_rom_len;
 	/* Disk images stay open across resets; devices come and go. */
 	struct blk *blk[MACHINE_MAX_DRIVES];
 
@@ -109,6 +116,7 @@ struct machine {
 		struct fw_cfg *fw_cfg;
 		struct piix_ide *ide;
 		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
+		struct vga *vga;
 	} dev;
 	struct linux_entry entry;
 	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
@@ -492,6 +500,17 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY_NEW(m->dev.pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
 				   &pm_ops, m), "ACPI PM");
 	TRY(acpi_pm_attach(m->dev.pm, m->pio, ACPI_PM_BASE), "ACPI PM");
+	if (!m->cfg.no_vga) {
+		struct vga_config vc = {
+			.vm = m->vm, .vram_slot = MEM_SLOT_VRAM,
+			.vram_size = VGA_DEFAULT_VRAM,
+			.rom = m->vga_rom, .rom_len = m->vga_rom_len,
+		};
+
+		TRY_NEW(m->dev.vga, vga_new(&vc), "VGA");
+		TRY(vga_attach(m->dev.vga, m->pio, m->mmio, m->dev.pci,
+			       VGA_DEVFN), "VGA");
+	}
 	r = add_drives(m, err, errlen);
 	if (r < 0)
 		return r;
@@ -762,8 +781,33 @@ static int build(struct machine *m, char *err, size_t errlen)
 	return load_linux(m, err, errlen);
 }
 
+/* Frontends see the new devices; called without the device lock. */
+static void console_attach(struct machine *m)
+{
+	if (!m->cfg.console)
+		return;
+	if (m->dev.vga)
+		console_set_hw(m->cfg.console, &vga_console_ops, m->dev.vga,
+			       &m->lock);
+	console_set_input(m->cfg.console, &i8042_input_ops, m->dev.kbc,
+			  &m->lock);
+}
+
+static void console_detach(struct machine *m)
+{
+	if (!m->cfg.console)
+		return;
+	/* Refresh the last frame, so the window keeps the final screen. */
+	console_refresh(m->cfg.console);
+	console_set_hw(m->cfg.console, NULL, NULL, NULL);
+	console_set_input(m->cfg.console, NULL, NULL, NULL);
+}
+
 static void teardown(struct machine *m)
 {
+	/* Frontends take the console lock, then the device lock: detach them
+	 * before taking the latter. */
+	console_detach(m);
 	/* vCPU threads are gone; stop the timer thread before freeing what its
 	 * callbacks touch.  Only chardev input may still look (at com1). */
 	vtimer_queue_free(m->timers);
@@ -778,6 +822,7 @@ static void teardown(struct machine *m)
 	pthread_mutex_lock(&m->lock);
 	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
 		virtio_blk_free(m->dev.vblk[i]);
+	vga_free(m->dev.vga);
 	if (m->dev.ide)
 		piix_ide_free(m->dev.ide);
 	fw_cfg_free(m->dev.fw_cfg);
@@ -1155,6 +1200,15 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 				goto fail;
 			}
 		}
+		if (!cfg->no_vga) {
+			r = read_file(VGA_ROM, "VGA BIOS", &m->vga_rom,
+				      &m->vga_rom_len, err, errlen);
+			if (r < 0) {
+				snprintf(err + strlen(err), errlen - strlen(err),
+					 " (install Debian's seabios package)");
+				goto fail;
+			}
+		}
 	}
 	r = open_drives(m, err, errlen);
 	if (r < 0)
@@ -1181,6 +1235,7 @@ void machine_destroy(struct machine *m)
 	free(m->kernel);
 	free(m->initrd);
 	free(m->linuxboot);
+	free(m->vga_rom);
 	if (m->bios)
 		munmap(m->bios, m->bios_len);
 	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
@@ -1204,6 +1259,7 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 		*end = END_STOP;
 		return r;
 	}
+	console_attach(m);
 	if (m->cfg.serial && !m->input_started) {
 		struct chardev_sink sink = {
 			.receive = serial_receive, .opaque = m,

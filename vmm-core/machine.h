@@ -23,6 +23,7 @@
 
 struct bus;
 struct chardev;
+struct console;
 struct guest_mem;
 struct hv_cpu_model;
 struct hv_system;
@@ -90,6 +91,11 @@ struct machine_config {
 	enum machine_boot boot;
 	/* Mirror the firmware's screen output to COM1 (SeaBIOS etc/sercon-port). */
 	bool sercon;
+	/* The screen and keyboard/mouse the frontends use (must outlive the
+	 * machine); NULL: the adapter still exists but nobody looks. */
+	struct console *console;
+	/* No display adapter at all (the "None" graphics controller). */
+	bool no_vga;
 };
 
 /* Exit status of machine_run() for a guest that powered off. */
