@@ -51,6 +51,16 @@ struct vnc_display {
 	bool have_pos;
 	int last_x, last_y;
 	unsigned buttons;		/* CONSOLE_BTN_* last sent */
+
+	/* Client threads: the library creates one per client and, since we
+	 * do not use rfbShutdownServer's client loop, nobody joins them.
+	 * A client's gone hook (on its own thread) files it here; we join
+	 * it when the next client comes and at free, so that the screen
+	 * outlives every thread that uses it. */
+	pthread_mutex_t thr_lock;
+	unsigned live;			/* accepted, gone hook not yet run */
+	pthread_t *gone;
+	unsigned ngone, gone_cap;
 };
 
 /* libvncserver's log goes to ours at debug level: what matters to the user
@@ -227,12 +237,65 @@ static void vnc_client_gone(rfbClientPtr cl)
 	}
 	d->have_pos = false;
 	pthread_mutex_unlock(&d->in_lock);
+
+	/* The library calls this on the client's input thread, which then
+	 * still frees the client (touching the screen) and returns. */
+	pthread_mutex_lock(&d->thr_lock);
+	if (pthread_equal(pthread_self(), cl->client_thread)) {
+		if (d->ngone == d->gone_cap) {
+			unsigned cap = d->gone_cap ? 2 * d->gone_cap : 8;
+			pthread_t *g = realloc(d->gone, cap * sizeof(*g));
+
+			if (g) {
+				d->gone = g;
+				d->gone_cap = cap;
+			}
+		}
+		if (d->ngone < d->gone_cap)
+			d->gone[d->ngone++] = pthread_self();
+		else
+			pthread_detach(pthread_self());	/* no memory */
+	}
+	d->live--;
+	pthread_mutex_unlock(&d->thr_lock);
 }
 
+/* Join the threads of clients that left (each is past its gone hook and
+ * ends within moments). */
+static void reap_client_threads(struct vnc_display *d)
+{
+	pthread_mutex_lock(&d->thr_lock);
+	while (d->ngone) {
+		pthread_t t = d->gone[--d->ngone];
+
+		pthread_mutex_unlock(&d->thr_lock);
+		pthread_join(t, NULL);
+		pthread_mutex_lock(&d->thr_lock);
+	}
+	pthread_mutex_unlock(&d->thr_lock);
+}
+
+/* On the library's listener thread. */
 static enum rfbNewClientAction vnc_new_client(rfbClientPtr cl)
 {
+	struct vnc_display *d = cl->screen->screenData;
+
+	reap_client_threads(d);
+	pthread_mutex_lock(&d->thr_lock);
+	d->live++;
+	pthread_mutex_unlock(&d->thr_lock);
 	cl->clientGoneHook = vnc_client_gone;
 	return RFB_CLIENT_ACCEPT;
+}
+
+static unsigned live_clients(struct vnc_display *d)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&d->thr_lock);
+	n = d->live;
+	pthread_mutex_unlock(&d->thr_lock);
+	return n;
 }
 
 /* ---- listening sockets ---------------------------------------------- */
@@ -359,6 +422,8 @@ static void free_parts(struct vnc_display *d)
 	free(d->passwords[0]);
 	free(d->unix_path);
 	pthread_mutex_destroy(&d->in_lock);
+	pthread_mutex_destroy(&d->thr_lock);
+	free(d->gone);
 	free(d);
 }
 
@@ -375,6 +440,7 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 		return NULL;
 	}
 	pthread_mutex_init(&d->in_lock, NULL);
+	pthread_mutex_init(&d->thr_lock, NULL);
 	d->con = con;
 	d->name = strdup(name ? name : "vivarium");
 	if (password) {
@@ -466,13 +532,35 @@ unsigned vnc_display_clients(struct vnc_display *d)
 
 void vnc_display_free(struct vnc_display *d)
 {
+	rfbClientIteratorPtr it;
+	rfbClientPtr cl;
+
 	if (!d)
 		return;
 	if (d->listening)
 		console_remove_listener(d->con, &vnc_listener_ops, d);
-	/* Closes the listening socket and every client, joins their
-	 * threads (each wakes through its notify pipe). */
-	rfbShutdownServer(d->screen, TRUE);
+	/* Not rfbShutdownServer(.., TRUE): its client loop drops its
+	 * reference to a client before using it, which races with a client
+	 * thread that is freeing itself (a failed authentication, a viewer
+	 * quitting).  Stop the listener first, then close every client
+	 * while the iterator holds a reference, and let each client's
+	 * threads end, unlink and free it on their own; then join them. */
+	rfbShutdownServer(d->screen, FALSE);
+	it = rfbGetClientIterator(d->screen);
+	while ((cl = rfbClientIteratorNext(it)))
+		rfbCloseClient(cl);
+	rfbReleaseClientIterator(it);
+	for (int i = 0; i < 5000 && live_clients(d); i++)
+		usleep(1000);
+	if (live_clients(d)) {
+		/* A client thread still runs: leak the server rather than
+		 * free memory it uses. */
+		vlog(LOG_WARN, "vnc: a client thread did not end; server state leaked");
+		if (d->unix_path)
+			unlink(d->unix_path);
+		return;
+	}
+	reap_client_threads(d);
 	rfbScreenCleanup(d->screen);
 	if (d->unix_path)
 		unlink(d->unix_path);
