@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM's console window on SDL2.
+ *
+ * The console's listener callbacks copy changed pixels into a shadow of
+ * the surface (under a small lock: they run on whichever thread calls
+ * console_refresh()); sdl_display_poll() uploads the dirty part of the
+ * shadow into a streaming XRGB8888 texture and draws it scaled to the
+ * window.  Input goes the other way: SDL scancodes are USB HID usages,
+ * which keymap_from_usb() turns into KEY_*, so the guest's own layout
+ * decides what a key types.
+ */
+#include "display_sdl.h"
+
+#include <SDL2/SDL.h>
+#include <linux/input-event-codes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "display/console.h"
+#include "input/keymap.h"
+#include "log.h"
+
+#define HOST_KEY SDL_SCANCODE_RCTRL
+
+struct sdl_display {
+	struct console *con;
+	const struct sdl_display_cbs *cbs;
+	void *opaque;
+	char *name;
+	char state[64];
+	bool listening;
+
+	SDL_Window *win;
+	SDL_Renderer *ren;
+	SDL_Texture *tex;
+	unsigned tex_w, tex_h;
+
+	/* Shared with the listener callbacks (lock). */
+	pthread_mutex_t lock;
+	uint32_t *shadow;		/* XRGB8888, w * h */
+	unsigned w, h;
+	bool resized;			/* new size since the last poll */
+	unsigned dx0, dy0, dx1, dy1;	/* dirty box, exclusive; empty if x1 <= x0 */
+
+	bool redraw;			/* present even without new pixels */
+	bool grabbed;
+	bool fullscreen;
+	bool host_down;			/* Right Ctrl held */
+	bool host_used;			/* ... and combined with a key */
+	bool swallow_left_up;		/* the click that grabbed */
+	unsigned buttons;		/* CONSOLE_BTN_* held in the guest */
+	unsigned long keys_down[(KEY_MAX + 1) / (8 * sizeof(long))];
+};
+
+/* ---- listener (any thread) ------------------------------------------- */
+
+static void sdl_resize(void *opaque, const struct console_surface *s)
+{
+	struct sdl_display *d = opaque;
+	uint32_t *p = malloc((size_t)s->width * s->height * 4);
+
+	if (!p) {
+		vlog(LOG_ERROR, "sdl: out of memory for a %ux%u screen",
+		     s->width, s->height);
+		return;
+	}
+	for (unsigned y = 0; y < s->height; y++)
+		memcpy(p + (size_t)y * s->width,
+		       (const uint8_t *)s->pixels + (size_t)y * s->stride,
+		       (size_t)s->width * 4);
+	pthread_mutex_lock(&d->lock);
+	free(d->shadow);
+	d->shadow = p;
+	d->w = s->width;
+	d->h = s->height;
+	d->resized = true;
+	d->dx0 = d->dy0 = 0;
+	d->dx1 = s->width;
+	d->dy1 = s->height;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void sdl_update(void *opaque, const struct console_surface *s,
+		       unsigned x, unsigned y, unsigned w, unsigned h)
+{
+	struct sdl_display *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	if (s->width != d->w || s->height != d->h || x + w > d->w ||
+	    y + h > d->h) {
+		pthread_mutex_unlock(&d->lock);	/* the resize failed */
+		return;
+	}
+	for (unsigned row = y; row < y + h; row++)
+		memcpy(d->shadow + (size_t)row * d->w + x,
+		       (const uint8_t *)s->pixels + (size_t)row * s->stride +
+			       (size_t)x * 4,
+		       (size_t)w * 4);
+	if (d->dx1 <= d->dx0 || d->dy1 <= d->dy0) {
+		d->dx0 = x;
+		d->dy0 = y;
+		d->dx1 = x + w;
+		d->dy1 = y + h;
+	} else {
+		if (x < d->dx0)
+			d->dx0 = x;
+		if (y < d->dy0)
+			d->dy0 = y;
+		if (x + w > d->dx1)
+			d->dx1 = x + w;
+		if (y + h > d->dy1)
+			d->dy1 = y + h;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct console_listener_ops sdl_listener_ops = {
+	.resize = sdl_resize,
+	.update = sdl_update,
+};
+
+/* ---- window ----------------------------------------------------------- */
+
+static void update_title(struct sdl_display *d)
+{
+	char title[512];
+
+	snprintf(title, sizeof(title), "%s%s%s - Vivarium%s", d->name,
+		 d->state[0] ? " - " : "", d->state,
+		 d->grabbed ? " (Right Ctrl releases)" : "");
+	SDL_SetWindowTitle(d->win, title);
+}
+
+/* Window size for a @w x @h guest: scale 1, or scaled down (aspect kept)
+ * to fit the desktop's usable area. */
+static void fit_to_desktop(struct sdl_display *d, unsigned w, unsigned h,
+			   int *ww, int *wh)
+{
+	SDL_Rect r;
+	int idx = d->win ? SDL_GetWindowDisplayIndex(d->win) : 0;
+
+	*ww = (int)w;
+	*wh = (int)h;
+	if (SDL_GetDisplayUsableBounds(idx < 0 ? 0 : idx, &r) == 0 &&
+	    r.w > 0 && r.h > 0 && (*ww > r.w || *wh > r.h)) {
+		double s = fmin((double)r.w / w, (double)r.h / h);
+
+		*ww = (int)(w * s);
+		*wh = (int)(h * s);
+		if (*ww < 1)
+			*ww = 1;
+		if (*wh < 1)
+			*wh = 1;
+	}
+}
+
+static int make_texture(struct sdl_display *d, unsigned w, unsigned h)
+{
+	if (d->tex)
+		SDL_DestroyTexture(d->tex);
+	d->tex = SDL_CreateTexture(d->ren, SDL_PIXELFORMAT_RGB888,
+				   SDL_TEXTUREACCESS_STREAMING, (int)w, (int)h);
+	if (!d->tex) {
+		vlog(LOG_ERROR, "sdl: cannot make a %ux%u texture: %s", w, h,
+		     SDL_GetError());
+		d->tex_w = d->tex_h = 0;
+		return -1;
+	}
+	d->tex_w = w;
+	d->tex_h = h;
+	return 0;
+}
+
+/* Upload what changed; returns true if there was anything. */
+static bool upload(struct sdl_display *d)
+{
+	bool changed = false;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->resized) {
+		unsigned w = d->w, h = d->h;
+
+		d->resized = false;
+		if (make_texture(d, w, h) == 0 && !d->fullscreen &&
+		    !(SDL_GetWindowFlags(d->win) & SDL_WINDOW_MAXIMIZED)) {
+			int ww, wh;
+
+			/* A new guest mode: the window follows at scale 1. */
+			fit_to_desktop(d, w, h, &ww, &wh);
+			SDL_SetWindowSize(d->win, ww, wh);
+		}
+		d->dx0 = d->dy0 = 0;
+		d->dx1 = w;
+		d->dy1 = h;
+	}
+	if (d->tex && d->dx1 > d->dx0 && d->dy1 > d->dy0 &&
+	    d->tex_w == d->w && d->tex_h == d->h) {
+		SDL_Rect r = { (int)d->dx0, (int)d->dy0,
+			       (int)(d->dx1 - d->dx0), (int)(d->dy1 - d->dy0) };
+
+		SDL_UpdateTexture(d->tex, &r,
+				  d->shadow + (size_t)d->dy0 * d->w + d->dx0,
+				  (int)(d->w * 4));
+		changed = true;
+	}
+	d->dx0 = d->dx1 = d->dy0 = d->dy1 = 0;
+	pthread_mutex_unlock(&d->lock);
+	return changed;
+}
+
+/* Draw the guest screen centred, aspect kept, black around it; nearest
+ * neighbour when each guest pixel is a whole number of window pixels. */
+static void present(struct sdl_display *d)
+{
+	int ow, oh;
+	double f;
+	SDL_Rect dst;
+	long k;
+
+	SDL_SetRenderDrawColor(d->ren, 0, 0, 0, 255);
+	SDL_RenderClear(d->ren);
+	if (d->tex && d->tex_w && d->tex_h &&
+	    SDL_GetRendererOutputSize(d->ren, &ow, &oh) == 0 && ow > 0 &&
+	    oh > 0) {
+		f = fmin((double)ow / d->tex_w, (double)oh / d->tex_h);
+		k = lround(f);
+		if (k >= 1 && fabs(f - k) * fmax(d->tex_w, d->tex_h) < 0.5 &&
+		    k * (long)d->tex_w <= ow && k * (long)d->tex_h <= oh) {
+			dst.w = (int)(k * d->tex_w);
+			dst.h = (int)(k * d->tex_h);
+			SDL_SetTextureScaleMode(d->tex, SDL_ScaleModeNearest);
+		} else {
+			dst.w = (int)lround(f * d->tex_w);
+			dst.h = (int)lround(f * d->tex_h);
+			SDL_SetTextureScaleMode(d->tex, SDL_ScaleModeLinear);
+		}
+		dst.x = (ow - dst.w) / 2;
+		dst.y = (oh - dst.h) / 2;
+		SDL_RenderCopy(d->ren, d->tex, NULL, &dst);
+	}
+	SDL_RenderPresent(d->ren);
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+static bool key_is_down(struct sdl_display *d, unsigned k)
+{
+	return d->keys_down[k / (8 * sizeof(long))] >> (k % (8 * sizeof(long))) & 1;
+}
+
+static void guest_key(struct sdl_display *d, unsigned k, bool down)
+{
+	unsigned long bit = 1UL << (k % (8 * sizeof(long)));
+
+	if (!k || k > KEY_MAX || down == key_is_down(d, k))
+		return;		/* unknown, or a release we never pressed */
+	if (down)
+		d->keys_down[k / (8 * sizeof(long))] |= bit;
+	else
+		d->keys_down[k / (8 * sizeof(long))] &= ~bit;
+	console_key(d->con, k, down);
+}
+
+/* Let go of everything the guest thinks is held (focus went elsewhere,
+ * so the releases will not come to us). */
+static void release_all(struct sdl_display *d)
+{
+	for (unsigned k = 0; k <= KEY_MAX; k++)
+		if (key_is_down(d, k))
+			guest_key(d, k, false);
+	if (d->buttons) {
+		d->buttons = 0;
+		console_mouse(d->con, 0, 0, 0, 0);
+	}
+	d->host_down = false;
+}
+
+static void set_grab(struct sdl_display *d, bool on)
+{
+	if (d->grabbed == on)
+		return;
+	if (on && SDL_SetRelativeMouseMode(SDL_TRUE) < 0)
+		vlog(LOG_WARN, "sdl: cannot capture the mouse: %s", SDL_GetError());
+	if (!on)
+		SDL_SetRelativeMouseMode(SDL_FALSE);
+	SDL_SetWindowKeyboardGrab(d->win, on ? SDL_TRUE : SDL_FALSE);
+	d->grabbed = on;
+	if (!on && d->buttons) {
+		d->buttons = 0;
+		console_mouse(d->con, 0, 0, 0, 0);
+	}
+	update_title(d);
+}
+
+static void toggle_fullscreen(struct sdl_display *d)
+{
+	bool on = !d->fullscreen;
+
+	if (SDL_SetWindowFullscreen(d->win, on ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0) < 0) {
+		vlog(LOG_WARN, "sdl: full screen: %s", SDL_GetError());
+		return;
+	}
+	d->fullscreen = on;
+	d->redraw = true;
+}
+
+static void handle_key(struct sdl_display *d, const SDL_KeyboardEvent *e)
+{
+	bool down = e->type == SDL_KEYDOWN;
+	SDL_Scancode sc = e->keysym.scancode;
+
+	if (e->repeat)
+		return;		/* the guest keyboard repeats on its own */
+	if (sc == HOST_KEY) {
+		if (down) {
+			d->host_down = true;
+			d->host_used = false;
+		} else if (d->host_down) {
+			d->host_down = false;
+			if (!d->host_used)
+				set_grab(d, !d->grabbed);
+		}
+		return;
+	}
+	if (d->host_down && down) {
+		/* Host combinations are ours; the key's release then finds
+		 * it not pressed in the guest and is dropped too. */
+		d->host_used = true;
+		if (sc == SDL_SCANCODE_F)
+			toggle_fullscreen(d);
+		else if (sc == SDL_SCANCODE_DELETE)
+			console_ctrl_alt_del(d->con);
+		return;
+	}
+	guest_key(d, keymap_from_usb((unsigned)sc), down);
+}
+
+static unsigned button_bit(Uint8 b)
+{
+	switch (b) {
+	case SDL_BUTTON_LEFT:
+		return CONSOLE_BTN_LEFT;
+	case SDL_BUTTON_RIGHT:
+		return CONSOLE_BTN_RIGHT;
+	case SDL_BUTTON_MIDDLE:
+		return CONSOLE_BTN_MIDDLE;
+	}
+	return 0;
+}
+
+static void handle_window(struct sdl_display *d, const SDL_WindowEvent *e,
+			  bool *closed)
+{
+	switch (e->event) {
+	case SDL_WINDOWEVENT_CLOSE:
+		*closed = true;
+		break;
+	case SDL_WINDOWEVENT_FOCUS_LOST:
+		release_all(d);
+		set_grab(d, false);
+		break;
+	case SDL_WINDOWEVENT_EXPOSED:
+	case SDL_WINDOWEVENT_SIZE_CHANGED:
+	case SDL_WINDOWEVENT_RESIZED:
+	case SDL_WINDOWEVENT_SHOWN:
+	case SDL_WINDOWEVENT_RESTORED:
+		d->redraw = true;
+		break;
+	}
+}
+
+void sdl_display_poll(struct sdl_display *d)
+{
+	SDL_Event ev;
+	bool closed = false;
+	int mdx = 0, mdy = 0;	/* motion gathered over this poll */
+
+	while (SDL_PollEvent(&ev)) {
+		switch (ev.type) {
+		case SDL_QUIT:
+			closed = true;
+			break;
+		case SDL_WINDOWEVENT:
+			handle_window(d, &ev.window, &closed);
+			break;
+		case SDL_KEYDOWN:
+		case SDL_KEYUP:
+			handle_key(d, &ev.key);
+			break;
+		case SDL_MOUSEMOTION:
+			if (d->grabbed) {
+				mdx += ev.motion.xrel;
+				mdy += ev.motion.yrel;
+			}
+			break;
+		case SDL_MOUSEBUTTONDOWN:
+		case SDL_MOUSEBUTTONUP: {
+			bool down = ev.type == SDL_MOUSEBUTTONDOWN;
+			unsigned bit = button_bit(ev.button.button);
+
+			if (!d->grabbed) {
+				/* A left click grabs and is not the guest's. */
+				if (down && ev.button.button == SDL_BUTTON_LEFT) {
+					set_grab(d, true);
+					d->swallow_left_up = true;
+				}
+				break;
+			}
+			if (!down && ev.button.button == SDL_BUTTON_LEFT &&
+			    d->swallow_left_up) {
+				d->swallow_left_up = false;
+				break;
+			}
+			if (!bit)
+				break;
+			d->buttons = down ? d->buttons | bit : d->buttons & ~bit;
+			console_mouse(d->con, mdx, mdy, 0, d->buttons);
+			mdx = mdy = 0;
+			break;
+		}
+		case SDL_MOUSEWHEEL:
+			if (d->grabbed && ev.wheel.y) {
+				int y = ev.wheel.direction == SDL_MOUSEWHEEL_FLIPPED ?
+					-ev.wheel.y : ev.wheel.y;
+
+				/* SDL: y > 0 is away from the user (up);
+				 * the console's dz > 0 is towards. */
+				console_mouse(d->con, mdx, mdy, -y, d->buttons);
+				mdx = mdy = 0;
+			}
+			break;
+		}
+	}
+	if (mdx || mdy)
+		console_mouse(d->con, mdx, mdy, 0, d->buttons);
+	if (closed && d->cbs && d->cbs->close)
+		d->cbs->close(d->opaque);
+
+	if (upload(d) || d->redraw) {
+		d->redraw = false;
+		present(d);
+	}
+}
+
+/* ---- lifetime --------------------------------------------------------- */
+
+struct sdl_display *sdl_display_new(struct console *con, const char *vm_name,
+				    const struct sdl_display_cbs *cbs,
+				    void *opaque, char *err, size_t errlen)
+{
+	struct sdl_display *d = calloc(1, sizeof(*d));
+	int ww, wh;
+
+	if (!d || !(d->name = strdup(vm_name ? vm_name : "VM"))) {
+		snprintf(err, errlen, "sdl: out of memory");
+		free(d);
+		return NULL;
+	}
+	d->con = con;
+	d->cbs = cbs;
+	d->opaque = opaque;
+	pthread_mutex_init(&d->lock, NULL);
+
+	/* The VM process handles its own signals; a minimised full-screen
+	 * VM on focus loss is not what anyone wants. */
+	SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
+	SDL_SetHint(SDL_HINT_VIDEO_MINIMIZE_ON_FOCUS_LOSS, "0");
+	SDL_SetHint(SDL_HINT_GRAB_KEYBOARD, "1");
+	SDL_SetHint(SDL_HINT_APP_NAME, "Vivarium");
+	if (SDL_InitSubSystem(SDL_INIT_VIDEO) < 0) {
+		snprintf(err, errlen, "sdl: cannot open a window (%s); is there a display? (DISPLAY, WAYLAND_DISPLAY)",
+			 SDL_GetError());
+		goto fail_init;
+	}
+	/* Registration calls sdl_resize() with the current surface. */
+	if (console_add_listener(con, &sdl_listener_ops, d) < 0) {
+		snprintf(err, errlen, "sdl: too many displays on this console");
+		goto fail_sdl;
+	}
+	d->listening = true;
+	pthread_mutex_lock(&d->lock);
+	fit_to_desktop(d, d->w, d->h, &ww, &wh);
+	pthread_mutex_unlock(&d->lock);
+	d->win = SDL_CreateWindow(d->name, SDL_WINDOWPOS_CENTERED,
+				  SDL_WINDOWPOS_CENTERED, ww, wh,
+				  SDL_WINDOW_RESIZABLE | SDL_WINDOW_HIDDEN);
+	if (!d->win) {
+		snprintf(err, errlen, "sdl: cannot open a window: %s", SDL_GetError());
+		goto fail_listener;
+	}
+	d->ren = SDL_CreateRenderer(d->win, -1, SDL_RENDERER_ACCELERATED);
+	if (!d->ren)	/* no GPU (Xvfb, remote X): draw in software */
+		d->ren = SDL_CreateRenderer(d->win, -1, SDL_RENDERER_SOFTWARE);
+	if (!d->ren) {
+		snprintf(err, errlen, "sdl: cannot draw in the window: %s",
+			 SDL_GetError());
+		goto fail_window;
+	}
+	update_title(d);
+	SDL_ShowWindow(d->win);
+	d->redraw = true;
+	return d;
+
+fail_window:
+	SDL_DestroyWindow(d->win);
+fail_listener:
+	console_remove_listener(con, &sdl_listener_ops, d);
+fail_sdl:
+	SDL_QuitSubSystem(SDL_INIT_VIDEO);
+fail_init:
+	pthread_mutex_destroy(&d->lock);
+	free(d->shadow);
+	free(d->name);
+	free(d);
+	return NULL;
+}
+
+void sdl_display_set_state(struct sdl_display *d, const char *state)
+{
+	snprintf(d->state, sizeof(d->state), "%s", state ? state : "");
+	update_title(d);
+}
+
+void sdl_display_free(struct sdl_display *d)
+{
+	if (!d)
+		return;
+	if (d->listening)
+		console_remove_listener(d->con, &sdl_listener_ops, d);
+	release_all(d);
+	if (d->grabbed)
+		SDL_SetRelativeMouseMode(SDL_FALSE);
+	if (d->tex)
+		SDL_DestroyTexture(d->tex);
+	SDL_DestroyRenderer(d->ren);
+	SDL_DestroyWindow(d->win);
+	SDL_QuitSubSystem(SDL_INIT_VIDEO);
+	pthread_mutex_destroy(&d->lock);
+	free(d->shadow);
+	free(d->name);
+	free(d);
+}

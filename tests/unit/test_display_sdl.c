@@ -1,0 +1,731 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The console window (app/display_sdl.c) on a real X server: Xvfb, started
+ * here on a display number it picks itself.  What the window shows is read
+ * back with XGetImage and compared with the console's surface (at scale 1,
+ * at 2x where every guest pixel must be a sharp 2x2 block, letterboxed at
+ * a non-integer scale); keys and clicks are real X input events (XTEST,
+ * by keycode, as a keyboard makes them) and must reach the console's input
+ * device as the right KEY_* codes, with the host key (Right Ctrl) kept from
+ * the guest.  There is no window manager: the test plays its part where
+ * needed (the close request; watching the full-screen request).
+ *
+ * Skips (77) when Xvfb is missing.
+ */
+#include <X11/Xatom.h>
+#include <X11/Xlib.h>
+#include <X11/Xutil.h>
+#include <X11/extensions/XTest.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/input-event-codes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "display/console.h"
+#include "display_sdl.h"
+
+extern char **environ;
+
+/* ---- the pattern adapter and a recording input device ----------------- */
+
+struct pattern_hw {
+	pthread_mutex_t lock;
+	unsigned want_w, want_h, seed;
+	bool redraw;
+};
+
+static uint32_t pattern_pixel(unsigned x, unsigned y, unsigned seed)
+{
+	return ((x * 7 + y * 13 + seed) & 0xff) << 16 |
+	       ((x * 3 + seed * 5 + 40) & 0xff) << 8 | ((y * 11 + x) & 0xff);
+}
+
+static void pattern_update(void *opaque, struct console *con, bool full)
+{
+	struct pattern_hw *hw = opaque;
+	struct console_surface *s = console_surface(con);
+
+	if (hw->want_w != s->width || hw->want_h != s->height) {
+		console_resize(con, hw->want_w, hw->want_h);
+		hw->redraw = true;
+	}
+	if (hw->redraw || full) {
+		for (unsigned y = 0; y < s->height; y++)
+			for (unsigned x = 0; x < s->width; x++)
+				s->pixels[y * s->width + x] =
+					pattern_pixel(x, y, hw->seed);
+		console_dirty(con, 0, 0, s->width, s->height);
+		hw->redraw = false;
+	}
+}
+
+static const struct console_hw_ops pattern_ops = { .update = pattern_update };
+
+#define MAX_EVENTS 256
+struct input_rec {
+	pthread_mutex_t lock;
+	unsigned nkeys;
+	struct { unsigned code; bool down; } keys[MAX_EVENTS];
+	unsigned nmouse;
+	int sum_dx, sum_dy, sum_dz;
+	unsigned buttons_seen;		/* OR of every buttons value */
+	unsigned last_buttons;
+};
+
+static void rec_key(void *opaque, unsigned keycode, bool down)
+{
+	struct input_rec *r = opaque;
+
+	if (r->nkeys < MAX_EVENTS) {
+		r->keys[r->nkeys].code = keycode;
+		r->keys[r->nkeys++].down = down;
+	}
+}
+
+static void rec_mouse(void *opaque, int dx, int dy, int dz, unsigned buttons)
+{
+	struct input_rec *r = opaque;
+
+	r->nmouse++;
+	r->sum_dx += dx;
+	r->sum_dy += dy;
+	r->sum_dz += dz;
+	r->buttons_seen |= buttons;
+	r->last_buttons = buttons;
+}
+
+static const struct console_input_ops rec_ops = {
+	.key = rec_key, .mouse = rec_mouse,
+};
+
+static void rec_clear(struct input_rec *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->nkeys = r->nmouse = 0;
+	r->sum_dx = r->sum_dy = r->sum_dz = 0;
+	r->buttons_seen = r->last_buttons = 0;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the world: Xvfb, a console, the window --------------------------- */
+
+static pid_t xvfb_pid;
+static Display *dpy;
+static struct console *con;
+static struct pattern_hw hw = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct input_rec in = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct sdl_display *sdl;
+static int closes;
+
+static void on_close(void *opaque)
+{
+	closes++;
+}
+
+static const struct sdl_display_cbs cbs = { .close = on_close };
+
+static bool have_program(const char *name)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", name);
+	return system(cmd) == 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Xvfb on a display number of its own.  Not -displayfd's first free one:
+ * X servers of other sandboxes on this machine may share the abstract
+ * socket namespace (@/tmp/.X11-unix/XN) without sharing /tmp's lock files,
+ * so start high, at a number from our pid, and move on when Xvfb exits
+ * (its socket was taken) or something else answers. */
+static void start_xvfb(void)
+{
+	char dispname[40];
+	posix_spawn_file_actions_t fa;
+	const char *log = getenv("XVFB_LOG");
+
+	for (int attempt = 0; attempt < 8 && !dpy; attempt++) {
+		int n = 100 + (int)((getpid() + attempt * 97) % 800);
+		Display *other;
+		int status;
+
+		snprintf(dispname, sizeof(dispname), ":%d", n);
+		other = XOpenDisplay(dispname);
+		if (other) {
+			XCloseDisplay(other);
+			continue;
+		}
+		char *argv[] = { "Xvfb", dispname, "-screen", "0", "1280x1024x24",
+				 "-nolisten", "tcp", "-noreset", NULL };
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_addopen(&fa, 2, log ? log : "/dev/null",
+						 O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (posix_spawnp(&xvfb_pid, "Xvfb", &fa, NULL, argv, environ))
+			SKIP("cannot start Xvfb");
+		posix_spawn_file_actions_destroy(&fa);
+		for (int i = 0; i < 100 && !dpy; i++) {
+			if (waitpid(xvfb_pid, &status, WNOHANG) == xvfb_pid) {
+				xvfb_pid = 0;	/* gave up: display taken */
+				break;
+			}
+			usleep(100000);
+			dpy = XOpenDisplay(dispname);
+		}
+		if (!dpy && xvfb_pid > 0) {
+			kill(xvfb_pid, SIGTERM);
+			waitpid(xvfb_pid, NULL, 0);
+			xvfb_pid = 0;
+		}
+	}
+	if (!dpy)
+		SKIP("Xvfb did not start (8 display numbers tried)");
+	setenv("DISPLAY", dispname, 1);
+	unsetenv("WAYLAND_DISPLAY");
+	setenv("SDL_VIDEODRIVER", "x11", 1);
+	printf("  Xvfb on %s\n", dispname);
+}
+
+static void stop_xvfb(void)
+{
+	if (dpy)
+		XCloseDisplay(dpy);
+	if (xvfb_pid > 0) {
+		kill(xvfb_pid, SIGTERM);
+		waitpid(xvfb_pid, NULL, 0);
+	}
+}
+
+/* One turn of the VM process's display loop. */
+static void frame(void)
+{
+	console_refresh(con);
+	sdl_display_poll(sdl);
+}
+
+static void pump(double secs)
+{
+	double end = now_s() + secs;
+
+	while (now_s() < end) {
+		frame();
+		usleep(5000);
+	}
+}
+
+/* Real key presses and releases by keycode (XTEST), then let them
+ * arrive. */
+static void key_event(const char *keysym_name, bool down)
+{
+	KeyCode kc = XKeysymToKeycode(dpy, XStringToKeysym(keysym_name));
+
+	CHECK(kc);
+	XTestFakeKeyEvent(dpy, kc, down, 0);
+	XSync(dpy, False);
+	pump(0.03);
+}
+
+/* Press the keys of "A+B+C" in order, release them in reverse. */
+static void keys(const char *combo)
+{
+	char buf[128], *names[8], *save;
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", combo);
+	for (char *t = strtok_r(buf, "+", &save); t && n < 8;
+	     t = strtok_r(NULL, "+", &save))
+		names[n++] = t;
+	for (int i = 0; i < n; i++)
+		key_event(names[i], true);
+	for (int i = n - 1; i >= 0; i--)
+		key_event(names[i], false);
+	pump(0.1);
+}
+
+static void button(unsigned b, bool down)
+{
+	XTestFakeButtonEvent(dpy, b, down, 0);
+	XSync(dpy, False);
+	pump(0.03);
+}
+
+static bool title_of(Window w, char *buf, size_t len)
+{
+	XTextProperty tp;
+	bool ok = false;
+
+	if (XGetWMName(dpy, w, &tp) && tp.value) {
+		snprintf(buf, len, "%s", (char *)tp.value);
+		XFree(tp.value);
+		ok = true;
+	}
+	return ok;
+}
+
+/* The top-level window whose title contains @needle (no window manager:
+ * SDL's window is a child of the root). */
+static Window find_window(const char *needle)
+{
+	Window root_ret, parent, *kids = NULL, found = 0;
+	unsigned n = 0;
+	char title[512];
+
+	if (!XQueryTree(dpy, DefaultRootWindow(dpy), &root_ret, &parent, &kids, &n))
+		return 0;
+	for (unsigned i = 0; i < n && !found; i++) {
+		XWindowAttributes a;
+
+		if (XGetWindowAttributes(dpy, kids[i], &a) &&
+		    a.map_state == IsViewable && title_of(kids[i], title, sizeof(title)) &&
+		    strstr(title, needle))
+			found = kids[i];
+	}
+	if (kids)
+		XFree(kids);
+	return found;
+}
+
+static void window_size(Window w, int *ww, int *wh)
+{
+	XWindowAttributes a;
+
+	XGetWindowAttributes(dpy, w, &a);
+	*ww = a.width;
+	*wh = a.height;
+}
+
+/* What the window shows, as 0x00RRGGBB. */
+static uint32_t *grab_pixels(Window w, int ww, int wh)
+{
+	XImage *img = XGetImage(dpy, w, 0, 0, (unsigned)ww, (unsigned)wh,
+				AllPlanes, ZPixmap);
+	uint32_t *p;
+
+	if (!img)
+		return NULL;
+	p = malloc((size_t)ww * wh * 4);
+	for (int y = 0; p && y < wh; y++)
+		for (int x = 0; x < ww; x++)
+			p[(size_t)y * ww + x] = XGetPixel(img, x, y) & 0xffffff;
+	XDestroyImage(img);
+	return p;
+}
+
+static void dump_keys(const char *what)
+{
+	if (!getenv("DUMP_KEYS"))
+		return;
+	printf("  %s:", what);
+	for (unsigned i = 0; i < in.nkeys; i++)
+		printf(" %u%s", in.keys[i].code, in.keys[i].down ? "d" : "u");
+	printf("\n");
+}
+
+static unsigned count_keys(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&in.lock);
+	n = in.nkeys;
+	pthread_mutex_unlock(&in.lock);
+	return n;
+}
+
+static bool key_seen(unsigned code)
+{
+	bool seen = false;
+
+	pthread_mutex_lock(&in.lock);
+	for (unsigned i = 0; i < in.nkeys; i++)
+		seen |= in.keys[i].code == code;
+	pthread_mutex_unlock(&in.lock);
+	return seen;
+}
+
+static Window win;
+
+static void resize_window(int w, int h)
+{
+	XResizeWindow(dpy, win, (unsigned)w, (unsigned)h);
+	XSync(dpy, False);
+	pump(0.5);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+/* The window opens at the guest's size, titled with the VM's name. */
+static void test_open(void)
+{
+	char err[256] = "", title[512] = "";
+	double end = now_s() + 5;
+	int ww = 0, wh = 0;
+
+	sdl = sdl_display_new(con, "testvm", &cbs, NULL, err, sizeof(err));
+	CHECK(sdl);
+	if (!sdl) {
+		fprintf(stderr, "  %s\n", err);
+		stop_xvfb();
+		exit(check_finish());
+	}
+	while (!(win = find_window("testvm")) && now_s() < end)
+		pump(0.05);
+	CHECK(win);
+	if (!win) {
+		stop_xvfb();
+		exit(check_finish());
+	}
+	pump(0.3);
+	window_size(win, &ww, &wh);
+	CHECK_EQ(ww, 320);
+	CHECK_EQ(wh, 200);
+	title_of(win, title, sizeof(title));
+	CHECK(!strcmp(title, "testvm - Vivarium"));
+	sdl_display_set_state(sdl, "Running");
+	pump(0.1);
+	title_of(win, title, sizeof(title));
+	CHECK(!strcmp(title, "testvm - Running - Vivarium"));
+}
+
+/* At scale 1 the window shows the surface exactly. */
+static void test_pixels_scale1(void)
+{
+	uint32_t *p = grab_pixels(win, 320, 200);
+	unsigned bad = 0;
+
+	CHECK(p);
+	for (unsigned y = 0; p && y < 200; y++)
+		for (unsigned x = 0; x < 320; x++)
+			bad += p[y * 320 + x] != pattern_pixel(x, y, hw.seed);
+	CHECK_EQ(bad, 0);
+	free(p);
+
+	/* A redraw with other content reaches the window. */
+	pthread_mutex_lock(&hw.lock);
+	hw.seed = 77;
+	hw.redraw = true;
+	pthread_mutex_unlock(&hw.lock);
+	pump(0.3);
+	p = grab_pixels(win, 320, 200);
+	bad = 0;
+	for (unsigned y = 0; p && y < 200; y++)
+		for (unsigned x = 0; x < 320; x++)
+			bad += p[y * 320 + x] != pattern_pixel(x, y, 77);
+	CHECK_EQ(bad, 0);
+	free(p);
+}
+
+/* At exactly 2x every guest pixel is a sharp 2x2 block; at 1.5625x the
+ * picture is letterboxed (black bands above and below). */
+static void test_scaling(void)
+{
+	uint32_t *p;
+	unsigned bad = 0, lit = 0;
+
+	resize_window(640, 400);
+	p = grab_pixels(win, 640, 400);
+	CHECK(p);
+	for (unsigned y = 0; p && y < 400; y++)
+		for (unsigned x = 0; x < 640; x++)
+			bad += p[y * 640 + x] != pattern_pixel(x / 2, y / 2, hw.seed);
+	CHECK_EQ(bad, 0);
+	free(p);
+
+	resize_window(500, 400);	/* 500/320 = 1.5625 < 400/200 */
+	p = grab_pixels(win, 500, 400);
+	CHECK(p);
+	if (p) {
+		/* Picture 500x313 from y = 43. */
+		for (unsigned x = 0; x < 500; x++) {
+			bad += p[10 * 500 + x] != 0 || p[390 * 500 + x] != 0;
+			lit += p[200 * 500 + x] != 0;
+		}
+		CHECK_EQ(bad, 0);
+		CHECK(lit > 450);
+	}
+	free(p);
+}
+
+/* A new guest mode resizes the window to it at scale 1. */
+static void test_guest_resize(void)
+{
+	int ww, wh;
+	uint32_t *p;
+	unsigned bad = 0;
+
+	pthread_mutex_lock(&hw.lock);
+	hw.want_w = 400;
+	hw.want_h = 300;
+	pthread_mutex_unlock(&hw.lock);
+	pump(0.5);
+	window_size(win, &ww, &wh);
+	CHECK_EQ(ww, 400);
+	CHECK_EQ(wh, 300);
+	p = grab_pixels(win, 400, 300);
+	for (unsigned y = 0; p && y < 300; y++)
+		for (unsigned x = 0; x < 400; x++)
+			bad += p[y * 400 + x] != pattern_pixel(x, y, hw.seed);
+	CHECK(p);
+	CHECK_EQ(bad, 0);
+	free(p);
+}
+
+static void focus(void)
+{
+	XSetInputFocus(dpy, win, RevertToPointerRoot, CurrentTime);
+	XSync(dpy, False);
+	pump(0.2);
+}
+
+/* Keys by scancode to KEY_*; the host key stays out of the guest; its
+ * combinations are ours; focus loss lets go of held keys. */
+static void test_keys(void)
+{
+	char title[512];
+
+	focus();
+	rec_clear(&in);
+	keys("a");
+	keys("Return");
+	keys("Alt_R");		/* AltGr */
+	keys("Print");
+	keys("Pause");
+	keys("F12");
+	pthread_mutex_lock(&in.lock);
+	dump_keys("typed");
+	CHECK_EQ(in.nkeys, 12);
+	CHECK_EQ(in.keys[0].code, KEY_A);
+	CHECK(in.keys[0].down);
+	CHECK_EQ(in.keys[1].code, KEY_A);
+	CHECK(!in.keys[1].down);
+	CHECK_EQ(in.keys[2].code, KEY_ENTER);
+	CHECK_EQ(in.keys[4].code, KEY_RIGHTALT);
+	CHECK_EQ(in.keys[6].code, KEY_SYSRQ);
+	CHECK_EQ(in.keys[8].code, KEY_PAUSE);
+	CHECK_EQ(in.keys[10].code, KEY_F12);
+	CHECK(!in.keys[11].down);
+	pthread_mutex_unlock(&in.lock);
+
+	/* Host alone: grab on (hint in the title), nothing to the guest;
+	 * again: grab off. */
+	rec_clear(&in);
+	keys("Control_R");
+	title_of(win, title, sizeof(title));
+	CHECK(strstr(title, "(Right Ctrl releases)"));
+	keys("Control_R");
+	title_of(win, title, sizeof(title));
+	CHECK(!strstr(title, "Right Ctrl"));
+	dump_keys("host");
+	CHECK_EQ(count_keys(), 0);
+
+	/* Host+Del: Ctrl+Alt+Del in the guest, and no grab toggle. */
+	rec_clear(&in);
+	keys("Control_R+Delete");
+	pthread_mutex_lock(&in.lock);
+	dump_keys("host+del");
+	CHECK_EQ(in.nkeys, 6);
+	CHECK_EQ(in.keys[0].code, KEY_LEFTCTRL);
+	CHECK_EQ(in.keys[1].code, KEY_LEFTALT);
+	CHECK_EQ(in.keys[2].code, KEY_DELETE);
+	CHECK(in.keys[2].down);
+	CHECK_EQ(in.keys[5].code, KEY_LEFTCTRL);
+	CHECK(!in.keys[5].down);
+	pthread_mutex_unlock(&in.lock);
+	CHECK(!key_seen(KEY_RIGHTCTRL));
+	title_of(win, title, sizeof(title));
+	CHECK(!strstr(title, "Right Ctrl"));
+
+	/* A key held when the focus goes elsewhere is released. */
+	rec_clear(&in);
+	key_event("Shift_L", true);
+	pump(0.1);
+	CHECK_EQ(count_keys(), 1);
+	{
+		Window other = XCreateSimpleWindow(dpy, DefaultRootWindow(dpy),
+						   900, 900, 50, 50, 0, 0, 0);
+
+		XMapWindow(dpy, other);
+		XSync(dpy, False);
+		pump(0.1);
+		XSetInputFocus(dpy, other, RevertToPointerRoot, CurrentTime);
+		XSync(dpy, False);
+		pump(0.3);
+		pthread_mutex_lock(&in.lock);
+		CHECK_EQ(in.nkeys, 2);
+		CHECK_EQ(in.keys[1].code, KEY_LEFTSHIFT);
+		CHECK(!in.keys[1].down);
+		pthread_mutex_unlock(&in.lock);
+		key_event("Shift_L", false);
+		XDestroyWindow(dpy, other);
+		XSync(dpy, False);
+	}
+	CHECK_EQ(count_keys(), 2);
+}
+
+/* A click grabs (and is not the guest's); then motion, buttons and the
+ * wheel go to the guest; the host key lets go. */
+static void test_mouse(void)
+{
+	char title[512];
+	Window child;
+	int rx, ry;
+
+	focus();
+	rec_clear(&in);
+	XTranslateCoordinates(dpy, win, DefaultRootWindow(dpy), 100, 100, &rx,
+			      &ry, &child);
+	XTestFakeMotionEvent(dpy, -1, rx, ry, 0);
+	XSync(dpy, False);
+	pump(0.1);
+	button(1, true);
+	button(1, false);
+	pump(0.1);
+	title_of(win, title, sizeof(title));
+	CHECK(strstr(title, "(Right Ctrl releases)"));
+	pthread_mutex_lock(&in.lock);
+	CHECK_EQ(in.buttons_seen, 0);		/* the grabbing click */
+	pthread_mutex_unlock(&in.lock);
+
+	XTestFakeRelativeMotionEvent(dpy, 30, -20, 0);
+	XSync(dpy, False);
+	pump(0.1);
+	button(3, true);
+	button(3, false);
+	button(5, true);			/* wheel down */
+	button(5, false);
+	pump(0.1);
+	pthread_mutex_lock(&in.lock);
+	printf("  mouse: %u events, dx %d dy %d dz %d buttons 0x%x\n",
+	       in.nmouse, in.sum_dx, in.sum_dy, in.sum_dz, in.buttons_seen);
+	CHECK_EQ(in.sum_dx, 30);
+	CHECK_EQ(in.sum_dy, -20);
+	CHECK_EQ(in.buttons_seen, CONSOLE_BTN_RIGHT);
+	CHECK_EQ(in.last_buttons, 0);
+	CHECK_EQ(in.sum_dz, 1);		/* towards the user */
+	pthread_mutex_unlock(&in.lock);
+	keys("Control_R");
+	title_of(win, title, sizeof(title));
+	CHECK(!strstr(title, "Right Ctrl"));
+}
+
+/* The _NET_WM_STATE request SDL sends the window manager (the root
+ * window gets it): 1 add, 0 remove the full-screen state; -1 none. */
+static int fullscreen_request(void)
+{
+	Atom state = XInternAtom(dpy, "_NET_WM_STATE", False);
+	Atom fs = XInternAtom(dpy, "_NET_WM_STATE_FULLSCREEN", False);
+	XEvent ev;
+	int r = -1;
+
+	while (XCheckTypedEvent(dpy, ClientMessage, &ev))
+		if (ev.xclient.window == win && ev.xclient.message_type == state &&
+		    ((Atom)ev.xclient.data.l[1] == fs ||
+		     (Atom)ev.xclient.data.l[2] == fs))
+			r = (int)ev.xclient.data.l[0];
+	return r;
+}
+
+/* Host+F asks the window manager for full screen, again to leave it; the
+ * F is not the guest's. */
+static void test_fullscreen(void)
+{
+	focus();
+	rec_clear(&in);
+	XSelectInput(dpy, DefaultRootWindow(dpy), SubstructureNotifyMask);
+	XSync(dpy, False);
+	keys("Control_R+f");
+	XSync(dpy, False);
+	CHECK_EQ(fullscreen_request(), 1);
+	keys("Control_R+f");
+	XSync(dpy, False);
+	CHECK_EQ(fullscreen_request(), 0);
+	XSelectInput(dpy, DefaultRootWindow(dpy), NoEventMask);
+	CHECK_EQ(count_keys(), 0);
+}
+
+/* The window manager's close request (WM_DELETE_WINDOW) calls close(). */
+static void test_close(void)
+{
+	XEvent ev = { 0 };
+
+	closes = 0;
+	ev.xclient.type = ClientMessage;
+	ev.xclient.window = win;
+	ev.xclient.message_type = XInternAtom(dpy, "WM_PROTOCOLS", False);
+	ev.xclient.format = 32;
+	ev.xclient.data.l[0] = (long)XInternAtom(dpy, "WM_DELETE_WINDOW", False);
+	ev.xclient.data.l[1] = CurrentTime;
+	XSendEvent(dpy, win, False, NoEventMask, &ev);
+	XSync(dpy, False);
+	pump(0.3);
+	CHECK_EQ(closes, 1);
+	/* The window stays until the VM process frees it. */
+	CHECK(find_window("testvm") == win);
+	sdl_display_free(sdl);
+	sdl = NULL;
+	XSync(dpy, False);
+	CHECK(!find_window("testvm"));
+}
+
+/* Without a display: NULL and one line. */
+static void test_no_display(void)
+{
+	char err[256] = "";
+	struct sdl_display *d;
+	char *saved = strdup(getenv("DISPLAY"));
+
+	setenv("DISPLAY", ":9999", 1);
+	d = sdl_display_new(con, "x", &cbs, NULL, err, sizeof(err));
+	CHECK(!d);
+	CHECK(err[0] && !strchr(err, '\n'));
+	printf("  no display: %s\n", err);
+	sdl_display_free(d);
+	setenv("DISPLAY", saved, 1);
+	free(saved);
+}
+
+int main(void)
+{
+	if (!have_program("Xvfb"))
+		SKIP("Xvfb is not installed (Debian: xvfb)");
+	start_xvfb();
+
+	con = console_new();
+	hw.want_w = 320;
+	hw.want_h = 200;
+	hw.seed = 1;
+	console_set_hw(con, &pattern_ops, &hw, &hw.lock);
+	console_set_input(con, &rec_ops, &in, &in.lock);
+	console_refresh(con);
+
+	RUN_TEST(test_open);
+	RUN_TEST(test_pixels_scale1);
+	RUN_TEST(test_scaling);
+	RUN_TEST(test_guest_resize);
+	RUN_TEST(test_keys);
+	RUN_TEST(test_mouse);
+	RUN_TEST(test_fullscreen);
+	RUN_TEST(test_close);
+	RUN_TEST(test_no_display);
+
+	console_set_hw(con, NULL, NULL, NULL);
+	console_set_input(con, NULL, NULL, NULL);
+	console_free(con);
+	stop_xvfb();
+	return check_finish();
+}
