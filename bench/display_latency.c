@@ -32,7 +32,8 @@
  * inside the port read with the device lock released, the way an idle guest
  * sits in hlt, so the vCPU does not compete with the frontends for the two
  * CPUs.  --guest spin: the read returns 0 at once and the guest loops on it
- * (an exit per read), a guest that keeps one CPU busy.
+ * (an exit per read), a guest that keeps one CPU busy.  --no-sdl: only the
+ * VNC server (no X display needed).
  *
  * Needs /dev/kvm (exit 77 without it) and an X display ($DISPLAY; see
  * display_latency.sh, which starts Xvfb).  Exit: 0, 1 on failure or when a
