@@ -360,6 +360,51 @@ static bool key_seen(unsigned code)
 
 static Window win;
 
+/* Run the display loop until the window is @w x @h (or 3 s passed);
+ * returns the size it has then. */
+static void wait_size(int w, int h, int *ww, int *wh)
+{
+	double end = now_s() + 3;
+
+	do {
+		pump(0.05);
+		window_size(win, ww, wh);
+	} while ((*ww != w || *wh != h) && now_s() < end);
+	pump(0.1);
+}
+
+/* Run the display loop until @n key events arrived (or 3 s passed). */
+static void wait_keys(unsigned n)
+{
+	double end = now_s() + 3;
+
+	while (count_keys() < n && now_s() < end)
+		pump(0.02);
+	pump(0.1);	/* and catch any extra */
+}
+
+/* Pixels of the window (@ww x @wh) that differ from the pattern shown at
+ * the whole scale @k; retried while the display loop catches up (3 s). */
+static unsigned mismatches(int ww, int wh, unsigned k, unsigned seed)
+{
+	double end = now_s() + 3;
+	unsigned bad;
+
+	for (;;) {
+		uint32_t *p = grab_pixels(win, ww, wh);
+
+		bad = p ? 0 : (unsigned)(ww * wh);
+		for (int y = 0; p && y < wh; y++)
+			for (int x = 0; x < ww; x++)
+				bad += p[(size_t)y * ww + x] !=
+				       pattern_pixel((unsigned)x / k, (unsigned)y / k, seed);
+		free(p);
+		if (!bad || now_s() > end)
+			return bad;
+		pump(0.05);
+	}
+}
+
 static void resize_window(int w, int h)
 {
 	XResizeWindow(dpy, win, (unsigned)w, (unsigned)h);
@@ -390,8 +435,7 @@ static void test_open(void)
 		stop_xvfb();
 		exit(check_finish());
 	}
-	pump(0.3);
-	window_size(win, &ww, &wh);
+	wait_size(320, 200, &ww, &wh);
 	CHECK_EQ(ww, 320);
 	CHECK_EQ(wh, 200);
 	title_of(win, title, sizeof(title));
@@ -405,29 +449,15 @@ static void test_open(void)
 /* At scale 1 the window shows the surface exactly. */
 static void test_pixels_scale1(void)
 {
-	uint32_t *p = grab_pixels(win, 320, 200);
-	unsigned bad = 0;
-
-	CHECK(p);
-	for (unsigned y = 0; p && y < 200; y++)
-		for (unsigned x = 0; x < 320; x++)
-			bad += p[y * 320 + x] != pattern_pixel(x, y, hw.seed);
-	CHECK_EQ(bad, 0);
-	free(p);
+	CHECK_EQ(mismatches(320, 200, 1, hw.seed), 0);
 
 	/* A redraw with other content reaches the window. */
 	pthread_mutex_lock(&hw.lock);
 	hw.seed = 77;
 	hw.redraw = true;
 	pthread_mutex_unlock(&hw.lock);
-	pump(0.3);
-	p = grab_pixels(win, 320, 200);
-	bad = 0;
-	for (unsigned y = 0; p && y < 200; y++)
-		for (unsigned x = 0; x < 320; x++)
-			bad += p[y * 320 + x] != pattern_pixel(x, y, 77);
-	CHECK_EQ(bad, 0);
-	free(p);
+	pump(0.1);
+	CHECK_EQ(mismatches(320, 200, 1, 77), 0);
 }
 
 /* At exactly 2x every guest pixel is a sharp 2x2 block; at 1.5625x the
@@ -438,13 +468,7 @@ static void test_scaling(void)
 	unsigned bad = 0, lit = 0;
 
 	resize_window(640, 400);
-	p = grab_pixels(win, 640, 400);
-	CHECK(p);
-	for (unsigned y = 0; p && y < 400; y++)
-		for (unsigned x = 0; x < 640; x++)
-			bad += p[y * 640 + x] != pattern_pixel(x / 2, y / 2, hw.seed);
-	CHECK_EQ(bad, 0);
-	free(p);
+	CHECK_EQ(mismatches(640, 400, 2, hw.seed), 0);
 
 	resize_window(500, 400);	/* 500/320 = 1.5625 < 400/200 */
 	p = grab_pixels(win, 500, 400);
@@ -465,24 +489,32 @@ static void test_scaling(void)
 static void test_guest_resize(void)
 {
 	int ww, wh;
-	uint32_t *p;
-	unsigned bad = 0;
 
 	pthread_mutex_lock(&hw.lock);
 	hw.want_w = 400;
 	hw.want_h = 300;
 	pthread_mutex_unlock(&hw.lock);
-	pump(0.5);
-	window_size(win, &ww, &wh);
+	wait_size(400, 300, &ww, &wh);
 	CHECK_EQ(ww, 400);
 	CHECK_EQ(wh, 300);
-	p = grab_pixels(win, 400, 300);
-	for (unsigned y = 0; p && y < 300; y++)
-		for (unsigned x = 0; x < 400; x++)
-			bad += p[y * 400 + x] != pattern_pixel(x, y, hw.seed);
-	CHECK(p);
-	CHECK_EQ(bad, 0);
-	free(p);
+	CHECK_EQ(mismatches(400, 300, 1, hw.seed), 0);
+
+	/* Larger than the desktop (1280x1024, no panels): scaled down to
+	 * fit, aspect kept. */
+	pthread_mutex_lock(&hw.lock);
+	hw.want_w = 1600;
+	hw.want_h = 1200;
+	pthread_mutex_unlock(&hw.lock);
+	wait_size(1280, 960, &ww, &wh);
+	CHECK_EQ(ww, 1280);
+	CHECK_EQ(wh, 960);
+	pthread_mutex_lock(&hw.lock);
+	hw.want_w = 400;
+	hw.want_h = 300;
+	pthread_mutex_unlock(&hw.lock);
+	wait_size(400, 300, &ww, &wh);
+	CHECK_EQ(ww, 400);
+	CHECK_EQ(wh, 300);
 }
 
 static void focus(void)
@@ -506,6 +538,7 @@ static void test_keys(void)
 	keys("Print");
 	keys("Pause");
 	keys("F12");
+	wait_keys(12);
 	pthread_mutex_lock(&in.lock);
 	dump_keys("typed");
 	CHECK_EQ(in.nkeys, 12);
@@ -536,6 +569,7 @@ static void test_keys(void)
 	/* Host+Del: Ctrl+Alt+Del in the guest, and no grab toggle. */
 	rec_clear(&in);
 	keys("Control_R+Delete");
+	wait_keys(6);
 	pthread_mutex_lock(&in.lock);
 	dump_keys("host+del");
 	CHECK_EQ(in.nkeys, 6);
@@ -553,7 +587,7 @@ static void test_keys(void)
 	/* A key held when the focus goes elsewhere is released. */
 	rec_clear(&in);
 	key_event("Shift_L", true);
-	pump(0.1);
+	wait_keys(1);
 	CHECK_EQ(count_keys(), 1);
 	{
 		Window other = XCreateSimpleWindow(dpy, DefaultRootWindow(dpy),
@@ -564,7 +598,7 @@ static void test_keys(void)
 		pump(0.1);
 		XSetInputFocus(dpy, other, RevertToPointerRoot, CurrentTime);
 		XSync(dpy, False);
-		pump(0.3);
+		wait_keys(2);
 		pthread_mutex_lock(&in.lock);
 		CHECK_EQ(in.nkeys, 2);
 		CHECK_EQ(in.keys[1].code, KEY_LEFTSHIFT);
