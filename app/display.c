@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+#include "display.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "display/console.h"
+#include "display_sdl.h"
+#include "display_vnc.h"
+
+#define FRAME_MS	16	/* ~60 frames per second */
+#define PASSWORD_MAX	64
+
+struct vm_display {
+	struct console *con;
+	struct sdl_display *sdl;
+	struct vnc_display *vnc;
+	guint timer;
+	void (*close)(void *opaque);
+	void *opaque;
+};
+
+int vm_display_parse_kind(const char *s, enum vm_display_kind *out)
+{
+	if (!strcmp(s, "sdl"))
+		*out = VM_DISPLAY_SDL;
+	else if (!strcmp(s, "none"))
+		*out = VM_DISPLAY_NONE;
+	else if (!strcmp(s, "auto"))
+		*out = VM_DISPLAY_AUTO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static gboolean frame(gpointer opaque)
+{
+	struct vm_display *d = opaque;
+
+	console_refresh(d->con);
+	if (d->sdl)
+		sdl_display_poll(d->sdl);
+	return G_SOURCE_CONTINUE;
+}
+
+static void on_close(void *opaque)
+{
+	struct vm_display *d = opaque;
+
+	if (d->close)
+		d->close(d->opaque);
+}
+
+static int read_password(const char *path, char *pw, size_t len, char *err,
+			 size_t errlen)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) e = NULL;
+	size_t n;
+
+	if (!g_file_get_contents(path, &text, NULL, &e)) {
+		snprintf(err, errlen, "cannot read the VNC password file: %s", e->message);
+		return -ENOENT;
+	}
+	n = strcspn(text, "\r\n");
+	if (!n || n >= len) {
+		snprintf(err, errlen, "VNC password file '%s': the first line must hold a password of 1-%zu characters",
+			 path, len - 1);
+		return -EINVAL;
+	}
+	memcpy(pw, text, n);
+	pw[n] = 0;
+	return 0;
+}
+
+int vm_display_open(struct vm_display **out, struct console *con,
+		    const struct vm_display_opts *o,
+		    void (*close)(void *opaque), void *opaque,
+		    char *err, size_t errlen)
+{
+	struct vm_display *d = calloc(1, sizeof(*d));
+	enum vm_display_kind kind = o->kind;
+	const char *name = o->name ? o->name : "vivarium";
+	char pw[PASSWORD_MAX] = "";
+	int r;
+
+	*out = NULL;
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->con = con;
+	d->close = close;
+	d->opaque = opaque;
+	if (kind == VM_DISPLAY_AUTO) {
+		const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+
+		kind = (x && *x) || (w && *w) ? VM_DISPLAY_SDL : VM_DISPLAY_NONE;
+	}
+	if (o->vnc) {
+		if (o->vnc_password_file) {
+			r = read_password(o->vnc_password_file, pw, sizeof(pw), err, errlen);
+			if (r < 0)
+				goto fail;
+		}
+		d->vnc = vnc_display_new(con, o->vnc, pw[0] ? pw : NULL, name, err, errlen);
+		memset(pw, 0, sizeof(pw));
+		if (!d->vnc) {
+			r = -EADDRINUSE;
+			goto fail;
+		}
+	}
+	if (kind == VM_DISPLAY_SDL) {
+		static const struct sdl_display_cbs cbs = { .close = on_close };
+
+		d->sdl = sdl_display_new(con, name, &cbs, d, err, errlen);
+		if (!d->sdl) {
+			r = -ENODEV;
+			goto fail;
+		}
+	}
+	if (d->sdl || d->vnc)
+		d->timer = g_timeout_add(FRAME_MS, frame, d);
+	*out = d;
+	return 0;
+fail:
+	vm_display_close(d);
+	return r;
+}
+
+bool vm_display_is_sdl(const struct vm_display *d)
+{
+	return d && d->sdl;
+}
+
+void vm_display_set_state(struct vm_display *d, const char *state)
+{
+	if (d && d->sdl)
+		sdl_display_set_state(d->sdl, state);
+}
+
+void vm_display_close(struct vm_display *d)
+{
+	if (!d)
+		return;
+	if (d->timer)
+		g_source_remove(d->timer);
+	if (d->sdl)
+		sdl_display_free(d->sdl);
+	if (d->vnc)
+		vnc_display_free(d->vnc);
+	free(d);
+}
