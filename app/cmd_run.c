@@ -10,9 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "block/block.h"
 #include "commands.h"
 #include "devices/chardev.h"
+#include "display.h"
+#include "display/console.h"
 #include "hv.h"
 #include "log.h"
 #include "machine.h"
@@ -29,13 +33,18 @@ static void run_usage(FILE *f)
 		"                    [--cdrom PATH] [--boot disk|cdrom] [--firmware bios|none]\n"
 		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
 		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n"
-		"                    [--debugcon PATH]\n\n"
+		"                    [--debugcon PATH] [--display sdl|none] [--vnc ADDR:PORT|unix:PATH]\n"
+		"                    [--vnc-password-file PATH] [--vga std|none]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
 		"(default 1G); --cpus 1-%u (default 1); --append defaults to \"%s\".\n"
 		"--debugcon logs what the firmware writes to port 0x402 (SeaBIOS's\n"
-		"debug messages).  On the terminal console, type Ctrl-A x to quit.\n",
+		"debug messages).  On the terminal console, type Ctrl-A x to quit.\n"
+		"--display sdl opens the console window (the default when $DISPLAY is\n"
+		"set; Right Ctrl is the host key: Host+F full screen, Host+Del\n"
+		"Ctrl+Alt+Del); --vnc serves the screen over VNC (ADDR defaults to\n"
+		"127.0.0.1; the password is the file's first line).\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND);
 }
 
@@ -57,6 +66,64 @@ static void *signal_thread(void *opaque)
 	return NULL;
 }
 
+struct machine_thread_arg {
+	struct machine *m;
+	GMainLoop *loop;
+	int status;
+	char err[512];
+};
+
+static gboolean quit_loop(gpointer loop)
+{
+	g_main_loop_quit(loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void *machine_thread(void *opaque)
+{
+	struct machine_thread_arg *a = opaque;
+
+	a->status = machine_run(a->m, a->err, sizeof(a->err));
+	g_idle_add(quit_loop, a->loop);
+	return NULL;
+}
+
+static void press_power_button(void *opaque)
+{
+	machine_power_button(opaque);
+}
+
+/* With a window or VNC: the machine runs on a thread and the main thread
+ * serves the frontends until the machine ends. */
+static int run_with_display(struct machine *m, struct console *con,
+			    const struct vm_display_opts *dopts,
+			    char *err, size_t errlen)
+{
+	struct machine_thread_arg a = { .m = m };
+	struct vm_display *d;
+	pthread_t t;
+	int r;
+
+	r = vm_display_open(&d, con, dopts, press_power_button, m, err, errlen);
+	if (r < 0)
+		return r;
+	vm_display_set_state(d, "Running");
+	a.loop = g_main_loop_new(NULL, FALSE);
+	r = -pthread_create(&t, NULL, machine_thread, &a);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the machine thread: %s", strerror(-r));
+	} else {
+		g_main_loop_run(a.loop);
+		pthread_join(t, NULL);
+		r = a.status;
+		if (r < 0)
+			snprintf(err, errlen, "%s", a.err);
+	}
+	g_main_loop_unref(a.loop);
+	vm_display_close(d);
+	return r;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -73,6 +140,10 @@ int cmd_run(int argc, char **argv)
 		{ "firmware", required_argument, NULL, 'f' },
 		{ "bios", required_argument, NULL, 'B' },
 		{ "debugcon", required_argument, NULL, 'D' },
+		{ "display", required_argument, NULL, 'S' },
+		{ "vnc", required_argument, NULL, 'V' },
+		{ "vnc-password-file", required_argument, NULL, 'P' },
+		{ "vga", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -86,6 +157,8 @@ int cmd_run(int argc, char **argv)
 	};
 	const char *serial = "stdio", *debugcon = NULL;
 	struct sigwait_arg sig = { 0 };
+	struct vm_display_opts dopts = { .name = "vivarium run" };
+	struct console *con = NULL;
 	struct machine *m = NULL;
 	pthread_t sigthread;
 	char err[512] = "";
@@ -167,6 +240,26 @@ int cmd_run(int argc, char **argv)
 		case 'D':
 			debugcon = optarg;
 			break;
+		case 'S':
+			if (vm_display_parse_kind(optarg, &dopts.kind) < 0) {
+				fprintf(stderr, "vivarium: --display '%s': use sdl or none\n", optarg);
+				return 2;
+			}
+			break;
+		case 'V':
+			dopts.vnc = optarg;
+			break;
+		case 'P':
+			dopts.vnc_password_file = optarg;
+			break;
+		case 'G':
+			if (!strcmp(optarg, "none")) {
+				cfg.no_vga = true;
+			} else if (strcmp(optarg, "std")) {
+				fprintf(stderr, "vivarium: --vga '%s': use std or none\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -191,6 +284,17 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --memory must be a whole number of MiB, at least 16M\n");
 		return 2;
 	}
+	if (dopts.vnc_password_file && !dopts.vnc) {
+		fprintf(stderr, "vivarium: --vnc-password-file goes with --vnc\n");
+		return 2;
+	}
+	if (dopts.kind == VM_DISPLAY_AUTO) {
+		const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+
+		dopts.kind = (x && *x) || (w && *w) ? VM_DISPLAY_SDL : VM_DISPLAY_NONE;
+	}
+	if (cfg.no_vga && dopts.kind == VM_DISPLAY_SDL && !dopts.vnc)
+		dopts.kind = VM_DISPLAY_NONE;	/* nothing to show */
 
 	/* Signals go to one thread; vCPU threads inherit the mask. */
 	sigemptyset(&sig.set);
@@ -222,8 +326,16 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (dopts.kind == VM_DISPLAY_SDL || dopts.vnc) {
+		cfg.console = con = console_new();
+		if (!con) {
+			fprintf(stderr, "vivarium: out of memory\n");
+			return 1;
+		}
+	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
+		console_free(con);
 		chardev_free(cfg.debugcon);
 		chardev_free(cfg.serial);	/* restores the terminal first */
 		fprintf(stderr, "vivarium: %s\n", err);
@@ -232,11 +344,15 @@ int cmd_run(int argc, char **argv)
 	sig.m = m;
 	pthread_create(&sigthread, NULL, signal_thread, &sig);
 
-	status = machine_run(m, err, sizeof(err));
+	if (con)
+		status = run_with_display(m, con, &dopts, err, sizeof(err));
+	else
+		status = machine_run(m, err, sizeof(err));
 
 	pthread_kill(sigthread, SIGUSR2);
 	pthread_join(sigthread, NULL);
 	machine_destroy(m);
+	console_free(con);
 	chardev_free(cfg.debugcon);
 	chardev_free(cfg.serial);	/* restores the terminal */
 	if (status < 0) {
