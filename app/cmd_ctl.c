@@ -50,9 +50,13 @@ static int need_vm(const char *name)
 static void start_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vivarium start NAME [--display none|sdl] [--vnc ADDR]\n\n"
+		"usage: vivarium start NAME [--display none|sdl|auto] [--vnc ADDR:PORT|unix:PATH]\n"
+		"                      [--vnc-password-file PATH]\n\n"
 		"Starts the VM in its own process, in the background (log: vm.log in its\n"
-		"folder).  'vivarium console NAME' shows its serial console.\n");
+		"folder).  'vivarium console NAME' shows its serial console.  The options\n"
+		"override vm.conf's display, vnc and vnc-password-file for this run;\n"
+		"--vnc '' turns VNC off.  In the console window Right Ctrl is the host key:\n"
+		"Host+F full screen, Host+Del Ctrl+Alt+Del; closing it presses the power button.\n");
 }
 
 /* Read the VM process's "ok PID" / "error: ..." line from @fd. */
@@ -100,10 +104,15 @@ int cmd_start(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "display", required_argument, NULL, 'd' },
 		{ "vnc", required_argument, NULL, 'v' },
+		{ "vnc-password-file", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	g_autofree char *log = NULL, *exe = NULL, *fdarg = NULL;
+	g_autofree char *vnc = NULL, *vnc_pw = NULL;
+	const char *display = NULL;
+	const char *args[12];
+	unsigned na = 0;
 	char line[600];
 	const char *name;
 	int opt, logfd, ready[2], status;
@@ -113,18 +122,28 @@ int cmd_start(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
-			if (!strcmp(optarg, "none"))
-				break;
-			if (!strcmp(optarg, "sdl")) {
-				ERR("--display sdl: this build has no display device yet; use --display none "
-				    "and 'vivarium console NAME'");
-				return 1;
+			if (strcmp(optarg, "none") && strcmp(optarg, "sdl") && strcmp(optarg, "auto")) {
+				ERR("--display '%s': use none, sdl or auto", optarg);
+				return 2;
 			}
-			ERR("--display '%s': use none or sdl", optarg);
-			return 2;
+			display = optarg;
+			break;
 		case 'v':
-			ERR("--vnc: this build has no display device yet; use 'vivarium console NAME'");
-			return 1;
+			/* The VM process runs elsewhere: a relative socket path
+			 * is taken from here. */
+			g_free(vnc);
+			if (!strncmp(optarg, "unix:", 5) && optarg[5] && !g_path_is_absolute(optarg + 5)) {
+				g_autofree char *abs = g_canonicalize_filename(optarg + 5, NULL);
+
+				vnc = g_strconcat("unix:", abs, NULL);
+			} else {
+				vnc = g_strdup(optarg);
+			}
+			break;
+		case 'p':
+			g_free(vnc_pw);
+			vnc_pw = g_canonicalize_filename(optarg, NULL);
+			break;
 		case 'h':
 			start_usage(stdout);
 			return 0;
@@ -175,7 +194,25 @@ int cmd_start(int argc, char **argv)
 		dup2(logfd, STDOUT_FILENO);
 		dup2(logfd, STDERR_FILENO);
 		fdarg = g_strdup_printf("%d", ready[1]);
-		execl(exe, exe, "vm-process", "--ready-fd", fdarg, name, (char *)NULL);
+		args[na++] = exe;
+		args[na++] = "vm-process";
+		args[na++] = "--ready-fd";
+		args[na++] = fdarg;
+		if (display) {
+			args[na++] = "--display";
+			args[na++] = display;
+		}
+		if (vnc) {
+			args[na++] = "--vnc";
+			args[na++] = vnc;
+		}
+		if (vnc_pw) {
+			args[na++] = "--vnc-password-file";
+			args[na++] = vnc_pw;
+		}
+		args[na++] = name;
+		args[na] = NULL;
+		execv(exe, (char *const *)args);
 		dprintf(ready[1], "error: cannot run %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}
@@ -346,22 +383,35 @@ int cmd_screenshot(int argc, char **argv)
 	g_autoptr(JsonObject) args = json_object_new();
 	char err[512];
 
+	g_autoptr(JsonNode) result = NULL;
+	g_autofree char *abs = NULL;
+	bool text;
+
 	if (argc != 3) {
-		ERR("usage: vivarium screenshot NAME FILE.png");
+		ERR("usage: vivarium screenshot NAME FILE.png | --text");
 		return 2;
 	}
+	text = !strcmp(argv[2], "--text");
 	if (need_vm(argv[1]) < 0)
 		return 1;
 	if (!vmlib_running(argv[1], NULL)) {
 		ERR("VM '%s' is not running", argv[1]);
 		return 1;
 	}
-	json_object_set_string_member(args, "path", argv[2]);
-	if (ctl_simple(argv[1], "screenshot", args, REQUEST_TIMEOUT_MS, NULL, err,
+	if (text) {
+		json_object_set_string_member(args, "format", "text");
+	} else {
+		abs = g_canonicalize_filename(argv[2], NULL);
+		json_object_set_string_member(args, "path", abs);
+	}
+	if (ctl_simple(argv[1], "screenshot", args, REQUEST_TIMEOUT_MS, &result, err,
 		       sizeof(err)) < 0) {
 		ERR("screenshot: %s", err);
 		return 1;
 	}
+	if (text && result && JSON_NODE_HOLDS_OBJECT(result))
+		fputs(json_object_get_string_member_with_default(
+			      json_node_get_object(result), "text", ""), stdout);
 	return 0;
 }
 

@@ -316,6 +316,7 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 		add_str(b, "path", dir);
 		add_str(b, "boot", vm_boot_name(c->boot));
 		add_str(b, "display", c->display);
+		add_str(b, "vnc", c->vnc);
 		add_str(b, "notes", c->notes);
 		add_str(b, "created", c->created);
 		add_str(b, "kernel", c->kernel);
@@ -463,6 +464,8 @@ int cmd_show(int argc, char **argv)
 		printf("firmware: %s\n", vm_firmware_name(c->firmware));
 		printf("boot:     %s\n", vm_boot_name(c->boot));
 		printf("display:  %s\n", c->display);
+		if (c->vnc)
+			printf("vnc:      %s\n", c->vnc);
 		if (c->kernel) {
 			printf("kernel:   %s\n", c->kernel);
 			printf("initrd:   %s\n", c->initrd ? c->initrd : "-");
@@ -496,8 +499,10 @@ int cmd_edit(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
-		       "display (none|sdl), notes, kernel, initrd, append, cdrom (an ISO path).\n"
-		       "An empty VALUE removes notes, kernel, initrd, append or cdrom.\n"
+		       "display (none|sdl|auto), vnc (ADDR:PORT|unix:PATH), vnc-password-file,\n"
+		       "notes, kernel, initrd, append, cdrom (an ISO path).\n"
+		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
+		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");
 		return 0;
 	}

@@ -41,6 +41,9 @@
 
 #include "commands.h"
 #include "devices/chardev.h"
+#include "display.h"
+#include "display/console.h"
+#include "png_write.h"
 #include "log.h"
 #include "machine.h"
 #include "vmlib.h"
@@ -90,6 +93,11 @@ struct vmproc {
 	int pid_fd;
 	GList *clients;
 	GMainLoop *loop;
+
+	struct console *con;
+	struct vm_display *display;
+	const char *display_kind;	/* as resolved: "sdl" or "none" */
+	const char *vnc;
 
 	enum vm_state state;
 	bool forced;
@@ -287,6 +295,13 @@ static void set_state(struct vmproc *vp, enum vm_state st)
 		return;
 	vp->state = st;
 	vm_log("state: %s", state_names[st]);
+	if (vp->display) {
+		char title[16];
+
+		snprintf(title, sizeof(title), "%s", state_names[st]);
+		title[0] = (char)g_ascii_toupper(title[0]);
+		vm_display_set_state(vp->display, title);
+	}
 	broadcast_state(vp);
 }
 
@@ -401,7 +416,11 @@ static JsonNode *status_node(struct vmproc *vp)
 	json_builder_set_member_name(b, "memory");
 	json_builder_add_int_value(b, (gint64)vp->cfg.memory);
 	json_builder_set_member_name(b, "display");
-	json_builder_add_string_value(b, "none");
+	json_builder_add_string_value(b, vp->display_kind ? vp->display_kind : "none");
+	if (vp->vnc) {
+		json_builder_set_member_name(b, "vnc");
+		json_builder_add_string_value(b, vp->vnc);
+	}
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
 }
@@ -460,6 +479,63 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 	json_builder_add_int_value(b, force ? 0 : timeout);
 	json_builder_end_object(b);
 	reply(c, id, true, json_builder_get_root(b), NULL);
+}
+
+/* "screenshot": the screen as a PNG file at "path" (absolute), or with
+ * "format": "text", the text-mode screen in the reply. */
+static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
+			   JsonObject *req)
+{
+	const char *path = json_object_get_string_member_with_default(req, "path", NULL);
+	const char *format = json_object_get_string_member_with_default(req, "format", "png");
+	struct console_surface s;
+	char err[512];
+
+	console_refresh(vp->con);
+	if (!strcmp(format, "text")) {
+		g_autofree char *text = g_malloc(64 << 10);
+		g_autoptr(JsonBuilder) b = json_builder_new();
+
+		if (console_text(vp->con, text, 64 << 10) < 0) {
+			reply(c, id, false, NULL, "the screen is not in a text mode");
+			return;
+		}
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "text");
+		json_builder_add_string_value(b, text);
+		json_builder_end_object(b);
+		reply(c, id, true, json_builder_get_root(b), NULL);
+		return;
+	}
+	if (strcmp(format, "png")) {
+		reply(c, id, false, NULL, "screenshot: format must be png or text");
+		return;
+	}
+	if (!path || !g_path_is_absolute(path)) {
+		reply(c, id, false, NULL, "screenshot: give an absolute \"path\" for the PNG file");
+		return;
+	}
+	if (console_snapshot(vp->con, &s) < 0) {
+		reply(c, id, false, NULL, "screenshot: out of memory");
+		return;
+	}
+	if (png_write_surface(path, &s, err, sizeof(err)) < 0) {
+		free(s.pixels);
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	free(s.pixels);
+	{
+		g_autoptr(JsonBuilder) b = json_builder_new();
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "width");
+		json_builder_add_int_value(b, s.width);
+		json_builder_set_member_name(b, "height");
+		json_builder_add_int_value(b, s.height);
+		json_builder_end_object(b);
+		reply(c, id, true, json_builder_get_root(b), NULL);
+	}
 }
 
 static void req_attach_serial(struct vmproc *vp, struct client *c, JsonNode *id,
@@ -535,9 +611,7 @@ static void handle_request(struct vmproc *vp, struct client *c, const char *line
 	} else if (!strcmp(cmd, "stop")) {
 		req_stop(vp, c, id, req);
 	} else if (!strcmp(cmd, "screenshot")) {
-		reply(c, id, false, NULL,
-		      "no display: this VM has no display device yet, so there is nothing to capture "
-		      "(use 'vivarium console' for its serial console)");
+		req_screenshot(vp, c, id, req);
 	} else if (!strcmp(cmd, "attach-serial")) {
 		req_attach_serial(vp, c, id, req);
 	} else {
@@ -662,6 +736,24 @@ static gboolean machine_ended(gint fd, GIOCondition cond, gpointer opaque)
 	set_state(vp, ST_STOPPED);
 	g_main_loop_quit(vp->loop);
 	return G_SOURCE_REMOVE;
+}
+
+/* The console window's close button: ask the guest to power off, as
+ * 'vivarium stop' does (without its deadline: the user can close again or
+ * use 'vivarium stop --force'). */
+static void window_closed(void *opaque)
+{
+	struct vmproc *vp = opaque;
+
+	if (vp->state == ST_STOPPED)
+		return;
+	vm_log("console window closed: pressing the ACPI power button");
+	if (vp->state == ST_PAUSED) {
+		machine_resume(vp->m);
+		set_state(vp, ST_RUNNING);
+	}
+	if (machine_power_button(vp->m) < 0)
+		vm_log("the machine is between resets; the button press was lost");
 }
 
 static gboolean on_signal(gpointer opaque)
@@ -791,7 +883,9 @@ static void cleanup(struct vmproc *vp)
 		close(vp->listen_fd);
 	if (vp->sock_path && vp->sock_path[0])
 		unlink(vp->sock_path);
+	vm_display_close(vp->display);
 	machine_destroy(vp->m);
+	console_free(vp->con);
 	chardev_free(vp->serial);
 	if (vp->ser_out_rd >= 0)
 		close(vp->ser_out_rd);
@@ -826,6 +920,9 @@ int cmd_vm_process(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "display", required_argument, NULL, 'd' },
+		{ "vnc", required_argument, NULL, 'v' },
+		{ "vnc-password-file", required_argument, NULL, 'p' },
 		{ 0 },
 	};
 	struct vmproc vp = {
@@ -833,6 +930,8 @@ int cmd_vm_process(int argc, char **argv)
 		.ser_in_wr = -1, .serial_log = -1, .end_pipe = { -1, -1 },
 	};
 	struct machine_config mc;
+	struct vm_display_opts dopts = { 0 };
+	const char *display = NULL, *vnc = NULL, *vnc_pw = NULL;
 	char err[512] = "", msg[600];
 	int ready_fd = -1, opt, r;
 
@@ -840,6 +939,12 @@ int cmd_vm_process(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == 'r')
 			ready_fd = atoi(optarg);
+		else if (opt == 'd')
+			display = optarg;
+		else if (opt == 'v')
+			vnc = optarg;
+		else if (opt == 'p')
+			vnc_pw = optarg;
 		else
 			return 2;
 	}
@@ -863,9 +968,32 @@ int cmd_vm_process(int argc, char **argv)
 	if (r == 0)
 		r = setup_serial(&vp, err, sizeof(err));
 	if (r == 0) {
-		vm_machine_config(&vp.cfg, vp.serial, &mc);
-		r = machine_create(&mc, &vp.m, err, sizeof(err));
+		/* Options of this start override vm.conf. */
+		if (vm_display_parse_kind(display ? display : vp.cfg.display, &dopts.kind) < 0) {
+			snprintf(err, sizeof(err), "display '%s': use none, sdl or auto", display);
+			r = -EINVAL;
+		}
+		dopts.vnc = vp.vnc = vnc ? (*vnc ? vnc : NULL) : vp.cfg.vnc;
+		dopts.vnc_password_file = vnc_pw ? vnc_pw : vp.cfg.vnc_password_file;
+		dopts.name = vp.name;
 	}
+	if (r == 0) {
+		vm_machine_config(&vp.cfg, vp.serial, &mc);
+		vp.con = mc.console = console_new();
+		if (!vp.con) {
+			snprintf(err, sizeof(err), "out of memory");
+			r = -ENOMEM;
+		}
+	}
+	if (r == 0)
+		r = machine_create(&mc, &vp.m, err, sizeof(err));
+	/* The window and VNC server open before "ready", so that "no display"
+	 * or "address in use" reach 'vivarium start'. */
+	if (r == 0)
+		r = vm_display_open(&vp.display, vp.con, &dopts, window_closed, &vp,
+				    err, sizeof(err));
+	if (r == 0)
+		vp.display_kind = vm_display_is_sdl(vp.display) ? "sdl" : "none";
 	if (r == 0 && pipe2(vp.end_pipe, O_CLOEXEC) < 0) {
 		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
 		r = -errno;

@@ -221,6 +221,8 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->name);
 	g_free(cfg->uuid);
 	g_free(cfg->display);
+	g_free(cfg->vnc);
+	g_free(cfg->vnc_password_file);
 	g_free(cfg->notes);
 	g_free(cfg->kernel);
 	g_free(cfg->initrd);
@@ -305,9 +307,16 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	cfg->display = get_str(kf, G_VM, "display");
 	if (!cfg->display)
 		cfg->display = g_strdup("none");
-	if (strcmp(cfg->display, "none") && strcmp(cfg->display, "sdl")) {
-		snprintf(err, errlen, "vm.conf: display '%s': use none or sdl", cfg->display);
+	if (strcmp(cfg->display, "none") && strcmp(cfg->display, "sdl") &&
+	    strcmp(cfg->display, "auto")) {
+		snprintf(err, errlen, "vm.conf: display '%s': use none, sdl or auto", cfg->display);
 		goto fail;
+	}
+	cfg->vnc = get_str(kf, G_VM, "vnc");
+	{
+		g_autofree char *pwf = get_str(kf, G_VM, "vnc-password-file");
+
+		cfg->vnc_password_file = abs_in(dir, pwf);
 	}
 	cfg->notes = get_str(kf, G_VM, "notes");
 	cfg->created = get_str(kf, G_VM, "created");
@@ -455,6 +464,8 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	g_key_file_set_string(kf, G_VM, "firmware", vm_firmware_name(cfg->firmware));
 	g_key_file_set_string(kf, G_VM, "boot", vm_boot_name(cfg->boot));
 	g_key_file_set_string(kf, G_VM, "display", cfg->display ? cfg->display : "none");
+	set_opt(kf, G_VM, "vnc", cfg->vnc);
+	set_opt(kf, G_VM, "vnc-password-file", cfg->vnc_password_file);
 	set_opt(kf, G_VM, "notes", cfg->notes);
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
@@ -541,17 +552,23 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		   !strcmp(key, "display")) {
 		bool ok = !strcmp(key, "firmware") ? lookup(fw_names, G_N_ELEMENTS(fw_names), v) >= 0
 			: !strcmp(key, "boot") ? lookup(boot_names, G_N_ELEMENTS(boot_names), v) >= 0
-			: (!strcmp(v, "none") || !strcmp(v, "sdl"));
+			: (!strcmp(v, "none") || !strcmp(v, "sdl") || !strcmp(v, "auto"));
 
 		if (!ok) {
 			snprintf(err, errlen, "%s '%s': use %s", key, v,
 				 !strcmp(key, "firmware") ? "auto, bios or none"
-				 : !strcmp(key, "boot") ? "default, disk or cdrom" : "none or sdl");
+				 : !strcmp(key, "boot") ? "default, disk or cdrom" : "none, sdl or auto");
 			return -EINVAL;
 		}
 		g_key_file_set_string(kf, G_VM, key, v);
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
+	} else if (!strcmp(key, "vnc")) {
+		set_opt(kf, G_VM, "vnc", *v ? v : NULL);
+	} else if (!strcmp(key, "vnc-password-file")) {
+		if (*v)
+			abs = g_canonicalize_filename(v, NULL);
+		set_opt(kf, G_VM, "vnc-password-file", abs);
 	} else if (!strcmp(key, "append")) {
 		set_opt(kf, G_KERNEL, "append", *v ? v : NULL);
 	} else if (!strcmp(key, "kernel") || !strcmp(key, "initrd") ||
@@ -568,7 +585,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, notes, kernel, initrd, append, cdrom)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vnc, vnc-password-file, notes, kernel, initrd, append, cdrom)",
 			 key);
 		return -EINVAL;
 	}

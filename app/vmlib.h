@@ -49,7 +49,9 @@ struct vm_config {
 	unsigned cpus;			/* 1..MACHINE_MAX_CPUS */
 	enum machine_firmware firmware;
 	enum machine_boot boot;
-	char *display;			/* "none" or "sdl" */
+	char *display;			/* "none", "sdl" or "auto" */
+	char *vnc;			/* ADDR:PORT or unix:PATH; may be NULL */
+	char *vnc_password_file;	/* may be NULL */
 	char *notes;			/* may be NULL */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];

@@ -12,7 +12,8 @@
 #
 # Checks: create / list / show (text and JSON; list --json against
 # docs/schemas/vm-list.schema.json), start headless, pause, resume,
-# status, reset, screenshot (a clear "no display" error), the serial
+# status, reset, screenshot (PNG of the VGA's screen, its text, a clear
+# error for a bad path), the serial
 # console (control socket attach-serial and `vivarium console`), stop
 # through the ACPI power button, stop --force, three VMs at once, kill -9
 # of a VM process (disk image intact, stale PID/socket recognised, start
@@ -204,9 +205,19 @@ v status t1 --json
 check 'grep -q "\"state\" : \"paused\"" <<<"$out"' "status --json says paused"
 v resume t1
 check '[ "$rc" -eq 0 ] && [ "$(state t1)" = running ]' "resume: state running"
-v screenshot t1 "$work/shot.png"
-check '[ "$rc" -ne 0 ] && grep -q "no display" <<<"$err" && [ ! -e "$work/shot.png" ]' \
-	"screenshot: a clear 'no display' error ($err)"
+(cd "$work" && v screenshot t1 shot.png)
+png_size=$(python3 -c "
+import struct, sys
+d = open(sys.argv[1], 'rb').read(24)
+assert d[:8] == b'\x89PNG\r\n\x1a\n' and d[12:16] == b'IHDR'
+print('%dx%d' % struct.unpack('>II', d[16:24]))" "$work/shot.png" 2>/dev/null)
+check '[ "$rc" -eq 0 ] && [ "$png_size" = 720x400 ]' \
+	"screenshot (relative path): a PNG of the VGA's 80x25 text screen (${png_size:-no PNG}; $err)"
+v screenshot t1 --text
+check '[ "$rc" -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 25 ]' "screenshot --text: 25 rows ($(wc -l <<<"$out"))"
+v screenshot t1 "$work/no/such/dir/shot.png"
+check '[ "$rc" -ne 0 ] && grep -q "cannot create" <<<"$err" && [ ! -e "$work/no" ]' \
+	"screenshot to a missing folder: a clear error ($err)"
 echo=$(ctl t1 '
 r = call("attach-serial")
 assert r["ok"], r
