@@ -9,6 +9,8 @@
 #
 # KIND:
 #   grub-iso          mk-grub-iso.sh            (GRUB menu on a CD)
+#   grub-iso-kbd      mk-grub-iso.sh --at-keyboard (the same, GRUB reading
+#                     the PS/2 keyboard itself instead of through the BIOS)
 #   grub-disk         mk-grub-disk.sh           (GRUB menu on a disk)
 #   grub-disk-linux   mk-grub-disk.sh --linux   (GRUB + Linux on a disk)
 #
@@ -49,9 +51,10 @@ file_id() {
 
 case $kind in
 grub-iso) builder=("$here/mk-grub-iso.sh"); ext=iso ;;
+grub-iso-kbd) builder=("$here/mk-grub-iso.sh" --at-keyboard); ext=iso ;;
 grub-disk) builder=("$here/mk-grub-disk.sh"); ext=img ;;
 grub-disk-linux) builder=("$here/mk-grub-disk.sh" --linux); ext=img ;;
-*) die "unknown image kind '$kind' (grub-iso, grub-disk, grub-disk-linux)" ;;
+*) die "unknown image kind '$kind' (grub-iso, grub-iso-kbd, grub-disk, grub-disk-linux)" ;;
 esac
 
 key=$(
@@ -61,7 +64,7 @@ key=$(
 		file_id "$GRUB_PC_DIR/moddep.lst" "$GRUB_PC_DIR/kernel.img" "$GRUB_PC_DIR/boot.img"
 		grub-mkimage --version 2>&1 || true
 		case $kind in
-		grub-iso) xorriso -version 2>&1 | head -n1 || true ;;
+		grub-iso*) xorriso -version 2>&1 | head -n1 || true ;;
 		*) mkfs.ext4 -V 2>&1 | head -n1 || true ;;
 		esac
 		if [ "$kind" = grub-disk-linux ]; then

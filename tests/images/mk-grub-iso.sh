@@ -32,7 +32,12 @@ die() {
 case ${1:-} in
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: mk-grub-iso.sh OUT.iso"
+kbd=0
+if [ "${1:-}" = --at-keyboard ]; then
+	kbd=1
+	shift
+fi
+[ $# -eq 1 ] || die "usage: mk-grub-iso.sh [--at-keyboard] OUT.iso"
 out=$1
 
 command -v grub-mkrescue >/dev/null || die "grub-mkrescue not found (apt-get install grub-common)"
@@ -43,13 +48,19 @@ command -v xorriso >/dev/null || die "xorriso not found (apt-get install xorriso
 stage=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-iso.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/root/boot/grub"
-grub_menu_cfg cdrom >"$stage/root/boot/grub/grub.cfg"
+{
+	# GRUB's own PS/2 driver polls the 8042 instead of asking the BIOS
+	# (on this machine's KVM, keys through SeaBIOS's IRQ 1 handler never
+	# reach GRUB, with QEMU as with vivarium: see tests/e2e/test_console_window.sh).
+	[ "$kbd" = 1 ] && printf 'insmod at_keyboard\nterminal_input at_keyboard\n'
+	grub_menu_cfg cdrom
+} >"$stage/root/boot/grub/grub.cfg"
 
 # GRUB autoloads every partition map partmap.lst names when it probes a
 # disk, printing an error line (and spending a second here) for each one
 # missing, so ship them all: they are a few KiB.
 partmaps=$(tr '\n' ' ' <"$GRUB_PC_DIR/partmap.lst")
-modules="normal serial terminal echo halt reboot $partmaps"
+modules="normal serial terminal echo halt reboot at_keyboard keylayouts boot $partmaps"
 
 # -d: BIOS GRUB only, even where EFI GRUB is installed too.
 # shellcheck disable=SC2086

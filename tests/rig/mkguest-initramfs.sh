@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -20,6 +20,12 @@
 #
 # --wait: after the same lines, print GUEST-WAITING and wait (for the ACPI
 # power button; tests of `vivarium stop`).
+#
+# --drm: as --wait, but first load bochs-drm (bochs.ko and the DRM modules
+# it needs, from modules.dep) so that fbcon takes tty0 over on the
+# adapter's framebuffer, print GUEST-FB-DRIVER=<fb0's name>,
+# GUEST-FB-MODE=<width>,<height> and GUEST-FB-BPP=<n>, write a banner to
+# tty0 (GUEST-FB-TEXT) and then GUEST-WAITING.
 #
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
@@ -40,12 +46,14 @@ die() {
 
 shell=0
 wait=0
+drm=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
+--drm) wait=1; drm=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -61,7 +69,22 @@ echo vivarium-guest >"$stage/etc/hostname"
 kernel=$(newest_kernel)
 moddir=/lib/modules/${kernel#/boot/vmlinuz-}/kernel
 mkdir -p "$stage/lib/modules"
-for m in drivers/acpi/button drivers/input/evdev; do
+mods="drivers/acpi/button drivers/input/evdev"
+if [ "$drm" = 1 ]; then
+	# bochs.ko after its dependencies (modules.dep lists the deepest last).
+	dep=/lib/modules/${kernel#/boot/vmlinuz-}/modules.dep
+	line=$(grep -E '^kernel/drivers/gpu/drm/tiny/bochs\.ko[^:]*:' "$dep") ||
+		die "no bochs.ko in $dep (the guest kernel has no bochs-drm)"
+	order=
+	for d in $(echo "${line#*:}" | tr ' ' '\n' | tac) "${line%%:*}"; do
+		d=${d#kernel/}
+		d=${d%%.ko*}
+		mods="$mods $d"
+		order="$order ${d##*/}"
+	done
+	echo "$order" >"$stage/lib/modules/drm-order"
+fi
+for m in $mods; do
 	for ext in .ko .ko.xz .ko.zst .ko.gz; do
 		src=$moddir/$m$ext
 		[ -e "$src" ] || continue
@@ -119,6 +142,26 @@ echo
 # A subshell, so that setsid does not need to fork: the shell gets its own
 # session with the console's real tty as controlling terminal (job control, ^C).
 (exec setsid cttyhack sh -l)
+EOF
+fi
+
+if [ "$drm" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/drm-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+n=0
+while [ ! -e /sys/class/graphics/fb0/virtual_size ] && [ $n -lt 50 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+echo "GUEST-FB-DRIVER=$(cat /sys/class/graphics/fb0/name 2>/dev/null)"
+echo "GUEST-FB-MODE=$(cat /sys/class/graphics/fb0/virtual_size 2>/dev/null)"
+echo "GUEST-FB-BPP=$(cat /sys/class/graphics/fb0/bits_per_pixel 2>/dev/null)"
+printf '\033[2J\033[H' >/dev/tty0
+for i in 1 2 3 4 5 6 7 8; do
+	echo "VIVARIUM GUEST FRAMEBUFFER CONSOLE LINE $i ########################################" >/dev/tty0
+done
+echo "GUEST-FB-TEXT"
 EOF
 fi
 
