@@ -183,8 +183,9 @@ else
 	if [ "$vmm" = qemu ]; then
 		extra=(--qemu)
 	else
-		# vivarium and the SeaBIOS it loads (machine.c's default path).
-		extra=(--bin "$viv:$viv" --file /usr/share/seabios/bios-256k.bin)
+		# vivarium, the SeaBIOS and VGA BIOS it loads (machine.c's paths).
+		extra=(--bin "$viv:$viv" --file /usr/share/seabios/bios-256k.bin
+		       --file /usr/share/seabios/vgabios-stdvga.bin)
 	fi
 	files=()
 	for f in "$work"/img/*; do files+=(--file "$f:/img/${f##*/}"); done

@@ -23,10 +23,11 @@ for b in "$@"; do
 	bins="$bins --bin $b:/bin/$n"
 	names="$names $n"
 done
-# guest_firmware boots SeaBIOS: give L1 the same image.
+# guest_firmware boots SeaBIOS and the VGA BIOS: give L1 the same images.
 files=""
-bios=/usr/share/seabios/bios-256k.bin
-[ -r "$bios" ] && files="--file $bios:$bios"
+for bios in /usr/share/seabios/bios-256k.bin /usr/share/seabios/vgabios-stdvga.bin; do
+	[ -r "$bios" ] && files="$files --file $bios:$bios"
+done
 # Each binary gets 60 s (the whole tier takes ~15 s).  Under the rig's
 # emulated SVM an L2 guest has, rarely, never come back from KVM_RUN (seen
 # once in guest_exits' MSI test, L1 otherwise healthy): a binary that times
