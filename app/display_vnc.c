@@ -488,6 +488,9 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 	screen->ipv6port = 0;
 	screen->httpPort = 0;
 	screen->alwaysShared = TRUE;	/* a second viewer joins, not evicts */
+	/* Our frames already come in 16 ms batches (console_refresh); the
+	 * library's default 5 ms deferral only adds latency. */
+	screen->deferUpdateTime = 0;
 	screen->cursor = NULL;		/* the guest draws its own pointer */
 	screen->kbdAddEvent = vnc_key;
 	screen->ptrAddEvent = vnc_pointer;
