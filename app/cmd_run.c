@@ -291,9 +291,10 @@ int cmd_run(int argc, char **argv)
 	if (dopts.kind == VM_DISPLAY_AUTO) {
 		const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
 
-		dopts.kind = (x && *x) || (w && *w) ? VM_DISPLAY_SDL : VM_DISPLAY_NONE;
+		if (!(x && *x) && !(w && *w))
+			dopts.kind = VM_DISPLAY_NONE;
 	}
-	if (cfg.no_vga && dopts.kind == VM_DISPLAY_SDL && !dopts.vnc)
+	if (cfg.no_vga && !dopts.vnc)
 		dopts.kind = VM_DISPLAY_NONE;	/* nothing to show */
 
 	/* Signals go to one thread; vCPU threads inherit the mask. */
@@ -326,7 +327,7 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (dopts.kind == VM_DISPLAY_SDL || dopts.vnc) {
+	if (dopts.kind != VM_DISPLAY_NONE || dopts.vnc) {
 		cfg.console = con = console_new();
 		if (!con) {
 			fprintf(stderr, "vivarium: out of memory\n");

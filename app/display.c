@@ -118,7 +118,11 @@ int vm_display_open(struct vm_display **out, struct console *con,
 		static const struct sdl_display_cbs cbs = { .close = on_close };
 
 		d->sdl = sdl_display_new(con, name, &cbs, d, err, errlen);
-		if (!d->sdl) {
+		if (!d->sdl && o->kind == VM_DISPLAY_AUTO) {
+			/* "auto" means a window if one can be opened. */
+			fprintf(stderr, "vivarium: no console window (%s); running headless\n", err);
+			err[0] = 0;
+		} else if (!d->sdl) {
 			r = -ENODEV;
 			goto fail;
 		}

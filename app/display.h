@@ -15,7 +15,8 @@ struct console;
 struct vm_display;
 
 enum vm_display_kind {
-	VM_DISPLAY_AUTO = 0,	/* sdl if $DISPLAY/$WAYLAND_DISPLAY is set */
+	VM_DISPLAY_AUTO = 0,	/* sdl if $DISPLAY/$WAYLAND_DISPLAY is set and
+				 * a window opens; else headless */
 	VM_DISPLAY_NONE,
 	VM_DISPLAY_SDL,
 };
