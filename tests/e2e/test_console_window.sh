@@ -100,17 +100,20 @@ highlighted() {	# sets hl to A or B: the brighter row in a capture of the window
 	a=$(row_mean "$work/win.png" "$row_a") b=$(row_mean "$work/win.png" "$row_b")
 	hl=$(awk -v a="$a" -v b="$b" 'BEGIN { print (a > b + 0.05) ? "A" : (b > a + 0.05) ? "B" : "?" }')
 }
+# wait_highlight X: up to 10 s for entry X to be the highlighted one.
+wait_highlight() {
+	for _ in $(seq 100); do
+		highlighted; [ "$hl" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 highlighted; [ "$hl" = A ] || fail "entry A is not highlighted in the window at first ($a vs $b)"
 echo "ok - entry A highlighted in the window (row brightness $a vs $b)"
 
 xdotool windowfocus --sync "$wid" 2>/dev/null || xdotool windowfocus "$wid"
 xdotool key --delay 100 Down
-moved=
-for _ in $(seq 100); do
-	highlighted; [ "$hl" = B ] && { moved=1; break; }
-	sleep 0.1
-done
-[ -n "$moved" ] || fail "Down in the window did not move GRUB's highlight ($a vs $b)"
+wait_highlight B || fail "Down in the window did not move GRUB's highlight ($a vs $b)"
 echo "ok - Down pressed in the window moved the highlight to entry B ($a vs $b)"
 
 # The window shows what the VMM renders (the countdown stopped with the key).
@@ -134,12 +137,7 @@ ae=$(/usr/bin/compare -metric AE "$work/vmm.png" "$work/vnc.png" null: 2>&1)
 echo "ok - the VNC client received the same ${size} frame"
 "$vnccli" "unix:$work/vnc.sock" --timeout 20 --key Up >>"$work/vnc.log" 2>&1 ||
 	fail "VNC client --key Up: $(tail -n 2 "$work/vnc.log")"
-moved=
-for _ in $(seq 100); do
-	highlighted; [ "$hl" = A ] && { moved=1; break; }
-	sleep 0.1
-done
-[ -n "$moved" ] || fail "Up sent over VNC did not move the highlight back ($a vs $b)"
+wait_highlight A || fail "Up sent over VNC did not move the highlight back ($a vs $b)"
 echo "ok - Up sent by the VNC client moved the highlight back to entry A"
 
 # Closing the window presses the power button (GRUB ignores it).
