@@ -288,12 +288,6 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --vnc-password-file goes with --vnc\n");
 		return 2;
 	}
-	if (dopts.kind == VM_DISPLAY_AUTO) {
-		const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
-
-		if (!(x && *x) && !(w && *w))
-			dopts.kind = VM_DISPLAY_NONE;
-	}
 	if (cfg.no_vga && !dopts.vnc)
 		dopts.kind = VM_DISPLAY_NONE;	/* nothing to show */
 
@@ -327,7 +321,7 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (dopts.kind != VM_DISPLAY_NONE || dopts.vnc) {
+	if (vm_display_wanted(&dopts)) {
 		cfg.console = con = console_new();
 		if (!con) {
 			fprintf(stderr, "vivarium: out of memory\n");

@@ -37,6 +37,20 @@ int vm_display_parse_kind(const char *s, enum vm_display_kind *out)
 	return 0;
 }
 
+/* Is there a desktop session to open a window in? */
+static bool have_desktop(void)
+{
+	const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+
+	return (x && *x) || (w && *w);
+}
+
+bool vm_display_wanted(const struct vm_display_opts *o)
+{
+	return o->vnc || o->kind == VM_DISPLAY_SDL ||
+	       (o->kind == VM_DISPLAY_AUTO && have_desktop());
+}
+
 static gboolean frame(gpointer opaque)
 {
 	struct vm_display *d = opaque;
@@ -96,11 +110,8 @@ int vm_display_open(struct vm_display **out, struct console *con,
 	d->con = con;
 	d->close = close;
 	d->opaque = opaque;
-	if (kind == VM_DISPLAY_AUTO) {
-		const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
-
-		kind = (x && *x) || (w && *w) ? VM_DISPLAY_SDL : VM_DISPLAY_NONE;
-	}
+	if (kind == VM_DISPLAY_AUTO)
+		kind = have_desktop() ? VM_DISPLAY_SDL : VM_DISPLAY_NONE;
 	if (o->vnc) {
 		if (o->vnc_password_file) {
 			r = read_password(o->vnc_password_file, pw, sizeof(pw), err, errlen);

@@ -31,6 +31,9 @@ struct vm_display_opts {
 /* Parse "sdl" / "none" / "auto".  Returns 0 or -EINVAL. */
 int vm_display_parse_kind(const char *s, enum vm_display_kind *out);
 
+/* Would vm_display_open() start any frontend for @o (a window, or VNC)? */
+bool vm_display_wanted(const struct vm_display_opts *o);
+
 /*
  * vm_display_open - start the frontends @o asks for, on @con.  With none
  * (kind none, no VNC) it still succeeds and only refreshes on demand

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "console_pattern.h"
 #include "display/console.h"
 #include "display_vnc.h"
 
@@ -42,13 +43,6 @@ struct pattern_hw {
 	uint32_t colour;
 };
 
-/* Distinct red, green and blue per pixel, so a swapped channel shows. */
-static uint32_t pattern_pixel(unsigned x, unsigned y, unsigned seed)
-{
-	return ((x * 7 + y * 13 + seed) & 0xff) << 16 |
-	       ((x * 3 + seed * 5 + 40) & 0xff) << 8 | ((y * 11 + x) & 0xff);
-}
-
 static void pattern_update(void *opaque, struct console *con, bool full)
 {
 	struct pattern_hw *hw = opaque;
@@ -59,11 +53,7 @@ static void pattern_update(void *opaque, struct console *con, bool full)
 		hw->redraw = true;
 	}
 	if (hw->redraw || full) {
-		for (unsigned y = 0; y < s->height; y++)
-			for (unsigned x = 0; x < s->width; x++)
-				s->pixels[y * s->width + x] =
-					pattern_pixel(x, y, hw->seed);
-		console_dirty(con, 0, 0, s->width, s->height);
+		pattern_fill(con, hw->seed);
 		hw->redraw = false;
 	}
 	if (hw->rect) {

@@ -20,7 +20,6 @@ struct listener {
 struct console {
 	pthread_mutex_t lock;		/* surface, hw, listeners, dirty */
 	struct console_surface surf;
-	unsigned generation;
 	bool resized;			/* since the last refresh */
 	bool full;			/* redraw all at the next refresh */
 	unsigned dx0, dy0, dx1, dy1;	/* dirty bounding box (exclusive) */
@@ -201,7 +200,6 @@ int console_resize(struct console *con, unsigned width, unsigned height)
 	}
 	if (surface_alloc(&con->surf, width, height))
 		return -ENOMEM;
-	con->generation++;
 	con->resized = true;
 	dirty_all(con);
 	return 0;
@@ -311,14 +309,4 @@ unsigned console_leds(struct console *con)
 	}
 	pthread_mutex_unlock(&con->in_lock);
 	return leds;
-}
-
-unsigned console_generation(struct console *con)
-{
-	unsigned g;
-
-	pthread_mutex_lock(&con->lock);
-	g = con->generation;
-	pthread_mutex_unlock(&con->lock);
-	return g;
 }

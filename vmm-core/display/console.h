@@ -150,7 +150,5 @@ void console_mouse(struct console *con, int dx, int dy, int dz,
 void console_ctrl_alt_del(struct console *con);
 /* CONSOLE_LED_* as the guest last set them; 0 without an input device. */
 unsigned console_leds(struct console *con);
-/* Times the surface changed size (frontends poll it to notice resizes). */
-unsigned console_generation(struct console *con);
 
 #endif
