@@ -464,7 +464,8 @@ int cmd_console(int argc, char **argv)
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: vivarium console NAME\n\n"
 		       "Attaches this terminal to the VM's serial console.  Ctrl-A x detaches\n"
-		       "(the VM keeps running); Ctrl-A Ctrl-A types a Ctrl-A.\n");
+		       "(the VM keeps running); Ctrl-A Ctrl-A types a Ctrl-A.  It also detaches\n"
+		       "when its standard input ends (`printf 'ls\\n' | vivarium console NAME`).\n");
 		return 0;
 	}
 	if (argc != 2) {
@@ -513,6 +514,7 @@ int cmd_console(int argc, char **argv)
 		struct chardev_sink sink = {
 			.receive = console_receive, .opaque = &con,
 			.quit = console_quit, .quit_opaque = &con,
+			.eof = console_quit,	/* `cmds | vivarium console` ends */
 		};
 
 		chardev_start_input(term, &sink, &con.lock);

@@ -489,8 +489,11 @@ static void *input_main(void *arg)
 		nfds_t nfds = nheld || eof ? 1 : 2;
 		int r;
 
-		if (eof && !nheld)
-			break;		/* EOF only stops input */
+		if (eof && !nheld) {
+			if (chr->sink.eof)
+				chr->sink.eof(chr->sink.quit_opaque);
+			break;
+		}
 		atomic_store(&chr->waiting, nheld != 0);
 		r = poll(p, nfds, nheld ? RETRY_MS : -1);
 		if (r < 0) {

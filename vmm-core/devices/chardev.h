@@ -7,8 +7,8 @@
  * restores it on chardev_free() (and at exit() or on a fatal signal, should
  * the process end without calling it).  Typing Ctrl-A then x asks the VM to
  * quit; Ctrl-A Ctrl-A sends a literal Ctrl-A; Ctrl-A followed by anything
- * else is dropped (as QEMU's mux does).  End of file on stdin only stops
- * input.
+ * else is dropped (as QEMU's mux does).  End of file on stdin stops input
+ * and calls the sink's eof callback, if it has one.
  */
 #ifndef VIVARIUM_CHARDEV_H
 #define VIVARIUM_CHARDEV_H
@@ -30,6 +30,10 @@ struct chardev_sink {
 	 * input thread WITHOUT the device lock; must not free the chardev. */
 	void (*quit)(void *opaque);
 	void *quit_opaque;
+	/* Input ended (stdin reached end of file) after every byte before it
+	 * was taken (may be NULL).  Input thread, WITHOUT the device lock;
+	 * gets quit_opaque. */
+	void (*eof)(void *opaque);
 };
 
 /* Output to stdout, input from stdin (raw mode if it is a terminal). */
