@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level current_level = LOG_WARN;
 
@@ -34,6 +39,58 @@ enum log_level log_get_level(void)
 	return current_level;
 }
 
+static pthread_mutex_t rot_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *rot_path;
+static uint64_t rot_max;
+
+int log_set_rotation(const char *path, uint64_t max_bytes)
+{
+	struct stat a, b;
+	char *copy = NULL;
+
+	if (path) {
+		if (stat(path, &a) < 0 || fstat(STDERR_FILENO, &b) < 0 ||
+		    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+			return -EINVAL;
+		copy = strdup(path);
+		if (!copy)
+			return -ENOMEM;
+	}
+	pthread_mutex_lock(&rot_lock);
+	free(rot_path);
+	rot_path = copy;
+	rot_max = max_bytes;
+	pthread_mutex_unlock(&rot_lock);
+	return 0;
+}
+
+void log_rotate_check(void)
+{
+	struct stat err, out;
+	char old[4096];
+	int fd;
+
+	pthread_mutex_lock(&rot_lock);
+	if (!rot_path || fstat(STDERR_FILENO, &err) < 0 ||
+	    (uint64_t)err.st_size <= rot_max)
+		goto out;
+	snprintf(old, sizeof(old), "%s.1", rot_path);
+	if (rename(rot_path, old) < 0)
+		goto out;
+	fd = open(rot_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		goto out;
+	fflush(stdout);
+	fflush(stderr);
+	if (fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == err.st_dev &&
+	    out.st_ino == err.st_ino)
+		dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+out:
+	pthread_mutex_unlock(&rot_lock);
+}
+
 void vlog(enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
@@ -47,6 +104,7 @@ void vlog(enum log_level level, const char *fmt, ...)
 	/* One fprintf per message so lines from vCPU threads do not interleave;
 	 * "\r\n" because the terminal may be in raw mode. */
 	fprintf(stderr, "vivarium: %s: %s\r\n", level_names[level], buf);
+	log_rotate_check();
 }
 
 #define RL_BURST 10u

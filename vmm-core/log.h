@@ -19,6 +19,19 @@ enum log_level log_get_level(void);
 void vlog(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * log_set_rotation - stderr (and stdout, if it is the same file) is the
+ * file at @path: when a message leaves it larger than @max_bytes, it is
+ * renamed to "@path.1" (replacing an older one) and a new @path (0600) is
+ * started, so the log never takes more than about 2 x @max_bytes.  Checked
+ * after each vlog() and by log_rotate_check().  @path is copied; NULL
+ * turns rotation off.  Returns 0, or -EINVAL if stderr is not @path.
+ */
+int log_set_rotation(const char *path, uint64_t max_bytes);
+/* Rotate now if the log is over its size (for callers that write to
+ * stderr themselves).  Thread-safe. */
+void log_rotate_check(void);
+
 /* A token bucket: at most @burst messages, refilled at one per @interval_ns.
  * Initialise statically with RATELIMIT_INIT. */
 struct ratelimit {
