@@ -1260,6 +1260,8 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 		return r;
 	}
 	console_attach(m);
+	if (m->cfg.built)
+		m->cfg.built(m->cfg.built_opaque, m->boots);
 	if (m->cfg.serial && !m->input_started) {
 		struct chardev_sink sink = {
 			.receive = serial_receive, .opaque = m,

@@ -96,6 +96,12 @@ struct machine_config {
 	struct console *console;
 	/* No display adapter at all (the "None" graphics controller). */
 	bool no_vga;
+	/* Called on machine_run()'s thread each time the VM has been built
+	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
+	 * to build the first time is machine_run()'s error instead.  May be
+	 * NULL.  For "the VM is up" reports. */
+	void (*built)(void *opaque, unsigned boot);
+	void *built_opaque;
 };
 
 /* Exit status of machine_run() for a guest that powered off. */
