@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
 #include "png_write.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "display/console.h"
@@ -54,26 +57,93 @@ static int write_rows(FILE *f, const struct console_surface *s, char *err,
 	return 0;
 }
 
+/* Where the PNG goes: @path itself, or the file a symlink there names.
+ * *@mode: the existing file's permission bits, or -1 for a new file. */
+static char *target_of(const char *path, int *mode, char *err, size_t errlen,
+		       int *r)
+{
+	struct stat st;
+	char *target;
+
+	*mode = -1;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT) {
+			target = strdup(path);
+			*r = target ? 0 : -ENOMEM;
+			if (!target)
+				snprintf(err, errlen, "out of memory");
+			return target;
+		}
+		*r = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	target = S_ISLNK(st.st_mode) ? realpath(path, NULL) : strdup(path);
+	if (!target) {
+		*r = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (lstat(target, &st) < 0) {
+		if (errno == ENOENT)	/* a symlink to a file yet to be made */
+			return *r = 0, target;
+		*r = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		free(target);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*r = -EINVAL;
+		snprintf(err, errlen, "%s is not a regular file; give a file name for the PNG", path);
+		free(target);
+		return NULL;
+	}
+	if (faccessat(AT_FDCWD, target, W_OK, AT_EACCESS) < 0) {
+		*r = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		free(target);
+		return NULL;
+	}
+	*mode = (int)(st.st_mode & 07777);
+	*r = 0;
+	return target;
+}
+
 int png_write_surface(const char *path, const struct console_surface *s,
 		      char *err, size_t errlen)
 {
-	size_t n = strlen(path) + 16;
-	char *tmp = malloc(n);
+	char *target, *tmp;
+	int mode, fd, r;
+	size_t n;
 	FILE *f;
-	int r;
 
+	target = target_of(path, &mode, err, errlen, &r);
+	if (!target)
+		return r;
+	n = strlen(target) + 16;
+	tmp = malloc(n);
 	if (!tmp) {
+		free(target);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	snprintf(tmp, n, "%s.tmp%d", path, (int)getpid());
-	f = fopen(tmp, "wbx");
+	snprintf(tmp, n, "%s.tmp%d", target, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		  mode >= 0 ? (mode_t)mode : 0666);
+	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
 	if (!f) {
 		r = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
 		free(tmp);
+		free(target);
 		return r;
 	}
+	if (mode >= 0)
+		(void)!fchmod(fd, (mode_t)mode);	/* umask aside */
 	r = write_rows(f, s, err, errlen);
 	if (r == 0 && (fflush(f) || fsync(fileno(f)))) {
 		r = -errno;
@@ -83,12 +153,13 @@ int png_write_surface(const char *path, const struct console_surface *s,
 		r = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 	}
-	if (r == 0 && rename(tmp, path) < 0) {
+	if (r == 0 && rename(tmp, target) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 	}
 	if (r < 0)
 		unlink(tmp);
 	free(tmp);
+	free(target);
 	return r;
 }

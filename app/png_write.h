@@ -10,8 +10,13 @@ struct console_surface;
 /*
  * png_write_surface - write @s as an 8-bit RGB PNG at @path, through a
  * temporary file in the same directory renamed into place, so a full disk
- * or a crash never leaves a truncated file.  Returns 0 or -errno with one
- * line in @err.
+ * or a crash never leaves a truncated file.  An existing @path must be a
+ * regular file this process may write (a symlink counts as the file it
+ * names, which is replaced): a device node, a directory or a FIFO is
+ * refused (-EINVAL), and so is a file we could not write in place
+ * (-EACCES), since a rename would replace it anyway.  The new file keeps
+ * the old one's permission bits.  Returns 0 or -errno with one line in
+ * @err.
  */
 int png_write_surface(const char *path, const struct console_surface *s,
 		      char *err, size_t errlen);
