@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@
 #define CLIENTS_MAX		32
 #define GUEST_IN_MAX		(1u << 20)	/* queued serial input */
 #define STOP_TIMEOUT_DEFAULT	60		/* seconds */
+#define VM_LOG_MAX		(1u << 20)	/* vm.log, then vm.log.1 */
 
 enum vm_state { ST_RUNNING, ST_PAUSED, ST_STOPPING, ST_STOPPED };
 static const char *const state_names[] = {
@@ -107,6 +109,7 @@ struct vmproc {
 	int status;
 	char err[512];
 	gint64 started_us;
+	int ready_fd;		/* 'vivarium start' waits on it; -1 once told */
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -121,6 +124,7 @@ static void vm_log(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	log_rotate_check();
 }
 
 /* ---- clients: output ------------------------------------------------------ */
@@ -158,11 +162,19 @@ static gboolean reap_clients(gpointer opaque)
 	return G_SOURCE_REMOVE;
 }
 
+/* The watches go at once: a dead client's fd may stay readable (unread
+ * bytes, EOF), and a watch left on it would starve the idle reaper and
+ * spin the loop. */
 static void client_kill(struct client *c)
 {
 	if (c->dead)
 		return;
 	c->dead = true;
+	if (c->in_watch)
+		g_source_remove(c->in_watch);
+	if (c->out_watch)
+		g_source_remove(c->out_watch);
+	c->in_watch = c->out_watch = 0;
 	g_idle_add(reap_clients, c->vp);
 }
 
@@ -394,6 +406,99 @@ static gboolean guest_out_readable(gint fd, GIOCondition cond, gpointer opaque)
 	return G_SOURCE_CONTINUE;
 }
 
+/* ---- request members: the type is checked, never assumed ------------------ */
+
+/* A member of @req, or NULL if absent.  A null value counts as absent. */
+static JsonNode *member(JsonObject *req, const char *name)
+{
+	JsonNode *n = json_object_get_member(req, name);
+
+	return n && !JSON_NODE_HOLDS_NULL(n) ? n : NULL;
+}
+
+static bool holds(JsonNode *n, GType type)
+{
+	return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type;
+}
+
+/* String member @name: *@out = its value, or @def when absent.  false (and
+ * @err, naming the member) when it has another type. */
+static bool get_string(JsonObject *req, const char *name, const char *def,
+		       const char **out, char *err, size_t errlen)
+{
+	JsonNode *n = member(req, name);
+
+	*out = def;
+	if (!n)
+		return true;
+	if (!holds(n, G_TYPE_STRING)) {
+		snprintf(err, errlen, "\"%s\" must be a string", name);
+		return false;
+	}
+	*out = json_node_get_string(n);
+	return true;
+}
+
+/* Integer member @name within [@min, @max]; a fraction, a string or a
+ * boolean is an error, not a conversion. */
+static bool get_int(JsonObject *req, const char *name, gint64 def, gint64 min,
+		    gint64 max, gint64 *out, char *err, size_t errlen)
+{
+	JsonNode *n = member(req, name);
+
+	*out = def;
+	if (!n)
+		return true;
+	if (!holds(n, G_TYPE_INT64) || json_node_get_int(n) < min ||
+	    json_node_get_int(n) > max) {
+		snprintf(err, errlen, "\"%s\" must be an integer from %" G_GINT64_FORMAT
+			 " to %" G_GINT64_FORMAT, name, min, max);
+		return false;
+	}
+	*out = json_node_get_int(n);
+	return true;
+}
+
+static bool get_bool(JsonObject *req, const char *name, bool def, bool *out,
+		     char *err, size_t errlen)
+{
+	JsonNode *n = member(req, name);
+
+	*out = def;
+	if (!n)
+		return true;
+	if (!holds(n, G_TYPE_BOOLEAN)) {
+		snprintf(err, errlen, "\"%s\" must be true or false", name);
+		return false;
+	}
+	*out = json_node_get_boolean(n);
+	return true;
+}
+
+/* The request's "id" is echoed in its reply: a string, an integer or a
+ * finite number (1e400 would come back as "inf", which is not JSON). */
+static bool id_ok(JsonNode *id)
+{
+	if (!id || JSON_NODE_HOLDS_NULL(id) || holds(id, G_TYPE_STRING) ||
+	    holds(id, G_TYPE_INT64))
+		return true;
+	return holds(id, G_TYPE_DOUBLE) && isfinite(json_node_get_double(id));
+}
+
+/* JSON's \u0000 escape: json-glib would cut the string there, so that
+ * "status\u0000junk" matched "status".  Strings with a NUL are refused. */
+static bool has_nul_escape(const char *line, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (line[i] != '\\')
+			continue;
+		if (line[i + 1] == 'u' && i + 5 < len && !memcmp(line + i + 2, "0000", 4))
+			return true;
+		i++;	/* skip the escaped character (\\ included) */
+	}
+	return false;
+}
+
 /* ---- commands --------------------------------------------------------------- */
 
 static JsonNode *status_node(struct vmproc *vp)
@@ -447,13 +552,16 @@ static gboolean stop_timeout(gpointer opaque)
 static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 		     JsonObject *req)
 {
-	bool force = json_object_get_boolean_member_with_default(req, "force", FALSE);
-	gint64 timeout = json_object_get_int_member_with_default(req, "timeout",
-								  STOP_TIMEOUT_DEFAULT);
 	g_autoptr(JsonBuilder) b = json_builder_new();
+	char err[128];
+	bool force;
+	gint64 timeout;
 
-	if (timeout < 0 || timeout > 24 * 3600) {
-		reply(c, id, false, NULL, "stop: timeout must be 0..86400 seconds");
+	/* A malformed timeout is an error, never a forced stop. */
+	if (!get_bool(req, "force", false, &force, err, sizeof(err)) ||
+	    !get_int(req, "timeout", STOP_TIMEOUT_DEFAULT, 0, 24 * 3600, &timeout,
+		     err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
 		return;
 	}
 	if (force || timeout == 0) {
@@ -486,11 +594,15 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 			   JsonObject *req)
 {
-	const char *path = json_object_get_string_member_with_default(req, "path", NULL);
-	const char *format = json_object_get_string_member_with_default(req, "format", "png");
+	const char *path, *format;
 	struct console_surface s;
 	char err[512];
 
+	if (!get_string(req, "path", NULL, &path, err, sizeof(err)) ||
+	    !get_string(req, "format", "png", &format, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
 	console_refresh(vp->con);
 	if (!strcmp(format, "text")) {
 		g_autofree char *text = g_malloc(64 << 10);
@@ -541,11 +653,14 @@ static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 static void req_attach_serial(struct vmproc *vp, struct client *c, JsonNode *id,
 			      JsonObject *req)
 {
-	gint64 history = json_object_get_int_member_with_default(req, "history", 0);
+	gint64 history;
+	char err[128];
 	guint n;
 
-	if (history < 0)
-		history = 0;
+	if (!get_int(req, "history", 0, 0, G_MAXINT32, &history, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
 	n = history > vp->history->len ? vp->history->len : (guint)history;
 	reply(c, id, true, NULL, NULL);
 	/* From here on the connection carries serial bytes only. */
@@ -554,23 +669,31 @@ static void req_attach_serial(struct vmproc *vp, struct client *c, JsonNode *id,
 		client_send(c, vp->history->data + vp->history->len - n, n);
 }
 
-static void handle_request(struct vmproc *vp, struct client *c, const char *line)
+static void handle_request(struct vmproc *vp, struct client *c,
+			   const char *line, size_t len)
 {
 	g_autoptr(JsonParser) p = json_parser_new();
 	JsonObject *req;
 	JsonNode *id;
 	const char *cmd;
-	char msg[256];
+	char msg[512];
 
-	if (!json_parser_load_from_data(p, line, -1, NULL) ||
+	if (has_nul_escape(line, len)) {
+		reply(c, NULL, false, NULL, "strings with NUL characters (\\u0000) are not accepted");
+		return;
+	}
+	if (!json_parser_load_from_data(p, line, (gssize)len, NULL) ||
 	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
 		reply(c, NULL, false, NULL, "not a JSON object");
 		return;
 	}
 	req = json_node_get_object(json_parser_get_root(p));
 	id = json_object_get_member(req, "id");
-	cmd = json_object_get_string_member_with_default(req, "cmd", NULL);
-	if (!cmd) {
+	if (!id_ok(id)) {
+		reply(c, NULL, false, NULL, "\"id\" must be a string or a finite number");
+		return;
+	}
+	if (!get_string(req, "cmd", NULL, &cmd, msg, sizeof(msg)) || !cmd) {
 		reply(c, id, false, NULL, "no \"cmd\" string in the request");
 		return;
 	}
@@ -615,9 +738,14 @@ static void handle_request(struct vmproc *vp, struct client *c, const char *line
 	} else if (!strcmp(cmd, "attach-serial")) {
 		req_attach_serial(vp, c, id, req);
 	} else {
+		/* Cut at a character, not a byte: the error is UTF-8 JSON. */
+		g_autofree char *shown = g_utf8_make_valid(cmd, -1);
+
+		if (g_utf8_strlen(shown, -1) > 64)
+			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
-			 "unknown command '%.64s' (status, subscribe, pause, resume, reset, stop, "
-			 "screenshot, attach-serial)", cmd);
+			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
+			 "screenshot, attach-serial)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -632,12 +760,11 @@ static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
 
 	(void)cond;
 	if (c->dead)
-		return G_SOURCE_CONTINUE;
+		return G_SOURCE_REMOVE;
 	n = recv(fd, buf, sizeof(buf), 0);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return G_SOURCE_CONTINUE;
 	if (n <= 0) {
-		c->in_watch = 0;
 		client_kill(c);
 		return G_SOURCE_REMOVE;
 	}
@@ -655,7 +782,7 @@ static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
 			continue;
 		}
 		if (c->line->len)
-			handle_request(c->vp, c, c->line->str);
+			handle_request(c->vp, c, c->line->str, c->line->len);
 		g_string_truncate(c->line, 0);
 		/* After attach-serial the rest of the bytes are serial input. */
 		if (c->serial && i + 1 < n) {
@@ -663,7 +790,7 @@ static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
 			break;
 		}
 	}
-	return G_SOURCE_CONTINUE;
+	return c->dead ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
 
 static gboolean accept_client(gint fd, GIOCondition cond, gpointer opaque)
@@ -698,6 +825,38 @@ static gboolean accept_client(gint fd, GIOCondition cond, gpointer opaque)
 
 /* ---- the machine thread and the end ------------------------------------- */
 
+static void report_ready(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	(void)!write(fd, msg, strlen(msg));
+	(void)!write(fd, "\n", 1);
+	close(fd);
+}
+
+/* 'vivarium start' hears "ok" only once the VM is built: a size that cannot
+ * be allocated or a file that is no kernel is its error, not vm.log's. */
+static gboolean first_boot_built(gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+	char msg[32];
+
+	vm_log("VM '%s' started: pid %d, %u vCPUs, %" PRIu64 " MiB, control socket %s",
+	       vp->name, (int)getpid(), vp->cfg.cpus, vp->cfg.memory >> 20, vp->sock_path);
+	snprintf(msg, sizeof(msg), "ok %d", (int)getpid());
+	report_ready(vp->ready_fd, msg);
+	vp->ready_fd = -1;
+	return G_SOURCE_REMOVE;
+}
+
+/* machine_run()'s thread: hand the report to the main loop, ahead of the
+ * machine-ended watch. */
+static void machine_built(void *opaque, unsigned boot)
+{
+	if (boot == 1)
+		g_idle_add_full(G_PRIORITY_HIGH, first_boot_built, opaque, NULL);
+}
+
 static void *machine_thread(void *opaque)
 {
 	struct vmproc *vp = opaque;
@@ -726,6 +885,14 @@ static gboolean machine_ended(gint fd, GIOCondition cond, gpointer opaque)
 	/* The last words of the guest. */
 	while (guest_out_read(vp) > 0)
 		;
+	if (vp->ready_fd >= 0) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "error: %s",
+			 vp->status < 0 ? vp->err : "the VM ended before it started");
+		report_ready(vp->ready_fd, msg);
+		vp->ready_fd = -1;
+	}
 	if (vp->status < 0)
 		vm_log("VM failed: %s", vp->err);
 	else if (vp->forced)
@@ -773,11 +940,12 @@ static int lock_pid_file(struct vmproc *vp, char *err, size_t errlen)
 	int fd, n;
 
 	vp->pid_path = vmlib_vm_file(vp->name, VM_PID_FILE);
-	fd = open(vp->pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(vp->pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", vp->pid_path, strerror(errno));
 		return -errno;
 	}
+	(void)!fchmod(fd, 0600);	/* one made by an older version was 0644 */
 	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
 		pid_t pid = 0;
 
@@ -860,8 +1028,10 @@ static int setup_serial(struct vmproc *vp, char *err, size_t errlen)
 	}
 	vp->ser_out_rd = out[0];
 	vp->ser_in_wr = in[1];
-	vp->serial_log = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (vp->serial_log < 0)
+	vp->serial_log = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (vp->serial_log >= 0)
+		(void)!fchmod(vp->serial_log, 0600);
+	else
 		vm_log("cannot write %s: %s (serial output is not logged)", log, strerror(errno));
 	return 0;
 fail:
@@ -907,15 +1077,6 @@ static void cleanup(struct vmproc *vp)
 	vm_config_clear(&vp->cfg);
 }
 
-static void report_ready(int fd, const char *msg)
-{
-	if (fd < 0)
-		return;
-	(void)!write(fd, msg, strlen(msg));
-	(void)!write(fd, "\n", 1);
-	close(fd);
-}
-
 int cmd_vm_process(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -928,6 +1089,7 @@ int cmd_vm_process(int argc, char **argv)
 	struct vmproc vp = {
 		.listen_fd = -1, .pid_fd = -1, .ser_out_rd = -1,
 		.ser_in_wr = -1, .serial_log = -1, .end_pipe = { -1, -1 },
+		.ready_fd = -1,
 	};
 	struct machine_config mc;
 	struct vm_display_opts dopts = { 0 };
@@ -957,6 +1119,12 @@ int cmd_vm_process(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	vp.name = argv[optind];
 	vp.started_us = g_get_monotonic_time();
+	{
+		/* 'vivarium start' made vm.log our stderr: keep it bounded. */
+		g_autofree char *log = vmlib_vm_file(vp.name, VM_LOG_FILE);
+
+		log_set_rotation(log, VM_LOG_MAX);
+	}
 	vp.history = g_byte_array_new();
 	vp.ser_in_pending = g_byte_array_new();
 
@@ -979,6 +1147,8 @@ int cmd_vm_process(int argc, char **argv)
 	}
 	if (r == 0) {
 		vm_machine_config(&vp.cfg, vp.serial, &mc);
+		mc.built = machine_built;
+		mc.built_opaque = &vp;
 		vp.con = mc.console = console_new();
 		if (!vp.con) {
 			snprintf(err, sizeof(err), "out of memory");
@@ -1007,11 +1177,7 @@ int cmd_vm_process(int argc, char **argv)
 		cleanup(&vp);
 		return 1;
 	}
-	vm_log("VM '%s' started: pid %d, %u vCPUs, %" PRIu64 " MiB, control socket %s",
-	       vp.name, (int)getpid(), vp.cfg.cpus, vp.cfg.memory >> 20, vp.sock_path);
-	snprintf(msg, sizeof(msg), "ok %d", (int)getpid());
-	report_ready(ready_fd, msg);
-
+	vp.ready_fd = ready_fd;	/* answered once the VM is built */
 	vp.loop = g_main_loop_new(NULL, FALSE);
 	g_unix_fd_add(vp.listen_fd, G_IO_IN, accept_client, &vp);
 	g_unix_fd_add(vp.ser_out_rd, G_IO_IN, guest_out_readable, &vp);
