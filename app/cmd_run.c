@@ -44,7 +44,8 @@ static void run_usage(FILE *f)
 		"--display sdl opens the console window (the default when $DISPLAY is\n"
 		"set; Right Ctrl is the host key: Host+F full screen, Host+Del\n"
 		"Ctrl+Alt+Del); --vnc serves the screen over VNC (ADDR defaults to\n"
-		"127.0.0.1; the password is the file's first line).\n",
+		"127.0.0.1; the password is the file's first line; without one, anyone\n"
+		"who can reach a TCP port sees the screen and types into the VM).\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND);
 }
 

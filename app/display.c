@@ -113,12 +113,16 @@ int vm_display_open(struct vm_display **out, struct console *con,
 	if (kind == VM_DISPLAY_AUTO)
 		kind = have_desktop() ? VM_DISPLAY_SDL : VM_DISPLAY_NONE;
 	if (o->vnc) {
+		struct vnc_display_opts vo = { .password = pw, .name = name };
+
 		if (o->vnc_password_file) {
 			r = read_password(o->vnc_password_file, pw, sizeof(pw), err, errlen);
 			if (r < 0)
 				goto fail;
+		} else {
+			vo.password = NULL;
 		}
-		d->vnc = vnc_display_new(con, o->vnc, pw[0] ? pw : NULL, name, err, errlen);
+		d->vnc = vnc_display_new(con, o->vnc, &vo, err, errlen);
 		memset(pw, 0, sizeof(pw));
 		if (!d->vnc) {
 			r = -EADDRINUSE;
