@@ -289,6 +289,14 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --vnc-password-file goes with --vnc\n");
 		return 2;
 	}
+	if (dopts.vnc) {
+		char msg[256];
+
+		if (parse_vnc_addr(dopts.vnc, NULL, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "vivarium: %s\n", msg);
+			return 2;
+		}
+	}
 	if (cfg.no_vga && !dopts.vnc)
 		dopts.kind = VM_DISPLAY_NONE;	/* nothing to show */
 

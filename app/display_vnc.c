@@ -43,6 +43,7 @@
 #include "display/console.h"
 #include "input/keymap.h"
 #include "log.h"
+#include "options.h"
 
 struct vnc_display {
 	struct console *con;
@@ -554,11 +555,7 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "vnc: unix socket path '%s' is empty or longer than %zu bytes",
-			 path, sizeof(sa.sun_path) - 1);
-		return -1;
-	}
+	/* parse_vnc_addr() checked that it fits. */
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -596,48 +593,20 @@ fail:
 	return -1;
 }
 
-/* "ADDR:PORT", ADDR numeric IPv4, "[IPv6]", "localhost" or empty. */
-static int listen_tcp(const char *spec, char *err, size_t errlen)
+static int listen_tcp(const struct vnc_addr *a, char *err, size_t errlen)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
 	};
 	struct addrinfo *ai;
-	const char *colon = strrchr(spec, ':');
-	char host[128], *end;
-	unsigned long port;
-	int fd, one = 1, r;
-	size_t hl;
+	char port[8];
+	int fd, one = 1;
 
-	if (!colon) {
-		snprintf(err, errlen, "vnc: '%s' is not ADDR:PORT or unix:PATH", spec);
-		return -1;
-	}
-	hl = (size_t)(colon - spec);
-	if (hl >= sizeof(host)) {
-		snprintf(err, errlen, "vnc: address in '%s' is too long", spec);
-		return -1;
-	}
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	}
-	if (!*host || !strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || errno || port < 1 || port > 65535) {
-		snprintf(err, errlen, "vnc: port '%s' in '%s' is not a number from 1 to 65535",
-			 colon + 1, spec);
-		return -1;
-	}
-	r = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (r) {
+	snprintf(port, sizeof(port), "%u", a->port);
+	if (getaddrinfo(a->host, port, &hints, &ai)) {
 		snprintf(err, errlen, "vnc: '%s' is not a numeric address (use e.g. 127.0.0.1:5900)",
-			 host);
+			 a->host);
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -649,11 +618,11 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 8) < 0) {
 		if (errno == EADDRINUSE)
-			snprintf(err, errlen, "vnc: address %s:%lu is in use (another VNC server?); choose another port",
-				 host, port);
+			snprintf(err, errlen, "vnc: address %s:%u is in use (another VNC server?); choose another port",
+				 a->host, a->port);
 		else
-			snprintf(err, errlen, "vnc: cannot listen on %s:%lu: %s",
-				 host, port, strerror(errno));
+			snprintf(err, errlen, "vnc: cannot listen on %s:%u: %s",
+				 a->host, a->port, strerror(errno));
 		close(fd);
 		fd = -1;
 	}
@@ -687,6 +656,7 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 				    char *err, size_t errlen)
 {
 	struct vnc_display *d = calloc(1, sizeof(*d));
+	struct vnc_addr addr;
 	rfbScreenInfoPtr screen;
 	int r;
 
@@ -712,17 +682,21 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 		free_parts(d);
 		return NULL;
 	}
-	if (!strncmp(spec, "unix:", 5)) {
-		d->listen_fd = listen_unix(spec + 5, err, errlen);
-		if (d->listen_fd >= 0 && !(d->unix_path = strdup(spec + 5))) {
+	if (parse_vnc_addr(spec, &addr, err, errlen) < 0) {
+		free_parts(d);
+		return NULL;
+	}
+	if (addr.is_unix) {
+		d->listen_fd = listen_unix(addr.path, err, errlen);
+		if (d->listen_fd >= 0 && !(d->unix_path = strdup(addr.path))) {
 			snprintf(err, errlen, "vnc: out of memory");
-			unlink(spec + 5);
+			unlink(addr.path);
 		}
 	} else {
-		d->listen_fd = listen_tcp(spec, err, errlen);
+		d->listen_fd = listen_tcp(&addr, err, errlen);
 	}
 	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->listen_fd < 0 || (!strncmp(spec, "unix:", 5) && !d->unix_path) ||
+	if (d->listen_fd < 0 || (addr.is_unix && !d->unix_path) ||
 	    d->wake_fd < 0) {
 		if (d->wake_fd < 0)
 			snprintf(err, errlen, "vnc: eventfd: %s", strerror(errno));
