@@ -139,6 +139,14 @@ int cmd_start(int argc, char **argv)
 			} else {
 				vnc = g_strdup(optarg);
 			}
+			if (*vnc) {	/* '' turns VNC off */
+				char msg[256];
+
+				if (parse_vnc_addr(vnc, NULL, msg, sizeof(msg)) < 0) {
+					ERR("%s", msg);
+					return 2;
+				}
+			}
 			break;
 		case 'p':
 			g_free(vnc_pw);

@@ -44,7 +44,8 @@ static void run_usage(FILE *f)
 		"--display sdl opens the console window (the default when $DISPLAY is\n"
 		"set; Right Ctrl is the host key: Host+F full screen, Host+Del\n"
 		"Ctrl+Alt+Del); --vnc serves the screen over VNC (ADDR defaults to\n"
-		"127.0.0.1; the password is the file's first line).\n",
+		"127.0.0.1; the password is the file's first line; without one, anyone\n"
+		"who can reach a TCP port sees the screen and types into the VM).\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND);
 }
 
@@ -287,6 +288,14 @@ int cmd_run(int argc, char **argv)
 	if (dopts.vnc_password_file && !dopts.vnc) {
 		fprintf(stderr, "vivarium: --vnc-password-file goes with --vnc\n");
 		return 2;
+	}
+	if (dopts.vnc) {
+		char msg[256];
+
+		if (parse_vnc_addr(dopts.vnc, NULL, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "vivarium: %s\n", msg);
+			return 2;
+		}
 	}
 	if (cfg.no_vga && !dopts.vnc)
 		dopts.kind = VM_DISPLAY_NONE;	/* nothing to show */

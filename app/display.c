@@ -11,6 +11,7 @@
 #include "display/console.h"
 #include "display_sdl.h"
 #include "display_vnc.h"
+#include "options.h"
 
 #define FRAME_MS	16	/* ~60 frames per second */
 #define PASSWORD_MAX	64
@@ -69,28 +70,6 @@ static void on_close(void *opaque)
 		d->close(d->opaque);
 }
 
-static int read_password(const char *path, char *pw, size_t len, char *err,
-			 size_t errlen)
-{
-	g_autofree char *text = NULL;
-	g_autoptr(GError) e = NULL;
-	size_t n;
-
-	if (!g_file_get_contents(path, &text, NULL, &e)) {
-		snprintf(err, errlen, "cannot read the VNC password file: %s", e->message);
-		return -ENOENT;
-	}
-	n = strcspn(text, "\r\n");
-	if (!n || n >= len) {
-		snprintf(err, errlen, "VNC password file '%s': the first line must hold a password of 1-%zu characters",
-			 path, len - 1);
-		return -EINVAL;
-	}
-	memcpy(pw, text, n);
-	pw[n] = 0;
-	return 0;
-}
-
 int vm_display_open(struct vm_display **out, struct console *con,
 		    const struct vm_display_opts *o,
 		    void (*close)(void *opaque), void *opaque,
@@ -113,12 +92,16 @@ int vm_display_open(struct vm_display **out, struct console *con,
 	if (kind == VM_DISPLAY_AUTO)
 		kind = have_desktop() ? VM_DISPLAY_SDL : VM_DISPLAY_NONE;
 	if (o->vnc) {
+		struct vnc_display_opts vo = { .password = pw, .name = name };
+
 		if (o->vnc_password_file) {
-			r = read_password(o->vnc_password_file, pw, sizeof(pw), err, errlen);
+			r = vnc_password_read(o->vnc_password_file, pw, sizeof(pw), err, errlen);
 			if (r < 0)
 				goto fail;
+		} else {
+			vo.password = NULL;
 		}
-		d->vnc = vnc_display_new(con, o->vnc, pw[0] ? pw : NULL, name, err, errlen);
+		d->vnc = vnc_display_new(con, o->vnc, &vo, err, errlen);
 		memset(pw, 0, sizeof(pw));
 		if (!d->vnc) {
 			r = -EADDRINUSE;

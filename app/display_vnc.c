@@ -2,9 +2,12 @@
 /*
  * The VM's VNC server on libvncserver.  We make the listening socket
  * ourselves (TCP or Unix: libvncserver 0.9.14 has no Unix socket listener
- * and reports bind errors only to its log) and hand it to the library's
- * listener thread as screen->listenSock; each client then gets its own
- * input and output threads from the library (rfbRunEventLoop background).
+ * and reports bind errors only to its log) and accept on it from a thread
+ * of our own, which hands each client to the library (rfbNewClient, then
+ * rfbStartOnHoldClient: its input and output threads).  Accepting
+ * ourselves bounds what a flood of connections can take: at most
+ * max_clients clients (two threads, three fds each), no fd that the
+ * library's select() calls cannot take, and a deadline for the handshake.
  *
  * The framebuffer is our own copy of the console surface, in libvncserver's
  * default 32-bit true-colour layout (red in the lowest byte on a
@@ -12,6 +15,7 @@
  * format and the clients' translation as they are: the copy swaps red and
  * blue of the console's XRGB8888 pixels.
  */
+#define _GNU_SOURCE		/* accept4, pipe2 */
 #include "display_vnc.h"
 
 #include <arpa/inet.h>
@@ -20,20 +24,26 @@
 #include <linux/input-event-codes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "display/console.h"
 #include "input/keymap.h"
 #include "log.h"
+#include "options.h"
 
 struct vnc_display {
 	struct console *con;
@@ -52,16 +62,45 @@ struct vnc_display {
 	int last_x, last_y;
 	unsigned buttons;		/* CONSOLE_BTN_* last sent */
 
-	/* Client threads: the library creates one per client and, since we
-	 * do not use rfbShutdownServer's client loop, nobody joins them.
-	 * A client's gone hook (on its own thread) files it here; we join
-	 * it when the next client comes and at free, so that the screen
-	 * outlives every thread that uses it. */
+	/* Our acceptor thread and the clients it made. */
+	int listen_fd;
+	int wake_fd;			/* eventfd: stop, or a client left */
+	atomic_bool stopping;
+	pthread_t acceptor;
+	bool acceptor_running;
+	unsigned max_clients;
+	unsigned handshake_ms;
+
+	/* Client threads: the library creates one per client and nobody
+	 * joins them.  A client's gone hook (on its own thread) files it
+	 * here; the acceptor joins it, and so does free, so that the screen
+	 * outlives every thread that uses it.  A client's slot lives from
+	 * the new-client hook to the gone hook, which runs before the
+	 * library frees the client: under thr_lock a slot's client is
+	 * never freed. */
 	pthread_mutex_t thr_lock;
-	unsigned live;			/* accepted, gone hook not yet run */
+	unsigned live;			/* slots in use */
+	struct vnc_slot *slots;		/* max_clients of them */
 	pthread_t *gone;
 	unsigned ngone, gone_cap;
 };
+
+/* One connection, from accept to the client's gone hook: @ctl is our
+ * duplicate of its socket, so that we can end it with shutdown() from any
+ * thread without touching the library's client (its threads see EOF and
+ * free it themselves), and without racing the library's close() of the
+ * socket fd. */
+struct vnc_slot {
+	struct vnc_display *d;
+	bool used;
+	rfbClientPtr cl;		/* NULL until rfbNewClient() made it */
+	int fd;				/* the socket, for the handoff thread */
+	int ctl;
+	uint64_t deadline_ms;		/* handshake deadline; 0: done or ended */
+};
+
+/* The slot a handoff thread is handing to rfbNewClient(), for its hook. */
+static __thread struct vnc_slot *handoff_slot;
 
 /* libvncserver's log goes to ours at debug level: what matters to the user
  * (bind errors) we report ourselves. */
@@ -218,6 +257,51 @@ static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 	pthread_mutex_unlock(&d->in_lock);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void wake(struct vnc_display *d)
+{
+	uint64_t one = 1;
+
+	if (write(d->wake_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, the acceptor wakes anyway. */
+	}
+}
+
+/* File the calling thread, which is about to end, to be joined.  Under
+ * thr_lock. */
+static void file_thread(struct vnc_display *d)
+{
+	if (d->ngone == d->gone_cap) {
+		unsigned cap = d->gone_cap ? 2 * d->gone_cap : 8;
+		pthread_t *g = realloc(d->gone, cap * sizeof(*g));
+
+		if (g) {
+			d->gone = g;
+			d->gone_cap = cap;
+		}
+	}
+	if (d->ngone < d->gone_cap)
+		d->gone[d->ngone++] = pthread_self();
+	else
+		pthread_detach(pthread_self());	/* no memory */
+}
+
+/* Under thr_lock. */
+static void release_slot(struct vnc_display *d, struct vnc_slot *s)
+{
+	close(s->ctl);
+	s->used = false;
+	s->cl = NULL;
+	d->live--;
+}
+
 /* A client left: release what it may have held, so no key sticks down in
  * the guest. */
 static void vnc_client_gone(rfbClientPtr cl)
@@ -241,23 +325,13 @@ static void vnc_client_gone(rfbClientPtr cl)
 	/* The library calls this on the client's input thread, which then
 	 * still frees the client (touching the screen) and returns. */
 	pthread_mutex_lock(&d->thr_lock);
-	if (pthread_equal(pthread_self(), cl->client_thread)) {
-		if (d->ngone == d->gone_cap) {
-			unsigned cap = d->gone_cap ? 2 * d->gone_cap : 8;
-			pthread_t *g = realloc(d->gone, cap * sizeof(*g));
-
-			if (g) {
-				d->gone = g;
-				d->gone_cap = cap;
-			}
-		}
-		if (d->ngone < d->gone_cap)
-			d->gone[d->ngone++] = pthread_self();
-		else
-			pthread_detach(pthread_self());	/* no memory */
-	}
-	d->live--;
+	if (pthread_equal(pthread_self(), cl->client_thread))
+		file_thread(d);
+	for (unsigned i = 0; i < d->max_clients; i++)
+		if (d->slots[i].used && d->slots[i].cl == cl)
+			release_slot(d, &d->slots[i]);
 	pthread_mutex_unlock(&d->thr_lock);
+	wake(d);	/* the acceptor joins this thread */
 }
 
 /* Join the threads of clients that left (each is past its gone hook and
@@ -275,16 +349,17 @@ static void reap_client_threads(struct vnc_display *d)
 	pthread_mutex_unlock(&d->thr_lock);
 }
 
-/* On the library's listener thread. */
+/* Inside rfbNewClient(), on a handoff thread. */
 static enum rfbNewClientAction vnc_new_client(rfbClientPtr cl)
 {
 	struct vnc_display *d = cl->screen->screenData;
 
-	reap_client_threads(d);
+	if (!handoff_slot)
+		return RFB_CLIENT_REFUSE;	/* not from us */
 	pthread_mutex_lock(&d->thr_lock);
-	d->live++;
-	pthread_mutex_unlock(&d->thr_lock);
+	handoff_slot->cl = cl;
 	cl->clientGoneHook = vnc_client_gone;
+	pthread_mutex_unlock(&d->thr_lock);
 	return RFB_CLIENT_ACCEPT;
 }
 
@@ -298,6 +373,180 @@ static unsigned live_clients(struct vnc_display *d)
 	return n;
 }
 
+/* ---- accepting ------------------------------------------------------- */
+
+/* Will libvncserver's select() calls take @fd and the two fds of the pipe
+ * rfbStartOnHoldClient() makes next?  The pipe takes the lowest free fds:
+ * probe them with a pipe of our own (another thread may take them first,
+ * so this narrows the window rather than closing it). */
+static bool fits_select(int fd)
+{
+	int p[2];
+	bool ok;
+
+	if (fd >= FD_SETSIZE)
+		return false;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return false;
+	ok = p[0] < FD_SETSIZE && p[1] < FD_SETSIZE;
+	close(p[0]);
+	close(p[1]);
+	return ok;
+}
+
+/* A control duplicate of @fd, above the fds select() can take where the
+ * limit allows, to leave those to the library. */
+static int dup_ctl(int fd)
+{
+	int c = fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE);
+
+	return c >= 0 ? c : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/* rfbNewClient() can block for long on a peer (it waits 100 ms for a
+ * WebSockets request, then reads one a byte at a time), so it runs here,
+ * on a thread of the connection's own, where the handshake deadline
+ * (shutdown() of the socket) ends it. */
+static void *handoff_main(void *opaque)
+{
+	struct vnc_slot *s = opaque;
+	struct vnc_display *d = s->d;
+	rfbClientPtr cl;
+
+	handoff_slot = s;
+	/* Sends the protocol version and calls vnc_new_client(); on failure
+	 * it has closed the socket. */
+	cl = rfbNewClient(d->screen, s->fd);
+	pthread_mutex_lock(&d->thr_lock);
+	/* Filed while the slot is still used, so free() joins this thread. */
+	file_thread(d);
+	if (!cl)
+		release_slot(d, s);
+	pthread_mutex_unlock(&d->thr_lock);
+	if (cl)
+		rfbStartOnHoldClient(cl);	/* its input and output threads */
+	else
+		wake(d);
+	return NULL;
+}
+
+/* Accept one connection and hand it to the library, or close it.  Returns
+ * false when accept() failed for lack of fds or memory (the caller backs
+ * off: the connection stays queued and poll() would spin). */
+static bool accept_one(struct vnc_display *d)
+{
+	struct vnc_slot *s = NULL;
+	pthread_t t;
+	int fd, ctl;
+
+	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			vlog_ratelimited(LOG_WARN, "vnc: cannot accept a connection: %s",
+					 strerror(errno));
+			return false;
+		}
+		return true;	/* EAGAIN, ECONNABORTED...: the peer left */
+	}
+	if (!fits_select(fd)) {
+		vlog_ratelimited(LOG_WARN, "vnc: refused a connection: fd %d or the next ones are at or above FD_SETSIZE (%d), which libvncserver cannot take",
+				 fd, FD_SETSIZE);
+		close(fd);
+		return true;
+	}
+	ctl = dup_ctl(fd);
+	if (ctl < 0) {
+		close(fd);
+		return true;
+	}
+	pthread_mutex_lock(&d->thr_lock);
+	for (unsigned i = 0; i < d->max_clients && !s; i++)
+		if (!d->slots[i].used)
+			s = &d->slots[i];
+	if (s) {
+		*s = (struct vnc_slot){
+			.d = d, .used = true, .fd = fd, .ctl = ctl,
+			.deadline_ms = now_ms() + d->handshake_ms,
+		};
+		d->live++;
+	}
+	pthread_mutex_unlock(&d->thr_lock);
+	if (!s) {
+		vlog_ratelimited(LOG_WARN, "vnc: refused a connection: %u clients already (the limit)",
+				 d->max_clients);
+		close(ctl);
+		close(fd);
+		return true;
+	}
+	if (pthread_create(&t, NULL, handoff_main, s)) {
+		pthread_mutex_lock(&d->thr_lock);
+		release_slot(d, s);
+		pthread_mutex_unlock(&d->thr_lock);
+		close(fd);
+	}
+	return true;
+}
+
+/* End the clients whose handshake (version, security, ClientInit) is past
+ * its deadline.  Returns the time to the next deadline in ms, or -1. */
+static int check_handshakes(struct vnc_display *d)
+{
+	uint64_t now = now_ms(), next = 0;
+
+	pthread_mutex_lock(&d->thr_lock);
+	for (unsigned i = 0; i < d->max_clients; i++) {
+		struct vnc_slot *s = &d->slots[i];
+
+		if (!s->used || !s->deadline_ms)
+			continue;
+		/* The client's input thread writes state; it only moves
+		 * forward, and RFB_NORMAL means the handshake is done. */
+		if (s->cl && __atomic_load_n(&s->cl->state, __ATOMIC_RELAXED) == RFB_NORMAL) {
+			s->deadline_ms = 0;
+		} else if (now >= s->deadline_ms) {
+			vlog_ratelimited(LOG_WARN, "vnc: closed a connection that did not finish the handshake in %u ms",
+					 d->handshake_ms);
+			shutdown(s->ctl, SHUT_RDWR);
+			s->deadline_ms = 0;
+		} else if (!next || s->deadline_ms < next) {
+			next = s->deadline_ms;
+		}
+	}
+	pthread_mutex_unlock(&d->thr_lock);
+	return next ? (int)(next - now) : -1;
+}
+
+static void *acceptor_main(void *opaque)
+{
+	struct vnc_display *d = opaque;
+	bool backoff = false;
+
+	while (!atomic_load(&d->stopping)) {
+		struct pollfd p[2] = {
+			{ .fd = d->wake_fd, .events = POLLIN },
+			{ .fd = backoff ? -1 : d->listen_fd, .events = POLLIN },
+		};
+		int timeout = check_handshakes(d);
+		uint64_t n;
+
+		if (backoff && (timeout < 0 || timeout > 100))
+			timeout = 100;
+		backoff = false;
+		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents & POLLIN) {
+			if (read(d->wake_fd, &n, sizeof(n)) < 0) {
+				/* EAGAIN: someone else read it */
+			}
+		}
+		reap_client_threads(d);
+		if ((p[1].revents & POLLIN) && !atomic_load(&d->stopping))
+			backoff = !accept_one(d);
+	}
+	return NULL;
+}
+
 /* ---- listening sockets ---------------------------------------------- */
 
 static int listen_unix(const char *path, char *err, size_t errlen)
@@ -306,11 +555,7 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "vnc: unix socket path '%s' is empty or longer than %zu bytes",
-			 path, sizeof(sa.sun_path) - 1);
-		return -1;
-	}
+	/* parse_vnc_addr() checked that it fits. */
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -348,48 +593,20 @@ fail:
 	return -1;
 }
 
-/* "ADDR:PORT", ADDR numeric IPv4, "[IPv6]", "localhost" or empty. */
-static int listen_tcp(const char *spec, char *err, size_t errlen)
+static int listen_tcp(const struct vnc_addr *a, char *err, size_t errlen)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
 	};
 	struct addrinfo *ai;
-	const char *colon = strrchr(spec, ':');
-	char host[128], *end;
-	unsigned long port;
-	int fd, one = 1, r;
-	size_t hl;
+	char port[8];
+	int fd, one = 1;
 
-	if (!colon) {
-		snprintf(err, errlen, "vnc: '%s' is not ADDR:PORT or unix:PATH", spec);
-		return -1;
-	}
-	hl = (size_t)(colon - spec);
-	if (hl >= sizeof(host)) {
-		snprintf(err, errlen, "vnc: address in '%s' is too long", spec);
-		return -1;
-	}
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	}
-	if (!*host || !strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || errno || port < 1 || port > 65535) {
-		snprintf(err, errlen, "vnc: port '%s' in '%s' is not a number from 1 to 65535",
-			 colon + 1, spec);
-		return -1;
-	}
-	r = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (r) {
+	snprintf(port, sizeof(port), "%u", a->port);
+	if (getaddrinfo(a->host, port, &hints, &ai)) {
 		snprintf(err, errlen, "vnc: '%s' is not a numeric address (use e.g. 127.0.0.1:5900)",
-			 host);
+			 a->host);
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -401,11 +618,11 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 8) < 0) {
 		if (errno == EADDRINUSE)
-			snprintf(err, errlen, "vnc: address %s:%lu is in use (another VNC server?); choose another port",
-				 host, port);
+			snprintf(err, errlen, "vnc: address %s:%u is in use (another VNC server?); choose another port",
+				 a->host, a->port);
 		else
-			snprintf(err, errlen, "vnc: cannot listen on %s:%lu: %s",
-				 host, port, strerror(errno));
+			snprintf(err, errlen, "vnc: cannot listen on %s:%u: %s",
+				 a->host, a->port, strerror(errno));
 		close(fd);
 		fd = -1;
 	}
@@ -417,23 +634,31 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
 
 static void free_parts(struct vnc_display *d)
 {
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	if (d->unix_path)
+		unlink(d->unix_path);
+	if (d->wake_fd >= 0)
+		close(d->wake_fd);
 	free(d->fb);
 	free(d->name);
 	free(d->passwords[0]);
 	free(d->unix_path);
 	pthread_mutex_destroy(&d->in_lock);
 	pthread_mutex_destroy(&d->thr_lock);
+	free(d->slots);
 	free(d->gone);
 	free(d);
 }
 
 struct vnc_display *vnc_display_new(struct console *con, const char *spec,
-				    const char *password, const char *name,
+				    const struct vnc_display_opts *o,
 				    char *err, size_t errlen)
 {
 	struct vnc_display *d = calloc(1, sizeof(*d));
+	struct vnc_addr addr;
 	rfbScreenInfoPtr screen;
-	int fd;
+	int r;
 
 	if (!d) {
 		snprintf(err, errlen, "vnc: out of memory");
@@ -442,29 +667,39 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 	pthread_mutex_init(&d->in_lock, NULL);
 	pthread_mutex_init(&d->thr_lock, NULL);
 	d->con = con;
-	d->name = strdup(name ? name : "vivarium");
-	if (password) {
+	d->listen_fd = d->wake_fd = -1;
+	d->max_clients = o && o->max_clients ? o->max_clients : VNC_MAX_CLIENTS;
+	d->handshake_ms = o && o->handshake_ms ? o->handshake_ms : VNC_HANDSHAKE_MS;
+	d->slots = calloc(d->max_clients, sizeof(*d->slots));
+	d->name = strdup(o && o->name ? o->name : "vivarium");
+	if (o && o->password) {
 		/* VNC authentication uses the first 8 characters (RFB 3.8
 		 * §7.2.2: the password is a DES key). */
-		d->passwords[0] = strndup(password, 8);
+		d->passwords[0] = strndup(o->password, 8);
 	}
-	if (!d->name || (password && !d->passwords[0])) {
+	if (!d->slots || !d->name || (o && o->password && !d->passwords[0])) {
 		snprintf(err, errlen, "vnc: out of memory");
 		free_parts(d);
 		return NULL;
 	}
-	if (!strncmp(spec, "unix:", 5)) {
-		fd = listen_unix(spec + 5, err, errlen);
-		if (fd >= 0 && !(d->unix_path = strdup(spec + 5))) {
+	if (parse_vnc_addr(spec, &addr, err, errlen) < 0) {
+		free_parts(d);
+		return NULL;
+	}
+	if (addr.is_unix) {
+		d->listen_fd = listen_unix(addr.path, err, errlen);
+		if (d->listen_fd >= 0 && !(d->unix_path = strdup(addr.path))) {
 			snprintf(err, errlen, "vnc: out of memory");
-			unlink(spec + 5);
-			close(fd);
-			fd = -1;
+			unlink(addr.path);
 		}
 	} else {
-		fd = listen_tcp(spec, err, errlen);
+		d->listen_fd = listen_tcp(&addr, err, errlen);
 	}
-	if (fd < 0) {
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->listen_fd < 0 || (addr.is_unix && !d->unix_path) ||
+	    d->wake_fd < 0) {
+		if (d->wake_fd < 0)
+			snprintf(err, errlen, "vnc: eventfd: %s", strerror(errno));
 		free_parts(d);
 		return NULL;
 	}
@@ -474,9 +709,6 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 	screen = rfbGetScreen(NULL, NULL, 640, 480, 8, 3, 4);
 	if (!screen) {
 		snprintf(err, errlen, "vnc: out of memory");
-		close(fd);
-		if (d->unix_path)
-			unlink(d->unix_path);
 		free_parts(d);
 		return NULL;
 	}
@@ -488,9 +720,11 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 	screen->ipv6port = 0;
 	screen->httpPort = 0;
 	screen->alwaysShared = TRUE;	/* a second viewer joins, not evicts */
-	/* Our frames already come in 16 ms batches (console_refresh); the
-	 * library's default 5 ms deferral only adds latency. */
-	screen->deferUpdateTime = 0;
+	/* Our frames already come in 16 ms batches (console_refresh), so no
+	 * deferral to batch them; but not 0: a client's output thread sleeps
+	 * this long in a loop until the handshake is done, and with 0 every
+	 * connecting client spins a core. */
+	screen->deferUpdateTime = 1;
 	screen->cursor = NULL;		/* the guest draws its own pointer */
 	screen->kbdAddEvent = vnc_key;
 	screen->ptrAddEvent = vnc_pointer;
@@ -503,20 +737,27 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 	/* The first resize() sets the real size and buffer. */
 	if (console_add_listener(con, &vnc_listener_ops, d) < 0) {
 		snprintf(err, errlen, "vnc: too many displays on this console");
-		close(fd);
-		if (d->unix_path)
-			unlink(d->unix_path);
 		rfbScreenCleanup(screen);
 		free_parts(d);
 		return NULL;
 	}
 	d->listening = true;
 
-	rfbInitServer(screen);
-	screen->listenSock = fd;
-	FD_SET(fd, &screen->allFds);
-	screen->maxFd = fd > screen->maxFd ? fd : screen->maxFd;
-	rfbRunEventLoop(screen, -1, TRUE);
+	rfbInitServer(screen);		/* no sockets of its own; ignores SIGPIPE */
+	/* Client threads without the library's listener thread (see the top). */
+	screen->backgroundLoop = TRUE;
+	r = pthread_create(&d->acceptor, NULL, acceptor_main, d);
+	if (r) {
+		snprintf(err, errlen, "vnc: cannot start a thread: %s", strerror(r));
+		console_remove_listener(con, &vnc_listener_ops, d);
+		rfbScreenCleanup(screen);
+		free_parts(d);
+		return NULL;
+	}
+	d->acceptor_running = true;
+	if (!d->passwords[0] && !d->unix_path)
+		vlog(LOG_WARN, "vnc: %s has no password: anyone who can connect to it sees the screen and types into the VM (set a password file, or use unix:PATH)",
+		     spec);
 	return d;
 }
 
@@ -535,24 +776,23 @@ unsigned vnc_display_clients(struct vnc_display *d)
 
 void vnc_display_free(struct vnc_display *d)
 {
-	rfbClientIteratorPtr it;
-	rfbClientPtr cl;
-
 	if (!d)
 		return;
 	if (d->listening)
 		console_remove_listener(d->con, &vnc_listener_ops, d);
-	/* Not rfbShutdownServer(.., TRUE): its client loop drops its
-	 * reference to a client before using it, which races with a client
-	 * thread that is freeing itself (a failed authentication, a viewer
-	 * quitting).  Stop the listener first, then close every client
-	 * while the iterator holds a reference, and let each client's
-	 * threads end, unlink and free it on their own; then join them. */
-	rfbShutdownServer(d->screen, FALSE);
-	it = rfbGetClientIterator(d->screen);
-	while ((cl = rfbClientIteratorNext(it)))
-		rfbCloseClient(cl);
-	rfbReleaseClientIterator(it);
+	if (d->acceptor_running) {
+		atomic_store(&d->stopping, true);
+		wake(d);
+		pthread_join(d->acceptor, NULL);
+	}
+	/* No new clients now.  End every client through its socket: its
+	 * threads see EOF, and unlink and free it on their own (the library's
+	 * rfbShutdownServer(.., TRUE) would race with them); then join them. */
+	pthread_mutex_lock(&d->thr_lock);
+	for (unsigned i = 0; i < d->max_clients; i++)
+		if (d->slots[i].used)
+			shutdown(d->slots[i].ctl, SHUT_RDWR);
+	pthread_mutex_unlock(&d->thr_lock);
 	for (int i = 0; i < 5000 && live_clients(d); i++)
 		usleep(1000);
 	if (live_clients(d)) {
@@ -565,7 +805,5 @@ void vnc_display_free(struct vnc_display *d)
 	}
 	reap_client_threads(d);
 	rfbScreenCleanup(d->screen);
-	if (d->unix_path)
-		unlink(d->unix_path);
 	free_parts(d);
 }

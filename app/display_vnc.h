@@ -15,19 +15,37 @@
 struct console;
 struct vnc_display;
 
+/* Clients served at once (handshaking or connected): each costs two
+ * threads and three fds; more connections are closed at accept. */
+#define VNC_MAX_CLIENTS		16
+/* A client that has not finished the RFB handshake (version, security,
+ * ClientInit) this many ms after it connected is closed. */
+#define VNC_HANDSHAKE_MS	10000
+
+struct vnc_display_opts {
+	const char *password;	/* NULL: no authentication; else VNC
+				 * authentication (only the first 8
+				 * characters count: RFB 3.8 §7.2.2) */
+	const char *name;	/* the desktop name; NULL: "vivarium" */
+	unsigned max_clients;	/* 0: VNC_MAX_CLIENTS */
+	unsigned handshake_ms;	/* 0: VNC_HANDSHAKE_MS */
+};
+
 /*
  * vnc_display_new - listen on @spec: "ADDR:PORT" (ADDR may be empty or
  * "localhost": 127.0.0.1; PORT is a TCP port number, 5900 + display is
  * not implied), or "unix:PATH" (a Unix socket, created mode 0600,
- * replacing a stale socket file).  @password: NULL for no authentication,
- * else VNC authentication with it (only the first 8 characters count, as
- * the protocol defines).  @name: the desktop name.  Serves from its own
- * thread; frames arrive through the console's listener interface when
- * someone calls console_refresh().  Returns NULL with one line in @err
+ * replacing a stale socket file).  @o may be NULL (defaults).  A TCP
+ * listener without a password logs a warning: whoever can reach it sees
+ * the screen and types into the VM.  Serves from threads of its own (one
+ * accepting, two per client); frames arrive through the console's listener
+ * interface when someone calls console_refresh().  Connections beyond
+ * max_clients, or whose fds libvncserver's select() cannot take (>=
+ * FD_SETSIZE), are closed at once.  Returns NULL with one line in @err
  * (address in use, bad spec).
  */
 struct vnc_display *vnc_display_new(struct console *con, const char *spec,
-				    const char *password, const char *name,
+				    const struct vnc_display_opts *o,
 				    char *err, size_t errlen);
 /* Number of connected clients (for tests and the status command). */
 unsigned vnc_display_clients(struct vnc_display *d);

@@ -3,10 +3,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "block/block.h"
 #include "machine.h"
@@ -122,4 +128,119 @@ bad:
 	free(path);
 	d->path = NULL;
 	return -EINVAL;
+}
+
+int parse_vnc_addr(const char *spec, struct vnc_addr *out, char *err,
+		   size_t errlen)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+	};
+	struct vnc_addr a = { 0 };
+	struct addrinfo *ai;
+	const char *colon;
+	unsigned long port;
+	char *end;
+	size_t hl;
+
+	if (!strncmp(spec, "unix:", 5)) {
+		/* sizeof(a.path) is sizeof(sun_path), with its NUL. */
+		_Static_assert(sizeof(a.path) == sizeof(((struct sockaddr_un *)0)->sun_path),
+			       "path fits sun_path");
+		if (!spec[5] || strlen(spec + 5) >= sizeof(a.path)) {
+			snprintf(err, errlen, "vnc: unix socket path '%s' is empty or longer than %zu bytes",
+				 spec + 5, sizeof(a.path) - 1);
+			return -EINVAL;
+		}
+		a.is_unix = true;
+		strcpy(a.path, spec + 5);
+		goto done;
+	}
+	colon = strrchr(spec, ':');
+	if (!colon) {
+		snprintf(err, errlen, "vnc: '%s' is not ADDR:PORT or unix:PATH", spec);
+		return -EINVAL;
+	}
+	hl = (size_t)(colon - spec);
+	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+		spec++;			/* [IPv6] */
+		hl -= 2;
+	}
+	if (hl >= sizeof(a.host)) {
+		snprintf(err, errlen, "vnc: address in '%s' is too long", spec);
+		return -EINVAL;
+	}
+	memcpy(a.host, spec, hl);
+	a.host[hl] = '\0';
+	if (!*a.host || !strcmp(a.host, "localhost"))
+		strcpy(a.host, "127.0.0.1");
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (!isdigit((unsigned char)colon[1]) || *end || errno || port < 1 || port > 65535) {
+		snprintf(err, errlen, "vnc: port '%s' is not a number from 1 to 65535",
+			 colon + 1);
+		return -EINVAL;
+	}
+	a.port = (unsigned)port;
+	if (getaddrinfo(a.host, NULL, &hints, &ai)) {
+		snprintf(err, errlen, "vnc: '%s' is not a numeric address (use e.g. 127.0.0.1:5900)",
+			 a.host);
+		return -EINVAL;
+	}
+	freeaddrinfo(ai);
+done:
+	if (out)
+		*out = a;
+	return 0;
+}
+
+int vnc_password_read(const char *path, char *pw, size_t len, char *err,
+		      size_t errlen)
+{
+	char buf[VNC_PASSWORD_FILE_MAX];
+	size_t got = 0, n;
+	struct stat st;
+	int fd, e;
+
+	/* O_NONBLOCK: opening a FIFO nobody writes would block for good. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "VNC password file '%s': %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "VNC password file '%s' is not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	while (got < sizeof(buf)) {
+		ssize_t r = read(fd, buf + got, sizeof(buf) - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			snprintf(err, errlen, "VNC password file '%s': %s", path, strerror(e));
+			close(fd);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	for (n = 0; n < got && buf[n] != '\n' && buf[n] != '\r' && buf[n]; n++)
+		;
+	if (!n || n >= len || (n < got && !buf[n])) {
+		snprintf(err, errlen, "VNC password file '%s': the first line must hold a password of 1-%zu characters",
+			 path, len ? len - 1 : 0);
+		explicit_bzero(buf, sizeof(buf));
+		return -EINVAL;
+	}
+	memcpy(pw, buf, n);
+	pw[n] = '\0';
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
 }

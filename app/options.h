@@ -3,6 +3,7 @@
 #ifndef VIVARIUM_OPTIONS_H
 #define VIVARIUM_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,5 +27,40 @@ int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
  */
 int parse_drive_spec(const char *spec, struct machine_drive *d, char *err,
 		     size_t errlen);
+
+/* A parsed --vnc / vm.conf vnc value. */
+struct vnc_addr {
+	bool is_unix;
+	char path[108];		/* unix: the socket path (fits sun_path) */
+	char host[64];		/* TCP: a numeric IPv4/IPv6 address */
+	unsigned port;		/* TCP: 1-65535 */
+};
+
+/*
+ * parse_vnc_addr - a VNC listener address: "ADDR:PORT" (ADDR a numeric
+ * IPv4 address, "[IPv6]", "localhost" or empty, the last two meaning
+ * 127.0.0.1; PORT 1-65535) or "unix:PATH" (PATH non-empty and short
+ * enough for a sockaddr_un).  The one check for `run --vnc`, `start
+ * --vnc`, vm.conf and `edit`, and the parse the VNC server listens by.
+ * @out may be NULL.  Returns 0 or -EINVAL with one line in @err.
+ */
+int parse_vnc_addr(const char *spec, struct vnc_addr *out, char *err,
+		   size_t errlen);
+
+/* Bytes of a VNC password file read at most: the password is its first
+ * line. */
+#define VNC_PASSWORD_FILE_MAX	4096
+
+/*
+ * vnc_password_read - the first line of @path into @pw (@len bytes with
+ * the NUL).  @path must be a regular file (a FIFO, a device such as
+ * /dev/zero or a directory is refused without blocking or reading it);
+ * at most VNC_PASSWORD_FILE_MAX bytes are read.  Returns 0, or with one
+ * line in @err: -errno if it cannot be opened or read, -EINVAL if it is
+ * not a regular file or its first line is empty, has a NUL, or does not
+ * fit in @len.
+ */
+int vnc_password_read(const char *path, char *pw, size_t len, char *err,
+		      size_t errlen);
 
 #endif

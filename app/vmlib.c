@@ -313,6 +313,14 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 		goto fail;
 	}
 	cfg->vnc = get_str(kf, G_VM, "vnc");
+	if (cfg->vnc) {
+		char msg[256];
+
+		if (parse_vnc_addr(cfg->vnc, NULL, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "vm.conf: %s", msg);
+			goto fail;
+		}
+	}
 	{
 		g_autofree char *pwf = get_str(kf, G_VM, "vnc-password-file");
 
@@ -564,10 +572,21 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
 	} else if (!strcmp(key, "vnc")) {
+		if (*v && parse_vnc_addr(v, NULL, err, errlen) < 0)
+			return -EINVAL;
 		set_opt(kf, G_VM, "vnc", *v ? v : NULL);
 	} else if (!strcmp(key, "vnc-password-file")) {
-		if (*v)
+		if (*v) {
+			char pw[64];
+			int r;
+
 			abs = g_canonicalize_filename(v, NULL);
+			/* What the VM process will read at start. */
+			r = vnc_password_read(abs, pw, sizeof(pw), err, errlen);
+			explicit_bzero(pw, sizeof(pw));
+			if (r < 0)
+				return -EINVAL;
+		}
 		set_opt(kf, G_VM, "vnc-password-file", abs);
 	} else if (!strcmp(key, "append")) {
 		set_opt(kf, G_KERNEL, "append", *v ? v : NULL);

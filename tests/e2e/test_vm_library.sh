@@ -169,6 +169,12 @@ refuse "a name starting with '.'" create .hidden
 refuse "a 65-character name" create "$(printf 'x%.0s' $(seq 65))"
 refuse "edit memory=12Q" edit t1 memory=12Q
 refuse "edit of an unknown key" edit t1 colour=blue
+refuse "edit vnc port out of range" edit t1 vnc=0.0.0.0:99999
+refuse "edit vnc with an empty socket path" edit t1 vnc=unix:
+refuse "edit vnc-password-file=/dev/zero" edit t1 vnc-password-file=/dev/zero
+mkfifo "$work/pw.fifo"
+refuse "edit vnc-password-file of a FIFO" edit t1 vnc-password-file="$work/pw.fifo"
+refuse "start --vnc port out of range" start t1 --vnc 127.0.0.1:0
 check '[ "$(sha256sum "$vms/t1/vm.conf")" = "$conf_sum" ]' "failed edits leave vm.conf as it was"
 refuse "stop of a VM that is not running" stop t1
 refuse "delete without --yes, not on a terminal" delete t2

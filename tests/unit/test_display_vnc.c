@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/input-event-codes.h>
 #include <netinet/in.h>
 #include <rfb/rfbclient.h>
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,6 +160,9 @@ static int free_port(void)
 	return port;
 }
 
+/* 0: the default; the flood test shortens it. */
+static unsigned handshake_ms;
+
 static struct vnc_display *start_tcp(struct fixture *f, int *port,
 				     const char *password)
 {
@@ -165,8 +170,10 @@ static struct vnc_display *start_tcp(struct fixture *f, int *port,
 
 	*port = free_port();
 	snprintf(spec, sizeof(spec), "127.0.0.1:%d", *port);
-	f->vnc = vnc_display_new(f->con, spec, password, "test-vm", err,
-				 sizeof(err));
+	f->vnc = vnc_display_new(f->con, spec, &(struct vnc_display_opts){
+					 .password = password, .name = "test-vm",
+					 .handshake_ms = handshake_ms },
+				 err, sizeof(err));
 	if (!f->vnc)
 		fprintf(stderr, "vnc_display_new(%s): %s\n", spec, err);
 	return f->vnc;
@@ -313,6 +320,60 @@ static bool one_client(rfbClient *cl, struct fixture *f)
 static bool no_client(rfbClient *cl, struct fixture *f)
 {
 	return vnc_display_clients(f->vnc) == 0;
+}
+
+
+/* ---- raw connections --------------------------------------------------- */
+
+static unsigned count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2;	/* . and .. */
+}
+
+static unsigned nthreads(void)
+{
+	return count_dir("/proc/self/task");
+}
+
+static unsigned nfds(void)
+{
+	return count_dir("/proc/self/fd");
+}
+
+/* A TCP connection to 127.0.0.1:@port that says nothing (non-blocking, so
+ * a full accept queue does not stall the test). */
+static int raw_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Has the server closed @fd (EOF or reset), after reading what it sent? */
+static bool raw_closed(int fd)
+{
+	char buf[256];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+			  errno != ENOTCONN);
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -545,7 +606,8 @@ static void test_unix_socket(void)
 	close(fd);
 
 	fixture_init(&f, 320, 200);
-	f.vnc = vnc_display_new(f.con, spec, NULL, "unix-vm", err, sizeof(err));
+	f.vnc = vnc_display_new(f.con, spec, &(struct vnc_display_opts){
+				.name = "unix-vm" }, err, sizeof(err));
 	CHECK(f.vnc);
 	if (!f.vnc)
 		fprintf(stderr, "  %s\n", err);
@@ -556,7 +618,7 @@ static void test_unix_socket(void)
 	/* A second server on the same live socket is refused. */
 	{
 		struct vnc_display *v2 = vnc_display_new(f.con, spec, NULL,
-							 "x", err, sizeof(err));
+							 err, sizeof(err));
 		CHECK(!v2);
 		CHECK(strstr(err, "in use"));
 		vnc_display_free(v2);
@@ -590,7 +652,7 @@ static void test_errors(void)
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	snprintf(spec, sizeof(spec), "127.0.0.1:%d", ntohs(sa.sin_port));
 	err[0] = '\0';
-	v = vnc_display_new(con, spec, NULL, "x", err, sizeof(err));
+	v = vnc_display_new(con, spec, NULL, err, sizeof(err));
 	CHECK(!v);
 	CHECK(strstr(err, "in use"));
 	printf("  busy port: %s\n", err);
@@ -603,18 +665,18 @@ static void test_errors(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		v = vnc_display_new(con, bad[i], NULL, "x", err, sizeof(err));
+		v = vnc_display_new(con, bad[i], NULL, err, sizeof(err));
 		CHECK(!v);
 		CHECK(err[0] && !strchr(err, '\n'));
 		vnc_display_free(v);
 	}
 	/* "localhost" and an empty address are the loopback. */
 	snprintf(spec, sizeof(spec), "localhost:%d", free_port());
-	v = vnc_display_new(con, spec, NULL, "x", err, sizeof(err));
+	v = vnc_display_new(con, spec, NULL, err, sizeof(err));
 	CHECK(v);
 	vnc_display_free(v);
 	snprintf(spec, sizeof(spec), ":%d", free_port());
-	v = vnc_display_new(con, spec, NULL, "x", err, sizeof(err));
+	v = vnc_display_new(con, spec, NULL, err, sizeof(err));
 	CHECK(v);
 	vnc_display_free(v);
 	console_free(con);
@@ -647,6 +709,128 @@ static void test_free_with_client(void)
 	fixture_fini(&f);
 }
 
+
+/* A flood of silent connections (finding 3: ~333 killed the VM, each one
+ * two threads and three fds, and an fd above FD_SETSIZE aborted the process
+ * in libvncserver's select()): the server keeps at most its client limit,
+ * refuses connections whose fd select() cannot take, closes clients that do
+ * not finish the handshake in time, and still serves a real viewer. */
+static void test_flood(void)
+{
+	enum { FLOOD = 3 * 16, HIGH = 1100 };
+	unsigned t0, f0, open_now = 0, closed = 0;
+	static int raw[FLOOD], filler[HIGH];
+	struct fixture f;
+	rfbClient *cl;
+	int port, nfill = 0, hi[4];
+	double end;
+
+	fixture_init(&f, 320, 200);
+	handshake_ms = 1500;
+	if (!start_tcp(&f, &port, NULL)) {
+		handshake_ms = 0;
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	handshake_ms = 0;
+	t0 = nthreads();
+	f0 = nfds();
+
+	/* Push the next fd numbers past FD_SETSIZE: the server must refuse
+	 * those connections, not abort. */
+	while (nfill < HIGH) {
+		filler[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (filler[nfill] < 0)
+			break;
+		nfill++;
+	}
+	CHECK(nfill == HIGH);
+	for (int i = 0; i < 4; i++)
+		hi[i] = raw_connect(port);
+	end = now_s() + 5;
+	for (int i = 0; i < 4; i++)
+		while (!raw_closed(hi[i]) && now_s() < end)
+			usleep(10000);
+	for (int i = 0; i < 4; i++) {
+		CHECK(raw_closed(hi[i]));
+		close(hi[i]);
+	}
+	while (nfill)
+		close(filler[--nfill]);
+
+	/* Three times the limit: the excess is closed at once.  Some stop
+	 * in the middle of the protocol version. */
+	for (int i = 0; i < FLOOD; i++) {
+		raw[i] = raw_connect(port);
+		if (i % 8 == 0 && raw[i] >= 0) {
+			usleep(1000);
+			CHECK(write(raw[i], "RFB 00", 6) == 6);
+		}
+	}
+	usleep(400000);
+	for (int i = 0; i < FLOOD; i++)
+		if (raw[i] >= 0 && !raw_closed(raw[i]))
+			open_now++;
+	printf("  %u of %d silent connections kept; threads %u -> %u, fds %u -> %u\n",
+	       open_now, FLOOD, t0, nthreads(), f0, nfds());
+	CHECK_EQ(open_now, 16);
+	CHECK(nthreads() <= t0 + 2 * 16);
+	/* ours, and four per client on the server's side */
+	CHECK(nfds() <= f0 + FLOOD + 4 * 16);
+	/* Waiting clients do not spin (libvncserver's output thread sleeps
+	 * deferUpdateTime ms in a loop until the handshake is done). */
+	{
+		struct timespec c0, c1;
+		double w0 = now_s(), cpu;
+
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+		usleep(300000);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+		cpu = (c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) / 1e9;
+		printf("  cpu while 16 clients wait: %.0f%% of one core\n",
+		       100 * cpu / (now_s() - w0));
+		CHECK(cpu < 0.25 * (now_s() - w0));
+	}
+
+	/* The silent ones are closed after the handshake timeout. */
+	end = now_s() + 3;
+	while (now_s() < end) {
+		closed = 0;
+		for (int i = 0; i < FLOOD; i++)
+			closed += raw[i] < 0 || raw_closed(raw[i]);
+		if (closed == FLOOD)
+			break;
+		usleep(50000);
+	}
+	CHECK_EQ(closed, FLOOD);
+	for (int i = 0; i < FLOOD; i++)
+		if (raw[i] >= 0)
+			close(raw[i]);
+	end = now_s() + 5;
+	while (nthreads() > t0 && now_s() < end)
+		usleep(10000);
+	CHECK(nthreads() <= t0);
+
+	/* A real viewer still gets the desktop, and outlives the timeout. */
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl) {
+		CHECK(pump(cl, &f, same_as_console, 5));
+		usleep(1700000);
+		pthread_mutex_lock(&f.hw.lock);
+		f.hw.rect = true;
+		f.hw.rx = 1, f.hw.ry = 2, f.hw.rw = 3, f.hw.rh = 4;
+		f.hw.colour = 0x00ff00;
+		pthread_mutex_unlock(&f.hw.lock);
+		client_updates = 0;
+		CHECK(pump(cl, &f, same_as_console, 5));
+		CHECK_EQ(vnc_display_clients(f.vnc), 1);
+	}
+	client_close(cl);
+	fixture_fini(&f);
+}
+
 int main(void)
 {
 	RUN_TEST(test_pixels);
@@ -657,5 +841,6 @@ int main(void)
 	RUN_TEST(test_unix_socket);
 	RUN_TEST(test_errors);
 	RUN_TEST(test_free_with_client);
+	RUN_TEST(test_flood);
 	return check_finish();
 }

@@ -5,6 +5,7 @@
  * becomes. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <glib/gstdio.h>
 
 #include "check.h"
+#include "options.h"
 #include "vmlib.h"
 
 static char err[512];
@@ -188,6 +190,112 @@ static void test_set(void)
 	unlink(path);
 }
 
+/* vnc and vnc-password-file are checked at edit time with the rules the VM
+ * process applies (finding 4): an address that cannot be listened on, and
+ * a password file that is not a small regular file (/dev/zero used to be
+ * read until the OOM killer came; a FIFO blocked `start` for good). */
+static void test_set_vnc(void)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	char dir[] = "/tmp/vivarium-vmlib-XXXXXX", pw[64];
+	g_autofree char *fifo = NULL, *huge = NULL, *ok = NULL, *empty = NULL;
+	g_autofree char *assign = NULL;
+	double t;
+
+	CHECK(mkdtemp(dir));
+	g_key_file_set_string(kf, "vm", "name", "t");
+	static const char *const good[] = {
+		"vnc=127.0.0.1:5900", "vnc=:1", "vnc=localhost:65535", "vnc=[::1]:5901",
+		"vnc=unix:/tmp/v.sock", "vnc=",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+		err[0] = 0;
+		CHECK_EQ(vm_config_set(kf, good[i], err, sizeof(err)), 0);
+		if (err[0])
+			fprintf(stderr, "  %s: %s\n", good[i], err);
+	}
+	static const char *const bad[] = {
+		"vnc=0.0.0.0:99999", "vnc=0.0.0.0:0", "vnc=127.0.0.1:", "vnc=127.0.0.1:59x",
+		"vnc=unix:", "vnc=nonsense", "vnc=vnc.example.org:5900", "vnc=127.0.0.1:-1",
+		"vnc-password-file=/dev/zero", "vnc-password-file=/nonexistent/pw",
+		"vnc-password-file=/tmp",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		err[0] = 0;
+		CHECK_EQ(vm_config_set(kf, bad[i], err, sizeof(err)), -EINVAL);
+		CHECK(err[0] != 0 && !strchr(err, '\n'));
+		printf("  %s: %s\n", bad[i], err);
+	}
+	/* A socket path longer than sockaddr_un holds. */
+	assign = g_strdup_printf("vnc=unix:/tmp/%0200d", 0);
+	CHECK_EQ(vm_config_set(kf, assign, err, sizeof(err)), -EINVAL);
+
+	/* The reader: a FIFO nobody writes is refused at once, not waited on. */
+	fifo = g_build_filename(dir, "fifo", NULL);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	t = g_get_monotonic_time() / 1e6;
+	CHECK(vnc_password_read(fifo, pw, sizeof(pw), err, sizeof(err)) < 0);
+	CHECK(g_get_monotonic_time() / 1e6 - t < 1);
+	CHECK(strstr(err, "regular file"));
+	g_free(assign);
+	assign = g_strdup_printf("vnc-password-file=%s", fifo);
+	CHECK_EQ(vm_config_set(kf, assign, err, sizeof(err)), -EINVAL);
+	CHECK(vnc_password_read("/dev/zero", pw, sizeof(pw), err, sizeof(err)) < 0);
+	CHECK(vnc_password_read(dir, pw, sizeof(pw), err, sizeof(err)) < 0);
+
+	/* A huge regular file: only its start is read.  All zeros (sparse):
+	 * no password on the first line. */
+	huge = g_build_filename(dir, "huge", NULL);
+	{
+		int fd = open(huge, O_WRONLY | O_CREAT, 0600);
+
+		CHECK(fd >= 0 && ftruncate(fd, 64ll << 30) == 0);
+		close(fd);
+	}
+	t = g_get_monotonic_time() / 1e6;
+	CHECK(vnc_password_read(huge, pw, sizeof(pw), err, sizeof(err)) < 0);
+	CHECK(g_get_monotonic_time() / 1e6 - t < 1);
+	/* ...and one with a password first: fine. */
+	{
+		int fd = open(huge, O_WRONLY);
+
+		CHECK(fd >= 0 && pwrite(fd, "s3cret\n", 7, 0) == 7);
+		close(fd);
+	}
+	CHECK_EQ(vnc_password_read(huge, pw, sizeof(pw), err, sizeof(err)), 0);
+	CHECK(!strcmp(pw, "s3cret"));
+
+	/* An empty file, and a first line too long for the buffer. */
+	empty = g_build_filename(dir, "empty", NULL);
+	CHECK(g_file_set_contents(empty, "", 0, NULL));
+	CHECK(vnc_password_read(empty, pw, sizeof(pw), err, sizeof(err)) < 0);
+	CHECK(g_file_set_contents(empty, "0123456789", -1, NULL));
+	CHECK(vnc_password_read(empty, pw, 8, err, sizeof(err)) < 0);
+
+	ok = g_build_filename(dir, "pw", NULL);
+	CHECK(g_file_set_contents(ok, "hunter2\r\nsecond line\n", -1, NULL));
+	CHECK_EQ(vnc_password_read(ok, pw, sizeof(pw), err, sizeof(err)), 0);
+	CHECK(!strcmp(pw, "hunter2"));
+	g_free(assign);
+	assign = g_strdup_printf("vnc-password-file=%s", ok);
+	CHECK_EQ(vm_config_set(kf, assign, err, sizeof(err)), 0);
+
+	/* vm.conf: the same address rules when it is loaded. */
+	{
+		struct vm_config c;
+
+		CHECK_EQ(parse("[vm]\nname=t\nvnc=0.0.0.0:99999\n", &c), -EINVAL);
+		CHECK(strstr(err, "65535"));
+		CHECK_EQ(parse("[vm]\nname=t\nvnc=unix:\n", &c), -EINVAL);
+	}
+
+	unlink(fifo);
+	unlink(huge);
+	unlink(empty);
+	unlink(ok);
+	rmdir(dir);
+}
+
 static void test_not_running_without_lock(void)
 {
 	g_autofree char *dir = g_dir_make_tmp("vivarium-vmlib-XXXXXX", NULL);
@@ -223,6 +331,7 @@ int main(void)
 	RUN_TEST(test_parse);
 	RUN_TEST(test_roundtrip);
 	RUN_TEST(test_set);
+	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);
 	return check_finish();
 }
