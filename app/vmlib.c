@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "vmlib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -164,6 +165,61 @@ char **vmlib_list(void)
 	g_ptr_array_sort(names, cmp_str);
 	g_ptr_array_add(names, NULL);
 	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+#define REMOVE_DEPTH_MAX	64	/* VM folders are shallow; bounds open fds */
+
+/* rm -r of entry @name of directory @dirfd.  Only a directory opened with
+ * O_NOFOLLOW is entered, so a link swapped in meanwhile is not followed. */
+static int remove_at(int dirfd, const char *name, unsigned depth)
+{
+	struct stat st;
+	struct dirent *e;
+	int fd, r = 0, r2;
+	DIR *d;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	if (depth >= REMOVE_DEPTH_MAX)
+		return -ELOOP;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)	/* no longer a directory */
+			return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+		return -errno;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		r2 = remove_at(fd, e->d_name, depth + 1);
+		if (r2 < 0 && !r)
+			r = r2;
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && !r)
+		r = -errno;
+	return r;
+}
+
+int vmlib_remove_tree(const char *path)
+{
+	g_autofree char *parent = g_path_get_dirname(path);
+	g_autofree char *base = g_path_get_basename(path);
+	int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (dfd < 0)
+		return -errno;
+	r = remove_at(dfd, base, 0);
+	close(dfd);
+	return r;
 }
 
 /* ---- enum names ------------------------------------------------------------ */

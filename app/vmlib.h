@@ -78,6 +78,13 @@ bool vmlib_exists(const char *name);
 /* Names of the VMs in the library, sorted; NULL-terminated (g_strfreev). */
 char **vmlib_list(void);
 
+/*
+ * vmlib_remove_tree - rm -r @path without ever following a symbolic link:
+ * a link, at the top or anywhere inside, is removed, never what it points
+ * to.  Goes on past errors; returns 0 or the first -errno met.
+ */
+int vmlib_remove_tree(const char *path);
+
 /* ---- vm.conf ------------------------------------------------------------ */
 
 /* Parse @kf (the VM's folder @dir resolves relative paths).  -EINVAL + @err

@@ -310,6 +310,23 @@ fi
 echo "# delete"
 v delete t3 --yes
 check '[ "$rc" -eq 0 ] && [ ! -e "$vms/t3" ] && [ "$(state t3)" = absent ]' "delete t3 --yes removes its folder"
+# A library entry that is a symbolic link: refused, nothing touched.
+mkdir "$work/elsewhere"
+printf '[vm]\nname=lnk\n' >"$work/elsewhere/vm.conf"
+echo keep >"$work/elsewhere/precious"
+ln -s "$work/elsewhere" "$vms/lnk"
+refuse "delete of a VM entry that is a symbolic link" delete lnk --yes
+check 'grep -q "symbolic link" <<<"$err" && [ -L "$vms/lnk" ] && [ "$(cat "$work/elsewhere/precious")" = keep ] &&
+	[ -f "$work/elsewhere/vm.conf" ] && [ -z "$(ls -A "$vms" | grep "^\.")" ]' \
+	"the link, its target's files and the library are as they were"
+rm "$vms/lnk"
+# Links inside a VM folder go as links; what they point to stays.
+ln -s "$work/elsewhere/precious" "$vms/t2/disk.qcow2"
+mkdir "$vms/t2/sub"
+ln -s "$work/elsewhere" "$vms/t2/sub/dirlink"
+v delete t2 --yes
+check '[ "$rc" -eq 0 ] && [ ! -e "$vms/t2" ] && [ ! -L "$vms/t2" ] && [ "$(cat "$work/elsewhere/precious")" = keep ] &&
+	[ -f "$work/elsewhere/vm.conf" ]' "delete t2 with links inside removes the links, not their targets (rc $rc $err)"
 
 echo "# $total checks, $errors failed"
 [ "$errors" -eq 0 ] || { echo "FAIL"; exit 1; }
