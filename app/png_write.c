@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "display/console.h"
+#include "newfile.h"
 
 static int write_rows(FILE *f, const struct console_surface *s, char *err,
 		      size_t errlen)
@@ -57,25 +58,26 @@ static int write_rows(FILE *f, const struct console_surface *s, char *err,
 int png_write_surface(const char *path, const struct console_surface *s,
 		      char *err, size_t errlen)
 {
-	size_t n = strlen(path) + 16;
-	char *tmp = malloc(n);
+	struct newfile nf;
 	FILE *f;
-	int r;
+	int r, fd;
 
-	if (!tmp) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	snprintf(tmp, n, "%s.tmp%d", path, (int)getpid());
-	f = fopen(tmp, "wbx");
+	/* Appears complete or not at all, even if we are killed. */
+	r = newfile_open(&nf, path, 0666, err, errlen);
+	if (r < 0)
+		return r;
+	fd = dup(nf.fd);
+	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
 	if (!f) {
 		r = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		free(tmp);
+		if (fd >= 0)
+			close(fd);
+		newfile_abort(&nf);
 		return r;
 	}
 	r = write_rows(f, s, err, errlen);
-	if (r == 0 && (fflush(f) || fsync(fileno(f)))) {
+	if (r == 0 && fflush(f)) {
 		r = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 	}
@@ -83,12 +85,9 @@ int png_write_surface(const char *path, const struct console_surface *s,
 		r = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 	}
-	if (r == 0 && rename(tmp, path) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+	if (r < 0) {
+		newfile_abort(&nf);
+		return r;
 	}
-	if (r < 0)
-		unlink(tmp);
-	free(tmp);
-	return r;
+	return newfile_commit(&nf, true, err, errlen);
 }

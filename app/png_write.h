@@ -8,9 +8,10 @@
 struct console_surface;
 
 /*
- * png_write_surface - write @s as an 8-bit RGB PNG at @path, through a
- * temporary file in the same directory renamed into place, so a full disk
- * or a crash never leaves a truncated file.  Returns 0 or -errno with one
+ * png_write_surface - write @s as an 8-bit RGB PNG at @path (replacing
+ * it), as a nameless file in the same directory linked into place
+ * (vmm-core/newfile.h), so a full disk, a crash or a kill never leaves a
+ * truncated file or a temporary one.  Returns 0 or -errno with one
  * line in @err.
  */
 int png_write_surface(const char *path, const struct console_surface *s,

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "newfile.h"
 #include "options.h"
 
 #define G_VM		"vm"
@@ -544,16 +545,25 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 
 int vm_keyfile_save(GKeyFile *kf, const char *path, char *err, size_t errlen)
 {
-	g_autofree char *data = g_key_file_to_data(kf, NULL, NULL);
-	GError *gerr = NULL;
+	gsize len = 0;
+	g_autofree char *data = g_key_file_to_data(kf, &len, NULL);
+	struct newfile nf;
+	int r;
 
-	/* g_file_set_contents: temporary file, fsync, rename. */
-	if (!g_file_set_contents(path, data, -1, &gerr)) {
-		snprintf(err, errlen, "cannot write %s: %s", path, gerr->message);
-		g_error_free(gerr);
-		return -EIO;
+	/* A nameless file, fsync, then renamed over the old one: a crash
+	 * leaves the old vm.conf or the new, and no temporary. */
+	r = newfile_open(&nf, path, VM_FILE_MODE, err, errlen);
+	if (r < 0)
+		return r;
+	errno = 0;
+	if (fchmod(nf.fd, VM_FILE_MODE) < 0 ||
+	    write(nf.fd, data, len) != (ssize_t)len) {
+		r = errno ? -errno : -EIO;
+		snprintf(err, errlen, "cannot write %s: %s", path, g_strerror(-r));
+		newfile_abort(&nf);
+		return r;
 	}
-	return 0;
+	return newfile_commit(&nf, true, err, errlen);
 }
 
 int vm_check_readable(const char *what, const char *path, char *err,

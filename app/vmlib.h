@@ -28,6 +28,10 @@
 #define VM_LOG_FILE		"vm.log"
 #define VM_SERIAL_LOG_FILE	"serial.log"
 #define VM_DISK_FILE		"disk.qcow2"
+/* The library is the user's alone: it holds disk images and the guest's
+ * console output. */
+#define VM_DIR_MODE		0700
+#define VM_FILE_MODE		0600
 #define VM_MAX_DISKS		4
 #define VM_DEFAULT_MEMORY	(1ull << 30)
 #define VM_DEFAULT_APPEND	"console=ttyS0"
@@ -98,7 +102,8 @@ int vm_config_load(const char *name, struct vm_config *cfg, GKeyFile **kf,
 /* Fill @kf from @cfg (paths inside @dir stored relative to it). */
 void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 			  GKeyFile *kf);
-/* Write @kf to @path atomically (temporary file, fsync, rename). */
+/* Write @kf to @path atomically (nameless file, fsync, rename over),
+ * mode VM_FILE_MODE whatever the umask. */
 int vm_keyfile_save(GKeyFile *kf, const char *path, char *err, size_t errlen);
 void vm_config_clear(struct vm_config *cfg);
 
