@@ -40,7 +40,8 @@ static void create_usage(FILE *f)
 static int create_disk(const char *dir, uint64_t size, struct vm_disk *disk,
 		       char *err, size_t errlen)
 {
-	struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size };
+	struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size,
+				     .mode = VM_FILE_MODE };
 	g_autofree char *path = g_build_filename(dir, VM_DISK_FILE, NULL);
 	int r = blk_create(path, &o, err, errlen);
 
@@ -168,14 +169,19 @@ int cmd_create(int argc, char **argv)
 	/* Build the folder under a hidden temporary name, then rename it into
 	 * place: a failure (or a crash) leaves no half-made VM in the list. */
 	root = vmlib_root();
-	if (g_mkdir_with_parents(root, 0755) < 0) {
+	if (g_mkdir_with_parents(root, VM_DIR_MODE) < 0) {
 		ERR("cannot create the library folder %s: %s", root, g_strerror(errno));
 		goto out;
 	}
+	vmlib_tighten_dir(root);
 	tmp = g_strdup_printf("%s/.%s.new-XXXXXX", root, name);
-	if (!g_mkdtemp_full(tmp, 0755)) {
+	if (!g_mkdtemp_full(tmp, VM_DIR_MODE)) {
 		ERR("cannot create a folder in %s: %s", root, g_strerror(errno));
 		g_clear_pointer(&tmp, g_free);
+		goto out;
+	}
+	if (chmod(tmp, VM_DIR_MODE) < 0) {	/* the umask may have taken more */
+		ERR("cannot make %s private: %s", tmp, g_strerror(errno));
 		goto out;
 	}
 	final = g_build_filename(root, name, NULL);

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "newfile.h"
 #include "options.h"
 
@@ -100,6 +101,22 @@ static int private_dir(const char *path, char *err, size_t errlen)
 		return -EPERM;
 	}
 	return 0;
+}
+
+void vmlib_tighten_dir(const char *path)
+{
+	struct stat st;
+
+	/* Only a real directory of ours; a link's target is not touched. */
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || !(st.st_mode & 077))
+		return;
+	if (chmod(path, VM_DIR_MODE) == 0)
+		vlog(LOG_WARN, "%s was open to others (mode %04o): made it %04o",
+		     path, (unsigned)(st.st_mode & 07777), VM_DIR_MODE);
+	else
+		vlog(LOG_WARN, "%s is open to others (mode %04o) and cannot be made private: %s",
+		     path, (unsigned)(st.st_mode & 07777), strerror(errno));
 }
 
 char *vmlib_runtime_dir(char *err, size_t errlen)
@@ -468,6 +485,13 @@ int vm_config_load(const char *name, struct vm_config *cfg, GKeyFile **kfp,
 		snprintf(err, errlen, "no VM named '%s' (see 'vivarium list')", name);
 		return -ENOENT;
 	}
+	{
+		g_autofree char *root = vmlib_root();
+
+		/* Libraries made before the library was private. */
+		vmlib_tighten_dir(root);
+		vmlib_tighten_dir(dir);
+	}
 	kf = g_key_file_new();
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &gerr)) {
 		snprintf(err, errlen, "cannot read %s: %s", path, gerr->message);
@@ -694,19 +718,26 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 bool vmlib_running(const char *name, pid_t *pid)
 {
 	g_autofree char *path = vmlib_vm_file(name, VM_PID_FILE);
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	/* Ask whether a read lock would conflict: only a write lock does,
+	 * and only a writer of vm.pid (its owner: the VM's process) can take
+	 * one.  Anyone who can read the file can hold a read lock. */
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
 	char buf[32] = "";
 	bool running = false;
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	if (pid)
 		*pid = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	/* Would a write lock conflict?  Then the VM's process holds it. */
-	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		close(fd);
+		return false;		/* not a PID file our VM process made */
+	}
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_WRLCK) {
 		running = true;
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		if (pid && n > 0)

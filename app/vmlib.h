@@ -75,6 +75,10 @@ char *vmlib_vm_file(const char *name, const char *file);
 /* The runtime directory, created 0700 if missing and checked to be ours
  * (not a symlink, owned by us, no access for others).  NULL + @err. */
 char *vmlib_runtime_dir(char *err, size_t errlen);
+/* Make @path (the library root or a VM's folder) VM_DIR_MODE if it is a
+ * directory of ours that others may enter, with a warning saying so.  Links
+ * and other users' folders are left alone. */
+void vmlib_tighten_dir(const char *path);
 /* NULL + @err if the path would not fit a sockaddr_un. */
 char *vmlib_socket_path(const char *name, char *err, size_t errlen);
 /* Does VM @name exist (its folder with a vm.conf)? */
@@ -96,7 +100,8 @@ int vmlib_remove_tree(const char *path);
 int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 			   struct vm_config *cfg, char *err, size_t errlen);
 /* Load and parse VM @name's vm.conf; the GKeyFile stays available in *@kf
- * if @kf is not NULL (g_key_file_unref it). -ENOENT: no such VM. */
+ * if @kf is not NULL (g_key_file_unref it). -ENOENT: no such VM.  Makes
+ * the library root and the VM's folder private (vmlib_tighten_dir). */
 int vm_config_load(const char *name, struct vm_config *cfg, GKeyFile **kf,
 		   char *err, size_t errlen);
 /* Fill @kf from @cfg (paths inside @dir stored relative to it). */
@@ -135,8 +140,10 @@ const char *vm_if_name(enum machine_drive_if bus);
 /*
  * vmlib_running - is VM @name's process alive?  It holds a write lock on
  * vm.pid for its whole life, so a PID file or socket left by a process
- * that crashed (or was killed) does not count.  Sets *@pid (0 if not
- * running; may be NULL).
+ * that crashed (or was killed) does not count.  Only a write lock on a
+ * vm.pid of ours (a regular file, not a link, owned by us) counts: a read
+ * lock someone else took does not make a stopped VM look running.  Sets
+ * *@pid (0 if not running; may be NULL).
  */
 bool vmlib_running(const char *name, pid_t *pid);
 

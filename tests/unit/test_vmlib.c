@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_vmlib.c - the VM library's pure parts: name rules,
  * vm.conf parsing and its errors, `edit` assignments, the run-state check
- * on a PID file nobody locks, and the struct machine_config a vm.conf
- * becomes. */
+ * on a PID file nobody locks (or only read-locks), the struct
+ * machine_config a vm.conf becomes, and rm -r that never follows links. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -215,6 +215,17 @@ static void test_not_running_without_lock(void)
 		close(fd);
 	}
 	CHECK(!vmlib_running("t", NULL));
+	/* A read lock is not the VM's: anyone who can open vm.pid can take
+	 * one, and must not make a crashed VM look running. */
+	{
+		int fd = open(pidf, O_RDONLY);
+		struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+		CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+		CHECK(!vmlib_running("t", &pid));
+		CHECK_EQ(pid, 0);
+		close(fd);
+	}
 	unlink(pidf);
 	g_rmdir(vmdir);
 }
