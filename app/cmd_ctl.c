@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,7 +174,14 @@ int cmd_start(int argc, char **argv)
 	}
 	exe = g_file_read_link("/proc/self/exe", NULL);
 	log = vmlib_vm_file(name, VM_LOG_FILE);
-	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/* The guest's doings are the user's alone; an older vm.log is made
+	 * so too.  Never appended through a link. */
+	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+		     VM_FILE_MODE);
+	if (logfd >= 0 && fchmod(logfd, VM_FILE_MODE) < 0) {
+		close(logfd);
+		logfd = -1;
+	}
 	if (!exe || logfd < 0) {
 		ERR("cannot open %s: %s", exe ? log : "/proc/self/exe", g_strerror(errno));
 		return 1;

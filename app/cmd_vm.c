@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include "block/block.h"
@@ -21,26 +20,6 @@
 #include "vmlib.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
-
-/* rm -r @path (no symlinks followed). */
-static void remove_tree(const char *path)
-{
-	GDir *d = g_dir_open(path, 0, NULL);
-	const char *e;
-
-	while (d && (e = g_dir_read_name(d))) {
-		g_autofree char *p = g_build_filename(path, e, NULL);
-
-		if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
-		    !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-			remove_tree(p);
-		else
-			g_unlink(p);
-	}
-	if (d)
-		g_dir_close(d);
-	g_rmdir(path);
-}
 
 /* ---- create --------------------------------------------------------------- */
 
@@ -61,7 +40,8 @@ static void create_usage(FILE *f)
 static int create_disk(const char *dir, uint64_t size, struct vm_disk *disk,
 		       char *err, size_t errlen)
 {
-	struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size };
+	struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size,
+				     .mode = VM_FILE_MODE };
 	g_autofree char *path = g_build_filename(dir, VM_DISK_FILE, NULL);
 	int r = blk_create(path, &o, err, errlen);
 
@@ -189,14 +169,19 @@ int cmd_create(int argc, char **argv)
 	/* Build the folder under a hidden temporary name, then rename it into
 	 * place: a failure (or a crash) leaves no half-made VM in the list. */
 	root = vmlib_root();
-	if (g_mkdir_with_parents(root, 0755) < 0) {
+	if (g_mkdir_with_parents(root, VM_DIR_MODE) < 0) {
 		ERR("cannot create the library folder %s: %s", root, g_strerror(errno));
 		goto out;
 	}
+	vmlib_tighten_dir(root);
 	tmp = g_strdup_printf("%s/.%s.new-XXXXXX", root, name);
-	if (!g_mkdtemp_full(tmp, 0755)) {
+	if (!g_mkdtemp_full(tmp, VM_DIR_MODE)) {
 		ERR("cannot create a folder in %s: %s", root, g_strerror(errno));
 		g_clear_pointer(&tmp, g_free);
+		goto out;
+	}
+	if (chmod(tmp, VM_DIR_MODE) < 0) {	/* the umask may have taken more */
+		ERR("cannot make %s private: %s", tmp, g_strerror(errno));
 		goto out;
 	}
 	final = g_build_filename(root, name, NULL);
@@ -237,7 +222,7 @@ int cmd_create(int argc, char **argv)
 	r = 0;
 out:
 	if (tmp)
-		remove_tree(tmp);
+		vmlib_remove_tree(tmp);
 	vm_config_clear(&cfg);
 	return r;
 }
@@ -552,9 +537,10 @@ int cmd_delete(int argc, char **argv)
 	g_autofree char *root = NULL, *dir = NULL, *tmp = NULL;
 	bool yes = false;
 	const char *name;
+	struct stat st;
 	char err[512];
 	pid_t pid;
-	int opt;
+	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
@@ -576,6 +562,14 @@ int cmd_delete(int argc, char **argv)
 		ERR("%s", err);
 		return 1;
 	}
+	dir = vmlib_vm_dir(name);
+	/* A link in the library is not ours to empty: what it points to may
+	 * be anything.  Nothing is touched. */
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		ERR("%s is a symbolic link, not a VM folder: not deleting it (remove the link yourself)",
+		    dir);
+		return 1;
+	}
 	if (!vmlib_exists(name)) {
 		ERR("no VM named '%s' (see 'vivarium list')", name);
 		return 1;
@@ -585,7 +579,6 @@ int cmd_delete(int argc, char **argv)
 		    name, (int)pid, name);
 		return 1;
 	}
-	dir = vmlib_vm_dir(name);
 	if (!yes) {
 		char answer[16] = "";
 
@@ -608,7 +601,12 @@ int cmd_delete(int argc, char **argv)
 		ERR("cannot delete %s: %s", dir, g_strerror(errno));
 		return 1;
 	}
-	remove_tree(tmp);
+	r = vmlib_remove_tree(tmp);
+	if (r < 0) {
+		ERR("VM '%s' is deleted, but %s could not be removed entirely: %s",
+		    name, tmp, g_strerror(-r));
+		return 1;
+	}
 	printf("deleted VM '%s'\n", name);
 	return 0;
 }

@@ -3,8 +3,9 @@
  * app/img_convert.c - `vivarium img convert [-f FMT] [-O FMT] [-o OPTIONS]
  * [-p] [-q] [-U] SRC DST`: copy what SRC's guest sees (its backing chain
  * merged) into a new standalone image.  Runs that read as zero are not
- * written, so the result stays sparse; the copy goes to a temporary name
- * beside DST, renamed into place without overwriting only when complete.
+ * written, so the result stays sparse; the copy is a nameless file in
+ * DST's folder (vmm-core/newfile.h), linked in as DST without
+ * overwriting only when complete: a kill -9 half-way leaves nothing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,7 @@
 
 #include "block/block.h"
 #include "img.h"
+#include "newfile.h"
 
 #define COPY_CHUNK	(2u << 20)	/* bytes read per step */
 #define ZERO_GRAIN	4096u		/* zero pieces this small stay unwritten */
@@ -167,66 +169,27 @@ static int copy_image(struct blk *src, struct blk *dst, struct progress *p,
 	return ret;
 }
 
-/* Move @tmp to @dst unless @dst appeared meanwhile. */
-static int rename_noreplace(const char *tmp, const char *dst)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* File systems without RENAME_NOREPLACE: link() refuses too. */
-	if (link(tmp, dst) < 0)
-		return -errno;
-	unlink(tmp);
-	return 0;
-}
-
-/* A fresh name beside @dst: ".NAME.vivarium-PID-N". */
-static char *temp_name_beside(const char *dst, unsigned n)
-{
-	const char *slash = strrchr(dst, '/');
-	const char *base = slash ? slash + 1 : dst;
-
-	return g_strdup_printf("%.*s.%s.vivarium-%ld-%u",
-			       (int)(base - dst), dst, base, (long)getpid(), n);
-}
-
-/* A block-layer failure on the temporary file, told as one on @dst. */
-static void convert_fail(const char *dst, const char *tmp, int ret,
-			 const char *err)
-{
-	GString *msg = g_string_new(err);
-
-	g_string_replace(msg, tmp, dst, 0);
-	img_fail("convert", dst, ret, msg->str);
-	g_string_free(msg, TRUE);
-}
-
 static int convert_into(struct blk *src, const char *dst,
 			struct blk_create_opts *co, struct progress *p)
 {
 	struct blk_open_opts oo = { .format = co->format };
 	const char *side = "writing";
 	struct blk *out = NULL;
+	struct newfile nf;
 	char err[512] = "";
-	char *tmp = NULL;
-	int ret = -EEXIST;
+	int ret;
 
 	co->size = blk_length(src);
-	for (unsigned n = 0; n < 100 && ret == -EEXIST; n++) {
-		g_free(tmp);
-		tmp = temp_name_beside(dst, n);
-		err[0] = 0;
-		ret = blk_create(tmp, co, err, sizeof(err));
-	}
+	ret = newfile_open(&nf, dst, 0666, err, sizeof(err));
 	if (ret < 0) {
-		convert_fail(dst, tmp, ret, err);
-		g_free(tmp);
+		img_fail("convert", dst, ret, err);
 		return EXIT_FAIL;
 	}
-	ret = blk_open(tmp, &oo, &out, err, sizeof(err));
+	ret = blk_create_fd(nf.fd, dst, co, err, sizeof(err));
+	if (ret == 0)
+		ret = blk_open_fd(nf.fd, dst, &oo, &out, err, sizeof(err));
 	if (ret < 0) {
-		convert_fail(dst, tmp, ret, err);
+		img_fail("convert", dst, ret, err);
 		goto fail;
 	}
 	ret = copy_image(src, out, p, &side);
@@ -245,22 +208,20 @@ static int convert_into(struct blk *src, const char *dst,
 			strerror(-ret), dst);
 		goto fail;
 	}
-	ret = rename_noreplace(tmp, dst);
+	ret = newfile_commit(&nf, false, err, sizeof(err));
 	if (ret == -EEXIST) {
 		img_refuse_existing("convert", dst);
-		goto fail;
+		return EXIT_FAIL;
 	}
 	if (ret < 0) {
 		fprintf(stderr, "vivarium img convert: cannot name the result '%s': %s\n",
 			dst, strerror(-ret));
-		goto fail;
+		return EXIT_FAIL;
 	}
 	progress_end(p);
-	g_free(tmp);
 	return 0;
 fail:
-	unlink(tmp);
-	g_free(tmp);
+	newfile_abort(&nf);
 	return convert_stop ? 128 + convert_stop : EXIT_FAIL;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "display/console.h"
+#include "newfile.h"
 
 static int write_rows(FILE *f, const struct console_surface *s, char *err,
 		      size_t errlen)
@@ -112,40 +113,33 @@ static char *target_of(const char *path, int *mode, char *err, size_t errlen,
 int png_write_surface(const char *path, const struct console_surface *s,
 		      char *err, size_t errlen)
 {
-	char *target, *tmp;
+	struct newfile nf;
+	char *target;
 	int mode, fd, r;
-	size_t n;
 	FILE *f;
 
 	target = target_of(path, &mode, err, errlen, &r);
 	if (!target)
 		return r;
-	n = strlen(target) + 16;
-	tmp = malloc(n);
-	if (!tmp) {
-		free(target);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	snprintf(tmp, n, "%s.tmp%d", target, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		  mode >= 0 ? (mode_t)mode : 0666);
+	/* Appears complete or not at all, even if we are killed. */
+	r = newfile_open(&nf, target, mode >= 0 ? (mode_t)mode : 0666, err, errlen);
+	free(target);
+	if (r < 0)
+		return r;
+	if (mode >= 0)
+		(void)!fchmod(nf.fd, (mode_t)mode);	/* umask aside */
+	fd = dup(nf.fd);
 	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
 	if (!f) {
 		r = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		if (fd >= 0) {
+		if (fd >= 0)
 			close(fd);
-			unlink(tmp);
-		}
-		free(tmp);
-		free(target);
+		newfile_abort(&nf);
 		return r;
 	}
-	if (mode >= 0)
-		(void)!fchmod(fd, (mode_t)mode);	/* umask aside */
 	r = write_rows(f, s, err, errlen);
-	if (r == 0 && (fflush(f) || fsync(fileno(f)))) {
+	if (r == 0 && fflush(f)) {
 		r = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 	}
@@ -153,13 +147,9 @@ int png_write_surface(const char *path, const struct console_surface *s,
 		r = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 	}
-	if (r == 0 && rename(tmp, target) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+	if (r < 0) {
+		newfile_abort(&nf);
+		return r;
 	}
-	if (r < 0)
-		unlink(tmp);
-	free(tmp);
-	free(target);
-	return r;
+	return newfile_commit(&nf, true, err, errlen);
 }

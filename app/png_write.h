@@ -8,9 +8,10 @@
 struct console_surface;
 
 /*
- * png_write_surface - write @s as an 8-bit RGB PNG at @path, through a
- * temporary file in the same directory renamed into place, so a full disk
- * or a crash never leaves a truncated file.  An existing @path must be a
+ * png_write_surface - write @s as an 8-bit RGB PNG at @path, as a
+ * nameless file in the same directory linked into place
+ * (vmm-core/newfile.h), so a full disk, a crash or a kill never leaves a
+ * truncated file or a temporary one.  An existing @path must be a
  * regular file this process may write (a symlink counts as the file it
  * names, which is replaced): a device node, a directory or a FIFO is
  * refused (-EINVAL), and so is a file we could not write in place

@@ -950,9 +950,23 @@ static int lock_pid_file(struct vmproc *vp, char *err, size_t errlen)
 		pid_t pid = 0;
 
 		close(fd);
-		vmlib_running(vp->name, &pid);
-		snprintf(err, errlen, "VM '%s' is already running (pid %d)", vp->name, (int)pid);
-		return -EBUSY;
+		if (vmlib_running(vp->name, &pid)) {
+			snprintf(err, errlen, "VM '%s' is already running (pid %d)",
+				 vp->name, (int)pid);
+			return -EBUSY;
+		}
+		/* Only a reader holds it (someone who opened an old 0644 file):
+		 * the lock lives on the file, so take a new one. */
+		vm_log("%s is locked by a process that is not a VM; replacing it",
+		       vp->pid_path);
+		unlink(vp->pid_path);
+		fd = open(vp->pid_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+			snprintf(err, errlen, "cannot lock %s: %s", vp->pid_path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -EBUSY;
+		}
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "vmlib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "newfile.h"
 #include "options.h"
 
 #define G_VM		"vm"
@@ -100,6 +103,22 @@ static int private_dir(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+void vmlib_tighten_dir(const char *path)
+{
+	struct stat st;
+
+	/* Only a real directory of ours; a link's target is not touched. */
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || !(st.st_mode & 077))
+		return;
+	if (chmod(path, VM_DIR_MODE) == 0)
+		vlog(LOG_WARN, "%s was open to others (mode %04o): made it %04o",
+		     path, (unsigned)(st.st_mode & 07777), VM_DIR_MODE);
+	else
+		vlog(LOG_WARN, "%s is open to others (mode %04o) and cannot be made private: %s",
+		     path, (unsigned)(st.st_mode & 07777), strerror(errno));
+}
+
 char *vmlib_runtime_dir(char *err, size_t errlen)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
@@ -164,6 +183,61 @@ char **vmlib_list(void)
 	g_ptr_array_sort(names, cmp_str);
 	g_ptr_array_add(names, NULL);
 	return (char **)g_ptr_array_free(names, FALSE);
+}
+
+#define REMOVE_DEPTH_MAX	64	/* VM folders are shallow; bounds open fds */
+
+/* rm -r of entry @name of directory @dirfd.  Only a directory opened with
+ * O_NOFOLLOW is entered, so a link swapped in meanwhile is not followed. */
+static int remove_at(int dirfd, const char *name, unsigned depth)
+{
+	struct stat st;
+	struct dirent *e;
+	int fd, r = 0, r2;
+	DIR *d;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	if (depth >= REMOVE_DEPTH_MAX)
+		return -ELOOP;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)	/* no longer a directory */
+			return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+		return -errno;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		r2 = remove_at(fd, e->d_name, depth + 1);
+		if (r2 < 0 && !r)
+			r = r2;
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && !r)
+		r = -errno;
+	return r;
+}
+
+int vmlib_remove_tree(const char *path)
+{
+	g_autofree char *parent = g_path_get_dirname(path);
+	g_autofree char *base = g_path_get_basename(path);
+	int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (dfd < 0)
+		return -errno;
+	r = remove_at(dfd, base, 0);
+	close(dfd);
+	return r;
 }
 
 /* ---- enum names ------------------------------------------------------------ */
@@ -419,6 +493,13 @@ int vm_config_load(const char *name, struct vm_config *cfg, GKeyFile **kfp,
 		snprintf(err, errlen, "no VM named '%s' (see 'vivarium list')", name);
 		return -ENOENT;
 	}
+	{
+		g_autofree char *root = vmlib_root();
+
+		/* Libraries made before the library was private. */
+		vmlib_tighten_dir(root);
+		vmlib_tighten_dir(dir);
+	}
 	kf = g_key_file_new();
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, &gerr)) {
 		snprintf(err, errlen, "cannot read %s: %s", path, gerr->message);
@@ -496,16 +577,25 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 
 int vm_keyfile_save(GKeyFile *kf, const char *path, char *err, size_t errlen)
 {
-	g_autofree char *data = g_key_file_to_data(kf, NULL, NULL);
-	GError *gerr = NULL;
+	gsize len = 0;
+	g_autofree char *data = g_key_file_to_data(kf, &len, NULL);
+	struct newfile nf;
+	int r;
 
-	/* g_file_set_contents: temporary file, fsync, rename. */
-	if (!g_file_set_contents(path, data, -1, &gerr)) {
-		snprintf(err, errlen, "cannot write %s: %s", path, gerr->message);
-		g_error_free(gerr);
-		return -EIO;
+	/* A nameless file, fsync, then renamed over the old one: a crash
+	 * leaves the old vm.conf or the new, and no temporary. */
+	r = newfile_open(&nf, path, VM_FILE_MODE, err, errlen);
+	if (r < 0)
+		return r;
+	errno = 0;
+	if (fchmod(nf.fd, VM_FILE_MODE) < 0 ||
+	    write(nf.fd, data, len) != (ssize_t)len) {
+		r = errno ? -errno : -EIO;
+		snprintf(err, errlen, "cannot write %s: %s", path, g_strerror(-r));
+		newfile_abort(&nf);
+		return r;
 	}
-	return 0;
+	return newfile_commit(&nf, true, err, errlen);
 }
 
 int vm_check_readable(const char *what, const char *path, char *err,
@@ -647,19 +737,26 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 bool vmlib_running(const char *name, pid_t *pid)
 {
 	g_autofree char *path = vmlib_vm_file(name, VM_PID_FILE);
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	/* Ask whether a read lock would conflict: only a write lock does,
+	 * and only a writer of vm.pid (its owner: the VM's process) can take
+	 * one.  Anyone who can read the file can hold a read lock. */
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
 	char buf[32] = "";
 	bool running = false;
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	if (pid)
 		*pid = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	/* Would a write lock conflict?  Then the VM's process holds it. */
-	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		close(fd);
+		return false;		/* not a PID file our VM process made */
+	}
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_WRLCK) {
 		running = true;
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		if (pid && n > 0)

@@ -28,6 +28,10 @@
 #define VM_LOG_FILE		"vm.log"
 #define VM_SERIAL_LOG_FILE	"serial.log"
 #define VM_DISK_FILE		"disk.qcow2"
+/* The library is the user's alone: it holds disk images and the guest's
+ * console output. */
+#define VM_DIR_MODE		0700
+#define VM_FILE_MODE		0600
 #define VM_MAX_DISKS		4
 #define VM_DEFAULT_MEMORY	(1ull << 30)
 #define VM_DEFAULT_APPEND	"console=ttyS0"
@@ -71,12 +75,23 @@ char *vmlib_vm_file(const char *name, const char *file);
 /* The runtime directory, created 0700 if missing and checked to be ours
  * (not a symlink, owned by us, no access for others).  NULL + @err. */
 char *vmlib_runtime_dir(char *err, size_t errlen);
+/* Make @path (the library root or a VM's folder) VM_DIR_MODE if it is a
+ * directory of ours that others may enter, with a warning saying so.  Links
+ * and other users' folders are left alone. */
+void vmlib_tighten_dir(const char *path);
 /* NULL + @err if the path would not fit a sockaddr_un. */
 char *vmlib_socket_path(const char *name, char *err, size_t errlen);
 /* Does VM @name exist (its folder with a vm.conf)? */
 bool vmlib_exists(const char *name);
 /* Names of the VMs in the library, sorted; NULL-terminated (g_strfreev). */
 char **vmlib_list(void);
+
+/*
+ * vmlib_remove_tree - rm -r @path without ever following a symbolic link:
+ * a link, at the top or anywhere inside, is removed, never what it points
+ * to.  Goes on past errors; returns 0 or the first -errno met.
+ */
+int vmlib_remove_tree(const char *path);
 
 /* ---- vm.conf ------------------------------------------------------------ */
 
@@ -85,13 +100,15 @@ char **vmlib_list(void);
 int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 			   struct vm_config *cfg, char *err, size_t errlen);
 /* Load and parse VM @name's vm.conf; the GKeyFile stays available in *@kf
- * if @kf is not NULL (g_key_file_unref it). -ENOENT: no such VM. */
+ * if @kf is not NULL (g_key_file_unref it). -ENOENT: no such VM.  Makes
+ * the library root and the VM's folder private (vmlib_tighten_dir). */
 int vm_config_load(const char *name, struct vm_config *cfg, GKeyFile **kf,
 		   char *err, size_t errlen);
 /* Fill @kf from @cfg (paths inside @dir stored relative to it). */
 void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 			  GKeyFile *kf);
-/* Write @kf to @path atomically (temporary file, fsync, rename). */
+/* Write @kf to @path atomically (nameless file, fsync, rename over),
+ * mode VM_FILE_MODE whatever the umask. */
 int vm_keyfile_save(GKeyFile *kf, const char *path, char *err, size_t errlen);
 void vm_config_clear(struct vm_config *cfg);
 
@@ -123,8 +140,10 @@ const char *vm_if_name(enum machine_drive_if bus);
 /*
  * vmlib_running - is VM @name's process alive?  It holds a write lock on
  * vm.pid for its whole life, so a PID file or socket left by a process
- * that crashed (or was killed) does not count.  Sets *@pid (0 if not
- * running; may be NULL).
+ * that crashed (or was killed) does not count.  Only a write lock on a
+ * vm.pid of ours (a regular file, not a link, owned by us) counts: a read
+ * lock someone else took does not make a stopped VM look running.  Sets
+ * *@pid (0 if not running; may be NULL).
  */
 bool vmlib_running(const char *name, pid_t *pid);
 

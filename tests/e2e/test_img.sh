@@ -354,6 +354,39 @@ bad 1 "convert from an image in use" convert -O raw r.raw new.raw
 	fail "check -U on a locked image: $(cat "$work/out")"
 kill $locker; wait $locker 2>/dev/null
 
+# kill -9 in the middle of a convert leaves nothing: the copy is a nameless
+# file until it is complete.  A temporary name left by an older, killed
+# convert (a dead PID) is cleaned up by the next one; a live one's is not.
+mkdir "$work/kill"
+yes vivarium-data | head -c 256M >big.raw
+"$viv" img convert -O qcow2 big.raw "$work/kill/out.qcow2" >/dev/null 2>&1 &
+cpid=$!
+midway=
+for _ in $(seq 200); do
+	for f in /proc/$cpid/fd/*; do
+		case $(readlink "$f" 2>/dev/null) in
+		"$work/kill/"*) [ "$(stat -L -c %b "$f" 2>/dev/null || echo 0)" -gt 16384 ] && midway=1 ;;
+		esac
+	done
+	[ -n "$midway" ] && break
+	sleep 0.02
+done
+kill -9 $cpid 2>/dev/null; wait $cpid 2>/dev/null; rc=$?
+if [ -n "$midway" ] && [ $rc = 137 ] && [ -z "$(ls -A "$work/kill")" ]; then
+	pass "kill -9 mid-convert: nothing left in the destination's folder"
+else
+	fail "kill -9 mid-convert (mid-way: ${midway:-no}, exit $rc): left '$(ls -A "$work/kill" | tr '\n' ' ')'"
+fi
+sh -c 'exit 0' & dead=$!; wait $dead
+touch "$work/kill/.out.qcow2.vivarium-$dead-0" "$work/kill/.out.qcow2.vivarium-$$-0"
+expect "convert again after the kill" "$viv" img convert -O qcow2 big.raw "$work/kill/out.qcow2"
+expect "the rerun's image equals its source" qemu-img compare -f raw -F qcow2 big.raw "$work/kill/out.qcow2"
+left=$(ls -A "$work/kill" | tr '\n' ' ')
+[ "$left" = ".out.qcow2.vivarium-$$-0 out.qcow2 " ] &&
+	pass "the dead convert's temporary is gone, a live process's stays" ||
+	fail "after the rerun the folder holds '$left'"
+rm -f big.raw "$work/kill/out.qcow2"
+
 # A full disk: convert into a 2 MiB tmpfs fails cleanly and leaves nothing.
 if [ "$(id -u)" = 0 ] && mkdir -p "$work/full" && mount -t tmpfs -o size=2M tmpfs "$work/full" 2>/dev/null; then
 	mnt=$work/full

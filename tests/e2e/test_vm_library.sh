@@ -24,6 +24,8 @@
 # Exit: 0 pass, 1 fail, 77 skip (no /dev/kvm).
 
 set -u
+# The library must be private whatever the umask: test with a lax one.
+umask 022
 here=$(cd "$(dirname "$0")" && pwd)
 viv=${1:?usage: test_vm_library.sh VIVARIUM}
 schema=$here/../../docs/schemas/vm-list.schema.json
@@ -129,6 +131,11 @@ disk=$(ls "$vms"/t1/disk.* 2>/dev/null | head -n1)
 check '[ -n "$disk" ] && qemu-img info "$disk" | grep -q "virtual size: 32 MiB"' \
 	"create --disk-size 32M: a 32 MiB image ($(basename "${disk:-none}")) qemu-img reads"
 check '! ls -a "$vms" | grep -q "^\.t1"' "no temporary folder left after create"
+# mode PATH: its permission bits, as stat prints them.
+mode() { stat -c %a "$1" 2>/dev/null; }
+check '[ "$(mode "$vms")" = 700 ] && [ "$(mode "$vms/t1")" = 700 ] && [ "$(mode "$vms/t1/vm.conf")" = 600 ] &&
+	[ "$(mode "$disk")" = 600 ]' \
+	"umask 022: library $(mode "$vms"), VM folder $(mode "$vms/t1"), vm.conf $(mode "$vms/t1/vm.conf"), disk $(mode "$disk") (want 700 700 600 600)"
 v list
 check '[ "$rc" -eq 0 ] && grep -Eq "^t1 +stopped +64M +1 " <<<"$out"' "list shows t1 stopped, 64M, 1 vCPU"
 v show t1
@@ -151,6 +158,11 @@ check 'python3 "$here/check_json_schema.py" "$schema" "$work/list.json" >&2' \
 	"list --json matches docs/schemas/vm-list.schema.json"
 check '[ "$(python3 -c "import json; print(len(json.load(open(\"$work/list.json\"))))")" = 3 ]' \
 	"list --json has the 3 VMs"
+# A library made before it was private is tightened when a VM is loaded.
+chmod 755 "$vms" "$vms/t2"
+v show t2
+check '[ "$rc" -eq 0 ] && [ "$(mode "$vms")" = 700 ] && [ "$(mode "$vms/t2")" = 700 ] && grep -q "made it 0700" <<<"$err"' \
+	"a library found 0755 is made 0700, with a warning ($(mode "$vms") $(mode "$vms/t2"): $err)"
 
 echo "# bad input"
 conf_sum=$(sha256sum "$vms/t1/vm.conf")
@@ -183,7 +195,7 @@ check '[ ! -e "$vms/bad" ] && [ -z "$(ls -A "$vms" | grep "^\.")" ]' "nothing ha
 mnt=$work/small
 mkdir -p "$mnt"
 if mount -t tmpfs -o size=256k tmpfs "$mnt" 2>/dev/null; then
-	mkdir -p "$mnt/vivarium/vms"
+	(umask 077 && mkdir -p "$mnt/vivarium/vms")	# private, as create makes it
 	head -c 250000 /dev/zero >"$mnt/filler" 2>/dev/null
 	XDG_DATA_HOME=$mnt refuse "create with --disk-size on a full disk" \
 		create full --kernel "$kernel" --disk-size 64M
@@ -200,6 +212,7 @@ v start t1
 check '[ "$rc" -eq 0 ]' "start t1 (rc $rc: $out$err)"
 check 'wait_for "$vms/t1/serial.log" "$ready"' "t1's guest printed '$ready' (serial.log)"
 check '[ "$(state t1)" = running ]' "list --json: t1 running"
+check '[ "$(mode "$vms/t1/vm.log")" = 600 ]' "vm.log is 600 ($(mode "$vms/t1/vm.log"))"
 pid1=$(cat "$vms/t1/vm.pid" 2>/dev/null)
 check '[ -n "$pid1" ] && kill -0 "$pid1"' "vm.pid names a live process ($pid1)"
 check '[ -S "$XDG_RUNTIME_DIR/vivarium/t1.sock" ]' "control socket in \$XDG_RUNTIME_DIR/vivarium"
@@ -282,6 +295,23 @@ kill -9 "$pid1"
 for _ in $(seq 50); do kill -0 "$pid1" 2>/dev/null || break; sleep 0.1; done
 check '[ "$(state t1)" = stopped ]' "list shows the killed VM stopped (stale vm.pid: $([ -e "$vms/t1/vm.pid" ] && echo present || echo absent))"
 check '[ "$(sha256sum <"$disk")" = "$sum_before" ]' "its disk image is unchanged"
+# Someone else holding a read lock on the stale vm.pid (anyone who can open
+# it can) must not make the crashed VM look running.
+if [ -e "$vms/t1/vm.pid" ]; then
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.lockf(f, fcntl.LOCK_SH)
+print("locked", flush=True)
+time.sleep(60)' "$vms/t1/vm.pid" >"$work/locker.out" 2>&1 &
+	locker=$!
+	wait_for "$work/locker.out" locked 1 10
+	check '[ "$(state t1)" = stopped ]' "a read lock on the stale vm.pid does not make t1 look running"
+	v start t1
+	check '[ "$rc" -eq 0 ] && [ "$(state t1)" = running ]' \
+		"start takes a new vm.pid over the reader's lock (rc $rc $err)"
+	v stop t1 --force
+	kill $locker; wait $locker 2>/dev/null
+fi
 case $disk in
 *.qcow2) check 'qemu-img check "$disk" >&2' "qemu-img check of its qcow2 image" ;;
 *) check 'qemu-img info -f raw "$disk" | grep -q "virtual size: 32 MiB"' "qemu-img still reads its raw image" ;;
@@ -316,6 +346,23 @@ fi
 echo "# delete"
 v delete t3 --yes
 check '[ "$rc" -eq 0 ] && [ ! -e "$vms/t3" ] && [ "$(state t3)" = absent ]' "delete t3 --yes removes its folder"
+# A library entry that is a symbolic link: refused, nothing touched.
+mkdir "$work/elsewhere"
+printf '[vm]\nname=lnk\n' >"$work/elsewhere/vm.conf"
+echo keep >"$work/elsewhere/precious"
+ln -s "$work/elsewhere" "$vms/lnk"
+refuse "delete of a VM entry that is a symbolic link" delete lnk --yes
+check 'grep -q "symbolic link" <<<"$err" && [ -L "$vms/lnk" ] && [ "$(cat "$work/elsewhere/precious")" = keep ] &&
+	[ -f "$work/elsewhere/vm.conf" ] && [ -z "$(ls -A "$vms" | grep "^\.")" ]' \
+	"the link, its target's files and the library are as they were"
+rm "$vms/lnk"
+# Links inside a VM folder go as links; what they point to stays.
+ln -s "$work/elsewhere/precious" "$vms/t2/disk.qcow2"
+mkdir "$vms/t2/sub"
+ln -s "$work/elsewhere" "$vms/t2/sub/dirlink"
+v delete t2 --yes
+check '[ "$rc" -eq 0 ] && [ ! -e "$vms/t2" ] && [ ! -L "$vms/t2" ] && [ "$(cat "$work/elsewhere/precious")" = keep ] &&
+	[ -f "$work/elsewhere/vm.conf" ]' "delete t2 with links inside removes the links, not their targets (rc $rc $err)"
 
 echo "# $total checks, $errors failed"
 [ "$errors" -eq 0 ] || { echo "FAIL"; exit 1; }

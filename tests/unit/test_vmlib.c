@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_vmlib.c - the VM library's pure parts: name rules,
  * vm.conf parsing and its errors, `edit` assignments, the run-state check
- * on a PID file nobody locks, and the struct machine_config a vm.conf
- * becomes. */
+ * on a PID file nobody locks (or only read-locks), the struct
+ * machine_config a vm.conf becomes, and rm -r that never follows links. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -321,8 +323,71 @@ static void test_not_running_without_lock(void)
 		close(fd);
 	}
 	CHECK(!vmlib_running("t", NULL));
+	/* A read lock is not the VM's: anyone who can open vm.pid can take
+	 * one, and must not make a crashed VM look running. */
+	{
+		int fd = open(pidf, O_RDONLY);
+		struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+		CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+		CHECK(!vmlib_running("t", &pid));
+		CHECK_EQ(pid, 0);
+		close(fd);
+	}
 	unlink(pidf);
 	g_rmdir(vmdir);
+}
+
+/* Make @path a file holding "keep". */
+static void put(const char *path)
+{
+	CHECK(g_file_set_contents(path, "keep", -1, NULL));
+}
+
+static bool holds_keep(const char *path)
+{
+	g_autofree char *s = NULL;
+
+	return g_file_get_contents(path, &s, NULL, NULL) && !strcmp(s, "keep");
+}
+
+static void test_remove_tree_keeps_link_targets(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("vivarium-rm-XXXXXX", NULL);
+	g_autofree char *outside = g_build_filename(dir, "outside", NULL);
+	g_autofree char *ofile = g_build_filename(outside, "important", NULL);
+	g_autofree char *odir = g_build_filename(outside, "sub", NULL);
+	g_autofree char *osubf = g_build_filename(odir, "f", NULL);
+	g_autofree char *vm = g_build_filename(dir, "vm", NULL);
+	g_autofree char *sub = g_build_filename(vm, "a", "b", NULL);
+	g_autofree char *p = NULL;
+	struct stat st;
+
+	CHECK_EQ(g_mkdir_with_parents(odir, 0755), 0);
+	put(ofile);
+	put(osubf);
+	CHECK_EQ(g_mkdir_with_parents(sub, 0755), 0);
+	p = g_build_filename(vm, "disk.qcow2", NULL);
+	CHECK_EQ(symlink(ofile, p), 0);		/* a file link */
+	g_free(p);
+	p = g_build_filename(sub, "dirlink", NULL);
+	CHECK_EQ(symlink(odir, p), 0);		/* a directory link, deep */
+	g_free(p);
+	p = g_build_filename(vm, "vm.conf", NULL);
+	put(p);
+	CHECK_EQ(vmlib_remove_tree(vm), 0);
+	CHECK(lstat(vm, &st) < 0 && errno == ENOENT);
+	CHECK(holds_keep(ofile));
+	CHECK(holds_keep(osubf));
+
+	/* The top itself a link: the link goes, its target stays. */
+	CHECK_EQ(symlink(outside, vm), 0);
+	CHECK_EQ(vmlib_remove_tree(vm), 0);
+	CHECK(lstat(vm, &st) < 0 && errno == ENOENT);
+	CHECK(holds_keep(ofile));
+	CHECK(holds_keep(osubf));
+	CHECK_EQ(vmlib_remove_tree(outside), 0);
+	CHECK_EQ(g_rmdir(dir), 0);
 }
 
 int main(void)
@@ -333,5 +398,6 @@ int main(void)
 	RUN_TEST(test_set);
 	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);
+	RUN_TEST(test_remove_tree_keeps_link_targets);
 	return check_finish();
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "block_int.h"
+#include "newfile.h"
 #include "../iov.h"
 
 static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
@@ -164,8 +165,9 @@ static int lock_file(int fd, bool exclusive, const char *path, char *err,
 		       strerror(errno));
 }
 
-static int open_one(const char *path, enum blk_format fmt, bool readonly,
-		    bool no_lock, bool no_backing,
+/* Open @path, or, with @fd >= 0, a duplicate of @fd that @path names. */
+static int open_one(int fd, const char *path, enum blk_format fmt,
+		    bool readonly, bool no_lock, bool no_backing,
 		    const struct blk_chain *chain, struct blk **out, char *err,
 		    size_t errlen)
 {
@@ -188,8 +190,11 @@ static int open_one(const char *path, enum blk_format fmt, bool readonly,
 		goto fail;
 	}
 	/* O_NONBLOCK: a backing "file" that is a FIFO must not hang us. */
-	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
-			   O_NONBLOCK);
+	if (fd >= 0)
+		b->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	else
+		b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+				   O_NONBLOCK);
 	if (b->fd < 0) {
 		ret = -errno;
 		blk_err(err, errlen, ret, "'%s': cannot open%s: %s", path,
@@ -276,7 +281,25 @@ int blk_open(const char *path, const struct blk_open_opts *opts,
 		opts = &def;
 	if (err && errlen)
 		err[0] = '\0';
-	return open_one(path, opts->format, opts->readonly, opts->no_lock,
+	return open_one(-1, path, opts->format, opts->readonly, opts->no_lock,
+			opts->no_backing, NULL, out, err, errlen);
+}
+
+int blk_open_fd(int fd, const char *path, const struct blk_open_opts *opts,
+		struct blk **out, char *err, size_t errlen)
+{
+	struct blk_open_opts def = { 0 };
+	int acc = fcntl(fd, F_GETFL);
+
+	if (!opts)
+		opts = &def;
+	if (err && errlen)
+		err[0] = '\0';
+	*out = NULL;
+	if (acc < 0 || (!opts->readonly && (acc & O_ACCMODE) == O_RDONLY))
+		return blk_err(err, errlen, -EBADF, "'%s': not open for %s",
+			       path, opts->readonly ? "reading" : "writing");
+	return open_one(fd, path, opts->format, opts->readonly, opts->no_lock,
 			opts->no_backing, NULL, out, err, errlen);
 }
 
@@ -291,7 +314,7 @@ int blk_open_backing(const char *path, enum blk_format fmt, bool no_lock,
 			       "'%s': backing chain deeper than %u images",
 			       path, BLK_MAX_CHAIN);
 	next.depth++;
-	return open_one(path, fmt, true, no_lock, false, &next, out, err,
+	return open_one(-1, path, fmt, true, no_lock, false, &next, out, err,
 			errlen);
 }
 
@@ -568,79 +591,38 @@ void blk_drain(struct blk *b)
 
 /* ---- creation -------------------------------------------------------- */
 
-int blk_create_tmp(const char *path, char **tmp_out, char *err, size_t errlen)
+/* Resolve a relative backing name against @path's folder, as opening
+ * does; *@full is what to free. */
+static const char *backing_path(const char *path, const char *backing,
+				char **full)
 {
-	size_t n = strlen(path) + 16;
-	char *tmp = malloc(n);
-	mode_t mask;
-	int fd;
+	const char *slash = strrchr(path, '/');
+	size_t dl;
 
-	if (!tmp)
-		return blk_err(err, errlen, -ENOMEM, "out of memory");
-	snprintf(tmp, n, "%s.tmpXXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		int e = errno;
-		free(tmp);
-		return blk_err(err, errlen, -e, "'%s': cannot create: %s",
-			       path, strerror(e));
-	}
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) < 0) {
-		/* keep mkstemp's 0600 */
-	}
-	*tmp_out = tmp;
-	return fd;
+	*full = NULL;
+	if (backing[0] == '/' || !slash)
+		return backing;
+	dl = (size_t)(slash - path) + 1;
+	*full = malloc(dl + strlen(backing) + 1);
+	if (!*full)
+		return NULL;
+	memcpy(*full, path, dl);
+	strcpy(*full + dl, backing);
+	return *full;
 }
 
-int blk_create_commit(int fd, const char *tmp, const char *path, char *err,
-		      size_t errlen)
+int blk_create_fd(int fd, const char *path, const struct blk_create_opts *opts,
+		  char *err, size_t errlen)
 {
-	if (fsync(fd) < 0) {
-		int e = errno;
-		return blk_err(err, errlen, -e, "'%s': cannot write: %s", path,
-			       strerror(e));
-	}
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return blk_err(err, errlen, -EEXIST,
-			       "'%s' already exists; not overwriting it", path);
-	if (errno != EINVAL && errno != ENOSYS)
-		return blk_err(err, errlen, -errno, "'%s': cannot create: %s",
-			       path, strerror(errno));
-	/* No RENAME_NOREPLACE here: link() also refuses to overwrite. */
-	if (link(tmp, path) < 0) {
-		int e = errno;
-		if (e == EEXIST)
-			return blk_err(err, errlen, -EEXIST,
-				       "'%s' already exists; not overwriting "
-				       "it", path);
-		return blk_err(err, errlen, -e, "'%s': cannot create: %s",
-			       path, strerror(e));
-	}
-	unlink(tmp);
-	return 0;
-}
-
-int blk_create(const char *path, const struct blk_create_opts *opts,
-	       char *err, size_t errlen)
-{
-	struct stat st;
 	uint64_t size = opts->size;
 	enum blk_format backing_fmt = opts->backing_format;
-	char *tmp = NULL;
-	int fd, ret;
+	int ret;
 
 	if (err && errlen)
 		err[0] = '\0';
 	if (opts->format != BLK_FMT_RAW && opts->format != BLK_FMT_QCOW2)
 		return blk_err(err, errlen, -EINVAL,
 			       "image format must be raw or qcow2");
-	if (lstat(path, &st) == 0)
-		return blk_err(err, errlen, -EEXIST,
-			       "'%s' already exists; not overwriting it", path);
 	if (opts->backing && opts->format != BLK_FMT_QCOW2)
 		return blk_err(err, errlen, -EINVAL,
 			       "only qcow2 images can have a backing file");
@@ -650,22 +632,11 @@ int blk_create(const char *path, const struct blk_create_opts *opts,
 		struct blk_open_opts bo = { .format = backing_fmt,
 					    .readonly = true,
 					    .no_lock = true };
-		char *full = NULL;
-		const char *bpath = opts->backing;
+		char *full;
+		const char *bpath = backing_path(path, opts->backing, &full);
 
-		if (opts->backing[0] != '/') {
-			const char *slash = strrchr(path, '/');
-			if (slash) {
-				size_t dl = (size_t)(slash - path) + 1;
-				full = malloc(dl + strlen(opts->backing) + 1);
-				if (!full)
-					return blk_err(err, errlen, -ENOMEM,
-						       "out of memory");
-				memcpy(full, path, dl);
-				strcpy(full + dl, opts->backing);
-				bpath = full;
-			}
-		}
+		if (!bpath)
+			return blk_err(err, errlen, -ENOMEM, "out of memory");
 		ret = blk_open(bpath, &bo, &bb, err, errlen);
 		free(full);
 		if (ret < 0)
@@ -682,23 +653,39 @@ int blk_create(const char *path, const struct blk_create_opts *opts,
 		return blk_err(err, errlen, -EINVAL, "image size too large");
 	size = (size + BLK_SECTOR - 1) & ~(uint64_t)(BLK_SECTOR - 1);
 
-	fd = blk_create_tmp(path, &tmp, err, errlen);
-	if (fd < 0)
-		return fd;
-	if (opts->format == BLK_FMT_RAW) {
-		ret = 0;
-		if (ftruncate(fd, (off_t)size) < 0)
-			ret = blk_err(err, errlen, -errno,
-				      "'%s': cannot set size: %s", path,
-				      strerror(errno));
-	} else {
-		ret = blk_qcow2_create(fd, opts, size, backing_fmt, err,
-				       errlen);
+	if (opts->mode && fchmod(fd, opts->mode) < 0)
+		return blk_err(err, errlen, -errno, "'%s': cannot set mode: %s",
+			       path, strerror(errno));
+	if (opts->format == BLK_FMT_QCOW2)
+		return blk_qcow2_create(fd, opts, size, backing_fmt, err,
+					errlen);
+	if (ftruncate(fd, (off_t)size) < 0)
+		return blk_err(err, errlen, -errno,
+			       "'%s': cannot set size: %s", path,
+			       strerror(errno));
+	return 0;
+}
+
+int blk_create(const char *path, const struct blk_create_opts *opts,
+	       char *err, size_t errlen)
+{
+	struct newfile nf;
+	struct stat st;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (lstat(path, &st) == 0)
+		return blk_err(err, errlen, -EEXIST,
+			       "'%s' already exists; not overwriting it", path);
+	ret = newfile_open(&nf, path, opts->mode ? opts->mode : 0666, err,
+			   errlen);
+	if (ret < 0)
+		return ret;
+	ret = blk_create_fd(nf.fd, path, opts, err, errlen);
+	if (ret < 0) {
+		newfile_abort(&nf);
+		return ret;
 	}
-	if (ret == 0)
-		ret = blk_create_commit(fd, tmp, path, err, errlen);
-	close(fd);
-	unlink(tmp);	/* after a successful rename, names nothing */
-	free(tmp);
-	return ret;
+	return newfile_commit(&nf, false, err, errlen);
 }

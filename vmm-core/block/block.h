@@ -61,6 +61,18 @@ struct blk_open_opts {
  */
 int blk_open(const char *path, const struct blk_open_opts *opts,
 	     struct blk **out, char *err, size_t errlen);
+/*
+ * blk_open_fd - blk_open() on a file the caller has open already (@fd, its
+ * access mode must allow @opts->readonly's; e.g. a nameless O_TMPFILE being
+ * filled by `img convert`).  The block layer works on a duplicate of @fd,
+ * so the caller keeps and closes its own; @path names the image in
+ * messages and is the folder relative backing files are looked up in.
+ * The lock (unless no_lock) is on @fd's open file description, which the
+ * caller's @fd shares.  Errors as blk_open(), and -EBADF for an @fd
+ * opened read-only when writing is asked for.
+ */
+int blk_open_fd(int fd, const char *path, const struct blk_open_opts *opts,
+		struct blk **out, char *err, size_t errlen);
 /* Waits for queued requests, flushes, unlocks and closes.  NULL is fine. */
 void blk_close(struct blk *b);
 
@@ -161,12 +173,14 @@ struct blk_create_opts {
 	enum blk_format backing_format;	/* AUTO: probe */
 	unsigned cluster_bits;		/* qcow2: 9..21; 0 = 16 (64 KiB) */
 	unsigned compat;		/* qcow2: 3 (default, 0) or 2 */
+	unsigned mode;			/* file mode; 0: 0666 less the umask */
 };
 
 /*
  * blk_create - create a new image.  Refuses to overwrite an existing file
- * (-EEXIST).  Writes to a temporary name beside @path and renames it into
- * place, so a full disk (-ENOSPC) or any error leaves nothing behind.
+ * (-EEXIST).  Writes a nameless file in @path's folder and links it in
+ * when complete (vmm-core/newfile.h), so a full disk (-ENOSPC), any error
+ * or a kill leaves nothing behind.
  * @size is rounded up to 512.  A relative @backing is stored as given and
  * resolved against @path's directory (as when opening); it is opened now
  * (errors as blk_open(), e.g. -ENOENT "'DIR/NAME': cannot open: ..."),
@@ -175,6 +189,15 @@ struct blk_create_opts {
  */
 int blk_create(const char *path, const struct blk_create_opts *opts,
 	       char *err, size_t errlen);
+/*
+ * blk_create_fd - blk_create()'s work on @fd, an empty file open for
+ * writing that @path will name (messages; relative backing files are
+ * looked up beside it): sets @opts->mode if not 0, writes the format's
+ * metadata (qcow2) or the length (raw).  Naming the file is the
+ * caller's; on failure @fd's content is undefined.
+ */
+int blk_create_fd(int fd, const char *path, const struct blk_create_opts *opts,
+		  char *err, size_t errlen);
 
 struct blk_info {
 	enum blk_format format;

@@ -85,11 +85,6 @@ int blk_fd_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 int blk_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Create helpers (block.c): a temporary file beside @path, and its rename
- * into place without overwriting. */
-int blk_create_tmp(const char *path, char **tmp_out, char *err, size_t errlen);
-int blk_create_commit(int fd, const char *tmp, const char *path, char *err,
-		      size_t errlen);
 int blk_qcow2_create(int fd, const struct blk_create_opts *opts,
 		     uint64_t size, enum blk_format backing_fmt, char *err,
 		     size_t errlen);
