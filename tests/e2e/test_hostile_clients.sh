@@ -106,7 +106,8 @@ check '[ "$rc" -ne 0 ] && [ "$(wc -l <"$work/err")" -eq 1 ] && grep -qi "kernel\
 	"start of a VM whose kernel is no bzImage fails with one line (rc $rc: $err)"
 
 v create h --kernel "$kernel" --memory 64M --disk-size 1M
-v start h --display none
+vport=$((20000 + RANDOM % 20000))
+v start h --display none --vnc "127.0.0.1:$vport"
 check '[ "$rc" -eq 0 ]' "start h (rc $rc: $err)"
 pid=$(cat "$vms/h/vm.pid" 2>/dev/null)
 for i in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
@@ -199,6 +200,25 @@ v screenshot h "$work/link.png"
 check '[ "$rc" -eq 0 ] && [ -L "$work/link.png" ] && [ "$(stat -c %a "$work/shot.png")" = 640 ]' \
 	"screenshot through a symlink replaces its target, keeps the link and the mode"
 check '[ -z "$(ls "$work" | grep "\.tmp")" ]' "no temporary files left"
+
+echo "# a VNC connection flood (finding 3)"
+py '
+import resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+socks = []
+for i in range(400):
+    t = socket.create_connection(("127.0.0.1", '"$vport"'), timeout=5)
+    socks.append(t)
+time.sleep(1)
+assert alive()
+threads = len(os.listdir("/proc/'"$pid"'/task"))
+fds = len(os.listdir("/proc/'"$pid"'/fd"))
+print("    during the flood: %d threads, %d fds" % (threads, fds))
+assert threads < 60 and fds < 150, (threads, fds)
+for t in socks:
+    t.close()
+'
+check '[ $? -eq 0 ] && kill -0 "$pid"' "400 idle TCP connections to the VNC port: the VM lives, answers status, threads and fds bounded"
 
 echo "# the log stays bounded (finding 12)"
 py '
