@@ -26,7 +26,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "devices/acpi_pm.h"
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "devices/debugport.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"

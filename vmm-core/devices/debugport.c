@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "../bus.h"
-#include "chardev.h"
+#include "../host/chardev.h"
 
 #define TEST_EXIT_LEN 4
 

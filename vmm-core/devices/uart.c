@@ -41,7 +41,7 @@
 #include <stdlib.h>
 
 #include "../bus.h"
-#include "chardev.h"
+#include "../host/chardev.h"
 
 #define FIFO_SIZE 16
 
