@@ -25,6 +25,7 @@
 #include "block/block.h"
 #include "bus.h"
 #include "clock.h"
+#include "device.h"
 #include "devices/acpi_pm.h"
 #include "host/chardev.h"
 #include "devices/debugport.h"
@@ -102,7 +103,10 @@ struct machine {
 	struct guest_mem mem;
 	struct bus *pio, *mmio;
 	struct vtimer_queue *timers;
-	struct {			/* the machine table's devices */
+	/* Every device, in creation order: what teardown (and later save and
+	 * load) walk. */
+	struct device_table devices;
+	struct {			/* typed views of the table, for wiring */
 		struct pic *pic;
 		struct ioapic *ioapic;
 		struct pit *pit;
@@ -402,6 +406,13 @@ static void serial_quit(void *opaque)
 		}                                                            \
 	} while (0)
 
+/* Create a device of the table: @ptr = @expr, recorded with @ops. */
+#define TRY_DEV(ptr, expr, ops, what)                                        \
+	do {                                                                 \
+		TRY_NEW(ptr, expr, what);                                    \
+		TRY(device_table_add(&m->devices, &(ops), (ptr)), what);     \
+	} while (0)
+
 /* IDE position of each ATA drive: the CD-ROM at the secondary master,
  * disks at the other positions in order; -1 for virtio disks. */
 static void ata_positions(const struct machine *m, int pos[MACHINE_MAX_DRIVES])
@@ -448,6 +459,8 @@ static int add_drives(struct machine *m, char *err, size_t errlen)
 	m->dev.ide = piix_ide_new(&ic, err, errlen);
 	if (!m->dev.ide)
 		return -EINVAL;
+	TRY(device_table_add(&m->devices, &piix_ide_device_ops, m->dev.ide),
+	    "PIIX IDE");
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
 		struct virtio_blk_config vc = {
 			.pci = m->dev.pci,
@@ -463,10 +476,16 @@ static int add_drives(struct machine *m, char *err, size_t errlen)
 		m->dev.vblk[nvirtio] = virtio_blk_new(&vc, err, errlen);
 		if (!m->dev.vblk[nvirtio])
 			return -EINVAL;
+		TRY(device_table_add(&m->devices, &virtio_blk_device_ops,
+				     m->dev.vblk[nvirtio]), "virtio-blk");
 		nvirtio++;
 	}
 	return 0;
 }
+
+/* The fixed devices, fw_cfg, and a virtio-blk per drive at the most. */
+_Static_assert(DEVICE_TABLE_MAX >= 14 + MACHINE_MAX_DRIVES,
+	       "the device table holds every device of the PC");
 
 static int build_devices(struct machine *m, char *err, size_t errlen)
 {
@@ -477,28 +496,36 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &vclock_host), "timers");
 
 	/* The machine table: what a PC of the i440FX era has. */
-	TRY_NEW(m->dev.pic, pic_new(pic_intr_changed, m), "8259A PIC");
+	TRY_DEV(m->dev.pic, pic_new(pic_intr_changed, m), pic_device_ops,
+		"8259A PIC");
 	TRY(pic_attach(m->dev.pic, m->pio), "8259A PIC");
-	TRY_NEW(m->dev.ioapic, ioapic_new(0, &ioapic_ops, m), "IOAPIC");
+	TRY_DEV(m->dev.ioapic, ioapic_new(0, &ioapic_ops, m), ioapic_device_ops,
+		"IOAPIC");
 	TRY(ioapic_attach(m->dev.ioapic, m->mmio, IOAPIC_DEFAULT_BASE), "IOAPIC");
-	TRY_NEW(m->dev.pit, pit_new(m->timers, gsi_line(m, PIT_IRQ)), "8254 PIT");
+	TRY_DEV(m->dev.pit, pit_new(m->timers, gsi_line(m, PIT_IRQ)),
+		pit_device_ops, "8254 PIT");
 	TRY(pit_attach(m->dev.pit, m->pio), "8254 PIT");
-	TRY_NEW(m->dev.com1, uart_new(gsi_line(m, COM1_IRQ), m->cfg.serial), "COM1");
+	TRY_DEV(m->dev.com1, uart_new(gsi_line(m, COM1_IRQ), m->cfg.serial),
+		uart_device_ops, "COM1");
 	TRY(uart_attach(m->dev.com1, m->pio, COM1_BASE), "COM1");
-	TRY_NEW(m->dev.rtc, rtc_new(m->timers, gsi_line(m, RTC_IRQ)), "RTC");
+	TRY_DEV(m->dev.rtc, rtc_new(m->timers, gsi_line(m, RTC_IRQ)),
+		rtc_device_ops, "RTC");
 	TRY(rtc_attach(m->dev.rtc, m->pio), "RTC");
-	TRY_NEW(m->dev.kbc, i8042_new(&kbc_ops, m, gsi_line(m, KBD_IRQ),
-				  gsi_line(m, AUX_IRQ), m->timers), "i8042");
+	TRY_DEV(m->dev.kbc, i8042_new(&kbc_ops, m, gsi_line(m, KBD_IRQ),
+				  gsi_line(m, AUX_IRQ), m->timers),
+		i8042_device_ops, "i8042");
 	TRY(i8042_attach(m->dev.kbc, m->pio), "i8042");
-	TRY_NEW(m->dev.pci, pci_host_new(), "PCI host bridge");
+	TRY_DEV(m->dev.pci, pci_host_new(), pci_host_device_ops,
+		"PCI host bridge");
 	TRY(pci_host_attach(m->dev.pci, m->pio, m->mmio), "PCI host bridge");
 	pci_host_set_ops(m->dev.pci, &pci_ops, m);
-	TRY_NEW(m->dev.piix, piix_new(m->dev.pci, &piix_ops, m), "PIIX");
+	TRY_DEV(m->dev.piix, piix_new(m->dev.pci, &piix_ops, m), piix_device_ops,
+		"PIIX");
 	/* PCI interrupt lines idle high (active low). */
 	for (unsigned i = 0; i < 4; i++)
 		ioapic_set_irq(m->dev.ioapic, ACPI_PCI_GSI_BASE + i, 1);
-	TRY_NEW(m->dev.pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
-				   &pm_ops, m), "ACPI PM");
+	TRY_DEV(m->dev.pm, acpi_pm_new(m->timers, gsi_line(m, ACPI_SCI_IRQ),
+				   &pm_ops, m), acpi_pm_device_ops, "ACPI PM");
 	TRY(acpi_pm_attach(m->dev.pm, m->pio, ACPI_PM_BASE), "ACPI PM");
 	if (!m->cfg.no_vga) {
 		struct vga_config vc = {
@@ -507,7 +534,7 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 			.rom = m->vga_rom, .rom_len = m->vga_rom_len,
 		};
 
-		TRY_NEW(m->dev.vga, vga_new(&vc), "VGA");
+		TRY_DEV(m->dev.vga, vga_new(&vc), vga_device_ops, "VGA");
 		TRY(vga_attach(m->dev.vga, m->pio, m->mmio, m->dev.pci,
 			       VGA_DEVFN), "VGA");
 	}
@@ -516,8 +543,8 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 		return r;
 	/* 0xcf9 shares CONFIG_ADDRESS's dword: the host bridge forwards it. */
 	pci_host_set_cf9_handler(m->dev.pci, &acpi_pm_reset_ops, m->dev.pm);
-	TRY_NEW(m->dev.dbg, debugport_new(m->cfg.debugcon, on_test_exit, m),
-		"debug ports");
+	TRY_DEV(m->dev.dbg, debugport_new(m->cfg.debugcon, on_test_exit, m),
+		debugport_device_ops, "debug ports");
 	TRY(debugport_attach(m->dev.dbg, m->pio), "debug ports");
 	return 0;
 }
@@ -675,7 +702,7 @@ static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 	uint8_t uuid[16] = { 0 };
 	int r;
 
-	TRY_NEW(m->dev.fw_cfg, fw_cfg_new(&m->mem), "fw_cfg");
+	TRY_DEV(m->dev.fw_cfg, fw_cfg_new(&m->mem), fw_cfg_device_ops, "fw_cfg");
 	fc = m->dev.fw_cfg;
 	TRY(fw_cfg_attach(fc, m->pio), "fw_cfg");
 	/* RAM only: SeaBIOS reserves its own areas below 1 MiB and the flash. */
@@ -813,29 +840,11 @@ static void teardown(struct machine *m)
 	vtimer_queue_free(m->timers);
 	m->timers = NULL;
 	/* Disk requests in flight complete under the device lock: wait for
-	 * them before taking it. */
-	if (m->dev.ide)
-		piix_ide_drain(m->dev.ide);
-	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
-		if (m->dev.vblk[i])
-			virtio_blk_drain(m->dev.vblk[i]);
+	 * them (IDE's and virtio-blk's quiesce) before taking it. */
+	device_table_quiesce(&m->devices);
 	pthread_mutex_lock(&m->lock);
-	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
-		virtio_blk_free(m->dev.vblk[i]);
-	vga_free(m->dev.vga);
-	if (m->dev.ide)
-		piix_ide_free(m->dev.ide);
-	fw_cfg_free(m->dev.fw_cfg);
-	debugport_free(m->dev.dbg);
-	acpi_pm_free(m->dev.pm);
-	piix_free(m->dev.piix);		/* PCI functions before their host */
-	pci_host_free(m->dev.pci);
-	i8042_free(m->dev.kbc);
-	rtc_free(m->dev.rtc);
-	uart_free(m->dev.com1);
-	pit_free(m->dev.pit);
-	ioapic_free(m->dev.ioapic);
-	pic_free(m->dev.pic);
+	/* Last created first: PCI functions before their host. */
+	device_table_free(&m->devices);
 	memset(&m->dev, 0, sizeof(m->dev));
 	bus_free(m->pio);
 	bus_free(m->mmio);
@@ -1326,6 +1335,11 @@ struct guest_mem *machine_mem(struct machine *m)
 pthread_mutex_t *machine_lock(struct machine *m)
 {
 	return &m->lock;
+}
+
+const struct device_table *machine_devices(struct machine *m)
+{
+	return &m->devices;
 }
 
 unsigned machine_boot_count(const struct machine *m)

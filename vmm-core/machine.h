@@ -24,6 +24,7 @@
 struct bus;
 struct chardev;
 struct console;
+struct device_table;
 struct guest_mem;
 struct hv_cpu_model;
 struct hv_system;
@@ -136,6 +137,9 @@ struct bus *machine_pio(struct machine *m);
 struct bus *machine_mmio(struct machine *m);
 struct guest_mem *machine_mem(struct machine *m);
 pthread_mutex_t *machine_lock(struct machine *m);
+/* The built VM's devices, in creation order (device.h); empty between a
+ * reset's teardown and rebuild. */
+const struct device_table *machine_devices(struct machine *m);
 /* Drive GSI @gsi (ISA IRQs 0-15 reach the PIC and the IOAPIC, 16-23 the
  * IOAPIC only) to @level.  Call with machine_lock() held. */
 void machine_set_gsi(struct machine *m, unsigned gsi, int level);

@@ -132,3 +132,15 @@ uint8_t debugport_post_code(const struct debugport *d)
 {
 	return d->post;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void debugport_dev_free(void *dev)
+{
+	debugport_free(dev);
+}
+
+const struct device_ops debugport_device_ops = {
+	.name = "debugport",
+	.free = debugport_dev_free,
+};

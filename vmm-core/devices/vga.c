@@ -1634,3 +1634,21 @@ const struct console_hw_ops vga_console_ops = {
 	.update = vga_update,
 	.text = vga_text,
 };
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void vga_dev_reset(void *dev)
+{
+	vga_reset(dev);
+}
+
+static void vga_dev_free(void *dev)
+{
+	vga_free(dev);
+}
+
+const struct device_ops vga_device_ops = {
+	.name = "vga",
+	.reset = vga_dev_reset,
+	.free = vga_dev_free,
+};

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../device.h"
+
 struct bus;
 struct hv_vm;
 struct vclock;
@@ -59,6 +61,8 @@ struct vga_config {
 struct vga *vga_new(const struct vga_config *cfg);
 /* Unmaps the VRAM slot, takes the device off the PCI bus, frees all. */
 void vga_free(struct vga *vga);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops vga_device_ops;
 /* Claim the legacy ports and window on @pio/@mmio and add the PCI
  * function at @devfn.  Returns 0 or -errno. */
 int vga_attach(struct vga *vga, struct bus *pio, struct bus *mmio,
