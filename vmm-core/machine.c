@@ -44,6 +44,7 @@
 #include "hv.h"
 #include "log.h"
 #include "mem.h"
+#include "memslot.h"
 #include "timer.h"
 #include "vcpu.h"
 #include "virtio/virtio_blk.h"
@@ -103,6 +104,7 @@ struct machine {
 	struct guest_mem mem;
 	struct bus *pio, *mmio;
 	struct vtimer_queue *timers;
+	struct mem_slot_hv vram_slot;	/* the VGA's BAR0 */
 	/* Every device, in creation order: what teardown (and later save and
 	 * load) walk. */
 	struct device_table devices;
@@ -529,11 +531,13 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 	TRY(acpi_pm_attach(m->dev.pm, m->pio, ACPI_PM_BASE), "ACPI PM");
 	if (!m->cfg.no_vga) {
 		struct vga_config vc = {
-			.vm = m->vm, .vram_slot = MEM_SLOT_VRAM,
+			.vram_slot = mem_slot_hv(&m->vram_slot),
 			.vram_size = VGA_DEFAULT_VRAM,
 			.rom = m->vga_rom, .rom_len = m->vga_rom_len,
 		};
 
+		/* BAR0's VRAM: memory slot MEM_SLOT_VRAM of this boot's VM. */
+		m->vram_slot = (struct mem_slot_hv){ m->vm, MEM_SLOT_VRAM };
 		TRY_DEV(m->dev.vga, vga_new(&vc), vga_device_ops, "VGA");
 		TRY(vga_attach(m->dev.vga, m->pio, m->mmio, m->dev.pci,
 			       VGA_DEVFN), "VGA");

@@ -31,9 +31,9 @@
 #include <stdint.h>
 
 #include "../device.h"
+#include "../memslot.h"
 
 struct bus;
-struct hv_vm;
 struct vclock;
 struct pci_host;
 struct vga;
@@ -44,10 +44,10 @@ struct console_hw_ops;
 #define VGA_DEFAULT_VRAM	(16u << 20)
 
 struct vga_config {
-	/* The VM whose memory slot @vram_slot maps BAR0; NULL (unit tests):
-	 * BAR0 is served by MMIO bus accesses instead. */
-	struct hv_vm *vm;
-	uint32_t vram_slot;
+	/* The memory slot BAR0's VRAM is mapped through, dirty-logged (the
+	 * machine's, over the hypervisor); ops NULL: BAR0 is served by MMIO
+	 * bus accesses instead. */
+	struct mem_slot vram_slot;
 	size_t vram_size;		/* bytes: a power of two, 1-256 MiB */
 	const void *rom;		/* option ROM image, may be NULL */
 	size_t rom_len;			/* bytes */
