@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vmm-core/machine.h - the PC machine: guest RAM, the buses, the devices of
- * the machine table (machine.c), and one thread per vCPU.
+ * the machine table (pc.c), and one thread per vCPU (vcpu.c).
  *
  * Life cycle: machine_create() checks the configuration and loads nothing
  * yet; machine_run() builds the VM (KVM VM, memory slots, devices, boot
