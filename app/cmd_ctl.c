@@ -24,7 +24,7 @@
 
 #include "commands.h"
 #include "ctl.h"
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "options.h"
 #include "vmlib.h"
 

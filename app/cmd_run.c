@@ -14,7 +14,7 @@
 
 #include "block/block.h"
 #include "commands.h"
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "display.h"
 #include "display/console.h"
 #include "hv.h"

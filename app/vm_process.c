@@ -41,7 +41,7 @@
 #include <json-glib/json-glib.h>
 
 #include "commands.h"
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "display.h"
 #include "display/console.h"
 #include "png_write.h"

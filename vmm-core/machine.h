@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vmm-core/machine.h - the PC machine: guest RAM, the buses, the devices of
- * the machine table (machine.c), and one thread per vCPU.
+ * the machine table (pc.c), and one thread per vCPU (vcpu.c).
  *
  * Life cycle: machine_create() checks the configuration and loads nothing
  * yet; machine_run() builds the VM (KVM VM, memory slots, devices, boot
@@ -24,6 +24,7 @@
 struct bus;
 struct chardev;
 struct console;
+struct device_table;
 struct guest_mem;
 struct hv_cpu_model;
 struct hv_system;
@@ -142,6 +143,9 @@ struct bus *machine_pio(struct machine *m);
 struct bus *machine_mmio(struct machine *m);
 struct guest_mem *machine_mem(struct machine *m);
 pthread_mutex_t *machine_lock(struct machine *m);
+/* The built VM's devices, in creation order (device.h); empty between a
+ * reset's teardown and rebuild. */
+const struct device_table *machine_devices(struct machine *m);
 /* Drive GSI @gsi (ISA IRQs 0-15 reach the PIC and the IOAPIC, 16-23 the
  * IOAPIC only) to @level.  Call with machine_lock() held. */
 void machine_set_gsi(struct machine *m, unsigned gsi, int level);

@@ -1,10 +1,20 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The vCPUs: exits turned into bus accesses (vcpu_dispatch_io/mmio), and
+ * the loop of each vCPU thread of the machine: create the vCPU, set up the
+ * boot vCPU, inject the PIC's interrupts, run, handle the exit.
+ */
 #include "vcpu.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "bus.h"
+#include "devices/ioapic.h"
+#include "devices/pic.h"
 #include "hv.h"
+#include "log.h"
+#include "machine_internal.h"
 
 static uint64_t load_le(const uint8_t *p, unsigned size)
 {
@@ -48,4 +58,179 @@ void vcpu_dispatch_mmio(struct bus *mmio, struct hv_exit *exit)
 	else
 		store_le(exit->mmio.data, size,
 			 bus_read(mmio, exit->mmio.gpa, size, NULL));
+}
+
+/* ---- the vCPU thread ---------------------------------------------------- */
+
+static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu)
+{
+	struct hv_regs regs;
+	struct hv_sregs sregs;
+	int r;
+
+	if (m->cfg.hooks)
+		return m->cfg.hooks->setup_bsp
+			       ? m->cfg.hooks->setup_bsp(m, vcpu, m->cfg.hooks->opaque)
+			       : 0;
+	if (m->firmware == MACHINE_FW_BIOS)
+		return 0;	/* the reset state: F000:FFF0, the flash's vector */
+	memset(&regs, 0, sizeof(regs));
+	r = hv_vcpu_get_sregs(vcpu, &sregs);
+	if (r < 0)
+		return r;
+	r = linux_setup_vcpu(&m->mem, &m->entry, &regs, &sregs);
+	if (r < 0)
+		return r;
+	r = hv_vcpu_set_sregs(vcpu, &sregs);
+	return r < 0 ? r : hv_vcpu_set_regs(vcpu, &regs);
+}
+
+/* ExtINT from the PIC, injected by the boot vCPU before entering. */
+static void inject_pic(struct machine *m, struct hv_vcpu *vcpu)
+{
+	bool pending, inject = false;
+	uint8_t vector = 0;
+
+	if (!atomic_load(&m->pic_intr)) {
+		hv_vcpu_request_interrupt_window(vcpu, false);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	pending = pic_intr(m->dev.pic);
+	if (pending && hv_vcpu_ready_for_interrupt(vcpu)) {
+		vector = pic_ack(m->dev.pic);
+		inject = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (inject) {
+		int r = hv_vcpu_interrupt(vcpu, vector);
+
+		if (r < 0)
+			vlog_ratelimited(LOG_WARN, "PIC: vector 0x%x lost: %s",
+					 vector, strerror(-r));
+		pending = false;
+	}
+	hv_vcpu_request_interrupt_window(vcpu, pending);
+}
+
+static void report_internal_error(struct machine *m, struct hv_vcpu *vcpu,
+				  const struct hv_exit *e)
+{
+	char bytes[3 * 15 + 1] = "";
+	struct hv_regs regs = { 0 };
+
+	hv_vcpu_get_regs(vcpu, &regs);
+	for (unsigned i = 0; i < e->internal.insn_len && i < 15; i++)
+		snprintf(bytes + 3 * i, 4, "%s%02x", i ? " " : "",
+			 e->internal.insn[i]);
+	machine_fail(m, -EIO,
+		     "KVM internal error %u on vCPU %u at RIP 0x%" PRIx64
+		     "%s%s%s (the host's KVM could not run this guest code)",
+		     e->internal.suberror, hv_vcpu_id(vcpu), regs.rip,
+		     bytes[0] ? " (instruction bytes " : "", bytes,
+		     bytes[0] ? ")" : "");
+}
+
+/* Returns false when the thread should stop. */
+static bool handle_exit(struct machine *m, struct hv_vcpu *vcpu,
+			struct hv_exit *e)
+{
+	switch (e->kind) {
+	case HV_EXIT_IO:
+		pthread_mutex_lock(&m->lock);
+		vcpu_dispatch_io(m->pio, e);
+		pthread_mutex_unlock(&m->lock);
+		return true;
+	case HV_EXIT_MMIO:
+		pthread_mutex_lock(&m->lock);
+		vcpu_dispatch_mmio(m->mmio, e);
+		pthread_mutex_unlock(&m->lock);
+		return true;
+	case HV_EXIT_EOI:
+		pthread_mutex_lock(&m->lock);
+		ioapic_eoi(m->dev.ioapic, e->eoi.vector);
+		pthread_mutex_unlock(&m->lock);
+		return true;
+	case HV_EXIT_INTR:
+	case HV_EXIT_IRQ_WINDOW:
+	case HV_EXIT_NONE:
+	case HV_EXIT_HLT:
+	case HV_EXIT_DEBUG:
+		return true;
+	case HV_EXIT_SHUTDOWN:
+		vlog(LOG_INFO, "vCPU %u: triple fault, resetting", hv_vcpu_id(vcpu));
+		machine_reset(m);
+		return false;
+	case HV_EXIT_SYSTEM_EVENT:
+		if (e->system_event.type == HV_EVENT_RESET) {
+			machine_reset(m);
+		} else if (e->system_event.type == HV_EVENT_SHUTDOWN) {
+			machine_stop(m, MACHINE_EXIT_POWEROFF);
+		} else {
+			machine_fail(m, -EIO, "guest crashed (system event %u)",
+				     e->system_event.raw_type);
+		}
+		return false;
+	case HV_EXIT_INTERNAL_ERROR:
+		report_internal_error(m, vcpu, e);
+		return false;
+	case HV_EXIT_FAIL_ENTRY:
+		machine_fail(m, -EIO, "VM entry failed on vCPU %u (hardware reason 0x%" PRIx64 ")",
+			     hv_vcpu_id(vcpu), e->fail_entry.reason);
+		return false;
+	case HV_EXIT_UNKNOWN:
+	default:
+		machine_fail(m, -EIO, "unexpected KVM exit %u on vCPU %u",
+			     e->unknown.reason, hv_vcpu_id(vcpu));
+		return false;
+	}
+}
+
+void *vcpu_main(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	struct machine *m = t->m;
+	const struct hv_cpu_model *model =
+		m->cfg.cpu_model ? m->cfg.cpu_model : &hv_cpu_model_host;
+	struct hv_vcpu *vcpu = NULL;
+	struct hv_exit e;
+	int r;
+
+	r = hv_vcpu_create(m->vm, t->id, model, m->cfg.ncpus, &vcpu);
+	if (r < 0)
+		machine_fail(m, r, "cannot create vCPU %u: %s", t->id, strerror(-r));
+	pthread_mutex_lock(&m->ctl);
+	t->vcpu = vcpu;
+	/* Every local APIC must exist before the boot vCPU sends INIT/SIPI. */
+	m->arrived++;
+	pthread_cond_broadcast(&m->ctl_cond);
+	while (m->arrived < m->expected)
+		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+	pthread_mutex_unlock(&m->ctl);
+	if (!vcpu)
+		return NULL;
+	if (t->id == 0) {
+		r = setup_bsp(m, vcpu);
+		if (r < 0)
+			machine_fail(m, r, "cannot set up the boot vCPU: %s",
+				     strerror(-r));
+	}
+	while (vcpu_may_run(m)) {
+		if (t->id == 0)
+			inject_pic(m, vcpu);
+		r = hv_vcpu_run(vcpu, &e);
+		if (r < 0) {
+			machine_fail(m, r, "vCPU %u: KVM_RUN failed: %s", t->id,
+				     strerror(-r));
+			break;
+		}
+		if (!handle_exit(m, vcpu, &e))
+			break;
+	}
+	pthread_mutex_lock(&m->ctl);
+	t->vcpu = NULL;
+	pthread_cond_broadcast(&m->ctl_cond);
+	pthread_mutex_unlock(&m->ctl);
+	hv_vcpu_destroy(vcpu);
+	return NULL;
 }

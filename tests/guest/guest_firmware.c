@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "guestlib.h"
 #include "machine.h"
 

@@ -4,7 +4,8 @@
  * thread (the guest's counter stops and goes on), reset from another thread,
  * and every guest-initiated reset path — i8042 command 0xfe, the 0xcf9
  * reset control register, a triple fault — each rebuilding the VM, until a
- * last guest ends the run through the test-exit port.
+ * last guest ends the run through the test-exit port.  On every boot the
+ * machine's device table lists the PC's devices in creation order.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "device.h"
 #include "log.h"
 #include "guestlib.h"
 #include "hv.h"
@@ -89,6 +91,30 @@ static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu, void *opaque)
 	return r < 0 ? r : hv_vcpu_set_regs(vcpu, &regs);
 }
 
+/* After the standard devices exist: the table holds them, in the order
+ * build_devices() creates them (no drives, no firmware: no IDE disks, no
+ * virtio-blk, no fw_cfg), each with its lifecycle ops. */
+static int check_devices(struct machine *m, void *opaque)
+{
+	static const char *const want[] = {
+		"pic", "ioapic", "pit", "uart", "rtc", "i8042", "pci-host",
+		"piix", "acpi-pm", "vga", "piix-ide", "debugport",
+	};
+	const struct device_table *t = machine_devices(m);
+	const unsigned n = sizeof(want) / sizeof(want[0]);
+
+	(void)opaque;
+	CHECK_EQ(t->n, n);
+	for (unsigned i = 0; i < t->n && i < n; i++) {
+		const struct device *d = &t->dev[i];
+
+		CHECK(d->opaque != NULL);
+		CHECK(d->ops->free != NULL);
+		CHECK(d->ops->name && strcmp(d->ops->name, want[i]) == 0);
+	}
+	return 0;
+}
+
 struct runner {
 	struct machine *m;
 	int status;
@@ -121,7 +147,9 @@ static void sleep_ms(unsigned ms)
 
 static void test_lifecycle(void)
 {
-	struct machine_boot_hooks hooks = { .load = load, .setup_bsp = setup_bsp };
+	struct machine_boot_hooks hooks = {
+		.load = load, .setup_bsp = setup_bsp, .add_devices = check_devices,
+	};
 	struct machine_config cfg = {
 		.ram_size = 16ull << 20, .ncpus = 2, .hooks = &hooks,
 	};

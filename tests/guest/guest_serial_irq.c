@@ -17,7 +17,7 @@
 
 #include "boot/linux.h"
 #include "check.h"
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "guestlib.h"
 #include "hv.h"
 #include "machine.h"

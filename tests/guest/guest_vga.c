@@ -82,7 +82,8 @@ static void run_guest(struct hv_vcpu *v, uint64_t base)
 
 static void test_lfb_dirty_log(void)
 {
-	struct vga_config cfg = { .vram_size = 4u << 20, .vram_slot = VRAM_SLOT };
+	struct vga_config cfg = { .vram_size = 4u << 20 };
+	struct mem_slot_hv slot = { .id = VRAM_SLOT };
 	struct pci_host *host;
 	struct console *con;
 	struct vga *vga;
@@ -93,7 +94,8 @@ static void test_lfb_dirty_log(void)
 		CHECK(0);
 		return;
 	}
-	cfg.vm = g.vm;
+	slot.vm = g.vm;
+	cfg.vram_slot = mem_slot_hv(&slot);
 	host = pci_host_new();
 	CHECK_EQ(pci_host_attach(host, g.pio, g.mmio), 0);
 	vga = vga_new(&cfg);

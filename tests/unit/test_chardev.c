@@ -19,7 +19,7 @@
 
 #include "check.h"
 
-#include "devices/chardev.h"
+#include "host/chardev.h"
 
 /* ---- the escape filter ------------------------------------------------ */
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "devices/chardev.h"
+#include "host/chardev.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t got[256];

@@ -5,7 +5,7 @@
 
 #include "testlib.h"
 
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "devices/debugport.h"
 
 static struct bus *pio;

@@ -5,7 +5,7 @@
 
 #include "testlib.h"
 
-#include "devices/chardev.h"
+#include "host/chardev.h"
 #include "devices/uart.h"
 
 #define BASE 0x3f8

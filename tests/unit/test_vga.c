@@ -3,8 +3,8 @@
  * and PCI config space, rendered into a real console: text mode as the
  * VGA BIOS programs it (font in plane 2, attributes, 9th column, cursor,
  * blink), text(), mode 13h, planar mode 12h write/read modes, the DISPI
- * handshake and linear modes, mode validation, redraw tracking, and a
- * hostile guest. */
+ * handshake and linear modes, mode validation, redraw tracking, BAR0
+ * through a (fake) memory slot with its dirty log, and a hostile guest. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -55,9 +55,13 @@ static const struct console_listener_ops listener = {
 	.resize = l_resize, .update = l_update,
 };
 
-static void setup_vram(size_t vram)
+/* @slot: BAR0's memory slot; NULL: BAR0 on the MMIO bus. */
+static void setup_slot(size_t vram, const struct mem_slot *slot)
 {
 	struct vga_config cfg = { .vram_size = vram, .clock = &clk.clk };
+
+	if (slot)
+		cfg.vram_slot = *slot;
 
 	fake_clock_init(&clk);
 	pio = bus_new("pio");
@@ -75,6 +79,11 @@ static void setup_vram(size_t vram)
 	console_set_hw(con, &vga_console_ops, vga, &dev_lock);
 	CHECK_EQ(console_add_listener(con, &listener, NULL), 0);
 	resizes = updates = 0;
+}
+
+static void setup_vram(size_t vram)
+{
+	setup_slot(vram, NULL);
 }
 
 static void setup(void)
@@ -825,6 +834,93 @@ static void test_perf_full_frame(void)
 	teardown();
 }
 
+/* ---- BAR0 as a memory slot ---------------------------------------------- */
+
+/* A fake slot: where the VRAM is mapped, and the next dirty log. */
+static struct {
+	bool mapped, dirty_log;
+	uint64_t gpa, size;
+	void *hva;
+	unsigned maps, unmaps;
+	uint64_t dirty0;		/* first word of the next get_dirty() */
+} fs;
+
+static int fs_map(void *opaque, uint64_t gpa, uint64_t size, void *hva,
+		  bool dirty_log)
+{
+	(void)opaque;
+	CHECK(!fs.mapped);		/* one window: unmapped before it moves */
+	fs.mapped = true;
+	fs.gpa = gpa;
+	fs.size = size;
+	fs.hva = hva;
+	fs.dirty_log = dirty_log;
+	fs.maps++;
+	return 0;
+}
+
+static int fs_unmap(void *opaque, uint64_t gpa)
+{
+	(void)opaque;
+	CHECK(fs.mapped);
+	CHECK_EQ(gpa, fs.gpa);
+	fs.mapped = false;
+	fs.unmaps++;
+	return 0;
+}
+
+static int fs_get_dirty(void *opaque, uint64_t *bitmap)
+{
+	(void)opaque;
+	CHECK(fs.mapped);
+	memset(bitmap, 0, (VGA_DEFAULT_VRAM >> 12) / 8);
+	bitmap[0] = fs.dirty0;
+	fs.dirty0 = 0;
+	return 0;
+}
+
+static const struct mem_slot_ops fake_slot_ops = {
+	.map = fs_map, .unmap = fs_unmap, .get_dirty = fs_get_dirty,
+};
+
+static void test_vram_slot(void)
+{
+	const struct mem_slot slot = { .ops = &fake_slot_ops };
+	uint32_t *vram;
+
+	memset(&fs, 0, sizeof(fs));
+	setup_slot(VGA_DEFAULT_VRAM, &slot);
+	vram = (uint32_t *)vga_vram(vga);
+	/* setup() placed BAR0 and turned memory decoding on. */
+	CHECK(fs.mapped);
+	CHECK_EQ(fs.gpa, LFB);
+	CHECK_EQ(fs.size, VGA_DEFAULT_VRAM);
+	CHECK(fs.hva == vga_vram(vga));
+	CHECK(fs.dirty_log);
+
+	vbe_set(1024, 768, 32, 0x40);
+	inb(0x3da);
+	outb(0x3c0, 0x20);
+	CHECK(console_refresh(con));
+	CHECK(!console_refresh(con));
+	/* The guest writes the mapped VRAM directly: only the log tells. */
+	vram[2 * 1024 + 5] = 0xabcdef;		/* row 2: page 2 */
+	CHECK(!console_refresh(con));
+	fs.dirty0 = 1u << 2;
+	CHECK(console_refresh(con));
+	CHECK_EQ(pixel(5, 2), 0xabcdefu);
+	CHECK_EQ(uy, 2);
+	CHECK_EQ(uh, 1);
+
+	/* The guest moves BAR0: the window follows. */
+	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0, 4, 0xd0000000u);
+	CHECK(fs.mapped);
+	CHECK_EQ(fs.gpa, 0xd0000000u);
+	CHECK_EQ(fs.unmaps + 1, fs.maps);
+	teardown();
+	CHECK(!fs.mapped);			/* vga_free() unmapped it */
+}
+
 int main(void)
 {
 	RUN_TEST(test_pci_identity);
@@ -835,6 +931,7 @@ int main(void)
 	RUN_TEST(test_mode4_cga);
 	RUN_TEST(test_dispi);
 	RUN_TEST(test_dispi_small_vram);
+	RUN_TEST(test_vram_slot);
 	RUN_TEST(test_hostile);
 	RUN_TEST(test_perf_full_frame);
 	return check_finish();

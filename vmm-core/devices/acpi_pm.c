@@ -292,3 +292,21 @@ void acpi_pm_power_button(struct acpi_pm *pm)
 	pm->sts |= STS_PWRBTN;
 	update_sci(pm);
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void acpi_pm_dev_reset(void *dev)
+{
+	acpi_pm_reset(dev);
+}
+
+static void acpi_pm_dev_free(void *dev)
+{
+	acpi_pm_free(dev);
+}
+
+const struct device_ops acpi_pm_device_ops = {
+	.name = "acpi-pm",
+	.reset = acpi_pm_dev_reset,
+	.free = acpi_pm_dev_free,
+};

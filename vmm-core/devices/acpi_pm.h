@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../irq.h"
+#include "../device.h"
 
 #define ACPI_PM_BASE		0x600
 #define ACPI_PM1_EVT_OFF	0
@@ -38,6 +39,8 @@ struct acpi_pm_ops {
 struct acpi_pm *acpi_pm_new(struct vtimer_queue *q, struct irq_line sci,
 			    const struct acpi_pm_ops *ops, void *opaque);
 void acpi_pm_free(struct acpi_pm *pm);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops acpi_pm_device_ops;
 /* Registers [@base, @base + ACPI_PM_LEN).  The reset control register at
  * ACPI_RESET_PORT (0xcf9) shares CONFIG_ADDRESS's ports, which the PCI host
  * owns: hand it acpi_pm_reset_ops with pci_host_set_cf9_handler(host,

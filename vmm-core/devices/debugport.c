@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "../bus.h"
-#include "chardev.h"
+#include "../host/chardev.h"
 
 #define TEST_EXIT_LEN 4
 
@@ -132,3 +132,15 @@ uint8_t debugport_post_code(const struct debugport *d)
 {
 	return d->post;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void debugport_dev_free(void *dev)
+{
+	debugport_free(dev);
+}
+
+const struct device_ops debugport_device_ops = {
+	.name = "debugport",
+	.free = debugport_dev_free,
+};

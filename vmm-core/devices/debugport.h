@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "../device.h"
+
 #define POST_PORT	0x80
 #define DEBUGCON_PORT	0x402
 #define TEST_EXIT_PORT	0x501
@@ -24,6 +26,8 @@ struct debugport *debugport_new(struct chardev *con,
 				void (*test_exit)(void *opaque, uint32_t code),
 				void *opaque);
 void debugport_free(struct debugport *d);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops debugport_device_ops;
 int debugport_attach(struct debugport *d, struct bus *pio);
 uint8_t debugport_post_code(const struct debugport *d);
 

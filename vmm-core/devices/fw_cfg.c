@@ -358,3 +358,15 @@ int fw_cfg_file_key(struct fw_cfg *fc, const char *name)
 			return FW_CFG_FILE_FIRST + (int)i;
 	return -ENOENT;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void fw_cfg_dev_free(void *dev)
+{
+	fw_cfg_free(dev);
+}
+
+const struct device_ops fw_cfg_device_ops = {
+	.name = "fw_cfg",
+	.free = fw_cfg_dev_free,
+};

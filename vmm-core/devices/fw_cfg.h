@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../device.h"
+
 struct bus;
 struct guest_mem;
 struct fw_cfg;
@@ -61,6 +63,8 @@ struct fw_cfg;
 /* @mem: where DMA transfers go (checked per access). */
 struct fw_cfg *fw_cfg_new(const struct guest_mem *mem);
 void fw_cfg_free(struct fw_cfg *fc);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops fw_cfg_device_ops;
 /* Register ports 0x510-0x51f.  Returns 0 or -errno. */
 int fw_cfg_attach(struct fw_cfg *fc, struct bus *pio);
 

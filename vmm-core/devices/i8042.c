@@ -1143,3 +1143,21 @@ int i8042_attach(struct i8042 *k, struct bus *pio)
 		bus_unregister(pio, 0x60);
 	return r;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void i8042_dev_reset(void *dev)
+{
+	i8042_reset(dev);
+}
+
+static void i8042_dev_free(void *dev)
+{
+	i8042_free(dev);
+}
+
+const struct device_ops i8042_device_ops = {
+	.name = "i8042",
+	.reset = i8042_dev_reset,
+	.free = i8042_dev_free,
+};

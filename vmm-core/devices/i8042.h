@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "../irq.h"
+#include "../device.h"
 
 struct bus;
 struct i8042;
@@ -29,6 +30,8 @@ struct i8042 *i8042_new(const struct i8042_ops *ops, void *opaque,
 			struct irq_line kbd_irq, struct irq_line aux_irq,
 			struct vtimer_queue *timers);
 void i8042_free(struct i8042 *kbc);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops i8042_device_ops;
 /* Registers 0x60 and 0x64. */
 int i8042_attach(struct i8042 *kbc, struct bus *pio);
 void i8042_reset(struct i8042 *kbc);

@@ -1612,3 +1612,23 @@ bool piix_ide_tray_open(struct piix_ide *ide, unsigned pos)
 
 	return d && d->tray_open;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+/* In-flight requests complete under the device lock: wait for them
+ * before the machine takes it to free the device. */
+static void piix_ide_dev_quiesce(void *dev)
+{
+	piix_ide_drain(dev);
+}
+
+static void piix_ide_dev_free(void *dev)
+{
+	piix_ide_free(dev);
+}
+
+const struct device_ops piix_ide_device_ops = {
+	.name = "piix-ide",
+	.quiesce = piix_ide_dev_quiesce,
+	.free = piix_ide_dev_free,
+};

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "../irq.h"
+#include "../device.h"
 
 struct blk;
 struct bus;
@@ -75,6 +76,8 @@ void piix_ide_drain(struct piix_ide *ide);
  * free.  Call after piix_ide_drain(), with the device lock held, before
  * pci_host_free()/bus_free().  Does not close the drives' blks. */
 void piix_ide_free(struct piix_ide *ide);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops piix_ide_device_ops;
 
 /*
  * piix_ide_change_media - the host inserts (@blk) or removes (@blk NULL)

@@ -277,3 +277,21 @@ bool ioapic_pin_msi(const struct ioapic *ioapic, unsigned pin,
 	rte_msi(ioapic->rte[pin], addr, data);
 	return true;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void ioapic_dev_reset(void *dev)
+{
+	ioapic_reset(dev);
+}
+
+static void ioapic_dev_free(void *dev)
+{
+	ioapic_free(dev);
+}
+
+const struct device_ops ioapic_device_ops = {
+	.name = "ioapic",
+	.reset = ioapic_dev_reset,
+	.free = ioapic_dev_free,
+};

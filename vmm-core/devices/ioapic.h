@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../device.h"
+
 #define IOAPIC_PINS		24
 #define IOAPIC_DEFAULT_BASE	0xfec00000ull
 #define IOAPIC_MMIO_SIZE	0x1000
@@ -29,6 +31,8 @@ struct ioapic_ops {
 struct ioapic *ioapic_new(uint8_t id, const struct ioapic_ops *ops,
 			  void *opaque);
 void ioapic_free(struct ioapic *ioapic);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops ioapic_device_ops;
 int ioapic_attach(struct ioapic *ioapic, struct bus *mmio, uint64_t base);
 void ioapic_reset(struct ioapic *ioapic);
 

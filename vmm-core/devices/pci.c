@@ -791,3 +791,15 @@ int pci_msix_init(struct pci_device *dev, uint8_t cap_off, unsigned nvectors,
 	dev->msix = x;
 	return 0;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void pci_host_dev_free(void *dev)
+{
+	pci_host_free(dev);
+}
+
+const struct device_ops pci_host_device_ops = {
+	.name = "pci-host",
+	.free = pci_host_dev_free,
+};

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../device.h"
+
 struct bus;
 struct bus_ops;
 struct pci_host;
@@ -109,6 +111,8 @@ struct pci_host_ops {
 struct pci_host *pci_host_new(void);
 /* Frees the host, not the devices (whose BAR ranges go with the buses). */
 void pci_host_free(struct pci_host *host);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops pci_host_device_ops;
 /* Registers 0xcf8-0xcff on @pio; BARs are later mapped on @pio (I/O) and
  * @mmio (memory). */
 int pci_host_attach(struct pci_host *host, struct bus *pio, struct bus *mmio);

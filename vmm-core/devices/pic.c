@@ -429,3 +429,21 @@ uint8_t pic_ack(struct pic *pic)
 	pic_update(pic);
 	return vector;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void pic_dev_reset(void *dev)
+{
+	pic_reset(dev);
+}
+
+static void pic_dev_free(void *dev)
+{
+	pic_free(dev);
+}
+
+const struct device_ops pic_device_ops = {
+	.name = "pic",
+	.reset = pic_dev_reset,
+	.free = pic_dev_free,
+};

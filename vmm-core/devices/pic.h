@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../device.h"
+
 struct bus;
 struct pic;
 
@@ -19,6 +21,8 @@ struct pic;
 struct pic *pic_new(void (*intr_changed)(void *opaque, bool level),
 		    void *opaque);
 void pic_free(struct pic *pic);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops pic_device_ops;
 /* Register the port ranges on @pio.  Returns 0 or -errno from bus_register. */
 int pic_attach(struct pic *pic, struct bus *pio);
 void pic_reset(struct pic *pic);

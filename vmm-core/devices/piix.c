@@ -140,3 +140,15 @@ void piix_free(struct piix *p)
 	pci_device_cleanup(&p->pm);
 	free(p);
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void piix_dev_free(void *dev)
+{
+	piix_free(dev);
+}
+
+const struct device_ops piix_device_ops = {
+	.name = "piix",
+	.free = piix_dev_free,
+};

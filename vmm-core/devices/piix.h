@@ -19,6 +19,7 @@
 
 #include "acpi_pm.h"
 #include "pci.h"
+#include "../device.h"
 
 #define PIIX_DEVFN_ISA		((1 << 3) | 0)
 #define PIIX_DEVFN_IDE		((1 << 3) | 1)
@@ -37,6 +38,8 @@ struct piix_ops {
 struct piix *piix_new(struct pci_host *pci, const struct piix_ops *ops,
 		      void *opaque);
 void piix_free(struct piix *p);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops piix_device_ops;
 /* PIRQ @pirq (0-3) changed level (the pci_host_ops set_pirq hook).
  * Call with the device lock held. */
 void piix_set_pirq(struct piix *p, unsigned pirq, int level);

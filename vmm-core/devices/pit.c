@@ -567,3 +567,21 @@ void pit_reset(struct pit *pit)
 	pit->irq_sent = false;
 	pit->last_irq_ns = 0;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void pit_dev_reset(void *dev)
+{
+	pit_reset(dev);
+}
+
+static void pit_dev_free(void *dev)
+{
+	pit_free(dev);
+}
+
+const struct device_ops pit_device_ops = {
+	.name = "pit",
+	.reset = pit_dev_reset,
+	.free = pit_dev_free,
+};

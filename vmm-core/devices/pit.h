@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../irq.h"
+#include "../device.h"
 
 #define PIT_FREQ_HZ 1193182u
 
@@ -26,6 +27,8 @@ struct vtimer_queue;
 struct pit *pit_new(struct vtimer_queue *q, struct irq_line irq0);
 /* With the device lock held, or after the timer queue is freed. */
 void pit_free(struct pit *pit);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops pit_device_ops;
 /* Registers 0x40-0x43 and 0x61. */
 int pit_attach(struct pit *pit, struct bus *pio);
 void pit_reset(struct pit *pit);

@@ -601,3 +601,21 @@ void rtc_cmos_set(struct rtc *rtc, unsigned index, uint8_t value)
 		return;
 	rtc->cmos[index] = value;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void rtc_dev_reset(void *dev)
+{
+	rtc_reset(dev);
+}
+
+static void rtc_dev_free(void *dev)
+{
+	rtc_free(dev);
+}
+
+const struct device_ops rtc_device_ops = {
+	.name = "rtc",
+	.reset = rtc_dev_reset,
+	.free = rtc_dev_free,
+};

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../irq.h"
+#include "../device.h"
 
 struct bus;
 struct rtc;
@@ -19,6 +20,8 @@ struct vtimer_queue;
 
 struct rtc *rtc_new(struct vtimer_queue *q, struct irq_line irq8);
 void rtc_free(struct rtc *rtc);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops rtc_device_ops;
 int rtc_attach(struct rtc *rtc, struct bus *pio);
 void rtc_reset(struct rtc *rtc);
 /* Set CMOS byte @index (0-127) as firmware would (memory size at

@@ -41,7 +41,7 @@
 #include <stdlib.h>
 
 #include "../bus.h"
-#include "chardev.h"
+#include "../host/chardev.h"
 
 #define FIFO_SIZE 16
 
@@ -430,3 +430,21 @@ int uart_attach(struct uart *u, struct bus *pio, uint16_t base)
 {
 	return bus_register(pio, base, 8, &uart_ops, u);
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void uart_dev_reset(void *dev)
+{
+	uart_reset(dev);
+}
+
+static void uart_dev_free(void *dev)
+{
+	uart_free(dev);
+}
+
+const struct device_ops uart_device_ops = {
+	.name = "uart",
+	.reset = uart_dev_reset,
+	.free = uart_dev_free,
+};

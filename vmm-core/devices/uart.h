@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../irq.h"
+#include "../device.h"
 
 struct bus;
 struct chardev;
@@ -19,6 +20,8 @@ struct uart;
 /* @chr may be NULL (output discarded). */
 struct uart *uart_new(struct irq_line irq, struct chardev *chr);
 void uart_free(struct uart *uart);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops uart_device_ops;
 int uart_attach(struct uart *uart, struct bus *pio, uint16_t base);
 void uart_reset(struct uart *uart);
 

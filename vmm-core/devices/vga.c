@@ -39,7 +39,6 @@
 #include "../clock.h"
 #include "../display/console.h"
 #include "../log.h"
-#include "hv.h"
 #include "pci.h"
 
 /* ---- constants ----------------------------------------------------------- */
@@ -419,16 +418,17 @@ static const struct bus_ops vram_bar_ops = {
 	.name = "vga-vram", .read = vram_bar_read, .write = vram_bar_write,
 };
 
-/* BAR0 with a VM: the VRAM as memory slot cfg.vram_slot, dirty-logged. */
+/* BAR0 with a memory slot: the VRAM mapped through cfg.vram_slot,
+ * dirty-logged. */
 static void vram_bar_map(struct pci_device *dev, unsigned bar, uint64_t addr)
 {
 	struct vga *v = dev->opaque;
+	const struct mem_slot *slot = &v->cfg.vram_slot;
 	int r;
 
 	(void)bar;
 	if (v->slot_gpa != PCI_BAR_UNMAPPED) {
-		r = hv_vm_set_memory(v->cfg.vm, v->cfg.vram_slot, v->slot_gpa,
-				     0, v->vram, 0);
+		r = slot->ops->unmap(slot->opaque, v->slot_gpa);
 		if (r < 0)
 			vlog(LOG_WARN, "VGA: removing the VRAM slot at 0x%llx failed: %s",
 			     (unsigned long long)v->slot_gpa, strerror(-r));
@@ -436,8 +436,7 @@ static void vram_bar_map(struct pci_device *dev, unsigned bar, uint64_t addr)
 	}
 	if (addr == PCI_BAR_UNMAPPED)
 		return;
-	r = hv_vm_set_memory(v->cfg.vm, v->cfg.vram_slot, addr, v->vram_size,
-			     v->vram, HV_MEM_LOG_DIRTY);
+	r = slot->ops->map(slot->opaque, addr, v->vram_size, v->vram, true);
 	if (r < 0) {
 		vlog_ratelimited(LOG_WARN, "VGA: mapping the VRAM at 0x%llx failed: %s",
 				 (unsigned long long)addr, strerror(-r));
@@ -1070,10 +1069,10 @@ int vga_attach(struct vga *v, struct bus *pio, struct bus *mmio,
 			0x1af4, 0x1100, 0);
 	d->opaque = v;
 	r = pci_device_set_bar(d, 0, PCI_BAR_MEM32, v->vram_size, true,
-			       v->cfg.vm ? NULL : &vram_bar_ops, v);
+			       v->cfg.vram_slot.ops ? NULL : &vram_bar_ops, v);
 	if (r < 0)
 		return r;
-	if (v->cfg.vm)
+	if (v->cfg.vram_slot.ops)
 		d->bar[0].map = vram_bar_map;
 	r = pci_device_set_bar(d, 2, PCI_BAR_MEM32, MMIO_BAR_SIZE, false,
 			       &mmio_bar_ops, v);
@@ -1586,8 +1585,9 @@ static void vga_update(void *opaque, struct console *con, bool full)
 	if (!m)
 		return;
 	init_tables();
-	if (v->cfg.vm && v->slot_gpa != PCI_BAR_UNMAPPED &&
-	    hv_vm_get_dirty_log(v->cfg.vm, v->cfg.vram_slot, v->kvm_dirty) == 0) {
+	if (v->cfg.vram_slot.ops && v->slot_gpa != PCI_BAR_UNMAPPED &&
+	    v->cfg.vram_slot.ops->get_dirty(v->cfg.vram_slot.opaque,
+					    v->kvm_dirty) == 0) {
 		uint64_t any = 0;
 
 		for (size_t i = 0; i < v->dirty_words; i++) {
@@ -1633,4 +1633,22 @@ static void vga_update(void *opaque, struct console *con, bool full)
 const struct console_hw_ops vga_console_ops = {
 	.update = vga_update,
 	.text = vga_text,
+};
+
+/* ---- the machine's device table ---------------------------------------- */
+
+static void vga_dev_reset(void *dev)
+{
+	vga_reset(dev);
+}
+
+static void vga_dev_free(void *dev)
+{
+	vga_free(dev);
+}
+
+const struct device_ops vga_device_ops = {
+	.name = "vga",
+	.reset = vga_dev_reset,
+	.free = vga_dev_free,
 };

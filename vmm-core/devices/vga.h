@@ -30,8 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../device.h"
+#include "../memslot.h"
+
 struct bus;
-struct hv_vm;
 struct vclock;
 struct pci_host;
 struct vga;
@@ -42,10 +44,10 @@ struct console_hw_ops;
 #define VGA_DEFAULT_VRAM	(16u << 20)
 
 struct vga_config {
-	/* The VM whose memory slot @vram_slot maps BAR0; NULL (unit tests):
-	 * BAR0 is served by MMIO bus accesses instead. */
-	struct hv_vm *vm;
-	uint32_t vram_slot;
+	/* The memory slot BAR0's VRAM is mapped through, dirty-logged (the
+	 * machine's, over the hypervisor); ops NULL: BAR0 is served by MMIO
+	 * bus accesses instead. */
+	struct mem_slot vram_slot;
 	size_t vram_size;		/* bytes: a power of two, 1-256 MiB */
 	const void *rom;		/* option ROM image, may be NULL */
 	size_t rom_len;			/* bytes */
@@ -59,6 +61,8 @@ struct vga_config {
 struct vga *vga_new(const struct vga_config *cfg);
 /* Unmaps the VRAM slot, takes the device off the PCI bus, frees all. */
 void vga_free(struct vga *vga);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops vga_device_ops;
 /* Claim the legacy ports and window on @pio/@mmio and add the PCI
  * function at @devfn.  Returns 0 or -errno. */
 int vga_attach(struct vga *vga, struct bus *pio, struct bus *mmio,

@@ -427,3 +427,23 @@ struct virtio_pci *virtio_blk_transport(struct virtio_blk *vb)
 {
 	return vb->vp;
 }
+
+/* ---- the machine's device table ---------------------------------------- */
+
+/* In-flight requests complete under the device lock: wait for them
+ * before the machine takes it to free the device. */
+static void virtio_blk_dev_quiesce(void *dev)
+{
+	virtio_blk_drain(dev);
+}
+
+static void virtio_blk_dev_free(void *dev)
+{
+	virtio_blk_free(dev);
+}
+
+const struct device_ops virtio_blk_device_ops = {
+	.name = "virtio-blk",
+	.quiesce = virtio_blk_dev_quiesce,
+	.free = virtio_blk_dev_free,
+};

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../device.h"
+
 struct pci_host;
 struct guest_mem;
 struct blk;
@@ -98,6 +100,8 @@ void virtio_blk_drain(struct virtio_blk *vb);
 /* Take the device off the bus and free it, after virtio_blk_drain(); the
  * device lock held.  NULL is fine. */
 void virtio_blk_free(struct virtio_blk *vb);
+/* Its lifecycle in the machine's device table (device.h). */
+extern const struct device_ops virtio_blk_device_ops;
 
 /* The transport, for tests and for the machine's interrupt wiring. */
 struct virtio_pci *virtio_blk_transport(struct virtio_blk *vb);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vmm-core/devices/chardev.h - host ends of character devices (a UART's
+ * vmm-core/host/chardev.h - host ends of character devices (a UART's
  * output and input): the terminal in raw mode, a file, or a buffer in tests.
  *
  * The stdio backend puts the terminal in raw mode while the VM runs and

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/device.h - one lifecycle for every device of the machine, and
+ * the table the machine keeps them in.
+ *
+ * A device is a state struct plus a const struct device_ops, exported by
+ * the device's header (e.g. pic_device_ops in devices/pic.h).  The
+ * machine creates and wires each device itself (the constructors take
+ * different arguments), then records it with device_table_add() in
+ * creation order; teardown walks the table backwards, so whatever a device
+ * was attached to (a PCI function's host bridge, a bus) outlives it.
+ *
+ * Teardown is two passes, both in reverse creation order:
+ *  1. quiesce, without the device lock: wait for work the device started
+ *     on other threads (IDE's and virtio-blk's in-flight disk requests,
+ *     whose completions take the device lock);
+ *  2. free, with the device lock held.
+ */
+#ifndef VIVARIUM_DEVICE_H
+#define VIVARIUM_DEVICE_H
+
+#include <stddef.h>
+
+/* GLib's serialised value (glib/gvariant.h); only pointers pass here. */
+typedef struct _GVariant GVariant;
+
+struct device_ops {
+	const char *name;	/* short and stable: a snapshot's section name */
+	/* Back to the power-on state, as the device's own *_reset();
+	 * NULL: the device has no state worth resetting in place. */
+	void (*reset)(void *dev);
+	/* Wait for the device's work on other threads to finish; called
+	 * without the device lock, after the vCPUs and the timer thread
+	 * stopped.  NULL: nothing to wait for. */
+	void (*quiesce)(void *dev);
+	/*
+	 * save - the device's state as one GVariant (a new floating
+	 * reference), or NULL on failure.  load - restore what save returned
+	 * into a freshly built device; 0, or -errno with one line in @err.
+	 * Both NULL for now: a machine with any device whose save is NULL
+	 * refuses to take a snapshot (it cannot be restored faithfully).
+	 */
+	GVariant *(*save)(void *dev);
+	int (*load)(void *dev, GVariant *state, char *err, size_t errlen);
+	/* Detach from the buses and free; NULL-safe; never NULL. */
+	void (*free)(void *dev);
+};
+
+struct device {
+	const struct device_ops *ops;
+	void *opaque;		/* the device's state struct */
+};
+
+/* A PC's fixed devices plus a virtio-blk per drive, with room to spare. */
+#define DEVICE_TABLE_MAX 32
+
+struct device_table {
+	struct device dev[DEVICE_TABLE_MAX];
+	unsigned n;		/* in creation order */
+};
+
+/* Record @opaque, just created, with @ops (ops->name and ops->free set).
+ * Returns 0, -EINVAL for a NULL device or incomplete ops, -ENOSPC when
+ * the table is full. */
+int device_table_add(struct device_table *t, const struct device_ops *ops,
+		     void *opaque);
+
+/* Teardown pass 1: quiesce every device, last created first. */
+void device_table_quiesce(struct device_table *t);
+
+/* Teardown pass 2: free every device, last created first, and empty the
+ * table. */
+void device_table_free(struct device_table *t);
+
+#endif

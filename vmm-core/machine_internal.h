@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/machine_internal.h - struct machine, shared by the files that
+ * make up the machine (not for devices, frontends or tests):
+ *
+ *   machine.c    create/destroy, building and tearing down a boot, run
+ *                control (run, stop, reset, pause, resume, power button)
+ *   pc.c         the PC's device table and interrupt routing
+ *   boot/bios.c  SeaBIOS: the flash, CMOS, fw_cfg items, bootorder
+ *   vcpu.c       the vCPU threads' loop
+ *
+ * Locks: m->lock is the device lock, held around every device access (vCPU
+ * exits, timer callbacks, chardev input).  m->ctl guards the run state and
+ * the vCPU handles.  Order: m->lock, then m->ctl; nothing holding m->ctl
+ * takes m->lock (stop/reset only set flags and kick vCPUs).
+ */
+#ifndef VIVARIUM_MACHINE_INTERNAL_H
+#define VIVARIUM_MACHINE_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "boot/acpi.h"
+#include "boot/linux.h"
+#include "device.h"
+#include "machine.h"
+#include "mem.h"
+#include "memslot.h"
+
+struct blk;
+
+#define COM1_BASE	0x3f8
+#define MEM_SLOT_BIOS	8		/* after the RAM slots */
+#define MEM_SLOT_VRAM	9		/* the VGA's BAR0 */
+#define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
+
+enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
+enum run_end { END_NONE, END_STOP, END_RESET };
+
+struct vcpu_thread {
+	struct machine *m;
+	unsigned id;
+	pthread_t thread;
+	struct hv_vcpu *vcpu;	/* set/cleared under m->ctl; NULL: not running */
+};
+
+struct machine {
+	struct machine_config cfg;
+	struct hv_system *hv;
+	uint8_t *kernel, *initrd;
+	size_t kernel_len, initrd_len;
+	enum machine_firmware firmware;	/* resolved: NONE or BIOS */
+	uint8_t *bios;			/* the flash image, page-aligned mmap */
+	size_t bios_len;
+	uint8_t *linuxboot;		/* option ROM for --kernel via the BIOS */
+	size_t linuxboot_len;
+	uint8_t *vga_rom;		/* the VGA BIOS (with firmware only) */
+	size_t vga_rom_len;
+	/* Disk images stay open across resets; devices come and go. */
+	struct blk *blk[MACHINE_MAX_DRIVES];
+
+	/* The device lock, alive as long as the machine (chardev input uses
+	 * it across resets). */
+	pthread_mutex_t lock;
+
+	/* Built anew on every boot. */
+	struct hv_vm *vm;
+	struct guest_mem mem;
+	struct bus *pio, *mmio;
+	struct vtimer_queue *timers;
+	struct mem_slot_hv vram_slot;	/* the VGA's BAR0 */
+	/* Every device, in creation order: what teardown (and later save and
+	 * load) walk. */
+	struct device_table devices;
+	struct {			/* typed views of the table, for wiring */
+		struct pic *pic;
+		struct ioapic *ioapic;
+		struct pit *pit;
+		struct uart *com1;
+		struct rtc *rtc;
+		struct i8042 *kbc;
+		struct pci_host *pci;
+		struct piix *piix;
+		struct acpi_pm *pm;
+		struct debugport *dbg;
+		struct fw_cfg *fw_cfg;
+		struct piix_ide *ide;
+		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
+		struct vga *vga;
+	} dev;
+	struct linux_entry entry;
+	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
+	unsigned arrived, expected;	/* vCPU creation rendezvous (ctl) */
+	/* The PIC's INTR output, mirrored so the boot vCPU's loop need not
+	 * take the device lock on every exit to look at it. */
+	atomic_bool pic_intr;
+
+	/* Run control. */
+	pthread_mutex_t ctl;
+	pthread_cond_t ctl_cond;
+	enum run_state state;
+	enum run_end end;
+	int exit_status;
+	unsigned paused;
+	unsigned boots;
+	char err[256];
+	bool input_started;
+};
+
+/* Error paths of functions taking (char *err, size_t errlen): @expr's
+ * negative errno becomes "what: strerror" and is returned. */
+#define TRY(expr, what)                                                      \
+	do {                                                                 \
+		int r__ = (expr);                                            \
+		if (r__ < 0) {                                               \
+			snprintf(err, errlen, "%s: %s", what, strerror(-r__)); \
+			return r__;                                          \
+		}                                                            \
+	} while (0)
+#define TRY_NEW(ptr, expr, what)                                             \
+	do {                                                                 \
+		if (!((ptr) = (expr))) {                                     \
+			snprintf(err, errlen, "%s: out of memory", what);    \
+			return -ENOMEM;                                      \
+		}                                                            \
+	} while (0)
+
+/* Create a device of the table: @ptr = @expr, recorded with @ops. */
+#define TRY_DEV(ptr, expr, ops, what)                                        \
+	do {                                                                 \
+		TRY_NEW(ptr, expr, what);                                    \
+		TRY(device_table_add(&m->devices, &(ops), (ptr)), what);     \
+	} while (0)
+
+/* ---- machine.c --------------------------------------------------------- */
+
+/* End the run with @err (negative errno) and a message for machine_run(). */
+void machine_fail(struct machine *m, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* On a vCPU thread: blocks while paused; false once the VM is stopping. */
+bool vcpu_may_run(struct machine *m);
+/* Read the whole regular file @path (@what names it in errors) into a new
+ * malloc'ed buffer.  Returns 0 or -errno with one line in @err. */
+int machine_read_file(const char *path, const char *what, uint8_t **data,
+		      size_t *len, char *err, size_t errlen);
+
+/* ---- pc.c -------------------------------------------------------------- */
+
+/* The buses, the timer queue and the device table of one boot. */
+int pc_build_devices(struct machine *m, char *err, size_t errlen);
+/* After the vCPU threads ended: stop the timers, quiesce and free the
+ * devices (last created first), free the buses. */
+void pc_free_devices(struct machine *m);
+/* IDE position of each drive (0-3), -1 for a virtio disk. */
+void pc_ata_positions(const struct machine *m, int pos[MACHINE_MAX_DRIVES]);
+/* The ACPI tables' view of this machine, for both boot paths. */
+struct acpi_config pc_acpi_config(const struct machine *m);
+
+/* ---- boot/bios.c ------------------------------------------------------- */
+
+/* In machine_create(): read the flash image, and the option ROMs it needs
+ * (linuxboot with a kernel, the VGA BIOS with an adapter). */
+int bios_read_images(struct machine *m, char *err, size_t errlen);
+/* After the devices exist: map the flash, fill CMOS and fw_cfg. */
+int bios_load(struct machine *m, char *err, size_t errlen);
+
+/* ---- vcpu.c ------------------------------------------------------------ */
+
+/* A vCPU thread (arg: its struct vcpu_thread). */
+void *vcpu_main(void *arg);
+
+#endif
