@@ -20,6 +20,7 @@
 #define VIVARIUM_DEVICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* GLib's serialised value (glib/gvariant.h); only pointers pass here. */
 typedef struct _GVariant GVariant;
@@ -34,14 +35,28 @@ struct device_ops {
 	 * stopped.  NULL: nothing to wait for. */
 	void (*quiesce)(void *dev);
 	/*
-	 * save - the device's state as one GVariant (a new floating
-	 * reference), or NULL on failure.  load - restore what save returned
-	 * into a freshly built device; 0, or -errno with one line in @err.
-	 * Both NULL for now: a machine with any device whose save is NULL
-	 * refuses to take a snapshot (it cannot be restored faithfully).
+	 * save - the device's state as one GVariant of the type its header
+	 * documents (a new floating reference), or NULL on failure.  Called
+	 * with the device lock held, after quiesce, the vCPUs stopped.
+	 *
+	 * load - restore what save returned (written with @version ==
+	 * state_version, or an older version the device still reads) into a
+	 * freshly built and attached device, with the device lock held,
+	 * before any vCPU runs.  The state file is outside input: check every
+	 * index, length and enum before use, and refuse (-EINVAL, one line
+	 * in @err naming the device) rather than clamp.  Afterwards the
+	 * device re-derives what is not state (bus mappings of BARs, armed
+	 * timers, host pointers from GPAs) and drives its output lines to
+	 * the levels they had; receivers keep their own edge-detect state,
+	 * so an unchanged level is no event.  Returns 0 or -errno.
+	 *
+	 * Both NULL: a machine with such a device refuses to take a snapshot
+	 * (it could not be restored faithfully).
 	 */
 	GVariant *(*save)(void *dev);
-	int (*load)(void *dev, GVariant *state, char *err, size_t errlen);
+	int (*load)(void *dev, uint32_t version, GVariant *state, char *err,
+		    size_t errlen);
+	uint32_t state_version;	/* of what save writes; 1 to start */
 	/* Detach from the buses and free; NULL-safe; never NULL. */
 	void (*free)(void *dev);
 };
