@@ -96,12 +96,14 @@ struct machine {
 	/* The device lock, alive as long as the machine (chardev input uses
 	 * it across resets). */
 	pthread_mutex_t lock;
+	/* Guest time: stands still while the machine is paused. */
+	struct vclock_virt clock;
 
 	/* Built anew on every boot. */
 	struct hv_vm *vm;
 	struct guest_mem mem;
 	struct bus *pio, *mmio;
-	struct vtimer_queue *timers;
+	struct vtimer_queue *timers;	/* on @clock */
 	struct {			/* the machine table's devices */
 		struct pic *pic;
 		struct ioapic *ioapic;
@@ -201,11 +203,23 @@ void machine_pause(struct machine *m)
 		live += m->cpu[i].vcpu != NULL;
 	while (m->state == RUN_PAUSED && m->paused < live)
 		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+	/* The vCPUs first: the guest never runs on a stopped clock. */
+	if (m->state == RUN_PAUSED)
+		vclock_pause(&m->clock);
 	pthread_mutex_unlock(&m->ctl);
 }
 
 void machine_resume(struct machine *m)
 {
+	bool resume;
+
+	pthread_mutex_lock(&m->ctl);
+	resume = m->state == RUN_PAUSED;
+	pthread_mutex_unlock(&m->ctl);
+	/* The clock first: the guest never runs on a stopped clock.  Not
+	 * under ctl: it wakes the timer thread, which takes the device lock. */
+	if (resume)
+		vclock_resume(&m->clock);
 	pthread_mutex_lock(&m->ctl);
 	if (m->state == RUN_PAUSED)
 		m->state = RUN_RUNNING;
@@ -474,7 +488,9 @@ static int build_devices(struct machine *m, char *err, size_t errlen)
 
 	TRY_NEW(m->pio, bus_new("pio"), "port bus");
 	TRY_NEW(m->mmio, bus_new("mmio"), "MMIO bus");
-	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &vclock_host), "timers");
+	/* A boot starts running, even if the last one ended paused. */
+	vclock_resume(&m->clock);
+	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &m->clock.clk), "timers");
 
 	/* The machine table: what a PC of the i440FX era has. */
 	TRY_NEW(m->dev.pic, pic_new(pic_intr_changed, m), "8259A PIC");
@@ -1174,6 +1190,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->ctl, NULL);
 	pthread_cond_init(&m->ctl_cond, NULL);
+	vclock_virt_init(&m->clock, &vclock_host);
 	if (cfg->kernel_path) {
 		r = read_file(cfg->kernel_path, "kernel", &m->kernel,
 			      &m->kernel_len, err, errlen);
@@ -1243,6 +1260,7 @@ void machine_destroy(struct machine *m)
 	pthread_cond_destroy(&m->ctl_cond);
 	pthread_mutex_destroy(&m->ctl);
 	pthread_mutex_destroy(&m->lock);
+	vclock_virt_destroy(&m->clock);
 	free(m);
 }
 
