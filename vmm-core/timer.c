@@ -56,7 +56,8 @@ static unsigned run_due_locked(struct vtimer_queue *q, uint64_t now)
 }
 
 /* Host CLOCK_MONOTONIC time at which @clk reaches @deadline, @clk running. */
-static struct timespec host_deadline(const struct vclock *clk, uint64_t deadline)
+static struct timespec host_deadline(const struct vclock *clk,
+				     uint64_t deadline)
 {
 	uint64_t now = vclock_now(clk), host;
 	struct timespec ts;

@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		nheld = 0;
 		if (flags & 16) {
-			/* Save and load: the plain data, host views recomputed. */
+			/* Save and load: plain data, views recomputed. */
 			struct virtq copy = vq;
 
 			copy.map = (struct virtq_map){ 0 };

@@ -269,7 +269,8 @@ static void read_chunk(struct ide_drive *d)
 		fail_not_ready(d);
 		return;
 	}
-	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n, IDE_REQ_ATAPI_READ_CHUNK))
+	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n,
+			    IDE_REQ_ATAPI_READ_CHUNK))
 		atapi_fail(d, SENSE_MEDIUM_ERROR, ASC_UNRECOVERED_READ, 0);
 }
 

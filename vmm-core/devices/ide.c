@@ -521,7 +521,8 @@ static void ata_read_chunk(struct ide_drive *d)
 {
 	uint32_t n = d->left > IDE_BUF_SIZE ? IDE_BUF_SIZE : (uint32_t)d->left;
 
-	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n, IDE_REQ_ATA_READ_CHUNK))
+	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n,
+			    IDE_REQ_ATA_READ_CHUNK))
 		cmd_error(d, ERR_UNC);
 }
 
@@ -559,7 +560,8 @@ static void ata_write_done(struct ide_drive *d, int ret)
 static void ata_write_block_done(struct ide_drive *d)
 {
 	d->pio_out = false;
-	if (!ide_submit_buf(d, BLK_OP_WRITE, d->offset, d->end, IDE_REQ_ATA_WRITE))
+	if (!ide_submit_buf(d, BLK_OP_WRITE, d->offset, d->end,
+			    IDE_REQ_ATA_WRITE))
 		cmd_error(d, ERR_ABRT);
 }
 

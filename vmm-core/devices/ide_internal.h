@@ -71,7 +71,7 @@ enum ide_end_block {
 
 /* What the completion of the drive's block request does. */
 enum ide_req_done {
-	IDE_REQ_NONE,			/* no request since the last completion */
+	IDE_REQ_NONE,			/* none since the last completion */
 	IDE_REQ_ATA_READ_CHUNK,		/* PIO read: hand out the chunk */
 	IDE_REQ_ATA_WRITE,		/* PIO write: next block or done */
 	IDE_REQ_FLUSH,			/* FLUSH CACHE: status */

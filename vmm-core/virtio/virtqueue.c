@@ -125,7 +125,8 @@ void virtq_set_broken(struct virtq *vq)
 /* Check a queue of @size entries at the GPAs (size, alignment, wholly in
  * RAM) and map it into *@map.  Returns 0, or -EINVAL with @vq broken. */
 static int map_rings(struct virtq *vq, uint16_t size, uint64_t desc_gpa,
-		     uint64_t avail_gpa, uint64_t used_gpa, struct virtq_map *map)
+		     uint64_t avail_gpa, uint64_t used_gpa,
+		     struct virtq_map *map)
 {
 	if (size == 0 || size > VIRTQ_MAX_SIZE || (size & (size - 1))) {
 		vq_fail(vq, "size %u is not a power of two up to 32768", size);
