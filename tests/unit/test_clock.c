@@ -3,6 +3,7 @@
  * pause, resume, set, its wall clock, and many threads at once. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "clock.h"
@@ -136,6 +137,7 @@ static void test_watch(void)
  * thread pauses and resumes as fast as it can. */
 static struct vclock_virt shared;
 static atomic_bool stop;
+static atomic_uint reading;		/* readers that have read once */
 
 static void *reader(void *arg)
 {
@@ -151,9 +153,10 @@ static void *reader(void *arg)
 			return (void *)1;
 		last = t;
 		last_real = r;
-		n++;
+		if (n++ == 0)
+			atomic_fetch_add(&reading, 1);
 	}
-	return n ? NULL : (void *)1;
+	return NULL;
 }
 
 static void test_threads(void)
@@ -164,8 +167,12 @@ static void test_threads(void)
 
 	vclock_virt_init(&shared, &vclock_host);
 	atomic_store(&stop, false);
+	atomic_store(&reading, 0);
 	for (unsigned i = 0; i < 3; i++)
 		CHECK_EQ(pthread_create(&t[i], NULL, reader, NULL), 0);
+	/* On a busy machine the readers may start late: wait for them. */
+	while (atomic_load(&reading) < 3)
+		sched_yield();
 	for (unsigned i = 0; i < 20000; i++) {
 		if (i & 1)
 			vclock_resume(&shared);
