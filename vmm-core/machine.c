@@ -88,11 +88,23 @@ void machine_pause(struct machine *m)
 		live += m->cpu[i].vcpu != NULL;
 	while (m->state == RUN_PAUSED && m->paused < live)
 		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+	/* The vCPUs first: the guest never runs on a stopped clock. */
+	if (m->state == RUN_PAUSED)
+		vclock_pause(&m->clock);
 	pthread_mutex_unlock(&m->ctl);
 }
 
 void machine_resume(struct machine *m)
 {
+	bool resume;
+
+	pthread_mutex_lock(&m->ctl);
+	resume = m->state == RUN_PAUSED;
+	pthread_mutex_unlock(&m->ctl);
+	/* The clock first: the guest never runs on a stopped clock.  Not
+	 * under ctl: it wakes the timer thread, which takes the device lock. */
+	if (resume)
+		vclock_resume(&m->clock);
 	pthread_mutex_lock(&m->ctl);
 	if (m->state == RUN_PAUSED)
 		m->state = RUN_RUNNING;
@@ -362,6 +374,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->ctl, NULL);
 	pthread_cond_init(&m->ctl_cond, NULL);
+	vclock_virt_init(&m->clock, &vclock_host);
 	if (cfg->kernel_path) {
 		r = machine_read_file(cfg->kernel_path, "kernel", &m->kernel,
 				      &m->kernel_len, err, errlen);
@@ -412,6 +425,7 @@ void machine_destroy(struct machine *m)
 	pthread_cond_destroy(&m->ctl_cond);
 	pthread_mutex_destroy(&m->ctl);
 	pthread_mutex_destroy(&m->lock);
+	vclock_virt_destroy(&m->clock);
 	free(m);
 }
 

@@ -126,7 +126,9 @@ void machine_destroy(struct machine *m);
 int machine_run(struct machine *m, char *err, size_t errlen);
 
 /* From any thread: end machine_run() with @status / reset the VM /
- * pause and resume every vCPU (machine_pause returns once all are paused). */
+ * pause and resume every vCPU and the machine's clock, so device timers
+ * (PIT, RTC, PM timer) stand still too (machine_pause returns once all
+ * vCPUs are paused).  Call without the device lock held. */
 void machine_stop(struct machine *m, int status);
 void machine_reset(struct machine *m);
 void machine_pause(struct machine *m);

@@ -29,6 +29,7 @@
 #include "boot/linux.h"
 #include "device.h"
 #include "machine.h"
+#include "clock.h"
 #include "mem.h"
 #include "memslot.h"
 
@@ -67,12 +68,14 @@ struct machine {
 	/* The device lock, alive as long as the machine (chardev input uses
 	 * it across resets). */
 	pthread_mutex_t lock;
+	/* Guest time: stands still while the machine is paused. */
+	struct vclock_virt clock;
 
 	/* Built anew on every boot. */
 	struct hv_vm *vm;
 	struct guest_mem mem;
 	struct bus *pio, *mmio;
-	struct vtimer_queue *timers;
+	struct vtimer_queue *timers;	/* on @clock */
 	struct mem_slot_hv vram_slot;	/* the VGA's BAR0 */
 	/* Every device, in creation order: what teardown (and later save and
 	 * load) walk. */

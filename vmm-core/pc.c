@@ -248,7 +248,9 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 
 	TRY_NEW(m->pio, bus_new("pio"), "port bus");
 	TRY_NEW(m->mmio, bus_new("mmio"), "MMIO bus");
-	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &vclock_host), "timers");
+	/* A boot starts running, even if the last one ended paused. */
+	vclock_resume(&m->clock);
+	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &m->clock.clk), "timers");
 
 	/* The machine table: what a PC of the i440FX era has. */
 	TRY_DEV(m->dev.pic, pic_new(pic_intr_changed, m), pic_device_ops,

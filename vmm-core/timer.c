@@ -55,30 +55,63 @@ static unsigned run_due_locked(struct vtimer_queue *q, uint64_t now)
 	return n;
 }
 
+/* Host CLOCK_MONOTONIC time at which @clk reaches @deadline, @clk running. */
+static struct timespec host_deadline(const struct vclock *clk,
+				     uint64_t deadline)
+{
+	uint64_t now = vclock_now(clk), host;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	host = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (deadline > now)
+		host += deadline - now;
+	ts.tv_sec = (time_t)(host / 1000000000ull);
+	ts.tv_nsec = (long)(host % 1000000000ull);
+	return ts;
+}
+
+/*
+ * Runs due callbacks while the clock runs.  A paused clock (a machine's
+ * vclock_virt) runs none: the thread waits until vclock_resume() wakes it
+ * (queue_clock_changed), then looks at the deadlines afresh, in the clock's
+ * time, which did not move while paused: no late ticks to catch up.
+ */
 static void *timer_thread(void *arg)
 {
 	struct vtimer_queue *q = arg;
 
 	pthread_mutex_lock(q->lock);
 	while (!q->stop) {
-		uint64_t now = vclock_now(q->clk);
-
-		run_due_locked(q, now);
+		if (vclock_paused(q->clk)) {
+			pthread_cond_wait(&q->cond, q->lock);
+			continue;
+		}
+		run_due_locked(q, vclock_now(q->clk));
 		if (q->stop)
 			break;
 		if (!q->head) {
 			pthread_cond_wait(&q->cond, q->lock);
 		} else {
-			struct timespec ts;
-			uint64_t d = q->head->deadline_ns;
+			struct timespec ts = host_deadline(q->clk,
+							   q->head->deadline_ns);
 
-			ts.tv_sec = (time_t)(d / 1000000000ull);
-			ts.tv_nsec = (long)(d % 1000000000ull);
 			pthread_cond_timedwait(&q->cond, q->lock, &ts);
 		}
 	}
 	pthread_mutex_unlock(q->lock);
 	return NULL;
+}
+
+/* The clock resumed or was set: deadlines moved.  Taking the lock orders
+ * this after the thread's look at the clock, so the wake-up is not lost. */
+static void queue_clock_changed(void *opaque)
+{
+	struct vtimer_queue *q = opaque;
+
+	pthread_mutex_lock(q->lock);
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(q->lock);
 }
 
 struct vtimer_queue *vtimer_queue_new(pthread_mutex_t *lock,
@@ -92,11 +125,17 @@ struct vtimer_queue *vtimer_queue_new(pthread_mutex_t *lock,
 	q->clk = clk;
 	q->lock = lock;
 	pthread_condattr_init(&attr);
-	/* Deadlines are CLOCK_MONOTONIC ns (the host vclock). */
+	/* The thread sleeps in host CLOCK_MONOTONIC time (host_deadline). */
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->cond, &attr);
 	pthread_condattr_destroy(&attr);
+	if (vclock_watch(clk, queue_clock_changed, q) < 0) {
+		pthread_cond_destroy(&q->cond);
+		free(q);
+		return NULL;
+	}
 	if (pthread_create(&q->thread, NULL, timer_thread, q)) {
+		vclock_unwatch(clk);
 		pthread_cond_destroy(&q->cond);
 		free(q);
 		return NULL;
@@ -121,6 +160,7 @@ void vtimer_queue_free(struct vtimer_queue *q)
 	if (!q)
 		return;
 	if (q->has_thread) {
+		vclock_unwatch(q->clk);
 		pthread_mutex_lock(q->lock);
 		q->stop = true;
 		pthread_cond_signal(&q->cond);

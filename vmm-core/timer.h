@@ -27,7 +27,12 @@ struct vtimer {
 };
 
 /* @lock: the device lock held around callbacks (and by callers of
- * vtimer_mod/vtimer_del).  Returns NULL on allocation/thread failure. */
+ * vtimer_mod/vtimer_del).  @clk: deadlines are in its monotonic time; a
+ * machine's vclock_virt (clock.h) runs no callback while paused, and after
+ * vclock_resume() the thread looks at the deadlines afresh (the clock did
+ * not move meanwhile: no late ticks).  One threaded queue per vclock_virt.
+ * Call this and vtimer_queue_free() without @lock held.  Returns NULL on
+ * allocation/thread failure, or when @clk already has a queue. */
 struct vtimer_queue *vtimer_queue_new(pthread_mutex_t *lock,
 				      const struct vclock *clk);
 /* No thread: callbacks run only from vtimer_queue_run_due(). */

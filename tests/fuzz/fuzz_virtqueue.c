@@ -10,7 +10,8 @@
  *   byte 0: queue size = 1 << (b % 9)
  *   byte 1: bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 hold elements
  *           until the end of the round (else push at once), bit 3 reset the
- *           queue before the last round's pushes
+ *           queue before the last round's pushes, bit 4 save and load the
+ *           queue after each round (a copy without its host views, remapped)
  *   byte 2: rounds = 1 + b % 4
  *   byte 3: how far the "driver" moves avail idx between rounds
  * Checked: every iovec lies inside guest RAM, lengths add up, pops per
@@ -160,6 +161,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtq_elem_release(&held[i]);
 		}
 		nheld = 0;
+		if (flags & 16) {
+			/* Save and load: plain data, views recomputed. */
+			struct virtq copy = vq;
+
+			copy.map = (struct virtq_map){ 0 };
+			vq = copy;
+			if (virtq_remap(&vq) != 0)
+				fail("remap refused rings that lie in RAM");
+		}
 		virtq_should_notify(&vq);
 		virtq_disable_notify(&vq);
 		virtq_enable_notify(&vq);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The machine's life cycle on /dev/kvm: pause and resume from another
- * thread (the guest's counter stops and goes on), reset from another thread,
+ * thread (the guest's counter stops and goes on, and so do the machine's
+ * timers: the PIT and the ACPI PM timer), reset from another thread,
  * and every guest-initiated reset path — i8042 command 0xfe, the 0xcf9
  * reset control register, a triple fault — each rebuilding the VM, until a
  * last guest ends the run through the test-exit port.  On every boot the
@@ -13,8 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "check.h"
 #include "device.h"
+#include "devices/acpi_pm.h"
 #include "log.h"
 #include "guestlib.h"
 #include "hv.h"
@@ -145,6 +148,51 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+static uint64_t host_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Start the PIT's counter 2 counting (gate high, mode 2, no IRQ), from the
+ * host under the device lock. */
+static void pit2_start(struct machine *m)
+{
+	struct bus *pio = machine_pio(m);
+	int claimed;
+
+	pthread_mutex_lock(machine_lock(m));
+	bus_write(pio, 0x61, bus_read(pio, 0x61, 1, &claimed) | 1, 1, &claimed);
+	bus_write(pio, 0x43, 0xb4, 1, &claimed);
+	bus_write(pio, 0x42, 0, 1, &claimed);		/* 65536 */
+	bus_write(pio, 0x42, 0, 1, &claimed);
+	pthread_mutex_unlock(machine_lock(m));
+}
+
+struct timers {
+	uint32_t pm;		/* PM_TMR, 24 bits at 3.579545 MHz */
+	uint16_t pit2;		/* counter 2, latched */
+	uint64_t host_ns;
+};
+
+static struct timers timers_read(struct machine *m)
+{
+	struct bus *pio = machine_pio(m);
+	struct timers t;
+	int claimed;
+
+	pthread_mutex_lock(machine_lock(m));
+	t.host_ns = host_ns();
+	t.pm = (uint32_t)bus_read(pio, ACPI_PM_BASE + 8, 4, &claimed) & 0xffffff;
+	bus_write(pio, 0x43, 0x80, 1, &claimed);
+	t.pit2 = (uint16_t)bus_read(pio, 0x42, 1, &claimed);
+	t.pit2 |= (uint16_t)(bus_read(pio, 0x42, 1, &claimed) << 8);
+	pthread_mutex_unlock(machine_lock(m));
+	return t;
+}
+
 static void test_lifecycle(void)
 {
 	struct machine_boot_hooks hooks = {
@@ -155,6 +203,8 @@ static void test_lifecycle(void)
 	};
 	struct runner r = { 0 };
 	uint32_t c1, c2, c3, c4;
+	struct timers t0, t1, t2, t3;
+	uint64_t guest_ns;
 	pthread_t t;
 	char err[256];
 
@@ -169,19 +219,33 @@ static void test_lifecycle(void)
 		sleep_ms(10);
 	c1 = counter(r.m);
 	CHECK(c1 > 0);
+	pit2_start(r.m);
+	t0 = timers_read(r.m);
 
 	machine_pause(r.m);
 	c2 = counter(r.m);
+	t1 = timers_read(r.m);
 	sleep_ms(200);
 	c3 = counter(r.m);
+	t2 = timers_read(r.m);
 	CHECK(c2 >= c1);
 	CHECK_EQ(c3, c2);		/* paused: no progress */
+	CHECK_EQ(t2.pm, t1.pm);		/* nor in the machine's timers */
+	CHECK_EQ(t2.pit2, t1.pit2);
 
 	machine_resume(r.m);
 	for (int i = 0; i < 200 && counter(r.m) == c3; i++)
 		sleep_ms(10);
 	c4 = counter(r.m);
 	CHECK(c4 > c3);			/* running again */
+	t3 = timers_read(r.m);
+	CHECK(t3.pm != t1.pm);
+	/* Guest time from t0 to t3 is host time less the >= 200 ms paused
+	 * (PM_TMR wraps after 4.7 s). */
+	guest_ns = (uint64_t)((t3.pm - t0.pm) & 0xffffff) * 1000000000ull /
+		   3579545;
+	CHECK(t3.host_ns - t0.host_ns < 4000000000ull);
+	CHECK(guest_ns + 190000000ull <= t3.host_ns - t0.host_ns);
 
 	/* Reset from this thread; boots 2-4 reset themselves. */
 	machine_reset(r.m);

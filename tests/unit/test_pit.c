@@ -39,29 +39,39 @@ static uint8_t inb(uint16_t port)
 }
 
 /* Let simulated time pass in steps of @step_ns, firing due timers as the
- * timer thread would. */
+ * timer thread would (none while the queue's clock is paused). */
 static void advance(uint64_t ns, uint64_t step_ns)
 {
+	const struct vclock *clk = vtimer_queue_clock(q);
 	uint64_t end = fclk.mono_ns + ns;
 
 	while (fclk.mono_ns < end) {
 		fclk.mono_ns = fclk.mono_ns + step_ns < end ?
 			       fclk.mono_ns + step_ns : end;
-		vtimer_queue_run_due(q, fclk.mono_ns);
+		if (!vclock_paused(clk))
+			vtimer_queue_run_due(q, vclock_now(clk));
 	}
 }
 
-static void setup(void)
+/* The PIT on @virt, following fclk (NULL: on fclk itself). */
+static void setup_on(struct vclock_virt *virt)
 {
 	fake_clock_init(&fclk);
 	fclk.mono_ns = 1000000000ull;	/* arbitrary non-zero start */
 	irqs = 0;
 	irq_level = 0;
 	pio = bus_new("pio");
-	q = vtimer_queue_new_manual(&fclk.clk);
+	if (virt)
+		vclock_virt_init(virt, &fclk.clk);
+	q = vtimer_queue_new_manual(virt ? &virt->clk : &fclk.clk);
 	pit = pit_new(q, (struct irq_line){ .set = irq_set, .gsi = 0 });
 	CHECK(pit != NULL);
 	CHECK_EQ(pit_attach(pit, pio), 0);
+}
+
+static void setup(void)
+{
+	setup_on(NULL);
 }
 
 static void teardown(void)
@@ -432,6 +442,36 @@ static void test_tiny_period_clamped(void)
 	teardown();
 }
 
+/* On a machine's clock, the PIT stands still while the machine is paused:
+ * no IRQ, the same count, and no catch-up after 5 s. */
+static void test_machine_pause(void)
+{
+	const uint16_t latch = (PIT_FREQ_HZ + 500) / 1000;	/* 1 kHz */
+	struct vclock_virt vc;
+	unsigned n;
+	uint16_t count;
+
+	setup_on(&vc);
+	outb(0x43, 0x34);
+	outb(0x40, latch & 0xff);
+	outb(0x40, latch >> 8);
+	advance(1000000000ull, 100000);
+	CHECK(irqs >= 999 && irqs <= 1001);
+	advance(300000, 100000);		/* mid-period */
+	vclock_pause(&vc);
+	n = irqs;
+	count = latch_read(0);
+	advance(5000000000ull, 100000);
+	CHECK_EQ(irqs, n);
+	CHECK_EQ(latch_read(0), count);
+	vclock_resume(&vc);
+	CHECK_EQ(latch_read(0), count);
+	advance(10000000, 100000);
+	CHECK(irqs - n >= 9 && irqs - n <= 11);	/* 10 ms: 10 ticks, not 5010 */
+	teardown();
+	vclock_virt_destroy(&vc);
+}
+
 int main(void)
 {
 	RUN_TEST(test_idle_after_reset);
@@ -444,5 +484,6 @@ int main(void)
 	RUN_TEST(test_ch2_quick_calibrate);
 	RUN_TEST(test_port61_bits);
 	RUN_TEST(test_tiny_period_clamped);
+	RUN_TEST(test_machine_pause);
 	return check_finish();
 }

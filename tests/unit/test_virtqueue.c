@@ -269,6 +269,53 @@ static void push_one(void)
 	virtq_elem_release(&e);
 }
 
+/* The state is plain data: a copy without the host views (a snapshot's
+ * load) gets them back from the GPAs with virtq_remap() and carries on; a
+ * GPA that no longer fits RAM breaks the queue. */
+static void test_remap(void)
+{
+	struct virtq_map old;
+	struct virtq saved;
+
+	setup();
+	push_one();
+	push_one();
+	old = vq.map;
+	saved = vq;
+	saved.map = (struct virtq_map){ 0 };
+	vq = saved;
+	CHECK_EQ(virtq_remap(&vq), 0);
+	CHECK(vq.map.desc == old.desc && vq.map.avail == old.avail &&
+	      vq.map.used == old.used);
+	push_one();
+	CHECK_EQ(vdrv_used_idx(&drv), 3);
+	CHECK(vq.ready && !vq.broken);
+
+	/* Not ready: an empty map, nothing to check. */
+	virtq_reset(&vq);
+	vq.used_gpa = RAM_SIZE;
+	CHECK_EQ(virtq_remap(&vq), 0);
+	CHECK(vq.map.desc == NULL && !vq.broken);
+
+	/* Loaded GPAs are checked as the guest's are. */
+	vq = saved;
+	vq.used_gpa = RAM_SIZE - 8;			/* runs past RAM */
+	CHECK_EQ(virtq_remap(&vq), -EINVAL);
+	CHECK(vq.broken && !vq.ready && vq.map.used == NULL);
+	CHECK_EQ(broken_calls, 1);
+	CHECK_EQ(virtq_pop(&vq, &(struct virtq_elem){ 0 }), -EIO);
+	virtq_disable_notify(&vq);			/* no map: no access */
+	CHECK(!virtq_enable_notify(&vq));
+	CHECK(!virtq_should_notify(&vq));
+	vq = saved;
+	vq.desc_gpa += 8;				/* misaligned */
+	CHECK_EQ(virtq_remap(&vq), -EINVAL);
+	vq = saved;
+	vq.size = 24;					/* not a power of two */
+	CHECK_EQ(virtq_remap(&vq), -EINVAL);
+	CHECK(vq.broken && !vq.ready);
+}
+
 /* §2.7.10 with EVENT_IDX: notify exactly when used idx passes used_event. */
 static void test_notify_event_idx(void)
 {
@@ -609,6 +656,7 @@ int main(void)
 	RUN_TEST(test_readable_after_writable);
 	RUN_TEST(test_too_many_inflight);
 	RUN_TEST(test_iov_helpers);
+	RUN_TEST(test_remap);
 	guest_mem_free(&mem);
 	return check_finish();
 }

@@ -144,7 +144,7 @@ static void atapi_ok(struct ide_drive *d)
 	d->status = ST_DRDY;
 	d->error = 0;
 	d->nsector = IREASON_IO | IREASON_COD;
-	d->end_block = NULL;
+	d->end_block = IDE_END_NONE;
 	d->pio_out = false;
 	ide_raise_irq(d);
 }
@@ -159,7 +159,7 @@ static void atapi_fail(struct ide_drive *d, uint8_t key, uint8_t asc,
 	d->status = ST_DRDY | ST_ERR;
 	d->error = (uint8_t)(key << 4);
 	d->nsector = IREASON_IO | IREASON_COD;
-	d->end_block = NULL;
+	d->end_block = IDE_END_NONE;
 	d->pio_out = false;
 	d->left = 0;
 	ide_raise_irq(d);
@@ -212,7 +212,7 @@ static void pio_in_block(struct ide_drive *d)
 	d->lbah = (uint8_t)(avail >> 8);
 	d->nsector = IREASON_IO;
 	d->pio_out = false;
-	d->end_block = pio_in_block;
+	d->end_block = IDE_END_ATAPI_PIO_IN;
 	d->status = ST_DRDY | ST_DRQ;
 	ide_raise_irq(d);
 }
@@ -269,7 +269,8 @@ static void read_chunk(struct ide_drive *d)
 		fail_not_ready(d);
 		return;
 	}
-	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n, read_chunk_done))
+	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n,
+			    IDE_REQ_ATAPI_READ_CHUNK))
 		atapi_fail(d, SENSE_MEDIUM_ERROR, ASC_UNRECOVERED_READ, 0);
 }
 
@@ -314,7 +315,7 @@ static void pio_out_block(struct ide_drive *d)
 	d->lbah = (uint8_t)(avail >> 8);
 	d->nsector = 0;
 	d->pio_out = true;
-	d->end_block = pio_out_block;
+	d->end_block = IDE_END_ATAPI_PIO_OUT;
 	d->status = ST_DRDY | ST_DRQ;
 	ide_raise_irq(d);
 }
@@ -910,6 +911,29 @@ void atapi_packet_cmd(struct ide_drive *d)
 	d->end = sizeof(d->cdb);
 	d->fill = 0;
 	d->pio_out = true;
-	d->end_block = packet_received;
+	d->end_block = IDE_END_ATAPI_PACKET;
 	d->status = ST_DRDY | ST_DRQ;	/* no interrupt: accelerated DRQ */
+}
+
+void atapi_end_block(struct ide_drive *d, enum ide_end_block what)
+{
+	switch (what) {
+	case IDE_END_ATAPI_PIO_IN:
+		pio_in_block(d);
+		break;
+	case IDE_END_ATAPI_PIO_OUT:
+		pio_out_block(d);
+		break;
+	case IDE_END_ATAPI_PACKET:
+		packet_received(d);
+		break;
+	default:
+		break;
+	}
+}
+
+void atapi_req_done(struct ide_drive *d, enum ide_req_done what, int ret)
+{
+	if (what == IDE_REQ_ATAPI_READ_CHUNK)
+		read_chunk_done(d, ret);
 }

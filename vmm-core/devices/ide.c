@@ -184,7 +184,7 @@ static void cmd_error(struct ide_drive *d, uint8_t error)
 	d->status = ready_status(d) | ST_ERR;
 	d->error = error;
 	d->pio_out = false;
-	d->end_block = NULL;
+	d->end_block = IDE_END_NONE;
 	ide_raise_irq(d);
 }
 
@@ -196,7 +196,7 @@ static void cmd_abort(struct ide_drive *d)
 /* Forget any data phase of the current command. */
 static void cancel_transfer(struct ide_drive *d)
 {
-	d->end_block = NULL;
+	d->end_block = IDE_END_NONE;
 	d->pos = d->end = d->fill = 0;
 	d->pio_out = false;
 	d->left = 0;
@@ -408,31 +408,35 @@ static void execute_diagnostic(struct ide_channel *ch)
 
 /* ---- block requests ------------------------------------------------------ */
 
+static void req_done(struct ide_drive *d, enum ide_req_done what, int ret);
+
 static void req_complete(struct blk_req *req, int ret)
 {
 	struct ide_drive *d = req->opaque;
 	pthread_mutex_t *lock = d->ch->ide->lock;
+	enum ide_req_done done;
 
 	/* Write-through: make the write durable before reporting it. */
 	if (ret == 0 && d->req_flush)
 		ret = blk_flush(d->req_blk);
 	pthread_mutex_lock(lock);
 	d->inflight = false;
+	done = d->req_done;
+	d->req_done = IDE_REQ_NONE;
 	if (d->req_gen != d->gen) {
 		if (d->reset_pending && !(d->ch->devctl & DEVCTL_SRST)) {
 			reset_done(d);
 			update_irq(d->ch);
 		}
 	} else {
-		d->req_done(d, ret);
+		req_done(d, done, ret);
 	}
 	pthread_mutex_unlock(lock);
 }
 
 /* Submit d->req over d->iov[0, iovcnt). */
 static bool submit(struct ide_drive *d, enum blk_op op, uint64_t offset,
-		   int iovcnt, uint64_t len,
-		   void (*done)(struct ide_drive *d, int ret))
+		   int iovcnt, uint64_t len, enum ide_req_done done)
 {
 	int ret;
 
@@ -464,7 +468,7 @@ static bool submit(struct ide_drive *d, enum blk_op op, uint64_t offset,
 }
 
 bool ide_submit_buf(struct ide_drive *d, enum blk_op op, uint64_t offset,
-		    uint32_t len, void (*done)(struct ide_drive *d, int ret))
+		    uint32_t len, enum ide_req_done done)
 {
 	d->iov[0] = (struct iovec){ d->buf, len };
 	return submit(d, op, offset, op == BLK_OP_FLUSH ? 0 : 1, len, done);
@@ -494,7 +498,7 @@ static void ata_read_block_done(struct ide_drive *d)
 	else if (d->left)
 		ata_read_chunk(d);
 	else {
-		d->end_block = NULL;
+		d->end_block = IDE_END_NONE;
 		d->status = ready_status(d);	/* no interrupt (§9.7) */
 	}
 }
@@ -509,7 +513,7 @@ static void ata_read_chunk_done(struct ide_drive *d, int ret)
 	d->pos = 0;
 	d->offset += d->req_len;
 	d->left -= d->req_len;
-	d->end_block = ata_read_block_done;
+	d->end_block = IDE_END_ATA_READ;
 	pio_in_block(d);
 }
 
@@ -517,7 +521,8 @@ static void ata_read_chunk(struct ide_drive *d)
 {
 	uint32_t n = d->left > IDE_BUF_SIZE ? IDE_BUF_SIZE : (uint32_t)d->left;
 
-	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n, ata_read_chunk_done))
+	if (!ide_submit_buf(d, BLK_OP_READ, d->offset, n,
+			    IDE_REQ_ATA_READ_CHUNK))
 		cmd_error(d, ERR_UNC);
 }
 
@@ -530,7 +535,7 @@ static void ata_write_next_block(struct ide_drive *d, bool irq)
 	d->pos = 0;
 	d->end = (uint32_t)n;
 	d->pio_out = true;
-	d->end_block = ata_write_block_done;
+	d->end_block = IDE_END_ATA_WRITE;
 	d->status = ready_status(d) | ST_DRQ;
 	if (irq)
 		ide_raise_irq(d);
@@ -547,7 +552,7 @@ static void ata_write_done(struct ide_drive *d, int ret)
 	if (d->left)
 		ata_write_next_block(d, true);
 	else {
-		d->end_block = NULL;
+		d->end_block = IDE_END_NONE;
 		cmd_ok(d);
 	}
 }
@@ -555,7 +560,8 @@ static void ata_write_done(struct ide_drive *d, int ret)
 static void ata_write_block_done(struct ide_drive *d)
 {
 	d->pio_out = false;
-	if (!ide_submit_buf(d, BLK_OP_WRITE, d->offset, d->end, ata_write_done))
+	if (!ide_submit_buf(d, BLK_OP_WRITE, d->offset, d->end,
+			    IDE_REQ_ATA_WRITE))
 		cmd_error(d, ERR_ABRT);
 }
 
@@ -566,7 +572,7 @@ static void pio_in_buffer(struct ide_drive *d, uint32_t len)
 	d->pos = 0;
 	d->left = 0;
 	d->drq_bytes = len;
-	d->end_block = ata_read_block_done;
+	d->end_block = IDE_END_ATA_READ;
 	pio_in_block(d);
 }
 
@@ -803,7 +809,7 @@ static void dma_segment(struct ide_drive *d)
 	d->dma_table_end = table_end;
 	d->dma_short = r == MAP_SHORT;
 	if (!submit(d, d->is_write ? BLK_OP_WRITE : BLK_OP_READ, d->offset, n,
-		    got, dma_segment_done)) {
+		    got, IDE_REQ_DMA_SEGMENT)) {
 		d->ch->bm_status &= (uint8_t)~BM_ST_ACTIVE;
 		dma_drive_done(d, -EIO);
 	}
@@ -821,7 +827,7 @@ void ide_dma_queue(struct ide_drive *d)
 {
 	struct ide_channel *ch = d->ch;
 
-	d->end_block = NULL;
+	d->end_block = IDE_END_NONE;
 	d->pio_out = false;
 	d->dma_pending = true;
 	d->status = ready_status(d) | ST_DRQ;
@@ -1046,7 +1052,7 @@ static void ata_command(struct ide_drive *d, uint8_t cmd)
 	case CMD_FLUSH_CACHE_EXT:
 		if (blk_is_readonly(d->blk))
 			cmd_ok(d);
-		else if (!ide_submit_buf(d, BLK_OP_FLUSH, 0, 0, flush_done))
+		else if (!ide_submit_buf(d, BLK_OP_FLUSH, 0, 0, IDE_REQ_FLUSH))
 			cmd_abort(d);
 		return;
 	case CMD_SEEK:
@@ -1125,6 +1131,52 @@ static void command_write(struct ide_channel *ch, uint8_t cmd)
 		ata_command(d, cmd);
 }
 
+/* ---- the commands' next steps, from their state ------------------------ */
+
+/* The guest moved the last byte of the DRQ block. */
+static void end_block(struct ide_drive *d)
+{
+	switch (d->end_block) {
+	case IDE_END_NONE:
+		break;
+	case IDE_END_ATA_READ:
+		ata_read_block_done(d);
+		break;
+	case IDE_END_ATA_WRITE:
+		ata_write_block_done(d);
+		break;
+	case IDE_END_ATAPI_PIO_IN:
+	case IDE_END_ATAPI_PIO_OUT:
+	case IDE_END_ATAPI_PACKET:
+		atapi_end_block(d, d->end_block);
+		break;
+	}
+}
+
+/* The block request @what of the current command completed with @ret. */
+static void req_done(struct ide_drive *d, enum ide_req_done what, int ret)
+{
+	switch (what) {
+	case IDE_REQ_NONE:
+		break;
+	case IDE_REQ_ATA_READ_CHUNK:
+		ata_read_chunk_done(d, ret);
+		break;
+	case IDE_REQ_ATA_WRITE:
+		ata_write_done(d, ret);
+		break;
+	case IDE_REQ_FLUSH:
+		flush_done(d, ret);
+		break;
+	case IDE_REQ_DMA_SEGMENT:
+		dma_segment_done(d, ret);
+		break;
+	case IDE_REQ_ATAPI_READ_CHUNK:
+		atapi_req_done(d, what, ret);
+		break;
+	}
+}
+
 /* ---- legacy port I/O -------------------------------------------------- */
 
 static uint64_t data_read(struct ide_drive *d, unsigned size)
@@ -1137,11 +1189,8 @@ static uint64_t data_read(struct ide_drive *d, unsigned size)
 	for (unsigned i = 0; i < size && d->pos < d->end; i++)
 		v |= (uint64_t)d->buf[d->pos++] << (8 * i);
 	if (d->pos >= d->end) {
-		void (*fn)(struct ide_drive *) = d->end_block;
-
 		d->status &= (uint8_t)~ST_DRQ;
-		if (fn)
-			fn(d);
+		end_block(d);
 	}
 	return v;
 }
@@ -1154,12 +1203,9 @@ static void data_write(struct ide_drive *d, uint64_t v, unsigned size)
 	for (unsigned i = 0; i < size && d->pos < d->end; i++)
 		d->buf[d->pos++] = (uint8_t)(v >> (8 * i));
 	if (d->pos >= d->end) {
-		void (*fn)(struct ide_drive *) = d->end_block;
-
 		d->status &= (uint8_t)~ST_DRQ;
 		d->pio_out = false;
-		if (fn)
-			fn(d);
+		end_block(d);
 	}
 }
 

@@ -69,7 +69,12 @@ struct piix_ide *piix_ide_new(const struct piix_ide_config *cfg, char *err,
 			      size_t errlen);
 
 /* Wait until no block request of the controller is in flight (including
- * DMA segments a completion queued).  Call with the device lock NOT held. */
+ * DMA segments a completion queued).  Call with the device lock NOT held.
+ * This is the controller's quiesce, what a snapshot calls before saving,
+ * with the vCPUs paused (only a guest's register write starts a request):
+ * afterwards every drive's state is plain data, the command's next step an
+ * enum (end_block, req_done IDE_REQ_NONE), no request or host pointer in
+ * flight.  Teardown calls it before piix_ide_free(). */
 void piix_ide_drain(struct piix_ide *ide);
 
 /* Take the function off the PCI bus and the ports off the I/O bus, then

@@ -58,6 +58,27 @@
 
 struct ide_channel;
 
+/* What the end of a PIO DRQ block leads to (the guest moved its last byte):
+ * a state of the command, as plain data. */
+enum ide_end_block {
+	IDE_END_NONE,			/* the data phase is over */
+	IDE_END_ATA_READ,		/* ATA data-in: next block or chunk */
+	IDE_END_ATA_WRITE,		/* ATA data-out: write the block */
+	IDE_END_ATAPI_PIO_IN,		/* ATAPI data-in: next block */
+	IDE_END_ATAPI_PIO_OUT,		/* ATAPI data-out: next block */
+	IDE_END_ATAPI_PACKET,		/* the 12-byte command packet is in */
+};
+
+/* What the completion of the drive's block request does. */
+enum ide_req_done {
+	IDE_REQ_NONE,			/* none since the last completion */
+	IDE_REQ_ATA_READ_CHUNK,		/* PIO read: hand out the chunk */
+	IDE_REQ_ATA_WRITE,		/* PIO write: next block or done */
+	IDE_REQ_FLUSH,			/* FLUSH CACHE: status */
+	IDE_REQ_DMA_SEGMENT,		/* bus master: next segment or done */
+	IDE_REQ_ATAPI_READ_CHUNK,	/* ATAPI PIO read: hand out the chunk */
+};
+
 struct ide_drive {
 	struct ide_channel *ch;
 	unsigned unit;			/* 0 master, 1 slave */
@@ -85,7 +106,7 @@ struct ide_drive {
 	uint8_t *buf;
 	uint32_t pos, end, fill;
 	bool pio_out;			/* DRQ block is guest -> device */
-	void (*end_block)(struct ide_drive *d);
+	enum ide_end_block end_block;
 	uint64_t offset;		/* medium byte offset of the next chunk */
 	uint64_t left;			/* medium bytes still to move */
 	uint32_t drq_bytes;		/* ATA PIO: bytes per DRQ block */
@@ -103,7 +124,7 @@ struct ide_drive {
 	struct iovec iov[IDE_DMA_IOV];
 	uint64_t req_len;
 	struct blk *req_blk;		/* the blk d->req went to */
-	void (*req_done)(struct ide_drive *d, int ret);
+	enum ide_req_done req_done;	/* IDE_REQ_NONE once completed */
 	unsigned req_gen;
 	bool req_flush;			/* write-through: flush after the write */
 	bool inflight;
@@ -149,11 +170,11 @@ struct piix_ide {
 
 /* Assert the drive's INTRQ (after a status change). */
 void ide_raise_irq(struct ide_drive *d);
-/* Submit d->req for [offset, offset + len) of d->blk into d->buf; the
- * completion calls @done.  Sets BSY.  Returns false (nothing submitted)
+/* Submit d->req for [offset, offset + len) of d->blk into d->buf; its
+ * completion does @done.  Sets BSY.  Returns false (nothing submitted)
  * on a submit error. */
 bool ide_submit_buf(struct ide_drive *d, enum blk_op op, uint64_t offset,
-		    uint32_t len, void (*done)(struct ide_drive *d, int ret));
+		    uint32_t len, enum ide_req_done done);
 /* Queue a bus-master transfer for the current command (medium or buf). */
 void ide_dma_queue(struct ide_drive *d);
 /* Fill IDENTIFY PACKET DEVICE data (256 words) into @id. */
@@ -170,5 +191,9 @@ void atapi_reset(struct ide_drive *d);
 void atapi_dma_done(struct ide_drive *d, int err);
 /* Set medium size from d->blk. */
 void atapi_set_medium(struct ide_drive *d);
+/* d->end_block IDE_END_ATAPI_*: the guest moved the DRQ block's last byte. */
+void atapi_end_block(struct ide_drive *d, enum ide_end_block what);
+/* d->req_done IDE_REQ_ATAPI_*: the block request completed with @ret. */
+void atapi_req_done(struct ide_drive *d, enum ide_req_done what, int ret);
 
 #endif

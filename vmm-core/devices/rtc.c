@@ -118,6 +118,11 @@ static uint64_t mono_now(const struct rtc *rtc)
 	return vclock_now(rtc->clk);
 }
 
+/* On a machine's clock (vclock_virt), realtime_ns() follows the host's
+ * realtime but stands still while the machine is paused: the guest's RTC
+ * continues from where it stopped and falls behind the host by the paused
+ * interval (as in QEMU with -rtc clock=vm, and VirtualBox), in step with the
+ * PIT and the PM timer; see clock.h. */
 static int64_t guest_ns(const struct rtc *rtc)
 {
 	return rtc->clk->realtime_ns(rtc->clk) + rtc->offset_ns;

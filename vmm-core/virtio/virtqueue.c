@@ -27,42 +27,42 @@
 
 static uint16_t avail_flags(const struct virtq *vq)
 {
-	return __atomic_load_n(&vq->avail[0], __ATOMIC_RELAXED);
+	return __atomic_load_n(&vq->map.avail[0], __ATOMIC_RELAXED);
 }
 
 static uint16_t avail_idx_acquire(const struct virtq *vq)
 {
-	return __atomic_load_n(&vq->avail[1], __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&vq->map.avail[1], __ATOMIC_ACQUIRE);
 }
 
 static uint16_t avail_ring(const struct virtq *vq, uint16_t slot)
 {
-	return __atomic_load_n(&vq->avail[2 + slot], __ATOMIC_RELAXED);
+	return __atomic_load_n(&vq->map.avail[2 + slot], __ATOMIC_RELAXED);
 }
 
 static uint16_t used_event(const struct virtq *vq)
 {
-	return __atomic_load_n(&vq->avail[2 + vq->size], __ATOMIC_RELAXED);
+	return __atomic_load_n(&vq->map.avail[2 + vq->size], __ATOMIC_RELAXED);
 }
 
 static uint16_t *used_flags_ptr(const struct virtq *vq)
 {
-	return (uint16_t *)vq->used;
+	return (uint16_t *)vq->map.used;
 }
 
 static uint16_t *used_idx_ptr(const struct virtq *vq)
 {
-	return (uint16_t *)(vq->used + 2);
+	return (uint16_t *)(vq->map.used + 2);
 }
 
 static uint32_t *used_ring_ptr(const struct virtq *vq, uint16_t slot)
 {
-	return (uint32_t *)(vq->used + 4 + (size_t)slot * 8);
+	return (uint32_t *)(vq->map.used + 4 + (size_t)slot * 8);
 }
 
 static uint16_t *avail_event_ptr(const struct virtq *vq)
 {
-	return (uint16_t *)(vq->used + 4 + (size_t)vq->size * 8);
+	return (uint16_t *)(vq->map.used + 4 + (size_t)vq->size * 8);
 }
 
 /* One descriptor, copied out of shared memory once. */
@@ -122,11 +122,12 @@ void virtq_set_broken(struct virtq *vq)
 		vq->on_broken(vq, vq->opaque);
 }
 
-int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_gpa,
-		 uint64_t avail_gpa, uint64_t used_gpa, uint64_t features)
+/* Check a queue of @size entries at the GPAs (size, alignment, wholly in
+ * RAM) and map it into *@map.  Returns 0, or -EINVAL with @vq broken. */
+static int map_rings(struct virtq *vq, uint16_t size, uint64_t desc_gpa,
+		     uint64_t avail_gpa, uint64_t used_gpa,
+		     struct virtq_map *map)
 {
-	void *desc, *avail, *used;
-
 	if (size == 0 || size > VIRTQ_MAX_SIZE || (size & (size - 1))) {
 		vq_fail(vq, "size %u is not a power of two up to 32768", size);
 		return -EINVAL;
@@ -138,23 +139,31 @@ int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_gpa,
 			(unsigned long long)used_gpa);
 		return -EINVAL;
 	}
-	desc = gpa_to_hva(vq->mem, desc_gpa, VIRTQ_DESC_BYTES(size));
-	avail = gpa_to_hva(vq->mem, avail_gpa, VIRTQ_AVAIL_BYTES(size));
-	used = gpa_to_hva(vq->mem, used_gpa, VIRTQ_USED_BYTES(size));
-	if (!desc || !avail || !used) {
+	map->desc = gpa_to_hva(vq->mem, desc_gpa, VIRTQ_DESC_BYTES(size));
+	map->avail = gpa_to_hva(vq->mem, avail_gpa, VIRTQ_AVAIL_BYTES(size));
+	map->used = gpa_to_hva(vq->mem, used_gpa, VIRTQ_USED_BYTES(size));
+	if (!map->desc || !map->avail || !map->used) {
 		vq_fail(vq, "rings outside RAM (desc 0x%llx avail 0x%llx used 0x%llx, size %u)",
 			(unsigned long long)desc_gpa,
 			(unsigned long long)avail_gpa,
 			(unsigned long long)used_gpa, size);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_gpa,
+		 uint64_t avail_gpa, uint64_t used_gpa, uint64_t features)
+{
+	struct virtq_map map;
+
+	if (map_rings(vq, size, desc_gpa, avail_gpa, used_gpa, &map) < 0)
+		return -EINVAL;
 	vq->size = size;
 	vq->desc_gpa = desc_gpa;
 	vq->avail_gpa = avail_gpa;
 	vq->used_gpa = used_gpa;
-	vq->desc = desc;
-	vq->avail = avail;
-	vq->used = used;
+	vq->map = map;
 	vq->indirect = features & (1ull << VIRTIO_F_INDIRECT_DESC);
 	vq->event_idx = features & (1ull << VIRTIO_F_EVENT_IDX);
 	vq->last_avail_idx = 0;
@@ -166,6 +175,20 @@ int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_gpa,
 	vq->notify_enabled = true;
 	vq->inflight = 0;
 	vq->ready = true;
+	return 0;
+}
+
+int virtq_remap(struct virtq *vq)
+{
+	struct virtq_map map = { 0 };
+
+	if (vq->ready && map_rings(vq, vq->size, vq->desc_gpa, vq->avail_gpa,
+				   vq->used_gpa, &map) < 0) {
+		vq->map = map;
+		vq->ready = false;
+		return -EINVAL;
+	}
+	vq->map = map;
 	return 0;
 }
 
@@ -239,7 +262,7 @@ static int walk_add(struct virtq *vq, struct walk *w,
  */
 static int walk_chain(struct virtq *vq, uint16_t head, struct walk *w)
 {
-	const struct virtq_desc *table = vq->desc;
+	const struct virtq_desc *table = vq->map.desc;
 	uint32_t table_size = vq->size, i = head, steps = 0;
 	bool in_indirect = false;
 	struct virtq_desc d;

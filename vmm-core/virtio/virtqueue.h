@@ -67,19 +67,27 @@ struct virtq_used_elem {
 #define VIRTIO_F_INDIRECT_DESC	28
 #define VIRTIO_F_EVENT_IDX	29
 
+/* Host views of a ready queue's three areas: derived from the GPAs by
+ * virtq_remap() (guest RAM does not move while the VM exists), never state
+ * of their own. */
+struct virtq_map {
+	struct virtq_desc *desc;
+	uint16_t *avail;		/* flags, idx, ring[size], used_event */
+	uint8_t *used;			/* flags, idx, ring[size], avail_event */
+};
+
+/*
+ * A queue's state is plain data: the size, the GPAs of the descriptor
+ * table and the available and used rings, the indices and flags (what a
+ * snapshot saves, with no element in flight).  @map is derived from it.
+ */
 struct virtq {
-	const struct guest_mem *mem;
 	uint16_t size;			/* entries, a power of two */
-	bool ready;			/* virtq_enable() succeeded */
+	bool ready;			/* enabled, @map valid */
 	bool broken;
 	bool indirect;			/* VIRTIO_F_INDIRECT_DESC negotiated */
 	bool event_idx;			/* VIRTIO_F_EVENT_IDX negotiated */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
-	/* Host views of the areas, checked once at enable (guest RAM does
-	 * not move while the VM exists). */
-	struct virtq_desc *desc;
-	uint16_t *avail;		/* flags, idx, ring[size], used_event */
-	uint8_t *used;			/* flags, idx, ring[size], avail_event */
 	uint16_t last_avail_idx;	/* next avail entry to take */
 	uint16_t used_idx;		/* next used entry to fill */
 	uint16_t signalled_used;	/* used_idx at the last notification */
@@ -87,6 +95,10 @@ struct virtq {
 	bool notify_enabled;		/* driver asked to notify (§2.7.10) */
 	unsigned inflight;		/* popped, not yet pushed */
 	uint32_t gen;			/* bumped by virtq_reset() */
+
+	struct virtq_map map;		/* derived: virtq_remap() */
+	/* Wiring, kept by virtq_reset(). */
+	const struct guest_mem *mem;
 	unsigned index;			/* queue number, for log messages */
 	/* Called once when the queue becomes broken (device lock held). */
 	void (*on_broken)(struct virtq *vq, void *opaque);
@@ -120,6 +132,16 @@ void virtq_reset(struct virtq *vq);
  */
 int virtq_enable(struct virtq *vq, uint16_t size, uint64_t desc_gpa,
 		 uint64_t avail_gpa, uint64_t used_gpa, uint64_t features);
+
+/*
+ * virtq_remap - recompute @vq->map from the size and GPAs, checked as
+ * virtq_enable() checks them: what virtq_enable() does, and what a
+ * snapshot's load calls after restoring the plain-data fields (which come
+ * from a file: as untrusted as the guest).  A queue that is not ready gets
+ * an empty map.  Returns 0, or -EINVAL: the queue is then broken and not
+ * ready (on_broken called), its GPAs and indices kept for inspection.
+ */
+int virtq_remap(struct virtq *vq);
 
 /*
  * virtq_pop - take the next available chain.  Returns 1 with @elem filled
