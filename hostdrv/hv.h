@@ -66,6 +66,15 @@ int hv_vm_set_memory(struct hv_vm *vm, uint32_t slot, uint64_t gpa,
 int hv_vm_get_dirty_log(struct hv_vm *vm, uint32_t slot, uint64_t *bitmap);
 
 /*
+ * hv_vm_get_clock / hv_vm_set_clock - the guest's kvmclock (the clock its
+ * paravirtual clocksource reads), in ns (KVM_GET_CLOCK/KVM_SET_CLOCK).  A
+ * restored machine sets the value it saved, so guest time does not jump
+ * forward by the time it spent saved nor run backwards.  0 or -errno.
+ */
+int hv_vm_get_clock(struct hv_vm *vm, uint64_t *ns);
+int hv_vm_set_clock(struct hv_vm *vm, uint64_t ns);
+
+/*
  * hv_vm_signal_msi - deliver an MSI (Intel SDM vol. 3 §11.11: address
  * 0xfeeXXXXX, data = vector | delivery mode | trigger) to the local APICs.
  * Returns >0 delivered, 0 blocked by the guest, -errno on error.

@@ -311,6 +311,23 @@ int hv_vm_get_dirty_log(struct hv_vm *vm, uint32_t slot, uint64_t *bitmap)
 	return hv_ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log);
 }
 
+int hv_vm_get_clock(struct hv_vm *vm, uint64_t *ns)
+{
+	struct kvm_clock_data c = { 0 };
+	int r = hv_ioctl(vm->fd, KVM_GET_CLOCK, &c);
+
+	if (r == 0)
+		*ns = c.clock;
+	return r;
+}
+
+int hv_vm_set_clock(struct hv_vm *vm, uint64_t ns)
+{
+	struct kvm_clock_data c = { .clock = ns };
+
+	return hv_ioctl(vm->fd, KVM_SET_CLOCK, &c);
+}
+
 int hv_vm_signal_msi(struct hv_vm *vm, uint64_t addr, uint32_t data)
 {
 	struct kvm_msi msi = {

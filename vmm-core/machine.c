@@ -40,7 +40,7 @@ static void end_run(struct machine *m, enum run_end end, int status,
 		    const char *err)
 {
 	pthread_mutex_lock(&m->ctl);
-	if (m->end == END_NONE || (m->end == END_RESET && end == END_STOP)) {
+	if (m->end == END_NONE || (m->end != END_STOP && end == END_STOP)) {
 		m->end = end;
 		m->exit_status = status;
 		if (err)
@@ -60,6 +60,11 @@ void machine_stop(struct machine *m, int status)
 void machine_reset(struct machine *m)
 {
 	end_run(m, END_RESET, 0, NULL);
+}
+
+void end_run_restore(struct machine *m)
+{
+	end_run(m, END_RESTORE, 0, NULL);
 }
 
 void machine_fail(struct machine *m, int err, const char *fmt, ...)
@@ -126,7 +131,7 @@ int machine_power_button(struct machine *m)
 }
 
 /* Blocks while paused.  Returns false once the VM is stopping. */
-bool vcpu_may_run(struct machine *m)
+bool vcpu_may_run(struct machine *m, struct vcpu_thread *t)
 {
 	bool ok;
 
@@ -135,6 +140,8 @@ bool vcpu_may_run(struct machine *m)
 		m->paused++;
 		pthread_cond_broadcast(&m->ctl_cond);
 		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+		if (t->save_gen != m->save_gen)
+			machine_state_vcpu_save(m, t);
 		m->paused--;
 	}
 	ok = m->state == RUN_RUNNING;
@@ -218,9 +225,14 @@ static int build(struct machine *m, char *err, size_t errlen)
 			    "test guest");
 		return 0;
 	}
+	r = 0;
 	if (m->firmware == MACHINE_FW_BIOS)
-		return bios_load(m, err, errlen);
-	return load_linux(m, err, errlen);
+		r = bios_load(m, err, errlen);
+	else if (!m->restore)	/* its RAM would be replaced at once */
+		r = load_linux(m, err, errlen);
+	if (r == 0 && m->restore)
+		r = machine_state_apply(m, err, errlen);
+	return r;
 }
 
 /* Frontends see the new devices; called without the device lock. */
@@ -426,6 +438,7 @@ void machine_destroy(struct machine *m)
 	pthread_mutex_destroy(&m->ctl);
 	pthread_mutex_destroy(&m->lock);
 	vclock_virt_destroy(&m->clock);
+	machine_state_clear(m);
 	free(m);
 }
 
@@ -438,6 +451,7 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 	m->boots++;
 	r = build(m, err, errlen);
 	if (r < 0) {
+		machine_state_clear(m);	/* a failed restore is not retried */
 		teardown(m);
 		*end = END_STOP;
 		return r;
@@ -460,7 +474,11 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 	m->expected = n;
 	pthread_mutex_unlock(&m->ctl);
 	for (unsigned i = 0; i < n; i++) {
-		m->cpu[i] = (struct vcpu_thread){ .m = m, .id = i };
+		/* A restore's vCPU states stay: the threads load them. */
+		m->cpu[i].m = m;
+		m->cpu[i].id = i;
+		m->cpu[i].vcpu = NULL;
+		m->cpu[i].save_gen = m->save_gen;
 		if (pthread_create(&m->cpu[i].thread, NULL, vcpu_main, &m->cpu[i])) {
 			pthread_mutex_lock(&m->ctl);
 			m->expected = i;	/* release those that started */
@@ -489,7 +507,9 @@ int machine_run(struct machine *m, char *err, size_t errlen)
 		status = run_once(m, err, errlen, &end);
 		if (end == END_RESET)
 			vlog(LOG_INFO, "resetting the VM");
-	} while (end == END_RESET);
+		else if (end == END_RESTORE)
+			vlog(LOG_INFO, "reverting the VM to a saved state");
+	} while (end == END_RESET || end == END_RESTORE);
 	return status;
 }
 

@@ -140,6 +140,49 @@ void machine_resume(struct machine *m);
  * teardown and rebuild). */
 int machine_power_button(struct machine *m);
 
+/* ---- saved state (vmm-core/machine_state.c) ------------------------------ */
+
+struct machine_save_stats {
+	uint64_t pause_ns;		/* the vCPUs stood still this long */
+	uint64_t ram_bytes;		/* guest memory in all (RAM + VRAM) */
+	uint64_t ram_data_bytes;	/* of which written (not zero pages) */
+	uint64_t ram_ns;		/* time spent writing memory */
+};
+
+/*
+ * machine_save - write the machine's state (devices, vCPUs, clocks) to
+ * @state_path (docs/machine-state.md) and its memory to @ram_path
+ * (snapshot/ramfile.h).  From any thread while machine_run() runs; the
+ * vCPUs are paused meanwhile and the machine is left running or paused as
+ * it was.  Both files appear complete or not at all; the memory file is
+ * written first.  @stats may be NULL.  Returns 0, or -errno with one line
+ * in @err: -ENOTSUP when a device cannot save its state (named),
+ * -EAGAIN when the machine is not running, -ENOSPC on a full disk.
+ */
+int machine_save(struct machine *m, const char *state_path,
+		 const char *ram_path, struct machine_save_stats *stats,
+		 char *err, size_t errlen);
+
+/*
+ * machine_restore_on_start - before machine_run(): its first build loads
+ * the state at @state_path/@ram_path instead of booting.  The state file is
+ * checked now (format, checksum, vCPUs); what depends on the built machine
+ * (its configuration hash, each device's section) is checked by the
+ * build, whose failure is then machine_run()'s error.  0 or -errno + @err.
+ */
+int machine_restore_on_start(struct machine *m, const char *state_path,
+			     const char *ram_path, char *err, size_t errlen);
+
+/*
+ * machine_revert - from any thread while machine_run() runs: check the
+ * state as machine_restore_on_start() does, then tear the VM down and
+ * rebuild it from the state (a paused VM runs again).  A state refused by
+ * the rebuild ends machine_run() with that error.  0 or -errno + @err (the
+ * VM untouched).
+ */
+int machine_revert(struct machine *m, const char *state_path,
+		   const char *ram_path, char *err, size_t errlen);
+
 /* For hooks and tests, valid while the VM is built. */
 struct bus *machine_pio(struct machine *m);
 struct bus *machine_mmio(struct machine *m);

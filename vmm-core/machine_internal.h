@@ -41,14 +41,22 @@ struct blk;
 #define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
-enum run_end { END_NONE, END_STOP, END_RESET };
+enum run_end { END_NONE, END_STOP, END_RESET, END_RESTORE };
 
 struct vcpu_thread {
 	struct machine *m;
 	unsigned id;
 	pthread_t thread;
 	struct hv_vcpu *vcpu;	/* set/cleared under m->ctl; NULL: not running */
+	unsigned save_gen;	/* the last save request it answered (ctl) */
+	/* Its state (hv_vcpu_save blob): written on a save request while
+	 * paused; read at start on a restore.  malloc'ed. */
+	void *state;
+	size_t state_len;
+	int state_err;		/* of the last save, -errno */
 };
+
+struct statefile;
 
 struct machine {
 	struct machine_config cfg;
@@ -113,6 +121,11 @@ struct machine {
 	unsigned boots;
 	char err[256];
 	bool input_started;
+
+	/* Snapshots (machine_state.c). */
+	unsigned save_gen, saved;	/* vCPU save requests and answers (ctl) */
+	struct statefile *restore;	/* the next build loads it; then freed */
+	char *restore_ram;		/* its memory file */
 };
 
 /* Error paths of functions taking (char *err, size_t errlen): @expr's
@@ -145,12 +158,26 @@ struct machine {
 /* End the run with @err (negative errno) and a message for machine_run(). */
 void machine_fail(struct machine *m, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* On a vCPU thread: blocks while paused; false once the VM is stopping. */
-bool vcpu_may_run(struct machine *m);
+/* End the run so that machine_run() rebuilds the VM from m->restore. */
+void end_run_restore(struct machine *m);
+/* On vCPU thread @t: blocks while paused (answering save requests);
+ * false once the VM is stopping. */
+bool vcpu_may_run(struct machine *m, struct vcpu_thread *t);
 /* Read the whole regular file @path (@what names it in errors) into a new
  * malloc'ed buffer.  Returns 0 or -errno with one line in @err. */
 int machine_read_file(const char *path, const char *what, uint8_t **data,
 		      size_t *len, char *err, size_t errlen);
+
+/* ---- machine_state.c --------------------------------------------------- */
+
+/* In build(), after the devices and the boot images: overlay the state of
+ * m->restore (memory, devices, clocks; the vCPUs load theirs as they
+ * start).  0 or -errno with @err. */
+int machine_state_apply(struct machine *m, char *err, size_t errlen);
+/* On vCPU thread @t, in the pause loop (ctl held): answer a save request. */
+void machine_state_vcpu_save(struct machine *m, struct vcpu_thread *t);
+/* Drop m->restore and the vCPUs' saved blobs. */
+void machine_state_clear(struct machine *m);
 
 /* ---- pc.c -------------------------------------------------------------- */
 

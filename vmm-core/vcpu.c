@@ -7,6 +7,7 @@
 #include "vcpu.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
@@ -209,13 +210,21 @@ void *vcpu_main(void *arg)
 	pthread_mutex_unlock(&m->ctl);
 	if (!vcpu)
 		return NULL;
-	if (t->id == 0) {
+	if (t->state) {
+		/* A restore: the saved registers, not a boot's. */
+		r = hv_vcpu_restore(vcpu, t->state, t->state_len);
+		free(t->state);
+		t->state = NULL;
+		if (r < 0)
+			machine_fail(m, r, "cannot restore vCPU %u: %s", t->id,
+				     strerror(-r));
+	} else if (t->id == 0) {
 		r = setup_bsp(m, vcpu);
 		if (r < 0)
 			machine_fail(m, r, "cannot set up the boot vCPU: %s",
 				     strerror(-r));
 	}
-	while (vcpu_may_run(m)) {
+	while (vcpu_may_run(m, t)) {
 		if (t->id == 0)
 			inject_pic(m, vcpu);
 		r = hv_vcpu_run(vcpu, &e);

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The machine's saved state: machine_save() writes the devices, the vCPUs
+ * and the clocks to a state file (docs/machine-state.md) and guest memory
+ * to a memory file (snapshot/ramfile.h); a restore builds the machine as
+ * for a boot and overlays that state before any vCPU runs.
+ *
+ * Sections: one per device of the table (its ops name, ".N" appended from
+ * the second device of the same name on), "cpu.N" per vCPU (the hostdrv
+ * blob, "ay"), and "machine" (the clocks).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "devices/vga.h"
+#include "hv.h"
+#include "log.h"
+#include "machine_internal.h"
+#include "snapshot/ramfile.h"
+#include "snapshot/statefile.h"
+
+#define MACHINE_SECTION		"machine"
+#define MACHINE_SECTION_TYPE	"(tt)"	/* virtual clock ns, kvmclock ns */
+#define MACHINE_SECTION_VERSION	1u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The section id of device @i of the table. */
+static void device_id(const struct device_table *t, unsigned i, char *out,
+		      size_t len)
+{
+	const char *name = t->dev[i].ops->name;
+	unsigned same = 0;
+
+	for (unsigned j = 0; j < i; j++)
+		same += !strcmp(t->dev[j].ops->name, name);
+	if (same)
+		snprintf(out, len, "%s.%u", name, same);
+	else
+		snprintf(out, len, "%s", name);
+}
+
+/* What a state depends on: RAM size, vCPUs, firmware, the device table. */
+static uint64_t config_hash(const struct machine *m)
+{
+	uint64_t h = STATEFILE_HASH_INIT;
+	uint64_t v[3] = { m->cfg.ram_size, m->cfg.ncpus, m->firmware };
+
+	h = statefile_hash(h, v, sizeof(v));
+	for (unsigned i = 0; i < m->devices.n; i++) {
+		char id[STATEFILE_ID_MAX + 1];
+
+		device_id(&m->devices, i, id, sizeof(id));
+		h = statefile_hash(h, id, strlen(id) + 1);
+	}
+	return h;
+}
+
+/* Guest RAM (one block per host mapping) and the VGA's VRAM. */
+static unsigned memory_blocks(struct machine *m, struct ramfile_block *b,
+			      char ids[][RAMFILE_ID_MAX + 1])
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->mem.nregions; i++) {
+		if (!m->mem.region[i].map_size)
+			continue;	/* inside the previous mapping */
+		snprintf(ids[n], RAMFILE_ID_MAX + 1, "ram.%u", n);
+		b[n] = (struct ramfile_block){
+			ids[n], m->mem.region[i].hva, m->mem.region[i].map_size,
+		};
+		n++;
+	}
+	if (m->dev.vga) {
+		snprintf(ids[n], RAMFILE_ID_MAX + 1, "vram");
+		b[n] = (struct ramfile_block){
+			ids[n], vga_vram(m->dev.vga), vga_vram_size(m->dev.vga),
+		};
+		n++;
+	}
+	return n;
+}
+
+void machine_state_vcpu_save(struct machine *m, struct vcpu_thread *t)
+{
+	free(t->state);
+	t->state = NULL;
+	t->state_len = 0;
+	t->state_err = hv_vcpu_save(t->vcpu, &t->state, &t->state_len);
+	t->save_gen = m->save_gen;
+	m->saved++;
+	pthread_cond_broadcast(&m->ctl_cond);
+}
+
+void machine_state_clear(struct machine *m)
+{
+	for (unsigned i = 0; i < MACHINE_MAX_CPUS; i++) {
+		free(m->cpu[i].state);
+		m->cpu[i].state = NULL;
+		m->cpu[i].state_len = 0;
+	}
+	statefile_free(m->restore);
+	m->restore = NULL;
+	g_free(m->restore_ram);
+	m->restore_ram = NULL;
+}
+
+/* With the machine paused: every vCPU's blob into m->cpu[].state. */
+static int save_vcpus(struct machine *m, char *err, size_t errlen)
+{
+	unsigned live = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&m->ctl);
+	for (unsigned i = 0; i < m->cfg.ncpus; i++)
+		live += m->cpu[i].vcpu != NULL;
+	if (live != m->cfg.ncpus || m->state != RUN_PAUSED) {
+		pthread_mutex_unlock(&m->ctl);
+		snprintf(err, errlen, "the machine is not running");
+		return -EAGAIN;
+	}
+	m->save_gen++;
+	m->saved = 0;
+	pthread_cond_broadcast(&m->ctl_cond);
+	while (m->saved < live && m->state == RUN_PAUSED)
+		pthread_cond_wait(&m->ctl_cond, &m->ctl);
+	if (m->saved < live) {
+		r = -EAGAIN;
+		snprintf(err, errlen, "the machine stopped while it was being saved");
+	}
+	for (unsigned i = 0; r == 0 && i < m->cfg.ncpus; i++) {
+		if (m->cpu[i].state_err < 0 || !m->cpu[i].state) {
+			r = m->cpu[i].state_err < 0 ? m->cpu[i].state_err : -EIO;
+			snprintf(err, errlen, "cannot save vCPU %u: %s", i, strerror(-r));
+		}
+	}
+	pthread_mutex_unlock(&m->ctl);
+	return r;
+}
+
+/* Under the device lock: the sections of every device. */
+static int save_devices(struct machine *m, struct statefile *sf, char *err,
+			size_t errlen)
+{
+	for (unsigned i = 0; i < m->devices.n; i++) {
+		const struct device_ops *ops = m->devices.dev[i].ops;
+		char id[STATEFILE_ID_MAX + 1];
+		GVariant *v;
+		int r;
+
+		device_id(&m->devices, i, id, sizeof(id));
+		if (!ops->save) {
+			snprintf(err, errlen, "the %s device cannot save its state yet", ops->name);
+			return -ENOTSUP;
+		}
+		v = ops->save(m->devices.dev[i].opaque);
+		if (!v) {
+			snprintf(err, errlen, "%s: cannot save its state", id);
+			return -EIO;
+		}
+		r = statefile_put(sf, id, ops->state_version, v);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot save its state: %s", id, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+int machine_save(struct machine *m, const char *state_path,
+		 const char *ram_path, struct machine_save_stats *stats,
+		 char *err, size_t errlen)
+{
+	struct ramfile_block blocks[MEM_MAX_REGIONS + 1];
+	char ids[MEM_MAX_REGIONS + 1][RAMFILE_ID_MAX + 1];
+	struct ramfile_stats rs = { 0 };
+	struct statefile *sf = NULL;
+	uint64_t t0, kvmclock = 0;
+	bool was_running;
+	unsigned n;
+	int r;
+
+	pthread_mutex_lock(&m->ctl);
+	was_running = m->state == RUN_RUNNING;
+	r = m->state == RUN_RUNNING || m->state == RUN_PAUSED ? 0 : -EAGAIN;
+	pthread_mutex_unlock(&m->ctl);
+	if (r < 0) {
+		snprintf(err, errlen, "the machine is not running");
+		return r;
+	}
+	machine_pause(m);
+	t0 = now_ns();
+	/* Disk requests in flight finish first (their completions take the
+	 * device lock). */
+	device_table_quiesce(&m->devices);
+	r = save_vcpus(m, err, errlen);
+	if (r < 0)
+		goto out;
+	sf = statefile_new(config_hash(m));
+	for (unsigned i = 0; r == 0 && i < m->cfg.ncpus; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "cpu.%u", i);
+		r = statefile_put(sf, id, 1,
+				  g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+							    m->cpu[i].state,
+							    m->cpu[i].state_len, 1));
+		if (r < 0)
+			snprintf(err, errlen, "cannot save vCPU %u: %s", i, strerror(-r));
+	}
+	if (r < 0)
+		goto out;
+	if (hv_vm_get_clock(m->vm, &kvmclock) < 0)
+		kvmclock = 0;	/* no kvmclock: nothing to restore */
+	r = statefile_put(sf, MACHINE_SECTION, MACHINE_SECTION_VERSION,
+			  g_variant_new(MACHINE_SECTION_TYPE,
+					(guint64)vclock_now(&m->clock.clk),
+					(guint64)kvmclock));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot save the machine: %s", strerror(-r));
+		goto out;
+	}
+	pthread_mutex_lock(&m->lock);
+	r = save_devices(m, sf, err, errlen);
+	n = memory_blocks(m, blocks, ids);
+	pthread_mutex_unlock(&m->lock);
+	if (r < 0)
+		goto out;
+	/* Memory first, the state file last: a state file names a complete
+	 * memory file. */
+	r = ramfile_save(ram_path, blocks, n, &rs, err, errlen);
+	if (r == 0)
+		r = statefile_save(sf, state_path, err, errlen);
+out:
+	for (unsigned i = 0; i < MACHINE_MAX_CPUS; i++) {
+		free(m->cpu[i].state);
+		m->cpu[i].state = NULL;
+	}
+	statefile_free(sf);
+	if (stats) {
+		stats->pause_ns = now_ns() - t0;
+		stats->ram_bytes = rs.bytes;
+		stats->ram_data_bytes = rs.data_bytes;
+		stats->ram_ns = rs.ns;
+	}
+	if (was_running)
+		machine_resume(m);
+	return r;
+}
+
+/* The files of a state, checked against this machine before any is used. */
+static int open_state(struct machine *m, const char *state_path,
+		      const char *ram_path, struct statefile **out, char *err,
+		      size_t errlen)
+{
+	struct statefile *sf;
+	int r;
+
+	/* The device table exists only while the machine is built; its names
+	 * are part of the configuration hash, so check that at apply time. */
+	r = statefile_load(state_path, 0, &sf, err, errlen);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < m->cfg.ncpus; i++) {
+		char id[16];
+		GVariant *v;
+
+		snprintf(id, sizeof(id), "cpu.%u", i);
+		v = statefile_get(sf, id, G_VARIANT_TYPE_BYTESTRING, NULL, err, errlen);
+		if (!v) {
+			if (!err[0] || !strstr(err, id))
+				snprintf(err, errlen, "'%s' holds no state for vCPU %u (saved with other vCPUs?)",
+					 state_path, i);
+			statefile_free(sf);
+			return -ESTALE;
+		}
+		g_variant_unref(v);
+	}
+	if (access(ram_path, R_OK) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "'%s': %s", ram_path, strerror(errno));
+		statefile_free(sf);
+		return r;
+	}
+	*out = sf;
+	return 0;
+}
+
+int machine_restore_on_start(struct machine *m, const char *state_path,
+			     const char *ram_path, char *err, size_t errlen)
+{
+	struct statefile *sf;
+	int r;
+
+	err[0] = 0;
+	r = open_state(m, state_path, ram_path, &sf, err, errlen);
+	if (r < 0)
+		return r;
+	machine_state_clear(m);
+	m->restore = sf;
+	m->restore_ram = g_strdup(ram_path);
+	return 0;
+}
+
+int machine_revert(struct machine *m, const char *state_path,
+		   const char *ram_path, char *err, size_t errlen)
+{
+	struct statefile *sf;
+	int r;
+
+	err[0] = 0;
+	r = open_state(m, state_path, ram_path, &sf, err, errlen);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&m->ctl);
+	if (m->state == RUN_STOPPING || m->end != END_NONE) {
+		pthread_mutex_unlock(&m->ctl);
+		statefile_free(sf);
+		snprintf(err, errlen, "the machine is stopping");
+		return -EAGAIN;
+	}
+	statefile_free(m->restore);
+	g_free(m->restore_ram);
+	m->restore = sf;
+	m->restore_ram = g_strdup(ram_path);
+	pthread_mutex_unlock(&m->ctl);
+	/* Paused vCPUs must see the end too. */
+	end_run_restore(m);
+	return 0;
+}
+
+int machine_state_apply(struct machine *m, char *err, size_t errlen)
+{
+	struct ramfile_block blocks[MEM_MAX_REGIONS + 1];
+	char ids[MEM_MAX_REGIONS + 1][RAMFILE_ID_MAX + 1];
+	struct statefile *sf = m->restore;
+	guint64 vclock_ns, kvmclock;
+	GVariant *v;
+	unsigned n;
+	int r;
+
+	if (statefile_config_hash(sf) != config_hash(m)) {
+		snprintf(err, errlen, "the state was saved for another machine configuration (memory, vCPUs or devices changed)");
+		return -ESTALE;
+	}
+	v = statefile_get(sf, MACHINE_SECTION, G_VARIANT_TYPE(MACHINE_SECTION_TYPE),
+			  NULL, err, errlen);
+	if (!v) {
+		if (!err[0])
+			snprintf(err, errlen, "the state has no machine section");
+		return -EINVAL;
+	}
+	g_variant_get(v, MACHINE_SECTION_TYPE, &vclock_ns, &kvmclock);
+	g_variant_unref(v);
+	n = memory_blocks(m, blocks, ids);
+	r = ramfile_map(m->restore_ram, blocks, n, err, errlen);
+	if (r < 0)
+		return r;
+	/* Device deadlines are in the saved clock's time. */
+	vclock_set(&m->clock, vclock_ns);
+	if (kvmclock)
+		hv_vm_set_clock(m->vm, kvmclock);
+	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < m->devices.n; i++) {
+		const struct device_ops *ops = m->devices.dev[i].ops;
+		char id[STATEFILE_ID_MAX + 1];
+		uint32_t version = 0;
+
+		device_id(&m->devices, i, id, sizeof(id));
+		err[0] = 0;
+		v = statefile_get(sf, id, NULL, &version, err, errlen);
+		if (!v || !ops->load) {
+			if (v)
+				g_variant_unref(v);
+			snprintf(err, errlen, "the state has no section for the %s device", id);
+			r = -EINVAL;
+			break;
+		}
+		r = ops->load(m->devices.dev[i].opaque, version, v, err, errlen);
+		g_variant_unref(v);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < m->cfg.ncpus; i++) {
+		char id[16];
+		const void *data;
+		gsize len;
+
+		snprintf(id, sizeof(id), "cpu.%u", i);
+		v = statefile_get(sf, id, G_VARIANT_TYPE_BYTESTRING, NULL, err, errlen);
+		if (!v) {
+			snprintf(err, errlen, "the state holds no vCPU %u", i);
+			return -EINVAL;
+		}
+		data = g_variant_get_fixed_array(v, &len, 1);
+		free(m->cpu[i].state);
+		m->cpu[i].state = malloc(len ? len : 1);
+		if (!m->cpu[i].state) {
+			g_variant_unref(v);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		memcpy(m->cpu[i].state, data, len);
+		m->cpu[i].state_len = len;
+		g_variant_unref(v);
+	}
+	statefile_free(m->restore);
+	m->restore = NULL;
+	g_free(m->restore_ram);
+	m->restore_ram = NULL;
+	return 0;
+}
