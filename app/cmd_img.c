@@ -476,8 +476,10 @@ static int img_info(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	/* No lock: info must work on an image a running VM holds; no backing
-	 * file: nor should a missing one stop it (qemu-img info neither). */
+	/* No lock: info must work on an image a running VM holds, ours or
+	 * QEMU's (as `qemu-img info -U`; without -U qemu-img refuses a qcow2
+	 * that a writer holds, block.h "Image locks"); no backing file: nor
+	 * should a missing one stop it (qemu-img info neither). */
 	struct blk_open_opts oo = { .readonly = true, .no_lock = true,
 				    .no_backing = true };
 	struct blk_info in;

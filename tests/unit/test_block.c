@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/unit/test_block.c - the generic block layer on raw images: range
- * checks, probing, OFD locks, discard/write_zeroes, block status, creation
+ * checks, probing, OFD locks (QEMU's lock bytes), discard/write_zeroes, block status, creation
  * and the worker pool under many submitting threads.
  */
 #define _GNU_SOURCE
@@ -147,6 +147,79 @@ static void test_locks(void)
 	blk_close(w2);
 }
 
+/* The bytes another open file description holds a lock on, as a bitmap:
+ * bit n for byte 100 + n, bit 8 + n for byte 200 + n (QEMU's protocol). */
+static unsigned held_bytes(const char *p)
+{
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	unsigned bits = 0;
+
+	for (unsigned n = 0; fd >= 0 && n < 8; n++) {
+		for (unsigned base = 0; base < 2; base++) {
+			struct flock fl = { .l_type = F_WRLCK,
+					    .l_whence = SEEK_SET,
+					    .l_start = 100 + 100 * base + n,
+					    .l_len = 1 };
+			if (fcntl(fd, F_OFD_GETLK, &fl) == 0 &&
+			    fl.l_type != F_UNLCK)
+				bits |= 1u << (n + 8 * base);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return bits;
+}
+
+static void test_lock_bytes(void)
+{
+	struct blk_create_opts raw = { .format = BLK_FMT_RAW, .size = 65536 },
+			       q2 = { .format = BLK_FMT_QCOW2, .size = 65536 };
+	struct blk_open_opts rw = { 0 }, ro = { .readonly = true };
+	const char *pr = tpath("bytes.raw"), *pq = tpath("bytes.qcow2");
+	char err[256];
+	struct blk *b;
+
+	CHECK_EQ(blk_create(pr, &raw, err, sizeof(err)), 0);
+	CHECK_EQ(blk_create(pq, &q2, err, sizeof(err)), 0);
+	/* A writer holds consistent read + write (+ resize for qcow2) and
+	 * shares neither write nor resize; a reader holds consistent read. */
+	CHECK_EQ(blk_open(pr, &rw, &b, err, sizeof(err)), 0);
+	CHECK_EQ(held_bytes(pr), 0x3u | (0xau << 8));
+	blk_close(b);
+	CHECK_EQ(held_bytes(pr), 0);
+	CHECK_EQ(blk_open(pq, &rw, &b, err, sizeof(err)), 0);
+	CHECK_EQ(held_bytes(pq), 0xbu | (0xau << 8));
+	blk_close(b);
+	CHECK_EQ(blk_open(pr, &ro, &b, err, sizeof(err)), 0);
+	CHECK_EQ(held_bytes(pr), 0x1u | (0xau << 8));
+	blk_close(b);
+
+	/* Someone else's whole-file write lock (an older vivarium, or a tool
+	 * that does not speak the protocol) refuses every open. */
+	int fd = open(pr, O_RDWR | O_CLOEXEC);
+	struct flock whole = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	CHECK_EQ(fcntl(fd, F_OFD_SETLK, &whole), 0);
+	CHECK_EQ(blk_open(pr, &ro, &b, err, sizeof(err)), -EBUSY);
+	CHECK(strstr(err, "holds a lock on it") != NULL);
+	close(fd);
+
+	/* blk_open_fd's locks go with blk_close(), though the caller's fd
+	 * keeps the open file description. */
+	fd = open(pr, O_RDWR | O_CLOEXEC);
+	CHECK_EQ(blk_open_fd(fd, pr, &rw, &b, err, sizeof(err)), 0);
+	CHECK(held_bytes(pr) != 0);
+	blk_close(b);
+	CHECK_EQ(held_bytes(pr), 0);
+	/* A failed open leaves no lock bytes behind either. */
+	struct blk *w;
+	CHECK_EQ(blk_open(pr, &rw, &w, err, sizeof(err)), 0);
+	CHECK_EQ(blk_open_fd(fd, pr, &rw, &b, err, sizeof(err)), -EBUSY);
+	CHECK(strstr(err, "does not share write access") != NULL);
+	blk_close(w);
+	CHECK_EQ(held_bytes(pr), 0);
+	close(fd);
+}
+
 struct counter {
 	pthread_mutex_t m;
 	int done;
@@ -212,6 +285,7 @@ int main(void)
 	RUN_TEST(test_raw_io);
 	RUN_TEST(test_odd_size_and_errors);
 	RUN_TEST(test_locks);
+	RUN_TEST(test_lock_bytes);
 	RUN_TEST(test_pool);
 	blktest_cleanup();
 	return check_finish();

@@ -143,26 +143,27 @@ int blk_parse_format(const char *name, enum blk_format *out)
 	return 0;
 }
 
-static int lock_file(int fd, bool exclusive, const char *path, char *err,
-		     size_t errlen)
+/*
+ * The lock bytes an image takes for its role (block.h, "Image locks"):
+ * QEMU's permissions for a guest device over the format's file: consistent
+ * read, write if writable, and resize too for a writable qcow2 (it grows
+ * its file); write and resize never shared, since our devices cannot
+ * follow a resize and the format's metadata must not change under us.
+ */
+static int lock_role(struct blk *b, char *err, size_t errlen)
 {
-	struct flock fl = {
-		.l_type = exclusive ? F_WRLCK : F_RDLCK,
-		.l_whence = SEEK_SET,
-		.l_start = 0,
-		.l_len = 0,	/* the whole file, so QEMU's byte locks clash too */
-	};
+	unsigned perm = BLK_PERM_CONSISTENT_READ;
+	unsigned shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+	int ret;
 
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EACCES)
-		return blk_err(err, errlen, -EBUSY,
-			       "'%s' is in use by another process (is a VM "
-			       "using it?)", path);
-	if (errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP)
-		return 0;	/* file system without locks: go on unlocked */
-	return blk_err(err, errlen, -errno, "'%s': cannot lock: %s", path,
-		       strerror(errno));
+	if (!b->readonly) {
+		perm |= BLK_PERM_WRITE;
+		if (b->format == BLK_FMT_QCOW2)
+			perm |= BLK_PERM_RESIZE;
+	}
+	ret = blk_lock_perms(b->fd, perm, shared, b->path, err, errlen);
+	b->locked = ret == 0;
+	return ret;
 }
 
 /* Open @path, or, with @fd >= 0, a duplicate of @fd that @path names. */
@@ -229,11 +230,8 @@ static int open_one(int fd, const char *path, enum blk_format fmt,
 	here.no_backing = no_backing;
 	here.dev[here.depth] = st.st_dev;
 	here.ino[here.depth] = st.st_ino;
-	if (!no_lock) {
-		ret = lock_file(b->fd, !readonly, path, err, errlen);
-		if (ret < 0)
-			goto fail;
-	}
+	/* The probe reads before locking: the lock bytes depend on the
+	 * format, and nothing is written before they are held. */
 	if (fmt == BLK_FMT_AUTO) {
 		uint8_t magic[4] = { 0 };
 		ret = blk_fd_pread(b->fd, magic, sizeof(magic), 0);
@@ -250,15 +248,19 @@ static int open_one(int fd, const char *path, enum blk_format fmt,
 		}
 	}
 	b->format = fmt;
-	if (fmt == BLK_FMT_RAW) {
-		b->drv = &blk_raw_driver;
-	} else if (fmt == BLK_FMT_QCOW2) {
-		b->drv = &blk_qcow2_driver;
-	} else {
+	if (fmt != BLK_FMT_RAW && fmt != BLK_FMT_QCOW2) {
 		ret = blk_err(err, errlen, -EINVAL, "'%s': unknown format",
 			      path);
 		goto fail;
 	}
+	/* Before b->drv is set: blk_close() of a failed open must not call
+	 * a driver that has not opened. */
+	if (!no_lock) {
+		ret = lock_role(b, err, errlen);
+		if (ret < 0)
+			goto fail;
+	}
+	b->drv = fmt == BLK_FMT_RAW ? &blk_raw_driver : &blk_qcow2_driver;
 	ret = b->drv->open(b, &here, err, errlen);
 	if (ret < 0) {
 		b->drv->close(b);	/* frees what open got done */
@@ -340,8 +342,12 @@ void blk_close(struct blk *b)
 			b->drv->flush(b);
 		b->drv->close(b);
 	}
+	/* Unlock explicitly: with blk_open_fd() the caller's fd shares the
+	 * open file description, whose locks would outlive our close(). */
+	if (b->locked)
+		blk_unlock_perms(b->fd);
 	if (b->fd >= 0)
-		close(b->fd);	/* drops the OFD lock */
+		close(b->fd);
 	pthread_mutex_destroy(&b->q_lock);
 	pthread_cond_destroy(&b->q_cond);
 	pthread_cond_destroy(&b->q_idle);

@@ -30,10 +30,54 @@ enum blk_format {
 
 struct blk;
 
+/*
+ * Image locks: QEMU's protocol, so that vivarium, QEMU and qemu-img/qemu-io
+ * see each other (the spec: QEMU's block/file-posix.c, raw_apply_lock_bytes()
+ * and raw_check_lock_bytes(); permission bits from include/block/
+ * block-common.h: consistent read 0x1, write 0x2, write-unchanged 0x4,
+ * resize 0x8).  A process takes, with shared OFD read locks on its open
+ * file description, byte 100+N for each permission N it holds and byte
+ * 200+N for each permission N it does not share with others; then, with
+ * F_OFD_GETLK write-lock probes, it gives up if anyone holds 200+N for an
+ * N it wants or 100+N for an N it does not share.  Only bytes 100-103 and
+ * 200-203 are locked, never the whole file.
+ *
+ * Roles: what QEMU 7.2 holds / does not share on the image file (seen in
+ * /proc/locks and strace; R consistent read, W write, RS resize), and what
+ * vivarium takes for the same role:
+ *   role                          QEMU           vivarium (block.c)
+ *   VM disk, writable, raw        R W / W        R W / W RS
+ *   VM disk, writable, qcow2      R W RS / W RS  R W RS / W RS
+ *   CD-ROM; read-only qcow2 disk  R / W RS       R / W RS
+ *   read-only raw virtio disk     R / W          R / W RS
+ *   backing file                  R / W RS       R / W RS
+ *   qemu-img convert source,      R / W RS       R / W RS (img convert,
+ *     qemu-img check (qcow2)                       img check)
+ *   qemu-img check (raw)          R / -          R / W RS
+ *   qemu-img info (qcow2)         - / W RS       nothing (img info)
+ *   qemu-img info (raw), info -U  nothing        nothing (img info)
+ *   qemu-img check/convert -U     R / -          nothing (-U: no_lock)
+ *   convert/create destination    W RS / RS (raw) R W(RS) / W RS, on a
+ *                                 R W RS / W RS    nameless file (newfile.h)
+ *   qemu-io; qemu-io -r (raw)     R W / -; R / -  (QEMU only)
+ *   qemu-io -r (qcow2)            R / W RS       (QEMU only)
+ * So a writable image is held by one writer only, readers exclude writers
+ * and share with each other, and a writer also refuses QEMU's readers that
+ * unshare write (qemu-img check/convert, qemu-io -r of a qcow2, read-only
+ * drives, and qemu-img info of a qcow2 without -U), as a QEMU VM does;
+ * readers that share everything (qemu-img info of a raw image, -U, qemu-io
+ * -r of a raw image) read it anyway.  Our
+ * devices cannot follow a resize, hence resize is never shared (QEMU's
+ * CD-ROM does the same).  A write lock held by anyone on those bytes (a
+ * process not speaking the protocol, e.g. an older vivarium's whole-file
+ * lock) refuses the open too.  Where the file system has no locks, images
+ * open unlocked.
+ */
+
 struct blk_open_opts {
 	enum blk_format format;
 	bool readonly;
-	/* Take no file lock (for `img info` on an image a VM is using). */
+	/* Take no lock at all: read whatever holds it (`img info`, -U). */
 	bool no_lock;
 	/* Do not open a qcow2 backing file (for `img info` when it is
 	 * missing); unallocated clusters then read as zeroes. */
@@ -42,11 +86,13 @@ struct blk_open_opts {
 
 /*
  * blk_open - open the image at @path and, for qcow2, its backing chain
- * (backing files read-only).  Unless @opts->no_lock, takes an OFD lock on
- * every file: a writer excludes everyone, readers exclude writers, so an
- * image in use by a running VM cannot be opened for writing by another
- * process.  Errors: -ENOENT/-EACCES (cannot open), -EBUSY (locked by
- * another process: "'PATH' is in use by another process ..."), -EINVAL
+ * (backing files read-only).  Unless @opts->no_lock, locks every file for
+ * its role (see "Image locks" above: writable or read-only; backing files
+ * read-only), so an image a running VM uses (ours or QEMU's) cannot be
+ * opened for writing by another process.  Errors: -ENOENT/-EACCES (cannot
+ * open), -EBUSY (in use: "'PATH' is in use by another process, which has
+ * it open for writing (is a VM using it?)", or "which does not share
+ * write access", or "which holds a lock on it"), -EINVAL
  * (corrupt or unsupported header/tables: "'PATH': qcow2 L1 table ...";
  * also not a regular file or block device, a backing chain that loops or
  * is deeper than 16, and, for writing only, qcow2 images with internal
@@ -68,7 +114,7 @@ int blk_open(const char *path, const struct blk_open_opts *opts,
  * so the caller keeps and closes its own; @path names the image in
  * messages and is the folder relative backing files are looked up in.
  * The lock (unless no_lock) is on @fd's open file description, which the
- * caller's @fd shares.  Errors as blk_open(), and -EBADF for an @fd
+ * caller's @fd shares; blk_close() drops it.  Errors as blk_open(), and -EBADF for an @fd
  * opened read-only when writing is asked for.
  */
 int blk_open_fd(int fd, const char *path, const struct blk_open_opts *opts,

@@ -51,6 +51,7 @@ struct blk {
 	char *path;
 	int fd;
 	bool readonly;
+	bool locked;		/* holds lock bytes (blk_lock_perms) */
 	bool probed_raw;	/* format guessed: keep sector 0 non-qcow2 */
 	enum blk_format format;
 	uint64_t length;	/* bytes, multiple of 512 */
@@ -67,6 +68,30 @@ struct blk {
 	bool stopping;
 	pthread_t workers[BLK_WORKERS];
 };
+
+/* QEMU's block permissions (include/block/block-common.h), the bits of
+ * the lock protocol described in block.h. */
+enum {
+	BLK_PERM_CONSISTENT_READ = 0x1,
+	BLK_PERM_WRITE = 0x2,
+	BLK_PERM_WRITE_UNCHANGED = 0x4,
+	BLK_PERM_RESIZE = 0x8,
+	BLK_PERM_ALL = 0xf,
+};
+
+/*
+ * blk_lock_perms - take @fd's locks for holding @perm and sharing @shared
+ * (BLK_PERM_* bits), then check that nobody else unshares a permission in
+ * @perm or holds one outside @shared (block.h, "Image locks").  Returns 0
+ * (also on a file system without locks: nothing is locked), -EBUSY with
+ * "'PATH' is in use by another process, which ..." in @err, or -errno; on
+ * failure @fd holds no lock bytes.
+ */
+int blk_lock_perms(int fd, unsigned perm, unsigned shared, const char *path,
+		   char *err, size_t errlen);
+/* Drop every lock byte of the protocol that @fd's open file description
+ * holds. */
+void blk_unlock_perms(int fd);
 
 /* Open a backing file read-only (shared lock unless @no_lock), one level
  * below @chain.  Errors as blk_open(), with @err filled. */
