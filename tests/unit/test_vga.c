@@ -1265,18 +1265,16 @@ static void test_state_refused(void)
 	 * before enabling). */
 	{
 		char e2[200] = "";
-		GVariant *ok = g_variant_ref_sink(dispi_at(s, 4, 0x20));
-		GVariant *ok2 = g_variant_ref_sink(replace_at(ok, 8, 1,
+		GVariant *ok = g_variant_ref_sink(replace_at(s, 8, 1,
 			g_variant_new_fixed_array(G_VARIANT_TYPE_UINT16,
 				(const uint16_t[11]){ 0xb0c5, 2560, 1600, 4,
 						      0, 0, 17, 0, 5000,
 						      9000, 0 }, 11, 2)));
 
-		CHECK_EQ(vga_device_ops.load(vga, 1, ok2, e2, sizeof(e2)), 0);
+		CHECK_EQ(vga_device_ops.load(vga, 1, ok, e2, sizeof(e2)), 0);
 		CHECK_EQ(dispi_r(8), 5000);
 		CHECK_EQ(vga_device_ops.load(vga, 1, s, e2, sizeof(e2)), 0);
 		g_variant_unref(ok);
-		g_variant_unref(ok2);
 	}
 	teardown();
 	g_variant_unref(s);
