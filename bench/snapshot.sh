@@ -71,8 +71,7 @@ with open(path, 'wb') as f:
     f.seek(1 << 20)			# as bench/snapshot.c: above the first MiB
     for page in range(touched << 8):
         gpa = (1 << 20) + page * 4096
-        base = (gpa * 0x9e3779b97f4a7c15) & 0xffffffffffffffff
-        f.write(struct.pack('<512Q', *(((base + i + 1) & 0xffffffffffffffff) for i in range(512))))
+        f.write(struct.pack('<Q', ((gpa * 0x9e3779b97f4a7c15) & 0xffffffffffffffff) | 1) * 512)
 PY
 qemu-img create -q -f qcow2 "$dir/q.qcow2" 64M
 qemu-system-x86_64 -accel kvm -machine pc,memory-backend=mem -m "$memory" \
