@@ -74,6 +74,8 @@ static inline void state_refused(const struct device_ops *ops, void *dev,
 
 	g_variant_ref_sink(bad);
 	CHECK_EQ(ops->load(dev, version, bad, err, sizeof(err)), -EINVAL);
+	if (!err[0])
+		fprintf(stderr, "  (accepted; wanted: %s)\n", prefix);
 	CHECK(strncmp(err, prefix, strlen(prefix)) == 0);
 	if (strncmp(err, prefix, strlen(prefix)))
 		fprintf(stderr, "  (error line: '%s')\n", err);
