@@ -431,6 +431,95 @@ int cmd_screenshot(int argc, char **argv)
 	return 0;
 }
 
+/* ---- save and discard --------------------------------------------------------- */
+
+int cmd_save(int argc, char **argv)
+{
+	g_autoptr(JsonNode) res = NULL;
+	struct ctl_conn *c = NULL;
+	const char *name;
+	char err[512];
+	pid_t pid;
+	int r;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: vivarium save NAME\n\n"
+		       "Saves the running VM's state (memory, devices, vCPUs) in its folder and\n"
+		       "stops it; 'vivarium start NAME' resumes it where it was.  'vivarium\n"
+		       "discard NAME' drops a saved state instead.\n");
+		return 0;
+	}
+	if (argc != 2) {
+		ERR("usage: vivarium save NAME");
+		return 2;
+	}
+	name = argv[1];
+	if (need_vm(name) < 0)
+		return 1;
+	if (!vmlib_running(name, &pid)) {
+		ERR("VM '%s' is not running", name);
+		return 1;
+	}
+	r = ctl_connect(name, &c, err, sizeof(err));
+	/* Writing memory takes as long as the disk needs. */
+	if (r == 0)
+		r = ctl_call(c, "save", NULL, 600000, &res, err, sizeof(err));
+	if (r == 0 && ctl_wait_closed(c, 60000) < 0) {
+		snprintf(err, sizeof(err), "VM '%s' saved its state but did not stop", name);
+		r = -ETIMEDOUT;
+	}
+	if (c)
+		ctl_close(c);
+	if (r < 0) {
+		ERR("save: %s", err);
+		return 1;
+	}
+	wait_exited(pid, 10000);
+	if (res && JSON_NODE_HOLDS_OBJECT(res)) {
+		JsonObject *o = json_node_get_object(res);
+
+		printf("saved VM '%s' (%" G_GINT64_FORMAT " MiB of memory, %" G_GINT64_FORMAT
+		       " MiB written; paused %.0f ms)\n", name,
+		       json_object_get_int_member_with_default(o, "memory", 0) >> 20,
+		       json_object_get_int_member_with_default(o, "memory_written", 0) >> 20,
+		       json_object_get_double_member_with_default(o, "pause_ms", 0));
+	}
+	return 0;
+}
+
+int cmd_discard(int argc, char **argv)
+{
+	g_autofree char *state = NULL, *ram = NULL;
+	const char *name;
+
+	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fprintf(argc == 2 ? stdout : stderr,
+			"usage: vivarium discard NAME\n\n"
+			"Drops the VM's saved state ('vivarium save'): its next start boots afresh.\n");
+		return argc == 2 ? 0 : 2;
+	}
+	name = argv[1];
+	if (need_vm(name) < 0)
+		return 1;
+	if (vmlib_running(name, NULL)) {
+		ERR("VM '%s' is running", name);
+		return 1;
+	}
+	if (!vmlib_saved(name)) {
+		ERR("VM '%s' has no saved state", name);
+		return 1;
+	}
+	state = vmlib_vm_file(name, VM_SAVED_STATE_FILE);
+	ram = vmlib_vm_file(name, VM_SAVED_RAM_FILE);
+	/* The state file names the memory file: it goes first. */
+	if (unlink(state) < 0 || (unlink(ram) < 0 && errno != ENOENT)) {
+		ERR("cannot remove the saved state of '%s': %s", name, g_strerror(errno));
+		return 1;
+	}
+	printf("discarded the saved state of VM '%s'\n", name);
+	return 0;
+}
+
 /* ---- console ----------------------------------------------------------------- */
 
 struct console {

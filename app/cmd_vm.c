@@ -231,7 +231,7 @@ out:
 
 struct vm_view {
 	struct vm_config cfg;
-	const char *state;	/* running, paused, stopping, stopped, broken */
+	const char *state;	/* running, paused, stopping, stopped, saved, broken */
 	pid_t pid;
 	char err[512];		/* why broken */
 };
@@ -246,7 +246,7 @@ static void vm_view_load(const char *name, struct vm_view *v)
 		v->cfg.name = g_strdup(name);
 		return;
 	}
-	v->state = "stopped";
+	v->state = vmlib_saved(name) ? "saved" : "stopped";
 	if (vmlib_running(name, &v->pid)) {
 		g_autoptr(JsonNode) res = NULL;
 		char err[256];

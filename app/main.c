@@ -27,6 +27,8 @@ static const struct {
 	{ "status", cmd_status, "a VM's run state" },
 	{ "console", cmd_console, "attach this terminal to a VM's serial console" },
 	{ "screenshot", cmd_screenshot, "save a VM's screen as PNG" },
+	{ "save", cmd_save, "save a running VM's state and stop it; start resumes it" },
+	{ "discard", cmd_discard, "drop a VM's saved state" },
 };
 
 static void usage(FILE *f)

@@ -103,6 +103,8 @@ struct vmproc {
 
 	enum vm_state state;
 	bool forced;
+	bool saved;		/* stopped by "save": the state is on disk */
+	bool resuming;		/* this start loads the saved state */
 	guint stop_timer;
 	int end_pipe[2];
 	pthread_t thread;
@@ -286,6 +288,8 @@ static void broadcast_state(struct vmproc *vp)
 		json_builder_add_int_value(b, vp->status);
 		json_builder_set_member_name(b, "forced");
 		json_builder_add_boolean_value(b, vp->forced);
+		json_builder_set_member_name(b, "saved");
+		json_builder_add_boolean_value(b, vp->saved);
 		if (vp->err[0]) {
 			json_builder_set_member_name(b, "error");
 			json_builder_add_string_value(b, vp->err);
@@ -650,6 +654,43 @@ static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 	}
 }
 
+/* "save": the machine's state to the VM's folder, then stop; the next
+ * start resumes it (VirtualBox's "save the machine state"). */
+static void req_save(struct vmproc *vp, struct client *c, JsonNode *id)
+{
+	g_autofree char *state = vmlib_vm_file(vp->name, VM_SAVED_STATE_FILE);
+	g_autofree char *ram = vmlib_vm_file(vp->name, VM_SAVED_RAM_FILE);
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	struct machine_save_stats st;
+	char err[512];
+
+	if (vp->state == ST_STOPPING) {
+		reply(c, id, false, NULL, "the VM is stopping");
+		return;
+	}
+	vm_log("saving the machine state");
+	if (machine_save(vp->m, state, ram, &st, err, sizeof(err)) < 0) {
+		vm_log("save failed: %s", err);
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	vm_log("saved: %.1f MiB of memory (%.1f MiB written) in %.0f ms; the guest stood still %.0f ms",
+	       st.ram_bytes / 1048576.0, st.ram_data_bytes / 1048576.0,
+	       st.ram_ns / 1e6, st.pause_ns / 1e6);
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "pause_ms");
+	json_builder_add_double_value(b, st.pause_ns / 1e6);
+	json_builder_set_member_name(b, "memory");
+	json_builder_add_int_value(b, (gint64)st.ram_bytes);
+	json_builder_set_member_name(b, "memory_written");
+	json_builder_add_int_value(b, (gint64)st.ram_data_bytes);
+	json_builder_end_object(b);
+	reply(c, id, true, json_builder_get_root(b), NULL);
+	vp->saved = true;
+	machine_stop(vp->m, 0);
+	set_state(vp, ST_STOPPING);
+}
+
 static void req_attach_serial(struct vmproc *vp, struct client *c, JsonNode *id,
 			      JsonObject *req)
 {
@@ -733,6 +774,8 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		reply(c, id, true, NULL, NULL);
 	} else if (!strcmp(cmd, "stop")) {
 		req_stop(vp, c, id, req);
+	} else if (!strcmp(cmd, "save")) {
+		req_save(vp, c, id);
 	} else if (!strcmp(cmd, "screenshot")) {
 		req_screenshot(vp, c, id, req);
 	} else if (!strcmp(cmd, "attach-serial")) {
@@ -745,7 +788,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "screenshot, attach-serial)", shown);
+			 "save, screenshot, attach-serial)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -841,8 +884,18 @@ static gboolean first_boot_built(gpointer opaque)
 	struct vmproc *vp = opaque;
 	char msg[32];
 
-	vm_log("VM '%s' started: pid %d, %u vCPUs, %" PRIu64 " MiB, control socket %s",
-	       vp->name, (int)getpid(), vp->cfg.cpus, vp->cfg.memory >> 20, vp->sock_path);
+	vm_log("VM '%s' started: pid %d, %u vCPUs, %" PRIu64 " MiB, control socket %s%s",
+	       vp->name, (int)getpid(), vp->cfg.cpus, vp->cfg.memory >> 20, vp->sock_path,
+	       vp->resuming ? ", resumed from its saved state" : "");
+	if (vp->resuming) {
+		/* Consumed, as VirtualBox does: the machine runs on from it.  The
+		 * memory file stays mapped (its space is freed when the VM ends). */
+		g_autofree char *state = vmlib_vm_file(vp->name, VM_SAVED_STATE_FILE);
+		g_autofree char *ram = vmlib_vm_file(vp->name, VM_SAVED_RAM_FILE);
+
+		unlink(state);
+		unlink(ram);
+	}
 	snprintf(msg, sizeof(msg), "ok %d", (int)getpid());
 	report_ready(vp->ready_fd, msg);
 	vp->ready_fd = -1;
@@ -888,13 +941,16 @@ static gboolean machine_ended(gint fd, GIOCondition cond, gpointer opaque)
 	if (vp->ready_fd >= 0) {
 		char msg[600];
 
-		snprintf(msg, sizeof(msg), "error: %s",
-			 vp->status < 0 ? vp->err : "the VM ended before it started");
+		snprintf(msg, sizeof(msg), "error: %s%s",
+			 vp->status < 0 ? vp->err : "the VM ended before it started",
+			 vp->resuming ? " (the saved state is kept; 'vivarium discard NAME' drops it)" : "");
 		report_ready(vp->ready_fd, msg);
 		vp->ready_fd = -1;
 	}
 	if (vp->status < 0)
 		vm_log("VM failed: %s", vp->err);
+	else if (vp->saved)
+		vm_log("VM stopped: its state is saved; the next start resumes it");
 	else if (vp->forced)
 		vm_log("VM stopped (plug pulled)");
 	else
@@ -1171,6 +1227,18 @@ int cmd_vm_process(int argc, char **argv)
 	}
 	if (r == 0)
 		r = machine_create(&mc, &vp.m, err, sizeof(err));
+	if (r == 0 && vmlib_saved(vp.name)) {
+		g_autofree char *state = vmlib_vm_file(vp.name, VM_SAVED_STATE_FILE);
+		g_autofree char *ram = vmlib_vm_file(vp.name, VM_SAVED_RAM_FILE);
+		char e[400];
+
+		r = machine_restore_on_start(vp.m, state, ram, e, sizeof(e));
+		if (r < 0)
+			snprintf(err, sizeof(err),
+				 "the saved state cannot be resumed: %s ('vivarium discard %s' drops it)",
+				 e, vp.name);
+		vp.resuming = r == 0;
+	}
 	/* The window and VNC server open before "ready", so that "no display"
 	 * or "address in use" reach 'vivarium start'. */
 	if (r == 0)

@@ -765,3 +765,11 @@ bool vmlib_running(const char *name, pid_t *pid)
 	close(fd);
 	return running;
 }
+
+bool vmlib_saved(const char *name)
+{
+	g_autofree char *path = vmlib_vm_file(name, VM_SAVED_STATE_FILE);
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}

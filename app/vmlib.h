@@ -28,6 +28,8 @@
 #define VM_LOG_FILE		"vm.log"
 #define VM_SERIAL_LOG_FILE	"serial.log"
 #define VM_DISK_FILE		"disk.qcow2"
+#define VM_SAVED_STATE_FILE	"saved.state"	/* `vivarium save`: devices, vCPUs */
+#define VM_SAVED_RAM_FILE	"saved.ram"	/* and memory (docs/machine-state.md) */
 /* The library is the user's alone: it holds disk images and the guest's
  * console output. */
 #define VM_DIR_MODE		0700
@@ -146,6 +148,10 @@ const char *vm_if_name(enum machine_drive_if bus);
  * *@pid (0 if not running; may be NULL).
  */
 bool vmlib_running(const char *name, pid_t *pid);
+
+/* Does VM @name hold a saved state (`vivarium save`), which its next start
+ * resumes?  (Its state file is there as a regular file.) */
+bool vmlib_saved(const char *name);
 
 /* A file the VM will read (@what: "kernel", "ISO image"...) must be a
  * readable regular file now: 0, or -errno with @err saying so. */

@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -27,6 +27,12 @@
 # GUEST-FB-MODE=<width>,<height> and GUEST-FB-BPP=<n>, write a banner to
 # tty0 (GUEST-FB-TEXT) and then GUEST-WAITING.
 #
+# --count: as --wait, but a process prints GUEST-COUNT=<n> mono=<s> (n
+# from 1, one a second; mono: /proc/uptime) for snapshot tests, and every
+# line typed on the console comes back as GUEST-ECHO=<line>; the line
+# "dmesg-check" also prints GUEST-DMESG-BAD=<n> and the kernel's log lines
+# about an unstable clocksource, soft lockups, RCU stalls or hung tasks.
+#
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
 # prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
@@ -47,13 +53,15 @@ die() {
 shell=0
 wait=0
 drm=0
+count=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
 --drm) wait=1; drm=1; shift ;;
+--count) wait=1; count=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -162,6 +170,22 @@ for i in 1 2 3 4 5 6 7 8; do
 	echo "VIVARIUM GUEST FRAMEBUFFER CONSOLE LINE $i ########################################" >/dev/tty0
 done
 echo "GUEST-FB-TEXT"
+EOF
+fi
+
+if [ "$count" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+(n=0; while :; do n=$((n + 1)); read up idle </proc/uptime
+	echo "GUEST-COUNT=$n mono=$up"; sleep 1; done) &
+(while read -r line; do
+	echo "GUEST-ECHO=$line"
+	if [ "$line" = dmesg-check ]; then
+		bad=$(dmesg | grep -iE 'clocksource.*unstable|soft lockup|rcu.*stall|hung task')
+		echo "GUEST-DMESG-BAD=$(printf '%s' "$bad" | grep -c .)"
+		[ -n "$bad" ] && printf '%s\n' "$bad"
+		echo "GUEST-DMESG-DONE"
+	fi
+done </dev/console) &
 EOF
 fi
 

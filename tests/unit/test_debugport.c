@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_debugport.c - POST code port 0x80, the debug console at
  * 0x402 and the test-exit port 0x501. */
+#include <errno.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "testlib.h"
 
@@ -96,10 +99,43 @@ static void test_exit_port(void)
 	teardown();
 }
 
+static void test_save_load(void)
+{
+	struct bus *pio2 = bus_new("pio2");
+	struct debugport *d2 = debugport_new(NULL, on_exit_port, NULL);
+	GVariant *a, *b;
+	char err[128] = "";
+
+	setup(false);
+	CHECK_EQ(debugport_attach(d2, pio2), 0);
+	io_write(pio, POST_PORT, 0x3c, 1);
+	a = g_variant_ref_sink(debugport_device_ops.save(dbg));
+	CHECK(g_variant_is_of_type(a, G_VARIANT_TYPE(DEBUGPORT_STATE_TYPE)));
+	CHECK_EQ(debugport_device_ops.load(d2, 1, a, err, sizeof(err)), 0);
+	b = g_variant_ref_sink(debugport_device_ops.save(d2));
+	CHECK(g_variant_equal(a, b));
+	CHECK_EQ(io_read(pio2, POST_PORT, 1), 0x3c);
+	g_variant_unref(b);
+
+	io_write(pio2, POST_PORT, 0x11, 1);
+	CHECK_EQ(debugport_device_ops.load(d2, 2, a, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "debugport: state version 2 not supported") != NULL);
+	b = g_variant_ref_sink(g_variant_new("(q)", 0x3c));
+	CHECK_EQ(debugport_device_ops.load(d2, 1, b, err, sizeof(err)), -EINVAL);
+	CHECK(strncmp(err, "debugport:", 10) == 0);
+	CHECK_EQ(io_read(pio2, POST_PORT, 1), 0x11);
+	g_variant_unref(b);
+	g_variant_unref(a);
+	debugport_free(d2);
+	bus_free(pio2);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_post_code);
 	RUN_TEST(test_debugcon);
 	RUN_TEST(test_exit_port);
+	RUN_TEST(test_save_load);
 	return check_finish();
 }

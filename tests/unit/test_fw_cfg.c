@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "testlib.h"
 
 #include "devices/fw_cfg.h"
@@ -174,6 +176,92 @@ static void test_dma_hostile(void)
 	teardown();
 }
 
+/* The same items as the machine would rebuild them. */
+static struct fw_cfg *items(struct fw_cfg *f)
+{
+	CHECK_EQ(fw_cfg_add_file(f, "etc/b", "0123456789", 10), 0);
+	CHECK_EQ(fw_cfg_add_file(f, "etc/a", "ABCDEFGH", 8), 0);
+	CHECK_EQ(fw_cfg_add_u32(f, FW_CFG_NB_CPUS, 2), 0);
+	return f;
+}
+
+static void test_save_load(void)
+{
+	struct bus *pio2 = bus_new("pio2");
+	struct fw_cfg *f2;
+	GVariant *a, *b;
+	uint8_t buf[4];
+	char err[128] = "";
+	int key_b;
+
+	setup();
+	f2 = items(fw_cfg_new(&mem));
+	CHECK_EQ(fw_cfg_attach(f2, pio2), 0);
+	items(fc);
+	key_b = fw_cfg_file_key(fc, "etc/b");
+	CHECK_EQ(key_b, 0x21);
+	read_port((uint16_t)key_b, buf, 3);		/* "012", offset 3 */
+	io_write(pio, 0x514, __builtin_bswap32(0x1u), 4);	/* DMA high half */
+	a = g_variant_ref_sink(fw_cfg_device_ops.save(fc));
+	CHECK(g_variant_is_of_type(a, G_VARIANT_TYPE(FW_CFG_STATE_TYPE)));
+	CHECK_EQ(fw_cfg_device_ops.load(f2, 1, a, err, sizeof(err)), 0);
+	b = g_variant_ref_sink(fw_cfg_device_ops.save(f2));
+	CHECK(g_variant_equal(a, b));
+	g_variant_unref(b);
+	/* Reading on gives the same bytes from both. */
+	CHECK_EQ(io_read(pio2, 0x511, 1), '3');
+	CHECK_EQ(io_read(pio, 0x511, 1), '3');
+	/* The pending high half: completing a DMA at 1:0000_1000 (not RAM)
+	 * fails on both alike, the descriptor untouched. */
+	io_write(pio2, 0x518, __builtin_bswap32(0x1000u), 4);
+	io_write(pio, 0x518, __builtin_bswap32(0x1000u), 4);
+	CHECK_EQ(io_read(pio2, 0x511, 1), '4');
+	CHECK_EQ(io_read(pio, 0x511, 1), '4');
+
+	/* Past the end by DMA: saved at the end. */
+	CHECK_EQ(dma(0x1000, (uint32_t)key_b << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_SKIP, 100, 0), 0);
+	b = g_variant_ref_sink(fw_cfg_device_ops.save(fc));
+	CHECK_EQ(fw_cfg_device_ops.load(f2, 1, b, err, sizeof(err)), 0);
+	CHECK_EQ(io_read(pio2, 0x511, 1), 0);
+	g_variant_unref(b);
+
+	/* Refused: version, type, an item of another length, a missing
+	 * item, an offset past the end; f2 stays as it was. */
+	io_write(pio2, 0x510, FW_CFG_SIGNATURE, 2);	/* f2: "QEMU" at 1 */
+	io_read(pio2, 0x511, 1);
+	b = g_variant_ref_sink(fw_cfg_device_ops.save(f2));
+#define REFUSED(v)                                                           \
+	do {                                                                 \
+		GVariant *s__ = g_variant_ref_sink(v);                       \
+		err[0] = 0;                                                  \
+		CHECK_EQ(fw_cfg_device_ops.load(f2, 1, s__, err, sizeof(err)), -EINVAL); \
+		CHECK(strncmp(err, "fw_cfg:", 7) == 0);                      \
+		g_variant_unref(s__);                                        \
+	} while (0)
+	CHECK_EQ(fw_cfg_device_ops.load(f2, 2, a, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "fw_cfg: state version 2 not supported") != NULL);
+	REFUSED(g_variant_new("(quu)", 0x21, 0, 0));
+	REFUSED(g_variant_new("(quubu)", 0x21, 3, 0, TRUE, 11));	/* length */
+	REFUSED(g_variant_new("(quubu)", 0x22, 0, 0, TRUE, 8));	/* 3rd file */
+	REFUSED(g_variant_new("(quubu)", 0x21, 11, 0, TRUE, 10));	/* offset */
+	REFUSED(g_variant_new("(quubu)", 0x06, 0, 0, FALSE, 0));	/* exists */
+	REFUSED(g_variant_new("(quubu)", 0x8000, 1, 0, FALSE, 0));	/* no item */
+#undef REFUSED
+	a = (g_variant_unref(a), g_variant_ref_sink(fw_cfg_device_ops.save(f2)));
+	CHECK(g_variant_equal(a, b));
+	CHECK_EQ(io_read(pio2, 0x511, 1), 'E');
+	/* An unknown key the guest selected is state too. */
+	g_variant_unref(b);
+	b = g_variant_ref_sink(g_variant_new("(quubu)", 0x22, 0, 0, FALSE, 0));
+	CHECK_EQ(fw_cfg_device_ops.load(f2, 1, b, err, sizeof(err)), 0);
+	CHECK_EQ(io_read(pio2, 0x511, 1), 0);
+	g_variant_unref(a);
+	g_variant_unref(b);
+	fw_cfg_free(f2);
+	bus_free(pio2);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_signature_and_id);
@@ -181,5 +269,6 @@ int main(void)
 	RUN_TEST(test_file_dir);
 	RUN_TEST(test_dma);
 	RUN_TEST(test_dma_hostile);
+	RUN_TEST(test_save_load);
 	return check_finish();
 }

@@ -3,6 +3,8 @@
  * i8042 driver (drivers/input/serio/i8042.c) and atkbd probe it. */
 #include "testlib.h"
 
+#include <errno.h>
+#include <glib.h>
 #include <linux/input-event-codes.h>
 
 #include "devices/i8042.h"
@@ -955,6 +957,320 @@ static void test_hostile(void)
 	teardown();
 }
 
+/* ---- saved state ------------------------------------------------------- */
+
+static GVariant *save_state(void)
+{
+	GVariant *v = i8042_device_ops.save(kbc);
+
+	CHECK(v != NULL);
+	return v ? g_variant_ref_sink(v) : NULL;
+}
+
+/* A non-trivial state: set 3 without translation, LEDs, a typematic rate,
+ * keys queued and one held (its repeat 300 ms away), an IntelliMouse in
+ * stream mode with packets queued, a controller reply queued, and both a
+ * keyboard command (0xf3) and a controller command (0xd4) awaiting data. */
+static void busy_state(void)
+{
+	set_config(0x07);
+	outb(DATA, 0xf0);
+	outb(DATA, 0x03);
+	outb(DATA, 0xed);
+	outb(DATA, 0x05);
+	outb(DATA, 0xf3);
+	outb(DATA, 0x21);			/* 500 ms, 26.7/s */
+	EXPECT_KBD(0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa);
+	aux_write(0xf3);
+	aux_write(200);
+	aux_write(0xf3);
+	aux_write(100);
+	aux_write(0xf3);
+	aux_write(80);
+	aux_write(0xe8);
+	aux_write(1);
+	aux_write(0xe7);
+	aux_write(0xf4);
+	EXPECT_AUX(0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa,
+		   0xfa);
+	fclock.mono_ns += 1000000000;
+	key(KEY_A, true);
+	key(KEY_B, true);
+	fclock.mono_ns += 200000000;
+	i8042_mouse_event(kbc, 5, -3, 1, CONSOLE_BTN_LEFT);
+	i8042_mouse_event(kbc, -2, 7, -1, 0);
+	outb(CMD, 0x20);			/* reply queued behind 0x1c */
+	outb(DATA, 0xf3);			/* keyboard: parameter next */
+	outb(CMD, 0xd4);			/* controller: data to the mouse */
+}
+
+#define LOGB(x)                                                              \
+	do {                                                                 \
+		if (n < cap)                                                 \
+			log[n++] = (uint8_t)(x);                             \
+	} while (0)
+
+static unsigned drain(uint8_t *log, unsigned n, unsigned cap)
+{
+	for (unsigned i = 0; i < 200 && (inb(STS) & STS_OBF); i++) {
+		LOGB(inb(STS));
+		LOGB(kbd_irq.level << 1 | aux_irq.level);
+		LOGB(inb(DATA));
+	}
+	return n;
+}
+
+/* What the guest sees from here on: bytes, status, IRQ levels, timers. */
+static unsigned exercise(uint8_t *log, unsigned cap)
+{
+	unsigned n = 0;
+
+	LOGB(kbd_irq.level << 1 | aux_irq.level);
+	LOGB(i8042_leds(kbc));
+	outb(DATA, 0xf2);		/* to the mouse (0xd4): ID */
+	outb(DATA, 0x00);		/* the keyboard's 0xf3 parameter */
+	n = drain(log, n, cap);
+	fclock.mono_ns += 299999999;
+	LOGB(vtimer_queue_run_due(timers, fclock.mono_ns));
+	fclock.mono_ns += 1;
+	LOGB(vtimer_queue_run_due(timers, fclock.mono_ns));	/* B repeats */
+	n = drain(log, n, cap);
+	fclock.mono_ns += 33333333;
+	LOGB(vtimer_queue_run_due(timers, fclock.mono_ns));	/* 30/s now */
+	key(KEY_B, false);		/* make-only in set 3; repeat stops */
+	fclock.mono_ns += 1000000000;
+	LOGB(vtimer_queue_run_due(timers, fclock.mono_ns));
+	i8042_mouse_event(kbc, 1, 1, -1, CONSOLE_BTN_RIGHT);
+	n = drain(log, n, cap);
+	outb(CMD, 0x20);
+	outb(CMD, 0xd0);		/* output port: A20 */
+	outb(DATA, 0xf0);
+	outb(DATA, 0x00);
+	aux_write(0xe9);
+	aux_write(0xf2);
+	n = drain(log, n, cap);
+	key(KEY_LEFTSHIFT, true);
+	key(KEY_LEFTSHIFT, false);
+	n = drain(log, n, cap);
+	return n;
+}
+
+static void test_state_roundtrip(void)
+{
+	uint8_t log_a[512], log_b[512];
+	unsigned na, nb;
+	char err[128] = "";
+	GVariant *s1, *s2;
+
+	CHECK_EQ(i8042_device_ops.state_version, 1);
+	fake_clock_init(&fclock);
+	timers = vtimer_queue_new_manual(&fclock.clk);
+	setup_with(timers);
+	busy_state();
+	CHECK_EQ(kbd_irq.level, 1);
+	s1 = save_state();
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(I8042_STATE_TYPE)));
+	na = exercise(log_a, sizeof(log_a));
+	teardown();
+
+	/* A fresh controller at another time: the repeat is relative. */
+	fake_clock_init(&fclock);
+	fclock.mono_ns = 50000000000ull;
+	timers = vtimer_queue_new_manual(&fclock.clk);
+	setup_with(timers);
+	CHECK_EQ(i8042_device_ops.load(kbc, 1, s1, err, sizeof(err)), 0);
+	CHECK_EQ(err[0], '\0');
+	CHECK_EQ(kbd_irq.level, 1);		/* driven on load */
+	CHECK_EQ(aux_irq.level, 0);
+	s2 = save_state();
+	CHECK(g_variant_equal(s1, s2));
+	if (!g_variant_equal(s1, s2)) {
+		gchar *a = g_variant_print(s1, FALSE), *b = g_variant_print(s2, FALSE);
+
+		fprintf(stderr, "  saved  %s\n  loaded %s\n", a, b);
+		g_free(a);
+		g_free(b);
+	}
+	nb = exercise(log_b, sizeof(log_b));
+	CHECK(na > 40);
+	CHECK_EQ(na, nb);
+	CHECK(na == nb && !memcmp(log_a, log_b, na));
+	teardown();
+	g_variant_unref(s1);
+	g_variant_unref(s2);
+}
+
+/* @v with its child @i of child @c replaced by @nv (floating, consumed). */
+static GVariant *with_field(GVariant *v, unsigned c, unsigned i, GVariant *nv)
+{
+	GVariant *outer[3], *inner[32];
+	GVariant *sub = g_variant_get_child_value(v, c);
+	gsize n = g_variant_n_children(sub);
+
+	CHECK(n <= 32 && g_variant_n_children(v) == 3);
+	for (gsize j = 0; j < n; j++)
+		inner[j] = j == i ? g_variant_ref_sink(nv)
+				  : g_variant_get_child_value(sub, j);
+	for (gsize j = 0; j < 3; j++)
+		outer[j] = j == c ? g_variant_ref_sink(g_variant_new_tuple(inner, n))
+				  : g_variant_get_child_value(v, j);
+	for (gsize j = 0; j < n; j++)
+		g_variant_unref(inner[j]);
+	g_variant_unref(sub);
+	v = g_variant_ref_sink(g_variant_new_tuple(outer, 3));
+	for (gsize j = 0; j < 3; j++)
+		g_variant_unref(outer[j]);
+	return v;
+}
+
+static GVariant *bytes(size_t n, uint8_t fill)
+{
+	uint8_t b[512];
+
+	memset(b, fill, sizeof(b));
+	return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, b, n, 1);
+}
+
+static GVariant *ctrlq(unsigned n)
+{
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a(yy)"));
+	for (unsigned i = 0; i < n; i++)
+		g_variant_builder_add(&b, "(yy)", 0x12, i == 3 ? 2 : 0);
+	return g_variant_builder_end(&b);
+}
+
+/* Refused with -EINVAL and one line naming the device; nothing changed. */
+static void refused(GVariant *before, uint32_t version, GVariant *bad,
+		    const char *why)
+{
+	char err[160] = "";
+	GVariant *after;
+	int r = i8042_device_ops.load(kbc, version, bad, err, sizeof(err));
+
+	CHECK_EQ(r, -EINVAL);
+	CHECK(!strncmp(err, "i8042: ", 7) && !strchr(err, '\n'));
+	after = save_state();
+	CHECK(g_variant_equal(before, after));
+	if (r != -EINVAL || strncmp(err, "i8042: ", 7))
+		fprintf(stderr, "  %s: %d '%s'\n", why, r, err);
+	g_variant_unref(after);
+}
+
+static void test_state_refused(void)
+{
+	char err[160] = "";
+	GVariant *s, *bad;
+	static const struct {
+		unsigned c, i, len;
+		const char *why;
+	} bad_bytes[] = {
+		{ 0, 0, 31, "RAM not 32 bytes" },
+		{ 1, 0, 17, "keyboard replies past 16" },
+		{ 1, 1, 65, "keyboard buffer past 64" },
+		{ 1, 9, 255, "set-3 types not 256" },
+		{ 2, 0, 17, "mouse replies past 16" },
+		{ 2, 1, 17, "mouse buffer past 16" },
+		{ 2, 10, 4, "knock not 3 rates" },
+	};
+	static const struct {
+		unsigned c, i;
+		uint8_t v;
+		const char *why;
+	} bad_y[] = {
+		{ 0, 2, 0x10, "status bits" },
+		{ 0, 3, 0x55, "controller command without data" },
+		{ 0, 6, 2, "output source" },
+		{ 0, 8, 7, "last source" },
+		{ 1, 2, 0xf4, "keyboard command without parameter" },
+		{ 1, 3, 0, "scancode set 0" },
+		{ 1, 3, 4, "scancode set 4" },
+		{ 1, 6, 8, "LEDs" },
+		{ 1, 7, 0x80, "typematic" },
+		{ 2, 2, 0xf2, "mouse command without parameter" },
+		{ 2, 7, 7, "sample rate" },
+		{ 2, 8, 4, "resolution" },
+		{ 2, 9, 4, "mouse ID" },
+	};
+
+	fake_clock_init(&fclock);
+	timers = vtimer_queue_new_manual(&fclock.clk);
+	setup_with(timers);
+	busy_state();
+	s = save_state();
+
+	/* Wrong type, unknown versions. */
+	bad = g_variant_ref_sink(g_variant_new("(u)", 1));
+	refused(s, 1, bad, "type");
+	g_variant_unref(bad);
+	CHECK_EQ(i8042_device_ops.load(kbc, 2, s, err, sizeof(err)), -EINVAL);
+	CHECK(!strcmp(err, "i8042: state version 2 not supported"));
+	refused(s, 0, s, "version 0");
+
+	for (unsigned k = 0; k < G_N_ELEMENTS(bad_bytes); k++) {
+		bad = with_field(s, bad_bytes[k].c, bad_bytes[k].i,
+				 bytes(bad_bytes[k].len, 0));
+		refused(s, 1, bad, bad_bytes[k].why);
+		g_variant_unref(bad);
+	}
+	for (unsigned k = 0; k < G_N_ELEMENTS(bad_y); k++) {
+		bad = with_field(s, bad_y[k].c, bad_y[k].i,
+				 g_variant_new_byte(bad_y[k].v));
+		refused(s, 1, bad, bad_y[k].why);
+		g_variant_unref(bad);
+	}
+	/* Queues, levels, types, the held key and its timer, counters. */
+	bad = with_field(s, 0, 9, ctrlq(17));
+	refused(s, 1, bad, "17 controller bytes");
+	g_variant_unref(bad);
+	bad = with_field(s, 0, 9, ctrlq(5));
+	refused(s, 1, bad, "queued source 2");
+	g_variant_unref(bad);
+	bad = with_field(s, 0, 0, bytes(32, 0x87));
+	refused(s, 1, bad, "config bit 7");
+	g_variant_unref(bad);
+	bad = with_field(s, 0, 10, g_variant_new_boolean(FALSE));
+	refused(s, 1, bad, "IRQ 1 low with a keyboard byte waiting");
+	g_variant_unref(bad);
+	bad = with_field(s, 1, 9, bytes(256, 4));
+	refused(s, 1, bad, "set-3 key type 4");
+	g_variant_unref(bad);
+	bad = with_field(s, 1, 10, g_variant_new_uint32(KEY_MAX + 1));
+	refused(s, 1, bad, "key past KEY_MAX");
+	g_variant_unref(bad);
+	bad = with_field(s, 1, 10, g_variant_new_uint32(KEY_PAUSE));
+	refused(s, 1, bad, "Pause repeating");
+	g_variant_unref(bad);
+	bad = with_field(s, 1, 10, g_variant_new_uint32(0));
+	refused(s, 1, bad, "timer armed, no key");
+	g_variant_unref(bad);
+	bad = with_field(s, 1, 12, g_variant_new_uint64(2000000000ull));
+	refused(s, 1, bad, "repeat 2 s away");
+	g_variant_unref(bad);
+	bad = with_field(s, 2, 12, g_variant_new_int32(65536));
+	refused(s, 1, bad, "dx past the counter");
+	g_variant_unref(bad);
+	bad = with_field(s, 2, 14, g_variant_new_int32(-65536));
+	refused(s, 1, bad, "dz past the counter");
+	g_variant_unref(bad);
+	bad = with_field(s, 2, 15, g_variant_new_uint32(8));
+	refused(s, 1, bad, "button 8");
+	g_variant_unref(bad);
+	/* Only the mouse is wrong: nothing of the rest was taken either. */
+	bad = with_field(s, 2, 9, g_variant_new_byte(1));
+	refused(s, 1, bad, "mouse ID 1");
+	g_variant_unref(bad);
+	teardown();
+
+	/* A keyboard without timers cannot take an armed repeat. */
+	setup();
+	CHECK_EQ(i8042_device_ops.load(kbc, 1, s, err, sizeof(err)), -EINVAL);
+	CHECK(!strncmp(err, "i8042: ", 7));
+	teardown();
+	g_variant_unref(s);
+}
+
 int main(void)
 {
 	RUN_TEST(test_status_and_flush);
@@ -977,5 +1293,7 @@ int main(void)
 	RUN_TEST(test_interleave);
 	RUN_TEST(test_seabios_mouse_probe);
 	RUN_TEST(test_hostile);
+	RUN_TEST(test_state_roundtrip);
+	RUN_TEST(test_state_refused);
 	return check_finish();
 }

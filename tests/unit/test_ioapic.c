@@ -4,6 +4,9 @@
  * the messages it sends collected. */
 #include "testlib.h"
 
+#include <errno.h>
+#include <glib.h>
+
 #include "devices/ioapic.h"
 
 #define BASE IOAPIC_DEFAULT_BASE
@@ -306,6 +309,129 @@ static void test_polarity(void)
 	teardown();
 }
 
+static GVariant *state(uint8_t id, uint8_t regsel, uint32_t level,
+		       const uint64_t *rte, unsigned n)
+{
+	return g_variant_ref_sink(g_variant_new("(yyu@at)", id, regsel, level,
+		g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, rte, n,
+					  sizeof(uint64_t))));
+}
+
+static void test_save_load(void)
+{
+	struct bus *mmio2 = bus_new("mmio2");
+	struct ioapic *fresh = ioapic_new(0, &ops, NULL);
+	struct ioapic *saved;
+	GVariant *a, *b;
+	char err[128] = "";
+	unsigned sent;
+
+	setup();
+	CHECK_EQ(ioapic_attach(fresh, mmio2, BASE), 0);
+	reg_w(0x00, 5u << 24);				/* ID 5 */
+	rte_w(4, DEST(1) | 0x31);			/* edge, unmasked */
+	rte_w(11, DEST(2) | LEVEL | 0x51);		/* level ... */
+	ioapic_set_irq(io, 11, 1);			/* ... awaiting EOI */
+	rte_w(16, MASKED | ACTIVE_LOW | LEVEL | 0x61);
+	ioapic_set_irq(io, 16, 1);			/* idle high */
+	CHECK(rte_r(11) & REMOTE_IRR);
+	w32(0x00, 0x13);				/* IOREGSEL left set */
+
+	a = g_variant_ref_sink(ioapic_device_ops.save(io));
+	CHECK(g_variant_is_of_type(a, G_VARIANT_TYPE(IOAPIC_STATE_TYPE)));
+	nroutes = 0;
+	sent = nmsgs;
+	CHECK_EQ(ioapic_device_ops.load(fresh, 1, a, err, sizeof(err)), 0);
+	CHECK_EQ(nroutes, 1);				/* routes re-pushed */
+	CHECK_EQ(nmsgs, sent);				/* nothing sent */
+	b = g_variant_ref_sink(ioapic_device_ops.save(fresh));
+	CHECK(g_variant_equal(a, b));
+	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
+		uint64_t a1 = 0, a2 = 0;
+		uint32_t d1 = 0, d2 = 0;
+
+		CHECK_EQ(ioapic_pin_msi(io, pin, &a1, &d1),
+			 ioapic_pin_msi(fresh, pin, &a2, &d2));
+		CHECK_EQ(a1, a2);
+		CHECK_EQ(d1, d2);
+	}
+
+	/* Through the registers, and on: the EOI re-sends pin 11 (still
+	 * asserted), an edge on pin 4 goes out, pin 16 stays masked. */
+	saved = io;
+	io = fresh;
+	{
+		struct bus *m1 = mmio;
+
+		mmio = mmio2;
+		CHECK_EQ(r32(0x00), 0x13);
+		CHECK_EQ(reg_r(0x00), 5u << 24);
+		CHECK_EQ(rte_r(11), DEST(2) | LEVEL | REMOTE_IRR | 0x51);
+		CHECK_EQ(rte_r(16), MASKED | ACTIVE_LOW | LEVEL | 0x61);
+		w32(0x40, 0x51);
+		CHECK_EQ(nmsgs, sent + 1);
+		CHECK_EQ(msgs[sent].data, 0xc051);
+		ioapic_set_irq(io, 4, 1);
+		CHECK_EQ(nmsgs, sent + 2);
+		CHECK_EQ(msgs[sent + 1].addr, 0xfee01000);
+		CHECK_EQ(msgs[sent + 1].data, 0x4031);
+		ioapic_set_irq(io, 16, 0);
+		CHECK_EQ(nmsgs, sent + 2);
+		mmio = m1;
+	}
+	io = saved;
+	g_variant_unref(a);
+	g_variant_unref(b);
+	ioapic_free(fresh);
+	bus_free(mmio2);
+	teardown();
+}
+
+static void test_load_refuses(void)
+{
+	uint64_t rte[IOAPIC_PINS];
+	GVariant *before, *after, *bad;
+	char err[128];
+
+	setup();
+	rte_w(3, DEST(1) | LEVEL | 0x33);
+	reg_w(0x00, 7u << 24);
+	before = g_variant_ref_sink(ioapic_device_ops.save(io));
+	for (unsigned i = 0; i < IOAPIC_PINS; i++)
+		rte[i] = MASKED;
+	nroutes = 0;
+
+	CHECK_EQ(ioapic_device_ops.load(io, 2, before, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "ioapic: state version 2 not supported") != NULL);
+	bad = g_variant_ref_sink(g_variant_new("(yyuu)", 0, 0, 0, 0));
+	CHECK_EQ(ioapic_device_ops.load(io, 1, bad, err, sizeof(err)), -EINVAL);
+	CHECK(strncmp(err, "ioapic:", 7) == 0);
+	g_variant_unref(bad);
+#define REFUSED(v)                                                           \
+	do {                                                                 \
+		GVariant *s__ = (v);                                         \
+		err[0] = 0;                                                  \
+		CHECK_EQ(ioapic_device_ops.load(io, 1, s__, err, sizeof(err)), -EINVAL); \
+		CHECK(strncmp(err, "ioapic:", 7) == 0);                      \
+		g_variant_unref(s__);                                        \
+	} while (0)
+	REFUSED(state(0x10, 0, 0, rte, IOAPIC_PINS));		/* ID */
+	REFUSED(state(0, 0, 1u << 24, rte, IOAPIC_PINS));	/* pin 24 */
+	REFUSED(state(0, 0, 0, rte, IOAPIC_PINS - 1));		/* short table */
+	rte[5] = 1ull << 12;					/* delivery status */
+	REFUSED(state(0, 0, 0, rte, IOAPIC_PINS));
+	rte[5] = REMOTE_IRR | 0x40;				/* on an edge pin */
+	REFUSED(state(0, 0, 0, rte, IOAPIC_PINS));
+#undef REFUSED
+	CHECK_EQ(nroutes, 0);
+	after = g_variant_ref_sink(ioapic_device_ops.save(io));
+	CHECK(g_variant_equal(before, after));
+	CHECK_EQ(rte_r(3), DEST(1) | LEVEL | 0x33);
+	g_variant_unref(before);
+	g_variant_unref(after);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_id_version_arb);
@@ -314,5 +440,7 @@ int main(void)
 	RUN_TEST(test_level_remote_irr);
 	RUN_TEST(test_masking);
 	RUN_TEST(test_polarity);
+	RUN_TEST(test_save_load);
+	RUN_TEST(test_load_refuses);
 	return check_finish();
 }

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "testlib.h"
 
 #include "devices/pci.h"
@@ -258,6 +260,77 @@ static void test_cf9_forwarding(void)
 	teardown();
 }
 
+/* The host bridge alone: what firmware programs (PAM, SMRAM, latency)
+ * and CONFIG_ADDRESS come back; a bridge byte that is read-only refuses. */
+static void test_save_load(void)
+{
+	struct bus *pio2 = bus_new("pio2");
+	struct pci_host *host2 = pci_host_new();
+	GVariant *a, *b, *bad;
+	char err[160] = "";
+
+	setup();
+	CHECK_EQ(pci_host_attach(host2, pio2, NULL), 0);
+	cfg_write(0, 0, 0x59, 1, 0x30);			/* PAM0 */
+	cfg_write(0, 0, 0x5a, 2, 0x3333);
+	cfg_write(0, 0, 0x5c, 4, 0x33333333);
+	cfg_write(0, 0, 0x72, 1, 0x0a);			/* SMRAM */
+	cfg_write(0, 0, 0x0d, 1, 0x40);			/* latency timer */
+	io_write(pio, 0xcf8, addr(0, 0, 0, 0x58), 4);
+	a = g_variant_ref_sink(pci_host_device_ops.save(host));
+	CHECK_EQ(pci_host_device_ops.load(host2, 1, a, err, sizeof(err)), 0);
+	b = g_variant_ref_sink(pci_host_device_ops.save(host2));
+	CHECK(g_variant_equal(a, b));
+	g_variant_unref(b);
+	CHECK_EQ(io_read(pio2, 0xcf8, 4), addr(0, 0, 0, 0x58));
+	CHECK_EQ(io_read(pio2, 0xcfd, 1), 0x30);	/* 0x59 */
+	CHECK_EQ(pci_config_read(host2, 0, 0, 0x58, 4), 0x33333000u);
+	CHECK_EQ(pci_config_read(host2, 0, 0, 0x5c, 4), 0x33333333u);
+	CHECK_EQ(pci_config_read(host2, 0, 0, 0x72, 1), 0x0a);
+	CHECK_EQ(pci_config_read(host2, 0, 0, 0x0d, 1), 0x40);
+
+	/* A device ID other than the i440FX's, and a wrong version. */
+	{
+		GVariant *funcs, *fn, *cfg, *rest[4];
+		uint8_t c[256];
+		const uint8_t *data;
+		guint32 address;
+		guint8 devfn;
+		gboolean intx;
+		gsize len;
+
+		g_variant_get(a, "(u@a(yaybata(uuuu)at))", &address, &funcs);
+		fn = g_variant_get_child_value(funcs, 0);
+		g_variant_get(fn, "(y@ayb@at@a(uuuu)@at)", &devfn, &cfg, &intx,
+			      &rest[0], &rest[1], &rest[2]);
+		data = g_variant_get_fixed_array(cfg, &len, 1);
+		CHECK_EQ(len, 256);
+		memcpy(c, data, 256);
+		c[2] = 0x38;
+		rest[3] = g_variant_new("(y@ayb@at@a(uuuu)@at)", devfn,
+			g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, c, 256, 1),
+			intx, rest[0], rest[1], rest[2]);
+		bad = g_variant_ref_sink(g_variant_new("(u@a(yaybata(uuuu)at))",
+			address, g_variant_new_array(NULL, &rest[3], 1)));
+		for (unsigned i = 0; i < 3; i++)
+			g_variant_unref(rest[i]);
+		g_variant_unref(cfg);
+		g_variant_unref(fn);
+		g_variant_unref(funcs);
+	}
+	pci_config_write(host2, 0, 0, 0x0d, 1, 0x20);
+	CHECK_EQ(pci_host_device_ops.load(host2, 1, bad, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "pci-host: 00.0: config byte 0x02") != NULL);
+	CHECK_EQ(pci_host_device_ops.load(host2, 7, a, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "pci-host: state version 7 not supported") != NULL);
+	CHECK_EQ(pci_config_read(host2, 0, 0, 0x0d, 1), 0x20);
+	g_variant_unref(bad);
+	g_variant_unref(a);
+	pci_host_free(host2);
+	bus_free(pio2);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_linux_type1_check);
@@ -267,5 +340,6 @@ int main(void)
 	RUN_TEST(test_sub_dword);
 	RUN_TEST(test_added_device);
 	RUN_TEST(test_cf9_forwarding);
+	RUN_TEST(test_save_load);
 	return check_finish();
 }

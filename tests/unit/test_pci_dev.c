@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "testlib.h"
 
 #include "devices/pci.h"
@@ -378,6 +380,291 @@ static void test_msix(void)
 	teardown();
 }
 
+/* ---- snapshot ------------------------------------------------------------ */
+
+/* A function with every kind of BAR, MSI-X and INTA, at DEVFN of @h. */
+static void build(struct pci_host *h, struct pci_device *d)
+{
+	static const uint8_t rom[16] = { 0x55, 0xaa, 1 };
+
+	memset(d, 0, sizeof(*d));
+	pci_device_init(d, 0x1af4, 0x1042, 1, 0x010000, 0x1af4, 2, 1);
+	CHECK_EQ(pci_device_set_bar(d, 0, PCI_BAR_IO, 64, false, &bar_ops, NULL), 0);
+	CHECK_EQ(pci_msix_init(d, 0x98, 3, 1), 0);
+	CHECK_EQ(pci_device_set_bar(d, 2, PCI_BAR_MEM64, 1 << 20, true, &bar_ops, NULL), 0);
+	CHECK_EQ(pci_device_set_rom(d, rom, sizeof(rom)), 0);
+	CHECK_EQ(pci_add_device(h, d, DEVFN), 0);
+}
+
+/* A second function at 00:04.0 whose BAR overlaps the first's MSI-X BAR. */
+static void build_other(struct pci_host *h, struct pci_device *d)
+{
+	memset(d, 0, sizeof(*d));
+	pci_device_init(d, 0x8086, 2, 0, 0, 0, 0, 0);
+	CHECK_EQ(pci_device_set_bar(d, 0, PCI_BAR_MEM32, 4096, false, &bar_ops, NULL), 0);
+	CHECK_EQ(pci_add_device(h, d, 4 << 3), 0);
+}
+
+/* A pci-host state taken apart, to be changed and put back together. */
+struct fstate {
+	guint8 devfn;
+	uint8_t config[256];
+	gboolean intx;
+	uint64_t addr[7];
+	uint32_t tab[8][4];
+	unsigned ntab, npba;
+	uint64_t pba[2];
+};
+
+static unsigned take_apart(GVariant *s, uint32_t *address, struct fstate *f)
+{
+	GVariant *funcs;
+	unsigned n;
+
+	g_variant_get(s, "(u@a(yaybata(uuuu)at))", address, &funcs);
+	n = (unsigned)g_variant_n_children(funcs);
+	for (unsigned i = 0; i < n && i < 4; i++) {
+		GVariant *fn = g_variant_get_child_value(funcs, i);
+		GVariant *c, *a, *t, *p;
+		const void *data;
+		gsize len;
+
+		g_variant_get(fn, "(y@ayb@at@a(uuuu)@at)", &f[i].devfn, &c,
+			      &f[i].intx, &a, &t, &p);
+		data = g_variant_get_fixed_array(c, &len, 1);
+		memcpy(f[i].config, data, len < 256 ? len : 256);
+		data = g_variant_get_fixed_array(a, &len, 8);
+		memcpy(f[i].addr, data, 8 * (len < 7 ? len : 7));
+		f[i].ntab = (unsigned)g_variant_n_children(t);
+		for (unsigned v = 0; v < f[i].ntab && v < 8; v++)
+			g_variant_get_child(t, v, "(uuuu)", &f[i].tab[v][0],
+					    &f[i].tab[v][1], &f[i].tab[v][2],
+					    &f[i].tab[v][3]);
+		data = g_variant_get_fixed_array(p, &len, 8);
+		f[i].npba = (unsigned)len;
+		memcpy(f[i].pba, data, 8 * (len < 2 ? len : 2));
+		g_variant_unref(c);
+		g_variant_unref(a);
+		g_variant_unref(t);
+		g_variant_unref(p);
+		g_variant_unref(fn);
+	}
+	g_variant_unref(funcs);
+	return n;
+}
+
+static GVariant *put_together(uint32_t address, const struct fstate *f,
+			      unsigned n)
+{
+	GVariantBuilder funcs;
+
+	g_variant_builder_init(&funcs, G_VARIANT_TYPE("a(yaybata(uuuu)at)"));
+	for (unsigned i = 0; i < n; i++) {
+		GVariantBuilder t;
+
+		g_variant_builder_init(&t, G_VARIANT_TYPE("a(uuuu)"));
+		for (unsigned v = 0; v < f[i].ntab; v++)
+			g_variant_builder_add(&t, "(uuuu)", f[i].tab[v][0],
+					      f[i].tab[v][1], f[i].tab[v][2],
+					      f[i].tab[v][3]);
+		g_variant_builder_add(&funcs, "(y@ayb@ata(uuuu)@at)", f[i].devfn,
+			g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, f[i].config, 256, 1),
+			f[i].intx,
+			g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, f[i].addr, 7, 8),
+			&t,
+			g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, f[i].pba,
+						  f[i].npba, 8));
+	}
+	return g_variant_ref_sink(g_variant_new("(ua(yaybata(uuuu)at))",
+						address, &funcs));
+}
+
+static void test_save_load(void)
+{
+	struct bus *pio2 = bus_new("pio2"), *mmio2 = bus_new("mmio2");
+	struct pci_host *host2 = pci_host_new();
+	static struct pci_device other, dev2, other2;
+	const uint64_t msix_bar = 0xfebf1000;
+	GVariant *a, *b;
+	char err[160] = "";
+	int claimed;
+
+	setup();
+	CHECK_EQ(pci_host_attach(host2, pio2, mmio2), 0);
+	pci_host_set_ops(host2, &host_ops, NULL);
+	build(host, &dev);
+	build_other(host, &other);
+	build(host2, &dev2);
+	build_other(host2, &other2);
+
+	/* Program and enable everything, as firmware would. */
+	wr(0x10, 4, 0xc000);
+	wr(0x14, 4, (uint32_t)msix_bar);
+	wr(0x18, 4, 0x00000000);
+	wr(0x1c, 4, 0x00000008);
+	wr(0x30, 4, 0xfeb40001);
+	wr(0x3c, 1, 11);
+	wr(0x04, 2, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	pci_config_write(host, 0, 4 << 3, 0x10, 4, (uint32_t)msix_bar);
+	pci_config_write(host, 0, 4 << 3, 0x04, 2, PCI_COMMAND_MEMORY);
+	CHECK_EQ(other.bar[0].addr, PCI_BAR_UNMAPPED);	/* dark: overlap */
+	wr(0x9a, 2, 0x8000);				/* MSI-X on */
+	msix_entry(msix_bar, 1, 0xfee01000, 0x4041, 0);
+	msix_entry(msix_bar, 2, 0xfee02000, 0x4042, 1);	/* masked ... */
+	pci_msix_notify(&dev, 2);			/* ... and pending */
+	pci_set_irq(&dev, 1);				/* INTA -> PIRQ D */
+	CHECK_EQ(pirq_level[3], 1);
+	io_write(pio, 0xcf8, 0x80000000u | DEVFN << 8 | 0x3c, 4);
+
+	a = g_variant_ref_sink(pci_host_device_ops.save(host));
+	CHECK(g_variant_is_of_type(a, G_VARIANT_TYPE(PCI_HOST_STATE_TYPE)));
+	pirq_level[3] = 0;
+	pirq_calls = msis = 0;
+	CHECK_EQ(pci_host_device_ops.load(host2, 1, a, err, sizeof(err)), 0);
+	CHECK_EQ(err[0], 0);
+	CHECK_EQ(pirq_level[3], 1);			/* PIRQ D re-driven */
+	CHECK_EQ(pirq_calls, 1);
+	CHECK_EQ(msis, 0);				/* no message sent */
+	b = g_variant_ref_sink(pci_host_device_ops.save(host2));
+	CHECK(g_variant_equal(a, b));
+	g_variant_unref(b);
+
+	/* The BARs decode on the new buses, where they were. */
+	bar_reads = 0;
+	CHECK_EQ(bus_read(pio2, 0xc010, 1, &claimed), 0x5a);
+	CHECK(claimed);
+	CHECK_EQ(bus_read(mmio2, 0x800000040ull, 4, &claimed), 0x5a);
+	CHECK(claimed);
+	CHECK_EQ(last_off, 0x40);
+	CHECK_EQ(bar_reads, 2);
+	CHECK_EQ(bus_read(mmio2, 0xfeb40000, 2, &claimed), 0xaa55);
+	CHECK_EQ(dev2.bar[1].addr, msix_bar);
+	CHECK_EQ(other2.bar[0].addr, PCI_BAR_UNMAPPED);	/* still dark */
+	CHECK_EQ(bus_read(mmio2, msix_bar + 16 + 8, 4, &claimed), 0x4041);
+	CHECK_EQ(bus_read(mmio2, msix_bar + 2048, 8, &claimed), 0x4);
+	/* CONFIG_ADDRESS survived: CONFIG_DATA reads the interrupt line. */
+	CHECK_EQ(io_read(pio2, 0xcf8, 4), 0x80000000u | DEVFN << 8 | 0x3c);
+	CHECK_EQ(io_read(pio2, 0xcfc, 1), 11);
+	/* Unmasking vector 2 delivers what was pending before the save, on
+	 * the original and on the restored function alike. */
+	msix_entry(msix_bar, 2, 0xfee02000, 0x4042, 0);
+	CHECK_EQ(msis, 1);
+	{
+		struct bus *m1 = mmio;
+
+		mmio = mmio2;
+		msix_entry(msix_bar, 2, 0xfee02000, 0x4042, 0);
+		mmio = m1;
+	}
+	CHECK_EQ(msis, 2);
+	CHECK_EQ(msi_data[1], 0x4042);
+	/* And on from there: INTx drops, a BAR moves. */
+	pci_set_irq(&dev2, 0);
+	CHECK_EQ(pirq_level[3], 0);
+	pci_config_write(host2, 0, DEVFN, 0x10, 4, 0xd000);
+	CHECK_EQ(bus_read(pio2, 0xd000, 1, &claimed), 0x5a);
+	bus_read(pio2, 0xc000, 1, &claimed);
+	CHECK(!claimed);
+
+	g_variant_unref(a);
+	pci_device_cleanup(&dev2);
+	pci_device_cleanup(&other2);
+	pci_device_cleanup(&other);
+	pci_host_free(host2);
+	bus_free(pio2);
+	bus_free(mmio2);
+	teardown();
+}
+
+static void test_load_refuses(void)
+{
+	struct bus *pio2 = bus_new("pio2"), *mmio2 = bus_new("mmio2");
+	struct pci_host *host2 = pci_host_new();
+	static struct pci_device dev2;
+	struct fstate good[4], f[4];
+	GVariant *a, *moved, *before, *after;
+	uint32_t address, addr;
+	char err[160];
+	unsigned n, nf;
+	const unsigned d = 1;
+	int claimed;
+
+	setup();
+	CHECK_EQ(pci_host_attach(host2, pio2, mmio2), 0);
+	pci_host_set_ops(host2, &host_ops, NULL);
+	build(host, &dev);
+	build(host2, &dev2);
+	wr(0x10, 4, 0xc000);
+	wr(0x14, 4, 0xfebf1000);
+	wr(0x04, 2, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	a = g_variant_ref_sink(pci_host_device_ops.save(host));
+	CHECK_EQ(pci_host_device_ops.load(host2, 1, a, err, sizeof(err)), 0);
+	before = g_variant_ref_sink(pci_host_device_ops.save(host2));
+	n = take_apart(a, &address, good);
+	CHECK_EQ(n, 2);					/* bridge, ours */
+	CHECK_EQ(good[d].devfn, DEVFN);
+
+	CHECK_EQ(pci_host_device_ops.load(host2, 2, a, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "pci-host: state version 2 not supported") != NULL);
+#define REFUSED(v, why)                                                      \
+	do {                                                                 \
+		GVariant *s__ = (v);                                         \
+		err[0] = 0;                                                  \
+		CHECK_EQ(pci_host_device_ops.load(host2, 1, s__, err, sizeof(err)), -EINVAL); \
+		CHECK(strncmp(err, "pci-host:", 9) == 0);                    \
+		CHECK(strstr(err, why) != NULL);                             \
+		g_variant_unref(s__);                                        \
+	} while (0)
+#define MUTATED(stmt, why)                                                   \
+	do {                                                                 \
+		memcpy(f, good, sizeof(f));                                  \
+		nf = n;                                                      \
+		addr = address;                                              \
+		stmt;                                                        \
+		REFUSED(put_together(addr, f, nf), why);                     \
+	} while (0)
+	REFUSED(g_variant_ref_sink(g_variant_new("(uay)", 0, NULL)), "type");
+	MUTATED(f[d].config[0x10] = 0x05, "byte 0x10");	/* I/O BAR misaligned */
+	MUTATED(f[d].config[0x14] = 0x10, "byte 0x14");	/* MEM BAR misaligned */
+	MUTATED(f[d].config[0x00] = 0x86, "byte 0x00");	/* another vendor */
+	MUTATED(f[d].config[0x9c] = 0x02, "byte 0x9c");	/* MSI-X table BIR */
+	MUTATED(f[d].devfn = 5 << 3, "not in this machine");
+	MUTATED(f[0] = f[d], "repeated");
+	MUTATED(nf = 1, "1 functions saved");
+	MUTATED(f[d].addr[0] = 0xc040, "do not decode");
+	MUTATED(f[d].addr[3] = 0x1000, "do not decode");	/* no BAR 3 */
+	MUTATED(f[d].tab[1][3] = 2, "vector 1 control");
+	MUTATED(f[d].pba[0] = 1u << 3, "pending bits");	/* vector 3 of 3 */
+	MUTATED(f[d].ntab = 2, "table of 2");
+	MUTATED(f[d].npba = 1, "PBA of 1");
+	MUTATED(f[d].intx = TRUE, "INTx level 1");	/* status bit clear */
+	MUTATED(addr = 0x80000001, "CONFIG_ADDRESS");
+	/* A BAR on a range already taken on the new bus: refused, and the
+	 * old mappings are back. */
+	wr(0x14, 4, 0xfd000000);
+	moved = g_variant_ref_sink(pci_host_device_ops.save(host));
+	CHECK_EQ(bus_register(mmio2, 0xfd000000, 16, &bar_ops, NULL), 0);
+	REFUSED(moved, "overlaps");
+#undef MUTATED
+#undef REFUSED
+	after = g_variant_ref_sink(pci_host_device_ops.save(host2));
+	CHECK(g_variant_equal(before, after));
+	CHECK_EQ(dev2.bar[0].addr, 0xc000);
+	CHECK_EQ(dev2.bar[1].addr, 0xfebf1000u);
+	bus_read(mmio2, 0xfebf1000, 4, &claimed);
+	CHECK(claimed);
+	bus_read(pio2, 0xc000, 1, &claimed);
+	CHECK(claimed);
+	g_variant_unref(a);
+	g_variant_unref(before);
+	g_variant_unref(after);
+	pci_device_cleanup(&dev2);
+	pci_host_free(host2);
+	bus_free(pio2);
+	bus_free(mmio2);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_ids_and_bad_bars);
@@ -387,5 +674,7 @@ int main(void)
 	RUN_TEST(test_capabilities);
 	RUN_TEST(test_intx);
 	RUN_TEST(test_msix);
+	RUN_TEST(test_save_load);
+	RUN_TEST(test_load_refuses);
 	return check_finish();
 }

@@ -3,6 +3,9 @@
  * (arch/x86/kernel/i8259.c) and SeaBIOS (src/hw/pic.c) program it. */
 #include "testlib.h"
 
+#include <errno.h>
+#include <glib.h>
+
 #include "devices/pic.h"
 
 static struct bus *pio;
@@ -462,6 +465,165 @@ static void test_reset_and_bad_input(void)
 	teardown();
 }
 
+/* What a guest and the vCPU can observe of a PIC, in a fixed order that
+ * moves it on (an acknowledge, an EOI, ICW bytes): two PICs in the same
+ * state give the same trace. */
+static void observe(struct bus *b, struct pic *p, uint8_t out[16])
+{
+	unsigned n = 0;
+
+	out[n++] = (uint8_t)io_read(b, 0x20, 1);
+	out[n++] = (uint8_t)io_read(b, 0x21, 1);
+	out[n++] = (uint8_t)io_read(b, 0xa0, 1);
+	out[n++] = (uint8_t)io_read(b, 0xa1, 1);
+	out[n++] = (uint8_t)io_read(b, 0x4d0, 1);
+	out[n++] = (uint8_t)io_read(b, 0x4d1, 1);
+	io_write(b, 0x20, 0x0b, 1);
+	out[n++] = (uint8_t)io_read(b, 0x20, 1);	/* master ISR */
+	out[n++] = pic_intr(p);
+	io_write(b, 0x20, 0x20, 1);			/* EOI: IRQ4 done */
+	out[n++] = pic_intr(p);
+	out[n++] = pic_ack(p);				/* the pending one */
+	out[n++] = (uint8_t)io_read(b, 0x20, 1);
+	io_write(b, 0xa1, 0x02, 1);			/* slave ICW3 */
+	io_write(b, 0xa1, 0x01, 1);			/* ICW4 */
+	io_write(b, 0xa1, 0x7f, 1);			/* now OCW1 */
+	out[n++] = (uint8_t)io_read(b, 0xa1, 1);
+	pic_set_irq(p, 3, 0);
+	pic_set_irq(p, 3, 1);
+	out[n++] = (uint8_t)io_read(b, 0x20, 1);
+	out[n++] = pic_ack(p);
+	out[n++] = pic_intr(p);
+	while (n < 16)
+		out[n++] = 0;
+}
+
+static void test_save_load(void)
+{
+	struct bus *pio2 = bus_new("pio2");
+	struct pic *fresh = pic_new(on_intr, NULL);
+	GVariant *a, *b;
+	uint8_t ta[16], tb[16];
+	char err[128] = "";
+
+	setup();
+	CHECK_EQ(pic_attach(fresh, pio2), 0);
+	linux_init(0x08, 0xfb);		/* IRQ3 masked; slave: all but 10 */
+	outb(0x4d0, 0x20);		/* IRQ5 level-triggered */
+	pic_set_irq(pic, 4, 1);
+	CHECK_EQ(pic_ack(pic), 0x24);	/* IRQ4 in service */
+	pic_set_irq(pic, 6, 1);		/* pending behind it */
+	pic_set_irq(pic, 3, 1);		/* masked request */
+	pic_set_irq(pic, 10, 1);	/* slave request: the cascade */
+	CHECK(pic_intr(pic));
+	outb(0x20, 0x6a);		/* OCW3: special mask on, read IRR */
+	outb(0xa0, 0x11);		/* slave halfway through a new ICW sequence */
+	outb(0xa1, 0x30);
+
+	a = g_variant_ref_sink(pic_device_ops.save(pic));
+	CHECK(g_variant_is_of_type(a, G_VARIANT_TYPE(PIC_STATE_TYPE)));
+	intr_calls = 0;
+	CHECK_EQ(pic_device_ops.load(fresh, 1, a, err, sizeof(err)), 0);
+	CHECK_EQ(intr_calls, pic_intr(pic) ? 1 : 0);	/* INTR re-driven */
+	CHECK_EQ(pic_intr(fresh), pic_intr(pic));
+	b = g_variant_ref_sink(pic_device_ops.save(fresh));
+	CHECK(g_variant_equal(a, b));
+	observe(pio, pic, ta);
+	observe(pio2, fresh, tb);
+	CHECK(memcmp(ta, tb, sizeof(ta)) == 0);
+	g_variant_unref(a);
+	g_variant_unref(b);
+	pic_free(fresh);
+	bus_free(pio2);
+	teardown();
+}
+
+/* A state with @chip's field @field (0-15) replaced by @val. */
+static GVariant *patched(GVariant *good, unsigned chip, unsigned field,
+			 GVariant *val)
+{
+	GVariant *top[3], *c[16];
+	GVariant *r;
+
+	for (unsigned i = 0; i < 3; i++)
+		top[i] = g_variant_get_child_value(good, i);
+	for (unsigned i = 0; i < 16; i++)
+		c[i] = i == field ? g_variant_ref_sink(val)
+				  : g_variant_get_child_value(top[chip], i);
+	g_variant_unref(top[chip]);
+	top[chip] = g_variant_ref_sink(g_variant_new_tuple(c, 16));
+	r = g_variant_ref_sink(g_variant_new_tuple(top, 3));
+	for (unsigned i = 0; i < 16; i++)
+		g_variant_unref(c[i]);
+	for (unsigned i = 0; i < 3; i++)
+		g_variant_unref(top[i]);
+	return r;
+}
+
+static void test_load_refuses(void)
+{
+	GVariant *before, *good, *bad, *after;
+	char err[128];
+	struct {
+		unsigned chip, field;
+		GVariant *val;
+	} cases[] = {
+		{ 0, 7, g_variant_new_byte(4) },	/* ICW step */
+		{ 1, 6, g_variant_new_byte(8) },	/* lowest priority */
+		{ 0, 5, g_variant_new_byte(0x21) },	/* vector base bits */
+		{ 0, 4, g_variant_new_byte(0x01) },	/* ELCR of IRQ0 */
+		{ 0, 0, g_variant_new_byte(0x04) },	/* master IR2 input */
+		{ 0, 1, g_variant_new_byte(0x00) },	/* IRR: drops IRQ5 level */
+	};
+
+	setup();
+	linux_init(0x00, 0x00);
+	outb(0x4d0, 0x20);
+	pic_set_irq(pic, 5, 1);
+	CHECK_EQ(pic_ack(pic), 0x25);
+	good = g_variant_ref_sink(pic_device_ops.save(pic));
+
+	/* Another device's state into a fresh PIC, then a wrong type,
+	 * version, and each out-of-range field: refused, nothing changed. */
+	linux_init(0x55, 0xaa);
+	before = g_variant_ref_sink(pic_device_ops.save(pic));
+	CHECK_EQ(pic_device_ops.load(pic, 2, good, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "pic: state version 2 not supported") != NULL);
+	bad = g_variant_ref_sink(g_variant_new("(yy)", 1, 2));
+	CHECK_EQ(pic_device_ops.load(pic, 1, bad, err, sizeof(err)), -EINVAL);
+	CHECK(strncmp(err, "pic:", 4) == 0);
+	g_variant_unref(bad);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bad = patched(good, cases[i].chip, cases[i].field, cases[i].val);
+		err[0] = 0;
+		CHECK_EQ(pic_device_ops.load(pic, 1, bad, err, sizeof(err)), -EINVAL);
+		CHECK(strncmp(err, "pic:", 4) == 0);
+		g_variant_unref(bad);
+	}
+	/* INTR claimed high while nothing requests. */
+	{
+		GVariant *c0 = g_variant_get_child_value(good, 0);
+		GVariant *c1 = g_variant_get_child_value(good, 1);
+
+		bad = g_variant_ref_sink(g_variant_new("(@(yyyyyyyybbbbbbbb)@(yyyyyyyybbbbbbbb)b)",
+						       c0, c1, TRUE));
+		CHECK_EQ(pic_device_ops.load(pic, 1, bad, err, sizeof(err)), -EINVAL);
+		g_variant_unref(c0);
+		g_variant_unref(c1);
+		g_variant_unref(bad);
+	}
+	after = g_variant_ref_sink(pic_device_ops.save(pic));
+	CHECK(g_variant_equal(before, after));
+	CHECK_EQ(inb(0x21), 0x55);
+	/* The good one still loads. */
+	CHECK_EQ(pic_device_ops.load(pic, 1, good, err, sizeof(err)), 0);
+	CHECK_EQ(read_isr(0x20), 0x20);
+	g_variant_unref(before);
+	g_variant_unref(after);
+	g_variant_unref(good);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_init_sequences);
@@ -475,5 +637,7 @@ int main(void)
 	RUN_TEST(test_poll_and_special_mask);
 	RUN_TEST(test_special_fully_nested);
 	RUN_TEST(test_reset_and_bad_input);
+	RUN_TEST(test_save_load);
+	RUN_TEST(test_load_refuses);
 	return check_finish();
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_uart.c - the 16550A driven through port I/O as Linux's
  * 8250 driver (drivers/tty/serial/8250/8250_port.c) programs it. */
+#include <errno.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "testlib.h"
 
@@ -356,6 +359,138 @@ static void test_reset(void)
 	teardown();
 }
 
+/* What the guest sees, in an order that drains the FIFO and the pending
+ * interrupts; the same state gives the same trace. */
+static void observe(struct bus *b, struct irq_recorder *line, uint8_t out[32])
+{
+	unsigned n = 0;
+
+	out[n++] = (uint8_t)line->level;
+	out[n++] = (uint8_t)io_read(b, BASE + IIR, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + LSR, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + MSR, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + IER, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + LCR, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + MCR, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + SCR, 1);
+	while (n < 24 && (io_read(b, BASE + LSR, 1) & 0x01))
+		out[n++] = (uint8_t)io_read(b, BASE + RBR, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + IIR, 1);	/* THRE now */
+	out[n++] = (uint8_t)io_read(b, BASE + IIR, 1);	/* ...cleared */
+	out[n++] = (uint8_t)line->level;
+	io_write(b, BASE + LCR, 0x83, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + DLL, 1);
+	out[n++] = (uint8_t)io_read(b, BASE + DLM, 1);
+	while (n < 32)
+		out[n++] = 0xee;
+}
+
+static void test_save_load(void)
+{
+	struct bus *pio2 = bus_new("pio2");
+	struct irq_recorder irq2;
+	struct uart *fresh = uart_new(irq_recorder_line(&irq2, 4), NULL);
+	GVariant *a, *b;
+	uint8_t ta[32], tb[32];
+	char err[128] = "";
+
+	setup();
+	CHECK_EQ(uart_attach(fresh, pio2, BASE), 0);
+	linux_init();				/* FIFO trigger 8, OUT2 */
+	outb(IER, 0x07);			/* + THRE: pending at once */
+	outb(SCR, 0x5a);
+	CHECK_EQ(uart_receive(uart, (const uint8_t *)"hello", 5), 5);
+	outb(LCR, 0x83);			/* divisor 0x0301 */
+	outb(DLL, 0x01);
+	outb(DLM, 0x03);
+	outb(LCR, 0x03);
+	CHECK_EQ(inb(IIR), 0xcc);		/* char timeout: below trigger */
+	CHECK_EQ(irq.level, 1);
+
+	a = g_variant_ref_sink(uart_device_ops.save(uart));
+	CHECK(g_variant_is_of_type(a, G_VARIANT_TYPE(UART_STATE_TYPE)));
+	CHECK_EQ(uart_device_ops.load(fresh, 1, a, err, sizeof(err)), 0);
+	CHECK_EQ(irq2.level, 1);		/* IRQ output re-driven */
+	CHECK_EQ(irq2.rises, 1);
+	b = g_variant_ref_sink(uart_device_ops.save(fresh));
+	CHECK(g_variant_equal(a, b));
+	observe(pio, &irq, ta);
+	observe(pio2, &irq2, tb);
+	CHECK(memcmp(ta, tb, sizeof(ta)) == 0);
+	CHECK_EQ(tb[8], 'h');
+	CHECK_EQ(tb[12], 'o');
+	/* Loaded again: the level is unchanged, no new edge; an idle
+	 * UART's state drops the line. */
+	CHECK_EQ(uart_device_ops.load(fresh, 1, a, err, sizeof(err)), 0);
+	CHECK_EQ(irq2.level, 1);
+	CHECK_EQ(uart_device_ops.load(fresh, 1, a, err, sizeof(err)), 0);
+	CHECK_EQ(irq2.rises, 2);		/* observe() dropped it once */
+	g_variant_unref(b);
+	uart_reset(uart);
+	b = g_variant_ref_sink(uart_device_ops.save(uart));
+	CHECK_EQ(uart_device_ops.load(fresh, 1, b, err, sizeof(err)), 0);
+	CHECK_EQ(irq2.level, 0);
+	g_variant_unref(a);
+	g_variant_unref(b);
+	uart_free(fresh);
+	bus_free(pio2);
+	teardown();
+}
+
+static GVariant *state(uint8_t mcr, uint8_t fcr, uint8_t msr,
+		       unsigned nrx, int irq_level)
+{
+	uint8_t rx[256];
+
+	memset(rx, 'x', sizeof(rx));
+	return g_variant_ref_sink(g_variant_new("(qyyyyyyyb@ayb)", 12, 0x01,
+		0x03, mcr, 0, fcr, 0, msr, FALSE,
+		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, rx, nrx, 1),
+		irq_level));
+}
+
+static void test_load_refuses(void)
+{
+	GVariant *before, *after, *good;
+	char err[128];
+
+	setup();
+	linux_init();
+	CHECK_EQ(uart_receive(uart, (const uint8_t *)"abc", 3), 3);
+	before = g_variant_ref_sink(uart_device_ops.save(uart));
+	/* A sane state, for comparison: MCR 0x0b, FIFO on, 3 bytes, RDI. */
+	good = state(0x0b, 0x81, 0xb0, 3, 1);
+	CHECK_EQ(uart_device_ops.load(uart, 2, good, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "uart: state version 2 not supported") != NULL);
+#define REFUSED(v)                                                           \
+	do {                                                                 \
+		GVariant *s__ = (v);                                         \
+		err[0] = 0;                                                  \
+		CHECK_EQ(uart_device_ops.load(uart, 1, s__, err, sizeof(err)), -EINVAL); \
+		CHECK(strncmp(err, "uart:", 5) == 0);                        \
+		g_variant_unref(s__);                                        \
+	} while (0)
+	REFUSED(g_variant_ref_sink(g_variant_new("(y)", 1)));	/* wrong type */
+	REFUSED(state(0x0b, 0x81, 0xb0, 200, 1));		/* FIFO level 200 */
+	REFUSED(state(0x0b, 0x81, 0xb0, 17, 1));
+	REFUSED(state(0x0b, 0x00, 0xb0, 2, 1));		/* FIFOs off: 1 */
+	REFUSED(state(0x0b, 0x02, 0xb0, 0, 0));		/* FCR without enable */
+	REFUSED(state(0x2b, 0x81, 0xb0, 3, 1));		/* MCR reserved bit */
+	REFUSED(state(0x0b, 0x81, 0x30, 3, 1));		/* DCD not as wired */
+	REFUSED(state(0x0b, 0x81, 0xb0, 3, 0));		/* IRQ level wrong */
+#undef REFUSED
+	after = g_variant_ref_sink(uart_device_ops.save(uart));
+	CHECK(g_variant_equal(before, after));
+	CHECK_EQ(irq.level, 1);
+	CHECK_EQ(inb(RBR), 'a');
+	CHECK_EQ(uart_device_ops.load(uart, 1, good, err, sizeof(err)), 0);
+	CHECK_EQ(inb(RBR), 'x');
+	g_variant_unref(good);
+	g_variant_unref(before);
+	g_variant_unref(after);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_reset_state);
@@ -369,5 +504,7 @@ int main(void)
 	RUN_TEST(test_priorities);
 	RUN_TEST(test_loopback);
 	RUN_TEST(test_reset);
+	RUN_TEST(test_save_load);
+	RUN_TEST(test_load_refuses);
 	return check_finish();
 }

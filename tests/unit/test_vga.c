@@ -6,6 +6,7 @@
  * handshake and linear modes, mode validation, redraw tracking, BAR0
  * through a (fake) memory slot with its dirty log, and a hostile guest. */
 #include <errno.h>
+#include <glib.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -921,6 +922,364 @@ static void test_vram_slot(void)
 	CHECK(!fs.mapped);			/* vga_free() unmapped it */
 }
 
+/* ---- saved state ------------------------------------------------------- */
+
+static GVariant *save_state(void)
+{
+	GVariant *v = vga_device_ops.save(vga);
+
+	CHECK(v != NULL);
+	return v ? g_variant_ref_sink(v) : NULL;
+}
+
+/* The whole surface, refreshed (free .pixels). */
+static struct console_surface screen(void)
+{
+	struct console_surface s = { 0 };
+
+	console_refresh(con);
+	CHECK_EQ(console_snapshot(con, &s), 0);
+	return s;
+}
+
+static void same_screen(const struct console_surface *a,
+			const struct console_surface *b)
+{
+	CHECK_EQ(a->width, b->width);
+	CHECK_EQ(a->height, b->height);
+	CHECK(a->width == b->width && a->height == b->height &&
+	      !memcmp(a->pixels, b->pixels, (size_t)a->stride * a->height));
+}
+
+/* Registers as the guest reads them back (reads that move state, the
+ * attribute flip-flop, the DAC read index, the retrace toggle, included),
+ * then what half-done sequences do next: the DAC entry being written and
+ * the attribute write that is data. */
+static unsigned readback(uint8_t *log, unsigned cap)
+{
+	unsigned n = 0;
+
+#define LOGB(x) do { if (n < cap) log[n++] = (uint8_t)(x); } while (0)
+	LOGB(inb(0x3c4));
+	LOGB(inb(0x3ce));
+	LOGB(inb(0x3d4));
+	LOGB(inb(0x3c0));
+	LOGB(inb(0x3c7));
+	LOGB(inb(0x3c8));
+	/* Finish the entry whose red byte was written. */
+	outb(0x3c9, 0x22);
+	outb(0x3c9, 0x33);
+	/* The flip-flop says whether this is an index or a data write. */
+	outb(0x3c0, 0x21);
+	LOGB(inb(0x3c0));
+	for (unsigned i = 0; i < 5; i++) {
+		outb(0x3c4, i);
+		LOGB(inb(0x3c5));
+	}
+	for (unsigned i = 0; i < 9; i++) {
+		outb(0x3ce, i);
+		LOGB(inb(0x3cf));
+	}
+	for (unsigned i = 0; i <= 0x18; i++) {
+		outb(0x3d4, i);
+		LOGB(inb(0x3d5));
+	}
+	for (unsigned i = 0; i < 0x15; i++) {
+		inb(0x3da);
+		outb(0x3c0, i | 0x20);
+		LOGB(inb(0x3c1));
+	}
+	LOGB(inb(0x3da));
+	LOGB(inb(0x3cc));
+	LOGB(inb(0x3ca));
+	LOGB(inb(0x3c3));
+	LOGB(inb(0x3c6));
+	outb(0x3c7, 0);
+	for (unsigned i = 0; i < 3 * 256; i++)
+		LOGB(inb(0x3c9));
+	LOGB(memr(0xa0000 + 0x1000));	/* loads the latches */
+	for (unsigned i = 0; i < 11; i++) {
+		unsigned x = dispi_r(i);
+
+		LOGB(x);
+		LOGB(x >> 8);
+	}
+#undef LOGB
+	return n;
+}
+
+/* A text mode with its own palette, glyphs, cursor shape and place, and
+ * every index, the flip-flop and the DAC's sub-index mid-way. */
+static void busy_text(void)
+{
+	set_mode(&mode3);
+	dac_w(1, 0x00, 0x10, 0x2a);
+	dac_w(14, 0x3f, 0x20, 0x05);
+	dac_w(0x39, 0x3f, 0x3f, 0x00);
+	for (unsigned i = 0; i < 80 * 25; i++)
+		put_char(i / 80, i % 80, (uint8_t)('A' + i % 3), 0x07);
+	load_glyph('A', glyph_a);
+	load_glyph('B', glyph_full);
+	put_char(0, 0, 'A', 0x1e);
+	put_char(3, 7, 'B', 0x19);
+	put_char(4, 0, 'A', 0x8e);
+	cr_w(0x0a, 0x06);			/* cursor scanlines 6-11 */
+	cr_w(0x0b, 0x0b);
+	cr_w(0x0e, 0x01);
+	cr_w(0x0f, 0x2c);			/* 300: row 3, col 60 */
+	(void)memr(0xa0000 + 0x18000 + 6);	/* latches */
+	outb(0x3c4, 0x02);
+	outb(0x3ce, 0x05);
+	outb(0x3d4, 0x0f);
+	outb(0x3c8, 0x40);
+	outb(0x3c9, 0x11);			/* sub-index 1 */
+	inb(0x3da);
+	outb(0x3c0, 0x32);			/* next write: data */
+}
+
+/* 800x600x32 through the LFB, virtual width 1024, offset 16,8, bank 3,
+ * 8-bit DAC. */
+static void busy_vbe(void)
+{
+	vbe_set(800, 600, 32, 0x40 | 0x20);
+	dispi_w(6, 1024);
+	dispi_w(8, 16);
+	dispi_w(9, 8);
+	dispi_w(5, 3);
+	inb(0x3da);
+	outb(0x3c0, 0x20);
+	dispi_w(0, 0xb0c4);
+	outw(0x1ce, 3);				/* DISPI index left at BPP */
+	outb(0x3c8, 0x80);
+	outb(0x3c9, 0xfe);
+}
+
+/* Save the adapter, read it back; a fresh adapter (after @prepare, if
+ * any) given the VRAM and the state must save the same, draw the same
+ * and read back the same. */
+static void roundtrip(void (*prepare)(void), bool slot)
+{
+	static uint8_t log_a[4096], log_b[4096];
+	struct console_surface a, b;
+	char err[160] = "";
+	GVariant *s1, *s2;
+	uint8_t *vram = malloc(VGA_DEFAULT_VRAM);
+	unsigned na, nb;
+
+	CHECK(vram != NULL);
+	a = screen();
+	s1 = save_state();
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(VGA_STATE_TYPE)));
+	memcpy(vram, vga_vram(vga), VGA_DEFAULT_VRAM);
+	na = readback(log_a, sizeof(log_a));
+	teardown();
+
+	if (slot) {
+		memset(&fs, 0, sizeof(fs));
+		setup_slot(VGA_DEFAULT_VRAM, &(const struct mem_slot){ .ops = &fake_slot_ops });
+	} else {
+		setup();
+	}
+	if (prepare)
+		prepare();
+	console_refresh(con);
+	/* Host writes, as a restore does: no dirty page marks them. */
+	memcpy(vga_vram(vga), vram, VGA_DEFAULT_VRAM);
+	CHECK_EQ(vga_device_ops.load(vga, 1, s1, err, sizeof(err)), 0);
+	CHECK_EQ(err[0], '\0');
+	if (slot) {			/* the slot follows the BAR, not the load */
+		CHECK_EQ(fs.maps, 1);
+		CHECK_EQ(fs.unmaps, 0);
+		CHECK_EQ(fs.gpa, LFB);
+	}
+	s2 = save_state();
+	CHECK(g_variant_equal(s1, s2));
+	updates = 0;
+	b = screen();
+	CHECK_EQ(updates, 1);
+	CHECK_EQ(ux, 0);		/* all of it redrawn */
+	CHECK_EQ(uy, 0);
+	CHECK_EQ(uw, a.width);
+	CHECK_EQ(uh, a.height);
+	same_screen(&a, &b);
+	nb = readback(log_b, sizeof(log_b));
+	CHECK(na > 800);
+	CHECK(na == nb && !memcmp(log_a, log_b, na));
+	free(a.pixels);
+	free(b.pixels);
+	g_variant_unref(s1);
+	g_variant_unref(s2);
+	free(vram);
+}
+
+static void test_state_roundtrip(void)
+{
+	struct console_surface s;
+
+	CHECK_EQ(vga_device_ops.state_version, 1);
+	setup();
+	busy_text();
+	s = screen();
+	CHECK_EQ(s.width, 720);
+	free(s.pixels);
+	/* Into an adapter showing its own text screen already. */
+	roundtrip(busy_text, false);
+	busy_vbe();
+	for (unsigned y = 0; y < 620; y += 3)
+		for (unsigned x = 0; x < 1024; x += 7)
+			io_write(mmio, LFB + ((uint64_t)y * 1024 + x) * 4,
+				 (x * 0x10101u + y * 0x3001u) & 0xffffff, 4);
+	s = screen();
+	CHECK_EQ(s.width, 800);
+	CHECK_EQ(s.height, 600);
+	free(s.pixels);
+	/* Into one already in the same mode, VRAM and BAR0 as a slot. */
+	roundtrip(busy_vbe, true);
+	teardown();
+}
+
+/* @s with the child at @a (then @b, unless ~0u) replaced by @nv. */
+static GVariant *replace_at(GVariant *s, unsigned a, unsigned b, GVariant *nv)
+{
+	gsize n = g_variant_n_children(s);
+	GVariant *c[16], *r;
+
+	CHECK(n <= 16);
+	for (gsize i = 0; i < n && i < 16; i++) {
+		if (i != a) {
+			c[i] = g_variant_get_child_value(s, i);
+		} else if (b == ~0u) {
+			c[i] = g_variant_ref_sink(nv);
+		} else {
+			GVariant *sub = g_variant_get_child_value(s, i);
+
+			c[i] = g_variant_ref_sink(replace_at(sub, b, ~0u, nv));
+			g_variant_unref(sub);
+		}
+	}
+	r = g_variant_new_tuple(c, n);
+	for (gsize i = 0; i < n; i++)
+		g_variant_unref(c[i]);
+	return r;
+}
+
+/* @s's byte array at @a/@b with byte @i set to @val (@len: resize). */
+static GVariant *bytes_at(GVariant *s, unsigned a, unsigned b, size_t len,
+			  unsigned i, uint8_t val)
+{
+	GVariant *sub = g_variant_get_child_value(s, a);
+	GVariant *arr = g_variant_get_child_value(sub, b);
+	uint8_t buf[1024] = { 0 };
+	gsize n;
+	const uint8_t *p = g_variant_get_fixed_array(arr, &n, 1);
+
+	memcpy(buf, p, n < sizeof(buf) ? n : sizeof(buf));
+	if (i < sizeof(buf))
+		buf[i] = val;
+	g_variant_unref(arr);
+	g_variant_unref(sub);
+	return replace_at(s, a, b, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+							     buf, len ? len : n, 1));
+}
+
+static GVariant *dispi_at(GVariant *s, unsigned i, uint16_t val)
+{
+	GVariant *sub = g_variant_get_child_value(s, 8);
+	GVariant *arr = g_variant_get_child_value(sub, 1);
+	uint16_t r[11];
+	gsize n;
+	const uint16_t *p = g_variant_get_fixed_array(arr, &n, 2);
+
+	CHECK_EQ(n, 11);
+	memcpy(r, p, sizeof(r));
+	r[i] = val;
+	g_variant_unref(arr);
+	g_variant_unref(sub);
+	return replace_at(s, 8, 1, g_variant_new_fixed_array(G_VARIANT_TYPE_UINT16,
+							     r, 11, 2));
+}
+
+static void refused(GVariant *before, uint32_t version, GVariant *bad,
+		    const char *why)
+{
+	char err[200] = "";
+	GVariant *after;
+	int r;
+
+	g_variant_ref_sink(bad);
+	r = vga_device_ops.load(vga, version, bad, err, sizeof(err));
+	CHECK_EQ(r, -EINVAL);
+	CHECK(!strncmp(err, "vga: ", 5) && !strchr(err, '\n'));
+	if (r != -EINVAL || strncmp(err, "vga: ", 5))
+		fprintf(stderr, "  %s: %d '%s'\n", why, r, err);
+	after = save_state();
+	CHECK(g_variant_equal(before, after));
+	g_variant_unref(after);
+	g_variant_unref(bad);
+}
+
+static void test_state_refused(void)
+{
+	GVariant *s;
+	char err[200] = "";
+
+	setup();
+	busy_vbe();
+	s = save_state();
+
+	refused(s, 1, g_variant_new("(u)", 1), "type");
+	CHECK_EQ(vga_device_ops.load(vga, 2, s, err, sizeof(err)), -EINVAL);
+	CHECK(!strcmp(err, "vga: state version 2 not supported"));
+	refused(s, 1, replace_at(s, 0, ~0u, g_variant_new_uint32(8u << 20)),
+		"VRAM size");
+	refused(s, 1, replace_at(s, 1, 1, g_variant_new_byte(4)), "feature");
+	refused(s, 1, replace_at(s, 1, 3, g_variant_new_byte(1)), "st01");
+	refused(s, 1, replace_at(s, 2, 0, g_variant_new_byte(8)), "SR index");
+	refused(s, 1, bytes_at(s, 2, 1, 0, 0, 0x04), "SR00 bit 2");
+	refused(s, 1, bytes_at(s, 2, 1, 0, 5, 0x01), "SR05");
+	refused(s, 1, bytes_at(s, 2, 1, 9, 0, 0x03), "9 SRs");
+	refused(s, 1, replace_at(s, 3, 0, g_variant_new_byte(16)), "GR index");
+	refused(s, 1, bytes_at(s, 3, 1, 15, 0, 0), "15 GRs");
+	refused(s, 1, bytes_at(s, 3, 1, 0, 5, 0x84), "GR05 bit 7");
+	refused(s, 1, replace_at(s, 4, 0, g_variant_new_byte(0x40)), "CR index");
+	refused(s, 1, bytes_at(s, 4, 1, 0, 0x19, 1), "CR19");
+	refused(s, 1, replace_at(s, 5, 0, g_variant_new_byte(0x40)), "AR index");
+	refused(s, 1, bytes_at(s, 5, 2, 0, 0x10, 0x10), "AR10 bit 4");
+	refused(s, 1, bytes_at(s, 5, 2, 0, 3, 0x40), "AR03 bit 6");
+	refused(s, 1, bytes_at(s, 5, 2, 20, 0, 0), "20 ARs");
+	refused(s, 1, bytes_at(s, 6, 1, 767, 0, 0), "short palette");
+	refused(s, 1, replace_at(s, 6, 4, g_variant_new_byte(3)), "DAC sub-index");
+	refused(s, 1, bytes_at(s, 6, 5, 4, 0, 0), "DAC input");
+	refused(s, 1, dispi_at(s, 0, 0x1234), "DISPI ID");
+	refused(s, 1, dispi_at(s, 1, 2561), "XRES");
+	refused(s, 1, dispi_at(s, 2, 1601), "YRES");
+	refused(s, 1, dispi_at(s, 3, 7), "BPP 7");
+	refused(s, 1, dispi_at(s, 4, 0x141), "ENABLE bit 8");
+	refused(s, 1, dispi_at(s, 5, 256), "bank past 16 MiB");
+	refused(s, 1, dispi_at(s, 7, 600), "VIRT_HEIGHT");
+	refused(s, 1, dispi_at(s, 10, 256), "VIDEO_MEMORY_64K");
+	refused(s, 1, dispi_at(s, 9, 4000), "Y offset past the VRAM");
+	refused(s, 1, dispi_at(s, 8, 300), "X offset past the virtual width");
+	refused(s, 1, dispi_at(s, 6, 799), "virtual width < XRES");
+	/* Disabled, the same registers are fine (SeaBIOS sets them up
+	 * before enabling). */
+	{
+		char e2[200] = "";
+		GVariant *ok = g_variant_ref_sink(replace_at(s, 8, 1,
+			g_variant_new_fixed_array(G_VARIANT_TYPE_UINT16,
+				(const uint16_t[11]){ 0xb0c5, 2560, 1600, 4,
+						      0, 0, 17, 0, 5000,
+						      9000, 0 }, 11, 2)));
+
+		CHECK_EQ(vga_device_ops.load(vga, 1, ok, e2, sizeof(e2)), 0);
+		CHECK_EQ(dispi_r(8), 5000);
+		CHECK_EQ(vga_device_ops.load(vga, 1, s, e2, sizeof(e2)), 0);
+		g_variant_unref(ok);
+	}
+	teardown();
+	g_variant_unref(s);
+}
+
 int main(void)
 {
 	RUN_TEST(test_pci_identity);
@@ -934,5 +1293,7 @@ int main(void)
 	RUN_TEST(test_vram_slot);
 	RUN_TEST(test_hostile);
 	RUN_TEST(test_perf_full_frame);
+	RUN_TEST(test_state_roundtrip);
+	RUN_TEST(test_state_refused);
 	return check_finish();
 }

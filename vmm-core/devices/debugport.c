@@ -6,7 +6,12 @@
  */
 #include "debugport.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../host/chardev.h"
@@ -140,7 +145,44 @@ static void debugport_dev_free(void *dev)
 	debugport_free(dev);
 }
 
+static GVariant *debugport_dev_save(void *dev)
+{
+	struct debugport *d = dev;
+
+	return g_variant_new("(y)", d->post);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int debugport_dev_load(void *dev, uint32_t version, GVariant *state,
+			      char *err, size_t errlen)
+{
+	struct debugport *d = dev;
+
+	if (version != 1)
+		return load_fail(err, errlen, "debugport: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(DEBUGPORT_STATE_TYPE)))
+		return load_fail(err, errlen, "debugport: state is of type %s, not " DEBUGPORT_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(y)", &d->post);
+	return 0;
+}
+
 const struct device_ops debugport_device_ops = {
 	.name = "debugport",
+	.save = debugport_dev_save,
+	.load = debugport_dev_load,
+	.state_version = 1,
 	.free = debugport_dev_free,
 };

@@ -26,7 +26,13 @@ struct debugport *debugport_new(struct chardev *con,
 				void (*test_exit)(void *opaque, uint32_t code),
 				void *opaque);
 void debugport_free(struct debugport *d);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * debugport_device_ops: state DEBUGPORT_STATE_TYPE, version 1: (the last
+ * POST code).  The debug console's chardev and the test-exit hook are
+ * wiring, not state.
+ */
+#define DEBUGPORT_STATE_TYPE "(y)"
 extern const struct device_ops debugport_device_ops;
 int debugport_attach(struct debugport *d, struct bus *pio);
 uint8_t debugport_post_code(const struct debugport *d);

@@ -9,9 +9,13 @@
 #include "fw_cfg.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -101,11 +105,12 @@ static void seal(struct fw_cfg *fc)
 	fc->dir.len = (uint32_t)len;
 }
 
-static const struct item *selected(struct fw_cfg *fc)
+/* The item selector @sel names, or NULL. */
+static const struct item *selected_key(struct fw_cfg *fc, uint16_t sel)
 {
-	uint16_t k = fc->sel & 0x3fff;	/* bit 14: write, bit 15: arch */
+	uint16_t k = sel & 0x3fff;	/* bit 14: write, bit 15: arch */
 
-	if (fc->sel & 0x8000)
+	if (sel & 0x8000)
 		return NULL;		/* no arch-specific items */
 	if (k == FW_CFG_FILE_DIR) {
 		seal(fc);
@@ -117,6 +122,11 @@ static const struct item *selected(struct fw_cfg *fc)
 	if ((unsigned)(k - FW_CFG_FILE_FIRST) < fc->nfiles)
 		return &fc->file[k - FW_CFG_FILE_FIRST].item;
 	return NULL;
+}
+
+static const struct item *selected(struct fw_cfg *fc)
+{
+	return selected_key(fc, fc->sel);
 }
 
 static void select_key(struct fw_cfg *fc, uint16_t key)
@@ -366,7 +376,73 @@ static void fw_cfg_dev_free(void *dev)
 	fw_cfg_free(dev);
 }
 
+/*
+ * Reads at or past an item's end give zeroes and DMA moves the offset on
+ * regardless, so an offset past the end behaves as one at the end, and
+ * any offset into no item as 0: saved that way, so that the offset a
+ * state carries is always within its item.
+ */
+static GVariant *fw_cfg_dev_save(void *dev)
+{
+	struct fw_cfg *fc = dev;
+	const struct item *it = selected(fc);
+	uint32_t len = it ? it->len : 0;
+	uint32_t off = fc->offset < len ? fc->offset : len;
+
+	return g_variant_new("(quubu)", fc->sel, off, fc->dma_hi, it != NULL,
+			     len);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* The items are rebuilt from the machine's configuration: the selected
+ * one must be there (or absent) as when saved, with the same length. */
+static int fw_cfg_dev_load(void *dev, uint32_t version, GVariant *state,
+			   char *err, size_t errlen)
+{
+	struct fw_cfg *fc = dev;
+	const struct item *it;
+	guint16 sel;
+	guint32 off, dma_hi, len;
+	gboolean exists;
+
+	if (version != 1)
+		return load_fail(err, errlen, "fw_cfg: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(FW_CFG_STATE_TYPE)))
+		return load_fail(err, errlen, "fw_cfg: state is of type %s, not " FW_CFG_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(quubu)", &sel, &off, &dma_hi, &exists, &len);
+	it = selected_key(fc, sel);
+	if (!it != !exists)
+		return load_fail(err, errlen, "fw_cfg: selected item 0x%04x %s in this machine",
+				 sel, it ? "exists, but did not" : "does not exist");
+	if (it && it->len != len)
+		return load_fail(err, errlen, "fw_cfg: item 0x%04x is %u bytes, saved with %u",
+				 sel, it->len, len);
+	if (off > len || (!it && len))
+		return load_fail(err, errlen, "fw_cfg: offset %u past the end of item 0x%04x (%u bytes)",
+				 off, sel, len);
+	fc->sel = sel;
+	fc->offset = off;
+	fc->dma_hi = dma_hi;
+	return 0;
+}
+
 const struct device_ops fw_cfg_device_ops = {
 	.name = "fw_cfg",
+	.save = fw_cfg_dev_save,
+	.load = fw_cfg_dev_load,
+	.state_version = 1,
 	.free = fw_cfg_dev_free,
 };

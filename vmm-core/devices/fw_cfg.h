@@ -63,7 +63,18 @@ struct fw_cfg;
 /* @mem: where DMA transfers go (checked per access). */
 struct fw_cfg *fw_cfg_new(const struct guest_mem *mem);
 void fw_cfg_free(struct fw_cfg *fc);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * fw_cfg_device_ops: state FW_CFG_STATE_TYPE, version 1: (selector, offset
+ * into the selected item (at most its length), the DMA address's high
+ * half written at 0x514 and awaiting its low half, whether the selector
+ * names an item, that item's length).  DMA transfers run to completion
+ * within the port write, so there is no other DMA state.  The items'
+ * contents are not state: the machine rebuilds them from its
+ * configuration, and load checks the selected one is there with the same
+ * length.
+ */
+#define FW_CFG_STATE_TYPE "(quubu)"
 extern const struct device_ops fw_cfg_device_ops;
 /* Register ports 0x510-0x51f.  Returns 0 or -errno. */
 int fw_cfg_attach(struct fw_cfg *fc, struct bus *pio);

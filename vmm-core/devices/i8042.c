@@ -41,10 +41,15 @@
  */
 #include "i8042.h"
 
+#include <errno.h>
+#include <glib.h>
 #include <limits.h>
 #include <linux/input-event-codes.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../bus.h"
 #include "../display/console.h"
@@ -1156,8 +1161,374 @@ static void i8042_dev_free(void *dev)
 	i8042_free(dev);
 }
 
+/* ---- saved state (I8042_STATE_TYPE in i8042.h) ----------------------- */
+
+#define I8042_STATE_VERSION 1u
+/* The longest a typematic timer waits: the 1 s delay (0xf3 bits 5-6 = 3);
+ * the slowest repeat period is 500 ms. */
+#define TYPEMATIC_MAX_NS 1000000000ull
+
+static GVariant *bytes_v(const uint8_t *b, size_t n)
+{
+	return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, b, n, 1);
+}
+
+/* A ring's bytes, oldest first. */
+static GVariant *ring_v(const struct ring *r)
+{
+	uint8_t b[RING_MAX];
+
+	for (unsigned i = 0; i < r->count; i++)
+		b[i] = r->b[(r->head + i) % RING_MAX];
+	return bytes_v(b, r->count);
+}
+
+static GVariant *i8042_save(void *dev)
+{
+	struct i8042 *k = dev;
+	const struct ps2kbd *kb = &k->kbd;
+	const struct ps2mouse *m = &k->aux;
+	GVariantBuilder q;
+	uint64_t remain = 0;
+	bool armed = kb->has_timer && kb->timer.armed;
+
+	g_variant_builder_init(&q, G_VARIANT_TYPE("a(yy)"));
+	for (unsigned i = 0; i < k->ctrl_count; i++) {
+		const struct obyte *o = &k->ctrlq[(k->ctrl_head + i) % CTRL_QUEUE];
+
+		g_variant_builder_add(&q, "(yy)", o->data, o->src);
+	}
+	if (armed) {
+		uint64_t now = vclock_now(vtimer_queue_clock(kb->timer.q));
+
+		remain = kb->timer.deadline_ns > now ? kb->timer.deadline_ns - now
+						      : 0;
+	}
+	return g_variant_new("((@ayyyybyybya(yy)bb)"
+			     "(@ay@ayyybbyyy@ayubt)"
+			     "(@ay@ayybbbbyyy@ayyiiiuu))",
+		bytes_v(k->ram, sizeof(k->ram)), k->outport, k->status_cmd,
+		k->pending_cmd, (gboolean)k->ob_full, k->ob.data, k->ob.src,
+		(gboolean)k->xlate_break, k->last_src, &q,
+		(gboolean)k->kbd_level, (gboolean)k->aux_level,
+		ring_v(&kb->reply), ring_v(&kb->data), kb->pending, kb->set,
+		(gboolean)kb->scanning, (gboolean)kb->overrun, kb->leds,
+		kb->typematic, kb->last_sent,
+		bytes_v(kb->set3_type, sizeof(kb->set3_type)),
+		(guint32)kb->repeat_key, (gboolean)armed, (guint64)remain,
+		ring_v(&m->reply), ring_v(&m->data), m->pending, (gboolean)m->wrap,
+		(gboolean)m->remote, (gboolean)m->reporting,
+		(gboolean)m->scale21, m->rate, m->resolution, m->id,
+		bytes_v(m->rates, sizeof(m->rates)), m->last_sent,
+		(gint32)m->dx, (gint32)m->dy, (gint32)m->dz,
+		(guint32)m->buttons, (guint32)m->buttons_sent);
+}
+
+/* One line in @err, naming the device; returns -EINVAL. */
+static int refuse(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err || !errlen)
+		return -EINVAL;
+	n = snprintf(err, errlen, "i8042: ");
+	if (n < 0 || (size_t)n >= errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Byte array @v into @r (capacity @cap).  False if it does not fit. */
+static bool ring_load(struct ring *r, uint8_t cap, GVariant *v)
+{
+	gsize n;
+	const uint8_t *b = g_variant_get_fixed_array(v, &n, 1);
+
+	ring_init(r, cap);
+	if (n > cap)
+		return false;
+	for (gsize i = 0; i < n; i++)
+		ring_put(r, b[i]);
+	return true;
+}
+
+static bool rate_ok(unsigned r)
+{
+	switch (r) {
+	case 10: case 20: case 40: case 60: case 80: case 100: case 200:
+		return true;
+	}
+	return false;
+}
+
+static bool ctrl_pending_ok(unsigned c)
+{
+	return c == 0 || (c >= 0x60 && c <= 0x7f) || (c >= 0xd1 && c <= 0xd4);
+}
+
+static bool kbd_pending_ok(unsigned c)
+{
+	return c == 0 || c == 0xed || c == 0xf0 || c == 0xf3 ||
+	       (c >= 0xfb && c <= 0xfd);
+}
+
+#define MOUSE_BTNS (CONSOLE_BTN_LEFT | CONSOLE_BTN_RIGHT | CONSOLE_BTN_MIDDLE)
+
+/* The controller tuple into @n; 0 or -EINVAL. */
+static int load_ctrl(struct i8042 *n, GVariant *v, bool *kl, bool *al,
+		     char *err, size_t errlen)
+{
+	GVariant *ram, *q;
+	guchar ob_data, ob_src, last_src;
+	gboolean ob_full, xb, kbd_level, aux_level;
+	const uint8_t *p;
+	gsize len;
+	int r = 0;
+
+	g_variant_get(v, "(@ayyyybyyby@a(yy)bb)", &ram, &n->outport,
+		      &n->status_cmd, &n->pending_cmd, &ob_full, &ob_data,
+		      &ob_src, &xb, &last_src, &q, &kbd_level, &aux_level);
+	p = g_variant_get_fixed_array(ram, &len, 1);
+	if (len != sizeof(n->ram))
+		r = refuse(err, errlen, "controller RAM of %zu bytes, not %zu",
+			   (size_t)len, sizeof(n->ram));
+	else if (p[0] & 0x80)
+		r = refuse(err, errlen, "configuration byte 0x%02x has bit 7 set",
+			   p[0]);
+	else if (n->status_cmd & ~STS_CMD)
+		r = refuse(err, errlen, "status bits 0x%02x", n->status_cmd);
+	else if (!ctrl_pending_ok(n->pending_cmd))
+		r = refuse(err, errlen, "no controller command 0x%02x takes data",
+			   n->pending_cmd);
+	else if (ob_src > SRC_AUX || last_src > SRC_AUX)
+		r = refuse(err, errlen, "output source %u out of range",
+			   ob_src > SRC_AUX ? ob_src : last_src);
+	else if (g_variant_n_children(q) > CTRL_QUEUE)
+		r = refuse(err, errlen, "%zu controller bytes queued, at most %u",
+			   (size_t)g_variant_n_children(q), CTRL_QUEUE);
+	if (!r) {
+		memcpy(n->ram, p, sizeof(n->ram));
+		n->ob_full = ob_full;
+		n->ob = (struct obyte){ ob_data, ob_src };
+		n->xlate_break = xb;
+		n->last_src = last_src;
+		n->ctrl_head = 0;
+		n->ctrl_count = (unsigned)g_variant_n_children(q);
+		for (unsigned i = 0; i < n->ctrl_count && !r; i++) {
+			guchar d, s;
+
+			g_variant_get_child(q, i, "(yy)", &d, &s);
+			if (s > SRC_AUX)
+				r = refuse(err, errlen,
+					   "queued byte %u: source %u out of range",
+					   i, s);
+			n->ctrlq[i] = (struct obyte){ d, s };
+		}
+		*kl = kbd_level;
+		*al = aux_level;
+	}
+	g_variant_unref(ram);
+	g_variant_unref(q);
+	return r;
+}
+
+static int load_kbd(struct ps2kbd *kb, GVariant *v, bool *armed,
+		    uint64_t *remain, char *err, size_t errlen)
+{
+	GVariant *reply, *data, *types;
+	gboolean scanning, overrun, timer_armed;
+	guint32 key;
+	guint64 rem;
+	const uint8_t *t;
+	uint8_t codes[KEYMAP_MAX_BYTES];
+	gsize len;
+	int r = 0;
+
+	g_variant_get(v, "(@ay@ayyybbyyy@ayubt)", &reply, &data, &kb->pending,
+		      &kb->set, &scanning, &overrun, &kb->leds, &kb->typematic,
+		      &kb->last_sent, &types, &key, &timer_armed, &rem);
+	t = g_variant_get_fixed_array(types, &len, 1);
+	if (!ring_load(&kb->reply, REPLY_BYTES, reply))
+		r = refuse(err, errlen, "keyboard replies longer than %u bytes",
+			   REPLY_BYTES);
+	else if (!ring_load(&kb->data, KBD_DATA_BYTES, data))
+		r = refuse(err, errlen, "keyboard buffer longer than %u bytes",
+			   KBD_DATA_BYTES);
+	else if (!kbd_pending_ok(kb->pending))
+		r = refuse(err, errlen, "keyboard command 0x%02x takes no parameter",
+			   kb->pending);
+	else if (kb->set < 1 || kb->set > 3)
+		r = refuse(err, errlen, "scancode set %u not supported", kb->set);
+	else if (kb->leds > 7)
+		r = refuse(err, errlen, "LED bits 0x%02x", kb->leds);
+	else if (kb->typematic > 0x7f)
+		r = refuse(err, errlen, "typematic byte 0x%02x", kb->typematic);
+	else if (len != sizeof(kb->set3_type))
+		r = refuse(err, errlen, "%zu set-3 key types, not %zu",
+			   (size_t)len, sizeof(kb->set3_type));
+	else if (key && (key > KEY_MAX || key == KEY_PAUSE ||
+			 !keymap_scancodes(key, kb->set, true, codes)))
+		r = refuse(err, errlen, "key %u cannot repeat in set %u", key,
+			   kb->set);
+	else if (timer_armed && !key)
+		r = refuse(err, errlen, "typematic timer armed with no key held");
+	else if (timer_armed && rem > TYPEMATIC_MAX_NS)
+		r = refuse(err, errlen, "typematic timer %llu ns away, at most %llu",
+			   (unsigned long long)rem, TYPEMATIC_MAX_NS);
+	for (gsize i = 0; !r && i < len; i++)
+		if (t[i] & ~(KT_BREAK | KT_REPEAT))
+			r = refuse(err, errlen, "set-3 key type %u of code 0x%02zx",
+				   t[i], (size_t)i);
+	if (!r) {
+		memcpy(kb->set3_type, t, sizeof(kb->set3_type));
+		kb->scanning = scanning;
+		kb->overrun = overrun;
+		kb->repeat_key = key;
+		*armed = timer_armed;
+		*remain = rem;
+	}
+	g_variant_unref(reply);
+	g_variant_unref(data);
+	g_variant_unref(types);
+	return r;
+}
+
+static int load_mouse(struct ps2mouse *m, GVariant *v, char *err,
+		      size_t errlen)
+{
+	GVariant *reply, *data, *rates;
+	gboolean wrap, remote, reporting, scale21;
+	gint32 dx, dy, dz;
+	guint32 buttons, sent;
+	const uint8_t *rt;
+	gsize len;
+	int r = 0;
+
+	g_variant_get(v, "(@ay@ayybbbbyyy@ayyiiiuu)", &reply, &data,
+		      &m->pending, &wrap, &remote, &reporting, &scale21,
+		      &m->rate, &m->resolution, &m->id, &rates, &m->last_sent,
+		      &dx, &dy, &dz, &buttons, &sent);
+	rt = g_variant_get_fixed_array(rates, &len, 1);
+	if (!ring_load(&m->reply, REPLY_BYTES, reply))
+		r = refuse(err, errlen, "mouse replies longer than %u bytes",
+			   REPLY_BYTES);
+	else if (!ring_load(&m->data, AUX_DATA_BYTES, data))
+		r = refuse(err, errlen, "mouse buffer longer than %u bytes",
+			   AUX_DATA_BYTES);
+	else if (m->pending && m->pending != 0xf3 && m->pending != 0xe8)
+		r = refuse(err, errlen, "mouse command 0x%02x takes no parameter",
+			   m->pending);
+	else if (!rate_ok(m->rate))
+		r = refuse(err, errlen, "mouse sample rate %u", m->rate);
+	else if (m->resolution > 3)
+		r = refuse(err, errlen, "mouse resolution %u", m->resolution);
+	else if (m->id != 0 && m->id != 3)
+		r = refuse(err, errlen, "mouse ID %u", m->id);
+	else if (len != sizeof(m->rates))
+		r = refuse(err, errlen, "%zu knock rates, not %zu", (size_t)len,
+			   sizeof(m->rates));
+	else if ((rt[0] && !rate_ok(rt[0])) || (rt[1] && !rate_ok(rt[1])) ||
+		 (rt[2] && !rate_ok(rt[2])))
+		r = refuse(err, errlen, "knock rates %u %u %u", rt[0], rt[1],
+			   rt[2]);
+	else if (dx < -MOUSE_COUNTER_MAX || dx > MOUSE_COUNTER_MAX ||
+		 dy < -MOUSE_COUNTER_MAX || dy > MOUSE_COUNTER_MAX ||
+		 dz < -MOUSE_COUNTER_MAX || dz > MOUSE_COUNTER_MAX)
+		r = refuse(err, errlen, "mouse counters %d %d %d past %d", dx, dy,
+			   dz, MOUSE_COUNTER_MAX);
+	else if ((buttons | sent) & ~MOUSE_BTNS)
+		r = refuse(err, errlen, "mouse buttons 0x%x/0x%x", buttons, sent);
+	if (!r) {
+		memcpy(m->rates, rt, sizeof(m->rates));
+		m->wrap = wrap;
+		m->remote = remote;
+		m->reporting = reporting;
+		m->scale21 = scale21;
+		m->dx = dx;
+		m->dy = dy;
+		m->dz = dz;
+		m->buttons = buttons;
+		m->buttons_sent = sent;
+	}
+	g_variant_unref(reply);
+	g_variant_unref(data);
+	g_variant_unref(rates);
+	return r;
+}
+
+static int i8042_load(void *dev, uint32_t version, GVariant *state, char *err,
+		      size_t errlen)
+{
+	struct i8042 *k = dev;
+	struct i8042 n = *k;	/* decoded here, copied over once all is valid */
+	struct vtimer timer;
+	GVariant *c, *kv, *mv;
+	bool kl = false, al = false, armed = false;
+	uint64_t remain = 0;
+	int r;
+
+	if (version != I8042_STATE_VERSION)
+		return refuse(err, errlen, "state version %u not supported",
+			      version);
+	if (!state || !g_variant_is_of_type(state,
+					    G_VARIANT_TYPE(I8042_STATE_TYPE)))
+		return refuse(err, errlen, "state of type %s, not %s",
+			      state ? g_variant_get_type_string(state) : "(none)",
+			      I8042_STATE_TYPE);
+	c = g_variant_get_child_value(state, 0);
+	kv = g_variant_get_child_value(state, 1);
+	mv = g_variant_get_child_value(state, 2);
+	r = load_ctrl(&n, c, &kl, &al, err, errlen);
+	if (!r)
+		r = load_kbd(&n.kbd, kv, &armed, &remain, err, errlen);
+	if (!r)
+		r = load_mouse(&n.aux, mv, err, errlen);
+	g_variant_unref(c);
+	g_variant_unref(kv);
+	g_variant_unref(mv);
+	if (r)
+		return r;
+	/* The interrupt lines follow the output buffer (update_irq()). */
+	n.kbd_level = n.aux_level = 0;
+	if (n.ob_full && n.ob.src == SRC_AUX)
+		n.aux_level = (n.ram[0] & CFG_AUXINT) != 0;
+	else if (n.ob_full)
+		n.kbd_level = (n.ram[0] & CFG_KBDINT) != 0;
+	if (kl != (n.kbd_level != 0) || al != (n.aux_level != 0))
+		return refuse(err, errlen,
+			      "IRQ levels %d/%d do not match the output buffer",
+			      kl, al);
+	if (armed && !k->kbd.has_timer)
+		return refuse(err, errlen,
+			      "typematic repeat armed, but this keyboard has no timers");
+
+	/* Commit: everything but the timer, which stays linked (or not)
+	 * in its queue as this device's own. */
+	if (k->kbd.has_timer)
+		vtimer_del(&k->kbd.timer);
+	timer = k->kbd.timer;
+	*k = n;
+	k->kbd.timer = timer;
+	if (armed)
+		vtimer_mod(&k->kbd.timer,
+			   vclock_now(vtimer_queue_clock(timer.q)) + remain);
+	/* Drive the outputs to their levels: IRQ 1, IRQ 12, A20 (the reset
+	 * line is a pulse, never re-sent). */
+	irq_line_set(&k->kbd_irq, k->kbd_level);
+	irq_line_set(&k->aux_irq, k->aux_level);
+	if (k->ops && k->ops->set_a20)
+		k->ops->set_a20(k->opaque, k->outport & OUT_A20);
+	return 0;
+}
+
 const struct device_ops i8042_device_ops = {
 	.name = "i8042",
 	.reset = i8042_dev_reset,
+	.save = i8042_save,
+	.load = i8042_load,
+	.state_version = I8042_STATE_VERSION,
 	.free = i8042_dev_free,
 };

@@ -30,8 +30,46 @@ struct i8042 *i8042_new(const struct i8042_ops *ops, void *opaque,
 			struct irq_line kbd_irq, struct irq_line aux_irq,
 			struct vtimer_queue *timers);
 void i8042_free(struct i8042 *kbc);
-/* Its lifecycle in the machine's device table (device.h). */
+/* Its lifecycle in the machine's device table (device.h), with save and
+ * load (state_version 1) of the state below. */
 extern const struct device_ops i8042_device_ops;
+
+/*
+ * The saved state: a GVariant of this type, three tuples.
+ *
+ * Controller: (ay RAM, 32 bytes, byte 0 the configuration byte (bit 7
+ * clear); y output port (bit 1 A20; bit 0, reset, is not pulsed on load);
+ * y status bit 3 (last write went to 0x64: 0 or 0x08); y the command
+ * awaiting its data byte (0, 0x60-0x7f, 0xd1-0xd4); b output buffer
+ * full, y its byte, y its source (0 keyboard, 1 mouse); b translation
+ * swallowed an 0xf0; y the device served last (0/1); a(yy) the
+ * controller's own replies queued, oldest first, at most 16 (byte,
+ * source); b IRQ 1 level, b IRQ 12 level (must match the output buffer
+ * and the configuration byte)).
+ *
+ * Keyboard: (ay command replies queued, at most 16 bytes; ay scancodes
+ * queued, at most 64; y the command awaiting its parameter (0, 0xed,
+ * 0xf0, 0xf3, 0xfb-0xfd); y scancode set 1-3; b scanning; b overrun code
+ * queued; y LEDs 0-7; y typematic byte 0-0x7f; y last byte sent (0xfe
+ * resend); ay the 256 set-3 key types (bit 0 break, bit 1 repeat); u the
+ * KEY_* held for typematic repeat, 0: none; b repeat timer armed; t ns
+ * until it fires, relative to the timer clock's vclock_now() at save
+ * (at most 1 s); load re-arms it relative to the clock then).
+ *
+ * Mouse: (ay command replies queued, at most 16 bytes; ay packet bytes
+ * queued, at most 16; y the command awaiting its parameter (0, 0xe8,
+ * 0xf3); b wrap mode; b remote mode; b reporting; b 2:1 scaling; y sample
+ * rate (10-200, the seven the mouse takes); y resolution 0-3; y ID 0 or 3
+ * (IntelliMouse); ay the last 3 rates set (the knock; 0: none yet); y
+ * last byte sent; i dx, i dy, i dz movement counters, +y up, at most
+ * +-65535; u buttons held, u buttons last reported (CONSOLE_BTN_*)).
+ *
+ * Load refuses (-EINVAL) any other type, version or value, and an armed
+ * repeat for a keyboard made without timers; then drives IRQ 1, IRQ 12
+ * and (through set_a20) A20 to their saved levels.
+ */
+#define I8042_STATE_TYPE \
+	"((ayyyybyybya(yy)bb)(ayayyybbyyyayubt)(ayayybbbbyyyayyiiiuu))"
 /* Registers 0x60 and 0x64. */
 int i8042_attach(struct i8042 *kbc, struct bus *pio);
 void i8042_reset(struct i8042 *kbc);

@@ -7,7 +7,12 @@
  */
 #include "ioapic.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -290,8 +295,85 @@ static void ioapic_dev_free(void *dev)
 	ioapic_free(dev);
 }
 
+static GVariant *ioapic_dev_save(void *dev)
+{
+	struct ioapic *io = dev;
+
+	return g_variant_new("(yyu@at)", io->id, io->regsel, io->level,
+			     g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64,
+						       io->rte, IOAPIC_PINS,
+						       sizeof(io->rte[0])));
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Checked in full, then applied; the machine re-reads the table
+ * (routes_changed) as after a guest's write.  Nothing is sent: a pin
+ * awaiting its EOI keeps Remote IRR, and the MSIs of the others were
+ * delivered before the save. */
+static int ioapic_dev_load(void *dev, uint32_t version, GVariant *state,
+			   char *err, size_t errlen)
+{
+	struct ioapic *io = dev;
+	const uint64_t *rte;
+	GVariant *table;
+	guint8 id, regsel;
+	guint32 level;
+	gsize n;
+	int r = 0;
+
+	if (version != 1)
+		return load_fail(err, errlen, "ioapic: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(IOAPIC_STATE_TYPE)))
+		return load_fail(err, errlen, "ioapic: state is of type %s, not " IOAPIC_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(yyu@at)", &id, &regsel, &level, &table);
+	rte = g_variant_get_fixed_array(table, &n, sizeof(uint64_t));
+	if (id > 0x0f)
+		r = load_fail(err, errlen, "ioapic: ID %u out of range", id);
+	else if (level >> IOAPIC_PINS)
+		r = load_fail(err, errlen, "ioapic: input levels 0x%x name pins past %u",
+			      level, IOAPIC_PINS - 1);
+	else if (n != IOAPIC_PINS)
+		r = load_fail(err, errlen, "ioapic: %zu redirection entries, not %u",
+			      (size_t)n, IOAPIC_PINS);
+	for (unsigned i = 0; !r && i < IOAPIC_PINS; i++) {
+		if (rte[i] & ~(RTE_WRITABLE | RTE_REMOTE_IRR))
+			r = load_fail(err, errlen, "ioapic: pin %u entry 0x%llx sets reserved bits",
+				      i, (unsigned long long)rte[i]);
+		else if ((rte[i] & RTE_REMOTE_IRR) && !(rte[i] & RTE_LEVEL))
+			r = load_fail(err, errlen, "ioapic: pin %u has Remote IRR but is edge-triggered",
+				      i);
+	}
+	if (!r) {
+		io->id = id;
+		io->regsel = regsel;
+		io->level = level;
+		for (unsigned i = 0; i < IOAPIC_PINS; i++)
+			io->rte[i] = rte[i];
+		if (io->ops && io->ops->routes_changed)
+			io->ops->routes_changed(io->opaque);
+	}
+	g_variant_unref(table);
+	return r;
+}
+
 const struct device_ops ioapic_device_ops = {
 	.name = "ioapic",
 	.reset = ioapic_dev_reset,
+	.save = ioapic_dev_save,
+	.load = ioapic_dev_load,
+	.state_version = 1,
 	.free = ioapic_dev_free,
 };

@@ -31,7 +31,15 @@ struct ioapic_ops {
 struct ioapic *ioapic_new(uint8_t id, const struct ioapic_ops *ops,
 			  void *opaque);
 void ioapic_free(struct ioapic *ioapic);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * ioapic_device_ops: state IOAPIC_STATE_TYPE, version 1: (ID, IOREGSEL,
+ * pin input levels (bit per pin, before polarity), the 24 redirection
+ * entries as 64-bit values, Remote IRR included).  Delivery status is
+ * always 0 (messages leave at once) and there is no other pending state.
+ * Load re-pushes the table to the machine through routes_changed.
+ */
+#define IOAPIC_STATE_TYPE "(yyuat)"
 extern const struct device_ops ioapic_device_ops;
 int ioapic_attach(struct ioapic *ioapic, struct bus *mmio, uint64_t base);
 void ioapic_reset(struct ioapic *ioapic);

@@ -21,9 +21,13 @@
 #include "pci.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -799,7 +803,289 @@ static void pci_host_dev_free(void *dev)
 	pci_host_free(dev);
 }
 
+/* ---- snapshot ------------------------------------------------------------ */
+
+#define FUNC_TYPE	"(yaybata(uuuu)at)"
+#define MSIX_PBA_WORDS	(MSIX_MAX_VECTORS / 64)
+
+static GVariant *function_save(const struct pci_device *dev)
+{
+	const struct pci_msix *x = dev->msix;
+	GVariantBuilder table;
+	uint64_t addr[PCI_NUM_BARS + 1];
+
+	for (unsigned i = 0; i <= PCI_NUM_BARS; i++)
+		addr[i] = dev->bar[i].addr;
+	g_variant_builder_init(&table, G_VARIANT_TYPE("a(uuuu)"));
+	for (unsigned v = 0; x && v < x->nvectors; v++)
+		g_variant_builder_add(&table, "(uuuu)", x->table[v][0],
+				      x->table[v][1], x->table[v][2],
+				      x->table[v][3]);
+	return g_variant_new("(y@ayb@ata(uuuu)@at)", dev->devfn,
+		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, dev->config,
+					  PCI_CONFIG_SIZE, 1),
+		dev->intx_level,
+		g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, addr,
+					  PCI_NUM_BARS + 1, sizeof(addr[0])),
+		&table,
+		g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64,
+					  x ? x->pba : NULL, x ? MSIX_PBA_WORDS : 0,
+					  sizeof(uint64_t)));
+}
+
+static GVariant *pci_host_dev_save(void *opaque)
+{
+	struct pci_host *host = opaque;
+	GVariantBuilder funcs;
+
+	g_variant_builder_init(&funcs, G_VARIANT_TYPE("a" FUNC_TYPE));
+	for (unsigned devfn = 0; devfn < 256; devfn++)
+		if (host->dev[devfn])
+			g_variant_builder_add_value(&funcs,
+				function_save(host->dev[devfn]));
+	return g_variant_new("(u@a" FUNC_TYPE ")", host->address,
+			     g_variant_builder_end(&funcs));
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* One function's saved state, checked against the function this machine
+ * built at the same devfn. */
+struct func_state {
+	struct pci_device *dev;
+	uint8_t config[PCI_CONFIG_SIZE];
+	bool intx_level;
+	uint64_t addr[PCI_NUM_BARS + 1];
+	uint32_t table[MSIX_MAX_VECTORS][4];
+	uint64_t pba[MSIX_PBA_WORDS];
+	/* For rollback: what the function had before. */
+	uint8_t old_config[PCI_CONFIG_SIZE];
+	uint64_t old_addr[PCI_NUM_BARS + 1];
+};
+
+/* Bits of config byte @o that only the device's own code sets: they must
+ * be what this machine's function has (IDs, header type, BAR type and
+ * alignment bits, capability pointers, the MSI-X capability). */
+static bool fixed_byte(const struct pci_device *dev, unsigned o)
+{
+	if (o < 0x04 || (o >= PCI_REVISION_ID && o <= PCI_CLASS_DEVICE + 1) ||
+	    o == PCI_HEADER_TYPE || (o >= PCI_BASE_ADDRESS_0 && o < 0x34) ||
+	    o == PCI_CAPABILITY_LIST || o == PCI_INTERRUPT_PIN)
+		return true;
+	return dev->msix && o >= dev->msix->cap && o < dev->msix->cap + 12u;
+}
+
+static int function_parse(GVariant *v, struct pci_host *host, uint8_t *devfn, struct func_state *f, char *err,
+			  size_t errlen)
+{
+	GVariant *config, *addr, *table, *pba;
+	const uint8_t *c;
+	const uint64_t *a, *p;
+	gsize nc, na, nt, np;
+	gboolean intx;
+	struct pci_device *dev, tmp;
+	const struct pci_msix *x;
+	unsigned slot, fn;
+	int r = 0;
+
+	g_variant_get(v, "(y@ayb@at@a(uuuu)@at)", devfn, &config, &intx, &addr,
+		      &table, &pba);
+	slot = *devfn >> 3;
+	fn = *devfn & 7;
+	dev = host->dev[*devfn];
+	x = dev ? dev->msix : NULL;
+	c = g_variant_get_fixed_array(config, &nc, 1);
+	a = g_variant_get_fixed_array(addr, &na, sizeof(uint64_t));
+	p = g_variant_get_fixed_array(pba, &np, sizeof(uint64_t));
+	nt = g_variant_n_children(table);
+	if (!dev)
+		r = load_fail(err, errlen, "pci-host: function %02x.%u is not in this machine",
+			      slot, fn);
+	else if (nc != PCI_CONFIG_SIZE || na != PCI_NUM_BARS + 1)
+		r = load_fail(err, errlen, "pci-host: %02x.%u: %zu config bytes, %zu BAR addresses",
+			      slot, fn, (size_t)nc, (size_t)na);
+	else if (nt != (x ? x->nvectors : 0) || np != (x ? MSIX_PBA_WORDS : 0))
+		r = load_fail(err, errlen, "pci-host: %02x.%u: MSI-X table of %zu entries, PBA of %zu words",
+			      slot, fn, (size_t)nt, (size_t)np);
+	for (unsigned o = 0; !r && o < PCI_CONFIG_SIZE; o++)
+		if (fixed_byte(dev, o) &&
+		    ((c[o] ^ dev->config[o]) & ~dev->wmask[o]))
+			r = load_fail(err, errlen, "pci-host: %02x.%u: config byte 0x%02x is 0x%02x, not 0x%02x (read-only bits; a BAR not aligned to its size?)",
+				      slot, fn, o, c[o], dev->config[o]);
+	if (!r && !!(c[PCI_STATUS] & PCI_STATUS_INTERRUPT) != !!intx)
+		r = load_fail(err, errlen, "pci-host: %02x.%u: INTx level %d but status 0x%02x",
+			      slot, fn, intx ? 1 : 0, c[PCI_STATUS]);
+	if (!r) {
+		memcpy(f->config, c, PCI_CONFIG_SIZE);
+		f->dev = dev;
+		f->intx_level = intx;
+		tmp = *dev;
+		memcpy(tmp.config, c, PCI_CONFIG_SIZE);
+		for (unsigned i = 0; !r && i <= PCI_NUM_BARS; i++) {
+			f->addr[i] = a[i];
+			if (a[i] != PCI_BAR_UNMAPPED && a[i] != bar_address(&tmp, i))
+				r = load_fail(err, errlen, "pci-host: %02x.%u: BAR %u mapped at 0x%llx, which its registers do not decode",
+					      slot, fn, i, (unsigned long long)a[i]);
+		}
+	}
+	for (unsigned v2 = 0; !r && v2 < nt; v2++) {
+		g_variant_get_child(table, v2, "(uuuu)", &f->table[v2][0],
+				    &f->table[v2][1], &f->table[v2][2],
+				    &f->table[v2][3]);
+		if (f->table[v2][3] & ~1u)
+			r = load_fail(err, errlen, "pci-host: %02x.%u: MSI-X vector %u control 0x%x",
+				      slot, fn, v2, f->table[v2][3]);
+	}
+	for (unsigned w = 0; !r && w < np; w++) {
+		unsigned first = 64 * w;
+		uint64_t valid = x->nvectors >= first + 64 ? ~0ull :
+				 x->nvectors <= first ? 0 :
+				 (1ull << (x->nvectors - first)) - 1;
+
+		f->pba[w] = p[w];
+		if (p[w] & ~valid)
+			r = load_fail(err, errlen, "pci-host: %02x.%u: MSI-X pending bits 0x%llx past vector %u",
+				      slot, fn, (unsigned long long)p[w], x->nvectors - 1);
+	}
+	g_variant_unref(config);
+	g_variant_unref(addr);
+	g_variant_unref(table);
+	g_variant_unref(pba);
+	return r;
+}
+
+/* Map BAR @i at @addr as update_mappings() would. */
+static int map_bar_at(struct pci_device *dev, unsigned i, uint64_t addr)
+{
+	struct pci_bar *b = &dev->bar[i];
+	struct bus *bus = bar_bus(dev, i);
+	int r;
+
+	if (addr == PCI_BAR_UNMAPPED)
+		return 0;
+	if (b->map) {
+		b->map(dev, i, addr);
+	} else {
+		if (!bus || !b->ops)
+			return 0;
+		r = bus_register(bus, addr, b->size, b->ops, b->opaque);
+		if (r < 0)
+			return r;
+	}
+	b->addr = addr;
+	return 0;
+}
+
+/*
+ * Everything is parsed and checked first.  Then every BAR is unmapped,
+ * each function gets its config space and its BARs mapped where they
+ * were (a BAR left dark by an overlap stays dark); if a mapping fails
+ * the old config and mappings come back.  Last, MSI-X tables and INTx:
+ * the PIRQs are driven to their levels (no MSI is sent).
+ */
+static int pci_host_dev_load(void *opaque, uint32_t version, GVariant *state,
+			     char *err, size_t errlen)
+{
+	struct pci_host *host = opaque;
+	struct func_state *f = NULL;
+	GVariant *funcs = NULL;
+	unsigned nfuncs = 0, n, i, j;
+	uint32_t address;
+	int r = 0;
+
+	if (version != 1)
+		return load_fail(err, errlen, "pci-host: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PCI_HOST_STATE_TYPE)))
+		return load_fail(err, errlen, "pci-host: state is of type %s, not " PCI_HOST_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(u@a" FUNC_TYPE ")", &address, &funcs);
+	for (i = 0; i < 256; i++)
+		nfuncs += host->dev[i] != NULL;
+	n = (unsigned)g_variant_n_children(funcs);
+	if (address & ~ADDR_MASK)
+		r = load_fail(err, errlen, "pci-host: CONFIG_ADDRESS 0x%08x sets reserved bits",
+			      address);
+	else if (n != nfuncs)
+		r = load_fail(err, errlen, "pci-host: %u functions saved, this machine has %u",
+			      n, nfuncs);
+	else if (!(f = calloc(n ? n : 1, sizeof(*f))))
+		r = -ENOMEM;
+	for (i = 0; !r && i < n; i++) {
+		GVariant *v = g_variant_get_child_value(funcs, i);
+		uint8_t devfn;
+
+		r = function_parse(v, host, &devfn, &f[i], err, errlen);
+		g_variant_unref(v);
+		if (!r && i && devfn <= f[i - 1].dev->devfn)
+			r = load_fail(err, errlen, "pci-host: function %02x.%u out of order or repeated",
+				      devfn >> 3, devfn & 7);
+	}
+	if (funcs)
+		g_variant_unref(funcs);
+	if (r < 0) {
+		free(f);
+		return r;
+	}
+
+	for (i = 0; i < n; i++) {
+		memcpy(f[i].old_config, f[i].dev->config, PCI_CONFIG_SIZE);
+		for (j = 0; j <= PCI_NUM_BARS; j++) {
+			f[i].old_addr[j] = f[i].dev->bar[j].addr;
+			unmap_bar(f[i].dev, j);
+		}
+	}
+	for (i = 0; !r && i < n; i++) {
+		memcpy(f[i].dev->config, f[i].config, PCI_CONFIG_SIZE);
+		for (j = 0; !r && j <= PCI_NUM_BARS; j++) {
+			r = map_bar_at(f[i].dev, j, f[i].addr[j]);
+			if (r < 0)
+				r = load_fail(err, errlen, "pci-host: %02x.%u BAR %u at 0x%llx overlaps another range",
+					      f[i].dev->devfn >> 3, f[i].dev->devfn & 7,
+					      j, (unsigned long long)f[i].addr[j]);
+		}
+	}
+	if (r < 0) {
+		for (i = 0; i < n; i++)
+			for (j = 0; j <= PCI_NUM_BARS; j++)
+				unmap_bar(f[i].dev, j);
+		for (i = 0; i < n; i++) {
+			memcpy(f[i].dev->config, f[i].old_config, PCI_CONFIG_SIZE);
+			for (j = 0; j <= PCI_NUM_BARS; j++)
+				map_bar_at(f[i].dev, j, f[i].old_addr[j]);
+		}
+		free(f);
+		return r;
+	}
+	host->address = address;
+	for (i = 0; i < n; i++) {
+		struct pci_device *dev = f[i].dev;
+
+		if (dev->msix) {
+			memcpy(dev->msix->table, f[i].table, sizeof(f[i].table));
+			memcpy(dev->msix->pba, f[i].pba, sizeof(f[i].pba));
+		}
+		dev->intx_level = f[i].intx_level;
+		update_intx(dev);
+	}
+	free(f);
+	return 0;
+}
+
 const struct device_ops pci_host_device_ops = {
 	.name = "pci-host",
+	.save = pci_host_dev_save,
+	.load = pci_host_dev_load,
+	.state_version = 1,
 	.free = pci_host_dev_free,
 };

@@ -111,7 +111,23 @@ struct pci_host_ops {
 struct pci_host *pci_host_new(void);
 /* Frees the host, not the devices (whose BAR ranges go with the buses). */
 void pci_host_free(struct pci_host *host);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * pci_host_device_ops: state PCI_HOST_STATE_TYPE, version 1:
+ * (CONFIG_ADDRESS, one entry per function on the bus, host bridge
+ * included, in devfn order: (devfn, the 256 config bytes, INTx level as
+ * the device drives it, the address each of the 7 BARs (6 + ROM) is
+ * mapped at on its bus or PCI_BAR_UNMAPPED, the MSI-X table as
+ * (addr lo, addr hi, data, vector control) per vector and the PBA as 2
+ * words; both empty without MSI-X)).  The host saves every function's
+ * config space, so the functions' own devices (PIIX, IDE, VGA, virtio)
+ * need not.  Load wants the same functions at the same devfns, IDs, BAR
+ * types and alignment as this machine's, re-maps the BARs where they
+ * were (as a guest's decode-enable write would; an overlapped BAR that
+ * was dark stays dark) and re-drives the PIRQs from the INTx levels.
+ * Config-write hooks are not called (the functions restore their own).
+ */
+#define PCI_HOST_STATE_TYPE "(ua(yaybata(uuuu)at))"
 extern const struct device_ops pci_host_device_ops;
 /* Registers 0xcf8-0xcff on @pio; BARs are later mapped on @pio (I/O) and
  * @mmio (memory). */

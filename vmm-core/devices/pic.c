@@ -12,7 +12,12 @@
  */
 #include "pic.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -442,8 +447,121 @@ static void pic_dev_free(void *dev)
 	pic_free(dev);
 }
 
+/* One chip: see PIC_STATE_TYPE in pic.h for the field order. */
+#define CHIP_TYPE "(yyyyyyyybbbbbbbb)"
+
+static GVariant *chip_save(const struct pic_chip *c)
+{
+	return g_variant_new(CHIP_TYPE, c->input, c->irr, c->isr, c->imr,
+			     c->elcr, c->vector_base, c->lowest,
+			     (guint8)c->init_step, c->icw4_needed, c->single,
+			     c->auto_eoi, c->sfnm, c->rotate_on_aeoi,
+			     c->read_isr, c->poll, c->special_mask);
+}
+
+static GVariant *pic_dev_save(void *dev)
+{
+	struct pic *pic = dev;
+
+	return g_variant_new("(@" CHIP_TYPE "@" CHIP_TYPE "b)",
+			     chip_save(&pic->chip[0]), chip_save(&pic->chip[1]),
+			     pic->intr);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Read chip @idx of @v into @c (which holds the chip's fixed fields) and
+ * check it as the chip's own code could have left it. */
+static int chip_load(GVariant *v, struct pic_chip *c, unsigned idx,
+		     char *err, size_t errlen)
+{
+	const char *name = idx ? "slave" : "master";
+	guint8 step;
+	gboolean b[8];
+
+	g_variant_get(v, CHIP_TYPE, &c->input, &c->irr, &c->isr, &c->imr,
+		      &c->elcr, &c->vector_base, &c->lowest, &step,
+		      &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7]);
+	if (step > INIT_ICW4)
+		return load_fail(err, errlen, "pic: %s initialisation step %u out of range",
+				 name, step);
+	if (c->lowest > 7 || (c->vector_base & 7))
+		return load_fail(err, errlen, "pic: %s priority %u or vector base 0x%x out of range",
+				 name, c->lowest, c->vector_base);
+	if (c->elcr & ~c->elcr_mask)
+		return load_fail(err, errlen, "pic: %s ELCR 0x%02x sets fixed edge inputs",
+				 name, c->elcr);
+	/* Level inputs request exactly while high; nothing drives master IR2. */
+	if ((c->irr & c->elcr) != (c->input & c->elcr) ||
+	    (!idx && (c->input & (1u << PIC_CASCADE_IRQ))))
+		return load_fail(err, errlen, "pic: %s IRR 0x%02x does not match its inputs 0x%02x",
+				 name, c->irr, c->input);
+	c->init_step = (enum pic_init_step)step;
+	c->icw4_needed = b[0];
+	c->single = b[1];
+	c->auto_eoi = b[2];
+	c->sfnm = b[3];
+	c->rotate_on_aeoi = b[4];
+	c->read_isr = b[5];
+	c->poll = b[6];
+	c->special_mask = b[7];
+	return 0;
+}
+
+/* Everything is checked on a copy first; the INTR output is then driven
+ * to its saved level (intr_changed only if that differs from now). */
+static int pic_dev_load(void *dev, uint32_t version, GVariant *state,
+			char *err, size_t errlen)
+{
+	struct pic *pic = dev, tmp = *pic;
+	GVariant *chip[2];
+	gboolean intr;
+	int r = 0;
+
+	if (version != 1)
+		return load_fail(err, errlen, "pic: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIC_STATE_TYPE)))
+		return load_fail(err, errlen, "pic: state is of type %s, not " PIC_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(@" CHIP_TYPE "@" CHIP_TYPE "b)", &chip[0],
+		      &chip[1], &intr);
+	for (unsigned i = 0; i < 2 && !r; i++)
+		r = chip_load(chip[i], &tmp.chip[i], i, err, errlen);
+	g_variant_unref(chip[0]);
+	g_variant_unref(chip[1]);
+	if (r < 0)
+		return r;
+	/* IRR bit 2 of the master and INTR follow from the rest. */
+	{
+		struct pic check = tmp;
+
+		check.intr_changed = NULL;
+		pic_update(&check);
+		if (check.chip[0].irr != tmp.chip[0].irr || check.intr != !!intr)
+			return load_fail(err, errlen, "pic: cascade request or INTR level inconsistent with the registers");
+	}
+	pic->chip[0] = tmp.chip[0];
+	pic->chip[1] = tmp.chip[1];
+	pic_update(pic);
+	return 0;
+}
+
 const struct device_ops pic_device_ops = {
 	.name = "pic",
 	.reset = pic_dev_reset,
+	.save = pic_dev_save,
+	.load = pic_dev_load,
+	.state_version = 1,
 	.free = pic_dev_free,
 };

@@ -21,7 +21,18 @@ struct pic;
 struct pic *pic_new(void (*intr_changed)(void *opaque, bool level),
 		    void *opaque);
 void pic_free(struct pic *pic);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * pic_device_ops: state PIC_STATE_TYPE, version 1: (master, slave, INTR).
+ * Each chip: IR input levels (the edge detector's last inputs), IRR, ISR,
+ * IMR, ELCR, ICW2 vector base, lowest-priority IR (rotation), the ICW
+ * step expected next (0 done, 1 ICW2, 2 ICW3, 3 ICW4), then the flags
+ * ICW1 IC4, ICW1 SNGL, ICW4 AEOI, ICW4 SFNM, rotate in AEOI mode, OCW3
+ * read ISR, OCW3 poll pending, OCW3 special mask mode.  Last the INTR
+ * output level, which load checks against the registers and re-drives.
+ */
+#define PIC_STATE_TYPE \
+	"((yyyyyyyybbbbbbbb)(yyyyyyyybbbbbbbb)b)"
 extern const struct device_ops pic_device_ops;
 /* Register the port ranges on @pio.  Returns 0 or -errno from bus_register. */
 int pic_attach(struct pic *pic, struct bus *pio);

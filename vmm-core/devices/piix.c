@@ -6,9 +6,14 @@
  */
 #include "piix.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "../log.h"
 
@@ -148,7 +153,61 @@ static void piix_dev_free(void *dev)
 	piix_free(dev);
 }
 
+static GVariant *piix_dev_save(void *dev)
+{
+	struct piix *p = dev;
+
+	return g_variant_new("(bbbbq)", p->pirq_level[0], p->pirq_level[1],
+			     p->pirq_level[2], p->pirq_level[3], p->isa_level);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* The routing registers come back with the config space (pci-host,
+ * loaded first); the 8259A levels must be what they and the PIRQ levels
+ * give, and are driven to that. */
+static int piix_dev_load(void *dev, uint32_t version, GVariant *state,
+			 char *err, size_t errlen)
+{
+	struct piix *p = dev, t = *p;
+	gboolean l[4];
+	guint16 isa;
+
+	if (version != 1)
+		return load_fail(err, errlen, "piix: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIIX_STATE_TYPE)))
+		return load_fail(err, errlen, "piix: state is of type %s, not " PIIX_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(bbbbq)", &l[0], &l[1], &l[2], &l[3], &isa);
+	for (unsigned i = 0; i < 4; i++)
+		t.pirq_level[i] = l[i];
+	t.ops = NULL;
+	t.isa_level = 0;
+	route(&t);		/* no ops: only works out the levels */
+	if (t.isa_level != isa)
+		return load_fail(err, errlen, "piix: 8259A levels 0x%04x do not follow from the PIRQ levels and routes (0x%04x)",
+				 isa, t.isa_level);
+	for (unsigned i = 0; i < 4; i++)
+		p->pirq_level[i] = l[i];
+	route(p);
+	return 0;
+}
+
 const struct device_ops piix_device_ops = {
 	.name = "piix",
+	.save = piix_dev_save,
+	.load = piix_dev_load,
+	.state_version = 1,
 	.free = piix_dev_free,
 };

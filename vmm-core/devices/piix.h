@@ -38,7 +38,16 @@ struct piix_ops {
 struct piix *piix_new(struct pci_host *pci, const struct piix_ops *ops,
 		      void *opaque);
 void piix_free(struct piix *p);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * piix_device_ops: state PIIX_STATE_TYPE, version 1: (PIRQ[A-D] input
+ * levels, the 8259A inputs driven, bit per IRQ).  The PIRQRC route
+ * registers and the PM function's config (PMBA, DEVACTB, SMBus ...) live
+ * in the functions' config space, which the PCI host's state carries
+ * (pci.h); load, after the host's, checks the 8259A levels against them
+ * and drives the ones that differ.
+ */
+#define PIIX_STATE_TYPE "(bbbbq)"
 extern const struct device_ops piix_device_ops;
 /* PIRQ @pirq (0-3) changed level (the pci_host_ops set_pirq hook).
  * Call with the device lock held. */

@@ -37,8 +37,13 @@
  */
 #include "uart.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../host/chardev.h"
@@ -443,8 +448,93 @@ static void uart_dev_free(void *dev)
 	uart_free(dev);
 }
 
+static GVariant *uart_dev_save(void *dev)
+{
+	struct uart *u = dev;
+	uint8_t rx[FIFO_SIZE];
+
+	for (unsigned i = 0; i < u->rx_count; i++)
+		rx[i] = u->rx[(u->rx_head + i) % FIFO_SIZE];
+	return g_variant_new("(qyyyyyyyb@ayb)", u->divisor, u->ier, u->lcr,
+			     u->mcr, u->scr, u->fcr, u->lsr_errors, u->msr,
+			     u->thr_ipending,
+			     g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, rx,
+						       u->rx_count, 1),
+			     u->irq_level != 0);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Every register is checked on a copy as the UART's own code could have
+ * left it; then the IRQ output is driven to its saved level. */
+static int uart_dev_load(void *dev, uint32_t version, GVariant *state,
+			 char *err, size_t errlen)
+{
+	struct uart *u = dev, t = *u;
+	const uint8_t *rx;
+	GVariant *fifo;
+	gboolean thr, irq_level;
+	gsize n;
+	int r = 0;
+
+	if (version != 1)
+		return load_fail(err, errlen, "uart: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(UART_STATE_TYPE)))
+		return load_fail(err, errlen, "uart: state is of type %s, not " UART_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(qyyyyyyyb@ayb)", &t.divisor, &t.ier, &t.lcr,
+		      &t.mcr, &t.scr, &t.fcr, &t.lsr_errors, &t.msr, &thr,
+		      &fifo, &irq_level);
+	rx = g_variant_get_fixed_array(fifo, &n, 1);
+	t.thr_ipending = thr;
+	if (t.ier & ~0x0f || t.mcr & ~MCR_MASK || t.lsr_errors & ~LSR_ERRORS)
+		r = load_fail(err, errlen, "uart: IER 0x%02x, MCR 0x%02x or LSR errors 0x%02x set reserved bits",
+			      t.ier, t.mcr, t.lsr_errors);
+	else if (t.fcr & ~(FCR_ENABLE | FCR_DMA | FCR_TRIGGER) ||
+		 (!(t.fcr & FCR_ENABLE) && t.fcr))
+		r = load_fail(err, errlen, "uart: FCR 0x%02x cannot be programmed",
+			      t.fcr);
+	else if ((t.msr & 0xf0) != msr_lines(&t))
+		r = load_fail(err, errlen, "uart: MSR 0x%02x does not match MCR 0x%02x",
+			      t.msr, t.mcr);
+	else if (n > rx_capacity(&t))
+		r = load_fail(err, errlen, "uart: %zu bytes in a %u-byte receive FIFO",
+			      (size_t)n, rx_capacity(&t));
+	if (!r) {
+		for (gsize i = 0; i < n; i++)
+			t.rx[i] = rx[i];
+		t.rx_head = 0;
+		t.rx_count = (unsigned)n;
+		if ((iir_id(&t) != IIR_NONE && (t.mcr & MCR_OUT2) &&
+		     !(t.mcr & MCR_LOOP)) != !!irq_level)
+			r = load_fail(err, errlen, "uart: IRQ level %d inconsistent with the registers",
+				      irq_level ? 1 : 0);
+	}
+	g_variant_unref(fifo);
+	if (r < 0)
+		return r;
+	t.irq_level = u->irq_level;	/* what the line carries now */
+	*u = t;
+	update_irq(u);
+	return 0;
+}
+
 const struct device_ops uart_device_ops = {
 	.name = "uart",
 	.reset = uart_dev_reset,
+	.save = uart_dev_save,
+	.load = uart_dev_load,
+	.state_version = 1,
 	.free = uart_dev_free,
 };

@@ -20,7 +20,16 @@ struct uart;
 /* @chr may be NULL (output discarded). */
 struct uart *uart_new(struct irq_line irq, struct chardev *chr);
 void uart_free(struct uart *uart);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * uart_device_ops: state UART_STATE_TYPE, version 1: (divisor latch, IER,
+ * LCR, MCR, SCR, FCR, latched LSR errors, MSR (lines and deltas), THR-empty
+ * interrupt pending, the receive FIFO's bytes oldest first (its level is
+ * the length), IRQ output level).  Transmission is instantaneous, so THR,
+ * the transmitter and the TX FIFO are always empty: nothing to save.  The
+ * host chardev is not state.  Load re-drives the IRQ line to its level.
+ */
+#define UART_STATE_TYPE "(qyyyyyyybayb)"
 extern const struct device_ops uart_device_ops;
 int uart_attach(struct uart *uart, struct bus *pio, uint16_t base);
 void uart_reset(struct uart *uart);

@@ -29,8 +29,11 @@
 #include "vga.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1647,8 +1650,296 @@ static void vga_dev_free(void *dev)
 	vga_free(dev);
 }
 
+/* ---- saved state (VGA_STATE_TYPE in vga.h) ------------------------------ */
+
+#define VGA_STATE_VERSION 1u
+
+static GVariant *bytes_v(const void *b, size_t n)
+{
+	return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, b, n, 1);
+}
+
+static GVariant *vga_save(void *dev)
+{
+	struct vga *v = dev;
+
+	return g_variant_new("(u(yyyy)(y@ay)(y@ay)(y@ay)(yb@ay)(y@ayyyy@ayb)u"
+			     "(q@aq))",
+		(guint32)v->vram_size, v->misc, v->feature, v->vse, v->st01,
+		v->sr_index, bytes_v(v->sr, sizeof(v->sr)),
+		v->gr_index, bytes_v(v->gr, sizeof(v->gr)),
+		v->cr_index, bytes_v(v->cr, sizeof(v->cr)),
+		v->ar_index, (gboolean)v->ar_data, bytes_v(v->ar, sizeof(v->ar)),
+		v->pel_mask, bytes_v(v->dac, sizeof(v->dac)), v->dac_rd,
+		v->dac_wr, v->dac_sub, bytes_v(v->dac_in, sizeof(v->dac_in)),
+		(gboolean)v->dac_reading, (guint32)v->latch, v->dispi_index,
+		g_variant_new_fixed_array(G_VARIANT_TYPE_UINT16, v->dispi,
+					  DISPI_NREGS, sizeof(uint16_t)));
+}
+
+/* One line in @err, naming the device; returns -EINVAL. */
+static int refuse(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err || !errlen)
+		return -EINVAL;
+	n = snprintf(err, errlen, "vga: ");
+	if (n < 0 || (size_t)n >= errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Byte array @a of exactly @n bytes into @out, each byte within
+ * @wmask[i] (NULL: any; past @nmask bytes: must be 0).  Returns -1 if the
+ * length is wrong, else the index of the first bad byte or @n. */
+static long bytes_load(GVariant *a, uint8_t *out, size_t n,
+		       const uint8_t *wmask, size_t nmask)
+{
+	gsize len;
+	const uint8_t *p = g_variant_get_fixed_array(a, &len, 1);
+
+	if (len != n)
+		return -1;
+	for (size_t i = 0; wmask && i < n; i++)
+		if (p[i] & ~(i < nmask ? wmask[i] : 0))
+			return (long)i;
+	memcpy(out, p, n);
+	return (long)n;
+}
+
+/* Writable bits of AR00-AR14, as vga_port_write() stores them. */
+static const uint8_t ar_wmask[0x15] = {
+	0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
+	0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
+	0xef, 0xff, 0x3f, 0x0f, 0x0f,
+};
+
+/* Every CRTC register up to CR18 holds any value; none above. */
+static const uint8_t cr_wmask[0x19] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff,
+};
+
+/* A register file (index, bytes) into @idx/@regs; 0 or -EINVAL. */
+static int regfile_load(GVariant *t, const char *what, uint8_t *idx,
+			unsigned idx_max, uint8_t *regs, size_t n,
+			const uint8_t *wmask, size_t nmask, char *err,
+			size_t errlen)
+{
+	GVariant *a;
+	long bad;
+
+	g_variant_get(t, "(y@ay)", idx, &a);
+	bad = bytes_load(a, regs, n, wmask, nmask);
+	g_variant_unref(a);
+	if (*idx > idx_max)
+		return refuse(err, errlen, "%s index %u out of range", what,
+			      *idx);
+	if (bad < 0)
+		return refuse(err, errlen, "%s: not %zu registers", what, n);
+	if ((size_t)bad < n)
+		return refuse(err, errlen, "%s register %ld: bits the adapter does not keep",
+			      what, bad);
+	return 0;
+}
+
+static int dispi_load(struct vga *n, GVariant *t, char *err, size_t errlen)
+{
+	GVariant *a;
+	gsize len;
+	const uint16_t *r;
+	int ret = 0;
+
+	g_variant_get(t, "(q@aq)", &n->dispi_index, &a);
+	r = g_variant_get_fixed_array(a, &len, sizeof(uint16_t));
+	if (len != DISPI_NREGS)
+		ret = refuse(err, errlen, "%zu DISPI registers, not %u",
+			     (size_t)len, DISPI_NREGS);
+	else if (r[DISPI_ID] < DISPI_ID0 || r[DISPI_ID] > DISPI_ID5)
+		ret = refuse(err, errlen, "DISPI ID 0x%x", r[DISPI_ID]);
+	else if (r[DISPI_XRES] > DISPI_MAX_XRES || r[DISPI_YRES] > DISPI_MAX_YRES ||
+		 (r[DISPI_BPP] && !dispi_bpp_ok(r[DISPI_BPP])))
+		ret = refuse(err, errlen, "VBE mode %ux%ux%u not supported",
+			     r[DISPI_XRES], r[DISPI_YRES], r[DISPI_BPP]);
+	else if (r[DISPI_ENABLE] & ~(DISPI_ENABLED | DISPI_GETCAPS |
+				     DISPI_8BIT_DAC | DISPI_LFB_ENABLED |
+				     DISPI_NOCLEARMEM))
+		ret = refuse(err, errlen, "DISPI enable bits 0x%x",
+			     r[DISPI_ENABLE]);
+	else if ((uint64_t)r[DISPI_BANK] << 16 >= n->vram_size)
+		ret = refuse(err, errlen, "VBE bank %u past the VRAM",
+			     r[DISPI_BANK]);
+	else if (r[DISPI_VIRT_HEIGHT] || r[DISPI_VIDEO_MEMORY_64K])
+		ret = refuse(err, errlen, "derived DISPI registers not 0");
+	else if ((r[DISPI_ENABLE] & DISPI_ENABLED) &&
+		 !dispi_fits(n, r[DISPI_XRES], r[DISPI_YRES], r[DISPI_BPP],
+			     r[DISPI_VIRT_WIDTH], r[DISPI_X_OFFSET],
+			     r[DISPI_Y_OFFSET]))
+		ret = refuse(err, errlen, "VBE mode %ux%ux%u (virtual width %u, offset %u,%u) does not fit the VRAM",
+			     r[DISPI_XRES], r[DISPI_YRES], r[DISPI_BPP],
+			     r[DISPI_VIRT_WIDTH], r[DISPI_X_OFFSET],
+			     r[DISPI_Y_OFFSET]);
+	else
+		memcpy(n->dispi, r, sizeof(n->dispi));
+	g_variant_unref(a);
+	return ret;
+}
+
+static int dac_load(struct vga *n, GVariant *t, char *err, size_t errlen)
+{
+	GVariant *pal, *in;
+	gboolean reading;
+	int r = 0;
+
+	g_variant_get(t, "(y@ayyyy@ayb)", &n->pel_mask, &pal, &n->dac_rd,
+		      &n->dac_wr, &n->dac_sub, &in, &reading);
+	if (bytes_load(pal, &n->dac[0][0], sizeof(n->dac), NULL, 0) < 0)
+		r = refuse(err, errlen, "palette not %zu bytes", sizeof(n->dac));
+	else if (bytes_load(in, n->dac_in, sizeof(n->dac_in), NULL, 0) < 0)
+		r = refuse(err, errlen, "DAC input not %zu bytes",
+			   sizeof(n->dac_in));
+	else if (n->dac_sub > 2)
+		r = refuse(err, errlen, "DAC sub-index %u out of range",
+			   n->dac_sub);
+	n->dac_reading = reading;
+	g_variant_unref(pal);
+	g_variant_unref(in);
+	return r;
+}
+
+/* What the payload holds, from @src to @dst. */
+static void regs_copy(struct vga *dst, const struct vga *src)
+{
+	dst->misc = src->misc;
+	dst->feature = src->feature;
+	dst->vse = src->vse;
+	dst->st01 = src->st01;
+	dst->sr_index = src->sr_index;
+	memcpy(dst->sr, src->sr, sizeof(dst->sr));
+	dst->gr_index = src->gr_index;
+	memcpy(dst->gr, src->gr, sizeof(dst->gr));
+	dst->cr_index = src->cr_index;
+	memcpy(dst->cr, src->cr, sizeof(dst->cr));
+	dst->ar_index = src->ar_index;
+	dst->ar_data = src->ar_data;
+	memcpy(dst->ar, src->ar, sizeof(dst->ar));
+	dst->pel_mask = src->pel_mask;
+	memcpy(dst->dac, src->dac, sizeof(dst->dac));
+	dst->dac_rd = src->dac_rd;
+	dst->dac_wr = src->dac_wr;
+	dst->dac_sub = src->dac_sub;
+	memcpy(dst->dac_in, src->dac_in, sizeof(dst->dac_in));
+	dst->dac_reading = src->dac_reading;
+	dst->latch = src->latch;
+	dst->dispi_index = src->dispi_index;
+	memcpy(dst->dispi, src->dispi, sizeof(dst->dispi));
+}
+
+static int vga_load(void *dev, uint32_t version, GVariant *state, char *err,
+		    size_t errlen)
+{
+	struct vga *v = dev;
+	struct vga *n;
+	GVariant *c[9];
+	guint32 vram_size, latch;
+	guchar misc, feature, vse, st01;
+	gboolean ar_data;
+	int r = 0;
+
+	if (version != VGA_STATE_VERSION)
+		return refuse(err, errlen, "state version %u not supported",
+			      version);
+	if (!state || !g_variant_is_of_type(state, G_VARIANT_TYPE(VGA_STATE_TYPE)))
+		return refuse(err, errlen, "state of type %s, not %s",
+			      state ? g_variant_get_type_string(state) : "(none)",
+			      VGA_STATE_TYPE);
+	g_variant_get(state, "(u(yyyy)@(yay)@(yay)@(yay)@(ybay)@(yayyyyayb)u@(qaq))",
+		      &vram_size, &misc, &feature, &vse, &st01, &c[2], &c[3],
+		      &c[4], &c[5], &c[6], &latch, &c[8]);
+	if (vram_size != v->vram_size) {
+		r = refuse(err, errlen, "state for %u KiB of VRAM, this adapter has %zu KiB",
+			   vram_size >> 10, v->vram_size >> 10);
+		goto out;
+	}
+	/* Decoded into a scratch adapter; taken once everything is valid. */
+	n = calloc(1, sizeof(*n));
+	if (!n) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n->vram_size = v->vram_size;
+	n->misc = misc;
+	n->feature = feature;
+	n->vse = vse;
+	n->st01 = st01;
+	n->latch = latch;
+	if ((feature & ~0x03) || (vse & ~1) || (st01 != 0 && st01 != 0x09))
+		r = refuse(err, errlen, "feature/enable/status bits 0x%x/0x%x/0x%x",
+			   feature, vse, st01);
+	if (!r)
+		r = regfile_load(c[2], "sequencer", &n->sr_index, 7, n->sr,
+				 sizeof(n->sr), sr_wmask, sizeof(sr_wmask), err,
+				 errlen);
+	if (!r)
+		r = regfile_load(c[3], "graphics controller", &n->gr_index, 0x0f,
+				 n->gr, sizeof(n->gr), gr_wmask,
+				 sizeof(gr_wmask), err, errlen);
+	if (!r)
+		r = regfile_load(c[4], "CRTC", &n->cr_index, 0x3f, n->cr,
+				 sizeof(n->cr), cr_wmask, sizeof(cr_wmask), err,
+				 errlen);
+	if (!r) {
+		GVariant *a;
+		long bad;
+
+		g_variant_get(c[5], "(yb@ay)", &n->ar_index, &ar_data, &a);
+		n->ar_data = ar_data;
+		bad = bytes_load(a, n->ar, sizeof(n->ar), ar_wmask,
+				 sizeof(ar_wmask));
+		g_variant_unref(a);
+		if (n->ar_index > 0x3f)
+			r = refuse(err, errlen, "attribute index 0x%x out of range",
+				   n->ar_index);
+		else if (bad < 0)
+			r = refuse(err, errlen, "attribute controller: not %zu registers",
+				   sizeof(n->ar));
+		else if ((size_t)bad < sizeof(n->ar))
+			r = refuse(err, errlen, "attribute register %ld: bits the adapter does not keep",
+				   bad);
+	}
+	if (!r)
+		r = dac_load(n, c[6], err, errlen);
+	if (!r)
+		r = dispi_load(n, c[8], err, errlen);
+	if (!r) {
+		/* Registers only: the VRAM, the BAR0 slot (which follows the
+		 * PCI BAR through vram_bar_map()) and the buffers stay. */
+		regs_copy(v, n);
+		/* Rendering state is derived: the next refresh recomputes the
+		 * mode and redraws everything from VRAM. */
+		memset(v->dirty, 0xff, v->dirty_words * 8);
+		v->font_gen++;
+		v->have_last = false;
+	}
+	free(n);
+out:
+	for (unsigned i = 2; i < 9; i++)
+		if (i != 7)
+			g_variant_unref(c[i]);
+	return r;
+}
+
 const struct device_ops vga_device_ops = {
 	.name = "vga",
 	.reset = vga_dev_reset,
+	.save = vga_save,
+	.load = vga_load,
+	.state_version = VGA_STATE_VERSION,
 	.free = vga_dev_free,
 };

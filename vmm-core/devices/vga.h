@@ -61,8 +61,41 @@ struct vga_config {
 struct vga *vga_new(const struct vga_config *cfg);
 /* Unmaps the VRAM slot, takes the device off the PCI bus, frees all. */
 void vga_free(struct vga *vga);
-/* Its lifecycle in the machine's device table (device.h). */
+/* Its lifecycle in the machine's device table (device.h), with save and
+ * load (state_version 1) of the registers below. */
 extern const struct device_ops vga_device_ops;
+
+/*
+ * The saved state: a GVariant of this type.  Registers only; the VRAM
+ * is not in it (see vga_vram()), nor is BAR0/BAR2's PCI configuration
+ * (the PCI host's), nor anything the renderer derives.
+ *
+ *  (u VRAM size in bytes (must equal this adapter's);
+ *   (y misc output, y feature control (bits 0-1), y video subsystem
+ *    enable (bit 0), y input status 1 retrace toggle (0 or 0x09));
+ *   (y sequencer index 0-7, ay SR00-SR07, 8 bytes);
+ *   (y graphics index 0-15, ay GR00-GR0F, 16 bytes);
+ *   (y CRTC index 0-0x3f, ay CR00-CR1F, 32 bytes);
+ *   (y attribute index 0-0x3f (bit 5: palette address source), b
+ *    flip-flop (next 0x3c0 write is data), ay AR00-AR14, 21 bytes);
+ *   (y PEL mask, ay the palette, 256 x (r, g, b) as written, y DAC read
+ *    index, y write index, y sub-index 0-2, ay the 3 bytes of the entry
+ *    being written, b last index write was 0x3c7);
+ *   u the latches (plane 0 in bits 0-7);
+ *   (q DISPI index, aq the 11 DISPI registers: ID 0xb0c0-0xb0c5, XRES
+ *    <= 2560, YRES <= 1600, BPP 0 or 4/8/15/16/24/32, ENABLE, BANK
+ *    within the VRAM, VIRT_WIDTH, VIRT_HEIGHT 0 (derived), X/Y_OFFSET,
+ *    VIDEO_MEMORY_64K 0 (derived); when enabled the mode must fit)).
+ *
+ * Every register byte must be one the adapter could hold (bits it does
+ * not keep are refused, not masked).  After load the next refresh
+ * recomputes the mode and redraws the whole screen from VRAM; the BAR0
+ * memory slot is not touched: it follows the BAR, which the PCI host
+ * maps (vram_bar_map through update_mappings) when its configuration is
+ * restored, before or after this load.
+ */
+#define VGA_STATE_TYPE \
+	"(u(yyyy)(yay)(yay)(yay)(ybay)(yayyyyayb)u(qaq))"
 /* Claim the legacy ports and window on @pio/@mmio and add the PCI
  * function at @devfn.  Returns 0 or -errno. */
 int vga_attach(struct vga *vga, struct bus *pio, struct bus *mmio,
@@ -74,7 +107,18 @@ void vga_reset(struct vga *vga);
  * dumps text modes.  Opaque argument: the struct vga. */
 extern const struct console_hw_ops vga_console_ops;
 
-/* For tests and benchmarks: the VRAM as the adapter sees it. */
+/*
+ * The VRAM as the adapter sees it (planes interleaved, see vga.c), and
+ * its size in bytes (the configured vram_size).  This is what a snapshot
+ * stores in the RAM file next to guest RAM, since the saved state above
+ * leaves it out.  The buffer is a page-aligned anonymous mapping, fixed
+ * for the adapter's life (BAR0's memory slot maps this host address), so
+ * the machine may fill it or map a file's pages over it (MAP_FIXED, same
+ * size) while the vCPUs are stopped; restore it before vga load or call
+ * console_invalidate() after, so the redraw sees it.  Note vga_reset()
+ * drops the pages with MADV_DONTNEED, which zeroes anonymous memory but
+ * brings a MAP_PRIVATE file mapping back to the file's contents.
+ */
 uint8_t *vga_vram(struct vga *vga);
 size_t vga_vram_size(const struct vga *vga);
 

@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# test_vm_save_in_rig.sh VIVARIUM - `vivarium save` a running Linux guest,
+# then `vivarium start` resumes it where it was.
+#
+# The guest: the Debian kernel with the test initramfs built --count
+# (tests/rig/mkguest-initramfs.sh: a process prints GUEST-COUNT=<n> once a
+# second; console lines come back as GUEST-ECHO=; "dmesg-check" reports
+# clocksource, soft-lockup, RCU-stall and hung-task complaints).  In the
+# nested rig (or directly with hardware virtualization): start the VM,
+# wait for GUEST-COUNT=5, save it (list says "saved"), start it again and
+# check that the guest did not boot again (no GUEST-INIT in the new
+# serial log), that its counter goes on from where it was, that it answers
+# on its console, and that its kernel logged no complaint about time.
+#
+# Exit: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64 or no kernel).
+
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+rig=$here/../rig/rig.sh
+# shellcheck source=tests/rig/lib.sh
+. "$here/../rig/lib.sh"
+viv=${1:-}
+timeout_s=${VIVARIUM_E2E_TIMEOUT:-480}
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (the rig needs it)"
+kernel=$(newest_kernel)
+[ -n "$kernel" ] || skip "no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
+[ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-save.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+"$here/../rig/mkguest-initramfs.sh" --count "$work/guest.cpio.gz" || fail "cannot build the guest initramfs"
+
+# Runs where the VMM runs (L1, or this host).  $1: kernel, $2: initrd.
+cat >"$work/test.sh" <<'EOF'
+k=$1 i=$2
+export XDG_DATA_HOME=${WORK:-/tmp}/data XDG_RUNTIME_DIR=${WORK:-/tmp}/run
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+viv=${VIV:-vivarium}
+dir=$XDG_DATA_HOME/vivarium/vms/demo
+log=$dir/serial.log
+# wait_for TEXT SECONDS: until serial.log holds TEXT.
+wait_for() {
+	n=0
+	until grep -q "$1" "$log" 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -gt $(($2 * 5)) ] && return 1
+		sleep 0.2
+	done
+}
+$viv create demo --kernel "$k" --initrd "$i" --cpus 2 --memory 512M \
+	--append "console=ttyS0 quiet panic=-1" || exit 10
+$viv start demo || exit 11
+wait_for "GUEST-COUNT=5 " 300 || { echo "SAVE-FAIL never counted to 5"; tr -d '\r' <"$log"; exit 12; }
+t0=$(date +%s%N)
+$viv save demo; echo "SAVE-RC=$? SAVE-MS=$((($(date +%s%N) - t0) / 1000000))"
+echo "SAVE-STATE=$($viv list | awk '$1 == "demo" { print $2 }')"
+echo "SAVE-FILES=$(ls "$dir" | grep -c '^saved\.')"
+du -k "$dir/saved.ram" "$dir/saved.state" | sed 's/^/SAVE-DU /'
+last=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' | tail -n1)
+echo "SAVE-LAST-COUNT=$last"
+echo "SAVE-LAST-MONO=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=[0-9]* mono=\([0-9.]*\).*/\1/p' | tail -n1)"
+sleep 3	# the host's time moves on; the guest's must not jump with it
+t0=$(date +%s%N)
+$viv start demo; echo "RESUME-RC=$?"
+wait_for "GUEST-COUNT=" 120 && echo "RESUME-COUNT-MS=$((($(date +%s%N) - t0) / 1000000))"
+wait_for "GUEST-COUNT=$((last + 3)) " 60
+printf 'hello-after-resume\n' | $viv console demo >/dev/null 2>&1
+wait_for "GUEST-ECHO=hello-after-resume" 30 && echo "RESUME-ECHO=ok"
+printf 'dmesg-check\n' | $viv console demo >/dev/null 2>&1
+wait_for "GUEST-DMESG-DONE" 30
+echo "RESUME-STATE=$($viv list | awk '$1 == "demo" { print $2 }')"
+echo "RESUME-FILES=$(ls "$dir" | grep -c '^saved\.')"
+$viv stop demo --force
+echo "--- serial.log after the resume"; tr -d '\r' <"$log"
+echo "--- vm.log"; cat "$dir/vm.log"
+exit 0
+EOF
+
+direct=0
+if [ "${VIVARIUM_E2E_RIG:-0}" != 1 ] && "$viv" doctor >/dev/null 2>&1; then
+	direct=1
+fi
+if [ "$direct" = 1 ]; then
+	echo "# host has hardware virtualization: running vivarium directly"
+	WORK=$work VIV=$viv timeout -k 10 "$timeout_s" sh "$work/test.sh" "$kernel" "$work/guest.cpio.gz" \
+		</dev/null 2>&1 | tee "$work/out"
+else
+	echo "# running vivarium in the nested rig"
+	"$rig" --retries 1 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
+		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
+		--file "$work/test.sh:/rig/test.sh" \
+		-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
+		</dev/null 2>&1 | tee "$work/out"
+fi
+
+out=$(tr -d '\r' <"$work/out")
+val() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$out" | tail -n1; }
+errors=0
+check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi; }
+
+last=$(val SAVE-LAST-COUNT)
+after=$(sed -n '/^--- serial.log after the resume/,/^--- vm.log/p' <<<"$out")
+first=$(sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' <<<"$after" | head -n1)
+check '[ "$(val SAVE-RC)" = 0 ]' "vivarium save succeeded ($(val SAVE-MS) ms)"
+check '[ "$(val SAVE-STATE)" = saved ] && [ "$(val SAVE-FILES)" = 2 ]' "list says saved; saved.state and saved.ram are there"
+check '[ "$(val RESUME-RC)" = 0 ]' "vivarium start resumed it (first count after $(val RESUME-COUNT-MS) ms)"
+check '! grep -q GUEST-INIT <<<"$after"' "the guest did not boot again"
+check '[ -n "$last" ] && [ -n "$first" ] && [ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ]' \
+	"its counter goes on from the saved value (saved at ${last:-?}, first after resume ${first:-?})"
+mono0=$(val SAVE-LAST-MONO)
+mono1=$(sed -n 's/^GUEST-COUNT=[0-9]* mono=\([0-9.]*\).*/\1/p' <<<"$after" | head -n1)
+check 'awk -v a="${mono0:-0}" -v b="${mono1:-0}" "BEGIN { exit !(b > a && b - a < 2.5) }"' \
+	"guest time went on from the save, not from the host's clock (uptime ${mono0:-?} s at the save, ${mono1:-?} s at the first count after; the host waited 3 s)"
+check '[ "$(val RESUME-ECHO)" = ok ]' "it answers on its serial console after the resume"
+check '[ "$(sed -n "s/^GUEST-DMESG-BAD=\([0-9]*\)/\1/p" <<<"$after" | tail -n1)" = 0 ]' \
+	"no clocksource, soft-lockup, RCU-stall or hung-task complaint in its kernel log"
+check '[ "$(val RESUME-STATE)" = running ] && [ "$(val RESUME-FILES)" = 0 ]' "running; the saved state was consumed"
+grep -a 'SAVE-DU\|saved:' <<<"$out" | sed 's/^/# /'
+[ "$errors" -eq 0 ] || { echo "FAIL: $errors checks failed"; exit 1; }
+echo "PASS"
