@@ -4,6 +4,10 @@
  * Linux's ACPICA (hwsleep.c, hwregs.c) and reboot code use them. */
 #include "testlib.h"
 
+#include <errno.h>
+
+#include "statetest.h"
+
 #include "devices/acpi_pm.h"
 #include "devices/pci.h"
 #include "timer.h"
@@ -262,6 +266,77 @@ static void test_reset(void)
 	teardown();
 }
 
+
+/* Power button pressed, TMR_EN and PWRBTN_EN set, a sleep type written, a
+ * reset control bit: saved, loaded into a fresh device and saved again,
+ * equal; both then read alike and raise the SCI at the same times. */
+static void test_save_load(void)
+{
+	struct bus *pio2 = bus_new("pio2");
+	struct vtimer_queue *q2 = vtimer_queue_new_manual(&fclk.clk);
+	struct irq_recorder sci2;
+	struct acpi_pm *pm2;
+	GVariant *s1, *s2;
+	unsigned rises;
+	char err[256];
+
+	setup();
+	out(PM1_EN, 0x0101, 2);			/* PWRBTN_EN, TMR_EN */
+	out(PM1_CNT, 0x0400, 2);		/* SLP_TYP 1, no SLP_EN */
+	out(ACPI_RESET_PORT, 0x02, 1);		/* SYS_RST */
+	advance(NS);
+	acpi_pm_power_button(pm);
+	CHECK_EQ(sci.level, 1);
+
+	s1 = g_variant_ref_sink(acpi_pm_device_ops.save(pm));
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(ACPI_PM_STATE_TYPE)));
+	pm2 = acpi_pm_new(q2, irq_recorder_line(&sci2, ACPI_SCI_IRQ), &ops, NULL);
+	CHECK_EQ(acpi_pm_attach(pm2, pio2, ACPI_PM_BASE), 0);
+	CHECK_EQ(acpi_pm_device_ops.load(pm2, 1, s1, err, sizeof(err)), 0);
+	CHECK_EQ(sci2.level, 1);
+	s2 = g_variant_ref_sink(acpi_pm_device_ops.save(pm2));
+	CHECK(g_variant_equal(s1, s2));
+
+	CHECK_EQ(in(PM_TMR, 4), io_read(pio2, PM_TMR, 4));
+	CHECK_EQ(in(PM1_STS, 2), io_read(pio2, PM1_STS, 2));
+	CHECK_EQ(in(PM1_CNT, 2), io_read(pio2, PM1_CNT, 2));
+	out(PM1_STS, 0x0100, 2);		/* clear PWRBTN_STS */
+	io_write(pio2, PM1_STS, 0x0100, 2);
+	CHECK_EQ(sci.level, 0);
+	CHECK_EQ(sci2.level, 0);
+	rises = sci.rises;
+	for (int i = 0; i < 400; i++) {
+		fake_clock_advance(&fclk, 10000000ull);
+		vtimer_queue_run_due(q, fclk.mono_ns);
+		vtimer_queue_run_due(q2, fclk.mono_ns);
+		CHECK_EQ(sci.level, sci2.level);
+		if (sci.level) {
+			out(PM1_STS, 1, 2);
+			io_write(pio2, PM1_STS, 1, 2);
+		}
+	}
+	CHECK(sci.rises - rises >= 1);
+	CHECK_EQ(sci.rises - rises, sci2.rises - 1);
+
+	state_refused(&acpi_pm_device_ops, pm2, 1, g_variant_new("(u)", 1), "acpi-pm: state is of type");
+	state_refused(&acpi_pm_device_ops, pm2, 3, g_variant_ref(s1), "acpi-pm: state version 3 not supported");
+	state_refused(&acpi_pm_device_ops, pm2, 1,
+		      state_with(s1, g_variant_new_uint16(0x0001), 1, 0), "acpi-pm: PM1_STS");
+	state_refused(&acpi_pm_device_ops, pm2, 1,
+		      state_with(s1, g_variant_new_uint16(0x2000), 1, 2), "acpi-pm: PM1_STS");
+	state_refused(&acpi_pm_device_ops, pm2, 1,
+		      state_with(s1, g_variant_new_uint64(fclk.mono_ns + 1), 1, 3), "acpi-pm: PM timer started");
+	state_refused(&acpi_pm_device_ops, pm2, 1,
+		      state_with(s1, g_variant_new_boolean(FALSE), 1, 7), "acpi-pm: PM timer interrupt");
+
+	g_variant_unref(s1);
+	g_variant_unref(s2);
+	acpi_pm_free(pm2);
+	vtimer_queue_free(q2);
+	bus_free(pio2);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_reset_values);
@@ -271,5 +346,6 @@ int main(void)
 	RUN_TEST(test_tmr_sts);
 	RUN_TEST(test_cf9_reset);
 	RUN_TEST(test_reset);
+	RUN_TEST(test_save_load);
 	return check_finish();
 }

@@ -145,7 +145,9 @@ static void test_snapshot_ops(void)
 	static const struct device_ops *const done[] = {
 		&pic_device_ops, &ioapic_device_ops, &uart_device_ops,
 		&pci_host_device_ops, &piix_device_ops, &fw_cfg_device_ops,
-		&debugport_device_ops,
+		&debugport_device_ops, &pit_device_ops, &rtc_device_ops,
+		&acpi_pm_device_ops, &piix_ide_device_ops,
+		&virtio_blk_device_ops,
 	};
 
 	for (unsigned i = 0; i < sizeof(done) / sizeof(done[0]); i++) {

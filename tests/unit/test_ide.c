@@ -11,6 +11,8 @@
  */
 #include "ide_driver.h"
 
+#include "statetest.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -729,6 +731,134 @@ static void test_floating_channel(void)
 	rig_teardown(&r2);
 }
 
+
+static GVariant *ide_save(struct ide_rig *rig_)
+{
+	GVariant *v;
+
+	piix_ide_drain(rig_->ide);
+	pthread_mutex_lock(&rig_->lock);
+	v = piix_ide_device_ops.save(rig_->ide);
+	pthread_mutex_unlock(&rig_->lock);
+	return v ? g_variant_ref_sink(v) : NULL;
+}
+
+/* In the middle of a 20-sector PIO read (5 sectors and 100 bytes of the
+ * sixth moved): saved, loaded into a fresh controller with the same drives
+ * and saved again, equal; the read then goes on in both and delivers the
+ * right remaining sectors. */
+static void test_save_load(void)
+{
+	static uint8_t got[20 * 512], got2[20 * 512], want[20 * 512];
+	struct ide_drive_config drives[4] = {
+		{ disk_a, false }, { disk_b, false }, { NULL, true },
+		{ NULL, false },
+	};
+	struct ide_rig r2, *orig = r;
+	GVariant *s1, *s2;
+	char err[256] = "";
+	int ret;
+
+	file_read(fd_a, 200 * 512, want, sizeof(want));
+	ata_cmd(0, 0, 0x20, 0, 20, 200, false);
+	CHECK(pio_in(0, got, 5, 512));
+	CHECK_EQ(wait_ack(0) & (S_DRQ | S_ERR), S_DRQ);
+	data_in(0, got + 5 * 512, 100, false);
+	s1 = ide_save(r);
+	CHECK(s1 != NULL);
+	if (!s1)
+		return;
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(PIIX_IDE_STATE_TYPE)));
+
+	rig_setup(&r2, drives);
+	pthread_mutex_lock(&r2.lock);
+	ret = piix_ide_device_ops.load(r2.ide, 1, s1, err, sizeof(err));
+	pthread_mutex_unlock(&r2.lock);
+	CHECK_EQ(ret, 0);
+	if (ret)
+		fprintf(stderr, "  (%s)\n", err);
+	s2 = ide_save(&r2);
+	CHECK(s2 && g_variant_equal(s1, s2));
+	CHECK_EQ(rig_irq_level(&r2, 0), rig_irq_level(r, 0));
+
+	/* Both go on: the rest of sector 6, then sectors 7-20. */
+	memcpy(got2, got, 5 * 512 + 100);
+	data_in(0, got + 5 * 512 + 100, 412, false);
+	CHECK(pio_in(0, got + 6 * 512, 14, 512));
+	CHECK_EQ(wait_ack(0), S_DRDY | S_DSC);
+	r = &r2;
+	data_in(0, got2 + 5 * 512 + 100, 412, false);
+	CHECK(pio_in(0, got2 + 6 * 512, 14, 512));
+	CHECK_EQ(wait_ack(0), S_DRDY | S_DSC);
+	r = orig;
+	CHECK(memcmp(got, want, sizeof(want)) == 0);
+	CHECK(memcmp(got2, want, sizeof(want)) == 0);
+
+	/* Refused, and the controller unchanged. */
+	pthread_mutex_lock(&r2.lock);
+	state_refused(&piix_ide_device_ops, r2.ide, 1, g_variant_new("(u)", 1),
+		      "piix-ide: state is of type");
+	state_refused(&piix_ide_device_ops, r2.ide, 2, g_variant_ref(s1),
+		      "piix-ide: state version 2 not supported");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_uint32(5000), 4, 0, 7, 3, 1),
+		      "piix-ide: drive 0 buffer position");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "ab", 2, 1),
+				 4, 0, 7, 3, 0),
+		      "piix-ide: drive 0 buffer position");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_byte(9), 4, 0, 7, 3, 5),
+		      "piix-ide: drive 0 data phase step 9");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_uint64(DISK_A_SECTORS * 512ull + 512), 4, 0, 7, 3, 6),
+		      "piix-ide: drive 0 medium transfer");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_byte(1), 4, 0, 7, 4, 5),
+		      "piix-ide: drive 0 was saved with a request in flight");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_boolean(FALSE), 4, 0, 8, 0, 0),
+		      "piix-ide: drive 1 was a");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_uint64(1), 4, 1, 7, 0, 3),
+		      "piix-ide: drive 2 had no medium");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_uint16(0), 4, 0, 7, 2, 0),
+		      "piix-ide: drive 0 settings");
+	state_refused(&piix_ide_device_ops, r2.ide, 1,
+		      state_with(s1, g_variant_new_byte(0x80), 2, 0, 4),
+		      "piix-ide: channel 0 bus master");
+	{
+		GVariant *c0 = g_variant_get_child_value(s1, 0);
+		gboolean level;
+
+		g_variant_get_child(c0, 2, "b", &level);
+		g_variant_unref(c0);
+		state_refused(&piix_ide_device_ops, r2.ide, 1,
+			      state_with(s1, g_variant_new_boolean(!level), 2, 0, 2),
+			      "piix-ide: channel 0 IRQ level");
+	}
+	pthread_mutex_unlock(&r2.lock);
+	g_variant_unref(s1);
+	if (s2)
+		g_variant_unref(s2);
+
+	/* While a request is in flight (its completion waits for the lock),
+	 * there is no state to save. */
+	rig_select(r, 0, 0, 0x40);
+	pthread_mutex_lock(&r->lock);
+	io_write(r->pio, 0x1f2, 1, 1);
+	io_write(r->pio, 0x1f3, 0, 1);
+	io_write(r->pio, 0x1f4, 0, 1);
+	io_write(r->pio, 0x1f5, 0, 1);
+	io_write(r->pio, 0x1f7, 0x20, 1);
+	CHECK(piix_ide_device_ops.save(r->ide) == NULL);
+	pthread_mutex_unlock(&r->lock);
+	CHECK(pio_in(0, got, 1, 512));
+	CHECK_EQ(wait_ack(0), S_DRDY | S_DSC);
+	rig_teardown(&r2);
+}
+
 int main(void)
 {
 	static uint8_t img[DISK_A_SECTORS * 512];
@@ -773,6 +903,7 @@ int main(void)
 	RUN_TEST(test_dma_bad_prd);
 	RUN_TEST(test_dma_no_eot);
 	RUN_TEST(test_floating_channel);
+	RUN_TEST(test_save_load);
 	rig_teardown(r);
 
 	blk_close(disk_a);

@@ -4,6 +4,10 @@
  * (drivers/clocksource/i8253.c, arch/x86/kernel/tsc.c). */
 #include "testlib.h"
 
+#include <errno.h>
+
+#include "statetest.h"
+
 #include "devices/pit.h"
 #include "timer.h"
 
@@ -472,6 +476,117 @@ static void test_machine_pause(void)
 	vclock_virt_destroy(&vc);
 }
 
+
+/* The restored PIT of test_save_load: its own bus, queue and IRQ log. */
+static struct bus *pio2;
+static struct vtimer_queue *q2;
+static unsigned irqs2;
+static uint64_t irq2_times[64];
+
+static void irq2_set(void *opaque, unsigned gsi, int level)
+{
+	(void)opaque;
+	CHECK_EQ(gsi, 0);
+	if (level) {
+		if (irqs2 < 64)
+			irq2_times[irqs2] = fclk.mono_ns;
+		irqs2++;
+	}
+}
+
+/* Time passes for both PITs. */
+static void advance_both(uint64_t ns, uint64_t step_ns)
+{
+	uint64_t end = fclk.mono_ns + ns;
+
+	while (fclk.mono_ns < end) {
+		fclk.mono_ns = fclk.mono_ns + step_ns < end ?
+			       fclk.mono_ns + step_ns : end;
+		vtimer_queue_run_due(q, fclk.mono_ns);
+		vtimer_queue_run_due(q2, fclk.mono_ns);
+	}
+}
+
+/* Counter 0 in mode 2 with a latched count, counter 2 mid-way through a
+ * two-byte count: saved, loaded into a fresh PIT and saved again, the
+ * states are equal, and both PITs then read and tick alike. */
+static void test_save_load(void)
+{
+	const uint16_t latch = (PIT_FREQ_HZ + 500) / 1000;
+	GVariant *s1, *s2;
+	struct pit *pit2;
+	unsigned before;
+	char err[256];
+
+	setup();
+	outb(0x43, 0x34);
+	outb(0x40, latch & 0xff);
+	outb(0x40, latch >> 8);
+	advance(2500000, 100000);
+	CHECK(irqs >= 2);
+	outb(0x61, 0x01);		/* gate 2 high */
+	outb(0x43, 0xb6);		/* counter 2, LSB/MSB, mode 3 */
+	outb(0x42, 0x34);		/* LSB only */
+	outb(0x43, 0x00);		/* latch counter 0 */
+	fclk.mono_ns += 123456;		/* the latch holds an older count */
+
+	s1 = g_variant_ref_sink(pit_device_ops.save(pit));
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(PIT_STATE_TYPE)));
+	pio2 = bus_new("pio2");
+	q2 = vtimer_queue_new_manual(&fclk.clk);
+	pit2 = pit_new(q2, (struct irq_line){ .set = irq2_set, .gsi = 0 });
+	CHECK_EQ(pit_attach(pit2, pio2), 0);
+	irqs2 = 0;
+	CHECK_EQ(pit_device_ops.load(pit2, 1, s1, err, sizeof(err)), 0);
+	s2 = g_variant_ref_sink(pit_device_ops.save(pit2));
+	CHECK(g_variant_equal(s1, s2));
+
+	/* The latched count, then the rest of counter 2's count. */
+	for (unsigned i = 0; i < 2; i++)
+		CHECK_EQ(inb(0x40), io_read(pio2, 0x40, 1));
+	outb(0x42, 0x12);
+	io_write(pio2, 0x42, 0x12, 1);
+	/* The next ticks at the same clock times. */
+	before = irqs;
+	advance_both(5000000, 1000);
+	CHECK(irqs - before >= 4);
+	CHECK_EQ(irqs2, irqs - before);
+	for (unsigned i = 0; i < irqs2 && i < 64; i++)
+		CHECK_EQ(irq2_times[i], irq_times[before + i]);
+	CHECK_EQ(inb(0x61) & 0x20, io_read(pio2, 0x61, 1) & 0x20);
+	outb(0x43, 0x80);
+	io_write(pio2, 0x43, 0x80, 1);
+	CHECK_EQ(inb(0x42), io_read(pio2, 0x42, 1));
+	CHECK_EQ(inb(0x42), io_read(pio2, 0x42, 1));
+
+	/* Refused, and the device unchanged. */
+	state_refused(&pit_device_ops, pit2, 1, g_variant_new("(u)", 1), "pit: state is of type");
+	state_refused(&pit_device_ops, pit2, 2, g_variant_ref(s1), "pit: state version 2 not supported");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_byte(6), 2, 0, 0), "pit: counter 0 mode");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_byte(0), 2, 2, 1), "pit: counter 2 mode");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_uint32(0), 2, 0, 20), "pit: counter 0 count");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_uint32(65537), 2, 1, 20), "pit: counter 1 count");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_boolean(FALSE), 2, 1, 14), "pit: counter 1 has its gate low");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_byte(0x10), 1, 3), "pit: port 0x61");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_byte(0), 1, 3), "pit: counter 2 gate");
+	state_refused(&pit_device_ops, pit2, 1,
+		      state_with(s1, g_variant_new_boolean(FALSE), 2, 0, 15), "pit: IRQ 0 timer armed");
+
+	g_variant_unref(s1);
+	g_variant_unref(s2);
+	pit_free(pit2);
+	vtimer_queue_free(q2);
+	bus_free(pio2);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_idle_after_reset);
@@ -485,5 +600,6 @@ int main(void)
 	RUN_TEST(test_port61_bits);
 	RUN_TEST(test_tiny_period_clamped);
 	RUN_TEST(test_machine_pause);
+	RUN_TEST(test_save_load);
 	return check_finish();
 }

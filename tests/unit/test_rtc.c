@@ -4,6 +4,10 @@
  * periodic, update-ended and alarm interrupts. */
 #include "testlib.h"
 
+#include <errno.h>
+
+#include "statetest.h"
+
 #include "devices/rtc.h"
 #include "timer.h"
 
@@ -357,6 +361,123 @@ static void test_reset(void)
 	teardown();
 }
 
+
+/* A second RTC on its own bus and queue, on the same fake clock. */
+static struct bus *pio2;
+static struct vtimer_queue *q2;
+static struct irq_recorder irq2;
+
+static uint8_t cmos2_read(struct bus *b, uint8_t idx)
+{
+	io_write(b, 0x70, idx, 1);
+	return (uint8_t)io_read(b, 0x71, 1);
+}
+
+static void advance_both(int64_t ns)
+{
+	fake_clock_advance(&fclk, (uint64_t)ns);
+	vtimer_queue_run_due(q, fclk.mono_ns);
+	vtimer_queue_run_due(q2, fclk.mono_ns);
+}
+
+/* An alarm and the periodic interrupt set, a flag pending: saved, loaded
+ * into a fresh RTC and saved again, equal; both then interrupt and read
+ * alike.  A restore with the host's realtime an hour on continues from
+ * the saved guest time. */
+static void test_save_load(void)
+{
+	GVariant *s1, *s2, *s3, *bad;
+	struct rtc *rtc2, *rtc3;
+	uint8_t secs, mins;
+	unsigned rises;
+	char err[256];
+
+	setup_at(T0, 500 * MS);			/* 23:59:58.5 */
+	cmos_write(0x01, 0x03);			/* alarm 00:00:03 */
+	cmos_write(0x03, 0x00);
+	cmos_write(0x05, 0x00);
+	cmos_write(0x0a, 0x2f);			/* 2 Hz */
+	(void)cmos_read(0x0c);
+	cmos_write(0x0b, 0x02 | 0x40 | 0x20);	/* PIE, AIE */
+	advance(1200 * MS);
+	CHECK_EQ(irq.level, 1);			/* PF pending */
+
+	s1 = g_variant_ref_sink(rtc_device_ops.save(rtc));
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(RTC_STATE_TYPE)));
+	pio2 = bus_new("pio2");
+	q2 = vtimer_queue_new_manual(&fclk.clk);
+	rtc2 = rtc_new(q2, irq_recorder_line(&irq2, 8));
+	CHECK_EQ(rtc_attach(rtc2, pio2), 0);
+	CHECK_EQ(rtc_device_ops.load(rtc2, 1, s1, err, sizeof(err)), 0);
+	CHECK_EQ(irq2.level, 1);		/* re-driven */
+	s2 = g_variant_ref_sink(rtc_device_ops.save(rtc2));
+	CHECK(g_variant_equal(s1, s2));
+
+	/* Periodic and alarm interrupts, acknowledged, at the same times. */
+	rises = irq.rises;
+	for (int i = 0; i < 60; i++) {
+		CHECK_EQ(irq.level, irq2.level);
+		if (irq.level)
+			CHECK_EQ(cmos_read(0x0c), cmos2_read(pio2, 0x0c));
+		CHECK_EQ(cmos_read(0x00), cmos2_read(pio2, 0x00));
+		CHECK_EQ(cmos_read(0x0a), cmos2_read(pio2, 0x0a));
+		advance_both(100 * MS);
+	}
+	CHECK(irq.rises - rises >= 10);
+	CHECK_EQ(cmos_read(0x02), cmos2_read(pio2, 0x02));
+	CHECK_EQ(cmos_read(0x04), 0x00);
+
+	/* Saved, the host's clock moves an hour on, restored: the guest
+	 * continues from the saved time. */
+	secs = cmos2_read(pio2, 0x00);
+	mins = cmos2_read(pio2, 0x02);
+	s3 = g_variant_ref_sink(rtc_device_ops.save(rtc2));
+	fclk.real_ns += 3600 * NS;
+	rtc3 = rtc_new(q2, irq_recorder_line(&irq2, 8));
+	CHECK_EQ(rtc_device_ops.load(rtc3, 1, s3, err, sizeof(err)), 0);
+	CHECK_EQ(rtc_device_ops.load(rtc3, 1, s3, err, sizeof(err)), 0);
+	{
+		GVariant *s4 = g_variant_ref_sink(rtc_device_ops.save(rtc3));
+
+		CHECK(g_variant_equal(s3, s4));
+		g_variant_unref(s4);
+	}
+	rtc_free(rtc2);
+	rtc2 = rtc3;
+	bus_free(pio2);
+	pio2 = bus_new("pio2");
+	CHECK_EQ(rtc_attach(rtc2, pio2), 0);
+	CHECK_EQ(cmos2_read(pio2, 0x00), secs);
+	CHECK_EQ(cmos2_read(pio2, 0x02), mins);
+	CHECK_EQ(cmos2_read(pio2, 0x04), 0x00);	/* not 01 */
+
+	/* Refused, and the device unchanged. */
+	state_refused(&rtc_device_ops, rtc2, 1, g_variant_new("(u)", 1), "rtc: state is of type");
+	state_refused(&rtc_device_ops, rtc2, 7, g_variant_ref(s1), "rtc: state version 7 not supported");
+	bad = state_with(s1, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "x", 1, 1), 1, 0);
+	state_refused(&rtc_device_ops, rtc2, 1, bad, "rtc: 1 bytes of CMOS");
+	state_refused(&rtc_device_ops, rtc2, 1,
+		      state_with(s1, g_variant_new_byte(0x80), 1, 1), "rtc: index register");
+	state_refused(&rtc_device_ops, rtc2, 1,
+		      state_with(s1, g_variant_new_boolean(FALSE), 1, 2), "rtc: IRQ 8 level");
+	state_refused(&rtc_device_ops, rtc2, 1,
+		      state_with(s1, g_variant_new_boolean(TRUE), 1, 3), "rtc: clock stopped");
+	state_refused(&rtc_device_ops, rtc2, 1,
+		      state_with(s1, g_variant_new_byte(6), 1, 10), "rtc: periodic timer");
+	state_refused(&rtc_device_ops, rtc2, 1,
+		      state_with(s1, g_variant_new_boolean(FALSE), 1, 5), "rtc: update timer");
+	state_refused(&rtc_device_ops, rtc2, 1,
+		      state_with(s1, g_variant_new_int64(INT64_MIN), 1, 4), "rtc: guest time");
+
+	g_variant_unref(s1);
+	g_variant_unref(s2);
+	g_variant_unref(s3);
+	rtc_free(rtc2);
+	vtimer_queue_free(q2);
+	bus_free(pio2);
+	teardown();
+}
+
 int main(void)
 {
 	RUN_TEST(test_bcd);
@@ -369,5 +490,6 @@ int main(void)
 	RUN_TEST(test_alarm);
 	RUN_TEST(test_cmos_ram);
 	RUN_TEST(test_reset);
+	RUN_TEST(test_save_load);
 	return check_finish();
 }

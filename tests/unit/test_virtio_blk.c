@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "testlib.h"
+#include "statetest.h"
 #include "vring_driver.h"
 
 #include "block/block.h"
@@ -1131,6 +1132,130 @@ static void test_bad_config(void)
 	blk_close(b);
 }
 
+
+static GVariant *vblk_save(void)
+{
+	GVariant *v;
+
+	virtio_blk_drain(vb);
+	pthread_mutex_lock(&lock);
+	v = virtio_blk_device_ops.save(vb);
+	pthread_mutex_unlock(&lock);
+	return v ? g_variant_ref_sink(v) : NULL;
+}
+
+/* Queue 0 enabled, requests completed (indices non-zero), an interrupt
+ * pending in the ISR: saved, loaded into a fresh device on the same disk
+ * and saved again, equal; the restored queue then takes a new request and
+ * completes it in the same rings. */
+static void test_save_load(void)
+{
+	const char *path = make_raw("snap.img");
+	struct blk *b = open_disk(path, false, BLK_FMT_RAW);
+	uint8_t *want = malloc(8192);
+	GVariant *s1, *s2, *q0, *empty;
+	uint16_t used_before;
+	uint64_t buf;
+	uint32_t len;
+	char err[256] = "";
+	int ret;
+
+	CHECK(strcmp(VIRTIO_BLK_STATE_TYPE, "(" VIRTIO_PCI_STATE_TYPE "t)") == 0);
+	create_device(b, "snap");
+	driver_init(false, ALL_FEATURES);
+	buf = vdrv_alloc(&drv, 8192, 4096);
+	fill(want, 8192, 5);
+	memcpy(vdrv_hva(&drv, buf, 8192), want, 8192);
+	CHECK_EQ(do_req(VIRTIO_BLK_T_OUT, 40, buf, 8192, NULL), VIRTIO_BLK_S_OK);
+	CHECK_EQ(do_req(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL), VIRTIO_BLK_S_OK);
+	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 4096, NULL), VIRTIO_BLK_S_OK);
+	used_before = vdrv_used_idx(&drv);
+	CHECK_EQ(used_before, 3);
+
+	s1 = vblk_save();
+	CHECK(s1 != NULL);
+	if (!s1)
+		return;
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(VIRTIO_BLK_STATE_TYPE)));
+	/* A fresh device on the same disk; the PCI host's part (BARs,
+	 * command register) programmed as its own load would. */
+	virtio_blk_drain(vb);
+	pthread_mutex_lock(&lock);
+	virtio_blk_free(vb);
+	pthread_mutex_unlock(&lock);
+	create_device(b, "snap");
+	pthread_mutex_lock(&lock);
+	ret = virtio_blk_device_ops.load(vb, 1, s1, err, sizeof(err));
+	pthread_mutex_unlock(&lock);
+	CHECK_EQ(ret, 0);
+	if (ret)
+		fprintf(stderr, "  (%s)\n", err);
+	s2 = vblk_save();
+	CHECK(s2 && g_variant_equal(s1, s2));
+	CHECK_EQ(status(), 0x0f);
+	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
+	CHECK_EQ(bar_rd(VIRTIO_PCI_ISR_OFF, 1), 1);	/* the pending INTx */
+
+	/* The next request, in the same rings: read back what was written. */
+	memset(vdrv_hva(&drv, buf, 8192), 0, 8192);
+	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 40, buf, 8192, &len), VIRTIO_BLK_S_OK);
+	CHECK_EQ(len, 8192 + 1);
+	CHECK_EQ(vdrv_used_idx(&drv), used_before + 1);
+	CHECK(memcmp(vdrv_hva(&drv, buf, 8192), want, 8192) == 0);
+
+	/* Refused, and the device unchanged. */
+	pthread_mutex_lock(&lock);
+	state_refused(&virtio_blk_device_ops, vb, 1, g_variant_new("(u)", 1),
+		      "virtio-blk: state is of type");
+	state_refused(&virtio_blk_device_ops, vb, 2, g_variant_ref(s1),
+		      "virtio-blk: state version 2 not supported");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint64(7), 1, 1),
+		      "virtio-blk: saved with a disk of 7 sectors");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint64(~0ull), 2, 0, 2),
+		      "virtio-blk: driver features");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint16(99), 2, 0, 6),
+		      "virtio-blk: device status");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint16(3), 4, 0, 10, 0, 0),
+		      "virtio-blk: queue 0 size 3");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint16(48), 5, 0, 10, 0, 5, 0),
+		      "virtio-blk: queue 0 size 48");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint64(RAM_SIZE - 512), 5, 0, 10, 0, 5, 5),
+		      "virtio-blk: queue 0 rings");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint64(RING_BASE + 8), 5, 0, 10, 0, 5, 5),
+		      "virtio-blk: queue 0 rings");
+	state_refused(&virtio_blk_device_ops, vb, 1,
+		      state_with(s1, g_variant_new_uint64(RING_BASE + 4096), 4, 0, 10, 0, 2),
+		      "virtio-blk: queue 0 enabled with");
+	{
+		GVariant *t = g_variant_get_child_value(s1, 0);
+
+		q0 = g_variant_get_child_value(t, 10);
+		g_variant_unref(t);
+	}
+	empty = g_variant_new_array(g_variant_type_element(g_variant_get_type(q0)), NULL, 0);
+	state_refused(&virtio_blk_device_ops, vb, 1, state_with(s1, empty, 2, 0, 10),
+		      "virtio-blk: 0 queues saved");
+	g_variant_unref(q0);
+	pthread_mutex_unlock(&lock);
+	/* Still working. */
+	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 40, buf, 512, NULL), VIRTIO_BLK_S_OK);
+
+	g_variant_unref(s1);
+	if (s2)
+		g_variant_unref(s2);
+	free(want);
+	destroy_device();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
@@ -1160,6 +1285,7 @@ int main(void)
 	RUN_TEST(test_multiqueue);
 	RUN_TEST(test_qcow2);
 	RUN_TEST(test_bad_config);
+	RUN_TEST(test_save_load);
 
 	pci_host_free(host);
 	bus_free(mmio);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "testlib.h"
+#include "statetest.h"
 #include "vring_driver.h"
 
 #include "log.h"
@@ -314,6 +315,53 @@ static void test_remap(void)
 	vq.size = 24;					/* not a power of two */
 	CHECK_EQ(virtq_remap(&vq), -EINVAL);
 	CHECK(vq.broken && !vq.ready);
+}
+
+
+/* virtq_save / virtq_state_parse: a queue with indices moved on, saved and
+ * parsed into a fresh queue, saves the same and carries on in the same
+ * rings; bad sizes and rings are refused without calling on_broken or
+ * touching either queue. */
+static void test_save_parse(void)
+{
+	struct virtq fresh, out;
+	GVariant *s1, *s2, *bad;
+	char err[256] = "";
+
+	setup();
+	for (int i = 0; i < 3; i++)
+		push_one();
+	s1 = g_variant_ref_sink(virtq_save(&vq));
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(VIRTQ_STATE_TYPE)));
+	virtq_init(&fresh, &mem, 0);
+	fresh.on_broken = on_broken;
+	CHECK_EQ(virtq_state_parse(&fresh, s1, QSIZE, &out, "t", err, sizeof(err)), 0);
+	CHECK(out.map.desc == vq.map.desc && out.map.used == vq.map.used);
+	CHECK(out.on_broken == on_broken && out.inflight == 0);
+	vq = out;
+	s2 = g_variant_ref_sink(virtq_save(&vq));
+	CHECK(g_variant_equal(s1, s2));
+	push_one();
+	CHECK_EQ(vdrv_used_idx(&drv), 4);
+
+	bad = state_with(s1, g_variant_new_uint16(24), 1, 0);
+	CHECK_EQ(virtq_state_parse(&fresh, bad, QSIZE, &out, "t", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "t: queue 0 size 24") == err);
+	g_variant_unref(bad);
+	bad = state_with(s1, g_variant_new_uint16(QSIZE * 2), 1, 0);
+	CHECK_EQ(virtq_state_parse(&fresh, bad, QSIZE, &out, "t", err, sizeof(err)), -EINVAL);
+	g_variant_unref(bad);
+	bad = state_with(s1, g_variant_new_uint64(RAM_SIZE - 8), 1, 7);
+	CHECK_EQ(virtq_state_parse(&fresh, bad, QSIZE, &out, "t", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "t: queue 0 rings") == err);
+	g_variant_unref(bad);
+	bad = g_variant_ref_sink(g_variant_new("(u)", 1));
+	CHECK_EQ(virtq_state_parse(&fresh, bad, QSIZE, &out, "t", err, sizeof(err)), -EINVAL);
+	g_variant_unref(bad);
+	CHECK_EQ(broken_calls, 0);
+	CHECK(!fresh.broken && !fresh.ready && !vq.broken && vq.ready);
+	g_variant_unref(s1);
+	g_variant_unref(s2);
 }
 
 /* §2.7.10 with EVENT_IDX: notify exactly when used idx passes used_event. */
@@ -641,6 +689,7 @@ int main(void)
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate %u bytes of guest RAM", RAM_SIZE);
 	RUN_TEST(test_enable_checks);
+	RUN_TEST(test_save_parse);
 	RUN_TEST(test_plain_chain);
 	RUN_TEST(test_zero_length_and_wrap);
 	RUN_TEST(test_indirect);

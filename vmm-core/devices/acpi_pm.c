@@ -20,8 +20,12 @@
  */
 #include "acpi_pm.h"
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -305,8 +309,84 @@ static void acpi_pm_dev_free(void *dev)
 	acpi_pm_free(dev);
 }
 
+/* ---- saved state (ACPI_PM_STATE_TYPE in acpi_pm.h) --------------------- */
+
+static GVariant *acpi_pm_dev_save(void *dev)
+{
+	struct acpi_pm *pm = dev;
+
+	return g_variant_new(ACPI_PM_STATE_TYPE, pm->sts, pm->en, pm->cnt,
+			     (guint64)pm->tmr_base, (guint64)pm->tmr_epoch,
+			     pm->rcr, pm->sci_level != 0, pm->tmr_timer.armed,
+			     (guint64)pm->tmr_timer.deadline_ns);
+}
+
+/* Checked in full before anything changes; then the TMR_STS timer is
+ * re-armed at its saved deadline (machine clock time) and the SCI driven
+ * to its saved level (a timer that was due when the machine paused fires
+ * after the restore and raises it then, as it would have). */
+static int acpi_pm_dev_load(void *dev, uint32_t version, GVariant *state,
+			    char *err, size_t errlen)
+{
+	struct acpi_pm *pm = dev;
+	guint16 sts, en, cnt;
+	guint64 base, epoch, deadline;
+	guint8 rcr;
+	gboolean level, armed;
+	uint64_t now = vclock_now(pm->clk), ticks;
+
+	if (version != 1) {
+		snprintf(err, errlen, "acpi-pm: state version %u not supported", version);
+		return -EINVAL;
+	}
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(ACPI_PM_STATE_TYPE))) {
+		snprintf(err, errlen, "acpi-pm: state is of type %s, not " ACPI_PM_STATE_TYPE,
+			 g_variant_get_type_string(state));
+		return -EINVAL;
+	}
+	g_variant_get(state, ACPI_PM_STATE_TYPE, &sts, &en, &cnt, &base, &epoch,
+		      &rcr, &level, &armed, &deadline);
+	if ((sts & ~STS_MASK) || (sts & STS_TMR) || (en & ~EN_MASK) ||
+	    (cnt & ~CNT_STORED) || (rcr & ~(RCR_SYS_RST | RCR_FULL_RST))) {
+		snprintf(err, errlen, "acpi-pm: PM1_STS 0x%04x, PM1_EN 0x%04x, PM1_CNT 0x%04x or reset control 0x%02x has bits that are never stored",
+			 sts, en, cnt, rcr);
+		return -EINVAL;
+	}
+	if (base > now) {
+		snprintf(err, errlen, "acpi-pm: PM timer started after the saved clock time");
+		return -EINVAL;
+	}
+	ticks = (uint64_t)(((unsigned __int128)(now - base) * PM_TMR_FREQ) / NS_PER_SEC);
+	if (epoch > ticks >> 23) {
+		snprintf(err, errlen, "acpi-pm: TMR_STS epoch %llu is ahead of the PM timer",
+			 (unsigned long long)epoch);
+		return -EINVAL;
+	}
+	if (armed != !!(en & EN_TMR)) {
+		snprintf(err, errlen, "acpi-pm: PM timer interrupt %s, but TMR_EN is %s",
+			 armed ? "armed" : "idle", (en & EN_TMR) ? "set" : "clear");
+		return -EINVAL;
+	}
+	pm->sts = sts;
+	pm->en = en;
+	pm->cnt = cnt;
+	pm->tmr_base = base;
+	pm->tmr_epoch = epoch;
+	pm->rcr = rcr;
+	if (armed)
+		vtimer_mod(&pm->tmr_timer, deadline);
+	else
+		vtimer_del(&pm->tmr_timer);
+	pm->sci_level = level;
+	irq_line_set(&pm->sci, pm->sci_level);
+	return 0;
+}
+
 const struct device_ops acpi_pm_device_ops = {
 	.name = "acpi-pm",
 	.reset = acpi_pm_dev_reset,
+	.save = acpi_pm_dev_save,
+	.load = acpi_pm_dev_load,
+	.state_version = 1,
 	.free = acpi_pm_dev_free,
 };

@@ -39,7 +39,16 @@ struct acpi_pm_ops {
 struct acpi_pm *acpi_pm_new(struct vtimer_queue *q, struct irq_line sci,
 			    const struct acpi_pm_ops *ops, void *opaque);
 void acpi_pm_free(struct acpi_pm *pm);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * acpi_pm_device_ops: state ACPI_PM_STATE_TYPE, version 1: (PM1_STS
+ * without TMR_STS (which is computed; PWRBTN_STS and WAK_STS included),
+ * PM1_EN, PM1_CNT's stored bits (BM_RLD, SLP_TYP), the PM timer's count-0
+ * time, the count >> 23 when TMR_STS was last cleared, the 0xcf9 reset
+ * control register, SCI level, TMR_STS timer armed, its deadline).  Times
+ * are ns of the machine's clock.  There is no GPE block: nothing to keep.
+ */
+#define ACPI_PM_STATE_TYPE "(qqqttybbt)"
 extern const struct device_ops acpi_pm_device_ops;
 /* Registers [@base, @base + ACPI_PM_LEN).  The reset control register at
  * ACPI_RESET_PORT (0xcf9) shares CONFIG_ADDRESS's ports, which the PCI host

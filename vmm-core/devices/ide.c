@@ -32,9 +32,12 @@
 #include "ide_internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -1673,8 +1676,331 @@ static void piix_ide_dev_free(void *dev)
 	piix_ide_free(dev);
 }
 
+/* ---- saved state (PIIX_IDE_STATE_TYPE in ide.h) ------------------------ */
+
+#define ST_ID		"(bbbt)"
+#define ST_TF		"(yyyyyyyyyyyyb)"
+#define ST_SET		"(qquyb)"
+#define ST_PIO		"(ayuuubyttub)"
+#define ST_DMA		"(bbbbby)"
+#define ST_ATAPI	"(bbuayyyybbby)"
+#define ST_DRIVE	"(" ST_ID ST_TF ST_SET ST_PIO ST_DMA ST_ATAPI ")"
+#define ST_CHANNEL	"(yybyyut" ST_DRIVE ST_DRIVE ")"
+
+/* The bytes of buf that hold data: the DRQ block and what is filled. */
+static uint32_t buf_used(uint32_t end, uint32_t fill)
+{
+	return end > fill ? end : fill;
+}
+
+static GVariant *drive_save(const struct ide_drive *d)
+{
+	uint32_t used = buf_used(d->end, d->fill);
+
+	return g_variant_new("(@" ST_ID "@" ST_TF "@" ST_SET "@" ST_PIO "@" ST_DMA
+			     "@" ST_ATAPI ")",
+		g_variant_new(ST_ID, d->present, d->cdrom, d->blk != NULL,
+			      (guint64)d->nsectors),
+		g_variant_new(ST_TF, d->feature, d->nsector, d->lbal, d->lbam,
+			      d->lbah, d->hob_feature, d->hob_nsector,
+			      d->hob_lbal, d->hob_lbam, d->hob_lbah, d->status,
+			      d->error, d->intrq),
+		g_variant_new(ST_SET, d->cur_heads, d->cur_secs, (guint32)d->mult,
+			      d->xfer_mode, d->wce),
+		g_variant_new("(@ayuuubyttub)",
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+							d->buf ? d->buf : (const uint8_t *)"",
+							d->buf ? used : 0, 1),
+			      d->pos, d->end, d->fill, d->pio_out,
+			      (guint8)d->end_block, (guint64)d->offset,
+			      (guint64)d->left, d->drq_bytes, d->is_write),
+		g_variant_new(ST_DMA, d->dma_pending, d->dma_running, d->dma_buf,
+			      d->dma_table_end, d->dma_short, (guint8)d->req_done),
+		g_variant_new("(bbu@ayyyybbby)", d->atapi_dma, d->medium_read,
+			      d->byte_limit,
+			      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, d->cdb,
+							sizeof(d->cdb), 1),
+			      d->sense_key, d->asc, d->ascq, d->unit_attention,
+			      d->tray_open, d->locked, d->media_event));
+}
+
+/* NULL while a block request is in flight: quiesce first (device.h). */
+static GVariant *piix_ide_dev_save(void *dev)
+{
+	struct piix_ide *ide = dev;
+	GVariant *ch[2];
+
+	for (unsigned pos = 0; pos < PIIX_IDE_DRIVES; pos++) {
+		const struct ide_drive *d = &ide->ch[pos / 2].drive[pos % 2];
+
+		if (d->inflight || d->req_done != IDE_REQ_NONE ||
+		    d->reset_pending || d->dma_running) {
+			vlog(LOG_ERROR, "piix-ide: drive %u has a request in flight: not saved",
+			     pos);
+			return NULL;
+		}
+	}
+	for (unsigned c = 0; c < 2; c++) {
+		const struct ide_channel *p = &ide->ch[c];
+
+		ch[c] = g_variant_new("(yybyyut@" ST_DRIVE "@" ST_DRIVE ")",
+				      p->select, p->devctl, p->irq_level,
+				      p->bm_cmd, p->bm_status, p->prd_table,
+				      (guint64)p->prd_done,
+				      drive_save(&p->drive[0]),
+				      drive_save(&p->drive[1]));
+	}
+	return g_variant_new("(@" ST_CHANNEL "@" ST_CHANNEL ")", ch[0], ch[1]);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static bool xfer_mode_ok(uint8_t m)
+{
+	return m <= 0x01 || (m >= 0x08 && m <= 0x0c) ||
+	       (m >= 0x20 && m <= 0x22) || (m >= 0x40 && m <= 0x45);
+}
+
+/* Read drive @pos from @v into @t (a copy of the live drive, whose wiring
+ * and medium it keeps; t->buf is left alone, the saved bytes go to *@bytes)
+ * and check it against what the drive's code can leave between requests. */
+static int drive_load(GVariant *v, struct ide_drive *t, unsigned pos,
+		      GVariant **bytes, char *err, size_t errlen)
+{
+	GVariant *id, *tf, *set, *pio, *dma, *at, *cdb;
+	gboolean present, cdrom, medium, b[16];
+	guint64 nsectors, offset, left, size;
+	guint32 mult;
+	guint8 end_block, req_done;
+	const void *p;
+	gsize len, blen;
+	uint32_t sector;
+
+	g_variant_get(v, "(@" ST_ID "@" ST_TF "@" ST_SET "@" ST_PIO "@" ST_DMA
+		      "@" ST_ATAPI ")", &id, &tf, &set, &pio, &dma, &at);
+	g_variant_get(id, ST_ID, &present, &cdrom, &medium, &nsectors);
+	g_variant_get(tf, ST_TF, &t->feature, &t->nsector, &t->lbal, &t->lbam,
+		      &t->lbah, &t->hob_feature, &t->hob_nsector, &t->hob_lbal,
+		      &t->hob_lbam, &t->hob_lbah, &t->status, &t->error, &b[0]);
+	t->intrq = b[0];
+	g_variant_get(set, ST_SET, &t->cur_heads, &t->cur_secs, &mult,
+		      &t->xfer_mode, &b[1]);
+	t->mult = mult;
+	t->wce = b[1];
+	g_variant_get(pio, "(@ayuuubyttub)", bytes, &t->pos, &t->end, &t->fill,
+		      &b[2], &end_block, &offset, &left, &t->drq_bytes, &b[3]);
+	t->pio_out = b[2];
+	t->offset = offset;
+	t->left = left;
+	t->is_write = b[3];
+	g_variant_get(dma, ST_DMA, &b[4], &b[5], &b[6], &b[7], &b[8], &req_done);
+	t->dma_pending = b[4];
+	t->dma_running = b[5];
+	t->dma_buf = b[6];
+	t->dma_table_end = b[7];
+	t->dma_short = b[8];
+	g_variant_get(at, "(bbu@ayyyybbby)", &b[9], &b[10], &t->byte_limit, &cdb,
+		      &t->sense_key, &t->asc, &t->ascq, &b[11], &b[12], &b[13],
+		      &t->media_event);
+	t->atapi_dma = b[9];
+	t->medium_read = b[10];
+	t->unit_attention = b[11];
+	t->tray_open = b[12];
+	t->locked = b[13];
+	p = g_variant_get_fixed_array(cdb, &len, 1);
+	if (len == sizeof(t->cdb))
+		memcpy(t->cdb, p, len);
+	g_variant_unref(cdb);
+	g_variant_unref(id);
+	g_variant_unref(tf);
+	g_variant_unref(set);
+	g_variant_unref(pio);
+	g_variant_unref(dma);
+	g_variant_unref(at);
+	g_variant_get_fixed_array(*bytes, &blen, 1);
+
+	if (present != t->present || cdrom != t->cdrom)
+		return load_fail(err, errlen, "piix-ide: drive %u was %s, this machine has %s there",
+				 pos, !present ? "absent" : cdrom ? "a CD-ROM" : "a disk",
+				 !t->present ? "none" : t->cdrom ? "a CD-ROM" : "a disk");
+	if (medium != (t->blk != NULL) || nsectors != t->nsectors)
+		return load_fail(err, errlen, "piix-ide: drive %u had %s of %llu sectors, this machine's has %llu",
+				 pos, medium ? "a medium" : "no medium",
+				 (unsigned long long)nsectors,
+				 (unsigned long long)t->nsectors);
+	if (len != sizeof(t->cdb))
+		return load_fail(err, errlen, "piix-ide: drive %u packet of %zu bytes, not 12",
+				 pos, (size_t)len);
+	if (t->dma_running || req_done != IDE_REQ_NONE)
+		return load_fail(err, errlen, "piix-ide: drive %u was saved with a request in flight",
+				 pos);
+	if (end_block > IDE_END_ATAPI_PACKET)
+		return load_fail(err, errlen, "piix-ide: drive %u data phase step %u out of range",
+				 pos, end_block);
+	t->end_block = (enum ide_end_block)end_block;
+	if (!t->present) {
+		if (blen || t->pos || t->end || t->fill ||
+		    t->end_block != IDE_END_NONE || t->dma_pending)
+			return load_fail(err, errlen, "piix-ide: absent drive %u has a data phase",
+					 pos);
+		return 0;
+	}
+	if (t->end > IDE_BUF_SIZE || t->fill > IDE_BUF_SIZE || t->pos > t->end ||
+	    blen != buf_used(t->end, t->fill))
+		return load_fail(err, errlen, "piix-ide: drive %u buffer position %u, block end %u, fill %u or %zu saved bytes out of range",
+				 pos, t->pos, t->end, t->fill, (size_t)blen);
+	sector = t->cdrom ? CD_SECTOR : ATA_SECTOR;
+	size = t->nsectors * sector;
+	if (t->offset > size || t->left > size - t->offset ||
+	    t->offset % ATA_SECTOR || t->left % ATA_SECTOR)
+		return load_fail(err, errlen, "piix-ide: drive %u medium transfer at %llu, %llu bytes left, is outside the medium",
+				 pos, (unsigned long long)t->offset,
+				 (unsigned long long)t->left);
+	if ((t->mult > IDE_MAX_MULT || (t->mult & (t->mult - 1))) ||
+	    !xfer_mode_ok(t->xfer_mode) ||
+	    t->drq_bytes > IDE_MAX_MULT * ATA_SECTOR ||
+	    t->cur_heads > 16 || t->cur_secs > 255 ||
+	    (!t->cdrom && (!t->cur_heads || !t->cur_secs)))
+		return load_fail(err, errlen, "piix-ide: drive %u settings out of range (multiple %u, mode 0x%02x, DRQ block %u, geometry %u/%u)",
+				 pos, t->mult, t->xfer_mode, t->drq_bytes,
+				 t->cur_heads, t->cur_secs);
+	switch (t->end_block) {
+	case IDE_END_NONE:
+		break;
+	case IDE_END_ATA_READ:
+		if (t->pio_out || !t->drq_bytes || t->end > t->fill ||
+		    (t->cdrom && t->left))
+			return load_fail(err, errlen, "piix-ide: drive %u PIO read state inconsistent",
+					 pos);
+		break;
+	case IDE_END_ATA_WRITE:
+		if (t->cdrom || !t->pio_out || !t->drq_bytes || t->end > t->left)
+			return load_fail(err, errlen, "piix-ide: drive %u PIO write state inconsistent",
+					 pos);
+		break;
+	default:	/* the ATAPI steps */
+		if (!t->cdrom || (t->end_block != IDE_END_ATAPI_PACKET &&
+				  !t->byte_limit) ||
+		    (t->end_block == IDE_END_ATAPI_PIO_IN && t->end > t->fill))
+			return load_fail(err, errlen, "piix-ide: drive %u ATAPI data phase inconsistent",
+					 pos);
+		break;
+	}
+	if (t->dma_pending && (t->end_block != IDE_END_NONE ||
+			       (t->dma_buf && t->left)))
+		return load_fail(err, errlen, "piix-ide: drive %u DMA wait inconsistent with its data phase",
+				 pos);
+	if ((t->byte_limit & 1) || t->byte_limit > 0xfffe ||
+	    t->sense_key > 0xf || t->media_event > MEDIA_EV_REMOVAL)
+		return load_fail(err, errlen, "piix-ide: drive %u ATAPI byte limit %u, sense key %u or media event %u out of range",
+				 pos, t->byte_limit, t->sense_key, t->media_event);
+	return 0;
+}
+
+/* Everything is checked on copies before any drive changes; then the
+ * buffers are copied in and each channel's IRQ driven to its saved level.
+ * The PCI function (config space, BAR4 mapping, IDE decode) is the PCI
+ * host's section. */
+static int piix_ide_dev_load(void *dev, uint32_t version, GVariant *state,
+			     char *err, size_t errlen)
+{
+	struct piix_ide *ide = dev;
+	struct ide_channel ch[2];
+	GVariant *cv[2], *dv[2][2], *bytes[2][2] = { { NULL } };
+	gboolean level[2];
+	guint64 prd_done;
+	int r = 0;
+
+	if (version != 1)
+		return load_fail(err, errlen, "piix-ide: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIIX_IDE_STATE_TYPE)))
+		return load_fail(err, errlen, "piix-ide: state is of type %s, not "
+				 PIIX_IDE_STATE_TYPE, g_variant_get_type_string(state));
+	g_variant_get(state, "(@" ST_CHANNEL "@" ST_CHANNEL ")", &cv[0], &cv[1]);
+	for (unsigned c = 0; c < 2; c++) {
+		ch[c] = ide->ch[c];
+		g_variant_get(cv[c], "(yybyyut@" ST_DRIVE "@" ST_DRIVE ")",
+			      &ch[c].select, &ch[c].devctl, &level[c],
+			      &ch[c].bm_cmd, &ch[c].bm_status, &ch[c].prd_table,
+			      &prd_done, &dv[c][0], &dv[c][1]);
+		ch[c].prd_done = prd_done;
+		ch[c].irq_level = level[c];
+		g_variant_unref(cv[c]);
+		for (unsigned u = 0; u < 2; u++) {
+			if (!r)
+				r = drive_load(dv[c][u], &ch[c].drive[u], 2 * c + u,
+					       &bytes[c][u], err, errlen);
+			g_variant_unref(dv[c][u]);
+		}
+	}
+	for (unsigned c = 0; c < 2 && !r; c++) {
+		const struct ide_drive *d = &ch[c].drive[(ch[c].select & DEV_DEV) ? 1 : 0];
+		bool want = d->present && d->intrq && !(ch[c].devctl & DEVCTL_NIEN);
+
+		if ((ch[c].bm_cmd & ~(BM_CMD_START | BM_CMD_WRITE)) ||
+		    (ch[c].bm_status & ~(BM_ST_ACTIVE | BM_ST_ERROR | BM_ST_INTR |
+					 BM_ST_DMA_CAP)) ||
+		    (ch[c].prd_table & 3))
+			r = load_fail(err, errlen, "piix-ide: channel %u bus master command 0x%02x, status 0x%02x or PRD table 0x%x out of range",
+				      c, ch[c].bm_cmd, ch[c].bm_status, ch[c].prd_table);
+		else if (ch[c].irq_level != want)
+			r = load_fail(err, errlen, "piix-ide: channel %u IRQ level %d does not match the selected drive's INTRQ",
+				      c, ch[c].irq_level);
+		for (unsigned u = 0; u < 2 && !r; u++)
+			if ((ch[c].drive[u].status & ST_BSY) &&
+			    !(ch[c].devctl & DEVCTL_SRST))
+				r = load_fail(err, errlen, "piix-ide: drive %u busy with no request and no reset",
+					      2 * c + u);
+	}
+	if (r == 0) {
+		for (unsigned c = 0; c < 2; c++) {
+			for (unsigned u = 0; u < 2; u++) {
+				struct ide_drive *d = &ide->ch[c].drive[u];
+				const void *p;
+				gsize n;
+
+				ch[c].drive[u].buf = d->buf;
+				*d = ch[c].drive[u];
+				p = g_variant_get_fixed_array(bytes[c][u], &n, 1);
+				if (n)
+					memcpy(d->buf, p, n);
+			}
+			ide->ch[c].select = ch[c].select;
+			ide->ch[c].devctl = ch[c].devctl;
+			ide->ch[c].bm_cmd = ch[c].bm_cmd;
+			ide->ch[c].bm_status = ch[c].bm_status;
+			ide->ch[c].prd_table = ch[c].prd_table;
+			ide->ch[c].prd_done = ch[c].prd_done;
+			ide->ch[c].irq_level = ch[c].irq_level;
+			irq_line_set(&ide->ch[c].irq, ide->ch[c].irq_level);
+		}
+	}
+	for (unsigned c = 0; c < 2; c++)
+		for (unsigned u = 0; u < 2; u++)
+			if (bytes[c][u])
+				g_variant_unref(bytes[c][u]);
+	return r;
+}
+
 const struct device_ops piix_ide_device_ops = {
 	.name = "piix-ide",
 	.quiesce = piix_ide_dev_quiesce,
+	.save = piix_ide_dev_save,
+	.load = piix_ide_dev_load,
+	.state_version = 1,
 	.free = piix_ide_dev_free,
 };

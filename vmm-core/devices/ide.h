@@ -81,7 +81,34 @@ void piix_ide_drain(struct piix_ide *ide);
  * free.  Call after piix_ide_drain(), with the device lock held, before
  * pci_host_free()/bus_free().  Does not close the drives' blks. */
 void piix_ide_free(struct piix_ide *ide);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * piix_ide_device_ops: state PIIX_IDE_STATE_TYPE, version 1: (primary,
+ * secondary).  A channel: device register, device control, IRQ level, bus
+ * master command, status, PRD table address, PRD bytes used, then its two
+ * drives.  A drive: (present, CD-ROM, medium in, medium sectors: checked
+ * against this machine's drive), (task file: features, sector count, LBA
+ * low/mid/high and their previous-content copies, status, error, INTRQ),
+ * (current heads and sectors, READ/WRITE MULTIPLE block, transfer mode,
+ * write cache), (PIO buffer bytes [0, max(block end, fill)), position,
+ * block end, fill, data-out, the block end's next step (enum
+ * ide_end_block), medium offset and bytes left (bytes), bytes per DRQ
+ * block, medium write), (DMA waiting for the bus master, DMA running,
+ * ATAPI buffer DMA, segment ends the PRD list, PRD list short, request
+ * completion step (enum ide_req_done)), (ATAPI: DMA, data from the disc,
+ * byte count limit, the 12-byte packet, sense key, ASC, ASCQ, unit
+ * attention, tray open, tray locked, media event).
+ * The state lies between block requests: save fails (NULL) while one is in
+ * flight (quiesce drains them), and load refuses a running DMA or a
+ * pending completion.  The PCI function's config space and BAR4 belong to
+ * the PCI host's section.
+ */
+#define PIIX_IDE_STATE_TYPE \
+	"((yybyyut((bbbt)(yyyyyyyyyyyyb)(qquyb)(ayuuubyttub)(bbbbby)" \
+	"(bbuayyyybbby))((bbbt)(yyyyyyyyyyyyb)(qquyb)(ayuuubyttub)(bbbbby)" \
+	"(bbuayyyybbby)))(yybyyut((bbbt)(yyyyyyyyyyyyb)(qquyb)(ayuuubyttub)" \
+	"(bbbbby)(bbuayyyybbby))((bbbt)(yyyyyyyyyyyyb)(qquyb)(ayuuubyttub)" \
+	"(bbbbby)(bbuayyyybbby))))"
 extern const struct device_ops piix_ide_device_ops;
 
 /*

@@ -12,8 +12,13 @@
  */
 #include "pit.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -580,8 +585,166 @@ static void pit_dev_free(void *dev)
 	pit_free(dev);
 }
 
+/* ---- saved state (PIT_STATE_TYPE in pit.h) ----------------------------- */
+
+#define CHANNEL_TYPE	"(yybqbbybbbqbybbbbtttuqbut)"
+
+static GVariant *channel_save(const struct pit_channel *c)
+{
+	return g_variant_new(CHANNEL_TYPE, c->mode, c->rw, c->bcd, c->reload,
+			     c->count_written, c->write_msb_next, c->write_lsb,
+			     c->read_msb_next, c->latched, c->latch_msb_next,
+			     c->latch, c->status_latched, c->status,
+			     c->null_count, c->gate, c->counting, c->paused,
+			     (guint64)c->start_ns, (guint64)c->base,
+			     (guint64)c->origin, c->n, c->frozen, c->pending,
+			     c->pending_n, (guint64)c->pending_at);
+}
+
+static GVariant *pit_dev_save(void *dev)
+{
+	struct pit *pit = dev;
+
+	return g_variant_new("(@" CHANNEL_TYPE "@" CHANNEL_TYPE "@" CHANNEL_TYPE
+			     "ybtbt)",
+			     channel_save(&pit->ch[0]), channel_save(&pit->ch[1]),
+			     channel_save(&pit->ch[2]), pit->portb, pit->irq_sent,
+			     (guint64)pit->last_irq_ns, pit->timer.armed,
+			     (guint64)pit->timer.deadline_ns);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Read counter @idx from @v into @c and check it as the counter's own code
+ * could have left it at clock time @now. */
+static int channel_load(GVariant *v, struct pit_channel *c, unsigned idx,
+			uint64_t now, char *err, size_t errlen)
+{
+	gboolean b[12];
+	guint64 start_ns, base, origin, pending_at;
+
+	g_variant_get(v, CHANNEL_TYPE, &c->mode, &c->rw, &b[0], &c->reload,
+		      &b[1], &b[2], &c->write_lsb, &b[3], &b[4], &b[5],
+		      &c->latch, &b[6], &c->status, &b[7], &b[8], &b[9],
+		      &b[10], &start_ns, &base, &origin, &c->n, &c->frozen,
+		      &b[11], &c->pending_n, &pending_at);
+	c->bcd = b[0];
+	c->count_written = b[1];
+	c->write_msb_next = b[2];
+	c->read_msb_next = b[3];
+	c->latched = b[4];
+	c->latch_msb_next = b[5];
+	c->status_latched = b[6];
+	c->null_count = b[7];
+	c->gate = b[8];
+	c->counting = b[9];
+	c->paused = b[10];
+	c->pending = b[11];
+	c->start_ns = start_ns;
+	c->base = base;
+	c->origin = origin;
+	c->pending_at = pending_at;
+	if (c->mode > 5 || c->rw == RW_LATCH || c->rw > RW_WORD)
+		return load_fail(err, errlen, "pit: counter %u mode %u or access mode %u out of range",
+				 idx, c->mode, c->rw);
+	if ((c->write_msb_next || c->read_msb_next) && c->rw != RW_WORD)
+		return load_fail(err, errlen, "pit: counter %u LSB/MSB flip-flop set without LSB/MSB access",
+				 idx);
+	if (c->latched && c->latch_msb_next && c->rw == RW_LSB)
+		return load_fail(err, errlen, "pit: counter %u latch read position inconsistent with LSB access",
+				 idx);
+	/* A counter never loaded has no count yet (0). */
+	if (c->n > 65536 || (c->counting && c->n < 1) ||
+	    (c->pending && (c->pending_n < 1 || c->pending_n > 65536)))
+		return load_fail(err, errlen, "pit: counter %u count %u/%u out of range (1-65536)",
+				 idx, c->n, c->pending_n);
+	if (idx != 2 && !c->gate)
+		return load_fail(err, errlen, "pit: counter %u has its gate low (tied high)", idx);
+	if (!c->counting && (c->paused || c->pending))
+		return load_fail(err, errlen, "pit: counter %u paused or pending while not counting",
+				 idx);
+	if (c->paused && c->mode != 0 && c->mode != 4)
+		return load_fail(err, errlen, "pit: counter %u paused in mode %u", idx, c->mode);
+	if (c->pending && ((c->mode != 2 && c->mode != 3) ||
+			   c->pending_at < c->origin))
+		return load_fail(err, errlen, "pit: counter %u pending count inconsistent with mode %u",
+				 idx, c->mode);
+	if (c->counting && c->origin > elapsed(c, now))
+		return load_fail(err, errlen, "pit: counter %u started after the saved clock time",
+				 idx);
+	return 0;
+}
+
+/* Everything is checked on copies first; then the timer is re-armed at
+ * its saved deadline (in the machine clock's time, which the restore has
+ * set to the saved value).  IRQ 0 is a pulse per edge and rests low:
+ * there is no level to re-drive. */
+static int pit_dev_load(void *dev, uint32_t version, GVariant *state,
+			char *err, size_t errlen)
+{
+	struct pit *pit = dev;
+	struct pit_channel ch[3];
+	GVariant *cv[3];
+	guint8 portb;
+	gboolean irq_sent, armed;
+	guint64 last_irq_ns, deadline;
+	uint64_t now = pit_now(pit);
+	int r = 0;
+
+	if (version != 1)
+		return load_fail(err, errlen, "pit: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIT_STATE_TYPE)))
+		return load_fail(err, errlen, "pit: state is of type %s, not " PIT_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(@" CHANNEL_TYPE "@" CHANNEL_TYPE "@" CHANNEL_TYPE
+		      "ybtbt)", &cv[0], &cv[1], &cv[2], &portb, &irq_sent,
+		      &last_irq_ns, &armed, &deadline);
+	for (unsigned i = 0; i < 3; i++) {
+		ch[i] = (struct pit_channel){ 0 };
+		if (!r)
+			r = channel_load(cv[i], &ch[i], i, now, err, errlen);
+		g_variant_unref(cv[i]);
+	}
+	if (r < 0)
+		return r;
+	if (portb & ~PORTB_WRITABLE)
+		return load_fail(err, errlen, "pit: port 0x61 value 0x%02x has read-only bits",
+				 portb);
+	if (ch[2].gate != !!(portb & PORTB_GATE2))
+		return load_fail(err, errlen, "pit: counter 2 gate differs from port 0x61 bit 0");
+	if (armed && (!ch[0].counting || ch[0].paused))
+		return load_fail(err, errlen, "pit: IRQ 0 timer armed while counter 0 is not counting");
+	for (unsigned i = 0; i < 3; i++)
+		pit->ch[i] = ch[i];
+	pit->portb = portb;
+	pit->irq_sent = irq_sent;
+	pit->last_irq_ns = last_irq_ns;
+	if (armed)
+		vtimer_mod(&pit->timer, deadline);
+	else
+		vtimer_del(&pit->timer);
+	return 0;
+}
+
 const struct device_ops pit_device_ops = {
 	.name = "pit",
 	.reset = pit_dev_reset,
+	.save = pit_dev_save,
+	.load = pit_dev_load,
+	.state_version = 1,
 	.free = pit_dev_free,
 };

@@ -28,10 +28,15 @@
  */
 #include "rtc.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../timer.h"
@@ -619,8 +624,147 @@ static void rtc_dev_free(void *dev)
 	rtc_free(dev);
 }
 
+/* ---- saved state (RTC_STATE_TYPE in rtc.h) ----------------------------- */
+
+/* The guest's time is saved as such (ns since the epoch), not as the offset
+ * from the host's realtime: a restore continues from it (QEMU's -rtc
+ * clock=vm), so the guest does not see the time the machine spent saved. */
+static GVariant *rtc_dev_save(void *dev)
+{
+	struct rtc *rtc = dev;
+
+	return g_variant_new("(@ayybbxbtxbtytttx)",
+			     g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, rtc->cmos,
+						       sizeof(rtc->cmos), 1),
+			     rtc->index, rtc->irq_level != 0, rtc->stopped,
+			     (gint64)guest_ns(rtc), rtc->update_timer.armed,
+			     (guint64)rtc->update_timer.deadline_ns,
+			     (gint64)rtc->update_secs, rtc->periodic_timer.armed,
+			     (guint64)rtc->periodic_timer.deadline_ns,
+			     (guint8)rtc->periodic_rs, (guint64)rtc->periodic_base,
+			     (guint64)rtc->periodic_n, (guint64)rtc->pf_check_ns,
+			     (gint64)rtc->uf_check_ns);
+}
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int load_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Everything is checked on a copy first (the invariants the register code
+ * keeps: which timers run, the stopped clock, IRQF against the level);
+ * then the timers are re-armed at their saved deadlines (machine clock
+ * time, set to the saved value by the restore) and IRQ 8 is driven to its
+ * saved level. */
+static int rtc_dev_load(void *dev, uint32_t version, GVariant *state,
+			char *err, size_t errlen)
+{
+	struct rtc *rtc = dev, t = *rtc;
+	GVariant *cmos;
+	const uint8_t *bytes;
+	gsize len;
+	guint8 index, rs;
+	gboolean level, stopped, upd_armed, per_armed;
+	gint64 g, update_secs, uf_check;
+	guint64 upd_deadline, per_deadline, per_base, per_n, pf_check;
+	__int128 offset;
+
+	if (version != 1)
+		return load_fail(err, errlen, "rtc: state version %u not supported",
+				 version);
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(RTC_STATE_TYPE)))
+		return load_fail(err, errlen, "rtc: state is of type %s, not " RTC_STATE_TYPE,
+				 g_variant_get_type_string(state));
+	g_variant_get(state, "(@ayybbxbtxbtytttx)", &cmos, &index, &level,
+		      &stopped, &g, &upd_armed, &upd_deadline, &update_secs,
+		      &per_armed, &per_deadline, &rs, &per_base, &per_n,
+		      &pf_check, &uf_check);
+	bytes = g_variant_get_fixed_array(cmos, &len, 1);
+	if (len != sizeof(t.cmos)) {
+		g_variant_unref(cmos);
+		return load_fail(err, errlen, "rtc: %zu bytes of CMOS, not %zu",
+				 (size_t)len, sizeof(t.cmos));
+	}
+	memcpy(t.cmos, bytes, sizeof(t.cmos));
+	g_variant_unref(cmos);
+	t.index = index;
+	t.stopped = stopped;
+	t.irq_level = level;
+	t.update_secs = update_secs;
+	t.periodic_rs = rs;
+	t.periodic_base = per_base;
+	t.periodic_n = per_n;
+	t.pf_check_ns = pf_check;
+	t.uf_check_ns = uf_check;
+	offset = (__int128)g - t.clk->realtime_ns(t.clk);
+	if (index > 0x7f)
+		return load_fail(err, errlen, "rtc: index register 0x%02x out of range", index);
+	if ((t.cmos[REG_A] & A_UIP) || (t.cmos[REG_C] & ~(C_PF | C_AF | C_UF)) ||
+	    t.cmos[REG_D] != D_VRT)
+		return load_fail(err, errlen, "rtc: registers A 0x%02x, C 0x%02x or D 0x%02x hold read-only bits",
+				 t.cmos[REG_A], t.cmos[REG_C], t.cmos[REG_D]);
+	if ((t.cmos[REG_B] & B_SET) && (t.cmos[REG_B] & B_UIE))
+		return load_fail(err, errlen, "rtc: register B 0x%02x has UIE with SET",
+				 t.cmos[REG_B]);
+	if (t.stopped != !should_run(&t))
+		return load_fail(err, errlen, "rtc: clock %s, but registers A 0x%02x and B 0x%02x say otherwise",
+				 t.stopped ? "stopped" : "running", t.cmos[REG_A],
+				 t.cmos[REG_B]);
+	if (g > MAX_SECS * NS_PER_SEC || g < -MAX_SECS * NS_PER_SEC ||
+	    offset > INT64_MAX || offset < INT64_MIN ||
+	    update_secs > MAX_SECS + 1 || update_secs < -MAX_SECS - 1)
+		return load_fail(err, errlen, "rtc: guest time %lld ns or update second %lld out of range",
+				 (long long)g, (long long)update_secs);
+	if (t.irq_level != (irqf(&t) != 0))
+		return load_fail(err, errlen, "rtc: IRQ 8 level %d does not match register C 0x%02x",
+				 t.irq_level, t.cmos[REG_C]);
+	if (upd_armed != update_timer_wanted(&t))
+		return load_fail(err, errlen, "rtc: update timer %s, but register B 0x%02x says otherwise",
+				 upd_armed ? "armed" : "idle", t.cmos[REG_B]);
+	if (per_armed != periodic_wanted(&t) ||
+	    (per_armed ? rs != (t.cmos[REG_A] & A_RS) : rs != 0))
+		return load_fail(err, errlen, "rtc: periodic timer %s at rate %u, but registers A 0x%02x and B 0x%02x say otherwise",
+				 per_armed ? "armed" : "idle", rs, t.cmos[REG_A],
+				 t.cmos[REG_B]);
+
+	memcpy(rtc->cmos, t.cmos, sizeof(rtc->cmos));
+	rtc->index = t.index;
+	rtc->offset_ns = (int64_t)offset;
+	rtc->stopped = t.stopped;
+	rtc->update_secs = t.update_secs;
+	rtc->periodic_rs = t.periodic_rs;
+	rtc->periodic_base = t.periodic_base;
+	rtc->periodic_n = t.periodic_n;
+	rtc->pf_check_ns = t.pf_check_ns;
+	rtc->uf_check_ns = t.uf_check_ns;
+	if (upd_armed)
+		vtimer_mod(&rtc->update_timer, upd_deadline);
+	else
+		vtimer_del(&rtc->update_timer);
+	if (per_armed)
+		vtimer_mod(&rtc->periodic_timer, per_deadline);
+	else
+		vtimer_del(&rtc->periodic_timer);
+	rtc->irq_level = t.irq_level;
+	irq_line_set(&rtc->irq, rtc->irq_level);
+	return 0;
+}
+
 const struct device_ops rtc_device_ops = {
 	.name = "rtc",
 	.reset = rtc_dev_reset,
+	.save = rtc_dev_save,
+	.load = rtc_dev_load,
+	.state_version = 1,
 	.free = rtc_dev_free,
 };

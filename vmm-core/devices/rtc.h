@@ -20,7 +20,20 @@ struct vtimer_queue;
 
 struct rtc *rtc_new(struct vtimer_queue *q, struct irq_line irq8);
 void rtc_free(struct rtc *rtc);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * rtc_device_ops: state RTC_STATE_TYPE, version 1: (the 128 CMOS bytes
+ * (registers A-D and the time registers as last latched included), the
+ * index register, IRQ 8 level, clock stopped (SET or divider reset), the
+ * guest's time in ns since the epoch when saved, update timer (armed,
+ * deadline, the guest second it waits for), periodic timer (armed,
+ * deadline, rate select, tick 0 time, next tick number), the last lazy PF
+ * check (clock time) and the last lazy UF check (guest time)).
+ * Deadlines and tick times are ns of the machine's clock.  A load
+ * continues the guest's time from the saved value (QEMU's -rtc clock=vm):
+ * the guest does not see the time the machine spent saved.
+ */
+#define RTC_STATE_TYPE "(ayybbxbtxbtytttx)"
 extern const struct device_ops rtc_device_ops;
 int rtc_attach(struct rtc *rtc, struct bus *pio);
 void rtc_reset(struct rtc *rtc);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "../block/block.h"
 #include "../log.h"
 #include "virtio_pci.h"
@@ -442,8 +444,59 @@ static void virtio_blk_dev_free(void *dev)
 	virtio_blk_free(dev);
 }
 
+/* The transport and the disk's size: the rest (config space, features,
+ * serial) follows from the image and the machine's configuration.  There
+ * is no runtime device state of its own (no writeback toggle: no
+ * VIRTIO_BLK_F_CONFIG_WCE).  NULL while requests are in flight. */
+static GVariant *virtio_blk_dev_save(void *dev)
+{
+	struct virtio_blk *vb = dev;
+	GVariant *t = virtio_pci_save(vb->vp);
+
+	if (!t) {
+		vlog(LOG_ERROR, "virtio-blk: %s: requests in flight: not saved",
+		     blk_path(vb->blk));
+		return NULL;
+	}
+	return g_variant_new("(@" VIRTIO_PCI_STATE_TYPE "t)", t,
+			     (guint64)vb->capacity);
+}
+
+static int virtio_blk_dev_load(void *dev, uint32_t version, GVariant *state,
+			       char *err, size_t errlen)
+{
+	struct virtio_blk *vb = dev;
+	GVariant *t;
+	guint64 capacity;
+	int r;
+
+	if (version != 1) {
+		snprintf(err, errlen, "virtio-blk: state version %u not supported", version);
+		return -EINVAL;
+	}
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(VIRTIO_BLK_STATE_TYPE))) {
+		snprintf(err, errlen, "virtio-blk: state is of type %s, not " VIRTIO_BLK_STATE_TYPE,
+			 g_variant_get_type_string(state));
+		return -EINVAL;
+	}
+	g_variant_get(state, "(@" VIRTIO_PCI_STATE_TYPE "t)", &t, &capacity);
+	if (capacity != vb->capacity) {
+		g_variant_unref(t);
+		snprintf(err, errlen, "virtio-blk: saved with a disk of %llu sectors, '%s' has %llu",
+			 (unsigned long long)capacity, blk_path(vb->blk),
+			 (unsigned long long)vb->capacity);
+		return -EINVAL;
+	}
+	r = virtio_pci_load(vb->vp, t, "virtio-blk", err, errlen);
+	g_variant_unref(t);
+	return r;
+}
+
 const struct device_ops virtio_blk_device_ops = {
 	.name = "virtio-blk",
 	.quiesce = virtio_blk_dev_quiesce,
+	.save = virtio_blk_dev_save,
+	.load = virtio_blk_dev_load,
+	.state_version = 1,
 	.free = virtio_blk_dev_free,
 };

@@ -100,7 +100,17 @@ void virtio_blk_drain(struct virtio_blk *vb);
 /* Take the device off the bus and free it, after virtio_blk_drain(); the
  * device lock held.  NULL is fine. */
 void virtio_blk_free(struct virtio_blk *vb);
-/* Its lifecycle in the machine's device table (device.h). */
+/*
+ * Its lifecycle in the machine's device table (device.h).
+ * virtio_blk_device_ops: state VIRTIO_BLK_STATE_TYPE, version 1: (the
+ * transport's VIRTIO_PCI_STATE_TYPE (virtio_pci.h: status, features,
+ * selectors, vectors, ISR, INTx, every queue's size, vector, GPAs and
+ * indices), the disk's size in sectors (checked: the configuration space
+ * is derived from the image)).  Saved between requests: save fails (NULL)
+ * while any is in flight; quiesce drains them.
+ */
+#define VIRTIO_BLK_STATE_TYPE \
+	"((yttuuqqyyba(qqttt(qbbbbtttqqqbb)))t)"
 extern const struct device_ops virtio_blk_device_ops;
 
 /* The transport, for tests and for the machine's interrupt wiring. */

@@ -5,8 +5,11 @@
 #include "virtio_pci.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../devices/pci.h"
@@ -673,4 +676,163 @@ uint8_t virtio_pci_status(const struct virtio_pci *vp)
 struct pci_device *virtio_pci_device(struct virtio_pci *vp)
 {
 	return &vp->pci;
+}
+
+/* ---- saved state ---------------------------------------------------------- */
+
+#define QUEUE_TYPE "(qqttt" VIRTQ_STATE_TYPE ")"
+
+GVariant *virtio_pci_save(struct virtio_pci *vp)
+{
+	GVariantBuilder qb;
+
+	if (vp->inflight || vp->reset_pending)
+		return NULL;
+	g_variant_builder_init(&qb, G_VARIANT_TYPE("a" QUEUE_TYPE));
+	for (unsigned q = 0; q < vp->num_queues; q++) {
+		const struct vp_queue *pq = &vp->queue[q];
+
+		if (pq->vq.inflight) {
+			g_variant_builder_clear(&qb);
+			return NULL;
+		}
+		g_variant_builder_add(&qb, "(qqttt@" VIRTQ_STATE_TYPE ")", pq->size,
+				      pq->vector, (guint64)pq->desc,
+				      (guint64)pq->driver, (guint64)pq->device,
+				      virtq_save(&pq->vq));
+	}
+	return g_variant_new("(yttuuqqyyb@a" QUEUE_TYPE ")", vp->status,
+			     (guint64)vp->device_features,
+			     (guint64)vp->driver_features, vp->dfselect,
+			     vp->gfselect, vp->queue_select, vp->config_vector,
+			     vp->config_generation, vp->isr, vp->pci.intx_level,
+			     g_variant_builder_end(&qb));
+}
+
+static bool vector_ok(const struct virtio_pci *vp, uint16_t v)
+{
+	return v == VIRTIO_MSI_NO_VECTOR || v < vp->nvectors;
+}
+
+/* Check queue @q's saved value against the transport state @t already
+ * read, into @out (the live queue untouched). */
+static int queue_parse(const struct virtio_pci *vp, const struct virtio_pci *t,
+		       unsigned q, GVariant *v, struct vp_queue *out,
+		       const char *who, char *err, size_t errlen)
+{
+	const uint64_t ring = (1ull << VIRTIO_F_INDIRECT_DESC) |
+			      (1ull << VIRTIO_F_EVENT_IDX);
+	guint64 desc, driver, device;
+	GVariant *vs;
+	int r;
+
+	*out = vp->queue[q];
+	g_variant_get(v, "(qqttt@" VIRTQ_STATE_TYPE ")", &out->size, &out->vector,
+		      &desc, &driver, &device, &vs);
+	out->desc = desc;
+	out->driver = driver;
+	out->device = device;
+	r = virtq_state_parse(&vp->queue[q].vq, vs, vp->queue_size_max, &out->vq,
+			      who, err, errlen);
+	g_variant_unref(vs);
+	if (r < 0)
+		return r;
+	if (!out->size || out->size > vp->queue_size_max ||
+	    (out->size & (out->size - 1)) || !vector_ok(vp, out->vector)) {
+		snprintf(err, errlen, "%s: queue %u size %u or MSI-X vector %u out of range",
+			 who, q, out->size, out->vector);
+		return -EINVAL;
+	}
+	if (out->vq.ready &&
+	    (!(t->status & VIRTIO_CONFIG_S_FEATURES_OK) ||
+	     out->vq.size != out->size || out->vq.desc_gpa != out->desc ||
+	     out->vq.avail_gpa != out->driver || out->vq.used_gpa != out->device ||
+	     out->vq.indirect != !!(t->driver_features & (1ull << VIRTIO_F_INDIRECT_DESC)) ||
+	     out->vq.event_idx != !!(t->driver_features & (1ull << VIRTIO_F_EVENT_IDX)))) {
+		snprintf(err, errlen, "%s: queue %u enabled with a size, areas or ring features (0x%llx) other than the transport's",
+			 who, q, (unsigned long long)(t->driver_features & ring));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int virtio_pci_load(struct virtio_pci *vp, GVariant *state, const char *who,
+		    char *err, size_t errlen)
+{
+	const uint8_t status_bits = VIRTIO_CONFIG_S_ACKNOWLEDGE |
+		VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK |
+		VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_NEEDS_RESET |
+		VIRTIO_CONFIG_S_FAILED;
+	struct vp_queue *queues;
+	struct virtio_pci t;
+	guint64 offered, accepted;
+	gboolean intx;
+	GVariant *qa;
+	int r = 0;
+
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(VIRTIO_PCI_STATE_TYPE))) {
+		snprintf(err, errlen, "%s: transport state is of type %s, not " VIRTIO_PCI_STATE_TYPE,
+			 who, g_variant_get_type_string(state));
+		return -EINVAL;
+	}
+	if (vp->inflight || vp->reset_pending) {
+		snprintf(err, errlen, "%s: requests in flight", who);
+		return -EBUSY;
+	}
+	memset(&t, 0, sizeof(t));
+	g_variant_get(state, "(yttuuqqyyb@a" QUEUE_TYPE ")", &t.status, &offered,
+		      &accepted, &t.dfselect, &t.gfselect, &t.queue_select,
+		      &t.config_vector, &t.config_generation, &t.isr, &intx, &qa);
+	t.driver_features = accepted;
+	if (offered != vp->device_features) {
+		snprintf(err, errlen, "%s: saved with features 0x%llx, this device offers 0x%llx",
+			 who, (unsigned long long)offered,
+			 (unsigned long long)vp->device_features);
+		r = -EINVAL;
+	} else if (accepted & ~offered) {
+		snprintf(err, errlen, "%s: driver features 0x%llx not offered",
+			 who, (unsigned long long)accepted);
+		r = -EINVAL;
+	} else if ((t.status & ~status_bits) || (t.isr & ~3u) ||
+		   !vector_ok(vp, t.config_vector)) {
+		snprintf(err, errlen, "%s: device status 0x%02x, ISR 0x%02x or config vector %u out of range",
+			 who, t.status, t.isr, t.config_vector);
+		r = -EINVAL;
+	} else if (g_variant_n_children(qa) != vp->num_queues) {
+		snprintf(err, errlen, "%s: %zu queues saved, this device has %u",
+			 who, (size_t)g_variant_n_children(qa), vp->num_queues);
+		r = -EINVAL;
+	}
+	if (r < 0) {
+		g_variant_unref(qa);
+		return r;
+	}
+	queues = calloc(vp->num_queues, sizeof(*queues));
+	if (!queues) {
+		g_variant_unref(qa);
+		snprintf(err, errlen, "%s: out of memory", who);
+		return -ENOMEM;
+	}
+	for (unsigned q = 0; q < vp->num_queues && !r; q++) {
+		GVariant *v = g_variant_get_child_value(qa, q);
+
+		r = queue_parse(vp, &t, q, v, &queues[q], who, err, errlen);
+		g_variant_unref(v);
+	}
+	g_variant_unref(qa);
+	if (r == 0) {
+		vp->status = t.status;
+		vp->driver_features = t.driver_features;
+		vp->dfselect = t.dfselect;
+		vp->gfselect = t.gfselect;
+		vp->queue_select = t.queue_select;
+		vp->config_vector = t.config_vector;
+		vp->config_generation = t.config_generation;
+		vp->isr = t.isr;
+		for (unsigned q = 0; q < vp->num_queues; q++)
+			vp->queue[q] = queues[q];
+		pci_set_irq(&vp->pci, intx);
+	}
+	free(queues);
+	return r;
 }

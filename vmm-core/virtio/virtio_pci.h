@@ -169,4 +169,28 @@ bool virtio_pci_req_end(struct virtio_pci *vp);
 /* Requests in flight. */
 unsigned virtio_pci_inflight(const struct virtio_pci *vp);
 
+/*
+ * The transport's saved state, VIRTIO_PCI_STATE_TYPE: (device_status,
+ * device features offered (checked against this device's), driver
+ * features, device_feature_select, driver_feature_select, queue_select,
+ * config_msix_vector, config_generation, ISR, INTx level, then per queue
+ * (queue_size, queue_msix_vector, desc/driver/device area GPAs as the
+ * driver wrote them, the virtqueue's VIRTQ_STATE_TYPE)).  The PCI
+ * function's config space, BAR mappings and MSI-X table are the PCI host's.
+ *
+ * virtio_pci_save - a new floating reference, or NULL while a request is
+ * in flight or a reset waits for one (the device's quiesce drains them).
+ *
+ * virtio_pci_load - check every value of @state first (features a subset
+ * of the offer, vectors in range, queue sizes powers of two up to the
+ * maximum, ready queues' GPAs through the checks the guest's enable uses),
+ * then restore it, recompute the rings' host views and drive INTx to the
+ * saved level.  Returns 0, or -EINVAL with one line in @err prefixed by
+ * @who (the device's name) and nothing changed.
+ */
+#define VIRTIO_PCI_STATE_TYPE "(yttuuqqyyba(qqttt" VIRTQ_STATE_TYPE "))"
+GVariant *virtio_pci_save(struct virtio_pci *vp);
+int virtio_pci_load(struct virtio_pci *vp, GVariant *state, const char *who,
+		    char *err, size_t errlen);
+
 #endif

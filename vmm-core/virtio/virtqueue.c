@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "../log.h"
 #include "../mem.h"
 
@@ -461,3 +463,68 @@ bool virtq_enable_notify(struct virtq *vq)
 
 /* ---- iovec helpers ----------------------------------------------------- */
 
+
+/* ---- saved state --------------------------------------------------------- */
+
+GVariant *virtq_save(const struct virtq *vq)
+{
+	return g_variant_new(VIRTQ_STATE_TYPE, vq->size, vq->ready, vq->broken,
+			     vq->indirect, vq->event_idx,
+			     (guint64)vq->desc_gpa, (guint64)vq->avail_gpa,
+			     (guint64)vq->used_gpa, vq->last_avail_idx,
+			     vq->used_idx, vq->signalled_used,
+			     vq->signalled_used_valid, vq->notify_enabled);
+}
+
+int virtq_state_parse(const struct virtq *vq, GVariant *state,
+		      uint16_t max_size, struct virtq *out, const char *who,
+		      char *err, size_t errlen)
+{
+	struct virtq t = *vq;
+	gboolean b[6];
+	guint64 desc, avail, used;
+
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(VIRTQ_STATE_TYPE))) {
+		snprintf(err, errlen, "%s: queue %u state is of type %s, not " VIRTQ_STATE_TYPE,
+			 who, vq->index, g_variant_get_type_string(state));
+		return -EINVAL;
+	}
+	g_variant_get(state, VIRTQ_STATE_TYPE, &t.size, &b[0], &b[1], &b[2],
+		      &b[3], &desc, &avail, &used, &t.last_avail_idx,
+		      &t.used_idx, &t.signalled_used, &b[4], &b[5]);
+	t.ready = b[0];
+	t.broken = b[1];
+	t.indirect = b[2];
+	t.event_idx = b[3];
+	t.signalled_used_valid = b[4];
+	t.notify_enabled = b[5];
+	t.desc_gpa = desc;
+	t.avail_gpa = avail;
+	t.used_gpa = used;
+	t.inflight = 0;
+	t.map = (struct virtq_map){ 0 };
+	if (t.size > max_size || (t.size & (t.size - 1)) ||
+	    (t.ready && !t.size)) {
+		snprintf(err, errlen, "%s: queue %u size %u is not a power of two up to %u",
+			 who, vq->index, t.size, max_size);
+		return -EINVAL;
+	}
+	/* The same checks as the guest's enable, on a copy that has no hook
+	 * to call and is thrown away on failure. */
+	if (t.ready) {
+		struct virtq check = t;
+
+		check.on_broken = NULL;
+		check.broken = false;
+		if (map_rings(&check, t.size, t.desc_gpa, t.avail_gpa, t.used_gpa,
+			      &t.map) < 0) {
+			snprintf(err, errlen, "%s: queue %u rings (desc 0x%llx avail 0x%llx used 0x%llx, size %u) misaligned or outside RAM",
+				 who, vq->index, (unsigned long long)t.desc_gpa,
+				 (unsigned long long)t.avail_gpa,
+				 (unsigned long long)t.used_gpa, t.size);
+			return -EINVAL;
+		}
+	}
+	*out = t;
+	return 0;
+}

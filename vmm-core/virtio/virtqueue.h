@@ -185,4 +185,30 @@ bool virtq_enable_notify(struct virtq *vq);
  * on_broken the first time. */
 void virtq_set_broken(struct virtq *vq);
 
+/* ---- saved state ---------------------------------------------------------- */
+
+/*
+ * A queue's plain-data state as a GVariant of VIRTQ_STATE_TYPE: (size,
+ * ready, broken, INDIRECT_DESC, EVENT_IDX, descriptor table GPA, available
+ * ring GPA, used ring GPA, last_avail_idx, used idx, used idx at the last
+ * notification, that value valid, driver notifications enabled).  Saved
+ * with nothing in flight (vq->inflight 0: the transport checks).
+ */
+#define VIRTQ_STATE_TYPE "(qbbbbtttqqqbb)"
+typedef struct _GVariant GVariant;
+/* A new floating reference. */
+GVariant *virtq_save(const struct virtq *vq);
+/*
+ * virtq_state_parse - check @state (of VIRTQ_STATE_TYPE, from a file: as
+ * untrusted as the guest) against @vq and fill *@out with @vq (its wiring
+ * and gen) carrying the saved state, its map recomputed as virtq_remap()
+ * does (a ready queue's size is a power of two up to @max_size, its rings
+ * aligned and wholly in RAM).  @vq and the on_broken hook are not touched;
+ * the caller commits with *vq = *out.  Returns 0, or -EINVAL with one line
+ * in @err prefixed by @who.
+ */
+int virtq_state_parse(const struct virtq *vq, GVariant *state,
+		      uint16_t max_size, struct virtq *out, const char *who,
+		      char *err, size_t errlen);
+
 #endif
