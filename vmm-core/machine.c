@@ -216,20 +216,19 @@ static int build(struct machine *m, char *err, size_t errlen)
 	r = pc_build_devices(m, err, errlen);
 	if (r < 0)
 		return r;
+	r = 0;
 	if (m->cfg.hooks) {
 		if (m->cfg.hooks->add_devices)
 			TRY(m->cfg.hooks->add_devices(m, m->cfg.hooks->opaque),
 			    "test devices");
-		if (m->cfg.hooks->load)
+		if (m->cfg.hooks->load && !m->restore)
 			TRY(m->cfg.hooks->load(m, &m->mem, m->cfg.hooks->opaque),
 			    "test guest");
-		return 0;
-	}
-	r = 0;
-	if (m->firmware == MACHINE_FW_BIOS)
+	} else if (m->firmware == MACHINE_FW_BIOS) {
 		r = bios_load(m, err, errlen);
-	else if (!m->restore)	/* its RAM would be replaced at once */
+	} else if (!m->restore) {	/* its RAM would be replaced at once */
 		r = load_linux(m, err, errlen);
+	}
 	if (r == 0 && m->restore)
 		r = machine_state_apply(m, err, errlen);
 	return r;
