@@ -196,7 +196,8 @@ int main(int argc, char **argv)
 	}
 	save_ns = now_ns() - t0;
 	printf("memory_mib %u\ntouched_mib %u\n", memory, touched);
-	printf("save_ms %.1f\nsave_pause_ms %.1f\n", save_ns / 1e6, st.pause_ns / 1e6);
+	printf("save_ms %.1f\nsave_pause_ms %.1f\nsave_memory_copy_ms %.1f\n", save_ns / 1e6,
+	       st.pause_ns / 1e6, st.ram_ns / 1e6);
 	printf("save_gb_per_s %.2f\n", st.ram_data_bytes / (double)st.pause_ns);
 	printf("ram_file_disk_mib %.1f\nstate_file_kib %.1f\n",
 	       disk_bytes(ram) / 1048576.0, disk_bytes(state) / 1024.0);

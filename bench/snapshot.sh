@@ -56,6 +56,7 @@ fi
 echo "# $memory MiB of guest memory, $touched MiB touched, $reverts reverts; files in $dir ($(df -h --output=fstype "$dir" | tail -n1 | tr -d ' '))"
 
 # ---- vivarium -------------------------------------------------------------
+sync	# each VMM starts with no writeback of the other's files in flight
 "$build/bench/snapshot" --memory "$memory" --touched "$touched" --reverts "$reverts" "$dir" \
 	>"$dir/viv.out" 2>"$dir/viv.err"
 viv_rc=$?
@@ -74,6 +75,7 @@ with open(path, 'wb') as f:
         f.write(struct.pack('<Q', ((gpa * 0x9e3779b97f4a7c15) & 0xffffffffffffffff) | 1) * 512)
 PY
 qemu-img create -q -f qcow2 "$dir/q.qcow2" 64M
+sync
 qemu-system-x86_64 -accel kvm -machine pc,memory-backend=mem -m "$memory" \
 	-object memory-backend-file,id=mem,size="${memory}M",mem-path="$dir/mem.img",share=off \
 	-nodefaults -display none -drive file="$dir/q.qcow2",if=virtio,format=qcow2 \
@@ -132,6 +134,7 @@ rate() { awk -v t="$touched" -v ms="$1" 'BEGIN { if (ms > 0) printf "%.2f", t / 
 printf '%-34s %14s %14s\n' "" vivarium qemu
 printf '%-34s %14s %14s\n' "save, whole call (ms)" "$(viv save_ms)" "$(qemu save_ms)"
 printf '%-34s %14s %14s\n' "  of which the guest paused (ms)" "$(viv save_pause_ms)" "$(qemu save_pause_ms)"
+printf '%-34s %14s %14s\n' "  copying memory (ms)" "$(viv save_memory_copy_ms)" "-"
 printf '%-34s %14s %14s\n' "touched memory saved (GiB/s)" "$(rate "$(viv save_pause_ms)")" "$(rate "$(qemu save_pause_ms)")"
 printf '%-34s %14s %14s\n' "revert until the guest runs (ms)" "$(viv revert_ms_median)" "$(qemu revert_ms_median)"
 printf '%-34s %14s %14s\n' "  min / max (ms)" "$(viv revert_ms_min) / $(viv revert_ms_max)" "$(qemu revert_ms_min) / $(qemu revert_ms_max)"

@@ -186,8 +186,9 @@ int machine_save(struct machine *m, const char *state_path,
 	struct ramfile_block blocks[MEM_MAX_REGIONS + 1];
 	char ids[MEM_MAX_REGIONS + 1][RAMFILE_ID_MAX + 1];
 	struct ramfile_stats rs = { 0 };
+	struct ramfile_writer rw;
 	struct statefile *sf = NULL;
-	uint64_t t0, kvmclock = 0;
+	uint64_t t0, kvmclock = 0, pause_ns = 0;
 	bool was_running;
 	unsigned n;
 	int r;
@@ -238,9 +239,18 @@ int machine_save(struct machine *m, const char *state_path,
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0)
 		goto out;
+	/* The guest stands still only while its memory is copied into the
+	 * page cache; the disk catches up (fsync) while it runs again. */
+	r = ramfile_write(ram_path, blocks, n, &rw, &rs, err, errlen);
+	if (r < 0)
+		goto out;
+	pause_ns = now_ns() - t0;
+	if (was_running)
+		machine_resume(m);
+	was_running = false;
 	/* Memory first, the state file last: a state file names a complete
 	 * memory file. */
-	r = ramfile_save(ram_path, blocks, n, &rs, err, errlen);
+	r = ramfile_commit(&rw, err, errlen);
 	if (r == 0)
 		r = statefile_save(sf, state_path, err, errlen);
 out:
@@ -250,7 +260,7 @@ out:
 	}
 	statefile_free(sf);
 	if (stats) {
-		stats->pause_ns = now_ns() - t0;
+		stats->pause_ns = pause_ns ? pause_ns : now_ns() - t0;
 		stats->ram_bytes = rs.bytes;
 		stats->ram_data_bytes = rs.data_bytes;
 		stats->ram_ns = rs.ns;

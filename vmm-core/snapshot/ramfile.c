@@ -134,12 +134,64 @@ static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
 	return 0;
 }
 
-int ramfile_save(const char *path, const struct ramfile_block *b, unsigned n,
-		 struct ramfile_stats *stats, char *err, size_t errlen)
+#define SLICE_PAGES	256u	/* 1 MiB: a writer's unit (writers take slices in turn) */
+
+struct writer {
+	int fd;
+	const struct ramfile_block *b;
+	unsigned n, k, nw;
+	uint64_t data;
+	int r;
+};
+
+/* Writer @k of @nw: slices k, k + nw, k + 2nw... of every block, runs of
+ * non-zero pages one pwrite each, zero pages left as holes. */
+static void *writer_main(void *arg)
 {
+	struct writer *w = arg;
+	uint64_t off = HDR_SIZE, slice = 0;
+
+	for (unsigned i = 0; i < w->n && w->r == 0; i++) {
+		const uint8_t *p = w->b[i].hva;
+		uint64_t pages = w->b[i].size / RAMFILE_PAGE;
+
+		for (uint64_t s0 = 0; s0 < pages && w->r == 0; s0 += SLICE_PAGES, slice++) {
+			uint64_t s1 = s0 + SLICE_PAGES < pages ? s0 + SLICE_PAGES : pages;
+			uint64_t run = 0;
+
+			if (slice % w->nw != w->k)
+				continue;
+			for (uint64_t pg = s0; pg <= s1; pg++) {
+				if (pg < s1 && !page_is_zero(p + pg * RAMFILE_PAGE)) {
+					run++;
+					continue;
+				}
+				if (!run)
+					continue;
+				w->r = write_all(w->fd, p + (pg - run) * RAMFILE_PAGE,
+						 run * RAMFILE_PAGE,
+						 off + (pg - run) * RAMFILE_PAGE);
+				if (w->r < 0)
+					break;
+				w->data += run * RAMFILE_PAGE;
+				run = 0;
+			}
+		}
+		off += w->b[i].size;
+	}
+	return NULL;
+}
+
+_Static_assert(sizeof(struct newfile) <= sizeof(((struct ramfile_writer *)0)->opaque),
+	       "struct ramfile_writer too small");
+
+int ramfile_write(const char *path, const struct ramfile_block *b, unsigned n,
+		  struct ramfile_writer *w, struct ramfile_stats *stats,
+		  char *err, size_t errlen)
+{
+	struct newfile *nf = (struct newfile *)w->opaque;
 	uint8_t hdr[HDR_SIZE];
 	uint64_t t0 = now_ns(), off = HDR_SIZE, total = 0, data = 0;
-	struct newfile nf;
 	int r;
 
 	r = check_blocks(b, n, err, errlen);
@@ -147,47 +199,32 @@ int ramfile_save(const char *path, const struct ramfile_block *b, unsigned n,
 		return r;
 	for (unsigned i = 0; i < n; i++)
 		total += b[i].size;
-	r = newfile_open(&nf, path, 0600, err, errlen);
+	r = newfile_open(nf, path, 0600, err, errlen);
 	if (r < 0)
 		return r;
 	/* The whole size first: pages never written stay holes. */
-	if (ftruncate(nf.fd, (off_t)(HDR_SIZE + total)) < 0) {
+	if (ftruncate(nf->fd, (off_t)(HDR_SIZE + total)) < 0) {
 		r = -errno;
 		goto io_fail;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		const uint8_t *p = b[i].hva;
-		uint64_t pages = b[i].size / RAMFILE_PAGE, run = 0;
+	{
+		/* One writer: parallel buffered writes into one file serialise
+		 * on the inode and measured slower here (0.4-0.6 GB/s against
+		 * 1.07 for one). */
+		struct writer wr = { .fd = nf->fd, .b = b, .n = n, .k = 0, .nw = 1 };
 
-		/* Runs of non-zero pages, one pwrite each. */
-		for (uint64_t pg = 0; pg <= pages; pg++) {
-			bool zero = pg == pages || page_is_zero(p + pg * RAMFILE_PAGE);
-
-			if (!zero) {
-				run++;
-				continue;
-			}
-			if (run) {
-				uint64_t start = pg - run;
-
-				r = write_all(nf.fd, p + start * RAMFILE_PAGE,
-					      run * RAMFILE_PAGE,
-					      off + start * RAMFILE_PAGE);
-				if (r < 0)
-					goto io_fail;
-				data += run * RAMFILE_PAGE;
-				run = 0;
-			}
-		}
-		off += b[i].size;
+		writer_main(&wr);
+		data = wr.data;
+		r = wr.r;
+		if (r < 0)
+			goto io_fail;
+		for (unsigned i = 0; i < n; i++)
+			off += b[i].size;
 	}
 	make_header(hdr, b, n);
-	r = write_all(nf.fd, hdr, sizeof(hdr), 0);
+	r = write_all(nf->fd, hdr, sizeof(hdr), 0);
 	if (r < 0)
 		goto io_fail;
-	r = newfile_commit(&nf, true, err, errlen);
-	if (r < 0)
-		return r;
 	if (stats) {
 		stats->bytes = total;
 		stats->data_bytes = data;
@@ -197,7 +234,32 @@ int ramfile_save(const char *path, const struct ramfile_block *b, unsigned n,
 io_fail:
 	snprintf(err, errlen, "'%s': cannot write guest memory: %s%s", path,
 		 strerror(-r), r == -ENOSPC ? " (free some disk space and try again)" : "");
-	newfile_abort(&nf);
+	newfile_abort(nf);
+	return r;
+}
+
+int ramfile_commit(struct ramfile_writer *w, char *err, size_t errlen)
+{
+	return newfile_commit((struct newfile *)w->opaque, true, err, errlen);
+}
+
+void ramfile_abort(struct ramfile_writer *w)
+{
+	newfile_abort((struct newfile *)w->opaque);
+}
+
+int ramfile_save(const char *path, const struct ramfile_block *b, unsigned n,
+		 struct ramfile_stats *stats, char *err, size_t errlen)
+{
+	struct ramfile_writer w;
+	uint64_t t0 = now_ns();
+	int r = ramfile_write(path, b, n, &w, stats, err, errlen);
+
+	if (r < 0)
+		return r;
+	r = ramfile_commit(&w, err, errlen);
+	if (r == 0 && stats)
+		stats->ns = now_ns() - t0;
 	return r;
 }
 

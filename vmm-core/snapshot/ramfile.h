@@ -49,6 +49,23 @@ int ramfile_save(const char *path, const struct ramfile_block *b, unsigned n,
 		 struct ramfile_stats *stats, char *err, size_t errlen);
 
 /*
+ * ramfile_write / ramfile_commit - ramfile_save() in two steps, so that the
+ * guest need not stand still while the disk catches up: ramfile_write()
+ * copies the memory into a new, still nameless file (page cache speed;
+ * the memory may change once it returns), ramfile_commit() fsyncs it and
+ * gives it its name @path; ramfile_abort() drops it instead.  @w is opaque
+ * storage for them.  Errors as ramfile_save().
+ */
+struct ramfile_writer {
+	char opaque[64];
+};
+int ramfile_write(const char *path, const struct ramfile_block *b, unsigned n,
+		  struct ramfile_writer *w, struct ramfile_stats *stats,
+		  char *err, size_t errlen);
+int ramfile_commit(struct ramfile_writer *w, char *err, size_t errlen);
+void ramfile_abort(struct ramfile_writer *w);
+
+/*
  * ramfile_map - map the file at @path over the @n blocks' host memory
  * (MAP_PRIVATE | MAP_FIXED at each block's hva): the blocks' ids and sizes
  * must be those in the file, in the same order (-ESTALE "saved for other
