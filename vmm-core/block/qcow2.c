@@ -43,6 +43,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -2152,11 +2153,41 @@ out:
 	return r;
 }
 
-/* Unallocate every cluster (the L2 tables stay), then write it out: the
- * image reads through to its backing file (spec: unallocated entry). */
+/* Host extents a make_empty frees, to give back to the file system. */
+struct extents {
+	struct { uint64_t off, len; } *v;
+	size_t n, cap;
+};
+
+static void extents_add(struct extents *x, uint64_t off, uint64_t len)
+{
+	if (x->n && x->v[x->n - 1].off + x->v[x->n - 1].len == off) {
+		x->v[x->n - 1].len += len;
+		return;
+	}
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 64;
+		void *p = realloc(x->v, cap * sizeof(*x->v));
+		if (!p)
+			return;	/* the space stays in the file, that is all */
+		x->v = p;
+		x->cap = cap;
+	}
+	x->v[x->n].off = off;
+	x->v[x->n].len = len;
+	x->n++;
+}
+
+/*
+ * Unallocate every cluster (the L2 tables stay), then write it out: the
+ * image reads through to its backing file (spec: unallocated entry).  The
+ * freed data clusters are punched out of the file once no L2 entry on
+ * disk names them (after meta_flush), so the host gets the space back.
+ */
 static int qcow2_make_empty(struct blk *b)
 {
 	struct qcow2 *s = Q(b);
+	struct extents gone = { 0 };
 	uint64_t l2e = s->cs / 8;
 	int r = 0;
 
@@ -2172,9 +2203,10 @@ static int qcow2_make_empty(struct blk *b)
 			break;
 		for (uint64_t j = 0; j < l2e && r == 0; j++) {
 			uint64_t e = be64(t->data + j * 8);
+			enum ckind k = entry_kind(s, e);
 			if (!e)
 				continue;
-			if (entry_kind(s, e) != K_COMPRESSED && !entry_ok(s, e)) {
+			if (k != K_COMPRESSED && !entry_ok(s, e)) {
 				corrupt(s, b, "L2 entry", e);
 				r = -EIO;
 				break;
@@ -2182,12 +2214,18 @@ static int qcow2_make_empty(struct blk *b)
 			put_be64(t->data + j * 8, 0);
 			t->dirty = true;
 			r = defer_free_entry(b, e);
+			if (k != K_COMPRESSED && (e & OFF_MASK))
+				extents_add(&gone, e & OFF_MASK, s->cs);
 		}
 		t->pin--;
 	}
 	if (r == 0)
 		r = meta_flush(b);
+	for (size_t i = 0; r == 0 && i < gone.n; i++)
+		fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)gone.v[i].off, (off_t)gone.v[i].len);
 	pthread_mutex_unlock(&s->lock);
+	free(gone.v);
 	if (r == 0 && fdatasync(b->fd) < 0)
 		r = -errno;
 	return r;
