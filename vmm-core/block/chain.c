@@ -115,14 +115,15 @@ int blk_set_backing(struct blk *b, const char *backing, enum blk_format fmt,
 }
 
 /* The name @top's header should give @bb, a file of its backing chain:
- * chain paths are built from @top's folder, so strip it (or keep an
- * absolute path). */
+ * the chain's relative names were joined onto @top's folder, so strip it
+ * (what is left is relative to that folder); a path that does not start
+ * with it is absolute. */
 static const char *name_from(const struct blk *top, const struct blk *bb)
 {
 	const char *slash = strrchr(top->path, '/');
 	size_t dl = slash ? (size_t)(slash - top->path) + 1 : 0;
 
-	if (bb->path[0] != '/' && !strncmp(bb->path, top->path, dl))
+	if (!strncmp(bb->path, top->path, dl) && bb->path[dl])
 		return bb->path + dl;
 	return bb->path;
 }
