@@ -2,8 +2,8 @@
 /*
  * vmm-core/block/qcow2.c - qcow2 images, versions 2 and 3, per QEMU's
  * docs/interop/qcow2.txt ("the spec"): reading and writing, cluster
- * allocation with refcounts, backing files, compressed clusters (zlib,
- * zstd; read only), zero clusters, check and create.
+ * allocation with refcounts, backing files (and changing them), compressed
+ * clusters (zlib, zstd; read only), zero clusters, check and create.
  *
  * Not supported: writing images with internal snapshots (read-only open
  * works), encryption, external data files, extended L2 entries.
@@ -33,6 +33,14 @@
  *    entry naming it; a grown refcount table (with the blocks describing
  *    it) is written and synced before the header points at it, and the
  *    old table is freed only after that header write is synced.
+ *  - The backing file (blk_set_backing) changes with one write of the
+ *    header's first 512-byte sector, after a meta_flush and fdatasync and
+ *    after the bytes that sector newly refers to (name, extensions past
+ *    it) are written and synced where the old header has nothing
+ *    (qcow2_set_backing()).
+ *  - make_empty (blk_commit) clears L2 entries and frees the clusters
+ *    through meta_flush as above; only then are they punched out of the
+ *    file.
  *
  * Concurrency: one mutex (s->lock) guards all metadata.  Reads and writes
  * of clusters that are already allocated look up the mapping under the
