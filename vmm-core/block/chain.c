@@ -243,8 +243,12 @@ int blk_commit(struct blk *top, unsigned flags, char *err, size_t errlen)
 			       top->path, mid->path);
 	char *path = strdup(mid->path);
 	enum blk_format fmt = blk_get_format(mid);
-	struct blk_open_opts wo = { .format = fmt,
-				    .no_lock = top->chain.no_lock };
+	/* A probed raw file is probed again: writes then still may not put
+	 * a qcow2 header at its start (blk_pwritev()). */
+	struct blk_open_opts wo = {
+		.format = mid->probed_raw ? BLK_FMT_AUTO : fmt,
+		.no_lock = top->chain.no_lock,
+	};
 	if (!path)
 		return blk_err(err, errlen, -ENOMEM, "out of memory");
 	/* Our own read-only handle shares no write: close it for the
