@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * app/cmd_img.c - `vivarium img create|info|check|convert`: disk image
- * tools taking qemu-img's arguments and printing its output shapes, so
- * scripts written for one work with the other.
+ * app/cmd_img.c - `vivarium img create|info|check|convert|rebase|commit`:
+ * disk image tools taking qemu-img's arguments and printing its output
+ * shapes, so scripts written for one work with the other.
  *
  * Differences from qemu-img: create and convert never overwrite an existing
  * file (as VirtualBox's VBoxManage does); convert writes to a temporary name
@@ -11,7 +11,8 @@
  *
  * Exit status: 0 done; 1 failed (one line on stderr says why); 2 bad
  * arguments.  check: 0 clean, 1 check could not complete, 2 corruptions,
- * 3 leaked clusters only (qemu-img's codes).  convert is in img_convert.c.
+ * 3 leaked clusters only (qemu-img's codes).  convert is in img_convert.c,
+ * rebase and commit in img_chain.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,11 +40,15 @@ void img_usage(FILE *f)
 		"         [-q] PATH [SIZE]\n"
 		"  info [-f FMT] [--output human|json] PATH\n"
 		"  check [-f FMT] [--output human|json] [-U] PATH\n"
-		"  convert [-f FMT] [-O raw|qcow2] [-o OPTIONS] [-p] [-q] [-U] SRC DST\n\n"
+		"  convert [-f FMT] [-O raw|qcow2] [-o OPTIONS] [-p] [-q] [-U] SRC DST\n"
+		"  rebase [-f FMT] [-u] -b BACKING [-F FMT] PATH   (-b \"\": no backing file)\n"
+		"  commit [-f FMT] [-d] [-q] PATH\n\n"
 		"SIZE takes K, M, G, T suffixes (powers of 1024); without SIZE a backing\n"
 		"file's size is used.  create and convert never overwrite an existing file.\n"
 		"check exits 0 clean, 2 corruptions, 3 leaked clusters only, 1 if it could\n"
-		"not complete.\n");
+		"not complete.  rebase without -u copies in what the old backing chain\n"
+		"gave and the new one would not; commit writes PATH into its backing\n"
+		"file and then empties PATH (-d: keeps it).\n");
 }
 
 /* Report a block-layer failure: its own line if it wrote one, else errno. */
@@ -663,6 +668,8 @@ int cmd_img(int argc, char **argv)
 		{ "info", img_info },
 		{ "check", img_check },
 		{ "convert", img_convert },
+		{ "rebase", img_rebase },
+		{ "commit", img_commit },
 	};
 
 	if (argc < 2) {
@@ -678,6 +685,6 @@ int cmd_img(int argc, char **argv)
 		if (!strcmp(argv[1], subs[i].name))
 			return subs[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "vivarium img: unknown command '%s' (create, info, check, "
-		"convert; see 'vivarium img --help')\n", argv[1]);
+		"convert, rebase, commit; see 'vivarium img --help')\n", argv[1]);
 	return EXIT_USAGE;
 }

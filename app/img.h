@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * app/img.h - what the `vivarium img` subcommands share (cmd_img.c: the
- * dispatcher, create, info, check; img_convert.c: convert).  Every helper
+ * dispatcher, create, info, check; img_convert.c: convert; img_chain.c:
+ * rebase, commit).  Every helper
  * that reports prints one line on stderr, "vivarium img CMD: ...", where
  * CMD is the subcommand's name.
  */
@@ -20,6 +21,9 @@
 void img_usage(FILE *f);
 /* `vivarium img convert` (argv[0] is "convert"); returns the exit status. */
 int img_convert(int argc, char **argv);
+/* `vivarium img rebase` and `commit` (img_chain.c), likewise. */
+int img_rebase(int argc, char **argv);
+int img_commit(int argc, char **argv);
 
 /* A block-layer failure: @err if the layer wrote one (prefixed with @path
  * unless it names it), else @path and the negative errno @ret. */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# test_img.sh VIVARIUM - `vivarium img create|info|check|convert` against
+# test_img.sh VIVARIUM [BLK_HOLD] - `vivarium img create|info|check|convert|
+# rebase|commit` against
 # qemu-img, the independent oracle for image files:
 #   - images vivarium creates (raw, qcow2 v3/v2, cluster sizes 4K..2M, with a
 #     backing file) pass `qemu-img check`, still do after qemu-io writes to
@@ -13,6 +14,12 @@
 #   - convert raw -> qcow2 -> raw keeps the content (`qemu-img compare`) and
 #     stays sparse; a backing chain converts to a standalone image equal to
 #     (and as allocated as) `qemu-img convert`'s;
+#   - rebase -u writes the header qemu-img rebase -u writes (qemu-img info);
+#     safe rebase (onto another base, the grandparent, nothing) keeps what
+#     the top image reads; commit (and -d) leaves the images qemu-img commit
+#     leaves; images in use (held by blk_hold) are refused; killed midway,
+#     commit and rebase leave images qemu-img check accepts, reading as
+#     before;
 #   - bad input gives one line on stderr, a non-zero exit, and no file made
 #     or changed.
 #
@@ -22,10 +29,12 @@
 set -u
 
 viv=${1:-}
+hold=${2:-}	# blk_hold (tests/e2e/blk_hold.c), for the image-lock cases
 skip() { echo "SKIP: $*"; exit 77; }
 
 [ -n "$viv" ] && [ -x "$viv" ] || { echo "FAIL: vivarium binary '$viv' missing"; exit 1; }
 viv=$(realpath "$viv")
+[ -n "$hold" ] && hold=$(realpath "$hold")
 for p in qemu-img qemu-io python3; do
 	command -v $p >/dev/null || skip "$p is not installed (apt-get install qemu-utils python3)"
 done
@@ -386,6 +395,188 @@ left=$(ls -A "$work/kill" | tr '\n' ' ')
 	pass "the dead convert's temporary is gone, a live process's stays" ||
 	fail "after the rerun the folder holds '$left'"
 rm -f big.raw "$work/kill/out.qcow2"
+
+# ---- rebase and commit: backing chains, judged by qemu-img ----------------
+
+# Chains in their own folder; a copy per case, so each tool gets the same.
+mkdir "$work/chain" && cd "$work/chain" || exit 1
+# mkchain DIR [CREATE_OPTS]: base <- mid <- top, each with data and zero
+# clusters over the others' (all 16 MiB); DIR/flat.raw is what top reads.
+mkchain() {
+	local d=$1 o=${2:-cluster_size=65536}
+	mkdir -p "$d"
+	qemu-img create -q -f qcow2 -o "$o" "$d/base.qcow2" 16M
+	qemu-io -c "write -P 0x11 0 1M" -c "write -z 2M 1M" -c "write -P 0x22 4M 64k" \
+		-c "write -P 0x23 15M 1M" "$d/base.qcow2" >/dev/null
+	qemu-img create -q -f qcow2 -o "$o" -b base.qcow2 -F qcow2 "$d/mid.qcow2"
+	qemu-io -c "write -P 0x33 512k 1M" -c "write -z 4M 32k" -c "write -P 0x44 8M 100k" \
+		-c "write -z 15M 64k" "$d/mid.qcow2" >/dev/null
+	qemu-img create -q -f qcow2 -o "$o" -b mid.qcow2 -F qcow2 "$d/top.qcow2"
+	qemu-io -c "write -P 0x55 0 4k" -c "write -z 8M 64k" -c "write -P 0x66 12M 1M" \
+		-c "write -z 1M 512k" "$d/top.qcow2" >/dev/null
+	qemu-img convert -O raw "$d/top.qcow2" "$d/flat.raw"
+}
+# clean DESC IMAGE...: qemu-img check finds nothing on each.
+clean() {
+	local desc=$1 bad=
+	shift
+	for i in "$@"; do
+		qemu-img check -q "$i" >"$work/out" 2>&1 || bad="$bad $i: $(head -c 300 "$work/out")"
+	done
+	[ -z "$bad" ] && pass "$desc: qemu-img check clean" || fail "$desc: qemu-img check:$bad"
+}
+# same DESC A B: qemu-img compare says identical.
+same() {
+	qemu-img compare -q "$2" "$3" >"$work/out" 2>&1 &&
+		pass "$1: $2 reads as $3" || fail "$1: $2 differs from $3: $(head -c 300 "$work/out")"
+}
+# backing_info IMAGE: what qemu-img info says of its backing file.
+backing_info() {
+	qemu-img info --output json "$1" 2>&1 | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+print(d.get("virtual-size"), d.get("backing-filename"), d.get("full-backing-filename"),
+      d.get("backing-filename-format"))'
+}
+# one_line DESC RC: the command failed with exit 1 and one line on stderr.
+one_line() {
+	if [ "$2" = 1 ] && [ "$(wc -l <"$work/err")" = 1 ]; then pass "$1: $(cat "$work/err")"
+	else fail "$1: exit $2, stderr: $(head -c 600 "$work/err")"; fi
+}
+
+mkchain c
+mkchain c2 "compat=0.10,cluster_size=4096"
+mkchain c3 "cluster_size=512"
+clean "the chains qemu-img built" c/*.qcow2 c2/*.qcow2 c3/*.qcow2
+
+# rebase -u: only the header changes, as qemu-img rebase -u changes it.
+for v in c c2 c3; do
+	for b in base.qcow2 mid.qcow2 "" "$PWD/$v/base.qcow2" nothere.qcow2; do
+		rm -rf u1 u2 && cp -r $v u1 && cp -r $v u2
+		fo=; [ -n "$b" ] && fo="-F qcow2"
+		"$viv" img rebase -u -b "$b" $fo u1/top.qcow2 >"$work/out" 2>"$work/err" ||
+			{ fail "$v: rebase -u -b '$b': $(cat "$work/err")"; continue; }
+		qemu-img rebase -u -b "$b" $fo u2/top.qcow2
+		ours=$(backing_info u1/top.qcow2 | sed 's,u1/,u2/,g'); theirs=$(backing_info u2/top.qcow2)
+		[ "$ours" = "$theirs" ] && pass "$v: rebase -u -b '$b': qemu-img info agrees ($ours)" ||
+			fail "$v: rebase -u -b '$b': qemu-img info says '$ours', after qemu-img's '$theirs'"
+		[ "$b" = nothere.qcow2 ] || clean "$v: rebase -u -b '$b'" u1/top.qcow2
+	done
+done
+# The changed header again, by a second change (name placed past the first one).
+rm -rf u1 && cp -r c u1
+"$viv" img rebase -u -b base.qcow2 -F qcow2 u1/top.qcow2 && "$viv" img rebase -u -b mid.qcow2 -F qcow2 u1/top.qcow2 &&
+	[ "$(backing_info u1/top.qcow2 | sed 's,u1/,c/,g')" = "$(backing_info c/top.qcow2)" ] && same "rebase -u there and back" u1/top.qcow2 c/flat.raw ||
+	fail "rebase -u there and back: $(backing_info u1/top.qcow2)"
+# A name that fits no 512-byte header cluster: refused, nothing changed.
+rm -rf u1 && cp -r c3 u1
+long=$(printf 'x%.0s' $(seq 600)).qcow2
+"$viv" img rebase -u -b "$long" -F qcow2 u1/top.qcow2 >"$work/out" 2>"$work/err"
+one_line "rebase -u with a 604-byte name in a 512-byte cluster is refused" $?
+cmp -s u1/top.qcow2 c3/top.qcow2 && pass "the refused rebase left the image alone" || fail "the refused rebase changed the image"
+"$viv" img rebase -u -b base.qcow2 u1/top.qcow2 >"$work/out" 2>"$work/err"; rc=$?
+[ $rc = 2 ] && pass "rebase -b without -F is refused, as qemu-img does: $(cat "$work/err")" || fail "rebase -b without -F: exit $rc"
+
+# Safe rebase: top reads the same onto another base, onto its grandparent,
+# onto nothing.
+qemu-img create -q -f qcow2 other.qcow2 16M
+qemu-io -c "write -P 0x77 0 16M" -c "write -z 4M 1M" other.qcow2 >/dev/null
+for v in c c2 c3; do
+	for b in base.qcow2 ../other.qcow2 ""; do
+		rm -rf s1 && cp -r $v s1
+		fo=; [ -n "$b" ] && fo="-F qcow2"
+		expect "$v: safe rebase -b '$b'" "$viv" img rebase -b "$b" $fo s1/top.qcow2
+		same "$v: safe rebase -b '$b'" s1/top.qcow2 s1/flat.raw
+		clean "$v: safe rebase -b '$b'" s1/*.qcow2
+		cmp -s s1/mid.qcow2 $v/mid.qcow2 && cmp -s s1/base.qcow2 $v/base.qcow2 &&
+			pass "$v: safe rebase left the old backing files alone" || fail "$v: safe rebase changed a backing file"
+		got=$(qemu-img info --output json s1/top.qcow2 | python3 -c 'import json,sys; print(json.load(sys.stdin).get("backing-filename", ""))')
+		[ "$got" = "$b" ] && pass "$v: top's backing file is now '$b'" || fail "$v: top's backing file is '$got', not '$b'"
+	done
+done
+same "other.qcow2 unchanged" other.qcow2 other.qcow2
+
+# commit: the same images as qemu-img commit's, and top reads the same.
+for v in c c2 c3; do
+	for d in "" -d; do
+		rm -rf m1 m2 && cp -r $v m1 && cp -r $v m2
+		"$viv" img commit $d m1/top.qcow2 >"$work/out" 2>"$work/err" ||
+			{ fail "$v: commit $d: $(cat "$work/err")"; continue; }
+		[ "$(cat "$work/out")" = "Image committed." ] || fail "$v: commit $d printed '$(cat "$work/out")'"
+		qemu-img commit -q $d m2/top.qcow2
+		for i in base mid top; do
+			same "$v: commit${d:+ $d}, $i.qcow2 as after qemu-img commit" m1/$i.qcow2 m2/$i.qcow2
+		done
+		same "$v: commit${d:+ $d}" m1/top.qcow2 m1/flat.raw
+		clean "$v: commit${d:+ $d}" m1/*.qcow2
+		alloc=$(qemu-img map --output json m1/top.qcow2 | python3 -c 'import json,sys
+print(sum(1 for e in json.load(sys.stdin) if e["depth"] == 0 and e["data"]))')
+		if [ -z "$d" ]; then [ "$alloc" = 0 ] && pass "$v: commit emptied top" || fail "$v: commit left $alloc extents in top"
+		else [ "$alloc" != 0 ] && pass "$v: commit -d kept top" || fail "$v: commit -d emptied top"; fi
+	done
+done
+
+# Images in use are refused with one line and left alone.
+if [ -n "$hold" ] && [ -x "$hold" ]; then
+	rm -rf l && cp -r c l
+	qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 l/sib.qcow2	# another user of mid
+	for held in top sib; do
+		rm -f "$work/hold.in" && mkfifo "$work/hold.in"
+		"$hold" l/$held.qcow2 <"$work/hold.in" >"$work/holder.out" 2>&1 &
+		holder=$!
+		exec {hold_fd}>"$work/hold.in"
+		for _ in $(seq 100); do grep -q held "$work/holder.out" && break; sleep 0.05; done
+		cp l/top.qcow2 l/mid.qcow2 "$work/"
+		if [ $held = top ]; then
+			"$viv" img rebase -u -b base.qcow2 -F qcow2 l/top.qcow2 >"$work/out" 2>"$work/err"
+			one_line "rebase -u of an image a VM holds is refused" $?
+			"$viv" img rebase -b base.qcow2 -F qcow2 l/top.qcow2 >"$work/out" 2>"$work/err"
+			one_line "rebase of an image a VM holds is refused" $?
+		fi
+		"$viv" img commit l/top.qcow2 >"$work/out" 2>"$work/err"
+		one_line "commit while a VM holds $held.qcow2 is refused" $?
+		exec {hold_fd}>&-
+		wait $holder
+		cmp -s l/top.qcow2 "$work/top.qcow2" && cmp -s l/mid.qcow2 "$work/mid.qcow2" &&
+			pass "the refused commands left top and mid alone" || fail "a refused command changed top or mid"
+		clean "after the refusals" l/top.qcow2 l/mid.qcow2
+	done
+else
+	echo "# skipped the image-lock cases: no blk_hold given"
+fi
+
+# Killed midway (SIGKILL) through a large commit or safe rebase: every
+# image checks clean (leaks allowed) and top still reads the same.
+mkdir k && cd k || exit 1
+qemu-img create -q -f qcow2 base.qcow2 128M
+qemu-io -c "write -P 0x3c 48M 80M" base.qcow2 >/dev/null	# for rebase -b "" to copy
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+qemu-io -c "write -P 0x5a 0 48M" -c "write -z 50M 4M" -c "write -P 0x5b 64M 32M" top.qcow2 >/dev/null
+qemu-img convert -O raw top.qcow2 flat.raw
+killed=0
+for cmd in commit rebase; do
+	args=(commit); [ $cmd = rebase ] && args=(rebase -b "")
+	for delay in 0.02 0.05 0.1; do
+		rm -f t.qcow2 b.qcow2 && cp base.qcow2 b.qcow2 && cp top.qcow2 t.qcow2 &&
+			qemu-img rebase -u -b b.qcow2 -F qcow2 t.qcow2
+		"$viv" img "${args[@]}" t.qcow2 >/dev/null 2>&1 &
+		pid=$!
+		sleep $delay
+		kill -9 $pid 2>/dev/null
+		wait $pid 2>/dev/null
+		if [ $? = 137 ]; then how="killed after ${delay}s"; killed=$((killed + 1))
+		else how="done within ${delay}s"; fi
+		bad=
+		for i in t.qcow2 b.qcow2; do
+			qemu-img check -q $i >"$work/out" 2>&1; rc=$?
+			[ $rc = 0 ] || [ $rc = 3 ] || bad="$bad $i (exit $rc: $(head -c 200 "$work/out"))"
+		done
+		[ -z "$bad" ] && pass "img $cmd $how: qemu-img check finds no corruption" ||
+			fail "img $cmd $how:$bad"
+		same "img $cmd $how" t.qcow2 flat.raw
+	done
+done
+echo "# $killed of 6 runs were killed midway (others had finished)"
+cd "$work/img" || exit 1
 
 # A full disk: convert into a 2 MiB tmpfs fails cleanly and leaves nothing.
 if [ "$(id -u)" = 0 ] && mkdir -p "$work/full" && mount -t tmpfs -o size=2M tmpfs "$work/full" 2>/dev/null; then

@@ -6,7 +6,9 @@
  * QEMU wrote (backing chains, compressed, zero clusters, v2, cluster
  * sizes) read back as `qemu-img convert` says; overlays leave their
  * backing file alone; concurrent requests; and a writer killed with
- * SIGKILL leaves a consistent image holding what it had flushed.
+ * SIGKILL leaves a consistent image holding what it had flushed.  Backing
+ * chains: blk_set_backing() as qemu-img info reads it, blk_stream() keeps
+ * what top reads (qemu-img compare), also when killed midway.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -672,6 +674,213 @@ static void test_backing_chains(void)
 	expect_open_error(tpath("fifo.qcow2"), -EINVAL, "not a regular file");
 }
 
+/* ---- backing chains: set_backing, stream (qemu-img as the oracle) ---- */
+
+/* Build, in the scratch folder's @sub (may be "."), base <- mid <- top
+ * with qemu-img create options @o: data and zero clusters in each, mid
+ * @mid_size (0: 16M) over a 16 MiB base; CHECKs, and flattens top into
+ * @sub/flat.raw. */
+static void chain3(const char *sub, const char *o, const char *mid_size)
+{
+	int r = sh("(cd %s && mkdir -p %s && cd %s && rm -f *.qcow2 flat.raw && "
+		   "qemu-img create -q -f qcow2 -o %s base.qcow2 16M && "
+		   "qemu-io -c 'write -P 0x11 0 1M' -c 'write -z 2M 1M' "
+		   "-c 'write -P 0x13 5M 1M' -c 'write -P 0x12 10M 6M' base.qcow2 && "
+		   "qemu-img create -q -f qcow2 -o %s -b base.qcow2 -F qcow2 "
+		   "mid.qcow2 %s && "
+		   "qemu-io -c 'write -P 0x21 512k 1M' -c 'write -z 5M 64k' "
+		   "-c 'write -P 0x22 4M 100k' mid.qcow2 && "
+		   "qemu-img create -q -f qcow2 -o %s -b mid.qcow2 -F qcow2 "
+		   "top.qcow2 16M && "
+		   "qemu-io -c 'write -P 0x31 0 4k' -c 'write -z 4M 64k' "
+		   "-c 'write -P 0x32 6M 1M' top.qcow2 && "
+		   "qemu-img convert -O raw top.qcow2 flat.raw && "
+		   "cp mid.qcow2 mid.orig && cp base.qcow2 base.orig"
+		   ") >/dev/null 2>&1",
+		   dir, sub, sub, o, o, mid_size, o);
+	CHECK_EQ(r, 0);
+}
+
+/* qemu-img's view of @img: its backing file (name, format) and checks. */
+static void expect_backing(const char *img, const char *name, const char *fmt)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "qemu-img info -U --output json '%s' | "
+		 "python3 -c 'import json,sys; d=json.load(sys.stdin); "
+		 "print(d.get(\"backing-filename\"), "
+		 "d.get(\"backing-filename-format\"))' | grep -qx '%s %s'",
+		 img, name ? name : "None", fmt ? fmt : "None");
+	int r = sh("%s", cmd);
+	if (r)
+		sh("qemu-img info -U '%s' >&2", img);
+	CHECK_EQ(r, 0);
+}
+
+static void test_set_backing(void)
+{
+	const char *p = tpath("sb.qcow2");
+	char err[512];
+	struct blk_create_opts co = { .format = BLK_FMT_QCOW2,
+				      .size = 1 << 20, .cluster_bits = 12 };
+	struct blk *b;
+
+	unlink(p);
+	CHECK_EQ(blk_create(tpath("sb-a.qcow2"), &co, err, sizeof(err)), 0);
+	CHECK_EQ(blk_create(tpath("sb-long-name-for-the-backing.raw"),
+			    &(struct blk_create_opts){ .format = BLK_FMT_RAW,
+						       .size = 1 << 20 },
+			    err, sizeof(err)), 0);
+	CHECK_EQ(blk_create(p, &co, err, sizeof(err)), 0);
+	b = open_rw(p, BLK_FMT_QCOW2);
+	if (!b)
+		return;
+	/* Back and forth, names of different lengths, with and without a
+	 * backing file: qemu-img agrees each time and checks clean. */
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(blk_set_backing(b, "sb-a.qcow2", BLK_FMT_AUTO, err,
+					 sizeof(err)), 0);
+		CHECK_EQ(blk_flush(b), 0);
+		expect_backing(p, "sb-a.qcow2", "qcow2");
+		CHECK_EQ(blk_set_backing(b, "sb-long-name-for-the-backing.raw",
+					 BLK_FMT_RAW, err, sizeof(err)), 0);
+		expect_backing(p, "sb-long-name-for-the-backing.raw", "raw");
+		CHECK_EQ(blk_set_backing(b, NULL, BLK_FMT_AUTO, err,
+					 sizeof(err)), 0);
+		expect_backing(p, NULL, NULL);
+		CHECK_EQ(sh("qemu-img check -U -q '%s'", p), 0);	/* we hold it */
+	}
+	/* Refused, the header left alone: itself (a loop), a missing file. */
+	CHECK_EQ(blk_set_backing(b, "sb.qcow2", BLK_FMT_QCOW2, err,
+				 sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "loops") != NULL);
+	CHECK_EQ(blk_set_backing(b, "sb-gone.qcow2", BLK_FMT_QCOW2, err,
+				 sizeof(err)), -ENOENT);
+	expect_backing(p, NULL, NULL);
+	blk_close(b);
+	/* Read-only, raw: no. */
+	struct blk_open_opts ro = { .readonly = true };
+	CHECK_EQ(blk_open(p, &ro, &b, err, sizeof(err)), 0);
+	CHECK_EQ(blk_set_backing(b, "sb-a.qcow2", BLK_FMT_QCOW2, err,
+				 sizeof(err)), -EROFS);
+	blk_close(b);
+	b = open_rw(tpath("sb-long-name-for-the-backing.raw"), BLK_FMT_RAW);
+	CHECK_EQ(blk_set_backing(b, "sb-a.qcow2", BLK_FMT_QCOW2, err,
+				 sizeof(err)), -EINVAL);
+	CHECK_EQ(blk_stream(b, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(blk_commit(b, 0, err, sizeof(err)), -EINVAL);
+	blk_close(b);
+}
+
+/* Stream @sub/top.qcow2 and check it with qemu-img: same content, clean,
+ * now on @want (NULL: none); mid and base untouched. */
+static void stream_check(const char *sub, const char *want)
+{
+	char top[256], flat[256];
+	char err[512];
+
+	snprintf(top, sizeof(top), "%s/%s/top.qcow2", dir, sub);
+	snprintf(flat, sizeof(flat), "%s/%s/flat.raw", dir, sub);
+	struct blk *b = open_rw(top, BLK_FMT_QCOW2);
+	if (!b)
+		return;
+	int r = blk_stream(b, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "stream %s: %s\n", top, err);
+	CHECK_EQ(r, 0);
+	/* @b reads through its new backing file as before. */
+	uint8_t *buf = malloc(16 << 20);
+	size_t len;
+	uint8_t *want_data = read_file(flat, &len);
+	CHECK_EQ(blk_pread(b, 0, buf, 16 << 20), 0);
+	CHECK(want_data && len == 16 << 20 && !memcmp(buf, want_data, len));
+	free(buf);
+	free(want_data);
+	blk_close(b);
+	CHECK_EQ(qemu_check(top), 0);
+	CHECK_EQ(sh("qemu-img compare -q '%s' '%s'", top, flat), 0);
+	expect_backing(top, want, want ? "qcow2" : NULL);
+	CHECK_EQ(sh("cd %s/%s && cmp -s mid.qcow2 mid.orig && "
+		    "cmp -s base.qcow2 base.orig", dir, sub), 0);
+}
+
+static void test_stream(void)
+{
+	/* v3: mid's zero clusters become zero clusters over base's data. */
+	chain3("st3", "cluster_size=65536", "");
+	stream_check("st3", "base.qcow2");
+	CHECK_EQ(sh("qemu-img map --output json %s/st3/top.qcow2 | python3 -c "
+		    "'import json,sys; sys.exit(not any(e[\"start\"] <= 5 << 20 "
+		    "< e[\"start\"] + e[\"length\"] and e[\"depth\"] == 0 "
+		    "and e[\"zero\"] for e in json.load(sys.stdin)))'", dir),
+		 0);
+	/* Again: now base's clusters come up, and no backing file is left. */
+	stream_check("st3", NULL);
+	/* v2 (no zero clusters: zeroes are written), 4 KiB clusters under
+	 * 64 KiB ones. */
+	chain3("st2", "compat=0.10,cluster_size=4096", "");
+	stream_check("st2", "base.qcow2");
+	/* mid shorter than top and base: top read zeroes past mid's end,
+	 * and still does on base. */
+	chain3("stshort", "cluster_size=65536", "8M");
+	stream_check("stshort", "base.qcow2");
+	/* Chain files in another folder: top's new name says where. */
+	CHECK_EQ(sh("cd %s && mkdir -p stsub/in && cd stsub && rm -f in/* && "
+		    "qemu-img create -q -f qcow2 in/base.qcow2 16M && "
+		    "qemu-io -c 'write -P 0x41 0 16M' in/base.qcow2 && "
+		    "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "
+		    "in/mid.qcow2 && qemu-io -c 'write -P 0x42 1M 1M' "
+		    "in/mid.qcow2 && qemu-img create -q -f qcow2 -b "
+		    "in/mid.qcow2 -F qcow2 top.qcow2 && "
+		    "qemu-img convert -O raw top.qcow2 flat.raw && "
+		    "cp in/mid.qcow2 mid.orig && cp in/base.qcow2 base.orig && "
+		    "cp in/mid.qcow2 mid.qcow2 && cp in/base.qcow2 base.qcow2 "
+		    ">/dev/null", dir), 0);
+	stream_check("stsub", "in/base.qcow2");
+}
+
+/* A stream killed with SIGKILL at some point: top checks clean (leaks
+ * allowed) and reads as before, on mid or on base. */
+static void test_stream_crash(void)
+{
+	CHECK_EQ(sh("cd %s && mkdir -p stk && cd stk && rm -f * && "
+		    "qemu-img create -q -f qcow2 base.qcow2 64M && "
+		    "qemu-io -c 'write -P 0x51 0 64M' base.qcow2 && "
+		    "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "
+		    "mid.qcow2 && qemu-io -c 'write -P 0x52 0 48M' -c "
+		    "'write -z 50M 2M' mid.qcow2 && qemu-img create -q -f qcow2 "
+		    "-b mid.qcow2 -F qcow2 top.qcow2 && qemu-io -c "
+		    "'write -P 0x53 8M 8M' top.qcow2 && "
+		    "qemu-img convert -O raw top.qcow2 flat.raw >/dev/null",
+		    dir), 0);
+	char top[256], copy[256];
+	snprintf(copy, sizeof(copy), "%s/stk/top.qcow2", dir);
+	snprintf(top, sizeof(top), "%s/stk/t.qcow2", dir);
+	unsigned killed = 0;
+	for (int round = 0; round < 6; round++) {
+		CHECK_EQ(sh("cp '%s' '%s'", copy, top), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			char err[512];
+			struct blk *b;
+			struct blk_open_opts o = { 0 };
+			if (blk_open(top, &o, &b, err, sizeof(err)) < 0)
+				_exit(2);
+			_exit(blk_stream(b, err, sizeof(err)) < 0 ? 1 : 0);
+		}
+		struct timespec ts = { 0, (long)(5 + round * 15) * 1000000L };
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		killed += WIFSIGNALED(st);
+		int rc = qemu_check(top);
+		CHECK(rc == 0 || rc == 3);
+		CHECK_EQ(sh("qemu-img compare -q '%s' '%s/stk/flat.raw'", top,
+			    dir), 0);
+	}
+	fprintf(stderr, "  %u of 6 streams killed midway\n", killed);
+}
+
 /* ---- many threads through the worker pool ---- */
 
 static void test_concurrent(void)
@@ -863,6 +1072,9 @@ int main(void)
 	RUN_TEST(test_overlay);
 	RUN_TEST(test_corrupt_headers);
 	RUN_TEST(test_backing_chains);
+	RUN_TEST(test_set_backing);
+	RUN_TEST(test_stream);
+	RUN_TEST(test_stream_crash);
 	RUN_TEST(test_concurrent);
 	RUN_TEST(test_crash_4k);
 	RUN_TEST(test_crash_512);

@@ -230,6 +230,7 @@ static int open_one(int fd, const char *path, enum blk_format fmt,
 	here.no_backing = no_backing;
 	here.dev[here.depth] = st.st_dev;
 	here.ino[here.depth] = st.st_ino;
+	b->chain = here;
 	/* The probe reads before locking: the lock bytes depend on the
 	 * format, and nothing is written before they are held. */
 	if (fmt == BLK_FMT_AUTO) {
@@ -373,6 +374,27 @@ enum blk_format blk_get_format(const struct blk *b)
 const char *blk_path(const struct blk *b)
 {
 	return b->path;
+}
+
+struct blk *blk_backing(struct blk *b)
+{
+	struct blk **slot = b->drv->backing_slot ? b->drv->backing_slot(b)
+						 : NULL;
+
+	return slot ? *slot : NULL;
+}
+
+char *blk_backing_path(const char *image, const char *name)
+{
+	const char *slash = strrchr(image, '/');
+	size_t dl = name[0] == '/' || !slash ? 0 : (size_t)(slash - image) + 1;
+	char *full = malloc(dl + strlen(name) + 1);
+
+	if (full) {
+		memcpy(full, image, dl);
+		strcpy(full + dl, name);
+	}
+	return full;
 }
 
 /* ---- synchronous I/O ------------------------------------------------- */
@@ -597,26 +619,6 @@ void blk_drain(struct blk *b)
 
 /* ---- creation -------------------------------------------------------- */
 
-/* Resolve a relative backing name against @path's folder, as opening
- * does; *@full is what to free. */
-static const char *backing_path(const char *path, const char *backing,
-				char **full)
-{
-	const char *slash = strrchr(path, '/');
-	size_t dl;
-
-	*full = NULL;
-	if (backing[0] == '/' || !slash)
-		return backing;
-	dl = (size_t)(slash - path) + 1;
-	*full = malloc(dl + strlen(backing) + 1);
-	if (!*full)
-		return NULL;
-	memcpy(*full, path, dl);
-	strcpy(*full + dl, backing);
-	return *full;
-}
-
 int blk_create_fd(int fd, const char *path, const struct blk_create_opts *opts,
 		  char *err, size_t errlen)
 {
@@ -638,13 +640,12 @@ int blk_create_fd(int fd, const char *path, const struct blk_create_opts *opts,
 		struct blk_open_opts bo = { .format = backing_fmt,
 					    .readonly = true,
 					    .no_lock = true };
-		char *full;
-		const char *bpath = backing_path(path, opts->backing, &full);
+		char *bpath = blk_backing_path(path, opts->backing);
 
 		if (!bpath)
 			return blk_err(err, errlen, -ENOMEM, "out of memory");
 		ret = blk_open(bpath, &bo, &bb, err, errlen);
-		free(full);
+		free(bpath);
 		if (ret < 0)
 			return ret;
 		if (!size)

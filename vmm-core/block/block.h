@@ -286,4 +286,74 @@ struct blk_check_result {
  */
 int blk_check(struct blk *b, struct blk_check_result *res, FILE *report);
 
+/* ---- backing chains: snapshots as external overlays ---------------------- */
+
+/*
+ * These calls are image tools: the caller has no request in flight on
+ * @top (blk_drain()) and submits none until they return.  @top must be
+ * open for writing and be qcow2 (-EROFS, -EINVAL otherwise).  A new
+ * backing file is opened read-only, locked as a backing file (block.h,
+ * "Image locks"), relative to @top's folder as when opening; a chain that
+ * would loop is refused (-EINVAL).  A crash at any point leaves every
+ * image readable and `qemu-img check` clean (leaks aside), @top reading
+ * as before.
+ */
+
+/*
+ * blk_set_backing - make @b's header name @backing (NULL or "": none) as
+ * its backing file, with format @fmt in the backing-format header
+ * extension (qcow2 spec: "Header", header extension 0xe2792aca); AUTO
+ * probes it.  Changes no data: reads of unallocated clusters come from
+ * the new file afterwards (the "unsafe" `qemu-img rebase -u`).  If @b was
+ * opened with no_backing the new file is not opened (AUTO then writes no
+ * format extension).  Crash safety: the switch is one write of the
+ * header's first 512 bytes, after what it refers to is durable (qcow2.c,
+ * qcow2_set_backing()).  Errors: -ENOENT etc. opening the new file (as
+ * blk_open()), -EINVAL, -ENOSPC for a name that does not fit in the
+ * header cluster beside the header's extensions, -EIO.
+ */
+int blk_set_backing(struct blk *b, const char *backing, enum blk_format fmt,
+		    char *err, size_t errlen);
+
+/*
+ * blk_stream - copy into @top every cluster @top does not have but its
+ * backing file B (opened with it) has allocated (data, or zero clusters,
+ * written as zero clusters where the format can: qcow2 v3), and zeroes
+ * where @top reads past B's end; then make B's own backing file, if any,
+ * @top's (blk_set_backing(), named relative to @top's folder, or none).
+ * @top reads the same throughout.  Ordering: the copies, a flush, then
+ * the header: a crash leaves @top on B with some clusters copied.
+ */
+int blk_stream(struct blk *top, char *err, size_t errlen);
+
+enum {
+	/* blk_commit(): keep @top's clusters (qemu-img commit -d). */
+	BLK_COMMIT_KEEP_TOP = 1u << 0,
+};
+
+/*
+ * blk_commit - write @top's own clusters (data, and zero clusters as
+ * zeroes) into its backing file B, as `qemu-img commit` does, then,
+ * unless BLK_COMMIT_KEEP_TOP, unallocate all of @top's clusters so it
+ * reads through to B.  B is reopened writable for it (-EBUSY if anyone
+ * else uses it, a VM or another overlay's user) and read-only again at
+ * the end.  B must be at least as large as @top (-EINVAL; it is not
+ * grown).  Ordering: B's writes and a flush of B complete before @top's
+ * clusters are dropped, so @top reads the same at every point; B's
+ * content is undefined if the commit fails midway (as with qemu-img).
+ */
+int blk_commit(struct blk *top, unsigned flags, char *err, size_t errlen);
+
+/*
+ * blk_rebase - the safe `qemu-img rebase`: wherever @top reads from its
+ * backing chain and @backing (NULL or "": none, i.e. zeroes) would read
+ * differently, copy the old content into @top (all-zero clusters as zero
+ * clusters where the format can); then blk_set_backing(@top, @backing,
+ * @fmt).  @top reads the same before and after, and at every point
+ * between (the header changes last).  Needs @top opened with its backing
+ * chain.
+ */
+int blk_rebase(struct blk *top, const char *backing, enum blk_format fmt,
+	       char *err, size_t errlen);
+
 #endif

@@ -24,6 +24,13 @@ struct blk_chain {
 	ino_t ino[BLK_MAX_CHAIN + 1];
 };
 
+/* What one image (not its backing chain) holds for a range. */
+enum blk_alloc {
+	BLK_ALLOC_NONE,		/* nothing: reads come from the backing file */
+	BLK_ALLOC_DATA,		/* data of its own */
+	BLK_ALLOC_ZERO,		/* reads as zeroes, hiding the backing file */
+};
+
 struct blk_driver {
 	/* b->fd, b->path, b->readonly are set; set b->length. */
 	int (*open)(struct blk *b, const struct blk_chain *chain, char *err,
@@ -42,6 +49,21 @@ struct blk_driver {
 			    uint64_t *pnum, bool *zero);
 	int (*get_info)(struct blk *b, struct blk_info *out);
 	int (*check)(struct blk *b, struct blk_check_result *res, FILE *report);
+	/* The rest only for formats with backing files (NULL for raw). */
+	/* How [@off, @off+@len) starts in this image alone (not its backing
+	 * chain): *@pnum bytes (> 0) of the same status. */
+	int (*alloc_status)(struct blk *b, uint64_t off, uint64_t len,
+			    uint64_t *pnum, enum blk_alloc *st);
+	/* Rewrite the header to name @name (NULL: none) with format @fmt
+	 * (AUTO: no format extension), crash-safely; on success take @nb
+	 * (may be NULL) as the open backing file, closing the old one. */
+	int (*set_backing)(struct blk *b, const char *name,
+			   enum blk_format fmt, struct blk *nb, char *err,
+			   size_t errlen);
+	/* Unmap every cluster: the image reads through to its backing file. */
+	int (*make_empty)(struct blk *b);
+	/* Where the driver keeps the open backing file (swapped by commit). */
+	struct blk **(*backing_slot)(struct blk *b);
 };
 
 extern const struct blk_driver blk_raw_driver;
@@ -57,6 +79,7 @@ struct blk {
 	uint64_t length;	/* bytes, multiple of 512 */
 	const struct blk_driver *drv;
 	void *opaque;		/* the driver's state */
+	struct blk_chain chain;	/* where this image sits in its chain */
 
 	/* Worker pool, started by the first blk_submit(). */
 	pthread_mutex_t q_lock;
@@ -98,6 +121,12 @@ void blk_unlock_perms(int fd);
 int blk_open_backing(const char *path, enum blk_format fmt, bool no_lock,
 		     const struct blk_chain *chain, struct blk **out, char *err,
 		     size_t errlen);
+
+/* The open backing file of @b, or NULL (none, raw, or not opened). */
+struct blk *blk_backing(struct blk *b);
+/* @name resolved against @image's folder, as opening does (malloc'd;
+ * NULL when out of memory). */
+char *blk_backing_path(const char *image, const char *name);
 
 /* Full-length positioned I/O on @fd: retries short transfers and EINTR,
  * splits at IOV_MAX.  Reads past end of file fill zeroes.  0 or -errno. */

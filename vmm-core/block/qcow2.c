@@ -2,8 +2,8 @@
 /*
  * vmm-core/block/qcow2.c - qcow2 images, versions 2 and 3, per QEMU's
  * docs/interop/qcow2.txt ("the spec"): reading and writing, cluster
- * allocation with refcounts, backing files, compressed clusters (zlib,
- * zstd; read only), zero clusters, check and create.
+ * allocation with refcounts, backing files (and changing them), compressed
+ * clusters (zlib, zstd; read only), zero clusters, check and create.
  *
  * Not supported: writing images with internal snapshots (read-only open
  * works), encryption, external data files, extended L2 entries.
@@ -33,6 +33,14 @@
  *    entry naming it; a grown refcount table (with the blocks describing
  *    it) is written and synced before the header points at it, and the
  *    old table is freed only after that header write is synced.
+ *  - The backing file (blk_set_backing) changes with one write of the
+ *    header's first 512-byte sector, after a meta_flush and fdatasync and
+ *    after the bytes that sector newly refers to (name, extensions past
+ *    it) are written and synced where the old header has nothing
+ *    (qcow2_set_backing()).
+ *  - make_empty (blk_commit) clears L2 entries and frees the clusters
+ *    through meta_flush as above; only then are they punched out of the
+ *    file.
  *
  * Concurrency: one mutex (s->lock) guards all metadata.  Reads and writes
  * of clusters that are already allocated look up the mapping under the
@@ -43,6 +51,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1943,6 +1952,298 @@ int blk_qcow2_create(int fd, const struct blk_create_opts *opts,
 	return 0;
 }
 
+/* ---- backing chains: allocation, header rewrite, make empty ----------- */
+
+static int qcow2_alloc_status(struct blk *b, uint64_t off, uint64_t len,
+			      uint64_t *pnum, enum blk_alloc *st)
+{
+	struct qcow2 *s = Q(b);
+	uint64_t e, n;
+	enum ckind k;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = lookup(b, off, len, &e, &k, &n);
+	pthread_mutex_unlock(&s->lock);
+	if (r < 0)
+		return r;
+	*pnum = n;
+	*st = k == K_UNALLOC ? BLK_ALLOC_NONE
+	      : k == K_ZERO  ? BLK_ALLOC_ZERO
+			     : BLK_ALLOC_DATA;
+	return 0;
+}
+
+#define EXT_FEATURE_TABLE 0x6803f857u
+#define HDR_ATOMIC 512u		/* the header sector, written in one pwrite */
+
+/*
+ * The new header in @neu (a copy of the header cluster @old): fields 8-19
+ * for a name at @name_off, and the extension area rebuilt from @old's,
+ * with the backing-format extension for @fmt (AUTO: none) where @old had
+ * it, else last; without the feature name table if @drop_table (it is
+ * optional, spec: "Feature name table").  Returns the end of the new
+ * extension area (after the end marker), or 0 if it does not fit.
+ */
+static uint64_t build_exts(const struct qcow2 *s, const uint8_t *old,
+			   uint64_t old_end, enum blk_format fmt,
+			   bool drop_table, uint8_t *neu)
+{
+	const char *fname = fmt == BLK_FMT_AUTO ? NULL : blk_format_name(fmt);
+	uint64_t pos = s->header_length, o = s->header_length;
+	bool done_fmt = false;
+
+	memcpy(neu, old, s->header_length);
+	for (;;) {
+		uint32_t type = 0;
+		uint64_t at = o, padded = 0;
+		if (o + 8 <= old_end && be32(old + o) != EXT_END) {
+			padded = ((uint64_t)be32(old + o + 4) + 7) & ~UINT64_C(7);
+			if (padded <= old_end - o - 8) {
+				type = be32(old + o);
+				o += 8 + padded;
+			}
+		}
+		if (type == EXT_BACKING_FORMAT || (!type && !done_fmt)) {
+			done_fmt = true;
+			if (fname) {
+				size_t fl = strlen(fname);
+				if (pos + 16 > s->cs)
+					return 0;
+				put_be32(neu + pos, EXT_BACKING_FORMAT);
+				put_be32(neu + pos + 4, (uint32_t)fl);
+				memset(neu + pos + 8, 0, 8);
+				memcpy(neu + pos + 8, fname, fl);
+				pos += 16;
+			}
+			if (type)
+				continue;
+		}
+		if (!type)
+			break;
+		if (type == EXT_FEATURE_TABLE && drop_table)
+			continue;
+		if (pos + 8 + padded > s->cs)
+			return 0;
+		memcpy(neu + pos, old + at, 8 + padded);
+		pos += 8 + padded;
+	}
+	if (pos + 8 > s->cs)
+		return 0;
+	memset(neu + pos, 0, 8);	/* end of extensions */
+	return pos + 8;
+}
+
+/*
+ * qcow2_set_backing - point the header at backing file @name (spec:
+ * "Header" bytes 8-19, extension 0xe2792aca).  Crash safety: a crash
+ * leaves the old header or the new one, never a mix.  A write of one
+ * sector is atomic (the assumption every qcow2 metadata update makes), so
+ * the switch is one pwrite of the header's first 512 bytes; everything
+ * that sector newly refers to is written before, into bytes the old
+ * header does not use:
+ *   1. meta_flush and fdatasync: data and metadata written so far (a
+ *      stream's or rebase's copies) are durable before the backing file
+ *      changes;
+ *   2. the new extension area may differ from the old only inside the
+ *      first sector or past the old header's last byte (QEMU's images
+ *      keep a 392-byte feature name table there: if adding or removing
+ *      the backing-format extension would move it across the sector
+ *      boundary, the table is left out); the name goes right after it,
+ *      or past the old header's last byte; that part beyond the first
+ *      sector is written and synced;
+ *   3. the first sector is written and synced.
+ * A name that fits nowhere in the header cluster is refused (-ENOSPC).
+ */
+static int qcow2_set_backing(struct blk *b, const char *name,
+			     enum blk_format fmt, struct blk *nb, char *err,
+			     size_t errlen)
+{
+	struct qcow2 *s = Q(b);
+	size_t nl = name ? strlen(name) : 0;
+	uint8_t *old = calloc(2, s->cs), *neu;
+	uint64_t old_used, old_ext_end, ext_end = 0, name_off = 0;
+	int r;
+
+	if (!old)
+		return blk_err(err, errlen, -ENOMEM, "out of memory");
+	neu = old + s->cs;
+	if (name && (nl == 0 || nl > sizeof(s->backing_name) - 1)) {
+		free(old);
+		return blk_err(err, errlen, -EINVAL, "'%s': backing file name "
+			       "must be 1..%zu bytes", b->path,
+			       sizeof(s->backing_name) - 1);
+	}
+	pthread_mutex_lock(&s->lock);
+	r = s->broken ? -EIO : meta_flush(b);
+	if (r == 0 && fdatasync(b->fd) < 0)
+		r = -errno;
+	if (r == 0)
+		r = blk_fd_pread(b->fd, old, s->cs, 0);
+	if (r < 0) {
+		blk_err(err, errlen, r, "'%s': cannot write: %s", b->path,
+			strerror(-r));
+		goto out;
+	}
+	/* The old header's extent: its extensions and its name. */
+	uint64_t bf_off = be64(old + 8), bf_len = be32(old + 16);
+	old_ext_end = bf_off ? bf_off : s->cs;
+	for (uint64_t o = s->header_length; o + 8 <= old_ext_end;) {
+		uint32_t len = be32(old + o + 4);
+		bool end = be32(old + o) == EXT_END;
+		o += 8 + (((uint64_t)len + 7) & ~UINT64_C(7));
+		if (end || o >= old_ext_end) {
+			old_ext_end = o < old_ext_end ? o : old_ext_end;
+			break;
+		}
+	}
+	old_used = old_ext_end;
+	if (bf_off && bf_off + bf_len > old_used)
+		old_used = bf_off + bf_len;
+	for (int drop = 0; drop < 2 && !ext_end; drop++) {
+		ext_end = build_exts(s, old, old_ext_end, fmt, drop, neu);
+		/* Past the first sector, the old header's bytes must stay. */
+		for (uint64_t i = HDR_ATOMIC; ext_end && i < ext_end &&
+					      i < old_used; i++)
+			if (neu[i] != old[i])
+				ext_end = 0;
+	}
+	if (!ext_end) {
+		r = blk_err(err, errlen, -ENOSPC, "'%s': the header extensions "
+			    "leave no room to change the backing file", b->path);
+		goto out;
+	}
+	if (name) {
+		name_off = ext_end;
+		if (name_off + nl > HDR_ATOMIC && name_off < old_used)
+			name_off = (old_used + 7) & ~UINT64_C(7);
+		if (name_off + nl > s->cs) {
+			r = blk_err(err, errlen, -ENOSPC, "'%s': backing file "
+				    "name does not fit in the %llu-byte header "
+				    "cluster", b->path,
+				    (unsigned long long)s->cs);
+			goto out;
+		}
+		memcpy(neu + name_off, name, nl);
+	}
+	put_be64(neu + 8, name_off);
+	put_be32(neu + 16, (uint32_t)nl);
+	uint64_t end = name ? name_off + nl : ext_end;
+	if (end < ext_end)
+		end = ext_end;
+	uint64_t from = old_used > HDR_ATOMIC ? old_used : HDR_ATOMIC;
+	if (end > from) {
+		r = blk_fd_pwrite(b->fd, neu + from, end - from, from);
+		if (r == 0 && fdatasync(b->fd) < 0)
+			r = -errno;
+	}
+	if (r == 0)
+		r = blk_fd_pwrite(b->fd, neu, HDR_ATOMIC, 0);
+	if (r == 0 && fdatasync(b->fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		blk_err(err, errlen, r, "'%s': cannot write the header: %s",
+			b->path, strerror(-r));
+		goto out;
+	}
+	memcpy(s->backing_name, name ? name : "", nl);
+	s->backing_name[nl] = '\0';
+	s->backing_fmt = fmt;
+	struct blk *gone = s->backing;
+	s->backing = nb;
+	pthread_mutex_unlock(&s->lock);
+	blk_close(gone);
+	free(old);
+	return 0;
+out:
+	pthread_mutex_unlock(&s->lock);
+	free(old);
+	return r;
+}
+
+/* Host extents a make_empty frees, to give back to the file system. */
+struct extents {
+	struct { uint64_t off, len; } *v;
+	size_t n, cap;
+};
+
+static void extents_add(struct extents *x, uint64_t off, uint64_t len)
+{
+	if (x->n && x->v[x->n - 1].off + x->v[x->n - 1].len == off) {
+		x->v[x->n - 1].len += len;
+		return;
+	}
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 64;
+		void *p = realloc(x->v, cap * sizeof(*x->v));
+		if (!p)
+			return;	/* the space stays in the file, that is all */
+		x->v = p;
+		x->cap = cap;
+	}
+	x->v[x->n].off = off;
+	x->v[x->n].len = len;
+	x->n++;
+}
+
+/*
+ * Unallocate every cluster (the L2 tables stay), then write it out: the
+ * image reads through to its backing file (spec: unallocated entry).  The
+ * freed data clusters are punched out of the file once no L2 entry on
+ * disk names them (after meta_flush), so the host gets the space back.
+ */
+static int qcow2_make_empty(struct blk *b)
+{
+	struct qcow2 *s = Q(b);
+	struct extents gone = { 0 };
+	uint64_t l2e = s->cs / 8;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->broken)
+		r = -EIO;
+	for (uint64_t i = 0; i < s->l1_size && r == 0; i++) {
+		struct qcache_ent *t;
+		if (!(s->l1[i] & OFF_MASK))
+			continue;
+		r = l2_get(b, i, true, &t);
+		if (r < 0)
+			break;
+		for (uint64_t j = 0; j < l2e && r == 0; j++) {
+			uint64_t e = be64(t->data + j * 8);
+			enum ckind k = entry_kind(s, e);
+			if (!e)
+				continue;
+			if (k != K_COMPRESSED && !entry_ok(s, e)) {
+				corrupt(s, b, "L2 entry", e);
+				r = -EIO;
+				break;
+			}
+			put_be64(t->data + j * 8, 0);
+			t->dirty = true;
+			r = defer_free_entry(b, e);
+			if (k != K_COMPRESSED && (e & OFF_MASK))
+				extents_add(&gone, e & OFF_MASK, s->cs);
+		}
+		t->pin--;
+	}
+	if (r == 0)
+		r = meta_flush(b);
+	for (size_t i = 0; r == 0 && i < gone.n; i++)
+		fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)gone.v[i].off, (off_t)gone.v[i].len);
+	pthread_mutex_unlock(&s->lock);
+	free(gone.v);
+	if (r == 0 && fdatasync(b->fd) < 0)
+		r = -errno;
+	return r;
+}
+
+static struct blk **qcow2_backing_slot(struct blk *b)
+{
+	return &Q(b)->backing;
+}
+
 const struct blk_driver blk_qcow2_driver = {
 	.open = qcow2_open,
 	.close = qcow2_close,
@@ -1954,4 +2255,8 @@ const struct blk_driver blk_qcow2_driver = {
 	.block_status = qcow2_block_status,
 	.get_info = qcow2_get_info,
 	.check = qcow2_check,
+	.alloc_status = qcow2_alloc_status,
+	.set_backing = qcow2_set_backing,
+	.make_empty = qcow2_make_empty,
+	.backing_slot = qcow2_backing_slot,
 };
