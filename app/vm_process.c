@@ -941,9 +941,10 @@ static gboolean machine_ended(gint fd, GIOCondition cond, gpointer opaque)
 	if (vp->ready_fd >= 0) {
 		char msg[600];
 
-		snprintf(msg, sizeof(msg), "error: %s%s",
+		snprintf(msg, sizeof(msg), "error: %s%s%s%s",
 			 vp->status < 0 ? vp->err : "the VM ended before it started",
-			 vp->resuming ? " (the saved state is kept; 'vivarium discard NAME' drops it)" : "");
+			 vp->resuming ? " (the saved state is kept; 'vivarium discard " : "",
+			 vp->resuming ? vp->name : "", vp->resuming ? "' drops it)" : "");
 		report_ready(vp->ready_fd, msg);
 		vp->ready_fd = -1;
 	}

@@ -343,6 +343,39 @@ if [ "$rc" -eq 0 ]; then
 	check '[ "$(state fw)" = stopped ]' "the firmware guest is stopped"
 fi
 
+echo "# save and resume"
+v create sv --kernel "$kernel" --memory 32M
+v start sv
+check '[ "$rc" -eq 0 ] && wait_for "$vms/sv/serial.log" "$ready"' "start sv"
+v save sv
+check '[ "$rc" -eq 0 ] && grep -q "saved VM" <<<"$out"' "save sv ($out$err)"
+check '[ "$(state sv)" = saved ] && [ -f "$vms/sv/saved.state" ] && [ -f "$vms/sv/saved.ram" ]' \
+	"list says saved; saved.state and saved.ram are in its folder"
+check '[ "$(mode "$vms/sv/saved.state")" = 600 ] && [ "$(mode "$vms/sv/saved.ram")" = 600 ]' "both are 600"
+refuse "save of a VM that is not running" save sv
+v start sv
+check '[ "$rc" -eq 0 ] && [ "$(state sv)" = running ]' "start resumes sv ($err)"
+resumed=$( { printf 'after resume\n'; sleep 2; } | timeout 20 "$viv" console sv 2>&1)
+check 'grep -q "AFTER RESUME" <<<"$resumed" && ! grep -q "$ready" "$vms/sv/serial.log"' \
+	"the resumed guest echoes on its console and did not boot again"
+check '[ ! -e "$vms/sv/saved.state" ] && [ ! -e "$vms/sv/saved.ram" ]' "the saved state was consumed"
+v save sv
+printf 'VIVSTATE junk' >"$vms/sv/saved.state"
+refuse "start with a corrupt saved state" start sv
+check 'grep -q "discard" <<<"$err" && [ -f "$vms/sv/saved.state" ] && [ "$(state sv)" = saved ]' \
+	"the refusal says how to drop it, and keeps it"
+v discard sv
+check '[ "$rc" -eq 0 ] && [ "$(state sv)" = stopped ] && [ ! -e "$vms/sv/saved.ram" ]' "discard drops it"
+refuse "discard of a VM without a saved state" discard sv
+v start sv
+check '[ "$rc" -eq 0 ] && wait_for "$vms/sv/serial.log" "$ready"' "the next start boots afresh"
+v save sv
+v edit sv memory=64M
+refuse "start of a saved VM whose memory size changed" start sv
+check 'grep -q "another machine configuration" <<<"$err" && [ "$(state sv)" = saved ]' "says why; the saved state stays"
+v discard sv
+v delete sv --yes
+
 echo "# delete"
 v delete t3 --yes
 check '[ "$rc" -eq 0 ] && [ ! -e "$vms/t3" ] && [ "$(state t3)" = absent ]' "delete t3 --yes removes its folder"
