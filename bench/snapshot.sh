@@ -19,9 +19,9 @@
 #             boot device (the guest idles); savevm then loadvm N times on
 #             its monitor, into a qcow2 disk, each timed until the monitor
 #             answers (QEMU stops the guest for all of savevm and loadvm).
-# and prints, for each: save time, the guest's pause, the rate of touched
-# memory saved, revert time (median of N, min, max), and the saved
-# state's size on disk.
+# and prints, for each: save time (until the files are on disk, fsync
+# included), the guest's pause, touched memory per second of each, revert
+# time (median of N, min, max), and the saved state's size on disk.
 #
 # These machines are noisy: compare the two columns of one run, not runs.
 # Exit: 0, 1 if a VMM failed, 77 if /dev/kvm or QEMU is missing.
@@ -135,7 +135,8 @@ printf '%-34s %14s %14s\n' "" vivarium qemu
 printf '%-34s %14s %14s\n' "save, whole call (ms)" "$(viv save_ms)" "$(qemu save_ms)"
 printf '%-34s %14s %14s\n' "  of which the guest paused (ms)" "$(viv save_pause_ms)" "$(qemu save_pause_ms)"
 printf '%-34s %14s %14s\n' "  copying memory (ms)" "$(viv save_memory_copy_ms)" "-"
-printf '%-34s %14s %14s\n' "touched memory saved (GiB/s)" "$(rate "$(viv save_pause_ms)")" "$(rate "$(qemu save_pause_ms)")"
+printf '%-34s %14s %14s\n' "touched memory / whole save (GiB/s)" "$(rate "$(viv save_ms)")" "$(rate "$(qemu save_ms)")"
+printf '%-34s %14s %14s\n' "touched memory / pause (GiB/s)" "$(rate "$(viv save_pause_ms)")" "$(rate "$(qemu save_pause_ms)")"
 printf '%-34s %14s %14s\n' "revert until the guest runs (ms)" "$(viv revert_ms_median)" "$(qemu revert_ms_median)"
 printf '%-34s %14s %14s\n' "  min / max (ms)" "$(viv revert_ms_min) / $(viv revert_ms_max)" "$(qemu revert_ms_min) / $(qemu revert_ms_max)"
 printf '%-34s %14s %14s\n' "memory on disk (MiB)" "$(viv ram_file_disk_mib)" "${qdisk} (qcow2; vmstate ${vmsize:-?})"

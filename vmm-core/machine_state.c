@@ -239,9 +239,15 @@ int machine_save(struct machine *m, const char *state_path,
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0)
 		goto out;
-	/* The guest stands still only while its memory is copied into the
-	 * page cache; the disk catches up (fsync) while it runs again. */
-	r = ramfile_write(ram_path, blocks, n, &rw, &rs, err, errlen);
+	/* The guest stands still only until a child process holds a
+	 * copy-on-write view of its memory, which it writes while the guest
+	 * runs again; without fork, until the memory is in the page cache.
+	 * Either way the disk catches up (fsync) while the guest runs. */
+	r = ramfile_write_cow(ram_path, blocks, n, &rw, &rs, err, errlen);
+	if (r < 0) {
+		vlog(LOG_WARN, "saving memory without a copy-on-write child: %s", err);
+		r = ramfile_write(ram_path, blocks, n, &rw, &rs, err, errlen);
+	}
 	if (r < 0)
 		goto out;
 	pause_ns = now_ns() - t0;

@@ -83,6 +83,40 @@ static void test_save_and_map(void)
 	munmap(vram2, vram_len);
 }
 
+/* The copy-on-write writer saves memory as it was at the call: writes
+ * right after it returns do not reach the file. */
+static void test_cow(void)
+{
+	size_t len = 256 * PG;
+	uint8_t *m = anon(len), *back = anon(len), *want = malloc(len);
+	struct ramfile_block b = { "ram.0", m, len }, b2 = { "ram.0", back, len };
+	struct ramfile_writer w;
+	struct ramfile_stats st = { 0 };
+	char path[128], err[256];
+
+	for (size_t i = 0; i < len; i += PG)
+		memset(m + i, (int)(i / PG) | 1, PG / 2);	/* half of each page */
+	memcpy(want, m, len);
+	path_of(path, sizeof(path), "cow.ram");
+	CHECK_EQ(ramfile_write_cow(path, &b, 1, &w, &st, err, sizeof(err)), 0);
+	/* The "guest" runs on at once. */
+	memset(m, 0x5a, len);
+	CHECK(access(path, F_OK) != 0);		/* no name before the commit */
+	CHECK_EQ(ramfile_commit(&w, err, sizeof(err)), 0);
+	CHECK_EQ(st.data_bytes, len);
+	CHECK_EQ(ramfile_map(path, &b2, 1, err, sizeof(err)), 0);
+	CHECK(memcmp(back, want, len) == 0);
+	CHECK_EQ(m[0], 0x5a);
+	/* Abort: nothing left. */
+	path_of(path, sizeof(path), "cow2.ram");
+	CHECK_EQ(ramfile_write_cow(path, &b, 1, &w, NULL, err, sizeof(err)), 0);
+	ramfile_abort(&w);
+	CHECK(access(path, F_OK) != 0);
+	munmap(m, len);
+	munmap(back, len);
+	free(want);
+}
+
 static void test_refusals(void)
 {
 	size_t len = 8 * PG;
@@ -137,6 +171,7 @@ int main(void)
 		return 1;
 	}
 	RUN_TEST(test_save_and_map);
+	RUN_TEST(test_cow);
 	RUN_TEST(test_refusals);
 	{
 		char cmd[128];

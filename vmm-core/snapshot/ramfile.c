@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,18 +183,35 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-_Static_assert(sizeof(struct newfile) <= sizeof(((struct ramfile_writer *)0)->opaque),
+/* What struct ramfile_writer holds. */
+struct writer_state {
+	struct newfile nf;
+	pid_t child;			/* ramfile_write_cow's, or 0 */
+	struct cow_report *report;	/* shared with the child */
+	struct ramfile_stats *stats;
+	uint64_t t0;
+};
+
+/* The child's results, in a MAP_SHARED page. */
+struct cow_report {
+	uint64_t data;
+	int r;
+};
+
+_Static_assert(sizeof(struct writer_state) <= sizeof(((struct ramfile_writer *)0)->opaque),
 	       "struct ramfile_writer too small");
 
 int ramfile_write(const char *path, const struct ramfile_block *b, unsigned n,
 		  struct ramfile_writer *w, struct ramfile_stats *stats,
 		  char *err, size_t errlen)
 {
-	struct newfile *nf = (struct newfile *)w->opaque;
+	struct writer_state *ws = (struct writer_state *)w->opaque;
+	struct newfile *nf = &ws->nf;
 	uint8_t hdr[HDR_SIZE];
 	uint64_t t0 = now_ns(), off = HDR_SIZE, total = 0, data = 0;
 	int r;
 
+	memset(ws, 0, sizeof(*ws));
 	r = check_blocks(b, n, err, errlen);
 	if (r < 0)
 		return r;
@@ -238,14 +256,123 @@ io_fail:
 	return r;
 }
 
+/* Reap ramfile_write_cow's child: its result (0 or -errno). */
+static int wait_child(struct writer_state *ws)
+{
+	int status, r;
+
+	if (!ws->child)
+		return 0;
+	while (waitpid(ws->child, &status, 0) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			goto out;
+		}
+	}
+	if (!WIFEXITED(status))
+		r = -EIO;	/* killed */
+	else
+		r = ws->report->r;
+	if (r == 0 && ws->stats) {
+		ws->stats->data_bytes = ws->report->data;
+		ws->stats->ns = now_ns() - ws->t0;
+	}
+out:
+	ws->child = 0;
+	munmap(ws->report, sizeof(*ws->report));
+	ws->report = NULL;
+	return r;
+}
+
 int ramfile_commit(struct ramfile_writer *w, char *err, size_t errlen)
 {
-	return newfile_commit((struct newfile *)w->opaque, true, err, errlen);
+	struct writer_state *ws = (struct writer_state *)w->opaque;
+	int r = wait_child(ws);
+
+	if (r < 0) {
+		snprintf(err, errlen, "'%s': cannot write guest memory: %s%s", ws->nf.path,
+			 strerror(-r), r == -ENOSPC ? " (free some disk space and try again)" : "");
+		newfile_abort(&ws->nf);
+		return r;
+	}
+	return newfile_commit(&ws->nf, true, err, errlen);
 }
 
 void ramfile_abort(struct ramfile_writer *w)
 {
-	newfile_abort((struct newfile *)w->opaque);
+	struct writer_state *ws = (struct writer_state *)w->opaque;
+
+	wait_child(ws);
+	newfile_abort(&ws->nf);
+}
+
+int ramfile_write_cow(const char *path, const struct ramfile_block *b,
+		      unsigned n, struct ramfile_writer *w,
+		      struct ramfile_stats *stats, char *err, size_t errlen)
+{
+	struct writer_state *ws = (struct writer_state *)w->opaque;
+	uint8_t hdr[HDR_SIZE];
+	uint64_t total = 0;
+	pid_t pid;
+	int r;
+
+	memset(ws, 0, sizeof(*ws));
+	r = check_blocks(b, n, err, errlen);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < n; i++)
+		total += b[i].size;
+	ws->report = mmap(NULL, sizeof(*ws->report), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ws->report == MAP_FAILED) {
+		ws->report = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = newfile_open(&ws->nf, path, 0600, err, errlen);
+	if (r < 0)
+		goto fail_report;
+	make_header(hdr, b, n);
+	if (ftruncate(ws->nf.fd, (off_t)(HDR_SIZE + total)) < 0 ||
+	    write_all(ws->nf.fd, hdr, sizeof(hdr), 0) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "'%s': cannot write guest memory: %s", path, strerror(errno));
+		newfile_abort(&ws->nf);
+		goto fail_report;
+	}
+	for (unsigned i = 0; i < n; i++)
+		madvise(b[i].hva, b[i].size, MADV_DOFORK);
+	pid = fork();
+	if (pid == 0) {
+		/* The child: a frozen copy of the memory; syscalls only. */
+		struct writer wr = { .fd = ws->nf.fd, .b = b, .n = n, .k = 0, .nw = 1 };
+
+		writer_main(&wr);
+		ws->report->data = wr.data;
+		ws->report->r = wr.r;
+		_exit(wr.r < 0);
+	}
+	r = pid < 0 ? -errno : 0;
+	for (unsigned i = 0; i < n; i++)
+		madvise(b[i].hva, b[i].size, MADV_DONTFORK);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot fork the memory writer: %s", strerror(-r));
+		newfile_abort(&ws->nf);
+		goto fail_report;
+	}
+	ws->child = pid;
+	ws->stats = stats;
+	ws->t0 = now_ns();
+	if (stats) {
+		stats->bytes = total;
+		stats->data_bytes = 0;
+		stats->ns = 0;
+	}
+	return 0;
+fail_report:
+	munmap(ws->report, sizeof(*ws->report));
+	ws->report = NULL;
+	return r;
 }
 
 int ramfile_save(const char *path, const struct ramfile_block *b, unsigned n,

@@ -57,13 +57,27 @@ int ramfile_save(const char *path, const struct ramfile_block *b, unsigned n,
  * storage for them.  Errors as ramfile_save().
  */
 struct ramfile_writer {
-	char opaque[64];
+	char opaque[96];
 };
 int ramfile_write(const char *path, const struct ramfile_block *b, unsigned n,
 		  struct ramfile_writer *w, struct ramfile_stats *stats,
 		  char *err, size_t errlen);
 int ramfile_commit(struct ramfile_writer *w, char *err, size_t errlen);
 void ramfile_abort(struct ramfile_writer *w);
+
+/*
+ * ramfile_write_cow - as ramfile_write(), but the copy is made by a child
+ * process that fork() gives a copy-on-write view of the blocks, so the
+ * memory may change as soon as this returns (milliseconds: the page
+ * tables are copied, not the memory); the guest's writes meanwhile cost
+ * copy-on-write faults.  The blocks are MADV_DOFORK for the fork only and
+ * MADV_DONTFORK again after it.  The child only calls pwrite() and
+ * _exit().  ramfile_commit() waits for the child first (@stats' data_bytes
+ * and ns are filled then).  -errno if the fork fails (nothing to abort).
+ */
+int ramfile_write_cow(const char *path, const struct ramfile_block *b,
+		      unsigned n, struct ramfile_writer *w,
+		      struct ramfile_stats *stats, char *err, size_t errlen);
 
 /*
  * ramfile_map - map the file at @path over the @n blocks' host memory
