@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "ctl.h"
 #include "options.h"
+#include "snaplib.h"
 #include "vmlib.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
@@ -233,6 +234,7 @@ struct vm_view {
 	struct vm_config cfg;
 	const char *state;	/* running, paused, stopping, stopped, saved, broken */
 	pid_t pid;
+	int nsnaps;		/* show: its snapshots; -1 if unreadable */
 	char err[512];		/* why broken */
 };
 
@@ -322,6 +324,11 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 			json_builder_end_object(b);
 		}
 		json_builder_end_array(b);
+		json_builder_set_member_name(b, "snapshots");
+		if (v->nsnaps >= 0)
+			json_builder_add_int_value(b, v->nsnaps);
+		else
+			json_builder_add_null_value(b);
 	}
 	json_builder_end_object(b);
 }
@@ -427,6 +434,12 @@ int cmd_show(int argc, char **argv)
 	}
 	vm_view_load(name, &v);
 	c = &v.cfg;
+	{
+		struct snap_index ix;
+
+		v.nsnaps = snap_load(name, &ix, err, sizeof(err)) < 0 ? -1 : (int)ix.snaps->len;
+		snap_index_clear(&ix);
+	}
 	if (json) {
 		g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -462,6 +475,10 @@ int cmd_show(int argc, char **argv)
 			       c->disk[i].readonly ? ", read-only" : "");
 		if (c->cdrom)
 			printf("cdrom:    %s\n", c->cdrom);
+		if (v.nsnaps >= 0)
+			printf("snapshots: %d\n", v.nsnaps);
+		else
+			printf("snapshots: ? (%s)\n", err);
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)

@@ -23,6 +23,7 @@ int cmd_screenshot(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 int cmd_vm_process(int argc, char **argv);
 
 #endif

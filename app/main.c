@@ -29,6 +29,7 @@ static const struct {
 	{ "screenshot", cmd_screenshot, "save a VM's screen as PNG" },
 	{ "save", cmd_save, "save a running VM's state and stop it; start resumes it" },
 	{ "discard", cmd_discard, "drop a VM's saved state" },
+	{ "snapshot", cmd_snapshot, "take, list, revert and delete a VM's snapshots" },
 };
 
 static void usage(FILE *f)

@@ -24,22 +24,23 @@
 
 /* ---- names and paths ----------------------------------------------------- */
 
-int vm_name_check(const char *name, char *err, size_t errlen)
+int vmlib_check_name(const char *what, const char *name, char *err,
+		     size_t errlen)
 {
 	size_t len = name ? strlen(name) : 0;
 	g_autofree char *shown = NULL;
 
 	if (!len) {
-		snprintf(err, errlen, "a VM name cannot be empty");
+		snprintf(err, errlen, "a %s cannot be empty", what);
 		return -EINVAL;
 	}
 	if (len > VM_NAME_MAX) {
-		snprintf(err, errlen, "VM name '%.20s...' is too long (at most %d characters)",
-			 name, VM_NAME_MAX);
+		snprintf(err, errlen, "%s '%.20s...' is too long (at most %d characters)",
+			 what, name, VM_NAME_MAX);
 		return -EINVAL;
 	}
 	if (name[0] == '.' || name[0] == '-') {
-		snprintf(err, errlen, "VM name '%s' cannot start with '%c'", name, name[0]);
+		snprintf(err, errlen, "%s '%s' cannot start with '%c'", what, name, name[0]);
 		return -EINVAL;
 	}
 	for (const char *p = name; *p; p++) {
@@ -48,11 +49,16 @@ int vm_name_check(const char *name, char *err, size_t errlen)
 		/* Shown escaped: the message stays one line. */
 		shown = g_strescape(name, NULL);
 		snprintf(err, errlen,
-			 "VM name '%s' has '%c': use letters, digits and . _ + - only",
-			 shown, g_ascii_isprint(*p) ? *p : '?');
+			 "%s '%s' has '%c': use letters, digits and . _ + - only",
+			 what, shown, g_ascii_isprint(*p) ? *p : '?');
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int vm_name_check(const char *name, char *err, size_t errlen)
+{
+	return vmlib_check_name("VM name", name, err, errlen);
 }
 
 char *vmlib_root(void)

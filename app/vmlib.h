@@ -71,6 +71,10 @@ struct vm_config {
 /* 1..VM_NAME_MAX bytes of [A-Za-z0-9._+-], not starting with '.' or '-'.
  * Returns 0 or -EINVAL with @err set. */
 int vm_name_check(const char *name, char *err, size_t errlen);
+/* The same rules for another kind of name (@what: "snapshot tag"), which
+ * the messages call it: "a snapshot tag cannot be empty". */
+int vmlib_check_name(const char *what, const char *name, char *err,
+		     size_t errlen);
 char *vmlib_root(void);				/* .../vivarium/vms */
 char *vmlib_vm_dir(const char *name);		/* .../vms/NAME */
 char *vmlib_vm_file(const char *name, const char *file);

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app/snaplib.h - a VM's snapshots: external qcow2 overlays (the model of
+ * VirtualBox's and VMware's differencing images) and their index.
+ *
+ * Taking snapshot S freezes each writable disk's active image (it now
+ * belongs to S and is never written again) and puts a new qcow2 overlay
+ * on it, which becomes the disk's active image in vm.conf.  Reverting to
+ * S throws the active overlays away and puts new ones on S's frozen
+ * images.  Deleting S streams S's frozen image into every image that has
+ * it as its backing file (blk_stream(): the child gets S's clusters and
+ * S's backing file), then removes it.  Every image is an ordinary qcow2
+ * backing chain (`qemu-img info --backing-chain`), named relative to its
+ * overlay's folder so that the VM's folder can be moved.
+ *
+ * Files, in the VM's folder (docs/vm-conf.md):
+ *   snapshots/index.json          the snapshots (format below)
+ *   snapshots/<uuid>-diskN.qcow2  one overlay per writable disk, made by
+ *                                 take or revert; <uuid> is the overlay's
+ *                                 own, not a snapshot's
+ * The original disk image (disk.qcow2) stays where it is and becomes the
+ * first snapshot's frozen image.
+ *
+ * index.json (json-glib, written atomically with newfile.h):
+ *   { "version": 1, "current": ID|null,
+ *     "snapshots": [ { "id": UUID, "tag": TAG, "parent": ID|null,
+ *                      "created": "YYYY-MM-DDTHH:MM:SSZ",
+ *                      "description": TEXT|null, "has_memory": false,
+ *                      "disks": [ { "disk": "disk0",
+ *                                   "image": "disk.qcow2" } ] } ] }
+ * in creation order; "image" is relative to the VM's folder (absolute for
+ * an image outside it).  "current" is the snapshot the current state
+ * descends from; the backing chains are the truth for it (an interrupted
+ * revert may leave index.json behind them), so it is recomputed from the
+ * active disk's chain on every load.
+ *
+ * Errors: negative errno with one line in @err (no newline).
+ */
+#ifndef VIVARIUM_SNAPLIB_H
+#define VIVARIUM_SNAPLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <glib.h>
+
+#include "vmlib.h"
+
+#define SNAP_DIR		"snapshots"
+#define SNAP_INDEX_FILE		"snapshots/index.json"
+#define SNAP_INDEX_VERSION	1
+
+struct snap_disk {
+	char *disk;		/* vm.conf group: "disk0".."disk3" */
+	char *image;		/* frozen image, as stored (see above) */
+};
+
+struct snap {
+	char *id;		/* RFC 4122 UUID */
+	char *tag;		/* unique per VM; the rules of VM names */
+	char *parent;		/* id, or NULL for a root */
+	char *created;		/* ISO 8601, UTC, seconds */
+	char *description;	/* may be NULL */
+	bool has_memory;	/* a saved machine state goes with it */
+	struct snap_disk disk[VM_MAX_DISKS];
+	unsigned ndisks;
+};
+
+struct snap_index {
+	GPtrArray *snaps;	/* struct snap *, creation order */
+	char *current;		/* id, or NULL */
+};
+
+/* ---- the index: pure, no files ------------------------------------------ */
+
+void snap_index_init(struct snap_index *ix);
+void snap_index_clear(struct snap_index *ix);
+/* Parse index.json's text.  Checks everything the format above says (ids
+ * are UUIDs, tags valid and unique, parents and current known, no parent
+ * loop, disk groups disk0-3 once each); -EINVAL + @err otherwise. */
+int snap_index_parse(const char *text, size_t len, struct snap_index *ix,
+		     char *err, size_t errlen);
+/* The JSON text (g_free it). */
+char *snap_index_to_json(const struct snap_index *ix);
+
+/* Snapshot tags: the rules of VM names.  0 or -EINVAL + @err. */
+int snap_tag_check(const char *tag, char *err, size_t errlen);
+struct snap *snap_find_tag(const struct snap_index *ix, const char *tag);
+struct snap *snap_find_id(const struct snap_index *ix, const char *id);
+/* Children of @id (NULL: the roots), creation order (g_ptr_array_unref). */
+GPtrArray *snap_children(const struct snap_index *ix, const char *id);
+/* Every snapshot depth first, roots and siblings in creation order; each
+ * one's depth in *@depths (guint) if not NULL. */
+GPtrArray *snap_tree_order(const struct snap_index *ix, GArray **depths);
+/* Append @s (the index owns it). */
+void snap_index_add(struct snap_index *ix, struct snap *s);
+/* Drop @s: its children get its parent; if it was current, its parent is. */
+void snap_index_remove(struct snap_index *ix, struct snap *s);
+void snap_free(struct snap *s);
+
+/* ---- a VM's snapshots (library folder, block layer) ---------------------- */
+
+/* Read VM @name's index (none yet: empty).  Takes no lock; for `list` and
+ * `show`.  -ENOENT: no such VM. */
+int snap_load(const char *name, struct snap_index *ix, char *err,
+	      size_t errlen);
+/* snap_load(), and "current" recomputed from the chains (vm.conf's disks),
+ * as the operations see it. */
+int snap_load_current(const char *name, struct snap_index *ix, char *err,
+		      size_t errlen);
+/* Absolute path of a stored image name (g_free). */
+char *snap_image_path(const char *name, const char *image);
+
+/*
+ * The operations on a stopped VM.  Each refuses, with one line and
+ * nothing changed on disk, a running VM, another snapshot command at work
+ * on it, unknown tags, and what it cannot do; take and revert also refuse
+ * a VM holding a saved state (its memory belongs to the current disks) and
+ * take a raw writable disk.  Each writes in the order its comment gives,
+ * so a crash at any point leaves every snapshot reading as before.
+ */
+int snap_take(const char *name, const char *tag, const char *description,
+	      char *err, size_t errlen);
+int snap_revert(const char *name, const char *tag, char *err, size_t errlen);
+/* *@freed: bytes of frozen images removed (their st_blocks). */
+int snap_delete(const char *name, const char *tag, unsigned long long *freed,
+		char *err, size_t errlen);
+
+#endif
