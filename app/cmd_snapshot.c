@@ -9,14 +9,18 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
 #include "commands.h"
+#include "ctl.h"
 #include "snaplib.h"
 #include "vmlib.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
+/* A running VM saves its memory for take: as long as its disk needs. */
+#define SNAP_CTL_TIMEOUT_MS	600000
 
 static void usage(FILE *f)
 {
@@ -30,7 +34,10 @@ static void usage(FILE *f)
 		"since the snapshot: the next start boots from it.  delete merges the\n"
 		"snapshot into the images above it and gives its disk space back.\n"
 		"TAG: 1 to 64 characters from A-Z a-z 0-9 . _ + -, unique per VM.\n"
-		"The VM must be stopped (snapshots of a running VM come later).\n");
+		"take and revert work on a running or paused VM too: its memory and\n"
+		"devices are part of the snapshot, and a revert puts the running VM back\n"
+		"at once.  A stopped VM reverted to such a snapshot resumes from it at its\n"
+		"next start.  delete needs the VM stopped (for now).\n");
 }
 
 /* Parse NAME TAG? with the options of @cmd; -1 to go on, else the exit. */
@@ -81,11 +88,48 @@ static int take(int argc, char **argv)
 		ERR("--description is one line");
 		return 2;
 	}
-	if (snap_take(argv[optind], argv[optind + 1], desc, err, sizeof(err)) < 0) {
+	if (vmlib_running(argv[optind], NULL)) {
+		/* Its own process takes it: memory and devices included. */
+		g_autoptr(JsonObject) args = json_object_new();
+
+		json_object_set_string_member(args, "tag", argv[optind + 1]);
+		if (desc)
+			json_object_set_string_member(args, "description", desc);
+		if (ctl_simple(argv[optind], "snapshot-take", args, SNAP_CTL_TIMEOUT_MS, NULL,
+			       err, sizeof(err)) < 0) {
+			ERR("%s", err);
+			return 1;
+		}
+	} else if (snap_take(argv[optind], argv[optind + 1], desc, err, sizeof(err)) < 0) {
 		ERR("%s", err);
 		return 1;
 	}
 	printf("took snapshot '%s' of VM '%s'\n", argv[optind + 1], argv[optind]);
+	return 0;
+}
+
+/* A stopped VM reverted to a snapshot with memory is "saved" at it: its
+ * next start resumes there (VirtualBox's restore of an online snapshot).
+ * The files are hard links: the snapshot keeps its own. */
+static int saved_from_snapshot(const char *name, const char *id, char *err,
+			       size_t errlen)
+{
+	g_autofree char *state = snap_memory_path(name, id, "state");
+	g_autofree char *ram = snap_memory_path(name, id, "ram");
+	g_autofree char *sstate = vmlib_vm_file(name, VM_SAVED_STATE_FILE);
+	g_autofree char *sram = vmlib_vm_file(name, VM_SAVED_RAM_FILE);
+
+	/* The memory first: a saved.state names a complete saved.ram. */
+	unlink(sstate);
+	unlink(sram);
+	if (link(ram, sram) < 0 || link(state, sstate) < 0) {
+		int e = errno;
+
+		unlink(sram);
+		snprintf(err, errlen, "the disks are back at the snapshot, but its memory could not be linked as the saved state: %s",
+			 g_strerror(e));
+		return -e;
+	}
 	return 0;
 }
 
@@ -96,12 +140,40 @@ static int revert(int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	if (snap_revert(argv[optind], argv[optind + 1], err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		return 1;
+	if (vmlib_running(argv[optind], NULL)) {
+		g_autoptr(JsonObject) args = json_object_new();
+
+		json_object_set_string_member(args, "tag", argv[optind + 1]);
+		if (ctl_simple(argv[optind], "snapshot-revert", args, SNAP_CTL_TIMEOUT_MS, NULL,
+			       err, sizeof(err)) < 0) {
+			ERR("%s", err);
+			return 1;
+		}
+		printf("VM '%s' is back at snapshot '%s'\n", argv[optind], argv[optind + 1]);
+		return 0;
 	}
-	printf("VM '%s' is back at snapshot '%s': it starts from there\n",
-	       argv[optind], argv[optind + 1]);
+	{
+		g_autofree char *mem = NULL;
+
+		if (snap_revert_running(argv[optind], argv[optind + 1], false, &mem, err,
+					sizeof(err)) < 0) {
+			ERR("%s", err);
+			return 1;
+		}
+		if (mem && saved_from_snapshot(argv[optind], mem, err, sizeof(err)) < 0) {
+			ERR("%s", err);
+			return 1;
+		}
+		if (!mem) {	/* a saved state of the state thrown away goes too */
+			g_autofree char *sstate = vmlib_vm_file(argv[optind], VM_SAVED_STATE_FILE);
+			g_autofree char *sram = vmlib_vm_file(argv[optind], VM_SAVED_RAM_FILE);
+
+			unlink(sstate);
+			unlink(sram);
+		}
+		printf("VM '%s' is back at snapshot '%s': it %s from there\n",
+		       argv[optind], argv[optind + 1], mem ? "resumes" : "starts");
+	}
 	return 0;
 }
 

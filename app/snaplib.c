@@ -464,6 +464,7 @@ struct snap_vm {
 	GKeyFile *kf;		/* vm.conf, comments kept */
 	struct snap_index ix;
 	int lockfd;		/* the folder, flock()ed */
+	bool self;		/* called by the VM's own running process */
 };
 
 static void vm_close(struct snap_vm *v)
@@ -590,8 +591,19 @@ int snap_load_current(const char *name, struct snap_index *ix, char *err,
  * folder flock()ed (one snapshot command at a time; nothing is created
  * for it), the index.  Changes nothing on disk.
  */
+static int vm_open_as(struct snap_vm *v, const char *name, bool self,
+		      char *err, size_t errlen);
+
 static int vm_open(struct snap_vm *v, const char *name, char *err,
 		   size_t errlen)
+{
+	return vm_open_as(v, name, false, err, errlen);
+}
+
+/* @self: the caller is VM @name's own running process (its image locks
+ * are its own, and it is paused). */
+static int vm_open_as(struct snap_vm *v, const char *name, bool self,
+		      char *err, size_t errlen)
 {
 	struct vm_config cfg;
 	GError *gerr = NULL;
@@ -607,9 +619,15 @@ static int vm_open(struct snap_vm *v, const char *name, char *err,
 	if (r < 0)
 		return r;
 	vm_config_clear(&cfg);
-	if (vmlib_running(name, &pid)) {
+	v->self = self;
+	if (self) {
+		if (!vmlib_running(name, &pid) || pid != getpid()) {
+			snprintf(err, errlen, "VM '%s' is not this process's", name);
+			return -EPERM;
+		}
+	} else if (vmlib_running(name, &pid)) {
 		snprintf(err, errlen,
-			 "VM '%s' is running: stop it first (taking snapshots of a running VM comes later)",
+			 "VM '%s' is running: stop it first (take and revert work on a running VM; this does not yet)",
 			 name);
 		return -EBUSY;
 	}
@@ -715,7 +733,8 @@ static int check_writable(struct snap_vm *v, const char *group,
 			  const char *path, bool want_qcow2, char *err,
 			  size_t errlen)
 {
-	struct blk_open_opts oo = { 0 };
+	/* The VM's own process holds its disks: probe without a lock. */
+	struct blk_open_opts oo = { .readonly = v->self, .no_lock = v->self };
 	struct blk *b;
 	char why[400];
 	int r = blk_open(path, &oo, &b, why, sizeof(why));
@@ -849,6 +868,20 @@ static void unlink_all(GPtrArray *paths)
 int snap_take(const char *name, const char *tag, const char *description,
 	      char *err, size_t errlen)
 {
+	return snap_take_running(name, tag, description, NULL, err, errlen);
+}
+
+char *snap_memory_path(const char *name, const char *id, const char *ext)
+{
+	g_autofree char *base = g_strdup_printf("%s/%s.%s", SNAP_DIR, id, ext);
+
+	return vmlib_vm_file(name, base);
+}
+
+int snap_take_running(const char *name, const char *tag,
+		      const char *description, const struct snap_running *run,
+		      char *err, size_t errlen)
+{
 	g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
 	struct snap *s = NULL;
@@ -862,7 +895,7 @@ int snap_take(const char *name, const char *tag, const char *description,
 	r = snap_tag_check(tag, err, errlen);
 	if (r < 0)
 		return r;
-	r = vm_open(&v, name, err, errlen);
+	r = vm_open_as(&v, name, run != NULL, err, errlen);
 	if (r == 0)
 		r = refuse_saved(&v, err, errlen);
 	if (r < 0)
@@ -897,6 +930,20 @@ int snap_take(const char *name, const char *tag, const char *description,
 	s->parent = g_strdup(v.ix.current);
 	s->created = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
 	s->description = description && *description ? g_strdup(description) : NULL;
+	if (run) {					/* 0: the memory */
+		g_autofree char *state = snap_memory_path(name, s->id, "state");
+		g_autofree char *ram = snap_memory_path(name, s->id, "ram");
+
+		if (g_mkdir_with_parents(v.snapdir, 0700) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot create %s: %s", v.snapdir, g_strerror(errno));
+			goto out;
+		}
+		r = run->save(run->opaque, state, ram, err, errlen);
+		if (r < 0)
+			goto out;
+		s->has_memory = true;
+	}
 	for (unsigned i = 0; i < n; i++) {		/* 1 */
 		char *o = NULL;
 
@@ -929,6 +976,13 @@ int snap_take(const char *name, const char *tag, const char *description,
 	if (r == 0)
 		collect_garbage(&v);
 out:
+	if (r < 0 && s && s->has_memory) {
+		g_autofree char *state = snap_memory_path(name, s->id, "state");
+		g_autofree char *ram = snap_memory_path(name, s->id, "ram");
+
+		unlink(state);
+		unlink(ram);
+	}
 	snap_free(s);
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		g_free(actives[i]);
@@ -949,14 +1003,22 @@ out:
  */
 int snap_revert(const char *name, const char *tag, char *err, size_t errlen)
 {
+	return snap_revert_running(name, tag, false, NULL, err, errlen);
+}
+
+int snap_revert_running(const char *name, const char *tag, bool self,
+			char **memory_id, char *err, size_t errlen)
+{
 	g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
 	struct snap_vm v;
 	struct snap *s;
 	int r;
 
-	r = vm_open(&v, name, err, errlen);
-	if (r == 0)
-		r = refuse_saved(&v, err, errlen);
+	if (memory_id)
+		*memory_id = NULL;
+	r = vm_open_as(&v, name, self, err, errlen);
+	/* A saved state belongs to the current state, which a revert throws
+	 * away: the caller drops it (or replaces it by the snapshot's). */
 	if (r < 0)
 		goto out;
 	s = need_tag(&v, tag, err, errlen);
@@ -1014,6 +1076,8 @@ int snap_revert(const char *name, const char *tag, char *err, size_t errlen)
 	v.ix.current = g_strdup(s->id);
 	r = save_index(&v, err, errlen);
 	collect_garbage(&v);				/* 4 */
+	if (r == 0 && memory_id && s->has_memory)
+		*memory_id = g_strdup(s->id);
 out:
 	vm_close(&v);
 	return r;
@@ -1038,6 +1102,7 @@ out:
 int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen)
 {
+	g_autofree char *mem_id = NULL;
 	g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GHashTable) edges = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_autoptr(GPtrArray) frozen = g_ptr_array_new_with_free_func(g_free);
@@ -1105,10 +1170,21 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 			}
 		}
 	}
+	if (s->has_memory)
+		mem_id = g_strdup(s->id);
 	snap_index_remove(&v.ix, s);			/* 2 */
 	r = save_index(&v, err, errlen);
 	if (r < 0)
 		goto out;
+	if (mem_id) {	/* nothing names them any more */
+		g_autofree char *state = snap_memory_path(name, mem_id, "state");
+		g_autofree char *ram = snap_memory_path(name, mem_id, "ram");
+		struct stat st;
+
+		unlink(state);
+		if (lstat(ram, &st) == 0 && unlink(ram) == 0)
+			*freed += (unsigned long long)st.st_blocks * 512;
+	}
 	g_hash_table_remove_all(used);			/* 3 */
 	g_hash_table_remove_all(edges);
 	if (used_images(&v, used, NULL) < 0)

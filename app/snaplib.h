@@ -122,6 +122,28 @@ char *snap_image_path(const char *name, const char *image);
 int snap_take(const char *name, const char *tag, const char *description,
 	      char *err, size_t errlen);
 int snap_revert(const char *name, const char *tag, char *err, size_t errlen);
+/*
+ * The same from VM @name's own running process, paused (the machine's
+ * state and disks stand still).  snap_take_running() with @run saves the
+ * machine's state first, through @run->save, to snap_memory_path(name, id,
+ * "state"/"ram") (the snapshot then has_memory), and with @run NULL is
+ * snap_take().  snap_revert_running() with @self sets *@memory_id to the
+ * snapshot's id when it has memory (g_free), else NULL: the caller then
+ * rebuilds the machine from those files, or boots, on vm.conf's new disks.
+ */
+struct snap_running {
+	int (*save)(void *opaque, const char *state_path, const char *ram_path,
+		    char *err, size_t errlen);
+	void *opaque;
+};
+int snap_take_running(const char *name, const char *tag,
+		      const char *description, const struct snap_running *run,
+		      char *err, size_t errlen);
+int snap_revert_running(const char *name, const char *tag, bool self,
+			char **memory_id, char *err, size_t errlen);
+/* A snapshot's memory files: snapshots/ID.state and snapshots/ID.ram. */
+char *snap_memory_path(const char *name, const char *id, const char *ext);
+
 /* *@freed: bytes of frozen images removed (their st_blocks). */
 int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen);

@@ -45,6 +45,7 @@
 #include "display.h"
 #include "display/console.h"
 #include "png_write.h"
+#include "snaplib.h"
 #include "log.h"
 #include "machine.h"
 #include "vmlib.h"
@@ -112,6 +113,9 @@ struct vmproc {
 	char err[512];
 	gint64 started_us;
 	int ready_fd;		/* 'vivarium start' waits on it; -1 once told */
+	/* The disks' images now (snapshots move them to new overlays). */
+	char *disk_path[VM_MAX_DISKS];
+	char *snap_state, *snap_ram;	/* the memory files a take just saved */
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -691,6 +695,115 @@ static void req_save(struct vmproc *vp, struct client *c, JsonNode *id)
 	set_state(vp, ST_STOPPING);
 }
 
+/* ---- snapshots of the running VM (app/snaplib.h) ---------------------------- */
+
+/* snap_take_running()'s hook: the paused machine's state to the snapshot's
+ * memory files. */
+static int snapshot_save(void *opaque, const char *state, const char *ram,
+			 char *err, size_t errlen)
+{
+	struct vmproc *vp = opaque;
+	struct machine_save_stats st;
+	int r = machine_save(vp->m, state, ram, &st, err, errlen);
+
+	if (r == 0) {
+		vm_log("snapshot memory: %.1f MiB (%.1f MiB written); the guest stood still %.0f ms",
+		       st.ram_bytes / 1048576.0, st.ram_data_bytes / 1048576.0,
+		       st.pause_ns / 1e6);
+		g_free(vp->snap_state);
+		g_free(vp->snap_ram);
+		vp->snap_state = g_strdup(state);
+		vp->snap_ram = g_strdup(ram);
+	}
+	return r;
+}
+
+/* After snaplib moved the disks to new overlays in vm.conf: the images the
+ * machine must open at its rebuild (NULL: unchanged).  0 or -errno. */
+static int new_disk_paths(struct vmproc *vp, const char *paths[MACHINE_MAX_DRIVES],
+			  char *err, size_t errlen)
+{
+	struct vm_config cfg;
+	int r = vm_config_load(vp->name, &cfg, NULL, err, errlen);
+
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
+		paths[i] = NULL;
+	if (cfg.ndisks != vp->cfg.ndisks) {
+		snprintf(err, errlen, "vm.conf's disks changed while the VM runs");
+		vm_config_clear(&cfg);
+		return -ESTALE;
+	}
+	for (unsigned i = 0; i < cfg.ndisks; i++) {
+		const char *now = vp->disk_path[i] ? vp->disk_path[i] : vp->cfg.disk[i].path;
+
+		if (strcmp(now, cfg.disk[i].path)) {
+			g_free(vp->disk_path[i]);
+			vp->disk_path[i] = g_strdup(cfg.disk[i].path);
+			paths[i] = vp->disk_path[i];
+		}
+	}
+	vm_config_clear(&cfg);
+	return 0;
+}
+
+static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
+			 JsonObject *req, bool take)
+{
+	struct snap_running run = { .save = snapshot_save, .opaque = vp };
+	const char *paths[MACHINE_MAX_DRIVES];
+	const char *tag, *desc;
+	g_autofree char *mem_id = NULL;
+	g_autofree char *state = NULL, *ram = NULL;
+	bool was_paused = vp->state == ST_PAUSED;
+	char err[1024] = "";
+	int r;
+
+	if (!get_string(req, "tag", NULL, &tag, err, sizeof(err)) ||
+	    !get_string(req, "description", NULL, &desc, err, sizeof(err)) || !tag) {
+		reply(c, id, false, NULL, tag || err[0] ? err : "give the snapshot's \"tag\"");
+		return;
+	}
+	if (vp->state == ST_STOPPING) {
+		reply(c, id, false, NULL, "the VM is stopping");
+		return;
+	}
+	/* Memory and disks stand still from here to the rebuild. */
+	machine_pause(vp->m);
+	if (take) {
+		vm_log("taking snapshot '%s'", tag);
+		r = snap_take_running(vp->name, tag, desc, &run, err, sizeof(err));
+		if (r == 0) {
+			state = g_strdup(vp->snap_state);
+			ram = g_strdup(vp->snap_ram);
+		}
+	} else {
+		vm_log("reverting to snapshot '%s'", tag);
+		r = snap_revert_running(vp->name, tag, true, &mem_id, err, sizeof(err));
+		if (r == 0 && mem_id) {
+			state = snap_memory_path(vp->name, mem_id, "state");
+			ram = snap_memory_path(vp->name, mem_id, "ram");
+		}
+	}
+	if (r == 0)
+		r = new_disk_paths(vp, paths, err, sizeof(err));
+	/* Rebuilt on the new overlays: from the state (take: the one just
+	 * saved, so the guest goes on as if nothing happened), or booted (a
+	 * revert to a snapshot without memory). */
+	if (r == 0)
+		r = machine_revert_drives(vp->m, state, ram, paths, err, sizeof(err));
+	if (r < 0) {
+		vm_log("snapshot %s failed: %s", take ? "take" : "revert", err);
+		if (!was_paused)
+			machine_resume(vp->m);
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	set_state(vp, ST_RUNNING);
+	reply(c, id, true, NULL, NULL);
+}
+
 static void req_attach_serial(struct vmproc *vp, struct client *c, JsonNode *id,
 			      JsonObject *req)
 {
@@ -774,6 +887,10 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		reply(c, id, true, NULL, NULL);
 	} else if (!strcmp(cmd, "stop")) {
 		req_stop(vp, c, id, req);
+	} else if (!strcmp(cmd, "snapshot-take")) {
+		req_snapshot(vp, c, id, req, true);
+	} else if (!strcmp(cmd, "snapshot-revert")) {
+		req_snapshot(vp, c, id, req, false);
 	} else if (!strcmp(cmd, "save")) {
 		req_save(vp, c, id);
 	} else if (!strcmp(cmd, "screenshot")) {
@@ -788,7 +905,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "save, screenshot, attach-serial)", shown);
+			 "save, snapshot-take, snapshot-revert, screenshot, attach-serial)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -1145,6 +1262,10 @@ static void cleanup(struct vmproc *vp)
 		g_byte_array_unref(vp->history);
 	if (vp->ser_in_pending)
 		g_byte_array_unref(vp->ser_in_pending);
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+		g_free(vp->disk_path[i]);
+	g_free(vp->snap_state);
+	g_free(vp->snap_ram);
 	vm_config_clear(&vp->cfg);
 }
 

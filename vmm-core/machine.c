@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "block/block.h"
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
@@ -438,6 +440,8 @@ void machine_destroy(struct machine *m)
 	pthread_mutex_destroy(&m->lock);
 	vclock_virt_destroy(&m->clock);
 	machine_state_clear(m);
+	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
+		g_free(m->drive_path[i]);
 	free(m);
 }
 
@@ -508,6 +512,10 @@ int machine_run(struct machine *m, char *err, size_t errlen)
 			vlog(LOG_INFO, "resetting the VM");
 		else if (end == END_RESTORE)
 			vlog(LOG_INFO, "reverting the VM to a saved state");
+		if (end == END_RESTORE && machine_swap_drives(m, err, errlen) < 0) {
+			machine_state_clear(m);
+			return -EIO;
+		}
 	} while (end == END_RESET || end == END_RESTORE);
 	return status;
 }

@@ -183,6 +183,19 @@ int machine_restore_on_start(struct machine *m, const char *state_path,
 int machine_revert(struct machine *m, const char *state_path,
 		   const char *ram_path, char *err, size_t errlen);
 
+/*
+ * machine_revert_drives - machine_revert() that also replaces drive images:
+ * @paths[i] (for each of the configuration's drives; NULL: unchanged) is
+ * opened instead of drive i's image when the VM is rebuilt (disk
+ * snapshots: the new overlay on a frozen image).  With @state_path NULL,
+ * the rebuild boots afresh (a reset with other disks).  The old images are
+ * closed first (an overlay's backing file is the image it replaces); if a
+ * new one cannot be opened, the run ends with that error.
+ */
+int machine_revert_drives(struct machine *m, const char *state_path,
+			  const char *ram_path, const char *const *paths,
+			  char *err, size_t errlen);
+
 /* For hooks and tests, valid while the VM is built. */
 struct bus *machine_pio(struct machine *m);
 struct bus *machine_mmio(struct machine *m);

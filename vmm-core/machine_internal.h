@@ -126,6 +126,10 @@ struct machine {
 	unsigned save_gen, saved;	/* vCPU save requests and answers (ctl) */
 	struct statefile *restore;	/* the next build loads it; then freed */
 	char *restore_ram;		/* its memory file */
+	/* Drive images the next rebuild opens instead (NULL: unchanged);
+	 * g_malloc'ed, and then kept as the drives' paths. */
+	char *swap_path[MACHINE_MAX_DRIVES];
+	char *drive_path[MACHINE_MAX_DRIVES];	/* owned copies of swapped paths */
 };
 
 /* Error paths of functions taking (char *err, size_t errlen): @expr's
@@ -176,8 +180,11 @@ int machine_read_file(const char *path, const char *what, uint8_t **data,
 int machine_state_apply(struct machine *m, char *err, size_t errlen);
 /* On vCPU thread @t, in the pause loop (ctl held): answer a save request. */
 void machine_state_vcpu_save(struct machine *m, struct vcpu_thread *t);
-/* Drop m->restore and the vCPUs' saved blobs. */
+/* Drop m->restore, pending drive swaps and the vCPUs' saved blobs. */
 void machine_state_clear(struct machine *m);
+/* Between two builds: open the drive images machine_revert_drives() asked
+ * for instead of the current ones.  0 or -errno + @err. */
+int machine_swap_drives(struct machine *m, char *err, size_t errlen);
 
 /* ---- pc.c -------------------------------------------------------------- */
 

@@ -18,6 +18,7 @@
 
 #include <glib.h>
 
+#include "block/block.h"
 #include "devices/vga.h"
 #include "hv.h"
 #include "log.h"
@@ -106,6 +107,10 @@ void machine_state_vcpu_save(struct machine *m, struct vcpu_thread *t)
 
 void machine_state_clear(struct machine *m)
 {
+	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++) {
+		g_free(m->swap_path[i]);
+		m->swap_path[i] = NULL;
+	}
 	for (unsigned i = 0; i < MACHINE_MAX_CPUS; i++) {
 		free(m->cpu[i].state);
 		m->cpu[i].state = NULL;
@@ -330,16 +335,19 @@ int machine_restore_on_start(struct machine *m, const char *state_path,
 	return 0;
 }
 
-int machine_revert(struct machine *m, const char *state_path,
-		   const char *ram_path, char *err, size_t errlen)
+int machine_revert_drives(struct machine *m, const char *state_path,
+			  const char *ram_path, const char *const *paths,
+			  char *err, size_t errlen)
 {
-	struct statefile *sf;
+	struct statefile *sf = NULL;
 	int r;
 
 	err[0] = 0;
-	r = open_state(m, state_path, ram_path, &sf, err, errlen);
-	if (r < 0)
-		return r;
+	if (state_path) {
+		r = open_state(m, state_path, ram_path, &sf, err, errlen);
+		if (r < 0)
+			return r;
+	}
 	pthread_mutex_lock(&m->ctl);
 	if (m->state == RUN_STOPPING || m->end != END_NONE) {
 		pthread_mutex_unlock(&m->ctl);
@@ -350,11 +358,54 @@ int machine_revert(struct machine *m, const char *state_path,
 	statefile_free(m->restore);
 	g_free(m->restore_ram);
 	m->restore = sf;
-	m->restore_ram = g_strdup(ram_path);
+	m->restore_ram = sf ? g_strdup(ram_path) : NULL;
+	for (unsigned i = 0; paths && i < m->cfg.ndrives; i++) {
+		g_free(m->swap_path[i]);
+		m->swap_path[i] = g_strdup(paths[i]);
+	}
 	pthread_mutex_unlock(&m->ctl);
 	/* Paused vCPUs must see the end too. */
 	end_run_restore(m);
 	return 0;
+}
+
+int machine_revert(struct machine *m, const char *state_path,
+		   const char *ram_path, char *err, size_t errlen)
+{
+	return machine_revert_drives(m, state_path, ram_path, NULL, err, errlen);
+}
+
+int machine_swap_drives(struct machine *m, char *err, size_t errlen)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		struct machine_drive *d = &m->cfg.drive[i];
+		struct blk_open_opts o = {
+			.format = BLK_FMT_AUTO,
+			.readonly = d->readonly || d->cdrom,
+		};
+		char e[400];
+		int rr;
+
+		if (!m->swap_path[i])
+			continue;
+		/* The new overlay's backing file is the image it replaces:
+		 * close that first, or our own lock refuses the open. */
+		blk_close(m->blk[i]);
+		m->blk[i] = NULL;
+		rr = blk_open(m->swap_path[i], &o, &m->blk[i], e, sizeof(e));
+		if (rr < 0 && r == 0) {
+			r = rr;
+			snprintf(err, errlen, "disk: %s", e);
+		}
+		g_free(m->drive_path[i]);
+		m->drive_path[i] = m->swap_path[i];
+		m->swap_path[i] = NULL;
+		d->path = m->drive_path[i];
+		d->format = 0;	/* probe: an overlay is qcow2 */
+	}
+	return r;
 }
 
 int machine_state_apply(struct machine *m, char *err, size_t errlen)

@@ -376,6 +376,42 @@ check 'grep -q "another machine configuration" <<<"$err" && [ "$(state sv)" = sa
 v discard sv
 v delete sv --yes
 
+echo "# snapshots of a running VM"
+# boots NAME: how often its machine was built (1 + resets + rebuilds).
+boots() { "$viv" status "$1" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["boots"])'; }
+# echoes NAME TEXT: the guest echoes TEXT upper-cased on its console.
+echoes() { { printf '%s\n' "$2"; sleep 2; } | timeout 20 "$viv" console "$1" 2>/dev/null | tr -d '\r' | grep -q "^${2^^}$"; }
+v create rs --kernel "$kernel" --memory 32M --disk-size 16M
+v start rs
+check '[ "$rc" -eq 0 ] && wait_for "$vms/rs/serial.log" "$ready"' "start rs"
+v snapshot take rs s1 --description "while running"
+check '[ "$rc" -eq 0 ] && [ "$(state rs)" = running ] && [ "$(boots rs)" = 2 ]' \
+	"take of a running VM: it runs on, rebuilt once from its own state (rc $rc $err)"
+"$viv" snapshot list rs --json >"$work/snaps.json"
+check 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"snapshots\"][0][\"has_memory\"] is True" "$work/snaps.json" 2>/dev/null ||
+	grep -q "\"has_memory\" *: *true" "$work/snaps.json"' "the snapshot holds memory"
+check 'echoes rs after-take && [ "$(grep -c "$ready" "$vms/rs/serial.log")" = 1 ]' "the guest answers and did not boot again"
+check 'qemu-img info -U --backing-chain "$(sed -n "s/^path *= *//p" "$vms/rs/vm.conf" | head -n1 | sed "s|^\([^/]\)|$vms/rs/\1|")" | grep -q "backing file"' \
+	"its disk is now an overlay on the frozen image"
+v snapshot revert rs s1
+check '[ "$rc" -eq 0 ] && [ "$(state rs)" = running ] && [ "$(boots rs)" = 3 ]' "revert of the running VM: rebuilt from the snapshot (rc $rc $err)"
+check 'echoes rs after-revert && [ "$(grep -c "$ready" "$vms/rs/serial.log")" = 1 ]' "it goes on from the snapshot, no boot"
+refuse "delete of a snapshot while the VM runs" snapshot delete rs s1
+v stop rs --force
+v snapshot revert rs s1
+check '[ "$rc" -eq 0 ] && [ "$(state rs)" = saved ]' "revert of the stopped VM to a snapshot with memory: it is saved there"
+v start rs
+check '[ "$rc" -eq 0 ] && echoes rs after-resume && ! grep -q "$ready" "$vms/rs/serial.log"' "start resumes the snapshot's memory"
+v stop rs --force
+bad_img=0
+for img in "$vms"/rs/*.qcow2 "$vms"/rs/snapshots/*.qcow2; do
+	qemu-img check -q "$img" >/dev/null 2>&1 || bad_img=1
+done
+check '[ "$bad_img" = 0 ]' "qemu-img check is clean on every image"
+v snapshot delete rs s1
+check '[ "$rc" -eq 0 ] && [ -z "$(ls "$vms/rs/snapshots" | grep -E "\.(state|ram)$")" ]' "delete drops the snapshot's memory files"
+v delete rs --yes
+
 echo "# delete"
 v delete t3 --yes
 check '[ "$rc" -eq 0 ] && [ ! -e "$vms/t3" ] && [ "$(state t3)" = absent ]' "delete t3 --yes removes its folder"
