@@ -80,6 +80,22 @@ struct device_table {
 int device_table_add(struct device_table *t, const struct device_ops *ops,
 		     void *opaque);
 
+/* ---- for the devices' load ops ------------------------------------------- */
+
+/* One line in @err (may be NULL) from @fmt; returns -EINVAL. */
+int device_load_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * device_state_check - the start of every load: @version must be
+ * @state_version (a device that reads older versions checks itself) and
+ * @state of GVariant type @type.  0, or -EINVAL with "NAME: state version N
+ * not supported" / "NAME: state is of type X, not Y" in @err.
+ */
+int device_state_check(const char *name, uint32_t version,
+		       uint32_t state_version, GVariant *state,
+		       const char *type, char *err, size_t errlen);
+
 /* Teardown pass 1: quiesce every device, last created first. */
 void device_table_quiesce(struct device_table *t);
 

@@ -334,16 +334,11 @@ static int acpi_pm_dev_load(void *dev, uint32_t version, GVariant *state,
 	guint8 rcr;
 	gboolean level, armed;
 	uint64_t now = vclock_now(pm->clk), ticks;
+	int r = device_state_check("acpi-pm", version, 1, state, ACPI_PM_STATE_TYPE,
+				   err, errlen);
 
-	if (version != 1) {
-		snprintf(err, errlen, "acpi-pm: state version %u not supported", version);
-		return -EINVAL;
-	}
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(ACPI_PM_STATE_TYPE))) {
-		snprintf(err, errlen, "acpi-pm: state is of type %s, not " ACPI_PM_STATE_TYPE,
-			 g_variant_get_type_string(state));
-		return -EINVAL;
-	}
+	if (r < 0)
+		return r;
 	g_variant_get(state, ACPI_PM_STATE_TYPE, &sts, &en, &cnt, &base, &epoch,
 		      &rcr, &level, &armed, &deadline);
 	if ((sts & ~STS_MASK) || (sts & STS_TMR) || (en & ~EN_MASK) ||

@@ -152,29 +152,15 @@ static GVariant *debugport_dev_save(void *dev)
 	return g_variant_new("(y)", d->post);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static int debugport_dev_load(void *dev, uint32_t version, GVariant *state,
 			      char *err, size_t errlen)
 {
 	struct debugport *d = dev;
+	int r;
 
-	if (version != 1)
-		return load_fail(err, errlen, "debugport: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(DEBUGPORT_STATE_TYPE)))
-		return load_fail(err, errlen, "debugport: state is of type %s, not " DEBUGPORT_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("debugport", version, 1, state, DEBUGPORT_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(y)", &d->post);
 	return 0;
 }

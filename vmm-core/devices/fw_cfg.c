@@ -393,18 +393,6 @@ static GVariant *fw_cfg_dev_save(void *dev)
 			     len);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* The items are rebuilt from the machine's configuration: the selected
  * one must be there (or absent) as when saved, with the same length. */
 static int fw_cfg_dev_load(void *dev, uint32_t version, GVariant *state,
@@ -415,23 +403,21 @@ static int fw_cfg_dev_load(void *dev, uint32_t version, GVariant *state,
 	guint16 sel;
 	guint32 off, dma_hi, len;
 	gboolean exists;
+	int r;
 
-	if (version != 1)
-		return load_fail(err, errlen, "fw_cfg: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(FW_CFG_STATE_TYPE)))
-		return load_fail(err, errlen, "fw_cfg: state is of type %s, not " FW_CFG_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("fw_cfg", version, 1, state, FW_CFG_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(quubu)", &sel, &off, &dma_hi, &exists, &len);
 	it = selected_key(fc, sel);
 	if (!it != !exists)
-		return load_fail(err, errlen, "fw_cfg: selected item 0x%04x %s in this machine",
+		return device_load_fail(err, errlen, "fw_cfg: selected item 0x%04x %s in this machine",
 				 sel, it ? "exists, but did not" : "does not exist");
 	if (it && it->len != len)
-		return load_fail(err, errlen, "fw_cfg: item 0x%04x is %u bytes, saved with %u",
+		return device_load_fail(err, errlen, "fw_cfg: item 0x%04x is %u bytes, saved with %u",
 				 sel, it->len, len);
 	if (off > len || (!it && len))
-		return load_fail(err, errlen, "fw_cfg: offset %u past the end of item 0x%04x (%u bytes)",
+		return device_load_fail(err, errlen, "fw_cfg: offset %u past the end of item 0x%04x (%u bytes)",
 				 off, sel, len);
 	fc->sel = sel;
 	fc->offset = off;

@@ -1225,21 +1225,8 @@ static GVariant *i8042_save(void *dev)
 }
 
 /* One line in @err, naming the device; returns -EINVAL. */
-static int refuse(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!err || !errlen)
-		return -EINVAL;
-	n = snprintf(err, errlen, "i8042: ");
-	if (n < 0 || (size_t)n >= errlen)
-		return -EINVAL;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#define refuse(err, errlen, fmt, ...) \
+	device_load_fail(err, errlen, "i8042: " fmt, ##__VA_ARGS__)
 
 /* Byte array @v into @r (capacity @cap).  False if it does not fit. */
 static bool ring_load(struct ring *r, uint8_t cap, GVariant *v)
@@ -1470,14 +1457,10 @@ static int i8042_load(void *dev, uint32_t version, GVariant *state, char *err,
 	uint64_t remain = 0;
 	int r;
 
-	if (version != I8042_STATE_VERSION)
-		return refuse(err, errlen, "state version %u not supported",
-			      version);
-	if (!state || !g_variant_is_of_type(state,
-					    G_VARIANT_TYPE(I8042_STATE_TYPE)))
-		return refuse(err, errlen, "state of type %s, not %s",
-			      state ? g_variant_get_type_string(state) : "(none)",
-			      I8042_STATE_TYPE);
+	r = device_state_check("i8042", version, I8042_STATE_VERSION, state,
+			       I8042_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	c = g_variant_get_child_value(state, 0);
 	kv = g_variant_get_child_value(state, 1);
 	mv = g_variant_get_child_value(state, 2);

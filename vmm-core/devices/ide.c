@@ -1753,21 +1753,6 @@ static GVariant *piix_ide_dev_save(void *dev)
 	return g_variant_new("(@" ST_CHANNEL "@" ST_CHANNEL ")", ch[0], ch[1]);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static bool xfer_mode_ok(uint8_t m)
 {
 	return m <= 0x01 || (m >= 0x08 && m <= 0x0c) ||
@@ -1833,40 +1818,40 @@ static int drive_load(GVariant *v, struct ide_drive *t, unsigned pos,
 	g_variant_get_fixed_array(*bytes, &blen, 1);
 
 	if (present != t->present || cdrom != t->cdrom)
-		return load_fail(err, errlen, "piix-ide: drive %u was %s, this machine has %s there",
+		return device_load_fail(err, errlen, "piix-ide: drive %u was %s, this machine has %s there",
 				 pos, !present ? "absent" : cdrom ? "a CD-ROM" : "a disk",
 				 !t->present ? "none" : t->cdrom ? "a CD-ROM" : "a disk");
 	if (medium != (t->blk != NULL) || nsectors != t->nsectors)
-		return load_fail(err, errlen, "piix-ide: drive %u had %s of %llu sectors, this machine's has %llu",
+		return device_load_fail(err, errlen, "piix-ide: drive %u had %s of %llu sectors, this machine's has %llu",
 				 pos, medium ? "a medium" : "no medium",
 				 (unsigned long long)nsectors,
 				 (unsigned long long)t->nsectors);
 	if (len != sizeof(t->cdb))
-		return load_fail(err, errlen, "piix-ide: drive %u packet of %zu bytes, not 12",
+		return device_load_fail(err, errlen, "piix-ide: drive %u packet of %zu bytes, not 12",
 				 pos, (size_t)len);
 	if (t->dma_running || req_done != IDE_REQ_NONE)
-		return load_fail(err, errlen, "piix-ide: drive %u was saved with a request in flight",
+		return device_load_fail(err, errlen, "piix-ide: drive %u was saved with a request in flight",
 				 pos);
 	if (end_block > IDE_END_ATAPI_PACKET)
-		return load_fail(err, errlen, "piix-ide: drive %u data phase step %u out of range",
+		return device_load_fail(err, errlen, "piix-ide: drive %u data phase step %u out of range",
 				 pos, end_block);
 	t->end_block = (enum ide_end_block)end_block;
 	if (!t->present) {
 		if (blen || t->pos || t->end || t->fill ||
 		    t->end_block != IDE_END_NONE || t->dma_pending)
-			return load_fail(err, errlen, "piix-ide: absent drive %u has a data phase",
+			return device_load_fail(err, errlen, "piix-ide: absent drive %u has a data phase",
 					 pos);
 		return 0;
 	}
 	if (t->end > IDE_BUF_SIZE || t->fill > IDE_BUF_SIZE || t->pos > t->end ||
 	    blen != buf_used(t->end, t->fill))
-		return load_fail(err, errlen, "piix-ide: drive %u buffer position %u, block end %u, fill %u or %zu saved bytes out of range",
+		return device_load_fail(err, errlen, "piix-ide: drive %u buffer position %u, block end %u, fill %u or %zu saved bytes out of range",
 				 pos, t->pos, t->end, t->fill, (size_t)blen);
 	sector = t->cdrom ? CD_SECTOR : ATA_SECTOR;
 	size = t->nsectors * sector;
 	if (t->offset > size || t->left > size - t->offset ||
 	    t->offset % ATA_SECTOR || t->left % ATA_SECTOR)
-		return load_fail(err, errlen, "piix-ide: drive %u medium transfer at %llu, %llu bytes left, is outside the medium",
+		return device_load_fail(err, errlen, "piix-ide: drive %u medium transfer at %llu, %llu bytes left, is outside the medium",
 				 pos, (unsigned long long)t->offset,
 				 (unsigned long long)t->left);
 	if ((t->mult > IDE_MAX_MULT || (t->mult & (t->mult - 1))) ||
@@ -1874,7 +1859,7 @@ static int drive_load(GVariant *v, struct ide_drive *t, unsigned pos,
 	    t->drq_bytes > IDE_MAX_MULT * ATA_SECTOR ||
 	    t->cur_heads > 16 || t->cur_secs > 255 ||
 	    (!t->cdrom && (!t->cur_heads || !t->cur_secs)))
-		return load_fail(err, errlen, "piix-ide: drive %u settings out of range (multiple %u, mode 0x%02x, DRQ block %u, geometry %u/%u)",
+		return device_load_fail(err, errlen, "piix-ide: drive %u settings out of range (multiple %u, mode 0x%02x, DRQ block %u, geometry %u/%u)",
 				 pos, t->mult, t->xfer_mode, t->drq_bytes,
 				 t->cur_heads, t->cur_secs);
 	switch (t->end_block) {
@@ -1883,29 +1868,29 @@ static int drive_load(GVariant *v, struct ide_drive *t, unsigned pos,
 	case IDE_END_ATA_READ:
 		if (t->pio_out || !t->drq_bytes || t->end > t->fill ||
 		    (t->cdrom && t->left))
-			return load_fail(err, errlen, "piix-ide: drive %u PIO read state inconsistent",
+			return device_load_fail(err, errlen, "piix-ide: drive %u PIO read state inconsistent",
 					 pos);
 		break;
 	case IDE_END_ATA_WRITE:
 		if (t->cdrom || !t->pio_out || !t->drq_bytes || t->end > t->left)
-			return load_fail(err, errlen, "piix-ide: drive %u PIO write state inconsistent",
+			return device_load_fail(err, errlen, "piix-ide: drive %u PIO write state inconsistent",
 					 pos);
 		break;
 	default:	/* the ATAPI steps */
 		if (!t->cdrom || (t->end_block != IDE_END_ATAPI_PACKET &&
 				  !t->byte_limit) ||
 		    (t->end_block == IDE_END_ATAPI_PIO_IN && t->end > t->fill))
-			return load_fail(err, errlen, "piix-ide: drive %u ATAPI data phase inconsistent",
+			return device_load_fail(err, errlen, "piix-ide: drive %u ATAPI data phase inconsistent",
 					 pos);
 		break;
 	}
 	if (t->dma_pending && (t->end_block != IDE_END_NONE ||
 			       (t->dma_buf && t->left)))
-		return load_fail(err, errlen, "piix-ide: drive %u DMA wait inconsistent with its data phase",
+		return device_load_fail(err, errlen, "piix-ide: drive %u DMA wait inconsistent with its data phase",
 				 pos);
 	if ((t->byte_limit & 1) || t->byte_limit > 0xfffe ||
 	    t->sense_key > 0xf || t->media_event > MEDIA_EV_REMOVAL)
-		return load_fail(err, errlen, "piix-ide: drive %u ATAPI byte limit %u, sense key %u or media event %u out of range",
+		return device_load_fail(err, errlen, "piix-ide: drive %u ATAPI byte limit %u, sense key %u or media event %u out of range",
 				 pos, t->byte_limit, t->sense_key, t->media_event);
 	return 0;
 }
@@ -1924,12 +1909,10 @@ static int piix_ide_dev_load(void *dev, uint32_t version, GVariant *state,
 	guint64 prd_done;
 	int r = 0;
 
-	if (version != 1)
-		return load_fail(err, errlen, "piix-ide: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIIX_IDE_STATE_TYPE)))
-		return load_fail(err, errlen, "piix-ide: state is of type %s, not "
-				 PIIX_IDE_STATE_TYPE, g_variant_get_type_string(state));
+	r = device_state_check("piix-ide", version, 1, state, PIIX_IDE_STATE_TYPE,
+			       err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(@" ST_CHANNEL "@" ST_CHANNEL ")", &cv[0], &cv[1]);
 	for (unsigned c = 0; c < 2; c++) {
 		ch[c] = ide->ch[c];
@@ -1955,15 +1938,15 @@ static int piix_ide_dev_load(void *dev, uint32_t version, GVariant *state,
 		    (ch[c].bm_status & ~(BM_ST_ACTIVE | BM_ST_ERROR | BM_ST_INTR |
 					 BM_ST_DMA_CAP)) ||
 		    (ch[c].prd_table & 3))
-			r = load_fail(err, errlen, "piix-ide: channel %u bus master command 0x%02x, status 0x%02x or PRD table 0x%x out of range",
+			r = device_load_fail(err, errlen, "piix-ide: channel %u bus master command 0x%02x, status 0x%02x or PRD table 0x%x out of range",
 				      c, ch[c].bm_cmd, ch[c].bm_status, ch[c].prd_table);
 		else if (ch[c].irq_level != want)
-			r = load_fail(err, errlen, "piix-ide: channel %u IRQ level %d does not match the selected drive's INTRQ",
+			r = device_load_fail(err, errlen, "piix-ide: channel %u IRQ level %d does not match the selected drive's INTRQ",
 				      c, ch[c].irq_level);
 		for (unsigned u = 0; u < 2 && !r; u++)
 			if ((ch[c].drive[u].status & ST_BSY) &&
 			    !(ch[c].devctl & DEVCTL_SRST))
-				r = load_fail(err, errlen, "piix-ide: drive %u busy with no request and no reset",
+				r = device_load_fail(err, errlen, "piix-ide: drive %u busy with no request and no reset",
 					      2 * c + u);
 	}
 	if (r == 0) {

@@ -305,18 +305,6 @@ static GVariant *ioapic_dev_save(void *dev)
 						       sizeof(io->rte[0])));
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Checked in full, then applied; the machine re-reads the table
  * (routes_changed) as after a guest's write.  Nothing is sent: a pin
  * awaiting its EOI keeps Remote IRR, and the MSIs of the others were
@@ -332,28 +320,25 @@ static int ioapic_dev_load(void *dev, uint32_t version, GVariant *state,
 	gsize n;
 	int r = 0;
 
-	if (version != 1)
-		return load_fail(err, errlen, "ioapic: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(IOAPIC_STATE_TYPE)))
-		return load_fail(err, errlen, "ioapic: state is of type %s, not " IOAPIC_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("ioapic", version, 1, state, IOAPIC_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(yyu@at)", &id, &regsel, &level, &table);
 	rte = g_variant_get_fixed_array(table, &n, sizeof(uint64_t));
 	if (id > 0x0f)
-		r = load_fail(err, errlen, "ioapic: ID %u out of range", id);
+		r = device_load_fail(err, errlen, "ioapic: ID %u out of range", id);
 	else if (level >> IOAPIC_PINS)
-		r = load_fail(err, errlen, "ioapic: input levels 0x%x name pins past %u",
+		r = device_load_fail(err, errlen, "ioapic: input levels 0x%x name pins past %u",
 			      level, IOAPIC_PINS - 1);
 	else if (n != IOAPIC_PINS)
-		r = load_fail(err, errlen, "ioapic: %zu redirection entries, not %u",
+		r = device_load_fail(err, errlen, "ioapic: %zu redirection entries, not %u",
 			      (size_t)n, IOAPIC_PINS);
 	for (unsigned i = 0; !r && i < IOAPIC_PINS; i++) {
 		if (rte[i] & ~(RTE_WRITABLE | RTE_REMOTE_IRR))
-			r = load_fail(err, errlen, "ioapic: pin %u entry 0x%llx sets reserved bits",
+			r = device_load_fail(err, errlen, "ioapic: pin %u entry 0x%llx sets reserved bits",
 				      i, (unsigned long long)rte[i]);
 		else if ((rte[i] & RTE_REMOTE_IRR) && !(rte[i] & RTE_LEVEL))
-			r = load_fail(err, errlen, "ioapic: pin %u has Remote IRR but is edge-triggered",
+			r = device_load_fail(err, errlen, "ioapic: pin %u has Remote IRR but is edge-triggered",
 				      i);
 	}
 	if (!r) {

@@ -847,18 +847,6 @@ static GVariant *pci_host_dev_save(void *opaque)
 			     g_variant_builder_end(&funcs));
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* One function's saved state, checked against the function this machine
  * built at the same devfn. */
 struct func_state {
@@ -909,21 +897,21 @@ static int function_parse(GVariant *v, struct pci_host *host, uint8_t *devfn, st
 	p = g_variant_get_fixed_array(pba, &np, sizeof(uint64_t));
 	nt = g_variant_n_children(table);
 	if (!dev)
-		r = load_fail(err, errlen, "pci-host: function %02x.%u is not in this machine",
+		r = device_load_fail(err, errlen, "pci-host: function %02x.%u is not in this machine",
 			      slot, fn);
 	else if (nc != PCI_CONFIG_SIZE || na != PCI_NUM_BARS + 1)
-		r = load_fail(err, errlen, "pci-host: %02x.%u: %zu config bytes, %zu BAR addresses",
+		r = device_load_fail(err, errlen, "pci-host: %02x.%u: %zu config bytes, %zu BAR addresses",
 			      slot, fn, (size_t)nc, (size_t)na);
 	else if (nt != (x ? x->nvectors : 0) || np != (x ? MSIX_PBA_WORDS : 0))
-		r = load_fail(err, errlen, "pci-host: %02x.%u: MSI-X table of %zu entries, PBA of %zu words",
+		r = device_load_fail(err, errlen, "pci-host: %02x.%u: MSI-X table of %zu entries, PBA of %zu words",
 			      slot, fn, (size_t)nt, (size_t)np);
 	for (unsigned o = 0; !r && o < PCI_CONFIG_SIZE; o++)
 		if (fixed_byte(dev, o) &&
 		    ((c[o] ^ dev->config[o]) & ~dev->wmask[o]))
-			r = load_fail(err, errlen, "pci-host: %02x.%u: config byte 0x%02x is 0x%02x, not 0x%02x (read-only bits; a BAR not aligned to its size?)",
+			r = device_load_fail(err, errlen, "pci-host: %02x.%u: config byte 0x%02x is 0x%02x, not 0x%02x (read-only bits; a BAR not aligned to its size?)",
 				      slot, fn, o, c[o], dev->config[o]);
 	if (!r && !!(c[PCI_STATUS] & PCI_STATUS_INTERRUPT) != !!intx)
-		r = load_fail(err, errlen, "pci-host: %02x.%u: INTx level %d but status 0x%02x",
+		r = device_load_fail(err, errlen, "pci-host: %02x.%u: INTx level %d but status 0x%02x",
 			      slot, fn, intx ? 1 : 0, c[PCI_STATUS]);
 	if (!r) {
 		memcpy(f->config, c, PCI_CONFIG_SIZE);
@@ -934,7 +922,7 @@ static int function_parse(GVariant *v, struct pci_host *host, uint8_t *devfn, st
 		for (unsigned i = 0; !r && i <= PCI_NUM_BARS; i++) {
 			f->addr[i] = a[i];
 			if (a[i] != PCI_BAR_UNMAPPED && a[i] != bar_address(&tmp, i))
-				r = load_fail(err, errlen, "pci-host: %02x.%u: BAR %u mapped at 0x%llx, which its registers do not decode",
+				r = device_load_fail(err, errlen, "pci-host: %02x.%u: BAR %u mapped at 0x%llx, which its registers do not decode",
 					      slot, fn, i, (unsigned long long)a[i]);
 		}
 	}
@@ -943,7 +931,7 @@ static int function_parse(GVariant *v, struct pci_host *host, uint8_t *devfn, st
 				    &f->table[v2][1], &f->table[v2][2],
 				    &f->table[v2][3]);
 		if (f->table[v2][3] & ~1u)
-			r = load_fail(err, errlen, "pci-host: %02x.%u: MSI-X vector %u control 0x%x",
+			r = device_load_fail(err, errlen, "pci-host: %02x.%u: MSI-X vector %u control 0x%x",
 				      slot, fn, v2, f->table[v2][3]);
 	}
 	for (unsigned w = 0; !r && w < np; w++) {
@@ -954,7 +942,7 @@ static int function_parse(GVariant *v, struct pci_host *host, uint8_t *devfn, st
 
 		f->pba[w] = p[w];
 		if (p[w] & ~valid)
-			r = load_fail(err, errlen, "pci-host: %02x.%u: MSI-X pending bits 0x%llx past vector %u",
+			r = device_load_fail(err, errlen, "pci-host: %02x.%u: MSI-X pending bits 0x%llx past vector %u",
 				      slot, fn, (unsigned long long)p[w], x->nvectors - 1);
 	}
 	g_variant_unref(config);
@@ -1003,21 +991,18 @@ static int pci_host_dev_load(void *opaque, uint32_t version, GVariant *state,
 	uint32_t address;
 	int r = 0;
 
-	if (version != 1)
-		return load_fail(err, errlen, "pci-host: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PCI_HOST_STATE_TYPE)))
-		return load_fail(err, errlen, "pci-host: state is of type %s, not " PCI_HOST_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("pci-host", version, 1, state, PCI_HOST_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(u@a" FUNC_TYPE ")", &address, &funcs);
 	for (i = 0; i < 256; i++)
 		nfuncs += host->dev[i] != NULL;
 	n = (unsigned)g_variant_n_children(funcs);
 	if (address & ~ADDR_MASK)
-		r = load_fail(err, errlen, "pci-host: CONFIG_ADDRESS 0x%08x sets reserved bits",
+		r = device_load_fail(err, errlen, "pci-host: CONFIG_ADDRESS 0x%08x sets reserved bits",
 			      address);
 	else if (n != nfuncs)
-		r = load_fail(err, errlen, "pci-host: %u functions saved, this machine has %u",
+		r = device_load_fail(err, errlen, "pci-host: %u functions saved, this machine has %u",
 			      n, nfuncs);
 	else if (!(f = calloc(n ? n : 1, sizeof(*f))))
 		r = -ENOMEM;
@@ -1028,7 +1013,7 @@ static int pci_host_dev_load(void *opaque, uint32_t version, GVariant *state,
 		r = function_parse(v, host, &devfn, &f[i], err, errlen);
 		g_variant_unref(v);
 		if (!r && i && devfn <= f[i - 1].dev->devfn)
-			r = load_fail(err, errlen, "pci-host: function %02x.%u out of order or repeated",
+			r = device_load_fail(err, errlen, "pci-host: function %02x.%u out of order or repeated",
 				      devfn >> 3, devfn & 7);
 	}
 	if (funcs)
@@ -1050,7 +1035,7 @@ static int pci_host_dev_load(void *opaque, uint32_t version, GVariant *state,
 		for (j = 0; !r && j <= PCI_NUM_BARS; j++) {
 			r = map_bar_at(f[i].dev, j, f[i].addr[j]);
 			if (r < 0)
-				r = load_fail(err, errlen, "pci-host: %02x.%u BAR %u at 0x%llx overlaps another range",
+				r = device_load_fail(err, errlen, "pci-host: %02x.%u BAR %u at 0x%llx overlaps another range",
 					      f[i].dev->devfn >> 3, f[i].dev->devfn & 7,
 					      j, (unsigned long long)f[i].addr[j]);
 		}

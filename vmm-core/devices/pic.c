@@ -468,18 +468,6 @@ static GVariant *pic_dev_save(void *dev)
 			     pic->intr);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Read chip @idx of @v into @c (which holds the chip's fixed fields) and
  * check it as the chip's own code could have left it. */
 static int chip_load(GVariant *v, struct pic_chip *c, unsigned idx,
@@ -493,18 +481,18 @@ static int chip_load(GVariant *v, struct pic_chip *c, unsigned idx,
 		      &c->elcr, &c->vector_base, &c->lowest, &step,
 		      &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7]);
 	if (step > INIT_ICW4)
-		return load_fail(err, errlen, "pic: %s initialisation step %u out of range",
+		return device_load_fail(err, errlen, "pic: %s initialisation step %u out of range",
 				 name, step);
 	if (c->lowest > 7 || (c->vector_base & 7))
-		return load_fail(err, errlen, "pic: %s priority %u or vector base 0x%x out of range",
+		return device_load_fail(err, errlen, "pic: %s priority %u or vector base 0x%x out of range",
 				 name, c->lowest, c->vector_base);
 	if (c->elcr & ~c->elcr_mask)
-		return load_fail(err, errlen, "pic: %s ELCR 0x%02x sets fixed edge inputs",
+		return device_load_fail(err, errlen, "pic: %s ELCR 0x%02x sets fixed edge inputs",
 				 name, c->elcr);
 	/* Level inputs request exactly while high; nothing drives master IR2. */
 	if ((c->irr & c->elcr) != (c->input & c->elcr) ||
 	    (!idx && (c->input & (1u << PIC_CASCADE_IRQ))))
-		return load_fail(err, errlen, "pic: %s IRR 0x%02x does not match its inputs 0x%02x",
+		return device_load_fail(err, errlen, "pic: %s IRR 0x%02x does not match its inputs 0x%02x",
 				 name, c->irr, c->input);
 	c->init_step = (enum pic_init_step)step;
 	c->icw4_needed = b[0];
@@ -528,12 +516,9 @@ static int pic_dev_load(void *dev, uint32_t version, GVariant *state,
 	gboolean intr;
 	int r = 0;
 
-	if (version != 1)
-		return load_fail(err, errlen, "pic: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIC_STATE_TYPE)))
-		return load_fail(err, errlen, "pic: state is of type %s, not " PIC_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("pic", version, 1, state, PIC_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(@" CHIP_TYPE "@" CHIP_TYPE "b)", &chip[0],
 		      &chip[1], &intr);
 	for (unsigned i = 0; i < 2 && !r; i++)
@@ -549,7 +534,7 @@ static int pic_dev_load(void *dev, uint32_t version, GVariant *state,
 		check.intr_changed = NULL;
 		pic_update(&check);
 		if (check.chip[0].irr != tmp.chip[0].irr || check.intr != !!intr)
-			return load_fail(err, errlen, "pic: cascade request or INTR level inconsistent with the registers");
+			return device_load_fail(err, errlen, "pic: cascade request or INTR level inconsistent with the registers");
 	}
 	pic->chip[0] = tmp.chip[0];
 	pic->chip[1] = tmp.chip[1];

@@ -161,18 +161,6 @@ static GVariant *piix_dev_save(void *dev)
 			     p->pirq_level[2], p->pirq_level[3], p->isa_level);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* The routing registers come back with the config space (pci-host,
  * loaded first); the 8259A levels must be what they and the PIRQ levels
  * give, and are driven to that. */
@@ -182,13 +170,11 @@ static int piix_dev_load(void *dev, uint32_t version, GVariant *state,
 	struct piix *p = dev, t = *p;
 	gboolean l[4];
 	guint16 isa;
+	int r;
 
-	if (version != 1)
-		return load_fail(err, errlen, "piix: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIIX_STATE_TYPE)))
-		return load_fail(err, errlen, "piix: state is of type %s, not " PIIX_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("piix", version, 1, state, PIIX_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(bbbbq)", &l[0], &l[1], &l[2], &l[3], &isa);
 	for (unsigned i = 0; i < 4; i++)
 		t.pirq_level[i] = l[i];
@@ -196,7 +182,7 @@ static int piix_dev_load(void *dev, uint32_t version, GVariant *state,
 	t.isa_level = 0;
 	route(&t);		/* no ops: only works out the levels */
 	if (t.isa_level != isa)
-		return load_fail(err, errlen, "piix: 8259A levels 0x%04x do not follow from the PIRQ levels and routes (0x%04x)",
+		return device_load_fail(err, errlen, "piix: 8259A levels 0x%04x do not follow from the PIRQ levels and routes (0x%04x)",
 				 isa, t.isa_level);
 	for (unsigned i = 0; i < 4; i++)
 		p->pirq_level[i] = l[i];

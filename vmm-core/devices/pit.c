@@ -613,21 +613,6 @@ static GVariant *pit_dev_save(void *dev)
 			     (guint64)pit->timer.deadline_ns);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Read counter @idx from @v into @c and check it as the counter's own code
  * could have left it at clock time @now. */
 static int channel_load(GVariant *v, struct pit_channel *c, unsigned idx,
@@ -658,32 +643,32 @@ static int channel_load(GVariant *v, struct pit_channel *c, unsigned idx,
 	c->origin = origin;
 	c->pending_at = pending_at;
 	if (c->mode > 5 || c->rw == RW_LATCH || c->rw > RW_WORD)
-		return load_fail(err, errlen, "pit: counter %u mode %u or access mode %u out of range",
+		return device_load_fail(err, errlen, "pit: counter %u mode %u or access mode %u out of range",
 				 idx, c->mode, c->rw);
 	if ((c->write_msb_next || c->read_msb_next) && c->rw != RW_WORD)
-		return load_fail(err, errlen, "pit: counter %u LSB/MSB flip-flop set without LSB/MSB access",
+		return device_load_fail(err, errlen, "pit: counter %u LSB/MSB flip-flop set without LSB/MSB access",
 				 idx);
 	if (c->latched && c->latch_msb_next && c->rw == RW_LSB)
-		return load_fail(err, errlen, "pit: counter %u latch read position inconsistent with LSB access",
+		return device_load_fail(err, errlen, "pit: counter %u latch read position inconsistent with LSB access",
 				 idx);
 	/* A counter never loaded has no count yet (0). */
 	if (c->n > 65536 || (c->counting && c->n < 1) ||
 	    (c->pending && (c->pending_n < 1 || c->pending_n > 65536)))
-		return load_fail(err, errlen, "pit: counter %u count %u/%u out of range (1-65536)",
+		return device_load_fail(err, errlen, "pit: counter %u count %u/%u out of range (1-65536)",
 				 idx, c->n, c->pending_n);
 	if (idx != 2 && !c->gate)
-		return load_fail(err, errlen, "pit: counter %u has its gate low (tied high)", idx);
+		return device_load_fail(err, errlen, "pit: counter %u has its gate low (tied high)", idx);
 	if (!c->counting && (c->paused || c->pending))
-		return load_fail(err, errlen, "pit: counter %u paused or pending while not counting",
+		return device_load_fail(err, errlen, "pit: counter %u paused or pending while not counting",
 				 idx);
 	if (c->paused && c->mode != 0 && c->mode != 4)
-		return load_fail(err, errlen, "pit: counter %u paused in mode %u", idx, c->mode);
+		return device_load_fail(err, errlen, "pit: counter %u paused in mode %u", idx, c->mode);
 	if (c->pending && ((c->mode != 2 && c->mode != 3) ||
 			   c->pending_at < c->origin))
-		return load_fail(err, errlen, "pit: counter %u pending count inconsistent with mode %u",
+		return device_load_fail(err, errlen, "pit: counter %u pending count inconsistent with mode %u",
 				 idx, c->mode);
 	if (c->counting && c->origin > elapsed(c, now))
-		return load_fail(err, errlen, "pit: counter %u started after the saved clock time",
+		return device_load_fail(err, errlen, "pit: counter %u started after the saved clock time",
 				 idx);
 	return 0;
 }
@@ -704,12 +689,9 @@ static int pit_dev_load(void *dev, uint32_t version, GVariant *state,
 	uint64_t now = pit_now(pit);
 	int r = 0;
 
-	if (version != 1)
-		return load_fail(err, errlen, "pit: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(PIT_STATE_TYPE)))
-		return load_fail(err, errlen, "pit: state is of type %s, not " PIT_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("pit", version, 1, state, PIT_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(@" CHANNEL_TYPE "@" CHANNEL_TYPE "@" CHANNEL_TYPE
 		      "ybtbt)", &cv[0], &cv[1], &cv[2], &portb, &irq_sent,
 		      &last_irq_ns, &armed, &deadline);
@@ -722,12 +704,12 @@ static int pit_dev_load(void *dev, uint32_t version, GVariant *state,
 	if (r < 0)
 		return r;
 	if (portb & ~PORTB_WRITABLE)
-		return load_fail(err, errlen, "pit: port 0x61 value 0x%02x has read-only bits",
+		return device_load_fail(err, errlen, "pit: port 0x61 value 0x%02x has read-only bits",
 				 portb);
 	if (ch[2].gate != !!(portb & PORTB_GATE2))
-		return load_fail(err, errlen, "pit: counter 2 gate differs from port 0x61 bit 0");
+		return device_load_fail(err, errlen, "pit: counter 2 gate differs from port 0x61 bit 0");
 	if (armed && (!ch[0].counting || ch[0].paused))
-		return load_fail(err, errlen, "pit: IRQ 0 timer armed while counter 0 is not counting");
+		return device_load_fail(err, errlen, "pit: IRQ 0 timer armed while counter 0 is not counting");
 	for (unsigned i = 0; i < 3; i++)
 		pit->ch[i] = ch[i];
 	pit->portb = portb;

@@ -646,21 +646,6 @@ static GVariant *rtc_dev_save(void *dev)
 			     (gint64)rtc->uf_check_ns);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Everything is checked on a copy first (the invariants the register code
  * keeps: which timers run, the stopped clock, IRQF against the level);
  * then the timers are re-armed at their saved deadlines (machine clock
@@ -678,13 +663,11 @@ static int rtc_dev_load(void *dev, uint32_t version, GVariant *state,
 	gint64 g, update_secs, uf_check;
 	guint64 upd_deadline, per_deadline, per_base, per_n, pf_check;
 	__int128 offset;
+	int r;
 
-	if (version != 1)
-		return load_fail(err, errlen, "rtc: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(RTC_STATE_TYPE)))
-		return load_fail(err, errlen, "rtc: state is of type %s, not " RTC_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("rtc", version, 1, state, RTC_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(@ayybbxbtxbtytttx)", &cmos, &index, &level,
 		      &stopped, &g, &upd_armed, &upd_deadline, &update_secs,
 		      &per_armed, &per_deadline, &rs, &per_base, &per_n,
@@ -692,7 +675,7 @@ static int rtc_dev_load(void *dev, uint32_t version, GVariant *state,
 	bytes = g_variant_get_fixed_array(cmos, &len, 1);
 	if (len != sizeof(t.cmos)) {
 		g_variant_unref(cmos);
-		return load_fail(err, errlen, "rtc: %zu bytes of CMOS, not %zu",
+		return device_load_fail(err, errlen, "rtc: %zu bytes of CMOS, not %zu",
 				 (size_t)len, sizeof(t.cmos));
 	}
 	memcpy(t.cmos, bytes, sizeof(t.cmos));
@@ -708,32 +691,32 @@ static int rtc_dev_load(void *dev, uint32_t version, GVariant *state,
 	t.uf_check_ns = uf_check;
 	offset = (__int128)g - t.clk->realtime_ns(t.clk);
 	if (index > 0x7f)
-		return load_fail(err, errlen, "rtc: index register 0x%02x out of range", index);
+		return device_load_fail(err, errlen, "rtc: index register 0x%02x out of range", index);
 	if ((t.cmos[REG_A] & A_UIP) || (t.cmos[REG_C] & ~(C_PF | C_AF | C_UF)) ||
 	    t.cmos[REG_D] != D_VRT)
-		return load_fail(err, errlen, "rtc: registers A 0x%02x, C 0x%02x or D 0x%02x hold read-only bits",
+		return device_load_fail(err, errlen, "rtc: registers A 0x%02x, C 0x%02x or D 0x%02x hold read-only bits",
 				 t.cmos[REG_A], t.cmos[REG_C], t.cmos[REG_D]);
 	if ((t.cmos[REG_B] & B_SET) && (t.cmos[REG_B] & B_UIE))
-		return load_fail(err, errlen, "rtc: register B 0x%02x has UIE with SET",
+		return device_load_fail(err, errlen, "rtc: register B 0x%02x has UIE with SET",
 				 t.cmos[REG_B]);
 	if (t.stopped != !should_run(&t))
-		return load_fail(err, errlen, "rtc: clock %s, but registers A 0x%02x and B 0x%02x say otherwise",
+		return device_load_fail(err, errlen, "rtc: clock %s, but registers A 0x%02x and B 0x%02x say otherwise",
 				 t.stopped ? "stopped" : "running", t.cmos[REG_A],
 				 t.cmos[REG_B]);
 	if (g > MAX_SECS * NS_PER_SEC || g < -MAX_SECS * NS_PER_SEC ||
 	    offset > INT64_MAX || offset < INT64_MIN ||
 	    update_secs > MAX_SECS + 1 || update_secs < -MAX_SECS - 1)
-		return load_fail(err, errlen, "rtc: guest time %lld ns or update second %lld out of range",
+		return device_load_fail(err, errlen, "rtc: guest time %lld ns or update second %lld out of range",
 				 (long long)g, (long long)update_secs);
 	if (t.irq_level != (irqf(&t) != 0))
-		return load_fail(err, errlen, "rtc: IRQ 8 level %d does not match register C 0x%02x",
+		return device_load_fail(err, errlen, "rtc: IRQ 8 level %d does not match register C 0x%02x",
 				 t.irq_level, t.cmos[REG_C]);
 	if (upd_armed != update_timer_wanted(&t))
-		return load_fail(err, errlen, "rtc: update timer %s, but register B 0x%02x says otherwise",
+		return device_load_fail(err, errlen, "rtc: update timer %s, but register B 0x%02x says otherwise",
 				 upd_armed ? "armed" : "idle", t.cmos[REG_B]);
 	if (per_armed != periodic_wanted(&t) ||
 	    (per_armed ? rs != (t.cmos[REG_A] & A_RS) : rs != 0))
-		return load_fail(err, errlen, "rtc: periodic timer %s at rate %u, but registers A 0x%02x and B 0x%02x say otherwise",
+		return device_load_fail(err, errlen, "rtc: periodic timer %s at rate %u, but registers A 0x%02x and B 0x%02x say otherwise",
 				 per_armed ? "armed" : "idle", rs, t.cmos[REG_A],
 				 t.cmos[REG_B]);
 

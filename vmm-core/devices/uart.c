@@ -463,18 +463,6 @@ static GVariant *uart_dev_save(void *dev)
 			     u->irq_level != 0);
 }
 
-static int load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Every register is checked on a copy as the UART's own code could have
  * left it; then the IRQ output is driven to its saved level. */
 static int uart_dev_load(void *dev, uint32_t version, GVariant *state,
@@ -487,29 +475,26 @@ static int uart_dev_load(void *dev, uint32_t version, GVariant *state,
 	gsize n;
 	int r = 0;
 
-	if (version != 1)
-		return load_fail(err, errlen, "uart: state version %u not supported",
-				 version);
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(UART_STATE_TYPE)))
-		return load_fail(err, errlen, "uart: state is of type %s, not " UART_STATE_TYPE,
-				 g_variant_get_type_string(state));
+	r = device_state_check("uart", version, 1, state, UART_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(qyyyyyyyb@ayb)", &t.divisor, &t.ier, &t.lcr,
 		      &t.mcr, &t.scr, &t.fcr, &t.lsr_errors, &t.msr, &thr,
 		      &fifo, &irq_level);
 	rx = g_variant_get_fixed_array(fifo, &n, 1);
 	t.thr_ipending = thr;
 	if (t.ier & ~0x0f || t.mcr & ~MCR_MASK || t.lsr_errors & ~LSR_ERRORS)
-		r = load_fail(err, errlen, "uart: IER 0x%02x, MCR 0x%02x or LSR errors 0x%02x set reserved bits",
+		r = device_load_fail(err, errlen, "uart: IER 0x%02x, MCR 0x%02x or LSR errors 0x%02x set reserved bits",
 			      t.ier, t.mcr, t.lsr_errors);
 	else if (t.fcr & ~(FCR_ENABLE | FCR_DMA | FCR_TRIGGER) ||
 		 (!(t.fcr & FCR_ENABLE) && t.fcr))
-		r = load_fail(err, errlen, "uart: FCR 0x%02x cannot be programmed",
+		r = device_load_fail(err, errlen, "uart: FCR 0x%02x cannot be programmed",
 			      t.fcr);
 	else if ((t.msr & 0xf0) != msr_lines(&t))
-		r = load_fail(err, errlen, "uart: MSR 0x%02x does not match MCR 0x%02x",
+		r = device_load_fail(err, errlen, "uart: MSR 0x%02x does not match MCR 0x%02x",
 			      t.msr, t.mcr);
 	else if (n > rx_capacity(&t))
-		r = load_fail(err, errlen, "uart: %zu bytes in a %u-byte receive FIFO",
+		r = device_load_fail(err, errlen, "uart: %zu bytes in a %u-byte receive FIFO",
 			      (size_t)n, rx_capacity(&t));
 	if (!r) {
 		for (gsize i = 0; i < n; i++)
@@ -518,7 +503,7 @@ static int uart_dev_load(void *dev, uint32_t version, GVariant *state,
 		t.rx_count = (unsigned)n;
 		if ((iir_id(&t) != IIR_NONE && (t.mcr & MCR_OUT2) &&
 		     !(t.mcr & MCR_LOOP)) != !!irq_level)
-			r = load_fail(err, errlen, "uart: IRQ level %d inconsistent with the registers",
+			r = device_load_fail(err, errlen, "uart: IRQ level %d inconsistent with the registers",
 				      irq_level ? 1 : 0);
 	}
 	g_variant_unref(fifo);

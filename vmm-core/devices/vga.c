@@ -1678,21 +1678,8 @@ static GVariant *vga_save(void *dev)
 }
 
 /* One line in @err, naming the device; returns -EINVAL. */
-static int refuse(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!err || !errlen)
-		return -EINVAL;
-	n = snprintf(err, errlen, "vga: ");
-	if (n < 0 || (size_t)n >= errlen)
-		return -EINVAL;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#define refuse(err, errlen, fmt, ...) \
+	device_load_fail(err, errlen, "vga: " fmt, ##__VA_ARGS__)
 
 /* Byte array @a of exactly @n bytes into @out, each byte within
  * @wmask[i] (NULL: any; past @nmask bytes: must be 0).  Returns -1 if the
@@ -1852,13 +1839,10 @@ static int vga_load(void *dev, uint32_t version, GVariant *state, char *err,
 	gboolean ar_data;
 	int r = 0;
 
-	if (version != VGA_STATE_VERSION)
-		return refuse(err, errlen, "state version %u not supported",
-			      version);
-	if (!state || !g_variant_is_of_type(state, G_VARIANT_TYPE(VGA_STATE_TYPE)))
-		return refuse(err, errlen, "state of type %s, not %s",
-			      state ? g_variant_get_type_string(state) : "(none)",
-			      VGA_STATE_TYPE);
+	r = device_state_check("vga", version, VGA_STATE_VERSION, state,
+			       VGA_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(u(yyyy)@(yay)@(yay)@(yay)@(ybay)@(yayyyyayb)u@(qaq))",
 		      &vram_size, &misc, &feature, &vse, &st01, &c[2], &c[3],
 		      &c[4], &c[5], &c[6], &latch, &c[8]);

@@ -470,15 +470,10 @@ static int virtio_blk_dev_load(void *dev, uint32_t version, GVariant *state,
 	guint64 capacity;
 	int r;
 
-	if (version != 1) {
-		snprintf(err, errlen, "virtio-blk: state version %u not supported", version);
-		return -EINVAL;
-	}
-	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(VIRTIO_BLK_STATE_TYPE))) {
-		snprintf(err, errlen, "virtio-blk: state is of type %s, not " VIRTIO_BLK_STATE_TYPE,
-			 g_variant_get_type_string(state));
-		return -EINVAL;
-	}
+	r = device_state_check("virtio-blk", version, 1, state, VIRTIO_BLK_STATE_TYPE,
+			       err, errlen);
+	if (r < 0)
+		return r;
 	g_variant_get(state, "(@" VIRTIO_PCI_STATE_TYPE "t)", &t, &capacity);
 	if (capacity != vb->capacity) {
 		g_variant_unref(t);
