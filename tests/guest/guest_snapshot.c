@@ -45,17 +45,8 @@ static int load(struct machine *m, struct guest_mem *mem, void *opaque)
 
 static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu, void *opaque)
 {
-	struct hv_regs regs = { .rip = 0, .rsp = 0x8000, .rflags = 2 };
-	struct hv_sregs sregs;
-	int r = hv_vcpu_get_sregs(vcpu, &sregs);
-
 	(void)m, (void)opaque;
-	if (r < 0)
-		return r;
-	sregs.cs.selector = (uint16_t)(CODE_GPA >> 4);
-	sregs.cs.base = CODE_GPA;
-	r = hv_vcpu_set_sregs(vcpu, &sregs);
-	return r < 0 ? r : hv_vcpu_set_regs(vcpu, &regs);
+	return guest_setup_real_mode(vcpu, (uint16_t)(CODE_GPA >> 4), 0, 0x8000);
 }
 
 static const struct machine_boot_hooks hooks = { .load = load, .setup_bsp = setup_bsp };
