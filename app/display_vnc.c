@@ -62,6 +62,19 @@ struct vnc_display {
 	int last_x, last_y;
 	unsigned buttons;		/* CONSOLE_BTN_* last sent */
 
+	/* libvncserver's client iterator takes its reference on a client
+	 * only after it dropped the list lock, so a client freed in between
+	 * (its connection gone) is used after free.  This lock makes the two
+	 * exclusive: held across rfbNewClient() (which frees the client when
+	 * the peer left early) and by the gone hook (which runs before the
+	 * library frees its client), and around every walk of the client
+	 * list.  The main thread only tries it: a frame it cannot mark now is
+	 * kept in @pending and marked by the acceptor. */
+	pthread_mutex_t clients_lock;
+	pthread_mutex_t pend_lock;	/* guards pending */
+	bool pending;
+	unsigned px0, py0, px1, py1;	/* pending box (x1, y1 exclusive) */
+
 	/* Our acceptor thread and the clients it made. */
 	int listen_fd;
 	int wake_fd;			/* eventfd: stop, or a client left */
@@ -160,9 +173,15 @@ static void vnc_resize(void *opaque, const struct console_surface *s)
 	d->height = s->height;
 	copy_rect(d, s, 0, 0, s->width, s->height);
 	if (d->screen->frameBuffer) {
-		/* Waits for the clients' sends of the old buffer to end. */
+		/* Waits for the clients' sends of the old buffer to end; walks
+		 * the client list (see clients_lock). */
+		pthread_mutex_lock(&d->clients_lock);
+		pthread_mutex_lock(&d->pend_lock);
+		d->pending = false;	/* the whole new frame goes out */
+		pthread_mutex_unlock(&d->pend_lock);
 		rfbNewFramebuffer(d->screen, (char *)fb, (int)s->width,
 				  (int)s->height, 8, 3, 4);
+		pthread_mutex_unlock(&d->clients_lock);
 	} else {
 		/* Registration, before the server runs. */
 		d->screen->width = (int)s->width;
@@ -173,6 +192,8 @@ static void vnc_resize(void *opaque, const struct console_surface *s)
 	free(old);
 }
 
+static void wake(struct vnc_display *d);
+
 static void vnc_update(void *opaque, const struct console_surface *s,
 		       unsigned x, unsigned y, unsigned w, unsigned h)
 {
@@ -182,8 +203,55 @@ static void vnc_update(void *opaque, const struct console_surface *s,
 	    x + w > d->width || y + h > d->height)
 		return;		/* the resize failed for lack of memory */
 	copy_rect(d, s, x, y, w, h);
-	rfbMarkRectAsModified(d->screen, (int)x, (int)y, (int)(x + w),
-			      (int)(y + h));
+	pthread_mutex_lock(&d->pend_lock);
+	if (d->pending) {
+		x = x < d->px0 ? x : d->px0;
+		y = y < d->py0 ? y : d->py0;
+		w = (x + w > d->px1 ? x + w : d->px1) - x;
+		h = (y + h > d->py1 ? y + h : d->py1) - y;
+	}
+	if (pthread_mutex_trylock(&d->clients_lock) == 0) {
+		d->pending = false;
+		pthread_mutex_unlock(&d->pend_lock);
+		rfbMarkRectAsModified(d->screen, (int)x, (int)y, (int)(x + w),
+				      (int)(y + h));
+		pthread_mutex_unlock(&d->clients_lock);
+		return;
+	}
+	/* A connection is being set up: the acceptor marks it after. */
+	d->pending = true;
+	d->px0 = x, d->py0 = y, d->px1 = x + w, d->py1 = y + h;
+	pthread_mutex_unlock(&d->pend_lock);
+	wake(d);
+}
+
+/* The acceptor: mark what vnc_update() could not.  Never waits (the
+ * acceptor must go on refusing excess connections): returns true if a box
+ * is still pending, to be tried again shortly. */
+static bool flush_pending(struct vnc_display *d)
+{
+	unsigned x0, y0, x1, y1;
+	bool pending;
+
+	if (pthread_mutex_trylock(&d->clients_lock) != 0) {
+		pthread_mutex_lock(&d->pend_lock);
+		pending = d->pending;
+		pthread_mutex_unlock(&d->pend_lock);
+		return pending;
+	}
+	pthread_mutex_lock(&d->pend_lock);
+	if (!d->pending || d->px1 > d->width || d->py1 > d->height) {
+		d->pending = false;
+		pthread_mutex_unlock(&d->pend_lock);
+		pthread_mutex_unlock(&d->clients_lock);
+		return false;
+	}
+	x0 = d->px0, y0 = d->py0, x1 = d->px1, y1 = d->py1;
+	d->pending = false;
+	pthread_mutex_unlock(&d->pend_lock);
+	rfbMarkRectAsModified(d->screen, (int)x0, (int)y0, (int)x1, (int)y1);
+	pthread_mutex_unlock(&d->clients_lock);
+	return false;
 }
 
 static const struct console_listener_ops vnc_listener_ops = {
@@ -308,6 +376,9 @@ static void vnc_client_gone(rfbClientPtr cl)
 {
 	struct vnc_display *d = cl->screen->screenData;
 
+	/* Held until the hook returns: no walk of the client list is under
+	 * way when the library then frees @cl (see clients_lock). */
+	pthread_mutex_lock(&d->clients_lock);
 	pthread_mutex_lock(&d->in_lock);
 	for (unsigned k = 0; k <= KEY_MAX; k++) {
 		if (key_test(d, k)) {
@@ -331,6 +402,7 @@ static void vnc_client_gone(rfbClientPtr cl)
 		if (d->slots[i].used && d->slots[i].cl == cl)
 			release_slot(d, &d->slots[i]);
 	pthread_mutex_unlock(&d->thr_lock);
+	pthread_mutex_unlock(&d->clients_lock);
 	wake(d);	/* the acceptor joins this thread */
 }
 
@@ -415,8 +487,11 @@ static void *handoff_main(void *opaque)
 
 	handoff_slot = s;
 	/* Sends the protocol version and calls vnc_new_client(); on failure
-	 * it has closed the socket. */
+	 * it has closed the socket and freed its client (see clients_lock;
+	 * the handshake deadline's shutdown() bounds how long it holds it). */
+	pthread_mutex_lock(&d->clients_lock);
 	cl = rfbNewClient(d->screen, s->fd);
+	pthread_mutex_unlock(&d->clients_lock);
 	pthread_mutex_lock(&d->thr_lock);
 	/* Filed while the slot is still used, so free() joins this thread. */
 	file_thread(d);
@@ -532,6 +607,8 @@ static void *acceptor_main(void *opaque)
 
 		if (backoff && (timeout < 0 || timeout > 100))
 			timeout = 100;
+		if (flush_pending(d) && (timeout < 0 || timeout > 20))
+			timeout = 20;	/* a frame waits for a handoff to end */
 		backoff = false;
 		if (poll(p, 2, timeout) < 0 && errno != EINTR)
 			break;
@@ -646,6 +723,8 @@ static void free_parts(struct vnc_display *d)
 	free(d->unix_path);
 	pthread_mutex_destroy(&d->in_lock);
 	pthread_mutex_destroy(&d->thr_lock);
+	pthread_mutex_destroy(&d->clients_lock);
+	pthread_mutex_destroy(&d->pend_lock);
 	free(d->slots);
 	free(d->gone);
 	free(d);
@@ -666,6 +745,8 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 	}
 	pthread_mutex_init(&d->in_lock, NULL);
 	pthread_mutex_init(&d->thr_lock, NULL);
+	pthread_mutex_init(&d->clients_lock, NULL);
+	pthread_mutex_init(&d->pend_lock, NULL);
 	d->con = con;
 	d->listen_fd = d->wake_fd = -1;
 	d->max_clients = o && o->max_clients ? o->max_clients : VNC_MAX_CLIENTS;
@@ -763,14 +844,17 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 
 unsigned vnc_display_clients(struct vnc_display *d)
 {
-	rfbClientIteratorPtr it = rfbGetClientIterator(d->screen);
+	rfbClientIteratorPtr it;
 	rfbClientPtr cl;
 	unsigned n = 0;
 
+	pthread_mutex_lock(&d->clients_lock);
+	it = rfbGetClientIterator(d->screen);
 	while ((cl = rfbClientIteratorNext(it)))
 		if (cl->state == RFB_NORMAL && cl->sock != RFB_INVALID_SOCKET)
 			n++;
 	rfbReleaseClientIterator(it);
+	pthread_mutex_unlock(&d->clients_lock);
 	return n;
 }
 
