@@ -76,8 +76,12 @@ if [ "${1:-}" = --retries ]; then
 	while :; do
 		status=0
 		"$0" "$@" | tee "$log" || status=${PIPESTATUS[0]}
+		# RIG_RETRY_ON_TIMEOUT=1: the caller's command bounds itself
+		# (e.g. `timeout 60` per test), so a rig timeout means L1 itself
+		# stopped (seen without a soft-lockup report too).
 		if { [ "$status" != 124 ] && [ "$status" != 123 ]; } ||
-		   ! grep -q "soft lockup" "$log"; then
+		   { ! grep -q "soft lockup" "$log" &&
+		     ! { [ "$status" = 124 ] && [ "${RIG_RETRY_ON_TIMEOUT:-0}" = 1 ]; }; }; then
 			exit "$status"
 		fi
 		attempt=$((attempt + 1))
@@ -85,7 +89,7 @@ if [ "${1:-}" = --retries ]; then
 			echo "rig: L1 wedged $attempt times in a row; giving up" >&2
 			exit "$status"
 		fi
-		echo "rig: L1 wedged (soft lockup, status $status); running the rig again ($attempt of $retries)" >&2
+		echo "rig: L1 wedged (soft lockup or timeout, status $status); running the rig again ($attempt of $retries)" >&2
 	done
 fi
 
