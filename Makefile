@@ -10,7 +10,7 @@ BUILD ?= build
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
-	libglib2.0-dev libjson-glib-dev xorriso \
+	libglib2.0-dev libjson-glib-dev libslirp-dev xorriso \
 	grub-pc-bin grub-common e2fsprogs fdisk \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev xvfb xdotool imagemagick
 

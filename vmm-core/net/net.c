@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/net/net.c - the backend thread, its two bounded queues and the
+ * NIC attachment (net.h); the datagram-socket backend.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../log.h"
+
+struct frame {
+	size_t len;
+	uint8_t data[];
+};
+
+/* A bounded FIFO of frames. */
+struct fqueue {
+	struct frame *f[NET_QUEUE_FRAMES];
+	unsigned head, n;
+	size_t bytes;
+};
+
+struct netdev {
+	const struct net_backend_ops *be_ops;
+	void *be;
+	pthread_t thread;
+	bool started;
+	int wake_fd;			/* eventfd: work for the thread */
+
+	pthread_mutex_t mu;		/* guards what follows, to the client */
+	struct fqueue txq, rxq;
+	bool tx_full;			/* net_send said -EAGAIN: tx_ready owed */
+	bool rx_kick;			/* net_rx_ready since the last offer */
+	bool stop;
+	bool link_up;
+	struct net_stats stats;
+	pthread_mutex_t *lock;		/* the device lock, set by the first attach */
+
+	/* Written with the device lock held, read with it held. */
+	const struct net_client_ops *ops;
+	void *opaque;
+};
+
+static bool fq_push(struct fqueue *q, struct frame *f)
+{
+	if (q->n == NET_QUEUE_FRAMES || q->bytes + f->len > NET_QUEUE_BYTES)
+		return false;
+	q->f[(q->head + q->n) % NET_QUEUE_FRAMES] = f;
+	q->n++;
+	q->bytes += f->len;
+	return true;
+}
+
+static struct frame *fq_peek(struct fqueue *q)
+{
+	return q->n ? q->f[q->head] : NULL;
+}
+
+static void fq_drop_head(struct fqueue *q, bool free_it)
+{
+	struct frame *f = q->f[q->head];
+
+	q->head = (q->head + 1) % NET_QUEUE_FRAMES;
+	q->n--;
+	q->bytes -= f->len;
+	if (free_it)
+		free(f);
+}
+
+static void fq_clear(struct fqueue *q)
+{
+	while (q->n)
+		fq_drop_head(q, true);
+}
+
+static void wake(struct netdev *nd)
+{
+	uint64_t one = 1;
+
+	if (write(nd->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vlog_ratelimited(LOG_WARN, "net: wakeup: %s", strerror(errno));
+}
+
+int net_attach(struct netdev *nd, const struct net_client_ops *ops,
+	       void *opaque, pthread_mutex_t *lock)
+{
+	int r = 0;
+
+	if (!nd || !ops || !ops->receive || !lock)
+		return -EINVAL;
+	pthread_mutex_lock(&nd->mu);
+	if (nd->lock && nd->lock != lock)
+		r = -EINVAL;
+	else if (nd->ops)
+		r = -EBUSY;
+	else
+		nd->lock = lock;
+	pthread_mutex_unlock(&nd->mu);
+	if (r)
+		return r;
+	nd->ops = ops;
+	nd->opaque = opaque;
+	return 0;
+}
+
+void net_detach(struct netdev *nd)
+{
+	if (!nd || !nd->ops)
+		return;
+	nd->ops = NULL;
+	nd->opaque = NULL;
+	pthread_mutex_lock(&nd->mu);
+	nd->stats.rx_dropped += nd->rxq.n;
+	fq_clear(&nd->rxq);
+	nd->tx_full = false;
+	pthread_mutex_unlock(&nd->mu);
+}
+
+int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0, off = 0;
+	struct frame *f;
+	int r = 0;
+
+	for (int i = 0; i < iovcnt; i++) {
+		len += iov[i].iov_len;
+		if (len > NET_FRAME_MAX)
+			break;
+	}
+	if (len < NET_FRAME_MIN || len > NET_FRAME_MAX) {
+		pthread_mutex_lock(&nd->mu);
+		nd->stats.tx_dropped++;
+		pthread_mutex_unlock(&nd->mu);
+		return -EMSGSIZE;
+	}
+	pthread_mutex_lock(&nd->mu);
+	if (!nd->link_up) {
+		nd->stats.tx_dropped++;
+		r = -ENOLINK;
+	} else if (nd->txq.n == NET_QUEUE_FRAMES ||
+		   nd->txq.bytes + len > NET_QUEUE_BYTES) {
+		nd->tx_full = true;
+		r = -EAGAIN;
+	}
+	pthread_mutex_unlock(&nd->mu);
+	if (r)
+		return r;
+	f = malloc(sizeof(*f) + len);
+	if (!f)
+		return -EAGAIN;
+	f->len = len;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(f->data + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	pthread_mutex_lock(&nd->mu);
+	if (!fq_push(&nd->txq, f)) {	/* filled meanwhile by another vCPU */
+		nd->tx_full = true;
+		r = -EAGAIN;
+	}
+	pthread_mutex_unlock(&nd->mu);
+	if (r) {
+		free(f);
+		return r;
+	}
+	wake(nd);
+	return 0;
+}
+
+void net_rx_ready(struct netdev *nd)
+{
+	bool waiting;
+
+	if (!nd)
+		return;
+	pthread_mutex_lock(&nd->mu);
+	waiting = nd->rxq.n && !nd->rx_kick;
+	nd->rx_kick = true;
+	pthread_mutex_unlock(&nd->mu);
+	if (waiting)
+		wake(nd);
+}
+
+void net_set_link(struct netdev *nd, bool up)
+{
+	pthread_mutex_t *lock;
+
+	pthread_mutex_lock(&nd->mu);
+	nd->link_up = up;
+	lock = nd->lock;
+	pthread_mutex_unlock(&nd->mu);
+	if (!lock)
+		return;
+	pthread_mutex_lock(lock);
+	if (nd->ops && nd->ops->link_changed)
+		nd->ops->link_changed(nd->opaque, up);
+	pthread_mutex_unlock(lock);
+}
+
+bool net_link_up(const struct netdev *nd)
+{
+	bool up;
+
+	pthread_mutex_lock((pthread_mutex_t *)&nd->mu);
+	up = nd->link_up;
+	pthread_mutex_unlock((pthread_mutex_t *)&nd->mu);
+	return up;
+}
+
+void net_get_stats(struct netdev *nd, struct net_stats *st)
+{
+	pthread_mutex_lock(&nd->mu);
+	*st = nd->stats;
+	pthread_mutex_unlock(&nd->mu);
+}
+
+const char *net_kind(const struct netdev *nd)
+{
+	return nd->be_ops->kind;
+}
+
+void net_deliver(struct netdev *nd, const uint8_t *frame, size_t len)
+{
+	struct frame *f;
+	bool ok;
+
+	if (len < NET_FRAME_MIN || len > NET_FRAME_MAX) {
+		pthread_mutex_lock(&nd->mu);
+		nd->stats.rx_dropped++;
+		pthread_mutex_unlock(&nd->mu);
+		return;
+	}
+	f = malloc(sizeof(*f) + len);
+	if (!f)
+		return;
+	f->len = len;
+	memcpy(f->data, frame, len);
+	pthread_mutex_lock(&nd->mu);
+	ok = nd->lock && nd->link_up && fq_push(&nd->rxq, f);
+	if (!ok)
+		nd->stats.rx_dropped++;
+	pthread_mutex_unlock(&nd->mu);
+	if (!ok)
+		free(f);
+	/* Offered to the NIC by the loop, right after poll_done. */
+}
+
+/* Offer queued frames to the NIC until it has no room. */
+static void offer_rx(struct netdev *nd)
+{
+	pthread_mutex_t *lock;
+
+	pthread_mutex_lock(&nd->mu);
+	lock = nd->rxq.n ? nd->lock : NULL;
+	nd->rx_kick = false;
+	pthread_mutex_unlock(&nd->mu);
+	if (!lock)
+		return;
+	pthread_mutex_lock(lock);
+	for (;;) {
+		struct frame *f;
+		struct iovec iov;
+		size_t took;
+
+		pthread_mutex_lock(&nd->mu);
+		f = fq_peek(&nd->rxq);
+		pthread_mutex_unlock(&nd->mu);
+		if (!f)
+			break;
+		if (!nd->ops) {		/* no NIC: the frames go nowhere */
+			pthread_mutex_lock(&nd->mu);
+			nd->stats.rx_dropped += nd->rxq.n;
+			fq_clear(&nd->rxq);
+			pthread_mutex_unlock(&nd->mu);
+			break;
+		}
+		iov.iov_base = f->data;
+		iov.iov_len = f->len;
+		took = nd->ops->receive(nd->opaque, &iov, 1);
+		if (!took)
+			break;
+		pthread_mutex_lock(&nd->mu);
+		nd->stats.rx_frames++;
+		nd->stats.rx_bytes += f->len;
+		fq_drop_head(&nd->rxq, true);
+		pthread_mutex_unlock(&nd->mu);
+	}
+	pthread_mutex_unlock(lock);
+}
+
+/* Send queued frames; returns whether some are left (output -EAGAIN). */
+static bool flush_tx(struct netdev *nd)
+{
+	bool owed = false, left;
+	pthread_mutex_t *lock = NULL;
+
+	for (;;) {
+		struct frame *f;
+		int r;
+
+		pthread_mutex_lock(&nd->mu);
+		f = fq_peek(&nd->txq);
+		pthread_mutex_unlock(&nd->mu);
+		if (!f)
+			break;
+		r = nd->be_ops->output(nd->be, f->data, f->len);
+		if (r == -EAGAIN)
+			break;
+		pthread_mutex_lock(&nd->mu);
+		nd->stats.tx_frames++;
+		nd->stats.tx_bytes += f->len;
+		fq_drop_head(&nd->txq, true);
+		pthread_mutex_unlock(&nd->mu);
+	}
+	pthread_mutex_lock(&nd->mu);
+	left = nd->txq.n != 0;
+	if (nd->tx_full && nd->txq.n <= NET_QUEUE_FRAMES / 2 &&
+	    nd->txq.bytes <= NET_QUEUE_BYTES / 2) {
+		nd->tx_full = false;
+		owed = true;
+		lock = nd->lock;
+	}
+	pthread_mutex_unlock(&nd->mu);
+	if (owed && lock) {
+		pthread_mutex_lock(lock);
+		if (nd->ops && nd->ops->tx_ready)
+			nd->ops->tx_ready(nd->opaque);
+		pthread_mutex_unlock(lock);
+	}
+	return left;
+}
+
+static void *net_thread(void *arg)
+{
+	struct netdev *nd = arg;
+	struct pollfd pfd[1 + NET_POLL_MAX];
+	bool tx_left = false;
+
+	for (;;) {
+		int timeout = -1, n;
+		bool rx_room;
+
+		pthread_mutex_lock(&nd->mu);
+		if (nd->stop) {
+			pthread_mutex_unlock(&nd->mu);
+			break;
+		}
+		rx_room = nd->rxq.n < NET_QUEUE_FRAMES / 2;
+		pthread_mutex_unlock(&nd->mu);
+
+		pfd[0] = (struct pollfd){ .fd = nd->wake_fd, .events = POLLIN };
+		n = nd->be_ops->poll_fill(nd->be, pfd + 1, NET_POLL_MAX,
+					  &timeout, rx_room, tx_left);
+		if (n < 0)
+			n = 0;
+		if (poll(pfd, 1 + n, timeout) < 0 && errno != EINTR) {
+			vlog_ratelimited(LOG_WARN, "net %s: poll: %s", nd->be_ops->kind,
+				 strerror(errno));
+			usleep(10000);
+			continue;
+		}
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(nd->wake_fd, &v, sizeof(v)) < 0 &&
+			    errno != EAGAIN)
+				vlog_ratelimited(LOG_WARN, "net: wakeup read: %s",
+					 strerror(errno));
+		}
+		nd->be_ops->poll_done(nd->be, pfd + 1, n);
+		tx_left = flush_tx(nd);
+		offer_rx(nd);
+	}
+	return NULL;
+}
+
+struct netdev *net_new(const struct net_backend_ops *ops, void *be, int *err)
+{
+	struct netdev *nd = calloc(1, sizeof(*nd));
+
+	if (!nd) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	nd->be_ops = ops;
+	nd->be = be;
+	nd->link_up = true;
+	pthread_mutex_init(&nd->mu, NULL);
+	nd->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (nd->wake_fd < 0) {
+		*err = -errno;
+		goto fail;
+	}
+	return nd;
+fail:
+	pthread_mutex_destroy(&nd->mu);
+	free(nd);
+	return NULL;
+}
+
+int net_start(struct netdev *nd)
+{
+	int r = -pthread_create(&nd->thread, NULL, net_thread, nd);
+
+	nd->started = r == 0;
+	return r;
+}
+
+void net_free(struct netdev *nd)
+{
+	if (!nd)
+		return;
+	pthread_mutex_lock(&nd->mu);
+	nd->stop = true;
+	pthread_mutex_unlock(&nd->mu);
+	wake(nd);
+	if (nd->started)
+		pthread_join(nd->thread, NULL);
+	nd->be_ops->free(nd->be);
+	fq_clear(&nd->txq);
+	fq_clear(&nd->rxq);
+	close(nd->wake_fd);
+	pthread_mutex_destroy(&nd->mu);
+	free(nd);
+}
+
+/* ---- the datagram-socket backend ----------------------------------------- */
+
+struct sock_be {
+	int fd;
+	bool dead;			/* hung up: stop polling it */
+	uint8_t buf[NET_FRAME_MAX];
+	struct netdev *nd;
+};
+
+static int sock_poll_fill(void *be, struct pollfd *pfd, int max,
+			  int *timeout_ms, bool rx_room, bool tx_pending)
+{
+	struct sock_be *s = be;
+
+	(void)max;
+	(void)timeout_ms;
+	if (s->dead)
+		return 0;
+	pfd[0] = (struct pollfd){
+		.fd = s->fd,
+		.events = (rx_room ? POLLIN : 0) | (tx_pending ? POLLOUT : 0),
+	};
+	return 1;
+}
+
+static void sock_poll_done(void *be, struct pollfd *pfd, int n)
+{
+	struct sock_be *s = be;
+
+	if (n < 1)
+		return;
+	if (!(pfd[0].revents & POLLIN)) {
+		if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			vlog_ratelimited(LOG_WARN, "net socket: the peer hung up");
+			s->dead = true;
+		}
+		return;
+	}
+	/* A bounded batch, so that transmit gets its turn. */
+	for (int i = 0; i < 64; i++) {
+		ssize_t len = recv(s->fd, s->buf, sizeof(s->buf), MSG_DONTWAIT);
+
+		if (len < 0)
+			break;
+		net_deliver(s->nd, s->buf, (size_t)len);
+	}
+}
+
+static int sock_output(void *be, const uint8_t *frame, size_t len)
+{
+	struct sock_be *s = be;
+
+	if (send(s->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    (errno == EAGAIN || errno == ENOBUFS))
+		return -EAGAIN;
+	return 0;	/* sent, or lost as on a wire (peer gone...) */
+}
+
+static void sock_free(void *be)
+{
+	struct sock_be *s = be;
+
+	close(s->fd);
+	free(s);
+}
+
+static const struct net_backend_ops sock_ops = {
+	.kind = "socket",
+	.poll_fill = sock_poll_fill,
+	.poll_done = sock_poll_done,
+	.output = sock_output,
+	.free = sock_free,
+};
+
+struct netdev *net_socket_new(int fd, int *err)
+{
+	struct sock_be *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	s->fd = fd;
+	s->nd = net_new(&sock_ops, s, err);
+	if (!s->nd) {
+		free(s);
+		return NULL;
+	}
+	*err = net_start(s->nd);
+	if (*err) {
+		net_free(s->nd);	/* frees s and closes fd */
+		return NULL;
+	}
+	return s->nd;
+}

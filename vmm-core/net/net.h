@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/net/net.h - a network backend (the host side of a NIC) and the
+ * interface between it and the NIC model that the guest drives.
+ *
+ * What passes are whole Ethernet frames (destination MAC first, no FCS,
+ * checksums complete), at most NET_FRAME_MAX bytes.
+ *
+ * Threads.  Every backend runs on a thread of its own (created by its
+ * constructor), never on a vCPU:
+ *  - guest -> network: the NIC calls net_send() with the device lock held
+ *    (a vCPU's exit); the frame is copied into the backend's bounded
+ *    transmit queue and the thread sends it.  A full queue answers -EAGAIN:
+ *    the NIC leaves the rest of its transmit ring for later, and the
+ *    backend calls the NIC's tx_ready when the queue has drained, so a
+ *    guest flooding packets slows its own network and nothing else.
+ *  - network -> guest: the thread takes the device lock and offers each
+ *    frame to the NIC's receive.  A NIC without receive buffers answers 0:
+ *    the frame waits in the bounded receive queue until the NIC calls
+ *    net_rx_ready() (the guest added buffers); frames that find the queue
+ *    full are dropped (and counted), as a real wire drops them.
+ *
+ * A backend outlives the machine's resets: it is made by the program with
+ * the machine's configuration, and each build of the machine's NIC attaches
+ * to it, each teardown detaches.  The "cable" (link up or down) belongs to
+ * the backend for the same reason.
+ *
+ * Locks: net_attach()/net_detach() are called with the device lock held;
+ * the NIC's callbacks run with it held; net_send()/net_rx_ready() take only
+ * the backend's internal mutex (order: device lock, then the backend's).
+ */
+#ifndef VIVARIUM_NET_H
+#define VIVARIUM_NET_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct netdev;
+
+/* 64 KiB of payload plus an Ethernet and VLAN header: room for a
+ * segmentation offload frame later; today's frames are MTU-sized. */
+#define NET_FRAME_MAX		(65535 + 18)
+#define NET_FRAME_MIN		14	/* an Ethernet header */
+/* Bounds of each direction's queue. */
+#define NET_QUEUE_FRAMES	256
+#define NET_QUEUE_BYTES		(4u << 20)
+
+/* What the NIC model supplies.  Each runs on the backend's thread with
+ * the device lock held. */
+struct net_client_ops {
+	/*
+	 * receive - a frame for the guest, @iov/@iovcnt (NET_FRAME_MIN ..
+	 * NET_FRAME_MAX bytes).  Returns the frame's length once it is in
+	 * the guest's buffers (or dropped on purpose: a filter, the link
+	 * down, a frame too big for the buffers), 0 if there is no room now
+	 * (the backend keeps it and offers it again after net_rx_ready()).
+	 */
+	size_t (*receive)(void *opaque, const struct iovec *iov, int iovcnt);
+	/* The transmit queue has room again after net_send() said -EAGAIN:
+	 * go on with the transmit ring.  May be NULL. */
+	void (*tx_ready)(void *opaque);
+	/* The cable was plugged (@up) or pulled (net_set_link()).  May be
+	 * NULL: the NIC reads net_link_up() when it needs it. */
+	void (*link_changed)(void *opaque, bool up);
+};
+
+/* Counters since the backend was made. */
+struct net_stats {
+	uint64_t tx_frames, tx_bytes, tx_dropped;	/* guest -> network */
+	uint64_t rx_frames, rx_bytes, rx_dropped;	/* network -> guest */
+};
+
+/*
+ * net_attach - connect the NIC (@ops, @opaque) to @nd; its callbacks run
+ * with @lock (the device lock, held by the caller; the same lock for every
+ * attach of a backend) held.  Returns 0, -EBUSY if a NIC is attached
+ * already, -EINVAL for a different lock.
+ */
+int net_attach(struct netdev *nd, const struct net_client_ops *ops,
+	       void *opaque, pthread_mutex_t *lock);
+/* Disconnect the NIC; once it returns no callback runs for it.  The device
+ * lock held.  Frames still queued toward the guest are dropped.  NULL or
+ * a backend with nothing attached: no-op. */
+void net_detach(struct netdev *nd);
+
+/*
+ * net_send - a frame from the guest, gathered from @iov/@iovcnt (copied:
+ * the buffers may be reused at once).  Returns 0 (queued), -EAGAIN (the
+ * queue is full: try again after tx_ready), -EMSGSIZE (shorter than
+ * NET_FRAME_MIN or longer than NET_FRAME_MAX; counted as dropped), -ENOLINK
+ * (the cable is pulled: the frame is dropped, as on a wire).
+ */
+int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt);
+/* The guest gave the NIC receive buffers: offer held frames again.  Cheap
+ * (an eventfd write when frames wait); any lock state. */
+void net_rx_ready(struct netdev *nd);
+
+/* The cable: pull (@up false) or plug it.  Calls the attached NIC's
+ * link_changed (takes the device lock; do not hold it).  Backends start
+ * with the link up. */
+void net_set_link(struct netdev *nd, bool up);
+bool net_link_up(const struct netdev *nd);
+void net_get_stats(struct netdev *nd, struct net_stats *st);
+/* "nat", "tap", "socket". */
+const char *net_kind(const struct netdev *nd);
+
+/* Stop the backend's thread and free it.  Detach the NIC first.  NULL ok. */
+void net_free(struct netdev *nd);
+
+/* ---- backends ------------------------------------------------------------- */
+
+/*
+ * net_socket_new - frames over a datagram socket (SOCK_DGRAM or
+ * SOCK_SEQPACKET, e.g. one end of a socketpair(AF_UNIX)): one frame per
+ * datagram.  Takes ownership of @fd.  For tests, and a way to wire two VMs
+ * together.  NULL with *@err = -errno.
+ */
+struct netdev *net_socket_new(int fd, int *err);
+
+/* ---- for backend implementations (net.c runs the thread) ----------------- */
+
+struct net_backend_ops {
+	const char *kind;
+	/*
+	 * poll_fill - put the backend's fds in @pfd (room for @max) and
+	 * lower *@timeout_ms (-1: none) if it has a timer; return how many
+	 * fds.  @rx_room says whether the receive queue has room: a backend
+	 * that can leave frames in the host's queue (TAP) stops reading when
+	 * it has none; @tx_pending whether frames wait to be sent (ask for
+	 * POLLOUT if output() said -EAGAIN).
+	 */
+	int (*poll_fill)(void *be, struct pollfd *pfd, int max, int *timeout_ms,
+			 bool rx_room, bool tx_pending);
+	/* After poll(): handle the events of the fds poll_fill gave (@n of
+	 * them, in the same order); frames received go to net_deliver(). */
+	void (*poll_done)(void *be, struct pollfd *pfd, int n);
+	/* Send one frame to the network.  0 (sent or dropped), -EAGAIN (keep
+	 * it; poll for POLLOUT and call again). */
+	int (*output)(void *be, const uint8_t *frame, size_t len);
+	/* After the thread stopped: free the backend's state. */
+	void (*free)(void *be);
+};
+
+#define NET_POLL_MAX	64	/* fds a backend may poll, besides the wakeup */
+
+/* Make a netdev running @ops on @be (its thread not started yet: the
+ * backend keeps the pointer first).  NULL with *@err = -errno (@be is
+ * then not freed). */
+struct netdev *net_new(const struct net_backend_ops *ops, void *be, int *err);
+/* Start its thread.  0 or -errno (then net_free() it: that frees @be). */
+int net_start(struct netdev *nd);
+/* On the backend's thread, from poll_done: a frame received from the
+ * network, toward the guest (copied). */
+void net_deliver(struct netdev *nd, const uint8_t *frame, size_t len);
+
+#endif
