@@ -20,6 +20,8 @@
 #include "hv.h"
 #include "log.h"
 #include "machine.h"
+#include "net/net.h"
+#include "nic.h"
 #include "options.h"
 
 #define DEFAULT_MEMORY	(1ull << 30)
@@ -34,7 +36,9 @@ static void run_usage(FILE *f)
 		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
 		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n"
 		"                    [--debugcon PATH] [--display sdl|none] [--vnc ADDR:PORT|unix:PATH]\n"
-		"                    [--vnc-password-file PATH] [--vga std|none]\n\n"
+		"                    [--vnc-password-file PATH] [--vga std|none]\n"
+		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
+		"                          |tap,ifname=NAME[,mac=MAC][,link=down]]... [--nic none]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -45,8 +49,12 @@ static void run_usage(FILE *f)
 		"set; Right Ctrl is the host key: Host+F full screen, Host+Del\n"
 		"Ctrl+Alt+Del); --vnc serves the screen over VNC (ADDR defaults to\n"
 		"127.0.0.1; the password is the file's first line; without one, anyone\n"
-		"who can reach a TCP port sees the screen and types into the VM).\n",
-		MACHINE_MAX_CPUS, DEFAULT_APPEND);
+		"who can reach a TCP port sees the screen and types into the VM).\n"
+		"--nic adds a network card (up to %u; none by default): NAT through\n"
+		"libslirp (DHCP gives the guest 10.0.2.15; RULE is\n"
+		"[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, HOSTADDR 127.0.0.1\n"
+		"by default), or a tap device of the host.\n",
+		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
 struct sigwait_arg {
@@ -125,6 +133,17 @@ static int run_with_display(struct machine *m, struct console *con,
 	return r;
 }
 
+/* The backends of @cfg's NICs (after the machine) and the parsed specs. */
+static void free_nics(struct machine_config *cfg, struct nic_spec *nics,
+		      unsigned nnics)
+{
+	for (unsigned i = 0; i < cfg->nnics; i++)
+		net_free(cfg->nic[i].backend);
+	cfg->nnics = 0;
+	for (unsigned i = 0; i < nnics; i++)
+		nic_spec_clear(&nics[i]);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -145,6 +164,7 @@ int cmd_run(int argc, char **argv)
 		{ "vnc", required_argument, NULL, 'V' },
 		{ "vnc-password-file", required_argument, NULL, 'P' },
 		{ "vga", required_argument, NULL, 'G' },
+		{ "nic", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -163,7 +183,9 @@ int cmd_run(int argc, char **argv)
 	struct machine *m = NULL;
 	pthread_t sigthread;
 	char err[512] = "";
-	bool append_set = false;
+	bool append_set = false, nic_none = false;
+	struct nic_spec nics[MACHINE_MAX_NICS];
+	unsigned nnics = 0;
 	int opt, r, status;
 
 	optind = 1;
@@ -261,6 +283,22 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'N':
+			if (!strcmp(optarg, "none")) {
+				nic_none = true;
+				break;
+			}
+			if (nnics == MACHINE_MAX_NICS) {
+				fprintf(stderr, "vivarium: at most %u network cards\n",
+					MACHINE_MAX_NICS);
+				return 2;
+			}
+			if (nic_spec_parse(optarg, &nics[nnics], err, sizeof(err)) < 0) {
+				fprintf(stderr, "vivarium: %s\n", err);
+				return 2;
+			}
+			nnics++;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -299,6 +337,23 @@ int cmd_run(int argc, char **argv)
 	}
 	if (cfg.no_vga && !dopts.vnc)
 		dopts.kind = VM_DISPLAY_NONE;	/* nothing to show */
+	if (nic_none && nnics) {
+		fprintf(stderr, "vivarium: --nic none goes alone\n");
+		return 2;
+	}
+	/* Backends first: a busy forward port or a missing tap device is
+	 * refused before anything else starts. */
+	for (unsigned i = 0; i < nnics; i++) {
+		/* QEMU's first address, then the next ones. */
+		uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+
+		if (nic_open(&nics[i], mac, &cfg.nic[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "vivarium: NIC %u: %s\n", i, err);
+			free_nics(&cfg, nics, nnics);
+			return 1;
+		}
+		cfg.nnics++;
+	}
 
 	/* Signals go to one thread; vCPU threads inherit the mask. */
 	sigemptyset(&sig.set);
@@ -339,6 +394,7 @@ int cmd_run(int argc, char **argv)
 	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
+		free_nics(&cfg, nics, nnics);
 		console_free(con);
 		chardev_free(cfg.debugcon);
 		chardev_free(cfg.serial);	/* restores the terminal first */
@@ -356,6 +412,7 @@ int cmd_run(int argc, char **argv)
 	pthread_kill(sigthread, SIGUSR2);
 	pthread_join(sigthread, NULL);
 	machine_destroy(m);
+	free_nics(&cfg, nics, nnics);
 	console_free(con);
 	chardev_free(cfg.debugcon);
 	chardev_free(cfg.serial);	/* restores the terminal */

@@ -29,10 +29,14 @@ static void create_usage(FILE *f)
 	fprintf(f,
 		"usage: vivarium create NAME [--memory SIZE] [--cpus N] [--disk-size SIZE]\n"
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
-		"                       [--firmware auto|bios|none] [--notes TEXT]\n\n"
+		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
+		"                       [--nic SPEC]... [--nic none]\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
-		"--disk-size creates an empty disk image in the VM's folder.\n",
+		"--disk-size creates an empty disk image in the VM's folder.\n"
+		"The VM gets one virtio-net card on NAT unless --nic says otherwise\n"
+		"(SPEC as for `vivarium run --nic`; up to 4); each card's MAC address\n"
+		"is derived from the VM's UUID and kept in vm.conf.\n",
 		"$XDG_DATA_HOME/vivarium/vms");
 }
 
@@ -72,10 +76,12 @@ int cmd_create(int argc, char **argv)
 		{ "append", required_argument, NULL, 'a' },
 		{ "firmware", required_argument, NULL, 'f' },
 		{ "notes", required_argument, NULL, 'n' },
+		{ "nic", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1 };
+	bool nic_none = false;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autofree char *root = NULL, *tmp = NULL, *final = NULL, *conf = NULL;
 	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -115,6 +121,21 @@ int cmd_create(int argc, char **argv)
 		case 'a': g_free(cfg.append); cfg.append = g_strdup(optarg); break;
 		case 'f': fw = optarg; break;
 		case 'n': g_free(cfg.notes); cfg.notes = g_strdup(optarg); break;
+		case 'N':
+			if (!strcmp(optarg, "none")) {
+				nic_none = true;
+				break;
+			}
+			if (cfg.nnics == VM_MAX_NICS) {
+				ERR("at most %u network cards", VM_MAX_NICS);
+				goto out;
+			}
+			if (nic_spec_parse(optarg, &cfg.nic[cfg.nnics], err, sizeof(err)) < 0) {
+				ERR("%s", err);
+				goto out;
+			}
+			cfg.nnics++;
+			break;
 		case 'h':
 			create_usage(stdout);
 			r = 0;
@@ -162,6 +183,10 @@ int cmd_create(int argc, char **argv)
 		ERR("%s", err);
 		goto out;
 	}
+	if (nic_none && cfg.nnics) {
+		ERR("--nic none goes alone");
+		goto out;
+	}
 	if (vmlib_exists(name)) {
 		ERR("a VM named '%s' already exists (see 'vivarium show %s')", name, name);
 		goto out;
@@ -194,6 +219,13 @@ int cmd_create(int argc, char **argv)
 		cfg.append = g_strdup(VM_DEFAULT_APPEND);
 	if (cfg.cdrom)
 		cfg.boot = MACHINE_BOOT_CDROM;
+	if (!nic_none && !cfg.nnics)
+		cfg.nnics = 1;		/* virtio-net on NAT, as zeroed */
+	for (unsigned i = 0; i < cfg.nnics; i++) {
+		if (!cfg.nic[i].has_mac)
+			vm_mac_from_uuid(cfg.uuid, i, cfg.nic[i].mac);
+		cfg.nic[i].has_mac = true;
+	}
 	if (disk_size) {
 		if (create_disk(tmp, disk_size, &cfg.disk[0], err, sizeof(err)) < 0) {
 			ERR("cannot create the disk image: %s", err);
@@ -321,6 +353,32 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 			add_str(b, "interface", vm_if_name(d->bus));
 			json_builder_set_member_name(b, "readonly");
 			json_builder_add_boolean_value(b, d->readonly);
+			json_builder_end_object(b);
+		}
+		json_builder_end_array(b);
+		json_builder_set_member_name(b, "nics");
+		json_builder_begin_array(b);
+		for (unsigned i = 0; i < c->nnics; i++) {
+			const struct nic_spec *n = &c->nic[i];
+			uint8_t mac[6] = { 0 };
+			char ms[18];
+
+			if (c->uuid)
+				vm_mac_from_uuid(c->uuid, i, mac);
+			json_builder_begin_object(b);
+			add_str(b, "model", nic_model_name(n->model));
+			add_str(b, "network", nic_net_name(n->net));
+			add_str(b, "mac", nic_mac_str(n->has_mac ? n->mac : mac, ms, sizeof(ms)));
+			if (n->net == NIC_NET_TAP)
+				add_str(b, "ifname", n->ifname);
+			json_builder_set_member_name(b, "hostfwd");
+			json_builder_begin_array(b);
+			for (unsigned f = 0; f < n->nfwd; f++)
+				json_builder_add_string_value(b, n->fwd[f]);
+			json_builder_end_array(b);
+			json_builder_set_member_name(b, "restrict");
+			json_builder_add_boolean_value(b, n->restricted);
+			add_str(b, "link", n->link_down ? "down" : "up");
 			json_builder_end_object(b);
 		}
 		json_builder_end_array(b);
@@ -475,6 +533,15 @@ int cmd_show(int argc, char **argv)
 			       c->disk[i].readonly ? ", read-only" : "");
 		if (c->cdrom)
 			printf("cdrom:    %s\n", c->cdrom);
+		for (unsigned i = 0; i < c->nnics; i++) {
+			uint8_t mac[6] = { 0 };
+			g_autofree char *d = NULL;
+
+			if (c->uuid)
+				vm_mac_from_uuid(c->uuid, i, mac);
+			d = nic_describe(&c->nic[i], mac);
+			printf("nic%u:     %s\n", i, d);
+		}
 		if (v.nsnaps >= 0)
 			printf("snapshots: %d\n", v.nsnaps);
 		else

@@ -48,6 +48,8 @@
 #include "snaplib.h"
 #include "log.h"
 #include "machine.h"
+#include "net/net.h"
+#include "nic.h"
 #include "vmlib.h"
 
 #define HISTORY_MAX		(64u << 10)	/* serial output kept for attach */
@@ -115,6 +117,9 @@ struct vmproc {
 	int ready_fd;		/* 'vivarium start' waits on it; -1 once told */
 	/* The disks' images now (snapshots move them to new overlays). */
 	char *disk_path[VM_MAX_DISKS];
+	/* The NICs' host backends: made before the machine, freed after. */
+	struct netdev *nic[VM_MAX_NICS];
+	uint8_t nic_mac[VM_MAX_NICS][6];
 	char *snap_state, *snap_ram;	/* the memory files a take just saved */
 };
 
@@ -597,6 +602,99 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 	reply(c, id, true, json_builder_get_root(b), NULL);
 }
 
+/* A NIC's state for "nics" and the "nic" event. */
+static void nic_json(struct vmproc *vp, JsonBuilder *b, unsigned i)
+{
+	const struct nic_spec *n = &vp->cfg.nic[i];
+	struct net_stats st;
+	char mac[18];
+
+	net_get_stats(vp->nic[i], &st);
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "index");
+	json_builder_add_int_value(b, i);
+	json_builder_set_member_name(b, "model");
+	json_builder_add_string_value(b, nic_model_name(n->model));
+	json_builder_set_member_name(b, "network");
+	json_builder_add_string_value(b, nic_net_name(n->net));
+	json_builder_set_member_name(b, "mac");
+	json_builder_add_string_value(b, nic_mac_str(vp->nic_mac[i], mac, sizeof(mac)));
+	json_builder_set_member_name(b, "link");
+	json_builder_add_string_value(b, net_link_up(vp->nic[i]) ? "up" : "down");
+	json_builder_set_member_name(b, "hostfwd");
+	json_builder_begin_array(b);
+	for (unsigned f = 0; f < n->nfwd; f++)
+		json_builder_add_string_value(b, n->fwd[f]);
+	json_builder_end_array(b);
+	json_builder_set_member_name(b, "tx_frames");
+	json_builder_add_int_value(b, (gint64)st.tx_frames);
+	json_builder_set_member_name(b, "rx_frames");
+	json_builder_add_int_value(b, (gint64)st.rx_frames);
+	json_builder_set_member_name(b, "tx_dropped");
+	json_builder_add_int_value(b, (gint64)st.tx_dropped);
+	json_builder_set_member_name(b, "rx_dropped");
+	json_builder_add_int_value(b, (gint64)st.rx_dropped);
+	json_builder_end_object(b);
+}
+
+/* "nics": every NIC, its MAC, cable and counters. */
+static void req_nics(struct vmproc *vp, struct client *c, JsonNode *id)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "nics");
+	json_builder_begin_array(b);
+	for (unsigned i = 0; i < vp->cfg.nnics; i++)
+		nic_json(vp, b, i);
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+	reply(c, id, true, json_builder_get_root(b), NULL);
+}
+
+/* "nic-link": plug ("up": true) or pull NIC "nic"'s cable; the guest sees
+ * its link change.  Subscribers get a "nic" event. */
+static void req_nic_link(struct vmproc *vp, struct client *c, JsonNode *id,
+			 JsonObject *req)
+{
+	char err[128];
+	gint64 idx;
+	bool up;
+
+	if (!get_int(req, "nic", 0, 0, VM_MAX_NICS - 1, &idx, err, sizeof(err)) ||
+	    !get_bool(req, "up", true, &up, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	if ((unsigned)idx >= vp->cfg.nnics) {
+		snprintf(err, sizeof(err), "the VM has no NIC %u (it has %u)",
+			 (unsigned)idx, vp->cfg.nnics);
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	net_set_link(vp->nic[idx], up);
+	vm_log("nic%u: cable %s", (unsigned)idx, up ? "plugged in" : "pulled out");
+	{
+		g_autoptr(JsonBuilder) b = json_builder_new();
+		g_autoptr(JsonNode) ev = NULL;
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "event");
+		json_builder_add_string_value(b, "nic");
+		json_builder_set_member_name(b, "nic");
+		nic_json(vp, b, (unsigned)idx);
+		json_builder_end_object(b);
+		ev = json_builder_get_root(b);
+		for (GList *l = vp->clients; l; l = l->next) {
+			struct client *o = l->data;
+
+			if (o->events && !o->dead)
+				client_send_json(o, ev);
+		}
+	}
+	req_nics(vp, c, id);
+}
+
 /* "screenshot": the screen as a PNG file at "path" (absolute), or with
  * "format": "text", the text-mode screen in the reply. */
 static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
@@ -897,6 +995,10 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		req_screenshot(vp, c, id, req);
 	} else if (!strcmp(cmd, "attach-serial")) {
 		req_attach_serial(vp, c, id, req);
+	} else if (!strcmp(cmd, "nics")) {
+		req_nics(vp, c, id);
+	} else if (!strcmp(cmd, "nic-link")) {
+		req_nic_link(vp, c, id, req);
 	} else {
 		/* Cut at a character, not a byte: the error is UTF-8 JSON. */
 		g_autofree char *shown = g_utf8_make_valid(cmd, -1);
@@ -905,7 +1007,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "save, snapshot-take, snapshot-revert, screenshot, attach-serial)", shown);
+			 "save, snapshot-take, snapshot-revert, screenshot, attach-serial, nics, nic-link)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -1195,6 +1297,31 @@ static int listen_socket(struct vmproc *vp, char *err, size_t errlen)
 	return 0;
 }
 
+/* The NICs' backends, each on the MAC vm.conf gives (or the UUID's): a
+ * forward on a busy port or a missing tap device fails the start. */
+static int open_nics(struct vmproc *vp, struct machine_config *mc, char *err,
+		     size_t errlen)
+{
+	for (unsigned i = 0; i < vp->cfg.nnics; i++) {
+		const struct nic_spec *n = &vp->cfg.nic[i];
+		uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+		char e[400];
+		int r;
+
+		if (vp->cfg.uuid)
+			vm_mac_from_uuid(vp->cfg.uuid, i, mac);
+		r = nic_open(n, mac, &mc->nic[i], e, sizeof(e));
+		if (r < 0) {
+			snprintf(err, errlen, "nic%u: %s", i, e);
+			return r;
+		}
+		vp->nic[i] = mc->nic[i].backend;
+		memcpy(vp->nic_mac[i], mc->nic[i].mac, 6);
+		mc->nnics = i + 1;
+	}
+	return 0;
+}
+
 static int setup_serial(struct vmproc *vp, char *err, size_t errlen)
 {
 	g_autofree char *log = vmlib_vm_file(vp->name, VM_SERIAL_LOG_FILE);
@@ -1243,6 +1370,8 @@ static void cleanup(struct vmproc *vp)
 		unlink(vp->sock_path);
 	vm_display_close(vp->display);
 	machine_destroy(vp->m);
+	for (unsigned i = 0; i < VM_MAX_NICS; i++)
+		net_free(vp->nic[i]);
 	console_free(vp->con);
 	chardev_free(vp->serial);
 	if (vp->ser_out_rd >= 0)
@@ -1339,6 +1468,9 @@ int cmd_vm_process(int argc, char **argv)
 	}
 	if (r == 0) {
 		vm_machine_config(&vp.cfg, vp.serial, &mc);
+		r = open_nics(&vp, &mc, err, sizeof(err));
+	}
+	if (r == 0) {
 		mc.built = machine_built;
 		mc.built_opaque = &vp;
 		vp.con = mc.console = console_new();

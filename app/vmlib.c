@@ -296,6 +296,21 @@ const char *vm_size_str(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
+int vm_mac_from_uuid(const char *uuid, unsigned nic_index, uint8_t mac[6])
+{
+	g_autofree char *in = g_strdup_printf("%s/%u", uuid, nic_index);
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+	uint8_t digest[32];
+	gsize len = sizeof(digest);
+
+	g_checksum_update(ck, (const guchar *)in, (gssize)strlen(in));
+	g_checksum_get_digest(ck, digest, &len);
+	g_checksum_free(ck);
+	memcpy(mac, digest, 6);
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
+	return 0;
+}
+
 void vm_config_clear(struct vm_config *cfg)
 {
 	g_free(cfg->name);
@@ -311,6 +326,8 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->created);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		g_free(cfg->disk[i].path);
+	for (unsigned i = 0; i < cfg->nnics; i++)
+		nic_spec_clear(&cfg->nic[i]);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -473,6 +490,17 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	}
 	cdrom = get_str(kf, G_CDROM, "path");
 	cfg->cdrom = abs_in(dir, cdrom);
+	for (unsigned n = 0; n < VM_MAX_NICS; n++) {
+		g_autofree char *group = g_strdup_printf("nic%u", n);
+
+		r = nic_spec_from_keyfile(kf, group, &cfg->nic[cfg->nnics], err,
+					  errlen);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			goto fail;
+		cfg->nnics++;
+	}
 	return 0;
 fail:
 	vm_config_clear(cfg);
@@ -579,6 +607,11 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	}
 	if (cfg->cdrom)
 		g_key_file_set_string(kf, G_CDROM, "path", cfg->cdrom);
+	for (unsigned i = 0; i < cfg->nnics; i++) {
+		g_autofree char *group = g_strdup_printf("nic%u", i);
+
+		nic_spec_to_keyfile(&cfg->nic[i], kf, group);
+	}
 }
 
 int vm_keyfile_save(GKeyFile *kf, const char *path, char *err, size_t errlen)
@@ -684,6 +717,29 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 				return -EINVAL;
 		}
 		set_opt(kf, G_VM, "vnc-password-file", abs);
+	} else if (!strncmp(key, "nic", 3) && key[3] >= '0' &&
+		   key[3] < '0' + VM_MAX_NICS && !key[4]) {
+		/* nicN=SPEC replaces the card (keeping its MAC unless SPEC
+		 * has one); nicN= or nicN=none removes it. */
+		struct nic_spec ns;
+		g_autofree char *mac = g_key_file_get_string(kf, key, "mac", NULL);
+		g_autofree char *uuid = g_key_file_get_string(kf, G_VM, "uuid", NULL);
+
+		if (!*v || !strcmp(v, "none")) {
+			g_key_file_remove_group(kf, key, NULL);
+			return 0;
+		}
+		if (nic_spec_parse(v, &ns, err, errlen) < 0)
+			return -EINVAL;
+		if (!ns.has_mac) {
+			ns.has_mac = true;
+			if (!mac || nic_parse_mac(mac, ns.mac) < 0)
+				vm_mac_from_uuid(uuid ? uuid : "", (unsigned)(key[3] - '0'),
+						 ns.mac);
+		}
+		g_key_file_remove_group(kf, key, NULL);
+		nic_spec_to_keyfile(&ns, kf, key);
+		nic_spec_clear(&ns);
 	} else if (!strcmp(key, "append")) {
 		set_opt(kf, G_KERNEL, "append", *v ? v : NULL);
 	} else if (!strcmp(key, "kernel") || !strcmp(key, "initrd") ||
@@ -700,7 +756,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vnc, vnc-password-file, notes, kernel, initrd, append, cdrom)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vnc, vnc-password-file, notes, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}

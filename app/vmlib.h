@@ -21,6 +21,7 @@
 
 #include "block/block.h"
 #include "machine.h"
+#include "nic.h"
 
 #define VM_NAME_MAX		64	/* bytes; the socket path must fit too */
 #define VM_CONF_FILE		"vm.conf"
@@ -35,6 +36,7 @@
 #define VM_DIR_MODE		0700
 #define VM_FILE_MODE		0600
 #define VM_MAX_DISKS		4
+#define VM_MAX_NICS		MACHINE_MAX_NICS
 #define VM_DEFAULT_MEMORY	(1ull << 30)
 #define VM_DEFAULT_APPEND	"console=ttyS0"
 
@@ -64,6 +66,10 @@ struct vm_config {
 	unsigned ndisks;
 	char *cdrom;			/* ISO path; may be NULL */
 	char *created;			/* ISO 8601, UTC */
+	/* [nic0]..[nic3], in order (a missing group ends nothing: the
+	 * cards keep their group's number as their index in the list). */
+	struct nic_spec nic[VM_MAX_NICS];
+	unsigned nnics;
 };
 
 /* ---- names and paths (g_free the strings) ------------------------------ */
@@ -161,6 +167,15 @@ bool vmlib_saved(const char *name);
  * readable regular file now: 0, or -errno with @err saying so. */
 int vm_check_readable(const char *what, const char *path, char *err,
 		      size_t errlen);
+
+/*
+ * vm_mac_from_uuid - the MAC address of NIC @nic_index (0..) of the VM
+ * with UUID @uuid (any string): the first six bytes of SHA-256("UUID/N"),
+ * made a locally administered unicast address (first octet: bit 1 set,
+ * bit 0 clear).  Stable for the VM's life; a clone's new UUID gives new
+ * ones.  Returns 0.
+ */
+int vm_mac_from_uuid(const char *uuid, unsigned nic_index, uint8_t mac[6]);
 
 /* @bytes as vm.conf writes it: "2G", "1536M", else a byte count. */
 const char *vm_size_str(uint64_t bytes, char *buf, size_t len);

@@ -321,6 +321,16 @@ static int open_drives(struct machine *m, char *err, size_t errlen)
 {
 	unsigned ata = 0, cdroms = 0;
 
+	if (m->cfg.nnics > MACHINE_MAX_NICS) {
+		snprintf(err, errlen, "at most %u network cards", MACHINE_MAX_NICS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < m->cfg.nnics; i++) {
+		if (!m->cfg.nic[i].backend) {
+			snprintf(err, errlen, "NIC %u has no backend", i);
+			return -EINVAL;
+		}
+	}
 	if (m->cfg.ndrives > MACHINE_MAX_DRIVES) {
 		snprintf(err, errlen, "at most %u disks and CD-ROMs", MACHINE_MAX_DRIVES);
 		return -EINVAL;

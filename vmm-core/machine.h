@@ -30,6 +30,7 @@ struct hv_cpu_model;
 struct hv_system;
 struct hv_vcpu;
 struct machine;
+struct netdev;
 
 #define MACHINE_MAX_CPUS 64
 
@@ -74,6 +75,21 @@ struct machine_drive {
 
 #define MACHINE_MAX_DRIVES 8
 
+enum machine_nic_model {
+	MACHINE_NIC_VIRTIO = 0,	/* virtio-net on PCI */
+	MACHINE_NIC_E1000,	/* Intel 82540EM */
+};
+
+/* One network card, on a host backend (net/net.h) that the caller made
+ * and frees after the machine: it outlives the machine's resets. */
+struct machine_nic {
+	enum machine_nic_model model;
+	uint8_t mac[6];
+	struct netdev *backend;
+};
+
+#define MACHINE_MAX_NICS 4
+
 struct machine_config {
 	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
 	unsigned ncpus;			/* 1..MACHINE_MAX_CPUS */
@@ -90,6 +106,9 @@ struct machine_config {
 	struct machine_drive drive[MACHINE_MAX_DRIVES];
 	unsigned ndrives;
 	enum machine_boot boot;
+	/* Network cards: PCI slots 0x10.. in this order (ARCHITECTURE.md). */
+	struct machine_nic nic[MACHINE_MAX_NICS];
+	unsigned nnics;
 	/* Mirror the firmware's screen output to COM1 (SeaBIOS etc/sercon-port). */
 	bool sercon;
 	/* The screen and keyboard/mouse the frontends use (must outlive the

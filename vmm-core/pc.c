@@ -26,7 +26,9 @@
 #include "hv.h"
 #include "log.h"
 #include "timer.h"
+#include "devices/e1000.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_net.h"
 
 #define COM1_IRQ	4
 #define RTC_IRQ		8
@@ -238,8 +240,47 @@ static int add_drives(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* One PCI function per NIC, at slots NIC_SLOT.., on its backend. */
+static int add_nics(struct machine *m, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < m->cfg.nnics; i++) {
+		const struct machine_nic *n = &m->cfg.nic[i];
+		uint8_t devfn = (uint8_t)((NIC_SLOT + i) << 3);
+
+		if (n->model == MACHINE_NIC_E1000) {
+			struct e1000_config ec = {
+				.pci = m->dev.pci, .devfn = devfn, .mem = &m->mem,
+				.lock = &m->lock, .timers = m->timers,
+				.backend = n->backend,
+			};
+			struct e1000 *e;
+
+			memcpy(ec.mac, n->mac, 6);
+			e = e1000_new(&ec, err, errlen);
+			if (!e)
+				return -EINVAL;
+			TRY(device_table_add(&m->devices, &e1000_device_ops, e),
+			    "e1000");
+		} else {
+			struct virtio_net_config vc = {
+				.pci = m->dev.pci, .devfn = devfn, .mem = &m->mem,
+				.lock = &m->lock, .backend = n->backend,
+			};
+			struct virtio_net *vn;
+
+			memcpy(vc.mac, n->mac, 6);
+			vn = virtio_net_new(&vc, err, errlen);
+			if (!vn)
+				return -EINVAL;
+			TRY(device_table_add(&m->devices, &virtio_net_device_ops, vn),
+			    "virtio-net");
+		}
+	}
+	return 0;
+}
+
 /* The fixed devices, fw_cfg, and a virtio-blk per drive at the most. */
-_Static_assert(DEVICE_TABLE_MAX >= 14 + MACHINE_MAX_DRIVES,
+_Static_assert(DEVICE_TABLE_MAX >= 14 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -298,6 +339,9 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 			       VGA_DEVFN), "VGA");
 	}
 	r = add_drives(m, err, errlen);
+	if (r < 0)
+		return r;
+	r = add_nics(m, err, errlen);
 	if (r < 0)
 		return r;
 	/* 0xcf9 shares CONFIG_ADDRESS's dword: the host bridge forwards it. */
