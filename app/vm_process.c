@@ -282,6 +282,17 @@ static void reply(struct client *c, JsonNode *id, bool ok, JsonNode *result,
 	client_send_json(c, root);
 }
 
+/* @ev to every connection that subscribed (and is not a serial one). */
+static void broadcast_event(struct vmproc *vp, JsonNode *ev)
+{
+	for (GList *l = vp->clients; l; l = l->next) {
+		struct client *c = l->data;
+
+		if (c->events && !c->serial)
+			client_send_json(c, ev);
+	}
+}
+
 static void broadcast_state(struct vmproc *vp)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -306,12 +317,7 @@ static void broadcast_state(struct vmproc *vp)
 	}
 	json_builder_end_object(b);
 	root = json_builder_get_root(b);
-	for (GList *l = vp->clients; l; l = l->next) {
-		struct client *c = l->data;
-
-		if (c->events && !c->serial)
-			client_send_json(c, root);
-	}
+	broadcast_event(vp, root);
 }
 
 static void set_state(struct vmproc *vp, enum vm_state st)
@@ -685,12 +691,7 @@ static void req_nic_link(struct vmproc *vp, struct client *c, JsonNode *id,
 		nic_json(vp, b, (unsigned)idx);
 		json_builder_end_object(b);
 		ev = json_builder_get_root(b);
-		for (GList *l = vp->clients; l; l = l->next) {
-			struct client *o = l->data;
-
-			if (o->events && !o->dead)
-				client_send_json(o, ev);
-		}
+		broadcast_event(vp, ev);
 	}
 	req_nics(vp, c, id);
 }
@@ -846,6 +847,25 @@ static int new_disk_paths(struct vmproc *vp, const char *paths[MACHINE_MAX_DRIVE
 	return 0;
 }
 
+/* {"event": "snapshot", "action": ACTION, "tag": TAG} to subscribers. */
+static void broadcast_snapshot(struct vmproc *vp, const char *action,
+			       const char *tag)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) ev = NULL;
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "event");
+	json_builder_add_string_value(b, "snapshot");
+	json_builder_set_member_name(b, "action");
+	json_builder_add_string_value(b, action);
+	json_builder_set_member_name(b, "tag");
+	json_builder_add_string_value(b, tag);
+	json_builder_end_object(b);
+	ev = json_builder_get_root(b);
+	broadcast_event(vp, ev);
+}
+
 static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 			 JsonObject *req, bool take)
 {
@@ -889,6 +909,10 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 	/* Rebuilt on the new overlays: from the state (take: the one just
 	 * saved, so the guest goes on as if nothing happened), or booted (a
 	 * revert to a snapshot without memory). */
+	/* A paused VM stays paused through a take (VirtualBox keeps it so);
+	 * a revert runs the snapshot. */
+	if (r == 0 && take && was_paused)
+		machine_rebuild_paused(vp->m);
 	if (r == 0)
 		r = machine_revert_drives(vp->m, state, ram, paths, err, sizeof(err));
 	if (r < 0) {
@@ -898,7 +922,8 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		reply(c, id, false, NULL, err);
 		return;
 	}
-	set_state(vp, ST_RUNNING);
+	set_state(vp, take && was_paused ? ST_PAUSED : ST_RUNNING);
+	broadcast_snapshot(vp, take ? "taken" : "reverted", tag);
 	reply(c, id, true, NULL, NULL);
 }
 

@@ -215,6 +215,14 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 			  const char *ram_path, const char *const *paths,
 			  char *err, size_t errlen);
 
+/*
+ * machine_rebuild_paused - the next rebuild by machine_revert() or
+ * machine_revert_drives() leaves the VM paused (its vCPUs and clock stand
+ * still until machine_resume()), instead of running: a snapshot taken of a
+ * paused VM keeps it paused.  One-shot; from any thread.
+ */
+void machine_rebuild_paused(struct machine *m);
+
 /* For hooks and tests, valid while the VM is built. */
 struct bus *machine_pio(struct machine *m);
 struct bus *machine_mmio(struct machine *m);

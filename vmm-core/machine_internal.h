@@ -125,6 +125,7 @@ struct machine {
 
 	/* Snapshots (machine_state.c). */
 	unsigned save_gen, saved;	/* vCPU save requests and answers (ctl) */
+	bool rebuild_paused;		/* the next restore starts paused (ctl) */
 	struct statefile *restore;	/* the next build loads it; then freed */
 	char *restore_ram;		/* its memory file */
 	/* Drive images the next rebuild opens instead (NULL: unchanged);
