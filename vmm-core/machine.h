@@ -216,6 +216,21 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 			  char *err, size_t errlen);
 
 /*
+ * machine_rebuild_drives - machine_revert_drives() that also calls
+ * @closed(@opaque) on machine_run()'s thread between the teardown and the
+ * rebuild, with every writable disk image closed (whether its path changes
+ * or not), before they are opened again: for work on the images that the
+ * VM must not hold open meanwhile (merging a snapshot's image into the
+ * disk).  @closed must not call machine functions.  If the VM stops before
+ * the rebuild, @closed is not called: callers that wait for it must also
+ * watch the run end.
+ */
+int machine_rebuild_drives(struct machine *m, const char *state_path,
+			   const char *ram_path, const char *const *paths,
+			   void (*closed)(void *opaque), void *opaque,
+			   char *err, size_t errlen);
+
+/*
  * machine_rebuild_paused - the next rebuild by machine_revert() or
  * machine_revert_drives() leaves the VM paused (its vCPUs and clock stand
  * still until machine_resume()), instead of running: a snapshot taken of a

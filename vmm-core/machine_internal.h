@@ -132,6 +132,9 @@ struct machine {
 	 * g_malloc'ed, and then kept as the drives' paths. */
 	char *swap_path[MACHINE_MAX_DRIVES];
 	char *drive_path[MACHINE_MAX_DRIVES];	/* owned copies of swapped paths */
+	/* Called once by the next rebuild with every writable disk closed. */
+	void (*drives_closed)(void *opaque);
+	void *drives_closed_opaque;
 };
 
 /* Error paths of functions taking (char *err, size_t errlen): @expr's

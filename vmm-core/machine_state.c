@@ -339,6 +339,15 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 			  const char *ram_path, const char *const *paths,
 			  char *err, size_t errlen)
 {
+	return machine_rebuild_drives(m, state_path, ram_path, paths, NULL,
+				      NULL, err, errlen);
+}
+
+int machine_rebuild_drives(struct machine *m, const char *state_path,
+			   const char *ram_path, const char *const *paths,
+			   void (*closed)(void *opaque), void *opaque,
+			   char *err, size_t errlen)
+{
 	struct statefile *sf = NULL;
 	int r;
 
@@ -363,6 +372,8 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 		g_free(m->swap_path[i]);
 		m->swap_path[i] = g_strdup(paths[i]);
 	}
+	m->drives_closed = closed;
+	m->drives_closed_opaque = opaque;
 	pthread_mutex_unlock(&m->ctl);
 	/* Paused vCPUs must see the end too. */
 	end_run_restore(m);
@@ -377,33 +388,48 @@ int machine_revert(struct machine *m, const char *state_path,
 
 int machine_swap_drives(struct machine *m, char *err, size_t errlen)
 {
+	void (*hook)(void *) = m->drives_closed;
 	int r = 0;
 
+	/* Close first: a new overlay's backing file is the image it
+	 * replaces, which our own lock would refuse to open twice; with a
+	 * hook, every writable disk, which it may rewrite. */
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct machine_drive *d = &m->cfg.drive[i];
+
+		if (m->swap_path[i] || (hook && !d->readonly && !d->cdrom)) {
+			blk_close(m->blk[i]);
+			m->blk[i] = NULL;
+		}
+	}
+	if (hook) {
+		m->drives_closed = NULL;
+		hook(m->drives_closed_opaque);
+	}
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
 		struct machine_drive *d = &m->cfg.drive[i];
 		struct blk_open_opts o = {
-			.format = BLK_FMT_AUTO,
+			.format = (enum blk_format)d->format,
 			.readonly = d->readonly || d->cdrom,
 		};
 		char e[400];
 		int rr;
 
-		if (!m->swap_path[i])
+		if (m->blk[i])
 			continue;
-		/* The new overlay's backing file is the image it replaces:
-		 * close that first, or our own lock refuses the open. */
-		blk_close(m->blk[i]);
-		m->blk[i] = NULL;
-		rr = blk_open(m->swap_path[i], &o, &m->blk[i], e, sizeof(e));
+		if (m->swap_path[i]) {
+			g_free(m->drive_path[i]);
+			m->drive_path[i] = m->swap_path[i];
+			m->swap_path[i] = NULL;
+			d->path = m->drive_path[i];
+			d->format = 0;	/* probe: an overlay is qcow2 */
+			o.format = BLK_FMT_AUTO;
+		}
+		rr = blk_open(d->path, &o, &m->blk[i], e, sizeof(e));
 		if (rr < 0 && r == 0) {
 			r = rr;
 			snprintf(err, errlen, "disk: %s", e);
 		}
-		g_free(m->drive_path[i]);
-		m->drive_path[i] = m->swap_path[i];
-		m->swap_path[i] = NULL;
-		d->path = m->drive_path[i];
-		d->format = 0;	/* probe: an overlay is qcow2 */
 	}
 	return r;
 }
