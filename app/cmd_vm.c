@@ -412,6 +412,26 @@ int cmd_list(int argc, char **argv)
 	return 0;
 }
 
+/* "clone of: SRC (snapshot TAG, linked)" from vm.conf's [clone]. */
+static void show_clone(const char *name)
+{
+	g_autofree char *conf = vmlib_vm_file(name, VM_CONF_FILE);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autofree char *src = NULL, *tag = NULL;
+
+	if (!g_key_file_load_from_file(kf, conf, 0, NULL))
+		return;
+	src = g_key_file_get_string(kf, SNAP_CLONE_GROUP, "source", NULL);
+	tag = g_key_file_get_string(kf, SNAP_CLONE_GROUP, "snapshot", NULL);
+	if (!src)
+		return;
+	printf("clone of: %s", src);
+	if (tag)
+		printf(" (snapshot %s%s)", tag,
+		       g_key_file_get_boolean(kf, SNAP_CLONE_GROUP, "linked", NULL) ? ", linked" : "");
+	printf("\n");
+}
+
 int cmd_show(int argc, char **argv)
 {
 	bool json = false;
@@ -479,6 +499,7 @@ int cmd_show(int argc, char **argv)
 			printf("snapshots: %d\n", v.nsnaps);
 		else
 			printf("snapshots: ? (%s)\n", err);
+		show_clone(name);
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)

@@ -251,6 +251,8 @@ check '[ "$out" = "VM '"'full'"' has no snapshots" ] && [ ! -e "$vms/full/snapsh
 	[ ! -e "$vms/full/saved.state" ]' "no snapshots, no saved state"
 v list --json
 check 'echo "$out" | grep -q "\"full\""' "list shows the clone"
+v show full
+check 'echo "$out" | grep -q "^clone of: src$"' "show says where it came from"
 put full disk0 0x77 0 4M
 check 'same "$(disk src disk0)" src-disk0 && same "$(frozen src s1)" s1-disk0' "writes into the clone do not reach the source"
 
@@ -271,6 +273,8 @@ check 'same "$vms/ln/disk.qcow2" s1-disk0 && same "$vms/ln/disk1.qcow2" s1-disk1
 check '[ "$(du -k "$vms/ln/disk.qcow2" | cut -f1)" -lt 1024 ] && [ "$(conf ln clone linked)" = true ] &&
 	[ "$(conf ln clone snapshot-id)" = "$("$viv" snapshot list src --json | python3 -c "import json,sys; print([s[\"id\"] for s in json.load(sys.stdin)[\"snapshots\"] if s[\"tag\"] == \"s1\"][0])")" ]' \
 	"small overlays; [clone] names the snapshot's id"
+v show ln
+check 'echo "$out" | grep -q "^clone of: src (snapshot s1, linked)$"' "show says it is linked"
 put ln disk0 0x88 0 3M
 check 'same "$(frozen src s1)" s1-disk0 && same "$(disk src disk0)" src-disk0 && ! same "$vms/ln/disk.qcow2" s1-disk0' \
 	"writes into the linked clone stay there"
