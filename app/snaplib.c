@@ -879,12 +879,11 @@ static void unlink_all(GPtrArray *paths)
 
 /* ---- linked clones ------------------------------------------------------------- */
 
-/* Every image VM @name's disks and snapshots read (their chains, images
- * that cannot be read included) into @set, and each one's backing file
- * into @edges; its vm.conf in *@kf.  -errno if a chain or the index could
- * not be read to the end. */
-static int images_of(const char *name, GHashTable *set, GHashTable *edges,
-		     GKeyFile **kf)
+/* The chains of every image VM @name's disks and snapshots read (images
+ * that cannot be read included), each a GPtrArray of paths, top first,
+ * into @chains; its vm.conf in *@kf.  -errno if a chain or the index
+ * could not be read to the end. */
+static int chains_of(const char *name, GPtrArray *chains, GKeyFile **kf)
 {
 	g_autofree char *dir = vmlib_vm_dir(name);
 	g_autofree char *conf = g_build_filename(dir, VM_CONF_FILE, NULL);
@@ -913,17 +912,12 @@ static int images_of(const char *name, GHashTable *set, GHashTable *edges,
 	}
 	snap_index_clear(&ix);
 	for (guint i = 0; i < tops->len; i++) {
-		g_autoptr(GPtrArray) chain = g_ptr_array_new_with_free_func(g_free);
+		GPtrArray *chain = g_ptr_array_new_with_free_func(g_free);
 		int r2 = chain_walk(tops->pdata[i], chain, true);
 
 		if (r2 < 0 && !r)
 			r = r2;
-		for (guint j = 0; j < chain->len; j++) {
-			g_hash_table_add(set, g_strdup(chain->pdata[j]));
-			if (j + 1 < chain->len)
-				g_hash_table_replace(edges, g_strdup(chain->pdata[j]),
-						     g_strdup(chain->pdata[j + 1]));
-		}
+		g_ptr_array_add(chains, chain);
 	}
 	return r;
 }
@@ -961,30 +955,35 @@ int snap_users(const char *name, const struct snap *s, char ***users)
 	for (unsigned d = 0; s && d < s->ndisks; d++)
 		g_ptr_array_add(frozen, g_canonicalize_filename(s->disk[d].image, dir));
 	for (char **o = names; *o; o++) {
-		g_autoptr(GHashTable) set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-		g_autoptr(GHashTable) edges = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+		g_autoptr(GPtrArray) chains = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
 		g_autoptr(GKeyFile) okf = NULL;
-		GHashTableIter it;
-		gpointer p, b;
 		bool uses = false;
 		int r;
 
 		if (!strcmp(*o, name))
 			continue;
-		r = images_of(*o, set, edges, &okf);
-		/* The VM: any image of its folder, anywhere in their chains. */
-		g_hash_table_iter_init(&it, set);
-		while (!s && !uses && g_hash_table_iter_next(&it, &p, NULL))
-			uses = !strncmp(p, dir, n) && ((const char *)p)[n] == '/';
-		/* A snapshot: an image of theirs on its frozen image.  One of
-		 * @name's own images on it (a later snapshot's, under their
-		 * overlay) gets its clusters when it is deleted. */
-		g_hash_table_iter_init(&it, edges);
-		while (s && !uses && g_hash_table_iter_next(&it, &p, &b)) {
-			if (!strncmp(p, dir, n) && ((const char *)p)[n] == '/')
-				continue;
-			for (guint f = 0; f < frozen->len && !uses; f++)
-				uses = !strcmp(b, frozen->pdata[f]);
+		r = chains_of(*o, chains, &okf);
+		for (guint c = 0; c < chains->len && !uses; c++) {
+			GPtrArray *chain = chains->pdata[c];
+
+			for (guint j = 0; j < chain->len && !uses; j++) {
+				const char *p = chain->pdata[j];
+				const char *above = j ? chain->pdata[j - 1] : NULL;
+
+				/* The VM: any image of its folder. */
+				if (!s) {
+					uses = !strncmp(p, dir, n) && p[n] == '/';
+					continue;
+				}
+				/* A snapshot: its frozen image, as their disk or
+				 * under an image of theirs.  Under one of @name's
+				 * own (a later snapshot's), the delete merges into
+				 * that one and they read the same. */
+				if (above && !strncmp(above, dir, n) && above[n] == '/')
+					continue;
+				for (guint f = 0; f < frozen->len && !uses; f++)
+					uses = !strcmp(p, frozen->pdata[f]);
+			}
 		}
 		/* A chain that cannot be read: what its vm.conf says. */
 		if (!uses && r < 0)

@@ -172,11 +172,11 @@ int snap_chain(const char *path, GPtrArray *out);
  * snap_users - the other VMs of the library whose disks and snapshots
  * need images of VM @name, from their backing chains (the truth: a linked
  * clone deleted, or made standalone with `img rebase`, no longer counts):
- * with @s, an image of theirs whose backing file is one of snapshot @s's
- * frozen images (what a delete of @s would break; one that reaches it
- * through a later snapshot's image of @name does not count: the delete
- * merges into that one); with @s NULL, any image in @name's folder
- * anywhere in their chains.  A VM whose chains
+ * with @s, one of snapshot @s's frozen images as a disk of theirs or as
+ * the backing file of an image of theirs (what a delete of @s would
+ * break; reaching it through a later snapshot's image of @name does not
+ * count: the delete merges into that one); with @s NULL, any image in
+ * @name's folder anywhere in their chains.  A VM whose chains
  * cannot be read to the end counts if its vm.conf's [clone] group says it
  * is a linked clone of @name (of @s).  Takes no lock of theirs.  Sets
  * *@users to their names, sorted (g_strfreev), NULL if none; returns how

@@ -298,6 +298,12 @@ check '[ -z "$(backing "$vms/ln3/disk.qcow2")" ] && same "$vms/ln3/disk.qcow2" s
 refuse "snapshot delete under the linked clone" snapshot delete src s1
 check 'echo "$err" | grep -q "linked clone(s) ln:"' "a clone made standalone no longer counts, whatever its [clone] says"
 v delete ln3 --yes
+# Another VM reading the frozen image itself (a read-only disk by hand).
+v create rov --kernel "$work/kernel"
+printf '[disk0]\npath=%s\nformat=qcow2\nreadonly=true\n' "$(frozen src s1)" >>"$vms/rov/vm.conf"
+refuse "snapshot delete of an image another VM has as its disk" snapshot delete src s1
+check 'echo "$err" | grep -q "linked clone(s) ln, rov:"' "that VM is named too"
+v delete rov --yes
 if [ -n "$hold" ]; then
 	# The clone "runs" (its disk held as a VM holds it): a delete of s0,
 	# which would merge into s1's image under it, is refused untouched.
