@@ -523,11 +523,6 @@ static int chain_of(const char *path, GPtrArray *out)
 	return chain_walk(path, out, false);
 }
 
-int snap_chain(const char *path, GPtrArray *out)
-{
-	return chain_of(path, out);
-}
-
 /* vm.conf's [@group] path, absolute; NULL if none. */
 static char *conf_disk_path(GKeyFile *kf, const char *dir, const char *group)
 {

@@ -163,11 +163,6 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
  */
 int snap_lock(const char *name, char *err, size_t errlen);
 
-/* snap_chain - the backing chain of image @path, top first, absolute
- * paths (headers only, no locks); -errno if an image of it cannot be
- * read (@out then holds the part above it). */
-int snap_chain(const char *path, GPtrArray *out);
-
 /*
  * snap_users - the other VMs of the library whose disks and snapshots
  * need images of VM @name, from their backing chains (the truth: a linked
