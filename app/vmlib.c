@@ -285,6 +285,26 @@ static int lookup(const char *const *names, size_t n, const char *s)
 
 /* ---- vm.conf -------------------------------------------------------------- */
 
+int vm_mac_from_uuid(const char *uuid, unsigned nic_index, uint8_t mac[6])
+{
+	g_autoptr(GChecksum) sum = NULL;
+	g_autofree char *lower = NULL, *text = NULL;
+	guint8 digest[32];
+	gsize len = sizeof(digest);
+
+	if (!uuid || !g_uuid_string_is_valid(uuid))
+		return -EINVAL;
+	/* One UUID written in either case is one VM: one address. */
+	lower = g_ascii_strdown(uuid, -1);
+	text = g_strdup_printf("%s/%u", lower, nic_index);
+	sum = g_checksum_new(G_CHECKSUM_SHA256);
+	g_checksum_update(sum, (const guchar *)text, (gssize)strlen(text));
+	g_checksum_get_digest(sum, digest, &len);
+	memcpy(mac, digest, 6);
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);	/* local, unicast */
+	return 0;
+}
+
 const char *vm_size_str(uint64_t bytes, char *buf, size_t len)
 {
 	if (bytes && !(bytes & ((1ull << 30) - 1)))
