@@ -37,7 +37,8 @@ static void usage(FILE *f)
 		"take and revert work on a running or paused VM too: its memory and\n"
 		"devices are part of the snapshot, and a revert puts the running VM back\n"
 		"at once.  A stopped VM reverted to such a snapshot resumes from it at its\n"
-		"next start.  delete needs the VM stopped (for now).\n");
+		"next start.  delete needs the VM stopped (for now), and refuses a snapshot\n"
+		"that linked clones are based on ('vivarium clone --linked').\n");
 }
 
 /* Parse NAME TAG? with the options of @cmd; -1 to go on, else the exit. */

@@ -470,6 +470,26 @@ int cmd_list(int argc, char **argv)
 	return 0;
 }
 
+/* "clone of: SRC (snapshot TAG, linked)" from vm.conf's [clone]. */
+static void show_clone(const char *name)
+{
+	g_autofree char *conf = vmlib_vm_file(name, VM_CONF_FILE);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autofree char *src = NULL, *tag = NULL;
+
+	if (!g_key_file_load_from_file(kf, conf, 0, NULL))
+		return;
+	src = g_key_file_get_string(kf, SNAP_CLONE_GROUP, "source", NULL);
+	tag = g_key_file_get_string(kf, SNAP_CLONE_GROUP, "snapshot", NULL);
+	if (!src)
+		return;
+	printf("clone of: %s", src);
+	if (tag)
+		printf(" (snapshot %s%s)", tag,
+		       g_key_file_get_boolean(kf, SNAP_CLONE_GROUP, "linked", NULL) ? ", linked" : "");
+	printf("\n");
+}
+
 int cmd_show(int argc, char **argv)
 {
 	bool json = false;
@@ -546,6 +566,7 @@ int cmd_show(int argc, char **argv)
 			printf("snapshots: %d\n", v.nsnaps);
 		else
 			printf("snapshots: ? (%s)\n", err);
+		show_clone(name);
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)
@@ -611,56 +632,17 @@ int cmd_edit(int argc, char **argv)
 
 /* ---- delete ------------------------------------------------------------------ */
 
-int cmd_delete(int argc, char **argv)
+/* The rest of delete, with the VM's folder locked (snap_lock()). */
+static int delete_locked(const char *name, const char *dir, bool yes)
 {
-	static const struct option opts[] = {
-		{ "yes", no_argument, NULL, 'y' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	g_autofree char *root = NULL, *dir = NULL, *tmp = NULL;
-	bool yes = false;
-	const char *name;
-	struct stat st;
-	char err[512];
-	pid_t pid;
-	int opt, r;
+	g_autofree char *root = NULL, *tmp = NULL;
+	g_auto(GStrv) users = NULL;
+	int r;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
-		if (opt == 'y') {
-			yes = true;
-			continue;
-		}
-		fprintf(opt == 'h' ? stdout : stderr,
-			"usage: vivarium delete NAME [--yes]\n\n"
-			"Removes the VM and its folder, disk images included.\n");
-		return opt == 'h' ? 0 : 2;
-	}
-	if (argc - optind != 1) {
-		ERR("usage: vivarium delete NAME [--yes]");
-		return 2;
-	}
-	name = argv[optind];
-	if (vm_name_check(name, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		return 1;
-	}
-	dir = vmlib_vm_dir(name);
-	/* A link in the library is not ours to empty: what it points to may
-	 * be anything.  Nothing is touched. */
-	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
-		ERR("%s is a symbolic link, not a VM folder: not deleting it (remove the link yourself)",
-		    dir);
-		return 1;
-	}
-	if (!vmlib_exists(name)) {
-		ERR("no VM named '%s' (see 'vivarium list')", name);
-		return 1;
-	}
-	if (vmlib_running(name, &pid)) {
-		ERR("VM '%s' is running (pid %d): stop it first ('vivarium stop %s')",
-		    name, (int)pid, name);
+	if (snap_users(name, NULL, &users) > 0) {
+		g_autofree char *list = g_strjoinv(", ", users);
+
+		ERR("VM '%s' is the base of linked clone(s) %s: delete them first", name, list);
 		return 1;
 	}
 	if (!yes) {
@@ -693,4 +675,70 @@ int cmd_delete(int argc, char **argv)
 	}
 	printf("deleted VM '%s'\n", name);
 	return 0;
+}
+
+int cmd_delete(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "yes", no_argument, NULL, 'y' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	g_autofree char *dir = NULL;
+	bool yes = false;
+	const char *name;
+	struct stat st;
+	char err[512];
+	pid_t pid;
+	int opt, r, lockfd;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
+		if (opt == 'y') {
+			yes = true;
+			continue;
+		}
+		fprintf(opt == 'h' ? stdout : stderr,
+			"usage: vivarium delete NAME [--yes]\n\n"
+			"Removes the VM and its folder, disk images included.\n"
+			"A VM that linked clones are based on is not deleted: delete them first.\n");
+		return opt == 'h' ? 0 : 2;
+	}
+	if (argc - optind != 1) {
+		ERR("usage: vivarium delete NAME [--yes]");
+		return 2;
+	}
+	name = argv[optind];
+	if (vm_name_check(name, err, sizeof(err)) < 0) {
+		ERR("%s", err);
+		return 1;
+	}
+	dir = vmlib_vm_dir(name);
+	/* A link in the library is not ours to empty: what it points to may
+	 * be anything.  Nothing is touched. */
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		ERR("%s is a symbolic link, not a VM folder: not deleting it (remove the link yourself)",
+		    dir);
+		return 1;
+	}
+	if (!vmlib_exists(name)) {
+		ERR("no VM named '%s' (see 'vivarium list')", name);
+		return 1;
+	}
+	if (vmlib_running(name, &pid)) {
+		ERR("VM '%s' is running (pid %d): stop it first ('vivarium stop %s')",
+		    name, (int)pid, name);
+		return 1;
+	}
+	/* Held to the end: no clone starts reading the VM, no snapshot
+	 * command changes it, and no linked clone of it appears after the
+	 * check. */
+	lockfd = snap_lock(name, err, sizeof(err));
+	if (lockfd < 0) {
+		ERR("%s", err);
+		return 1;
+	}
+	r = delete_locked(name, dir, yes);
+	close(lockfd);
+	return r;
 }

@@ -13,6 +13,7 @@ int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
+int cmd_clone(int argc, char **argv);	/* cmd_clone.c */
 int cmd_start(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_pause(int argc, char **argv);

@@ -2,14 +2,16 @@
 /*
  * app/img.h - what the `vivarium img` subcommands share (cmd_img.c: the
  * dispatcher, create, info, check; img_convert.c: convert; img_chain.c:
- * rebase, commit).  Every helper
+ * rebase, commit; img_copy() also serves `vivarium clone`).  Every helper
  * that reports prints one line on stderr, "vivarium img CMD: ...", where
  * CMD is the subcommand's name.
  */
 #ifndef VIVARIUM_IMG_H
 #define VIVARIUM_IMG_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "block/block.h"
@@ -24,6 +26,20 @@ int img_convert(int argc, char **argv);
 /* `vivarium img rebase` and `commit` (img_chain.c), likewise. */
 int img_rebase(int argc, char **argv);
 int img_commit(int argc, char **argv);
+
+/*
+ * img_copy - copy what @src's guest sees (its backing chain merged) into
+ * @dst, open for writing, new (reading as zeroes) and at least as long:
+ * runs that read as zero are not written, so @dst stays sparse; then
+ * flush @dst.  @stop (may be NULL) is looked at between steps: once it is
+ * non-zero the copy ends with -EINTR.  @progress (may be NULL) gets the
+ * bytes done and the total after each step.  Returns 0 or -errno, with
+ * *@failed_side "reading" or "writing" saying which image failed.
+ */
+int img_copy(struct blk *src, struct blk *dst,
+	     const volatile sig_atomic_t *stop,
+	     void (*progress)(void *opaque, uint64_t done, uint64_t total),
+	     void *opaque, const char **failed_side);
 
 /* A block-layer failure: @err if the layer wrote one (prefixed with @path
  * unless it names it), else @path and the negative errno @ret. */

@@ -115,10 +115,11 @@ static int write_nonzero(struct blk *dst, uint64_t off, const uint8_t *buf,
 	return 0;
 }
 
-/* Copy what @src's guest sees into @dst, skipping runs that read as zero.
- * Returns 0, -errno, or -EINTR after a signal. */
-static int copy_image(struct blk *src, struct blk *dst, struct progress *p,
-		      const char **failed_side)
+/* img.h: convert's copy, also `vivarium clone`'s. */
+int img_copy(struct blk *src, struct blk *dst,
+	     const volatile sig_atomic_t *stop,
+	     void (*progress)(void *opaque, uint64_t done, uint64_t total),
+	     void *opaque, const char **failed_side)
 {
 	uint64_t size = blk_length(src), off = 0;
 	uint8_t *buf;
@@ -144,7 +145,7 @@ static int copy_image(struct blk *src, struct blk *dst, struct progress *p,
 		while (off < run_end && !ret) {
 			size_t n = run_end - off < COPY_CHUNK ? run_end - off : COPY_CHUNK;
 
-			if (convert_stop) {
+			if (stop && *stop) {
 				ret = -EINTR;
 				break;
 			}
@@ -155,11 +156,13 @@ static int copy_image(struct blk *src, struct blk *dst, struct progress *p,
 				ret = write_nonzero(dst, off, buf, n);
 			}
 			off += n;
-			progress_update(p, off, size);
+			if (progress)
+				progress(opaque, off, size);
 		}
-		if (convert_stop)
+		if (stop && *stop)
 			ret = -EINTR;
-		progress_update(p, off, size);
+		if (progress)
+			progress(opaque, off, size);
 	}
 	if (!ret) {
 		*failed_side = "writing";
@@ -167,6 +170,11 @@ static int copy_image(struct blk *src, struct blk *dst, struct progress *p,
 	}
 	free(buf);
 	return ret;
+}
+
+static void convert_progress(void *opaque, uint64_t done, uint64_t total)
+{
+	progress_update(opaque, done, total);
 }
 
 static int convert_into(struct blk *src, const char *dst,
@@ -192,7 +200,7 @@ static int convert_into(struct blk *src, const char *dst,
 		img_fail("convert", dst, ret, err);
 		goto fail;
 	}
-	ret = copy_image(src, out, p, &side);
+	ret = img_copy(src, out, &convert_stop, convert_progress, p, &side);
 	blk_close(out);
 	if (ret < 0 && p->shown)	/* end the progress line */
 		printf("\n");

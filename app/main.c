@@ -19,6 +19,7 @@ static const struct {
 	{ "show", cmd_show, "show a VM's settings and state" },
 	{ "edit", cmd_edit, "change a VM's settings (KEY=VALUE...)" },
 	{ "delete", cmd_delete, "remove a VM and its disk images" },
+	{ "clone", cmd_clone, "copy a VM, or one of its snapshots (--linked: sharing its images)" },
 	{ "start", cmd_start, "start a VM in the background" },
 	{ "stop", cmd_stop, "shut a VM down (ACPI power button; --force pulls the plug)" },
 	{ "pause", cmd_pause, "pause a running VM" },

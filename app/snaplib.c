@@ -483,8 +483,9 @@ static void vm_close(struct snap_vm *v)
 /* The chain of @path, top first: absolute paths, each backing file's name
  * resolved against its overlay's folder.  Reads headers only (no locks).
  * -errno if any image of it cannot be read: the caller then knows nothing
- * about the images below. */
-static int chain_of(const char *path, GPtrArray *out)
+ * about the images below.  With @unread, the image that cannot be read
+ * is in @out too (its overlay names it). */
+static int chain_walk(const char *path, GPtrArray *out, bool unread)
 {
 	g_autofree char *cur = g_canonicalize_filename(path, NULL);
 	const struct blk_open_opts oo = { .readonly = true, .no_lock = true,
@@ -496,13 +497,15 @@ static int chain_of(const char *path, GPtrArray *out)
 		char e[256];
 		int r = blk_open(cur, &oo, &b, e, sizeof(e));
 
-		if (r < 0)
-			return r;
-		r = blk_get_info(b, &info);
-		blk_close(b);
-		if (r < 0)
+		if (r == 0) {
+			r = blk_get_info(b, &info);
+			blk_close(b);
+		}
+		if (r < 0 && !unread)
 			return r;
 		g_ptr_array_add(out, g_strdup(cur));
+		if (r < 0)
+			return r;
 		if (info.format != BLK_FMT_QCOW2 || !info.backing[0])
 			return 0;
 		{
@@ -513,6 +516,11 @@ static int chain_of(const char *path, GPtrArray *out)
 		}
 	}
 	return -ELOOP;
+}
+
+static int chain_of(const char *path, GPtrArray *out)
+{
+	return chain_walk(path, out, false);
 }
 
 /* vm.conf's [@group] path, absolute; NULL if none. */
@@ -586,6 +594,22 @@ int snap_load_current(const char *name, struct snap_index *ix, char *err,
 	return r;
 }
 
+int snap_lock(const char *name, char *err, size_t errlen)
+{
+	g_autofree char *dir = vmlib_vm_dir(name);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r;
+
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	r = -errno;
+	if (fd >= 0)
+		close(fd);
+	snprintf(err, errlen, r == -EWOULDBLOCK
+		 ? "another snapshot or clone command is at work on VM '%s': try again when it is done"
+		 : "cannot lock the folder of VM '%s': %s", name, g_strerror(-r));
+	return r;
+}
+
 /*
  * Open VM @name for a snapshot operation: vm.conf, not running, the
  * folder flock()ed (one snapshot command at a time; nothing is created
@@ -633,14 +657,10 @@ static int vm_open_as(struct snap_vm *v, const char *name, bool self,
 	}
 	v->dir = vmlib_vm_dir(name);
 	v->snapdir = g_build_filename(v->dir, SNAP_DIR, NULL);
-	v->lockfd = open(v->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (v->lockfd < 0 || flock(v->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		r = -errno;
-		snprintf(err, errlen, r == -EWOULDBLOCK
-			 ? "another snapshot command is at work on VM '%s': try again when it is done"
-			 : "cannot lock the folder of VM '%s': %s", name, g_strerror(-r));
+	r = snap_lock(name, err, errlen);
+	if (r < 0)
 		return r;
-	}
+	v->lockfd = r;
 	/* Again under the lock: what we act on is what we read now. */
 	conf = g_build_filename(v->dir, VM_CONF_FILE, NULL);
 	v->kf = g_key_file_new();
@@ -850,6 +870,128 @@ static void unlink_all(GPtrArray *paths)
 {
 	for (guint i = 0; i < paths->len; i++)
 		unlink(paths->pdata[i]);
+}
+
+/* ---- linked clones ------------------------------------------------------------- */
+
+/* The chains of every image VM @name's disks and snapshots read (images
+ * that cannot be read included), each a GPtrArray of paths, top first,
+ * into @chains; its vm.conf in *@kf.  -errno if a chain or the index
+ * could not be read to the end. */
+static int chains_of(const char *name, GPtrArray *chains, GKeyFile **kf)
+{
+	g_autofree char *dir = vmlib_vm_dir(name);
+	g_autofree char *conf = g_build_filename(dir, VM_CONF_FILE, NULL);
+	g_autoptr(GPtrArray) tops = g_ptr_array_new_with_free_func(g_free);
+	struct snap_index ix;
+	char err[512];
+	int r = 0;
+
+	*kf = g_key_file_new();
+	if (!g_key_file_load_from_file(*kf, conf, 0, NULL))
+		return -EIO;
+	for (unsigned d = 0; d < VM_MAX_DISKS; d++) {
+		g_autofree char *group = g_strdup_printf("disk%u", d);
+		char *p = conf_disk_path(*kf, dir, group);
+
+		if (p)
+			g_ptr_array_add(tops, p);
+	}
+	if (snap_load(name, &ix, err, sizeof(err)) < 0)
+		r = -EIO;
+	for (guint i = 0; ix.snaps && i < ix.snaps->len; i++) {
+		struct snap *s = ix.snaps->pdata[i];
+
+		for (unsigned d = 0; d < s->ndisks; d++)
+			g_ptr_array_add(tops, g_canonicalize_filename(s->disk[d].image, dir));
+	}
+	snap_index_clear(&ix);
+	for (guint i = 0; i < tops->len; i++) {
+		GPtrArray *chain = g_ptr_array_new_with_free_func(g_free);
+		int r2 = chain_walk(tops->pdata[i], chain, true);
+
+		if (r2 < 0 && !r)
+			r = r2;
+		g_ptr_array_add(chains, chain);
+	}
+	return r;
+}
+
+/* Does @kf ([clone]) say its VM is a linked clone of VM @src (UUID
+ * @src_uuid, may be NULL), of its snapshot @sid unless that is NULL? */
+static bool says_linked_clone(GKeyFile *kf, const char *src,
+			      const char *src_uuid, const char *sid)
+{
+	g_autofree char *name = g_key_file_get_string(kf, SNAP_CLONE_GROUP, "source", NULL);
+	g_autofree char *uuid = g_key_file_get_string(kf, SNAP_CLONE_GROUP, "source-uuid", NULL);
+	g_autofree char *id = g_key_file_get_string(kf, SNAP_CLONE_GROUP, "snapshot-id", NULL);
+
+	if (!g_key_file_get_boolean(kf, SNAP_CLONE_GROUP, "linked", NULL))
+		return false;
+	if (uuid && src_uuid ? g_ascii_strcasecmp(uuid, src_uuid) != 0 : g_strcmp0(name, src) != 0)
+		return false;
+	return !sid || !g_strcmp0(id, sid);
+}
+
+int snap_users(const char *name, const struct snap *s, char ***users)
+{
+	g_autofree char *dir = vmlib_vm_dir(name);
+	g_autofree char *conf = g_build_filename(dir, VM_CONF_FILE, NULL);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autofree char *uuid = NULL;
+	g_auto(GStrv) names = vmlib_list();
+	g_autoptr(GPtrArray) frozen = g_ptr_array_new_with_free_func(g_free);
+	GPtrArray *out = g_ptr_array_new();
+	size_t n = strlen(dir);
+	int count;
+
+	if (g_key_file_load_from_file(kf, conf, 0, NULL))
+		uuid = g_key_file_get_string(kf, "vm", "uuid", NULL);
+	for (unsigned d = 0; s && d < s->ndisks; d++)
+		g_ptr_array_add(frozen, g_canonicalize_filename(s->disk[d].image, dir));
+	for (char **o = names; *o; o++) {
+		g_autoptr(GPtrArray) chains = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+		g_autoptr(GKeyFile) okf = NULL;
+		bool uses = false;
+		int r;
+
+		if (!strcmp(*o, name))
+			continue;
+		r = chains_of(*o, chains, &okf);
+		for (guint c = 0; c < chains->len && !uses; c++) {
+			GPtrArray *chain = chains->pdata[c];
+
+			for (guint j = 0; j < chain->len && !uses; j++) {
+				const char *p = chain->pdata[j];
+				const char *above = j ? chain->pdata[j - 1] : NULL;
+
+				/* The VM: any image of its folder. */
+				if (!s) {
+					uses = !strncmp(p, dir, n) && p[n] == '/';
+					continue;
+				}
+				/* A snapshot: its frozen image, as their disk or
+				 * under an image of theirs.  Under one of @name's
+				 * own (a later snapshot's), the delete merges into
+				 * that one and they read the same. */
+				if (above && !strncmp(above, dir, n) && above[n] == '/')
+					continue;
+				for (guint f = 0; f < frozen->len && !uses; f++)
+					uses = !strcmp(p, frozen->pdata[f]);
+			}
+		}
+		/* A chain that cannot be read: what its vm.conf says. */
+		if (!uses && r < 0)
+			uses = says_linked_clone(okf, name, uuid, s ? s->id : NULL);
+		if (uses)
+			g_ptr_array_add(out, g_strdup(*o));
+	}
+	count = (int)out->len;
+	g_ptr_array_add(out, NULL);
+	*users = (char **)g_ptr_array_free(out, FALSE);
+	if (!count)
+		g_clear_pointer(users, g_strfreev);
+	return count;
 }
 
 /* ---- take --------------------------------------------------------------------- */
@@ -1103,9 +1245,11 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen)
 {
 	g_autofree char *mem_id = NULL;
+	g_auto(GStrv) users = NULL;
 	g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GHashTable) edges = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_autoptr(GPtrArray) frozen = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) kids = g_ptr_array_new_with_free_func((GDestroyNotify)blk_close);
 	struct snap_vm v;
 	struct snap *s;
 	int r;
@@ -1117,6 +1261,14 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 	s = need_tag(&v, tag, err, errlen);
 	if (!s) {
 		r = -ENOENT;
+		goto out;
+	}
+	if (snap_users(name, s, &users) > 0) {
+		g_autofree char *list = g_strjoinv(", ", users);
+
+		snprintf(err, errlen, "snapshot '%s' of VM '%s' is the base of linked clone(s) %s: delete them first",
+			 tag, name, list);
+		r = -EBUSY;
 		goto out;
 	}
 	r = used_images(&v, used, edges);
@@ -1144,32 +1296,41 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 			}
 		}
 	}
-	for (guint f = 0; f < frozen->len; f++) {	/* 1 */
+	/* Every child is opened for writing before any is changed: one in
+	 * use (a linked clone running on a later snapshot's image) refuses
+	 * the delete with nothing changed. */
+	for (guint f = 0; f < frozen->len; f++) {
 		GHashTableIter it;
 		gpointer child, backing;
-		g_autoptr(GPtrArray) kids = g_ptr_array_new_with_free_func(g_free);
 
 		g_hash_table_iter_init(&it, edges);
-		while (g_hash_table_iter_next(&it, &child, &backing))
-			if (!strcmp(backing, frozen->pdata[f]))
-				g_ptr_array_add(kids, g_strdup(child));
-		for (guint k = 0; k < kids->len; k++) {
+		while (g_hash_table_iter_next(&it, &child, &backing)) {
 			struct blk_open_opts oo = { 0 };
 			struct blk *b;
 			char why[400];
 
-			r = blk_open(kids->pdata[k], &oo, &b, why, sizeof(why));
-			if (r == 0) {
-				r = blk_stream(b, why, sizeof(why));
-				blk_close(b);
-			}
+			if (strcmp(backing, frozen->pdata[f]))
+				continue;
+			r = blk_open(child, &oo, &b, why, sizeof(why));
 			if (r < 0) {
 				snprintf(err, errlen, "cannot merge snapshot '%s' into %s: %s",
-					 tag, (char *)kids->pdata[k], why);
+					 tag, (char *)child, why);
 				goto out;
 			}
+			g_ptr_array_add(kids, b);
 		}
 	}
+	for (guint k = 0; k < kids->len; k++) {		/* 1 */
+		char why[400];
+
+		r = blk_stream(kids->pdata[k], why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "cannot merge snapshot '%s' into %s: %s",
+				 tag, blk_path(kids->pdata[k]), why);
+			goto out;
+		}
+	}
+	g_ptr_array_set_size(kids, 0);			/* closes them */
 	if (s->has_memory)
 		mem_id = g_strdup(s->id);
 	snap_index_remove(&v.ix, s);			/* 2 */
@@ -1204,6 +1365,7 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 	}
 	collect_garbage(&v);
 out:
+	g_ptr_array_set_size(kids, 0);	/* closed while the folder is locked */
 	vm_close(&v);
 	return r;
 }

@@ -49,6 +49,9 @@
 #define SNAP_DIR		"snapshots"
 #define SNAP_INDEX_FILE		"snapshots/index.json"
 #define SNAP_INDEX_VERSION	1
+/* A clone's vm.conf group saying what it was cloned from (docs/vm-conf.md,
+ * "Clones"): source, source-uuid, snapshot, snapshot-id, linked. */
+#define SNAP_CLONE_GROUP	"clone"
 
 struct snap_disk {
 	char *disk;		/* vm.conf group: "disk0".."disk3" */
@@ -144,8 +147,36 @@ int snap_revert_running(const char *name, const char *tag, bool self,
 /* A snapshot's memory files: snapshots/ID.state and snapshots/ID.ram. */
 char *snap_memory_path(const char *name, const char *id, const char *ext);
 
-/* *@freed: bytes of frozen images removed (their st_blocks). */
+/* *@freed: bytes of frozen images removed (their st_blocks).  Also
+ * refuses a snapshot that linked clones are based on (snap_users()). */
 int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen);
+
+/* ---- what clones need ------------------------------------------------------ */
+
+/*
+ * snap_lock - take VM @name's folder flock: one snapshot or clone command
+ * at a time works on a VM (take, revert, delete, a clone reading it, a
+ * delete of the VM).  Does not wait.  Returns the fd holding it (close()
+ * drops it), or -errno with @err ("another snapshot or clone command is
+ * at work on VM ...").
+ */
+int snap_lock(const char *name, char *err, size_t errlen);
+
+/*
+ * snap_users - the other VMs of the library whose disks and snapshots
+ * need images of VM @name, from their backing chains (the truth: a linked
+ * clone deleted, or made standalone with `img rebase`, no longer counts):
+ * with @s, one of snapshot @s's frozen images as a disk of theirs or as
+ * the backing file of an image of theirs (what a delete of @s would
+ * break; reaching it through a later snapshot's image of @name does not
+ * count: the delete merges into that one); with @s NULL, any image in
+ * @name's folder anywhere in their chains.  A VM whose chains
+ * cannot be read to the end counts if its vm.conf's [clone] group says it
+ * is a linked clone of @name (of @s).  Takes no lock of theirs.  Sets
+ * *@users to their names, sorted (g_strfreev), NULL if none; returns how
+ * many.
+ */
+int snap_users(const char *name, const struct snap *s, char ***users);
 
 #endif

@@ -285,6 +285,26 @@ static int lookup(const char *const *names, size_t n, const char *s)
 
 /* ---- vm.conf -------------------------------------------------------------- */
 
+int vm_mac_from_uuid(const char *uuid, unsigned nic_index, uint8_t mac[6])
+{
+	g_autoptr(GChecksum) sum = NULL;
+	g_autofree char *lower = NULL, *text = NULL;
+	guint8 digest[32];
+	gsize len = sizeof(digest);
+
+	if (!uuid || !g_uuid_string_is_valid(uuid))
+		return -EINVAL;
+	/* One UUID written in either case is one VM: one address. */
+	lower = g_ascii_strdown(uuid, -1);
+	text = g_strdup_printf("%s/%u", lower, nic_index);
+	sum = g_checksum_new(G_CHECKSUM_SHA256);
+	g_checksum_update(sum, (const guchar *)text, (gssize)strlen(text));
+	g_checksum_get_digest(sum, digest, &len);
+	memcpy(mac, digest, 6);
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);	/* local, unicast */
+	return 0;
+}
+
 const char *vm_size_str(uint64_t bytes, char *buf, size_t len)
 {
 	if (bytes && !(bytes & ((1ull << 30) - 1)))
@@ -294,21 +314,6 @@ const char *vm_size_str(uint64_t bytes, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%" PRIu64, bytes);
 	return buf;
-}
-
-int vm_mac_from_uuid(const char *uuid, unsigned nic_index, uint8_t mac[6])
-{
-	g_autofree char *in = g_strdup_printf("%s/%u", uuid, nic_index);
-	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
-	uint8_t digest[32];
-	gsize len = sizeof(digest);
-
-	g_checksum_update(ck, (const guchar *)in, (gssize)strlen(in));
-	g_checksum_get_digest(ck, digest, &len);
-	g_checksum_free(ck);
-	memcpy(mac, digest, 6);
-	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
-	return 0;
 }
 
 void vm_config_clear(struct vm_config *cfg)
@@ -733,9 +738,13 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 			return -EINVAL;
 		if (!ns.has_mac) {
 			ns.has_mac = true;
-			if (!mac || nic_parse_mac(mac, ns.mac) < 0)
-				vm_mac_from_uuid(uuid ? uuid : "", (unsigned)(key[3] - '0'),
-						 ns.mac);
+			if ((!mac || nic_parse_mac(mac, ns.mac) < 0) &&
+			    vm_mac_from_uuid(uuid, (unsigned)(key[3] - '0'), ns.mac) < 0) {
+				/* No UUID to derive from: a random local one. */
+				for (unsigned i = 0; i < 6; i++)
+					ns.mac[i] = (uint8_t)g_random_int_range(0, 256);
+				ns.mac[0] = (uint8_t)((ns.mac[0] & 0xfc) | 0x02);
+			}
 		}
 		g_key_file_remove_group(kf, key, NULL);
 		nic_spec_to_keyfile(&ns, kf, key);

@@ -168,16 +168,18 @@ bool vmlib_saved(const char *name);
 int vm_check_readable(const char *what, const char *path, char *err,
 		      size_t errlen);
 
-/*
- * vm_mac_from_uuid - the MAC address of NIC @nic_index (0..) of the VM
- * with UUID @uuid (any string): the first six bytes of SHA-256("UUID/N"),
- * made a locally administered unicast address (first octet: bit 1 set,
- * bit 0 clear).  Stable for the VM's life; a clone's new UUID gives new
- * ones.  Returns 0.
- */
-int vm_mac_from_uuid(const char *uuid, unsigned nic_index, uint8_t mac[6]);
-
 /* @bytes as vm.conf writes it: "2G", "1536M", else a byte count. */
 const char *vm_size_str(uint64_t bytes, char *buf, size_t len);
+
+/*
+ * vm_mac_from_uuid - the MAC address of NIC @nic_index ([nicN] in
+ * vm.conf) of the VM whose UUID is @uuid: the first 6 bytes of the SHA-256
+ * of "UUID/N" (UUID in lower case, N in decimal), made a locally
+ * administered (bit 1 of the first octet set) unicast (bit 0 clear)
+ * address, IEEE 802-2014 §8.2.  The same UUID and index always give the
+ * same address; a clone's new UUID gives new ones.  Returns 0, or -EINVAL
+ * if @uuid is not an RFC 4122 UUID.
+ */
+int vm_mac_from_uuid(const char *uuid, unsigned nic_index, uint8_t mac[6]);
 
 #endif

@@ -15,7 +15,9 @@
 # status, reset, screenshot (PNG of the VGA's screen, its text, a clear
 # error for a bad path), the serial
 # console (control socket attach-serial and `vivarium console`), stop
-# through the ACPI power button, stop --force, three VMs at once, kill -9
+# through the ACPI power button, stop --force, three VMs at once, clones
+# (a linked clone of a running VM's snapshot resumes it; a full clone
+# boots), kill -9
 # of a VM process (disk image intact, stale PID/socket recognised, start
 # works again), delete, and every bad input: one line on stderr, non-zero
 # exit, nothing left half-made.
@@ -393,11 +395,27 @@ check 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"s
 check 'echoes rs after-take && [ "$(grep -c "$ready" "$vms/rs/serial.log")" = 1 ]' "the guest answers and did not boot again"
 check 'qemu-img info -U --backing-chain "$(sed -n "s/^path *= *//p" "$vms/rs/vm.conf" | head -n1 | sed "s|^\([^/]\)|$vms/rs/\1|")" | grep -q "backing file"' \
 	"its disk is now an overlay on the frozen image"
+# A linked clone of the running VM's snapshot: saved at it, it resumes
+# there beside its source (both read the frozen image).
+refuse "clone of a running VM's current state" clone rs rsx
+v clone rs rsl --snapshot s1 --linked
+check '[ "$rc" -eq 0 ] && [ "$(state rsl)" = saved ]' "linked clone of the running VM's snapshot: saved at it (rc $rc $out$err)"
+v start rsl
+check '[ "$rc" -eq 0 ] && echoes rsl from-clone && ! grep -q "$ready" "$vms/rsl/serial.log" && [ "$(state rs)" = running ]' \
+	"the clone resumes the snapshot's memory (no boot), its source running on ($err)"
+v stop rsl --force
+v delete rsl --yes
 v snapshot revert rs s1
 check '[ "$rc" -eq 0 ] && [ "$(state rs)" = running ] && [ "$(boots rs)" = 3 ]' "revert of the running VM: rebuilt from the snapshot (rc $rc $err)"
 check 'echoes rs after-revert && [ "$(grep -c "$ready" "$vms/rs/serial.log")" = 1 ]' "it goes on from the snapshot, no boot"
 refuse "delete of a snapshot while the VM runs" snapshot delete rs s1
 v stop rs --force
+v clone rs rsf
+check '[ "$rc" -eq 0 ] && [ "$(state rsf)" = stopped ]' "full clone of the stopped VM (rc $rc $out$err)"
+v start rsf
+check '[ "$rc" -eq 0 ] && wait_for "$vms/rsf/serial.log" "$ready"' "the full clone boots ($err)"
+v stop rsf --force
+v delete rsf --yes
 v snapshot revert rs s1
 check '[ "$rc" -eq 0 ] && [ "$(state rs)" = saved ]' "revert of the stopped VM to a snapshot with memory: it is saved there"
 v start rs

@@ -2,7 +2,8 @@
 /* tests/unit/test_vmlib.c - the VM library's pure parts: name rules,
  * vm.conf parsing and its errors, `edit` assignments, the run-state check
  * on a PID file nobody locks (or only read-locks), the struct
- * machine_config a vm.conf becomes, and rm -r that never follows links. */
+ * machine_config a vm.conf becomes, rm -r that never follows links, and the MAC
+ * addresses derived from a VM's UUID. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -390,6 +391,37 @@ static void test_remove_tree_keeps_link_targets(void)
 	CHECK_EQ(g_rmdir(dir), 0);
 }
 
+static void test_mac_from_uuid(void)
+{
+	static const char uuid[] = "6f1c7c3e-0d7e-4f4b-9d8e-2a8c1b1f7e55";
+	uint8_t a[6], b[6], seen[8][6];
+
+	for (unsigned n = 0; n < 8; n++) {
+		CHECK_EQ(vm_mac_from_uuid(uuid, n, seen[n]), 0);
+		CHECK(seen[n][0] & 0x02);		/* locally administered */
+		CHECK(!(seen[n][0] & 0x01));		/* unicast */
+		for (unsigned m = 0; m < n; m++)	/* one per NIC */
+			CHECK(memcmp(seen[n], seen[m], 6) != 0);
+	}
+	/* Deterministic, and the case of the UUID does not matter. */
+	CHECK_EQ(vm_mac_from_uuid(uuid, 1, a), 0);
+	CHECK(!memcmp(a, seen[1], 6));
+	CHECK_EQ(vm_mac_from_uuid("6F1C7C3E-0D7E-4F4B-9D8E-2A8C1B1F7E55", 1, b), 0);
+	CHECK(!memcmp(a, b, 6));
+	/* SHA-256("6f1c...7e55/0")'s first bytes, low two bits of the first
+	 * octet forced to 10: sha256sum gives f3c31bf458f7.... */
+	{
+		static const uint8_t want[6] = { 0xf2, 0xc3, 0x1b, 0xf4, 0x58, 0xf7 };
+
+		CHECK(!memcmp(seen[0], want, 6));
+	}
+	/* Another VM: other addresses. */
+	CHECK_EQ(vm_mac_from_uuid("0b0c7c3e-0d7e-4f4b-9d8e-2a8c1b1f7e55", 0, b), 0);
+	CHECK(memcmp(b, seen[0], 6) != 0);
+	CHECK_EQ(vm_mac_from_uuid("not-a-uuid", 0, b), -EINVAL);
+	CHECK_EQ(vm_mac_from_uuid(NULL, 0, b), -EINVAL);
+}
+
 int main(void)
 {
 	RUN_TEST(test_names);
@@ -399,5 +431,6 @@ int main(void)
 	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);
 	RUN_TEST(test_remove_tree_keeps_link_targets);
+	RUN_TEST(test_mac_from_uuid);
 	return check_finish();
 }
