@@ -37,8 +37,10 @@ static void usage(FILE *f)
 		"take and revert work on a running or paused VM too: its memory and\n"
 		"devices are part of the snapshot, and a revert puts the running VM back\n"
 		"at once.  A stopped VM reverted to such a snapshot resumes from it at its\n"
-		"next start.  delete needs the VM stopped (for now), and refuses a snapshot\n"
-		"that linked clones are based on ('vivarium clone --linked').\n");
+		"next start.  delete on a running VM pauses it while the images merge\n"
+		"(its process saves the machine, closes the disks, merges, and goes on\n"
+		"from the saved state); it refuses a snapshot that linked clones are\n"
+		"based on ('vivarium clone --linked').\n");
 }
 
 /* Parse NAME TAG? with the options of @cmd; -1 to go on, else the exit. */
@@ -186,7 +188,23 @@ static int delete(int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	if (snap_delete(argv[optind], argv[optind + 1], &freed, err, sizeof(err)) < 0) {
+	if (vmlib_running(argv[optind], NULL)) {
+		/* Its own process merges, with the VM's disks closed. */
+		g_autoptr(JsonObject) args = json_object_new();
+		JsonNode *res = NULL;
+
+		json_object_set_string_member(args, "tag", argv[optind + 1]);
+		if (ctl_simple(argv[optind], "snapshot-delete", args, SNAP_CTL_TIMEOUT_MS,
+			       &res, err, sizeof(err)) < 0) {
+			ERR("%s", err);
+			return 1;
+		}
+		if (res && JSON_NODE_HOLDS_OBJECT(res))
+			freed = (unsigned long long)json_object_get_int_member_with_default(
+				json_node_get_object(res), "freed", 0);
+		if (res)
+			json_node_unref(res);
+	} else if (snap_delete(argv[optind], argv[optind + 1], &freed, err, sizeof(err)) < 0) {
 		ERR("%s", err);
 		return 1;
 	}

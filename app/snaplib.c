@@ -651,7 +651,7 @@ static int vm_open_as(struct snap_vm *v, const char *name, bool self,
 		}
 	} else if (vmlib_running(name, &pid)) {
 		snprintf(err, errlen,
-			 "VM '%s' is running: stop it first (take and revert work on a running VM; this does not yet)",
+			 "VM '%s' is running: stop it first (or let its own process do this)",
 			 name);
 		return -EBUSY;
 	}
@@ -1244,6 +1244,12 @@ out:
 int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen)
 {
+	return snap_delete_running(name, tag, false, freed, err, errlen);
+}
+
+int snap_delete_running(const char *name, const char *tag, bool self,
+			unsigned long long *freed, char *err, size_t errlen)
+{
 	g_autofree char *mem_id = NULL;
 	g_auto(GStrv) users = NULL;
 	g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -1255,7 +1261,7 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 	int r;
 
 	*freed = 0;
-	r = vm_open(&v, name, err, errlen);
+	r = vm_open_as(&v, name, self, err, errlen);
 	if (r < 0)
 		goto out;
 	s = need_tag(&v, tag, err, errlen);

@@ -151,6 +151,11 @@ char *snap_memory_path(const char *name, const char *id, const char *ext);
  * refuses a snapshot that linked clones are based on (snap_users()). */
 int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen);
+/* snap_delete() from VM @name's own process (@self), with every writable
+ * disk image of the VM closed meanwhile (machine_rebuild_drives()): the
+ * images it merges may be ones the VM runs on. */
+int snap_delete_running(const char *name, const char *tag, bool self,
+			unsigned long long *freed, char *err, size_t errlen);
 
 /* ---- what clones need ------------------------------------------------------ */
 

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -120,6 +121,8 @@ struct vmproc {
 	/* The NICs' host backends: made before the machine, freed after. */
 	struct netdev *nic[VM_MAX_NICS];
 	uint8_t nic_mac[VM_MAX_NICS][6];
+	/* A rebuild's memory file, removed once the machine is built on it. */
+	char *unlink_after_build;
 	char *snap_state, *snap_ram;	/* the memory files a take just saved */
 };
 
@@ -927,6 +930,118 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 	reply(c, id, true, NULL, NULL);
 }
 
+/* A snapshot delete while the VM runs: the merge happens on the machine's
+ * thread with the VM's disks closed (machine_rebuild_drives). */
+struct delete_job {
+	struct vmproc *vp;
+	const char *tag;
+	GMutex mu;
+	GCond cond;
+	bool done;
+	int r;
+	unsigned long long freed;
+	char err[1024];
+};
+
+static void delete_disks_closed(void *opaque)
+{
+	struct delete_job *j = opaque;
+	unsigned long long freed = 0;
+	char err[1024] = "";
+	int r = snap_delete_running(j->vp->name, j->tag, true, &freed, err, sizeof(err));
+
+	g_mutex_lock(&j->mu);
+	j->r = r;
+	j->freed = freed;
+	memcpy(j->err, err, sizeof(err));
+	j->done = true;
+	g_cond_signal(&j->cond);
+	g_mutex_unlock(&j->mu);
+}
+
+/* Has machine_run() returned (the machine thread wrote end_pipe)? */
+static bool machine_has_ended(struct vmproc *vp)
+{
+	struct pollfd p = { .fd = vp->end_pipe[0], .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+static void req_snapshot_delete(struct vmproc *vp, struct client *c,
+				JsonNode *id, JsonObject *req)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autofree char *state = vmlib_vm_file(vp->name, ".delete.state");
+	g_autofree char *ram = vmlib_vm_file(vp->name, ".delete.ram");
+	struct delete_job j = { .vp = vp };
+	bool was_paused = vp->state == ST_PAUSED;
+	struct machine_save_stats st;
+	char err[1024] = "";
+	const char *tag;
+	int r;
+
+	if (!get_string(req, "tag", NULL, &tag, err, sizeof(err)) || !tag) {
+		reply(c, id, false, NULL, err[0] ? err : "give the snapshot's \"tag\"");
+		return;
+	}
+	if (vp->state == ST_STOPPING) {
+		reply(c, id, false, NULL, "the VM is stopping");
+		return;
+	}
+	j.tag = tag;
+	vm_log("deleting snapshot '%s'", tag);
+	/* The machine goes on from this state after the merge. */
+	machine_pause(vp->m);
+	r = machine_save(vp->m, state, ram, &st, err, sizeof(err));
+	g_mutex_init(&j.mu);
+	g_cond_init(&j.cond);
+	if (r == 0 && was_paused)
+		machine_rebuild_paused(vp->m);
+	/* The rebuild parses the state file now and maps the memory file
+	 * when it builds, after the merge: that one goes once built. */
+	g_free(g_atomic_pointer_exchange(&vp->unlink_after_build, g_strdup(ram)));
+	if (r == 0)
+		r = machine_rebuild_drives(vp->m, state, ram, NULL, delete_disks_closed, &j,
+					   err, sizeof(err));
+	if (r == 0) {
+		/* The main loop waits (the VM stands still meanwhile). */
+		g_mutex_lock(&j.mu);
+		while (!j.done && !machine_has_ended(vp))
+			g_cond_wait_until(&j.cond, &j.mu, g_get_monotonic_time() + G_TIME_SPAN_SECOND / 5);
+		if (!j.done) {
+			r = -EIO;
+			snprintf(err, sizeof(err), "the VM stopped before the snapshot could be deleted");
+		} else if (j.r < 0) {
+			r = j.r;
+			memcpy(err, j.err, sizeof(err));
+		}
+		g_mutex_unlock(&j.mu);
+	} else if (!was_paused) {
+		machine_resume(vp->m);
+	}
+	unlink(state);
+	if (!j.done) {
+		g_free(g_atomic_pointer_exchange(&vp->unlink_after_build, NULL));
+		unlink(ram);
+	}
+	g_cond_clear(&j.cond);
+	g_mutex_clear(&j.mu);
+	if (r < 0) {
+		vm_log("snapshot delete failed: %s", err);
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	vm_log("deleted snapshot '%s' (%llu KiB freed); the guest stood still for the save %.0f ms, then for the merge",
+	       tag, j.freed >> 10, st.pause_ns / 1e6);
+	set_state(vp, was_paused ? ST_PAUSED : ST_RUNNING);
+	broadcast_snapshot(vp, "deleted", tag);
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "freed");
+	json_builder_add_int_value(b, (gint64)j.freed);
+	json_builder_end_object(b);
+	reply(c, id, true, json_builder_get_root(b), NULL);
+}
+
 static void req_attach_serial(struct vmproc *vp, struct client *c, JsonNode *id,
 			      JsonObject *req)
 {
@@ -1014,6 +1129,8 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		req_snapshot(vp, c, id, req, true);
 	} else if (!strcmp(cmd, "snapshot-revert")) {
 		req_snapshot(vp, c, id, req, false);
+	} else if (!strcmp(cmd, "snapshot-delete")) {
+		req_snapshot_delete(vp, c, id, req);
 	} else if (!strcmp(cmd, "save")) {
 		req_save(vp, c, id);
 	} else if (!strcmp(cmd, "screenshot")) {
@@ -1032,7 +1149,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "save, snapshot-take, snapshot-revert, screenshot, attach-serial, nics, nic-link)", shown);
+			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -1150,6 +1267,13 @@ static gboolean first_boot_built(gpointer opaque)
  * machine-ended watch. */
 static void machine_built(void *opaque, unsigned boot)
 {
+	struct vmproc *vp = opaque;
+	char *gone = g_atomic_pointer_exchange(&vp->unlink_after_build, NULL);
+
+	if (gone) {
+		unlink(gone);
+		g_free(gone);
+	}
 	if (boot == 1)
 		g_idle_add_full(G_PRIORITY_HIGH, first_boot_built, opaque, NULL);
 }

@@ -25,22 +25,6 @@ static void test_mac(void)
 	CHECK_EQ(nic_parse_mac("", mac), -EINVAL);
 }
 
-static void test_uuid_mac(void)
-{
-	const char *u = "6f1c7c3e-0d7e-4f4b-9d8e-2a8c1b1f7e55";
-	uint8_t a[6], b[6], c[6];
-
-	vm_mac_from_uuid(u, 0, a);
-	vm_mac_from_uuid(u, 0, b);
-	vm_mac_from_uuid(u, 1, c);
-	CHECK(memcmp(a, b, 6) == 0);		/* stable */
-	CHECK(memcmp(a, c, 6) != 0);		/* one per card */
-	CHECK_EQ(a[0] & 3, 2);			/* locally administered unicast */
-	CHECK_EQ(c[0] & 3, 2);
-	vm_mac_from_uuid("1b4e28ba-2fa1-11d2-883f-0016d3cca427", 0, b);
-	CHECK(memcmp(a, b, 6) != 0);		/* another VM, another MAC */
-}
-
 static void test_parse_good(void)
 {
 	struct nic_spec s;
@@ -160,7 +144,6 @@ static void test_edit(void)
 int main(void)
 {
 	RUN_TEST(test_mac);
-	RUN_TEST(test_uuid_mac);
 	RUN_TEST(test_parse_good);
 	RUN_TEST(test_parse_bad);
 	RUN_TEST(test_keyfile);
