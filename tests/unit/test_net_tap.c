@@ -5,7 +5,7 @@
  * device it makes goes away with it, whatever fails): ARP and ping of the
  * host through a tap, frames held in the tap's queue while the NIC has no
  * buffers, the refusals and their messages (with CAP_NET_ADMIN or the DAC
- * overrides dropped in a child).
+ * overrides dropped in a child), and QEMU's bridge helper when installed.
  * Needs root, /dev/net/tun and iproute2's ip: else it skips (77).
  */
 #define _GNU_SOURCE	/* unshare */
@@ -378,6 +378,88 @@ static void test_refusals(void)
 	del_link("vvtapmq");
 }
 
+/* QEMU's bridge helper, with an ACL of our own: /etc seen through an
+ * overlay (in this process's mount namespace) adding qemu/bridge.conf. */
+static bool acl_overlay(const char *acl)
+{
+	char d[700], opts[2200];
+	FILE *f;
+
+	snprintf(d, sizeof(d), "%s/ov", tmp);
+	mkdir(d, 0755);
+	if (mount("tmpfs", d, "tmpfs", 0, "size=1m") < 0)
+		return false;
+	static const char *const dirs[] = { "upper", "upper/qemu", "work" };
+
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(opts, sizeof(opts), "%s/%s", d, dirs[i]);
+		mkdir(opts, 0755);
+	}
+	snprintf(opts, sizeof(opts), "%s/upper/qemu/bridge.conf", d);
+	f = fopen(opts, "w");
+	if (!f)
+		return false;
+	fputs(acl, f);
+	fclose(f);
+	snprintf(opts, sizeof(opts), "lowerdir=/etc,upperdir=%s/upper,"
+		 "workdir=%s/work", d, d);
+	return mount("overlay", "/etc", "overlay", 0, opts) == 0;
+}
+
+static void test_bridge_helper(void)
+{
+	struct link l = { .host_ip = ip4("192.168.78.1"),
+			  .guest_ip = ip4("192.168.78.2") };
+	char err[512] = "", p[128], master[64] = "";
+	ssize_t n;
+
+	if (access(NET_BRIDGE_HELPER, X_OK) < 0) {
+		printf("  (skipped: no %s)\n", NET_BRIDGE_HELPER);
+		return;
+	}
+	if (!acl_overlay("allow vvbr0\n")) {
+		printf("  (skipped: cannot put an ACL over /etc: %s)\n",
+		       strerror(errno));
+		return;
+	}
+	CHECK(sh("ip link add vvbr0 type bridge") == 0);
+	CHECK(sh("ip addr add 192.168.78.1/24 dev vvbr0") == 0);
+	CHECK(sh("ip link set vvbr0 up") == 0);
+	CHECK(sh("ip link add vvbr1 type bridge") == 0);
+
+	l.nd = net_tap_bridge_new("vvbr0", NULL, err, sizeof(err));
+	CHECK(l.nd != NULL);
+	if (!l.nd) {
+		fprintf(stderr, "  net_tap_bridge_new: %s\n", err);
+		goto refusals;
+	}
+	CHECK(!strcmp(net_kind(l.nd), "tap"));
+	rec_attach(&l.nic, l.nd, &lock, 100000);
+	/* The helper's tap (tap0 in this namespace) is in the bridge. */
+	snprintf(p, sizeof(p), "/sys/class/net/tap0/master");
+	n = readlink(p, master, sizeof(master) - 1);
+	CHECK(n > 0 && strstr(master, "vvbr0"));
+	CHECK(arp_host(&l));
+	rec_detach_free(&l.nic, l.nd);
+	CHECK(if_nametoindex("tap0") == 0);	/* gone with the backend */
+refusals:
+	CHECK(net_tap_bridge_new("vvbr1", NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "bridge helper for 'vvbr1': access denied by acl "
+		      "file (name the bridge in /etc/qemu/bridge.conf") != NULL);
+	CHECK(!strchr(err, '\n'));
+	CHECK(net_tap_bridge_new("vvbr0", "/nonexistent/helper", err,
+				 sizeof(err)) == NULL);
+	CHECK(strstr(err, "bridge helper /nonexistent/helper: No such file") !=
+	      NULL);
+	CHECK(net_tap_bridge_new("a/b", NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "bridge name 'a/b'") != NULL);
+	del_link("vvbr0");
+	del_link("vvbr1");
+	umount("/etc");
+	snprintf(p, sizeof(p), "%s/ov", tmp);
+	umount(p);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -402,6 +484,7 @@ int main(void)
 	RUN_TEST(test_refusals);
 	RUN_TEST(test_arp_and_ping);
 	RUN_TEST(test_rx_held_in_kernel);
+	RUN_TEST(test_bridge_helper);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmp);

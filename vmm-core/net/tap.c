@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vmm-core/net/tap.c - the TAP backend (net/tap.h): a tap device's fd,
- * read and written one frame at a time on the backend's thread.
+ * read and written one frame at a time on the backend's thread; opened by
+ * name, or made by QEMU's bridge helper.
  */
+#define _GNU_SOURCE	/* pipe2 */
 #include "tap.h"
 
 #include <errno.h>
@@ -10,16 +12,23 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../log.h"
 
 #define TUN_PATH	"/dev/net/tun"
+#define HELPER_TIMEOUT_MS 10000
+
+extern char **environ;
 
 struct tap_be {
 	int fd;
@@ -283,4 +292,175 @@ struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen)
 		     "exist): it is down and unconfigured until you set it "
 		     "up, and goes away with this VM", ifname);
 	return tap_start(fd, ifname, err, errlen);
+}
+
+/* ---- QEMU's bridge helper ------------------------------------------------- */
+
+/* The fd the helper sends over @sock (one byte, SCM_RIGHTS), within
+ * HELPER_TIMEOUT_MS; -1 if none (the helper failed: it closed the socket). */
+static int recv_fd(int sock, bool *timed_out)
+{
+	char byte, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	struct cmsghdr *c;
+	int fd = -1, r;
+
+	*timed_out = false;
+	do {
+		r = poll(&p, 1, HELPER_TIMEOUT_MS);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		*timed_out = true;
+		return -1;
+	}
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(int)))
+			continue;
+		if (fd >= 0) {
+			int extra;
+
+			memcpy(&extra, CMSG_DATA(c), sizeof(extra));
+			close(extra);
+			continue;
+		}
+		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	}
+	return fd;
+}
+
+/* The last non-empty line the helper wrote to stderr (@fd), into @out. */
+static void last_line(int fd, char *out, size_t outlen)
+{
+	char buf[2048];
+	size_t n = 0;
+	ssize_t r;
+	char *end, *start;
+
+	while (n < sizeof(buf) - 1 &&
+	       (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	end = buf + n;
+	while (end > buf && (end[-1] == '\n' || end[-1] == ' '))
+		*--end = '\0';
+	start = strrchr(buf, '\n');
+	start = start ? start + 1 : buf;
+	n = strlen(start) < outlen ? strlen(start) : outlen - 1;
+	memcpy(out, start, n);
+	out[n] = '\0';
+}
+
+static const char *helper_hint(const char *msg)
+{
+	if (strstr(msg, "acl"))
+		return " (name the bridge in /etc/qemu/bridge.conf: 'allow BRIDGE')";
+	if (strstr(msg, "Operation not permitted"))
+		return " (the helper needs CAP_NET_ADMIN: make it setuid root, "
+		       "or run vivarium with CAP_NET_ADMIN)";
+	if (strstr(msg, "No such device"))
+		return " (no such bridge: ip link add NAME type bridge)";
+	return "";
+}
+
+struct netdev *net_tap_bridge_new(const char *bridge, const char *helper,
+				  char *err, size_t errlen)
+{
+	posix_spawn_file_actions_t fa;
+	char br_arg[IFNAMSIZ + 8], fd_arg[16], msg[256] = "";
+	char *argv[4];
+	int sv[2], ep[2], target, fd, status = 0, e;
+	bool timed_out;
+	struct ifreq ifr;
+	pid_t pid;
+
+	if (!helper)
+		helper = NET_BRIDGE_HELPER;
+	if (!valid_ifname(bridge)) {
+		snprintf(err, errlen, "bridge name '%s': 1 to 15 characters, "
+			 "none of '/', ':', '%%' or blanks", bridge ? bridge : "");
+		return NULL;
+	}
+	if (access(helper, X_OK) < 0) {
+		snprintf(err, errlen, "bridge helper %s: %s: install QEMU's "
+			 "(Debian: qemu-system-common)", helper, strerror(errno));
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, errlen, "bridge helper: socketpair: %s",
+			 strerror(errno));
+		return NULL;
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "bridge helper: pipe: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	/* The helper's end goes to a number of its own: dup2 onto another
+	 * number is what drops close-on-exec. */
+	target = sv[1] == 3 ? 4 : 3;
+	snprintf(br_arg, sizeof(br_arg), "--br=%s", bridge);
+	snprintf(fd_arg, sizeof(fd_arg), "--fd=%d", target);
+	argv[0] = (char *)"qemu-bridge-helper";
+	argv[1] = br_arg;
+	argv[2] = fd_arg;
+	argv[3] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], target);
+	e = posix_spawn(&pid, helper, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	close(ep[1]);
+	if (e) {
+		snprintf(err, errlen, "bridge helper %s: %s", helper, strerror(e));
+		close(sv[0]);
+		close(ep[0]);
+		return NULL;
+	}
+	fd = recv_fd(sv[0], &timed_out);
+	close(sv[0]);
+	if (timed_out)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	last_line(ep[0], msg, sizeof(msg));
+	close(ep[0]);
+	if (fd < 0) {
+		if (timed_out)
+			snprintf(msg, sizeof(msg), "no answer in %d s",
+				 HELPER_TIMEOUT_MS / 1000);
+		else if (!msg[0])
+			snprintf(msg, sizeof(msg), "it exited (status %d) "
+				 "without a tap", WIFEXITED(status) ?
+				 WEXITSTATUS(status) : -1);
+		snprintf(err, errlen, "bridge helper for '%s': %s%s", bridge,
+			 msg, helper_hint(msg));
+		return NULL;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0 ||
+	    (ifr.ifr_flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) !=
+	    (IFF_TAP | IFF_NO_PI)) {
+		snprintf(err, errlen, "bridge helper for '%s': what it sent is "
+			 "not a tap without headers", bridge);
+		close(fd);
+		return NULL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "bridge helper for '%s': %s", bridge,
+			 strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+	return tap_start(fd, ifr.ifr_name, err, errlen);
 }

@@ -36,4 +36,27 @@
  */
 struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen);
 
+/* Where Debian's qemu-system-common installs QEMU's bridge helper. */
+#define NET_BRIDGE_HELPER	"/usr/lib/qemu/qemu-bridge-helper"
+
+/*
+ * net_tap_bridge_new - a TAP backend on a new tap device that QEMU's bridge
+ * helper (@helper, NULL: NET_BRIDGE_HELPER) makes, attaches to the bridge
+ * @bridge and brings up: what QEMU's "-netdev bridge,br=NAME" does, for
+ * users without CAP_NET_ADMIN.  The helper must be allowed to (setuid
+ * root, or run by a process with CAP_NET_ADMIN) and the bridge named in
+ * its ACL, /etc/qemu/bridge.conf ("allow br0").  The tap goes away when
+ * the backend closes it.
+ *
+ * The helper's protocol (QEMU's qemu-bridge-helper.c): run as
+ * "qemu-bridge-helper --br=BRIDGE --fd=N" with N one end of a Unix stream
+ * socket pair; it sends the tap's fd back over it (SCM_RIGHTS, one byte
+ * of data) and exits 0, or prints why not on stderr and exits 1.  It is
+ * not asked for a virtio-net header (--use-vnet).
+ *
+ * NULL with one line in @err (the helper's own message and a hint).
+ */
+struct netdev *net_tap_bridge_new(const char *bridge, const char *helper,
+				  char *err, size_t errlen);
+
 #endif
