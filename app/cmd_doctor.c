@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * app/cmd_doctor.c - `vivarium doctor [--json] [--kvm PATH]`: can this host
- * run guests, and how fast?  Prints what it found and how to fix what is
- * missing.
+ * app/cmd_doctor.c - `vivarium doctor [--json] [--kvm PATH] [--tun PATH]`:
+ * can this host run guests, and how fast?  And can they have TAP
+ * networking (NAT needs nothing)?  Prints what it found and how to fix
+ * what is missing.
  *
  * Exit status: 0 guests run at hardware speed (VT-x/AMD-V); 1 /dev/kvm
  * works but without hardware virtualization (e.g. kvm_pvm's emulator) or
  * the backend could not be told; 2 no usable /dev/kvm (absent, no
- * permission, too old); 64 bad arguments.
+ * permission, too old); 64 bad arguments.  TAP networking does not change
+ * it: it is optional.
  */
 #include <stdio.h>
 #include <string.h>
@@ -50,8 +52,14 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static const char *json_bool3(int v)
+{
+	return v < 0 ? "null" : v ? "true" : "false";
+}
+
 static void print_json(FILE *f, const char *kvm,
-		       const struct hv_host_report *r)
+		       const struct hv_host_report *r, const char *tun,
+		       const struct hv_net_report *n)
 {
 	fprintf(f, "{\"kvm_path\": ");
 	json_string(f, kvm);
@@ -70,8 +78,22 @@ static void print_json(FILE *f, const char *kvm,
 		json_string(f, r->missing_cap);
 	else
 		fputs("null", f);
-	fprintf(f, ", \"backend\": \"%s\", \"status\": %d}\n",
+	fprintf(f, ", \"backend\": \"%s\", \"status\": %d",
 		backend_name(r->backend), doctor_status(r));
+	fprintf(f, ", \"tun_path\": ");
+	json_string(f, tun);
+	fprintf(f, ", \"tun_exists\": %s, \"tun_accessible\": %s, "
+		"\"tun_error\": ", n->tun_exists ? "true" : "false",
+		n->tun_accessible ? "true" : "false");
+	json_string(f, n->tun_error);
+	if (n->tun_mode >= 0)
+		fprintf(f, ", \"tun_mode\": \"%04o\"", (unsigned)n->tun_mode);
+	else
+		fprintf(f, ", \"tun_mode\": null");
+	fprintf(f, ", \"net_admin\": %s, \"bridge_helper\": %s, "
+		"\"bridge_helper_setuid\": %s}\n", json_bool3(n->net_admin),
+		n->bridge_helper ? "true" : "false",
+		n->bridge_helper_setuid ? "true" : "false");
 }
 
 /* What to do about it, one or two sentences. */
@@ -152,9 +174,56 @@ static const char *skip_path(const char *err, const char *path)
 	return err;
 }
 
-static void print_human(FILE *f, const char *kvm,
-			const struct hv_host_report *r)
+/* TAP networking, one sentence; NULL when it works fully. */
+static const char *tap_advice(const struct hv_net_report *n)
 {
+	if (!n->tun_exists)
+		return "TAP networking needs /dev/net/tun: load the tun module "
+		       "(modprobe tun).  NAT networking works without it.";
+	if (!n->tun_accessible && strstr(n->tun_error, "permission denied"))
+		return "TAP networking needs /dev/net/tun to open read-write "
+		       "(its usual mode is 0666: chmod 0666 /dev/net/tun).  NAT "
+		       "networking works without it.";
+	if (!n->tun_accessible)
+		return "TAP networking needs /dev/net/tun to be the tun "
+		       "driver's device (character device 10:200; modprobe "
+		       "tun).  NAT networking works without it.";
+	if (n->net_admin != 1 && !n->bridge_helper_setuid)
+		return "Without CAP_NET_ADMIN, a TAP network needs a tap "
+		       "device made for you beforehand: sudo ip tuntap add "
+		       "dev tap0 mode tap user $USER.";
+	return NULL;
+}
+
+static void print_net(FILE *f, const char *tun, const struct hv_net_report *n)
+{
+	if (n->tun_accessible)
+		fprintf(f, "  %-20s opens read/write (mode %04o): TAP "
+			"networking\n", tun, (unsigned)n->tun_mode);
+	else if (n->tun_exists && n->tun_mode >= 0)	/* the what, not the fix */
+		fprintf(f, "  %-20s %.*s (mode %04o, owner %u, group %u)\n", tun,
+			(int)strcspn(skip_path(n->tun_error, tun), ":"),
+			skip_path(n->tun_error, tun), (unsigned)n->tun_mode,
+			n->tun_uid, n->tun_gid);
+	else
+		fprintf(f, "  %-20s %.*s\n", tun,
+			(int)strcspn(skip_path(n->tun_error, tun), ":"),
+			skip_path(n->tun_error, tun));
+	fprintf(f, "  %-20s %s\n", "CAP_NET_ADMIN",
+		n->net_admin < 0 ? "unknown" :
+		n->net_admin ? "yes: may make and open any tap device" :
+		"no: only tap devices made for this user");
+	fprintf(f, "  %-20s %s\n", "bridge helper",
+		!n->bridge_helper ? "not installed" :
+		n->bridge_helper_setuid ? "installed, setuid root" :
+		"installed, not setuid root: needs CAP_NET_ADMIN");
+}
+
+static void print_human(FILE *f, const char *kvm,
+			const struct hv_host_report *r, const char *tun,
+			const struct hv_net_report *n)
+{
+	const char *tap_fix = tap_advice(n);
 	const char *fix = advice(r);
 	int st = doctor_status(r);
 
@@ -180,20 +249,26 @@ static void print_human(FILE *f, const char *kvm,
 		r->kvm_module[0] ? r->kvm_module : "not found in /sys/module");
 	fprintf(f, "  %-20s %s\n", "nested virt",
 		r->nested < 0 ? "unknown" : r->nested ? "on" : "off");
-	fprintf(f, "  %-20s %s\n\n", "backend", backend_name(r->backend));
+	fprintf(f, "  %-20s %s\n", "backend", backend_name(r->backend));
+	print_net(f, tun, n);
+	fputc('\n', f);
 	fprintf(f, "%s\n", st == 0 ? "OK: guests run at hardware speed." :
 		st == 1 ? "WARNING: KVM works, but not with hardware "
 			  "virtualization." :
 		"ERROR: no usable /dev/kvm; guests cannot run.");
 	if (fix)
 		print_wrapped(f, "fix: ", fix);
+	if (tap_fix)
+		print_wrapped(f, "tap: ", tap_fix);
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vivarium doctor [--json] [--kvm PATH]\n"
+	fprintf(f, "usage: vivarium doctor [--json] [--kvm PATH] [--tun PATH]\n"
 		"  Checks /dev/kvm, the CPU's virtualization support and "
-		"the KVM module.\n"
+		"the KVM module,\n"
+		"  and what TAP networking needs (/dev/net/tun, "
+		"CAP_NET_ADMIN).\n"
 		"  Exit status: 0 hardware-speed guests, 1 KVM works but "
 		"emulated,\n"
 		"  2 no usable /dev/kvm.\n");
@@ -201,8 +276,9 @@ static void usage(FILE *f)
 
 int cmd_doctor(int argc, char **argv)
 {
-	const char *kvm = "/dev/kvm", *root = "";
+	const char *kvm = "/dev/kvm", *tun = "/dev/net/tun", *root = "";
 	struct hv_host_report r;
+	struct hv_net_report n;
 	bool json = false;
 
 	for (int i = 1; i < argc; i++) {
@@ -210,6 +286,8 @@ int cmd_doctor(int argc, char **argv)
 			json = true;
 		} else if (!strcmp(argv[i], "--kvm") && i + 1 < argc) {
 			kvm = argv[++i];
+		} else if (!strcmp(argv[i], "--tun") && i + 1 < argc) {
+			tun = argv[++i];
 		} else if (!strcmp(argv[i], "--root") && i + 1 < argc) {
 			root = argv[++i];	/* tests: fake /proc, /sys */
 		} else if (!strcmp(argv[i], "-h") ||
@@ -224,9 +302,10 @@ int cmd_doctor(int argc, char **argv)
 		}
 	}
 	hv_host_probe(root, kvm, &r);
+	hv_net_probe(root, tun, &n);
 	if (json)
-		print_json(stdout, kvm, &r);
+		print_json(stdout, kvm, &r, tun, &n);
 	else
-		print_human(stdout, kvm, &r);
+		print_human(stdout, kvm, &r, tun, &n);
 	return doctor_status(&r);
 }

@@ -11,11 +11,18 @@
  * HARDWARE needs kvm_intel with vmx or kvm_amd with svm; kvm_pvm means
  * EMULATED; a usable /dev/kvm with neither is UNKNOWN; no usable /dev/kvm
  * is NONE.
+ *
+ * hv_net_probe(): whether /dev/net/tun opens read-write and is the tun
+ * driver, its mode, whether this process has CAP_NET_ADMIN (CapEff of
+ * ROOT/proc/self/status), and QEMU's bridge helper.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,4 +191,101 @@ void hv_host_probe(const char *root, const char *kvm_path,
 	probe_device(kvm_path, r);
 
 	r->backend = hv_backend_decide(r);
+}
+
+/* ---- TAP networking -------------------------------------------------------- */
+
+/* CAP_NET_ADMIN (bit 12) in the CapEff line of ROOT/proc/self/status. */
+static int probe_net_admin(const char *root)
+{
+	char p[512], line[256];
+	int r = -1;
+	FILE *f;
+
+	path_join(p, sizeof(p), root, "/proc/self/status");
+	f = fopen(p, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *end;
+		unsigned long long caps;
+
+		if (strncmp(line, "CapEff:", 7))
+			continue;
+		caps = strtoull(line + 7, &end, 16);
+		if (end != line + 7)
+			r = (caps >> 12) & 1;
+		break;
+	}
+	fclose(f);
+	return r;
+}
+
+static void probe_tun(const char *path, struct hv_net_report *r)
+{
+	struct stat st;
+	unsigned features = 0;
+	int fd, e;
+
+	if (stat(path, &st) < 0) {
+		snprintf(r->tun_error, sizeof(r->tun_error),
+			 "%s: does not exist: load the tun module (modprobe "
+			 "tun) or make the node (mknod %s c 10 200)", path, path);
+		return;
+	}
+	r->tun_exists = true;
+	r->tun_mode = (int)(st.st_mode & 07777);
+	r->tun_uid = st.st_uid;
+	r->tun_gid = st.st_gid;
+	if (!S_ISCHR(st.st_mode)) {
+		snprintf(r->tun_error, sizeof(r->tun_error),
+			 "%s: not a character device", path);
+		return;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		if (e == EACCES || e == EPERM)
+			snprintf(r->tun_error, sizeof(r->tun_error),
+				 "%s: permission denied: its mode is %04o "
+				 "(owner %u, group %u), usually 0666: chmod "
+				 "0666 %s", path, (unsigned)r->tun_mode,
+				 r->tun_uid, r->tun_gid, path);
+		else if (e == ENODEV || e == ENXIO)
+			snprintf(r->tun_error, sizeof(r->tun_error),
+				 "%s: no tun driver in this kernel: load the "
+				 "tun module (modprobe tun)", path);
+		else
+			snprintf(r->tun_error, sizeof(r->tun_error), "%s: %s",
+				 path, strerror(e));
+		return;
+	}
+	if (ioctl(fd, TUNGETFEATURES, &features) < 0 ||
+	    !(features & IFF_TAP) || !(features & IFF_NO_PI)) {
+		snprintf(r->tun_error, sizeof(r->tun_error),
+			 "%s is not the tun driver's device", path);
+		close(fd);
+		return;
+	}
+	close(fd);
+	r->tun_accessible = true;
+}
+
+void hv_net_probe(const char *root, const char *tun_path,
+		  struct hv_net_report *r)
+{
+	char p[512];
+	struct stat st;
+
+	memset(r, 0, sizeof(*r));
+	r->tun_mode = -1;
+	if (!root)
+		root = "";
+	probe_tun(tun_path ? tun_path : "/dev/net/tun", r);
+	r->net_admin = probe_net_admin(root);
+	path_join(p, sizeof(p), root, HV_BRIDGE_HELPER);
+	if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+		r->bridge_helper = true;
+		r->bridge_helper_setuid = (st.st_mode & S_ISUID) && st.st_uid == 0;
+	}
 }

@@ -300,4 +300,26 @@ struct hv_host_report {
 void hv_host_probe(const char *root, const char *kvm_path,
 		   struct hv_host_report *r);
 
+/* TAP networking: what the TAP backend (vmm-core/net/tap.h) needs.  NAT
+ * networking needs nothing of the host. */
+struct hv_net_report {
+	bool tun_exists;		/* the node is there */
+	bool tun_accessible;		/* opens read-write, answers TUNGETFEATURES */
+	char tun_error[256];		/* why not, when !tun_accessible */
+	int tun_mode;			/* st_mode & 07777; -1 if absent */
+	unsigned tun_uid, tun_gid;
+	int net_admin;			/* CAP_NET_ADMIN in effect (may make
+					 * and open any tap): 1, 0, -1 unknown */
+	bool bridge_helper;		/* QEMU's bridge helper installed */
+	bool bridge_helper_setuid;	/* ... setuid root: usable without
+					 * CAP_NET_ADMIN */
+};
+
+#define HV_BRIDGE_HELPER	"/usr/lib/qemu/qemu-bridge-helper"
+
+/* Inspect @tun_path (NULL: /dev/net/tun), ROOT/proc/self/status's CapEff
+ * and ROOT/usr/lib/qemu/qemu-bridge-helper; never fails. */
+void hv_net_probe(const char *root, const char *tun_path,
+		  struct hv_net_report *r);
+
 #endif

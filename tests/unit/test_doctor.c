@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_doctor.c - hv_host_probe() on fake /proc and /sys trees
  * built in a temporary directory, the backend decision on its own, and one
- * real probe of this host. */
+ * real probe of this host; hv_net_probe() (TAP networking) likewise, and
+ * a tun node it may not open (as root, in a child without the DAC
+ * overrides). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -232,6 +238,134 @@ static void test_real_host(void)
 	}
 }
 
+/* ---- hv_net_probe --------------------------------------------------------- */
+
+static void test_net_fake_tree(void)
+{
+	const char *root = new_root();
+	char tun[700], helper[700];
+	struct hv_net_report r;
+
+	put(root, "/proc/self/status", "Name:\tvivarium\nCapInh:\t0000000000000000\n"
+	    "CapPrm:\t0000000000001000\nCapEff:\t0000000000001000\n");
+	put(root, "/usr/lib/qemu/qemu-bridge-helper", "#!/bin/sh\n");
+	snprintf(helper, sizeof(helper), "%s/usr/lib/qemu/qemu-bridge-helper",
+		 root);
+	chmod(helper, 04755);
+	snprintf(tun, sizeof(tun), "%s/dev/net/tun", root);
+	hv_net_probe(root, tun, &r);
+	CHECK(!r.tun_exists);
+	CHECK(!r.tun_accessible);
+	CHECK_EQ(r.tun_mode, -1);
+	CHECK(strstr(r.tun_error, tun) == r.tun_error);
+	CHECK(strstr(r.tun_error, ": does not exist: load the tun module "
+		      "(modprobe tun)") != NULL);
+	CHECK_EQ(r.net_admin, 1);
+	CHECK(r.bridge_helper);
+	CHECK_EQ(r.bridge_helper_setuid, getuid() == 0);	/* root's file */
+
+	/* A regular file where the node should be. */
+	put(root, "/dev/net/tun", "not a device\n");
+	chmod(tun, 0640);
+	put(root, "/proc/self/status", "CapEff:\t000001ffffffefff\n");
+	chmod(helper, 0755);
+	hv_net_probe(root, tun, &r);
+	CHECK(r.tun_exists);
+	CHECK(!r.tun_accessible);
+	CHECK_EQ(r.tun_mode, 0640);
+	CHECK(strstr(r.tun_error, "not a character device") != NULL);
+	CHECK_EQ(r.net_admin, 0);
+	CHECK(r.bridge_helper && !r.bridge_helper_setuid);
+}
+
+static void test_net_empty_root(void)
+{
+	const char *root = new_root();
+	struct hv_net_report r;
+
+	hv_net_probe(root, "/nonexistent/tun", &r);
+	CHECK(!r.tun_exists);
+	CHECK_EQ(r.net_admin, -1);		/* no status file */
+	CHECK(!r.bridge_helper);
+}
+
+/* Another character device: opens, but is not tun. */
+static void test_net_not_tun(void)
+{
+	struct hv_net_report r;
+
+	hv_net_probe("", "/dev/null", &r);
+	CHECK(r.tun_exists);
+	CHECK(!r.tun_accessible);
+	CHECK(strstr(r.tun_error, "/dev/null is not the tun driver's device") !=
+	      NULL);
+}
+
+static int drop_dac_caps(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	uint32_t m = 1u << CAP_DAC_OVERRIDE | 1u << CAP_DAC_READ_SEARCH;
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	d[0].effective &= ~m;
+	d[0].permitted &= ~m;
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/* A tun node of mode 0 (made with mknod as root), probed by a child that
+ * lost the DAC overrides: permission denied, and the mode said. */
+static void test_net_permission(void)
+{
+	char node[700];
+	pid_t pid;
+	int st = 0;
+
+	snprintf(node, sizeof(node), "%s/tun0", tmp);
+	if (getuid() != 0 || mknod(node, S_IFCHR | 0, makedev(10, 200)) < 0) {
+		printf("  (skipped: cannot make a device node: not root)\n");
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct hv_net_report r;
+		char want[1600];
+
+		if (drop_dac_caps() < 0)
+			_exit(2);
+		hv_net_probe("", node, &r);
+		snprintf(want, sizeof(want), "%s: permission denied: its mode is "
+			 "0000 (owner 0, group 0), usually 0666: chmod 0666 %s",
+			 node, node);
+		if (r.tun_accessible || strcmp(r.tun_error, want)) {
+			fprintf(stderr, "  got '%s'\n", r.tun_error);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	unlink(node);
+}
+
+static void test_net_real_host(void)
+{
+	struct hv_net_report r;
+
+	hv_net_probe("", NULL, &r);
+	printf("  this host: /dev/net/tun %s%s (mode %04o), CAP_NET_ADMIN %d, "
+	       "bridge helper %d (setuid %d)%s%s\n",
+	       r.tun_exists ? "present" : "absent",
+	       r.tun_accessible ? " and usable" : "",
+	       r.tun_mode < 0 ? 0 : (unsigned)r.tun_mode, r.net_admin,
+	       r.bridge_helper, r.bridge_helper_setuid,
+	       r.tun_error[0] ? ": " : "", r.tun_error);
+	CHECK(r.tun_accessible || r.tun_error[0]);
+	CHECK(r.net_admin >= 0);		/* Linux has CapEff */
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp))
@@ -245,6 +379,11 @@ int main(void)
 	RUN_TEST(test_no_device);
 	RUN_TEST(test_not_a_kvm_device);
 	RUN_TEST(test_real_host);
+	RUN_TEST(test_net_fake_tree);
+	RUN_TEST(test_net_empty_root);
+	RUN_TEST(test_net_not_tun);
+	RUN_TEST(test_net_permission);
+	RUN_TEST(test_net_real_host);
 	{
 		char cmd[128];
 

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm-core/net/tap.h - the TAP backend: the guest's frames go to and come
+ * from a Linux tap device (an Ethernet interface of the host whose other
+ * end is a file descriptor), which the host bridges or routes.
+ *
+ * The tap is opened without a packet-information header and without a
+ * virtio-net header (IFF_TAP | IFF_NO_PI): one read or write, one frame.
+ * Frames are read only while the backend's receive queue has room, so
+ * what the guest does not take waits in the tap's own queue (txqueuelen
+ * frames, 1000 by default; the kernel drops past that).
+ *
+ * Kernel documentation: Documentation/networking/tuntap.rst.
+ */
+#ifndef VIVARIUM_NET_TAP_H
+#define VIVARIUM_NET_TAP_H
+
+#include <stddef.h>
+
+#include "net.h"
+
+/*
+ * net_tap_new - a TAP backend (net_kind() "tap") on the tap device
+ * @ifname (1-15 characters), its thread running.
+ *
+ * Opening an existing tap needs /dev/net/tun read-write and either the
+ * tap to belong to this user or group ("ip tuntap add dev NAME mode tap
+ * user USER") or CAP_NET_ADMIN.  A tap that does not exist is made when
+ * the process has CAP_NET_ADMIN (the kernel does it); it is then down and
+ * unconfigured, and goes away when the backend closes it.  Only one
+ * process at a time can hold a tap.
+ *
+ * NULL with one line in @err saying what and what to do:
+ * "/dev/net/tun: permission denied: ...", "tap device 'x' does not exist
+ * and creating it needs CAP_NET_ADMIN: ...", "tap device 'x' is busy: ...".
+ */
+struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen);
+
+/* Where Debian's qemu-system-common installs QEMU's bridge helper. */
+#define NET_BRIDGE_HELPER	"/usr/lib/qemu/qemu-bridge-helper"
+
+/*
+ * net_tap_bridge_new - a TAP backend on a new tap device that QEMU's bridge
+ * helper (@helper, NULL: NET_BRIDGE_HELPER) makes, attaches to the bridge
+ * @bridge and brings up: what QEMU's "-netdev bridge,br=NAME" does, for
+ * users without CAP_NET_ADMIN.  The helper must be allowed to (setuid
+ * root, or run by a process with CAP_NET_ADMIN) and the bridge named in
+ * its ACL, /etc/qemu/bridge.conf ("allow br0").  The tap goes away when
+ * the backend closes it.
+ *
+ * The helper's protocol (QEMU's qemu-bridge-helper.c): run as
+ * "qemu-bridge-helper --br=BRIDGE --fd=N" with N one end of a Unix stream
+ * socket pair; it sends the tap's fd back over it (SCM_RIGHTS, one byte
+ * of data) and exits 0, or prints why not on stderr and exits 1.  It is
+ * not asked for a virtio-net header (--use-vnet).
+ *
+ * NULL with one line in @err (the helper's own message and a hint).
+ */
+struct netdev *net_tap_bridge_new(const char *bridge, const char *helper,
+				  char *err, size_t errlen);
+
+#endif
