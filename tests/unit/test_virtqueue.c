@@ -418,6 +418,41 @@ static void test_push_after_reset(void)
 	virtq_elem_release(&e);
 }
 
+/* virtq_unpop: the chains come back in order, nothing stays in flight,
+ * and an element from before a reset is ignored. */
+static void test_unpop(void)
+{
+	struct virtq_elem e1, e2, again;
+	struct vbuf b = { 0, 8, true };
+	uint16_t h1, h2;
+
+	setup();
+	b.gpa = vdrv_alloc(&drv, 8, 8);
+	h1 = vdrv_add(&drv, &b, 1, false);
+	h2 = vdrv_add(&drv, &b, 1, false);
+	CHECK_EQ(virtq_pop(&vq, &e1), 1);
+	CHECK_EQ(virtq_pop(&vq, &e2), 1);
+	CHECK_EQ(vq.inflight, 2);
+	virtq_unpop(&vq, &e2);
+	virtq_unpop(&vq, &e1);
+	CHECK_EQ(vq.inflight, 0);
+	CHECK_EQ(vq.last_avail_idx, 0);
+	CHECK_EQ(virtq_pop(&vq, &again), 1);
+	CHECK_EQ(again.head, h1);
+	CHECK_EQ(virtq_push(&vq, &again, 8), 0);
+	virtq_elem_release(&again);
+	CHECK_EQ(virtq_pop(&vq, &again), 1);
+	CHECK_EQ(again.head, h2);
+	virtq_reset(&vq);
+	virtq_unpop(&vq, &again);	/* stale: ignored */
+	CHECK_EQ(vq.last_avail_idx, 0);
+	CHECK_EQ(vq.inflight, 0);
+	virtq_elem_release(&again);
+	virtq_elem_release(&e1);
+	virtq_elem_release(&e2);
+	CHECK_EQ(broken_calls, 0);
+}
+
 /* ---- hostile rings ---------------------------------------------------- */
 
 static void test_loop(void)
@@ -696,6 +731,7 @@ int main(void)
 	RUN_TEST(test_notify_no_event_idx);
 	RUN_TEST(test_notify_event_idx);
 	RUN_TEST(test_push_after_reset);
+	RUN_TEST(test_unpop);
 	RUN_TEST(test_loop);
 	RUN_TEST(test_chain_too_long);
 	RUN_TEST(test_bad_addresses);

@@ -173,6 +173,16 @@ int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+void net_tx_kick(struct netdev *nd)
+{
+	if (!nd)
+		return;
+	pthread_mutex_lock(&nd->mu);
+	nd->tx_full = true;		/* flush_tx owes a tx_ready */
+	pthread_mutex_unlock(&nd->mu);
+	wake(nd);
+}
+
 void net_rx_ready(struct netdev *nd)
 {
 	bool waiting;

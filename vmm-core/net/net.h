@@ -95,6 +95,14 @@ void net_detach(struct netdev *nd);
  * (the cable is pulled: the frame is dropped, as on a wire).
  */
 int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt);
+/*
+ * net_tx_kick - have the backend's thread call the NIC's tx_ready soon
+ * (once its transmit queue is at most half full, as after -EAGAIN).  For a
+ * NIC that stops its transmit ring after a bounded batch with more frames
+ * waiting: it goes on from tx_ready, off the vCPU, taking turns with
+ * receive.  Cheap (an eventfd write); any lock state.
+ */
+void net_tx_kick(struct netdev *nd);
 /* The guest gave the NIC receive buffers: offer held frames again.  Cheap
  * (an eventfd write when frames wait); any lock state. */
 void net_rx_ready(struct netdev *nd);

@@ -164,6 +164,11 @@ static void start_reset(struct virtio_pci *vp)
 		vp->queue[q].vq.ready = false;
 }
 
+void virtio_pci_reset(struct virtio_pci *vp)
+{
+	start_reset(vp);
+}
+
 void virtio_pci_req_start(struct virtio_pci *vp)
 {
 	vp->inflight++;

@@ -160,6 +160,12 @@ void virtio_pci_config_changed(struct virtio_pci *vp);
  * through virtq on_broken. */
 void virtio_pci_set_needs_reset(struct virtio_pci *vp);
 
+/* Reset the device as the driver's write of 0 to device_status does
+ * (§2.4; the transport's state, every queue, then the device's ops->reset):
+ * for the machine's in-place reset of a device (device_ops.reset).  With
+ * requests in flight it completes when the last one ends. */
+void virtio_pci_reset(struct virtio_pci *vp);
+
 /* Request accounting for reset quiescing.  req_end() returns true if the
  * device should complete the request (push it, notify), false if a reset
  * is under way and the result must be dropped (the reset finishes when

@@ -385,6 +385,14 @@ void virtq_elem_release(struct virtq_elem *elem)
 	elem->out_num = elem->in_num = 0;
 }
 
+void virtq_unpop(struct virtq *vq, const struct virtq_elem *elem)
+{
+	if (elem->gen != vq->gen || vq->inflight == 0)
+		return;
+	vq->last_avail_idx--;
+	vq->inflight--;
+}
+
 /* ---- used ring --------------------------------------------------------- */
 
 int virtq_push(struct virtq *vq, const struct virtq_elem *elem,

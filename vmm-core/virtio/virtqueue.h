@@ -153,6 +153,18 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
 void virtq_elem_release(struct virtq_elem *elem);
 
 /*
+ * virtq_unpop - give back @elem, popped and not pushed: the next pop
+ * returns its chain again (read afresh from the ring).  Only the most
+ * recently popped element can go back; several go back in the reverse
+ * order of their pops.  For a device that finds out after popping that
+ * it cannot use the chain now (a full backend queue, too few receive
+ * buffers for a frame).  Works on a broken queue too, so that nothing
+ * stays counted in flight.  An element of an earlier gen (a reset since)
+ * is ignored.  Release @elem afterwards as usual.
+ */
+void virtq_unpop(struct virtq *vq, const struct virtq_elem *elem);
+
+/*
  * virtq_push - return @elem's chain to the driver through the used ring
  * with @written bytes written into its device-writable buffers (clamped to
  * elem->in_len), and publish the new used idx (§2.7.8: len before idx).
