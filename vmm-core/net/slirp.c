@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,12 +90,19 @@ static bool parse_addr(const char *s, size_t n, struct in_addr *out)
 	return inet_pton(AF_INET, buf, out) == 1;
 }
 
-static int fwd_fail(char *err, size_t errlen, const char *s, const char *fmt,
-		    const char *part, size_t n)
+static int fwd_fail(char *err, size_t errlen, const char *s,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* "hostfwd 'S': what", one line. */
+static int fwd_fail(char *err, size_t errlen, const char *s,
+		    const char *fmt, ...)
 {
 	char what[160];
+	va_list ap;
 
-	snprintf(what, sizeof(what), fmt, (int)n, part);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
 	snprintf(err, errlen, "hostfwd '%s': %s", s, what);
 	return -EINVAL;
 }
@@ -103,7 +111,7 @@ int net_hostfwd_parse(const char *s, struct net_hostfwd *out, char *err,
 		      size_t errlen)
 {
 	static const char form[] =
-		"%.*sexpected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT";
+		"expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT";
 	const char *dash, *host, *c1, *c2, *gc;
 	struct net_hostfwd f = { 0 };
 
@@ -111,24 +119,24 @@ int net_hostfwd_parse(const char *s, struct net_hostfwd *out, char *err,
 		s = "";
 	dash = strchr(s, '-');
 	if (!dash || strchr(dash + 1, '-'))
-		return fwd_fail(err, errlen, s, form, "", 0);
+		return fwd_fail(err, errlen, s, "%s", form);
 	/* Host side: [PROTO:]ADDR:PORT, i.e. two or three fields. */
 	host = s;
 	c1 = memchr(host, ':', (size_t)(dash - host));
 	if (!c1)
-		return fwd_fail(err, errlen, s, form, "", 0);
+		return fwd_fail(err, errlen, s, "%s", form);
 	c2 = memchr(c1 + 1, ':', (size_t)(dash - c1 - 1));
 	if (c2) {
 		size_t n = (size_t)(c1 - host);
 
 		if (memchr(c2 + 1, ':', (size_t)(dash - c2 - 1)))
-			return fwd_fail(err, errlen, s, form, "", 0);
+			return fwd_fail(err, errlen, s, "%s", form);
 		if (n == 3 && !strncmp(host, "udp", 3))
 			f.udp = true;
 		else if (n != 0 && !(n == 3 && !strncmp(host, "tcp", 3)))
 			return fwd_fail(err, errlen, s,
 					"unknown protocol '%.*s' (tcp or udp)",
-					host, n);
+					(int)n, host);
 		host = c1 + 1;
 		c1 = c2;
 	}
@@ -138,24 +146,24 @@ int net_hostfwd_parse(const char *s, struct net_hostfwd *out, char *err,
 	else if (!parse_addr(host, (size_t)(c1 - host), &f.host_addr))
 		return fwd_fail(err, errlen, s,
 				"host address '%.*s' is not an IPv4 address",
-				host, (size_t)(c1 - host));
+				(int)(c1 - host), host);
 	if (!parse_port(c1 + 1, (size_t)(dash - c1 - 1), &f.host_port))
 		return fwd_fail(err, errlen, s,
 				"host port '%.*s' is not a number from 1 to 65535",
-				c1 + 1, (size_t)(dash - c1 - 1));
+				(int)(dash - c1 - 1), c1 + 1);
 	/* Guest side: [ADDR]:PORT. */
 	gc = strchr(dash + 1, ':');
 	if (!gc || strchr(gc + 1, ':'))
-		return fwd_fail(err, errlen, s, form, "", 0);
+		return fwd_fail(err, errlen, s, "%s", form);
 	if (gc != dash + 1 &&
 	    !parse_addr(dash + 1, (size_t)(gc - dash - 1), &f.guest_addr))
 		return fwd_fail(err, errlen, s,
 				"guest address '%.*s' is not an IPv4 address",
-				dash + 1, (size_t)(gc - dash - 1));
+				(int)(gc - dash - 1), dash + 1);
 	if (!parse_port(gc + 1, strlen(gc + 1), &f.guest_port))
 		return fwd_fail(err, errlen, s,
-				"guest port '%.*s' is not a number from 1 to 65535",
-				gc + 1, strlen(gc + 1));
+				"guest port '%s' is not a number from 1 to 65535",
+				gc + 1);
 	*out = f;
 	return 0;
 }
@@ -212,6 +220,8 @@ struct slirp_be {
 	unsigned nfds, fds_cap;
 	unsigned direct;		/* how many are in the core's array */
 	int epfd;			/* the rest, when there is a rest; else -1 */
+	struct epoll_event *evs;	/* room for the rest's events */
+	unsigned evs_cap;
 	bool rx_room;			/* this turn: read host sockets? */
 
 	/* The forwards' listening sockets: not polled while over the cap. */
@@ -415,8 +425,19 @@ static int cb_get_revents(int idx, void *opaque)
  * come back as another socket: so a new set each turn). */
 static int overflow_set(struct slirp_be *s)
 {
+	unsigned rest = s->nfds - s->direct;
+
 	if (s->epfd >= 0)
 		close(s->epfd);
+	s->epfd = -1;
+	if (rest > s->evs_cap) {
+		struct epoll_event *e = realloc(s->evs, rest * sizeof(*e));
+
+		if (!e)
+			return -1;	/* those sockets wait for a turn */
+		s->evs = e;
+		s->evs_cap = rest;
+	}
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0) {
 		vlog_ratelimited(LOG_WARN, "net nat: epoll: %s",
@@ -465,6 +486,10 @@ static int slirp_poll_fill(void *be, struct pollfd *pfd, int max,
 	if (s->nfds <= (unsigned)max) {
 		s->direct = s->nfds;
 		n = (int)s->nfds;
+		if (s->epfd >= 0) {
+			close(s->epfd);
+			s->epfd = -1;
+		}
 	} else {
 		int ep;
 
@@ -509,16 +534,15 @@ static void slirp_poll_done(void *be, struct pollfd *pfd, int n)
 	for (unsigned i = 0; i < s->direct; i++)
 		s->fds[i].revents = (int)i < n ? pfd[i].revents : 0;
 	if (s->direct < s->nfds && s->epfd >= 0) {
-		struct epoll_event ev[64];
-		int k;
+		/* One call with room for all: level-triggered entries come
+		 * back round, so a second call could repeat the first. */
+		int k = epoll_wait(s->epfd, s->evs, (int)(s->nfds - s->direct),
+				   0);
 
-		do {
-			k = epoll_wait(s->epfd, ev, 64, 0);
-			for (int i = 0; i < k; i++)
-				if (ev[i].data.u32 < s->nfds)
-					s->fds[ev[i].data.u32].revents =
-						(short)ev[i].events;
-		} while (k == 64);
+		for (int i = 0; i < k; i++)
+			if (s->evs[i].data.u32 < s->nfds)
+				s->fds[s->evs[i].data.u32].revents =
+					(short)s->evs[i].events;
 	}
 	pthread_mutex_lock(&slirp_lock);
 	fire_timers(s);
@@ -598,6 +622,7 @@ static void slirp_be_free(void *be)
 	if (s->epfd >= 0)
 		close(s->epfd);
 	free(s->fds);
+	free(s->evs);
 	free(s->listen_fds);
 	free(s->open_map);
 	free(s);

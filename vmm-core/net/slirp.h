@@ -21,14 +21,16 @@
  * to the guest: as QEMU's hostfwd, but a forward without a host address
  * listens on 127.0.0.1 only, not on every interface (QEMU's default).
  *
- * Bounds.  Guest -> host data waits in a connection's buffer of 128 KiB
- * whose free space is the TCP window the guest sees; host -> guest data
- * is read from a host socket only while that connection's 128 KiB buffer
- * is less than half full and the guest's TCP window has room; a UDP
- * socket is read only while it has at most 4 datagrams waiting for the
- * guest's NIC; and no host socket is read at all while the backend's
- * receive queue (net.h) is half full, so what the guest does not take
- * waits in the host kernel's socket buffers (TCP: the sender is slowed).
+ * Bounds (libslirp 4.7's, and ours).  Guest -> host data waits in a
+ * connection's buffer of 128 KiB whose free space is the TCP window the
+ * guest sees.  Host -> guest data is read from a host socket only while
+ * that connection's 128 KiB buffer toward the guest is less than half
+ * full, and leaves it only as the guest's TCP window allows; a UDP socket
+ * is read only while at most 4 of its datagrams wait in libslirp's output
+ * queue; and no host socket is read at all while the backend's receive
+ * queue (net.h) is half full.  So what the guest does not take waits in
+ * the host kernel's socket buffers (a TCP sender is slowed, UDP dropped
+ * there).
  * The number of connections is bounded too (max_conns): past it the
  * forwards stop accepting (connections wait in the kernel's backlog) and
  * the guest's new TCP connections, UDP datagrams and pings are dropped
