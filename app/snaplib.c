@@ -618,12 +618,6 @@ int snap_lock(const char *name, char *err, size_t errlen)
 static int vm_open_as(struct snap_vm *v, const char *name, bool self,
 		      char *err, size_t errlen);
 
-static int vm_open(struct snap_vm *v, const char *name, char *err,
-		   size_t errlen)
-{
-	return vm_open_as(v, name, false, err, errlen);
-}
-
 /* @self: the caller is VM @name's own running process (its image locks
  * are its own, and it is paused). */
 static int vm_open_as(struct snap_vm *v, const char *name, bool self,
