@@ -279,6 +279,17 @@ struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen)
 	if (fd < 0)
 		return NULL;
 	existed = if_nametoindex(ifname) != 0;
+	if (!existed) {
+		/* The kernel would make it (with CAP_NET_ADMIN), down and
+		 * unconfigured: a VM without a network, and a typo'd name
+		 * would litter the host with devices.  Say what to do. */
+		snprintf(err, errlen, "tap device '%s' does not exist: create it "
+			 "with 'ip tuntap add dev %s mode tap user $USER', then "
+			 "add it to a bridge or give it an address", ifname,
+			 ifname);
+		close(fd);
+		return NULL;
+	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
@@ -287,10 +298,6 @@ struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
-	if (!existed)
-		vlog(LOG_WARN, "net tap: made tap device '%s' (it did not "
-		     "exist): it is down and unconfigured until you set it "
-		     "up, and goes away with this VM", ifname);
 	return tap_start(fd, ifname, err, errlen);
 }
 

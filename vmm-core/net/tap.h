@@ -25,14 +25,14 @@
  *
  * Opening an existing tap needs /dev/net/tun read-write and either the
  * tap to belong to this user or group ("ip tuntap add dev NAME mode tap
- * user USER") or CAP_NET_ADMIN.  A tap that does not exist is made when
- * the process has CAP_NET_ADMIN (the kernel does it); it is then down and
- * unconfigured, and goes away when the backend closes it.  Only one
- * process at a time can hold a tap.
+ * user USER") or CAP_NET_ADMIN.  A tap that does not exist is refused,
+ * even with CAP_NET_ADMIN (the kernel would make one, down and
+ * unconfigured: a VM without a network, and a mistyped name would leave
+ * devices behind).  Only one process at a time can hold a tap.
  *
  * NULL with one line in @err saying what and what to do:
- * "/dev/net/tun: permission denied: ...", "tap device 'x' does not exist
- * and creating it needs CAP_NET_ADMIN: ...", "tap device 'x' is busy: ...".
+ * "/dev/net/tun: permission denied: ...", "tap device 'x' does not exist:
+ * create it with ...", "tap device 'x' is busy: ...".
  */
 struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen);
 
