@@ -368,6 +368,8 @@ static size_t rx_deliver(struct virtio_net *vn, const struct iovec *iov,
 				vn->stats.rx_not_ready++;
 				return len;
 			}
+			if (r == -ENOMEM)	/* no kick will come: retry */
+				net_rx_ready(vn->nd);
 			return 0;		/* wait for net_rx_ready() */
 		}
 		n++;
