@@ -1480,6 +1480,9 @@ static void test_bad_config(void)
 	create_device();
 	c.backend = nd;
 	pthread_mutex_lock(&lock);
+	CHECK(virtio_net_new(&c, err, sizeof(err)) == NULL);	/* MAC 0 */
+	CHECK(strstr(err, "all zeroes") != NULL);
+	memcpy(c.mac, MAC, 6);
 	CHECK(virtio_net_new(&c, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "incomplete") == NULL);
 	c.devfn = DEVFN + 8;

@@ -368,6 +368,8 @@ static size_t rx_deliver(struct virtio_net *vn, const struct iovec *iov,
 				vn->stats.rx_not_ready++;
 				return len;
 			}
+			if (r == -ENOMEM)	/* no kick will come: retry */
+				net_rx_ready(vn->nd);
 			return 0;		/* wait for net_rx_ready() */
 		}
 		n++;
@@ -688,10 +690,11 @@ struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 		snprintf(err, errlen, "virtio-net: incomplete configuration");
 		return NULL;
 	}
-	if (cfg->mac[0] & 1) {
-		snprintf(err, errlen, "virtio-net: MAC address %02x:%02x:%02x:%02x:%02x:%02x is a multicast address",
+	if ((cfg->mac[0] & 1) || !memcmp(cfg->mac, "\0\0\0\0\0\0", ETH_ALEN)) {
+		snprintf(err, errlen, "virtio-net: MAC address %02x:%02x:%02x:%02x:%02x:%02x is %s",
 			 cfg->mac[0], cfg->mac[1], cfg->mac[2], cfg->mac[3],
-			 cfg->mac[4], cfg->mac[5]);
+			 cfg->mac[4], cfg->mac[5],
+			 (cfg->mac[0] & 1) ? "a multicast address" : "all zeroes");
 		return NULL;
 	}
 	vn = calloc(1, sizeof(*vn));

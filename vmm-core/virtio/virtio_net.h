@@ -147,8 +147,9 @@ struct virtio_net_config {
  * virtio_net_new - create the device, put it on @cfg->pci at @cfg->devfn
  * and attach it to @cfg->backend (net_attach()).  Call with the device
  * lock held (or before the VM runs).  Returns the device, or NULL with a
- * one-line reason in @err (incomplete configuration, a multicast MAC, the
- * devfn taken, another NIC on the backend, out of memory).
+ * one-line reason in @err (incomplete configuration, a multicast or
+ * all-zero MAC, the devfn taken, another NIC on the backend, out of
+ * memory).
  */
 struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 				  char *err, size_t errlen);
