@@ -247,7 +247,9 @@ errors=0
 check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi; }
 mbps() { awk -v b="${1:-0}" -v ms="${2:-0}" 'BEGIN { if (ms > 0) printf "%.1f MiB/s", b / 1048576 / (ms / 1000); else print "?" }'; }
 
+# shellcheck disable=SC2034 # both are used in the tests that check() evals
 page_md5=$(val NET-HOST-PAGE-MD5)
+# shellcheck disable=SC2034
 big_md5=$(val NET-HOST-BIG-MD5)
 check '[ "$(val NET-HOST-HTTPD)" = up ] && [ -n "$big_md5" ] && [ "$(val NET-HOST-BIG-BYTES)" = 67108864 ]' \
 	"L1 serves a page and a 64 MiB random file on 127.0.0.1:8000"
