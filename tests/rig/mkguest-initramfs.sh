@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -33,6 +33,27 @@
 # "dmesg-check" also prints GUEST-DMESG-BAD=<n> and the kernel's log lines
 # about an unstable clocksource, soft lockups, RCU stalls or hung tasks.
 #
+# --net: as --wait, but first bring the network up (for the networking
+# tests and bench/net.sh).  The archive carries virtio_net and e1000 with the
+# modules they need (virtio, virtio_ring, virtio_pci and its modern/legacy
+# device modules, failover, net_failover; resolved from modules.dep).  /init
+# loads them, brings up lo and every ethN, and then configures eth0:
+#   vivnet.ip=ADDR/PREFIX   a static address (TAP tests); otherwise
+#                           busybox udhcpc (QEMU user-net / slirp: 10.0.2.15)
+# and prints GUEST-NET-DRIVER=<eth0's driver>, GUEST-NET-DHCP=ok|fail|static,
+# GUEST-NET-IP=, GUEST-NET-GW=, GUEST-NET-DNS=.  busybox httpd then serves
+# /www on port 80 (index.html holds the line VIVNET-GUEST-PAGE-OK;
+# GUEST-HTTPD=up), and what the kernel command line asks for runs in this
+# order (lists are comma-separated):
+#   vivnet.serve=MIB        /www/big: MIB MiB of zeros (GUEST-SERVE=<MiB>)
+#   vivnet.ping=ADDR        ping -c 5 (vivnet.pingcount=N): GUEST-PING=ok|fail
+#                           addr=ADDR rtt=min/avg/max (ms)
+#   vivnet.url=URL,...      wget each: GUEST-FETCH=ok|fail url= bytes= ms=
+#                           and GUEST-FETCH-MD5=<md5sum> url=
+#   vivnet.sink=URL,...     wget each, counting bytes only (throughput):
+#                           GUEST-SINK=ok|fail url= bytes= ms=
+# then GUEST-WAITING.  Times are the guest's /proc/uptime, in ms.
+#
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
 # prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
@@ -54,14 +75,16 @@ shell=0
 wait=0
 drm=0
 count=0
+net=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
 --drm) wait=1; drm=1; shift ;;
 --count) wait=1; count=1; shift ;;
+--net) wait=1; net=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -91,6 +114,61 @@ if [ "$drm" = 1 ]; then
 		order="$order ${d##*/}"
 	done
 	echo "$order" >"$stage/lib/modules/drm-order"
+fi
+if [ "$net" = 1 ]; then
+	# virtio_pci, virtio_net and e1000, each after what it needs: depth
+	# first through modules.dep, so a module comes after its dependencies.
+	dep=/lib/modules/${kernel#/boot/vmlinuz-}/modules.dep
+	declare -A seen=()
+	order=
+	net_module() {
+		local rel=$1 line d
+		[ -z "${seen[$rel]:-}" ] || return 0
+		seen[$rel]=1
+		line=$(grep -E "^${rel//./\\.}:" "$dep") || die "$rel is not in $dep"
+		for d in $(echo "${line#*:}" | tr ' ' '\n' | tac); do
+			net_module "$d"
+		done
+		d=${rel#kernel/}
+		d=${d%%.ko*}
+		mods="$mods $d"
+		order="$order ${d##*/}"
+	}
+	for m in virtio_pci virtio_net e1000; do
+		line=$(grep -E "^kernel/([^:]*/)?$m\.ko[^:/]*:" "$dep" | head -n1) ||
+			die "no $m.ko in $dep (the guest kernel has no $m module)"
+		net_module "${line%%:*}"
+	done
+	echo "$order" >"$stage/lib/modules/net-order"
+	# busybox udhcpc configures nothing itself: its script does.
+	mkdir -p "$stage/etc/udhcpc"
+	cat >"$stage/etc/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+# busybox udhcpc's hook: $1 is the event; interface, ip, subnet, router,
+# dns come in the environment.
+case $1 in
+deconfig)
+	ip -4 addr flush dev "$interface"
+	ip link set "$interface" up
+	;;
+bound|renew)
+	ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+	if [ -n "$router" ]; then
+		while ip route del default dev "$interface" 2>/dev/null; do :; done
+		for r in $router; do
+			ip route add default via "$r" dev "$interface"
+			break
+		done
+	fi
+	: >/etc/resolv.conf
+	for d in $dns; do
+		echo "nameserver $d" >>/etc/resolv.conf
+	done
+	;;
+esac
+exit 0
+EOF
+	chmod 755 "$stage/etc/udhcpc/default.script"
 fi
 for m in $mods; do
 	for ext in .ko .ko.xz .ko.zst .ko.gz; do
@@ -170,6 +248,83 @@ for i in 1 2 3 4 5 6 7 8; do
 	echo "VIVARIUM GUEST FRAMEBUFFER CONSOLE LINE $i ########################################" >/dev/tty0
 done
 echo "GUEST-FB-TEXT"
+EOF
+fi
+
+if [ "$net" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/net-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+# vivnet.KEY=VALUE words of the kernel command line.
+vivnet() {
+	for w in $(cat /proc/cmdline); do
+		case $w in "vivnet.$1="*) echo "${w#vivnet.$1=}"; return ;; esac
+	done
+}
+ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+n=0
+while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 50 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+ip link set lo up
+ifaces=
+for i in /sys/class/net/eth*; do
+	[ -e "$i" ] || continue
+	ip link set "${i##*/}" up
+	ifaces="$ifaces ${i##*/}"
+done
+echo "GUEST-NET-IFACES=$(echo $ifaces | tr ' ' ,)"
+drv=$(readlink /sys/class/net/eth0/device/driver 2>/dev/null)
+echo "GUEST-NET-DRIVER=${drv##*/}"
+addr=$(vivnet ip)
+if [ -n "$addr" ]; then
+	ip addr add "$addr" dev eth0 && echo "GUEST-NET-DHCP=static"
+else
+	if udhcpc -i eth0 -s /etc/udhcpc/default.script -q -n -t 10 -T 2 >/tmp/udhcpc.log 2>&1; then
+		echo "GUEST-NET-DHCP=ok"
+	else
+		echo "GUEST-NET-DHCP=fail"
+		sed 's/^/GUEST-UDHCPC: /' /tmp/udhcpc.log
+	fi
+fi
+echo "GUEST-NET-IP=$(ip -4 addr show dev eth0 | awk '/inet / { sub(/\/.*/, "", $2); print $2; exit }')"
+echo "GUEST-NET-GW=$(ip route | awk '/^default/ { print $3; exit }')"
+echo "GUEST-NET-DNS=$(awk '/^nameserver/ { print $2; exit }' /etc/resolv.conf 2>/dev/null)"
+mkdir -p /www
+echo VIVNET-GUEST-PAGE-OK >/www/index.html
+httpd -p 80 -h /www && echo "GUEST-HTTPD=up" || echo "GUEST-HTTPD=fail"
+mib=$(vivnet serve)
+if [ -n "$mib" ]; then
+	dd if=/dev/zero of=/www/big bs=1048576 count="$mib" 2>/dev/null
+	echo "GUEST-SERVE=$(($(stat -c %s /www/big) / 1048576))"
+fi
+pc=$(vivnet pingcount)
+for a in $(vivnet ping | tr , ' '); do
+	out=$(ping -c "${pc:-5}" "$a" 2>&1)
+	rtt=$(echo "$out" | sed -n 's|.*min/avg/max = \([0-9./]*\).*|\1|p')
+	[ -n "$rtt" ] && echo "GUEST-PING=ok addr=$a rtt=$rtt" || echo "GUEST-PING=fail addr=$a"
+done
+for u in $(vivnet url | tr , ' '); do
+	rm -f /tmp/f /tmp/rc /tmp/bytes
+	mkfifo /tmp/f
+	wc -c </tmp/f >/tmp/bytes &
+	wc=$!
+	t0=$(ms)
+	md5=$({ wget -q -O - "$u"; echo $? >/tmp/rc; } | tee /tmp/f | md5sum)
+	wait $wc
+	t=$(($(ms) - t0))
+	[ "$(cat /tmp/rc)" = 0 ] && r=ok || r=fail
+	echo "GUEST-FETCH=$r url=$u bytes=$(cat /tmp/bytes) ms=$t"
+	echo "GUEST-FETCH-MD5=${md5%% *} url=$u"
+done
+for u in $(vivnet sink | tr , ' '); do
+	t0=$(ms)
+	bytes=$({ wget -q -O - "$u"; echo $? >/tmp/rc; } | wc -c)
+	t=$(($(ms) - t0))
+	[ "$(cat /tmp/rc)" = 0 ] && r=ok || r=fail
+	echo "GUEST-SINK=$r url=$u bytes=$bytes ms=$t"
+done
 EOF
 fi
 

@@ -373,9 +373,10 @@ if [ "$with_qemu" = 1 ]; then
 	qbin=$(command -v qemu-system-x86_64) || die "--qemu: qemu-system-x86_64 not found"
 	add_bin "$qbin" /usr/bin/qemu-system-x86_64
 	# What a -kernel/-initrd boot of the default PC machine reads (the
-	# default VGA and NIC included), in places QEMU searches.
+	# default VGA and NIC included, and virtio-net-pci's option ROM), in
+	# places QEMU searches.
 	for fw in bios-256k.bin qboot.rom linuxboot_dma.bin kvmvapic.bin \
-		multiboot_dma.bin pvh.bin vgabios-stdvga.bin efi-e1000.rom; do
+		multiboot_dma.bin pvh.bin vgabios-stdvga.bin efi-e1000.rom efi-virtio.rom; do
 		if path=$(qemu_fw "$fw"); then add_path "$path" "/usr/share/qemu/$fw"; fi
 	done
 fi

@@ -1,0 +1,222 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# net.sh - a Linux guest's network throughput and ping time, through NAT and
+# through a TAP device, vivarium against QEMU.
+#
+# Usage:
+#   bench/net.sh [--vivarium PATH] [--mib N] [--pings N] [--timeout SEC]
+#
+# In ONE run of the nested rig (tests/rig/rig.sh, with tun and bridge loaded
+# in L1) it boots the same guest - the Debian kernel from /boot and the
+# initramfs of tests/rig/mkguest-initramfs.sh --net, 2 vCPUs, 512 MiB,
+# virtio-net - four times:
+#   qemu     nat  -nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:8080-:80
+#   qemu     tap  -nic tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci
+#   vivarium nat  --nic virtio,nat,hostfwd=tcp:127.0.0.1:8080-:80
+#   vivarium tap  --nic virtio,tap,ifname=tap0
+# (vivarium when PATH, default build/app/vivarium, is built and its `run
+# --help` mentions --nic; otherwise "vivarium: not available").  NAT: the
+# guest is 10.0.2.15 (DHCP), L1 is 10.0.2.2.  TAP: tap0 is in a bridge br0
+# at 192.168.77.1/24 in L1; the guest takes 192.168.77.2.  Each boot measures
+#   host->guest  the guest's busybox wget of N MiB (zeros) from busybox
+#                httpd in L1 (127.0.0.1:8000 behind NAT, 192.168.77.1:8000
+#                on TAP), bytes counted by `wc -c`, timed by the guest's
+#                /proc/uptime from before wget starts to after the last byte
+#   guest->host  L1's busybox wget of N MiB (zeros, in the guest's RAM)
+#                from the guest's httpd (through the host forward 8080 ->
+#                :80 behind NAT; 192.168.77.2:80 on TAP), counted the same
+#                way, timed by L1's /proc/uptime
+#   ping         the guest's `ping -c N` of the gateway: 10.0.2.2 behind NAT
+#                (libslirp answers echo requests to its own addresses
+#                itself: this is guest <-> the VMM's slirp, not L1's stack),
+#                192.168.77.1 on TAP (guest <-> L1's kernel); min/avg/max
+# Both are TCP (HTTP/1.0 through busybox's httpd and wget), one connection.
+# Everything runs under TCG, L1 and L2 alike: compare figures of one run
+# only.  The ratio column is vivarium/QEMU (above 1: vivarium moves more
+# bytes per second, or its pings take longer).
+#
+# Exit: 0 when every measured VMM gave every figure, 1 otherwise, 125 when
+# the rig itself failed.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$here/..
+rig=$root/tests/rig/rig.sh
+# shellcheck source=tests/rig/lib.sh
+. "$root/tests/rig/lib.sh"
+viv=$root/build/app/vivarium
+mib=64
+pings=10
+timeout_s=900
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--vivarium) viv=$2; shift 2 ;;
+	--mib) mib=$2; shift 2 ;;
+	--pings) pings=$2; shift 2 ;;
+	--timeout) timeout_s=$2; shift 2 ;;
+	-h|--help) sed -n '/^# Usage:/,/^# Exit:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "net: unknown option '$1'" >&2; exit 2 ;;
+	esac
+done
+case $mib in ''|*[!0-9]*) echo "net: --mib wants a number" >&2; exit 2 ;; esac
+case $pings in ''|*[!0-9]*) echo "net: --pings wants a number" >&2; exit 2 ;; esac
+
+kernel=$(newest_kernel)
+[ -n "$kernel" ] || { echo "net: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-bench-net.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+"$root/tests/rig/mkguest-initramfs.sh" --net "$work/guest.cpio.gz" || exit 125
+
+vmms=qemu
+viv_note=
+rig_args=(--qemu --module tun --module bridge
+	--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz")
+if [ ! -x "$viv" ]; then
+	viv_note="not available ($viv is not built)"
+elif ! "$viv" run --help 2>&1 | grep -q -- '--nic'; then
+	viv_note="not available (no --nic)"
+else
+	rig_args+=(--bin "$viv:/bin/vivarium")
+	vmms="qemu vivarium"
+fi
+
+# The script L1 runs: BENCH-RESULT lines, one per VMM and backend.
+cat >"$work/bench.sh" <<EOF
+vmms="$vmms"
+mib=$mib
+pings=$pings
+EOF
+cat >>"$work/bench.sh" <<'EOF'
+port=8000
+append="console=ttyS0 quiet panic=-1"
+ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+ip link set lo up
+mkdir -p /srv/www
+dd if=/dev/zero of=/srv/www/zero.bin bs=1048576 count=$mib 2>/dev/null
+httpd -p 127.0.0.1:$port -h /srv/www
+tunctl -t tap0 >/dev/null && brctl addbr br0 && brctl addif br0 tap0 &&
+	ip addr add 192.168.77.1/24 dev br0 && ip link set tap0 up && ip link set br0 up ||
+	echo "BENCH-NOTE all: could not set up tap0 and br0"
+httpd -p 192.168.77.1:$port -h /srv/www
+
+for vmm in $vmms; do
+	for net in nat tap; do
+		if [ $net = nat ]; then
+			peer=10.0.2.2 guest=127.0.0.1:8080 guestargs=
+			qnic="-nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:8080-:80"
+			vnic="--nic virtio,nat,hostfwd=tcp:127.0.0.1:8080-:80"
+		else
+			peer=192.168.77.1 guest=192.168.77.2 guestargs="vivnet.ip=192.168.77.2/24"
+			qnic="-nic tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci"
+			vnic="--nic virtio,tap,ifname=tap0"
+		fi
+		args="$append $guestargs vivnet.serve=$mib vivnet.ping=$peer vivnet.pingcount=$pings vivnet.sink=http://$peer:$port/zero.bin"
+		if [ $vmm = qemu ]; then
+			set -- qemu-system-x86_64 -accel kvm -machine kernel_irqchip=split -m 512M -smp 2 \
+				-display none -monitor none -no-reboot -serial file:/tmp/serial.log \
+				-kernel /guest/vmlinuz -initrd /guest/initrd.cpio.gz $qnic -append "$args"
+		else
+			set -- vivarium run --cpus 2 --memory 512M --display none --serial file:/tmp/serial.log \
+				--kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz $vnic --append "$args"
+		fi
+		echo "=== $vmm $net: $*"
+		rm -f /tmp/serial.log
+		t0=$(ms)
+		timeout 400 "$@" </dev/null >/tmp/vmm.out 2>&1 &
+		vpid=$!
+		state=ok
+		until grep -q GUEST-WAITING /tmp/serial.log 2>/dev/null; do
+			if ! kill -0 $vpid 2>/dev/null; then state=exited; break; fi
+			if [ $(($(ms) - t0)) -gt 300000 ]; then state=timeout; break; fi
+			sleep 0.5
+		done
+		up=
+		if [ $state = ok ]; then
+			t1=$(ms)
+			bytes=$(timeout 300 wget -q -O - http://$guest/big | wc -c)
+			t=$(($(ms) - t1))
+			up="up_bytes=$bytes up_ms=$t"
+		fi
+		kill $vpid 2>/dev/null
+		wait $vpid 2>/dev/null
+		log=$(tr -d '\r' </tmp/serial.log)
+		sink=$(echo "$log" | grep '^GUEST-SINK=' | tail -n1)
+		ping=$(echo "$log" | grep '^GUEST-PING=' | tail -n1)
+		field() { echo "$2" | grep -o " $1=[^ ]*" | cut -d= -f2; }
+		echo "BENCH-RESULT vmm=$vmm net=$net state=$state down=${sink%% *} down_bytes=$(field bytes "$sink") down_ms=$(field ms "$sink") $up ping=${ping%% *} rtt=$(field rtt "$ping")"
+		if [ $state != ok ] || [ "${sink%% *}" != GUEST-SINK=ok ]; then
+			{ tr -d '\r' </tmp/vmm.out; echo "$log"; } | grep . | tail -n 5 | sed "s/^/BENCH-NOTE $vmm $net: /"
+		fi
+	done
+done
+EOF
+
+echo "net: one rig run, VMMs: $vmms; $mib MiB each way, $pings pings (guest: $kernel, 2 vCPUs, 512 MiB, virtio-net)" >&2
+start=$(date +%s.%N)
+"$rig" --timeout "$timeout_s" "${rig_args[@]}" --file "$work/bench.sh:/rig/bench.sh" \
+	-- 'sh /rig/bench.sh' </dev/null 2>&1 | tee "$work/console"
+rig_status=${PIPESTATUS[0]}
+wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+
+out=$(tr -d '\r' <"$work/console")
+# fig VMM NET WHAT: one figure of that run (MiB/s, or the average rtt in ms).
+fig() {
+	local line
+	line=$(grep -a "^BENCH-RESULT vmm=$1 net=$2 " <<<"$out" | tail -n1)
+	[ -n "$line" ] || return
+	f() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+	case $3 in
+	down|up)
+		[ "$3" = up ] || [ "$(f down)" = GUEST-SINK=ok ] || return
+		awk -v b="$(f "$3"_bytes)" -v ms="$(f "$3"_ms)" -v want=$((mib * 1048576)) \
+			'BEGIN { if (b == want && ms > 0) printf "%.2f", b / 1048576 / (ms / 1000) }' ;;
+	rtt) f rtt | cut -d/ -f2 ;;
+	rtts) f rtt ;;
+	esac
+}
+
+echo
+echo "Network in the nested rig (L1/L2 times; TCG: compare within one run only)"
+echo "virtio-net, $mib MiB each way over one TCP connection (busybox wget/httpd), $pings pings; whole rig run: $wall s wall"
+echo
+printf '%-34s %12s %12s %10s\n' "" qemu vivarium viv/qemu
+ok=1
+for net in nat tap; do
+	case $net in nat) peer=10.0.2.2 ;; tap) peer=192.168.77.1 ;; esac
+	for what in down up rtt; do
+		case $what in
+		down) label="$net host->guest (MiB/s)" ;;
+		up) label="$net guest->host (MiB/s)" ;;
+		rtt) label="$net ping $peer avg (ms)" ;;
+		esac
+		q=$(fig qemu $net $what)
+		[ -n "$q" ] || ok=0
+		if [ -n "$viv_note" ]; then
+			v=- r=-
+		else
+			v=$(fig vivarium $net $what)
+			[ -n "$v" ] || ok=0
+			r=$(awk -v a="$v" -v b="$q" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+		fi
+		printf '%-34s %12s %12s %10s\n' "$label" "${q:--}" "${v:--}" "$r"
+	done
+done
+echo
+for vmm in $vmms; do
+	for net in nat tap; do
+		echo "# $vmm $net ping min/avg/max: $(fig $vmm $net rtts) ms"
+	done
+done
+[ -z "$viv_note" ] || echo "vivarium: $viv_note"
+grep -a '^BENCH-NOTE' <<<"$out"
+if [ "$rig_status" != 0 ]; then
+	echo "net: the rig ended with status $rig_status" >&2
+	[ "$rig_status" = 125 ] && exit 125
+	exit 1
+fi
+[ "$ok" = 1 ] || exit 1
+exit 0
