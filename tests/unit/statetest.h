@@ -39,6 +39,12 @@ static GVariant *state_with_path__(GVariant *v, const unsigned *path,
 	else
 		out = g_variant_new_array(g_variant_type_element(g_variant_get_type(v)),
 					  kids, n);
+	/* The new container took references of its own to the children
+	 * g_variant_get_child_value() gave us (the replaced one was
+	 * floating and is consumed). */
+	for (gsize i = 0; i < n; i++)
+		if (i != path[0])
+			g_variant_unref(kids[i]);
 	g_free(kids);
 	return out;
 }
