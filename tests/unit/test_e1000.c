@@ -803,6 +803,25 @@ static void test_tx_tso(void)
 	CHECK_EQ(txd(3)[12] & 1, 1);
 	CHECK_EQ(rd(0x40f8), 1);		/* TSCTC */
 	CHECK_EQ(rd(GPTC), 4);
+
+	/* With TSE the VLAN tag comes from the first data descriptor
+	 * (SDM §3.3.7.1), and every segment carries it. */
+	wr(CTRL, rd(CTRL) | CTRL_VME);
+	txd_data(4, a, 54, CMD_TSE | CMD_VLE, POPTS_IXSM | POPTS_TXSM, 0x0123);
+	txd_data(5, a + 54, (uint32_t)(n - 54), CMD_TSE | CMD_EOP | CMD_RS,
+		 POPTS_IXSM | POPTS_TXSM, 0);
+	wr(TDT, 6);
+	for (unsigned k = 0; k < 4; k++) {
+		size_t p = k < 3 ? mss : pay - 3 * mss;
+		ssize_t got = peer_recv(back, sizeof(back));
+
+		CHECK_EQ(got, (ssize_t)(58 + p));
+		CHECK_EQ(be16(back + 12), 0x8100);
+		CHECK_EQ(be16(back + 14), 0x0123);
+		CHECK(ip_ok(back + 18));
+		CHECK(l4_ok(back + 18, 40 + p));
+	}
+	CHECK(peer_quiet(20));
 	teardown();
 }
 

@@ -3,7 +3,7 @@
  * The Intel 82540EM gigabit Ethernet controller (e1000.h): its registers
  * (8254x SDM §13), the Microwire EEPROM (§5), the M88E1011 PHY behind MDIC,
  * the receive and transmit descriptor rings (§3.2-§3.4), transmit checksum
- * and TCP segmentation offload done in software (§3.3.5-§3.3.7, §3.5), and
+ * and TCP segmentation offload done in software (§3.3.6-§3.3.7, §3.5), and
  * its save and load.
  *
  * Everything runs with the device lock held: register accesses (vCPU
@@ -167,7 +167,8 @@
 
 #define ALL		0xffffffffu
 
-/* Descriptors (SDM §3.2.3, §3.3.3, §3.3.5, §3.3.7): 16 bytes. */
+/* Descriptors (SDM §3.2, §3.3: legacy, context §3.3.6, data §3.3.7): 16
+ * bytes. */
 #define DESC		16
 #define TXD_CMD_EOP	0x01
 #define TXD_CMD_IC	0x04	/* legacy: insert checksum */
@@ -215,7 +216,7 @@ struct ee_port {
 	bool dout;		/* DO */
 };
 
-/* The transmit context (SDM §3.3.5), as the last context descriptor set it. */
+/* The transmit context (SDM §3.3.6), as the last context descriptor set it. */
 struct tx_ctx {
 	uint8_t ipcss, ipcso;
 	uint16_t ipcse;
@@ -400,7 +401,7 @@ static uint32_t reg_mask(const struct reg_def *d, uint32_t off, bool valid)
 	return valid ? d->vmask : d->wmask;
 }
 
-/* ---- interrupts (SDM §13.4.17-21) ----------------------------------------- */
+/* ---- interrupts (ICR, ITR, ICS, IMS, IMC: SDM §13.4) ------------------ */
 
 static const struct vclock *clk(struct e1000 *e)
 {
@@ -756,7 +757,7 @@ static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
 }
 
 /*
- * The checksum offload (SDM §3.3.5): the one's complement sum of bytes
+ * The checksum offload (SDM §3.3.6): the one's complement sum of bytes
  * @css to @cse inclusive (0: to the end), plus @add, complemented and
  * stored big-endian at @cso.  The field's own content is in the sum: the
  * driver seeds it (the pseudo-header, or 0).  A UDP checksum of 0 goes
@@ -784,7 +785,8 @@ static void insert_csum(uint8_t *pkt, size_t len, unsigned css, unsigned cso,
 /* ---- transmit (SDM §3.3, §3.4, §3.5) ------------------------------------ */
 
 /* A packet gathered from the ring, its options from its first descriptor
- * (checksums, TSE) and its last (VLAN). */
+ * (checksums, TSE) and its VLAN tag from its last, or its first with TSE
+ * (SDM §3.3.7.1). */
 struct tx_pkt {
 	size_t len;		/* bytes in e->txbuf */
 	uint32_t ndesc;
@@ -832,6 +834,8 @@ static int tx_gather(struct e1000 *e, const struct ring *r, struct tx_pkt *p)
 			p->popts = d[13];
 			p->cso = d[10];
 			p->css = d[13];
+			p->vle = d[11] & TXD_CMD_VLE;
+			p->vlan = get_le16(d + 14);
 		}
 		p->ndesc++;
 		if (len && !p->bad) {
@@ -849,8 +853,10 @@ static int tx_gather(struct e1000 *e, const struct ring *r, struct tx_pkt *p)
 			}
 		}
 		if (d[11] & TXD_CMD_EOP) {
-			p->vle = d[11] & TXD_CMD_VLE;
-			p->vlan = get_le16(d + 14);
+			if (!p->ext || !(p->cmd & TXD_CMD_TSE)) {
+				p->vle = d[11] & TXD_CMD_VLE;
+				p->vlan = get_le16(d + 14);
+			}
 			return 1;
 		}
 		i = (i + 1) % r->count;
@@ -1130,7 +1136,8 @@ static bool rar_match(struct e1000 *e, const uint8_t *da)
 	return false;
 }
 
-/* The multicast table's bit for @da, chosen by RCTL.MO (SDM §13.5.1). */
+/* The multicast table's bit for @da: 12 bits of its last two bytes, which
+ * ones RCTL.MO says (as Linux's e1000_hash_mc_addr() computes them). */
 static bool mta_match(struct e1000 *e, const uint8_t *da)
 {
 	static const uint8_t shift[4] = { 4, 3, 2, 0 };
@@ -1432,7 +1439,10 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 		e->tso_sent = 0;
 		return;
 	case TDT:
+		/* Try again even if a -EAGAIN is pending: a backend out of
+		 * memory says -EAGAIN and owes no tx_ready. */
 		R(e, TDT) = v & 0xffff;
+		e->tx_blocked = false;
 		tx_run(e);
 		return;
 	}
@@ -1481,7 +1491,7 @@ static const struct bus_ops e1000_mmio_ops = {
 };
 
 /* BAR1: IOADDR (offset 0) selects a register, IODATA (offset 4) reaches
- * it (SDM §13.2.1). */
+ * it (the SDM's I/O-mapped register access). */
 static uint64_t io_read(void *opaque, uint64_t offset, unsigned size)
 {
 	struct e1000 *e = opaque;

@@ -7,8 +7,8 @@
  * Developer's Manual" (8254x SDM, rev. 4.0).
  *
  * PCI: BAR0 the 128 KiB register space (MEM32), BAR1 the I/O window
- * (8 bytes: IOADDR at 0, IODATA at 4, SDM §13.2: Linux resets the chip
- * through it), INTA#.  Registers take aligned 32-bit accesses (a 64-bit
+ * (8 bytes: IOADDR at 0, IODATA at 4, the SDM's I/O-mapped register
+ * access: Linux resets the chip through it), INTA#.  Registers take aligned 32-bit accesses (a 64-bit
  * one is two, low first); narrower writes are dropped, narrower reads see
  * the bytes of a full read.  Unknown registers read 0 and ignore writes.
  *
@@ -42,7 +42,7 @@
  *    (AV, destination address), MTA hash (RCTL.MO), broadcast (BAM),
  *    promiscuous (UPE/MPE), VLAN filter table (RCTL.VFE + VFTA).
  *  - Transmit (SDM §3.3, §3.4): legacy descriptors (with the IC/CSO/CSS
- *    checksum), context descriptors and data descriptors: IP and TCP/UDP
+ *    checksum), context descriptors (§3.3.6) and data descriptors (§3.3.7): IP and TCP/UDP
  *    checksums (IPCSS/IPCSO/IPCSE, TUCSS/TUCSO/TUCSE; POPTS.IXSM/TXSM)
  *    computed in software, since backends take complete frames; TCP
  *    segmentation (TSE, SDM §3.5: IPv4 and IPv6, TCP, and UDP by the same
