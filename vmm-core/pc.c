@@ -341,7 +341,11 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 	r = add_drives(m, err, errlen);
 	if (r < 0)
 		return r;
+	/* Under the device lock: a backend's thread (alive across resets)
+	 * may be offering a frame to the NIC being attached. */
+	pthread_mutex_lock(&m->lock);
 	r = add_nics(m, err, errlen);
+	pthread_mutex_unlock(&m->lock);
 	if (r < 0)
 		return r;
 	/* 0xcf9 shares CONFIG_ADDRESS's dword: the host bridge forwards it. */

@@ -69,7 +69,8 @@ static inline GVariant *state_with(GVariant *v, GVariant *val, unsigned depth,
 
 /* Load @bad into @dev through @ops: CHECK that it is refused with -EINVAL
  * and a line starting with @prefix, and that the device saves the same
- * state as before.  Consumes @bad. */
+ * state as before.  Consumes @bad: a floating reference (g_variant_new)
+ * or a full one (state_with, g_variant_ref). */
 static inline void state_refused(const struct device_ops *ops, void *dev,
 				 uint32_t version, GVariant *bad,
 				 const char *prefix)
@@ -78,7 +79,8 @@ static inline void state_refused(const struct device_ops *ops, void *dev,
 	GVariant *after;
 	char err[256] = "";
 
-	g_variant_ref_sink(bad);
+	if (g_variant_is_floating(bad))
+		g_variant_ref_sink(bad);
 	CHECK_EQ(ops->load(dev, version, bad, err, sizeof(err)), -EINVAL);
 	if (!err[0])
 		fprintf(stderr, "  (accepted; wanted: %s)\n", prefix);
