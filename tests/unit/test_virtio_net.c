@@ -1324,10 +1324,10 @@ static void test_link_and_announce(void)
 
 /* state_refused() for a state_with() result: that is a reference of our
  * own (not floating), which state_refused() leaves to us. */
+/* state_refused() consumes @bad, floating or not. */
 static void refuse(GVariant *bad, const char *prefix)
 {
 	state_refused(&virtio_net_device_ops, vn, 1, bad, prefix);
-	g_variant_unref(bad);
 }
 
 static GVariant *vnet_save_raw(void)
@@ -1430,7 +1430,7 @@ static void test_save_load(void)
 	pthread_mutex_lock(&lock);
 	state_refused(&virtio_net_device_ops, vn, 1, g_variant_new("(u)", 1),
 		      "virtio-net: state is of type");
-	state_refused(&virtio_net_device_ops, vn, 2, s1,
+	state_refused(&virtio_net_device_ops, vn, 2, g_variant_ref(s1),
 		      "virtio-net: state version 2 not supported");
 	refuse(state_with(s1, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, mac, 5, 1), 1, 1),
 	       "virtio-net: MAC address of 5 bytes");
