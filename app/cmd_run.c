@@ -38,7 +38,8 @@ static void run_usage(FILE *f)
 		"                    [--debugcon PATH] [--display sdl|none] [--vnc ADDR:PORT|unix:PATH]\n"
 		"                    [--vnc-password-file PATH] [--vga std|none]\n"
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
-		"                          |tap,ifname=NAME[,mac=MAC][,link=down]]... [--nic none]\n\n"
+		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
+		"                    [--nic none]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -53,7 +54,8 @@ static void run_usage(FILE *f)
 		"--nic adds a network card (up to %u; none by default): NAT through\n"
 		"libslirp (DHCP gives the guest 10.0.2.15; RULE is\n"
 		"[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, HOSTADDR 127.0.0.1\n"
-		"by default), or a tap device of the host.\n",
+		"by default), a tap device of the host, or a tap that QEMU's bridge\n"
+		"helper puts on a bridge.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 

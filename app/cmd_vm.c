@@ -371,6 +371,8 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 			add_str(b, "mac", nic_mac_str(n->has_mac ? n->mac : mac, ms, sizeof(ms)));
 			if (n->net == NIC_NET_TAP)
 				add_str(b, "ifname", n->ifname);
+			else if (n->net == NIC_NET_BRIDGE)
+				add_str(b, "bridge", n->ifname);
 			json_builder_set_member_name(b, "hostfwd");
 			json_builder_begin_array(b);
 			for (unsigned f = 0; f < n->nfwd; f++)

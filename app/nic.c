@@ -19,7 +19,18 @@ const char *nic_model_name(enum machine_nic_model model)
 
 const char *nic_net_name(enum nic_network net)
 {
-	return net == NIC_NET_TAP ? "tap" : "nat";
+	return net == NIC_NET_TAP ? "tap" : net == NIC_NET_BRIDGE ? "bridge" : "nat";
+}
+
+static int net_from_name(const char *s)
+{
+	if (!strcmp(s, "nat") || !strcmp(s, "user"))
+		return NIC_NET_NAT;
+	if (!strcmp(s, "tap"))
+		return NIC_NET_TAP;
+	if (!strcmp(s, "bridge"))
+		return NIC_NET_BRIDGE;
+	return -1;
 }
 
 static int hexval(char c)
@@ -135,6 +146,17 @@ static int set_link(struct nic_spec *s, const char *v, char *err,
 static int spec_check(const struct nic_spec *s, const char *what, char *err,
 		      size_t errlen)
 {
+	if (s->net == NIC_NET_BRIDGE && !s->ifname[0]) {
+		snprintf(err, errlen, "%s: a bridge NIC needs br=NAME (the host's bridge)",
+			 what);
+		return -EINVAL;
+	}
+	if (s->net == NIC_NET_BRIDGE && (s->nfwd || s->restricted)) {
+		snprintf(err, errlen,
+			 "%s: hostfwd and restrict belong to nat; a bridged NIC is on the host's own network",
+			 what);
+		return -EINVAL;
+	}
 	if (s->net == NIC_NET_TAP && !s->ifname[0]) {
 		snprintf(err, errlen, "%s: a tap NIC needs ifname=NAME (the tap device)",
 			 what);
@@ -147,7 +169,7 @@ static int spec_check(const struct nic_spec *s, const char *what, char *err,
 		return -EINVAL;
 	}
 	if (s->net == NIC_NET_NAT && s->ifname[0]) {
-		snprintf(err, errlen, "%s: ifname goes with tap (--nic tap,ifname=NAME)",
+		snprintf(err, errlen, "%s: ifname goes with tap (--nic tap,ifname=NAME), br with bridge",
 			 what);
 		return -EINVAL;
 	}
@@ -160,6 +182,7 @@ int nic_spec_parse(const char *spec, struct nic_spec *out, char *err,
 	char **tok = g_strsplit(spec, ",", -1);
 	struct nic_spec s = { 0 };
 	bool have_net = false, have_model = false;
+	bool used_br = false, used_ifname = false;
 	int r = 0;
 
 	for (unsigned i = 0; tok[i] && !r; i++) {
@@ -181,17 +204,16 @@ int nic_spec_parse(const char *spec, struct nic_spec *out, char *err,
 				s.model = t[0] == 'e' ? MACHINE_NIC_E1000 :
 					MACHINE_NIC_VIRTIO;
 				have_model = true;
-			} else if (!strcmp(t, "nat") || !strcmp(t, "user") ||
-				   !strcmp(t, "tap")) {
+			} else if (net_from_name(t) >= 0) {
 				if (have_net) {
 					snprintf(err, errlen, "--nic %s: two networks", spec);
 					r = -EINVAL;
 				}
-				s.net = t[0] == 't' ? NIC_NET_TAP : NIC_NET_NAT;
+				s.net = (enum nic_network)net_from_name(t);
 				have_net = true;
 			} else {
 				snprintf(err, errlen,
-					 "--nic: unknown item '%s' (models: virtio, e1000; networks: nat, tap; keys: hostfwd, restrict, ifname, mac, link)",
+					 "--nic: unknown item '%s' (models: virtio, e1000; networks: nat, tap, bridge; keys: hostfwd, restrict, ifname, br, mac, link)",
 					 t);
 				r = -EINVAL;
 			}
@@ -203,8 +225,11 @@ int nic_spec_parse(const char *spec, struct nic_spec *out, char *err,
 			r = add_fwd(&s, eq, err, errlen);
 		else if (!strcmp(key, "restrict"))
 			r = parse_onoff(key, eq, &s.restricted, err, errlen);
-		else if (!strcmp(key, "ifname"))
+		else if (!strcmp(key, "ifname") || !strcmp(key, "br")) {
 			r = set_ifname(&s, eq, err, errlen);
+			used_br |= key[0] == 'b';
+			used_ifname |= key[0] == 'i';
+		}
 		else if (!strcmp(key, "link"))
 			r = set_link(&s, eq, err, errlen);
 		else if (!strcmp(key, "model")) {
@@ -225,12 +250,20 @@ int nic_spec_parse(const char *spec, struct nic_spec *out, char *err,
 			s.has_mac = true;
 		} else {
 			snprintf(err, errlen,
-				 "--nic: unknown key '%s' (hostfwd, restrict, ifname, mac, link, model)",
+				 "--nic: unknown key '%s' (hostfwd, restrict, ifname, br, mac, link, model)",
 				 key);
 			r = -EINVAL;
 		}
 	}
 	g_strfreev(tok);
+	if (!r && (used_br || used_ifname) &&
+	    (used_br != (s.net == NIC_NET_BRIDGE) || (used_br && used_ifname))) {
+		snprintf(err, errlen, "--nic: %s",
+			 used_br && s.net != NIC_NET_BRIDGE ?
+			 "br goes with bridge (--nic bridge,br=NAME)" :
+			 "ifname goes with tap (--nic tap,ifname=NAME)");
+		r = -EINVAL;
+	}
 	if (!r)
 		r = spec_check(&s, "--nic", err, errlen);
 	if (r) {
@@ -261,11 +294,11 @@ int nic_spec_from_keyfile(GKeyFile *kf, const char *group,
 		s.model = v[0] == 'e' ? MACHINE_NIC_E1000 : MACHINE_NIC_VIRTIO;
 	g_free(v);
 	v = r ? NULL : g_key_file_get_string(kf, group, "network", NULL);
-	if (v && strcmp(v, "nat") && strcmp(v, "tap")) {
-		snprintf(err, errlen, "%s: network '%s': say nat or tap", what, v);
+	if (v && (net_from_name(v) < 0 || !strcmp(v, "user"))) {
+		snprintf(err, errlen, "%s: network '%s': say nat, tap or bridge", what, v);
 		r = -EINVAL;
 	} else if (v)
-		s.net = v[0] == 't' ? NIC_NET_TAP : NIC_NET_NAT;
+		s.net = (enum nic_network)net_from_name(v);
 	g_free(v);
 	v = r ? NULL : g_key_file_get_string(kf, group, "mac", NULL);
 	if (v) {
@@ -277,7 +310,8 @@ int nic_spec_from_keyfile(GKeyFile *kf, const char *group,
 		s.has_mac = true;
 	}
 	g_free(v);
-	v = r ? NULL : g_key_file_get_string(kf, group, "ifname", NULL);
+	v = r ? NULL : g_key_file_get_string(kf, group,
+					     s.net == NIC_NET_BRIDGE ? "bridge" : "ifname", NULL);
 	if (v && set_ifname(&s, v, err, errlen) < 0)
 		r = -EINVAL;
 	g_free(v);
@@ -323,10 +357,12 @@ void nic_spec_to_keyfile(const struct nic_spec *s, GKeyFile *kf,
 				      nic_mac_str(s->mac, mac, sizeof(mac)));
 	else
 		g_key_file_remove_key(kf, group, "mac", NULL);
+	g_key_file_remove_key(kf, group, "ifname", NULL);
+	g_key_file_remove_key(kf, group, "bridge", NULL);
 	if (s->ifname[0])
-		g_key_file_set_string(kf, group, "ifname", s->ifname);
-	else
-		g_key_file_remove_key(kf, group, "ifname", NULL);
+		g_key_file_set_string(kf, group,
+				      s->net == NIC_NET_BRIDGE ? "bridge" : "ifname",
+				      s->ifname);
 	if (s->nfwd)
 		g_key_file_set_string_list(kf, group, "hostfwd",
 					   (const gchar *const *)s->fwd, s->nfwd);
@@ -350,6 +386,8 @@ int nic_open(const struct nic_spec *s, const uint8_t mac[6],
 	memcpy(out->mac, s->has_mac ? s->mac : mac, 6);
 	if (s->net == NIC_NET_TAP) {
 		nd = net_tap_new(s->ifname, err, errlen);
+	} else if (s->net == NIC_NET_BRIDGE) {
+		nd = net_tap_bridge_new(s->ifname, NULL, err, errlen);
 	} else {
 		struct net_hostfwd fwd[NIC_MAX_FWD];
 		struct net_slirp_config sc = {
@@ -382,6 +420,8 @@ char *nic_describe(const struct nic_spec *s, const uint8_t mac[6])
 			       nic_net_name(s->net));
 	if (s->net == NIC_NET_TAP)
 		g_string_append_printf(g, " ifname=%s", s->ifname);
+	else if (s->net == NIC_NET_BRIDGE)
+		g_string_append_printf(g, " br=%s", s->ifname);
 	for (unsigned i = 0; i < s->nfwd; i++)
 		g_string_append_printf(g, " hostfwd=%s", s->fwd[i]);
 	if (s->restricted)

@@ -6,6 +6,7 @@
  *
  *   --nic MODEL[,nat][,hostfwd=RULE]...[,restrict=on|off][,mac=MAC][,link=up|down]
  *   --nic MODEL,tap,ifname=NAME[,mac=MAC][,link=up|down]
+ *   --nic MODEL,bridge,br=NAME[,mac=MAC][,link=up|down]
  *   --nic tap,ifname=NAME      (MODEL defaults to virtio, the backend to nat)
  *   --nic none
  *
@@ -33,7 +34,8 @@ struct netdev;
 
 enum nic_network {
 	NIC_NET_NAT = 0,	/* libslirp: DHCP, DNS, outgoing, hostfwd */
-	NIC_NET_TAP,		/* an existing (or creatable) tap device */
+	NIC_NET_TAP,		/* an existing tap device */
+	NIC_NET_BRIDGE,		/* a tap QEMU's bridge helper puts on a bridge */
 };
 
 struct nic_spec {
@@ -41,7 +43,7 @@ struct nic_spec {
 	enum nic_network net;
 	bool has_mac;			/* else derived from the VM's UUID */
 	uint8_t mac[6];
-	char ifname[NIC_IFNAME_MAX];	/* tap */
+	char ifname[NIC_IFNAME_MAX];	/* tap: the device; bridge: the bridge */
 	char *fwd[NIC_MAX_FWD];		/* nat: hostfwd rules, g_malloc'ed */
 	unsigned nfwd;
 	bool restricted;		/* nat: only the forwards reach the guest */

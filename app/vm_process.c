@@ -764,6 +764,7 @@ static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
  * start resumes it (VirtualBox's "save the machine state"). */
 static void req_save(struct vmproc *vp, struct client *c, JsonNode *id)
 {
+	bool was_paused;
 	g_autofree char *state = vmlib_vm_file(vp->name, VM_SAVED_STATE_FILE);
 	g_autofree char *ram = vmlib_vm_file(vp->name, VM_SAVED_RAM_FILE);
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -775,8 +776,15 @@ static void req_save(struct vmproc *vp, struct client *c, JsonNode *id)
 		return;
 	}
 	vm_log("saving the machine state");
+	/* Paused from here to the end: a guest running on after the state
+	 * point would write to its disks (and console) what the saved
+	 * memory never saw. */
+	was_paused = vp->state == ST_PAUSED;
+	machine_pause(vp->m);
 	if (machine_save(vp->m, state, ram, &st, err, sizeof(err)) < 0) {
 		vm_log("save failed: %s", err);
+		if (!was_paused)
+			machine_resume(vp->m);
 		reply(c, id, false, NULL, err);
 		return;
 	}

@@ -161,7 +161,7 @@ unhold() {
 echo kernel >"$work/kernel"
 echo iso >"$work/cd.iso"
 qemu-img create -q -f qcow2 "$work/shared.qcow2" 16M
-v create src --kernel "$work/kernel" --disk-size 64M --iso "$work/cd.iso"
+v create src --kernel "$work/kernel" --disk-size 64M --iso "$work/cd.iso" --nic none
 check '[ "$rc" = 0 ]' "create src ($err)"
 qemu-img create -q -f qcow2 "$vms/src/data.qcow2" 32M
 qemu-img create -q -f raw "$vms/src/ro.img" 8M
@@ -381,7 +381,7 @@ rm -f "$vms/src/vm.pid"
 v delete rl --yes
 
 # ---- memory ------------------------------------------------------------------------------
-v create m --kernel "$work/kernel" --disk-size 16M
+v create m --kernel "$work/kernel" --disk-size 16M --nic none
 v snapshot take m sm
 id=$("$viv" snapshot list m --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
 sed -i 's/"has_memory" : false/"has_memory" : true/' "$vms/m/snapshots/index.json"

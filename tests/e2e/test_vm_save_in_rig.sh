@@ -1,8 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# test_vm_save_in_rig.sh VIVARIUM - `vivarium save` a running Linux guest,
-# then `vivarium start` resumes it where it was.
+# test_vm_save_in_rig.sh VIVARIUM - a snapshot of a running Linux guest,
+# reverted, and `vivarium save` of it, then `vivarium start` resumes it
+# where it was.  One rig boot for both.
+#
+# First the snapshot: the guest formats its virtio disk (ext2, a file
+# "base"), `snapshot take` while it runs, then it writes a file "after" to
+# the disk and counts on; `snapshot revert`: the counter resumes from its
+# value at the take, "after" is gone from the disk and "base" is there, the
+# guest answers on its console and its kernel logs no complaint.
 #
 # The guest: the Debian kernel with the test initramfs built --count
 # (tests/rig/mkguest-initramfs.sh: a process prints GUEST-COUNT=<n> once a
@@ -34,7 +41,8 @@ kernel=$(newest_kernel)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-save.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-"$here/../rig/mkguest-initramfs.sh" --count "$work/guest.cpio.gz" || fail "cannot build the guest initramfs"
+"$here/../rig/mkguest-initramfs.sh" --count --disk "$work/guest.cpio.gz" || fail "cannot build the guest initramfs"
+qemu_img=$(command -v qemu-img) || skip "qemu-img is not installed (apt-get install qemu-utils): it checks the images"
 
 # Runs where the VMM runs (L1, or this host).  $1: kernel, $2: initrd.
 cat >"$work/test.sh" <<'EOF'
@@ -55,10 +63,61 @@ wait_for() {
 		sleep 0.2
 	done
 }
-$viv create demo --kernel "$k" --initrd "$i" --cpus 2 --memory 512M \
+# count: the last GUEST-COUNT value in serial.log.
+count() { tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' | tail -n1; }
+say() { printf '%s\n' "$1" | $viv console demo >/dev/null 2>&1; }
+$viv create demo --kernel "$k" --initrd "$i" --cpus 2 --memory 512M --disk-size 64M \
 	--append "console=ttyS0 quiet panic=-1" || exit 10
 $viv start demo || exit 11
 wait_for "GUEST-COUNT=5 " 300 || { echo "SAVE-FAIL never counted to 5"; tr -d '\r' <"$log"; exit 12; }
+
+# The snapshot, with the disk.
+say disk-format
+wait_for "GUEST-DISK-FORMATTED" 60 && echo "SNAP-FORMAT=ok"
+t0=$(ms)
+$viv snapshot take demo s1; echo "SNAP-TAKE-RC=$? SNAP-TAKE-MS=$(($(ms) - t0))"
+at_take=$(count); echo "SNAP-AT-TAKE=$at_take"
+wait_for "GUEST-COUNT=$((at_take + 3)) " 60
+say "disk-write after"
+wait_for "GUEST-DISK-WROTE=after" 60 && echo "SNAP-WROTE=ok"
+say "disk-check after"
+wait_for "GUEST-DISK-HAS=after:yes" 30 && echo "SNAP-HAS-BEFORE-REVERT=yes"
+wait_for "GUEST-COUNT=$((at_take + 6)) " 60
+before=$(count)
+echo "SNAP-BEFORE-REVERT=$before"
+mark=$(wc -l <"$log")
+t0=$(ms)
+$viv snapshot revert demo s1; echo "SNAP-REVERT-RC=$? SNAP-REVERT-MS=$(($(ms) - t0))"
+# The first count after the revert: the first one that went back (the
+# guest's counter only grows), printed after the mark.
+n=0 first=
+while [ $n -lt 300 ]; do
+	first=$(tail -n +"$((mark + 1))" "$log" | tr -d '\r' |
+		sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' | awk -v b="$before" '$1 < b { print; exit }')
+	[ -n "$first" ] && break
+	n=$((n + 1))
+	sleep 0.2
+done
+echo "SNAP-FIRST-AFTER-REVERT=$first"
+say "disk-check after"
+say "disk-check base"
+n=0
+until tail -n +"$((mark + 1))" "$log" | grep -q "GUEST-DISK-HAS=base"; do
+	n=$((n + 1)); [ $n -gt 150 ] && break; sleep 0.2
+done
+echo "SNAP-AFTER-REVERT=$(tail -n +"$((mark + 1))" "$log" | tr -d '\r' | sed -n 's/^GUEST-DISK-HAS=after:\(.*\)/\1/p' | tail -n1)"
+echo "SNAP-BASE-REVERT=$(tail -n +"$((mark + 1))" "$log" | tr -d '\r' | sed -n 's/^GUEST-DISK-HAS=base:\(.*\)/\1/p' | tail -n1)"
+say dmesg-check
+n=0
+until tail -n +"$((mark + 1))" "$log" | grep -q "GUEST-DMESG-DONE"; do
+	n=$((n + 1)); [ $n -gt 150 ] && break; sleep 0.2
+done
+echo "SNAP-DMESG-BAD=$(tail -n +"$((mark + 1))" "$log" | tr -d '\r' | sed -n 's/^GUEST-DMESG-BAD=\([0-9]*\)/\1/p' | tail -n1)"
+echo "--- serial.log of the snapshot part"; tr -d '\r' <"$log" | grep -v '^GUEST-COUNT='
+echo "--- vm.log of the snapshot part"; cat "$dir/vm.log"
+echo "--- end of the snapshot part"
+n=$(count)
+wait_for "GUEST-COUNT=$((n + 3)) " 60
 t0=$(ms)
 $viv save demo; echo "SAVE-RC=$? SAVE-MS=$(($(ms) - t0))"
 echo "SAVE-STATE=$($viv list | awk '$1 == "demo" { print $2 }')"
@@ -79,6 +138,13 @@ wait_for "GUEST-DMESG-DONE" 30
 echo "RESUME-STATE=$($viv list | awk '$1 == "demo" { print $2 }')"
 echo "RESUME-FILES=$(ls "$dir" | grep -c '^saved\.')"
 $viv stop demo --force
+# Every image of the VM (the frozen one, the overlay): qemu-img check.
+bad=0
+for img in "$dir"/*.qcow2 "$dir"/snapshots/*.qcow2; do
+	[ -e "$img" ] || continue
+	qemu-img check -q "$img" >/dev/null 2>&1 || { bad=$((bad + 1)); echo "CHECK-BAD $img"; qemu-img check "$img"; }
+done
+echo "IMG-CHECK-BAD=$bad IMG-COUNT=$(ls "$dir"/*.qcow2 "$dir"/snapshots/*.qcow2 2>/dev/null | wc -l)"
 echo "--- serial.log after the resume"; tr -d '\r' <"$log"
 echo "--- vm.log"; cat "$dir/vm.log"
 exit 0
@@ -94,7 +160,7 @@ if [ "$direct" = 1 ]; then
 		</dev/null 2>&1 | tee "$work/out"
 else
 	echo "# running vivarium in the nested rig"
-	"$rig" --retries 1 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
+	"$rig" --retries 1 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" --bin "$qemu_img:/bin/qemu-img" \
 		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
 		--file "$work/test.sh:/rig/test.sh" \
 		-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
@@ -106,6 +172,18 @@ val() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$out" | tail -n1; }
 errors=0
 check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi; }
 
+at_take=$(val SNAP-AT-TAKE)
+first_rv=$(val SNAP-FIRST-AFTER-REVERT)
+check '[ "$(val SNAP-FORMAT)" = ok ] && [ "$(val SNAP-WROTE)" = ok ] && [ "$(val SNAP-HAS-BEFORE-REVERT)" = yes ]' \
+	"the guest formatted its disk, and wrote and saw a file after the take"
+check '[ "$(val SNAP-TAKE-RC)" = 0 ]' "snapshot take of the running VM ($(val SNAP-TAKE-MS) ms)"
+check '[ "$(val SNAP-REVERT-RC)" = 0 ]' "snapshot revert of the running VM ($(val SNAP-REVERT-MS) ms)"
+check '[ -n "$at_take" ] && [ -n "$first_rv" ] && [ "$first_rv" -ge "$at_take" ] && [ "$first_rv" -le $((at_take + 2)) ]' \
+	"the counter resumes from its value at the take (${at_take:-?} at the take, $(val SNAP-BEFORE-REVERT) before the revert, ${first_rv:-?} first after)"
+check '[ "$(val SNAP-AFTER-REVERT)" = no ] && [ "$(val SNAP-BASE-REVERT)" = yes ]' \
+	"the file written after the take is gone from the disk, the one before is there ($(val SNAP-AFTER-REVERT), $(val SNAP-BASE-REVERT))"
+check '[ "$(val SNAP-DMESG-BAD)" = 0 ]' "no clocksource, soft-lockup, RCU-stall or hung-task complaint after the revert"
+check '[ "$(val IMG-CHECK-BAD)" = 0 ] && [ "$(val IMG-COUNT)" -ge 2 ]' "qemu-img check is clean on every image ($(val IMG-COUNT) images)"
 last=$(val SAVE-LAST-COUNT)
 after=$(sed -n '/^--- serial.log after the resume/,/^--- vm.log/p' <<<"$out")
 first=$(sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' <<<"$after" | head -n1)

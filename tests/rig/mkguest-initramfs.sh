@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -26,6 +26,14 @@
 # adapter's framebuffer, print GUEST-FB-DRIVER=<fb0's name>,
 # GUEST-FB-MODE=<width>,<height> and GUEST-FB-BPP=<n>, write a banner to
 # tty0 (GUEST-FB-TEXT) and then GUEST-WAITING.
+#
+# --disk (after the mode): virtio_blk and ext4 with their dependencies
+# too, loaded at start (GUEST-DISK-MODULES=ok).  With --count, console
+# lines "disk-format" (mke2fs /dev/vda, then a file "base" on it: prints
+# GUEST-DISK-FORMATTED), "disk-write NAME" (GUEST-DISK-WROTE=NAME) and
+# "disk-check NAME" (GUEST-DISK-HAS=NAME:yes|no) work on the first virtio
+# disk, each mounting it and unmounting it again, so that what is on the
+# disk between two commands is all there is.
 #
 # --count: as --wait, but a process prints GUEST-COUNT=<n> mono=<s> (n
 # from 1, one a second; mono: /proc/uptime) for snapshot tests, and every
@@ -84,7 +92,12 @@ case ${1:-} in
 --net) wait=1; net=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] OUTPUT.cpio.gz"
+disk=0
+if [ "${1:-}" = --disk ]; then
+	disk=1
+	shift
+fi
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -115,31 +128,41 @@ if [ "$drm" = 1 ]; then
 	done
 	echo "$order" >"$stage/lib/modules/drm-order"
 fi
-if [ "$net" = 1 ]; then
-	# virtio_pci, virtio_net and e1000, each after what it needs: depth
-	# first through modules.dep, so a module comes after its dependencies.
-	dep=/lib/modules/${kernel#/boot/vmlinuz-}/modules.dep
-	declare -A seen=()
+# Modules with what they need, each after its dependencies (depth first
+# through modules.dep): add_modules ORDERFILE NAME...
+dep=/lib/modules/${kernel#/boot/vmlinuz-}/modules.dep
+declare -A seen=()
+order=
+dep_module() {
+	local rel=$1 line d
+	[ -z "${seen[$rel]:-}" ] || return 0
+	seen[$rel]=1
+	line=$(grep -E "^${rel//./\\.}:" "$dep") || die "$rel is not in $dep"
+	for d in $(echo "${line#*:}" | tr ' ' '\n' | tac); do
+		dep_module "$d"
+	done
+	d=${rel#kernel/}
+	d=${d%%.ko*}
+	mods="$mods $d"
+	order="$order ${d##*/}"
+}
+add_modules() {
+	local file=$1 m line
+	shift
 	order=
-	net_module() {
-		local rel=$1 line d
-		[ -z "${seen[$rel]:-}" ] || return 0
-		seen[$rel]=1
-		line=$(grep -E "^${rel//./\\.}:" "$dep") || die "$rel is not in $dep"
-		for d in $(echo "${line#*:}" | tr ' ' '\n' | tac); do
-			net_module "$d"
-		done
-		d=${rel#kernel/}
-		d=${d%%.ko*}
-		mods="$mods $d"
-		order="$order ${d##*/}"
-	}
-	for m in virtio_pci virtio_net e1000; do
+	for m in "$@"; do
 		line=$(grep -E "^kernel/([^:]*/)?$m\.ko[^:/]*:" "$dep" | head -n1) ||
 			die "no $m.ko in $dep (the guest kernel has no $m module)"
-		net_module "${line%%:*}"
+		dep_module "${line%%:*}"
 	done
-	echo "$order" >"$stage/lib/modules/net-order"
+	echo "$order" >"$stage/lib/modules/$file"
+}
+if [ "$disk" = 1 ]; then
+	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
+	add_modules disk-order virtio_pci virtio_blk crc32c_generic ext4
+fi
+if [ "$net" = 1 ]; then
+	add_modules net-order virtio_pci virtio_net e1000
 	# busybox udhcpc configures nothing itself: its script does.
 	mkdir -p "$stage/etc/udhcpc"
 	cat >"$stage/etc/udhcpc/default.script" <<'EOF'
@@ -328,6 +351,17 @@ done
 EOF
 fi
 
+if [ "$disk" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+ok=ok
+for m in $(cat /lib/modules/disk-order); do
+	insmod /lib/modules/$m.ko 2>/dev/null || { echo "GUEST-INSMOD-FAILED=$m"; ok=fail; }
+done
+echo "GUEST-DISK-MODULES=$ok"
+mkdir -p /mnt
+EOF
+fi
+
 if [ "$count" = 1 ]; then
 	cat >>"$stage/init" <<'EOF'
 (n=0; while :; do n=$((n + 1)); read up idle </proc/uptime
@@ -340,6 +374,27 @@ if [ "$count" = 1 ]; then
 		[ -n "$bad" ] && printf '%s\n' "$bad"
 		echo "GUEST-DMESG-DONE"
 	fi
+	set -- $line
+	case ${1:-} in
+	disk-format)
+		if mke2fs -q /dev/vda >/dev/null 2>&1 && mount -t ext2 /dev/vda /mnt; then
+			echo base >/mnt/base
+			umount /mnt && sync && echo "GUEST-DISK-FORMATTED"
+		else
+			echo "GUEST-DISK-FORMATTED=fail"
+		fi ;;
+	disk-write)
+		mount -t ext2 /dev/vda /mnt && echo "$2" >"/mnt/$2" && umount /mnt && sync &&
+			echo "GUEST-DISK-WROTE=$2" ;;
+	disk-check)
+		if mount -t ext2 /dev/vda /mnt; then
+			if [ -e "/mnt/$2" ]; then has=yes; else has=no; fi
+			umount /mnt
+			echo "GUEST-DISK-HAS=$2:$has"
+		else
+			echo "GUEST-DISK-HAS=$2:unmountable"
+		fi ;;
+	esac
 done </dev/console) &
 EOF
 fi

@@ -46,6 +46,11 @@ static void test_parse_good(void)
 	CHECK(s.link_down);
 	nic_spec_clear(&s);
 
+	CHECK_EQ(nic_spec_parse("e1000,br=br0,bridge", &s, err, sizeof(err)), 0);
+	CHECK_EQ(s.net, NIC_NET_BRIDGE);
+	CHECK(!strcmp(s.ifname, "br0"));
+	nic_spec_clear(&s);
+
 	CHECK_EQ(nic_spec_parse("tap,ifname=tap7", &s, err, sizeof(err)), 0);
 	CHECK_EQ(s.model, MACHINE_NIC_VIRTIO);
 	CHECK_EQ(s.net, NIC_NET_TAP);
@@ -70,6 +75,10 @@ static void test_parse_bad(void)
 		"virtio,link=sideways",
 		"virtio,speed=10",		/* unknown key */
 		"tap,ifname=a/b",
+		"bridge",			/* no br */
+		"tap,br=br0",			/* br is bridge's */
+		"bridge,ifname=t0",		/* ifname is tap's */
+		"bridge,br=br0,hostfwd=tcp::1-:2",
 		"tap,ifname=0123456789abcdefg",
 	};
 	struct nic_spec s;
@@ -101,6 +110,20 @@ static void test_keyfile(void)
 	CHECK(t.has_mac && !memcmp(t.mac, s.mac, 6));
 	nic_spec_clear(&t);
 	CHECK_EQ(nic_spec_from_keyfile(kf, "nic2", &t, err, sizeof(err)), -ENOENT);
+	{
+		struct nic_spec b;
+		gchar *v;
+
+		CHECK_EQ(nic_spec_parse("bridge,br=br7", &b, err, sizeof(err)), 0);
+		nic_spec_to_keyfile(&b, kf, "nic3");
+		v = g_key_file_get_string(kf, "nic3", "bridge", NULL);
+		CHECK(v && !strcmp(v, "br7"));
+		g_free(v);
+		nic_spec_clear(&b);
+		CHECK_EQ(nic_spec_from_keyfile(kf, "nic3", &b, err, sizeof(err)), 0);
+		CHECK(b.net == NIC_NET_BRIDGE && !strcmp(b.ifname, "br7"));
+		nic_spec_clear(&b);
+	}
 
 	g_key_file_set_string(kf, "nic1", "model", "rtl8139");
 	CHECK_EQ(nic_spec_from_keyfile(kf, "nic1", &t, err, sizeof(err)), -EINVAL);
