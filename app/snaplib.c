@@ -1066,20 +1066,6 @@ int snap_take_running(const char *name, const char *tag,
 	s->parent = g_strdup(v.ix.current);
 	s->created = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
 	s->description = description && *description ? g_strdup(description) : NULL;
-	if (run) {					/* 0: the memory */
-		g_autofree char *state = snap_memory_path(name, s->id, "state");
-		g_autofree char *ram = snap_memory_path(name, s->id, "ram");
-
-		if (g_mkdir_with_parents(v.snapdir, 0700) < 0) {
-			r = -errno;
-			snprintf(err, errlen, "cannot create %s: %s", v.snapdir, g_strerror(errno));
-			goto out;
-		}
-		r = run->save(run->opaque, state, ram, err, errlen);
-		if (r < 0)
-			goto out;
-		s->has_memory = true;
-	}
 	for (unsigned i = 0; i < n; i++) {		/* 1 */
 		char *o = NULL;
 
@@ -1092,6 +1078,25 @@ int snap_take_running(const char *name, const char *tag,
 		s->disk[i].disk = g_strdup(groups[i]);
 		s->disk[i].image = stored_name(&v, actives[i]);
 		s->ndisks++;
+	}
+	if (run) {			/* 1b: the memory; the VM moves to 1 */
+		g_autofree char *state = snap_memory_path(name, s->id, "state");
+		g_autofree char *ram = snap_memory_path(name, s->id, "ram");
+
+		if (g_mkdir_with_parents(v.snapdir, 0700) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot create %s: %s", v.snapdir, g_strerror(errno));
+			unlink_all(made);
+			goto out;
+		}
+		fsync_dir(v.snapdir);
+		r = run->save(run->opaque, state, ram, groups,
+			      (const char *const *)made->pdata, n, err, errlen);
+		if (r < 0) {
+			unlink_all(made);
+			goto out;
+		}
+		s->has_memory = true;
 	}
 	fsync_dir(v.snapdir);
 	for (unsigned i = 0; i < n; i++) {		/* 2 */

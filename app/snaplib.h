@@ -135,8 +135,18 @@ int snap_revert(const char *name, const char *tag, char *err, size_t errlen);
  * rebuilds the machine from those files, or boots, on vm.conf's new disks.
  */
 struct snap_running {
+	/*
+	 * save - save the machine's state and memory to @state_path and
+	 * @ram_path and, at the state point itself (the vCPUs stopped), move
+	 * each of the @n disks of vm.conf group @groups[i] to the new overlay
+	 * @overlays[i] (complete files on the image the VM runs on), so that
+	 * the frozen images hold exactly the disks of the saved state; the VM
+	 * may run on while the memory is written.  0, or -errno + @err with
+	 * the disks where they were.
+	 */
 	int (*save)(void *opaque, const char *state_path, const char *ram_path,
-		    char *err, size_t errlen);
+		    const char *const *groups, const char *const *overlays,
+		    unsigned n, char *err, size_t errlen);
 	void *opaque;
 };
 int snap_take_running(const char *name, const char *tag,

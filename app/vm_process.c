@@ -121,9 +121,6 @@ struct vmproc {
 	/* The NICs' host backends: made before the machine, freed after. */
 	struct netdev *nic[VM_MAX_NICS];
 	uint8_t nic_mac[VM_MAX_NICS][6];
-	/* A rebuild's memory file, removed once the machine is built on it. */
-	char *unlink_after_build;
-	char *snap_state, *snap_ram;	/* the memory files a take just saved */
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -809,23 +806,87 @@ static void req_save(struct vmproc *vp, struct client *c, JsonNode *id)
 
 /* snap_take_running()'s hook: the paused machine's state to the snapshot's
  * memory files. */
-static int snapshot_save(void *opaque, const char *state, const char *ram,
-			 char *err, size_t errlen)
+/* Machine drive index of vm.conf group @group ("diskN"): the disks are the
+ * first drives, in group order (vm_machine_config).  -1: none. */
+static int drive_of_group(const char *name, const char *group)
 {
-	struct vmproc *vp = opaque;
-	struct machine_save_stats st;
-	int r = machine_save(vp->m, state, ram, &st, err, errlen);
+	g_autofree char *conf = vmlib_vm_file(name, VM_CONF_FILE);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	int idx = 0;
 
-	if (r == 0) {
-		vm_log("snapshot memory: %.1f MiB (%.1f MiB written); the guest stood still %.0f ms",
-		       st.ram_bytes / 1048576.0, st.ram_data_bytes / 1048576.0,
-		       st.pause_ns / 1e6);
-		g_free(vp->snap_state);
-		g_free(vp->snap_ram);
-		vp->snap_state = g_strdup(state);
-		vp->snap_ram = g_strdup(ram);
+	if (!g_key_file_load_from_file(kf, conf, G_KEY_FILE_NONE, NULL))
+		return -1;
+	for (unsigned d = 0; d < VM_MAX_DISKS; d++) {
+		g_autofree char *g = g_strdup_printf("disk%u", d);
+
+		if (!g_key_file_has_group(kf, g))
+			continue;
+		if (!strcmp(g, group))
+			return idx;
+		idx++;
 	}
-	return r;
+	return -1;
+}
+
+/* A take in progress: where the disks go at the state point. */
+struct take_job {
+	struct vmproc *vp;
+	const char *paths[MACHINE_MAX_DRIVES];	/* NULL: unchanged */
+	const char *old[MACHINE_MAX_DRIVES];
+	bool resume;		/* the VM ran before the take */
+	bool moved;		/* the disks are on the new overlays */
+	gint64 paused_us;	/* when the take paused the VM */
+	gint64 pause_us;	/* how long the guest stood still */
+};
+
+static int take_at_state_point(void *opaque, char *err, size_t errlen)
+{
+	struct take_job *j = opaque;
+	int r = machine_with_drives_closed(j->vp->m, j->paths, NULL, NULL, err, errlen);
+
+	if (r < 0)
+		return r;
+	j->moved = true;
+	j->pause_us = g_get_monotonic_time() - j->paused_us;
+	/* The memory is the child's to write: the guest runs on. */
+	if (j->resume)
+		machine_resume(j->vp->m);
+	return 0;
+}
+
+static int snapshot_save(void *opaque, const char *state, const char *ram,
+			 const char *const *groups, const char *const *overlays,
+			 unsigned n, char *err, size_t errlen)
+{
+	struct take_job *j = opaque;
+	struct vmproc *vp = j->vp;
+	struct machine_save_stats st;
+	gint64 t0 = g_get_monotonic_time();
+	int r;
+
+	for (unsigned i = 0; i < n; i++) {
+		int d = drive_of_group(vp->name, groups[i]);
+
+		if (d < 0 || (unsigned)d >= vp->cfg.ndisks) {
+			snprintf(err, errlen, "vm.conf's disks changed while the VM runs");
+			return -ESTALE;
+		}
+		j->old[d] = vp->disk_path[d] ? vp->disk_path[d] : vp->cfg.disk[d].path;
+		j->paths[d] = overlays[i];
+	}
+	r = machine_save_then(vp->m, state, ram, take_at_state_point, j, &st, err, errlen);
+	if (r < 0)
+		return r;
+	for (unsigned d = 0; d < MACHINE_MAX_DRIVES; d++) {
+		if (!j->paths[d])
+			continue;
+		g_free(vp->disk_path[d]);
+		vp->disk_path[d] = g_strdup(j->paths[d]);
+	}
+	vm_log("snapshot memory: %.1f MiB (%.1f MiB written), saved in %.0f ms while the guest ran",
+	       st.ram_bytes / 1048576.0, st.ram_data_bytes / 1048576.0,
+	       (g_get_monotonic_time() - t0) / 1e3);
+	return 0;
 }
 
 /* After snaplib moved the disks to new overlays in vm.conf: the images the
@@ -880,12 +941,13 @@ static void broadcast_snapshot(struct vmproc *vp, const char *action,
 static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 			 JsonObject *req, bool take)
 {
-	struct snap_running run = { .save = snapshot_save, .opaque = vp };
+	bool was_paused = vp->state == ST_PAUSED;
+	struct take_job j = { .vp = vp, .resume = !was_paused };
+	struct snap_running run = { .save = snapshot_save, .opaque = &j };
 	const char *paths[MACHINE_MAX_DRIVES];
 	const char *tag, *desc;
 	g_autofree char *mem_id = NULL;
 	g_autofree char *state = NULL, *ram = NULL;
-	bool was_paused = vp->state == ST_PAUSED;
 	char err[1024] = "";
 	int r;
 
@@ -898,54 +960,81 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		reply(c, id, false, NULL, "the VM is stopping");
 		return;
 	}
-	/* Memory and disks stand still from here to the rebuild. */
+	/* Memory and disks stand still until the state point (a take: the
+	 * guest runs on while its memory is written) or the rebuild. */
 	machine_pause(vp->m);
+	j.paused_us = g_get_monotonic_time();
 	if (take) {
 		vm_log("taking snapshot '%s'", tag);
 		r = snap_take_running(vp->name, tag, desc, &run, err, sizeof(err));
-		if (r == 0) {
-			state = g_strdup(vp->snap_state);
-			ram = g_strdup(vp->snap_ram);
+		if (r < 0 && j.moved) {
+			/* vm.conf or the index could not be written (a full
+			 * disk): back to the images vm.conf names. */
+			char e2[400];
+
+			machine_pause(vp->m);
+			if (machine_with_drives_closed(vp->m, j.old, NULL, NULL, e2, sizeof(e2)) < 0)
+				vm_log("cannot go back to the disks vm.conf names: %s", e2);
+			else
+				vm_log("back on the disks vm.conf names; the guest's writes since the take are lost");
+			for (unsigned d = 0; d < MACHINE_MAX_DRIVES; d++) {
+				if (j.paths[d]) {
+					g_free(vp->disk_path[d]);
+					vp->disk_path[d] = g_strdup(j.old[d]);
+				}
+			}
 		}
-	} else {
-		vm_log("reverting to snapshot '%s'", tag);
-		r = snap_revert_running(vp->name, tag, true, &mem_id, err, sizeof(err));
-		if (r == 0 && mem_id) {
-			state = snap_memory_path(vp->name, mem_id, "state");
-			ram = snap_memory_path(vp->name, mem_id, "ram");
+		if (r < 0) {
+			vm_log("snapshot take failed: %s", err);
+			if (!was_paused)
+				machine_resume(vp->m);
+			reply(c, id, false, NULL, err);
+			return;
 		}
+		vm_log("took snapshot '%s': the guest stood still %.1f ms (pause, overlays, state, disks moved)",
+		       tag, j.pause_us / 1e3);
+		set_state(vp, was_paused ? ST_PAUSED : ST_RUNNING);
+		broadcast_snapshot(vp, "taken", tag);
+		{
+			g_autoptr(JsonBuilder) b = json_builder_new();
+
+			json_builder_begin_object(b);
+			json_builder_set_member_name(b, "pause_ms");
+			json_builder_add_double_value(b, j.pause_us / 1e3);
+			json_builder_end_object(b);
+			reply(c, id, true, json_builder_get_root(b), NULL);
+		}
+		return;
+	}
+	vm_log("reverting to snapshot '%s'", tag);
+	r = snap_revert_running(vp->name, tag, true, &mem_id, err, sizeof(err));
+	if (r == 0 && mem_id) {
+		state = snap_memory_path(vp->name, mem_id, "state");
+		ram = snap_memory_path(vp->name, mem_id, "ram");
 	}
 	if (r == 0)
 		r = new_disk_paths(vp, paths, err, sizeof(err));
-	/* Rebuilt on the new overlays: from the state (take: the one just
-	 * saved, so the guest goes on as if nothing happened), or booted (a
-	 * revert to a snapshot without memory). */
-	/* A paused VM stays paused through a take (VirtualBox keeps it so);
-	 * a revert runs the snapshot. */
-	if (r == 0 && take && was_paused)
-		machine_rebuild_paused(vp->m);
+	/* Rebuilt on the new overlays from the snapshot's state, or booted
+	 * (a snapshot without memory); a paused VM runs the snapshot. */
 	if (r == 0)
 		r = machine_revert_drives(vp->m, state, ram, paths, err, sizeof(err));
 	if (r < 0) {
-		vm_log("snapshot %s failed: %s", take ? "take" : "revert", err);
+		vm_log("snapshot revert failed: %s", err);
 		if (!was_paused)
 			machine_resume(vp->m);
 		reply(c, id, false, NULL, err);
 		return;
 	}
-	set_state(vp, take && was_paused ? ST_PAUSED : ST_RUNNING);
-	broadcast_snapshot(vp, take ? "taken" : "reverted", tag);
+	set_state(vp, ST_RUNNING);
+	broadcast_snapshot(vp, "reverted", tag);
 	reply(c, id, true, NULL, NULL);
 }
 
-/* A snapshot delete while the VM runs: the merge happens on the machine's
- * thread with the VM's disks closed (machine_rebuild_drives). */
+/* A snapshot delete while the VM runs: the images merge while the VM,
+ * paused, holds none of its writable disks open. */
 struct delete_job {
 	struct vmproc *vp;
 	const char *tag;
-	GMutex mu;
-	GCond cond;
-	bool done;
 	int r;
 	unsigned long long freed;
 	char err[1024];
@@ -954,36 +1043,18 @@ struct delete_job {
 static void delete_disks_closed(void *opaque)
 {
 	struct delete_job *j = opaque;
-	unsigned long long freed = 0;
-	char err[1024] = "";
-	int r = snap_delete_running(j->vp->name, j->tag, true, &freed, err, sizeof(err));
 
-	g_mutex_lock(&j->mu);
-	j->r = r;
-	j->freed = freed;
-	memcpy(j->err, err, sizeof(err));
-	j->done = true;
-	g_cond_signal(&j->cond);
-	g_mutex_unlock(&j->mu);
-}
-
-/* Has machine_run() returned (the machine thread wrote end_pipe)? */
-static bool machine_has_ended(struct vmproc *vp)
-{
-	struct pollfd p = { .fd = vp->end_pipe[0], .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1;
+	j->r = snap_delete_running(j->vp->name, j->tag, true, &j->freed, j->err,
+				   sizeof(j->err));
 }
 
 static void req_snapshot_delete(struct vmproc *vp, struct client *c,
 				JsonNode *id, JsonObject *req)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autofree char *state = vmlib_vm_file(vp->name, ".delete.state");
-	g_autofree char *ram = vmlib_vm_file(vp->name, ".delete.ram");
 	struct delete_job j = { .vp = vp };
 	bool was_paused = vp->state == ST_PAUSED;
-	struct machine_save_stats st;
+	gint64 t0;
 	char err[1024] = "";
 	const char *tag;
 	int r;
@@ -998,50 +1069,22 @@ static void req_snapshot_delete(struct vmproc *vp, struct client *c,
 	}
 	j.tag = tag;
 	vm_log("deleting snapshot '%s'", tag);
-	/* The machine goes on from this state after the merge. */
 	machine_pause(vp->m);
-	r = machine_save(vp->m, state, ram, &st, err, sizeof(err));
-	g_mutex_init(&j.mu);
-	g_cond_init(&j.cond);
-	if (r == 0 && was_paused)
-		machine_rebuild_paused(vp->m);
-	/* The rebuild parses the state file now and maps the memory file
-	 * when it builds, after the merge: that one goes once built. */
-	g_free(g_atomic_pointer_exchange(&vp->unlink_after_build, g_strdup(ram)));
-	if (r == 0)
-		r = machine_rebuild_drives(vp->m, state, ram, NULL, delete_disks_closed, &j,
-					   err, sizeof(err));
-	if (r == 0) {
-		/* The main loop waits (the VM stands still meanwhile). */
-		g_mutex_lock(&j.mu);
-		while (!j.done && !machine_has_ended(vp))
-			g_cond_wait_until(&j.cond, &j.mu, g_get_monotonic_time() + G_TIME_SPAN_SECOND / 5);
-		if (!j.done) {
-			r = -EIO;
-			snprintf(err, sizeof(err), "the VM stopped before the snapshot could be deleted");
-		} else if (j.r < 0) {
-			r = j.r;
-			memcpy(err, j.err, sizeof(err));
-		}
-		g_mutex_unlock(&j.mu);
-	} else if (!was_paused) {
+	t0 = g_get_monotonic_time();
+	r = machine_with_drives_closed(vp->m, NULL, delete_disks_closed, &j, err, sizeof(err));
+	if (r == 0 && j.r < 0) {
+		r = j.r;
+		memcpy(err, j.err, sizeof(err));
+	}
+	if (!was_paused)
 		machine_resume(vp->m);
-	}
-	unlink(state);
-	if (!j.done) {
-		g_free(g_atomic_pointer_exchange(&vp->unlink_after_build, NULL));
-		unlink(ram);
-	}
-	g_cond_clear(&j.cond);
-	g_mutex_clear(&j.mu);
 	if (r < 0) {
 		vm_log("snapshot delete failed: %s", err);
 		reply(c, id, false, NULL, err);
 		return;
 	}
-	vm_log("deleted snapshot '%s' (%llu KiB freed); the guest stood still for the save %.0f ms, then for the merge",
-	       tag, j.freed >> 10, st.pause_ns / 1e6);
-	set_state(vp, was_paused ? ST_PAUSED : ST_RUNNING);
+	vm_log("deleted snapshot '%s' (%llu KiB freed); the guest stood still %.0f ms",
+	       tag, j.freed >> 10, (g_get_monotonic_time() - t0) / 1e3);
 	broadcast_snapshot(vp, "deleted", tag);
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "freed");
@@ -1275,13 +1318,6 @@ static gboolean first_boot_built(gpointer opaque)
  * machine-ended watch. */
 static void machine_built(void *opaque, unsigned boot)
 {
-	struct vmproc *vp = opaque;
-	char *gone = g_atomic_pointer_exchange(&vp->unlink_after_build, NULL);
-
-	if (gone) {
-		unlink(gone);
-		g_free(gone);
-	}
 	if (boot == 1)
 		g_idle_add_full(G_PRIORITY_HIGH, first_boot_built, opaque, NULL);
 }
@@ -1550,8 +1586,6 @@ static void cleanup(struct vmproc *vp)
 		g_byte_array_unref(vp->ser_in_pending);
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		g_free(vp->disk_path[i]);
-	g_free(vp->snap_state);
-	g_free(vp->snap_ram);
 	vm_config_clear(&vp->cfg);
 }
 

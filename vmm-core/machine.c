@@ -101,13 +101,6 @@ void machine_pause(struct machine *m)
 	pthread_mutex_unlock(&m->ctl);
 }
 
-void machine_rebuild_paused(struct machine *m)
-{
-	pthread_mutex_lock(&m->ctl);
-	m->rebuild_paused = true;
-	pthread_mutex_unlock(&m->ctl);
-}
-
 void machine_resume(struct machine *m)
 {
 	bool resume;
@@ -477,14 +470,6 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 		return r;
 	}
 	console_attach(m);
-	pthread_mutex_lock(&m->ctl);
-	if (m->rebuild_paused && m->boots > 1) {
-		/* Before any vCPU runs: they wait in vcpu_may_run(). */
-		m->state = RUN_PAUSED;
-		vclock_pause(&m->clock);
-	}
-	m->rebuild_paused = false;
-	pthread_mutex_unlock(&m->ctl);
 	if (m->cfg.built)
 		m->cfg.built(m->cfg.built_opaque, m->boots);
 	if (m->cfg.serial && !m->input_started) {

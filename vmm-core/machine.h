@@ -183,6 +183,22 @@ int machine_save(struct machine *m, const char *state_path,
 		 char *err, size_t errlen);
 
 /*
+ * machine_save_then - machine_save() that calls @paused(@opaque, @err,
+ * @errlen) once the state is captured and a copy-on-write view of the
+ * memory exists, with the vCPUs still paused and the devices quiesced,
+ * before the machine runs on (if it was running) while the memory is
+ * written: what must happen at the very state point (a snapshot moves the
+ * disks to new overlays there, machine_with_drives_closed()).  @paused may
+ * resume the machine itself.  Its failure (-errno + @err) fails the save,
+ * with nothing written.
+ */
+int machine_save_then(struct machine *m, const char *state_path,
+		      const char *ram_path,
+		      int (*paused)(void *opaque, char *err, size_t errlen),
+		      void *opaque, struct machine_save_stats *stats,
+		      char *err, size_t errlen);
+
+/*
  * machine_restore_on_start - before machine_run(): its first build loads
  * the state at @state_path/@ram_path instead of booting.  The state file is
  * checked now (format, checksum, vCPUs); what depends on the built machine
@@ -216,27 +232,20 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 			  char *err, size_t errlen);
 
 /*
- * machine_rebuild_drives - machine_revert_drives() that also calls
- * @closed(@opaque) on machine_run()'s thread between the teardown and the
- * rebuild, with every writable disk image closed (whether its path changes
- * or not), before they are opened again: for work on the images that the
- * VM must not hold open meanwhile (merging a snapshot's image into the
- * disk).  @closed must not call machine functions.  If the VM stops before
- * the rebuild, @closed is not called: callers that wait for it must also
- * watch the run end.
+ * machine_with_drives_closed - from any thread while the machine is paused
+ * (machine_pause()): wait for the disks' requests in flight, close every
+ * writable disk's image (blk_suspend(): flushed, unlocked), call
+ * @fn(@opaque) (may be NULL) on the caller's thread, then open each again:
+ * @paths[i] (when @paths and @paths[i] are not NULL) instead of drive i's
+ * old image, e.g. a snapshot's new overlay on it.  Nothing is rebuilt: the
+ * devices keep their state and the guest notices nothing.  The machine
+ * stays paused.  Returns 0, -EAGAIN if it is not paused, or -errno with
+ * one line in @err when an image cannot be opened: that drive keeps its
+ * old image if it still opens, else the run ends with the error.
  */
-int machine_rebuild_drives(struct machine *m, const char *state_path,
-			   const char *ram_path, const char *const *paths,
-			   void (*closed)(void *opaque), void *opaque,
-			   char *err, size_t errlen);
-
-/*
- * machine_rebuild_paused - the next rebuild by machine_revert() or
- * machine_revert_drives() leaves the VM paused (its vCPUs and clock stand
- * still until machine_resume()), instead of running: a snapshot taken of a
- * paused VM keeps it paused.  One-shot; from any thread.
- */
-void machine_rebuild_paused(struct machine *m);
+int machine_with_drives_closed(struct machine *m, const char *const *paths,
+			       void (*fn)(void *opaque), void *opaque,
+			       char *err, size_t errlen);
 
 /* For hooks and tests, valid while the VM is built. */
 struct bus *machine_pio(struct machine *m);

@@ -125,16 +125,12 @@ struct machine {
 
 	/* Snapshots (machine_state.c). */
 	unsigned save_gen, saved;	/* vCPU save requests and answers (ctl) */
-	bool rebuild_paused;		/* the next restore starts paused (ctl) */
 	struct statefile *restore;	/* the next build loads it; then freed */
 	char *restore_ram;		/* its memory file */
 	/* Drive images the next rebuild opens instead (NULL: unchanged);
 	 * g_malloc'ed, and then kept as the drives' paths. */
 	char *swap_path[MACHINE_MAX_DRIVES];
 	char *drive_path[MACHINE_MAX_DRIVES];	/* owned copies of swapped paths */
-	/* Called once by the next rebuild with every writable disk closed. */
-	void (*drives_closed)(void *opaque);
-	void *drives_closed_opaque;
 };
 
 /* Error paths of functions taking (char *err, size_t errlen): @expr's

@@ -188,6 +188,16 @@ int machine_save(struct machine *m, const char *state_path,
 		 const char *ram_path, struct machine_save_stats *stats,
 		 char *err, size_t errlen)
 {
+	return machine_save_then(m, state_path, ram_path, NULL, NULL, stats,
+				 err, errlen);
+}
+
+int machine_save_then(struct machine *m, const char *state_path,
+		      const char *ram_path,
+		      int (*paused)(void *opaque, char *err, size_t errlen),
+		      void *opaque, struct machine_save_stats *stats,
+		      char *err, size_t errlen)
+{
 	struct ramfile_block blocks[MEM_MAX_REGIONS + 1];
 	char ids[MEM_MAX_REGIONS + 1][RAMFILE_ID_MAX + 1];
 	struct ramfile_stats rs = { 0 };
@@ -255,6 +265,15 @@ int machine_save(struct machine *m, const char *state_path,
 	}
 	if (r < 0)
 		goto out;
+	/* Still paused: what must happen at the state point (disks moved
+	 * to new overlays) happens now. */
+	if (paused) {
+		r = paused(opaque, err, errlen);
+		if (r < 0) {
+			ramfile_abort(&rw);
+			goto out;
+		}
+	}
 	pause_ns = now_ns() - t0;
 	if (was_running)
 		machine_resume(m);
@@ -339,15 +358,7 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 			  const char *ram_path, const char *const *paths,
 			  char *err, size_t errlen)
 {
-	return machine_rebuild_drives(m, state_path, ram_path, paths, NULL,
-				      NULL, err, errlen);
-}
 
-int machine_rebuild_drives(struct machine *m, const char *state_path,
-			   const char *ram_path, const char *const *paths,
-			   void (*closed)(void *opaque), void *opaque,
-			   char *err, size_t errlen)
-{
 	struct statefile *sf = NULL;
 	int r;
 
@@ -372,8 +383,6 @@ int machine_rebuild_drives(struct machine *m, const char *state_path,
 		g_free(m->swap_path[i]);
 		m->swap_path[i] = g_strdup(paths[i]);
 	}
-	m->drives_closed = closed;
-	m->drives_closed_opaque = opaque;
 	pthread_mutex_unlock(&m->ctl);
 	/* Paused vCPUs must see the end too. */
 	end_run_restore(m);
@@ -388,48 +397,91 @@ int machine_revert(struct machine *m, const char *state_path,
 
 int machine_swap_drives(struct machine *m, char *err, size_t errlen)
 {
-	void (*hook)(void *) = m->drives_closed;
 	int r = 0;
 
 	/* Close first: a new overlay's backing file is the image it
-	 * replaces, which our own lock would refuse to open twice; with a
-	 * hook, every writable disk, which it may rewrite. */
+	 * replaces, which our own lock would refuse to open twice. */
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
-		const struct machine_drive *d = &m->cfg.drive[i];
-
-		if (m->swap_path[i] || (hook && !d->readonly && !d->cdrom)) {
+		if (m->swap_path[i]) {
 			blk_close(m->blk[i]);
 			m->blk[i] = NULL;
 		}
 	}
-	if (hook) {
-		m->drives_closed = NULL;
-		hook(m->drives_closed_opaque);
-	}
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
 		struct machine_drive *d = &m->cfg.drive[i];
 		struct blk_open_opts o = {
-			.format = (enum blk_format)d->format,
+			.format = BLK_FMT_AUTO,	/* an overlay is qcow2 */
 			.readonly = d->readonly || d->cdrom,
 		};
 		char e[400];
 		int rr;
 
-		if (m->blk[i])
+		if (!m->swap_path[i])
 			continue;
-		if (m->swap_path[i]) {
-			g_free(m->drive_path[i]);
-			m->drive_path[i] = m->swap_path[i];
-			m->swap_path[i] = NULL;
-			d->path = m->drive_path[i];
-			d->format = 0;	/* probe: an overlay is qcow2 */
-			o.format = BLK_FMT_AUTO;
-		}
+		g_free(m->drive_path[i]);
+		m->drive_path[i] = m->swap_path[i];
+		m->swap_path[i] = NULL;
+		d->path = m->drive_path[i];
+		d->format = 0;
 		rr = blk_open(d->path, &o, &m->blk[i], e, sizeof(e));
 		if (rr < 0 && r == 0) {
 			r = rr;
 			snprintf(err, errlen, "disk: %s", e);
 		}
+	}
+	return r;
+}
+
+int machine_with_drives_closed(struct machine *m, const char *const *paths,
+			       void (*fn)(void *opaque), void *opaque,
+			       char *err, size_t errlen)
+{
+	bool closed[MACHINE_MAX_DRIVES] = { false };
+	int r = 0;
+
+	pthread_mutex_lock(&m->ctl);
+	if (m->state != RUN_PAUSED)
+		r = -EAGAIN;
+	pthread_mutex_unlock(&m->ctl);
+	if (r) {
+		snprintf(err, errlen, "the machine is not paused");
+		return r;
+	}
+	/* Requests in flight complete under the device lock: not held. */
+	device_table_quiesce(&m->devices);
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct machine_drive *d = &m->cfg.drive[i];
+
+		if (d->readonly || d->cdrom || !m->blk[i])
+			continue;
+		if (blk_suspend(m->blk[i]) < 0)
+			vlog(LOG_WARN, "disk %u: flush failed before closing it", i);
+		closed[i] = true;
+	}
+	if (fn)
+		fn(opaque);
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		struct machine_drive *d = &m->cfg.drive[i];
+		const char *p = paths ? paths[i] : NULL;
+		struct blk_open_opts o = { .format = BLK_FMT_AUTO };
+		char e[400];
+		int rr;
+
+		if (!closed[i])
+			continue;
+		rr = blk_resume(m->blk[i], p, &o, e, sizeof(e));
+		if (rr == 0 && p) {
+			g_free(m->drive_path[i]);
+			m->drive_path[i] = g_strdup(p);
+			d->path = m->drive_path[i];
+			d->format = 0;
+		}
+		if (rr < 0 && r == 0) {
+			r = rr;
+			snprintf(err, errlen, "disk: %s", e);
+		}
+		if (rr < 0 && blk_suspended(m->blk[i]))
+			machine_fail(m, -EIO, "disk %u has no image any more: %s", i, err);
 	}
 	return r;
 }

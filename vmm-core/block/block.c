@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -356,6 +357,84 @@ void blk_close(struct blk *b)
 	free(b);
 }
 
+int blk_suspend(struct blk *b)
+{
+	int r = 0;
+
+	if (!b || !b->drv)
+		return 0;
+	blk_drain(b);
+	if (!b->readonly)
+		r = b->drv->flush(b);
+	b->drv->close(b);
+	b->drv = NULL;
+	b->opaque = NULL;
+	if (b->locked)
+		blk_unlock_perms(b->fd);
+	b->locked = false;
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	return r;
+}
+
+bool blk_suspended(const struct blk *b)
+{
+	return b && !b->drv;
+}
+
+/* The image of @nb (just opened, never submitted to) becomes @b's; @nb's
+ * shell is freed. */
+static void take_image(struct blk *b, struct blk *nb)
+{
+	free(b->path);
+	b->path = nb->path;
+	b->fd = nb->fd;
+	b->readonly = nb->readonly;
+	b->locked = nb->locked;
+	b->probed_raw = nb->probed_raw;
+	b->format = nb->format;
+	b->length = nb->length;
+	b->drv = nb->drv;
+	b->opaque = nb->opaque;
+	b->chain = nb->chain;
+	pthread_mutex_destroy(&nb->q_lock);
+	pthread_cond_destroy(&nb->q_cond);
+	pthread_cond_destroy(&nb->q_idle);
+	free(nb);
+}
+
+int blk_resume(struct blk *b, const char *path,
+	       const struct blk_open_opts *opts, char *err, size_t errlen)
+{
+	struct blk_open_opts same = { .format = b->format, .readonly = b->readonly };
+	struct blk *nb;
+	char e2[400];
+	int r;
+
+	if (b->drv)
+		return -EBUSY;
+	if (!path) {
+		path = b->path;
+		opts = &same;
+	}
+	r = blk_open(path, opts, &nb, err, errlen);
+	if (r == 0 && nb->length != b->length) {
+		r = blk_err(err, errlen, -EINVAL,
+			    "'%s' is %" PRIu64 " bytes, not %" PRIu64 " as the image it replaces",
+			    path, nb->length, b->length);
+		blk_close(nb);
+	}
+	if (r == 0) {
+		take_image(b, nb);
+		return 0;
+	}
+	/* Back to the image it had. */
+	if (blk_open(b->path, &same, &nb, e2, sizeof(e2)) == 0)
+		take_image(b, nb);
+	return r;
+}
+
 uint64_t blk_length(const struct blk *b)
 {
 	return b->length;
@@ -428,6 +507,8 @@ int blk_preadv(struct blk *b, uint64_t offset, const struct iovec *iov,
 		return -EINVAL;
 	if (!len)
 		return 0;
+	if (!b->drv)
+		return -EIO;	/* suspended, and its image lost */
 	return b->drv->preadv(b, offset, iov, iovcnt, len);
 }
 
@@ -453,6 +534,8 @@ int blk_pwritev(struct blk *b, uint64_t offset, const struct iovec *iov,
 				return -EPERM;
 		}
 	}
+	if (!b->drv)
+		return -EIO;	/* suspended, and its image lost */
 	return b->drv->pwritev(b, offset, iov, iovcnt, len);
 }
 
@@ -474,6 +557,8 @@ int blk_flush(struct blk *b)
 {
 	if (b->readonly)
 		return 0;
+	if (!b->drv)
+		return -EIO;	/* suspended, and its image lost */
 	return b->drv->flush(b);
 }
 
@@ -485,6 +570,8 @@ int blk_discard(struct blk *b, uint64_t offset, uint64_t len)
 		return -EINVAL;
 	if (!len)
 		return 0;
+	if (!b->drv)
+		return -EIO;	/* suspended, and its image lost */
 	return b->drv->discard(b, offset, len);
 }
 
@@ -497,6 +584,8 @@ int blk_write_zeroes(struct blk *b, uint64_t offset, uint64_t len,
 		return -EINVAL;
 	if (!len)
 		return 0;
+	if (!b->drv)
+		return -EIO;	/* suspended, and its image lost */
 	return b->drv->write_zeroes(b, offset, len, may_unmap);
 }
 
@@ -505,6 +594,8 @@ int blk_block_status(struct blk *b, uint64_t offset, uint64_t len,
 {
 	if (!range_ok(b, offset, len) || !len)
 		return -EINVAL;
+	if (!b->drv)
+		return -EIO;	/* suspended, and its image lost */
 	return b->drv->block_status(b, offset, len, pnum, zero);
 }
 

@@ -122,6 +122,27 @@ int blk_open_fd(int fd, const char *path, const struct blk_open_opts *opts,
 /* Waits for queued requests, flushes, unlocks and closes.  NULL is fine. */
 void blk_close(struct blk *b);
 
+/*
+ * blk_suspend - wait for @b's requests, flush it and close its image (and
+ * its backing chain), releasing its locks, while @b itself stays valid for
+ * its users (a device holding the pointer): for work on the image files
+ * that the process must not hold open meanwhile (a snapshot's overlay put
+ * on top, a snapshot merged).  Submit nothing until blk_resume(): reads
+ * and writes of a suspended image fail with -EIO.  Returns 0 or the
+ * flush's -errno (the image is closed either way).  No-op if suspended.
+ *
+ * blk_resume - open @path (NULL: the image @b had, as it was opened) with
+ * @opts and make it @b's image: its virtual size must be @b's.  On
+ * failure @b gets its old image back if that still opens (else it stays
+ * suspended: every request -EIO) and -errno + @err is returned.  -EBUSY if
+ * @b is not suspended.
+ */
+int blk_suspend(struct blk *b);
+/* Is @b suspended (no image open)? */
+bool blk_suspended(const struct blk *b);
+int blk_resume(struct blk *b, const char *path,
+	       const struct blk_open_opts *opts, char *err, size_t errlen);
+
 uint64_t blk_length(const struct blk *b);	/* virtual size, bytes */
 bool blk_is_readonly(const struct blk *b);
 enum blk_format blk_get_format(const struct blk *b);
