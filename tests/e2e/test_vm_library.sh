@@ -261,6 +261,20 @@ assert r["ok"], r
 assert call("pause")["ok"] and call("resume")["ok"]
 print(" ".join(e["state"] for e in events))' 2>&1)
 check '[ "$events" = "paused running" ]' "subscribe: state events paused, running ($events)"
+# Its default NIC (virtio-net on NAT): listed, its cable pulled and plugged.
+nics=$(ctl t1 '
+r = call("subscribe")
+n = call("nics")["result"]["nics"]
+assert len(n) == 1 and n[0]["model"] == "virtio" and n[0]["network"] == "nat" and n[0]["link"] == "up", n
+d = call("nic-link", nic=0, up=False)
+assert d["ok"] and d["result"]["nics"][0]["link"] == "down", d
+bad = call("nic-link", nic=3, up=True)
+assert not bad["ok"] and "no NIC 3" in bad["error"], bad
+u = call("nic-link", nic=0, up=True)
+assert u["ok"] and u["result"]["nics"][0]["link"] == "up", u
+print(n[0]["mac"], " ".join(e["nic"]["link"] for e in events if e["event"] == "nic"))' 2>&1)
+mac=$(sed -n "s/^mac *= *//p" "$vms/t1/vm.conf")
+check '[ -n "$mac" ] && [ "$nics" = "$mac down up" ] && "$viv" show t1 | grep -q "^nic0: *virtio-net $mac nat"' 	"nics / nic-link: the default virtio-net NAT card with vm.conf's MAC, its cable pulled and plugged, nic events ($nics)"
 v reset t1
 check '[ "$rc" -eq 0 ] && wait_for "$vms/t1/serial.log" "$ready" 2' "reset: the guest starts again"
 v status t1
