@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --blk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -54,6 +54,18 @@
 #                           GUEST-SINK=ok|fail url= bytes= ms=
 # then GUEST-WAITING.  Times are the guest's /proc/uptime, in ms.
 #
+# --blk: as --wait, but first load virtio_blk (and virtio_pci with what it
+# needs, from modules.dep), print GUEST-BLK-DEV=<vda's size in 512-byte
+# sectors, or none>, then time, on /dev/vda with O_DIRECT (busybox dd, so
+# each block is one request and nothing comes from the guest's cache):
+#   vivblk.read=MIB         sequential 1 MiB reads: GUEST-BLK-READ=ok|fail
+#                           bytes= ms=
+#   vivblk.read4k=N         N sequential 4 KiB reads, one at a time:
+#                           GUEST-BLK-READ4K=ok|fail bytes= ms=
+#   vivblk.write4k=N        N 4 KiB writes of zeros from the disk's start
+#                           (it must be a scratch disk): GUEST-BLK-WRITE4K=
+# then GUEST-WAITING.  For bench/disk.sh.
+#
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
 # prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
@@ -76,15 +88,17 @@ wait=0
 drm=0
 count=0
 net=0
+blk=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
 --drm) wait=1; drm=1; shift ;;
 --count) wait=1; count=1; shift ;;
 --net) wait=1; net=1; shift ;;
+--blk) wait=1; blk=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --blk] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -115,9 +129,10 @@ if [ "$drm" = 1 ]; then
 	done
 	echo "$order" >"$stage/lib/modules/drm-order"
 fi
-if [ "$net" = 1 ]; then
-	# virtio_pci, virtio_net and e1000, each after what it needs: depth
-	# first through modules.dep, so a module comes after its dependencies.
+if [ "$net" = 1 ] || [ "$blk" = 1 ]; then
+	# virtio_pci, virtio_net and e1000 (or virtio_blk), each after what it
+	# needs: depth first through modules.dep, so a module comes after its
+	# dependencies.
 	dep=/lib/modules/${kernel#/boot/vmlinuz-}/modules.dep
 	declare -A seen=()
 	order=
@@ -134,12 +149,18 @@ if [ "$net" = 1 ]; then
 		mods="$mods $d"
 		order="$order ${d##*/}"
 	}
-	for m in virtio_pci virtio_net e1000; do
+	wanted="virtio_pci virtio_net e1000"
+	if [ "$blk" = 1 ]; then
+		wanted="virtio_pci virtio_blk"
+	fi
+	for m in $wanted; do
 		line=$(grep -E "^kernel/([^:]*/)?$m\.ko[^:/]*:" "$dep" | head -n1) ||
 			die "no $m.ko in $dep (the guest kernel has no $m module)"
 		net_module "${line%%:*}"
 	done
 	echo "$order" >"$stage/lib/modules/net-order"
+fi
+if [ "$net" = 1 ]; then
 	# busybox udhcpc configures nothing itself: its script does.
 	mkdir -p "$stage/etc/udhcpc"
 	cat >"$stage/etc/udhcpc/default.script" <<'EOF'
@@ -325,6 +346,42 @@ for u in $(vivnet sink | tr , ' '); do
 	[ "$(cat /tmp/rc)" = 0 ] && r=ok || r=fail
 	echo "GUEST-SINK=$r url=$u bytes=$bytes ms=$t"
 done
+EOF
+fi
+
+if [ "$blk" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/net-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+vivblk() {
+	for w in $(cat /proc/cmdline); do
+		case $w in "vivblk.$1="*) echo "${w#vivblk.$1=}"; return ;; esac
+	done
+}
+ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+n=0
+while [ ! -e /sys/block/vda ] && [ $n -lt 50 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+echo "GUEST-BLK-DEV=$(cat /sys/block/vda/size 2>/dev/null || echo none)"
+# blk_dd NAME COUNT BS dd-arguments...: one timed O_DIRECT run; bytes
+# from the whole records written (Debian's busybox dd prints no byte
+# count).
+blk_dd() {
+	name=$1 count=$2 bs=$3
+	shift 3
+	[ -n "$count" ] || return 0
+	t0=$(ms)
+	if out=$(dd "$@" bs="$bs" count="$count" 2>&1); then r=ok; else r=fail; fi
+	t=$(($(ms) - t0))
+	recs=$(echo "$out" | sed -n 's/^\([0-9]*\)+[0-9]* records out.*/\1/p')
+	echo "GUEST-BLK-$name=$r bytes=$((${recs:-0} * bs)) ms=$t"
+	[ $r = ok ] || echo "$out" | sed "s/^/GUEST-BLK-$name-ERR: /"
+}
+blk_dd READ "$(vivblk read)" 1048576 if=/dev/vda of=/dev/null iflag=direct
+blk_dd READ4K "$(vivblk read4k)" 4096 if=/dev/vda of=/dev/null iflag=direct
+blk_dd WRITE4K "$(vivblk write4k)" 4096 if=/dev/zero of=/dev/vda oflag=direct
 EOF
 fi
 
