@@ -7,12 +7,17 @@
 # The guest: the Debian kernel with the test initramfs built --count
 # (tests/rig/mkguest-initramfs.sh: a process prints GUEST-COUNT=<n> once a
 # second; console lines come back as GUEST-ECHO=; "dmesg-check" reports
-# clocksource, soft-lockup, RCU-stall and hung-task complaints).  In the
+# clocksource, soft-lockup, RCU-stall and hung-task complaints; it reads
+# and writes its virtio disk, a 16 MiB qcow2 image, without pause, and
+# counts the rounds).  In the
 # nested rig (or directly with hardware virtualization): start the VM,
 # wait for GUEST-COUNT=5, save it (list says "saved"), start it again and
 # check that the guest did not boot again (no GUEST-INIT in the new
 # serial log), that its counter goes on from where it was, that it answers
-# on its console, and that its kernel logged no complaint about time.
+# on its console, that its disk I/O goes on (requests were in flight at
+# the save; after the restore its notifications and interrupts, through
+# ioeventfd and irqfd where KVM has them, must still work), and that its
+# kernel logged no complaint about time.
 #
 # Exit: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64 or no kernel).
 
@@ -56,7 +61,7 @@ wait_for() {
 	done
 }
 $viv create demo --kernel "$k" --initrd "$i" --cpus 2 --memory 512M \
-	--append "console=ttyS0 quiet panic=-1" || exit 10
+	--disk-size 16M --append "console=ttyS0 quiet panic=-1" || exit 10
 $viv start demo || exit 11
 wait_for "GUEST-COUNT=5 " 300 || { echo "SAVE-FAIL never counted to 5"; tr -d '\r' <"$log"; exit 12; }
 t0=$(ms)
@@ -67,6 +72,7 @@ du -k "$dir/saved.ram" "$dir/saved.state" | sed 's/^/SAVE-DU /'
 last=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' | tail -n1)
 echo "SAVE-LAST-COUNT=$last"
 echo "SAVE-LAST-MONO=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=[0-9]* mono=\([0-9.]*\).*/\1/p' | tail -n1)"
+echo "SAVE-LAST-DISK=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=.* disk=\([0-9a-z]*\).*/\1/p' | tail -n1)"
 sleep 3	# the host's time moves on; the guest's must not jump with it
 t0=$(ms)
 $viv start demo; echo "RESUME-RC=$?"
@@ -120,6 +126,11 @@ mono1=$(sed -n 's/^GUEST-COUNT=[0-9]* mono=\([0-9.]*\).*/\1/p' <<<"$after" | hea
 check 'awk -v a="${mono0:-0}" -v b="${mono1:-0}" "BEGIN { exit !(b > a && b - a < 2.5) }"' \
 	"guest time went on from the save, not from the host's clock (uptime ${mono0:-?} s at the save, ${mono1:-?} s at the first count after; the host waited 3 s)"
 check '[ "$(val RESUME-ECHO)" = ok ]' "it answers on its serial console after the resume"
+disk0=$(val SAVE-LAST-DISK)
+disk1=$(sed -n 's/^GUEST-COUNT=.* disk=\([0-9a-z]*\).*/\1/p' <<<"$after" | tail -n1)
+check '[ -n "$disk0" ] && [ "$disk0" != none ] && [ -n "$disk1" ] && [ "$disk1" != none ] && [ "$disk1" -gt "$disk0" ]' \
+	"its virtio disk I/O goes on after the resume (${disk0:-?} rounds at the save, ${disk1:-?} at the last count after)"
+check '! grep -q GUEST-DISK-ERROR <<<"$out"' "no disk error in the guest"
 check '[ "$(sed -n "s/^GUEST-DMESG-BAD=\([0-9]*\)/\1/p" <<<"$after" | tail -n1)" = 0 ]' \
 	"no clocksource, soft-lockup, RCU-stall or hung-task complaint in its kernel log"
 check '[ "$(val RESUME-STATE)" = running ] && [ "$(val RESUME-FILES)" = 0 ]' "running; the saved state was consumed"

@@ -27,9 +27,14 @@
 # GUEST-FB-MODE=<width>,<height> and GUEST-FB-BPP=<n>, write a banner to
 # tty0 (GUEST-FB-TEXT) and then GUEST-WAITING.
 #
-# --count: as --wait, but a process prints GUEST-COUNT=<n> mono=<s> (n
-# from 1, one a second; mono: /proc/uptime) for snapshot tests, and every
-# line typed on the console comes back as GUEST-ECHO=<line>; the line
+# --count: as --wait, but a process prints GUEST-COUNT=<n> mono=<s>
+# disk=<d> (n from 1, one a second; mono: /proc/uptime) for snapshot
+# tests, and every line typed on the console comes back as
+# GUEST-ECHO=<line>.  With a virtio disk (virtio_blk is loaded as for
+# --blk), another process reads and writes its first MiB with O_DIRECT
+# without pause, and d counts its rounds ("none" without a disk): requests
+# are in flight whenever a snapshot is taken, and d goes on after a
+# restore only if the disk's notifications and interrupts still work; the line
 # "dmesg-check" also prints GUEST-DMESG-BAD=<n> and the kernel's log lines
 # about an unstable clocksource, soft lockups, RCU stalls or hung tasks.
 #
@@ -129,7 +134,7 @@ if [ "$drm" = 1 ]; then
 	done
 	echo "$order" >"$stage/lib/modules/drm-order"
 fi
-if [ "$net" = 1 ] || [ "$blk" = 1 ]; then
+if [ "$net" = 1 ] || [ "$blk" = 1 ] || [ "$count" = 1 ]; then
 	# virtio_pci, virtio_net and e1000 (or virtio_blk), each after what it
 	# needs: depth first through modules.dep, so a module comes after its
 	# dependencies.
@@ -150,7 +155,7 @@ if [ "$net" = 1 ] || [ "$blk" = 1 ]; then
 		order="$order ${d##*/}"
 	}
 	wanted="virtio_pci virtio_net e1000"
-	if [ "$blk" = 1 ]; then
+	if [ "$blk" = 1 ] || [ "$count" = 1 ]; then
 		wanted="virtio_pci virtio_blk"
 	fi
 	for m in $wanted; do
@@ -387,8 +392,22 @@ fi
 
 if [ "$count" = 1 ]; then
 	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/net-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+n=0
+while [ ! -e /sys/block/vda ] && [ $n -lt 15 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+echo none >/tmp/disk
+if [ -e /dev/vda ]; then
+	(d=0; while dd if=/dev/vda of=/dev/null bs=4096 count=256 iflag=direct 2>/dev/null &&
+		dd if=/dev/zero of=/dev/vda bs=4096 count=16 seek=$((d % 240)) oflag=direct 2>/dev/null; do
+		d=$((d + 1)); echo $d >/tmp/disk.new; mv /tmp/disk.new /tmp/disk
+	done; echo "GUEST-DISK-ERROR after $d rounds") &
+fi
 (n=0; while :; do n=$((n + 1)); read up idle </proc/uptime
-	echo "GUEST-COUNT=$n mono=$up"; sleep 1; done) &
+	echo "GUEST-COUNT=$n mono=$up disk=$(cat /tmp/disk)"; sleep 1; done) &
 (while read -r line; do
 	echo "GUEST-ECHO=$line"
 	if [ "$line" = dmesg-check ]; then
