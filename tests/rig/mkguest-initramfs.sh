@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --blk] [--disk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -62,6 +62,18 @@
 #                           GUEST-SINK=ok|fail url= bytes= ms=
 # then GUEST-WAITING.  Times are the guest's /proc/uptime, in ms.
 #
+# --blk: as --wait, but first load virtio_blk (and virtio_pci with what it
+# needs, from modules.dep), print GUEST-BLK-DEV=<vda's size in 512-byte
+# sectors, or none>, then time, on /dev/vda with O_DIRECT (busybox dd, so
+# each block is one request and nothing comes from the guest's cache):
+#   vivblk.read=MIB         sequential 1 MiB reads: GUEST-BLK-READ=ok|fail
+#                           bytes= ms=
+#   vivblk.read4k=N         N sequential 4 KiB reads, one at a time:
+#                           GUEST-BLK-READ4K=ok|fail bytes= ms=
+#   vivblk.write4k=N        N 4 KiB writes of zeros from the disk's start
+#                           (it must be a scratch disk): GUEST-BLK-WRITE4K=
+# then GUEST-WAITING.  For bench/disk.sh.
+#
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
 # prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
@@ -84,12 +96,14 @@ wait=0
 drm=0
 count=0
 net=0
+blk=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
 --drm) wait=1; drm=1; shift ;;
 --count) wait=1; count=1; shift ;;
 --net) wait=1; net=1; shift ;;
+--blk) wait=1; blk=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 disk=0
@@ -97,7 +111,7 @@ if [ "${1:-}" = --disk ]; then
 	disk=1
 	shift
 fi
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --blk] [--disk] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -160,6 +174,9 @@ add_modules() {
 if [ "$disk" = 1 ]; then
 	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
 	add_modules disk-order virtio_pci virtio_blk crc32c_generic ext4
+fi
+if [ "$blk" = 1 ]; then
+	add_modules blk-order virtio_pci virtio_blk
 fi
 if [ "$net" = 1 ]; then
 	add_modules net-order virtio_pci virtio_net e1000
@@ -348,6 +365,42 @@ for u in $(vivnet sink | tr , ' '); do
 	[ "$(cat /tmp/rc)" = 0 ] && r=ok || r=fail
 	echo "GUEST-SINK=$r url=$u bytes=$bytes ms=$t"
 done
+EOF
+fi
+
+if [ "$blk" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/blk-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+vivblk() {
+	for w in $(cat /proc/cmdline); do
+		case $w in "vivblk.$1="*) echo "${w#vivblk.$1=}"; return ;; esac
+	done
+}
+ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+n=0
+while [ ! -e /sys/block/vda ] && [ $n -lt 50 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+echo "GUEST-BLK-DEV=$(cat /sys/block/vda/size 2>/dev/null || echo none)"
+# blk_dd NAME COUNT BS dd-arguments...: one timed O_DIRECT run; bytes
+# from the whole records written (Debian's busybox dd prints no byte
+# count).
+blk_dd() {
+	name=$1 count=$2 bs=$3
+	shift 3
+	[ -n "$count" ] || return 0
+	t0=$(ms)
+	if out=$(dd "$@" bs="$bs" count="$count" 2>&1); then r=ok; else r=fail; fi
+	t=$(($(ms) - t0))
+	recs=$(echo "$out" | sed -n 's/^\([0-9]*\)+[0-9]* records out.*/\1/p')
+	echo "GUEST-BLK-$name=$r bytes=$((${recs:-0} * bs)) ms=$t"
+	[ $r = ok ] || echo "$out" | sed "s/^/GUEST-BLK-$name-ERR: /"
+}
+blk_dd READ "$(vivblk read)" 1048576 if=/dev/vda of=/dev/null iflag=direct
+blk_dd READ4K "$(vivblk read4k)" 4096 if=/dev/vda of=/dev/null iflag=direct
+blk_dd WRITE4K "$(vivblk write4k)" 4096 if=/dev/zero of=/dev/vda oflag=direct
 EOF
 fi
 
