@@ -455,6 +455,13 @@ int machine_with_drives_closed(struct machine *m, const char *const *paths,
 		snprintf(err, errlen, "the machine is not paused");
 		return r;
 	}
+	/* Doorbells rung before the pause reach their devices first (their
+	 * requests then drain): none may submit to a closed image. */
+	if (m->io) {
+		pthread_mutex_lock(&m->lock);
+		iothread_run_pending(m->io);
+		pthread_mutex_unlock(&m->lock);
+	}
 	/* Requests in flight complete under the device lock: not held. */
 	device_table_quiesce(&m->devices);
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
