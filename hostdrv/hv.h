@@ -81,16 +81,66 @@ int hv_vm_set_clock(struct hv_vm *vm, uint64_t ns);
  */
 int hv_vm_signal_msi(struct hv_vm *vm, uint64_t addr, uint32_t data);
 
-/* One GSI -> MSI route.  KVM scans these to know which vectors are
- * level-triggered IOAPIC interrupts whose EOI must exit (HV_EXIT_EOI). */
+/*
+ * One GSI -> MSI route.  GSIs below HV_IOAPIC_PINS are the IOAPIC's pins:
+ * KVM scans those routes to know which vectors are level-triggered IOAPIC
+ * interrupts whose EOI must exit (HV_EXIT_EOI).  GSIs from HV_IOAPIC_PINS
+ * up to hv_vm_gsi_count() are free for other MSI sources (an irqfd's).
+ */
 struct hv_msi_route {
-	uint32_t gsi;		/* < HV_IOAPIC_PINS */
+	uint32_t gsi;		/* < hv_vm_gsi_count() */
 	uint64_t addr;
 	uint32_t data;
 };
-/* Replaces the whole GSI routing table with @n MSI routes. */
+/*
+ * hv_vm_set_msi_routes - replace the whole GSI routing table
+ * (KVM_SET_GSI_ROUTING) with @n MSI routes, each GSI at most once.  KVM
+ * keeps one table per VM: callers that route GSIs of their own must merge
+ * them into one table (vmm-core/irqroute.h).  0 or -errno (-EINVAL: a GSI
+ * out of range or repeated).
+ */
 int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 			 unsigned n);
+/* GSIs the routing table can hold (KVM_CAP_IRQ_ROUTING: KVM_MAX_IRQ_ROUTES,
+ * 1024 or 4096 depending on the kernel), at least HV_IOAPIC_PINS. */
+unsigned hv_vm_gsi_count(const struct hv_vm *vm);
+
+/* ---- eventfd doorbells -------------------------------------------------- */
+
+/* What a VM offers beyond hv_open()'s required capabilities. */
+#define HV_VM_IOEVENTFD		(1u << 0)	/* KVM_CAP_IOEVENTFD */
+#define HV_VM_IOEVENTFD_ANYLEN	(1u << 1)	/* ...with @len 0: any width */
+#define HV_VM_IRQFD		(1u << 2)	/* KVM_CAP_IRQFD */
+unsigned hv_vm_features(const struct hv_vm *vm);
+
+/*
+ * hv_vm_ioeventfd - with @assign, guest writes to MMIO address @addr (or
+ * port @addr with @is_pio) signal the eventfd @fd (adds 1 to its counter)
+ * inside KVM: the vCPU goes on at once instead of exiting to us, and the
+ * value written is lost.  @len 1, 2, 4 or 8 matches writes of exactly that
+ * width; @len 0 any width (needs HV_VM_IOEVENTFD_ANYLEN; MMIO only).
+ * Writes that do not match exit as before (reads always do).  Without
+ * @assign, removes the registration made with the same @addr, @len,
+ * @is_pio and @fd (KVM_IOEVENTFD_FLAG_DEASSIGN).  No datamatch: callers
+ * give each doorbell its own address (the virtio 1.x notify area, one
+ * per queue).  Returns 0, -ENOTSUP (no ioeventfd, or @len 0 without
+ * ANYLEN), -EEXIST (that address is taken), -ENOENT (no such
+ * registration to remove) or -errno.
+ */
+int hv_vm_ioeventfd(struct hv_vm *vm, uint64_t addr, unsigned len,
+		    bool is_pio, int fd, bool assign);
+
+/*
+ * hv_vm_irqfd - with @assign, attach eventfd @fd to @gsi (KVM_IRQFD):
+ * each signal of @fd (a write of a non-zero count) raises what @gsi's
+ * route says, in the kernel, from whatever thread wrote it.  For an MSI
+ * route that is one edge-triggered message; no resampling (level
+ * interrupts stay on the IOAPIC's path).  The route is read at delivery:
+ * hv_vm_set_msi_routes() may change it while the irqfd stays attached.
+ * Without @assign, detaches @fd from @gsi.  Returns 0, -ENOTSUP (no
+ * irqfd), -EBUSY (@fd already attached) or -errno.
+ */
+int hv_vm_irqfd(struct hv_vm *vm, uint32_t gsi, int fd, bool assign);
 
 /* ---- CPU model ---------------------------------------------------------- */
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hostdrv/kvm.c - the KVM system and VM: opening /dev/kvm and checking what
- * it offers, creating a VM in the split irqchip model, memory slots, MSIs
- * and GSI routes.  KVM API reference: Documentation/virt/kvm/api.rst.
+ * it offers, creating a VM in the split irqchip model, memory slots, MSIs,
+ * GSI routes, ioeventfds and irqfds.  KVM API reference: Documentation/virt/kvm/api.rst.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -263,6 +263,17 @@ int hv_vm_create(struct hv_system *sys, struct hv_vm **out)
 	r = hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	vm->xsave_size = r > (int)sizeof(struct kvm_xsave) ?
 			 r : (int)sizeof(struct kvm_xsave);
+	/* Optional: without them devices keep the exit path. */
+	if (hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0)
+		vm->features |= HV_VM_IOEVENTFD;
+	if ((vm->features & HV_VM_IOEVENTFD) &&
+	    hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0)
+		vm->features |= HV_VM_IOEVENTFD_ANYLEN;
+	if (hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0)
+		vm->features |= HV_VM_IRQFD;
+	/* KVM_CAP_IRQ_ROUTING (required) answers KVM_MAX_IRQ_ROUTES. */
+	r = hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING);
+	vm->gsi_count = r > HV_IOAPIC_PINS ? (unsigned)r : HV_IOAPIC_PINS;
 	*out = vm;
 	return 0;
 }
@@ -345,14 +356,20 @@ int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 	struct kvm_irq_routing *t;
 	int r;
 
-	if (n > HV_IOAPIC_PINS)
+	if (n > vm->gsi_count)
 		return -EINVAL;
 	t = calloc(1, sizeof(*t) + n * sizeof(struct kvm_irq_routing_entry));
 	if (!t)
 		return -ENOMEM;
 	t->nr = n;
 	for (unsigned i = 0; i < n; i++) {
-		if (routes[i].gsi >= HV_IOAPIC_PINS) {
+		bool repeated = false;
+
+		/* KVM would take two routes for one GSI (it fans out);
+		 * nothing of ours means that. */
+		for (unsigned j = 0; j < i; j++)
+			repeated |= routes[j].gsi == routes[i].gsi;
+		if (routes[i].gsi >= vm->gsi_count || repeated) {
 			free(t);
 			return -EINVAL;
 		}
@@ -366,4 +383,53 @@ int hv_vm_set_msi_routes(struct hv_vm *vm, const struct hv_msi_route *routes,
 	r = hv_ioctl(vm->fd, KVM_SET_GSI_ROUTING, t);
 	free(t);
 	return r;
+}
+
+unsigned hv_vm_gsi_count(const struct hv_vm *vm)
+{
+	return vm->gsi_count;
+}
+
+unsigned hv_vm_features(const struct hv_vm *vm)
+{
+	return vm->features;
+}
+
+int hv_vm_ioeventfd(struct hv_vm *vm, uint64_t addr, unsigned len,
+		    bool is_pio, int fd, bool assign)
+{
+	struct kvm_ioeventfd e = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+	};
+
+	if (!(vm->features & HV_VM_IOEVENTFD))
+		return -ENOTSUP;
+	if (len != 0 && len != 1 && len != 2 && len != 4 && len != 8)
+		return -EINVAL;
+	if (len == 0 && (is_pio || !(vm->features & HV_VM_IOEVENTFD_ANYLEN)))
+		return is_pio ? -EINVAL : -ENOTSUP;
+	if (fd < 0 || (is_pio && addr + (len ? len : 1) > 0x10000))
+		return -EINVAL;
+	if (is_pio)
+		e.flags |= KVM_IOEVENTFD_FLAG_PIO;
+	if (!assign)
+		e.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	return hv_ioctl(vm->fd, KVM_IOEVENTFD, &e);
+}
+
+int hv_vm_irqfd(struct hv_vm *vm, uint32_t gsi, int fd, bool assign)
+{
+	struct kvm_irqfd i = {
+		.fd = (uint32_t)fd,
+		.gsi = gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	if (!(vm->features & HV_VM_IRQFD))
+		return -ENOTSUP;
+	if (fd < 0 || gsi >= vm->gsi_count)
+		return -EINVAL;
+	return hv_ioctl(vm->fd, KVM_IRQFD, &i);
 }

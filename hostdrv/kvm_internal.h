@@ -31,6 +31,8 @@ struct hv_vm {
 	int fd;
 	int xsave_size;			/* KVM_CAP_XSAVE2 on the VM, bytes;
 					 * at least sizeof(struct kvm_xsave) */
+	unsigned features;		/* HV_VM_* */
+	unsigned gsi_count;		/* KVM_CAP_IRQ_ROUTING */
 };
 
 struct hv_vcpu {

@@ -291,7 +291,7 @@ static void test_msi_and_eoi_exit(void)
 	/* A level-triggered route is what makes KVM exit on its EOI. */
 	CHECK_EQ(hv_vm_set_msi_routes(g.vm, &route, 1), 0);
 	CHECK_EQ(hv_vm_set_msi_routes(g.vm, &(struct hv_msi_route){
-			HV_IOAPIC_PINS, MSI_ADDR, MSI_DATA }, 1), -EINVAL);
+			hv_vm_gsi_count(g.vm), MSI_ADDR, MSI_DATA }, 1), -EINVAL);
 
 	t0 = guest_now();
 	while (exit_value < 0 && guest_now() - t0 < 60) {
