@@ -466,6 +466,8 @@ static void unmap_bar(struct pci_device *dev, unsigned i)
 	else if (bus)
 		bus_unregister(bus, b->addr);
 	b->addr = PCI_BAR_UNMAPPED;
+	if (dev->bar_mapped)
+		dev->bar_mapped(dev, i, PCI_BAR_UNMAPPED);
 }
 
 static void update_mappings(struct pci_device *dev)
@@ -498,6 +500,8 @@ static void update_mappings(struct pci_device *dev)
 			continue;
 		}
 		b->addr = addr;
+		if (dev->bar_mapped)
+			dev->bar_mapped(dev, i, addr);
 	}
 }
 
@@ -693,7 +697,28 @@ static void msix_flush_pending(struct pci_device *dev)
 
 static void msix_config_written(struct pci_device *dev)
 {
+	if (dev->msix_changed)
+		dev->msix_changed(dev);
 	msix_flush_pending(dev);
+}
+
+bool pci_msix_deliverable(const struct pci_device *dev, unsigned vector)
+{
+	return pci_msix_enabled(dev) && vector < dev->msix->nvectors &&
+	       !msix_masked(dev, vector);
+}
+
+bool pci_msix_message(const struct pci_device *dev, unsigned vector,
+		      uint64_t *addr, uint32_t *data)
+{
+	const uint32_t *e;
+
+	if (!dev->msix || vector >= dev->msix->nvectors)
+		return false;
+	e = dev->msix->table[vector];
+	*addr = e[0] | (uint64_t)e[1] << 32;
+	*data = e[2];
+	return true;
 }
 
 int pci_msix_notify(struct pci_device *dev, unsigned vector)
@@ -754,6 +779,8 @@ static void msix_write(void *opaque, uint64_t offset, uint64_t value,
 	if (size == 8 && w < 3)
 		x->table[v][w + 1] = (uint32_t)(value >> 32);
 	x->table[v][3] &= 1;	/* only the mask bit exists in vector control */
+	if (dev->msix_changed)
+		dev->msix_changed(dev);
 	msix_flush_pending(dev);
 }
 
@@ -971,6 +998,8 @@ static int map_bar_at(struct pci_device *dev, unsigned i, uint64_t addr)
 			return r;
 	}
 	b->addr = addr;
+	if (dev->bar_mapped)
+		dev->bar_mapped(dev, i, addr);
 	return 0;
 }
 
@@ -1059,6 +1088,8 @@ static int pci_host_dev_load(void *opaque, uint32_t version, GVariant *state,
 		if (dev->msix) {
 			memcpy(dev->msix->table, f[i].table, sizeof(f[i].table));
 			memcpy(dev->msix->pba, f[i].pba, sizeof(f[i].pba));
+			if (dev->msix_changed)
+				dev->msix_changed(dev);
 		}
 		dev->intx_level = f[i].intx_level;
 		update_intx(dev);

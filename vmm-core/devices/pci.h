@@ -90,6 +90,15 @@ struct pci_device {
 				unsigned size, uint32_t value);
 	void (*config_write)(struct pci_device *dev, unsigned offset,
 			     unsigned size, uint32_t value);
+	/* Optional: BAR @bar now decodes at @addr (PCI_BAR_UNMAPPED: no
+	 * longer decodes), after the host changed its mapping (a guest's
+	 * write, a state load, the function's removal).  A move is an unmap
+	 * then a map.  Device lock held. */
+	void (*bar_mapped)(struct pci_device *dev, unsigned bar, uint64_t addr);
+	/* Optional: the MSI-X table or message control may have changed (a
+	 * guest's write, a state load): messages, masks, enable.  Called
+	 * before pending vectors are sent.  Device lock held. */
+	void (*msix_changed)(struct pci_device *dev);
 	void *opaque;
 	uint8_t devfn;				/* device << 3 | function */
 	struct pci_host *host;			/* set by pci_add_device() */
@@ -125,7 +134,8 @@ void pci_host_free(struct pci_host *host);
  * types and alignment as this machine's, re-maps the BARs where they
  * were (as a guest's decode-enable write would; an overlapped BAR that
  * was dark stays dark) and re-drives the PIRQs from the INTx levels.
- * Config-write hooks are not called (the functions restore their own).
+ * Config-write hooks are not called (the functions restore their own);
+ * bar_mapped and msix_changed are, for what the host re-maps and restores.
  */
 #define PCI_HOST_STATE_TYPE "(ua(yaybata(uuuu)at))"
 extern const struct device_ops pci_host_device_ops;
@@ -216,6 +226,14 @@ bool pci_msix_enabled(const struct pci_device *dev);
  * ignored.  Returns 0 or -errno from delivery.  Call with the device lock.
  */
 int pci_msix_notify(struct pci_device *dev, unsigned vector);
+/* pci_msix_notify() of @vector would send it now: MSI-X enabled, the
+ * vector in range and masked neither by its entry, the function mask nor
+ * a cleared bus master bit. */
+bool pci_msix_deliverable(const struct pci_device *dev, unsigned vector);
+/* @vector's message as the table holds it (false: no MSI-X, or out of
+ * range). */
+bool pci_msix_message(const struct pci_device *dev, unsigned vector,
+		      uint64_t *addr, uint32_t *data);
 
 /* PIIX/i440FX INTx swizzle: PIRQ (0-3 = A-D) of @pin (1-4) in @slot. */
 static inline unsigned pci_intx_to_pirq(unsigned slot, unsigned pin)
