@@ -268,7 +268,7 @@ static void handle_request(struct virtio_blk *vb, unsigned q,
 	req_finish(req, status);
 }
 
-/* vCPU thread, device lock held: the driver kicked queue @q. */
+/* vCPU or I/O thread, device lock held: the driver kicked queue @q. */
 static void queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_blk *vb = opaque;
@@ -398,7 +398,7 @@ struct virtio_blk *virtio_blk_new(const struct virtio_blk_config *cfg,
 		.num_queues = vb->num_queues,
 		.queue_size = VIRTIO_BLK_QUEUE_SIZE,
 		.config_len = VIRTIO_BLK_CFG_LEN,
-		.ops = &vblk_ops, .opaque = vb,
+		.ops = &vblk_ops, .opaque = vb, .iofd = cfg->iofd,
 	};
 	vb->vp = virtio_pci_new(&pc, &r);
 	if (!vb->vp) {

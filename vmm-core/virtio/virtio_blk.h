@@ -12,9 +12,10 @@
  * type with UNSUPP.  A chain without room for the status byte breaks the
  * queue (NEEDS_RESET).
  *
- * Threads: the queue notify runs on the vCPU thread with the device lock
- * held; it takes chains off the queue and hands them to the block layer's
- * workers with blk_submit().  Each completion takes the device lock,
+ * Threads: the queue notify runs on the vCPU thread (an MMIO exit) or on
+ * the machine's I/O thread (an ioeventfd, virtio_pci.h) with the device
+ * lock held; it takes chains off the queue and hands them to the block
+ * layer's workers with blk_submit().  Each completion takes the device lock,
  * writes the status byte, pushes the used element and interrupts.  A guest
  * reset waits for the requests in flight (see virtio_pci.h).
  */
@@ -26,6 +27,7 @@
 #include <stdint.h>
 
 #include "../device.h"
+#include "../iofd.h"
 
 struct pci_host;
 struct guest_mem;
@@ -80,6 +82,7 @@ struct virtio_blk_config {
 	uint8_t devfn;			/* slot << 3 | function */
 	const struct guest_mem *mem;
 	pthread_mutex_t *lock;		/* the machine's device lock */
+	struct iofd iofd;		/* doorbells (iofd.h); zero: none */
 	struct blk *blk;		/* stays the caller's; not closed here */
 	const char *serial;		/* GET_ID; NULL = none; 20 bytes max */
 	unsigned num_queues;		/* 0 or 1 = one queue; up to 16 */

@@ -718,7 +718,7 @@ struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 		.num_queues = 3,
 		.queue_size = VIRTIO_NET_QUEUE_SIZE,
 		.config_len = VIRTIO_NET_CFG_LEN,
-		.ops = &vnet_pci_ops, .opaque = vn,
+		.ops = &vnet_pci_ops, .opaque = vn, .iofd = cfg->iofd,
 	};
 	vn->vp = virtio_pci_new(&pc, &r);
 	if (!vn->vp) {

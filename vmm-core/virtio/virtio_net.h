@@ -43,9 +43,10 @@
  * answered VIRTIO_NET_ERR.  Warnings are rate limited.
  *
  * Threads and flow control: everything runs with the device lock held.
- * Transmit runs on the vCPU's notify, at most VIRTIO_NET_TX_BATCH frames
- * at a time; net_send() copies each frame, so nothing is in flight after
- * it returns.  When the backend's queue is full (-EAGAIN) the chain goes
+ * Transmit runs on the driver's notify (a vCPU's exit, or the machine's
+ * I/O thread with an ioeventfd: virtio_pci.h), at most
+ * VIRTIO_NET_TX_BATCH frames at a time; net_send() copies each frame, so
+ * nothing is in flight after it returns.  When the backend's queue is full (-EAGAIN) the chain goes
  * back to the ring and the device waits for the backend's tx_ready; when
  * the batch runs out with frames left, net_tx_kick() has the backend's
  * thread call tx_ready, and the device goes on from there: the driver
@@ -68,6 +69,7 @@
 #include <stdint.h>
 
 #include "../device.h"
+#include "../iofd.h"
 
 struct pci_host;
 struct guest_mem;
@@ -139,6 +141,7 @@ struct virtio_net_config {
 	uint8_t devfn;			/* slot << 3 | function */
 	const struct guest_mem *mem;
 	pthread_mutex_t *lock;		/* the machine's device lock */
+	struct iofd iofd;		/* doorbells (iofd.h); zero: none */
 	struct netdev *backend;		/* stays the caller's; attached here */
 	uint8_t mac[6];			/* the NIC's address (VIRTIO_NET_F_MAC) */
 };

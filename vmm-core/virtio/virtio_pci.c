@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -20,6 +22,20 @@ struct vp_queue {
 	uint16_t vector;		/* MSI-X vector or NO_VECTOR */
 	uint64_t desc, driver, device;	/* area GPAs as written */
 	struct virtq vq;
+	/* Its doorbell as an ioeventfd: not state, derived by iofd_sync()
+	 * from BAR 4's mapping and the queue's readiness. */
+	struct virtio_pci *vp;
+	unsigned index;
+	int kick_fd;			/* -1: none, the notify exits */
+	uint64_t kick_gpa;		/* where it is registered */
+};
+
+/* An MSI-X vector as an irqfd: not state either (iofd_sync()). */
+struct vp_vector {
+	int fd;				/* -1: none, MSIs go through the host */
+	int gsi;
+	uint64_t addr;			/* the message its GSI is routed to */
+	uint32_t data;
 };
 
 struct virtio_pci {
@@ -39,7 +55,16 @@ struct virtio_pci {
 	bool reset_pending;		/* 0 written, requests still in flight */
 	unsigned inflight;
 	struct vp_queue queue[VIRTIO_PCI_MAX_QUEUES];
+	/* Doorbells from the machine (iofd.h); ops NULL: none.  An op that
+	 * said -ENOTSUP is not asked again. */
+	struct iofd iofd;
+	bool no_ioeventfd, no_irqfd;
+	struct vp_vector vec[VIRTIO_PCI_MAX_QUEUES + 1];
 };
+
+static void iofd_sync(struct virtio_pci *vp);
+static void vectors_sync(struct virtio_pci *vp);
+static void kicks_sync(struct virtio_pci *vp);
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -81,12 +106,27 @@ static void raise_intx(struct virtio_pci *vp, uint8_t isr_bit)
 	pci_set_irq(&vp->pci, 1);
 }
 
+/* MSI-X @v: through its irqfd when it has one and the vector is
+ * deliverable now (its GSI routes the table's current message); else
+ * through the PCI host, which also keeps masked vectors pending. */
+static void send_vector(struct virtio_pci *vp, unsigned v)
+{
+	if (v < vp->nvectors && vp->vec[v].fd >= 0 &&
+	    pci_msix_deliverable(&vp->pci, v)) {
+		uint64_t one = 1;
+
+		if (write(vp->vec[v].fd, &one, sizeof(one)) == sizeof(one))
+			return;
+	}
+	pci_msix_notify(&vp->pci, v);
+}
+
 void virtio_pci_notify_used(struct virtio_pci *vp, unsigned q)
 {
 	if (q >= vp->num_queues || !virtq_should_notify(&vp->queue[q].vq))
 		return;
 	if (pci_msix_enabled(&vp->pci))
-		pci_msix_notify(&vp->pci, vp->queue[q].vector);
+		send_vector(vp, vp->queue[q].vector);
 	else
 		raise_intx(vp, 1);
 }
@@ -98,7 +138,7 @@ static void config_interrupt(struct virtio_pci *vp)
 		return;
 	if (pci_msix_enabled(&vp->pci)) {
 		vp->isr |= 2;
-		pci_msix_notify(&vp->pci, vp->config_vector);
+		send_vector(vp, vp->config_vector);
 	} else {
 		raise_intx(vp, 2);
 	}
@@ -147,6 +187,7 @@ static void finish_reset(struct virtio_pci *vp)
 	pci_set_irq(&vp->pci, 0);
 	for (unsigned q = 0; q < vp->num_queues; q++)
 		queue_init(vp, q);
+	iofd_sync(vp);
 	if (vp->ops->reset)
 		vp->ops->reset(vp->opaque);
 }
@@ -162,6 +203,7 @@ static void start_reset(struct virtio_pci *vp)
 	vp->reset_pending = true;
 	for (unsigned q = 0; q < vp->num_queues; q++)
 		vp->queue[q].vq.ready = false;
+	kicks_sync(vp);
 }
 
 void virtio_pci_reset(struct virtio_pci *vp)
@@ -303,6 +345,7 @@ static void enable_queue(struct virtio_pci *vp, struct vp_queue *pq)
 	/* On failure the queue is broken and on_broken sets NEEDS_RESET. */
 	virtq_enable(&pq->vq, pq->size, pq->desc, pq->driver, pq->device,
 		     vp->driver_features);
+	kicks_sync(vp);
 }
 
 /* Set the low or high half (or all, @size 8) of a 64-bit field. */
@@ -367,6 +410,7 @@ static void common_write(struct virtio_pci *vp, unsigned off, unsigned size,
 		if (size != 2)
 			goto bad;
 		vp->config_vector = checked_vector(vp, (uint16_t)v);
+		vectors_sync(vp);
 		return;
 	case VIRTIO_PCI_COMMON_STATUS:
 		if (size != 1)
@@ -394,8 +438,10 @@ static void common_write(struct virtio_pci *vp, unsigned off, unsigned size,
 	case VIRTIO_PCI_COMMON_Q_MSIX:
 		if (size != 2)
 			goto bad;
-		if (pq)
+		if (pq) {
 			pq->vector = checked_vector(vp, (uint16_t)v);
+			vectors_sync(vp);
+		}
 		return;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		if (size != 2)
@@ -487,6 +533,225 @@ static const struct bus_ops virtio_bar_ops = {
 	.write = bar_write,
 };
 
+/* ---- eventfd doorbells (iofd.h) ----------------------------------------- */
+
+/*
+ * Derived, never saved: each ready queue's notify address (BAR 4 + 0x3000
+ * + 4 * queue; §4.1.4.4: one address per queue, so no datamatch: whatever
+ * value or width the driver writes there is a notification) as an
+ * ioeventfd whenever BAR 4 decodes; each MSI-X vector a queue or the
+ * configuration uses as an irqfd whenever MSI-X is enabled and its
+ * message is an APIC one.  iofd_sync() brings both in line after every
+ * change of what they derive from: BAR moves (bar_mapped), queue enable,
+ * vector assignment, MSI-X table and control writes (msix_changed),
+ * device reset and state load.  The MMIO handler stays the path for
+ * everything else (and for the notify area when KVM has no ioeventfd).
+ */
+
+/* The I/O thread, device lock held: the doorbell of queue @arg rang. */
+static void kick_handler(void *arg)
+{
+	struct vp_queue *pq = arg;
+
+	notify_write(pq->vp, pq->index * VIRTIO_PCI_NOTIFY_MULT);
+}
+
+/* Drop @pq's ioeventfd; returns whether the doorbell had rung unseen. */
+static bool kick_detach(struct virtio_pci *vp, struct vp_queue *pq)
+{
+	uint64_t count;
+	bool rung;
+
+	if (pq->kick_fd < 0)
+		return false;
+	vp->iofd.ops->ioeventfd_remove(vp->iofd.opaque, pq->kick_gpa,
+				       pq->kick_fd);
+	rung = read(pq->kick_fd, &count, sizeof(count)) == sizeof(count);
+	close(pq->kick_fd);
+	pq->kick_fd = -1;
+	pq->kick_gpa = PCI_BAR_UNMAPPED;
+	return rung;
+}
+
+static void kick_attach(struct virtio_pci *vp, struct vp_queue *pq,
+			uint64_t gpa)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), r;
+
+	r = fd < 0 ? -errno :
+	    vp->iofd.ops->ioeventfd_add(vp->iofd.opaque, gpa, fd, kick_handler, pq);
+	if (r == 0) {
+		pq->kick_fd = fd;
+		pq->kick_gpa = gpa;
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (r == -ENOTSUP)
+		vp->no_ioeventfd = true;	/* the exit path, for good */
+	else
+		vlog_ratelimited(LOG_WARN, "virtio %02x.%u: queue %u's doorbell at 0x%llx stays an exit: %s",
+				 vp->pci.devfn >> 3, vp->pci.devfn & 7, pq->index,
+				 (unsigned long long)gpa, strerror(-r));
+}
+
+/* Where queue @pq's ioeventfd belongs now, or PCI_BAR_UNMAPPED. */
+static uint64_t kick_want(const struct virtio_pci *vp,
+			  const struct vp_queue *pq)
+{
+	uint64_t bar = vp->pci.bar[VIRTIO_PCI_BAR].addr;
+
+	if (!vp->iofd.ops || vp->no_ioeventfd || bar == PCI_BAR_UNMAPPED ||
+	    vp->reset_pending || !pq->vq.ready)
+		return PCI_BAR_UNMAPPED;
+	return bar + VIRTIO_PCI_NOTIFY_OFF + pq->index * VIRTIO_PCI_NOTIFY_MULT;
+}
+
+static void kicks_sync(struct virtio_pci *vp)
+{
+	uint64_t rung = 0;
+
+	for (unsigned q = 0; q < vp->num_queues; q++) {
+		struct vp_queue *pq = &vp->queue[q];
+		uint64_t want = kick_want(vp, pq);
+
+		if (want == pq->kick_gpa)
+			continue;
+		if (kick_detach(vp, pq))
+			rung |= 1ull << q;
+		if (want != PCI_BAR_UNMAPPED)
+			kick_attach(vp, pq, want);
+	}
+	/* A doorbell rung just before a move reaches the device, as its
+	 * exit would have (after a reset, notify_write ignores it). */
+	for (unsigned q = 0; rung && q < vp->num_queues; q++)
+		if (rung & (1ull << q))
+			notify_write(vp, q * VIRTIO_PCI_NOTIFY_MULT);
+}
+
+static void vector_release(struct virtio_pci *vp, struct vp_vector *x)
+{
+	if (x->fd < 0)
+		return;
+	vp->iofd.ops->irqfd_remove(vp->iofd.opaque, x->gsi, x->fd);
+	close(x->fd);
+	x->fd = -1;
+	x->gsi = -1;
+}
+
+static bool vector_used(const struct virtio_pci *vp, unsigned v)
+{
+	if (v == vp->config_vector)
+		return true;
+	for (unsigned q = 0; q < vp->num_queues; q++)
+		if (vp->queue[q].vector == v)
+			return true;
+	return false;
+}
+
+/* An MSI to the local APICs (Intel SDM vol. 3 §11.11.1): 0xfeeXXXXX. */
+static bool msi_addr_ok(uint64_t addr)
+{
+	return (addr & 0xfffffffffff00000ull) == 0xfee00000ull;
+}
+
+static void vector_attach(struct virtio_pci *vp, unsigned v, uint64_t addr,
+			  uint32_t data)
+{
+	struct vp_vector *x = &vp->vec[v];
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), gsi;
+
+	gsi = fd < 0 ? -errno :
+	      vp->iofd.ops->irqfd_add(vp->iofd.opaque, fd, addr, data);
+	if (gsi >= 0) {
+		*x = (struct vp_vector){ fd, gsi, addr, data };
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (gsi == -ENOTSUP)
+		vp->no_irqfd = true;
+	else
+		vlog_ratelimited(LOG_WARN, "virtio %02x.%u: MSI-X vector %u stays on the PCI host's path: %s",
+				 vp->pci.devfn >> 3, vp->pci.devfn & 7, v,
+				 strerror(-gsi));
+}
+
+static void vectors_sync(struct virtio_pci *vp)
+{
+	for (unsigned v = 0; v < vp->nvectors; v++) {
+		struct vp_vector *x = &vp->vec[v];
+		uint64_t addr;
+		uint32_t data;
+
+		if (!vp->iofd.ops || vp->no_irqfd ||
+		    !pci_msix_enabled(&vp->pci) || !vector_used(vp, v) ||
+		    !pci_msix_message(&vp->pci, v, &addr, &data) ||
+		    !msi_addr_ok(addr)) {
+			vector_release(vp, x);
+			continue;
+		}
+		if (x->fd < 0) {
+			vector_attach(vp, v, addr, data);
+		} else if (x->addr != addr || x->data != data) {
+			if (vp->iofd.ops->irqfd_update(vp->iofd.opaque, x->gsi,
+						       addr, data) < 0)
+				vector_release(vp, x);
+			else {
+				x->addr = addr;
+				x->data = data;
+			}
+		}
+	}
+}
+
+static void iofd_sync(struct virtio_pci *vp)
+{
+	kicks_sync(vp);
+	vectors_sync(vp);
+}
+
+/* Everything off, no notification replayed: for teardown and load. */
+static void iofd_release(struct virtio_pci *vp)
+{
+	if (!vp->iofd.ops)
+		return;
+	for (unsigned q = 0; q < vp->num_queues; q++)
+		kick_detach(vp, &vp->queue[q]);
+	for (unsigned v = 0; v < vp->nvectors; v++)
+		vector_release(vp, &vp->vec[v]);
+}
+
+static void vp_bar_mapped(struct pci_device *dev, unsigned bar, uint64_t addr)
+{
+	(void)addr;
+	if (bar == VIRTIO_PCI_BAR)
+		kicks_sync(dev->opaque);
+}
+
+static void vp_msix_changed(struct pci_device *dev)
+{
+	vectors_sync(dev->opaque);
+}
+
+unsigned virtio_pci_iofd_kicks(const struct virtio_pci *vp, uint64_t *gpa)
+{
+	unsigned n = 0;
+
+	for (unsigned q = 0; q < vp->num_queues; q++) {
+		if (vp->queue[q].kick_fd >= 0)
+			n++;
+		if (gpa)
+			gpa[q] = vp->queue[q].kick_gpa;
+	}
+	return n;
+}
+
+int virtio_pci_iofd_vector_gsi(const struct virtio_pci *vp, unsigned v)
+{
+	return v < vp->nvectors ? vp->vec[v].gsi : -1;
+}
+
 /* ---- VIRTIO_PCI_CAP_PCI_CFG: BAR access through config space ------------ */
 
 #define PCICFG_BAR	(VIRTIO_PCI_CAP_PCICFG_OFF + 4)
@@ -571,6 +836,8 @@ static int build_function(struct virtio_pci *vp,
 	d->opaque = vp;
 	d->config_read = pcicfg_read;
 	d->config_write = pcicfg_write;
+	d->bar_mapped = vp_bar_mapped;
+	d->msix_changed = vp_msix_changed;
 	r = pci_device_set_bar(d, VIRTIO_PCI_BAR, PCI_BAR_MEM64,
 			       VIRTIO_PCI_BAR_SIZE, false, &virtio_bar_ops, vp);
 	if (r < 0)
@@ -630,6 +897,7 @@ struct virtio_pci *virtio_pci_new(const struct virtio_pci_config *cfg,
 	}
 	vp->ops = cfg->ops;
 	vp->opaque = cfg->opaque;
+	vp->iofd = cfg->iofd;
 	vp->num_queues = cfg->num_queues;
 	vp->config_len = cfg->config_len;
 	vp->queue_size_max = cfg->queue_size;
@@ -641,7 +909,13 @@ struct virtio_pci *virtio_pci_new(const struct virtio_pci_config *cfg,
 		virtq_init(&vp->queue[q].vq, cfg->mem, q);
 		vp->queue[q].vq.on_broken = queue_broken;
 		vp->queue[q].vq.opaque = vp;
+		vp->queue[q].vp = vp;
+		vp->queue[q].index = q;
+		vp->queue[q].kick_fd = -1;
+		vp->queue[q].kick_gpa = PCI_BAR_UNMAPPED;
 	}
+	for (unsigned v = 0; v < VIRTIO_PCI_MAX_QUEUES + 1; v++)
+		vp->vec[v] = (struct vp_vector){ .fd = -1, .gsi = -1 };
 	r = build_function(vp, cfg);
 	if (r == 0)
 		r = pci_add_device(cfg->pci, &vp->pci, cfg->devfn);
@@ -659,6 +933,8 @@ void virtio_pci_free(struct virtio_pci *vp)
 {
 	if (!vp)
 		return;
+	iofd_release(vp);
+	vp->iofd.ops = NULL;		/* the unmaps below change nothing */
 	pci_device_cleanup(&vp->pci);	/* off the bus, BARs unmapped */
 	free(vp);
 }
@@ -826,6 +1102,8 @@ int virtio_pci_load(struct virtio_pci *vp, GVariant *state, const char *who,
 	}
 	g_variant_unref(qa);
 	if (r == 0) {
+		/* Doorbells follow the loaded state, not the replaced one. */
+		iofd_release(vp);
 		vp->status = t.status;
 		vp->driver_features = t.driver_features;
 		vp->dfselect = t.dfselect;
@@ -834,9 +1112,15 @@ int virtio_pci_load(struct virtio_pci *vp, GVariant *state, const char *who,
 		vp->config_vector = t.config_vector;
 		vp->config_generation = t.config_generation;
 		vp->isr = t.isr;
-		for (unsigned q = 0; q < vp->num_queues; q++)
+		for (unsigned q = 0; q < vp->num_queues; q++) {
 			vp->queue[q] = queues[q];
+			vp->queue[q].kick_fd = -1;	/* released above */
+			vp->queue[q].kick_gpa = PCI_BAR_UNMAPPED;
+		}
 		pci_set_irq(&vp->pci, intx);
+		/* BAR mappings and the MSI-X table are the PCI host's, loaded
+		 * before this device (it comes first in the machine's table). */
+		iofd_sync(vp);
 	}
 	free(queues);
 	return r;

@@ -21,6 +21,13 @@
  * last one ends, and ends during a reset drop their results.  Nothing
  * blocks the vCPU.
  *
+ * Doorbells (iofd.h): given the machine's iofd, each ready queue's notify
+ * address is an ioeventfd while BAR 4 decodes (the driver's write costs no
+ * exit; the machine's I/O thread calls queue_notify), and each MSI-X vector
+ * in use an irqfd while MSI-X is on; see "eventfd doorbells" in
+ * virtio_pci.c.  Neither is state: both are derived again after a load.
+ * queue_notify therefore runs on a vCPU thread or on the I/O thread.
+ *
  * Locking: every call with the device lock held.
  */
 #ifndef VIVARIUM_VIRTIO_PCI_H
@@ -29,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../iofd.h"
 #include "virtqueue.h"
 
 struct pci_host;
@@ -130,6 +138,9 @@ struct virtio_pci_config {
 	unsigned config_len;		/* bytes of device config, <= 4096 */
 	const struct virtio_pci_ops *ops;
 	void *opaque;
+	/* The machine's doorbells; ops NULL: every notify is an MMIO exit
+	 * and every MSI goes through the PCI host. */
+	struct iofd iofd;
 };
 
 /*
@@ -174,6 +185,12 @@ void virtio_pci_req_start(struct virtio_pci *vp);
 bool virtio_pci_req_end(struct virtio_pci *vp);
 /* Requests in flight. */
 unsigned virtio_pci_inflight(const struct virtio_pci *vp);
+
+/* For tests: the queues whose doorbell is an ioeventfd now (their
+ * addresses in @gpa[0..num_queues-1] when non-NULL, PCI_BAR_UNMAPPED for
+ * the others), and the GSI of MSI-X vector @v's irqfd (-1: none). */
+unsigned virtio_pci_iofd_kicks(const struct virtio_pci *vp, uint64_t *gpa);
+int virtio_pci_iofd_vector_gsi(const struct virtio_pci *vp, unsigned v);
 
 /*
  * The transport's saved state, VIRTIO_PCI_STATE_TYPE: (device_status,
