@@ -28,6 +28,7 @@
 #include "boot/acpi.h"
 #include "boot/linux.h"
 #include "device.h"
+#include "iofd.h"
 #include "machine.h"
 #include "clock.h"
 #include "mem.h"
@@ -86,6 +87,11 @@ struct machine {
 	struct bus *pio, *mmio;
 	struct vtimer_queue *timers;	/* on @clock */
 	struct mem_slot_hv vram_slot;	/* the VGA's BAR0 */
+	/* KVM's GSI routes: the IOAPIC's pins and the irqfds' MSIs. */
+	struct irq_routes *routes;
+	/* The I/O thread: devices' ioeventfd doorbells (iothread.h). */
+	struct iothread *io;
+	struct iofd_hv iofd;		/* what virtio devices are handed */
 	/* Every device, in creation order: what teardown (and later save and
 	 * load) walk. */
 	struct device_table devices;

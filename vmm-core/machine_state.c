@@ -21,6 +21,7 @@
 #include "block/block.h"
 #include "devices/vga.h"
 #include "hv.h"
+#include "iothread.h"
 #include "log.h"
 #include "machine_internal.h"
 #include "snapshot/ramfile.h"
@@ -218,6 +219,13 @@ int machine_save_then(struct machine *m, const char *state_path,
 	}
 	machine_pause(m);
 	t0 = now_ns();
+	/* Doorbells the guest rang before it stopped reach their devices now,
+	 * as their exits would have: no kick is saved unseen. */
+	if (m->io) {
+		pthread_mutex_lock(&m->lock);
+		iothread_run_pending(m->io);
+		pthread_mutex_unlock(&m->lock);
+	}
 	/* Disk requests in flight finish first (their completions take the
 	 * device lock). */
 	device_table_quiesce(&m->devices);

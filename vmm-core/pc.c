@@ -8,6 +8,7 @@
 #include "machine_internal.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "bus.h"
 #include "clock.h"
@@ -24,6 +25,8 @@
 #include "devices/uart.h"
 #include "devices/vga.h"
 #include "hv.h"
+#include "iothread.h"
+#include "irqroute.h"
 #include "log.h"
 #include "timer.h"
 #include "devices/e1000.h"
@@ -86,7 +89,8 @@ static void ioapic_send_msi(void *opaque, uint64_t addr, uint32_t data)
 }
 
 /* Mirror the redirection table into KVM's routes so that EOIs of
- * level-triggered vectors exit to us (HV_EXIT_EOI). */
+ * level-triggered vectors exit to us (HV_EXIT_EOI); the irqfds' routes
+ * share the table (irqroute.h). */
 static void ioapic_routes_changed(void *opaque)
 {
 	struct machine *m = opaque;
@@ -101,7 +105,7 @@ static void ioapic_routes_changed(void *opaque)
 		if (ioapic_pin_msi(m->dev.ioapic, pin, &addr, &data))
 			routes[n++] = (struct hv_msi_route){ pin, addr, data };
 	}
-	r = hv_vm_set_msi_routes(m->vm, routes, n);
+	r = irq_routes_set_ioapic(m->routes, routes, n);
 	if (r < 0)
 		vlog_ratelimited(LOG_WARN, "IOAPIC: cannot update KVM routes: %s",
 				 strerror(-r));
@@ -142,6 +146,51 @@ static void piix_isa_irq(void *opaque, unsigned irq, int level)
 }
 
 static const struct piix_ops piix_ops = { .set_isa_irq = piix_isa_irq };
+
+static int commit_routes(void *opaque, const struct hv_msi_route *routes,
+			 unsigned n)
+{
+	struct machine *m = opaque;
+
+	return hv_vm_set_msi_routes(m->vm, routes, n);
+}
+
+/*
+ * The GSI routing table, the I/O thread and the doorbells virtio devices
+ * get: ioeventfds and irqfds where KVM has them, unless VIVARIUM_IOFD=off
+ * (every notify an exit, every MSI a KVM_SIGNAL_MSI: the path before
+ * them, for comparisons and as a way out).
+ */
+static int build_iofd(struct machine *m, char *err, size_t errlen)
+{
+	const char *env = getenv("VIVARIUM_IOFD");
+	bool off = env && !strcmp(env, "off");
+	unsigned f = hv_vm_features(m->vm);
+
+	TRY_NEW(m->routes, irq_routes_new(hv_vm_gsi_count(m->vm), commit_routes, m),
+		"GSI routes");
+	m->iofd = (struct iofd_hv){
+		.vm = m->vm, .routes = m->routes,
+		.ioeventfd = !off && (f & HV_VM_IOEVENTFD),
+		.irqfd = !off && (f & HV_VM_IRQFD),
+	};
+	if (m->iofd.ioeventfd) {
+		m->io = iothread_new(&m->lock);
+		if (!m->io) {
+			int e = errno;
+
+			snprintf(err, errlen, "cannot start the I/O thread: %s",
+				 strerror(e));
+			return -e;
+		}
+		m->iofd.io = m->io;
+	}
+	if (m->boots <= 1)
+		vlog(LOG_INFO, "virtio doorbells: ioeventfd %s, irqfd %s%s",
+		     m->iofd.ioeventfd ? "on" : "off", m->iofd.irqfd ? "on" : "off",
+		     off ? " (VIVARIUM_IOFD=off)" : "");
+	return 0;
+}
 
 /* ---- device callbacks --------------------------------------------------- */
 
@@ -223,6 +272,7 @@ static int add_drives(struct machine *m, char *err, size_t errlen)
 			.pci = m->dev.pci,
 			.devfn = (uint8_t)((VIRTIO_BLK_SLOT + nvirtio) << 3),
 			.mem = &m->mem, .lock = &m->lock, .blk = m->blk[i],
+			.iofd = iofd_hv(&m->iofd),
 		};
 		char serial[21];
 
@@ -265,6 +315,7 @@ static int add_nics(struct machine *m, char *err, size_t errlen)
 			struct virtio_net_config vc = {
 				.pci = m->dev.pci, .devfn = devfn, .mem = &m->mem,
 				.lock = &m->lock, .backend = n->backend,
+				.iofd = iofd_hv(&m->iofd),
 			};
 			struct virtio_net *vn;
 
@@ -292,6 +343,9 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 	/* A boot starts running, even if the last one ended paused. */
 	vclock_resume(&m->clock);
 	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &m->clock.clk), "timers");
+	r = build_iofd(m, err, errlen);
+	if (r < 0)
+		return r;
 
 	/* The machine table: what a PC of the i440FX era has. */
 	TRY_DEV(m->dev.pic, pic_new(pic_intr_changed, m), pic_device_ops,
@@ -362,6 +416,9 @@ void pc_free_devices(struct machine *m)
 	 * callbacks touch.  Only chardev input may still look (at com1). */
 	vtimer_queue_free(m->timers);
 	m->timers = NULL;
+	/* The same for the I/O thread's handlers; the devices remove their
+	 * registrations as they are freed. */
+	iothread_stop(m->io);
 	/* Disk requests in flight complete under the device lock: wait for
 	 * them (IDE's and virtio-blk's quiesce) before taking it. */
 	device_table_quiesce(&m->devices);
@@ -369,6 +426,11 @@ void pc_free_devices(struct machine *m)
 	/* Last created first: PCI functions before their host. */
 	device_table_free(&m->devices);
 	memset(&m->dev, 0, sizeof(m->dev));
+	iothread_free(m->io);
+	m->io = NULL;
+	irq_routes_free(m->routes);
+	m->routes = NULL;
+	memset(&m->iofd, 0, sizeof(m->iofd));
 	bus_free(m->pio);
 	bus_free(m->mmio);
 	m->pio = m->mmio = NULL;
