@@ -60,6 +60,8 @@ struct virtio_pci {
 	struct iofd iofd;
 	bool no_ioeventfd, no_irqfd;
 	struct vp_vector vec[VIRTIO_PCI_MAX_QUEUES + 1];
+	/* Which way notifications went, logged at teardown (info). */
+	uint64_t kicks_fd, kicks_exit, msis_fd, msis_host;
 };
 
 static void iofd_sync(struct virtio_pci *vp);
@@ -115,9 +117,12 @@ static void send_vector(struct virtio_pci *vp, unsigned v)
 	    pci_msix_deliverable(&vp->pci, v)) {
 		uint64_t one = 1;
 
-		if (write(vp->vec[v].fd, &one, sizeof(one)) == sizeof(one))
+		if (write(vp->vec[v].fd, &one, sizeof(one)) == sizeof(one)) {
+			vp->msis_fd++;
 			return;
+		}
 	}
+	vp->msis_host++;
 	pci_msix_notify(&vp->pci, v);
 }
 
@@ -520,6 +525,7 @@ static void bar_write(void *opaque, uint64_t offset, uint64_t value,
 		vp->ops->config_write(vp->opaque, off, size, value);
 		return;
 	case VIRTIO_PCI_NOTIFY_OFF:
+		vp->kicks_exit++;
 		notify_write(vp, off);
 		return;
 	default:
@@ -553,6 +559,7 @@ static void kick_handler(void *arg)
 {
 	struct vp_queue *pq = arg;
 
+	pq->vp->kicks_fd++;
 	notify_write(pq->vp, pq->index * VIRTIO_PCI_NOTIFY_MULT);
 }
 
@@ -933,6 +940,13 @@ void virtio_pci_free(struct virtio_pci *vp)
 {
 	if (!vp)
 		return;
+	if (vp->kicks_fd + vp->kicks_exit + vp->msis_fd + vp->msis_host)
+		vlog(LOG_INFO, "virtio %02x.%u: notifies %llu by ioeventfd, %llu by exit; MSI-X %llu by irqfd, %llu by the PCI host",
+		     vp->pci.devfn >> 3, vp->pci.devfn & 7,
+		     (unsigned long long)vp->kicks_fd,
+		     (unsigned long long)vp->kicks_exit,
+		     (unsigned long long)vp->msis_fd,
+		     (unsigned long long)vp->msis_host);
 	iofd_release(vp);
 	vp->iofd.ops = NULL;		/* the unmaps below change nothing */
 	pci_device_cleanup(&vp->pci);	/* off the bus, BARs unmapped */
