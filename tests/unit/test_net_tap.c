@@ -12,12 +12,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/ethtool.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -225,6 +230,53 @@ static void test_arp_and_ping(void)
 	rec_detach_free(&l.nic, l.nd);
 out:
 	del_link("vvtap0");
+}
+
+/* SIOCETHTOOL's value of @cmd (ETHTOOL_GTXCSUM, ETHTOOL_GTSO) on @name. */
+static int ethtool_get(const char *name, uint32_t cmd)
+{
+	struct ethtool_value v = { .cmd = cmd };
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_data = (void *)&v;
+	r = s < 0 ? -1 : ioctl(s, SIOCETHTOOL, &ifr);
+	if (s >= 0)
+		close(s);
+	return r < 0 ? -1 : (int)v.data;
+}
+
+/*
+ * A tap QEMU used keeps the offloads QEMU set (checksum, TSO: it has a
+ * vnet header); the backend, which has none, turns them off, or TCP from
+ * the host would reach the guest with partial checksums (ping, computed
+ * in full, would still work).
+ */
+static void test_offloads_cleared(void)
+{
+	struct ifreq ifr;
+	char err[512] = "";
+	struct netdev *nd;
+	int fd;
+
+	CHECK(make_tap("vvtap4", "192.168.80.1"));
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "vvtap4");
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	CHECK(fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0);
+	CHECK(ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0);
+	close(fd);
+	CHECK_EQ(ethtool_get("vvtap4", ETHTOOL_GTXCSUM), 1);
+	CHECK_EQ(ethtool_get("vvtap4", ETHTOOL_GTSO), 1);
+	nd = net_tap_new("vvtap4", err, sizeof(err));
+	CHECK(nd != NULL);
+	CHECK_EQ(ethtool_get("vvtap4", ETHTOOL_GTXCSUM), 0);
+	CHECK_EQ(ethtool_get("vvtap4", ETHTOOL_GTSO), 0);
+	net_free(nd);
+	del_link("vvtap4");
 }
 
 /*
@@ -481,6 +533,7 @@ int main(void)
 	RUN_TEST(test_refusals);
 	RUN_TEST(test_arp_and_ping);
 	RUN_TEST(test_rx_held_in_kernel);
+	RUN_TEST(test_offloads_cleared);
 	RUN_TEST(test_bridge_helper);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)

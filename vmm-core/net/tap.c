@@ -130,6 +130,13 @@ static struct netdev *tap_start(int fd, const char *name, char *err,
 	}
 	t->fd = fd;
 	snprintf(t->name, sizeof(t->name), "%s", name);
+	/* Offloads belong to the device and outlive its last user: after a
+	 * QEMU (which sets checksum and TSO offloads with its vnet header)
+	 * the kernel would hand us TCP frames with partial checksums and
+	 * 64 KiB segments, which we cannot mark (no vnet header).  Off. */
+	if (ioctl(fd, TUNSETOFFLOAD, 0) < 0)
+		vlog(LOG_WARN, "tap device '%s': cannot turn its offloads off: %s",
+		     name, strerror(errno));
 	t->nd = net_new(&tap_ops, t, &e);
 	if (!t->nd) {
 		snprintf(err, errlen, "tap device '%s': %s", name, strerror(-e));
