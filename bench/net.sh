@@ -5,7 +5,7 @@
 # through a TAP device, vivarium against QEMU.
 #
 # Usage:
-#   bench/net.sh [--vivarium PATH] [--mib N] [--pings N] [--timeout SEC]
+#   bench/net.sh [--vivarium PATH] [--exits] [--mib N] [--pings N] [--timeout SEC]
 #
 # In ONE run of the nested rig (tests/rig/rig.sh, with tun and bridge loaded
 # in L1) it boots the same guest - the Debian kernel from /boot and the
@@ -16,7 +16,10 @@
 #   vivarium nat  --nic virtio,nat,hostfwd=tcp:127.0.0.1:8080-:80
 #   vivarium tap  --nic virtio,tap,ifname=tap0
 # (vivarium when PATH, default build/app/vivarium, is built and its `run
-# --help` mentions --nic; otherwise "vivarium: not available").  NAT: the
+# --help` mentions --nic; otherwise "vivarium: not available").  --exits
+# adds two boots of the same vivarium with VIVARIUM_IOFD=off ("viv-exits":
+# every virtio notify an MMIO exit, every MSI a KVM_SIGNAL_MSI, as before
+# ioeventfd and irqfd), so the doorbells' effect is measured in one run.  NAT: the
 # guest is 10.0.2.15 (DHCP), L1 is 10.0.2.2.  TAP: tap0 is in a bridge br0
 # at 192.168.77.1/24 in L1; the guest takes 192.168.77.2.  Each boot measures
 #   host->guest  the guest's busybox wget of N MiB (zeros) from busybox
@@ -50,10 +53,12 @@ viv=$root/build/app/vivarium
 mib=64
 pings=10
 timeout_s=900
+exits=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--vivarium) viv=$2; shift 2 ;;
+	--exits) exits=1; shift ;;
 	--mib) mib=$2; shift 2 ;;
 	--pings) pings=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
@@ -82,6 +87,8 @@ elif ! "$viv" run --help 2>&1 | grep -q -- '--nic'; then
 else
 	rig_args+=(--bin "$viv:/bin/vivarium")
 	vmms="qemu vivarium"
+	[ "$exits" = 1 ] && vmms="$vmms viv-exits"
+	[ "$exits" = 1 ] && timeout_s=$((timeout_s + 600))
 fi
 
 # The script L1 runs: BENCH-RESULT lines, one per VMM and backend.
@@ -120,7 +127,10 @@ for vmm in $vmms; do
 				-display none -monitor none -no-reboot -serial file:/tmp/serial.log \
 				-kernel /guest/vmlinuz -initrd /guest/initrd.cpio.gz $qnic -append "$args"
 		else
-			set -- vivarium run --cpus 2 --memory 512M --display none --serial file:/tmp/serial.log \
+			# viv-exits: the same vivarium without its eventfd doorbells.
+			envs=
+			[ $vmm = viv-exits ] && envs=VIVARIUM_IOFD=off
+			set -- env $envs vivarium run --cpus 2 --memory 512M --display none --serial file:/tmp/serial.log \
 				--kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz $vnic --append "$args"
 		fi
 		echo "=== $vmm $net: $*"
@@ -182,8 +192,13 @@ fig() {
 echo
 echo "Network in the nested rig (L1/L2 times; TCG: compare within one run only)"
 echo "virtio-net, $mib MiB each way over one TCP connection (busybox wget/httpd), $pings pings; whole rig run: $wall s wall"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
-printf '%-34s %12s %12s %10s\n' "" qemu vivarium viv/qemu
+if [ "$exits" = 1 ] && [ -z "$viv_note" ]; then
+	printf '%-34s %12s %12s %10s %12s %10s %10s\n' "" qemu vivarium viv/qemu viv-exits exits/qemu viv/exits
+else
+	printf '%-34s %12s %12s %10s\n' "" qemu vivarium viv/qemu
+fi
 ok=1
 for net in nat tap; do
 	case $net in nat) peer=10.0.2.2 ;; tap) peer=192.168.77.1 ;; esac
@@ -200,9 +215,16 @@ for net in nat tap; do
 		else
 			v=$(fig vivarium $net $what)
 			[ -n "$v" ] || ok=0
-			r=$(awk -v a="$v" -v b="$q" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+			r=$(ratio "$v" "$q")
 		fi
-		printf '%-34s %12s %12s %10s\n' "$label" "${q:--}" "${v:--}" "$r"
+		if [ "$exits" = 1 ] && [ -z "$viv_note" ]; then
+			x=$(fig viv-exits $net $what)
+			[ -n "$x" ] || ok=0
+			printf '%-34s %12s %12s %10s %12s %10s %10s\n' "$label" "${q:--}" "${v:--}" "$r" \
+				"${x:--}" "$(ratio "$x" "$q")" "$(ratio "$v" "$x")"
+		else
+			printf '%-34s %12s %12s %10s\n' "$label" "${q:--}" "${v:--}" "$r"
+		fi
 	done
 done
 echo
