@@ -157,22 +157,25 @@ static int commit_routes(void *opaque, const struct hv_msi_route *routes,
 
 /*
  * The GSI routing table, the I/O thread and the doorbells virtio devices
- * get: ioeventfds and irqfds where KVM has them, unless VIVARIUM_IOFD=off
- * (every notify an exit, every MSI a KVM_SIGNAL_MSI: the path before
- * them, for comparisons and as a way out).
+ * get: ioeventfds and irqfds where KVM has them.  VIVARIUM_IOFD says
+ * which: "off" (every notify an exit, every MSI a KVM_SIGNAL_MSI: the
+ * path before them, for comparisons and as a way out), "ioeventfd" or
+ * "irqfd" (that one only); anything else, or unset, both.
  */
 static int build_iofd(struct machine *m, char *err, size_t errlen)
 {
 	const char *env = getenv("VIVARIUM_IOFD");
 	bool off = env && !strcmp(env, "off");
+	bool want_ioev = !off && !(env && !strcmp(env, "irqfd"));
+	bool want_irqfd = !off && !(env && !strcmp(env, "ioeventfd"));
 	unsigned f = hv_vm_features(m->vm);
 
 	TRY_NEW(m->routes, irq_routes_new(hv_vm_gsi_count(m->vm), commit_routes, m),
 		"GSI routes");
 	m->iofd = (struct iofd_hv){
 		.vm = m->vm, .routes = m->routes,
-		.ioeventfd = !off && (f & HV_VM_IOEVENTFD),
-		.irqfd = !off && (f & HV_VM_IRQFD),
+		.ioeventfd = want_ioev && (f & HV_VM_IOEVENTFD),
+		.irqfd = want_irqfd && (f & HV_VM_IRQFD),
 	};
 	if (m->iofd.ioeventfd) {
 		m->io = iothread_new(&m->lock);
@@ -186,9 +189,9 @@ static int build_iofd(struct machine *m, char *err, size_t errlen)
 		m->iofd.io = m->io;
 	}
 	if (m->boots <= 1)
-		vlog(LOG_INFO, "virtio doorbells: ioeventfd %s, irqfd %s%s",
+		vlog(LOG_INFO, "virtio doorbells: ioeventfd %s, irqfd %s%s%s%s",
 		     m->iofd.ioeventfd ? "on" : "off", m->iofd.irqfd ? "on" : "off",
-		     off ? " (VIVARIUM_IOFD=off)" : "");
+		     env ? " (VIVARIUM_IOFD=" : "", env ? env : "", env ? ")" : "");
 	return 0;
 }
 
