@@ -33,7 +33,17 @@
 # GUEST-DISK-FORMATTED), "disk-write NAME" (GUEST-DISK-WROTE=NAME) and
 # "disk-check NAME" (GUEST-DISK-HAS=NAME:yes|no) work on the first virtio
 # disk, each mounting it and unmounting it again, so that what is on the
-# disk between two commands is all there is.
+# disk between two commands is all there is.  And before anything else,
+# what the kernel command line asks of /dev/vda (for bench/disk.sh), timed
+# with busybox dd and O_DIRECT (each block one request, nothing from the
+# guest's cache):
+#   vivblk.read=MIB         sequential 1 MiB reads: GUEST-BLK-READ=ok|fail
+#                           bytes= ms=
+#   vivblk.read4k=N         N sequential 4 KiB reads, one at a time:
+#                           GUEST-BLK-READ4K=ok|fail bytes= ms=
+#   vivblk.write4k=N        N 4 KiB writes of zeros from the disk's start
+#                           (a scratch disk!): GUEST-BLK-WRITE4K=
+# Times are the guest's /proc/uptime, in ms.
 #
 # --count: as --wait, but a process prints GUEST-COUNT=<n> mono=<s> (n
 # from 1, one a second; mono: /proc/uptime) for snapshot tests, and every
@@ -359,6 +369,33 @@ for m in $(cat /lib/modules/disk-order); do
 done
 echo "GUEST-DISK-MODULES=$ok"
 mkdir -p /mnt
+n=0
+while [ ! -e /sys/block/vda ] && [ $n -lt 15 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+vivblk() {
+	for w in $(cat /proc/cmdline); do
+		case $w in "vivblk.$1="*) echo "${w#vivblk.$1=}"; return ;; esac
+	done
+}
+ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+# blk_dd NAME COUNT BS dd-arguments...: one timed O_DIRECT run; bytes
+# from the whole records written (Debian's busybox dd prints no byte
+# count).
+blk_dd() {
+	name=$1 count=$2 bs=$3
+	shift 3
+	[ -n "$count" ] || return 0
+	t0=$(ms)
+	if out=$(dd "$@" bs="$bs" count="$count" 2>&1); then r=ok; else r=fail; fi
+	t=$(($(ms) - t0))
+	recs=$(echo "$out" | sed -n 's/^\([0-9]*\)+[0-9]* records out.*/\1/p')
+	echo "GUEST-BLK-$name=$r bytes=$((${recs:-0} * bs)) ms=$t"
+	[ $r = ok ] || echo "$out" | sed "s/^/GUEST-BLK-$name-ERR: /"
+}
+blk_dd READ "$(vivblk read)" 1048576 if=/dev/vda of=/dev/null iflag=direct
+blk_dd READ4K "$(vivblk read4k)" 4096 if=/dev/vda of=/dev/null iflag=direct
+blk_dd WRITE4K "$(vivblk write4k)" 4096 if=/dev/zero of=/dev/vda oflag=direct
 EOF
 fi
 
