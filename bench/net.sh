@@ -5,21 +5,28 @@
 # through a TAP device, vivarium against QEMU.
 #
 # Usage:
-#   bench/net.sh [--vivarium PATH] [--exits] [--mib N] [--pings N] [--timeout SEC]
+#   bench/net.sh [--vivarium PATH] [--exits] [--iofd LIST] [--rounds N]
+#                [--mib N] [--pings N] [--timeout SEC]
 #
 # In ONE run of the nested rig (tests/rig/rig.sh, with tun and bridge loaded
 # in L1) it boots the same guest - the Debian kernel from /boot and the
 # initramfs of tests/rig/mkguest-initramfs.sh --net, 2 vCPUs, 512 MiB,
 # virtio-net - four times:
-#   qemu     nat  -nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:8080-:80
-#   qemu     tap  -nic tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci
+#   qemu     nat  -netdev user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80
+#                 -device virtio-net-pci,netdev=n0
+#   qemu     tap  -netdev tap,id=n0,ifname=tap0,script=no,downscript=no
+#                 -device virtio-net-pci,netdev=n0
 #   vivarium nat  --nic virtio,nat,hostfwd=tcp:127.0.0.1:8080-:80
 #   vivarium tap  --nic virtio,tap,ifname=tap0
 # (vivarium when PATH, default build/app/vivarium, is built and its `run
 # --help` mentions --nic; otherwise "vivarium: not available").  --exits
 # adds two boots of the same vivarium with VIVARIUM_IOFD=off ("viv-exits":
 # every virtio notify an MMIO exit, every MSI a KVM_SIGNAL_MSI, as before
-# ioeventfd and irqfd), so the doorbells' effect is measured in one run.  NAT: the
+# ioeventfd and irqfd), so the doorbells' effect is measured in one run,
+# and two of QEMU with virtio-net-pci,ioeventfd=off ("qemu-exits": its
+# notifies exit, its MSIs keep their irqfds), how the same change moves
+# the peer here; --iofd ioeventfd,irqfd adds "viv-ioeventfd" and
+# "viv-irqfd", each with only that one.  NAT: the
 # guest is 10.0.2.15 (DHCP), L1 is 10.0.2.2.  TAP: tap0 is in a bridge br0
 # at 192.168.77.1/24 in L1; the guest takes 192.168.77.2.  Each boot measures
 #   host->guest  the guest's busybox wget of N MiB (zeros) from busybox
@@ -36,8 +43,11 @@
 #                192.168.77.1 on TAP (guest <-> L1's kernel); min/avg/max
 # Both are TCP (HTTP/1.0 through busybox's httpd and wget), one connection.
 # Everything runs under TCG, L1 and L2 alike: compare figures of one run
-# only.  The ratio column is vivarium/QEMU (above 1: vivarium moves more
-# bytes per second, or its pings take longer).
+# only.  --rounds N (default 1) boots every VMM N times, taking turns, so
+# that the machine's load swings fall on all of them; each figure is then
+# the median of its rounds, and their range is printed below.  Each figure
+# has its ratio to QEMU's in brackets (above 1: more bytes per second, or
+# pings that take longer).
 #
 # Exit: 0 when every measured VMM gave every figure, 1 otherwise, 125 when
 # the rig itself failed.
@@ -53,14 +63,17 @@ viv=$root/build/app/vivarium
 mib=64
 pings=10
 timeout_s=900
-exits=0
+variants=
+rounds=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--vivarium) viv=$2; shift 2 ;;
-	--exits) exits=1; shift ;;
+	--exits) variants="$variants off"; shift ;;
+	--iofd) variants="$variants $(echo "$2" | tr , ' ')"; shift 2 ;;
 	--mib) mib=$2; shift 2 ;;
 	--pings) pings=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	-h|--help) sed -n '/^# Usage:/,/^# Exit:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "net: unknown option '$1'" >&2; exit 2 ;;
@@ -68,6 +81,7 @@ while [ $# -gt 0 ]; do
 done
 case $mib in ''|*[!0-9]*) echo "net: --mib wants a number" >&2; exit 2 ;; esac
 case $pings in ''|*[!0-9]*) echo "net: --pings wants a number" >&2; exit 2 ;; esac
+case $rounds in ''|0|*[!0-9]*) echo "net: --rounds wants a number from 1" >&2; exit 2 ;; esac
 
 kernel=$(newest_kernel)
 [ -n "$kernel" ] || { echo "net: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
@@ -87,15 +101,23 @@ elif ! "$viv" run --help 2>&1 | grep -q -- '--nic'; then
 else
 	rig_args+=(--bin "$viv:/bin/vivarium")
 	vmms="qemu vivarium"
-	[ "$exits" = 1 ] && vmms="$vmms viv-exits"
-	[ "$exits" = 1 ] && timeout_s=$((timeout_s + 600))
+	for v in $variants; do
+		case $v in
+		off) vmms="$vmms viv-exits qemu-exits" ;;
+		ioeventfd|irqfd) vmms="$vmms viv-$v" ;;
+		*) echo "net: --iofd takes off, ioeventfd, irqfd" >&2; exit 2 ;;
+		esac
+		timeout_s=$((timeout_s + 600))
+	done
 fi
+timeout_s=$((timeout_s * rounds))
 
 # The script L1 runs: BENCH-RESULT lines, one per VMM and backend.
 cat >"$work/bench.sh" <<EOF
 vmms="$vmms"
 mib=$mib
 pings=$pings
+rounds=$rounds
 EOF
 cat >>"$work/bench.sh" <<'EOF'
 port=8000
@@ -110,30 +132,39 @@ tunctl -t tap0 >/dev/null && brctl addbr br0 && brctl addif br0 tap0 &&
 	echo "BENCH-NOTE all: could not set up tap0 and br0"
 httpd -p 192.168.77.1:$port -h /srv/www
 
+round=0
+while [ $round -lt $rounds ]; do
+round=$((round + 1))
 for vmm in $vmms; do
 	for net in nat tap; do
 		if [ $net = nat ]; then
 			peer=10.0.2.2 guest=127.0.0.1:8080 guestargs=
-			qnic="-nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:8080-:80"
+			qnic="-netdev user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80"
 			vnic="--nic virtio,nat,hostfwd=tcp:127.0.0.1:8080-:80"
 		else
 			peer=192.168.77.1 guest=192.168.77.2 guestargs="vivnet.ip=192.168.77.2/24"
-			qnic="-nic tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci"
+			qnic="-netdev tap,id=n0,ifname=tap0,script=no,downscript=no"
 			vnic="--nic virtio,tap,ifname=tap0"
 		fi
 		args="$append $guestargs vivnet.serve=$mib vivnet.ping=$peer vivnet.pingcount=$pings vivnet.sink=http://$peer:$port/zero.bin"
-		if [ $vmm = qemu ]; then
+		if [ $vmm = qemu ] || [ $vmm = qemu-exits ]; then
+			qdev="-device virtio-net-pci,netdev=n0"
+			[ $vmm = qemu-exits ] && qdev="$qdev,ioeventfd=off"
 			set -- qemu-system-x86_64 -accel kvm -machine kernel_irqchip=split -m 512M -smp 2 \
 				-display none -monitor none -no-reboot -serial file:/tmp/serial.log \
-				-kernel /guest/vmlinuz -initrd /guest/initrd.cpio.gz $qnic -append "$args"
+				-kernel /guest/vmlinuz -initrd /guest/initrd.cpio.gz $qnic $qdev -append "$args"
 		else
-			# viv-exits: the same vivarium without its eventfd doorbells.
-			envs=
-			[ $vmm = viv-exits ] && envs=VIVARIUM_IOFD=off
+			# viv-exits: the same vivarium without its eventfd
+			# doorbells; viv-V: with VIVARIUM_IOFD=V.
+			case $vmm in
+			viv-exits) envs=VIVARIUM_IOFD=off ;;
+			viv-*) envs=VIVARIUM_IOFD=${vmm#viv-} ;;
+			*) envs= ;;
+			esac
 			set -- env $envs vivarium run --cpus 2 --memory 512M --display none --serial file:/tmp/serial.log \
 				--kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz $vnic --append "$args"
 		fi
-		echo "=== $vmm $net: $*"
+		echo "=== $vmm $net (round $round): $*"
 		rm -f /tmp/serial.log
 		t0=$(ms)
 		timeout 400 "$@" </dev/null >/tmp/vmm.out 2>&1 &
@@ -157,15 +188,16 @@ for vmm in $vmms; do
 		sink=$(echo "$log" | grep '^GUEST-SINK=' | tail -n1)
 		ping=$(echo "$log" | grep '^GUEST-PING=' | tail -n1)
 		field() { echo "$2" | grep -o " $1=[^ ]*" | cut -d= -f2; }
-		echo "BENCH-RESULT vmm=$vmm net=$net state=$state down=${sink%% *} down_bytes=$(field bytes "$sink") down_ms=$(field ms "$sink") $up ping=${ping%% *} rtt=$(field rtt "$ping")"
+		echo "BENCH-RESULT vmm=$vmm net=$net round=$round state=$state down=${sink%% *} down_bytes=$(field bytes "$sink") down_ms=$(field ms "$sink") $up ping=${ping%% *} rtt=$(field rtt "$ping")"
 		if [ $state != ok ] || [ "${sink%% *}" != GUEST-SINK=ok ]; then
 			{ tr -d '\r' </tmp/vmm.out; echo "$log"; } | grep . | tail -n 5 | sed "s/^/BENCH-NOTE $vmm $net: /"
 		fi
 	done
 done
+done
 EOF
 
-echo "net: one rig run, VMMs: $vmms; $mib MiB each way, $pings pings (guest: $kernel, 2 vCPUs, 512 MiB, virtio-net)" >&2
+echo "net: one rig run, VMMs: $vmms, $rounds round(s); $mib MiB each way, $pings pings (guest: $kernel, 2 vCPUs, 512 MiB, virtio-net)" >&2
 start=$(date +%s.%N)
 "$rig" --timeout "$timeout_s" "${rig_args[@]}" --file "$work/bench.sh:/rig/bench.sh" \
 	-- 'sh /rig/bench.sh' </dev/null 2>&1 | tee "$work/console"
@@ -173,32 +205,50 @@ rig_status=${PIPESTATUS[0]}
 wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 
 out=$(tr -d '\r' <"$work/console")
-# fig VMM NET WHAT: one figure of that run (MiB/s, or the average rtt in ms).
-fig() {
-	local line
-	line=$(grep -a "^BENCH-RESULT vmm=$1 net=$2 " <<<"$out" | tail -n1)
-	[ -n "$line" ] || return
+# fig1 LINE WHAT: one figure of one BENCH-RESULT line (MiB/s, or the
+# average rtt in ms); nothing if that measurement failed.
+fig1() {
+	local line=$1
 	f() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-	case $3 in
+	case $2 in
 	down|up)
-		[ "$3" = up ] || [ "$(f down)" = GUEST-SINK=ok ] || return
-		awk -v b="$(f "$3"_bytes)" -v ms="$(f "$3"_ms)" -v want=$((mib * 1048576)) \
+		[ "$2" = up ] || [ "$(f down)" = GUEST-SINK=ok ] || return
+		awk -v b="$(f "$2"_bytes)" -v ms="$(f "$2"_ms)" -v want=$((mib * 1048576)) \
 			'BEGIN { if (b == want && ms > 0) printf "%.2f", b / 1048576 / (ms / 1000) }' ;;
 	rtt) f rtt | cut -d/ -f2 ;;
 	rtts) f rtt ;;
 	esac
 }
+# figs VMM NET WHAT: that figure of each of the VMM's rounds (sorted, but
+# for rtts: min/avg/max strings in round order).
+figs() {
+	grep -a "^BENCH-RESULT vmm=$1 net=$2 " <<<"$out" | while read -r line; do
+		fig1 "$line" "$3"
+		echo
+	done | grep . | if [ "$3" = rtts ]; then cat; else sort -g; fi
+}
+# fig VMM NET WHAT: the median over the rounds (nothing if none succeeded).
+fig() {
+	local fmt=%.2f
+
+	[ "$3" = rtt ] && fmt=%.3f
+	figs "$1" "$2" "$3" | awk -v fmt=$fmt '{ v[NR] = $1 }
+		END { if (NR) printf fmt "\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 echo
 echo "Network in the nested rig (L1/L2 times; TCG: compare within one run only)"
-echo "virtio-net, $mib MiB each way over one TCP connection (busybox wget/httpd), $pings pings; whole rig run: $wall s wall"
+echo "virtio-net, $mib MiB each way over one TCP connection (busybox wget/httpd), $pings pings;"
+echo "$rounds round(s), medians; whole rig run: $wall s wall"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
+echo "(in brackets: the ratio to QEMU's figure in the same run)"
 echo
-if [ "$exits" = 1 ] && [ -z "$viv_note" ]; then
-	printf '%-34s %12s %12s %10s %12s %10s %10s\n' "" qemu vivarium viv/qemu viv-exits exits/qemu viv/exits
-else
-	printf '%-34s %12s %12s %10s\n' "" qemu vivarium viv/qemu
-fi
+hdr=$(printf '%-32s' "")
+for vmm in $vmms; do
+	hdr="$hdr$(printf '%16s' "$vmm")"
+done
+[ -n "$viv_note" ] && hdr="$hdr$(printf '%16s' vivarium)"
+echo "$hdr"
 ok=1
 for net in nat tap; do
 	case $net in nat) peer=10.0.2.2 ;; tap) peer=192.168.77.1 ;; esac
@@ -209,32 +259,39 @@ for net in nat tap; do
 		rtt) label="$net ping $peer avg (ms)" ;;
 		esac
 		q=$(fig qemu $net $what)
-		[ -n "$q" ] || ok=0
-		if [ -n "$viv_note" ]; then
-			v=- r=-
-		else
-			v=$(fig vivarium $net $what)
+		row=$(printf '%-32s' "$label")
+		for vmm in $vmms; do
+			v=$(fig "$vmm" $net $what)
 			[ -n "$v" ] || ok=0
-			r=$(ratio "$v" "$q")
-		fi
-		if [ "$exits" = 1 ] && [ -z "$viv_note" ]; then
-			x=$(fig viv-exits $net $what)
-			[ -n "$x" ] || ok=0
-			printf '%-34s %12s %12s %10s %12s %10s %10s\n' "$label" "${q:--}" "${v:--}" "$r" \
-				"${x:--}" "$(ratio "$x" "$q")" "$(ratio "$v" "$x")"
-		else
-			printf '%-34s %12s %12s %10s\n' "$label" "${q:--}" "${v:--}" "$r"
-		fi
+			r=
+			[ "$vmm" = qemu ] || [ -z "$v" ] || r=$(ratio "$v" "$q")
+			row="$row$(printf '%16s' "${v:--}${r:+ [$r]}")"
+		done
+		[ -n "$viv_note" ] && row="$row$(printf '%16s' -)"
+		echo "$row"
 	done
 done
+if [ "$rounds" -gt 1 ]; then
+	echo
+	echo "range over the rounds (lowest-highest):"
+	for net in nat tap; do
+		for what in down up rtt; do
+			row=$(printf '%-32s' "$net $what")
+			for vmm in $vmms; do
+				row="$row$(printf '%16s' "$(figs "$vmm" $net $what | sed -n '1h; $!d; x; G; s/\n/-/p')")"
+			done
+			echo "$row"
+		done
+	done
+fi
 echo
 for vmm in $vmms; do
 	for net in nat tap; do
-		echo "# $vmm $net ping min/avg/max: $(fig $vmm $net rtts) ms"
+		echo "# $vmm $net ping min/avg/max: $(figs "$vmm" $net rtts | tr '\n' ' ')ms"
 	done
 done
 [ -z "$viv_note" ] || echo "vivarium: $viv_note"
-grep -a '^BENCH-NOTE' <<<"$out"
+grep -a '^BENCH-NOTE' <<<"$out" | awk '!seen[$0]++'
 if [ "$rig_status" != 0 ]; then
 	echo "net: the rig ended with status $rig_status" >&2
 	[ "$rig_status" = 125 ] && exit 125
