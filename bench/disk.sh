@@ -5,8 +5,8 @@
 # vivarium against QEMU (and against itself without eventfd doorbells).
 #
 # Usage:
-#   bench/disk.sh [--vivarium PATH] [--exits] [--iofd LIST] [--mib N]
-#                 [--requests N] [--timeout SEC]
+#   bench/disk.sh [--vivarium PATH] [--exits] [--iofd LIST] [--rounds N]
+#                 [--mib N] [--requests N] [--timeout SEC]
 #
 # In ONE run of the nested rig (tests/rig/rig.sh) it boots the same guest -
 # the Debian kernel from /boot and the initramfs of
@@ -17,6 +17,9 @@
 #   vivarium   --disk DISK,format=raw,if=virtio
 #   viv-exits  (--exits) the same vivarium with VIVARIUM_IOFD=off: every
 #              notify an MMIO exit, every MSI a KVM_SIGNAL_MSI
+#   qemu-exits (--exits) QEMU with -device virtio-blk-pci,ioeventfd=off
+#              (notifies exit; its MSIs keep their irqfds): how the same
+#              change moves the peer here
 #   viv-V      (--iofd V,...) the same vivarium with VIVARIUM_IOFD=V for
 #              each V (ioeventfd, irqfd: one of the two only)
 # (vivarium when PATH, default build/app/vivarium, is built).  The guest
@@ -27,8 +30,11 @@
 #   write 4 KiB  as many 4 KiB writes, one at a time
 # One request in flight: each costs a notify and an interrupt, which is
 # what the doorbells change.  Everything runs under TCG, L1 and L2 alike:
-# compare figures of one run only.  One row per VMM, each figure with its
-# ratio to QEMU's (above 1: faster than QEMU).
+# compare figures of one run only.  --rounds N (default 1) boots every VMM
+# N times, taking turns (round 1: each VMM, round 2: each again...), so
+# that the machine's load swings fall on all of them; each figure is then
+# the median of its rounds, and their range is printed below.  One row per
+# VMM, each figure with its ratio to QEMU's (above 1: faster than QEMU).
 #
 # Exit: 0 when every measured VMM gave every figure, 1 otherwise, 125 when
 # the rig itself failed.
@@ -45,6 +51,7 @@ mib=64
 requests=4096
 timeout_s=900
 variants=
+rounds=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -52,6 +59,7 @@ while [ $# -gt 0 ]; do
 	--exits) variants="$variants off"; shift ;;
 	--iofd) variants="$variants $(echo "$2" | tr , ' ')"; shift 2 ;;
 	--mib) mib=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--requests) requests=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	-h|--help) sed -n '/^# Usage:/,/^# Exit:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -60,6 +68,7 @@ while [ $# -gt 0 ]; do
 done
 case $mib in ''|*[!0-9]*) echo "disk: --mib wants a number" >&2; exit 2 ;; esac
 case $requests in ''|*[!0-9]*) echo "disk: --requests wants a number" >&2; exit 2 ;; esac
+case $rounds in ''|0|*[!0-9]*) echo "disk: --rounds wants a number from 1" >&2; exit 2 ;; esac
 
 kernel=$(newest_kernel)
 [ -n "$kernel" ] || { echo "disk: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
@@ -78,32 +87,38 @@ else
 	vmms="qemu vivarium"
 	for v in $variants; do
 		case $v in
-		off) vmms="$vmms viv-exits" ;;
+		off) vmms="$vmms viv-exits qemu-exits" ;;
 		ioeventfd|irqfd) vmms="$vmms viv-$v" ;;
 		*) echo "disk: --iofd takes off, ioeventfd, irqfd" >&2; exit 2 ;;
 		esac
-		timeout_s=$((timeout_s + 300))
+		timeout_s=$((timeout_s + 600))
 	done
 fi
+timeout_s=$((timeout_s * rounds))
 
 # The script L1 runs: BENCH-RESULT lines, one per VMM.
 cat >"$work/bench.sh" <<EOF
 vmms="$vmms"
 mib=$mib
 requests=$requests
+rounds=$rounds
 EOF
 cat >>"$work/bench.sh" <<'EOF'
 ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 args="console=ttyS0 quiet panic=-1 vivblk.read=$mib vivblk.read4k=$requests vivblk.write4k=$requests"
+round=0
+while [ $round -lt $rounds ]; do
+round=$((round + 1))
 for vmm in $vmms; do
 	# A fresh disk each time: no VMM finds another's pages or writes.
 	rm -f /tmp/disk.img
 	dd if=/dev/zero of=/tmp/disk.img bs=1048576 count=$((mib + 16)) 2>/dev/null
-	if [ $vmm = qemu ]; then
+	if [ $vmm = qemu ] || [ $vmm = qemu-exits ]; then
+		drive="-drive file=/tmp/disk.img,format=raw,if=virtio"
+		[ $vmm = qemu-exits ] && drive="-drive file=/tmp/disk.img,format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0,ioeventfd=off"
 		set -- qemu-system-x86_64 -accel kvm -machine kernel_irqchip=split -m 512M -smp 2 \
 			-display none -monitor none -no-reboot -serial file:/tmp/serial.log -nic none \
-			-drive file=/tmp/disk.img,format=raw,if=virtio \
-			-kernel /guest/vmlinuz -initrd /guest/initrd.cpio.gz -append "$args"
+			$drive -kernel /guest/vmlinuz -initrd /guest/initrd.cpio.gz -append "$args"
 	else
 		case $vmm in
 		viv-exits) envs=VIVARIUM_IOFD=off ;;
@@ -114,7 +129,7 @@ for vmm in $vmms; do
 			--serial file:/tmp/serial.log --disk /tmp/disk.img,format=raw,if=virtio \
 			--kernel /guest/vmlinuz --initrd /guest/initrd.cpio.gz --append "$args"
 	fi
-	echo "=== $vmm: $*"
+	echo "=== $vmm (round $round): $*"
 	rm -f /tmp/serial.log
 	t0=$(ms)
 	timeout 400 "$@" </dev/null >/tmp/vmm.out 2>&1 &
@@ -130,7 +145,7 @@ for vmm in $vmms; do
 	log=$(tr -d '\r' </tmp/serial.log)
 	line() { echo "$log" | grep "^GUEST-BLK-$1=" | tail -n1; }
 	field() { echo "$2" | grep -o " $1=[^ ]*" | cut -d= -f2; }
-	res="BENCH-RESULT vmm=$vmm state=$state"
+	res="BENCH-RESULT vmm=$vmm round=$round state=$state"
 	for w in READ READ4K WRITE4K; do
 		l=$(line $w)
 		st=${l#GUEST-BLK-$w=}
@@ -142,9 +157,10 @@ for vmm in $vmms; do
 		{ tr -d '\r' </tmp/vmm.out; echo "$log"; } | grep . | tail -n 5 | sed "s/^/BENCH-NOTE $vmm: /"
 	fi
 done
+done
 EOF
 
-echo "disk: one rig run, VMMs: $vmms; $mib MiB in 1 MiB reads, $requests 4 KiB reads and writes (guest: $kernel, 2 vCPUs, 512 MiB, virtio-blk)" >&2
+echo "disk: one rig run, VMMs: $vmms, $rounds round(s); $mib MiB in 1 MiB reads, $requests 4 KiB reads and writes (guest: $kernel, 2 vCPUs, 512 MiB, virtio-blk)" >&2
 start=$(date +%s.%N)
 "$rig" --timeout "$timeout_s" "${rig_args[@]}" --file "$work/bench.sh:/rig/bench.sh" \
 	-- 'sh /rig/bench.sh' </dev/null 2>&1 | tee "$work/console"
@@ -152,11 +168,10 @@ rig_status=${PIPESTATUS[0]}
 wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 
 out=$(tr -d '\r' <"$work/console")
-# fig VMM WHAT: MiB/s (READ) or requests/s (READ4K, WRITE4K) of that run.
-fig() {
-	local line want
-	line=$(grep -a "^BENCH-RESULT vmm=$1 " <<<"$out" | tail -n1)
-	[ -n "$line" ] || return
+# fig1 LINE WHAT: MiB/s (READ) or requests/s (READ4K, WRITE4K) of one
+# BENCH-RESULT line; nothing if that measurement failed.
+fig1() {
+	local line=$1 want
 	f() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
 	[ "$(f "$2")" = ok ] || return
 	case $2 in
@@ -168,11 +183,26 @@ fig() {
 			'BEGIN { if (b == want && ms > 0) printf "%.0f", b / 4096 / (ms / 1000) }' ;;
 	esac
 }
+# figs VMM WHAT: that figure of each of the VMM's rounds, sorted.
+figs() {
+	grep -a "^BENCH-RESULT vmm=$1 " <<<"$out" | while read -r line; do
+		fig1 "$line" "$2"
+		echo
+	done | grep . | sort -g
+}
+# fig VMM WHAT: the median over the rounds (nothing if none succeeded).
+fig() {
+	local fmt=%.0f
+
+	[ "$2" = READ ] && fmt=%.2f
+	figs "$1" "$2" | awk -v fmt=$fmt '{ v[NR] = $1 }
+		END { if (NR) printf fmt "\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo
 echo "virtio-blk in the nested rig (L2 times; TCG: compare within one run only)"
-echo "O_DIRECT on /dev/vda, one request at a time; whole rig run: $wall s wall"
+echo "O_DIRECT on /dev/vda, one request at a time; $rounds round(s), medians; whole rig run: $wall s wall"
 echo "(in brackets: the ratio to QEMU's figure, above 1 = faster)"
 echo
 printf '%-14s%26s%26s%26s\n' "" "read 1 MiB (MiB/s)" "read 4 KiB, QD1 (req/s)" "write 4 KiB, QD1 (req/s)"
@@ -189,8 +219,19 @@ for vmm in $vmms; do
 	printf '%-14s%s\n' "$vmm" "$row"
 done
 [ -z "$viv_note" ] || echo "vivarium: $viv_note"
+if [ "$rounds" -gt 1 ]; then
+	echo
+	echo "range over the rounds (lowest-highest):"
+	for vmm in $vmms; do
+		row=
+		for what in READ READ4K WRITE4K; do
+			row="$row$(printf '%26s' "$(figs "$vmm" $what | sed -n '1h; $!d; x; G; s/\n/-/p')")"
+		done
+		printf '%-14s%s\n' "$vmm" "$row"
+	done
+fi
 echo
-grep -a '^BENCH-NOTE' <<<"$out"
+grep -a '^BENCH-NOTE' <<<"$out" | awk '!seen[$0]++'
 if [ "$rig_status" != 0 ]; then
 	echo "disk: the rig ended with status $rig_status" >&2
 	[ "$rig_status" = 125 ] && exit 125
