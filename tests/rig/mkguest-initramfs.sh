@@ -33,7 +33,12 @@
 # GUEST-DISK-FORMATTED), "disk-write NAME" (GUEST-DISK-WROTE=NAME) and
 # "disk-check NAME" (GUEST-DISK-HAS=NAME:yes|no) work on the first virtio
 # disk, each mounting it and unmounting it again, so that what is on the
-# disk between two commands is all there is.  And before anything else,
+# disk between two commands is all there is; "disk-busy" starts a process
+# that reads the disk's first MiB with O_DIRECT without pause, and from
+# then on each GUEST-COUNT line ends in disk=<rounds read> (requests are
+# in flight whenever a snapshot is taken, and the rounds go on after a
+# restore only if the disk's notifications and interrupts still work; a
+# failed read prints GUEST-DISK-ERROR).  And before anything else,
 # what the kernel command line asks of /dev/vda (for bench/disk.sh), timed
 # with busybox dd and O_DIRECT (each block one request, nothing from the
 # guest's cache):
@@ -402,7 +407,8 @@ fi
 if [ "$count" = 1 ]; then
 	cat >>"$stage/init" <<'EOF'
 (n=0; while :; do n=$((n + 1)); read up idle </proc/uptime
-	echo "GUEST-COUNT=$n mono=$up"; sleep 1; done) &
+	d=$(cat /tmp/disk-rounds 2>/dev/null)
+	echo "GUEST-COUNT=$n mono=$up${d:+ disk=$d}"; sleep 1; done) &
 (while read -r line; do
 	echo "GUEST-ECHO=$line"
 	if [ "$line" = dmesg-check ]; then
@@ -423,6 +429,12 @@ if [ "$count" = 1 ]; then
 	disk-write)
 		mount -t ext2 /dev/vda /mnt && echo "$2" >"/mnt/$2" && umount /mnt && sync &&
 			echo "GUEST-DISK-WROTE=$2" ;;
+	disk-busy)
+		echo 0 >/tmp/disk-rounds
+		(d=0; while dd if=/dev/vda of=/dev/null bs=4096 count=256 iflag=direct 2>/dev/null; do
+			d=$((d + 1)); echo $d >/tmp/disk-rounds.new; mv /tmp/disk-rounds.new /tmp/disk-rounds
+		done; echo "GUEST-DISK-ERROR after $d rounds") &
+		echo "GUEST-DISK-BUSY" ;;
 	disk-check)
 		if mount -t ext2 /dev/vda /mnt; then
 			if [ -e "/mnt/$2" ]; then has=yes; else has=no; fi
