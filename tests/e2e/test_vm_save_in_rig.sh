@@ -121,7 +121,9 @@ echo "--- serial.log of the snapshot part"; tr -d '\r' <"$log" | grep -v '^GUEST
 echo "--- vm.log of the snapshot part"; cat "$dir/vm.log"
 echo "--- end of the snapshot part"
 say disk-busy
-wait_for "GUEST-DISK-BUSY" 30 && echo "SAVE-DISK-BUSY=ok"
+# A count that shows rounds done (the counts from before the revert are
+# in the log too: wait for this one by its text).
+wait_for "GUEST-DISK-BUSY" 30 && wait_for " disk=[1-9]" 60 && echo "SAVE-DISK-BUSY=ok"
 n=$(count)
 wait_for "GUEST-COUNT=$((n + 3)) " 60
 t0=$(ms)
