@@ -21,7 +21,8 @@
 #              (notifies exit; its MSIs keep their irqfds): how the same
 #              change moves the peer here
 #   viv-V      (--iofd V,...) the same vivarium with VIVARIUM_IOFD=V for
-#              each V (ioeventfd, irqfd: one of the two only)
+#              each V (ioeventfd, irqfd: one of the two only; off:
+#              viv-exits without qemu-exits)
 # (vivarium when PATH, default build/app/vivarium, is built).  The guest
 # times, with busybox dd and O_DIRECT on /dev/vda (one request per block,
 # nothing from its own cache), by its /proc/uptime:
@@ -56,7 +57,7 @@ rounds=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--vivarium) viv=$2; shift 2 ;;
-	--exits) variants="$variants off"; shift ;;
+	--exits) variants="$variants off qoff"; shift ;;
 	--iofd) variants="$variants $(echo "$2" | tr , ' ')"; shift 2 ;;
 	--mib) mib=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
@@ -87,7 +88,8 @@ else
 	vmms="qemu vivarium"
 	for v in $variants; do
 		case $v in
-		off) vmms="$vmms viv-exits qemu-exits" ;;
+		off) vmms="$vmms viv-exits" ;;
+		qoff) vmms="$vmms qemu-exits" ;;
 		ioeventfd|irqfd) vmms="$vmms viv-$v" ;;
 		*) echo "disk: --iofd takes off, ioeventfd, irqfd" >&2; exit 2 ;;
 		esac
