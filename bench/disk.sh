@@ -10,7 +10,7 @@
 #
 # In ONE run of the nested rig (tests/rig/rig.sh) it boots the same guest -
 # the Debian kernel from /boot and the initramfs of
-# tests/rig/mkguest-initramfs.sh --blk, 2 vCPUs, 512 MiB - with a scratch
+# tests/rig/mkguest-initramfs.sh --wait --disk, 2 vCPUs, 512 MiB - with a scratch
 # raw disk of N+16 MiB in L1's RAM (tmpfs) as virtio-blk, once per VMM:
 #   qemu       -drive file=DISK,format=raw,if=virtio (cache=writeback,
 #              aio=threads: the page cache and a thread pool, as vivarium)
@@ -21,7 +21,8 @@
 #              (notifies exit; its MSIs keep their irqfds): how the same
 #              change moves the peer here
 #   viv-V      (--iofd V,...) the same vivarium with VIVARIUM_IOFD=V for
-#              each V (ioeventfd, irqfd: one of the two only)
+#              each V (ioeventfd, irqfd: one of the two only; off:
+#              viv-exits without qemu-exits)
 # (vivarium when PATH, default build/app/vivarium, is built).  The guest
 # times, with busybox dd and O_DIRECT on /dev/vda (one request per block,
 # nothing from its own cache), by its /proc/uptime:
@@ -56,7 +57,7 @@ rounds=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--vivarium) viv=$2; shift 2 ;;
-	--exits) variants="$variants off"; shift ;;
+	--exits) variants="$variants off qoff"; shift ;;
 	--iofd) variants="$variants $(echo "$2" | tr , ' ')"; shift 2 ;;
 	--mib) mib=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
@@ -75,7 +76,7 @@ kernel=$(newest_kernel)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-bench-disk.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-"$root/tests/rig/mkguest-initramfs.sh" --blk "$work/guest.cpio.gz" || exit 125
+"$root/tests/rig/mkguest-initramfs.sh" --wait --disk "$work/guest.cpio.gz" || exit 125
 
 vmms=qemu
 viv_note=
@@ -87,7 +88,8 @@ else
 	vmms="qemu vivarium"
 	for v in $variants; do
 		case $v in
-		off) vmms="$vmms viv-exits qemu-exits" ;;
+		off) vmms="$vmms viv-exits" ;;
+		qoff) vmms="$vmms qemu-exits" ;;
 		ioeventfd|irqfd) vmms="$vmms viv-$v" ;;
 		*) echo "disk: --iofd takes off, ioeventfd, irqfd" >&2; exit 2 ;;
 		esac

@@ -25,8 +25,9 @@
 # ioeventfd and irqfd), so the doorbells' effect is measured in one run,
 # and two of QEMU with virtio-net-pci,ioeventfd=off ("qemu-exits": its
 # notifies exit, its MSIs keep their irqfds), how the same change moves
-# the peer here; --iofd ioeventfd,irqfd adds "viv-ioeventfd" and
-# "viv-irqfd", each with only that one.  NAT: the
+# the peer here; --iofd LIST adds, for each of off, ioeventfd, irqfd,
+# vivarium with VIVARIUM_IOFD set so ("viv-exits", "viv-ioeventfd",
+# "viv-irqfd": neither, or only that one).  NAT: the
 # guest is 10.0.2.15 (DHCP), L1 is 10.0.2.2.  TAP: tap0 is in a bridge br0
 # at 192.168.77.1/24 in L1; the guest takes 192.168.77.2.  Each boot measures
 #   host->guest  the guest's busybox wget of N MiB (zeros) from busybox
@@ -69,7 +70,7 @@ rounds=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--vivarium) viv=$2; shift 2 ;;
-	--exits) variants="$variants off"; shift ;;
+	--exits) variants="$variants off qoff"; shift ;;
 	--iofd) variants="$variants $(echo "$2" | tr , ' ')"; shift 2 ;;
 	--mib) mib=$2; shift 2 ;;
 	--pings) pings=$2; shift 2 ;;
@@ -103,7 +104,8 @@ else
 	vmms="qemu vivarium"
 	for v in $variants; do
 		case $v in
-		off) vmms="$vmms viv-exits qemu-exits" ;;
+		off) vmms="$vmms viv-exits" ;;
+		qoff) vmms="$vmms qemu-exits" ;;
 		ioeventfd|irqfd) vmms="$vmms viv-$v" ;;
 		*) echo "net: --iofd takes off, ioeventfd, irqfd" >&2; exit 2 ;;
 		esac

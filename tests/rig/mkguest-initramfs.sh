@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --blk] [--disk] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -33,7 +33,22 @@
 # GUEST-DISK-FORMATTED), "disk-write NAME" (GUEST-DISK-WROTE=NAME) and
 # "disk-check NAME" (GUEST-DISK-HAS=NAME:yes|no) work on the first virtio
 # disk, each mounting it and unmounting it again, so that what is on the
-# disk between two commands is all there is.
+# disk between two commands is all there is; "disk-busy" starts a process
+# that reads the disk's first MiB with O_DIRECT without pause, and from
+# then on each GUEST-COUNT line ends in disk=<rounds read> (requests are
+# in flight whenever a snapshot is taken, and the rounds go on after a
+# restore only if the disk's notifications and interrupts still work; a
+# failed read prints GUEST-DISK-ERROR).  And before anything else,
+# what the kernel command line asks of /dev/vda (for bench/disk.sh), timed
+# with busybox dd and O_DIRECT (each block one request, nothing from the
+# guest's cache):
+#   vivblk.read=MIB         sequential 1 MiB reads: GUEST-BLK-READ=ok|fail
+#                           bytes= ms=
+#   vivblk.read4k=N         N sequential 4 KiB reads, one at a time:
+#                           GUEST-BLK-READ4K=ok|fail bytes= ms=
+#   vivblk.write4k=N        N 4 KiB writes of zeros from the disk's start
+#                           (a scratch disk!): GUEST-BLK-WRITE4K=
+# Times are the guest's /proc/uptime, in ms.
 #
 # --count: as --wait, but a process prints GUEST-COUNT=<n> mono=<s> (n
 # from 1, one a second; mono: /proc/uptime) for snapshot tests, and every
@@ -62,18 +77,6 @@
 #                           GUEST-SINK=ok|fail url= bytes= ms=
 # then GUEST-WAITING.  Times are the guest's /proc/uptime, in ms.
 #
-# --blk: as --wait, but first load virtio_blk (and virtio_pci with what it
-# needs, from modules.dep), print GUEST-BLK-DEV=<vda's size in 512-byte
-# sectors, or none>, then time, on /dev/vda with O_DIRECT (busybox dd, so
-# each block is one request and nothing comes from the guest's cache):
-#   vivblk.read=MIB         sequential 1 MiB reads: GUEST-BLK-READ=ok|fail
-#                           bytes= ms=
-#   vivblk.read4k=N         N sequential 4 KiB reads, one at a time:
-#                           GUEST-BLK-READ4K=ok|fail bytes= ms=
-#   vivblk.write4k=N        N 4 KiB writes of zeros from the disk's start
-#                           (it must be a scratch disk): GUEST-BLK-WRITE4K=
-# then GUEST-WAITING.  For bench/disk.sh.
-#
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
 # prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
@@ -96,14 +99,12 @@ wait=0
 drm=0
 count=0
 net=0
-blk=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
 --drm) wait=1; drm=1; shift ;;
 --count) wait=1; count=1; shift ;;
 --net) wait=1; net=1; shift ;;
---blk) wait=1; blk=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 disk=0
@@ -111,7 +112,7 @@ if [ "${1:-}" = --disk ]; then
 	disk=1
 	shift
 fi
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --blk] [--disk] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -174,9 +175,6 @@ add_modules() {
 if [ "$disk" = 1 ]; then
 	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
 	add_modules disk-order virtio_pci virtio_blk crc32c_generic ext4
-fi
-if [ "$blk" = 1 ]; then
-	add_modules blk-order virtio_pci virtio_blk
 fi
 if [ "$net" = 1 ]; then
 	add_modules net-order virtio_pci virtio_net e1000
@@ -368,10 +366,17 @@ done
 EOF
 fi
 
-if [ "$blk" = 1 ]; then
+if [ "$disk" = 1 ]; then
 	cat >>"$stage/init" <<'EOF'
-for m in $(cat /lib/modules/blk-order); do
-	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+ok=ok
+for m in $(cat /lib/modules/disk-order); do
+	insmod /lib/modules/$m.ko 2>/dev/null || { echo "GUEST-INSMOD-FAILED=$m"; ok=fail; }
+done
+echo "GUEST-DISK-MODULES=$ok"
+mkdir -p /mnt
+n=0
+while [ ! -e /sys/block/vda ] && [ $n -lt 15 ]; do
+	sleep 0.2; n=$((n + 1))
 done
 vivblk() {
 	for w in $(cat /proc/cmdline); do
@@ -379,11 +384,6 @@ vivblk() {
 	done
 }
 ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
-n=0
-while [ ! -e /sys/block/vda ] && [ $n -lt 50 ]; do
-	sleep 0.2; n=$((n + 1))
-done
-echo "GUEST-BLK-DEV=$(cat /sys/block/vda/size 2>/dev/null || echo none)"
 # blk_dd NAME COUNT BS dd-arguments...: one timed O_DIRECT run; bytes
 # from the whole records written (Debian's busybox dd prints no byte
 # count).
@@ -404,21 +404,11 @@ blk_dd WRITE4K "$(vivblk write4k)" 4096 if=/dev/zero of=/dev/vda oflag=direct
 EOF
 fi
 
-if [ "$disk" = 1 ]; then
-	cat >>"$stage/init" <<'EOF'
-ok=ok
-for m in $(cat /lib/modules/disk-order); do
-	insmod /lib/modules/$m.ko 2>/dev/null || { echo "GUEST-INSMOD-FAILED=$m"; ok=fail; }
-done
-echo "GUEST-DISK-MODULES=$ok"
-mkdir -p /mnt
-EOF
-fi
-
 if [ "$count" = 1 ]; then
 	cat >>"$stage/init" <<'EOF'
 (n=0; while :; do n=$((n + 1)); read up idle </proc/uptime
-	echo "GUEST-COUNT=$n mono=$up"; sleep 1; done) &
+	d=$(cat /tmp/disk-rounds 2>/dev/null)
+	echo "GUEST-COUNT=$n mono=$up${d:+ disk=$d}"; sleep 1; done) &
 (while read -r line; do
 	echo "GUEST-ECHO=$line"
 	if [ "$line" = dmesg-check ]; then
@@ -439,6 +429,12 @@ if [ "$count" = 1 ]; then
 	disk-write)
 		mount -t ext2 /dev/vda /mnt && echo "$2" >"/mnt/$2" && umount /mnt && sync &&
 			echo "GUEST-DISK-WROTE=$2" ;;
+	disk-busy)
+		echo 0 >/tmp/disk-rounds
+		(d=0; while dd if=/dev/vda of=/dev/null bs=4096 count=256 iflag=direct 2>/dev/null; do
+			d=$((d + 1)); echo $d >/tmp/disk-rounds.new; mv /tmp/disk-rounds.new /tmp/disk-rounds
+		done; echo "GUEST-DISK-ERROR after $d rounds") &
+		echo "GUEST-DISK-BUSY" ;;
 	disk-check)
 		if mount -t ext2 /dev/vda /mnt; then
 			if [ -e "/mnt/$2" ]; then has=yes; else has=no; fi

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/unit/test_pci_dev.c - PCI device plumbing: BAR sizing and mapping
  * as SeaBIOS and Linux probe them, the expansion ROM, the capability list,
- * INTx through the PIIX PIRQ swizzle, and MSI-X masking and pending bits. */
+ * INTx through the PIIX PIRQ swizzle, MSI-X masking and pending bits, and
+ * the hooks that tell a function of BAR moves and MSI-X changes. */
 #include <errno.h>
 #include <string.h>
 
@@ -380,6 +381,98 @@ static void test_msix(void)
 	teardown();
 }
 
+/* ---- hooks: bar_mapped, msix_changed -------------------------------------- */
+
+static struct { unsigned bar; uint64_t addr; } mapped[16];
+static unsigned nmapped, nchanged, changed_msis;
+
+static void hook_bar_mapped(struct pci_device *d, unsigned bar, uint64_t addr)
+{
+	CHECK(d == &dev);
+	CHECK_EQ(d->bar[bar].addr, addr);	/* told after the fact */
+	if (nmapped < 16)
+		mapped[nmapped] = (typeof(mapped[0])){ bar, addr };
+	nmapped++;
+}
+
+static void hook_msix_changed(struct pci_device *d)
+{
+	CHECK(d == &dev);
+	nchanged++;
+	changed_msis = msis;	/* pending vectors are sent after the hook */
+}
+
+static void test_hooks(void)
+{
+	const uint64_t bar = 0xfebf1000;
+	uint64_t addr;
+	uint32_t data;
+
+	setup();
+	nmapped = nchanged = 0;
+	pci_device_init(&dev, 0x1af4, 0x1042, 1, 0, 0, 0, 1);
+	CHECK_EQ(pci_device_set_bar(&dev, 0, PCI_BAR_MEM32, 4096, false,
+				    &bar_ops, NULL), 0);
+	CHECK_EQ(pci_msix_init(&dev, 0x98, 2, 1), 0);
+	dev.bar_mapped = hook_bar_mapped;
+	dev.msix_changed = hook_msix_changed;
+	CHECK_EQ(pci_add_device(host, &dev, DEVFN), 0);
+
+	/* Addresses alone change nothing; decode on maps both BARs. */
+	wr(0x10, 4, 0xfebf0000);
+	wr(0x14, 4, (uint32_t)bar);
+	CHECK_EQ(nmapped, 0);
+	wr(0x04, 2, PCI_COMMAND_MEMORY);
+	CHECK_EQ(nmapped, 2);
+	CHECK(mapped[0].bar == 0 && mapped[0].addr == 0xfebf0000);
+	CHECK(mapped[1].bar == 1 && mapped[1].addr == bar);
+	/* A move: unmap, then map; a rewrite of the same address: nothing. */
+	nmapped = 0;
+	wr(0x10, 4, 0xfeb00000);
+	CHECK_EQ(nmapped, 2);
+	CHECK(mapped[0].bar == 0 && mapped[0].addr == PCI_BAR_UNMAPPED);
+	CHECK(mapped[1].bar == 0 && mapped[1].addr == 0xfeb00000);
+	wr(0x10, 4, 0xfeb00000);
+	CHECK_EQ(nmapped, 2);
+	/* Decode off unmaps every BAR. */
+	wr(0x04, 2, 0);
+	CHECK_EQ(nmapped, 4);
+	CHECK(mapped[2].addr == PCI_BAR_UNMAPPED && mapped[3].addr == PCI_BAR_UNMAPPED);
+	wr(0x04, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	CHECK_EQ(nmapped, 6);
+
+	/* MSI-X: control writes and table writes; not other config. */
+	CHECK_EQ(nchanged, 0);
+	wr(0x9a, 2, 0x8000);
+	CHECK_EQ(nchanged, 1);
+	CHECK(!pci_msix_deliverable(&dev, 0));	/* entries start masked */
+	pci_msix_notify(&dev, 0);		/* pending */
+	msix_entry(bar, 0, 0xfee00000, 0x41, 0);
+	CHECK_EQ(nchanged, 5);			/* four 4-byte writes */
+	CHECK_EQ(changed_msis, 0);		/* the hook came first */
+	CHECK_EQ(msis, 1);
+	CHECK(pci_msix_deliverable(&dev, 0));
+	CHECK(!pci_msix_deliverable(&dev, 1));
+	CHECK(!pci_msix_deliverable(&dev, 2));	/* out of range */
+	CHECK(pci_msix_message(&dev, 0, &addr, &data));
+	CHECK(addr == 0xfee00000 && data == 0x41);
+	CHECK(!pci_msix_message(&dev, 2, &addr, &data));
+	wr(0x3c, 1, 11);			/* interrupt line: no hook */
+	CHECK_EQ(nchanged, 5);
+	wr(0x9a, 2, 0xc000);			/* function mask */
+	CHECK_EQ(nchanged, 6);
+	CHECK(!pci_msix_deliverable(&dev, 0));
+	wr(0x9a, 2, 0x8000);
+	wr(0x04, 2, PCI_COMMAND_MEMORY);	/* bus master off */
+	CHECK(!pci_msix_deliverable(&dev, 0));
+
+	/* Removal unmaps, and says so. */
+	nmapped = 0;
+	pci_remove_device(host, &dev);
+	CHECK_EQ(nmapped, 2);
+	teardown();
+}
+
 /* ---- snapshot ------------------------------------------------------------ */
 
 /* A function with every kind of BAR, MSI-X and INTA, at DEVFN of @h. */
@@ -674,6 +767,7 @@ int main(void)
 	RUN_TEST(test_capabilities);
 	RUN_TEST(test_intx);
 	RUN_TEST(test_msix);
+	RUN_TEST(test_hooks);
 	RUN_TEST(test_save_load);
 	RUN_TEST(test_load_refuses);
 	return check_finish();
