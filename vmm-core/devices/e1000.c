@@ -11,6 +11,7 @@
  * thread).  Guest memory is only reached through gpa_to_hva() and
  * guest_mem_read()/guest_mem_write(), which check every range.
  */
+#include "../net/csum.h"
 #include "e1000.h"
 
 #include <errno.h>
@@ -741,21 +742,6 @@ static void desc_read(const struct ring *r, uint32_t i, uint8_t d[DESC])
 
 /* ---- checksums --------------------------------------------------------------- */
 
-/* Add @len bytes at @p, as big-endian 16-bit words, to @sum (folded). */
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	uint64_t s = sum;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		s += (uint32_t)p[len - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
-
 /*
  * The checksum offload (SDM §3.3.6): the one's complement sum of bytes
  * @css to @cse inclusive (0: to the end), plus @add, complemented and
@@ -776,7 +762,7 @@ static void insert_csum(uint8_t *pkt, size_t len, unsigned css, unsigned cso,
 				 css, cso, cse, len);
 		return;
 	}
-	v = (uint16_t)~csum_add(add, pkt + css, end - css);
+	v = (uint16_t)~net_csum_add(add, pkt + css, end - css);
 	if (udp && v == 0)
 		v = 0xffff;
 	put_be16(pkt + cso, v);

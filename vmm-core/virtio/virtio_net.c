@@ -9,6 +9,7 @@
  * (virtq_unpop) before the device lock is dropped, so nothing is ever in
  * flight between two calls and a saved state never waits for one.
  */
+#include "../net/csum.h"
 #include "virtio_net.h"
 
 #include <errno.h>
@@ -96,20 +97,6 @@ static void defer(struct virtio_net *vn, uint8_t what)
 
 /* ---- transmit ------------------------------------------------------------ */
 
-/* Ones' complement sum of @len bytes as big-endian 16-bit words (RFC 1071). */
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < len)
-		sum += (uint32_t)p[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
-
 /*
  * VIRTIO_NET_HDR_F_NEEDS_CSUM (§5.1.6.2): the driver left the checksum of
  * bytes [@start, @len) of @f to the device, with the pseudo-header's sum
@@ -124,7 +111,7 @@ static int csum_complete(uint8_t *f, size_t len, uint16_t start, uint16_t off)
 
 	if (start >= len || at + 2 > len)
 		return -EINVAL;
-	v = (uint16_t)~csum_add(0, f + start, len - start);
+	v = (uint16_t)~net_csum_add(0, f + start, len - start);
 	if (v == 0)
 		v = 0xffff;
 	f[at] = (uint8_t)(v >> 8);
