@@ -14,8 +14,9 @@
 #
 # Options:
 #   --retries N           (must come first) run the rig again, up to N times,
-#                         when L1's kernel wedged (soft lockup, then 124/123);
-#                         the command's own failures are never retried
+#                         when L1's kernel wedged (its heartbeat stopped, 122;
+#                         or a soft lockup, then 124/123); the command's own
+#                         failures are never retried
 #   --smp N               L1 vCPUs (default 2; multi-threaded TCG)
 #   --mem MiB             L1 memory (default 2048)
 #   --timeout SEC         kill the rig after SEC seconds of wall time
@@ -44,6 +45,10 @@
 #
 # Exit status: COMMAND's exit status, taken from the "RIG-EXIT=<n>" line L1
 # prints before powering off; otherwise
+#   122  L1 stopped: its /init writes a heartbeat to a second serial port
+#        every 5 s, and none came for RIG_HEARTBEAT_S seconds (L1's CPUs
+#        stuck in QEMU's emulated SVM; no program in L1 can stop a busybox
+#        loop on both CPUs), so QEMU was stopped early
 #   124  the timeout expired (the message says where L1 stopped)
 #   123  L1 ended without printing RIG-EXIT (kernel panic, QEMU died, ...)
 #   125  the rig itself failed (bad option, missing kernel, L1 could not load
@@ -55,6 +60,8 @@
 #   RIG_CACHE_DIR   where the cached base initramfs lives (default
 #                   ${XDG_CACHE_HOME:-~/.cache}/vivarium/rig)
 #   RIG_QEMU        the QEMU that runs L1 (default qemu-system-x86_64)
+#   RIG_HEARTBEAT_S seconds without a heartbeat from L1 before it counts as
+#                   wedged (default 60; 0 = no watch).  Only with --timeout.
 #
 # The L1 initramfs is two concatenated cpio archives: a cached, gzipped base
 # (busybox, /init, the kvm modules) and a per-run uncompressed part (/rig/cmd,
@@ -63,9 +70,9 @@
 set -euo pipefail
 
 # --retries N (first option only): run the whole rig again, at most N more
-# times, when L1 itself wedged: its kernel reported a soft lockup (QEMU's
-# emulated SVM occasionally leaves an L1 CPU stuck inside KVM_RUN) and the
-# run then timed out or died.  A command that merely fails or hangs is the
+# times, when L1 itself wedged: its heartbeat stopped (122), or its kernel
+# reported a soft lockup (QEMU's emulated SVM occasionally leaves an L1 CPU
+# stuck inside KVM_RUN) and the run then timed out or died.  A command that merely fails or hangs is the
 # program under test's doing and is never retried.
 if [ "${1:-}" = --retries ]; then
 	retries=${2:?--retries needs a count}
@@ -79,9 +86,10 @@ if [ "${1:-}" = --retries ]; then
 		# RIG_RETRY_ON_TIMEOUT=1: the caller's command bounds itself
 		# (e.g. `timeout 60` per test), so a rig timeout means L1 itself
 		# stopped (seen without a soft-lockup report too).
-		if { [ "$status" != 124 ] && [ "$status" != 123 ]; } ||
-		   { ! grep -q "soft lockup" "$log" &&
-		     ! { [ "$status" = 124 ] && [ "${RIG_RETRY_ON_TIMEOUT:-0}" = 1 ]; }; }; then
+		if [ "$status" != 122 ] &&
+		   { { [ "$status" != 124 ] && [ "$status" != 123 ]; } ||
+		     { ! grep -q "soft lockup" "$log" &&
+		       ! { [ "$status" = 124 ] && [ "${RIG_RETRY_ON_TIMEOUT:-0}" = 1 ]; }; }; }; then
 			exit "$status"
 		fi
 		attempt=$((attempt + 1))
@@ -89,13 +97,14 @@ if [ "${1:-}" = --retries ]; then
 			echo "rig: L1 wedged $attempt times in a row; giving up" >&2
 			exit "$status"
 		fi
-		echo "rig: L1 wedged (soft lockup or timeout, status $status); running the rig again ($attempt of $retries)" >&2
+		echo "rig: L1 wedged (no heartbeat, soft lockup or timeout: status $status); running the rig again ($attempt of $retries)" >&2
 	done
 fi
 
 # shellcheck source=tests/rig/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+readonly RIG_EXIT_WEDGED=122
 readonly RIG_EXIT_TIMEOUT=124
 readonly RIG_EXIT_NOMARKER=123
 readonly RIG_EXIT_SETUP=125
@@ -220,6 +229,11 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 read up idle </proc/uptime
 echo "RIG-STAGE=init uptime=$up"
+# Heartbeat on the second serial port: the host stops a rig whose L1 has
+# stopped running (see RIG_HEARTBEAT_S in rig.sh).
+if [ -c /dev/ttyS1 ]; then
+	(while :; do read up idle </proc/uptime; echo "$up"; sleep 5; done >/dev/ttyS1 2>/dev/null) &
+fi
 
 fail() {
 	echo "RIG-FAIL=$*"
@@ -435,9 +449,12 @@ cpu=EPYC,+svm,+npt,-osvw,-topoext,-nrip-save,-xsavec,-rdseed,-sha-ni,-fxsr-opt,-
 # QEMU's own log (-D) records why L1's CPUs reset (a triple fault ends L1
 # without a word on its console) and what L1 did that QEMU did not like.
 qemu_log=$work/qemu.log
+heartbeat=$work/heartbeat
+: >"$heartbeat"
 # shellcheck disable=SC2054 # commas inside QEMU option values
 qemu_cmd=("$qemu" -accel tcg,thread=multi -cpu "$cpu" -m "$mem" -smp "$smp"
-	-nographic -no-reboot -nic none -d cpu_reset,guest_errors -D "$qemu_log"
+	-nographic -serial mon:stdio -serial "file:$heartbeat" -pidfile "$work/qemu.pid"
+	-no-reboot -nic none -d cpu_reset,guest_errors -D "$qemu_log"
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 quiet$append")
 # qboot boots -kernel faster than SeaBIOS and prints nothing on the console.
@@ -448,6 +465,34 @@ if [ "$timeout_s" -gt 0 ]; then
 	fg=()
 	[ -t 0 ] && fg=(--foreground)
 	qemu_cmd=(timeout "${fg[@]}" -k 10 "$timeout_s" "${qemu_cmd[@]}")
+fi
+
+# watch_heartbeat LIMIT: stop QEMU (and leave $work/wedged) once L1's
+# heartbeat, after it started, has not grown for LIMIT seconds.  Before the
+# first beat L1's kernel is still booting, which --timeout bounds.
+watch_heartbeat() {
+	local last=0 size stale=0
+	while sleep 5; do
+		size=$(stat -c %s "$heartbeat" 2>/dev/null || echo 0)
+		if [ "$size" != "$last" ]; then
+			last=$size stale=0
+			continue
+		fi
+		[ "$size" -gt 0 ] || continue
+		stale=$((stale + 5))
+		if [ "$stale" -ge "$1" ]; then
+			echo "$stale" >"$work/wedged"
+			kill -TERM "$(cat "$work/qemu.pid" 2>/dev/null)" 2>/dev/null
+			return
+		fi
+	done
+}
+hb_limit=${RIG_HEARTBEAT_S:-60}
+case $hb_limit in ''|*[!0-9]*) die "RIG_HEARTBEAT_S wants seconds, got '$hb_limit'" ;; esac
+watcher=
+if [ "$timeout_s" -gt 0 ] && [ "$hb_limit" -gt 0 ]; then
+	watch_heartbeat "$hb_limit" </dev/null >/dev/null 2>&1 &
+	watcher=$!
 fi
 
 console=${log:-$work/console.log}
@@ -461,6 +506,10 @@ else
 	status=${PIPESTATUS[0]}
 fi
 set -e
+if [ -n "$watcher" ]; then
+	kill "$watcher" 2>/dev/null || true
+	wait "$watcher" 2>/dev/null || true
+fi
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 
 # Console lines end in \r\n, and kernel messages may interleave with output.
@@ -502,6 +551,11 @@ if [ -n "$marker" ]; then
 	rc=${marker#RIG-EXIT=}
 	echo "rig: COMMAND exited $rc; L1 ${last_stage:+reached COMMAND at ${last_stage#* }s, }whole run ${elapsed}s" >&2
 	exit "$rc"
+fi
+if [ -e "$work/wedged" ]; then
+	echo "rig: L1 stopped: no heartbeat for $(cat "$work/wedged")s (L1 uptime $(tail -n1 "$heartbeat" | tr -d '\r') at its last beat); stopped in $(where), whole run ${elapsed}s" >&2
+	tail_log
+	exit $RIG_EXIT_WEDGED
 fi
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
 	echo "rig: timed out after ${timeout_s}s; stopped in $(where)" >&2
