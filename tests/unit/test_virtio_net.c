@@ -209,12 +209,14 @@ static struct virtio_net *new_device_raw(void)
 	return v;
 }
 
-static void create_device(void)
+/* The device on a datagram backend; @vnet: one that carries offloads
+ * (each datagram a 10-byte virtio-net header and the frame, as a tap). */
+static void create_device_on(bool vnet)
 {
 	int sv[2], err = 0;
 
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
-	nd = net_socket_new(sv[0], &err);
+	nd = vnet ? net_socket_vnet_new(sv[0], &err) : net_socket_new(sv[0], &err);
 	CHECK(nd != NULL);
 	if (!nd)
 		exit(1);
@@ -226,6 +228,11 @@ static void create_device(void)
 	vn = new_device_raw();
 	program_bars_raw();
 	pthread_mutex_unlock(&lock);
+}
+
+static void create_device(void)
+{
+	create_device_on(false);
 }
 
 static void destroy_device(void)
@@ -730,6 +737,107 @@ static void test_tx_checksum(void)
 		CHECK_EQ(got[34 + off] << 8 | got[34 + off + 1], ref);
 	}
 	CHECK_EQ(stats().tx_bad, 0);
+	destroy_device();
+}
+
+/*
+ * A backend that carries offloads (TAP's kind): the device offers the
+ * checksum and TSO offloads both ways; a 30 KB TCP segment goes out as
+ * one frame with the driver's header, one comes in across mergeable
+ * buffers with the backend's; a driver that did not take them gets
+ * neither; the feature rules of §5.1.3.1 hold.
+ */
+static void test_offloads(void)
+{
+	enum { BIG = 30000 };
+	static uint8_t f[BIG], got[10 + BIG + 100];
+	const uint64_t off_feat = F(VIRTIO_NET_F_GUEST_CSUM) |
+		F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6) |
+		F(VIRTIO_NET_F_GUEST_ECN) | F(VIRTIO_NET_F_HOST_TSO4) |
+		F(VIRTIO_NET_F_HOST_TSO6) | F(VIRTIO_NET_F_HOST_ECN);
+	struct net_offload want = { .flags = NET_OFF_F_NEEDS_CSUM,
+				    .gso_type = NET_GSO_TCPV4, .hdr_len = 54,
+				    .gso_size = 1448, .csum_start = 34,
+				    .csum_offset = 16 }, o;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = { 0 }, dg[10 + BIG];
+	uint16_t csum_off;
+	unsigned nb = 0;
+	uint64_t bad0;
+
+	create_device_on(true);
+	CHECK_EQ(device_features() & off_feat, off_feat);
+	/* GUEST_TSO4 needs GUEST_CSUM, HOST_TSO4 needs CSUM. */
+	set_status(0);
+	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	write_driver_features(F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_GUEST_TSO4));
+	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		   VIRTIO_CONFIG_S_FEATURES_OK);
+	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+	set_status(0);
+	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	write_driver_features(F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_HOST_TSO4));
+	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		   VIRTIO_CONFIG_S_FEATURES_OK);
+	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+
+	/* Out: one TSO frame, header and bytes as the driver wrote them. */
+	CHECK_EQ(driver_init(true, ALL_FEATURES) & off_feat, off_feat);
+	ip_frame(f, 6, BIG - 54, &csum_off);
+	hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+	hdr[2] = 54;
+	hdr[4] = 1448 & 0xff, hdr[5] = 1448 >> 8;
+	hdr[6] = 34;
+	hdr[8] = (uint8_t)csum_off;
+	tx_add(hdr, f, BIG, 0, 5, false);
+	kick(VIRTIO_NET_TXQ);
+	CHECK_EQ(peer_recv(got, sizeof(got), 2000), 10 + BIG);
+	net_offload_from_hdr(&o, got);
+	CHECK(!memcmp(&o, &want, sizeof(o)));
+	CHECK(memcmp(got + 10, f, BIG) == 0);
+
+	/* In: across 4 KiB mergeable buffers, the header passed through. */
+	rx_post(RXQ_SIZE - 2, 4096);
+	kick(VIRTIO_NET_RXQ);
+	memcpy(f, MAC, 6);
+	net_offload_to_hdr(dg, &want);
+	memcpy(dg + 10, f, BIG);
+	peer_send(dg, 10 + BIG);
+	CHECK_EQ(rx_get(got, sizeof(got), hdr, &nb), BIG);
+	CHECK_EQ(nb, (BIG + 12 + 4095) / 4096);
+	CHECK(memcmp(got, f, BIG) == 0);
+	CHECK_EQ(hdr[0], NET_OFF_F_NEEDS_CSUM);
+	CHECK_EQ(hdr[1], VIRTIO_NET_HDR_GSO_TCPV4);
+	CHECK_EQ(hdr[2] | hdr[3] << 8, 54);
+	CHECK_EQ(hdr[4] | hdr[5] << 8, 1448);
+	CHECK_EQ(hdr[6] | hdr[7] << 8, 34);
+	CHECK_EQ(hdr[8] | hdr[9] << 8, csum_off);
+
+	/* A driver without the offloads: TSO refused both ways. */
+	destroy_device();
+	create_device_on(true);
+	CHECK_EQ(driver_init(true, ALL_FEATURES & ~off_feat) & off_feat, 0);
+	bad0 = stats().tx_bad;
+	memcpy(f, OTHER, 6);
+	net_offload_to_hdr(hdr, &want);
+	hdr[10] = hdr[11] = 0;
+	tx_add(hdr, f, BIG, 0, 1, false);
+	kick(VIRTIO_NET_TXQ);
+	CHECK_EQ(peer_recv(got, sizeof(got), 200), -1);
+	CHECK_EQ(stats().tx_bad, bad0 + 1);
+	rx_post(RXQ_SIZE - 2, 4096);
+	kick(VIRTIO_NET_RXQ);
+	memcpy(f, MAC, 6);
+	net_offload_to_hdr(dg, &want);
+	memcpy(dg + 10, f, BIG);
+	peer_send(dg, 10 + BIG);	/* dropped on the way */
+	make_frame(f, 100, MAC, 5);
+	net_offload_to_hdr(dg, NULL);
+	memcpy(dg + 10, f, 100);
+	peer_send(dg, 10 + 100);
+	CHECK_EQ(rx_get(got, sizeof(got), hdr, &nb), 100);
+	CHECK(memcmp(got, f, 100) == 0);
+	CHECK_EQ(hdr[1], VIRTIO_NET_HDR_GSO_NONE);
 	destroy_device();
 }
 
@@ -1510,6 +1618,7 @@ int main(void)
 	pci_host_set_ops(host, &host_ops, NULL);
 
 	RUN_TEST(test_discovery_and_features);
+	RUN_TEST(test_offloads);
 	RUN_TEST(test_tx);
 	RUN_TEST(test_tx_checksum);
 	RUN_TEST(test_tx_hostile);

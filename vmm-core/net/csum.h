@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vmm-core/net/csum.h - the Internet checksum (RFC 1071), which the NICs
- * complete in software for the backends (net.h: frames pass with complete
- * checksums). */
+ * and net.c complete in software where a backend or a NIC cannot take a
+ * partial one (net.h). */
 #ifndef VIVARIUM_NET_CSUM_H
 #define VIVARIUM_NET_CSUM_H
 
@@ -22,6 +22,30 @@ static inline uint32_t net_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
 	return (uint32_t)s;
+}
+
+/*
+ * net_csum_complete - a partial checksum (virtio-net's NEEDS_CSUM, virtio
+ * 1.2 §5.1.6.2): the sender left the checksum of bytes [@start, @len) of
+ * @f to us, with the pseudo-header's sum already in the 16-bit field at
+ * @start + @off.  Store the complement of the sum there (0 as 0xffff,
+ * which UDP needs and TCP reads the same).  -1 when the field is not
+ * inside the frame.
+ */
+static inline int net_csum_complete(uint8_t *f, size_t len, uint16_t start,
+				    uint16_t off)
+{
+	size_t at = (size_t)start + off;
+	uint16_t v;
+
+	if (start >= len || at + 2 > len)
+		return -1;
+	v = (uint16_t)~net_csum_add(0, f + start, len - start);
+	if (v == 0)
+		v = 0xffff;
+	f[at] = (uint8_t)(v >> 8);
+	f[at + 1] = (uint8_t)v;
+	return 0;
 }
 
 #endif

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "csum.h"
 
 struct frame {
 	size_t len;
+	struct net_offload off;		/* all zero: a plain frame */
 	uint8_t data[];
 };
 
@@ -39,6 +41,7 @@ struct netdev {
 	bool rx_kick;			/* net_rx_ready since the last offer */
 	bool stop;
 	bool link_up;
+	unsigned rx_caps;		/* what the NIC takes: net_set_rx_offloads */
 	struct net_stats stats;
 	pthread_mutex_t *lock;		/* the device lock, set by the first attach */
 
@@ -119,14 +122,64 @@ void net_detach(struct netdev *nd)
 	nd->stats.rx_dropped += nd->rxq.n;
 	fq_clear(&nd->rxq);
 	nd->tx_full = false;
+	nd->rx_caps = 0;
+	pthread_mutex_unlock(&nd->mu);
+	if (nd->be_ops->set_rx_offloads)
+		nd->be_ops->set_rx_offloads(nd->be, 0);
+}
+
+static bool off_plain(const struct net_offload *off)
+{
+	return !off || (!(off->flags & NET_OFF_F_NEEDS_CSUM) &&
+			off->gso_type == NET_GSO_NONE);
+}
+
+/* The NET_CAP_* that @off needs on a @len-byte frame; -EINVAL when it is
+ * out of shape (net.h, net_send_offload). */
+static int off_needs(const struct net_offload *off, size_t len)
+{
+	unsigned need = 0;
+	uint8_t gso = off->gso_type & (uint8_t)~NET_GSO_ECN;
+
+	if (off->flags & ~(NET_OFF_F_NEEDS_CSUM | NET_OFF_F_DATA_VALID))
+		return -EINVAL;
+	if (off->flags & NET_OFF_F_NEEDS_CSUM) {
+		if (off->csum_start >= len ||
+		    (size_t)off->csum_start + off->csum_offset + 2 > len)
+			return -EINVAL;
+		need |= NET_CAP_CSUM;
+	}
+	if (off->gso_type == NET_GSO_NONE)
+		return (int)need;
+	if ((gso != NET_GSO_TCPV4 && gso != NET_GSO_TCPV6) ||
+	    !(off->flags & NET_OFF_F_NEEDS_CSUM) || !off->gso_size ||
+	    off->hdr_len > len)
+		return -EINVAL;
+	need |= gso == NET_GSO_TCPV4 ? NET_CAP_TSO4 : NET_CAP_TSO6;
+	if (off->gso_type & NET_GSO_ECN)
+		need |= NET_CAP_TSO_ECN;
+	return (int)need;
+}
+
+static void count_tx_drop(struct netdev *nd)
+{
+	pthread_mutex_lock(&nd->mu);
+	nd->stats.tx_dropped++;
 	pthread_mutex_unlock(&nd->mu);
 }
 
 int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt)
 {
-	size_t len = 0, off = 0;
+	return net_send_offload(nd, NULL, iov, iovcnt);
+}
+
+int net_send_offload(struct netdev *nd, const struct net_offload *off,
+		     const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0, off_at = 0;
+	bool complete = false;
 	struct frame *f;
-	int r = 0;
+	int r = 0, need = 0;
 
 	for (int i = 0; i < iovcnt; i++) {
 		len += iov[i].iov_len;
@@ -134,10 +187,18 @@ int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt)
 			break;
 	}
 	if (len < NET_FRAME_MIN || len > NET_FRAME_MAX) {
-		pthread_mutex_lock(&nd->mu);
-		nd->stats.tx_dropped++;
-		pthread_mutex_unlock(&nd->mu);
+		count_tx_drop(nd);
 		return -EMSGSIZE;
+	}
+	if (!off_plain(off)) {
+		need = off_needs(off, len);
+		if (need < 0 ||
+		    ((unsigned)need & ~nd->be_ops->caps & ~NET_CAP_CSUM)) {
+			count_tx_drop(nd);
+			return -EINVAL;
+		}
+		/* A partial checksum the backend cannot carry: ours. */
+		complete = (unsigned)need & ~nd->be_ops->caps;
 	}
 	pthread_mutex_lock(&nd->mu);
 	if (!nd->link_up) {
@@ -155,10 +216,17 @@ int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt)
 	if (!f)
 		return -EAGAIN;
 	f->len = len;
+	memset(&f->off, 0, sizeof(f->off));
 	for (int i = 0; i < iovcnt; i++) {
-		memcpy(f->data + off, iov[i].iov_base, iov[i].iov_len);
-		off += iov[i].iov_len;
+		memcpy(f->data + off_at, iov[i].iov_base, iov[i].iov_len);
+		off_at += iov[i].iov_len;
 	}
+	if (complete)	/* checked above, on the same length */
+		net_csum_complete(f->data, len, off->csum_start,
+				  off->csum_offset);
+	else if (need)
+		f->off = *off;
+	f->off.flags &= NET_OFF_F_NEEDS_CSUM;
 	pthread_mutex_lock(&nd->mu);
 	if (!fq_push(&nd->txq, f)) {	/* filled meanwhile by another vCPU */
 		nd->tx_full = true;
@@ -171,6 +239,23 @@ int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt)
 	}
 	wake(nd);
 	return 0;
+}
+
+unsigned net_caps(const struct netdev *nd)
+{
+	return nd->be_ops->caps;
+}
+
+void net_set_rx_offloads(struct netdev *nd, unsigned caps)
+{
+	if (!nd)
+		return;
+	caps &= nd->be_ops->caps;
+	pthread_mutex_lock(&nd->mu);
+	nd->rx_caps = caps;
+	pthread_mutex_unlock(&nd->mu);
+	if (nd->be_ops->set_rx_offloads)
+		nd->be_ops->set_rx_offloads(nd->be, caps);
 }
 
 void net_tx_kick(struct netdev *nd)
@@ -237,10 +322,20 @@ const char *net_kind(const struct netdev *nd)
 
 void net_deliver(struct netdev *nd, const uint8_t *frame, size_t len)
 {
+	net_deliver_offload(nd, NULL, frame, len);
+}
+
+void net_deliver_offload(struct netdev *nd, const struct net_offload *off,
+			 const uint8_t *frame, size_t len)
+{
 	struct frame *f;
 	bool ok;
+	int need = 0;
 
-	if (len < NET_FRAME_MIN || len > NET_FRAME_MAX) {
+	if (len >= NET_FRAME_MIN && len <= NET_FRAME_MAX && off)
+		need = off_needs(off, len);
+	if (len < NET_FRAME_MIN || len > NET_FRAME_MAX || need < 0 ||
+	    ((unsigned)need & ~nd->be_ops->caps)) {
 		pthread_mutex_lock(&nd->mu);
 		nd->stats.rx_dropped++;
 		pthread_mutex_unlock(&nd->mu);
@@ -250,6 +345,10 @@ void net_deliver(struct netdev *nd, const uint8_t *frame, size_t len)
 	if (!f)
 		return;
 	f->len = len;
+	if (off)
+		f->off = *off;
+	else
+		memset(&f->off, 0, sizeof(f->off));
 	memcpy(f->data, frame, len);
 	pthread_mutex_lock(&nd->mu);
 	ok = nd->lock && nd->link_up && fq_push(&nd->rxq, f);
@@ -259,6 +358,33 @@ void net_deliver(struct netdev *nd, const uint8_t *frame, size_t len)
 	if (!ok)
 		free(f);
 	/* Offered to the NIC by the loop, right after poll_done. */
+}
+
+/* Hand @f to the NIC in the form it takes (@caps: its receive offloads):
+ * with its metadata, or completed, or dropped (a segment it cannot take:
+ * *@dropped, and the length returned as for a frame taken). */
+static size_t offer_one(struct netdev *nd, struct frame *f, unsigned caps,
+			bool *dropped)
+{
+	struct iovec iov = { f->data, f->len };
+	int need = off_needs(&f->off, f->len);	/* checked on delivery */
+
+	if (nd->ops->receive_offload && (unsigned)need && !((unsigned)need & ~caps))
+		return nd->ops->receive_offload(nd->opaque, &f->off, &iov, 1);
+	if (f->off.gso_type != NET_GSO_NONE) {
+		*dropped = true;	/* the NIC said otherwise since */
+		return f->len;
+	}
+	if (f->off.flags & NET_OFF_F_NEEDS_CSUM) {
+		net_csum_complete(f->data, f->len, f->off.csum_start,
+				  f->off.csum_offset);
+		f->off.flags &= (uint8_t)~NET_OFF_F_NEEDS_CSUM;
+		f->off.flags |= NET_OFF_F_DATA_VALID;
+	}
+	if (nd->ops->receive_offload && (f->off.flags & NET_OFF_F_DATA_VALID) &&
+	    (caps & NET_CAP_CSUM))
+		return nd->ops->receive_offload(nd->opaque, &f->off, &iov, 1);
+	return nd->ops->receive(nd->opaque, &iov, 1);
 }
 
 /* Offer queued frames to the NIC until it has no room. */
@@ -275,11 +401,13 @@ static void offer_rx(struct netdev *nd)
 	pthread_mutex_lock(lock);
 	for (;;) {
 		struct frame *f;
-		struct iovec iov;
+		unsigned caps;
+		bool dropped = false;
 		size_t took;
 
 		pthread_mutex_lock(&nd->mu);
 		f = fq_peek(&nd->rxq);
+		caps = nd->rx_caps;
 		pthread_mutex_unlock(&nd->mu);
 		if (!f)
 			break;
@@ -290,14 +418,16 @@ static void offer_rx(struct netdev *nd)
 			pthread_mutex_unlock(&nd->mu);
 			break;
 		}
-		iov.iov_base = f->data;
-		iov.iov_len = f->len;
-		took = nd->ops->receive(nd->opaque, &iov, 1);
+		took = offer_one(nd, f, caps, &dropped);
 		if (!took)
 			break;
 		pthread_mutex_lock(&nd->mu);
-		nd->stats.rx_frames++;
-		nd->stats.rx_bytes += f->len;
+		if (dropped) {
+			nd->stats.rx_dropped++;
+		} else {
+			nd->stats.rx_frames++;
+			nd->stats.rx_bytes += f->len;
+		}
 		fq_drop_head(&nd->rxq, true);
 		pthread_mutex_unlock(&nd->mu);
 	}
@@ -319,7 +449,11 @@ static bool flush_tx(struct netdev *nd)
 		pthread_mutex_unlock(&nd->mu);
 		if (!f)
 			break;
-		r = nd->be_ops->output(nd->be, f->data, f->len);
+		if (off_plain(&f->off))
+			r = nd->be_ops->output(nd->be, f->data, f->len);
+		else
+			r = nd->be_ops->output_offload(nd->be, &f->off,
+						       f->data, f->len);
 		if (r == -EAGAIN)
 			break;
 		pthread_mutex_lock(&nd->mu);
@@ -442,10 +576,15 @@ void net_free(struct netdev *nd)
 
 /* ---- the datagram-socket backend ----------------------------------------- */
 
+/* With a header: struct virtio_net_hdr without num_buffers, little-endian
+ * (what a tap with IFF_VNET_HDR reads and writes). */
+#define SOCK_HDR_LEN	10
+
 struct sock_be {
 	int fd;
 	bool dead;			/* hung up: stop polling it */
-	uint8_t buf[NET_FRAME_MAX];
+	bool vnet;			/* each datagram: header, frame */
+	uint8_t buf[SOCK_HDR_LEN + NET_FRAME_MAX];
 	struct netdev *nd;
 };
 
@@ -465,6 +604,35 @@ static int sock_poll_fill(void *be, struct pollfd *pfd, int max,
 	return 1;
 }
 
+void net_offload_from_hdr(struct net_offload *off, const uint8_t *h)
+{
+	*off = (struct net_offload){
+		.flags = h[0], .gso_type = h[1],
+		.hdr_len = (uint16_t)(h[2] | h[3] << 8),
+		.gso_size = (uint16_t)(h[4] | h[5] << 8),
+		.csum_start = (uint16_t)(h[6] | h[7] << 8),
+		.csum_offset = (uint16_t)(h[8] | h[9] << 8),
+	};
+}
+
+void net_offload_to_hdr(uint8_t *h, const struct net_offload *off)
+{
+	static const struct net_offload none;
+
+	if (!off)
+		off = &none;
+	h[0] = off->flags;
+	h[1] = off->gso_type;
+	h[2] = (uint8_t)off->hdr_len;
+	h[3] = (uint8_t)(off->hdr_len >> 8);
+	h[4] = (uint8_t)off->gso_size;
+	h[5] = (uint8_t)(off->gso_size >> 8);
+	h[6] = (uint8_t)off->csum_start;
+	h[7] = (uint8_t)(off->csum_start >> 8);
+	h[8] = (uint8_t)off->csum_offset;
+	h[9] = (uint8_t)(off->csum_offset >> 8);
+}
+
 static void sock_poll_done(void *be, struct pollfd *pfd, int n)
 {
 	struct sock_be *s = be;
@@ -481,21 +649,38 @@ static void sock_poll_done(void *be, struct pollfd *pfd, int n)
 	/* A bounded batch, so that transmit gets its turn. */
 	for (int i = 0; i < 64; i++) {
 		ssize_t len = recv(s->fd, s->buf, sizeof(s->buf), MSG_DONTWAIT);
+		struct net_offload off;
 
 		if (len < 0)
 			break;
-		net_deliver(s->nd, s->buf, (size_t)len);
+		if (!s->vnet) {
+			net_deliver(s->nd, s->buf, (size_t)len);
+		} else if (len >= SOCK_HDR_LEN) {
+			net_offload_from_hdr(&off, s->buf);
+			net_deliver_offload(s->nd, &off, s->buf + SOCK_HDR_LEN,
+					    (size_t)len - SOCK_HDR_LEN);
+		}
 	}
+}
+
+static int sock_output_offload(void *be, const struct net_offload *off,
+			       const uint8_t *frame, size_t len)
+{
+	struct sock_be *s = be;
+	uint8_t h[SOCK_HDR_LEN];
+	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)frame, len } };
+	struct msghdr m = { .msg_iov = iov + !s->vnet, .msg_iovlen = 1 + s->vnet };
+
+	net_offload_to_hdr(h, off);
+	if (sendmsg(s->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    (errno == EAGAIN || errno == ENOBUFS))
+		return -EAGAIN;
+	return 0;	/* sent, or lost as on a wire (peer gone...) */
 }
 
 static int sock_output(void *be, const uint8_t *frame, size_t len)
 {
-	struct sock_be *s = be;
-
-	if (send(s->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-	    (errno == EAGAIN || errno == ENOBUFS))
-		return -EAGAIN;
-	return 0;	/* sent, or lost as on a wire (peer gone...) */
+	return sock_output_offload(be, NULL, frame, len);
 }
 
 static void sock_free(void *be)
@@ -514,7 +699,18 @@ static const struct net_backend_ops sock_ops = {
 	.free = sock_free,
 };
 
-struct netdev *net_socket_new(int fd, int *err)
+/* The peer sees the header and takes what it says: nothing to ask. */
+static const struct net_backend_ops sock_vnet_ops = {
+	.kind = "socket",
+	.poll_fill = sock_poll_fill,
+	.poll_done = sock_poll_done,
+	.output = sock_output,
+	.caps = NET_CAP_ALL,
+	.output_offload = sock_output_offload,
+	.free = sock_free,
+};
+
+static struct netdev *sock_new(int fd, bool vnet, int *err)
 {
 	struct sock_be *s = calloc(1, sizeof(*s));
 
@@ -523,7 +719,8 @@ struct netdev *net_socket_new(int fd, int *err)
 		return NULL;
 	}
 	s->fd = fd;
-	s->nd = net_new(&sock_ops, s, err);
+	s->vnet = vnet;
+	s->nd = net_new(vnet ? &sock_vnet_ops : &sock_ops, s, err);
 	if (!s->nd) {
 		free(s);
 		return NULL;
@@ -534,4 +731,14 @@ struct netdev *net_socket_new(int fd, int *err)
 		return NULL;
 	}
 	return s->nd;
+}
+
+struct netdev *net_socket_new(int fd, int *err)
+{
+	return sock_new(fd, false, err);
+}
+
+struct netdev *net_socket_vnet_new(int fd, int *err)
+{
+	return sock_new(fd, true, err);
 }

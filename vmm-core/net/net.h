@@ -3,8 +3,15 @@
  * vmm-core/net/net.h - a network backend (the host side of a NIC) and the
  * interface between it and the NIC model that the guest drives.
  *
- * What passes are whole Ethernet frames (destination MAC first, no FCS,
- * checksums complete), at most NET_FRAME_MAX bytes.
+ * What passes are whole Ethernet frames (destination MAC first, no FCS),
+ * at most NET_FRAME_MAX bytes, with complete checksums - unless both ends
+ * speak offloads: a backend that can (TAP with its vnet header: net_caps())
+ * carries frames with a partial checksum or a TCP segmentation offload
+ * (struct net_offload, the virtio-net header's fields) both ways, so a
+ * guest's 64 KiB TCP segment crosses as one frame instead of 45.  The NIC
+ * sends them with net_send_offload() and says with net_set_rx_offloads()
+ * which it takes on receive; whatever one end cannot take, net.c completes
+ * (checksums) or drops (segments) in between.
  *
  * Threads.  Every backend runs on a thread of its own (created by its
  * constructor), never on a vCPU:
@@ -42,12 +49,40 @@
 struct netdev;
 
 /* 64 KiB of payload plus an Ethernet and VLAN header: room for a
- * segmentation offload frame later; today's frames are MTU-sized. */
+ * segmentation offload frame. */
 #define NET_FRAME_MAX		(65535 + 18)
 #define NET_FRAME_MIN		14	/* an Ethernet header */
 /* Bounds of each direction's queue. */
 #define NET_QUEUE_FRAMES	256
 #define NET_QUEUE_BYTES		(4u << 20)
+
+/*
+ * A frame's offload metadata: the fields of struct virtio_net_hdr (virtio
+ * 1.2 §5.1.6, which Linux's tap vnet header shares), host byte order.
+ * All zero: a plain frame, checksums complete.
+ */
+struct net_offload {
+	uint8_t flags;		/* NET_OFF_F_* */
+	uint8_t gso_type;	/* NET_GSO_*, | NET_GSO_ECN */
+	uint16_t hdr_len;	/* bytes of Ethernet + IP + TCP headers */
+	uint16_t gso_size;	/* TCP payload bytes per segment (MSS) */
+	uint16_t csum_start;	/* NEEDS_CSUM: the sum covers [start, end) */
+	uint16_t csum_offset;	/* ... and goes at start + offset */
+};
+#define NET_OFF_F_NEEDS_CSUM	1	/* the checksum is partial */
+#define NET_OFF_F_DATA_VALID	2	/* receive: checksums were checked */
+#define NET_GSO_NONE		0
+#define NET_GSO_TCPV4		1
+#define NET_GSO_TCPV6		4
+#define NET_GSO_ECN		0x80
+
+/* Offload capabilities: of a backend (net_caps()), of a NIC's receive
+ * (net_set_rx_offloads()). */
+#define NET_CAP_CSUM		1u	/* frames with NEEDS_CSUM */
+#define NET_CAP_TSO4		2u	/* NET_GSO_TCPV4 (needs CSUM) */
+#define NET_CAP_TSO6		4u	/* NET_GSO_TCPV6 (needs CSUM) */
+#define NET_CAP_TSO_ECN		8u	/* NET_GSO_ECN (needs TSO4/6) */
+#define NET_CAP_ALL		15u
 
 /* What the NIC model supplies.  Each runs on the backend's thread with
  * the device lock held. */
@@ -60,6 +95,14 @@ struct net_client_ops {
 	 * (the backend keeps it and offers it again after net_rx_ready()).
 	 */
 	size_t (*receive)(void *opaque, const struct iovec *iov, int iovcnt);
+	/*
+	 * receive_offload - the same for a frame with offload metadata
+	 * @off, within what the NIC asked for with net_set_rx_offloads()
+	 * (plus NET_OFF_F_DATA_VALID).  May be NULL: then every frame goes
+	 * to receive, checksums completed, segmentation offloads dropped.
+	 */
+	size_t (*receive_offload)(void *opaque, const struct net_offload *off,
+				  const struct iovec *iov, int iovcnt);
 	/* The transmit queue has room again after net_send() said -EAGAIN:
 	 * go on with the transmit ring.  May be NULL. */
 	void (*tx_ready)(void *opaque);
@@ -96,6 +139,27 @@ void net_detach(struct netdev *nd);
  */
 int net_send(struct netdev *nd, const struct iovec *iov, int iovcnt);
 /*
+ * net_send_offload - net_send() of a frame with offload metadata @off
+ * (NULL: none).  A partial checksum the backend cannot take is completed
+ * here; a segmentation offload it cannot take (not in net_caps()) is
+ * -EINVAL, as is @off out of shape (unknown flags or GSO type, a GSO
+ * frame without NEEDS_CSUM or with gso_size 0, the checksum field or
+ * hdr_len beyond the frame); both counted as dropped.
+ */
+int net_send_offload(struct netdev *nd, const struct net_offload *off,
+		     const struct iovec *iov, int iovcnt);
+/* NET_CAP_* the backend carries both ways (0: plain frames only).  Fixed
+ * for the backend's life. */
+unsigned net_caps(const struct netdev *nd);
+/*
+ * net_set_rx_offloads - the NIC takes frames with @caps (NET_CAP_*, a
+ * subset of net_caps(); the rest is ignored) in receive_offload from now
+ * on: the backend asks its host side for them.  Frames already queued
+ * that need more are completed or dropped on the way.  0 after a reset.
+ * Any lock state; the device lock usually held.
+ */
+void net_set_rx_offloads(struct netdev *nd, unsigned caps);
+/*
  * net_tx_kick - have the backend's thread call the NIC's tx_ready soon
  * (once its transmit queue is at most half full, as after -EAGAIN).  For a
  * NIC that stops its transmit ring after a bounded batch with more frames
@@ -128,6 +192,21 @@ void net_free(struct netdev *nd);
  * together.  NULL with *@err = -errno.
  */
 struct netdev *net_socket_new(int fd, int *err);
+/*
+ * net_socket_vnet_new - the same with offloads (net_caps() NET_CAP_ALL):
+ * each datagram is the 10-byte virtio-net header (struct virtio_net_hdr
+ * without num_buffers, little-endian: what a tap with IFF_VNET_HDR reads
+ * and writes; net_offload_to_hdr) and the frame.  Frames with partial
+ * checksums and 64 KiB TCP segments pass as they are, so the peer must
+ * take them.
+ */
+struct netdev *net_socket_vnet_new(int fd, int *err);
+
+/* The 10-byte virtio-net header @h (little-endian) to and from @off
+ * (NULL: all zero). */
+#define NET_VNET_HDR_LEN	10
+void net_offload_from_hdr(struct net_offload *off, const uint8_t *h);
+void net_offload_to_hdr(uint8_t *h, const struct net_offload *off);
 
 /* ---- for backend implementations (net.c runs the thread) ----------------- */
 
@@ -149,6 +228,15 @@ struct net_backend_ops {
 	/* Send one frame to the network.  0 (sent or dropped), -EAGAIN (keep
 	 * it; poll for POLLOUT and call again). */
 	int (*output)(void *be, const uint8_t *frame, size_t len);
+	/* NET_CAP_* of output_offload and of net_deliver_offload(); 0 for a
+	 * backend of plain frames (then the two ops below are NULL). */
+	unsigned caps;
+	/* output() of a frame with offload metadata within @caps. */
+	int (*output_offload)(void *be, const struct net_offload *off,
+			      const uint8_t *frame, size_t len);
+	/* Ask the host side for received frames with @caps offloads (a
+	 * subset of caps).  Any thread. */
+	void (*set_rx_offloads)(void *be, unsigned caps);
 	/* After the thread stopped: free the backend's state. */
 	void (*free)(void *be);
 };
@@ -164,5 +252,9 @@ int net_start(struct netdev *nd);
 /* On the backend's thread, from poll_done: a frame received from the
  * network, toward the guest (copied). */
 void net_deliver(struct netdev *nd, const uint8_t *frame, size_t len);
+/* The same with offload metadata @off (NULL: none) within the backend's
+ * caps; out of shape (as in net_send_offload) is dropped and counted. */
+void net_deliver_offload(struct netdev *nd, const struct net_offload *off,
+			 const uint8_t *frame, size_t len);
 
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vmm-core/net/tap.c - the TAP backend (net/tap.h): a tap device's fd,
- * read and written one frame at a time on the backend's thread; opened by
- * name, or made by QEMU's bridge helper.
+ * read and written one frame at a time, each behind a virtio-net header,
+ * on the backend's thread; opened by name, or made by QEMU's bridge helper.
  */
 #define _GNU_SOURCE	/* pipe2 */
 #include "tap.h"
@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,11 +28,15 @@
 
 #define TUN_PATH	"/dev/net/tun"
 #define HELPER_TIMEOUT_MS 10000
+/* struct virtio_net_hdr without num_buffers: the tap's default
+ * (TUNSETVNETHDRSZ), little-endian like the host and virtio 1.x. */
+#define VNET_HDR_LEN	NET_VNET_HDR_LEN
 
 extern char **environ;
 
 struct tap_be {
 	int fd;
+	bool vnet;			/* IFF_VNET_HDR: offloads both ways */
 	bool dead;			/* the device went away: stop polling */
 	char name[IFNAMSIZ];
 	struct netdev *nd;
@@ -71,7 +76,11 @@ static void tap_poll_done(void *be, struct pollfd *pfd, int n)
 	/* A bounded batch (the receive queue holds it: poll_fill asked for
 	 * POLLIN only below half full), so that transmit gets its turn. */
 	for (int i = 0; i < 64; i++) {
-		ssize_t len = read(t->fd, t->buf, sizeof(t->buf));
+		uint8_t h[VNET_HDR_LEN];
+		struct iovec iov[2] = { { h, sizeof(h) }, { t->buf, sizeof(t->buf) } };
+		ssize_t len = t->vnet ? readv(t->fd, iov, 2) :
+					read(t->fd, t->buf, sizeof(t->buf));
+		struct net_offload off;
 
 		if (len < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -79,17 +88,38 @@ static void tap_poll_done(void *be, struct pollfd *pfd, int n)
 						 t->name, strerror(errno));
 			break;
 		}
-		net_deliver(t->nd, t->buf, (size_t)len);
+		if (!t->vnet) {
+			net_deliver(t->nd, t->buf, (size_t)len);
+			continue;
+		}
+		if (len < VNET_HDR_LEN)
+			continue;
+		net_offload_from_hdr(&off, h);
+		net_deliver_offload(t->nd, &off, t->buf,
+				    (size_t)len - VNET_HDR_LEN);
 	}
 }
 
-static int tap_output(void *be, const uint8_t *frame, size_t len)
+static int tap_write(struct tap_be *t, const struct net_offload *off,
+		     const uint8_t *frame, size_t len)
+{
+	uint8_t h[VNET_HDR_LEN];
+	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)frame, len } };
+	ssize_t r;
+
+	net_offload_to_hdr(h, off);
+	r = t->vnet ? writev(t->fd, iov, 2) : write(t->fd, frame, len);
+	return r < 0 ? -1 : 0;
+}
+
+static int tap_output_offload(void *be, const struct net_offload *off,
+			      const uint8_t *frame, size_t len)
 {
 	struct tap_be *t = be;
 
 	if (t->dead)
 		return 0;
-	if (write(t->fd, frame, len) < 0) {
+	if (tap_write(t, off, frame, len) < 0) {
 		if (errno == EAGAIN || errno == ENOBUFS)
 			return -EAGAIN;
 		/* EIO: the device is down; others: lost, as on a wire */
@@ -98,6 +128,33 @@ static int tap_output(void *be, const uint8_t *frame, size_t len)
 					 t->name, strerror(errno));
 	}
 	return 0;
+}
+
+static int tap_output(void *be, const uint8_t *frame, size_t len)
+{
+	return tap_output_offload(be, NULL, frame, len);
+}
+
+/* net_caps() to TUNSETOFFLOAD: what the kernel may hand us. */
+static void tap_set_rx_offloads(void *be, unsigned caps)
+{
+	struct tap_be *t = be;
+	unsigned long f = 0;
+
+	if (!t->vnet)
+		return;
+	if (caps & NET_CAP_CSUM) {
+		f |= TUN_F_CSUM;
+		if (caps & NET_CAP_TSO4)
+			f |= TUN_F_TSO4;
+		if (caps & NET_CAP_TSO6)
+			f |= TUN_F_TSO6;
+		if ((caps & NET_CAP_TSO_ECN) && (f & (TUN_F_TSO4 | TUN_F_TSO6)))
+			f |= TUN_F_TSO_ECN;
+	}
+	if (ioctl(t->fd, TUNSETOFFLOAD, f) < 0)
+		vlog_ratelimited(LOG_WARN, "net tap '%s': cannot set its offloads to 0x%lx: %s",
+				 t->name, f, strerror(errno));
 }
 
 static void tap_free(void *be)
@@ -113,12 +170,25 @@ static const struct net_backend_ops tap_ops = {
 	.poll_fill = tap_poll_fill,
 	.poll_done = tap_poll_done,
 	.output = tap_output,
+	.caps = NET_CAP_ALL,
+	.output_offload = tap_output_offload,
+	.set_rx_offloads = tap_set_rx_offloads,
 	.free = tap_free,
 };
 
-/* A backend on @fd (taken: closed on failure too), tap device @name. */
-static struct netdev *tap_start(int fd, const char *name, char *err,
-				size_t errlen)
+/* A tap opened without a vnet header (an old helper's): plain frames. */
+static const struct net_backend_ops tap_plain_ops = {
+	.kind = "tap",
+	.poll_fill = tap_poll_fill,
+	.poll_done = tap_poll_done,
+	.output = tap_output,
+	.free = tap_free,
+};
+
+/* A backend on @fd (taken: closed on failure too), tap device @name,
+ * opened with IFF_VNET_HDR if @vnet. */
+static struct netdev *tap_start(int fd, const char *name, bool vnet,
+				char *err, size_t errlen)
 {
 	struct tap_be *t = calloc(1, sizeof(*t));
 	int e;
@@ -129,15 +199,24 @@ static struct netdev *tap_start(int fd, const char *name, char *err,
 		return NULL;
 	}
 	t->fd = fd;
+	t->vnet = vnet;
 	snprintf(t->name, sizeof(t->name), "%s", name);
-	/* Offloads belong to the device and outlive its last user: after a
-	 * QEMU (which sets checksum and TSO offloads with its vnet header)
-	 * the kernel would hand us TCP frames with partial checksums and
-	 * 64 KiB segments, which we cannot mark (no vnet header).  Off. */
+	/* Offloads belong to the device and outlive its last user (a QEMU
+	 * before us may have left TSO on): off until the NIC asks. */
 	if (ioctl(fd, TUNSETOFFLOAD, 0) < 0)
 		vlog(LOG_WARN, "tap device '%s': cannot turn its offloads off: %s",
 		     name, strerror(errno));
-	t->nd = net_new(&tap_ops, t, &e);
+	if (vnet) {
+		int sz = VNET_HDR_LEN;
+
+		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
+			snprintf(err, errlen, "tap device '%s': cannot set its "
+				 "virtio-net header size: %s", name, strerror(errno));
+			tap_free(t);
+			return NULL;
+		}
+	}
+	t->nd = net_new(vnet ? &tap_ops : &tap_plain_ops, t, &e);
 	if (!t->nd) {
 		snprintf(err, errlen, "tap device '%s': %s", name, strerror(-e));
 		tap_free(t);
@@ -299,13 +378,13 @@ struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen)
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		tunsetiff_error(ifname, existed, errno, err, errlen);
 		close(fd);
 		return NULL;
 	}
-	return tap_start(fd, ifname, err, errlen);
+	return tap_start(fd, ifname, true, err, errlen);
 }
 
 /* ---- QEMU's bridge helper ------------------------------------------------- */
@@ -389,7 +468,7 @@ struct netdev *net_tap_bridge_new(const char *bridge, const char *helper,
 {
 	posix_spawn_file_actions_t fa;
 	char br_arg[IFNAMSIZ + 8], fd_arg[16], msg[256] = "";
-	char *argv[4];
+	char *argv[5];
 	int sv[2], ep[2], target, fd, status = 0, e;
 	bool timed_out;
 	struct ifreq ifr;
@@ -424,9 +503,10 @@ struct netdev *net_tap_bridge_new(const char *bridge, const char *helper,
 	snprintf(br_arg, sizeof(br_arg), "--br=%s", bridge);
 	snprintf(fd_arg, sizeof(fd_arg), "--fd=%d", target);
 	argv[0] = (char *)"qemu-bridge-helper";
-	argv[1] = br_arg;
-	argv[2] = fd_arg;
-	argv[3] = NULL;
+	argv[1] = (char *)"--use-vnet";
+	argv[2] = br_arg;
+	argv[3] = fd_arg;
+	argv[4] = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], target);
@@ -462,10 +542,9 @@ struct netdev *net_tap_bridge_new(const char *bridge, const char *helper,
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, TUNGETIFF, &ifr) < 0 ||
-	    (ifr.ifr_flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) !=
-	    (IFF_TAP | IFF_NO_PI)) {
+	    (ifr.ifr_flags & (IFF_TAP | IFF_NO_PI)) != (IFF_TAP | IFF_NO_PI)) {
 		snprintf(err, errlen, "bridge helper for '%s': what it sent is "
-			 "not a tap without headers", bridge);
+			 "not a tap without packet information", bridge);
 		close(fd);
 		return NULL;
 	}
@@ -476,5 +555,6 @@ struct netdev *net_tap_bridge_new(const char *bridge, const char *helper,
 		return NULL;
 	}
 	ifr.ifr_name[IFNAMSIZ - 1] = '\0';
-	return tap_start(fd, ifr.ifr_name, err, errlen);
+	return tap_start(fd, ifr.ifr_name, !!(ifr.ifr_flags & IFF_VNET_HDR),
+			 err, errlen);
 }

@@ -4,8 +4,12 @@
  * from a Linux tap device (an Ethernet interface of the host whose other
  * end is a file descriptor), which the host bridges or routes.
  *
- * The tap is opened without a packet-information header and without a
- * virtio-net header (IFF_TAP | IFF_NO_PI): one read or write, one frame.
+ * The tap is opened without a packet-information header and with a
+ * virtio-net header (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, 10 bytes): one
+ * read or write, one frame behind its header, so partial checksums and
+ * TCP segments up to 64 KiB pass both ways (net_caps() NET_CAP_ALL); what
+ * the kernel may hand us follows the NIC's net_set_rx_offloads()
+ * (TUNSETOFFLOAD), and is off until it asks.
  * Frames are read only while the backend's receive queue has room, so
  * what the guest does not take waits in the tap's own queue (txqueuelen
  * frames, 1000 by default; the kernel drops past that).
@@ -52,7 +56,8 @@ struct netdev *net_tap_new(const char *ifname, char *err, size_t errlen);
  * "qemu-bridge-helper --br=BRIDGE --fd=N" with N one end of a Unix stream
  * socket pair; it sends the tap's fd back over it (SCM_RIGHTS, one byte
  * of data) and exits 0, or prints why not on stderr and exits 1.  It is
- * not asked for a virtio-net header (--use-vnet).
+ * asked for a virtio-net header (--use-vnet); a tap it sends without one
+ * works with plain frames (net_caps() 0).
  *
  * NULL with one line in @err (the helper's own message and a hint).
  */

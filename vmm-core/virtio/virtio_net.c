@@ -50,7 +50,6 @@ struct virtio_net {
 	/* Scratch space. */
 	struct iovec *tx_iov;		/* a frame's part of a chain */
 	unsigned tx_iov_cap;
-	uint8_t *bounce;		/* NET_FRAME_MAX: checksum completion */
 	struct virtq_elem rx_elem[VIRTIO_NET_QUEUE_SIZE];
 	uint32_t rx_len[VIRTIO_NET_QUEUE_SIZE];
 };
@@ -97,28 +96,6 @@ static void defer(struct virtio_net *vn, uint8_t what)
 
 /* ---- transmit ------------------------------------------------------------ */
 
-/*
- * VIRTIO_NET_HDR_F_NEEDS_CSUM (§5.1.6.2): the driver left the checksum of
- * bytes [@start, @len) of @f to the device, with the pseudo-header's sum
- * already in the 16-bit field at @start + @off.  Store the complement of
- * the sum there (0 as 0xffff, which UDP needs and TCP reads the same).
- * -EINVAL when the field is not inside the frame.
- */
-static int csum_complete(uint8_t *f, size_t len, uint16_t start, uint16_t off)
-{
-	size_t at = (size_t)start + off;
-	uint16_t v;
-
-	if (start >= len || at + 2 > len)
-		return -EINVAL;
-	v = (uint16_t)~net_csum_add(0, f + start, len - start);
-	if (v == 0)
-		v = 0xffff;
-	f[at] = (uint8_t)(v >> 8);
-	f[at + 1] = (uint8_t)v;
-	return 0;
-}
-
 static void read_hdr(const struct virtq_elem *e, struct net_hdr *h)
 {
 	uint8_t b[VIRTIO_NET_HDR_LEN];
@@ -133,11 +110,31 @@ static void read_hdr(const struct virtq_elem *e, struct net_hdr *h)
 	h->num_buffers = get16(b + 10);
 }
 
+/* The device-to-driver offloads negotiated, as NET_CAP_* (for receive)
+ * or, with @host, the driver-to-device ones (for transmit). */
+static unsigned negotiated_caps(uint64_t f, bool host)
+{
+	unsigned c = 0;
+
+	if (f & F(host ? VIRTIO_NET_F_CSUM : VIRTIO_NET_F_GUEST_CSUM))
+		c |= NET_CAP_CSUM;
+	if (f & F(host ? VIRTIO_NET_F_HOST_TSO4 : VIRTIO_NET_F_GUEST_TSO4))
+		c |= NET_CAP_TSO4;
+	if (f & F(host ? VIRTIO_NET_F_HOST_TSO6 : VIRTIO_NET_F_GUEST_TSO6))
+		c |= NET_CAP_TSO6;
+	if (f & F(host ? VIRTIO_NET_F_HOST_ECN : VIRTIO_NET_F_GUEST_ECN))
+		c |= NET_CAP_TSO_ECN;
+	return c;
+}
+
 /* Send the frame of chain @e.  0 when the chain is done with (sent or
  * dropped), -EAGAIN when the backend is full (keep the chain). */
 static int tx_one(struct virtio_net *vn, const struct virtq_elem *e)
 {
+	unsigned host = negotiated_caps(features(vn), true);
+	struct net_offload off;
 	struct net_hdr h;
+	uint8_t gso;
 	uint64_t flen;
 	int r, cnt;
 
@@ -149,49 +146,51 @@ static int tx_one(struct virtio_net *vn, const struct virtq_elem *e)
 	}
 	read_hdr(e, &h);
 	flen = e->out_len - VIRTIO_NET_HDR_LEN;
-	if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE || flen < NET_FRAME_MIN ||
-	    flen > NET_FRAME_MAX) {
+	gso = h.gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+	/* §5.1.6.2.1: only what was negotiated. */
+	if (flen < NET_FRAME_MIN || flen > NET_FRAME_MAX ||
+	    (h.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+	     !((gso == VIRTIO_NET_HDR_GSO_TCPV4 && (host & NET_CAP_TSO4)) ||
+	       (gso == VIRTIO_NET_HDR_GSO_TCPV6 && (host & NET_CAP_TSO6))))) {
 		vlog_ratelimited(LOG_WARN, "virtio-net: transmit frame of %llu bytes with GSO type %u dropped",
 				 (unsigned long long)flen, h.gso_type);
 		vn->stats.tx_bad++;
 		return 0;
 	}
-	if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		struct iovec one = { vn->bounce, (size_t)flen };
+	if (((h.gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(host & NET_CAP_TSO_ECN)) ||
+	    ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(host & NET_CAP_CSUM))) {
+		vlog_ratelimited(LOG_WARN, "virtio-net: transmit header (flags 0x%x, GSO type 0x%x) asks for what was not negotiated",
+				 h.flags, h.gso_type);
+		vn->stats.tx_bad++;
+		return 0;
+	}
+	off = (struct net_offload){
+		.flags = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM,
+		.gso_type = h.gso_type, .hdr_len = h.hdr_len,
+		.gso_size = h.gso_size, .csum_start = h.csum_start,
+		.csum_offset = h.csum_offset,
+	};
+	if (e->out_num > vn->tx_iov_cap) {
+		struct iovec *n = realloc(vn->tx_iov, e->out_num * sizeof(*n));
 
-		if (!(features(vn) & F(VIRTIO_NET_F_CSUM))) {
-			vlog_ratelimited(LOG_WARN, "virtio-net: NEEDS_CSUM without VIRTIO_NET_F_CSUM");
-			vn->stats.tx_bad++;
-			return 0;
-		}
-		/* One copy, then checked and patched: the guest may change
-		 * its buffers meanwhile, the copy does not. */
-		iov_to_buf(e->iov, e->out_num, VIRTIO_NET_HDR_LEN, vn->bounce,
-			   (size_t)flen);
-		if (csum_complete(vn->bounce, (size_t)flen, h.csum_start,
-				  h.csum_offset) < 0) {
-			vlog_ratelimited(LOG_WARN, "virtio-net: checksum at %u+%u outside the %llu-byte frame",
-					 h.csum_start, h.csum_offset,
-					 (unsigned long long)flen);
-			vn->stats.tx_bad++;
-			return 0;
-		}
-		r = net_send(vn->nd, &one, 1);
-	} else {
-		if (e->out_num > vn->tx_iov_cap) {
-			struct iovec *n = realloc(vn->tx_iov,
-						  e->out_num * sizeof(*n));
-
-			if (!n)
-				return -EAGAIN;
-			vn->tx_iov = n;
-			vn->tx_iov_cap = e->out_num;
-		}
-		cnt = iov_slice(e->iov, e->out_num, VIRTIO_NET_HDR_LEN,
-				(size_t)flen, vn->tx_iov, vn->tx_iov_cap);
-		if (cnt < 0)
-			return 0;	/* cannot happen: out_len covers it */
-		r = net_send(vn->nd, vn->tx_iov, cnt);
+		if (!n)
+			return -EAGAIN;
+		vn->tx_iov = n;
+		vn->tx_iov_cap = e->out_num;
+	}
+	cnt = iov_slice(e->iov, e->out_num, VIRTIO_NET_HDR_LEN, (size_t)flen,
+			vn->tx_iov, vn->tx_iov_cap);
+	if (cnt < 0)
+		return 0;	/* cannot happen: out_len covers it */
+	/* net.c copies the frame once, then checks the header against the
+	 * copy and completes the checksum there if the backend cannot: the
+	 * guest changing its buffers meanwhile changes nothing. */
+	r = net_send_offload(vn->nd, &off, vn->tx_iov, cnt);
+	if (r == -EINVAL) {
+		vlog_ratelimited(LOG_WARN, "virtio-net: transmit header (flags 0x%x, GSO type 0x%x, checksum at %u+%u, header %u, segment %u) does not fit the %llu-byte frame",
+				 h.flags, h.gso_type, h.csum_start, h.csum_offset,
+				 h.hdr_len, h.gso_size, (unsigned long long)flen);
+		vn->stats.tx_bad++;
 	}
 	/* -EMSGSIZE, -ENOLINK: dropped, as on a wire (the backend counts). */
 	return r == -EAGAIN ? -EAGAIN : 0;
@@ -328,8 +327,8 @@ static void rx_unpop(struct virtio_net *vn, struct virtq *vq, unsigned n)
  * MRG_RXBUF as many as it takes (§5.1.6.4).  Returns @len when it is
  * there or dropped, 0 when the ring has too few buffers now.
  */
-static size_t rx_deliver(struct virtio_net *vn, const struct iovec *iov,
-			 int iovcnt, size_t len)
+static size_t rx_deliver(struct virtio_net *vn, const struct net_offload *off,
+			 const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct virtq *vq = virtio_pci_queue(vn->vp, VIRTIO_NET_RXQ);
 	bool mrg = features(vn) & F(VIRTIO_NET_F_MRG_RXBUF);
@@ -385,7 +384,15 @@ static size_t rx_deliver(struct virtio_net *vn, const struct iovec *iov,
 		vn->rx_len[n - 1] = (uint32_t)(skip + take);
 		done += take;
 	}
-	/* flags 0 (checksums are complete), GSO_NONE, num_buffers. */
+	/* Without @off: flags 0 (checksums are complete), GSO_NONE. */
+	if (off) {
+		hdr[0] = off->flags;
+		hdr[1] = off->gso_type;
+		put16(hdr + 2, off->hdr_len);
+		put16(hdr + 4, off->gso_size);
+		put16(hdr + 6, off->csum_start);
+		put16(hdr + 8, off->csum_offset);
+	}
 	put16(hdr + 10, (uint16_t)(mrg ? n : 1));
 	iov_from_buf(vn->rx_elem[0].iov + vn->rx_elem[0].out_num,
 		     vn->rx_elem[0].in_num, 0, hdr, sizeof(hdr));
@@ -397,8 +404,11 @@ static size_t rx_deliver(struct virtio_net *vn, const struct iovec *iov,
 	return len;
 }
 
-/* The backend's thread, device lock held: a frame for the guest. */
-static size_t vnet_receive(void *opaque, const struct iovec *iov, int iovcnt)
+/* The backend's thread, device lock held: a frame for the guest, with
+ * offload metadata within what the driver negotiated (net.c sees to it:
+ * net_set_rx_offloads) or NULL. */
+static size_t vnet_receive_offload(void *opaque, const struct net_offload *off,
+				   const struct iovec *iov, int iovcnt)
 {
 	struct virtio_net *vn = opaque;
 	uint8_t dst[ETH_ALEN];
@@ -416,7 +426,12 @@ static size_t vnet_receive(void *opaque, const struct iovec *iov, int iovcnt)
 		vn->stats.rx_filtered++;
 		return len;
 	}
-	return rx_deliver(vn, iov, iovcnt, len);
+	return rx_deliver(vn, off, iov, iovcnt, len);
+}
+
+static size_t vnet_receive(void *opaque, const struct iovec *iov, int iovcnt)
+{
+	return vnet_receive_offload(opaque, NULL, iov, iovcnt);
 }
 
 /* ---- control queue --------------------------------------------------- */
@@ -585,6 +600,7 @@ static void vnet_link_changed(void *opaque, bool up)
 
 static const struct net_client_ops vnet_client_ops = {
 	.receive = vnet_receive,
+	.receive_offload = vnet_receive_offload,
 	.tx_ready = vnet_tx_ready,
 	.link_changed = vnet_link_changed,
 };
@@ -626,14 +642,36 @@ static uint64_t config_read(void *opaque, unsigned offset, unsigned size)
 }
 
 /* §5.1.3.1: what each feature requires. */
-static bool features_ok(void *opaque, uint64_t f)
+static bool features_valid(uint64_t f)
 {
-	(void)opaque;
 	if ((f & (F(VIRTIO_NET_F_CTRL_RX) | F(VIRTIO_NET_F_CTRL_RX_EXTRA) |
 		  F(VIRTIO_NET_F_GUEST_ANNOUNCE) | F(VIRTIO_NET_F_CTRL_MAC_ADDR))) &&
 	    !(f & F(VIRTIO_NET_F_CTRL_VQ)))
 		return false;
+	if ((f & (F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6))) &&
+	    !(f & F(VIRTIO_NET_F_GUEST_CSUM)))
+		return false;
+	if ((f & (F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6))) &&
+	    !(f & F(VIRTIO_NET_F_CSUM)))
+		return false;
+	if ((f & F(VIRTIO_NET_F_GUEST_ECN)) &&
+	    !(f & (F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6))))
+		return false;
+	if ((f & F(VIRTIO_NET_F_HOST_ECN)) &&
+	    !(f & (F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6))))
+		return false;
 	return !(f & F(VIRTIO_NET_F_CTRL_RX_EXTRA)) || (f & F(VIRTIO_NET_F_CTRL_RX));
+}
+
+/* FEATURES_OK: accepted, the backend hands over what the driver takes. */
+static bool features_ok(void *opaque, uint64_t f)
+{
+	struct virtio_net *vn = opaque;
+
+	if (!features_valid(f))
+		return false;
+	net_set_rx_offloads(vn->nd, negotiated_caps(f, false));
+	return true;
 }
 
 /* The transport was reset (also while it is built: vn->vp may not be set
@@ -649,6 +687,7 @@ static void vnet_reset(void *opaque)
 	memset(vn->mc, 0, sizeof(vn->mc));
 	vn->announce = false;
 	vn->pending = 0;
+	net_set_rx_offloads(vn->nd, 0);
 }
 
 static const struct virtio_pci_ops vnet_pci_ops = {
@@ -665,6 +704,24 @@ static const struct virtio_pci_ops vnet_pci_ops = {
 		 F(VIRTIO_NET_F_CTRL_RX_EXTRA) |			\
 		 F(VIRTIO_NET_F_GUEST_ANNOUNCE) |			\
 		 F(VIRTIO_NET_F_CTRL_MAC_ADDR))
+
+/* OFFERED plus the offloads backend @nd carries both ways. */
+static uint64_t offered(struct netdev *nd)
+{
+	unsigned c = net_caps(nd);
+	uint64_t f = OFFERED;
+
+	if (!(c & NET_CAP_CSUM))
+		return f;
+	f |= F(VIRTIO_NET_F_GUEST_CSUM);
+	if (c & NET_CAP_TSO4)
+		f |= F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO4);
+	if (c & NET_CAP_TSO6)
+		f |= F(VIRTIO_NET_F_HOST_TSO6) | F(VIRTIO_NET_F_GUEST_TSO6);
+	if ((c & NET_CAP_TSO_ECN) && (c & (NET_CAP_TSO4 | NET_CAP_TSO6)))
+		f |= F(VIRTIO_NET_F_HOST_ECN) | F(VIRTIO_NET_F_GUEST_ECN);
+	return f;
+}
 
 struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 				  char *err, size_t errlen)
@@ -685,10 +742,7 @@ struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 		return NULL;
 	}
 	vn = calloc(1, sizeof(*vn));
-	if (vn)
-		vn->bounce = malloc(NET_FRAME_MAX);
-	if (!vn || !vn->bounce) {
-		free(vn);
+	if (!vn) {
 		snprintf(err, errlen, "virtio-net: out of memory");
 		return NULL;
 	}
@@ -701,7 +755,7 @@ struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 		.pci = cfg->pci, .devfn = cfg->devfn, .mem = cfg->mem,
 		.device_id = 1,			/* §5.1.1 */
 		.class_code = 0x020000,		/* network, Ethernet */
-		.features = OFFERED,
+		.features = offered(cfg->backend),
 		.num_queues = 3,
 		.queue_size = VIRTIO_NET_QUEUE_SIZE,
 		.config_len = VIRTIO_NET_CFG_LEN,
@@ -724,7 +778,6 @@ struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 	}
 	return vn;
 fail:
-	free(vn->bounce);
 	free(vn);
 	return NULL;
 }
@@ -736,7 +789,6 @@ void virtio_net_free(struct virtio_net *vn)
 	net_detach(vn->nd);
 	virtio_pci_free(vn->vp);
 	free(vn->tx_iov);
-	free(vn->bounce);
 	free(vn);
 }
 
@@ -848,6 +900,9 @@ static int virtio_net_dev_load(void *dev, uint32_t version, GVariant *state,
 	else if (((rx_mode & VIRTIO_NET_RXMODE_UNI_OVERFLOW) && g_variant_get_size(uc)) ||
 		 ((rx_mode & VIRTIO_NET_RXMODE_MULTI_OVERFLOW) && g_variant_get_size(mc)))
 		snprintf(err, errlen, "virtio-net: a filter table both overflowed and filled");
+	else if (!features_valid(f))
+		snprintf(err, errlen, "virtio-net: driver features 0x%llx break §5.1.3.1's rules",
+			 (unsigned long long)f);
 	else if ((pending & ~PENDING_ALL) ||
 		 ((pending & VIRTIO_NET_PENDING_CTRL) && !(f & F(VIRTIO_NET_F_CTRL_VQ))))
 		snprintf(err, errlen, "virtio-net: pending work 0x%x out of range",
@@ -867,6 +922,7 @@ static int virtio_net_dev_load(void *dev, uint32_t version, GVariant *state,
 			memcpy(vn->mc, g_variant_get_data(mc), vn->n_mc * ETH_ALEN);
 		vn->announce = announce;
 		vn->pending = pending;
+		net_set_rx_offloads(vn->nd, negotiated_caps(f, false));
 		if (pending)
 			net_tx_kick(vn->nd);
 	}

@@ -12,19 +12,24 @@
  *  - MAC (the configured address in config space), STATUS (link state from
  *    the backend's cable: net_link_up(), and a configuration interrupt when
  *    it changes), MRG_RXBUF (a frame may span several receive buffers);
- *  - CSUM: the driver may hand frames with VIRTIO_NET_HDR_F_NEEDS_CSUM; the
- *    device completes the checksum in software before net_send(), since
- *    backends take frames with complete checksums (net.h);
+ *  - CSUM: the driver may hand frames with VIRTIO_NET_HDR_F_NEEDS_CSUM;
+ *    they go to the backend as they are if it carries partial checksums
+ *    (net_caps(): TAP), or net.c completes the checksum in software;
+ *  - with a backend that carries offloads (TAP): GUEST_CSUM, HOST_TSO4/6,
+ *    GUEST_TSO4/6, HOST_ECN, GUEST_ECN - a 64 KiB TCP segment crosses as
+ *    one frame in either direction, the header's fields passed through
+ *    (net_send_offload, receive_offload); what the driver takes on
+ *    receive is set at FEATURES_OK (net_set_rx_offloads), and back to
+ *    none at reset;
  *  - CTRL_VQ with CTRL_RX + CTRL_RX_EXTRA (promiscuous, all-multicast,
  *    all-unicast, no-multicast, no-unicast, no-broadcast), the MAC filter
  *    table (VIRTIO_NET_CTRL_MAC_TABLE_SET, up to VIRTIO_NET_MAC_TABLE
  *    addresses of each kind: more switch that kind to accept-all, as
  *    §5.1.6.5.2 allows), CTRL_MAC_ADDR (ADDR_SET; the address then shows
  *    in config space), GUEST_ANNOUNCE (VIRTIO_NET_S_ANNOUNCE, ANNOUNCE_ACK).
- * Not offered: GUEST_CSUM and the segmentation offloads (HOST_TSO4/6,
- * HOST_UFO, HOST_USO, GUEST_TSO*, GUEST_UFO, GUEST_USO) - no backend can
- * take or give a frame larger than the MTU or with a partial checksum yet;
- * CTRL_VLAN, MTU, SPEED_DUPLEX, MQ, RSS.
+ * Not offered: the offloads above with a backend of plain frames (NAT:
+ * libslirp takes whole frames only, as QEMU offers none with -nic user);
+ * UFO/USO, CTRL_GUEST_OFFLOADS, CTRL_VLAN, MTU, SPEED_DUPLEX, MQ, RSS.
  *
  * Receive filtering (with CTRL_RX negotiated; without it every frame is
  * taken): after a reset the device is promiscuous until the driver says
@@ -36,10 +41,11 @@
  * Hostile input: a receive chain with device-readable buffers or fewer
  * than 12 writable bytes, a control chain without a writable byte, and
  * whatever virtqueue.h catches break the queue (NEEDS_RESET).  Transmit
- * frames with a short header, a GSO type, NEEDS_CSUM without CSUM or with
- * csum_start + csum_offset + 2 beyond the frame, or a length outside
- * NET_FRAME_MIN..NET_FRAME_MAX are dropped (the chain is returned) and
- * counted; control commands with a bad class, length or feature are
+ * frames with a short header, a GSO type or NEEDS_CSUM not negotiated, a
+ * header that does not fit the frame (net_send_offload: csum_start +
+ * csum_offset + 2 or hdr_len beyond it, GSO without NEEDS_CSUM or with
+ * gso_size 0), or a length outside NET_FRAME_MIN..NET_FRAME_MAX are
+ * dropped (the chain is returned) and counted; control commands with a bad class, length or feature are
  * answered VIRTIO_NET_ERR.  Warnings are rate limited.
  *
  * Threads and flow control: everything runs with the device lock held.
@@ -83,9 +89,11 @@ struct virtio_net;
 #define VIRTIO_NET_F_MAC		5
 #define VIRTIO_NET_F_GUEST_TSO4		7
 #define VIRTIO_NET_F_GUEST_TSO6		8
+#define VIRTIO_NET_F_GUEST_ECN		9
 #define VIRTIO_NET_F_GUEST_UFO		10
 #define VIRTIO_NET_F_HOST_TSO4		11
 #define VIRTIO_NET_F_HOST_TSO6		12
+#define VIRTIO_NET_F_HOST_ECN		13
 #define VIRTIO_NET_F_HOST_UFO		14
 #define VIRTIO_NET_F_MRG_RXBUF		15
 #define VIRTIO_NET_F_STATUS		16
@@ -111,6 +119,9 @@ struct virtio_net;
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM	1
 #define VIRTIO_NET_HDR_F_DATA_VALID	2
 #define VIRTIO_NET_HDR_GSO_NONE		0
+#define VIRTIO_NET_HDR_GSO_TCPV4	1
+#define VIRTIO_NET_HDR_GSO_TCPV6	4
+#define VIRTIO_NET_HDR_GSO_ECN		0x80
 
 /* Control queue (§5.1.6.5): class, command, data; then one ack byte. */
 #define VIRTIO_NET_OK			0
