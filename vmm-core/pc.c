@@ -321,7 +321,7 @@ static int add_nics(struct machine *m, char *err, size_t errlen)
 			struct virtio_net_config vc = {
 				.pci = m->dev.pci, .devfn = devfn, .mem = &m->mem,
 				.lock = &m->lock, .backend = n->backend,
-				.iofd = iofd_hv(&m->iofd),
+				.iofd = iofd_hv(&m->iofd), .timers = m->timers,
 			};
 			struct virtio_net *vn;
 

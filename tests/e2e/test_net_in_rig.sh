@@ -21,8 +21,10 @@
 #   TAP     L1 makes tap0 and a bridge br0 (192.168.77.1/24) and serves the
 #           page on 192.168.77.1:8000; vivarium run ... --nic
 #           virtio,tap,ifname=tap0; the guest takes 192.168.77.2/24
-#           (vivnet.ip=), pings 192.168.77.1 and fetches the page; L1 pings
-#           the guest and fetches its page.
+#           (vivnet.ip=), pings 192.168.77.1 and fetches the page and the
+#           64 MiB file; L1 pings the guest and fetches its page and a
+#           16 MiB file of zeros it serves (vivnet.serve=16): both
+#           directions of the TCP segmentation offloads TAP carries.
 #   After VIRTIO, E1000 and TAP the VMM gets SIGTERM: it must end within
 #   10 s and leave no process.
 #   BAD     a --nic typo, a host forward on a port in use (L1's httpd's),
@@ -162,6 +164,14 @@ finish() {
 	tr -d '\r' </tmp/vmm.out | sed "s/^/$1-VMM| /"
 	tr -d '\r' </tmp/serial.log | sed "s/^/$1| /"
 }
+# fetchsum STEP WHAT URL: L1 fetches URL (120 s at most), prints its size,
+# md5 and time.
+fetchsum() {
+	t0=$(ms)
+	timeout 120 wget -q -O /tmp/fetched "$3" 2>/tmp/wget.err
+	echo "NET-$1-$2-RC=$? NET-$1-$2-MS=$(($(ms) - t0)) NET-$1-$2-BYTES=$(stat -c %s /tmp/fetched 2>/dev/null) NET-$1-$2-MD5=$(md5sum </tmp/fetched | cut -d' ' -f1)"
+	rm -f /tmp/fetched
+}
 # fetch STEP WHAT URL: L1 fetches URL (30 s at most), prints its md5 and time.
 fetch() {
 	t0=$(ms)
@@ -183,8 +193,9 @@ tunctl -t tap0 >/dev/null && brctl addbr br0 && brctl addif br0 tap0 &&
 	ip addr add 192.168.77.1/24 dev br0 && ip link set tap0 up && ip link set br0 up &&
 	echo "NET-TAP-SETUP=ok" || echo "NET-TAP-SETUP=fail"
 httpd -p 192.168.77.1:$port -h /srv/www
-if boot TAP virtio-tap "vivnet.ip=192.168.77.2/24 vivnet.ping=192.168.77.1 vivnet.url=http://192.168.77.1:$port/page.html"; then
+if boot TAP virtio-tap "vivnet.ip=192.168.77.2/24 vivnet.ping=192.168.77.1 vivnet.serve=16 vivnet.url=http://192.168.77.1:$port/page.html,http://192.168.77.1:$port/big.bin"; then
 	fetch TAP GUESTPAGE http://192.168.77.2/index.html
+	fetchsum TAP GUESTBIG http://192.168.77.2/big
 	ping -c 3 192.168.77.2 >/tmp/ping.out 2>&1
 	echo "NET-TAP-L1PING-RC=$? NET-TAP-L1PING-RTT=$(sed -n 's|.*min/avg/max = \([0-9./]*\).*|\1|p' /tmp/ping.out)"
 fi
@@ -276,8 +287,15 @@ check '[ "$(val NET-TAP-SETUP)" = ok ]' "TAP: L1 made tap0 and br0 at 192.168.77
 check '[ "$(val NET-TAP-BOOT)" = ok ] && [ "$(gval TAP GUEST-NET-DHCP)" = static ] && [ "$(gval TAP GUEST-NET-IP)" = 192.168.77.2 ]' \
 	"TAP: the guest booted with 192.168.77.2 ($(gval TAP GUEST-NET-DRIVER))"
 check '[ "$(gval TAP GUEST-PING)" = ok ]' "TAP: the guest pinged 192.168.77.1 (rtt min/avg/max $(gval TAP GUEST-PING rtt) ms)"
-check '[ "$(gval TAP GUEST-FETCH)" = ok ] && [ "$(gval TAP GUEST-FETCH-MD5)" = "$page_md5" ]' \
+check '[ "$(gval TAP GUEST-FETCH "" page.html)" = ok ] && [ "$(gval TAP GUEST-FETCH-MD5 "" page.html)" = "$page_md5" ]' \
 	"TAP: the guest fetched L1's page from 192.168.77.1:8000 (md5 matches)"
+bytes=$(gval TAP GUEST-FETCH bytes big.bin) ms=$(gval TAP GUEST-FETCH ms big.bin)
+check '[ "$(gval TAP GUEST-FETCH "" big.bin)" = ok ] && [ "$(gval TAP GUEST-FETCH-MD5 "" big.bin)" = "$big_md5" ]' \
+	"TAP: the guest fetched the 64 MiB file intact (md5 matches; ${bytes:-?} bytes in ${ms:-?} ms, $(mbps "$bytes" "$ms") with md5sum)"
+# shellcheck disable=SC2034 # used in the check below
+zeros16_md5=$(head -c 16777216 /dev/zero | md5sum | cut -d' ' -f1)
+check '[ "$(val NET-TAP-GUESTBIG-RC)" = 0 ] && [ "$(val NET-TAP-GUESTBIG-BYTES)" = 16777216 ] && [ "$(val NET-TAP-GUESTBIG-MD5)" = "$zeros16_md5" ]' \
+	"TAP: L1 fetched the guest's 16 MiB file intact ($(val NET-TAP-GUESTBIG-BYTES) bytes in $(val NET-TAP-GUESTBIG-MS) ms)"
 check '[ "$(val NET-TAP-L1PING-RC)" = 0 ]' "TAP: L1 pinged the guest (rtt min/avg/max $(val NET-TAP-L1PING-RTT) ms)"
 check '[ "$(val NET-TAP-GUESTPAGE-RC)" = 0 ] && [ "$(val NET-TAP-GUESTPAGE-BODY)" = VIVNET-GUEST-PAGE-OK ]' \
 	"TAP: L1 fetched the guest's page from 192.168.77.2:80"

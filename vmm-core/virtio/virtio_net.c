@@ -19,8 +19,10 @@
 
 #include <glib.h>
 
+#include "../clock.h"
 #include "../log.h"
 #include "../net/net.h"
+#include "../timer.h"
 #include "virtio_pci.h"
 
 #define ETH_ALEN	6
@@ -36,6 +38,8 @@ struct virtio_net {
 	pthread_mutex_t *lock;
 	struct netdev *nd;
 	uint8_t conf_mac[ETH_ALEN];	/* as configured */
+	struct vtimer_queue *timers;	/* NULL: no announce after a load */
+	struct vtimer announce_timer;
 
 	/* Driver-visible state, back to its reset values in vnet_reset(). */
 	uint8_t mac[ETH_ALEN];		/* in use: config, or ADDR_SET */
@@ -723,6 +727,12 @@ static uint64_t offered(struct netdev *nd)
 	return f;
 }
 
+static void announce_fired(void *opaque, uint64_t now)
+{
+	(void)now;
+	virtio_net_announce(opaque);
+}
+
 struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 				  char *err, size_t errlen)
 {
@@ -748,6 +758,9 @@ struct virtio_net *virtio_net_new(const struct virtio_net_config *cfg,
 	}
 	vn->lock = cfg->lock;
 	vn->nd = cfg->backend;
+	vn->timers = cfg->timers;
+	if (vn->timers)
+		vtimer_init(&vn->announce_timer, vn->timers, announce_fired, vn);
 	memcpy(vn->conf_mac, cfg->mac, ETH_ALEN);
 	vnet_reset(vn);
 
@@ -786,6 +799,8 @@ void virtio_net_free(struct virtio_net *vn)
 {
 	if (!vn)
 		return;
+	if (vn->timers)
+		vtimer_del(&vn->announce_timer);
 	net_detach(vn->nd);
 	virtio_pci_free(vn->vp);
 	free(vn->tx_iov);
@@ -923,6 +938,10 @@ static int virtio_net_dev_load(void *dev, uint32_t version, GVariant *state,
 		vn->announce = announce;
 		vn->pending = pending;
 		net_set_rx_offloads(vn->nd, negotiated_caps(f, false));
+		if (vn->timers && (f & F(VIRTIO_NET_F_GUEST_ANNOUNCE)))
+			vtimer_mod(&vn->announce_timer,
+				   vclock_now(vtimer_queue_clock(vn->timers)) +
+				   VIRTIO_NET_ANNOUNCE_DELAY_NS);
 		if (pending)
 			net_tx_kick(vn->nd);
 	}

@@ -155,6 +155,9 @@ struct virtio_net_config {
 	struct iofd iofd;		/* doorbells (iofd.h); zero: none */
 	struct netdev *backend;		/* stays the caller's; attached here */
 	uint8_t mac[6];			/* the NIC's address (VIRTIO_NET_F_MAC) */
+	/* The machine's timers (timer.h), for the announce after a load;
+	 * NULL: none. */
+	struct vtimer_queue *timers;
 };
 
 /*
@@ -177,8 +180,13 @@ void virtio_net_free(struct virtio_net *vn);
  * machine was restored or moved: with GUEST_ANNOUNCE negotiated and the
  * driver running, set VIRTIO_NET_S_ANNOUNCE and send a configuration
  * interrupt; the driver's ANNOUNCE_ACK clears it.  Returns whether it
- * asked.  Device lock held.
+ * asked.  Device lock held.  The device does it by itself
+ * VIRTIO_NET_ANNOUNCE_DELAY_NS of the machine's time after a load (a
+ * restored snapshot: switches and the host's bridge learn where the MAC
+ * is now), when it was given timers: late enough that the vCPUs run with
+ * their restored interrupt controllers, as QEMU's announce timer waits.
  */
+#define VIRTIO_NET_ANNOUNCE_DELAY_NS	50000000ull
 bool virtio_net_announce(struct virtio_net *vn);
 
 /* What the device itself dropped (the backend counts its own, net.h). */
