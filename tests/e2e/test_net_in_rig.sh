@@ -286,6 +286,10 @@ done
 check '[ "$(val NET-TAP-SETUP)" = ok ]' "TAP: L1 made tap0 and br0 at 192.168.77.1/24"
 check '[ "$(val NET-TAP-BOOT)" = ok ] && [ "$(gval TAP GUEST-NET-DHCP)" = static ] && [ "$(gval TAP GUEST-NET-IP)" = 192.168.77.2 ]' \
 	"TAP: the guest booted with 192.168.77.2 ($(gval TAP GUEST-NET-DRIVER))"
+# feat STEP BIT: bit BIT of the guest's negotiated virtio-net features.
+feat() { local f; f=$(gval "$1" GUEST-NET-FEATURES); echo "${f:$2:1}"; }
+check '[ "$(feat VIRTIO 7)$(feat VIRTIO 11)" = 00 ] && [ "$(feat TAP 1)$(feat TAP 7)$(feat TAP 11)" = 111 ]' \
+	"virtio-net offloads: none over NAT; over TAP the guest took GUEST_CSUM, GUEST_TSO4, HOST_TSO4 (NAT $(feat VIRTIO 7)$(feat VIRTIO 11), TAP $(feat TAP 1)$(feat TAP 7)$(feat TAP 11))"
 check '[ "$(gval TAP GUEST-PING)" = ok ]' "TAP: the guest pinged 192.168.77.1 (rtt min/avg/max $(gval TAP GUEST-PING rtt) ms)"
 check '[ "$(gval TAP GUEST-FETCH "" page.html)" = ok ] && [ "$(gval TAP GUEST-FETCH-MD5 "" page.html)" = "$page_md5" ]' \
 	"TAP: the guest fetched L1's page from 192.168.77.1:8000 (md5 matches)"

@@ -63,7 +63,9 @@
 # loads them, brings up lo and every ethN, and then configures eth0:
 #   vivnet.ip=ADDR/PREFIX   a static address (TAP tests); otherwise
 #                           busybox udhcpc (QEMU user-net / slirp: 10.0.2.15)
-# and prints GUEST-NET-DRIVER=<eth0's driver>, GUEST-NET-DHCP=ok|fail|static,
+# and prints GUEST-NET-DRIVER=<eth0's driver>, GUEST-NET-FEATURES=<a virtio
+# NIC's negotiated feature bits, bit 0 first, from sysfs; empty for e1000>,
+# GUEST-NET-DHCP=ok|fail|static,
 # GUEST-NET-IP=, GUEST-NET-GW=, GUEST-NET-DNS=.  busybox httpd then serves
 # /www on port 80 (index.html holds the line VIVNET-GUEST-PAGE-OK;
 # GUEST-HTTPD=up), and what the kernel command line asks for runs in this
@@ -315,6 +317,7 @@ done
 echo "GUEST-NET-IFACES=$(echo $ifaces | tr ' ' ,)"
 drv=$(readlink /sys/class/net/eth0/device/driver 2>/dev/null)
 echo "GUEST-NET-DRIVER=${drv##*/}"
+echo "GUEST-NET-FEATURES=$(cat /sys/class/net/eth0/device/features 2>/dev/null)"
 addr=$(vivnet ip)
 if [ -n "$addr" ]; then
 	ip addr add "$addr" dev eth0 && echo "GUEST-NET-DHCP=static"
