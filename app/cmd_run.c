@@ -413,6 +413,10 @@ int cmd_run(int argc, char **argv)
 
 	pthread_kill(sigthread, SIGUSR2);
 	pthread_join(sigthread, NULL);
+	/* The backends' threads take the machine's device lock: stopped
+	 * before it goes. */
+	for (unsigned i = 0; i < cfg.nnics; i++)
+		net_stop(cfg.nic[i].backend);
 	machine_destroy(m);
 	free_nics(&cfg, nics, nnics);
 	console_free(con);

@@ -1562,6 +1562,10 @@ static void cleanup(struct vmproc *vp)
 	if (vp->sock_path && vp->sock_path[0])
 		unlink(vp->sock_path);
 	vm_display_close(vp->display);
+	/* The backends' threads take the machine's device lock: stopped
+	 * before it goes. */
+	for (unsigned i = 0; i < VM_MAX_NICS; i++)
+		net_stop(vp->nic[i]);
 	machine_destroy(vp->m);
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
 		net_free(vp->nic[i]);

@@ -6,6 +6,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -550,13 +551,20 @@ fail:
 
 int net_start(struct netdev *nd)
 {
-	int r = -pthread_create(&nd->thread, NULL, net_thread, nd);
+	sigset_t all, old;
+	int r;
 
+	/* Signals are the program's to take (its signal thread or main
+	 * loop): the backend's thread blocks them all from its start. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&nd->thread, NULL, net_thread, nd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	nd->started = r == 0;
 	return r;
 }
 
-void net_free(struct netdev *nd)
+void net_stop(struct netdev *nd)
 {
 	if (!nd)
 		return;
@@ -566,6 +574,14 @@ void net_free(struct netdev *nd)
 	wake(nd);
 	if (nd->started)
 		pthread_join(nd->thread, NULL);
+	nd->started = false;
+}
+
+void net_free(struct netdev *nd)
+{
+	if (!nd)
+		return;
+	net_stop(nd);
 	nd->be_ops->free(nd->be);
 	fq_clear(&nd->txq);
 	fq_clear(&nd->rxq);

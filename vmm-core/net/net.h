@@ -180,7 +180,16 @@ void net_get_stats(struct netdev *nd, struct net_stats *st);
 /* "nat", "tap", "socket". */
 const char *net_kind(const struct netdev *nd);
 
-/* Stop the backend's thread and free it.  Detach the NIC first.  NULL ok. */
+/*
+ * net_stop - stop the backend's thread (it no longer reads, sends nor takes
+ * the device lock); frames go nowhere from now on.  Call without the
+ * device lock, before the machine that owns that lock is destroyed: the
+ * thread may be about to take it.  The NIC may still detach afterwards.
+ * Idempotent; NULL ok.
+ */
+void net_stop(struct netdev *nd);
+/* Stop the backend's thread (net_stop) and free it.  Detach the NIC
+ * first.  NULL ok. */
 void net_free(struct netdev *nd);
 
 /* ---- backends ------------------------------------------------------------- */
