@@ -352,6 +352,13 @@ static size_t rx_deliver(struct virtio_net *vn, const struct net_offload *off,
 			return len;
 		}
 		r = virtq_pop(vq, e);
+		/* Empty: ask for a kick (avail_event), fence, look again.  A
+		 * pop's own avail_event store may still sit in this CPU's
+		 * store buffer while the driver adds a buffer and reads the
+		 * old value: then neither side would see the other and the
+		 * driver never kicks again (what QEMU's has_buffers does). */
+		if (r == 0 && virtq_enable_notify(vq))
+			r = virtq_pop(vq, e);
 		if (r != 1) {
 			rx_unpop(vn, vq, n);
 			if (r == -EIO) {	/* broken now */
