@@ -343,6 +343,15 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --nic none goes alone\n");
 		return 2;
 	}
+	/* Signals go to one thread; every thread started from here on (the
+	 * NICs' backends', the vCPUs') inherits the mask. */
+	sigemptyset(&sig.set);
+	sigaddset(&sig.set, SIGINT);
+	sigaddset(&sig.set, SIGTERM);
+	sigaddset(&sig.set, SIGHUP);
+	sigaddset(&sig.set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
+
 	/* Backends first: a busy forward port or a missing tap device is
 	 * refused before anything else starts. */
 	for (unsigned i = 0; i < nnics; i++) {
@@ -356,14 +365,6 @@ int cmd_run(int argc, char **argv)
 		}
 		cfg.nnics++;
 	}
-
-	/* Signals go to one thread; vCPU threads inherit the mask. */
-	sigemptyset(&sig.set);
-	sigaddset(&sig.set, SIGINT);
-	sigaddset(&sig.set, SIGTERM);
-	sigaddset(&sig.set, SIGHUP);
-	sigaddset(&sig.set, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
 
 	if (!strcmp(serial, "stdio")) {
 		cfg.serial = chardev_stdio_new();
