@@ -19,6 +19,7 @@
 #include "block_int.h"
 #include "newfile.h"
 #include "../iov.h"
+#include "../sandbox/sandbox.h"
 
 static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
 
@@ -642,6 +643,7 @@ static void *worker_main(void *arg)
 {
 	struct blk *b = arg;
 
+	sandbox_thread_enter(SANDBOX_THREAD_BLOCK, "blk-worker");
 	pthread_mutex_lock(&b->q_lock);
 	for (;;) {
 		while (!b->q_head && !b->stopping)

@@ -6,6 +6,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -14,6 +15,7 @@
 
 #include "../log.h"
 #include "csum.h"
+#include "../sandbox/sandbox.h"
 
 struct frame {
 	size_t len;
@@ -485,7 +487,10 @@ static void *net_thread(void *arg)
 	struct netdev *nd = arg;
 	struct pollfd pfd[1 + NET_POLL_MAX];
 	bool tx_left = false;
+	char name[16];
 
+	snprintf(name, sizeof(name), "net-%s", nd->be_ops->kind);
+	sandbox_thread_enter(SANDBOX_THREAD_NET, name);
 	for (;;) {
 		int timeout = -1, n;
 		bool rx_room;
