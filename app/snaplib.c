@@ -523,6 +523,11 @@ static int chain_of(const char *path, GPtrArray *out)
 	return chain_walk(path, out, false);
 }
 
+int snap_image_chain(const char *path, GPtrArray *out)
+{
+	return chain_walk(path, out, true);
+}
+
 /* vm.conf's [@group] path, absolute; NULL if none. */
 static char *conf_disk_path(GKeyFile *kf, const char *dir, const char *group)
 {
@@ -907,6 +912,27 @@ static int chains_of(const char *name, GPtrArray *chains, GKeyFile **kf)
 		if (r2 < 0 && !r)
 			r = r2;
 		g_ptr_array_add(chains, chain);
+	}
+	return r;
+}
+
+int snap_vm_images(const char *name, GPtrArray *out)
+{
+	g_autoptr(GPtrArray) chains = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+	g_autoptr(GKeyFile) kf = NULL;
+	int r = chains_of(name, chains, &kf);
+
+	for (guint c = 0; c < chains->len; c++) {
+		GPtrArray *chain = chains->pdata[c];
+
+		for (guint i = 0; i < chain->len; i++) {
+			bool seen = false;
+
+			for (guint k = 0; k < out->len && !seen; k++)
+				seen = !strcmp(out->pdata[k], chain->pdata[i]);
+			if (!seen)
+				g_ptr_array_add(out, g_strdup(chain->pdata[i]));
+		}
 	}
 	return r;
 }

@@ -194,4 +194,20 @@ int snap_lock(const char *name, char *err, size_t errlen);
  */
 int snap_users(const char *name, const struct snap *s, char ***users);
 
+/*
+ * snap_vm_images - every image VM @name's disks and snapshots read: the
+ * backing chains of vm.conf's disks and of each snapshot's frozen images,
+ * absolute paths, each once, into @out (g_free'd strings).  Images a
+ * chain names but that cannot be opened are listed too.  For the VM
+ * process's sandbox: what it may have to open.  0, or -errno when vm.conf,
+ * the index or a chain could not be read to the end (@out then holds what
+ * was found).
+ */
+int snap_vm_images(const char *name, GPtrArray *out);
+
+/* snap_image_chain - @path and its backing files, top first, absolute, into
+ * @out (g_free'd strings); one that cannot be opened ends the list (it is
+ * listed).  0 or -errno (that image's error). */
+int snap_image_chain(const char *path, GPtrArray *out);
+
 #endif

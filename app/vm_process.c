@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,6 +52,8 @@
 #include "machine.h"
 #include "net/net.h"
 #include "nic.h"
+#include "sandbox/sandbox.h"
+#include "vm_sandbox.h"
 #include "vmlib.h"
 
 #define HISTORY_MAX		(64u << 10)	/* serial output kept for attach */
@@ -1329,6 +1332,7 @@ static void *machine_thread(void *opaque)
 	char one = 1;
 	ssize_t r;
 
+	sandbox_thread_enter(SANDBOX_THREAD_MACHINE, "machine");
 	/* Threads created below inherit this mask: signals go to the loop. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -1390,6 +1394,13 @@ static void window_closed(void *opaque)
 	}
 	if (machine_power_button(vp->m) < 0)
 		vm_log("the machine is between resets; the button press was lost");
+}
+
+static gboolean rotate_log(gpointer opaque)
+{
+	(void)opaque;
+	log_rotate_check();
+	return G_SOURCE_CONTINUE;
 }
 
 static gboolean on_signal(gpointer opaque)
@@ -1695,6 +1706,25 @@ int cmd_vm_process(int argc, char **argv)
 		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
 		r = -errno;
 	}
+	/* Everything is open: the machine builds (and rebuilds) inside the
+	 * sandbox. */
+	if (r == 0 && vp.cfg.sandbox) {
+		struct vm_sandbox_opts so = {
+			.mc = &mc, .vm_name = vp.name, .sock_path = vp.sock_path,
+			.window = vm_display_is_sdl(vp.display),
+			.coredump = vp.cfg.coredump,
+		};
+		char summary[256];
+
+		r = vm_sandbox_enter(&so, summary, sizeof(summary), err, sizeof(err));
+		if (r == 0)
+			vm_log("sandbox: %s", summary);
+	} else if (r == 0) {
+		vm_log("sandbox: off (vm.conf sandbox=off)%s",
+		       vp.cfg.coredump ? "" : "; core dumps off");
+		if (!vp.cfg.coredump)
+			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	}
 	if (r == 0 && (r = -pthread_create(&vp.thread, NULL, machine_thread, &vp)))
 		snprintf(err, sizeof(err), "cannot start the machine thread: %s", strerror(-r));
 	if (r < 0) {
@@ -1709,6 +1739,8 @@ int cmd_vm_process(int argc, char **argv)
 	g_unix_fd_add(vp.listen_fd, G_IO_IN, accept_client, &vp);
 	g_unix_fd_add(vp.ser_out_rd, G_IO_IN, guest_out_readable, &vp);
 	g_unix_fd_add(vp.end_pipe[0], G_IO_IN, machine_ended, &vp);
+	/* Sandboxed device threads leave vm.log's rotation to this loop. */
+	g_timeout_add_seconds(5, rotate_log, NULL);
 	g_unix_signal_add(SIGTERM, on_signal, &vp);
 	g_unix_signal_add(SIGINT, on_signal, &vp);
 	g_unix_signal_add(SIGHUP, on_signal, &vp);
