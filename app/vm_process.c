@@ -61,6 +61,7 @@
 #define CLIENT_OUT_MAX		(1u << 20)	/* queued bytes per client */
 #define CLIENT_LINE_MAX		(64u << 10)
 #define CLIENTS_MAX		32
+#define CLIENT_FDS_MAX		4	/* passed fds waiting for a request */
 #define GUEST_IN_MAX		(1u << 20)	/* queued serial input */
 #define STOP_TIMEOUT_DEFAULT	60		/* seconds */
 #define VM_LOG_MAX		(1u << 20)	/* vm.log, then vm.log.1 */
@@ -78,6 +79,8 @@ struct client {
 	guint in_watch, out_watch;
 	GString *line;		/* JSON mode: bytes of the current line */
 	GByteArray *out;	/* not yet sent */
+	int fds[CLIENT_FDS_MAX];	/* passed with SCM_RIGHTS, oldest first */
+	unsigned nfds;
 	bool serial;		/* attached: raw serial bytes both ways */
 	bool events;		/* subscribed to events */
 	bool dead;
@@ -153,6 +156,8 @@ static void client_free(struct client *c)
 	if (c->out_watch)
 		g_source_remove(c->out_watch);
 	close(c->fd);
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
 	g_string_free(c->line, TRUE);
 	g_byte_array_unref(c->out);
 	g_free(c);
@@ -699,18 +704,32 @@ static void req_nic_link(struct vmproc *vp, struct client *c, JsonNode *id,
 	req_nics(vp, c, id);
 }
 
-/* "screenshot": the screen as a PNG file at "path" (absolute), or with
- * "format": "text", the text-mode screen in the reply. */
+static int take_fd(struct client *c);
+
+/* "screenshot": the screen as a PNG into the file whose fd came with the
+ * request ("fd": true) or at "path" (absolute), or with "format": "text",
+ * the text-mode screen in the reply. */
 static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 			   JsonObject *req)
 {
 	const char *path, *format;
 	struct console_surface s;
 	char err[512];
+	bool want_fd;
+	int fd = -1, r;
 
 	if (!get_string(req, "path", NULL, &path, err, sizeof(err)) ||
-	    !get_string(req, "format", "png", &format, err, sizeof(err))) {
+	    !get_string(req, "format", "png", &format, err, sizeof(err)) ||
+	    !get_bool(req, "fd", false, &want_fd, err, sizeof(err))) {
 		reply(c, id, false, NULL, err);
+		return;
+	}
+	if (want_fd && (path || strcmp(format, "png"))) {
+		reply(c, id, false, NULL, "screenshot: \"fd\" goes with neither \"path\" nor \"format\" text");
+		return;
+	}
+	if (want_fd && (fd = take_fd(c)) < 0) {
+		reply(c, id, false, NULL, "screenshot: no file descriptor came with the request (send one with SCM_RIGHTS)");
 		return;
 	}
 	console_refresh(vp->con);
@@ -733,20 +752,31 @@ static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		reply(c, id, false, NULL, "screenshot: format must be png or text");
 		return;
 	}
-	if (!path || !g_path_is_absolute(path)) {
+	if (fd < 0 && (!path || !g_path_is_absolute(path))) {
 		reply(c, id, false, NULL, "screenshot: give an absolute \"path\" for the PNG file");
 		return;
 	}
 	if (console_snapshot(vp->con, &s) < 0) {
+		if (fd >= 0)
+			close(fd);
 		reply(c, id, false, NULL, "screenshot: out of memory");
 		return;
 	}
-	if (png_write_surface(path, &s, err, sizeof(err)) < 0) {
-		free(s.pixels);
+	if (fd >= 0) {
+		r = png_write_fd(fd, &s, err, sizeof(err));
+		close(fd);
+	} else {
+		r = png_write_surface(path, &s, err, sizeof(err));
+		/* The sandbox lets the VM's process write only its folder. */
+		if (r == -EACCES && sandbox_active())
+			snprintf(err + strlen(err), sizeof(err) - strlen(err),
+				 " (the VM's sandbox lets it write only in its folder; `vivarium screenshot` passes a file instead)");
+	}
+	free(s.pixels);
+	if (r < 0) {
 		reply(c, id, false, NULL, err);
 		return;
 	}
-	free(s.pixels);
 	{
 		g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -1210,6 +1240,55 @@ static void handle_request(struct vmproc *vp, struct client *c,
 
 /* ---- clients: input ------------------------------------------------------ */
 
+/* recv() that keeps file descriptors passed along (SCM_RIGHTS) for a
+ * request that asks for one ("screenshot" with "fd"); beyond
+ * CLIENT_FDS_MAX waiting, they are closed. */
+static ssize_t recv_fds(struct client *c, uint8_t *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(CLIENT_FDS_MAX * sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	ssize_t n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		size_t k;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (c->nfds < CLIENT_FDS_MAX)
+				c->fds[c->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+/* The oldest fd the client passed, now the caller's; -1 if none. */
+static int take_fd(struct client *c)
+{
+	int fd;
+
+	if (!c->nfds)
+		return -1;
+	fd = c->fds[0];
+	memmove(c->fds, c->fds + 1, --c->nfds * sizeof(int));
+	return fd;
+}
+
 static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
 {
 	struct client *c = opaque;
@@ -1219,7 +1298,7 @@ static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
 	(void)cond;
 	if (c->dead)
 		return G_SOURCE_REMOVE;
-	n = recv(fd, buf, sizeof(buf), 0);
+	n = recv_fds(c, buf, sizeof(buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return G_SOURCE_CONTINUE;
 	if (n <= 0) {
