@@ -1068,6 +1068,7 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 struct delete_job {
 	struct vmproc *vp;
 	const char *tag;
+	bool users_checked;
 	int r;
 	unsigned long long freed;
 	char err[1024];
@@ -1077,8 +1078,8 @@ static void delete_disks_closed(void *opaque)
 {
 	struct delete_job *j = opaque;
 
-	j->r = snap_delete_running(j->vp->name, j->tag, true, &j->freed, j->err,
-				   sizeof(j->err));
+	j->r = snap_delete_running(j->vp->name, j->tag, true, j->users_checked,
+				   &j->freed, j->err, sizeof(j->err));
 }
 
 static void req_snapshot_delete(struct vmproc *vp, struct client *c,
@@ -1092,12 +1093,21 @@ static void req_snapshot_delete(struct vmproc *vp, struct client *c,
 	const char *tag;
 	int r;
 
-	if (!get_string(req, "tag", NULL, &tag, err, sizeof(err)) || !tag) {
+	if (!get_string(req, "tag", NULL, &tag, err, sizeof(err)) || !tag ||
+	    !get_bool(req, "clones_checked", false, &j.users_checked, err, sizeof(err))) {
 		reply(c, id, false, NULL, err[0] ? err : "give the snapshot's \"tag\"");
 		return;
 	}
 	if (vp->state == ST_STOPPING) {
 		reply(c, id, false, NULL, "the VM is stopping");
+		return;
+	}
+	/* Whether a linked clone is based on the snapshot is in the other
+	 * VMs' folders, which the sandbox keeps from us: the client looks
+	 * (snap_check_users(), as `vivarium snapshot delete` does). */
+	if (!j.users_checked && sandbox_active()) {
+		reply(c, id, false, NULL,
+		      "snapshot-delete: the sandboxed VM process cannot see the library's other VMs: check that no linked clone is based on the snapshot and say \"clones_checked\": true ('vivarium snapshot delete' does)");
 		return;
 	}
 	j.tag = tag;
