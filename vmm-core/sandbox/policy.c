@@ -24,7 +24,8 @@
  * and allocation on block workers, sockets on network and VNC threads,
  * thread creation on VNC threads.  None of them may map executable
  * memory, open a file other than read-only, create, rename or remove
- * files, fork, or touch KVM's system and VM-building ioctls.  The main
+ * files, fork, or touch KVM's system and VM-building ioctls.  (Landlock
+ * bounds where the read-only opens reach.)  The main
  * loop and the machine thread (which rebuilds the VM on a reset) keep the
  * base: they create threads, files and the VM.
  *
@@ -66,9 +67,10 @@
 			    CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
 #define CLONE_FORK_FLAGS (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD)
 
-/* The only open() a filtered thread may make: glibc reading sysfs (the
- * CPU count, for malloc's arenas). */
-#define OPEN_READ_FLAGS (O_RDONLY | O_CLOEXEC)
+/* The only opens a filtered thread may make are for reading (glibc reads
+ * sysfs for the CPU count, for malloc's arenas): none of these flags. */
+#define OPEN_WRITE_FLAGS (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | \
+			  (__O_TMPFILE & ~O_DIRECTORY))
 
 /* Every thread: memory, futexes, signals, time, its own fds. */
 static const char *const sys_core[] = {
@@ -310,8 +312,8 @@ static void build_leaf(struct builder *b, const struct policy_opts *o)
 {
 	allow_common(b, o);
 	allow_mappings(b, false, false);
-	allow1(b, "openat", SCMP_A2(SCMP_CMP_EQ, OPEN_READ_FLAGS));
-	allow1(b, "open", SCMP_A1(SCMP_CMP_EQ, OPEN_READ_FLAGS));
+	allow1(b, "openat", SCMP_A2(SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0));
+	allow1(b, "open", SCMP_A1(SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0));
 	allow_hv_ioctls(b, HV_IOCTLS_VM_DEVICE);
 }
 

@@ -603,28 +603,26 @@ void sandbox_probe(struct sandbox_support *s)
 	s->landlock_abi = landlock_abi();
 }
 
-int sandbox_describe(const struct sandbox_support *s, char *buf, size_t len)
+void sandbox_describe(const struct sandbox_support *s, struct sandbox_verdict *v)
 {
-	bool seccomp = s->seccomp && s->seccomp_tsync && s->seccomp_trap;
-	char landlock[160];
-
+	memset(v, 0, sizeof(*v));
+	v->usable = s->seccomp && s->seccomp_tsync && s->seccomp_trap && s->no_new_privs;
+	snprintf(v->seccomp, sizeof(v->seccomp), "%s%s",
+		 !s->seccomp ? "no filters in this kernel: VMs start only with sandbox=off" :
+		 !s->seccomp_tsync ? "no TSYNC: VMs start only with sandbox=off" :
+		 !s->seccomp_trap ? "no TRAP action: VMs start only with sandbox=off" :
+		 "filters, TSYNC, TRAP: each VM process runs on allow-lists",
+		 s->in_seccomp ? " (this process is filtered already: a container's)" : "");
 	if (s->landlock_abi > 0)
-		snprintf(landlock, sizeof(landlock),
-			 "ABI %d: the VM process reaches only its own files", s->landlock_abi);
+		snprintf(v->landlock, sizeof(v->landlock),
+			 "ABI %d: a VM process reaches only its own files", s->landlock_abi);
 	else
-		snprintf(landlock, sizeof(landlock),
-			 "none (%s): the VM process runs without file restrictions, with a warning",
+		snprintf(v->landlock, sizeof(v->landlock),
+			 "%s: VMs run without file restrictions, with a warning",
 			 s->landlock_abi == -ENOSYS ? "not in this kernel" :
-			 s->landlock_abi == -EOPNOTSUPP ? "off: add landlock to the lsm= boot option" :
+			 s->landlock_abi == -EOPNOTSUPP ? "off (add landlock to the lsm= boot option)" :
 			 strerror(-s->landlock_abi));
-	return snprintf(buf, len,
-			"seccomp: %s\n"
-			"landlock: %s\n"
-			"no_new_privs: %s\n",
-			seccomp ? "filters with TSYNC and TRAP: every VM process runs on allow-lists" :
-			!s->seccomp ? "none: VMs start only with sandbox=off" :
-			!s->seccomp_tsync ? "no TSYNC: VMs start only with sandbox=off" :
-					    "no TRAP action: VMs start only with sandbox=off",
-			landlock,
-			s->no_new_privs ? "yes" : "no");
+	snprintf(v->no_new_privs, sizeof(v->no_new_privs), "%s",
+		 s->no_new_privs ? "yes: and no capabilities, no core dumps" :
+		 "no: VMs start only with sandbox=off");
 }

@@ -127,12 +127,16 @@ struct sandbox_support {
 /* sandbox_probe - ask the running kernel, changing nothing. */
 void sandbox_probe(struct sandbox_support *s);
 
-/*
- * sandbox_describe - what vivarium would use on a host with @s, one
- * line per protection, "name: what" (for doctor).  Pure.  Returns the
- * length written (snprintf's).
- */
-int sandbox_describe(const struct sandbox_support *s, char *buf, size_t len);
+/* What vivarium makes of a host's support, for doctor: one line each. */
+struct sandbox_verdict {
+	bool usable;		/* VMs start with the sandbox (the default) */
+	char seccomp[128];
+	char landlock[128];
+	char no_new_privs[64];
+};
+
+/* sandbox_describe - @v for a host with @s.  Pure. */
+void sandbox_describe(const struct sandbox_support *s, struct sandbox_verdict *v);
 
 /*
  * Test hook, for tests/e2e/test_sandbox.sh only: VIVARIUM_TEST_SANDBOX_VIOLATION
