@@ -342,6 +342,8 @@ static void build(struct builder *b, enum sandbox_thread kind,
 	case SANDBOX_THREAD_NET:
 		ALLOW(b, sys_sockets);
 		ALLOW_IOCTLS(b, ioctl_socket);
+		/* NAT's sockets beyond poll()'s share go into an epoll set. */
+		rule(b, SCMP_ACT_ALLOW, "epoll_create1", 0, NULL);
 		if (o->nat)
 			allow_nat_sockets(b);
 		break;

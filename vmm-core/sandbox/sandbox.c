@@ -67,6 +67,7 @@ static __thread enum sandbox_thread thread_kind;
 static __thread bool thread_filtered;
 
 static atomic_bool active;		/* sandbox_enter() finished */
+static atomic_bool threads_only;	/* sandbox_filter_new_threads() */
 static atomic_bool entering;		/* ... started */
 static struct sock_fprog progs[SANDBOX_THREAD_KINDS];
 
@@ -559,15 +560,53 @@ static void run_test_violation(void)
 	}
 }
 
+int sandbox_filter_new_threads(const struct sandbox_config *cfg, char *err,
+			       size_t errlen)
+{
+	bool expected = false;
+	int r;
+
+	if (!atomic_compare_exchange_strong(&entering, &expected, true)) {
+		snprintf(err, errlen, "sandbox: already in place");
+		return -EALREADY;
+	}
+	policy_names_init();
+	r = build_filters(cfg, err, errlen);
+	if (r == 0)
+		r = install_handler();
+	if (r == 0)
+		atomic_store(&threads_only, true);
+	return r;
+}
+
+/* sandbox_filter_new_threads(): the base (unless inherited from a
+ * filtered thread that started this one), then the kind's. */
+static int filter_thread_alone(enum sandbox_thread kind)
+{
+	if (policy_is_base(kind))
+		return 0;
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != SECCOMP_MODE_FILTER &&
+	    (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	     syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[SANDBOX_THREAD_OTHER]) < 0))
+		return -errno;
+	return filter_thread(kind);
+}
+
 void sandbox_thread_enter(enum sandbox_thread kind, const char *name)
 {
+	int r;
+
 	thread_kind = kind;
 	log_rotate_here(policy_is_base(kind));
 	if (name)
 		prctl(PR_SET_NAME, name, 0, 0, 0);
-	if (!atomic_load(&active))
+	if (atomic_load(&threads_only))
+		r = filter_thread_alone(kind);
+	else if (atomic_load(&active))
+		r = filter_thread(kind);
+	else
 		return;
-	if (filter_thread(kind) < 0) {
+	if (r < 0) {
 		char line[160];
 		int n = snprintf(line, sizeof(line),
 				 "vivarium: sandbox: thread '%s' cannot install its filter: %s: the VM process stops\r\n",

@@ -113,6 +113,18 @@ bool sandbox_active(void);
  */
 void sandbox_thread_enter(enum sandbox_thread kind, const char *name);
 
+/*
+ * sandbox_filter_new_threads - for tests: from now on each thread that
+ * calls sandbox_thread_enter() with a kind of its own (vCPU, timer, I/O,
+ * block, net, serial, VNC, signals) sets no_new_privs and loads the base
+ * filter and its kind's, as in a sandboxed VM process; nothing else of
+ * the sandbox (the calling thread, other threads, files: untouched).  So
+ * unit and guest tests, whose own code needs more, run the VMM's threads
+ * on their allow-lists.  0 or -errno + @err.
+ */
+int sandbox_filter_new_threads(const struct sandbox_config *cfg, char *err,
+			       size_t errlen);
+
 /* ---- what the host has (vivarium doctor) -------------------------------- */
 
 struct sandbox_support {
