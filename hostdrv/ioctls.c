@@ -25,8 +25,6 @@ static const unsigned long vm_device_ioctls[] = {
 	KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG,
 };
 
-/* KVM_RUN first: the filter compares in this order, and it is the one
- * that runs thousands of times a second. */
 static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN, KVM_INTERRUPT, KVM_NMI, KVM_SET_CPUID2,
 	KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
