@@ -77,6 +77,9 @@ int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
 
 		add(&p, run, SANDBOX_REMOVE, false);
 	}
+	/* GLib's messages go to stderr, never to journald: its writer
+	 * would open a new AF_UNIX socket, which the filters refuse. */
+	g_log_set_writer_func(g_log_writer_standard_streams, NULL, NULL);
 	cfg.paths = (const struct sandbox_path *)(void *)p.list->data;
 	cfg.npaths = p.list->len;
 	r = sandbox_enter(&cfg, &rep, err, errlen);
