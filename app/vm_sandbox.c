@@ -95,7 +95,7 @@ int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
 
 		snprintf(ll, sizeof(ll), "Landlock ABI %d", rep.landlock_abi);
 		snprintf(summary, summlen,
-			 "seccomp allow-lists on %u threads, %s, no_new_privs, %s, %s",
+			 "seccomp allow-lists on every thread (%u running), %s, no_new_privs, %s, %s",
 			 rep.threads, rep.landlock_abi ? ll : "no Landlock",
 			 rep.caps_dropped ? "capabilities dropped" : "no capabilities",
 			 rep.coredump ? "core dumps possible (coredump=on)" : "no core dumps");

@@ -30,7 +30,7 @@ struct vm_sandbox_opts {
  * allow NAT's sockets when a NIC is on NAT and the GPU when @window.  The
  * kernel, initrd and firmware are read before (machine_create) and need
  * no rule.  On success @summary (if not NULL) says what is in place, for
- * the VM's log ("seccomp allow-lists on 7 threads, Landlock ABI 7, ...");
+ * the VM's log ("seccomp allow-lists on every thread (7 running), Landlock ABI 7, ...");
  * a kernel without Landlock gets a warning line on stderr.  Returns 0 or
  * -errno + @err (sandbox_enter's).
  */

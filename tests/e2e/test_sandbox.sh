@@ -126,7 +126,7 @@ v edit sb "vnc=unix:$work/run/sb-vnc.sock"
 v start sb
 check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready"' "start: the guest runs ($err)"
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
-check 'grep -q "sandbox: seccomp allow-lists on [0-9]* threads, Landlock ABI [0-9]*, no_new_privs, .*no core dumps" "$vms/sb/vm.log"' \
+check 'grep -q "sandbox: seccomp allow-lists on every thread ([0-9]* running), Landlock ABI [0-9]*, no_new_privs, .*no core dumps" "$vms/sb/vm.log"' \
 	"vm.log: $(grep -o 'sandbox: .*' "$vms/sb/vm.log" | head -n1)"
 tinfo=$(threads_sandboxed "$pid")
 check '[ $? -eq 0 ] && grep -q "^vcpu0 2$" <<<"$tinfo"' \
