@@ -307,6 +307,7 @@ static void build_base(struct builder *b, const struct policy_opts *o)
 		allow_ioctl_type(b, 'd');	/* DRM, drivers' included */
 		allow_ioctl_type(b, 'b');	/* dma-buf */
 		allow_ioctl_type(b, '>');	/* sync_file */
+		allow_ioctl_type(b, 'F');	/* NVIDIA's driver (/dev/nvidia*) */
 	}
 }
 
