@@ -444,6 +444,7 @@ int sandbox_enter(const struct sandbox_config *cfg, struct sandbox_report *rep,
 	struct sandbox_report dummy;
 	bool expected = false;
 	int taskfd, abi, r;
+	long s;
 
 	if (!rep)
 		rep = &dummy;
@@ -509,9 +510,11 @@ int sandbox_enter(const struct sandbox_config *cfg, struct sandbox_report *rep,
 	}
 	if (r < 0)
 		goto out;
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
-		    &progs[SANDBOX_THREAD_OTHER]) != 0) {
-		r = errno ? -errno : -ESRCH;
+	/* > 0: the thread that could not be synchronised. */
+	s = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
+		    &progs[SANDBOX_THREAD_OTHER]);
+	if (s != 0) {
+		r = s < 0 ? -errno : -ESRCH;
 		snprintf(err, errlen, "sandbox: cannot load the seccomp filter on every thread: %s",
 			 strerror(-r));
 		goto out;
@@ -540,11 +543,11 @@ bool sandbox_active(void)
 
 static void run_test_violation(void)
 {
-	const char *v = test_violation;
+	/* One thread, once. */
+	const char *v = __atomic_exchange_n(&test_violation, NULL, __ATOMIC_SEQ_CST);
 
 	if (!v)
 		return;
-	test_violation = NULL;	/* one thread, once */
 	if (!strcmp(v, "execve")) {
 		char *const argv[] = { "true", NULL };
 
