@@ -4,13 +4,14 @@
 #   make test  set up, build, and run every test tier
 BUILD ?= build
 
-# Debian packages: build tools; then the test inputs (kernel, busybox, firmware,
+# Debian packages: build tools and libraries (libseccomp-dev: the VM
+# process's sandbox); then the test inputs (kernel, busybox, firmware,
 # the nested rig's QEMU, qemu-img as an oracle, iasl for the ACPI tables,
 # GRUB, xorriso, e2fsprogs and sfdisk for the boot-test images).
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
-	libglib2.0-dev libjson-glib-dev libslirp-dev xorriso \
+	libglib2.0-dev libjson-glib-dev libslirp-dev libseccomp-dev xorriso \
 	grub-pc-bin grub-common e2fsprogs fdisk \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev xvfb xdotool imagemagick
 

@@ -25,7 +25,9 @@
 #include "commands.h"
 #include "ctl.h"
 #include "host/chardev.h"
+#include "newfile.h"
 #include "options.h"
+#include "png_write.h"
 #include "vmlib.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
@@ -416,14 +418,39 @@ int cmd_screenshot(int argc, char **argv)
 	}
 	if (text) {
 		json_object_set_string_member(args, "format", "text");
+		if (ctl_simple(argv[1], "screenshot", args, REQUEST_TIMEOUT_MS, &result,
+			       err, sizeof(err)) < 0) {
+			ERR("screenshot: %s", err);
+			return 1;
+		}
 	} else {
+		/* The file is ours to make, with our rights, in the folder we
+		 * name; the VM's process (sandboxed: it may write only its own
+		 * folder) writes the PNG into it through the fd we pass. */
+		struct ctl_conn *c;
+		struct newfile nf;
+		int r;
+
 		abs = g_canonicalize_filename(argv[2], NULL);
-		json_object_set_string_member(args, "path", abs);
-	}
-	if (ctl_simple(argv[1], "screenshot", args, REQUEST_TIMEOUT_MS, &result, err,
-		       sizeof(err)) < 0) {
-		ERR("screenshot: %s", err);
-		return 1;
+		if (png_file_begin(abs, &nf, err, sizeof(err)) < 0) {
+			ERR("screenshot: %s", err);
+			return 1;
+		}
+		json_object_set_boolean_member(args, "fd", TRUE);
+		r = ctl_connect(argv[1], &c, err, sizeof(err));
+		if (r == 0) {
+			r = ctl_call_fd(c, "screenshot", args, nf.fd, REQUEST_TIMEOUT_MS,
+					&result, err, sizeof(err));
+			ctl_close(c);
+		}
+		if (r == 0)
+			r = newfile_commit(&nf, true, err, sizeof(err));
+		else
+			newfile_abort(&nf);
+		if (r < 0) {
+			ERR("screenshot: %s", err);
+			return 1;
+		}
 	}
 	if (text && result && JSON_NODE_HOLDS_OBJECT(result))
 		fputs(json_object_get_string_member_with_default(

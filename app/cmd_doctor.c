@@ -9,13 +9,16 @@
  * works but without hardware virtualization (e.g. kvm_pvm's emulator) or
  * the backend could not be told; 2 no usable /dev/kvm (absent, no
  * permission, too old); 64 bad arguments.  TAP networking does not change
- * it: it is optional.
+ * it: it is optional; nor does the sandbox (seccomp, Landlock,
+ * no_new_privs: what this kernel has and what a VM process would use),
+ * which has its own line of advice.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "hv.h"
+#include "sandbox/sandbox.h"
 
 #define EXIT_USAGE 64
 
@@ -59,8 +62,12 @@ static const char *json_bool3(int v)
 
 static void print_json(FILE *f, const char *kvm,
 		       const struct hv_host_report *r, const char *tun,
-		       const struct hv_net_report *n)
+		       const struct hv_net_report *n,
+		       const struct sandbox_support *s)
 {
+	struct sandbox_verdict v;
+
+	sandbox_describe(s, &v);
 	fprintf(f, "{\"kvm_path\": ");
 	json_string(f, kvm);
 	fprintf(f, ", \"kvm_exists\": %s, \"kvm_accessible\": %s, "
@@ -91,9 +98,18 @@ static void print_json(FILE *f, const char *kvm,
 	else
 		fprintf(f, ", \"tun_mode\": null");
 	fprintf(f, ", \"net_admin\": %s, \"bridge_helper\": %s, "
-		"\"bridge_helper_setuid\": %s}\n", json_bool3(n->net_admin),
+		"\"bridge_helper_setuid\": %s", json_bool3(n->net_admin),
 		n->bridge_helper ? "true" : "false",
 		n->bridge_helper_setuid ? "true" : "false");
+	fprintf(f, ", \"sandbox\": {\"seccomp\": %s, \"seccomp_tsync\": %s, "
+		"\"seccomp_trap\": %s, \"no_new_privs\": %s, ",
+		s->seccomp ? "true" : "false", s->seccomp_tsync ? "true" : "false",
+		s->seccomp_trap ? "true" : "false", s->no_new_privs ? "true" : "false");
+	if (s->landlock_abi > 0)
+		fprintf(f, "\"landlock_abi\": %d", s->landlock_abi);
+	else
+		fprintf(f, "\"landlock_abi\": null");
+	fprintf(f, ", \"usable\": %s}}\n", v.usable ? "true" : "false");
 }
 
 /* What to do about it, one or two sentences. */
@@ -219,11 +235,21 @@ static void print_net(FILE *f, const char *tun, const struct hv_net_report *n)
 		"installed, not setuid root: needs CAP_NET_ADMIN");
 }
 
+/* The sandbox a VM process would have here. */
+static void print_sandbox(FILE *f, const struct sandbox_verdict *v)
+{
+	fprintf(f, "  %-20s %s\n", "seccomp", v->seccomp);
+	fprintf(f, "  %-20s %s\n", "Landlock", v->landlock);
+	fprintf(f, "  %-20s %s\n", "no_new_privs", v->no_new_privs);
+}
+
 static void print_human(FILE *f, const char *kvm,
 			const struct hv_host_report *r, const char *tun,
-			const struct hv_net_report *n)
+			const struct hv_net_report *n,
+			const struct sandbox_support *s)
 {
 	const char *tap_fix = tap_advice(n);
+	struct sandbox_verdict v;
 	const char *fix = advice(r);
 	int st = doctor_status(r);
 
@@ -251,6 +277,8 @@ static void print_human(FILE *f, const char *kvm,
 		r->nested < 0 ? "unknown" : r->nested ? "on" : "off");
 	fprintf(f, "  %-20s %s\n", "backend", backend_name(r->backend));
 	print_net(f, tun, n);
+	sandbox_describe(s, &v);
+	print_sandbox(f, &v);
 	fputc('\n', f);
 	fprintf(f, "%s\n", st == 0 ? "OK: guests run at hardware speed." :
 		st == 1 ? "WARNING: KVM works, but not with hardware "
@@ -260,6 +288,12 @@ static void print_human(FILE *f, const char *kvm,
 		print_wrapped(f, "fix: ", fix);
 	if (tap_fix)
 		print_wrapped(f, "tap: ", tap_fix);
+	if (!v.usable)
+		print_wrapped(f, "sandbox: ", "this kernel cannot sandbox a VM process "
+			      "(seccomp filters with TSYNC and TRAP, no_new_privs); VMs "
+			      "start only with sandbox=off in vm.conf (vivarium run "
+			      "--sandbox off), which leaves the user's files open to a "
+			      "guest that breaks out of its device models.");
 }
 
 static void usage(FILE *f)
@@ -268,7 +302,9 @@ static void usage(FILE *f)
 		"  Checks /dev/kvm, the CPU's virtualization support and "
 		"the KVM module,\n"
 		"  and what TAP networking needs (/dev/net/tun, "
-		"CAP_NET_ADMIN).\n"
+		"CAP_NET_ADMIN),\n"
+		"  and what the VM processes' sandbox has here (seccomp, "
+		"Landlock, no_new_privs).\n"
 		"  Exit status: 0 hardware-speed guests, 1 KVM works but "
 		"emulated,\n"
 		"  2 no usable /dev/kvm.\n");
@@ -279,6 +315,7 @@ int cmd_doctor(int argc, char **argv)
 	const char *kvm = "/dev/kvm", *tun = "/dev/net/tun", *root = "";
 	struct hv_host_report r;
 	struct hv_net_report n;
+	struct sandbox_support s;
 	bool json = false;
 
 	for (int i = 1; i < argc; i++) {
@@ -303,9 +340,10 @@ int cmd_doctor(int argc, char **argv)
 	}
 	hv_host_probe(root, kvm, &r);
 	hv_net_probe(root, tun, &n);
+	sandbox_probe(&s);
 	if (json)
-		print_json(stdout, kvm, &r, tun, &n);
+		print_json(stdout, kvm, &r, tun, &n, &s);
 	else
-		print_human(stdout, kvm, &r, tun, &n);
+		print_human(stdout, kvm, &r, tun, &n, &s);
 	return doctor_status(&r);
 }

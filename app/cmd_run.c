@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <glib.h>
 
@@ -23,6 +24,8 @@
 #include "net/net.h"
 #include "nic.h"
 #include "options.h"
+#include "sandbox/sandbox.h"
+#include "vm_sandbox.h"
 
 #define DEFAULT_MEMORY	(1ull << 30)
 #define DEFAULT_APPEND	"console=ttyS0"
@@ -39,7 +42,7 @@ static void run_usage(FILE *f)
 		"                    [--vnc-password-file PATH] [--vga std|none]\n"
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
-		"                    [--nic none]\n\n"
+		"                    [--nic none] [--sandbox on|off] [--coredump on|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -55,7 +58,10 @@ static void run_usage(FILE *f)
 		"libslirp (DHCP gives the guest 10.0.2.15; RULE is\n"
 		"[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, HOSTADDR 127.0.0.1\n"
 		"by default), a tap device of the host, or a tap that QEMU's bridge\n"
-		"helper puts on a bridge.\n",
+		"helper puts on a bridge.\n"
+		"--sandbox off runs the VM without its sandbox (seccomp allow-lists,\n"
+		"Landlock, no capabilities), for debugging; --coredump on lets it dump\n"
+		"core (the dump holds guest memory).\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -70,6 +76,7 @@ static void *signal_thread(void *opaque)
 {
 	struct sigwait_arg *a = opaque;
 
+	sandbox_thread_enter(SANDBOX_THREAD_SIGNALS, "signals");
 	if (sigwait(&a->set, &a->signo) == 0 && a->signo != SIGUSR2) {
 		vlog(LOG_WARN, "%s: stopping the VM", strsignal(a->signo));
 		machine_stop(a->m, 128 + a->signo);
@@ -94,6 +101,7 @@ static void *machine_thread(void *opaque)
 {
 	struct machine_thread_arg *a = opaque;
 
+	sandbox_thread_enter(SANDBOX_THREAD_MACHINE, "machine");
 	a->status = machine_run(a->m, a->err, sizeof(a->err));
 	g_idle_add(quit_loop, a->loop);
 	return NULL;
@@ -104,10 +112,29 @@ static void press_power_button(void *opaque)
 	machine_power_button(opaque);
 }
 
+/* Once everything is open (the window, VNC, the NICs' backends), before
+ * the machine is built: the sandbox (@so NULL: off; core dumps still off
+ * unless asked). */
+static int enter_sandbox(const struct vm_sandbox_opts *so, bool coredump,
+			 bool window, char *err, size_t errlen)
+{
+	struct vm_sandbox_opts o;
+
+	if (!so) {
+		if (!coredump)
+			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		return 0;
+	}
+	o = *so;
+	o.window = window;
+	return vm_sandbox_enter(&o, NULL, 0, err, errlen);
+}
+
 /* With a window or VNC: the machine runs on a thread and the main thread
  * serves the frontends until the machine ends. */
 static int run_with_display(struct machine *m, struct console *con,
 			    const struct vm_display_opts *dopts,
+			    const struct vm_sandbox_opts *so, bool coredump,
 			    char *err, size_t errlen)
 {
 	struct machine_thread_arg a = { .m = m };
@@ -119,6 +146,11 @@ static int run_with_display(struct machine *m, struct console *con,
 	if (r < 0)
 		return r;
 	vm_display_set_state(d, "Running");
+	r = enter_sandbox(so, coredump, vm_display_is_sdl(d), err, errlen);
+	if (r < 0) {
+		vm_display_close(d);
+		return r;
+	}
 	a.loop = g_main_loop_new(NULL, FALSE);
 	r = -pthread_create(&t, NULL, machine_thread, &a);
 	if (r < 0) {
@@ -167,6 +199,8 @@ int cmd_run(int argc, char **argv)
 		{ "vnc-password-file", required_argument, NULL, 'P' },
 		{ "vga", required_argument, NULL, 'G' },
 		{ "nic", required_argument, NULL, 'N' },
+		{ "sandbox", required_argument, NULL, 'X' },
+		{ "coredump", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -185,7 +219,8 @@ int cmd_run(int argc, char **argv)
 	struct machine *m = NULL;
 	pthread_t sigthread;
 	char err[512] = "";
-	bool append_set = false, nic_none = false;
+	bool append_set = false, nic_none = false, sandbox = true, coredump = false;
+	struct vm_sandbox_opts so = { 0 };
 	struct nic_spec nics[MACHINE_MAX_NICS];
 	unsigned nnics = 0;
 	int opt, r, status;
@@ -301,6 +336,15 @@ int cmd_run(int argc, char **argv)
 			}
 			nnics++;
 			break;
+		case 'X':
+		case 'Y':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "vivarium: --%s '%s': use on or off\n",
+					opt == 'X' ? "sandbox" : "coredump", optarg);
+				return 2;
+			}
+			*(opt == 'X' ? &sandbox : &coredump) = !strcmp(optarg, "on");
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -343,6 +387,15 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --nic none goes alone\n");
 		return 2;
 	}
+	/* Signals go to one thread; every thread started from here on (the
+	 * NICs' backends', the vCPUs') inherits the mask. */
+	sigemptyset(&sig.set);
+	sigaddset(&sig.set, SIGINT);
+	sigaddset(&sig.set, SIGTERM);
+	sigaddset(&sig.set, SIGHUP);
+	sigaddset(&sig.set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
+
 	/* Backends first: a busy forward port or a missing tap device is
 	 * refused before anything else starts. */
 	for (unsigned i = 0; i < nnics; i++) {
@@ -356,14 +409,6 @@ int cmd_run(int argc, char **argv)
 		}
 		cfg.nnics++;
 	}
-
-	/* Signals go to one thread; vCPU threads inherit the mask. */
-	sigemptyset(&sig.set);
-	sigaddset(&sig.set, SIGINT);
-	sigaddset(&sig.set, SIGTERM);
-	sigaddset(&sig.set, SIGHUP);
-	sigaddset(&sig.set, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
 
 	if (!strcmp(serial, "stdio")) {
 		cfg.serial = chardev_stdio_new();
@@ -406,10 +451,17 @@ int cmd_run(int argc, char **argv)
 	sig.m = m;
 	pthread_create(&sigthread, NULL, signal_thread, &sig);
 
-	if (con)
-		status = run_with_display(m, con, &dopts, err, sizeof(err));
-	else
-		status = machine_run(m, err, sizeof(err));
+	so.mc = &cfg;
+	so.coredump = coredump;
+	if (con) {
+		status = run_with_display(m, con, &dopts, sandbox ? &so : NULL,
+					  coredump, err, sizeof(err));
+	} else {
+		status = enter_sandbox(sandbox ? &so : NULL, coredump, false, err,
+				       sizeof(err));
+		if (status == 0)
+			status = machine_run(m, err, sizeof(err));
+	}
 
 	pthread_kill(sigthread, SIGUSR2);
 	pthread_join(sigthread, NULL);

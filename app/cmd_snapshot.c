@@ -193,7 +193,14 @@ static int delete(int argc, char **argv)
 		g_autoptr(JsonObject) args = json_object_new();
 		JsonNode *res = NULL;
 
+		/* Linked clones live in other VMs' folders, which the VM's
+		 * sandboxed process cannot see: we look. */
+		if (snap_check_users(argv[optind], argv[optind + 1], err, sizeof(err)) < 0) {
+			ERR("%s", err);
+			return 1;
+		}
 		json_object_set_string_member(args, "tag", argv[optind + 1]);
+		json_object_set_boolean_member(args, "clones_checked", TRUE);
 		if (ctl_simple(argv[optind], "snapshot-delete", args, SNAP_CTL_TIMEOUT_MS,
 			       &res, err, sizeof(err)) < 0) {
 			ERR("%s", err);

@@ -80,7 +80,7 @@ int cmd_create(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1 };
+	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true };
 	bool nic_none = false;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autofree char *root = NULL, *tmp = NULL, *final = NULL, *conf = NULL;
@@ -337,6 +337,10 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 		add_str(b, "display", c->display);
 		add_str(b, "vnc", c->vnc);
 		add_str(b, "notes", c->notes);
+		json_builder_set_member_name(b, "sandbox");
+		json_builder_add_boolean_value(b, c->sandbox);
+		json_builder_set_member_name(b, "coredump");
+		json_builder_add_boolean_value(b, c->coredump);
 		add_str(b, "created", c->created);
 		add_str(b, "kernel", c->kernel);
 		add_str(b, "initrd", c->initrd);
@@ -569,6 +573,8 @@ int cmd_show(int argc, char **argv)
 		else
 			printf("snapshots: ? (%s)\n", err);
 		show_clone(name);
+		printf("sandbox:  %s%s\n", c->sandbox ? "on" : "off",
+		       c->coredump ? " (core dumps on)" : "");
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)
@@ -592,7 +598,8 @@ int cmd_edit(int argc, char **argv)
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vnc (ADDR:PORT|unix:PATH), vnc-password-file,\n"
-		       "notes, kernel, initrd, append, cdrom (an ISO path).\n"
+		       "notes, sandbox (on|off), coredump (on|off), kernel, initrd, append,\n"
+		       "cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");

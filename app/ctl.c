@@ -146,8 +146,52 @@ static char *take_line(struct ctl_conn *c)
 	return line;
 }
 
+/* @text and a newline, with @fd (if >= 0) attached to its first byte. */
+static int send_line(int sock, const char *text, int fd)
+{
+	size_t len = strlen(text);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)text, .iov_len = len },
+		{ .iov_base = (void *)"\n", .iov_len = 1 },
+	};
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t n;
+
+	if (fd < 0)
+		return send_all(sock, text, len) < 0 || send_all(sock, "\n", 1) < 0 ?
+		       -ECONNRESET : 0;
+	memset(&u, 0, sizeof(u));
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof(u.buf);
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &fd, sizeof(int));
+	do
+		n = sendmsg(sock, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -ECONNRESET;
+	/* The rest, if the socket took only part of it. */
+	if ((size_t)n > len)
+		return 0;
+	if ((size_t)n < len && send_all(sock, text + n, len - (size_t)n) < 0)
+		return -ECONNRESET;
+	return send_all(sock, "\n", 1) < 0 ? -ECONNRESET : 0;
+}
+
 int ctl_call(struct ctl_conn *c, const char *cmd, JsonObject *args,
 	     int timeout_ms, JsonNode **result, char *err, size_t errlen)
+{
+	return ctl_call_fd(c, cmd, args, -1, timeout_ms, result, err, errlen);
+}
+
+int ctl_call_fd(struct ctl_conn *c, const char *cmd, JsonObject *args, int fd,
+		int timeout_ms, JsonNode **result, char *err, size_t errlen)
 {
 	long long deadline = now_ms() + timeout_ms;
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -179,8 +223,7 @@ int ctl_call(struct ctl_conn *c, const char *cmd, JsonObject *args,
 	root = json_builder_get_root(b);
 	json_generator_set_root(gen, root);
 	text = json_generator_to_data(gen, NULL);
-	if (send_all(c->fd, text, strlen(text)) < 0 ||
-	    send_all(c->fd, "\n", 1) < 0) {
+	if (send_line(c->fd, text, fd) < 0) {
 		snprintf(err, errlen, "the VM closed its control connection");
 		return -ECONNRESET;
 	}

@@ -31,6 +31,10 @@ int ctl_fd(const struct ctl_conn *c);
  */
 int ctl_call(struct ctl_conn *c, const char *cmd, JsonObject *args,
 	     int timeout_ms, JsonNode **result, char *err, size_t errlen);
+/* ctl_call() with file descriptor @fd sent along (SCM_RIGHTS) with the
+ * request line ("screenshot" with "fd": true).  @fd stays ours. */
+int ctl_call_fd(struct ctl_conn *c, const char *cmd, JsonObject *args, int fd,
+		int timeout_ms, JsonNode **result, char *err, size_t errlen);
 
 /* Wait up to @timeout_ms for the VM to close the connection (it exits).
  * Returns 0 on close, -ETIMEDOUT. */

@@ -44,6 +44,7 @@
 #include "input/keymap.h"
 #include "log.h"
 #include "options.h"
+#include "sandbox/sandbox.h"
 
 struct vnc_display {
 	struct console *con;
@@ -485,6 +486,7 @@ static void *handoff_main(void *opaque)
 	struct vnc_display *d = s->d;
 	rfbClientPtr cl;
 
+	sandbox_thread_enter(SANDBOX_THREAD_VNC, "vnc-client");
 	handoff_slot = s;
 	/* Sends the protocol version and calls vnc_new_client(); on failure
 	 * it has closed the socket and freed its client (see clients_lock;
@@ -597,6 +599,7 @@ static void *acceptor_main(void *opaque)
 	struct vnc_display *d = opaque;
 	bool backoff = false;
 
+	sandbox_thread_enter(SANDBOX_THREAD_VNC, "vnc-accept");
 	while (!atomic_load(&d->stopping)) {
 		struct pollfd p[2] = {
 			{ .fd = d->wake_fd, .events = POLLIN },

@@ -110,44 +110,72 @@ static char *target_of(const char *path, int *mode, char *err, size_t errlen,
 	return target;
 }
 
-int png_write_surface(const char *path, const struct console_surface *s,
-		      char *err, size_t errlen)
+int png_file_begin(const char *path, struct newfile *nf, char *err,
+		   size_t errlen)
 {
-	struct newfile nf;
 	char *target;
-	int mode, fd, r;
-	FILE *f;
+	int mode, r;
 
 	target = target_of(path, &mode, err, errlen, &r);
 	if (!target)
 		return r;
 	/* Appears complete or not at all, even if we are killed. */
-	r = newfile_open(&nf, target, mode >= 0 ? (mode_t)mode : 0666, err, errlen);
+	r = newfile_open(nf, target, mode >= 0 ? (mode_t)mode : 0666, err, errlen);
 	free(target);
 	if (r < 0)
 		return r;
 	if (mode >= 0)
-		(void)!fchmod(nf.fd, (mode_t)mode);	/* umask aside */
-	fd = dup(nf.fd);
-	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+		(void)!fchmod(nf->fd, (mode_t)mode);	/* umask aside */
+	return 0;
+}
+
+int png_write_fd(int fd, const struct console_surface *s, char *err,
+		 size_t errlen)
+{
+	struct stat st;
+	int acc = fcntl(fd, F_GETFL), dfd, r;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || acc < 0 ||
+	    (acc & O_ACCMODE) == O_RDONLY) {
+		snprintf(err, errlen, "the file for the PNG is not a regular file open for writing");
+		return -EINVAL;
+	}
+	dfd = dup(fd);
+	f = dfd >= 0 ? fdopen(dfd, "wb") : NULL;
 	if (!f) {
 		r = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		newfile_abort(&nf);
+		snprintf(err, errlen, "cannot write the PNG: %s", strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
 		return r;
 	}
 	r = write_rows(f, s, err, errlen);
 	if (r == 0 && fflush(f)) {
 		r = -errno;
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write the PNG: %s", strerror(errno));
 	}
 	if (fclose(f) && r == 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot write the PNG: %s", strerror(errno));
 	}
+	return r;
+}
+
+int png_write_surface(const char *path, const struct console_surface *s,
+		      char *err, size_t errlen)
+{
+	struct newfile nf;
+	int r = png_file_begin(path, &nf, err, errlen);
+
+	if (r < 0)
+		return r;
+	r = png_write_fd(nf.fd, s, err, errlen);
 	if (r < 0) {
+		char e2[400];
+
+		snprintf(e2, sizeof(e2), "%s: %s", path, err);
+		snprintf(err, errlen, "%s", e2);
 		newfile_abort(&nf);
 		return r;
 	}

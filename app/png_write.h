@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 struct console_surface;
+struct newfile;
 
 /*
  * png_write_surface - write @s as an 8-bit RGB PNG at @path, as a
@@ -21,5 +22,23 @@ struct console_surface;
  */
 int png_write_surface(const char *path, const struct console_surface *s,
 		      char *err, size_t errlen);
+
+/*
+ * png_file_begin - png_write_surface()'s first half: check @path as it
+ * does and start the nameless file in its folder (@nf: newfile.h; commit
+ * it with newfile_commit(@nf, true, ...) or drop it with newfile_abort()).
+ * For `vivarium screenshot`, which makes the file itself and hands its fd
+ * to the VM's process.  0 or -errno + @err.
+ */
+int png_file_begin(const char *path, struct newfile *nf, char *err,
+		   size_t errlen);
+
+/*
+ * png_write_fd - write @s as an 8-bit RGB PNG to @fd (a regular file open
+ * for writing, else -EINVAL), from its current offset; @fd stays open.
+ * 0 or -errno + @err.
+ */
+int png_write_fd(int fd, const struct console_surface *s, char *err,
+		 size_t errlen);
 
 #endif

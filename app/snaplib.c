@@ -523,6 +523,11 @@ static int chain_of(const char *path, GPtrArray *out)
 	return chain_walk(path, out, false);
 }
 
+int snap_image_chain(const char *path, GPtrArray *out)
+{
+	return chain_walk(path, out, true);
+}
+
 /* vm.conf's [@group] path, absolute; NULL if none. */
 static char *conf_disk_path(GKeyFile *kf, const char *dir, const char *group)
 {
@@ -911,6 +916,27 @@ static int chains_of(const char *name, GPtrArray *chains, GKeyFile **kf)
 	return r;
 }
 
+int snap_vm_images(const char *name, GPtrArray *out)
+{
+	g_autoptr(GPtrArray) chains = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+	g_autoptr(GKeyFile) kf = NULL;
+	int r = chains_of(name, chains, &kf);
+
+	for (guint c = 0; c < chains->len; c++) {
+		GPtrArray *chain = chains->pdata[c];
+
+		for (guint i = 0; i < chain->len; i++) {
+			bool seen = false;
+
+			for (guint k = 0; k < out->len && !seen; k++)
+				seen = !strcmp(out->pdata[k], chain->pdata[i]);
+			if (!seen)
+				g_ptr_array_add(out, g_strdup(chain->pdata[i]));
+		}
+	}
+	return r;
+}
+
 /* Does @kf ([clone]) say its VM is a linked clone of VM @src (UUID
  * @src_uuid, may be NULL), of its snapshot @sid unless that is NULL? */
 static bool says_linked_clone(GKeyFile *kf, const char *src,
@@ -1243,14 +1269,46 @@ out:
 int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen)
 {
-	return snap_delete_running(name, tag, false, freed, err, errlen);
+	return snap_delete_running(name, tag, false, false, freed, err, errlen);
+}
+
+static int users_refusal(const char *name, const char *tag, const struct snap *s,
+			 char *err, size_t errlen)
+{
+	g_auto(GStrv) users = NULL;
+
+	if (snap_users(name, s, &users) > 0) {
+		g_autofree char *list = g_strjoinv(", ", users);
+
+		snprintf(err, errlen, "snapshot '%s' of VM '%s' is the base of linked clone(s) %s: delete them first",
+			 tag, name, list);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int snap_check_users(const char *name, const char *tag, char *err,
+		     size_t errlen)
+{
+	struct snap_index ix;
+	char e[512];
+	struct snap *s;
+	int r = 0;
+
+	if (snap_load(name, &ix, e, sizeof(e)) < 0)
+		return 0;
+	s = snap_find_tag(&ix, tag);
+	if (s)
+		r = users_refusal(name, tag, s, err, errlen);
+	snap_index_clear(&ix);
+	return r;
 }
 
 int snap_delete_running(const char *name, const char *tag, bool self,
+			bool users_checked,
 			unsigned long long *freed, char *err, size_t errlen)
 {
 	g_autofree char *mem_id = NULL;
-	g_auto(GStrv) users = NULL;
 	g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GHashTable) edges = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_autoptr(GPtrArray) frozen = g_ptr_array_new_with_free_func(g_free);
@@ -1268,13 +1326,10 @@ int snap_delete_running(const char *name, const char *tag, bool self,
 		r = -ENOENT;
 		goto out;
 	}
-	if (snap_users(name, s, &users) > 0) {
-		g_autofree char *list = g_strjoinv(", ", users);
-
-		snprintf(err, errlen, "snapshot '%s' of VM '%s' is the base of linked clone(s) %s: delete them first",
-			 tag, name, list);
-		r = -EBUSY;
-		goto out;
+	if (!users_checked) {
+		r = users_refusal(name, tag, s, err, errlen);
+		if (r < 0)
+			goto out;
 	}
 	r = used_images(&v, used, edges);
 	if (r < 0) {

@@ -163,8 +163,12 @@ int snap_delete(const char *name, const char *tag, unsigned long long *freed,
 		char *err, size_t errlen);
 /* snap_delete() from VM @name's own process (@self), with every writable
  * disk image of the VM closed meanwhile (machine_rebuild_drives()): the
- * images it merges may be ones the VM runs on. */
+ * images it merges may be ones the VM runs on.  @users_checked: the caller
+ * has run snap_check_users() (a sandboxed VM process cannot see the other
+ * VMs of the library; the client that asks for the delete does it), so
+ * the delete does not look again. */
 int snap_delete_running(const char *name, const char *tag, bool self,
+			bool users_checked,
 			unsigned long long *freed, char *err, size_t errlen);
 
 /* ---- what clones need ------------------------------------------------------ */
@@ -193,5 +197,30 @@ int snap_lock(const char *name, char *err, size_t errlen);
  * many.
  */
 int snap_users(const char *name, const struct snap *s, char ***users);
+
+/*
+ * snap_check_users - what snap_delete() refuses first: -EBUSY + @err
+ * ("snapshot 'TAG' of VM 'NAME' is the base of linked clone(s) B: delete
+ * them first") when snap_users() finds any; 0 otherwise, and for a tag or
+ * VM it cannot find (the delete itself says so).
+ */
+int snap_check_users(const char *name, const char *tag, char *err,
+		     size_t errlen);
+
+/*
+ * snap_vm_images - every image VM @name's disks and snapshots read: the
+ * backing chains of vm.conf's disks and of each snapshot's frozen images,
+ * absolute paths, each once, into @out (g_free'd strings).  Images a
+ * chain names but that cannot be opened are listed too.  For the VM
+ * process's sandbox: what it may have to open.  0, or -errno when vm.conf,
+ * the index or a chain could not be read to the end (@out then holds what
+ * was found).
+ */
+int snap_vm_images(const char *name, GPtrArray *out);
+
+/* snap_image_chain - @path and its backing files, top first, absolute, into
+ * @out (g_free'd strings); one that cannot be opened ends the list (it is
+ * listed).  0 or -errno (that image's error). */
+int snap_image_chain(const char *path, GPtrArray *out);
 
 #endif

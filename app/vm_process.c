@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,6 +52,8 @@
 #include "machine.h"
 #include "net/net.h"
 #include "nic.h"
+#include "sandbox/sandbox.h"
+#include "vm_sandbox.h"
 #include "vmlib.h"
 
 #define HISTORY_MAX		(64u << 10)	/* serial output kept for attach */
@@ -58,6 +61,7 @@
 #define CLIENT_OUT_MAX		(1u << 20)	/* queued bytes per client */
 #define CLIENT_LINE_MAX		(64u << 10)
 #define CLIENTS_MAX		32
+#define CLIENT_FDS_MAX		4	/* passed fds waiting for a request */
 #define GUEST_IN_MAX		(1u << 20)	/* queued serial input */
 #define STOP_TIMEOUT_DEFAULT	60		/* seconds */
 #define VM_LOG_MAX		(1u << 20)	/* vm.log, then vm.log.1 */
@@ -75,6 +79,8 @@ struct client {
 	guint in_watch, out_watch;
 	GString *line;		/* JSON mode: bytes of the current line */
 	GByteArray *out;	/* not yet sent */
+	int fds[CLIENT_FDS_MAX];	/* passed with SCM_RIGHTS, oldest first */
+	unsigned nfds;
 	bool serial;		/* attached: raw serial bytes both ways */
 	bool events;		/* subscribed to events */
 	bool dead;
@@ -150,6 +156,8 @@ static void client_free(struct client *c)
 	if (c->out_watch)
 		g_source_remove(c->out_watch);
 	close(c->fd);
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
 	g_string_free(c->line, TRUE);
 	g_byte_array_unref(c->out);
 	g_free(c);
@@ -696,18 +704,32 @@ static void req_nic_link(struct vmproc *vp, struct client *c, JsonNode *id,
 	req_nics(vp, c, id);
 }
 
-/* "screenshot": the screen as a PNG file at "path" (absolute), or with
- * "format": "text", the text-mode screen in the reply. */
+static int take_fd(struct client *c);
+
+/* "screenshot": the screen as a PNG into the file whose fd came with the
+ * request ("fd": true) or at "path" (absolute), or with "format": "text",
+ * the text-mode screen in the reply. */
 static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 			   JsonObject *req)
 {
 	const char *path, *format;
 	struct console_surface s;
 	char err[512];
+	bool want_fd;
+	int fd = -1, r;
 
 	if (!get_string(req, "path", NULL, &path, err, sizeof(err)) ||
-	    !get_string(req, "format", "png", &format, err, sizeof(err))) {
+	    !get_string(req, "format", "png", &format, err, sizeof(err)) ||
+	    !get_bool(req, "fd", false, &want_fd, err, sizeof(err))) {
 		reply(c, id, false, NULL, err);
+		return;
+	}
+	if (want_fd && (path || strcmp(format, "png"))) {
+		reply(c, id, false, NULL, "screenshot: \"fd\" goes with neither \"path\" nor \"format\" text");
+		return;
+	}
+	if (want_fd && (fd = take_fd(c)) < 0) {
+		reply(c, id, false, NULL, "screenshot: no file descriptor came with the request (send one with SCM_RIGHTS)");
 		return;
 	}
 	console_refresh(vp->con);
@@ -730,20 +752,31 @@ static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		reply(c, id, false, NULL, "screenshot: format must be png or text");
 		return;
 	}
-	if (!path || !g_path_is_absolute(path)) {
+	if (fd < 0 && (!path || !g_path_is_absolute(path))) {
 		reply(c, id, false, NULL, "screenshot: give an absolute \"path\" for the PNG file");
 		return;
 	}
 	if (console_snapshot(vp->con, &s) < 0) {
+		if (fd >= 0)
+			close(fd);
 		reply(c, id, false, NULL, "screenshot: out of memory");
 		return;
 	}
-	if (png_write_surface(path, &s, err, sizeof(err)) < 0) {
-		free(s.pixels);
+	if (fd >= 0) {
+		r = png_write_fd(fd, &s, err, sizeof(err));
+		close(fd);
+	} else {
+		r = png_write_surface(path, &s, err, sizeof(err));
+		/* The sandbox lets the VM's process write only its folder. */
+		if (r == -EACCES && sandbox_active())
+			snprintf(err + strlen(err), sizeof(err) - strlen(err),
+				 " (the VM's sandbox lets it write only in its folder; `vivarium screenshot` passes a file instead)");
+	}
+	free(s.pixels);
+	if (r < 0) {
 		reply(c, id, false, NULL, err);
 		return;
 	}
-	free(s.pixels);
 	{
 		g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -1035,6 +1068,7 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 struct delete_job {
 	struct vmproc *vp;
 	const char *tag;
+	bool users_checked;
 	int r;
 	unsigned long long freed;
 	char err[1024];
@@ -1044,8 +1078,8 @@ static void delete_disks_closed(void *opaque)
 {
 	struct delete_job *j = opaque;
 
-	j->r = snap_delete_running(j->vp->name, j->tag, true, &j->freed, j->err,
-				   sizeof(j->err));
+	j->r = snap_delete_running(j->vp->name, j->tag, true, j->users_checked,
+				   &j->freed, j->err, sizeof(j->err));
 }
 
 static void req_snapshot_delete(struct vmproc *vp, struct client *c,
@@ -1059,12 +1093,21 @@ static void req_snapshot_delete(struct vmproc *vp, struct client *c,
 	const char *tag;
 	int r;
 
-	if (!get_string(req, "tag", NULL, &tag, err, sizeof(err)) || !tag) {
+	if (!get_string(req, "tag", NULL, &tag, err, sizeof(err)) || !tag ||
+	    !get_bool(req, "clones_checked", false, &j.users_checked, err, sizeof(err))) {
 		reply(c, id, false, NULL, err[0] ? err : "give the snapshot's \"tag\"");
 		return;
 	}
 	if (vp->state == ST_STOPPING) {
 		reply(c, id, false, NULL, "the VM is stopping");
+		return;
+	}
+	/* Whether a linked clone is based on the snapshot is in the other
+	 * VMs' folders, which the sandbox keeps from us: the client looks
+	 * (snap_check_users(), as `vivarium snapshot delete` does). */
+	if (!j.users_checked && sandbox_active()) {
+		reply(c, id, false, NULL,
+		      "snapshot-delete: the sandboxed VM process cannot see the library's other VMs: check that no linked clone is based on the snapshot and say \"clones_checked\": true ('vivarium snapshot delete' does)");
 		return;
 	}
 	j.tag = tag;
@@ -1207,6 +1250,55 @@ static void handle_request(struct vmproc *vp, struct client *c,
 
 /* ---- clients: input ------------------------------------------------------ */
 
+/* recv() that keeps file descriptors passed along (SCM_RIGHTS) for a
+ * request that asks for one ("screenshot" with "fd"); beyond
+ * CLIENT_FDS_MAX waiting, they are closed. */
+static ssize_t recv_fds(struct client *c, uint8_t *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(CLIENT_FDS_MAX * sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	ssize_t n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		size_t k;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (c->nfds < CLIENT_FDS_MAX)
+				c->fds[c->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+/* The oldest fd the client passed, now the caller's; -1 if none. */
+static int take_fd(struct client *c)
+{
+	int fd;
+
+	if (!c->nfds)
+		return -1;
+	fd = c->fds[0];
+	memmove(c->fds, c->fds + 1, --c->nfds * sizeof(int));
+	return fd;
+}
+
 static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
 {
 	struct client *c = opaque;
@@ -1216,7 +1308,7 @@ static gboolean client_readable(gint fd, GIOCondition cond, gpointer opaque)
 	(void)cond;
 	if (c->dead)
 		return G_SOURCE_REMOVE;
-	n = recv(fd, buf, sizeof(buf), 0);
+	n = recv_fds(c, buf, sizeof(buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return G_SOURCE_CONTINUE;
 	if (n <= 0) {
@@ -1329,6 +1421,7 @@ static void *machine_thread(void *opaque)
 	char one = 1;
 	ssize_t r;
 
+	sandbox_thread_enter(SANDBOX_THREAD_MACHINE, "machine");
 	/* Threads created below inherit this mask: signals go to the loop. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -1390,6 +1483,13 @@ static void window_closed(void *opaque)
 	}
 	if (machine_power_button(vp->m) < 0)
 		vm_log("the machine is between resets; the button press was lost");
+}
+
+static gboolean rotate_log(gpointer opaque)
+{
+	(void)opaque;
+	log_rotate_check();
+	return G_SOURCE_CONTINUE;
 }
 
 static gboolean on_signal(gpointer opaque)
@@ -1699,6 +1799,25 @@ int cmd_vm_process(int argc, char **argv)
 		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
 		r = -errno;
 	}
+	/* Everything is open: the machine builds (and rebuilds) inside the
+	 * sandbox. */
+	if (r == 0 && vp.cfg.sandbox) {
+		struct vm_sandbox_opts so = {
+			.mc = &mc, .vm_name = vp.name, .sock_path = vp.sock_path,
+			.window = vm_display_is_sdl(vp.display),
+			.coredump = vp.cfg.coredump,
+		};
+		char summary[256];
+
+		r = vm_sandbox_enter(&so, summary, sizeof(summary), err, sizeof(err));
+		if (r == 0)
+			vm_log("sandbox: %s", summary);
+	} else if (r == 0) {
+		vm_log("sandbox: off (vm.conf sandbox=off)%s",
+		       vp.cfg.coredump ? "" : "; core dumps off");
+		if (!vp.cfg.coredump)
+			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	}
 	if (r == 0 && (r = -pthread_create(&vp.thread, NULL, machine_thread, &vp)))
 		snprintf(err, sizeof(err), "cannot start the machine thread: %s", strerror(-r));
 	if (r < 0) {
@@ -1713,6 +1832,8 @@ int cmd_vm_process(int argc, char **argv)
 	g_unix_fd_add(vp.listen_fd, G_IO_IN, accept_client, &vp);
 	g_unix_fd_add(vp.ser_out_rd, G_IO_IN, guest_out_readable, &vp);
 	g_unix_fd_add(vp.end_pipe[0], G_IO_IN, machine_ended, &vp);
+	/* Sandboxed device threads leave vm.log's rotation to this loop. */
+	g_timeout_add_seconds(5, rotate_log, NULL);
 	g_unix_signal_add(SIGTERM, on_signal, &vp);
 	g_unix_signal_add(SIGINT, on_signal, &vp);
 	g_unix_signal_add(SIGHUP, on_signal, &vp);

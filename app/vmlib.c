@@ -337,6 +337,24 @@ void vm_config_clear(struct vm_config *cfg)
 }
 
 /* A string key, or NULL if absent or empty. */
+/* [vm] @key: "on" or "off"; @def when absent.  -EINVAL + @err else. */
+static int get_on_off(GKeyFile *kf, const char *key, bool def, bool *out,
+		      char *err, size_t errlen)
+{
+	g_autofree char *v = g_key_file_get_string(kf, G_VM, key, NULL);
+
+	*out = def;
+	if (!v)
+		return 0;
+	g_strstrip(v);
+	if (strcmp(v, "on") && strcmp(v, "off")) {
+		snprintf(err, errlen, "vm.conf: %s '%s': use on or off", key, v);
+		return -EINVAL;
+	}
+	*out = !strcmp(v, "on");
+	return 0;
+}
+
 static char *get_str(GKeyFile *kf, const char *group, const char *key)
 {
 	char *v = g_key_file_get_string(kf, group, key, NULL);
@@ -430,6 +448,9 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	}
 	cfg->notes = get_str(kf, G_VM, "notes");
 	cfg->created = get_str(kf, G_VM, "created");
+	if (get_on_off(kf, "sandbox", true, &cfg->sandbox, err, errlen) < 0 ||
+	    get_on_off(kf, "coredump", false, &cfg->coredump, err, errlen) < 0)
+		goto fail;
 
 	kernel = get_str(kf, G_KERNEL, "kernel");
 	initrd = get_str(kf, G_KERNEL, "initrd");
@@ -595,6 +616,9 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "vnc", cfg->vnc);
 	set_opt(kf, G_VM, "vnc-password-file", cfg->vnc_password_file);
 	set_opt(kf, G_VM, "notes", cfg->notes);
+	/* Written only when not the default. */
+	set_opt(kf, G_VM, "sandbox", cfg->sandbox ? NULL : "off");
+	set_opt(kf, G_VM, "coredump", cfg->coredump ? "on" : NULL);
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
 		g_key_file_set_string(kf, G_KERNEL, "kernel", rel_to(dir, cfg->kernel));
@@ -705,6 +729,15 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		g_key_file_set_string(kf, G_VM, key, v);
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
+	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump")) {
+		bool dflt_on = !strcmp(key, "sandbox");
+
+		if (strcmp(v, "on") && strcmp(v, "off")) {
+			snprintf(err, errlen, "%s '%s': use on or off", key, v);
+			return -EINVAL;
+		}
+		/* Only a value other than the default is written. */
+		set_opt(kf, G_VM, key, !strcmp(v, "on") == dflt_on ? NULL : v);
 	} else if (!strcmp(key, "vnc")) {
 		if (*v && parse_vnc_addr(v, NULL, err, errlen) < 0)
 			return -EINVAL;
@@ -765,7 +798,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vnc, vnc-password-file, notes, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vnc, vnc-password-file, notes, sandbox, coredump, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}

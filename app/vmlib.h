@@ -61,6 +61,8 @@ struct vm_config {
 	char *vnc;			/* ADDR:PORT or unix:PATH; may be NULL */
 	char *vnc_password_file;	/* may be NULL */
 	char *notes;			/* may be NULL */
+	bool sandbox;			/* sandbox=on (default) | off */
+	bool coredump;			/* coredump=on | off (default) */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];
 	unsigned ndisks;

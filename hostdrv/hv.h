@@ -323,6 +323,27 @@ int hv_vcpu_set_lapic(struct hv_vcpu *vcpu, const uint8_t regs[HV_LAPIC_SIZE]);
 int hv_vcpu_save(struct hv_vcpu *vcpu, void **blob, size_t *len);
 int hv_vcpu_restore(struct hv_vcpu *vcpu, const void *blob, size_t len);
 
+/* ---- for the sandbox (vmm-core/sandbox) ---------------------------------- */
+
+/* Which file descriptor an ioctl goes to, and who issues it. */
+enum hv_ioctl_scope {
+	HV_IOCTLS_SYSTEM,	/* /dev/kvm: capabilities, CPUID, KVM_CREATE_VM */
+	HV_IOCTLS_VM_SETUP,	/* a VM's build: TSS, split irqchip, vCPU
+				 * creation, the kvmclock of a save/restore */
+	HV_IOCTLS_VM_DEVICE,	/* what device code does to the VM from any
+				 * thread: MSIs, GSI routes, ioeventfds,
+				 * irqfds, memory slots, dirty logs */
+	HV_IOCTLS_VCPU,		/* a vCPU's own: KVM_RUN, registers, state */
+};
+
+/*
+ * hv_ioctl_list - the ioctl request numbers hostdrv issues in @scope (each
+ * once), for a sandbox's allow-lists: *@list gets a static array.  Returns
+ * its length.  Kept beside the calls (hostdrv/ioctls.c); the unit test
+ * hv_ioctl_list checks that every KVM ioctl hostdrv names is on a list.
+ */
+size_t hv_ioctl_list(enum hv_ioctl_scope scope, const unsigned long **list);
+
 /* ---- host diagnostics (vivarium doctor) --------------------------------- */
 
 enum hv_backend {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sandbox/sandbox.h"
 
 #define STOP_TAG	UINT64_MAX
 #define EVENTS_MAX	32
@@ -64,6 +65,7 @@ static void *io_main(void *arg)
 	struct iothread *t = arg;
 	struct epoll_event ev[EVENTS_MAX];
 
+	sandbox_thread_enter(SANDBOX_THREAD_IO, "iothread");
 	while (!atomic_load(&t->stop)) {
 		int n = epoll_wait(t->epfd, ev, EVENTS_MAX, -1);
 

@@ -40,6 +40,7 @@ enum log_level log_get_level(void)
 }
 
 static pthread_mutex_t rot_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool rot_not_here;
 static char *rot_path;
 static uint64_t rot_max;
 
@@ -70,6 +71,8 @@ void log_rotate_check(void)
 	char old[4096];
 	int fd;
 
+	if (rot_not_here)
+		return;
 	pthread_mutex_lock(&rot_lock);
 	if (!rot_path || fstat(STDERR_FILENO, &err) < 0 ||
 	    (uint64_t)err.st_size <= rot_max)
@@ -89,6 +92,11 @@ void log_rotate_check(void)
 	close(fd);
 out:
 	pthread_mutex_unlock(&rot_lock);
+}
+
+void log_rotate_here(bool may)
+{
+	rot_not_here = !may;
 }
 
 void vlog(enum log_level level, const char *fmt, ...)

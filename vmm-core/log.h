@@ -31,6 +31,11 @@ int log_set_rotation(const char *path, uint64_t max_bytes);
 /* Rotate now if the log is over its size (for callers that write to
  * stderr themselves).  Thread-safe. */
 void log_rotate_check(void);
+/* log_rotate_here - whether this thread's messages may rotate the log
+ * (default true).  Sandboxed device threads may not rename or create
+ * files: their messages wait for a thread that may (the VM process's main
+ * loop checks every few seconds). */
+void log_rotate_here(bool may);
 
 /* A token bucket: at most @burst messages, refilled at one per @interval_ns.
  * Initialise statically with RATELIMIT_INIT. */

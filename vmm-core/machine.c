@@ -361,6 +361,14 @@ static int open_drives(struct machine *m, char *err, size_t errlen)
 			snprintf(err, errlen, "%s %s", d->cdrom ? "CD-ROM:" : "disk:", e);
 			return r;
 		}
+		/* Here, not on the vCPU thread of the first request: a
+		 * sandboxed vCPU thread may start no threads. */
+		r = blk_start_workers(m->blk[i]);
+		if (r < 0) {
+			snprintf(err, errlen, "%s '%s': cannot start its I/O threads",
+				 d->cdrom ? "CD-ROM:" : "disk:", d->path);
+			return r;
+		}
 	}
 	return 0;
 }

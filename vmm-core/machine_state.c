@@ -432,6 +432,8 @@ int machine_swap_drives(struct machine *m, char *err, size_t errlen)
 		d->path = m->drive_path[i];
 		d->format = 0;
 		rr = blk_open(d->path, &o, &m->blk[i], e, sizeof(e));
+		if (rr == 0 && (rr = blk_start_workers(m->blk[i])) < 0)
+			snprintf(e, sizeof(e), "'%s': cannot start its I/O threads", d->path);
 		if (rr < 0 && r == 0) {
 			r = rr;
 			snprintf(err, errlen, "disk: %s", e);

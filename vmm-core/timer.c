@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "sandbox/sandbox.h"
 
 struct vtimer_queue {
 	const struct vclock *clk;
@@ -81,6 +82,7 @@ static void *timer_thread(void *arg)
 {
 	struct vtimer_queue *q = arg;
 
+	sandbox_thread_enter(SANDBOX_THREAD_TIMER, "timer");
 	pthread_mutex_lock(q->lock);
 	while (!q->stop) {
 		if (vclock_paused(q->clk)) {

@@ -16,6 +16,7 @@
 #include "hv.h"
 #include "log.h"
 #include "machine_internal.h"
+#include "sandbox/sandbox.h"
 
 static uint64_t load_le(const uint8_t *p, unsigned size)
 {
@@ -195,11 +196,15 @@ void *vcpu_main(void *arg)
 		m->cfg.cpu_model ? m->cfg.cpu_model : &hv_cpu_model_host;
 	struct hv_vcpu *vcpu = NULL;
 	struct hv_exit e;
+	char name[16];
 	int r;
 
 	r = hv_vcpu_create(m->vm, t->id, model, m->cfg.ncpus, &vcpu);
 	if (r < 0)
 		machine_fail(m, r, "cannot create vCPU %u: %s", t->id, strerror(-r));
+	/* After the creation: the vCPU's filter has no KVM_CREATE_VCPU. */
+	snprintf(name, sizeof(name), "vcpu%u", t->id);
+	sandbox_thread_enter(SANDBOX_THREAD_VCPU, name);
 	pthread_mutex_lock(&m->ctl);
 	t->vcpu = vcpu;
 	/* Every local APIC must exist before the boot vCPU sends INIT/SIPI. */

@@ -1,16 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# mktinyguest.sh OUTPUT - build the tiny test guest (tinyguest/tiny.S) as a
-# bzImage that vivarium's direct boot path (--kernel) accepts: boot protocol
-# 2.15, 64-bit entry, loaded at 1 MiB, startup_64 at +0x200.
+# mktinyguest.sh OUTPUT [SOURCE.S [-DNAME=VALUE...]] - build the tiny test
+# guest (tinyguest/tiny.S, or SOURCE.S with those defines: bench/ioguest) as
+# a bzImage that vivarium's direct boot path (--kernel) accepts: boot
+# protocol 2.15, 64-bit entry, loaded at 1 MiB, startup_64 at +0x200.
 # Needs: gcc (as), objcopy, python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$1
+src=${2:-$here/tinyguest/tiny.S}
+shift $(($# < 2 ? $# : 2))
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-tiny.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-gcc -c -o "$tmp/tiny.o" "$here/tinyguest/tiny.S"
+gcc -c "$@" -o "$tmp/tiny.o" "$src"
 objcopy -O binary -j .text "$tmp/tiny.o" "$tmp/tiny.bin"
 python3 - "$tmp/tiny.bin" "$out" <<'PY'
 import struct, sys

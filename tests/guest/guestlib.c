@@ -9,6 +9,15 @@
 #include <time.h>
 
 #include "vcpu.h"
+#include "sandboxed.h"
+
+/* Every guest test runs the VMM's own threads (vCPUs, timers, the I/O
+ * thread, block workers, chardev input) on the allow-lists they have in a
+ * sandboxed VM process (tests/unit/sandboxed.h). */
+__attribute__((constructor)) static void guest_sandboxed(void)
+{
+	sandbox_test_threads(false);
+}
 
 double guest_now(void)
 {

@@ -10,6 +10,7 @@
 #include "ide_driver.h"
 
 #include "statetest.h"
+#include "sandboxed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -938,6 +939,7 @@ static bool make_iso(const char *path, const char *label, unsigned kib,
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	if (system("xorriso -version >/dev/null 2>&1") != 0)
 		SKIP("xorriso is not installed (apt-get install xorriso)");
 	rig_tmpdir(dir);

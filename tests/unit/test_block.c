@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "blktest.h"
+#include "sandboxed.h"
 
 static void test_raw_io(void)
 {
@@ -280,6 +281,7 @@ static void test_pool(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	if (!mkdtemp(dir))
 		SKIP("cannot make a temporary directory");
 	RUN_TEST(test_raw_io);

@@ -20,6 +20,7 @@
 #include "check.h"
 
 #include "host/chardev.h"
+#include "sandboxed.h"
 
 /* ---- the escape filter ------------------------------------------------ */
 
@@ -437,6 +438,7 @@ static void test_pty_raw_restored_on_signal(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	RUN_TEST(test_escape_filter);
 	RUN_TEST(test_buffer);

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "host/chardev.h"
+#include "sandboxed.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t got[256];
@@ -112,6 +113,7 @@ static void test_full_pipe_drops(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	RUN_TEST(test_both_ways);
 	RUN_TEST(test_full_pipe_drops);
 	return check_finish();

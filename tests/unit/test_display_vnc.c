@@ -32,6 +32,7 @@
 #include "console_pattern.h"
 #include "display/console.h"
 #include "display_vnc.h"
+#include "sandboxed.h"
 
 /* ---- the pattern adapter --------------------------------------------- */
 
@@ -833,6 +834,7 @@ static void test_flood(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	RUN_TEST(test_pixels);
 	RUN_TEST(test_dirty_rect);
 	RUN_TEST(test_resize);

@@ -29,6 +29,7 @@
 #include "mem.h"
 #include "net/net.h"
 #include "timer.h"
+#include "sandboxed.h"
 
 #define RAM_SIZE	(32u << 20)
 #define DEVFN		(3 << 3)	/* INTA# -> PIRQ (3 + 1 - 1) & 3 = 3 */
@@ -1377,6 +1378,7 @@ static void test_save_load(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	log_set_level(LOG_ERROR);	/* the hostile tests warn */
 	RUN_TEST(test_pci);
 	RUN_TEST(test_eeprom);

@@ -12,6 +12,7 @@
 #include "ide_driver.h"
 
 #include "statetest.h"
+#include "sandboxed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -865,6 +866,7 @@ int main(void)
 	struct blk_open_opts opts = { .format = BLK_FMT_RAW };
 	char err[256];
 
+	sandbox_test_threads(false);
 	rig_tmpdir(dir);
 	snprintf(path_a, sizeof(path_a), "%s/a.raw", dir);
 	snprintf(path_b, sizeof(path_b), "%s/b.raw", dir);

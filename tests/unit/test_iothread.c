@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "iothread.h"
+#include "sandboxed.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -199,6 +200,7 @@ static void test_full(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	RUN_TEST(test_signal_reaches_handler);
 	RUN_TEST(test_removed_while_pending);
 	RUN_TEST(test_run_pending);

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "net/csum.h"
 #include "net/net.h"
+#include "sandboxed.h"
 
 /* A NIC that takes frames while it has "buffers". */
 struct fake_nic {
@@ -531,6 +532,7 @@ static void test_offload_passthrough(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	RUN_TEST(test_both_ways);
 	RUN_TEST(test_rx_flow_control);
 	RUN_TEST(test_tx_flow_control);

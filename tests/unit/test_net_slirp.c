@@ -5,7 +5,8 @@
  * the host through the gateway, host forwards (a busy port refused),
  * restrict, the bound on a forward flooded by the host, the connection
  * cap, IPv6 router advertisements, DNS forwarding (as root, in namespaces
- * of its own); and net_hostfwd_parse().
+ * of its own); and net_hostfwd_parse().  The backends' threads run on their
+ * sandbox allow-list (sandboxed.h).
  */
 #define _GNU_SOURCE	/* unshare, memmem */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "check.h"
 #include "netframe.h"
 #include "net/slirp.h"
+#include "sandboxed.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -1027,6 +1029,7 @@ static void test_dns_forward(void)
 
 int main(void)
 {
+	sandbox_test_threads(true);
 	RUN_TEST(test_hostfwd_parse);
 	RUN_TEST(test_dns_forward);	/* first: it forks, no threads yet */
 	RUN_TEST(test_bad_configs);

@@ -31,6 +31,7 @@
 #include "check.h"
 #include "netframe.h"
 #include "net/tap.h"
+#include "sandboxed.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char tmp[] = "/tmp/vivarium-tap-XXXXXX";
@@ -521,6 +522,7 @@ int main(void)
 {
 	char cmd[128];
 
+	sandbox_test_threads(false);
 	if (geteuid() != 0)
 		SKIP("needs root to make tap devices");
 	if (access("/dev/net/tun", R_OK | W_OK) < 0)

@@ -21,6 +21,7 @@
 
 #include "check.h"
 #include "blktest.h"
+#include "sandboxed.h"
 
 static uint32_t rng = 12345;
 
@@ -1055,6 +1056,7 @@ static void test_crash_64k(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	if (!mkdtemp(dir))
 		SKIP("cannot make a temporary directory");
 	if (sh("qemu-img --version >/dev/null 2>&1 && "

@@ -5,6 +5,7 @@
 
 #include "testlib.h"
 #include "timer.h"
+#include "sandboxed.h"
 
 struct counter {
 	struct vtimer t;
@@ -178,6 +179,7 @@ static void test_thread_paused(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	RUN_TEST(test_manual);
 	RUN_TEST(test_thread);
 	RUN_TEST(test_manual_paused);

@@ -30,6 +30,7 @@
 #include "mem.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_pci.h"
+#include "sandboxed.h"
 
 #define RAM_SIZE	(64u << 20)
 #define DISK_SIZE	(8u << 20)
@@ -1258,6 +1259,7 @@ static void test_save_load(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (!mkdtemp(dir))
 		SKIP("cannot make a temporary directory");

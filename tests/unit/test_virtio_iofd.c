@@ -34,6 +34,7 @@
 #include "log.h"
 #include "mem.h"
 #include "virtio/virtio_pci.h"
+#include "sandboxed.h"
 
 #define RAM_SIZE	(16u << 20)
 #define DEVFN		(6 << 3)
@@ -702,6 +703,7 @@ static void test_no_fd_leak(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	log_set_level(LOG_ERROR);
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");

@@ -32,6 +32,7 @@
 #include "timer.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_pci.h"
+#include "sandboxed.h"
 
 #define RAM_SIZE	(64u << 20)
 #define DEVFN		(6 << 3)
@@ -1668,6 +1669,7 @@ static void test_bad_config(void)
 
 int main(void)
 {
+	sandbox_test_threads(false);
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");

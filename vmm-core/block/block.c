@@ -19,6 +19,7 @@
 #include "block_int.h"
 #include "newfile.h"
 #include "../iov.h"
+#include "../sandbox/sandbox.h"
 
 static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
 
@@ -642,6 +643,7 @@ static void *worker_main(void *arg)
 {
 	struct blk *b = arg;
 
+	sandbox_thread_enter(SANDBOX_THREAD_BLOCK, "blk-worker");
 	pthread_mutex_lock(&b->q_lock);
 	for (;;) {
 		while (!b->q_head && !b->stopping)
@@ -665,6 +667,20 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+int blk_start_workers(struct blk *b)
+{
+	pthread_mutex_lock(&b->q_lock);
+	while (!b->stopping && b->nworkers < BLK_WORKERS) {
+		if (pthread_create(&b->workers[b->nworkers], NULL, worker_main,
+				   b) != 0)
+			break;
+		b->nworkers++;
+	}
+	b->workers_started = true;
+	pthread_mutex_unlock(&b->q_lock);
+	return b->nworkers ? 0 : -EAGAIN;
+}
+
 int blk_submit(struct blk *b, struct blk_req *req)
 {
 	bool writes = req->op != BLK_OP_READ && req->op != BLK_OP_FLUSH;
@@ -678,7 +694,7 @@ int blk_submit(struct blk *b, struct blk_req *req)
 		pthread_mutex_unlock(&b->q_lock);
 		return -ESHUTDOWN;
 	}
-	while (b->nworkers < BLK_WORKERS) {
+	while (!b->workers_started && b->nworkers < BLK_WORKERS) {
 		if (pthread_create(&b->workers[b->nworkers], NULL, worker_main,
 				   b) != 0)
 			break;

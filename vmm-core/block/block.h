@@ -225,6 +225,15 @@ struct blk_req {
  * complete in any order.
  */
 int blk_submit(struct blk *b, struct blk_req *req);
+/*
+ * blk_start_workers - start @b's worker threads now, as children of the
+ * calling thread, instead of at the first blk_submit(): a sandboxed
+ * machine starts them on the thread that opens the image, so a vCPU thread
+ * (whose filter allows no new threads) never does.  After it blk_submit()
+ * starts none (it uses those that started; none: -EAGAIN).  Returns 0, or
+ * -errno (-EAGAIN: no thread could start).
+ */
+int blk_start_workers(struct blk *b);
 /* Wait until every request submitted so far has completed (its complete()
  * has returned); precisely, until none is outstanding, so requests that
  * other threads submit meanwhile are waited for too.  Call with no lock

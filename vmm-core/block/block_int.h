@@ -88,6 +88,7 @@ struct blk {
 	struct blk_req *q_head, *q_tail;
 	unsigned inflight;		/* submitted, complete() not returned */
 	unsigned nworkers;
+	bool workers_started;	/* blk_start_workers(): submit starts none */
 	bool stopping;
 	pthread_t workers[BLK_WORKERS];
 };

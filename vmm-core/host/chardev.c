@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "../sandbox/sandbox.h"
 
 #define WRITE_WAIT_MS	20
 #define RETRY_MS	10
@@ -480,6 +481,7 @@ static void *input_main(void *arg)
 	size_t nheld = 0, off = 0;
 	bool eof = false;
 
+	sandbox_thread_enter(SANDBOX_THREAD_SERIAL, "serial-in");
 	while (!atomic_load(&chr->stopping)) {
 		struct pollfd p[2] = {
 			{ .fd = chr->ctl[0], .events = POLLIN },

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -15,6 +16,7 @@
 
 #include "../log.h"
 #include "csum.h"
+#include "../sandbox/sandbox.h"
 
 struct frame {
 	size_t len;
@@ -486,7 +488,10 @@ static void *net_thread(void *arg)
 	struct netdev *nd = arg;
 	struct pollfd pfd[1 + NET_POLL_MAX];
 	bool tx_left = false;
+	char name[16];
 
+	snprintf(name, sizeof(name), "net-%s", nd->be_ops->kind);
+	sandbox_thread_enter(SANDBOX_THREAD_NET, name);
 	for (;;) {
 		int timeout = -1, n;
 		bool rx_room;
@@ -555,8 +560,15 @@ int net_start(struct netdev *nd)
 	int r;
 
 	/* Signals are the program's to take (its signal thread or main
-	 * loop): the backend's thread blocks them all from its start. */
+	 * loop): the backend's thread blocks them from its start - all but
+	 * the synchronous ones and SIGSYS, by which the sandbox reaches
+	 * threads that run before it is entered (sandbox.h). */
 	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&nd->thread, NULL, net_thread, nd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/* app/vm_sandbox.c - the sandbox of a VM's process (vm_sandbox.h). */
+#include "vm_sandbox.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "log.h"
+#include "machine.h"
+#include "net/net.h"
+#include "sandbox/sandbox.h"
+#include "snaplib.h"
+#include "vmlib.h"
+
+struct paths {
+	GArray *list;		/* struct sandbox_path */
+	GPtrArray *strings;	/* what they point to */
+};
+
+static void add(struct paths *p, const char *path, enum sandbox_access a,
+		bool required)
+{
+	char *s = g_canonicalize_filename(path, NULL);
+	struct sandbox_path sp = { .path = s, .access = a, .required = required };
+
+	g_ptr_array_add(p->strings, s);
+	g_array_append_val(p->list, sp);
+}
+
+/* @path read-write (or read-only) and its backing chain read-only. */
+static void add_chain(struct paths *p, const char *path, bool writable)
+{
+	g_autoptr(GPtrArray) chain = g_ptr_array_new_with_free_func(g_free);
+
+	snap_image_chain(path, chain);
+	add(p, path, writable ? SANDBOX_READ_WRITE : SANDBOX_READ, true);
+	for (guint i = 1; i < chain->len; i++)
+		add(p, chain->pdata[i], SANDBOX_READ, false);
+}
+
+int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
+		     size_t summlen, char *err, size_t errlen)
+{
+	struct paths p = {
+		.list = g_array_new(FALSE, FALSE, sizeof(struct sandbox_path)),
+		.strings = g_ptr_array_new_with_free_func(g_free),
+	};
+	struct sandbox_config cfg = { .coredump = o->coredump, .window = o->window };
+	struct sandbox_report rep;
+	const struct machine_config *mc = o->mc;
+	int r;
+
+	for (unsigned i = 0; i < mc->ndrives; i++) {
+		const struct machine_drive *d = &mc->drive[i];
+
+		add_chain(&p, d->path, !d->readonly && !d->cdrom);
+	}
+	for (unsigned i = 0; i < mc->nnics; i++)
+		if (mc->nic[i].backend && !strcmp(net_kind(mc->nic[i].backend), "nat"))
+			cfg.nat = true;
+	if (o->vm_name) {
+		g_autofree char *dir = vmlib_vm_dir(o->vm_name);
+		g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);
+
+		add(&p, dir, SANDBOX_FOLDER, true);
+		/* Snapshots' frozen images outside the folder (a disk the
+		 * user kept elsewhere, a linked clone's source): a revert
+		 * puts an overlay on them. */
+		snap_vm_images(o->vm_name, images);
+		for (guint i = 0; i < images->len; i++)
+			add(&p, images->pdata[i], SANDBOX_READ, false);
+	}
+	if (o->sock_path) {
+		g_autofree char *run = g_path_get_dirname(o->sock_path);
+
+		add(&p, run, SANDBOX_REMOVE, false);
+	}
+	/* GLib's messages go to stderr, never to journald: its writer
+	 * would open a new AF_UNIX socket, which the filters refuse. */
+	g_log_set_writer_func(g_log_writer_standard_streams, NULL, NULL);
+	cfg.paths = (const struct sandbox_path *)(void *)p.list->data;
+	cfg.npaths = p.list->len;
+	r = sandbox_enter(&cfg, &rep, err, errlen);
+	g_array_unref(p.list);
+	g_ptr_array_unref(p.strings);
+	if (r < 0)
+		return r;
+	if (!rep.landlock_abi)
+		vlog(LOG_WARN, "sandbox: no file restrictions (%s); seccomp and the rest are in place",
+		     rep.landlock_why);
+	if (summary) {
+		char ll[32];
+
+		snprintf(ll, sizeof(ll), "Landlock ABI %d", rep.landlock_abi);
+		snprintf(summary, summlen,
+			 "seccomp allow-lists on every thread (%u running), %s, no_new_privs, %s, %s",
+			 rep.threads, rep.landlock_abi ? ll : "no Landlock",
+			 rep.caps_dropped ? "capabilities dropped" : "no capabilities",
+			 rep.coredump ? "core dumps possible (coredump=on)" : "no core dumps");
+	}
+	return 0;
+}
