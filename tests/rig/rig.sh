@@ -48,9 +48,10 @@
 #   122  L1 stopped: its /init writes a heartbeat to a second serial port
 #        every 5 s, and none came for RIG_HEARTBEAT_S seconds (L1's CPUs
 #        stuck in QEMU's emulated SVM; no program in L1 can stop a busybox
-#        loop on both CPUs), so QEMU was stopped early
+#        loop on both CPUs), so QEMU was stopped early; or L1 died (a triple
+#        fault, a kernel panic) before printing RIG-EXIT
 #   124  the timeout expired (the message says where L1 stopped)
-#   123  L1 ended without printing RIG-EXIT (kernel panic, QEMU died, ...)
+#   123  L1 ended without printing RIG-EXIT otherwise (QEMU died, ...)
 #   125  the rig itself failed (bad option, missing kernel, L1 could not load
 #        kvm_amd, ...)
 #
@@ -564,4 +565,10 @@ if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
 fi
 echo "rig: L1 ended without a RIG-EXIT line (qemu exit status $status, after ${elapsed}s); stopped in $(where)" >&2
 tail_log
+# L1 itself died (a triple fault, or its kernel's panic: seen with a
+# corrupted GS base and stack after VMRUN under TCG): as a wedge, not the
+# command's doing.
+if grep -q 'Triple fault' "$qemu_log" 2>/dev/null || grep -aq 'Kernel panic' "$console"; then
+	exit $RIG_EXIT_WEDGED
+fi
 exit $RIG_EXIT_NOMARKER
