@@ -98,7 +98,7 @@ if [ "${1:-}" = --retries ]; then
 			echo "rig: L1 wedged $attempt times in a row; giving up" >&2
 			exit "$status"
 		fi
-		echo "rig: L1 wedged (no heartbeat, soft lockup or timeout: status $status); running the rig again ($attempt of $retries)" >&2
+		echo "rig: L1 wedged or died (no heartbeat, panic, triple fault, soft lockup or timeout: status $status); running the rig again ($attempt of $retries)" >&2
 	done
 fi
 
