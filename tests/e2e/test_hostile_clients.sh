@@ -39,18 +39,9 @@ trap cleanup EXIT
 # the end of this test prints its backtrace.
 cd "$work" && ulimit -c unlimited 2>/dev/null
 
-errors=0
-total=0
-ok() { total=$((total + 1)); echo "ok - $*"; }
-bad() { total=$((total + 1)); errors=$((errors + 1)); echo "not ok - $*"; }
-check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
-
-v() {
-	timeout -k 5 60 "$viv" "$@" >"$work/out" 2>"$work/err" </dev/null
-	rc=$?
-	out=$(cat "$work/out")
-	err=$(cat "$work/err")
-}
+V_TIMEOUT=60
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # py CODE: Python with helpers: conn() a new socket to the VM; call(s, obj
 # or raw line) -> the reply object (events skipped); alive() -> status ok.

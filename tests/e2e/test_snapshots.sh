@@ -51,19 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-errors=0
-total=0
-ok() { total=$((total + 1)); echo "ok - $*"; }
-bad() { total=$((total + 1)); errors=$((errors + 1)); echo "not ok - $*"; }
-check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
-
-# v ARGS...: run vivarium; sets $rc, $out, $err.
-v() {
-	timeout -k 5 60 "$viv" "$@" >"$work/out" 2>"$work/err" </dev/null
-	rc=$?
-	out=$(cat "$work/out")
-	err=$(cat "$work/err")
-}
+V_TIMEOUT=60
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # fingerprint NAME: every file of the VM's folder with its hash.
 fingerprint() {

@@ -54,19 +54,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-errors=0
-total=0
-ok() { total=$((total + 1)); echo "ok - $*"; }
-bad() { total=$((total + 1)); errors=$((errors + 1)); echo "not ok - $*"; }
-check() { if eval "$1"; then ok "$2"; else bad "$2"; fi; }
-
-# v ARGS...: run vivarium (30 s at most); sets $rc, $out (stdout), $err (stderr).
-v() {
-	timeout -k 5 30 "$viv" "$@" >"$work/out" 2>"$work/err" </dev/null
-	rc=$?
-	out=$(cat "$work/out")
-	err=$(cat "$work/err")
-}
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # refuse DESC ARGS...: vivarium must fail with exactly one line on stderr.
 refuse() {
