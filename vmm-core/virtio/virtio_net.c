@@ -889,8 +889,9 @@ static int virtio_net_dev_load(void *dev, uint32_t version, GVariant *state,
 	GVariant *t = NULL, *mac = NULL, *uc = NULL, *mc = NULL;
 	guint16 rx_mode;
 	gboolean announce;
-	guchar pending;
+	guchar pending, dstatus;
 	guint64 f;
+	bool accepted;
 	int r;
 
 	r = device_state_check("virtio-net", version, 1, state,
@@ -899,7 +900,10 @@ static int virtio_net_dev_load(void *dev, uint32_t version, GVariant *state,
 		return r;
 	g_variant_get(state, "(@" VIRTIO_PCI_STATE_TYPE "@ayq@ay@ayby)", &t,
 		      &mac, &rx_mode, &uc, &mc, &announce, &pending);
+	g_variant_get_child(t, 0, "y", &dstatus);
 	g_variant_get_child(t, 2, "t", &f);	/* the driver's features */
+	/* Written but never accepted (no FEATURES_OK): no rules, no offloads. */
+	accepted = dstatus & VIRTIO_CONFIG_S_FEATURES_OK;
 	r = -EINVAL;
 	if (g_variant_get_size(mac) != ETH_ALEN)
 		snprintf(err, errlen, "virtio-net: MAC address of %zu bytes",
@@ -922,7 +926,7 @@ static int virtio_net_dev_load(void *dev, uint32_t version, GVariant *state,
 	else if (((rx_mode & VIRTIO_NET_RXMODE_UNI_OVERFLOW) && g_variant_get_size(uc)) ||
 		 ((rx_mode & VIRTIO_NET_RXMODE_MULTI_OVERFLOW) && g_variant_get_size(mc)))
 		snprintf(err, errlen, "virtio-net: a filter table both overflowed and filled");
-	else if (!features_valid(f))
+	else if (accepted && !features_valid(f))
 		snprintf(err, errlen, "virtio-net: driver features 0x%llx break §5.1.3.1's rules",
 			 (unsigned long long)f);
 	else if ((pending & ~PENDING_ALL) ||
@@ -944,8 +948,8 @@ static int virtio_net_dev_load(void *dev, uint32_t version, GVariant *state,
 			memcpy(vn->mc, g_variant_get_data(mc), vn->n_mc * ETH_ALEN);
 		vn->announce = announce;
 		vn->pending = pending;
-		net_set_rx_offloads(vn->nd, negotiated_caps(f, false));
-		if (vn->timers && (f & F(VIRTIO_NET_F_GUEST_ANNOUNCE)))
+		net_set_rx_offloads(vn->nd, accepted ? negotiated_caps(f, false) : 0);
+		if (vn->timers && accepted && (f & F(VIRTIO_NET_F_GUEST_ANNOUNCE)))
 			vtimer_mod(&vn->announce_timer,
 				   vclock_now(vtimer_queue_clock(vn->timers)) +
 				   VIRTIO_NET_ANNOUNCE_DELAY_NS);
