@@ -68,7 +68,7 @@ if runs_directly vivarium "$viv" "$work"; then
 		</dev/null 2>&1 | tee "$work/out"
 else
 	echo "# running vivarium in the nested rig"
-	"$rig" --retries 1 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
+	"$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
 		--file /usr/share/seabios/bios-256k.bin --file /usr/share/seabios/vgabios-stdvga.bin \
 		--file /usr/share/qemu/linuxboot_dma.bin \
 		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \

@@ -189,7 +189,7 @@ else
 	fi
 	files=()
 	for f in "$work"/img/*; do files+=(--file "$f:/img/${f##*/}"); done
-	"$rig" --retries 1 --timeout "$timeout_s" "${extra[@]}" "${files[@]}" \
+	"$rig" --retries 3 --timeout "$timeout_s" "${extra[@]}" "${files[@]}" \
 		--bin "$debugfs:$debugfs" --bin "$e2fsck:$e2fsck" --bin "$qemu_img:$qemu_img" \
 		-- "$(check_script /img)" </dev/null 2>&1 | tee "$work/out"
 	status=${PIPESTATUS[0]}

@@ -35,4 +35,4 @@ done
 # shellcheck disable=SC2086
 # Each test has 60 s (and one retry): a rig that times out means L1 itself
 # stopped, which the rig then runs again once.
-RIG_RETRY_ON_TIMEOUT=1 exec "$rig" --retries 1 --timeout 300 $bins $files -- "rc=0; for t in $names; do echo \"== \$t\"; timeout 60 \$t; st=\$?; if [ \$st = 124 ] || [ \$st = 143 ]; then echo \"RETRY: \$t timed out after 60 s; running it once more\"; timeout 60 \$t; st=\$?; fi; [ \$st = 0 ] || { echo \"FAILED: \$t (status \$st)\"; rc=1; }; done; exit \$rc"
+RIG_RETRY_ON_TIMEOUT=1 exec "$rig" --retries 3 --timeout 300 $bins $files -- "rc=0; for t in $names; do echo \"== \$t\"; timeout 60 \$t; st=\$?; if [ \$st = 124 ] || [ \$st = 143 ]; then echo \"RETRY: \$t timed out after 60 s; running it once more\"; timeout 60 \$t; st=\$?; fi; [ \$st = 0 ] || { echo \"FAILED: \$t (status \$st)\"; rc=1; }; done; exit \$rc"

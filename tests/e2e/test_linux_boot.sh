@@ -80,7 +80,7 @@ else
 	if [ "$vmm" = qemu ]; then extra=(--qemu); else extra=(--bin "$viv:/bin/vivarium"); fi
 	# In L1, stdin is the serial console's tty (as under `make run`); on a
 	# failure, show what L1's kernel said (kvm errors stay off the console).
-	"$rig" --retries 1 --timeout "$timeout_s" "${extra[@]}" \
+	"$rig" --retries 3 --timeout "$timeout_s" "${extra[@]}" \
 		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
 		-- "$cmd; rc=\$?; [ \$rc -eq 0 ] || { echo '--- L1 dmesg, last lines:'; dmesg | tail -n 25; }; exit \$rc" \
 		</dev/null 2>&1 | tee "$work/out"

@@ -169,7 +169,7 @@ if [ "$direct" = 1 ]; then
 		</dev/null 2>&1 | tee "$work/out"
 else
 	echo "# running vivarium in the nested rig"
-	"$rig" --retries 1 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" --bin "$qemu_img:/bin/qemu-img" \
+	"$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" --bin "$qemu_img:/bin/qemu-img" \
 		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
 		--file "$work/test.sh:/rig/test.sh" \
 		-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \

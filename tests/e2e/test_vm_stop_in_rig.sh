@@ -108,7 +108,7 @@ if [ "$direct" = 1 ]; then
 else
 	echo "# running $vmm in the nested rig"
 	if [ "$vmm" = qemu ]; then extra=(--qemu); else extra=(--bin "$viv:/bin/vivarium"); fi
-	"$rig" --retries 1 --timeout "$timeout_s" "${extra[@]}" \
+	"$rig" --retries 3 --timeout "$timeout_s" "${extra[@]}" \
 		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
 		--file "$work/$vmm.sh:/rig/test.sh" \
 		-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
