@@ -239,6 +239,9 @@ else
 	bad NOTAP 30 $v --nic virtio,tap,ifname=nosuchtap0
 fi
 echo "NET-DONE"
+# The session's end hangs the console up, and the serial driver drops what
+# it has not sent yet: let the last lines out first.
+sleep 1
 EOF
 
 echo "# running $vmm in the nested rig"
