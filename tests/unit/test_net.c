@@ -333,11 +333,6 @@ static void test_hangup(void)
 
 /* ---- offloads ------------------------------------------------------------ */
 
-static void hdr_put(uint8_t *h, const struct net_offload *o)
-{
-	net_offload_to_hdr(h, o);
-}
-
 static struct net_offload hdr_get(const uint8_t *h)
 {
 	struct net_offload o;
@@ -482,7 +477,7 @@ static void test_offload_passthrough(void)
 	pthread_mutex_lock(&lock);
 	net_set_rx_offloads(nd, NET_CAP_ALL | 0x100);
 	pthread_mutex_unlock(&lock);
-	hdr_put(dg, &gso);
+	net_offload_to_hdr(dg, &gso);
 	memcpy(dg + 10, f, 2000);	/* a 2000-byte "segment" */
 	CHECK_EQ(send(sv[1], dg, 10 + 2000, 0), 10 + 2000);
 	CHECK(wait_for(&nic.got_off, 1));
@@ -494,7 +489,7 @@ static void test_offload_passthrough(void)
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(send(sv[1], dg, 10 + 2000, 0), 10 + 2000);	/* dropped */
 	tcp4_frame(f, 1514);
-	hdr_put(dg, &csum);
+	net_offload_to_hdr(dg, &csum);
 	memcpy(dg + 10, f, 1514);
 	CHECK_EQ(send(sv[1], dg, 10 + 1514, 0), 10 + 1514);
 	CHECK(wait_for(&nic.got, 2));
@@ -515,7 +510,7 @@ static void test_offload_passthrough(void)
 	net_get_stats(nd, &st);
 	CHECK_EQ(st.rx_dropped, 1);
 	/* A header out of shape from the host side: dropped, counted. */
-	hdr_put(dg, &(struct net_offload){ .flags = NET_OFF_F_NEEDS_CSUM,
+	net_offload_to_hdr(dg, &(struct net_offload){ .flags = NET_OFF_F_NEEDS_CSUM,
 					   .csum_start = 1600 });
 	CHECK_EQ(send(sv[1], dg, 10 + 1514, 0), 10 + 1514);
 	for (int i = 0; i < 200 && st.rx_dropped < 2; i++) {

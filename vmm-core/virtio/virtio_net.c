@@ -58,17 +58,6 @@ struct virtio_net {
 	uint32_t rx_len[VIRTIO_NET_QUEUE_SIZE];
 };
 
-struct net_hdr {
-	uint8_t flags;
-	uint8_t gso_type;
-	uint16_t hdr_len, gso_size, csum_start, csum_offset, num_buffers;
-};
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -100,18 +89,13 @@ static void defer(struct virtio_net *vn, uint8_t what)
 
 /* ---- transmit ------------------------------------------------------------ */
 
-static void read_hdr(const struct virtq_elem *e, struct net_hdr *h)
+/* The header's first 10 bytes (num_buffers is the receive side's). */
+static void read_hdr(const struct virtq_elem *e, struct net_offload *h)
 {
-	uint8_t b[VIRTIO_NET_HDR_LEN];
+	uint8_t b[NET_VNET_HDR_LEN];
 
 	iov_to_buf(e->iov, e->out_num, 0, b, sizeof(b));
-	h->flags = b[0];
-	h->gso_type = b[1];
-	h->hdr_len = get16(b + 2);
-	h->gso_size = get16(b + 4);
-	h->csum_start = get16(b + 6);
-	h->csum_offset = get16(b + 8);
-	h->num_buffers = get16(b + 10);
+	net_offload_from_hdr(h, b);
 }
 
 /* The device-to-driver offloads negotiated, as NET_CAP_* (for receive)
@@ -136,8 +120,7 @@ static unsigned negotiated_caps(uint64_t f, bool host)
 static int tx_one(struct virtio_net *vn, const struct virtq_elem *e)
 {
 	unsigned host = negotiated_caps(features(vn), true);
-	struct net_offload off;
-	struct net_hdr h;
+	struct net_offload off, h;
 	uint8_t gso;
 	uint64_t flen;
 	int r, cnt;
@@ -168,12 +151,8 @@ static int tx_one(struct virtio_net *vn, const struct virtq_elem *e)
 		vn->stats.tx_bad++;
 		return 0;
 	}
-	off = (struct net_offload){
-		.flags = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM,
-		.gso_type = h.gso_type, .hdr_len = h.hdr_len,
-		.gso_size = h.gso_size, .csum_start = h.csum_start,
-		.csum_offset = h.csum_offset,
-	};
+	off = h;
+	off.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	if (e->out_num > vn->tx_iov_cap) {
 		struct iovec *n = realloc(vn->tx_iov, e->out_num * sizeof(*n));
 
@@ -396,14 +375,7 @@ static size_t rx_deliver(struct virtio_net *vn, const struct net_offload *off,
 		done += take;
 	}
 	/* Without @off: flags 0 (checksums are complete), GSO_NONE. */
-	if (off) {
-		hdr[0] = off->flags;
-		hdr[1] = off->gso_type;
-		put16(hdr + 2, off->hdr_len);
-		put16(hdr + 4, off->gso_size);
-		put16(hdr + 6, off->csum_start);
-		put16(hdr + 8, off->csum_offset);
-	}
+	net_offload_to_hdr(hdr, off);	/* the first 10 bytes; NULL: zero */
 	put16(hdr + 10, (uint16_t)(mrg ? n : 1));
 	iov_from_buf(vn->rx_elem[0].iov + vn->rx_elem[0].out_num,
 		     vn->rx_elem[0].in_num, 0, hdr, sizeof(hdr));
