@@ -6,11 +6,13 @@
 #include "console.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <linux/input-event-codes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_LISTENERS 8
+#define MAX_INPUTS 8
 
 struct listener {
 	const struct console_listener_ops *ops;
@@ -34,6 +36,15 @@ struct console {
 	const struct console_input_ops *in;
 	void *in_opaque;
 	pthread_mutex_t *in_dev_lock;
+	struct {
+		const struct console_input_dev_ops *ops;
+		void *opaque;
+		pthread_mutex_t *lock;
+	} dev[MAX_INPUTS];
+	unsigned ndev;
+	/* The surface's size for console_mouse_abs(), which must not wait
+	 * for a refresh (the console lock). */
+	_Atomic unsigned abs_w, abs_h;
 
 	struct listener l[MAX_LISTENERS];
 	unsigned nl;
@@ -53,6 +64,12 @@ static int surface_alloc(struct console_surface *s, unsigned w, unsigned h)
 	return 0;
 }
 
+static void publish_size(struct console *con)
+{
+	atomic_store(&con->abs_w, con->surf.width);
+	atomic_store(&con->abs_h, con->surf.height);
+}
+
 struct console *console_new(void)
 {
 	struct console *con = calloc(1, sizeof(*con));
@@ -66,6 +83,7 @@ struct console *console_new(void)
 	pthread_mutex_init(&con->lock, NULL);
 	pthread_mutex_init(&con->in_lock, NULL);
 	con->full = true;
+	publish_size(con);
 	return con;
 }
 
@@ -200,6 +218,7 @@ int console_resize(struct console *con, unsigned width, unsigned height)
 	}
 	if (surface_alloc(&con->surf, width, height))
 		return -ENOMEM;
+	publish_size(con);
 	con->resized = true;
 	dirty_all(con);
 	return 0;
@@ -264,10 +283,150 @@ int console_text(struct console *con, char *buf, size_t len)
 	return r;
 }
 
-void console_key(struct console *con, unsigned keycode, bool down)
+int console_add_input(struct console *con,
+		      const struct console_input_dev_ops *ops, void *opaque,
+		      pthread_mutex_t *lock)
 {
 	pthread_mutex_lock(&con->in_lock);
-	if (con->in && con->in->key) {
+	if (con->ndev == MAX_INPUTS) {
+		pthread_mutex_unlock(&con->in_lock);
+		return -ENOSPC;
+	}
+	con->dev[con->ndev].ops = ops;
+	con->dev[con->ndev].opaque = opaque;
+	con->dev[con->ndev].lock = lock;
+	con->ndev++;
+	pthread_mutex_unlock(&con->in_lock);
+	return 0;
+}
+
+void console_remove_input(struct console *con,
+			  const struct console_input_dev_ops *ops,
+			  void *opaque)
+{
+	pthread_mutex_lock(&con->in_lock);
+	for (unsigned i = 0; i < con->ndev; i++) {
+		if (con->dev[i].ops == ops && con->dev[i].opaque == opaque) {
+			memmove(&con->dev[i], &con->dev[i + 1],
+				(con->ndev - i - 1) * sizeof(con->dev[0]));
+			con->ndev--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&con->in_lock);
+}
+
+unsigned console_abs_scale(unsigned pos, unsigned size, unsigned max)
+{
+	uint64_t v;
+
+	if (!size)
+		return 0;
+	if (pos >= size)
+		pos = size - 1;
+	v = ((2 * (uint64_t)pos + 1) * ((uint64_t)max + 1)) / (2 * (uint64_t)size);
+	return v > max ? max : (unsigned)v;
+}
+
+/* The active device with @cap (lowest prio first for ABS, else the first
+ * added); -1 if none.  In_lock held; takes each candidate's lock to ask. */
+static int active_dev(struct console *con, unsigned cap)
+{
+	int best = -1;
+
+	for (unsigned i = 0; i < con->ndev; i++) {
+		const struct console_input_dev_ops *o = con->dev[i].ops;
+		bool on;
+
+		if (!(o->caps & cap))
+			continue;
+		if (best >= 0 && (cap != CONSOLE_INPUT_ABS ||
+				  o->prio >= con->dev[best].ops->prio))
+			continue;
+		pthread_mutex_lock(con->dev[i].lock);
+		on = !o->active || o->active(con->dev[i].opaque);
+		pthread_mutex_unlock(con->dev[i].lock);
+		if (on)
+			best = (int)i;
+	}
+	return best;
+}
+
+bool console_mouse_abs(struct console *con, unsigned x, unsigned y, int dz,
+		       unsigned buttons)
+{
+	unsigned w = atomic_load(&con->abs_w), h = atomic_load(&con->abs_h);
+	int i;
+
+	pthread_mutex_lock(&con->in_lock);
+	i = active_dev(con, CONSOLE_INPUT_ABS);
+	if (i >= 0 && con->dev[i].ops->abs) {
+		pthread_mutex_lock(con->dev[i].lock);
+		con->dev[i].ops->abs(con->dev[i].opaque,
+				     console_abs_scale(x, w, CONSOLE_ABS_MAX),
+				     console_abs_scale(y, h, CONSOLE_ABS_MAX),
+				     dz, buttons);
+		pthread_mutex_unlock(con->dev[i].lock);
+	}
+	pthread_mutex_unlock(&con->in_lock);
+	return i >= 0;
+}
+
+const char *console_pointer_abs(struct console *con)
+{
+	const char *name = NULL;
+	int i;
+
+	pthread_mutex_lock(&con->in_lock);
+	i = active_dev(con, CONSOLE_INPUT_ABS);
+	if (i >= 0)
+		name = con->dev[i].ops->name;
+	pthread_mutex_unlock(&con->in_lock);
+	return name;
+}
+
+const char *console_keyboard(struct console *con)
+{
+	const char *name = "ps2";
+	int i;
+
+	pthread_mutex_lock(&con->in_lock);
+	i = active_dev(con, CONSOLE_INPUT_KEY);
+	if (i >= 0)
+		name = con->dev[i].ops->name;
+	pthread_mutex_unlock(&con->in_lock);
+	return name;
+}
+
+int console_request_size(struct console *con, unsigned width,
+			 unsigned height)
+{
+	int r = -ENOTSUP;
+
+	if (!width || !height || width > CONSOLE_MAX_WIDTH ||
+	    height > CONSOLE_MAX_HEIGHT)
+		return -EINVAL;
+	pthread_mutex_lock(&con->lock);
+	if (con->hw && con->hw->request_size) {
+		pthread_mutex_lock(con->hw_lock);
+		r = con->hw->request_size(con->hw_opaque, width, height);
+		pthread_mutex_unlock(con->hw_lock);
+	}
+	pthread_mutex_unlock(&con->lock);
+	return r;
+}
+
+void console_key(struct console *con, unsigned keycode, bool down)
+{
+	int i;
+
+	pthread_mutex_lock(&con->in_lock);
+	i = active_dev(con, CONSOLE_INPUT_KEY);
+	if (i >= 0 && con->dev[i].ops->key) {
+		pthread_mutex_lock(con->dev[i].lock);
+		con->dev[i].ops->key(con->dev[i].opaque, keycode, down);
+		pthread_mutex_unlock(con->dev[i].lock);
+	} else if (con->in && con->in->key) {
 		pthread_mutex_lock(con->in_dev_lock);
 		con->in->key(con->in_opaque, keycode, down);
 		pthread_mutex_unlock(con->in_dev_lock);
@@ -300,9 +459,15 @@ void console_ctrl_alt_del(struct console *con)
 unsigned console_leds(struct console *con)
 {
 	unsigned leds = 0;
+	int i;
 
 	pthread_mutex_lock(&con->in_lock);
-	if (con->in && con->in->leds) {
+	i = active_dev(con, CONSOLE_INPUT_KEY);
+	if (i >= 0 && con->dev[i].ops->leds) {
+		pthread_mutex_lock(con->dev[i].lock);
+		leds = con->dev[i].ops->leds(con->dev[i].opaque);
+		pthread_mutex_unlock(con->dev[i].lock);
+	} else if (con->in && con->in->leds) {
 		pthread_mutex_lock(con->in_dev_lock);
 		leds = con->in->leds(con->in_opaque);
 		pthread_mutex_unlock(con->in_dev_lock);

@@ -61,6 +61,13 @@ struct console_hw_ops {
 	 * @len) or -ENOTSUP in graphics modes.
 	 */
 	int (*text)(void *opaque, char *buf, size_t len);
+	/*
+	 * Optional: the host would like the guest's screen to be @width x
+	 * @height (console_request_size()); an adapter that can tell the
+	 * guest (virtio-gpu's display info and EDID) records it and raises
+	 * its display-change event.  Returns 0 or -errno.
+	 */
+	int (*request_size)(void *opaque, unsigned width, unsigned height);
 };
 
 /* The guest's keyboard and mouse; called with its device lock held. */
@@ -109,6 +116,62 @@ void console_set_input(struct console *con,
 		       const struct console_input_ops *ops, void *opaque,
 		       pthread_mutex_t *lock);
 
+/* ---- more input devices ------------------------------------------------- */
+/*
+ * Beside the PS/2 pair of console_set_input(), a machine may have other
+ * input devices: absolute pointers (the virtio tablet, vmmouse, a USB
+ * tablet) and keyboards (the virtio keyboard).  Each is added with the
+ * device lock its calls need; the console routes:
+ *  - keys to the first added device with CONSOLE_INPUT_KEY whose active()
+ *    says the guest drives it, else to the PS/2 keyboard;
+ *  - console_mouse_abs() to the first active device with
+ *    CONSOLE_INPUT_ABS, in order of @prio (lowest first, then order of
+ *    adding); with none active it is dropped: frontends then use relative
+ *    motion (console_pointer_abs() says which).
+ */
+#define CONSOLE_INPUT_KEY	0x1
+#define CONSOLE_INPUT_ABS	0x2
+
+/* Absolute coordinates devices report: 0..CONSOLE_ABS_MAX on each axis. */
+#define CONSOLE_ABS_MAX		0x7fff
+
+struct console_input_dev_ops {
+	const char *name;		/* "virtio-tablet", "vmmouse": status */
+	unsigned caps;			/* CONSOLE_INPUT_* */
+	int prio;			/* for absolute pointing: lower first */
+	/* Is the guest driving this device now (driver loaded, enabled)?
+	 * Called often; keep it cheap. */
+	bool (*active)(void *opaque);
+	/* CONSOLE_INPUT_KEY: as console_input_ops.key and .leds (optional). */
+	void (*key)(void *opaque, unsigned keycode, bool down);
+	unsigned (*leds)(void *opaque);
+	/*
+	 * CONSOLE_INPUT_ABS: the pointer is at (@x, @y), each
+	 * 0..CONSOLE_ABS_MAX across the guest's screen (console_abs_scale()
+	 * of a pixel), @dz wheel steps (+ towards the user), @buttons
+	 * CONSOLE_BTN_* now held.
+	 */
+	void (*abs)(void *opaque, unsigned x, unsigned y, int dz,
+		    unsigned buttons);
+};
+
+/* Returns 0, or -ENOSPC (at most 8). */
+int console_add_input(struct console *con,
+		      const struct console_input_dev_ops *ops, void *opaque,
+		      pthread_mutex_t *lock);
+void console_remove_input(struct console *con,
+			  const struct console_input_dev_ops *ops,
+			  void *opaque);
+
+/*
+ * console_abs_scale - pixel @pos of a screen @size pixels across as an
+ * absolute coordinate 0..@max: the middle of the pixel's share of the
+ * range, so that a guest scaling back by either v * size / (max + 1) or
+ * v * (size - 1) / max lands on @pos exactly.  @pos >= @size is clamped
+ * to the last pixel; @size 0 gives 0.
+ */
+unsigned console_abs_scale(unsigned pos, unsigned size, unsigned max);
+
 /* Register a frontend; its resize() is called at once.  Returns 0 or
  * -ENOMEM / -ENOSPC (at most 8). */
 int console_add_listener(struct console *con,
@@ -146,6 +209,30 @@ int console_text(struct console *con, char *buf, size_t len);
 void console_key(struct console *con, unsigned keycode, bool down);
 void console_mouse(struct console *con, int dx, int dy, int dz,
 		   unsigned buttons);
+/*
+ * console_mouse_abs - the host pointer is over the guest's pixel (@x, @y)
+ * of the current surface (frontends undo their scaling and bands first):
+ * send it to the active absolute pointer, scaled with console_abs_scale().
+ * Returns true if a device took it, false when none is active (use
+ * console_mouse() then).
+ */
+bool console_mouse_abs(struct console *con, unsigned x, unsigned y, int dz,
+		       unsigned buttons);
+/* The name of the absolute pointer the guest drives now (its ops' name),
+ * or NULL when pointing is relative (PS/2: frontends grab). */
+const char *console_pointer_abs(struct console *con);
+/* The name of the keyboard keys go to: an added device's, or "ps2". */
+const char *console_keyboard(struct console *con);
+/*
+ * console_request_size - a frontend's window (or a VNC client) is now
+ * @width x @height pixels: offer it to the adapter as the preferred mode
+ * (console_hw_ops.request_size; ignored by adapters without one, such as
+ * the standard VGA).  Returns 0, -ENOTSUP without such an adapter, or
+ * -EINVAL for a size outside 1..CONSOLE_MAX_*.
+ */
+int console_request_size(struct console *con, unsigned width,
+			 unsigned height);
+
 /* Ctrl+Alt+Del as three presses and releases. */
 void console_ctrl_alt_del(struct console *con);
 /* CONSOLE_LED_* as the guest last set them; 0 without an input device. */
