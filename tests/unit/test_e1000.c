@@ -27,6 +27,7 @@
 #include "devices/pci.h"
 #include "log.h"
 #include "mem.h"
+#include "net/csum.h"
 #include "net/net.h"
 #include "timer.h"
 #include "sandboxed.h"
@@ -200,13 +201,17 @@ static uint32_t cfg_rd(uint8_t devfn, unsigned off, unsigned size)
 }
 
 /* A backend on a fresh socketpair; *@other gets the test's end. */
+/* setup()'s backend carries offloads (a TAP's vnet header) when set. */
+static bool vnet_backend;
+
 static struct netdev *make_backend(int *other)
 {
 	int sv[2], err = 0;
 	struct netdev *b;
 
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
-	b = net_socket_new(sv[0], &err);
+	b = vnet_backend ? net_socket_vnet_new(sv[0], &err)
+			 : net_socket_new(sv[0], &err);
 	CHECK(b != NULL);
 	*other = sv[1];
 	return b;
@@ -826,6 +831,81 @@ static void test_tx_tso(void)
 	teardown();
 }
 
+/*
+ * On a backend with offloads (TAP), a TSO packet goes out whole with GSO
+ * metadata: the host's stack segments it.  Its headers are the whole
+ * packet's (IP length and checksum), the TCP checksum is partial (the
+ * pseudo-header with the TCP length: completing it gives a valid sum over
+ * the whole segment), the statistics count the segments the wire carries.
+ * With a VLAN tag to insert, or a segment that fits one frame, it is
+ * segmented here as before (plain header).
+ */
+static void test_tx_tso_gso(void)
+{
+	uint8_t f[8192], back[NET_VNET_HDR_LEN + 8192];
+	const size_t pay = 3500, mss = 1000;
+	struct net_offload off;
+	size_t n;
+	ssize_t got;
+	uint64_t a;
+	uint8_t *fr = back + NET_VNET_HDR_LEN, *ip = fr + 14, *tcp = ip + 20;
+
+	vnet_backend = true;
+	setup();
+	vnet_backend = false;
+	tx_setup(16);
+	n = make_ip4(f, true, pay, 1000000, 0x99, true);	/* CWR ACK FIN */
+	a = buf_put(f, n);
+	txd_context(0, 14, 14 + 10, 14 + 19, 34, 34 + 16, 0, (uint32_t)pay,
+		    TUCMD_TCP | TUCMD_IP | TUCMD_TSE, 54, (uint16_t)mss);
+	txd_data(1, a, 54, CMD_TSE, POPTS_IXSM | POPTS_TXSM, 0);
+	txd_data(2, a + 54, (uint32_t)(n - 54), CMD_TSE | CMD_EOP | CMD_RS,
+		 POPTS_IXSM | POPTS_TXSM, 0);
+	wr(TDT, 3);
+	got = peer_recv(back, sizeof(back));
+	CHECK_EQ(got, (ssize_t)(NET_VNET_HDR_LEN + n));
+	net_offload_from_hdr(&off, back);
+	CHECK_EQ(off.flags, NET_OFF_F_NEEDS_CSUM);
+	CHECK_EQ(off.gso_type, NET_GSO_TCPV4 | NET_GSO_ECN);
+	CHECK_EQ(off.hdr_len, 54);
+	CHECK_EQ(off.gso_size, mss);
+	CHECK_EQ(off.csum_start, 34);
+	CHECK_EQ(off.csum_offset, 16);
+	CHECK_EQ(be16(ip + 2), n - 14);
+	CHECK(ip_ok(ip));
+	CHECK_EQ(be32(tcp + 4), 1000000);
+	CHECK_EQ(tcp[13], 0x99);
+	CHECK(memcmp(fr + 54, f + 54, pay) == 0);
+	CHECK(memcmp(fr, f, 14) == 0);
+	CHECK_EQ(net_csum_complete(fr, n, off.csum_start, off.csum_offset), 0);
+	CHECK(l4_ok(ip, n - 14));
+	CHECK(peer_quiet(50));
+	CHECK_EQ(rd(TDH), 3);
+	CHECK_EQ(txd(2)[12] & 1, 1);
+	CHECK_EQ(rd(0x40f8), 1);		/* TSCTC */
+	CHECK_EQ(rd(GPTC), 4);			/* the wire's segments */
+
+	/* A VLAN tag to insert: segmented here, plain headers. */
+	wr(CTRL, rd(CTRL) | CTRL_VME);
+	txd_data(3, a, 54, CMD_TSE | CMD_VLE, POPTS_IXSM | POPTS_TXSM, 0x0123);
+	txd_data(4, a + 54, (uint32_t)(n - 54), CMD_TSE | CMD_EOP | CMD_RS,
+		 POPTS_IXSM | POPTS_TXSM, 0);
+	wr(TDT, 5);
+	for (unsigned k = 0; k < 4; k++) {
+		size_t p = k < 3 ? mss : pay - 3 * mss;
+
+		got = peer_recv(back, sizeof(back));
+		CHECK_EQ(got, (ssize_t)(NET_VNET_HDR_LEN + 58 + p));
+		net_offload_from_hdr(&off, back);
+		CHECK_EQ(off.gso_type, NET_GSO_NONE);
+		CHECK_EQ(be16(fr + 12), 0x8100);
+		CHECK(ip_ok(fr + 18));
+		CHECK(l4_ok(fr + 18, 40 + p));
+	}
+	CHECK(peer_quiet(20));
+	teardown();
+}
+
 /* More frames than the budget and the backend's queue take: a run stops
  * after E1000_TX_BUDGET frames and goes on from the timer; with the peer
  * not reading, net_send says -EAGAIN and the ring stays put until the
@@ -1386,6 +1466,7 @@ int main(void)
 	RUN_TEST(test_tx_legacy);
 	RUN_TEST(test_tx_offload);
 	RUN_TEST(test_tx_tso);
+	RUN_TEST(test_tx_tso_gso);
 	RUN_TEST(test_tx_flow_control);
 	RUN_TEST(test_rx);
 	RUN_TEST(test_rx_multi);

@@ -3,8 +3,9 @@
  * The Intel 82540EM gigabit Ethernet controller (e1000.h): its registers
  * (8254x SDM §13), the Microwire EEPROM (§5), the M88E1011 PHY behind MDIC,
  * the receive and transmit descriptor rings (§3.2-§3.4), transmit checksum
- * and TCP segmentation offload done in software (§3.3.6-§3.3.7, §3.5), and
- * its save and load.
+ * and TCP segmentation offload done in software (§3.3.6-§3.3.7, §3.5) or,
+ * for TCP segments on a backend with offloads (TAP), handed to the host's
+ * stack whole as one GSO frame, and its save and load.
  *
  * Everything runs with the device lock held: register accesses (vCPU
  * threads), the backend's callbacks (its thread), the timers (the timer
@@ -1003,13 +1004,96 @@ static int tx_tso(struct e1000 *e, const struct tx_pkt *p, unsigned *frames)
 	return 0;
 }
 
+/*
+ * TCP segmentation by the backend (TAP's vnet header): the packet goes out
+ * as one frame with GSO metadata, its headers those of the whole packet
+ * (IP length and checksum; the TCP checksum field the driver's
+ * pseudo-header seed plus the TCP length: a partial checksum, as Linux's
+ * own GSO frames carry), and the host's stack cuts it as tx_tso() would.
+ * Only the common shape: TCP with TXSM, no VLAN tag to insert (the tag
+ * would move the offsets), a header where it must be, under 64 KiB, and
+ * a backend taking that GSO type.  1 when the packet is not that shape
+ * (segment it in software), else tx_frame()'s 0 / -EAGAIN.
+ */
+static int tx_gso(struct e1000 *e, const struct tx_pkt *p)
+{
+	const struct tx_ctx *c = &e->ctx;
+	unsigned caps = e->nd ? net_caps(e->nd) : 0;
+	bool v4 = c->tucmd & TUCMD_IP;
+	size_t hdr = c->hdrlen, len = p->len, tcplen;
+	uint8_t *f = e->txbuf, *tcp;
+	struct net_offload off;
+	struct iovec iov;
+	uint32_t sum;
+	int r;
+
+	if (!(c->tucmd & TUCMD_TCP) || !(p->popts & TXD_POPTS_TXSM) ||
+	    !(caps & NET_CAP_CSUM) || !(caps & (v4 ? NET_CAP_TSO4 : NET_CAP_TSO6)) ||
+	    (p->vle && (R(e, CTRL) & CTRL_VME)) || !c->mss ||
+	    len <= hdr + c->mss || len - c->ipcss > 65535 + (v4 ? 0 : 40) ||
+	    c->ipcss < ETH_HLEN || (size_t)c->ipcss + (v4 ? 20 : 40) > c->tucss ||
+	    (size_t)c->tucss + 20 > hdr || c->tucso != c->tucss + 16 ||
+	    hdr > len || (v4 && (p->popts & TXD_POPTS_IXSM) &&
+			  (size_t)c->ipcso + 2 > c->tucss))
+		return 1;
+	tcp = f + c->tucss;
+	if ((tcp[13] & 0x80) && !(caps & NET_CAP_TSO_ECN))	/* CWR */
+		return 1;
+	if (!e->link_up)
+		return 0;
+	if (v4) {
+		put_be16(f + c->ipcss + 2, (uint16_t)(len - c->ipcss));
+		if (p->popts & TXD_POPTS_IXSM)
+			insert_csum(f, hdr, c->ipcss, c->ipcso, c->ipcse, 0,
+				    false);
+	} else {
+		put_be16(f + c->ipcss + 4, (uint16_t)(len - c->ipcss - 40));
+	}
+	tcplen = len - c->tucss;
+	sum = net_csum_add((uint32_t)tcplen, tcp + 16, 2);
+	put_be16(tcp + 16, (uint16_t)sum);
+	off = (struct net_offload){
+		.flags = NET_OFF_F_NEEDS_CSUM,
+		.gso_type = (uint8_t)((v4 ? NET_GSO_TCPV4 : NET_GSO_TCPV6) |
+				      ((tcp[13] & 0x80) ? NET_GSO_ECN : 0)),
+		.hdr_len = (uint16_t)hdr, .gso_size = c->mss,
+		.csum_start = c->tucss, .csum_offset = 16,
+	};
+	iov = (struct iovec){ f, len };
+	r = net_send_offload(e->nd, &off, &iov, 1);
+	if (r == -EAGAIN)
+		return r;
+	if (r == 0) {
+		/* The statistics of what the wire carries: the segments. */
+		uint32_t nseg = (uint32_t)((len - hdr + c->mss - 1) / c->mss);
+
+		for (uint32_t k = 0; k < nseg; k++) {
+			size_t n = len - hdr - (size_t)k * c->mss;
+
+			stat_frame(e, false, f, hdr + (n < c->mss ? n : c->mss) +
+				   FCS_LEN);
+		}
+		stat_add(e, TSCTC, 1);
+	}
+	return 0;
+}
+
 /* Send the gathered packet: 0 (sent or dropped), -EAGAIN, 1 (budget). */
 static int tx_packet(struct e1000 *e, const struct tx_pkt *p, unsigned *frames)
 {
 	int r;
 
-	if (p->ext && (p->cmd & TXD_CMD_TSE))
+	if (p->ext && (p->cmd & TXD_CMD_TSE)) {
+		if (e->tso_sent == 0 && !p->bad) {
+			r = tx_gso(e, p);
+			if (r <= 0) {
+				if (r == 0)
+					(*frames)++;
+				return r;
+			}
+		}
 		return tx_tso(e, p, frames);
+	}
 	if (p->len < ETH_HLEN) {
 		vlog_ratelimited(LOG_WARN, "e1000: %zu-byte transmit packet dropped",
 				 p->len);
