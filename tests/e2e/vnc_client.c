@@ -13,6 +13,10 @@
  *                     a, F1, Control_L...) or 0xHEX; "A+B+C" holds A and B
  *                     while C is typed (e.g. Control_L+Alt_L+Delete)
  *   --save FILE       write the picture as PNG (FILE.png) or PPM (else)
+ *   --pointer X,Y[,MASK]  move the pointer to pixel (X, Y) with buttons
+ *                     MASK held (RFB: 1 left, 2 middle, 4 right, 8/16
+ *                     wheel up/down; default 0)
+ *   --sleep MS        wait MS milliseconds (serving updates meanwhile)
  *   --print-size      print "WIDTHxHEIGHT" on its own line
  *   --print-name      print the desktop name on its own line
  * Each wait gives up after the --timeout (seconds, default 10).
@@ -154,6 +158,12 @@ static bool differs(rfbClient *cl)
 	return false;
 }
 
+static bool never(rfbClient *cl)
+{
+	(void)cl;
+	return false;
+}
+
 static bool nonblank(rfbClient *cl)
 {
 	const uint32_t *fb = (const uint32_t *)cl->frameBuffer;
@@ -261,7 +271,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: vnc_client HOST:PORT|unix:PATH [--password-file F] [--timeout S]\n"
 		"       [--wait-change] [--wait-nonblank] [--key NAME] [--save FILE.png|FILE.ppm]\n"
-		"       [--print-size] [--print-name]\n");
+		"       [--pointer X,Y[,MASK]] [--sleep MS] [--print-size] [--print-name]\n");
 	exit(1);
 }
 
@@ -281,7 +291,8 @@ int main(int argc, char **argv)
 			password = read_password(argv[++i]);
 		else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
 			timeout = atof(argv[++i]);
-		else if ((!strcmp(argv[i], "--key") || !strcmp(argv[i], "--save")) &&
+		else if ((!strcmp(argv[i], "--key") || !strcmp(argv[i], "--save") ||
+			  !strcmp(argv[i], "--pointer") || !strcmp(argv[i], "--sleep")) &&
 			 i + 1 < argc)
 			i++;
 		else if (strcmp(argv[i], "--wait-change") &&
@@ -357,6 +368,15 @@ int main(int argc, char **argv)
 				save_png(cl, path);
 			else
 				save_ppm(cl, path);
+		} else if (!strcmp(a, "--pointer")) {
+			int x, y, mask = 0;
+
+			if (sscanf(argv[++i], "%d,%d,%d", &x, &y, &mask) < 2)
+				fail("--pointer wants X,Y[,MASK], not '%s'", argv[i]);
+			if (!SendPointerEvent(cl, x, y, mask))
+				fail("cannot send a pointer event");
+		} else if (!strcmp(a, "--sleep")) {
+			pump(cl, atof(argv[++i]) / 1000, never);
 		} else if (!strcmp(a, "--print-size")) {
 			printf("%dx%d\n", cl->width, cl->height);
 			fflush(stdout);

@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --desk] [--disk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -79,6 +79,27 @@
 #                           GUEST-SINK=ok|fail url= bytes= ms=
 # then GUEST-WAITING.  Times are the guest's /proc/uptime, in ms.
 #
+# --desk: as --wait, but first load what a desktop guest's console
+# integration uses (virtio_input, virtio-gpu with its DRM modules,
+# virtio_console; from modules.dep) and print
+#   GUEST-INPUT name="..." dev=eventN [abs=XMIN..XMAX,YMIN..YMAX]  (each)
+#   GUEST-DRM=<connector>:<status>:<modes, comma-separated>          (each)
+#   GUEST-VPORT=<virtio-serial port name>                           (each)
+# Console lines are then commands (each echoed as GUEST-ECHO=<line>):
+#   inputs               the GUEST-INPUT lines again
+#   evread N MS NAME     print the events of the input device NAME (the
+#                        rest of the line) until
+#                        N reports or MS ms: GUEST-EV type= code= value=,
+#                        then GUEST-EVREAD=ok|timeout (GUEST-EVREAD-READY
+#                        once it listens)
+#   drm                  the GUEST-DRM lines again
+#   modeset W H          set the WxH mode of the first connected
+#                        connector on a filled dumb buffer
+#                        (GUEST-MODESET=ok|fail ...), held until the next
+#                        modeset
+#   dmesg-check          as --count's
+# (tests/rig/vivguest.c, built static here, does evread and modeset.)
+#
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
 # prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
@@ -101,12 +122,14 @@ wait=0
 drm=0
 count=0
 net=0
+desk=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
 --drm) wait=1; drm=1; shift ;;
 --count) wait=1; count=1; shift ;;
 --net) wait=1; net=1; shift ;;
+--desk) wait=1; desk=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 disk=0
@@ -114,7 +137,7 @@ if [ "${1:-}" = --disk ]; then
 	disk=1
 	shift
 fi
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net] [--disk] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --desk] [--disk] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -174,6 +197,11 @@ add_modules() {
 	done
 	echo "$order" >"$stage/lib/modules/$file"
 }
+if [ "$desk" = 1 ]; then
+	add_modules desk-order virtio_pci virtio_input virtio_console virtio-gpu
+	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" ||
+		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
+fi
 if [ "$disk" = 1 ]; then
 	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
 	add_modules disk-order virtio_pci virtio_blk crc32c_generic ext4
@@ -366,6 +394,51 @@ for u in $(vivnet sink | tr , ' '); do
 	[ "$(cat /tmp/rc)" = 0 ] && r=ok || r=fail
 	echo "GUEST-SINK=$r url=$u bytes=$bytes ms=$t"
 done
+EOF
+fi
+
+if [ "$desk" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/desk-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+n=0
+while [ ! -e /dev/dri/card0 ] && [ $n -lt 25 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+sleep 1
+drm() {
+	for c in /sys/class/drm/card*-*; do
+		[ -e "$c/status" ] || continue
+		echo "GUEST-DRM=${c##*/}:$(cat "$c/status"):$(tr '\n' , <"$c/modes" | sed 's/,$//')"
+	done
+}
+vivguest inputs
+drm
+for p in /sys/class/virtio-ports/*; do
+	[ -e "$p/name" ] && echo "GUEST-VPORT=$(cat "$p/name")"
+done
+(while read -r line; do
+	echo "GUEST-ECHO=$line"
+	set -- $line
+	case ${1:-} in
+	inputs) vivguest inputs ;;
+	evread)
+		n=$2 ms=$3
+		shift 3
+		vivguest evread "$*" "$n" "$ms" & ;;
+	drm) drm ;;
+	modeset)
+		[ -n "${modeset_pid:-}" ] && kill "$modeset_pid" 2>/dev/null
+		vivguest modeset "$2" "$3" &
+		modeset_pid=$! ;;
+	dmesg-check)
+		bad=$(dmesg | grep -iE 'clocksource.*unstable|soft lockup|rcu.*stall|hung task')
+		echo "GUEST-DMESG-BAD=$(printf '%s' "$bad" | grep -c .)"
+		[ -n "$bad" ] && printf '%s\n' "$bad"
+		echo "GUEST-DMESG-DONE" ;;
+	esac
+done </dev/console) &
 EOF
 fi
 

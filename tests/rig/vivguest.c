@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/rig/vivguest.c - what the rig's test guest cannot do with busybox:
+ * read input events and set a display mode.  Built static on the host by
+ * mkguest-initramfs.sh (cc -static) into the guest's /bin.
+ *
+ *   vivguest inputs
+ *       one line per input device: GUEST-INPUT name="..." dev=eventN
+ *       abs=XMIN..XMAX,YMIN..YMAX (absolute axes, if any)
+ *   vivguest evread NAME REPORTS TIMEOUT_MS
+ *       read the device named NAME until REPORTS reports (SYN_REPORT) came
+ *       or TIMEOUT_MS passed: GUEST-EV type= code= value= per event,
+ *       then GUEST-EVREAD=ok|timeout reports=N
+ *   vivguest modeset WIDTH HEIGHT
+ *       a DRM dumb buffer of WIDTH x HEIGHT (XRGB8888, filled with one
+ *       colour, 0x00336699) on the first connected connector, with its mode of that
+ *       size: GUEST-MODESET=ok|fail ...
+ *
+ * The DRM structures are the kernel's UAPI (include/uapi/drm/drm_mode.h),
+ * spelled out here because Debian ships those headers only with libdrm-dev.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/input.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- input ------------------------------------------------------------------ */
+
+static int open_input(const char *want, char *dev, size_t devlen)
+{
+	DIR *d = opendir("/dev/input");
+	struct dirent *e;
+	int found = -1;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[300], name[256] = "";
+		int fd;
+
+		if (strncmp(e->d_name, "event", 5))
+			continue;
+		snprintf(path, sizeof(path), "/dev/input/%s", e->d_name);
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ioctl(fd, EVIOCGNAME(sizeof(name) - 1), name);
+		if (!want || !strcmp(name, want)) {
+			if (want) {
+				snprintf(dev, devlen, "%s", e->d_name);
+				found = fd;
+				break;
+			}
+		}
+		if (!want) {
+			struct input_absinfo ax, ay;
+			unsigned long evbits = 0;
+
+			ioctl(fd, EVIOCGBIT(0, sizeof(evbits)), &evbits);
+			printf("GUEST-INPUT name=\"%s\" dev=%s", name, e->d_name);
+			if ((evbits & (1ul << EV_ABS)) &&
+			    !ioctl(fd, EVIOCGABS(ABS_X), &ax) &&
+			    !ioctl(fd, EVIOCGABS(ABS_Y), &ay))
+				printf(" abs=%d..%d,%d..%d", ax.minimum,
+				       ax.maximum, ay.minimum, ay.maximum);
+			printf("\n");
+		}
+		close(fd);
+	}
+	closedir(d);
+	return found;
+}
+
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000ll + t.tv_nsec / 1000000;
+}
+
+static int evread(const char *name, int reports, int timeout_ms)
+{
+	char dev[300];
+	int fd = open_input(name, dev, sizeof(dev)), got = 0;
+	long long end = now_ms() + timeout_ms;
+
+	if (fd < 0) {
+		printf("GUEST-EVREAD=nodevice name=\"%s\"\n", name);
+		return 1;
+	}
+	printf("GUEST-EVREAD-READY dev=%s\n", dev);
+	fflush(stdout);
+	while (got < reports) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct input_event ev[16];
+		long long left = end - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+		n = read(fd, ev, sizeof(ev));
+		for (ssize_t i = 0; i < n / (ssize_t)sizeof(ev[0]); i++) {
+			printf("GUEST-EV type=%u code=%u value=%d\n", ev[i].type,
+			       ev[i].code, ev[i].value);
+			if (ev[i].type == EV_SYN && ev[i].code == SYN_REPORT)
+				got++;
+		}
+		fflush(stdout);
+	}
+	printf("GUEST-EVREAD=%s reports=%d\n", got >= reports ? "ok" : "timeout",
+	       got);
+	close(fd);
+	return got >= reports ? 0 : 1;
+}
+
+/* ---- DRM (include/uapi/drm/drm_mode.h, drm.h) ------------------------------- */
+
+struct drm_mode_modeinfo {
+	uint32_t clock;
+	uint16_t hdisplay, hsync_start, hsync_end, htotal, hskew;
+	uint16_t vdisplay, vsync_start, vsync_end, vtotal, vscan;
+	uint32_t vrefresh, flags, type;
+	char name[32];
+};
+
+struct drm_mode_card_res {
+	uint64_t fb_id_ptr, crtc_id_ptr, connector_id_ptr, encoder_id_ptr;
+	uint32_t count_fbs, count_crtcs, count_connectors, count_encoders;
+	uint32_t min_width, max_width, min_height, max_height;
+};
+
+struct drm_mode_crtc {
+	uint64_t set_connectors_ptr;
+	uint32_t count_connectors, crtc_id, fb_id, x, y, gamma_size, mode_valid;
+	struct drm_mode_modeinfo mode;
+};
+
+struct drm_mode_get_encoder {
+	uint32_t encoder_id, encoder_type, crtc_id, possible_crtcs,
+		 possible_clones;
+};
+
+struct drm_mode_get_connector {
+	uint64_t encoders_ptr, modes_ptr, props_ptr, prop_values_ptr;
+	uint32_t count_modes, count_props, count_encoders, encoder_id;
+	uint32_t connector_id, connector_type, connector_type_id, connection;
+	uint32_t mm_width, mm_height, subpixel, pad;
+};
+
+struct drm_mode_fb_cmd {
+	uint32_t fb_id, width, height, pitch, bpp, depth, handle;
+};
+
+struct drm_mode_create_dumb {
+	uint32_t height, width, bpp, flags, handle, pitch;
+	uint64_t size;
+};
+
+struct drm_mode_map_dumb {
+	uint32_t handle, pad;
+	uint64_t offset;
+};
+
+struct drm_mode_fb_dirty_cmd {
+	uint32_t fb_id, flags, color, num_clips;
+	uint64_t clips_ptr;
+};
+
+#define DRM_IOWR_(nr, t)	_IOWR('d', nr, t)
+#define IOC_GETRESOURCES	DRM_IOWR_(0xA0, struct drm_mode_card_res)
+#define IOC_SETCRTC		DRM_IOWR_(0xA2, struct drm_mode_crtc)
+#define IOC_GETENCODER		DRM_IOWR_(0xA6, struct drm_mode_get_encoder)
+#define IOC_GETCONNECTOR	DRM_IOWR_(0xA7, struct drm_mode_get_connector)
+#define IOC_ADDFB		DRM_IOWR_(0xAE, struct drm_mode_fb_cmd)
+#define IOC_DIRTYFB		DRM_IOWR_(0xB1, struct drm_mode_fb_dirty_cmd)
+#define IOC_CREATE_DUMB		DRM_IOWR_(0xB2, struct drm_mode_create_dumb)
+#define IOC_MAP_DUMB		DRM_IOWR_(0xB3, struct drm_mode_map_dumb)
+#define DRM_CONNECTED		1
+
+#define FAIL(...) do { printf("GUEST-MODESET=fail "); printf(__VA_ARGS__); \
+		       printf(" (%s)\n", strerror(errno)); return 1; } while (0)
+
+static int modeset(unsigned w, unsigned h)
+{
+	uint32_t crtcs[16], conns[16], encs[16];
+	struct drm_mode_card_res res = { 0 };
+	struct drm_mode_modeinfo modes[64], *mode = NULL;
+	struct drm_mode_get_connector c = { 0 };
+	struct drm_mode_get_encoder enc = { 0 };
+	struct drm_mode_create_dumb cd = { 0 };
+	struct drm_mode_map_dumb md = { 0 };
+	struct drm_mode_fb_cmd fb = { 0 };
+	struct drm_mode_fb_dirty_cmd dirty = { 0 };
+	struct drm_mode_crtc set = { 0 };
+	uint32_t conn_id = 0, crtc_id = 0;
+	uint32_t *px;
+	int fd = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		FAIL("open /dev/dri/card0");
+	res.crtc_id_ptr = (uintptr_t)crtcs;
+	res.connector_id_ptr = (uintptr_t)conns;
+	res.encoder_id_ptr = (uintptr_t)encs;
+	res.count_crtcs = res.count_connectors = res.count_encoders = 16;
+	if (ioctl(fd, IOC_GETRESOURCES, &res))
+		FAIL("GETRESOURCES");
+	for (unsigned i = 0; i < res.count_connectors && i < 16 && !mode; i++) {
+		memset(&c, 0, sizeof(c));
+		c.connector_id = conns[i];
+		c.modes_ptr = (uintptr_t)modes;
+		c.count_modes = 64;
+		if (ioctl(fd, IOC_GETCONNECTOR, &c) || c.connection != DRM_CONNECTED)
+			continue;
+		for (unsigned k = 0; k < c.count_modes && k < 64; k++)
+			if (modes[k].hdisplay == w && modes[k].vdisplay == h) {
+				mode = &modes[k];
+				conn_id = conns[i];
+				break;
+			}
+	}
+	if (!mode) {
+		errno = ENOENT;
+		FAIL("no connected connector has a %ux%u mode", w, h);
+	}
+	enc.encoder_id = c.encoder_id ? c.encoder_id : encs[0];
+	if (ioctl(fd, IOC_GETENCODER, &enc))
+		FAIL("GETENCODER");
+	crtc_id = enc.crtc_id ? enc.crtc_id : crtcs[0];
+	cd.width = w;
+	cd.height = h;
+	cd.bpp = 32;
+	if (ioctl(fd, IOC_CREATE_DUMB, &cd))
+		FAIL("CREATE_DUMB");
+	md.handle = cd.handle;
+	if (ioctl(fd, IOC_MAP_DUMB, &md))
+		FAIL("MAP_DUMB");
+	px = mmap(NULL, cd.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		  (off_t)md.offset);
+	if (px == MAP_FAILED)
+		FAIL("mmap");
+	for (unsigned y = 0; y < h; y++)
+		for (unsigned x = 0; x < w; x++)
+			px[(size_t)y * (cd.pitch / 4) + x] = 0x00336699;
+	fb.width = w;
+	fb.height = h;
+	fb.pitch = cd.pitch;
+	fb.bpp = 32;
+	fb.depth = 24;
+	fb.handle = cd.handle;
+	if (ioctl(fd, IOC_ADDFB, &fb))
+		FAIL("ADDFB");
+	set.set_connectors_ptr = (uintptr_t)&conn_id;
+	set.count_connectors = 1;
+	set.crtc_id = crtc_id;
+	set.fb_id = fb.fb_id;
+	set.mode_valid = 1;
+	set.mode = *mode;
+	if (ioctl(fd, IOC_SETCRTC, &set))
+		FAIL("SETCRTC %ux%u", w, h);
+	dirty.fb_id = fb.fb_id;
+	ioctl(fd, IOC_DIRTYFB, &dirty);		/* not every driver needs it */
+	printf("GUEST-MODESET=ok %ux%u connector=%u crtc=%u\n", w, h, conn_id,
+	       crtc_id);
+	fflush(stdout);
+	/* The mode lasts while the fd is open: hold it until killed. */
+	pause();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && !strcmp(argv[1], "inputs")) {
+		open_input(NULL, NULL, 0);
+		return 0;
+	}
+	if (argc == 5 && !strcmp(argv[1], "evread"))
+		return evread(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "modeset"))
+		return modeset((unsigned)atoi(argv[2]), (unsigned)atoi(argv[3]));
+	fprintf(stderr, "usage: vivguest inputs | evread NAME REPORTS TIMEOUT_MS | modeset W H\n");
+	return 2;
+}
