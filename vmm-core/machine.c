@@ -49,6 +49,8 @@ static void end_run(struct machine *m, enum run_end end, int status,
 			snprintf(m->err, sizeof(m->err), "%s", err);
 	}
 	m->state = RUN_STOPPING;
+	if (m->end == END_RESET || m->end == END_RESTORE)
+		m->building = true;
 	kick_all_locked(m);
 	pthread_cond_broadcast(&m->ctl_cond);
 	pthread_mutex_unlock(&m->ctl);
@@ -85,6 +87,9 @@ void machine_pause(struct machine *m)
 	unsigned live = 0;
 
 	pthread_mutex_lock(&m->ctl);
+	/* A reset or revert in progress: pause the machine it builds. */
+	while (m->building)
+		pthread_cond_wait(&m->ctl_cond, &m->ctl);
 	if (m->state != RUN_RUNNING) {
 		pthread_mutex_unlock(&m->ctl);
 		return;
@@ -197,11 +202,7 @@ static int build(struct machine *m, char *err, size_t errlen)
 {
 	int r;
 
-	m->end = END_NONE;
 	atomic_store(&m->pic_intr, false);	/* the new PIC starts quiet */
-	m->state = RUN_RUNNING;
-	m->paused = 0;
-	m->err[0] = 0;
 
 	TRY(hv_vm_create(m->hv, &m->vm), "cannot create the VM");
 	r = guest_mem_init(&m->mem, m->cfg.ram_size);
@@ -469,8 +470,27 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 	unsigned n = m->cfg.ncpus;
 	int r;
 
+	pthread_mutex_lock(&m->ctl);
+	if (m->end == END_STOP) {
+		/* Stopped between the last run's end and this build. */
+		m->building = false;
+		pthread_cond_broadcast(&m->ctl_cond);
+		pthread_mutex_unlock(&m->ctl);
+		*end = END_STOP;
+		return m->exit_status;
+	}
+	m->building = true;
+	m->end = END_NONE;
+	m->state = RUN_RUNNING;
+	m->paused = 0;
+	m->err[0] = 0;
+	pthread_mutex_unlock(&m->ctl);
 	m->boots++;
 	r = build(m, err, errlen);
+	pthread_mutex_lock(&m->ctl);
+	m->building = false;
+	pthread_cond_broadcast(&m->ctl_cond);
+	pthread_mutex_unlock(&m->ctl);
 	if (r < 0) {
 		machine_state_clear(m);	/* a failed restore is not retried */
 		teardown(m);

@@ -125,6 +125,9 @@ struct machine {
 	enum run_end end;
 	int exit_status;
 	unsigned paused;
+	/* From a reset's or revert's end_run() until the next build is done:
+	 * machine_pause() waits, so that the rebuild cannot run over it. */
+	bool building;
 	unsigned boots;
 	char err[256];
 	bool input_started;
