@@ -432,6 +432,7 @@ void pc_free_devices(struct machine *m)
 	/* Last created first: PCI functions before their host. */
 	device_table_free(&m->devices);
 	memset(&m->dev, 0, sizeof(m->dev));
+	memset(&m->regs_port, 0, sizeof(m->regs_port));
 	iothread_free(m->io);
 	m->io = NULL;
 	irq_routes_free(m->routes);
