@@ -107,6 +107,7 @@ struct machine {
 		struct uart *com1;
 		struct rtc *rtc;
 		struct i8042 *kbc;
+		struct vmmouse *vmmouse;	/* NULL: off */
 		struct pci_host *pci;
 		struct piix *piix;
 		struct acpi_pm *pm;
