@@ -600,8 +600,7 @@ int cmd_edit(int argc, char **argv)
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vnc (ADDR:PORT|unix:PATH), vnc-password-file,\n"
 		       "notes, sandbox (on|off), coredump (on|off), vmmouse (on|off), kernel,\n"
-		       "initrd, append,\n"
-		       "cdrom (an ISO path).\n"
+		       "initrd, append, cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <limits.h>
 
 #include "devices/i8042.h"
 #include "devices/vmmouse.h"
@@ -310,6 +311,17 @@ static void test_queue_bound(void)
 	CHECK_EQ(x * 640u / 0x10000, 999 % 640);
 	CHECK_EQ(z, 127);
 	CHECK_EQ(status(), 0);
+	/* Relative packets merge into a full queue's last relative one. */
+	for (unsigned i = 0; i < VMMOUSE_QUEUE_WORDS / 4 + 2; i++)
+		i8042_mouse_event(kbc, 3, -1, 0, 0);
+	for (unsigned i = 0; i < VMMOUSE_QUEUE_WORDS / 4 - 1; i++) {
+		read_packet(&f, &x, &y, &z);
+		CHECK_EQ((int32_t)x, 3);
+	}
+	read_packet(&f, &x, &y, &z);
+	CHECK_EQ(f, VMMOUSE_RELATIVE_PACKET);
+	CHECK_EQ((int32_t)x, 9);
+	CHECK_EQ((int32_t)y, 3);
 	/* An empty queue: DATA is the error. */
 	CHECK_EQ(backdoor(VMPORT_CMD_ABSPOINTER_DATA, 1, NULL), VMMOUSE_ERROR);
 	CHECK_EQ(status(), VMMOUSE_ERROR);
@@ -344,16 +356,19 @@ static void test_relative_path(void)
 	CHECK_EQ((int32_t)x, 5);
 	CHECK_EQ((int32_t)y, -3);
 	CHECK_EQ((int32_t)z, -2);
-	/* Absolute: buttons at the last absolute position. */
+	/* Absolute mode: a frontend's relative motion still goes through,
+	 * as relative packets (the PS/2 packet's content is ignored). */
 	backdoor(VMPORT_CMD_ABSPOINTER_COMMAND, VMMOUSE_CMD_REQUEST_ABSOLUTE, NULL);
-	vmmouse_input_ops.abs(vm, 1000, 2000, 0, 0);
+	i8042_mouse_event(kbc, -7, -9, 0, CONSOLE_BTN_MIDDLE);
 	read_packet(&f, &x, &y, &z);
-	io_read(pio, DATA, 1), io_read(pio, DATA, 1), io_read(pio, DATA, 1);
-	i8042_mouse_event(kbc, 50, 50, 0, CONSOLE_BTN_LEFT);
+	CHECK_EQ(f, VMMOUSE_RELATIVE_PACKET | VMMOUSE_MIDDLE_BUTTON);
+	CHECK_EQ((int32_t)x, -7);
+	CHECK_EQ((int32_t)y, 9);
+	/* Extreme motion saturates instead of wrapping. */
+	i8042_mouse_event(kbc, 0, INT_MIN, 1000, 0);
 	read_packet(&f, &x, &y, &z);
-	CHECK_EQ(f, VMMOUSE_LEFT_BUTTON);
-	CHECK_EQ(x, 1000);
-	CHECK_EQ(y, 2000);
+	CHECK_EQ((int32_t)y, INT32_MAX);
+	CHECK_EQ((int32_t)z, 127);
 	/* Out-of-range absolute values are clamped. */
 	vmmouse_input_ops.abs(vm, 0x12345, 0xffffffffu, 0, 0);
 	read_packet(&f, &x, &y, &z);
@@ -432,7 +447,7 @@ static void test_save_load(void)
 		      "vmmouse: state is of type");
 	state_refused(ops, copy, 1,
 		      state_with(s, g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32,
-				 big, VMMOUSE_QUEUE_WORDS + 1, 4), 1, 4),
+				 big, VMMOUSE_QUEUE_WORDS + 1, 4), 1, 2),
 		      "vmmouse: 257 words queued");
 	state_refused(ops, copy, 1,
 		      state_with(s, g_variant_new_boolean(FALSE), 1, 0),
@@ -448,7 +463,7 @@ static void test_save_load(void)
 	/* A full queue loads. */
 	{
 		GVariant *full = state_with(s, g_variant_new_fixed_array(
-			G_VARIANT_TYPE_UINT32, big, VMMOUSE_QUEUE_WORDS, 4), 1, 4);
+			G_VARIANT_TYPE_UINT32, big, VMMOUSE_QUEUE_WORDS, 4), 1, 2);
 
 		CHECK_EQ(ops->load(copy, 1, full, err, sizeof(err)), 0);
 		vm = copy;

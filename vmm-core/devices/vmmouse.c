@@ -22,7 +22,6 @@
 struct vmmouse {
 	struct i8042 *kbc;
 	bool enabled, absolute;
-	uint16_t last_x, last_y;	/* the last absolute position sent */
 	uint32_t q[VMMOUSE_QUEUE_WORDS];
 	unsigned head, len;		/* words, oldest at head */
 };
@@ -66,7 +65,8 @@ static int32_t wheel(int64_t dz)
 
 /*
  * Queue one packet.  When full, the newest packet becomes this one
- * (relative motion and the wheel add up), so the guest still ends with
+ * (the wheel, and motion between relative ones, add up), so the guest
+ * still ends with
  * the latest position and buttons.  The words queued after an ENABLE are
  * a suffix of [version, packet, packet...], so with at least 4 words the
  * last 4 are the newest packet.
@@ -78,7 +78,7 @@ static void push_packet(struct vmmouse *v, uint32_t flags, int32_t x,
 		unsigned t = v->len - PACKET_WORDS;
 
 		vlog_ratelimited(LOG_DEBUG, "vmmouse: queue full (the guest does not read it): merging");
-		if (flags & VMMOUSE_RELATIVE_PACKET) {
+		if (flags & *q_at(v, t) & VMMOUSE_RELATIVE_PACKET) {
 			x = sat32((int64_t)x + (int32_t)*q_at(v, t + 1));
 			y = sat32((int64_t)y + (int32_t)*q_at(v, t + 2));
 		}
@@ -122,9 +122,9 @@ static void input_abs(void *opaque, unsigned x, unsigned y, int dz,
 
 	if (!vmmouse_active(v))
 		return;		/* the guest just turned it off */
-	v->last_x = (uint16_t)(x > VMMOUSE_ABS_MAX ? VMMOUSE_ABS_MAX : x);
-	v->last_y = (uint16_t)(y > VMMOUSE_ABS_MAX ? VMMOUSE_ABS_MAX : y);
-	push_packet(v, button_flags(buttons), v->last_x, v->last_y, wheel(dz));
+	push_packet(v, button_flags(buttons),
+		    (int32_t)(x > VMMOUSE_ABS_MAX ? VMMOUSE_ABS_MAX : x),
+		    (int32_t)(y > VMMOUSE_ABS_MAX ? VMMOUSE_ABS_MAX : y), wheel(dz));
 	i8042_aux_notify(v->kbc, buttons);
 }
 
@@ -138,10 +138,11 @@ const struct console_input_dev_ops vmmouse_input_ops = {
 };
 
 /*
- * The PS/2 mouse's host input, while the guest drives the vmmouse: in
- * relative mode it goes through the queue (the driver ignores what the
- * PS/2 packets say); in absolute mode the buttons and wheel are reported
- * at the last position (motion without a position means nothing there).
+ * The PS/2 mouse's host input (a frontend pointing relatively: grabbed,
+ * or one without absolute support) while the guest drives the vmmouse:
+ * its driver ignores what the PS/2 packets say, so the motion goes
+ * through the queue as relative packets, in either mode (Linux reports
+ * each packet as its flag says, on its relative device).
  */
 static bool hook_mouse(void *opaque, int dx, int dy, int dz, unsigned buttons)
 {
@@ -149,12 +150,8 @@ static bool hook_mouse(void *opaque, int dx, int dy, int dz, unsigned buttons)
 
 	if (!v->enabled)
 		return false;
-	if (v->absolute)
-		push_packet(v, button_flags(buttons), v->last_x, v->last_y,
-			    wheel(dz));
-	else
-		push_packet(v, button_flags(buttons) | VMMOUSE_RELATIVE_PACKET,
-			    dx, sat32(-(int64_t)dy), wheel(dz));
+	push_packet(v, button_flags(buttons) | VMMOUSE_RELATIVE_PACKET, dx,
+		    sat32(-(int64_t)dy), wheel(dz));
 	i8042_aux_notify(v->kbc, buttons);
 	return true;
 }
@@ -265,7 +262,6 @@ uint32_t vmmouse_backdoor(void *opaque, unsigned size, bool is_write,
 void vmmouse_reset(struct vmmouse *v)
 {
 	disable(v);
-	v->last_x = v->last_y = 0;
 }
 
 struct vmmouse *vmmouse_new(struct i8042 *kbc)
@@ -310,8 +306,7 @@ static GVariant *vmmouse_save(void *dev)
 
 	for (unsigned i = 0; i < v->len; i++)
 		q[i] = *q_at(v, i);
-	return g_variant_new("(bbqq@au)", v->enabled, v->absolute, v->last_x,
-			     v->last_y,
+	return g_variant_new("(bb@au)", v->enabled, v->absolute,
 			     g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32, q,
 						       v->len, sizeof(q[0])));
 }
@@ -321,7 +316,6 @@ static int vmmouse_load(void *dev, uint32_t version, GVariant *state,
 {
 	struct vmmouse *v = dev;
 	gboolean enabled, absolute;
-	guint16 x, y;
 	GVariant *qv;
 	const uint32_t *q;
 	gsize n = 0;
@@ -331,7 +325,7 @@ static int vmmouse_load(void *dev, uint32_t version, GVariant *state,
 			       VMMOUSE_STATE_TYPE, err, errlen);
 	if (r < 0)
 		return r;
-	g_variant_get(state, "(bbqq@au)", &enabled, &absolute, &x, &y, &qv);
+	g_variant_get(state, "(bb@au)", &enabled, &absolute, &qv);
 	q = g_variant_get_fixed_array(qv, &n, sizeof(uint32_t));
 	if (n > VMMOUSE_QUEUE_WORDS)
 		r = device_load_fail(err, errlen, "vmmouse: %zu words queued, at most %u",
@@ -342,8 +336,6 @@ static int vmmouse_load(void *dev, uint32_t version, GVariant *state,
 	if (r == 0) {
 		v->enabled = enabled;
 		v->absolute = absolute;
-		v->last_x = x;
-		v->last_y = y;
 		q_clear(v);
 		for (gsize i = 0; i < n; i++)
 			q_push(v, q[i]);

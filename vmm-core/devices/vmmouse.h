@@ -31,8 +31,9 @@
  * motion with +Y up.  While enabled and absolute, the console's absolute
  * pointer events queue packets (at most VMMOUSE_QUEUE_WORDS words; when
  * full, the newest packet is replaced, so the guest still ends with the
- * latest position and buttons); while enabled and relative, the PS/2
- * mouse's host motion goes there instead.  Each queued packet makes the
+ * latest position and buttons); while enabled, the PS/2 mouse's host
+ * (relative) input goes there too, as relative packets, in either mode:
+ * the driver reads only the queue.  Each queued packet makes the
  * PS/2 mouse send a motionless stream packet (i8042_aux_notify), whose
  * IRQ 12 makes the guest's driver drain the queue.  A machine reset and
  * the guest's PS/2 mouse reset (0xff) disable it.
@@ -105,12 +106,11 @@ extern const struct console_input_dev_ops vmmouse_input_ops;
 extern const struct device_ops vmmouse_device_ops;
 
 /*
- * The saved state: (b enabled, b absolute, q last absolute X, q last
- * absolute Y (where the relative path's button changes are reported in
- * absolute mode), au the queue, oldest word first, at most
- * VMMOUSE_QUEUE_WORDS).  Load refuses (-EINVAL) another type or version,
- * a longer queue, absolute or a non-empty queue while disabled.
+ * The saved state: (b enabled, b absolute, au the queue, oldest word
+ * first, at most VMMOUSE_QUEUE_WORDS).  Load refuses (-EINVAL) another
+ * type or version, a longer queue, absolute or a non-empty queue while
+ * disabled.
  */
-#define VMMOUSE_STATE_TYPE "(bbqqau)"
+#define VMMOUSE_STATE_TYPE "(bbau)"
 
 #endif
