@@ -42,7 +42,8 @@ static void run_usage(FILE *f)
 		"                    [--vnc-password-file PATH] [--vga std|none]\n"
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
-		"                    [--nic none] [--sandbox on|off] [--coredump on|off]\n\n"
+		"                    [--nic none] [--sandbox on|off] [--coredump on|off]\n"
+		"                    [--vmmouse on|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -61,7 +62,9 @@ static void run_usage(FILE *f)
 		"helper puts on a bridge.\n"
 		"--sandbox off runs the VM without its sandbox (seccomp allow-lists,\n"
 		"Landlock, no capabilities), for debugging; --coredump on lets it dump\n"
-		"core (the dump holds guest memory).\n",
+		"core (the dump holds guest memory).\n"
+		"--vmmouse off leaves out the VMware vmmouse, the absolute pointer on the\n"
+		"PS/2 mouse that guests' built-in drivers (Linux's psmouse) use.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -201,6 +204,7 @@ int cmd_run(int argc, char **argv)
 		{ "nic", required_argument, NULL, 'N' },
 		{ "sandbox", required_argument, NULL, 'X' },
 		{ "coredump", required_argument, NULL, 'Y' },
+		{ "vmmouse", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -344,6 +348,14 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			*(opt == 'X' ? &sandbox : &coredump) = !strcmp(optarg, "on");
+			break;
+		case 'U':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "vivarium: --vmmouse '%s': use on or off\n",
+					optarg);
+				return 2;
+			}
+			cfg.no_vmmouse = !strcmp(optarg, "off");
 			break;
 		case 'h':
 			run_usage(stdout);

@@ -80,7 +80,8 @@ int cmd_create(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true };
+	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true,
+				 .vmmouse = true };
 	bool nic_none = false;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autofree char *root = NULL, *tmp = NULL, *final = NULL, *conf = NULL;
@@ -598,8 +599,8 @@ int cmd_edit(int argc, char **argv)
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vnc (ADDR:PORT|unix:PATH), vnc-password-file,\n"
-		       "notes, sandbox (on|off), coredump (on|off), kernel, initrd, append,\n"
-		       "cdrom (an ISO path).\n"
+		       "notes, sandbox (on|off), coredump (on|off), vmmouse (on|off), kernel,\n"
+		       "initrd, append, cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");

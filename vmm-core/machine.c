@@ -22,6 +22,7 @@
 #include "devices/i8042.h"
 #include "devices/uart.h"
 #include "devices/vga.h"
+#include "devices/vmmouse.h"
 #include "display/console.h"
 #include "host/chardev.h"
 #include "hv.h"
@@ -247,6 +248,10 @@ static void console_attach(struct machine *m)
 			       &m->lock);
 	console_set_input(m->cfg.console, &i8042_input_ops, m->dev.kbc,
 			  &m->lock);
+	if (m->dev.vmmouse &&
+	    console_add_input(m->cfg.console, &vmmouse_input_ops,
+			      m->dev.vmmouse, &m->lock) < 0)
+		vlog(LOG_WARN, "vmmouse: the console has no room for it: pointing stays relative");
 }
 
 static void console_detach(struct machine *m)
@@ -257,6 +262,9 @@ static void console_detach(struct machine *m)
 	console_refresh(m->cfg.console);
 	console_set_hw(m->cfg.console, NULL, NULL, NULL);
 	console_set_input(m->cfg.console, NULL, NULL, NULL);
+	if (m->dev.vmmouse)
+		console_remove_input(m->cfg.console, &vmmouse_input_ops,
+				     m->dev.vmmouse);
 }
 
 static void teardown(struct machine *m)

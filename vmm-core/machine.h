@@ -116,6 +116,9 @@ struct machine_config {
 	struct console *console;
 	/* No display adapter at all (the "None" graphics controller). */
 	bool no_vga;
+	/* No VMware vmmouse on the PS/2 mouse (devices/vmmouse.h; on by
+	 * default: the absolute pointer guests' built-in drivers speak). */
+	bool no_vmmouse;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be

@@ -33,6 +33,7 @@
 #include "clock.h"
 #include "mem.h"
 #include "memslot.h"
+#include "vcpu.h"
 
 struct blk;
 
@@ -92,6 +93,10 @@ struct machine {
 	/* The I/O thread: devices' ioeventfd doorbells (iothread.h). */
 	struct iothread *io;
 	struct iofd_hv iofd;		/* what virtio devices are handed */
+	/* The port whose handler sees the vCPU's registers (vcpu.h): the
+	 * VMware backdoor when vmmouse is on.  Set before the vCPUs start,
+	 * cleared after they end. */
+	struct vcpu_regs_port regs_port;
 	/* Every device, in creation order: what teardown (and later save and
 	 * load) walk. */
 	struct device_table devices;
@@ -102,6 +107,7 @@ struct machine {
 		struct uart *com1;
 		struct rtc *rtc;
 		struct i8042 *kbc;
+		struct vmmouse *vmmouse;	/* NULL: off */
 		struct pci_host *pci;
 		struct piix *piix;
 		struct acpi_pm *pm;

@@ -24,6 +24,7 @@
 #include "devices/rtc.h"
 #include "devices/uart.h"
 #include "devices/vga.h"
+#include "devices/vmmouse.h"
 #include "hv.h"
 #include "iothread.h"
 #include "irqroute.h"
@@ -336,8 +337,9 @@ static int add_nics(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* The fixed devices, fw_cfg, and a virtio-blk per drive at the most. */
-_Static_assert(DEVICE_TABLE_MAX >= 14 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
+/* The fixed devices (vmmouse included), fw_cfg, and a virtio-blk per
+ * drive at the most. */
+_Static_assert(DEVICE_TABLE_MAX >= 15 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -373,6 +375,15 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 				  gsi_line(m, AUX_IRQ), m->timers),
 		i8042_device_ops, "i8042");
 	TRY(i8042_attach(m->dev.kbc, m->pio), "i8042");
+	if (!m->cfg.no_vmmouse) {
+		/* On the PS/2 mouse; the backdoor port sees the registers. */
+		TRY_DEV(m->dev.vmmouse, vmmouse_new(m->dev.kbc),
+			vmmouse_device_ops, "vmmouse");
+		m->regs_port = (struct vcpu_regs_port){
+			.port = VMPORT_PORT, .access = vmmouse_backdoor,
+			.opaque = m->dev.vmmouse,
+		};
+	}
 	TRY_DEV(m->dev.pci, pci_host_new(), pci_host_device_ops,
 		"PCI host bridge");
 	TRY(pci_host_attach(m->dev.pci, m->pio, m->mmio), "PCI host bridge");
@@ -432,6 +443,7 @@ void pc_free_devices(struct machine *m)
 	/* Last created first: PCI functions before their host. */
 	device_table_free(&m->devices);
 	memset(&m->dev, 0, sizeof(m->dev));
+	memset(&m->regs_port, 0, sizeof(m->regs_port));
 	iothread_free(m->io);
 	m->io = NULL;
 	irq_routes_free(m->routes);

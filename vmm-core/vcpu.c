@@ -64,6 +64,73 @@ void vcpu_dispatch_mmio(struct bus *mmio, struct hv_exit *exit)
 
 /* ---- the vCPU thread ---------------------------------------------------- */
 
+/* 32-bit results zero-extend into the 64-bit register, 8- and 16-bit ones
+ * merge, as the IN instruction does. */
+static uint64_t merge_in(uint64_t rax, uint32_t v, unsigned size)
+{
+	if (size == 4)
+		return v;
+	if (size == 2)
+		return (rax & ~0xffffull) | (v & 0xffff);
+	return (rax & ~0xffull) | (v & 0xff);
+}
+
+/*
+ * An access to the register port (vcpu.h).  KVM finishes an IN on the
+ * next entry by loading RAX from the run page; the other registers come
+ * from our KVM_SET_REGS (KVM's emulator reloads its register cache after
+ * one, for this very backdoor).  RAX is set to the same result both ways.
+ * Device lock held.
+ */
+static void dispatch_regs_port(struct machine *m, struct hv_vcpu *vcpu,
+			       struct hv_exit *e)
+{
+	const struct vcpu_regs_port *rp = &m->regs_port;
+	unsigned size = e->io.size;
+	struct hv_regs hr;
+	struct io_regs r, was;
+	uint32_t v = 0;
+	int err;
+
+	if (e->io.count != 1 || (size != 1 && size != 2 && size != 4)) {
+		vlog_ratelimited(LOG_INFO, "port 0x%x: %u-byte string I/O, count %u, ignored",
+				 e->io.port, size, e->io.count);
+		if (!e->io.is_write && size <= 4)
+			memset(e->io.data, 0xff, (size_t)size * e->io.count);
+		return;
+	}
+	err = hv_vcpu_get_regs(vcpu, &hr);
+	if (err < 0) {
+		vlog_ratelimited(LOG_WARN, "port 0x%x: cannot read vCPU %u's registers: %s",
+				 e->io.port, hv_vcpu_id(vcpu), strerror(-err));
+		if (!e->io.is_write)
+			store_le(e->io.data, size, ~0ull);
+		return;
+	}
+	r = (struct io_regs){ hr.rax, hr.rbx, hr.rcx, hr.rdx, hr.rsi, hr.rdi };
+	was = r;
+	if (e->io.is_write)
+		v = (uint32_t)load_le(e->io.data, size);
+	v = rp->access(rp->opaque, size, e->io.is_write, v, &r);
+	if (!e->io.is_write) {
+		store_le(e->io.data, size, v);
+		r.rax = merge_in(hr.rax, v, size);
+		was.rax = r.rax;	/* KVM writes it from the run page */
+	}
+	if (!memcmp(&r, &was, sizeof(r)))
+		return;
+	hr.rax = r.rax;
+	hr.rbx = r.rbx;
+	hr.rcx = r.rcx;
+	hr.rdx = r.rdx;
+	hr.rsi = r.rsi;
+	hr.rdi = r.rdi;
+	err = hv_vcpu_set_regs(vcpu, &hr);
+	if (err < 0)
+		vlog_ratelimited(LOG_WARN, "port 0x%x: cannot set vCPU %u's registers: %s",
+				 e->io.port, hv_vcpu_id(vcpu), strerror(-err));
+}
+
 static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu)
 {
 	struct hv_regs regs;
@@ -140,7 +207,10 @@ static bool handle_exit(struct machine *m, struct hv_vcpu *vcpu,
 	switch (e->kind) {
 	case HV_EXIT_IO:
 		pthread_mutex_lock(&m->lock);
-		vcpu_dispatch_io(m->pio, e);
+		if (e->io.port == m->regs_port.port && m->regs_port.access)
+			dispatch_regs_port(m, vcpu, e);
+		else
+			vcpu_dispatch_io(m->pio, e);
 		pthread_mutex_unlock(&m->lock);
 		return true;
 	case HV_EXIT_MMIO:

@@ -90,7 +90,7 @@ static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu, void *opaque)
 static int check_devices(struct machine *m, void *opaque)
 {
 	static const char *const want[] = {
-		"pic", "ioapic", "pit", "uart", "rtc", "i8042", "pci-host",
+		"pic", "ioapic", "pit", "uart", "rtc", "i8042", "vmmouse", "pci-host",
 		"piix", "acpi-pm", "vga", "piix-ide", "debugport",
 	};
 	const struct device_table *t = machine_devices(m);

@@ -71,6 +71,11 @@ static const struct console_input_dev_ops vmmouse_ops = {
 	.active = rec_active, .abs = rec_abs,
 };
 
+static const struct console_input_dev_ops wide_ops = {
+	.name = "wide", .caps = CONSOLE_INPUT_ABS, .abs_max = 0xffff,
+	.active = rec_active, .abs = rec_abs,
+};
+
 static void rec_init(struct rec *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -175,6 +180,28 @@ static void test_abs_scale_round_trips(void)
 	CHECK_EQ(console_abs_scale(0, 0, 0x7fff), 0);
 }
 
+/* A device with its own range gets the pixel scaled once to that range
+ * (vmmouse: 0..0xffff), not CONSOLE_ABS_MAX's value stretched. */
+static void test_abs_device_range(void)
+{
+	struct console *con = console_new();
+	struct rec wide;
+
+	rec_init(&wide);
+	wide.active = true;
+	CHECK_EQ(console_add_input(con, &wide_ops, &wide, &wide.lock), 0);
+	/* The surface starts at 640x480. */
+	CHECK(console_mouse_abs(con, 0, 479, 0, 0));
+	CHECK_EQ(wide.x, console_abs_scale(0, 640, 0xffff));
+	CHECK_EQ(wide.y, console_abs_scale(479, 480, 0xffff));
+	CHECK(console_mouse_abs(con, 639, 240, 0, 0));
+	CHECK_EQ(wide.x, console_abs_scale(639, 640, 0xffff));
+	CHECK(wide.x > CONSOLE_ABS_MAX);
+	CHECK_EQ(wide.y * 480ull / 0x10000, 240);
+	console_remove_input(con, &wide_ops, &wide);
+	console_free(con);
+}
+
 static unsigned req_w, req_h;
 
 static void hw_update(void *o, struct console *con, bool full)
@@ -216,6 +243,7 @@ int main(void)
 	RUN_TEST(test_keys_follow_active_keyboard);
 	RUN_TEST(test_abs_priority_and_fallback);
 	RUN_TEST(test_abs_scale_round_trips);
+	RUN_TEST(test_abs_device_range);
 	RUN_TEST(test_request_size);
 	return check_finish();
 }

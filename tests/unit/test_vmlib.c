@@ -115,6 +115,7 @@ static void test_parse(void)
 		{ "[vm]\nname=t\n[disk0]\npath=d\nformat=vmdk\n", "vmdk" },
 		{ "[vm]\nname=t\n[disk0]\npath=d\ninterface=scsi\n", "scsi" },
 		{ "[vm]\nname=t\n[disk0]\npath=d\nreadonly=maybe\n", "readonly" },
+		{ "[vm]\nname=t\nvmmouse=yes\n", "vmmouse 'yes'" },
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		int r = parse(bad[i][0], &c);
@@ -191,6 +192,42 @@ static void test_set(void)
 		CHECK(err[0] != 0);
 	}
 	unlink(path);
+}
+
+/* vmmouse: on unless vm.conf says off; only "off" is written; the
+ * machine's switch follows. */
+static void test_vmmouse_key(void)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GKeyFile) out = g_key_file_new();
+	struct vm_config c;
+	struct machine_config mc;
+
+	CHECK_EQ(parse("[vm]\nname=t\n", &c), 0);
+	CHECK(c.vmmouse);
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(!mc.no_vmmouse);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	CHECK(!g_key_file_has_key(out, "vm", "vmmouse", NULL));
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\nvmmouse=off\n", &c), 0);
+	CHECK(!c.vmmouse);
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(mc.no_vmmouse);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	{
+		g_autofree char *v = g_key_file_get_string(out, "vm", "vmmouse", NULL);
+
+		CHECK(v && !strcmp(v, "off"));
+	}
+	vm_config_clear(&c);
+
+	g_key_file_set_string(kf, "vm", "name", "t");
+	CHECK_EQ(vm_config_set(kf, "vmmouse=off", err, sizeof(err)), 0);
+	CHECK(g_key_file_has_key(kf, "vm", "vmmouse", NULL));
+	CHECK_EQ(vm_config_set(kf, "vmmouse=on", err, sizeof(err)), 0);
+	CHECK(!g_key_file_has_key(kf, "vm", "vmmouse", NULL));
+	CHECK_EQ(vm_config_set(kf, "vmmouse=maybe", err, sizeof(err)), -EINVAL);
 }
 
 /* vnc and vnc-password-file are checked at edit time with the rules the VM
@@ -428,6 +465,7 @@ int main(void)
 	RUN_TEST(test_parse);
 	RUN_TEST(test_roundtrip);
 	RUN_TEST(test_set);
+	RUN_TEST(test_vmmouse_key);
 	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);
 	RUN_TEST(test_remove_tree_keeps_link_targets);

@@ -150,6 +150,10 @@ struct i8042 {
 
 	struct ps2kbd kbd;
 	struct ps2mouse aux;
+
+	/* Wiring, not state: the vmmouse riding on the mouse. */
+	const struct i8042_aux_hook *hook;
+	void *hook_opaque;
 };
 
 /* ---- byte rings ---------------------------------------------------------- */
@@ -784,6 +788,9 @@ void i8042_mouse_event(struct i8042 *k, int dx, int dy, int dz,
 {
 	struct ps2mouse *m = &k->aux;
 
+	if (k->hook && k->hook->mouse &&
+	    k->hook->mouse(k->hook_opaque, dx, dy, dz, buttons))
+		return;
 	m->buttons = buttons & (CONSOLE_BTN_LEFT | CONSOLE_BTN_RIGHT |
 				CONSOLE_BTN_MIDDLE);
 	/* Stream mode with reporting off: the mouse sends nothing. */
@@ -797,6 +804,42 @@ void i8042_mouse_event(struct i8042 *k, int dx, int dy, int dz,
 		m->dz = counter_add(m->dz, dz);
 	mouse_fill(k);
 	pump(k);
+}
+
+bool i8042_aux_notify(struct i8042 *k, unsigned buttons)
+{
+	struct ps2mouse *m = &k->aux;
+	unsigned n = packet_size(m);
+	uint8_t b0 = 0x08;
+
+	m->buttons = buttons & (CONSOLE_BTN_LEFT | CONSOLE_BTN_RIGHT |
+				CONSOLE_BTN_MIDDLE);
+	if (!m->reporting || m->remote || m->wrap || m->data.count) {
+		/* Not streaming, or a packet is still to come, whose last
+		 * byte brings the driver to the backdoor anyway (and the
+		 * buttons are in the backdoor's packets, not owed here). */
+		m->buttons_sent = m->buttons;
+		return false;
+	}
+	if (m->buttons & CONSOLE_BTN_LEFT)
+		b0 |= 0x01;
+	if (m->buttons & CONSOLE_BTN_RIGHT)
+		b0 |= 0x02;
+	if (m->buttons & CONSOLE_BTN_MIDDLE)
+		b0 |= 0x04;
+	ring_put(&m->data, b0);
+	for (unsigned i = 1; i < n; i++)
+		ring_put(&m->data, 0);
+	m->buttons_sent = m->buttons;
+	pump(k);
+	return true;
+}
+
+void i8042_set_aux_hook(struct i8042 *k, const struct i8042_aux_hook *hook,
+			void *opaque)
+{
+	k->hook = hook;
+	k->hook_opaque = opaque;
 }
 
 static void mouse_set_rate(struct ps2mouse *m, uint8_t rate)
@@ -850,6 +893,8 @@ static void mouse_command(struct i8042 *k, uint8_t b)
 	switch (b) {
 	case 0xff:		/* reset */
 		mouse_power_on(m);
+		if (k->hook && k->hook->reset)
+			k->hook->reset(k->hook_opaque);
 		dev_reply(&m->reply, ACK);
 		dev_reply(&m->reply, BAT_OK);
 		dev_reply(&m->reply, 0x00);	/* ID */

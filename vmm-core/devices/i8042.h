@@ -92,4 +92,32 @@ unsigned i8042_leds(struct i8042 *kbc);
 /* console_input_ops over the three above; opaque: the struct i8042. */
 extern const struct console_input_ops i8042_input_ops;
 
+/*
+ * The VMware vmmouse (devices/vmmouse.h) rides on the PS/2 mouse: its
+ * guest driver reads the backdoor when the mouse interrupts.
+ * mouse: host relative input (i8042_mouse_event's arguments) before it
+ *   becomes PS/2 motion; returns true when the hook took it (it then calls
+ *   i8042_aux_notify() itself).
+ * reset: the guest reset the mouse (command 0xff).
+ * Either may be NULL.  Device lock held.
+ */
+struct i8042_aux_hook {
+	bool (*mouse)(void *opaque, int dx, int dy, int dz, unsigned buttons);
+	void (*reset)(void *opaque);
+};
+/* Install @hook (NULL: none).  Wiring, not saved state. */
+void i8042_set_aux_hook(struct i8042 *kbc, const struct i8042_aux_hook *hook,
+			void *opaque);
+/*
+ * i8042_aux_notify - queue one stream packet without motion (buttons
+ * @buttons, CONSOLE_BTN_*; 3 bytes, 4 with the wheel ID), which raises
+ * IRQ 12 as any packet does: what makes Linux's psmouse vmmouse protocol
+ * (and Xorg's vmmouse driver) read the backdoor's queue.  Nothing is
+ * queued while the mouse does not stream (reporting off, remote or wrap
+ * mode) or while packet bytes are still queued (the driver reads the
+ * whole backdoor queue when their last byte arrives).  Returns true if a
+ * packet was queued.  Device lock held.
+ */
+bool i8042_aux_notify(struct i8042 *kbc, unsigned buttons);
+
 #endif

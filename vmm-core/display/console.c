@@ -361,11 +361,13 @@ bool console_mouse_abs(struct console *con, unsigned x, unsigned y, int dz,
 	pthread_mutex_lock(&con->in_lock);
 	i = active_dev(con, CONSOLE_INPUT_ABS);
 	if (i >= 0 && con->dev[i].ops->abs) {
+		unsigned max = con->dev[i].ops->abs_max ? con->dev[i].ops->abs_max
+							: CONSOLE_ABS_MAX;
+
 		pthread_mutex_lock(con->dev[i].lock);
 		con->dev[i].ops->abs(con->dev[i].opaque,
-				     console_abs_scale(x, w, CONSOLE_ABS_MAX),
-				     console_abs_scale(y, h, CONSOLE_ABS_MAX),
-				     dz, buttons);
+				     console_abs_scale(x, w, max),
+				     console_abs_scale(y, h, max), dz, buttons);
 		pthread_mutex_unlock(con->dev[i].lock);
 	}
 	pthread_mutex_unlock(&con->in_lock);

@@ -139,6 +139,9 @@ struct console_input_dev_ops {
 	const char *name;		/* "virtio-tablet", "vmmouse": status */
 	unsigned caps;			/* CONSOLE_INPUT_* */
 	int prio;			/* for absolute pointing: lower first */
+	/* The range abs() takes on each axis, 0..abs_max (the device's own,
+	 * so a pixel is scaled once, exactly); 0: CONSOLE_ABS_MAX. */
+	unsigned abs_max;
 	/* Is the guest driving this device now (driver loaded, enabled)?
 	 * Called often; keep it cheap. */
 	bool (*active)(void *opaque);
@@ -146,10 +149,9 @@ struct console_input_dev_ops {
 	void (*key)(void *opaque, unsigned keycode, bool down);
 	unsigned (*leds)(void *opaque);
 	/*
-	 * CONSOLE_INPUT_ABS: the pointer is at (@x, @y), each
-	 * 0..CONSOLE_ABS_MAX across the guest's screen (console_abs_scale()
-	 * of a pixel), @dz wheel steps (+ towards the user), @buttons
-	 * CONSOLE_BTN_* now held.
+	 * CONSOLE_INPUT_ABS: the pointer is at (@x, @y), each 0..abs_max
+	 * across the guest's screen (console_abs_scale() of a pixel), @dz
+	 * wheel steps (+ towards the user), @buttons CONSOLE_BTN_* now held.
 	 */
 	void (*abs)(void *opaque, unsigned x, unsigned y, int dz,
 		    unsigned buttons);
