@@ -116,6 +116,11 @@ struct machine_config {
 	struct console *console;
 	/* No display adapter at all (the "None" graphics controller). */
 	bool no_vga;
+	/* Also virtio-gpu at 00:03.0 (--vga virtio): the console shows the
+	 * VGA until the guest's virtio-gpu driver sets a scanout, then
+	 * virtio-gpu, and the host's window size is offered to the guest
+	 * (console_request_size()). */
+	bool virtio_gpu;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be
