@@ -39,7 +39,7 @@ static void run_usage(FILE *f)
 		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
 		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n"
 		"                    [--debugcon PATH] [--display sdl|none] [--vnc ADDR:PORT|unix:PATH]\n"
-		"                    [--vnc-password-file PATH] [--vga std|none]\n"
+		"                    [--vnc-password-file PATH] [--vga std|virtio|none]\n"
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
 		"                    [--nic none] [--sandbox on|off] [--coredump on|off]\n"
@@ -317,10 +317,8 @@ int cmd_run(int argc, char **argv)
 			dopts.vnc_password_file = optarg;
 			break;
 		case 'G':
-			if (!strcmp(optarg, "none")) {
-				cfg.no_vga = true;
-			} else if (strcmp(optarg, "std")) {
-				fprintf(stderr, "vivarium: --vga '%s': use std or none\n", optarg);
+			if (parse_vga(optarg, &cfg) < 0) {
+				fprintf(stderr, "vivarium: --vga '%s': use std, virtio or none\n", optarg);
 				return 2;
 			}
 			break;

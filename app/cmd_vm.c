@@ -547,6 +547,8 @@ int cmd_show(int argc, char **argv)
 		printf("firmware: %s\n", vm_firmware_name(c->firmware));
 		printf("boot:     %s\n", vm_boot_name(c->boot));
 		printf("display:  %s\n", c->display);
+		if (c->vga && strcmp(c->vga, "std"))
+			printf("vga:      %s\n", c->vga);
 		if (c->vnc)
 			printf("vnc:      %s\n", c->vnc);
 		if (c->kernel) {
@@ -598,9 +600,9 @@ int cmd_edit(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
-		       "display (none|sdl|auto), vnc (ADDR:PORT|unix:PATH), vnc-password-file,\n"
-		       "notes, sandbox (on|off), coredump (on|off), vmmouse (on|off), kernel,\n"
-		       "initrd, append, cdrom (an ISO path).\n"
+		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
+		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
+		       "vmmouse (on|off), kernel, initrd, append, cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");

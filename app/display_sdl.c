@@ -27,6 +27,9 @@
 #include "log.h"
 
 #define HOST_KEY SDL_SCANCODE_RCTRL
+/* A window the user resized is offered to the guest once it has kept
+ * its size this long (a drag sends many sizes). */
+#define RESIZE_SETTLE_MS 200
 
 struct sdl_display {
 	struct console *con;
@@ -56,6 +59,8 @@ struct sdl_display {
 	bool swallow_left_up;		/* the click that grabbed */
 	unsigned buttons;		/* CONSOLE_BTN_* held in the guest */
 	unsigned long keys_down[(KEY_MAX + 1) / (8 * sizeof(long))];
+	bool resize_pending;		/* the window was resized ... */
+	uint64_t resize_at;		/* ... offer it at this SDL tick (ms) */
 };
 
 /* ---- listener (any thread) ------------------------------------------- */
@@ -365,14 +370,46 @@ static void handle_window(struct sdl_display *d, const SDL_WindowEvent *e,
 		release_all(d);
 		set_grab(d, false);
 		break;
+	case SDL_WINDOWEVENT_RESIZED:
+		d->resize_pending = true;
+		d->resize_at = SDL_GetTicks64() + RESIZE_SETTLE_MS;
+		d->redraw = true;
+		break;
 	case SDL_WINDOWEVENT_EXPOSED:
 	case SDL_WINDOWEVENT_SIZE_CHANGED:
-	case SDL_WINDOWEVENT_RESIZED:
 	case SDL_WINDOWEVENT_SHOWN:
 	case SDL_WINDOWEVENT_RESTORED:
 		d->redraw = true;
 		break;
 	}
+}
+
+/*
+ * The window settled at a size other than the guest's screen: ask the
+ * guest for a screen of the window's size in pixels (console_request_size;
+ * virtio-gpu offers it as the preferred mode).  Adapters that cannot
+ * (-ENOTSUP, the standard VGA) keep today's scaling.  A size the window
+ * took to follow the guest equals the guest's screen and asks nothing.
+ */
+static void offer_size(struct sdl_display *d)
+{
+	int w, h;
+	unsigned gw, gh;
+
+	if (!d->resize_pending || SDL_GetTicks64() < d->resize_at)
+		return;
+	d->resize_pending = false;
+	if (SDL_GetRendererOutputSize(d->ren, &w, &h) < 0 || w <= 0 || h <= 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	gw = d->w;
+	gh = d->h;
+	pthread_mutex_unlock(&d->lock);
+	if ((unsigned)w == gw && (unsigned)h == gh)
+		return;
+	w = w > CONSOLE_MAX_WIDTH ? CONSOLE_MAX_WIDTH : w;
+	h = h > CONSOLE_MAX_HEIGHT ? CONSOLE_MAX_HEIGHT : h;
+	console_request_size(d->con, (unsigned)w, (unsigned)h);
 }
 
 void sdl_display_poll(struct sdl_display *d)
@@ -441,6 +478,7 @@ void sdl_display_poll(struct sdl_display *d)
 		console_mouse(d->con, mdx, mdy, 0, d->buttons);
 	if (closed && d->cbs && d->cbs->close)
 		d->cbs->close(d->opaque);
+	offer_size(d);
 
 	if (upload(d) || d->redraw) {
 		d->redraw = false;

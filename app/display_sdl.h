@@ -4,6 +4,10 @@
  *
  * Shows the console's surface scaled to the window with its aspect ratio
  * kept (letterboxed), nearest-neighbour at integer scales, linear otherwise.
+ * A window the user resizes is offered to the guest as its screen size
+ * once it has settled (200 ms; console_request_size()): with virtio-gpu
+ * the guest takes that mode and the picture is 1:1 again; with the
+ * standard VGA nothing changes and the scaling stays.
  * Keyboard by scancode (USB HID usage -> KEY_*), so the guest's layout
  * applies.  Host key: Right Ctrl (released alone: leave the grab; Host+F:
  * full screen; Host+Del: Ctrl+Alt+Del).  A click grabs the mouse (relative

@@ -294,6 +294,32 @@ static void vnc_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 	pthread_mutex_unlock(&d->in_lock);
 }
 
+/*
+ * A client's SetDesktopSize (the ExtendedDesktopSize extension: a viewer
+ * whose window was resized): offer the size to the guest
+ * (console_request_size(); one screen, the layout is not used).  Runs on
+ * the client's input thread with no lock of ours or the library's held.
+ * The answer is the status the library sends back; the new size itself
+ * reaches every client as a framebuffer resize once the guest takes it.
+ */
+static int vnc_set_desktop_size(int width, int height, int nscreens,
+				struct rfbExtDesktopScreen *screens,
+				rfbClientPtr cl)
+{
+	struct vnc_display *d = cl->screen->screenData;
+	int r;
+
+	(void)nscreens;
+	(void)screens;
+	if (width <= 0 || height <= 0)
+		return rfbExtDesktopSize_InvalidScreenLayout;
+	r = console_request_size(d->con, (unsigned)width, (unsigned)height);
+	if (r == 0)
+		return rfbExtDesktopSize_Success;
+	return r == -EINVAL ? rfbExtDesktopSize_InvalidScreenLayout
+			    : rfbExtDesktopSize_ResizeProhibited;
+}
+
 /* RFB buttons: 1 left, 2 middle, 4 right, 8 wheel up, 16 wheel down. */
 static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 {
@@ -813,6 +839,7 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 	screen->kbdAddEvent = vnc_key;
 	screen->ptrAddEvent = vnc_pointer;
 	screen->newClientHook = vnc_new_client;
+	screen->setDesktopSizeHook = vnc_set_desktop_size;
 	if (d->passwords[0]) {
 		screen->authPasswdData = d->passwords;
 		screen->passwordCheck = rfbCheckPasswordByList;

@@ -3,8 +3,9 @@
  * app/display_vnc.h - the VM's VNC server (libvncserver, RFB 3.8).
  *
  * Serves the console's surface: updates from the console's dirty
- * rectangles, desktop resize (DesktopSize pseudo-encoding) when the guest
- * changes mode, key events (keysym -> KEY_*), pointer events as relative
+ * rectangles, desktop resize (DesktopSize and ExtendedDesktopSize
+ * pseudo-encodings) when the guest changes mode, a client's SetDesktopSize
+ * offered to the guest (console_request_size()), key events (keysym -> KEY_*), pointer events as relative
  * PS/2 motion and buttons.  Optional VNC authentication.
  */
 #ifndef VIVARIUM_DISPLAY_VNC_H

@@ -244,3 +244,17 @@ int vnc_password_read(const char *path, char *pw, size_t len, char *err,
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
 }
+
+int parse_vga(const char *s, struct machine_config *cfg)
+{
+	if (!strcmp(s, "std") || !strcmp(s, "virtio")) {
+		cfg->no_vga = false;
+		cfg->virtio_gpu = !strcmp(s, "virtio");
+	} else if (!strcmp(s, "none")) {
+		cfg->no_vga = true;
+		cfg->virtio_gpu = false;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}

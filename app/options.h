@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct machine_drive;
+struct machine_config;
 
 /*
  * parse_size - "512M", "2G", "1048576K", "4096" (bytes), suffixes K, M, G, T
@@ -27,6 +28,14 @@ int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
  */
 int parse_drive_spec(const char *spec, struct machine_drive *d, char *err,
 		     size_t errlen);
+
+/*
+ * parse_vga - a --vga / vm.conf vga value: "std" (the standard VGA),
+ * "virtio" (the standard VGA and virtio-gpu, the console switching to
+ * virtio-gpu once the guest's driver shows a picture) or "none".  Sets
+ * @cfg->no_vga and @cfg->virtio_gpu.  Returns 0 or -EINVAL.
+ */
+int parse_vga(const char *s, struct machine_config *cfg);
 
 /* A parsed --vnc / vm.conf vnc value. */
 struct vnc_addr {

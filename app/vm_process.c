@@ -704,6 +704,46 @@ static void req_nic_link(struct vmproc *vp, struct client *c, JsonNode *id,
 	req_nics(vp, c, id);
 }
 
+/* "display-size": offer "width" x "height" to the guest as its screen
+ * size (console_request_size), as a resize of the console window does. */
+static void req_display_size(struct vmproc *vp, struct client *c,
+			     JsonNode *id, JsonObject *req)
+{
+	char err[160];
+	gint64 w, h;
+	int r;
+
+	if (!get_int(req, "width", 0, 1, CONSOLE_MAX_WIDTH, &w, err, sizeof(err)) ||
+	    !get_int(req, "height", 0, 1, CONSOLE_MAX_HEIGHT, &h, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	if (!w || !h) {
+		reply(c, id, false, NULL, "\"width\" and \"height\" are required");
+		return;
+	}
+	r = console_request_size(vp->con, (unsigned)w, (unsigned)h);
+	if (r < 0) {
+		snprintf(err, sizeof(err), r == -ENOTSUP ?
+			 "the display adapter cannot offer the guest a screen size (vga=virtio can)" :
+			 "cannot offer the size: %s", strerror(-r));
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	vm_log("display size %ux%u offered to the guest", (unsigned)w, (unsigned)h);
+	{
+		g_autoptr(JsonBuilder) b = json_builder_new();
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "width");
+		json_builder_add_int_value(b, w);
+		json_builder_set_member_name(b, "height");
+		json_builder_add_int_value(b, h);
+		json_builder_end_object(b);
+		reply(c, id, true, json_builder_get_root(b), NULL);
+	}
+}
+
 static int take_fd(struct client *c);
 
 /* "screenshot": the screen as a PNG into the file whose fd came with the
@@ -1235,6 +1275,8 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		req_nics(vp, c, id);
 	} else if (!strcmp(cmd, "nic-link")) {
 		req_nic_link(vp, c, id, req);
+	} else if (!strcmp(cmd, "display-size")) {
+		req_display_size(vp, c, id, req);
 	} else {
 		/* Cut at a character, not a byte: the error is UTF-8 JSON. */
 		g_autofree char *shown = g_utf8_make_valid(cmd, -1);
@@ -1243,7 +1285,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link)", shown);
+			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link, display-size)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }

@@ -321,6 +321,7 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->name);
 	g_free(cfg->uuid);
 	g_free(cfg->display);
+	g_free(cfg->vga);
 	g_free(cfg->vnc);
 	g_free(cfg->vnc_password_file);
 	g_free(cfg->notes);
@@ -431,6 +432,17 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	    strcmp(cfg->display, "auto")) {
 		snprintf(err, errlen, "vm.conf: display '%s': use none, sdl or auto", cfg->display);
 		goto fail;
+	}
+	cfg->vga = get_str(kf, G_VM, "vga");
+	if (!cfg->vga)
+		cfg->vga = g_strdup("std");
+	{
+		struct machine_config mc = { 0 };
+
+		if (parse_vga(cfg->vga, &mc) < 0) {
+			snprintf(err, errlen, "vm.conf: vga '%s': use std, virtio or none", cfg->vga);
+			goto fail;
+		}
 	}
 	cfg->vnc = get_str(kf, G_VM, "vnc");
 	if (cfg->vnc) {
@@ -614,6 +626,8 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	g_key_file_set_string(kf, G_VM, "firmware", vm_firmware_name(cfg->firmware));
 	g_key_file_set_string(kf, G_VM, "boot", vm_boot_name(cfg->boot));
 	g_key_file_set_string(kf, G_VM, "display", cfg->display ? cfg->display : "none");
+	/* Written only when not the default (std). */
+	set_opt(kf, G_VM, "vga", cfg->vga && strcmp(cfg->vga, "std") ? cfg->vga : NULL);
 	set_opt(kf, G_VM, "vnc", cfg->vnc);
 	set_opt(kf, G_VM, "vnc-password-file", cfg->vnc_password_file);
 	set_opt(kf, G_VM, "notes", cfg->notes);
@@ -729,6 +743,14 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 			return -EINVAL;
 		}
 		g_key_file_set_string(kf, G_VM, key, v);
+	} else if (!strcmp(key, "vga")) {
+		struct machine_config mc = { 0 };
+
+		if (parse_vga(v, &mc) < 0) {
+			snprintf(err, errlen, "vga '%s': use std, virtio or none", v);
+			return -EINVAL;
+		}
+		set_opt(kf, G_VM, "vga", strcmp(v, "std") ? v : NULL);
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
 	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump") ||
@@ -801,7 +823,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vnc, vnc-password-file, notes, sandbox, coredump, vmmouse, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, vmmouse, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}
@@ -822,6 +844,7 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 	out->boot = cfg->boot;
 	out->sercon = !strcmp(cfg->display ? cfg->display : "none", "none");
 	out->no_vmmouse = !cfg->vmmouse;
+	parse_vga(cfg->vga ? cfg->vga : "std", out);
 	for (unsigned i = 0; i < cfg->ndisks && out->ndrives < MACHINE_MAX_DRIVES; i++) {
 		struct machine_drive *d = &out->drive[out->ndrives++];
 

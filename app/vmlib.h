@@ -58,6 +58,7 @@ struct vm_config {
 	enum machine_firmware firmware;
 	enum machine_boot boot;
 	char *display;			/* "none", "sdl" or "auto" */
+	char *vga;			/* "std", "virtio" or "none" (parse_vga) */
 	char *vnc;			/* ADDR:PORT or unix:PATH; may be NULL */
 	char *vnc_password_file;	/* may be NULL */
 	char *notes;			/* may be NULL */
@@ -129,7 +130,7 @@ void vm_config_clear(struct vm_config *cfg);
 
 /*
  * vm_config_set - apply "KEY=VALUE" of `vivarium edit` to @kf: memory,
- * cpus, firmware, boot, display, notes, kernel, initrd, append, cdrom (an
+ * cpus, firmware, boot, display, vga, notes, kernel, initrd, append, cdrom (an
  * empty value removes kernel/initrd/append/cdrom/notes).  Checks the value
  * (sizes, numbers, readable files); -EINVAL + @err otherwise.
  */

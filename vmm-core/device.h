@@ -67,7 +67,7 @@ struct device {
 };
 
 /* A PC's fixed devices plus a virtio-blk per drive, with room to spare. */
-#define DEVICE_TABLE_MAX 32
+#define DEVICE_TABLE_MAX 40
 
 struct device_table {
 	struct device dev[DEVICE_TABLE_MAX];

@@ -23,6 +23,7 @@
 #include "devices/uart.h"
 #include "devices/vga.h"
 #include "devices/vmmouse.h"
+#include "virtio/virtio_gpu.h"
 #include "display/console.h"
 #include "host/chardev.h"
 #include "hv.h"
@@ -238,14 +239,69 @@ static int build(struct machine *m, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * With virtio-gpu (--vga virtio) the console's adapter is this switch:
+ * the standard VGA (what SeaBIOS, boot loaders and text mode draw on)
+ * until the guest's virtio-gpu driver sets a scanout, then virtio-gpu,
+ * and the VGA again once the scanout is off or the device reset: QEMU's
+ * virtio-vga in effect, with two PCI functions.  Called with the device
+ * lock held.
+ */
+static void screen_update(void *opaque, struct console *con, bool full)
+{
+	struct machine *m = opaque;
+	bool gpu = m->dev.vgpu && virtio_gpu_scanout_active(m->dev.vgpu);
+
+	if (gpu != m->screen_gpu) {
+		m->screen_gpu = gpu;
+		full = true;		/* the other adapter's picture */
+	}
+	if (gpu || !m->dev.vga)
+		virtio_gpu_console_ops.update(m->dev.vgpu, con, full);
+	else
+		vga_console_ops.update(m->dev.vga, con, full);
+}
+
+static int screen_text(void *opaque, char *buf, size_t len)
+{
+	struct machine *m = opaque;
+
+	if (m->screen_gpu || !m->dev.vga)
+		return -ENOTSUP;
+	return vga_console_ops.text(m->dev.vga, buf, len);
+}
+
+/* Kept in the machine too: a rebuilt virtio-gpu (a guest reset) starts
+ * with the window's size, not the default. */
+static int screen_request_size(void *opaque, unsigned width, unsigned height)
+{
+	struct machine *m = opaque;
+
+	m->gpu_w = width;
+	m->gpu_h = height;
+	return virtio_gpu_request_size(m->dev.vgpu, width, height);
+}
+
+static const struct console_hw_ops screen_ops = {
+	.update = screen_update,
+	.text = screen_text,
+	.request_size = screen_request_size,
+};
+
 /* Frontends see the new devices; called without the device lock. */
 static void console_attach(struct machine *m)
 {
 	if (!m->cfg.console)
 		return;
-	if (m->dev.vga)
+	if (m->dev.vgpu) {
+		pthread_mutex_lock(&m->lock);
+		m->screen_gpu = false;
+		pthread_mutex_unlock(&m->lock);
+		console_set_hw(m->cfg.console, &screen_ops, m, &m->lock);
+	} else if (m->dev.vga) {
 		console_set_hw(m->cfg.console, &vga_console_ops, m->dev.vga,
 			       &m->lock);
+	}
 	console_set_input(m->cfg.console, &i8042_input_ops, m->dev.kbc,
 			  &m->lock);
 	if (m->dev.vmmouse &&

@@ -119,6 +119,11 @@ struct machine_config {
 	/* No VMware vmmouse on the PS/2 mouse (devices/vmmouse.h; on by
 	 * default: the absolute pointer guests' built-in drivers speak). */
 	bool no_vmmouse;
+	/* Also virtio-gpu at 00:03.0 (--vga virtio): the console shows the
+	 * VGA until the guest's virtio-gpu driver sets a scanout, then
+	 * virtio-gpu, and the host's window size is offered to the guest
+	 * (console_request_size()). */
+	bool virtio_gpu;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be

@@ -116,7 +116,13 @@ struct machine {
 		struct piix_ide *ide;
 		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
 		struct vga *vga;
+		struct virtio_gpu *vgpu;
 	} dev;
+	/* The console's adapter switch (machine.c), under the device lock:
+	 * virtio-gpu shows now (else the VGA), and the size the host last
+	 * asked for, which a rebuilt virtio-gpu starts with (0: default). */
+	bool screen_gpu;
+	unsigned gpu_w, gpu_h;
 	struct linux_entry entry;
 	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
 	unsigned arrived, expected;	/* vCPU creation rendezvous (ctl) */

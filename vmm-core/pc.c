@@ -32,6 +32,7 @@
 #include "timer.h"
 #include "devices/e1000.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_gpu.h"
 #include "virtio/virtio_net.h"
 
 #define COM1_IRQ	4
@@ -40,6 +41,7 @@
 #define AUX_IRQ		12
 #define PIT_IRQ		0
 #define VGA_DEVFN	(2 << 3)	/* 00:02.0, where PCs have it */
+#define VIRTIO_GPU_DEVFN (3 << 3)	/* 00:03.0 (ARCHITECTURE.md) */
 #define IDE_IRQ_PRIMARY	14
 #define IDE_IRQ_SECONDARY 15
 #define IDE_POS_CDROM	2		/* secondary master */
@@ -337,9 +339,9 @@ static int add_nics(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* The fixed devices (vmmouse included), fw_cfg, and a virtio-blk per
- * drive at the most. */
-_Static_assert(DEVICE_TABLE_MAX >= 15 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
+/* The fixed devices (vmmouse, virtio-gpu included), fw_cfg, a virtio-blk
+ * per drive and the NICs at the most. */
+_Static_assert(DEVICE_TABLE_MAX >= 16 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -408,6 +410,19 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 		TRY_DEV(m->dev.vga, vga_new(&vc), vga_device_ops, "VGA");
 		TRY(vga_attach(m->dev.vga, m->pio, m->mmio, m->dev.pci,
 			       VGA_DEVFN), "VGA");
+	}
+	if (m->cfg.virtio_gpu) {
+		struct virtio_gpu_config gc = {
+			.pci = m->dev.pci, .devfn = VIRTIO_GPU_DEVFN,
+			.mem = &m->mem, .iofd = iofd_hv(&m->iofd),
+			.width = m->gpu_w, .height = m->gpu_h,
+		};
+
+		m->dev.vgpu = virtio_gpu_new(&gc, err, errlen);
+		if (!m->dev.vgpu)
+			return -EINVAL;
+		TRY(device_table_add(&m->devices, &virtio_gpu_device_ops,
+				     m->dev.vgpu), "virtio-gpu");
 	}
 	r = add_drives(m, err, errlen);
 	if (r < 0)

@@ -62,6 +62,24 @@ static void pattern_update(void *opaque, struct console *con, bool full)
 
 static const struct console_hw_ops pattern_ops = { .update = pattern_update };
 
+/* An adapter that offers modes, with a guest that follows at once. */
+static unsigned size_requests, req_w, req_h;
+
+static int pattern_request_size(void *opaque, unsigned w, unsigned h)
+{
+	struct pattern_hw *hw = opaque;
+
+	size_requests++;
+	req_w = hw->want_w = w;
+	req_h = hw->want_h = h;
+	return 0;
+}
+
+static const struct console_hw_ops pattern_sized_ops = {
+	.update = pattern_update,
+	.request_size = pattern_request_size,
+};
+
 #define MAX_EVENTS 256
 struct input_rec {
 	pthread_mutex_t lock;
@@ -508,6 +526,59 @@ static void test_guest_resize(void)
 	CHECK_EQ(wh, 300);
 }
 
+/* A window the user resizes is offered to an adapter that can take it,
+ * once, after it settles; the guest's new mode then shows at scale 1. */
+static void test_resize_request(void)
+{
+	int ww, wh;
+
+	console_set_hw(con, &pattern_sized_ops, &hw, &hw.lock);
+	pthread_mutex_lock(&hw.lock);
+	size_requests = 0;
+	pthread_mutex_unlock(&hw.lock);
+	/* A drag: several sizes in quick succession, one request. */
+	XResizeWindow(dpy, win, 450, 330);
+	XSync(dpy, False);
+	pump(0.05);
+	XResizeWindow(dpy, win, 520, 360);
+	XSync(dpy, False);
+	pump(0.05);
+	pthread_mutex_lock(&hw.lock);
+	CHECK_EQ(size_requests, 0);		/* not settled yet */
+	pthread_mutex_unlock(&hw.lock);
+	pump(0.6);
+	pthread_mutex_lock(&hw.lock);
+	CHECK_EQ(size_requests, 1);
+	CHECK_EQ(req_w, 520);
+	CHECK_EQ(req_h, 360);
+	pthread_mutex_unlock(&hw.lock);
+	wait_size(520, 360, &ww, &wh);
+	CHECK_EQ(ww, 520);
+	CHECK_EQ(wh, 360);
+	CHECK_EQ(mismatches(520, 360, 1, hw.seed), 0);
+	/* The window following the guest asks nothing more. */
+	pump(0.5);
+	pthread_mutex_lock(&hw.lock);
+	CHECK_EQ(size_requests, 1);
+	pthread_mutex_unlock(&hw.lock);
+
+	/* Back to the adapter without modes: a resize only scales. */
+	console_set_hw(con, &pattern_ops, &hw, &hw.lock);
+	pthread_mutex_lock(&hw.lock);
+	hw.want_w = 400;
+	hw.want_h = 300;
+	pthread_mutex_unlock(&hw.lock);
+	wait_size(400, 300, &ww, &wh);
+	resize_window(800, 600);
+	pump(0.4);
+	CHECK_EQ(mismatches(800, 600, 2, hw.seed), 0);
+	pthread_mutex_lock(&hw.lock);
+	CHECK_EQ(size_requests, 1);
+	CHECK_EQ(hw.want_w, 400);
+	pthread_mutex_unlock(&hw.lock);
+	resize_window(400, 300);
+}
+
 static void focus(void)
 {
 	XSetInputFocus(dpy, win, RevertToPointerRoot, CurrentTime);
@@ -742,6 +813,7 @@ int main(void)
 	RUN_TEST(test_pixels_scale1);
 	RUN_TEST(test_scaling);
 	RUN_TEST(test_guest_resize);
+	RUN_TEST(test_resize_request);
 	RUN_TEST(test_keys);
 	RUN_TEST(test_mouse);
 	RUN_TEST(test_fullscreen);

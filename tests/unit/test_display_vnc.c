@@ -70,6 +70,25 @@ static void pattern_update(void *opaque, struct console *con, bool full)
 
 static const struct console_hw_ops pattern_ops = { .update = pattern_update };
 
+/* An adapter that offers modes, with a guest that follows at once. */
+static unsigned size_requests;
+
+static int pattern_request_size(void *opaque, unsigned w, unsigned h)
+{
+	struct pattern_hw *hw = opaque;	/* the device lock is held */
+
+	size_requests++;
+	hw->want_w = w;
+	hw->want_h = h;
+	hw->seed++;
+	return 0;
+}
+
+static const struct console_hw_ops pattern_sized_ops = {
+	.update = pattern_update,
+	.request_size = pattern_request_size,
+};
+
 /* ---- a recording input device ---------------------------------------- */
 
 #define MAX_EVENTS 64
@@ -476,6 +495,70 @@ static void test_resize(void)
 	fixture_fini(&f);
 }
 
+/* RFB SetDesktopSize (type 251, the ExtendedDesktopSize extension) with
+ * one screen of @w x @h. */
+static bool send_set_desktop_size(rfbClient *cl, unsigned w, unsigned h)
+{
+	uint8_t m[8 + 16] = { 251, 0, w >> 8, w & 0xff, h >> 8, h & 0xff, 1, 0 };
+
+	m[8 + 8] = w >> 8;
+	m[8 + 9] = w & 0xff;
+	m[8 + 10] = h >> 8;
+	m[8 + 11] = h & 0xff;
+	return WriteToRFBServer(cl, (const char *)m, sizeof(m));
+}
+
+static bool size_is_800x500(rfbClient *cl, struct fixture *f)
+{
+	return cl->width == 800 && cl->height == 500 && client_matches(cl, f->con);
+}
+
+/* A viewer's SetDesktopSize goes to the adapter; the guest's new mode
+ * comes back as a resize.  Without an adapter that offers modes the
+ * request changes nothing. */
+static void test_set_desktop_size(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	console_set_hw(f.con, &pattern_sized_ops, &f.hw, &f.hw.lock);
+	size_requests = 0;
+	if (!start_tcp(&f, &port, NULL)) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl) {
+		CHECK(pump(cl, &f, same_as_console, 5));
+		CHECK(send_set_desktop_size(cl, 800, 500));
+		CHECK(pump(cl, &f, size_is_800x500, 5));
+		pthread_mutex_lock(&f.hw.lock);
+		CHECK_EQ(size_requests, 1);
+		pthread_mutex_unlock(&f.hw.lock);
+		CHECK_EQ(client_pixel(cl, 799, 499), pattern_pixel(799, 499, 2));
+
+		/* The standard VGA's case: refused, nothing changes. */
+		console_set_hw(f.con, &pattern_ops, &f.hw, &f.hw.lock);
+		CHECK(send_set_desktop_size(cl, 640, 480));
+		pump(cl, &f, no_client, 0.5);
+		CHECK_EQ(cl->width, 800);
+		CHECK_EQ(cl->height, 500);
+		CHECK_EQ(size_requests, 1);
+		/* A zero size is refused before the console. */
+		console_set_hw(f.con, &pattern_sized_ops, &f.hw, &f.hw.lock);
+		CHECK(send_set_desktop_size(cl, 0, 480));
+		pump(cl, &f, no_client, 0.5);
+		CHECK_EQ(size_requests, 1);
+		CHECK_EQ(cl->width, 800);
+	}
+	client_close(cl);
+	fixture_fini(&f);
+}
+
 /* Keys typed in the viewer arrive as KEY_* press/release pairs; pointer
  * positions become relative motion, buttons and wheel steps. */
 static void test_input(void)
@@ -838,6 +921,7 @@ int main(void)
 	RUN_TEST(test_pixels);
 	RUN_TEST(test_dirty_rect);
 	RUN_TEST(test_resize);
+	RUN_TEST(test_set_desktop_size);
 	RUN_TEST(test_input);
 	RUN_TEST(test_password);
 	RUN_TEST(test_unix_socket);

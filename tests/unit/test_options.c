@@ -46,6 +46,21 @@ static void test_uints(void)
 	CHECK_EQ(parse_uint(" 2", 1, 64, &v), -EINVAL);
 }
 
+static void test_vga(void)
+{
+	struct machine_config c = { 0 };
+
+	CHECK_EQ(parse_vga("virtio", &c), 0);
+	CHECK(!c.no_vga && c.virtio_gpu);
+	CHECK_EQ(parse_vga("none", &c), 0);
+	CHECK(c.no_vga && !c.virtio_gpu);
+	CHECK_EQ(parse_vga("std", &c), 0);
+	CHECK(!c.no_vga && !c.virtio_gpu);
+	CHECK_EQ(parse_vga("virtio-vga", &c), -EINVAL);
+	CHECK_EQ(parse_vga("", &c), -EINVAL);
+	CHECK(!c.no_vga && !c.virtio_gpu);
+}
+
 static void test_drive_specs(void)
 {
 	struct machine_drive d;
@@ -75,5 +90,6 @@ int main(void)
 	RUN_TEST(test_sizes);
 	RUN_TEST(test_uints);
 	RUN_TEST(test_drive_specs);
+	RUN_TEST(test_vga);
 	return check_finish();
 }

@@ -152,6 +152,39 @@ static void test_roundtrip(void)
 	vm_config_clear(&d);
 }
 
+/* vga=std|virtio|none: parsed, written only when not std, edited, and
+ * what the machine gets. */
+static void test_vga(void)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	struct vm_config c;
+	struct machine_config mc;
+
+	CHECK_EQ(parse("[vm]\nname=t\n", &c), 0);
+	CHECK(!strcmp(c.vga, "std"));
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(!mc.no_vga && !mc.virtio_gpu);
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\nvga=virtio\n", &c), 0);
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(!mc.no_vga && mc.virtio_gpu);
+	vm_config_to_keyfile(&c, "/lib/vms/t", kf);
+	CHECK(g_key_file_has_key(kf, "vm", "vga", NULL));
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\nvga=none\n", &c), 0);
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(mc.no_vga && !mc.virtio_gpu);
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\nvga=cirrus\n", &c), -EINVAL);
+	CHECK(strstr(err, "vga 'cirrus'") != NULL);
+
+	CHECK_EQ(vm_config_set(kf, "vga=std", err, sizeof(err)), 0);
+	CHECK(!g_key_file_has_key(kf, "vm", "vga", NULL));
+	CHECK_EQ(vm_config_set(kf, "vga=virtio", err, sizeof(err)), 0);
+	CHECK(g_key_file_has_key(kf, "vm", "vga", NULL));
+	CHECK_EQ(vm_config_set(kf, "vga=qxl", err, sizeof(err)), -EINVAL);
+}
+
 static void test_set(void)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -463,6 +496,7 @@ int main(void)
 {
 	RUN_TEST(test_names);
 	RUN_TEST(test_parse);
+	RUN_TEST(test_vga);
 	RUN_TEST(test_roundtrip);
 	RUN_TEST(test_set);
 	RUN_TEST(test_vmmouse_key);
