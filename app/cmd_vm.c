@@ -80,7 +80,8 @@ int cmd_create(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true };
+	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true,
+				  .agents = true };
 	bool nic_none = false;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autofree char *root = NULL, *tmp = NULL, *final = NULL, *conf = NULL;
