@@ -18,6 +18,7 @@
 #include "host/chardev.h"
 #include "display.h"
 #include "display/console.h"
+#include "agents.h"
 #include "hv.h"
 #include "log.h"
 #include "machine.h"
@@ -43,7 +44,7 @@ static void run_usage(FILE *f)
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
 		"                    [--nic none] [--sandbox on|off] [--coredump on|off]\n"
-		"                    [--vmmouse on|off]\n\n"
+		"                    [--vmmouse on|off] [--agents on|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -64,7 +65,10 @@ static void run_usage(FILE *f)
 		"Landlock, no capabilities), for debugging; --coredump on lets it dump\n"
 		"core (the dump holds guest memory).\n"
 		"--vmmouse off leaves out the VMware vmmouse, the absolute pointer on the\n"
-		"PS/2 mouse that guests' built-in drivers (Linux's psmouse) use.\n",
+		"PS/2 mouse that guests' built-in drivers (Linux's psmouse) use.\n"
+		"--agents off leaves out virtio-serial and its guest agent ports\n"
+		"(spice-vdagent's com.redhat.spice.0, qemu-guest-agent's\n"
+		"org.qemu.guest_agent.0); they serve the guest while a window or VNC runs.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -205,6 +209,7 @@ int cmd_run(int argc, char **argv)
 		{ "sandbox", required_argument, NULL, 'X' },
 		{ "coredump", required_argument, NULL, 'Y' },
 		{ "vmmouse", required_argument, NULL, 'U' },
+		{ "agents", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -224,6 +229,8 @@ int cmd_run(int argc, char **argv)
 	pthread_t sigthread;
 	char err[512] = "";
 	bool append_set = false, nic_none = false, sandbox = true, coredump = false;
+	bool agents_on = true;
+	struct vm_agents *agents = NULL;
 	struct vm_sandbox_opts so = { 0 };
 	struct nic_spec nics[MACHINE_MAX_NICS];
 	unsigned nnics = 0;
@@ -338,6 +345,13 @@ int cmd_run(int argc, char **argv)
 			}
 			nnics++;
 			break;
+		case 'A':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "vivarium: --agents '%s': use on or off\n", optarg);
+				return 2;
+			}
+			agents_on = !strcmp(optarg, "on");
+			break;
 		case 'X':
 		case 'Y':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
@@ -449,8 +463,18 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (agents_on) {
+		agents = vm_agents_new(true, true, err, sizeof(err));
+		if (!agents) {
+			fprintf(stderr, "vivarium: %s\n", err);
+			return 1;
+		}
+		cfg.nserial_ports = vm_agents_ports(agents, cfg.serial_port,
+						    MACHINE_MAX_SERIAL_PORTS);
+	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
+		vm_agents_free(agents);
 		free_nics(&cfg, nics, nnics);
 		console_free(con);
 		chardev_free(cfg.debugcon);
@@ -480,6 +504,7 @@ int cmd_run(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.nnics; i++)
 		net_stop(cfg.nic[i].backend);
 	machine_destroy(m);
+	vm_agents_free(agents);
 	free_nics(&cfg, nics, nnics);
 	console_free(con);
 	chardev_free(cfg.debugcon);

@@ -81,7 +81,7 @@ int cmd_create(int argc, char **argv)
 		{ 0 },
 	};
 	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true,
-				 .vmmouse = true };
+				 .vmmouse = true, .agents = true };
 	bool nic_none = false;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autofree char *root = NULL, *tmp = NULL, *final = NULL, *conf = NULL;

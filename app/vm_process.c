@@ -46,6 +46,7 @@
 #include "host/chardev.h"
 #include "display.h"
 #include "display/console.h"
+#include "agents.h"
 #include "png_write.h"
 #include "snaplib.h"
 #include "log.h"
@@ -127,6 +128,8 @@ struct vmproc {
 	/* The NICs' host backends: made before the machine, freed after. */
 	struct netdev *nic[VM_MAX_NICS];
 	uint8_t nic_mac[VM_MAX_NICS][6];
+	/* The guest agents on virtio-serial (agents=on); NULL: none. */
+	struct vm_agents *agents;
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -553,6 +556,16 @@ static JsonNode *status_node(struct vmproc *vp)
 		json_builder_set_member_name(b, "vnc");
 		json_builder_add_string_value(b, vp->vnc);
 	}
+	{
+		const char *names[2];
+		unsigned n = vm_agents_connected(vp->agents, names, 2);
+
+		json_builder_set_member_name(b, "agents");
+		json_builder_begin_array(b);
+		for (unsigned i = 0; i < n; i++)
+			json_builder_add_string_value(b, names[i]);
+		json_builder_end_array(b);
+	}
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
 }
@@ -580,7 +593,8 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 		     JsonObject *req)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	char err[128];
+	char err[256];
+	const char *method = "acpi";
 	bool force;
 	gint64 timeout;
 
@@ -593,6 +607,15 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 	}
 	if (force || timeout == 0) {
 		force_stop(vp, "stop --force");
+	} else if (vp->state != ST_PAUSED && vm_agents_qga_connected(vp->agents) &&
+		   vm_agents_shutdown(vp->agents, err, sizeof(err)) == 0) {
+		/* The guest agent shuts the guest down (no ACPI needed). */
+		method = "agent";
+		vm_log("asked the guest agent to shut down (the plug is pulled if the VM still runs in %" G_GINT64_FORMAT " s)",
+		       timeout);
+		if (vp->stop_timer)
+			g_source_remove(vp->stop_timer);
+		vp->stop_timer = g_timeout_add_seconds((guint)timeout, stop_timeout, vp);
 	} else {
 		/* A paused guest cannot answer the button: let it run. */
 		if (vp->state == ST_PAUSED) {
@@ -609,9 +632,59 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 	}
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "method");
-	json_builder_add_string_value(b, force || timeout == 0 ? "force" : "acpi");
+	json_builder_add_string_value(b, force || timeout == 0 ? "force" : method);
 	json_builder_set_member_name(b, "timeout");
 	json_builder_add_int_value(b, force ? 0 : timeout);
+	json_builder_end_object(b);
+	reply(c, id, true, json_builder_get_root(b), NULL);
+}
+
+static void req_clipboard_get(struct vmproc *vp, struct client *c, JsonNode *id);
+
+/* "clipboard-set": the host's clipboard text, offered to the guest. */
+static void req_clipboard_set(struct vmproc *vp, struct client *c, JsonNode *id,
+			      JsonObject *req)
+{
+	char err[256];
+	const char *text;
+
+	if (!get_string(req, "text", NULL, &text, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	if (!vp->agents) {
+		reply(c, id, false, NULL, "the VM has no guest agents (agents=off)");
+		return;
+	}
+	if (vm_agents_clipboard_set(vp->agents, text, false) < 0) {
+		reply(c, id, false, NULL, "\"text\" is over 1 MiB");
+		return;
+	}
+	req_clipboard_get(vp, c, id);
+}
+
+/* "clipboard-get": the guest's clipboard as the host knows it. */
+static void req_clipboard_get(struct vmproc *vp, struct client *c, JsonNode *id)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	const char *owner = "none", *text = NULL, *names[2];
+	unsigned n = vm_agents_connected(vp->agents, names, 2);
+	bool connected = false;
+
+	if (vp->agents)
+		text = vm_agents_clipboard_get(vp->agents, &owner);
+	for (unsigned i = 0; i < n; i++)
+		connected |= !strcmp(names[i], "vdagent");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "text");
+	if (text)
+		json_builder_add_string_value(b, text);
+	else
+		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "owner");
+	json_builder_add_string_value(b, owner);
+	json_builder_set_member_name(b, "connected");
+	json_builder_add_boolean_value(b, connected);
 	json_builder_end_object(b);
 	reply(c, id, true, json_builder_get_root(b), NULL);
 }
@@ -908,6 +981,7 @@ struct take_job {
 	const char *old[MACHINE_MAX_DRIVES];
 	bool resume;		/* the VM ran before the take */
 	bool moved;		/* the disks are on the new overlays */
+	bool frozen;		/* the guest agent froze the file systems */
 	gint64 paused_us;	/* when the take paused the VM */
 	gint64 pause_us;	/* how long the guest stood still */
 };
@@ -1033,6 +1107,16 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		reply(c, id, false, NULL, "the VM is stopping");
 		return;
 	}
+	/* A take: the guest agent flushes and freezes the file systems
+	 * first (the guest must run for it), and thaws them afterwards. */
+	if (take && !was_paused) {
+		bool frozen = false;
+		char e2[256];
+
+		if (vm_agents_fsfreeze(vp->agents, true, &frozen, e2, sizeof(e2)) < 0)
+			vm_log("snapshot '%s' without frozen file systems: %s", tag, e2);
+		j.frozen = frozen;
+	}
 	/* Memory and disks stand still until the state point (a take: the
 	 * guest runs on while its memory is written) or the rebuild. */
 	machine_pause(vp->m);
@@ -1057,10 +1141,17 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 				}
 			}
 		}
+		if (r < 0 && !was_paused)
+			machine_resume(vp->m);
+		if (j.frozen) {
+			bool done;
+			char e2[256];
+
+			if (vm_agents_fsfreeze(vp->agents, false, &done, e2, sizeof(e2)) < 0)
+				vm_log("guest-fsfreeze-thaw after the snapshot: %s", e2);
+		}
 		if (r < 0) {
 			vm_log("snapshot take failed: %s", err);
-			if (!was_paused)
-				machine_resume(vp->m);
 			reply(c, id, false, NULL, err);
 			return;
 		}
@@ -1099,6 +1190,9 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		return;
 	}
 	set_state(vp, ST_RUNNING);
+	/* The guest's clock jumped back; its file systems may be frozen (a
+	 * take freezes them before the state point). */
+	vm_agents_set_time(vp->agents, true);
 	broadcast_snapshot(vp, "reverted", tag);
 	reply(c, id, true, NULL, NULL);
 }
@@ -1245,8 +1339,12 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			reply(c, id, false, NULL, "the VM is stopping");
 			return;
 		}
+		bool was_paused = vp->state == ST_PAUSED;
+
 		machine_resume(vp->m);
 		set_state(vp, ST_RUNNING);
+		if (was_paused)		/* the guest's clock stood still */
+			vm_agents_set_time(vp->agents, false);
 		reply(c, id, true, status_node(vp), NULL);
 	} else if (!strcmp(cmd, "reset")) {
 		if (vp->state == ST_STOPPING) {
@@ -1277,6 +1375,10 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		req_nic_link(vp, c, id, req);
 	} else if (!strcmp(cmd, "display-size")) {
 		req_display_size(vp, c, id, req);
+	} else if (!strcmp(cmd, "clipboard-set")) {
+		req_clipboard_set(vp, c, id, req);
+	} else if (!strcmp(cmd, "clipboard-get")) {
+		req_clipboard_get(vp, c, id);
 	} else {
 		/* Cut at a character, not a byte: the error is UTF-8 JSON. */
 		g_autofree char *shown = g_utf8_make_valid(cmd, -1);
@@ -1285,7 +1387,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link, display-size)", shown);
+			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link, display-size, clipboard-set, clipboard-get)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -1709,6 +1811,7 @@ static void cleanup(struct vmproc *vp)
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
 		net_stop(vp->nic[i]);
 	machine_destroy(vp->m);
+	vm_agents_free(vp->agents);
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
 		net_free(vp->nic[i]);
 	console_free(vp->con);
@@ -1806,6 +1909,14 @@ int cmd_vm_process(int argc, char **argv)
 	if (r == 0) {
 		vm_machine_config(&vp.cfg, vp.serial, &mc);
 		r = open_nics(&vp, &mc, err, sizeof(err));
+	}
+	if (r == 0 && vp.cfg.agents) {
+		vp.agents = vm_agents_new(true, true, err, sizeof(err));
+		if (!vp.agents)
+			r = -ENOMEM;
+		else
+			mc.nserial_ports = vm_agents_ports(vp.agents, mc.serial_port,
+							   MACHINE_MAX_SERIAL_PORTS);
 	}
 	if (r == 0) {
 		mc.built = machine_built;

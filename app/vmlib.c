@@ -462,7 +462,8 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	cfg->created = get_str(kf, G_VM, "created");
 	if (get_on_off(kf, "sandbox", true, &cfg->sandbox, err, errlen) < 0 ||
 	    get_on_off(kf, "coredump", false, &cfg->coredump, err, errlen) < 0 ||
-	    get_on_off(kf, "vmmouse", true, &cfg->vmmouse, err, errlen) < 0)
+	    get_on_off(kf, "vmmouse", true, &cfg->vmmouse, err, errlen) < 0 ||
+	    get_on_off(kf, "agents", true, &cfg->agents, err, errlen) < 0)
 		goto fail;
 
 	kernel = get_str(kf, G_KERNEL, "kernel");
@@ -635,6 +636,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "sandbox", cfg->sandbox ? NULL : "off");
 	set_opt(kf, G_VM, "coredump", cfg->coredump ? "on" : NULL);
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
+	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
 		g_key_file_set_string(kf, G_KERNEL, "kernel", rel_to(dir, cfg->kernel));
@@ -754,7 +756,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
 	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump") ||
-		   !strcmp(key, "vmmouse")) {
+		   !strcmp(key, "vmmouse") || !strcmp(key, "agents")) {
 		bool dflt_on = strcmp(key, "coredump") != 0;
 
 		if (strcmp(v, "on") && strcmp(v, "off")) {
@@ -823,7 +825,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, vmmouse, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, vmmouse, agents, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}

@@ -65,6 +65,7 @@ struct vm_config {
 	bool sandbox;			/* sandbox=on (default) | off */
 	bool coredump;			/* coredump=on | off (default) */
 	bool vmmouse;			/* vmmouse=on (default) | off */
+	bool agents;			/* agents=on (default) | off */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];
 	unsigned ndisks;

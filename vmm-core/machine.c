@@ -396,6 +396,17 @@ static int open_drives(struct machine *m, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	if (m->cfg.nserial_ports > MACHINE_MAX_SERIAL_PORTS) {
+		snprintf(err, errlen, "at most %u virtio-serial ports",
+			 MACHINE_MAX_SERIAL_PORTS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < m->cfg.nserial_ports; i++) {
+		if (!m->cfg.serial_port[i]) {
+			snprintf(err, errlen, "virtio-serial port %u has no host side", i + 1);
+			return -EINVAL;
+		}
+	}
 	if (m->cfg.ndrives > MACHINE_MAX_DRIVES) {
 		snprintf(err, errlen, "at most %u disks and CD-ROMs", MACHINE_MAX_DRIVES);
 		return -EINVAL;

@@ -31,6 +31,7 @@ struct hv_system;
 struct hv_vcpu;
 struct machine;
 struct netdev;
+struct vcon_port;
 
 #define MACHINE_MAX_CPUS 64
 
@@ -89,6 +90,8 @@ struct machine_nic {
 };
 
 #define MACHINE_MAX_NICS 4
+/* Named ports of the virtio-serial device (virtio/virtio_console.h). */
+#define MACHINE_MAX_SERIAL_PORTS 4
 
 struct machine_config {
 	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
@@ -109,6 +112,11 @@ struct machine_config {
 	/* Network cards: PCI slots 0x10.. in this order (ARCHITECTURE.md). */
 	struct machine_nic nic[MACHINE_MAX_NICS];
 	unsigned nnics;
+	/* virtio-serial (PCI slot 0x0f) with these named ports, in this
+	 * order (ids 1..); the program's host sides, made before the machine
+	 * and freed after it (they outlive resets).  0 ports: no device. */
+	struct vcon_port *serial_port[MACHINE_MAX_SERIAL_PORTS];
+	unsigned nserial_ports;
 	/* Mirror the firmware's screen output to COM1 (SeaBIOS etc/sercon-port). */
 	bool sercon;
 	/* The screen and keyboard/mouse the frontends use (must outlive the

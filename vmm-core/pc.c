@@ -33,6 +33,7 @@
 #include "devices/e1000.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_gpu.h"
+#include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 
 #define COM1_IRQ	4
@@ -339,9 +340,37 @@ static int add_nics(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* virtio-serial with the program's named ports (the agents' channels). */
+static int add_serial_ports(struct machine *m, char *err, size_t errlen)
+{
+	struct virtio_console_config vc = {
+		.pci = m->dev.pci, .devfn = VIRTIO_SERIAL_SLOT << 3,
+		.mem = &m->mem, .lock = &m->lock, .iofd = iofd_hv(&m->iofd),
+		.nports = m->cfg.nserial_ports,
+	};
+	struct virtio_console *dev;
+
+	if (!m->cfg.nserial_ports)
+		return 0;
+	if (m->cfg.nserial_ports > MACHINE_MAX_SERIAL_PORTS ||
+	    MACHINE_MAX_SERIAL_PORTS > VCON_MAX_PORTS) {
+		snprintf(err, errlen, "virtio-serial: %u ports, at most %d",
+			 m->cfg.nserial_ports, MACHINE_MAX_SERIAL_PORTS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < m->cfg.nserial_ports; i++)
+		vc.port[i] = m->cfg.serial_port[i];
+	dev = virtio_console_new(&vc, err, errlen);
+	if (!dev)
+		return -EINVAL;
+	TRY(device_table_add(&m->devices, &virtio_console_device_ops, dev),
+	    "virtio-serial");
+	return 0;
+}
+
 /* The fixed devices (vmmouse, virtio-gpu included), fw_cfg, a virtio-blk
- * per drive and the NICs at the most. */
-_Static_assert(DEVICE_TABLE_MAX >= 16 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
+ * per drive, the NICs and virtio-serial at the most. */
+_Static_assert(DEVICE_TABLE_MAX >= 17 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -431,6 +460,9 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 	 * may be offering a frame to the NIC being attached. */
 	pthread_mutex_lock(&m->lock);
 	r = add_nics(m, err, errlen);
+	/* Likewise: the ports' host side may be writing. */
+	if (r == 0)
+		r = add_serial_ports(m, err, errlen);
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0)
 		return r;

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * app/agents.h - the VM process's side of the guest agents, on the
+ * virtio-serial ports it hands the machine (machine_config.serial_port):
+ *  - com.redhat.spice.0: spice-vdagentd (vmm-core/agent/vdagent.h), for
+ *    the shared clipboard (text: VD_AGENT_CLIPBOARD_UTF8_TEXT on the
+ *    CLIPBOARD selection) and the X session's size (MONITORS_CONFIG);
+ *  - org.qemu.guest_agent.0: qemu-guest-agent (app/qga.h), for a clean
+ *    shutdown, freezing file systems around a snapshot's state point and
+ *    setting the guest's clock after a revert or a resume.
+ *
+ * The clipboard hub: the host side's text (from the console window's
+ * clipboard or the control protocol's clipboard-set) is offered to the
+ * guest with a GRAB and sent when the guest asks; when the guest grabs,
+ * its text is requested at once and kept (at most 1 MiB), so that
+ * clipboard-get can answer and the window's clipboard follows.  Images
+ * are not carried: a grab offering only images leaves the host's text
+ * as it is.
+ *
+ * Threads: everything runs on the thread of the default GLib main
+ * context (the VM process's main thread); the ports' callbacks (vCPU
+ * threads) only write an eventfd that a main-loop watch reads.
+ */
+#ifndef VIVARIUM_AGENTS_H
+#define VIVARIUM_AGENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vcon_port;
+struct vm_agents;
+
+#define AGENT_VDAGENT_PORT	"com.redhat.spice.0"
+#define AGENT_QGA_PORT		"org.qemu.guest_agent.0"
+
+/* Make the ports (@vdagent, @qga: which); NULL on failure (one line in
+ * @err).  Both false: an object without ports (nothing connects). */
+struct vm_agents *vm_agents_new(bool vdagent, bool qga, char *err,
+				size_t errlen);
+/* Stop watching; free after the machine is destroyed.  NULL ok. */
+void vm_agents_free(struct vm_agents *a);
+/* The ports for machine_config.serial_port[]; returns their count. */
+unsigned vm_agents_ports(struct vm_agents *a, struct vcon_port **ports,
+			 unsigned max);
+
+/* The connected agents' names ("vdagent", "qga") into @names; the count. */
+unsigned vm_agents_connected(struct vm_agents *a, const char **names,
+			     unsigned max);
+
+/* ---- clipboard ----------------------------------------------------------- */
+
+/* The host's clipboard is now @text (UTF-8; NULL or "": nothing): offer
+ * it to the guest.  @from_window: it came from the window's clipboard
+ * (ignored when it is the guest's own text coming back).  0, -EINVAL
+ * (over 1 MiB or not UTF-8). */
+int vm_agents_clipboard_set(struct vm_agents *a, const char *text,
+			    bool from_window);
+/* The text on the guest's clipboard as the host knows it (NULL: none or
+ * not known yet); *@owner "guest", "host" or "none". */
+const char *vm_agents_clipboard_get(struct vm_agents *a, const char **owner);
+/* Called with the guest's new clipboard text (the window sets its own). */
+void vm_agents_on_guest_text(struct vm_agents *a,
+			     void (*fn)(void *opaque, const char *text),
+			     void *opaque);
+
+/* ---- display --------------------------------------------------------------- */
+
+/* Ask the guest's X session (spice-vdagent) for @width x @height.  0 or
+ * -ENOTCONN. */
+int vm_agents_request_size(struct vm_agents *a, unsigned width,
+			   unsigned height);
+
+/* ---- guest agent ----------------------------------------------------------- */
+
+bool vm_agents_qga_connected(struct vm_agents *a);
+/* guest-shutdown (powerdown); 0, or -errno with one line in @err. */
+int vm_agents_shutdown(struct vm_agents *a, char *err, size_t errlen);
+/* guest-fsfreeze-freeze / -thaw; 0 (also: no agent connected: nothing to
+ * do, *@done false) or -errno with @err.  *@done: the agent did it. */
+int vm_agents_fsfreeze(struct vm_agents *a, bool freeze, bool *done,
+		       char *err, size_t errlen);
+/* guest-set-time with the host's clock, 300 ms from now (after a revert
+ * or a resume), if the guest has the agent's port open; with @thaw (after
+ * a revert to a snapshot taken with frozen file systems) a
+ * guest-fsfreeze-thaw first.  The outcome is logged. */
+void vm_agents_set_time(struct vm_agents *a, bool thaw);
+
+#endif
