@@ -1763,8 +1763,11 @@ int cmd_vm_process(int argc, char **argv)
 	}
 	if (r == 0) {
 		vm_machine_config(&vp.cfg, vp.serial, &mc);
-		r = open_nics(&vp, &mc, err, sizeof(err));
+		/* A shared folder gone or a tag twice: the start fails. */
+		r = share_specs_check(vp.cfg.share, vp.cfg.nshares, err, sizeof(err));
 	}
+	if (r == 0)
+		r = open_nics(&vp, &mc, err, sizeof(err));
 	if (r == 0) {
 		mc.built = machine_built;
 		mc.built_opaque = &vp;

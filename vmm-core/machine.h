@@ -90,6 +90,16 @@ struct machine_nic {
 
 #define MACHINE_MAX_NICS 4
 
+/* One shared folder: a virtio-9p device (PCI slots 0x14..) whose 9P
+ * server is confined to @path (share/p9_server.h). */
+struct machine_share {
+	const char *path;		/* an existing folder */
+	const char *tag;		/* mount tag, unique: virtio_9p_tag_ok() */
+	bool readonly;
+};
+
+#define MACHINE_MAX_SHARES 4
+
 struct machine_config {
 	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
 	unsigned ncpus;			/* 1..MACHINE_MAX_CPUS */
@@ -109,6 +119,9 @@ struct machine_config {
 	/* Network cards: PCI slots 0x10.. in this order (ARCHITECTURE.md). */
 	struct machine_nic nic[MACHINE_MAX_NICS];
 	unsigned nnics;
+	/* Shared folders: PCI slots 0x14.. in this order. */
+	struct machine_share share[MACHINE_MAX_SHARES];
+	unsigned nshares;
 	/* Mirror the firmware's screen output to COM1 (SeaBIOS etc/sercon-port). */
 	bool sercon;
 	/* The screen and keyboard/mouse the frontends use (must outlive the
