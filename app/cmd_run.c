@@ -26,6 +26,7 @@
 #include "nic.h"
 #include "options.h"
 #include "sandbox/sandbox.h"
+#include "share.h"
 #include "vm_sandbox.h"
 
 #define DEFAULT_MEMORY	(1ull << 30)
@@ -43,7 +44,8 @@ static void run_usage(FILE *f)
 		"                    [--vnc-password-file PATH] [--vga std|virtio|none]\n"
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
-		"                    [--nic none] [--sandbox on|off] [--coredump on|off]\n"
+		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
+		"                    [--sandbox on|off] [--coredump on|off]\n"
 		"                    [--vmmouse on|off] [--agents on|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
@@ -61,6 +63,9 @@ static void run_usage(FILE *f)
 		"[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, HOSTADDR 127.0.0.1\n"
 		"by default), a tap device of the host, or a tap that QEMU's bridge\n"
 		"helper puts on a bridge.\n"
+		"--share gives the guest a host folder (up to 4) over virtio-9p; the\n"
+		"guest mounts it with mount -t 9p -o trans=virtio,version=9p2000.L NAME\n"
+		"DIR (NAME defaults to the folder's name); it cannot reach outside it.\n"
 		"--sandbox off runs the VM without its sandbox (seccomp allow-lists,\n"
 		"Landlock, no capabilities), for debugging; --coredump on lets it dump\n"
 		"core (the dump holds guest memory).\n"
@@ -206,6 +211,7 @@ int cmd_run(int argc, char **argv)
 		{ "vnc-password-file", required_argument, NULL, 'P' },
 		{ "vga", required_argument, NULL, 'G' },
 		{ "nic", required_argument, NULL, 'N' },
+		{ "share", required_argument, NULL, 'F' },
 		{ "sandbox", required_argument, NULL, 'X' },
 		{ "coredump", required_argument, NULL, 'Y' },
 		{ "vmmouse", required_argument, NULL, 'U' },
@@ -234,6 +240,7 @@ int cmd_run(int argc, char **argv)
 	struct vm_sandbox_opts so = { 0 };
 	struct nic_spec nics[MACHINE_MAX_NICS];
 	unsigned nnics = 0;
+	g_autoptr(GArray) shares = g_array_new(FALSE, TRUE, sizeof(struct share_spec));
 	int opt, r, status;
 
 	optind = 1;
@@ -352,6 +359,21 @@ int cmd_run(int argc, char **argv)
 			}
 			agents_on = !strcmp(optarg, "on");
 			break;
+		case 'F': {
+			struct share_spec sh;
+
+			if (shares->len == MACHINE_MAX_SHARES) {
+				fprintf(stderr, "vivarium: at most %u shared folders\n",
+					MACHINE_MAX_SHARES);
+				return 2;
+			}
+			if (share_spec_parse(optarg, &sh, err, sizeof(err)) < 0) {
+				fprintf(stderr, "vivarium: %s\n", err);
+				return 2;
+			}
+			g_array_append_val(shares, sh);
+			break;
+		}
 		case 'X':
 		case 'Y':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
@@ -411,6 +433,15 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --nic none goes alone\n");
 		return 2;
 	}
+	/* A missing folder, a file, a tag twice: refused before anything. */
+	if (share_specs_check((const struct share_spec *)(void *)shares->data,
+			      shares->len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vivarium: %s\n", err);
+		return 2;
+	}
+	for (unsigned i = 0; i < shares->len; i++)
+		cfg.share[cfg.nshares++] =
+			share_to_machine(&g_array_index(shares, struct share_spec, i));
 	/* Signals go to one thread; every thread started from here on (the
 	 * NICs' backends', the vCPUs') inherits the mask. */
 	sigemptyset(&sig.set);
@@ -506,6 +537,8 @@ int cmd_run(int argc, char **argv)
 	machine_destroy(m);
 	vm_agents_free(agents);
 	free_nics(&cfg, nics, nnics);
+	for (unsigned i = 0; i < shares->len; i++)
+		share_spec_clear(&g_array_index(shares, struct share_spec, i));
 	console_free(con);
 	chardev_free(cfg.debugcon);
 	chardev_free(cfg.serial);	/* restores the terminal */

@@ -1908,7 +1908,8 @@ int cmd_vm_process(int argc, char **argv)
 	}
 	if (r == 0) {
 		vm_machine_config(&vp.cfg, vp.serial, &mc);
-		r = open_nics(&vp, &mc, err, sizeof(err));
+		/* A shared folder gone or a tag twice: the start fails. */
+		r = share_specs_check(vp.cfg.share, vp.cfg.nshares, err, sizeof(err));
 	}
 	if (r == 0 && vp.cfg.agents) {
 		vp.agents = vm_agents_new(true, true, err, sizeof(err));
@@ -1918,6 +1919,8 @@ int cmd_vm_process(int argc, char **argv)
 			mc.nserial_ports = vm_agents_ports(vp.agents, mc.serial_port,
 							   MACHINE_MAX_SERIAL_PORTS);
 	}
+	if (r == 0)
+		r = open_nics(&vp, &mc, err, sizeof(err));
 	if (r == 0) {
 		mc.built = machine_built;
 		mc.built_opaque = &vp;

@@ -60,6 +60,12 @@ int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
 	for (unsigned i = 0; i < mc->nnics; i++)
 		if (mc->nic[i].backend && !strcmp(net_kind(mc->nic[i].backend), "nat"))
 			cfg.nat = true;
+	/* Shared folders: everything beneath (read-only for readonly
+	 * ones); their servers' calls in the filters. */
+	for (unsigned i = 0; i < mc->nshares; i++)
+		add(&p, mc->share[i].path, mc->share[i].readonly ? SANDBOX_READ
+								 : SANDBOX_SHARE, true);
+	cfg.shares = mc->nshares > 0;
 	if (o->vm_name) {
 		g_autofree char *dir = vmlib_vm_dir(o->vm_name);
 		g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);

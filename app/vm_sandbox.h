@@ -25,7 +25,9 @@ struct vm_sandbox_opts {
 /*
  * vm_sandbox_enter - sandbox_enter() for a VM: Landlock lets the process
  * read and write its writable disks' images, read its read-only disks,
- * CD-ROM and every image of their backing chains, do anything in its VM
+ * CD-ROM and every image of their backing chains, do anything but make
+ * device nodes, FIFOs and sockets beneath its shared folders (read their
+ * read-only ones), do anything in its VM
  * folder, remove files in the control socket's folder; the seccomp lists
  * allow NAT's sockets when a NIC is on NAT and the GPU when @window.  The
  * kernel, initrd and firmware are read before (machine_create) and need

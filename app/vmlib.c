@@ -334,6 +334,8 @@ void vm_config_clear(struct vm_config *cfg)
 		g_free(cfg->disk[i].path);
 	for (unsigned i = 0; i < cfg->nnics; i++)
 		nic_spec_clear(&cfg->nic[i]);
+	for (unsigned i = 0; i < cfg->nshares; i++)
+		share_spec_clear(&cfg->share[i]);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -541,6 +543,17 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 			goto fail;
 		cfg->nnics++;
 	}
+	for (unsigned n = 0; n < MACHINE_MAX_SHARES; n++) {
+		g_autofree char *group = g_strdup_printf("share%u", n);
+
+		r = share_spec_from_keyfile(kf, group, &cfg->share[cfg->nshares],
+					    err, errlen);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			goto fail;
+		cfg->nshares++;
+	}
 	return 0;
 fail:
 	vm_config_clear(cfg);
@@ -658,6 +671,11 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 		g_autofree char *group = g_strdup_printf("nic%u", i);
 
 		nic_spec_to_keyfile(&cfg->nic[i], kf, group);
+	}
+	for (unsigned i = 0; i < cfg->nshares; i++) {
+		g_autofree char *group = g_strdup_printf("share%u", i);
+
+		share_spec_to_keyfile(&cfg->share[i], kf, group);
 	}
 }
 
@@ -863,6 +881,8 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 		d->cdrom = true;
 		d->readonly = true;
 	}
+	for (unsigned i = 0; i < cfg->nshares && i < MACHINE_MAX_SHARES; i++)
+		out->share[out->nshares++] = share_to_machine(&cfg->share[i]);
 }
 
 /* ---- run state ---------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include "block/block.h"
 #include "machine.h"
 #include "nic.h"
+#include "share.h"
 
 #define VM_NAME_MAX		64	/* bytes; the socket path must fit too */
 #define VM_CONF_FILE		"vm.conf"
@@ -75,6 +76,9 @@ struct vm_config {
 	 * cards keep their group's number as their index in the list). */
 	struct nic_spec nic[VM_MAX_NICS];
 	unsigned nnics;
+	/* [share0]..[share3]: shared folders (share.h), in order. */
+	struct share_spec share[MACHINE_MAX_SHARES];
+	unsigned nshares;
 };
 
 /* ---- names and paths (g_free the strings) ------------------------------ */

@@ -66,8 +66,9 @@ struct device {
 	void *opaque;		/* the device's state struct */
 };
 
-/* A PC's fixed devices plus a virtio-blk per drive, with room to spare. */
-#define DEVICE_TABLE_MAX 40
+/* A PC's fixed devices plus a virtio-blk per drive, a NIC per card and a
+ * virtio-9p per shared folder, with room to spare. */
+#define DEVICE_TABLE_MAX 44
 
 struct device_table {
 	struct device dev[DEVICE_TABLE_MAX];

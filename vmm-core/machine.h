@@ -93,6 +93,16 @@ struct machine_nic {
 /* Named ports of the virtio-serial device (virtio/virtio_console.h). */
 #define MACHINE_MAX_SERIAL_PORTS 4
 
+/* One shared folder: a virtio-9p device (PCI slots 0x14..) whose 9P
+ * server is confined to @path (share/p9_server.h). */
+struct machine_share {
+	const char *path;		/* an existing folder */
+	const char *tag;		/* mount tag, unique: virtio_9p_tag_ok() */
+	bool readonly;
+};
+
+#define MACHINE_MAX_SHARES 4
+
 struct machine_config {
 	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
 	unsigned ncpus;			/* 1..MACHINE_MAX_CPUS */
@@ -117,6 +127,9 @@ struct machine_config {
 	 * and freed after it (they outlive resets).  0 ports: no device. */
 	struct vcon_port *serial_port[MACHINE_MAX_SERIAL_PORTS];
 	unsigned nserial_ports;
+	/* Shared folders: PCI slots 0x14.. in this order. */
+	struct machine_share share[MACHINE_MAX_SHARES];
+	unsigned nshares;
 	/* Mirror the firmware's screen output to COM1 (SeaBIOS etc/sercon-port). */
 	bool sercon;
 	/* The screen and keyboard/mouse the frontends use (must outlive the

@@ -43,6 +43,7 @@ struct blk;
 #define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
 #define NIC_SLOT	0x10		/* first PCI slot of the NICs */
 #define VIRTIO_SERIAL_SLOT 0x0f		/* virtio-serial (virtio-console) */
+#define VIRTIO_9P_SLOT	0x14		/* first PCI slot of the shared folders */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
 enum run_end { END_NONE, END_STOP, END_RESET, END_RESTORE };

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "timer.h"
 #include "devices/e1000.h"
+#include "virtio/virtio_9p.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_gpu.h"
 #include "virtio/virtio_console.h"
@@ -368,9 +369,38 @@ static int add_serial_ports(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* One virtio-9p function per shared folder, at slots VIRTIO_9P_SLOT..;
+ * a folder that has gone since the configuration was checked fails the
+ * build with its line. */
+static int add_shares(struct machine *m, char *err, size_t errlen)
+{
+	if (m->cfg.nshares > MACHINE_MAX_SHARES) {
+		snprintf(err, errlen, "at most %u shared folders", MACHINE_MAX_SHARES);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < m->cfg.nshares; i++) {
+		const struct machine_share *s = &m->cfg.share[i];
+		struct virtio_9p_config vc = {
+			.pci = m->dev.pci,
+			.devfn = (uint8_t)((VIRTIO_9P_SLOT + i) << 3),
+			.mem = &m->mem, .lock = &m->lock,
+			.iofd = iofd_hv(&m->iofd),
+			.path = s->path, .tag = s->tag, .readonly = s->readonly,
+		};
+		struct virtio_9p *v = virtio_9p_new(&vc, err, errlen);
+
+		if (!v)
+			return -EINVAL;
+		TRY(device_table_add(&m->devices, &virtio_9p_device_ops, v),
+		    "virtio-9p");
+	}
+	return 0;
+}
+
 /* The fixed devices (vmmouse, virtio-gpu included), fw_cfg, a virtio-blk
- * per drive, the NICs and virtio-serial at the most. */
-_Static_assert(DEVICE_TABLE_MAX >= 17 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS,
+ * per drive, the NICs, virtio-serial and the shares at the most. */
+_Static_assert(DEVICE_TABLE_MAX >= 17 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS +
+	       MACHINE_MAX_SHARES,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -464,6 +494,9 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 	if (r == 0)
 		r = add_serial_ports(m, err, errlen);
 	pthread_mutex_unlock(&m->lock);
+	if (r < 0)
+		return r;
+	r = add_shares(m, err, errlen);
 	if (r < 0)
 		return r;
 	/* 0xcf9 shares CONFIG_ADDRESS's dword: the host bridge forwards it. */

@@ -123,6 +123,7 @@ static uint64_t rights(enum sandbox_access a)
 	case SANDBOX_READ: return LL_FS_READ;
 	case SANDBOX_READ_WRITE: return LL_FILE_RW;
 	case SANDBOX_FOLDER: return LL_FOLDER;
+	case SANDBOX_SHARE: return LL_FOLDER | LL_FS_MAKE_SYM;
 	case SANDBOX_REMOVE: return LL_FS_REMOVE_FILE;
 	}
 	return 0;

@@ -22,9 +22,11 @@
  * device code issues on the VM (MSIs, routes, doorbells, memory slots) and
  * its own: KVM_RUN and the vCPU ioctls on vCPU threads only, file syncs
  * and allocation on block workers, sockets on network and VNC threads,
- * thread creation on VNC threads.  None of them may map executable
- * memory, open a file other than read-only, create, rename or remove
- * files, fork, or touch KVM's system and VM-building ioctls.  (Landlock
+ * thread creation on VNC threads, the file-system calls of a shared
+ * folder's 9P server on its worker.  None of them may map executable
+ * memory, fork, or touch KVM's system and VM-building ioctls; none but
+ * the 9P worker (whose Landlock rules are its share) may open a file
+ * other than read-only, create, rename or remove files.  (Landlock
  * bounds where the read-only opens reach.)  The main
  * loop and the machine thread (which rebuilds the VM on a reset) keep the
  * base: they create threads, files and the VM.
@@ -112,6 +114,16 @@ static const char *const sys_base[] = {
 /* Block workers: what image I/O needs beyond the core. */
 static const char *const sys_block[] = {
 	"fsync", "fdatasync", "fallocate", "ftruncate", "fadvise64",
+};
+
+/* A shared folder's 9P server (share/p9_server.c): the file-system calls
+ * of every 9P2000.L operation; Landlock bounds them to the share (read-only
+ * for a readonly one).  Opens of any kind: creating files is its job. */
+static const char *const sys_share[] = {
+	"openat", "openat2", "getdents64", "mkdirat", "symlinkat", "linkat",
+	"renameat", "renameat2", "unlinkat", "readlinkat", "fchmod",
+	"fchmodat", "fchmodat2", "utimensat", "ftruncate", "fsync",
+	"fdatasync", "fstatfs", "flock", "fgetxattr", "flistxattr",
 };
 
 /* Sockets that exist (NAT's, VNC clients'). */
@@ -302,6 +314,8 @@ static void build_base(struct builder *b, const struct policy_opts *o)
 	ALLOW_IOCTLS(b, ioctl_blockdev);
 	if (o->nat)
 		allow_nat_sockets(b);
+	if (o->shares)
+		ALLOW(b, sys_share);
 	if (o->window) {
 		ALLOW(b, sys_window);
 		allow_ioctl_type(b, 'd');	/* DRM, drivers' included */
@@ -360,6 +374,9 @@ static void build(struct builder *b, enum sandbox_thread kind,
 		break;
 	case SANDBOX_THREAD_SIGNALS:
 		rule(b, SCMP_ACT_ALLOW, "rt_sigtimedwait", 0, NULL);
+		break;
+	case SANDBOX_THREAD_SHARE:
+		ALLOW(b, sys_share);
 		break;
 	case SANDBOX_THREAD_TIMER:
 	case SANDBOX_THREAD_IO:

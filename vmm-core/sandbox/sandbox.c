@@ -423,7 +423,8 @@ static void caps_prepare(void)
 
 static int build_filters(const struct sandbox_config *cfg, char *err, size_t errlen)
 {
-	struct policy_opts o = { .pid = getpid(), .nat = cfg->nat, .window = cfg->window };
+	struct policy_opts o = { .pid = getpid(), .nat = cfg->nat, .window = cfg->window,
+				  .shares = cfg->shares };
 
 	for (int k = 0; k < SANDBOX_THREAD_KINDS; k++) {
 		int r;

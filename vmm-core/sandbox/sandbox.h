@@ -37,6 +37,7 @@ enum sandbox_thread {
 	SANDBOX_THREAD_SERIAL,		/* host/chardev.c: terminal input */
 	SANDBOX_THREAD_VNC,		/* display_vnc.c: acceptor, clients */
 	SANDBOX_THREAD_SIGNALS,		/* `vivarium run`'s sigwait thread */
+	SANDBOX_THREAD_SHARE,		/* virtio_9p.c: a shared folder's server */
 	SANDBOX_THREAD_KINDS
 };
 
@@ -50,6 +51,8 @@ enum sandbox_access {
 				 * create, rename and remove files and folders */
 	SANDBOX_REMOVE,		/* remove files beneath a folder (a socket the
 				 * process made there, at its end) */
+	SANDBOX_SHARE,		/* a shared folder: SANDBOX_FOLDER and making
+				 * symlinks (no device nodes, FIFOs, sockets) */
 };
 
 struct sandbox_path {
@@ -65,6 +68,8 @@ struct sandbox_config {
 	bool window;		/* an SDL console window on this process:
 				 * GPU (DRM, dma-buf) ioctls, SysV shared
 				 * memory, the GL driver's JIT mappings */
+	bool shares;		/* shared folders (virtio-9p): the base allows
+				 * the calls of their servers (sys_share) */
 	/* What the process may reach, besides the read-only system paths
 	 * landlock.c adds (libraries and their data, time zones, resolv.conf,
 	 * /dev/null, /dev/urandom). */

@@ -18,6 +18,7 @@ struct policy_opts {
 	pid_t pid;		/* ours: kill/tgkill may target it only */
 	bool nat;		/* AF_INET/AF_INET6 sockets (libslirp) */
 	bool window;		/* SDL: GPU ioctls, SysV shm, JIT mappings */
+	bool shares;		/* shared folders: the 9P server's calls */
 };
 
 /*
