@@ -80,8 +80,11 @@
 # then GUEST-WAITING.  Times are the guest's /proc/uptime, in ms.
 #
 # --desk: as --wait, but first load what a desktop guest's console
-# integration uses (virtio_input, virtio-gpu with its DRM modules,
-# virtio_console; from modules.dep) and print
+# integration and shared folders use (virtio_input, psmouse for the
+# vmmouse, virtio-gpu with its DRM modules, virtio_console, 9p over
+# virtio; from modules.dep), start qemu-ga on org.qemu.guest_agent.0 when
+# Debian's qemu-guest-agent is installed on the host (copied in with its
+# libraries; GUEST-QGA=started|absent) and print
 #   GUEST-INPUT name="..." dev=eventN [abs=XMIN..XMAX,YMIN..YMAX]  (each)
 #   GUEST-DRM=<connector>:<status>:<modes, comma-separated>          (each)
 #   GUEST-VPORT=<virtio-serial port name>                           (each)
@@ -97,8 +100,17 @@
 #                        connector on a filled dumb buffer
 #                        (GUEST-MODESET=ok|fail ...), held until the next
 #                        modeset
+#   clip-get MS          the SPICE agent's guest side: wait for the
+#                        host's clipboard and print GUEST-CLIP-TEXT=
+#   clip-set TEXT        offer TEXT as the guest's clipboard
+#   mount TAG            mount -t 9p TAG on /mnt/TAG (GUEST-MOUNT=ok|fail)
+#   sh CMD...            run CMD with sh -c, its output prefixed
+#                        GUEST-SH: and GUEST-SH-RC=<status> at the end
+#   unbind-input NAME    unbind the virtio_input driver from the device
+#                        named NAME (GUEST-UNBIND=ok|fail)
 #   dmesg-check          as --count's
-# (tests/rig/vivguest.c, built static here, does evread and modeset.)
+# (tests/rig/vivguest.c, built static here, does evread, modeset and the
+# clipboard.)
 #
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
@@ -198,9 +210,16 @@ add_modules() {
 	echo "$order" >"$stage/lib/modules/$file"
 }
 if [ "$desk" = 1 ]; then
-	add_modules desk-order virtio_pci virtio_input virtio_console virtio-gpu
+	add_modules desk-order virtio_pci virtio_input psmouse virtio_console \
+		virtio-gpu 9pnet_virtio 9p
 	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" ||
 		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
+	if [ -x /usr/sbin/qemu-ga ]; then
+		for f in /usr/sbin/qemu-ga $(ldd /usr/sbin/qemu-ga | grep -o '/[^ ]*'); do
+			mkdir -p "$stage$(dirname "$f")"
+			cp -L "$f" "$stage$f"
+		done
+	fi
 fi
 if [ "$disk" = 1 ]; then
 	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
@@ -415,9 +434,19 @@ drm() {
 }
 vivguest inputs
 drm
+qga=
 for p in /sys/class/virtio-ports/*; do
-	[ -e "$p/name" ] && echo "GUEST-VPORT=$(cat "$p/name")"
+	[ -e "$p/name" ] || continue
+	echo "GUEST-VPORT=$(cat "$p/name")"
+	[ "$(cat "$p/name")" = org.qemu.guest_agent.0 ] && qga=/dev/${p##*/}
 done
+if [ -x /usr/sbin/qemu-ga ] && [ -n "$qga" ]; then
+	mkdir -p /var/run
+	/usr/sbin/qemu-ga -m virtio-serial -p "$qga" -d -f /var/run/qga.pid &&
+		echo "GUEST-QGA=started" || echo "GUEST-QGA=fail"
+else
+	echo "GUEST-QGA=absent"
+fi
 (while read -r line; do
 	echo "GUEST-ECHO=$line"
 	set -- $line
@@ -432,6 +461,32 @@ done
 		[ -n "${modeset_pid:-}" ] && kill "$modeset_pid" 2>/dev/null
 		vivguest modeset "$2" "$3" &
 		modeset_pid=$! ;;
+	clip-get) vivguest clip-get "$2" & ;;
+	clip-set)
+		shift
+		vivguest clip-set "$*" 30000 & ;;
+	mount)
+		mkdir -p "/mnt/$2"
+		if mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 "$2" "/mnt/$2"; then
+			echo "GUEST-MOUNT=ok $2"
+		else
+			echo "GUEST-MOUNT=fail $2"
+		fi ;;
+	sh)
+		shift
+		out=$(sh -c "$*" 2>&1)
+		rc=$?
+		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/GUEST-SH: /'
+		echo "GUEST-SH-RC=$rc" ;;
+	unbind-input)
+		shift
+		ok=fail
+		for e in /sys/class/input/input*; do
+			[ "$(cat "$e/name" 2>/dev/null)" = "$*" ] || continue
+			dev=$(readlink -f "$e/device")
+			echo "${dev##*/}" >/sys/bus/virtio/drivers/virtio_input/unbind && ok=ok
+		done
+		echo "GUEST-UNBIND=$ok" ;;
 	dmesg-check)
 		bad=$(dmesg | grep -iE 'clocksource.*unstable|soft lockup|rcu.*stall|hung task')
 		echo "GUEST-DMESG-BAD=$(printf '%s' "$bad" | grep -c .)"

@@ -15,6 +15,16 @@
  *       a DRM dumb buffer of WIDTH x HEIGHT (XRGB8888, filled with one
  *       colour, 0x00336699) on the first connected connector, with its mode of that
  *       size: GUEST-MODESET=ok|fail ...
+ *   vivguest clip-get TIMEOUT_MS
+ *   vivguest clip-set TEXT TIMEOUT_MS
+ *       the guest side of the SPICE agent on the virtio-serial port
+ *       com.redhat.spice.0 (spice-vdagentd's wire format, vd_agent.h:
+ *       chunks on port 1, messages with the selection header): announce
+ *       capabilities, then clip-get waits for the host's clipboard grab,
+ *       requests the text and prints GUEST-CLIP-TEXT=<text>; clip-set
+ *       grabs with UTF-8 text and answers the host's request with TEXT:
+ *       GUEST-CLIP-SENT.  Either ends with GUEST-CLIP=ok|timeout|fail.
+ *       (What spice-vdagent does in an X session, without X.)
  *
  * The DRM structures are the kernel's UAPI (include/uapi/drm/drm_mode.h),
  * spelled out here because Debian ships those headers only with libdrm-dev.
@@ -25,6 +35,7 @@
 #include <fcntl.h>
 #include <linux/input.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +289,191 @@ static int modeset(unsigned w, unsigned h)
 	return 0;
 }
 
+/* ---- the SPICE agent's guest side ---------------------------------------- */
+
+#define VDP_CLIENT_PORT		1
+#define VD_AGENT_PROTOCOL	1
+#define VD_AGENT_CLIPBOARD	4
+#define VD_AGENT_ANNOUNCE_CAPABILITIES 6
+#define VD_AGENT_CLIPBOARD_GRAB	7
+#define VD_AGENT_CLIPBOARD_REQUEST 8
+#define CAP_CLIPBOARD_BY_DEMAND	5
+#define CAP_CLIPBOARD_SELECTION	6
+#define UTF8_TEXT		1
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static int open_port(const char *name)
+{
+	DIR *d = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+	int fd = -1;
+
+	if (!d)
+		return -1;
+	while (fd < 0 && (e = readdir(d))) {
+		char path[600], got[128] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(got, sizeof(got), f))
+			got[strcspn(got, "\n")] = 0;
+		fclose(f);
+		if (!strcmp(got, name)) {
+			snprintf(path, sizeof(path), "/dev/%s", e->d_name);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+		}
+	}
+	closedir(d);
+	return fd;
+}
+
+/* One message in one chunk, as spice-vdagentd sends them. */
+static int agent_send(int fd, uint32_t type, const void *data, size_t len)
+{
+	uint8_t *b = calloc(1, 28 + len);
+	int r;
+
+	if (!b)
+		return -1;
+	put32(b, VDP_CLIENT_PORT);
+	put32(b + 4, (uint32_t)(20 + len));
+	put32(b + 8, VD_AGENT_PROTOCOL);
+	put32(b + 12, type);
+	put32(b + 24, (uint32_t)len);
+	memcpy(b + 28, data, len);
+	r = write(fd, b, 28 + len) == (ssize_t)(28 + len) ? 0 : -1;
+	free(b);
+	return r;
+}
+
+/* The next whole message (reassembled from chunks): its type, data in
+ * *@data (malloc'd), length; -1 on timeout or a broken stream. */
+static int agent_recv(int fd, long long end, uint32_t *type, uint8_t **data,
+		      uint32_t *len)
+{
+	static uint8_t buf[1 << 16];
+	static size_t have;
+	uint8_t *msg = NULL;
+	size_t want = 0, got = 0;
+
+	for (;;) {
+		/* Whole chunks in buf: take them. */
+		while (have >= 8 && have >= 8 + get32(buf + 4)) {
+			uint32_t n = get32(buf + 4);
+
+			if (!msg) {
+				if (n < 20)
+					return -1;
+				want = 20 + get32(buf + 8 + 16);
+				if (want > (1u << 21))
+					return -1;
+				msg = malloc(want);
+				if (!msg)
+					return -1;
+			}
+			if (got + n > want)
+				return -1;
+			memcpy(msg + got, buf + 8, n);
+			got += n;
+			memmove(buf, buf + 8 + n, have - 8 - n);
+			have -= 8 + n;
+			if (got == want) {
+				*type = get32(msg + 4);
+				*len = (uint32_t)(want - 20);
+				*data = malloc(want - 20 + 1);
+				memcpy(*data, msg + 20, want - 20);
+				(*data)[want - 20] = 0;
+				free(msg);
+				return 0;
+			}
+		}
+		{
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			long long left = end - now_ms();
+			ssize_t n;
+
+			if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+				free(msg);
+				return -1;
+			}
+			n = read(fd, buf + have, sizeof(buf) - have);
+			if (n <= 0) {
+				free(msg);
+				return -1;
+			}
+			have += (size_t)n;
+		}
+	}
+}
+
+static int clip(const char *text, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	int fd = open_port("com.redhat.spice.0");
+	uint8_t caps[8] = { 0 }, sel[8] = { 0 }, *data;
+	uint32_t type, len;
+	bool done = false;
+
+	if (fd < 0) {
+		printf("GUEST-CLIP=fail no com.redhat.spice.0 port (%s)\n",
+		       strerror(errno));
+		return 1;
+	}
+	put32(caps, 1);				/* request the host's */
+	put32(caps + 4, 1u << CAP_CLIPBOARD_BY_DEMAND |
+			1u << CAP_CLIPBOARD_SELECTION);
+	agent_send(fd, VD_AGENT_ANNOUNCE_CAPABILITIES, caps, sizeof(caps));
+	if (text) {
+		put32(sel + 4, UTF8_TEXT);	/* selection 0: CLIPBOARD */
+		agent_send(fd, VD_AGENT_CLIPBOARD_GRAB, sel, 8);
+	}
+	while (!done && agent_recv(fd, end, &type, &data, &len) == 0) {
+		if (!text && type == VD_AGENT_CLIPBOARD_GRAB && len >= 8) {
+			uint8_t req[8] = { 0 };
+
+			put32(req + 4, UTF8_TEXT);
+			agent_send(fd, VD_AGENT_CLIPBOARD_REQUEST, req, 8);
+		} else if (!text && type == VD_AGENT_CLIPBOARD && len >= 8) {
+			printf("GUEST-CLIP-TEXT=%.*s\n", (int)(len - 8), data + 8);
+			done = true;
+		} else if (text && type == VD_AGENT_CLIPBOARD_REQUEST) {
+			size_t n = strlen(text);
+			uint8_t *c = calloc(1, 8 + n);
+
+			put32(c + 4, UTF8_TEXT);
+			memcpy(c + 8, text, n);
+			agent_send(fd, VD_AGENT_CLIPBOARD, c, 8 + n);
+			free(c);
+			printf("GUEST-CLIP-SENT\n");
+			done = true;
+		}
+		free(data);
+	}
+	printf("GUEST-CLIP=%s\n", done ? "ok" : "timeout");
+	/* Keep the port open a moment: closing it drops what is queued. */
+	if (done)
+		usleep(500000);
+	close(fd);
+	return done ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -289,6 +485,11 @@ int main(int argc, char **argv)
 		return evread(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "modeset"))
 		return modeset((unsigned)atoi(argv[2]), (unsigned)atoi(argv[3]));
-	fprintf(stderr, "usage: vivguest inputs | evread NAME REPORTS TIMEOUT_MS | modeset W H\n");
+	if (argc == 3 && !strcmp(argv[1], "clip-get"))
+		return clip(NULL, atoi(argv[2]));
+	if (argc == 4 && !strcmp(argv[1], "clip-set"))
+		return clip(argv[2], atoi(argv[3]));
+	fprintf(stderr, "usage: vivguest inputs | evread NAME REPORTS TIMEOUT_MS | modeset W H\n"
+		"       | clip-get TIMEOUT_MS | clip-set TEXT TIMEOUT_MS\n");
 	return 2;
 }
