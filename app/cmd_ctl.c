@@ -24,6 +24,7 @@
 
 #include "commands.h"
 #include "ctl.h"
+#include "display/console.h"
 #include "host/chardev.h"
 #include "newfile.h"
 #include "options.h"
@@ -682,5 +683,89 @@ int cmd_console(int argc, char **argv)
 		fprintf(stderr, "\n[vivarium: detached; VM '%s' keeps running]\n", name);
 	else
 		fprintf(stderr, "\n[vivarium: VM '%s' stopped]\n", name);
+	return 0;
+}
+
+/* vivarium resize NAME WIDTHxHEIGHT: the control socket's display-size. */
+int cmd_resize(int argc, char **argv)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autoptr(JsonNode) res = NULL;
+	unsigned w, h;
+	char x, err[512];
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: vivarium resize NAME WIDTHxHEIGHT\n\n"
+		       "Offers the guest a screen of WIDTHxHEIGHT pixels, as resizing the\n"
+		       "console window does: with vga=virtio, the guest's virtio-gpu driver\n"
+		       "sees it as the preferred mode (and spice-vdagent applies it in X).\n");
+		return 0;
+	}
+	if (argc != 3 || sscanf(argv[2], "%u%c%u", &w, &x, &h) != 3 || x != 'x' ||
+	    !w || !h || w > CONSOLE_MAX_WIDTH || h > CONSOLE_MAX_HEIGHT) {
+		ERR("usage: vivarium resize NAME WIDTHxHEIGHT (1x1 to %ux%u)",
+		    CONSOLE_MAX_WIDTH, CONSOLE_MAX_HEIGHT);
+		return 2;
+	}
+	if (need_vm(argv[1]) < 0)
+		return 1;
+	if (!vmlib_running(argv[1], NULL)) {
+		ERR("VM '%s' is not running", argv[1]);
+		return 1;
+	}
+	json_object_set_int_member(args, "width", w);
+	json_object_set_int_member(args, "height", h);
+	if (ctl_simple(argv[1], "display-size", args, REQUEST_TIMEOUT_MS, &res,
+		       err, sizeof(err)) < 0) {
+		ERR("resize: %s", err);
+		return 1;
+	}
+	printf("offered %ux%u to VM '%s'\n", w, h, argv[1]);
+	return 0;
+}
+
+/* vivarium clipboard NAME [--set TEXT]: the guest's clipboard. */
+int cmd_clipboard(int argc, char **argv)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autoptr(JsonNode) res = NULL;
+	bool set = argc == 4 && !strcmp(argv[2], "--set");
+	char err[512];
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: vivarium clipboard NAME [--set TEXT]\n\n"
+		       "Prints the guest's clipboard text (what spice-vdagent in the guest\n"
+		       "last offered), or with --set makes TEXT the clipboard the guest\n"
+		       "pastes.  Needs the guest agent (agents=on, spice-vdagent in the guest).\n");
+		return 0;
+	}
+	if (argc != 2 && !set) {
+		ERR("usage: vivarium clipboard NAME [--set TEXT]");
+		return 2;
+	}
+	if (need_vm(argv[1]) < 0)
+		return 1;
+	if (!vmlib_running(argv[1], NULL)) {
+		ERR("VM '%s' is not running", argv[1]);
+		return 1;
+	}
+	if (set)
+		json_object_set_string_member(args, "text", argv[3]);
+	if (ctl_simple(argv[1], set ? "clipboard-set" : "clipboard-get",
+		       set ? args : NULL, REQUEST_TIMEOUT_MS, &res, err,
+		       sizeof(err)) < 0) {
+		ERR("clipboard: %s", err);
+		return 1;
+	}
+	if (!set && res && JSON_NODE_HOLDS_OBJECT(res)) {
+		JsonObject *o = json_node_get_object(res);
+		JsonNode *t = json_object_get_member(o, "text");
+
+		if (t && JSON_NODE_HOLDS_VALUE(t) &&
+		    json_node_get_value_type(t) == G_TYPE_STRING)
+			printf("%s\n", json_node_get_string(t));
+		else if (!json_object_get_boolean_member_with_default(o, "connected", FALSE))
+			fprintf(stderr, "vivarium: the guest's clipboard agent is not connected\n");
+	}
 	return 0;
 }
