@@ -214,6 +214,9 @@ if [ "$desk" = 1 ]; then
 		virtio-gpu 9pnet_virtio 9p
 	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" ||
 		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
+	# qemu-ga's guest-shutdown runs /sbin/shutdown, which busybox lacks.
+	printf '#!/bin/sh\necho "GUEST-SHUTDOWN $*" >/dev/console\nexec poweroff -f\n' >"$stage/sbin/shutdown"
+	chmod 755 "$stage/sbin/shutdown"
 	if [ -x /usr/sbin/qemu-ga ]; then
 		for f in /usr/sbin/qemu-ga $(ldd /usr/sbin/qemu-ga | grep -o '/[^ ]*'); do
 			mkdir -p "$stage$(dirname "$f")"
@@ -426,12 +429,7 @@ while [ ! -e /dev/dri/card0 ] && [ $n -lt 25 ]; do
 	sleep 0.2; n=$((n + 1))
 done
 sleep 1
-drm() {
-	for c in /sys/class/drm/card*-*; do
-		[ -e "$c/status" ] || continue
-		echo "GUEST-DRM=${c##*/}:$(cat "$c/status"):$(tr '\n' , <"$c/modes" | sed 's/,$//')"
-	done
-}
+drm() { vivguest modes; }
 vivguest inputs
 drm
 qga=

@@ -11,6 +11,9 @@
  *       read the device named NAME until REPORTS reports (SYN_REPORT) came
  *       or TIMEOUT_MS passed: GUEST-EV type= code= value= per event,
  *       then GUEST-EVREAD=ok|timeout reports=N
+ *   vivguest modes
+ *       GUEST-DRM=card0-Virtual-N:connected:WxH,... per connector of
+ *       /dev/dri/card0, asking the driver to probe it again first
  *   vivguest modeset WIDTH HEIGHT
  *       a DRM dumb buffer of WIDTH x HEIGHT (XRGB8888, filled with one
  *       colour, 0x00336699) on the first connected connector, with its mode of that
@@ -66,11 +69,18 @@ static int open_input(const char *want, char *dev, size_t devlen)
 		if (fd < 0)
 			continue;
 		ioctl(fd, EVIOCGNAME(sizeof(name) - 1), name);
-		if (!want || !strcmp(name, want)) {
-			if (want) {
+		if (want && !strcmp(name, want)) {
+			unsigned long evbits = 0;
+
+			/* Two devices of one name (the vmmouse's): the
+			 * absolute one. */
+			ioctl(fd, EVIOCGBIT(0, sizeof(evbits)), &evbits);
+			if (found < 0 || (evbits & (1ul << EV_ABS))) {
+				if (found >= 0)
+					close(found);
 				snprintf(dev, devlen, "%s", e->d_name);
 				found = fd;
-				break;
+				continue;
 			}
 		}
 		if (!want) {
@@ -202,6 +212,62 @@ struct drm_mode_fb_dirty_cmd {
 #define FAIL(...) do { printf("GUEST-MODESET=fail "); printf(__VA_ARGS__); \
 		       printf(" (%s)\n", strerror(errno)); return 1; } while (0)
 
+/* GETCONNECTOR twice: first with no room for modes, which makes the
+ * driver probe the connector again (for DRM master, which the first
+ * opener of the card is), then for the list.  0 or -1. */
+static int get_connector(int fd, uint32_t id, struct drm_mode_get_connector *c,
+			 struct drm_mode_modeinfo *modes, unsigned max)
+{
+	memset(c, 0, sizeof(*c));
+	c->connector_id = id;
+	if (ioctl(fd, IOC_GETCONNECTOR, c))
+		return -1;
+	memset(c, 0, sizeof(*c));
+	c->connector_id = id;
+	c->modes_ptr = (uintptr_t)modes;
+	c->count_modes = max;
+	if (ioctl(fd, IOC_GETCONNECTOR, c))
+		return -1;
+	if (c->count_modes > max)
+		c->count_modes = max;
+	return 0;
+}
+
+/* GUEST-DRM=cardN-TYPE-ID:connected|disconnected:WxH,... per connector,
+ * the modes in the driver's order (the preferred first). */
+static int modes(void)
+{
+	uint32_t conns[16];
+	struct drm_mode_card_res res = { 0 };
+	struct drm_mode_modeinfo m[64];
+	struct drm_mode_get_connector c;
+	int fd = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		printf("GUEST-DRM=none (%s)\n", strerror(errno));
+		return 1;
+	}
+	res.connector_id_ptr = (uintptr_t)conns;
+	res.count_connectors = 16;
+	if (ioctl(fd, IOC_GETRESOURCES, &res)) {
+		printf("GUEST-DRM=none (GETRESOURCES: %s)\n", strerror(errno));
+		close(fd);
+		return 1;
+	}
+	for (unsigned i = 0; i < res.count_connectors && i < 16; i++) {
+		if (get_connector(fd, conns[i], &c, m, 64))
+			continue;
+		printf("GUEST-DRM=card0-%s-%u:%s:", c.connector_type == 15 ?
+		       "Virtual" : "Other", c.connector_type_id,
+		       c.connection == DRM_CONNECTED ? "connected" : "disconnected");
+		for (unsigned k = 0; k < c.count_modes; k++)
+			printf("%s%ux%u", k ? "," : "", m[k].hdisplay, m[k].vdisplay);
+		printf("\n");
+	}
+	close(fd);
+	return 0;
+}
+
 static int modeset(unsigned w, unsigned h)
 {
 	uint32_t crtcs[16], conns[16], encs[16];
@@ -227,11 +293,8 @@ static int modeset(unsigned w, unsigned h)
 	if (ioctl(fd, IOC_GETRESOURCES, &res))
 		FAIL("GETRESOURCES");
 	for (unsigned i = 0; i < res.count_connectors && i < 16 && !mode; i++) {
-		memset(&c, 0, sizeof(c));
-		c.connector_id = conns[i];
-		c.modes_ptr = (uintptr_t)modes;
-		c.count_modes = 64;
-		if (ioctl(fd, IOC_GETCONNECTOR, &c) || c.connection != DRM_CONNECTED)
+		if (get_connector(fd, conns[i], &c, modes, 64) ||
+		    c.connection != DRM_CONNECTED)
 			continue;
 		for (unsigned k = 0; k < c.count_modes && k < 64; k++)
 			if (modes[k].hdisplay == w && modes[k].vdisplay == h) {
@@ -483,6 +546,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && !strcmp(argv[1], "evread"))
 		return evread(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc == 2 && !strcmp(argv[1], "modes"))
+		return modes();
 	if (argc == 4 && !strcmp(argv[1], "modeset"))
 		return modeset((unsigned)atoi(argv[2]), (unsigned)atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "clip-get"))
