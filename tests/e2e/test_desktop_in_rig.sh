@@ -86,7 +86,8 @@ ln -s ../canary "$share/rel-out"
 
 $viv create desk --kernel "$k" --initrd "$i" --memory 512M \
 	--append "console=ttyS0 quiet panic=-1" || exit 10
-$viv edit desk vga=virtio vnc=127.0.0.1:5910 || exit 10
+# VNC on a Unix socket: L1 has no loopback interface up.
+$viv edit desk vga=virtio "vnc=unix:$XDG_RUNTIME_DIR/vnc.sock" || exit 10
 printf '\n[share0]\npath=%s\ntag=hostshare\n' "$share" >>"$dir/vm.conf"
 $viv start desk --display none || exit 11
 n=0
@@ -128,9 +129,9 @@ until $viv status desk --json | tr -d '\n ' | grep -q '"pointer":"absolute:vmmou
 	sleep 1; n=$((n + 1))
 done
 echo "DESK-STATUS-VMMOUSE $($viv status desk --json | tr -d '\n ')"
-echo "DESK-VNC-SIZE=$($vnc 127.0.0.1:5910 --print-size)"
+echo "DESK-VNC-SIZE=$($vnc "unix:$XDG_RUNTIME_DIR/vnc.sock" --print-size)"
 ask "evread 2 30000 VirtualPS/2 VMware VMMouse" "GUEST-EVREAD-READY" 20
-$vnc 127.0.0.1:5910 --pointer 100,50 --sleep 300 --pointer 1279,719 --sleep 300
+$vnc "unix:$XDG_RUNTIME_DIR/vnc.sock" --pointer 100,50 --sleep 300 --pointer 1279,719 --sleep 300
 m=$(mark)
 after 0 "GUEST-EVREAD=" 30
 
@@ -139,6 +140,7 @@ ask "clip-get 30000" "GUEST-ECHO=clip-get" 10
 sleep 2
 $viv clipboard desk --set "hello from the host"; echo "DESK-CLIP-SET-RC=$?"
 after 0 "GUEST-CLIP-TEXT=" 30
+after 0 "GUEST-CLIP=" 10	# clip-get has let go of the port (it is exclusive)
 ask "clip-set hello from the guest" "GUEST-CLIP-SENT" 30
 sleep 1
 echo "DESK-CLIP-HOST=$($viv clipboard desk)"

@@ -529,11 +529,11 @@ static int clip(const char *text, int timeout_ms)
 		}
 		free(data);
 	}
-	printf("GUEST-CLIP=%s\n", done ? "ok" : "timeout");
 	/* Keep the port open a moment: closing it drops what is queued. */
 	if (done)
 		usleep(500000);
 	close(fd);
+	printf("GUEST-CLIP=%s\n", done ? "ok" : "timeout");
 	return done ? 0 : 1;
 }
 
