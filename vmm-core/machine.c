@@ -26,6 +26,7 @@
 #include "host/chardev.h"
 #include "hv.h"
 #include "log.h"
+#include "virtio/virtio_input.h"
 
 #define ACPI_AREA_SIZE	0x20000		/* 0xe0000-0xfffff */
 
@@ -246,6 +247,14 @@ static void console_attach(struct machine *m)
 			       &m->lock);
 	console_set_input(m->cfg.console, &i8042_input_ops, m->dev.kbc,
 			  &m->lock);
+	/* Beside PS/2: the console routes to them while the guest's driver
+	 * runs them (at most 8 inputs: two here cannot fail). */
+	if (m->dev.vkbd)
+		console_add_input(m->cfg.console, &virtio_keyboard_input_ops,
+				  m->dev.vkbd, &m->lock);
+	if (m->dev.vtablet)
+		console_add_input(m->cfg.console, &virtio_tablet_input_ops,
+				  m->dev.vtablet, &m->lock);
 }
 
 static void console_detach(struct machine *m)
@@ -256,6 +265,12 @@ static void console_detach(struct machine *m)
 	console_refresh(m->cfg.console);
 	console_set_hw(m->cfg.console, NULL, NULL, NULL);
 	console_set_input(m->cfg.console, NULL, NULL, NULL);
+	if (m->dev.vkbd)
+		console_remove_input(m->cfg.console, &virtio_keyboard_input_ops,
+				     m->dev.vkbd);
+	if (m->dev.vtablet)
+		console_remove_input(m->cfg.console, &virtio_tablet_input_ops,
+				     m->dev.vtablet);
 }
 
 static void teardown(struct machine *m)

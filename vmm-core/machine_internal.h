@@ -40,6 +40,8 @@ struct blk;
 #define MEM_SLOT_BIOS	8		/* after the RAM slots */
 #define MEM_SLOT_VRAM	9		/* the VGA's BAR0 */
 #define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
+#define VIRTIO_KBD_SLOT	0x0d		/* the virtio keyboard */
+#define VIRTIO_TABLET_SLOT 0x0e		/* the virtio tablet */
 #define NIC_SLOT	0x10		/* first PCI slot of the NICs */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
@@ -110,6 +112,7 @@ struct machine {
 		struct piix_ide *ide;
 		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
 		struct vga *vga;
+		struct virtio_input *vkbd, *vtablet;	/* NULL: left out */
 	} dev;
 	struct linux_entry entry;
 	struct vcpu_thread cpu[MACHINE_MAX_CPUS];
