@@ -4,8 +4,10 @@
  *
  * Serves the console's surface: updates from the console's dirty
  * rectangles, desktop resize (DesktopSize pseudo-encoding) when the guest
- * changes mode, key events (keysym -> KEY_*), pointer events as relative
- * PS/2 motion and buttons.  Optional VNC authentication.
+ * changes mode, key events (keysym -> KEY_*), pointer events as absolute
+ * positions while the guest drives an absolute pointer (the console's
+ * console_mouse_abs(): the virtio tablet), else as relative PS/2 motion
+ * and buttons.  Optional VNC authentication.
  */
 #ifndef VIVARIUM_DISPLAY_VNC_H
 #define VIVARIUM_DISPLAY_VNC_H
