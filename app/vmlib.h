@@ -63,6 +63,7 @@ struct vm_config {
 	char *notes;			/* may be NULL */
 	bool sandbox;			/* sandbox=on (default) | off */
 	bool coredump;			/* coredump=on | off (default) */
+	bool input_ps2;			/* input=ps2 | virtio (default) */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];
 	unsigned ndisks;
