@@ -138,9 +138,7 @@ static const struct console_listener_ops sdl_listener_ops = {
 
 static void update_title(struct sdl_display *d)
 {
-	char title[512];
-
-	char mode[96] = "";
+	char title[512], mode[96] = "";
 
 	if (d->grabbed)
 		snprintf(mode, sizeof(mode), " (Right Ctrl releases)");

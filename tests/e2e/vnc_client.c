@@ -12,6 +12,9 @@
  *   --key NAME        press and release a key: an X keysym name (Return,
  *                     a, F1, Control_L...) or 0xHEX; "A+B+C" holds A and B
  *                     while C is typed (e.g. Control_L+Alt_L+Delete)
+ *   --pointer X,Y[,MASK]  a pointer event at framebuffer pixel (X, Y) with
+ *                     the RFB button mask MASK (1 left, 2 middle, 4 right,
+ *                     8 wheel up, 16 wheel down; default 0)
  *   --save FILE       write the picture as PNG (FILE.png) or PPM (else)
  *   --print-size      print "WIDTHxHEIGHT" on its own line
  *   --print-name      print the desktop name on its own line
@@ -260,7 +263,8 @@ static void save_png(rfbClient *cl, const char *path)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vnc_client HOST:PORT|unix:PATH [--password-file F] [--timeout S]\n"
-		"       [--wait-change] [--wait-nonblank] [--key NAME] [--save FILE.png|FILE.ppm]\n"
+		"       [--wait-change] [--wait-nonblank] [--key NAME] [--pointer X,Y[,MASK]]\n"
+		"       [--save FILE.png|FILE.ppm]\n"
 		"       [--print-size] [--print-name]\n");
 	exit(1);
 }
@@ -281,8 +285,8 @@ int main(int argc, char **argv)
 			password = read_password(argv[++i]);
 		else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
 			timeout = atof(argv[++i]);
-		else if ((!strcmp(argv[i], "--key") || !strcmp(argv[i], "--save")) &&
-			 i + 1 < argc)
+		else if ((!strcmp(argv[i], "--key") || !strcmp(argv[i], "--save") ||
+			  !strcmp(argv[i], "--pointer")) && i + 1 < argc)
 			i++;
 		else if (strcmp(argv[i], "--wait-change") &&
 			 strcmp(argv[i], "--wait-nonblank") &&
@@ -349,6 +353,14 @@ int main(int argc, char **argv)
 				fail("the picture stayed black for %g s", timeout);
 		} else if (!strcmp(a, "--key")) {
 			send_keys(cl, argv[++i]);
+		} else if (!strcmp(a, "--pointer")) {
+			int x, y, mask = 0;
+
+			if (sscanf(argv[++i], "%d,%d,%d", &x, &y, &mask) < 2 ||
+			    x < 0 || y < 0 || x > 0xffff || y > 0xffff)
+				fail("--pointer '%s': give X,Y or X,Y,MASK", argv[i]);
+			if (!SendPointerEvent(cl, x, y, mask))
+				fail("cannot send a pointer event");
 		} else if (!strcmp(a, "--save")) {
 			const char *path = argv[++i];
 			size_t n = strlen(path);
