@@ -380,11 +380,13 @@ static int simple_command(int argc, char **argv, const char *cmd,
 			text = json_generator_to_data(gen, NULL);
 			printf("%s\n", text);
 		} else {
-			printf("%s: %s (pid %" G_GINT64_FORMAT ", up %" G_GINT64_FORMAT " s, %" G_GINT64_FORMAT " boots)\n",
+			printf("%s: %s (pid %" G_GINT64_FORMAT ", up %" G_GINT64_FORMAT " s, %" G_GINT64_FORMAT " boots; pointer %s, keyboard %s)\n",
 			       name, json_object_get_string_member_with_default(o, "state", "?"),
 			       json_object_get_int_member_with_default(o, "pid", 0),
 			       json_object_get_int_member_with_default(o, "uptime_ms", 0) / 1000,
-			       json_object_get_int_member_with_default(o, "boots", 0));
+			       json_object_get_int_member_with_default(o, "boots", 0),
+			       json_object_get_string_member_with_default(o, "pointer", "?"),
+			       json_object_get_string_member_with_default(o, "keyboard", "?"));
 		}
 	} else if (done) {
 		printf("%s %s\n", name, done);

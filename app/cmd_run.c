@@ -41,7 +41,7 @@ static void run_usage(FILE *f)
 		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
 		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n"
 		"                    [--debugcon PATH] [--display sdl|none] [--vnc ADDR:PORT|unix:PATH]\n"
-		"                    [--vnc-password-file PATH] [--vga std|virtio|none]\n"
+		"                    [--vnc-password-file PATH] [--vga std|virtio|none] [--input virtio|ps2]\n"
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
@@ -58,6 +58,9 @@ static void run_usage(FILE *f)
 		"Ctrl+Alt+Del); --vnc serves the screen over VNC (ADDR defaults to\n"
 		"127.0.0.1; the password is the file's first line; without one, anyone\n"
 		"who can reach a TCP port sees the screen and types into the VM).\n"
+		"--input virtio (the default) adds a virtio tablet and keyboard beside\n"
+		"PS/2: once the guest's virtio_input driver runs them, the window and\n"
+		"VNC point absolutely (no grab); --input ps2 leaves them out.\n"
 		"--nic adds a network card (up to %u; none by default): NAT through\n"
 		"libslirp (DHCP gives the guest 10.0.2.15; RULE is\n"
 		"[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, HOSTADDR 127.0.0.1\n"
@@ -210,6 +213,7 @@ int cmd_run(int argc, char **argv)
 		{ "vnc", required_argument, NULL, 'V' },
 		{ "vnc-password-file", required_argument, NULL, 'P' },
 		{ "vga", required_argument, NULL, 'G' },
+		{ "input", required_argument, NULL, 'I' },
 		{ "nic", required_argument, NULL, 'N' },
 		{ "share", required_argument, NULL, 'F' },
 		{ "sandbox", required_argument, NULL, 'X' },
@@ -335,6 +339,13 @@ int cmd_run(int argc, char **argv)
 				fprintf(stderr, "vivarium: --vga '%s': use std, virtio or none\n", optarg);
 				return 2;
 			}
+			break;
+		case 'I':
+			if (strcmp(optarg, "virtio") && strcmp(optarg, "ps2")) {
+				fprintf(stderr, "vivarium: --input '%s': use virtio or ps2\n", optarg);
+				return 2;
+			}
+			cfg.no_virtio_input = !strcmp(optarg, "ps2");
 			break;
 		case 'N':
 			if (!strcmp(optarg, "none")) {

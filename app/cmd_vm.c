@@ -342,6 +342,7 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 		json_builder_add_boolean_value(b, c->sandbox);
 		json_builder_set_member_name(b, "coredump");
 		json_builder_add_boolean_value(b, c->coredump);
+		add_str(b, "input", c->input_ps2 ? "ps2" : "virtio");
 		add_str(b, "created", c->created);
 		add_str(b, "kernel", c->kernel);
 		add_str(b, "initrd", c->initrd);
@@ -578,6 +579,8 @@ int cmd_show(int argc, char **argv)
 		show_clone(name);
 		printf("sandbox:  %s%s\n", c->sandbox ? "on" : "off",
 		       c->coredump ? " (core dumps on)" : "");
+		printf("input:    %s\n", c->input_ps2 ? "ps2 (PS/2 keyboard and mouse only)"
+			: "virtio (virtio tablet and keyboard, and PS/2)");
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)
@@ -602,7 +605,8 @@ int cmd_edit(int argc, char **argv)
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
 		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
-		       "vmmouse (on|off), kernel, initrd, append, cdrom (an ISO path).\n"
+		       "input (virtio|ps2), vmmouse (on|off), kernel, initrd, append,\n"
+		       "cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");

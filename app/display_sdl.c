@@ -9,6 +9,13 @@
  * window.  Input goes the other way: SDL scancodes are USB HID usages,
  * which keymap_from_usb() turns into KEY_*, so the guest's own layout
  * decides what a key types.
+ *
+ * The mouse: while the guest drives an absolute pointer (the console says
+ * which: console_pointer_abs(), asked at every poll), the pointer's
+ * position over the picture goes to it as the guest pixel under it (the
+ * scaling and black bands of present() undone), the window never grabs
+ * and the host's cursor is hidden over it (the guest draws its own).
+ * Otherwise a click grabs the mouse and motion is relative (PS/2).
  */
 #include "display_sdl.h"
 
@@ -58,6 +65,8 @@ struct sdl_display {
 	bool host_used;			/* ... and combined with a key */
 	bool swallow_left_up;		/* the click that grabbed */
 	unsigned buttons;		/* CONSOLE_BTN_* held in the guest */
+	const char *abs_name;		/* the absolute pointer; NULL: relative */
+	unsigned abs_x, abs_y;		/* the guest pixel last under the pointer */
 	unsigned long keys_down[(KEY_MAX + 1) / (8 * sizeof(long))];
 	bool resize_pending;		/* the window was resized ... */
 	uint64_t resize_at;		/* ... offer it at this SDL tick (ms) */
@@ -134,11 +143,14 @@ static const struct console_listener_ops sdl_listener_ops = {
 
 static void update_title(struct sdl_display *d)
 {
-	char title[512];
+	char title[512], mode[96] = "";
 
+	if (d->grabbed)
+		snprintf(mode, sizeof(mode), " (Right Ctrl releases)");
+	else if (d->abs_name)
+		snprintf(mode, sizeof(mode), " (seamless mouse: %s)", d->abs_name);
 	snprintf(title, sizeof(title), "%s%s%s - Vivarium%s", d->name,
-		 d->state[0] ? " - " : "", d->state,
-		 d->grabbed ? " (Right Ctrl releases)" : "");
+		 d->state[0] ? " - " : "", d->state, mode);
 	SDL_SetWindowTitle(d->win, title);
 }
 
@@ -219,34 +231,51 @@ static bool upload(struct sdl_display *d)
 	return changed;
 }
 
-/* Draw the guest screen centred, aspect kept, black around it; nearest
- * neighbour when each guest pixel is a whole number of window pixels. */
+/* Where the guest screen goes in the renderer's output (@ow x @oh
+ * pixels): centred, aspect kept, black around it.  Returns true when each
+ * guest pixel is a whole number of output pixels (drawn nearest
+ * neighbour, else linear).  False and an empty @dst without a texture or
+ * an output. */
+static bool picture_rect(const struct sdl_display *d, int ow, int oh,
+			 SDL_Rect *dst)
+{
+	double f;
+	long k;
+	bool whole = false;
+
+	*dst = (SDL_Rect){ 0, 0, 0, 0 };
+	if (!d->tex || !d->tex_w || !d->tex_h || ow <= 0 || oh <= 0)
+		return false;
+	f = fmin((double)ow / d->tex_w, (double)oh / d->tex_h);
+	k = lround(f);
+	if (k >= 1 && fabs(f - k) * fmax(d->tex_w, d->tex_h) < 0.5 &&
+	    k * (long)d->tex_w <= ow && k * (long)d->tex_h <= oh) {
+		dst->w = (int)(k * d->tex_w);
+		dst->h = (int)(k * d->tex_h);
+		whole = true;
+	} else {
+		dst->w = (int)lround(f * d->tex_w);
+		dst->h = (int)lround(f * d->tex_h);
+	}
+	dst->x = (ow - dst->w) / 2;
+	dst->y = (oh - dst->h) / 2;
+	return whole;
+}
+
+/* Draw the guest screen where picture_rect() puts it. */
 static void present(struct sdl_display *d)
 {
-	int ow, oh;
-	double f;
+	int ow = 0, oh = 0;
 	SDL_Rect dst;
-	long k;
+	bool whole;
 
 	SDL_SetRenderDrawColor(d->ren, 0, 0, 0, 255);
 	SDL_RenderClear(d->ren);
-	if (d->tex && d->tex_w && d->tex_h &&
-	    SDL_GetRendererOutputSize(d->ren, &ow, &oh) == 0 && ow > 0 &&
-	    oh > 0) {
-		f = fmin((double)ow / d->tex_w, (double)oh / d->tex_h);
-		k = lround(f);
-		if (k >= 1 && fabs(f - k) * fmax(d->tex_w, d->tex_h) < 0.5 &&
-		    k * (long)d->tex_w <= ow && k * (long)d->tex_h <= oh) {
-			dst.w = (int)(k * d->tex_w);
-			dst.h = (int)(k * d->tex_h);
-			SDL_SetTextureScaleMode(d->tex, SDL_ScaleModeNearest);
-		} else {
-			dst.w = (int)lround(f * d->tex_w);
-			dst.h = (int)lround(f * d->tex_h);
-			SDL_SetTextureScaleMode(d->tex, SDL_ScaleModeLinear);
-		}
-		dst.x = (ow - dst.w) / 2;
-		dst.y = (oh - dst.h) / 2;
+	SDL_GetRendererOutputSize(d->ren, &ow, &oh);
+	whole = picture_rect(d, ow, oh, &dst);
+	if (dst.w > 0 && dst.h > 0) {
+		SDL_SetTextureScaleMode(d->tex, whole ? SDL_ScaleModeNearest
+						      : SDL_ScaleModeLinear);
 		SDL_RenderCopy(d->ren, d->tex, NULL, &dst);
 	}
 	SDL_RenderPresent(d->ren);
@@ -281,15 +310,17 @@ static void release_all(struct sdl_display *d)
 			guest_key(d, k, false);
 	if (d->buttons) {
 		d->buttons = 0;
-		console_mouse(d->con, 0, 0, 0, 0);
+		if (!d->abs_name ||
+		    !console_mouse_abs(d->con, d->abs_x, d->abs_y, 0, 0))
+			console_mouse(d->con, 0, 0, 0, 0);
 	}
 	d->host_down = false;
 }
 
 static void set_grab(struct sdl_display *d, bool on)
 {
-	if (d->grabbed == on)
-		return;
+	if (d->grabbed == on || (on && d->abs_name))
+		return;		/* an absolute pointer needs no grab */
 	if (on && SDL_SetRelativeMouseMode(SDL_TRUE) < 0)
 		vlog(LOG_WARN, "sdl: cannot capture the mouse: %s", SDL_GetError());
 	if (!on)
@@ -359,6 +390,104 @@ static unsigned button_bit(Uint8 b)
 	return 0;
 }
 
+/* ---- absolute pointing ---------------------------------------------------- */
+
+/* Output pixel @p of a picture at @start, @len pixels long, showing @n
+ * guest pixels: the guest pixel whose span holds the output pixel's
+ * centre, clamped to the picture (the bands map to its edges). */
+static unsigned unscale(int p, int start, int len, unsigned n)
+{
+	int64_t v;
+
+	if (p < start || len <= 0 || !n)
+		return 0;
+	v = ((2 * (int64_t)(p - start) + 1) * n) / (2 * (int64_t)len);
+	return v >= n ? n - 1 : (unsigned)v;
+}
+
+/* Window point (@x, @y) (SDL's window coordinates) to the guest pixel
+ * drawn there: points to output pixels (they differ on high-DPI
+ * displays), then picture_rect() undone. */
+static void window_to_guest(struct sdl_display *d, int x, int y,
+			    unsigned *gx, unsigned *gy)
+{
+	int ww = 0, wh = 0, ow = 0, oh = 0;
+	SDL_Rect dst;
+
+	SDL_GetWindowSize(d->win, &ww, &wh);
+	SDL_GetRendererOutputSize(d->ren, &ow, &oh);
+	if (ww > 0 && wh > 0 && (ow != ww || oh != wh)) {
+		x = (int)((int64_t)x * ow / ww);
+		y = (int)((int64_t)y * oh / wh);
+	}
+	picture_rect(d, ow, oh, &dst);
+	*gx = unscale(x, dst.x, dst.w, d->tex_w);
+	*gy = unscale(y, dst.y, dst.h, d->tex_h);
+}
+
+/* Follow the console: which pointer the guest drives now.  Going
+ * absolute lets go of a grab and hides the host's cursor. */
+static void update_pointer_mode(struct sdl_display *d)
+{
+	const char *abs = console_pointer_abs(d->con);
+
+	if (abs == d->abs_name)
+		return;
+	if (abs && d->grabbed)
+		set_grab(d, false);
+	if (d->buttons) {		/* held in the other mode */
+		if (d->abs_name)
+			console_mouse_abs(d->con, d->abs_x, d->abs_y, 0, 0);
+		else
+			console_mouse(d->con, 0, 0, 0, 0);
+		d->buttons = 0;
+	}
+	d->abs_name = abs;
+	SDL_ShowCursor(abs ? SDL_DISABLE : SDL_ENABLE);
+	update_title(d);
+}
+
+/* A mouse event while the pointer is absolute: true if it was one.
+ * Motion only moves (*@moved: send at the end of the poll); buttons and
+ * the wheel send the position first. */
+static bool abs_mouse(struct sdl_display *d, const SDL_Event *ev, bool *moved)
+{
+	unsigned bit;
+	int dz;
+
+	switch (ev->type) {
+	case SDL_MOUSEMOTION:
+		window_to_guest(d, ev->motion.x, ev->motion.y, &d->abs_x, &d->abs_y);
+		*moved = true;
+		return true;
+	case SDL_MOUSEBUTTONDOWN:
+	case SDL_MOUSEBUTTONUP:
+		window_to_guest(d, ev->button.x, ev->button.y, &d->abs_x, &d->abs_y);
+		bit = ev->button.button == SDL_BUTTON_X1 ? CONSOLE_BTN_SIDE :
+		      ev->button.button == SDL_BUTTON_X2 ? CONSOLE_BTN_EXTRA :
+		      button_bit(ev->button.button);
+		if (ev->type == SDL_MOUSEBUTTONDOWN)
+			d->buttons |= bit;
+		else
+			d->buttons &= ~bit;
+		dz = 0;
+		break;
+	case SDL_MOUSEWHEEL:
+		/* SDL: y > 0 is away from the user; the console's dz > 0
+		 * towards. */
+		dz = ev->wheel.direction == SDL_MOUSEWHEEL_FLIPPED ?
+		     ev->wheel.y : -ev->wheel.y;
+		if (!dz)
+			return true;
+		break;
+	default:
+		return false;
+	}
+	console_mouse_abs(d->con, d->abs_x, d->abs_y, dz, d->buttons);
+	*moved = false;
+	return true;
+}
+
 static void handle_window(struct sdl_display *d, const SDL_WindowEvent *e,
 			  bool *closed)
 {
@@ -415,10 +544,13 @@ static void offer_size(struct sdl_display *d)
 void sdl_display_poll(struct sdl_display *d)
 {
 	SDL_Event ev;
-	bool closed = false;
+	bool closed = false, moved = false;
 	int mdx = 0, mdy = 0;	/* motion gathered over this poll */
 
+	update_pointer_mode(d);
 	while (SDL_PollEvent(&ev)) {
+		if (d->abs_name && abs_mouse(d, &ev, &moved))
+			continue;
 		switch (ev.type) {
 		case SDL_QUIT:
 			closed = true;
@@ -476,6 +608,8 @@ void sdl_display_poll(struct sdl_display *d)
 	}
 	if (mdx || mdy)
 		console_mouse(d->con, mdx, mdy, 0, d->buttons);
+	if (moved)
+		console_mouse_abs(d->con, d->abs_x, d->abs_y, 0, d->buttons);
 	if (closed && d->cbs && d->cbs->close)
 		d->cbs->close(d->opaque);
 	offer_size(d);

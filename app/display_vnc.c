@@ -320,12 +320,16 @@ static int vnc_set_desktop_size(int width, int height, int nscreens,
 			    : rfbExtDesktopSize_ResizeProhibited;
 }
 
-/* RFB buttons: 1 left, 2 middle, 4 right, 8 wheel up, 16 wheel down. */
+/* RFB buttons: 1 left, 2 middle, 4 right, 8 wheel up, 16 wheel down.
+ * The position is a framebuffer pixel, which is the console's: it goes to
+ * the absolute pointer the guest drives, if any (console_mouse_abs());
+ * else its change since the last event is relative motion. */
 static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 {
 	struct vnc_display *d = cl->screen->screenData;
 	unsigned buttons = 0;
 	int dx = 0, dy = 0, dz = 0;
+	bool first, changed;
 
 	if (mask & 1)
 		buttons |= CONSOLE_BTN_LEFT;
@@ -338,17 +342,22 @@ static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 	else if (mask & 16)
 		dz = 1;
 	pthread_mutex_lock(&d->in_lock);
-	if (d->have_pos) {
+	first = !d->have_pos;
+	if (!first) {
 		dx = x - d->last_x;
 		dy = y - d->last_y;
 	}
 	d->have_pos = true;
 	d->last_x = x;
 	d->last_y = y;
-	if (dx || dy || dz || buttons != d->buttons) {
-		d->buttons = buttons;
+	changed = dx || dy || dz || buttons != d->buttons;
+	d->buttons = buttons;
+	/* The first position is news to an absolute pointer only. */
+	if ((first || changed) &&
+	    !console_mouse_abs(d->con, x < 0 ? 0 : (unsigned)x,
+			       y < 0 ? 0 : (unsigned)y, dz, buttons) &&
+	    changed)
 		console_mouse(d->con, dx, dy, dz, buttons);
-	}
 	pthread_mutex_unlock(&d->in_lock);
 }
 
@@ -415,7 +424,9 @@ static void vnc_client_gone(rfbClientPtr cl)
 	}
 	if (d->buttons) {
 		d->buttons = 0;
-		console_mouse(d->con, 0, 0, 0, 0);
+		if (!console_mouse_abs(d->con, (unsigned)d->last_x,
+				       (unsigned)d->last_y, 0, 0))
+			console_mouse(d->con, 0, 0, 0, 0);
 	}
 	d->have_pos = false;
 	pthread_mutex_unlock(&d->in_lock);

@@ -5,8 +5,11 @@
  * Serves the console's surface: updates from the console's dirty
  * rectangles, desktop resize (DesktopSize and ExtendedDesktopSize
  * pseudo-encodings) when the guest changes mode, a client's SetDesktopSize
- * offered to the guest (console_request_size()), key events (keysym -> KEY_*), pointer events as relative
- * PS/2 motion and buttons.  Optional VNC authentication.
+ * offered to the guest (console_request_size()), key events (keysym ->
+ * KEY_*), pointer events as absolute positions while the guest drives an
+ * absolute pointer (the console's console_mouse_abs(): the virtio tablet,
+ * the vmmouse), else as relative PS/2 motion and buttons.  Optional VNC
+ * authentication.
  */
 #ifndef VIVARIUM_DISPLAY_VNC_H
 #define VIVARIUM_DISPLAY_VNC_H

@@ -556,6 +556,17 @@ static JsonNode *status_node(struct vmproc *vp)
 		json_builder_set_member_name(b, "vnc");
 		json_builder_add_string_value(b, vp->vnc);
 	}
+	/* Where the frontends' input goes now (the guest's drivers decide). */
+	{
+		const char *abs = vp->con ? console_pointer_abs(vp->con) : NULL;
+		g_autofree char *pointer = abs ? g_strdup_printf("absolute: %s", abs)
+					       : g_strdup("relative");
+
+		json_builder_set_member_name(b, "pointer");
+		json_builder_add_string_value(b, pointer);
+		json_builder_set_member_name(b, "keyboard");
+		json_builder_add_string_value(b, vp->con ? console_keyboard(vp->con) : "ps2");
+	}
 	{
 		const char *names[2];
 		unsigned n = vm_agents_connected(vp->agents, names, 2);

@@ -467,6 +467,15 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	    get_on_off(kf, "vmmouse", true, &cfg->vmmouse, err, errlen) < 0 ||
 	    get_on_off(kf, "agents", true, &cfg->agents, err, errlen) < 0)
 		goto fail;
+	{
+		g_autofree char *in = get_str(kf, G_VM, "input");
+
+		if (in && strcmp(in, "virtio") && strcmp(in, "ps2")) {
+			snprintf(err, errlen, "vm.conf: input '%s': use virtio or ps2", in);
+			goto fail;
+		}
+		cfg->input_ps2 = in && !strcmp(in, "ps2");
+	}
 
 	kernel = get_str(kf, G_KERNEL, "kernel");
 	initrd = get_str(kf, G_KERNEL, "initrd");
@@ -650,6 +659,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "coredump", cfg->coredump ? "on" : NULL);
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
 	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
+	set_opt(kf, G_VM, "input", cfg->input_ps2 ? "ps2" : NULL);
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
 		g_key_file_set_string(kf, G_KERNEL, "kernel", rel_to(dir, cfg->kernel));
@@ -783,6 +793,12 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		}
 		/* Only a value other than the default is written. */
 		set_opt(kf, G_VM, key, !strcmp(v, "on") == dflt_on ? NULL : v);
+	} else if (!strcmp(key, "input")) {
+		if (strcmp(v, "virtio") && strcmp(v, "ps2")) {
+			snprintf(err, errlen, "input '%s': use virtio or ps2", v);
+			return -EINVAL;
+		}
+		set_opt(kf, G_VM, key, !strcmp(v, "ps2") ? v : NULL);
 	} else if (!strcmp(key, "vnc")) {
 		if (*v && parse_vnc_addr(v, NULL, err, errlen) < 0)
 			return -EINVAL;
@@ -843,7 +859,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, vmmouse, agents, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}
@@ -865,6 +881,7 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 	out->sercon = !strcmp(cfg->display ? cfg->display : "none", "none");
 	out->no_vmmouse = !cfg->vmmouse;
 	parse_vga(cfg->vga ? cfg->vga : "std", out);
+	out->no_virtio_input = cfg->input_ps2;
 	for (unsigned i = 0; i < cfg->ndisks && out->ndrives < MACHINE_MAX_DRIVES; i++) {
 		struct machine_drive *d = &out->drive[out->ndrives++];
 

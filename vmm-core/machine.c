@@ -28,6 +28,7 @@
 #include "host/chardev.h"
 #include "hv.h"
 #include "log.h"
+#include "virtio/virtio_input.h"
 
 #define ACPI_AREA_SIZE	0x20000		/* 0xe0000-0xfffff */
 
@@ -308,6 +309,14 @@ static void console_attach(struct machine *m)
 	    console_add_input(m->cfg.console, &vmmouse_input_ops,
 			      m->dev.vmmouse, &m->lock) < 0)
 		vlog(LOG_WARN, "vmmouse: the console has no room for it: pointing stays relative");
+	/* Beside PS/2: the console routes to them while the guest's driver
+	 * runs them (at most 8 inputs: two here cannot fail). */
+	if (m->dev.vkbd)
+		console_add_input(m->cfg.console, &virtio_keyboard_input_ops,
+				  m->dev.vkbd, &m->lock);
+	if (m->dev.vtablet)
+		console_add_input(m->cfg.console, &virtio_tablet_input_ops,
+				  m->dev.vtablet, &m->lock);
 }
 
 static void console_detach(struct machine *m)
@@ -321,6 +330,12 @@ static void console_detach(struct machine *m)
 	if (m->dev.vmmouse)
 		console_remove_input(m->cfg.console, &vmmouse_input_ops,
 				     m->dev.vmmouse);
+	if (m->dev.vkbd)
+		console_remove_input(m->cfg.console, &virtio_keyboard_input_ops,
+				     m->dev.vkbd);
+	if (m->dev.vtablet)
+		console_remove_input(m->cfg.console, &virtio_tablet_input_ops,
+				     m->dev.vtablet);
 }
 
 static void teardown(struct machine *m)

@@ -145,6 +145,11 @@ struct machine_config {
 	 * virtio-gpu, and the host's window size is offered to the guest
 	 * (console_request_size()). */
 	bool virtio_gpu;
+	/* Leave out the virtio keyboard and tablet (PCI 00:0d.0, 00:0e.0):
+	 * the guest has the PS/2 pair only.  With them (the default) the
+	 * console routes keys and absolute pointing to them while the guest's
+	 * driver runs them (console_add_input()). */
+	bool no_virtio_input;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be

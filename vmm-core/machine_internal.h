@@ -41,6 +41,8 @@ struct blk;
 #define MEM_SLOT_BIOS	8		/* after the RAM slots */
 #define MEM_SLOT_VRAM	9		/* the VGA's BAR0 */
 #define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
+#define VIRTIO_KBD_SLOT	0x0d		/* the virtio keyboard */
+#define VIRTIO_TABLET_SLOT 0x0e		/* the virtio tablet */
 #define NIC_SLOT	0x10		/* first PCI slot of the NICs */
 #define VIRTIO_SERIAL_SLOT 0x0f		/* virtio-serial (virtio-console) */
 #define VIRTIO_9P_SLOT	0x14		/* first PCI slot of the shared folders */
@@ -119,6 +121,7 @@ struct machine {
 		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
 		struct vga *vga;
 		struct virtio_gpu *vgpu;
+		struct virtio_input *vkbd, *vtablet;	/* NULL: left out */
 	} dev;
 	/* The console's adapter switch (machine.c), under the device lock:
 	 * virtio-gpu shows now (else the VGA), and the size the host last

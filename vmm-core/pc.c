@@ -35,6 +35,7 @@
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_gpu.h"
 #include "virtio/virtio_console.h"
+#include "virtio/virtio_input.h"
 #include "virtio/virtio_net.h"
 
 #define COM1_IRQ	4
@@ -397,10 +398,43 @@ static int add_shares(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* The virtio keyboard and tablet, unless the configuration leaves them
+ * out; the console gets them in machine.c. */
+static int add_virtio_input(struct machine *m, char *err, size_t errlen)
+{
+	static const struct {
+		enum virtio_input_kind kind;
+		unsigned slot;
+		const struct device_ops *ops;
+	} inputs[] = {
+		{ VIRTIO_INPUT_KEYBOARD, VIRTIO_KBD_SLOT, &virtio_keyboard_device_ops },
+		{ VIRTIO_INPUT_TABLET, VIRTIO_TABLET_SLOT, &virtio_tablet_device_ops },
+	};
+
+	if (m->cfg.no_virtio_input)
+		return 0;
+	for (unsigned i = 0; i < 2; i++) {
+		struct virtio_input_config vc = {
+			.pci = m->dev.pci, .devfn = (uint8_t)(inputs[i].slot << 3),
+			.mem = &m->mem, .iofd = iofd_hv(&m->iofd),
+			.kind = inputs[i].kind,
+		};
+		struct virtio_input *vi = virtio_input_new(&vc, err, errlen);
+
+		if (!vi)
+			return -EINVAL;
+		TRY(device_table_add(&m->devices, inputs[i].ops, vi),
+		    inputs[i].ops->name);
+		*(i ? &m->dev.vtablet : &m->dev.vkbd) = vi;
+	}
+	return 0;
+}
+
 /* The fixed devices (vmmouse, virtio-gpu included), fw_cfg, a virtio-blk
- * per drive, the NICs, virtio-serial and the shares at the most. */
+ * per drive, the NICs, the virtio keyboard and tablet, virtio-serial and
+ * the shares at the most. */
 _Static_assert(DEVICE_TABLE_MAX >= 17 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS +
-	       MACHINE_MAX_SHARES,
+	       2 + MACHINE_MAX_SHARES,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -484,6 +518,8 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 				     m->dev.vgpu), "virtio-gpu");
 	}
 	r = add_drives(m, err, errlen);
+	if (r == 0)
+		r = add_virtio_input(m, err, errlen);
 	if (r < 0)
 		return r;
 	/* Under the device lock: a backend's thread (alive across resets)

@@ -213,6 +213,12 @@ v pause t1
 check '[ "$rc" -eq 0 ] && [ "$(state t1)" = paused ]' "pause: state paused"
 v status t1 --json
 check 'grep -q "\"state\" : \"paused\"" <<<"$out"' "status --json says paused"
+printf '%s\n' "$out" >"$work/status.json"
+check 'python3 "$here/check_json_schema.py" "$here/../../docs/schemas/status.schema.json" "$work/status.json" >&2' \
+	"status --json matches docs/schemas/status.schema.json"
+# The test guest has no virtio_input driver: the PS/2 pair has the input.
+check 'grep -q "\"pointer\" : \"relative\"" <<<"$out" && grep -q "\"keyboard\" : \"ps2\"" <<<"$out"' \
+	"status --json: pointer relative, keyboard ps2 (no guest driver)"
 v resume t1
 check '[ "$rc" -eq 0 ] && [ "$(state t1)" = running ]' "resume: state running"
 (cd "$work" && v screenshot t1 shot.png)

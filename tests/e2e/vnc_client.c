@@ -12,6 +12,9 @@
  *   --key NAME        press and release a key: an X keysym name (Return,
  *                     a, F1, Control_L...) or 0xHEX; "A+B+C" holds A and B
  *                     while C is typed (e.g. Control_L+Alt_L+Delete)
+ *   --pointer X,Y[,MASK]  a pointer event at framebuffer pixel (X, Y) with
+ *                     the RFB button mask MASK (1 left, 2 middle, 4 right,
+ *                     8 wheel up, 16 wheel down; default 0)
  *   --save FILE       write the picture as PNG (FILE.png) or PPM (else)
  *   --pointer X,Y[,MASK]  move the pointer to pixel (X, Y) with buttons
  *                     MASK held (RFB: 1 left, 2 middle, 4 right, 8/16
@@ -360,6 +363,14 @@ int main(int argc, char **argv)
 				fail("the picture stayed black for %g s", timeout);
 		} else if (!strcmp(a, "--key")) {
 			send_keys(cl, argv[++i]);
+		} else if (!strcmp(a, "--pointer")) {
+			int x, y, mask = 0;
+
+			if (sscanf(argv[++i], "%d,%d,%d", &x, &y, &mask) < 2 ||
+			    x < 0 || y < 0 || x > 0xffff || y > 0xffff)
+				fail("--pointer '%s': give X,Y or X,Y,MASK", argv[i]);
+			if (!SendPointerEvent(cl, x, y, mask))
+				fail("cannot send a pointer event");
 		} else if (!strcmp(a, "--save")) {
 			const char *path = argv[++i];
 			size_t n = strlen(path);

@@ -86,12 +86,14 @@ static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu, void *opaque)
 
 /* After the standard devices exist: the table holds them, in the order
  * build_devices() creates them (no drives, no firmware: no IDE disks, no
- * virtio-blk, no fw_cfg), each with its lifecycle ops. */
+ * virtio-blk, no fw_cfg; the virtio keyboard and tablet by default), each
+ * with its lifecycle ops. */
 static int check_devices(struct machine *m, void *opaque)
 {
 	static const char *const want[] = {
 		"pic", "ioapic", "pit", "uart", "rtc", "i8042", "vmmouse", "pci-host",
-		"piix", "acpi-pm", "vga", "piix-ide", "debugport",
+		"piix", "acpi-pm", "vga", "piix-ide", "virtio-keyboard",
+		"virtio-tablet", "debugport",
 	};
 	const struct device_table *t = machine_devices(m);
 	const unsigned n = sizeof(want) / sizeof(want[0]);

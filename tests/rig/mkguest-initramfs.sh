@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --desk] [--disk] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk] [--disk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -26,6 +26,14 @@
 # adapter's framebuffer, print GUEST-FB-DRIVER=<fb0's name>,
 # GUEST-FB-MODE=<width>,<height> and GUEST-FB-BPP=<n>, write a banner to
 # tty0 (GUEST-FB-TEXT) and then GUEST-WAITING.
+#
+# --input: as --wait, but first load virtio_input (with virtio_pci and what
+# it needs), print for each virtio input device
+#   GUEST-INPUT-DEV=<name> node=eventN ev=<capabilities/ev> key=<.../key>
+#   rel=<.../rel> abs=<.../abs> prop=<properties>
+# (sysfs's hex bitmaps), then one line per event either device reports:
+#   GUEST-EV dev=tablet|keyboard type=<n> code=<n> value=<le32, unsigned>
+# and GUEST-INPUT-READY (for the tests of the seamless mouse).
 #
 # --disk (after the mode): virtio_blk and ext4 with their dependencies
 # too, loaded at start (GUEST-DISK-MODULES=ok).  With --count, console
@@ -135,6 +143,7 @@ drm=0
 count=0
 net=0
 desk=0
+input=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
@@ -142,6 +151,7 @@ case ${1:-} in
 --count) wait=1; count=1; shift ;;
 --net) wait=1; net=1; shift ;;
 --desk) wait=1; desk=1; shift ;;
+--input) wait=1; input=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 disk=0
@@ -149,7 +159,7 @@ if [ "${1:-}" = --disk ]; then
 	disk=1
 	shift
 fi
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --desk] [--disk] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk] [--disk] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -227,6 +237,9 @@ fi
 if [ "$disk" = 1 ]; then
 	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
 	add_modules disk-order virtio_pci virtio_blk crc32c_generic ext4
+fi
+if [ "$input" = 1 ]; then
+	add_modules input-order virtio_pci virtio_input
 fi
 if [ "$net" = 1 ]; then
 	add_modules net-order virtio_pci virtio_net e1000
@@ -574,6 +587,45 @@ if [ "$count" = 1 ]; then
 		fi ;;
 	esac
 done </dev/console) &
+EOF
+fi
+
+if [ "$input" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/input-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+# reader NAME NODE: each struct input_event (24 bytes on x86-64: time,
+# le16 type, le16 code, le32 value) as a line; the node stays open, so
+# nothing is lost between two reads.
+reader() {
+	exec 3<"$2"
+	while :; do
+		set -- "$1" $(dd bs=24 count=1 <&3 2>/dev/null | od -A n -v -t u2)
+		[ $# -ge 13 ] &&
+			echo "GUEST-EV dev=$1 type=${10} code=${11} value=$((${12} + ${13} * 65536))"
+	done
+}
+n=0
+while [ $n -lt 50 ]; do
+	found=0
+	for e in /sys/class/input/event*; do
+		case "$(cat "$e/device/name" 2>/dev/null)" in *Virtio*) found=$((found + 1)) ;; esac
+	done
+	[ $found -ge 2 ] && break
+	sleep 0.2; n=$((n + 1))
+done
+for e in /sys/class/input/event*; do
+	name=$(cat "$e/device/name" 2>/dev/null)
+	case $name in *Virtio*) ;; *) continue ;; esac
+	c=$e/device/capabilities
+	echo "GUEST-INPUT-DEV=$name node=${e##*/} ev=$(cat $c/ev) key=$(cat $c/key) rel=$(cat $c/rel) abs=$(cat $c/abs) prop=$(cat $e/device/properties)"
+	case $name in
+	*Tablet) reader tablet /dev/input/${e##*/} & ;;
+	*Keyboard) reader keyboard /dev/input/${e##*/} & ;;
+	esac
+done
+echo "GUEST-INPUT-READY"
 EOF
 fi
 

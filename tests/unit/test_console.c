@@ -112,6 +112,41 @@ static void test_keys_follow_active_keyboard(void)
 	console_free(con);
 }
 
+/* A key held on PS/2 when the guest's keyboard driver takes over is let
+ * go on PS/2 (whose i8042 would repeat it otherwise); the next press of
+ * it goes to the new keyboard, and so does its release. */
+static void test_ps2_release_follows_press(void)
+{
+	struct console *con = console_new();
+	struct rec ps2, kbd;
+
+	rec_init(&ps2);
+	rec_init(&kbd);
+	console_set_input(con, &ps2_ops, &ps2, &ps2.lock);
+	CHECK_EQ(console_add_input(con, &kbd_ops, &kbd, &kbd.lock), 0);
+	console_key(con, KEY_LEFTSHIFT, true);
+	kbd.active = true;
+	console_key(con, KEY_LEFTSHIFT, false);
+	CHECK_EQ(ps2.nkeys, 2);
+	CHECK_EQ(ps2.last_key, KEY_LEFTSHIFT);
+	CHECK_EQ(kbd.nkeys, 0);
+	console_key(con, KEY_LEFTSHIFT, true);
+	console_key(con, KEY_LEFTSHIFT, false);
+	CHECK_EQ(ps2.nkeys, 2);
+	CHECK_EQ(kbd.nkeys, 2);
+	/* A new PS/2 device (a rebuilt machine) starts with nothing held. */
+	kbd.active = false;
+	console_key(con, KEY_Z, true);
+	console_set_input(con, &ps2_ops, &ps2, &ps2.lock);
+	kbd.active = true;
+	console_key(con, KEY_Z, false);
+	CHECK_EQ(ps2.nkeys, 3);
+	CHECK_EQ(kbd.nkeys, 3);
+	console_remove_input(con, &kbd_ops, &kbd);
+	console_set_input(con, NULL, NULL, NULL);
+	console_free(con);
+}
+
 static void test_abs_priority_and_fallback(void)
 {
 	struct console *con = console_new();	/* 640x480 */
@@ -241,6 +276,7 @@ static void test_request_size(void)
 int main(void)
 {
 	RUN_TEST(test_keys_follow_active_keyboard);
+	RUN_TEST(test_ps2_release_follows_press);
 	RUN_TEST(test_abs_priority_and_fallback);
 	RUN_TEST(test_abs_scale_round_trips);
 	RUN_TEST(test_abs_device_range);

@@ -7,8 +7,12 @@
  * a non-integer scale); keys and clicks are real X input events (XTEST,
  * by keycode, as a keyboard makes them) and must reach the console's input
  * device as the right KEY_* codes, with the host key (Right Ctrl) kept from
- * the guest.  There is no window manager: the test plays its part where
- * needed (the close request; watching the full-screen request).
+ * the guest.  With an absolute pointer the guest drives (a recording
+ * device added with console_add_input()), a click at a window position
+ * must arrive as the guest pixel drawn there, scaled and letterboxed, and
+ * nothing may grab the keyboard or the pointer; without one, a click
+ * grabs as before.  There is no window manager: the test plays its part
+ * where needed (the close request; watching the full-screen request).
  *
  * Skips (77) when Xvfb is missing.
  */
@@ -117,6 +121,42 @@ static const struct console_input_ops rec_ops = {
 	.key = rec_key, .mouse = rec_mouse,
 };
 
+/* An absolute pointer (as the virtio tablet): active while @active. */
+struct abs_rec {
+	pthread_mutex_t lock;
+	bool active;
+	unsigned n, x, y, buttons, buttons_seen;
+	int sum_dz;
+	unsigned press_x, press_y;	/* where the last left press was */
+};
+
+static bool abs_active(void *opaque)
+{
+	return ((struct abs_rec *)opaque)->active;
+}
+
+static void abs_event(void *opaque, unsigned x, unsigned y, int dz,
+		      unsigned buttons)
+{
+	struct abs_rec *r = opaque;
+
+	if ((buttons & CONSOLE_BTN_LEFT) && !(r->buttons & CONSOLE_BTN_LEFT)) {
+		r->press_x = x;
+		r->press_y = y;
+	}
+	r->n++;
+	r->x = x;
+	r->y = y;
+	r->buttons = buttons;
+	r->buttons_seen |= buttons;
+	r->sum_dz += dz;
+}
+
+static const struct console_input_dev_ops abs_ops = {
+	.name = "test-tablet", .caps = CONSOLE_INPUT_ABS, .prio = 0,
+	.active = abs_active, .abs = abs_event,
+};
+
 static void rec_clear(struct input_rec *r)
 {
 	pthread_mutex_lock(&r->lock);
@@ -133,6 +173,7 @@ static Display *dpy;
 static struct console *con;
 static struct pattern_hw hw = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static struct input_rec in = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct abs_rec tablet = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static struct sdl_display *sdl;
 static int closes;
 
@@ -719,6 +760,186 @@ static void test_mouse(void)
 	CHECK(!strstr(title, "Right Ctrl"));
 }
 
+/* Does another client hold a grab of the keyboard or the pointer?  (We
+ * try to take both, and let go.) */
+static bool grabbed_elsewhere(void)
+{
+	Window root = DefaultRootWindow(dpy);
+	int k = XGrabKeyboard(dpy, root, False, GrabModeAsync, GrabModeAsync,
+			      CurrentTime);
+	int p = XGrabPointer(dpy, root, False, ButtonPressMask, GrabModeAsync,
+			     GrabModeAsync, None, None, CurrentTime);
+
+	if (k == GrabSuccess)
+		XUngrabKeyboard(dpy, CurrentTime);
+	if (p == GrabSuccess)
+		XUngrabPointer(dpy, CurrentTime);
+	XSync(dpy, False);
+	return k != GrabSuccess || p != GrabSuccess;
+}
+
+/* Move the pointer to window point (@x, @y) (XTEST, root coordinates). */
+static void move_to(int x, int y)
+{
+	Window child;
+	int rx, ry;
+
+	XTranslateCoordinates(dpy, win, DefaultRootWindow(dpy), x, y, &rx, &ry,
+			      &child);
+	XTestFakeMotionEvent(dpy, -1, rx, ry, 0);
+	XSync(dpy, False);
+	pump(0.05);
+}
+
+/* The guest pixel an absolute coordinate (0..CONSOLE_ABS_MAX) lands on in
+ * a screen @size pixels across, as Linux's evdev users scale it: both
+ * v * size / (max + 1) and v * (size - 1) / max, rounded (libinput,
+ * Xorg), must agree; returns the first, or ~0u if they differ. */
+static unsigned guest_pixel(unsigned v, unsigned size)
+{
+	unsigned a = (unsigned)((unsigned long long)v * size / (CONSOLE_ABS_MAX + 1));
+	unsigned b = (unsigned)(((unsigned long long)v * (size - 1) +
+				 CONSOLE_ABS_MAX / 2) / CONSOLE_ABS_MAX);
+
+	return a == b ? a : ~0u;
+}
+
+/* With the window @ww x @wh showing the 400x300 guest at @x0,@y0 scaled to
+ * @pw x @ph (what present() computes): a click at the centre of guest
+ * pixel (@gx, @gy)'s span arrives at that pixel. */
+static void click_lands(int ww, int wh, int x0, int y0, int pw, int ph,
+			unsigned gx, unsigned gy)
+{
+	int wx = x0 + (int)(((2 * gx + 1) * (unsigned)pw) / 800);
+	int wy = y0 + (int)(((2 * gy + 1) * (unsigned)ph) / 600);
+	unsigned px, py, n;
+
+	(void)ww;
+	(void)wh;
+	move_to(wx, wy);
+	button(1, true);
+	button(1, false);
+	pump(0.05);
+	pthread_mutex_lock(&tablet.lock);
+	px = guest_pixel(tablet.press_x, 400);
+	py = guest_pixel(tablet.press_y, 300);
+	n = tablet.n;
+	pthread_mutex_unlock(&tablet.lock);
+	if (px != gx || py != gy)
+		fprintf(stderr, "  window %dx%d, point %d,%d: pixel %u,%u arrived as %u,%u\n",
+			ww, wh, wx, wy, gx, gy, px, py);
+	CHECK_EQ(px, gx);
+	CHECK_EQ(py, gy);
+	CHECK(n > 0);
+}
+
+/* An absolute pointer the guest drives: clicks arrive where they are on
+ * the picture (scaled, letterboxed), nothing grabs, the pointer leaves
+ * and comes back freely; when the guest lets go of the device, a click
+ * grabs again. */
+static void test_absolute(void)
+{
+	static const unsigned px[][2] = { { 0, 0 }, { 399, 299 }, { 1, 1 },
+					  { 200, 150 }, { 123, 45 }, { 398, 7 } };
+	char title[512];
+	int ww, wh;
+	Window root_ret, child;
+	int rx, ry, cx, cy;
+	unsigned mask;
+
+	focus();
+	rec_clear(&in);
+	pthread_mutex_lock(&tablet.lock);
+	tablet.active = true;
+	pthread_mutex_unlock(&tablet.lock);
+	CHECK_EQ(console_add_input(con, &abs_ops, &tablet, &tablet.lock), 0);
+	pump(0.1);
+	title_of(win, title, sizeof(title));
+	CHECK(strstr(title, "(seamless mouse: test-tablet)") != NULL);
+
+	/* 2x, nearest: the picture fills the window. */
+	resize_window(800, 600);
+	window_size(win, &ww, &wh);
+	CHECK(ww == 800 && wh == 600);
+	for (unsigned i = 0; i < sizeof(px) / sizeof(px[0]); i++)
+		click_lands(800, 600, 0, 0, 800, 600, px[i][0], px[i][1]);
+	/* 4/3, linear, black bands left and right: the picture is
+	 * 533x400 from x = 83. */
+	resize_window(700, 400);
+	for (unsigned i = 0; i < sizeof(px) / sizeof(px[0]); i++)
+		click_lands(700, 400, 83, 0, 533, 400, px[i][0], px[i][1]);
+	/* A band maps to the picture's edge. */
+	move_to(10, 200);
+	pthread_mutex_lock(&tablet.lock);
+	CHECK_EQ(guest_pixel(tablet.x, 400), 0);
+	pthread_mutex_unlock(&tablet.lock);
+	pthread_mutex_lock(&in.lock);
+	CHECK_EQ(in.nmouse, 0);			/* nothing relative */
+	CHECK_EQ(in.buttons_seen, 0);
+	pthread_mutex_unlock(&in.lock);
+
+	/* Never grabbed: not after clicks, not by the host key. */
+	title_of(win, title, sizeof(title));
+	CHECK(!strstr(title, "Right Ctrl"));
+	CHECK(!grabbed_elsewhere());
+	keys("Control_R");
+	title_of(win, title, sizeof(title));
+	CHECK(!strstr(title, "Right Ctrl"));
+	CHECK(!grabbed_elsewhere());
+
+	/* Out of the window and back: the pointer goes where it is sent. */
+	XTestFakeMotionEvent(dpy, -1, 1200, 1000, 0);
+	XSync(dpy, False);
+	pump(0.1);
+	XQueryPointer(dpy, DefaultRootWindow(dpy), &root_ret, &child, &rx, &ry,
+		      &cx, &cy, &mask);
+	CHECK(rx == 1200 && ry == 1000);
+	/* The wheel, then right button, back over the picture. */
+	click_lands(700, 400, 83, 0, 533, 400, 300, 200);
+	button(5, true);
+	button(5, false);
+	button(3, true);
+	pump(0.05);
+	pthread_mutex_lock(&tablet.lock);
+	CHECK_EQ(tablet.sum_dz, 1);		/* towards the user */
+	CHECK_EQ(tablet.buttons, CONSOLE_BTN_RIGHT);
+	pthread_mutex_unlock(&tablet.lock);
+	button(3, false);
+	pump(0.05);
+	pthread_mutex_lock(&tablet.lock);
+	CHECK_EQ(tablet.buttons, 0);
+	CHECK_EQ(tablet.buttons_seen, CONSOLE_BTN_LEFT | CONSOLE_BTN_RIGHT);
+	pthread_mutex_unlock(&tablet.lock);
+
+	/* The guest lets go (a reboot): relative again, a click grabs. */
+	pthread_mutex_lock(&tablet.lock);
+	tablet.active = false;
+	pthread_mutex_unlock(&tablet.lock);
+	pump(0.1);
+	title_of(win, title, sizeof(title));
+	CHECK(!strstr(title, "seamless"));
+	move_to(350, 200);
+	button(1, true);
+	button(1, false);
+	pump(0.1);
+	title_of(win, title, sizeof(title));
+	CHECK(strstr(title, "(Right Ctrl releases)") != NULL);
+	CHECK(grabbed_elsewhere());
+	/* ... and the guest taking it up again ends the grab. */
+	pthread_mutex_lock(&tablet.lock);
+	tablet.active = true;
+	pthread_mutex_unlock(&tablet.lock);
+	pump(0.1);
+	title_of(win, title, sizeof(title));
+	CHECK(strstr(title, "(seamless mouse: test-tablet)") != NULL);
+	CHECK(!grabbed_elsewhere());
+	console_remove_input(con, &abs_ops, &tablet);
+	pump(0.1);
+	title_of(win, title, sizeof(title));
+	CHECK(!strstr(title, "seamless") && !strstr(title, "Right Ctrl"));
+	resize_window(400, 300);
+}
+
 /* The _NET_WM_STATE request SDL sends the window manager (the root
  * window gets it): 1 add, 0 remove the full-screen state; -1 none. */
 static int fullscreen_request(void)
@@ -816,6 +1037,7 @@ int main(void)
 	RUN_TEST(test_resize_request);
 	RUN_TEST(test_keys);
 	RUN_TEST(test_mouse);
+	RUN_TEST(test_absolute);
 	RUN_TEST(test_fullscreen);
 	RUN_TEST(test_close);
 	RUN_TEST(test_no_display);

@@ -126,6 +126,37 @@ static const struct console_input_ops rec_ops = {
 	.key = rec_key, .mouse = rec_mouse,
 };
 
+/* An absolute pointer the guest drives (as the virtio tablet). */
+struct abs_rec {
+	pthread_mutex_t lock;
+	unsigned n;
+	struct { unsigned x, y, buttons; int dz; } ev[MAX_EVENTS];
+};
+
+static bool abs_active(void *opaque)
+{
+	(void)opaque;
+	return true;
+}
+
+static void abs_event(void *opaque, unsigned x, unsigned y, int dz,
+		      unsigned buttons)
+{
+	struct abs_rec *r = opaque;
+
+	if (r->n < MAX_EVENTS) {
+		r->ev[r->n].x = x;
+		r->ev[r->n].y = y;
+		r->ev[r->n].dz = dz;
+		r->ev[r->n++].buttons = buttons;
+	}
+}
+
+static const struct console_input_dev_ops abs_ops = {
+	.name = "test-tablet", .caps = CONSOLE_INPUT_ABS,
+	.active = abs_active, .abs = abs_event,
+};
+
 /* ---- fixture --------------------------------------------------------- */
 
 struct fixture {
@@ -639,6 +670,86 @@ static void test_input(void)
 	fixture_fini(&f);
 }
 
+static struct abs_rec tablet = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool got_abs(rfbClient *cl, struct fixture *f)
+{
+	unsigned n;
+
+	(void)cl;
+	(void)f;
+	pthread_mutex_lock(&tablet.lock);
+	n = tablet.n;
+	pthread_mutex_unlock(&tablet.lock);
+	return n >= want_mouse;
+}
+
+/* With an absolute pointer the guest drives, a viewer's pointer positions
+ * arrive as positions (the framebuffer pixel, scaled to 0..0x7fff as
+ * console_abs_scale() does), the first one included, with buttons and
+ * wheel steps; nothing is relative; a viewer leaving lets go of the
+ * buttons there. */
+static void test_input_absolute(void)
+{
+	struct fixture f;
+	rfbClient *cl;
+	int port;
+
+	fixture_init(&f, 320, 200);
+	tablet.n = 0;
+	CHECK_EQ(console_add_input(f.con, &abs_ops, &tablet, &tablet.lock), 0);
+	if (!start_tcp(&f, &port, NULL)) {
+		CHECK(0);
+		fixture_fini(&f);
+		return;
+	}
+	cl = client_connect("127.0.0.1", port, NULL);
+	CHECK(cl);
+	if (cl) {
+		CHECK(pump(cl, &f, same_as_console, 5));
+		SendPointerEvent(cl, 100, 50, 0);	/* the first: sent */
+		SendPointerEvent(cl, 0, 0, 0);
+		SendPointerEvent(cl, 319, 199, 1);
+		SendPointerEvent(cl, 319, 199, 1);	/* no change: nothing */
+		SendPointerEvent(cl, 319, 199, 1 | 16);	/* wheel down */
+		SendPointerEvent(cl, 400, 300, 4);	/* past the edge */
+		want_mouse = 5;
+		CHECK(pump(cl, &f, got_abs, 5));
+		pthread_mutex_lock(&tablet.lock);
+		CHECK_EQ(tablet.n, 5);
+		CHECK_EQ(tablet.ev[0].x, console_abs_scale(100, 320, CONSOLE_ABS_MAX));
+		CHECK_EQ(tablet.ev[0].y, console_abs_scale(50, 200, CONSOLE_ABS_MAX));
+		CHECK_EQ(tablet.ev[0].x * 320 / (CONSOLE_ABS_MAX + 1), 100);
+		CHECK_EQ(tablet.ev[0].y * 200 / (CONSOLE_ABS_MAX + 1), 50);
+		CHECK_EQ(tablet.ev[1].x * 320 / (CONSOLE_ABS_MAX + 1), 0);
+		CHECK_EQ(tablet.ev[2].x * 320 / (CONSOLE_ABS_MAX + 1), 319);
+		CHECK_EQ(tablet.ev[2].y * 200 / (CONSOLE_ABS_MAX + 1), 199);
+		CHECK_EQ(tablet.ev[2].buttons, CONSOLE_BTN_LEFT);
+		CHECK_EQ(tablet.ev[3].dz, 1);
+		CHECK_EQ(tablet.ev[3].buttons, CONSOLE_BTN_LEFT);
+		CHECK_EQ(tablet.ev[4].x, tablet.ev[2].x);
+		CHECK_EQ(tablet.ev[4].y, tablet.ev[2].y);
+		CHECK_EQ(tablet.ev[4].buttons, CONSOLE_BTN_RIGHT);
+		pthread_mutex_unlock(&tablet.lock);
+		CHECK_EQ(nmouse(&f), 0);
+
+		/* Leaving with the right button held lets go of it. */
+		client_close(cl);
+		cl = NULL;
+		want_mouse = 6;
+		CHECK(pump(NULL, &f, got_abs, 5));
+		pthread_mutex_lock(&tablet.lock);
+		CHECK_EQ(tablet.ev[5].buttons, 0);
+		CHECK_EQ(tablet.ev[5].x, tablet.ev[2].x);
+		pthread_mutex_unlock(&tablet.lock);
+		CHECK(pump(NULL, &f, no_client, 5));
+		CHECK_EQ(nmouse(&f), 0);
+	}
+	client_close(cl);
+	console_remove_input(f.con, &abs_ops, &tablet);
+	fixture_fini(&f);
+}
+
 /* VNC authentication: a wrong password is refused, the right one gets the
  * desktop; only the first 8 characters count (the DES key, RFB 3.8
  * §7.2.2), on both sides. */
@@ -933,6 +1044,7 @@ int main(void)
 	RUN_TEST(test_resize);
 	RUN_TEST(test_set_desktop_size);
 	RUN_TEST(test_input);
+	RUN_TEST(test_input_absolute);
 	RUN_TEST(test_password);
 	RUN_TEST(test_unix_socket);
 	RUN_TEST(test_errors);

@@ -325,6 +325,34 @@ static void test_keysyms(void)
 		CHECK(keymap_from_keysym(c) != 0);
 }
 
+/* keymap_keys() is exactly what the two mappings can return. */
+static void test_keys_bitmap(void)
+{
+	uint8_t map[KEYMAP_KEYS_BYTES], seen[KEYMAP_KEYS_BYTES] = { 0 };
+	unsigned missing = 0;
+
+	keymap_keys(map);
+	for (uint32_t i = 0; i < 0x30000; i++) {
+		uint32_t keysym = i < 0x20000 ? i : 0x1008ff00 + (i & 0xff);
+		unsigned k[2] = { i < 1024 ? keymap_from_usb(i) : 0,
+				  keymap_from_keysym(keysym) };
+
+		for (unsigned j = 0; j < 2; j++) {
+			if (!k[j])
+				continue;
+			if (k[j] >= 8 * KEYMAP_KEYS_BYTES ||
+			    !(map[k[j] / 8] >> (k[j] % 8) & 1)) {
+				missing++;
+				continue;
+			}
+			seen[k[j] / 8] |= (uint8_t)(1 << k[j] % 8);
+		}
+	}
+	CHECK_EQ(missing, 0);
+	CHECK(!memcmp(map, seen, sizeof(map)));
+	CHECK(!(map[0] & 1));		/* KEY_RESERVED */
+}
+
 int main(void)
 {
 	RUN_TEST(test_selected_keys);
@@ -332,5 +360,6 @@ int main(void)
 	RUN_TEST(test_xlate_round_trip);
 	RUN_TEST(test_usb);
 	RUN_TEST(test_keysyms);
+	RUN_TEST(test_keys_bitmap);
 	return check_finish();
 }

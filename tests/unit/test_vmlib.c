@@ -58,6 +58,30 @@ static void test_parse(void)
 	CHECK_EQ(c.cpus, 1);
 	CHECK_EQ(c.firmware, MACHINE_FW_AUTO);
 	CHECK(!strcmp(c.display, "none"));
+	CHECK(!c.input_ps2);		/* the virtio tablet and keyboard */
+	{
+		struct machine_config mc;
+
+		vm_machine_config(&c, NULL, &mc);
+		CHECK(!mc.no_virtio_input);
+	}
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\ninput=ps2\n", &c), 0);
+	CHECK(c.input_ps2);
+	{
+		struct machine_config mc;
+		g_autoptr(GKeyFile) kf = g_key_file_new();
+		g_autofree char *v = NULL;
+
+		vm_machine_config(&c, NULL, &mc);
+		CHECK(mc.no_virtio_input);
+		vm_config_to_keyfile(&c, "/lib/vms/t", kf);
+		v = g_key_file_get_string(kf, "vm", "input", NULL);
+		CHECK(v && !strcmp(v, "ps2"));
+	}
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\ninput=virtio\n", &c), 0);
+	CHECK(!c.input_ps2);
 	vm_config_clear(&c);
 
 	CHECK_EQ(parse("[vm]\nname=t\nmemory=1536M\ncpus=4\nfirmware=bios\nboot=cdrom\n"
@@ -108,6 +132,7 @@ static void test_parse(void)
 		{ "[vm]\nname=t\nfirmware=uefi\n", "firmware 'uefi'" },
 		{ "[vm]\nname=t\nboot=net\n", "boot 'net'" },
 		{ "[vm]\nname=t\ndisplay=vga\n", "display" },
+		{ "[vm]\nname=t\ninput=usb\n", "input 'usb': use virtio or ps2" },
 		{ "[vm]\nname=t\nuuid=nope\n", "UUID" },
 		{ "[vm]\nname=t\nfirmware=none\n", "kernel" },
 		{ "[vm]\nname=t\n[direct-boot]\ninitrd=/i\n", "initrd without a kernel" },
@@ -213,10 +238,17 @@ static void test_set(void)
 	g_free(v);
 	v = g_key_file_get_string(kf, "cdrom", "path", NULL);
 	CHECK(v && !strcmp(v, path));
+	/* input: only ps2 is written (virtio is the default). */
+	CHECK_EQ(vm_config_set(kf, "input=ps2", err, sizeof(err)), 0);
+	g_free(v);
+	v = g_key_file_get_string(kf, "vm", "input", NULL);
+	CHECK(v && !strcmp(v, "ps2"));
+	CHECK_EQ(vm_config_set(kf, "input=virtio", err, sizeof(err)), 0);
+	CHECK(!g_key_file_has_key(kf, "vm", "input", NULL));
 
 	static const char *const bad[] = {
 		"memory=12Q", "memory=", "cpus=0", "cpus=x", "firmware=uefi", "boot=usb",
-		"display=gtk", "cdrom=/nonexistent.iso", "kernel=/", "colour=blue", "memory",
+		"display=gtk", "input=usb", "input=", "cdrom=/nonexistent.iso", "kernel=/", "colour=blue", "memory",
 		"=1",
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {

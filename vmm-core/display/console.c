@@ -42,6 +42,10 @@ struct console {
 		pthread_mutex_t *lock;
 	} dev[MAX_INPUTS];
 	unsigned ndev;
+	/* Keys down on the PS/2 keyboard: their releases go there too, even
+	 * if a keyboard the guest drives took over meanwhile (else the
+	 * i8042 would repeat them for ever). */
+	unsigned long ps2_down[(KEY_CNT + 8 * sizeof(long) - 1) / (8 * sizeof(long))];
 	/* The surface's size for console_mouse_abs(), which must not wait
 	 * for a refresh (the console lock). */
 	_Atomic unsigned abs_w, abs_h;
@@ -116,6 +120,7 @@ void console_set_input(struct console *con,
 	con->in = ops;
 	con->in_opaque = opaque;
 	con->in_dev_lock = lock;
+	memset(con->ps2_down, 0, sizeof(con->ps2_down));
 	pthread_mutex_unlock(&con->in_lock);
 }
 
@@ -420,15 +425,23 @@ int console_request_size(struct console *con, unsigned width,
 
 void console_key(struct console *con, unsigned keycode, bool down)
 {
-	int i;
+	const unsigned bits = 8 * sizeof(long);
+	unsigned long *word = keycode < KEY_CNT ? &con->ps2_down[keycode / bits] : NULL;
+	unsigned long mask = 1ul << (keycode % bits);
+	int i = -1;
 
 	pthread_mutex_lock(&con->in_lock);
-	i = active_dev(con, CONSOLE_INPUT_KEY);
+	if (down || !word || !(*word & mask))
+		i = active_dev(con, CONSOLE_INPUT_KEY);
 	if (i >= 0 && con->dev[i].ops->key) {
 		pthread_mutex_lock(con->dev[i].lock);
 		con->dev[i].ops->key(con->dev[i].opaque, keycode, down);
 		pthread_mutex_unlock(con->dev[i].lock);
 	} else if (con->in && con->in->key) {
+		if (word && down)
+			*word |= mask;
+		else if (word)
+			*word &= ~mask;
 		pthread_mutex_lock(con->in_dev_lock);
 		con->in->key(con->in_opaque, keycode, down);
 		pthread_mutex_unlock(con->in_dev_lock);

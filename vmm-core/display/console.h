@@ -85,6 +85,10 @@ struct console_input_ops {
 #define CONSOLE_BTN_LEFT	0x1
 #define CONSOLE_BTN_RIGHT	0x2
 #define CONSOLE_BTN_MIDDLE	0x4
+/* The side buttons (back, forward), for devices that have them (the
+ * virtio tablet); the PS/2 mouse ignores them. */
+#define CONSOLE_BTN_SIDE	0x8
+#define CONSOLE_BTN_EXTRA	0x10
 
 #define CONSOLE_LED_SCROLL	0x1
 #define CONSOLE_LED_NUM		0x2
@@ -123,7 +127,9 @@ void console_set_input(struct console *con,
  * tablet) and keyboards (the virtio keyboard).  Each is added with the
  * device lock its calls need; the console routes:
  *  - keys to the first added device with CONSOLE_INPUT_KEY whose active()
- *    says the guest drives it, else to the PS/2 keyboard;
+ *    says the guest drives it, else to the PS/2 keyboard; the release of a
+ *    key pressed on the PS/2 keyboard goes there whatever is active then
+ *    (its driver taking over while a key is held leaves no key stuck);
  *  - console_mouse_abs() to the first active device with
  *    CONSOLE_INPUT_ABS, in order of @prio (lowest first, then order of
  *    adding); with none active it is dropped: frontends then use relative

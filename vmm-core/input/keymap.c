@@ -494,3 +494,24 @@ unsigned keymap_from_keysym(uint32_t keysym)
 			return keysym_table[i].key;
 	return 0;
 }
+
+static void set_key(uint8_t *bitmap, unsigned k)
+{
+	if (k && k < 8 * KEYMAP_KEYS_BYTES)
+		bitmap[k / 8] |= (uint8_t)(1u << (k % 8));
+}
+
+/* The F-keys of keymap_from_keysym() are on the USB page too. */
+void keymap_keys(uint8_t bitmap[KEYMAP_KEYS_BYTES])
+{
+	for (unsigned i = 0; i < KEYMAP_KEYS_BYTES; i++)
+		bitmap[i] = 0;
+	for (size_t i = 0; i < sizeof(usb_table); i++)
+		set_key(bitmap, usb_table[i]);
+	for (size_t i = 0; i < sizeof(sdl_extra); i++)
+		set_key(bitmap, sdl_extra[i]);
+	for (size_t i = 0; i < sizeof(ascii_table); i++)
+		set_key(bitmap, ascii_table[i]);
+	for (size_t i = 0; i < sizeof(keysym_table) / sizeof(keysym_table[0]); i++)
+		set_key(bitmap, keysym_table[i].key);
+}

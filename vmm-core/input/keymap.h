@@ -39,4 +39,13 @@ unsigned keymap_from_usb(unsigned usage);
  * modifiers, keypad); 0 if unknown. */
 unsigned keymap_from_keysym(uint32_t keysym);
 
+/*
+ * keymap_keys - every KEY_* that keymap_from_usb() and keymap_from_keysym()
+ * can return (what the console's frontends send: a keyboard device
+ * declares these), as a bitmap: bit k is bit k % 8 of byte k / 8.  Every
+ * such code is below 8 * KEYMAP_KEYS_BYTES.
+ */
+#define KEYMAP_KEYS_BYTES 32
+void keymap_keys(uint8_t bitmap[KEYMAP_KEYS_BYTES]);
+
 #endif

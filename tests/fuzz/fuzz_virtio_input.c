@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/fuzz/fuzz_virtio_input.c - the virtio keyboard and tablet
+ * (vmm-core/virtio/virtio_input.c) against arbitrary rings, buffers,
+ * status events, configuration accesses and host input, through their PCI
+ * registers like a driver and through their console ops like the
+ * frontends.
+ *
+ * Input: 16 control bytes, an image copied into guest RAM at IMAGE_GPA
+ * (the eventq's and statusq's rings at fixed offsets, then buffer space;
+ * descriptors may point anywhere), then host input, 8 bytes each:
+ *   byte 0: kind (bit 0 clear: a key, set: a pointer event)
+ *   key:     bytes 1-2 le16 KEY_* code, byte 3 bit 0 down
+ *   pointer: bytes 1-2 le16 x, 3-4 le16 y (0..0xffff: clamped by the
+ *            device), byte 5 buttons (CONSOLE_BTN_*), byte 6 signed dz
+ * Control bytes:
+ *   byte 0:    bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 MSI-X (else
+ *              INTx), bit 3 save -> load into a new device -> save after
+ *              each round, bit 4 a tablet (else a keyboard), bit 5 reset
+ *              the device in place mid-way
+ *   bytes 1-2: queue sizes (1 << (b % 8)) of eventq, statusq
+ *   byte 3:    rounds = 1 + b % 4
+ *   byte 4:    kicks each round: bit 0 eventq, bit 1 statusq
+ *   byte 5:    how far the "driver" moves every avail idx between rounds
+ *   bytes 6-7: a configuration select and subsel the driver reads
+ *   bytes 12-15: le32 image length (at most IMAGE_MAX)
+ * Checked: nothing crashes or touches memory outside guest RAM (ASan and
+ * UBSan under libFuzzer); the pending queue stays within its bound; the
+ * device never has a chain in flight when the lock is free (save works
+ * after every round); a saved state loads into a fresh device and saves
+ * again identically.  A violation abort()s.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "fuzz.h"
+#include "vring_driver.h"
+
+#include "bus.h"
+#include "devices/pci.h"
+#include "display/console.h"
+#include "log.h"
+#include "mem.h"
+#include "virtio/virtio_input.h"
+#include "virtio/virtio_pci.h"
+
+#define FUZZ_RAM	(1u << 20)
+#define IMAGE_GPA	0x10000ull
+#define IMAGE_MAX	0x10000u
+#define QOFF(q)		(IMAGE_GPA + 0x1000ull * (q))	/* rings of queue q */
+#define DATA_GPA	(IMAGE_GPA + 0x2000ull)
+#define CTRL_BYTES	16
+#define INPUT_LEN	8
+#define DEVFN		(0x0d << 3)
+#define BAR_ADDR	0xfe000000ull
+#define MSIX_ADDR	0xfe100000ull
+
+static struct guest_mem mem;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bus *pio, *mmio;
+static struct pci_host *host;
+static bool ready;
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "fuzz_virtio_input: %s\n", what);
+	abort();
+}
+
+static void set_pirq(void *opaque, unsigned pirq, int level)
+{
+	(void)opaque;
+	(void)pirq;
+	(void)level;
+}
+
+static int send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	(void)opaque;
+	(void)addr;
+	(void)data;
+	return 0;
+}
+
+static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+
+static void init_once(void)
+{
+	if (ready)
+		return;
+	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
+	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
+		fail("cannot allocate guest RAM");
+	pio = bus_new("pio");
+	mmio = bus_new("mmio");
+	host = pci_host_new();
+	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
+		fail("cannot build the PCI host");
+	pci_host_set_ops(host, &host_ops, NULL);
+	ready = true;
+}
+
+/* ---- register accesses, the device lock held ------------------------------ */
+
+static void wr(uint64_t addr, uint64_t v, unsigned size)
+{
+	int claimed = 0;
+
+	bus_write(mmio, addr, v, size, &claimed);
+}
+
+static uint64_t rd(uint64_t addr, unsigned size)
+{
+	int claimed = 0;
+
+	return bus_read(mmio, addr, size, &claimed);
+}
+
+static void common_wr(unsigned off, uint64_t v, unsigned size)
+{
+	wr(BAR_ADDR + VIRTIO_PCI_COMMON_OFF + off, v, size);
+}
+
+static const struct device_ops *table_ops(enum virtio_input_kind kind)
+{
+	return kind == VIRTIO_INPUT_KEYBOARD ? &virtio_keyboard_device_ops
+					     : &virtio_tablet_device_ops;
+}
+
+static struct virtio_input *new_device(enum virtio_input_kind kind)
+{
+	struct virtio_input_config c = {
+		.pci = host, .devfn = DEVFN, .mem = &mem, .kind = kind,
+	};
+	struct virtio_input *vi;
+	char err[256];
+
+	vi = virtio_input_new(&c, err, sizeof(err));
+	if (!vi) {
+		fprintf(stderr, "fuzz_virtio_input: %s\n", err);
+		fail("cannot create the device");
+	}
+	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4,
+			 (uint32_t)BAR_ADDR);
+	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4,
+			 4, (uint32_t)(BAR_ADDR >> 32));
+	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR,
+			 4, (uint32_t)MSIX_ADDR);
+	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2,
+			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	return vi;
+}
+
+static uint16_t qsize_of(const uint8_t *ctl, unsigned q)
+{
+	return (uint16_t)(1u << (ctl[1 + q] % 8));
+}
+
+/* The rings of queue @q of @size entries: where the target and the seeds
+ * put them. */
+static void ring_layout(unsigned q, uint16_t size, uint64_t *desc,
+			uint64_t *avail, uint64_t *used)
+{
+	*desc = QOFF(q);
+	*avail = *desc + VIRTQ_DESC_BYTES(size);
+	*used = (*avail + VIRTQ_AVAIL_BYTES(size) + 3) & ~3ull;
+}
+
+/* §3.1.1 with the input's ring features and queue sizes, then the
+ * configuration reads of the driver's probe. */
+static void driver_init(const uint8_t *ctl)
+{
+	uint64_t f = 1ull << VIRTIO_F_VERSION_1;
+
+	if (ctl[0] & 1)
+		f |= 1ull << VIRTIO_F_INDIRECT_DESC;
+	if (ctl[0] & 2)
+		f |= 1ull << VIRTIO_F_EVENT_IDX;
+	common_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	common_wr(VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+		  VIRTIO_CONFIG_S_DRIVER, 1);
+	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
+	common_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
+	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
+	common_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
+	common_wr(VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+		  VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK, 1);
+	wr(BAR_ADDR + VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SELECT, ctl[6], 1);
+	wr(BAR_ADDR + VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SUBSEL, ctl[7], 1);
+	for (unsigned off = 0; off < VIRTIO_INPUT_CFG_LEN; off += 4)
+		rd(BAR_ADDR + VIRTIO_PCI_DEVICE_OFF + off, 4);
+	if (ctl[0] & 4) {
+		for (unsigned v = 0; v < 3; v++) {
+			wr(MSIX_ADDR + 16 * v, 0xfee00000u, 4);
+			wr(MSIX_ADDR + 16 * v + 8, 0x40 + v, 4);
+			wr(MSIX_ADDR + 16 * v + 12, 0, 4);
+		}
+		pci_config_write(host, 0, DEVFN, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2,
+				 0x8000);
+		common_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	}
+	for (unsigned q = 0; q < 2; q++) {
+		uint16_t size = qsize_of(ctl, q);
+		uint64_t d, a, u;
+
+		ring_layout(q, size, &d, &a, &u);
+		common_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
+		common_wr(VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
+		common_wr(VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
+		common_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d, 8);
+		common_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, a, 8);
+		common_wr(VIRTIO_PCI_COMMON_Q_USEDLO, u, 8);
+		common_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	}
+	/* Buffers already in the rings are looked at now. */
+	common_wr(VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
+}
+
+/* Save: must work whenever the lock is free (nothing in flight). */
+static GVariant *save_checked(struct virtio_input *vi,
+			      enum virtio_input_kind kind)
+{
+	GVariant *s = table_ops(kind)->save(vi);
+
+	if (!s)
+		fail("save refused: a chain left in flight");
+	return g_variant_ref_sink(s);
+}
+
+/* Save, load into a new device, save again: the same. */
+static struct virtio_input *round_trip(struct virtio_input *vi,
+				       enum virtio_input_kind kind)
+{
+	GVariant *s1 = save_checked(vi, kind), *s2;
+	char err[256] = "";
+
+	virtio_input_free(vi);
+	vi = new_device(kind);
+	if (table_ops(kind)->load(vi, 1, s1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fuzz_virtio_input: %s\n", err);
+		fail("the device refused its own state");
+	}
+	s2 = save_checked(vi, kind);
+	if (!g_variant_equal(s1, s2))
+		fail("load then save changed the state");
+	g_variant_unref(s1);
+	g_variant_unref(s2);
+	return vi;
+}
+
+/* Host input [@from, @to) of the input's events, as the console calls
+ * the device (it would ask active() first; the device checks itself). */
+static void host_input(struct virtio_input *vi, const uint8_t *ev, unsigned from,
+		       unsigned to)
+{
+	for (unsigned i = from; i < to; i++) {
+		const uint8_t *e = ev + INPUT_LEN * i;
+
+		if (!(e[0] & 1))
+			virtio_keyboard_input_ops.key(vi, (unsigned)(e[1] | e[2] << 8),
+						      e[3] & 1);
+		else
+			virtio_tablet_input_ops.abs(vi, (unsigned)(e[1] | e[2] << 8),
+						    (unsigned)(e[3] | e[4] << 8),
+						    (int8_t)e[6], e[5]);
+		if (virtio_input_pending(vi) > VIRTIO_INPUT_PENDING_MAX)
+			fail("the pending queue outgrew its bound");
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *ctl = data;
+	enum virtio_input_kind kind;
+	struct virtio_input *vi;
+	unsigned nev, rounds;
+	size_t img;
+
+	init_once();
+	if (size < CTRL_BYTES)
+		return 0;
+	img = (size_t)(ctl[12] | ctl[13] << 8 | ctl[14] << 16) | (size_t)ctl[15] << 24;
+	if (img > IMAGE_MAX)
+		img = IMAGE_MAX;
+	if (img > size - CTRL_BYTES)
+		img = size - CTRL_BYTES;
+	nev = (unsigned)((size - CTRL_BYTES - img) / INPUT_LEN);
+	rounds = 1 + ctl[3] % 4;
+	kind = (ctl[0] & 16) ? VIRTIO_INPUT_TABLET : VIRTIO_INPUT_KEYBOARD;
+
+	memset(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), 0, IMAGE_MAX);
+	if (img)
+		memcpy(gpa_to_hva(&mem, IMAGE_GPA, img), data + CTRL_BYTES, img);
+
+	pthread_mutex_lock(&lock);
+	vi = new_device(kind);
+	driver_init(ctl);
+	for (unsigned r = 0; r < rounds; r++) {
+		host_input(vi, data + CTRL_BYTES + img, nev * r / rounds,
+			   nev * (r + 1) / rounds);
+		for (unsigned q = 0; q < 2; q++)
+			if (ctl[4] & (1u << q))
+				wr(BAR_ADDR + VIRTIO_PCI_NOTIFY_OFF +
+				   q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
+		if ((ctl[0] & 32) && r == rounds / 2) {
+			table_ops(kind)->reset(vi);
+			driver_init(ctl);
+		}
+		rd(BAR_ADDR + VIRTIO_PCI_ISR_OFF, 1);
+		if (ctl[0] & 8)
+			vi = round_trip(vi, kind);
+		else
+			g_variant_unref(save_checked(vi, kind));
+		/* The driver publishes more (or garbage). */
+		for (unsigned q = 0; q < 2; q++) {
+			uint64_t d, a, u;
+			uint16_t *idx;
+
+			ring_layout(q, qsize_of(ctl, q), &d, &a, &u);
+			idx = gpa_to_hva(&mem, a + 2, 2);
+			*idx = (uint16_t)(*idx + ctl[5]);
+		}
+	}
+	g_variant_unref(save_checked(vi, kind));
+	virtio_input_free(vi);
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+/* ---- seeds: drivers that build sensible (and hostile) rings -------------- */
+
+static uint8_t seed_buf[CTRL_BYTES + IMAGE_MAX + 512 * INPUT_LEN];
+
+/* Queue @q's driver, its rings where the target expects them, buffers in
+ * the q-th half of the data space. */
+static void seed_driver(struct vdrv *d, unsigned q, uint16_t size)
+{
+	uint64_t half = (IMAGE_GPA + IMAGE_MAX - DATA_GPA) / 2;
+
+	d->mem = &mem;
+	d->size = size;
+	ring_layout(q, size, &d->desc, &d->avail, &d->used);
+	d->data_start = DATA_GPA + half * q;
+	d->data_end = d->data_start + half;
+	d->next_desc = d->avail_idx = d->used_seen = 0;
+	d->data_next = d->data_start;
+}
+
+/* @n eventq buffers of @len bytes (8: what Linux posts). */
+static void seed_events(struct vdrv *d, unsigned n, uint32_t len, bool write)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct vbuf b = { vdrv_alloc(d, len, 8), len, write };
+
+		vdrv_add(d, &b, 1, false);
+	}
+}
+
+/* One statusq event. */
+static void seed_status(struct vdrv *d, uint16_t type, uint16_t code,
+			uint32_t value, uint32_t len)
+{
+	uint64_t p = vdrv_alloc(d, 8, 8);
+	uint8_t *b = gpa_to_hva(&mem, p, 8);
+
+	b[0] = (uint8_t)type;
+	b[1] = (uint8_t)(type >> 8);
+	b[2] = (uint8_t)code;
+	b[3] = (uint8_t)(code >> 8);
+	memcpy(b + 4, &value, 4);
+	vdrv_add(d, &(struct vbuf){ p, len, false }, 1, false);
+}
+
+/* Control bytes + the image as the drivers left it + @n host events. */
+static void seed_emit(void (*add)(const void *, size_t), uint8_t flags,
+		      uint8_t rounds, uint8_t kicks, uint8_t move,
+		      unsigned n, bool tablet)
+{
+	uint8_t *c = seed_buf;
+	size_t len = CTRL_BYTES + IMAGE_MAX;
+
+	memset(c, 0, CTRL_BYTES);
+	c[0] = (uint8_t)(flags | (tablet ? 16 : 0));
+	c[1] = c[2] = 6;		/* 64 entries */
+	c[3] = rounds;
+	c[4] = kicks;
+	c[5] = move;
+	c[6] = VIRTIO_INPUT_CFG_EV_BITS;
+	c[7] = 1;			/* EV_KEY */
+	c[12] = (uint8_t)IMAGE_MAX;
+	c[13] = (uint8_t)(IMAGE_MAX >> 8);
+	memcpy(c + CTRL_BYTES, gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), IMAGE_MAX);
+	for (unsigned i = 0; i < n; i++, len += INPUT_LEN) {
+		uint8_t *e = c + len;
+
+		memset(e, 0, INPUT_LEN);
+		if (tablet) {
+			e[0] = 1;
+			e[1] = (uint8_t)(i * 37);
+			e[2] = (uint8_t)(i * 3);
+			e[3] = (uint8_t)(i * 11);
+			e[5] = (uint8_t)(i % 3 == 0 ? CONSOLE_BTN_LEFT : 0);
+			e[6] = (uint8_t)(i % 5 == 0 ? 1 : 0);
+		} else {
+			e[1] = (uint8_t)(16 + i % 20);	/* KEY_Q... */
+			e[3] = (uint8_t)(i & 1);
+		}
+	}
+	add(c, len);
+}
+
+void fuzz_make_seeds(void (*add)(const void *, size_t))
+{
+	struct vdrv ev, st;
+
+	init_once();
+	/* Linux's driver: 64 event buffers, LED events on the statusq. */
+	memset(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), 0, IMAGE_MAX);
+	seed_driver(&ev, 0, 64);
+	seed_driver(&st, 1, 64);
+	seed_events(&ev, 64, 8, true);
+	seed_status(&st, 0x11, 0, 1, 8);	/* EV_LED NUML */
+	seed_status(&st, 0x11, 1, 1, 8);	/* EV_LED CAPSL */
+	seed_status(&st, 0x14, 0, 250, 8);	/* EV_REP */
+	seed_emit(add, 1 | 2 | 4, 2, 3, 0, 40, false);
+	seed_emit(add, 2 | 8, 3, 3, 0, 60, true);
+	/* Too few buffers: the queue fills and drops. */
+	seed_emit(add, 8 | 32, 4, 1, 0, 400, false);
+	seed_emit(add, 1 | 8, 4, 1, 0, 400, true);
+
+	/* Hostile: a readable event buffer, a short one, a writable status
+	 * buffer, a short status event. */
+	memset(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), 0, IMAGE_MAX);
+	seed_driver(&ev, 0, 64);
+	seed_driver(&st, 1, 64);
+	seed_events(&ev, 2, 8, true);
+	seed_events(&ev, 1, 4, true);
+	seed_events(&ev, 1, 8, false);
+	seed_status(&st, 0x11, 2, 1, 5);
+	seed_events(&st, 1, 8, true);
+	seed_emit(add, 4 | 8, 2, 3, 3, 20, false);
+	seed_emit(add, 8, 2, 3, 1, 20, true);
+}
