@@ -95,6 +95,7 @@ until grep -q GUEST-WAITING "$log" 2>/dev/null; do
 	n=$((n + 1))
 	if [ $n -gt 300 ] || ! $viv status desk | grep -q running; then
 		echo "guest never reached GUEST-WAITING:"; tr -d '\r' <"$log"
+		echo "--- vm.log"; cat "$dir/vm.log"
 		$viv stop desk --force; exit 12
 	fi
 	sleep 1
