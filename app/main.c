@@ -2,6 +2,7 @@
 /* app/main.c - the `vivarium` command: dispatch to subcommands. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "log.h"
@@ -43,9 +44,27 @@ static void usage(FILE *f)
 	fprintf(f, "\n'vivarium COMMAND --help' describes a command.\n");
 }
 
+/*
+ * Open files up to the hard limit (at most 65536): a VM's shared folders
+ * hold an fd per guest fid (up to 4096 each), beside its disks, sockets and
+ * eventfds, and 1024 (the usual soft limit) would let a guest's fids
+ * starve the VMM's own opens.  Code that select()s keeps higher fds out
+ * (display_vnc.c).
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	log_init();
+	raise_nofile();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

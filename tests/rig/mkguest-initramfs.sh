@@ -118,7 +118,13 @@
 #                        named NAME (GUEST-UNBIND=ok|fail)
 #   dmesg-check          as --count's
 # (tests/rig/vivguest.c, built static here, does evread, modeset and the
-# clipboard.)
+# clipboard.)  With vivshare.bench=MIB on the kernel command line (for
+# bench/share.sh), before all that: mount the 9p tag "hostshare" on
+# /mnt/bench and time, by /proc/uptime, reading its file "big" in 1 MiB
+# blocks (GUEST-SHARE-READ=ok|fail bytes= ms=), writing MIB MiB with an
+# fsync (GUEST-SHARE-WRITE=...), creating vivshare.files=N (default
+# 10000) empty files (GUEST-SHARE-CREATE=... files= ms=) and stat()ing
+# them all (ls -l: GUEST-SHARE-STAT=...); GUEST-SHARE-DONE at the end.
 #
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
@@ -443,6 +449,40 @@ while [ ! -e /dev/dri/card0 ] && [ $n -lt 25 ]; do
 done
 sleep 1
 drm() { vivguest modes; }
+vs() {
+	for w in $(cat /proc/cmdline); do
+		case $w in "vivshare.$1="*) echo "${w#vivshare.$1=}"; return ;; esac
+	done
+}
+ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+mib=$(vs bench)
+if [ -n "$mib" ]; then
+	files=$(vs files)
+	files=${files:-10000}
+	mkdir -p /mnt/bench
+	if mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 hostshare /mnt/bench; then
+		t0=$(ms)
+		dd if=/mnt/bench/big of=/dev/null bs=1048576 2>/dev/null && r=ok || r=fail
+		echo "GUEST-SHARE-READ=$r bytes=$(stat -c %s /mnt/bench/big) ms=$(($(ms) - t0))"
+		t0=$(ms)
+		dd if=/dev/zero of=/mnt/bench/written bs=1048576 count="$mib" conv=fsync 2>/dev/null && r=ok || r=fail
+		echo "GUEST-SHARE-WRITE=$r bytes=$(stat -c %s /mnt/bench/written) ms=$(($(ms) - t0))"
+		mkdir -p /mnt/bench/small
+		t0=$(ms)
+		i=0 r=ok
+		while [ $i -lt "$files" ]; do
+			: >"/mnt/bench/small/f$i" || { r=fail; break; }
+			i=$((i + 1))
+		done
+		echo "GUEST-SHARE-CREATE=$r files=$i ms=$(($(ms) - t0))"
+		t0=$(ms)
+		n=$(ls -l /mnt/bench/small | grep -c '^-')
+		echo "GUEST-SHARE-STAT=ok files=$n ms=$(($(ms) - t0))"
+	else
+		echo "GUEST-SHARE-READ=fail (mount)"
+	fi
+	echo "GUEST-SHARE-DONE"
+fi
 vivguest inputs
 drm
 qga=
