@@ -70,6 +70,8 @@ struct sdl_display {
 	unsigned long keys_down[(KEY_MAX + 1) / (8 * sizeof(long))];
 	bool resize_pending;		/* the window was resized ... */
 	uint64_t resize_at;		/* ... offer it at this SDL tick (ms) */
+	bool clip_changed;		/* SDL_CLIPBOARDUPDATE seen */
+	char *clip_set;			/* what we last put there; NULL: none */
 };
 
 /* ---- listener (any thread) ------------------------------------------- */
@@ -541,6 +543,45 @@ static void offer_size(struct sdl_display *d)
 	console_request_size(d->con, (unsigned)w, (unsigned)h);
 }
 
+/*
+ * The host's clipboard changed: hand its text on, unless it is what we
+ * put there ourselves (the guest's text: our own SDL_SetClipboardText
+ * raises SDL_CLIPBOARDUPDATE too, and must not come back to the guest as
+ * a host copy).  Once someone else's text is seen, the same text copied
+ * again later is a real copy.
+ */
+static void clipboard_changed(struct sdl_display *d)
+{
+	char *text;
+
+	d->clip_changed = false;
+	text = SDL_GetClipboardText();	/* "" on failure or no text */
+	if (!text)
+		return;
+	if (d->clip_set && !strcmp(text, d->clip_set)) {
+		SDL_free(text);
+		return;
+	}
+	free(d->clip_set);
+	d->clip_set = NULL;
+	if (d->cbs && d->cbs->clipboard)
+		d->cbs->clipboard(d->opaque, text);
+	SDL_free(text);
+}
+
+void sdl_display_set_clipboard(struct sdl_display *d, const char *text)
+{
+	char *copy = strdup(text ? text : "");
+
+	if (!copy)
+		return;
+	free(d->clip_set);
+	d->clip_set = copy;
+	if (SDL_SetClipboardText(copy) < 0)
+		vlog_ratelimited(LOG_WARN, "sdl: cannot set the clipboard: %s",
+				 SDL_GetError());
+}
+
 void sdl_display_poll(struct sdl_display *d)
 {
 	SDL_Event ev;
@@ -557,6 +598,9 @@ void sdl_display_poll(struct sdl_display *d)
 			break;
 		case SDL_WINDOWEVENT:
 			handle_window(d, &ev.window, &closed);
+			break;
+		case SDL_CLIPBOARDUPDATE:
+			d->clip_changed = true;
 			break;
 		case SDL_KEYDOWN:
 		case SDL_KEYUP:
@@ -610,6 +654,8 @@ void sdl_display_poll(struct sdl_display *d)
 		console_mouse(d->con, mdx, mdy, 0, d->buttons);
 	if (moved)
 		console_mouse_abs(d->con, d->abs_x, d->abs_y, 0, d->buttons);
+	if (d->clip_changed)
+		clipboard_changed(d);
 	if (closed && d->cbs && d->cbs->close)
 		d->cbs->close(d->opaque);
 	offer_size(d);
@@ -715,6 +761,7 @@ void sdl_display_free(struct sdl_display *d)
 	SDL_QuitSubSystem(SDL_INIT_VIDEO);
 	pthread_mutex_destroy(&d->lock);
 	free(d->shadow);
+	free(d->clip_set);
 	free(d->name);
 	free(d);
 }

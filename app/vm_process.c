@@ -809,7 +809,7 @@ static void req_display_size(struct vmproc *vp, struct client *c,
 	r = console_request_size(vp->con, (unsigned)w, (unsigned)h);
 	if (r < 0) {
 		snprintf(err, sizeof(err), r == -ENOTSUP ?
-			 "the display adapter cannot offer the guest a screen size (vga=virtio can)" :
+			 "the display adapter cannot offer the guest a screen size (vga=virtio can) and the guest's spice-vdagent is not connected" :
 			 "cannot offer the size: %s", strerror(-r));
 		reply(c, id, false, NULL, err);
 		return;
@@ -1962,6 +1962,8 @@ int cmd_vm_process(int argc, char **argv)
 				    err, sizeof(err));
 	if (r == 0)
 		vp.display_kind = vm_display_is_sdl(vp.display) ? "sdl" : "none";
+	if (r == 0 && vp.agents)
+		vm_display_set_agents(vp.display, vp.agents);
 	if (r == 0 && pipe2(vp.end_pipe, O_CLOEXEC) < 0) {
 		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
 		r = -errno;
