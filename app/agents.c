@@ -39,8 +39,14 @@ struct vm_agents {
 	char *host_text;		/* what the host offers; NULL: none */
 	char *guest_text;		/* the guest's, once received */
 	bool guest_owns;		/* the guest grabbed last */
-	void (*guest_text_fn)(void *opaque, const char *text);
-	void *guest_text_opaque;
+	struct {
+		void (*fn)(void *opaque, const char *text);
+		void *opaque;
+	} guest_text_cb[VM_AGENTS_TEXT_LISTENERS];
+	/* Session size (MONITORS_CONFIG): requests from any thread. */
+	atomic_bool va_up;		/* the guest's vdagent is connected */
+	_Atomic uint64_t size_pending;	/* width << 32 | height; 0: none */
+	uint64_t size_last;		/* the last one sent, for a reconnect */
 	guint set_time_timer;
 	bool thaw_pending;
 };
@@ -103,8 +109,13 @@ static void va_connected(void *opaque, bool up)
 
 	vlog(LOG_INFO, "vdagent: the guest's spice-vdagentd %s",
 	     up ? "connected" : "went away");
+	atomic_store(&a->va_up, up);
 	if (up && !a->guest_owns)
 		offer_host_text(a);
+	/* A session (re)starting gets the size last asked for, as a SPICE
+	 * client sends its window's size when the agent connects. */
+	if (up && a->size_last)
+		atomic_store(&a->size_pending, a->size_last);
 }
 
 static void va_grab(void *opaque, unsigned sel, const uint32_t *types,
@@ -148,8 +159,10 @@ static void va_data(void *opaque, unsigned sel, uint32_t type,
 	}
 	g_free(a->guest_text);
 	a->guest_text = g_strndup((const char *)data, len);
-	if (a->guest_text_fn)
-		a->guest_text_fn(a->guest_text_opaque, a->guest_text);
+	for (unsigned i = 0; i < VM_AGENTS_TEXT_LISTENERS; i++)
+		if (a->guest_text_cb[i].fn)
+			a->guest_text_cb[i].fn(a->guest_text_cb[i].opaque,
+					       a->guest_text);
 }
 
 static void va_release(void *opaque, unsigned sel)
@@ -166,6 +179,18 @@ static const struct vdagent_ops va_ops = {
 	.send = va_send, .connected = va_connected, .grab = va_grab,
 	.request = va_request, .data = va_data, .release = va_release,
 };
+
+/* The latest size asked for, if any, to the connected agent. */
+static void send_size(struct vm_agents *a)
+{
+	uint64_t v = atomic_exchange(&a->size_pending, 0);
+
+	if (!v || !vdagent_connected(a->va))
+		return;
+	if (vdagent_monitors_config(a->va, (unsigned)(v >> 32),
+				    (unsigned)(v & 0xffffffffu)) == 0)
+		a->size_last = v;
+}
 
 /* ---- qga transport ------------------------------------------------------------ */
 
@@ -223,6 +248,7 @@ static gboolean on_wake(gint fd, GIOCondition cond, gpointer opaque)
 		for (unsigned i = 0; i < 64 &&
 		     (n = vcon_port_read(a->va_port.port, buf, sizeof(buf))); i++)
 			vdagent_input(a->va, buf, n);
+		send_size(a);
 	}
 	if (a->has_qga) {
 		bool reopened = port_events(&a->qga_port, &closed);
@@ -356,20 +382,50 @@ const char *vm_agents_clipboard_get(struct vm_agents *a, const char **owner)
 	return NULL;
 }
 
-void vm_agents_on_guest_text(struct vm_agents *a,
-			     void (*fn)(void *opaque, const char *text),
-			     void *opaque)
+int vm_agents_on_guest_text(struct vm_agents *a,
+			    void (*fn)(void *opaque, const char *text),
+			    void *opaque)
 {
-	a->guest_text_fn = fn;
-	a->guest_text_opaque = opaque;
+	for (unsigned i = 0; i < VM_AGENTS_TEXT_LISTENERS; i++)
+		if (!a->guest_text_cb[i].fn) {
+			a->guest_text_cb[i].fn = fn;
+			a->guest_text_cb[i].opaque = opaque;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void vm_agents_off_guest_text(struct vm_agents *a,
+			      void (*fn)(void *opaque, const char *text),
+			      void *opaque)
+{
+	for (unsigned i = 0; a && i < VM_AGENTS_TEXT_LISTENERS; i++)
+		if (a->guest_text_cb[i].fn == fn &&
+		    a->guest_text_cb[i].opaque == opaque)
+			a->guest_text_cb[i].fn = NULL;
 }
 
 int vm_agents_request_size(struct vm_agents *a, unsigned width,
 			   unsigned height)
 {
-	if (!a || !a->has_va)
+	uint64_t one = 1;
+
+	if (!width || !height || width > 0xffff || height > 0xffff)
+		return -EINVAL;
+	if (!a || !a->has_va || !atomic_load(&a->va_up))
 		return -ENOTCONN;
-	return vdagent_monitors_config(a->va, width, height);
+	/* Sent from the main loop (the codec is one thread's); a burst of
+	 * requests sends the last. */
+	atomic_store(&a->size_pending, (uint64_t)width << 32 | height);
+	if (write(a->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: a wakeup is pending anyway */
+	}
+	return 0;
+}
+
+int vm_agents_size_hook(void *opaque, unsigned width, unsigned height)
+{
+	return vm_agents_request_size(opaque, width, height);
 }
 
 bool vm_agents_qga_connected(struct vm_agents *a)

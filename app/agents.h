@@ -59,17 +59,34 @@ int vm_agents_clipboard_set(struct vm_agents *a, const char *text,
 /* The text on the guest's clipboard as the host knows it (NULL: none or
  * not known yet); *@owner "guest", "host" or "none". */
 const char *vm_agents_clipboard_get(struct vm_agents *a, const char **owner);
-/* Called with the guest's new clipboard text (the window sets its own). */
-void vm_agents_on_guest_text(struct vm_agents *a,
-			     void (*fn)(void *opaque, const char *text),
-			     void *opaque);
+/* Listeners of the guest's clipboard: @fn is called (main loop) with
+ * each new text the guest copied, once received.  At most
+ * VM_AGENTS_TEXT_LISTENERS: 0 or -ENOSPC. */
+#define VM_AGENTS_TEXT_LISTENERS	4
+int vm_agents_on_guest_text(struct vm_agents *a,
+			    void (*fn)(void *opaque, const char *text),
+			    void *opaque);
+/* Remove a listener (@fn and @opaque as added).  NULL @a ok. */
+void vm_agents_off_guest_text(struct vm_agents *a,
+			      void (*fn)(void *opaque, const char *text),
+			      void *opaque);
 
 /* ---- display --------------------------------------------------------------- */
 
-/* Ask the guest's X session (spice-vdagent) for @width x @height.  0 or
- * -ENOTCONN. */
+/*
+ * vm_agents_request_size - ask the guest's session, through spice-vdagent,
+ * for one monitor of @width x @height pixels (VD_AGENT_MONITORS_CONFIG;
+ * the agent applies it with XRandR).  Any thread: the message goes out
+ * from the main loop, and of several requests before it runs only the
+ * last.  The last size sent is sent again when the agent reconnects (a
+ * new session).  Returns 0, -ENOTCONN while the guest's vdagent is not
+ * connected (nothing is kept), -EINVAL for a zero or absurd size.
+ */
 int vm_agents_request_size(struct vm_agents *a, unsigned width,
 			   unsigned height);
+/* vm_agents_request_size() with @opaque the struct vm_agents: the shape
+ * of console_set_size_agent()'s callback. */
+int vm_agents_size_hook(void *opaque, unsigned width, unsigned height);
 
 /* ---- guest agent ----------------------------------------------------------- */
 

@@ -726,23 +726,35 @@ int cmd_resize(int argc, char **argv)
 	return 0;
 }
 
-/* vivarium clipboard NAME [--set TEXT]: the guest's clipboard. */
+/* vivarium clipboard NAME [--set TEXT | --wait MS]: the guest's clipboard. */
 int cmd_clipboard(int argc, char **argv)
 {
 	g_autoptr(JsonObject) args = json_object_new();
 	g_autoptr(JsonNode) res = NULL;
 	bool set = argc == 4 && !strcmp(argv[2], "--set");
-	char err[512];
+	bool wait = argc == 4 && !strcmp(argv[2], "--wait");
+	unsigned long ms = 0;
+	char err[512], *end;
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: vivarium clipboard NAME [--set TEXT]\n\n"
+		printf("usage: vivarium clipboard NAME [--set TEXT | --wait MS]\n\n"
 		       "Prints the guest's clipboard text (what spice-vdagent in the guest\n"
 		       "last offered), or with --set makes TEXT the clipboard the guest\n"
-		       "pastes.  Needs the guest agent (agents=on, spice-vdagent in the guest).\n");
+		       "pastes.  With --wait, waits up to MS milliseconds (10000 at most)\n"
+		       "for the guest's next copy and prints it (exit 1 if none came).\n"
+		       "Needs the guest agent (agents=on, spice-vdagent in the guest).\n");
 		return 0;
 	}
-	if (argc != 2 && !set) {
-		ERR("usage: vivarium clipboard NAME [--set TEXT]");
+	if (wait) {
+		errno = 0;
+		ms = strtoul(argv[3], &end, 10);
+		if (!*argv[3] || *end || errno || ms > 10000) {
+			ERR("clipboard: --wait takes milliseconds, 0 to 10000");
+			return 2;
+		}
+	}
+	if (argc != 2 && !set && !wait) {
+		ERR("usage: vivarium clipboard NAME [--set TEXT | --wait MS]");
 		return 2;
 	}
 	if (need_vm(argv[1]) < 0)
@@ -753,9 +765,11 @@ int cmd_clipboard(int argc, char **argv)
 	}
 	if (set)
 		json_object_set_string_member(args, "text", argv[3]);
+	if (wait)
+		json_object_set_int_member(args, "wait_ms", (gint64)ms);
 	if (ctl_simple(argv[1], set ? "clipboard-set" : "clipboard-get",
-		       set ? args : NULL, REQUEST_TIMEOUT_MS, &res, err,
-		       sizeof(err)) < 0) {
+		       set || wait ? args : NULL, REQUEST_TIMEOUT_MS + (int)ms,
+		       &res, err, sizeof(err)) < 0) {
 		ERR("clipboard: %s", err);
 		return 1;
 	}
@@ -763,6 +777,12 @@ int cmd_clipboard(int argc, char **argv)
 		JsonObject *o = json_node_get_object(res);
 		JsonNode *t = json_object_get_member(o, "text");
 
+		if (wait && !json_object_get_boolean_member_with_default(o, "changed", FALSE)) {
+			fprintf(stderr, "vivarium: no copy in the guest within %lu ms%s\n", ms,
+				json_object_get_boolean_member_with_default(o, "connected", FALSE) ?
+				"" : " (its clipboard agent is not connected)");
+			return 1;
+		}
 		if (t && JSON_NODE_HOLDS_VALUE(t) &&
 		    json_node_get_value_type(t) == G_TYPE_STRING)
 			printf("%s\n", json_node_get_string(t));

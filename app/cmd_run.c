@@ -150,7 +150,7 @@ static int enter_sandbox(const struct vm_sandbox_opts *so, bool coredump,
 static int run_with_display(struct machine *m, struct console *con,
 			    const struct vm_display_opts *dopts,
 			    const struct vm_sandbox_opts *so, bool coredump,
-			    char *err, size_t errlen)
+			    struct vm_agents *agents, char *err, size_t errlen)
 {
 	struct machine_thread_arg a = { .m = m };
 	struct vm_display *d;
@@ -161,6 +161,8 @@ static int run_with_display(struct machine *m, struct console *con,
 	if (r < 0)
 		return r;
 	vm_display_set_state(d, "Running");
+	if (agents)
+		vm_display_set_agents(d, agents);
 	r = enter_sandbox(so, coredump, vm_display_is_sdl(d), err, errlen);
 	if (r < 0) {
 		vm_display_close(d);
@@ -531,7 +533,7 @@ int cmd_run(int argc, char **argv)
 	so.coredump = coredump;
 	if (con) {
 		status = run_with_display(m, con, &dopts, sandbox ? &so : NULL,
-					  coredump, err, sizeof(err));
+					  coredump, agents, err, sizeof(err));
 	} else {
 		status = enter_sandbox(sandbox ? &so : NULL, coredump, false, err,
 				       sizeof(err));

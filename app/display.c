@@ -8,8 +8,10 @@
 
 #include <glib.h>
 
+#include "agents.h"
 #include "display/console.h"
 #include "display_sdl.h"
+#include "log.h"
 #include "display_vnc.h"
 #include "options.h"
 
@@ -23,6 +25,7 @@ struct vm_display {
 	guint timer;
 	void (*close)(void *opaque);
 	void *opaque;
+	struct vm_agents *agents;	/* vm_display_set_agents(); NULL: none */
 };
 
 int vm_display_parse_kind(const char *s, enum vm_display_kind *out)
@@ -70,6 +73,49 @@ static void on_close(void *opaque)
 		d->close(d->opaque);
 }
 
+/* The window's clipboard changed (text, or "" for something else). */
+static void on_host_clipboard(void *opaque, const char *text)
+{
+	struct vm_display *d = opaque;
+	const char *owner;
+
+	if (!d->agents)
+		return;
+	/* Not text (an image): the guest's own clipboard stays; a text the
+	 * host offered is withdrawn (a paste in the guest must not give an
+	 * older copy). */
+	if (!*text) {
+		vm_agents_clipboard_get(d->agents, &owner);
+		if (!strcmp(owner, "guest"))
+			return;
+	}
+	if (vm_agents_clipboard_set(d->agents, text, true) < 0)
+		vlog_ratelimited(LOG_WARN, "clipboard: the host's text is over 1 MiB or not UTF-8: not offered to the guest");
+}
+
+/* The guest copied @text: the window's clipboard follows. */
+static void on_guest_text(void *opaque, const char *text)
+{
+	struct vm_display *d = opaque;
+
+	if (d->sdl)
+		sdl_display_set_clipboard(d->sdl, text);
+}
+
+void vm_display_set_agents(struct vm_display *d, struct vm_agents *a)
+{
+	if (d->agents) {
+		vm_agents_off_guest_text(d->agents, on_guest_text, d);
+		console_set_size_agent(d->con, NULL, NULL);
+	}
+	d->agents = a;
+	if (!a)
+		return;
+	console_set_size_agent(d->con, vm_agents_size_hook, a);
+	if (d->sdl && vm_agents_on_guest_text(a, on_guest_text, d) < 0)
+		vlog(LOG_WARN, "clipboard: too many listeners; the window's clipboard does not follow the guest's");
+}
+
 int vm_display_open(struct vm_display **out, struct console *con,
 		    const struct vm_display_opts *o,
 		    void (*close)(void *opaque), void *opaque,
@@ -109,7 +155,9 @@ int vm_display_open(struct vm_display **out, struct console *con,
 		}
 	}
 	if (kind == VM_DISPLAY_SDL) {
-		static const struct sdl_display_cbs cbs = { .close = on_close };
+		static const struct sdl_display_cbs cbs = {
+			.close = on_close, .clipboard = on_host_clipboard,
+		};
 
 		d->sdl = sdl_display_new(con, name, &cbs, d, err, errlen);
 		if (!d->sdl && o->kind == VM_DISPLAY_AUTO) {
@@ -145,6 +193,7 @@ void vm_display_close(struct vm_display *d)
 {
 	if (!d)
 		return;
+	vm_display_set_agents(d, NULL);
 	if (d->timer)
 		g_source_remove(d->timer);
 	if (d->sdl)

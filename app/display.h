@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 struct console;
+struct vm_agents;
 struct vm_display;
 
 enum vm_display_kind {
@@ -45,6 +46,16 @@ int vm_display_open(struct vm_display **out, struct console *con,
 		    const struct vm_display_opts *o,
 		    void (*close)(void *opaque), void *opaque,
 		    char *err, size_t errlen);
+/*
+ * vm_display_set_agents - connect the guest agents @a (app/agents.h; NULL:
+ * disconnect) to the frontends: the console window's clipboard and the
+ * guest's (text both ways: a host copy is offered to the guest, a guest
+ * copy is put on the host's clipboard), and the console's size requests
+ * (window resize, VNC SetDesktopSize, display-size) to the guest
+ * session's agent too (console_set_size_agent()).  @a must outlive the
+ * display or be disconnected first (vm_display_close() does).
+ */
+void vm_display_set_agents(struct vm_display *d, struct vm_agents *a);
 /* Is there a console window? */
 bool vm_display_is_sdl(const struct vm_display *d);
 /* The state shown in the window title ("Running", "Paused"...). */

@@ -20,6 +20,7 @@
 #include "display_sdl.h"
 
 #include <SDL2/SDL.h>
+#include <SDL2/SDL_syswm.h>
 #include <linux/input-event-codes.h>
 #include <math.h>
 #include <pthread.h>
@@ -32,6 +33,11 @@
 #include "display/console.h"
 #include "input/keymap.h"
 #include "log.h"
+
+#ifdef SDL_VIDEO_DRIVER_X11
+#include <X11/Xatom.h>
+#include <X11/extensions/Xfixes.h>
+#endif
 
 #define HOST_KEY SDL_SCANCODE_RCTRL
 /* A window the user resized is offered to the guest once it has kept
@@ -70,6 +76,15 @@ struct sdl_display {
 	unsigned long keys_down[(KEY_MAX + 1) / (8 * sizeof(long))];
 	bool resize_pending;		/* the window was resized ... */
 	uint64_t resize_at;		/* ... offer it at this SDL tick (ms) */
+	bool clip_changed;		/* SDL_CLIPBOARDUPDATE seen */
+	char *clip_set;			/* what we last put there; NULL: none */
+	int xfixes_notify;		/* X11: XFixesSelectionNotify's type; -1 */
+#ifdef SDL_VIDEO_DRIVER_X11
+	Display *x_display;		/* SDL's connection; NULL: not X11 */
+	Window x_window;		/* ours: the conversions' requestor */
+	Window x_own;			/* SDL's owner window for our own text */
+	Atom x_clipboard, x_utf8, x_prop;
+#endif
 };
 
 /* ---- listener (any thread) ------------------------------------------- */
@@ -541,6 +556,167 @@ static void offer_size(struct sdl_display *d)
 	console_request_size(d->con, (unsigned)w, (unsigned)h);
 }
 
+/* ---- clipboard --------------------------------------------------------- */
+
+/*
+ * The host's clipboard now holds @text ("" : no text): hand it on, unless
+ * it is what we put there ourselves (the guest's text must not come back
+ * to the guest as a host copy).  Once someone else's text is seen, the
+ * same text copied again later is a real copy.
+ */
+static void host_text(struct sdl_display *d, const char *text)
+{
+	if (d->clip_set && !strcmp(text, d->clip_set))
+		return;
+	free(d->clip_set);
+	d->clip_set = NULL;
+	if (d->cbs && d->cbs->clipboard)
+		d->cbs->clipboard(d->opaque, text);
+}
+
+/* Elsewhere than X11 (Wayland): SDL_CLIPBOARDUPDATE, then SDL's paste. */
+static void clipboard_changed(struct sdl_display *d)
+{
+	char *text;
+
+	d->clip_changed = false;
+	text = SDL_GetClipboardText();	/* "" on failure or no text */
+	if (!text)
+		return;
+	host_text(d, text);
+	SDL_free(text);
+}
+
+/*
+ * X11.  SDL 2.26 raises SDL_CLIPBOARDUPDATE only when the selection it
+ * owned is taken, not when one program's copy follows another's, and its
+ * paste waits up to a second and reads a stale property when the owner
+ * has no text (an image).  So on SDL's own connection: XFixes reports
+ * every new CLIPBOARD owner; we ask the owner for UTF8_STRING into a
+ * property of our window (ICCCM §2.4, with the owner's timestamp) and
+ * take its SelectionNotify when it comes, both through SDL_SYSWMEVENT.
+ * Nothing waits.  Text over what one property holds (INCR transfers,
+ * about 256 KiB and up) is not carried.
+ */
+static void watch_x11_clipboard(struct sdl_display *d)
+{
+	d->xfixes_notify = -1;
+#ifdef SDL_VIDEO_DRIVER_X11
+	SDL_SysWMinfo info;
+	int ev_base, err_base, major = 5, minor = 0;
+	Display *x;
+
+	SDL_VERSION(&info.version);
+	if (!SDL_GetWindowWMInfo(d->win, &info) ||
+	    info.subsystem != SDL_SYSWM_X11)
+		return;
+	x = info.info.x11.display;
+	if (!XFixesQueryExtension(x, &ev_base, &err_base) ||
+	    !XFixesQueryVersion(x, &major, &minor) || major < 1) {
+		vlog(LOG_WARN, "sdl: no XFixes: copies on the host do not reach the guest");
+		return;
+	}
+	d->x_display = x;
+	d->x_window = info.info.x11.window;
+	d->x_clipboard = XInternAtom(x, "CLIPBOARD", False);
+	d->x_utf8 = XInternAtom(x, "UTF8_STRING", False);
+	d->x_prop = XInternAtom(x, "VIVARIUM_CLIPBOARD", False);
+	XFixesSelectSelectionInput(x, d->x_window, d->x_clipboard,
+				   XFixesSetSelectionOwnerNotifyMask |
+				   XFixesSelectionWindowDestroyNotifyMask |
+				   XFixesSelectionClientCloseNotifyMask);
+	SDL_EventState(SDL_SYSWMEVENT, SDL_ENABLE);
+	d->xfixes_notify = ev_base + XFixesSelectionNotify;
+#endif
+}
+
+#ifdef SDL_VIDEO_DRIVER_X11
+/* The owner's answer to our conversion. */
+static void x11_paste_done(struct sdl_display *d, const XSelectionEvent *e)
+{
+	Atom type;
+	int fmt;
+	unsigned long n, left;
+	unsigned char *data = NULL;
+
+	if (e->property == None) {	/* no text on offer */
+		host_text(d, "");
+		return;
+	}
+	if (XGetWindowProperty(d->x_display, d->x_window, d->x_prop, 0,
+			       (4u << 20) / 4, True, AnyPropertyType, &type, &fmt,
+			       &n, &left, &data) != Success)
+		return;
+	if (fmt == 8 && (type == d->x_utf8 || type == XA_STRING) && !left) {
+		char *text = strndup((const char *)data, n);
+
+		if (text)
+			host_text(d, text);
+		free(text);
+	} else {
+		vlog_ratelimited(LOG_WARN, "sdl: the host's clipboard text is too large or not text: not offered to the guest");
+	}
+	if (data)
+		XFree(data);
+}
+#endif
+
+/* An X event through SDL_SYSWMEVENT. */
+static void syswm_event(struct sdl_display *d, const SDL_SysWMmsg *msg)
+{
+#ifdef SDL_VIDEO_DRIVER_X11
+	const XEvent *e;
+
+	if (!msg || msg->subsystem != SDL_SYSWM_X11 || d->xfixes_notify < 0)
+		return;
+	e = &msg->msg.x11.event;
+	if (e->type == d->xfixes_notify) {
+		const XFixesSelectionNotifyEvent *n =
+			(const XFixesSelectionNotifyEvent *)e;
+
+		if (n->selection != d->x_clipboard || n->owner == d->x_own)
+			return;		/* our own SDL_SetClipboardText */
+		if (n->owner == None) {	/* the owner went away */
+			host_text(d, "");
+			return;
+		}
+		XConvertSelection(d->x_display, d->x_clipboard, d->x_utf8,
+				  d->x_prop, d->x_window, n->selection_timestamp);
+		XFlush(d->x_display);
+	} else if (e->type == SelectionNotify &&
+		   e->xselection.requestor == d->x_window &&
+		   e->xselection.selection == d->x_clipboard &&
+		   (e->xselection.property == d->x_prop ||
+		    e->xselection.property == None)) {
+		x11_paste_done(d, &e->xselection);
+	}
+#else
+	(void)d;
+	(void)msg;
+#endif
+}
+
+void sdl_display_set_clipboard(struct sdl_display *d, const char *text)
+{
+	char *copy = strdup(text ? text : "");
+
+	if (!copy)
+		return;
+	free(d->clip_set);
+	d->clip_set = copy;
+	if (SDL_SetClipboardText(copy) < 0) {
+		vlog_ratelimited(LOG_WARN, "sdl: cannot set the clipboard: %s",
+				 SDL_GetError());
+		return;
+	}
+#ifdef SDL_VIDEO_DRIVER_X11
+	/* SDL owns CLIPBOARD through a window of its own: its new-owner
+	 * event is ours to ignore. */
+	if (d->x_display)
+		d->x_own = XGetSelectionOwner(d->x_display, d->x_clipboard);
+#endif
+}
+
 void sdl_display_poll(struct sdl_display *d)
 {
 	SDL_Event ev;
@@ -557,6 +733,13 @@ void sdl_display_poll(struct sdl_display *d)
 			break;
 		case SDL_WINDOWEVENT:
 			handle_window(d, &ev.window, &closed);
+			break;
+		case SDL_CLIPBOARDUPDATE:
+			/* On X11 the XFixes events say more (syswm_event). */
+			d->clip_changed = d->xfixes_notify < 0;
+			break;
+		case SDL_SYSWMEVENT:
+			syswm_event(d, ev.syswm.msg);
 			break;
 		case SDL_KEYDOWN:
 		case SDL_KEYUP:
@@ -610,6 +793,8 @@ void sdl_display_poll(struct sdl_display *d)
 		console_mouse(d->con, mdx, mdy, 0, d->buttons);
 	if (moved)
 		console_mouse_abs(d->con, d->abs_x, d->abs_y, 0, d->buttons);
+	if (d->clip_changed)
+		clipboard_changed(d);
 	if (closed && d->cbs && d->cbs->close)
 		d->cbs->close(d->opaque);
 	offer_size(d);
@@ -675,6 +860,7 @@ struct sdl_display *sdl_display_new(struct console *con, const char *vm_name,
 		goto fail_window;
 	}
 	update_title(d);
+	watch_x11_clipboard(d);
 	SDL_ShowWindow(d->win);
 	d->redraw = true;
 	return d;
@@ -715,6 +901,7 @@ void sdl_display_free(struct sdl_display *d)
 	SDL_QuitSubSystem(SDL_INIT_VIDEO);
 	pthread_mutex_destroy(&d->lock);
 	free(d->shadow);
+	free(d->clip_set);
 	free(d->name);
 	free(d);
 }

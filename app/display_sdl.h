@@ -12,7 +12,11 @@
  * applies.  Host key: Right Ctrl (released alone: leave the grab; Host+F:
  * full screen; Host+Del: Ctrl+Alt+Del).  A click grabs the mouse (relative
  * PS/2 mouse).  Closing the window calls @cbs->close (the VM process
- * presses the ACPI power button).
+ * presses the ACPI power button).  Clipboard: text only (SDL2 offers
+ * nothing else); a change of the host's clipboard goes to
+ * @cbs->clipboard, read at the end of the poll that saw it
+ * (SDL_GetClipboardText: on X11 it waits for the owner's answer, at most
+ * a second in SDL 2.26).
  *
  * Threads: everything here runs on the thread that called sdl_display_new
  * (SDL video must stay on one thread: the process's main thread).
@@ -28,6 +32,11 @@ struct sdl_display;
 struct sdl_display_cbs {
 	/* The user closed the window (may be NULL: ignored). */
 	void (*close)(void *opaque);
+	/* The host's clipboard (X11/Wayland CLIPBOARD) changed while the
+	 * window exists: @text is its UTF-8 text, "" when it holds no text
+	 * (an image, or nothing).  Not called for what
+	 * sdl_display_set_clipboard() put there.  May be NULL. */
+	void (*clipboard)(void *opaque, const char *text);
 };
 
 /*
@@ -46,6 +55,9 @@ void sdl_display_set_state(struct sdl_display *d, const char *state);
  * console_refresh().  Never blocks.
  */
 void sdl_display_poll(struct sdl_display *d);
+/* Put @text (UTF-8) on the host's clipboard, e.g. what the guest copied
+ * (SDL_SetClipboardText: the window owns the CLIPBOARD selection). */
+void sdl_display_set_clipboard(struct sdl_display *d, const char *text);
 void sdl_display_free(struct sdl_display *d);
 
 #endif

@@ -130,6 +130,8 @@ struct vmproc {
 	uint8_t nic_mac[VM_MAX_NICS][6];
 	/* The guest agents on virtio-serial (agents=on); NULL: none. */
 	struct vm_agents *agents;
+	/* clipboard-get requests waiting for the guest's next text. */
+	GList *clip_waiters;
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,10 +151,13 @@ static void vm_log(const char *fmt, ...)
 
 /* ---- clients: output ------------------------------------------------------ */
 
+static void clip_waiters_drop(struct vmproc *vp, struct client *c);
+
 static void client_free(struct client *c)
 {
 	struct vmproc *vp = c->vp;
 
+	clip_waiters_drop(vp, c);
 	vp->clients = g_list_remove(vp->clients, c);
 	if (c->in_watch)
 		g_source_remove(c->in_watch);
@@ -650,7 +655,69 @@ static void req_stop(struct vmproc *vp, struct client *c, JsonNode *id,
 	reply(c, id, true, json_builder_get_root(b), NULL);
 }
 
-static void req_clipboard_get(struct vmproc *vp, struct client *c, JsonNode *id);
+static void clipboard_reply(struct vmproc *vp, struct client *c, JsonNode *id,
+			    int changed);
+
+/* clipboard-get with wait_ms: at most this long, this many at once. */
+#define CLIP_WAIT_MAX_MS	10000
+#define CLIP_WAITERS_MAX	32
+
+struct clip_waiter {
+	struct vmproc *vp;
+	struct client *c;
+	JsonNode *id;		/* a copy, or NULL */
+	guint timer;
+};
+
+static void clip_waiter_free(struct clip_waiter *w)
+{
+	w->vp->clip_waiters = g_list_remove(w->vp->clip_waiters, w);
+	if (w->timer)
+		g_source_remove(w->timer);
+	if (w->id)
+		json_node_unref(w->id);
+	g_free(w);
+}
+
+/* The wait ran out: the clipboard as it is, "changed": false. */
+static gboolean clip_wait_timeout(gpointer opaque)
+{
+	struct clip_waiter *w = opaque;
+
+	w->timer = 0;
+	clipboard_reply(w->vp, w->c, w->id, 0);
+	clip_waiter_free(w);
+	return G_SOURCE_REMOVE;
+}
+
+/* The guest copied text (agents' listener): every waiter gets it. */
+static void clip_guest_text(void *opaque, const char *text)
+{
+	struct vmproc *vp = opaque;
+
+	(void)text;
+	while (vp->clip_waiters) {
+		struct clip_waiter *w = vp->clip_waiters->data;
+
+		clipboard_reply(vp, w->c, w->id, 1);
+		clip_waiter_free(w);
+	}
+}
+
+/* A client going away takes its waits with it. */
+static void clip_waiters_drop(struct vmproc *vp, struct client *c)
+{
+	GList *l = vp->clip_waiters;
+
+	while (l) {
+		GList *next = l->next;
+		struct clip_waiter *w = l->data;
+
+		if (!c || w->c == c)
+			clip_waiter_free(w);
+		l = next;
+	}
+}
 
 /* "clipboard-set": the host's clipboard text, offered to the guest. */
 static void req_clipboard_set(struct vmproc *vp, struct client *c, JsonNode *id,
@@ -671,11 +738,47 @@ static void req_clipboard_set(struct vmproc *vp, struct client *c, JsonNode *id,
 		reply(c, id, false, NULL, "\"text\" is over 1 MiB");
 		return;
 	}
-	req_clipboard_get(vp, c, id);
+	clipboard_reply(vp, c, id, -1);
 }
 
-/* "clipboard-get": the guest's clipboard as the host knows it. */
-static void req_clipboard_get(struct vmproc *vp, struct client *c, JsonNode *id)
+/* "clipboard-get": the guest's clipboard as the host knows it; with
+ * "wait_ms", once the guest copies text next (or the time is up). */
+static void req_clipboard_get(struct vmproc *vp, struct client *c, JsonNode *id,
+			      JsonObject *req)
+{
+	char err[160];
+	gint64 ms;
+	struct clip_waiter *w;
+
+	if (!get_int(req, "wait_ms", -1, 0, CLIP_WAIT_MAX_MS, &ms, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	if (ms < 0) {
+		clipboard_reply(vp, c, id, -1);
+		return;
+	}
+	/* Nothing will come (no agents) or nothing to wait: as it is. */
+	if (!vp->agents || ms == 0) {
+		clipboard_reply(vp, c, id, 0);
+		return;
+	}
+	if (g_list_length(vp->clip_waiters) >= CLIP_WAITERS_MAX) {
+		reply(c, id, false, NULL, "too many clipboard-get requests waiting");
+		return;
+	}
+	w = g_new0(struct clip_waiter, 1);
+	w->vp = vp;
+	w->c = c;
+	w->id = id ? json_node_copy(id) : NULL;
+	w->timer = g_timeout_add((guint)ms, clip_wait_timeout, w);
+	vp->clip_waiters = g_list_append(vp->clip_waiters, w);
+}
+
+/* The clipboard-get result; @changed >= 0 adds "changed" (a wait's
+ * outcome: the guest copied text during it). */
+static void clipboard_reply(struct vmproc *vp, struct client *c, JsonNode *id,
+			    int changed)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	const char *owner = "none", *text = NULL, *names[2];
@@ -696,6 +799,10 @@ static void req_clipboard_get(struct vmproc *vp, struct client *c, JsonNode *id)
 	json_builder_add_string_value(b, owner);
 	json_builder_set_member_name(b, "connected");
 	json_builder_add_boolean_value(b, connected);
+	if (changed >= 0) {
+		json_builder_set_member_name(b, "changed");
+		json_builder_add_boolean_value(b, changed > 0);
+	}
 	json_builder_end_object(b);
 	reply(c, id, true, json_builder_get_root(b), NULL);
 }
@@ -809,7 +916,7 @@ static void req_display_size(struct vmproc *vp, struct client *c,
 	r = console_request_size(vp->con, (unsigned)w, (unsigned)h);
 	if (r < 0) {
 		snprintf(err, sizeof(err), r == -ENOTSUP ?
-			 "the display adapter cannot offer the guest a screen size (vga=virtio can)" :
+			 "the display adapter cannot offer the guest a screen size (vga=virtio can) and the guest's spice-vdagent is not connected" :
 			 "cannot offer the size: %s", strerror(-r));
 		reply(c, id, false, NULL, err);
 		return;
@@ -1389,7 +1496,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 	} else if (!strcmp(cmd, "clipboard-set")) {
 		req_clipboard_set(vp, c, id, req);
 	} else if (!strcmp(cmd, "clipboard-get")) {
-		req_clipboard_get(vp, c, id);
+		req_clipboard_get(vp, c, id, req);
 	} else {
 		/* Cut at a character, not a byte: the error is UTF-8 JSON. */
 		g_autofree char *shown = g_utf8_make_valid(cmd, -1);
@@ -1816,6 +1923,8 @@ static void cleanup(struct vmproc *vp)
 		close(vp->listen_fd);
 	if (vp->sock_path && vp->sock_path[0])
 		unlink(vp->sock_path);
+	clip_waiters_drop(vp, NULL);
+	vm_agents_off_guest_text(vp->agents, clip_guest_text, vp);
 	vm_display_close(vp->display);
 	/* The backends' threads take the machine's device lock: stopped
 	 * before it goes. */
@@ -1929,6 +2038,8 @@ int cmd_vm_process(int argc, char **argv)
 		else
 			mc.nserial_ports = vm_agents_ports(vp.agents, mc.serial_port,
 							   MACHINE_MAX_SERIAL_PORTS);
+		if (vp.agents)
+			vm_agents_on_guest_text(vp.agents, clip_guest_text, &vp);
 	}
 	if (r == 0)
 		r = open_nics(&vp, &mc, err, sizeof(err));
@@ -1962,6 +2073,8 @@ int cmd_vm_process(int argc, char **argv)
 				    err, sizeof(err));
 	if (r == 0)
 		vp.display_kind = vm_display_is_sdl(vp.display) ? "sdl" : "none";
+	if (r == 0 && vp.agents)
+		vm_display_set_agents(vp.display, vp.agents);
 	if (r == 0 && pipe2(vp.end_pipe, O_CLOEXEC) < 0) {
 		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
 		r = -errno;

@@ -151,6 +151,41 @@ assert r["ok"] is False and r["error"].count("\u00e9") == 64, r
 ' && ok "non-finite ids refused with valid JSON; \\u0000 in a name refused; unicode names shown as UTF-8" \
   || bad "ids and names"
 
+echo "# clipboard-get wait_ms: bounded, timed, and gone with its client"
+py '
+import time
+s = conn()
+for w in (-1, 10001, "5", 1.5, True):
+    r = call(s, {"cmd": "clipboard-get", "wait_ms": w})
+    assert r["ok"] is False and "wait_ms" in r["error"], (w, r)
+t0 = time.monotonic()
+r = call(s, {"id": 7, "cmd": "clipboard-get", "wait_ms": 300})
+dt = time.monotonic() - t0
+assert r["ok"] and r["id"] == 7 and r["result"]["changed"] is False, r
+assert 0.25 <= dt < 3, dt
+assert "changed" not in call(s, {"cmd": "clipboard-get"})["result"]
+print("    wait_ms 300 answered after %.2f s: %s" % (dt, json.dumps(r["result"])))
+# Waits left behind by clients that go away; then more than the limit.
+for i in range(20):
+    c = conn(); c.sendall(b"{\"cmd\":\"clipboard-get\",\"wait_ms\":10000}\n"); c.close()
+time.sleep(0.5)
+c = conn()
+c.sendall(b"{\"cmd\":\"clipboard-get\",\"wait_ms\":2000}\n" * 40)
+c.sendall(b"{\"cmd\":\"status\"}\n")
+f = c.makefile("rb")
+lines = [json.loads(f.readline()) for _ in range(9)]
+assert all(m["ok"] is False and "too many" in m["error"] for m in lines[:8]), lines[:8]
+assert lines[8]["ok"] and "state" in lines[8]["result"], lines[8]
+c.close()
+r = call(s, {"cmd": "status"})
+assert r["ok"] and r["result"]["state"] == "running", r
+' && ok "clipboard-get wait_ms: bad values refused, a wait times out on time with changed false, waits die with their clients, at most 32" \
+  || bad "clipboard-get wait_ms"
+
+cw=$("$viv" clipboard h --wait 200 2>&1); rc=$?
+check '[ "$rc" -eq 1 ] && grep -q "no copy in the guest within 200 ms" <<<"$cw"' \
+	"vivarium clipboard --wait 200: exit 1, says no copy came (rc $rc: $cw)"
+
 echo "# dead and greedy connections (finding 2)"
 py '
 # A line that never ends, then close.

@@ -13,6 +13,12 @@
  * nothing may grab the keyboard or the pointer; without one, a click
  * grabs as before.  There is no window manager: the test plays its part
  * where needed (the close request; watching the full-screen request).
+ * The clipboard: the window opened as the VM process opens it
+ * (vm_display_open, vm_display_set_agents) with the real agents hub and a
+ * guest on the real virtio-serial device speaking spice-vdagentd's side;
+ * an X client of the test's own (a thread) owns CLIPBOARD and its text
+ * must reach the hub and the guest, and the guest's text must come back
+ * as the X CLIPBOARD selection (read with XConvertSelection), once.
  *
  * Skips (77) when Xvfb is missing.
  */
@@ -36,8 +42,13 @@
 
 #include "check.h"
 #include "console_pattern.h"
+#include "vdagent_guest.h"
+
+#include "agents.h"
+#include "display.h"
 #include "display/console.h"
 #include "display_sdl.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -999,6 +1010,308 @@ static void test_close(void)
 	CHECK(!find_window("testvm"));
 }
 
+/* ---- the clipboard --------------------------------------------------- */
+
+/* An X client owning CLIPBOARD, on a thread with its own connection (the
+ * window's SDL_GetClipboardText waits for its answer on the main
+ * thread).  It offers UTF8_STRING, or only image/png with @image. */
+struct clip_owner {
+	pthread_t thread;
+	char text[256];
+	bool image;
+	volatile bool stop, owning, lost;
+	volatile unsigned answered;	/* conversions served */
+};
+
+static void *clip_owner_main(void *opaque)
+{
+	struct clip_owner *o = opaque;
+	Display *d = XOpenDisplay(NULL);
+	Window w;
+	Atom clipboard, targets, utf8, png;
+
+	if (!d)
+		return NULL;
+	clipboard = XInternAtom(d, "CLIPBOARD", False);
+	targets = XInternAtom(d, "TARGETS", False);
+	utf8 = XInternAtom(d, "UTF8_STRING", False);
+	png = XInternAtom(d, "image/png", False);
+	w = XCreateSimpleWindow(d, DefaultRootWindow(d), 0, 0, 1, 1, 0, 0, 0);
+	XSetSelectionOwner(d, clipboard, w, CurrentTime);
+	XSync(d, False);
+	o->owning = XGetSelectionOwner(d, clipboard) == w;
+	while (!o->stop) {
+		while (XPending(d)) {
+			XEvent ev, reply = { 0 };
+			XSelectionRequestEvent *rq = &ev.xselectionrequest;
+
+			XNextEvent(d, &ev);
+			if (ev.type == SelectionClear) {
+				o->lost = true;
+				continue;
+			}
+			if (ev.type != SelectionRequest)
+				continue;
+			reply.xselection.type = SelectionNotify;
+			reply.xselection.requestor = rq->requestor;
+			reply.xselection.selection = rq->selection;
+			reply.xselection.target = rq->target;
+			reply.xselection.time = rq->time;
+			reply.xselection.property = rq->property;
+			if (rq->target == targets) {
+				Atom list[2] = { targets, o->image ? png : utf8 };
+
+				XChangeProperty(d, rq->requestor, rq->property, XA_ATOM,
+						32, PropModeReplace,
+						(unsigned char *)list, 2);
+			} else if (rq->target == utf8 && !o->image) {
+				XChangeProperty(d, rq->requestor, rq->property, utf8, 8,
+						PropModeReplace,
+						(unsigned char *)o->text,
+						(int)strlen(o->text));
+			} else if (rq->target == png && o->image) {
+				static const unsigned char sig[8] = {
+					0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+
+				XChangeProperty(d, rq->requestor, rq->property, png, 8,
+						PropModeReplace, sig, 8);
+			} else {
+				reply.xselection.property = None;
+			}
+			XSendEvent(d, rq->requestor, False, NoEventMask, &reply);
+			XFlush(d);
+			o->answered++;
+		}
+		usleep(2000);
+	}
+	XDestroyWindow(d, w);
+	XCloseDisplay(d);
+	return NULL;
+}
+
+static void clip_owner_start(struct clip_owner *o, const char *text,
+			     bool image)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->text, sizeof(o->text), "%s", text);
+	o->image = image;
+	pthread_create(&o->thread, NULL, clip_owner_main, o);
+}
+
+static void clip_owner_stop(struct clip_owner *o)
+{
+	o->stop = true;
+	pthread_join(o->thread, NULL);
+}
+
+static struct vcon_guest vg;
+static struct vm_agents *agents;
+static struct vm_display *vd;
+
+/* The VM process's main loop (the display's frame timer, the agents'
+ * port watch) for @secs, or until @done says so. */
+static bool loop_until(bool (*done)(void), double secs)
+{
+	double end = now_s() + secs;
+
+	while (now_s() < end) {
+		while (g_main_context_iteration(NULL, FALSE)) {
+		}
+		if (done && done())
+			return true;
+		usleep(3000);
+	}
+	return done ? done() : true;
+}
+
+static const char *want_text, *want_owner;
+
+static bool hub_has(void)
+{
+	const char *owner, *t = vm_agents_clipboard_get(agents, &owner);
+
+	return !strcmp(owner, want_owner) && !g_strcmp0(t, want_text);
+}
+
+/* The CLIPBOARD selection's UTF-8 text as an X client pastes it
+ * (XConvertSelection), the display loop turning meanwhile (SDL answers
+ * from it); NULL if no answer in 3 s. */
+static char *x_clipboard_text(void)
+{
+	Atom clipboard = XInternAtom(dpy, "CLIPBOARD", False);
+	Atom utf8 = XInternAtom(dpy, "UTF8_STRING", False);
+	Atom prop = XInternAtom(dpy, "VIV_PASTE", False);
+	Window w = XCreateSimpleWindow(dpy, DefaultRootWindow(dpy), 0, 0, 1, 1,
+				       0, 0, 0);
+	double end = now_s() + 3;
+	char *text = NULL;
+	XEvent ev;
+
+	XConvertSelection(dpy, clipboard, utf8, prop, w, CurrentTime);
+	XFlush(dpy);
+	while (now_s() < end) {
+		loop_until(NULL, 0.01);
+		if (!XCheckTypedWindowEvent(dpy, w, SelectionNotify, &ev))
+			continue;
+		if (ev.xselection.property != None) {
+			Atom type;
+			int fmt;
+			unsigned long n, left;
+			unsigned char *data = NULL;
+
+			if (XGetWindowProperty(dpy, w, prop, 0, 65536, True,
+					       AnyPropertyType, &type, &fmt, &n,
+					       &left, &data) == Success && data) {
+				text = strndup((char *)data, n);
+				XFree(data);
+			}
+		}
+		break;
+	}
+	XDestroyWindow(dpy, w);
+	return text;
+}
+
+/* The guest's agent copies @text: grab, our request, its data. */
+static void guest_copies(const char *text)
+{
+	uint8_t p[8 + 256];
+	struct vp_msg m[8];
+	size_t len = strlen(text);
+	int n;
+
+	p[0] = VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD;
+	p[1] = p[2] = p[3] = 0;
+	vp_put32(p + 4, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+	vag_send(&vg, 1, VD_AGENT_CLIPBOARD_GRAB, p, 8);
+	n = vag_recv(&vg, 1, m, 8);
+	CHECK(n > 0 && vag_find(m, n, VD_AGENT_CLIPBOARD_REQUEST) >= 0);
+	if (n > 0)
+		vp_free(m, n);
+	memcpy(p + 8, text, len);
+	vag_send(&vg, 1, VD_AGENT_CLIPBOARD, p, 8 + len);
+}
+
+/* The host's copy reaches the hub and the guest's paste. */
+static void host_copy_reaches_guest(const char *text)
+{
+	struct clip_owner o;
+	struct vp_msg m[8];
+	uint8_t rq[8];
+	int n, i;
+
+	clip_owner_start(&o, text, false);
+	want_text = text;
+	want_owner = "host";
+	CHECK(loop_until(hub_has, 5));
+	CHECK(o.owning && o.answered >= 1);
+	/* The guest's agent sees a grab offering text ... */
+	n = vag_recv(&vg, 1, m, 8);
+	i = n > 0 ? vag_find(m, n, VD_AGENT_CLIPBOARD_GRAB) : -1;
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_EQ(m[i].size, 8);
+		CHECK_EQ(vp_get32(m[i].data + 4), VD_AGENT_CLIPBOARD_UTF8_TEXT);
+	}
+	if (n > 0)
+		vp_free(m, n);
+	/* ... and its paste gets the text. */
+	memset(rq, 0, sizeof(rq));
+	vp_put32(rq + 4, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+	vag_send(&vg, 1, VD_AGENT_CLIPBOARD_REQUEST, rq, 8);
+	n = vag_recv(&vg, 1, m, 8);
+	i = n > 0 ? vag_find(m, n, VD_AGENT_CLIPBOARD) : -1;
+	CHECK(i >= 0);
+	if (i >= 0) {
+		CHECK_EQ(m[i].size, 8 + strlen(text));
+		CHECK(m[i].size == 8 + strlen(text) &&
+		      memcmp(m[i].data + 8, text, strlen(text)) == 0);
+	}
+	if (n > 0)
+		vp_free(m, n);
+	clip_owner_stop(&o);
+}
+
+static void test_clipboard(void)
+{
+	struct vm_display_opts opts = { .kind = VM_DISPLAY_SDL, .name = "cliptest" };
+	struct vcon_port *ports[2];
+	struct clip_owner o;
+	struct vp_msg m[8];
+	char err[256] = "", *got;
+	int n;
+
+	agents = vm_agents_new(true, true, err, sizeof(err));
+	CHECK(agents != NULL);
+	if (!agents)
+		return;
+	n = (int)vm_agents_ports(agents, ports, 2);
+	if (vg_init(&vg, ports, (unsigned)n) < 0) {
+		CHECK(!"virtio-serial device");
+		return;
+	}
+	CHECK_EQ(vm_display_open(&vd, con, &opts, NULL, NULL, err, sizeof(err)), 0);
+	if (!vd) {
+		printf("  %s\n", err);
+		return;
+	}
+	vm_display_set_agents(vd, agents);
+	vag_connect(&vg, 1, NULL, 0);
+	loop_until(NULL, 0.3);
+
+	/* Host -> guest, twice (a second copy replaces the first). */
+	host_copy_reaches_guest("copied on the host, \xc3\xa9t\xc3\xa9");
+	host_copy_reaches_guest("a second host copy");
+
+	/* Guest -> host: the X CLIPBOARD selection holds the guest's text. */
+	guest_copies("copied in the guest \xe2\x9c\x93");
+	loop_until(NULL, 0.2);
+	got = x_clipboard_text();
+	CHECK(got && !strcmp(got, "copied in the guest \xe2\x9c\x93"));
+	printf("  X CLIPBOARD after the guest's copy: \"%s\"\n", got ? got : "(none)");
+	free(got);
+	/* No echo: our own SDL_SetClipboardText raised SDL_CLIPBOARDUPDATE;
+	 * it must not come back to the guest as a host grab. */
+	loop_until(NULL, 0.5);
+	n = vag_recv(&vg, 1, m, 8);
+	CHECK(n == 0);
+	if (n > 0)
+		vp_free(m, n);
+	want_text = "copied in the guest \xe2\x9c\x93";
+	want_owner = "guest";
+	CHECK(hub_has());
+
+	/* An image copied on the host: not carried, and the guest's own
+	 * clipboard stays as it is. */
+	clip_owner_start(&o, "", true);
+	loop_until(NULL, 1.0);
+	CHECK(o.owning && o.answered >= 1);
+	CHECK(hub_has());
+	n = vag_recv(&vg, 1, m, 8);
+	CHECK(n == 0);
+	if (n > 0)
+		vp_free(m, n);
+	clip_owner_stop(&o);
+
+	/* After a host text, an image withdraws the host's offer: the
+	 * guest's agent gets a release, the hub holds nothing. */
+	host_copy_reaches_guest("text before an image");
+	clip_owner_start(&o, "", true);
+	want_text = NULL;
+	want_owner = "none";
+	CHECK(loop_until(hub_has, 3));
+	n = vag_recv(&vg, 1, m, 8);
+	CHECK(n > 0 && vag_find(m, n, VD_AGENT_CLIPBOARD_RELEASE) >= 0);
+	if (n > 0)
+		vp_free(m, n);
+	clip_owner_stop(&o);
+
+	vm_display_close(vd);
+	vd = NULL;
+	vg_free(&vg);
+	vm_agents_free(agents);
+}
+
 /* Without a display: NULL and one line. */
 static void test_no_display(void)
 {
@@ -1018,6 +1331,8 @@ static void test_no_display(void)
 
 int main(void)
 {
+	XInitThreads();		/* the clipboard owner is a thread */
+	log_set_level(LOG_ERROR);
 	if (!have_program("Xvfb"))
 		SKIP("Xvfb is not installed (Debian: xvfb)");
 	start_xvfb();
@@ -1040,6 +1355,7 @@ int main(void)
 	RUN_TEST(test_absolute);
 	RUN_TEST(test_fullscreen);
 	RUN_TEST(test_close);
+	RUN_TEST(test_clipboard);
 	RUN_TEST(test_no_display);
 
 	console_set_hw(con, NULL, NULL, NULL);

@@ -29,6 +29,9 @@ struct console {
 	const struct console_hw_ops *hw;
 	void *hw_opaque;
 	pthread_mutex_t *hw_lock;
+	/* console_set_size_agent(); under lock. */
+	int (*size_agent)(void *opaque, unsigned width, unsigned height);
+	void *size_agent_opaque;
 
 	/* Input has its own lock: events come from frontends that may hold
 	 * nothing else, and must not wait for a refresh. */
@@ -405,10 +408,21 @@ const char *console_keyboard(struct console *con)
 	return name;
 }
 
+void console_set_size_agent(struct console *con,
+			    int (*fn)(void *opaque, unsigned width,
+				      unsigned height),
+			    void *opaque)
+{
+	pthread_mutex_lock(&con->lock);
+	con->size_agent = fn;
+	con->size_agent_opaque = opaque;
+	pthread_mutex_unlock(&con->lock);
+}
+
 int console_request_size(struct console *con, unsigned width,
 			 unsigned height)
 {
-	int r = -ENOTSUP;
+	int r = -ENOTSUP, ra = -ENOTSUP;
 
 	if (!width || !height || width > CONSOLE_MAX_WIDTH ||
 	    height > CONSOLE_MAX_HEIGHT)
@@ -419,8 +433,12 @@ int console_request_size(struct console *con, unsigned width,
 		r = con->hw->request_size(con->hw_opaque, width, height);
 		pthread_mutex_unlock(con->hw_lock);
 	}
+	/* Both: an X11 session may not follow the adapter's preferred mode,
+	 * and the agent's size is the same one. */
+	if (con->size_agent)
+		ra = con->size_agent(con->size_agent_opaque, width, height);
 	pthread_mutex_unlock(&con->lock);
-	return r;
+	return r == 0 || ra == 0 ? 0 : r;
 }
 
 void console_key(struct console *con, unsigned keycode, bool down)

@@ -232,14 +232,30 @@ const char *console_pointer_abs(struct console *con);
 /* The name of the keyboard keys go to: an added device's, or "ps2". */
 const char *console_keyboard(struct console *con);
 /*
- * console_request_size - a frontend's window (or a VNC client) is now
- * @width x @height pixels: offer it to the adapter as the preferred mode
- * (console_hw_ops.request_size; ignored by adapters without one, such as
- * the standard VGA).  Returns 0, -ENOTSUP without such an adapter, or
- * -EINVAL for a size outside 1..CONSOLE_MAX_*.
+ * console_request_size - a frontend's window (or a VNC client, or the
+ * control socket's display-size) is now @width x @height pixels: offer it
+ * to the adapter as the preferred mode (console_hw_ops.request_size;
+ * ignored by adapters without one, such as the standard VGA) and to the
+ * size agent if one is set (console_set_size_agent()).  Returns 0 if
+ * either took it; else -ENOTSUP (no adapter that can, no agent
+ * connected) or the adapter's error; -EINVAL for a size outside
+ * 1..CONSOLE_MAX_*.
  */
 int console_request_size(struct console *con, unsigned width,
 			 unsigned height);
+/*
+ * console_set_size_agent - also hand every console_request_size() to
+ * @fn: the guest session's agent (spice-vdagent's MONITORS_CONFIG, for
+ * X11 sessions that do not follow the adapter's preferred mode).  @fn runs
+ * on the requester's thread with the console lock held, after the
+ * adapter: it must not block or call into the console.  It returns 0 if
+ * it passed the size on, -errno if not (-ENOTCONN: no agent connected).
+ * @fn NULL: none (set it so before @opaque goes away).
+ */
+void console_set_size_agent(struct console *con,
+			    int (*fn)(void *opaque, unsigned width,
+				      unsigned height),
+			    void *opaque);
 
 /* Ctrl+Alt+Del as three presses and releases. */
 void console_ctrl_alt_del(struct console *con);
