@@ -1586,6 +1586,8 @@ static gboolean first_boot_built(gpointer opaque)
 
 		unlink(state);
 		unlink(ram);
+		/* The guest's clock stood still while the state was on disk. */
+		vm_agents_set_time(vp->agents, false);
 	}
 	snprintf(msg, sizeof(msg), "ok %d", (int)getpid());
 	report_ready(vp->ready_fd, msg);
