@@ -223,11 +223,13 @@ void ga_sanitize(const char *in, char *out, size_t cap)
 					cp = cp << 6 | (s[i] & 0x3f);
 			}
 			if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-				   (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-				   (cp >= 0x80 && cp <= 0x9f)))
+				   (len == 4 && (cp < 0x10000 || cp > 0x10ffff))))
 				ok = false;
 			if (!ok)
 				len = 1;
+			/* A C1 control, well formed: one '?' for it. */
+			else if (cp >= 0x80 && cp <= 0x9f)
+				ok = false;
 		} else if (cp < 0x20 || cp == 0x7f) {
 			ok = false;
 		}
