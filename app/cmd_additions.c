@@ -168,6 +168,11 @@ int cmd_additions(int argc, char **argv)
 	if (!cfg.agents)
 		printf("note: VM '%s' has agents=off; the additions need agents=on ('vivarium edit %s agents=on')\n",
 		       name, name);
+	/* boot=default puts a CD first; ours has no boot record, so the
+	 * firmware goes on to the disk after a failed try. */
+	if (cfg.boot == MACHINE_BOOT_DEFAULT && cfg.ndisks)
+		printf("note: boot=default tries the CD first; it is not bootable, so the firmware goes on to the disk ('vivarium edit %s boot=disk' skips the try)\n",
+		       name);
 	vm_config_clear(&cfg);
 	if (set_cdrom(name, iso, err, sizeof(err)) < 0) {
 		ERR("%s", err);
