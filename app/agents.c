@@ -385,6 +385,9 @@ void vm_agents_on_guest_text(struct vm_agents *a,
 int vm_agents_request_size(struct vm_agents *a, unsigned width,
 			   unsigned height)
 {
+	/* The guest additions too (they skip a size already sent). */
+	if (a && a->has_add)
+		additions_host_display_size(a->add, width, height);
 	if (!a || !a->has_va)
 		return -ENOTCONN;
 	return vdagent_monitors_config(a->va, width, height);

@@ -67,8 +67,8 @@ void vm_agents_on_guest_text(struct vm_agents *a,
 
 /* ---- display --------------------------------------------------------------- */
 
-/* Ask the guest's X session (spice-vdagent) for @width x @height.  0 or
- * -ENOTCONN. */
+/* Ask the guest's X session (spice-vdagent) for @width x @height (the
+ * guest additions get it too).  0 or -ENOTCONN (no vdagent). */
 int vm_agents_request_size(struct vm_agents *a, unsigned width,
 			   unsigned height);
 
