@@ -7,7 +7,9 @@ BUILD ?= build
 # Debian packages: build tools and libraries (libseccomp-dev: the VM
 # process's sandbox); then the test inputs (kernel, busybox, firmware,
 # the nested rig's QEMU, qemu-img as an oracle, iasl for the ACPI tables,
-# GRUB, xorriso, e2fsprogs and sfdisk for the boot-test images).
+# GRUB, xorriso, e2fsprogs and sfdisk for the boot-test images; xorriso
+# also makes the guest additions CD, whose static agent links against
+# libc6-dev's libc.a).
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \

@@ -15,6 +15,7 @@
 #include <glib-unix.h>
 #include <glib.h>
 
+#include "additions_host.h"
 #include "agent/vdagent.h"
 #include "log.h"
 #include "qga.h"
@@ -46,10 +47,18 @@ struct vm_agents {
 	/* Session size (MONITORS_CONFIG): requests from any thread. */
 	atomic_bool va_up;		/* the guest's vdagent is connected */
 	_Atomic uint64_t size_pending;	/* width << 32 | height; 0: none */
+	_Atomic uint64_t add_size_pending;	/* the same, for the additions */
 	uint64_t size_last;		/* the last one sent, for a reconnect */
 	guint set_time_timer;
 	bool thaw_pending;
+	/* Our own guest additions (additions_host.h); see its block below. */
+	struct agent_port add_port;
+	bool has_add;
+	struct additions_host *add;
+	guint add_time_timer;
 };
+
+static void additions_on_wake(struct vm_agents *a);
 
 /* ---- the ports' callbacks (device lock held, any thread) ----------------- */
 
@@ -259,6 +268,14 @@ static gboolean on_wake(gint fd, GIOCondition cond, gpointer opaque)
 			qga_sync_start(a->qga);
 		qga_poll(a->qga);
 	}
+	if (a->has_add) {
+		uint64_t sz = atomic_exchange(&a->add_size_pending, 0);
+
+		if (sz)
+			additions_host_display_size(a->add, (unsigned)(sz >> 32),
+						    (unsigned)(sz & 0xffffffffu));
+		additions_on_wake(a);
+	}
 	return G_SOURCE_CONTINUE;
 }
 
@@ -305,9 +322,13 @@ void vm_agents_free(struct vm_agents *a)
 		g_source_remove(a->watch);
 	if (a->set_time_timer)
 		g_source_remove(a->set_time_timer);
+	if (a->add_time_timer)
+		g_source_remove(a->add_time_timer);
 	close(a->efd);
 	vdagent_free(a->va);
 	qga_free(a->qga);
+	additions_host_free(a->add);
+	vcon_port_free(a->add_port.port);
 	vcon_port_free(a->va_port.port);
 	vcon_port_free(a->qga_port.port);
 	g_free(a->host_text);
@@ -324,6 +345,8 @@ unsigned vm_agents_ports(struct vm_agents *a, struct vcon_port **ports,
 		ports[n++] = a->va_port.port;
 	if (a && a->has_qga && n < max)
 		ports[n++] = a->qga_port.port;
+	if (a && a->has_add && n < max)
+		ports[n++] = a->add_port.port;
 	return n;
 }
 
@@ -336,6 +359,8 @@ unsigned vm_agents_connected(struct vm_agents *a, const char **names,
 		names[n++] = "vdagent";
 	if (a && a->has_qga && qga_connected(a->qga) && n < max)
 		names[n++] = "qga";
+	if (a && a->has_add && additions_host_connected(a->add) && n < max)
+		names[n++] = "additions";
 	return n;
 }
 
@@ -409,10 +434,17 @@ int vm_agents_request_size(struct vm_agents *a, unsigned width,
 			   unsigned height)
 {
 	uint64_t one = 1;
+	bool add;
 
 	if (!width || !height || width > 0xffff || height > 0xffff)
 		return -EINVAL;
-	if (!a || !a->has_va || !atomic_load(&a->va_up))
+	/* The guest additions take it too, now or when they connect; passed
+	 * on from the main loop, as the vdagent's (their host side is the
+	 * main loop's). */
+	add = a && a->has_add;
+	if (add)
+		atomic_store(&a->add_size_pending, (uint64_t)width << 32 | height);
+	if (!a || ((!a->has_va || !atomic_load(&a->va_up)) && !add))
 		return -ENOTCONN;
 	/* Sent from the main loop (the codec is one thread's); a burst of
 	 * requests sends the last. */
@@ -487,8 +519,12 @@ static gboolean set_time_now(gpointer opaque)
 	return G_SOURCE_REMOVE;
 }
 
+static void additions_set_time(struct vm_agents *a);
+
 void vm_agents_set_time(struct vm_agents *a, bool thaw)
 {
+	if (a && a->has_add)
+		additions_set_time(a);
 	if (!a || !a->has_qga)
 		return;
 	a->thaw_pending |= thaw;
@@ -496,4 +532,102 @@ void vm_agents_set_time(struct vm_agents *a, bool thaw)
 		return;
 	/* Soon, not now: after a revert the machine is being rebuilt. */
 	a->set_time_timer = g_timeout_add(300, set_time_now, a);
+}
+
+/* ---- guest additions: org.vivarium.additions.0 (additions_host.h) -------- */
+
+static void add_send(void *opaque, const void *buf, size_t len)
+{
+	struct vm_agents *a = opaque;
+	ssize_t n = vcon_port_write(a->add_port.port, buf, len);
+
+	/* Whole lines or nothing would be nicer; the buffer (64 KiB) holds
+	 * many of ours, so a short write means a guest that stopped reading. */
+	if (n != (ssize_t)len)
+		vlog_ratelimited(LOG_WARN, "additions: %zu of %zu bytes for the guest dropped (its port is %s)",
+				 len - (n > 0 ? (size_t)n : 0), len,
+				 n < 0 ? "closed" : "full");
+}
+
+static void add_info(void *opaque)
+{
+	struct vm_agents *a = opaque;
+	const struct additions_info *in = additions_host_info(a->add);
+
+	vlog(LOG_INFO, "additions: the guest runs %s (kernel %s), %u address%s%s%s",
+	     in->os[0] ? in->os : "an unnamed OS", in->kernel[0] ? in->kernel : "?",
+	     in->naddr, in->naddr == 1 ? "" : "es", in->naddr ? ", first " : "",
+	     in->naddr ? in->addr[0] : "");
+}
+
+static const struct additions_host_ops add_ops = {
+	.send = add_send, .info = add_info,
+};
+
+static void additions_on_wake(struct vm_agents *a)
+{
+	uint8_t buf[4096];
+	size_t n;
+	bool closed, reopened = port_events(&a->add_port, &closed);
+
+	if (closed)
+		additions_host_reset(a->add, false);
+	if (reopened)
+		additions_host_reset(a->add, true);
+	/* Bounded as the vdagent's port: 64 KiB per wake. */
+	for (unsigned i = 0; i < 16 &&
+	     (n = vcon_port_read(a->add_port.port, buf, sizeof(buf))); i++)
+		additions_host_input(a->add, buf, n);
+}
+
+int vm_agents_enable_additions(struct vm_agents *a,
+			       const struct additions_share *shares,
+			       unsigned nshares, char *err, size_t errlen)
+{
+	if (a->has_add)
+		return 0;
+	a->add_port.a = a;
+	a->add_port.port = vcon_port_new(ADDITIONS_PORT, &port_ops, &a->add_port);
+	a->add = additions_host_new(&add_ops, a);
+	if (!a->add_port.port || !a->add) {
+		additions_host_free(a->add);
+		vcon_port_free(a->add_port.port);
+		a->add = NULL;
+		a->add_port.port = NULL;
+		snprintf(err, errlen, "guest additions: out of memory");
+		return -ENOMEM;
+	}
+	additions_host_set_shares(a->add, shares, nshares);
+	a->has_add = true;
+	return 0;
+}
+
+const struct additions_info *vm_agents_guest_info(struct vm_agents *a)
+{
+	return a && a->has_add ? additions_host_info(a->add) : NULL;
+}
+
+int vm_agents_additions_display_size(struct vm_agents *a, unsigned width,
+				     unsigned height)
+{
+	if (!a || !a->has_add)
+		return -ENOTCONN;
+	return additions_host_display_size(a->add, width, height);
+}
+
+static gboolean additions_time_now(gpointer opaque)
+{
+	struct vm_agents *a = opaque;
+
+	a->add_time_timer = 0;
+	if (additions_host_time_sync(a->add, g_get_real_time()) == 0)
+		vlog(LOG_INFO, "additions: guest clock sync sent");
+	return G_SOURCE_REMOVE;
+}
+
+/* As for qga: soon, once a revert's rebuild has reopened the port. */
+static void additions_set_time(struct vm_agents *a)
+{
+	if (!a->add_time_timer)
+		a->add_time_timer = g_timeout_add(300, additions_time_now, a);
 }

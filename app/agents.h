@@ -44,7 +44,8 @@ void vm_agents_free(struct vm_agents *a);
 unsigned vm_agents_ports(struct vm_agents *a, struct vcon_port **ports,
 			 unsigned max);
 
-/* The connected agents' names ("vdagent", "qga") into @names; the count. */
+/* The connected agents' names ("vdagent", "qga", "additions") into
+ * @names; the count. */
 unsigned vm_agents_connected(struct vm_agents *a, const char **names,
 			     unsigned max);
 
@@ -79,8 +80,10 @@ void vm_agents_off_guest_text(struct vm_agents *a,
  * the agent applies it with XRandR).  Any thread: the message goes out
  * from the main loop, and of several requests before it runs only the
  * last.  The last size sent is sent again when the agent reconnects (a
- * new session).  Returns 0, -ENOTCONN while the guest's vdagent is not
- * connected (nothing is kept), -EINVAL for a zero or absurd size.
+ * new session).  The guest additions get it too (now, or when they
+ * connect).  Returns 0, -ENOTCONN while neither the guest's vdagent is
+ * connected nor the additions' port exists (nothing is kept), -EINVAL
+ * for a zero or absurd size.
  */
 int vm_agents_request_size(struct vm_agents *a, unsigned width,
 			   unsigned height);
@@ -102,5 +105,23 @@ int vm_agents_fsfreeze(struct vm_agents *a, bool freeze, bool *done,
  * a revert to a snapshot taken with frozen file systems) a
  * guest-fsfreeze-thaw first.  The outcome is logged. */
 void vm_agents_set_time(struct vm_agents *a, bool thaw);
+
+/* ---- guest additions (app/additions_host.h, docs/guest-additions.md) ---- */
+
+struct additions_share;
+struct additions_info;
+
+/* Add the port org.vivarium.additions.0 (before vm_agents_ports()), whose
+ * guest side is told @shares (copied).  vm_agents_set_time() also sends
+ * it a time-sync.  0 or -ENOMEM with @err. */
+int vm_agents_enable_additions(struct vm_agents *a,
+			       const struct additions_share *shares,
+			       unsigned nshares, char *err, size_t errlen);
+/* The guest's last info (OS, addresses...); NULL: none (yet). */
+const struct additions_info *vm_agents_guest_info(struct vm_agents *a);
+/* The host's requested screen size for the additions to apply
+ * (additions_host_display_size()): 0, -EINVAL, -ENOTCONN. */
+int vm_agents_additions_display_size(struct vm_agents *a, unsigned width,
+				     unsigned height);
 
 #endif

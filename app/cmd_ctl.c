@@ -334,6 +334,23 @@ int cmd_stop(int argc, char **argv)
 }
 
 /* One request, print its result as JSON with --json, else @done. */
+/* status: the guest additions' report, if any: "  guest: OS, IPs". */
+static void print_guest(JsonObject *o)
+{
+	JsonNode *n = json_object_get_member(o, "guest");
+	JsonObject *g;
+	JsonArray *a;
+
+	if (!n || !JSON_NODE_HOLDS_OBJECT(n))
+		return;
+	g = json_node_get_object(n);
+	a = json_object_has_member(g, "addresses") ? json_object_get_array_member(g, "addresses") : NULL;
+	printf("  guest: %s", json_object_get_string_member_with_default(g, "os", "?"));
+	for (guint i = 0; a && i < json_array_get_length(a); i++)
+		printf("%s%s", i ? ", " : "; ip ", json_array_get_string_element(a, i));
+	printf("\n");
+}
+
 static int simple_command(int argc, char **argv, const char *cmd,
 			  const char *done)
 {
@@ -387,6 +404,7 @@ static int simple_command(int argc, char **argv, const char *cmd,
 			       json_object_get_int_member_with_default(o, "boots", 0),
 			       json_object_get_string_member_with_default(o, "pointer", "?"),
 			       json_object_get_string_member_with_default(o, "keyboard", "?"));
+			print_guest(o);
 		}
 	} else if (done) {
 		printf("%s %s\n", name, done);

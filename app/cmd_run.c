@@ -27,6 +27,7 @@
 #include "options.h"
 #include "sandbox/sandbox.h"
 #include "share.h"
+#include "additions_host.h"
 #include "vm_sandbox.h"
 
 #define DEFAULT_MEMORY	(1ull << 30)
@@ -512,6 +513,25 @@ int cmd_run(int argc, char **argv)
 		if (!agents) {
 			fprintf(stderr, "vivarium: %s\n", err);
 			return 1;
+		}
+		{
+			/* The guest additions mount the shares at /mnt/TAG. */
+			const struct share_spec *sp = (const struct share_spec *)shares->data;
+			const char *tags[ADDITIONS_SHARES_MAX];
+			bool ro[ADDITIONS_SHARES_MAX];
+			struct additions_share as[ADDITIONS_SHARES_MAX];
+			unsigned ns = MIN(shares->len, ADDITIONS_SHARES_MAX);
+
+			for (unsigned i = 0; i < ns; i++) {
+				tags[i] = sp[i].tag;
+				ro[i] = sp[i].readonly;
+			}
+			ns = additions_shares_from_config(tags, ro, ns, NULL, as);
+			if (vm_agents_enable_additions(agents, as, ns, err, sizeof(err)) < 0) {
+				fprintf(stderr, "vivarium: %s\n", err);
+				vm_agents_free(agents);
+				return 1;
+			}
 		}
 		cfg.nserial_ports = vm_agents_ports(agents, cfg.serial_port,
 						    MACHINE_MAX_SERIAL_PORTS);

@@ -287,6 +287,7 @@ struct vm_view {
 	pid_t pid;
 	int nsnaps;		/* show: its snapshots; -1 if unreadable */
 	char err[512];		/* why broken */
+	JsonNode *guest;	/* status's "guest" (the guest additions' report) */
 };
 
 /* Config and live state of @name; a VM whose vm.conf cannot be read is
@@ -308,9 +309,50 @@ static void vm_view_load(const char *name, struct vm_view *v)
 		v->state = "running";
 		if (ctl_simple(name, "status", NULL, 2000, &res, err, sizeof(err)) == 0 &&
 		    res && JSON_NODE_HOLDS_OBJECT(res))
+		{
+			JsonObject *o = json_node_get_object(res);
+			JsonNode *g = json_object_get_member(o, "guest");
+
 			v->state = g_intern_string(json_object_get_string_member_with_default(
-				json_node_get_object(res), "state", "running"));
+				o, "state", "running"));
+			if (g && JSON_NODE_HOLDS_OBJECT(g))
+				v->guest = json_node_copy(g);
+		}
 	}
+}
+
+static void vm_view_clear(struct vm_view *v)
+{
+	vm_config_clear(&v->cfg);
+	if (v->guest)
+		json_node_unref(v->guest);
+	v->guest = NULL;
+}
+
+/* "guest:" and "ip:" lines of show from the guest additions' report. */
+static void show_guest(const struct vm_view *v)
+{
+	JsonObject *g;
+	JsonArray *a;
+	const char *os, *kernel, *host, *ver;
+
+	if (!v->guest) {
+		if (!strcmp(v->state, "running") || !strcmp(v->state, "paused"))
+			printf("guest:    - (no report from the guest additions; 'vivarium additions insert' has them)\n");
+		return;
+	}
+	g = json_node_get_object(v->guest);
+	os = json_object_get_string_member_with_default(g, "os", "");
+	kernel = json_object_get_string_member_with_default(g, "kernel", "");
+	host = json_object_get_string_member_with_default(g, "hostname", "");
+	ver = json_object_get_string_member_with_default(g, "additions_version", "");
+	printf("guest:    %s%s%s%s%s (additions %s)\n", *os ? os : "unnamed OS",
+	       *kernel ? ", kernel " : "", kernel, *host ? ", hostname " : "", host, ver);
+	a = json_object_has_member(g, "addresses") ? json_object_get_array_member(g, "addresses") : NULL;
+	printf("ip:       ");
+	for (guint i = 0; a && i < json_array_get_length(a); i++)
+		printf("%s%s", i ? ", " : "", json_array_get_string_element(a, i));
+	printf("%s\n", a && json_array_get_length(a) ? "" : "-");
 }
 
 static void add_str(JsonBuilder *b, const char *key, const char *v)
@@ -413,6 +455,11 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 			json_builder_add_int_value(b, v->nsnaps);
 		else
 			json_builder_add_null_value(b);
+		json_builder_set_member_name(b, "guest");
+		if (v->guest)
+			json_builder_add_value(b, json_node_copy(v->guest));
+		else
+			json_builder_add_null_value(b);
 	}
 	json_builder_end_object(b);
 }
@@ -474,7 +521,7 @@ int cmd_list(int argc, char **argv)
 
 			vm_view_load(*n, &v);
 			vm_view_json(b, &v, false);
-			vm_config_clear(&v.cfg);
+			vm_view_clear(&v);
 		}
 		json_builder_end_array(b);
 		print_json(b);
@@ -491,7 +538,7 @@ int cmd_list(int argc, char **argv)
 		printf("%-24s %-9s %8s %5u  %s\n", *n, v.state,
 		       strcmp(v.state, "broken") ? vm_size_str(v.cfg.memory, mem, sizeof(mem)) : "-",
 		       v.cfg.cpus, pid);
-		vm_config_clear(&v.cfg);
+		vm_view_clear(&v);
 	}
 	return 0;
 }
@@ -603,8 +650,9 @@ int cmd_show(int argc, char **argv)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)
 			printf("created:  %s\n", c->created);
+		show_guest(&v);
 	}
-	vm_config_clear(&v.cfg);
+	vm_view_clear(&v);
 	return !strcmp(v.state, "broken") && !json;
 }
 

@@ -27,6 +27,7 @@ int cmd_console(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+int cmd_additions(int argc, char **argv);	/* cmd_additions.c */
 int cmd_vm_process(int argc, char **argv);
 
 #endif

@@ -34,6 +34,7 @@ static const struct {
 	{ "save", cmd_save, "save a running VM's state and stop it; start resumes it" },
 	{ "discard", cmd_discard, "drop a VM's saved state" },
 	{ "snapshot", cmd_snapshot, "take, list, revert and delete a VM's snapshots" },
+	{ "additions", cmd_additions, "insert the guest additions CD into a VM's drive" },
 };
 
 static void usage(FILE *f)

@@ -47,6 +47,7 @@
 #include "display.h"
 #include "display/console.h"
 #include "agents.h"
+#include "additions_host.h"
 #include "png_write.h"
 #include "snaplib.h"
 #include "log.h"
@@ -536,6 +537,31 @@ static bool has_nul_escape(const char *line, size_t len)
 
 /* ---- commands --------------------------------------------------------------- */
 
+/* "guest": what the guest additions last reported (absent: nothing yet). */
+static void guest_info_json(JsonBuilder *b, const struct additions_info *in)
+{
+	if (!in)
+		return;
+	json_builder_set_member_name(b, "guest");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "os");
+	json_builder_add_string_value(b, in->os);
+	json_builder_set_member_name(b, "kernel");
+	json_builder_add_string_value(b, in->kernel);
+	json_builder_set_member_name(b, "hostname");
+	json_builder_add_string_value(b, in->hostname);
+	json_builder_set_member_name(b, "additions_version");
+	json_builder_add_string_value(b, in->version);
+	json_builder_set_member_name(b, "addresses");
+	json_builder_begin_array(b);
+	for (unsigned i = 0; i < in->naddr; i++)
+		json_builder_add_string_value(b, in->addr[i]);
+	json_builder_end_array(b);
+	json_builder_set_member_name(b, "reported_ms_ago");
+	json_builder_add_int_value(b, MAX(0, (g_get_real_time() - in->when_us) / 1000));
+	json_builder_end_object(b);
+}
+
 static JsonNode *status_node(struct vmproc *vp)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -573,8 +599,8 @@ static JsonNode *status_node(struct vmproc *vp)
 		json_builder_add_string_value(b, vp->con ? console_keyboard(vp->con) : "ps2");
 	}
 	{
-		const char *names[2];
-		unsigned n = vm_agents_connected(vp->agents, names, 2);
+		const char *names[3];
+		unsigned n = vm_agents_connected(vp->agents, names, 3);
 
 		json_builder_set_member_name(b, "agents");
 		json_builder_begin_array(b);
@@ -582,6 +608,7 @@ static JsonNode *status_node(struct vmproc *vp)
 			json_builder_add_string_value(b, names[i]);
 		json_builder_end_array(b);
 	}
+	guest_info_json(b, vm_agents_guest_info(vp->agents));
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
 }
@@ -781,8 +808,8 @@ static void clipboard_reply(struct vmproc *vp, struct client *c, JsonNode *id,
 			    int changed)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	const char *owner = "none", *text = NULL, *names[2];
-	unsigned n = vm_agents_connected(vp->agents, names, 2);
+	const char *owner = "none", *text = NULL, *names[3];
+	unsigned n = vm_agents_connected(vp->agents, names, 3);
 	bool connected = false;
 
 	if (vp->agents)
@@ -902,7 +929,7 @@ static void req_display_size(struct vmproc *vp, struct client *c,
 {
 	char err[160];
 	gint64 w, h;
-	int r;
+	int r, ra;
 
 	if (!get_int(req, "width", 0, 1, CONSOLE_MAX_WIDTH, &w, err, sizeof(err)) ||
 	    !get_int(req, "height", 0, 1, CONSOLE_MAX_HEIGHT, &h, err, sizeof(err))) {
@@ -914,6 +941,11 @@ static void req_display_size(struct vmproc *vp, struct client *c,
 		return;
 	}
 	r = console_request_size(vp->con, (unsigned)w, (unsigned)h);
+	/* The guest additions apply it where the guest's compositor does
+	 * not follow the adapter (or the adapter cannot say it). */
+	ra = vm_agents_additions_display_size(vp->agents, (unsigned)w, (unsigned)h);
+	if (r == -ENOTSUP && ra == 0)
+		r = 0;
 	if (r < 0) {
 		snprintf(err, sizeof(err), r == -ENOTSUP ?
 			 "the display adapter cannot offer the guest a screen size (vga=virtio can) and the guest's spice-vdagent is not connected" :
@@ -1661,6 +1693,8 @@ static gboolean first_boot_built(gpointer opaque)
 
 		unlink(state);
 		unlink(ram);
+		/* The guest's clock stood still while the state was on disk. */
+		vm_agents_set_time(vp->agents, false);
 	}
 	snprintf(msg, sizeof(msg), "ok %d", (int)getpid());
 	report_ready(vp->ready_fd, msg);
@@ -1909,6 +1943,27 @@ fail:
 	return -errno;
 }
 
+/* The guest additions' port, told the shares and their guest paths
+ * (vm.conf [shareN] guest-path, default /mnt/TAG). */
+static int enable_additions(struct vmproc *vp, char *err, size_t errlen)
+{
+	g_autofree char *conf = vmlib_vm_file(vp->name, VM_CONF_FILE);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	const char *tags[ADDITIONS_SHARES_MAX];
+	bool ro[ADDITIONS_SHARES_MAX];
+	struct additions_share as[ADDITIONS_SHARES_MAX];
+	unsigned n = MIN(vp->cfg.nshares, ADDITIONS_SHARES_MAX);
+
+	for (unsigned i = 0; i < n; i++) {
+		tags[i] = vp->cfg.share[i].tag;
+		ro[i] = vp->cfg.share[i].readonly;
+	}
+	n = additions_shares_from_config(tags, ro, n,
+					 g_key_file_load_from_file(kf, conf, G_KEY_FILE_NONE, NULL) ? kf : NULL,
+					 as);
+	return vm_agents_enable_additions(vp->agents, as, n, err, errlen);
+}
+
 static void cleanup(struct vmproc *vp)
 {
 	while (vp->clients) {
@@ -2036,6 +2091,8 @@ int cmd_vm_process(int argc, char **argv)
 		if (!vp.agents)
 			r = -ENOMEM;
 		else
+			r = enable_additions(&vp, err, sizeof(err));
+		if (r == 0)
 			mc.nserial_ports = vm_agents_ports(vp.agents, mc.serial_port,
 							   MACHINE_MAX_SERIAL_PORTS);
 		if (vp.agents)
