@@ -30,13 +30,16 @@ static void create_usage(FILE *f)
 		"usage: vivarium create NAME [--memory SIZE] [--cpus N] [--disk-size SIZE]\n"
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
-		"                       [--nic SPEC]... [--nic none]\n\n"
+		"                       [--nic SPEC]... [--nic none]\n"
+		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
 		"--disk-size creates an empty disk image in the VM's folder.\n"
 		"The VM gets one virtio-net card on NAT unless --nic says otherwise\n"
 		"(SPEC as for `vivarium run --nic`; up to 4); each card's MAC address\n"
-		"is derived from the VM's UUID and kept in vm.conf.\n",
+		"is derived from the VM's UUID and kept in vm.conf.\n"
+		"--share shares a host folder with the guest (as `vivarium run --share`;\n"
+		"up to 4; `vivarium share` adds and removes them later).\n",
 		"$XDG_DATA_HOME/vivarium/vms");
 }
 
@@ -77,6 +80,7 @@ int cmd_create(int argc, char **argv)
 		{ "firmware", required_argument, NULL, 'f' },
 		{ "notes", required_argument, NULL, 'n' },
 		{ "nic", required_argument, NULL, 'N' },
+		{ "share", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -137,6 +141,17 @@ int cmd_create(int argc, char **argv)
 			}
 			cfg.nnics++;
 			break;
+		case 'S':
+			if (cfg.nshares == MACHINE_MAX_SHARES) {
+				ERR("at most %u shared folders", MACHINE_MAX_SHARES);
+				goto out;
+			}
+			if (share_spec_parse(optarg, &cfg.share[cfg.nshares], err, sizeof(err)) < 0) {
+				ERR("%s", err);
+				goto out;
+			}
+			cfg.nshares++;
+			break;
 		case 'h':
 			create_usage(stdout);
 			r = 0;
@@ -186,6 +201,12 @@ int cmd_create(int argc, char **argv)
 	}
 	if (nic_none && cfg.nnics) {
 		ERR("--nic none goes alone");
+		goto out;
+	}
+	/* A missing folder, a file, a tag twice: refused before anything is
+	 * made. */
+	if (share_specs_check(cfg.share, cfg.nshares, err, sizeof(err)) < 0) {
+		ERR("%s", err);
 		goto out;
 	}
 	if (vmlib_exists(name)) {
@@ -390,6 +411,8 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 			json_builder_end_object(b);
 		}
 		json_builder_end_array(b);
+		json_builder_set_member_name(b, "shares");
+		share_list_json(b, c->share, c->nshares);
 		json_builder_set_member_name(b, "snapshots");
 		if (v->nsnaps >= 0)
 			json_builder_add_int_value(b, v->nsnaps);
@@ -571,6 +594,12 @@ int cmd_show(int argc, char **argv)
 				vm_mac_from_uuid(c->uuid, i, mac);
 			d = nic_describe(&c->nic[i], mac);
 			printf("nic%u:     %s\n", i, d);
+		}
+		for (unsigned i = 0; i < c->nshares; i++) {
+			g_autofree char *gp = share_guest_path(&c->share[i]);
+
+			printf("share:    '%s' = %s (%s; guest path %s)\n", c->share[i].tag,
+			       c->share[i].path, c->share[i].readonly ? "read-only" : "read-write", gp);
 		}
 		if (v.nsnaps >= 0)
 			printf("snapshots: %d\n", v.nsnaps);

@@ -33,6 +33,7 @@ static const struct {
 	{ "save", cmd_save, "save a running VM's state and stop it; start resumes it" },
 	{ "discard", cmd_discard, "drop a VM's saved state" },
 	{ "snapshot", cmd_snapshot, "take, list, revert and delete a VM's snapshots" },
+	{ "share", cmd_share, "add, list and remove a VM's shared folders (host folders over 9p)" },
 };
 
 static void usage(FILE *f)
