@@ -399,12 +399,13 @@ int share_keyfile_remove(GKeyFile *kf, const char *tag, char *err,
 
 /* ---- shares in a saved machine state ---------------------------------------- */
 
-/* "'a' (readonly), 'b'", or "none". */
+/* "no shared folder", "the shared folder 'a' (readonly)", "the shared
+ * folders 'a', 'b'". */
 static void describe(GString *out, const char *const *tags, const bool *ro,
 		     unsigned n)
 {
-	if (!n)
-		g_string_append(out, "none");
+	g_string_append(out, !n ? "no shared folder" : n == 1 ? "the shared folder "
+			: "the shared folders ");
 	for (unsigned i = 0; i < n; i++)
 		g_string_append_printf(out, "%s'%s'%s", i ? ", " : "", tags[i],
 				       ro[i] ? " (readonly)" : "");
@@ -478,11 +479,11 @@ int share_state_check(const char *state_path, const struct share_spec *s,
 			same = false;
 	}
 	if (!same) {
-		g_autoptr(GString) msg = g_string_new("it was saved with the shared folders ");
+		g_autoptr(GString) msg = g_string_new("the state was saved with ");
 
 		describe(msg, (const char *const *)tags->pdata, (const bool *)(void *)ro->data,
 			 tags->len);
-		g_string_append(msg, "; the VM now has ");
+		g_string_append(msg, ", and the VM now has ");
 		describe(msg, now_tags, now_ro, n);
 		snprintf(err, errlen, "%s", msg->str);
 		return -ESTALE;

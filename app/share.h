@@ -112,9 +112,11 @@ int share_keyfile_remove(GKeyFile *kf, const char *tag, char *err,
  * settings in the same order?  The devices' load refuses any other (the
  * guest's mounts would point at nothing), so a resume or a revert checks
  * first.  Returns 0 if they match; -ESTALE with one line saying what the
- * state has and what @s has ("it was saved with the shared folders 'a',
- * 'b' (readonly); the VM now has 'a'"); or -errno + @err when the file
- * cannot be read or parsed.
+ * state has and what @s has ("the state was saved with the shared folders
+ * 'a', 'b' (readonly), and the VM now has the shared folder 'a'"); or
+ * -errno + @err when the file cannot be read or parsed (-EPROTO: a
+ * virtio-9p section without a tag and readonly flag where version 1 has
+ * them).
  */
 int share_state_check(const char *state_path, const struct share_spec *s,
 		      unsigned n, char *err, size_t errlen);
