@@ -17,9 +17,10 @@
 # vm.conf unchanged (byte for byte); create --share and its refusals
 # leaving no VM; a start builds one virtio-9p device per share; add and
 # remove on a running VM change vm.conf for its next start; a clone keeps
-# the shares; a snapshot with memory taken with other shares than the VM
-# has now is refused by revert (stopped or running, nothing changed) and
-# reverts once they are as they were.
+# the shares (a clone of a snapshot with memory resumes it only if the
+# shares are the memory's); a snapshot with memory taken with other shares
+# than the VM has now is refused by revert (stopped or running, nothing
+# changed) and reverts once they are as they were.
 #
 # XDG_DATA_HOME and XDG_RUNTIME_DIR point into a temporary directory.
 # Exit: 0 pass, 1 fail, 77 skip (no /dev/kvm).
@@ -252,6 +253,17 @@ v share list t2 --json
 check 'grep -q "\"path\" : \"$work/build out\"" <<<"$out"' "pointing at the same host folders"
 v share remove t2 d3
 check '[ "$(tags t2)" = "src build_out" ] && [ "$(tags t)" = "src build_out d3" ]' "the clone's shares are its own"
+# A clone of a snapshot with memory resumes it only with the same shares.
+v clone t t3 --snapshot s1
+check '[ "$rc" -eq 0 ] && grep -q "other shared folders" <<<"$out" && [ "$(state t3)" = stopped ]' \
+	"a clone of a snapshot whose memory had other shares boots from its disks, saying so ($out$err)"
+v share remove t d3
+v clone t t4 --snapshot s1
+check '[ "$rc" -eq 0 ] && [ "$(state t4)" = saved ]' "with the same shares it is saved at the snapshot ($out$err)"
+v start t4
+check '[ "$rc" -eq 0 ] && echoes t4 clone-resumed && grep -q "resumed from its saved state" "$vms/t4/vm.log"' \
+	"and resumes it ($err)"
+v stop t4 --force
 
 echo "1..$total"
 [ "$errors" -eq 0 ] && echo "# all $total checks passed" || echo "# $errors of $total checks failed"
