@@ -30,7 +30,7 @@ static void create_usage(FILE *f)
 		"usage: vivarium create NAME [--memory SIZE] [--cpus N] [--disk-size SIZE]\n"
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
-		"                       [--nic SPEC]... [--nic none]\n"
+		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
 		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
@@ -38,6 +38,9 @@ static void create_usage(FILE *f)
 		"The VM gets one virtio-net card on NAT unless --nic says otherwise\n"
 		"(SPEC as for `vivarium run --nic`; up to 4); each card's MAC address\n"
 		"is derived from the VM's UUID and kept in vm.conf.\n"
+		"--vga: the display adapter, virtio (the default for new VMs:\n"
+		"virtio-gpu beside the standard VGA, the guest's screen follows the\n"
+		"window) or std (the standard VGA alone) or none.\n"
 		"--share shares a host folder with the guest (as `vivarium run --share`;\n"
 		"up to 4; `vivarium share` adds and removes them later).\n",
 		"$XDG_DATA_HOME/vivarium/vms");
@@ -81,10 +84,14 @@ int cmd_create(int argc, char **argv)
 		{ "notes", required_argument, NULL, 'n' },
 		{ "nic", required_argument, NULL, 'N' },
 		{ "share", required_argument, NULL, 'S' },
+		{ "vga", required_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	/* New VMs get virtio-gpu (the screen follows the window; firmware
+	 * and boot loaders still see the standard VGA). */
 	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true,
+				 .vga = g_strdup("virtio"),
 				 .vmmouse = true, .agents = true };
 	bool nic_none = false;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -126,6 +133,17 @@ int cmd_create(int argc, char **argv)
 		case 'a': g_free(cfg.append); cfg.append = g_strdup(optarg); break;
 		case 'f': fw = optarg; break;
 		case 'n': g_free(cfg.notes); cfg.notes = g_strdup(optarg); break;
+		case 'V': {
+			struct machine_config mc = { 0 };
+
+			if (parse_vga(optarg, &mc) < 0) {
+				ERR("--vga '%s': use std, virtio or none", optarg);
+				goto out;
+			}
+			g_free(cfg.vga);
+			cfg.vga = g_strdup(optarg);
+			break;
+		}
 		case 'N':
 			if (!strcmp(optarg, "none")) {
 				nic_none = true;

@@ -95,6 +95,7 @@ until grep -q GUEST-WAITING "$log" 2>/dev/null; do
 	n=$((n + 1))
 	if [ $n -gt 300 ] || ! $viv status desk | grep -q running; then
 		echo "guest never reached GUEST-WAITING:"; tr -d '\r' <"$log"
+		echo "--- vm.log"; cat "$dir/vm.log"
 		$viv stop desk --force; exit 12
 	fi
 	sleep 1
@@ -236,6 +237,10 @@ check 'has "GUEST-SH: 300" && has "GUEST-SH: storm-done"' "300 creates, renames 
 check 'has "GUEST-SH: .*/canary"' "the guest sees where a symlink out of the share points (readlink)"
 check '! grep -aq "GUEST-SH: CANARY-SECRET" "$o"' "no symlink out of the share was followed (the canary's text never reached the guest)"
 check '[ "$(val DESK-CANARY)" = CANARY-SECRET ]' "the file outside the share is unchanged"
-check '[ "$(val GUEST-DMESG-BAD)" = 0 ]' "no soft lockup, RCU stall or hung task in the guest's log"
+# The TSC watchdog's "unstable" verdict is the nested rig's (TCG under a
+# loaded host; the guest's clock is kvm-clock), not this test's subject.
+bad=$(sed -n '/^GUEST-DMESG-BAD=/,/^GUEST-DMESG-DONE/p' "$o" | grep -aicE 'soft lockup|rcu.*stall|hung task')
+grep -a "clocksource.*unstable" "$o" | sed 's/^/# note: /'
+check '[ "$bad" = 0 ] && has "GUEST-DMESG-DONE"' "no soft lockup, RCU stall or hung task in the guest's log"
 [ "$errors" -eq 0 ] || { tail -n 80 "$o"; fail "$errors checks failed"; }
 echo "PASS"

@@ -772,6 +772,47 @@ static void test_cursor(void)
 	destroy_device();
 }
 
+/*
+ * What a Linux guest does at its first modeset: a framebuffer's backing as
+ * hundreds of page-sized entries, here in reverse order.  On a thread
+ * under the vCPU threads' seccomp list, as in a sandboxed VM process:
+ * checking the entries sorts them, and glibc's qsort asks sysinfo() for
+ * the memory size once the array passes 1 KiB (the rig's first desktop
+ * boot died with "forbidden system call sysinfo in thread 'vcpu0'").
+ */
+static void *attach_many_thread(void *opaque)
+{
+	enum { N = 512 };
+	uint64_t *addr = calloc(N, sizeof(*addr));
+	uint32_t *len = calloc(N, sizeof(*len));
+	uint32_t *r = opaque;
+
+	sandbox_thread_enter(SANDBOX_THREAD_VCPU, "vcpu-test");
+	for (unsigned i = 0; i < N; i++) {
+		addr[i] = (16u << 20) + (uint64_t)(N - 1 - i) * 4096;
+		len[i] = 4096;
+	}
+	*r = attach(7, N, addr, len);
+	free(addr);
+	free(len);
+	return NULL;
+}
+
+static void test_backing_many_entries_sandboxed(void)
+{
+	uint32_t r = 0;
+	pthread_t t;
+
+	create_device();
+	driver_init(ALL);
+	CHECK_EQ(create_2d(7, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 1024, 512),
+		 VIRTIO_GPU_RESP_OK_NODATA);
+	pthread_create(&t, NULL, attach_many_thread, &r);
+	pthread_join(t, NULL);
+	CHECK_EQ(r, VIRTIO_GPU_RESP_OK_NODATA);
+	destroy_device();
+}
+
 static void test_hostile(void)
 {
 	uint64_t addr[4];
@@ -1092,6 +1133,7 @@ int main(void)
 	RUN_TEST(test_discovery);
 	RUN_TEST(test_display_info_edid);
 	RUN_TEST(test_render);
+	RUN_TEST(test_backing_many_entries_sandboxed);
 	RUN_TEST(test_cursor);
 	RUN_TEST(test_hostile);
 	RUN_TEST(test_save_load);

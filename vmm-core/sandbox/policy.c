@@ -86,6 +86,8 @@ static const char *const sys_core[] = {
 	"clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
 	"gettimeofday", "time", "sched_yield", "sched_getaffinity", "getcpu",
 	"getrandom", "munmap", "madvise", "mremap", "brk",
+	/* glibc's qsort() sizes its buffer by sysconf(_SC_PHYS_PAGES) */
+	"sysinfo",
 	"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait",
 	"epoll_pwait2", "epoll_ctl", "eventfd2",
 };
@@ -102,7 +104,7 @@ static const char *const sys_base[] = {
 	"memfd_create", "close_range",
 	"wait4", "waitid", "set_tid_address", "arch_prctl", "getppid",
 	"getpgrp", "getpgid", "getsid", "getresuid", "getresgid", "getgroups",
-	"sysinfo", "uname", "getrusage", "times", "getrlimit",
+	"uname", "getrusage", "times", "getrlimit",
 	"sched_getparam", "sched_getscheduler", "sched_get_priority_max",
 	"sched_get_priority_min", "rt_sigtimedwait", "rt_sigpending",
 	"rt_sigsuspend", "membarrier", "timerfd_create", "timerfd_settime",
