@@ -363,6 +363,27 @@ static int make_saved(struct clone *c)
 			c->res->memory_dropped = true;
 	if (c->res->memory_dropped)
 		return 0;
+	{
+		/* The shares are NAME's now, the memory's those of then: a
+		 * resume would be refused, so the clone boots. */
+		struct share_spec sh[MACHINE_MAX_SHARES] = { 0 };
+		g_autofree char *state = snap_memory_path(c->src, c->snap->id, "state");
+		unsigned n = 0;
+		char e[512];
+
+		for (unsigned i = 0; i < MACHINE_MAX_SHARES; i++) {
+			g_autofree char *group = g_strdup_printf("share%u", i);
+
+			if (share_spec_from_keyfile(c->kf, group, &sh[n], e, sizeof(e)) == 0)
+				n++;
+		}
+		if (share_state_check(state, sh, n, e, sizeof(e)) == -ESTALE)
+			c->res->memory_dropped = c->res->memory_dropped_shares = true;
+		for (unsigned i = 0; i < n; i++)
+			share_spec_clear(&sh[i]);
+		if (c->res->memory_dropped)
+			return 0;
+	}
 	/* The memory first: a saved.state names a complete saved.ram. */
 	for (int i = 0; i < 2; i++) {
 		g_autofree char *from = snap_memory_path(c->src, c->snap->id, ext[i]);

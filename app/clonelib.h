@@ -58,6 +58,9 @@ struct clone_result {
 	unsigned shared;	/* read-only disks named where they are */
 	bool saved;		/* it resumes the snapshot's memory */
 	bool memory_dropped;	/* the snapshot had memory, left out (NICs) */
+	/* ... or left out because vm.conf's shared folders are not those the
+	 * memory was saved with (share_state_check()). */
+	bool memory_dropped_shares;
 };
 
 /*

@@ -116,7 +116,11 @@ int cmd_clone(int argc, char **argv)
 		       dst, o.linked ? "linked: its disks are overlays on the snapshot's images"
 		       : "a full copy", dir,
 		       res.saved ? "; it resumes the snapshot at its first start" : "");
-	if (res.memory_dropped)
+	if (res.memory_dropped_shares)
+		printf("snapshot '%s' holds the memory of a running VM with other shared folders than "
+		       "'%s' has now (see 'vivarium share list %s'): it boots from the snapshot's disks\n",
+		       o.snapshot, dst, dst);
+	else if (res.memory_dropped)
 		printf("snapshot '%s' holds the memory of a running VM, which '%s' does not get "
 		       "(its network cards have new MAC addresses): it boots from the snapshot's disks\n",
 		       o.snapshot, dst);

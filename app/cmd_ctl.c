@@ -117,7 +117,7 @@ int cmd_start(int argc, char **argv)
 	const char *display = NULL;
 	const char *args[12];
 	unsigned na = 0;
-	char line[600];
+	char line[1100];
 	const char *name;
 	int opt, logfd, ready[2], status;
 	pid_t pid, vm_pid = 0;

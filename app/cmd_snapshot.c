@@ -157,7 +157,21 @@ static int revert(int argc, char **argv)
 	}
 	{
 		g_autofree char *mem = NULL;
+		struct vm_config cfg;
 
+		/* The snapshot's memory needs the shares it ran with (a
+		 * resume would refuse others): checked before anything
+		 * changes. */
+		if (vm_config_load(argv[optind], &cfg, NULL, err, sizeof(err)) == 0) {
+			r = snap_shares_check(argv[optind], argv[optind + 1], cfg.share,
+					      cfg.nshares, err, sizeof(err));
+			vm_config_clear(&cfg);
+			if (r < 0) {
+				ERR("%s: share them as they were ('vivarium share add') and revert again; nothing was changed",
+				    err);
+				return 1;
+			}
+		}
 		if (snap_revert_running(argv[optind], argv[optind + 1], false, &mem, err,
 					sizeof(err)) < 0) {
 			ERR("%s", err);

@@ -30,7 +30,8 @@ static void create_usage(FILE *f)
 		"usage: vivarium create NAME [--memory SIZE] [--cpus N] [--disk-size SIZE]\n"
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
-		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n\n"
+		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
+		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
 		"--disk-size creates an empty disk image in the VM's folder.\n"
@@ -39,7 +40,9 @@ static void create_usage(FILE *f)
 		"is derived from the VM's UUID and kept in vm.conf.\n"
 		"--vga: the display adapter, virtio (the default for new VMs:\n"
 		"virtio-gpu beside the standard VGA, the guest's screen follows the\n"
-		"window) or std (the standard VGA alone) or none.\n",
+		"window) or std (the standard VGA alone) or none.\n"
+		"--share shares a host folder with the guest (as `vivarium run --share`;\n"
+		"up to 4; `vivarium share` adds and removes them later).\n",
 		"$XDG_DATA_HOME/vivarium/vms");
 }
 
@@ -80,6 +83,7 @@ int cmd_create(int argc, char **argv)
 		{ "firmware", required_argument, NULL, 'f' },
 		{ "notes", required_argument, NULL, 'n' },
 		{ "nic", required_argument, NULL, 'N' },
+		{ "share", required_argument, NULL, 'S' },
 		{ "vga", required_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -155,6 +159,17 @@ int cmd_create(int argc, char **argv)
 			}
 			cfg.nnics++;
 			break;
+		case 'S':
+			if (cfg.nshares == MACHINE_MAX_SHARES) {
+				ERR("at most %u shared folders", MACHINE_MAX_SHARES);
+				goto out;
+			}
+			if (share_spec_parse(optarg, &cfg.share[cfg.nshares], err, sizeof(err)) < 0) {
+				ERR("%s", err);
+				goto out;
+			}
+			cfg.nshares++;
+			break;
 		case 'h':
 			create_usage(stdout);
 			r = 0;
@@ -204,6 +219,12 @@ int cmd_create(int argc, char **argv)
 	}
 	if (nic_none && cfg.nnics) {
 		ERR("--nic none goes alone");
+		goto out;
+	}
+	/* A missing folder, a file, a tag twice: refused before anything is
+	 * made. */
+	if (share_specs_check(cfg.share, cfg.nshares, err, sizeof(err)) < 0) {
+		ERR("%s", err);
 		goto out;
 	}
 	if (vmlib_exists(name)) {
@@ -450,6 +471,8 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 			json_builder_end_object(b);
 		}
 		json_builder_end_array(b);
+		json_builder_set_member_name(b, "shares");
+		share_list_json(b, c->share, c->nshares);
 		json_builder_set_member_name(b, "snapshots");
 		if (v->nsnaps >= 0)
 			json_builder_add_int_value(b, v->nsnaps);
@@ -636,6 +659,12 @@ int cmd_show(int argc, char **argv)
 				vm_mac_from_uuid(c->uuid, i, mac);
 			d = nic_describe(&c->nic[i], mac);
 			printf("nic%u:     %s\n", i, d);
+		}
+		for (unsigned i = 0; i < c->nshares; i++) {
+			g_autofree char *gp = share_guest_path(&c->share[i]);
+
+			printf("share:    '%s' = %s (%s; guest path %s)\n", c->share[i].tag,
+			       c->share[i].path, c->share[i].readonly ? "read-only" : "read-write", gp);
 		}
 		if (v.nsnaps >= 0)
 			printf("snapshots: %d\n", v.nsnaps);

@@ -4,6 +4,10 @@
 #ifndef VIVARIUM_COMMANDS_H
 #define VIVARIUM_COMMANDS_H
 
+#include <json-glib/json-glib.h>
+
+#include "share.h"
+
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_img(int argc, char **argv);
@@ -28,6 +32,11 @@ int cmd_save(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_additions(int argc, char **argv);	/* cmd_additions.c */
+int cmd_share(int argc, char **argv);	/* cmd_share.c */
 int cmd_vm_process(int argc, char **argv);
+
+/* @n shares as `share list --json` and `show --json` print them: an array
+ * of {tag, path, readonly, guest_path} (cmd_share.c). */
+void share_list_json(JsonBuilder *b, const struct share_spec *s, unsigned n);
 
 #endif

@@ -35,6 +35,7 @@ static const struct {
 	{ "discard", cmd_discard, "drop a VM's saved state" },
 	{ "snapshot", cmd_snapshot, "take, list, revert and delete a VM's snapshots" },
 	{ "additions", cmd_additions, "insert the guest additions CD into a VM's drive" },
+	{ "share", cmd_share, "add, list and remove a VM's shared folders (host folders over 9p)" },
 };
 
 static void usage(FILE *f)

@@ -1250,6 +1250,31 @@ out:
 	return r;
 }
 
+int snap_shares_check(const char *name, const char *tag,
+		      const struct share_spec *s, unsigned n, char *err,
+		      size_t errlen)
+{
+	g_autofree char *state = NULL;
+	struct snap_index ix;
+	struct snap *sn;
+	char e[512];
+	int r;
+
+	if (snap_load(name, &ix, e, sizeof(e)) < 0)
+		return 0;
+	sn = snap_find_tag(&ix, tag);
+	if (sn && sn->has_memory)
+		state = snap_memory_path(name, sn->id, "state");
+	snap_index_clear(&ix);
+	if (!state)
+		return 0;
+	r = share_state_check(state, s, n, e, sizeof(e));
+	if (r != -ESTALE)
+		return 0;
+	snprintf(err, errlen, "cannot revert VM '%s' to snapshot '%s': %s", name, tag, e);
+	return r;
+}
+
 /* ---- delete --------------------------------------------------------------------- */
 
 /*

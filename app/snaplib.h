@@ -154,6 +154,21 @@ int snap_take_running(const char *name, const char *tag,
 		      char *err, size_t errlen);
 int snap_revert_running(const char *name, const char *tag, bool self,
 			char **memory_id, char *err, size_t errlen);
+/*
+ * snap_shares_check - may VM @name, whose machine has the shared folders
+ * @s[0..@n) (vm.conf's for a stopped VM, those it started with for a
+ * running one), go back to snapshot @tag's memory?  Shares are the VM's
+ * configuration, not snapshot state, and virtio-9p's load refuses a
+ * device of another tag: a revert checks first, and refuses before it
+ * changes anything.  0 when they match, when the snapshot has no memory
+ * (the VM boots and mounts what it has now), or when the snapshot or its
+ * state cannot be read (the revert itself says so); else -ESTALE with
+ * "cannot revert VM 'N' to snapshot 'T': the state was saved with the
+ * shared folders ..., and the VM now has ..." in @err.
+ */
+int snap_shares_check(const char *name, const char *tag,
+		      const struct share_spec *s, unsigned n, char *err,
+		      size_t errlen);
 /* A snapshot's memory files: snapshots/ID.state and snapshots/ID.ram. */
 char *snap_memory_path(const char *name, const char *id, const char *ext);
 

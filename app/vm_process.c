@@ -1321,7 +1321,16 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		return;
 	}
 	vm_log("reverting to snapshot '%s'", tag);
-	r = snap_revert_running(vp->name, tag, true, &mem_id, err, sizeof(err));
+	/* The machine runs with the shares it started with; the snapshot's
+	 * memory needs its own (virtio-9p's load refuses others, which would
+	 * end the VM midway): refused while nothing has changed. */
+	r = snap_shares_check(vp->name, tag, vp->cfg.share, vp->cfg.nshares, err,
+			      sizeof(err));
+	if (r < 0)
+		g_strlcat(err, ": share them as they were ('vivarium share add'), restart the VM and revert again; nothing was changed",
+			  sizeof(err));
+	if (r == 0)
+		r = snap_revert_running(vp->name, tag, true, &mem_id, err, sizeof(err));
 	if (r == 0 && mem_id) {
 		state = snap_memory_path(vp->name, mem_id, "state");
 		ram = snap_memory_path(vp->name, mem_id, "ram");
@@ -1685,6 +1694,11 @@ static gboolean first_boot_built(gpointer opaque)
 	vm_log("VM '%s' started: pid %d, %u vCPUs, %" PRIu64 " MiB, control socket %s%s",
 	       vp->name, (int)getpid(), vp->cfg.cpus, vp->cfg.memory >> 20, vp->sock_path,
 	       vp->resuming ? ", resumed from its saved state" : "");
+	/* The machine places them in this order from slot 0x14 (pc.c). */
+	for (unsigned i = 0; i < vp->cfg.nshares; i++)
+		vm_log("shared folder '%s': %s%s, virtio-9p at PCI 00:%02x.0",
+		       vp->cfg.share[i].tag, vp->cfg.share[i].path,
+		       vp->cfg.share[i].readonly ? " (read-only)" : "", 0x14 + i);
 	if (vp->resuming) {
 		/* Consumed, as VirtualBox does: the machine runs on from it.  The
 		 * memory file stays mapped (its space is freed when the VM ends). */
@@ -2030,7 +2044,7 @@ int cmd_vm_process(int argc, char **argv)
 	struct machine_config mc;
 	struct vm_display_opts dopts = { 0 };
 	const char *display = NULL, *vnc = NULL, *vnc_pw = NULL;
-	char err[512] = "", msg[600];
+	char err[1024] = "", msg[1100];
 	int ready_fd = -1, opt, r;
 
 	optind = 1;
@@ -2114,9 +2128,15 @@ int cmd_vm_process(int argc, char **argv)
 	if (r == 0 && vmlib_saved(vp.name)) {
 		g_autofree char *state = vmlib_vm_file(vp.name, VM_SAVED_STATE_FILE);
 		g_autofree char *ram = vmlib_vm_file(vp.name, VM_SAVED_RAM_FILE);
-		char e[400];
+		char e[700];
 
-		r = machine_restore_on_start(vp.m, state, ram, e, sizeof(e));
+		/* Shares changed since the save (vm.conf edited by hand): a
+		 * clear line rather than the device's refusal. */
+		r = share_state_check(state, vp.cfg.share, vp.cfg.nshares, e, sizeof(e));
+		if (r == -ESTALE)
+			g_strlcat(e, ": put vm.conf's [shareN] groups back as they were", sizeof(e));
+		else
+			r = machine_restore_on_start(vp.m, state, ram, e, sizeof(e));
 		if (r < 0)
 			snprintf(err, sizeof(err),
 				 "the saved state cannot be resumed: %s ('vivarium discard %s' drops it)",
