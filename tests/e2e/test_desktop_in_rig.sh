@@ -21,7 +21,11 @@
 #  - a 9p shared folder: a 16 MiB host file reads back byte-exact, a file
 #    the guest writes is on the host, a create/rename/unlink storm
 #    completes, symlinks out of the share (absolute and relative) are
-#    shown but not followed, and nothing outside the share is read.
+#    shown but not followed, and nothing outside the share is read;
+#  - the guest additions, run from their CD (`vivarium additions insert`;
+#    not installed: this guest has no disk to install to, install.sh is
+#    tested offline by additions_iso): the share mounted at its guest
+#    path, the guest's address in `status` and `show`.
 #
 # The guest: the Debian kernel booted directly with the initramfs built
 # --desk (tests/rig/mkguest-initramfs.sh), console lines as commands.
@@ -47,6 +51,10 @@ kernel=$(newest_kernel)
 [ -n "$kernel" ] || skip "no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
 [ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
 [ -n "$vnccli" ] && [ -x "$vnccli" ] || fail "VNC client '$vnccli' does not exist"
+
+# The guest additions' CD, built beside the binary (build/guest-additions).
+iso=$(dirname "$(dirname "$viv")")/guest-additions/vivarium-additions.iso
+[ -s "$iso" ] || fail "no guest additions CD at $iso (built by ninja with xorriso)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-desktop.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -88,7 +96,8 @@ $viv create desk --kernel "$k" --initrd "$i" --memory 512M \
 	--append "console=ttyS0 quiet panic=-1" || exit 10
 # VNC on a Unix socket: L1 has no loopback interface up.
 $viv edit desk vga=virtio "vnc=unix:$XDG_RUNTIME_DIR/vnc.sock" || exit 10
-printf '\n[share0]\npath=%s\ntag=hostshare\n' "$share" >>"$dir/vm.conf"
+printf '\n[share0]\npath=%s\ntag=hostshare\nguest-path=/srv/hostshare\n' "$share" >>"$dir/vm.conf"
+VIVARIUM_ADDITIONS_ISO=/guest/additions.iso $viv additions insert desk; echo "DESK-ADDITIONS-INSERT-RC=$?"
 $viv start desk --display none || exit 11
 n=0
 until grep -q GUEST-WAITING "$log" 2>/dev/null; do
@@ -156,6 +165,19 @@ ask "sh readlink /mnt/hostshare/abs-out" "GUEST-SH-RC=" 30
 ask "sh cat /mnt/hostshare/abs-out" "GUEST-SH-RC=" 30
 ask "sh cat /mnt/hostshare/rel-out" "GUEST-SH-RC=" 30
 ask "sh ls -a /mnt/hostshare/.." "GUEST-SH-RC=" 30
+# --- the guest additions, run from their CD: the share at its guest
+# path, the guest's OS and address in status and show
+# (one mount per virtio-9p channel: the test's own goes first)
+ask "sh umount /mnt/hostshare" "GUEST-SH-RC=" 30
+ask additions-run "GUEST-ADDITIONS=" 60
+n=0
+until $viv status desk --json | tr -d '\n ' | grep -q '"addresses":\["10.0.2.15"' || [ $n -gt 60 ]; do
+	sleep 1; n=$((n + 1))
+done
+echo "DESK-STATUS-ADDITIONS $($viv status desk --json | tr -d '\n')"
+$viv show desk | grep -iE "^ *(guest|ip)" | sed 's/^/DESK-SHOW: /'
+ask "sh grep ' /srv/hostshare ' /proc/mounts && cat /srv/hostshare/fromguest" "GUEST-SH-RC=" 60
+ask "sh cat /tmp/additions.log" "GUEST-SH-RC=" 20
 ask dmesg-check "GUEST-DMESG-DONE" 30
 echo "DESK-CANARY=$(cat "$top/canary")"
 
@@ -170,7 +192,7 @@ EOF
 
 echo "# running vivarium in the nested rig"
 "$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
-	--bin "$vnccli:/bin/vnc_client" \
+	--bin "$vnccli:/bin/vnc_client" --file "$iso:/guest/additions.iso" \
 	--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
 	--file "$work/test.sh:/rig/test.sh" \
 	-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
@@ -237,6 +259,15 @@ check 'has "GUEST-SH: 300" && has "GUEST-SH: storm-done"' "300 creates, renames 
 check 'has "GUEST-SH: .*/canary"' "the guest sees where a symlink out of the share points (readlink)"
 check '! grep -aq "GUEST-SH: CANARY-SECRET" "$o"' "no symlink out of the share was followed (the canary's text never reached the guest)"
 check '[ "$(val DESK-CANARY)" = CANARY-SECRET ]' "the file outside the share is unchanged"
+
+# the guest additions
+check 'has "GUEST-ADDITIONS=started"' "the guest additions' agent started from its CD ($(grep -ao 'GUEST-ADDITIONS=.*' "$o" | tail -n1))"
+st=$(grep -a "^DESK-STATUS-ADDITIONS" "$o" | tail -n1)
+check 'grep -q "\"additions\"" <<<"$st" && grep -q "\"addresses\": *\[ *\"10.0.2.15\"" <<<"$st"' \
+	"status lists the additions and the guest's address 10.0.2.15 ($(grep -o '"guest": *{[^}]*}' <<<"$st"))"
+check 'grep -aq "^DESK-SHOW: .*10.0.2.15" "$o"' "show lists the guest's address ($(grep -a '^DESK-SHOW' "$o" | tr '\n' ' '))"
+check 'has "GUEST-SH: hostshare /srv/hostshare 9p" && has "GUEST-SH: written-by-guest"' \
+	"the additions mounted the share at its guest path /srv/hostshare"
 # The TSC watchdog's "unstable" verdict is the nested rig's (TCG under a
 # loaded host; the guest's clock is kvm-clock), not this test's subject.
 bad=$(sed -n '/^GUEST-DMESG-BAD=/,/^GUEST-DMESG-DONE/p' "$o" | grep -aicE 'soft lockup|rcu.*stall|hung task')

@@ -114,6 +114,10 @@
 #   mount TAG            mount -t 9p TAG on /mnt/TAG (GUEST-MOUNT=ok|fail)
 #   sh CMD...            run CMD with sh -c, its output prefixed
 #                        GUEST-SH: and GUEST-SH-RC=<status> at the end
+#   additions-run        mount the CD-ROM (/dev/sr0) on /cdrom and start
+#                        the guest additions' agent from it, uninstalled
+#                        (GUEST-ADDITIONS=started|fail); eth0 has
+#                        10.0.2.15/24 from the start, for it to report
 #   unbind-input NAME    unbind the virtio_input driver from the device
 #                        named NAME (GUEST-UNBIND=ok|fail)
 #   dmesg-check          as --count's
@@ -227,7 +231,7 @@ add_modules() {
 }
 if [ "$desk" = 1 ]; then
 	add_modules desk-order virtio_pci virtio_input psmouse virtio_console \
-		virtio-gpu 9pnet_virtio 9p
+		virtio-gpu 9pnet_virtio 9p virtio_net ata_piix sr_mod isofs
 	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" ||
 		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
 	# qemu-ga's guest-shutdown runs /sbin/shutdown, which busybox lacks.
@@ -483,6 +487,9 @@ if [ -n "$mib" ]; then
 	fi
 	echo "GUEST-SHARE-DONE"
 fi
+# An address for the guest additions to report (no DHCP needed).
+ip link set lo up
+ip addr add 10.0.2.15/24 dev eth0 2>/dev/null && ip link set eth0 up
 vivguest inputs
 drm
 qga=
@@ -529,6 +536,16 @@ fi
 		rc=$?
 		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/GUEST-SH: /'
 		echo "GUEST-SH-RC=$rc" ;;
+	additions-run)
+		mkdir -p /cdrom
+		n=0
+		while [ ! -e /dev/sr0 ] && [ $n -lt 25 ]; do sleep 0.2; n=$((n + 1)); done
+		if mount -t iso9660 -o ro /dev/sr0 /cdrom && [ -x /cdrom/vivarium-additions ]; then
+			/cdrom/vivarium-additions >/tmp/additions.log 2>&1 &
+			echo "GUEST-ADDITIONS=started"
+		else
+			echo "GUEST-ADDITIONS=fail ($(ls /cdrom 2>&1 | tr '\n' ' '))"
+		fi ;;
 	unbind-input)
 		shift
 		ok=fail
