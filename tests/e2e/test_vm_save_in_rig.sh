@@ -135,7 +135,7 @@ last=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' | tail -n
 echo "SAVE-LAST-COUNT=$last"
 echo "SAVE-LAST-MONO=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=[0-9]* mono=\([0-9.]*\).*/\1/p' | tail -n1)"
 echo "SAVE-LAST-DISK=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=.* disk=\([0-9]*\).*/\1/p' | tail -n1)"
-sleep 3	# the host's time moves on; the guest's must not jump with it
+sleep 8	# the host's time moves on; the guest's must not jump with it
 t0=$(ms)
 $viv start demo; echo "RESUME-RC=$?"
 wait_for "GUEST-COUNT=" 120 && echo "RESUME-COUNT-MS=$(($(ms) - t0))"
@@ -204,8 +204,11 @@ check '[ -n "$last" ] && [ -n "$first" ] && [ "$first" -ge "$last" ] && [ "$firs
 	"its counter goes on from the saved value (saved at ${last:-?}, first after resume ${first:-?})"
 mono0=$(val SAVE-LAST-MONO)
 mono1=$(sed -n 's/^GUEST-COUNT=[0-9]* mono=\([0-9.]*\).*/\1/p' <<<"$after" | head -n1)
-check 'awk -v a="${mono0:-0}" -v b="${mono1:-0}" "BEGIN { exit !(b > a && b - a < 2.5) }"' \
-	"guest time went on from the save, not from the host's clock (uptime ${mono0:-?} s at the save, ${mono1:-?} s at the first count after; the host waited 3 s)"
+# The last count can come up to a second before the save, and the first
+# after the resume up to a second and a loaded rig's scheduling after it:
+# under 4 s; a guest clock that followed the host's would jump 8 s or more.
+check 'awk -v a="${mono0:-0}" -v b="${mono1:-0}" "BEGIN { exit !(b > a && b - a < 4) }"' \
+	"guest time went on from the save, not from the host's clock (uptime ${mono0:-?} s at the save, ${mono1:-?} s at the first count after; the host waited 8 s)"
 check '[ "$(val RESUME-ECHO)" = ok ]' "it answers on its serial console after the resume"
 disk0=$(val SAVE-LAST-DISK)
 disk1=$(sed -n 's/^GUEST-COUNT=.* disk=\([0-9]*\).*/\1/p' <<<"$after" | tail -n1)
