@@ -262,9 +262,9 @@ check '[ "$(val DESK-CANARY)" = CANARY-SECRET ]' "the file outside the share is 
 
 # the guest additions
 check 'has "GUEST-ADDITIONS=started"' "the guest additions' agent started from its CD ($(grep -ao 'GUEST-ADDITIONS=.*' "$o" | tail -n1))"
-st=$(grep -a "^DESK-STATUS-ADDITIONS" "$o" | tail -n1)
-check 'grep -q "\"additions\"" <<<"$st" && grep -q "\"addresses\": *\[ *\"10.0.2.15\"" <<<"$st"' \
-	"status lists the additions and the guest's address 10.0.2.15 ($(grep -o '"guest": *{[^}]*}' <<<"$st"))"
+st=$(grep -a "^DESK-STATUS-ADDITIONS" "$o" | tail -n1 | tr -d ' ')
+check 'grep -q "\"additions\"" <<<"$st" && grep -q "\"addresses\":\[\"10.0.2.15\"" <<<"$st"' \
+	"status lists the additions and the guest's address 10.0.2.15 ($(grep -o '"guest":{[^}]*}' <<<"$st"))"
 check 'grep -aq "^DESK-SHOW: .*10.0.2.15" "$o"' "show lists the guest's address ($(grep -a '^DESK-SHOW' "$o" | tr '\n' ' '))"
 check 'has "GUEST-SH: hostshare /srv/hostshare 9p" && has "GUEST-SH: written-by-guest"' \
 	"the additions mounted the share at its guest path /srv/hostshare"
