@@ -30,9 +30,9 @@
 #include "options.h"
 #include "png_write.h"
 #include "vmlib.h"
+#include "vmproc.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
-#define START_READY_TIMEOUT_MS	60000
 #define REQUEST_TIMEOUT_MS	10000
 
 /* The VM must exist and be valid; one line otherwise. */
@@ -63,46 +63,6 @@ static void start_usage(FILE *f)
 		"Host+F full screen, Host+Del Ctrl+Alt+Del; closing it presses the power button.\n");
 }
 
-/* Read the VM process's "ok PID" / "error: ..." line from @fd. */
-static int wait_ready(int fd, const char *name, char *line, size_t len)
-{
-	size_t n = 0;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	while (n + 1 < len) {
-		ssize_t r;
-
-		if (poll(&p, 1, START_READY_TIMEOUT_MS) <= 0) {
-			snprintf(line, len, "VM '%s' did not report ready within %d s (see its vm.log)",
-				 name, START_READY_TIMEOUT_MS / 1000);
-			return -ETIMEDOUT;
-		}
-		r = read(fd, line + n, len - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (memchr(line, '\n', n))
-			break;
-	}
-	line[n] = 0;
-	line[strcspn(line, "\n")] = 0;
-	if (!strncmp(line, "ok", 2))
-		return 0;
-	if (!strncmp(line, "error: ", 7)) {
-		memmove(line, line + 7, strlen(line + 7) + 1);
-		return -EIO;
-	}
-	{
-		g_autofree char *log = vmlib_vm_file(name, VM_LOG_FILE);
-
-		snprintf(line, len, "the process of VM '%s' ended before it was ready (see %s)",
-			 name, log);
-	}
-	return -EIO;
-}
-
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -112,15 +72,14 @@ int cmd_start(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	g_autofree char *log = NULL, *exe = NULL, *fdarg = NULL;
+	g_autofree char *exe = NULL;
 	g_autofree char *vnc = NULL, *vnc_pw = NULL;
+	struct vm_start_opts so = { 0 };
 	const char *display = NULL;
-	const char *args[12];
-	unsigned na = 0;
 	char line[1100];
 	const char *name;
-	int opt, logfd, ready[2], status;
-	pid_t pid, vm_pid = 0;
+	int opt;
+	pid_t vm_pid = 0;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -171,80 +130,16 @@ int cmd_start(int argc, char **argv)
 	name = argv[optind];
 	if (need_vm(name) < 0)
 		return 1;
-	if (vmlib_running(name, &vm_pid)) {
-		ERR("VM '%s' is already running (pid %d)", name, (int)vm_pid);
-		return 1;
-	}
 	exe = g_file_read_link("/proc/self/exe", NULL);
-	log = vmlib_vm_file(name, VM_LOG_FILE);
-	/* The guest's doings are the user's alone; an older vm.log is made
-	 * so too.  Never appended through a link. */
-	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-		     VM_FILE_MODE);
-	if (logfd >= 0 && fchmod(logfd, VM_FILE_MODE) < 0) {
-		close(logfd);
-		logfd = -1;
-	}
-	if (!exe || logfd < 0) {
-		ERR("cannot open %s: %s", exe ? log : "/proc/self/exe", g_strerror(errno));
-		return 1;
-	}
-	if (pipe(ready) < 0) {
-		ERR("pipe: %s", g_strerror(errno));
-		return 1;
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		ERR("fork: %s", g_strerror(errno));
-		return 1;
-	}
-	if (pid == 0) {
-		/* Detach: own session, then fork again so the VM's process is
-		 * nobody's child here and never a zombie of a long-lived
-		 * caller (the GTK manager). */
-		int null = open("/dev/null", O_RDWR);
-
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		close(ready[0]);
-		dup2(null, STDIN_FILENO);
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		fdarg = g_strdup_printf("%d", ready[1]);
-		args[na++] = exe;
-		args[na++] = "vm-process";
-		args[na++] = "--ready-fd";
-		args[na++] = fdarg;
-		if (display) {
-			args[na++] = "--display";
-			args[na++] = display;
-		}
-		if (vnc) {
-			args[na++] = "--vnc";
-			args[na++] = vnc;
-		}
-		if (vnc_pw) {
-			args[na++] = "--vnc-password-file";
-			args[na++] = vnc_pw;
-		}
-		args[na++] = name;
-		args[na] = NULL;
-		execv(exe, (char *const *)args);
-		dprintf(ready[1], "error: cannot run %s: %s\n", exe, strerror(errno));
-		_exit(127);
-	}
-	close(ready[1]);
-	close(logfd);
-	waitpid(pid, &status, 0);
-	if (wait_ready(ready[0], name, line, sizeof(line)) < 0) {
-		close(ready[0]);
+	so.exe = exe;
+	so.display = display;
+	so.vnc = vnc;
+	so.vnc_password_file = vnc_pw;
+	if (vm_start(name, &so, &vm_pid, line, sizeof(line)) < 0) {
 		ERR("%s", line);
 		return 1;
 	}
-	close(ready[0]);
-	printf("started VM '%s' (pid %s)\n", name, line + 3);
+	printf("started VM '%s' (pid %d)\n", name, (int)vm_pid);
 	return 0;
 }
 

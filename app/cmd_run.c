@@ -425,8 +425,8 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: --initrd and --append go with --kernel\n");
 		return 2;
 	}
-	if (cfg.ram_size < (16ull << 20) || (cfg.ram_size & 0xfffff)) {
-		fprintf(stderr, "vivarium: --memory must be a whole number of MiB, at least 16M\n");
+	if (!machine_ram_ok(cfg.ram_size)) {
+		fprintf(stderr, "vivarium: --memory must be " MACHINE_RAM_RULE "\n");
 		return 2;
 	}
 	if (dopts.vnc_password_file && !dopts.vnc) {

@@ -106,10 +106,8 @@ int cmd_create(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
-			if (parse_size(optarg, &cfg.memory) < 0 || cfg.memory < (16ull << 20) ||
-			    (cfg.memory & 0xfffff)) {
-				ERR("--memory '%s' is not a size of whole MiB, at least 16M (examples: 512M, 2G)",
-				    optarg);
+			if (parse_size(optarg, &cfg.memory) < 0 || !machine_ram_ok(cfg.memory)) {
+				ERR("--memory '%s' is not " MACHINE_RAM_RULE, optarg);
 				goto out;
 			}
 			break;

@@ -399,11 +399,8 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	}
 	cfg->memory = VM_DEFAULT_MEMORY;
 	mem = get_str(kf, G_VM, "memory");
-	if (mem && (parse_size(mem, &cfg->memory) < 0 ||
-		    cfg->memory < (16ull << 20) || (cfg->memory & 0xfffff))) {
-		snprintf(err, errlen,
-			 "vm.conf: memory '%s' is not a whole number of MiB of at least 16M (e.g. 512M, 2G)",
-			 mem);
+	if (mem && (parse_size(mem, &cfg->memory) < 0 || !machine_ram_ok(cfg->memory))) {
+		snprintf(err, errlen, "vm.conf: memory '%s' is not " MACHINE_RAM_RULE, mem);
 		goto fail;
 	}
 	cfg->cpus = 1;
@@ -749,8 +746,8 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 	if (!strcmp(key, "memory")) {
 		char buf[32];
 
-		if (parse_size(v, &size) < 0 || size < (16ull << 20) || (size & 0xfffff)) {
-			snprintf(err, errlen, "memory '%s' is not a whole number of MiB of at least 16M (e.g. 512M, 2G)", v);
+		if (parse_size(v, &size) < 0 || !machine_ram_ok(size)) {
+			snprintf(err, errlen, "memory '%s' is not " MACHINE_RAM_RULE, v);
 			return -EINVAL;
 		}
 		g_key_file_set_string(kf, G_VM, "memory", vm_size_str(size, buf, sizeof(buf)));

@@ -464,6 +464,30 @@ static int open_drives(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+bool machine_ram_ok(uint64_t bytes)
+{
+	return bytes >= MACHINE_MIN_RAM && !(bytes & 0xfffff);
+}
+
+int machine_config_check(const struct machine_config *cfg, char *err,
+			 size_t errlen)
+{
+	if (cfg->ncpus < 1 || cfg->ncpus > MACHINE_MAX_CPUS) {
+		snprintf(err, errlen, "vCPU count %u out of range 1-%u",
+			 cfg->ncpus, MACHINE_MAX_CPUS);
+		return -EINVAL;
+	}
+	if (!machine_ram_ok(cfg->ram_size)) {
+		snprintf(err, errlen, "memory size is not " MACHINE_RAM_RULE);
+		return -EINVAL;
+	}
+	if (!cfg->hooks && cfg->firmware == MACHINE_FW_NONE && !cfg->kernel_path) {
+		snprintf(err, errlen, "nothing to boot: direct boot needs --kernel PATH");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int machine_create(const struct machine_config *cfg, struct machine **out,
 		   char *err, size_t errlen)
 {
@@ -471,19 +495,9 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 	int r;
 
 	*out = NULL;
-	if (cfg->ncpus < 1 || cfg->ncpus > MACHINE_MAX_CPUS) {
-		snprintf(err, errlen, "vCPU count %u out of range 1-%u",
-			 cfg->ncpus, MACHINE_MAX_CPUS);
-		return -EINVAL;
-	}
-	if (cfg->ram_size < (16ull << 20) || (cfg->ram_size & 0xfffff)) {
-		snprintf(err, errlen, "memory size must be a whole number of MiB, at least 16 MiB");
-		return -EINVAL;
-	}
-	if (!cfg->hooks && cfg->firmware == MACHINE_FW_NONE && !cfg->kernel_path) {
-		snprintf(err, errlen, "nothing to boot: direct boot needs --kernel PATH");
-		return -EINVAL;
-	}
+	r = machine_config_check(cfg, err, errlen);
+	if (r < 0)
+		return r;
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(err, errlen, "out of memory");

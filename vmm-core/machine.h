@@ -158,6 +158,27 @@ struct machine_config {
 	void *built_opaque;
 };
 
+/* Guest RAM is whole MiB (the memory map and the RAM file are laid out in
+ * MiB) and at least this much (the firmware, the ACPI tables and the
+ * in-memory boot structures must fit below 16 MiB). */
+#define MACHINE_MIN_RAM		(16ull << 20)
+/* The rule in words, for messages: "--memory '12Q' is not " RULE. */
+#define MACHINE_RAM_RULE	"a whole number of MiB, at least 16M (e.g. 512M, 2G)"
+
+/* machine_ram_ok - is @bytes a guest RAM size machine_create() accepts? */
+bool machine_ram_ok(uint64_t bytes);
+
+/*
+ * machine_config_check - the checks of @cfg machine_create() makes before
+ * it opens anything: vCPU count in 1..MACHINE_MAX_CPUS, machine_ram_ok(),
+ * something to boot.  The CLI, the VM library and the manager call it (or
+ * machine_ram_ok() for a memory size alone) so that a value is refused
+ * with the same rule wherever it is typed.  Returns 0, or -EINVAL with one
+ * line in @err (@errlen bytes).
+ */
+int machine_config_check(const struct machine_config *cfg, char *err,
+			 size_t errlen);
+
 /* Exit status of machine_run() for a guest that powered off. */
 #define MACHINE_EXIT_POWEROFF 0
 
