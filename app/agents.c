@@ -31,6 +31,8 @@ struct agent_port {
 
 struct vm_agents {
 	int efd;			/* the ports' callbacks wake the loop */
+	void (*info_fn)(void *opaque);	/* vm_agents_on_guest_info() */
+	void *info_opaque;
 	guint watch;
 	struct agent_port va_port, qga_port;
 	bool has_va, has_qga;
@@ -558,6 +560,8 @@ static void add_info(void *opaque)
 	     in->os[0] ? in->os : "an unnamed OS", in->kernel[0] ? in->kernel : "?",
 	     in->naddr, in->naddr == 1 ? "" : "es", in->naddr ? ", first " : "",
 	     in->naddr ? in->addr[0] : "");
+	if (a->info_fn)
+		a->info_fn(a->info_opaque);
 }
 
 static const struct additions_host_ops add_ops = {
@@ -600,6 +604,13 @@ int vm_agents_enable_additions(struct vm_agents *a,
 	additions_host_set_shares(a->add, shares, nshares);
 	a->has_add = true;
 	return 0;
+}
+
+void vm_agents_on_guest_info(struct vm_agents *a, void (*fn)(void *opaque),
+			     void *opaque)
+{
+	a->info_fn = fn;
+	a->info_opaque = opaque;
 }
 
 const struct additions_info *vm_agents_guest_info(struct vm_agents *a)

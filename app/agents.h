@@ -119,6 +119,10 @@ int vm_agents_enable_additions(struct vm_agents *a,
 			       unsigned nshares, char *err, size_t errlen);
 /* The guest's last info (OS, addresses...); NULL: none (yet). */
 const struct additions_info *vm_agents_guest_info(struct vm_agents *a);
+/* Call @fn (main loop) each time a new valid info arrives; one listener,
+ * @fn NULL removes it.  The VM process turns it into a "guest" event. */
+void vm_agents_on_guest_info(struct vm_agents *a, void (*fn)(void *opaque),
+			     void *opaque);
 /* The host's requested screen size for the additions to apply
  * (additions_host_display_size()): 0, -EINVAL, -ENOTCONN. */
 int vm_agents_additions_display_size(struct vm_agents *a, unsigned width,

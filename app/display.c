@@ -189,6 +189,14 @@ void vm_display_set_state(struct vm_display *d, const char *state)
 		sdl_display_set_state(d->sdl, state);
 }
 
+bool vm_display_raise(struct vm_display *d)
+{
+	if (!d || !d->sdl)
+		return false;
+	sdl_display_raise(d->sdl);
+	return true;
+}
+
 void vm_display_close(struct vm_display *d)
 {
 	if (!d)

@@ -60,6 +60,8 @@ void vm_display_set_agents(struct vm_display *d, struct vm_agents *a);
 bool vm_display_is_sdl(const struct vm_display *d);
 /* The state shown in the window title ("Running", "Paused"...). */
 void vm_display_set_state(struct vm_display *d, const char *state);
+/* Raise the console window; false if there is none (display none). */
+bool vm_display_raise(struct vm_display *d);
 void vm_display_close(struct vm_display *d);
 
 #endif

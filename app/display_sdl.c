@@ -885,6 +885,15 @@ void sdl_display_set_state(struct sdl_display *d, const char *state)
 	update_title(d);
 }
 
+void sdl_display_raise(struct sdl_display *d)
+{
+	if (!d->win)
+		return;
+	SDL_ShowWindow(d->win);
+	SDL_RestoreWindow(d->win);	/* out of the taskbar if minimized */
+	SDL_RaiseWindow(d->win);
+}
+
 void sdl_display_free(struct sdl_display *d)
 {
 	if (!d)

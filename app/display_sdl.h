@@ -58,6 +58,9 @@ void sdl_display_poll(struct sdl_display *d);
 /* Put @text (UTF-8) on the host's clipboard, e.g. what the guest copied
  * (SDL_SetClipboardText: the window owns the CLIPBOARD selection). */
 void sdl_display_set_clipboard(struct sdl_display *d, const char *text);
+/* Show the window above the others (un-minimized; the window manager may
+ * only flash it).  The manager's Console button. */
+void sdl_display_raise(struct sdl_display *d);
 void sdl_display_free(struct sdl_display *d);
 
 #endif

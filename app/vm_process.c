@@ -562,6 +562,23 @@ static void guest_info_json(JsonBuilder *b, const struct additions_info *in)
 	json_builder_end_object(b);
 }
 
+/* {"event": "guest", "guest": {...}}: the guest additions' new report, to
+ * subscribers (the manager shows the guest's OS without asking). */
+static void broadcast_guest(void *opaque)
+{
+	struct vmproc *vp = opaque;
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) ev = NULL;
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "event");
+	json_builder_add_string_value(b, "guest");
+	guest_info_json(b, vm_agents_guest_info(vp->agents));
+	json_builder_end_object(b);
+	ev = json_builder_get_root(b);
+	broadcast_event(vp, ev);
+}
+
 static JsonNode *status_node(struct vmproc *vp)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -1538,6 +1555,12 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		req_clipboard_set(vp, c, id, req);
 	} else if (!strcmp(cmd, "clipboard-get")) {
 		req_clipboard_get(vp, c, id, req);
+	} else if (!strcmp(cmd, "console-raise")) {
+		if (vm_display_raise(vp->display))
+			reply(c, id, true, NULL, NULL);
+		else
+			reply(c, id, false, NULL,
+			      "the VM has no console window (it runs with display none)");
 	} else {
 		/* Cut at a character, not a byte: the error is UTF-8 JSON. */
 		g_autofree char *shown = g_utf8_make_valid(cmd, -1);
@@ -2109,8 +2132,10 @@ int cmd_vm_process(int argc, char **argv)
 		if (r == 0)
 			mc.nserial_ports = vm_agents_ports(vp.agents, mc.serial_port,
 							   MACHINE_MAX_SERIAL_PORTS);
-		if (vp.agents)
+		if (vp.agents) {
 			vm_agents_on_guest_text(vp.agents, clip_guest_text, &vp);
+			vm_agents_on_guest_info(vp.agents, broadcast_guest, &vp);
+		}
 	}
 	if (r == 0)
 		r = open_nics(&vp, &mc, err, sizeof(err));
