@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* app/main.c - the `vivarium` command: dispatch to subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <glib.h>
 
 #include "commands.h"
 #include "log.h"
+#include "vmproc.h"
+
+static int cmd_manager(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -36,7 +43,23 @@ static const struct {
 	{ "snapshot", cmd_snapshot, "take, list, revert and delete a VM's snapshots" },
 	{ "additions", cmd_additions, "insert the guest additions CD into a VM's drive" },
 	{ "share", cmd_share, "add, list and remove a VM's shared folders (host folders over 9p)" },
+	{ "manager", cmd_manager, "open the VM manager window (vivarium-manager)" },
 };
+
+/* `vivarium manager [ARGS...]`: the GTK manager, from beside this program
+ * (installed, or gui/ in the build tree), else from $PATH. */
+static int cmd_manager(int argc, char **argv)
+{
+	g_autofree char *exe = vm_exe_beside("vivarium-manager", "gui");
+
+	argv[0] = (char *)"vivarium-manager";
+	if (exe)
+		execv(exe, argv);
+	else
+		execvp("vivarium-manager", argv);
+	fprintf(stderr, "vivarium: cannot run vivarium-manager: %s\n", strerror(errno));
+	return 1;
+}
 
 static void usage(FILE *f)
 {
