@@ -520,8 +520,8 @@ static GtkWidget *build_details(void)
 		gtk_label_set_line_wrap(GTK_LABEL(M.detail[i]), TRUE);
 		gtk_label_set_xalign(GTK_LABEL(M.detail[i]), 0);
 		gtk_widget_set_hexpand(M.detail[i], TRUE);
-		/* Screen readers read "Memory: 1G", not a lone value. */
-		set_accessible(M.detail[i], detail_names[i], NULL);
+		/* The name label is the value's label (LABEL_FOR /
+		 * LABELLED_BY): screen readers say "Memory, 1G". */
 		gtk_label_set_mnemonic_widget(GTK_LABEL(M.detail_key[i]), M.detail[i]);
 		gtk_grid_attach(GTK_GRID(grid), M.detail_key[i], 0, (int)i, 1, 1);
 		gtk_grid_attach(GTK_GRID(grid), M.detail[i], 1, (int)i, 1, 1);
@@ -581,13 +581,18 @@ static void activate(GtkApplication *app, gpointer unused)
 
 	M.info = gtk_info_bar_new();
 	gtk_info_bar_set_message_type(GTK_INFO_BAR(M.info), GTK_MESSAGE_ERROR);
-	gtk_info_bar_set_show_close_button(GTK_INFO_BAR(M.info), TRUE);
 	M.info_label = gtk_label_new("");
 	gtk_label_set_line_wrap(GTK_LABEL(M.info_label), TRUE);
 	gtk_label_set_xalign(GTK_LABEL(M.info_label), 0);
 	gtk_container_add(GTK_CONTAINER(gtk_info_bar_get_content_area(GTK_INFO_BAR(M.info))),
 			  M.info_label);
 	g_signal_connect(M.info, "response", G_CALLBACK(on_info_response), NULL);
+	{
+		GtkWidget *close = gtk_info_bar_add_button(GTK_INFO_BAR(M.info), "_Dismiss",
+							   GTK_RESPONSE_CLOSE);
+
+		gtk_widget_set_tooltip_text(close, "Hide this message");
+	}
 	gtk_info_bar_set_revealed(GTK_INFO_BAR(M.info), FALSE);
 	gtk_box_pack_start(GTK_BOX(vbox), M.info, FALSE, FALSE, 0);
 
