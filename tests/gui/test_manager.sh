@@ -41,6 +41,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# `vivarium manager` finds the manager beside it (the build tree's gui/).
+out=$("$viv" manager --version 2>&1)
+[ "$out" = "vivarium-manager 0.1.0" ] || { echo "FAIL: vivarium manager --version said '$out'"; exit 1; }
+echo "ok   vivarium manager runs vivarium-manager ($out)"
+
 "$here/../e2e/mktinyguest.sh" "$work/tiny.bzImage" || { echo "FAIL: cannot build the tiny guest"; exit 1; }
 export TINY_KERNEL=$work/tiny.bzImage
 "$viv" create cli1 --kernel "$TINY_KERNEL" --memory 32M --nic none --notes "made by the CLI" ||

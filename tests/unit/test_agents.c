@@ -6,7 +6,8 @@
  * as a MONITORS_CONFIG of that size (checked byte by byte), only while
  * the agent is connected, the last of a burst, again after the agent
  * reconnects, beside the adapter's own request_size; and the clipboard
- * hub's guest-text listeners.
+ * hub's guest-text listeners; the guest additions' info reaching the
+ * guest-info listener (the VM process's "guest" event).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,11 +17,13 @@
 #include "check.h"
 #include "vdagent_guest.h"
 
+#include "additions_host.h"
 #include "agents.h"
 #include "display/console.h"
 #include "log.h"
 
 #define VA_ID	1	/* the vdagent port's id: the first of the agents' */
+#define ADD_ID	3	/* the guest additions' port: after vdagent and qga */
 
 static struct vcon_guest g;
 static struct vm_agents *agents;
@@ -227,6 +230,61 @@ static void test_guest_text_listeners(void)
 		vm_agents_off_guest_text(agents, listen_text, (void *)0);
 }
 
+static unsigned infos;
+
+static void on_guest_info(void *opaque)
+{
+	infos += (unsigned)(uintptr_t)opaque;
+}
+
+static struct vcon_guest g2;	/* a second VM's, with the additions' port */
+static struct vm_agents *agents2;
+
+static void additions_says(const char *line)
+{
+	vg_write(&g2, ADD_ID, line, strlen(line));
+	vag_pump();
+}
+
+static void test_guest_info_listener(void)
+{
+	const struct additions_info *in;
+	struct vcon_port *ports[3];
+	char err[256];
+
+	agents2 = vm_agents_new(true, true, err, sizeof(err));
+	CHECK(agents2 != NULL);
+	if (!agents2)
+		return;
+	CHECK_EQ(vm_agents_enable_additions(agents2, NULL, 0, err, sizeof(err)), 0);
+	CHECK_EQ(vm_agents_ports(agents2, ports, 3), 3);
+	CHECK(strcmp(vcon_port_name(ports[ADD_ID - 1]), "org.vivarium.additions.0") == 0);
+	if (vg_init(&g2, ports, 3) < 0) {
+		CHECK(!"cannot set up the second virtio-serial device");
+		vm_agents_free(agents2);
+		return;
+	}
+	vm_agents_on_guest_info(agents2, on_guest_info, (void *)1);
+	vg_open(&g2, ADD_ID, true);
+	vag_pump();
+	additions_says("{\"type\":\"info\",\"os\":\"Debian GNU/Linux 12 (bookworm)\",\"kernel\":\"6.1\","
+		       "\"hostname\":\"deb\",\"version\":\"1.0.0\",\"addresses\":[\"10.0.2.15\"]}\n");
+	CHECK_EQ(infos, 1);
+	in = vm_agents_guest_info(agents2);
+	CHECK(in && strcmp(in->os, "Debian GNU/Linux 12 (bookworm)") == 0);
+	/* malformed (an address that is not one): no report, no call */
+	additions_says("{\"type\":\"info\",\"os\":\"x\",\"kernel\":\"\",\"hostname\":\"\","
+		       "\"version\":\"1\",\"addresses\":[\"not an address\"]}\n");
+	CHECK_EQ(infos, 1);
+	vm_agents_on_guest_info(agents2, NULL, NULL);
+	additions_says("{\"type\":\"info\",\"os\":\"Other\",\"kernel\":\"\",\"hostname\":\"\","
+		       "\"version\":\"1\",\"addresses\":[]}\n");
+	CHECK_EQ(infos, 1);
+	CHECK(strcmp(vm_agents_guest_info(agents2)->os, "Other") == 0);
+	vg_free(&g2);
+	vm_agents_free(agents2);
+}
+
 int main(void)
 {
 	struct vcon_port *ports[2];
@@ -251,6 +309,7 @@ int main(void)
 	RUN_TEST(test_size_adapter_and_agent);
 	RUN_TEST(test_size_after_reconnect);
 	RUN_TEST(test_guest_text_listeners);
+	RUN_TEST(test_guest_info_listener);
 
 	console_set_size_agent(con, NULL, NULL);
 	vg_free(&g);
