@@ -36,6 +36,7 @@ struct vm_entry {
 	unsigned retries;
 	bool stopped_saved;		/* the "stopped" event said saved */
 	bool got_stopped;
+	bool restarted;			/* a new socket came before the old one's end */
 };
 
 struct vm_list {
@@ -122,6 +123,8 @@ static void entry_disconnect(struct vm_entry *e)
 /* The VM ended (or its socket went): stopped or saved. */
 static void entry_ended(struct vm_entry *e)
 {
+	pid_t old = e->it.pid, now = 0;
+
 	entry_disconnect(e);
 	e->it.pid = 0;
 	if (e->it.error)
@@ -130,6 +133,14 @@ static void entry_ended(struct vm_entry *e)
 		e->it.state = e->stopped_saved ? VM_STATE_SAVED : VM_STATE_STOPPED;
 	else	/* killed: no event; what its folder holds */
 		e->it.state = vmlib_saved(e->it.name) ? VM_STATE_SAVED : VM_STATE_STOPPED;
+	/* Started again before we saw this end: a new process holds vm.pid. */
+	if (e->restarted && vmlib_running(e->it.name, &now) && now != old) {
+		e->restarted = false;
+		e->retries = 0;
+		e->it.state = VM_STATE_STARTING;
+		entry_connect(e);
+	}
+	e->restarted = false;
 	emit(e, VM_LIST_CHANGED);
 }
 
@@ -277,7 +288,7 @@ static void entry_connect(struct vm_entry *e)
 	}
 	e->fd = fd;
 	e->retries = 0;
-	e->got_stopped = e->stopped_saved = false;
+	e->got_stopped = e->stopped_saved = e->restarted = false;
 	e->watch = g_unix_fd_source_new(fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
 	g_source_set_callback(e->watch, (GSourceFunc)(void (*)(void))on_readable, e, NULL);
 	g_source_attach(e->watch, e->l->ctx);
@@ -448,7 +459,9 @@ static void on_rundir(GFileMonitor *m, GFile *f, GFile *other,
 		rescan(l, true);
 		e = find(l, base, NULL);
 	}
-	if (e && e->fd < 0) {
+	if (e && e->fd >= 0) {
+		e->restarted = true;	/* the old process's end is still queued */
+	} else if (e) {
 		e->retries = 0;
 		if (e->retry) {
 			g_source_destroy(e->retry);

@@ -223,6 +223,17 @@ static void test_running(struct vm_list *l)
 	if (pid > 0)
 		kill(pid, SIGKILL);
 	state_wait(l, "b", VM_STATE_STOPPED, "kill -9 b -> stopped");
+
+	/* Stopped and started again while the model's loop does not run: the
+	 * old connection's end and the new socket are both queued. */
+	CHECK_EQ(v("start b --display none"), 0);
+	CHECK_EQ(v("stop b --force"), 0);
+	CHECK_EQ(v("start b --display none"), 0);
+	vmlib_running("b", &pid);
+	state_wait(l, "b", VM_STATE_RUNNING, "stop + start b, loop idle -> running");
+	CHECK(pid > 0 && pid_of(l, "b") == pid);
+	CHECK_EQ(v("stop b --force"), 0);
+	state_wait(l, "b", VM_STATE_STOPPED, "stop b -> stopped");
 	vm_list_free(l2);
 }
 
