@@ -8,6 +8,12 @@
  * launch a VM's process (vm_start()), each on a worker thread so that the
  * window never waits; their one-line errors appear in the info bar.
  * Closing the window leaves running VMs running.
+ *
+ * Thumbnails: every THUMB_PERIOD_S while the window is shown, each running
+ * VM whose row is in view is asked for a screenshot ("screenshot" with
+ * "fd": a memfd of ours) on a worker thread, one at a time per VM; the PNG
+ * is scaled into the list.  Nothing is asked while the window is hidden or
+ * minimized.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,14 +25,21 @@
 #include <unistd.h>
 
 #include <gtk/gtk.h>
+#include <sys/mman.h>
+
+#include "ctl.h"
 
 #include "vmlist.h"
 #include "vmproc.h"
 
 #define APP_ID		"org.vivarium.Manager"
 #define REQUEST_TIMEOUT_MS	10000
+#define THUMB_PERIOD_S		3
+#define THUMB_W			96	/* pixels; 4:3 */
+#define THUMB_H			72
+#define THUMB_PNG_MAX		(32u << 20)	/* a 2560x1600 screen's PNG fits */
 
-enum { COL_NAME, COL_STATE, COL_OS, COL_ICON, NCOLS };
+enum { COL_NAME, COL_STATE, COL_OS, COL_ICON, COL_THUMB, NCOLS };
 
 /* The details pane: one row per fact. */
 enum {
@@ -48,6 +61,7 @@ struct mgr {
 	struct vm_list *list;
 	char *exe;			/* the vivarium binary, for vm_start() */
 	GHashTable *busy;		/* names with an action under way */
+	GHashTable *shooting;		/* names with a thumbnail under way */
 	bool report_startup;		/* --startup-report */
 	bool drawn;
 };
@@ -240,6 +254,122 @@ static void set_row(GtkTreeIter *iter, const struct vm_item *it)
 {
 	gtk_list_store_set(M.store, iter, COL_NAME, it->name, COL_STATE, state_label(it),
 			   COL_OS, it->guest_os ? it->guest_os : "", COL_ICON, state_icon(it), -1);
+	/* A stopped VM's screen is gone. */
+	if (it->state != VM_STATE_RUNNING && it->state != VM_STATE_PAUSED)
+		gtk_list_store_set(M.store, iter, COL_THUMB, NULL, -1);
+}
+
+/* ---- thumbnails ------------------------------------------------------------------ */
+
+struct shot {
+	char *name;
+	GdkPixbuf *pix;		/* the result, scaled; NULL on failure */
+};
+
+static void shot_free(struct shot *s)
+{
+	g_free(s->name);
+	g_clear_object(&s->pix);
+	g_free(s);
+}
+
+/* Worker thread: the VM writes its screen as PNG into our memfd. */
+static void shot_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+	struct shot *s = data;
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autoptr(GdkPixbufLoader) ld = NULL;
+	struct ctl_conn *conn = NULL;
+	JsonNode *res = NULL;
+	char err[256];
+	struct stat st;
+	void *png;
+	int fd = memfd_create("vivarium-thumb", MFD_CLOEXEC);
+
+	if (fd < 0)
+		goto out;
+	json_object_set_boolean_member(args, "fd", TRUE);
+	if (ctl_connect(s->name, &conn, err, sizeof(err)) < 0 ||
+	    ctl_call_fd(conn, "screenshot", args, fd, REQUEST_TIMEOUT_MS, &res, err, sizeof(err)) < 0 ||
+	    fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > THUMB_PNG_MAX)
+		goto out;
+	png = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (png == MAP_FAILED)
+		goto out;
+	ld = gdk_pixbuf_loader_new_with_type("png", NULL);
+	if (ld && gdk_pixbuf_loader_write(ld, png, (gsize)st.st_size, NULL) &&
+	    gdk_pixbuf_loader_close(ld, NULL)) {
+		GdkPixbuf *full = gdk_pixbuf_loader_get_pixbuf(ld);
+		int w = gdk_pixbuf_get_width(full), h = gdk_pixbuf_get_height(full);
+		double k = MIN((double)THUMB_W / w, (double)THUMB_H / h);
+
+		s->pix = gdk_pixbuf_scale_simple(full, MAX(1, (int)(w * k)), MAX(1, (int)(h * k)),
+						 GDK_INTERP_BILINEAR);
+	}
+	munmap(png, (size_t)st.st_size);
+out:
+	if (res)
+		json_node_unref(res);
+	if (conn)
+		ctl_close(conn);
+	if (fd >= 0)
+		close(fd);
+	g_task_return_boolean(task, TRUE);
+}
+
+static void shot_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+	struct shot *s = g_task_get_task_data(G_TASK(res));
+	const struct vm_item *it = vm_list_find(M.list, s->name);
+	GtkTreeIter iter;
+
+	g_hash_table_remove(M.shooting, s->name);
+	if (s->pix && it && (it->state == VM_STATE_RUNNING || it->state == VM_STATE_PAUSED) &&
+	    find_row(s->name, &iter))
+		gtk_list_store_set(M.store, &iter, COL_THUMB, s->pix, -1);
+}
+
+/* Only while the window is on screen, and only the rows in view. */
+static gboolean on_thumb_tick(gpointer unused)
+{
+	GdkWindow *gw = gtk_widget_get_window(M.win);
+	GtkTreePath *first = NULL, *last = NULL;
+	GtkTreeIter iter;
+	bool more;
+
+	if (!M.list || !gw || !gtk_widget_get_mapped(M.win) ||
+	    (gdk_window_get_state(gw) & GDK_WINDOW_STATE_ICONIFIED))
+		return G_SOURCE_CONTINUE;
+	if (!gtk_tree_view_get_visible_range(GTK_TREE_VIEW(M.tree), &first, &last))
+		return G_SOURCE_CONTINUE;
+	more = gtk_tree_model_get_iter(GTK_TREE_MODEL(M.store), &iter, first);
+	while (more) {
+		g_autofree char *name = NULL;
+		GtkTreePath *p = gtk_tree_model_get_path(GTK_TREE_MODEL(M.store), &iter);
+		bool past = gtk_tree_path_compare(p, last) > 0;
+		const struct vm_item *it;
+
+		gtk_tree_path_free(p);
+		if (past)
+			break;
+		gtk_tree_model_get(GTK_TREE_MODEL(M.store), &iter, COL_NAME, &name, -1);
+		it = name ? vm_list_find(M.list, name) : NULL;
+		if (it && (it->state == VM_STATE_RUNNING || it->state == VM_STATE_PAUSED) &&
+		    !g_hash_table_contains(M.shooting, name)) {
+			struct shot *s = g_new0(struct shot, 1);
+			GTask *t = g_task_new(NULL, NULL, shot_done, NULL);
+
+			s->name = g_strdup(name);
+			g_hash_table_add(M.shooting, g_strdup(name));
+			g_task_set_task_data(t, s, (GDestroyNotify)shot_free);
+			g_task_run_in_thread(t, shot_thread);
+			g_object_unref(t);
+		}
+		more = gtk_tree_model_iter_next(GTK_TREE_MODEL(M.store), &iter);
+	}
+	gtk_tree_path_free(first);
+	gtk_tree_path_free(last);
+	return G_SOURCE_CONTINUE;
 }
 
 /* The rows, in the model's order; the selection stays on its name. */
@@ -473,7 +603,8 @@ static GtkWidget *build_list(void)
 	GtkCellRenderer *r;
 	GtkTreeViewColumn *col;
 
-	M.store = gtk_list_store_new(NCOLS, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+	M.store = gtk_list_store_new(NCOLS, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
+				     GDK_TYPE_PIXBUF);
 	M.tree = gtk_tree_view_new_with_model(GTK_TREE_MODEL(M.store));
 	set_accessible(M.tree, "Virtual machines", "The VMs in the library and their state");
 	col = gtk_tree_view_column_new();
@@ -492,6 +623,9 @@ static GtkWidget *build_list(void)
 	gtk_tree_view_append_column(GTK_TREE_VIEW(M.tree),
 		gtk_tree_view_column_new_with_attributes("Guest OS", gtk_cell_renderer_text_new(),
 							 "text", COL_OS, NULL));
+	col = gtk_tree_view_column_new_with_attributes("Screen", gtk_cell_renderer_pixbuf_new(),
+						       "pixbuf", COL_THUMB, NULL);
+	gtk_tree_view_append_column(GTK_TREE_VIEW(M.tree), col);
 	gtk_tree_view_set_search_column(GTK_TREE_VIEW(M.tree), COL_NAME);
 	g_signal_connect(gtk_tree_view_get_selection(GTK_TREE_VIEW(M.tree)), "changed",
 			 G_CALLBACK(on_selection), NULL);
@@ -625,6 +759,8 @@ static void activate(GtkApplication *app, gpointer unused)
 	update_details();
 	update_actions();
 	gtk_widget_grab_focus(M.tree);
+	on_thumb_tick(NULL);
+	g_timeout_add_seconds(THUMB_PERIOD_S, on_thumb_tick, NULL);
 }
 
 static gint on_options(GApplication *app, GVariantDict *opts, gpointer unused)
@@ -650,6 +786,7 @@ int main(int argc, char **argv)
 	t_exec = exec_time();
 	M.exe = vm_exe_beside("vivarium", "app");
 	M.busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	M.shooting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	/* Several managers may run (one per display); each is its own. */
 	M.app = gtk_application_new(APP_ID, G_APPLICATION_NON_UNIQUE);
 	g_application_add_main_option_entries(G_APPLICATION(M.app), entries);

@@ -105,6 +105,20 @@ def rows(app):
     return out
 
 
+def thumb_size(app, name):
+    """The size of VM @name's screen thumbnail (column 'Screen'), (0, 0): none."""
+    t = table(app)
+    r = rows(app).get(name)
+    if t is None or r is None:
+        return (0, 0)
+    ti = t.queryTable()
+    for c in range(ti.nColumns):
+        h = ti.getColumnHeader(c)
+        if h is not None and h.name == "Screen":
+            return tuple(ti.getAccessibleAt(r[0], c).queryImage().getImageSize())
+    return (0, 0)
+
+
 def state_of(app, name):
     return rows(app).get(name, (None, None, None))[1]
 
@@ -190,6 +204,11 @@ try:
             ok("Start in the window: cli1 Running")
         else:
             bad("cli1 after Start: %s" % state_of(app, "cli1"))
+        size = wait(lambda: thumb_size(app, "cli1") if thumb_size(app, "cli1")[0] > 0 else None, 8)
+        if size and size[0] <= 96 and size[1] <= 72:
+            ok("cli1's screen thumbnail is in the list: %dx%d" % size)
+        else:
+            bad("no thumbnail of cli1's screen: %s" % (size,))
         shot("3-started")
         time.sleep(0.2)
         press(app, "Pause")
@@ -218,6 +237,11 @@ try:
         press(app, "Stop")
         if wait(lambda: state_of(app, "cli1") == "Stopped", 10):
             ok("Stop (power button) in the window: cli1 Stopped")
+            # The window drops the thumbnail (see 6-stopped.png), but GTK's
+            # image cell accessible keeps the size it last had: a note only.
+            if not wait(lambda: thumb_size(app, "cli1") == (0, 0), 2):
+                print("note: AT-SPI still gives cli1's cleared thumbnail a size %s"
+                      % (thumb_size(app, "cli1"),))
         else:
             bad("cli1 after Stop: %s" % state_of(app, "cli1"))
         v("stop", "cli2", "--force")
