@@ -56,7 +56,7 @@ struct mgr {
 	GtkApplication *app;
 	GtkWidget *win, *tree, *info, *info_label;
 	GtkWidget *detail[ND], *detail_key[ND], *details_box, *empty;
-	GtkToolItem *b_start, *b_stop, *b_off, *b_pause, *b_console;
+	GtkToolItem *b_start, *b_stop, *b_off, *b_pause, *b_reset, *b_console;
 	GtkListStore *store;
 	struct vm_list *list;
 	char *exe;			/* the vivarium binary, for vm_start() */
@@ -232,6 +232,7 @@ static void update_actions(void)
 	gtk_widget_set_sensitive(GTK_WIDGET(M.b_off), it && !busy &&
 				 (up || it->state == VM_STATE_STOPPING));
 	gtk_widget_set_sensitive(GTK_WIDGET(M.b_pause), up && !busy);
+	gtk_widget_set_sensitive(GTK_WIDGET(M.b_reset), up && !busy);
 	gtk_widget_set_sensitive(GTK_WIDGET(M.b_console), up);
 	gtk_tool_button_set_label(GTK_TOOL_BUTTON(M.b_pause), paused ? "_Resume" : "_Pause");
 	set_icon(M.b_pause, paused ? "media-playback-start" : "media-playback-pause");
@@ -493,6 +494,7 @@ static void on_start(GtkToolButton *b, gpointer u) { run_job(NULL, false); }
 static void on_stop(GtkToolButton *b, gpointer u) { run_job("stop", false); }
 static void on_off(GtkToolButton *b, gpointer u) { run_job("stop", true); }
 static void on_console(GtkToolButton *b, gpointer u) { run_job("console-raise", false); }
+static void on_reset(GtkToolButton *b, gpointer u) { run_job("reset", false); }
 
 static void on_pause(GtkToolButton *b, gpointer u)
 {
@@ -709,6 +711,8 @@ static void activate(GtkApplication *app, gpointer unused)
 		       G_CALLBACK(on_off), ag, GDK_KEY_h, GDK_CONTROL_MASK | GDK_SHIFT_MASK);
 	M.b_pause = tool(bar, "_Pause", "media-playback-pause", "Pause the VM (Ctrl+P)",
 			 G_CALLBACK(on_pause), ag, GDK_KEY_p, GDK_CONTROL_MASK);
+	M.b_reset = tool(bar, "R_eset", "view-refresh", "Reset the VM, as its reset button (Ctrl+R)",
+			 G_CALLBACK(on_reset), ag, GDK_KEY_r, GDK_CONTROL_MASK);
 	M.b_console = tool(bar, "_Console", "video-display", "Show the VM's console window (Ctrl+O)",
 			   G_CALLBACK(on_console), ag, GDK_KEY_o, GDK_CONTROL_MASK);
 	gtk_box_pack_start(GTK_BOX(vbox), bar, FALSE, FALSE, 0);

@@ -168,7 +168,7 @@ try:
         bad("cli1 not in the list: %s" % rows(app))
     shot("1-start")
 
-    for label in ("Start", "Stop", "Power Off", "Pause", "Console"):
+    for label in ("Start", "Stop", "Power Off", "Pause", "Reset", "Console"):
         if button(app, label) is None:
             bad("no '%s' button with that accessible name" % label)
     d = find(app, lambda n: n.name == "Memory" and n.getRole() == pyatspi.ROLE_LABEL)
@@ -225,6 +225,13 @@ try:
             ok("Resume in the window: cli1 Running")
         else:
             bad("cli1 after Resume: %s" % state_of(app, "cli1"))
+        boots = lambda: int(subprocess.run([viv, "status", "cli1"], capture_output=True,
+                                           text=True).stdout.split(" boots")[0].split()[-1] or 0)
+        press(app, "Reset")
+        if wait(lambda: boots() == 2, 3):
+            ok("Reset in the window: vivarium status counts 2 boots")
+        else:
+            bad("cli1 after Reset: %s" % v("status", "cli1").stdout.strip())
         press(app, "Console")
         info = wait(lambda: find(app, lambda n: n.getRole() == pyatspi.ROLE_LABEL and
                                  "no console window" in n.name), 3)
