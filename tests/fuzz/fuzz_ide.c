@@ -6,7 +6,7 @@
  * packets, device control (SRST, nIEN, HOB), PCI config (BAR4, command,
  * IDETIM decode), disc changes, and save -> load round trips.
  *
- * Drives: primary master a 256 KiB raw disk (rewritten before each input,
+ * Drives: primary master a 64 KiB raw disk (rewritten before each input,
  * so runs do not depend on each other), primary slave a CD-ROM drive with
  * no disc, secondary master a CD-ROM drive holding a 64-sector disc,
  * secondary slave none.  Block requests run on the block layer's worker
@@ -61,7 +61,7 @@
 #define BM_BASE		0xc000u
 #define PRD_BASE	0x1000u		/* 8 tables of 32 entries */
 #define BUF_BASE	0x10000u
-#define DISK_BYTES	(256u << 10)
+#define DISK_BYTES	(64u << 10)
 #define DISC_SECTORS	64u
 #define DISC_POS	2		/* secondary master */
 
@@ -476,11 +476,11 @@ void fuzz_make_seeds(void (*add)(const void *, size_t))
 	s_out(&s, 3, 0);
 	s_out(&s, 4, 0);
 	s_out(&s, 5, 0);
-	s_task(&s, 0, 0xe0, 0, 2, 500, 0x24);
+	s_task(&s, 0, 0xe0, 0, 2, 110, 0x24);
 	s_out(&s, 8, 0x80);
 	s_in(&s, 2);
 	s_pio_in(&s, 0, 512);
-	s_task(&s, 0, 0xe0, 0, 2, 510, 0x24);	/* past the end: IDNF */
+	s_task(&s, 0, 0xe0, 0, 2, 127, 0x24);	/* past the end: IDNF */
 	s_in(&s, 1);
 	s_task(&s, 0, 0xa3, 0, 1, 0x0001, 0x20);	/* CHS 0/3/1 */
 	s_pio_in(&s, 0, 256);
