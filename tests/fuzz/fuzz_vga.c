@@ -21,11 +21,12 @@
  *   OP_DISPI_R index
  *   OP_WIN    le32 offset, size, le32 value   the legacy window (bit 7 of
  *             size: read)
- *   OP_FILL   le32 offset, le16 count, value  count byte writes in the
- *             window from offset (a picture, cheaply)
+ *   OP_FILL   le32 offset, le16 count, value  count (at most 16383) byte
+ *             writes in the window from offset (a picture, cheaply)
  *   OP_LFB    le32 offset, size, le32 value   VRAM through BAR0 (bit 7
  *             of size: read)
- *   OP_LFB_FILL le32 offset, le16 count, le32 value  count dwords
+ *   OP_LFB_FILL le32 offset, le16 count, le32 value  count dwords (at
+ *             most 16383)
  *   OP_MMIO   le16 offset, size, le32 value   BAR2 (bit 7 of size: read)
  *   OP_CFG    which, le32 value    BAR0, BAR2 or the command register
  *   OP_RENDER                      console refresh and text dump
@@ -62,6 +63,7 @@
 #define DEVFN		(2 << 3)
 #define LFB		0xe0000000u
 #define MMIO_BAR	0xe1000000u
+#define FILL_MAX	0x3fff		/* writes per fill: inputs stay quick */
 
 enum { OP_OUT, OP_IN, OP_REG, OP_DISPI, OP_DISPI_R, OP_WIN, OP_FILL, OP_LFB,
        OP_LFB_FILL, OP_MMIO, OP_CFG, OP_RENDER, OP_CLOCK, OP_SAVE, OP_RESET,
@@ -264,7 +266,7 @@ static void one_op(struct vga **v, struct in *in)
 		break;
 	case OP_FILL:
 		off = in_u32(in) % 0x20000;
-		n = in_u16(in);
+		n = in_u16(in) & FILL_MAX;
 		a = in_u8(in);
 		for (unsigned i = 0; i < n && off + i < 0x20000; i++)
 			bus_write(mmio, 0xa0000 + off + i, (uint8_t)(a + i / 8), 1,
@@ -281,7 +283,7 @@ static void one_op(struct vga **v, struct in *in)
 		break;
 	case OP_LFB_FILL:
 		off = in_u32(in) % vram_size & ~3u;
-		n = in_u16(in);
+		n = in_u16(in) & FILL_MAX;
 		val = in_u32(in);
 		for (unsigned i = 0; i < n && off + 4 * i < vram_size; i++)
 			bus_write(mmio, LFB + off + 4 * i, val + i, 4, NULL);
@@ -557,7 +559,7 @@ void fuzz_make_seeds(void (*add)(const void *, size_t))
 	s_dispi(&s, 4, 0x01);
 	s_dispi(&s, 5, 2);
 	s_reg(&s, 0, 2, 0x0f);
-	s_fill(&s, 0, 20000, 0x5a);
+	s_fill(&s, 0, 16000, 0x5a);
 	s_op(&s, OP_RENDER);
 	s_dispi(&s, 4, 0x02);			/* GETCAPS */
 	put8(&s, OP_DISPI_R); put8(&s, 1);
