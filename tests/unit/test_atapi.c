@@ -908,6 +908,34 @@ static void test_save_load(void)
 	rig_teardown(&r2);
 }
 
+/* The host removes the disc after a READ(10) finished (fuzz_ide's find):
+ * the drive's state then loads into a machine whose drive is empty too,
+ * and the disc goes back in and reads. */
+static void test_save_after_removal(void)
+{
+	struct ide_drive_config drives[4] = { [CD_POS] = { NULL, true } };
+	static uint8_t got[4 * 2048];
+	struct ide_rig r2;
+	uint8_t cdb[12];
+	GVariant *s;
+
+	CHECK(disc != NULL);
+	read10(cdb, 16, 4);
+	ok(cdb, got, sizeof(got), sizeof(got));
+	CHECK_EQ(change(NULL), 0);
+	rig_setup(&r2, drives);
+	s = ide_save(r);
+	CHECK(s != NULL);
+	if (s) {
+		ide_restore(&r2, s);
+		g_variant_unref(s);
+	}
+	rig_teardown(&r2);
+	CHECK_EQ(change(iso1), 0);
+	packet(TUR, NULL, 0);			/* unit attention */
+	ok(cdb, got, sizeof(got), sizeof(got));
+}
+
 static bool make_iso(const char *path, const char *label, unsigned kib,
 		     uint64_t *sectors)
 {
@@ -975,6 +1003,7 @@ int main(void)
 	RUN_TEST(test_prevent);
 	RUN_TEST(test_interrupts);
 	RUN_TEST(test_save_load);
+	RUN_TEST(test_save_after_removal);
 	rig_teardown(r);
 
 	blk_close(disc);

@@ -1849,6 +1849,11 @@ static int drive_load(GVariant *v, struct ide_drive *t, unsigned pos,
 				 pos, t->pos, t->end, t->fill, (size_t)blen);
 	sector = t->cdrom ? CD_SECTOR : ATA_SECTOR;
 	size = t->nsectors * sector;
+	/* A disc change keeps a command's medium position (its next read
+	 * fails: no disc, or past the new one's end), so a CD-ROM's is
+	 * bounded by what READ(12) can address, not by the disc now in. */
+	if (t->cdrom)
+		size = (1ull << 32) * CD_SECTOR;
 	if (t->offset > size || t->left > size - t->offset ||
 	    t->offset % ATA_SECTOR || t->left % ATA_SECTOR)
 		return device_load_fail(err, errlen, "piix-ide: drive %u medium transfer at %llu, %llu bytes left, is outside the medium",

@@ -92,7 +92,8 @@ void piix_ide_free(struct piix_ide *ide);
  * (current heads and sectors, READ/WRITE MULTIPLE block, transfer mode,
  * write cache), (PIO buffer bytes [0, max(block end, fill)), position,
  * block end, fill, data-out, the block end's next step (enum
- * ide_end_block), medium offset and bytes left (bytes), bytes per DRQ
+ * ide_end_block), medium offset and bytes left (bytes; a CD-ROM's may
+ * lie past the disc in the drive, after a change), bytes per DRQ
  * block, medium write), (DMA waiting for the bus master, DMA running,
  * ATAPI buffer DMA, segment ends the PRD list, PRD list short, request
  * completion step (enum ide_req_done)), (ATAPI: DMA, data from the disc,
