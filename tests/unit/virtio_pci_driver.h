@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/unit/virtio_pci_driver.h - the driver side of the virtio 1.x PCI
+ * transport (virtio 1.2 §4.1), written from the spec for tests and fuzz
+ * targets: config-space and BAR accesses, the BARs programmed, the status
+ * and feature handshake (§3.1.1), a virtqueue's common-configuration set-up
+ * (§4.1.4.3), MSI-X table entries (PCI MSI-X), notify (§4.1.4.4) and the
+ * ISR (§4.1.4.5).  The ring side is vring_driver.h.
+ *
+ * It reports instead of asserting (fuzz targets have no CHECK): functions
+ * that read back what they wrote return false on a mismatch.  An MMIO
+ * access no device claims is counted in ->unclaimed and, where check.h is
+ * included first (unit tests), CHECKed like testlib.h's io_read/io_write.
+ * Header-only (static inline).
+ */
+#ifndef VIVARIUM_VIRTIO_PCI_DRIVER_H
+#define VIVARIUM_VIRTIO_PCI_DRIVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bus.h"
+#include "devices/pci.h"
+#include "virtio/virtio_pci.h"
+#include "vring_driver.h"
+
+/* One virtio PCI function as the driver sees it. */
+struct vpci {
+	struct pci_host *host;
+	struct bus *mmio;
+	pthread_mutex_t *lock;	/* taken around each access; NULL: held */
+	unsigned devfn;
+	uint64_t bar;		/* GPA of BAR 4, the virtio structures */
+	uint64_t msix;		/* GPA of BAR 1, the MSI-X table */
+	unsigned unclaimed;	/* MMIO accesses no device claimed */
+};
+
+/* MSI-X messages go to the local APIC at this address. */
+#define VPCI_MSI_ADDR	0xfee00000u
+
+static inline void vpci_lock(const struct vpci *p)
+{
+	if (p->lock)
+		pthread_mutex_lock(p->lock);
+}
+
+static inline void vpci_unlock(const struct vpci *p)
+{
+	if (p->lock)
+		pthread_mutex_unlock(p->lock);
+}
+
+/* PCI config space of the function: @size bytes at @off. */
+static inline uint32_t vpci_cfg_rd(struct vpci *p, unsigned off,
+				   unsigned size)
+{
+	uint32_t v;
+
+	vpci_lock(p);
+	v = pci_config_read(p->host, 0, p->devfn, off, size);
+	vpci_unlock(p);
+	return v;
+}
+
+static inline void vpci_cfg_wr(struct vpci *p, unsigned off,
+			       unsigned size, uint32_t v)
+{
+	vpci_lock(p);
+	pci_config_write(p->host, 0, p->devfn, off, size, v);
+	vpci_unlock(p);
+}
+
+static inline void vpci_claimed(struct vpci *p, int claimed, bool write,
+				uint64_t addr, unsigned size)
+{
+	if (claimed)
+		return;
+	p->unclaimed++;
+#ifdef CHECK
+	CHECK(claimed);
+	fprintf(stderr, "  (unclaimed %u-byte %s at 0x%llx)\n", size,
+		write ? "write" : "read", (unsigned long long)addr);
+#else
+	(void)write;
+	(void)addr;
+	(void)size;
+#endif
+}
+
+/* An MMIO access of @size bytes at GPA @addr (unclaimed reads give
+ * all-ones). */
+static inline uint64_t vpci_mmio_rd(struct vpci *p, uint64_t addr,
+				    unsigned size)
+{
+	int claimed = 0;
+	uint64_t v;
+
+	vpci_lock(p);
+	v = bus_read(p->mmio, addr, size, &claimed);
+	vpci_unlock(p);
+	vpci_claimed(p, claimed, false, addr, size);
+	return v;
+}
+
+static inline void vpci_mmio_wr(struct vpci *p, uint64_t addr, uint64_t v,
+				unsigned size)
+{
+	int claimed = 0;
+
+	vpci_lock(p);
+	bus_write(p->mmio, addr, v, size, &claimed);
+	vpci_unlock(p);
+	vpci_claimed(p, claimed, true, addr, size);
+}
+
+/* @size bytes at offset @off of BAR 4 (VIRTIO_PCI_*_OFF + field). */
+static inline uint64_t vpci_rd(struct vpci *p, uint64_t off,
+			       unsigned size)
+{
+	return vpci_mmio_rd(p, p->bar + off, size);
+}
+
+static inline void vpci_wr(struct vpci *p, uint64_t off, uint64_t v,
+			   unsigned size)
+{
+	vpci_mmio_wr(p, p->bar + off, v, size);
+}
+
+/* Program BAR 4 (64-bit) at p->bar and BAR 1 at p->msix, then enable
+ * memory decoding and bus mastering. */
+static inline void vpci_map_bars(struct vpci *p)
+{
+	vpci_cfg_wr(p, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4,
+		    (uint32_t)p->bar);
+	vpci_cfg_wr(p, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
+		    (uint32_t)(p->bar >> 32));
+	vpci_cfg_wr(p, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4,
+		    (uint32_t)p->msix);
+	vpci_cfg_wr(p, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+/* device_status (§2.1). */
+static inline uint8_t vpci_status(struct vpci *p)
+{
+	return (uint8_t)vpci_rd(p, VIRTIO_PCI_COMMON_STATUS, 1);
+}
+
+static inline void vpci_set_status(struct vpci *p, uint8_t s)
+{
+	vpci_wr(p, VIRTIO_PCI_COMMON_STATUS, s, 1);
+}
+
+/* The 64 feature bits the device offers (both select windows). */
+static inline uint64_t vpci_device_features(struct vpci *p)
+{
+	uint64_t f;
+
+	vpci_wr(p, VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
+	f = vpci_rd(p, VIRTIO_PCI_COMMON_DF, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
+	return f | vpci_rd(p, VIRTIO_PCI_COMMON_DF, 4) << 32;
+}
+
+static inline void vpci_write_driver_features(struct vpci *p,
+					      uint64_t f)
+{
+	vpci_wr(p, VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_GF, f >> 32, 4);
+}
+
+/*
+ * §3.1.1 steps 1-6: reset, ACKNOWLEDGE, DRIVER, accept @want & offered
+ * (plus @force, set whether offered or not), FEATURES_OK.  The accepted
+ * set goes to *@f.  Returns false if the reset did not read back 0 or the
+ * device cleared FEATURES_OK.
+ */
+static inline bool vpci_negotiate(struct vpci *p, uint64_t want,
+				  uint64_t force, uint64_t *f)
+{
+	bool ok;
+
+	vpci_set_status(p, 0);
+	ok = vpci_status(p) == 0;
+	vpci_set_status(p, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vpci_set_status(p, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	*f = (vpci_device_features(p) & want) | force;
+	vpci_write_driver_features(p, *f);
+	vpci_set_status(p, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			VIRTIO_CONFIG_S_FEATURES_OK);
+	return ok && (vpci_status(p) & VIRTIO_CONFIG_S_FEATURES_OK);
+}
+
+/* §3.1.1 step 8: DRIVER_OK.  Returns the status read back (0x0f when the
+ * device accepted it). */
+static inline uint8_t vpci_driver_ok(struct vpci *p)
+{
+	vpci_set_status(p, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	return vpci_status(p);
+}
+
+/* MSI-X table entry @v: message VPCI_MSI_ADDR / @data, unmasked. */
+static inline void vpci_msix_program(struct vpci *p, unsigned v,
+				     uint32_t data)
+{
+	vpci_mmio_wr(p, p->msix + 16 * v, VPCI_MSI_ADDR, 4);
+	vpci_mmio_wr(p, p->msix + 16 * v + 4, 0, 4);
+	vpci_mmio_wr(p, p->msix + 16 * v + 8, data, 4);
+	vpci_mmio_wr(p, p->msix + 16 * v + 12, 0, 4);	/* unmask */
+}
+
+/* MSI-X Enable in the capability's Message Control. */
+static inline void vpci_msix_enable(struct vpci *p, bool on)
+{
+	vpci_cfg_wr(p, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, on ? 0x8000 : 0);
+}
+
+/*
+ * §4.1.5.1.3: select queue @q, read its maximum size into *@max (if not
+ * NULL), set d->size, vector @vector (VIRTIO_MSI_NO_VECTOR-style values
+ * pass through; negative: leave the vector alone), the three ring GPAs of
+ * @d (desc as two 32-bit halves, avail as one 64-bit access, used as two
+ * halves: all widths a driver may use) and enable it.  Returns false if the
+ * size, vector, avail address or enable did not read back.
+ */
+static inline bool vpci_queue_setup(struct vpci *p, unsigned q,
+				    const struct vdrv *d, int vector,
+				    uint16_t *max)
+{
+	bool ok = true;
+
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
+	if (max)
+		*max = (uint16_t)vpci_rd(p, VIRTIO_PCI_COMMON_Q_SIZE, 2);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_SIZE, d->size, 2);
+	ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_SIZE, 2) == d->size;
+	if (vector >= 0) {
+		vpci_wr(p, VIRTIO_PCI_COMMON_Q_MSIX, (uint16_t)vector, 2);
+		ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_MSIX, 2) ==
+		      (uint16_t)vector;
+	}
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)d->desc, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_DESCHI, d->desc >> 32, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_AVAILLO, d->avail, 8);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)d->used, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDHI, d->used >> 32, 4);
+	ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_AVAILLO, 8) == d->avail;
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_ENABLE, 2) == 1;
+	return ok;
+}
+
+/* §4.1.4.4: notify queue @q (our notify_off_multiplier layout). */
+static inline void vpci_kick(struct vpci *p, unsigned q)
+{
+	vpci_wr(p, VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
+}
+
+/* §4.1.4.5: read (and so clear) the ISR status byte. */
+static inline uint8_t vpci_isr(struct vpci *p)
+{
+	return (uint8_t)vpci_rd(p, VIRTIO_PCI_ISR_OFF, 1);
+}
+
+#endif
