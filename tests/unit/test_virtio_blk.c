@@ -166,16 +166,7 @@ static uint64_t driver_init(bool msix, uint64_t want)
 	uint16_t max = 0;
 	uint64_t f;
 
-	CHECK(vpci_negotiate(&vp, want, 0, &f));
-	if (msix) {
-		vpci_msix_program(&vp, 0, MSI_BASE_DATA + 0);
-		vpci_msix_program(&vp, 1, MSI_BASE_DATA + 1);
-		vpci_msix_enable(&vp, true);
-		vpci_wr(&vp, VIRTIO_PCI_COMMON_MSIX, 0, 2);
-		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_MSIX, 2), 0);
-	} else {
-		vpci_msix_enable(&vp, false);
-	}
+	CHECK(vpci_driver_start(&vp, want, 0, msix, 2, MSI_BASE_DATA, &f));
 	vdrv_init(&drv, &mem, QSIZE, RING_BASE, 16u << 20);
 	CHECK(vpci_queue_setup(&vp, 0, &drv, msix ? 1 : -1, &max));
 	CHECK_EQ(max, VIRTIO_BLK_QUEUE_SIZE);

@@ -220,6 +220,30 @@ static inline void vpci_msix_enable(struct vpci *p, bool on)
 }
 
 /*
+ * §3.1.1 steps 1-6 as vpci_negotiate(), then the interrupt mode: with
+ * @msix, table entries 0..@nvec-1 send data @data_base + v, MSI-X is
+ * enabled and the configuration vector set to 0; without, MSI-X is off
+ * (INTx).  Queues are set up next (vpci_queue_setup), then
+ * vpci_driver_ok().  Returns false if a step did not read back.
+ */
+static inline bool vpci_driver_start(struct vpci *p, uint64_t want,
+				     uint64_t force, bool msix, unsigned nvec,
+				     uint32_t data_base, uint64_t *f)
+{
+	bool ok = vpci_negotiate(p, want, force, f);
+
+	if (!msix) {
+		vpci_msix_enable(p, false);
+		return ok;
+	}
+	for (unsigned v = 0; v < nvec; v++)
+		vpci_msix_program(p, v, data_base + v);
+	vpci_msix_enable(p, true);
+	vpci_wr(p, VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	return ok && vpci_rd(p, VIRTIO_PCI_COMMON_MSIX, 2) == 0;
+}
+
+/*
  * §4.1.5.1.3: select queue @q, read its maximum size into *@max (if not
  * NULL), set d->size, vector @vector (VIRTIO_MSI_NO_VECTOR-style values
  * pass through; negative: leave the vector alone), the three ring GPAs of
