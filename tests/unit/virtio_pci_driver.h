@@ -244,16 +244,16 @@ static inline bool vpci_driver_start(struct vpci *p, uint64_t want,
 }
 
 /*
- * §4.1.5.1.3: select queue @q, read its maximum size into *@max (if not
- * NULL), set d->size, vector @vector (VIRTIO_MSI_NO_VECTOR-style values
- * pass through; negative: leave the vector alone), the three ring GPAs of
- * @d (desc as two 32-bit halves, avail as one 64-bit access, used as two
- * halves: all widths a driver may use) and enable it.  Returns false if the
- * size, vector, avail address or enable did not read back.
+ * §4.1.5.1.3 up to enabling: select queue @q, read its maximum size into
+ * *@max (if not NULL), set d->size, vector @vector (negative: leave the
+ * vector alone) and the three ring GPAs of @d (desc as two 32-bit halves,
+ * avail as one 64-bit access, used as two halves: every width a driver
+ * may use).  Returns false if the size, vector or avail address did not
+ * read back.
  */
-static inline bool vpci_queue_setup(struct vpci *p, unsigned q,
-				    const struct vdrv *d, int vector,
-				    uint16_t *max)
+static inline bool vpci_queue_config(struct vpci *p, unsigned q,
+				     const struct vdrv *d, int vector,
+				     uint16_t *max)
 {
 	bool ok = true;
 
@@ -272,10 +272,24 @@ static inline bool vpci_queue_setup(struct vpci *p, unsigned q,
 	vpci_wr(p, VIRTIO_PCI_COMMON_Q_AVAILLO, d->avail, 8);
 	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)d->used, 4);
 	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDHI, d->used >> 32, 4);
-	ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_AVAILLO, 8) == d->avail;
+	return ok && vpci_rd(p, VIRTIO_PCI_COMMON_Q_AVAILLO, 8) == d->avail;
+}
+
+/* queue_enable for the selected queue; false if it does not read back. */
+static inline bool vpci_queue_enable(struct vpci *p)
+{
 	vpci_wr(p, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_ENABLE, 2) == 1;
-	return ok;
+	return vpci_rd(p, VIRTIO_PCI_COMMON_Q_ENABLE, 2) == 1;
+}
+
+/* vpci_queue_config() then vpci_queue_enable(): false if either failed. */
+static inline bool vpci_queue_setup(struct vpci *p, unsigned q,
+				    const struct vdrv *d, int vector,
+				    uint16_t *max)
+{
+	bool ok = vpci_queue_config(p, q, d, vector, max);
+
+	return vpci_queue_enable(p) && ok;
 }
 
 /* §4.1.4.4: notify queue @q (our notify_off_multiplier layout). */
