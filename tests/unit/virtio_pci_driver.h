@@ -220,11 +220,29 @@ static inline void vpci_msix_enable(struct vpci *p, bool on)
 }
 
 /*
- * §3.1.1 steps 1-6 as vpci_negotiate(), then the interrupt mode: with
- * @msix, table entries 0..@nvec-1 send data @data_base + v, MSI-X is
- * enabled and the configuration vector set to 0; without, MSI-X is off
- * (INTx).  Queues are set up next (vpci_queue_setup), then
- * vpci_driver_ok().  Returns false if a step did not read back.
+ * The interrupt mode: with @msix, table entries 0..@nvec-1 send data
+ * @data_base + v, MSI-X is enabled and the configuration vector set to 0;
+ * without, MSI-X is off (INTx).  Returns false if the configuration
+ * vector did not read back.
+ */
+static inline bool vpci_interrupts(struct vpci *p, bool msix, unsigned nvec,
+				   uint32_t data_base)
+{
+	if (!msix) {
+		vpci_msix_enable(p, false);
+		return true;
+	}
+	for (unsigned v = 0; v < nvec; v++)
+		vpci_msix_program(p, v, data_base + v);
+	vpci_msix_enable(p, true);
+	vpci_wr(p, VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	return vpci_rd(p, VIRTIO_PCI_COMMON_MSIX, 2) == 0;
+}
+
+/*
+ * vpci_negotiate() then vpci_interrupts(); queues are set up next
+ * (vpci_queue_setup), then vpci_driver_ok().  Returns false if a step did
+ * not read back.
  */
 static inline bool vpci_driver_start(struct vpci *p, uint64_t want,
 				     uint64_t force, bool msix, unsigned nvec,
@@ -232,47 +250,48 @@ static inline bool vpci_driver_start(struct vpci *p, uint64_t want,
 {
 	bool ok = vpci_negotiate(p, want, force, f);
 
-	if (!msix) {
-		vpci_msix_enable(p, false);
-		return ok;
-	}
-	for (unsigned v = 0; v < nvec; v++)
-		vpci_msix_program(p, v, data_base + v);
-	vpci_msix_enable(p, true);
-	vpci_wr(p, VIRTIO_PCI_COMMON_MSIX, 0, 2);
-	return ok && vpci_rd(p, VIRTIO_PCI_COMMON_MSIX, 2) == 0;
+	return vpci_interrupts(p, msix, nvec, data_base) && ok;
 }
 
 /*
  * §4.1.5.1.3 up to enabling: select queue @q, read its maximum size into
- * *@max (if not NULL), set d->size, vector @vector (negative: leave the
- * vector alone) and the three ring GPAs of @d (desc as two 32-bit halves,
- * avail as one 64-bit access, used as two halves: every width a driver
- * may use).  Returns false if the size, vector or avail address did not
- * read back.
+ * *@max (if not NULL), set @size, vector @vector (negative: leave the
+ * vector alone) and the ring GPAs (desc as two 32-bit halves, avail as one
+ * 64-bit access, used as two halves: every width a driver may use).
+ * Returns false if the size, vector or avail address did not read back.
  */
-static inline bool vpci_queue_config(struct vpci *p, unsigned q,
-				     const struct vdrv *d, int vector,
-				     uint16_t *max)
+static inline bool vpci_queue_config_at(struct vpci *p, unsigned q,
+					uint16_t size, uint64_t desc,
+					uint64_t avail, uint64_t used,
+					int vector, uint16_t *max)
 {
 	bool ok = true;
 
 	vpci_wr(p, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
 	if (max)
 		*max = (uint16_t)vpci_rd(p, VIRTIO_PCI_COMMON_Q_SIZE, 2);
-	vpci_wr(p, VIRTIO_PCI_COMMON_Q_SIZE, d->size, 2);
-	ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_SIZE, 2) == d->size;
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
+	ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_SIZE, 2) == size;
 	if (vector >= 0) {
 		vpci_wr(p, VIRTIO_PCI_COMMON_Q_MSIX, (uint16_t)vector, 2);
 		ok &= vpci_rd(p, VIRTIO_PCI_COMMON_Q_MSIX, 2) ==
 		      (uint16_t)vector;
 	}
-	vpci_wr(p, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)d->desc, 4);
-	vpci_wr(p, VIRTIO_PCI_COMMON_Q_DESCHI, d->desc >> 32, 4);
-	vpci_wr(p, VIRTIO_PCI_COMMON_Q_AVAILLO, d->avail, 8);
-	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)d->used, 4);
-	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDHI, d->used >> 32, 4);
-	return ok && vpci_rd(p, VIRTIO_PCI_COMMON_Q_AVAILLO, 8) == d->avail;
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)desc, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_DESCHI, desc >> 32, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_AVAILLO, avail, 8);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)used, 4);
+	vpci_wr(p, VIRTIO_PCI_COMMON_Q_USEDHI, used >> 32, 4);
+	return ok && vpci_rd(p, VIRTIO_PCI_COMMON_Q_AVAILLO, 8) == avail;
+}
+
+/* vpci_queue_config_at() with the size and rings of @d. */
+static inline bool vpci_queue_config(struct vpci *p, unsigned q,
+				     const struct vdrv *d, int vector,
+				     uint16_t *max)
+{
+	return vpci_queue_config_at(p, q, d->size, d->desc, d->avail, d->used,
+				    vector, max);
 }
 
 /* queue_enable for the selected queue; false if it does not read back. */
