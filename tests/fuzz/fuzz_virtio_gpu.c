@@ -85,20 +85,13 @@ static void init_once(void)
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
 	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
 		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
 	con = console_new();
-	if (!pio || !mmio || !host || !con ||
-	    pci_host_attach(host, pio, mmio) != 0)
+	if (!con || vpci_host_new(&vp, &pio, &host_ops, NULL) != 0)
 		fail("cannot build the PCI host");
-	vp.host = host;
-	vp.mmio = mmio;
-	pci_host_set_ops(host, &host_ops, NULL);
+	host = vp.host;
+	mmio = vp.mmio;
 	ready = true;
 }
-
-
 
 static struct virtio_gpu *new_device(void)
 {

@@ -107,14 +107,10 @@ static void init_once(void)
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
 	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
 		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
+	if (vpci_host_new(&vp, &pio, &host_ops, NULL) != 0)
 		fail("cannot build the PCI host");
-	vp.host = host;
-	vp.mmio = mmio;
-	pci_host_set_ops(host, &host_ops, NULL);
+	host = vp.host;
+	mmio = vp.mmio;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
 		fail("socketpair");
 	nd = net_socket_new(sv[0], &err);
@@ -123,8 +119,6 @@ static void init_once(void)
 	peer = sv[1];
 	ready = true;
 }
-
-
 
 static struct virtio_net *new_device(void)
 {

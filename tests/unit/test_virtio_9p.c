@@ -81,7 +81,6 @@ static double now_s(void)
 
 /* ---- locked accesses, as a vCPU would make them ------------------------ */
 
-
 /*
  * §3.1.1 driver initialisation: reset, ACKNOWLEDGE, DRIVER, features,
  * FEATURES_OK, queue 0 of QSIZE entries (vectors: config 0, queue 1 with
@@ -99,7 +98,6 @@ static uint64_t driver_init(bool msix, uint64_t want)
 	CHECK_EQ(vpci_driver_ok(&vp), 0x0f);
 	return f;
 }
-
 
 static bool wait_used(uint16_t idx)
 {
@@ -421,13 +419,9 @@ int main(void)
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
 	vdrv_init(&drv, &mem, QSIZE, RING_BASE, 16u << 20);
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	vp.host = host;
-	vp.mmio = mmio;
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	host = vp.host;
+	mmio = vp.mmio;
 
 	RUN_TEST(test_config);
 	RUN_TEST(test_session);

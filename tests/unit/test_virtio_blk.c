@@ -1021,7 +1021,6 @@ static void test_bad_config(void)
 	blk_close(b);
 }
 
-
 static GVariant *vblk_save(void)
 {
 	GVariant *v;
@@ -1153,13 +1152,9 @@ int main(void)
 		SKIP("cannot make a temporary directory");
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	vp.host = host;
-	vp.mmio = mmio;
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	host = vp.host;
+	mmio = vp.mmio;
 
 	RUN_TEST(test_discovery);
 	RUN_TEST(test_features_and_config);

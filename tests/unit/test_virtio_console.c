@@ -605,13 +605,11 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	vp.host = vp_raw.host = host;
-	vp.mmio = vp_raw.mmio = mmio;
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	host = vp.host;
+	mmio = vp.mmio;
+	vp_raw.host = host;
+	vp_raw.mmio = mmio;
 
 	RUN_TEST(test_discovery);
 	RUN_TEST(test_bring_up_and_open);

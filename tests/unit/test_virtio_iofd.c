@@ -646,13 +646,9 @@ int main(void)
 	log_set_level(LOG_ERROR);
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	vpd.host = host;
-	vpd.mmio = mmio;
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vpd, &pio, &host_ops, NULL), 0);
+	host = vpd.host;
+	mmio = vpd.mmio;
 
 	RUN_TEST(test_doorbells_follow_queues);
 	RUN_TEST(test_bar_moves);

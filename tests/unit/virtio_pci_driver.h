@@ -16,6 +16,7 @@
 #ifndef VIVARIUM_VIRTIO_PCI_DRIVER_H
 #define VIVARIUM_VIRTIO_PCI_DRIVER_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -50,6 +51,27 @@ static inline void vpci_unlock(const struct vpci *p)
 {
 	if (p->lock)
 		pthread_mutex_unlock(p->lock);
+}
+
+/*
+ * The machine around the function: a port I/O bus (*@pio), an MMIO bus
+ * and a PCI host on them whose interrupts go to @ops (@opaque), stored in
+ * p->mmio and p->host.  Returns 0, or -ENOMEM / pci_host_attach()'s error.
+ */
+static inline int vpci_host_new(struct vpci *p, struct bus **pio,
+				const struct pci_host_ops *ops, void *opaque)
+{
+	int r;
+
+	*pio = bus_new("pio");
+	p->mmio = bus_new("mmio");
+	p->host = pci_host_new();
+	if (!*pio || !p->mmio || !p->host)
+		return -ENOMEM;
+	r = pci_host_attach(p->host, *pio, p->mmio);
+	if (r == 0)
+		pci_host_set_ops(p->host, ops, opaque);
+	return r;
 }
 
 /* PCI config space of the function: @size bytes at @off. */
