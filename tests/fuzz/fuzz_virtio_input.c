@@ -141,8 +141,7 @@ static void ring_layout(unsigned q, uint16_t size, uint64_t *desc,
 			uint64_t *avail, uint64_t *used)
 {
 	*desc = QOFF(q);
-	*avail = *desc + VIRTQ_DESC_BYTES(size);
-	*used = (*avail + VIRTQ_AVAIL_BYTES(size) + 3) & ~3ull;
+	vdrv_packed_layout(*desc, size, avail, used);
 }
 
 /* §3.1.1 with the input's ring features and queue sizes, then the

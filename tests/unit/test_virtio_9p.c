@@ -71,14 +71,6 @@ static int send_msi(void *opaque, uint64_t addr, uint32_t data)
 
 static const struct pci_host_ops host_ops = { set_pirq, send_msi };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- locked accesses, as a vCPU would make them ------------------------ */
 
 /*
@@ -101,19 +93,7 @@ static uint64_t driver_init(bool msix, uint64_t want)
 
 static bool wait_used(uint16_t idx)
 {
-	double t0 = now_s();
-
-	while (now_s() - t0 < 10) {
-		uint16_t u;
-
-		pthread_mutex_lock(&lock);
-		u = vdrv_used_idx(&drv);
-		pthread_mutex_unlock(&lock);
-		if (u == idx)
-			return true;
-		usleep(200);
-	}
-	return false;
+	return vdrv_wait_used(&drv, &lock, idx, false, 200, 10000);
 }
 
 static void create_device(const char *tag, bool readonly)

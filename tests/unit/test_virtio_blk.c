@@ -179,19 +179,7 @@ static uint64_t driver_init(bool msix, uint64_t want)
 /* Wait (at most 10 s) until the used idx reaches @idx. */
 static bool wait_used(uint16_t idx)
 {
-	double t0 = now_s();
-
-	while (now_s() - t0 < 10) {
-		uint16_t u;
-
-		pthread_mutex_lock(&lock);
-		u = vdrv_used_idx(&drv);
-		pthread_mutex_unlock(&lock);
-		if (u == idx)
-			return true;
-		usleep(500);
-	}
-	return false;
+	return vdrv_wait_used(&drv, &lock, idx, false, 500, 10000);
 }
 
 /* ---- requests ------------------------------------------------------------ */

@@ -249,17 +249,7 @@ static void peer_send(const void *f, size_t len)
 /* Wait (up to 5 s) for @d's used idx to be @idx (@or_past: at least). */
 static bool wait_used_at(struct vdrv *d, uint16_t idx, bool or_past)
 {
-	for (int i = 0; i < 5000; i++) {
-		uint16_t u;
-
-		pthread_mutex_lock(&lock);
-		u = vdrv_used_idx(d);
-		pthread_mutex_unlock(&lock);
-		if (u == idx || (or_past && (int16_t)(u - idx) > 0))
-			return true;
-		usleep(1000);
-	}
-	return false;
+	return vdrv_wait_used(d, &lock, idx, or_past, 1000, 5000);
 }
 
 static bool wait_used(struct vdrv *d, uint16_t idx)
