@@ -67,6 +67,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
 /* The driver's view of the function (the device lock held: no .lock). */
+static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
 static struct vpci vp = { .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR };
 static bool ready;
 
@@ -76,23 +77,6 @@ static void fail(const char *what)
 	abort();
 }
 
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque;
-	(void)pirq;
-	(void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque;
-	(void)addr;
-	(void)data;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
-
 static void init_once(void)
 {
 	if (ready)
@@ -100,7 +84,7 @@ static void init_once(void)
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
 	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
 		fail("cannot allocate guest RAM");
-	if (vpci_host_new(&vp, &pio, &host_ops, NULL) != 0)
+	if (vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs) != 0)
 		fail("cannot build the PCI host");
 	host = vp.host;
 	mmio = vp.mmio;

@@ -52,24 +52,8 @@ static struct vdrv drv;
 static struct vpci vp = {
 	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
 };
-static unsigned msi_count[8], msi_bad;
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 static bool split_bufs, indirect_bufs;
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque; (void)pirq; (void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		__atomic_add_fetch(&msi_count[data - MSI_BASE_DATA], 1, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
 
 /* ---- locked accesses, as a vCPU would make them ------------------------ */
 
@@ -258,13 +242,13 @@ static void session(bool split, bool indirect)
 static void test_session(void)
 {
 	create_device("t", false);
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	driver_init(true, ~0ull);
 	session(false, false);
 	session(true, false);
 	session(true, true);
-	CHECK(__atomic_load_n(&msi_count[1], __ATOMIC_SEQ_CST) > 0);
-	CHECK_EQ(msi_bad, 0);
+	CHECK(__atomic_load_n(&host_irqs.msi[1], __ATOMIC_SEQ_CST) > 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	/* A guest reset: the fids are gone. */
 	CHECK(virtio_9p_nfids(v9) > 0);
 	vpci_set_status(&vp, 0);
@@ -399,7 +383,7 @@ int main(void)
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
 	vdrv_init(&drv, &mem, QSIZE, RING_BASE, 16u << 20);
-	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
 	host = vp.host;
 	mmio = vp.mmio;
 

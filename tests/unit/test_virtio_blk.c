@@ -55,30 +55,7 @@ static struct vpci vp = {
 };
 
 /* What the PCI host delivered (under the device lock). */
-static unsigned msi_count[8], msi_bad;
-static unsigned pirq_level[4], pirq_rises[4];
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	if (pirq < 4) {
-		if (level && !pirq_level[pirq])
-			pirq_rises[pirq]++;
-		pirq_level[pirq] = level;
-	}
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	/* Runs on block workers: no CHECK here (its counters are the main
-	 * thread's); destroy_device() looks at msi_bad. */
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 static char *tpath(const char *name)
 {
@@ -125,9 +102,7 @@ static void create_device_mq(struct blk *b, const char *serial, unsigned nq)
 	char err[256];
 
 	disk = b;
-	memset(msi_count, 0, sizeof(msi_count));
-	memset(pirq_level, 0, sizeof(pirq_level));
-	memset(pirq_rises, 0, sizeof(pirq_rises));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	vb = virtio_blk_new(&c, err, sizeof(err));
 	pthread_mutex_unlock(&lock);
@@ -148,7 +123,7 @@ static void destroy_device(void)
 {
 	virtio_blk_drain(vb);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_bad, 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	virtio_blk_free(vb);
 	pthread_mutex_unlock(&lock);
 	blk_close(disk);
@@ -501,15 +476,15 @@ static void test_read_write(bool msix)
 	/* Interrupts: MSI-X vector 1 per completion, or INTx + ISR. */
 	pthread_mutex_lock(&lock);
 	if (msix) {
-		CHECK(msi_count[1] >= 1);
-		CHECK_EQ(msi_count[0], 0);	/* no config change */
-		CHECK_EQ(pirq_rises[0] + pirq_rises[1] + pirq_rises[2] +
-			 pirq_rises[3], 0);
+		CHECK(host_irqs.msi[1] >= 1);
+		CHECK_EQ(host_irqs.msi[0], 0);	/* no config change */
+		CHECK_EQ(host_irqs.pirq_rises[0] + host_irqs.pirq_rises[1] + host_irqs.pirq_rises[2] +
+			 host_irqs.pirq_rises[3], 0);
 	} else {
 		unsigned pirq = pci_intx_to_pirq(DEVFN >> 3, 1);
 
-		CHECK_EQ(msi_count[1], 0);
-		CHECK_EQ(pirq_level[pirq], 1);
+		CHECK_EQ(host_irqs.msi[1], 0);
+		CHECK_EQ(host_irqs.pirq_level[pirq], 1);
 	}
 	pthread_mutex_unlock(&lock);
 	if (!msix) {
@@ -517,7 +492,7 @@ static void test_read_write(bool msix)
 
 		CHECK(vpci_cfg_rd(&vp, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
 		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1), 1);	/* queue bit */
-		CHECK_EQ(pirq_level[pirq], 0);			/* read lowers it */
+		CHECK_EQ(host_irqs.pirq_level[pirq], 0);			/* read lowers it */
 		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1), 0);
 		CHECK(!(vpci_cfg_rd(&vp, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT));
 	}
@@ -792,7 +767,7 @@ static void test_hostile_ring(void)
 	CHECK(now_s() - t0 < 1.0);
 	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[0], 1);			/* config vector */
+	CHECK_EQ(host_irqs.msi[0], 1);			/* config vector */
 	pthread_mutex_unlock(&lock);
 	vpci_kick(&vp, 0);
 	CHECK_EQ(vdrv_used_idx(&drv), 0);
@@ -842,27 +817,27 @@ static void test_interrupt_suppression(void)
 	vdrv_set_used_event(&drv, 5);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 0);
+	CHECK_EQ(host_irqs.msi[1], 0);
 	pthread_mutex_unlock(&lock);
 	vdrv_set_used_event(&drv, 1);		/* the next one, please */
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 1);
+	CHECK_EQ(host_irqs.msi[1], 1);
 	pthread_mutex_unlock(&lock);
 	/* The device asks to be kicked for the next buffer. */
 	CHECK_EQ(vdrv_avail_event(&drv), 2);
 
 	driver_init(true, ~(1ull << VIRTIO_F_EVENT_IDX));
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	vdrv_set_avail_flags(&drv, VIRTQ_AVAIL_F_NO_INTERRUPT);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 0);
+	CHECK_EQ(host_irqs.msi[1], 0);
 	pthread_mutex_unlock(&lock);
 	vdrv_set_avail_flags(&drv, 0);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 1);
+	CHECK_EQ(host_irqs.msi[1], 1);
 	pthread_mutex_unlock(&lock);
 	destroy_device();
 }
@@ -941,15 +916,15 @@ static void test_multiqueue(void)
 	CHECK_EQ(req_status(&r), VIRTIO_BLK_S_OK);
 	CHECK(memcmp(vdrv_hva(&drv, buf, 4096), orig + 64 * 512, 4096) == 0);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[2], 1);
-	CHECK_EQ(msi_count[1], 0);
+	CHECK_EQ(host_irqs.msi[2], 1);
+	CHECK_EQ(host_irqs.msi[1], 0);
 	pthread_mutex_unlock(&lock);
 	/* Queue 0 is unaffected and still works. */
 	drv = q0;
 	CHECK_EQ(vdrv_used_idx(&drv), 0);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 1);
+	CHECK_EQ(host_irqs.msi[1], 1);
 	pthread_mutex_unlock(&lock);
 	free(orig);
 	destroy_device();
@@ -1140,7 +1115,7 @@ int main(void)
 		SKIP("cannot make a temporary directory");
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
 	host = vp.host;
 	mmio = vp.mmio;
 

@@ -46,6 +46,7 @@ static struct pci_host *host;
 static struct virtio_console *vc;
 static struct vcon_port *port1, *port2;
 static struct vdrv q[NQ];
+static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
 static struct vpci vp = {
 	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
 };
@@ -77,19 +78,6 @@ static void on_open(void *o, bool open)
 static const struct vcon_port_ops host_ops_port = {
 	on_readable, on_open, on_writable,
 };
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque; (void)pirq; (void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque; (void)addr; (void)data;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
 
 static struct virtio_console *new_device_raw(void)
 {
@@ -605,7 +593,7 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
 	host = vp.host;
 	mmio = vp.mmio;
 	vp_raw.host = host;

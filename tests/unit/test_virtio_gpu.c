@@ -47,20 +47,7 @@ static struct vdrv ctrl, curq;
 static struct vpci vp = {
 	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
 };
-static unsigned msi_count[8];
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 /* ---- locked accesses, as a vCPU makes them ------------------------------- */
 
@@ -69,7 +56,7 @@ static void create_device(void)
 	struct virtio_gpu_config c = { .pci = host, .devfn = DEVFN, .mem = &mem };
 	char err[256];
 
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	gpu = virtio_gpu_new(&c, err, sizeof(err));
 	pthread_mutex_unlock(&lock);
@@ -465,9 +452,9 @@ static void test_display_info_edid(void)
 	CHECK_EQ(get_edid(1, e), VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
 
 	/* The host's window changes: event, config interrupt, new mode. */
-	msi_count[0] = 0;
+	host_irqs.msi[0] = 0;
 	CHECK_EQ(console_request_size(con, 1283, 721), 0);
-	CHECK_EQ(msi_count[0], 1);
+	CHECK_EQ(host_irqs.msi[0], 1);
 	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
 		 VIRTIO_GPU_EVENT_DISPLAY);
 	get_info(&w, &h, &en);
@@ -494,9 +481,9 @@ static void test_display_info_edid(void)
 	CHECK_EQ(get_edid(0, e), VIRTIO_GPU_RESP_ERR_UNSPEC);
 	/* Before DRIVER_OK: the event is recorded, no interrupt. */
 	vpci_wr(&vp, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	msi_count[0] = 0;
+	host_irqs.msi[0] = 0;
 	CHECK_EQ(console_request_size(con, 800, 600), 0);
-	CHECK_EQ(msi_count[0], 0);
+	CHECK_EQ(host_irqs.msi[0], 0);
 	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
 		 VIRTIO_GPU_EVENT_DISPLAY);
 	destroy_device();
@@ -1055,7 +1042,7 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
 	host = vp.host;
 	mmio = vp.mmio;
 	con = console_new();

@@ -60,26 +60,7 @@ static struct vpci vp_raw = {
 	.devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
 };
 static uint64_t ev_gpa[QSIZE];		/* the eventq buffer of each head */
-static unsigned msi_count[4], msi_bad;
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque;
-	(void)pirq;
-	(void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque;
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 4)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 /* ---- register accesses, as a vCPU makes them --------------------------- */
 
@@ -119,7 +100,7 @@ static const struct device_ops *table_ops(void)
 static void create_device(enum virtio_input_kind k)
 {
 	kind = k;
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	vi = new_device_raw();
 	pthread_mutex_unlock(&lock);
@@ -132,7 +113,7 @@ static void destroy_device(void)
 	console_remove_input(con, dev_ops(), vi);
 	console_free(con);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_bad, 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	virtio_input_free(vi);
 	pthread_mutex_unlock(&lock);
 	vi = NULL;
@@ -471,7 +452,7 @@ static void test_tablet_events(void)
 
 	/* Pixel (100, 200) of the console's 640x480: the middle of its
 	 * share of 0..0x7fff: x = (2 * 100 + 1) * 32768 / (2 * 640) = 5145. */
-	irqs = msi_count[1];
+	irqs = host_irqs.msi[1];
 	CHECK(console_mouse_abs(con, 100, 200, 0, 0));
 	x = console_abs_scale(100, 640, CONSOLE_ABS_MAX);
 	y = console_abs_scale(200, 480, CONSOLE_ABS_MAX);
@@ -482,7 +463,7 @@ static void test_tablet_events(void)
 	CHECK_EQ(n, 2);
 	CHECK(ev_is(&e[0], EV_ABS, ABS_Y, y));
 	CHECK(ev_is(&e[1], EV_SYN, SYN_REPORT, 0));
-	CHECK(msi_count[1] > irqs);
+	CHECK(host_irqs.msi[1] > irqs);
 	CHECK_EQ(x * 640 / (CONSOLE_ABS_MAX + 1), 100);
 	CHECK_EQ(y * 480 / (CONSOLE_ABS_MAX + 1), 200);
 
@@ -577,7 +558,7 @@ static void test_leds(void)
 	CHECK_EQ(status_send(EV_LED, LED_NUML, 0, 7), 0);	/* short */
 	CHECK_EQ(console_leds(con), CONSOLE_LED_NUM | CONSOLE_LED_SCROLL);
 	CHECK_EQ(stats().status, 6);
-	CHECK(msi_count[2] > 0);
+	CHECK(host_irqs.msi[2] > 0);
 	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET));
 	/* A reset forgets them. */
 	driver_init(true);
@@ -948,7 +929,7 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
 	host = vp.host;
 	mmio = vp.mmio;
 	vp_raw.host = host;

@@ -78,30 +78,7 @@ static const uint8_t MCAST[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 };
 static const uint8_t MCAST2[6] = { 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 };
 
 /* What the PCI host delivered (under the device lock). */
-static unsigned msi_count[8], msi_bad;
-static unsigned pirq_level[4], pirq_rises[4];
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque;
-	if (pirq < 4) {
-		if (level && !pirq_level[pirq])
-			pirq_rises[pirq]++;
-		pirq_level[pirq] = level;
-	}
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque;
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 static void sleep_ms(unsigned ms)
 {
@@ -161,9 +138,7 @@ static void create_device_on(bool vnet)
 	if (!nd)
 		exit(1);
 	peer = sv[1];
-	memset(msi_count, 0, sizeof(msi_count));
-	memset(pirq_level, 0, sizeof(pirq_level));
-	memset(pirq_rises, 0, sizeof(pirq_rises));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	vn = new_device_raw();
 	vpci_map_bars(&vp_raw);
@@ -178,7 +153,7 @@ static void create_device(void)
 static void destroy_device(void)
 {
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_bad, 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	virtio_net_free(vn);
 	pthread_mutex_unlock(&lock);
 	net_free(nd);
@@ -519,7 +494,7 @@ static void test_tx(void)
 	}
 	/* The transmit queue's interrupt, vector 2. */
 	pthread_mutex_lock(&lock);
-	CHECK(msi_count[2] >= 1);
+	CHECK(host_irqs.msi[2] >= 1);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(peer_recv(got, sizeof(got), 50), -1);
 	net_get_stats(nd, &ns);
@@ -797,14 +772,14 @@ static void test_announce_on_load(void)
 	for (unsigned v = 0; v < 4; v++)
 		vpci_msix_program(&vp, v, MSI_BASE_DATA + v);
 	pthread_mutex_lock(&lock);
-	cfg_irqs = msi_count[0];
+	cfg_irqs = host_irqs.msi[0];
 	CHECK_EQ(vtimer_queue_run_due(timers, fc.mono_ns), 0);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP);
 	fc.mono_ns += VIRTIO_NET_ANNOUNCE_DELAY_NS;
 	pthread_mutex_lock(&lock);
 	CHECK_EQ(vtimer_queue_run_due(timers, fc.mono_ns), 1);
-	CHECK_EQ(msi_count[0], cfg_irqs + 1);
+	CHECK_EQ(host_irqs.msi[0], cfg_irqs + 1);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 	CHECK_EQ(ctrl_cmd(VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK,
@@ -1019,7 +994,7 @@ static void test_rx_plain(void)
 	}
 	/* The receive queue's vector. */
 	pthread_mutex_lock(&lock);
-	CHECK(msi_count[1] >= 1);
+	CHECK(host_irqs.msi[1] >= 1);
 	pthread_mutex_unlock(&lock);
 	/* 2000 bytes do not fit 1526: dropped; the next frame takes it. */
 	make_frame(f, 2000, MAC, 9);
@@ -1065,7 +1040,7 @@ static void test_rx_mergeable(void)
 		CHECK_EQ(e[1], 512);
 	}
 	/* INTx: the ISR says a queue interrupt. */
-	CHECK(pirq_rises[0] + pirq_rises[1] + pirq_rises[2] + pirq_rises[3] >= 1);
+	CHECK(host_irqs.pirq_rises[0] + host_irqs.pirq_rises[1] + host_irqs.pirq_rises[2] + host_irqs.pirq_rises[3] >= 1);
 	CHECK(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1) & 1);
 	/* A frame larger than the remaining 12 buffers' 6 KB waits for more
 	 * buffers, then arrives whole. */
@@ -1377,7 +1352,7 @@ static void test_link_and_announce(void)
 	net_set_link(nd, false);
 	CHECK_EQ(cfg_status(), 0);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[0], 1);
+	CHECK_EQ(host_irqs.msi[0], 1);
 	pthread_mutex_unlock(&lock);
 	CHECK(vpci_rd(&vp, VIRTIO_PCI_COMMON_CFGGENERATION, 1) != gen);
 	/* Nothing crosses a pulled cable. */
@@ -1387,7 +1362,7 @@ static void test_link_and_announce(void)
 	net_set_link(nd, true);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[0], 2);
+	CHECK_EQ(host_irqs.msi[0], 2);
 	pthread_mutex_unlock(&lock);
 	tx_plain(f, 100);
 	CHECK_EQ(peer_recv(got, sizeof(got), 2000), 100);
@@ -1395,7 +1370,7 @@ static void test_link_and_announce(void)
 
 	pthread_mutex_lock(&lock);
 	CHECK(virtio_net_announce(vn));
-	CHECK_EQ(msi_count[0], 3);
+	CHECK_EQ(host_irqs.msi[0], 3);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 	CHECK_EQ(ctrl_cmd(VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0),
@@ -1593,7 +1568,7 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	CHECK_EQ(vpci_host_new(&vp, &pio, &host_ops, NULL), 0);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
 	host = vp.host;
 	mmio = vp.mmio;
 	vp_raw.host = host;

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bus.h"
 #include "devices/pci.h"
@@ -344,5 +345,59 @@ static inline uint8_t vpci_isr(struct vpci *p)
 {
 	return (uint8_t)vpci_rd(p, VIRTIO_PCI_ISR_OFF, 1);
 }
+
+/*
+ * The host side of the function's interrupts, as struct pci_host_ops:
+ * MSI-X messages counted per vector (data - msi_base, VPCI_NVEC of them),
+ * messages to an address other than VPCI_MSI_ADDR counted as bad, INTx
+ * (PIRQ A-D) levels and rising edges.  Counters are updated atomically:
+ * devices send from their worker threads.  Pass the struct vpci_irqs as
+ * the ops' opaque (vpci_host_new).
+ */
+#define VPCI_NVEC	8
+
+struct vpci_irqs {
+	uint32_t msi_base;		/* data of vector 0 */
+	unsigned msi[VPCI_NVEC], msi_bad;
+	unsigned pirq_level[4], pirq_rises[4];
+};
+
+static inline void vpci_irqs_set_pirq(void *opaque, unsigned pirq, int level)
+{
+	struct vpci_irqs *r = opaque;
+
+	if (pirq < 4) {
+		if (level && !r->pirq_level[pirq])
+			__atomic_add_fetch(&r->pirq_rises[pirq], 1,
+					   __ATOMIC_SEQ_CST);
+		r->pirq_level[pirq] = level;
+	}
+}
+
+static inline int vpci_irqs_send_msi(void *opaque, uint64_t addr,
+				     uint32_t data)
+{
+	struct vpci_irqs *r = opaque;
+
+	if (addr != VPCI_MSI_ADDR)
+		__atomic_add_fetch(&r->msi_bad, 1, __ATOMIC_SEQ_CST);
+	if (data >= r->msi_base && data - r->msi_base < VPCI_NVEC)
+		__atomic_add_fetch(&r->msi[data - r->msi_base], 1,
+				   __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* Zero the per-vector and INTx counters (msi_bad is kept: it is checked
+ * once at the end). */
+static inline void vpci_irqs_clear(struct vpci_irqs *r)
+{
+	memset(r->msi, 0, sizeof(r->msi));
+	memset(r->pirq_level, 0, sizeof(r->pirq_level));
+	memset(r->pirq_rises, 0, sizeof(r->pirq_rises));
+}
+
+static const struct pci_host_ops vpci_irqs_ops = {
+	vpci_irqs_set_pirq, vpci_irqs_send_msi,
+};
 
 #endif
