@@ -505,7 +505,7 @@ static void test_irqfd_vectors(void)
 	CHECK(ring(1));
 	io_turn();
 	CHECK_EQ(irqfd_signals(2), 0);
-	vpci_cfg_wr(&vpd, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
+	vpci_msix_enable(&vpd, true);
 	CHECK_EQ(host_msis[2], 1);
 	vpci_cfg_wr(&vpd, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 	add_buffer(1);
@@ -529,9 +529,9 @@ static void test_irqfd_vectors(void)
 	CHECK_EQ(nirqfds(), 2);
 
 	/* MSI-X off: INTx, no irqfds. */
-	vpci_cfg_wr(&vpd, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0);
+	vpci_msix_enable(&vpd, false);
 	CHECK_EQ(nirqfds(), 0);
-	vpci_cfg_wr(&vpd, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
+	vpci_msix_enable(&vpd, true);
 	CHECK_EQ(nirqfds(), 2);
 	/* A reset unassigns every vector. */
 	vpci_set_status(&vpd, 0);

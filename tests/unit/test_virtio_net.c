@@ -768,7 +768,7 @@ static void test_announce_on_load(void)
 	pthread_mutex_unlock(&lock);
 	/* PCI configuration space is the PCI host's section in a snapshot:
 	 * MSI-X enabled again by hand here. */
-	vpci_cfg_wr(&vp, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
+	vpci_msix_enable(&vp, true);
 	for (unsigned v = 0; v < 4; v++)
 		vpci_msix_program(&vp, v, MSI_BASE_DATA + v);
 	pthread_mutex_lock(&lock);

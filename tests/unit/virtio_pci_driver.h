@@ -5,7 +5,14 @@
  * targets: config-space and BAR accesses, the BARs programmed, the status
  * and feature handshake (§3.1.1), a virtqueue's common-configuration set-up
  * (§4.1.4.3), MSI-X table entries (PCI MSI-X), notify (§4.1.4.4) and the
- * ISR (§4.1.4.5).  The ring side is vring_driver.h.
+ * ISR (§4.1.4.5); with the machine around it (vpci_host_new: buses and a
+ * PCI host) and a recorder of the interrupts the host delivers
+ * (struct vpci_irqs).  The ring side is vring_driver.h.
+ *
+ * Order a test follows: vpci_host_new(), create the device,
+ * vpci_map_bars(), vpci_driver_start() (or vpci_negotiate() +
+ * vpci_interrupts()), vpci_queue_setup() per queue, vpci_driver_ok(),
+ * then vring_driver.h's vdrv_add() and vpci_kick().
  *
  * It reports instead of asserting (fuzz targets have no CHECK): functions
  * that read back what they wrote return false on a mismatch.  An MMIO
