@@ -12,6 +12,7 @@
 
 #include "xhci.h"
 #include "usb.h"
+#include "hid.h"
 #include "../bus.h"
 #include "../devices/pci.h"
 #include "../log.h"
@@ -57,6 +58,9 @@ struct xhci {
 	struct xhci_slot slot[XHCI_MAX_SLOTS + 1];	/* [0] unused */
 	struct xhci_stats stats;
 	bool busy;			/* walking rings: no re-entry */
+	/* Not copied by load (xhci_load): */
+	bool has_hid;
+	struct usb_hid hid[2];		/* by enum usb_hid_kind */
 	uint8_t buf[XHCI_TD_MAX_BYTES];
 };
 
@@ -1406,6 +1410,13 @@ struct xhci *xhci_new(const struct xhci_config *cfg, char *err,
 		free(x);
 		return NULL;
 	}
+	if (cfg->hid) {
+		x->has_hid = true;
+		usb_hid_init(&x->hid[USB_HID_TABLET], USB_HID_TABLET);
+		usb_hid_init(&x->hid[USB_HID_KEYBOARD], USB_HID_KEYBOARD);
+		xhci_attach(x, 1, &x->hid[USB_HID_TABLET].dev);
+		xhci_attach(x, 2, &x->hid[USB_HID_KEYBOARD].dev);
+	}
 	xhci_reset(x);
 	r = pci_add_device(cfg->pci, &x->pci, cfg->devfn);
 	if (r < 0) {
@@ -1430,6 +1441,12 @@ void xhci_free(struct xhci *x)
 		}
 	pci_device_cleanup(&x->pci);
 	free(x);
+}
+
+struct usb_hid *xhci_hid(struct xhci *x, int kind)
+{
+	return x->has_hid && (kind == USB_HID_TABLET || kind == USB_HID_KEYBOARD)
+	       ? &x->hid[kind] : NULL;
 }
 
 void xhci_get_stats(const struct xhci *x, struct xhci_stats *out)
@@ -1499,7 +1516,7 @@ static int xhci_load(void *opaque, uint32_t version, GVariant *state,
 	t = malloc(sizeof(*t));
 	if (!t)
 		return FAIL("out of memory");
-	memcpy(t, x, offsetof(struct xhci, buf));
+	memcpy(t, x, offsetof(struct xhci, has_hid));
 	g_variant_get(state, "(uuuutbbtuuuttuub@a(tu)@a(uay)@a(byyyta(yytbq)))",
 		      &t->usbcmd, &t->usbsts,
 		      &t->dnctrl, &t->config, &t->cmd_deq, &crr, &ccs,
@@ -1606,7 +1623,7 @@ static int xhci_load(void *opaque, uint32_t version, GVariant *state,
 		}
 		g_variant_unref(st);
 	}
-	memcpy(x, t, offsetof(struct xhci, buf));
+	memcpy(x, t, offsetof(struct xhci, has_hid));
 	x->busy = false;
 	irq_update(x);
 out:

@@ -199,6 +199,9 @@ struct xhci_config {
 	struct pci_host *pci;
 	uint8_t devfn;
 	const struct guest_mem *mem;
+	/* The machine's devices, owned by the controller: the USB HID
+	 * tablet on port 1 and keyboard on port 2 (usb/hid.h). */
+	bool hid;
 };
 
 /*
@@ -208,7 +211,11 @@ struct xhci_config {
  */
 struct xhci *xhci_new(const struct xhci_config *cfg, char *err,
 		      size_t errlen);
-/* Take it off the bus and free it (attached devices are the caller's).
+/* The built-in HID device of @kind (an enum usb_hid_kind), or NULL
+ * without xhci_config.hid: for console_add_input(). */
+struct usb_hid *xhci_hid(struct xhci *x, int kind);
+/* Take it off the bus and free it (attached devices other than the
+ * built-in ones are the caller's).
  * NULL is fine. */
 void xhci_free(struct xhci *x);
 /* The controller's reset (HCRST's effect; a machine reset). */
