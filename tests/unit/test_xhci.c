@@ -769,6 +769,205 @@ static void test_save_load(void)
 	free_controller();
 }
 
+/* ---- a bulk loopback device on the usb.h interface ---------------------- */
+
+struct loopdev {
+	struct usb_device dev;
+	uint8_t data[8192];
+	size_t len;
+	bool stall;
+};
+
+static const uint8_t loop_device_desc[18] = {
+	18, USB_DT_DEVICE, 0x00, 0x02, 0xff, 0, 0, 64, 0x34, 0x12, 0x78, 0x56,
+	0, 1, 0, 0, 0, 1,
+};
+static const uint8_t loop_config_desc[32] = {
+	9, USB_DT_CONFIG, 32, 0, 1, 1, 0, 0x80, 50,
+	9, USB_DT_INTERFACE, 0, 0, 2, 0xff, 0, 0, 0,
+	7, USB_DT_ENDPOINT, 0x02, 0x02, 0x00, 0x02, 0,
+	7, USB_DT_ENDPOINT, 0x82, 0x02, 0x00, 0x02, 0,
+};
+static const struct usb_desc loop_desc = {
+	loop_device_desc, loop_config_desc, NULL, 0,
+};
+
+static void loop_reset(struct usb_device *d) { d->addr = 0; d->config = 0; }
+
+static int loop_control(struct usb_device *d, const struct usb_setup *s,
+			uint8_t *data)
+{
+	return usb_std_control(d, &loop_desc, s, data);
+}
+
+static int loop_data(struct usb_device *d, unsigned ep, bool in,
+		     uint8_t *buf, size_t len)
+{
+	struct loopdev *l = (struct loopdev *)d;
+	size_t n;
+
+	if (ep != 2 || l->stall)
+		return USB_RET_STALL;
+	if (!in) {
+		n = len < sizeof(l->data) ? len : sizeof(l->data);
+		memcpy(l->data, buf, n);
+		l->len = n;
+		return (int)len;
+	}
+	if (!l->len)
+		return USB_RET_NAK;
+	n = l->len < len ? l->len : len;
+	memcpy(buf, l->data, n);
+	l->len = 0;
+	return (int)n;
+}
+
+static const struct usb_device_ops loop_ops = {
+	.name = "loopback", .reset = loop_reset, .control = loop_control,
+	.data = loop_data,
+};
+
+static void test_bulk(void)
+{
+	static struct loopdev loop, loop3;
+	struct trb t;
+	unsigned s;
+	uint32_t res;
+	uint8_t pattern[3500], back[4096];
+	uint64_t out_ring, in_ring;
+
+	new_controller();
+	memset(&loop, 0, sizeof(loop));
+	loop.dev.ops = &loop_ops;
+	loop.dev.speed = USB_SPEED_HIGH;
+	loop3 = loop;
+	loop3.dev.speed = USB_SPEED_SUPER;
+	pthread_mutex_lock(&lock);
+	CHECK_EQ(xhci_attach(xc, 5, &loop.dev), -EINVAL);	/* USB 2 device */
+	CHECK_EQ(xhci_attach(xc, 3, &loop.dev), 0);
+	CHECK_EQ(xhci_attach(xc, 5, &loop3.dev), 0);
+	pthread_mutex_unlock(&lock);
+	driver_start();
+	/* A USB 3 port's link trains by itself: enabled, U0, SuperSpeed. */
+	CHECK(rd(XHCI_OP_PORTSC(5)) & XHCI_PORT_PED);
+	CHECK_EQ(rd(XHCI_OP_PORTSC(5)) >> XHCI_PORT_SPEED_SHIFT & 0xf,
+		 USB_SPEED_SUPER);
+	CHECK_EQ(rd(XHCI_OP_PORTSC(5)) >> XHCI_PORT_PLS_SHIFT & 0xf, XHCI_PLS_U0);
+
+	port_reset(3);
+	CHECK_EQ(cmd_run(0, TRB_ENABLE_SLOT << 10, &s), CC_SUCCESS);
+	{
+		uint64_t o = htole64(OUT_CTX(s));
+
+		CHECK_EQ(guest_mem_write(&mem, DCBAA + 8 * s, &o, 8), 0);
+	}
+	input_ctx(3, 3, EP0_RING(s));
+	ep0_enq[s] = EP0_RING(s);
+	CHECK_EQ(cmd_run(IN_CTX, TRB_ADDRESS_DEVICE << 10 | s << 24, NULL),
+		 CC_SUCCESS);
+	CHECK_EQ(loop.dev.addr, s);
+	CHECK_EQ(control(s, 0x00, USB_REQ_SET_CONFIGURATION, 1, 0, 0, &res),
+		 CC_SUCCESS);
+	CHECK_EQ(loop.dev.config, 1);
+	/* EP 2 OUT (DCI 4) and EP 2 IN (DCI 5), bulk, 512 bytes. */
+	out_ring = EP1_RING(s);
+	in_ring = EP1_RING(s) + 0x800;
+	memset(gpa_to_hva(&mem, IN_CTX, XHCI_IN_CTX_SIZE), 0, XHCI_IN_CTX_SIZE);
+	wr32(IN_CTX + 4, 1 | 1u << 4 | 1u << 5);
+	wr32(IN_CTX + 32, 5u << 27);
+	wr32(IN_CTX + 32 * 5 + 4, 512u << 16 | XHCI_EPT_BULK_OUT << 3);
+	wr32(IN_CTX + 32 * 5 + 8, (uint32_t)out_ring | 1);
+	wr32(IN_CTX + 32 * 6 + 4, 512u << 16 | XHCI_EPT_BULK_IN << 3);
+	wr32(IN_CTX + 32 * 6 + 8, (uint32_t)in_ring | 1);
+	CHECK_EQ(cmd_run(IN_CTX, TRB_CONFIGURE_EP << 10 | s << 24, NULL),
+		 CC_SUCCESS);
+
+	/* OUT: 3500 bytes over three chained TRBs, IOC on the last. */
+	for (unsigned i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 7 + 3);
+	CHECK_EQ(guest_mem_write(&mem, DATA, pattern, 1000), 0);
+	CHECK_EQ(guest_mem_write(&mem, DATA + 0x1000, pattern + 1000, 2000), 0);
+	CHECK_EQ(guest_mem_write(&mem, DATA + 0x2000, pattern + 3000, 500), 0);
+	put_trb(out_ring, DATA, 1000, TRB_NORMAL << 10 | TRB_C | TRB_CH);
+	put_trb(out_ring + 16, DATA + 0x1000, 2000, TRB_NORMAL << 10 | TRB_C | TRB_CH);
+	put_trb(out_ring + 32, DATA + 0x2000, 500, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 4, 4);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_SUCCESS);
+	CHECK_EQ(t.param, out_ring + 32);
+	CHECK_EQ(t.ctl >> 16 & 0x1f, 4);
+	CHECK_EQ(loop.len, 3500);
+	CHECK(!memcmp(loop.data, pattern, 3500));
+
+	/* IN: two 2048-byte TRBs (ISP) and an Event Data TRB: a short
+	 * packet in the second, then the Event Data event with the count. */
+	put_trb(in_ring, DATA + 0x4000, 2048, TRB_NORMAL << 10 | TRB_C | TRB_CH | TRB_ISP);
+	put_trb(in_ring + 16, DATA + 0x4800, 2048, TRB_NORMAL << 10 | TRB_C | TRB_CH | TRB_ISP);
+	put_trb(in_ring + 32, 0xabcdef12345ull, 0, TRB_EVENT_DATA << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 5, 4);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_SHORT_PACKET);
+	CHECK_EQ(t.param, in_ring + 16);
+	CHECK_EQ(t.status & 0xffffff, 4096 - 3500);
+	CHECK(ev_take(&t));
+	CHECK_EQ(t.param, 0xabcdef12345ull);
+	CHECK(t.ctl & (1u << 2));		/* ED */
+	CHECK_EQ(t.status & 0xffffff, 3500);
+	CHECK_EQ(guest_mem_read(&mem, DATA + 0x4000, back, 3500), 0);
+	CHECK(!memcmp(back, pattern, 3500));
+
+	/* Nothing to read: the TD waits (NAK); data arrives: it completes. */
+	put_trb(in_ring + 48, DATA + 0x4000, 512, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 5, 4);
+	CHECK(!ev_take(&t));
+	loop.data[0] = 0x5a;
+	loop.len = 1;
+	pthread_mutex_lock(&lock);
+	usb_device_wakeup(&loop.dev, 2);
+	pthread_mutex_unlock(&lock);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_SHORT_PACKET);
+	CHECK_EQ(t.status & 0xffffff, 511);
+
+	/* A stall halts the endpoint; Reset Endpoint, Set TR Dequeue. */
+	loop.stall = true;
+	put_trb(out_ring + 48, DATA, 10, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 4, 4);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_STALL);
+	CHECK_EQ(rd32(OUT_CTX(s) + 32 * 4) & 7, XHCI_EP_HALTED);
+	wr(XHCI_DB + 4 * s, 4, 4);		/* a halted endpoint stays */
+	CHECK(!ev_take(&t));
+	loop.stall = false;
+	CHECK_EQ(cmd_run(0, TRB_RESET_EP << 10 | 4 << 16 | s << 24, NULL),
+		 CC_SUCCESS);
+	CHECK_EQ(cmd_run((out_ring + 64) | 1, TRB_SET_TR_DEQ << 10 | 4 << 16 | s << 24,
+			 NULL), CC_SUCCESS);
+	CHECK_EQ(rd32(OUT_CTX(s) + 32 * 4 + 8), (uint32_t)(out_ring + 64) | 1);
+	put_trb(out_ring + 64, DATA, 10, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 4, 4);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_SUCCESS);
+	CHECK_EQ(loop.len, 10);
+
+	/* Unplugged: a port change, then transfers fail, not hang. */
+	pthread_mutex_lock(&lock);
+	xhci_detach(xc, 3);
+	pthread_mutex_unlock(&lock);
+	CHECK(ev_take(&t));
+	CHECK_EQ(t.ctl >> 10 & 0x3f, TRB_PORT_STATUS_CHANGE);
+	CHECK(!(rd(XHCI_OP_PORTSC(3)) & XHCI_PORT_CCS));
+	CHECK(rd(XHCI_OP_PORTSC(3)) & XHCI_PORT_CSC);
+	put_trb(out_ring + 80, DATA, 10, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 4, 4);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_TRANSACTION);
+	pthread_mutex_lock(&lock);
+	xhci_detach(xc, 5);
+	pthread_mutex_unlock(&lock);
+	free_controller();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
@@ -784,6 +983,7 @@ int main(void)
 	RUN_TEST(test_enumerate_and_reports);
 	RUN_TEST(test_hostile);
 	RUN_TEST(test_oversized_td);
+	RUN_TEST(test_bulk);
 	RUN_TEST(test_save_load);
 
 	pci_host_free(host);
