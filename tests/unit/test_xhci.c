@@ -277,6 +277,19 @@ static void test_registers(void)
 		CHECK_EQ(cmd_run(0, TRB_NOOP_CMD << 10, NULL), CC_SUCCESS);
 		CHECK(msi_count > before);
 	}
+	/* Command Abort (a 64-bit write, as Linux's): Command Ring Stopped,
+	 * CRR clear, the ring's pointer kept; a doorbell restarts it. */
+	{
+		struct trb t;
+
+		CHECK(rd(XHCI_OP_CRCR) & XHCI_CRCR_CRR);
+		wr(XHCI_OP_CRCR, XHCI_CRCR_CA, 8);
+		CHECK(ev_take(&t));
+		CHECK_EQ(cc_of(&t), 24);
+		CHECK_EQ(t.param, cmd_enq);
+		CHECK(!(rd(XHCI_OP_CRCR) & XHCI_CRCR_CRR));
+		CHECK_EQ(cmd_run(0, TRB_NOOP_CMD << 10, NULL), CC_SUCCESS);
+	}
 	free_controller();
 }
 

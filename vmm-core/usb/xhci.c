@@ -45,6 +45,7 @@ struct xhci {
 	uint32_t usbcmd, usbsts, dnctrl, config;
 	uint64_t cmd_deq;
 	bool crr, ccs;
+	bool crcr_hi_skip;		/* the high half of a stop/abort write */
 	uint64_t dcbaap;
 	/* Interrupter 0. */
 	uint32_t iman, imod, erstsz;
@@ -1222,10 +1223,19 @@ static void usbcmd_write(struct xhci *x, uint32_t v)
 
 static void crcr_write(struct xhci *x, bool hi, uint32_t v)
 {
+	/* A 64-bit stop or abort (lo then hi, as Linux's xhci_write_64)
+	 * carries the read-back pointer (0): its high half must not land
+	 * on the pointer of the ring that has just stopped. */
+	if (hi && x->crcr_hi_skip) {
+		x->crcr_hi_skip = false;
+		return;
+	}
+	x->crcr_hi_skip = false;
 	if (x->crr) {
 		/* Running: only Command Stop / Abort act (§5.4.5). */
 		if (!hi && (v & (XHCI_CRCR_CS | XHCI_CRCR_CA))) {
 			x->crr = false;
+			x->crcr_hi_skip = true;
 			cmd_event(x, x->cmd_deq, 24 /* Command Ring Stopped */, 0);
 		}
 		return;
@@ -1363,7 +1373,7 @@ void xhci_reset(struct xhci *x)
 	x->usbsts = XHCI_STS_HCH;
 	x->dnctrl = x->config = 0;
 	x->cmd_deq = 0;
-	x->crr = x->ccs = false;
+	x->crr = x->ccs = x->crcr_hi_skip = false;
 	x->dcbaap = 0;
 	x->iman = 0;
 	x->imod = 4000;			/* 1 ms, the reset value */
