@@ -963,6 +963,18 @@ static void test_bulk(void)
 	CHECK_EQ(cc_of(&t), CC_SUCCESS);
 	CHECK_EQ(loop.len, 10);
 
+	/* Evaluate Context: EP0's max packet size; a zero one is refused. */
+	memset(gpa_to_hva(&mem, IN_CTX, XHCI_IN_CTX_SIZE), 0, XHCI_IN_CTX_SIZE);
+	wr32(IN_CTX + 4, 2);
+	wr32(IN_CTX + 64 + 4, 8u << 16 | XHCI_EPT_CONTROL << 3);
+	CHECK_EQ(cmd_run(IN_CTX, TRB_EVALUATE_CTX << 10 | s << 24, NULL),
+		 CC_SUCCESS);
+	CHECK_EQ(rd32(OUT_CTX(s) + 32 + 4) >> 16, 8);
+	wr32(IN_CTX + 64 + 4, XHCI_EPT_CONTROL << 3);
+	CHECK_EQ(cmd_run(IN_CTX, TRB_EVALUATE_CTX << 10 | s << 24, NULL),
+		 CC_PARAMETER);
+	CHECK_EQ(rd32(OUT_CTX(s) + 32 + 4) >> 16, 8);
+
 	/* Unplugged: a port change, then transfers fail, not hang. */
 	pthread_mutex_lock(&lock);
 	xhci_detach(xc, 3);
@@ -975,6 +987,12 @@ static void test_bulk(void)
 	wr(XHCI_DB + 4 * s, 4, 4);
 	CHECK(ev_take(&t));
 	CHECK_EQ(cc_of(&t), CC_TRANSACTION);
+	/* Reset Device: back to Default, address 0, the bulk EPs gone. */
+	CHECK_EQ(cmd_run(0, TRB_RESET_DEVICE << 10 | s << 24, NULL), CC_SUCCESS);
+	CHECK_EQ(rd32(OUT_CTX(s) + 12), XHCI_SLOT_DEFAULT << 27);
+	wr(XHCI_DB + 4 * s, 4, 4);		/* disabled: ignored */
+	CHECK(!ev_take(&t));
+	CHECK_EQ(cmd_run(0, TRB_DISABLE_SLOT << 10 | s << 24, NULL), CC_SUCCESS);
 	pthread_mutex_lock(&lock);
 	xhci_detach(xc, 5);
 	pthread_mutex_unlock(&lock);
