@@ -396,6 +396,17 @@ static unsigned enumerate(unsigned port, const char *product)
 	CHECK_EQ(guest_mem_read(&mem, DATA, d, 34), 0);
 	CHECK_EQ(d[9 + 5], 3);			/* HID */
 	CHECK_EQ(d[18 + 9 + 2], 0x81);		/* EP 1 IN */
+	/* The report descriptor, as long as the HID descriptor says. */
+	{
+		unsigned rlen = d[18 + 7] | d[18 + 8] << 8;
+
+		CHECK_EQ(d[18 + 1], 0x21);
+		cc = control(s, 0x81, USB_REQ_GET_DESCRIPTOR, 0x2200, 0, 256, &res);
+		CHECK_EQ(cc, CC_SUCCESS);
+		CHECK_EQ(256 - res, rlen);
+		CHECK_EQ(guest_mem_read(&mem, DATA, d, 2), 0);
+		CHECK_EQ(d[0] | d[1] << 8, 0x0105);	/* Usage Page (GD) */
+	}
 	/* The product string. */
 	cc = control(s, 0x80, USB_REQ_GET_DESCRIPTOR, USB_DT_STRING << 8 | 2,
 		     0x409, 64, &res);
