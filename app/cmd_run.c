@@ -47,7 +47,7 @@ static void run_usage(FILE *f)
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
 		"                    [--sandbox on|off] [--coredump on|off]\n"
-		"                    [--vmmouse on|off] [--agents on|off]\n\n"
+		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -77,7 +77,10 @@ static void run_usage(FILE *f)
 		"PS/2 mouse that guests' built-in drivers (Linux's psmouse) use.\n"
 		"--agents off leaves out virtio-serial and its guest agent ports\n"
 		"(spice-vdagent's com.redhat.spice.0, qemu-guest-agent's\n"
-		"org.qemu.guest_agent.0); they serve the guest while a window or VNC runs.\n",
+		"org.qemu.guest_agent.0); they serve the guest while a window or VNC runs.\n"
+		"--usb on adds an xHCI USB controller (PCI 00:18.0) with a USB tablet and\n"
+		"keyboard, which the window and VNC use while the guest's driver polls\n"
+		"them (off by default).\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -223,6 +226,7 @@ int cmd_run(int argc, char **argv)
 		{ "coredump", required_argument, NULL, 'Y' },
 		{ "vmmouse", required_argument, NULL, 'U' },
 		{ "agents", required_argument, NULL, 'A' },
+		{ "usb", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -404,6 +408,14 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			cfg.no_vmmouse = !strcmp(optarg, "off");
+			break;
+		case 'u':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "vivarium: --usb '%s': use on or off\n",
+					optarg);
+				return 2;
+			}
+			cfg.usb = !strcmp(optarg, "on");
 			break;
 		case 'h':
 			run_usage(stdout);

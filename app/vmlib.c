@@ -462,7 +462,8 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	if (get_on_off(kf, "sandbox", true, &cfg->sandbox, err, errlen) < 0 ||
 	    get_on_off(kf, "coredump", false, &cfg->coredump, err, errlen) < 0 ||
 	    get_on_off(kf, "vmmouse", true, &cfg->vmmouse, err, errlen) < 0 ||
-	    get_on_off(kf, "agents", true, &cfg->agents, err, errlen) < 0)
+	    get_on_off(kf, "agents", true, &cfg->agents, err, errlen) < 0 ||
+	    get_on_off(kf, "usb", false, &cfg->usb, err, errlen) < 0)
 		goto fail;
 	{
 		g_autofree char *in = get_str(kf, G_VM, "input");
@@ -656,6 +657,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "coredump", cfg->coredump ? "on" : NULL);
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
 	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
+	set_opt(kf, G_VM, "usb", cfg->usb ? "on" : NULL);
 	set_opt(kf, G_VM, "input", cfg->input_ps2 ? "ps2" : NULL);
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
@@ -781,8 +783,9 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
 	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump") ||
-		   !strcmp(key, "vmmouse") || !strcmp(key, "agents")) {
-		bool dflt_on = strcmp(key, "coredump") != 0;
+		   !strcmp(key, "vmmouse") || !strcmp(key, "agents") ||
+		   !strcmp(key, "usb")) {
+		bool dflt_on = strcmp(key, "coredump") && strcmp(key, "usb");
 
 		if (strcmp(v, "on") && strcmp(v, "off")) {
 			snprintf(err, errlen, "%s '%s': use on or off", key, v);
@@ -856,7 +859,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, usb, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}
@@ -879,6 +882,7 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 	out->no_vmmouse = !cfg->vmmouse;
 	parse_vga(cfg->vga ? cfg->vga : "std", out);
 	out->no_virtio_input = cfg->input_ps2;
+	out->usb = cfg->usb;
 	for (unsigned i = 0; i < cfg->ndisks && out->ndrives < MACHINE_MAX_DRIVES; i++) {
 		struct machine_drive *d = &out->drive[out->ndrives++];
 

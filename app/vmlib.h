@@ -67,6 +67,7 @@ struct vm_config {
 	bool coredump;			/* coredump=on | off (default) */
 	bool vmmouse;			/* vmmouse=on (default) | off */
 	bool agents;			/* agents=on (default) | off */
+	bool usb;			/* usb=on | off (default) */
 	bool input_ps2;			/* input=ps2 | virtio (default) */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];

@@ -29,6 +29,8 @@
 #include "hv.h"
 #include "log.h"
 #include "virtio/virtio_input.h"
+#include "usb/hid.h"
+#include "usb/xhci.h"
 
 #define ACPI_AREA_SIZE	0x20000		/* 0xe0000-0xfffff */
 
@@ -317,6 +319,13 @@ static void console_attach(struct machine *m)
 	if (m->dev.vtablet)
 		console_add_input(m->cfg.console, &virtio_tablet_input_ops,
 				  m->dev.vtablet, &m->lock);
+	/* Keys go to the first active keyboard added: the virtio one. */
+	if (m->dev.xhci &&
+	    (console_add_input(m->cfg.console, &usb_tablet_input_ops,
+			       xhci_hid(m->dev.xhci, USB_HID_TABLET), &m->lock) < 0 ||
+	     console_add_input(m->cfg.console, &usb_keyboard_input_ops,
+			       xhci_hid(m->dev.xhci, USB_HID_KEYBOARD), &m->lock) < 0))
+		vlog(LOG_WARN, "usb: the console has no room for the USB tablet and keyboard");
 }
 
 static void console_detach(struct machine *m)
@@ -336,6 +345,12 @@ static void console_detach(struct machine *m)
 	if (m->dev.vtablet)
 		console_remove_input(m->cfg.console, &virtio_tablet_input_ops,
 				     m->dev.vtablet);
+	if (m->dev.xhci) {
+		console_remove_input(m->cfg.console, &usb_tablet_input_ops,
+				     xhci_hid(m->dev.xhci, USB_HID_TABLET));
+		console_remove_input(m->cfg.console, &usb_keyboard_input_ops,
+				     xhci_hid(m->dev.xhci, USB_HID_KEYBOARD));
+	}
 }
 
 static void teardown(struct machine *m)

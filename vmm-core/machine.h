@@ -150,6 +150,10 @@ struct machine_config {
 	 * console routes keys and absolute pointing to them while the guest's
 	 * driver runs them (console_add_input()). */
 	bool no_virtio_input;
+	/* An xHCI USB controller at 00:18.0 (usb/xhci.h) with a USB HID
+	 * tablet and keyboard on its ports 1 and 2; the console routes to
+	 * them while the guest's driver polls them.  Off by default. */
+	bool usb;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be

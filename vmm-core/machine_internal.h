@@ -46,6 +46,7 @@ struct blk;
 #define NIC_SLOT	0x10		/* first PCI slot of the NICs */
 #define VIRTIO_SERIAL_SLOT 0x0f		/* virtio-serial (virtio-console) */
 #define VIRTIO_9P_SLOT	0x14		/* first PCI slot of the shared folders */
+#define XHCI_SLOT	0x18		/* the xHCI USB controller */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
 enum run_end { END_NONE, END_STOP, END_RESET, END_RESTORE };
@@ -122,6 +123,7 @@ struct machine {
 		struct vga *vga;
 		struct virtio_gpu *vgpu;
 		struct virtio_input *vkbd, *vtablet;	/* NULL: left out */
+		struct xhci *xhci;			/* NULL: no USB */
 	} dev;
 	/* The console's adapter switch (machine.c), under the device lock:
 	 * virtio-gpu shows now (else the VGA), and the size the host last

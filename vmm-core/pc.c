@@ -36,6 +36,7 @@
 #include "virtio/virtio_gpu.h"
 #include "virtio/virtio_console.h"
 #include "virtio/virtio_input.h"
+#include "usb/xhci.h"
 #include "virtio/virtio_net.h"
 
 #define COM1_IRQ	4
@@ -430,11 +431,30 @@ static int add_virtio_input(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* The xHCI controller with its HID tablet and keyboard (--usb on); the
+ * console gets them in machine.c. */
+static int add_usb(struct machine *m, char *err, size_t errlen)
+{
+	struct xhci_config xc = {
+		.pci = m->dev.pci, .devfn = XHCI_SLOT << 3, .mem = &m->mem,
+		.hid = true,
+	};
+
+	if (!m->cfg.usb)
+		return 0;
+	m->dev.xhci = xhci_new(&xc, err, errlen);
+	if (!m->dev.xhci)
+		return -EINVAL;
+	TRY(device_table_add(&m->devices, &xhci_device_ops, m->dev.xhci),
+	    "xhci");
+	return 0;
+}
+
 /* The fixed devices (vmmouse, virtio-gpu included), fw_cfg, a virtio-blk
  * per drive, the NICs, the virtio keyboard and tablet, virtio-serial and
- * the shares at the most. */
+ * the shares, the xHCI at the most. */
 _Static_assert(DEVICE_TABLE_MAX >= 17 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS +
-	       2 + MACHINE_MAX_SHARES,
+	       2 + MACHINE_MAX_SHARES + 1,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -520,6 +540,8 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 	r = add_drives(m, err, errlen);
 	if (r == 0)
 		r = add_virtio_input(m, err, errlen);
+	if (r == 0)
+		r = add_usb(m, err, errlen);
 	if (r < 0)
 		return r;
 	/* Under the device lock: a backend's thread (alive across resets)

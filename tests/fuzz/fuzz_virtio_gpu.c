@@ -30,6 +30,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -55,6 +56,9 @@ static struct guest_mem mem;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
+/* The driver's view of the function (the device lock held: no .lock). */
+static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
+static struct vpci vp = { .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR };
 static struct console *con;
 static bool ready;
 
@@ -64,17 +68,6 @@ static void fail(const char *what)
 	abort();
 }
 
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
-
 static void init_once(void)
 {
 	if (ready)
@@ -82,36 +75,12 @@ static void init_once(void)
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
 	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
 		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
 	con = console_new();
-	if (!pio || !mmio || !host || !con ||
-	    pci_host_attach(host, pio, mmio) != 0)
+	if (!con || vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs) != 0)
 		fail("cannot build the PCI host");
-	pci_host_set_ops(host, &host_ops, NULL);
+	host = vp.host;
+	mmio = vp.mmio;
 	ready = true;
-}
-
-/* ---- register accesses, the device lock held ------------------------------ */
-
-static void wr(uint64_t addr, uint64_t v, unsigned size)
-{
-	int claimed = 0;
-
-	bus_write(mmio, addr, v, size, &claimed);
-}
-
-static uint64_t rd(uint64_t addr, unsigned size)
-{
-	int claimed = 0;
-
-	return bus_read(mmio, addr, size, &claimed);
-}
-
-static void common_wr(unsigned off, uint64_t v, unsigned size)
-{
-	wr(BAR_ADDR + VIRTIO_PCI_COMMON_OFF + off, v, size);
 }
 
 static struct virtio_gpu *new_device(void)
@@ -123,14 +92,7 @@ static struct virtio_gpu *new_device(void)
 	g = virtio_gpu_new(&c, err, sizeof(err));
 	if (!g)
 		fail(err);
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR,
-			 4, (uint32_t)BAR_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4,
-			 4, (uint32_t)(BAR_ADDR >> 32));
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR,
-			 4, (uint32_t)MSIX_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2,
-			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_map_bars(&vp);
 	return g;
 }
 
@@ -139,24 +101,12 @@ static void driver_init(struct vdrv d[2], bool edid)
 	uint64_t f = (1ull << VIRTIO_F_VERSION_1) |
 		     (edid ? 1ull << VIRTIO_GPU_F_EDID : 0);
 
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 3, 1);
-	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	common_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	common_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 0xb, 1);
+	vpci_negotiate(&vp, 0, f, &f);
 	for (unsigned q = 0; q < 2; q++) {
 		vdrv_init(&d[q], &mem, QSIZE, RING_GPA(q), 0x2000);
-		common_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d[q].desc, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, d[q].avail, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_USEDLO, d[q].used, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+		vpci_queue_setup(&vp, q, &d[q], -1, NULL);
 	}
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 0xf, 1);
-	if (rd(BAR_ADDR + VIRTIO_PCI_COMMON_STATUS, 1) != 0xf)
+	if (vpci_driver_ok(&vp) != 0xf)
 		fail("driver initialisation failed");
 }
 
@@ -190,7 +140,7 @@ static void submit(struct vdrv *d, unsigned q, const uint8_t *cmd,
 		b[n++].write = true;
 	}
 	vdrv_add(d, b, n, false);
-	wr(BAR_ADDR + VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
+	vpci_kick(&vp, q);
 	if (vdrv_used_idx(d) != (uint16_t)(before + 1) ||
 	    !vdrv_get_used(d, &id, &ulen))
 		fail("a command was not answered at once");

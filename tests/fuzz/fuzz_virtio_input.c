@@ -40,6 +40,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -65,6 +66,9 @@ static struct guest_mem mem;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
+/* The driver's view of the function (the device lock held: no .lock). */
+static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
+static struct vpci vp = { .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR };
 static bool ready;
 
 static void fail(const char *what)
@@ -73,23 +77,6 @@ static void fail(const char *what)
 	abort();
 }
 
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque;
-	(void)pirq;
-	(void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque;
-	(void)addr;
-	(void)data;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
-
 static void init_once(void)
 {
 	if (ready)
@@ -97,34 +84,11 @@ static void init_once(void)
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
 	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
 		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
+	if (vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs) != 0)
 		fail("cannot build the PCI host");
-	pci_host_set_ops(host, &host_ops, NULL);
+	host = vp.host;
+	mmio = vp.mmio;
 	ready = true;
-}
-
-/* ---- register accesses, the device lock held ------------------------------ */
-
-static void wr(uint64_t addr, uint64_t v, unsigned size)
-{
-	int claimed = 0;
-
-	bus_write(mmio, addr, v, size, &claimed);
-}
-
-static uint64_t rd(uint64_t addr, unsigned size)
-{
-	int claimed = 0;
-
-	return bus_read(mmio, addr, size, &claimed);
-}
-
-static void common_wr(unsigned off, uint64_t v, unsigned size)
-{
-	wr(BAR_ADDR + VIRTIO_PCI_COMMON_OFF + off, v, size);
 }
 
 static const struct device_ops *table_ops(enum virtio_input_kind kind)
@@ -146,14 +110,7 @@ static struct virtio_input *new_device(enum virtio_input_kind kind)
 		fprintf(stderr, "fuzz_virtio_input: %s\n", err);
 		fail("cannot create the device");
 	}
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4,
-			 (uint32_t)BAR_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4,
-			 4, (uint32_t)(BAR_ADDR >> 32));
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR,
-			 4, (uint32_t)MSIX_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2,
-			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_map_bars(&vp);
 	return vi;
 }
 
@@ -168,8 +125,7 @@ static void ring_layout(unsigned q, uint16_t size, uint64_t *desc,
 			uint64_t *avail, uint64_t *used)
 {
 	*desc = QOFF(q);
-	*avail = *desc + VIRTQ_DESC_BYTES(size);
-	*used = (*avail + VIRTQ_AVAIL_BYTES(size) + 3) & ~3ull;
+	vdrv_packed_layout(*desc, size, avail, used);
 }
 
 /* §3.1.1 with the input's ring features and queue sizes, then the
@@ -182,44 +138,23 @@ static void driver_init(const uint8_t *ctl)
 		f |= 1ull << VIRTIO_F_INDIRECT_DESC;
 	if (ctl[0] & 2)
 		f |= 1ull << VIRTIO_F_EVENT_IDX;
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	common_wr(VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
-		  VIRTIO_CONFIG_S_DRIVER, 1);
-	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	common_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	common_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-	common_wr(VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
-		  VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK, 1);
-	wr(BAR_ADDR + VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SELECT, ctl[6], 1);
-	wr(BAR_ADDR + VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SUBSEL, ctl[7], 1);
+	vpci_negotiate(&vp, 0, f, &f);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SELECT, ctl[6], 1);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SUBSEL, ctl[7], 1);
 	for (unsigned off = 0; off < VIRTIO_INPUT_CFG_LEN; off += 4)
-		rd(BAR_ADDR + VIRTIO_PCI_DEVICE_OFF + off, 4);
-	if (ctl[0] & 4) {
-		for (unsigned v = 0; v < 3; v++) {
-			wr(MSIX_ADDR + 16 * v, 0xfee00000u, 4);
-			wr(MSIX_ADDR + 16 * v + 8, 0x40 + v, 4);
-			wr(MSIX_ADDR + 16 * v + 12, 0, 4);
-		}
-		pci_config_write(host, 0, DEVFN, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2,
-				 0x8000);
-		common_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
-	}
+		vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + off, 4);
+	if (ctl[0] & 4)
+		vpci_interrupts(&vp, true, 3, 0x40);
 	for (unsigned q = 0; q < 2; q++) {
 		uint16_t size = qsize_of(ctl, q);
 		uint64_t d, a, u;
 
 		ring_layout(q, size, &d, &a, &u);
-		common_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, a, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_USEDLO, u, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+		vpci_queue_config_at(&vp, q, size, d, a, u, (int)q + 1, NULL);
+		vpci_queue_enable(&vp);
 	}
 	/* Buffers already in the rings are looked at now. */
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
+	vpci_set_status(&vp, 0x0f);
 }
 
 /* Save: must work whenever the lock is free (nothing in flight). */
@@ -306,13 +241,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   nev * (r + 1) / rounds);
 		for (unsigned q = 0; q < 2; q++)
 			if (ctl[4] & (1u << q))
-				wr(BAR_ADDR + VIRTIO_PCI_NOTIFY_OFF +
-				   q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
+				vpci_kick(&vp, q);
 		if ((ctl[0] & 32) && r == rounds / 2) {
 			table_ops(kind)->reset(vi);
 			driver_init(ctl);
 		}
-		rd(BAR_ADDR + VIRTIO_PCI_ISR_OFF, 1);
+		vpci_isr(&vp);
 		if (ctl[0] & 8)
 			vi = round_trip(vi, kind);
 		else

@@ -41,6 +41,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -68,6 +69,9 @@ static struct guest_mem mem;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
+/* The driver's view of the function (the device lock held: no .lock). */
+static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
+static struct vpci vp = { .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR };
 static struct netdev *nd;
 static int peer = -1;
 static bool ready;
@@ -78,23 +82,6 @@ static void fail(const char *what)
 	abort();
 }
 
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque;
-	(void)pirq;
-	(void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque;
-	(void)addr;
-	(void)data;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
-
 static void init_once(void)
 {
 	int sv[2], err = 0;
@@ -104,12 +91,10 @@ static void init_once(void)
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
 	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
 		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
+	if (vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs) != 0)
 		fail("cannot build the PCI host");
-	pci_host_set_ops(host, &host_ops, NULL);
+	host = vp.host;
+	mmio = vp.mmio;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
 		fail("socketpair");
 	nd = net_socket_new(sv[0], &err);
@@ -117,27 +102,6 @@ static void init_once(void)
 		fail("cannot make the socket backend");
 	peer = sv[1];
 	ready = true;
-}
-
-/* ---- register accesses, the device lock held ------------------------------ */
-
-static void wr(uint64_t addr, uint64_t v, unsigned size)
-{
-	int claimed = 0;
-
-	bus_write(mmio, addr, v, size, &claimed);
-}
-
-static uint64_t rd(uint64_t addr, unsigned size)
-{
-	int claimed = 0;
-
-	return bus_read(mmio, addr, size, &claimed);
-}
-
-static void common_wr(unsigned off, uint64_t v, unsigned size)
-{
-	wr(BAR_ADDR + VIRTIO_PCI_COMMON_OFF + off, v, size);
 }
 
 static struct virtio_net *new_device(void)
@@ -155,14 +119,7 @@ static struct virtio_net *new_device(void)
 		fprintf(stderr, "fuzz_virtio_net: %s\n", err);
 		fail("cannot create the device");
 	}
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4,
-			 (uint32_t)BAR_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4,
-			 4, (uint32_t)(BAR_ADDR >> 32));
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR,
-			 4, (uint32_t)MSIX_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2,
-			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_map_bars(&vp);
 	return vn;
 }
 
@@ -177,8 +134,7 @@ static void ring_layout(unsigned q, uint16_t size, uint64_t *desc,
 			uint64_t *avail, uint64_t *used)
 {
 	*desc = QOFF(q);
-	*avail = *desc + VIRTQ_DESC_BYTES(size);
-	*used = (*avail + VIRTQ_AVAIL_BYTES(size) + 3) & ~3ull;
+	vdrv_packed_layout(*desc, size, avail, used);
 }
 
 /* §3.1.1 with the input's features and queue sizes. */
@@ -186,49 +142,25 @@ static void driver_init(const uint8_t *ctl)
 {
 	uint32_t mask = (uint32_t)(ctl[0] | ctl[1] << 8 | ctl[2] << 16) |
 			(uint32_t)ctl[3] << 24;
-	uint64_t f;
+	uint64_t f = 1ull << VIRTIO_F_VERSION_1;
 
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	common_wr(VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
-		  VIRTIO_CONFIG_S_DRIVER, 1);
-	common_wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	f = rd(BAR_ADDR + VIRTIO_PCI_COMMON_DF, 4) & mask;
-	f |= 1ull << VIRTIO_F_VERSION_1;
 	if (ctl[4] & 1)
 		f |= 1ull << VIRTIO_F_INDIRECT_DESC;
 	if (ctl[4] & 2)
 		f |= 1ull << VIRTIO_F_EVENT_IDX;
-	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	common_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	common_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	common_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-	common_wr(VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE |
-		  VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK, 1);
-	if (ctl[4] & 4) {
-		for (unsigned v = 0; v < 4; v++) {
-			wr(MSIX_ADDR + 16 * v, 0xfee00000u, 4);
-			wr(MSIX_ADDR + 16 * v + 8, 0x40 + v, 4);
-			wr(MSIX_ADDR + 16 * v + 12, 0, 4);
-		}
-		pci_config_write(host, 0, DEVFN, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2,
-				 0x8000);
-		common_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
-	}
+	vpci_negotiate(&vp, mask, f, &f);
+	if (ctl[4] & 4)
+		vpci_interrupts(&vp, true, 4, 0x40);
 	for (unsigned q = 0; q < 3; q++) {
 		uint16_t size = qsize_of(ctl, q);
 		uint64_t d, a, u;
 
 		ring_layout(q, size, &d, &a, &u);
-		common_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
-		common_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, a, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_USEDLO, u, 8);
-		common_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+		vpci_queue_config_at(&vp, q, size, d, a, u, (int)q + 1, NULL);
+		vpci_queue_enable(&vp);
 	}
 	/* Buffers already in the rings are looked at now. */
-	common_wr(VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
+	vpci_set_status(&vp, 0x0f);
 }
 
 /* Save: must work whenever the lock is free (nothing in flight). */
@@ -345,8 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pthread_mutex_lock(&lock);
 		for (unsigned q = 0; q < 3; q++)
 			if (ctl[9] & (1u << q))
-				wr(BAR_ADDR + VIRTIO_PCI_NOTIFY_OFF +
-				   q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
+				vpci_kick(&vp, q);
 		if (ctl[4] & 32)
 			virtio_net_announce(vn);
 		if ((ctl[4] & 64) && r == rounds / 2) {
@@ -355,8 +286,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* Config space and the ISR, as an interrupt handler reads. */
 		for (unsigned off = 0; off < VIRTIO_NET_CFG_LEN; off += 2)
-			rd(BAR_ADDR + VIRTIO_PCI_DEVICE_OFF + off, 2);
-		rd(BAR_ADDR + VIRTIO_PCI_ISR_OFF, 1);
+			vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + off, 2);
+		vpci_isr(&vp);
 		if (ctl[4] & 8)
 			vn = round_trip(vn);
 		else

@@ -21,6 +21,7 @@
 
 #include "testlib.h"
 #include "statetest.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 #include "p9client.h"
 
@@ -48,108 +49,13 @@ static struct bus *pio, *mmio;
 static struct pci_host *host;
 static struct virtio_9p *v9;
 static struct vdrv drv;
-static unsigned msi_count[8], msi_bad;
+static struct vpci vp = {
+	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 static bool split_bufs, indirect_bufs;
 
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque; (void)pirq; (void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		__atomic_add_fetch(&msi_count[data - MSI_BASE_DATA], 1, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- locked accesses, as a vCPU would make them ------------------------ */
-
-static uint32_t cfg_rd(unsigned off, unsigned size)
-{
-	uint32_t v;
-
-	pthread_mutex_lock(&lock);
-	v = pci_config_read(host, 0, DEVFN, off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void cfg_wr(unsigned off, unsigned size, uint32_t v)
-{
-	pthread_mutex_lock(&lock);
-	pci_config_write(host, 0, DEVFN, off, size, v);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint64_t bar_rd(uint64_t off, unsigned size)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&lock);
-	v = io_read(mmio, BAR_ADDR + off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void bar_wr(uint64_t off, uint64_t v, unsigned size)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, BAR_ADDR + off, v, size);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint8_t status(void)
-{
-	return (uint8_t)bar_rd(VIRTIO_PCI_COMMON_STATUS, 1);
-}
-
-static void set_status(uint8_t s)
-{
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, s, 1);
-}
-
-static uint64_t device_features(void)
-{
-	uint64_t f;
-
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	f = bar_rd(VIRTIO_PCI_COMMON_DF, 4);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
-	return f | bar_rd(VIRTIO_PCI_COMMON_DF, 4) << 32;
-}
-
-static void write_driver_features(uint64_t f)
-{
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-}
-
-
-/* Program MSI-X vector @v to send data MSI_BASE_DATA + v. */
-static void msix_program(unsigned v)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, MSIX_ADDR + 16 * v, 0xfee00000u, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 4, 0, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 8, MSI_BASE_DATA + v, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 12, 0, 4);	/* unmask */
-	pthread_mutex_unlock(&lock);
-}
 
 /*
  * §3.1.1 driver initialisation: reset, ACKNOWLEDGE, DRIVER, features,
@@ -158,71 +64,20 @@ static void msix_program(unsigned v)
  */
 static uint64_t driver_init(bool msix, uint64_t want)
 {
+	uint16_t max = 0;
 	uint64_t f;
 
-	set_status(0);
-	CHECK_EQ(status(), 0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	f = device_features() & want;
-	write_driver_features(f);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(status() & VIRTIO_CONFIG_S_FEATURES_OK);
-
-	if (msix) {
-		msix_program(0);
-		msix_program(1);
-		cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);	/* enable */
-		bar_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
-		CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_MSIX, 2), 0);
-	} else {
-		cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0);
-	}
+	CHECK(vpci_driver_start(&vp, want, 0, msix, 2, MSI_BASE_DATA, &f));
 	vdrv_init(&drv, &mem, QSIZE, RING_BASE, 16u << 20);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_9P_QUEUE_SIZE);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
-	if (msix) {
-		bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
-		CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_MSIX, 2), 1);
-	}
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)drv.desc, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCHI, drv.desc >> 32, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, drv.avail, 8);	/* one 64-bit */
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)drv.used, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDHI, 0, 4);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_AVAILLO, 4), drv.avail);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK_EQ(status(), 0x0f);
+	CHECK(vpci_queue_setup(&vp, 0, &drv, msix ? 1 : -1, &max));
+	CHECK_EQ(max, VIRTIO_9P_QUEUE_SIZE);
+	CHECK_EQ(vpci_driver_ok(&vp), 0x0f);
 	return f;
-}
-
-
-static void kick(void)
-{
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF, 0, 2);
 }
 
 static bool wait_used(uint16_t idx)
 {
-	double t0 = now_s();
-
-	while (now_s() - t0 < 10) {
-		uint16_t u;
-
-		pthread_mutex_lock(&lock);
-		u = vdrv_used_idx(&drv);
-		pthread_mutex_unlock(&lock);
-		if (u == idx)
-			return true;
-		usleep(200);
-	}
-	return false;
+	return vdrv_wait_used(&drv, &lock, idx, false, 200, 10000);
 }
 
 static void create_device(const char *tag, bool readonly)
@@ -241,11 +96,7 @@ static void create_device(const char *tag, bool readonly)
 		fprintf(stderr, "  %s\n", err);
 		exit(1);
 	}
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, (uint32_t)BAR_ADDR);
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
-	       (uint32_t)(BAR_ADDR >> 32));
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4, (uint32_t)MSIX_ADDR);
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_map_bars(&vp);
 }
 
 static void destroy_device(void)
@@ -286,7 +137,7 @@ static size_t vq_rpc(void *opaque, const uint8_t *req, size_t len,
 		b[n++] = (struct vbuf){ in, (uint32_t)room, true };
 	}
 	vdrv_add(&drv, b, n, indirect_bufs);
-	kick();
+	vpci_kick(&vp, 0);
 	if (!wait_used(want)) {
 		CHECK(!"request completed");
 		return 0;
@@ -312,16 +163,16 @@ static void test_config(void)
 	uint64_t f;
 
 	create_device("share_1", false);
-	CHECK_EQ(cfg_rd(PCI_DEVICE_ID, 2), 0x1040 + VIRTIO_9P_DEVICE_ID);
-	CHECK_EQ(cfg_rd(0x08, 4) >> 8, 0x018000);
-	f = device_features();
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_DEVICE_ID, 2), 0x1040 + VIRTIO_9P_DEVICE_ID);
+	CHECK_EQ(vpci_cfg_rd(&vp, 0x08, 4) >> 8, 0x018000);
+	f = vpci_device_features(&vp);
 	CHECK(f & (1ull << VIRTIO_9P_MOUNT_TAG));
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF, 2), 7);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF, 2), 7);
 	{
 		char tag[8];
 
 		for (unsigned i = 0; i < 7; i++)
-			tag[i] = (char)bar_rd(VIRTIO_PCI_DEVICE_OFF + 2 + i, 1);
+			tag[i] = (char)vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + 2 + i, 1);
 		tag[7] = 0;
 		CHECK(!strcmp(tag, "share_1"));
 	}
@@ -391,17 +242,17 @@ static void session(bool split, bool indirect)
 static void test_session(void)
 {
 	create_device("t", false);
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	driver_init(true, ~0ull);
 	session(false, false);
 	session(true, false);
 	session(true, true);
-	CHECK(__atomic_load_n(&msi_count[1], __ATOMIC_SEQ_CST) > 0);
-	CHECK_EQ(msi_bad, 0);
+	CHECK(__atomic_load_n(&host_irqs.msi[1], __ATOMIC_SEQ_CST) > 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	/* A guest reset: the fids are gone. */
 	CHECK(virtio_9p_nfids(v9) > 0);
-	set_status(0);
-	CHECK_EQ(status(), 0);
+	vpci_set_status(&vp, 0);
+	CHECK_EQ(vpci_status(&vp), 0);
 	CHECK_EQ(virtio_9p_nfids(v9), 0);
 	destroy_device();
 }
@@ -436,10 +287,10 @@ static void test_hostile(void)
 		struct vbuf b = { out, 16, false };
 
 		vdrv_add(&drv, &b, 1, false);
-		kick();
+		vpci_kick(&vp, 0);
 	}
 	usleep(20000);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	CHECK_EQ(vdrv_used_idx(&drv), want);
 	CHECK(!vdrv_get_used(&drv, &id, &used));
 	g_free(c);
@@ -532,11 +383,9 @@ int main(void)
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
 	vdrv_init(&drv, &mem, QSIZE, RING_BASE, 16u << 20);
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
+	host = vp.host;
+	mmio = vp.mmio;
 
 	RUN_TEST(test_config);
 	RUN_TEST(test_session);

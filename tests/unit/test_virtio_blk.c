@@ -21,6 +21,7 @@
 
 #include "testlib.h"
 #include "statetest.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "block/block.h"
@@ -49,32 +50,12 @@ static struct pci_host *host;
 static struct virtio_blk *vb;
 static struct blk *disk;
 static struct vdrv drv;
+static struct vpci vp = {
+	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
 
 /* What the PCI host delivered (under the device lock). */
-static unsigned msi_count[8], msi_bad;
-static unsigned pirq_level[4], pirq_rises[4];
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	if (pirq < 4) {
-		if (level && !pirq_level[pirq])
-			pirq_rises[pirq]++;
-		pirq_level[pirq] = level;
-	}
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	/* Runs on block workers: no CHECK here (its counters are the main
-	 * thread's); destroy_device() looks at msi_bad. */
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 static char *tpath(const char *name)
 {
@@ -87,68 +68,6 @@ static char *tpath(const char *name)
 }
 
 /* ---- locked accesses, as a vCPU would make them ------------------------ */
-
-static uint32_t cfg_rd(unsigned off, unsigned size)
-{
-	uint32_t v;
-
-	pthread_mutex_lock(&lock);
-	v = pci_config_read(host, 0, DEVFN, off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void cfg_wr(unsigned off, unsigned size, uint32_t v)
-{
-	pthread_mutex_lock(&lock);
-	pci_config_write(host, 0, DEVFN, off, size, v);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint64_t bar_rd(uint64_t off, unsigned size)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&lock);
-	v = io_read(mmio, BAR_ADDR + off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void bar_wr(uint64_t off, uint64_t v, unsigned size)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, BAR_ADDR + off, v, size);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint8_t status(void)
-{
-	return (uint8_t)bar_rd(VIRTIO_PCI_COMMON_STATUS, 1);
-}
-
-static void set_status(uint8_t s)
-{
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, s, 1);
-}
-
-static uint64_t device_features(void)
-{
-	uint64_t f;
-
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	f = bar_rd(VIRTIO_PCI_COMMON_DF, 4);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
-	return f | bar_rd(VIRTIO_PCI_COMMON_DF, 4) << 32;
-}
-
-static void write_driver_features(uint64_t f)
-{
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-}
 
 static double now_s(void)
 {
@@ -183,9 +102,7 @@ static void create_device_mq(struct blk *b, const char *serial, unsigned nq)
 	char err[256];
 
 	disk = b;
-	memset(msi_count, 0, sizeof(msi_count));
-	memset(pirq_level, 0, sizeof(pirq_level));
-	memset(pirq_rises, 0, sizeof(pirq_rises));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	vb = virtio_blk_new(&c, err, sizeof(err));
 	pthread_mutex_unlock(&lock);
@@ -194,12 +111,7 @@ static void create_device_mq(struct blk *b, const char *serial, unsigned nq)
 		fprintf(stderr, "  %s\n", err);
 		exit(1);
 	}
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, (uint32_t)BAR_ADDR);
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
-	       (uint32_t)(BAR_ADDR >> 32));
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4,
-	       (uint32_t)MSIX_ADDR);
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_map_bars(&vp);
 }
 
 static void create_device(struct blk *b, const char *serial)
@@ -211,23 +123,12 @@ static void destroy_device(void)
 {
 	virtio_blk_drain(vb);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_bad, 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	virtio_blk_free(vb);
 	pthread_mutex_unlock(&lock);
 	blk_close(disk);
 	vb = NULL;
 	disk = NULL;
-}
-
-/* Program MSI-X vector @v to send data MSI_BASE_DATA + v. */
-static void msix_program(unsigned v)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, MSIX_ADDR + 16 * v, 0xfee00000u, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 4, 0, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 8, MSI_BASE_DATA + v, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 12, 0, 4);	/* unmask */
-	pthread_mutex_unlock(&lock);
 }
 
 /*
@@ -237,73 +138,23 @@ static void msix_program(unsigned v)
  */
 static uint64_t driver_init(bool msix, uint64_t want)
 {
+	uint16_t max = 0;
 	uint64_t f;
 
-	set_status(0);
-	CHECK_EQ(status(), 0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	f = device_features() & want;
-	write_driver_features(f);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(status() & VIRTIO_CONFIG_S_FEATURES_OK);
-
-	if (msix) {
-		msix_program(0);
-		msix_program(1);
-		cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);	/* enable */
-		bar_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
-		CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_MSIX, 2), 0);
-	} else {
-		cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0);
-	}
+	CHECK(vpci_driver_start(&vp, want, 0, msix, 2, MSI_BASE_DATA, &f));
 	vdrv_init(&drv, &mem, QSIZE, RING_BASE, 16u << 20);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
-	if (msix) {
-		bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
-		CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_MSIX, 2), 1);
-	}
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)drv.desc, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCHI, drv.desc >> 32, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, drv.avail, 8);	/* one 64-bit */
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)drv.used, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDHI, 0, 4);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_AVAILLO, 4), drv.avail);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK_EQ(status(), 0x0f);
+	CHECK(vpci_queue_setup(&vp, 0, &drv, msix ? 1 : -1, &max));
+	CHECK_EQ(max, VIRTIO_BLK_QUEUE_SIZE);
+	CHECK_EQ(vpci_driver_ok(&vp), 0x0f);
 	return f;
 }
 
 #define ALL_FEATURES	(~0ull)
 
-static void kick(void)
-{
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF + 0 * VIRTIO_PCI_NOTIFY_MULT, 0, 2);
-}
-
 /* Wait (at most 10 s) until the used idx reaches @idx. */
 static bool wait_used(uint16_t idx)
 {
-	double t0 = now_s();
-
-	while (now_s() - t0 < 10) {
-		uint16_t u;
-
-		pthread_mutex_lock(&lock);
-		u = vdrv_used_idx(&drv);
-		pthread_mutex_unlock(&lock);
-		if (u == idx)
-			return true;
-		usleep(500);
-	}
-	return false;
+	return vdrv_wait_used(&drv, &lock, idx, false, 500, 10000);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -360,7 +211,7 @@ static uint8_t do_req(uint32_t type, uint64_t sector, uint64_t data,
 	struct blkreq r = add_req(type, sector, data, data_len, false);
 	uint32_t id, len = 0;
 
-	kick();
+	vpci_kick(&vp, 0);
 	if (!wait_used(want)) {
 		CHECK(!"request completed");
 		return 0xff;
@@ -432,30 +283,30 @@ static void test_discovery(void)
 	unsigned seen = 0, pos, guard = 0;
 
 	create_device(open_disk(make_raw("disc.img"), false, BLK_FMT_RAW), "x");
-	CHECK_EQ(cfg_rd(PCI_VENDOR_ID, 2), 0x1af4);
-	CHECK_EQ(cfg_rd(PCI_DEVICE_ID, 2), 0x1042);
-	CHECK(cfg_rd(PCI_REVISION_ID, 1) >= 1);
-	CHECK(cfg_rd(PCI_SUBSYSTEM_ID, 2) >= 0x40);
-	CHECK_EQ(cfg_rd(PCI_CLASS_DEVICE, 2), 0x0180);
-	CHECK_EQ(cfg_rd(PCI_INTERRUPT_PIN, 1), 1);
-	CHECK(cfg_rd(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
-	for (pos = cfg_rd(PCI_CAPABILITY_LIST, 1); pos && guard < 16;
-	     pos = cfg_rd(pos + 1, 1), guard++) {
-		unsigned id = cfg_rd(pos, 1), type, bar, off, len;
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_VENDOR_ID, 2), 0x1af4);
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_DEVICE_ID, 2), 0x1042);
+	CHECK(vpci_cfg_rd(&vp, PCI_REVISION_ID, 1) >= 1);
+	CHECK(vpci_cfg_rd(&vp, PCI_SUBSYSTEM_ID, 2) >= 0x40);
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_CLASS_DEVICE, 2), 0x0180);
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_INTERRUPT_PIN, 1), 1);
+	CHECK(vpci_cfg_rd(&vp, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+	for (pos = vpci_cfg_rd(&vp, PCI_CAPABILITY_LIST, 1); pos && guard < 16;
+	     pos = vpci_cfg_rd(&vp, pos + 1, 1), guard++) {
+		unsigned id = vpci_cfg_rd(&vp, pos, 1), type, bar, off, len;
 
 		if (id == PCI_CAP_ID_MSIX) {
 			/* Table size field is N-1: 1 queue + config. */
-			CHECK_EQ(cfg_rd(pos + 2, 2) & 0x7ff, 1);
-			CHECK_EQ(cfg_rd(pos + 4, 4), VIRTIO_PCI_MSIX_BAR);
+			CHECK_EQ(vpci_cfg_rd(&vp, pos + 2, 2) & 0x7ff, 1);
+			CHECK_EQ(vpci_cfg_rd(&vp, pos + 4, 4), VIRTIO_PCI_MSIX_BAR);
 			seen |= 1u << 7;
 			continue;
 		}
 		CHECK_EQ(id, PCI_CAP_ID_VNDR);
-		type = cfg_rd(pos + 3, 1);
-		bar = cfg_rd(pos + 4, 1);
-		off = cfg_rd(pos + 8, 4);
-		len = cfg_rd(pos + 12, 4);
-		CHECK(cfg_rd(pos + 2, 1) >= 16);
+		type = vpci_cfg_rd(&vp, pos + 3, 1);
+		bar = vpci_cfg_rd(&vp, pos + 4, 1);
+		off = vpci_cfg_rd(&vp, pos + 8, 4);
+		len = vpci_cfg_rd(&vp, pos + 12, 4);
+		CHECK(vpci_cfg_rd(&vp, pos + 2, 1) >= 16);
 		seen |= 1u << type;
 		switch (type) {
 		case VIRTIO_PCI_CAP_COMMON_CFG:
@@ -463,7 +314,7 @@ static void test_discovery(void)
 			break;
 		case VIRTIO_PCI_CAP_NOTIFY_CFG:
 			CHECK(bar == VIRTIO_PCI_BAR && off == VIRTIO_PCI_NOTIFY_OFF);
-			CHECK_EQ(cfg_rd(pos + 16, 4), VIRTIO_PCI_NOTIFY_MULT);
+			CHECK_EQ(vpci_cfg_rd(&vp, pos + 16, 4), VIRTIO_PCI_NOTIFY_MULT);
 			CHECK(len >= 2);
 			break;
 		case VIRTIO_PCI_CAP_ISR_CFG:
@@ -473,7 +324,7 @@ static void test_discovery(void)
 			CHECK(bar == VIRTIO_PCI_BAR && len == VIRTIO_BLK_CFG_LEN);
 			break;
 		case VIRTIO_PCI_CAP_PCI_CFG:
-			CHECK_EQ(cfg_rd(pos + 2, 1), 20);
+			CHECK_EQ(vpci_cfg_rd(&vp, pos + 2, 1), 20);
 			break;
 		default:
 			CHECK(!"known capability type");
@@ -481,9 +332,9 @@ static void test_discovery(void)
 	}
 	CHECK_EQ(seen, (1u << 7) | 0x3e);
 	/* BAR 4 is 64-bit memory of 16 KiB: sizing reads the mask back. */
-	cfg_wr(PCI_COMMAND, 2, 0);
-	cfg_wr(PCI_BASE_ADDRESS_0 + 16, 4, 0xffffffff);
-	CHECK_EQ(cfg_rd(PCI_BASE_ADDRESS_0 + 16, 4), 0xffffc004u);
+	vpci_cfg_wr(&vp, PCI_COMMAND, 2, 0);
+	vpci_cfg_wr(&vp, PCI_BASE_ADDRESS_0 + 16, 4, 0xffffffff);
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_BASE_ADDRESS_0 + 16, 4), 0xffffc004u);
 	destroy_device();
 }
 
@@ -493,7 +344,7 @@ static void test_features_and_config(void)
 
 	create_device(open_disk(make_raw("feat.img"), false, BLK_FMT_RAW),
 		      "serial-0123");
-	f = device_features();
+	f = vpci_device_features(&vp);
 	CHECK(f & (1ull << VIRTIO_F_VERSION_1));
 	CHECK(f & (1ull << VIRTIO_F_INDIRECT_DESC));
 	CHECK(f & (1ull << VIRTIO_F_EVENT_IDX));
@@ -503,47 +354,47 @@ static void test_features_and_config(void)
 	CHECK(f & (1ull << VIRTIO_BLK_F_SEG_MAX));
 	CHECK(!(f & (1ull << VIRTIO_BLK_F_RO)));
 	CHECK(!(f & (1ull << VIRTIO_BLK_F_MQ)));
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 2, 4);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_DF, 4), 0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_NUMQ, 2), 1);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_DFSELECT, 2, 4);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_DF, 4), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_NUMQ, 2), 1);
 
 	/* Device config: capacity as two 32-bit halves and as one 64-bit. */
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY, 4),
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY, 4),
 		 DISK_SIZE / 512);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY + 4, 4), 0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY, 8),
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY + 4, 4), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY, 8),
 		 DISK_SIZE / 512);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_SEG_MAX, 4),
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_SEG_MAX, 4),
 		 VIRTIO_BLK_SEG_MAX);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_BLK_SIZE, 4), 512);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, 4), 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_WZ_MAY_UNMAP, 1), 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + 0x100, 4), 0);	/* past it */
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_BLK_SIZE, 4), 512);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, 4), 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_WZ_MAY_UNMAP, 1), 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + 0x100, 4), 0);	/* past it */
 
 	/* §3.1.1: without VERSION_1, FEATURES_OK does not stick. */
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(f & ~(1ull << VIRTIO_F_VERSION_1));
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, f & ~(1ull << VIRTIO_F_VERSION_1));
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_FEATURES_OK));
 	/* Nor with a bit the device never offered. */
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(f | (1ull << 50));
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, f | (1ull << 50));
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_FEATURES_OK));
 	/* A queue size that is not a power of two is refused. */
-	set_status(0);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, 100, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
+	vpci_set_status(&vp, 0);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SIZE, 100, 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
 	/* A queue that does not exist reads size 0. */
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0);
 	/* MSI-X vectors beyond the table read back NO_VECTOR. */
-	bar_wr(VIRTIO_PCI_COMMON_MSIX, 5, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_MSIX, 5, 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
 
 	/* The full negotiation works, and GET_ID returns the serial. */
 	driver_init(true, ALL_FEATURES);
@@ -567,26 +418,26 @@ static void test_pci_cfg_window(void)
 	const unsigned c = VIRTIO_PCI_CAP_PCICFG_OFF;
 
 	create_device(open_disk(make_raw("win.img"), false, BLK_FMT_RAW), NULL);
-	cfg_wr(c + 4, 1, VIRTIO_PCI_BAR);
-	cfg_wr(c + 12, 4, 2);
-	cfg_wr(c + 8, 4, VIRTIO_PCI_COMMON_NUMQ);
-	CHECK_EQ(cfg_rd(c + 16, 2), 1);
-	cfg_wr(c + 12, 4, 4);
-	cfg_wr(c + 8, 4, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY);
-	CHECK_EQ(cfg_rd(c + 16, 4), DISK_SIZE / 512);
+	vpci_cfg_wr(&vp, c + 4, 1, VIRTIO_PCI_BAR);
+	vpci_cfg_wr(&vp, c + 12, 4, 2);
+	vpci_cfg_wr(&vp, c + 8, 4, VIRTIO_PCI_COMMON_NUMQ);
+	CHECK_EQ(vpci_cfg_rd(&vp, c + 16, 2), 1);
+	vpci_cfg_wr(&vp, c + 12, 4, 4);
+	vpci_cfg_wr(&vp, c + 8, 4, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_CAPACITY);
+	CHECK_EQ(vpci_cfg_rd(&vp, c + 16, 4), DISK_SIZE / 512);
 	/* A write through the window: device_status. */
-	cfg_wr(c + 12, 4, 1);
-	cfg_wr(c + 8, 4, VIRTIO_PCI_COMMON_STATUS);
-	cfg_wr(c + 16, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	CHECK_EQ(status(), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vpci_cfg_wr(&vp, c + 12, 4, 1);
+	vpci_cfg_wr(&vp, c + 8, 4, VIRTIO_PCI_COMMON_STATUS);
+	vpci_cfg_wr(&vp, c + 16, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	CHECK_EQ(vpci_status(&vp), VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	/* Misaligned or another BAR: no BAR access happens. */
-	cfg_wr(c + 12, 4, 4);
-	cfg_wr(c + 8, 4, VIRTIO_PCI_ISR_OFF + 2);
-	cfg_rd(c + 16, 4);
-	cfg_wr(c + 4, 1, 0);
-	cfg_wr(c + 8, 4, 0);
-	cfg_wr(c + 16, 4, 0);
-	CHECK_EQ(status(), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vpci_cfg_wr(&vp, c + 12, 4, 4);
+	vpci_cfg_wr(&vp, c + 8, 4, VIRTIO_PCI_ISR_OFF + 2);
+	vpci_cfg_rd(&vp, c + 16, 4);
+	vpci_cfg_wr(&vp, c + 4, 1, 0);
+	vpci_cfg_wr(&vp, c + 8, 4, 0);
+	vpci_cfg_wr(&vp, c + 16, 4, 0);
+	CHECK_EQ(vpci_status(&vp), VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	destroy_device();
 }
 
@@ -625,25 +476,25 @@ static void test_read_write(bool msix)
 	/* Interrupts: MSI-X vector 1 per completion, or INTx + ISR. */
 	pthread_mutex_lock(&lock);
 	if (msix) {
-		CHECK(msi_count[1] >= 1);
-		CHECK_EQ(msi_count[0], 0);	/* no config change */
-		CHECK_EQ(pirq_rises[0] + pirq_rises[1] + pirq_rises[2] +
-			 pirq_rises[3], 0);
+		CHECK(host_irqs.msi[1] >= 1);
+		CHECK_EQ(host_irqs.msi[0], 0);	/* no config change */
+		CHECK_EQ(host_irqs.pirq_rises[0] + host_irqs.pirq_rises[1] + host_irqs.pirq_rises[2] +
+			 host_irqs.pirq_rises[3], 0);
 	} else {
 		unsigned pirq = pci_intx_to_pirq(DEVFN >> 3, 1);
 
-		CHECK_EQ(msi_count[1], 0);
-		CHECK_EQ(pirq_level[pirq], 1);
+		CHECK_EQ(host_irqs.msi[1], 0);
+		CHECK_EQ(host_irqs.pirq_level[pirq], 1);
 	}
 	pthread_mutex_unlock(&lock);
 	if (!msix) {
 		unsigned pirq = pci_intx_to_pirq(DEVFN >> 3, 1);
 
-		CHECK(cfg_rd(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
-		CHECK_EQ(bar_rd(VIRTIO_PCI_ISR_OFF, 1), 1);	/* queue bit */
-		CHECK_EQ(pirq_level[pirq], 0);			/* read lowers it */
-		CHECK_EQ(bar_rd(VIRTIO_PCI_ISR_OFF, 1), 0);
-		CHECK(!(cfg_rd(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT));
+		CHECK(vpci_cfg_rd(&vp, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1), 1);	/* queue bit */
+		CHECK_EQ(host_irqs.pirq_level[pirq], 0);			/* read lowers it */
+		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1), 0);
+		CHECK(!(vpci_cfg_rd(&vp, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT));
 	}
 	free(want);
 	destroy_device();
@@ -684,7 +535,7 @@ static void test_framing_and_indirect(void)
 	b[0] = (struct vbuf){ g, 16 + 1024, false };
 	b[1] = (struct vbuf){ st, 1, true };
 	head = vdrv_add(&drv, b, 2, false);
-	kick();
+	vpci_kick(&vp, 0);
 	CHECK(wait_used(1));
 	CHECK(vdrv_get_used(&drv, &id, &len));
 	CHECK_EQ(id, head);
@@ -694,7 +545,7 @@ static void test_framing_and_indirect(void)
 	/* The same data read back through an indirect table. */
 	g = vdrv_alloc(&drv, 2048, 512);
 	r = add_req(VIRTIO_BLK_T_IN, 9, g, 1024, true);
-	kick();
+	vpci_kick(&vp, 0);
 	CHECK(wait_used(2));
 	CHECK(vdrv_get_used(&drv, &id, &len));
 	CHECK_EQ(id, r.head);
@@ -806,12 +657,12 @@ static void test_bad_requests(void)
 		b[0] = (struct vbuf){ buf, 8, false };
 		b[1] = (struct vbuf){ st, 1, true };
 		vdrv_add(&drv, b, 2, false);
-		kick();
+		vpci_kick(&vp, 0);
 		CHECK(wait_used(drv.used_seen + 1));
 		CHECK(vdrv_get_used(&drv, &id, &len));
 		CHECK_EQ(*(uint8_t *)vdrv_hva(&drv, st, 1), VIRTIO_BLK_S_IOERR);
 	}
-	CHECK_EQ(status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	CHECK_EQ(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 	free(orig);
 	destroy_device();
 }
@@ -874,7 +725,7 @@ static void test_reset_inflight(void)
 
 	t0 = now_s();
 	while (now_s() - t0 < 10 && !saw_zero) {
-		saw_zero = status() == 0;
+		saw_zero = vpci_status(&vp) == 0;
 		usleep(200);
 	}
 	CHECK(saw_zero);
@@ -882,8 +733,8 @@ static void test_reset_inflight(void)
 	CHECK_EQ(vdrv_used_idx(&drv), 0);		/* results dropped */
 	for (int i = 0; i < 16; i++)
 		CHECK_EQ(req_status(&r[i]), 0xff);	/* status untouched */
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
 
 	/* Working again after re-initialisation. */
 	driver_init(true, ALL_FEATURES);
@@ -892,8 +743,8 @@ static void test_reset_inflight(void)
 	CHECK(file_equals(path, 0, vdrv_hva(&drv, buf, 4096), 4096));
 
 	/* A reset with nothing in flight completes at once. */
-	set_status(0);
-	CHECK_EQ(status(), 0);
+	vpci_set_status(&vp, 0);
+	CHECK_EQ(vpci_status(&vp), 0);
 	destroy_device();
 }
 
@@ -912,13 +763,13 @@ static void test_hostile_ring(void)
 	vdrv_write_desc(&drv, drv.desc, 1, buf, 16, VIRTQ_DESC_F_NEXT, 0);
 	vdrv_publish(&drv, 0);
 	t0 = now_s();
-	kick();
+	vpci_kick(&vp, 0);
 	CHECK(now_s() - t0 < 1.0);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[0], 1);			/* config vector */
+	CHECK_EQ(host_irqs.msi[0], 1);			/* config vector */
 	pthread_mutex_unlock(&lock);
-	kick();
+	vpci_kick(&vp, 0);
 	CHECK_EQ(vdrv_used_idx(&drv), 0);
 
 	/* A chain without a device-writable byte: no status to write. */
@@ -928,29 +779,29 @@ static void test_hostile_ring(void)
 
 		vdrv_add(&drv, &b, 1, false);
 	}
-	kick();
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vpci_kick(&vp, 0);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	/* Rings outside RAM at queue_enable. */
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(1ull << VIRTIO_F_VERSION_1);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, 1ull << VIRTIO_F_VERSION_1);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, 0xfff00000u, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCHI, 0x7, 4);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_DESCLO, 0xfff00000u, 4);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_DESCHI, 0x7, 4);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
 
 	/* Garbage register accesses: ignored. */
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0xffff, 2);
-	bar_wr(0xffc, 0xffffffff, 4);
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF + 0x800, 0, 2);
-	bar_rd(VIRTIO_PCI_COMMON_Q_DESCLO + 2, 4);
-	bar_wr(VIRTIO_PCI_ISR_OFF, 0xff, 1);
-	set_status(0);
-	CHECK_EQ(status(), 0);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_STATUS, 0xffff, 2);
+	vpci_wr(&vp, 0xffc, 0xffffffff, 4);
+	vpci_wr(&vp, VIRTIO_PCI_NOTIFY_OFF + 0x800, 0, 2);
+	vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_DESCLO + 2, 4);
+	vpci_wr(&vp, VIRTIO_PCI_ISR_OFF, 0xff, 1);
+	vpci_set_status(&vp, 0);
+	CHECK_EQ(vpci_status(&vp), 0);
 	destroy_device();
 }
 
@@ -966,27 +817,27 @@ static void test_interrupt_suppression(void)
 	vdrv_set_used_event(&drv, 5);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 0);
+	CHECK_EQ(host_irqs.msi[1], 0);
 	pthread_mutex_unlock(&lock);
 	vdrv_set_used_event(&drv, 1);		/* the next one, please */
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 1);
+	CHECK_EQ(host_irqs.msi[1], 1);
 	pthread_mutex_unlock(&lock);
 	/* The device asks to be kicked for the next buffer. */
 	CHECK_EQ(vdrv_avail_event(&drv), 2);
 
 	driver_init(true, ~(1ull << VIRTIO_F_EVENT_IDX));
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	vdrv_set_avail_flags(&drv, VIRTQ_AVAIL_F_NO_INTERRUPT);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 0);
+	CHECK_EQ(host_irqs.msi[1], 0);
 	pthread_mutex_unlock(&lock);
 	vdrv_set_avail_flags(&drv, 0);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 1);
+	CHECK_EQ(host_irqs.msi[1], 1);
 	pthread_mutex_unlock(&lock);
 	destroy_device();
 }
@@ -1008,7 +859,7 @@ static void test_many_requests(void)
 	for (int i = 0; i < 20; i++)
 		r[i] = add_req(VIRTIO_BLK_T_IN, (uint64_t)i * 797, buf + i * 8192,
 			       8192, i & 1);
-	kick();
+	vpci_kick(&vp, 0);
 	CHECK(wait_used(20));
 	while (vdrv_get_used(&drv, &id, &len)) {
 		CHECK(id < QSIZE && !seen[id]);
@@ -1041,39 +892,39 @@ static void test_multiqueue(void)
 	create_device_mq(open_disk(path, false, BLK_FMT_RAW), NULL, 2);
 	f = driver_init(true, ALL_FEATURES);
 	CHECK(f & (1ull << VIRTIO_BLK_F_MQ));
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_NUMQ, 2), 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_NUM_QUEUES, 2), 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_NUMQ, 2), 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_BLK_CFG_NUM_QUEUES, 2), 2);
 	/* Queue 1 on its own rings, vector 2. */
 	q0 = drv;
 	vdrv_init(&drv, &mem, QSIZE, RING_BASE + (32u << 20), 1u << 20);
-	msix_program(2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_NOFF, 2), 1);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_MSIX, 2), 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, drv.desc, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, drv.avail, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, drv.used, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	vpci_msix_program(&vp, 2, MSI_BASE_DATA + 2);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_NOFF, 2), 1);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_MSIX, 2, 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_MSIX, 2), 2);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_DESCLO, drv.desc, 8);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_AVAILLO, drv.avail, 8);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_USEDLO, drv.used, 8);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
 	buf = vdrv_alloc(&drv, 4096, 4096);
 	r = add_req(VIRTIO_BLK_T_IN, 64, buf, 4096, false);
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF + 1 * VIRTIO_PCI_NOTIFY_MULT, 1, 2);
+	vpci_wr(&vp, VIRTIO_PCI_NOTIFY_OFF + 1 * VIRTIO_PCI_NOTIFY_MULT, 1, 2);
 	CHECK(wait_used(1));
 	CHECK(vdrv_get_used(&drv, &id, &len));
 	CHECK_EQ(id, r.head);
 	CHECK_EQ(req_status(&r), VIRTIO_BLK_S_OK);
 	CHECK(memcmp(vdrv_hva(&drv, buf, 4096), orig + 64 * 512, 4096) == 0);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[2], 1);
-	CHECK_EQ(msi_count[1], 0);
+	CHECK_EQ(host_irqs.msi[2], 1);
+	CHECK_EQ(host_irqs.msi[1], 0);
 	pthread_mutex_unlock(&lock);
 	/* Queue 0 is unaffected and still works. */
 	drv = q0;
 	CHECK_EQ(vdrv_used_idx(&drv), 0);
 	CHECK_EQ(do_req(VIRTIO_BLK_T_IN, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[1], 1);
+	CHECK_EQ(host_irqs.msi[1], 1);
 	pthread_mutex_unlock(&lock);
 	free(orig);
 	destroy_device();
@@ -1132,7 +983,6 @@ static void test_bad_config(void)
 	CHECK(strstr(err, "in use") != NULL);
 	blk_close(b);
 }
-
 
 static GVariant *vblk_save(void)
 {
@@ -1193,11 +1043,11 @@ static void test_save_load(void)
 		fprintf(stderr, "  (%s)\n", err);
 	s2 = vblk_save();
 	CHECK(s2 && g_variant_equal(s1, s2));
-	CHECK_EQ(status(), 0x0f);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_ISR_OFF, 1), 1);	/* the pending INTx */
+	CHECK_EQ(vpci_status(&vp), 0x0f);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1), 1);	/* the pending INTx */
 
 	/* The next request, in the same rings: read back what was written. */
 	memset(vdrv_hva(&drv, buf, 8192), 0, 8192);
@@ -1265,11 +1115,9 @@ int main(void)
 		SKIP("cannot make a temporary directory");
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
+	host = vp.host;
+	mmio = vp.mmio;
 
 	RUN_TEST(test_discovery);
 	RUN_TEST(test_features_and_config);

@@ -18,6 +18,7 @@
 
 #include "testlib.h"
 #include "statetest.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -45,6 +46,14 @@ static struct pci_host *host;
 static struct virtio_console *vc;
 static struct vcon_port *port1, *port2;
 static struct vdrv q[NQ];
+static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
+static struct vpci vp = {
+	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
+/* The same function for accesses made with the device lock held. */
+static struct vpci vp_raw = {
+	.devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
 
 /* The host side's callbacks (device lock held). */
 struct host_side {
@@ -69,53 +78,6 @@ static void on_open(void *o, bool open)
 static const struct vcon_port_ops host_ops_port = {
 	on_readable, on_open, on_writable,
 };
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque; (void)pirq; (void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque; (void)addr; (void)data;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
-
-static uint64_t bar_rd(uint64_t off, unsigned size)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&lock);
-	v = io_read(mmio, BAR_ADDR + off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void bar_wr(uint64_t off, uint64_t v, unsigned size)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, BAR_ADDR + off, v, size);
-	pthread_mutex_unlock(&lock);
-}
-
-static void kick(unsigned qn)
-{
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF + qn * VIRTIO_PCI_NOTIFY_MULT, qn, 2);
-}
-
-static void program_bars_raw(void)
-{
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4,
-			 (uint32_t)BAR_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4,
-			 4, (uint32_t)(BAR_ADDR >> 32));
-	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR,
-			 4, (uint32_t)MSIX_ADDR);
-	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2,
-			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-}
 
 static struct virtio_console *new_device_raw(void)
 {
@@ -143,7 +105,7 @@ static void create_device(void)
 	CHECK(port1 && port2);
 	pthread_mutex_lock(&lock);
 	vc = new_device_raw();
-	program_bars_raw();
+	vpci_map_bars(&vp_raw);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -157,52 +119,27 @@ static void destroy_device(void)
 	vc = NULL;
 }
 
-static uint64_t device_features(void)
-{
-	uint64_t f;
-
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	f = bar_rd(VIRTIO_PCI_COMMON_DF, 4);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
-	return f | bar_rd(VIRTIO_PCI_COMMON_DF, 4) << 32;
-}
-
 static void setup_queue(unsigned qn)
 {
-	struct vdrv *d = &q[qn];
+	uint16_t max = 0;
 
-	vdrv_init(d, &mem, QSIZE, Q_BASE(qn), DATA_LEN);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, qn, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_CONSOLE_QUEUE_SIZE);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d->desc, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, d->avail, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, d->used, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+	vdrv_init(&q[qn], &mem, QSIZE, Q_BASE(qn), DATA_LEN);
+	CHECK(vpci_queue_setup(&vp, qn, &q[qn], -1, &max));
+	CHECK_EQ(max, VIRTIO_CONSOLE_QUEUE_SIZE);
 }
 
 /* §3.1.1: features (MULTIPORT + VERSION_1), all queues, DRIVER_OK. */
 static void driver_init(void)
 {
-	uint64_t f;
+	uint64_t want = (1ull << VIRTIO_CONSOLE_F_MULTIPORT) |
+			(1ull << VIRTIO_F_VERSION_1), f;
 
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 3, 1);
-	f = device_features();
-	CHECK(f & (1ull << VIRTIO_CONSOLE_F_MULTIPORT));
-	CHECK(f & (1ull << VIRTIO_F_VERSION_1));
-	f &= (1ull << VIRTIO_CONSOLE_F_MULTIPORT) | (1ull << VIRTIO_F_VERSION_1);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0x0b, 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_NUMQ, 2), NQ);
+	CHECK(vpci_driver_start(&vp, want, 0, false, 0, 0, &f));
+	CHECK_EQ(f, want);	/* both offered */
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_NUMQ, 2), NQ);
 	for (unsigned i = 0; i < NQ; i++)
 		setup_queue(i);
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1), 0x0f);
+	CHECK_EQ(vpci_driver_ok(&vp), 0x0f);
 }
 
 /* ---- chains ------------------------------------------------------------- */
@@ -215,7 +152,7 @@ static void post_rx(unsigned qn, unsigned n, uint32_t len)
 
 		vdrv_add(&q[qn], &b, 1, false);
 	}
-	kick(qn);
+	vpci_kick(&vp, qn);
 }
 
 /* A device-readable chain holding @len bytes of @p split over @nseg
@@ -286,7 +223,7 @@ static void send_ctrl(uint32_t id, uint16_t event, uint16_t value)
 	memcpy(b + 4, &le, 2);
 	memcpy(b + 6, &lv, 2);
 	add_tx(VIRTIO_CONSOLE_CTRL_TXQ, b, 8, 1);
-	kick(VIRTIO_CONSOLE_CTRL_TXQ);
+	vpci_kick(&vp, VIRTIO_CONSOLE_CTRL_TXQ);
 }
 
 static void expect_ctrl(uint32_t id, uint16_t event, uint16_t value,
@@ -355,8 +292,8 @@ static void test_discovery(void)
 	CHECK_EQ(pci_config_read(host, 0, DEVFN, 0x09, 1) |
 		 pci_config_read(host, 0, DEVFN, 0x0a, 2) << 8, 0x078000);
 	pthread_mutex_unlock(&lock);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_CONSOLE_CFG_MAX_NR_PORTS, 4), 3);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_CONSOLE_CFG_COLS, 2), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_CONSOLE_CFG_MAX_NR_PORTS, 4), 3);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_CONSOLE_CFG_COLS, 2), 0);
 	CHECK_EQ(vcon_port_write(port1, "x", 1), -EPIPE);	/* not open */
 	destroy_device();
 }
@@ -376,7 +313,7 @@ static void test_bring_up_and_open(void)
 	send_ctrl(2, VIRTIO_CONSOLE_PORT_OPEN, 1);
 	CHECK(hs2.open && vcon_port_guest_open(port2));
 	/* A driver reset closes it. */
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_STATUS, 0, 1);
 	CHECK(!hs2.open && hs2.closes == 1);
 	CHECK(!vcon_port_guest_open(port2));
 	/* Bring-up again from scratch works. */
@@ -396,7 +333,7 @@ static void test_data_both_ways(void)
 	fill(out, sizeof(out), 1);
 	add_tx(VIRTIO_CONSOLE_TXQ(1), out, 1000, 1);
 	add_tx(VIRTIO_CONSOLE_TXQ(1), out + 1000, 19000, 3);
-	kick(VIRTIO_CONSOLE_TXQ(1));
+	vpci_kick(&vp, VIRTIO_CONSOLE_TXQ(1));
 	CHECK(hs1.readable >= 1);
 	CHECK_EQ(vcon_port_pending(port1), sizeof(out));
 	CHECK_EQ(vcon_port_wait(port1, 0), 1);
@@ -420,7 +357,7 @@ static void test_data_both_ways(void)
 	CHECK(memcmp(got, out + 5000, 3000) == 0);
 	/* Port 0 (no host side): what the guest writes there is dropped. */
 	add_tx(VIRTIO_CONSOLE_TXQ(0), "zz", 2, 1);
-	kick(VIRTIO_CONSOLE_TXQ(0));
+	vpci_kick(&vp, VIRTIO_CONSOLE_TXQ(0));
 	CHECK_EQ(vdrv_used_idx(&q[1]), 1);
 	destroy_device();
 }
@@ -438,7 +375,7 @@ static void test_backpressure(void)
 	fill(out, sizeof(out), 3);
 	for (unsigned i = 0; i < 12; i++)
 		add_tx(VIRTIO_CONSOLE_TXQ(1), out + i * 16384, 16384, 2);
-	kick(VIRTIO_CONSOLE_TXQ(1));
+	vpci_kick(&vp, VIRTIO_CONSOLE_TXQ(1));
 	used = vdrv_used_idx(&q[VIRTIO_CONSOLE_TXQ(1)]);
 	CHECK_EQ(used, 4);		/* exactly one buffer's worth */
 	CHECK_EQ(vcon_port_pending(port1), VCON_PORT_BUF);
@@ -489,7 +426,7 @@ static void test_hostile_control(void)
 	send_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 1);
 	send_ctrl(1, VIRTIO_CONSOLE_PORT_READY, 1);
 	add_tx(VIRTIO_CONSOLE_CTRL_TXQ, b, 4, 1);
-	kick(VIRTIO_CONSOLE_CTRL_TXQ);
+	vpci_kick(&vp, VIRTIO_CONSOLE_CTRL_TXQ);
 	CHECK(!hs1.open);
 	post_rx(VIRTIO_CONSOLE_CTRL_RXQ, 4, 256);
 	CHECK(!get_ctrl(&c));
@@ -520,7 +457,7 @@ static void test_hostile_control(void)
 	/* Everything still works: the queues are not broken. */
 	send_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 1);
 	CHECK(hs1.open);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 	destroy_device();
 }
 
@@ -569,7 +506,7 @@ static void test_save_load(void)
 	 * message pending (port 2's name has no buffer: use them up). */
 	CHECK_EQ(vcon_port_write(port1, out, 700), 700);
 	add_tx(VIRTIO_CONSOLE_TXQ(1), out + 700, 1300, 2);
-	kick(VIRTIO_CONSOLE_TXQ(1));
+	vpci_kick(&vp, VIRTIO_CONSOLE_TXQ(1));
 	CHECK_EQ(vcon_port_pending(port1), 1300);
 
 	pthread_mutex_lock(&lock);
@@ -581,7 +518,7 @@ static void test_save_load(void)
 	CHECK(!vcon_port_guest_open(port1));
 	pthread_mutex_lock(&lock);
 	vc = new_device_raw();
-	program_bars_raw();
+	vpci_map_bars(&vp_raw);
 	r = virtio_console_device_ops.load(vc, 1, s1, err, sizeof(err));
 	CHECK_EQ(r, 0);
 	if (r)
@@ -656,11 +593,11 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
+	host = vp.host;
+	mmio = vp.mmio;
+	vp_raw.host = host;
+	vp_raw.mmio = mmio;
 
 	RUN_TEST(test_discovery);
 	RUN_TEST(test_bring_up_and_open);

@@ -15,6 +15,7 @@
 
 #include "testlib.h"
 #include "statetest.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -43,73 +44,19 @@ static struct pci_host *host;
 static struct virtio_gpu *gpu;
 static struct console *con;
 static struct vdrv ctrl, curq;
-static unsigned msi_count[8];
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci vp = {
+	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 /* ---- locked accesses, as a vCPU makes them ------------------------------- */
-
-static void cfg_wr(unsigned off, unsigned size, uint32_t v)
-{
-	pthread_mutex_lock(&lock);
-	pci_config_write(host, 0, DEVFN, off, size, v);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint32_t cfg_rd(unsigned off, unsigned size)
-{
-	uint32_t v;
-
-	pthread_mutex_lock(&lock);
-	v = pci_config_read(host, 0, DEVFN, off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static uint64_t bar_rd(uint64_t off, unsigned size)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&lock);
-	v = io_read(mmio, BAR_ADDR + off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void bar_wr(uint64_t off, uint64_t v, unsigned size)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, BAR_ADDR + off, v, size);
-	pthread_mutex_unlock(&lock);
-}
-
-static void msix_program(unsigned v)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, MSIX_ADDR + 16 * v, 0xfee00000u, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 4, 0, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 8, MSI_BASE_DATA + v, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 12, 0, 4);
-	pthread_mutex_unlock(&lock);
-}
 
 static void create_device(void)
 {
 	struct virtio_gpu_config c = { .pci = host, .devfn = DEVFN, .mem = &mem };
 	char err[256];
 
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	gpu = virtio_gpu_new(&c, err, sizeof(err));
 	pthread_mutex_unlock(&lock);
@@ -118,12 +65,7 @@ static void create_device(void)
 		fprintf(stderr, "  %s\n", err);
 		exit(1);
 	}
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, (uint32_t)BAR_ADDR);
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
-	       (uint32_t)(BAR_ADDR >> 32));
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4,
-	       (uint32_t)MSIX_ADDR);
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_map_bars(&vp);
 	console_set_hw(con, &virtio_gpu_console_ops, gpu, &lock);
 }
 
@@ -140,13 +82,7 @@ static void setup_queue(unsigned q, struct vdrv *d, uint64_t base,
 			uint64_t data)
 {
 	vdrv_init(d, &mem, QSIZE, base, data);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d->desc, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, d->avail, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, d->used, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	CHECK(vpci_queue_setup(&vp, q, d, (int)q + 1, NULL));
 }
 
 /* §3.1.1 with MSI-X: config vector 0, controlq 1, cursorq 2. */
@@ -154,27 +90,10 @@ static uint64_t driver_init(uint64_t want)
 {
 	uint64_t f;
 
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 3, 1);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	f = bar_rd(VIRTIO_PCI_COMMON_DF, 4);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
-	f |= bar_rd(VIRTIO_PCI_COMMON_DF, 4) << 32;
-	f &= want;
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0xb, 1);
-	CHECK(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
-	for (unsigned v = 0; v < 3; v++)
-		msix_program(v);
-	cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
-	bar_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	CHECK(vpci_driver_start(&vp, want, 0, true, 3, MSI_BASE_DATA, &f));
 	setup_queue(0, &ctrl, CTRL_BASE, 4u << 20);
 	setup_queue(1, &curq, CURSOR_BASE, 1u << 20);
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0xf, 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1), 0xf);
+	CHECK_EQ(vpci_driver_ok(&vp), 0xf);
 	return f;
 }
 
@@ -237,7 +156,7 @@ static long submit(unsigned q, const void *cmd, size_t len, void *resp,
 	if (resp_cap)
 		b[n++] = (struct vbuf){ r, (uint32_t)resp_cap, true };
 	vdrv_add(d, b, n, false);
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
+	vpci_kick(&vp, q);
 	if (vdrv_used_idx(d) != want || !vdrv_get_used(d, &id, &ulen)) {
 		CHECK(!"command answered");
 		return -1;
@@ -431,14 +350,14 @@ static void fill_backing(uint32_t w, uint32_t h, uint32_t fmt, uint32_t seed,
 static void test_discovery(void)
 {
 	create_device();
-	CHECK_EQ(cfg_rd(PCI_VENDOR_ID, 2), 0x1af4);
-	CHECK_EQ(cfg_rd(PCI_DEVICE_ID, 2), 0x1050);
-	CHECK_EQ(cfg_rd(PCI_REVISION_ID, 4) >> 8, 0x038000);
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_VENDOR_ID, 2), 0x1af4);
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_DEVICE_ID, 2), 0x1050);
+	CHECK_EQ(vpci_cfg_rd(&vp, PCI_REVISION_ID, 4) >> 8, 0x038000);
 	CHECK(driver_init(ALL) & (1ull << VIRTIO_GPU_F_EDID));
 	CHECK(!(driver_init(ALL) & (1ull << VIRTIO_GPU_F_VIRGL)));
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_NUM_SCANOUTS, 4), 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_NUM_CAPSETS, 4), 0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_NUM_SCANOUTS, 4), 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_NUM_CAPSETS, 4), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
 	destroy_device();
 }
 
@@ -533,22 +452,22 @@ static void test_display_info_edid(void)
 	CHECK_EQ(get_edid(1, e), VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
 
 	/* The host's window changes: event, config interrupt, new mode. */
-	msi_count[0] = 0;
+	host_irqs.msi[0] = 0;
 	CHECK_EQ(console_request_size(con, 1283, 721), 0);
-	CHECK_EQ(msi_count[0], 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
+	CHECK_EQ(host_irqs.msi[0], 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
 		 VIRTIO_GPU_EVENT_DISPLAY);
 	get_info(&w, &h, &en);
 	CHECK_EQ(w, 1283);
 	CHECK_EQ(h, 721);
 	CHECK_EQ(get_edid(0, e), VIRTIO_GPU_RESP_OK_EDID);
 	check_edid(e, 1283, 721);
-	bar_wr(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_CLEAR,
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_CLEAR,
 	       VIRTIO_GPU_EVENT_DISPLAY, 4);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
 	/* events_read is read-only. */
-	bar_wr(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 1, 4);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 1, 4);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
 
 	/* Clamped, and the console's own limits. */
 	CHECK_EQ(console_request_size(con, 10, 10), 0);
@@ -561,11 +480,11 @@ static void test_display_info_edid(void)
 	driver_init(ALL & ~(1ull << VIRTIO_GPU_F_EDID));
 	CHECK_EQ(get_edid(0, e), VIRTIO_GPU_RESP_ERR_UNSPEC);
 	/* Before DRIVER_OK: the event is recorded, no interrupt. */
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	msi_count[0] = 0;
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	host_irqs.msi[0] = 0;
 	CHECK_EQ(console_request_size(con, 800, 600), 0);
-	CHECK_EQ(msi_count[0], 0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
+	CHECK_EQ(host_irqs.msi[0], 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
 		 VIRTIO_GPU_EVENT_DISPLAY);
 	destroy_device();
 }
@@ -974,7 +893,7 @@ static void test_hostile(void)
 		CHECK(made > 1000 && made < 16384);
 	}
 	/* The queues still work. */
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1), 0xf);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_STATUS, 1), 0xf);
 	destroy_device();
 }
 
@@ -1058,7 +977,7 @@ static void test_save_load(void)
 		CHECK_EQ(pw, 1280);
 		CHECK_EQ(ph, 800);
 	}
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_GPU_CFG_EVENTS_READ, 4),
 		 VIRTIO_GPU_EVENT_DISPLAY);
 	/* The queues go on where they were. */
 	CHECK_EQ(flush(7, 0, 0, w, h), VIRTIO_GPU_RESP_OK_NODATA);
@@ -1123,11 +1042,9 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
+	host = vp.host;
+	mmio = vp.mmio;
 	con = console_new();
 
 	RUN_TEST(test_discovery);

@@ -20,6 +20,7 @@
 
 #include "testlib.h"
 #include "statetest.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -51,66 +52,17 @@ static struct virtio_input *vi;
 static enum virtio_input_kind kind;
 static struct console *con;
 static struct vdrv evd, std;
+static struct vpci vp = {
+	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
+/* The same function for accesses made with the device lock held. */
+static struct vpci vp_raw = {
+	.devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
 static uint64_t ev_gpa[QSIZE];		/* the eventq buffer of each head */
-static unsigned msi_count[4], msi_bad;
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque;
-	(void)pirq;
-	(void)level;
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque;
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 4)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 /* ---- register accesses, as a vCPU makes them --------------------------- */
-
-static void cfg_wr_raw(unsigned off, unsigned size, uint32_t v)
-{
-	pci_config_write(host, 0, DEVFN, off, size, v);
-}
-
-static uint64_t bar_rd(uint64_t off, unsigned size)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&lock);
-	v = io_read(mmio, BAR_ADDR + off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void bar_wr(uint64_t off, uint64_t v, unsigned size)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, BAR_ADDR + off, v, size);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint8_t status(void)
-{
-	return (uint8_t)bar_rd(VIRTIO_PCI_COMMON_STATUS, 1);
-}
-
-static void set_status(uint8_t s)
-{
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, s, 1);
-}
-
-static void kick(unsigned q)
-{
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
-}
 
 /* ---- the device and its driver ------------------------------------------ */
 
@@ -128,12 +80,7 @@ static struct virtio_input *new_device_raw(void)
 		fprintf(stderr, "  %s\n", err);
 		exit(1);
 	}
-	cfg_wr_raw(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, (uint32_t)BAR_ADDR);
-	cfg_wr_raw(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
-		   (uint32_t)(BAR_ADDR >> 32));
-	cfg_wr_raw(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4,
-		   (uint32_t)MSIX_ADDR);
-	cfg_wr_raw(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_map_bars(&vp_raw);
 	return v;
 }
 
@@ -153,7 +100,7 @@ static const struct device_ops *table_ops(void)
 static void create_device(enum virtio_input_kind k)
 {
 	kind = k;
-	memset(msi_count, 0, sizeof(msi_count));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	vi = new_device_raw();
 	pthread_mutex_unlock(&lock);
@@ -166,34 +113,20 @@ static void destroy_device(void)
 	console_remove_input(con, dev_ops(), vi);
 	console_free(con);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_bad, 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	virtio_input_free(vi);
 	pthread_mutex_unlock(&lock);
 	vi = NULL;
 	con = NULL;
 }
 
-static void msix_program(unsigned v)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, MSIX_ADDR + 16 * v, 0xfee00000u, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 4, 0, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 8, MSI_BASE_DATA + v, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 12, 0, 4);
-	pthread_mutex_unlock(&lock);
-}
-
 static void setup_queue(unsigned q, struct vdrv *d, uint64_t base)
 {
+	uint16_t max = 0;
+
 	vdrv_init(d, &mem, QSIZE, base, DATA_LEN);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_INPUT_QUEUE_SIZE);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d->desc, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, d->avail, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, d->used, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	CHECK(vpci_queue_setup(&vp, q, d, (int)q + 1, &max));
+	CHECK_EQ(max, VIRTIO_INPUT_QUEUE_SIZE);
 }
 
 /* §3.1.1 as virtinput_probe(): features (@ring: INDIRECT_DESC and
@@ -204,25 +137,11 @@ static void driver_init(bool ring)
 	uint64_t f = F(VIRTIO_F_VERSION_1) |
 		     (ring ? F(VIRTIO_F_INDIRECT_DESC) | F(VIRTIO_F_EVENT_IDX) : 0);
 
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(status() & VIRTIO_CONFIG_S_FEATURES_OK);
-	for (unsigned v = 0; v < 3; v++)
-		msix_program(v);
-	pthread_mutex_lock(&lock);
-	cfg_wr_raw(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
-	pthread_mutex_unlock(&lock);
-	bar_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	/* Accepts @f whatever is offered, as the fuzz target does. */
+	CHECK(vpci_driver_start(&vp, 0, f, true, 3, MSI_BASE_DATA, &f));
 	setup_queue(VIRTIO_INPUT_EVENTQ, &evd, EVQ_BASE);
 	setup_queue(VIRTIO_INPUT_STATUSQ, &std, STQ_BASE);
-	set_status(0x0f);
-	CHECK_EQ(status(), 0x0f);
+	CHECK_EQ(vpci_driver_ok(&vp), 0x0f);
 }
 
 /* ---- the configuration space, as the driver reads it ------------------- */
@@ -232,11 +151,11 @@ static unsigned cfg_select(uint8_t select, uint8_t subsel, uint8_t *u)
 {
 	unsigned size;
 
-	bar_wr(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SELECT, select, 1);
-	bar_wr(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SUBSEL, subsel, 1);
-	size = (unsigned)bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SELECT, select, 1);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SUBSEL, subsel, 1);
+	size = (unsigned)vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1);
 	for (unsigned i = 0; u && i < VIRTIO_INPUT_CFG_U_LEN; i++)
-		u[i] = (uint8_t)bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + i, 1);
+		u[i] = (uint8_t)vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + i, 1);
 	return size;
 }
 
@@ -282,7 +201,7 @@ static void ev_post(unsigned n, bool split, bool indirect)
 		ev_gpa[head] = gpa;
 	}
 	pthread_mutex_unlock(&lock);
-	kick(VIRTIO_INPUT_EVENTQ);
+	vpci_kick(&vp, VIRTIO_INPUT_EVENTQ);
 }
 
 /* The events the device has put in used buffers since the last call, in
@@ -347,7 +266,7 @@ static uint32_t status_send(uint16_t type, uint16_t code, uint32_t value,
 	memcpy(vdrv_hva(&std, gpa, 8), b, 8);
 	vdrv_add(&std, &(struct vbuf){ gpa, len, false }, 1, false);
 	pthread_mutex_unlock(&lock);
-	kick(VIRTIO_INPUT_STATUSQ);
+	vpci_kick(&vp, VIRTIO_INPUT_STATUSQ);
 	pthread_mutex_lock(&lock);
 	CHECK(vdrv_get_used(&std, &id, &used));
 	pthread_mutex_unlock(&lock);
@@ -384,13 +303,13 @@ static void test_discovery(void)
 	create_device(VIRTIO_INPUT_TABLET);
 	CHECK_EQ(pci_config_read(host, 0, DEVFN, 0, 4), 0x10521af4u);
 	CHECK_EQ(pci_config_read(host, 0, DEVFN, 8, 4) >> 8, 0x098000);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	f = bar_rd(VIRTIO_PCI_COMMON_DF, 4);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
-	f |= bar_rd(VIRTIO_PCI_COMMON_DF, 4) << 32;
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
+	f = vpci_rd(&vp, VIRTIO_PCI_COMMON_DF, 4);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
+	f |= vpci_rd(&vp, VIRTIO_PCI_COMMON_DF, 4) << 32;
 	CHECK_EQ(f, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_INDIRECT_DESC) |
 		    F(VIRTIO_F_EVENT_IDX));
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_NUMQ, 2), 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_NUMQ, 2), 2);
 	destroy_device();
 }
 
@@ -458,8 +377,8 @@ static void test_config_space(void)
 	for (unsigned axis = ABS_X; axis <= ABS_Y; axis++) {
 		CHECK_EQ(cfg_select(VIRTIO_INPUT_CFG_ABS_INFO, (uint8_t)axis, u), 20);
 		/* As virtinput_cfg_abs() reads them: le32 fields. */
-		CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U, 4), 0);
-		CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + 4, 4),
+		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U, 4), 0);
+		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + 4, 4),
 			 CONSOLE_ABS_MAX);
 		CHECK_EQ(le32(u + 8) | le32(u + 12) | le32(u + 16), 0);
 	}
@@ -472,17 +391,17 @@ static void test_config_space(void)
 		CHECK_EQ(u[i], 0);
 	/* select and subsel read back; a 2-byte write sets both; size and
 	 * u are the device's. */
-	bar_wr(VIRTIO_PCI_DEVICE_OFF, VIRTIO_INPUT_CFG_ABS_INFO | ABS_Y << 8, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF, 2), VIRTIO_INPUT_CFG_ABS_INFO | ABS_Y << 8);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1), 20);
-	bar_wr(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 0x55, 1);
-	bar_wr(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + 4, 7, 4);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1), 20);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + 4, 4),
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF, VIRTIO_INPUT_CFG_ABS_INFO | ABS_Y << 8, 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF, 2), VIRTIO_INPUT_CFG_ABS_INFO | ABS_Y << 8);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1), 20);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 0x55, 1);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + 4, 7, 4);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1), 20);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_U + 4, 4),
 		 CONSOLE_ABS_MAX);
 	/* A driver reset puts select back to UNSET. */
-	set_status(0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF, 2), 0);
+	vpci_set_status(&vp, 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF, 2), 0);
 	destroy_device();
 }
 
@@ -496,8 +415,8 @@ static void test_active(void)
 	CHECK(!strcmp(console_pointer_abs(con), "virtio-tablet"));
 	CHECK(!strcmp(console_keyboard(con), "ps2"));
 	/* Before DRIVER_OK, and after a reset: PS/2. */
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	set_status(0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vpci_set_status(&vp, 0);
 	CHECK(console_pointer_abs(con) == NULL);
 	destroy_device();
 
@@ -512,7 +431,7 @@ static void test_active(void)
 					  VIRTIO_INPUT_EVENTQ));
 	pthread_mutex_unlock(&lock);
 	CHECK(!strcmp(console_keyboard(con), "ps2"));
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	destroy_device();
 }
 
@@ -533,7 +452,7 @@ static void test_tablet_events(void)
 
 	/* Pixel (100, 200) of the console's 640x480: the middle of its
 	 * share of 0..0x7fff: x = (2 * 100 + 1) * 32768 / (2 * 640) = 5145. */
-	irqs = msi_count[1];
+	irqs = host_irqs.msi[1];
 	CHECK(console_mouse_abs(con, 100, 200, 0, 0));
 	x = console_abs_scale(100, 640, CONSOLE_ABS_MAX);
 	y = console_abs_scale(200, 480, CONSOLE_ABS_MAX);
@@ -544,7 +463,7 @@ static void test_tablet_events(void)
 	CHECK_EQ(n, 2);
 	CHECK(ev_is(&e[0], EV_ABS, ABS_Y, y));
 	CHECK(ev_is(&e[1], EV_SYN, SYN_REPORT, 0));
-	CHECK(msi_count[1] > irqs);
+	CHECK(host_irqs.msi[1] > irqs);
 	CHECK_EQ(x * 640 / (CONSOLE_ABS_MAX + 1), 100);
 	CHECK_EQ(y * 480 / (CONSOLE_ABS_MAX + 1), 200);
 
@@ -639,8 +558,8 @@ static void test_leds(void)
 	CHECK_EQ(status_send(EV_LED, LED_NUML, 0, 7), 0);	/* short */
 	CHECK_EQ(console_leds(con), CONSOLE_LED_NUM | CONSOLE_LED_SCROLL);
 	CHECK_EQ(stats().status, 6);
-	CHECK(msi_count[2] > 0);
-	CHECK(!(status() & VIRTIO_CONFIG_S_NEEDS_RESET));
+	CHECK(host_irqs.msi[2] > 0);
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET));
 	/* A reset forgets them. */
 	driver_init(true);
 	CHECK_EQ(console_leds(con), 0);
@@ -670,9 +589,9 @@ static void test_hostile_chains(void)
 	gpa = vdrv_alloc(&evd, 8, 8);
 	vdrv_add(&evd, &(struct vbuf){ gpa, 8, false }, 1, false);
 	pthread_mutex_unlock(&lock);
-	kick(VIRTIO_INPUT_EVENTQ);
+	vpci_kick(&vp, VIRTIO_INPUT_EVENTQ);
 	console_key(con, KEY_Q, true);	/* pops it */
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	CHECK_EQ(ev_take(e, 8), 0);
 	CHECK(!strcmp(console_keyboard(con), "ps2"));
 
@@ -683,7 +602,7 @@ static void test_hostile_chains(void)
 	vdrv_add(&evd, &(struct vbuf){ gpa, 4, true }, 1, false);
 	pthread_mutex_unlock(&lock);
 	console_key(con, KEY_Q, true);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	/* A statusq chain with a writable buffer. */
 	driver_init(false);
@@ -692,8 +611,8 @@ static void test_hostile_chains(void)
 	vdrv_add(&std, (struct vbuf[]){ { gpa, 8, false }, { gpa + 8, 8, true } },
 		 2, false);
 	pthread_mutex_unlock(&lock);
-	kick(VIRTIO_INPUT_STATUSQ);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vpci_kick(&vp, VIRTIO_INPUT_STATUSQ);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	/* A descriptor loop and a buffer outside RAM (virtqueue.c's
 	 * checks), on each queue. */
@@ -702,15 +621,15 @@ static void test_hostile_chains(void)
 	vdrv_write_desc(&std, std.desc, 0, 0x1000, 8, VIRTQ_DESC_F_NEXT, 0);
 	vdrv_publish(&std, 0);
 	pthread_mutex_unlock(&lock);
-	kick(VIRTIO_INPUT_STATUSQ);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vpci_kick(&vp, VIRTIO_INPUT_STATUSQ);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	driver_init(false);
 	pthread_mutex_lock(&lock);
 	vdrv_write_desc(&evd, evd.desc, 0, RAM_SIZE - 4, 8, VIRTQ_DESC_F_WRITE, 0);
 	vdrv_publish(&evd, 0);
 	pthread_mutex_unlock(&lock);
 	console_key(con, KEY_Q, true);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	/* A driver that starts over gets a working device. */
 	driver_init(false);
@@ -829,7 +748,7 @@ static void test_overflow(void)
 	driver_init(false);
 	console_key(con, KEY_A, true);
 	CHECK_EQ(pending(), 2);
-	set_status(0);
+	vpci_set_status(&vp, 0);
 	CHECK_EQ(pending(), 0);
 	destroy_device();
 }
@@ -883,9 +802,9 @@ static void test_save_load(void)
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(console_add_input(con, dev_ops(), vi, &lock), 0);
 
-	CHECK_EQ(status(), 0x0f);
+	CHECK_EQ(vpci_status(&vp), 0x0f);
 	CHECK_EQ(console_leds(con), CONSOLE_LED_NUM);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1), 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SIZE, 1), 1);
 	CHECK_EQ(pending(), 3);
 	ev_post(8, false, false);
 	CHECK_EQ(ev_take(e, 16), 3);
@@ -1010,11 +929,11 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
+	host = vp.host;
+	mmio = vp.mmio;
+	vp_raw.host = host;
+	vp_raw.mmio = mmio;
 
 	RUN_TEST(test_discovery);
 	RUN_TEST(test_config_space);

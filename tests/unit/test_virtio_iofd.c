@@ -27,6 +27,7 @@
 #include <glib.h>
 
 #include "testlib.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -53,7 +54,10 @@ static struct bus *pio, *mmio;
 static struct pci_host *host;
 static struct virtio_pci *vp;
 static struct vdrv drv[NQ];
-static uint64_t bar_addr = BAR_ADDR;
+/* The driver's view of the function; .bar follows map_bar4(). */
+static struct vpci vpd = {
+	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
 
 /* ---- what the PCI host sent, what the device saw ----------------------- */
 
@@ -229,7 +233,7 @@ static uint64_t notify_gpa(uint64_t bar, unsigned q)
 /* The guest writes queue @q's doorbell and KVM signals its eventfd. */
 static bool ring(unsigned q)
 {
-	struct fake_kick *k = kick_at(notify_gpa(bar_addr, q));
+	struct fake_kick *k = kick_at(notify_gpa(vpd.bar, q));
 	uint64_t one = 1;
 
 	if (!k)
@@ -277,58 +281,18 @@ static unsigned open_fds(void)
 
 /* ---- driving the device as a guest would -------------------------------- */
 
-static void cfg_wr(unsigned off, unsigned size, uint32_t v)
-{
-	pthread_mutex_lock(&lock);
-	pci_config_write(host, 0, DEVFN, off, size, v);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint32_t cfg_rd(unsigned off, unsigned size)
-{
-	uint32_t v;
-
-	pthread_mutex_lock(&lock);
-	v = pci_config_read(host, 0, DEVFN, off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void bar_wr(uint64_t off, uint64_t v, unsigned size)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, bar_addr + off, v, size);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint64_t bar_rd(uint64_t off, unsigned size)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&lock);
-	v = io_read(mmio, bar_addr + off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void set_status(uint8_t s)
-{
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, s, 1);
-}
-
 static void msix_wr(unsigned v, unsigned word, uint32_t val)
 {
-	pthread_mutex_lock(&lock);
-	io_write(mmio, MSIX_ADDR + 16 * v + 4 * word, val, 4);
-	pthread_mutex_unlock(&lock);
+	vpci_mmio_wr(&vpd, MSIX_ADDR + 16 * v + 4 * word, val, 4);
 }
 
 static void map_bar4(uint64_t addr)
 {
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, (uint32_t)addr);
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
-	       (uint32_t)(addr >> 32));
-	bar_addr = addr;
+	vpci_cfg_wr(&vpd, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4,
+		    (uint32_t)addr);
+	vpci_cfg_wr(&vpd, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
+		    (uint32_t)(addr >> 32));
+	vpd.bar = addr;
 }
 
 static void create(bool with_iofd)
@@ -350,9 +314,8 @@ static void create(bool with_iofd)
 	CHECK(vp != NULL);
 	if (!vp)
 		exit(1);
-	map_bar4(BAR_ADDR);
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4, (uint32_t)MSIX_ADDR);
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpd.bar = BAR_ADDR;
+	vpci_map_bars(&vpd);
 }
 
 static void destroy(void)
@@ -366,49 +329,25 @@ static void destroy(void)
 	CHECK_EQ(fake_bad, 0);
 }
 
-/* Vector v: APIC message 0xfee00000 / MSI_DATA + v, unmasked. */
-static void msix_program(unsigned v)
-{
-	msix_wr(v, 0, 0xfee00000u);
-	msix_wr(v, 1, 0);
-	msix_wr(v, 2, MSI_DATA + v);
-	msix_wr(v, 3, 0);
-}
-
 /*
  * §3.1.1: reset, ACKNOWLEDGE, DRIVER, VERSION_1, FEATURES_OK, every queue
  * (with MSI-X: config vector 0, queue q on vector q + 1), DRIVER_OK.
  */
 static void driver_init(bool msix)
 {
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, 1, 4);		/* VERSION_1 */
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK);
-	if (msix) {
-		for (unsigned v = 0; v <= NQ; v++)
-			msix_program(v);
-		cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
-		bar_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
-	}
+	uint64_t f;
+
+	CHECK(vpci_driver_start(&vpd, 0, 1ull << VIRTIO_F_VERSION_1, msix,
+				NQ + 1, MSI_DATA, &f));
 	for (unsigned q = 0; q < NQ; q++) {
 		vdrv_init(&drv[q], &mem, QSIZE, RING_BASE + q * 0x100000ull, 0x10000);
-		bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-		bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
-		if (msix)
-			bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
-		bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, drv[q].desc, 8);
-		bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, drv[q].avail, 8);
-		bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, drv[q].used, 8);
+		CHECK(vpci_queue_config(&vpd, q, &drv[q], msix ? (int)q + 1 : -1,
+					NULL));
 		/* Not yet enabled: nothing to ring. */
-		CHECK(kick_at(notify_gpa(bar_addr, q)) == NULL);
-		bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+		CHECK(kick_at(notify_gpa(vpd.bar, q)) == NULL);
+		CHECK(vpci_queue_enable(&vpd));
 	}
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1), 0x0f);
+	CHECK_EQ(vpci_driver_ok(&vpd), 0x0f);
 	memset(notifies, 0, sizeof(notifies));	/* DRIVER_OK kicks them all */
 }
 
@@ -444,11 +383,11 @@ static void test_doorbells_follow_queues(void)
 	CHECK_EQ(vdrv_used_idx(&drv[1]), 1);
 	/* ...and the MMIO exit path still works (another width, the
 	 * PCI_CFG window's path, a KVM without ioeventfd). */
-	bar_wr(notify_gpa(0, 0), 0, 4);
+	vpci_wr(&vpd, notify_gpa(0, 0), 0, 4);
 	CHECK_EQ(notifies[0], 1);
 
 	/* A device reset drops them; enabling queues brings them back. */
-	set_status(0);
+	vpci_set_status(&vpd, 0);
 	CHECK_EQ(nkicks(), 0);
 	driver_init(false);
 	CHECK_EQ(nkicks(), NQ);
@@ -477,15 +416,15 @@ static void test_bar_moves(void)
 	CHECK_EQ(notifies[1], 1);
 
 	/* Memory decode off: nothing decodes, nothing rings. */
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+	vpci_cfg_wr(&vpd, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
 	CHECK_EQ(nkicks(), 0);
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_cfg_wr(&vpd, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	CHECK_EQ(nkicks(), NQ);
 	CHECK(kick_at(notify_gpa(BAR_ADDR2, 0)) != NULL);
 
 	/* A sizing probe (all-ones) unmaps it; the address comes back. */
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, 0xffffffffu);
-	cfg_wr(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4, 0xffffffffu);
+	vpci_cfg_wr(&vpd, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, 0xffffffffu);
+	vpci_cfg_wr(&vpd, PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4, 0xffffffffu);
 	CHECK_EQ(nkicks(), 0);
 	map_bar4(BAR_ADDR);
 	CHECK_EQ(nkicks(), NQ);
@@ -502,13 +441,13 @@ static void test_reset_in_flight(void)
 	virtio_pci_req_start(vp);
 	pthread_mutex_unlock(&lock);
 	/* The reset waits for the request, but the queues stop now. */
-	set_status(0);
-	CHECK(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1) != 0);
+	vpci_set_status(&vpd, 0);
+	CHECK(vpci_rd(&vpd, VIRTIO_PCI_COMMON_STATUS, 1) != 0);
 	CHECK_EQ(nkicks(), 0);
 	pthread_mutex_lock(&lock);
 	CHECK(!virtio_pci_req_end(vp));
 	pthread_mutex_unlock(&lock);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_STATUS, 1), 0);
+	CHECK_EQ(vpci_rd(&vpd, VIRTIO_PCI_COMMON_STATUS, 1), 0);
 	CHECK_EQ(nkicks(), 0);
 	destroy();
 }
@@ -561,19 +500,19 @@ static void test_irqfd_vectors(void)
 	CHECK_EQ(irqfd_signals(1), 1);
 
 	/* Function mask and bus master off hold vectors back too. */
-	cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0xc000);
+	vpci_cfg_wr(&vpd, VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0xc000);
 	add_buffer(1);
 	CHECK(ring(1));
 	io_turn();
 	CHECK_EQ(irqfd_signals(2), 0);
-	cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
+	vpci_msix_enable(&vpd, true);
 	CHECK_EQ(host_msis[2], 1);
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	vpci_cfg_wr(&vpd, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 	add_buffer(1);
 	CHECK(ring(1));
 	io_turn();
 	CHECK_EQ(irqfd_signals(2), 0);
-	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	vpci_cfg_wr(&vpd, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	CHECK_EQ(host_msis[2], 2);
 
 	/* Not an APIC message: no irqfd, the host sends it as written. */
@@ -584,18 +523,18 @@ static void test_irqfd_vectors(void)
 	CHECK(virtio_pci_iofd_vector_gsi(vp, 2) >= 0);
 
 	/* A queue moved to another vector: the unused one goes. */
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
+	vpci_wr(&vpd, VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
+	vpci_wr(&vpd, VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
 	CHECK_EQ(virtio_pci_iofd_vector_gsi(vp, 2), -1);
 	CHECK_EQ(nirqfds(), 2);
 
 	/* MSI-X off: INTx, no irqfds. */
-	cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0);
+	vpci_msix_enable(&vpd, false);
 	CHECK_EQ(nirqfds(), 0);
-	cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
+	vpci_msix_enable(&vpd, true);
 	CHECK_EQ(nirqfds(), 2);
 	/* A reset unassigns every vector. */
-	set_status(0);
+	vpci_set_status(&vpd, 0);
 	CHECK_EQ(nirqfds(), 0);
 	CHECK_EQ(fake_bad, 0);
 	destroy();
@@ -612,11 +551,11 @@ static void test_not_supported(void)
 	CHECK_EQ(irqfd_adds, 1);
 	CHECK_EQ(nkicks(), 0);
 	add_buffer(0);
-	bar_wr(notify_gpa(0, 0), 0, 2);
+	vpci_wr(&vpd, notify_gpa(0, 0), 0, 2);
 	CHECK_EQ(notifies[0], 1);
 	CHECK_EQ(host_msis[1], 1);
 	map_bar4(BAR_ADDR2);
-	set_status(0);
+	vpci_set_status(&vpd, 0);
 	driver_init(true);
 	CHECK_EQ(ioeventfd_adds, 1);
 	CHECK_EQ(irqfd_adds, 1);
@@ -628,7 +567,7 @@ static void test_not_supported(void)
 	create(false);
 	driver_init(true);
 	add_buffer(1);
-	bar_wr(notify_gpa(0, 1), 1, 2);
+	vpci_wr(&vpd, notify_gpa(0, 1), 1, 2);
 	CHECK_EQ(notifies[1], 1);
 	CHECK_EQ(host_msis[2], 1);
 	CHECK_EQ(ioeventfd_adds + irqfd_adds, 0);
@@ -654,14 +593,14 @@ static void test_save_load(void)
 
 	/* A new machine's function: nothing mapped, nothing registered. */
 	create(true);
-	cfg_wr(PCI_COMMAND, 2, 0);
+	vpci_cfg_wr(&vpd, PCI_COMMAND, 2, 0);
 	map_bar4(0);
 	CHECK_EQ(nkicks(), 0);
 	pthread_mutex_lock(&lock);
 	CHECK_EQ(pci_host_device_ops.load(host, 1, hs, err, sizeof(err)), 0);
 	CHECK_EQ(virtio_pci_load(vp, ts, "test", err, sizeof(err)), 0);
 	pthread_mutex_unlock(&lock);
-	bar_addr = BAR_ADDR2;
+	vpd.bar = BAR_ADDR2;
 	CHECK_EQ(nkicks(), NQ);
 	for (unsigned q = 0; q < NQ; q++)
 		CHECK(kick_at(notify_gpa(BAR_ADDR2, q)) != NULL);
@@ -695,7 +634,7 @@ static void test_no_fd_leak(void)
 	driver_init(true);
 	CHECK(open_fds() >= before + NQ + NQ + 1);
 	map_bar4(BAR_ADDR2);
-	set_status(0);
+	vpci_set_status(&vpd, 0);
 	driver_init(true);
 	destroy();
 	CHECK_EQ(open_fds(), before);
@@ -707,12 +646,9 @@ int main(void)
 	log_set_level(LOG_ERROR);
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	pci_host_set_ops(host, &host_ops, NULL);
-	(void)cfg_rd;
+	CHECK_EQ(vpci_host_new(&vpd, &pio, &host_ops, NULL), 0);
+	host = vpd.host;
+	mmio = vpd.mmio;
 
 	RUN_TEST(test_doorbells_follow_queues);
 	RUN_TEST(test_bar_moves);

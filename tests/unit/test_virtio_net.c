@@ -22,6 +22,7 @@
 
 #include "testlib.h"
 #include "statetest.h"
+#include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
 #include "bus.h"
@@ -60,6 +61,13 @@ static int peer = -1;			/* the network's end */
 static struct vtimer_queue *timers;	/* NULL but in test_announce_on_load */
 static struct fake_clock fc;
 static struct vdrv rxd, txd, ctld;
+static struct vpci vp = {
+	.lock = &lock, .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
+/* The same function for accesses made with the device lock held. */
+static struct vpci vp_raw = {
+	.devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR,
+};
 static uint64_t rx_gpa[RXQ_SIZE];	/* receive buffer of each head */
 static uint64_t negotiated;
 
@@ -70,30 +78,7 @@ static const uint8_t MCAST[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 };
 static const uint8_t MCAST2[6] = { 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 };
 
 /* What the PCI host delivered (under the device lock). */
-static unsigned msi_count[8], msi_bad;
-static unsigned pirq_level[4], pirq_rises[4];
-
-static void set_pirq(void *opaque, unsigned pirq, int level)
-{
-	(void)opaque;
-	if (pirq < 4) {
-		if (level && !pirq_level[pirq])
-			pirq_rises[pirq]++;
-		pirq_level[pirq] = level;
-	}
-}
-
-static int send_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-	(void)opaque;
-	if (addr != 0xfee00000ull)
-		msi_bad++;
-	if (data >= MSI_BASE_DATA && data < MSI_BASE_DATA + 8)
-		msi_count[data - MSI_BASE_DATA]++;
-	return 0;
-}
-
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+static struct vpci_irqs host_irqs = { .msi_base = MSI_BASE_DATA };
 
 static void sleep_ms(unsigned ms)
 {
@@ -104,71 +89,9 @@ static void sleep_ms(unsigned ms)
 
 /* ---- accesses, as a vCPU makes them (the _raw ones with the lock held) -- */
 
-static void cfg_wr_raw(unsigned off, unsigned size, uint32_t v)
-{
-	pci_config_write(host, 0, DEVFN, off, size, v);
-}
-
-static void cfg_wr(unsigned off, unsigned size, uint32_t v)
-{
-	pthread_mutex_lock(&lock);
-	cfg_wr_raw(off, size, v);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint64_t bar_rd(uint64_t off, unsigned size)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&lock);
-	v = io_read(mmio, BAR_ADDR + off, size);
-	pthread_mutex_unlock(&lock);
-	return v;
-}
-
-static void bar_wr(uint64_t off, uint64_t v, unsigned size)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, BAR_ADDR + off, v, size);
-	pthread_mutex_unlock(&lock);
-}
-
-static uint8_t status(void)
-{
-	return (uint8_t)bar_rd(VIRTIO_PCI_COMMON_STATUS, 1);
-}
-
-static void set_status(uint8_t s)
-{
-	bar_wr(VIRTIO_PCI_COMMON_STATUS, s, 1);
-}
-
-static uint64_t device_features(void)
-{
-	uint64_t f;
-
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	f = bar_rd(VIRTIO_PCI_COMMON_DF, 4);
-	bar_wr(VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
-	return f | bar_rd(VIRTIO_PCI_COMMON_DF, 4) << 32;
-}
-
-static void write_driver_features(uint64_t f)
-{
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, (uint32_t)f, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bar_wr(VIRTIO_PCI_COMMON_GF, f >> 32, 4);
-}
-
-static void kick(unsigned q)
-{
-	bar_wr(VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
-}
-
 static uint16_t cfg_status(void)
 {
-	return (uint16_t)bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_NET_CFG_STATUS, 2);
+	return (uint16_t)vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_NET_CFG_STATUS, 2);
 }
 
 static struct virtio_net_stats stats(void)
@@ -182,16 +105,6 @@ static struct virtio_net_stats stats(void)
 }
 
 /* ---- device set-up -------------------------------------------------------- */
-
-static void program_bars_raw(void)
-{
-	cfg_wr_raw(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR, 4, (uint32_t)BAR_ADDR);
-	cfg_wr_raw(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_BAR + 4, 4,
-		   (uint32_t)(BAR_ADDR >> 32));
-	cfg_wr_raw(PCI_BASE_ADDRESS_0 + 4 * VIRTIO_PCI_MSIX_BAR, 4,
-		   (uint32_t)MSIX_ADDR);
-	cfg_wr_raw(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-}
 
 /* The device on the backend @nd, the device lock held. */
 static struct virtio_net *new_device_raw(void)
@@ -225,12 +138,10 @@ static void create_device_on(bool vnet)
 	if (!nd)
 		exit(1);
 	peer = sv[1];
-	memset(msi_count, 0, sizeof(msi_count));
-	memset(pirq_level, 0, sizeof(pirq_level));
-	memset(pirq_rises, 0, sizeof(pirq_rises));
+	vpci_irqs_clear(&host_irqs);
 	pthread_mutex_lock(&lock);
 	vn = new_device_raw();
-	program_bars_raw();
+	vpci_map_bars(&vp_raw);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -242,7 +153,7 @@ static void create_device(void)
 static void destroy_device(void)
 {
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_bad, 0);
+	CHECK_EQ(host_irqs.msi_bad, 0);
 	virtio_net_free(vn);
 	pthread_mutex_unlock(&lock);
 	net_free(nd);
@@ -252,30 +163,14 @@ static void destroy_device(void)
 	peer = -1;
 }
 
-static void msix_program(unsigned v)
-{
-	pthread_mutex_lock(&lock);
-	io_write(mmio, MSIX_ADDR + 16 * v, 0xfee00000u, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 4, 0, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 8, MSI_BASE_DATA + v, 4);
-	io_write(mmio, MSIX_ADDR + 16 * v + 12, 0, 4);
-	pthread_mutex_unlock(&lock);
-}
-
 static void setup_queue(unsigned q, struct vdrv *d, uint64_t base,
 			uint16_t size, bool msix)
 {
+	uint16_t max = 0;
+
 	vdrv_init(d, &mem, size, base, DATA_LEN);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_SIZE, 2), VIRTIO_NET_QUEUE_SIZE);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
-	if (msix)
-		bar_wr(VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, d->desc, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, d->avail, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, d->used, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+	CHECK(vpci_queue_setup(&vp, q, d, msix ? (int)q + 1 : -1, &max));
+	CHECK_EQ(max, VIRTIO_NET_QUEUE_SIZE);
 }
 
 /* §3.1.1 and §5.1.5: reset, features (@want & offered), the receive,
@@ -285,29 +180,12 @@ static uint64_t driver_init(bool msix, uint64_t want)
 {
 	uint64_t f;
 
-	set_status(0);
-	CHECK_EQ(status(), 0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	f = device_features() & want;
-	write_driver_features(f);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(status() & VIRTIO_CONFIG_S_FEATURES_OK);
-	if (msix) {
-		for (unsigned v = 0; v < 4; v++)
-			msix_program(v);
-		cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
-		bar_wr(VIRTIO_PCI_COMMON_MSIX, 0, 2);
-	} else {
-		cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0);
-	}
+	CHECK(vpci_driver_start(&vp, want, 0, msix, 4, MSI_BASE_DATA, &f));
 	setup_queue(VIRTIO_NET_RXQ, &rxd, RX_BASE, RXQ_SIZE, msix);
 	setup_queue(VIRTIO_NET_TXQ, &txd, TX_BASE, TXQ_SIZE, msix);
 	if (f & F(VIRTIO_NET_F_CTRL_VQ))
 		setup_queue(VIRTIO_NET_CTRLQ, &ctld, CTL_BASE, CTLQ_SIZE, msix);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK_EQ(status(), 0x0f);
+	CHECK_EQ(vpci_driver_ok(&vp), 0x0f);
 	negotiated = f;
 	return f;
 }
@@ -346,17 +224,7 @@ static void peer_send(const void *f, size_t len)
 /* Wait (up to 5 s) for @d's used idx to be @idx (@or_past: at least). */
 static bool wait_used_at(struct vdrv *d, uint16_t idx, bool or_past)
 {
-	for (int i = 0; i < 5000; i++) {
-		uint16_t u;
-
-		pthread_mutex_lock(&lock);
-		u = vdrv_used_idx(d);
-		pthread_mutex_unlock(&lock);
-		if (u == idx || (or_past && (int16_t)(u - idx) > 0))
-			return true;
-		usleep(1000);
-	}
-	return false;
+	return vdrv_wait_used(d, &lock, idx, or_past, 1000, 5000);
 }
 
 static bool wait_used(struct vdrv *d, uint16_t idx)
@@ -404,7 +272,7 @@ static void tx_plain(const uint8_t *f, size_t len)
 	uint16_t before = txd.avail_idx;
 
 	tx_add(PLAIN_HDR, f, len, 0, 1, false);
-	kick(VIRTIO_NET_TXQ);
+	vpci_kick(&vp, VIRTIO_NET_TXQ);
 	CHECK(wait_used(&txd, (uint16_t)(before + 1)));
 }
 
@@ -508,7 +376,7 @@ static uint8_t ctrl_cmd(uint8_t cls, uint8_t cmd, const void *data, size_t dlen)
 	*(uint8_t *)vdrv_hva(&ctld, ack, 1) = 0xff;
 	b[n++] = (struct vbuf){ ack, 1, true };
 	vdrv_add(&ctld, b, n, false);
-	kick(VIRTIO_NET_CTRLQ);
+	vpci_kick(&vp, VIRTIO_NET_CTRLQ);
 	CHECK(wait_used(&ctld, (uint16_t)(before + 1)));
 	{
 		uint32_t id, len;
@@ -554,7 +422,7 @@ static void test_discovery_and_features(void)
 	create_device();
 	CHECK_EQ(pci_config_read(host, 0, DEVFN, 0, 4), 0x10411af4u);
 	CHECK_EQ(pci_config_read(host, 0, DEVFN, 8, 4) >> 8, 0x020000);
-	f = device_features();
+	f = vpci_device_features(&vp);
 	CHECK(f & F(VIRTIO_F_VERSION_1));
 	CHECK(f & F(VIRTIO_NET_F_CSUM));
 	CHECK(f & F(VIRTIO_NET_F_MAC));
@@ -566,30 +434,30 @@ static void test_discovery_and_features(void)
 	CHECK(f & F(VIRTIO_NET_F_GUEST_ANNOUNCE));
 	CHECK(f & F(VIRTIO_NET_F_CTRL_MAC_ADDR));
 	CHECK_EQ(f & want_off, 0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_COMMON_NUMQ, 2), 3);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_COMMON_NUMQ, 2), 3);
 	for (unsigned i = 0; i < 6; i++)
-		CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + i, 1), MAC[i]);
+		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + i, 1), MAC[i]);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + VIRTIO_NET_CFG_MAX_VQ_PAIRS, 2), 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_NET_CFG_MAX_VQ_PAIRS, 2), 1);
 	/* The mac is read-only in 1.x. */
-	bar_wr(VIRTIO_PCI_DEVICE_OFF, 0xff, 1);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF, 1), MAC[0]);
+	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF, 0xff, 1);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF, 1), MAC[0]);
 
 	/* §5.1.3.1 dependencies: CTRL_RX without CTRL_VQ, RX_EXTRA without
 	 * CTRL_RX are refused. */
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_RX));
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_RX));
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_VQ) |
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_FEATURES_OK));
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_VQ) |
 			      F(VIRTIO_NET_F_CTRL_RX_EXTRA));
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_FEATURES_OK));
 
 	/* Everything offered, and the minimal driver (VERSION_1 only). */
 	CHECK_EQ(driver_init(true, ALL_FEATURES), f);
@@ -615,7 +483,7 @@ static void test_tx(void)
 
 		make_frame(f, c[i].len, OTHER, i);
 		tx_add(PLAIN_HDR, f, c[i].len, c[i].hsplit, c[i].pieces, c[i].ind);
-		kick(VIRTIO_NET_TXQ);
+		vpci_kick(&vp, VIRTIO_NET_TXQ);
 		CHECK(wait_used(&txd, (uint16_t)(before + 1)));
 		CHECK(vdrv_get_used(&txd, &id, &len));
 		CHECK_EQ(len, 0);
@@ -626,7 +494,7 @@ static void test_tx(void)
 	}
 	/* The transmit queue's interrupt, vector 2. */
 	pthread_mutex_lock(&lock);
-	CHECK(msi_count[2] >= 1);
+	CHECK(host_irqs.msi[2] >= 1);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(peer_recv(got, sizeof(got), 50), -1);
 	net_get_stats(nd, &ns);
@@ -718,7 +586,7 @@ static void test_tx_checksum(void)
 		hdr[6] = 34;				/* csum_start */
 		hdr[8] = (uint8_t)off;			/* csum_offset */
 		tx_add(hdr, f, len, 3, c[i].pieces, i & 1);
-		kick(VIRTIO_NET_TXQ);
+		vpci_kick(&vp, VIRTIO_NET_TXQ);
 		CHECK_EQ(peer_recv(got, sizeof(got), 2000), (ssize_t)len);
 		/* Everything but the checksum field as sent. */
 		memcpy(want, f, len);
@@ -769,20 +637,20 @@ static void test_offloads(void)
 	uint64_t bad0;
 
 	create_device_on(true);
-	CHECK_EQ(device_features() & off_feat, off_feat);
+	CHECK_EQ(vpci_device_features(&vp) & off_feat, off_feat);
 	/* GUEST_TSO4 needs GUEST_CSUM, HOST_TSO4 needs CSUM. */
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_GUEST_TSO4));
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_GUEST_TSO4));
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_HOST_TSO4));
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_FEATURES_OK));
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_HOST_TSO4));
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
-	CHECK(!(status() & VIRTIO_CONFIG_S_FEATURES_OK));
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_FEATURES_OK));
 
 	/* Out: one TSO frame, header and bytes as the driver wrote them. */
 	CHECK_EQ(driver_init(true, ALL_FEATURES) & off_feat, off_feat);
@@ -794,7 +662,7 @@ static void test_offloads(void)
 	hdr[6] = 34;
 	hdr[8] = (uint8_t)csum_off;
 	tx_add(hdr, f, BIG, 0, 5, false);
-	kick(VIRTIO_NET_TXQ);
+	vpci_kick(&vp, VIRTIO_NET_TXQ);
 	CHECK_EQ(peer_recv(got, sizeof(got), 2000), 10 + BIG);
 	net_offload_from_hdr(&o, got);
 	CHECK(!memcmp(&o, &want, sizeof(o)));
@@ -802,7 +670,7 @@ static void test_offloads(void)
 
 	/* In: across 4 KiB mergeable buffers, the header passed through. */
 	rx_post(RXQ_SIZE - 2, 4096);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	memcpy(f, MAC, 6);
 	net_offload_to_hdr(dg, &want);
 	memcpy(dg + 10, f, BIG);
@@ -826,11 +694,11 @@ static void test_offloads(void)
 	net_offload_to_hdr(hdr, &want);
 	hdr[10] = hdr[11] = 0;
 	tx_add(hdr, f, BIG, 0, 1, false);
-	kick(VIRTIO_NET_TXQ);
+	vpci_kick(&vp, VIRTIO_NET_TXQ);
 	CHECK_EQ(peer_recv(got, sizeof(got), 200), -1);
 	CHECK_EQ(stats().tx_bad, bad0 + 1);
 	rx_post(RXQ_SIZE - 2, 4096);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	memcpy(f, MAC, 6);
 	net_offload_to_hdr(dg, &want);
 	memcpy(dg + 10, f, BIG);
@@ -863,14 +731,14 @@ static void test_load_unaccepted_features(void)
 	int r;
 
 	create_device();
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_RX));
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, F(VIRTIO_F_VERSION_1) | F(VIRTIO_NET_F_CTRL_RX));
 	pthread_mutex_lock(&lock);
 	st = vnet_save_raw();
 	virtio_net_free(vn);
 	vn = new_device_raw();
-	program_bars_raw();
+	vpci_map_bars(&vp_raw);
 	r = virtio_net_device_ops.load(vn, 1, st, err, sizeof(err));
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(r, 0);
@@ -895,23 +763,23 @@ static void test_announce_on_load(void)
 	st = vnet_save_raw();
 	virtio_net_free(vn);
 	vn = new_device_raw();
-	program_bars_raw();
+	vpci_map_bars(&vp_raw);
 	CHECK_EQ(virtio_net_device_ops.load(vn, 1, st, err, sizeof(err)), 0);
 	pthread_mutex_unlock(&lock);
 	/* PCI configuration space is the PCI host's section in a snapshot:
 	 * MSI-X enabled again by hand here. */
-	cfg_wr(VIRTIO_PCI_CAP_MSIX_OFF + 2, 2, 0x8000);
+	vpci_msix_enable(&vp, true);
 	for (unsigned v = 0; v < 4; v++)
-		msix_program(v);
+		vpci_msix_program(&vp, v, MSI_BASE_DATA + v);
 	pthread_mutex_lock(&lock);
-	cfg_irqs = msi_count[0];
+	cfg_irqs = host_irqs.msi[0];
 	CHECK_EQ(vtimer_queue_run_due(timers, fc.mono_ns), 0);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP);
 	fc.mono_ns += VIRTIO_NET_ANNOUNCE_DELAY_NS;
 	pthread_mutex_lock(&lock);
 	CHECK_EQ(vtimer_queue_run_due(timers, fc.mono_ns), 1);
-	CHECK_EQ(msi_count[0], cfg_irqs + 1);
+	CHECK_EQ(host_irqs.msi[0], cfg_irqs + 1);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 	CHECK_EQ(ctrl_cmd(VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK,
@@ -974,13 +842,13 @@ static void test_tx_hostile(void)
 		memcpy(vdrv_hva(&txd, c[1].gpa, 100), f, 100);
 		vdrv_add(&txd, c, 3, false);
 	}
-	kick(VIRTIO_NET_TXQ);
+	vpci_kick(&vp, VIRTIO_NET_TXQ);
 	CHECK(wait_used(&txd, 7));
 	CHECK_EQ(peer_recv(got, sizeof(got), 2000), 100);
 	CHECK(memcmp(got, f, 100) == 0);
 	CHECK_EQ(peer_recv(got, sizeof(got), 50), -1);
 	CHECK_EQ(stats().tx_bad, 6);
-	CHECK(!(status() & VIRTIO_CONFIG_S_NEEDS_RESET));
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET));
 
 	/* NEEDS_CSUM without CSUM negotiated. */
 	driver_init(true, ALL_FEATURES & ~F(VIRTIO_NET_F_CSUM));
@@ -992,7 +860,7 @@ static void test_tx_hostile(void)
 	hdr[8] = (uint8_t)off;
 	hdr[9] = 0;
 	tx_add(hdr, f, len, 0, 1, false);
-	kick(VIRTIO_NET_TXQ);
+	vpci_kick(&vp, VIRTIO_NET_TXQ);
 	CHECK(wait_used(&txd, 1));
 	CHECK_EQ(peer_recv(got, sizeof(got), 50), -1);
 	CHECK_EQ(stats().tx_bad, 7);
@@ -1000,8 +868,8 @@ static void test_tx_hostile(void)
 	/* A descriptor outside RAM: the queue breaks, NEEDS_RESET. */
 	b = (struct vbuf){ 0x7fff0000000ull, 64, false };
 	vdrv_add(&txd, &b, 1, false);
-	kick(VIRTIO_NET_TXQ);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vpci_kick(&vp, VIRTIO_NET_TXQ);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	driver_init(true, ALL_FEATURES);
 	make_frame(f, 60, OTHER, 1);
 	tx_plain(f, 60);
@@ -1072,7 +940,7 @@ static void test_tx_backpressure(void)
 			make_frame(f, sizeof(f), OTHER, added++);
 			tx_add(PLAIN_HDR, f, sizeof(f), 0, 1, false);
 		}
-		kick(VIRTIO_NET_TXQ);
+		vpci_kick(&vp, VIRTIO_NET_TXQ);
 	}
 	pthread_mutex_lock(&lock);
 	CHECK(vdrv_used_idx(&txd) != (uint16_t)added);
@@ -1112,7 +980,7 @@ static void test_rx_plain(void)
 	create_device();
 	driver_init(true, ALL_FEATURES & ~F(VIRTIO_NET_F_MRG_RXBUF));
 	rx_post(4, 1526);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	for (unsigned i = 0; i < 3; i++) {
 		size_t len = i == 0 ? 60 : i == 1 ? 1514 : 333;
 
@@ -1126,7 +994,7 @@ static void test_rx_plain(void)
 	}
 	/* The receive queue's vector. */
 	pthread_mutex_lock(&lock);
-	CHECK(msi_count[1] >= 1);
+	CHECK(host_irqs.msi[1] >= 1);
 	pthread_mutex_unlock(&lock);
 	/* 2000 bytes do not fit 1526: dropped; the next frame takes it. */
 	make_frame(f, 2000, MAC, 9);
@@ -1148,7 +1016,7 @@ static void test_rx_mergeable(void)
 	create_device();
 	driver_init(false, ALL_FEATURES);
 	rx_post(16, 512);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	/* 12 + 60: one buffer. */
 	make_frame(f, 60, MAC, 1);
 	peer_send(f, 60);
@@ -1172,8 +1040,8 @@ static void test_rx_mergeable(void)
 		CHECK_EQ(e[1], 512);
 	}
 	/* INTx: the ISR says a queue interrupt. */
-	CHECK(pirq_rises[0] + pirq_rises[1] + pirq_rises[2] + pirq_rises[3] >= 1);
-	CHECK(bar_rd(VIRTIO_PCI_ISR_OFF, 1) & 1);
+	CHECK(host_irqs.pirq_rises[0] + host_irqs.pirq_rises[1] + host_irqs.pirq_rises[2] + host_irqs.pirq_rises[3] >= 1);
+	CHECK(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1) & 1);
 	/* A frame larger than the remaining 12 buffers' 6 KB waits for more
 	 * buffers, then arrives whole. */
 	make_frame(f, 7000, MAC, 3);
@@ -1183,7 +1051,7 @@ static void test_rx_mergeable(void)
 	CHECK_EQ(vdrv_used_idx(&rxd), rxd.used_seen);
 	pthread_mutex_unlock(&lock);
 	rx_post(4, 512);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	CHECK_EQ(rx_get(got, sizeof(got), hdr, &nb), 7000);
 	CHECK_EQ(nb, 14);
 	CHECK(memcmp(got, f, 7000) == 0);
@@ -1214,7 +1082,7 @@ static void test_rx_no_buffers(void)
 	CHECK_EQ(vdrv_used_idx(&rxd), 0);
 	pthread_mutex_unlock(&lock);
 	rx_post(8, 2048);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	for (uint32_t i = 0; i < 5; i++) {
 		uint32_t tag = ~0u;
 
@@ -1236,39 +1104,39 @@ static void test_rx_hostile(void)
 	driver_init(true, ALL_FEATURES);
 	b[0] = (struct vbuf){ vdrv_alloc(&rxd, 64, 8), 64, false };
 	vdrv_add(&rxd, b, 1, false);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	make_frame(f, 60, MAC, 1);
 	peer_send(f, 60);
-	for (int i = 0; i < 2000 && !(status() & VIRTIO_CONFIG_S_NEEDS_RESET); i++)
+	for (int i = 0; i < 2000 && !(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET); i++)
 		usleep(1000);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	driver_init(true, ALL_FEATURES);
 	b[0] = (struct vbuf){ vdrv_alloc(&rxd, 8, 8), 8, true };
 	vdrv_add(&rxd, b, 1, false);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	peer_send(f, 60);
-	for (int i = 0; i < 2000 && !(status() & VIRTIO_CONFIG_S_NEEDS_RESET); i++)
+	for (int i = 0; i < 2000 && !(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET); i++)
 		usleep(1000);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
 	/* The whole ring (4 x 512 bytes) cannot hold 9000 bytes: dropped,
 	 * not waited for forever.  Only a receive queue, of 4. */
-	set_status(0);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	write_driver_features(negotiated);
-	set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	vpci_set_status(&vp, 0);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vpci_write_driver_features(&vp, negotiated);
+	vpci_set_status(&vp, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 		   VIRTIO_CONFIG_S_FEATURES_OK);
 	vdrv_init(&rxd, &mem, 4, RX_BASE, DATA_LEN);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SELECT, VIRTIO_NET_RXQ, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_SIZE, 4, 2);
-	bar_wr(VIRTIO_PCI_COMMON_Q_DESCLO, rxd.desc, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_AVAILLO, rxd.avail, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_USEDLO, rxd.used, 8);
-	bar_wr(VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	set_status(0x0f);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SELECT, VIRTIO_NET_RXQ, 2);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_SIZE, 4, 2);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_DESCLO, rxd.desc, 8);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_AVAILLO, rxd.avail, 8);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_USEDLO, rxd.used, 8);
+	vpci_wr(&vp, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	vpci_set_status(&vp, 0x0f);
 	rx_post(4, 512);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	make_frame(f, 9000, MAC, 2);
 	peer_send(f, 9000);
 	make_frame(f, 100, MAC, 3);
@@ -1281,7 +1149,7 @@ static void test_rx_hostile(void)
 		CHECK(memcmp(got, f, 100) == 0);
 	}
 	CHECK_EQ(stats().rx_oversize, 1);
-	CHECK(!(status() & VIRTIO_CONFIG_S_NEEDS_RESET));
+	CHECK(!(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET));
 	destroy_device();
 }
 
@@ -1296,7 +1164,7 @@ static void test_ctrl_filter(void)
 	create_device();
 	driver_init(true, ALL_FEATURES);
 	rx_post(RXQ_SIZE, 1526);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 
 	/* After reset: promiscuous. */
 	make_frame(f, 60, OTHER, 1);
@@ -1369,7 +1237,7 @@ static void test_ctrl_filter(void)
 	CHECK_EQ(ctrl_cmd(VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac, 6),
 		 VIRTIO_NET_OK);
 	for (unsigned i = 0; i < 6; i++)
-		CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + i, 1), mac[i]);
+		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + i, 1), mac[i]);
 	make_frame(f, 78, MAC, 19);
 	rx_drop(f, 78);
 	make_frame(f, 79, mac, 20);
@@ -1380,11 +1248,11 @@ static void test_ctrl_filter(void)
 	pthread_mutex_lock(&lock);
 	virtio_net_device_ops.reset(vn);
 	pthread_mutex_unlock(&lock);
-	CHECK_EQ(status(), 0);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + 5, 1), MAC[5]);
+	CHECK_EQ(vpci_status(&vp), 0);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + 5, 1), MAC[5]);
 	driver_init(true, ALL_FEATURES);
 	rx_post(4, 1526);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	make_frame(f, 80, OTHER, 21);
 	rx_expect(f, 80);
 	destroy_device();
@@ -1441,7 +1309,7 @@ static void test_ctrl_bad(void)
 		c[0] = (struct vbuf){ vdrv_alloc(&ctld, 1, 1), 1, false };
 		c[1] = (struct vbuf){ ack, 1, true };
 		vdrv_add(&ctld, c, 2, false);
-		kick(VIRTIO_NET_CTRLQ);
+		vpci_kick(&vp, VIRTIO_NET_CTRLQ);
 		CHECK(wait_used(&ctld, (uint16_t)(before + 1)));
 		CHECK(vdrv_get_used(&ctld, &id, &len));
 		CHECK_EQ(*(uint8_t *)vdrv_hva(&ctld, ack, 1), VIRTIO_NET_ERR);
@@ -1464,8 +1332,8 @@ static void test_ctrl_bad(void)
 	/* No ack byte: the queue breaks. */
 	v = (struct vbuf){ vdrv_alloc(&ctld, 3, 1), 3, false };
 	vdrv_add(&ctld, &v, 1, false);
-	kick(VIRTIO_NET_CTRLQ);
-	CHECK(status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vpci_kick(&vp, VIRTIO_NET_CTRLQ);
+	CHECK(vpci_status(&vp) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	destroy_device();
 }
 
@@ -1478,15 +1346,15 @@ static void test_link_and_announce(void)
 	create_device();
 	driver_init(true, ALL_FEATURES);
 	rx_post(8, 1526);
-	kick(VIRTIO_NET_RXQ);
-	gen = (uint8_t)bar_rd(VIRTIO_PCI_COMMON_CFGGENERATION, 1);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
+	gen = (uint8_t)vpci_rd(&vp, VIRTIO_PCI_COMMON_CFGGENERATION, 1);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP);
 	net_set_link(nd, false);
 	CHECK_EQ(cfg_status(), 0);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[0], 1);
+	CHECK_EQ(host_irqs.msi[0], 1);
 	pthread_mutex_unlock(&lock);
-	CHECK(bar_rd(VIRTIO_PCI_COMMON_CFGGENERATION, 1) != gen);
+	CHECK(vpci_rd(&vp, VIRTIO_PCI_COMMON_CFGGENERATION, 1) != gen);
 	/* Nothing crosses a pulled cable. */
 	make_frame(f, 100, MAC, 1);
 	tx_plain(f, 100);
@@ -1494,7 +1362,7 @@ static void test_link_and_announce(void)
 	net_set_link(nd, true);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP);
 	pthread_mutex_lock(&lock);
-	CHECK_EQ(msi_count[0], 2);
+	CHECK_EQ(host_irqs.msi[0], 2);
 	pthread_mutex_unlock(&lock);
 	tx_plain(f, 100);
 	CHECK_EQ(peer_recv(got, sizeof(got), 2000), 100);
@@ -1502,7 +1370,7 @@ static void test_link_and_announce(void)
 
 	pthread_mutex_lock(&lock);
 	CHECK(virtio_net_announce(vn));
-	CHECK_EQ(msi_count[0], 3);
+	CHECK_EQ(host_irqs.msi[0], 3);
 	pthread_mutex_unlock(&lock);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 	CHECK_EQ(ctrl_cmd(VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0),
@@ -1511,9 +1379,9 @@ static void test_link_and_announce(void)
 
 	/* INTx: the ISR's configuration bit. */
 	driver_init(false, ALL_FEATURES);
-	bar_rd(VIRTIO_PCI_ISR_OFF, 1);
+	vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1);
 	net_set_link(nd, false);
-	CHECK_EQ(bar_rd(VIRTIO_PCI_ISR_OFF, 1), 2);
+	CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_ISR_OFF, 1), 2);
 	net_set_link(nd, true);
 	destroy_device();
 }
@@ -1556,7 +1424,7 @@ static void test_save_load(void)
 	create_device();
 	driver_init(false, ALL_FEATURES);
 	rx_post(8, 1526);
-	kick(VIRTIO_NET_RXQ);
+	vpci_kick(&vp, VIRTIO_NET_RXQ);
 	CHECK_EQ(ctrl_cmd(VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac, 6),
 		 VIRTIO_NET_OK);
 	CHECK_EQ(rx_mode(VIRTIO_NET_CTRL_RX_PROMISC, 0), VIRTIO_NET_OK);
@@ -1587,7 +1455,7 @@ static void test_save_load(void)
 	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(VIRTIO_NET_STATE_TYPE)));
 	virtio_net_free(vn);
 	vn = new_device_raw();
-	program_bars_raw();
+	vpci_map_bars(&vp_raw);
 	ret = virtio_net_device_ops.load(vn, 1, s1, err, sizeof(err));
 	CHECK_EQ(ret, 0);
 	if (ret)
@@ -1597,10 +1465,10 @@ static void test_save_load(void)
 	pthread_mutex_unlock(&lock);
 
 	/* Config space, then the transmit work it inherited. */
-	CHECK_EQ(status(), 0x0f);
+	CHECK_EQ(vpci_status(&vp), 0x0f);
 	CHECK_EQ(cfg_status(), VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 	for (unsigned i = 0; i < 6; i++)
-		CHECK_EQ(bar_rd(VIRTIO_PCI_DEVICE_OFF + i, 1), mac[i]);
+		CHECK_EQ(vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + i, 1), mac[i]);
 	for (uint32_t i = 0; i < total; i++) {
 		uint32_t tag = ~0u;
 
@@ -1700,11 +1568,11 @@ int main(void)
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
 	if (guest_mem_init(&mem, RAM_SIZE) != 0)
 		SKIP("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	CHECK_EQ(pci_host_attach(host, pio, mmio), 0);
-	pci_host_set_ops(host, &host_ops, NULL);
+	CHECK_EQ(vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs), 0);
+	host = vp.host;
+	mmio = vp.mmio;
+	vp_raw.host = host;
+	vp_raw.mmio = mmio;
 
 	RUN_TEST(test_discovery_and_features);
 	RUN_TEST(test_offloads);

@@ -295,6 +295,43 @@ static void test_vmmouse_key(void)
 	CHECK_EQ(vm_config_set(kf, "vmmouse=maybe", err, sizeof(err)), -EINVAL);
 }
 
+/* usb: off unless vm.conf says on; only "on" is written; the machine's
+ * switch follows. */
+static void test_usb_key(void)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GKeyFile) out = g_key_file_new();
+	struct vm_config c;
+	struct machine_config mc;
+
+	CHECK_EQ(parse("[vm]\nname=t\n", &c), 0);
+	CHECK(!c.usb);
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(!mc.usb);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	CHECK(!g_key_file_has_key(out, "vm", "usb", NULL));
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\nusb=on\n", &c), 0);
+	CHECK(c.usb);
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(mc.usb);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	{
+		g_autofree char *v = g_key_file_get_string(out, "vm", "usb", NULL);
+
+		CHECK(v && !strcmp(v, "on"));
+	}
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\nusb=yes\n", &c), -EINVAL);
+
+	g_key_file_set_string(kf, "vm", "name", "t");
+	CHECK_EQ(vm_config_set(kf, "usb=on", err, sizeof(err)), 0);
+	CHECK(g_key_file_has_key(kf, "vm", "usb", NULL));
+	CHECK_EQ(vm_config_set(kf, "usb=off", err, sizeof(err)), 0);
+	CHECK(!g_key_file_has_key(kf, "vm", "usb", NULL));
+	CHECK_EQ(vm_config_set(kf, "usb=maybe", err, sizeof(err)), -EINVAL);
+}
+
 /* vnc and vnc-password-file are checked at edit time with the rules the VM
  * process applies (finding 4): an address that cannot be listened on, and
  * a password file that is not a small regular file (/dev/zero used to be
@@ -532,6 +569,7 @@ int main(void)
 	RUN_TEST(test_roundtrip);
 	RUN_TEST(test_set);
 	RUN_TEST(test_vmmouse_key);
+	RUN_TEST(test_usb_key);
 	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);
 	RUN_TEST(test_remove_tree_keeps_link_targets);

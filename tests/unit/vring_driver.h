@@ -11,9 +11,12 @@
 #ifndef VIVARIUM_VRING_DRIVER_H
 #define VIVARIUM_VRING_DRIVER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mem.h"
 #include "virtio/virtqueue.h"
@@ -193,6 +196,44 @@ static inline uint16_t vdrv_avail_event(struct vdrv *d)
 static inline uint16_t vdrv_used_flags(struct vdrv *d)
 {
 	return *vdrv_used16(d, 0);
+}
+
+/*
+ * Poll the used idx (under @lock, every @poll_us) until it equals @idx, or
+ * with @or_past has gone beyond it; for at most @timeout_ms.  For devices
+ * that complete on their own threads.  Returns whether it got there.
+ */
+static inline bool vdrv_wait_used(struct vdrv *d, pthread_mutex_t *lock,
+				  uint16_t idx, bool or_past,
+				  unsigned poll_us, unsigned timeout_ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		uint16_t u;
+
+		pthread_mutex_lock(lock);
+		u = vdrv_used_idx(d);
+		pthread_mutex_unlock(lock);
+		if (u == idx || (or_past && (int16_t)(u - idx) > 0))
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= timeout_ms)
+			return false;
+		usleep(poll_us);
+	}
+}
+
+/* A queue of @size entries packed from @desc: the available ring right
+ * after the descriptor table, the used ring at the next 4-byte boundary
+ * (the least alignment §2.7 allows). */
+static inline void vdrv_packed_layout(uint64_t desc, uint16_t size,
+				      uint64_t *avail, uint64_t *used)
+{
+	*avail = desc + VIRTQ_DESC_BYTES(size);
+	*used = (*avail + VIRTQ_AVAIL_BYTES(size) + 3) & ~3ull;
 }
 
 #endif

@@ -131,7 +131,7 @@ static void input_abs(void *opaque, unsigned x, unsigned y, int dz,
 const struct console_input_dev_ops vmmouse_input_ops = {
 	.name = "vmmouse",
 	.caps = CONSOLE_INPUT_ABS,
-	.prio = 1,
+	.prio = 2,	/* after the virtio (0) and USB (1) tablets */
 	.abs_max = VMMOUSE_ABS_MAX,
 	.active = input_active,
 	.abs = input_abs,

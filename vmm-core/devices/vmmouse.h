@@ -97,7 +97,7 @@ uint32_t vmmouse_backdoor(void *opaque, unsigned size, bool is_write,
 bool vmmouse_active(struct vmmouse *v);
 
 /* The console's absolute pointer (name "vmmouse", CONSOLE_INPUT_ABS,
- * prio 1: after the virtio tablet, abs_max VMMOUSE_ABS_MAX); opaque: the
+ * prio 2: after the virtio and USB tablets, abs_max VMMOUSE_ABS_MAX); opaque: the
  * struct vmmouse. */
 extern const struct console_input_dev_ops vmmouse_input_ops;
 
