@@ -409,9 +409,12 @@ static void write_silence(struct hda *h, uint64_t bytes)
 /*
  * Move up to @bytes between stream @n's buffers and the backend, walking
  * its BDL from the current entry (§3.6.2: 16 bytes each: address, length,
- * IOC in bit 0 of the last dword).  Returns the bytes moved.
+ * IOC in bit 0 of the last dword).  Recording stops early where the
+ * backend has no more, unless fewer than @must bytes were moved: those are
+ * padded with silence.  Returns the bytes moved.
  */
-static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes)
+static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes,
+			   uint64_t must)
 {
 	struct hda_stream *s = &h->sd[n];
 	uint64_t bdl = reg64(h, sdreg(n, HDA_SD_BDPL));
@@ -424,6 +427,7 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes)
 	uint8_t fill = s->fmt.sample == AUDIO_U8 ? 0x80 : 0;
 	uint64_t moved = 0;
 	unsigned walked = 0;
+	bool short_read = false;
 
 	if (bound && !s->backend) {	/* bound after RUN */
 		audio_start(h->be, stream_dir(n), &s->fmt);
@@ -464,7 +468,20 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes)
 		} else {
 			size_t got = bound && !silent ? audio_read(h->be, buf, chunk) : 0;
 
-			memset(buf + got, fill, chunk - got);
+			if (got < chunk && bound && !silent) {
+				/* Pad only what the rate makes overdue. */
+				uint64_t need = moved < must ? must - moved : 0;
+				uint64_t keep = got > need ? got : need < chunk ? need : chunk;
+
+				keep -= keep % s->frame;
+				if (keep < chunk) {
+					chunk = keep;
+					short_read = true;
+				}
+			}
+			memset(buf + got, fill, chunk > got ? chunk - got : 0);
+			if (!chunk)
+				break;
 		}
 		moved += chunk;
 		s->bd_off += (uint32_t)chunk;
@@ -480,6 +497,8 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes)
 			s->bd = s->bd >= lvi ? 0 : s->bd + 1;
 			walked++;
 		}
+		if (short_read)
+			break;
 	}
 	set_reg(h, sdreg(n, HDA_SD_LPIB), 4, lpib);
 	write_position(h, n);
@@ -488,17 +507,20 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes)
 }
 
 /*
- * One tick of a running stream: the frames the sample rate says are due
- * since RUN (by the machine's clock) and not yet moved, capped for
- * playback by what the backend takes now.  So the backend's clock decides
- * how fast a guest's buffer drains; a debt beyond HDA_MAX_LAG_NS (a
- * backend slower than the clock, a stalled timer) is forgiven rather than
- * burst, which bounds latency at the backend's buffer plus one tick.
+ * One tick of a running stream.  Playback into a backend with a clock
+ * (audio_space() not SIZE_MAX): what the backend asks for now, which keeps
+ * its buffer at its target latency, so its clock alone decides how fast
+ * the guest's buffer drains (no drift between two clocks), and latency is
+ * that buffer plus one tick.  Otherwise (record, no server, the null
+ * backend): the frames the sample rate says are due since RUN by the
+ * machine's clock and not yet moved.  A debt beyond HDA_MAX_LAG_NS (a
+ * stalled timer thread, a paused machine's catch-up) is forgiven rather
+ * than burst.
  */
 static void stream_tick(struct hda *h, unsigned n, uint64_t now)
 {
 	struct hda_stream *s = &h->sd[n];
-	uint64_t due, bytes, moved, max_lag;
+	uint64_t due, bytes, moved, max_lag, rec_slack;
 	unsigned __int128 t;
 
 	if (!s->active || (reg(h, HDA_SSYNC, 4) & (1u << n)) || !s->frame)
@@ -514,12 +536,26 @@ static void stream_tick(struct hda *h, unsigned n, uint64_t now)
 	if (n == HDA_SD_OUT && s->backend) {
 		size_t space = audio_space(h->be);
 
-		if (space < bytes)
-			bytes = space / s->frame * s->frame;
+		if (space != SIZE_MAX) {
+			/* A backend with a clock: what it asks for (it keeps
+			 * its own target latency), at most HDA_MAX_LAG_NS. */
+			uint64_t cap = max_lag * s->frame;
+
+			bytes = (space < cap ? space : cap) / s->frame * s->frame;
+			s->frames = (uint64_t)t;	/* the machine's clock: caught up */
+			if (bytes)
+				stream_dma(h, n, bytes, bytes);
+			return;
+		}
 	}
 	if (!bytes)
 		return;
-	moved = stream_dma(h, n, bytes);
+	/* Recording: the backend's clock again, within HDA_REC_SLACK_NS of
+	 * the machine's (its fragments arrive in bursts); beyond that,
+	 * silence keeps the guest's clock running. */
+	rec_slack = n == HDA_SD_IN ? s->fmt.rate * HDA_REC_SLACK_NS / 1000000000u : 0;
+	moved = stream_dma(h, n, bytes,
+			   due > rec_slack ? (due - rec_slack) * s->frame : 0);
 	s->frames += moved / s->frame;
 }
 
@@ -768,7 +804,7 @@ static GVariant *hda_save(void *opaque)
 		g_variant_builder_add(&sds, "(uub)", h->sd[n].bd,
 				      h->sd[n].bd_off,
 				      (gboolean)h->sd[n].active);
-	return g_variant_new(HDA_STATE_TYPE,
+	return g_variant_new("(@ayqa(uub)t@(a(qyyyyyyuay)u))",
 			     g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, h->r,
 						       sizeof(h->r), 1),
 			     h->rirb_cnt, &sds, wall,

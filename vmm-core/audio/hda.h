@@ -19,12 +19,14 @@
  *
  * Streams (§4.5): a running stream moves bytes between its buffer
  * descriptor list and the audio backend (audio.h) from the machine's
- * timer thread every HDA_TICK_NS, as many frames as the sample rate in FMT
- * says have passed since RUN, capped for playback by what the backend
- * takes now; a debt of more than HDA_MAX_LAG_NS is dropped.  So the DMA
+ * timer thread every HDA_TICK_NS: for playback into a backend with a
+ * clock, what it asks for (audio_space()); otherwise as many frames as the
+ * sample rate in FMT says have passed since RUN; a debt of more than HDA_MAX_LAG_NS is dropped.  So the DMA
  * position follows the backend's clock when it has one, the machine's
  * otherwise, and the guest's data is never more than the backend's buffer
- * plus one tick (5 ms) ahead of what is heard.  LPIB and the position
+ * plus one tick (5 ms) ahead of what is heard.  Recording takes what the
+ * backend has captured, lagging the machine's clock by at most
+ * HDA_REC_SLACK_NS, past which silence fills in.  LPIB and the position
  * buffer advance with each chunk; a completed BDL entry with IOC sets BCIS
  * (and interrupts with IOCE).  Data reaches the backend only when the
  * codec's converter is set to the stream's number; otherwise it is
@@ -64,6 +66,7 @@ struct hda;
 
 #define HDA_TICK_NS		5000000ull	/* stream DMA period */
 #define HDA_MAX_LAG_NS		100000000ull	/* debt dropped beyond */
+#define HDA_REC_SLACK_NS	50000000ull	/* record: wait for data this long */
 #define HDA_BDL_WALK_MAX	64		/* BDL entries per stream per tick */
 #define HDA_STREAMS		2		/* SD0 input, SD1 output */
 #define HDA_SD_IN		0
