@@ -664,6 +664,24 @@ static void test_hostile(void)
 	CHECK_EQ(cap.nout, 0);
 	teardown();
 
+	/* CBL, LVI, FMT and the BDL address are fixed while RUN is set. */
+	setup();
+	codec_route_out(1);
+	make_bdl(BDL_OUT, 0, 2, 960);
+	stream_setup(OUT, BDL_OUT, 1920, 1, 0x0011, 1);
+	run_stream(OUT, HDA_SD_OUT);
+	wr(OUT + HDA_SD_CBL, 0, 4);
+	wr(OUT + HDA_SD_LVI, 0, 2);
+	wr(OUT + HDA_SD_FMT, 0x0071, 2);
+	wr(OUT + HDA_SD_BDPL, 0x7fffff80u, 4);
+	CHECK_EQ(rd(OUT + HDA_SD_CBL, 4), 1920);
+	CHECK_EQ(rd(OUT + HDA_SD_LVI, 2), 1);
+	CHECK_EQ(rd(OUT + HDA_SD_FMT, 2), 0x0011);
+	CHECK_EQ(rd(OUT + HDA_SD_BDPL, 4), (uint32_t)BDL_OUT);
+	advance(20000000);
+	CHECK_EQ(cap.nout, 20 * 192);
+	teardown();
+
 	/* 256 zero-length entries: each tick walks a bounded number and
 	 * moves nothing; time still passes. */
 	setup();

@@ -339,6 +339,18 @@ static void arm_tick(struct hda *h)
 		vtimer_mod(&h->tick, now_ns(h) + HDA_TICK_NS);
 }
 
+/* What the DMA needs of the registers @r of stream @n: a format, CBL and
+ * LVI not 0 (§3.3.38, §3.3.39).  NULL or a reason. */
+static const char *stream_params_bad(const uint8_t *r, unsigned n,
+				     struct audio_format *f)
+{
+	if (!parse_fmt((uint16_t)get(r, sdreg(n, HDA_SD_FMT), 2), f))
+		return "bad stream format";
+	if (!get(r, sdreg(n, HDA_SD_CBL), 4) || !get(r, sdreg(n, HDA_SD_LVI), 2))
+		return "CBL or LVI is 0";
+	return NULL;
+}
+
 /* RUN set: check what the DMA will need, open the backend's stream. */
 static void stream_start(struct hda *h, unsigned n)
 {
@@ -346,12 +358,10 @@ static void stream_start(struct hda *h, unsigned n)
 	unsigned tag = reg(h, sdreg(n, HDA_SD_CTL), 3) >> HDA_SD_CTL_STRM_SHIFT;
 	bool silent;
 
-	if (!parse_fmt((uint16_t)reg(h, sdreg(n, HDA_SD_FMT), 2), &s->fmt)) {
-		stream_error(h, n, "bad stream format", reg(h, sdreg(n, HDA_SD_FMT), 2));
-		return;
-	}
-	if (!reg(h, sdreg(n, HDA_SD_CBL), 4) || !reg(h, sdreg(n, HDA_SD_LVI), 2)) {
-		stream_error(h, n, "CBL or LVI is 0", 0);
+	const char *bad = stream_params_bad(h->r, n, &s->fmt);
+
+	if (bad) {
+		stream_error(h, n, bad, reg(h, sdreg(n, HDA_SD_FMT), 2));
 		return;
 	}
 	s->frame = audio_frame_bytes(&s->fmt);
@@ -485,7 +495,7 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes,
 		}
 		moved += chunk;
 		s->bd_off += (uint32_t)chunk;
-		lpib = (uint32_t)((lpib + chunk) % cbl);
+		lpib = cbl ? (uint32_t)((lpib + chunk) % cbl) : 0;	/* 0: never while RUN */
 		if (s->bd_off == e.len) {
 			if (le32toh(e.flags) & 1) {
 				h->r[sdreg(n, HDA_SD_STS)] |= HDA_SD_STS_BCIS;
@@ -671,6 +681,13 @@ void hda_mmio_write(struct hda *h, uint64_t off, uint64_t val, unsigned size)
 		h->r[o] = (uint8_t)((h->r[o] & ~wmask[o]) | (v & wmask[o]));
 		h->r[o] &= (uint8_t)~(v & w1cmask[o]);
 	}
+	/* CBL, LVI, FIFOW, FMT and the BDL address are fixed while RUN is
+	 * set (§3.3.38-§3.3.44: software must not change them): the DMA
+	 * keeps what it checked at RUN. */
+	for (unsigned n = 0; n < HDA_STREAMS; n++)
+		if (old[sdreg(n, HDA_SD_CTL)] & HDA_SD_CTL_RUN)
+			memcpy(&h->r[sdreg(n, HDA_SD_CBL)], &old[sdreg(n, HDA_SD_CBL)],
+			       0x20 - HDA_SD_CBL);
 	if (touches(off, size, HDA_GCTL, 1)) {
 		bool was = old[HDA_GCTL] & HDA_GCTL_CRST;
 		bool is = h->r[HDA_GCTL] & HDA_GCTL_CRST;
@@ -873,9 +890,12 @@ static int hda_load(void *opaque, uint32_t version, GVariant *state,
 		g_variant_get_child(sds, n, "(uub)", &sd[n].bd, &sd[n].bd_off,
 				    &act);
 		sd[n].active = act;
+		struct audio_format f;
+
 		if (sd[n].bd > lvi || (act && (!(ctl & HDA_SD_CTL_RUN) ||
-					       (ctl & HDA_SD_CTL_SRST)))) {
-			ret = FAIL("stream %u: BDL entry %u of %u, or running without RUN",
+					       (ctl & HDA_SD_CTL_SRST) ||
+					       stream_params_bad(r, n, &f)))) {
+			ret = FAIL("stream %u: BDL entry %u of %u, or running without RUN, format, CBL or LVI",
 				   n, sd[n].bd, lvi);
 			goto out;
 		}
@@ -889,7 +909,8 @@ static int hda_load(void *opaque, uint32_t version, GVariant *state,
 	memcpy(h->r, r, sizeof(r));
 	h->rirb_cnt = cnt;
 	h->codec = c;
-	h->wall_base_ns = now_ns(h) - wall * 125 / 3;
+	/* Rounded up, so that WALCLK reads back as saved. */
+	h->wall_base_ns = now_ns(h) - (wall * 125 + 2) / 3;
 	for (unsigned n = 0; n < HDA_STREAMS; n++) {
 		h->sd[n].bd = sd[n].bd;
 		h->sd[n].bd_off = sd[n].bd_off;
