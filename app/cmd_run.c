@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <glib.h>
 
+#include "audio/audio.h"
 #include "block/block.h"
 #include "commands.h"
 #include "host/chardev.h"
@@ -47,7 +49,8 @@ static void run_usage(FILE *f)
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
 		"                    [--sandbox on|off] [--coredump on|off]\n"
-		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n\n"
+		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n"
+		"                    [--audio pa|none]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -80,7 +83,10 @@ static void run_usage(FILE *f)
 		"org.qemu.guest_agent.0); they serve the guest while a window or VNC runs.\n"
 		"--usb on adds an xHCI USB controller (PCI 00:18.0) with a USB tablet and\n"
 		"keyboard, which the window and VNC use while the guest's driver polls\n"
-		"them (off by default).\n",
+		"them (off by default).\n"
+		"--audio pa adds an Intel HDA sound card (PCI 00:1b.0) played and recorded\n"
+		"through PulseAudio (or PipeWire's pulse server); without a server it stays\n"
+		"silent and reconnects.  none (the default): no sound card.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -227,6 +233,7 @@ int cmd_run(int argc, char **argv)
 		{ "vmmouse", required_argument, NULL, 'U' },
 		{ "agents", required_argument, NULL, 'A' },
 		{ "usb", required_argument, NULL, 'u' },
+		{ "audio", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -246,7 +253,7 @@ int cmd_run(int argc, char **argv)
 	pthread_t sigthread;
 	char err[512] = "";
 	bool append_set = false, nic_none = false, sandbox = true, coredump = false;
-	bool agents_on = true;
+	bool agents_on = true, audio_pa = false;
 	struct vm_agents *agents = NULL;
 	struct vm_sandbox_opts so = { 0 };
 	struct nic_spec nics[MACHINE_MAX_NICS];
@@ -417,6 +424,14 @@ int cmd_run(int argc, char **argv)
 			}
 			cfg.usb = !strcmp(optarg, "on");
 			break;
+		case 'O':
+			if (strcmp(optarg, "pa") && strcmp(optarg, "none")) {
+				fprintf(stderr, "vivarium: --audio '%s': use pa or none\n",
+					optarg);
+				return 2;
+			}
+			audio_pa = !strcmp(optarg, "pa");
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -548,8 +563,17 @@ int cmd_run(int argc, char **argv)
 		cfg.nserial_ports = vm_agents_ports(agents, cfg.serial_port,
 						    MACHINE_MAX_SERIAL_PORTS);
 	}
+	/* After the signal mask: the PulseAudio thread inherits it. */
+	if (audio_pa) {
+		g_autofree char *name = g_strdup_printf("run %d", (int)getpid());
+
+		cfg.audio = audio_pa_new(name);
+		if (!cfg.audio)
+			fprintf(stderr, "vivarium: --audio pa: cannot start the PulseAudio client; no sound card\n");
+	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
+		audio_backend_free(cfg.audio);
 		vm_agents_free(agents);
 		free_nics(&cfg, nics, nnics);
 		console_free(con);
@@ -580,6 +604,7 @@ int cmd_run(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.nnics; i++)
 		net_stop(cfg.nic[i].backend);
 	machine_destroy(m);
+	audio_backend_free(cfg.audio);
 	vm_agents_free(agents);
 	free_nics(&cfg, nics, nnics);
 	for (unsigned i = 0; i < shares->len; i++)

@@ -13,6 +13,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "audio/audio.h"
 #include "block/block.h"
 #include "commands.h"
 #include "ctl.h"
@@ -253,6 +254,8 @@ int cmd_create(int argc, char **argv)
 	cfg.uuid = g_uuid_string_random();
 	cfg.display = g_strdup("none");
 	cfg.created = g_date_time_format_iso8601(now);
+	/* Sound where the user has a sound server now (docs/vm-conf.md). */
+	cfg.audio = audio_pa_server_reachable();
 	if (cfg.kernel && !cfg.append)
 		cfg.append = g_strdup(VM_DEFAULT_APPEND);
 	if (cfg.cdrom)
@@ -422,6 +425,7 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 		json_builder_set_member_name(b, "coredump");
 		json_builder_add_boolean_value(b, c->coredump);
 		add_str(b, "input", c->input_ps2 ? "ps2" : "virtio");
+		add_str(b, "audio", c->audio ? "pa" : "none");
 		add_str(b, "created", c->created);
 		add_str(b, "kernel", c->kernel);
 		add_str(b, "initrd", c->initrd);
@@ -673,6 +677,8 @@ int cmd_show(int argc, char **argv)
 		       c->coredump ? " (core dumps on)" : "");
 		printf("input:    %s\n", c->input_ps2 ? "ps2 (PS/2 keyboard and mouse only)"
 			: "virtio (virtio tablet and keyboard, and PS/2)");
+		printf("audio:    %s\n", c->audio ? "pa (Intel HDA at 00:1b.0, through PulseAudio)"
+			: "none");
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)
@@ -698,8 +704,8 @@ int cmd_edit(int argc, char **argv)
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
 		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
-		       "input (virtio|ps2), vmmouse (on|off), kernel, initrd, append,\n"
-		       "cdrom (an ISO path).\n"
+		       "input (virtio|ps2), vmmouse (on|off), audio (pa|none), kernel, initrd,\n"
+		       "append, cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");

@@ -466,6 +466,15 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	    get_on_off(kf, "usb", false, &cfg->usb, err, errlen) < 0)
 		goto fail;
 	{
+		g_autofree char *au = get_str(kf, G_VM, "audio");
+
+		if (au && strcmp(au, "pa") && strcmp(au, "none")) {
+			snprintf(err, errlen, "audio '%s': use pa or none", au);
+			goto fail;
+		}
+		cfg->audio = au && !strcmp(au, "pa");
+	}
+	{
 		g_autofree char *in = get_str(kf, G_VM, "input");
 
 		if (in && strcmp(in, "virtio") && strcmp(in, "ps2")) {
@@ -658,6 +667,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
 	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
 	set_opt(kf, G_VM, "usb", cfg->usb ? "on" : NULL);
+	set_opt(kf, G_VM, "audio", cfg->audio ? "pa" : NULL);
 	set_opt(kf, G_VM, "input", cfg->input_ps2 ? "ps2" : NULL);
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
@@ -782,6 +792,12 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, G_VM, "vga", strcmp(v, "std") ? v : NULL);
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
+	} else if (!strcmp(key, "audio")) {
+		if (strcmp(v, "pa") && strcmp(v, "none")) {
+			snprintf(err, errlen, "audio '%s': use pa or none", v);
+			return -EINVAL;
+		}
+		set_opt(kf, G_VM, "audio", !strcmp(v, "pa") ? "pa" : NULL);
 	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump") ||
 		   !strcmp(key, "vmmouse") || !strcmp(key, "agents") ||
 		   !strcmp(key, "usb")) {
@@ -859,7 +875,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, usb, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, usb, audio, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}

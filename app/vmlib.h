@@ -68,6 +68,7 @@ struct vm_config {
 	bool vmmouse;			/* vmmouse=on (default) | off */
 	bool agents;			/* agents=on (default) | off */
 	bool usb;			/* usb=on | off (default) */
+	bool audio;			/* audio=pa | none (default) */
 	bool input_ps2;			/* input=ps2 | virtio (default) */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];

@@ -332,6 +332,41 @@ static void test_usb_key(void)
 	CHECK_EQ(vm_config_set(kf, "usb=maybe", err, sizeof(err)), -EINVAL);
 }
 
+/* audio: none unless vm.conf says pa; only "pa" is written; edit takes
+ * pa and none, refuses the rest. */
+static void test_audio_key(void)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GKeyFile) out = g_key_file_new();
+	struct vm_config c;
+
+	CHECK_EQ(parse("[vm]\nname=t\n", &c), 0);
+	CHECK(!c.audio);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	CHECK(!g_key_file_has_key(out, "vm", "audio", NULL));
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=none\n", &c), 0);
+	CHECK(!c.audio);
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=pa\n", &c), 0);
+	CHECK(c.audio);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	{
+		g_autofree char *v = g_key_file_get_string(out, "vm", "audio", NULL);
+
+		CHECK(v && !strcmp(v, "pa"));
+	}
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=alsa\n", &c), -EINVAL);
+
+	g_key_file_set_string(kf, "vm", "name", "t");
+	CHECK_EQ(vm_config_set(kf, "audio=pa", err, sizeof(err)), 0);
+	CHECK(g_key_file_has_key(kf, "vm", "audio", NULL));
+	CHECK_EQ(vm_config_set(kf, "audio=none", err, sizeof(err)), 0);
+	CHECK(!g_key_file_has_key(kf, "vm", "audio", NULL));
+	CHECK_EQ(vm_config_set(kf, "audio=on", err, sizeof(err)), -EINVAL);
+}
+
 /* vnc and vnc-password-file are checked at edit time with the rules the VM
  * process applies (finding 4): an address that cannot be listened on, and
  * a password file that is not a small regular file (/dev/zero used to be
@@ -570,6 +605,7 @@ int main(void)
 	RUN_TEST(test_set);
 	RUN_TEST(test_vmmouse_key);
 	RUN_TEST(test_usb_key);
+	RUN_TEST(test_audio_key);
 	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);
 	RUN_TEST(test_remove_tree_keeps_link_targets);
