@@ -103,6 +103,8 @@ struct machine_share {
 
 #define MACHINE_MAX_SHARES 4
 
+struct audio_backend;
+
 struct machine_config {
 	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
 	unsigned ncpus;			/* 1..MACHINE_MAX_CPUS */
@@ -154,6 +156,11 @@ struct machine_config {
 	 * tablet and keyboard on its ports 1 and 2; the console routes to
 	 * them while the guest's driver polls them.  Off by default. */
 	bool usb;
+	/* Sound: an Intel HDA controller at 00:1b.0 (audio/hda.h) with a
+	 * duplex codec, on this host side (audio/audio.h), which the caller
+	 * made and frees after the machine (it outlives resets).  NULL: no
+	 * sound card. */
+	struct audio_backend *audio;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be

@@ -47,6 +47,7 @@ struct blk;
 #define VIRTIO_SERIAL_SLOT 0x0f		/* virtio-serial (virtio-console) */
 #define VIRTIO_9P_SLOT	0x14		/* first PCI slot of the shared folders */
 #define XHCI_SLOT	0x18		/* the xHCI USB controller */
+#define HDA_SLOT	0x1b		/* the Intel HDA sound card (ICH6's slot) */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
 enum run_end { END_NONE, END_STOP, END_RESET, END_RESTORE };
@@ -124,6 +125,7 @@ struct machine {
 		struct virtio_gpu *vgpu;
 		struct virtio_input *vkbd, *vtablet;	/* NULL: left out */
 		struct xhci *xhci;			/* NULL: no USB */
+		struct hda *hda;			/* NULL: no sound */
 	} dev;
 	/* The console's adapter switch (machine.c), under the device lock:
 	 * virtio-gpu shows now (else the VGA), and the size the host last

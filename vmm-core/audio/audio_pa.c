@@ -15,13 +15,15 @@
  * clock paces the guest and at most ~40 ms + one device tick is queued.
  * Recording keeps at most 100 ms queued: older fragments are dropped.
  *
- * The mainloop runs on its own thread; the device calls in with the
+ * The mainloop runs on its own thread (SIGSYS unblocked there, for the
+ * sandbox: see unblock_sigsys()); the device calls in with the
  * device lock held and takes the mainloop lock inside it, never the other
  * way round.  No server (or it goes away): one log line, the device sees a
  * backend that takes everything and records nothing (the DMA advances at
  * the real rate), and a reconnect follows after 1 s, doubling to 30 s.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,7 @@ struct pa_be {
 	/* Recording: the fragment pa_stream_peek() gave, partly read. */
 	const uint8_t *peek;
 	size_t peek_len, peek_off;
+	bool sigsys_ok;			/* unblock_sigsys() ran */
 };
 
 static void connect_ctx(struct pa_be *p);
@@ -356,6 +359,22 @@ static const struct audio_backend_ops pa_ops = {
 	.write = pa_write, .read = pa_read, .state = pa_state, .free = pa_free,
 };
 
+/* On the mainloop's thread, first thing: libpulse blocks every signal
+ * there, but the VM process's sandbox restricts running threads by
+ * sending them SIGSYS (sandbox.h), so that one must get through. */
+static void unblock_sigsys(pa_mainloop_api *api, void *opaque)
+{
+	struct pa_be *p = opaque;
+	sigset_t set;
+
+	(void)api;
+	sigemptyset(&set);
+	sigaddset(&set, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	p->sigsys_ok = true;
+	pa_threaded_mainloop_signal(p->ml, 0);
+}
+
 struct audio_backend *audio_pa_new(const char *vm_name)
 {
 	struct pa_be *p = calloc(1, sizeof(*p));
@@ -377,6 +396,7 @@ struct audio_backend *audio_pa_new(const char *vm_name)
 	}
 	pa_threaded_mainloop_set_name(p->ml, "pulseaudio");
 	pa_threaded_mainloop_lock(p->ml);
+	pa_mainloop_api_once(pa_threaded_mainloop_get_api(p->ml), unblock_sigsys, p);
 	connect_ctx(p);
 	pa_threaded_mainloop_unlock(p->ml);
 	if (pa_threaded_mainloop_start(p->ml) < 0) {
@@ -389,6 +409,10 @@ struct audio_backend *audio_pa_new(const char *vm_name)
 		free(p);
 		return NULL;
 	}
+	pa_threaded_mainloop_lock(p->ml);
+	while (!p->sigsys_ok)
+		pa_threaded_mainloop_wait(p->ml);
+	pa_threaded_mainloop_unlock(p->ml);
 	return &p->be;
 }
 
