@@ -437,6 +437,7 @@ bool audio_pa_server_reachable(void)
 {
 	pa_mainloop *ml = pa_mainloop_new();
 	pa_context *c;
+	pa_usec_t deadline;
 	int st = 0;
 
 	if (!ml)
@@ -446,12 +447,18 @@ bool audio_pa_server_reachable(void)
 		pa_context_set_state_callback(c, probe_state_cb, &st);
 		if (pa_context_connect(c, NULL, PA_CONTEXT_NOAUTOSPAWN, NULL) < 0)
 			st = -1;
-		/* At most ~1 s: 100 iterations of at most 10 ms. */
-		for (int i = 0; i < 100 && !st; i++) {
-			pa_mainloop_prepare(ml, 10000);
-			pa_mainloop_poll(ml);
-			pa_mainloop_dispatch(ml);
+		/* At most 1 s (a server that accepts and never answers). */
+		deadline = pa_rtclock_now() + PA_USEC_PER_SEC;
+		while (!st) {
+			pa_usec_t now = pa_rtclock_now();
+
+			if (now >= deadline ||
+			    pa_mainloop_prepare(ml, (int)((deadline - now) / 1000) + 1) < 0 ||
+			    pa_mainloop_poll(ml) < 0 || pa_mainloop_dispatch(ml) < 0)
+				break;
 		}
+		/* Disconnecting calls it with TERMINATED: not an answer. */
+		pa_context_set_state_callback(c, NULL, NULL);
 		pa_context_disconnect(c);
 		pa_context_unref(c);
 	}
