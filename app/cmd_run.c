@@ -50,7 +50,7 @@ static void run_usage(FILE *f)
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
 		"                    [--sandbox on|off] [--coredump on|off]\n"
 		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n"
-		"                    [--audio pa|none]\n\n"
+		"                    [--audio pa|none|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -86,7 +86,7 @@ static void run_usage(FILE *f)
 		"them (off by default).\n"
 		"--audio pa adds an Intel HDA sound card (PCI 00:1b.0) played and recorded\n"
 		"through PulseAudio (or PipeWire's pulse server); without a server it stays\n"
-		"silent and reconnects.  none (the default): no sound card.\n",
+		"silent and reconnects.  none: the card, silent.  off (the default): no card.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -253,7 +253,8 @@ int cmd_run(int argc, char **argv)
 	pthread_t sigthread;
 	char err[512] = "";
 	bool append_set = false, nic_none = false, sandbox = true, coredump = false;
-	bool agents_on = true, audio_pa = false;
+	bool agents_on = true;
+	const char *audio = "off";
 	struct vm_agents *agents = NULL;
 	struct vm_sandbox_opts so = { 0 };
 	struct nic_spec nics[MACHINE_MAX_NICS];
@@ -425,12 +426,13 @@ int cmd_run(int argc, char **argv)
 			cfg.usb = !strcmp(optarg, "on");
 			break;
 		case 'O':
-			if (strcmp(optarg, "pa") && strcmp(optarg, "none")) {
-				fprintf(stderr, "vivarium: --audio '%s': use pa or none\n",
+			if (strcmp(optarg, "pa") && strcmp(optarg, "none") &&
+			    strcmp(optarg, "off")) {
+				fprintf(stderr, "vivarium: --audio '%s': use pa, none or off\n",
 					optarg);
 				return 2;
 			}
-			audio_pa = !strcmp(optarg, "pa");
+			audio = optarg;
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -564,12 +566,13 @@ int cmd_run(int argc, char **argv)
 						    MACHINE_MAX_SERIAL_PORTS);
 	}
 	/* After the signal mask: the PulseAudio thread inherits it. */
-	if (audio_pa) {
+	if (strcmp(audio, "off")) {
 		g_autofree char *name = g_strdup_printf("run %d", (int)getpid());
 
-		cfg.audio = audio_pa_new(name);
+		cfg.audio = !strcmp(audio, "pa") ? audio_pa_new(name) : audio_null_new();
 		if (!cfg.audio)
-			fprintf(stderr, "vivarium: --audio pa: cannot start the PulseAudio client; no sound card\n");
+			fprintf(stderr, "vivarium: --audio %s: cannot start the sound card's host side; no sound card\n",
+				audio);
 	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {

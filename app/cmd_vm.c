@@ -254,8 +254,9 @@ int cmd_create(int argc, char **argv)
 	cfg.uuid = g_uuid_string_random();
 	cfg.display = g_strdup("none");
 	cfg.created = g_date_time_format_iso8601(now);
-	/* Sound where the user has a sound server now (docs/vm-conf.md). */
-	cfg.audio = audio_pa_server_reachable();
+	/* A sound card, heard where the user has a sound server now
+	 * (docs/vm-conf.md). */
+	cfg.audio = audio_pa_server_reachable() ? VM_AUDIO_PA : VM_AUDIO_NONE;
 	if (cfg.kernel && !cfg.append)
 		cfg.append = g_strdup(VM_DEFAULT_APPEND);
 	if (cfg.cdrom)
@@ -425,7 +426,7 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 		json_builder_set_member_name(b, "coredump");
 		json_builder_add_boolean_value(b, c->coredump);
 		add_str(b, "input", c->input_ps2 ? "ps2" : "virtio");
-		add_str(b, "audio", c->audio ? "pa" : "none");
+		add_str(b, "audio", vm_audio_name(c->audio));
 		add_str(b, "created", c->created);
 		add_str(b, "kernel", c->kernel);
 		add_str(b, "initrd", c->initrd);
@@ -677,8 +678,9 @@ int cmd_show(int argc, char **argv)
 		       c->coredump ? " (core dumps on)" : "");
 		printf("input:    %s\n", c->input_ps2 ? "ps2 (PS/2 keyboard and mouse only)"
 			: "virtio (virtio tablet and keyboard, and PS/2)");
-		printf("audio:    %s\n", c->audio ? "pa (Intel HDA at 00:1b.0, through PulseAudio)"
-			: "none");
+		printf("audio:    %s\n", c->audio == VM_AUDIO_PA ? "pa (Intel HDA at 00:1b.0, through PulseAudio)"
+			: c->audio == VM_AUDIO_NONE ? "none (Intel HDA at 00:1b.0, silent)"
+			: "off (no sound card)");
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)
@@ -704,8 +706,8 @@ int cmd_edit(int argc, char **argv)
 		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
 		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
-		       "input (virtio|ps2), vmmouse (on|off), audio (pa|none), kernel, initrd,\n"
-		       "append, cdrom (an ISO path).\n"
+		       "input (virtio|ps2), vmmouse (on|off), audio (pa|none|off), kernel,\n"
+		       "initrd, append, cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");

@@ -134,7 +134,7 @@ struct vmproc {
 	struct vm_agents *agents;
 	/* clipboard-get requests waiting for the guest's next text. */
 	GList *clip_waiters;
-	/* The sound card's host side (audio=pa); NULL: no sound card. */
+	/* The sound card's host side (audio=pa or none); NULL: no card. */
 	struct audio_backend *audio;
 };
 
@@ -982,7 +982,7 @@ static void req_audio_mute(struct vmproc *vp, struct client *c, JsonNode *id,
 		return;
 	}
 	if (!vp->audio) {
-		reply(c, id, false, NULL, "the VM has no sound card (vm.conf audio=none)");
+		reply(c, id, false, NULL, "the VM has no sound card (vm.conf audio=off)");
 		return;
 	}
 	audio_set_mute(vp->audio, mute);
@@ -2177,9 +2177,10 @@ int cmd_vm_process(int argc, char **argv)
 		/* The sound card's host side, named after the VM in the mixer;
 		 * no server is no error (the card stays, silent). */
 		if (vp.cfg.audio) {
-			vp.audio = mc.audio = audio_pa_new(vp.name);
+			vp.audio = mc.audio = vp.cfg.audio == VM_AUDIO_PA
+					      ? audio_pa_new(vp.name) : audio_null_new();
 			if (!vp.audio)
-				vm_log("audio: cannot start the PulseAudio client; no sound card");
+				vm_log("audio: cannot start the sound card's host side; no sound card");
 		}
 		/* A shared folder gone or a tag twice: the start fails. */
 		r = share_specs_check(vp.cfg.share, vp.cfg.nshares, err, sizeof(err));

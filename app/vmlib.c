@@ -378,6 +378,24 @@ static char *abs_in(const char *dir, const char *path)
 	return g_build_filename(dir, path, NULL);
 }
 
+int vm_audio_parse(const char *s, enum vm_audio *out)
+{
+	if (!strcmp(s, "pa"))
+		*out = VM_AUDIO_PA;
+	else if (!strcmp(s, "none"))
+		*out = VM_AUDIO_NONE;
+	else if (!strcmp(s, "off"))
+		*out = VM_AUDIO_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *vm_audio_name(enum vm_audio a)
+{
+	return a == VM_AUDIO_PA ? "pa" : a == VM_AUDIO_NONE ? "none" : "off";
+}
+
 int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 			   struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -468,11 +486,10 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	{
 		g_autofree char *au = get_str(kf, G_VM, "audio");
 
-		if (au && strcmp(au, "pa") && strcmp(au, "none")) {
-			snprintf(err, errlen, "audio '%s': use pa or none", au);
+		if (vm_audio_parse(au ? au : "off", &cfg->audio) < 0) {
+			snprintf(err, errlen, "audio '%s': use pa, none or off", au);
 			goto fail;
 		}
-		cfg->audio = au && !strcmp(au, "pa");
 	}
 	{
 		g_autofree char *in = get_str(kf, G_VM, "input");
@@ -667,7 +684,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
 	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
 	set_opt(kf, G_VM, "usb", cfg->usb ? "on" : NULL);
-	set_opt(kf, G_VM, "audio", cfg->audio ? "pa" : NULL);
+	set_opt(kf, G_VM, "audio", cfg->audio ? vm_audio_name(cfg->audio) : NULL);
 	set_opt(kf, G_VM, "input", cfg->input_ps2 ? "ps2" : NULL);
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
@@ -793,11 +810,13 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
 	} else if (!strcmp(key, "audio")) {
-		if (strcmp(v, "pa") && strcmp(v, "none")) {
-			snprintf(err, errlen, "audio '%s': use pa or none", v);
+		enum vm_audio a;
+
+		if (vm_audio_parse(v, &a) < 0) {
+			snprintf(err, errlen, "audio '%s': use pa, none or off", v);
 			return -EINVAL;
 		}
-		set_opt(kf, G_VM, "audio", !strcmp(v, "pa") ? "pa" : NULL);
+		set_opt(kf, G_VM, "audio", a ? v : NULL);
 	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump") ||
 		   !strcmp(key, "vmmouse") || !strcmp(key, "agents") ||
 		   !strcmp(key, "usb")) {

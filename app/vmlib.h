@@ -68,7 +68,10 @@ struct vm_config {
 	bool vmmouse;			/* vmmouse=on (default) | off */
 	bool agents;			/* agents=on (default) | off */
 	bool usb;			/* usb=on | off (default) */
-	bool audio;			/* audio=pa | none (default) */
+	/* audio=pa | none | off (the default, and for VMs made before): the
+	 * HDA sound card on PulseAudio, on the silent null backend, or no
+	 * card. */
+	enum vm_audio { VM_AUDIO_OFF = 0, VM_AUDIO_NONE, VM_AUDIO_PA } audio;
 	bool input_ps2;			/* input=ps2 | virtio (default) */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];
@@ -118,6 +121,11 @@ char **vmlib_list(void);
 int vmlib_remove_tree(const char *path);
 
 /* ---- vm.conf ------------------------------------------------------------ */
+
+/* vm.conf's audio values: "pa", "none", "off" (0, or -EINVAL), and
+ * back. */
+int vm_audio_parse(const char *s, enum vm_audio *out);
+const char *vm_audio_name(enum vm_audio a);
 
 /* Parse @kf (the VM's folder @dir resolves relative paths).  -EINVAL + @err
  * for a missing or bad value ("vm.conf: memory '12Q' is not a size"). */

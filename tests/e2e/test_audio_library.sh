@@ -5,13 +5,14 @@
 # on this host's /dev/kvm, against a real PulseAudio server the test starts
 # (a null sink, a unix socket in the test's folder, PULSE_SERVER).
 #
-# Checks: create writes audio=pa while the server answers and nothing
-# without one; show (text, JSON); a started VM (the tiny guest, sandboxed)
-# is the server's client "vivarium: NAME" and status reports the card
-# connected (against docs/schemas/status.schema.json); vivarium mute on/off;
-# the server killed: the VM runs on, status says unavailable; the server
-# back: the VM reconnects from inside the sandbox; edit audio=none and
-# audio=bad; mute of a VM without a card fails with one line.  About 15 s.
+# Checks: create writes audio=pa while the server answers and audio=none
+# (the card, silent) without one; show (text, JSON); a started VM (the
+# tiny guest, sandboxed) is the server's client "vivarium: NAME" and status
+# reports the card connected (against docs/schemas/status.schema.json);
+# vivarium mute on/off; the server killed: the VM runs on, status says
+# unavailable; the server back: the VM reconnects from inside the sandbox;
+# the audio=none VM's card is silent and mutes; edit audio=off (no card:
+# status null, mute fails with one line) and audio=bad.  About 15 s.
 # Exit: 0 pass, 1 fail, 77 skip (no /dev/kvm, no pulseaudio/pactl).
 
 set -u
@@ -64,12 +65,13 @@ trap cleanup EXIT
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# audio_field FIELD: the status object's audio.FIELD of VM snd.
-audio_field() {
-	v status snd --json
+# audio_field_of VM FIELD: the status object's audio.FIELD of VM.
+audio_field_of() {
+	v status "$1" --json
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["audio"]; print("null" if a is None else a[sys.argv[2]])' \
-		"$work/out" "$1" 2>/dev/null
+		"$work/out" "$2" 2>/dev/null
 }
+audio_field() { audio_field_of snd "$1"; }
 # wait_state STATE: up to 5 s for audio.state to become STATE.
 wait_state() {
 	for _ in $(seq 50); do
@@ -85,7 +87,7 @@ start_pa || { echo "FAIL: pulseaudio did not start: $(cat "$work/pa.log")"; exit
 v create snd --kernel "$work/tiny.bzImage"
 check '[ $rc -eq 0 ] && grep -qx "audio=pa" "$vms/snd/vm.conf"' "create with a server answering writes audio=pa (rc $rc $err)"
 PULSE_SERVER=unix:$work/pa/absent v create quiet --kernel "$work/tiny.bzImage"
-check '[ $rc -eq 0 ] && ! grep -q "^audio=" "$vms/quiet/vm.conf"' "create without a server writes no audio key (rc $rc $err)"
+check '[ $rc -eq 0 ] && grep -qx "audio=none" "$vms/quiet/vm.conf"' "create without a server writes audio=none (rc $rc $err)"
 v show snd
 check '[ $rc -eq 0 ] && echo "$out" | grep -q "^audio: *pa "' "show says audio pa ($out)"
 v show quiet --json
@@ -118,6 +120,14 @@ check 'grep -q "no PulseAudio server" "$vms/snd/vm.log" && [ "$(grep -c "no Puls
 check '! grep -q "forbidden system call" "$vms/snd/vm.log"' "no sandbox violation"
 
 v start quiet
+check '[ $rc -eq 0 ] && [ "$(audio_field_of quiet backend)" = none ] && [ "$(audio_field_of quiet state)" = silent ]' \
+	"audio=none: the card on the silent backend"
+v mute quiet
+check '[ $rc -eq 0 ]' "mute of the silent card (rc $rc $err)"
+v stop quiet --force
+v edit quiet audio=off
+check '[ $rc -eq 0 ] && ! grep -q "^audio=" "$vms/quiet/vm.conf"' "edit audio=off removes the key (rc $rc $err)"
+v start quiet
 v mute quiet
 check '[ $rc -eq 1 ] && [ "$(echo "$err" | wc -l)" -eq 1 ] && echo "$err" | grep -q "no sound card"' \
 	"mute of a VM without a card: one line ($err)"
@@ -126,9 +136,9 @@ check 'grep -q "\"audio\" *: *null" "$work/out"' "status of a VM without a card:
 v stop quiet --force
 v stop snd --force
 v edit snd audio=none
-check '[ $rc -eq 0 ] && ! grep -q "^audio=" "$vms/snd/vm.conf"' "edit audio=none (rc $rc $err)"
+check '[ $rc -eq 0 ] && grep -qx "audio=none" "$vms/snd/vm.conf"' "edit audio=none (rc $rc $err)"
 v edit snd audio=alsa
-check '[ $rc -ne 0 ] && echo "$err" | grep -q "use pa or none"' "edit audio=alsa refused ($err)"
+check '[ $rc -ne 0 ] && echo "$err" | grep -q "use pa, none or off"' "edit audio=alsa refused ($err)"
 
 echo "# $total checks, $errors failed"
 [ "$errors" -eq 0 ] || { echo "FAIL"; exit 1; }

@@ -332,8 +332,8 @@ static void test_usb_key(void)
 	CHECK_EQ(vm_config_set(kf, "usb=maybe", err, sizeof(err)), -EINVAL);
 }
 
-/* audio: none unless vm.conf says pa; only "pa" is written; edit takes
- * pa and none, refuses the rest. */
+/* audio: off (no card) unless vm.conf says pa or none; off is never
+ * written; edit takes pa, none and off, refuses the rest. */
 static void test_audio_key(void)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -341,15 +341,24 @@ static void test_audio_key(void)
 	struct vm_config c;
 
 	CHECK_EQ(parse("[vm]\nname=t\n", &c), 0);
-	CHECK(!c.audio);
+	CHECK_EQ(c.audio, VM_AUDIO_OFF);
 	vm_config_to_keyfile(&c, "/lib/vms/t", out);
 	CHECK(!g_key_file_has_key(out, "vm", "audio", NULL));
 	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=off\n", &c), 0);
+	CHECK_EQ(c.audio, VM_AUDIO_OFF);
+	vm_config_clear(&c);
 	CHECK_EQ(parse("[vm]\nname=t\naudio=none\n", &c), 0);
-	CHECK(!c.audio);
+	CHECK_EQ(c.audio, VM_AUDIO_NONE);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	{
+		g_autofree char *v = g_key_file_get_string(out, "vm", "audio", NULL);
+
+		CHECK(v && !strcmp(v, "none"));
+	}
 	vm_config_clear(&c);
 	CHECK_EQ(parse("[vm]\nname=t\naudio=pa\n", &c), 0);
-	CHECK(c.audio);
+	CHECK_EQ(c.audio, VM_AUDIO_PA);
 	vm_config_to_keyfile(&c, "/lib/vms/t", out);
 	{
 		g_autofree char *v = g_key_file_get_string(out, "vm", "audio", NULL);
@@ -363,6 +372,12 @@ static void test_audio_key(void)
 	CHECK_EQ(vm_config_set(kf, "audio=pa", err, sizeof(err)), 0);
 	CHECK(g_key_file_has_key(kf, "vm", "audio", NULL));
 	CHECK_EQ(vm_config_set(kf, "audio=none", err, sizeof(err)), 0);
+	{
+		g_autofree char *v = g_key_file_get_string(kf, "vm", "audio", NULL);
+
+		CHECK(v && !strcmp(v, "none"));
+	}
+	CHECK_EQ(vm_config_set(kf, "audio=off", err, sizeof(err)), 0);
 	CHECK(!g_key_file_has_key(kf, "vm", "audio", NULL));
 	CHECK_EQ(vm_config_set(kf, "audio=on", err, sizeof(err)), -EINVAL);
 }
