@@ -583,6 +583,19 @@ static void test_msi(void)
 	advance(20000000);
 	CHECK_EQ(msi_count, 4 + 4);	/* a message per IOC */
 	CHECK_EQ(pirq_rises, 0);
+	/* Without bus mastering the function sends no message (PCI 3.0
+	 * §6.8.1); the DMA of this model goes on regardless. */
+	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	wr(OUT + HDA_SD_STS, HDA_SD_STS_BCIS, 1);
+	advance(20000000);
+	CHECK_EQ(msi_count, 4 + 4);
+	/* MSI off again: INTx, whose level follows the pending BCIS. */
+	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2,
+			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	pci_config_write(host, 0, DEVFN, HDA_MSI_CAP + 2, 2, 0);
+	CHECK(pirq_level[pci_intx_to_pirq(0x1b, 1)]);
+	wr(OUT + HDA_SD_STS, HDA_SD_STS_BCIS, 1);
+	CHECK(!pirq_level[pci_intx_to_pirq(0x1b, 1)]);
 	teardown();
 }
 

@@ -418,6 +418,7 @@ int main(void)
 	q = vtimer_queue_new(&lock, &vclock_host);
 	CHECK(q != NULL);
 
+	atexit(stop_server);	/* also when a step exit()s */
 	be = audio_pa_new("test");
 	CHECK(be != NULL);
 	RUN_TEST(test_no_server);
