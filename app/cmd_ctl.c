@@ -650,8 +650,8 @@ int cmd_mute(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: vivarium mute NAME [on|off]\n\n"
 		       "Mutes (on, the default) or unmutes a running VM's sound card on the\n"
-		       "host side (audio=pa): the host hears, and the guest records, silence;\n"
-		       "the guest's own mixer is left alone.\n");
+		       "host side (audio=pa or none): the host hears, and the guest records,\n"
+		       "silence; the guest's own mixer is left alone.\n");
 		return 0;
 	}
 	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "on") &&
