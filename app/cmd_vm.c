@@ -31,7 +31,7 @@ static void create_usage(FILE *f)
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
 		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
-		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
+		"                       [--usb on|off] [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
 		"--disk-size creates an empty disk image in the VM's folder.\n"
@@ -41,6 +41,7 @@ static void create_usage(FILE *f)
 		"--vga: the display adapter, virtio (the default for new VMs:\n"
 		"virtio-gpu beside the standard VGA, the guest's screen follows the\n"
 		"window) or std (the standard VGA alone) or none.\n"
+		"--usb on: an xHCI USB controller with a USB tablet and keyboard.\n"
 		"--share shares a host folder with the guest (as `vivarium run --share`;\n"
 		"up to 4; `vivarium share` adds and removes them later).\n",
 		"$XDG_DATA_HOME/vivarium/vms");
@@ -85,11 +86,15 @@ int cmd_create(int argc, char **argv)
 		{ "nic", required_argument, NULL, 'N' },
 		{ "share", required_argument, NULL, 'S' },
 		{ "vga", required_argument, NULL, 'V' },
+		{ "usb", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	/* New VMs get virtio-gpu (the screen follows the window; firmware
-	 * and boot loaders still see the standard VGA). */
+	 * and boot loaders still see the standard VGA).  Not USB yet: with
+	 * the xHCI, SeaBIOS polls it and a GRUB ISO's menu took 77 s instead
+	 * of ~20 s on an emulating KVM, and a key pressed in the window did
+	 * not reach GRUB (e2e_console_window; not yet understood). */
 	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true,
 				 .vga = g_strdup("virtio"),
 				 .vmmouse = true, .agents = true };
@@ -142,6 +147,13 @@ int cmd_create(int argc, char **argv)
 			cfg.vga = g_strdup(optarg);
 			break;
 		}
+		case 'U':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				ERR("--usb '%s': use on or off", optarg);
+				goto out;
+			}
+			cfg.usb = !strcmp(optarg, "on");
+			break;
 		case 'N':
 			if (!strcmp(optarg, "none")) {
 				nic_none = true;
@@ -636,6 +648,8 @@ int cmd_show(int argc, char **argv)
 		printf("display:  %s\n", c->display);
 		if (c->vga && strcmp(c->vga, "std"))
 			printf("vga:      %s\n", c->vga);
+		if (c->usb)
+			printf("usb:      xHCI with a tablet and keyboard\n");
 		if (c->vnc)
 			printf("vnc:      %s\n", c->vnc);
 		if (c->kernel) {
