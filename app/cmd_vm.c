@@ -91,10 +91,10 @@ int cmd_create(int argc, char **argv)
 		{ 0 },
 	};
 	/* New VMs get virtio-gpu (the screen follows the window; firmware
-	 * and boot loaders still see the standard VGA).  Not USB yet: with
-	 * the xHCI, SeaBIOS polls it and a GRUB ISO's menu took 77 s instead
-	 * of ~20 s on an emulating KVM, and a key pressed in the window did
-	 * not reach GRUB (e2e_console_window; not yet understood). */
+	 * and boot loaders still see the standard VGA).  Not USB yet: once
+	 * a key pressed in the window did not reach GRUB through SeaBIOS's
+	 * USB keyboard driver (e2e_console_window on a loaded machine; not
+	 * yet understood). */
 	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true,
 				 .vga = g_strdup("virtio"),
 				 .vmmouse = true, .agents = true };
