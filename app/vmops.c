@@ -460,13 +460,13 @@ static int delete_locked(const char *name, const char *dir,
 	return 0;
 }
 
-int vm_delete(const char *name, bool (*confirm)(void *opaque, const char *dir),
-	      void *opaque, char *err, size_t errlen)
+/* What refuses a delete before the VM's folder is locked. */
+static int delete_checks(const char *name, char *err, size_t errlen)
 {
 	g_autofree char *dir = NULL;
 	struct stat st;
 	pid_t pid;
-	int r, lockfd;
+	int r;
 
 	r = vm_name_check(name, err, errlen);
 	if (r < 0)
@@ -489,6 +489,36 @@ int vm_delete(const char *name, bool (*confirm)(void *opaque, const char *dir),
 			 name, (int)pid, name);
 		return -EBUSY;
 	}
+	return 0;
+}
+
+int vm_delete_check(const char *name, char *err, size_t errlen)
+{
+	g_auto(GStrv) users = NULL;
+	int r = delete_checks(name, err, errlen);
+
+	if (r < 0)
+		return r;
+	if (snap_users(name, NULL, &users) > 0) {
+		g_autofree char *list = g_strjoinv(", ", users);
+
+		snprintf(err, errlen, "VM '%s' is the base of linked clone(s) %s: delete them first",
+			 name, list);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int vm_delete(const char *name, bool (*confirm)(void *opaque, const char *dir),
+	      void *opaque, char *err, size_t errlen)
+{
+	g_autofree char *dir = NULL;
+	int r, lockfd;
+
+	r = delete_checks(name, err, errlen);
+	if (r < 0)
+		return r;
+	dir = vmlib_vm_dir(name);
 	/* Held to the end: no clone starts reading the VM, no snapshot
 	 * command changes it, and no linked clone of it appears after the
 	 * check. */

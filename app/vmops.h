@@ -114,6 +114,13 @@ int vm_share_remove(const char *name, const char *tag, char *err,
  */
 int vm_delete(const char *name, bool (*confirm)(void *opaque, const char *dir),
 	      void *opaque, char *err, size_t errlen);
+/*
+ * vm_delete_check - vm_delete()'s refusals without the lock and without
+ * changing anything: for a front end that asks its question first (a
+ * dialog that must not block) and then calls vm_delete(), which checks
+ * all again under the lock.  0 or -errno with @err.
+ */
+int vm_delete_check(const char *name, char *err, size_t errlen);
 
 /* ---- snapshots, running or not --------------------------------------------- */
 

@@ -580,16 +580,42 @@ static void on_snapshots(GtkToolButton *b, gpointer u)
 		snapshots_open(name);
 }
 
-/* vm_delete() asks once the VM is locked and known to be deletable. */
-static bool confirm_delete(void *opaque, const char *dir)
+static void on_delete_response(GtkDialog *d, gint response, gpointer data)
 {
-	const char *name = opaque;
-	GtkWidget *d = gtk_message_dialog_new(GTK_WINDOW(M.win), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
-					      GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE,
-					      "Delete VM '%s'?", name);
-	GtkWidget *del;
-	int r;
+	char *name = data;
+	char err[1024];
 
+	gtk_widget_destroy(GTK_WIDGET(d));
+	/* vm_delete() checks everything again, under the VM's lock. */
+	if (response == GTK_RESPONSE_ACCEPT) {
+		if (vm_delete(name, NULL, NULL, err, sizeof(err)) < 0)
+			show_error("%s", err);
+		else
+			mgr_message(false, "Deleted VM '%s'", name);
+	}
+	g_free(name);
+}
+
+/* Refused at once (running, linked clones...) with the library's line;
+ * else a confirmation naming the VM.  Not gtk_dialog_run(): a nested main
+ * loop would hold the click (and an AT-SPI action) until it closes. */
+static void on_delete(GtkToolButton *b, gpointer u)
+{
+	g_autofree char *name = selected_name();
+	g_autofree char *dir = NULL;
+	GtkWidget *d, *del;
+	char err[1024];
+
+	if (!name || g_hash_table_contains(M.busy, name))
+		return;
+	gtk_info_bar_set_revealed(GTK_INFO_BAR(M.info), FALSE);
+	if (vm_delete_check(name, err, sizeof(err)) < 0) {
+		show_error("%s", err);
+		return;
+	}
+	dir = vmlib_vm_dir(name);
+	d = gtk_message_dialog_new(GTK_WINDOW(M.win), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+				   GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE, "Delete VM '%s'?", name);
 	gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(d),
 		"Its folder %s goes, disk images and snapshots included. This cannot be undone.", dir);
 	gtk_window_set_title(GTK_WINDOW(d), "Delete VM");
@@ -597,25 +623,8 @@ static bool confirm_delete(void *opaque, const char *dir)
 	del = gtk_dialog_add_button(GTK_DIALOG(d), "_Delete", GTK_RESPONSE_ACCEPT);
 	gtk_style_context_add_class(gtk_widget_get_style_context(del), "destructive-action");
 	gtk_dialog_set_default_response(GTK_DIALOG(d), GTK_RESPONSE_CANCEL);
-	r = gtk_dialog_run(GTK_DIALOG(d));
-	gtk_widget_destroy(d);
-	return r == GTK_RESPONSE_ACCEPT;
-}
-
-static void on_delete(GtkToolButton *b, gpointer u)
-{
-	g_autofree char *name = selected_name();
-	char err[1024];
-	int r;
-
-	if (!name || g_hash_table_contains(M.busy, name))
-		return;
-	gtk_info_bar_set_revealed(GTK_INFO_BAR(M.info), FALSE);
-	r = vm_delete(name, confirm_delete, name, err, sizeof(err));
-	if (r == 0)
-		mgr_message(false, "Deleted VM '%s'", name);
-	else if (r != -ECANCELED)
-		show_error("%s", err);
+	g_signal_connect(d, "response", G_CALLBACK(on_delete_response), g_steal_pointer(&name));
+	gtk_widget_show_all(d);
 }
 
 static void on_pause(GtkToolButton *b, gpointer u)

@@ -235,25 +235,93 @@ static void run(struct snaps *d, struct job *j, const char *what)
 	g_object_unref(t);
 }
 
-/* A small modal question around @form (kept: the caller unrefs it);
- * true for @ok. */
-static bool ask(struct snaps *d, const char *title, const char *ok, GtkWidget *form)
+/* A question before an operation, answered in on_ask_response(): never
+ * gtk_dialog_run(), whose nested main loop would hold the button's click
+ * (and an AT-SPI action on it) until the question closes. */
+struct ask {
+	struct snaps *d;
+	enum op op;
+	char *tag;				/* selected snapshot, may be NULL */
+	GtkWidget *e_tag, *e_desc, *e_name, *linked;	/* the form's fields */
+};
+
+static void ask_free(gpointer data)
 {
-	GtkWidget *q = gtk_dialog_new_with_buttons(title, GTK_WINDOW(d->dlg),
+	struct ask *q = data;
+
+	g_free(q->tag);
+	g_free(q);
+}
+
+static char *entry_text(GtkWidget *e)
+{
+	return g_strstrip(g_strdup(gtk_entry_get_text(GTK_ENTRY(e))));
+}
+
+static void on_ask_response(GtkDialog *dlg, gint response, gpointer data)
+{
+	struct ask *q = data;
+	struct snaps *d = q->d;
+	struct job *j;
+
+	if (response != GTK_RESPONSE_ACCEPT || d->closed || d->working) {
+		gtk_widget_destroy(GTK_WIDGET(dlg));	/* frees @q */
+		return;
+	}
+	j = g_new0(struct job, 1);
+	j->op = q->op;
+	j->tag = g_strdup(q->tag);
+	switch (q->op) {
+	case OP_TAKE:
+		g_free(j->tag);
+		j->tag = entry_text(q->e_tag);
+		j->desc = entry_text(q->e_desc);
+		if (!*j->desc)
+			g_clear_pointer(&j->desc, g_free);
+		break;
+	case OP_CLONE:
+		j->linked = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(q->linked));
+		j->clone_name = entry_text(q->e_name);
+		break;
+	default:
+		break;
+	}
+	gtk_widget_destroy(GTK_WIDGET(dlg));
+	run(d, j, j->op == OP_TAKE ? "Taking the snapshot…" : j->op == OP_REVERT ? "Reverting…"
+		  : j->op == OP_DELETE ? "Deleting the snapshot…" : "Cloning…");
+}
+
+/* A form question: @form in a dialog titled @title with Cancel and @ok. */
+static void ask_form(struct snaps *d, struct ask *q, const char *title, const char *ok,
+		     GtkWidget *form)
+{
+	GtkWidget *w = gtk_dialog_new_with_buttons(title, GTK_WINDOW(d->dlg),
 						   GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
 						   "_Cancel", GTK_RESPONSE_CANCEL, ok, GTK_RESPONSE_ACCEPT, NULL);
-	GtkWidget *area = gtk_dialog_get_content_area(GTK_DIALOG(q));
-	int r;
+	GtkWidget *area = gtk_dialog_get_content_area(GTK_DIALOG(w));
 
+	q->d = d;
+	g_object_set_data_full(G_OBJECT(w), "ask", q, ask_free);
 	g_object_set(area, "margin", 12, "spacing", 8, NULL);
-	gtk_dialog_set_default_response(GTK_DIALOG(q), GTK_RESPONSE_ACCEPT);
+	gtk_dialog_set_default_response(GTK_DIALOG(w), GTK_RESPONSE_ACCEPT);
 	gtk_box_pack_start(GTK_BOX(area), form, FALSE, FALSE, 0);
-	gtk_widget_show_all(q);
-	r = gtk_dialog_run(GTK_DIALOG(q));
-	g_object_ref(form);
-	gtk_container_remove(GTK_CONTAINER(area), form);
-	gtk_widget_destroy(q);
-	return r == GTK_RESPONSE_ACCEPT;
+	g_signal_connect(w, "response", G_CALLBACK(on_ask_response), q);
+	gtk_widget_show_all(w);
+}
+
+/* A yes/no question about snapshot @q->tag. */
+static void ask_confirm(struct snaps *d, struct ask *q, const char *ok, const char *fmt,
+			const char *detail)
+{
+	GtkWidget *w = gtk_message_dialog_new(GTK_WINDOW(d->dlg), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+					      GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE, fmt, q->tag, d->name);
+
+	q->d = d;
+	g_object_set_data_full(G_OBJECT(w), "ask", q, ask_free);
+	gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(w), "%s", detail);
+	gtk_dialog_add_buttons(GTK_DIALOG(w), "_Cancel", GTK_RESPONSE_CANCEL, ok, GTK_RESPONSE_ACCEPT, NULL);
+	g_signal_connect(w, "response", G_CALLBACK(on_ask_response), q);
+	gtk_widget_show_all(w);
 }
 
 static GtkWidget *entry(const char *text, const char *a11y)
@@ -266,120 +334,85 @@ static GtkWidget *entry(const char *text, const char *a11y)
 	return e;
 }
 
-static void on_take(GtkButton *b, gpointer data)
+static GtkWidget *form_grid(void)
 {
-	struct snaps *d = data;
-	GtkWidget *grid = gtk_grid_new(), *tag, *desc;
-	g_autoptr(GDateTime) now = g_date_time_new_now_local();
-	g_autofree char *dflt = g_date_time_format(now, "snap-%Y%m%d-%H%M%S");
-	struct job *j;
+	GtkWidget *grid = gtk_grid_new();
 
 	gtk_grid_set_row_spacing(GTK_GRID(grid), 6);
 	gtk_grid_set_column_spacing(GTK_GRID(grid), 12);
-	tag = entry(dflt, "Snapshot name");
-	desc = entry("", "Description");
-	mgr_form_row(GTK_GRID(grid), 0, "_Name", tag);
-	mgr_form_row(GTK_GRID(grid), 1, "_Description", desc);
-	if (!ask(d, "Take Snapshot", "_Take", grid)) {
-		g_object_unref(grid);
-		return;
-	}
-	j = g_new0(struct job, 1);
-	j->op = OP_TAKE;
-	j->tag = g_strstrip(g_strdup(gtk_entry_get_text(GTK_ENTRY(tag))));
-	j->desc = g_strstrip(g_strdup(gtk_entry_get_text(GTK_ENTRY(desc))));
-	if (!*j->desc)
-		g_clear_pointer(&j->desc, g_free);
-	g_object_unref(grid);
-	run(d, j, "Taking the snapshot…");
+	return grid;
 }
 
-static bool confirm(struct snaps *d, const char *ok, const char *fmt, const char *tag,
-		    const char *detail)
+static void on_take(GtkButton *b, gpointer data)
 {
-	GtkWidget *q = gtk_message_dialog_new(GTK_WINDOW(d->dlg), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
-					      GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE, fmt, tag, d->name);
-	int r;
+	struct snaps *d = data;
+	struct ask *q = g_new0(struct ask, 1);
+	GtkWidget *grid = form_grid();
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autofree char *dflt = g_date_time_format(now, "snap-%Y%m%d-%H%M%S");
 
-	gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(q), "%s", detail);
-	gtk_dialog_add_buttons(GTK_DIALOG(q), "_Cancel", GTK_RESPONSE_CANCEL, ok, GTK_RESPONSE_ACCEPT, NULL);
-	r = gtk_dialog_run(GTK_DIALOG(q));
-	gtk_widget_destroy(q);
-	return r == GTK_RESPONSE_ACCEPT;
+	q->op = OP_TAKE;
+	q->e_tag = entry(dflt, "Snapshot name");
+	q->e_desc = entry("", "Description");
+	mgr_form_row(GTK_GRID(grid), 0, "_Name", q->e_tag);
+	mgr_form_row(GTK_GRID(grid), 1, "_Description", q->e_desc);
+	ask_form(d, q, "Take Snapshot", "_Take", grid);
 }
 
 static void on_revert(GtkButton *b, gpointer data)
 {
 	struct snaps *d = data;
+	struct ask *q;
 	char *tag = selected_tag(d);
-	struct job *j;
 
 	if (!tag)
 		return;
-	if (!confirm(d, "_Revert to snapshot", "Revert to snapshot '%s' of VM '%s'?", tag,
-		     "What the VM did since the snapshot is lost. A running VM goes on from the snapshot.")) {
-		g_free(tag);
-		return;
-	}
-	j = g_new0(struct job, 1);
-	j->op = OP_REVERT;
-	j->tag = tag;
-	run(d, j, "Reverting…");
+	q = g_new0(struct ask, 1);
+	q->op = OP_REVERT;
+	q->tag = tag;
+	ask_confirm(d, q, "_Revert to snapshot", "Revert to snapshot '%s' of VM '%s'?",
+		    "What the VM did since the snapshot is lost. A running VM goes on from the snapshot.");
 }
 
 static void on_delete(GtkButton *b, gpointer data)
 {
 	struct snaps *d = data;
+	struct ask *q;
 	char *tag = selected_tag(d);
-	struct job *j;
 
 	if (!tag)
 		return;
-	if (!confirm(d, "_Delete snapshot", "Delete snapshot '%s' of VM '%s'?", tag,
-		     "Its images are merged into the ones after it; the VM's current state stays.")) {
-		g_free(tag);
-		return;
-	}
-	j = g_new0(struct job, 1);
-	j->op = OP_DELETE;
-	j->tag = tag;
-	run(d, j, "Deleting the snapshot…");
+	q = g_new0(struct ask, 1);
+	q->op = OP_DELETE;
+	q->tag = tag;
+	ask_confirm(d, q, "_Delete snapshot", "Delete snapshot '%s' of VM '%s'?",
+		    "Its images are merged into the ones after it; the VM's current state stays.");
 }
 
 static void on_clone(GtkButton *b, gpointer data)
 {
 	struct snaps *d = data;
-	g_autofree char *tag = selected_tag(d);
+	struct ask *q = g_new0(struct ask, 1);
 	g_autofree char *dflt = g_strdup_printf("%s-clone", d->name);
-	g_autofree char *from = tag ? g_strdup_printf("From snapshot '%s'", tag)
-				    : g_strdup("From the VM's current state (no snapshot selected)");
-	GtkWidget *grid = gtk_grid_new(), *name, *full, *linked, *src;
-	struct job *j;
+	g_autofree char *from = NULL;
+	GtkWidget *grid = form_grid(), *full, *src;
 
-	gtk_grid_set_row_spacing(GTK_GRID(grid), 6);
-	gtk_grid_set_column_spacing(GTK_GRID(grid), 12);
+	q->op = OP_CLONE;
+	q->tag = selected_tag(d);
+	from = q->tag ? g_strdup_printf("From snapshot '%s'", q->tag)
+		      : g_strdup("From the VM's current state (no snapshot selected)");
 	src = gtk_label_new(from);
 	gtk_label_set_xalign(GTK_LABEL(src), 0);
 	gtk_grid_attach(GTK_GRID(grid), src, 0, 0, 2, 1);
-	name = entry(dflt, "Clone name");
-	mgr_form_row(GTK_GRID(grid), 1, "_Name", name);
+	q->e_name = entry(dflt, "Clone name");
+	mgr_form_row(GTK_GRID(grid), 1, "_Name", q->e_name);
 	full = gtk_radio_button_new_with_mnemonic(NULL, "_Full: standalone copies of the disks");
-	linked = gtk_radio_button_new_with_mnemonic_from_widget(GTK_RADIO_BUTTON(full),
+	q->linked = gtk_radio_button_new_with_mnemonic_from_widget(GTK_RADIO_BUTTON(full),
 		"_Linked: new overlays on the snapshot's images (needs a snapshot)");
-	gtk_widget_set_sensitive(linked, tag != NULL);
+	gtk_widget_set_sensitive(q->linked, q->tag != NULL);
 	gtk_grid_attach(GTK_GRID(grid), full, 1, 2, 1, 1);
-	gtk_grid_attach(GTK_GRID(grid), linked, 1, 3, 1, 1);
-	if (!ask(d, "Clone VM", "C_lone", grid)) {
-		g_object_unref(grid);
-		return;
-	}
-	j = g_new0(struct job, 1);
-	j->op = OP_CLONE;
-	j->tag = g_strdup(tag);
-	j->linked = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(linked));
-	j->clone_name = g_strstrip(g_strdup(gtk_entry_get_text(GTK_ENTRY(name))));
-	g_object_unref(grid);
-	run(d, j, "Cloning…");
+	gtk_grid_attach(GTK_GRID(grid), q->linked, 1, 3, 1, 1);
+	ask_form(d, q, "Clone VM", "C_lone", grid);
 }
 
 static void on_cancel(GtkButton *b, gpointer data)

@@ -207,6 +207,8 @@ static void test_delete_refused(void)
 	int asked = 0;
 
 	CHECK_EQ(vm_create(&s, NULL, err, sizeof(err)), 0);
+	CHECK_EQ(vm_delete_check("keep", err, sizeof(err)), 0);
+	CHECK(vm_delete_check("nosuch", err, sizeof(err)) == -ENOENT && strstr(err, "no VM named"));
 	CHECK_EQ(vm_delete("keep", say_no, &asked, err, sizeof(err)), -ECANCELED);
 	CHECK_EQ(asked, 1);
 	CHECK(g_file_test(dir, G_FILE_TEST_IS_DIR));
