@@ -752,29 +752,35 @@ void mgr_form_row(GtkGrid *grid, int row, const char *label, GtkWidget *field)
 	gtk_grid_attach(grid, field, 1, row, 1, 1);
 }
 
+/* A box with an icon and a wrapping label, not a GtkInfoBar: GTK 3's info
+ * bar gives a label that wraps the height of one line (its second line
+ * is cut off). */
 GtkWidget *dialog_error_bar(GtkWidget **label)
 {
-	GtkWidget *bar = gtk_info_bar_new();
+	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
+	GtkWidget *icon = gtk_image_new_from_icon_name("dialog-error", GTK_ICON_SIZE_BUTTON);
 
-	gtk_info_bar_set_message_type(GTK_INFO_BAR(bar), GTK_MESSAGE_ERROR);
 	*label = gtk_label_new("");
 	gtk_label_set_line_wrap(GTK_LABEL(*label), TRUE);
 	gtk_label_set_max_width_chars(GTK_LABEL(*label), 60);
 	gtk_label_set_xalign(GTK_LABEL(*label), 0);
 	gtk_label_set_selectable(GTK_LABEL(*label), TRUE);
-	gtk_container_add(GTK_CONTAINER(gtk_info_bar_get_content_area(GTK_INFO_BAR(bar))), *label);
-	gtk_widget_set_no_show_all(bar, TRUE);
-	set_accessible(bar, "Error", NULL);
-	return bar;
+	gtk_style_context_add_class(gtk_widget_get_style_context(*label), "error");
+	gtk_widget_set_valign(icon, GTK_ALIGN_START);
+	gtk_box_pack_start(GTK_BOX(box), icon, FALSE, FALSE, 0);
+	gtk_box_pack_start(GTK_BOX(box), *label, TRUE, TRUE, 0);
+	gtk_widget_show(icon);
+	gtk_widget_show(*label);
+	/* The dialog's show_all leaves it hidden; dialog_error() shows it. */
+	gtk_widget_set_no_show_all(box, TRUE);
+	set_accessible(box, "Error", NULL);
+	return box;
 }
 
 void dialog_error(GtkWidget *bar, GtkWidget *label, const char *msg)
 {
 	gtk_label_set_text(GTK_LABEL(label), msg ? msg : "");
-	gtk_widget_set_visible(label, msg != NULL);
 	gtk_widget_set_visible(bar, msg != NULL);
-	if (msg)
-		gtk_info_bar_set_revealed(GTK_INFO_BAR(bar), TRUE);
 }
 
 static GtkWidget *build_list(void)

@@ -180,7 +180,9 @@ def set_text(node, a11y_name, text):
 
 
 def label_with(node, text):
-    return find(node, lambda n: n.getRole() == pyatspi.ROLE_LABEL and text in n.name)
+    """A label with @text that is on screen (not merely in the tree)."""
+    return find(node, lambda n: n.getRole() == pyatspi.ROLE_LABEL and text in n.name and
+                n.getState().contains(pyatspi.STATE_SHOWING))
 
 
 def select(app, name, tname="Virtual machines", node=None):
