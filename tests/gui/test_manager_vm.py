@@ -10,7 +10,8 @@ resumes it; takes a snapshot and reverts to it; sees Delete refused while it
 runs and Settings locked with the reason; powers it off and deletes it.
 Meanwhile a VM started from the CLI shows up running (the delay is
 printed), and a VNC port in use makes the window's Start say why in the info
-bar.  Screenshots of each step go to ARTEFACTS (vm-*.png).
+bar, and a full clone of a VM is made through the Snapshots dialog.
+Screenshots of each step go to ARTEFACTS (vm-*.png).
 
 Run by test_manager.sh (Xvfb, private D-Bus and library; $TINY_KERNEL,
 $GRUB_ISO).  Exit 0 pass, 1 fail."""
@@ -488,6 +489,30 @@ try:
     time.sleep(0.5)
     shot("10-vnc-error")
     hold.close()
+
+    # ---- a full clone of t2's current state through the Snapshots dialog ----
+    select(app, "t2")
+    press(main_window(app), "Snapshots")
+    sn = wait(lambda: window(app, "Snapshots of t2"), 3)
+    if sn is None:
+        bad("Snapshots of t2 did not open")
+    else:
+        press(sn, "Clone…")
+        q = wait(lambda: top_with_label(app, "current state"), 3)
+        if q is None:
+            bad("no Clone dialog")
+        else:
+            set_text(q, "Clone name", "t2-copy")
+            press(q, "Clone")
+            if wait(lambda: "t2-copy" in rows(app) and conf("t2-copy") is not None, 10):
+                c = conf("t2-copy")
+                ok("Clone: t2-copy in the list; its vm.conf names its source: %s"
+                   % ("source = t2" in c or "source=t2" in c))
+            else:
+                bad("t2-copy not made: %s" % rows(app).keys())
+        time.sleep(0.3)
+        shot("11-cloned")
+        press(sn, "Close")
 finally:
     proc.terminate()
     try:
