@@ -276,6 +276,23 @@ try:
         if button(main_window(app), label) is None:
             bad("no '%s' button with that accessible name" % label)
 
+    # ---- the keyboard: Ctrl+N opens the New VM dialog, Escape closes it ----
+    wid = subprocess.run(["xdotool", "search", "--name", "^Vivarium$"], capture_output=True,
+                         text=True).stdout.split()
+    if wid:
+        subprocess.run(["xdotool", "windowfocus", "--sync", wid[0]], check=False)
+        subprocess.run(["xdotool", "key", "--clearmodifiers", "ctrl+n"], check=False)
+        if wait(lambda: window(app, "New VM"), 3):
+            subprocess.run(["xdotool", "key", "Escape"], check=False)
+            if wait(lambda: window(app, "New VM") is None, 3):
+                ok("Ctrl+N opens the New VM dialog, Escape closes it")
+            else:
+                bad("Escape did not close the New VM dialog")
+        else:
+            bad("Ctrl+N did not open the New VM dialog")
+    else:
+        bad("xdotool cannot find the window 'Vivarium'")
+
     # ---- the New VM dialog refuses bad input, changing nothing ----
     before = library()
     press(main_window(app), "New")
@@ -471,6 +488,15 @@ try:
     select(app, "t2")
     press(main_window(app), "Settings")
     sd = wait(lambda: window(app, "Settings of t2"), 3)
+    before_conf = conf("t2")
+    set_text(sd, "Memory", "12Q")
+    press(sd, "Save")
+    err = wait(lambda: label_with(sd, "memory '12Q'"), 3)
+    if err is not None and conf("t2") == before_conf and window(app, "Settings of t2"):
+        ok("Settings refuses memory 12Q: '%s'; vm.conf unchanged, the dialog stays" % err.name)
+    else:
+        bad("Settings with memory 12Q: %s" % (err and err.name))
+    set_text(sd, "Memory", "32M")
     set_text(sd, "VNC", "127.0.0.1:%d" % port)
     press(sd, "Save")
     if wait(lambda: window(app, "Settings of t2") is None and
