@@ -32,7 +32,7 @@ static void create_usage(FILE *f)
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
 		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
-		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
+		"                       [--usb on|off] [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
 		"--disk-size creates an empty disk image in the VM's folder.\n"
@@ -42,6 +42,7 @@ static void create_usage(FILE *f)
 		"--vga: the display adapter, virtio (the default for new VMs:\n"
 		"virtio-gpu beside the standard VGA, the guest's screen follows the\n"
 		"window) or std (the standard VGA alone) or none.\n"
+		"--usb on: an xHCI USB controller with a USB tablet and keyboard.\n"
 		"--share shares a host folder with the guest (as `vivarium run --share`;\n"
 		"up to 4; `vivarium share` adds and removes them later).\n",
 		"$XDG_DATA_HOME/vivarium/vms");
@@ -62,6 +63,7 @@ int cmd_create(int argc, char **argv)
 		{ "nic", required_argument, NULL, 'N' },
 		{ "share", required_argument, NULL, 'S' },
 		{ "vga", required_argument, NULL, 'V' },
+		{ "usb", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -86,6 +88,7 @@ int cmd_create(int argc, char **argv)
 		case 'f': s.firmware = optarg; break;
 		case 'n': s.notes = optarg; break;
 		case 'V': s.vga = optarg; break;
+		case 'U': s.usb = optarg; break;
 		case 'N': g_ptr_array_add(nics, optarg); break;
 		case 'S': g_ptr_array_add(shares, optarg); break;
 		case 'h':
@@ -454,6 +457,8 @@ int cmd_show(int argc, char **argv)
 		printf("display:  %s\n", c->display);
 		if (c->vga && strcmp(c->vga, "std"))
 			printf("vga:      %s\n", c->vga);
+		if (c->usb)
+			printf("usb:      xHCI with a tablet and keyboard\n");
 		if (c->vnc)
 			printf("vnc:      %s\n", c->vnc);
 		if (c->kernel) {

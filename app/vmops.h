@@ -33,6 +33,7 @@ struct vm_create_spec {
 	const char *firmware;		/* auto (default), bios, none */
 	const char *notes;
 	const char *vga;		/* std, virtio (default), none */
+	const char *usb;		/* on, off (default): the xHCI and its HID devices */
 	/* --nic SPECs (nic.h), at most VM_MAX_NICS, or the one "none"; with
 	 * none given the VM gets one virtio-net card on NAT. */
 	const char *const *nics;

@@ -71,6 +71,7 @@ static void test_refusals(void)
 		{ { .name = ".hidden" }, -EINVAL, "" },
 		{ { .name = "f", .firmware = "none" }, -EINVAL, "boots a kernel directly" },
 		{ { .name = "v", .vga = "cga" }, -EINVAL, "vga 'cga'" },
+		{ { .name = "u", .usb = "yes" }, -EINVAL, "usb 'yes': use on or off" },
 	};
 	for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
 		int r1, r2;
@@ -141,6 +142,7 @@ static void test_create_progress_and_stop(void)
 	s.iso = NULL;
 	s.memory = "48M";
 	s.cpus = "2";
+	s.usb = "on";
 	CHECK_EQ(vm_create(&s, &dir, err, sizeof(err)), 0);
 	CHECK(dir && g_str_has_suffix(dir, "/made"));
 	CHECK(last_fraction == 1 && nsteps >= 4);
@@ -149,6 +151,7 @@ static void test_create_progress_and_stop(void)
 	CHECK_EQ(cfg.cpus, 2);
 	CHECK_EQ(cfg.ndisks, 1);
 	CHECK_EQ(cfg.nnics, 1);
+	CHECK(cfg.usb);
 	CHECK(cfg.ndisks == 1 && vm_disk_sizes(cfg.disk[0].path, &virt, &used, err, sizeof(err)) == 0);
 	CHECK_EQ(virt, 8ull << 20);
 	CHECK(used > 0 && used < (8ull << 20));	/* qcow2: metadata only */
