@@ -8,6 +8,9 @@
 #   memtest-kernel   Debian's memtest86+ (/boot/memtest86+x64.bin, a Linux
 #                    boot-protocol image) booted directly with --kernel,
 #                    2 vCPUs, 256 MiB, console=ttyS0,115200
+#   memtest-bios     the same through SeaBIOS and the linuxboot option ROM
+#                    (--firmware bios --kernel: memtest86+'s real-mode setup
+#                    runs first); QEMU's -kernel takes this path too
 #   isolinux         an installer-style ISO (tests/images/mk-isolinux-iso.sh:
 #                    El Torito no-emulation, isolinux.bin + ldlinux.c32)
 #                    booted by SeaBIOS from the CD-ROM; ISOLINUX reads its
@@ -53,8 +56,8 @@ skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
 case $case_ in
-memtest-kernel|isolinux) ;;
-*) fail "usage: test_compat_media.sh memtest-kernel|isolinux [VIVARIUM]" ;;
+memtest-kernel|memtest-bios|isolinux) ;;
+*) fail "usage: test_compat_media.sh memtest-kernel|memtest-bios|isolinux [VIVARIUM]" ;;
 esac
 case $vmm in
 vivarium) [ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist (build it first)" ;;
@@ -102,13 +105,14 @@ if [ "$vmm" = qemu ]; then
 		-nic none -display none -monitor none -serial "file:$log"
 		-fw_cfg "name=etc/sercon-port,file=$work/sercon-port")
 	case $case_ in
-	memtest-kernel) cmd+=(-kernel "$MEMTEST" -append "console=ttyS0,115200") ;;
+	memtest-*) cmd+=(-kernel "$MEMTEST" -append "console=ttyS0,115200") ;;
 	isolinux) cmd+=(-boot d -drive "file=$work/cd.iso,format=raw,media=cdrom,readonly=on") ;;
 	esac
 else
 	cmd=("$viv" run --memory 256M --cpus 2 --serial "file:$log" --display none --nic none)
 	case $case_ in
 	memtest-kernel) cmd+=(--kernel "$MEMTEST" --append "console=ttyS0,115200") ;;
+	memtest-bios) cmd+=(--firmware bios --kernel "$MEMTEST" --append "console=ttyS0,115200") ;;
 	isolinux) cmd+=(--firmware bios --cdrom "$work/cd.iso" --boot cdrom) ;;
 	esac
 fi
@@ -226,14 +230,17 @@ if [ "$emulated" = 1 ] && [ "$status" != timeout ] && [ "$status" != running ] &
 	byte=${rb#* }
 	echo "# the emulator stopped at 0x$(printf %x "$rip"), instruction byte $byte"
 	case $case_ in
-	memtest-kernel)
+	memtest-*)
 		# The protected-mode image sits at 1 MiB; init_size bounds
 		# what it runs from.
 		size=$(($(stat -c %s "$MEMTEST") - ($(od -An -tu1 -j497 -N1 "$MEMTEST") + 1) * 512))
 		check '[ "$rip" -ge $((0x100200)) ] && [ "$rip" -lt $((0x100000 + size)) ]' \
 			"memtest86+ ran its own 64-bit code from its entry (RIP inside the image at 1 MiB, $size bytes)"
 		check '[ "$byte" = 9b ]' "it stopped at its first x87 instruction (FWAIT/FINIT, 9b), which the emulator lacks"
-		check '! grep -aq "Memtest86+" <<<"$text"' "no memtest86+ screen on COM1 before that (it prints only after FINIT)" ;;
+		check '! grep -aq "Memtest86+" <<<"$text"' "no memtest86+ screen on COM1 before that (it prints only after FINIT)"
+		[ "$case_" = memtest-bios ] &&
+			check 'grep -aq "Booting from ROM" <<<"$text"' "SeaBIOS ran the linuxboot option ROM"
+		;;
 	isolinux)
 		check '[ -n "${stage_time[ISOLINUX 6]:-}" ]' "SeaBIOS booted the CD and ISOLINUX loaded itself (banner on COM1)"
 		check '[ "$byte" = cf ]' "ISOLINUX stopped at an IRET (cf) in protected mode, which the emulator emulates only in real mode" ;;
