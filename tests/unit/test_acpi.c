@@ -18,6 +18,7 @@
 
 #include "boot/acpi.h"
 #include "boot/aml.h"
+#include "hv.h"
 #include "mem.h"
 #include "check.h"
 #include "devices/acpi_pm.h"
@@ -815,6 +816,9 @@ static void test_windows_vs_e820(void)
 				if (e[j].type == E820_RAM)
 					CHECK(w[i].max < e[j].addr ||
 					      w[i].min >= e[j].addr + e[j].size);
+			/* KVM's pages (e820 reserved) are in no window */
+			CHECK(w[i].max < HV_KVM_PAGES_GPA ||
+			      w[i].min >= HV_KVM_PAGES_GPA + HV_KVM_PAGES_SIZE);
 			if (w[i].min == guest_mem_low_end(&m)) {
 				saw32 = true;
 				CHECK_EQ(w[i].max, 0xfebfffff);	/* below the IOAPIC */

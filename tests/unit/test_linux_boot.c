@@ -218,7 +218,7 @@ static void test_real_kernel(void)
 	check_boot_params(&m, real_kernel, &e, cmdline, initrd, initrd_len);
 	CHECK(e.initrd_gpa + initrd_len <= MEM_PCI_HOLE_START);
 	CHECK_EQ(zero_page(&m)->ext_ramdisk_image, 0);
-	CHECK_EQ(zero_page(&m)->e820_entries, 4);
+	CHECK_EQ(zero_page(&m)->e820_entries, 5);
 	guest_mem_free(&m);
 
 	/* No initrd, no command line. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "hv.h"
 #include "mem.h"
 
 static void test_small(void)
@@ -35,13 +36,17 @@ static void test_small(void)
 	CHECK_EQ(guest_mem_read(&m, (256ull << 20) - 2, buf, 4), -EFAULT);
 
 	n = guest_mem_e820(&m, e, 8);
-	CHECK_EQ(n, 3);
+	CHECK_EQ(n, 4);
 	CHECK_EQ(e[0].addr, 0);
 	CHECK_EQ(e[0].size, MEM_EBDA_START);
 	CHECK_EQ(e[0].type, E820_RAM);
 	CHECK_EQ(e[1].type, E820_RESERVED);
 	CHECK_EQ(e[2].addr, MEM_HIGH_START);
 	CHECK_EQ(e[2].addr + e[2].size, 256ull << 20);
+	/* KVM's identity map and TSS pages, reserved as QEMU does */
+	CHECK_EQ(e[3].addr, HV_KVM_PAGES_GPA);
+	CHECK_EQ(e[3].size, HV_KVM_PAGES_SIZE);
+	CHECK_EQ(e[3].type, E820_RESERVED);
 	guest_mem_free(&m);
 }
 
@@ -63,7 +68,7 @@ static void test_hole(void)
 	CHECK(gpa_to_hva(&m, MEM_PCI_HOLE_START - 4, 8) == NULL);
 	CHECK(gpa_to_hva(&m, MEM_4G, 4096) != NULL);
 	n = guest_mem_e820(&m, e, 8);
-	CHECK_EQ(n, 4);
+	CHECK_EQ(n, 5);
 	for (unsigned i = 0; i < n; i++) {
 		if (e[i].type == E820_RAM)
 			total += e[i].size;
@@ -93,15 +98,18 @@ static void test_e820_sizes(void)
 
 		CHECK_EQ(guest_mem_init(&m, size), 0);
 		n = guest_mem_e820(&m, e, 8);
-		CHECK_EQ(n, size > MEM_PCI_HOLE_START ? 4 : 3);
+		CHECK_EQ(n, size > MEM_PCI_HOLE_START ? 5 : 4);
 		for (unsigned i = 0; i < n; i++) {
 			CHECK(e[i].size > 0);
 			CHECK(e[i].type == E820_RAM || e[i].type == E820_RESERVED);
 			if (i)
 				CHECK(e[i].addr >= e[i - 1].addr + e[i - 1].size);
-			/* nothing of ours in the hole */
+			/* nothing in the hole but KVM's pages */
 			CHECK(e[i].addr + e[i].size <= MEM_PCI_HOLE_START ||
-			      e[i].addr >= MEM_4G);
+			      e[i].addr >= MEM_4G ||
+			      (e[i].addr == HV_KVM_PAGES_GPA &&
+			       e[i].size == HV_KVM_PAGES_SIZE &&
+			       e[i].type == E820_RESERVED));
 			if (e[i].type != E820_RAM)
 				continue;
 			CHECK_EQ(e[i].addr % 4096, 0);
