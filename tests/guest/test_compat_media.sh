@@ -34,6 +34,10 @@
 #
 # Environment:
 #   VIVARIUM_E2E_VMM=qemu   use QEMU on /dev/kvm instead (the control)
+#   VIVARIUM_QEMU_ACCEL=tcg with QEMU: its own CPU emulation instead of KVM,
+#                           which runs both media to the goal on any host
+#                           (checks the media and the goal's checks; about
+#                           a minute or more: slow under load)
 #   VIVARIUM_COMPAT_TIMEOUT seconds to wait for the goal (default 50)
 #   VIVARIUM_IMAGE_CACHE    where built images are kept
 #
@@ -75,6 +79,11 @@ if [ "$case_" = isolinux ]; then
 fi
 # The host's KVM: hardware virtualization, or the instruction emulator.
 if grep -qwE 'vmx|svm' /proc/cpuinfo; then emulated=0; else emulated=1; fi
+accel=kvm
+if [ "$vmm" = qemu ] && [ "${VIVARIUM_QEMU_ACCEL:-kvm}" = tcg ]; then
+	accel=tcg
+	emulated=0
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-compat.XXXXXX")
 pid=
@@ -101,7 +110,7 @@ fi
 if [ "$vmm" = qemu ]; then
 	printf '\370\003' >"$work/sercon-port"
 	# shellcheck disable=SC2054 # commas inside QEMU option values
-	cmd=(qemu-system-x86_64 -accel kvm -machine pc,kernel_irqchip=split -m 256 -smp 2
+	cmd=(qemu-system-x86_64 -accel "$accel" -machine pc,kernel_irqchip=split -m 256 -smp 2
 		-nic none -display none -monitor none -serial "file:$log"
 		-fw_cfg "name=etc/sercon-port,file=$work/sercon-port")
 	case $case_ in
@@ -116,7 +125,11 @@ else
 	isolinux) cmd+=(--firmware bios --cdrom "$work/cd.iso" --boot cdrom) ;;
 	esac
 fi
-echo "# $vmm on /dev/kvm ($([ $emulated = 1 ] && echo "instruction emulator" || echo "hardware virtualization")): ${cmd[*]}"
+if [ "$accel" = tcg ]; then
+	echo "# qemu, TCG: ${cmd[*]}"
+else
+	echo "# $vmm on /dev/kvm ($([ $emulated = 1 ] && echo "instruction emulator" || echo "hardware virtualization")): ${cmd[*]}"
+fi
 start=$(date +%s.%N)
 "${cmd[@]}" </dev/null >"$work/vmm.out" 2>&1 &
 pid=$!
@@ -143,7 +156,7 @@ if [ "$case_" = isolinux ]; then
 	)
 fi
 stages+=(
-	"Memtest86+ v|memtest86+ started (its screen on COM1)"
+	"Memtest86\+ v|memtest86+ started (its screen on COM1)"
 	"Memory  :|memtest86+ sized the RAM"
 	"#2  \[|memtest86+ tests #0 and #1 completed"
 )
