@@ -6,7 +6,7 @@
 # (a null sink, a unix socket in the test's folder, PULSE_SERVER).
 #
 # Checks: create writes audio=pa while the server answers and audio=none
-# (the card, silent) without one; show (text, JSON); a started VM (the
+# (the card, silent) without one, --audio off none, --audio bad nothing; show (text, JSON); a started VM (the
 # tiny guest, sandboxed) is the server's client "vivarium: NAME" and status
 # reports the card connected (against docs/schemas/status.schema.json);
 # vivarium mute on/off; the server killed: the VM runs on, status says
@@ -88,6 +88,10 @@ v create snd --kernel "$work/tiny.bzImage"
 check '[ $rc -eq 0 ] && grep -qx "audio=pa" "$vms/snd/vm.conf"' "create with a server answering writes audio=pa (rc $rc $err)"
 PULSE_SERVER=unix:$work/pa/absent v create quiet --kernel "$work/tiny.bzImage"
 check '[ $rc -eq 0 ] && grep -qx "audio=none" "$vms/quiet/vm.conf"' "create without a server writes audio=none (rc $rc $err)"
+v create mute3 --kernel "$work/tiny.bzImage" --audio off
+check '[ $rc -eq 0 ] && ! grep -q "^audio=" "$vms/mute3/vm.conf"' "create --audio off writes no audio key (rc $rc $err)"
+v create bad4 --kernel "$work/tiny.bzImage" --audio alsa
+check '[ $rc -ne 0 ] && [ ! -d "$vms/bad4" ] && echo "$err" | grep -q "use pa, none or off"' "create --audio alsa refused, nothing made ($err)"
 v show snd
 check '[ $rc -eq 0 ] && echo "$out" | grep -q "^audio: *pa "' "show says audio pa ($out)"
 v show quiet --json
