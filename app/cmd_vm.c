@@ -29,7 +29,7 @@ static void create_usage(FILE *f)
 	fprintf(f,
 		"usage: vivarium create NAME [--memory SIZE] [--cpus N] [--disk-size SIZE]\n"
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
-		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
+		"                       [--firmware auto|bios|uefi|none] [--notes TEXT]\n"
 		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
 		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
@@ -195,10 +195,12 @@ int cmd_create(int argc, char **argv)
 		cfg.firmware = MACHINE_FW_AUTO;
 	else if (!strcmp(fw, "bios"))
 		cfg.firmware = MACHINE_FW_BIOS;
+	else if (!strcmp(fw, "uefi"))
+		cfg.firmware = MACHINE_FW_UEFI;
 	else if (!strcmp(fw, "none"))
 		cfg.firmware = MACHINE_FW_NONE;
 	else {
-		ERR("--firmware '%s': use auto, bios or none", fw);
+		ERR("--firmware '%s': use auto, bios, uefi or none", fw);
 		goto out;
 	}
 	if ((cfg.initrd || cfg.append) && !cfg.kernel) {
@@ -207,6 +209,10 @@ int cmd_create(int argc, char **argv)
 	}
 	if (cfg.firmware == MACHINE_FW_NONE && !cfg.kernel) {
 		ERR("--firmware none boots a kernel directly: give --kernel PATH");
+		goto out;
+	}
+	if (cfg.firmware == MACHINE_FW_UEFI && cfg.kernel) {
+		ERR("--firmware uefi does not boot --kernel yet: boot a disk or ISO, or use --firmware bios");
 		goto out;
 	}
 	if ((cfg.kernel && vm_check_readable("kernel", cfg.kernel, err, sizeof(err)) < 0) ||
@@ -274,6 +280,11 @@ int cmd_create(int argc, char **argv)
 		char *rel = g_path_get_basename(cfg.disk[0].path);
 		g_free(cfg.disk[0].path);
 		cfg.disk[0].path = rel;
+	}
+	if (cfg.firmware == MACHINE_FW_UEFI &&
+	    vm_uefi_vars_create(tmp, err, sizeof(err)) < 0) {
+		ERR("%s", err);
+		goto out;
 	}
 	vm_config_to_keyfile(&cfg, tmp, kf);
 	conf = g_build_filename(tmp, VM_CONF_FILE, NULL);
@@ -690,12 +701,14 @@ int cmd_edit(int argc, char **argv)
 	g_autoptr(GKeyFile) kf = NULL;
 	g_autofree char *dir = NULL, *conf = NULL;
 	struct vm_config cfg;
+	enum machine_firmware old_fw, new_fw;
+	int made = 0;
 	const char *name;
 	char err[512];
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
-		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
+		       "Keys: memory, cpus, firmware (auto|bios|uefi|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
 		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
 		       "input (virtio|ps2), vmmouse (on|off), kernel, initrd, append,\n"
@@ -714,6 +727,7 @@ int cmd_edit(int argc, char **argv)
 		ERR("%s", err);
 		return 1;
 	}
+	old_fw = cfg.firmware;
 	vm_config_clear(&cfg);
 	for (int i = 2; i < argc; i++) {
 		if (vm_config_set(kf, argv[i], err, sizeof(err)) < 0) {
@@ -728,12 +742,30 @@ int cmd_edit(int argc, char **argv)
 		ERR("%s", err);
 		return 1;
 	}
+	new_fw = cfg.firmware;
 	vm_config_clear(&cfg);
+	/* The store first: vm.conf never names UEFI without one. */
+	if (new_fw == MACHINE_FW_UEFI && old_fw != MACHINE_FW_UEFI &&
+	    (made = vm_uefi_vars_create(dir, err, sizeof(err))) < 0) {
+		ERR("%s", err);
+		return 1;
+	}
 	conf = g_build_filename(dir, VM_CONF_FILE, NULL);
 	if (vm_keyfile_save(kf, conf, err, sizeof(err)) < 0) {
 		ERR("%s", err);
 		return 1;
 	}
+	if (new_fw == MACHINE_FW_UEFI && old_fw != MACHINE_FW_UEFI)
+		printf("firmware %s -> uefi: OVMF boots '%s' from now on, with its variables (boot entries) in %s/%s%s.\n"
+		       "A UEFI boot needs a GPT disk with an EFI system partition (FAT, \\EFI\\BOOT\\BOOTX64.EFI or a boot entry) or a UEFI-bootable ISO;\n"
+		       "an OS installed through the BIOS will not boot this way ('vivarium edit %s firmware=bios' goes back).\n",
+		       vm_firmware_name(old_fw), name, dir, VM_UEFI_VARS_FILE,
+		       made > 0 ? " (new, from Debian's OVMF_VARS_4M.fd)" : " (kept from before)",
+		       name);
+	else if (old_fw == MACHINE_FW_UEFI && new_fw != MACHINE_FW_UEFI)
+		printf("firmware uefi -> %s: the UEFI variable store %s/%s stays for a later firmware=uefi;\n"
+		       "an OS installed through UEFI will not boot from the BIOS.\n",
+		       vm_firmware_name(new_fw), dir, VM_UEFI_VARS_FILE);
 	if (vmlib_running(name, NULL))
 		printf("VM '%s' is running: the change applies when it next starts\n", name);
 	return 0;
