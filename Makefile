@@ -15,6 +15,7 @@ PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
 	libglib2.0-dev libjson-glib-dev libslirp-dev libseccomp-dev xorriso \
 	grub-pc-bin grub-common e2fsprogs fdisk qemu-guest-agent \
+	ovmf grub-efi-amd64-bin mtools \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev libxfixes-dev xvfb xdotool imagemagick \
 	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11
 
