@@ -587,7 +587,6 @@ void machine_destroy(struct machine *m)
 	free(m->vga_rom);
 	if (m->bios)
 		munmap(m->bios, m->bios_len);
-	free(m->vars_image);
 	if (m->vars_fd >= 0)
 		close(m->vars_fd);
 	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)

@@ -121,8 +121,8 @@ struct machine_config {
 	const char *bios_path;
 	/* MACHINE_FW_UEFI: the VM's own variable store (a copy of
 	 * OVMF_VARS_4M.fd), opened read-write and written back as the guest
-	 * changes variables; NULL: a copy of Debian's template in memory,
-	 * lost at exit. */
+	 * changes variables; NULL: a copy of Debian's template in memory
+	 * (kept across guest resets, lost when the machine is destroyed). */
 	const char *vars_path;
 	struct machine_drive drive[MACHINE_MAX_DRIVES];
 	unsigned ndrives;

@@ -76,9 +76,8 @@ struct machine {
 	uint8_t *bios;			/* the flash image, page-aligned mmap */
 	size_t bios_len;
 	/* UEFI: the variable store's file (read-write, open for the machine's
-	 * life), or -1 and Debian's template in @vars_image. */
+	 * life): cfg->vars_path, or a memfd holding Debian's template. */
 	int vars_fd;
-	uint8_t *vars_image;
 	size_t vars_len;
 	struct mem_slot_hv code_slot, vars_slot;	/* the two flashes */
 	uint8_t *linuxboot;		/* option ROM for --kernel via the BIOS */

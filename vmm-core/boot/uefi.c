@@ -9,6 +9,7 @@
  * bytes and fw_cfg items are SeaBIOS's (boot/bios.c): OVMF reads the same
  * etc/e820, CPU counts, bootorder and ACPI tables through etc/table-loader.
  */
+#define _GNU_SOURCE	/* memfd_create */
 #include "machine_internal.h"
 
 #include <fcntl.h>
@@ -70,6 +71,47 @@ static int vars_size_ok(const char *path, uint64_t len, char *err,
 	return 0;
 }
 
+/* Without a store of the VM's own: Debian's template in a memfd, so the
+ * variables OVMF sets survive its resets (it resets after changing some,
+ * e.g. MemoryTypeInformation on a first boot) and end with the process. */
+static int template_store(struct machine *m, char *err, size_t errlen)
+{
+	uint8_t *data;
+	size_t len, done = 0;
+	int r = machine_read_file(DEFAULT_VARS, "UEFI variable store", &data,
+				  &len, err, errlen);
+
+	if (r < 0) {
+		if (r == -ENOENT)
+			snprintf(err + strlen(err), errlen - strlen(err),
+				 " (install Debian's ovmf package)");
+		return r;
+	}
+	r = vars_size_ok(DEFAULT_VARS, len, err, errlen);
+	if (r == 0) {
+		m->vars_fd = memfd_create("uefi-vars", MFD_CLOEXEC);
+		if (m->vars_fd < 0) {
+			r = -errno;
+			snprintf(err, errlen, "UEFI variable store: memfd: %s", strerror(-r));
+		}
+	}
+	while (r == 0 && done < len) {
+		ssize_t n = pwrite(m->vars_fd, data + done, len - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			snprintf(err, errlen, "UEFI variable store: %s", strerror(-r));
+		} else {
+			done += (size_t)n;
+		}
+	}
+	free(data);
+	m->vars_len = len;
+	return r;
+}
+
 int uefi_read_images(struct machine *m, char *err, size_t errlen)
 {
 	const struct machine_config *cfg = &m->cfg;
@@ -80,14 +122,8 @@ int uefi_read_images(struct machine *m, char *err, size_t errlen)
 		      errlen);
 	if (r < 0)
 		return r;
-	if (!cfg->vars_path) {
-		r = machine_read_file(DEFAULT_VARS, "UEFI variable store",
-				      &m->vars_image, &m->vars_len, err, errlen);
-		if (r == -ENOENT)
-			snprintf(err + strlen(err), errlen - strlen(err),
-				 " (install Debian's ovmf package)");
-		return r < 0 ? r : vars_size_ok(DEFAULT_VARS, m->vars_len, err, errlen);
-	}
+	if (!cfg->vars_path)
+		return template_store(m, err, errlen);
 	m->vars_fd = open(cfg->vars_path, O_RDWR | O_CLOEXEC);
 	if (m->vars_fd < 0 || fstat(m->vars_fd, &st) < 0) {
 		r = -errno;
@@ -111,6 +147,27 @@ int uefi_read_images(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* A flash in the device table (which frees it with the others), then on
+ * the bus with its memory slot. */
+static int add_flash(struct machine *m, const struct pflash_config *cfg,
+		     struct pflash **out, char *err, size_t errlen)
+{
+	struct pflash *f = pflash_new(cfg, err, errlen);
+	int r;
+
+	if (!f)
+		return -EINVAL;
+	r = device_table_add(&m->devices, &pflash_device_ops, f);
+	if (r < 0) {
+		pflash_free(f);
+		snprintf(err, errlen, "%s: %s", cfg->name, strerror(-r));
+		return r;
+	}
+	*out = f;
+	TRY(pflash_attach(f, m->mmio), cfg->name);
+	return 0;
+}
+
 int uefi_load(struct machine *m, char *err, size_t errlen)
 {
 	uint64_t code_gpa = MEM_4G - m->bios_len;
@@ -122,23 +179,19 @@ int uefi_load(struct machine *m, char *err, size_t errlen)
 	struct pflash_config vars = {
 		.name = "pflash.vars", .gpa = code_gpa - m->vars_len,
 		.size = m->vars_len, .block_size = FLASH_BLOCK,
-		.fd = m->vars_fd, .image = m->vars_image,
+		.fd = m->vars_fd,
 	};
+	int r;
 
 	m->code_slot = (struct mem_slot_hv){ .vm = m->vm, .id = MEM_SLOT_BIOS };
 	m->vars_slot = (struct mem_slot_hv){ .vm = m->vm, .id = MEM_SLOT_VARS };
 	code.slot = mem_slot_hv(&m->code_slot);
 	vars.slot = mem_slot_hv(&m->vars_slot);
-	if (!(m->dev.code = pflash_new(&code, err, errlen)))
-		return -EINVAL;
-	TRY(device_table_add(&m->devices, &pflash_device_ops, m->dev.code),
-	    "UEFI code flash");
-	TRY(pflash_attach(m->dev.code, m->mmio), "UEFI code flash");
-	if (!(m->dev.vars = pflash_new(&vars, err, errlen)))
-		return -EINVAL;
-	TRY(device_table_add(&m->devices, &pflash_device_ops, m->dev.vars),
-	    "UEFI variable store");
-	TRY(pflash_attach(m->dev.vars, m->mmio), "UEFI variable store");
+	r = add_flash(m, &code, &m->dev.code, err, errlen);
+	if (r == 0)
+		r = add_flash(m, &vars, &m->dev.vars, err, errlen);
+	if (r < 0)
+		return r;
 	bios_cmos(m);
 	return bios_fw_cfg(m, err, errlen);
 }
