@@ -145,6 +145,27 @@ static void test_bad_images(void)
 	CHECK(m == NULL);
 }
 
+/* One writer per store (QEMU's image locks): a second VM is refused. */
+static void test_store_locked(void)
+{
+	g_autofree char *vars = copy_vars();
+	struct machine_config cfg = {
+		.ram_size = 64ull << 20, .ncpus = 1,
+		.firmware = MACHINE_FW_UEFI, .vars_path = vars,
+	};
+	struct machine *m1 = NULL, *m2 = NULL;
+	char err[512] = "";
+
+	CHECK_EQ(machine_create(&cfg, &m1, err, sizeof(err)), 0);
+	CHECK_EQ(machine_create(&cfg, &m2, err, sizeof(err)), -EBUSY);
+	CHECK(m2 == NULL);
+	CHECK(strstr(err, "in use by another process") != NULL);
+	machine_destroy(m1);
+	CHECK_EQ(machine_create(&cfg, &m2, err, sizeof(err)), 0);
+	machine_destroy(m2);
+	unlink(vars);
+}
+
 static void test_ovmf_boot_manager(void)
 {
 	struct run r = { .want = "BdsDxe", .timeout_s = 240 };
@@ -208,6 +229,7 @@ int main(void)
 	if (access(OVMF_CODE, R_OK) != 0 || access(OVMF_VARS, R_OK) != 0)
 		SKIP("%s is missing (Debian package ovmf)", OVMF_CODE);
 	RUN_TEST(test_bad_images);
+	RUN_TEST(test_store_locked);
 	RUN_TEST(test_ovmf_boot_manager);
 	return check_finish();
 }

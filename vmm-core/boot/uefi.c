@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "block/block_int.h"
 #include "devices/pflash.h"
 #include "hv.h"
 
@@ -144,7 +145,11 @@ int uefi_read_images(struct machine *m, char *err, size_t errlen)
 		snprintf(err, errlen, "UEFI code and variable store together are over 16 MiB");
 		return -EINVAL;
 	}
-	return 0;
+	/* One writer, as for a disk (QEMU's image locks, block/lock.c): a
+	 * second VM, or QEMU with it as its pflash, is refused. */
+	return blk_lock_perms(m->vars_fd, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
+			      BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED,
+			      cfg->vars_path, err, errlen);
 }
 
 /* A flash in the device table (which frees it with the others), then on
