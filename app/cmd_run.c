@@ -84,7 +84,15 @@ static void run_usage(FILE *f)
 		"org.qemu.guest_agent.0); they serve the guest while a window or VNC runs.\n"
 		"--usb on adds an xHCI USB controller (PCI 00:18.0) with a USB tablet and\n"
 		"keyboard, which the window and VNC use while the guest's driver polls\n"
-		"them (off by default).\n",
+		"them (off by default).\n"
+		"--cpu-model says what CPUID the vCPUs show: host (the default) is\n"
+		"everything KVM supports on this host; compat hides CMPXCHG16B, XSAVE\n"
+		"and the AVX, AVX2, AVX-512, AMX, FMA, F16C, XOP and FMA4 families\n"
+		"(leaf 0xd then reads zero); nox2apic hides only x2APIC.  Every model\n"
+		"shows one package of N cores with one thread each (leaves 1, 4, 0xb,\n"
+		"0x1f, 0x80000008, 0x8000001d, 0x8000001e), the hypervisor bit, XSAVE\n"
+		"sizes for the components it shows, and KVM's leaves 0x40000000-1\n"
+		"(kvm-clock, PV EOI and the other KVM_FEATURE_* bits KVM supports).\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 

@@ -647,6 +647,13 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 		if (chardev_start_input(m->cfg.serial, &sink, &m->lock) == 0)
 			m->input_started = true;
 	}
+	if (m->restore_kvmclock) {
+		/* Now, not when the state was read: the time the restore
+		 * took (the window, the sockets, the built hook) is not the
+		 * guest's, as QEMU sets it when the VM goes on running. */
+		hv_vm_set_clock(m->vm, m->restore_kvmclock);
+		m->restore_kvmclock = 0;
+	}
 	pthread_mutex_lock(&m->ctl);
 	m->arrived = 0;
 	m->expected = n;

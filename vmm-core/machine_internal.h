@@ -162,6 +162,9 @@ struct machine {
 	unsigned save_gen, saved;	/* vCPU save requests and answers (ctl) */
 	struct statefile *restore;	/* the next build loads it; then freed */
 	char *restore_ram;		/* its memory file */
+	/* The saved kvmclock (ns; 0: none), set just before the vCPUs run:
+	 * the guest's clock must not count the restore's own time. */
+	uint64_t restore_kvmclock;
 	/* Drive images the next rebuild opens instead (NULL: unchanged);
 	 * g_malloc'ed, and then kept as the drives' paths. */
 	char *swap_path[MACHINE_MAX_DRIVES];

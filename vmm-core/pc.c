@@ -604,5 +604,7 @@ struct acpi_config pc_acpi_config(const struct machine *m)
 		.reset_port = ACPI_RESET_PORT,
 		.reset_value = ACPI_RESET_VALUE,
 		.pci_hole_start = guest_mem_low_end(&m->mem),
+		.ram_top = m->mem.nregions > 2 ? m->mem.region[2].gpa +
+						 m->mem.region[2].size : 0,
 	};
 }

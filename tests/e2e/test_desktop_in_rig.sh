@@ -8,7 +8,13 @@
 #    host's size; after `vivarium resize` it prefers the new one (the time
 #    from the request to the guest's new mode list is measured), a modeset
 #    to it fills the screen `vivarium screenshot` takes (size and colour);
-#  - the vmmouse: once the virtio tablet's driver is unbound, `status`
+#  - USB (usb=on): Linux's xhci_pci and usbhid enumerate the xHCI's
+#    tablet and keyboard; once the virtio keyboard's driver is unbound,
+#    keys typed in a VNC viewer reach the USB keyboard's evdev device;
+#    once the virtio tablet's driver is unbound,
+#    the USB tablet takes the pointer while the guest polls it (`status`
+#    says so) and the viewer's pixels arrive scaled to 0..32767 exactly;
+#  - the vmmouse: when the guest stops polling the USB tablet, `status`
 #    says the pointer is the vmmouse and a VNC viewer's pointer reaches
 #    the guest's "VirtualPS/2 VMware VMMouse" evdev device, scaled to
 #    0..65535 exactly;
@@ -95,7 +101,7 @@ ln -s ../canary "$share/rel-out"
 $viv create desk --kernel "$k" --initrd "$i" --memory 512M \
 	--append "console=ttyS0 quiet panic=-1" || exit 10
 # VNC on a Unix socket: L1 has no loopback interface up.
-$viv edit desk vga=virtio "vnc=unix:$XDG_RUNTIME_DIR/vnc.sock" || exit 10
+$viv edit desk vga=virtio usb=on "vnc=unix:$XDG_RUNTIME_DIR/vnc.sock" || exit 10
 printf '\n[share0]\npath=%s\ntag=hostshare\nguest-path=/srv/hostshare\n' "$share" >>"$dir/vm.conf"
 VIVARIUM_ADDITIONS_ISO=/guest/additions.iso $viv additions insert desk; echo "DESK-ADDITIONS-INSERT-RC=$?"
 $viv start desk --display none || exit 11
@@ -132,18 +138,51 @@ ask "modeset 1280 720" "GUEST-MODESET=" 30
 sleep 2
 $viv screenshot desk "$top/desk.png" && echo "DESK-SHOT=ok"
 
-# --- the vmmouse: the tablet's driver goes, the vmmouse takes over
+# evs MARK: the absolute X/Y events after serial.log line MARK, "CODE VALUE ..."
+evs() { since "$1" | grep -o 'GUEST-EV type=3 code=[01] value=[0-9]*' | sed 's/.*code=//; s/ value=/ /' | tr '\n' ' '; }
+
+# --- USB: the keyboard once the virtio one is gone (polled from then on:
+# the VT's keyboard handler holds every keyboard open), then the tablet
+# once the virtio tablet is gone
+ask "unbind-input Vivarium Virtio Keyboard" "GUEST-UNBIND=" 20
+n=0
+until $viv status desk --json | tr -d '\n ' | grep -q '"keyboard":"usb-keyboard"' || [ $n -gt 20 ]; do
+	sleep 1; n=$((n + 1))
+done
+ukbd=$(grep -ao 'GUEST-INPUT name="[^"]*USB Keyboard"' "$log" | head -n1 | sed 's/.*name="//; s/"$//')
+utab=$(grep -ao 'GUEST-INPUT name="[^"]*USB Tablet"' "$log" | head -n1 | sed 's/.*name="//; s/"$//')
+echo "DESK-USB-NAMES kbd=\"$ukbd\" tablet=\"$utab\""
+echo "DESK-STATUS-USBKBD $($viv status desk --json | tr -d '\n ')"
+m0=$(mark)
+ask "evread 2 30000 $ukbd" "GUEST-EVREAD-READY" 20
+$vnc "unix:$XDG_RUNTIME_DIR/vnc.sock" --key a --sleep 300
+after "$m0" "GUEST-EVREAD=" 30
+echo "DESK-USB-KEYS=$(since "$m0" | grep -o 'GUEST-EV type=1 code=[0-9]* value=[0-9]*' | sed 's/.*code=//; s/ value=/ /' | tr '\n' ' ')"
 ask "unbind-input Vivarium Virtio Tablet" "GUEST-UNBIND=" 20
+m0=$(mark)
+ask "evread 2 30000 $utab" "GUEST-EVREAD-READY" 20
+n=0
+until $viv status desk --json | tr -d '\n ' | grep -q '"pointer":"absolute:usb-tablet"' || [ $n -gt 20 ]; do
+	sleep 1; n=$((n + 1))
+done
+echo "DESK-STATUS-USBTAB $($viv status desk --json | tr -d '\n ')"
+$vnc "unix:$XDG_RUNTIME_DIR/vnc.sock" --pointer 100,50 --sleep 300 --pointer 1279,719 --sleep 300
+after "$m0" "GUEST-EVREAD=" 30
+echo "DESK-USB-EVS=$(evs "$m0")"
+
+# --- the vmmouse: the USB tablet is not polled any more (nothing holds
+# its evdev device open), the vmmouse takes over
 n=0
 until $viv status desk --json | tr -d '\n ' | grep -q '"pointer":"absolute:vmmouse"' || [ $n -gt 20 ]; do
 	sleep 1; n=$((n + 1))
 done
 echo "DESK-STATUS-VMMOUSE $($viv status desk --json | tr -d '\n ')"
 echo "DESK-VNC-SIZE=$($vnc "unix:$XDG_RUNTIME_DIR/vnc.sock" --print-size)"
+m0=$(mark)
 ask "evread 2 30000 VirtualPS/2 VMware VMMouse" "GUEST-EVREAD-READY" 20
 $vnc "unix:$XDG_RUNTIME_DIR/vnc.sock" --pointer 100,50 --sleep 300 --pointer 1279,719 --sleep 300
-m=$(mark)
-after 0 "GUEST-EVREAD=" 30
+after "$m0" "GUEST-EVREAD=" 30
+echo "DESK-VMMOUSE-EVS=$(evs "$m0")"
 
 # --- the clipboard, both ways
 ask "clip-get 30000" "GUEST-ECHO=clip-get" 10
@@ -223,6 +262,14 @@ if [ "$size" = "1280,720" ]; then
 	cp "$work/desk.png" "${VIVARIUM_TEST_ARTIFACTS:-/tmp}/desktop-in-rig.png" 2>/dev/null
 fi
 
+# USB
+check 'grep -aq "^DESK-USB-NAMES kbd=\"[^\"]\+\" tablet=\"[^\"]\+\"" "$o"' "the guest's usbhid has the xHCI's keyboard and tablet ($(grep -a '^DESK-USB-NAMES' "$o" | tail -n1))"
+check 'grep -a "^DESK-STATUS-USBKBD" "$o" | grep -q "\"keyboard\":\"usb-keyboard\""' \
+	"status: keys go to the USB keyboard the guest polls ($(grep -a '^DESK-STATUS-USBKBD' "$o" | grep -ao '"keyboard":"[^"]*"'))"
+check '[ "$(val DESK-USB-KEYS)" = "30 1 30 0 " ]' "a VNC viewer's 'a' reaches the USB keyboard's evdev device as KEY_A down and up (got '$(val DESK-USB-KEYS)')"
+check 'grep -a "^DESK-STATUS-USBTAB" "$o" | grep -q "\"pointer\":\"absolute:usb-tablet\""' \
+	"status: while the guest polls the USB tablet the pointer is it ($(grep -a '^DESK-STATUS-USBTAB' "$o" | grep -ao '"pointer":"[^"]*"'))"
+
 # vmmouse
 check 'has "GUEST-UNBIND=ok"' "the virtio tablet's driver was unbound in the guest"
 check 'grep -a "^DESK-STATUS-VMMOUSE" "$o" | grep -q "\"pointer\":\"absolute:vmmouse\""' \
@@ -230,10 +277,15 @@ check 'grep -a "^DESK-STATUS-VMMOUSE" "$o" | grep -q "\"pointer\":\"absolute:vmm
 vsize=$(val DESK-VNC-SIZE)
 w=${vsize%x*} h=${vsize#*x}
 ax() { echo $(((2 * $1 + 1) * 65536 / (2 * $2))); }
-evs=$(grep -ao 'GUEST-EV type=3 code=[01] value=[0-9]*' "$o" | sed 's/.*code=//; s/ value=/ /' | tr '\n' ' ')
+evs=$(val DESK-VMMOUSE-EVS)
+uevs=$(val DESK-USB-EVS)
+# The USB tablet's 0..32767: the same rounding at half the range.
+ux() { echo $(((2 * $1 + 1) * 32768 / (2 * $2))); }
 if [ -n "$vsize" ] && [ "$w" -gt 0 ] 2>/dev/null; then
 	want="0 $(ax 100 "$w") 1 $(ax 50 "$h") 0 $(ax 1279 "$w") 1 $(ax 719 "$h") "
 	check '[ "$evs" = "$want" ]' "the vmmouse's evdev device gets the viewer's pixels (100,50) and (1279,719) of ${vsize}, scaled to 0..65535 (got '$evs', want '$want')"
+	uwant="0 $(ux 100 "$w") 1 $(ux 50 "$h") 0 $(ux 1279 "$w") 1 $(ux 719 "$h") "
+	check '[ "$uevs" = "$uwant" ]' "the USB tablet's evdev device gets the viewer's pixels (100,50) and (1279,719), scaled to 0..32767 (got '$uevs', want '$uwant')"
 else
 	check false "the VNC framebuffer's size (${vsize:-none})"
 fi

@@ -90,7 +90,8 @@
 # --desk: as --wait, but first load what a desktop guest's console
 # integration and shared folders use (virtio_input, psmouse for the
 # vmmouse, virtio-gpu with its DRM modules, virtio_console, 9p over
-# virtio; from modules.dep), start qemu-ga on org.qemu.guest_agent.0 when
+# virtio, xhci_pci with usbhid for the USB tablet and keyboard; from
+# modules.dep), start qemu-ga on org.qemu.guest_agent.0 when
 # Debian's qemu-guest-agent is installed on the host (copied in with its
 # libraries; GUEST-QGA=started|absent) and print
 #   GUEST-INPUT name="..." dev=eventN [abs=XMIN..XMAX,YMIN..YMAX]  (each)
@@ -136,7 +137,16 @@
 # GUEST-POWER-BUTTON=pressed and powers the guest off (poweroff -f: ACPI
 # S5), as acpid or logind would on a full system.
 #
-# Needs: busybox-static, cpio, gzip.  Runs as any user.
+# --rootfs ROOT.img (after the mode, instead of --disk): the guest's
+# system goes on an ext4 image, ROOT.img, run by busybox init from the
+# first virtio disk (/etc/inittab: the mode's /init as /etc/rc.guest,
+# started once; /etc/os-release names a "Vivarium test guest"), and
+# OUTPUT is only its loader (virtio_blk and ext4, then switch_root; it
+# prints GUEST-ROOT=vda|fail).  What the guest installs on that disk
+# (the guest additions' inittab line) is there at its next boot.
+#
+# Needs: busybox-static, cpio, gzip (--rootfs: e2fsprogs).  Runs as any
+# user.
 
 set -euo pipefail
 # shellcheck source=tests/rig/lib.sh
@@ -169,7 +179,14 @@ if [ "${1:-}" = --disk ]; then
 	disk=1
 	shift
 fi
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk] [--disk] OUTPUT.cpio.gz"
+rootfs=
+if [ "${1:-}" = --rootfs ]; then
+	[ $# -ge 2 ] || die "--rootfs needs an image path"
+	rootfs=$2
+	shift 2
+	[ "$disk" = 0 ] || die "--rootfs and --disk: the root disk is the first virtio disk"
+fi
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk] [--disk | --rootfs ROOT.img] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -229,9 +246,14 @@ add_modules() {
 	done
 	echo "$order" >"$stage/lib/modules/$file"
 }
+# (first: the loader loads these, later lists leave them out)
+if [ -n "$rootfs" ]; then
+	add_modules root-order virtio_pci virtio_blk crc32c_generic ext4
+fi
 if [ "$desk" = 1 ]; then
 	add_modules desk-order virtio_pci virtio_input psmouse virtio_console \
-		virtio-gpu 9pnet_virtio 9p virtio_net ata_piix sr_mod isofs
+		virtio-gpu 9pnet_virtio 9p virtio_net ata_piix sr_mod isofs \
+		xhci-pci usbhid hid-generic
 	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" ||
 		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
 	# qemu-ga's guest-shutdown runs /sbin/shutdown, which busybox lacks.
@@ -445,6 +467,8 @@ fi
 if [ "$desk" = 1 ]; then
 	cat >>"$stage/init" <<'EOF'
 for m in $(cat /lib/modules/desk-order); do
+	# (with --rootfs the loader has loaded virtio_pci already)
+	[ -d "/sys/module/$(echo "$m" | tr - _)" ] && continue
 	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
 done
 n=0
@@ -697,6 +721,58 @@ cat >>"$stage/init" <<'EOF'
 poweroff -f
 EOF
 chmod 755 "$stage/init"
+
+if [ -n "$rootfs" ]; then
+	# The guest's system goes on an ext4 disk image run by busybox init:
+	# /init becomes /etc/rc.guest (started once), and whatever a guest
+	# installs there (the guest additions add an inittab line) is there
+	# at the next boot.  The initramfs is only the loader: virtio_blk and
+	# ext4, then switch_root to /dev/vda.
+	mv "$stage/init" "$stage/etc/rc.guest"
+	cat >"$stage/etc/inittab" <<'EOF'
+::sysinit:/bin/mount -o remount,rw /
+::once:/etc/rc.guest
+::shutdown:/bin/umount -a -r
+EOF
+	printf 'NAME="Vivarium test guest"\nPRETTY_NAME="Vivarium test guest (busybox)"\nID=vivguest\n' \
+		>"$stage/etc/os-release"
+	mkdir -p "$stage/mnt" "$stage/srv" "$stage/var/log"
+	command -v mke2fs >/dev/null || die "no mke2fs (apt-get install e2fsprogs)"
+	rm -f "$rootfs"
+	mke2fs -q -F -t ext4 -L vivroot -d "$stage" "$rootfs" 192M ||
+		die "mke2fs cannot make $rootfs"
+	loader=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-loader.XXXXXX")
+	busybox_root "$loader" "$busybox"
+	mkdir -p "$loader/lib/modules" "$loader/newroot"
+	for m in $(cat "$stage/lib/modules/root-order"); do
+		cp "$stage/lib/modules/$m.ko" "$loader/lib/modules/"
+	done
+	cp "$stage/lib/modules/root-order" "$loader/lib/modules/"
+	cat >"$loader/init" <<'EOF'
+#!/bin/busybox sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /lib/modules/root-order); do
+	insmod /lib/modules/$m.ko 2>/dev/null || echo "GUEST-INSMOD-FAILED=$m"
+done
+n=0
+while [ ! -e /dev/vda ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
+if mount -t ext4 /dev/vda /newroot; then
+	echo "GUEST-ROOT=vda"
+	mount --move /dev /newroot/dev
+	umount /proc /sys
+	exec switch_root /newroot /sbin/init
+fi
+echo "GUEST-ROOT=fail"
+poweroff -f
+EOF
+	chmod 755 "$loader/init"
+	stage_root=$stage
+	stage=$loader
+	trap 'rm -rf "$stage_root" "$loader"' EXIT
+fi
 
 mkdir -p "$(dirname "$out")"
 cpio_of "$stage" | gzip -9 >"$out.tmp"

@@ -478,8 +478,8 @@ static void test_enumerate_and_reports(void)
 	memset(ep1_enq, 0, sizeof(ep1_enq));
 	CHECK(console_pointer_abs(con) == NULL);
 	CHECK(!strcmp(console_keyboard(con), "ps2"));
-	ts = enumerate(1, "Vivarium USB Tablet");
-	ks = enumerate(2, "Vivarium USB Keyboard");
+	ts = enumerate(1, "USB Tablet");
+	ks = enumerate(2, "USB Keyboard");
 	CHECK(ts != ks);
 
 	/* The driver polls: the TD waits (NAK) and the tablet is active. */
@@ -720,7 +720,7 @@ static void test_oversized_td(void)
 
 	new_controller();
 	driver_start();
-	s = enumerate(1, "Vivarium USB Tablet");
+	s = enumerate(1, "USB Tablet");
 	/* 4 x 0x1ffff bytes on the interrupt endpoint: more than a TD may. */
 	for (unsigned i = 0; i < 4; i++)
 		put_trb(EP1_RING(s) + 16 * i, DATA, 0x1ffff,
@@ -742,7 +742,7 @@ static void test_save_load(void)
 	new_controller();
 	driver_start();
 	memset(ep1_enq, 0, sizeof(ep1_enq));
-	ts = enumerate(1, "Vivarium USB Tablet");
+	ts = enumerate(1, "USB Tablet");
 	int_in(ts);
 	console_mouse_abs(con, 5, 5, 0, 0);
 	console_mouse_abs(con, 7, 7, 0, 0);	/* one report queued */

@@ -197,7 +197,7 @@ int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 {
 	struct acpi_config acfg = pc_acpi_config(m);
 	struct acpi_fw_cfg_blobs acpi;
-	struct e820_entry e820[2];
+	struct e820_entry e820[3];
 	struct fw_cfg *fc;
 	unsigned n = 0;
 	uint8_t uuid[16] = { 0 };
@@ -206,8 +206,11 @@ int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 	TRY_DEV(m->dev.fw_cfg, fw_cfg_new(&m->mem), fw_cfg_device_ops, "fw_cfg");
 	fc = m->dev.fw_cfg;
 	TRY(fw_cfg_attach(fc, m->pio), "fw_cfg");
-	/* RAM only: SeaBIOS reserves its own areas below 1 MiB and the flash. */
+	/* RAM and KVM's pages: SeaBIOS reserves its own areas below 1 MiB and
+	 * the flash, and passes reserved entries on to the OS. */
 	e820[n++] = (struct e820_entry){ 0, guest_mem_low_end(&m->mem), E820_RAM };
+	e820[n++] = (struct e820_entry){ HV_KVM_PAGES_GPA, HV_KVM_PAGES_SIZE,
+					 E820_RESERVED };
 	if (m->mem.nregions > 2)
 		e820[n++] = (struct e820_entry){ m->mem.region[2].gpa,
 						 m->mem.region[2].size, E820_RAM };

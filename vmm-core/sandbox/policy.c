@@ -307,6 +307,11 @@ static void build_base(struct builder *b, const struct policy_opts *o)
 	allow_common(b, o);
 	ALLOW(b, sys_base);
 	allow_mappings(b, o->window, true);
+	/* Mesa's llvmpipe (the SDL window's renderer under X without a GPU)
+	 * pins the worker threads it starts at the first draw, which may
+	 * come after the filter: once it killed the VM at start. */
+	if (o->window)
+		rule(b, SCMP_ACT_ALLOW, "sched_setaffinity", 0, NULL);
 	allow_threads(b);
 	allow1(b, "clone", SCMP_A0(SCMP_CMP_EQ, CLONE_FORK_FLAGS));
 	allow1(b, "kill", SCMP_A0(SCMP_CMP_EQ, (uint64_t)o->pid));

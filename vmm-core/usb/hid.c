@@ -65,11 +65,13 @@ static const uint8_t tablet_config_desc[34] =
 static const uint8_t kbd_config_desc[34] =
 	CONFIG_DESC(1, 1, sizeof(kbd_report_desc));
 
+/* Manufacturer, product, serial: Linux names the input device
+ * "Manufacturer Product" ("Vivarium USB Tablet"). */
 static const char *const tablet_strings[] = {
-	"Vivarium", "Vivarium USB Tablet", "vivarium-usb-tablet",
+	"Vivarium", "USB Tablet", "vivarium-usb-tablet",
 };
 static const char *const kbd_strings[] = {
-	"Vivarium", "Vivarium USB Keyboard", "vivarium-usb-keyboard",
+	"Vivarium", "USB Keyboard", "vivarium-usb-keyboard",
 };
 
 static const struct usb_desc tablet_desc = {
