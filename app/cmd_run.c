@@ -40,8 +40,8 @@ static void run_usage(FILE *f)
 	fprintf(f,
 		"usage: vivarium run [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                    [--disk PATH[,format=raw|qcow2][,if=virtio|ata][,readonly]]...\n"
-		"                    [--cdrom PATH] [--boot disk|cdrom] [--firmware bios|none]\n"
-		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
+		"                    [--cdrom PATH] [--boot disk|cdrom] [--firmware bios|uefi|none]\n"
+		"                    [--bios PATH] [--vars PATH] [--cpus N] [--memory SIZE]\n"
 		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n"
 		"                    [--debugcon PATH] [--display sdl|none] [--vnc ADDR:PORT|unix:PATH]\n"
 		"                    [--vnc-password-file PATH] [--vga std|virtio|none] [--input virtio|ps2]\n"
@@ -55,6 +55,10 @@ static void run_usage(FILE *f)
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
 		"(default 1G); --cpus 1-%u (default 1); --append defaults to \"%s\".\n"
+		"--firmware uefi boots OVMF (Debian's ovmf package; --bios PATH: another\n"
+		"code image) with its variable store in --vars PATH, a copy of\n"
+		"/usr/share/OVMF/OVMF_VARS_4M.fd that keeps the variables the guest\n"
+		"sets (without --vars they last until the VM stops).\n"
 		"--debugcon logs what the firmware writes to port 0x402 (SeaBIOS's\n"
 		"debug messages).  On the terminal console, type Ctrl-A x to quit.\n"
 		"--display sdl opens the console window (the default when $DISPLAY is\n"
@@ -228,6 +232,7 @@ int cmd_run(int argc, char **argv)
 		{ "boot", required_argument, NULL, 'b' },
 		{ "firmware", required_argument, NULL, 'f' },
 		{ "bios", required_argument, NULL, 'B' },
+		{ "vars", required_argument, NULL, 'W' },
 		{ "debugcon", required_argument, NULL, 'D' },
 		{ "display", required_argument, NULL, 'S' },
 		{ "vnc", required_argument, NULL, 'V' },
@@ -332,15 +337,20 @@ int cmd_run(int argc, char **argv)
 		case 'f':
 			if (!strcmp(optarg, "bios")) {
 				cfg.firmware = MACHINE_FW_BIOS;
+			} else if (!strcmp(optarg, "uefi")) {
+				cfg.firmware = MACHINE_FW_UEFI;
 			} else if (!strcmp(optarg, "none")) {
 				cfg.firmware = MACHINE_FW_NONE;
 			} else {
-				fprintf(stderr, "vivarium: --firmware '%s': use bios or none\n", optarg);
+				fprintf(stderr, "vivarium: --firmware '%s': use bios, uefi or none\n", optarg);
 				return 2;
 			}
 			break;
 		case 'B':
 			cfg.bios_path = optarg;
+			break;
+		case 'W':
+			cfg.vars_path = optarg;
 			break;
 		case 'D':
 			debugcon = optarg;

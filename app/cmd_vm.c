@@ -30,7 +30,7 @@ static void create_usage(FILE *f)
 	fprintf(f,
 		"usage: vivarium create NAME [--memory SIZE] [--cpus N] [--disk-size SIZE]\n"
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
-		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
+		"                       [--firmware auto|bios|uefi|none] [--notes TEXT]\n"
 		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
 		"                       [--usb on|off] [--audio pa|none|off]\n"
 		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
@@ -520,12 +520,14 @@ int cmd_show(int argc, char **argv)
 
 int cmd_edit(int argc, char **argv)
 {
+	struct vm_edit_result res;
+	g_autofree char *note = NULL;
 	const char *name;
 	char err[512];
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
-		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
+		       "Keys: memory, cpus, firmware (auto|bios|uefi|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
 		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
 		       "input (virtio|ps2), vmmouse (on|off), audio (pa|none|off), kernel,\n"
@@ -540,10 +542,14 @@ int cmd_edit(int argc, char **argv)
 		return 2;
 	}
 	name = argv[1];
-	if (vm_edit(name, (const char *const *)argv + 2, (unsigned)argc - 2, err, sizeof(err)) < 0) {
+	if (vm_edit_report(name, (const char *const *)argv + 2, (unsigned)argc - 2,
+			   &res, err, sizeof(err)) < 0) {
 		ERR("%s", err);
 		return 1;
 	}
+	note = vm_edit_firmware_note(name, &res);
+	if (note)
+		printf("%s\n", note);
 	if (vmlib_running(name, NULL))
 		printf("VM '%s' is running: the change applies when it next starts\n", name);
 	return 0;

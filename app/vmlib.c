@@ -246,11 +246,59 @@ int vmlib_remove_tree(const char *path)
 	return r;
 }
 
+/* ---- the UEFI variable store ---------------------------------------------- */
+
+int vm_uefi_vars_create(const char *dir, char *err, size_t errlen)
+{
+	g_autofree char *dst = g_build_filename(dir, VM_UEFI_VARS_FILE, NULL);
+	g_autofree char *tmp = g_strconcat(dst, ".new", NULL);
+	g_autofree char *data = NULL;
+	gsize len = 0;
+	g_autoptr(GError) gerr = NULL;
+	int fd, r = 0;
+
+	if (access(dst, F_OK) == 0)
+		return 0;
+	if (!g_file_get_contents(VM_UEFI_VARS_TEMPLATE, &data, &len, &gerr)) {
+		snprintf(err, errlen, "cannot read %s: %s (install Debian's ovmf package)",
+			 VM_UEFI_VARS_TEMPLATE, gerr->message);
+		return -ENOENT;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, VM_FILE_MODE);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", tmp, g_strerror(-r));
+		return r;
+	}
+	for (gsize done = 0; done < len && r == 0;) {
+		ssize_t n = write(fd, data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (gsize)n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, dst) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		snprintf(err, errlen, "cannot write %s: %s", dst, g_strerror(-r));
+		return r;
+	}
+	return 1;
+}
+
 /* ---- enum names ------------------------------------------------------------ */
 
 static const char *const fw_names[] = {
 	[MACHINE_FW_AUTO] = "auto", [MACHINE_FW_NONE] = "none",
-	[MACHINE_FW_BIOS] = "bios",
+	[MACHINE_FW_BIOS] = "bios", [MACHINE_FW_UEFI] = "uefi",
 };
 static const char *const boot_names[] = {
 	[MACHINE_BOOT_DEFAULT] = "default", [MACHINE_BOOT_DISK] = "disk",
@@ -329,6 +377,7 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->initrd);
 	g_free(cfg->append);
 	g_free(cfg->cdrom);
+	g_free(cfg->uefi_vars);
 	g_free(cfg->created);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		g_free(cfg->disk[i].path);
@@ -431,7 +480,7 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	fw = get_str(kf, G_VM, "firmware");
 	i = fw ? lookup(fw_names, G_N_ELEMENTS(fw_names), fw) : MACHINE_FW_AUTO;
 	if (i < 0) {
-		snprintf(err, errlen, "vm.conf: firmware '%s': use auto, bios or none", fw);
+		snprintf(err, errlen, "vm.conf: firmware '%s': use auto, bios, uefi or none", fw);
 		goto fail;
 	}
 	cfg->firmware = (enum machine_firmware)i;
@@ -514,6 +563,12 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 		snprintf(err, errlen, "vm.conf: firmware=none boots a kernel directly: set kernel");
 		goto fail;
 	}
+	if (cfg->firmware == MACHINE_FW_UEFI && cfg->kernel) {
+		snprintf(err, errlen, "vm.conf: firmware=uefi does not boot a kernel directly yet: remove kernel or use firmware=bios");
+		goto fail;
+	}
+	if (cfg->firmware == MACHINE_FW_UEFI)
+		cfg->uefi_vars = g_build_filename(dir, VM_UEFI_VARS_FILE, NULL);
 
 	for (unsigned d = 0; d < VM_MAX_DISKS; d++) {
 		g_autofree char *group = g_strdup_printf("disk%u", d);
@@ -794,7 +849,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 
 		if (!ok) {
 			snprintf(err, errlen, "%s '%s': use %s", key, v,
-				 !strcmp(key, "firmware") ? "auto, bios or none"
+				 !strcmp(key, "firmware") ? "auto, bios, uefi or none"
 				 : !strcmp(key, "boot") ? "default, disk or cdrom" : "none, sdl or auto");
 			return -EINVAL;
 		}
@@ -912,6 +967,7 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 	out->cmdline = cfg->kernel ? (cfg->append ? cfg->append : VM_DEFAULT_APPEND) : NULL;
 	out->serial = serial;
 	out->firmware = cfg->firmware;
+	out->vars_path = cfg->firmware == MACHINE_FW_UEFI ? cfg->uefi_vars : NULL;
 	out->boot = cfg->boot;
 	out->sercon = !strcmp(cfg->display ? cfg->display : "none", "none");
 	out->no_vmmouse = !cfg->vmmouse;

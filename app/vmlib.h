@@ -32,6 +32,9 @@
 #define VM_DISK_FILE		"disk.qcow2"
 #define VM_SAVED_STATE_FILE	"saved.state"	/* `vivarium save`: devices, vCPUs */
 #define VM_SAVED_RAM_FILE	"saved.ram"	/* and memory (docs/machine-state.md) */
+#define VM_UEFI_VARS_FILE	"uefi-vars.fd"	/* firmware=uefi: OVMF's variable store */
+/* What a new variable store is copied from (Debian's ovmf package). */
+#define VM_UEFI_VARS_TEMPLATE	"/usr/share/OVMF/OVMF_VARS_4M.fd"
 /* The library is the user's alone: it holds disk images and the guest's
  * console output. */
 #define VM_DIR_MODE		0700
@@ -77,6 +80,9 @@ struct vm_config {
 	struct vm_disk disk[VM_MAX_DISKS];
 	unsigned ndisks;
 	char *cdrom;			/* ISO path; may be NULL */
+	/* firmware=uefi: the folder's VM_UEFI_VARS_FILE (absolute; not a
+	 * vm.conf key); NULL otherwise. */
+	char *uefi_vars;
 	char *created;			/* ISO 8601, UTC */
 	/* [nic0]..[nic3], in order (a missing group ends nothing: the
 	 * cards keep their group's number as their index in the list). */
@@ -161,6 +167,15 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
  */
 void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 		       struct machine_config *out);
+
+/*
+ * vm_uefi_vars_create - give the VM in folder @dir its own UEFI variable
+ * store: a copy of VM_UEFI_VARS_TEMPLATE as @dir/VM_UEFI_VARS_FILE (mode
+ * 0600), written to a temporary name, fsync'ed and renamed, so a crash
+ * leaves either no store or a whole one.  An existing store is kept.
+ * Returns 1 if it made one, 0 if one was there, -errno with @err.
+ */
+int vm_uefi_vars_create(const char *dir, char *err, size_t errlen);
 
 /* Names for the enums, as written in vm.conf and JSON. */
 const char *vm_firmware_name(enum machine_firmware fw);

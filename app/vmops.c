@@ -106,10 +106,12 @@ static int spec_to_config(const struct vm_create_spec *s, struct vm_config *cfg,
 		cfg->firmware = MACHINE_FW_AUTO;
 	else if (!strcmp(fw, "bios"))
 		cfg->firmware = MACHINE_FW_BIOS;
+	else if (!strcmp(fw, "uefi"))
+		cfg->firmware = MACHINE_FW_UEFI;
 	else if (!strcmp(fw, "none"))
 		cfg->firmware = MACHINE_FW_NONE;
 	else {
-		snprintf(err, errlen, "firmware '%s': use auto, bios or none", fw);
+		snprintf(err, errlen, "firmware '%s': use auto, bios, uefi or none", fw);
 		return -EINVAL;
 	}
 	if ((cfg->initrd || cfg->append) && !cfg->kernel) {
@@ -118,6 +120,10 @@ static int spec_to_config(const struct vm_create_spec *s, struct vm_config *cfg,
 	}
 	if (cfg->firmware == MACHINE_FW_NONE && !cfg->kernel) {
 		snprintf(err, errlen, "firmware none boots a kernel directly: give a kernel (--kernel PATH)");
+		return -EINVAL;
+	}
+	if (cfg->firmware == MACHINE_FW_UEFI && cfg->kernel) {
+		snprintf(err, errlen, "firmware uefi does not boot a kernel directly yet: boot a disk or ISO, or use firmware bios");
 		return -EINVAL;
 	}
 	if ((cfg->kernel && (r = vm_check_readable("kernel", cfg->kernel, err, errlen)) < 0) ||
@@ -276,6 +282,11 @@ int vm_create(const struct vm_create_spec *s, char **dirp, char *err, size_t err
 		snprintf(err, errlen, "cancelled: VM '%s' was not created", s->name);
 		goto out;
 	}
+	if (cfg.firmware == MACHINE_FW_UEFI) {
+		r = vm_uefi_vars_create(tmp, err, errlen);
+		if (r < 0)
+			goto out;
+	}
 	progress(s, "writing vm.conf", 0.8);
 	vm_config_to_keyfile(&cfg, tmp, kf);
 	conf = g_build_filename(tmp, VM_CONF_FILE, NULL);
@@ -334,15 +345,19 @@ static int commit(const char *name, GKeyFile *kf, char *err, size_t errlen)
 	return r < 0 ? r : vm_keyfile_save(kf, conf, err, errlen);
 }
 
-int vm_edit(const char *name, const char *const *assignments, unsigned n,
-	    char *err, size_t errlen)
+int vm_edit_report(const char *name, const char *const *assignments,
+		   unsigned n, struct vm_edit_result *res, char *err,
+		   size_t errlen)
 {
 	g_autoptr(GKeyFile) kf = NULL;
+	g_autofree char *dir = vmlib_vm_dir(name);
+	enum machine_firmware old_fw, new_fw;
 	struct vm_config cfg;
-	int r = vm_config_load(name, &cfg, &kf, err, errlen);
+	int r = vm_config_load(name, &cfg, &kf, err, errlen), made = 0;
 
 	if (r < 0)
 		return r;
+	old_fw = cfg.firmware;
 	vm_config_clear(&cfg);
 	for (unsigned i = 0; i < n; i++) {
 		r = vm_config_set(kf, assignments[i], err, errlen);
@@ -351,7 +366,48 @@ int vm_edit(const char *name, const char *const *assignments, unsigned n,
 	}
 	/* The result as a whole must still make sense (e.g. an initrd
 	 * without a kernel); nothing is written otherwise. */
-	return commit(name, kf, err, errlen);
+	r = vm_config_from_keyfile(kf, dir, &cfg, err, errlen);
+	new_fw = cfg.firmware;
+	vm_config_clear(&cfg);
+	if (r < 0)
+		return r;
+	/* The store first: vm.conf never names UEFI without one. */
+	if (new_fw == MACHINE_FW_UEFI && old_fw != MACHINE_FW_UEFI &&
+	    (made = vm_uefi_vars_create(dir, err, errlen)) < 0)
+		return made;
+	r = commit(name, kf, err, errlen);
+	if (r == 0 && res)
+		*res = (struct vm_edit_result){ .old_firmware = old_fw,
+						.new_firmware = new_fw,
+						.uefi_vars_made = made > 0 };
+	return r;
+}
+
+int vm_edit(const char *name, const char *const *assignments, unsigned n,
+	    char *err, size_t errlen)
+{
+	return vm_edit_report(name, assignments, n, NULL, err, errlen);
+}
+
+char *vm_edit_firmware_note(const char *name, const struct vm_edit_result *res)
+{
+	g_autofree char *dir = vmlib_vm_dir(name);
+	bool to = res->new_firmware == MACHINE_FW_UEFI;
+
+	if (to == (res->old_firmware == MACHINE_FW_UEFI))
+		return NULL;
+	if (to)
+		return g_strdup_printf(
+			"firmware %s -> uefi: OVMF boots '%s' from now on, with its variables (boot entries) in %s/%s%s.\n"
+			"A UEFI boot needs a GPT disk with an EFI system partition (FAT, \\EFI\\BOOT\\BOOTX64.EFI or a boot entry) or a UEFI-bootable ISO;\n"
+			"an OS installed through the BIOS will not boot this way ('vivarium edit %s firmware=bios' goes back).",
+			vm_firmware_name(res->old_firmware), name, dir, VM_UEFI_VARS_FILE,
+			res->uefi_vars_made ? " (new, from Debian's OVMF_VARS_4M.fd)" : " (kept from before)",
+			name);
+	return g_strdup_printf(
+		"firmware uefi -> %s: the UEFI variable store %s/%s stays for a later firmware=uefi;\n"
+		"an OS installed through UEFI will not boot from the BIOS.",
+		vm_firmware_name(res->new_firmware), dir, VM_UEFI_VARS_FILE);
 }
 
 /* VM @name's vm.conf for a share change: loaded, the VM not saved, its

@@ -30,7 +30,7 @@ struct vm_create_spec {
 	const char *disk_size;		/* SIZE; default: no disk */
 	const char *iso;		/* an ISO image for the CD-ROM (boot from it) */
 	const char *kernel, *initrd, *append;	/* direct kernel boot */
-	const char *firmware;		/* auto (default), bios, none */
+	const char *firmware;		/* auto (default), bios, uefi, none */
 	const char *notes;
 	const char *vga;		/* std, virtio (default), none */
 	const char *usb;		/* on, off (default): the xHCI and its HID devices */
@@ -91,6 +91,30 @@ void vm_host_defaults(uint64_t *memory, unsigned *cpus);
  */
 int vm_edit(const char *name, const char *const *assignments, unsigned n,
 	    char *err, size_t errlen);
+
+/* What an edit changed that the user should hear of. */
+struct vm_edit_result {
+	enum machine_firmware old_firmware, new_firmware;
+	bool uefi_vars_made;	/* firmware=uefi made the folder's store */
+};
+
+/*
+ * vm_edit_report - vm_edit(), and what it changed in @res (may be NULL).
+ * A switch to firmware=uefi first gives the VM its variable store
+ * (vm_uefi_vars_create(): a copy of OVMF_VARS_4M.fd, or the one it kept),
+ * so vm.conf never names UEFI without one.
+ */
+int vm_edit_report(const char *name, const char *const *assignments,
+		   unsigned n, struct vm_edit_result *res, char *err,
+		   size_t errlen);
+
+/*
+ * vm_edit_firmware_note - what a firmware switch in @res means for VM
+ * @name, in a few lines for the user (a BIOS-installed OS will not boot
+ * through UEFI, the disk needs an EFI system partition, where the store
+ * is), or NULL when the edit did not switch to or from UEFI.  g_free it.
+ */
+char *vm_edit_firmware_note(const char *name, const struct vm_edit_result *res);
 
 /*
  * vm_share_add - `vivarium share add`: add shared folder @s to VM @name

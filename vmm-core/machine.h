@@ -50,6 +50,7 @@ enum machine_firmware {
 	MACHINE_FW_AUTO = 0,	/* direct Linux boot with a kernel, else BIOS */
 	MACHINE_FW_NONE,	/* direct Linux boot (needs kernel_path) */
 	MACHINE_FW_BIOS,	/* SeaBIOS; with a kernel, through fw_cfg */
+	MACHINE_FW_UEFI,	/* OVMF: code and variable store as CFI flash */
 };
 
 enum machine_boot {
@@ -117,7 +118,14 @@ struct machine_config {
 	const char *kvm_path;		/* NULL: /dev/kvm */
 	const struct machine_boot_hooks *hooks;	/* NULL: Linux boot */
 	enum machine_firmware firmware;
-	const char *bios_path;		/* NULL: Debian's SeaBIOS bios-256k.bin */
+	/* The firmware image: NULL: Debian's SeaBIOS bios-256k.bin, or with
+	 * MACHINE_FW_UEFI OVMF's code, /usr/share/OVMF/OVMF_CODE_4M.fd. */
+	const char *bios_path;
+	/* MACHINE_FW_UEFI: the VM's own variable store (a copy of
+	 * OVMF_VARS_4M.fd), opened read-write and written back as the guest
+	 * changes variables; NULL: a copy of Debian's template in memory
+	 * (kept across guest resets, lost when the machine is destroyed). */
+	const char *vars_path;
 	struct machine_drive drive[MACHINE_MAX_DRIVES];
 	unsigned ndrives;
 	enum machine_boot boot;

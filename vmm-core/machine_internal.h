@@ -40,6 +40,7 @@ struct blk;
 #define COM1_BASE	0x3f8
 #define MEM_SLOT_BIOS	8		/* after the RAM slots */
 #define MEM_SLOT_VRAM	9		/* the VGA's BAR0 */
+#define MEM_SLOT_VARS	10		/* OVMF's variable store (pflash) */
 #define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
 #define VIRTIO_KBD_SLOT	0x0d		/* the virtio keyboard */
 #define VIRTIO_TABLET_SLOT 0x0e		/* the virtio tablet */
@@ -72,9 +73,14 @@ struct machine {
 	struct hv_system *hv;
 	uint8_t *kernel, *initrd;
 	size_t kernel_len, initrd_len;
-	enum machine_firmware firmware;	/* resolved: NONE or BIOS */
+	enum machine_firmware firmware;	/* resolved: NONE, BIOS or UEFI */
 	uint8_t *bios;			/* the flash image, page-aligned mmap */
 	size_t bios_len;
+	/* UEFI: the variable store's file (read-write, open for the machine's
+	 * life): cfg->vars_path, or a memfd holding Debian's template. */
+	int vars_fd;
+	size_t vars_len;
+	struct mem_slot_hv code_slot, vars_slot;	/* the two flashes */
 	uint8_t *linuxboot;		/* option ROM for --kernel via the BIOS */
 	size_t linuxboot_len;
 	uint8_t *vga_rom;		/* the VGA BIOS (with firmware only) */
@@ -119,6 +125,7 @@ struct machine {
 		struct acpi_pm *pm;
 		struct debugport *dbg;
 		struct fw_cfg *fw_cfg;
+		struct pflash *code, *vars;		/* UEFI only */
 		struct piix_ide *ide;
 		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
 		struct vga *vga;
@@ -239,6 +246,17 @@ struct acpi_config pc_acpi_config(const struct machine *m);
 int bios_read_images(struct machine *m, char *err, size_t errlen);
 /* After the devices exist: map the flash, fill CMOS and fw_cfg. */
 int bios_load(struct machine *m, char *err, size_t errlen);
+/* The CMOS bytes and fw_cfg items SeaBIOS and OVMF both read. */
+void bios_cmos(struct machine *m);
+int bios_fw_cfg(struct machine *m, char *err, size_t errlen);
+
+/* ---- boot/uefi.c ------------------------------------------------------- */
+
+/* In machine_create(): read OVMF's code image and open the variable store
+ * (cfg->vars_path, or read Debian's template). */
+int uefi_read_images(struct machine *m, char *err, size_t errlen);
+/* After the devices exist: the two flashes below 4 GiB, CMOS, fw_cfg. */
+int uefi_load(struct machine *m, char *err, size_t errlen);
 
 /* ---- vcpu.c ------------------------------------------------------------ */
 

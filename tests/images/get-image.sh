@@ -9,6 +9,7 @@
 #
 # KIND:
 #   grub-iso          mk-grub-iso.sh            (GRUB menu on a CD)
+#   grub-efi-iso      mk-grub-iso.sh --efi      (the menu, GRUB for UEFI)
 #   grub-iso-kbd      mk-grub-iso.sh --at-keyboard (the same, GRUB reading
 #                     the PS/2 keyboard itself instead of through the BIOS)
 #   grub-disk         mk-grub-disk.sh           (GRUB menu on a disk)
@@ -54,10 +55,11 @@ file_id() {
 case $kind in
 grub-iso) builder=("$here/mk-grub-iso.sh"); ext=iso ;;
 grub-iso-kbd) builder=("$here/mk-grub-iso.sh" --at-keyboard); ext=iso ;;
+grub-efi-iso) builder=("$here/mk-grub-iso.sh" --efi); ext=iso ;;
 grub-disk) builder=("$here/mk-grub-disk.sh"); ext=img ;;
 grub-disk-linux) builder=("$here/mk-grub-disk.sh" --linux); ext=img ;;
 isolinux-iso) builder=("$here/mk-isolinux-iso.sh"); ext=iso ;;
-*) die "unknown image kind '$kind' (grub-iso, grub-iso-kbd, grub-disk, grub-disk-linux, isolinux-iso)" ;;
+*) die "unknown image kind '$kind' (grub-iso, grub-iso-kbd, grub-efi-iso, grub-disk, grub-disk-linux, isolinux-iso)" ;;
 esac
 
 key=$(
@@ -65,6 +67,7 @@ key=$(
 		echo "$kind"
 		cat "${builder[0]}" "$here/lib.sh" "$here/../rig/lib.sh"
 		file_id "$GRUB_PC_DIR/moddep.lst" "$GRUB_PC_DIR/kernel.img" "$GRUB_PC_DIR/boot.img"
+		[ "$kind" = grub-efi-iso ] && file_id "$GRUB_EFI_DIR/moddep.lst" "$GRUB_EFI_DIR/kernel.img"
 		grub-mkimage --version 2>&1 || true
 		case $kind in
 		grub-iso*) xorriso -version 2>&1 | head -n1 || true ;;

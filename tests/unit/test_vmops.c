@@ -70,6 +70,9 @@ static void test_refusals(void)
 		{ { .name = "j", .iso = dir_iso }, 0, "ISO image" },
 		{ { .name = ".hidden" }, -EINVAL, "" },
 		{ { .name = "f", .firmware = "none" }, -EINVAL, "boots a kernel directly" },
+		{ { .name = "f", .firmware = "efi" }, -EINVAL, "firmware 'efi': use auto, bios, uefi or none" },
+		{ { .name = "f", .firmware = "uefi", .kernel = "/etc/hostname" }, -EINVAL,
+		  "firmware uefi does not boot a kernel directly yet" },
 		{ { .name = "v", .vga = "cga" }, -EINVAL, "vga 'cga'" },
 		{ { .name = "u", .usb = "yes" }, -EINVAL, "usb 'yes': use on or off" },
 	};
@@ -219,6 +222,48 @@ static void test_delete_refused(void)
 	CHECK_EQ(asked, 1);
 }
 
+/* firmware=uefi: create makes the store; an edit to uefi makes one (or
+ * keeps the old one) before vm.conf says uefi, and says what changes. */
+static void test_uefi(void)
+{
+	struct vm_create_spec s = { .name = "ue", .firmware = "uefi" };
+	const char *to_uefi[] = { "firmware=uefi" }, *to_bios[] = { "firmware=bios" };
+	g_autofree char *vars = NULL, *vars2 = NULL, *note = NULL;
+	struct vm_edit_result res;
+	char err[1024];
+
+	if (access(VM_UEFI_VARS_TEMPLATE, R_OK) != 0) {
+		printf("# %s missing (Debian's ovmf): skipped\n", VM_UEFI_VARS_TEMPLATE);
+		return;
+	}
+	CHECK_EQ(vm_create(&s, NULL, err, sizeof(err)), 0);
+	vars = vmlib_vm_file("ue", VM_UEFI_VARS_FILE);
+	CHECK(g_file_test(vars, G_FILE_TEST_IS_REGULAR));
+	s.name = "ub";
+	s.firmware = "bios";
+	CHECK_EQ(vm_create(&s, NULL, err, sizeof(err)), 0);
+	vars2 = vmlib_vm_file("ub", VM_UEFI_VARS_FILE);
+	CHECK(!g_file_test(vars2, G_FILE_TEST_EXISTS));
+	CHECK_EQ(vm_edit_report("ub", to_uefi, 1, &res, err, sizeof(err)), 0);
+	CHECK_EQ(res.old_firmware, MACHINE_FW_BIOS);
+	CHECK_EQ(res.new_firmware, MACHINE_FW_UEFI);
+	CHECK(res.uefi_vars_made);
+	CHECK(g_file_test(vars2, G_FILE_TEST_IS_REGULAR));
+	note = vm_edit_firmware_note("ub", &res);
+	CHECK(note && strstr(note, "EFI system partition") && strstr(note, "(new,"));
+	g_clear_pointer(&note, g_free);
+	CHECK_EQ(vm_edit_report("ub", to_bios, 1, &res, err, sizeof(err)), 0);
+	note = vm_edit_firmware_note("ub", &res);
+	CHECK(note && strstr(note, "stays"));
+	g_clear_pointer(&note, g_free);
+	CHECK(g_file_test(vars2, G_FILE_TEST_IS_REGULAR));
+	CHECK_EQ(vm_edit_report("ub", to_uefi, 1, &res, err, sizeof(err)), 0);
+	CHECK(!res.uefi_vars_made);	/* the kept one */
+	/* An edit that leaves the firmware alone says nothing of it. */
+	CHECK_EQ(vm_edit_report("ub", (const char *[]){ "cpus=2" }, 1, &res, err, sizeof(err)), 0);
+	CHECK(vm_edit_firmware_note("ub", &res) == NULL);
+}
+
 static void test_host_defaults(void)
 {
 	uint64_t mem;
@@ -242,6 +287,7 @@ int main(void)
 	RUN_TEST(test_snapshots_and_delete);
 	RUN_TEST(test_delete_refused);
 	RUN_TEST(test_host_defaults);
+	RUN_TEST(test_uefi);
 	vmlib_remove_tree(work);
 	return check_finish();
 }

@@ -91,7 +91,7 @@ int bios_read_images(struct machine *m, char *err, size_t errlen)
 
 /* CMOS bytes SeaBIOS reads before fw_cfg (memory sizes, CPU count) and
  * the boot order (QEMU's convention: 0x3d/0x38 nibbles, 2 disk, 3 CD). */
-static void bios_cmos(struct machine *m)
+void bios_cmos(struct machine *m)
 {
 	uint64_t low = guest_mem_low_end(&m->mem), high = 0, ext, above16;
 	struct rtc *rtc = m->dev.rtc;
@@ -191,8 +191,9 @@ static int bios_kernel(struct machine *m, char *err, size_t errlen)
 	return r;
 }
 
-/* The fw_cfg items SeaBIOS reads (see docs in devices/fw_cfg.h). */
-static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
+/* The fw_cfg items SeaBIOS and OVMF read (see docs in devices/fw_cfg.h);
+ * OVMF ignores etc/sercon-port (its console is on COM1 anyway). */
+int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 {
 	struct acpi_config acfg = pc_acpi_config(m);
 	struct acpi_fw_cfg_blobs acpi;

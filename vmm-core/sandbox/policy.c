@@ -119,6 +119,12 @@ static const char *const sys_block[] = {
 	"fsync", "fdatasync", "fallocate", "ftruncate", "fadvise64",
 };
 
+/* vCPU threads: the UEFI variable store's flash (devices/pflash.c) makes
+ * its writes durable per erase and per program batch. */
+static const char *const sys_vcpu[] = {
+	"fdatasync",
+};
+
 /* A shared folder's 9P server (share/p9_server.c): the file-system calls
  * of every 9P2000.L operation; Landlock bounds them to the share (read-only
  * for a readonly one).  Opens of any kind: creating files is its job. */
@@ -373,6 +379,7 @@ static void build(struct builder *b, enum sandbox_thread kind,
 	case SANDBOX_THREAD_VCPU:
 		allow_hv_ioctls(b, HV_IOCTLS_VCPU);
 		ALLOW_IOCTLS(b, ioctl_tap);	/* virtio-net's offloads */
+		ALLOW(b, sys_vcpu);
 		break;
 	case SANDBOX_THREAD_BLOCK:
 		ALLOW(b, sys_block);
