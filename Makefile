@@ -16,7 +16,8 @@ PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	libglib2.0-dev libjson-glib-dev libslirp-dev libseccomp-dev xorriso \
 	grub-pc-bin grub-common e2fsprogs fdisk qemu-guest-agent \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev libxfixes-dev xvfb xdotool imagemagick \
-	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11
+	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11 \
+	libusb-1.0-0-dev
 
 .PHONY: all deps build test test-unit test-guest test-e2e run clean
 

@@ -34,6 +34,20 @@
  * endpoint is ignored with a rate-limited warning.  A full event ring
  * drops the event (counted in xhci_stats) rather than overwrite.
  *
+ * Asynchronous transfers: a device with usb_device_ops.submit may answer
+ * a TD later (USB_RET_ASYNC).  The endpoint then keeps that one TD in
+ * flight (its dequeue pointer on it; no further TD is gathered) until
+ * usb_xfer_complete() posts its Transfer Events, advances the dequeue
+ * pointer and runs the endpoint's next TD, or until the controller
+ * cancels it: Stop Endpoint (a Transfer Event with Stopped at the TD, the
+ * dequeue pointer left on it), Reset Endpoint, Configure Endpoint
+ * dropping or re-adding the endpoint, Reset Device, Disable Slot, a port
+ * reset, HCRST, detach, free.  At most one TD per endpoint is in flight,
+ * so at most 31 buffers of XHCI_TD_MAX_BYTES per device.  A completion
+ * arriving while the controller or endpoint no longer runs is dropped and
+ * the TD runs again at the next doorbell.  Save does not record TDs in
+ * flight (their dequeue pointers point at them).
+ *
  * Locking: every call with the device lock held.
  */
 #ifndef VIVARIUM_XHCI_H
@@ -251,6 +265,8 @@ struct xhci_stats {
 	uint64_t events;		/* written to the event ring */
 	uint64_t events_dropped;	/* the ring was full */
 	uint64_t interrupts;		/* MSI-X messages or INTx assertions */
+	uint64_t xfers_async;		/* TDs a device answered later */
+	uint64_t xfers_cancelled;	/* ... and the controller abandoned */
 };
 void xhci_get_stats(const struct xhci *x, struct xhci_stats *out);
 
