@@ -159,6 +159,14 @@ struct machine {
 	 * g_malloc'ed, and then kept as the drives' paths. */
 	char *swap_path[MACHINE_MAX_DRIVES];
 	char *drive_path[MACHINE_MAX_DRIVES];	/* owned copies of swapped paths */
+
+	/* Host USB devices passed through (machine_usb.c), kept across
+	 * rebuilds; the list under the device lock. */
+	struct usb_host_ctx *usb_ctx;		/* with cfg.usb */
+	struct {
+		struct usb_host_dev *d;		/* NULL: free entry */
+		unsigned port;
+	} usbh[MACHINE_USB_HOST_MAX];
 };
 
 /* Error paths of functions taking (char *err, size_t errlen): @expr's
@@ -234,6 +242,18 @@ struct acpi_config pc_acpi_config(const struct machine *m);
 int bios_read_images(struct machine *m, char *err, size_t errlen);
 /* After the devices exist: map the flash, fill CMOS and fw_cfg. */
 int bios_load(struct machine *m, char *err, size_t errlen);
+
+/* ---- machine_usb.c --------------------------------------------------- */
+
+/* machine_create(): the libusb context and thread with cfg.usb. */
+int machine_usb_init(struct machine *m, char *err, size_t errlen);
+/* pc.c, the controller just built: plug the passed-through devices in. */
+void machine_usb_plug_all(struct machine *m);
+/* machine_destroy(): give every device back, stop the thread. */
+void machine_usb_fini(struct machine *m);
+/* machine_save_then(): -ENOTSUP with one line while a device is
+ * passed through. */
+int machine_usb_save_check(struct machine *m, char *err, size_t errlen);
 
 /* ---- vcpu.c ------------------------------------------------------------ */
 

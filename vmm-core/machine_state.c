@@ -209,6 +209,9 @@ int machine_save_then(struct machine *m, const char *state_path,
 	unsigned n;
 	int r;
 
+	r = machine_usb_save_check(m, err, errlen);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&m->ctl);
 	was_running = m->state == RUN_RUNNING;
 	r = m->state == RUN_RUNNING || m->state == RUN_PAUSED ? 0 : -EAGAIN;

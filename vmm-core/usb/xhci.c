@@ -1074,7 +1074,7 @@ static enum run_result run_normal(struct xhci *x, struct usb_device *dev,
 	}
 	if (!dev)
 		return td_halt(x, &td->trb[0], CC_TRANSACTION, sid, dci);
-	if (!total) {
+	if (!total && !dev->ops->submit) {	/* a real device gets the ZLP */
 		td_report(x, td, 0, sid, dci);
 		return RUN_DONE;
 	}
