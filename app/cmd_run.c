@@ -22,6 +22,7 @@
 #include "hv.h"
 #include "log.h"
 #include "machine.h"
+#include "usb/usb_host.h"
 #include "net/net.h"
 #include "nic.h"
 #include "options.h"
@@ -47,7 +48,8 @@ static void run_usage(FILE *f)
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
 		"                    [--sandbox on|off] [--coredump on|off]\n"
-		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n\n"
+		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n"
+		"                    [--usb-device VID:PID|BUS-PORT[.PORT...]]...\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -80,7 +82,11 @@ static void run_usage(FILE *f)
 		"org.qemu.guest_agent.0); they serve the guest while a window or VNC runs.\n"
 		"--usb on adds an xHCI USB controller (PCI 00:18.0) with a USB tablet and\n"
 		"keyboard, which the window and VNC use while the guest's driver polls\n"
-		"them (off by default).\n",
+		"them (off by default).\n"
+		"--usb-device passes a host USB device through (up to 6; implies --usb on):\n"
+		"VID:PID (hexadecimal) or the BUS-PORT path `vivarium usb host` lists.\n"
+		"The host's driver lets go of it while the VM runs and gets it back when\n"
+		"the VM stops; isochronous endpoints (webcams, audio) do not work yet.\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -227,6 +233,7 @@ int cmd_run(int argc, char **argv)
 		{ "vmmouse", required_argument, NULL, 'U' },
 		{ "agents", required_argument, NULL, 'A' },
 		{ "usb", required_argument, NULL, 'u' },
+		{ "usb-device", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -252,6 +259,9 @@ int cmd_run(int argc, char **argv)
 	struct nic_spec nics[MACHINE_MAX_NICS];
 	unsigned nnics = 0;
 	g_autoptr(GArray) shares = g_array_new(FALSE, TRUE, sizeof(struct share_spec));
+	const char *usb_devs[MACHINE_USB_HOST_MAX];
+	unsigned nusb_devs = 0;
+	bool usb_off = false;
 	int opt, r, status;
 
 	optind = 1;
@@ -416,7 +426,23 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			cfg.usb = !strcmp(optarg, "on");
+			usb_off = !cfg.usb;
 			break;
+		case 'W': {
+			struct usb_host_sel sel;
+
+			if (usb_host_parse(optarg, &sel, err, sizeof(err)) < 0) {
+				fprintf(stderr, "vivarium: --usb-device: %s\n", err);
+				return 2;
+			}
+			if (nusb_devs == MACHINE_USB_HOST_MAX) {
+				fprintf(stderr, "vivarium: --usb-device: at most %u devices\n",
+					MACHINE_USB_HOST_MAX);
+				return 2;
+			}
+			usb_devs[nusb_devs++] = optarg;
+			break;
+		}
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -429,6 +455,12 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (nusb_devs && usb_off) {
+		fprintf(stderr, "vivarium: --usb-device needs the USB controller: drop --usb off\n");
+		return 2;
+	}
+	if (nusb_devs)
+		cfg.usb = true;
 	if (cfg.firmware == MACHINE_FW_NONE && !cfg.kernel_path) {
 		fprintf(stderr, "vivarium: --firmware none boots a kernel directly: give --kernel PATH\n");
 		return 2;
@@ -557,6 +589,23 @@ int cmd_run(int argc, char **argv)
 		chardev_free(cfg.serial);	/* restores the terminal first */
 		fprintf(stderr, "vivarium: %s\n", err);
 		return 1;
+	}
+	/* Host USB devices: opened before the sandbox, which has no
+	 * /dev/bus/usb. */
+	for (unsigned i = 0; i < nusb_devs; i++) {
+		unsigned port;
+
+		if (machine_usb_attach_spec(m, usb_devs[i], &port, err,
+					    sizeof(err)) < 0) {
+			machine_destroy(m);
+			vm_agents_free(agents);
+			free_nics(&cfg, nics, nnics);
+			console_free(con);
+			chardev_free(cfg.debugcon);
+			chardev_free(cfg.serial);
+			fprintf(stderr, "vivarium: --usb-device: %s\n", err);
+			return 1;
+		}
 	}
 	sig.m = m;
 	pthread_create(&sigthread, NULL, signal_thread, &sig);

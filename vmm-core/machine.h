@@ -328,6 +328,16 @@ int machine_usb_attach(struct machine *m, int fd,
 		       const struct usb_host_info *info, unsigned *port,
 		       char *err, size_t errlen);
 /*
+ * machine_usb_attach_spec - find host device @spec ("VID:PID" or
+ * "BUS-PORT[.PORT...]", usb/usb_host.h) in sysfs, open its node and
+ * machine_usb_attach() it: in the VM process before its sandbox (whose
+ * Landlock rules leave /dev/bus/usb out).  Returns as machine_usb_attach(),
+ * or -EINVAL / -ENOENT / -EACCES with one line (the permission line names
+ * the node and the udev rule that fixes it).
+ */
+int machine_usb_attach_spec(struct machine *m, const char *spec,
+			    unsigned *port, char *err, size_t errlen);
+/*
  * machine_usb_detach - unplug the passed-through device @name (its sysfs
  * name "1-2.3", its VID:PID, or its root port number) and give it back to
  * the host (its drivers reattach).  Without the device lock.  Returns 0

@@ -103,6 +103,24 @@ int machine_usb_attach(struct machine *m, int fd,
 	return 0;
 }
 
+int machine_usb_attach_spec(struct machine *m, const char *spec,
+			    unsigned *port, char *err, size_t errlen)
+{
+	struct usb_host_sel sel;
+	struct usb_host_info info;
+	int r, fd;
+
+	r = usb_host_parse(spec, &sel, err, errlen);
+	if (r == 0)
+		r = usb_host_find(NULL, &sel, &info, err, errlen);
+	if (r < 0)
+		return r;
+	fd = usb_host_open_node(&info, err, errlen);
+	if (fd < 0)
+		return fd;
+	return machine_usb_attach(m, fd, &info, port, err, errlen);
+}
+
 static bool matches(const struct usb_host_info *i, unsigned port,
 		    const char *name)
 {
