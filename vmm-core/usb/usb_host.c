@@ -135,7 +135,7 @@ static unsigned sysfs_uint(const char *dir, const char *name, int base)
 	return end == b || v > 0xffffffffu ? 0 : (unsigned)v;
 }
 
-static enum usb_speed speed_of(const char *mbps)
+enum usb_speed usb_host_speed(const char *mbps)
 {
 	if (!strcmp(mbps, "1.5"))
 		return USB_SPEED_LOW;
@@ -178,7 +178,7 @@ static int info_read(const char *root, const char *name,
 	i->pid = (uint16_t)sysfs_uint(dir, "idProduct", 16);
 	i->dev_class = (uint8_t)sysfs_uint(dir, "bDeviceClass", 16);
 	sysfs_read(dir, "speed", s, sizeof(s));
-	i->speed = speed_of(s);
+	i->speed = usb_host_speed(s);
 	i->mbps = (unsigned)atoi(s);
 	sysfs_read(dir, "manufacturer", i->manufacturer, sizeof(i->manufacturer));
 	sysfs_read(dir, "product", i->product, sizeof(i->product));

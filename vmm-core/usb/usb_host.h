@@ -86,6 +86,10 @@ struct usb_host_info {
 	char node[32];			/* "/dev/bus/usb/001/004" */
 };
 
+/* A sysfs "speed" ("1.5", "12", "480", "5000"...) as a usb_speed; 0 for
+ * anything else. */
+enum usb_speed usb_host_speed(const char *mbps);
+
 /*
  * usb_host_list - the devices under sysfs directory @root (NULL:
  * USB_HOST_SYSFS; root hubs and interfaces skipped), sorted by name, in a
