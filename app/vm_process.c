@@ -1030,7 +1030,7 @@ static void req_usb_attach(struct vmproc *vp, struct client *c, JsonNode *id,
 	}
 	snprintf(info.name, sizeof(info.name), "%s", dev);
 	snprintf(info.product, sizeof(info.product), "%s", product);
-	snprintf(info.node, sizeof(info.node), "(fd)");
+	snprintf(info.node, sizeof(info.node), "its fd");
 	info.vid = (uint16_t)vid;
 	info.pid = (uint16_t)pid;
 	if (machine_usb_attach(vp->m, fd, &info, &port, err, sizeof(err)) < 0) {
