@@ -44,7 +44,7 @@ V_TIMEOUT=60
 # py SOCK CODE: call(obj, fd=None) -> the reply (events skipped), with an
 # optional fd passed along (SCM_RIGHTS).
 py() {
-	timeout -k 5 60 python3 - "$1" "$2" <<'PY'
+	WORK=$work timeout -k 5 60 python3 - "$1" "$2" <<'PY'
 import array, json, os, socket, sys
 path = sys.argv[1]
 def call(req, fd=None):
@@ -83,6 +83,15 @@ echo "# vivarium usb host: lists or says there are none"
 v usb host
 check '[ "$rc" -eq 0 ] && [ -n "$out" ]' "usb host (rc $rc: $(head -1 <<<"$out"))"
 
+echo "# vivarium doctor names the devices you may not open, and the fix"
+d=$work/root/sys/bus/usb/devices/1-2
+mkdir -p "$d"
+echo 1 >"$d/busnum"; echo 3 >"$d/devnum"; echo 0781 >"$d/idVendor"
+echo 5583 >"$d/idProduct"; echo 480 >"$d/speed"; echo "Ultra Fit" >"$d/product"
+v doctor --root "$work/root"
+check 'grep -q "USB 1-2 .*0781:5583 Ultra Fit: not yours to open" <<<"$out" && grep -q "udev rule" <<<"$out"' \
+	"doctor: USB 1-2 not yours to open, with the udev fix"
+
 v create u --kernel "$kernel" --memory 64M --disk-size 1M --usb on
 v start u --display none
 check '[ "$rc" -eq 0 ]' "start u with usb=on (rc $rc: $err)"
@@ -114,10 +123,13 @@ refused({"cmd": "usb-detach"}, None, "device")
 refused({"cmd": "usb-detach", "device": "3"}, None, "no USB device")
 r = call({"cmd": "usb-list"})
 assert r["ok"] and r["result"]["devices"] == [], r
+json.dump(r["result"], open(os.environ["WORK"] + "/usb-list.json", "w"))
 r = call({"cmd": "status"})
 assert r["ok"] and r["result"]["state"] == "running", r
 ' && ok "usb-attach/usb-detach/usb-list with bad input: one-line errors, VM running" \
   || bad "control protocol bad input"
+check 'python3 "$here/check_json_schema.py" "$here/../../docs/schemas/usb-list.schema.json" "$work/usb-list.json" >&2' \
+	"usb-list matches docs/schemas/usb-list.schema.json"
 v stop u
 check '[ "$rc" -eq 0 ]' "stop u"
 
