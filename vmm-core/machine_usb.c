@@ -19,7 +19,9 @@ int machine_usb_init(struct machine *m, char *err, size_t errlen)
 	if (!m->cfg.usb || m->cfg.hooks)
 		return 0;
 	m->usb_ctx = usb_host_ctx_new(&m->lock, err, errlen);
-	return m->usb_ctx ? 0 : -EIO;
+	if (!m->usb_ctx)	/* the controller and HID devices work without */
+		vlog(LOG_WARN, "%s: host USB devices cannot be passed through", err);
+	return 0;
 }
 
 static unsigned used_ports(const struct machine *m)
