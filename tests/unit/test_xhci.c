@@ -1230,6 +1230,39 @@ static void test_async(void)
 	CHECK_EQ(cc_of(&t), CC_SUCCESS);
 	CHECK_EQ(t.param, out_ring);
 
+	/* usb-storage's TDs: 120 KiB over 30 page-sized TRBs go through
+	 * whole; more than XHCI_ASYNC_TD_MAX_BYTES is a TRB Error. */
+	{
+		uint64_t r = out_ring + 16;
+		uint8_t *g = gpa_to_hva(&mem, 0x300000, 30 * 4096);
+
+		for (unsigned i = 0; i < 30 * 4096; i++)
+			g[i] = (uint8_t)(i * 13 + i / 4096);
+		for (unsigned i = 0; i < 30; i++)
+			put_trb(r + 16 * i, 0x300000 + 4096 * i, 4096,
+				TRB_NORMAL << 10 | TRB_C | (i < 29 ? TRB_CH : TRB_IOC));
+		wr(XHCI_DB + 4 * s, 4, 4);
+		CHECK(adev.cur[4] != NULL);
+		if (adev.cur[4]) {
+			CHECK_EQ(adev.cur[4]->len, 30 * 4096);
+			CHECK(!memcmp(adev.cur[4]->buf, g, 30 * 4096));
+		}
+		async_complete(4, 30 * 4096, NULL, 0);
+		CHECK(ev_take(&t));
+		CHECK_EQ(cc_of(&t), CC_SUCCESS);
+		CHECK_EQ(t.param, r + 16 * 29);
+		r += 16 * 30;
+		for (unsigned i = 0; i < 9; i++)
+			put_trb(r + 16 * i, 0x300000, 0x1ffff,
+				TRB_NORMAL << 10 | TRB_C | (i < 8 ? TRB_CH : TRB_IOC));
+		submits = adev.submits;
+		wr(XHCI_DB + 4 * s, 4, 4);
+		CHECK_EQ(adev.submits, submits);
+		CHECK(ev_take(&t));
+		CHECK_EQ(cc_of(&t), CC_TRB_ERROR);
+		out_ring = r + 16 * 9 - 16;	/* the Reset Device below uses +16 */
+	}
+
 	/* Reset Device cancels what is in flight. */
 	put_trb(out_ring + 16, DATA, 10, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
 	wr(XHCI_DB + 4 * s, 4, 4);

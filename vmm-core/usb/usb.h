@@ -8,7 +8,8 @@
  *
  * Every call is made with the device lock held.  Buffers are the
  * controller's (bounded: a control transfer's data stage is at most
- * 65535 bytes, a bulk/interrupt TD at most XHCI_TD_MAX_BYTES).
+ * 65535 bytes, a bulk/interrupt TD at most XHCI_TD_MAX_BYTES, or
+ * XHCI_ASYNC_TD_MAX_BYTES through submit).
  */
 #ifndef VIVARIUM_USB_H
 #define VIVARIUM_USB_H
@@ -88,7 +89,7 @@ struct usb_xfer {
 	struct usb_setup setup;		/* ep 0 only */
 	uint8_t *buf;			/* OUT data, or room for IN data */
 	size_t len;			/* at most 65535 (control) or
-					 * XHCI_TD_MAX_BYTES */
+					 * XHCI_ASYNC_TD_MAX_BYTES */
 	void *dev_priv;			/* the device's own */
 };
 

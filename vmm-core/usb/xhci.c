@@ -1066,9 +1066,11 @@ static enum run_result run_normal(struct xhci *x, struct usb_device *dev,
 		if (type == TRB_NORMAL)
 			total += trb_len(t);
 	}
-	if (total > XHCI_TD_MAX_BYTES) {
+	if (total > (dev && dev->ops->submit ? XHCI_ASYNC_TD_MAX_BYTES
+					     : XHCI_TD_MAX_BYTES)) {
 		vlog_ratelimited(LOG_WARN, "xhci: a TD of %u bytes (at most %u)",
-				 total, XHCI_TD_MAX_BYTES);
+				 total, dev && dev->ops->submit
+					? XHCI_ASYNC_TD_MAX_BYTES : XHCI_TD_MAX_BYTES);
 		xfer_event(x, td->trb[0].addr, CC_TRB_ERROR, 0, sid, dci, false);
 		return RUN_DONE;
 	}
@@ -1119,7 +1121,7 @@ static enum run_result run_normal(struct xhci *x, struct usb_device *dev,
 
 static struct td *td_scratch(void)
 {
-	static __thread struct td td;	/* 1.5 KiB: off the stack */
+	static __thread struct td td;	/* 12 KiB: off the stack */
 
 	return &td;
 }

@@ -21,7 +21,8 @@
  * Data, Status stages), bulk and interrupt (Normal TRBs, Event Data TRBs,
  * immediate data); isochronous endpoints may be configured but their TRBs
  * complete with TRB Error (not implemented yet).  A TD carries at most
- * XHCI_TD_MAX_TRBS TRBs and XHCI_TD_MAX_BYTES bytes.
+ * XHCI_TD_MAX_TRBS TRBs and XHCI_TD_MAX_BYTES bytes (XHCI_ASYNC_TD_MAX_BYTES
+ * for a device with usb_device_ops.submit).
  *
  * Hostile guests: every TRB, ring segment, context and buffer is read
  * through guest_mem (a range outside RAM is never dereferenced).  A ring
@@ -43,7 +44,7 @@
  * dequeue pointer left on it), Reset Endpoint, Configure Endpoint
  * dropping or re-adding the endpoint, Reset Device, Disable Slot, a port
  * reset, HCRST, detach, free.  At most one TD per endpoint is in flight,
- * so at most 31 buffers of XHCI_TD_MAX_BYTES per device.  A completion
+ * so at most 31 buffers of XHCI_ASYNC_TD_MAX_BYTES per device.  A completion
  * arriving while the controller or endpoint no longer runs is dropped and
  * the TD runs again at the next doorbell.  Save does not record TDs in
  * flight (their dequeue pointers point at them).
@@ -77,8 +78,13 @@ struct xhci;
 #define XHCI_ERST_MAX		16
 #define XHCI_RING_BUDGET	1024	/* TRBs walked per doorbell */
 #define XHCI_LINK_MAX		16	/* Link TRBs in a row */
-#define XHCI_TD_MAX_TRBS	64
+/* Linux's usb-storage sends 120 KiB (high speed) to 1 MiB (SuperSpeed)
+ * per TD as a scatter list of pages: devices that answer later (host
+ * passthrough) take that much; the built-in ones, answered from the
+ * controller's own buffer, 64 KiB. */
+#define XHCI_TD_MAX_TRBS	512
 #define XHCI_TD_MAX_BYTES	65536
+#define XHCI_ASYNC_TD_MAX_BYTES	(1u << 20)
 
 /* Register offsets in BAR 0. */
 #define XHCI_CAP_CAPLENGTH	0x00	/* byte; HCIVERSION at 0x02 */
