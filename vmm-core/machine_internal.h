@@ -251,9 +251,10 @@ int machine_usb_init(struct machine *m, char *err, size_t errlen);
 void machine_usb_plug_all(struct machine *m);
 /* machine_destroy(): give every device back, stop the thread. */
 void machine_usb_fini(struct machine *m);
-/* machine_save_then(): -ENOTSUP with one line while a device is
- * passed through. */
-int machine_usb_save_check(struct machine *m, char *err, size_t errlen);
+/* machine_save_then() (@what "save"), machine_revert_drives() ("revert"):
+ * -ENOTSUP with one line while a host device is passed through. */
+int machine_usb_save_check(struct machine *m, const char *what, char *err,
+			   size_t errlen);
 
 /* ---- vcpu.c ------------------------------------------------------------ */
 

@@ -187,7 +187,8 @@ size_t machine_usb_list(struct machine *m, struct machine_usb_entry *out,
 	return n;
 }
 
-int machine_usb_save_check(struct machine *m, char *err, size_t errlen)
+int machine_usb_save_check(struct machine *m, const char *what, char *err,
+			   size_t errlen)
 {
 	int r = 0;
 
@@ -200,8 +201,8 @@ int machine_usb_save_check(struct machine *m, char *err, size_t errlen)
 		info = usb_host_dev_info(m->usbh[i].d);
 		/* A real device's state (its configuration, data in flight,
 		 * what it holds) cannot be saved or put back. */
-		snprintf(err, errlen, "cannot save: USB %s (%04x:%04x) is passed through from the host; detach it first (vivarium usb detach NAME %s)",
-			 info->name, info->vid, info->pid, info->name);
+		snprintf(err, errlen, "cannot %s: USB %s (%04x:%04x) is passed through from the host; detach it first (vivarium usb detach NAME %s)",
+			 what, info->name, info->vid, info->pid, info->name);
 		r = -ENOTSUP;
 	}
 	pthread_mutex_unlock(&m->lock);
