@@ -36,14 +36,19 @@ static unsigned used_ports(const struct machine *m)
 
 void machine_usb_plug_all(struct machine *m)
 {
+	/* The build runs without the device lock; a usb-attach from the
+	 * control socket may come meanwhile (and plug its device itself). */
+	pthread_mutex_lock(&m->lock);
 	for (unsigned i = 0; i < MACHINE_USB_HOST_MAX; i++) {
 		struct usb_host_dev *d = m->usbh[i].d;
 
 		if (d && !usb_host_gone(d) && m->dev.xhci &&
+		    !usb_host_usb(d)->host_ops &&
 		    xhci_attach(m->dev.xhci, m->usbh[i].port, usb_host_usb(d)) < 0)
 			vlog(LOG_WARN, "usb-host %s: cannot plug into port %u",
 			     usb_host_dev_info(d)->name, m->usbh[i].port);
 	}
+	pthread_mutex_unlock(&m->lock);
 }
 
 int machine_usb_attach(struct machine *m, int fd,
