@@ -9,12 +9,18 @@ BUILD ?= build
 # the nested rig's QEMU, qemu-img as an oracle, iasl for the ACPI tables,
 # GRUB, xorriso, e2fsprogs and sfdisk for the boot-test images; xorriso
 # also makes the guest additions CD, whose static agent links against
-# libc6-dev's libc.a).
+# libc6-dev's libc.a; memtest86+ and isolinux/syslinux-common: real boot
+# media for the compatibility tests; libpulse-dev: the sound card's host
+# side, with pulseaudio, pulseaudio-utils (parecord, paplay) and sox for
+# its tests; alsa-utils (aplay, arecord) for the rig's guest image).
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
 	libglib2.0-dev libjson-glib-dev libslirp-dev libseccomp-dev xorriso \
+	libpulse-dev pulseaudio pulseaudio-utils sox alsa-utils \
 	grub-pc-bin grub-common e2fsprogs fdisk qemu-guest-agent \
+	ovmf grub-efi-amd64-bin mtools \
+	memtest86+ isolinux syslinux-common \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev libxfixes-dev xvfb xdotool imagemagick \
 	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11 \
 	libusb-1.0-0-dev

@@ -347,6 +347,23 @@ static int make_files(struct clone *c)
 	return 0;
 }
 
+/* The UEFI variable store (boot entries and all): the clone's disks are
+ * copies, so the entries that name their partitions still hold.  The
+ * store as it is now, also for a clone of a snapshot: snapshots do not
+ * keep it. */
+static int make_uefi_vars(struct clone *c)
+{
+	g_autofree char *from = g_build_filename(c->srcdir, VM_UEFI_VARS_FILE, NULL);
+	g_autofree char *to = g_build_filename(c->tmp, VM_UEFI_VARS_FILE, NULL);
+	char why[512];
+	int r;
+
+	if (!g_file_test(from, G_FILE_TEST_IS_REGULAR))
+		return 0;
+	r = copy_file(from, to, why, sizeof(why));
+	return r < 0 ? fail(c, r, "the UEFI variables of VM '%s': %s", c->src, why) : 0;
+}
+
 /* The snapshot's memory as the clone's saved state (revert's hard links;
  * a copy where links cannot be made). */
 static int make_saved(struct clone *c)
@@ -548,6 +565,8 @@ static int build(struct clone *c)
 			return r;
 	}
 	r = make_files(c);
+	if (r == 0)
+		r = make_uefi_vars(c);
 	if (r == 0)
 		r = make_saved(c);
 	if (r == 0)

@@ -639,6 +639,42 @@ int cmd_resize(int argc, char **argv)
 	return 0;
 }
 
+/* vivarium mute NAME [on|off]: the control socket's audio-mute. */
+int cmd_mute(int argc, char **argv)
+{
+	g_autoptr(JsonObject) args = json_object_new();
+	g_autoptr(JsonNode) res = NULL;
+	bool mute = argc < 3 || !strcmp(argv[2], "on");
+	char err[512];
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: vivarium mute NAME [on|off]\n\n"
+		       "Mutes (on, the default) or unmutes a running VM's sound card on the\n"
+		       "host side (audio=pa or none): the host hears, and the guest records,\n"
+		       "silence; the guest's own mixer is left alone.\n");
+		return 0;
+	}
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "on") &&
+				     strcmp(argv[2], "off"))) {
+		ERR("usage: vivarium mute NAME [on|off]");
+		return 2;
+	}
+	if (need_vm(argv[1]) < 0)
+		return 1;
+	if (!vmlib_running(argv[1], NULL)) {
+		ERR("VM '%s' is not running", argv[1]);
+		return 1;
+	}
+	json_object_set_boolean_member(args, "mute", mute);
+	if (ctl_simple(argv[1], "audio-mute", args, REQUEST_TIMEOUT_MS, &res,
+		       err, sizeof(err)) < 0) {
+		ERR("mute: %s", err);
+		return 1;
+	}
+	printf("VM '%s': sound %s\n", argv[1], mute ? "muted" : "on");
+	return 0;
+}
+
 /* vivarium clipboard NAME [--set TEXT | --wait MS]: the guest's clipboard. */
 int cmd_clipboard(int argc, char **argv)
 {

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <glib.h>
 
+#include "audio/audio.h"
 #include "block/block.h"
 #include "commands.h"
 #include "host/chardev.h"
@@ -39,8 +41,8 @@ static void run_usage(FILE *f)
 	fprintf(f,
 		"usage: vivarium run [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                    [--disk PATH[,format=raw|qcow2][,if=virtio|ata][,readonly]]...\n"
-		"                    [--cdrom PATH] [--boot disk|cdrom] [--firmware bios|none]\n"
-		"                    [--bios PATH] [--cpus N] [--memory SIZE]\n"
+		"                    [--cdrom PATH] [--boot disk|cdrom] [--firmware bios|uefi|none]\n"
+		"                    [--bios PATH] [--vars PATH] [--cpus N] [--memory SIZE]\n"
 		"                    [--serial stdio|file:PATH] [--cpu-model NAME]\n"
 		"                    [--debugcon PATH] [--display sdl|none] [--vnc ADDR:PORT|unix:PATH]\n"
 		"                    [--vnc-password-file PATH] [--vga std|virtio|none] [--input virtio|ps2]\n"
@@ -49,11 +51,16 @@ static void run_usage(FILE *f)
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
 		"                    [--sandbox on|off] [--coredump on|off]\n"
 		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n"
-		"                    [--usb-device VID:PID|BUS-PORT[.PORT...]]...\n\n"
+		"                    [--usb-device VID:PID|BUS-PORT[.PORT...]]...\n"
+		"                    [--audio pa|none|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
 		"(default 1G); --cpus 1-%u (default 1); --append defaults to \"%s\".\n"
+		"--firmware uefi boots OVMF (Debian's ovmf package; --bios PATH: another\n"
+		"code image) with its variable store in --vars PATH, a copy of\n"
+		"/usr/share/OVMF/OVMF_VARS_4M.fd that keeps the variables the guest\n"
+		"sets (without --vars they last until the VM stops).\n"
 		"--debugcon logs what the firmware writes to port 0x402 (SeaBIOS's\n"
 		"debug messages).  On the terminal console, type Ctrl-A x to quit.\n"
 		"--display sdl opens the console window (the default when $DISPLAY is\n"
@@ -86,7 +93,18 @@ static void run_usage(FILE *f)
 		"--usb-device passes a host USB device through (up to 6; implies --usb on):\n"
 		"VID:PID (hexadecimal) or the BUS-PORT path `vivarium usb host` lists.\n"
 		"The host's driver lets go of it while the VM runs and gets it back when\n"
-		"the VM stops; isochronous endpoints (webcams, audio) do not work yet.\n",
+		"the VM stops; isochronous endpoints (webcams, audio) do not work yet.\n"
+		"--audio pa adds an Intel HDA sound card (PCI 00:1b.0) played and recorded\n"
+		"through PulseAudio (or PipeWire's pulse server); without a server it stays\n"
+		"silent and reconnects.  none: the card, silent.  off (the default): no card.\n"
+		"--cpu-model says what CPUID the vCPUs show: host (the default) is\n"
+		"everything KVM supports on this host; compat hides CMPXCHG16B, XSAVE\n"
+		"and the AVX, AVX2, AVX-512, AMX, FMA, F16C, XOP and FMA4 families\n"
+		"(leaf 0xd then reads zero); nox2apic hides only x2APIC.  Every model\n"
+		"shows one package of N cores with one thread each (leaves 1, 4, 0xb,\n"
+		"0x1f, 0x80000008, 0x8000001d, 0x8000001e), the hypervisor bit, XSAVE\n"
+		"sizes for the components it shows, and KVM's leaves 0x40000000-1\n"
+		"(kvm-clock, PV EOI and the other KVM_FEATURE_* bits KVM supports).\n",
 		MACHINE_MAX_CPUS, DEFAULT_APPEND, MACHINE_MAX_NICS);
 }
 
@@ -220,6 +238,7 @@ int cmd_run(int argc, char **argv)
 		{ "boot", required_argument, NULL, 'b' },
 		{ "firmware", required_argument, NULL, 'f' },
 		{ "bios", required_argument, NULL, 'B' },
+		{ "vars", required_argument, NULL, 'W' },
 		{ "debugcon", required_argument, NULL, 'D' },
 		{ "display", required_argument, NULL, 'S' },
 		{ "vnc", required_argument, NULL, 'V' },
@@ -233,7 +252,8 @@ int cmd_run(int argc, char **argv)
 		{ "vmmouse", required_argument, NULL, 'U' },
 		{ "agents", required_argument, NULL, 'A' },
 		{ "usb", required_argument, NULL, 'u' },
-		{ "usb-device", required_argument, NULL, 'W' },
+		{ "usb-device", required_argument, NULL, 'H' },
+		{ "audio", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -254,6 +274,7 @@ int cmd_run(int argc, char **argv)
 	char err[512] = "";
 	bool append_set = false, nic_none = false, sandbox = true, coredump = false;
 	bool agents_on = true;
+	const char *audio = "off";
 	struct vm_agents *agents = NULL;
 	struct vm_sandbox_opts so = { 0 };
 	struct nic_spec nics[MACHINE_MAX_NICS];
@@ -326,15 +347,20 @@ int cmd_run(int argc, char **argv)
 		case 'f':
 			if (!strcmp(optarg, "bios")) {
 				cfg.firmware = MACHINE_FW_BIOS;
+			} else if (!strcmp(optarg, "uefi")) {
+				cfg.firmware = MACHINE_FW_UEFI;
 			} else if (!strcmp(optarg, "none")) {
 				cfg.firmware = MACHINE_FW_NONE;
 			} else {
-				fprintf(stderr, "vivarium: --firmware '%s': use bios or none\n", optarg);
+				fprintf(stderr, "vivarium: --firmware '%s': use bios, uefi or none\n", optarg);
 				return 2;
 			}
 			break;
 		case 'B':
 			cfg.bios_path = optarg;
+			break;
+		case 'W':
+			cfg.vars_path = optarg;
 			break;
 		case 'D':
 			debugcon = optarg;
@@ -428,7 +454,7 @@ int cmd_run(int argc, char **argv)
 			cfg.usb = !strcmp(optarg, "on");
 			usb_off = !cfg.usb;
 			break;
-		case 'W': {
+		case 'H': {
 			struct usb_host_sel sel;
 
 			if (usb_host_parse(optarg, &sel, err, sizeof(err)) < 0) {
@@ -443,6 +469,15 @@ int cmd_run(int argc, char **argv)
 			usb_devs[nusb_devs++] = optarg;
 			break;
 		}
+		case 'O':
+			if (strcmp(optarg, "pa") && strcmp(optarg, "none") &&
+			    strcmp(optarg, "off")) {
+				fprintf(stderr, "vivarium: --audio '%s': use pa, none or off\n",
+					optarg);
+				return 2;
+			}
+			audio = optarg;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -580,8 +615,18 @@ int cmd_run(int argc, char **argv)
 		cfg.nserial_ports = vm_agents_ports(agents, cfg.serial_port,
 						    MACHINE_MAX_SERIAL_PORTS);
 	}
+	/* After the signal mask: the PulseAudio thread inherits it. */
+	if (strcmp(audio, "off")) {
+		g_autofree char *name = g_strdup_printf("run %d", (int)getpid());
+
+		cfg.audio = !strcmp(audio, "pa") ? audio_pa_new(name) : audio_null_new();
+		if (!cfg.audio)
+			fprintf(stderr, "vivarium: --audio %s: cannot start the sound card's host side; no sound card\n",
+				audio);
+	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
+		audio_backend_free(cfg.audio);
 		vm_agents_free(agents);
 		free_nics(&cfg, nics, nnics);
 		console_free(con);
@@ -629,6 +674,7 @@ int cmd_run(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.nnics; i++)
 		net_stop(cfg.nic[i].backend);
 	machine_destroy(m);
+	audio_backend_free(cfg.audio);
 	vm_agents_free(agents);
 	free_nics(&cfg, nics, nnics);
 	for (unsigned i = 0; i < shares->len; i++)

@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "snaplib.h"
 #include "vmlib.h"
+#include "vmops.h"
 #include "virtio/virtio_9p.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
@@ -41,68 +42,6 @@ static void usage(FILE *f)
 		MACHINE_MAX_SHARES, SHARE_TAG_MAX);
 }
 
-/* The VM's vm.conf for a change: loaded, the VM not saved, its folder
- * locked (*@lockfd).  1 (exit status) with the line printed on failure. */
-static int open_for_change(const char *name, GKeyFile **kf, int *lockfd)
-{
-	struct vm_config cfg;
-	char err[512];
-
-	*lockfd = -1;
-	if (vm_config_load(name, &cfg, kf, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		return 1;
-	}
-	vm_config_clear(&cfg);
-	*lockfd = snap_lock(name, err, sizeof(err));
-	if (*lockfd < 0) {
-		ERR("%s", err);
-		goto fail;
-	}
-	/* Read again under the lock: a snapshot command may have just
-	 * rewritten it. */
-	g_key_file_unref(*kf);
-	if (vm_config_load(name, &cfg, kf, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		goto fail;
-	}
-	vm_config_clear(&cfg);
-	if (vmlib_saved(name)) {
-		ERR("VM '%s' holds a saved state, which needs the shared folders it was saved with: start it (and stop it) or drop the state with 'vivarium discard %s' first",
-		    name, name);
-		goto fail;
-	}
-	return 0;
-fail:
-	if (*kf)
-		g_key_file_unref(*kf);
-	*kf = NULL;
-	if (*lockfd >= 0)
-		close(*lockfd);
-	*lockfd = -1;
-	return 1;
-}
-
-/* Check the whole vm.conf as the next start will read it, then write it. */
-static int commit(const char *name, GKeyFile *kf)
-{
-	g_autofree char *dir = vmlib_vm_dir(name);
-	g_autofree char *conf = g_build_filename(dir, VM_CONF_FILE, NULL);
-	struct vm_config cfg;
-	char err[512];
-
-	if (vm_config_from_keyfile(kf, dir, &cfg, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		return 1;
-	}
-	vm_config_clear(&cfg);
-	if (vm_keyfile_save(kf, conf, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		return 1;
-	}
-	return 0;
-}
-
 static void running_note(const char *name)
 {
 	if (vmlib_running(name, NULL))
@@ -120,10 +59,9 @@ static int share_add(int argc, char **argv)
 		{ 0 },
 	};
 	struct share_spec s = { 0 };
-	g_autoptr(GKeyFile) kf = NULL;
 	g_autofree char *gp = NULL;
 	const char *tag = NULL, *guest = NULL, *name;
-	int opt, r = 1, n, lockfd = -1;
+	int opt, r = 1, n;
 	char err[512];
 
 	optind = 1;
@@ -161,24 +99,18 @@ static int share_add(int argc, char **argv)
 		snprintf(s.tag, sizeof(s.tag), "%s", tag);
 	else
 		share_default_tag(s.path, s.tag);
-	if (open_for_change(name, &kf, &lockfd))
-		goto out;
-	n = share_keyfile_add(kf, &s, err, sizeof(err));
+	n = vm_share_add(name, &s, err, sizeof(err));
 	if (n < 0) {
 		/* A default tag that clashes: say how to choose one. */
 		ERR("%s%s", err, n == -EEXIST && !tag && strstr(err, "tag") ? " (--tag TAG)" : "");
 		goto out;
 	}
-	if (commit(name, kf))
-		goto out;
 	gp = share_guest_path(&s);
 	printf("VM '%s' shares %s as '%s'%s ([share%d]); the guest additions mount it at %s\n",
 	       name, s.path, s.tag, s.readonly ? ", read-only" : "", n, gp);
 	running_note(name);
 	r = 0;
 out:
-	if (lockfd >= 0)
-		close(lockfd);
 	share_spec_clear(&s);
 	return r;
 }
@@ -266,10 +198,9 @@ static int share_list(int argc, char **argv)
 
 static int share_remove(int argc, char **argv)
 {
-	g_autoptr(GKeyFile) kf = NULL;
 	const char *name, *tag;
 	char err[512];
-	int n, lockfd = -1, r = 1;
+	int n;
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
@@ -281,21 +212,14 @@ static int share_remove(int argc, char **argv)
 	}
 	name = argv[1];
 	tag = argv[2];
-	if (open_for_change(name, &kf, &lockfd))
-		return 1;
-	n = share_keyfile_remove(kf, tag, err, sizeof(err));
+	n = vm_share_remove(name, tag, err, sizeof(err));
 	if (n < 0) {
 		ERR("%s", err);
-		goto out;
+		return 1;
 	}
-	if (commit(name, kf))
-		goto out;
 	printf("VM '%s' no longer shares '%s' ([share%d] removed)\n", name, tag, n);
 	running_note(name);
-	r = 0;
-out:
-	close(lockfd);
-	return r;
+	return 0;
 }
 
 int cmd_share(int argc, char **argv)

@@ -17,10 +17,9 @@
 #include "ctl.h"
 #include "snaplib.h"
 #include "vmlib.h"
+#include "vmops.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
-/* A running VM saves its memory for take: as long as its disk needs. */
-#define SNAP_CTL_TIMEOUT_MS	600000
 
 static void usage(FILE *f)
 {
@@ -91,19 +90,7 @@ static int take(int argc, char **argv)
 		ERR("--description is one line");
 		return 2;
 	}
-	if (vmlib_running(argv[optind], NULL)) {
-		/* Its own process takes it: memory and devices included. */
-		g_autoptr(JsonObject) args = json_object_new();
-
-		json_object_set_string_member(args, "tag", argv[optind + 1]);
-		if (desc)
-			json_object_set_string_member(args, "description", desc);
-		if (ctl_simple(argv[optind], "snapshot-take", args, SNAP_CTL_TIMEOUT_MS, NULL,
-			       err, sizeof(err)) < 0) {
-			ERR("%s", err);
-			return 1;
-		}
-	} else if (snap_take(argv[optind], argv[optind + 1], desc, err, sizeof(err)) < 0) {
+	if (vm_snapshot_take(argv[optind], argv[optind + 1], desc, err, sizeof(err)) < 0) {
 		ERR("%s", err);
 		return 1;
 	}
@@ -111,86 +98,24 @@ static int take(int argc, char **argv)
 	return 0;
 }
 
-/* A stopped VM reverted to a snapshot with memory is "saved" at it: its
- * next start resumes there (VirtualBox's restore of an online snapshot).
- * The files are hard links: the snapshot keeps its own. */
-static int saved_from_snapshot(const char *name, const char *id, char *err,
-			       size_t errlen)
-{
-	g_autofree char *state = snap_memory_path(name, id, "state");
-	g_autofree char *ram = snap_memory_path(name, id, "ram");
-	g_autofree char *sstate = vmlib_vm_file(name, VM_SAVED_STATE_FILE);
-	g_autofree char *sram = vmlib_vm_file(name, VM_SAVED_RAM_FILE);
-
-	/* The memory first: a saved.state names a complete saved.ram. */
-	unlink(sstate);
-	unlink(sram);
-	if (link(ram, sram) < 0 || link(state, sstate) < 0) {
-		int e = errno;
-
-		unlink(sram);
-		snprintf(err, errlen, "the disks are back at the snapshot, but its memory could not be linked as the saved state: %s",
-			 g_strerror(e));
-		return -e;
-	}
-	return 0;
-}
-
 static int revert(int argc, char **argv)
 {
+	bool running, resumes;
 	char err[1024];
 	int r = parse(argc, argv, 2, NULL, NULL);
 
 	if (r >= 0)
 		return r;
-	if (vmlib_running(argv[optind], NULL)) {
-		g_autoptr(JsonObject) args = json_object_new();
-
-		json_object_set_string_member(args, "tag", argv[optind + 1]);
-		if (ctl_simple(argv[optind], "snapshot-revert", args, SNAP_CTL_TIMEOUT_MS, NULL,
-			       err, sizeof(err)) < 0) {
-			ERR("%s", err);
-			return 1;
-		}
+	running = vmlib_running(argv[optind], NULL);
+	if (vm_snapshot_revert(argv[optind], argv[optind + 1], &resumes, err, sizeof(err)) < 0) {
+		ERR("%s", err);
+		return 1;
+	}
+	if (running)
 		printf("VM '%s' is back at snapshot '%s'\n", argv[optind], argv[optind + 1]);
-		return 0;
-	}
-	{
-		g_autofree char *mem = NULL;
-		struct vm_config cfg;
-
-		/* The snapshot's memory needs the shares it ran with (a
-		 * resume would refuse others): checked before anything
-		 * changes. */
-		if (vm_config_load(argv[optind], &cfg, NULL, err, sizeof(err)) == 0) {
-			r = snap_shares_check(argv[optind], argv[optind + 1], cfg.share,
-					      cfg.nshares, err, sizeof(err));
-			vm_config_clear(&cfg);
-			if (r < 0) {
-				ERR("%s: share them as they were ('vivarium share add') and revert again; nothing was changed",
-				    err);
-				return 1;
-			}
-		}
-		if (snap_revert_running(argv[optind], argv[optind + 1], false, &mem, err,
-					sizeof(err)) < 0) {
-			ERR("%s", err);
-			return 1;
-		}
-		if (mem && saved_from_snapshot(argv[optind], mem, err, sizeof(err)) < 0) {
-			ERR("%s", err);
-			return 1;
-		}
-		if (!mem) {	/* a saved state of the state thrown away goes too */
-			g_autofree char *sstate = vmlib_vm_file(argv[optind], VM_SAVED_STATE_FILE);
-			g_autofree char *sram = vmlib_vm_file(argv[optind], VM_SAVED_RAM_FILE);
-
-			unlink(sstate);
-			unlink(sram);
-		}
+	else
 		printf("VM '%s' is back at snapshot '%s': it %s from there\n",
-		       argv[optind], argv[optind + 1], mem ? "resumes" : "starts");
-	}
+		       argv[optind], argv[optind + 1], resumes ? "resumes" : "starts");
 	return 0;
 }
 
@@ -202,30 +127,7 @@ static int delete(int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	if (vmlib_running(argv[optind], NULL)) {
-		/* Its own process merges, with the VM's disks closed. */
-		g_autoptr(JsonObject) args = json_object_new();
-		JsonNode *res = NULL;
-
-		/* Linked clones live in other VMs' folders, which the VM's
-		 * sandboxed process cannot see: we look. */
-		if (snap_check_users(argv[optind], argv[optind + 1], err, sizeof(err)) < 0) {
-			ERR("%s", err);
-			return 1;
-		}
-		json_object_set_string_member(args, "tag", argv[optind + 1]);
-		json_object_set_boolean_member(args, "clones_checked", TRUE);
-		if (ctl_simple(argv[optind], "snapshot-delete", args, SNAP_CTL_TIMEOUT_MS,
-			       &res, err, sizeof(err)) < 0) {
-			ERR("%s", err);
-			return 1;
-		}
-		if (res && JSON_NODE_HOLDS_OBJECT(res))
-			freed = (unsigned long long)json_object_get_int_member_with_default(
-				json_node_get_object(res), "freed", 0);
-		if (res)
-			json_node_unref(res);
-	} else if (snap_delete(argv[optind], argv[optind + 1], &freed, err, sizeof(err)) < 0) {
+	if (vm_snapshot_delete(argv[optind], argv[optind + 1], &freed, err, sizeof(err)) < 0) {
 		ERR("%s", err);
 		return 1;
 	}

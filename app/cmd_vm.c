@@ -19,6 +19,7 @@
 #include "options.h"
 #include "snaplib.h"
 #include "vmlib.h"
+#include "vmops.h"
 
 #define ERR(...) (fprintf(stderr, "vivarium: " __VA_ARGS__), fputc('\n', stderr))
 
@@ -29,9 +30,10 @@ static void create_usage(FILE *f)
 	fprintf(f,
 		"usage: vivarium create NAME [--memory SIZE] [--cpus N] [--disk-size SIZE]\n"
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
-		"                       [--firmware auto|bios|none] [--notes TEXT]\n"
+		"                       [--firmware auto|bios|uefi|none] [--notes TEXT]\n"
 		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
-		"                       [--usb on|off] [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
+		"                       [--usb on|off] [--audio pa|none|off]\n"
+		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
 		"--disk-size creates an empty disk image in the VM's folder.\n"
@@ -42,33 +44,12 @@ static void create_usage(FILE *f)
 		"virtio-gpu beside the standard VGA, the guest's screen follows the\n"
 		"window) or std (the standard VGA alone) or none.\n"
 		"--usb on: an xHCI USB controller with a USB tablet and keyboard.\n"
+		"--audio: the Intel HDA sound card through PulseAudio (pa), silent\n"
+		"(none) or left out (off); by default pa when a PulseAudio server\n"
+		"answers now, else none.\n"
 		"--share shares a host folder with the guest (as `vivarium run --share`;\n"
 		"up to 4; `vivarium share` adds and removes them later).\n",
 		"$XDG_DATA_HOME/vivarium/vms");
-}
-
-/* The new disk: qcow2, or raw while this build's block layer has no
- * qcow2 creation.  Returns 0 with the file name in @file. */
-static int create_disk(const char *dir, uint64_t size, struct vm_disk *disk,
-		       char *err, size_t errlen)
-{
-	struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size,
-				     .mode = VM_FILE_MODE };
-	g_autofree char *path = g_build_filename(dir, VM_DISK_FILE, NULL);
-	int r = blk_create(path, &o, err, errlen);
-
-	if (r == -ENOTSUP) {
-		g_free(path);
-		path = g_build_filename(dir, "disk.img", NULL);
-		o.format = BLK_FMT_RAW;
-		r = blk_create(path, &o, err, errlen);
-	}
-	if (r < 0)
-		return r;
-	disk->path = g_steal_pointer(&path);
-	disk->format = o.format;
-	disk->bus = MACHINE_IF_VIRTIO;
-	return 0;
 }
 
 int cmd_create(int argc, char **argv)
@@ -87,107 +68,41 @@ int cmd_create(int argc, char **argv)
 		{ "share", required_argument, NULL, 'S' },
 		{ "vga", required_argument, NULL, 'V' },
 		{ "usb", required_argument, NULL, 'U' },
+		{ "audio", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	/* New VMs get virtio-gpu (the screen follows the window; firmware
-	 * and boot loaders still see the standard VGA).  Not USB yet: with
-	 * the xHCI, SeaBIOS polls it and a GRUB ISO's menu took 77 s instead
-	 * of ~20 s on an emulating KVM, and a key pressed in the window did
-	 * not reach GRUB (e2e_console_window; not yet understood). */
-	struct vm_config cfg = { .memory = VM_DEFAULT_MEMORY, .cpus = 1, .sandbox = true,
-				 .vga = g_strdup("virtio"),
-				 .vmmouse = true, .agents = true };
-	bool nic_none = false;
-	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autofree char *root = NULL, *tmp = NULL, *final = NULL, *conf = NULL;
-	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-	const char *name, *fw = "auto";
-	uint64_t disk_size = 0;
-	char err[512];
-	int opt, r = 1;
+	/* The options as given; vm_create() checks them all (vmops.h). */
+	struct vm_create_spec s = { 0 };
+	g_autoptr(GPtrArray) nics = g_ptr_array_new();
+	g_autoptr(GPtrArray) shares = g_ptr_array_new();
+	g_autofree char *dir = NULL;
+	char err[1024];
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'm':
-			if (parse_size(optarg, &cfg.memory) < 0 || !machine_ram_ok(cfg.memory)) {
-				ERR("--memory '%s' is not " MACHINE_RAM_RULE, optarg);
-				goto out;
-			}
-			break;
-		case 'c':
-			if (parse_uint(optarg, 1, MACHINE_MAX_CPUS, &cfg.cpus) < 0) {
-				ERR("--cpus '%s': give a number from 1 to %u", optarg, MACHINE_MAX_CPUS);
-				goto out;
-			}
-			break;
-		case 'd':
-			if (parse_size(optarg, &disk_size) < 0 || disk_size < (1ull << 20) ||
-			    (disk_size & 511)) {
-				ERR("--disk-size '%s' is not a size of at least 1M in whole 512-byte sectors (examples: 8G, 512M)",
-				    optarg);
-				goto out;
-			}
-			break;
-		case 'I': g_free(cfg.cdrom); cfg.cdrom = g_canonicalize_filename(optarg, NULL); break;
-		case 'k': g_free(cfg.kernel); cfg.kernel = g_canonicalize_filename(optarg, NULL); break;
-		case 'i': g_free(cfg.initrd); cfg.initrd = g_canonicalize_filename(optarg, NULL); break;
-		case 'a': g_free(cfg.append); cfg.append = g_strdup(optarg); break;
-		case 'f': fw = optarg; break;
-		case 'n': g_free(cfg.notes); cfg.notes = g_strdup(optarg); break;
-		case 'V': {
-			struct machine_config mc = { 0 };
-
-			if (parse_vga(optarg, &mc) < 0) {
-				ERR("--vga '%s': use std, virtio or none", optarg);
-				goto out;
-			}
-			g_free(cfg.vga);
-			cfg.vga = g_strdup(optarg);
-			break;
-		}
-		case 'U':
-			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-				ERR("--usb '%s': use on or off", optarg);
-				goto out;
-			}
-			cfg.usb = !strcmp(optarg, "on");
-			break;
-		case 'N':
-			if (!strcmp(optarg, "none")) {
-				nic_none = true;
-				break;
-			}
-			if (cfg.nnics == VM_MAX_NICS) {
-				ERR("at most %u network cards", VM_MAX_NICS);
-				goto out;
-			}
-			if (nic_spec_parse(optarg, &cfg.nic[cfg.nnics], err, sizeof(err)) < 0) {
-				ERR("%s", err);
-				goto out;
-			}
-			cfg.nnics++;
-			break;
-		case 'S':
-			if (cfg.nshares == MACHINE_MAX_SHARES) {
-				ERR("at most %u shared folders", MACHINE_MAX_SHARES);
-				goto out;
-			}
-			if (share_spec_parse(optarg, &cfg.share[cfg.nshares], err, sizeof(err)) < 0) {
-				ERR("%s", err);
-				goto out;
-			}
-			cfg.nshares++;
-			break;
+		case 'm': s.memory = optarg; break;
+		case 'c': s.cpus = optarg; break;
+		case 'd': s.disk_size = optarg; break;
+		case 'I': s.iso = optarg; break;
+		case 'k': s.kernel = optarg; break;
+		case 'i': s.initrd = optarg; break;
+		case 'a': s.append = optarg; break;
+		case 'f': s.firmware = optarg; break;
+		case 'n': s.notes = optarg; break;
+		case 'V': s.vga = optarg; break;
+		case 'U': s.usb = optarg; break;
+		case 'O': s.audio = optarg; break;
+		case 'N': g_ptr_array_add(nics, optarg); break;
+		case 'S': g_ptr_array_add(shares, optarg); break;
 		case 'h':
 			create_usage(stdout);
-			r = 0;
-			goto out;
+			return 0;
 		default:
 			create_usage(stderr);
-			r = 2;
-			goto out;
+			return 2;
 		}
 	}
 	if (optind + 1 != argc) {
@@ -195,119 +110,19 @@ int cmd_create(int argc, char **argv)
 			ERR("create takes one NAME (got '%s' too)", argv[argc - 1]);
 		else
 			ERR("create needs a NAME");
-		r = 2;
-		goto out;
+		return 2;
 	}
-	name = argv[optind];
-	if (vm_name_check(name, err, sizeof(err)) < 0) {
+	s.name = argv[optind];
+	s.nics = (const char *const *)nics->pdata;
+	s.nnics = nics->len;
+	s.shares = (const char *const *)shares->pdata;
+	s.nshares = shares->len;
+	if (vm_create(&s, &dir, err, sizeof(err)) < 0) {
 		ERR("%s", err);
-		goto out;
+		return 1;
 	}
-	if (!strcmp(fw, "auto"))
-		cfg.firmware = MACHINE_FW_AUTO;
-	else if (!strcmp(fw, "bios"))
-		cfg.firmware = MACHINE_FW_BIOS;
-	else if (!strcmp(fw, "none"))
-		cfg.firmware = MACHINE_FW_NONE;
-	else {
-		ERR("--firmware '%s': use auto, bios or none", fw);
-		goto out;
-	}
-	if ((cfg.initrd || cfg.append) && !cfg.kernel) {
-		ERR("--initrd and --append go with --kernel PATH");
-		goto out;
-	}
-	if (cfg.firmware == MACHINE_FW_NONE && !cfg.kernel) {
-		ERR("--firmware none boots a kernel directly: give --kernel PATH");
-		goto out;
-	}
-	if ((cfg.kernel && vm_check_readable("kernel", cfg.kernel, err, sizeof(err)) < 0) ||
-	    (cfg.initrd && vm_check_readable("initrd", cfg.initrd, err, sizeof(err)) < 0) ||
-	    (cfg.cdrom && vm_check_readable("ISO image", cfg.cdrom, err, sizeof(err)) < 0)) {
-		ERR("%s", err);
-		goto out;
-	}
-	if (nic_none && cfg.nnics) {
-		ERR("--nic none goes alone");
-		goto out;
-	}
-	/* A missing folder, a file, a tag twice: refused before anything is
-	 * made. */
-	if (share_specs_check(cfg.share, cfg.nshares, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		goto out;
-	}
-	if (vmlib_exists(name)) {
-		ERR("a VM named '%s' already exists (see 'vivarium show %s')", name, name);
-		goto out;
-	}
-
-	/* Build the folder under a hidden temporary name, then rename it into
-	 * place: a failure (or a crash) leaves no half-made VM in the list. */
-	root = vmlib_root();
-	if (g_mkdir_with_parents(root, VM_DIR_MODE) < 0) {
-		ERR("cannot create the library folder %s: %s", root, g_strerror(errno));
-		goto out;
-	}
-	vmlib_tighten_dir(root);
-	tmp = g_strdup_printf("%s/.%s.new-XXXXXX", root, name);
-	if (!g_mkdtemp_full(tmp, VM_DIR_MODE)) {
-		ERR("cannot create a folder in %s: %s", root, g_strerror(errno));
-		g_clear_pointer(&tmp, g_free);
-		goto out;
-	}
-	if (chmod(tmp, VM_DIR_MODE) < 0) {	/* the umask may have taken more */
-		ERR("cannot make %s private: %s", tmp, g_strerror(errno));
-		goto out;
-	}
-	final = g_build_filename(root, name, NULL);
-	cfg.name = g_strdup(name);
-	cfg.uuid = g_uuid_string_random();
-	cfg.display = g_strdup("none");
-	cfg.created = g_date_time_format_iso8601(now);
-	if (cfg.kernel && !cfg.append)
-		cfg.append = g_strdup(VM_DEFAULT_APPEND);
-	if (cfg.cdrom)
-		cfg.boot = MACHINE_BOOT_CDROM;
-	if (!nic_none && !cfg.nnics)
-		cfg.nnics = 1;		/* virtio-net on NAT, as zeroed */
-	for (unsigned i = 0; i < cfg.nnics; i++) {
-		if (!cfg.nic[i].has_mac)
-			vm_mac_from_uuid(cfg.uuid, i, cfg.nic[i].mac);
-		cfg.nic[i].has_mac = true;
-	}
-	if (disk_size) {
-		if (create_disk(tmp, disk_size, &cfg.disk[0], err, sizeof(err)) < 0) {
-			ERR("cannot create the disk image: %s", err);
-			goto out;
-		}
-		cfg.ndisks = 1;
-		/* Stored relative to the folder, which is about to be renamed. */
-		char *rel = g_path_get_basename(cfg.disk[0].path);
-		g_free(cfg.disk[0].path);
-		cfg.disk[0].path = rel;
-	}
-	vm_config_to_keyfile(&cfg, tmp, kf);
-	conf = g_build_filename(tmp, VM_CONF_FILE, NULL);
-	if (vm_keyfile_save(kf, conf, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		goto out;
-	}
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST || errno == ENOTEMPTY)
-			ERR("a VM named '%s' already exists (see 'vivarium show %s')", name, name);
-		else
-			ERR("cannot rename %s to %s: %s", tmp, final, g_strerror(errno));
-		goto out;
-	}
-	g_clear_pointer(&tmp, g_free);
-	printf("created VM '%s' in %s\n", name, final);
-	r = 0;
-out:
-	if (tmp)
-		vmlib_remove_tree(tmp);
-	vm_config_clear(&cfg);
-	return r;
+	printf("created VM '%s' in %s\n", s.name, dir);
+	return 0;
 }
 
 /* ---- list and show -------------------------------------------------------- */
@@ -434,6 +249,7 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 		json_builder_set_member_name(b, "coredump");
 		json_builder_add_boolean_value(b, c->coredump);
 		add_str(b, "input", c->input_ps2 ? "ps2" : "virtio");
+		add_str(b, "audio", vm_audio_name(c->audio));
 		add_str(b, "created", c->created);
 		add_str(b, "kernel", c->kernel);
 		add_str(b, "initrd", c->initrd);
@@ -687,6 +503,9 @@ int cmd_show(int argc, char **argv)
 		       c->coredump ? " (core dumps on)" : "");
 		printf("input:    %s\n", c->input_ps2 ? "ps2 (PS/2 keyboard and mouse only)"
 			: "virtio (virtio tablet and keyboard, and PS/2)");
+		printf("audio:    %s\n", c->audio == VM_AUDIO_PA ? "pa (Intel HDA at 00:1b.0, through PulseAudio)"
+			: c->audio == VM_AUDIO_NONE ? "none (Intel HDA at 00:1b.0, silent)"
+			: "off (no sound card)");
 		if (c->notes)
 			printf("notes:    %s\n", c->notes);
 		if (c->created)
@@ -701,19 +520,18 @@ int cmd_show(int argc, char **argv)
 
 int cmd_edit(int argc, char **argv)
 {
-	g_autoptr(GKeyFile) kf = NULL;
-	g_autofree char *dir = NULL, *conf = NULL;
-	struct vm_config cfg;
+	struct vm_edit_result res;
+	g_autofree char *note = NULL;
 	const char *name;
 	char err[512];
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
-		       "Keys: memory, cpus, firmware (auto|bios|none), boot (default|disk|cdrom),\n"
+		       "Keys: memory, cpus, firmware (auto|bios|uefi|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
 		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
-		       "input (virtio|ps2), vmmouse (on|off), kernel, initrd, append,\n"
-		       "cdrom (an ISO path).\n"
+		       "input (virtio|ps2), vmmouse (on|off), audio (pa|none|off), kernel,\n"
+		       "initrd, append, cdrom (an ISO path).\n"
 		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
 		       "append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");
@@ -724,30 +542,14 @@ int cmd_edit(int argc, char **argv)
 		return 2;
 	}
 	name = argv[1];
-	if (vm_config_load(name, &cfg, &kf, err, sizeof(err)) < 0) {
+	if (vm_edit_report(name, (const char *const *)argv + 2, (unsigned)argc - 2,
+			   &res, err, sizeof(err)) < 0) {
 		ERR("%s", err);
 		return 1;
 	}
-	vm_config_clear(&cfg);
-	for (int i = 2; i < argc; i++) {
-		if (vm_config_set(kf, argv[i], err, sizeof(err)) < 0) {
-			ERR("%s", err);
-			return 1;
-		}
-	}
-	/* The result as a whole must still make sense (e.g. an initrd
-	 * without a kernel); nothing is written otherwise. */
-	dir = vmlib_vm_dir(name);
-	if (vm_config_from_keyfile(kf, dir, &cfg, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		return 1;
-	}
-	vm_config_clear(&cfg);
-	conf = g_build_filename(dir, VM_CONF_FILE, NULL);
-	if (vm_keyfile_save(kf, conf, err, sizeof(err)) < 0) {
-		ERR("%s", err);
-		return 1;
-	}
+	note = vm_edit_firmware_note(name, &res);
+	if (note)
+		printf("%s\n", note);
 	if (vmlib_running(name, NULL))
 		printf("VM '%s' is running: the change applies when it next starts\n", name);
 	return 0;
@@ -755,49 +557,23 @@ int cmd_edit(int argc, char **argv)
 
 /* ---- delete ------------------------------------------------------------------ */
 
-/* The rest of delete, with the VM's folder locked (snap_lock()). */
-static int delete_locked(const char *name, const char *dir, bool yes)
+/* vm_delete()'s question, on a terminal only. */
+static bool ask_delete(void *opaque, const char *dir)
 {
-	g_autofree char *root = NULL, *tmp = NULL;
-	g_auto(GStrv) users = NULL;
-	int r;
+	const char *name = opaque;
+	char answer[16] = "";
 
-	if (snap_users(name, NULL, &users) > 0) {
-		g_autofree char *list = g_strjoinv(", ", users);
-
-		ERR("VM '%s' is the base of linked clone(s) %s: delete them first", name, list);
-		return 1;
+	if (!isatty(STDIN_FILENO)) {
+		ERR("delete removes '%s' and its disk images: add --yes to confirm", name);
+		return false;
 	}
-	if (!yes) {
-		char answer[16] = "";
-
-		if (!isatty(STDIN_FILENO)) {
-			ERR("delete removes '%s' and its disk images: add --yes to confirm", name);
-			return 1;
-		}
-		printf("Delete VM '%s' and everything in %s? [y/N] ", name, dir);
-		fflush(stdout);
-		if (!fgets(answer, sizeof(answer), stdin) ||
-		    (answer[0] != 'y' && answer[0] != 'Y')) {
-			printf("not deleted\n");
-			return 1;
-		}
+	printf("Delete VM '%s' and everything in %s? [y/N] ", name, dir);
+	fflush(stdout);
+	if (!fgets(answer, sizeof(answer), stdin) || (answer[0] != 'y' && answer[0] != 'Y')) {
+		printf("not deleted\n");
+		return false;
 	}
-	/* Out of the list at once (rename), then removed. */
-	root = vmlib_root();
-	tmp = g_strdup_printf("%s/.%s.deleted-%d", root, name, (int)getpid());
-	if (rename(dir, tmp) < 0) {
-		ERR("cannot delete %s: %s", dir, g_strerror(errno));
-		return 1;
-	}
-	r = vmlib_remove_tree(tmp);
-	if (r < 0) {
-		ERR("VM '%s' is deleted, but %s could not be removed entirely: %s",
-		    name, tmp, g_strerror(-r));
-		return 1;
-	}
-	printf("deleted VM '%s'\n", name);
-	return 0;
+	return true;
 }
 
 int cmd_delete(int argc, char **argv)
@@ -807,13 +583,10 @@ int cmd_delete(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	g_autofree char *dir = NULL;
 	bool yes = false;
 	const char *name;
-	struct stat st;
-	char err[512];
-	pid_t pid;
-	int opt, r, lockfd;
+	char err[1024];
+	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
@@ -832,36 +605,13 @@ int cmd_delete(int argc, char **argv)
 		return 2;
 	}
 	name = argv[optind];
-	if (vm_name_check(name, err, sizeof(err)) < 0) {
+	r = vm_delete(name, yes ? NULL : ask_delete, (void *)name, err, sizeof(err));
+	if (r == -ECANCELED)
+		return 1;	/* said so */
+	if (r < 0) {
 		ERR("%s", err);
 		return 1;
 	}
-	dir = vmlib_vm_dir(name);
-	/* A link in the library is not ours to empty: what it points to may
-	 * be anything.  Nothing is touched. */
-	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
-		ERR("%s is a symbolic link, not a VM folder: not deleting it (remove the link yourself)",
-		    dir);
-		return 1;
-	}
-	if (!vmlib_exists(name)) {
-		ERR("no VM named '%s' (see 'vivarium list')", name);
-		return 1;
-	}
-	if (vmlib_running(name, &pid)) {
-		ERR("VM '%s' is running (pid %d): stop it first ('vivarium stop %s')",
-		    name, (int)pid, name);
-		return 1;
-	}
-	/* Held to the end: no clone starts reading the VM, no snapshot
-	 * command changes it, and no linked clone of it appears after the
-	 * check. */
-	lockfd = snap_lock(name, err, sizeof(err));
-	if (lockfd < 0) {
-		ERR("%s", err);
-		return 1;
-	}
-	r = delete_locked(name, dir, yes);
-	close(lockfd);
-	return r;
+	printf("deleted VM '%s'\n", name);
+	return 0;
 }

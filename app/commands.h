@@ -26,6 +26,7 @@ int cmd_reset(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_screenshot(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
+int cmd_mute(int argc, char **argv);
 int cmd_clipboard(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_save(int argc, char **argv);

@@ -37,6 +37,7 @@ static const struct {
 	{ "console", cmd_console, "attach this terminal to a VM's serial console" },
 	{ "screenshot", cmd_screenshot, "save a VM's screen as PNG" },
 	{ "resize", cmd_resize, "offer a running VM's guest a screen size (vga=virtio)" },
+	{ "mute", cmd_mute, "mute or unmute a running VM's sound card (audio=pa or none)" },
 	{ "clipboard", cmd_clipboard, "read or set a running VM's clipboard (guest agent)" },
 	{ "save", cmd_save, "save a running VM's state and stop it; start resumes it" },
 	{ "discard", cmd_discard, "drop a VM's saved state" },

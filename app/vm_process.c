@@ -42,6 +42,7 @@
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
+#include "audio/audio.h"
 #include "commands.h"
 #include "host/chardev.h"
 #include "display.h"
@@ -134,6 +135,8 @@ struct vmproc {
 	struct vm_agents *agents;
 	/* clipboard-get requests waiting for the guest's next text. */
 	GList *clip_waiters;
+	/* The sound card's host side (audio=pa or none); NULL: no card. */
+	struct audio_backend *audio;
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -580,6 +583,32 @@ static void broadcast_guest(void *opaque)
 	broadcast_event(vp, ev);
 }
 
+/* "audio": the sound card's host side, or null without one. */
+static void audio_json(struct vmproc *vp, JsonBuilder *b)
+{
+	const char *name, *state;
+	bool playing, recording;
+
+	json_builder_set_member_name(b, "audio");
+	if (!vp->audio) {
+		json_builder_add_null_value(b);
+		return;
+	}
+	audio_status(vp->audio, &name, &state, &playing, &recording);
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "backend");
+	json_builder_add_string_value(b, name);
+	json_builder_set_member_name(b, "state");
+	json_builder_add_string_value(b, state);
+	json_builder_set_member_name(b, "muted");
+	json_builder_add_boolean_value(b, audio_muted(vp->audio));
+	json_builder_set_member_name(b, "playing");
+	json_builder_add_boolean_value(b, playing);
+	json_builder_set_member_name(b, "recording");
+	json_builder_add_boolean_value(b, recording);
+	json_builder_end_object(b);
+}
+
 static JsonNode *status_node(struct vmproc *vp)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -626,6 +655,7 @@ static JsonNode *status_node(struct vmproc *vp)
 			json_builder_add_string_value(b, names[i]);
 		json_builder_end_array(b);
 	}
+	audio_json(vp, b);
 	guest_info_json(b, vm_agents_guest_info(vp->agents));
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
@@ -938,6 +968,27 @@ static void req_nic_link(struct vmproc *vp, struct client *c, JsonNode *id,
 		broadcast_event(vp, ev);
 	}
 	req_nics(vp, c, id);
+}
+
+/* "audio-mute": "mute" true (the default) or false: the host hears and
+ * records silence; the guest's card and DMA run on unchanged. */
+static void req_audio_mute(struct vmproc *vp, struct client *c, JsonNode *id,
+			   JsonObject *req)
+{
+	char err[128];
+	bool mute;
+
+	if (!get_bool(req, "mute", true, &mute, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	if (!vp->audio) {
+		reply(c, id, false, NULL, "the VM has no sound card (vm.conf audio=off)");
+		return;
+	}
+	audio_set_mute(vp->audio, mute);
+	vm_log("audio: %s", mute ? "muted" : "unmuted");
+	reply(c, id, true, status_node(vp), NULL);
 }
 
 /* "display-size": offer "width" x "height" to the guest as its screen
@@ -1666,6 +1717,8 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		req_nic_link(vp, c, id, req);
 	} else if (!strcmp(cmd, "display-size")) {
 		req_display_size(vp, c, id, req);
+	} else if (!strcmp(cmd, "audio-mute")) {
+		req_audio_mute(vp, c, id, req);
 	} else if (!strcmp(cmd, "clipboard-set")) {
 		req_clipboard_set(vp, c, id, req);
 	} else if (!strcmp(cmd, "clipboard-get")) {
@@ -1690,7 +1743,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link, display-size, clipboard-set, clipboard-get, usb-attach, usb-detach, usb-list, console-raise)", shown);
+			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link, display-size, audio-mute, clipboard-set, clipboard-get, usb-attach, usb-detach, usb-list, console-raise)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -2144,6 +2197,7 @@ static void cleanup(struct vmproc *vp)
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
 		net_stop(vp->nic[i]);
 	machine_destroy(vp->m);
+	audio_backend_free(vp->audio);
 	vm_agents_free(vp->agents);
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
 		net_free(vp->nic[i]);
@@ -2241,6 +2295,14 @@ int cmd_vm_process(int argc, char **argv)
 	}
 	if (r == 0) {
 		vm_machine_config(&vp.cfg, vp.serial, &mc);
+		/* The sound card's host side, named after the VM in the mixer;
+		 * no server is no error (the card stays, silent). */
+		if (vp.cfg.audio) {
+			vp.audio = mc.audio = vp.cfg.audio == VM_AUDIO_PA
+					      ? audio_pa_new(vp.name) : audio_null_new();
+			if (!vp.audio)
+				vm_log("audio: cannot start the sound card's host side; no sound card");
+		}
 		/* A shared folder gone or a tag twice: the start fails. */
 		r = share_specs_check(vp.cfg.share, vp.cfg.nshares, err, sizeof(err));
 	}

@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "audio/audio.h"
 #include "log.h"
 #include "machine.h"
 #include "net/net.h"
@@ -66,6 +67,12 @@ int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
 		add(&p, mc->share[i].path, mc->share[i].readonly ? SANDBOX_READ
 								 : SANDBOX_SHARE, true);
 	cfg.shares = mc->nshares > 0;
+	/* The PulseAudio backend's thread reconnects after the sandbox is in
+	 * place (the server restarted): a unix socket and connect.  Landlock
+	 * does not cover connect(); the client's config and cookie files may
+	 * be out of reach then, and a same-uid server accepts the client's
+	 * SCM_CREDENTIALS instead of the cookie. */
+	cfg.audio = mc->audio && !strcmp(mc->audio->ops->name, "pa");
 	if (o->vm_name) {
 		g_autofree char *dir = vmlib_vm_dir(o->vm_name);
 		g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func(g_free);

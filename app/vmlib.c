@@ -247,11 +247,59 @@ int vmlib_remove_tree(const char *path)
 	return r;
 }
 
+/* ---- the UEFI variable store ---------------------------------------------- */
+
+int vm_uefi_vars_create(const char *dir, char *err, size_t errlen)
+{
+	g_autofree char *dst = g_build_filename(dir, VM_UEFI_VARS_FILE, NULL);
+	g_autofree char *tmp = g_strconcat(dst, ".new", NULL);
+	g_autofree char *data = NULL;
+	gsize len = 0;
+	g_autoptr(GError) gerr = NULL;
+	int fd, r = 0;
+
+	if (access(dst, F_OK) == 0)
+		return 0;
+	if (!g_file_get_contents(VM_UEFI_VARS_TEMPLATE, &data, &len, &gerr)) {
+		snprintf(err, errlen, "cannot read %s: %s (install Debian's ovmf package)",
+			 VM_UEFI_VARS_TEMPLATE, gerr->message);
+		return -ENOENT;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, VM_FILE_MODE);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", tmp, g_strerror(-r));
+		return r;
+	}
+	for (gsize done = 0; done < len && r == 0;) {
+		ssize_t n = write(fd, data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (gsize)n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, dst) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		snprintf(err, errlen, "cannot write %s: %s", dst, g_strerror(-r));
+		return r;
+	}
+	return 1;
+}
+
 /* ---- enum names ------------------------------------------------------------ */
 
 static const char *const fw_names[] = {
 	[MACHINE_FW_AUTO] = "auto", [MACHINE_FW_NONE] = "none",
-	[MACHINE_FW_BIOS] = "bios",
+	[MACHINE_FW_BIOS] = "bios", [MACHINE_FW_UEFI] = "uefi",
 };
 static const char *const boot_names[] = {
 	[MACHINE_BOOT_DEFAULT] = "default", [MACHINE_BOOT_DISK] = "disk",
@@ -330,6 +378,7 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->initrd);
 	g_free(cfg->append);
 	g_free(cfg->cdrom);
+	g_free(cfg->uefi_vars);
 	g_free(cfg->created);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		g_free(cfg->disk[i].path);
@@ -381,6 +430,24 @@ static char *abs_in(const char *dir, const char *path)
 	return g_build_filename(dir, path, NULL);
 }
 
+int vm_audio_parse(const char *s, enum vm_audio *out)
+{
+	if (!strcmp(s, "pa"))
+		*out = VM_AUDIO_PA;
+	else if (!strcmp(s, "none"))
+		*out = VM_AUDIO_NONE;
+	else if (!strcmp(s, "off"))
+		*out = VM_AUDIO_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *vm_audio_name(enum vm_audio a)
+{
+	return a == VM_AUDIO_PA ? "pa" : a == VM_AUDIO_NONE ? "none" : "off";
+}
+
 int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 			   struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -416,7 +483,7 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	fw = get_str(kf, G_VM, "firmware");
 	i = fw ? lookup(fw_names, G_N_ELEMENTS(fw_names), fw) : MACHINE_FW_AUTO;
 	if (i < 0) {
-		snprintf(err, errlen, "vm.conf: firmware '%s': use auto, bios or none", fw);
+		snprintf(err, errlen, "vm.conf: firmware '%s': use auto, bios, uefi or none", fw);
 		goto fail;
 	}
 	cfg->firmware = (enum machine_firmware)i;
@@ -469,6 +536,14 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	    get_on_off(kf, "usb", false, &cfg->usb, err, errlen) < 0)
 		goto fail;
 	{
+		g_autofree char *au = get_str(kf, G_VM, "audio");
+
+		if (vm_audio_parse(au ? au : "off", &cfg->audio) < 0) {
+			snprintf(err, errlen, "audio '%s': use pa, none or off", au);
+			goto fail;
+		}
+	}
+	{
 		g_autofree char *in = get_str(kf, G_VM, "input");
 
 		if (in && strcmp(in, "virtio") && strcmp(in, "ps2")) {
@@ -491,6 +566,12 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 		snprintf(err, errlen, "vm.conf: firmware=none boots a kernel directly: set kernel");
 		goto fail;
 	}
+	if (cfg->firmware == MACHINE_FW_UEFI && cfg->kernel) {
+		snprintf(err, errlen, "vm.conf: firmware=uefi does not boot a kernel directly yet: remove kernel or use firmware=bios");
+		goto fail;
+	}
+	if (cfg->firmware == MACHINE_FW_UEFI)
+		cfg->uefi_vars = g_build_filename(dir, VM_UEFI_VARS_FILE, NULL);
 
 	for (unsigned d = 0; d < VM_MAX_DISKS; d++) {
 		g_autofree char *group = g_strdup_printf("disk%u", d);
@@ -684,6 +765,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
 	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
 	set_opt(kf, G_VM, "usb", cfg->usb ? "on" : NULL);
+	set_opt(kf, G_VM, "audio", cfg->audio ? vm_audio_name(cfg->audio) : NULL);
 	set_opt(kf, G_VM, "input", cfg->input_ps2 ? "ps2" : NULL);
 	set_opt(kf, G_VM, "created", cfg->created);
 	if (cfg->kernel) {
@@ -798,7 +880,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 
 		if (!ok) {
 			snprintf(err, errlen, "%s '%s': use %s", key, v,
-				 !strcmp(key, "firmware") ? "auto, bios or none"
+				 !strcmp(key, "firmware") ? "auto, bios, uefi or none"
 				 : !strcmp(key, "boot") ? "default, disk or cdrom" : "none, sdl or auto");
 			return -EINVAL;
 		}
@@ -813,6 +895,14 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, G_VM, "vga", strcmp(v, "std") ? v : NULL);
 	} else if (!strcmp(key, "notes")) {
 		set_opt(kf, G_VM, "notes", *v ? v : NULL);
+	} else if (!strcmp(key, "audio")) {
+		enum vm_audio a;
+
+		if (vm_audio_parse(v, &a) < 0) {
+			snprintf(err, errlen, "audio '%s': use pa, none or off", v);
+			return -EINVAL;
+		}
+		set_opt(kf, G_VM, "audio", a ? v : NULL);
 	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump") ||
 		   !strcmp(key, "vmmouse") || !strcmp(key, "agents") ||
 		   !strcmp(key, "usb")) {
@@ -890,7 +980,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, usb, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, usb, audio, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}
@@ -908,6 +998,7 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 	out->cmdline = cfg->kernel ? (cfg->append ? cfg->append : VM_DEFAULT_APPEND) : NULL;
 	out->serial = serial;
 	out->firmware = cfg->firmware;
+	out->vars_path = cfg->firmware == MACHINE_FW_UEFI ? cfg->uefi_vars : NULL;
 	out->boot = cfg->boot;
 	out->sercon = !strcmp(cfg->display ? cfg->display : "none", "none");
 	out->no_vmmouse = !cfg->vmmouse;

@@ -32,6 +32,9 @@
 #define VM_DISK_FILE		"disk.qcow2"
 #define VM_SAVED_STATE_FILE	"saved.state"	/* `vivarium save`: devices, vCPUs */
 #define VM_SAVED_RAM_FILE	"saved.ram"	/* and memory (docs/machine-state.md) */
+#define VM_UEFI_VARS_FILE	"uefi-vars.fd"	/* firmware=uefi: OVMF's variable store */
+/* What a new variable store is copied from (Debian's ovmf package). */
+#define VM_UEFI_VARS_TEMPLATE	"/usr/share/OVMF/OVMF_VARS_4M.fd"
 /* The library is the user's alone: it holds disk images and the guest's
  * console output. */
 #define VM_DIR_MODE		0700
@@ -68,11 +71,18 @@ struct vm_config {
 	bool vmmouse;			/* vmmouse=on (default) | off */
 	bool agents;			/* agents=on (default) | off */
 	bool usb;			/* usb=on | off (default) */
+	/* audio=pa | none | off (the default, and for VMs made before): the
+	 * HDA sound card on PulseAudio, on the silent null backend, or no
+	 * card. */
+	enum vm_audio { VM_AUDIO_OFF = 0, VM_AUDIO_NONE, VM_AUDIO_PA } audio;
 	bool input_ps2;			/* input=ps2 | virtio (default) */
 	char *kernel, *initrd, *append;	/* direct boot; may be NULL */
 	struct vm_disk disk[VM_MAX_DISKS];
 	unsigned ndisks;
 	char *cdrom;			/* ISO path; may be NULL */
+	/* firmware=uefi: the folder's VM_UEFI_VARS_FILE (absolute; not a
+	 * vm.conf key); NULL otherwise. */
+	char *uefi_vars;
 	char *created;			/* ISO 8601, UTC */
 	/* [nic0]..[nic3], in order (a missing group ends nothing: the
 	 * cards keep their group's number as their index in the list). */
@@ -123,6 +133,11 @@ int vmlib_remove_tree(const char *path);
 
 /* ---- vm.conf ------------------------------------------------------------ */
 
+/* vm.conf's audio values: "pa", "none", "off" (0, or -EINVAL), and
+ * back. */
+int vm_audio_parse(const char *s, enum vm_audio *out);
+const char *vm_audio_name(enum vm_audio a);
+
 /* Parse @kf (the VM's folder @dir resolves relative paths).  -EINVAL + @err
  * for a missing or bad value ("vm.conf: memory '12Q' is not a size"). */
 int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
@@ -157,6 +172,15 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
  */
 void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 		       struct machine_config *out);
+
+/*
+ * vm_uefi_vars_create - give the VM in folder @dir its own UEFI variable
+ * store: a copy of VM_UEFI_VARS_TEMPLATE as @dir/VM_UEFI_VARS_FILE (mode
+ * 0600), written to a temporary name, fsync'ed and renamed, so a crash
+ * leaves either no store or a whole one.  An existing store is kept.
+ * Returns 1 if it made one, 0 if one was there, -errno with @err.
+ */
+int vm_uefi_vars_create(const char *dir, char *err, size_t errlen);
 
 /* Names for the enums, as written in vm.conf and JSON. */
 const char *vm_firmware_name(enum machine_firmware fw);

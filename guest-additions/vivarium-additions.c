@@ -34,7 +34,10 @@
 #include "ga.h"
 
 #define INFO_PERIOD_MS		5000
-#define RETRY_MOUNT_MS		30000
+/* A failed mount (9p not loaded yet early in boot, the device not probed)
+ * is tried again after 2 s, doubling to 30 s. */
+#define RETRY_MOUNT_MIN_MS	2000
+#define RETRY_MOUNT_MAX_MS	30000
 #define REOPEN_MIN_MS		1000
 #define REOPEN_MAX_MS		10000
 #define WRITE_TIMEOUT_MS	2000
@@ -50,6 +53,7 @@ struct agent {
 	unsigned nshares;
 	unsigned mount_failed;
 	long long next_mount_ms;
+	unsigned mount_backoff_ms;
 };
 
 static long long now_ms(void)
@@ -157,7 +161,8 @@ static void on_shares(void *opaque, const struct ga_share *s, unsigned n)
 	memcpy(a->share, s, n * sizeof(*s));
 	a->nshares = n;
 	a->mount_failed = ga_mount_shares(s, n, a->dry_run);
-	a->next_mount_ms = now_ms() + RETRY_MOUNT_MS;
+	a->mount_backoff_ms = RETRY_MOUNT_MIN_MS;
+	a->next_mount_ms = now_ms() + a->mount_backoff_ms;
 }
 
 static void on_display_size(void *opaque, unsigned w, unsigned h)
@@ -238,7 +243,9 @@ static void session(struct agent *a)
 		}
 		if (a->mount_failed && now >= a->next_mount_ms) {
 			a->mount_failed = ga_mount_shares(a->share, a->nshares, a->dry_run);
-			a->next_mount_ms = now + RETRY_MOUNT_MS;
+			a->mount_backoff_ms = a->mount_backoff_ms * 2 > RETRY_MOUNT_MAX_MS ?
+					      RETRY_MOUNT_MAX_MS : a->mount_backoff_ms * 2;
+			a->next_mount_ms = now + a->mount_backoff_ms;
 		}
 	}
 }

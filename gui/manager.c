@@ -9,6 +9,11 @@
  * window never waits; their one-line errors appear in the info bar.
  * Closing the window leaves running VMs running.
  *
+ * The dialogs (New VM, Settings, Snapshots: newvm.c, settings.c,
+ * snapshots.c) and Delete change the library through the same calls as
+ * the CLI (app/vmops.h, snaplib.h, clonelib.h); the model then hears the
+ * change from the library folder like any other.
+ *
  * Thumbnails: every THUMB_PERIOD_S while the window is shown, each running
  * VM whose row is in view is asked for a screenshot ("screenshot" with
  * "fd": a memfd of ours) on a worker thread, one at a time per VM; the PNG
@@ -29,11 +34,13 @@
 
 #include "ctl.h"
 
+#include "manager.h"
+#include "snaplib.h"
 #include "vmlist.h"
+#include "vmops.h"
 #include "vmproc.h"
 
 #define APP_ID		"org.vivarium.Manager"
-#define REQUEST_TIMEOUT_MS	10000
 #define THUMB_PERIOD_S		3
 #define THUMB_W			96	/* pixels; 4:3 */
 #define THUMB_H			72
@@ -44,11 +51,11 @@ enum { COL_NAME, COL_STATE, COL_OS, COL_ICON, COL_THUMB, NCOLS };
 /* The details pane: one row per fact. */
 enum {
 	D_NAME, D_STATE, D_OS, D_MEMORY, D_CPUS, D_FIRMWARE, D_DISPLAY,
-	D_DISKS, D_CDROM, D_NICS, D_SHARES, D_NOTES, D_ERROR, ND
+	D_DISKS, D_CDROM, D_NICS, D_SHARES, D_SNAPS, D_NOTES, D_ERROR, ND
 };
 static const char *const detail_names[ND] = {
 	"Name", "State", "Guest OS", "Memory", "vCPUs", "Firmware",
-	"Display", "Disks", "CD-ROM", "Network", "Shared folders", "Notes",
+	"Display", "Disks", "CD-ROM", "Network", "Shared folders", "Snapshots", "Notes",
 	"Last error",
 };
 
@@ -56,7 +63,8 @@ struct mgr {
 	GtkApplication *app;
 	GtkWidget *win, *tree, *info, *info_label;
 	GtkWidget *detail[ND], *detail_key[ND], *details_box, *empty;
-	GtkToolItem *b_start, *b_stop, *b_off, *b_pause, *b_reset, *b_console;
+	GtkToolItem *b_new, *b_start, *b_stop, *b_off, *b_pause, *b_reset, *b_console;
+	GtkToolItem *b_snap, *b_settings, *b_delete;
 	GtkListStore *store;
 	struct vm_list *list;
 	char *exe;			/* the vivarium binary, for vm_start() */
@@ -99,19 +107,37 @@ static const char *state_icon(const struct vm_item *it)
 	}
 }
 
-static void show_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static void show_error(const char *fmt, ...)
+static void show_message_v(bool error, const char *fmt, va_list ap)
 {
-	g_autofree char *msg = NULL;
-	va_list ap;
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
 
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
+	gtk_info_bar_set_message_type(GTK_INFO_BAR(M.info), error ? GTK_MESSAGE_ERROR : GTK_MESSAGE_INFO);
 	gtk_label_set_text(GTK_LABEL(M.info_label), msg);
 	gtk_widget_show(M.info);
 	gtk_info_bar_set_revealed(GTK_INFO_BAR(M.info), TRUE);
 }
+
+static void show_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void show_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	show_message_v(true, fmt, ap);
+	va_end(ap);
+}
+
+void mgr_message(bool error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	show_message_v(error, fmt, ap);
+	va_end(ap);
+}
+
+GtkWindow *mgr_window(void) { return M.win ? GTK_WINDOW(M.win) : NULL; }
+struct vm_list *mgr_list(void) { return M.list; }
 
 static char *selected_name(void)
 {
@@ -123,6 +149,21 @@ static char *selected_name(void)
 	if (gtk_tree_selection_get_selected(sel, &model, &it))
 		gtk_tree_model_get(model, &it, COL_NAME, &name, -1);
 	return name;
+}
+
+char *mgr_selected(void)
+{
+	return selected_name();
+}
+
+static bool find_row(const char *name, GtkTreeIter *out);
+
+void mgr_select(const char *name)
+{
+	GtkTreeIter it;
+
+	if (find_row(name, &it))
+		gtk_tree_selection_select_iter(gtk_tree_view_get_selection(GTK_TREE_VIEW(M.tree)), &it);
 }
 
 static bool find_row(const char *name, GtkTreeIter *out)
@@ -143,15 +184,24 @@ static bool find_row(const char *name, GtkTreeIter *out)
 
 /* ---- the details pane and the toolbar ------------------------------------------- */
 
-static char *file_size_text(const char *path)
+/* "2.0 GiB" */
+static char *human_size(uint64_t bytes)
 {
-	struct stat st;
-	char buf[32];
+	return g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+}
 
-	if (stat(path, &st) < 0)
-		return g_strdup_printf("%s (missing)", path);
-	return g_strdup_printf("%s (%s on disk)", path,
-			       vm_size_str((uint64_t)st.st_blocks * 512 & ~0xfffffull, buf, sizeof(buf)));
+/* "PATH: 16.0 GiB, 196.0 kB on disk" from the image's own header. */
+static char *disk_text(const char *path)
+{
+	uint64_t virt, used;
+	char err[256];
+	g_autofree char *vs = NULL, *us = NULL;
+
+	if (vm_disk_sizes(path, &virt, &used, err, sizeof(err)) < 0)
+		return g_strdup_printf("%s (%s)", path, access(path, F_OK) ? "missing" : "unreadable");
+	vs = human_size(virt);
+	us = human_size(used);
+	return g_strdup_printf("%s: %s, %s on disk", path, vs, us);
 }
 
 static void set_detail(unsigned i, const char *text)
@@ -197,7 +247,7 @@ static void update_details(void)
 	}
 	s = g_string_new(NULL);
 	for (unsigned i = 0; i < c->ndisks; i++) {
-		g_autofree char *f = file_size_text(c->disk[i].path);
+		g_autofree char *f = disk_text(c->disk[i].path);
 
 		g_string_append_printf(s, "%s%s, %s%s", i ? "\n" : "", f, vm_if_name(c->disk[i].bus),
 				       c->disk[i].readonly ? ", read-only" : "");
@@ -215,6 +265,18 @@ static void update_details(void)
 				       c->share[i].readonly ? " (read-only)" : "");
 	set_detail(D_SHARES, s->len ? s->str : NULL);
 	g_string_free(s, TRUE);
+	{
+		struct snap_index ix;
+		char err[256];
+
+		if (snap_load(it->name, &ix, err, sizeof(err)) < 0) {
+			set_detail(D_SNAPS, err);
+		} else {
+			snprintf(buf, sizeof(buf), "%u", ix.snaps->len);
+			set_detail(D_SNAPS, buf);
+		}
+		snap_index_clear(&ix);
+	}
 	set_detail(D_NOTES, c->notes);
 }
 
@@ -234,6 +296,10 @@ static void update_actions(void)
 	gtk_widget_set_sensitive(GTK_WIDGET(M.b_pause), up && !busy);
 	gtk_widget_set_sensitive(GTK_WIDGET(M.b_reset), up && !busy);
 	gtk_widget_set_sensitive(GTK_WIDGET(M.b_console), up);
+	/* Delete stays pressable on a running VM: it says why it refuses. */
+	gtk_widget_set_sensitive(GTK_WIDGET(M.b_delete), it && !busy);
+	gtk_widget_set_sensitive(GTK_WIDGET(M.b_settings), it && it->state != VM_STATE_BROKEN);
+	gtk_widget_set_sensitive(GTK_WIDGET(M.b_snap), it && !busy && it->state != VM_STATE_BROKEN);
 	gtk_tool_button_set_label(GTK_TOOL_BUTTON(M.b_pause), paused ? "_Resume" : "_Pause");
 	set_icon(M.b_pause, paused ? "media-playback-start" : "media-playback-pause");
 	gtk_widget_set_tooltip_text(GTK_WIDGET(M.b_pause), paused ? "Resume the VM (Ctrl+P)"
@@ -496,6 +562,71 @@ static void on_off(GtkToolButton *b, gpointer u) { run_job("stop", true); }
 static void on_console(GtkToolButton *b, gpointer u) { run_job("console-raise", false); }
 static void on_reset(GtkToolButton *b, gpointer u) { run_job("reset", false); }
 
+static void on_new(GtkToolButton *b, gpointer u) { newvm_open(); }
+
+static void on_settings(GtkToolButton *b, gpointer u)
+{
+	g_autofree char *name = selected_name();
+
+	if (name)
+		settings_open(name);
+}
+
+static void on_snapshots(GtkToolButton *b, gpointer u)
+{
+	g_autofree char *name = selected_name();
+
+	if (name)
+		snapshots_open(name);
+}
+
+static void on_delete_response(GtkDialog *d, gint response, gpointer data)
+{
+	char *name = data;
+	char err[1024];
+
+	gtk_widget_destroy(GTK_WIDGET(d));
+	/* vm_delete() checks everything again, under the VM's lock. */
+	if (response == GTK_RESPONSE_ACCEPT) {
+		if (vm_delete(name, NULL, NULL, err, sizeof(err)) < 0)
+			show_error("%s", err);
+		else
+			mgr_message(false, "Deleted VM '%s'", name);
+	}
+	g_free(name);
+}
+
+/* Refused at once (running, linked clones...) with the library's line;
+ * else a confirmation naming the VM.  Not gtk_dialog_run(): a nested main
+ * loop would hold the click (and an AT-SPI action) until it closes. */
+static void on_delete(GtkToolButton *b, gpointer u)
+{
+	g_autofree char *name = selected_name();
+	g_autofree char *dir = NULL;
+	GtkWidget *d, *del;
+	char err[1024];
+
+	if (!name || g_hash_table_contains(M.busy, name))
+		return;
+	gtk_info_bar_set_revealed(GTK_INFO_BAR(M.info), FALSE);
+	if (vm_delete_check(name, err, sizeof(err)) < 0) {
+		show_error("%s", err);
+		return;
+	}
+	dir = vmlib_vm_dir(name);
+	d = gtk_message_dialog_new(GTK_WINDOW(M.win), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+				   GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE, "Delete VM '%s'?", name);
+	gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(d),
+		"Its folder %s goes, disk images and snapshots included. This cannot be undone.", dir);
+	gtk_window_set_title(GTK_WINDOW(d), "Delete VM");
+	gtk_dialog_add_button(GTK_DIALOG(d), "_Cancel", GTK_RESPONSE_CANCEL);
+	del = gtk_dialog_add_button(GTK_DIALOG(d), "_Delete", GTK_RESPONSE_ACCEPT);
+	gtk_style_context_add_class(gtk_widget_get_style_context(del), "destructive-action");
+	gtk_dialog_set_default_response(GTK_DIALOG(d), GTK_RESPONSE_CANCEL);
+	g_signal_connect(d, "response", G_CALLBACK(on_delete_response), g_steal_pointer(&name));
+	gtk_widget_show_all(d);
+}
+
 static void on_pause(GtkToolButton *b, gpointer u)
 {
 	g_autofree char *name = selected_name();
@@ -599,6 +730,59 @@ static void set_accessible(GtkWidget *w, const char *name, const char *desc)
 		atk_object_set_description(a, desc);
 }
 
+void mgr_accessible(GtkWidget *w, const char *name, const char *desc)
+{
+	set_accessible(w, name, desc);
+}
+
+void mgr_refresh(void)
+{
+	update_details();
+	update_actions();
+}
+
+void mgr_form_row(GtkGrid *grid, int row, const char *label, GtkWidget *field)
+{
+	GtkWidget *l = gtk_label_new_with_mnemonic(label);
+
+	gtk_widget_set_halign(l, GTK_ALIGN_END);
+	gtk_label_set_mnemonic_widget(GTK_LABEL(l), field);
+	gtk_widget_set_hexpand(field, TRUE);
+	gtk_grid_attach(grid, l, 0, row, 1, 1);
+	gtk_grid_attach(grid, field, 1, row, 1, 1);
+}
+
+/* A box with an icon and a wrapping label, not a GtkInfoBar: GTK 3's info
+ * bar gives a label that wraps the height of one line (its second line
+ * is cut off). */
+GtkWidget *dialog_error_bar(GtkWidget **label)
+{
+	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
+	GtkWidget *icon = gtk_image_new_from_icon_name("dialog-error", GTK_ICON_SIZE_BUTTON);
+
+	*label = gtk_label_new("");
+	gtk_label_set_line_wrap(GTK_LABEL(*label), TRUE);
+	gtk_label_set_max_width_chars(GTK_LABEL(*label), 60);
+	gtk_label_set_xalign(GTK_LABEL(*label), 0);
+	gtk_label_set_selectable(GTK_LABEL(*label), TRUE);
+	gtk_style_context_add_class(gtk_widget_get_style_context(*label), "error");
+	gtk_widget_set_valign(icon, GTK_ALIGN_START);
+	gtk_box_pack_start(GTK_BOX(box), icon, FALSE, FALSE, 0);
+	gtk_box_pack_start(GTK_BOX(box), *label, TRUE, TRUE, 0);
+	gtk_widget_show(icon);
+	gtk_widget_show(*label);
+	/* The dialog's show_all leaves it hidden; dialog_error() shows it. */
+	gtk_widget_set_no_show_all(box, TRUE);
+	set_accessible(box, "Error", NULL);
+	return box;
+}
+
+void dialog_error(GtkWidget *bar, GtkWidget *label, const char *msg)
+{
+	gtk_label_set_text(GTK_LABEL(label), msg ? msg : "");
+	gtk_widget_set_visible(bar, msg != NULL);
+}
+
 static GtkWidget *build_list(void)
 {
 	GtkWidget *sw = gtk_scrolled_window_new(NULL, NULL);
@@ -668,7 +852,7 @@ static GtkWidget *build_details(void)
 		gtk_widget_set_no_show_all(M.detail_key[i], TRUE);
 	}
 	M.details_box = grid;
-	M.empty = gtk_label_new("No VM in the library yet: create one with\n'vivarium create NAME --cdrom FILE.iso'.");
+	M.empty = gtk_label_new("No VM in the library yet: create one with New (Ctrl+N).");
 	gtk_widget_set_no_show_all(M.empty, TRUE);
 	gtk_box_pack_start(GTK_BOX(box), grid, FALSE, FALSE, 0);
 	gtk_box_pack_start(GTK_BOX(box), M.empty, TRUE, TRUE, 0);
@@ -695,7 +879,7 @@ static void activate(GtkApplication *app, gpointer unused)
 	M.win = gtk_application_window_new(app);
 	gtk_window_set_title(GTK_WINDOW(M.win), "Vivarium");
 	gtk_window_set_icon_name(GTK_WINDOW(M.win), APP_ID);
-	gtk_window_set_default_size(GTK_WINDOW(M.win), 860, 520);
+	gtk_window_set_default_size(GTK_WINDOW(M.win), 1010, 600);
 	gtk_window_add_accel_group(GTK_WINDOW(M.win), ag);
 	vbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
 
@@ -703,6 +887,9 @@ static void activate(GtkApplication *app, gpointer unused)
 	gtk_toolbar_set_style(GTK_TOOLBAR(bar), GTK_TOOLBAR_BOTH_HORIZ);
 	gtk_toolbar_set_icon_size(GTK_TOOLBAR(bar), GTK_ICON_SIZE_SMALL_TOOLBAR);
 	set_accessible(bar, "Actions", NULL);
+	M.b_new = tool(bar, "_New", "list-add", "Create a new VM (Ctrl+N)",
+		       G_CALLBACK(on_new), ag, GDK_KEY_n, GDK_CONTROL_MASK);
+	gtk_toolbar_insert(GTK_TOOLBAR(bar), gtk_separator_tool_item_new(), -1);
 	M.b_start = tool(bar, "_Start", "media-playback-start", "Start the VM (Ctrl+Return)",
 			 G_CALLBACK(on_start), ag, GDK_KEY_Return, GDK_CONTROL_MASK);
 	M.b_stop = tool(bar, "S_top", "system-shutdown", "Press the VM's power button (Ctrl+H)",
@@ -713,8 +900,19 @@ static void activate(GtkApplication *app, gpointer unused)
 			 G_CALLBACK(on_pause), ag, GDK_KEY_p, GDK_CONTROL_MASK);
 	M.b_reset = tool(bar, "R_eset", "view-refresh", "Reset the VM, as its reset button (Ctrl+R)",
 			 G_CALLBACK(on_reset), ag, GDK_KEY_r, GDK_CONTROL_MASK);
+	/* The rarer two as icons (with tooltips and accessible names): all
+	 * ten buttons then fit the window's default width. */
+	gtk_tool_item_set_is_important(M.b_off, FALSE);
+	gtk_tool_item_set_is_important(M.b_reset, FALSE);
 	M.b_console = tool(bar, "_Console", "video-display", "Show the VM's console window (Ctrl+O)",
 			   G_CALLBACK(on_console), ag, GDK_KEY_o, GDK_CONTROL_MASK);
+	gtk_toolbar_insert(GTK_TOOLBAR(bar), gtk_separator_tool_item_new(), -1);
+	M.b_snap = tool(bar, "Snap_shots", "camera-photo", "Take, revert, delete and clone snapshots (Ctrl+T)",
+			G_CALLBACK(on_snapshots), ag, GDK_KEY_t, GDK_CONTROL_MASK);
+	M.b_settings = tool(bar, "Se_ttings", "preferences-system", "Change the VM's settings (Ctrl+E)",
+			    G_CALLBACK(on_settings), ag, GDK_KEY_e, GDK_CONTROL_MASK);
+	M.b_delete = tool(bar, "_Delete", "edit-delete", "Delete the VM and its disks (Delete)",
+			  G_CALLBACK(on_delete), ag, GDK_KEY_Delete, 0);
 	gtk_box_pack_start(GTK_BOX(vbox), bar, FALSE, FALSE, 0);
 
 	M.info = gtk_info_bar_new();

@@ -6,6 +6,7 @@
  * 3-8 (leaf 1), 3-8 (leaf 7), and AMD APM vol. 3 appendix E.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cpuid_internal.h"
@@ -195,6 +196,111 @@ static void set_topology(struct kvm_cpuid_entry2 *out, unsigned n,
 	}
 }
 
+/* XSAVE state components (SDM vol. 1 13.1, "XSAVE-Supported Features"),
+ * the CPUID feature each needs, and the legacy area + header every
+ * standard-format XSAVE area starts with. */
+#define XSAVE_LEGACY_HDR	576u	/* 512-byte legacy area + 64-byte header */
+
+struct xfeature_need {
+	unsigned bit;			/* state component */
+	uint32_t leaf, subleaf;
+	unsigned reg;
+	uint32_t feature;		/* CPUID bit that must be visible */
+};
+
+static const struct xfeature_need xfeature_needs[] = {
+	{ 2, 1, 0, ECX, 1u << 28 },	/* YMM_Hi128: AVX */
+	{ 3, 7, 0, EBX, 1u << 14 },	/* BNDREGS: MPX */
+	{ 4, 7, 0, EBX, 1u << 14 },	/* BNDCSR: MPX */
+	{ 5, 7, 0, EBX, 1u << 16 },	/* opmask: AVX-512F */
+	{ 6, 7, 0, EBX, 1u << 16 },	/* ZMM_Hi256: AVX-512F */
+	{ 7, 7, 0, EBX, 1u << 16 },	/* Hi16_ZMM: AVX-512F */
+	{ 9, 7, 0, ECX, 1u << 3 },	/* PKRU: PKU */
+	{ 17, 7, 0, EDX, 1u << 24 },	/* XTILECFG: AMX-TILE */
+	{ 18, 7, 0, EDX, 1u << 24 },	/* XTILEDATA: AMX-TILE */
+};
+
+#define CPUID_1_ECX_XSAVE	(1u << 26)
+#define XCR0_AVX_MASK		(1ull << 2)
+#define XCR0_AVX512_MASK	(7ull << 5)
+
+/*
+ * Leaf 0xd after the model's masks (SDM vol. 2A CPUID leaf 0DH, vol. 1
+ * 13.2): the XCR0 components in 0xd.0 EDX:EAX only where the features
+ * that use them are visible (AVX-512 state also needs AVX); sub-leaves of
+ * the others zeroed; EBX the size for XCR0's reset value (x87 only: 576,
+ * what KVM also computes and keeps updating as the guest sets XCR0); ECX
+ * the size for every component offered, from the sub-leaves' offsets
+ * and sizes.  Without XSAVE in leaf 1 the whole leaf reads zero.
+ */
+static void fix_xsave_leaf(struct kvm_cpuid_entry2 *out, unsigned n)
+{
+	struct kvm_cpuid_entry2 *l1 = hv_cpuid_find(out, n, 1, 0);
+	struct kvm_cpuid_entry2 *d0 = hv_cpuid_find(out, n, 0xd, 0);
+	uint64_t xcr0;
+	uint32_t max_size = XSAVE_LEGACY_HDR;
+
+	if (!d0)
+		return;
+	if (!l1 || !(l1->ecx & CPUID_1_ECX_XSAVE)) {
+		for (unsigned i = 0; i < n; i++)
+			if (out[i].function == 0xd)
+				out[i].eax = out[i].ebx = out[i].ecx =
+					out[i].edx = 0;
+		return;
+	}
+	xcr0 = (uint64_t)d0->edx << 32 | d0->eax;
+	for (unsigned i = 0; i < sizeof(xfeature_needs) / sizeof(xfeature_needs[0]); i++) {
+		const struct xfeature_need *x = &xfeature_needs[i];
+		struct kvm_cpuid_entry2 *f = hv_cpuid_find(out, n, x->leaf,
+							   x->subleaf);
+
+		if (!f || !(*reg_of(f, x->reg) & x->feature))
+			xcr0 &= ~(1ull << x->bit);
+	}
+	if (!(xcr0 & XCR0_AVX_MASK))
+		xcr0 &= ~XCR0_AVX512_MASK;
+	d0->eax = (uint32_t)xcr0;
+	d0->edx = (uint32_t)(xcr0 >> 32);
+	for (unsigned i = 0; i < n; i++) {
+		struct kvm_cpuid_entry2 *e = &out[i];
+
+		if (e->function != 0xd || e->index < 2 || e->index > 63)
+			continue;
+		/* Sub-leaves 2-62 of user components (ECX bit 0 clear). */
+		if (!(e->ecx & 1)) {
+			if (!(xcr0 & (1ull << e->index))) {
+				e->eax = e->ebx = e->ecx = e->edx = 0;
+				continue;
+			}
+			/* EAX size, EBX offset: both bounded by
+			 * the 32-bit size fields they add up to. */
+			if ((uint64_t)e->ebx + e->eax > max_size &&
+			    (uint64_t)e->ebx + e->eax <= UINT32_MAX)
+				max_size = e->ebx + e->eax;
+		}
+	}
+	d0->ebx = XSAVE_LEGACY_HDR;
+	d0->ecx = max_size;
+}
+
+/* AMD's CmpLegacy (0x80000001 ECX bit 1, APM vol. 3 E.4.2): with HTT, the
+ * logical processors of leaf 1 are cores.  Only meaningful with more than
+ * one vCPU. */
+static void fix_cmp_legacy(struct kvm_cpuid_entry2 *out, unsigned n,
+			   unsigned ncpus)
+{
+	struct kvm_cpuid_entry2 *l0 = hv_cpuid_find(out, n, 0, 0);
+	struct kvm_cpuid_entry2 *e = hv_cpuid_find(out, n, 0x80000001, 0);
+
+	if (!e)
+		return;
+	if (ncpus <= 1)
+		e->ecx &= ~CPUID_80000001_ECX_CMP_LEGACY;
+	else if (l0 && l0->ebx == 0x68747541)	/* "Auth"enticAMD */
+		e->ecx |= CPUID_80000001_ECX_CMP_LEGACY;
+}
+
 static void apply_masks(struct kvm_cpuid_entry2 *out, unsigned n,
 			const struct hv_cpu_model *model)
 {
@@ -253,5 +359,7 @@ int hv_cpuid_build(const struct kvm_cpuid_entry2 *in, unsigned n,
 			l1->ecx |= CPUID_1_ECX_TSC_DEADLINE;
 	}
 	apply_masks(out, k, model);
+	fix_xsave_leaf(out, k);
+	fix_cmp_legacy(out, k, ncpus);
 	return (int)k;
 }

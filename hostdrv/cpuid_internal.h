@@ -17,6 +17,7 @@
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR	(1u << 31)
 #define CPUID_1_EDX_HTT		(1u << 28)
+#define CPUID_80000001_ECX_CMP_LEGACY (1u << 1)
 
 /* Room the builder may need beyond the supported table: the leaf 0xb and
  * 0x1f topology subleaves it rewrites. */
@@ -26,8 +27,12 @@
  * hv_cpuid_build - the CPUID table of vCPU @apic_id out of @ncpus: @in
  * (@n entries of KVM_GET_SUPPORTED_CPUID) less @model's hidden bits, with
  * the APIC ID and topology filled in (leaf 1 EBX, leaves 4, 0xb, 0x1f,
- * 0x80000008, 0x8000001e), the hypervisor bit set, TSC-deadline set when
- * @tsc_deadline, and KVM's paravirtual leaves 0x40000000+ kept.
+ * 0x80000008, 0x8000001d, 0x8000001e, AMD CmpLegacy: one package of
+ * @ncpus cores, one thread each), the hypervisor bit set, TSC-deadline set
+ * when @tsc_deadline, leaf 0xd made consistent with the visible features
+ * (XCR0 components, sizes: SDM vol. 2A CPUID 0DH) and KVM's paravirtual
+ * leaves 0x40000000 (signature "KVMKVMKVM", max leaf) and 0x40000001
+ * (KVM_FEATURE_* such as CLOCKSOURCE2 and PV_EOI) kept as KVM reports them.
  * Writes at most @max entries to @out; returns the count or -ENOSPC.
  */
 int hv_cpuid_build(const struct kvm_cpuid_entry2 *in, unsigned n,

@@ -35,6 +35,12 @@ struct hv_vcpu;		/* one virtual CPU of a VM */
 int hv_open(const char *path, struct hv_system **out, char *err, size_t errlen);
 void hv_close(struct hv_system *sys);
 
+/* Where KVM keeps its EPT identity map (1 page) and real-mode TSS (3
+ * pages) on VMX: 16 KiB in the PCI hole, outside the PCI windows; the e820
+ * maps mark it reserved, as QEMU's do. */
+#define HV_KVM_PAGES_GPA	0xfeffc000ull
+#define HV_KVM_PAGES_SIZE	0x4000ull
+
 /*
  * hv_vm_create - create a VM in the split irqchip model: local APICs inside
  * KVM, PIC/IOAPIC/PIT emulated by the caller (HV_IOAPIC_PINS routes

@@ -14,10 +14,10 @@
 
 #include "kvm_internal.h"
 
-/* Where KVM keeps its real-mode TSS (3 pages) and EPT identity map (1 page)
- * on VMX: the 16 KiB just below the 4 GiB boundary's BIOS area. */
-#define HV_IDENTITY_MAP_GPA 0xfeffc000ull
-#define HV_TSS_GPA 0xfeffd000ull
+/* KVM's EPT identity map (1 page) then real-mode TSS (3 pages): the
+ * HV_KVM_PAGES_* range of hv.h. */
+#define HV_IDENTITY_MAP_GPA HV_KVM_PAGES_GPA
+#define HV_TSS_GPA (HV_KVM_PAGES_GPA + 0x1000ull)
 
 #define CAP(x) { #x, x }
 const struct hv_cap hv_caps[] = {

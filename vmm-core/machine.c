@@ -234,6 +234,8 @@ static int build(struct machine *m, char *err, size_t errlen)
 			    "test guest");
 	} else if (m->firmware == MACHINE_FW_BIOS) {
 		r = bios_load(m, err, errlen);
+	} else if (m->firmware == MACHINE_FW_UEFI) {
+		r = uefi_load(m, err, errlen);
 	} else if (!m->restore) {	/* its RAM would be replaced at once */
 		r = load_linux(m, err, errlen);
 	}
@@ -500,6 +502,14 @@ int machine_config_check(const struct machine_config *cfg, char *err,
 		snprintf(err, errlen, "nothing to boot: direct boot needs --kernel PATH");
 		return -EINVAL;
 	}
+	if (cfg->firmware == MACHINE_FW_UEFI && cfg->kernel_path) {
+		snprintf(err, errlen, "UEFI does not boot --kernel yet: boot a disk or CD-ROM, or use --firmware bios");
+		return -EINVAL;
+	}
+	if (cfg->vars_path && cfg->firmware != MACHINE_FW_UEFI) {
+		snprintf(err, errlen, "a UEFI variable store goes with --firmware uefi");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -519,6 +529,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 		return -ENOMEM;
 	}
 	m->cfg = *cfg;
+	m->vars_fd = -1;
 	m->firmware = cfg->firmware;
 	if (m->firmware == MACHINE_FW_AUTO)
 		m->firmware = cfg->kernel_path ? MACHINE_FW_NONE : MACHINE_FW_BIOS;
@@ -540,6 +551,11 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 	}
 	if (m->firmware == MACHINE_FW_BIOS && !cfg->hooks) {
 		r = bios_read_images(m, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	if (m->firmware == MACHINE_FW_UEFI && !cfg->hooks) {
+		r = uefi_read_images(m, err, errlen);
 		if (r < 0)
 			goto fail;
 	}
@@ -575,6 +591,8 @@ void machine_destroy(struct machine *m)
 	free(m->vga_rom);
 	if (m->bios)
 		munmap(m->bios, m->bios_len);
+	if (m->vars_fd >= 0)
+		close(m->vars_fd);
 	for (unsigned i = 0; i < MACHINE_MAX_DRIVES; i++)
 		blk_close(m->blk[i]);
 	pthread_cond_destroy(&m->ctl_cond);
@@ -632,6 +650,13 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 		/* Input thread lives across resets; no input is fine. */
 		if (chardev_start_input(m->cfg.serial, &sink, &m->lock) == 0)
 			m->input_started = true;
+	}
+	if (m->restore_kvmclock) {
+		/* Now, not when the state was read: the time the restore
+		 * took (the window, the sockets, the built hook) is not the
+		 * guest's, as QEMU sets it when the VM goes on running. */
+		hv_vm_set_clock(m->vm, m->restore_kvmclock);
+		m->restore_kvmclock = 0;
 	}
 	pthread_mutex_lock(&m->ctl);
 	m->arrived = 0;

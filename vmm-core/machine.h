@@ -50,6 +50,7 @@ enum machine_firmware {
 	MACHINE_FW_AUTO = 0,	/* direct Linux boot with a kernel, else BIOS */
 	MACHINE_FW_NONE,	/* direct Linux boot (needs kernel_path) */
 	MACHINE_FW_BIOS,	/* SeaBIOS; with a kernel, through fw_cfg */
+	MACHINE_FW_UEFI,	/* OVMF: code and variable store as CFI flash */
 };
 
 enum machine_boot {
@@ -103,6 +104,8 @@ struct machine_share {
 
 #define MACHINE_MAX_SHARES 4
 
+struct audio_backend;
+
 struct machine_config {
 	uint64_t ram_size;		/* bytes, multiple of 1 MiB */
 	unsigned ncpus;			/* 1..MACHINE_MAX_CPUS */
@@ -115,7 +118,14 @@ struct machine_config {
 	const char *kvm_path;		/* NULL: /dev/kvm */
 	const struct machine_boot_hooks *hooks;	/* NULL: Linux boot */
 	enum machine_firmware firmware;
-	const char *bios_path;		/* NULL: Debian's SeaBIOS bios-256k.bin */
+	/* The firmware image: NULL: Debian's SeaBIOS bios-256k.bin, or with
+	 * MACHINE_FW_UEFI OVMF's code, /usr/share/OVMF/OVMF_CODE_4M.fd. */
+	const char *bios_path;
+	/* MACHINE_FW_UEFI: the VM's own variable store (a copy of
+	 * OVMF_VARS_4M.fd), opened read-write and written back as the guest
+	 * changes variables; NULL: a copy of Debian's template in memory
+	 * (kept across guest resets, lost when the machine is destroyed). */
+	const char *vars_path;
 	struct machine_drive drive[MACHINE_MAX_DRIVES];
 	unsigned ndrives;
 	enum machine_boot boot;
@@ -154,6 +164,11 @@ struct machine_config {
 	 * tablet and keyboard on its ports 1 and 2; the console routes to
 	 * them while the guest's driver polls them.  Off by default. */
 	bool usb;
+	/* Sound: an Intel HDA controller at 00:1b.0 (audio/hda.h) with a
+	 * duplex codec, on this host side (audio/audio.h), which the caller
+	 * made and frees after the machine (it outlives resets).  NULL: no
+	 * sound card. */
+	struct audio_backend *audio;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be

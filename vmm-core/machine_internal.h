@@ -40,6 +40,7 @@ struct blk;
 #define COM1_BASE	0x3f8
 #define MEM_SLOT_BIOS	8		/* after the RAM slots */
 #define MEM_SLOT_VRAM	9		/* the VGA's BAR0 */
+#define MEM_SLOT_VARS	10		/* OVMF's variable store (pflash) */
 #define VIRTIO_BLK_SLOT	5		/* first PCI slot of virtio-blk disks */
 #define VIRTIO_KBD_SLOT	0x0d		/* the virtio keyboard */
 #define VIRTIO_TABLET_SLOT 0x0e		/* the virtio tablet */
@@ -47,6 +48,7 @@ struct blk;
 #define VIRTIO_SERIAL_SLOT 0x0f		/* virtio-serial (virtio-console) */
 #define VIRTIO_9P_SLOT	0x14		/* first PCI slot of the shared folders */
 #define XHCI_SLOT	0x18		/* the xHCI USB controller */
+#define HDA_SLOT	0x1b		/* the Intel HDA sound card (ICH6's slot) */
 
 enum run_state { RUN_RUNNING, RUN_PAUSED, RUN_STOPPING };
 enum run_end { END_NONE, END_STOP, END_RESET, END_RESTORE };
@@ -71,9 +73,14 @@ struct machine {
 	struct hv_system *hv;
 	uint8_t *kernel, *initrd;
 	size_t kernel_len, initrd_len;
-	enum machine_firmware firmware;	/* resolved: NONE or BIOS */
+	enum machine_firmware firmware;	/* resolved: NONE, BIOS or UEFI */
 	uint8_t *bios;			/* the flash image, page-aligned mmap */
 	size_t bios_len;
+	/* UEFI: the variable store's file (read-write, open for the machine's
+	 * life): cfg->vars_path, or a memfd holding Debian's template. */
+	int vars_fd;
+	size_t vars_len;
+	struct mem_slot_hv code_slot, vars_slot;	/* the two flashes */
 	uint8_t *linuxboot;		/* option ROM for --kernel via the BIOS */
 	size_t linuxboot_len;
 	uint8_t *vga_rom;		/* the VGA BIOS (with firmware only) */
@@ -118,12 +125,14 @@ struct machine {
 		struct acpi_pm *pm;
 		struct debugport *dbg;
 		struct fw_cfg *fw_cfg;
+		struct pflash *code, *vars;		/* UEFI only */
 		struct piix_ide *ide;
 		struct virtio_blk *vblk[MACHINE_MAX_DRIVES];
 		struct vga *vga;
 		struct virtio_gpu *vgpu;
 		struct virtio_input *vkbd, *vtablet;	/* NULL: left out */
 		struct xhci *xhci;			/* NULL: no USB */
+		struct hda *hda;			/* NULL: no sound */
 	} dev;
 	/* The console's adapter switch (machine.c), under the device lock:
 	 * virtio-gpu shows now (else the VGA), and the size the host last
@@ -155,6 +164,9 @@ struct machine {
 	unsigned save_gen, saved;	/* vCPU save requests and answers (ctl) */
 	struct statefile *restore;	/* the next build loads it; then freed */
 	char *restore_ram;		/* its memory file */
+	/* The saved kvmclock (ns; 0: none), set just before the vCPUs run:
+	 * the guest's clock must not count the restore's own time. */
+	uint64_t restore_kvmclock;
 	/* Drive images the next rebuild opens instead (NULL: unchanged);
 	 * g_malloc'ed, and then kept as the drives' paths. */
 	char *swap_path[MACHINE_MAX_DRIVES];
@@ -242,6 +254,17 @@ struct acpi_config pc_acpi_config(const struct machine *m);
 int bios_read_images(struct machine *m, char *err, size_t errlen);
 /* After the devices exist: map the flash, fill CMOS and fw_cfg. */
 int bios_load(struct machine *m, char *err, size_t errlen);
+/* The CMOS bytes and fw_cfg items SeaBIOS and OVMF both read. */
+void bios_cmos(struct machine *m);
+int bios_fw_cfg(struct machine *m, char *err, size_t errlen);
+
+/* ---- boot/uefi.c ------------------------------------------------------- */
+
+/* In machine_create(): read OVMF's code image and open the variable store
+ * (cfg->vars_path, or read Debian's template). */
+int uefi_read_images(struct machine *m, char *err, size_t errlen);
+/* After the devices exist: the two flashes below 4 GiB, CMOS, fw_cfg. */
+int uefi_load(struct machine *m, char *err, size_t errlen);
 
 /* ---- machine_usb.c --------------------------------------------------- */
 

@@ -539,8 +539,7 @@ int machine_state_apply(struct machine *m, char *err, size_t errlen)
 		return r;
 	/* Device deadlines are in the saved clock's time. */
 	vclock_set(&m->clock, vclock_ns);
-	if (kvmclock)
-		hv_vm_set_clock(m->vm, kvmclock);
+	m->restore_kvmclock = kvmclock;	/* run_once() sets it */
 	pthread_mutex_lock(&m->lock);
 	for (unsigned i = 0; i < m->devices.n; i++) {
 		const struct device_ops *ops = m->devices.dev[i].ops;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "mem.h"
 
+#include "hv.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -122,6 +124,8 @@ unsigned guest_mem_e820(const struct guest_mem *mem, struct e820_entry *out,
 	if (low > MEM_HIGH_START)
 		n = add(out, n, max, MEM_HIGH_START, low - MEM_HIGH_START,
 			E820_RAM);
+	n = add(out, n, max, HV_KVM_PAGES_GPA, HV_KVM_PAGES_SIZE,
+		E820_RESERVED);
 	if (mem->nregions > 2)
 		n = add(out, n, max, mem->region[2].gpa, mem->region[2].size,
 			E820_RAM);

@@ -73,8 +73,8 @@ struct e820_entry {
 
 /*
  * The e820 map of @mem: RAM [0, EBDA), reserved [EBDA, 1 MiB) holding the
- * BIOS area and ACPI tables, RAM above 1 MiB up to the hole, RAM above
- * 4 GiB.  Fills up to @max entries sorted by address; returns the count.
+ * BIOS area and ACPI tables, RAM above 1 MiB up to the hole, KVM's pages
+ * in the hole reserved (HV_KVM_PAGES_GPA, 16 KiB), RAM above 4 GiB.  Fills up to @max entries sorted by address; returns the count.
  */
 unsigned guest_mem_e820(const struct guest_mem *mem, struct e820_entry *out,
 			unsigned max);

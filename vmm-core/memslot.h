@@ -22,6 +22,11 @@ struct mem_slot_ops {
 	 * Returns 0 or -errno. */
 	int (*map)(void *opaque, uint64_t gpa, uint64_t size, void *hva,
 		   bool dirty_log);
+	/* Map @size bytes at @hva read-only at @gpa: reads run at memory
+	 * speed, writes exit as MMIO (a flash in read-array mode).  NULL
+	 * for slots that never need it.  Returns 0 or -errno. */
+	int (*map_readonly)(void *opaque, uint64_t gpa, uint64_t size,
+			    void *hva);
 	/* Remove the mapping placed at @gpa.  Returns 0 or -errno. */
 	int (*unmap)(void *opaque, uint64_t gpa);
 	/* Fetch and clear the dirty log: bit i of @bitmap set means the guest

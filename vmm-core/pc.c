@@ -37,6 +37,7 @@
 #include "virtio/virtio_console.h"
 #include "virtio/virtio_input.h"
 #include "usb/xhci.h"
+#include "audio/hda.h"
 #include "virtio/virtio_net.h"
 
 #define COM1_IRQ	4
@@ -451,11 +452,28 @@ static int add_usb(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* The HDA sound card on the program's audio backend (--audio). */
+static int add_audio(struct machine *m, char *err, size_t errlen)
+{
+	struct hda_config hc = {
+		.pci = m->dev.pci, .devfn = HDA_SLOT << 3, .mem = &m->mem,
+		.timers = m->timers, .backend = m->cfg.audio,
+	};
+
+	if (!m->cfg.audio)
+		return 0;
+	m->dev.hda = hda_new(&hc, err, errlen);
+	if (!m->dev.hda)
+		return -EINVAL;
+	TRY(device_table_add(&m->devices, &hda_device_ops, m->dev.hda), "hda");
+	return 0;
+}
+
 /* The fixed devices (vmmouse, virtio-gpu included), fw_cfg, a virtio-blk
  * per drive, the NICs, the virtio keyboard and tablet, virtio-serial and
- * the shares, the xHCI at the most. */
+ * the shares, the xHCI and the HDA at the most. */
 _Static_assert(DEVICE_TABLE_MAX >= 17 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS +
-	       2 + MACHINE_MAX_SHARES + 1,
+	       2 + MACHINE_MAX_SHARES + 2,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -543,6 +561,8 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 		r = add_virtio_input(m, err, errlen);
 	if (r == 0)
 		r = add_usb(m, err, errlen);
+	if (r == 0)
+		r = add_audio(m, err, errlen);
 	if (r < 0)
 		return r;
 	/* Under the device lock: a backend's thread (alive across resets)
@@ -605,5 +625,7 @@ struct acpi_config pc_acpi_config(const struct machine *m)
 		.reset_port = ACPI_RESET_PORT,
 		.reset_value = ACPI_RESET_VALUE,
 		.pci_hole_start = guest_mem_low_end(&m->mem),
+		.ram_top = m->mem.nregions > 2 ? m->mem.region[2].gpa +
+						 m->mem.region[2].size : 0,
 	};
 }

@@ -141,7 +141,7 @@ static int setup_bsp(struct machine *m, struct hv_vcpu *vcpu)
 		return m->cfg.hooks->setup_bsp
 			       ? m->cfg.hooks->setup_bsp(m, vcpu, m->cfg.hooks->opaque)
 			       : 0;
-	if (m->firmware == MACHINE_FW_BIOS)
+	if (m->firmware == MACHINE_FW_BIOS || m->firmware == MACHINE_FW_UEFI)
 		return 0;	/* the reset state: F000:FFF0, the flash's vector */
 	memset(&regs, 0, sizeof(regs));
 	r = hv_vcpu_get_sregs(vcpu, &sregs);

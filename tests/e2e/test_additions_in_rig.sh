@@ -110,6 +110,12 @@ until status | tr -d ' ' | grep -q '"addresses":\["10.0.2.15"' || [ $n -gt 90 ];
 done
 echo "GA-BOOT2 $(status)"
 $viv show ga | grep -iE "^ *(guest|ip):" | sed 's/^/GA-SHOW: /'
+# (early in boot the agent may find 9p not loaded yet: it tries again
+# after 2 s, then 4, 8...)
+n=0
+until tail -n +"$((m2 + 1))" "$log" | grep -q "share hostshare mounted at /srv/hostshare" || [ $n -gt 60 ]; do
+	sleep 1; n=$((n + 1))
+done
 run mounted 60 "grep ' /srv/hostshare ' /proc/mounts && cat /srv/hostshare/hello"
 run running 20 "ps -o pid,args | grep '[v]ivarium-additions'"
 

@@ -155,6 +155,33 @@ v show t2
 check '[ "$rc" -eq 0 ] && [ "$(mode "$vms")" = 700 ] && [ "$(mode "$vms/t2")" = 700 ] && grep -q "made it 0700" <<<"$err"' \
 	"a library found 0755 is made 0700, with a warning ($(mode "$vms") $(mode "$vms/t2"): $err)"
 
+echo "# UEFI: each VM's variable store"
+if [ -r /usr/share/OVMF/OVMF_VARS_4M.fd ]; then
+	v create u1 --firmware uefi --memory 32M
+	check '[ "$rc" -eq 0 ] && cmp -s "$vms/u1/uefi-vars.fd" /usr/share/OVMF/OVMF_VARS_4M.fd &&
+		[ "$(mode "$vms/u1/uefi-vars.fd")" = 600 ] && grep -q "^firmware=uefi" "$vms/u1/vm.conf"' \
+		"create --firmware uefi: firmware=uefi, OVMF_VARS_4M.fd copied to uefi-vars.fd (600)"
+	refuse "create --firmware uefi --kernel" create bad --firmware uefi --kernel "$kernel"
+	v create u2 --memory 32M --firmware bios
+	v edit u2 firmware=uefi
+	check '[ "$rc" -eq 0 ] && [ -f "$vms/u2/uefi-vars.fd" ] && grep -q "bios -> uefi" <<<"$out" &&
+		grep -q "EFI system partition" <<<"$out"' \
+		"edit firmware=uefi of a BIOS VM makes its store and says what the switch means"
+	# A variable the guest set (a changed byte) survives a switch and back.
+	printf 'x' | dd of="$vms/u2/uefi-vars.fd" bs=1 seek=100 conv=notrunc 2>/dev/null
+	sum=$(sha256sum <"$vms/u2/uefi-vars.fd")
+	v edit u2 firmware=bios
+	check '[ "$rc" -eq 0 ] && grep -q "stays" <<<"$out"' "edit firmware=bios keeps the store, and says so"
+	v edit u2 firmware=uefi
+	check '[ "$(sha256sum <"$vms/u2/uefi-vars.fd")" = "$sum" ] && grep -q "kept from before" <<<"$out"' \
+		"back to uefi: the same store (the guest's variables kept)"
+	v clone u2 u3
+	check '[ "$rc" -eq 0 ] && cmp -s "$vms/u2/uefi-vars.fd" "$vms/u3/uefi-vars.fd"' "a clone gets a copy of the store"
+	for n in u1 u2 u3; do "$viv" delete "$n" --yes >/dev/null 2>&1; done
+else
+	echo "# no /usr/share/OVMF/OVMF_VARS_4M.fd (Debian's ovmf): skipped"
+fi
+
 echo "# bad input"
 conf_sum=$(sha256sum "$vms/t1/vm.conf")
 refuse "create of an existing name" create t1 --kernel "$kernel"

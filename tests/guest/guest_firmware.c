@@ -98,6 +98,8 @@ static void test_post_without_disks(void)
 	CHECK(buffer_has(&r, r.dbg, "Running on KVM"));
 	CHECK(buffer_has(&r, r.dbg, "Moving pm_base to 0x600"));
 	CHECK(buffer_has(&r, r.dbg, "qemu/e820: addr 0x0000000000000000 len 0x0000000010000000 [RAM]"));
+	/* KVM's pages reserved in the map SeaBIOS hands the OS */
+	CHECK(buffer_has(&r, r.dbg, "00000000feffc000 - 00000000ff000000 = 2 RESERVED"));
 	CHECK(buffer_has(&r, r.dbg, "PIIX3/PIIX4 init: elcr=00 0c"));
 	CHECK(buffer_has(&r, r.dbg, "Found 2 cpu(s)"));
 	/* Our tables, placed by etc/table-loader, parsed by SeaBIOS: it

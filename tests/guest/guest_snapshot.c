@@ -6,7 +6,8 @@
  * saves the running machine, changes the devices and the counter, and
  * reverts: right after the rebuild, before the guest ran a single
  * instruction more, the counter holds its saved value (a boot would show
- * 0), the device registers are back, and the guest counts on from there.  The same
+ * 0), the device registers are back (the HDA sound card's, on the silent
+ * backend, too), and the guest counts on from there.  The same
  * state also starts a new machine.  Corrupt and foreign state files are
  * refused with the VM untouched.
  */
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audio/audio.h"
 #include "bus.h"
 #include "check.h"
 #include "guestlib.h"
@@ -135,12 +137,63 @@ static void port_out(struct machine *m, uint16_t port, uint8_t v)
 	pthread_mutex_unlock(machine_lock(m));
 }
 
+/* The HDA at 00:1b.0 (audio/hda.h): config space through 0xcf8/0xcfc,
+ * its BAR 0 mapped at HDA_BAR, registers through the machine's MMIO. */
+#define HDA_BAR		0xfebf0000u
+#define HDA_CFG(reg)	(0x80000000u | 0x1bu << 11 | (reg))
+
+static uint32_t cfg_in(struct machine *m, uint32_t addr)
+{
+	int claimed;
+	uint32_t v;
+
+	pthread_mutex_lock(machine_lock(m));
+	bus_write(machine_pio(m), 0xcf8, addr, 4, &claimed);
+	v = (uint32_t)bus_read(machine_pio(m), 0xcfc, 4, &claimed);
+	pthread_mutex_unlock(machine_lock(m));
+	return v;
+}
+
+static void cfg_out(struct machine *m, uint32_t addr, uint32_t v)
+{
+	int claimed;
+
+	pthread_mutex_lock(machine_lock(m));
+	bus_write(machine_pio(m), 0xcf8, addr, 4, &claimed);
+	bus_write(machine_pio(m), 0xcfc, v, 4, &claimed);
+	pthread_mutex_unlock(machine_lock(m));
+}
+
+static uint32_t hda_in(struct machine *m, unsigned off)
+{
+	int claimed;
+	uint32_t v;
+
+	pthread_mutex_lock(machine_lock(m));
+	v = (uint32_t)bus_read(machine_mmio(m), HDA_BAR + off, 4, &claimed);
+	pthread_mutex_unlock(machine_lock(m));
+	return v;
+}
+
+static void hda_out(struct machine *m, unsigned off, uint32_t v)
+{
+	int claimed;
+
+	pthread_mutex_lock(machine_lock(m));
+	bus_write(machine_mmio(m), HDA_BAR + off, v, 4, &claimed);
+	pthread_mutex_unlock(machine_lock(m));
+}
+
 /* PIT read-back of counter 0's status: mode, access mode, BCD (bits 0-5). */
 static uint8_t pit0_status(struct machine *m)
 {
 	port_out(m, 0x43, 0xe2);
 	return port_in(m, 0x40) & 0x3f;
 }
+
+/* The sound card too (on the silent backend), so that its state goes
+ * through the machine's save, revert and restore. */
+static struct audio_backend *null_audio;
 
 static int start(struct runner *r, uint64_t ram, const char *state,
 		 const char *mem)
@@ -149,6 +202,10 @@ static int start(struct runner *r, uint64_t ram, const char *state,
 		.ram_size = ram, .ncpus = 1, .hooks = &hooks,
 		.built = built, .built_opaque = &r->m,
 	};
+
+	if (!null_audio)
+		null_audio = audio_null_new();
+	cfg.audio = null_audio;
 
 	memset(r, 0, sizeof(*r));
 	memset((void *)built_counter, 0, sizeof(built_counter));
@@ -211,6 +268,16 @@ static void test_save_revert(void)
 	port_out(r.m, 0x3ff, 0x5a);
 	CHECK_EQ(pit0_status(r.m), 0x34);
 	CHECK_EQ(port_in(r.m, 0x3ff), 0x5a);
+	/* The sound card: out of reset, interrupts enabled, a CORB base. */
+	CHECK_EQ(cfg_in(r.m, HDA_CFG(0)), 0x26688086);
+	cfg_out(r.m, HDA_CFG(0x10), HDA_BAR);
+	cfg_out(r.m, HDA_CFG(0x14), 0);
+	cfg_out(r.m, HDA_CFG(0x04), 0x6);	/* memory, bus master */
+	hda_out(r.m, 0x08, 1);			/* GCTL.CRST */
+	hda_out(r.m, 0x20, 0xc0000003);		/* INTCTL */
+	hda_out(r.m, 0x40, 0x123400);		/* CORBLBASE */
+	CHECK_EQ(hda_in(r.m, 0x00) & 0xffff, 0x1101);	/* GCAP */
+	CHECK_EQ(hda_in(r.m, 0x20), 0xc0000003);
 	CHECK_EQ(machine_save(r.m, state, mem, &st, err, sizeof(err)), 0);
 	printf("    saved: pause %.1f ms, memory %.1f MiB of which %.1f KiB written in %.1f ms\n",
 	       st.pause_ns / 1e6, st.ram_bytes / 1048576.0, st.ram_data_bytes / 1024.0,
@@ -223,6 +290,8 @@ static void test_save_revert(void)
 	port_out(r.m, 0x3ff, 0xa5);
 	port_out(r.m, 0x43, 0x30);	/* counter 0: mode 0 */
 	CHECK_EQ(pit0_status(r.m), 0x30);
+	hda_out(r.m, 0x20, 0);
+	hda_out(r.m, 0x40, 0);
 	*counter_ptr(r.m) = HUGE_COUNT;
 	CHECK_EQ(machine_revert(r.m, state, mem, err, sizeof(err)), 0);
 	for (int i = 0; i < 1000 && built_boots < 2; i++)
@@ -236,6 +305,9 @@ static void test_save_revert(void)
 	CHECK(c >= saved && c < HUGE_COUNT);
 	CHECK_EQ(port_in(r.m, 0x3ff), 0x5a);
 	CHECK_EQ(pit0_status(r.m), 0x34);
+	CHECK_EQ(hda_in(r.m, 0x20), 0xc0000003);	/* the HDA's registers too */
+	CHECK_EQ(hda_in(r.m, 0x40), 0x123400);
+	CHECK_EQ(hda_in(r.m, 0x08) & 1, 1);
 	CHECK(wait_count(r.m, c + 1000, HUGE_COUNT));
 	CHECK_EQ(machine_boot_count(r.m), 2);
 	CHECK(!r.done);

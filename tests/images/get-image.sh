@@ -9,10 +9,13 @@
 #
 # KIND:
 #   grub-iso          mk-grub-iso.sh            (GRUB menu on a CD)
+#   grub-efi-iso      mk-grub-iso.sh --efi      (the menu, GRUB for UEFI)
 #   grub-iso-kbd      mk-grub-iso.sh --at-keyboard (the same, GRUB reading
 #                     the PS/2 keyboard itself instead of through the BIOS)
 #   grub-disk         mk-grub-disk.sh           (GRUB menu on a disk)
 #   grub-disk-linux   mk-grub-disk.sh --linux   (GRUB + Linux on a disk)
+#   isolinux-iso      mk-isolinux-iso.sh        (ISOLINUX + memtest86+ on a
+#                     CD, laid out as Debian's installer ISOs are)
 #
 # Prints the image's path on stdout (progress goes to stderr).  The image is
 # shared: copy it before letting a guest write to it.  Images live in
@@ -52,9 +55,11 @@ file_id() {
 case $kind in
 grub-iso) builder=("$here/mk-grub-iso.sh"); ext=iso ;;
 grub-iso-kbd) builder=("$here/mk-grub-iso.sh" --at-keyboard); ext=iso ;;
+grub-efi-iso) builder=("$here/mk-grub-iso.sh" --efi); ext=iso ;;
 grub-disk) builder=("$here/mk-grub-disk.sh"); ext=img ;;
 grub-disk-linux) builder=("$here/mk-grub-disk.sh" --linux); ext=img ;;
-*) die "unknown image kind '$kind' (grub-iso, grub-iso-kbd, grub-disk, grub-disk-linux)" ;;
+isolinux-iso) builder=("$here/mk-isolinux-iso.sh"); ext=iso ;;
+*) die "unknown image kind '$kind' (grub-iso, grub-iso-kbd, grub-efi-iso, grub-disk, grub-disk-linux, isolinux-iso)" ;;
 esac
 
 key=$(
@@ -62,9 +67,15 @@ key=$(
 		echo "$kind"
 		cat "${builder[0]}" "$here/lib.sh" "$here/../rig/lib.sh"
 		file_id "$GRUB_PC_DIR/moddep.lst" "$GRUB_PC_DIR/kernel.img" "$GRUB_PC_DIR/boot.img"
+		[ "$kind" = grub-efi-iso ] && file_id "$GRUB_EFI_DIR/moddep.lst" "$GRUB_EFI_DIR/kernel.img"
 		grub-mkimage --version 2>&1 || true
 		case $kind in
 		grub-iso*) xorriso -version 2>&1 | head -n1 || true ;;
+		isolinux-iso)
+			xorriso -version 2>&1 | head -n1 || true
+			file_id /usr/lib/ISOLINUX/isolinux.bin \
+				/usr/lib/syslinux/modules/bios/ldlinux.c32 \
+				/boot/memtest86+x64.bin ;;
 		*) mkfs.ext4 -V 2>&1 | head -n1 || true ;;
 		esac
 		if [ "$kind" = grub-disk-linux ]; then

@@ -10,6 +10,11 @@
 
 # GRUB for BIOS machines (grub-pc-bin).
 GRUB_PC_DIR=/usr/lib/grub/i386-pc
+# GRUB for UEFI machines (grub-efi-amd64-bin).
+GRUB_EFI_DIR=/usr/lib/grub/x86_64-efi
+# OVMF (Debian's ovmf): the code image and the variable store template.
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
 
 # What the GRUB test guests print, for the tests to look for.  The menu
 # entries are drawn by GRUB's menu on every terminal, COM1 included.

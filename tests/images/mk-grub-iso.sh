@@ -4,7 +4,7 @@
 # mk-grub-iso.sh - a bootable El Torito CD image holding only a GRUB menu.
 #
 # Usage:
-#   tests/images/mk-grub-iso.sh OUT.iso
+#   tests/images/mk-grub-iso.sh [--at-keyboard] [--efi] OUT.iso
 #
 # The ISO boots GRUB for BIOS (grub-mkrescue, i386-pc only).  Its grub.cfg
 # prints "VIVARIUM-GRUB-CFG medium=cdrom" and draws a menu with the entries
@@ -17,7 +17,12 @@
 # the menu needs, no locales, fonts or themes.  Modules are not compressed
 # (decompressing them in the guest would cost more than reading them).
 #
-# Needs: grub-pc-bin, grub-common, xorriso.  Runs as any user.
+# --efi: GRUB for UEFI instead (grub-efi-amd64-bin, x86_64-efi; mtools for
+# the ISO's EFI system partition image), booted by OVMF from the CD's
+# El Torito EFI entry: \EFI\BOOT\BOOTX64.EFI.
+#
+# Needs: grub-pc-bin (or grub-efi-amd64-bin), grub-common, xorriso.  Runs as
+# any user.
 
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,13 +42,24 @@ if [ "${1:-}" = --at-keyboard ]; then
 	kbd=1
 	shift
 fi
-[ $# -eq 1 ] || die "usage: mk-grub-iso.sh [--at-keyboard] OUT.iso"
+grub_dir=$GRUB_PC_DIR
+if [ "${1:-}" = --efi ]; then
+	grub_dir=$GRUB_EFI_DIR
+	shift
+fi
+[ $# -eq 1 ] || die "usage: mk-grub-iso.sh [--at-keyboard] [--efi] OUT.iso"
 out=$1
 
 command -v grub-mkrescue >/dev/null || die "grub-mkrescue not found (apt-get install grub-common)"
 command -v xorriso >/dev/null || die "xorriso not found (apt-get install xorriso)"
-[ -f "$GRUB_PC_DIR/eltorito.img" ] || [ -f "$GRUB_PC_DIR/cdboot.img" ] ||
-	die "no GRUB for BIOS in $GRUB_PC_DIR (apt-get install grub-pc-bin)"
+if [ "$grub_dir" = "$GRUB_EFI_DIR" ]; then
+	[ -f "$GRUB_EFI_DIR/kernel.img" ] ||
+		die "no GRUB for UEFI in $GRUB_EFI_DIR (apt-get install grub-efi-amd64-bin)"
+	command -v mformat >/dev/null || die "mformat not found (apt-get install mtools)"
+else
+	[ -f "$GRUB_PC_DIR/eltorito.img" ] || [ -f "$GRUB_PC_DIR/cdboot.img" ] ||
+		die "no GRUB for BIOS in $GRUB_PC_DIR (apt-get install grub-pc-bin)"
+fi
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-iso.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -59,12 +75,13 @@ mkdir -p "$stage/root/boot/grub"
 # GRUB autoloads every partition map partmap.lst names when it probes a
 # disk, printing an error line (and spending a second here) for each one
 # missing, so ship them all: they are a few KiB.
-partmaps=$(tr '\n' ' ' <"$GRUB_PC_DIR/partmap.lst")
-modules="normal serial terminal echo halt reboot at_keyboard keylayouts boot $partmaps"
+partmaps=$(tr '\n' ' ' <"$grub_dir/partmap.lst")
+modules="normal serial terminal echo halt reboot keylayouts boot $partmaps"
+[ "$grub_dir" = "$GRUB_PC_DIR" ] && modules="$modules at_keyboard"
 
-# -d: BIOS GRUB only, even where EFI GRUB is installed too.
+# -d: one GRUB platform only, even where both are installed.
 # shellcheck disable=SC2086
-grub-mkrescue -d "$GRUB_PC_DIR" -o "$stage/out.iso" \
+grub-mkrescue -d "$grub_dir" -o "$stage/out.iso" \
 	--install-modules="$modules" --locales= --fonts= --themes= \
 	"$stage/root" >"$stage/log" 2>&1 ||
 	die "grub-mkrescue failed: $(tail -n 5 "$stage/log")"

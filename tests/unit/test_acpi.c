@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 #include "boot/acpi.h"
 #include "boot/aml.h"
+#include "hv.h"
+#include "mem.h"
 #include "check.h"
 #include "devices/acpi_pm.h"
 
@@ -696,6 +699,10 @@ static void test_iasl(void)
 			CHECK(strstr(txt, "0x0001FFFF,") != NULL);
 			CHECK(strstr(txt, "0x0CF7,") != NULL);
 			CHECK(strstr(txt, "0xFEBFFFFF,") != NULL);
+			/* the 64-bit window: 4 GiB (no RAM above), 32 GiB */
+			CHECK(strstr(txt, "QWordMemory") != NULL);
+			CHECK(strstr(txt, "0x0000000100000000,") != NULL);
+			CHECK(strstr(txt, "0x00000008FFFFFFFF,") != NULL);
 			/* Legacy devices under the ISA bridge. */
 			CHECK(strstr(txt, "EisaId (\"PNP0303\")") != NULL);
 			CHECK(strstr(txt, "EisaId (\"PNP0501\")") != NULL);
@@ -720,6 +727,115 @@ static void test_iasl(void)
 	else {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		run(cmd);
+	}
+}
+
+/* ---- PCI windows against the e820 map ------------------------------------ */
+
+struct window { uint64_t min, max; };
+
+/* The memory ranges (DWord/QWord memory descriptors) of every _CRS
+ * buffer in @dsdt; returns how many were put in @w. */
+static unsigned crs_memory_windows(const uint8_t *dsdt, struct window *w,
+				   unsigned max)
+{
+	uint32_t len = rd32(dsdt + 4);
+	unsigned nw = 0;
+
+	for (uint32_t i = 36; i + 6 < len; i++) {
+		const uint8_t *p = dsdt + i, *end;
+		uint32_t pkg, size;
+		unsigned lead;
+
+		if (memcmp(p, "_CRS", 4) || p[4] != 0x11)
+			continue;
+		p += 5;
+		lead = p[0] >> 6;
+		pkg = lead ? (p[0] & 0x0f) : (p[0] & 0x3f);
+		for (unsigned b = 1; b <= lead; b++)
+			pkg |= (uint32_t)p[b] << (4 + 8 * (b - 1));
+		end = p + pkg;
+		p += 1 + lead;
+		if (*p == 0x0a) { size = p[1]; p += 2; }
+		else if (*p == 0x0b) { size = rd16(p + 1); p += 3; }
+		else continue;
+		CHECK(p + size <= end && end <= dsdt + len);
+		end = p + size;
+		while (p < end && *p != 0x79) {
+			if (!(*p & 0x80)) {		/* small item */
+				p += 1 + (*p & 7);
+				continue;
+			}
+			if ((p[0] == 0x87 || p[0] == 0x8a) && p[3] == 0 && nw < max) {
+				if (p[0] == 0x87)
+					w[nw++] = (struct window){ rd32(p + 10), rd32(p + 14) };
+				else
+					w[nw++] = (struct window){ rd64(p + 14), rd64(p + 22) };
+			}
+			p += 3 + rd16(p + 1);
+		}
+	}
+	return nw;
+}
+
+/* For guests of 512 MiB to 6 GiB: PCI0's windows sit in the hole and
+ * above RAM, never on an e820 RAM range; the 32-bit one starts where low
+ * RAM ends and stops below the IOAPIC; the 64-bit one starts 1 GiB-aligned
+ * after the RAM above 4 GiB. */
+static void test_windows_vs_e820(void)
+{
+	static const uint64_t sizes[] = { 512ull << 20, 3ull << 30,
+					  (3ull << 30) + (1 << 20), 4ull << 30,
+					  6ull << 30 };
+
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct guest_mem m;
+		struct e820_entry e[8];
+		struct acpi_config cfg = default_cfg;
+		struct window w[16];
+		struct tables t;
+		unsigned n, nw;
+		bool saw32 = false, saw64 = false;
+
+		CHECK_EQ(guest_mem_init(&m, sizes[k]), 0);
+		n = guest_mem_e820(&m, e, 8);
+		cfg.pci_hole_start = guest_mem_low_end(&m);
+		cfg.ram_top = m.nregions > 2 ? m.region[2].gpa + m.region[2].size : 0;
+		memset(bios, 0, sizeof(bios));
+		CHECK(acpi_build(bios, sizeof(bios), BIOS_START, &cfg) > 0);
+		walk(&t);
+		if (!t.dsdt) {
+			guest_mem_free(&m);
+			continue;
+		}
+		nw = crs_memory_windows(t.dsdt, w, 16);
+		CHECK_EQ(nw, 3);		/* VGA, 32-bit hole, 64-bit */
+		for (unsigned i = 0; i < nw; i++) {
+			CHECK(w[i].min <= w[i].max);
+			for (unsigned j = 0; j < n; j++)
+				if (e[j].type == E820_RAM)
+					CHECK(w[i].max < e[j].addr ||
+					      w[i].min >= e[j].addr + e[j].size);
+			/* KVM's pages (e820 reserved) are in no window */
+			CHECK(w[i].max < HV_KVM_PAGES_GPA ||
+			      w[i].min >= HV_KVM_PAGES_GPA + HV_KVM_PAGES_SIZE);
+			if (w[i].min == guest_mem_low_end(&m)) {
+				saw32 = true;
+				CHECK_EQ(w[i].max, 0xfebfffff);	/* below the IOAPIC */
+			}
+			if (w[i].min >= (4ull << 30)) {
+				saw64 = true;
+				CHECK_EQ(w[i].min % (1ull << 30), 0);
+				CHECK(w[i].min >= (4ull << 30) + (sizes[k] > (3ull << 30) ?
+							    sizes[k] - (3ull << 30) : 0));
+				CHECK(w[i].min - (1ull << 30) <
+				      (sizes[k] > (3ull << 30) ? sizes[k] + (1ull << 30) : 4ull << 30));
+				CHECK(w[i].max < (1ull << 40));	/* any x86-64 CPU's phys bits */
+			}
+		}
+		CHECK(saw32);
+		CHECK(saw64);
+		guest_mem_free(&m);
 	}
 }
 
@@ -837,5 +953,6 @@ int main(void)
 	RUN_TEST(test_aml);
 	RUN_TEST(test_iasl);
 	RUN_TEST(test_table_loader);
+	RUN_TEST(test_windows_vs_e820);
 	return check_finish();
 }

@@ -5,6 +5,7 @@
  * boot_params produced and the long-mode vCPU state and page tables.
  */
 #include <errno.h>
+#include <glib.h>
 #include <glob.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,7 +114,8 @@ static void check_boot_params(struct guest_mem *m, const uint8_t *k,
 	CHECK_EQ(e->zero_page, LINUX_ZERO_PAGE);
 	CHECK(memcmp(gpa_to_hva(m, 0x100000, e->kernel_size), k + setup,
 		     e->kernel_size) == 0);
-	CHECK(e->kernel_size >= (uint64_t)rd32(k + 0x1f4) * 16);
+	CHECK(e->kernel_size + LINUX_SYSSIZE_SLACK >=
+	      (uint64_t)rd32(k + 0x1f4) * 16);
 
 	/* The header is copied as is, apart from the fields we write. */
 	CHECK_EQ(bp->hdr.setup_sects, k[0x1f1]);
@@ -216,7 +218,7 @@ static void test_real_kernel(void)
 	check_boot_params(&m, real_kernel, &e, cmdline, initrd, initrd_len);
 	CHECK(e.initrd_gpa + initrd_len <= MEM_PCI_HOLE_START);
 	CHECK_EQ(zero_page(&m)->ext_ramdisk_image, 0);
-	CHECK_EQ(zero_page(&m)->e820_entries, 4);
+	CHECK_EQ(zero_page(&m)->e820_entries, 5);
 	guest_mem_free(&m);
 
 	/* No initrd, no command line. */
@@ -476,7 +478,9 @@ static void test_hostile_synthetic(void)
 	for (size_t cut = 0; cut < len; cut += 97)
 		expect_fail(k, cut, NULL, 0, 64 * MiB, -EINVAL, NULL);
 	quiet = 0;
-	expect_fail(k, len - 1, NULL, 0, 64 * MiB, -EINVAL, "truncated");
+	/* syssize rounds up to 16-byte paragraphs: 15 bytes short is a
+	 * complete image, 16 is a cut one. */
+	expect_fail(k, len - 16, NULL, 0, 64 * MiB, -EINVAL, "truncated");
 
 	/* command line: exactly cmdline_size is fine, one more is E2BIG */
 	longcl = malloc(3 * 65536);
@@ -586,6 +590,95 @@ static void test_hostile_real(void)
 	free(c);
 }
 
+/* An image whose file ends short of syssize * 16 by less than a paragraph,
+ * as memtest86+ 6.x's does: loaded, the missing tail zeroed in guest RAM
+ * (even over old contents), the setup header copied as is. */
+static void test_syssize_rounding(void)
+{
+	struct guest_mem m;
+	struct linux_entry e;
+	char err[256];
+	size_t len, setup = 3 * 512;
+	uint8_t *k = synthetic(2, 8192, 0x020c, &len);
+	struct linux_boot b = { .kernel = k, .cmdline = "console=ttyS0" };
+
+	CHECK_EQ(rd32(k + 0x1f4), 512);
+	CHECK_EQ(guest_mem_init(&m, 64 * MiB), 0);
+	for (size_t short_by = 1; short_by <= LINUX_SYSSIZE_SLACK; short_by++) {
+		memset(gpa_to_hva(&m, 0x100000, 8193), 0xee, 8193);
+		b.kernel_len = len - short_by;
+		err[0] = 0;
+		CHECK_EQ(linux_load(&m, &b, &e, err, sizeof(err)), 0);
+		if (err[0])
+			printf("  short by %zu: %s\n", short_by, err);
+		CHECK_EQ(e.kernel_size, 8192 - short_by);
+		CHECK(memcmp(gpa_to_hva(&m, 0x100000, 8192 - short_by),
+			     k + setup, 8192 - short_by) == 0);
+		for (size_t i = 8192 - short_by; i < 8192; i++)
+			CHECK_EQ(((uint8_t *)gpa_to_hva(&m, 0x100000, 8192))[i], 0);
+		/* the byte after syssize * 16 is not ours to touch */
+		CHECK_EQ(((uint8_t *)gpa_to_hva(&m, 0x100000 + 8192, 1))[0], 0xee);
+		CHECK_EQ(zero_page(&m)->hdr.syssize, 512);
+	}
+	guest_mem_free(&m);
+	expect_fail(k, len - LINUX_SYSSIZE_SLACK - 1, NULL, 0, 64 * MiB,
+		    -EINVAL, "kernel needs 8177 bytes after the setup, file has 8176");
+
+	/* Through the BIOS the same image is accepted too. */
+	{
+		struct linux_fw_boot fb;
+
+		b.kernel_len = len - 8;
+		CHECK_EQ(linux_fw_boot_prepare(&b, 64 * MiB, &fb, err,
+					       sizeof(err)), 0);
+		CHECK_EQ(fb.kernel_len, 8192 - 8);
+		linux_fw_boot_free(&fb);
+		b.kernel_len = len - 16;
+		CHECK_EQ(linux_fw_boot_prepare(&b, 64 * MiB, &fb, err,
+					       sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "truncated") != NULL);
+	}
+	free(k);
+}
+
+/* Debian's memtest86+ (/boot/memtest86+x64.bin, a boot protocol 2.12
+ * image with a 64-bit entry): its file is 8 bytes short of syssize * 16. */
+static void test_memtest(void)
+{
+	const char *path = "/boot/memtest86+x64.bin";
+	struct guest_mem m;
+	struct linux_entry e;
+	struct linux_fw_boot fb;
+	char err[256] = "";
+	gchar *k = NULL;
+	gsize len = 0;
+	size_t setup;
+
+	if (!g_file_get_contents(path, &k, &len, NULL)) {
+		printf("SKIP part: no %s (apt-get install memtest86+)\n", path);
+		return;
+	}
+	setup = (size_t)(((uint8_t *)k)[0x1f1] + 1) * 512;
+	printf("  %s: %zu bytes, setup %zu, syssize*16 %u\n", path,
+	       (size_t)len, setup, rd32((uint8_t *)k + 0x1f4) * 16);
+	struct linux_boot b = { .kernel = (uint8_t *)k, .kernel_len = len,
+				.cmdline = "console=ttyS0,115200",
+				.rsdp_gpa = RSDP_GPA };
+
+	CHECK_EQ(guest_mem_init(&m, 256 * MiB), 0);
+	CHECK_EQ(linux_load(&m, &b, &e, err, sizeof(err)), 0);
+	if (err[0])
+		printf("  unexpected error: %s\n", err);
+	CHECK_EQ(e.kernel_size, len - setup);
+	CHECK_EQ(e.rip, 0x100200);
+	check_boot_params(&m, (uint8_t *)k, &e, "console=ttyS0,115200", NULL, 0);
+	guest_mem_free(&m);
+	CHECK_EQ(linux_fw_boot_prepare(&b, 256 * MiB, &fb, err, sizeof(err)), 0);
+	CHECK_EQ(fb.kernel_len, len - setup);
+	linux_fw_boot_free(&fb);
+	g_free(k);
+}
+
 /* The fw_cfg items for SeaBIOS's linuxboot option ROM: the setup header
  * patched as a boot loader fills it, the initrd high and page-aligned. */
 static void test_fw_boot(void)
@@ -650,6 +743,8 @@ int main(void)
 {
 	load_real_kernel();
 	RUN_TEST(test_synthetic);
+	RUN_TEST(test_syssize_rounding);
+	RUN_TEST(test_memtest);
 	RUN_TEST(test_hostile_synthetic);
 	RUN_TEST(test_vcpu);
 	if (real_kernel) {

@@ -34,9 +34,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audio/audio.h"
 #include "check.h"
 #include "sandbox/sandbox.h"
 
@@ -79,6 +81,9 @@ static int in_child(int (*fn)(void), char *out, size_t len)
 	return status;
 }
 
+/* The child's sandbox has sound (sandbox_config.audio). */
+static bool with_audio;
+
 static int enter(bool coredump)
 {
 	const struct sandbox_path paths[] = {
@@ -86,6 +91,7 @@ static int enter(bool coredump)
 	};
 	struct sandbox_config cfg = {
 		.coredump = coredump, .paths = paths, .npaths = 1,
+		.audio = with_audio,
 	};
 	struct sandbox_report rep;
 	char err[256];
@@ -308,6 +314,46 @@ static void test_forbidden(void)
 		      "ioctl (16) with arguments 0xffffffff, 0xae80", "blk-worker");
 }
 
+/* ---- sound: PulseAudio's thread and socket ---------------------------------------- */
+
+/* libpulse's mainloop thread (it blocks every signal but the SIGSYS the
+ * backend lets through) is reached; its unix stream socket and connect
+ * are allowed (no server here: ENOENT, not SIGSYS). */
+static int child_audio(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct audio_backend *be;
+	int fd;
+
+	setenv("PULSE_SERVER", "unix:/nonexistent/vivarium-test", 1);
+	be = audio_pa_new("sandbox-test");
+	if (!be)
+		return 12;
+	with_audio = true;
+	if (enter(false) < 0)
+		return 10;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 13;
+	strcpy(sa.sun_path, "/nonexistent/vivarium-test");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno != ENOENT)
+		return 14;
+	close(fd);
+	/* A datagram socket is still no sound server's. */
+	socket(AF_UNIX, SOCK_DGRAM, 0);
+	return 11;
+}
+
+static void test_audio(void)
+{
+	char out[2048];
+	int st = in_child(child_audio, out, sizeof(out));
+
+	printf("  audio: %s", out);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+	CHECK(strstr(out, "forbidden system call socket (41) with arguments 0x1, 0x2") != NULL);
+}
+
 /* ---- a thread that cannot be reached -------------------------------------------- */
 
 static void *deaf_thread(void *arg)
@@ -459,6 +505,7 @@ int main(void)
 	else
 		printf("# no Landlock: the thread test (files) is skipped\n");
 	RUN_TEST(test_forbidden);
+	RUN_TEST(test_audio);
 	RUN_TEST(test_deaf_thread);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd)) {

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -66,6 +65,18 @@ static void test_parse(void)
 		CHECK(!mc.no_virtio_input);
 	}
 	vm_config_clear(&c);
+	/* firmware=uefi: the store is the folder's uefi-vars.fd. */
+	CHECK_EQ(parse("[vm]\nname=t\nfirmware=uefi\n", &c), 0);
+	CHECK_EQ(c.firmware, MACHINE_FW_UEFI);
+	CHECK(c.uefi_vars && !strcmp(c.uefi_vars, "/lib/vms/t/" VM_UEFI_VARS_FILE));
+	{
+		struct machine_config mc;
+
+		vm_machine_config(&c, NULL, &mc);
+		CHECK_EQ(mc.firmware, MACHINE_FW_UEFI);
+		CHECK(mc.vars_path == c.uefi_vars);
+	}
+	vm_config_clear(&c);
 	CHECK_EQ(parse("[vm]\nname=t\ninput=ps2\n", &c), 0);
 	CHECK(c.input_ps2);
 	{
@@ -92,6 +103,7 @@ static void test_parse(void)
 	CHECK_EQ(c.memory, 1536ull << 20);
 	CHECK_EQ(c.cpus, 4);
 	CHECK_EQ(c.firmware, MACHINE_FW_BIOS);
+	CHECK(c.uefi_vars == NULL);
 	CHECK_EQ(c.boot, MACHINE_BOOT_CDROM);
 	CHECK(!strcmp(c.kernel, "/lib/vms/t/vmlinuz"));	/* relative to the folder */
 	CHECK(!strcmp(c.initrd, "/abs/initrd"));
@@ -129,7 +141,8 @@ static void test_parse(void)
 		{ "[vm]\nname=t\nmemory=8M\n", "16M" },
 		{ "[vm]\nname=t\ncpus=0\n", "cpus" },
 		{ "[vm]\nname=t\ncpus=65\n", "cpus" },
-		{ "[vm]\nname=t\nfirmware=uefi\n", "firmware 'uefi'" },
+		{ "[vm]\nname=t\nfirmware=efi\n", "firmware 'efi'" },
+		{ "[vm]\nname=t\nfirmware=uefi\n[direct-boot]\nkernel=/k\n", "firmware=uefi does not boot a kernel" },
 		{ "[vm]\nname=t\nboot=net\n", "boot 'net'" },
 		{ "[vm]\nname=t\ndisplay=vga\n", "display" },
 		{ "[vm]\nname=t\ninput=usb\n", "input 'usb': use virtio or ps2" },
@@ -247,7 +260,7 @@ static void test_set(void)
 	CHECK(!g_key_file_has_key(kf, "vm", "input", NULL));
 
 	static const char *const bad[] = {
-		"memory=12Q", "memory=", "cpus=0", "cpus=x", "firmware=uefi", "boot=usb",
+		"memory=12Q", "memory=", "cpus=0", "cpus=x", "firmware=efi", "boot=usb",
 		"display=gtk", "input=usb", "input=", "cdrom=/nonexistent.iso", "kernel=/", "colour=blue", "memory",
 		"=1",
 	};
@@ -357,6 +370,56 @@ static void test_usb_hosts(void)
 	CHECK(strstr(err, "[usb0] host: USB device '046d'") != NULL);
 	CHECK_EQ(parse("[vm]\nname=t\n[usb1]\n", &c), -EINVAL);
 	CHECK(strstr(err, "[usb1]: no host=") != NULL);
+}
+
+/* audio: off (no card) unless vm.conf says pa or none; off is never
+ * written; edit takes pa, none and off, refuses the rest. */
+static void test_audio_key(void)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GKeyFile) out = g_key_file_new();
+	struct vm_config c;
+
+	CHECK_EQ(parse("[vm]\nname=t\n", &c), 0);
+	CHECK_EQ(c.audio, VM_AUDIO_OFF);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	CHECK(!g_key_file_has_key(out, "vm", "audio", NULL));
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=off\n", &c), 0);
+	CHECK_EQ(c.audio, VM_AUDIO_OFF);
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=none\n", &c), 0);
+	CHECK_EQ(c.audio, VM_AUDIO_NONE);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	{
+		g_autofree char *v = g_key_file_get_string(out, "vm", "audio", NULL);
+
+		CHECK(v && !strcmp(v, "none"));
+	}
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=pa\n", &c), 0);
+	CHECK_EQ(c.audio, VM_AUDIO_PA);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	{
+		g_autofree char *v = g_key_file_get_string(out, "vm", "audio", NULL);
+
+		CHECK(v && !strcmp(v, "pa"));
+	}
+	vm_config_clear(&c);
+	CHECK_EQ(parse("[vm]\nname=t\naudio=alsa\n", &c), -EINVAL);
+
+	g_key_file_set_string(kf, "vm", "name", "t");
+	CHECK_EQ(vm_config_set(kf, "audio=pa", err, sizeof(err)), 0);
+	CHECK(g_key_file_has_key(kf, "vm", "audio", NULL));
+	CHECK_EQ(vm_config_set(kf, "audio=none", err, sizeof(err)), 0);
+	{
+		g_autofree char *v = g_key_file_get_string(kf, "vm", "audio", NULL);
+
+		CHECK(v && !strcmp(v, "none"));
+	}
+	CHECK_EQ(vm_config_set(kf, "audio=off", err, sizeof(err)), 0);
+	CHECK(!g_key_file_has_key(kf, "vm", "audio", NULL));
+	CHECK_EQ(vm_config_set(kf, "audio=on", err, sizeof(err)), -EINVAL);
 }
 
 /* vnc and vnc-password-file are checked at edit time with the rules the VM
@@ -557,6 +620,40 @@ static void test_remove_tree_keeps_link_targets(void)
 	CHECK_EQ(g_rmdir(dir), 0);
 }
 
+/* A new VM's variable store: a whole copy of the template, made once. */
+static void test_uefi_vars_create(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("vmlib-uefi-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, VM_UEFI_VARS_FILE, NULL);
+	g_autofree char *tmpl = NULL, *copy = NULL;
+	gsize tlen = 0, clen = 0;
+	char e[256] = "";
+	struct stat st;
+
+	if (access(VM_UEFI_VARS_TEMPLATE, R_OK) != 0) {
+		printf("# %s missing (Debian's ovmf): skipped\n", VM_UEFI_VARS_TEMPLATE);
+		vmlib_remove_tree(dir);
+		return;
+	}
+	CHECK_EQ(vm_uefi_vars_create(dir, e, sizeof(e)), 1);
+	CHECK(g_file_get_contents(VM_UEFI_VARS_TEMPLATE, &tmpl, &tlen, NULL));
+	CHECK(g_file_get_contents(path, &copy, &clen, NULL));
+	CHECK_EQ(clen, tlen);
+	CHECK(clen == tlen && !memcmp(tmpl, copy, tlen));
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, VM_FILE_MODE);
+	/* The guest's variables are never overwritten by a second call. */
+	CHECK(g_file_set_contents(path, "changed", 7, NULL));
+	CHECK_EQ(vm_uefi_vars_create(dir, e, sizeof(e)), 0);
+	g_clear_pointer(&copy, g_free);
+	CHECK(g_file_get_contents(path, &copy, &clen, NULL));
+	CHECK_EQ(clen, 7);
+	vmlib_remove_tree(dir);
+	/* No folder: an error line, no file. */
+	CHECK(vm_uefi_vars_create("/nonexistent/vm", e, sizeof(e)) < 0);
+	CHECK(strstr(e, "/nonexistent/vm") != NULL);
+}
+
 static void test_mac_from_uuid(void)
 {
 	static const char uuid[] = "6f1c7c3e-0d7e-4f4b-9d8e-2a8c1b1f7e55";
@@ -598,9 +695,11 @@ int main(void)
 	RUN_TEST(test_vmmouse_key);
 	RUN_TEST(test_usb_key);
 	RUN_TEST(test_usb_hosts);
+	RUN_TEST(test_audio_key);
 	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);
 	RUN_TEST(test_remove_tree_keeps_link_targets);
 	RUN_TEST(test_mac_from_uuid);
+	RUN_TEST(test_uefi_vars_create);
 	return check_finish();
 }

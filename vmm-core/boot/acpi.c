@@ -272,13 +272,38 @@ static size_t res_dword_mem(uint8_t *p, uint32_t min, uint32_t max)
 	return 26;
 }
 
+/* QWord Address Space Descriptor, memory (ACPI 6.4 §6.4.3.5.1). */
+static size_t res_qword_mem(uint8_t *p, uint64_t min, uint64_t max)
+{
+	uint64_t f[5] = { 0, min, max, 0, max - min + 1 };
+
+	p[0] = 0x8a;
+	p[1] = 43;
+	p[2] = 0;
+	p[3] = 0;		/* memory */
+	p[4] = 0x0c;
+	p[5] = 0x03;		/* cacheable, read-write */
+	memcpy(p + 6, f, sizeof(f));
+	return 46;
+}
+
+uint64_t acpi_pci_window64_start(uint64_t ram_top)
+{
+	uint64_t top = ram_top > ACPI_4G ? ram_top : ACPI_4G;
+
+	return (top + ACPI_PCI_WINDOW64_ALIGN - 1) & ~(ACPI_PCI_WINDOW64_ALIGN - 1);
+}
+
 /* PCI0._CRS: bus 0-255, config ports, the I/O outside them, the VGA
- * window and the 32-bit hole up to the IOAPIC. */
+ * window, the 32-bit hole up to the IOAPIC and the 64-bit window above
+ * RAM (where SeaBIOS puts 64-bit BARs that do not fit below 4 GiB:
+ * 4 GiB + RAM above it, rounded up to 1 GiB). */
 static void pci0_crs(struct aml *a, const struct acpi_config *cfg)
 {
-	uint8_t buf[128];
+	uint8_t buf[192];
 	size_t n = 0;
 	uint64_t hole = cfg->pci_hole_start ? cfg->pci_hole_start : 0xc0000000ull;
+	uint64_t start64;
 
 	n += res_word(buf + n, 2, 0, 0x00, 0xff);	/* bus numbers */
 	memcpy(buf + n, "\x47\x01\xf8\x0c\xf8\x0c\x01\x08", 8);	/* IO 0xcf8/8 */
@@ -287,6 +312,8 @@ static void pci0_crs(struct aml *a, const struct acpi_config *cfg)
 	n += res_word(buf + n, 1, 0x03, 0x0d00, 0xffff);
 	n += res_dword_mem(buf + n, 0x000a0000, 0x000bffff);
 	n += res_dword_mem(buf + n, (uint32_t)hole, 0xfebfffff);
+	start64 = acpi_pci_window64_start(cfg->ram_top);
+	n += res_qword_mem(buf + n, start64, start64 + ACPI_PCI_WINDOW64_SIZE - 1);
 	buf[n++] = 0x79;				/* end tag */
 	buf[n++] = 0;
 	aml_name_decl(a, "_CRS");

@@ -3,7 +3,8 @@
  * vmm-core/boot/acpi.h - ACPI tables for the direct boot path (ACPI 6.4 §5.2):
  * RSDP (rev 2) -> XSDT -> FADT (-> DSDT, FACS), MADT.  The DSDT holds \_S5
  * so Linux can power off through PM1a_CNT, and \_SB.PCI0 with its _CRS
- * windows and _PRT; the MADT lists one local APIC
+ * windows (I/O, VGA, the 32-bit hole from the end of low RAM to the
+ * IOAPIC, a 64-bit window above RAM) and _PRT; the MADT lists one local APIC
  * per vCPU, the IOAPIC and the ISA interrupt source overrides (IRQ 0 ->
  * GSI 2, SCI level/active-high).  No SMI_CMD: always in ACPI mode.
  */
@@ -22,7 +23,18 @@ struct acpi_config {
 	uint16_t reset_port;		/* 0xcf9, value ACPI_RESET_VALUE */
 	uint8_t reset_value;
 	uint64_t pci_hole_start;	/* end of low RAM: PCI0._CRS's window */
+	uint64_t ram_top;		/* end of RAM above 4 GiB (0: none) */
 };
+
+#define ACPI_4G			0x100000000ull
+#define ACPI_PCI_WINDOW64_ALIGN	0x40000000ull	/* 1 GiB */
+#define ACPI_PCI_WINDOW64_SIZE	0x800000000ull	/* 32 GiB */
+
+/* Start of PCI0's 64-bit window for RAM ending at GPA @ram_top (0 or
+ * below 4 GiB: no high RAM): max(@ram_top, 4 GiB) rounded up to 1 GiB,
+ * where SeaBIOS (src/fw/pciinit.c) maps 64-bit BARs that do not fit
+ * below 4 GiB.  The window is ACPI_PCI_WINDOW64_SIZE bytes. */
+uint64_t acpi_pci_window64_start(uint64_t ram_top);
 
 /* PCI INTA-D of every slot reach these GSIs (+ (slot + pin) & 3). */
 #define ACPI_PCI_GSI_BASE 16

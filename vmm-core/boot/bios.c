@@ -91,7 +91,7 @@ int bios_read_images(struct machine *m, char *err, size_t errlen)
 
 /* CMOS bytes SeaBIOS reads before fw_cfg (memory sizes, CPU count) and
  * the boot order (QEMU's convention: 0x3d/0x38 nibbles, 2 disk, 3 CD). */
-static void bios_cmos(struct machine *m)
+void bios_cmos(struct machine *m)
 {
 	uint64_t low = guest_mem_low_end(&m->mem), high = 0, ext, above16;
 	struct rtc *rtc = m->dev.rtc;
@@ -191,12 +191,13 @@ static int bios_kernel(struct machine *m, char *err, size_t errlen)
 	return r;
 }
 
-/* The fw_cfg items SeaBIOS reads (see docs in devices/fw_cfg.h). */
-static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
+/* The fw_cfg items SeaBIOS and OVMF read (see docs in devices/fw_cfg.h);
+ * OVMF ignores etc/sercon-port (its console is on COM1 anyway). */
+int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 {
 	struct acpi_config acfg = pc_acpi_config(m);
 	struct acpi_fw_cfg_blobs acpi;
-	struct e820_entry e820[2];
+	struct e820_entry e820[3];
 	struct fw_cfg *fc;
 	unsigned n = 0;
 	uint8_t uuid[16] = { 0 };
@@ -205,8 +206,11 @@ static int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 	TRY_DEV(m->dev.fw_cfg, fw_cfg_new(&m->mem), fw_cfg_device_ops, "fw_cfg");
 	fc = m->dev.fw_cfg;
 	TRY(fw_cfg_attach(fc, m->pio), "fw_cfg");
-	/* RAM only: SeaBIOS reserves its own areas below 1 MiB and the flash. */
+	/* RAM and KVM's pages: SeaBIOS reserves its own areas below 1 MiB and
+	 * the flash, and passes reserved entries on to the OS. */
 	e820[n++] = (struct e820_entry){ 0, guest_mem_low_end(&m->mem), E820_RAM };
+	e820[n++] = (struct e820_entry){ HV_KVM_PAGES_GPA, HV_KVM_PAGES_SIZE,
+					 E820_RESERVED };
 	if (m->mem.nregions > 2)
 		e820[n++] = (struct e820_entry){ m->mem.region[2].gpa,
 						 m->mem.region[2].size, E820_RAM };

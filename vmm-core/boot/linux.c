@@ -156,15 +156,21 @@ static int parse_header(const struct linux_boot *b, struct bp_setup_header *hdr,
 			    "bzImage truncated: no protected-mode kernel after the "
 			    "%zu-byte setup (file has %zu bytes)",
 			    *setup_size, len);
+	/* The protected-mode kernel is the rest of the file (boot.rst,
+	 * "Loading the rest of the kernel"); syssize only counts it in
+	 * 16-byte paragraphs, rounded up by the image's builder (memtest86+
+	 * 6.x: (_end - _start + 15) >> 4), so a complete image may stop up
+	 * to 15 bytes short of syssize * 16.  Anything shorter is cut. */
 	sys = (uint64_t)hdr->syssize * 16;
 	if (!hdr->syssize)
 		return fail(-EINVAL, err, errlen,
 			    "not a bzImage (syssize 0: empty protected-mode kernel)");
-	if (sys > len - *setup_size)
+	if (sys > len - *setup_size + LINUX_SYSSIZE_SLACK)
 		return fail(-EINVAL, err, errlen,
 			    "bzImage truncated: kernel needs %llu bytes after the "
 			    "setup, file has %zu",
-			    (unsigned long long)sys, len - *setup_size);
+			    (unsigned long long)sys - LINUX_SYSSIZE_SLACK,
+			    len - *setup_size);
 	return 0;
 }
 
@@ -174,7 +180,7 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 	struct bp_setup_header hdr;
 	struct boot_params *bp;
 	struct e820_entry e820[BP_E820_MAX];
-	size_t hdr_len = 0, setup_size = 0, cmdlen, kernel_size;
+	size_t hdr_len = 0, setup_size = 0, cmdlen, kernel_size, kernel_pad;
 	uint64_t low_top, kernel_end, runtime_start, runtime_end;
 	uint64_t initrd_gpa = 0, initrd_top, cmdline_max;
 	unsigned ne;
@@ -210,7 +216,10 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 	 * so pref_address/init_size (2.10) and initrd_addr_max (2.03) are
 	 * all there. */
 	kernel_size = b->kernel_len - setup_size;
-	kernel_end = KERNEL_LOAD_GPA + kernel_size;
+	/* The paragraphs syssize rounds up to are zeroed below. */
+	kernel_pad = (uint64_t)hdr.syssize * 16 > kernel_size
+		     ? (size_t)((uint64_t)hdr.syssize * 16 - kernel_size) : 0;
+	kernel_end = KERNEL_LOAD_GPA + kernel_size + kernel_pad;
 	runtime_start = KERNEL_LOAD_GPA;
 	if (hdr.relocatable_kernel && hdr.kernel_alignment &&
 	    !(hdr.kernel_alignment & (hdr.kernel_alignment - 1)))
@@ -249,10 +258,11 @@ int linux_load(struct guest_mem *mem, const struct linux_boot *b,
 	}
 
 	/* Everything fits: write it. */
-	dst = gpa_to_hva(mem, KERNEL_LOAD_GPA, kernel_size);
+	dst = gpa_to_hva(mem, KERNEL_LOAD_GPA, kernel_size + kernel_pad);
 	if (!dst)
 		return fail(-ENOSPC, err, errlen, "kernel does not fit in guest RAM");
 	memcpy(dst, b->kernel + setup_size, kernel_size);
+	memset((uint8_t *)dst + kernel_size, 0, kernel_pad);
 	if (initrd_gpa &&
 	    guest_mem_write(mem, initrd_gpa, b->initrd, b->initrd_len))
 		return fail(-ENOSPC, err, errlen, "initrd does not fit in guest RAM");

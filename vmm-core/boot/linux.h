@@ -42,10 +42,16 @@ struct linux_entry {
 	uint16_t protocol;	/* boot protocol version, e.g. 0x020f */
 };
 
+/* How far a complete image may fall short of syssize * 16: syssize counts
+ * 16-byte paragraphs, rounded up (boot.rst, "syssize"). */
+#define LINUX_SYSSIZE_SLACK	15
+
 /*
  * linux_load - check @b->kernel is a bzImage this path can boot (magic
  * "HdrS", protocol >= 2.06, 64-bit entry XLF_KERNEL_64, loaded high) and lay
- * out kernel, initrd, command line and boot_params in @mem.
+ * out kernel, initrd, command line and boot_params in @mem.  The
+ * protected-mode kernel is the file after the setup sectors; it may end up
+ * to LINUX_SYSSIZE_SLACK bytes before syssize * 16 (that tail is zeroed).
  * Returns 0, or -EINVAL (not a bzImage, truncated, too old: @err says which),
  * -E2BIG (command line longer than cmdline_size), -ENOSPC (kernel or initrd
  * does not fit in RAM below the limits).  On error @err (@errlen bytes)

@@ -734,6 +734,49 @@ int pci_msix_notify(struct pci_device *dev, unsigned vector)
 	return msix_send(dev, vector);
 }
 
+/* ---- MSI (PCI 3.0 §6.8.1) ---------------------------------------------- */
+
+#define MSI_CTRL_ENABLE		0x0001
+#define MSI_CTRL_64BIT		0x0080
+
+int pci_msi_init(struct pci_device *dev, uint8_t cap_off)
+{
+	uint8_t c = cap_off;
+
+	if (pci_add_capability(dev, PCI_CAP_ID_MSI, cap_off, 14) < 0)
+		return -EINVAL;
+	dev->msi_cap = cap_off;
+	put16(&dev->config[c + 2], MSI_CTRL_64BIT);
+	dev->wmask[c + 2] = MSI_CTRL_ENABLE | 0x70;	/* enable, MME */
+	for (unsigned i = 4; i < 8; i++)		/* address, dword aligned */
+		dev->wmask[c + i] = i == 4 ? 0xfc : 0xff;
+	for (unsigned i = 8; i < 12; i++)		/* upper address */
+		dev->wmask[c + i] = 0xff;
+	dev->wmask[c + 12] = dev->wmask[c + 13] = 0xff;	/* data */
+	return 0;
+}
+
+bool pci_msi_enabled(const struct pci_device *dev)
+{
+	return dev->msi_cap &&
+	       (get16(&dev->config[dev->msi_cap + 2]) & MSI_CTRL_ENABLE);
+}
+
+int pci_msi_notify(struct pci_device *dev)
+{
+	struct pci_host *host = dev->host;
+	const uint8_t *c = &dev->config[dev->msi_cap];
+
+	if (!pci_msi_enabled(dev) || !host || !host->ops ||
+	    !host->ops->send_msi)
+		return -ENODEV;
+	if (!(get16(&dev->config[PCI_COMMAND]) & PCI_COMMAND_MASTER))
+		return 0;
+	return host->ops->send_msi(host->ops_opaque,
+				   get32(c + 4) | (uint64_t)get32(c + 8) << 32,
+				   get16(c + 12));
+}
+
 static uint64_t msix_read(void *opaque, uint64_t offset, unsigned size)
 {
 	struct pci_device *dev = opaque;

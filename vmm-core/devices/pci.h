@@ -45,6 +45,7 @@ struct pci_device;
 #define PCI_INTERRUPT_LINE	0x3c
 #define PCI_INTERRUPT_PIN	0x3d
 
+#define PCI_CAP_ID_MSI		0x05
 #define PCI_CAP_ID_MSIX		0x11
 #define PCI_CAP_ID_VNDR		0x09
 
@@ -106,6 +107,7 @@ struct pci_device {
 	bool intx_level;			/* INTx as the device drives it */
 	bool intx_driven;			/* ...as propagated to its PIRQ */
 	struct pci_msix *msix;			/* NULL without MSI-X */
+	uint8_t msi_cap;			/* config offset of MSI; 0: none */
 };
 
 /* What the machine does with the bus's interrupts. */
@@ -234,6 +236,21 @@ bool pci_msix_deliverable(const struct pci_device *dev, unsigned vector);
  * range). */
 bool pci_msix_message(const struct pci_device *dev, unsigned vector,
 		      uint64_t *addr, uint32_t *data);
+
+/*
+ * pci_msi_init - an MSI capability (PCI 3.0 §6.8.1) at config @cap_off:
+ * one message, 64-bit address, no per-vector masking (message control
+ * 0x0080; the guest writes the address, data and enable bit).  Its state
+ * lives in config space, which the host saves.  Returns 0 or -EINVAL.
+ */
+int pci_msi_init(struct pci_device *dev, uint8_t cap_off);
+/* MSI enabled in the message control register. */
+bool pci_msi_enabled(const struct pci_device *dev);
+/* Send the MSI message as config space holds it (a bus master only; a
+ * function without bus mastering drops it: MSI has no pending bit here).
+ * Returns 0, -ENODEV (MSI off, no host) or -errno from delivery.  Call
+ * with the device lock. */
+int pci_msi_notify(struct pci_device *dev);
 
 /* PIIX/i440FX INTx swizzle: PIRQ (0-3 = A-D) of @pin (1-4) in @slot. */
 static inline unsigned pci_intx_to_pirq(unsigned slot, unsigned pin)

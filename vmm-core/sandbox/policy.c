@@ -35,7 +35,8 @@
  * writev, mount and friends, namespaces (unshare, setns, CLONE_NEW*),
  * keyctl, bpf, perf_event_open, module loading, kexec, io_uring, chmod
  * and chown by path, xattrs by path, setuid and capset, sockets other
- * than above (no AF_UNIX, AF_NETLINK, AF_PACKET, raw), bind and listen.
+ * than above (no AF_UNIX but PulseAudio's stream socket with sound on, no
+ * AF_NETLINK, AF_PACKET, raw), bind and listen.
  */
 #define _GNU_SOURCE
 #include "sandbox/sandbox_int.h"
@@ -117,6 +118,12 @@ static const char *const sys_base[] = {
 /* Block workers: what image I/O needs beyond the core. */
 static const char *const sys_block[] = {
 	"fsync", "fdatasync", "fallocate", "ftruncate", "fadvise64",
+};
+
+/* vCPU threads: the UEFI variable store's flash (devices/pflash.c) makes
+ * its writes durable per erase and per program batch. */
+static const char *const sys_vcpu[] = {
+	"fdatasync",
 };
 
 /* A shared folder's 9P server (share/p9_server.c): the file-system calls
@@ -312,6 +319,15 @@ static void allow_nat_sockets(struct builder *b)
 	rule(b, SCMP_ACT_ALLOW, "connect", 0, NULL);
 }
 
+/* libpulse's client: a stream socket to the server, SCM_CREDENTIALS
+ * (setsockopt SO_PASSCRED, sendmsg: the base has them) and a memfd pool. */
+static void allow_audio_sockets(struct builder *b)
+{
+	allow2(b, "socket", SCMP_A0(SCMP_CMP_EQ, (uint64_t)AF_UNIX),
+	       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (uint64_t)SOCK_STREAM));
+	rule(b, SCMP_ACT_ALLOW, "connect", 0, NULL);
+}
+
 static void build_base(struct builder *b, const struct policy_opts *o)
 {
 	allow_common(b, o);
@@ -338,6 +354,8 @@ static void build_base(struct builder *b, const struct policy_opts *o)
 	ALLOW_IOCTLS(b, ioctl_usbfs);	/* `vivarium usb attach` on main */
 	if (o->nat)
 		allow_nat_sockets(b);
+	if (o->audio)
+		allow_audio_sockets(b);
 	if (o->shares)
 		ALLOW(b, sys_share);
 	if (o->window) {
@@ -378,6 +396,7 @@ static void build(struct builder *b, enum sandbox_thread kind,
 	case SANDBOX_THREAD_VCPU:
 		allow_hv_ioctls(b, HV_IOCTLS_VCPU);
 		ALLOW_IOCTLS(b, ioctl_tap);	/* virtio-net's offloads */
+		ALLOW(b, sys_vcpu);
 		/* USB passthrough: a doorbell submits the URB, a Stop
 		 * Endpoint discards it; libusb may wake its event thread. */
 		ALLOW_IOCTLS(b, ioctl_usbfs);

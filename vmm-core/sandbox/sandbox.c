@@ -424,7 +424,7 @@ static void caps_prepare(void)
 static int build_filters(const struct sandbox_config *cfg, char *err, size_t errlen)
 {
 	struct policy_opts o = { .pid = getpid(), .nat = cfg->nat, .window = cfg->window,
-				  .shares = cfg->shares };
+				  .shares = cfg->shares, .audio = cfg->audio };
 
 	for (int k = 0; k < SANDBOX_THREAD_KINDS; k++) {
 		int r;

@@ -71,6 +71,9 @@ struct sandbox_config {
 				 * memory, the GL driver's JIT mappings */
 	bool shares;		/* shared folders (virtio-9p): the base allows
 				 * the calls of their servers (sys_share) */
+	bool audio;		/* the PulseAudio backend: its mainloop thread
+				 * (base) connects, and reconnects, to the
+				 * server's AF_UNIX stream socket */
 	/* What the process may reach, besides the read-only system paths
 	 * landlock.c adds (libraries and their data, time zones, resolv.conf,
 	 * /dev/null, /dev/urandom). */

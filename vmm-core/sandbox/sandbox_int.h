@@ -19,6 +19,7 @@ struct policy_opts {
 	bool nat;		/* AF_INET/AF_INET6 sockets (libslirp) */
 	bool window;		/* SDL: GPU ioctls, SysV shm, JIT mappings */
 	bool shares;		/* shared folders: the 9P server's calls */
+	bool audio;		/* PulseAudio: AF_UNIX stream socket, connect */
 };
 
 /*
