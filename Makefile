@@ -22,7 +22,8 @@ PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	ovmf grub-efi-amd64-bin mtools \
 	memtest86+ isolinux syslinux-common \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev libxfixes-dev xvfb xdotool imagemagick \
-	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11
+	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11 \
+	libusb-1.0-0-dev
 
 .PHONY: all deps build test test-unit test-guest test-e2e run clean
 

@@ -13,9 +13,13 @@
  * no_new_privs: what this kernel has and what a VM process would use),
  * which has its own line of advice.
  */
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <glib.h>
+
+#include "usb/usb_host.h"
 #include "commands.h"
 #include "hv.h"
 #include "sandbox/sandbox.h"
@@ -243,12 +247,44 @@ static void print_sandbox(FILE *f, const struct sandbox_verdict *v)
 	fprintf(f, "  %-20s %s\n", "no_new_privs", v->no_new_privs);
 }
 
+/* The host's USB devices and whether this user may open them (for
+ * passthrough, usb/usb_host.h).  Returns how many may not be opened. */
+static unsigned print_usb(FILE *f, const char *root)
+{
+	g_autofree char *sys = g_strconcat(root, USB_HOST_SYSFS, NULL);
+	struct usb_host_info *v;
+	char err[256], dev[64], node[64];
+	unsigned denied = 0;
+	size_t n;
+
+	if (usb_host_list(sys, &v, &n, err, sizeof(err)) < 0) {
+		fprintf(f, "  %-20s %s\n", "USB devices", err);
+		return 0;
+	}
+	if (!n)
+		fprintf(f, "  %-20s none on this host\n", "USB devices");
+	for (size_t i = 0; i < n; i++) {
+		bool ok;
+
+		snprintf(node, sizeof(node), "%s%s", root, v[i].node);
+		ok = access(node, R_OK | W_OK) == 0;
+		denied += !ok;
+		snprintf(dev, sizeof(dev), "USB %s", v[i].name);
+		fprintf(f, "  %-20s %04x:%04x %s: %s\n", dev, v[i].vid, v[i].pid,
+			v[i].product[0] ? v[i].product : "(no name)",
+			ok ? "you may pass it through" : "not yours to open");
+	}
+	free(v);
+	return denied;
+}
+
 static void print_human(FILE *f, const char *kvm,
 			const struct hv_host_report *r, const char *tun,
 			const struct hv_net_report *n,
-			const struct sandbox_support *s)
+			const struct sandbox_support *s, const char *root)
 {
 	const char *tap_fix = tap_advice(n);
+	unsigned usb_denied;
 	struct sandbox_verdict v;
 	const char *fix = advice(r);
 	int st = doctor_status(r);
@@ -279,6 +315,7 @@ static void print_human(FILE *f, const char *kvm,
 	print_net(f, tun, n);
 	sandbox_describe(s, &v);
 	print_sandbox(f, &v);
+	usb_denied = print_usb(f, root);
 	fputc('\n', f);
 	fprintf(f, "%s\n", st == 0 ? "OK: guests run at hardware speed." :
 		st == 1 ? "WARNING: KVM works, but not with hardware "
@@ -288,6 +325,12 @@ static void print_human(FILE *f, const char *kvm,
 		print_wrapped(f, "fix: ", fix);
 	if (tap_fix)
 		print_wrapped(f, "tap: ", tap_fix);
+	if (usb_denied)
+		print_wrapped(f, "usb: ", "to pass a USB device through, give your user its "
+			      "node with a udev rule, e.g. SUBSYSTEM==\"usb\", "
+			      "ATTRS{idVendor}==\"VVVV\", ATTRS{idProduct}==\"PPPP\", "
+			      "MODE=\"0660\", TAG+=\"uaccess\" in "
+			      "/etc/udev/rules.d/70-vivarium-usb.rules, then replug it.");
 	if (!v.usable)
 		print_wrapped(f, "sandbox: ", "this kernel cannot sandbox a VM process "
 			      "(seccomp filters with TSYNC and TRAP, no_new_privs); VMs "
@@ -304,7 +347,8 @@ static void usage(FILE *f)
 		"  and what TAP networking needs (/dev/net/tun, "
 		"CAP_NET_ADMIN),\n"
 		"  and what the VM processes' sandbox has here (seccomp, "
-		"Landlock, no_new_privs).\n"
+		"Landlock, no_new_privs),\n"
+		"  and which host USB devices you may pass through.\n"
 		"  Exit status: 0 hardware-speed guests, 1 KVM works but "
 		"emulated,\n"
 		"  2 no usable /dev/kvm.\n");
@@ -344,6 +388,6 @@ int cmd_doctor(int argc, char **argv)
 	if (json)
 		print_json(stdout, kvm, &r, tun, &n, &s);
 	else
-		print_human(stdout, kvm, &r, tun, &n, &s);
+		print_human(stdout, kvm, &r, tun, &n, &s, root);
 	return doctor_status(&r);
 }

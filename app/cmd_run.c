@@ -24,6 +24,7 @@
 #include "hv.h"
 #include "log.h"
 #include "machine.h"
+#include "usb/usb_host.h"
 #include "net/net.h"
 #include "nic.h"
 #include "options.h"
@@ -50,6 +51,7 @@ static void run_usage(FILE *f)
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
 		"                    [--sandbox on|off] [--coredump on|off]\n"
 		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n"
+		"                    [--usb-device VID:PID|BUS-PORT[.PORT...]]...\n"
 		"                    [--audio pa|none|off]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
@@ -88,6 +90,10 @@ static void run_usage(FILE *f)
 		"--usb on adds an xHCI USB controller (PCI 00:18.0) with a USB tablet and\n"
 		"keyboard, which the window and VNC use while the guest's driver polls\n"
 		"them (off by default).\n"
+		"--usb-device passes a host USB device through (up to 6; implies --usb on):\n"
+		"VID:PID (hexadecimal) or the BUS-PORT path `vivarium usb host` lists.\n"
+		"The host's driver lets go of it while the VM runs and gets it back when\n"
+		"the VM stops; isochronous endpoints (webcams, audio) do not work yet.\n"
 		"--audio pa adds an Intel HDA sound card (PCI 00:1b.0) played and recorded\n"
 		"through PulseAudio (or PipeWire's pulse server); without a server it stays\n"
 		"silent and reconnects.  none: the card, silent.  off (the default): no card.\n"
@@ -246,6 +252,7 @@ int cmd_run(int argc, char **argv)
 		{ "vmmouse", required_argument, NULL, 'U' },
 		{ "agents", required_argument, NULL, 'A' },
 		{ "usb", required_argument, NULL, 'u' },
+		{ "usb-device", required_argument, NULL, 'H' },
 		{ "audio", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -273,6 +280,9 @@ int cmd_run(int argc, char **argv)
 	struct nic_spec nics[MACHINE_MAX_NICS];
 	unsigned nnics = 0;
 	g_autoptr(GArray) shares = g_array_new(FALSE, TRUE, sizeof(struct share_spec));
+	const char *usb_devs[MACHINE_USB_HOST_MAX];
+	unsigned nusb_devs = 0;
+	bool usb_off = false;
 	int opt, r, status;
 
 	optind = 1;
@@ -442,7 +452,23 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			cfg.usb = !strcmp(optarg, "on");
+			usb_off = !cfg.usb;
 			break;
+		case 'H': {
+			struct usb_host_sel sel;
+
+			if (usb_host_parse(optarg, &sel, err, sizeof(err)) < 0) {
+				fprintf(stderr, "vivarium: --usb-device: %s\n", err);
+				return 2;
+			}
+			if (nusb_devs == MACHINE_USB_HOST_MAX) {
+				fprintf(stderr, "vivarium: --usb-device: at most %u devices\n",
+					MACHINE_USB_HOST_MAX);
+				return 2;
+			}
+			usb_devs[nusb_devs++] = optarg;
+			break;
+		}
 		case 'O':
 			if (strcmp(optarg, "pa") && strcmp(optarg, "none") &&
 			    strcmp(optarg, "off")) {
@@ -464,6 +490,12 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vivarium: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (nusb_devs && usb_off) {
+		fprintf(stderr, "vivarium: --usb-device needs the USB controller: drop --usb off\n");
+		return 2;
+	}
+	if (nusb_devs)
+		cfg.usb = true;
 	if (cfg.firmware == MACHINE_FW_NONE && !cfg.kernel_path) {
 		fprintf(stderr, "vivarium: --firmware none boots a kernel directly: give --kernel PATH\n");
 		return 2;
@@ -602,6 +634,23 @@ int cmd_run(int argc, char **argv)
 		chardev_free(cfg.serial);	/* restores the terminal first */
 		fprintf(stderr, "vivarium: %s\n", err);
 		return 1;
+	}
+	/* Host USB devices: opened before the sandbox, which has no
+	 * /dev/bus/usb. */
+	for (unsigned i = 0; i < nusb_devs; i++) {
+		unsigned port;
+
+		if (machine_usb_attach_spec(m, usb_devs[i], &port, err,
+					    sizeof(err)) < 0) {
+			machine_destroy(m);
+			vm_agents_free(agents);
+			free_nics(&cfg, nics, nnics);
+			console_free(con);
+			chardev_free(cfg.debugcon);
+			chardev_free(cfg.serial);
+			fprintf(stderr, "vivarium: --usb-device: %s\n", err);
+			return 1;
+		}
 	}
 	sig.m = m;
 	pthread_create(&sigthread, NULL, signal_thread, &sig);

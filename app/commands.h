@@ -34,6 +34,7 @@ int cmd_discard(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_additions(int argc, char **argv);	/* cmd_additions.c */
 int cmd_share(int argc, char **argv);	/* cmd_share.c */
+int cmd_usb(int argc, char **argv);	/* cmd_usb.c */
 int cmd_vm_process(int argc, char **argv);
 
 /* @n shares as `share list --json` and `show --json` print them: an array

@@ -44,6 +44,7 @@ static const struct {
 	{ "snapshot", cmd_snapshot, "take, list, revert and delete a VM's snapshots" },
 	{ "additions", cmd_additions, "insert the guest additions CD into a VM's drive" },
 	{ "share", cmd_share, "add, list and remove a VM's shared folders (host folders over 9p)" },
+	{ "usb", cmd_usb, "list the host's USB devices; attach, detach and list a running VM's" },
 	{ "manager", cmd_manager, "open the VM manager window (vivarium-manager)" },
 };
 

@@ -58,6 +58,7 @@
 #include "sandbox/sandbox.h"
 #include "vm_sandbox.h"
 #include "vmlib.h"
+#include "usb/usb_host.h"
 
 #define HISTORY_MAX		(64u << 10)	/* serial output kept for attach */
 #define SERIAL_LOG_MAX		(64ull << 20)	/* serial.log stops growing here */
@@ -1037,6 +1038,120 @@ static void req_display_size(struct vmproc *vp, struct client *c,
 
 static int take_fd(struct client *c);
 
+/* "usb-attach": pass the host USB device whose usbfs node's fd came with
+ * the request through (`vivarium usb attach` opens it: the VM's sandbox
+ * has no /dev/bus/usb).  "device": its sysfs name; "vid", "pid"; "speed":
+ * sysfs's text ("480"); "product" optional. */
+static void req_usb_attach(struct vmproc *vp, struct client *c, JsonNode *id,
+			   JsonObject *req)
+{
+	struct usb_host_info info = { 0 };
+	struct usb_host_sel sel;
+	const char *dev, *speed, *product;
+	gint64 vid, pid;
+	char err[512];
+	unsigned port;
+	int fd;
+
+	if (!get_string(req, "device", NULL, &dev, err, sizeof(err)) ||
+	    !get_string(req, "speed", NULL, &speed, err, sizeof(err)) ||
+	    !get_string(req, "product", "", &product, err, sizeof(err)) ||
+	    !get_int(req, "vid", 0, 0, 0xffff, &vid, err, sizeof(err)) ||
+	    !get_int(req, "pid", 0, 0, 0xffff, &pid, err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	if (!dev || !speed) {
+		reply(c, id, false, NULL, "usb-attach: give \"device\" (BUS-PORT) and \"speed\" (as sysfs shows it)");
+		return;
+	}
+	if (usb_host_parse(dev, &sel, err, sizeof(err)) < 0 || sel.by_id) {
+		reply(c, id, false, NULL, "usb-attach: \"device\" is the BUS-PORT[.PORT...] name of a host USB device");
+		return;
+	}
+	info.speed = usb_host_speed(speed);
+	if (!info.speed) {
+		reply(c, id, false, NULL, "usb-attach: \"speed\" is sysfs's text: 1.5, 12, 480, 5000, 10000 or 20000");
+		return;
+	}
+	fd = take_fd(c);
+	if (fd < 0) {
+		reply(c, id, false, NULL, "usb-attach: no file descriptor came with the request (send the device node's with SCM_RIGHTS)");
+		return;
+	}
+	snprintf(info.name, sizeof(info.name), "%s", dev);
+	snprintf(info.product, sizeof(info.product), "%s", product);
+	snprintf(info.node, sizeof(info.node), "its fd");
+	info.vid = (uint16_t)vid;
+	info.pid = (uint16_t)pid;
+	if (machine_usb_attach(vp->m, fd, &info, &port, err, sizeof(err)) < 0) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	vm_log("USB %s (%04x:%04x %s): passed through on root port %u", dev,
+	       info.vid, info.pid, product, port);
+	{
+		g_autoptr(JsonBuilder) b = json_builder_new();
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "port");
+		json_builder_add_int_value(b, port);
+		json_builder_end_object(b);
+		reply(c, id, true, json_builder_get_root(b), NULL);
+	}
+}
+
+/* "usb-detach": "device" (BUS-PORT, VID:PID or root port) back to the
+ * host. */
+static void req_usb_detach(struct vmproc *vp, struct client *c, JsonNode *id,
+			   JsonObject *req)
+{
+	const char *dev;
+	char err[512];
+
+	if (!get_string(req, "device", NULL, &dev, err, sizeof(err)) || !dev) {
+		reply(c, id, false, NULL, dev ? err : "usb-detach: give \"device\"");
+		return;
+	}
+	if (machine_usb_detach(vp->m, dev, err, sizeof(err)) < 0) {
+		reply(c, id, false, NULL, err);
+		return;
+	}
+	vm_log("USB %s: given back to the host", dev);
+	reply(c, id, true, NULL, NULL);
+}
+
+/* "usb-list": the passed-through devices. */
+static void req_usb_list(struct vmproc *vp, struct client *c, JsonNode *id)
+{
+	struct machine_usb_entry e[MACHINE_USB_HOST_MAX];
+	size_t n = machine_usb_list(vp->m, e, MACHINE_USB_HOST_MAX);
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "devices");
+	json_builder_begin_array(b);
+	for (size_t i = 0; i < n; i++) {
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "device");
+		json_builder_add_string_value(b, e[i].name);
+		json_builder_set_member_name(b, "port");
+		json_builder_add_int_value(b, e[i].port);
+		json_builder_set_member_name(b, "vid");
+		json_builder_add_int_value(b, e[i].vid);
+		json_builder_set_member_name(b, "pid");
+		json_builder_add_int_value(b, e[i].pid);
+		json_builder_set_member_name(b, "product");
+		json_builder_add_string_value(b, e[i].product);
+		json_builder_set_member_name(b, "gone");
+		json_builder_add_boolean_value(b, e[i].gone);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+	reply(c, id, true, json_builder_get_root(b), NULL);
+}
+
 /* "screenshot": the screen as a PNG into the file whose fd came with the
  * request ("fd": true) or at "path" (absolute), or with "format": "text",
  * the text-mode screen in the reply. */
@@ -1608,6 +1723,12 @@ static void handle_request(struct vmproc *vp, struct client *c,
 		req_clipboard_set(vp, c, id, req);
 	} else if (!strcmp(cmd, "clipboard-get")) {
 		req_clipboard_get(vp, c, id, req);
+	} else if (!strcmp(cmd, "usb-attach")) {
+		req_usb_attach(vp, c, id, req);
+	} else if (!strcmp(cmd, "usb-detach")) {
+		req_usb_detach(vp, c, id, req);
+	} else if (!strcmp(cmd, "usb-list")) {
+		req_usb_list(vp, c, id);
 	} else if (!strcmp(cmd, "console-raise")) {
 		if (vm_display_raise(vp->display))
 			reply(c, id, true, NULL, NULL);
@@ -1622,7 +1743,7 @@ static void handle_request(struct vmproc *vp, struct client *c,
 			*g_utf8_offset_to_pointer(shown, 64) = 0;
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%s' (status, subscribe, pause, resume, reset, stop, "
-			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link, display-size, audio-mute, clipboard-set, clipboard-get)", shown);
+			 "save, snapshot-take, snapshot-revert, snapshot-delete, screenshot, attach-serial, nics, nic-link, display-size, audio-mute, clipboard-set, clipboard-get, usb-attach, usb-detach, usb-list, console-raise)", shown);
 		reply(c, id, false, NULL, msg);
 	}
 }
@@ -2229,6 +2350,24 @@ int cmd_vm_process(int argc, char **argv)
 				 "the saved state cannot be resumed: %s ('vivarium discard %s' drops it)",
 				 e, vp.name);
 		vp.resuming = r == 0;
+	}
+	/* vm.conf's [usbN]: attached when present, before the sandbox; not
+	 * on a resume (the saved controller had none: save refuses them). */
+	for (unsigned i = 0; r == 0 && i < vp.cfg.nusb_hosts; i++) {
+		char e[512];
+		unsigned port;
+
+		if (vp.resuming) {
+			vm_log("USB %s ([usb%u]): not attached on a resume; `vivarium usb attach %s %s` does",
+			       vp.cfg.usb_host[i], i, vp.name, vp.cfg.usb_host[i]);
+			continue;
+		}
+		if (machine_usb_attach_spec(vp.m, vp.cfg.usb_host[i], &port, e,
+					    sizeof(e)) < 0)
+			vm_log("USB %s ([usb%u]) not attached: %s", vp.cfg.usb_host[i], i, e);
+		else
+			vm_log("USB %s ([usb%u]): passed through on root port %u",
+			       vp.cfg.usb_host[i], i, port);
 	}
 	/* The window and VNC server open before "ready", so that "no display"
 	 * or "address in use" reach 'vivarium start'. */

@@ -2,6 +2,7 @@
 /* app/vmlib.c - the VM library: names, paths, vm.conf, run state. */
 #define _GNU_SOURCE
 #include "vmlib.h"
+#include "usb/usb_host.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -385,6 +386,8 @@ void vm_config_clear(struct vm_config *cfg)
 		nic_spec_clear(&cfg->nic[i]);
 	for (unsigned i = 0; i < cfg->nshares; i++)
 		share_spec_clear(&cfg->share[i]);
+	for (unsigned i = 0; i < cfg->nusb_hosts; i++)
+		g_free(cfg->usb_host[i]);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -642,6 +645,29 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 			goto fail;
 		cfg->nshares++;
 	}
+	for (unsigned n = 0; n < MACHINE_USB_HOST_MAX; n++) {
+		g_autofree char *group = g_strdup_printf("usb%u", n);
+		struct usb_host_sel sel;
+		char e[256];
+		char *host;
+
+		if (!g_key_file_has_group(kf, group))
+			continue;
+		host = get_str(kf, group, "host");
+		if (!host) {
+			snprintf(err, errlen, "[%s]: no host= (VID:PID or BUS-PORT of a host USB device)",
+				 group);
+			r = -EINVAL;
+			goto fail;
+		}
+		if (usb_host_parse(host, &sel, e, sizeof(e)) < 0) {
+			snprintf(err, errlen, "[%s] host: %s", group, e);
+			g_free(host);
+			r = -EINVAL;
+			goto fail;
+		}
+		cfg->usb_host[cfg->nusb_hosts++] = host;
+	}
 	return 0;
 fail:
 	vm_config_clear(cfg);
@@ -767,6 +793,11 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 		g_autofree char *group = g_strdup_printf("share%u", i);
 
 		share_spec_to_keyfile(&cfg->share[i], kf, group);
+	}
+	for (unsigned i = 0; i < cfg->nusb_hosts; i++) {
+		g_autofree char *group = g_strdup_printf("usb%u", i);
+
+		g_key_file_set_string(kf, group, "host", cfg->usb_host[i]);
 	}
 }
 
@@ -973,7 +1004,7 @@ void vm_machine_config(const struct vm_config *cfg, struct chardev *serial,
 	out->no_vmmouse = !cfg->vmmouse;
 	parse_vga(cfg->vga ? cfg->vga : "std", out);
 	out->no_virtio_input = cfg->input_ps2;
-	out->usb = cfg->usb;
+	out->usb = cfg->usb || cfg->nusb_hosts;
 	for (unsigned i = 0; i < cfg->ndisks && out->ndrives < MACHINE_MAX_DRIVES; i++) {
 		struct machine_drive *d = &out->drive[out->ndrives++];
 

@@ -91,6 +91,11 @@ struct vm_config {
 	/* [share0]..[share3]: shared folders (share.h), in order. */
 	struct share_spec share[MACHINE_MAX_SHARES];
 	unsigned nshares;
+	/* [usb0]..[usb5] host=VID:PID|BUS-PORT: host USB devices passed
+	 * through whenever the VM starts with them present (usb/usb_host.h);
+	 * any implies usb=on. */
+	char *usb_host[MACHINE_USB_HOST_MAX];
+	unsigned nusb_hosts;
 };
 
 /* ---- names and paths (g_free the strings) ------------------------------ */

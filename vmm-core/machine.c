@@ -565,6 +565,9 @@ int machine_create(const struct machine_config *cfg, struct machine **out,
 	r = hv_open(cfg->kvm_path, &m->hv, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = machine_usb_init(m, err, errlen);
+	if (r < 0)
+		goto fail;
 	*out = m;
 	return 0;
 fail:
@@ -579,6 +582,7 @@ void machine_destroy(struct machine *m)
 	/* The input thread calls into the machine under its lock. */
 	if (m->input_started)
 		chardev_stop_input(m->cfg.serial);
+	machine_usb_fini(m);	/* the host's drivers get their devices back */
 	if (m->hv)
 		hv_close(m->hv);
 	free(m->kernel);

@@ -321,6 +321,56 @@ int machine_with_drives_closed(struct machine *m, const char *const *paths,
 			       void (*fn)(void *opaque), void *opaque,
 			       char *err, size_t errlen);
 
+/* ---- host USB devices passed through (machine_usb.c, usb/usb_host.h) ---- */
+
+/* USB 2 root ports 3-4 (low/full/high speed) and USB 3 ports 5-8
+ * (SuperSpeed); the HID tablet and keyboard keep ports 1 and 2. */
+#define MACHINE_USB_HOST_MAX	6
+
+struct usb_host_info;
+
+/*
+ * machine_usb_attach - pass the host device open at @fd (ownership
+ * passes, closed on failure) and described by @info through, on the first
+ * free root port of its speed (written to *@port).  Before machine_run()
+ * (`--usb-device`, vm.conf) or while it runs (the control protocol's
+ * usb-attach); the machine must have been created with cfg.usb.  Without
+ * the device lock.  Returns 0, -ENODEV (no USB controller), -EBUSY (the
+ * device is already attached), -ENOSPC (no free port of its speed) or
+ * -errno from opening it, with one line in @err.
+ */
+int machine_usb_attach(struct machine *m, int fd,
+		       const struct usb_host_info *info, unsigned *port,
+		       char *err, size_t errlen);
+/*
+ * machine_usb_attach_spec - find host device @spec ("VID:PID" or
+ * "BUS-PORT[.PORT...]", usb/usb_host.h) in sysfs, open its node and
+ * machine_usb_attach() it: in the VM process before its sandbox (whose
+ * Landlock rules leave /dev/bus/usb out).  Returns as machine_usb_attach(),
+ * or -EINVAL / -ENOENT / -EACCES with one line (the permission line names
+ * the node and the udev rule that fixes it).
+ */
+int machine_usb_attach_spec(struct machine *m, const char *spec,
+			    unsigned *port, char *err, size_t errlen);
+/*
+ * machine_usb_detach - unplug the passed-through device @name (its sysfs
+ * name "1-2.3", its VID:PID, or its root port number) and give it back to
+ * the host (its drivers reattach).  Without the device lock.  Returns 0
+ * or -ENOENT with one line in @err.
+ */
+int machine_usb_detach(struct machine *m, const char *name, char *err,
+		       size_t errlen);
+struct machine_usb_entry {
+	unsigned port;
+	char name[32];			/* sysfs name */
+	uint16_t vid, pid;
+	char product[64];
+	bool gone;			/* unplugged from the host */
+};
+/* The passed-through devices, at most @max, by port; returns the count. */
+size_t machine_usb_list(struct machine *m, struct machine_usb_entry *out,
+			size_t max);
+
 /* For hooks and tests, valid while the VM is built. */
 struct bus *machine_pio(struct machine *m);
 struct bus *machine_mmio(struct machine *m);

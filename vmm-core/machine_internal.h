@@ -171,6 +171,14 @@ struct machine {
 	 * g_malloc'ed, and then kept as the drives' paths. */
 	char *swap_path[MACHINE_MAX_DRIVES];
 	char *drive_path[MACHINE_MAX_DRIVES];	/* owned copies of swapped paths */
+
+	/* Host USB devices passed through (machine_usb.c), kept across
+	 * rebuilds; the list under the device lock. */
+	struct usb_host_ctx *usb_ctx;		/* with cfg.usb */
+	struct {
+		struct usb_host_dev *d;		/* NULL: free entry */
+		unsigned port;
+	} usbh[MACHINE_USB_HOST_MAX];
 };
 
 /* Error paths of functions taking (char *err, size_t errlen): @expr's
@@ -257,6 +265,19 @@ int bios_fw_cfg(struct machine *m, char *err, size_t errlen);
 int uefi_read_images(struct machine *m, char *err, size_t errlen);
 /* After the devices exist: the two flashes below 4 GiB, CMOS, fw_cfg. */
 int uefi_load(struct machine *m, char *err, size_t errlen);
+
+/* ---- machine_usb.c --------------------------------------------------- */
+
+/* machine_create(): the libusb context and thread with cfg.usb. */
+int machine_usb_init(struct machine *m, char *err, size_t errlen);
+/* pc.c, the controller just built: plug the passed-through devices in. */
+void machine_usb_plug_all(struct machine *m);
+/* machine_destroy(): give every device back, stop the thread. */
+void machine_usb_fini(struct machine *m);
+/* machine_save_then() (@what "save"), machine_revert_drives() ("revert"):
+ * -ENOTSUP with one line while a host device is passed through. */
+int machine_usb_save_check(struct machine *m, const char *what, char *err,
+			   size_t errlen);
 
 /* ---- vcpu.c ------------------------------------------------------------ */
 

@@ -209,6 +209,9 @@ int machine_save_then(struct machine *m, const char *state_path,
 	unsigned n;
 	int r;
 
+	r = machine_usb_save_check(m, "save", err, errlen);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&m->ctl);
 	was_running = m->state == RUN_RUNNING;
 	r = m->state == RUN_RUNNING || m->state == RUN_PAUSED ? 0 : -EAGAIN;
@@ -371,6 +374,10 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 	int r;
 
 	err[0] = 0;
+	/* The saved controller had no host device on its ports (a save
+	 * refuses them): its state would not load with one plugged in. */
+	if (state_path && (r = machine_usb_save_check(m, "revert", err, errlen)) < 0)
+		return r;
 	if (state_path) {
 		r = open_state(m, state_path, ram_path, &sf, err, errlen);
 		if (r < 0)

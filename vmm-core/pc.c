@@ -448,6 +448,7 @@ static int add_usb(struct machine *m, char *err, size_t errlen)
 		return -EINVAL;
 	TRY(device_table_add(&m->devices, &xhci_device_ops, m->dev.xhci),
 	    "xhci");
+	machine_usb_plug_all(m);	/* passed-through host devices */
 	return 0;
 }
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/fuzz/fuzz_xhci.c - the xHCI controller (vmm-core/usb/xhci.c) with
- * its HID tablet and keyboard against arbitrary command rings, event ring
+ * its HID tablet and keyboard, and two devices that answer later
+ * (usb_device_ops.submit: high speed on port 3, SuperSpeed on port 5, as
+ * host passthrough does), against arbitrary command rings, event ring
  * segment tables, contexts and transfer rings in guest RAM, and arbitrary
  * register writes and doorbells.
  *
@@ -14,6 +16,15 @@
  *               2 doorbell byte 1 % 34, target byte 2
  *               3 tablet input (x byte 1-2, y 3-4, buttons 5, dz byte 6)
  *               4 key (byte 1 KEY_*, byte 2 bit 0 down)
+ *               5 an asynchronous device (byte 1 bit 0: which) completes
+ *                 its transfer in flight on index byte 2 % 32 (ep * 2 +
+ *                 in; 0 control) with byte 3 % 6: le16 bytes 4-5, STALL,
+ *                 NODEV, BABBLE, IOERROR, or 1 MiB (more than asked),
+ *                 writing byte 6 into the IN buffer
+ *               6 unplug that device (usb_device_unplug) or plug it back
+ * (byte 0 % 7.)  Checked besides: a device never holds a transfer the
+ * controller cancelled (ASan sees a use after free otherwise) and holds
+ * none once the controller is freed.
  * Control byte 0: bit 0 MSI-X (else INTx), bit 1 save -> load into a new
  * controller -> save again at the end, bit 2 skip the standard start.
  * The standard start (§4.2): DCBAAP = IMAGE_GPA, command ring at
@@ -41,6 +52,7 @@
 #include "log.h"
 #include "mem.h"
 #include "usb/hid.h"
+#include "usb/usb.h"
 #include "usb/xhci.h"
 
 #define FUZZ_RAM	(4u << 20)
@@ -56,6 +68,90 @@ static struct guest_mem mem;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
 static bool ready;
+
+/* A device that keeps every transfer for later. */
+struct adev {
+	struct usb_device dev;
+	struct usb_xfer *cur[32];	/* ep * 2 + in; control at 0 */
+	unsigned port;
+	bool plugged;
+};
+static struct adev adevs[2];
+
+static unsigned xidx(const struct usb_xfer *u)
+{
+	return u->ep ? u->ep * 2 + u->in : 0;
+}
+
+static void a_reset(struct usb_device *d) { d->addr = 0; d->config = 0; }
+
+static int a_control(struct usb_device *d, const struct usb_setup *s,
+		     uint8_t *data)
+{
+	(void)data;
+	if (s->bRequest == USB_REQ_SET_ADDRESS && s->wValue <= 127) {
+		d->addr = (uint8_t)s->wValue;
+		return 0;
+	}
+	return USB_RET_STALL;
+}
+
+static int a_data(struct usb_device *d, unsigned ep, bool in, uint8_t *buf,
+		  size_t len)
+{
+	(void)d; (void)ep; (void)in; (void)buf; (void)len;
+	return USB_RET_STALL;
+}
+
+static void fail(const char *what);
+
+static int a_submit(struct usb_device *d, struct usb_xfer *u)
+{
+	struct adev *a = (struct adev *)d;
+
+	if (a->cur[xidx(u)])
+		fail("two transfers in flight on one endpoint");
+	a->cur[xidx(u)] = u;
+	return USB_RET_ASYNC;
+}
+
+static void a_cancel(struct usb_device *d, struct usb_xfer *u)
+{
+	struct adev *a = (struct adev *)d;
+
+	if (a->cur[xidx(u)] != u)
+		fail("cancel of a transfer the device does not hold");
+	a->cur[xidx(u)] = NULL;
+}
+
+static const struct usb_device_ops a_ops = {
+	.name = "async", .reset = a_reset, .control = a_control,
+	.data = a_data, .submit = a_submit, .cancel = a_cancel,
+};
+
+static void a_plug(struct xhci *x, struct adev *a)
+{
+	if (!a->plugged && xhci_attach(x, a->port, &a->dev) == 0)
+		a->plugged = true;
+}
+
+static void a_complete(struct adev *a, const uint8_t *op)
+{
+	static const int errs[] = { USB_RET_STALL, USB_RET_NODEV,
+				    USB_RET_BABBLE, USB_RET_IOERROR };
+	unsigned i = op[2] % 32, how = op[3] % 6;
+	struct usb_xfer *u = a->cur[i];
+	int r;
+
+	if (!u)
+		return;
+	a->cur[i] = NULL;
+	r = how == 0 ? (int)(op[4] | op[5] << 8) : how == 5 ? 1 << 20
+							    : errs[how - 1];
+	if (u->in && u->len)
+		memset(u->buf, op[6], u->len);
+	usb_xfer_complete(u, r);
+}
 
 static void fail(const char *what)
 {
@@ -92,6 +188,13 @@ static struct xhci *new_xhci(bool msix)
 
 	if (!x)
 		fail(err);
+	for (unsigned i = 0; i < 2; i++) {
+		memset(&adevs[i], 0, sizeof(adevs[i]));
+		adevs[i].dev.ops = &a_ops;
+		adevs[i].dev.speed = i ? USB_SPEED_SUPER : USB_SPEED_HIGH;
+		adevs[i].port = i ? 5 : 3;
+		a_plug(x, &adevs[i]);
+	}
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0, 4, (uint32_t)BAR_ADDR);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4, 4, 0);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 8, 4, (uint32_t)MSIX_ADDR);
@@ -112,6 +215,15 @@ static void wr(uint64_t off, uint64_t v)
 
 static uint32_t le16(const uint8_t *p) { return p[0] | p[1] << 8; }
 static uint32_t le32(const uint8_t *p) { return le16(p) | le16(p + 2) << 16; }
+
+/* After xhci_free(): no device holds a transfer. */
+static void check_released(void)
+{
+	for (unsigned i = 0; i < 2; i++)
+		for (unsigned k = 0; k < 32; k++)
+			if (adevs[i].cur[k])
+				fail("a transfer outlived the controller");
+}
 
 static GVariant *save(struct xhci *x)
 {
@@ -159,7 +271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t v = le32(op + 4) + ((op[3] & 1) ? (uint32_t)IMAGE_GPA : 0);
 		struct usb_hid *h;
 
-		switch (op[0] % 5) {
+		switch (op[0] % 7) {
 		case 0:
 			wr(off, v);
 			break;
@@ -178,13 +290,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h = xhci_hid(x, USB_HID_KEYBOARD);
 			usb_keyboard_input_ops.key(h, op[1], op[2] & 1);
 			break;
+		case 5:
+			a_complete(&adevs[op[1] & 1], op);
+			break;
+		case 6:
+			if (adevs[op[1] & 1].plugged) {
+				usb_device_unplug(&adevs[op[1] & 1].dev);
+				adevs[op[1] & 1].plugged = false;
+			} else {
+				a_plug(x, &adevs[op[1] & 1]);
+			}
+			break;
 		}
 	}
+	for (unsigned i = 0; i < 2; i++)	/* the new one has them */
+		a_plug(x, &adevs[i]);
 	if (ctl[0] & 2) {
 		GVariant *a = save(x), *b;
 		char err[256] = "";
 
 		xhci_free(x);
+		check_released();
 		x = new_xhci(ctl[0] & 1);
 		if (xhci_device_ops.load(x, 1, a, err, sizeof(err)) < 0) {
 			fprintf(stderr, "fuzz_xhci: %s\n", err);
@@ -197,6 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		g_variant_unref(b);
 	}
 	xhci_free(x);
+	check_released();
 	return 0;
 }
 
@@ -254,4 +381,65 @@ void fuzz_make_seeds(void (*add)(const void *data, size_t len))
 	op[1] = 1;
 	op[2] = 1;
 	add(s, sizeof(s));
+
+	/* The asynchronous device on port 3: addressed, a GET_DESCRIPTOR on
+	 * EP0 submitted, completed, another submitted, then a Stop Endpoint
+	 * and HCRST cancel. */
+	{
+		static uint8_t s2[CTRL_BYTES + 2 + 0x2000 + 8 * OP_LEN];
+		uint8_t *img2 = s2 + CTRL_BYTES + 2;
+		uint64_t q;
+
+		memcpy(s2, s, CTRL_BYTES + 2 + 0x2000);
+		t = 3u << 16;			/* the input context's port */
+		memcpy(img2 + 0x1400 + 32 + 4, &t, 4);
+		/* EP0 ring at 0x1c00: Setup (IN, 18 bytes), Data, Status. */
+		q = 0x80 | 6 << 8 | 0x0100u << 16 | 18ull << 48;
+		memcpy(img2 + 0x1c00, &q, 8);
+		t = 8;
+		memcpy(img2 + 0x1c00 + 8, &t, 4);
+		t = 2 << 10 | 1u << 6 | 1 | 3u << 16;
+		memcpy(img2 + 0x1c00 + 12, &t, 4);
+		q = IMAGE_GPA + 0x1e00;
+		memcpy(img2 + 0x1c10, &q, 8);
+		t = 18;
+		memcpy(img2 + 0x1c10 + 8, &t, 4);
+		t = 3 << 10 | 1u << 16 | 1;
+		memcpy(img2 + 0x1c10 + 12, &t, 4);
+		t = 4 << 10 | 1u << 5 | 1;
+		memcpy(img2 + 0x1c20 + 12, &t, 4);
+		/* Stop Endpoint (slot 1, DCI 1) after the No Op. */
+		t = 15 << 10 | 1 | 1u << 16 | 1u << 24;
+		memcpy(img2 + 0x430 + 12, &t, 4);
+		op = img2 + 0x2000;
+		memset(op, 0, 8 * OP_LEN);
+		op[1] = (uint8_t)XHCI_OP_PORTSC(3);	/* reset port 3 */
+		op[2] = (uint8_t)(XHCI_OP_PORTSC(3) >> 8);
+		t = XHCI_PORT_PP | XHCI_PORT_PR;
+		memcpy(op + 4, &t, 4);
+		op += OP_LEN;
+		op[0] = 2;			/* doorbell 0: the commands */
+		op += OP_LEN;
+		op[0] = 2;			/* doorbell 1, EP0 */
+		op[1] = 1;
+		op[2] = 1;
+		op += OP_LEN;
+		op[0] = 5;			/* the device answers 18 bytes */
+		op[4] = 18;
+		op[6] = 0x12;
+		op += OP_LEN;
+		op[0] = 2;
+		op[1] = 1;
+		op[2] = 1;
+		op += OP_LEN;
+		op[0] = 6;			/* unplugged */
+		op += OP_LEN;
+		op[0] = 6;			/* and back */
+		op += OP_LEN;
+		op[1] = (uint8_t)XHCI_OP_USBCMD;	/* HCRST */
+		op[2] = (uint8_t)(XHCI_OP_USBCMD >> 8);
+		t = XHCI_CMD_HCRST;
+		memcpy(op + 4, &t, 4);
+		add(s2, sizeof(s2));
+	}
 }

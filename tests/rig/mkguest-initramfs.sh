@@ -90,7 +90,8 @@
 # --desk: as --wait, but first load what a desktop guest's console
 # integration and shared folders use (virtio_input, psmouse for the
 # vmmouse, virtio-gpu with its DRM modules, virtio_console, 9p over
-# virtio, xhci_pci with usbhid for the USB tablet and keyboard; from
+# virtio, xhci_pci with usbhid for the USB tablet and keyboard and
+# usb-storage with sd_mod for passed-through USB disks; from
 # modules.dep), start qemu-ga on org.qemu.guest_agent.0 when
 # Debian's qemu-guest-agent is installed on the host (copied in with its
 # libraries; GUEST-QGA=started|absent) and print
@@ -253,7 +254,7 @@ fi
 if [ "$desk" = 1 ]; then
 	add_modules desk-order virtio_pci virtio_input psmouse virtio_console \
 		virtio-gpu 9pnet_virtio 9p virtio_net ata_piix sr_mod isofs \
-		xhci-pci usbhid hid-generic
+		xhci-pci usbhid hid-generic usb-storage sd_mod
 	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" ||
 		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
 	# qemu-ga's guest-shutdown runs /sbin/shutdown, which busybox lacks.

@@ -345,6 +345,33 @@ static void test_usb_key(void)
 	CHECK_EQ(vm_config_set(kf, "usb=maybe", err, sizeof(err)), -EINVAL);
 }
 
+/* [usbN] host=: host USB devices passed through at start; any implies
+ * the controller; a bad name or a group without host= is refused. */
+static void test_usb_hosts(void)
+{
+	g_autoptr(GKeyFile) out = g_key_file_new();
+	struct vm_config c, d;
+	struct machine_config mc;
+
+	CHECK_EQ(parse("[vm]\nname=t\n[usb0]\nhost=046d:c52b\n[usb2]\nhost=1-2.3\n", &c), 0);
+	CHECK_EQ(c.nusb_hosts, 2);
+	CHECK(!strcmp(c.usb_host[0], "046d:c52b"));
+	CHECK(!strcmp(c.usb_host[1], "1-2.3"));
+	CHECK(!c.usb);
+	vm_machine_config(&c, NULL, &mc);
+	CHECK(mc.usb);
+	vm_config_to_keyfile(&c, "/lib/vms/t", out);
+	CHECK_EQ(vm_config_from_keyfile(out, "/lib/vms/t", &d, err, sizeof(err)), 0);
+	CHECK_EQ(d.nusb_hosts, 2);
+	CHECK(!strcmp(d.usb_host[1], "1-2.3"));
+	vm_config_clear(&c);
+	vm_config_clear(&d);
+	CHECK_EQ(parse("[vm]\nname=t\n[usb0]\nhost=046d\n", &c), -EINVAL);
+	CHECK(strstr(err, "[usb0] host: USB device '046d'") != NULL);
+	CHECK_EQ(parse("[vm]\nname=t\n[usb1]\n", &c), -EINVAL);
+	CHECK(strstr(err, "[usb1]: no host=") != NULL);
+}
+
 /* audio: off (no card) unless vm.conf says pa or none; off is never
  * written; edit takes pa, none and off, refuses the rest. */
 static void test_audio_key(void)
@@ -667,6 +694,7 @@ int main(void)
 	RUN_TEST(test_set);
 	RUN_TEST(test_vmmouse_key);
 	RUN_TEST(test_usb_key);
+	RUN_TEST(test_usb_hosts);
 	RUN_TEST(test_audio_key);
 	RUN_TEST(test_set_vnc);
 	RUN_TEST(test_not_running_without_lock);

@@ -324,14 +324,13 @@ static uint64_t ep0_enq[XHCI_MAX_SLOTS + 1];
 
 /* A control transfer on slot @s: returns the status stage's event code
  * (or the first event's, when it is not a success). */
-static unsigned control(unsigned s, uint8_t type, uint8_t req, uint16_t val,
-			uint16_t idx, uint16_t len, uint32_t *residual)
+static void control_post(unsigned s, uint8_t type, uint8_t req,
+			 uint16_t val, uint16_t idx, uint16_t len)
 {
 	uint64_t setup = type | req << 8 | (uint64_t)val << 16 |
 			 (uint64_t)idx << 32 | (uint64_t)len << 48;
 	bool in = type & 0x80;
 	uint64_t e = ep0_enq[s];
-	struct trb t;
 
 	put_trb(e, setup, 8, TRB_SETUP << 10 | TRB_IDT | TRB_C |
 		(len ? (in ? 3u : 2u) << 16 : 0));
@@ -346,6 +345,13 @@ static unsigned control(unsigned s, uint8_t type, uint8_t req, uint16_t val,
 	e += 16;
 	ep0_enq[s] = e;
 	wr(XHCI_DB + 4 * s, 1, 4);
+}
+
+/* The events of the control TD last posted on slot @s. */
+static unsigned control_wait(unsigned s, uint32_t *residual)
+{
+	struct trb t;
+
 	*residual = 0;
 	CHECK(ev_take(&t));
 	CHECK_EQ(t.ctl >> 10 & 0x3f, TRB_TRANSFER_EVENT);
@@ -356,6 +362,13 @@ static unsigned control(unsigned s, uint8_t type, uint8_t req, uint16_t val,
 		CHECK(ev_take(&t));
 	}
 	return cc_of(&t);
+}
+
+static unsigned control(unsigned s, uint8_t type, uint8_t req, uint16_t val,
+			uint16_t idx, uint16_t len, uint32_t *residual)
+{
+	control_post(s, type, req, val, idx, len);
+	return control_wait(s, residual);
 }
 
 /* Port reset, Enable Slot, Address Device, descriptors, configuration,
@@ -1010,6 +1023,294 @@ static void test_bulk(void)
 	free_controller();
 }
 
+/* ---- a device that answers later (usb_device_ops.submit) ---------------- */
+
+struct asyncdev {
+	struct usb_device dev;
+	struct usb_xfer *cur[32];	/* by ep * 2 + in; control at 0 */
+	unsigned submits, cancels;
+};
+
+static unsigned xfer_idx(const struct usb_xfer *x)
+{
+	return x->ep ? x->ep * 2 + x->in : 0;
+}
+
+static int async_submit(struct usb_device *d, struct usb_xfer *x)
+{
+	struct asyncdev *a = (struct asyncdev *)d;
+
+	CHECK(a->cur[xfer_idx(x)] == NULL);	/* one per endpoint */
+	a->cur[xfer_idx(x)] = x;
+	a->submits++;
+	return USB_RET_ASYNC;
+}
+
+static void async_cancel(struct usb_device *d, struct usb_xfer *x)
+{
+	struct asyncdev *a = (struct asyncdev *)d;
+
+	CHECK(a->cur[xfer_idx(x)] == x);
+	a->cur[xfer_idx(x)] = NULL;
+	a->cancels++;
+}
+
+static const struct usb_device_ops async_ops = {
+	.name = "async", .reset = loop_reset, .control = loop_control,
+	.data = loop_data, .submit = async_submit, .cancel = async_cancel,
+};
+
+static struct asyncdev adev;
+
+/* The device finishes its transfer @idx with @result, IN data @d. */
+static void async_complete(unsigned idx, int result, const void *d, size_t n)
+{
+	struct usb_xfer *x = adev.cur[idx];
+
+	CHECK(x != NULL);
+	if (!x)
+		return;
+	pthread_mutex_lock(&lock);
+	adev.cur[idx] = NULL;
+	if (n)
+		memcpy(x->buf, d, n);
+	usb_xfer_complete(x, result);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Port reset, Enable Slot, Address Device for the device on @port. */
+static unsigned address(unsigned port)
+{
+	unsigned s;
+	uint64_t o;
+
+	port_reset(port);
+	CHECK_EQ(cmd_run(0, TRB_ENABLE_SLOT << 10, &s), CC_SUCCESS);
+	o = htole64(OUT_CTX(s));
+	CHECK_EQ(guest_mem_write(&mem, DCBAA + 8 * s, &o, 8), 0);
+	input_ctx(3, port, EP0_RING(s));
+	ep0_enq[s] = EP0_RING(s);
+	CHECK_EQ(cmd_run(IN_CTX, TRB_ADDRESS_DEVICE << 10 | s << 24, NULL),
+		 CC_SUCCESS);
+	return s;
+}
+
+static void test_async(void)
+{
+	struct xhci_stats st;
+	struct trb t;
+	unsigned s, submits;
+	uint32_t res;
+	uint8_t d[64];
+	uint64_t out_ring, in_ring;
+
+	new_controller();
+	memset(&adev, 0, sizeof(adev));
+	adev.dev.ops = &async_ops;
+	adev.dev.speed = USB_SPEED_HIGH;
+	pthread_mutex_lock(&lock);
+	CHECK_EQ(xhci_attach(xc, 3, &adev.dev), 0);
+	pthread_mutex_unlock(&lock);
+	driver_start();
+	s = address(3);
+	CHECK_EQ(adev.dev.addr, s);		/* SET_ADDRESS: synchronous */
+	CHECK_EQ(adev.submits, 0);
+
+	/* GET_DESCRIPTOR goes to submit; no event until it completes, and
+	 * another doorbell submits nothing more. */
+	control_post(s, 0x80, USB_REQ_GET_DESCRIPTOR, USB_DT_DEVICE << 8, 0, 64);
+	CHECK(!ev_take(&t));
+	CHECK_EQ(adev.submits, 1);
+	CHECK(adev.cur[0] != NULL);
+	CHECK_EQ(adev.cur[0]->setup.bRequest, USB_REQ_GET_DESCRIPTOR);
+	CHECK_EQ(adev.cur[0]->len, 64);
+	CHECK(adev.cur[0]->in);
+	wr(XHCI_DB + 4 * s, 1, 4);
+	CHECK_EQ(adev.submits, 1);
+	CHECK(!ev_take(&t));
+	async_complete(0, 18, loop_device_desc, 18);
+	CHECK_EQ(control_wait(s, &res), CC_SUCCESS);
+	CHECK_EQ(res, 64 - 18);
+	CHECK_EQ(guest_mem_read(&mem, DATA, d, 18), 0);
+	CHECK(!memcmp(d, loop_device_desc, 18));
+	control_post(s, 0x00, USB_REQ_SET_CONFIGURATION, 1, 0, 0);
+	CHECK(!ev_take(&t));
+	CHECK(!adev.cur[0]->in);
+	async_complete(0, 0, NULL, 0);
+	CHECK_EQ(control_wait(s, &res), CC_SUCCESS);
+
+	/* Bulk EP 2 OUT (DCI 4) and IN (DCI 5). */
+	out_ring = EP1_RING(s);
+	in_ring = EP1_RING(s) + 0x800;
+	memset(gpa_to_hva(&mem, IN_CTX, XHCI_IN_CTX_SIZE), 0, XHCI_IN_CTX_SIZE);
+	wr32(IN_CTX + 4, 1 | 1u << 4 | 1u << 5);
+	wr32(IN_CTX + 32, 5u << 27);
+	wr32(IN_CTX + 32 * 5 + 4, 512u << 16 | XHCI_EPT_BULK_OUT << 3);
+	wr32(IN_CTX + 32 * 5 + 8, (uint32_t)out_ring | 1);
+	wr32(IN_CTX + 32 * 6 + 4, 512u << 16 | XHCI_EPT_BULK_IN << 3);
+	wr32(IN_CTX + 32 * 6 + 8, (uint32_t)in_ring | 1);
+	CHECK_EQ(cmd_run(IN_CTX, TRB_CONFIGURE_EP << 10 | s << 24, NULL),
+		 CC_SUCCESS);
+
+	/* Two IN TDs: one in flight; its completion submits the next. */
+	put_trb(in_ring, DATA + 0x1000, 512, TRB_NORMAL << 10 | TRB_C | TRB_ISP | TRB_IOC);
+	put_trb(in_ring + 16, DATA + 0x2000, 512, TRB_NORMAL << 10 | TRB_C | TRB_ISP | TRB_IOC);
+	submits = adev.submits;
+	wr(XHCI_DB + 4 * s, 5, 4);
+	CHECK_EQ(adev.submits, submits + 1);
+	CHECK_EQ(adev.cur[5]->len, 512);
+	CHECK(!ev_take(&t));
+	memset(d, 0xa5, sizeof(d));
+	async_complete(5, 40, d, 40);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_SHORT_PACKET);
+	CHECK_EQ(t.param, in_ring);
+	CHECK_EQ(t.status & 0xffffff, 512 - 40);
+	CHECK_EQ(adev.submits, submits + 2);
+	CHECK(adev.cur[5] != NULL);
+	CHECK(!ev_take(&t));
+	CHECK_EQ(guest_mem_read(&mem, DATA + 0x1000, d, 41), 0);
+	CHECK_EQ(d[39], 0xa5);
+
+	/* Stop Endpoint with a TD in flight: cancelled, a Stopped event at
+	 * it, then the command's; the dequeue pointer stays on the TD and a
+	 * doorbell submits it again. */
+	cmd(0, 0, TRB_STOP_EP << 10 | 5 << 16 | s << 24);
+	CHECK_EQ(adev.cancels, 1);
+	CHECK(adev.cur[5] == NULL);
+	CHECK(ev_take(&t));
+	CHECK_EQ(t.ctl >> 10 & 0x3f, TRB_TRANSFER_EVENT);
+	CHECK_EQ(cc_of(&t), CC_STOPPED);
+	CHECK_EQ(t.param, in_ring + 16);
+	CHECK(ev_take(&t));
+	CHECK_EQ(t.ctl >> 10 & 0x3f, TRB_CMD_COMPLETION);
+	CHECK_EQ(cc_of(&t), CC_SUCCESS);
+	CHECK_EQ(rd32(OUT_CTX(s) + 32 * 5) & 7, XHCI_EP_STOPPED);
+	CHECK_EQ(rd32(OUT_CTX(s) + 32 * 5 + 8), (uint32_t)(in_ring + 16) | 1);
+	wr(XHCI_DB + 4 * s, 5, 4);
+	CHECK_EQ(adev.submits, submits + 3);
+	/* An asynchronous stall halts the endpoint. */
+	async_complete(5, USB_RET_STALL, NULL, 0);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_STALL);
+	CHECK_EQ(rd32(OUT_CTX(s) + 32 * 5) & 7, XHCI_EP_HALTED);
+	CHECK_EQ(cmd_run(0, TRB_RESET_EP << 10 | 5 << 16 | s << 24, NULL),
+		 CC_SUCCESS);
+	/* A device gone mid-transfer: Transaction Error, halted. */
+	CHECK_EQ(cmd_run((in_ring + 32) | 1, TRB_SET_TR_DEQ << 10 | 5 << 16 | s << 24,
+			 NULL), CC_SUCCESS);
+	put_trb(in_ring + 32, DATA + 0x1000, 64, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 5, 4);
+	async_complete(5, USB_RET_NODEV, NULL, 0);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_TRANSACTION);
+	/* A completion the device claims for more than asked is cut. */
+	CHECK_EQ(cmd_run(0, TRB_RESET_EP << 10 | 5 << 16 | s << 24, NULL),
+		 CC_SUCCESS);
+	CHECK_EQ(cmd_run((in_ring + 48) | 1, TRB_SET_TR_DEQ << 10 | 5 << 16 | s << 24,
+			 NULL), CC_SUCCESS);
+	put_trb(in_ring + 48, DATA + 0x1000, 16, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 5, 4);
+	async_complete(5, 100000, d, 16);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_SUCCESS);
+
+	/* OUT: the device sees the guest's bytes in its buffer. */
+	CHECK_EQ(guest_mem_write(&mem, DATA, "0123456789", 10), 0);
+	put_trb(out_ring, DATA, 10, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 4, 4);
+	CHECK(adev.cur[4] != NULL);
+	if (adev.cur[4]) {
+		CHECK_EQ(adev.cur[4]->len, 10);
+		CHECK(!adev.cur[4]->in);
+		CHECK(!memcmp(adev.cur[4]->buf, "0123456789", 10));
+	}
+	async_complete(4, 10, NULL, 0);
+	CHECK(ev_take(&t));
+	CHECK_EQ(cc_of(&t), CC_SUCCESS);
+	CHECK_EQ(t.param, out_ring);
+
+	/* usb-storage's TDs: 120 KiB over 30 page-sized TRBs go through
+	 * whole; more than XHCI_ASYNC_TD_MAX_BYTES is a TRB Error. */
+	{
+		uint64_t r = out_ring + 16;
+		uint8_t *g = gpa_to_hva(&mem, 0x300000, 30 * 4096);
+
+		for (unsigned i = 0; i < 30 * 4096; i++)
+			g[i] = (uint8_t)(i * 13 + i / 4096);
+		for (unsigned i = 0; i < 30; i++)
+			put_trb(r + 16 * i, 0x300000 + 4096 * i, 4096,
+				TRB_NORMAL << 10 | TRB_C | (i < 29 ? TRB_CH : TRB_IOC));
+		wr(XHCI_DB + 4 * s, 4, 4);
+		CHECK(adev.cur[4] != NULL);
+		if (adev.cur[4]) {
+			CHECK_EQ(adev.cur[4]->len, 30 * 4096);
+			CHECK(!memcmp(adev.cur[4]->buf, g, 30 * 4096));
+		}
+		async_complete(4, 30 * 4096, NULL, 0);
+		CHECK(ev_take(&t));
+		CHECK_EQ(cc_of(&t), CC_SUCCESS);
+		CHECK_EQ(t.param, r + 16 * 29);
+		r += 16 * 30;
+		for (unsigned i = 0; i < 9; i++)
+			put_trb(r + 16 * i, 0x300000, 0x1ffff,
+				TRB_NORMAL << 10 | TRB_C | (i < 8 ? TRB_CH : TRB_IOC));
+		submits = adev.submits;
+		wr(XHCI_DB + 4 * s, 4, 4);
+		CHECK_EQ(adev.submits, submits);
+		CHECK(ev_take(&t));
+		CHECK_EQ(cc_of(&t), CC_TRB_ERROR);
+		out_ring = r + 16 * 9 - 16;	/* the Reset Device below uses +16 */
+	}
+
+	/* Reset Device cancels what is in flight. */
+	put_trb(out_ring + 16, DATA, 10, TRB_NORMAL << 10 | TRB_C | TRB_IOC);
+	wr(XHCI_DB + 4 * s, 4, 4);
+	CHECK(adev.cur[4] != NULL);
+	CHECK_EQ(cmd_run(0, TRB_RESET_DEVICE << 10 | s << 24, NULL), CC_SUCCESS);
+	CHECK(adev.cur[4] == NULL);
+	CHECK_EQ(adev.cancels, 2);
+
+	/* Unplugged from the host with a transfer in flight: cancelled, a
+	 * port change, the port empty. */
+	input_ctx(3, 3, EP0_RING(s));
+	ep0_enq[s] = EP0_RING(s);
+	CHECK_EQ(cmd_run(IN_CTX, TRB_ADDRESS_DEVICE << 10 | s << 24, NULL),
+		 CC_SUCCESS);
+	control_post(s, 0x80, USB_REQ_GET_DESCRIPTOR, USB_DT_DEVICE << 8, 0, 18);
+	CHECK(adev.cur[0] != NULL);
+	pthread_mutex_lock(&lock);
+	usb_device_unplug(&adev.dev);
+	pthread_mutex_unlock(&lock);
+	CHECK_EQ(adev.cancels, 3);
+	CHECK(adev.dev.host_ops == NULL);
+	CHECK(ev_take(&t));
+	CHECK_EQ(t.ctl >> 10 & 0x3f, TRB_PORT_STATUS_CHANGE);
+	CHECK_EQ(t.param >> 24, 3);
+	CHECK(!(rd(XHCI_OP_PORTSC(3)) & XHCI_PORT_CCS));
+
+	/* Plugged again; the controller's reset cancels EP0's transfer. */
+	CHECK_EQ(cmd_run(0, TRB_DISABLE_SLOT << 10 | s << 24, NULL), CC_SUCCESS);
+	pthread_mutex_lock(&lock);
+	CHECK_EQ(xhci_attach(xc, 3, &adev.dev), 0);
+	pthread_mutex_unlock(&lock);
+	CHECK(ev_take(&t));			/* the connect */
+	CHECK_EQ(t.ctl >> 10 & 0x3f, TRB_PORT_STATUS_CHANGE);
+	s = address(3);
+	control_post(s, 0x80, USB_REQ_GET_DESCRIPTOR, USB_DT_DEVICE << 8, 0, 18);
+	CHECK(adev.cur[0] != NULL);
+	wr(XHCI_OP_USBCMD, XHCI_CMD_HCRST, 4);
+	CHECK(adev.cur[0] == NULL);
+	CHECK_EQ(adev.cancels, 4);
+	xhci_get_stats(xc, &st);
+	CHECK_EQ(st.xfers_cancelled, 4);
+	CHECK(st.xfers_async >= 10);
+	pthread_mutex_lock(&lock);
+	xhci_detach(xc, 3);
+	pthread_mutex_unlock(&lock);
+	free_controller();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);	/* the hostile cases log warnings */
@@ -1027,6 +1328,7 @@ int main(void)
 	RUN_TEST(test_oversized_td);
 	RUN_TEST(test_bulk);
 	RUN_TEST(test_save_load);
+	RUN_TEST(test_async);
 
 	pci_host_free(host);
 	bus_free(mmio);

@@ -45,6 +45,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/usbdevice_fs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -144,6 +145,21 @@ static const char *const sys_sockets[] = {
 /* With a window: the X server's shared memory. */
 static const char *const sys_window[] = {
 	"shmget", "shmat", "shmdt", "shmctl",
+};
+
+/* usbfs on the fds of passed-through host USB devices (usb/usb_host.c):
+ * what libusb's Linux backend issues to wrap an fd, claim and release
+ * interfaces (detaching and reattaching the host's drivers through
+ * USBDEVFS_IOCTL), set configurations and alternates, clear halts, reset,
+ * and submit, reap and discard URBs.  The fds are only those the VM was
+ * handed: Landlock gives it no /dev/bus/usb. */
+static const unsigned long ioctl_usbfs[] = {
+	USBDEVFS_CONTROL, USBDEVFS_SETINTERFACE, USBDEVFS_SETCONFIGURATION,
+	USBDEVFS_GETDRIVER, USBDEVFS_SUBMITURB, USBDEVFS_DISCARDURB,
+	USBDEVFS_REAPURBNDELAY, USBDEVFS_CLAIMINTERFACE,
+	USBDEVFS_RELEASEINTERFACE, USBDEVFS_CONNECTINFO, USBDEVFS_IOCTL,
+	USBDEVFS_RESET, USBDEVFS_CLEAR_HALT, USBDEVFS_GET_CAPABILITIES,
+	USBDEVFS_DISCONNECT_CLAIM, USBDEVFS_GET_SPEED,
 };
 
 /* Terminal, tap, sockets, block devices: the ioctls outside KVM. */
@@ -335,6 +351,7 @@ static void build_base(struct builder *b, const struct policy_opts *o)
 	ALLOW_IOCTLS(b, ioctl_tap);
 	ALLOW_IOCTLS(b, ioctl_socket);
 	ALLOW_IOCTLS(b, ioctl_blockdev);
+	ALLOW_IOCTLS(b, ioctl_usbfs);	/* `vivarium usb attach` on main */
 	if (o->nat)
 		allow_nat_sockets(b);
 	if (o->audio)
@@ -380,6 +397,10 @@ static void build(struct builder *b, enum sandbox_thread kind,
 		allow_hv_ioctls(b, HV_IOCTLS_VCPU);
 		ALLOW_IOCTLS(b, ioctl_tap);	/* virtio-net's offloads */
 		ALLOW(b, sys_vcpu);
+		/* USB passthrough: a doorbell submits the URB, a Stop
+		 * Endpoint discards it; libusb may wake its event thread. */
+		ALLOW_IOCTLS(b, ioctl_usbfs);
+		rule(b, SCMP_ACT_ALLOW, "timerfd_settime", 0, NULL);
 		break;
 	case SANDBOX_THREAD_BLOCK:
 		ALLOW(b, sys_block);
@@ -403,6 +424,12 @@ static void build(struct builder *b, enum sandbox_thread kind,
 		break;
 	case SANDBOX_THREAD_SHARE:
 		ALLOW(b, sys_share);
+		break;
+	case SANDBOX_THREAD_USB:
+		/* libusb's event loop: usbfs, its timerfd. */
+		ALLOW_IOCTLS(b, ioctl_usbfs);
+		rule(b, SCMP_ACT_ALLOW, "timerfd_settime", 0, NULL);
+		rule(b, SCMP_ACT_ALLOW, "timerfd_gettime", 0, NULL);
 		break;
 	case SANDBOX_THREAD_TIMER:
 	case SANDBOX_THREAD_IO:

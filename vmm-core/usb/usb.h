@@ -8,7 +8,8 @@
  *
  * Every call is made with the device lock held.  Buffers are the
  * controller's (bounded: a control transfer's data stage is at most
- * 65535 bytes, a bulk/interrupt TD at most XHCI_TD_MAX_BYTES).
+ * 65535 bytes, a bulk/interrupt TD at most XHCI_TD_MAX_BYTES, or
+ * XHCI_ASYNC_TD_MAX_BYTES through submit).
  */
 #ifndef VIVARIUM_USB_H
 #define VIVARIUM_USB_H
@@ -66,8 +67,31 @@ struct usb_setup {
 /* What a device call returns besides a byte count. */
 #define USB_RET_STALL		(-EPIPE)	/* STALL handshake */
 #define USB_RET_NAK		(-EAGAIN)	/* nothing to send now */
+#define USB_RET_ASYNC		(-EINPROGRESS)	/* submit: completes later */
+/* What an asynchronous transfer may complete with besides a byte count
+ * and USB_RET_STALL (the controller reports Babble / Transaction Error). */
+#define USB_RET_BABBLE		(-EOVERFLOW)	/* more data than asked */
+#define USB_RET_IOERROR		(-EIO)		/* CRC, timeout, cancelled */
+#define USB_RET_NODEV		(-ENODEV)	/* the device is gone */
 
 struct usb_device;
+
+/*
+ * A transfer a device may finish later (usb_device_ops.submit).  The
+ * controller owns it and @buf; the device may keep a pointer to it from
+ * a submit that returned USB_RET_ASYNC until it calls usb_xfer_complete()
+ * or the controller calls usb_device_ops.cancel on it.
+ */
+struct usb_xfer {
+	struct usb_device *dev;
+	unsigned ep;			/* 0: the default control pipe, 1-15 */
+	bool in;			/* direction of the data (stage) */
+	struct usb_setup setup;		/* ep 0 only */
+	uint8_t *buf;			/* OUT data, or room for IN data */
+	size_t len;			/* at most 65535 (control) or
+					 * XHCI_ASYNC_TD_MAX_BYTES */
+	void *dev_priv;			/* the device's own */
+};
 
 struct usb_device_ops {
 	const char *name;		/* "usb-tablet": logs */
@@ -92,6 +116,21 @@ struct usb_device_ops {
 	 */
 	int (*data)(struct usb_device *dev, unsigned ep, bool in, uint8_t *buf,
 		    size_t len);
+	/*
+	 * Optional, for devices that answer later (passthrough of a host
+	 * device, usb/usb_host.h).  With submit set the controller sends
+	 * every transfer except SET_ADDRESS (still through control) here:
+	 * submit returns what control/data would, or USB_RET_ASYNC and
+	 * later calls usb_xfer_complete(@xfer) exactly once, from any thread,
+	 * with the device lock held, never from inside submit.  The
+	 * controller keeps at most one transfer outstanding per endpoint.
+	 * cancel: the controller abandons @xfer (Stop Endpoint, Reset
+	 * Endpoint, Configure Endpoint dropping it, Reset Device, Disable
+	 * Slot, port or controller reset, unplug); after cancel returns the
+	 * device must neither complete @xfer nor touch its buffer.
+	 */
+	int (*submit)(struct usb_device *dev, struct usb_xfer *xfer);
+	void (*cancel)(struct usb_device *dev, struct usb_xfer *xfer);
 	/* Optional: the device's own state for save/load, at most
 	 * USB_STATE_MAX bytes; load returns 0 or -EINVAL for bytes it did
 	 * not write. */
@@ -108,6 +147,12 @@ struct usb_host_ops {
 	/* Is the guest's driver polling IN endpoint @ep (controller running,
 	 * endpoint configured and running)? */
 	bool (*ep_running)(void *host, struct usb_device *dev, unsigned ep);
+	/* @xfer (submitted, USB_RET_ASYNC) is done: @result is the bytes
+	 * moved (IN data written to xfer->buf, OUT bytes sent; at most
+	 * xfer->len; 0 for a control OUT request) or a USB_RET_* error. */
+	void (*complete)(void *host, struct usb_xfer *xfer, int result);
+	/* The device left (a host device unplugged): disconnect its port. */
+	void (*unplug)(void *host, struct usb_device *dev);
 };
 
 struct usb_device {
@@ -125,6 +170,29 @@ static inline void usb_device_wakeup(struct usb_device *dev, unsigned ep)
 {
 	if (dev->host_ops)
 		dev->host_ops->wakeup(dev->host, dev, ep);
+}
+
+/*
+ * usb_xfer_complete - finish a transfer whose submit returned
+ * USB_RET_ASYNC (see usb_device_ops.submit); the device lock held.  The
+ * controller posts its Transfer Events and may submit the endpoint's next
+ * transfer from inside this call.
+ */
+static inline void usb_xfer_complete(struct usb_xfer *xfer, int result)
+{
+	struct usb_device *dev = xfer->dev;
+
+	if (dev->host_ops)
+		dev->host_ops->complete(dev->host, xfer, result);
+}
+
+/* The device is gone for good (unplugged from the host): its root port
+ * reports a disconnect (a Port Status Change Event); the controller
+ * cancels its transfers and forgets it.  Device lock held. */
+static inline void usb_device_unplug(struct usb_device *dev)
+{
+	if (dev->host_ops)
+		dev->host_ops->unplug(dev->host, dev);
 }
 
 static inline bool usb_device_ep_running(struct usb_device *dev, unsigned ep)

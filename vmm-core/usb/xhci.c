@@ -62,6 +62,8 @@ struct xhci {
 	/* Not copied by load (xhci_load): */
 	bool has_hid;
 	struct usb_hid hid[2];		/* by enum usb_hid_kind */
+	/* The TD in flight per slot and DCI (usb_device_ops.submit). */
+	struct xhci_xfer *pend[XHCI_MAX_SLOTS + 1][32];
 	uint8_t buf[XHCI_TD_MAX_BYTES];
 };
 
@@ -76,6 +78,16 @@ struct td {
 	uint64_t end_deq;
 	bool end_cycle;
 	uint64_t bad;			/* the TRB that made it unusable */
+};
+
+/* A TD a device answers later: its TRBs, kept until it completes. */
+struct xhci_xfer {
+	struct usb_xfer u;
+	struct xhci *x;
+	unsigned sid, dci;
+	uint32_t n;			/* the bytes the TD moves at most */
+	struct td td;
+	uint8_t data[];
 };
 
 enum td_result { TD_OK, TD_EMPTY, TD_INCOMPLETE, TD_FAULT, TD_HALT };
@@ -93,6 +105,13 @@ static void hc_error(struct xhci *x, const char *why, uint64_t gpa)
 	x->usbsts |= XHCI_STS_HCE | XHCI_STS_HCH;
 	x->crr = false;
 }
+
+/* The transfers devices answer later (usb_device_ops.submit). */
+static void xfer_cancel(struct xhci *x, unsigned sid, unsigned dci,
+			bool stopped);
+static void slot_cancel(struct xhci *x, unsigned sid, unsigned from);
+static void port_cancel(struct xhci *x, unsigned port);
+static void cancel_all(struct xhci *x);
 
 /* ---- interrupter 0 and the event ring (§4.9.4, §4.17) ------------------- */
 
@@ -281,6 +300,7 @@ static void port_reset(struct xhci *x, unsigned n, bool warm)
 	struct xhci_port *p = &x->port[n];
 
 	p->portsc &= ~XHCI_PORT_PR;
+	port_cancel(x, n);
 	if (p->dev) {
 		p->dev->ops->reset(p->dev);
 		p->portsc |= XHCI_PORT_PED;
@@ -371,6 +391,7 @@ static void out_ep_update(struct xhci *x, struct xhci_slot *s, unsigned dci,
 }
 
 /* ---- commands (§4.6) ------------------------------------------------------ */
+
 
 static unsigned max_slots_en(const struct xhci *x)
 {
@@ -474,6 +495,7 @@ static enum xhci_cc cmd_configure_ep(struct xhci *x, unsigned sid,
 	    s->state != XHCI_SLOT_CONFIGURED)
 		return CC_CONTEXT_STATE;
 	if (ctl & TRB_DC) {
+		slot_cancel(x, sid, 2);
 		slot_disable_eps(s, 2);
 		s->state = XHCI_SLOT_ADDRESSED;
 		out_slot_update(x, s, NULL);
@@ -493,6 +515,8 @@ static enum xhci_cc cmd_configure_ep(struct xhci *x, unsigned sid,
 				return cc;
 		}
 	for (unsigned dci = 2; dci < 32; dci++) {
+		if (drop & (1u << dci) || add & (1u << dci))
+			xfer_cancel(x, sid, dci, false);
 		if (drop & (1u << dci))
 			memset(&s->ep[dci], 0, sizeof(s->ep[dci]));
 		if (add & (1u << dci)) {
@@ -580,6 +604,7 @@ static void run_command(struct xhci *x, uint64_t addr, uint64_t param,
 		cc = CC_SUCCESS;
 		break;
 	case TRB_DISABLE_SLOT:
+		slot_cancel(x, sid, 1);
 		memset(s, 0, sizeof(*s));
 		cc = CC_SUCCESS;
 		break;
@@ -607,15 +632,21 @@ static void run_command(struct xhci *x, uint64_t addr, uint64_t param,
 		}
 		cc = CC_SUCCESS;
 		if (type == TRB_RESET_EP) {
-			if (ep->state != XHCI_EP_HALTED)
+			if (ep->state != XHCI_EP_HALTED) {
 				cc = CC_CONTEXT_STATE;
-			else
+			} else {
+				xfer_cancel(x, sid, dci, false);
 				ep->state = XHCI_EP_STOPPED;
+			}
 		} else if (type == TRB_STOP_EP) {
-			if (ep->state != XHCI_EP_RUNNING)
+			if (ep->state != XHCI_EP_RUNNING) {
 				cc = CC_CONTEXT_STATE;
-			else
+			} else {
+				/* The TD in flight ends Stopped; the
+				 * dequeue pointer stays on it. */
+				xfer_cancel(x, sid, dci, true);
 				ep->state = XHCI_EP_STOPPED;
+			}
 		} else if (ep->state != XHCI_EP_STOPPED &&
 			   ep->state != XHCI_EP_ERROR) {
 			cc = CC_CONTEXT_STATE;
@@ -634,6 +665,7 @@ static void run_command(struct xhci *x, uint64_t addr, uint64_t param,
 			cc = CC_CONTEXT_STATE;
 			break;
 		}
+		slot_cancel(x, sid, 1);
 		slot_disable_eps(s, 2);
 		s->state = XHCI_SLOT_DEFAULT;
 		s->addr = 0;
@@ -757,10 +789,10 @@ static uint32_t trb_len(const struct td_trb *t)
 	return t->status & 0x1ffff;
 }
 
-/* Guest buffers <-> x->buf for the data TRBs of @td; @len bytes.
+/* Guest buffers <-> @buf for the data TRBs of @td; @len bytes.
  * Returns the index of a TRB whose buffer is not RAM, or -1. */
-static int td_copy(struct xhci *x, const struct td *td, bool to_guest,
-		   uint32_t len)
+static int td_copy(struct xhci *x, const struct td *td, uint8_t *buf,
+		   bool to_guest, uint32_t len)
 {
 	uint32_t off = 0;
 
@@ -778,12 +810,12 @@ static int td_copy(struct xhci *x, const struct td *td, bool to_guest,
 
 			if (to_guest || n > 8)
 				return (int)i;
-			memcpy(x->buf + off, &imm, n);
+			memcpy(buf + off, &imm, n);
 			r = 0;
 		} else if (to_guest) {
-			r = guest_mem_write(x->mem, t->param, x->buf + off, n);
+			r = guest_mem_write(x->mem, t->param, buf + off, n);
 		} else {
-			r = guest_mem_read(x->mem, t->param, x->buf + off, n);
+			r = guest_mem_read(x->mem, t->param, buf + off, n);
 		}
 		if (r < 0)
 			return (int)i;
@@ -833,7 +865,7 @@ static void td_report(struct xhci *x, const struct td *td, uint32_t done,
 	}
 }
 
-enum run_result { RUN_DONE, RUN_NAK, RUN_HALT };
+enum run_result { RUN_DONE, RUN_NAK, RUN_HALT, RUN_ASYNC };
 
 /* A stall or a vanished device: report at @t, halt the endpoint. */
 static enum run_result td_halt(struct xhci *x, const struct td_trb *t,
@@ -844,10 +876,76 @@ static enum run_result td_halt(struct xhci *x, const struct td_trb *t,
 	return RUN_HALT;
 }
 
+/* The completion code of a device's error answer. */
+static enum xhci_cc err_cc(int r)
+{
+	switch (r) {
+	case USB_RET_STALL:
+		return CC_STALL;
+	case USB_RET_BABBLE:
+		return CC_BABBLE;
+	default:			/* gone, I/O error, a bogus code */
+		return CC_TRANSACTION;
+	}
+}
+
+static const struct td_trb *first_data(const struct td *td)
+{
+	for (unsigned i = 0; i < td->n; i++)
+		if (is_data(TRB_TYPE(td->trb[i].ctl)))
+			return &td->trb[i];
+	return NULL;
+}
+
+/* A new asynchronous transfer of @len bytes for slot @sid's @dci. */
+static struct xhci_xfer *xfer_new(struct xhci *x, struct usb_device *dev,
+				  const struct td *td, unsigned sid,
+				  unsigned dci, size_t len)
+{
+	struct xhci_xfer *p = calloc(1, sizeof(*p) + (len ? len : 1));
+
+	if (!p)
+		return NULL;
+	p->x = x;
+	p->sid = sid;
+	p->dci = dci;
+	p->td = *td;
+	p->u.dev = dev;
+	p->u.ep = dci / 2;
+	p->u.in = dci == 1 ? false : dci & 1;
+	p->u.buf = p->data;
+	p->u.len = len;
+	return p;
+}
+
+/* After the device answered a control TD: its events.  @r: IN bytes,
+ * 0 or an error; @n: the data stage's length. */
+static enum run_result control_finish(struct xhci *x, const struct td *td,
+				      unsigned sid, bool in, uint32_t n,
+				      const uint8_t *buf, int r)
+{
+	const struct td_trb *fd = first_data(td);
+	int bad;
+
+	if (r < 0)
+		return td_halt(x, fd ? fd : &td->trb[td->n - 1], err_cc(r),
+			       sid, 1);
+	if (in) {
+		n = (uint32_t)r < n ? (uint32_t)r : n;
+		if ((bad = td_copy(x, td, (uint8_t *)buf, true, n)) >= 0) {
+			xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0,
+				   sid, 1, false);
+			return RUN_DONE;
+		}
+	}
+	td_report(x, td, n, sid, 1);
+	return RUN_DONE;
+}
+
 static enum run_result run_control(struct xhci *x, struct usb_device *dev,
 				   const struct td *td, unsigned sid)
 {
-	const struct td_trb *t0 = &td->trb[0], *first_data = NULL;
+	const struct td_trb *t0 = &td->trb[0];
 	struct usb_setup s;
 	uint32_t datalen = 0, n;
 	bool in;
@@ -868,11 +966,8 @@ static enum run_result run_control(struct xhci *x, struct usb_device *dev,
 				   false);
 			return RUN_DONE;
 		}
-		if (is_data(type)) {
+		if (is_data(type))
 			datalen += trb_len(&td->trb[i]);
-			if (!first_data)
-				first_data = &td->trb[i];
-		}
 	}
 	s.bmRequestType = (uint8_t)t0->param;
 	s.bRequest = (uint8_t)(t0->param >> 8);
@@ -883,25 +978,62 @@ static enum run_result run_control(struct xhci *x, struct usb_device *dev,
 	n = s.wLength < datalen ? s.wLength : datalen;
 	if (!dev)
 		return td_halt(x, &td->trb[td->n - 1], CC_TRANSACTION, sid, 1);
+	if (dev->ops->submit) {
+		struct xhci_xfer *p = xfer_new(x, dev, td, sid, 1, s.wLength);
+
+		if (!p) {
+			xfer_event(x, t0->addr, CC_RESOURCE, 0, sid, 1, false);
+			return RUN_DONE;
+		}
+		p->u.setup = s;
+		p->u.in = in;
+		p->n = n;
+		if (!in && (bad = td_copy(x, td, p->data, false, n)) >= 0) {
+			free(p);
+			xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0,
+				   sid, 1, false);
+			return RUN_DONE;
+		}
+		r = dev->ops->submit(dev, &p->u);
+		if (r == USB_RET_ASYNC) {
+			x->pend[sid][1] = p;
+			x->stats.xfers_async++;
+			return RUN_ASYNC;
+		}
+		if (r == USB_RET_NAK)		/* not for control: stall */
+			r = USB_RET_STALL;
+		r = control_finish(x, td, sid, in, n, p->data, r);
+		free(p);
+		return (enum run_result)r;
+	}
 	memset(x->buf, 0, s.wLength);
-	if (!in && (bad = td_copy(x, td, false, n)) >= 0) {
+	if (!in && (bad = td_copy(x, td, x->buf, false, n)) >= 0) {
 		xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0, sid, 1,
 			   false);
 		return RUN_DONE;
 	}
 	r = dev->ops->control(dev, &s, x->buf);
+	return control_finish(x, td, sid, in, n, x->buf, r);
+}
+
+/* After the device answered a bulk/interrupt TD of @total bytes. */
+static enum run_result normal_finish(struct xhci *x, const struct td *td,
+				     unsigned sid, unsigned dci,
+				     uint32_t total, const uint8_t *buf, int r)
+{
+	bool in = dci & 1;
+	int bad;
+
 	if (r < 0)
-		return td_halt(x, first_data ? first_data : &td->trb[td->n - 1],
-			       CC_STALL, sid, 1);
-	if (in) {
-		n = (uint32_t)r < n ? (uint32_t)r : n;
-		if ((bad = td_copy(x, td, true, n)) >= 0) {
-			xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0,
-				   sid, 1, false);
-			return RUN_DONE;
-		}
+		return td_halt(x, &td->trb[0], err_cc(r), sid, dci);
+	if ((uint32_t)r > total)
+		r = (int)total;
+	if (in && (bad = td_copy(x, td, (uint8_t *)buf, true, (uint32_t)r)) >= 0) {
+		xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0, sid, dci,
+			   false);
+		return RUN_DONE;
 	}
-	td_report(x, td, n, sid, 1);
+	td_report(x, td, (uint32_t)r, sid, dci);
 	return RUN_DONE;
 }
 
@@ -934,19 +1066,49 @@ static enum run_result run_normal(struct xhci *x, struct usb_device *dev,
 		if (type == TRB_NORMAL)
 			total += trb_len(t);
 	}
-	if (total > XHCI_TD_MAX_BYTES) {
+	if (total > (dev && dev->ops->submit ? XHCI_ASYNC_TD_MAX_BYTES
+					     : XHCI_TD_MAX_BYTES)) {
 		vlog_ratelimited(LOG_WARN, "xhci: a TD of %u bytes (at most %u)",
-				 total, XHCI_TD_MAX_BYTES);
+				 total, dev && dev->ops->submit
+					? XHCI_ASYNC_TD_MAX_BYTES : XHCI_TD_MAX_BYTES);
 		xfer_event(x, td->trb[0].addr, CC_TRB_ERROR, 0, sid, dci, false);
 		return RUN_DONE;
 	}
 	if (!dev)
 		return td_halt(x, &td->trb[0], CC_TRANSACTION, sid, dci);
-	if (!total) {
+	if (!total && !dev->ops->submit) {	/* a real device gets the ZLP */
 		td_report(x, td, 0, sid, dci);
 		return RUN_DONE;
 	}
-	if (!in && (bad = td_copy(x, td, false, total)) >= 0) {
+	if (dev->ops->submit) {
+		struct xhci_xfer *p = xfer_new(x, dev, td, sid, dci, total);
+		enum run_result rr;
+
+		if (!p) {
+			xfer_event(x, td->trb[0].addr, CC_RESOURCE, 0, sid, dci,
+				   false);
+			return RUN_DONE;
+		}
+		p->n = total;
+		if (!in && (bad = td_copy(x, td, p->data, false, total)) >= 0) {
+			free(p);
+			xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0,
+				   sid, dci, false);
+			return RUN_DONE;
+		}
+		r = dev->ops->submit(dev, &p->u);
+		if (r == USB_RET_ASYNC) {
+			x->pend[sid][dci] = p;
+			x->stats.xfers_async++;
+			return RUN_ASYNC;
+		}
+		rr = r == USB_RET_NAK ? RUN_NAK
+				      : normal_finish(x, td, sid, dci, total,
+						      p->data, r);
+		free(p);
+		return rr;
+	}
+	if (!in && (bad = td_copy(x, td, x->buf, false, total)) >= 0) {
 		xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0, sid, dci,
 			   false);
 		return RUN_DONE;
@@ -954,22 +1116,12 @@ static enum run_result run_normal(struct xhci *x, struct usb_device *dev,
 	r = dev->ops->data(dev, dci / 2, in, x->buf, total);
 	if (r == USB_RET_NAK)
 		return RUN_NAK;
-	if (r < 0)
-		return td_halt(x, &td->trb[0], CC_STALL, sid, dci);
-	if ((uint32_t)r > total)
-		r = (int)total;
-	if (in && (bad = td_copy(x, td, true, (uint32_t)r)) >= 0) {
-		xfer_event(x, td->trb[bad].addr, CC_DATA_BUFFER, 0, sid, dci,
-			   false);
-		return RUN_DONE;
-	}
-	td_report(x, td, (uint32_t)r, sid, dci);
-	return RUN_DONE;
+	return normal_finish(x, td, sid, dci, total, x->buf, r);
 }
 
 static struct td *td_scratch(void)
 {
-	static __thread struct td td;	/* 1.5 KiB: off the stack */
+	static __thread struct td td;	/* 12 KiB: off the stack */
 
 	return &td;
 }
@@ -985,7 +1137,9 @@ static void ep_run(struct xhci *x, unsigned sid, unsigned dci)
 	if (x->busy)
 		return;
 	x->busy = true;
-	while (running(x) && ep->state == XHCI_EP_RUNNING) {
+	/* One TD in flight per endpoint: its completion runs the rest. */
+	while (running(x) && ep->state == XHCI_EP_RUNNING &&
+	       !x->pend[sid][dci]) {
 		enum td_result g = td_gather(x, ep, dci == 1, td, &budget);
 		enum run_result r;
 
@@ -1007,8 +1161,8 @@ static void ep_run(struct xhci *x, unsigned sid, unsigned dci)
 			dev = NULL;	/* unplugged or disabled */
 		r = dci == 1 ? run_control(x, dev, td, sid)
 			     : run_normal(x, dev, td, sid, dci);
-		if (r == RUN_NAK)
-			break;
+		if (r == RUN_NAK || r == RUN_ASYNC)
+			break;	/* the dequeue pointer stays on the TD */
 		ep->deq = td->end_deq;
 		ep->dcs = td->end_cycle;
 		if (r == RUN_HALT) {
@@ -1017,6 +1171,92 @@ static void ep_run(struct xhci *x, unsigned sid, unsigned dci)
 		}
 	}
 	x->busy = false;
+}
+
+/* ---- asynchronous transfers (usb_device_ops.submit) ----------------------- */
+
+/* Abandon the TD in flight on slot @sid's @dci, if any: the device lets
+ * go of it, the dequeue pointer stays on the TD (it runs again when the
+ * endpoint restarts).  @stopped: report it as Stopped (§4.6.9). */
+static void xfer_cancel(struct xhci *x, unsigned sid, unsigned dci,
+			bool stopped)
+{
+	struct xhci_xfer *p = x->pend[sid][dci];
+
+	if (!p)
+		return;
+	x->pend[sid][dci] = NULL;
+	if (p->u.dev->ops->cancel)
+		p->u.dev->ops->cancel(p->u.dev, &p->u);
+	x->stats.xfers_cancelled++;
+	if (stopped) {
+		const struct td_trb *t = first_data(&p->td);
+
+		if (!t)
+			t = &p->td.trb[0];
+		xfer_event(x, t->addr, CC_STOPPED, trb_len(t), sid, dci,
+			   false);
+	}
+	free(p);
+}
+
+static void slot_cancel(struct xhci *x, unsigned sid, unsigned from)
+{
+	for (unsigned dci = from; dci < 32; dci++)
+		xfer_cancel(x, sid, dci, false);
+}
+
+static void cancel_all(struct xhci *x)
+{
+	for (unsigned sid = 1; sid <= XHCI_MAX_SLOTS; sid++)
+		slot_cancel(x, sid, 1);
+}
+
+static void port_cancel(struct xhci *x, unsigned port)
+{
+	for (unsigned sid = 1; sid <= XHCI_MAX_SLOTS; sid++)
+		if (x->slot[sid].enabled && x->slot[sid].port == port)
+			slot_cancel(x, sid, 1);
+}
+
+static void host_complete(void *host, struct usb_xfer *xfer, int result)
+{
+	struct xhci *x = host;
+	struct xhci_xfer *p = (struct xhci_xfer *)((char *)xfer -
+						   offsetof(struct xhci_xfer, u));
+	unsigned sid = p->sid, dci = p->dci;
+	struct xhci_slot *s;
+	struct xhci_ep *ep;
+	enum run_result r;
+
+	if (p->x != x || sid < 1 || sid > XHCI_MAX_SLOTS || dci < 1 ||
+	    dci > 31 || x->pend[sid][dci] != p) {
+		vlog_ratelimited(LOG_WARN, "xhci: a completion for a transfer not in flight (device bug)");
+		return;
+	}
+	x->pend[sid][dci] = NULL;
+	s = &x->slot[sid];
+	ep = &s->ep[dci];
+	if (!running(x) || ep->state != XHCI_EP_RUNNING) {
+		/* Halted or stopped meanwhile without a cancel: the TD stays
+		 * and runs again on the endpoint's next doorbell. */
+		free(p);
+		return;
+	}
+	if (result >= 0 && (size_t)result > p->u.len)
+		result = (int)p->u.len;
+	r = dci == 1 ? control_finish(x, &p->td, sid, p->u.in, p->n, p->data,
+				      result)
+		     : normal_finish(x, &p->td, sid, dci, p->n, p->data,
+				     result);
+	ep->deq = p->td.end_deq;
+	ep->dcs = p->td.end_cycle;
+	free(p);
+	if (r == RUN_HALT) {
+		out_ep_update(x, s, dci, NULL);
+		return;
+	}
+	ep_run(x, sid, dci);
 }
 
 static void doorbell(struct xhci *x, unsigned n, uint32_t val)
@@ -1078,9 +1318,28 @@ static bool host_ep_running(void *host, struct usb_device *dev, unsigned ep)
 	       x->slot[sid].ep[2 * ep + 1].state == XHCI_EP_RUNNING;
 }
 
+static unsigned port_of(struct xhci *x, struct usb_device *dev)
+{
+	for (unsigned p = 1; p <= XHCI_MAX_PORTS; p++)
+		if (x->port[p].dev == dev)
+			return p;
+	return 0;
+}
+
+static void host_unplug(void *host, struct usb_device *dev)
+{
+	struct xhci *x = host;
+	unsigned p = port_of(x, dev);
+
+	if (p)
+		xhci_detach(x, p);
+}
+
 static const struct usb_host_ops host_ops = {
 	.wakeup = host_wakeup,
 	.ep_running = host_ep_running,
+	.complete = host_complete,
+	.unplug = host_unplug,
 };
 
 int xhci_attach(struct xhci *x, unsigned port, struct usb_device *dev)
@@ -1105,6 +1364,7 @@ void xhci_detach(struct xhci *x, unsigned port)
 
 	if (!port || port > XHCI_MAX_PORTS || !(dev = x->port[port].dev))
 		return;
+	port_cancel(x, port);
 	dev->host_ops = NULL;
 	dev->host = NULL;
 	x->port[port].dev = NULL;
@@ -1381,6 +1641,7 @@ void xhci_reset(struct xhci *x)
 	x->erstba = x->erdp = 0;
 	x->nsegs = x->er_seg = x->er_idx = 0;
 	x->er_pcs = true;
+	cancel_all(x);
 	memset(x->slot, 0, sizeof(x->slot));
 	for (unsigned p = 1; p <= XHCI_MAX_PORTS; p++) {
 		if (x->port[p].dev)
@@ -1444,6 +1705,7 @@ void xhci_free(struct xhci *x)
 {
 	if (!x)
 		return;
+	cancel_all(x);
 	for (unsigned p = 1; p <= XHCI_MAX_PORTS; p++)
 		if (x->port[p].dev) {
 			x->port[p].dev->host_ops = NULL;
@@ -1633,6 +1895,7 @@ static int xhci_load(void *opaque, uint32_t version, GVariant *state,
 		}
 		g_variant_unref(st);
 	}
+	cancel_all(x);
 	memcpy(x, t, offsetof(struct xhci, has_hid));
 	x->busy = false;
 	irq_update(x);

@@ -21,7 +21,8 @@
  * Data, Status stages), bulk and interrupt (Normal TRBs, Event Data TRBs,
  * immediate data); isochronous endpoints may be configured but their TRBs
  * complete with TRB Error (not implemented yet).  A TD carries at most
- * XHCI_TD_MAX_TRBS TRBs and XHCI_TD_MAX_BYTES bytes.
+ * XHCI_TD_MAX_TRBS TRBs and XHCI_TD_MAX_BYTES bytes (XHCI_ASYNC_TD_MAX_BYTES
+ * for a device with usb_device_ops.submit).
  *
  * Hostile guests: every TRB, ring segment, context and buffer is read
  * through guest_mem (a range outside RAM is never dereferenced).  A ring
@@ -33,6 +34,20 @@
  * XHCI_LINK_MAX Link TRBs in a row; a doorbell for a disabled slot or
  * endpoint is ignored with a rate-limited warning.  A full event ring
  * drops the event (counted in xhci_stats) rather than overwrite.
+ *
+ * Asynchronous transfers: a device with usb_device_ops.submit may answer
+ * a TD later (USB_RET_ASYNC).  The endpoint then keeps that one TD in
+ * flight (its dequeue pointer on it; no further TD is gathered) until
+ * usb_xfer_complete() posts its Transfer Events, advances the dequeue
+ * pointer and runs the endpoint's next TD, or until the controller
+ * cancels it: Stop Endpoint (a Transfer Event with Stopped at the TD, the
+ * dequeue pointer left on it), Reset Endpoint, Configure Endpoint
+ * dropping or re-adding the endpoint, Reset Device, Disable Slot, a port
+ * reset, HCRST, detach, free.  At most one TD per endpoint is in flight,
+ * so at most 31 buffers of XHCI_ASYNC_TD_MAX_BYTES per device.  A completion
+ * arriving while the controller or endpoint no longer runs is dropped and
+ * the TD runs again at the next doorbell.  Save does not record TDs in
+ * flight (their dequeue pointers point at them).
  *
  * Locking: every call with the device lock held.
  */
@@ -63,8 +78,13 @@ struct xhci;
 #define XHCI_ERST_MAX		16
 #define XHCI_RING_BUDGET	1024	/* TRBs walked per doorbell */
 #define XHCI_LINK_MAX		16	/* Link TRBs in a row */
-#define XHCI_TD_MAX_TRBS	64
+/* Linux's usb-storage sends 120 KiB (high speed) to 1 MiB (SuperSpeed)
+ * per TD as a scatter list of pages: devices that answer later (host
+ * passthrough) take that much; the built-in ones, answered from the
+ * controller's own buffer, 64 KiB. */
+#define XHCI_TD_MAX_TRBS	512
 #define XHCI_TD_MAX_BYTES	65536
+#define XHCI_ASYNC_TD_MAX_BYTES	(1u << 20)
 
 /* Register offsets in BAR 0. */
 #define XHCI_CAP_CAPLENGTH	0x00	/* byte; HCIVERSION at 0x02 */
@@ -251,6 +271,8 @@ struct xhci_stats {
 	uint64_t events;		/* written to the event ring */
 	uint64_t events_dropped;	/* the ring was full */
 	uint64_t interrupts;		/* MSI-X messages or INTx assertions */
+	uint64_t xfers_async;		/* TDs a device answered later */
+	uint64_t xfers_cancelled;	/* ... and the controller abandoned */
 };
 void xhci_get_stats(const struct xhci *x, struct xhci_stats *out);
 
