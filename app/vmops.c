@@ -451,8 +451,12 @@ fail:
 	return r;
 }
 
-int vm_share_add(const char *name, const struct share_spec *s, char *err,
-		 size_t errlen)
+/* Change @name's vm.conf under its lock: @change edits the key file
+ * (>= 0 on success, kept as the result), then it is committed. */
+static int change_conf(const char *name,
+		       int (*change)(GKeyFile *kf, const void *arg, char *err,
+				     size_t errlen),
+		       const void *arg, char *err, size_t errlen)
 {
 	GKeyFile *kf;
 	int lockfd, n, r;
@@ -463,7 +467,7 @@ int vm_share_add(const char *name, const struct share_spec *s, char *err,
 	r = open_for_change(name, &kf, &lockfd, err, errlen);
 	if (r < 0)
 		return r;
-	n = share_keyfile_add(kf, s, err, errlen);
+	n = change(kf, arg, err, errlen);
 	if (n >= 0) {
 		r = commit(name, kf, err, errlen);
 		if (r < 0)
@@ -474,26 +478,27 @@ int vm_share_add(const char *name, const struct share_spec *s, char *err,
 	return n;
 }
 
+static int share_add_change(GKeyFile *kf, const void *arg, char *err,
+			    size_t errlen)
+{
+	return share_keyfile_add(kf, arg, err, errlen);
+}
+
+static int share_remove_change(GKeyFile *kf, const void *arg, char *err,
+			       size_t errlen)
+{
+	return share_keyfile_remove(kf, arg, err, errlen);
+}
+
+int vm_share_add(const char *name, const struct share_spec *s, char *err,
+		 size_t errlen)
+{
+	return change_conf(name, share_add_change, s, err, errlen);
+}
+
 int vm_share_remove(const char *name, const char *tag, char *err, size_t errlen)
 {
-	GKeyFile *kf;
-	int lockfd, n, r;
-
-	r = vm_name_check(name, err, errlen);
-	if (r < 0)
-		return r;
-	r = open_for_change(name, &kf, &lockfd, err, errlen);
-	if (r < 0)
-		return r;
-	n = share_keyfile_remove(kf, tag, err, errlen);
-	if (n >= 0) {
-		r = commit(name, kf, err, errlen);
-		if (r < 0)
-			n = r;
-	}
-	g_key_file_unref(kf);
-	close(lockfd);
-	return n;
+	return change_conf(name, share_remove_change, tag, err, errlen);
 }
 
 /* ---- delete ------------------------------------------------------------------ */

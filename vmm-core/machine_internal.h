@@ -257,6 +257,16 @@ int bios_load(struct machine *m, char *err, size_t errlen);
 /* The CMOS bytes and fw_cfg items SeaBIOS and OVMF both read. */
 void bios_cmos(struct machine *m);
 int bios_fw_cfg(struct machine *m, char *err, size_t errlen);
+/*
+ * A firmware flash image (SeaBIOS, OVMF's code) from @path into m->bios,
+ * its own page-aligned mapping (it becomes a memory slot): a multiple of
+ * @block bytes, at most @max.  Errors name it @what; a missing file points
+ * to Debian's @package, a bad size says @rule.  Returns 0, -ENOENT/-errno
+ * from reading, -EINVAL (size) or -ENOMEM.
+ */
+int firmware_image_read(struct machine *m, const char *path, const char *what,
+			const char *package, size_t block, size_t max,
+			const char *rule, char *err, size_t errlen);
 
 /* ---- boot/uefi.c ------------------------------------------------------- */
 

@@ -23,24 +23,23 @@
 #define BIOS_MAX	(16u << 20)
 #define ISA_BIOS_SIZE	0x20000		/* the BIOS's last 128 KiB at 0xe0000 */
 
-/* The flash image: a multiple of 64 KiB up to 16 MiB, kept in its own
- * page-aligned mapping because it becomes a memory slot. */
-static int read_bios(struct machine *m, const char *path, char *err,
-		     size_t errlen)
+int firmware_image_read(struct machine *m, const char *path, const char *what,
+			const char *package, size_t block, size_t max,
+			const char *rule, char *err, size_t errlen)
 {
 	uint8_t *data;
 	size_t len;
-	int r = machine_read_file(path, "firmware", &data, &len, err, errlen);
+	int r = machine_read_file(path, what, &data, &len, err, errlen);
 
 	if (r < 0) {
 		if (r == -ENOENT)
 			snprintf(err + strlen(err), errlen - strlen(err),
-				 " (install Debian's seabios package)");
+				 " (install Debian's %s package)", package);
 		return r;
 	}
-	if (!len || len % 0x10000 || len > BIOS_MAX) {
-		snprintf(err, errlen, "firmware '%s' is %zu bytes; a BIOS image is a multiple of 64 KiB up to 16 MiB",
-			 path, len);
+	if (!len || len % block || len > max) {
+		snprintf(err, errlen, "%s '%s' is %zu bytes; %s", what, path, len,
+			 rule);
 		free(data);
 		return -EINVAL;
 	}
@@ -49,13 +48,23 @@ static int read_bios(struct machine *m, const char *path, char *err,
 	if (m->bios == MAP_FAILED) {
 		m->bios = NULL;
 		free(data);
-		snprintf(err, errlen, "firmware: out of memory");
+		snprintf(err, errlen, "%s: out of memory", what);
 		return -ENOMEM;
 	}
 	memcpy(m->bios, data, len);
 	m->bios_len = len;
 	free(data);
 	return 0;
+}
+
+/* The flash image: a multiple of 64 KiB up to 16 MiB. */
+static int read_bios(struct machine *m, const char *path, char *err,
+		     size_t errlen)
+{
+	return firmware_image_read(m, path, "firmware", "seabios", 0x10000,
+				   BIOS_MAX,
+				   "a BIOS image is a multiple of 64 KiB up to 16 MiB",
+				   err, errlen);
 }
 
 int bios_read_images(struct machine *m, char *err, size_t errlen)

@@ -30,35 +30,10 @@
 static int read_code(struct machine *m, const char *path, char *err,
 		     size_t errlen)
 {
-	uint8_t *data;
-	size_t len;
-	int r = machine_read_file(path, "UEFI firmware", &data, &len, err,
-				  errlen);
-
-	if (r < 0) {
-		if (r == -ENOENT)
-			snprintf(err + strlen(err), errlen - strlen(err),
-				 " (install Debian's ovmf package)");
-		return r;
-	}
-	if (!len || len % FLASH_BLOCK || len > FLASH_MAX / 2) {
-		snprintf(err, errlen, "UEFI firmware '%s' is %zu bytes; a flash image is a multiple of 4 KiB up to 8 MiB",
-			 path, len);
-		free(data);
-		return -EINVAL;
-	}
-	m->bios = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m->bios == MAP_FAILED) {
-		m->bios = NULL;
-		free(data);
-		snprintf(err, errlen, "UEFI firmware: out of memory");
-		return -ENOMEM;
-	}
-	memcpy(m->bios, data, len);
-	m->bios_len = len;
-	free(data);
-	return 0;
+	return firmware_image_read(m, path, "UEFI firmware", "ovmf", FLASH_BLOCK,
+				   FLASH_MAX / 2,
+				   "a flash image is a multiple of 4 KiB up to 8 MiB",
+				   err, errlen);
 }
 
 static int vars_size_ok(const char *path, uint64_t len, char *err,
