@@ -81,7 +81,7 @@ rig_run() {
 		-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz $*" \
 		</dev/null >"$work/out" 2>&1
 	rig_rc=$?
-	tr -d '\r' <"$work/out" >"$work/out.txt"
+	rig_output "$work/out" >"$work/out.txt"
 }
 # shellcheck disable=SC2086
 rig_run $cases

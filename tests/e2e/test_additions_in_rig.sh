@@ -137,7 +137,7 @@ echo "# running vivarium in the nested rig"
 	-- "sh /rig/test.sh /guest/vmlinuz /guest/loader.cpio.gz /guest/root.img" \
 	</dev/null 2>&1 | tee "$work/out"
 
-tr -d '\r' <"$work/out" >"$work/out.txt"
+rig_output "$work/out" >"$work/out.txt"
 o=$work/out.txt
 errors=0
 check() {

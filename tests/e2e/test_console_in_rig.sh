@@ -77,7 +77,7 @@ else
 		</dev/null 2>&1 | tee "$work/out"
 fi
 
-tr -d '\r' <"$work/out" >"$work/out.txt"
+rig_output "$work/out" >"$work/out.txt"
 sed -n '/^SHOT-BEGIN$/,/^SHOT-END$/p' "$work/out.txt" | sed '1d;$d' | base64 -d >"$work/fb.png" 2>/dev/null
 driver=$(grep -ao 'GUEST-FB-DRIVER=[^ ]*' "$work/out.txt" | tail -n1 | cut -d= -f2)
 mode=$(grep -ao 'GUEST-FB-MODE=[0-9]*,[0-9]*' "$work/out.txt" | tail -n1 | cut -d= -f2)

@@ -196,7 +196,7 @@ else
 fi
 elapsed=$(( $(date +%s) - start ))
 
-out=$(tr -d '\r' <"$work/out" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g')
+out=$(rig_output "$work/out" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g')
 # value KEY: the value of the last "KEY=value" line (or word) in the output.
 value() {
 	grep -ao "$1=[^ ]*" <<<"$out" | tail -n1 | cut -d= -f2-

@@ -95,7 +95,7 @@ else
 		</dev/null 2>&1 | tee "$work/out"
 fi
 
-tr -d '\r' <"$work/out" >"$work/out.txt"
+rig_output "$work/out" >"$work/out.txt"
 errors=0
 check() {
 	if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi

@@ -88,7 +88,7 @@ else
 fi
 elapsed=$(( $(date +%s) - start ))
 
-out=$(tr -d '\r' <"$work/out")
+out=$(rig_output "$work/out")
 cpus=$(grep -ao 'GUEST-CPUS=[0-9]*' <<<"$out" | tail -n1 | cut -d= -f2)
 mem=$(grep -ao 'GUEST-MEM-KB=[0-9]*' <<<"$out" | tail -n1 | cut -d= -f2)
 init=$(grep -ao 'GUEST-INIT uptime=[0-9.]*' <<<"$out" | tail -n1 | cut -d= -f2)

@@ -262,7 +262,7 @@ wall=$(($(date +%s) - start))
 
 # Each group's output on its own: L1's files (the 64 MiB file's md5) are
 # made afresh in each run.  use GROUP: what val and gval read.
-use() { out=$(tr -d '\r' <"$work/out.$1"); }
+use() { out=$(rig_output "$work/out.$1"); }
 use VIRTIO
 # val KEY: the last value of KEY=value (the first word after '=').
 val() { grep -ao "$1=[^ ]*" <<<"$out" | tail -n1 | cut -d= -f2-; }

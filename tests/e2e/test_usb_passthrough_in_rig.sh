@@ -195,7 +195,7 @@ extra=()
 	</dev/null 2>&1 | tee "$work/out"
 
 o=$work/out.txt
-tr -d '\r' <"$work/out" >"$o"
+rig_output "$work/out" >"$o"
 val() { grep -ao "^$1=.*" "$o" | tail -n1 | cut -d= -f2-; }
 has() { grep -aq "$1" "$o"; }
 errors=0

@@ -176,10 +176,10 @@ else
 		</dev/null 2>&1 | tee "$work/out"
 fi
 
-out=$(tr -d '\r' <"$work/out")
+out=$(rig_output "$work/out")
 val() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$out" | tail -n1; }
 errors=0
-check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi; }
+check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); return 1; fi; }
 
 at_take=$(val SNAP-AT-TAKE)
 first_rv=$(val SNAP-FIRST-AFTER-REVERT)
@@ -199,7 +199,8 @@ first=$(sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' <<<"$after" | head -n1)
 check '[ "$(val SAVE-RC)" = 0 ]' "vivarium save succeeded ($(val SAVE-MS) ms)"
 check '[ "$(val SAVE-STATE)" = saved ] && [ "$(val SAVE-FILES)" = 2 ]' "list says saved; saved.state and saved.ram are there"
 check '[ "$(val RESUME-RC)" = 0 ]' "vivarium start resumed it (first count after $(val RESUME-COUNT-MS) ms)"
-check '! grep -q GUEST-INIT <<<"$after"' "the guest did not boot again"
+check '! grep -q GUEST-INIT <<<"$after"' "the guest did not boot again" ||
+	grep -n -B8 -A3 GUEST-INIT <<<"$after" | grep -v "GUEST-COUNT=" | sed 's/^/# /' | head -n 40
 check '[ -n "$last" ] && [ -n "$first" ] && [ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ]' \
 	"its counter goes on from the saved value (saved at ${last:-?}, first after resume ${first:-?})"
 mono0=$(val SAVE-LAST-MONO)

@@ -115,7 +115,7 @@ else
 		</dev/null 2>&1 | tee "$work/out"
 fi
 
-out=$(tr -d '\r' <"$work/out")
+out=$(rig_output "$work/out")
 stop=$(grep -ao 'STOP-RC=[0-9]* STOP-S=[0-9]*' <<<"$out" | tail -n1)
 rc=$(sed -n 's/STOP-RC=\([0-9]*\).*/\1/p' <<<"$stop")
 secs=$(sed -n 's/.*STOP-S=\([0-9]*\)/\1/p' <<<"$stop")

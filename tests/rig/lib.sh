@@ -6,6 +6,13 @@
 # kernel to boot, and how to build a busybox initramfs.  Defines functions
 # only.
 
+# rig_output FILE: what `rig.sh --retries N` printed (saved in FILE), without
+# carriage returns, from its last run only: the output of a run in which L1
+# wedged must not be read as if it came from the run that finished.
+rig_output() {
+	tr -d '\r' <"$1" | tac | sed '/^RIG-ATTEMPT=/,$d' | tac
+}
+
 # newest_kernels: /boot/vmlinuz-* paths, newest version first.
 newest_kernels() {
 	ls -1 /boot/vmlinuz-* 2>/dev/null | sort -rV

@@ -73,7 +73,8 @@ set -euo pipefail
 # --retries N (first option only): run the whole rig again, at most N more
 # times, when L1 itself wedged: its heartbeat stopped (122), or its kernel
 # reported a soft lockup (QEMU's emulated SVM occasionally leaves an L1 CPU
-# stuck inside KVM_RUN) and the run then timed out or died.  A command that merely fails or hangs is the
+# stuck inside KVM_RUN) and the run then timed out or died.  Each new run
+# starts with a line RIG-ATTEMPT=<n> on stdout.  A command that merely fails or hangs is the
 # program under test's doing and is never retried.
 if [ "${1:-}" = --retries ]; then
 	retries=${2:?--retries needs a count}
@@ -99,6 +100,9 @@ if [ "${1:-}" = --retries ]; then
 			exit "$status"
 		fi
 		echo "rig: L1 wedged or died (no heartbeat, panic, triple fault, soft lockup or timeout: status $status); running the rig again ($attempt of $retries)" >&2
+		# On stdout, where callers parse: what follows is a new run
+		# (rig_output in lib.sh reads the last one only).
+		printf "\nRIG-ATTEMPT=%d\n" $((attempt + 1))
 	done
 fi
 
