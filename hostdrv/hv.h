@@ -117,6 +117,7 @@ unsigned hv_vm_gsi_count(const struct hv_vm *vm);
 #define HV_VM_IOEVENTFD		(1u << 0)	/* KVM_CAP_IOEVENTFD */
 #define HV_VM_IOEVENTFD_ANYLEN	(1u << 1)	/* ...with @len 0: any width */
 #define HV_VM_IRQFD		(1u << 2)	/* KVM_CAP_IRQFD */
+#define HV_VM_READONLY_MEM	(1u << 3)	/* KVM_CAP_READONLY_MEM */
 unsigned hv_vm_features(const struct hv_vm *vm);
 
 /*

@@ -271,6 +271,10 @@ int hv_vm_create(struct hv_system *sys, struct hv_vm **out)
 		vm->features |= HV_VM_IOEVENTFD_ANYLEN;
 	if (hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0)
 		vm->features |= HV_VM_IRQFD;
+	/* Asked here, once: flash devices remap their slots from vCPU threads,
+	 * whose sandbox has no KVM_CHECK_EXTENSION. */
+	if (hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0)
+		vm->features |= HV_VM_READONLY_MEM;
 	/* KVM_CAP_IRQ_ROUTING (required) answers KVM_MAX_IRQ_ROUTES. */
 	r = hv_ioctl_val(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING);
 	vm->gsi_count = r > HV_IOAPIC_PINS ? (unsigned)r : HV_IOAPIC_PINS;
@@ -303,8 +307,7 @@ int hv_vm_set_memory(struct hv_vm *vm, uint32_t slot, uint64_t gpa,
 	if (size && gpa + size < gpa)
 		return -EINVAL;
 	if (flags & HV_MEM_READONLY) {
-		if (hv_ioctl_val(vm->fd, KVM_CHECK_EXTENSION,
-				 KVM_CAP_READONLY_MEM) <= 0)
+		if (!(vm->features & HV_VM_READONLY_MEM))
 			return -ENOTSUP;
 		m.flags |= KVM_MEM_READONLY;
 	}
