@@ -28,6 +28,8 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,7 @@ struct client {
 
 struct vmproc {
 	const char *name;
+	atomic_bool reverting;	/* the next rebuild is a snapshot revert's */
 	struct vm_config cfg;
 	struct machine *m;
 	struct chardev *serial;
@@ -1522,9 +1525,12 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 		r = new_disk_paths(vp, paths, err, sizeof(err));
 	/* Rebuilt on the new overlays from the snapshot's state, or booted
 	 * (a snapshot without memory); a paused VM runs the snapshot. */
-	if (r == 0)
+	if (r == 0) {
+		atomic_store(&vp->reverting, true);
 		r = machine_revert_drives(vp->m, state, ram, paths, err, sizeof(err));
+	}
 	if (r < 0) {
+		atomic_store(&vp->reverting, false);
 		vm_log("snapshot revert failed: %s", err);
 		if (!was_paused)
 			machine_resume(vp->m);
@@ -1915,10 +1921,33 @@ static gboolean first_boot_built(gpointer opaque)
 
 /* machine_run()'s thread: hand the report to the main loop, ahead of the
  * machine-ended watch. */
+/* A restart (the guest's own reboot, a triple fault, `vivarium reset`) is
+ * worth a line in vm.log, as VirtualBox's VBox.log has one: a guest that
+ * reboots on its own is otherwise invisible there.  At most one line a
+ * second, so a guest in a reset loop cannot fill the log; each line says
+ * the count so far. */
+static gboolean restart_logged(gpointer opaque)
+{
+	struct vmproc *vp = opaque;
+	static gint64 last_us;
+	gint64 now = g_get_monotonic_time();
+
+	if (last_us && now - last_us < G_USEC_PER_SEC)
+		return G_SOURCE_REMOVE;
+	last_us = now;
+	vm_log("the machine restarted (boot %u since the VM process started)",
+	       machine_boot_count(vp->m));
+	return G_SOURCE_REMOVE;
+}
+
 static void machine_built(void *opaque, unsigned boot)
 {
+	struct vmproc *vp = opaque;
+
 	if (boot == 1)
 		g_idle_add_full(G_PRIORITY_HIGH, first_boot_built, opaque, NULL);
+	else if (!atomic_exchange(&vp->reverting, false))	/* a revert logs itself */
+		g_idle_add(restart_logged, opaque);
 }
 
 static void *machine_thread(void *opaque)

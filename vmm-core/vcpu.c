@@ -230,7 +230,8 @@ static bool handle_exit(struct machine *m, struct hv_vcpu *vcpu,
 	case HV_EXIT_DEBUG:
 		return true;
 	case HV_EXIT_SHUTDOWN:
-		vlog(LOG_INFO, "vCPU %u: triple fault, resetting", hv_vcpu_id(vcpu));
+		vlog_ratelimited(LOG_WARN, "vCPU %u: triple fault (the guest crashed); resetting the machine",
+				 hv_vcpu_id(vcpu));
 		machine_reset(m);
 		return false;
 	case HV_EXIT_SYSTEM_EVENT:

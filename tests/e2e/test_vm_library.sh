@@ -299,6 +299,7 @@ mac=$(sed -n "s/^mac *= *//p" "$vms/t1/vm.conf")
 check '[ -n "$mac" ] && [ "$nics" = "$mac down up" ] && "$viv" show t1 | grep -q "^nic0: *virtio-net $mac nat"' 	"nics / nic-link: the default virtio-net NAT card with vm.conf's MAC, its cable pulled and plugged, nic events ($nics)"
 v reset t1
 check '[ "$rc" -eq 0 ] && wait_for "$vms/t1/serial.log" "$ready" 2' "reset: the guest starts again"
+check 'wait_for "$vms/t1/vm.log" "the machine restarted (boot 2 " 1' "vm.log says the machine restarted"
 v status t1
 check 'grep -q "2 boots" <<<"$out"' "status counts 2 boots ($out)"
 start=$(date +%s%N)
