@@ -61,6 +61,9 @@
 #   RIG_CACHE_DIR   where the cached base initramfs lives (default
 #                   ${XDG_CACHE_HOME:-~/.cache}/vivarium/rig)
 #   RIG_QEMU        the QEMU that runs L1 (default qemu-system-x86_64)
+#   RIG_TCG_THREAD  multi (default: a host thread per L1 vCPU) or single
+#                   (one thread for all: slower, but without the
+#                   multi-threaded TCG's assertion that OVMF in L2 hits)
 #   RIG_HEARTBEAT_S seconds without a heartbeat from L1 before it counts as
 #                   wedged (default 60; 0 = no watch).  Only with --timeout.
 #
@@ -457,7 +460,9 @@ qemu_log=$work/qemu.log
 heartbeat=$work/heartbeat
 : >"$heartbeat"
 # shellcheck disable=SC2054 # commas inside QEMU option values
-qemu_cmd=("$qemu" -accel tcg,thread=multi -cpu "$cpu" -m "$mem" -smp "$smp"
+tcg_thread=${RIG_TCG_THREAD:-multi}
+case $tcg_thread in multi|single) ;; *) die "RIG_TCG_THREAD wants multi or single, got '$tcg_thread'" ;; esac
+qemu_cmd=("$qemu" -accel "tcg,thread=$tcg_thread" -cpu "$cpu" -m "$mem" -smp "$smp"
 	-nographic -serial mon:stdio -serial "file:$heartbeat" -pidfile "$work/qemu.pid"
 	-no-reboot -nic none -d cpu_reset,guest_errors -D "$qemu_log"
 	-kernel "$kernel" -initrd "$initrd"
