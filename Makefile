@@ -20,7 +20,7 @@ PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	libpulse-dev pulseaudio pulseaudio-utils sox alsa-utils \
 	grub-pc-bin grub-common e2fsprogs fdisk qemu-guest-agent \
 	ovmf grub-efi-amd64-bin mtools \
-	memtest86+ isolinux syslinux-common \
+	memtest86+ isolinux syslinux-common debian-installer-12-netboot-amd64 \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev libxfixes-dev xvfb xdotool imagemagick \
 	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11 \
 	libusb-1.0-0-dev

@@ -16,6 +16,11 @@
 #                   --kernel (QEMU: -kernel), 2 vCPUs, 256 MiB: its screen
 #                   on COM1 shows the RAM and CPUs, and its tests #0 and #1
 #                   complete without an error.
+#   installer       (not by default: ~80 s in vivarium, ~160 s in QEMU)
+#                   the Debian 12 installer (debian-installer-12-netboot-amd64,
+#                   its text kernel and initrd.gz) with 1 GiB to its first
+#                   screen, "Select a language", on COM1; the kernel warnings
+#                   only vivarium's boot printed are a failure.
 #   uefi-iso        (not by default: see below) OVMF (Debian's
 #                   OVMF_CODE_4M.fd, a fresh copy of OVMF_VARS_4M.fd) boots
 #                   GRUB for UEFI from the CD-ROM (mk-grub-iso.sh --efi):
@@ -26,8 +31,9 @@
 # in the same run is printed beside it (a QEMU that fails as well points at
 # the rig or the medium, and is said).  About 100 s.
 #
-# Environment: VIVARIUM_MEDIA_CASES (default "isolinux memtest-kernel"),
-# VIVARIUM_MEDIA_QEMU=all, VIVARIUM_IMAGE_CACHE.
+# Environment: VIVARIUM_MEDIA_CASES (default "isolinux memtest-kernel"; the
+# whole suite: "isolinux memtest-kernel installer" with
+# VIVARIUM_MEDIA_QEMU=all, about 8 minutes), VIVARIUM_IMAGE_CACHE.
 #
 # Exit: 0 pass, 1 fail, 77 skip (no QEMU, kernel, OVMF, GRUB for UEFI,
 # memtest86+ or ISOLINUX).
@@ -54,6 +60,7 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not inst
 [ -d "$GRUB_EFI_DIR" ] || skip "no GRUB for UEFI in $GRUB_EFI_DIR (apt-get install grub-efi-amd64-bin)"
 [ -f "$MEMTEST" ] || skip "no $MEMTEST (apt-get install memtest86+)"
 [ -f /usr/lib/ISOLINUX/isolinux.bin ] || skip "no isolinux.bin (apt-get install isolinux)"
+di=/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64
 
 efi_iso=$("$images/get-image.sh" grub-efi-iso) || fail "could not build the GRUB for UEFI ISO"
 isolinux_iso=$("$images/get-image.sh" isolinux-iso) || fail "could not build the ISOLINUX ISO"
@@ -127,19 +134,21 @@ watch() {
 # ($pid), COM1 into /tmp/com1.log.
 start() {
 	c=$2 vars=${3:-}
-	cpus=${UEFI_CPUS:-1}
+	cpus=${UEFI_CPUS:-1} mib=256
 	[ "$c" = uefi-iso ] || cpus=2
+	[ "$c" = installer ] && mib=1024
 	: >/tmp/com1.log
 	if [ "$1" = vivarium ]; then
-		set -- vivarium run --memory 256M --cpus "$cpus" --serial file:/tmp/com1.log --display none --nic none
+		set -- vivarium run --memory "${mib}M" --cpus "$cpus" --serial file:/tmp/com1.log --display none --nic none
 		case $c in
 		uefi-iso) set -- "$@" --firmware uefi --vars "$vars" --cdrom /guest/uefi.iso --boot cdrom ;;
 		isolinux) set -- "$@" --firmware bios --cdrom /guest/isolinux.iso --boot cdrom ;;
 		memtest-kernel) set -- "$@" --kernel /guest/memtest.bin --append console=ttyS0,115200 ;;
+		installer) set -- "$@" --kernel /guest/di-linux --initrd /guest/di-initrd.gz --append console=ttyS0,115200 ;;
 		esac
 	else
 		set -- qemu-system-x86_64 -accel kvm -machine pc,kernel_irqchip=split,smm=off -cpu host \
-			-m 256 -smp "$cpus" -nic none -display none -monitor none \
+			-m "$mib" -smp "$cpus" -nic none -display none -monitor none \
 			-serial file:/tmp/com1.log -fw_cfg name=etc/sercon-port,file=/tmp/sercon
 		case $c in
 		uefi-iso) set -- "$@" -boot d -drive file=/guest/uefi.iso,format=raw,media=cdrom,readonly=on \
@@ -147,6 +156,7 @@ start() {
 			-drive "if=pflash,format=raw,unit=1,file=$vars" ;;
 		isolinux) set -- "$@" -boot d -drive file=/guest/isolinux.iso,format=raw,media=cdrom,readonly=on ;;
 		memtest-kernel) set -- "$@" -kernel /guest/memtest.bin -append console=ttyS0,115200 ;;
+		installer) set -- "$@" -kernel /guest/di-linux -initrd /guest/di-initrd.gz -append console=ttyS0,115200 ;;
 		esac
 	fi
 	"$@" </dev/null >/tmp/vmm.out 2>&1 &
@@ -190,6 +200,16 @@ for cv in "$@"; do
 			stop_vmm $pid
 			echo "=== END $c $vmm $result $secs"
 			;;
+		installer)
+			start $vmm $c
+			watch $c $vmm 240 "Linux version|the installer's kernel started" "Run /init|its initramfs runs" \
+				"Select a language|the installer's first screen (Select a language)"
+			stop_vmm $pid
+			echo "=== END $c $vmm $result $secs"
+			echo "--- $vmm's kernel warnings:"
+			clean /tmp/com1.log | grep -aiE 'WARNING|BUG|Oops|Call Trace|ACPI Error|ACPI BIOS Error|firmware bug' | head -n 20
+			echo "--- end"
+			;;
 		memtest-kernel)
 			start $vmm $c
 			watch $c $vmm 180 "$mt_start" "$mt_mem" "$mt_goal"
@@ -210,6 +230,13 @@ EOF
 # the rig can.
 cases=${VIVARIUM_MEDIA_CASES:-isolinux memtest-kernel}
 files=()
+case " $cases " in
+*" installer "*)
+	[ -r "$di/linux" ] && [ -r "$di/initrd.gz" ] ||
+		skip "no Debian installer in $di (apt-get install debian-installer-12-netboot-amd64)"
+	files+=(--file "$di/linux:/guest/di-linux" --file "$di/initrd.gz:/guest/di-initrd.gz")
+	;;
+esac
 for f in /usr/share/seabios/bios-256k.bin /usr/share/seabios/vgabios-stdvga.bin "$OVMF_CODE" "$OVMF_VARS"; do
 	[ -r "$f" ] && files+=(--file "$f:$f")
 done
@@ -272,6 +299,18 @@ for c in $cases; do
 		scr=$(grep -a "^MEMTEST-SCREEN vivarium" "$o" | tail -n1 | cut -d' ' -f3-)
 		check 'grep -qE "Memory  : *2[45][0-9]MB" <<<"$scr"' "isolinux: memtest86+ sees the guest's 256 MiB ($scr)"
 		row isolinux "ISOLINUX, memtest86+ sized RAM"
+		;;
+	installer)
+		check '[ "$(end installer vivarium | cut -d" " -f1)" = goal ]' \
+			"installer: the Debian installer (netboot kernel + initrd) reaches its first screen, Select a language ($(end installer vivarium) s)"
+		# The warnings only vivarium's guest printed (QEMU's in the same rig
+		# are the nested emulation's: see compat_kernel_in_rig).
+		warn() { sed -n "/^--- $1's kernel warnings:/,/^--- end/p" "$o" | sed '1d;$d' |
+			sed -E 's/^\[ *[0-9.]+\] *//; s/0x[0-9a-f]+/0x…/g' | LC_ALL=C sort -u; }
+		extra=$(LC_ALL=C comm -23 <(warn vivarium) <(warn qemu))
+		check '[ -z "$extra" ] || [ -z "$(end installer qemu)" ]' \
+			"installer: no kernel warning that QEMU's boot in the same rig did not print too (${extra:-none}; both: $(warn vivarium | wc -l))"
+		row installer "Select a language"
 		;;
 	memtest-kernel)
 		check '[ "$(end memtest-kernel vivarium | cut -d" " -f1)" = goal ]' \
