@@ -115,7 +115,7 @@ static void init_once(void)
 		return;
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
 	fuzz_ram(&mem, FUZZ_RAM);
-	host = fuzz_pci_host(&pio, &mmio, NULL, NULL);
+	host = fuzz_pci_host(&pio, &mmio, &fuzz_no_irqs, NULL);
 	q = fuzz_timer_queue();
 	ready = true;
 }

@@ -37,7 +37,7 @@ static int no_msi(void *o, uint64_t a, uint32_t d)
 	return 0;
 }
 
-static const struct pci_host_ops no_irqs = { no_pirq, no_msi };
+const struct pci_host_ops fuzz_no_irqs = { no_pirq, no_msi };
 
 struct pci_host *fuzz_pci_host(struct bus **pio, struct bus **mmio,
 			       const struct pci_host_ops *ops, void *opaque)
@@ -49,7 +49,8 @@ struct pci_host *fuzz_pci_host(struct bus **pio, struct bus **mmio,
 	host = pci_host_new();
 	if (!*pio || !*mmio || !host || pci_host_attach(host, *pio, *mmio) != 0)
 		fuzz_fail("cannot build the PCI host");
-	pci_host_set_ops(host, ops ? ops : &no_irqs, opaque);
+	if (ops)
+		pci_host_set_ops(host, ops, opaque);
 	return host;
 }
 

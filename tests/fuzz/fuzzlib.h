@@ -56,8 +56,12 @@ static inline uint32_t fuzz_le32(const uint8_t *p)
 void fuzz_ram(struct guest_mem *mem, size_t size);
 
 /* New port I/O (*@pio) and MMIO (*@mmio) buses and a PCI host on them
- * whose INTx and MSI go to @ops (@opaque); NULL @ops: nowhere.  Returns
- * the host ("cannot build the PCI host"). */
+ * whose INTx and MSI go to @ops (@opaque); NULL @ops: none set (an MSI
+ * then fails with -ENODEV).  Returns the host ("cannot build the PCI
+ * host"). */
+/* Host ops that drop INTx and take every MSI (returning 0). */
+extern const struct pci_host_ops fuzz_no_irqs;
+
 struct pci_host *fuzz_pci_host(struct bus **pio, struct bus **mmio,
 			       const struct pci_host_ops *ops, void *opaque);
 
