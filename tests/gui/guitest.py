@@ -6,6 +6,7 @@ pressing things in vivarium-manager's accessibility tree (AT-SPI).
 A test calls setup(VIVARIUM, ARTEFACTS[, shot_prefix]) first."""
 import os
 import subprocess
+import sys
 import time
 
 import pyatspi
@@ -109,3 +110,22 @@ def press(node, label):
             return True
     act.doAction(0)
     return True
+
+
+def stop(proc):
+    """End the manager started as @proc (TERM; KILL after 5 s) and show
+    what it printed."""
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    if out.strip():
+        print("manager output:\n" + out)
+
+
+def finish():
+    """The summary line, then exit: 0 pass, 1 fail."""
+    print("%s: %d failure(s)" % ("PASS" if not failures else "FAIL", failures))
+    sys.exit(1 if failures else 0)

@@ -184,14 +184,6 @@ try:
     else:
         bad("cli2 still listed after delete")
 finally:
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    if out.strip():
-        print("manager output:\n" + out)
+    guitest.stop(proc)
 
-print("%s: %d failure(s)" % ("PASS" if not guitest.failures else "FAIL", guitest.failures))
-sys.exit(1 if guitest.failures else 0)
+guitest.finish()

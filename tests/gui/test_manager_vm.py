@@ -459,15 +459,7 @@ try:
         shot("11-cloned")
         press(sn, "Close")
 finally:
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    if out.strip():
-        print("manager output:\n" + out)
+    guitest.stop(proc)
     subprocess.run(["rm", "-rf", tmp])
 
-print("%s: %d failure(s)" % ("PASS" if not guitest.failures else "FAIL", guitest.failures))
-sys.exit(1 if guitest.failures else 0)
+guitest.finish()
