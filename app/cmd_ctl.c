@@ -49,6 +49,19 @@ static int need_vm(const char *name)
 	return 0;
 }
 
+/* need_vm(), and the VM must be running (*@pid: its process, if @pid is
+ * not NULL); one line otherwise. */
+static int need_running(const char *name, pid_t *pid)
+{
+	if (need_vm(name) < 0)
+		return -1;
+	if (!vmlib_running(name, pid)) {
+		ERR("VM '%s' is not running", name);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- start --------------------------------------------------------------- */
 
 static void start_usage(FILE *f)
@@ -203,12 +216,8 @@ int cmd_stop(int argc, char **argv)
 		return 2;
 	}
 	name = argv[optind];
-	if (need_vm(name) < 0)
+	if (need_running(name, &pid) < 0)
 		return 1;
-	if (!vmlib_running(name, &pid)) {
-		ERR("VM '%s' is not running", name);
-		return 1;
-	}
 	json_object_set_boolean_member(args, "force", force);
 	json_object_set_int_member(args, "timeout", timeout);
 	r = ctl_connect(name, &c, err, sizeof(err));
@@ -326,12 +335,8 @@ int cmd_screenshot(int argc, char **argv)
 		return 2;
 	}
 	text = !strcmp(argv[2], "--text");
-	if (need_vm(argv[1]) < 0)
+	if (need_running(argv[1], NULL) < 0)
 		return 1;
-	if (!vmlib_running(argv[1], NULL)) {
-		ERR("VM '%s' is not running", argv[1]);
-		return 1;
-	}
 	if (text) {
 		json_object_set_string_member(args, "format", "text");
 		if (ctl_simple(argv[1], "screenshot", args, REQUEST_TIMEOUT_MS, &result,
@@ -397,12 +402,8 @@ int cmd_save(int argc, char **argv)
 		return 2;
 	}
 	name = argv[1];
-	if (need_vm(name) < 0)
+	if (need_running(name, &pid) < 0)
 		return 1;
-	if (!vmlib_running(name, &pid)) {
-		ERR("VM '%s' is not running", name);
-		return 1;
-	}
 	r = ctl_connect(name, &c, err, sizeof(err));
 	/* Writing memory takes as long as the disk needs. */
 	if (r == 0)
@@ -622,12 +623,8 @@ int cmd_resize(int argc, char **argv)
 		    CONSOLE_MAX_WIDTH, CONSOLE_MAX_HEIGHT);
 		return 2;
 	}
-	if (need_vm(argv[1]) < 0)
+	if (need_running(argv[1], NULL) < 0)
 		return 1;
-	if (!vmlib_running(argv[1], NULL)) {
-		ERR("VM '%s' is not running", argv[1]);
-		return 1;
-	}
 	json_object_set_int_member(args, "width", w);
 	json_object_set_int_member(args, "height", h);
 	if (ctl_simple(argv[1], "display-size", args, REQUEST_TIMEOUT_MS, &res,
@@ -659,12 +656,8 @@ int cmd_mute(int argc, char **argv)
 		ERR("usage: vivarium mute NAME [on|off]");
 		return 2;
 	}
-	if (need_vm(argv[1]) < 0)
+	if (need_running(argv[1], NULL) < 0)
 		return 1;
-	if (!vmlib_running(argv[1], NULL)) {
-		ERR("VM '%s' is not running", argv[1]);
-		return 1;
-	}
 	json_object_set_boolean_member(args, "mute", mute);
 	if (ctl_simple(argv[1], "audio-mute", args, REQUEST_TIMEOUT_MS, &res,
 		       err, sizeof(err)) < 0) {
@@ -706,12 +699,8 @@ int cmd_clipboard(int argc, char **argv)
 		ERR("usage: vivarium clipboard NAME [--set TEXT | --wait MS]");
 		return 2;
 	}
-	if (need_vm(argv[1]) < 0)
+	if (need_running(argv[1], NULL) < 0)
 		return 1;
-	if (!vmlib_running(argv[1], NULL)) {
-		ERR("VM '%s' is not running", argv[1]);
-		return 1;
-	}
 	if (set)
 		json_object_set_string_member(args, "text", argv[3]);
 	if (wait)

@@ -660,10 +660,7 @@ static int img_check(int argc, char **argv)
 
 int cmd_img(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} subs[] = {
+	static const struct subcommand subs[] = {
 		{ "create", img_create },
 		{ "info", img_info },
 		{ "check", img_check },
@@ -671,19 +668,11 @@ int cmd_img(int argc, char **argv)
 		{ "rebase", img_rebase },
 		{ "commit", img_commit },
 	};
+	int r;
 
-	if (argc < 2) {
-		img_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-	    !strcmp(argv[1], "help")) {
-		img_usage(stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-		if (!strcmp(argv[1], subs[i].name))
-			return subs[i].fn(argc - 1, argv + 1);
+	if (subcommand_run(subs, sizeof(subs) / sizeof(subs[0]), img_usage,
+			   argc, argv, &r))
+		return r;
 	fprintf(stderr, "vivarium img: unknown command '%s' (create, info, check, "
 		"convert, rebase, commit; see 'vivarium img --help')\n", argv[1]);
 	return EXIT_USAGE;

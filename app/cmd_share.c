@@ -19,6 +19,7 @@
 #include <json-glib/json-glib.h>
 
 #include "commands.h"
+#include "options.h"
 #include "snaplib.h"
 #include "vmlib.h"
 #include "vmops.h"
@@ -224,24 +225,13 @@ static int share_remove(int argc, char **argv)
 
 int cmd_share(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} subs[] = {
+	static const struct subcommand subs[] = {
 		{ "add", share_add }, { "list", share_list }, { "remove", share_remove },
 	};
+	int r;
 
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < G_N_ELEMENTS(subs); i++)
-		if (!strcmp(argv[1], subs[i].name))
-			return subs[i].fn(argc - 1, argv + 1);
+	if (subcommand_run(subs, G_N_ELEMENTS(subs), usage, argc, argv, &r))
+		return r;
 	ERR("share: unknown subcommand '%s' (add, list, remove)", argv[1]);
 	return 2;
 }

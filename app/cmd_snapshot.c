@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "ctl.h"
+#include "options.h"
 #include "snaplib.h"
 #include "vmlib.h"
 #include "vmops.h"
@@ -251,24 +252,13 @@ static int list(int argc, char **argv)
 
 int cmd_snapshot(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} subs[] = {
+	static const struct subcommand subs[] = {
 		{ "take", take }, { "list", list }, { "revert", revert }, { "delete", delete },
 	};
+	int r;
 
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < G_N_ELEMENTS(subs); i++)
-		if (!strcmp(argv[1], subs[i].name))
-			return subs[i].fn(argc - 1, argv + 1);
+	if (subcommand_run(subs, G_N_ELEMENTS(subs), usage, argc, argv, &r))
+		return r;
 	ERR("snapshot: unknown subcommand '%s' (take, list, revert, delete)", argv[1]);
 	return 2;
 }

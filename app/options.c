@@ -48,6 +48,28 @@ int parse_size(const char *s, uint64_t *bytes)
 	return 0;
 }
 
+bool subcommand_run(const struct subcommand *subs, size_t n,
+		    void (*usage)(FILE *f), int argc, char **argv, int *status)
+{
+	if (argc < 2) {
+		usage(stderr);
+		*status = 2;
+		return true;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		*status = 0;
+		return true;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(argv[1], subs[i].name)) {
+			*status = subs[i].fn(argc - 1, argv + 1);
+			return true;
+		}
+	return false;
+}
+
 int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
 	unsigned long v;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct machine_drive;
 struct machine_config;
@@ -19,6 +20,22 @@ int parse_size(const char *s, uint64_t *bytes);
 
 /* parse_uint - a decimal integer in [min, max]; 0, -EINVAL or -ERANGE. */
 int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+
+/* One subcommand of a command with several (img, share, snapshot). */
+struct subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);	/* argv[0] is the name */
+};
+
+/*
+ * subcommand_run - run the subcommand of @subs (@n of them) argv[1] names
+ * on argv + 1, its exit status in *@status.  No argv[1]: @usage(stderr),
+ * status 2; "--help", "-h" or "help": @usage(stdout), status 0.  Returns
+ * false if argv[1] is another word, for the caller to say so (its own
+ * words; exit status 2).
+ */
+bool subcommand_run(const struct subcommand *subs, size_t n,
+		    void (*usage)(FILE *f), int argc, char **argv, int *status);
 
 /*
  * parse_drive_spec - a --disk value: "PATH[,format=raw|qcow2][,if=virtio|ata]

@@ -35,6 +35,8 @@ root=$here/..
 rig=$root/tests/rig/rig.sh
 # shellcheck source=tests/rig/lib.sh
 . "$root/tests/rig/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 viv=$root/build/app/vivarium
 peers="qemu qemu-qboot"
 vmm_timeout=150
@@ -51,11 +53,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || { echo "boot_time: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+bench_setup boot_time vivarium-bench
 "$root/tests/rig/mkguest-initramfs.sh" "$work/guest.cpio.gz" || exit 125
 
 vmms=$peers
@@ -117,13 +115,7 @@ done
 EOF
 
 echo "boot_time: one rig run, VMMs: $vmms (guest: $kernel, 2 vCPUs, 1 GiB)" >&2
-start=$(date +%s.%N)
-"$rig" --timeout "$timeout_s" "${rig_args[@]}" --file "$work/bench.sh:/rig/bench.sh" \
-	-- 'sh /rig/bench.sh' </dev/null 2>&1 | tee "$work/console"
-rig_status=${PIPESTATUS[0]}
-wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-
-out=$(tr -d '\r' <"$work/console")
+rig_bench
 l1_boot=$(grep -ao 'RIG-STAGE=command uptime=[0-9.]*' <<<"$out" | cut -d= -f3)
 
 echo

@@ -47,6 +47,8 @@ root=$here/..
 rig=$root/tests/rig/rig.sh
 # shellcheck source=tests/rig/lib.sh
 . "$root/tests/rig/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 viv=$root/build/app/vivarium
 mib=64
 requests=4096
@@ -71,11 +73,7 @@ case $mib in ''|*[!0-9]*) echo "disk: --mib wants a number" >&2; exit 2 ;; esac
 case $requests in ''|*[!0-9]*) echo "disk: --requests wants a number" >&2; exit 2 ;; esac
 case $rounds in ''|0|*[!0-9]*) echo "disk: --rounds wants a number from 1" >&2; exit 2 ;; esac
 
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || { echo "disk: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-bench-disk.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+bench_setup disk vivarium-bench-disk
 "$root/tests/rig/mkguest-initramfs.sh" --wait --disk "$work/guest.cpio.gz" || exit 125
 
 vmms=qemu
@@ -163,13 +161,7 @@ done
 EOF
 
 echo "disk: one rig run, VMMs: $vmms, $rounds round(s); $mib MiB in 1 MiB reads, $requests 4 KiB reads and writes (guest: $kernel, 2 vCPUs, 512 MiB, virtio-blk)" >&2
-start=$(date +%s.%N)
-"$rig" --timeout "$timeout_s" "${rig_args[@]}" --file "$work/bench.sh:/rig/bench.sh" \
-	-- 'sh /rig/bench.sh' </dev/null 2>&1 | tee "$work/console"
-rig_status=${PIPESTATUS[0]}
-wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-
-out=$(tr -d '\r' <"$work/console")
+rig_bench
 # fig1 LINE WHAT: MiB/s (READ) or requests/s (READ4K, WRITE4K) of one
 # BENCH-RESULT line; nothing if that measurement failed.
 fig1() {
@@ -197,10 +189,8 @@ fig() {
 	local fmt=%.0f
 
 	[ "$2" = READ ] && fmt=%.2f
-	figs "$1" "$2" | awk -v fmt=$fmt '{ v[NR] = $1 }
-		END { if (NR) printf fmt "\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	figs "$1" "$2" | median "$fmt"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo
 echo "virtio-blk in the nested rig (L2 times; TCG: compare within one run only)"
@@ -227,7 +217,7 @@ if [ "$rounds" -gt 1 ]; then
 	for vmm in $vmms; do
 		row=
 		for what in READ READ4K WRITE4K; do
-			row="$row$(printf '%26s' "$(figs "$vmm" $what | sed -n '1h; $!d; x; G; s/\n/-/p')")"
+			row="$row$(printf '%26s' "$(figs "$vmm" $what | range)")"
 		done
 		printf '%-14s%s\n' "$vmm" "$row"
 	done

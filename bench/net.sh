@@ -60,6 +60,8 @@ root=$here/..
 rig=$root/tests/rig/rig.sh
 # shellcheck source=tests/rig/lib.sh
 . "$root/tests/rig/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 viv=$root/build/app/vivarium
 mib=64
 pings=10
@@ -84,11 +86,7 @@ case $mib in ''|*[!0-9]*) echo "net: --mib wants a number" >&2; exit 2 ;; esac
 case $pings in ''|*[!0-9]*) echo "net: --pings wants a number" >&2; exit 2 ;; esac
 case $rounds in ''|0|*[!0-9]*) echo "net: --rounds wants a number from 1" >&2; exit 2 ;; esac
 
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || { echo "net: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-bench-net.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+bench_setup net vivarium-bench-net
 "$root/tests/rig/mkguest-initramfs.sh" --net "$work/guest.cpio.gz" || exit 125
 
 vmms=qemu
@@ -200,13 +198,7 @@ done
 EOF
 
 echo "net: one rig run, VMMs: $vmms, $rounds round(s); $mib MiB each way, $pings pings (guest: $kernel, 2 vCPUs, 512 MiB, virtio-net)" >&2
-start=$(date +%s.%N)
-"$rig" --timeout "$timeout_s" "${rig_args[@]}" --file "$work/bench.sh:/rig/bench.sh" \
-	-- 'sh /rig/bench.sh' </dev/null 2>&1 | tee "$work/console"
-rig_status=${PIPESTATUS[0]}
-wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-
-out=$(tr -d '\r' <"$work/console")
+rig_bench
 # fig1 LINE WHAT: one figure of one BENCH-RESULT line (MiB/s, or the
 # average rtt in ms); nothing if that measurement failed.
 fig1() {
@@ -234,15 +226,13 @@ fig() {
 	local fmt=%.2f
 
 	[ "$3" = rtt ] && fmt=%.3f
-	figs "$1" "$2" "$3" | awk -v fmt=$fmt '{ v[NR] = $1 }
-		END { if (NR) printf fmt "\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	figs "$1" "$2" "$3" | median "$fmt"
 }
 
 echo
 echo "Network in the nested rig (L1/L2 times; TCG: compare within one run only)"
 echo "virtio-net, $mib MiB each way over one TCP connection (busybox wget/httpd), $pings pings;"
 echo "$rounds round(s), medians; whole rig run: $wall s wall"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo "(in brackets: the ratio to QEMU's figure in the same run)"
 echo
 hdr=$(printf '%-32s' "")
@@ -280,7 +270,7 @@ if [ "$rounds" -gt 1 ]; then
 		for what in down up rtt; do
 			row=$(printf '%-32s' "$net $what")
 			for vmm in $vmms; do
-				row="$row$(printf '%16s' "$(figs "$vmm" $net $what | sed -n '1h; $!d; x; G; s/\n/-/p')")"
+				row="$row$(printf '%16s' "$(figs "$vmm" $net $what | range)")"
 			done
 			echo "$row"
 		done

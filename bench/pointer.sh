@@ -16,6 +16,8 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 die() { echo "pointer.sh: $*" >&2; exit 1; }
 args=()
@@ -32,30 +34,4 @@ bench=$build/bench/pointer
 [ -x "$bench" ] || die "build first: no $bench (ninja -C $build)"
 command -v Xvfb >/dev/null || die "Xvfb is missing (apt-get install xvfb)"
 
-# Xvfb picks a free display number itself and writes it to fd 3 once it
-# accepts connections (-displayfd): no race with other X servers.
-tmp=$(mktemp -d /tmp/pointer-bench.XXXXXX) || die "cannot make a temporary directory"
-xvfb_pid=
-cleanup() {
-	if [ -n "$xvfb_pid" ]; then
-		kill "$xvfb_pid" 2>/dev/null
-		wait "$xvfb_pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$tmp/display" \
-	2>"$tmp/xvfb.log" &
-xvfb_pid=$!
-for _ in $(seq 100); do
-	[ -s "$tmp/display" ] && break
-	kill -0 "$xvfb_pid" 2>/dev/null || break
-	sleep 0.1
-done
-num=$(tr -dc 0-9 <"$tmp/display")
-if [ -z "$num" ]; then
-	cat "$tmp/xvfb.log" >&2
-	die "Xvfb did not start"
-fi
-
-DISPLAY=:$num "$bench" "${args[@]}"
+with_xvfb pointer-bench "$bench" "${args[@]}"

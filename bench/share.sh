@@ -39,6 +39,8 @@ root=$here/..
 rig=$root/tests/rig/rig.sh
 # shellcheck source=tests/rig/lib.sh
 . "$root/tests/rig/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 viv=$root/build/app/vivarium
 mib=256
 files=10000
@@ -60,10 +62,7 @@ for v in "$mib" "$files" "$rounds"; do
 	case $v in ''|0|*[!0-9]*) echo "share: --mib, --files and --rounds want numbers from 1" >&2; exit 2 ;; esac
 done
 
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || { echo "share: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 125; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-bench-share.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+bench_setup share vivarium-bench-share
 "$root/tests/rig/mkguest-initramfs.sh" --desk "$work/guest.cpio.gz" || exit 125
 
 vmms=qemu
@@ -132,12 +131,7 @@ done
 EOF
 
 echo "share: one rig run, VMMs: $vmms, $rounds round(s); $mib MiB read and written, $files files created and stat()ed (guest: $kernel, 1 vCPU, 512 MiB, 9p over virtio)" >&2
-start=$(date +%s.%N)
-"$rig" --timeout "$timeout_s" "${rig_args[@]}" --file "$work/bench.sh:/rig/bench.sh" \
-	-- 'sh /rig/bench.sh' </dev/null 2>&1 | tee "$work/console"
-rig_status=${PIPESTATUS[0]}
-wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-out=$(tr -d '\r' <"$work/console")
+rig_bench
 
 # fig1 LINE WHAT: MiB/s (READ, WRITE) or files/s (CREATE, STAT) of one
 # BENCH-RESULT line; nothing if that measurement failed or came up short.
@@ -161,7 +155,7 @@ figs() {
 	done | grep . | sort -g
 }
 fig() {
-	figs "$1" "$2" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	figs "$1" "$2" | median
 }
 
 status=0

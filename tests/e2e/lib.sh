@@ -10,6 +10,11 @@
 #   v ARGS...              run vivarium ($V_TIMEOUT s at most, default 30;
 #                          stdin closed); sets $rc, $out (stdout) and $err
 #                          (stderr)
+#   wait_for FILE TEXT [COUNT] [SEC]
+#                          until FILE holds TEXT (grep pattern) COUNT times
+#                          (default 1), SEC seconds at most (default 30)
+#   state NAME             the VM's state in `vivarium list --json`
+#                          ("absent" if not listed)
 
 errors=0
 total=0
@@ -22,4 +27,20 @@ v() {
 	rc=$?
 	out=$(cat "$work/out")
 	err=$(cat "$work/err")
+}
+
+wait_for() {
+	local i n
+	for ((i = 0; i < ${4:-30} * 10; i++)); do
+		n=$(grep -ac "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "${3:-1}" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+state() {
+	"$viv" list --json | python3 -c "
+import json, sys
+print(next((v['state'] for v in json.load(sys.stdin) if v['name'] == '$1'), 'absent'))"
 }

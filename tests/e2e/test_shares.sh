@@ -68,22 +68,6 @@ refuse() {
 	fi
 }
 
-wait_for() {
-	local i n
-	for ((i = 0; i < ${4:-30} * 10; i++)); do
-		n=$(grep -ac "$2" "$1" 2>/dev/null)
-		[ "${n:-0}" -ge "${3:-1}" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-state() {
-	"$viv" list --json | python3 -c "
-import json, sys
-print(next((v['state'] for v in json.load(sys.stdin) if v['name'] == '$1'), 'absent'))"
-}
-
 # tags NAME: the VM's share tags in order, from `share list --json`.
 tags() {
 	"$viv" share list "$1" --json | python3 -c 'import json, sys; print(" ".join(s["tag"] for s in json.load(sys.stdin)))'

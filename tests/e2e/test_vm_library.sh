@@ -69,24 +69,6 @@ refuse() {
 	fi
 }
 
-# wait_for FILE TEXT [COUNT] [SEC]: until FILE holds TEXT COUNT times.
-wait_for() {
-	local i n
-	for ((i = 0; i < ${4:-30} * 10; i++)); do
-		n=$(grep -ac "$2" "$1" 2>/dev/null)
-		[ "${n:-0}" -ge "${3:-1}" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# state NAME: the VM's state in `list --json`.
-state() {
-	"$viv" list --json | python3 -c "
-import json, sys
-print(next((v['state'] for v in json.load(sys.stdin) if v['name'] == '$1'), 'absent'))"
-}
-
 # ctl NAME PY: run Python with a connected control socket `s` and helpers
 # call(cmd, **args) -> reply object; events seen meanwhile go to `events`.
 ctl() {

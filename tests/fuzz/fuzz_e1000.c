@@ -38,6 +38,8 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "fuzz_input.h"
+#include "fuzzlib.h"
 
 #include "bus.h"
 #include "clock.h"
@@ -73,27 +75,11 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct guest_mem mem;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
-static uint64_t now_ns;
-static struct vclock fuzz_clock;
 static struct vtimer_queue *timers;
 static struct netdev *backend;
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_e1000: %s\n", what);
-	abort();
-}
-
-static uint64_t clock_mono(const struct vclock *c)
-{
-	return now_ns;
-}
-
-static int64_t clock_real(const struct vclock *c)
-{
-	return (int64_t)now_ns;
-}
+const char fuzz_target[] = "fuzz_e1000";
 
 /* A backend whose thread is never started: its callbacks never run. */
 static int idle_poll_fill(void *be, struct pollfd *pfd, int max,
@@ -125,59 +111,19 @@ static void init_once(void)
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);	/* a hostile driver draws warnings */
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
-		fail("cannot build the PCI host");
-	fuzz_clock = (struct vclock){ clock_mono, clock_real, NULL };
-	timers = vtimer_queue_new_manual(&fuzz_clock);
-	if (!timers)
-		fail("cannot make the timer queue");
+	fuzz_ram(&mem, FUZZ_RAM);
+	host = fuzz_pci_host(&pio, &mmio, NULL, NULL);
+	timers = fuzz_timer_queue();
 	ready = true;
-}
-
-/* The input as a stream; bytes past the end read as 0. */
-struct in {
-	const uint8_t *p;
-	size_t n, at;
-};
-
-static uint8_t u8(struct in *in)
-{
-	return in->at < in->n ? in->p[in->at++] : (in->at++, 0);
-}
-
-static uint16_t u16(struct in *in)
-{
-	uint16_t v = u8(in);
-
-	return (uint16_t)(v | u8(in) << 8);
-}
-
-static uint32_t u32(struct in *in)
-{
-	uint32_t v = u16(in);
-
-	return v | (uint32_t)u16(in) << 16;
-}
-
-/* @len bytes of input (zeros past the end) into @dst. */
-static void bytes(struct in *in, uint8_t *dst, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		dst[i] = u8(in);
 }
 
 static uint32_t reg_at(struct in *in)
 {
-	uint8_t sel = u8(in);
+	uint8_t sel = in_u8(in);
 
 	if (!(sel & 0x80))
 		return regs[sel % NREGS_SEL];
-	return (uint32_t)(u16(in) & 0x7fff) * 4;
+	return (uint32_t)(in_u16(in) & 0x7fff) * 4;
 }
 
 static struct e1000 *nic_new(uint16_t command)
@@ -191,7 +137,7 @@ static struct e1000 *nic_new(uint16_t command)
 	struct e1000 *e = e1000_new(&c, err, sizeof(err));
 
 	if (!e)
-		fail(err);
+		fuzz_fail(err);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0, 4, MMIO_BASE);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4, 4, IO_BASE);
 	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2, command);
@@ -202,31 +148,24 @@ static struct e1000 *nic_new(uint16_t command)
 static struct e1000 *save_load(struct e1000 *e)
 {
 	const struct device_ops *ops = &e1000_device_ops;
-	GVariant *s = ops->save(e), *regs_v;
+	GVariant *s = fuzz_save(ops, e, "save failed"), *regs_v;
 	uint16_t command = e1000_pci_device(e)->config[PCI_COMMAND] |
 			   e1000_pci_device(e)->config[PCI_COMMAND + 1] << 8;
 	const uint32_t *r;
 	gsize n;
 	gboolean irq;
-	char err[256];
 
-	if (!s)
-		fail("save failed");
-	g_variant_ref_sink(s);
 	regs_v = g_variant_get_child_value(s, 0);
 	r = g_variant_get_fixed_array(regs_v, &n, sizeof(uint32_t));
 	g_variant_get_child(s, 6, "b", &irq);
 	if (n != E1000_STATE_NREGS)
-		fail("saved register count");
+		fuzz_fail("saved register count");
 	if (irq && !(r[9] & r[11]))	/* ICR, IMS */
-		fail("INTA# asserted without a cause");
+		fuzz_fail("INTA# asserted without a cause");
 	g_variant_unref(regs_v);
 	e1000_free(e);
 	e = nic_new(command);
-	if (ops->load(e, 1, s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_e1000: %s\n", err);
-		fail("a saved state did not load");
-	}
+	fuzz_load(ops, e, s);
 	g_variant_unref(s);
 	return e;
 }
@@ -237,49 +176,49 @@ static void one_op(struct e1000 **e, struct in *in)
 	uint32_t off, v;
 	unsigned len;
 
-	switch (u8(in) % OP_COUNT) {
+	switch (in_u8(in) % OP_COUNT) {
 	case OP_WRITE:
 		off = reg_at(in);
-		bus_write(mmio, MMIO_BASE + off, u32(in), 4, NULL);
+		bus_write(mmio, MMIO_BASE + off, in_u32(in), 4, NULL);
 		break;
 	case OP_READ:
 		bus_read(mmio, MMIO_BASE + reg_at(in), 4, NULL);
 		break;
 	case OP_DESC: {
-		uint8_t ring = u8(in), idx = u8(in);
+		uint8_t ring = in_u8(in), idx = in_u8(in);
 		uint64_t at = ((ring & 1) ? RX_RING : TX_RING) + 16u * idx;
 
-		bytes(in, buf, 16);
+		in_bytes(in, buf, 16);
 		guest_mem_write(&mem, at, buf, 16);
 		break;
 	}
 	case OP_DATA: {
-		uint8_t slot = u8(in) % 64;
+		uint8_t slot = in_u8(in) % 64;
 
-		len = u16(in) % (SLOT + 1);
-		bytes(in, buf, len);
+		len = in_u16(in) % (SLOT + 1);
+		in_bytes(in, buf, len);
 		guest_mem_write(&mem, BUFS + (uint64_t)slot * SLOT, buf, len);
 		break;
 	}
 	case OP_RX:
-		len = u16(in) % sizeof(buf);
-		bytes(in, buf, len);
+		len = in_u16(in) % sizeof(buf);
+		in_bytes(in, buf, len);
 		e1000_receive_frame(*e, buf, len);
 		break;
 	case OP_CLOCK:
-		now_ns += (uint64_t)u16(in) * 64;
-		vtimer_queue_run_due(timers, now_ns);
+		fuzz_now_ns += (uint64_t)in_u16(in) * 64;
+		vtimer_queue_run_due(timers, fuzz_now_ns);
 		break;
 	case OP_IO:
-		off = u8(in) % 3;
-		v = u32(in);
+		off = in_u8(in) % 3;
+		v = in_u32(in);
 		if (off == 2)
 			bus_read(pio, IO_BASE + 4, 4, NULL);
 		else
 			bus_write(pio, IO_BASE + 4 * off, v, 4, NULL);
 		break;
 	case OP_PCI:
-		v = u8(in);
+		v = in_u8(in);
 		pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2, (v & 7) |
 				 ((v & 8) ? PCI_COMMAND_INTX_DISABLE : 0));
 		break;
@@ -304,14 +243,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	init_once();
 	backend = NULL;
-	if (u8(&in) & 1) {
+	if (in_u8(&in) & 1) {
 		backend = net_new(&idle_ops, NULL, &err);
 		if (!backend)
-			fail("cannot make the backend");
+			fuzz_fail("cannot make the backend");
 	}
 	for (unsigned i = 0; i < mem.nregions; i++)
 		memset(mem.region[i].hva, 0, mem.region[i].size);
-	now_ns = 1000000000ull;
+	fuzz_now_ns = 1000000000ull;
 	pthread_mutex_lock(&lock);
 	e = nic_new(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	while (in.at < in.n)
@@ -324,19 +263,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 /* ---- seeds: what a driver does, and what a hostile one does ------------- */
-
-struct seed {
-	uint8_t b[65536];
-	size_t n;
-};
-
-static void put(struct seed *s, const void *p, size_t len)
-{
-	if (s->n + len <= sizeof(s->b)) {
-		memcpy(s->b + s->n, p, len);
-		s->n += len;
-	}
-}
 
 static void op_w(struct seed *s, uint32_t off, uint32_t v)
 {

@@ -34,6 +34,7 @@
 
 #include "fuzz.h"
 #include "fuzz_input.h"
+#include "fuzzlib.h"
 
 #include "bus.h"
 #include "devices/fw_cfg.h"
@@ -65,22 +66,17 @@ struct model {
 	bool lost;		/* after a failed DMA: unknown until a select */
 };
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_fw_cfg: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_fw_cfg";
 
 static void init_once(void)
 {
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
+	fuzz_ram(&mem, FUZZ_RAM);
 	pio = bus_new("pio");
 	if (!pio)
-		fail("cannot make the bus");
+		fuzz_fail("cannot make the bus");
 	for (unsigned i = 0; i < sizeof(kernel); i++)
 		kernel[i] = (uint8_t)(i * 7 + 1);
 	for (unsigned i = 0; i < sizeof(big); i++)
@@ -102,7 +98,7 @@ static struct fw_cfg *dev_new(void)
 	    fw_cfg_add_file(fc, "etc/table-loader", big, sizeof(big)) ||
 	    fw_cfg_add_file(fc, "genroms/empty", "", 0) ||
 	    fw_cfg_attach(fc, pio) != 0)
-		fail("cannot build the device");
+		fuzz_fail("cannot build the device");
 	return fc;
 }
 
@@ -227,7 +223,7 @@ static void op_dma(struct fw_cfg *fc, struct model *m, struct in *in)
 		return;
 	}
 	if (hd[0] | hd[1] | hd[2] | (hd[3] & ~FW_CFG_DMA_ERROR))
-		fail("DMA descriptor not completed with 0 or the error bit");
+		fuzz_fail("DMA descriptor not completed with 0 or the error bit");
 	if (control & FW_CFG_DMA_SELECT) {
 		m->sel = (uint16_t)(control >> 16);
 		m->off = 0;
@@ -238,7 +234,7 @@ static void op_dma(struct fw_cfg *fc, struct model *m, struct in *in)
 		return;
 	}
 	if (control & FW_CFG_DMA_WRITE)
-		fail("a DMA write to a read-only item succeeded");
+		fuzz_fail("a DMA write to a read-only item succeeded");
 	if (!(control & (FW_CFG_DMA_READ | FW_CFG_DMA_SKIP)))
 		return;
 	before = m->off;
@@ -250,13 +246,13 @@ static void op_dma(struct fw_cfg *fc, struct model *m, struct in *in)
 		const uint8_t *got = gpa_to_hva(&mem, addr, len);
 
 		if (!got)
-			fail("DMA read succeeded outside RAM");
+			fuzz_fail("DMA read succeeded outside RAM");
 		for (uint32_t i = 0; i < len; i++) {
 			uint64_t o = (uint64_t)before + i;
 			uint8_t want = o < ilen ? p[o] : 0;
 
 			if (got[i] != want)
-				fail("DMA read gave the wrong bytes");
+				fuzz_fail("DMA read gave the wrong bytes");
 		}
 	}
 }
@@ -264,18 +260,11 @@ static void op_dma(struct fw_cfg *fc, struct model *m, struct in *in)
 static struct fw_cfg *save_load(struct fw_cfg *fc, struct model *m)
 {
 	const struct device_ops *ops = &fw_cfg_device_ops;
-	GVariant *s = ops->save(fc);
-	char err[256];
+	GVariant *s = fuzz_save(ops, fc, "save failed");
 
-	if (!s)
-		fail("save failed");
-	g_variant_ref_sink(s);
 	dev_free(fc);
 	fc = dev_new();
-	if (ops->load(fc, ops->state_version, s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_fw_cfg: %s\n", err);
-		fail("a saved state did not load");
-	}
+	fuzz_load(ops, fc, s);
 	g_variant_unref(s);
 	/* An offset past the end is saved as the end: reads give 0 alike. */
 	if (!m->lost) {
@@ -310,7 +299,7 @@ static void one_op(struct fw_cfg **fc, struct model *m, struct in *in)
 			uint64_t v = bus_read(pio, FW_CFG_PORT_DATA, 1, NULL);
 
 			if (want >= 0 && v != (uint64_t)want)
-				fail("data port read the wrong byte");
+				fuzz_fail("data port read the wrong byte");
 		}
 		break;
 	case OP_DMA:

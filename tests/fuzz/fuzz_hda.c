@@ -36,6 +36,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "fuzzlib.h"
 
 #include "audio/audio.h"
 #include "audio/hda.h"
@@ -58,22 +59,9 @@ static struct guest_mem mem;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
 static struct vtimer_queue *q;
-static uint64_t now_ns;
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_hda: %s\n", what);
-	abort();
-}
-
-static uint64_t fake_mono(const struct vclock *c) { (void)c; return now_ns; }
-static int64_t fake_real(const struct vclock *c) { (void)c; return (int64_t)now_ns; }
-static const struct vclock fake_clock = { fake_mono, fake_real, NULL };
-
-static void set_pirq(void *o, unsigned p, int l) { (void)o; (void)p; (void)l; }
-static int send_msi(void *o, uint64_t a, uint32_t d) { (void)o; (void)a; (void)d; return 0; }
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
+const char fuzz_target[] = "fuzz_hda";
 
 /* A backend that takes what it has room for and records a counter. */
 static size_t space, avail;
@@ -84,7 +72,7 @@ static int be_start(struct audio_backend *b, enum audio_dir d, const struct audi
 	(void)b; (void)d;
 	if (f->channels < 1 || f->channels > 16 || !f->rate || f->rate > 192000 ||
 	    f->sample > AUDIO_S32LE)
-		fail("a stream format out of range reached the backend");
+		fuzz_fail("a stream format out of range reached the backend");
 	return 0;
 }
 static void be_stop(struct audio_backend *b, enum audio_dir d) { (void)b; (void)d; }
@@ -126,17 +114,9 @@ static void init_once(void)
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
-		fail("cannot build the PCI host");
-	pci_host_set_ops(host, &host_ops, NULL);
-	q = vtimer_queue_new_manual(&fake_clock);
-	if (!q)
-		fail("cannot make the timer queue");
+	fuzz_ram(&mem, FUZZ_RAM);
+	host = fuzz_pci_host(&pio, &mmio, &fuzz_no_irqs, NULL);
+	q = fuzz_timer_queue();
 	ready = true;
 }
 
@@ -148,7 +128,7 @@ static struct hda *new_hda(bool msi)
 	struct hda *h = hda_new(&c, err, sizeof(err));
 
 	if (!h)
-		fail(err);
+		fuzz_fail(err);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0, 4, (uint32_t)BAR_ADDR);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 4, 4, 0);
 	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2,
@@ -172,18 +152,6 @@ static void verb(uint32_t v)
 	wr(HDA_ICS, HDA_ICS_ICB, 2);
 }
 
-static uint32_t le16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t le32(const uint8_t *p) { return le16(p) | le16(p + 2) << 16; }
-
-static GVariant *save(struct hda *h)
-{
-	GVariant *s = hda_device_ops.save(h);
-
-	if (!s)
-		fail("save failed");
-	return g_variant_ref_sink(s);
-}
-
 static void standard_start(const uint8_t *ctl)
 {
 	wr(HDA_GCTL, HDA_GCTL_CRST, 4);
@@ -196,11 +164,11 @@ static void standard_start(const uint8_t *ctl)
 	wr(HDA_RIRBCTL, HDA_RIRBCTL_DMAEN | HDA_RIRBCTL_RINTCTL, 1);
 	wr(HDA_DPLBASE, (uint32_t)IMAGE_GPA + 0xc00 + 1, 4);
 	wr(HDA_INTCTL, HDA_INT_GIE | HDA_INT_CIE | 3, 4);
-	verb(0x00220000 | le16(ctl + 5));	/* DAC format */
+	verb(0x00220000 | fuzz_le16(ctl + 5));	/* DAC format */
 	verb(0x00270610);			/* DAC on stream 1 */
 	verb(0x0023b04a);			/* DAC amp unmuted */
 	verb(0x00370740);			/* line out enabled */
-	verb(0x00420000 | le16(ctl + 5));
+	verb(0x00420000 | fuzz_le16(ctl + 5));
 	verb(0x00470620);
 	verb(0x0043704a);
 	verb(0x00570720);
@@ -208,9 +176,9 @@ static void standard_start(const uint8_t *ctl)
 		unsigned sd = HDA_SD(n);
 		unsigned tag = n == HDA_SD_OUT ? 1 : 2;
 
-		wr(sd + HDA_SD_CBL, le16(ctl + 2) * 16u, 4);
+		wr(sd + HDA_SD_CBL, fuzz_le16(ctl + 2) * 16u, 4);
 		wr(sd + HDA_SD_LVI, ctl[4], 2);
-		wr(sd + HDA_SD_FMT, le16(ctl + 5), 2);
+		wr(sd + HDA_SD_FMT, fuzz_le16(ctl + 5), 2);
 		wr(sd + HDA_SD_BDPL, (uint32_t)IMAGE_GPA + 0x1000 * (n + 1), 4);
 		wr(sd + HDA_SD_CTL, tag << HDA_SD_CTL_STRM_SHIFT |
 		   HDA_SD_CTL_RUN | HDA_SD_CTL_IOCE | HDA_SD_CTL_DEIE, 4);
@@ -220,22 +188,15 @@ static void standard_start(const uint8_t *ctl)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *ctl = data, *op;
-	size_t img_len, nops;
+	size_t nops;
 	struct hda *h;
 
 	init_once();
 	if (size < CTRL_BYTES + 2)
 		return 0;
-	img_len = le16(data + CTRL_BYTES);
-	if (img_len > IMAGE_MAX)
-		img_len = IMAGE_MAX;
-	if (img_len > size - CTRL_BYTES - 2)
-		img_len = size - CTRL_BYTES - 2;
-	memset(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), 0, IMAGE_MAX);
-	memcpy(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), data + CTRL_BYTES + 2,
-	       img_len);
-	op = data + CTRL_BYTES + 2 + img_len;
-	nops = (size - CTRL_BYTES - 2 - img_len) / OP_LEN;
+	op = fuzz_image(&mem, IMAGE_GPA, IMAGE_MAX, data, size, CTRL_BYTES + 2,
+			fuzz_le16(data + CTRL_BYTES), &nops);
+	nops /= OP_LEN;
 	space = SIZE_MAX;
 	avail = 0;
 
@@ -243,9 +204,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!(ctl[0] & 4))
 		standard_start(ctl);
 	for (size_t i = 0; i < nops; i++, op += OP_LEN) {
-		uint64_t off = le16(op + 1) % 0x100;
+		uint64_t off = fuzz_le16(op + 1) % 0x100;
 		unsigned sz = 1u << ((op[3] & 3) % 3);
-		uint32_t v = le32(op + 4) + ((op[3] & 4) ? (uint32_t)IMAGE_GPA : 0);
+		uint32_t v = fuzz_le32(op + 4) +
+			     ((op[3] & 4) ? (uint32_t)IMAGE_GPA : 0);
 
 		switch (op[0] % 5) {
 		case 0:
@@ -255,33 +217,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			bus_read(mmio, BAR_ADDR + off, sz, NULL);
 			break;
 		case 2:
-			now_ns += (op[1] + 1u) * 1000000ull;
-			vtimer_queue_run_due(q, now_ns);
+			fuzz_now_ns += (op[1] + 1u) * 1000000ull;
+			vtimer_queue_run_due(q, fuzz_now_ns);
 			break;
 		case 3:
-			verb(le32(op + 4));
+			verb(fuzz_le32(op + 4));
 			break;
 		case 4:
-			space = le16(op + 1) == 0xffff ? SIZE_MAX : le16(op + 1) * 4u;
-			avail = le16(op + 3);
+			space = fuzz_le16(op + 1) == 0xffff ? SIZE_MAX
+							    : fuzz_le16(op + 1) * 4u;
+			avail = fuzz_le16(op + 3);
 			break;
 		}
 	}
 	if (ctl[0] & 2) {
-		GVariant *a = save(h), *b;
-		char err[256] = "";
+		GVariant *a = fuzz_save(&hda_device_ops, h, "save failed");
 
 		hda_free(h);
 		h = new_hda(ctl[0] & 1);
-		if (hda_device_ops.load(h, 1, a, err, sizeof(err)) < 0) {
-			fprintf(stderr, "fuzz_hda: %s\n", err);
-			fail("a saved state did not load");
-		}
-		b = save(h);
-		if (!g_variant_equal(a, b))
-			fail("the loaded state saves differently");
-		g_variant_unref(a);
-		g_variant_unref(b);
+		fuzz_load_same(&hda_device_ops, h, a, "save failed");
 	}
 	hda_free(h);
 	return 0;

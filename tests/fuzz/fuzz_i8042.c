@@ -37,6 +37,7 @@
 
 #include "fuzz.h"
 #include "fuzz_input.h"
+#include "fuzzlib.h"
 
 #include "bus.h"
 #include "clock.h"
@@ -51,29 +52,13 @@ enum { OP_CMD, OP_DATA, OP_AUX, OP_READ, OP_RAW, OP_KEY, OP_MOUSE, OP_CLOCK,
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bus *pio;
 static struct console *con;
-static uint64_t now_ns;
-static struct vclock fuzz_clock;
 static struct vtimer_queue *timers;
 static bool ready;
 static int irq_level[2];
 static bool reset_ok;		/* the last write may pulse reset */
 static bool reset_seen;		/* the machine resets the controller */
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_i8042: %s\n", what);
-	abort();
-}
-
-static uint64_t clock_mono(const struct vclock *c)
-{
-	return now_ns;
-}
-
-static int64_t clock_real(const struct vclock *c)
-{
-	return (int64_t)now_ns;
-}
+const char fuzz_target[] = "fuzz_i8042";
 
 static void set_irq(void *opaque, unsigned gsi, int level)
 {
@@ -83,7 +68,7 @@ static void set_irq(void *opaque, unsigned gsi, int level)
 static void on_reset(void *opaque)
 {
 	if (!reset_ok)
-		fail("reset pulsed without a command asking for it");
+		fuzz_fail("reset pulsed without a command asking for it");
 	reset_seen = true;
 }
 
@@ -101,10 +86,9 @@ static void init_once(void)
 	log_set_level(LOG_ERROR);
 	pio = bus_new("pio");
 	con = console_new();
-	fuzz_clock = (struct vclock){ clock_mono, clock_real, NULL };
 	timers = vtimer_queue_new_manual(&fuzz_clock);
 	if (!pio || !con || !timers)
-		fail("cannot build the machine");
+		fuzz_fail("cannot build the machine");
 	ready = true;
 }
 
@@ -116,7 +100,7 @@ static struct i8042 *kbc_new(bool with_timers)
 				    with_timers ? timers : NULL);
 
 	if (!k || i8042_attach(k, pio) != 0)
-		fail("cannot build the controller");
+		fuzz_fail("cannot build the controller");
 	console_set_input(con, &i8042_input_ops, k, &lock);
 	return k;
 }
@@ -134,27 +118,20 @@ static void kbc_free(struct i8042 *k)
 static struct i8042 *save_load(struct i8042 *k, bool with_timers)
 {
 	const struct device_ops *ops = &i8042_device_ops;
-	GVariant *s = ops->save(k), *ctrl;
+	GVariant *s = fuzz_save(ops, k, "save failed"), *ctrl;
 	gboolean irq1, irq12;
-	char err[256];
 
-	if (!s)
-		fail("save failed");
-	g_variant_ref_sink(s);
 	ctrl = g_variant_get_child_value(s, 0);
 	g_variant_get_child(ctrl, 10, "b", &irq1);
 	g_variant_get_child(ctrl, 11, "b", &irq12);
 	g_variant_unref(ctrl);
 	if (!irq1 != !irq_level[0] || !irq12 != !irq_level[1])
-		fail("the IRQ lines differ from the levels saved");
+		fuzz_fail("the IRQ lines differ from the levels saved");
 	pthread_mutex_unlock(&lock);
 	kbc_free(k);
 	k = kbc_new(with_timers);
 	pthread_mutex_lock(&lock);
-	if (ops->load(k, ops->state_version, s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_i8042: %s\n", err);
-		fail("a saved state did not load");
-	}
+	fuzz_load(ops, k, s);
 	g_variant_unref(s);
 	return k;
 }
@@ -221,8 +198,8 @@ static void one_op(struct i8042 **k, bool with_timers, struct in *in)
 		pthread_mutex_lock(&lock);
 		break;
 	case OP_CLOCK:
-		now_ns += (uint64_t)in_u16(in) * 64000;
-		vtimer_queue_run_due(timers, now_ns);
+		fuzz_now_ns += (uint64_t)in_u16(in) * 64000;
+		vtimer_queue_run_due(timers, fuzz_now_ns);
 		break;
 	case OP_SAVE:
 		*k = save_load(*k, with_timers);
@@ -242,7 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	init_once();
 	with_timers = in_u8(&in) & 1;
-	now_ns = 1000000000ull;
+	fuzz_now_ns = 1000000000ull;
 	irq_level[0] = irq_level[1] = 0;
 	k = kbc_new(with_timers);
 	pthread_mutex_lock(&lock);

@@ -49,6 +49,7 @@
 
 #include "fuzz.h"
 #include "fuzz_input.h"
+#include "fuzzlib.h"
 
 #include "block/block.h"
 #include "bus.h"
@@ -77,11 +78,7 @@ static bool disc_in;
 static uint8_t disk_image[DISK_BYTES];
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_ide: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_ide";
 
 static void set_irq(void *opaque, unsigned gsi, int level)
 {
@@ -99,17 +96,15 @@ static struct blk *make_image(const char *dir, const char *name, size_t len,
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || !b)
-		fail("cannot make an image");
+		fuzz_fail("cannot make an image");
 	for (size_t i = 0; i < len; i++)	/* sector numbers, readable */
 		b[i] = (uint8_t)((i & 1) ? i >> 11 : i >> 9);
 	if (write(fd, b, len) != (ssize_t)len)
-		fail("cannot write an image");
+		fuzz_fail("cannot write an image");
 	close(fd);
 	free(b);
-	if (blk_open(path, &o, &blk, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_ide: %s\n", err);
-		fail("cannot open an image");
-	}
+	if (blk_open(path, &o, &blk, err, sizeof(err)) != 0)
+		fuzz_fail_with(err, "cannot open an image");
 	unlink(path);
 	return blk;
 }
@@ -121,15 +116,10 @@ static void init_once(void)
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
-		fail("cannot build the PCI host");
+	fuzz_ram(&mem, FUZZ_RAM);
+	host = fuzz_pci_host(&pio, &mmio, NULL, NULL);
 	if (!mkdtemp(dir))
-		fail("cannot make a temporary directory");
+		fuzz_fail("cannot make a temporary directory");
 	disk = make_image(dir, "disk.raw", DISK_BYTES, false);
 	disc = make_image(dir, "disc.iso", DISC_SECTORS * 2048u, true);
 	rmdir(dir);
@@ -151,10 +141,8 @@ static struct piix_ide *ide_new(void)
 	char err[256];
 	struct piix_ide *ide = piix_ide_new(&cfg, err, sizeof(err));
 
-	if (!ide) {
-		fprintf(stderr, "fuzz_ide: %s\n", err);
-		fail("cannot build the controller");
-	}
+	if (!ide)
+		fuzz_fail_with(err, "cannot build the controller");
 	pci_config_write(host, 0, PIIX_IDE_DEVFN, PCI_BASE_ADDRESS_0 + 16, 4,
 			 BM_BASE);
 	pci_config_write(host, 0, PIIX_IDE_DEVFN, PCI_COMMAND, 2,
@@ -178,16 +166,12 @@ static struct piix_ide *save_load(struct piix_ide *ide)
 	const struct device_ops *ops = &piix_ide_device_ops;
 	uint32_t cfg[18];
 	GVariant *s;
-	char err[256];
 
 	pthread_mutex_lock(&lock);
-	s = ops->save(ide);
+	s = fuzz_save(ops, ide, "save failed with every request drained");
 	for (unsigned i = 0; i < 18; i++)	/* the PCI host's part */
 		cfg[i] = pci_config_read(host, 0, PIIX_IDE_DEVFN, 4 * i, 4);
 	pthread_mutex_unlock(&lock);
-	if (!s)
-		fail("save failed with every request drained");
-	g_variant_ref_sink(s);
 	ide_free(ide);
 	ide = ide_new();
 	pthread_mutex_lock(&lock);
@@ -197,10 +181,7 @@ static struct piix_ide *save_load(struct piix_ide *ide)
 			 cfg[PCI_COMMAND / 4] & 0xffff);
 	pci_config_write(host, 0, PIIX_IDE_DEVFN, 0x40, 4, cfg[0x40 / 4]);
 	pci_config_write(host, 0, PIIX_IDE_DEVFN, 0x44, 1, cfg[0x44 / 4]);
-	if (ops->load(ide, ops->state_version, s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_ide: %s\n", err);
-		fail("a saved state did not load");
-	}
+	fuzz_load(ops, ide, s);
 	pthread_mutex_unlock(&lock);
 	g_variant_unref(s);
 	return ide;
@@ -355,7 +336,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < mem.nregions; i++)
 		memset(mem.region[i].hva, 0, mem.region[i].size);
 	if (blk_pwrite(disk, 0, disk_image, DISK_BYTES) != 0)
-		fail("cannot restore the disk");
+		fuzz_fail("cannot restore the disk");
 	disc_in = true;
 	pthread_mutex_lock(&lock);
 	ide = ide_new();

@@ -30,6 +30,7 @@
 
 #include "fuzz.h"
 #include "fuzz_input.h"
+#include "fuzzlib.h"
 
 #include "bus.h"
 #include "devices/pflash.h"
@@ -50,11 +51,7 @@ static int fd = -1;
 static uint8_t image[SIZE], model[SIZE], ro_image[SIZE];
 static bool mapped[2];
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_pflash: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_pflash";
 
 static int slot_map(void *opaque, uint64_t gpa, uint64_t size, void *hva)
 {
@@ -62,7 +59,7 @@ static int slot_map(void *opaque, uint64_t gpa, uint64_t size, void *hva)
 
 	(void)gpa; (void)size; (void)hva;
 	if (*m)
-		fail("mapped twice");
+		fuzz_fail("mapped twice");
 	*m = true;
 	return 0;
 }
@@ -73,7 +70,7 @@ static int slot_unmap(void *opaque, uint64_t gpa)
 
 	(void)gpa;
 	if (!*m)
-		fail("unmapped while not mapped");
+		fuzz_fail("unmapped while not mapped");
 	*m = false;
 	return 0;
 }
@@ -90,7 +87,7 @@ static void init_once(void)
 	mmio = bus_new("mmio");
 	fd = memfd_create("fuzz_pflash", 0);
 	if (!mmio || fd < 0)
-		fail("cannot set up");
+		fuzz_fail("cannot set up");
 	for (unsigned i = 0; i < SIZE; i++) {
 		image[i] = i >= 3 * BLOCK ? 0xff : (uint8_t)(i * 31 + 7);
 		ro_image[i] = (uint8_t)(i * 13 + 1);
@@ -109,7 +106,7 @@ static struct pflash *dev_new(bool ro)
 	struct pflash *f = pflash_new(&cfg, err, sizeof(err));
 
 	if (!f || pflash_attach(f, mmio) != 0)
-		fail("cannot build the device");
+		fuzz_fail("cannot build the device");
 	return f;
 }
 
@@ -118,10 +115,10 @@ static void check(struct pflash *f, bool ro)
 	const uint8_t *d = pflash_data(f);
 
 	if (mapped[ro] != pflash_romd(f))
-		fail("slot mapped outside read-array mode (or not in it)");
+		fuzz_fail("slot mapped outside read-array mode (or not in it)");
 	if (ro) {
 		if (memcmp(d, ro_image, SIZE))
-			fail("the read-only flash changed");
+			fuzz_fail("the read-only flash changed");
 		return;
 	}
 	for (unsigned b = 0; b < SIZE / BLOCK; b++) {
@@ -134,7 +131,7 @@ static void check(struct pflash *f, bool ro)
 			continue;
 		for (unsigned i = 0; i < BLOCK; i++)
 			if (now[i] & ~was[i])
-				fail("a program set bits");
+				fuzz_fail("a program set bits");
 	}
 	memcpy(model, d, SIZE);
 }
@@ -144,24 +141,17 @@ static void check_file(struct pflash *f)
 	static uint8_t buf[SIZE];
 
 	if (pread(fd, buf, SIZE, 0) != SIZE || memcmp(buf, pflash_data(f), SIZE))
-		fail("the file differs from the contents");
+		fuzz_fail("the file differs from the contents");
 }
 
 static struct pflash *save_load(struct pflash *f, bool ro)
 {
 	const struct device_ops *ops = &pflash_device_ops;
-	GVariant *s = ops->save(f);
-	char err[256];
+	GVariant *s = fuzz_save(ops, f, "save failed");
 
-	if (!s)
-		fail("save failed");
-	g_variant_ref_sink(s);
 	pflash_free(f);
 	f = dev_new(ro);
-	if (ops->load(f, ops->state_version, s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_pflash: %s\n", err);
-		fail("a saved state did not load");
-	}
+	fuzz_load(ops, f, s);
 	g_variant_unref(s);
 	return f;
 }
@@ -174,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	init_once();
 	if (pwrite(fd, image, SIZE, 0) != SIZE || ftruncate(fd, SIZE) != 0)
-		fail("cannot reset the file");
+		fuzz_fail("cannot reset the file");
 	memcpy(model, image, SIZE);
 	f = dev_new(false);
 	ro = dev_new(true);
@@ -206,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				memcpy(&want, pflash_data(f) + off, sz);
 				if (got != want)
-					fail("a read-array read gave other bytes");
+					fuzz_fail("a read-array read gave other bytes");
 			}
 			break;
 		}

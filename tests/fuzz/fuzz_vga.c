@@ -52,6 +52,7 @@
 
 #include "fuzz.h"
 #include "fuzz_input.h"
+#include "fuzzlib.h"
 
 #include "bus.h"
 #include "clock.h"
@@ -73,39 +74,23 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
 static struct console *con;
-static uint64_t now_ns;
-static struct vclock fuzz_clock;
 static size_t vram_size;
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_vga: %s\n", what);
-	abort();
-}
-
-static uint64_t clock_mono(const struct vclock *c)
-{
-	return now_ns;
-}
-
-static int64_t clock_real(const struct vclock *c)
-{
-	return (int64_t)now_ns;
-}
+const char fuzz_target[] = "fuzz_vga";
 
 static void l_resize(void *opaque, const struct console_surface *s)
 {
 	if (s->width < 1 || s->height < 1 || s->width > CONSOLE_MAX_WIDTH ||
 	    s->height > CONSOLE_MAX_HEIGHT || s->stride != s->width * 4)
-		fail("surface out of range");
+		fuzz_fail("surface out of range");
 }
 
 static void l_update(void *opaque, const struct console_surface *s,
 		     unsigned x, unsigned y, unsigned w, unsigned h)
 {
 	if ((uint64_t)x + w > s->width || (uint64_t)y + h > s->height)
-		fail("update outside the surface");
+		fuzz_fail("update outside the surface");
 }
 
 static const struct console_listener_ops listener = {
@@ -124,8 +109,7 @@ static void init_once(void)
 	if (!pio || !mmio || !host || !con ||
 	    pci_host_attach(host, pio, mmio) != 0 ||
 	    console_add_listener(con, &listener, NULL) != 0)
-		fail("cannot build the machine");
-	fuzz_clock = (struct vclock){ clock_mono, clock_real, NULL };
+		fuzz_fail("cannot build the machine");
 	ready = true;
 }
 
@@ -135,7 +119,7 @@ static struct vga *vga_make(void)
 	struct vga *v = vga_new(&cfg);
 
 	if (!v || vga_attach(v, pio, mmio, host, DEVFN) != 0)
-		fail("cannot build the adapter");
+		fuzz_fail("cannot build the adapter");
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0, 4, LFB);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 8, 4, MMIO_BAR);
 	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
@@ -158,7 +142,7 @@ static void render(void)
 	console_refresh(con);
 	n = console_text(con, text, sizeof(text));
 	if (n >= (int)sizeof(text) || (n >= 0 && text[n] != '\0'))
-		fail("text dump past its buffer");
+		fuzz_fail("text dump past its buffer");
 }
 
 /* Save, load into a fresh adapter with this one's VRAM and BARs.  Device
@@ -170,37 +154,30 @@ static struct vga *save_load(struct vga *v)
 	struct vga *n;
 	GVariant *s;
 	void *keep;
-	char err[256];
 
 	pthread_mutex_lock(&lock);
-	s = ops->save(v);
+	s = fuzz_save(ops, v, "save failed");
 	bar0 = pci_config_read(host, 0, DEVFN, PCI_BASE_ADDRESS_0, 4);
 	bar2 = pci_config_read(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 8, 4);
 	cmd = pci_config_read(host, 0, DEVFN, PCI_COMMAND, 2);
 	pthread_mutex_unlock(&lock);
-	if (!s)
-		fail("save failed");
-	g_variant_ref_sink(s);
 	/* The VRAM's pages move to the new adapter (vga.h allows mapping
 	 * over it), as a snapshot restores them, without a copy. */
 	keep = mmap(NULL, vram_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (keep == MAP_FAILED ||
 	    mremap(vga_vram(v), vram_size, vram_size, MREMAP_MAYMOVE | MREMAP_FIXED,
 		   keep) == MAP_FAILED)
-		fail("cannot keep the VRAM");
+		fuzz_fail("cannot keep the VRAM");
 	vga_drop(v);
 	n = vga_make();
 	if (mremap(keep, vram_size, vram_size, MREMAP_MAYMOVE | MREMAP_FIXED,
 		   vga_vram(n)) == MAP_FAILED)
-		fail("cannot restore the VRAM");
+		fuzz_fail("cannot restore the VRAM");
 	pthread_mutex_lock(&lock);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0, 4, bar0);
 	pci_config_write(host, 0, DEVFN, PCI_BASE_ADDRESS_0 + 8, 4, bar2);
 	pci_config_write(host, 0, DEVFN, PCI_COMMAND, 2, cmd);
-	if (ops->load(n, ops->state_version, s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_vga: %s\n", err);
-		fail("a saved state did not load");
-	}
+	fuzz_load(ops, n, s);
 	pthread_mutex_unlock(&lock);
 	g_variant_unref(s);
 	return n;
@@ -313,7 +290,7 @@ static void one_op(struct vga **v, struct in *in)
 		render();
 		break;
 	case OP_CLOCK:
-		now_ns += (uint64_t)in_u16(in) * 1000000;
+		fuzz_now_ns += (uint64_t)in_u16(in) * 1000000;
 		break;
 	case OP_SAVE:
 		*v = save_load(*v);
@@ -335,7 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	init_once();
 	vram_size = sizes[in_u8(&in) & 3];
-	now_ns = 1000000000ull;
+	fuzz_now_ns = 1000000000ull;
 	v = vga_make();
 	while (in_more(&in)) {
 		one_op(&v, &in);

@@ -30,6 +30,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "fuzzlib.h"
 #include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
@@ -62,22 +63,17 @@ static struct vpci vp = { .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR };
 static struct console *con;
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_virtio_gpu: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_virtio_gpu";
 
 static void init_once(void)
 {
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
+	fuzz_ram(&mem, FUZZ_RAM);
 	con = console_new();
 	if (!con || vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs) != 0)
-		fail("cannot build the PCI host");
+		fuzz_fail("cannot build the PCI host");
 	host = vp.host;
 	mmio = vp.mmio;
 	ready = true;
@@ -91,7 +87,7 @@ static struct virtio_gpu *new_device(void)
 
 	g = virtio_gpu_new(&c, err, sizeof(err));
 	if (!g)
-		fail(err);
+		fuzz_fail(err);
 	vpci_map_bars(&vp);
 	return g;
 }
@@ -107,17 +103,10 @@ static void driver_init(struct vdrv d[2], bool edid)
 		vpci_queue_setup(&vp, q, &d[q], -1, NULL);
 	}
 	if (vpci_driver_ok(&vp) != 0xf)
-		fail("driver initialisation failed");
+		fuzz_fail("driver initialisation failed");
 }
 
-static GVariant *save_checked(struct virtio_gpu *g)
-{
-	GVariant *v = virtio_gpu_device_ops.save(g);
-
-	if (!v)
-		fail("save failed with nothing in flight");
-	return g_variant_ref_sink(v);
-}
+#define SAVE_FAILED	"save failed with nothing in flight"
 
 /* One command: its bytes in the queue's buffer space, a response buffer,
  * kicked; it must be answered at once. */
@@ -143,9 +132,9 @@ static void submit(struct vdrv *d, unsigned q, const uint8_t *cmd,
 	vpci_kick(&vp, q);
 	if (vdrv_used_idx(d) != (uint16_t)(before + 1) ||
 	    !vdrv_get_used(d, &id, &ulen))
-		fail("a command was not answered at once");
+		fuzz_fail("a command was not answered at once");
 	if (ulen > resp)
-		fail("used length past the response buffer");
+		fuzz_fail("used length past the response buffer");
 	if (q == 0 && ulen >= VIRTIO_GPU_HDR_LEN) {
 		uint32_t type;
 
@@ -154,7 +143,7 @@ static void submit(struct vdrv *d, unsigned q, const uint8_t *cmd,
 		    (type > VIRTIO_GPU_RESP_OK_EDID &&
 		     type < VIRTIO_GPU_RESP_ERR_UNSPEC) ||
 		    type > VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER)
-			fail("response type outside the spec");
+			fuzz_fail("response type outside the spec");
 	}
 }
 
@@ -210,27 +199,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	pthread_mutex_lock(&lock);
 	if (data[0] & 2) {
-		GVariant *s1 = save_checked(g), *s2;
-		char err[256];
+		GVariant *s = fuzz_save(&virtio_gpu_device_ops, g, SAVE_FAILED);
 
 		console_set_hw(con, NULL, NULL, NULL);
 		virtio_gpu_free(g);
 		g = new_device();
-		if (virtio_gpu_device_ops.load(g, 1, s1, err, sizeof(err)) != 0) {
-			fprintf(stderr, "%s\n", err);
-			fail("a saved state did not load");
-		}
-		s2 = save_checked(g);
-		if (!g_variant_equal(s1, s2))
-			fail("save -> load -> save differs");
-		g_variant_unref(s1);
-		g_variant_unref(s2);
+		fuzz_load_same(&virtio_gpu_device_ops, g, s, SAVE_FAILED);
 		pthread_mutex_unlock(&lock);
 		console_set_hw(con, &virtio_gpu_console_ops, g, &lock);
 		console_refresh(con);
 		pthread_mutex_lock(&lock);
 	} else {
-		g_variant_unref(save_checked(g));
+		g_variant_unref(fuzz_save(&virtio_gpu_device_ops, g,
+					  SAVE_FAILED));
 	}
 	pthread_mutex_unlock(&lock);
 	console_set_hw(con, NULL, NULL, NULL);

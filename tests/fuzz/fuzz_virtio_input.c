@@ -40,6 +40,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "fuzzlib.h"
 #include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
@@ -54,7 +55,6 @@
 #define FUZZ_RAM	(1u << 20)
 #define IMAGE_GPA	0x10000ull
 #define IMAGE_MAX	0x10000u
-#define QOFF(q)		(IMAGE_GPA + 0x1000ull * (q))	/* rings of queue q */
 #define DATA_GPA	(IMAGE_GPA + 0x2000ull)
 #define CTRL_BYTES	16
 #define INPUT_LEN	8
@@ -69,23 +69,21 @@ static struct pci_host *host;
 /* The driver's view of the function (the device lock held: no .lock). */
 static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
 static struct vpci vp = { .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR };
+/* eventq and statusq: rings at IMAGE_GPA + 0x1000 * q; sizes per input. */
+static struct fuzz_vqs vqs = { .vp = &vp, .mem = &mem, .rings = IMAGE_GPA,
+			       .stride = 0x1000, .n = 2 };
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_virtio_input: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_virtio_input";
 
 static void init_once(void)
 {
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
+	fuzz_ram(&mem, FUZZ_RAM);
 	if (vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs) != 0)
-		fail("cannot build the PCI host");
+		fuzz_fail("cannot build the PCI host");
 	host = vp.host;
 	mmio = vp.mmio;
 	ready = true;
@@ -106,10 +104,8 @@ static struct virtio_input *new_device(enum virtio_input_kind kind)
 	char err[256];
 
 	vi = virtio_input_new(&c, err, sizeof(err));
-	if (!vi) {
-		fprintf(stderr, "fuzz_virtio_input: %s\n", err);
-		fail("cannot create the device");
-	}
+	if (!vi)
+		fuzz_fail_with(err, "cannot create the device");
 	vpci_map_bars(&vp);
 	return vi;
 }
@@ -119,73 +115,32 @@ static uint16_t qsize_of(const uint8_t *ctl, unsigned q)
 	return (uint16_t)(1u << (ctl[1 + q] % 8));
 }
 
-/* The rings of queue @q of @size entries: where the target and the seeds
- * put them. */
-static void ring_layout(unsigned q, uint16_t size, uint64_t *desc,
-			uint64_t *avail, uint64_t *used)
-{
-	*desc = QOFF(q);
-	vdrv_packed_layout(*desc, size, avail, used);
-}
-
 /* §3.1.1 with the input's ring features and queue sizes, then the
  * configuration reads of the driver's probe. */
 static void driver_init(const uint8_t *ctl)
 {
-	uint64_t f = 1ull << VIRTIO_F_VERSION_1;
-
-	if (ctl[0] & 1)
-		f |= 1ull << VIRTIO_F_INDIRECT_DESC;
-	if (ctl[0] & 2)
-		f |= 1ull << VIRTIO_F_EVENT_IDX;
-	vpci_negotiate(&vp, 0, f, &f);
+	for (unsigned q = 0; q < 2; q++)
+		vqs.size[q] = qsize_of(ctl, q);
+	fuzz_vqs_negotiate(&vqs, 0, ctl[0]);
 	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SELECT, ctl[6], 1);
 	vpci_wr(&vp, VIRTIO_PCI_DEVICE_OFF + VIRTIO_INPUT_CFG_SUBSEL, ctl[7], 1);
 	for (unsigned off = 0; off < VIRTIO_INPUT_CFG_LEN; off += 4)
 		vpci_rd(&vp, VIRTIO_PCI_DEVICE_OFF + off, 4);
-	if (ctl[0] & 4)
-		vpci_interrupts(&vp, true, 3, 0x40);
-	for (unsigned q = 0; q < 2; q++) {
-		uint16_t size = qsize_of(ctl, q);
-		uint64_t d, a, u;
-
-		ring_layout(q, size, &d, &a, &u);
-		vpci_queue_config_at(&vp, q, size, d, a, u, (int)q + 1, NULL);
-		vpci_queue_enable(&vp);
-	}
-	/* Buffers already in the rings are looked at now. */
-	vpci_set_status(&vp, 0x0f);
+	fuzz_vqs_start(&vqs, ctl[0] & 4, 3);
 }
 
 /* Save: must work whenever the lock is free (nothing in flight). */
-static GVariant *save_checked(struct virtio_input *vi,
-			      enum virtio_input_kind kind)
-{
-	GVariant *s = table_ops(kind)->save(vi);
-
-	if (!s)
-		fail("save refused: a chain left in flight");
-	return g_variant_ref_sink(s);
-}
+#define SAVE_REFUSED	"save refused: a chain left in flight"
 
 /* Save, load into a new device, save again: the same. */
 static struct virtio_input *round_trip(struct virtio_input *vi,
 				       enum virtio_input_kind kind)
 {
-	GVariant *s1 = save_checked(vi, kind), *s2;
-	char err[256] = "";
+	GVariant *s = fuzz_save(table_ops(kind), vi, SAVE_REFUSED);
 
 	virtio_input_free(vi);
 	vi = new_device(kind);
-	if (table_ops(kind)->load(vi, 1, s1, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_virtio_input: %s\n", err);
-		fail("the device refused its own state");
-	}
-	s2 = save_checked(vi, kind);
-	if (!g_variant_equal(s1, s2))
-		fail("load then save changed the state");
-	g_variant_unref(s1);
-	g_variant_unref(s2);
+	fuzz_load_same(table_ops(kind), vi, s, SAVE_REFUSED);
 	return vi;
 }
 
@@ -205,39 +160,32 @@ static void host_input(struct virtio_input *vi, const uint8_t *ev, unsigned from
 						    (unsigned)(e[3] | e[4] << 8),
 						    (int8_t)e[6], e[5]);
 		if (virtio_input_pending(vi) > VIRTIO_INPUT_PENDING_MAX)
-			fail("the pending queue outgrew its bound");
+			fuzz_fail("the pending queue outgrew its bound");
 	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *ctl = data;
+	const uint8_t *ctl = data, *ev;
 	enum virtio_input_kind kind;
 	struct virtio_input *vi;
 	unsigned nev, rounds;
-	size_t img;
+	size_t rest;
 
 	init_once();
 	if (size < CTRL_BYTES)
 		return 0;
-	img = (size_t)(ctl[12] | ctl[13] << 8 | ctl[14] << 16) | (size_t)ctl[15] << 24;
-	if (img > IMAGE_MAX)
-		img = IMAGE_MAX;
-	if (img > size - CTRL_BYTES)
-		img = size - CTRL_BYTES;
-	nev = (unsigned)((size - CTRL_BYTES - img) / INPUT_LEN);
+	ev = fuzz_image(&mem, IMAGE_GPA, IMAGE_MAX, data, size, CTRL_BYTES,
+			fuzz_le32(ctl + 12), &rest);
+	nev = (unsigned)(rest / INPUT_LEN);
 	rounds = 1 + ctl[3] % 4;
 	kind = (ctl[0] & 16) ? VIRTIO_INPUT_TABLET : VIRTIO_INPUT_KEYBOARD;
-
-	memset(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), 0, IMAGE_MAX);
-	if (img)
-		memcpy(gpa_to_hva(&mem, IMAGE_GPA, img), data + CTRL_BYTES, img);
 
 	pthread_mutex_lock(&lock);
 	vi = new_device(kind);
 	driver_init(ctl);
 	for (unsigned r = 0; r < rounds; r++) {
-		host_input(vi, data + CTRL_BYTES + img, nev * r / rounds,
+		host_input(vi, ev, nev * r / rounds,
 			   nev * (r + 1) / rounds);
 		for (unsigned q = 0; q < 2; q++)
 			if (ctl[4] & (1u << q))
@@ -250,18 +198,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ctl[0] & 8)
 			vi = round_trip(vi, kind);
 		else
-			g_variant_unref(save_checked(vi, kind));
-		/* The driver publishes more (or garbage). */
-		for (unsigned q = 0; q < 2; q++) {
-			uint64_t d, a, u;
-			uint16_t *idx;
-
-			ring_layout(q, qsize_of(ctl, q), &d, &a, &u);
-			idx = gpa_to_hva(&mem, a + 2, 2);
-			*idx = (uint16_t)(*idx + ctl[5]);
-		}
+			g_variant_unref(fuzz_save(table_ops(kind), vi,
+						  SAVE_REFUSED));
+		fuzz_vqs_publish(&vqs, ctl[5]);
 	}
-	g_variant_unref(save_checked(vi, kind));
+	g_variant_unref(fuzz_save(table_ops(kind), vi, SAVE_REFUSED));
 	virtio_input_free(vi);
 	pthread_mutex_unlock(&lock);
 	return 0;
@@ -277,13 +218,7 @@ static void seed_driver(struct vdrv *d, unsigned q, uint16_t size)
 {
 	uint64_t half = (IMAGE_GPA + IMAGE_MAX - DATA_GPA) / 2;
 
-	d->mem = &mem;
-	d->size = size;
-	ring_layout(q, size, &d->desc, &d->avail, &d->used);
-	d->data_start = DATA_GPA + half * q;
-	d->data_end = d->data_start + half;
-	d->next_desc = d->avail_idx = d->used_seen = 0;
-	d->data_next = d->data_start;
+	fuzz_vqs_driver(&vqs, d, q, size, DATA_GPA + half * q, half);
 }
 
 /* @n eventq buffers of @len bytes (8: what Linux posts). */

@@ -41,6 +41,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "fuzzlib.h"
 #include "virtio_pci_driver.h"
 #include "vring_driver.h"
 
@@ -55,7 +56,6 @@
 #define FUZZ_RAM	(1u << 20)
 #define IMAGE_GPA	0x10000ull
 #define IMAGE_MAX	0x20000u
-#define QOFF(q)		(IMAGE_GPA + 0x2000ull * (q))	/* rings of queue q */
 #define DATA_GPA	(IMAGE_GPA + 0x6000ull)
 #define CTRL_BYTES	16
 #define MAX_FRAMES	16
@@ -72,15 +72,15 @@ static struct pci_host *host;
 /* The driver's view of the function (the device lock held: no .lock). */
 static struct vpci_irqs host_irqs = { .msi_base = 0x40 };
 static struct vpci vp = { .devfn = DEVFN, .bar = BAR_ADDR, .msix = MSIX_ADDR };
+/* receiveq, transmitq, controlq: rings at IMAGE_GPA + 0x2000 * q; sizes
+ * per input. */
+static struct fuzz_vqs vqs = { .vp = &vp, .mem = &mem, .rings = IMAGE_GPA,
+			       .stride = 0x2000, .n = 3 };
 static struct netdev *nd;
 static int peer = -1;
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_virtio_net: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_virtio_net";
 
 static void init_once(void)
 {
@@ -89,17 +89,16 @@ static void init_once(void)
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
+	fuzz_ram(&mem, FUZZ_RAM);
 	if (vpci_host_new(&vp, &pio, &vpci_irqs_ops, &host_irqs) != 0)
-		fail("cannot build the PCI host");
+		fuzz_fail("cannot build the PCI host");
 	host = vp.host;
 	mmio = vp.mmio;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
-		fail("socketpair");
+		fuzz_fail("socketpair");
 	nd = net_socket_new(sv[0], &err);
 	if (!nd)
-		fail("cannot make the socket backend");
+		fuzz_fail("cannot make the socket backend");
 	peer = sv[1];
 	ready = true;
 }
@@ -115,10 +114,8 @@ static struct virtio_net *new_device(void)
 
 	memcpy(c.mac, MAC, 6);
 	vn = virtio_net_new(&c, err, sizeof(err));
-	if (!vn) {
-		fprintf(stderr, "fuzz_virtio_net: %s\n", err);
-		fail("cannot create the device");
-	}
+	if (!vn)
+		fuzz_fail_with(err, "cannot create the device");
 	vpci_map_bars(&vp);
 	return vn;
 }
@@ -128,68 +125,26 @@ static uint16_t qsize_of(const uint8_t *ctl, unsigned q)
 	return (uint16_t)(1u << (ctl[5 + q] % 9));
 }
 
-/* The rings of queue @q of @size entries: where the target and the seeds
- * put them. */
-static void ring_layout(unsigned q, uint16_t size, uint64_t *desc,
-			uint64_t *avail, uint64_t *used)
-{
-	*desc = QOFF(q);
-	vdrv_packed_layout(*desc, size, avail, used);
-}
-
 /* §3.1.1 with the input's features and queue sizes. */
 static void driver_init(const uint8_t *ctl)
 {
-	uint32_t mask = (uint32_t)(ctl[0] | ctl[1] << 8 | ctl[2] << 16) |
-			(uint32_t)ctl[3] << 24;
-	uint64_t f = 1ull << VIRTIO_F_VERSION_1;
-
-	if (ctl[4] & 1)
-		f |= 1ull << VIRTIO_F_INDIRECT_DESC;
-	if (ctl[4] & 2)
-		f |= 1ull << VIRTIO_F_EVENT_IDX;
-	vpci_negotiate(&vp, mask, f, &f);
-	if (ctl[4] & 4)
-		vpci_interrupts(&vp, true, 4, 0x40);
-	for (unsigned q = 0; q < 3; q++) {
-		uint16_t size = qsize_of(ctl, q);
-		uint64_t d, a, u;
-
-		ring_layout(q, size, &d, &a, &u);
-		vpci_queue_config_at(&vp, q, size, d, a, u, (int)q + 1, NULL);
-		vpci_queue_enable(&vp);
-	}
-	/* Buffers already in the rings are looked at now. */
-	vpci_set_status(&vp, 0x0f);
+	for (unsigned q = 0; q < 3; q++)
+		vqs.size[q] = qsize_of(ctl, q);
+	fuzz_vqs_negotiate(&vqs, fuzz_le32(ctl), ctl[4]);
+	fuzz_vqs_start(&vqs, ctl[4] & 4, 4);
 }
 
 /* Save: must work whenever the lock is free (nothing in flight). */
-static GVariant *save_checked(struct virtio_net *vn)
-{
-	GVariant *s = virtio_net_device_ops.save(vn);
-
-	if (!s)
-		fail("save refused: a chain left in flight");
-	return g_variant_ref_sink(s);
-}
+#define SAVE_REFUSED	"save refused: a chain left in flight"
 
 /* Save, load into a new device, save again: the same. */
 static struct virtio_net *round_trip(struct virtio_net *vn)
 {
-	GVariant *s1 = save_checked(vn), *s2;
-	char err[256] = "";
+	GVariant *s = fuzz_save(&virtio_net_device_ops, vn, SAVE_REFUSED);
 
 	virtio_net_free(vn);
 	vn = new_device();
-	if (virtio_net_device_ops.load(vn, 1, s1, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fuzz_virtio_net: %s\n", err);
-		fail("the device refused its own state");
-	}
-	s2 = save_checked(vn);
-	if (!g_variant_equal(s1, s2))
-		fail("load then save changed the state");
-	g_variant_unref(s1);
-	g_variant_unref(s2);
+	fuzz_load_same(&virtio_net_device_ops, vn, s, SAVE_REFUSED);
 	return vn;
 }
 
@@ -234,34 +189,29 @@ static void drain_peer(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *fp[MAX_FRAMES];
-	size_t fl[MAX_FRAMES], img, at;
+	size_t fl[MAX_FRAMES], rest;
 	unsigned nframes = 0, rounds;
 	struct virtio_net *vn;
-	const uint8_t *ctl = data;
+	const uint8_t *ctl = data, *at;
 
 	init_once();
 	if (size < CTRL_BYTES)
 		return 0;
-	img = (size_t)(ctl[12] | ctl[13] << 8 | ctl[14] << 16) | (size_t)ctl[15] << 24;
-	if (img > IMAGE_MAX)
-		img = IMAGE_MAX;
-	if (img > size - CTRL_BYTES)
-		img = size - CTRL_BYTES;
-	for (at = CTRL_BYTES + img; at + 2 <= size && nframes < MAX_FRAMES;) {
-		size_t len = data[at] | data[at + 1] << 8;
+	at = fuzz_image(&mem, IMAGE_GPA, IMAGE_MAX, data, size, CTRL_BYTES,
+			fuzz_le32(ctl + 12), &rest);
+	while (rest >= 2 && nframes < MAX_FRAMES) {
+		size_t len = fuzz_le16(at);
 
 		at += 2;
-		if (len > size - at)
-			len = size - at;
-		fp[nframes] = data + at;
+		rest -= 2;
+		if (len > rest)
+			len = rest;
+		fp[nframes] = at;
 		fl[nframes++] = len;
 		at += len;
+		rest -= len;
 	}
 	rounds = 1 + ctl[8] % 4;
-
-	memset(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), 0, IMAGE_MAX);
-	if (img)
-		memcpy(gpa_to_hva(&mem, IMAGE_GPA, img), data + CTRL_BYTES, img);
 
 	pthread_mutex_lock(&lock);
 	vn = new_device();
@@ -291,21 +241,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ctl[4] & 8)
 			vn = round_trip(vn);
 		else
-			g_variant_unref(save_checked(vn));
-		/* The driver publishes more (or garbage). */
-		for (unsigned q = 0; q < 3; q++) {
-			uint64_t d, a, u;
-			uint16_t *idx;
-
-			ring_layout(q, qsize_of(ctl, q), &d, &a, &u);
-			idx = gpa_to_hva(&mem, a + 2, 2);
-			*idx = (uint16_t)(*idx + ctl[10]);
-		}
+			g_variant_unref(fuzz_save(&virtio_net_device_ops, vn,
+						  SAVE_REFUSED));
+		fuzz_vqs_publish(&vqs, ctl[10]);
 		pthread_mutex_unlock(&lock);
 	}
 	drain_peer();
 	pthread_mutex_lock(&lock);
-	g_variant_unref(save_checked(vn));
+	g_variant_unref(fuzz_save(&virtio_net_device_ops, vn, SAVE_REFUSED));
 	virtio_net_free(vn);
 	pthread_mutex_unlock(&lock);
 	return 0;
@@ -321,13 +264,7 @@ static void seed_driver(struct vdrv *d, unsigned q, uint16_t size)
 {
 	uint64_t third = (IMAGE_GPA + IMAGE_MAX - DATA_GPA) / 3;
 
-	d->mem = &mem;
-	d->size = size;
-	ring_layout(q, size, &d->desc, &d->avail, &d->used);
-	d->data_start = DATA_GPA + third * q;
-	d->data_end = d->data_start + third;
-	d->next_desc = d->avail_idx = d->used_seen = 0;
-	d->data_next = d->data_start;
+	fuzz_vqs_driver(&vqs, d, q, size, DATA_GPA + third * q, third);
 }
 
 static void seed_frame(uint8_t *f, size_t len, const uint8_t *dst, unsigned tag)

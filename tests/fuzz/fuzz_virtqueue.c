@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "fuzzlib.h"
 #include "vring_driver.h"
 
 #include "log.h"
@@ -40,19 +41,14 @@
 static struct guest_mem mem;
 static bool ready;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_virtqueue: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_virtqueue";
 
 static void init_once(void)
 {
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);	/* broken queues log warnings */
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
+	fuzz_ram(&mem, FUZZ_RAM);
 	ready = true;
 }
 
@@ -76,14 +72,14 @@ static void check_elem(const struct virtq_elem *e, uint16_t qsize)
 	volatile uint8_t sink = 0;
 
 	if (e->head >= qsize)
-		fail("head out of range");
+		fuzz_fail("head out of range");
 	if (e->out_num + e->in_num > VIRTQ_MAX_CHAIN)
-		fail("chain longer than VIRTQ_MAX_CHAIN");
+		fuzz_fail("chain longer than VIRTQ_MAX_CHAIN");
 	for (unsigned i = 0; i < e->out_num + e->in_num; i++) {
 		const struct iovec *v = &e->iov[i];
 
 		if (v->iov_len == 0 || !inside_ram(v->iov_base, v->iov_len))
-			fail("iovec outside guest RAM");
+			fuzz_fail("iovec outside guest RAM");
 		if (i < e->out_num) {
 			out += v->iov_len;
 			sink ^= ((uint8_t *)v->iov_base)[0];
@@ -94,9 +90,9 @@ static void check_elem(const struct virtq_elem *e, uint16_t qsize)
 		}
 	}
 	if (out != e->out_len || in != e->in_len)
-		fail("lengths do not add up");
+		fuzz_fail("lengths do not add up");
 	if (out + in > VIRTQ_MAX_CHAIN_BYTES)
-		fail("chain longer than 4 GiB");
+		fuzz_fail("chain longer than 4 GiB");
 	(void)sink;
 }
 
@@ -128,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (virtq_enable(&vq, qsize, desc, avail, used,
 			 ((flags & 1) ? 1ull << VIRTIO_F_INDIRECT_DESC : 0) |
 			 ((flags & 2) ? 1ull << VIRTIO_F_EVENT_IDX : 0)) != 0)
-		fail("enable refused rings that lie in RAM");
+		fuzz_fail("enable refused rings that lie in RAM");
 
 	for (unsigned round = 0; round < rounds; round++) {
 		struct virtq_elem e;
@@ -138,26 +134,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while ((r = virtq_pop(&vq, &e)) == 1) {
 			check_elem(&e, qsize);
 			if (++pops > qsize)
-				fail("more pops in a round than the queue holds");
+				fuzz_fail("more pops in a round than the queue holds");
 			if ((flags & 4) && nheld < qsize) {
 				held[nheld++] = e;
 				continue;
 			}
 			if (virtq_push(&vq, &e, (uint32_t)e.in_len) != 0)
-				fail("push of a fresh element failed");
+				fuzz_fail("push of a fresh element failed");
 			virtq_elem_release(&e);
 		}
 		if (r < 0 && !vq.broken)
-			fail("pop failed on a queue that is not broken");
+			fuzz_fail("pop failed on a queue that is not broken");
 		if (vq.broken && virtq_pop(&vq, &e) != -EIO)
-			fail("a broken queue popped again");
+			fuzz_fail("a broken queue popped again");
 		if (round + 1 == rounds && (flags & 8))
 			virtq_reset(&vq);
 		for (unsigned i = 0; i < nheld; i++) {
 			int pr = virtq_push(&vq, &held[i], 0xffffffffu);
 
 			if (pr == 0 && (vq.broken || !vq.ready))
-				fail("push succeeded on a dead queue");
+				fuzz_fail("push succeeded on a dead queue");
 			virtq_elem_release(&held[i]);
 		}
 		nheld = 0;
@@ -168,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			copy.map = (struct virtq_map){ 0 };
 			vq = copy;
 			if (virtq_remap(&vq) != 0)
-				fail("remap refused rings that lie in RAM");
+				fuzz_fail("remap refused rings that lie in RAM");
 		}
 		virtq_should_notify(&vq);
 		virtq_disable_notify(&vq);

@@ -32,6 +32,8 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "fuzz_input.h"
+#include "fuzzlib.h"
 
 #include "bus.h"
 #include "devices/i8042.h"
@@ -43,39 +45,11 @@ enum { OP_DOOR, OP_ABS, OP_REL, OP_KBC, OP_SAVE, OP_RESET, OP_COUNT };
 
 static struct bus *pio;
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_vmmouse: %s\n", what);
-	abort();
-}
+const char fuzz_target[] = "fuzz_vmmouse";
 
 static void irq_set(void *opaque, unsigned gsi, int level)
 {
 	(void)opaque, (void)gsi, (void)level;
-}
-
-struct in {
-	const uint8_t *d;
-	size_t n, at;
-};
-
-static uint8_t u8(struct in *in)
-{
-	return in->at < in->n ? in->d[in->at++] : 0;
-}
-
-static uint16_t u16(struct in *in)
-{
-	uint16_t lo = u8(in);
-
-	return (uint16_t)(lo | u8(in) << 8);
-}
-
-static uint32_t u32(struct in *in)
-{
-	uint32_t lo = u16(in);
-
-	return lo | (uint32_t)u16(in) << 16;
 }
 
 static void door(struct vmmouse *v, struct in *in)
@@ -90,12 +64,12 @@ static void door(struct vmmouse *v, struct in *in)
 		VMMOUSE_CMD_ENABLE, VMMOUSE_CMD_DISABLE,
 		VMMOUSE_CMD_REQUEST_RELATIVE, VMMOUSE_CMD_REQUEST_ABSOLUTE,
 	};
-	uint8_t sel = u8(in), c = u8(in);
+	uint8_t sel = in_u8(in), c = in_u8(in);
 	unsigned size = sizes[sel & 3];
 	bool wr = sel & 4, bad = sel & 8;
 	struct io_regs r, was;
-	uint16_t cmd = (c & 7) < 5 ? cmds[c & 7] : u16(in);
-	uint32_t ebx = u32(in), eax;
+	uint16_t cmd = (c & 7) < 5 ? cmds[c & 7] : in_u16(in);
+	uint32_t ebx = in_u32(in), eax;
 
 	if (cmd == VMPORT_CMD_ABSPOINTER_COMMAND && !(ebx >> 31) && (ebx & 7) < 4)
 		ebx = subs[ebx & 7];
@@ -104,29 +78,29 @@ static void door(struct vmmouse *v, struct in *in)
 			   : 0xabcd000000000000ull | VMPORT_MAGIC,
 		.rbx = 0x1234567800000000ull | ebx,
 		.rcx = 0xffff0000ull | cmd, .rdx = VMPORT_PORT,
-		.rsi = 0x5151000000000000ull | u32(in), .rdi = 0xd1d1d1d1,
+		.rsi = 0x5151000000000000ull | in_u32(in), .rdi = 0xd1d1d1d1,
 	};
 	was = r;
 	eax = vmmouse_backdoor(v, size, wr, ebx, &r);
 	if (bad || wr || size != 4) {
 		if (eax != 0xffffffffu || memcmp(&r, &was, sizeof(r)))
-			fail("a rejected access changed something");
+			fuzz_fail("a rejected access changed something");
 		return;
 	}
 	if (r.rax != was.rax ||
 	    (r.rcx != was.rcx && cmd != VMPORT_CMD_ABSPOINTER_DATA))
-		fail("EAX or ECX changed outside DATA");
+		fuzz_fail("EAX or ECX changed outside DATA");
 	if (cmd != VMPORT_CMD_ABSPOINTER_DATA && cmd != VMPORT_CMD_GETVERSION &&
 	    memcmp(&r, &was, sizeof(r)))
-		fail("a register changed");
+		fuzz_fail("a register changed");
 	if (cmd == VMPORT_CMD_GETVERSION &&
 	    (eax != VMPORT_VERSION || r.rbx != VMPORT_MAGIC))
-		fail("GETVERSION");
+		fuzz_fail("GETVERSION");
 	if (cmd == VMPORT_CMD_ABSPOINTER_STATUS) {
 		if (eax != VMMOUSE_ERROR && eax > VMMOUSE_QUEUE_WORDS)
-			fail("STATUS past the bound");
+			fuzz_fail("STATUS past the bound");
 		if (eax == VMMOUSE_ERROR && vmmouse_active(v))
-			fail("active while STATUS says disabled");
+			fuzz_fail("active while STATUS says disabled");
 	}
 	if (cmd == VMPORT_CMD_ABSPOINTER_DATA) {
 		uint32_t n = ebx;
@@ -135,40 +109,31 @@ static void door(struct vmmouse *v, struct in *in)
 		if ((n < 2 && r.rbx != was.rbx) || (n < 3 && r.rcx != was.rcx) ||
 		    (n < 4 && r.rdx != was.rdx) || (n < 5 && r.rsi != was.rsi) ||
 		    (n < 6 && r.rdi != was.rdi))
-			fail("DATA wrote past the words asked for");
+			fuzz_fail("DATA wrote past the words asked for");
 		if (eax == VMMOUSE_ERROR && memcmp(&r, &was, sizeof(r)))
-			fail("a failed DATA changed registers");
+			fuzz_fail("a failed DATA changed registers");
 	}
 }
 
 static struct vmmouse *save_load(struct i8042 *kbc, struct vmmouse *v)
 {
 	const struct device_ops *ops = &vmmouse_device_ops;
-	GVariant *s = g_variant_ref_sink(ops->save(v)), *s2;
+	GVariant *s = fuzz_save(ops, v, "save failed");
 	struct vmmouse *n;
-	char err[256];
 
 	if (!g_variant_is_of_type(s, G_VARIANT_TYPE(VMMOUSE_STATE_TYPE)))
-		fail("save: wrong type");
+		fuzz_fail("save: wrong type");
 	vmmouse_free(v);
 	n = vmmouse_new(kbc);
 	if (!n)
-		fail("out of memory");
-	if (ops->load(n, ops->state_version, s, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		fail("a saved state did not load");
-	}
-	s2 = g_variant_ref_sink(ops->save(n));
-	if (!g_variant_equal(s, s2))
-		fail("save -> load -> save differs");
-	g_variant_unref(s);
-	g_variant_unref(s2);
+		fuzz_fail("out of memory");
+	fuzz_load_same(ops, n, s, "save failed");
 	return n;
 }
 
 static void one_op(struct i8042 *kbc, struct vmmouse **v, struct in *in)
 {
-	uint8_t op = u8(in) % OP_COUNT;
+	uint8_t op = in_u8(in) % OP_COUNT;
 	int claimed;
 
 	switch (op) {
@@ -176,21 +141,21 @@ static void one_op(struct i8042 *kbc, struct vmmouse **v, struct in *in)
 		door(*v, in);
 		break;
 	case OP_ABS: {
-		uint16_t x = u16(in), y = u16(in);
-		int8_t dz = (int8_t)u8(in);
+		uint16_t x = in_u16(in), y = in_u16(in);
+		int8_t dz = (int8_t)in_u8(in);
 
-		vmmouse_input_ops.abs(*v, x, y, dz, u8(in));
+		vmmouse_input_ops.abs(*v, x, y, dz, in_u8(in));
 		break;
 	}
 	case OP_REL: {
-		int16_t dx = (int16_t)u16(in), dy = (int16_t)u16(in);
-		int8_t dz = (int8_t)u8(in);
+		int16_t dx = (int16_t)in_u16(in), dy = (int16_t)in_u16(in);
+		int8_t dz = (int8_t)in_u8(in);
 
-		i8042_mouse_event(kbc, dx, dy, dz, u8(in));
+		i8042_mouse_event(kbc, dx, dy, dz, in_u8(in));
 		break;
 	}
 	case OP_KBC: {
-		uint8_t which = u8(in), b = u8(in);
+		uint8_t which = in_u8(in), b = in_u8(in);
 
 		if (which % 3 == 0)
 			bus_write(pio, 0x64, b, 1, &claimed);
@@ -220,12 +185,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		log_init();
 		pio = bus_new("pio");
 		if (!pio)
-			fail("out of memory");
+			fuzz_fail("out of memory");
 	}
 	kbc = i8042_new(NULL, NULL, line, line, NULL);
 	v = vmmouse_new(kbc);
 	if (!kbc || !v || i8042_attach(kbc, pio) < 0)
-		fail("setup");
+		fuzz_fail("setup");
 	while (in.at < in.n)
 		one_op(kbc, &v, &in);
 	v = save_load(kbc, v);

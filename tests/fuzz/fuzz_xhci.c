@@ -45,6 +45,7 @@
 #include <glib.h>
 
 #include "fuzz.h"
+#include "fuzzlib.h"
 
 #include "bus.h"
 #include "devices/pci.h"
@@ -68,6 +69,8 @@ static struct guest_mem mem;
 static struct bus *pio, *mmio;
 static struct pci_host *host;
 static bool ready;
+
+const char fuzz_target[] = "fuzz_xhci";
 
 /* A device that keeps every transfer for later. */
 struct adev {
@@ -103,14 +106,12 @@ static int a_data(struct usb_device *d, unsigned ep, bool in, uint8_t *buf,
 	return USB_RET_STALL;
 }
 
-static void fail(const char *what);
-
 static int a_submit(struct usb_device *d, struct usb_xfer *u)
 {
 	struct adev *a = (struct adev *)d;
 
 	if (a->cur[xidx(u)])
-		fail("two transfers in flight on one endpoint");
+		fuzz_fail("two transfers in flight on one endpoint");
 	a->cur[xidx(u)] = u;
 	return USB_RET_ASYNC;
 }
@@ -120,7 +121,7 @@ static void a_cancel(struct usb_device *d, struct usb_xfer *u)
 	struct adev *a = (struct adev *)d;
 
 	if (a->cur[xidx(u)] != u)
-		fail("cancel of a transfer the device does not hold");
+		fuzz_fail("cancel of a transfer the device does not hold");
 	a->cur[xidx(u)] = NULL;
 }
 
@@ -153,29 +154,13 @@ static void a_complete(struct adev *a, const uint8_t *op)
 	usb_xfer_complete(u, r);
 }
 
-static void fail(const char *what)
-{
-	fprintf(stderr, "fuzz_xhci: %s\n", what);
-	abort();
-}
-
-static void set_pirq(void *o, unsigned p, int l) { (void)o; (void)p; (void)l; }
-static int send_msi(void *o, uint64_t a, uint32_t d) { (void)o; (void)a; (void)d; return 0; }
-static const struct pci_host_ops host_ops = { set_pirq, send_msi };
-
 static void init_once(void)
 {
 	if (ready)
 		return;
 	log_set_level(LOG_ERROR);	/* hostile input logs warnings */
-	if (guest_mem_init(&mem, FUZZ_RAM) != 0)
-		fail("cannot allocate guest RAM");
-	pio = bus_new("pio");
-	mmio = bus_new("mmio");
-	host = pci_host_new();
-	if (!pio || !mmio || !host || pci_host_attach(host, pio, mmio) != 0)
-		fail("cannot build the PCI host");
-	pci_host_set_ops(host, &host_ops, NULL);
+	fuzz_ram(&mem, FUZZ_RAM);
+	host = fuzz_pci_host(&pio, &mmio, &fuzz_no_irqs, NULL);
 	ready = true;
 }
 
@@ -187,7 +172,7 @@ static struct xhci *new_xhci(bool msix)
 	struct xhci *x = xhci_new(&c, err, sizeof(err));
 
 	if (!x)
-		fail(err);
+		fuzz_fail(err);
 	for (unsigned i = 0; i < 2; i++) {
 		memset(&adevs[i], 0, sizeof(adevs[i]));
 		adevs[i].dev.ops = &a_ops;
@@ -213,46 +198,27 @@ static void wr(uint64_t off, uint64_t v)
 	bus_write(mmio, BAR_ADDR + off, v, 4, NULL);
 }
 
-static uint32_t le16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t le32(const uint8_t *p) { return le16(p) | le16(p + 2) << 16; }
-
 /* After xhci_free(): no device holds a transfer. */
 static void check_released(void)
 {
 	for (unsigned i = 0; i < 2; i++)
 		for (unsigned k = 0; k < 32; k++)
 			if (adevs[i].cur[k])
-				fail("a transfer outlived the controller");
-}
-
-static GVariant *save(struct xhci *x)
-{
-	GVariant *s = xhci_device_ops.save(x);
-
-	if (!s)
-		fail("save failed");
-	return g_variant_ref_sink(s);
+				fuzz_fail("a transfer outlived the controller");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *ctl = data, *op;
-	size_t img_len, nops;
+	size_t nops;
 	struct xhci *x;
 
 	init_once();
 	if (size < CTRL_BYTES + 2)
 		return 0;
-	img_len = le16(data + CTRL_BYTES);
-	if (img_len > IMAGE_MAX)
-		img_len = IMAGE_MAX;
-	if (img_len > size - CTRL_BYTES - 2)
-		img_len = size - CTRL_BYTES - 2;
-	memset(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), 0, IMAGE_MAX);
-	memcpy(gpa_to_hva(&mem, IMAGE_GPA, IMAGE_MAX), data + CTRL_BYTES + 2,
-	       img_len);
-	op = data + CTRL_BYTES + 2 + img_len;
-	nops = (size - CTRL_BYTES - 2 - img_len) / OP_LEN;
+	op = fuzz_image(&mem, IMAGE_GPA, IMAGE_MAX, data, size, CTRL_BYTES + 2,
+			fuzz_le16(data + CTRL_BYTES), &nops);
+	nops /= OP_LEN;
 
 	x = new_xhci(ctl[0] & 1);
 	if (!(ctl[0] & 4)) {
@@ -267,8 +233,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		wr(XHCI_OP_USBCMD, XHCI_CMD_RS | XHCI_CMD_INTE);
 	}
 	for (size_t i = 0; i < nops; i++, op += OP_LEN) {
-		uint64_t off = le16(op + 1) % XHCI_BAR_SIZE & ~3u;
-		uint32_t v = le32(op + 4) + ((op[3] & 1) ? (uint32_t)IMAGE_GPA : 0);
+		uint64_t off = fuzz_le16(op + 1) % XHCI_BAR_SIZE & ~3u;
+		uint32_t v = fuzz_le32(op + 4) +
+			     ((op[3] & 1) ? (uint32_t)IMAGE_GPA : 0);
 		struct usb_hid *h;
 
 		switch (op[0] % 7) {
@@ -283,7 +250,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3:
 			h = xhci_hid(x, USB_HID_TABLET);
-			usb_tablet_input_ops.abs(h, le16(op + 1), le16(op + 3),
+			usb_tablet_input_ops.abs(h, fuzz_le16(op + 1),
+						 fuzz_le16(op + 3),
 						 (int8_t)op[6], op[5]);
 			break;
 		case 4:
@@ -306,21 +274,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < 2; i++)	/* the new one has them */
 		a_plug(x, &adevs[i]);
 	if (ctl[0] & 2) {
-		GVariant *a = save(x), *b;
-		char err[256] = "";
+		GVariant *a = fuzz_save(&xhci_device_ops, x, "save failed");
 
 		xhci_free(x);
 		check_released();
 		x = new_xhci(ctl[0] & 1);
-		if (xhci_device_ops.load(x, 1, a, err, sizeof(err)) < 0) {
-			fprintf(stderr, "fuzz_xhci: %s\n", err);
-			fail("a saved state did not load");
-		}
-		b = save(x);
-		if (!g_variant_equal(a, b))
-			fail("the loaded state saves differently");
-		g_variant_unref(a);
-		g_variant_unref(b);
+		fuzz_load_same(&xhci_device_ops, x, a, "save failed");
 	}
 	xhci_free(x);
 	check_released();

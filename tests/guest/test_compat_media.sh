@@ -51,6 +51,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 images=$here/../images
 # shellcheck source=tests/rig/lib.sh
 . "$here/../rig/lib.sh"
+# shellcheck source=tests/guest/lib.sh
+. "$here/lib.sh"
 
 case_=${1:-}
 viv=${2:-}
@@ -58,21 +60,11 @@ vmm=${VIVARIUM_E2E_VMM:-vivarium}
 timeout_s=${VIVARIUM_COMPAT_TIMEOUT:-50}
 MEMTEST=/boot/memtest86+x64.bin
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-
 case $case_ in
 memtest-kernel|memtest-bios|isolinux) ;;
 *) fail "usage: test_compat_media.sh memtest-kernel|memtest-bios|isolinux [VIVARIUM]" ;;
 esac
-case $vmm in
-vivarium) [ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist (build it first)" ;;
-qemu) command -v qemu-system-x86_64 >/dev/null ||
-	skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)" ;;
-*) fail "VIVARIUM_E2E_VMM must be vivarium or qemu, not '$vmm'" ;;
-esac
-[ -c /dev/kvm ] || skip "no /dev/kvm on this host"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not read-writable by $(id -un)"
+require_vmm
 [ -f "$MEMTEST" ] || skip "no $MEMTEST (apt-get install memtest86+)"
 if [ "$case_" = isolinux ]; then
 	[ -f /usr/lib/ISOLINUX/isolinux.bin ] || skip "no isolinux.bin (apt-get install isolinux)"
@@ -89,19 +81,7 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-compat.XXXXXX")
 pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+trap vmm_cleanup EXIT
 log=$work/serial.log
 : >"$log"
 
@@ -132,13 +112,8 @@ if [ "$accel" = tcg ]; then
 else
 	echo "# $vmm on /dev/kvm ($([ $emulated = 1 ] && echo "instruction emulator" || echo "hardware virtualization")): ${cmd[*]}"
 fi
-start=$(date +%s.%N)
-"${cmd[@]}" </dev/null >"$work/vmm.out" 2>&1 &
-pid=$!
+vmm_start "${cmd[@]}"
 
-elapsed() {
-	awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'
-}
 # COM1 without terminal escapes (memtest86+ positions its text with them:
 # each escape becomes a line break) and carriage returns.
 clean_log() {
@@ -163,39 +138,16 @@ stages+=(
 	"#[2-9]  \[|memtest86+ tests #0 and #1 completed (a later test runs)"
 )
 goal=${stages[-1]%%|*}
-declare -A stage_time=()
-last_stage="nothing on COM1 yet"
-status=running
-while :; do
-	text=$(clean_log)
-	for s in "${stages[@]}"; do
-		pat=${s%%|*}
-		if [ -z "${stage_time[$pat]:-}" ] && grep -aqE -- "$pat" <<<"$text"; then
-			stage_time[$pat]=$(elapsed)
-			last_stage="${s#*|} at ${stage_time[$pat]} s"
-			echo "# ${stage_time[$pat]} s: ${s#*|}"
-		fi
-	done
-	if [ -n "${stage_time[$goal]:-}" ]; then
-		status=goal
-		break
-	fi
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid"
-		status="exited $?"
-		break
-	fi
-	# QEMU stays up, paused, after an emulation failure.
-	if [ "$vmm" = qemu ] && grep -aq "emulation failure" "$work/vmm.out"; then
-		status="stopped by an emulation failure"
-		break
-	fi
-	if awk -v t="$timeout_s" -v e="$(elapsed)" 'BEGIN { exit !(e >= t) }'; then
-		status=timeout
-		break
-	fi
-	sleep 0.5
-done
+goal_reached() {
+	[ -n "${stage_time[$goal]:-}" ] || return 1
+	status=goal
+}
+# QEMU stays up, paused, after an emulation failure.
+vmm_stopped() {
+	[ "$vmm" = qemu ] && grep -aq "emulation failure" "$work/vmm.out" || return 1
+	status="stopped by an emulation failure"
+}
+watch_stages -E "$timeout_s"
 sleep 0.3
 text=$(clean_log)
 echo "# $vmm: $status after $(elapsed) s; last stage: $last_stage"
@@ -210,9 +162,6 @@ report_tail() {
 }
 
 errors=0
-check() {
-	if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi
-}
 
 if [ "$status" = goal ]; then
 	check 'grep -aqE "Memory  : +25[0-9]MB" <<<"$text"' "memtest86+ sees the guest's 256 MiB ('Memory  :  25xMB')"

@@ -43,14 +43,13 @@ images=$here/../images
 . "$here/../rig/lib.sh"
 # shellcheck source=tests/images/lib.sh
 . "$images/lib.sh"
+# shellcheck source=tests/guest/lib.sh
+. "$here/lib.sh"
 
 medium=${1:-}
 viv=${2:-}
 vmm=${VIVARIUM_E2E_VMM:-vivarium}
 timeout_s=${VIVARIUM_FW_TIMEOUT:-150}
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
 
 case $medium in
 cdrom) kind=grub-iso; cfg_medium=cdrom; tools="grub-mkrescue xorriso" ;;
@@ -58,14 +57,7 @@ uefi-cdrom) kind=grub-efi-iso; cfg_medium=cdrom; tools="grub-mkrescue xorriso mf
 disk-ata|disk-virtio) kind=grub-disk; cfg_medium=disk; tools="grub-mkimage sfdisk mkfs.ext4" ;;
 *) fail "usage: test_firmware_boot.sh cdrom|uefi-cdrom|disk-ata|disk-virtio [VIVARIUM]" ;;
 esac
-case $vmm in
-vivarium) [ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist (build it first)" ;;
-qemu) command -v qemu-system-x86_64 >/dev/null ||
-	skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)" ;;
-*) fail "VIVARIUM_E2E_VMM must be vivarium or qemu, not '$vmm'" ;;
-esac
-[ -c /dev/kvm ] || skip "no /dev/kvm on this host"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not read-writable by $(id -un)"
+require_vmm
 if [ "$medium" = uefi-cdrom ]; then
 	[ -d "$GRUB_EFI_DIR" ] || skip "no GRUB for UEFI in $GRUB_EFI_DIR (apt-get install grub-efi-amd64-bin)"
 	[ -r "$OVMF_CODE" ] && [ -r "$OVMF_VARS" ] || skip "no $OVMF_CODE (apt-get install ovmf)"
@@ -79,19 +71,7 @@ done
 image=$("$images/get-image.sh" "$kind") || fail "could not build the $kind image"
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-fw.XXXXXX")
 pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+trap vmm_cleanup EXIT
 # A private copy: the VMM may lock or (for a disk) write it.
 cp --sparse=always "$image" "$work/medium"
 [ "$medium" = uefi-cdrom ] && cp "$OVMF_VARS" "$work/vars.fd"
@@ -125,13 +105,7 @@ else
 	esac
 fi
 echo "# $vmm on /dev/kvm: ${cmd[*]}"
-start=$(date +%s.%N)
-"${cmd[@]}" </dev/null >"$work/vmm.out" 2>&1 &
-pid=$!
-
-elapsed() {
-	awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'
-}
+vmm_start "${cmd[@]}"
 
 # The log without terminal escapes and carriage returns.
 clean_log() {
@@ -150,37 +124,17 @@ stages=(
 	"VIVARIUM-GRUB-CFG medium=|GRUB read its grub.cfg"
 	"$GRUB_MENU_ENTRY_A|GRUB drew its menu"
 )
-declare -A stage_time=()
-last_stage="nothing on COM1 yet"
-menu_time=
-status=running
-while :; do
-	text=$(clean_log)
-	for s in "${stages[@]}"; do
-		pat=${s%%|*}
-		if [ -z "${stage_time[$pat]:-}" ] && grep -aqF -- "$pat" <<<"$text"; then
-			stage_time[$pat]=$(elapsed)
-			last_stage="${s#*|} at ${stage_time[$pat]} s"
-			echo "# ${stage_time[$pat]} s: ${s#*|}"
-		fi
-	done
+# The goal: the menu drawn and its countdown ticking.
+goal_reached() {
+	local ticks
+
 	ticks=$(grep -aoE "$GRUB_COUNTDOWN_RE" <<<"$text" | sort -u | wc -l)
-	if [ -n "${stage_time[$GRUB_MENU_ENTRY_A]:-}" ] && [ "$ticks" -ge 2 ]; then
-		status=menu
-		menu_time=$(elapsed)
-		break
-	fi
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid"
-		status="exited $?"
-		break
-	fi
-	if awk -v t="$timeout_s" -v e="$(elapsed)" 'BEGIN { exit !(e >= t) }'; then
-		status=timeout
-		break
-	fi
-	sleep 0.5
-done
+	[ -n "${stage_time[$GRUB_MENU_ENTRY_A]:-}" ] && [ "$ticks" -ge 2 ] || return 1
+	status=menu
+	menu_time=$(elapsed)
+}
+menu_time=
+watch_stages -F "$timeout_s"
 
 text=$(clean_log)
 report_tail() {
@@ -201,9 +155,6 @@ if [ "$medium" = uefi-cdrom ] && [ "$status" != menu ] &&
 fi
 
 errors=0
-check() {
-	if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi
-}
 echo "# $vmm: $status after $(elapsed) s; last stage: $last_stage"
 check 'grep -aqF "VIVARIUM-GRUB-CFG medium=$cfg_medium" <<<"$text"' \
 	"GRUB read its grub.cfg from the $cfg_medium (VIVARIUM-GRUB-CFG medium=$cfg_medium)"

@@ -15,79 +15,18 @@ import time
 
 import pyatspi
 
+import guitest
+from guitest import bad, button, cell_text, find, find_app, ok, press, shot, v, wait
+
 manager, viv, art = sys.argv[1:4]
+guitest.setup(viv, art)
 kernel = os.environ["TINY_KERNEL"]
 have_kvm = os.access("/dev/kvm", os.R_OK | os.W_OK)
-failures = 0
-
-
-def ok(msg):
-    print("ok   " + msg, flush=True)
-
-
-def bad(msg):
-    global failures
-    failures += 1
-    print("FAIL " + msg, flush=True)
-
-
-def shot(name):
-    subprocess.run(["import", "-window", "root", os.path.join(art, name + ".png")],
-                   check=False)
-
-
-def v(*args):
-    r = subprocess.run([viv] + list(args), capture_output=True, text=True)
-    if r.returncode:
-        bad("vivarium %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r
-
-
-def wait(cond, sec=5.0):
-    """Poll the accessibility tree (the test's side, not the manager's)."""
-    end = time.monotonic() + sec
-    while time.monotonic() < end:
-        r = cond()
-        if r:
-            return r
-        time.sleep(0.05)
-    return cond()
-
-
-def find_app():
-    desk = pyatspi.Registry.getDesktop(0)
-    for i in range(desk.childCount):
-        a = desk.getChildAtIndex(i)
-        if a is not None and a.name in ("vivarium-manager", "Vivarium"):
-            return a
-    return None
-
-
-def find(node, pred):
-    def safe(n):
-        try:
-            return n is not None and pred(n)
-        except Exception:       # a node gone meanwhile
-            return False
-    return pyatspi.findDescendant(node, safe, True)
 
 
 def table(app):
     return find(app, lambda n: n.name == "Virtual machines" and
                 n.getRole() in (pyatspi.ROLE_TREE_TABLE, pyatspi.ROLE_TABLE))
-
-
-def cell_text(c):
-    """A cell's text; a column of an icon and a text is a cell of cells."""
-    if c is None:
-        return ""
-    if c.name:
-        return c.name
-    for i in range(c.childCount):
-        k = c.getChildAtIndex(i)
-        if k is not None and k.name:
-            return k.name
-    return ""
 
 
 def rows(app):
@@ -121,27 +60,6 @@ def thumb_size(app, name):
 
 def state_of(app, name):
     return rows(app).get(name, (None, None, None))[1]
-
-
-def button(app, label):
-    return find(app, lambda n: n.getRole() == pyatspi.ROLE_PUSH_BUTTON and
-                n.name.replace("_", "") == label)
-
-
-def press(app, label):
-    b = button(app, label)
-    if b is None:
-        bad("no button '%s' in the tree" % label)
-        return
-    if not b.getState().contains(pyatspi.STATE_SENSITIVE):
-        bad("button '%s' is insensitive" % label)
-        return
-    act = b.queryAction()
-    for i in range(act.nActions):
-        if act.getName(i) == "click":
-            act.doAction(i)
-            return
-    act.doAction(0)
 
 
 def select(app, name):
@@ -266,14 +184,6 @@ try:
     else:
         bad("cli2 still listed after delete")
 finally:
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    if out.strip():
-        print("manager output:\n" + out)
+    guitest.stop(proc)
 
-print("%s: %d failure(s)" % ("PASS" if not failures else "FAIL", failures))
-sys.exit(1 if failures else 0)
+guitest.finish()

@@ -27,6 +27,8 @@ for p in /usr/bin/python3 python3; do
 done
 [ -n "$py" ] || skip "python3-pyatspi is not installed"
 [ -x /usr/libexec/at-spi-bus-launcher ] || skip "at-spi2-core is not installed"
+# Both scripts import guitest.py beside them: no __pycache__ in the sources.
+export PYTHONDONTWRITEBYTECODE=1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-gui.XXXXXX")
 export XDG_DATA_HOME=$work/data XDG_RUNTIME_DIR=$work/run

@@ -24,64 +24,17 @@ import time
 
 import pyatspi
 
+import guitest
+from guitest import bad, button, cell_text, find, find_app, ok, press, shot, v, wait
+
 manager, viv, art = sys.argv[1:4]
+guitest.setup(viv, art, shot_prefix="vm-")
 kernel = os.environ["TINY_KERNEL"]
 grub_iso = os.environ.get("GRUB_ISO", "")
 have_kvm = os.access("/dev/kvm", os.R_OK | os.W_OK)
 vms = os.path.join(os.environ["XDG_DATA_HOME"], "vivarium", "vms")
 tmp = tempfile.mkdtemp(prefix="vivarium-guivm.")
 CONVERT = "/usr/bin/convert"     # ImageMagick's, whatever else is in $PATH
-failures = 0
-
-
-def ok(msg):
-    print("ok   " + msg, flush=True)
-
-
-def bad(msg):
-    global failures
-    failures += 1
-    print("FAIL " + msg, flush=True)
-
-
-def shot(name):
-    subprocess.run(["import", "-window", "root", os.path.join(art, "vm-" + name + ".png")],
-                   check=False)
-
-
-def v(*args, check=True):
-    r = subprocess.run([viv] + list(args), capture_output=True, text=True)
-    if r.returncode and check:
-        bad("vivarium %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r
-
-
-def wait(cond, sec=5.0, step=0.05):
-    end = time.monotonic() + sec
-    while time.monotonic() < end:
-        r = cond()
-        if r:
-            return r
-        time.sleep(step)
-    return cond()
-
-
-def find(node, pred):
-    def safe(n):
-        try:
-            return n is not None and pred(n)
-        except Exception:       # a node gone meanwhile
-            return False
-    return pyatspi.findDescendant(node, safe, True) if node is not None else None
-
-
-def find_app():
-    desk = pyatspi.Registry.getDesktop(0)
-    for i in range(desk.childCount):
-        a = desk.getChildAtIndex(i)
-        if a is not None and a.name in ("vivarium-manager", "Vivarium"):
-            return a
-    return None
 
 
 def window(app, title):
@@ -114,18 +67,6 @@ def main_window(app):
     return window(app, "Vivarium")
 
 
-def cell_text(c):
-    if c is None:
-        return ""
-    if c.name:
-        return c.name
-    for i in range(c.childCount):
-        k = c.getChildAtIndex(i)
-        if k is not None and k.name:
-            return k.name
-    return ""
-
-
 def table(node, name):
     return find(node, lambda n: n.name == name and
                 n.getRole() in (pyatspi.ROLE_TREE_TABLE, pyatspi.ROLE_TABLE))
@@ -147,28 +88,6 @@ def rows(app, name="Virtual machines"):
 def state_of(app, name):
     r = rows(app).get(name)
     return r[1] if r else None
-
-
-def button(node, label):
-    return find(node, lambda n: n.getRole() in (pyatspi.ROLE_PUSH_BUTTON, pyatspi.ROLE_TOGGLE_BUTTON)
-                and n.name.replace("_", "") == label)
-
-
-def press(node, label):
-    b = button(node, label)
-    if b is None:
-        bad("no button '%s'" % label)
-        return False
-    if not b.getState().contains(pyatspi.STATE_SENSITIVE):
-        bad("button '%s' is insensitive" % label)
-        return False
-    act = b.queryAction()
-    for i in range(act.nActions):
-        if act.getName(i) == "click":
-            act.doAction(i)
-            return True
-    act.doAction(0)
-    return True
 
 
 def set_text(node, a11y_name, text):
@@ -326,7 +245,7 @@ try:
     if not have_kvm or not grub_iso:
         print("no usable /dev/kvm or no GRUB ISO: the VM's life is skipped")
         press(dlg, "Cancel")
-        sys.exit(1 if failures else 0)
+        sys.exit(1 if guitest.failures else 0)
 
     # ---- create from the GRUB ISO ----
     set_text(dlg, "Name", "g1")
@@ -540,15 +459,7 @@ try:
         shot("11-cloned")
         press(sn, "Close")
 finally:
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    if out.strip():
-        print("manager output:\n" + out)
+    guitest.stop(proc)
     subprocess.run(["rm", "-rf", tmp])
 
-print("%s: %d failure(s)" % ("PASS" if not failures else "FAIL", failures))
-sys.exit(1 if failures else 0)
+guitest.finish()

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Command-line value parsing: sizes and counts. */
+/* Command-line value parsing: sizes and counts; subcommand dispatch. */
 #include <errno.h>
 #include <string.h>
 
@@ -85,11 +85,55 @@ static void test_drive_specs(void)
 	CHECK_EQ(parse_drive_spec("x,", &d, err, sizeof(err)), -EINVAL);
 }
 
+/* subcommand_run: what a command with subcommands does with its argv. */
+static int sub_argc, usage_out, usage_err;
+static char *sub_arg0;
+
+static int sub_fn(int argc, char **argv)
+{
+	sub_argc = argc;
+	sub_arg0 = argv[0];
+	return 7;
+}
+
+static void sub_usage(FILE *f)
+{
+	if (f == stdout)
+		usage_out++;
+	else
+		usage_err++;
+}
+
+static void test_subcommands(void)
+{
+	static const struct subcommand subs[] = { { "one", sub_fn }, { "two", sub_fn } };
+	char *run[] = { "cmd", "two", "x", NULL }, *help[] = { "cmd", "help", NULL };
+	char *h[] = { "cmd", "-h", NULL }, *other[] = { "cmd", "three", NULL };
+	int st = -1;
+
+	CHECK(subcommand_run(subs, 2, sub_usage, 3, run, &st));
+	CHECK_EQ(st, 7);
+	CHECK_EQ(sub_argc, 2);
+	CHECK(sub_arg0 == run[1]);
+	CHECK(subcommand_run(subs, 2, sub_usage, 1, run, &st));
+	CHECK_EQ(st, 2);
+	CHECK_EQ(usage_err, 1);
+	CHECK(subcommand_run(subs, 2, sub_usage, 2, help, &st));
+	CHECK(subcommand_run(subs, 2, sub_usage, 2, h, &st));
+	CHECK_EQ(st, 0);
+	CHECK_EQ(usage_out, 2);
+	st = -1;
+	CHECK(!subcommand_run(subs, 2, sub_usage, 2, other, &st));
+	CHECK_EQ(st, -1);
+	CHECK_EQ(usage_out + usage_err, 3);
+}
+
 int main(void)
 {
 	RUN_TEST(test_sizes);
 	RUN_TEST(test_uints);
 	RUN_TEST(test_drive_specs);
 	RUN_TEST(test_vga);
+	RUN_TEST(test_subcommands);
 	return check_finish();
 }

@@ -151,6 +151,16 @@ static bool name_ok(const char *n)
 	       strlen(n) <= NAME_MAX_9P;
 }
 
+/* Whether the guest may create, rename or remove entry @name: not in a
+ * read-only share (-EROFS), not a name other than one path component
+ * (-EINVAL), in that order. */
+static int may_change(const struct p9_server *s, const char *name)
+{
+	if (s->readonly)
+		return -EROFS;
+	return name_ok(name) ? 0 : -EINVAL;
+}
+
 /* Each '/'-separated component of a saved path is a valid name. */
 static bool path_ok(const char *p)
 {
@@ -903,12 +913,10 @@ static int do_lcreate(struct ctx *c)
 	p9_get32(&c->r);		/* gid: the host user's */
 	PARSED(c);
 	r = fid_file(s, fidn, &f);
+	if (r == 0)
+		r = may_change(s, name);
 	if (r < 0)
 		return r;
-	if (s->readonly)
-		return -EROFS;
-	if (!name_ok(name))
-		return -EINVAL;
 	if (f->ofd >= 0)
 		return -EBADF;
 	fl = open_flags(flags);
@@ -975,6 +983,15 @@ static int dir_fid(struct p9_server *s, uint32_t num, struct p9_fid **out)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* dir_fid(), then may_change() for its entry @name. */
+static int dir_for_change(struct p9_server *s, uint32_t num, const char *name,
+			  struct p9_fid **out)
+{
+	int r = dir_fid(s, num, out);
+
+	return r < 0 ? r : may_change(s, name);
+}
+
 static int do_mkdir(struct ctx *c)
 {
 	struct p9_server *s = c->s;
@@ -988,13 +1005,9 @@ static int do_mkdir(struct ctx *c)
 	mode = p9_get32(&c->r);
 	p9_get32(&c->r);		/* gid */
 	PARSED(c);
-	r = dir_fid(s, fidn, &d);
+	r = dir_for_change(s, fidn, name, &d);
 	if (r < 0)
 		return r;
-	if (s->readonly)
-		return -EROFS;
-	if (!name_ok(name))
-		return -EINVAL;
 	if (mkdirat(d->fd, name, guest_mode(mode)) < 0)
 		return -errno;
 	r = entry_qid(s, d->fd, name, &q);
@@ -1023,14 +1036,10 @@ static int do_symlink(struct ctx *c)
 	r = -EINVAL;
 	if (c->r.bad)
 		goto out;
-	r = dir_fid(s, fidn, &d);
+	r = dir_for_change(s, fidn, name, &d);
+	if (r == 0 && !target[0])
+		r = -EINVAL;
 	if (r < 0)
-		goto out;
-	r = -EROFS;
-	if (s->readonly)
-		goto out;
-	r = -EINVAL;
-	if (!name_ok(name) || !target[0])
 		goto out;
 	/* Stored as given: the server never follows it, the guest
 	 * resolves it in its own tree. */
@@ -1061,13 +1070,9 @@ static int do_mknod(struct ctx *c)
 	p9_get32(&c->r);
 	p9_get32(&c->r);
 	PARSED(c);
-	r = dir_fid(s, fidn, &d);
+	r = dir_for_change(s, fidn, name, &d);
 	if (r < 0)
 		return r;
-	if (s->readonly)
-		return -EROFS;
-	if (!name_ok(name))
-		return -EINVAL;
 	/* Device nodes, FIFOs and sockets: not in a shared folder. */
 	if ((mode & S_IFMT) != S_IFREG && (mode & S_IFMT) != 0)
 		return -EPERM;
@@ -1150,13 +1155,11 @@ static int do_renameat(struct ctx *c)
 	PARSED(c);
 	r = dir_fid(s, ofidn, &od);
 	if (r == 0)
-		r = dir_fid(s, nfidn, &nd);
+		r = dir_for_change(s, nfidn, nname, &nd);
+	if (r == 0 && !name_ok(oname))
+		r = -EINVAL;
 	if (r < 0)
 		return r;
-	if (s->readonly)
-		return -EROFS;
-	if (!name_ok(oname) || !name_ok(nname))
-		return -EINVAL;
 	from = path_join(od->path, oname);
 	to = path_join(nd->path, nname);
 	if (!from || !to) {
@@ -1187,13 +1190,9 @@ static int do_rename(struct ctx *c)
 	PARSED(c);
 	r = fid_file(s, fidn, &f);
 	if (r == 0)
-		r = dir_fid(s, dfidn, &d);
+		r = dir_for_change(s, dfidn, name, &d);
 	if (r < 0)
 		return r;
-	if (s->readonly)
-		return -EROFS;
-	if (!name_ok(name))
-		return -EINVAL;
 	to = path_join(d->path, name);
 	if (!to)
 		return -ENAMETOOLONG;
@@ -1225,13 +1224,9 @@ static int do_unlinkat(struct ctx *c)
 	GET_NAME(c, name);
 	flags = p9_get32(&c->r);
 	PARSED(c);
-	r = dir_fid(s, fidn, &d);
+	r = dir_for_change(s, fidn, name, &d);
 	if (r < 0)
 		return r;
-	if (s->readonly)
-		return -EROFS;
-	if (!name_ok(name))
-		return -EINVAL;
 	if (unlinkat(d->fd, name, flags & P9_DOTL_AT_REMOVEDIR ? AT_REMOVEDIR : 0) < 0)
 		return -errno;
 	reply(c);
@@ -1281,12 +1276,10 @@ static int do_link(struct ctx *c)
 	r = dir_fid(s, dfidn, &d);
 	if (r == 0)
 		r = fid_file(s, fidn, &f);
+	if (r == 0)
+		r = may_change(s, name);
 	if (r < 0)
 		return r;
-	if (s->readonly)
-		return -EROFS;
-	if (!name_ok(name))
-		return -EINVAL;
 	if (fstat(f->fd, &st) < 0)
 		return -errno;
 	if (S_ISDIR(st.st_mode))
