@@ -556,8 +556,8 @@ fi
 			echo "GUEST-MOUNT=fail $2"
 		fi ;;
 	sh)
-		shift
-		out=$(sh -c "$*" 2>&1)
+		# The line as typed: "$*" would be word-split and globbed.
+		out=$(sh -c "${line#sh }" 2>&1)
 		rc=$?
 		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/GUEST-SH: /'
 		echo "GUEST-SH-RC=$rc" ;;
