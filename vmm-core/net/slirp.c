@@ -730,10 +730,12 @@ static int slirp_load_state(void *be, uint32_t version, GVariant *state,
 	 * short state as zeros and size a connection's buffers from the
 	 * state (sbreserve: up to 4 GiB). */
 	own = slirp_bytes(s);
-	if (len != own->len || !len || rd.data[0] != 0) {
-		snprintf(err, errlen, "nat: libslirp state of %zu bytes%s, not the %u bytes this libslirp %s writes: corrupt",
-			 (size_t)len, len && rd.data[0] ? " with connections" : "",
-			 own->len, slirp_version_string());
+	if (len != own->len) {
+		snprintf(err, errlen, "nat: libslirp state of %zu bytes, not the %u bytes this libslirp %s writes: corrupt",
+			 (size_t)len, own->len, slirp_version_string());
+		r = -EINVAL;
+	} else if (!len || rd.data[0] != 0) {
+		snprintf(err, errlen, "nat: libslirp state with connections in it (this backend makes none): corrupt");
 		r = -EINVAL;
 	} else if (slirp_state_load(s->slirp, sv, state_read, &rd) < 0 ||
 		   rd.pos != rd.len) {
