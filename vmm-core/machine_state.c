@@ -7,7 +7,8 @@
  *
  * Sections: one per device of the table (its ops name, ".N" appended from
  * the second device of the same name on), "cpu.N" per vCPU (the hostdrv
- * blob, "ay"), and "machine" (the clocks).
+ * blob, "ay"), "machine" (the clocks), and "net.N" for NIC N whose host
+ * backend keeps state (net.h's NET_STATE_TYPE: NAT's libslirp state).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +25,7 @@
 #include "iothread.h"
 #include "log.h"
 #include "machine_internal.h"
+#include "net/net.h"
 #include "snapshot/ramfile.h"
 #include "snapshot/statefile.h"
 
@@ -156,6 +158,84 @@ static int save_vcpus(struct machine *m, char *err, size_t errlen)
 	return r;
 }
 
+/* NIC @i's backend section: "net.N". */
+static void backend_id(unsigned i, char *out, size_t len)
+{
+	snprintf(out, len, "net.%u", i);
+}
+
+/* The NICs' backends that keep state of their own (NAT: libslirp's),
+ * each in a section beside the device sections: a backend is no device
+ * (the program makes it, and it outlives the machine's builds), and so
+ * any NIC model's backend is saved the same way. */
+static int save_backends(struct machine *m, struct statefile *sf, char *err,
+			 size_t errlen)
+{
+	for (unsigned i = 0; i < m->cfg.nnics; i++) {
+		char id[STATEFILE_ID_MAX + 1];
+		GVariant *v;
+		int r;
+
+		if (!m->cfg.nic[i].backend)
+			continue;
+		v = net_state_save(m->cfg.nic[i].backend);
+		if (!v)
+			continue;	/* keeps none */
+		backend_id(i, id, sizeof(id));
+		r = statefile_put(sf, id, NET_STATE_VERSION, v);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot save the NIC's backend: %s", id, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Each NIC backend's section, when the state has one; a state without
+ * (saved before backends had sections, or by a NIC on another backend)
+ * leaves the backend as it is. */
+static int load_backends(struct machine *m, struct statefile *sf, char *err,
+			 size_t errlen)
+{
+	for (unsigned i = 0; i < m->cfg.nnics; i++) {
+		struct netdev *nd = m->cfg.nic[i].backend;
+		char id[STATEFILE_ID_MAX + 1];
+		uint32_t version = 0;
+		GVariant *v;
+		int r;
+
+		if (!nd)
+			continue;
+		backend_id(i, id, sizeof(id));
+		err[0] = 0;
+		v = statefile_get(sf, id, G_VARIANT_TYPE(NET_STATE_TYPE),
+				  &version, err, errlen);
+		if (!v) {
+			if (err[0])
+				return -EINVAL;	/* of another type */
+			vlog(LOG_INFO, "%s: no saved state for the NIC's %s backend: it goes on as it is",
+			     id, net_kind(nd));
+			continue;
+		}
+		if (version != NET_STATE_VERSION) {
+			g_variant_unref(v);
+			snprintf(err, errlen, "%s: state version %u not supported",
+				 id, version);
+			return -EINVAL;
+		}
+		r = net_state_load(nd, v, err, errlen);
+		g_variant_unref(v);
+		if (r < 0) {
+			char *why = g_strdup(err);
+
+			snprintf(err, errlen, "%s: %s", id, why);
+			g_free(why);
+			return r;
+		}
+	}
+	return 0;
+}
+
 /* Under the device lock: the sections of every device. */
 static int save_devices(struct machine *m, struct statefile *sf, char *err,
 			size_t errlen)
@@ -261,6 +341,8 @@ int machine_save_then(struct machine *m, const char *state_path,
 	}
 	pthread_mutex_lock(&m->lock);
 	r = save_devices(m, sf, err, errlen);
+	if (r == 0)
+		r = save_backends(m, sf, err, errlen);
 	n = memory_blocks(m, blocks, ids);
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0)
@@ -562,6 +644,8 @@ int machine_state_apply(struct machine *m, char *err, size_t errlen)
 			break;
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (r == 0)
+		r = load_backends(m, sf, err, errlen);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < m->cfg.ncpus; i++) {

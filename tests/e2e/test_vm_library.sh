@@ -365,17 +365,23 @@ if [ "$rc" -eq 0 ]; then
 fi
 
 echo "# save and resume"
-v create sv --kernel "$kernel" --memory 32M
+# listens PORT: something accepts TCP connections on 127.0.0.1:PORT.
+listens() { python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2).close()' "$1" 2>/dev/null; }
+fport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+v create sv --kernel "$kernel" --memory 32M --nic "virtio,nat,hostfwd=tcp::$fport-:22"
 v start sv
-check '[ "$rc" -eq 0 ] && wait_for "$vms/sv/serial.log" "$ready"' "start sv"
+check '[ "$rc" -eq 0 ] && wait_for "$vms/sv/serial.log" "$ready" && listens "$fport"' "start sv (a NAT card forwarding port $fport)"
 v save sv
 check '[ "$rc" -eq 0 ] && grep -q "saved VM" <<<"$out"' "save sv ($out$err)"
 check '[ "$(state sv)" = saved ] && [ -f "$vms/sv/saved.state" ] && [ -f "$vms/sv/saved.ram" ]' \
 	"list says saved; saved.state and saved.ram are in its folder"
 check '[ "$(mode "$vms/sv/saved.state")" = 600 ] && [ "$(mode "$vms/sv/saved.ram")" = 600 ]' "both are 600"
+check 'grep -qa "net\.0" "$vms/sv/saved.state" && ! listens "$fport"' "the state holds the NAT's section (net.0); the process and its forward are gone"
 refuse "save of a VM that is not running" save sv
 v start sv
 check '[ "$rc" -eq 0 ] && [ "$(state sv)" = running ]' "start resumes sv ($err)"
+check 'listens "$fport" && ! grep -q "net nat:\|net\.0\|libslirp\|address already in use" "$vms/sv/vm.log"' \
+	"the resumed NAT forwards port $fport again, with nothing to say in vm.log"
 resumed=$( { printf 'after resume\n'; sleep 2; } | timeout 20 "$viv" console sv 2>&1)
 check 'grep -q "AFTER RESUME" <<<"$resumed" && ! grep -q "$ready" "$vms/sv/serial.log"' \
 	"the resumed guest echoes on its console and did not boot again"

@@ -92,6 +92,13 @@ void fuzz_make_seeds(void (*add)(const void *data, size_t len))
 							      sizeof(bytes), 1),
 				    NULL));
 	statefile_put(sf, "cpu.0", 7, g_variant_new("a{sv}", NULL));
+	/* A NIC backend's section: a variant inside the payload's
+	 * (fuzz_slirp_state loads its contents). */
+	statefile_put(sf, "net.0", 1,
+		      g_variant_new("(suv)", "nat", 1u,
+				    g_variant_new("(is@ay)", 4, "4.7.0",
+						  g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+									    bytes, 19, 1))));
 	b = statefile_serialise(sf, &r);
 	if (b) {
 		add(g_bytes_get_data(b, NULL), g_bytes_get_size(b));

@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "check.h"
 #include "netframe.h"
 #include "net/slirp.h"
@@ -196,8 +198,9 @@ static void guest_tcp(struct nat *n, uint32_t daddr, unsigned sport,
 				   t, tl));
 }
 
-/* DHCP DISCOVER (RFC 2131) from the guest's MAC. */
-static void dhcp_discover(struct nat *n, uint32_t xid)
+/* DHCP DISCOVER (RFC 2131) from @mac. */
+static void dhcp_discover_from(struct nat *n, const uint8_t mac[6],
+			       uint32_t xid)
 {
 	uint8_t b[300] = { 0 }, u[400], f[600];
 	static const uint8_t opts[] = { 53, 1, 1, 55, 6, 1, 3, 6, 12, 15, 119,
@@ -208,11 +211,17 @@ static void dhcp_discover(struct nat *n, uint32_t xid)
 	b[2] = 6;
 	put32(b + 4, xid);
 	put16(b + 10, 0x8000);	/* broadcast reply */
-	memcpy(b + 28, guest_mac, 6);
+	memcpy(b + 28, mac, 6);
 	put32(b + 236, 0x63825363);
 	memcpy(b + 240, opts, sizeof(opts));
-	send_frame(n, f, ip4_frame(f, mac_bcast, guest_mac, 17, 0, 0xffffffff,
+	send_frame(n, f, ip4_frame(f, mac_bcast, mac, 17, 0, 0xffffffff,
 				   u, udp_hdr(u, 68, 67, b, sizeof(b))));
+}
+
+/* ... from the guest's MAC. */
+static void dhcp_discover(struct nat *n, uint32_t xid)
+{
+	dhcp_discover_from(n, guest_mac, xid);
 }
 
 /* A DHCP option of the BOOTP message @b (@len bytes). */
@@ -1029,6 +1038,380 @@ static void test_dns_forward(void)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* ---- saved state ---------------------------------------------------------- */
+
+static const uint8_t mac_b[6] = { 0x52, 0x54, 0x00, 0xbb, 0xbb, 0xbb };
+static const uint8_t mac_c[6] = { 0x52, 0x54, 0x00, 0xcc, 0xcc, 0xcc };
+
+struct bootp_want {
+	uint32_t xid;
+};
+
+static bool match_bootp_reply(const uint8_t *f, size_t len, const void *arg)
+{
+	size_t l4len;
+	const uint8_t *u = ip4_l4(f, len, 17, &l4len);
+
+	return u && l4len >= 8 + 240 && get16(u + 2) == 68 && u[8] == 2 &&
+	       get32(u + 8 + 4) == ((const struct bootp_want *)arg)->xid;
+}
+
+/* The address the NAT's DHCP server offers @mac (0: no offer). */
+static uint32_t offered_to(struct nat *n, const uint8_t mac[6], uint32_t xid)
+{
+	struct bootp_want w = { xid };
+	uint8_t f[1600];
+	size_t len;
+
+	dhcp_discover_from(n, mac, xid);
+	len = rec_wait(&n->nic, &n->seen, match_bootp_reply, &w, 2000, f,
+		       sizeof(f));
+	return len ? get32(ip4_l4(f, len, 17, NULL) + 8 + 16) : 0;
+}
+
+/* An ARP request from the NAT for @arg's address. */
+static bool match_arp_request(const uint8_t *f, size_t len, const void *arg)
+{
+	return eth_type(f, len) == ETHTYPE_ARP && len >= 42 &&
+	       get16(f + 20) == 1 && get32(f + 38) == *(const uint32_t *)arg;
+}
+
+static bool match_echo_reply(const uint8_t *f, size_t len, const void *arg)
+{
+	size_t l4len;
+	const uint8_t *p = ip4_l4(f, len, 1, &l4len);
+
+	return p && l4len >= 8 && p[0] == 0 &&
+	       get16(p + 6) == *(const unsigned *)arg;
+}
+
+static void guest_ping(struct nat *n, uint32_t daddr, unsigned seq)
+{
+	uint8_t p[16] = { 8, 0 }, f[128];
+
+	put16(p + 4, 0x4242);
+	put16(p + 6, seq);
+	send_frame(n, f, ip4_frame(f, n->gw_mac, guest_mac, 1, GUEST_IP, daddr,
+				   p, sizeof(p)));
+}
+
+/* Whether the host's end of a connection the NAT had sees it end (EOF
+ * or a reset) within 3 s. */
+static bool host_sees_end(int fd)
+{
+	char c;
+
+	for (int i = 0; i < 30 && readable(fd, 100 * (i + 1)); i++) {
+		ssize_t r = recv(fd, &c, 1, MSG_DONTWAIT);
+
+		if (r == 0 || (r < 0 && errno != EAGAIN))
+			return true;
+	}
+	return false;
+}
+
+/* stderr into a file while @fn runs: what it logged. */
+static char *logged(int (*fn)(void *), void *arg, int *ret)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	char *out = g_malloc0(4096);
+
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	*ret = fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	if (fread(out, 1, 4095, tmp) == 0)
+		out[0] = 0;
+	fclose(tmp);
+	return out;
+}
+
+struct load_args {
+	struct netdev *nd;
+	GVariant *st;
+	char err[256];
+};
+
+static int do_load(void *p)
+{
+	struct load_args *a = p;
+
+	a->err[0] = 0;
+	return net_state_load(a->nd, a->st, a->err, sizeof(a->err));
+}
+
+/* Lines in @s. */
+static unsigned lines(const char *s)
+{
+	unsigned n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/*
+ * The NAT saved with a guest that has a lease, a TCP connection to a host
+ * server and a forward, freed, made again and loaded: the leases are back
+ * (another MAC gets another address), the gateway answers the guest with
+ * no new DHCP (the NAT asks the guest's MAC by ARP: libslirp does not save
+ * its ARP table), the guest's old connection gets a reset (libslirp does
+ * not save them) and new ones work, the forward listens once (a second
+ * load, as a revert within the process, binds nothing).
+ */
+static void test_state_restore(void)
+{
+	struct net_hostfwd fwd = { .host_addr.s_addr = htonl(INADDR_LOOPBACK),
+				   .host_port = free_port(), .guest_port = 22 };
+	struct net_slirp_config c = { .fwd = &fwd, .nfwd = 1 };
+	struct nat *n = nat_up(&c);
+	uint16_t port = 0;
+	int lfd = listen_on(&port), cfd = -1, ffd = -1;
+	uint32_t s_seq = 0, gw = GUEST_IP, seq;
+	unsigned ping = 7, sport;
+	struct load_args la = { 0 };
+	GVariant *st = NULL, *inner;
+	const char *kind;
+	guint32 ver;
+	uint8_t f[1600], gw_mac[6], r[64];
+	size_t len, l4len;
+	char *log;
+	int ret;
+
+	if (!n || lfd < 0)
+		goto out;
+	CHECK(announce(n));
+	memcpy(gw_mac, n->gw_mac, 6);
+	CHECK_EQ(offered_to(n, guest_mac, 1), GUEST_IP);
+	CHECK_EQ(offered_to(n, mac_b, 2), ip4("10.0.2.16"));
+	/* A connection from the guest to a host server, data across. */
+	guest_tcp(n, GW_IP, 40010, port, 1000, 0, TCP_SYN, 65535, NULL);
+	len = rec_wait(&n->nic, &n->seen, match_tcp,
+		       &(struct tcp_want){ port, 40010, TCP_SYN | TCP_ACK, 0, 0 },
+		       3000, f, sizeof(f));
+	CHECK(len > 0);
+	if (len)
+		s_seq = get32(ip4_l4(f, len, 6, &l4len) + 4);
+	CHECK(readable(lfd, 2000));
+	cfd = accept(lfd, NULL, NULL);
+	CHECK(cfd >= 0);
+	guest_tcp(n, GW_IP, 40010, port, 1001, s_seq + 1, TCP_ACK | TCP_PSH,
+		  65535, "x");
+	CHECK(cfd >= 0 && readable(cfd, 2000) && recv(cfd, r, 1, 0) == 1 &&
+	      r[0] == 'x');
+
+	st = net_state_save(n->nd);
+	CHECK(st != NULL);
+	if (!st)
+		goto out;
+	g_variant_ref_sink(st);
+	CHECK(g_variant_is_of_type(st, G_VARIANT_TYPE(NET_STATE_TYPE)));
+	g_variant_get(st, "(&suv)", &kind, &ver, &inner);
+	CHECK(!strcmp(kind, "nat"));
+	CHECK_EQ(ver, NET_SLIRP_STATE_VERSION);
+	CHECK(g_variant_is_of_type(inner, G_VARIANT_TYPE(NET_SLIRP_STATE_TYPE)));
+	g_variant_unref(inner);
+
+	/* The backend goes (a VM process ends after `vivarium save`): so do
+	 * its host sockets. */
+	nat_down(n);
+	n = NULL;
+	CHECK(cfd >= 0 && host_sees_end(cfd));
+
+	/* A new one on the same configuration: its forward binds again. */
+	n = nat_up(&c);
+	if (!n)
+		goto out;
+	la.nd = n->nd;
+	la.st = st;
+	log = logged(do_load, &la, &ret);
+	CHECK_EQ(ret, 0);
+	CHECK(log[0] == 0);		/* same libslirp: nothing to say */
+	g_free(log);
+
+	/* No DHCP: the guest pings the gateway at once.  The NAT does not
+	 * know the guest's MAC (no ARP table in libslirp's state): it asks,
+	 * the guest answers, the echo reply follows. */
+	memcpy(n->gw_mac, gw_mac, 6);
+	guest_ping(n, GW_IP, ping);
+	len = rec_wait(&n->nic, &n->seen, match_arp_request, &gw, 2000, r,
+		       sizeof(r));
+	CHECK(len > 0);
+	if (len)
+		send_frame(n, f, arp_frame(f, 2, guest_mac, GUEST_IP, r + 6,
+					   get32(r + 28)));
+	CHECK(rec_wait(&n->nic, &n->seen, match_echo_reply, &ping, 2000,
+		       NULL, 0) > 0);
+
+	/* The lease table is the saved one: a third MAC gets the next free
+	 * address, the guest and the second MAC their own. */
+	CHECK_EQ(offered_to(n, mac_c, 3), ip4("10.0.2.17"));
+	CHECK_EQ(offered_to(n, guest_mac, 4), GUEST_IP);
+	CHECK_EQ(offered_to(n, mac_b, 5), ip4("10.0.2.16"));
+
+	/* The old connection is not restored: its next segment is reset. */
+	guest_tcp(n, GW_IP, 40010, port, 1002, s_seq + 1, TCP_ACK | TCP_PSH,
+		  65535, "y");
+	CHECK(rec_wait(&n->nic, &n->seen, match_tcp,
+		       &(struct tcp_want){ port, 40010, TCP_RST, 0, 0 }, 2000,
+		       NULL, 0) > 0);
+	/* A new one is made. */
+	guest_tcp(n, GW_IP, 40011, port, 3000, 0, TCP_SYN, 65535, NULL);
+	CHECK(rec_wait(&n->nic, &n->seen, match_tcp,
+		       &(struct tcp_want){ port, 40011, TCP_SYN | TCP_ACK, 0, 0 },
+		       3000, NULL, 0) > 0);
+
+	/* Loaded again (a revert in the same process): nothing is bound
+	 * twice, the forward still reaches the guest. */
+	CHECK_EQ(net_state_load(n->nd, st, la.err, sizeof(la.err)), 0);
+	CHECK(fwd_handshake(n, fwd.host_port, 22, 65535, &ffd, &sport, &seq));
+	CHECK_EQ(offered_to(n, mac_c, 6), ip4("10.0.2.17"));
+out:
+	if (ffd >= 0)
+		close(ffd);
+	if (cfd >= 0)
+		close(cfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (st)
+		g_variant_unref(st);
+	nat_down(n);
+}
+
+/* @st with its libslirp part replaced: state version @sv, bytes @b. */
+static GVariant *with_blob(gint32 sv, const void *b, size_t len)
+{
+	GVariant *inner = g_variant_new("(is@ay)", sv, "4.7.0",
+					g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+								  b, len, 1));
+
+	return g_variant_ref_sink(g_variant_new("(suv)", "nat",
+						(guint32)NET_SLIRP_STATE_VERSION,
+						inner));
+}
+
+/* A refused state: -EINVAL, one line naming the NAT, containing @want. */
+static void check_refused(struct netdev *nd, GVariant *st, const char *want)
+{
+	char err[256] = "";
+	int r = net_state_load(nd, st, err, sizeof(err));
+
+	CHECK_EQ(r, -EINVAL);
+	if (r != -EINVAL || !strstr(err, want) || strchr(err, '\n') ||
+	    (strncmp(err, "nat: ", 5) && strncmp(err, "net: ", 5))) {
+		fprintf(stderr, "  got %d '%s', want '%s'\n", r, err, want);
+		CHECK(0);
+	}
+	g_variant_unref(st);
+}
+
+/* A state used with a warning: 0, one line in the log containing @want. */
+static void check_skipped(struct netdev *nd, GVariant *st, const char *want)
+{
+	struct load_args la = { nd, st, "" };
+	int ret;
+	char *log = logged(do_load, &la, &ret);
+
+	CHECK_EQ(ret, 0);
+	if (ret || lines(log) != 1 || !strstr(log, want)) {
+		fprintf(stderr, "  got %d, log '%s', want '%s'\n", ret, log, want);
+		CHECK(0);
+	}
+	g_free(log);
+	g_variant_unref(st);
+}
+
+/*
+ * States that must not load: truncated, extended, empty, with connections
+ * in them (libslirp would size buffers from the file), of other types and
+ * versions - each refused with one line, nothing loaded half-way.  States
+ * that are not used: another libslirp state version, another backend kind
+ * - one warning each, the NAT as it was.
+ */
+static void test_state_refused(void)
+{
+	struct nat *a = nat_up(NULL), *b = NULL;
+	GVariant *st = NULL, *inner;
+	const uint8_t *blob;
+	uint8_t *copy = NULL;
+	const char *kind, *lib;
+	gint32 sv;
+	guint32 ver;
+	gsize len = 0;
+
+	if (!a)
+		return;
+	CHECK_EQ(offered_to(a, guest_mac, 1), GUEST_IP);
+	st = net_state_save(a->nd);
+	CHECK(st != NULL);
+	if (!st)
+		goto out;
+	g_variant_ref_sink(st);
+	g_variant_get(st, "(&suv)", &kind, &ver, &inner);
+	g_variant_get(inner, "(i&s@ay)", &sv, &lib, &inner);
+	blob = g_variant_get_fixed_array(inner, &len, 1);
+	CHECK(len > 1 && blob[0] == 0);
+	copy = g_malloc0(len + 1);
+	memcpy(copy, blob, len);
+	g_variant_unref(inner);
+
+	b = nat_up(NULL);
+	if (!b)
+		goto out;
+	check_refused(b->nd, with_blob(sv, copy, len - 1), "corrupt");
+	check_refused(b->nd, with_blob(sv, copy, len / 2), "corrupt");
+	check_refused(b->nd, with_blob(sv, copy, len + 1), "corrupt");
+	check_refused(b->nd, with_blob(sv, copy, 0), "corrupt");
+	copy[0] = 42;		/* libslirp's "a connection follows" */
+	check_refused(b->nd, with_blob(sv, copy, len), "with connections");
+	copy[0] = 0;
+	check_refused(b->nd,
+		      g_variant_ref_sink(g_variant_new("(suv)", "nat", 1u,
+						       g_variant_new("(is)", sv, "x"))),
+		      "type (is), not (isay)");
+	check_refused(b->nd,
+		      g_variant_ref_sink(g_variant_new("(suv)", "nat", 2u,
+						       g_variant_new("(is)", sv, "x"))),
+		      "state version 2 not supported");
+	check_refused(b->nd, g_variant_ref_sink(g_variant_new("(sv)", "nat",
+							      g_variant_new_int32(1))),
+		      "not (suv)");
+
+	/* Another libslirp state version, older or newer: not used. */
+	check_skipped(b->nd, with_blob(sv + 1, copy, len),
+		      "the NAT goes on without it");
+	check_skipped(b->nd, with_blob(sv - 1, copy, len / 2),
+		      "the NAT goes on without it");
+	/* A NIC moved from a tap to the NAT since the save. */
+	check_skipped(b->nd,
+		      g_variant_ref_sink(g_variant_new("(suv)", "tap", 1u,
+						       g_variant_new_int32(0))),
+		      "a 'tap' backend's: not used");
+	check_skipped(b->nd,
+		      g_variant_ref_sink(g_variant_new("(suv)", "x\ny", 1u,
+						       g_variant_new_int32(0))),
+		      "a 'unknown' backend's");
+
+	/* Nothing of the saved table came in: another MAC gets the guest's
+	 * address. */
+	CHECK_EQ(offered_to(b, mac_b, 1), GUEST_IP);
+	/* And the real state still loads after all that, replacing the
+	 * table: the guest's MAC has its address, the others the next. */
+	CHECK_EQ(net_state_load(b->nd, st, (char[64]){ 0 }, 64), 0);
+	CHECK_EQ(offered_to(b, mac_c, 2), ip4("10.0.2.16"));
+	CHECK_EQ(offered_to(b, guest_mac, 3), GUEST_IP);
+out:
+	g_free(copy);
+	if (st)
+		g_variant_unref(st);
+	nat_down(b);
+	nat_down(a);
+}
+
 int main(void)
 {
 	sandbox_test_threads(true);
@@ -1046,5 +1429,7 @@ int main(void)
 	RUN_TEST(test_conn_cap);
 	RUN_TEST(test_many_connections);
 	RUN_TEST(test_ipv6_ra);
+	RUN_TEST(test_state_restore);
+	RUN_TEST(test_state_refused);
 	return check_finish();
 }

@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "../log.h"
 #include "csum.h"
 #include "../sandbox/sandbox.h"
@@ -321,6 +323,53 @@ void net_get_stats(struct netdev *nd, struct net_stats *st)
 const char *net_kind(const struct netdev *nd)
 {
 	return nd->be_ops->kind;
+}
+
+GVariant *net_state_save(struct netdev *nd)
+{
+	uint32_t version = 0;
+	GVariant *v;
+
+	if (!nd || !nd->be_ops->save_state)
+		return NULL;
+	v = nd->be_ops->save_state(nd->be, &version);
+	if (!v)
+		return NULL;
+	return g_variant_new("(suv)", nd->be_ops->kind, (guint32)version, v);
+}
+
+/* @k if it reads as a backend kind (a-z, 1-15 of them), else "unknown":
+ * it comes from a file and goes to the log. */
+static const char *kind_text(const char *k)
+{
+	size_t n = strspn(k, "abcdefghijklmnopqrstuvwxyz");
+
+	return n && n < 16 && !k[n] ? k : "unknown";
+}
+
+int net_state_load(struct netdev *nd, GVariant *state, char *err,
+		   size_t errlen)
+{
+	const char *kind;
+	guint32 version;
+	GVariant *v;
+	int r = 0;
+
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(NET_STATE_TYPE))) {
+		snprintf(err, errlen, "net: backend state is of type %s, not %s",
+			 g_variant_get_type_string(state), NET_STATE_TYPE);
+		return -EINVAL;
+	}
+	g_variant_get(state, "(&suv)", &kind, &version, &v);
+	if (strcmp(kind, nd->be_ops->kind) || !nd->be_ops->load_state)
+		/* The user moved the NIC to another backend: its state is of
+		 * no use here; the NIC's own section still is. */
+		vlog(LOG_WARN, "net %s: the saved backend state is a '%s' backend's: not used",
+		     nd->be_ops->kind, kind_text(kind));
+	else
+		r = nd->be_ops->load_state(nd->be, version, v, err, errlen);
+	g_variant_unref(v);
+	return r;
 }
 
 void net_deliver(struct netdev *nd, const uint8_t *frame, size_t len)

@@ -192,6 +192,41 @@ void net_stop(struct netdev *nd);
  * first.  NULL ok. */
 void net_free(struct netdev *nd);
 
+/* ---- saved state ---------------------------------------------------------- */
+
+/* GLib's serialised value (glib/gvariant.h); only pointers pass here. */
+typedef struct _GVariant GVariant;
+
+/*
+ * A backend's own state, for the machine's state file (vmm-core/
+ * machine_state.c: section "net.N" for NIC N, beside the NIC's device
+ * section; docs/machine-state.md).  NET_STATE_TYPE: (the backend's kind,
+ * net_kind(); the version of its state; its state, a variant of the type
+ * the backend documents - NAT: net/slirp.h).  The NIC's own state (rings,
+ * filters) is its device section's; the cable is not saved (it is the
+ * running program's, as the backend).
+ */
+#define NET_STATE_TYPE		"(suv)"
+#define NET_STATE_VERSION	1u	/* of the section around it */
+
+/*
+ * net_state_save - @nd's state as a NET_STATE_TYPE GVariant (a new
+ * floating reference), or NULL when the backend keeps none (TAP, socket).
+ * Any thread; the machine calls it with the vCPUs paused.
+ */
+GVariant *net_state_save(struct netdev *nd);
+/*
+ * net_state_load - restore what net_state_save() returned (outside input:
+ * every value is checked).  A state of another kind than @nd's (the NIC
+ * was moved to another backend since the save) or of a backend that
+ * restores nothing is not used: one warning in the log, 0.  Otherwise the
+ * backend loads it, or says it goes on without it (NAT: a state of
+ * another libslirp state version; one warning, 0), or refuses it: -EINVAL
+ * with one line in @err ("nat: ...").  Any thread, before the vCPUs run.
+ */
+int net_state_load(struct netdev *nd, GVariant *state, char *err,
+		   size_t errlen);
+
 /* ---- backends ------------------------------------------------------------- */
 
 /*
@@ -248,6 +283,14 @@ struct net_backend_ops {
 	void (*set_rx_offloads)(void *be, unsigned caps);
 	/* After the thread stopped: free the backend's state. */
 	void (*free)(void *be);
+	/* Its state for net_state_save(): a new GVariant of its own type
+	 * and *@version; NULL when it keeps none.  NULL: keeps none. */
+	GVariant *(*save_state)(void *be, uint32_t *version);
+	/* Restore what save_state made, @version as it said, the type not
+	 * checked yet: 0 (loaded, or not used with a warning) or -EINVAL +
+	 * @err.  NULL: nothing to restore. */
+	int (*load_state)(void *be, uint32_t version, GVariant *state,
+			  char *err, size_t errlen);
 };
 
 #define NET_POLL_MAX	64	/* fds a backend may poll, besides the wakeup */

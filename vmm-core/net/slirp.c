@@ -4,9 +4,10 @@
  *
  * libslirp is not thread-safe, and some of its state is global to the
  * library (its clock, the resolver cache): every call into it happens on
- * a backend's thread (or before the thread starts, or after it stopped),
- * under slirp_lock, which serializes the backends of one process.  Its
- * calls never block: they cost microseconds.
+ * a backend's thread (or before the thread starts, or after it stopped,
+ * or on the thread saving or loading the machine's state), under
+ * slirp_lock, which serializes the backends of one process.  Its calls
+ * never block: they cost microseconds.
  *
  * One turn of the backend's thread (net.c): poll_fill asks slirp which
  * sockets to poll (slirp_pollfds_fill) and for how long; poll_done hands
@@ -628,12 +629,137 @@ static void slirp_be_free(void *be)
 	free(s);
 }
 
+/* ---- saved state (slirp.h) ------------------------------------------------ */
+
+static ssize_t state_write(const void *buf, size_t len, void *opaque)
+{
+	g_byte_array_append(opaque, buf, (guint)len);
+	return (ssize_t)len;
+}
+
+struct state_reader {
+	const uint8_t *data;
+	size_t len, pos;
+};
+
+/* Short reads past the end: libslirp's stream then reads zeros, so the
+ * length is checked before it reads at all. */
+static ssize_t state_read(void *buf, size_t len, void *opaque)
+{
+	struct state_reader *r = opaque;
+	size_t n = len < r->len - r->pos ? len : r->len - r->pos;
+
+	memcpy(buf, r->data + r->pos, n);
+	r->pos += n;
+	return (ssize_t)n;
+}
+
+/* libslirp's state of @s as bytes; slirp_lock held. */
+static GByteArray *slirp_bytes(struct slirp_be *s)
+{
+	GByteArray *b = g_byte_array_new();
+
+	slirp_state_save(s->slirp, state_write, b);
+	return b;
+}
+
+static GVariant *slirp_save_state(void *be, uint32_t *version)
+{
+	struct slirp_be *s = be;
+	GByteArray *b;
+	GVariant *v;
+
+	pthread_mutex_lock(&slirp_lock);
+	b = slirp_bytes(s);
+	pthread_mutex_unlock(&slirp_lock);
+	v = g_variant_new("(is@ay)", (gint32)slirp_state_version(),
+			  slirp_version_string(),
+			  g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, b->data,
+						    b->len, 1));
+	g_byte_array_unref(b);
+	*version = NET_SLIRP_STATE_VERSION;
+	return v;
+}
+
+/* @s from a file: printable and short, for the log. */
+static const char *lib_text(const char *s)
+{
+	for (size_t i = 0; s[i]; i++)
+		if (i >= 32 || s[i] < 0x20 || s[i] > 0x7e)
+			return "unknown";
+	return s;
+}
+
+static int slirp_load_state(void *be, uint32_t version, GVariant *state,
+			    char *err, size_t errlen)
+{
+	struct slirp_be *s = be;
+	struct state_reader rd = { 0 };
+	const char *lib;
+	GByteArray *own;
+	GVariant *blob;
+	gint32 sv;
+	gsize len;
+	int r = 0;
+
+	if (version != NET_SLIRP_STATE_VERSION) {
+		snprintf(err, errlen, "nat: state version %u not supported (this vivarium reads %u)",
+			 version, NET_SLIRP_STATE_VERSION);
+		return -EINVAL;
+	}
+	if (!g_variant_is_of_type(state, G_VARIANT_TYPE(NET_SLIRP_STATE_TYPE))) {
+		snprintf(err, errlen, "nat: state is of type %s, not %s",
+			 g_variant_get_type_string(state), NET_SLIRP_STATE_TYPE);
+		return -EINVAL;
+	}
+	g_variant_get(state, "(i&s@ay)", &sv, &lib, &blob);
+	rd.data = g_variant_get_fixed_array(blob, &len, 1);
+	rd.len = len;
+	if (sv != slirp_state_version()) {
+		/* Another libslirp's format: as if nothing had been saved. */
+		vlog(LOG_WARN, "net nat: the saved NAT state is libslirp state version %d (libslirp %s), this libslirp %s reads %d: the NAT goes on without it (DHCP leases and connections not restored)",
+		     (int)sv, lib_text(lib), slirp_version_string(),
+		     slirp_state_version());
+		g_variant_unref(blob);
+		return 0;
+	}
+	pthread_mutex_lock(&slirp_lock);
+	/* What this libslirp writes for a backend like this one (no guest
+	 * forwards, so no connections in it): exactly its length, and the
+	 * end-of-connections mark first.  libslirp itself would read a
+	 * short state as zeros and size a connection's buffers from the
+	 * state (sbreserve: up to 4 GiB). */
+	own = slirp_bytes(s);
+	if (len != own->len) {
+		snprintf(err, errlen, "nat: libslirp state of %zu bytes, not the %u bytes this libslirp %s writes: corrupt",
+			 (size_t)len, own->len, slirp_version_string());
+		r = -EINVAL;
+	} else if (!len || rd.data[0] != 0) {
+		snprintf(err, errlen, "nat: libslirp state with connections in it (this backend makes none): corrupt");
+		r = -EINVAL;
+	} else if (slirp_state_load(s->slirp, sv, state_read, &rd) < 0 ||
+		   rd.pos != rd.len) {
+		/* Back to what it had: nothing half-loaded. */
+		rd = (struct state_reader){ own->data, own->len, 0 };
+		slirp_state_load(s->slirp, sv, state_read, &rd);
+		snprintf(err, errlen, "nat: libslirp %s refused its state",
+			 slirp_version_string());
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&slirp_lock);
+	g_byte_array_unref(own);
+	g_variant_unref(blob);
+	return r;
+}
+
 static const struct net_backend_ops slirp_ops = {
 	.kind = "nat",
 	.poll_fill = slirp_poll_fill,
 	.poll_done = slirp_poll_done,
 	.output = slirp_output,
 	.free = slirp_be_free,
+	.save_state = slirp_save_state,
+	.load_state = slirp_load_state,
 };
 
 static const char *errno_text(int e)

@@ -103,4 +103,35 @@ struct net_slirp_config {
 struct netdev *net_slirp_new(const struct net_slirp_config *cfg, char *err,
 			     size_t errlen);
 
+/*
+ * Saved state (net.h's net_state_save()/net_state_load(), kind "nat"):
+ * NET_SLIRP_STATE_TYPE, version NET_SLIRP_STATE_VERSION: (libslirp's state
+ * version, slirp_state_version(); the libslirp that wrote it,
+ * slirp_version_string(), for messages; what slirp_state_save() wrote).
+ *
+ * What that holds is libslirp's choice (its src/state.c, state version 4
+ * since libslirp 4.0): the DHCP lease table (which MAC has which of the 16
+ * addresses) and the IP identification counter, plus the connections of
+ * guest forwards ("guestfwd"), which this backend does not make.  Not the
+ * guest's TCP connections through the NAT nor those of host forwards, not
+ * the ARP table: after a restore the guest keeps its address (its lease is
+ * still its own, another MAC does not get it), the NAT learns the guest's
+ * MAC again by ARP (a first reply waits for it, or for virtio-net's
+ * announce), and a connection the guest had gets a reset at its next
+ * segment.  The forwards listen as configured: they belong to the backend
+ * (made with it, never by a load), so a load adds none.
+ *
+ * Load: a state of another libslirp state version is not used (one
+ * warning; the NAT goes on as it is: fresh after a start).  Of the same
+ * version, it must be exactly what this libslirp writes for a backend
+ * without guest forwards - as long as the backend's own save, with no
+ * connections in it - or it is refused ("nat: ... corrupt"): libslirp
+ * reads a short state as zeros, and would size buffers from one with
+ * connections.  Into a running backend (a revert within the process) the
+ * lease table is replaced; its live connections stay and meet the
+ * guest's resets.  No socket is made or bound by a load or a save.
+ */
+#define NET_SLIRP_STATE_TYPE	"(isay)"
+#define NET_SLIRP_STATE_VERSION	1u
+
 #endif
