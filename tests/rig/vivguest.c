@@ -28,6 +28,17 @@
  *       grabs with UTF-8 text and answers the host's request with TEXT:
  *       GUEST-CLIP-SENT.  Either ends with GUEST-CLIP=ok|timeout|fail.
  *       (What spice-vdagent does in an X session, without X.)
+ *   vivguest tone FILE RATE CHANNELS [PREFIX]
+ *       a raw S16_LE recording (arecord -t raw, pacat --record): in 10 ms
+ *       blocks of channel 0, the first and last block louder than RMS
+ *       1000 (of 32767) are the sound's start and end; over that span,
+ *       the frequency from the median distance between upward zero
+ *       crossings (interpolated; a dropped fragment does not move it),
+ *       the RMS, and the quiet 10 ms blocks inside it (gaps):
+ *       PREFIX hz= rms= frames= start_s= end_s= sound_s= gaps= gapat=
+ *       (PREFIX defaults to TONE; hz=0 when there is no sound; gapat:
+ *       where the first 16 gaps start, in s from the sound's start).
+ *       Also used in L1 by tests/e2e/test_audio_in_rig.sh.
  *
  * The DRM structures are the kernel's UAPI (include/uapi/drm/drm_mode.h),
  * spelled out here because Debian ships those headers only with libdrm-dev.
@@ -36,6 +47,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <linux/input.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -537,6 +549,108 @@ static int clip(const char *text, int timeout_ms)
 	return done ? 0 : 1;
 }
 
+/* ---- tone ------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int tone(const char *file, unsigned rate, unsigned ch, const char *prefix)
+{
+	FILE *f = fopen(file, "rb");
+	int16_t *s = NULL;
+	size_t n = 0, cap = 0, blk = rate / 100, first = SIZE_MAX, last = 0, gaps = 0;
+	double *per = NULL, prev = -1, sum2 = 0, hz = 0;
+	size_t np = 0;
+	char gapat[320];
+	unsigned starts = 0;
+	bool quiet_prev = false;
+
+	if (!f || rate < 100 || ch < 1 || ch > 8) {
+		printf("%s hz=0 error=%s\n", prefix, f ? "bad-args" : "no-file");
+		return 1;
+	}
+	for (;;) {
+		int16_t fr[8];
+
+		if (fread(fr, 2, ch, f) != ch)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 65536;
+			s = realloc(s, cap * sizeof(*s));
+			if (!s)
+				return 1;
+		}
+		s[n++] = fr[0];		/* little-endian host (x86) */
+	}
+	fclose(f);
+	/* The sound's span: 10 ms blocks louder than RMS 1000. */
+	for (size_t b = 0; b + blk <= n; b += blk) {
+		double e = 0;
+
+		for (size_t i = b; i < b + blk; i++)
+			e += (double)s[i] * s[i];
+		if (e / blk > 1000.0 * 1000.0) {
+			if (first == SIZE_MAX)
+				first = b;
+			last = b + blk;
+		}
+	}
+	if (first == SIZE_MAX) {
+		printf("%s hz=0 rms=0 frames=%zu start_s=0 end_s=0 sound_s=0 gaps=0\n", prefix, n);
+		free(s);
+		return 0;
+	}
+	gapat[0] = 0;
+	for (size_t b = first; b + blk <= last; b += blk) {
+		double e = 0;
+
+		for (size_t i = b; i < b + blk; i++)
+			e += (double)s[i] * s[i];
+		if (e / blk <= 1000.0 * 1000.0) {
+			/* a gap's first block only */
+			if (b == first || !quiet_prev) {
+				size_t l = strlen(gapat);
+
+				if (starts++ < 16 && l + 16 < sizeof(gapat))
+					snprintf(gapat + l, sizeof(gapat) - l, "%s%.2f",
+						 l ? "," : "", (double)(b - first) / rate);
+			}
+			quiet_prev = true;
+			gaps++;
+		} else {
+			quiet_prev = false;
+		}
+	}
+	per = calloc(last - first + 1, sizeof(*per));
+	for (size_t i = first + 1; i < last && per; i++) {
+		double a = s[i - 1], b = s[i];
+
+		sum2 += b * b;
+		if (a < 0 && b >= 0) {
+			double x = (double)(i - 1) + (-a) / (b - a);
+
+			if (prev >= 0)
+				per[np++] = x - prev;
+			prev = x;
+		}
+	}
+	if (np >= 3) {
+		qsort(per, np, sizeof(*per), cmp_double);
+		hz = rate / per[np / 2];
+	}
+	printf("%s hz=%.1f rms=%.0f frames=%zu start_s=%.3f end_s=%.3f sound_s=%.3f gaps=%zu gapat=%s\n",
+	       prefix, hz, sqrt(sum2 / (double)(last - first)), n, (double)first / rate,
+	       (double)last / rate, (double)(last - first) / rate, gaps,
+	       gapat[0] ? gapat : "-");
+	free(per);
+	free(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -554,7 +668,11 @@ int main(int argc, char **argv)
 		return clip(NULL, atoi(argv[2]));
 	if (argc == 4 && !strcmp(argv[1], "clip-set"))
 		return clip(argv[2], atoi(argv[3]));
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "tone"))
+		return tone(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]),
+			    argc == 6 ? argv[5] : "TONE");
 	fprintf(stderr, "usage: vivguest inputs | evread NAME REPORTS TIMEOUT_MS | modeset W H\n"
-		"       | clip-get TIMEOUT_MS | clip-set TEXT TIMEOUT_MS\n");
+		"       | clip-get TIMEOUT_MS | clip-set TEXT TIMEOUT_MS\n"
+		"       | tone FILE.raw RATE CHANNELS [PREFIX]\n");
 	return 2;
 }
