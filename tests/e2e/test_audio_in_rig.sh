@@ -21,20 +21,29 @@
 # tests/unit/test_hda_pa.c does).
 #
 # Checks (vivarium): the guest's driver finds the card and codec; aplay
-# succeeds and takes about the real duration (1.5-6 s for 2 s of audio:
-# the DMA follows the server's clock, not the guest's writes); the sound
-# heard at the sink is 1 kHz +-2 % (L1's zero crossings and sox's rough
-# frequency), lasts 1.8-2.6 s without more than 100 ms of gaps; arecord
-# succeeds and its recording holds the 440 Hz tone +-2 %; vivarium exits 0
-# after the guest powers off.  QEMU's figures are printed beside ours as
-# a reference (not checked: it is the control of the rig and the test),
-# with the table line
-#   # AUDIO vivarium aplay_ms= heard_s= latency_ms= cpu_ms= ... | qemu ...
-# where latency_ms is L1's time from the guest's GUEST-PLAY-START line to
-# the sound's start in the monitor's recording (both on L1's clock;
-# includes aplay's start-up and the console's delay) and cpu_ms the VMM
-# process's user+system CPU time from GUEST-PLAY-START to GUEST-PLAY=
-# (/proc/PID/stat; everything the VMM did meanwhile, vCPUs included).
+# succeeds and takes about the real duration (1.5-6 s for 2 s of audio,
+# aplay's start-up included: the DMA follows the server's clock, not the
+# guest's writes); the sound at the sink is 1 kHz +-2 % (L1's zero
+# crossings, and sox's rough frequency of the longest stretch without a
+# gap); all of it arrives (1.9-2.1 s of sound: none lost or repeated)
+# within 1.9-4 s from first to last (underruns of a loaded rig stretch
+# it; the gaps are counted and printed); arecord succeeds and its recording holds the 440 Hz tone
+# +-2 %; vivarium exits 0 after the guest powers off.  QEMU's figures are
+# printed beside ours as a reference (not checked: it is the control of
+# the rig and of the test), with the table line
+#   # AUDIO vivarium guest_aplay_ms= ... pa_latency_ms= cpu_ms= ... | qemu ...
+# guest_aplay_ms: aplay's run by the guest's clock (l1_aplay_ms: by L1's,
+# from the console lines); span_s/sound_s/gap_ms/gaps: the sound's span at
+# the sink, the sound in it, its gaps (2 ms resolution) and how many;
+# pa_latency_ms: the VMM's playback stream as the server reports it, the
+# mean of three samples from 0.5 s into the playback (pactl list
+# sink-inputs: what is queued in the stream plus the sink's latency: the
+# delay between the VMM's write and the sink); onset_ms: L1's time from
+# the guest's GUEST-PLAY-START line to the sound's start in the monitor's
+# recording (rough: aplay's start-up and the console included, and a null
+# sink that falls behind under load skips time in its monitor); cpu_ms:
+# the VMM process's user+system CPU time from GUEST-PLAY-START to
+# GUEST-PLAY= (/proc/PID/stat; all it did meanwhile, vCPUs included).
 #
 # Exit: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64, kernel,
 # pulseaudio, pacat, sox or alsa-utils).
@@ -56,6 +65,7 @@ kernel=$(newest_kernel)
 [ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
 pulseaudio=$(command -v pulseaudio) || skip "pulseaudio is not installed"
 pacat=$(command -v pacat) || skip "pacat is not installed (apt-get install pulseaudio-utils)"
+pactl=$(command -v pactl) || skip "pactl is not installed (apt-get install pulseaudio-utils)"
 command -v sox >/dev/null || skip "sox is not installed"
 command -v aplay >/dev/null && command -v arecord >/dev/null && command -v amixer >/dev/null ||
 	skip "alsa-utils (aplay, arecord, amixer for the guest) is not installed"
@@ -98,6 +108,11 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 n=0
 while [ ! -S /tmp/pa/native ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 if [ -S /tmp/pa/native ]; then echo "PA-UP=yes"; else echo "PA-UP=no"; cat /tmp/pa.log; exit 1; fi
+# A null sink with nothing attached runs up to 2 s ahead of the clock,
+# and the first client's recording of its monitor then misses that much:
+# this one keeps vsink at 20 ms for the whole run, so that each VMM's
+# recording below has a true time line.
+pacat --record -d vsink.monitor --raw --latency-msec=20 >/dev/null 2>&1 &
 # The tone the guests record: looped into vsrc for the whole run.
 (while :; do cat /audio/tone440.raw; done |
 	pacat --playback -d vsrc --raw --rate=48000 --channels=2 --format=s16le --latency-msec=50) &
@@ -107,19 +122,30 @@ if [ -S /tmp/pa/native ]; then echo "PA-UP=yes"; else echo "PA-UP=no"; cat /tmp/
 vmm() {
 	name=$1
 	shift
-	rm -f /tmp/$name.fifo
+	rm -f /tmp/$name.fifo /tmp/$name.init /tmp/$name.si
 	mkfifo /tmp/$name.fifo
-	pacat --record -d vsink.monitor --raw --rate=48000 --channels=1 --format=s16le \
+	t0=$(ms)
+	pacat --record -v -d vsink.monitor --raw --rate=48000 --channels=1 --format=s16le \
 		--latency-msec=20 >/tmp/$name.raw 2>/tmp/$name.pacat &
 	rec=$!
+	# The recording's time 0: when its stream is there (pacat takes a
+	# while to start under TCG).
+	n=0
+	until grep -q "Stream successfully created" /tmp/$name.pacat 2>/dev/null || [ $n -ge 200 ]; do
+		sleep 0.05; n=$((n + 1))
+	done
 	rec0=$(ms)
-	t0=$rec0
 	"$@" </dev/null >/tmp/$name.fifo 2>&1 &
 	pid=$!
 	tp0= tp1= c0= c1= tr0= tr1=
 	while IFS= read -r line; do
 		case $line in
-		*GUEST-PLAY-START*) tp0=$(ms) c0=$(cpu $pid) ;;
+		*GUEST-PLAY-START*)
+			tp0=$(ms) c0=$(cpu $pid)
+			# The VMM's playback stream, 1 s into the 2: its latency
+			# as the server sees it (queued in the stream + the sink).
+			(sleep 0.5; for j in 1 2 3; do pactl list sink-inputs; sleep 0.3; done >/tmp/$name.si 2>&1) & ;;
+		*GUEST-INIT*) echo yes >/tmp/$name.init ;;
 		*GUEST-PLAY=*) tp1=$(ms) c1=$(cpu $pid) ;;
 		*GUEST-REC-START*) tr0=$(ms) ;;
 		*GUEST-REC=*) tr1=$(ms) ;;
@@ -131,15 +157,33 @@ vmm() {
 	kill $rec 2>/dev/null
 	wait $rec 2>/dev/null
 	echo "$name-EXIT=$rc $name-RUN-MS=$(($(ms) - t0))"
-	sed "s/^/$name-PACAT: /" /tmp/$name.pacat
+	grep -v "^Time: " /tmp/$name.pacat | sed "s/^/$name-PACAT: /"
+	# The sink input that is not the 440 Hz tone's pacat, in each of
+	# the three samples: their latencies and mean.
+	[ -f /tmp/$name.si ] && awk -v n="$name" '
+		function flush() {
+			if (b != "" && c != "pacat") { k++; sb += b; ss += s; all = all (all ? "," : "") (b + s) }
+			b = s = c = ""
+		}
+		/^Sink Input #/ { flush() }
+		/Buffer Latency:/ { b = $3 }
+		/Sink Latency:/ { s = $3 }
+		/application.name = / { c = $0; sub(/.*= "/, "", c); sub(/"$/, "", c); gsub(/ /, "_", c); name = c }
+		END { flush(); if (k) printf "%s-PA-LATENCY buffer_us=%d sink_us=%d samples_us=%s client=%s\n", n, sb / k, ss / k, all, name }
+	' /tmp/$name.si
 	echo "$name-L1 rec0=$rec0 play0=${tp0:-0} play1=${tp1:-0} rec_start=${tr0:-0} rec_end=${tr1:-0} cpu0=${c0:-0} cpu1=${c1:-0}"
 	out=$(vivguest tone /tmp/$name.raw 48000 1 "$name-HEARD")
 	echo "$out"
-	# One second from the middle of the sound for sox on the host: 10 ms
-	# blocks (960 bytes) from half a second after its start.
-	start=$(echo "$out" | sed -n 's/.* start_s=\([0-9.]*\).*/\1/p')
-	skip=$(awk -v s="${start:-0}" 'BEGIN { printf "%d", s * 100 + 50 }')
-	dd if=/tmp/$name.raw bs=960 skip="$skip" count=100 2>/dev/null | base64 | sed "s/^/B64-$name:/"
+	# For sox on the host: the longest stretch of the sound without a
+	# gap, up to 1 s, in 2 ms blocks (192 bytes) less one at each end.
+	f() { echo "$out" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
+	skip=$(awk -v s="$(f start_s)" -v a="$(f longest_at_s)" 'BEGIN { printf "%d", (s + a) * 500 + 1 }')
+	count=$(awk -v l="$(f longest_s)" 'BEGIN { c = l * 500 - 2; if (c > 500) c = 500; printf "%d", c }')
+	case $out in
+	*" hz=0 "*) ;;
+	*) [ "$count" -gt 0 ] && dd if=/tmp/$name.raw bs=192 skip="$skip" count="$count" 2>/dev/null |
+		base64 | sed "s/^/B64-$name:/" ;;
+	esac
 	rm -f /tmp/$name.raw
 	sed "s/^/PA-LOG: /" /tmp/pa.log
 	: >/tmp/pa.log
@@ -149,11 +193,20 @@ append="console=ttyS0 quiet panic=-1"
 PULSE_SINK=vsink PULSE_SOURCE=vsrc.monitor \
 	vmm VIV vivarium run --kernel "$k" --initrd "$i" --append "$append" \
 	--cpus 2 --memory 512M --serial stdio --display none --audio pa
-if [ "$with_qemu" = 1 ]; then
+qemu() {
 	vmm QEMU qemu-system-x86_64 -accel kvm -machine kernel_irqchip=split -m 512M -smp 2 \
-		-kernel "$k" -initrd "$i" -append "$append" -nographic -no-reboot \
+		-kernel "$k" -initrd "$i" -append "$append" -nographic -no-reboot -nic none \
 		-audiodev pa,id=snd0,server=unix:/tmp/pa/native,out.name=vsink,in.name=vsrc.monitor,out.frequency=48000,in.frequency=48000 \
 		-device intel-hda -device hda-duplex,audiodev=snd0
+}
+if [ "$with_qemu" = 1 ]; then
+	qemu
+	# The reference once more if its guest reset before its kernel said
+	# anything (seen in the rig now and then, and not a sound matter).
+	if [ ! -f /tmp/QEMU.init ]; then
+		echo "QEMU-RETRY: no GUEST-INIT, running QEMU again"
+		qemu
+	fi
 fi
 exit 0
 EOF
@@ -166,7 +219,7 @@ else
 fi
 # Show the console as it comes, but not the base64 lines.
 "$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
-	--bin "$pulseaudio:/usr/bin/pulseaudio" --bin "$pacat:/usr/bin/pacat" \
+	--bin "$pulseaudio:/usr/bin/pulseaudio" --bin "$pacat:/usr/bin/pacat" --bin "$pactl:/usr/bin/pactl" \
 	--bin "$work/vivguest:/bin/vivguest" \
 	--file "$pa_modules" --file /etc/pulse/daemon.conf \
 	"${qemu_args[@]}" \
@@ -203,15 +256,18 @@ errors=0
 check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi; }
 # figures NAME: the figures of one VMM, as KEY=VALUE words.
 figures() {
-	local play0 play1 rec0 start cpu0 cpu1 lat cpu
+	local play0 play1 rec0 start cpu0 cpu1 lat cpu pa
 	play0=$(l1 "$1" play0) play1=$(l1 "$1" play1) rec0=$(l1 "$1" rec0)
 	start=$(heard "$1" start_s)
 	cpu0=$(l1 "$1" cpu0) cpu1=$(l1 "$1" cpu1)
 	lat=$(awk -v r="${rec0:-0}" -v s="${start:-0}" -v p="${play0:-0}" 'BEGIN { printf "%d", r + s * 1000 - p }')
+	pa=$(grep -a "^$1-PA-LATENCY " <<<"$out" | tail -n1)
+	pa=$(awk -v b="$(get "$pa" buffer_us)" -v s="$(get "$pa" sink_us)" 'BEGIN { if (b == "") print "?"; else printf "%.1f", (b + s) / 1000 }')
 	cpu=$(( (${cpu1:-0} - ${cpu0:-0}) * 10 ))
 	echo "guest_aplay_ms=$(grep -a "^$1| .*GUEST-PLAY=" <<<"$out" | sed -n 's/.*ms=\([0-9]*\).*/\1/p' | tail -n1)" \
-		"l1_aplay_ms=$(( ${play1:-0} - ${play0:-0} )) heard_s=$(heard "$1" sound_s) gaps=$(heard "$1" gaps)" \
-		"hz=$(heard "$1" hz) sox_hz=$(sox_hz "$1") latency_ms=$lat cpu_ms=$cpu" \
+		"l1_aplay_ms=$(( ${play1:-0} - ${play0:-0} )) span_s=$(heard "$1" span_s) sound_s=$(heard "$1" sound_s)" \
+		"gap_ms=$(heard "$1" gap_ms) gaps=$(heard "$1" gaps) sox_s=$(heard "$1" longest_s)" \
+		"hz=$(heard "$1" hz) sox_hz=$(sox_hz "$1") pa_latency_ms=$pa onset_ms=$lat cpu_ms=$cpu" \
 		"rec_hz=$(grep -a "^$1| .*GUEST-REC-TONE" <<<"$out" | sed -n 's/.* hz=\([0-9.]*\).*/\1/p' | tail -n1)"
 }
 get() { sed -n "s/.*\<$2=\([^ ]*\).*/\1/p" <<<"$1"; }
@@ -225,9 +281,11 @@ check '[ "$(val GUEST-PLAY VIV)" = ok ]' "aplay in the guest succeeded"
 check 'in_range "$(get "$V" guest_aplay_ms)" 1500 6000' \
 	"aplay of 2 s took about the real time: $(get "$V" guest_aplay_ms) ms by the guest's clock, $(get "$V" l1_aplay_ms) ms by L1's"
 check 'in_range "$(get "$V" hz)" 980 1020' "the sink heard 1 kHz: $(get "$V" hz) Hz (L1's zero crossings)"
-check 'in_range "$(get "$V" sox_hz)" 980 1020' "sox's rough frequency of a second of it: $(get "$V" sox_hz) Hz"
-check 'in_range "$(get "$V" heard_s)" 1.8 2.6' "the sound lasted about 2 s at the sink: $(get "$V" heard_s) s"
-check 'in_range "$(get "$V" gaps)" 0 10' "no more than 100 ms of gaps in it: $(get "$V" gaps) x 10 ms"
+check 'in_range "$(get "$V" sox_hz)" 980 1020' "sox's rough frequency of its longest stretch without a gap ($(get "$V" sox_s) s, up to 1 s of it): $(get "$V" sox_hz) Hz"
+check 'in_range "$(get "$V" sound_s)" 1.9 2.1' \
+	"all of the 2 s reached the sink, none lost or repeated: $(get "$V" sound_s) s of sound (over $(get "$V" span_s) s, with $(get "$V" gaps) gaps, $(get "$V" gap_ms) ms)"
+check 'in_range "$(get "$V" span_s)" 1.9 4' \
+	"it played in about real time: from first to last sound $(get "$V" span_s) s (underruns of a loaded rig stretch it)"
 check '[ "$(val GUEST-REC VIV)" = ok ]' "arecord in the guest succeeded"
 check 'in_range "$(get "$V" rec_hz)" 431 449' "the guest recorded the 440 Hz tone: $(get "$V" rec_hz) Hz ($(grep -a '^VIV| .*GUEST-REC-TONE' <<<"$out" | sed 's/.*GUEST-REC-TONE //' | tail -n1))"
 check '[ "$(val VIV-EXIT)" = 0 ]' "vivarium exited 0 after the guest powered off (status $(val VIV-EXIT))"

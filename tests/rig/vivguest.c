@@ -29,15 +29,19 @@
  *       GUEST-CLIP-SENT.  Either ends with GUEST-CLIP=ok|timeout|fail.
  *       (What spice-vdagent does in an X session, without X.)
  *   vivguest tone FILE RATE CHANNELS [PREFIX]
- *       a raw S16_LE recording (arecord -t raw, pacat --record): in 10 ms
+ *       a raw S16_LE recording (arecord -t raw, pacat --record): in 2 ms
  *       blocks of channel 0, the first and last block louder than RMS
  *       1000 (of 32767) are the sound's start and end; over that span,
  *       the frequency from the median distance between upward zero
  *       crossings (interpolated; a dropped fragment does not move it),
- *       the RMS, and the quiet 10 ms blocks inside it (gaps):
- *       PREFIX hz= rms= frames= start_s= end_s= sound_s= gaps= gapat=
- *       (PREFIX defaults to TONE; hz=0 when there is no sound; gapat:
- *       where the first 16 gaps start, in s from the sound's start).
+ *       the RMS, the quiet blocks inside it (gaps) and the longest
+ *       stretch without one:
+ *       PREFIX hz= rms= frames= start_s= end_s= span_s= sound_s= gap_ms=
+ *              gaps= gapat= longest_s= longest_at_s=
+ *       (PREFIX defaults to TONE; hz=0 when there is no sound; sound_s:
+ *       the span less its gaps; gaps: how many; gapat: where the first
+ *       16 start, and longest_at_s where the longest stretch starts, in s
+ *       from the sound's start).
  *       Also used in L1 by tests/e2e/test_audio_in_rig.sh.
  *
  * The DRM structures are the kernel's UAPI (include/uapi/drm/drm_mode.h),
@@ -562,32 +566,40 @@ static int tone(const char *file, unsigned rate, unsigned ch, const char *prefix
 {
 	FILE *f = fopen(file, "rb");
 	int16_t *s = NULL;
-	size_t n = 0, cap = 0, blk = rate / 100, first = SIZE_MAX, last = 0, gaps = 0;
+	size_t n = 0, cap = 0, blk, first = SIZE_MAX, last = 0, quiet = 0, runs = 0;
+	size_t run = 0, run_at = 0, best = 0, best_at = 0, np = 0;
 	double *per = NULL, prev = -1, sum2 = 0, hz = 0;
-	size_t np = 0;
-	char gapat[320];
-	unsigned starts = 0;
-	bool quiet_prev = false;
+	char gapat[320] = "";
+	bool was_quiet = false;
 
-	if (!f || rate < 100 || ch < 1 || ch > 8) {
+	if (!f || rate < 500 || ch < 1 || ch > 8) {
 		printf("%s hz=0 error=%s\n", prefix, f ? "bad-args" : "no-file");
+		if (f)
+			fclose(f);
 		return 1;
 	}
+	blk = rate / 500;		/* 2 ms */
 	for (;;) {
 		int16_t fr[8];
 
 		if (fread(fr, 2, ch, f) != ch)
 			break;
 		if (n == cap) {
-			cap = cap ? cap * 2 : 65536;
-			s = realloc(s, cap * sizeof(*s));
-			if (!s)
+			int16_t *t = realloc(s, (cap ? cap * 2 : 65536) * sizeof(*s));
+
+			if (!t) {
+				free(s);
+				fclose(f);
 				return 1;
+			}
+			s = t;
+			cap = cap ? cap * 2 : 65536;
 		}
 		s[n++] = fr[0];		/* little-endian host (x86) */
 	}
 	fclose(f);
-	/* The sound's span: 10 ms blocks louder than RMS 1000. */
+	/* Blocks louder than RMS 1000 are sound: the first and last one are
+	 * its span; the quiet ones inside it are gaps. */
 	for (size_t b = 0; b + blk <= n; b += blk) {
 		double e = 0;
 
@@ -600,29 +612,38 @@ static int tone(const char *file, unsigned rate, unsigned ch, const char *prefix
 		}
 	}
 	if (first == SIZE_MAX) {
-		printf("%s hz=0 rms=0 frames=%zu start_s=0 end_s=0 sound_s=0 gaps=0\n", prefix, n);
+		printf("%s hz=0 rms=0 frames=%zu start_s=0 end_s=0 span_s=0 sound_s=0 gap_ms=0 gaps=0 gapat=- longest_s=0 longest_at_s=0\n",
+		       prefix, n);
 		free(s);
 		return 0;
 	}
-	gapat[0] = 0;
 	for (size_t b = first; b + blk <= last; b += blk) {
 		double e = 0;
 
 		for (size_t i = b; i < b + blk; i++)
 			e += (double)s[i] * s[i];
 		if (e / blk <= 1000.0 * 1000.0) {
-			/* a gap's first block only */
-			if (b == first || !quiet_prev) {
+			if (!was_quiet) {	/* a gap starts */
 				size_t l = strlen(gapat);
 
-				if (starts++ < 16 && l + 16 < sizeof(gapat))
+				if (runs++ < 16 && l + 16 < sizeof(gapat))
 					snprintf(gapat + l, sizeof(gapat) - l, "%s%.2f",
 						 l ? "," : "", (double)(b - first) / rate);
+				run = 0;
 			}
-			quiet_prev = true;
-			gaps++;
+			was_quiet = true;
+			quiet++;
 		} else {
-			quiet_prev = false;
+			if (was_quiet || b == first) {
+				run = 0;
+				run_at = b;
+			}
+			was_quiet = false;
+			run += blk;
+			if (run > best) {
+				best = run;
+				best_at = run_at;
+			}
 		}
 	}
 	per = calloc(last - first + 1, sizeof(*per));
@@ -642,10 +663,13 @@ static int tone(const char *file, unsigned rate, unsigned ch, const char *prefix
 		qsort(per, np, sizeof(*per), cmp_double);
 		hz = rate / per[np / 2];
 	}
-	printf("%s hz=%.1f rms=%.0f frames=%zu start_s=%.3f end_s=%.3f sound_s=%.3f gaps=%zu gapat=%s\n",
+	printf("%s hz=%.1f rms=%.0f frames=%zu start_s=%.3f end_s=%.3f span_s=%.3f sound_s=%.3f"
+	       " gap_ms=%.0f gaps=%zu gapat=%s longest_s=%.3f longest_at_s=%.3f\n",
 	       prefix, hz, sqrt(sum2 / (double)(last - first)), n, (double)first / rate,
-	       (double)last / rate, (double)(last - first) / rate, gaps,
-	       gapat[0] ? gapat : "-");
+	       (double)last / rate, (double)(last - first) / rate,
+	       (double)(last - first - quiet * blk) / rate, (double)quiet * blk * 1000 / rate,
+	       runs, gapat[0] ? gapat : "-", (double)best / rate,
+	       (double)(best_at - first) / rate);
 	free(per);
 	free(s);
 	return 0;
