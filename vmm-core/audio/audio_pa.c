@@ -15,8 +15,9 @@
  * clock paces the guest and at most ~40 ms + one device tick is queued.
  * Recording keeps at most 100 ms queued: older fragments are dropped.
  * While a playback stream is being created (a server round trip: tens of
- * ms on a loaded host) the device's DMA waits, for at most 500 ms, so
- * that the start of what the guest plays is not thrown away.
+ * ms on a loaded host) the space is 0, so that the start of what the
+ * guest plays waits instead of being thrown away (the device bounds the
+ * wait: HDA_STALL_NS).
  *
  * The mainloop runs on its own thread (SIGSYS unblocked there, for the
  * sandbox: see unblock_sigsys()); the device calls in with the
@@ -39,7 +40,6 @@
 #define TARGET_LATENCY_US	40000
 #define RECORD_FRAGMENT_US	10000
 #define RECORD_MAX_US		100000
-#define CREATE_HOLD_US		500000	/* DMA held while a stream connects */
 #define BACKOFF_MIN_MS		1000
 #define BACKOFF_MAX_MS		30000
 
@@ -49,7 +49,6 @@ struct pa_be {
 	pa_context *ctx;
 	char *client;			/* "vivarium: NAME" */
 	pa_stream *st[2];
-	pa_usec_t opened_us[2];		/* when st[d] was created */
 	bool want[2];			/* the device started this direction */
 	struct audio_format fmt[2];
 	pa_time_event *retry;
@@ -117,7 +116,6 @@ static void stream_open(struct pa_be *p, enum audio_dir d)
 	pa_proplist_free(pl);
 	if (!p->st[d])
 		return;
-	p->opened_us[d] = pa_rtclock_now();
 	if (d == AUDIO_OUT) {
 		attr.tlength = (uint32_t)pa_usec_to_bytes(TARGET_LATENCY_US, &ss);
 		attr.prebuf = attr.tlength / 2;
@@ -248,10 +246,10 @@ static void pa_stop(struct audio_backend *be, enum audio_dir d)
 	pa_threaded_mainloop_unlock(p->ml);
 }
 
-/* The stream being created, for less than CREATE_HOLD_US: nothing yet
- * (the DMA waits rather than the guest's first sound being dropped).
- * Otherwise not ready (no server, a stream that failed or hangs):
- * everything, so the DMA advances. */
+/* The stream being created: nothing yet (the DMA waits rather than the
+ * guest's first sound being dropped; the device bounds that wait).
+ * Otherwise not ready (no server, a stream that failed): everything, so
+ * the DMA advances. */
 static size_t pa_space(struct audio_backend *be)
 {
 	struct pa_be *p = (struct pa_be *)be;
@@ -263,8 +261,7 @@ static size_t pa_space(struct audio_backend *be)
 		if (n == (size_t)-1)
 			n = 0;
 	} else if (p->st[AUDIO_OUT] &&
-		   pa_stream_get_state(p->st[AUDIO_OUT]) == PA_STREAM_CREATING &&
-		   pa_rtclock_now() - p->opened_us[AUDIO_OUT] < CREATE_HOLD_US) {
+		   pa_stream_get_state(p->st[AUDIO_OUT]) == PA_STREAM_CREATING) {
 		n = 0;
 	}
 	pa_threaded_mainloop_unlock(p->ml);
