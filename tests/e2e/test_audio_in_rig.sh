@@ -41,10 +41,9 @@
 # pa_latency_ms: the VMM's playback stream as the server reports it, the
 # mean of three samples from 0.5 s into the playback (pactl list
 # sink-inputs: what is queued in the stream plus the sink's latency: the
-# delay between the VMM's write and the sink); onset_ms: L1's time from
-# the guest's GUEST-PLAY-START line to the sound's start in the monitor's
-# recording (rough: aplay's start-up and the console included, and a null
-# sink that falls behind under load skips time in its monitor); cpu_ms:
+# delay between the VMM's write and the sink; the sound's start in the
+# monitor's recording is no measure of it: a null sink that falls behind
+# under load skips time in its monitor, see monitor_pct); cpu_ms:
 # the VMM process's user+system CPU time from GUEST-PLAY-START to
 # GUEST-PLAY= (/proc/PID/stat; all it did meanwhile, vCPUs included);
 # monitor_pct: how much of L1's time the monitor's recording covers;
@@ -240,7 +239,7 @@ fi
 status=${PIPESTATUS[0]}
 echo "# rig exit status $status"
 
-out=$(tr -d '\r' <"$work/out" | grep -av 'B64-')
+out=$(tr -d '\r\000' <"$work/out" | grep -av 'B64-')
 # val KEY [SECTION]: the last value of KEY= (in lines of SECTION| when given).
 val() {
 	if [ -n "${2:-}" ]; then
@@ -251,7 +250,7 @@ val() {
 }
 # sox's rough frequency of the second sent back for NAME.
 sox_hz() {
-	tr -d '\r' <"$work/out" | sed -n "s/^B64-$1://p" | base64 -d >"$work/$1.raw" 2>/dev/null
+	tr -d '\r\000' <"$work/out" | sed -n "s/^B64-$1://p" | base64 -d >"$work/$1.raw" 2>/dev/null
 	[ -s "$work/$1.raw" ] || { echo 0; return; }
 	sox -t raw -r 48000 -c 1 -b 16 -e signed-integer "$work/$1.raw" -n stat 2>&1 |
 		sed -n 's/^Rough *frequency: *\([0-9]*\).*/\1/p'
@@ -266,11 +265,9 @@ errors=0
 check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi; }
 # figures NAME: the figures of one VMM, as KEY=VALUE words.
 figures() {
-	local play0 play1 rec0 start cpu0 cpu1 lat cpu pa
-	play0=$(l1 "$1" play0) play1=$(l1 "$1" play1) rec0=$(l1 "$1" rec0)
-	start=$(heard "$1" start_s)
+	local play0 play1 cpu0 cpu1 cpu pa mon jit
+	play0=$(l1 "$1" play0) play1=$(l1 "$1" play1)
 	cpu0=$(l1 "$1" cpu0) cpu1=$(l1 "$1" cpu1)
-	lat=$(awk -v r="${rec0:-0}" -v s="${start:-0}" -v p="${play0:-0}" 'BEGIN { printf "%d", r + s * 1000 - p }')
 	pa=$(grep -a "^$1-PA-LATENCY " <<<"$out" | tail -n1)
 	pa=$(awk -v b="$(get "$pa" buffer_us)" -v s="$(get "$pa" sink_us)" 'BEGIN { if (b == "") print "?"; else printf "%.1f", (b + s) / 1000 }')
 	cpu=$(( (${cpu1:-0} - ${cpu0:-0}) * 10 ))
@@ -282,7 +279,7 @@ figures() {
 	echo "guest_aplay_ms=$(grep -a "^$1| .*GUEST-PLAY=" <<<"$out" | sed -n 's/.*ms=\([0-9]*\).*/\1/p' | tail -n1)" \
 		"l1_aplay_ms=$(( ${play1:-0} - ${play0:-0} )) span_s=$(heard "$1" span_s) sound_s=$(heard "$1" sound_s)" \
 		"gap_ms=$(heard "$1" gap_ms) gaps=$(heard "$1" gaps) sox_s=$(heard "$1" longest_s)" \
-		"hz=$(heard "$1" hz) sox_hz=$(sox_hz "$1") pa_latency_ms=$pa onset_ms=$lat cpu_ms=$cpu" \
+		"hz=$(heard "$1" hz) sox_hz=$(sox_hz "$1") pa_latency_ms=$pa cpu_ms=$cpu" \
 		"monitor_pct=$mon l1_late_max_ms=$(get "$jit" max_ms) l1_late40=$(get "$jit" over40)" \
 		"rec_hz=$(grep -a "^$1| .*GUEST-REC-TONE" <<<"$out" | sed -n 's/.* hz=\([0-9.]*\).*/\1/p' | tail -n1)"
 }
