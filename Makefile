@@ -12,12 +12,13 @@ BUILD ?= build
 # libc6-dev's libc.a; memtest86+ and isolinux/syslinux-common: real boot
 # media for the compatibility tests; libpulse-dev: the sound card's host
 # side, with pulseaudio, pulseaudio-utils (parecord, paplay) and sox for
-# its tests; alsa-utils (aplay, arecord) for the rig's guest image).
+# its tests; alsa-utils (aplay, arecord) for the rig's guest image;
+# qemu-system-gui for QEMU's audio-pa.so, the sound test's reference).
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
 	libglib2.0-dev libjson-glib-dev libslirp-dev libseccomp-dev xorriso \
-	libpulse-dev pulseaudio pulseaudio-utils sox alsa-utils \
+	libpulse-dev pulseaudio pulseaudio-utils sox alsa-utils qemu-system-gui \
 	grub-pc-bin grub-common e2fsprogs fdisk qemu-guest-agent \
 	ovmf grub-efi-amd64-bin mtools \
 	memtest86+ isolinux syslinux-common debian-installer-12-netboot-amd64 \

@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk] [--disk] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk | --audio] [--disk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -132,6 +132,35 @@
 # 10000) empty files (GUEST-SHARE-CREATE=... files= ms=) and stat()ing
 # them all (ls -l: GUEST-SHARE-STAT=...); GUEST-SHARE-DONE at the end.
 #
+# --audio: the sound card's test (tests/e2e/test_audio_in_rig.sh): the
+# archive carries snd_hda_intel and snd_hda_codec_generic with what they
+# need (soundcore, snd, snd-timer, snd-pcm, snd-hwdep, snd-hda-core,
+# snd-hda-codec, snd-intel-dspcfg, ...: from modules.dep, the generic codec
+# driver loaded before the controller's so that the codec binds to it),
+# Debian's aplay, arecord and amixer (alsa-utils) with libasound and
+# /usr/share/alsa's alsa.conf, cards/, pcm/ and ctl/, vivguest (tests/rig/vivguest.c: its tone
+# analysis) and /audio/sine.wav: 2 s of a 1 kHz sine at half scale, 48 kHz
+# S16_LE stereo (made with sox).  /init loads the modules, waits for
+# /dev/snd/pcmC0D0p and prints GUEST-SND-CARD=<first line of
+# /proc/asound/cards>, GUEST-SND-CODEC=<codec#0's name>,
+# GUEST-SND-PCM=<each PCM of /proc/asound/pcm>, GUEST-SND-CONTROLS=<amixer's
+# simple controls>; unmutes every control at 100 % (0 dB on both QEMU's
+# codec and ours) and switches capture on (the
+# codec's amps come up muted, as real ones do: alsactl init's job on a
+# full system), then:
+#   GUEST-PLAY-START         just before aplay -D plughw:0,0 /audio/sine.wav
+#   GUEST-PLAY=ok|fail ms=   when it returned (guest /proc/uptime)
+#   GUEST-REC-START          just before arecord -D plughw:0,0 of
+#                            vivsnd.rec=SECONDS (default 3) of 48 kHz S16_LE
+#                            stereo, raw, to /tmp/rec.raw
+#   GUEST-REC=ok|fail ms=    when it returned
+#   GUEST-REC-TONE hz= rms= frames= start_s= end_s= sound_s= gaps=
+#                            vivguest tone's analysis of the recording
+#   GUEST-SND-DMESG: ...     the kernel's lines about snd/hda
+#   GUEST-AUDIO-DONE         and the guest powers off (the VMM exits).
+# What aplay and arecord print on stderr (their errors, xruns: "underrun!!!
+# (at least N ms long)") follows as GUEST-APLAY: and GUEST-ARECORD: lines.
+#
 # The ACPI power button: the newest kernel's button.ko and evdev.ko go into
 # the archive (Debian builds them as modules).  /init loads them and
 # prints GUEST-POWER-BUTTON=/dev/input/eventN; a press then prints
@@ -165,6 +194,7 @@ count=0
 net=0
 desk=0
 input=0
+audio=0
 case ${1:-} in
 --shell) shell=1; shift ;;
 --wait) wait=1; shift ;;
@@ -173,6 +203,7 @@ case ${1:-} in
 --net) wait=1; net=1; shift ;;
 --desk) wait=1; desk=1; shift ;;
 --input) wait=1; input=1; shift ;;
+--audio) audio=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 disk=0
@@ -187,7 +218,7 @@ if [ "${1:-}" = --rootfs ]; then
 	shift 2
 	[ "$disk" = 0 ] || die "--rootfs and --disk: the root disk is the first virtio disk"
 fi
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk] [--disk | --rootfs ROOT.img] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk | --audio] [--disk | --rootfs ROOT.img] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -255,7 +286,7 @@ if [ "$desk" = 1 ]; then
 	add_modules desk-order virtio_pci virtio_input psmouse virtio_console \
 		virtio-gpu 9pnet_virtio 9p virtio_net ata_piix sr_mod isofs \
 		xhci-pci usbhid hid-generic usb-storage sd_mod
-	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" ||
+	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" -lm ||
 		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
 	# qemu-ga's guest-shutdown runs /sbin/shutdown, which busybox lacks.
 	printf '#!/bin/sh\necho "GUEST-SHUTDOWN $*" >/dev/console\nexec poweroff -f\n' >"$stage/sbin/shutdown"
@@ -266,6 +297,27 @@ if [ "$desk" = 1 ]; then
 			cp -L "$f" "$stage$f"
 		done
 	fi
+fi
+if [ "$audio" = 1 ]; then
+	add_modules snd-order snd-hda-codec-generic snd-hda-intel
+	cc -static -O2 -o "$stage/bin/vivguest" "$(dirname "$0")/vivguest.c" -lm ||
+		die "cannot build tests/rig/vivguest.c statically (apt-get install libc6-dev)"
+	for p in aplay arecord amixer; do
+		f=$(command -v "$p") || die "no $p (apt-get install alsa-utils)"
+		for l in "$f" $(ldd "$f" | grep -o '/[^ ]*'); do
+			mkdir -p "$stage$(dirname "$l")"
+			cp -L "$l" "$stage$l"
+		done
+	done
+	[ -r /usr/share/alsa/alsa.conf ] || die "no /usr/share/alsa/alsa.conf (apt-get install libasound2-data)"
+	mkdir -p "$stage/usr/share/alsa" "$stage/audio"
+	# alsa.conf, and what amixer's sysdefault control reads (cards/,
+	# pcm/, ctl/); not alsa.conf.d, which may send "default" to PulseAudio.
+	cp -r /usr/share/alsa/alsa.conf /usr/share/alsa/cards /usr/share/alsa/pcm \
+		/usr/share/alsa/ctl "$stage/usr/share/alsa/"
+	command -v sox >/dev/null || die "no sox to make the test tone (apt-get install sox)"
+	sox -n -r 48000 -c 2 -b 16 -e signed-integer "$stage/audio/sine.wav" \
+		synth 2 sine 1000 vol 0.5 || die "sox could not make the test tone"
 fi
 if [ "$disk" = 1 ]; then
 	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
@@ -587,6 +639,49 @@ fi
 		echo "GUEST-DMESG-DONE" ;;
 	esac
 done </dev/console) &
+EOF
+fi
+
+if [ "$audio" = 1 ]; then
+	cat >>"$stage/init" <<'EOF'
+for m in $(cat /lib/modules/snd-order); do
+	insmod /lib/modules/$m.ko || echo "GUEST-INSMOD-FAILED=$m"
+done
+ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+vivsnd() {
+	for w in $(cat /proc/cmdline); do
+		case $w in "vivsnd.$1="*) echo "${w#vivsnd.$1=}"; return ;; esac
+	done
+}
+n=0
+while [ ! -e /dev/snd/pcmC0D0p ] && [ $n -lt 50 ]; do
+	sleep 0.2; n=$((n + 1))
+done
+echo "GUEST-SND-CARD=$(sed -n 1p /proc/asound/cards 2>/dev/null | sed 's/^ *//')"
+echo "GUEST-SND-CODEC=$(sed -n 's/^Codec: //p' /proc/asound/card0/codec#0 2>/dev/null)"
+sed 's/^/GUEST-SND-PCM=/' /proc/asound/pcm 2>/dev/null
+amixer -c 0 scontrols 2>&1 >/dev/null | sed 's/^/GUEST-AMIXER-ERR: /'
+controls=$(amixer -c 0 scontrols 2>/dev/null | sed -n "s/^Simple mixer control '\(.*\)',\([0-9]*\)$/\1,\2/p")
+echo "GUEST-SND-CONTROLS=$(echo "$controls" | tr '\n' ';')"
+echo "$controls" | while read -r c; do
+	[ -n "$c" ] || continue
+	amixer -q -c 0 sset "$c" 100% unmute >/dev/null 2>&1
+	amixer -q -c 0 sset "$c" cap >/dev/null 2>&1
+done
+echo "GUEST-PLAY-START"
+t0=$(ms)
+aplay -D plughw:0,0 /audio/sine.wav 2>/tmp/aplay.err && r=ok || r=fail
+echo "GUEST-PLAY=$r ms=$(($(ms) - t0))"
+sed 's/^/GUEST-APLAY: /' /tmp/aplay.err
+secs=$(vivsnd rec)
+echo "GUEST-REC-START"
+t0=$(ms)
+arecord -D plughw:0,0 -f S16_LE -r 48000 -c 2 -t raw -d "${secs:-3}" /tmp/rec.raw 2>/tmp/arecord.err && r=ok || r=fail
+echo "GUEST-REC=$r ms=$(($(ms) - t0))"
+sed 's/^/GUEST-ARECORD: /' /tmp/arecord.err
+vivguest tone /tmp/rec.raw 48000 2 GUEST-REC-TONE
+dmesg | grep -iE 'snd|hda|sound' | sed 's/^/GUEST-SND-DMESG: /'
+echo "GUEST-AUDIO-DONE"
 EOF
 fi
 

@@ -28,6 +28,25 @@
  *       grabs with UTF-8 text and answers the host's request with TEXT:
  *       GUEST-CLIP-SENT.  Either ends with GUEST-CLIP=ok|timeout|fail.
  *       (What spice-vdagent does in an X session, without X.)
+ *   vivguest tone FILE RATE CHANNELS [PREFIX]
+ *       a raw S16_LE recording (arecord -t raw, pacat --record): in 2 ms
+ *       blocks of channel 0, the first and last block louder than RMS
+ *       1000 (of 32767) are the sound's start and end; over that span,
+ *       the frequency from the median distance between upward zero
+ *       crossings (interpolated; a dropped fragment does not move it),
+ *       the RMS, the quiet blocks inside it (gaps) and the longest
+ *       stretch without one:
+ *       PREFIX hz= rms= frames= start_s= end_s= span_s= sound_s= gap_ms=
+ *              gaps= gapat= longest_s= longest_at_s=
+ *       (PREFIX defaults to TONE; hz=0 when there is no sound; sound_s:
+ *       the span less its gaps; gaps: how many; gapat: where the first
+ *       16 start, and longest_at_s where the longest stretch starts, in s
+ *       from the sound's start).
+ *   vivguest jitter SECONDS [PREFIX]
+ *       10 ms sleeps for SECONDS: how late the wakeups come (a gauge of
+ *       whether anything here gets the CPU in real time):
+ *       PREFIX n= max_ms= p99_ms= over20= over40= (PREFIX: JITTER)
+ *       Both are also used in L1 by tests/e2e/test_audio_in_rig.sh.
  *
  * The DRM structures are the kernel's UAPI (include/uapi/drm/drm_mode.h),
  * spelled out here because Debian ships those headers only with libdrm-dev.
@@ -36,6 +55,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <linux/input.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -537,6 +557,166 @@ static int clip(const char *text, int timeout_ms)
 	return done ? 0 : 1;
 }
 
+/* ---- tone ------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int tone(const char *file, unsigned rate, unsigned ch, const char *prefix)
+{
+	FILE *f = fopen(file, "rb");
+	int16_t *s = NULL;
+	size_t n = 0, cap = 0, blk, first = SIZE_MAX, last = 0, quiet = 0, runs = 0;
+	size_t run = 0, run_at = 0, best = 0, best_at = 0, np = 0;
+	double *per = NULL, prev = -1, sum2 = 0, hz = 0;
+	char gapat[320] = "";
+	bool was_quiet = false;
+
+	if (!f || rate < 500 || ch < 1 || ch > 8) {
+		printf("%s hz=0 error=%s\n", prefix, f ? "bad-args" : "no-file");
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	blk = rate / 500;		/* 2 ms */
+	for (;;) {
+		int16_t fr[8];
+
+		if (fread(fr, 2, ch, f) != ch)
+			break;
+		if (n == cap) {
+			int16_t *t = realloc(s, (cap ? cap * 2 : 65536) * sizeof(*s));
+
+			if (!t) {
+				free(s);
+				fclose(f);
+				return 1;
+			}
+			s = t;
+			cap = cap ? cap * 2 : 65536;
+		}
+		s[n++] = fr[0];		/* little-endian host (x86) */
+	}
+	fclose(f);
+	/* Blocks louder than RMS 1000 are sound: the first and last one are
+	 * its span; the quiet ones inside it are gaps. */
+	for (size_t b = 0; b + blk <= n; b += blk) {
+		double e = 0;
+
+		for (size_t i = b; i < b + blk; i++)
+			e += (double)s[i] * s[i];
+		if (e / blk > 1000.0 * 1000.0) {
+			if (first == SIZE_MAX)
+				first = b;
+			last = b + blk;
+		}
+	}
+	if (first == SIZE_MAX) {
+		printf("%s hz=0 rms=0 frames=%zu start_s=0 end_s=0 span_s=0 sound_s=0 gap_ms=0 gaps=0 gapat=- longest_s=0 longest_at_s=0\n",
+		       prefix, n);
+		free(s);
+		return 0;
+	}
+	for (size_t b = first; b + blk <= last; b += blk) {
+		double e = 0;
+
+		for (size_t i = b; i < b + blk; i++)
+			e += (double)s[i] * s[i];
+		if (e / blk <= 1000.0 * 1000.0) {
+			if (!was_quiet) {	/* a gap starts */
+				size_t l = strlen(gapat);
+
+				if (runs++ < 16 && l + 16 < sizeof(gapat))
+					snprintf(gapat + l, sizeof(gapat) - l, "%s%.2f",
+						 l ? "," : "", (double)(b - first) / rate);
+				run = 0;
+			}
+			was_quiet = true;
+			quiet++;
+		} else {
+			if (was_quiet || b == first) {
+				run = 0;
+				run_at = b;
+			}
+			was_quiet = false;
+			run += blk;
+			if (run > best) {
+				best = run;
+				best_at = run_at;
+			}
+		}
+	}
+	per = calloc(last - first + 1, sizeof(*per));
+	for (size_t i = first + 1; i < last && per; i++) {
+		double a = s[i - 1], b = s[i];
+
+		sum2 += b * b;
+		if (a < 0 && b >= 0) {
+			double x = (double)(i - 1) + (-a) / (b - a);
+
+			if (prev >= 0)
+				per[np++] = x - prev;
+			prev = x;
+		}
+	}
+	if (np >= 3) {
+		qsort(per, np, sizeof(*per), cmp_double);
+		hz = rate / per[np / 2];
+	}
+	printf("%s hz=%.1f rms=%.0f frames=%zu start_s=%.3f end_s=%.3f span_s=%.3f sound_s=%.3f"
+	       " gap_ms=%.0f gaps=%zu gapat=%s longest_s=%.3f longest_at_s=%.3f\n",
+	       prefix, hz, sqrt(sum2 / (double)(last - first)), n, (double)first / rate,
+	       (double)last / rate, (double)(last - first) / rate,
+	       (double)(last - first - quiet * blk) / rate, (double)quiet * blk * 1000 / rate,
+	       runs, gapat[0] ? gapat : "-", (double)best / rate,
+	       (double)(best_at - first) / rate);
+	free(per);
+	free(s);
+	return 0;
+}
+
+/* ---- jitter ----------------------------------------------------------------- */
+
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000.0 + t.tv_nsec / 1e6;
+}
+
+/* 10 ms sleeps for @secs seconds: how late each wakeup came. */
+static int jitter(double secs, const char *prefix)
+{
+	double start = mono_ms(), worst = 0, *late;
+	size_t n = 0, max = (size_t)(secs * 100) + 1, over20 = 0, over40 = 0;
+
+	late = calloc(max, sizeof(*late));
+	if (!late)
+		return 1;
+	while (n < max && mono_ms() - start < secs * 1000) {
+		struct timespec ts = { 0, 10000000 };
+		double t0 = mono_ms(), d;
+
+		nanosleep(&ts, NULL);
+		d = mono_ms() - t0 - 10;
+		late[n++] = d;
+		if (d > worst)
+			worst = d;
+		over20 += d > 20;
+		over40 += d > 40;
+	}
+	qsort(late, n, sizeof(*late), cmp_double);
+	printf("%s n=%zu max_ms=%.1f p99_ms=%.1f over20=%zu over40=%zu\n", prefix, n, worst,
+	       n ? late[n * 99 / 100] : 0, over20, over40);
+	free(late);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -554,7 +734,13 @@ int main(int argc, char **argv)
 		return clip(NULL, atoi(argv[2]));
 	if (argc == 4 && !strcmp(argv[1], "clip-set"))
 		return clip(argv[2], atoi(argv[3]));
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "jitter"))
+		return jitter(atof(argv[2]), argc == 4 ? argv[3] : "JITTER");
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "tone"))
+		return tone(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]),
+			    argc == 6 ? argv[5] : "TONE");
 	fprintf(stderr, "usage: vivguest inputs | evread NAME REPORTS TIMEOUT_MS | modeset W H\n"
-		"       | clip-get TIMEOUT_MS | clip-set TEXT TIMEOUT_MS\n");
+		"       | clip-get TIMEOUT_MS | clip-set TEXT TIMEOUT_MS\n"
+		"       | tone FILE.raw RATE CHANNELS [PREFIX] | jitter SECONDS [PREFIX]\n");
 	return 2;
 }

@@ -507,21 +507,44 @@ static void test_playback(void)
 	CHECK(memcmp(cap.out + cbl, want, cap.nout - cbl) == 0);
 	CHECK_EQ(pirq_rises, 2);	/* entries 1 and 3 */
 
-	/* The backend's clock: with no room, nothing moves; the device then
-	 * fills exactly what the backend asks for, no more. */
+	/* The backend's clock: with no room, nothing moves (for less than
+	 * HDA_STALL_NS); the device then fills exactly what the backend
+	 * asks for, no more. */
 	wr(OUT + HDA_SD_STS, HDA_SD_STS_BCIS, 1);
 	cap.space = 0;
-	advance(500000000);
+	advance(HDA_STALL_NS - 5000000);
 	CHECK_EQ(cap.nout, 25 * 192);
 	cap.space = 2000;
 	advance(5000000);
 	CHECK_EQ(cap.nout, 25 * 192 + 2000);
 	advance(20000000);
 	CHECK_EQ(cap.nout, 25 * 192 + 2000);
-	/* Back to the machine's clock (no server): no burst of the 0.5 s. */
+	/* A backend that asks for nothing for HDA_STALL_NS (a stalled
+	 * server): the machine's clock moves the DMA again (the guest's
+	 * driver would give up on a position that stands still), the
+	 * backend dropping what it cannot take; no burst of the stall. */
+	{
+		uint32_t lpib = rd(OUT + HDA_SD_LPIB, 4);
+		size_t at = cap.nout;
+
+		advance(HDA_STALL_NS - 20000000 - 5000000);
+		CHECK_EQ(cap.nout, at);
+		CHECK_EQ(rd(OUT + HDA_SD_LPIB, 4), lpib);
+		advance(5000000);
+		CHECK(cap.nout > at && cap.nout <= at + 960);
+		at = cap.nout;
+		advance(100000000);
+		CHECK_EQ(cap.nout - at, 100 * 192);
+		CHECK(rd(OUT + HDA_SD_LPIB, 4) != lpib);
+	}
+	/* Back to the machine's clock (no server): no burst either. */
 	cap.space = SIZE_MAX;
-	advance(5000000);
-	CHECK_EQ(cap.nout, 25 * 192 + 2000 + 960);
+	{
+		size_t at = cap.nout;
+
+		advance(5000000);
+		CHECK_EQ(cap.nout, at + 960);
+	}
 
 	/* Muted by the host: the DMA goes on, the backend gets silence. */
 	{

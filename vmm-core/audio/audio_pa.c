@@ -14,6 +14,10 @@
  * device writes only what pa_stream_writable_size() allows, so the server's
  * clock paces the guest and at most ~40 ms + one device tick is queued.
  * Recording keeps at most 100 ms queued: older fragments are dropped.
+ * While a playback stream is being created (a server round trip: tens of
+ * ms on a loaded host) the space is 0, so that the start of what the
+ * guest plays waits instead of being thrown away (the device bounds the
+ * wait: HDA_STALL_NS).
  *
  * The mainloop runs on its own thread (SIGSYS unblocked there, for the
  * sandbox: see unblock_sigsys()); the device calls in with the
@@ -242,7 +246,10 @@ static void pa_stop(struct audio_backend *be, enum audio_dir d)
 	pa_threaded_mainloop_unlock(p->ml);
 }
 
-/* Not ready (connecting, no server): everything, so the DMA advances. */
+/* The stream being created: nothing yet (the DMA waits rather than the
+ * guest's first sound being dropped; the device bounds that wait).
+ * Otherwise not ready (no server, a stream that failed): everything, so
+ * the DMA advances. */
 static size_t pa_space(struct audio_backend *be)
 {
 	struct pa_be *p = (struct pa_be *)be;
@@ -253,6 +260,9 @@ static size_t pa_space(struct audio_backend *be)
 		n = pa_stream_writable_size(p->st[AUDIO_OUT]);
 		if (n == (size_t)-1)
 			n = 0;
+	} else if (p->st[AUDIO_OUT] &&
+		   pa_stream_get_state(p->st[AUDIO_OUT]) == PA_STREAM_CREATING) {
+		n = 0;
 	}
 	pa_threaded_mainloop_unlock(p->ml);
 	return n;

@@ -31,6 +31,7 @@ struct hda_stream {
 	unsigned frame;			/* bytes per frame */
 	uint64_t start_ns;		/* pacing: frames due since then */
 	uint64_t frames;		/* ...of which moved */
+	uint64_t fed_ns;		/* the backend last asked for bytes */
 };
 
 struct hda {
@@ -367,6 +368,7 @@ static void stream_start(struct hda *h, unsigned n)
 	s->frame = audio_frame_bytes(&s->fmt);
 	s->active = true;
 	s->start_ns = now_ns(h);
+	s->fed_ns = s->start_ns;
 	s->frames = 0;
 	if (hda_codec_stream_bound(&h->codec, n == HDA_SD_IN, tag, &silent)) {
 		audio_start(h->be, stream_dir(n), &s->fmt);
@@ -548,16 +550,25 @@ static void stream_tick(struct hda *h, unsigned n, uint64_t now)
 
 		if (space != SIZE_MAX) {
 			/* A backend with a clock: what it asks for (it keeps
-			 * its own target latency), at most HDA_MAX_LAG_NS. */
+			 * its own target latency), at most HDA_MAX_LAG_NS.
+			 * One that has asked for nothing for HDA_STALL_NS (a
+			 * stream still being created, a stalled server) gets
+			 * the machine's clock's bytes, which it drops: the
+			 * guest's DMA must not stop, or its driver gives up. */
 			uint64_t cap = max_lag * s->frame;
 
 			bytes = (space < cap ? space : cap) / s->frame * s->frame;
+			if (bytes)
+				s->fed_ns = now;
+			else if (now - s->fed_ns >= HDA_STALL_NS)
+				bytes = due * s->frame;
 			s->frames = (uint64_t)t;	/* the machine's clock: caught up */
 			if (bytes)
 				stream_dma(h, n, bytes, bytes);
 			return;
 		}
 	}
+	s->fed_ns = now;	/* paced by the machine's clock: no stall */
 	if (!bytes)
 		return;
 	/* Recording: the backend's clock again, within HDA_REC_SLACK_NS of

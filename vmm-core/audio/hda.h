@@ -20,7 +20,11 @@
  * Streams (§4.5): a running stream moves bytes between its buffer
  * descriptor list and the audio backend (audio.h) from the machine's
  * timer thread every HDA_TICK_NS: for playback into a backend with a
- * clock, what it asks for (audio_space()); otherwise as many frames as the
+ * clock, what it asks for (audio_space()), or, once it has asked for
+ * nothing for HDA_STALL_NS (80 ms: a stream being created, a stalled
+ * server), the machine's clock's frames, which it drops (Linux's ALSA gives
+ * up on a stream whose position stands still for max(1.1 x its buffer,
+ * 100 ms): the guest's DMA must not stop); otherwise as many frames as the
  * sample rate in FMT says have passed since RUN; a debt of more than HDA_MAX_LAG_NS is dropped.  So the DMA
  * position follows the backend's clock when it has one, the machine's
  * otherwise, and the guest's data is never more than the backend's buffer
@@ -67,6 +71,7 @@ struct hda;
 #define HDA_TICK_NS		5000000ull	/* stream DMA period */
 #define HDA_MAX_LAG_NS		100000000ull	/* debt dropped beyond */
 #define HDA_REC_SLACK_NS	50000000ull	/* record: wait for data this long */
+#define HDA_STALL_NS		80000000ull	/* playback: a backend silent this long */
 #define HDA_BDL_WALK_MAX	64		/* BDL entries per stream per tick */
 #define HDA_STREAMS		2		/* SD0 input, SD1 output */
 #define HDA_SD_IN		0
