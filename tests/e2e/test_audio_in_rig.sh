@@ -239,7 +239,7 @@ fi
 status=${PIPESTATUS[0]}
 echo "# rig exit status $status"
 
-out=$(tr -d '\r\000' <"$work/out" | grep -av 'B64-')
+out=$(rig_output "$work/out" | tr -d '\000' | grep -av 'B64-')
 # val KEY [SECTION]: the last value of KEY= (in lines of SECTION| when given).
 val() {
 	if [ -n "${2:-}" ]; then
@@ -250,7 +250,7 @@ val() {
 }
 # sox's rough frequency of the second sent back for NAME.
 sox_hz() {
-	tr -d '\r\000' <"$work/out" | sed -n "s/^B64-$1://p" | base64 -d >"$work/$1.raw" 2>/dev/null
+	rig_output "$work/out" | tr -d '\000' | sed -n "s/^B64-$1://p" | base64 -d >"$work/$1.raw" 2>/dev/null
 	[ -s "$work/$1.raw" ] || { echo 0; return; }
 	sox -t raw -r 48000 -c 1 -b 16 -e signed-integer "$work/$1.raw" -n stat 2>&1 |
 		sed -n 's/^Rough *frequency: *\([0-9]*\).*/\1/p'
