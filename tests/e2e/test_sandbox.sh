@@ -112,7 +112,11 @@ ready="TINY-GUEST: ready"
 
 echo "# a library VM, sandboxed by default"
 v create sb --kernel "$kernel" --memory 64M --disk-size 16M
-v edit sb "vnc=unix:$work/run/sb-vnc.sock"
+# The VNC socket outside the runtime folder, where Landlock forbids the
+# VM process to remove it.
+vsock=$work/vnc/sb-vnc.sock
+mkdir -p "$work/vnc"
+v edit sb "vnc=unix:$vsock"
 v start sb
 check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready"' "start: the guest runs ($err)"
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
@@ -144,6 +148,40 @@ check '[ "$rc" -eq 0 ] && gone "$pid"' "save ($err)"
 v start sb
 check '[ "$rc" -eq 0 ] && grep -q "resumed from its saved state" "$vms/sb/vm.log"' "start resumes the saved state ($err)"
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+
+echo "# the VNC socket outside the runtime folder"
+# sock_gone: up to 5 s for the watcher to remove it.
+sock_gone() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -e "$vsock" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+check '[ -S "$vsock" ]' "a running VM's VNC socket is there"
+kill -TERM "$pid"
+check 'gone "$pid" && sock_gone' "SIGTERM: the VNC socket is removed when the VM ends"
+v start sb
+pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+check '[ "$rc" -eq 0 ] && [ -S "$vsock" ]' "start again on the same path works ($err)"
+kill -9 "$pid"
+check 'gone "$pid" && sock_gone' "kill -9: the socket is removed all the same"
+# A stale socket (its server gone, nobody removed it) is replaced at start.
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$vsock"
+v start sb
+pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+check '[ "$rc" -eq 0 ] && [ -S "$vsock" ]' "a stale socket file is replaced at start ($err)"
+v stop sb --force
+check '[ "$rc" -eq 0 ] && gone "$pid" && sock_gone' "stop --force: the socket is removed ($err)"
+echo "not a socket" >"$vsock"
+v start sb
+check '[ "$rc" -ne 0 ] && grep -q "exists and is not a socket" <<<"$err" && grep -q "not a socket" "$vsock"' \
+	"a regular file at the path is refused and left alone ($err)"
+rm -f "$vsock"
+v start sb
+pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+check '[ "$rc" -eq 0 ]' "start ($err)"
 
 echo "# Landlock"
 ctl sb "
