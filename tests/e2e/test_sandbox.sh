@@ -18,8 +18,14 @@
 #  - a forbidden call from a device thread (the hook: execve on vcpu0)
 #    kills the VM process, and vm.log names execve and the thread;
 #    `vivarium run` likewise dies of SIGSYS with the line on stderr;
+#  - a unix: VNC socket outside the runtime folder is removed when the
+#    VM ends (SIGTERM, kill -9, stop --force: by the watcher process), a
+#    stale one is replaced at start, a regular file there is refused;
 #  - sandbox=off: no filters, and the hook does nothing; coredump=on is
 #    logged;
+#  - run-as=nobody (when root): the VM process is uid/gid nobody, still
+#    sandboxed, answers status and screenshots; save and snapshot take are
+#    refused with one line; without run-as vm.log says it runs as root;
 #  - `vivarium doctor` reports seccomp, Landlock and no_new_privs, and its
 #    JSON agrees with the kernel.
 #
@@ -254,6 +260,57 @@ v stop sb --force
 gone "$pid"
 v edit sb sandbox=maybe
 check '[ "$rc" -ne 0 ] && grep -q "use on or off" <<<"$err"' "edit sandbox=maybe is refused ($err)"
+
+echo "# run-as"
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	v start sb
+	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+	check 'grep -q "running as root (uid 0), without capabilities; vm.conf run-as=USER" "$vms/sb/vm.log"' \
+		"started as root without run-as: vm.log says so in one line"
+	v stop sb --force
+	gone "$pid"
+	v edit sb run-as=root
+	check '[ "$rc" -ne 0 ] && grep -q "is root" <<<"$err"' "edit run-as=root is refused ($err)"
+	v edit sb run-as=no-such-user-here
+	check '[ "$rc" -ne 0 ] && grep -q "no such user" <<<"$err"' "edit run-as=UNKNOWN is refused ($err)"
+	v edit sb run-as=nobody
+	v show sb
+	check 'grep -q "^run-as: *nobody" <<<"$out"' "show: run-as nobody"
+	v start sb
+	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+	nu=$(id -u nobody) ng=$(id -g nobody)
+	check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready" &&
+		grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$pid"/status &&
+		grep -Eq "^Gid:[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng$" /proc/"$pid"/status &&
+		grep -q "^CapEff:[[:space:]]*0*$" /proc/"$pid"/status' \
+		"run-as=nobody: the guest runs, the VM process is uid/gid $nu/$ng ($err; $(grep -E '^(Uid|Gid)' /proc/"$pid"/status 2>/dev/null | tr '\n\t' '  '))"
+	tinfo=$(threads_sandboxed "$pid")
+	check '[ $? -eq 0 ] && grep -q "running as nobody (uid $nu, gid $ng)" "$vms/sb/vm.log"' \
+		"run-as: every thread still sandboxed, vm.log says the user ($(tr '\n' ' ' <<<"$tinfo"))"
+	v status sb
+	check '[ "$rc" -eq 0 ] && grep -q running <<<"$out"' "run-as: status answers ($out)"
+	v screenshot sb "$work/shot-nobody.png"
+	check '[ "$rc" -eq 0 ] && [ -s "$work/shot-nobody.png" ]' "run-as: vivarium screenshot works ($err)"
+	v save sb
+	check '[ "$rc" -ne 0 ] && grep -q "runs as nobody (vm.conf run-as), which cannot write" <<<"$err" && kill -0 "$pid"' \
+		"run-as: save is refused with one line, the VM runs on ($err)"
+	v snapshot take sb s9
+	check '[ "$rc" -ne 0 ] && grep -q "runs as nobody" <<<"$err"' "run-as: snapshot take is refused likewise ($err)"
+	v stop sb --force
+	check '[ "$rc" -eq 0 ] && gone "$pid"' "run-as: stop --force ($err)"
+	v start sb
+	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+	check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready"' "run-as: a second start (the stale control socket replaced) ($err)"
+	v stop sb --force
+	gone "$pid"
+	v edit sb run-as=
+	v show sb
+	check '! grep -q "^run-as" <<<"$out"' "edit run-as= removes it"
+	v doctor
+	check 'grep -Eq "^  user +root: VM processes keep uid 0" <<<"$out"' "doctor says VM processes run as root here"
+else
+	echo "# (not root or no user nobody: run-as not tried)"
+fi
 
 echo "# doctor"
 v doctor
