@@ -245,6 +245,9 @@ static void print_sandbox(FILE *f, const struct sandbox_verdict *v)
 	fprintf(f, "  %-20s %s\n", "seccomp", v->seccomp);
 	fprintf(f, "  %-20s %s\n", "Landlock", v->landlock);
 	fprintf(f, "  %-20s %s\n", "no_new_privs", v->no_new_privs);
+	fprintf(f, "  %-20s %s\n", "user",
+		geteuid() == 0 ? "root: VM processes keep uid 0 (without capabilities) unless vm.conf run-as=USER"
+			       : "not root");
 }
 
 /* The host's USB devices and whether this user may open them (for

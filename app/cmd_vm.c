@@ -244,6 +244,7 @@ static void vm_view_json(JsonBuilder *b, const struct vm_view *v, bool full)
 		add_str(b, "display", c->display);
 		add_str(b, "vnc", c->vnc);
 		add_str(b, "notes", c->notes);
+		add_str(b, "run_as", c->run_as);
 		json_builder_set_member_name(b, "sandbox");
 		json_builder_add_boolean_value(b, c->sandbox);
 		json_builder_set_member_name(b, "coredump");
@@ -501,6 +502,8 @@ int cmd_show(int argc, char **argv)
 		show_clone(name);
 		printf("sandbox:  %s%s\n", c->sandbox ? "on" : "off",
 		       c->coredump ? " (core dumps on)" : "");
+		if (c->run_as)
+			printf("run-as:   %s\n", c->run_as);
 		printf("input:    %s\n", c->input_ps2 ? "ps2 (PS/2 keyboard and mouse only)"
 			: "virtio (virtio tablet and keyboard, and PS/2)");
 		printf("audio:    %s\n", c->audio == VM_AUDIO_PA ? "pa (Intel HDA at 00:1b.0, through PulseAudio)"
@@ -529,11 +532,11 @@ int cmd_edit(int argc, char **argv)
 		printf("usage: vivarium edit NAME KEY=VALUE...\n\n"
 		       "Keys: memory, cpus, firmware (auto|bios|uefi|none), boot (default|disk|cdrom),\n"
 		       "display (none|sdl|auto), vga (std|virtio|none), vnc (ADDR:PORT|unix:PATH),\n"
-		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off),\n"
+		       "vnc-password-file, notes, sandbox (on|off), coredump (on|off), run-as (USER),\n"
 		       "input (virtio|ps2), vmmouse (on|off), audio (pa|none|off), kernel,\n"
 		       "initrd, append, cdrom (an ISO path).\n"
-		       "An empty VALUE removes vnc, vnc-password-file, notes, kernel, initrd,\n"
-		       "append or cdrom.\n"
+		       "An empty VALUE removes vnc, vnc-password-file, notes, run-as, kernel,\n"
+		       "initrd, append or cdrom.\n"
 		       "A running VM sees the change when it next starts.\n");
 		return 0;
 	}

@@ -31,12 +31,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -685,13 +689,26 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 				 path);
 			goto fail;
 		}
-		/* A socket file someone still listens on is in use; one that
-		 * refuses connections is stale (its server died). */
+		/* A socket file someone still listens on is in use; only one
+		 * that refuses connections is stale (its server died). */
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			snprintf(err, errlen, "vnc: %s is in use by another server", path);
 			goto fail;
 		}
+		if (errno != ECONNREFUSED) {
+			snprintf(err, errlen, "vnc: %s exists and cannot be checked (%s); choose another path",
+				 path, strerror(errno));
+			goto fail;
+		}
 		unlink(path);
+		/* connect() on a socket that failed leaves it unusable for
+		 * bind() on some kernels: a fresh one. */
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "vnc: socket: %s", strerror(errno));
+			return -1;
+		}
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		snprintf(err, errlen, "vnc: cannot create socket %s: %s", path,
@@ -745,6 +762,96 @@ static int listen_tcp(const struct vnc_addr *a, char *err, size_t errlen)
 	}
 	freeaddrinfo(ai);
 	return fd;
+}
+
+/* ---- the socket file's removal -------------------------------------- */
+
+/*
+ * Landlock lets the sandboxed VM process remove files only in its runtime
+ * folder, so a unix: socket elsewhere cannot be unlinked at exit.  Granting
+ * LANDLOCK_ACCESS_FS_REMOVE_FILE on its folder would let a compromised VM
+ * process delete every file beneath it (say, the user's home); an O_PATH fd
+ * of the folder does not help (Landlock checks unlinkat() on the path).  So
+ * a small process forked before the sandbox, holding nothing but the read
+ * end of a pipe, waits for the VM process to end (EOF, however it ends:
+ * kill -9 too) and then unlinks the file, if it is still the socket we
+ * bound (same device and inode) and nobody listens on it (ECONNREFUSED).
+ * A socket left anyway (the watcher killed) is replaced at the next start
+ * under the same checks (listen_unix()).
+ */
+static bool unlink_if_stale(const char *path, dev_t dev, ino_t ino)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	bool again = false;
+	int fd;
+
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_dev != dev || st.st_ino != ino)
+		return false;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+	    errno == ECONNREFUSED)
+		unlink(path);
+	else
+		again = true;
+	close(fd);
+	return again;
+}
+
+/* Only async-signal-safe calls in the child: the parent has threads. */
+static void start_unlink_watcher(const char *path)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct stat st;
+	sigset_t all;
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (sandbox_active() || lstat(path, &st) < 0 ||
+	    pipe2(p, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		vlog(LOG_WARN, "vnc: cannot fork the watcher that removes %s at exit: %s",
+		     path, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid > 0) {
+		/* The write end stays open (close-on-exec) until we end. */
+		close(p[0]);
+		return;
+	}
+	/* Nothing of the VM's: no KVM or disk fds, not the listening
+	 * socket (which would keep the file answering), no stdio. */
+	if (p[0] != 0 && dup2(p[0], 0) < 0)
+		_exit(1);
+	syscall(SYS_close_range, 1, ~0U, 0);
+	prctl(PR_SET_NAME, "vnc-unlink", 0, 0, 0);
+	sigaction(SIGTERM, &dfl, NULL);
+	sigaction(SIGINT, &dfl, NULL);
+	sigaction(SIGHUP, &dfl, NULL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Not a member of the VM's process group: a signal to the group
+	 * (a terminal's ^C) ends the VM, and this one then cleans up. */
+	setpgid(0, 0);
+	while (read(0, &c, 1) < 0 && errno == EINTR)
+		;
+	/* A killed process's pipe can close before its listening socket
+	 * does: try for up to 5 s. */
+	for (int i = 0; i < 50 && unlink_if_stale(path, st.st_dev, st.st_ino); i++) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	_exit(0);
 }
 
 /* ---- lifetime ------------------------------------------------------- */
@@ -813,6 +920,8 @@ struct vnc_display *vnc_display_new(struct console *con, const char *spec,
 			snprintf(err, errlen, "vnc: out of memory");
 			unlink(addr.path);
 		}
+		if (d->unix_path)
+			start_unlink_watcher(d->unix_path);
 	} else {
 		d->listen_fd = listen_tcp(&addr, err, errlen);
 	}

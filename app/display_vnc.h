@@ -39,7 +39,10 @@ struct vnc_display_opts {
  * vnc_display_new - listen on @spec: "ADDR:PORT" (ADDR may be empty or
  * "localhost": 127.0.0.1; PORT is a TCP port number, 5900 + display is
  * not implied), or "unix:PATH" (a Unix socket, created mode 0600,
- * replacing a stale socket file).  @o may be NULL (defaults).  A TCP
+ * replacing a stale socket file: one whose connect() is refused; anything
+ * else there fails).  Before a sandbox, a unix: socket gets a watcher
+ * process that removes it once this process has ended (the sandbox may
+ * forbid the unlink here).  @o may be NULL (defaults).  A TCP
  * listener without a password logs a warning: whoever can reach it sees
  * the screen and types into the VM.  Serves from threads of its own (one
  * accepting, two per client); frames arrive through the console's listener

@@ -1241,6 +1241,24 @@ static void req_screenshot(struct vmproc *vp, struct client *c, JsonNode *id,
 
 /* "save": the machine's state to the VM's folder, then stop; the next
  * start resumes it (VirtualBox's "save the machine state"). */
+/* Under run-as the VM's folder (root's library) is usually out of the
+ * user's reach: a clear line rather than the file calls' EACCES. */
+static bool folder_writable(struct vmproc *vp, const char *what, char *err,
+			    size_t errlen)
+{
+	g_autofree char *dir = NULL;
+
+	if (!vp->cfg.run_as)
+		return true;
+	dir = vmlib_vm_dir(vp->name);
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0)
+		return true;
+	snprintf(err, errlen,
+		 "cannot %s: the VM process runs as %s (vm.conf run-as), which cannot write the VM's folder %s; stop the VM and unset run-as, or give %s the folder",
+		 what, vp->cfg.run_as, dir, vp->cfg.run_as);
+	return false;
+}
+
 static void req_save(struct vmproc *vp, struct client *c, JsonNode *id)
 {
 	bool was_paused;
@@ -1252,6 +1270,10 @@ static void req_save(struct vmproc *vp, struct client *c, JsonNode *id)
 
 	if (vp->state == ST_STOPPING) {
 		reply(c, id, false, NULL, "the VM is stopping");
+		return;
+	}
+	if (!folder_writable(vp, "save the state", err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
 		return;
 	}
 	vm_log("saving the machine state");
@@ -1441,6 +1463,10 @@ static void req_snapshot(struct vmproc *vp, struct client *c, JsonNode *id,
 	}
 	if (vp->state == ST_STOPPING) {
 		reply(c, id, false, NULL, "the VM is stopping");
+		return;
+	}
+	if (!folder_writable(vp, take ? "take a snapshot" : "revert to a snapshot", err, sizeof(err))) {
+		reply(c, id, false, NULL, err);
 		return;
 	}
 	/* A take: the guest agent flushes and freezes the file systems
@@ -2411,13 +2437,18 @@ int cmd_vm_process(int argc, char **argv)
 		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
 		r = -errno;
 	}
+	/* Everything is open: the user it runs as from now on (inside
+	 * vm_sandbox_enter() once Landlock holds the VM's paths, which the
+	 * user may not reach: set*id is forbidden afterwards). */
+	if (r == 0 && vp.cfg.run_as && !vp.cfg.sandbox)
+		r = vm_run_as(vp.cfg.run_as, err, sizeof(err));
 	/* Everything is open: the machine builds (and rebuilds) inside the
 	 * sandbox. */
 	if (r == 0 && vp.cfg.sandbox) {
 		struct vm_sandbox_opts so = {
 			.mc = &mc, .vm_name = vp.name, .sock_path = vp.sock_path,
 			.window = vm_display_is_sdl(vp.display),
-			.coredump = vp.cfg.coredump,
+			.coredump = vp.cfg.coredump, .run_as = vp.cfg.run_as,
 		};
 		char summary[256];
 
@@ -2430,6 +2461,12 @@ int cmd_vm_process(int argc, char **argv)
 		if (!vp.cfg.coredump)
 			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	}
+	if (r == 0 && vp.cfg.run_as)
+		vm_log("running as %s (uid %u, gid %u)", vp.cfg.run_as,
+		       (unsigned)geteuid(), (unsigned)getegid());
+	else if (r == 0 && geteuid() == 0)
+		vm_log("running as root (uid 0)%s; vm.conf run-as=USER drops to that user after set-up",
+		       vp.cfg.sandbox ? ", without capabilities" : "");
 	if (r == 0 && (r = -pthread_create(&vp.thread, NULL, machine_thread, &vp)))
 		snprintf(err, sizeof(err), "cannot start the machine thread: %s", strerror(-r));
 	if (r < 0) {

@@ -2,8 +2,12 @@
 /* app/vm_sandbox.c - the sandbox of a VM's process (vm_sandbox.h). */
 #include "vm_sandbox.h"
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -39,6 +43,11 @@ static void add_chain(struct paths *p, const char *path, bool writable)
 	add(p, path, writable ? SANDBOX_READ_WRITE : SANDBOX_READ, true);
 	for (guint i = 1; i < chain->len; i++)
 		add(p, chain->pdata[i], SANDBOX_READ, false);
+}
+
+static int run_as_cb(void *user, char *err, size_t errlen)
+{
+	return vm_run_as(user, err, errlen);
 }
 
 int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
@@ -93,6 +102,10 @@ int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
 	/* GLib's messages go to stderr, never to journald: its writer
 	 * would open a new AF_UNIX socket, which the filters refuse. */
 	g_log_set_writer_func(g_log_writer_standard_streams, NULL, NULL);
+	if (o->run_as) {
+		cfg.before_restrict = run_as_cb;
+		cfg.opaque = (void *)o->run_as;
+	}
 	cfg.paths = (const struct sandbox_path *)(void *)p.list->data;
 	cfg.npaths = p.list->len;
 	r = sandbox_enter(&cfg, &rep, err, errlen);
@@ -112,6 +125,45 @@ int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
 			 rep.threads, rep.landlock_abi ? ll : "no Landlock",
 			 rep.caps_dropped ? "capabilities dropped" : "no capabilities",
 			 rep.coredump ? "core dumps possible (coredump=on)" : "no core dumps");
+	}
+	return 0;
+}
+
+int vm_run_as(const char *user, char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int r;
+
+	r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	if (!res) {
+		snprintf(err, errlen, "run-as=%s: %s", user,
+			 r ? strerror(r) : "no such user");
+		return r ? -r : -ENOENT;
+	}
+	if (pw.pw_uid == 0) {
+		snprintf(err, errlen, "run-as=%s is root: nothing to drop (name an unprivileged user)",
+			 user);
+		return -EINVAL;
+	}
+	if (geteuid() == pw.pw_uid && getuid() == pw.pw_uid)
+		return 0;
+	if (geteuid() != 0) {
+		snprintf(err, errlen, "run-as=%s: only a VM started as root can change its user (this runs as uid %u)",
+			 user, (unsigned)geteuid());
+		return -EPERM;
+	}
+	/* Groups first: setgid and initgroups need the root uid. */
+	if (initgroups(pw.pw_name, pw.pw_gid) < 0 || setgid(pw.pw_gid) < 0 ||
+	    setuid(pw.pw_uid) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "run-as=%s: cannot change to uid %u gid %u: %s",
+			 user, (unsigned)pw.pw_uid, (unsigned)pw.pw_gid, strerror(-r));
+		return r;
+	}
+	if (setuid(0) == 0 || geteuid() == 0) {
+		snprintf(err, errlen, "run-as=%s: uid 0 could be regained; refusing to run", user);
+		return -EPERM;
 	}
 	return 0;
 }

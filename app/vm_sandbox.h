@@ -20,6 +20,10 @@ struct vm_sandbox_opts {
 	const char *sock_path;	/* its control socket: removed at the end */
 	bool window;		/* an SDL window on this process */
 	bool coredump;		/* keep core dumps possible */
+	const char *run_as;	/* vm.conf run-as: vm_run_as() once the
+				 * Landlock rules hold their paths (opened as
+				 * the starting user), before the filters;
+				 * NULL: no change */
 };
 
 /*
@@ -38,5 +42,17 @@ struct vm_sandbox_opts {
  */
 int vm_sandbox_enter(const struct vm_sandbox_opts *o, char *summary,
 		     size_t summlen, char *err, size_t errlen);
+
+/*
+ * vm_run_as - vm.conf's run-as=USER: become @user (its uid, its primary
+ * gid and its supplementary groups from the group database: initgroups,
+ * setgid, setuid, for every thread as glibc applies set*id process-wide),
+ * like QEMU's -run-with user=.  Called once everything is open (/dev/kvm,
+ * images, sockets, the window) and before vm_sandbox_enter().  A process
+ * already running as @user does nothing.  Returns 0, or -errno with one
+ * line in @err: no such user, @user is root (nothing to drop), not started
+ * as root (-EPERM), a set*id call failed, or uid 0 could be regained.
+ */
+int vm_run_as(const char *user, char *err, size_t errlen);
 
 #endif

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -373,6 +374,7 @@ void vm_config_clear(struct vm_config *cfg)
 	g_free(cfg->vga);
 	g_free(cfg->vnc);
 	g_free(cfg->vnc_password_file);
+	g_free(cfg->run_as);
 	g_free(cfg->notes);
 	g_free(cfg->kernel);
 	g_free(cfg->initrd);
@@ -528,6 +530,9 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 		cfg->vnc_password_file = abs_in(dir, pwf);
 	}
 	cfg->notes = get_str(kf, G_VM, "notes");
+	cfg->run_as = get_str(kf, G_VM, "run-as");
+	if (cfg->run_as && !*cfg->run_as)
+		g_clear_pointer(&cfg->run_as, g_free);
 	cfg->created = get_str(kf, G_VM, "created");
 	if (get_on_off(kf, "sandbox", true, &cfg->sandbox, err, errlen) < 0 ||
 	    get_on_off(kf, "coredump", false, &cfg->coredump, err, errlen) < 0 ||
@@ -762,6 +767,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	/* Written only when not the default. */
 	set_opt(kf, G_VM, "sandbox", cfg->sandbox ? NULL : "off");
 	set_opt(kf, G_VM, "coredump", cfg->coredump ? "on" : NULL);
+	set_opt(kf, G_VM, "run-as", cfg->run_as);
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
 	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
 	set_opt(kf, G_VM, "usb", cfg->usb ? "on" : NULL);
@@ -914,6 +920,18 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		}
 		/* Only a value other than the default is written. */
 		set_opt(kf, G_VM, key, !strcmp(v, "on") == dflt_on ? NULL : v);
+	} else if (!strcmp(key, "run-as")) {
+		struct passwd *pw = *v ? getpwnam(v) : NULL;
+
+		if (*v && !pw) {
+			snprintf(err, errlen, "run-as '%s': no such user", v);
+			return -EINVAL;
+		}
+		if (pw && pw->pw_uid == 0) {
+			snprintf(err, errlen, "run-as '%s' is root: name an unprivileged user (or run-as= for none)", v);
+			return -EINVAL;
+		}
+		set_opt(kf, G_VM, "run-as", *v ? v : NULL);
 	} else if (!strcmp(key, "input")) {
 		if (strcmp(v, "virtio") && strcmp(v, "ps2")) {
 			snprintf(err, errlen, "input '%s': use virtio or ps2", v);

@@ -67,6 +67,8 @@ struct vm_config {
 	char *vnc_password_file;	/* may be NULL */
 	char *notes;			/* may be NULL */
 	bool sandbox;			/* sandbox=on (default) | off */
+	char *run_as;			/* run-as=USER: the VM process's user
+					 * after set-up; NULL: stays as started */
 	bool coredump;			/* coredump=on | off (default) */
 	bool vmmouse;			/* vmmouse=on (default) | off */
 	bool agents;			/* agents=on (default) | off */

@@ -78,8 +78,17 @@ void log_rotate_check(void)
 	    (uint64_t)err.st_size <= rot_max)
 		goto out;
 	snprintf(old, sizeof(old), "%s.1", rot_path);
-	if (rename(rot_path, old) < 0)
+	if (rename(rot_path, old) < 0) {
+		/* The folder is out of reach (a VM process that changed its
+		 * user): bounded all the same, by starting over in place. */
+		if (errno == EACCES || errno == EPERM) {
+			fflush(stderr);
+			if (ftruncate(STDERR_FILENO, 0) == 0)
+				fprintf(stderr, "log: %s could not be rotated (%s); its older lines were dropped\n",
+					rot_path, strerror(EACCES));
+		}
 		goto out;
+	}
 	fd = open(rot_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		goto out;

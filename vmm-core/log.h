@@ -23,7 +23,9 @@ void vlog(enum log_level level, const char *fmt, ...)
  * log_set_rotation - stderr (and stdout, if it is the same file) is the
  * file at @path: when a message leaves it larger than @max_bytes, it is
  * renamed to "@path.1" (replacing an older one) and a new @path (0600) is
- * started, so the log never takes more than about 2 x @max_bytes.  Checked
+ * started, so the log never takes more than about 2 x @max_bytes (where
+ * the folder cannot be written, say under vm.conf run-as, the file is
+ * truncated instead, with a line saying so: stderr must be O_APPEND).  Checked
  * after each vlog() and by log_rotate_check().  @path is copied; NULL
  * turns rotation off.  Returns 0, or -EINVAL if stderr is not @path.
  */

@@ -8,7 +8,8 @@
 # Checks:
 #  - a library VM (NAT card, VNC on a Unix socket) runs sandboxed by
 #    default: vm.log says so; every thread has no_new_privs, no
-#    capabilities and seccomp filters, the vCPU thread two; it answers,
+#    capabilities and seccomp filters, the machine thread two, the vCPU
+#    thread (started by it) three; it answers,
 #    takes, reverts and deletes snapshots, saves and resumes, takes
 #    screenshots (`vivarium screenshot` anywhere);
 #  - Landlock: a control-socket screenshot to a path outside the VM's
@@ -18,8 +19,14 @@
 #  - a forbidden call from a device thread (the hook: execve on vcpu0)
 #    kills the VM process, and vm.log names execve and the thread;
 #    `vivarium run` likewise dies of SIGSYS with the line on stderr;
+#  - a unix: VNC socket outside the runtime folder is removed when the
+#    VM ends (SIGTERM, kill -9, stop --force: by the watcher process), a
+#    stale one is replaced at start, a regular file there is refused;
 #  - sandbox=off: no filters, and the hook does nothing; coredump=on is
 #    logged;
+#  - run-as=nobody (when root): the VM process is uid/gid nobody, still
+#    sandboxed, answers status and screenshots; save and snapshot take are
+#    refused with one line; without run-as vm.log says it runs as root;
 #  - `vivarium doctor` reports seccomp, Landlock and no_new_privs, and its
 #    JSON agrees with the kernel.
 #
@@ -93,7 +100,8 @@ PY
 }
 
 # threads_sandboxed PID: every thread has no_new_privs, CapEff 0 and at
-# least one seccomp filter; prints "vcpu0 N" (its filter count).
+# least one seccomp filter; prints "vcpu0 N" and "machine N" (their
+# filter counts: the base, the machine thread's, vcpu0's own).
 threads_sandboxed() {
 	local t ok=0 n
 	for t in /proc/"$1"/task/*; do
@@ -101,7 +109,10 @@ threads_sandboxed() {
 		grep -q '^NoNewPrivs:[[:space:]]*1' "$t/status" &&
 			grep -q '^CapEff:[[:space:]]*0*$' "$t/status" &&
 			[ "${n:-0}" -ge 1 ] || { echo "thread $(cat "$t/comm" 2>/dev/null) not sandboxed"; ok=1; }
-		[ "$(cat "$t/comm" 2>/dev/null)" = vcpu0 ] && echo "vcpu0 $n"
+		case "$(cat "$t/comm" 2>/dev/null)" in
+		vcpu0) echo "vcpu0 $n" ;;
+		machine) echo "machine $n" ;;
+		esac
 	done
 	return $ok
 }
@@ -112,15 +123,19 @@ ready="TINY-GUEST: ready"
 
 echo "# a library VM, sandboxed by default"
 v create sb --kernel "$kernel" --memory 64M --disk-size 16M
-v edit sb "vnc=unix:$work/run/sb-vnc.sock"
+# The VNC socket outside the runtime folder, where Landlock forbids the
+# VM process to remove it.
+vsock=$work/vnc/sb-vnc.sock
+mkdir -p "$work/vnc"
+v edit sb "vnc=unix:$vsock"
 v start sb
 check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready"' "start: the guest runs ($err)"
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
 check 'grep -q "sandbox: seccomp allow-lists on every thread ([0-9]* running), Landlock ABI [0-9]*, no_new_privs, .*no core dumps" "$vms/sb/vm.log"' \
 	"vm.log: $(grep -o 'sandbox: .*' "$vms/sb/vm.log" | head -n1)"
 tinfo=$(threads_sandboxed "$pid")
-check '[ $? -eq 0 ] && grep -q "^vcpu0 2$" <<<"$tinfo"' \
-	"every thread: no_new_privs, no capabilities, seccomp; vcpu0 has its own filter too ($(tr '\n' ' ' <<<"$tinfo"))"
+check '[ $? -eq 0 ] && grep -q "^vcpu0 3$" <<<"$tinfo" && grep -q "^machine 2$" <<<"$tinfo"' \
+	"every thread: no_new_privs, no capabilities, seccomp; the machine thread has its own filter, vcpu0 (started by it) that and its own ($(tr '\n' ' ' <<<"$tinfo"))"
 v show sb
 check 'grep -q "^sandbox: *on" <<<"$out"' "show: sandbox on"
 
@@ -144,6 +159,40 @@ check '[ "$rc" -eq 0 ] && gone "$pid"' "save ($err)"
 v start sb
 check '[ "$rc" -eq 0 ] && grep -q "resumed from its saved state" "$vms/sb/vm.log"' "start resumes the saved state ($err)"
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+
+echo "# the VNC socket outside the runtime folder"
+# sock_gone: up to 5 s for the watcher to remove it.
+sock_gone() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -e "$vsock" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+check '[ -S "$vsock" ]' "a running VM's VNC socket is there"
+kill -TERM "$pid"
+check 'gone "$pid" && sock_gone' "SIGTERM: the VNC socket is removed when the VM ends"
+v start sb
+pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+check '[ "$rc" -eq 0 ] && [ -S "$vsock" ]' "start again on the same path works ($err)"
+kill -9 "$pid"
+check 'gone "$pid" && sock_gone' "kill -9: the socket is removed all the same"
+# A stale socket (its server gone, nobody removed it) is replaced at start.
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$vsock"
+v start sb
+pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+check '[ "$rc" -eq 0 ] && [ -S "$vsock" ]' "a stale socket file is replaced at start ($err)"
+v stop sb --force
+check '[ "$rc" -eq 0 ] && gone "$pid" && sock_gone' "stop --force: the socket is removed ($err)"
+echo "not a socket" >"$vsock"
+v start sb
+check '[ "$rc" -ne 0 ] && grep -q "exists and is not a socket" <<<"$err" && grep -q "not a socket" "$vsock"' \
+	"a regular file at the path is refused and left alone ($err)"
+rm -f "$vsock"
+v start sb
+pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+check '[ "$rc" -eq 0 ]' "start ($err)"
 
 echo "# Landlock"
 ctl sb "
@@ -192,6 +241,8 @@ runpid=$!
 wait_for "$work/run2.log" "$ready" 20
 rpid=$(pgrep -P "$runpid" -x vivarium || echo "$runpid")
 tinfo=$(threads_sandboxed "$rpid")
+# Without a display `run` builds the machine on its main thread: vcpu0
+# has the base and its own.
 check '[ $? -eq 0 ] && grep -q "^vcpu0 2$" <<<"$tinfo"' "run: every thread sandboxed ($(tr '\n' ' ' <<<"$tinfo"))"
 kill -TERM "$rpid"
 wait "$runpid"
@@ -216,6 +267,57 @@ v stop sb --force
 gone "$pid"
 v edit sb sandbox=maybe
 check '[ "$rc" -ne 0 ] && grep -q "use on or off" <<<"$err"' "edit sandbox=maybe is refused ($err)"
+
+echo "# run-as"
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	v start sb
+	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+	check 'grep -q "running as root (uid 0), without capabilities; vm.conf run-as=USER" "$vms/sb/vm.log"' \
+		"started as root without run-as: vm.log says so in one line"
+	v stop sb --force
+	gone "$pid"
+	v edit sb run-as=root
+	check '[ "$rc" -ne 0 ] && grep -q "is root" <<<"$err"' "edit run-as=root is refused ($err)"
+	v edit sb run-as=no-such-user-here
+	check '[ "$rc" -ne 0 ] && grep -q "no such user" <<<"$err"' "edit run-as=UNKNOWN is refused ($err)"
+	v edit sb run-as=nobody
+	v show sb
+	check 'grep -q "^run-as: *nobody" <<<"$out"' "show: run-as nobody"
+	v start sb
+	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+	nu=$(id -u nobody) ng=$(id -g nobody)
+	check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready" &&
+		grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$pid"/status &&
+		grep -Eq "^Gid:[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng$" /proc/"$pid"/status &&
+		grep -q "^CapEff:[[:space:]]*0*$" /proc/"$pid"/status' \
+		"run-as=nobody: the guest runs, the VM process is uid/gid $nu/$ng ($err; $(grep -E '^(Uid|Gid)' /proc/"$pid"/status 2>/dev/null | tr '\n\t' '  '))"
+	tinfo=$(threads_sandboxed "$pid")
+	check '[ $? -eq 0 ] && grep -q "running as nobody (uid $nu, gid $ng)" "$vms/sb/vm.log"' \
+		"run-as: every thread still sandboxed, vm.log says the user ($(tr '\n' ' ' <<<"$tinfo"))"
+	v status sb
+	check '[ "$rc" -eq 0 ] && grep -q running <<<"$out"' "run-as: status answers ($out)"
+	v screenshot sb "$work/shot-nobody.png"
+	check '[ "$rc" -eq 0 ] && [ -s "$work/shot-nobody.png" ]' "run-as: vivarium screenshot works ($err)"
+	v save sb
+	check '[ "$rc" -ne 0 ] && grep -q "runs as nobody (vm.conf run-as), which cannot write" <<<"$err" && kill -0 "$pid"' \
+		"run-as: save is refused with one line, the VM runs on ($err)"
+	v snapshot take sb s9
+	check '[ "$rc" -ne 0 ] && grep -q "runs as nobody" <<<"$err"' "run-as: snapshot take is refused likewise ($err)"
+	v stop sb --force
+	check '[ "$rc" -eq 0 ] && gone "$pid"' "run-as: stop --force ($err)"
+	v start sb
+	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
+	check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready"' "run-as: a second start (the stale control socket replaced) ($err)"
+	v stop sb --force
+	gone "$pid"
+	v edit sb run-as=
+	v show sb
+	check '! grep -q "^run-as" <<<"$out"' "edit run-as= removes it"
+	v doctor
+	check 'grep -Eq "^  user +root: VM processes keep uid 0" <<<"$out"' "doctor says VM processes run as root here"
+else
+	echo "# (not root or no user nobody: run-as not tried)"
+fi
 
 echo "# doctor"
 v doctor

@@ -444,7 +444,7 @@ int sandbox_enter(const struct sandbox_config *cfg, struct sandbox_report *rep,
 {
 	struct sandbox_report dummy;
 	bool expected = false;
-	int taskfd, abi, r;
+	int taskfd = -1, abi, r;
 	long s;
 
 	if (!rep)
@@ -474,6 +474,11 @@ int sandbox_enter(const struct sandbox_config *cfg, struct sandbox_report *rep,
 			 abi == -ENOSYS ? "the kernel has no Landlock" :
 			 abi == -EOPNOTSUPP ? "Landlock is off on this kernel (boot option lsm=)" :
 			 strerror(-abi));
+	}
+	if (cfg->before_restrict) {
+		r = cfg->before_restrict(cfg->opaque, err, errlen);
+		if (r < 0)
+			goto out;
 	}
 	caps_prepare();
 	rep->caps_dropped = have_caps();

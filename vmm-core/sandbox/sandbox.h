@@ -79,6 +79,13 @@ struct sandbox_config {
 	 * /dev/null, /dev/urandom). */
 	const struct sandbox_path *paths;
 	size_t npaths;
+	/* Called once the Landlock rules hold their paths (opened with the
+	 * starting credentials) and before any thread is restricted: the
+	 * place to change user (set*id is forbidden afterwards).  Returns 0
+	 * or -errno with one line in @err, which fails sandbox_enter().
+	 * NULL: nothing. */
+	int (*before_restrict)(void *opaque, char *err, size_t errlen);
+	void *opaque;
 };
 
 /* What sandbox_enter() put in place (for the VM's log). */
