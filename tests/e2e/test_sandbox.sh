@@ -8,8 +8,7 @@
 # Checks:
 #  - a library VM (NAT card, VNC on a Unix socket) runs sandboxed by
 #    default: vm.log says so; every thread has no_new_privs, no
-#    capabilities and seccomp filters, the machine thread two, the vCPU
-#    thread (started by it) three; it answers,
+#    capabilities and seccomp filters, the vCPU thread two; it answers,
 #    takes, reverts and deletes snapshots, saves and resumes, takes
 #    screenshots (`vivarium screenshot` anywhere);
 #  - Landlock: a control-socket screenshot to a path outside the VM's
@@ -100,8 +99,7 @@ PY
 }
 
 # threads_sandboxed PID: every thread has no_new_privs, CapEff 0 and at
-# least one seccomp filter; prints "vcpu0 N" and "machine N" (their
-# filter counts: the base, the machine thread's, vcpu0's own).
+# least one seccomp filter; prints "vcpu0 N" (its filter count).
 threads_sandboxed() {
 	local t ok=0 n
 	for t in /proc/"$1"/task/*; do
@@ -109,10 +107,7 @@ threads_sandboxed() {
 		grep -q '^NoNewPrivs:[[:space:]]*1' "$t/status" &&
 			grep -q '^CapEff:[[:space:]]*0*$' "$t/status" &&
 			[ "${n:-0}" -ge 1 ] || { echo "thread $(cat "$t/comm" 2>/dev/null) not sandboxed"; ok=1; }
-		case "$(cat "$t/comm" 2>/dev/null)" in
-		vcpu0) echo "vcpu0 $n" ;;
-		machine) echo "machine $n" ;;
-		esac
+		[ "$(cat "$t/comm" 2>/dev/null)" = vcpu0 ] && echo "vcpu0 $n"
 	done
 	return $ok
 }
@@ -134,8 +129,8 @@ pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
 check 'grep -q "sandbox: seccomp allow-lists on every thread ([0-9]* running), Landlock ABI [0-9]*, no_new_privs, .*no core dumps" "$vms/sb/vm.log"' \
 	"vm.log: $(grep -o 'sandbox: .*' "$vms/sb/vm.log" | head -n1)"
 tinfo=$(threads_sandboxed "$pid")
-check '[ $? -eq 0 ] && grep -q "^vcpu0 3$" <<<"$tinfo" && grep -q "^machine 2$" <<<"$tinfo"' \
-	"every thread: no_new_privs, no capabilities, seccomp; the machine thread has its own filter, vcpu0 (started by it) that and its own ($(tr '\n' ' ' <<<"$tinfo"))"
+check '[ $? -eq 0 ] && grep -q "^vcpu0 2$" <<<"$tinfo"' \
+	"every thread: no_new_privs, no capabilities, seccomp; vcpu0 has its own filter too ($(tr '\n' ' ' <<<"$tinfo"))"
 v show sb
 check 'grep -q "^sandbox: *on" <<<"$out"' "show: sandbox on"
 
@@ -241,8 +236,6 @@ runpid=$!
 wait_for "$work/run2.log" "$ready" 20
 rpid=$(pgrep -P "$runpid" -x vivarium || echo "$runpid")
 tinfo=$(threads_sandboxed "$rpid")
-# Without a display `run` builds the machine on its main thread: vcpu0
-# has the base and its own.
 check '[ $? -eq 0 ] && grep -q "^vcpu0 2$" <<<"$tinfo"' "run: every thread sandboxed ($(tr '\n' ' ' <<<"$tinfo"))"
 kill -TERM "$rpid"
 wait "$runpid"

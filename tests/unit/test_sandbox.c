@@ -289,103 +289,6 @@ static int child_worker_kvm_run(void)
 }
 
 static void expect_sigsys(int (*fn)(void), const char *what, const char *call,
-			  const char *thread);
-
-/* The machine thread (machine_run: builds and rebuilds) forks nothing. */
-static void *machine_forks(void *arg)
-{
-	(void)arg;
-	sandbox_thread_enter(SANDBOX_THREAD_MACHINE, "machine");
-	if (fork() == 0)
-		_exit(0);
-	return NULL;
-}
-
-static int child_machine_fork(void)
-{
-	pthread_t t;
-
-	if (enter(false) < 0)
-		return 10;
-	pthread_create(&t, NULL, machine_forks, NULL);
-	pthread_join(t, NULL);
-	return 11;
-}
-
-static void *machine_accepts(void *arg)
-{
-	(void)arg;
-	sandbox_thread_enter(SANDBOX_THREAD_MACHINE, "machine");
-	accept(-1, NULL, NULL);
-	return NULL;
-}
-
-static int child_machine_accept(void)
-{
-	pthread_t t;
-
-	if (enter(false) < 0)
-		return 10;
-	pthread_create(&t, NULL, machine_accepts, NULL);
-	pthread_join(t, NULL);
-	return 11;
-}
-
-/* A vCPU thread started by the machine thread inherits its filter and
- * stacks its own: KVM_RUN and the block calls still pass all three
- * (EBADF on no fd, not SIGSYS). */
-static atomic_int vcpu_errno, machine_errno;
-
-static void *vcpu_under_machine(void *arg)
-{
-	(void)arg;
-	sandbox_thread_enter(SANDBOX_THREAD_VCPU, "vcpu0");
-	if (ioctl(-1, 0xae80, 0) < 0)
-		atomic_store(&vcpu_errno, errno);
-	return NULL;
-}
-
-static void *machine_starts_vcpu(void *arg)
-{
-	pthread_t t;
-
-	(void)arg;
-	sandbox_thread_enter(SANDBOX_THREAD_MACHINE, "machine");
-	if (fdatasync(-1) < 0)
-		atomic_store(&machine_errno, errno);
-	if (pthread_create(&t, NULL, vcpu_under_machine, NULL) == 0)
-		pthread_join(t, NULL);
-	return NULL;
-}
-
-static int child_machine_vcpu(void)
-{
-	pthread_t t;
-
-	if (enter(false) < 0)
-		return 10;
-	pthread_create(&t, NULL, machine_starts_vcpu, NULL);
-	pthread_join(t, NULL);
-	printf("vcpu KVM_RUN errno %d, machine fdatasync errno %d\n",
-	       atomic_load(&vcpu_errno), atomic_load(&machine_errno));
-	return atomic_load(&vcpu_errno) == EBADF && atomic_load(&machine_errno) == EBADF ? 0 : 12;
-}
-
-static void test_machine(void)
-{
-	char out[2048];
-	int st;
-
-	expect_sigsys(child_machine_fork, "fork on the machine thread", "clone (56)",
-		      "machine");
-	expect_sigsys(child_machine_accept, "accept on the machine thread", "accept",
-		      "machine");
-	st = in_child(child_machine_vcpu, out, sizeof(out));
-	printf("  a vCPU started by the machine thread: %s", out);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
-
-static void expect_sigsys(int (*fn)(void), const char *what, const char *call,
 			  const char *thread)
 {
 	char out[2048], want[128];
@@ -602,7 +505,6 @@ int main(void)
 	else
 		printf("# no Landlock: the thread test (files) is skipped\n");
 	RUN_TEST(test_forbidden);
-	RUN_TEST(test_machine);
 	RUN_TEST(test_audio);
 	RUN_TEST(test_deaf_thread);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);

@@ -28,13 +28,8 @@
  * the 9P worker (whose Landlock rules are its share) may open a file
  * other than read-only, create, rename or remove files.  (Landlock
  * bounds where the read-only opens reach.)  The main
- * loop keeps the base: it calls nearly all of it (the control socket's
- * accept, a save's fork and vCPU state, the window, USB hot-plug), and the
- * threads it starts (GLib's, Mesa's, libusb's) inherit its filter.  The
- * machine thread (which builds the VM and rebuilds it on a reset or
- * revert) gets the base less fork, wait, accept, new sockets and the
- * window's calls; the threads it starts (vCPUs, timer, I/O, block workers,
- * 9P servers) inherit that and stack their own.
+ * loop and the machine thread (which rebuilds the VM on a reset) keep the
+ * base: they create threads, files and the VM.
  *
  * Never allowed anywhere: execve and execveat, ptrace, process_vm_readv/
  * writev, mount and friends, namespaces (unshare, setns, CLONE_NEW*),
@@ -333,47 +328,18 @@ static void allow_audio_sockets(struct builder *b)
 	rule(b, SCMP_ACT_ALLOW, "connect", 0, NULL);
 }
 
-/* What the machine thread's filter leaves out of the base: it forks no
- * process (a save's memory writer forks on the main loop), waits for none,
- * accepts no connection (the control socket's and VNC's listeners are
- * served on the main loop and VNC's acceptor). */
-static const char *const sys_not_machine[] = {
-	"wait4", "waitid", "accept", "accept4",
-};
-
-static bool listed(const char *const *l, size_t n, const char *name)
+static void build_base(struct builder *b, const struct policy_opts *o)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(l[i], name))
-			return true;
-	return false;
-}
-
-/* The base, or (@machine) the machine thread's list: the base without
- * fork, waits, accept, new sockets and the window's calls (GPU ioctls,
- * X's shared memory, llvmpipe's pinning and JIT mappings: the window
- * draws on the main loop and Mesa's threads).  Every thread the machine
- * thread starts (vCPUs, timer, I/O thread, block workers, 9P servers,
- * libusb's) inherits it under its own, so it keeps all their calls. */
-static void build_base_for(struct builder *b, const struct policy_opts *o,
-			   bool machine)
-{
-	const size_t nnot = sizeof(sys_not_machine) / sizeof(sys_not_machine[0]);
-	bool window = o->window && !machine;
-
 	allow_common(b, o);
-	for (size_t i = 0; i < sizeof(sys_base) / sizeof(sys_base[0]); i++)
-		if (!machine || !listed(sys_not_machine, nnot, sys_base[i]))
-			rule(b, SCMP_ACT_ALLOW, sys_base[i], 0, NULL);
-	allow_mappings(b, window, true);
+	ALLOW(b, sys_base);
+	allow_mappings(b, o->window, true);
 	/* Mesa's llvmpipe (the SDL window's renderer under X without a GPU)
 	 * pins the worker threads it starts at the first draw, which may
 	 * come after the filter: once it killed the VM at start. */
-	if (window)
+	if (o->window)
 		rule(b, SCMP_ACT_ALLOW, "sched_setaffinity", 0, NULL);
 	allow_threads(b);
-	if (!machine)
-		allow1(b, "clone", SCMP_A0(SCMP_CMP_EQ, CLONE_FORK_FLAGS));
+	allow1(b, "clone", SCMP_A0(SCMP_CMP_EQ, CLONE_FORK_FLAGS));
 	allow1(b, "kill", SCMP_A0(SCMP_CMP_EQ, (uint64_t)o->pid));
 	/* getrlimit through prlimit64: reading only. */
 	allow2(b, "prlimit64", SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
@@ -386,14 +352,13 @@ static void build_base_for(struct builder *b, const struct policy_opts *o,
 	ALLOW_IOCTLS(b, ioctl_socket);
 	ALLOW_IOCTLS(b, ioctl_blockdev);
 	ALLOW_IOCTLS(b, ioctl_usbfs);	/* `vivarium usb attach` on main */
-	/* New sockets: NAT's on the net thread, PulseAudio's on its own. */
-	if (o->nat && !machine)
+	if (o->nat)
 		allow_nat_sockets(b);
-	if (o->audio && !machine)
+	if (o->audio)
 		allow_audio_sockets(b);
 	if (o->shares)
 		ALLOW(b, sys_share);
-	if (window) {
+	if (o->window) {
 		ALLOW(b, sys_window);
 		allow_ioctl_type(b, 'd');	/* DRM, drivers' included */
 		allow_ioctl_type(b, 'b');	/* dma-buf */
@@ -413,15 +378,10 @@ static void build_leaf(struct builder *b, const struct policy_opts *o)
 	allow_hv_ioctls(b, HV_IOCTLS_VM_DEVICE);
 }
 
-static void build_base(struct builder *b, const struct policy_opts *o)
-{
-	build_base_for(b, o, false);
-}
-
 bool policy_is_base(enum sandbox_thread kind)
 {
 	return kind == SANDBOX_THREAD_OTHER || kind == SANDBOX_THREAD_MAIN ||
-	       kind >= SANDBOX_THREAD_KINDS;
+	       kind == SANDBOX_THREAD_MACHINE || kind >= SANDBOX_THREAD_KINDS;
 }
 
 static void build(struct builder *b, enum sandbox_thread kind,
@@ -429,10 +389,6 @@ static void build(struct builder *b, enum sandbox_thread kind,
 {
 	if (policy_is_base(kind)) {
 		build_base(b, o);
-		return;
-	}
-	if (kind == SANDBOX_THREAD_MACHINE) {
-		build_base_for(b, o, true);
 		return;
 	}
 	build_leaf(b, o);
