@@ -51,7 +51,9 @@ viv=${VIV:-vivarium}
 dir=$XDG_DATA_HOME/vivarium/vms/ga
 log=$dir/serial.log
 share=${WORK:-/tmp}/ga-share
-say() { printf '%s\n' "$1" | $viv console ga >/dev/null 2>&1; }
+# Every call into the VM is bounded, so that a VM that stops answering
+# fails the test with its logs instead of running into the rig's timeout.
+say() { printf '%s\n' "$1" | timeout 30 $viv console ga >/dev/null 2>&1; }
 after() {
 	n=0
 	until tail -n +"$(($1 + 1))" "$log" 2>/dev/null | grep -q "$2"; do
@@ -62,7 +64,7 @@ after() {
 }
 mark() { wc -l <"$log" 2>/dev/null || echo 0; }
 ask() { m=$(mark); say "$1"; after "$m" "$2" "$3"; }
-status() { $viv status ga --json | tr -d '\n'; }
+status() { timeout 30 $viv status ga --json | tr -d '\n'; }
 # run NAME SECONDS CMD: CMD in the guest's shell; prints GA-RC-NAME=<status>
 # and its output as GA-OUT-NAME: lines.
 run() {
@@ -83,16 +85,18 @@ printf '\n[disk0]\npath=%s\nformat=raw\n\n[share0]\npath=%s\ntag=hostshare\ngues
 	"$img" "$share" >>"$dir/vm.conf"
 VIVARIUM_ADDITIONS_ISO=/guest/additions.iso $viv additions insert ga; echo "GA-INSERT-RC=$?"
 $viv start ga --display none || exit 11
+# waiting MARK: the guest's init says GUEST-WAITING after MARK, within 240 s
+# by L1's clock (the guest's first boot takes 15-60 s in the rig).
 waiting() {
-	n=0
+	read -r t0 _ </proc/uptime
 	until after "$1" GUEST-WAITING 1; do
-		n=$((n + 1))
-		if [ $n -gt 240 ] || ! $viv status ga | grep -q running; then
-			echo "GA-NO-WAITING"; return 1
+		read -r t _ </proc/uptime
+		if [ "${t%.*}" -gt $((${t0%.*} + 240)) ] || ! timeout 30 $viv status ga | grep -q running; then
+			echo "GA-NO-WAITING after $((${t%.*} - ${t0%.*})) s: $(timeout 30 $viv status ga 2>&1)"; return 1
 		fi
 	done
 }
-waiting 0 || { tr -d '\r' <"$log"; cat "$dir/vm.log"; $viv stop ga --force; exit 12; }
+waiting 0 || { tr -d '\r' <"$log"; cat "$dir/vm.log"; timeout 30 $viv stop ga --force; exit 12; }
 echo "GA-BOOT1 $(status)"
 
 run before 20 "grep -c vivarium-additions /etc/inittab"
@@ -103,7 +107,7 @@ run installed 20 "grep vivarium-additions /etc/inittab && ls -l /usr/local/sbin/
 # resets the machine; the loader and the disk's init come up again.
 m2=$(mark)
 say "sh sync; reboot"
-waiting "$m2" || { tr -d '\r' <"$log"; cat "$dir/vm.log"; $viv stop ga --force; exit 13; }
+waiting "$m2" || { tr -d '\r' <"$log"; cat "$dir/vm.log"; timeout 30 $viv stop ga --force; exit 13; }
 n=0
 until status | tr -d ' ' | grep -q '"addresses":\["10.0.2.15"' || [ $n -gt 90 ]; do
 	sleep 1; n=$((n + 1))
