@@ -168,12 +168,20 @@ if [ "$direct" = 1 ]; then
 	WORK=$work VIV=$viv timeout -k 10 "$timeout_s" sh "$work/test.sh" "$kernel" "$work/guest.cpio.gz" \
 		</dev/null 2>&1 | tee "$work/out"
 else
-	echo "# running vivarium in the nested rig"
-	"$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" --bin "$qemu_img:/bin/qemu-img" \
-		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
-		--file "$work/test.sh:/rig/test.sh" \
-		-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
-		</dev/null 2>&1 | tee "$work/out"
+	# The guest's vCPU triple-faulting is the nested rig's doing at times
+	# (QEMU's L2 guests reset spuriously there too; seen once here, 2 s
+	# after a resume that then passed every other check): such a run is
+	# shown and the rig runs once more, saying so.
+	for attempt in 1 2; do
+		echo "# running vivarium in the nested rig"
+		"$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" --bin "$qemu_img:/bin/qemu-img" \
+			--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
+			--file "$work/test.sh:/rig/test.sh" \
+			-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
+			</dev/null 2>&1 | tee "$work/out"
+		[ "$attempt" = 1 ] && grep -aq "triple fault" "$work/out" || break
+		echo "# the guest triple-faulted in the nested rig (vm.log above): running the whole test once more"
+	done
 fi
 
 out=$(rig_output "$work/out")
