@@ -53,9 +53,7 @@ MEMTEST=/boot/memtest86+x64.bin
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-[ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (the rig needs it)"
-[ -n "$(newest_kernel)" ] || skip "no /boot/vmlinuz-* for the rig's L1 (apt-get install linux-image-amd64)"
+rig_test_setup "$viv"
 [ -r "$OVMF_CODE" ] && [ -r "$OVMF_VARS" ] || skip "no $OVMF_CODE (apt-get install ovmf)"
 [ -d "$GRUB_EFI_DIR" ] || skip "no GRUB for UEFI in $GRUB_EFI_DIR (apt-get install grub-efi-amd64-bin)"
 [ -f "$MEMTEST" ] || skip "no $MEMTEST (apt-get install memtest86+)"

@@ -29,11 +29,8 @@ timeout_s=${VIVARIUM_E2E_TIMEOUT:-720}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (the rig needs it)"
+rig_test_setup "$viv"
 command -v mke2fs >/dev/null || skip "mke2fs is not installed (apt-get install e2fsprogs)"
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || skip "no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
-[ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
 iso=$(dirname "$(dirname "$viv")")/guest-additions/vivarium-additions.iso
 [ -s "$iso" ] || fail "no guest additions CD at $iso (built by ninja with xorriso)"
 

@@ -64,10 +64,7 @@ timeout_s=${VIVARIUM_E2E_TIMEOUT:-480}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (the rig needs it)"
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || skip "no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
-[ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
+rig_test_setup "$viv"
 pulseaudio=$(command -v pulseaudio) || skip "pulseaudio is not installed"
 pacat=$(command -v pacat) || skip "pacat is not installed (apt-get install pulseaudio-utils)"
 pactl=$(command -v pactl) || skip "pactl is not installed (apt-get install pulseaudio-utils)"

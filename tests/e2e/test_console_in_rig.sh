@@ -27,11 +27,8 @@ timeout_s=${VIVARIUM_E2E_TIMEOUT:-480}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (the rig needs it)"
+rig_test_setup "$viv"
 [ -x /usr/bin/convert ] && [ -x /usr/bin/identify ] || skip "ImageMagick is not installed (apt-get install imagemagick)"
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || skip "no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
-[ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-console.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -31,13 +31,9 @@ rig=$here/../rig/rig.sh
 viv=${1:-}
 timeout_s=${VIVARIUM_E2E_TIMEOUT:-900}
 
-skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (the rig needs it)"
-kernel=$(newest_kernel)
-[ -n "$kernel" ] || skip "no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
-[ -n "$viv" ] && [ -x "$viv" ] || fail "vivarium binary '$viv' does not exist"
+rig_test_setup "$viv"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-usbpt.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -13,6 +13,25 @@ rig_output() {
 	tr -d '\r' <"$1" | tac | sed '/^RIG-ATTEMPT=/,$d' | tac
 }
 
+# rig_test_setup VIVARIUM: what every rig test checks first.  Exits 77
+# (skip, saying why) without QEMU or a guest kernel, 1 without the vivarium
+# binary; otherwise sets $kernel to the newest /boot/vmlinuz-*.
+rig_test_setup() {
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		echo "SKIP: qemu-system-x86_64 is not installed (the rig needs it)"
+		exit 77
+	fi
+	kernel=$(newest_kernel)
+	if [ -z "$kernel" ]; then
+		echo "SKIP: no /boot/vmlinuz-* guest kernel (apt-get install linux-image-amd64)"
+		exit 77
+	fi
+	if [ -z "$1" ] || [ ! -x "$1" ]; then
+		echo "FAIL: vivarium binary '$1' does not exist"
+		exit 1
+	fi
+}
+
 # newest_kernels: /boot/vmlinuz-* paths, newest version first.
 newest_kernels() {
 	ls -1 /boot/vmlinuz-* 2>/dev/null | sort -rV
