@@ -72,6 +72,7 @@ struct mgr {
 	GHashTable *shooting;		/* names with a thumbnail under way */
 	bool report_startup;		/* --startup-report */
 	bool drawn;
+	char *want_selected;		/* made by us, not yet seen by the library monitor */
 };
 
 static struct mgr M;
@@ -162,8 +163,11 @@ void mgr_select(const char *name)
 {
 	GtkTreeIter it;
 
+	g_clear_pointer(&M.want_selected, g_free);
 	if (find_row(name, &it))
 		gtk_tree_selection_select_iter(gtk_tree_view_get_selection(GTK_TREE_VIEW(M.tree)), &it);
+	else	/* the folder monitor has not reported it yet: select it when it does */
+		M.want_selected = g_strdup(name);
 }
 
 static bool find_row(const char *name, GtkTreeIter *out)
@@ -451,7 +455,10 @@ static void rebuild_rows(void)
 		gtk_list_store_append(M.store, &iter);
 		set_row(&iter, vm_list_nth(M.list, i));
 	}
-	if (sel && find_row(sel, &iter))
+	if (M.want_selected && find_row(M.want_selected, &iter)) {
+		gtk_tree_selection_select_iter(ts, &iter);
+		g_clear_pointer(&M.want_selected, g_free);
+	} else if (sel && find_row(sel, &iter))
 		gtk_tree_selection_select_iter(ts, &iter);
 	else if (gtk_tree_model_get_iter_first(GTK_TREE_MODEL(M.store), &iter))
 		gtk_tree_selection_select_iter(ts, &iter);
@@ -999,5 +1006,6 @@ int main(int argc, char **argv)
 	g_object_unref(M.app);
 	g_hash_table_destroy(M.busy);
 	g_free(M.exe);
+	g_free(M.want_selected);
 	return status;
 }

@@ -263,9 +263,22 @@ try:
     else:
         bad("g1 was not created: %s" % rows(app))
     shot("2-created")
-    d = find(main_window(app), lambda n: n.name == "Disks" and n.getRole() == pyatspi.ROLE_LABEL)
-    rel = d and [r for r in d.getRelationSet() if r.getRelationType() == pyatspi.RELATION_LABEL_FOR]
-    disk_txt = (rel[0].getTarget(0).name if rel else "").replace("\u00a0", " ")
+
+    def detail(key):
+        d = find(main_window(app), lambda n: n.name == key and n.getRole() == pyatspi.ROLE_LABEL)
+        rel = d and [r for r in d.getRelationSet() if r.getRelationType() == pyatspi.RELATION_LABEL_FOR]
+        return (rel[0].getTarget(0).name if rel else "").replace("\u00a0", " ")
+
+    def disks_detail():
+        return detail("Disks")
+
+    # The new VM is selected even when the folder monitor reports it after
+    # the dialog closed (it did, once in CI: the pane still showed cli1).
+    wait(lambda: "64.0 MiB" in disks_detail(), 3)
+    sel_name = detail("Name")
+    disk_txt = disks_detail()
+    if sel_name != "g1":
+        bad("after Create the selected VM is %r, not g1" % sel_name)
     if "64.0 MiB" in disk_txt and "on disk" in disk_txt:
         ok("details: Disks '%s'" % disk_txt)
     else:
