@@ -17,6 +17,7 @@
 
 #include <glib.h>
 
+#include "audio/audio.h"
 #include "block/block.h"
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
@@ -90,6 +91,7 @@ void machine_fail(struct machine *m, int err, const char *fmt, ...)
 void machine_pause(struct machine *m)
 {
 	unsigned live = 0;
+	bool paused;
 
 	pthread_mutex_lock(&m->ctl);
 	/* A reset or revert in progress: pause the machine it builds. */
@@ -106,9 +108,13 @@ void machine_pause(struct machine *m)
 	while (m->state == RUN_PAUSED && m->paused < live)
 		pthread_cond_wait(&m->ctl_cond, &m->ctl);
 	/* The vCPUs first: the guest never runs on a stopped clock. */
-	if (m->state == RUN_PAUSED)
+	paused = m->state == RUN_PAUSED;
+	if (paused)
 		vclock_pause(&m->clock);
 	pthread_mutex_unlock(&m->ctl);
+	/* The sound card's DMA stands with the clock: its streams too. */
+	if (paused)
+		audio_set_paused(m->cfg.audio, true);
 }
 
 void machine_resume(struct machine *m)
@@ -120,8 +126,10 @@ void machine_resume(struct machine *m)
 	pthread_mutex_unlock(&m->ctl);
 	/* The clock first: the guest never runs on a stopped clock.  Not
 	 * under ctl: it wakes the timer thread, which takes the device lock. */
-	if (resume)
+	if (resume) {
+		audio_set_paused(m->cfg.audio, false);
 		vclock_resume(&m->clock);
+	}
 	pthread_mutex_lock(&m->ctl);
 	if (m->state == RUN_PAUSED)
 		m->state = RUN_RUNNING;

@@ -37,6 +37,7 @@
 #include "virtio/virtio_console.h"
 #include "virtio/virtio_input.h"
 #include "usb/xhci.h"
+#include "audio/audio.h"
 #include "audio/hda.h"
 #include "virtio/virtio_net.h"
 
@@ -484,6 +485,7 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 	TRY_NEW(m->mmio, bus_new("mmio"), "MMIO bus");
 	/* A boot starts running, even if the last one ended paused. */
 	vclock_resume(&m->clock);
+	audio_set_paused(m->cfg.audio, false);
 	TRY_NEW(m->timers, vtimer_queue_new(&m->lock, &m->clock.clk), "timers");
 	r = build_iofd(m, err, errlen);
 	if (r < 0)

@@ -105,7 +105,8 @@ static size_t be_read(struct audio_backend *b, void *buf, size_t len)
 static const char *be_state(struct audio_backend *b) { (void)b; return "fuzz"; }
 static void be_free(struct audio_backend *b) { (void)b; }
 static const struct audio_backend_ops be_ops = {
-	"fuzz", be_start, be_stop, be_space, be_write, be_read, be_state, be_free,
+	.name = "fuzz", .start = be_start, .stop = be_stop, .space = be_space,
+	.write = be_write, .read = be_read, .state = be_state, .free = be_free,
 };
 static struct audio_backend backend = { .ops = &be_ops };
 

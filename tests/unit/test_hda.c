@@ -143,8 +143,8 @@ static void cap_free(struct audio_backend *be)
 }
 
 static const struct audio_backend_ops cap_ops = {
-	"capture", cap_start, cap_stop, cap_space, cap_write, cap_read,
-	cap_state, cap_free,
+	.name = "capture", .start = cap_start, .stop = cap_stop, .space = cap_space,
+	.write = cap_write, .read = cap_read, .state = cap_state, .free = cap_free,
 };
 
 /* ---- register access through the BAR ----------------------------------- */

@@ -440,6 +440,78 @@ static void test_record(void)
 	free_hda(h);
 }
 
+/* "Corked: yes" lines in `pactl list @what` (sink-inputs, source-outputs):
+ * the server's own view of our streams; -1 when pactl fails. */
+static int corked_streams(const char *what, int *total)
+{
+	char *argv[] = { "pactl", "list", (char *)what, NULL };
+	g_autofree char *out = NULL;
+	int status, yes = 0;
+
+	*total = 0;
+	if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+			  NULL, NULL, &out, NULL, &status, NULL) || status != 0)
+		return -1;
+	for (const char *c = out; (c = strstr(c, "Corked: ")); c++) {
+		(*total)++;
+		yes += !strncmp(c + 8, "yes", 3);
+	}
+	return yes;
+}
+
+/* Poll for up to 2 s until @what has @want corked streams of @total. */
+static bool wait_corked(const char *what, int want, int total)
+{
+	int t = 0, c = -1;
+
+	for (int i = 0; i < 40; i++) {
+		c = corked_streams(what, &t);
+		if (c == want && t == total)
+			return true;
+		g_usleep(50000);
+	}
+	fprintf(stderr, "  %s: %d of %d corked, wanted %d of %d\n", what, c, t, want, total);
+	return false;
+}
+
+/* The machine paused: both streams corked on the server (nothing played
+ * as an underrun, nothing recorded), a stream opened meanwhile starts
+ * corked, and the resume uncorks them all. */
+static void test_pause_corks(void)
+{
+	struct hda *h = new_hda(be);
+	const unsigned frames = 12000;
+
+	make_bdl(BDL_OUT, BUF_OUT);
+	make_bdl_of(BDL_IN, BUF_IN, frames);
+	route_codec(h);
+	start_stream(h, OUT, BDL_OUT, 1);
+	start_stream_of(h, IN, BDL_IN, 2, frames);
+	CHECK(wait_corked("sink-inputs", 0, 1));
+	CHECK(wait_corked("source-outputs", 0, 1));
+	audio_set_paused(be, true);
+	CHECK(audio_paused(be));
+	CHECK(wait_corked("sink-inputs", 1, 1));
+	CHECK(wait_corked("source-outputs", 1, 1));
+	/* A stream (re)opened while paused (a guest's new format) starts corked. */
+	audio_stop(be, AUDIO_OUT);
+	CHECK(wait_corked("sink-inputs", 0, 0));
+	{
+		struct audio_format f = { .sample = AUDIO_S16LE, .rate = 44100, .channels = 2 };
+
+		CHECK_EQ(audio_start(be, AUDIO_OUT, &f), 0);
+	}
+	CHECK(wait_corked("sink-inputs", 1, 1));
+	audio_set_paused(be, false);
+	CHECK(!audio_paused(be));
+	CHECK(wait_corked("sink-inputs", 0, 1));
+	CHECK(wait_corked("source-outputs", 0, 1));
+	audio_stop(be, AUDIO_OUT);
+	wr(h, OUT + HDA_SD_CTL, 1u << HDA_SD_CTL_STRM_SHIFT, 4);
+	wr(h, IN + HDA_SD_CTL, 2u << HDA_SD_CTL_STRM_SHIFT, 4);
+	free_hda(h);
+}
+
 int main(void)
 {
 	g_autofree char *pa = g_find_program_in_path("pulseaudio");
@@ -476,6 +548,7 @@ int main(void)
 	RUN_TEST(test_hold_while_connecting);
 	RUN_TEST(test_play_sine);
 	RUN_TEST(test_record);
+	RUN_TEST(test_pause_corks);
 	audio_backend_free(be);
 	stop_server();
 

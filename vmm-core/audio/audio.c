@@ -78,6 +78,19 @@ bool audio_muted(struct audio_backend *be)
 	return be && atomic_load(&be->muted);
 }
 
+void audio_set_paused(struct audio_backend *be, bool paused)
+{
+	if (!be || atomic_exchange(&be->paused, paused) == paused)
+		return;
+	if (be->ops->pause)
+		be->ops->pause(be, paused);
+}
+
+bool audio_paused(struct audio_backend *be)
+{
+	return be && atomic_load(&be->paused);
+}
+
 void audio_status(struct audio_backend *be, const char **name,
 		  const char **state, bool *playing, bool *recording)
 {

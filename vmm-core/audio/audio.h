@@ -58,6 +58,11 @@ struct audio_backend_ops {
 	/* One word for status: "connected", "connecting", "unavailable"... */
 	const char *(*state)(struct audio_backend *be);
 	void (*free)(struct audio_backend *be);
+	/* The machine paused (true) or runs again (false): hold the streams
+	 * where they are (PulseAudio: cork), so the server neither plays an
+	 * underrun nor records what the paused guest would never read.
+	 * NULL: nothing to hold. */
+	void (*pause)(struct audio_backend *be, bool paused);
 };
 
 struct audio_backend {
@@ -65,6 +70,7 @@ struct audio_backend {
 	atomic_bool muted;		/* audio_set_mute() */
 	atomic_bool playing;		/* a playback stream is started */
 	atomic_bool recording;
+	atomic_bool paused;		/* audio_set_paused() */
 };
 
 /* The silent backend of --audio none: takes everything, records silence. */
@@ -96,6 +102,14 @@ size_t audio_read(struct audio_backend *be, void *buf, size_t len);
  * and its DMA advancing; the host hears and records silence). */
 void audio_set_mute(struct audio_backend *be, bool mute);
 bool audio_muted(struct audio_backend *be);
+/* Machine side: the vCPUs and the machine's clock stopped (@paused true)
+ * or run again.  A paused backend holds its streams (corked: the server
+ * plays and records nothing for the VM, what was queued stays queued) and
+ * a stream opened meanwhile starts held; on resume, playback goes on
+ * from where it stood and recording starts from now (what was captured
+ * before the pause is dropped).  NULL-safe; no guest input. */
+void audio_set_paused(struct audio_backend *be, bool paused);
+bool audio_paused(struct audio_backend *be);
 /* For status: backend name, state word, whether a stream plays/records. */
 void audio_status(struct audio_backend *be, const char **name,
 		  const char **state, bool *playing, bool *recording);

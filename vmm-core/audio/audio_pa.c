@@ -14,6 +14,9 @@
  * device writes only what pa_stream_writable_size() allows, so the server's
  * clock paces the guest and at most ~40 ms + one device tick is queued.
  * Recording keeps at most 100 ms queued: older fragments are dropped.
+ * A paused machine corks both streams (and a stream opened while paused
+ * starts corked); on resume the record stream is flushed first, so the
+ * guest does not hear the paused time replayed.
  * While a playback stream is being created (a server round trip: tens of
  * ms on a loaded host) the space is 0, so that the start of what the
  * guest plays waits instead of being thrown away (the device bounds the
@@ -59,6 +62,7 @@ struct pa_be {
 	const uint8_t *peek;
 	size_t peek_len, peek_off;
 	bool sigsys_ok;			/* unblock_sigsys() ran */
+	bool paused;			/* audio_set_paused(): streams corked */
 };
 
 static void connect_ctx(struct pa_be *p);
@@ -69,15 +73,21 @@ static pa_sample_format_t pa_format(enum audio_sample s)
 	       s == AUDIO_S16LE ? PA_SAMPLE_S16LE : PA_SAMPLE_S32LE;
 }
 
+/* Recording: give back the fragment being read. */
+static void peek_drop(struct pa_be *p)
+{
+	if (p->st[AUDIO_IN] && p->peek_len)
+		pa_stream_drop(p->st[AUDIO_IN]);
+	p->peek = NULL;
+	p->peek_len = p->peek_off = 0;
+}
+
 static void stream_drop(struct pa_be *p, enum audio_dir d)
 {
 	if (!p->st[d])
 		return;
-	if (d == AUDIO_IN && p->peek_len) {
-		pa_stream_drop(p->st[d]);
-		p->peek = NULL;
-		p->peek_len = p->peek_off = 0;
-	}
+	if (d == AUDIO_IN)
+		peek_drop(p);
 	pa_stream_set_state_callback(p->st[d], NULL, NULL);
 	pa_stream_disconnect(p->st[d]);
 	pa_stream_unref(p->st[d]);
@@ -99,6 +109,7 @@ static void stream_open(struct pa_be *p, enum audio_dir d)
 		.fragsize = (uint32_t)-1,
 	};
 	pa_proplist *pl = pa_proplist_new();
+	pa_stream_flags_t corked = p->paused ? PA_STREAM_START_CORKED : 0;
 	int r;
 
 	stream_drop(p, d);
@@ -120,12 +131,12 @@ static void stream_open(struct pa_be *p, enum audio_dir d)
 		attr.tlength = (uint32_t)pa_usec_to_bytes(TARGET_LATENCY_US, &ss);
 		attr.prebuf = attr.tlength / 2;
 		r = pa_stream_connect_playback(p->st[d], NULL, &attr,
-					       PA_STREAM_ADJUST_LATENCY, NULL,
+					       PA_STREAM_ADJUST_LATENCY | corked, NULL,
 					       NULL);
 	} else {
 		attr.fragsize = (uint32_t)pa_usec_to_bytes(RECORD_FRAGMENT_US, &ss);
 		r = pa_stream_connect_record(p->st[d], NULL, &attr,
-					     PA_STREAM_ADJUST_LATENCY);
+					     PA_STREAM_ADJUST_LATENCY | corked);
 	}
 	if (r < 0) {
 		vlog_ratelimited(LOG_WARN, "audio: pulseaudio: cannot connect the %s stream: %s",
@@ -338,6 +349,36 @@ out:
 	return done;
 }
 
+static void cork(struct pa_be *p, enum audio_dir d, bool on)
+{
+	pa_operation *o;
+
+	if (!stream_ready(p, d))
+		return;	/* one being created starts as p->paused says */
+	o = pa_stream_cork(p->st[d], on, NULL, NULL);
+	if (o)
+		pa_operation_unref(o);
+}
+
+static void pa_pause(struct audio_backend *be, bool paused)
+{
+	struct pa_be *p = (struct pa_be *)be;
+
+	pa_threaded_mainloop_lock(p->ml);
+	p->paused = paused;
+	if (!paused && stream_ready(p, AUDIO_IN)) {
+		pa_operation *o;
+
+		peek_drop(p);
+		o = pa_stream_flush(p->st[AUDIO_IN], NULL, NULL);
+		if (o)
+			pa_operation_unref(o);
+	}
+	cork(p, AUDIO_OUT, paused);
+	cork(p, AUDIO_IN, paused);
+	pa_threaded_mainloop_unlock(p->ml);
+}
+
 static const char *pa_state(struct audio_backend *be)
 {
 	return ((struct pa_be *)be)->state;
@@ -366,7 +407,8 @@ static void pa_free(struct audio_backend *be)
 
 static const struct audio_backend_ops pa_ops = {
 	.name = "pa", .start = pa_start, .stop = pa_stop, .space = pa_space,
-	.write = pa_write, .read = pa_read, .state = pa_state, .free = pa_free,
+	.write = pa_write, .read = pa_read, .pause = pa_pause, .state = pa_state,
+	.free = pa_free,
 };
 
 /* On the mainloop's thread, first thing: libpulse blocks every signal
