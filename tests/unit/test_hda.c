@@ -632,7 +632,7 @@ static void test_capture(void)
 	setup();
 	verb(4, 0x2, 0x0011);
 	verb(4, 0x706, 0x30);
-	verb(4, 0x3, 0x7000 | 0x30);		/* in amp L+R, unmuted */
+	verb(4, 0x3, 0x7000 | 0x4a);		/* in amp L+R, unmuted, 0 dB */
 	verb(5, 0x707, 0x20);
 	make_bdl(BDL_IN, 0x10000, 2, 960);
 	stream_setup(IN, BDL_IN, 1920, 1, 0x0011, 3);
@@ -652,6 +652,67 @@ static void test_capture(void)
 	CHECK_EQ(guest_mem_read(&mem, BUF + 0x10000, got, sizeof(got)), 0);
 	for (unsigned i = 0; i < 1920; i++)
 		ok &= got[i] == (i < 1000 ? (uint8_t)i : 0);
+	CHECK(ok);
+	teardown();
+}
+
+/* The guest's volume: the DAC's output amp scales playback per channel
+ * (1 dB steps, 0 dB at the top, a muted channel silent), the ADC's input
+ * amp scales what is recorded; the guest's own buffer is left as it was. */
+static void test_amp_gain(void)
+{
+	const uint32_t len = 960, cbl = 4 * 960;
+	int16_t frame[2] = { 16000, -16000 }, out[240 * 2], in[480], raw[480];
+	bool ok = true;
+
+	setup();
+	codec_route_out(1);
+	make_bdl(BDL_OUT, 0, 4, len);
+	for (unsigned i = 0; i < cbl / 4; i++)
+		CHECK_EQ(guest_mem_write(&mem, BUF + 4ull * i, frame, 4), 0);
+	verb(2, 0x3, 0xa000 | (0x4a - 6));	/* out amp, left: -6 dB */
+	verb(2, 0x3, 0x9000 | 0x80 | 0x4a);	/* out amp, right: muted */
+	stream_setup(OUT, BDL_OUT, cbl, 3, 0x0011, 1);
+	run_stream(OUT, HDA_SD_OUT);
+	advance(5000000);
+	CHECK_EQ(cap.nout, 960);
+	memcpy(out, cap.out, sizeof(out));
+	for (unsigned i = 0; i < 240; i++)	/* 16000 x 10^(-6/20) = 8019 */
+		ok &= abs(out[2 * i] - 8019) <= 1 && out[2 * i + 1] == 0;
+	CHECK(ok);
+	CHECK_EQ(guest_mem_read(&mem, BUF, frame, 4), 0);
+	CHECK(frame[0] == 16000 && frame[1] == -16000);
+	/* Back to 0 dB on both: the guest's bytes as they are. */
+	verb(2, 0x3, 0xb000 | 0x4a);
+	advance(5000000);
+	memcpy(out, cap.out + 960, sizeof(out));
+	ok = true;
+	for (unsigned i = 0; i < 240; i++)
+		ok &= out[2 * i] == 16000 && out[2 * i + 1] == -16000;
+	CHECK(ok);
+	wr(OUT + HDA_SD_CTL, rd(OUT + HDA_SD_CTL, 1) & ~HDA_SD_CTL_RUN, 1);
+
+	/* Recording at -20 dB (x 0.1) on both channels. */
+	verb(4, 0x2, 0x0011);
+	verb(4, 0x706, 0x30);
+	verb(4, 0x3, 0x7000 | (0x4a - 20));
+	verb(5, 0x707, 0x20);
+	make_bdl(BDL_IN, 0x10000, 2, 960);
+	stream_setup(IN, BDL_IN, 1920, 1, 0x0011, 3);
+	cap.in_next = 0;
+	cap.in_avail = 1920;
+	run_stream(IN, HDA_SD_IN);
+	advance(5000000);
+	CHECK_EQ(rd(IN + HDA_SD_LPIB, 4), 960);
+	CHECK_EQ(guest_mem_read(&mem, BUF + 0x10000, in, sizeof(in)), 0);
+	for (unsigned i = 0; i < 480; i++) {	/* what cap_read() gave */
+		uint8_t lo = (uint8_t)(2 * i), hi = (uint8_t)(2 * i + 1);
+
+		raw[i] = (int16_t)(uint16_t)(lo | hi << 8);
+	}
+	ok = true;
+	for (unsigned i = 0; i < 480; i++)
+		ok &= abs(10 * in[i] - raw[i]) <= 12;	/* x 0.1, within one step */
 	CHECK(ok);
 	teardown();
 }
@@ -878,6 +939,7 @@ int main(void)
 	RUN_TEST(test_playback);
 	RUN_TEST(test_msi);
 	RUN_TEST(test_capture);
+	RUN_TEST(test_amp_gain);
 	RUN_TEST(test_hostile);
 	RUN_TEST(test_save_load);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* vmm-core/audio/audio.c - the backend wrappers and the null backend
  * (audio.h). */
+#include <endian.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,54 @@ unsigned audio_frame_bytes(const struct audio_format *f)
 	static const unsigned bytes[] = { 1, 2, 4 };
 
 	return (f->sample <= AUDIO_S32LE ? bytes[f->sample] : 4) * f->channels;
+}
+
+void audio_apply_gain(const struct audio_format *f, void *buf, size_t len,
+		      unsigned phase, const uint32_t gain[2])
+{
+	unsigned sb = f->sample == AUDIO_U8 ? 1 : f->sample == AUDIO_S16LE ? 2 : 4;
+	unsigned fb = sb * f->channels;
+	uint8_t *p = buf;
+	size_t i = 0;
+
+	if (!fb || phase >= fb)
+		return;
+	/* To the next sample's start. */
+	if (phase % sb) {
+		i = sb - phase % sb;
+		phase += (unsigned)i;
+	}
+	for (; i + sb <= len; i += sb, phase = (phase + sb) % fb) {
+		uint32_t g = gain[(phase / sb) & 1];
+		int64_t v;
+
+		switch (f->sample) {
+		case AUDIO_U8:
+			v = ((int64_t)p[i] - 128) * g >> 16;
+			p[i] = (uint8_t)(v + 128);
+			break;
+		case AUDIO_S16LE: {
+			int16_t x;
+
+			memcpy(&x, p + i, 2);
+			v = (int64_t)(int16_t)le16toh((uint16_t)x) * g >> 16;
+			x = (int16_t)htole16((uint16_t)(int16_t)(v > INT16_MAX ? INT16_MAX :
+								 v < INT16_MIN ? INT16_MIN : v));
+			memcpy(p + i, &x, 2);
+			break;
+		}
+		case AUDIO_S32LE: {
+			int32_t x;
+
+			memcpy(&x, p + i, 4);
+			v = (int64_t)(int32_t)le32toh((uint32_t)x) * g >> 16;
+			x = (int32_t)htole32((uint32_t)(int32_t)(v > INT32_MAX ? INT32_MAX :
+								 v < INT32_MIN ? INT32_MIN : v));
+			memcpy(p + i, &x, 4);
+			break;
+		}
+		}
+	}
 }
 
 int audio_start(struct audio_backend *be, enum audio_dir dir,

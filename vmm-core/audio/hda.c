@@ -32,6 +32,7 @@ struct hda_stream {
 	uint64_t start_ns;		/* pacing: frames due since then */
 	uint64_t frames;		/* ...of which moved */
 	uint64_t fed_ns;		/* the backend last asked for bytes */
+	unsigned phase;			/* bytes moved since RUN, modulo frame */
 };
 
 struct hda {
@@ -370,6 +371,7 @@ static void stream_start(struct hda *h, unsigned n)
 	s->start_ns = now_ns(h);
 	s->fed_ns = s->start_ns;
 	s->frames = 0;
+	s->phase = 0;
 	if (hda_codec_stream_bound(&h->codec, n == HDA_SD_IN, tag, &silent)) {
 		audio_start(h->be, stream_dir(n), &s->fmt);
 		s->backend = true;
@@ -418,6 +420,32 @@ static void write_silence(struct hda *h, uint64_t bytes)
 	}
 }
 
+/* Playback of @len bytes of the guest's buffer at @buf through the DAC's
+ * amp: as they are at 0 dB on both channels, else scaled in a copy (the
+ * guest's buffer is its own). */
+static void write_with_gain(struct hda *h, struct hda_stream *s, const uint8_t *buf,
+			    size_t len, const uint32_t gain[2])
+{
+	uint8_t tmp[4096];
+	unsigned phase = s->phase;
+
+	if (gain[0] == HDA_GAIN_UNITY && gain[1] == HDA_GAIN_UNITY) {
+		audio_write(h->be, buf, len);
+		return;
+	}
+	while (len) {
+		size_t n = len < sizeof(tmp) ? len : sizeof(tmp);
+
+		memcpy(tmp, buf, n);
+		audio_apply_gain(&s->fmt, tmp, n, phase, gain);
+		if (audio_write(h->be, tmp, n) < n)
+			break;
+		phase = (unsigned)((phase + n) % s->frame);
+		buf += n;
+		len -= n;
+	}
+}
+
 /*
  * Move up to @bytes between stream @n's buffers and the backend, walking
  * its BDL from the current entry (§3.6.2: 16 bytes each: address, length,
@@ -440,7 +468,9 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes,
 	uint64_t moved = 0;
 	unsigned walked = 0;
 	bool short_read = false;
+	uint32_t gain[2];
 
+	hda_codec_stream_gain(&h->codec, n == HDA_SD_IN, gain);
 	if (bound && !s->backend) {	/* bound after RUN */
 		audio_start(h->be, stream_dir(n), &s->fmt);
 		s->backend = true;
@@ -474,7 +504,7 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes,
 		}
 		if (n == HDA_SD_OUT) {
 			if (bound && !silent)
-				audio_write(h->be, buf, chunk);
+				write_with_gain(h, s, buf, chunk, gain);
 			else if (bound)
 				write_silence(h, chunk);
 		} else {
@@ -491,11 +521,14 @@ static uint64_t stream_dma(struct hda *h, unsigned n, uint64_t bytes,
 					short_read = true;
 				}
 			}
+			if (got && (gain[0] != HDA_GAIN_UNITY || gain[1] != HDA_GAIN_UNITY))
+				audio_apply_gain(&s->fmt, buf, got, s->phase, gain);
 			memset(buf + got, fill, chunk > got ? chunk - got : 0);
 			if (!chunk)
 				break;
 		}
 		moved += chunk;
+		s->phase = s->frame ? (unsigned)((s->phase + chunk) % s->frame) : 0;
 		s->bd_off += (uint32_t)chunk;
 		lpib = cbl ? (uint32_t)((lpib + chunk) % cbl) : 0;	/* 0: never while RUN */
 		if (s->bd_off == e.len) {
@@ -932,6 +965,10 @@ static int hda_load(void *opaque, uint32_t version, GVariant *state,
 			stream_start(h, n);	/* pacing from now */
 			h->sd[n].bd = bd;
 			h->sd[n].bd_off = off;
+			/* Where in a frame the DMA stands (the gain's channel). */
+			if (h->sd[n].frame)
+				h->sd[n].phase = get(r, sdreg(n, HDA_SD_LPIB), 4) %
+						 h->sd[n].frame;
 		}
 	}
 	h->level = false;

@@ -272,6 +272,38 @@ bool hda_codec_stream_bound(const struct hda_codec *c, int dir,
 	return true;
 }
 
+#define AMP_STEPS	0x4a	/* 0 dB; each step below is -1 dB */
+
+/* 10^(-k/20) in Q16, k = 0..74 dB below the amps' top step (1 dB steps:
+ * AMP_CAPS). */
+static const uint32_t db_down[AMP_STEPS + 1] = {
+	65536, 58409, 52057, 46396, 41350, 36854, 32846, 29274,
+	26090, 23253, 20724, 18471, 16462, 14672, 13076, 11654,
+	10387, 9257, 8250, 7353, 6554, 5841, 5206, 4640,
+	4135, 3685, 3285, 2927, 2609, 2325, 2072, 1847,
+	1646, 1467, 1308, 1165, 1039, 926, 825, 735,
+	655, 584, 521, 464, 414, 369, 328, 293,
+	261, 233, 207, 185, 165, 147, 131, 117,
+	104, 93, 83, 74, 66, 58, 52, 46,
+	41, 37, 33, 29, 26, 23, 21, 18,
+	16, 15, 13,
+};
+
+void hda_codec_stream_gain(const struct hda_codec *c, int dir, uint32_t gain[2])
+{
+	const struct hda_node_state *conv = &c->node[dir ? HDA_NID_ADC : HDA_NID_DAC];
+	unsigned amp = dir ? 0 : 1;
+
+	for (unsigned ch = 0; ch < 2; ch++) {
+		uint8_t v = conv->amp[amp][ch];
+		unsigned step = v & 0x7f;
+
+		if (step > AMP_STEPS)
+			step = AMP_STEPS;
+		gain[ch] = v & AMP_MUTE ? 0 : db_down[AMP_STEPS - step];
+	}
+}
+
 GVariant *hda_codec_save(const struct hda_codec *c)
 {
 	GVariantBuilder b;

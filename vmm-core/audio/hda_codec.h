@@ -97,6 +97,14 @@ uint32_t hda_codec_verb(struct hda_codec *c, uint32_t verb);
 bool hda_codec_stream_bound(const struct hda_codec *c, int dir,
 			    unsigned tag, bool *silent);
 
+/* The gain of @dir's path (0: the DAC's output amp, 1: the ADC's input
+ * amp), per channel (left, right) as Q16 multipliers: 0x10000 at 0 dB
+ * (the amps' top step), one step down is -1 dB, 0 for a muted channel
+ * (§7.3.3.7, §7.3.4.10). */
+#define HDA_GAIN_UNITY		0x10000u
+void hda_codec_stream_gain(const struct hda_codec *c, int dir,
+			   uint32_t gain[2]);
+
 /* State: HDA_CODEC_STATE_TYPE, per node (format, stream, pinctl, power,
  * eapd, connsel, unsol, config, 4 amp bytes) and the subsystem id. */
 #define HDA_CODEC_STATE_TYPE "(a(qyyyyyyuay)u)"
