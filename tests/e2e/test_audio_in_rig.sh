@@ -38,6 +38,11 @@
 # guest_aplay_ms: aplay's run by the guest's clock (l1_aplay_ms: by L1's,
 # from the console lines); span_s/sound_s/gap_ms/gaps: the sound's span at
 # the sink, the sound in it, its gaps (2 ms resolution) and how many;
+# guest_delay_ms: what the guest's ALSA had queued ahead of the card's DMA
+# position (/proc/asound/card0/pcm0p/sub0/status "delay", three samples
+# from 0.5 s into the playback); write_to_sink_ms: it plus pa_latency_ms,
+# the guest's write to the sink (vivarium holds nothing between its DMA
+# and the server; QEMU's own mixing buffer there is not seen by either);
 # pa_latency_ms: the VMM's playback stream as the server reports it, the
 # mean of three samples from 0.5 s into the playback (pactl list
 # sink-inputs: what is queued in the stream plus the sink's latency: the
@@ -262,7 +267,7 @@ errors=0
 check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; errors=$((errors + 1)); fi; }
 # figures NAME: the figures of one VMM, as KEY=VALUE words.
 figures() {
-	local play0 play1 cpu0 cpu1 cpu pa mon jit
+	local play0 play1 cpu0 cpu1 cpu pa mon jit gd w2s
 	play0=$(l1 "$1" play0) play1=$(l1 "$1" play1)
 	cpu0=$(l1 "$1" cpu0) cpu1=$(l1 "$1" cpu1)
 	pa=$(grep -a "^$1-PA-LATENCY " <<<"$out" | tail -n1)
@@ -273,10 +278,17 @@ figures() {
 	mon=$(awk -v f="$(heard "$1" frames)" -v a="$(l1 "$1" rec0)" -v b="$(l1 "$1" rec1)" \
 		'BEGIN { if (b > a) printf "%.1f", f / 48 / (b - a) * 100; else print 0 }')
 	jit=$(grep -a "^$1-JITTER " <<<"$out" | tail -n1)
+	# The guest's queue ahead of the DMA, in ms (mean of its samples);
+	# with the server's latency: the write-to-sink latency.
+	gd=$(grep -a "^$1| .*GUEST-PLAY-DELAY=" <<<"$out" | tr -d '\r' |
+		sed -n 's/.*GUEST-PLAY-DELAY=\([0-9]*\) rate=\([0-9]*\).*/\1 \2/p' |
+		awk '$2 > 0 { s += $1 / $2 * 1000; k++ } END { if (k) printf "%.1f", s / k; else print "?" }')
+	w2s=$(awk -v g="$gd" -v p="$pa" 'BEGIN { if (g == "?" || p == "?") print "?"; else printf "%.1f", g + p }')
 	echo "guest_aplay_ms=$(grep -a "^$1| .*GUEST-PLAY=" <<<"$out" | sed -n 's/.*ms=\([0-9]*\).*/\1/p' | tail -n1)" \
 		"l1_aplay_ms=$(( ${play1:-0} - ${play0:-0} )) span_s=$(heard "$1" span_s) sound_s=$(heard "$1" sound_s)" \
 		"gap_ms=$(heard "$1" gap_ms) gaps=$(heard "$1" gaps) sox_s=$(heard "$1" longest_s)" \
-		"hz=$(heard "$1" hz) sox_hz=$(sox_hz "$1") pa_latency_ms=$pa cpu_ms=$cpu" \
+		"hz=$(heard "$1" hz) sox_hz=$(sox_hz "$1") pa_latency_ms=$pa guest_delay_ms=$gd" \
+		"write_to_sink_ms=$w2s cpu_ms=$cpu" \
 		"monitor_pct=$mon l1_late_max_ms=$(get "$jit" max_ms) l1_late40=$(get "$jit" over40)" \
 		"rec_hz=$(grep -a "^$1| .*GUEST-REC-TONE" <<<"$out" | sed -n 's/.* hz=\([0-9.]*\).*/\1/p' | tail -n1)"
 }

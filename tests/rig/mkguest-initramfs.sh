@@ -669,6 +669,15 @@ echo "$controls" | while read -r c; do
 	amixer -q -c 0 sset "$c" cap >/dev/null 2>&1
 done
 echo "GUEST-PLAY-START"
+# What the guest's ALSA has queued ahead of the card's DMA position
+# (frames, and the rate they are at), three times during the playback:
+# the guest's part of the write-to-sink latency.
+(sleep 0.5
+for j in 1 2 3; do
+	st=/proc/asound/card0/pcm0p/sub0
+	echo "GUEST-PLAY-DELAY=$(sed -n 's/^delay *: *//p' $st/status) rate=$(sed -n 's/^rate: *\([0-9]*\).*/\1/p' $st/hw_params)"
+	sleep 0.3
+done) &
 t0=$(ms)
 aplay -D plughw:0,0 /audio/sine.wav 2>/tmp/aplay.err && r=ok || r=fail
 echo "GUEST-PLAY=$r ms=$(($(ms) - t0))"

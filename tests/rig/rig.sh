@@ -45,7 +45,7 @@
 #
 # Exit status: COMMAND's exit status, taken from the "RIG-EXIT=<n>" line L1
 # prints before powering off; otherwise
-#   122  L1 stopped: its /init writes a heartbeat to a second serial port
+#   122  L1 stopped: its /init writes a heartbeat from each CPU to a second serial port
 #        every 5 s, and none came for RIG_HEARTBEAT_S seconds (L1's CPUs
 #        stuck in QEMU's emulated SVM; no program in L1 can stop a busybox
 #        loop on both CPUs), so QEMU was stopped early; or L1 died (a triple
@@ -238,9 +238,14 @@ mount -t tmpfs tmpfs /dev/shm
 read up idle </proc/uptime
 echo "RIG-STAGE=init uptime=$up"
 # Heartbeat on the second serial port: the host stops a rig whose L1 has
-# stopped running (see RIG_HEARTBEAT_S in rig.sh).
+# stopped running (see RIG_HEARTBEAT_S in rig.sh).  One beat per CPU,
+# pinned: QEMU's emulated SVM now and then keeps one L1 CPU inside an L2
+# guest that runs with interrupts off, and a single beat that happened to
+# sit on that CPU stopped a run whose tests went on on the other.
 if [ -c /dev/ttyS1 ]; then
-	(while :; do read up idle </proc/uptime; echo "$up"; sleep 5; done >/dev/ttyS1 2>/dev/null) &
+	for c in $(ls -d /sys/devices/system/cpu/cpu[0-9]* | sed 's/.*cpu//'); do
+		taskset -c "$c" sh -c 'while :; do read up idle </proc/uptime; echo "cpu$0 $up"; sleep 5; done' "$c" >/dev/ttyS1 2>/dev/null &
+	done
 fi
 
 fail() {
