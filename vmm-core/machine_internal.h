@@ -133,6 +133,7 @@ struct machine {
 		struct virtio_input *vkbd, *vtablet;	/* NULL: left out */
 		struct xhci *xhci;			/* NULL: no USB */
 		struct hda *hda;			/* NULL: no sound */
+		struct tpm_tis *tpm;			/* NULL: no TPM */
 	} dev;
 	/* The console's adapter switch (machine.c), under the device lock:
 	 * virtio-gpu shows now (else the VGA), and the size the host last
@@ -286,6 +287,10 @@ void machine_usb_plug_all(struct machine *m);
 void machine_usb_fini(struct machine *m);
 /* machine_save_then() (@what "save"), machine_revert_drives() ("revert"):
  * -ENOTSUP with one line while a host device is passed through. */
+/* A TPM's state (swtpm's) is not saved yet: -ENOTSUP and one line in @err
+ * saying so, for @what ("save", "revert"); 0 without a TPM. */
+int machine_tpm_save_check(const struct machine *m, const char *what,
+			   char *err, size_t errlen);
 int machine_usb_save_check(struct machine *m, const char *what, char *err,
 			   size_t errlen);
 

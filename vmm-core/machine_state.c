@@ -265,6 +265,18 @@ static int save_devices(struct machine *m, struct statefile *sf, char *err,
 	return 0;
 }
 
+int machine_tpm_save_check(const struct machine *m, const char *what,
+			   char *err, size_t errlen)
+{
+	if (!m->cfg.tpm)
+		return 0;
+	/* swtpm's state (CMD_GET_STATEBLOB) is not in the state file yet. */
+	snprintf(err, errlen, "cannot %s the memory state: the VM has a TPM "
+		 "(tpm=on, --tpm), whose state is not saved yet; shut it down "
+		 "for a disk-only snapshot, or turn the TPM off", what);
+	return -ENOTSUP;
+}
+
 int machine_save(struct machine *m, const char *state_path,
 		 const char *ram_path, struct machine_save_stats *stats,
 		 char *err, size_t errlen)
@@ -290,6 +302,9 @@ int machine_save_then(struct machine *m, const char *state_path,
 	int r;
 
 	r = machine_usb_save_check(m, "save", err, errlen);
+	if (r < 0)
+		return r;
+	r = machine_tpm_save_check(m, "save", err, errlen);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&m->ctl);
@@ -459,6 +474,8 @@ int machine_revert_drives(struct machine *m, const char *state_path,
 	/* The saved controller had no host device on its ports (a save
 	 * refuses them): its state would not load with one plugged in. */
 	if (state_path && (r = machine_usb_save_check(m, "revert", err, errlen)) < 0)
+		return r;
+	if (state_path && (r = machine_tpm_save_check(m, "revert", err, errlen)) < 0)
 		return r;
 	if (state_path) {
 		r = open_state(m, state_path, ram_path, &sf, err, errlen);

@@ -284,10 +284,21 @@ char *swtpm_find(void)
 static void child_exec(const char *path, char *const argv[], int ctrl,
 		       pid_t parent)
 {
+	sigset_t none;
 	int c;
 
-	/* Dies with the VMM (SIGTERM: swtpm's own clean exit). */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+	/* The VMM blocks signals for its sigwait thread: the mask is
+	 * inherited across exec, and swtpm must see SIGTERM. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Not in the terminal's process group: ^C goes to the VMM, which
+	 * shuts swtpm down in order (CMD_SHUTDOWN) after the VM. */
+	setpgid(0, 0);
+	/* Dies with the VMM, also by --terminate: the sandbox's Landlock
+	 * domain may keep the kernel's parent-death signal from reaching a
+	 * process outside it.  SIGKILL: its NV state is on disk after each
+	 * change, and a clean stop is CMD_SHUTDOWN. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(126);
 	/* Out of the way of 3 first, then into place (dup2 clears
 	 * close-on-exec). */
@@ -393,6 +404,9 @@ int swtpm_start(const char *state_dir, struct swtpm **out, char *err,
 		char *argv[] = {
 			path, "socket", "--tpm2", "--tpmstate", dirarg,
 			"--ctrl", "type=unixio,clientfd=3",
+			/* Ends when the data channel closes: our end goes
+			 * with this process, however it dies. */
+			"--terminate",
 			NULL,
 		};
 

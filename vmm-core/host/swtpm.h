@@ -14,8 +14,10 @@
  *
  * Every exchange has a timeout; a timeout, a short read or swtpm's death
  * marks the TPM failed (one warning in the log): every later command
- * fails at once with -EIO, and the VM goes on.  The process dies with the
- * VMM (PR_SET_PDEATHSIG) and is reaped by swtpm_stop().
+ * fails at once with -EIO, and the VM goes on.  The process is in its own
+ * process group (the terminal's ^C reaches the VMM only), ends when the
+ * data channel closes (--terminate: the VMM died, sandboxed or not; also
+ * PR_SET_PDEATHSIG) and is reaped by swtpm_stop().
  */
 #ifndef VIVARIUM_HOST_SWTPM_H
 #define VIVARIUM_HOST_SWTPM_H
