@@ -8,7 +8,8 @@
  * reset powers the TPM on again (CMD_INIT): the test extends PCR 0 itself
  * after the first boot, and the second boot's PCRs are the first's again
  * (without TPM_Init, SeaBIOS's TPM2_Startup fails and PCR 0 keeps the
- * test's extension).  Skips without /dev/kvm,
+ * test's extension).  The VMM's threads, the TPM's worker included, run on
+ * their allow-lists (guestlib.c).  Skips without /dev/kvm,
  * SeaBIOS or swtpm.
  */
 #include <errno.h>

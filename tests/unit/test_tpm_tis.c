@@ -24,6 +24,7 @@
 #include <glib/gstdio.h>
 
 #include "check.h"
+#include "sandboxed.h"
 
 #include "devices/tpm_tis.h"
 #include "host/swtpm.h"
@@ -589,6 +590,8 @@ int main(void)
 {
 	char *path;
 
+	/* The device's worker thread (and the vCPUs) on their allow-lists. */
+	sandbox_test_threads(false);
 	RUN_TEST(test_identity);
 	RUN_TEST(test_canned_sync);
 	RUN_TEST(test_canned_threaded);
