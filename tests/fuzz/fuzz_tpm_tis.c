@@ -16,8 +16,10 @@
  *             whose size field is len) through the FIFO, tpmGo; the
  *             backend answers as mode % 3 says
  *   OP_RESET                              the machine's reset of it
+ *   OP_SAVE                               save, load into a fresh device
  * Checked (abort on failure): burstCount never above 64, STS of an
- * inactive locality all-ones, every response read is at most 4096 bytes.
+ * inactive locality all-ones, every response read is at most 4096 bytes,
+ * every save loads and saves the same again.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,10 +29,12 @@
 #include "fuzz.h"
 #include "fuzz_input.h"
 
+#include <glib.h>
+
 #include "devices/tpm_tis.h"
 #include "log.h"
 
-enum { OP_READ, OP_WRITE, OP_CMD, OP_RESET, OP_COUNT };
+enum { OP_READ, OP_WRITE, OP_CMD, OP_RESET, OP_SAVE, OP_COUNT };
 
 const char fuzz_target[] = "fuzz_tpm_tis";
 
@@ -112,6 +116,27 @@ static void command(struct tpm_tis *t, struct in *in)
 	tpm_tis_write(t, base + 0x18, 0x40, 1);
 }
 
+static struct tpm_tis *round_trip(struct tpm_tis *t,
+				  const struct tpm_backend *be)
+{
+	const struct device_ops *ops = &tpm_tis_device_ops;
+	GVariant *a = g_variant_ref_sink(ops->save(t)), *b;
+	struct tpm_tis *t2 = tpm_tis_new(be, false);
+	char err[256];
+
+	if (!t2 || ops->load(t2, ops->state_version, a, err, sizeof(err)) < 0) {
+		fprintf(stderr, "a saved state did not load: %s\n", err);
+		abort();
+	}
+	b = g_variant_ref_sink(ops->save(t2));
+	if (!g_variant_equal(a, b))
+		abort();
+	g_variant_unref(a);
+	g_variant_unref(b);
+	tpm_tis_free(t);
+	return t2;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tpm_backend be = { .transmit = null_transmit };
@@ -147,6 +172,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_RESET:
 			tpm_tis_reset(t);
 			break;
+		case OP_SAVE:
+			t = round_trip(t, &be);
+			break;
 		}
 		check_sts(t);
 	}
@@ -170,6 +198,7 @@ void fuzz_make_seeds(void (*add)(const void *, size_t))
 	}
 	put8(&s, OP_WRITE); put8(&s, 0); put8(&s, 0); put8(&s, 0);
 	put32(&s, 0x08); put32(&s, 0);
+	put8(&s, OP_SAVE);
 	put8(&s, OP_RESET);
 	add(s.b, s.n);
 }

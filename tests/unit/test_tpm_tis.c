@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "sandboxed.h"
+#include "statetest.h"
 
 #include "devices/tpm_tis.h"
 #include "host/swtpm.h"
@@ -372,6 +373,83 @@ static void test_hostile_sequences(void)
 	tpm_tis_free(t);
 }
 
+/* Save mid-command and mid-response, load into a fresh device, go on
+ * there; refused states leave the device as it was. */
+static void test_save_load(void)
+{
+	const struct device_ops *ops = &tpm_tis_device_ops;
+	struct tpm_backend be = { .transmit = canned_transmit };
+	struct tpm_tis *t2;
+	GVariant *s1, *s2;
+	char err[256] = "";
+
+	canned_setup(true);
+	CHECK(request_locality(0));
+	wr(ACCESS(2), A_REQUEST, 1);
+	wr(0x008, 0x80000001u, 4);			/* INT_ENABLE(0) */
+	wr(STS(0), S_READY, 1);
+	for (int i = 0; i < 7; i++)			/* half a command */
+		wr(FIFO(0), cmd_startup[i], 1);
+	s1 = g_variant_ref_sink(ops->save(t));
+	CHECK(g_variant_is_of_type(s1, G_VARIANT_TYPE(TPM_TIS_STATE_TYPE)));
+	t2 = tpm_tis_new(&be, true);
+	CHECK_EQ(ops->load(t2, 1, s1, err, sizeof(err)), 0);
+	s2 = g_variant_ref_sink(ops->save(t2));
+	CHECK(g_variant_equal(s1, s2));
+	g_variant_unref(s2);
+	tpm_tis_free(t);
+	t = t2;
+	/* The rest of the command on the loaded device. */
+	CHECK(rd(STS(0), 1) & S_EXPECT);
+	CHECK(rd(ACCESS(0), 1) & A_PENDING);
+	CHECK_EQ(rd(0x008, 4), 0x80000001u);
+	for (int i = 7; i < 12; i++)
+		wr(FIFO(0), cmd_startup[i], 1);
+	CHECK_EQ(rd(STS(0), 1) & S_EXPECT, 0);
+	wr(STS(0), S_GO, 1);
+	CHECK(wait_sts(0, S_AVAIL, S_AVAIL));
+	(void)rd(FIFO(0), 4);				/* 4 of 12 read */
+
+	/* Mid-response. */
+	g_variant_unref(s1);
+	s1 = g_variant_ref_sink(ops->save(t));
+	t2 = tpm_tis_new(&be, false);
+	CHECK_EQ(ops->load(t2, 1, s1, err, sizeof(err)), 0);
+	CHECK_EQ(tpm_tis_read(t2, FIFO(0), 8), 0xcdab000000000c00ull);
+	CHECK_EQ(tpm_tis_read(t2, STS(0), 1) & S_AVAIL, 0);
+
+	/* Hostile states: refused in one line, nothing changed. */
+	state_refused(ops, t2, 2, g_variant_ref(s1), "tpm-tis: state version 2");
+	state_refused(ops, t2, 1, g_variant_new("(u)", 1), "tpm-tis: state is of type");
+	state_refused(ops, t2, 1, state_with(s1, g_variant_new_byte(3), 1, 0),
+		      "tpm-tis: state 3");
+	state_refused(ops, t2, 1, state_with(s1, g_variant_new_byte(5), 1, 1),
+		      "tpm-tis: active locality 5");
+	state_refused(ops, t2, 1, state_with(s1, g_variant_new_uint32(13), 1, 7),
+		      "tpm-tis: 12 bytes, offset 13");
+	state_refused(ops, t2, 1, state_with(s1, g_variant_new_byte(2), 2, 2, 1),
+		      "tpm-tis: locality 1's registers");
+	state_refused(ops, t2, 1, state_with(s1, g_variant_new_byte(1), 2, 2, 0),
+		      "tpm-tis: locality 0's registers");	/* active + request */
+	state_refused(ops, t2, 1, state_with(s1, g_variant_new_uint32(0x100), 2, 4, 3),
+		      "tpm-tis: locality 3's registers");
+	{
+		uint8_t big[TPM_TIS_BUFFER_SIZE + 1] = { 0 };
+
+		state_refused(ops, t2, 1,
+			      state_with(s1, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+					 big, sizeof(big), 1), 1, 6),
+			      "tpm-tis: buffer of 4097 bytes");
+		state_refused(ops, t2, 1,
+			      state_with(s1, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
+					 big, 4, 1), 1, 5),
+			      "tpm-tis: per-locality arrays");
+	}
+	g_variant_unref(s1);
+	tpm_tis_free(t2);
+	tpm_tis_free(t);
+}
+
 /* ---- on swtpm ----------------------------------------------------------- */
 
 static char *state_dir;
@@ -597,6 +675,7 @@ int main(void)
 	RUN_TEST(test_canned_threaded);
 	RUN_TEST(test_hostile_sizes);
 	RUN_TEST(test_hostile_sequences);
+	RUN_TEST(test_save_load);
 	path = swtpm_find();
 	if (!path) {
 		if (check_finish())

@@ -13,9 +13,12 @@
 #include "tpm_tis.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "../bus.h"
 #include "../log.h"
@@ -60,6 +63,9 @@
 /* TPM_INTERFACE_ID: InterfaceType 0 (FIFO for TPM 2.0), version 0,
  * CapLocality (5 localities), CapTIS, InterfaceSelector 0 (TIS), IntfSelLock. */
 #define INTERFACE_ID_VALUE	((1u << 8) | (1u << 13) | (1u << 19))
+/* TPM_INT_ENABLE's writable bits: globalIntEnable, typePolarity, the four
+ * interrupt enables. */
+#define INT_ENABLE_MASK		0x8000009fu
 #define DID_VID_VALUE		0x00011014u
 #define RID_VALUE		0x01
 
@@ -542,7 +548,7 @@ void tpm_tis_write(struct tpm_tis *t, uint64_t offset, uint64_t value,
 		access_write(t, loc, (uint8_t)v);
 	if (reg_part(reg, size, value, R_INT_ENABLE, &v, &mask))
 		t->int_enable[loc] = (t->int_enable[loc] & ~mask) |
-				     (v & mask & 0x8000009fu);
+				     (v & mask & INT_ENABLE_MASK);
 	if (reg_part(reg, size, value, R_INT_VECTOR, &v, &mask) && (mask & 0xff))
 		t->int_vector[loc] = (uint8_t)(v & 0x0f);
 	if (reg_part(reg, size, value, R_STS, &v, &mask)) {
@@ -658,10 +664,116 @@ static void dev_free(void *dev)
 	tpm_tis_free(dev);
 }
 
+static GVariant *dev_save(void *dev)
+{
+	struct tpm_tis *t = dev;
+	uint8_t req[TPM_TIS_LOCALITIES], seized[TPM_TIS_LOCALITIES];
+
+	/* After quiesce no job runs: Execution ends here. */
+	wait_job(t);
+	collect(t);
+	for (unsigned l = 0; l < TPM_TIS_LOCALITIES; l++) {
+		req[l] = t->request[l];
+		seized[l] = t->seized[l];
+	}
+	return g_variant_new("(yy@ay@ay@au@ay@ayub)", (uint8_t)t->state, t->active,
+		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, req, TPM_TIS_LOCALITIES, 1),
+		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, seized, TPM_TIS_LOCALITIES, 1),
+		g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32, t->int_enable,
+					  TPM_TIS_LOCALITIES, 4),
+		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, t->int_vector,
+					  TPM_TIS_LOCALITIES, 1),
+		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, t->buf, t->len, 1),
+		t->off, t->overrun);
+}
+
+static int dev_load(void *dev, uint32_t version, GVariant *state, char *err,
+		    size_t errlen)
+{
+	struct tpm_tis *t = dev;
+	GVariant *vreq, *vseized, *venable, *vvector, *vbuf;
+	const uint8_t *req, *seized, *vector, *buf;
+	const uint32_t *enable;
+	gsize nreq, nseized, nenable, nvector, nbuf;
+	uint8_t st, active;
+	uint32_t off;
+	gboolean overrun;
+	int r;
+
+	r = device_state_check(tpm_tis_device_ops.name, version,
+			       tpm_tis_device_ops.state_version, state,
+			       TPM_TIS_STATE_TYPE, err, errlen);
+	if (r < 0)
+		return r;
+	g_variant_get(state, "(yy@ay@ay@au@ay@ayub)", &st, &active, &vreq,
+		      &vseized, &venable, &vvector, &vbuf, &off, &overrun);
+	req = g_variant_get_fixed_array(vreq, &nreq, 1);
+	seized = g_variant_get_fixed_array(vseized, &nseized, 1);
+	enable = g_variant_get_fixed_array(venable, &nenable, 4);
+	vector = g_variant_get_fixed_array(vvector, &nvector, 1);
+	buf = g_variant_get_fixed_array(vbuf, &nbuf, 1);
+	r = -EINVAL;
+	if (st > ST_COMPLETION || st == ST_EXECUTION)
+		device_load_fail(err, errlen, "tpm-tis: state %u", st);
+	else if (active >= TPM_TIS_LOCALITIES && active != NO_LOCALITY)
+		device_load_fail(err, errlen, "tpm-tis: active locality %u", active);
+	else if (active == NO_LOCALITY && st != ST_IDLE)
+		device_load_fail(err, errlen, "tpm-tis: no active locality in state %u", st);
+	else if (nreq != TPM_TIS_LOCALITIES || nseized != TPM_TIS_LOCALITIES ||
+		 nenable != TPM_TIS_LOCALITIES || nvector != TPM_TIS_LOCALITIES)
+		device_load_fail(err, errlen, "tpm-tis: per-locality arrays of %zu, %zu, %zu, %zu entries, not %u",
+				 (size_t)nreq, (size_t)nseized, (size_t)nenable,
+				 (size_t)nvector, TPM_TIS_LOCALITIES);
+	else if (nbuf > TPM_TIS_BUFFER_SIZE)
+		device_load_fail(err, errlen, "tpm-tis: buffer of %zu bytes", (size_t)nbuf);
+	else if (off > nbuf || (st != ST_COMPLETION && off) ||
+		 ((st == ST_IDLE || st == ST_READY) && nbuf))
+		device_load_fail(err, errlen, "tpm-tis: %zu bytes, offset %u in state %u",
+				 (size_t)nbuf, off, st);
+	else if (overrun && st != ST_RECEPTION)
+		device_load_fail(err, errlen, "tpm-tis: overrun outside reception");
+	else
+		r = 0;
+	for (unsigned l = 0; r == 0 && l < TPM_TIS_LOCALITIES; l++) {
+		if (req[l] > 1 || seized[l] > 1 || (req[l] && l == active) ||
+		    (enable[l] & ~INT_ENABLE_MASK) || vector[l] > 15) {
+			device_load_fail(err, errlen, "tpm-tis: locality %u's registers", l);
+			r = -EINVAL;
+		}
+	}
+	if (r == 0) {
+		wait_job(t);
+		pthread_mutex_lock(&t->mu);
+		t->job_done = false;
+		pthread_mutex_unlock(&t->mu);
+		t->state = st;
+		t->active = active;
+		for (unsigned l = 0; l < TPM_TIS_LOCALITIES; l++) {
+			t->request[l] = req[l];
+			t->seized[l] = seized[l];
+			t->int_enable[l] = enable[l];
+			t->int_vector[l] = vector[l];
+		}
+		memcpy(t->buf, buf, nbuf);
+		t->len = (uint32_t)nbuf;
+		t->off = off;
+		t->overrun = overrun;
+		t->discard = false;
+	}
+	g_variant_unref(vreq);
+	g_variant_unref(vseized);
+	g_variant_unref(venable);
+	g_variant_unref(vvector);
+	g_variant_unref(vbuf);
+	return r;
+}
+
 const struct device_ops tpm_tis_device_ops = {
 	.name = "tpm-tis",
 	.reset = dev_reset,
 	.quiesce = dev_quiesce,
+	.save = dev_save,
+	.load = dev_load,
 	.state_version = 1,
 	.free = dev_free,
 };

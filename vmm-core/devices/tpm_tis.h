@@ -99,10 +99,16 @@ void tpm_tis_reset(struct tpm_tis *t);
 void tpm_tis_quiesce(struct tpm_tis *t);
 
 /*
- * tpm_tis_device_ops: name "tpm-tis"; no save/load: the TPM's state lives
- * in the backend (swtpm), which cannot be saved yet, so a machine with a
- * TPM refuses to save its state (machine_state.c says so in one line).
+ * tpm_tis_device_ops: name "tpm-tis", state TPM_TIS_STATE_TYPE, version 1:
+ * (command state 0 Idle, 1 Ready, 2 Reception, 4 Completion (Execution is
+ * never saved: save waits for the command); active locality (0xff: none);
+ * requestUse pending x5; beenSeized x5; INT_ENABLE x5; INT_VECTOR x5; the
+ * buffer's bytes (command received, or response); response bytes read;
+ * bytes dropped past the command's size).  The TPM's own state is the
+ * backend's (swtpm's), which is not saved yet: a machine with a TPM refuses
+ * to save (machine_state.c, one line).
  */
+#define TPM_TIS_STATE_TYPE "(yyayayauayayub)"
 extern const struct device_ops tpm_tis_device_ops;
 
 /* For tests: MMIO accesses at @offset in the device's range. */
