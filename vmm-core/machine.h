@@ -174,8 +174,8 @@ struct machine_config {
 	 * fixed MMIO, no PCI slot; ACPI \_SB.TPM_ and a TPM2 table) on this
 	 * swtpm (host/swtpm.h), which the caller started and stops after the
 	 * machine (it outlives resets; each build sends it CMD_INIT, the
-	 * TPM's power-on).  NULL: no TPM.  A machine with a TPM does not
-	 * save its state (machine_save refuses, one line). */
+	 * TPM's power-on; a restore then resumes it from the state's "tpm"
+	 * section).  NULL: no TPM. */
 	struct swtpm *tpm;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure

@@ -287,10 +287,6 @@ void machine_usb_plug_all(struct machine *m);
 void machine_usb_fini(struct machine *m);
 /* machine_save_then() (@what "save"), machine_revert_drives() ("revert"):
  * -ENOTSUP with one line while a host device is passed through. */
-/* A TPM's state (swtpm's) is not saved yet: -ENOTSUP and one line in @err
- * saying so, for @what ("save", "revert"); 0 without a TPM. */
-int machine_tpm_save_check(const struct machine *m, const char *what,
-			   char *err, size_t errlen);
 int machine_usb_save_check(struct machine *m, const char *what, char *err,
 			   size_t errlen);
 

@@ -8,7 +8,8 @@
  * reset powers the TPM on again (CMD_INIT): the test extends PCR 0 itself
  * after the first boot, and the second boot's PCRs are the first's again
  * (without TPM_Init, SeaBIOS's TPM2_Startup fails and PCR 0 keeps the
- * test's extension).  The VMM's threads, the TPM's worker included, run on
+ * test's extension).  The TPM is in the machine's saved state: a revert
+ * and a restore into another swtpm put its PCRs back.  The VMM's threads, the TPM's worker included, run on
  * their allow-lists (guestlib.c).  Skips without /dev/kvm,
  * SeaBIOS or swtpm.
  */
@@ -219,6 +220,117 @@ out:
 	g_free(dir);
 }
 
+static void *run_thread(void *opaque)
+{
+	struct run *r = opaque;
+	char err[512];
+
+	if (machine_run(r->m, err, sizeof(err)) < 0)
+		fprintf(stderr, "machine_run: %s\n", err);
+	return NULL;
+}
+
+/* Poll swtpm's PCRs 0-7 until they equal @want (a revert or restore is
+ * rebuilding the machine meanwhile); true if they did within @secs. */
+static bool pcrs_become(struct swtpm *sw, uint8_t want[8][32], double secs)
+{
+	uint8_t now_pcr[8][32];
+	double t0 = now();
+
+	while (now() - t0 < secs) {
+		if (read_pcrs(sw, now_pcr) == 0 &&
+		    memcmp(now_pcr, want, sizeof(now_pcr)) == 0)
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
+/* The TPM in the machine's state: saved beside the devices ("tpm"
+ * section), put back by a revert (the test's own mark on PCR 0 after the
+ * save is gone) and by a restore on start into another swtpm. */
+static void test_save_revert_restore(void)
+{
+	struct run r = { 0 };
+	struct machine_config cfg = {
+		.ram_size = 128ull << 20, .ncpus = 1,
+		.firmware = MACHINE_FW_BIOS, .sercon = true,
+	};
+	char *dir = g_dir_make_tmp("guest-tpm-XXXXXX", NULL);
+	char *dir_b = g_strconcat(dir, "/b", NULL), *dir_a = g_strconcat(dir, "/a", NULL);
+	char *state = g_strconcat(dir, "/state", NULL), *mem = g_strconcat(dir, "/mem", NULL);
+	uint8_t pcr[8][32], marked[8][32];
+	struct swtpm *b = NULL;
+	char err[512] = "";
+	pthread_t t;
+	double t0;
+
+	CHECK_EQ(swtpm_start(dir_a, &r.sw, err, sizeof(err)), 0);
+	if (!r.sw)
+		goto out;
+	cfg.tpm = r.sw;
+	r.com1 = cfg.serial = chardev_buffer_new();
+	CHECK_EQ(machine_create(&cfg, &r.m, err, sizeof(err)), 0);
+	if (!r.m)
+		goto out;
+	pthread_create(&t, NULL, run_thread, &r);
+	t0 = now();
+	while (now() - t0 < 120 && !count(&r, WANT))
+		usleep(100 * 1000);
+	CHECK(count(&r, WANT) >= 1);
+	CHECK_EQ(read_pcrs(r.sw, pcr), 0);
+	CHECK_EQ(machine_save(r.m, state, mem, NULL, err, sizeof(err)), 0);
+	if (err[0])
+		fprintf(stderr, "save: %s\n", err);
+	CHECK_EQ(mark_pcr0(r.sw), 0);
+	CHECK_EQ(read_pcrs(r.sw, marked), 0);
+	CHECK(memcmp(marked[0], pcr[0], 32) != 0);
+	CHECK_EQ(machine_revert(r.m, state, mem, err, sizeof(err)), 0);
+	CHECK(pcrs_become(r.sw, pcr, 30));
+	CHECK(!swtpm_failed(r.sw));
+	machine_stop(r.m, 0);
+	pthread_join(t, NULL);
+	machine_destroy(r.m);
+	r.m = NULL;
+	swtpm_stop(r.sw);
+	r.sw = NULL;
+	chardev_free(r.com1);
+
+	/* Another swtpm, another state folder: the restore hands it the
+	 * TPM (its permanent state included). */
+	CHECK_EQ(swtpm_start(dir_b, &b, err, sizeof(err)), 0);
+	if (!b)
+		goto out;
+	r.sw = b;
+	cfg.tpm = b;
+	r.com1 = cfg.serial = chardev_buffer_new();
+	CHECK_EQ(machine_create(&cfg, &r.m, err, sizeof(err)), 0);
+	if (!r.m)
+		goto out;
+	CHECK_EQ(machine_restore_on_start(r.m, state, mem, err, sizeof(err)), 0);
+	pthread_create(&t, NULL, run_thread, &r);
+	CHECK(pcrs_become(b, pcr, 30));
+	machine_stop(r.m, 0);
+	pthread_join(t, NULL);
+	machine_destroy(r.m);
+	r.m = NULL;
+out:
+	if (err[0] && check_failures__)
+		fprintf(stderr, "last error: %s\n", err);
+	swtpm_stop(r.sw);
+	chardev_free(r.com1);
+	unlink(state);
+	unlink(mem);
+	rm_rf(dir_a);
+	rm_rf(dir_b);
+	rmdir(dir);
+	g_free(state);
+	g_free(mem);
+	g_free(dir_a);
+	g_free(dir_b);
+	g_free(dir);
+}
+
 int main(void)
 {
 	char *sw;
@@ -232,5 +344,6 @@ int main(void)
 		SKIP("swtpm is not installed (Debian package swtpm)");
 	g_free(sw);
 	RUN_TEST(test_seabios_measures);
+	RUN_TEST(test_save_revert_restore);
 	return check_finish();
 }

@@ -454,6 +454,7 @@ static void test_save_load(void)
 
 static char *state_dir;
 static struct swtpm *sw;
+static void rm_rf(const char *dir);
 
 static void swtpm_setup(void)
 {
@@ -635,6 +636,96 @@ static void test_swtpm_dies(void)
 	swtpm_teardown();
 }
 
+/* The TPM's state moves to another swtpm (another state folder): PCR 16
+ * as extended, the TPM already started; bad states are refused. */
+static void test_swtpm_state(void)
+{
+	char *dir2 = g_strconcat(state_dir, "-b", NULL);
+	uint8_t digest[32], pcr[32], pcr_b[32];
+	struct swtpm *b = NULL;
+	GVariant *st, *bad;
+	char err[256] = "";
+
+	swtpm_setup();
+	CHECK(request_locality(0));
+	CHECK_EQ(startup(), 0);
+	memset(digest, 0x77, sizeof(digest));
+	CHECK_EQ(pcr_extend(16, digest), 0);
+	CHECK_EQ(pcr_read(16, pcr), 0);
+	st = swtpm_state_save(sw, err, sizeof(err));
+	CHECK(st != NULL);
+	if (!st) {
+		swtpm_teardown();
+		g_free(dir2);
+		return;
+	}
+	g_variant_ref_sink(st);
+	CHECK(g_variant_is_of_type(st, G_VARIANT_TYPE(SWTPM_STATE_TYPE)));
+	/* Again: the control channel stayed in step (the savestate blob's
+	 * "none" answer is a whole header). */
+	bad = swtpm_state_save(sw, err, sizeof(err));
+	CHECK(bad != NULL);
+	if (bad) {
+		g_variant_ref_sink(bad);
+		CHECK(g_variant_equal(bad, st));
+		g_variant_unref(bad);
+	}
+	/* The TPM goes on: PCR 16 still reads the same. */
+	CHECK_EQ(pcr_read(16, pcr_b), 0);
+	CHECK(memcmp(pcr, pcr_b, 32) == 0);
+	swtpm_teardown();
+
+	CHECK_EQ(swtpm_start(dir2, &b, err, sizeof(err)), 0);
+	if (!b) {
+		g_variant_unref(st);
+		g_free(dir2);
+		return;
+	}
+	/* Refused: wrong type, an empty volatile blob, garbage swtpm
+	 * rejects. */
+	CHECK_EQ(swtpm_state_load(b, g_variant_new("(u)", 1), err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "tpm: state is of type") == err);
+	bad = g_variant_ref_sink(g_variant_new("(@ay@ay@ay)",
+		g_variant_get_child_value(st, 0),
+		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1),
+		g_variant_get_child_value(st, 2)));
+	CHECK_EQ(swtpm_state_load(b, bad, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "tpm: state blob 2 of 0 bytes") == err);
+	g_variant_unref(bad);
+	{
+		static const uint8_t junk[64] = { 1, 2, 3, 4 };
+
+		bad = g_variant_ref_sink(g_variant_new("(@ay@ay@ay)",
+			g_variant_get_child_value(st, 0),
+			g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, junk, sizeof(junk), 1),
+			g_variant_get_child_value(st, 2)));
+		CHECK(swtpm_state_load(b, bad, err, sizeof(err)) < 0);
+		printf("# junk volatile blob: %s\n", err);
+		g_variant_unref(bad);
+	}
+	err[0] = 0;
+	CHECK_EQ(swtpm_state_load(b, st, err, sizeof(err)), 0);
+	if (err[0])
+		printf("# %s\n", err);
+	/* Through a fresh TIS on the second swtpm. */
+	{
+		struct tpm_backend be;
+
+		swtpm_backend(b, &be);
+		t = tpm_tis_new(&be, true);
+	}
+	CHECK(request_locality(0));
+	CHECK_EQ(pcr_read(16, pcr_b), 0);
+	CHECK(memcmp(pcr, pcr_b, 32) == 0);
+	CHECK_EQ(startup(), 0x100);		/* TPM_RC_INITIALIZE: started */
+	tpm_tis_free(t);
+	t = NULL;
+	swtpm_stop(b);
+	g_variant_unref(st);
+	rm_rf(dir2);
+	g_free(dir2);
+}
+
 /* swtpm stopped (CMD_SHUTDOWN) is reaped: no child left. */
 static void test_swtpm_reaped(void)
 {
@@ -689,6 +780,7 @@ int main(void)
 	RUN_TEST(test_swtpm_pcrs);
 	RUN_TEST(test_swtpm_locality);
 	RUN_TEST(test_swtpm_dies);
+	RUN_TEST(test_swtpm_state);
 	RUN_TEST(test_swtpm_reaped);
 	rm_rf(state_dir);
 	g_free(state_dir);

@@ -104,9 +104,9 @@ void tpm_tis_quiesce(struct tpm_tis *t);
  * never saved: save waits for the command); active locality (0xff: none);
  * requestUse pending x5; beenSeized x5; INT_ENABLE x5; INT_VECTOR x5; the
  * buffer's bytes (command received, or response); response bytes read;
- * bytes dropped past the command's size).  The TPM's own state is the
- * backend's (swtpm's), which is not saved yet: a machine with a TPM refuses
- * to save (machine_state.c, one line).
+ * whether bytes came past the command's size).  The TPM's own state is the
+ * backend's: the machine saves swtpm's as its "tpm" section
+ * (machine_state.c, host/swtpm.h).
  */
 #define TPM_TIS_STATE_TYPE "(yyayayauayayub)"
 extern const struct device_ops tpm_tis_device_ops;

@@ -70,6 +70,29 @@ int swtpm_init(struct swtpm *s);
 long swtpm_transmit(struct swtpm *s, unsigned locality, const uint8_t *cmd,
 		    size_t len, uint8_t *rsp, size_t rsp_max, int timeout_ms);
 
+/*
+ * The TPM's state for a machine save (swtpm-ioctls(3)):
+ * SWTPM_STATE_TYPE is (permanent blob, volatile blob, savestate blob),
+ * as swtpm hands them out (CMD_GET_STATEBLOB, decrypted; the savestate one
+ * empty when the TPM has none); each at most SWTPM_BLOB_MAX bytes.
+ *
+ * swtpm_state_save - the blobs of the running TPM (no command may be in
+ * flight: the device is quiesced); the TPM goes on running.  A new
+ * floating GVariant, or NULL with one line in @err.
+ *
+ * swtpm_state_load - CMD_STOP, CMD_SET_STATEBLOB of each non-empty blob,
+ * then CMD_INIT resuming from them (PCRs, sessions, Startup as saved;
+ * swtpm writes the permanent blob to its state folder).  Checks the type
+ * and the sizes first; swtpm checks the blobs.  0, or -EINVAL / -EIO with
+ * one line in @err (the TPM may then be stopped: the restore fails).
+ */
+#define SWTPM_STATE_TYPE	"(ayayay)"
+#define SWTPM_BLOB_MAX		(16u << 20)
+typedef struct _GVariant GVariant;
+GVariant *swtpm_state_save(struct swtpm *s, char *err, size_t errlen);
+int swtpm_state_load(struct swtpm *s, GVariant *state, char *err,
+		     size_t errlen);
+
 /* The TPM failed (swtpm died or wedged): commands fail at once. */
 bool swtpm_failed(struct swtpm *s);
 /* swtpm's process id (tests). */
