@@ -7,7 +7,8 @@
  * tpmGo, dataAvail polled, the response read, commandReady.  TPM2_Startup,
  * TPM2_PCR_Extend of PCR 16 and TPM2_PCR_Read (the value checked against
  * SHA-256 computed here), TPM2_GetRandom; swtpm's CMD_INIT resetting the
- * PCRs; a killed swtpm answered with TPM_RC_FAILURE.  Hostile sequences
+ * PCRs; a killed or wedged swtpm answered with TPM_RC_FAILURE; its state
+ * moved to a second swtpm.  Hostile sequences
  * (commands longer than the buffer or than their size field, FIFO reads
  * with nothing there, another locality's writes, tpmGo without a
  * command, odd widths) run on a canned backend first, so they run even
@@ -636,6 +637,32 @@ static void test_swtpm_dies(void)
 	swtpm_teardown();
 }
 
+/* swtpm wedged (stopped): the exchange times out, the TPM is failed with
+ * one log line, and the TIS answers TPM_RC_FAILURE at once from then on. */
+static void test_swtpm_wedged(void)
+{
+	uint8_t rsp[64];
+	struct timespec a, b;
+	long n;
+
+	swtpm_setup();
+	CHECK(request_locality(0));
+	CHECK_EQ(startup(), 0);
+	kill(swtpm_pid(sw), SIGSTOP);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	n = swtpm_transmit(sw, 0, cmd_startup, sizeof(cmd_startup), rsp,
+			   sizeof(rsp), 500);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	CHECK_EQ(n, -EIO);
+	CHECK(b.tv_sec - a.tv_sec < 3);
+	CHECK(swtpm_failed(sw));
+	CHECK_EQ(transact(0, cmd_startup, sizeof(cmd_startup), rsp,
+			  sizeof(rsp)), 10);
+	CHECK_EQ(rc_of(rsp), TPM_RC_FAILURE);
+	kill(swtpm_pid(sw), SIGCONT);
+	swtpm_teardown();
+}
+
 /* The TPM's state moves to another swtpm (another state folder): PCR 16
  * as extended, the TPM already started; bad states are refused. */
 static void test_swtpm_state(void)
@@ -780,6 +807,7 @@ int main(void)
 	RUN_TEST(test_swtpm_pcrs);
 	RUN_TEST(test_swtpm_locality);
 	RUN_TEST(test_swtpm_dies);
+	RUN_TEST(test_swtpm_wedged);
 	RUN_TEST(test_swtpm_state);
 	RUN_TEST(test_swtpm_reaped);
 	rm_rf(state_dir);
