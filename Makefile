@@ -13,7 +13,8 @@ BUILD ?= build
 # media for the compatibility tests; libpulse-dev: the sound card's host
 # side, with pulseaudio, pulseaudio-utils (parecord, paplay) and sox for
 # its tests; alsa-utils (aplay, arecord) for the rig's guest image;
-# qemu-system-gui for QEMU's audio-pa.so, the sound test's reference).
+# qemu-system-gui for QEMU's audio-pa.so, the sound test's reference;
+# swtpm: the TPM behind --tpm, and test_tpm_tis's real TPM).
 PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	qemu-system-x86 qemu-utils seabios linux-image-amd64 busybox-static \
 	cpio xz-utils zstd kmod acpica-tools zlib1g-dev libzstd-dev \
@@ -24,7 +25,7 @@ PACKAGES := gcc make meson ninja-build pkg-config python3 \
 	memtest86+ isolinux syslinux-common debian-installer-12-netboot-amd64 \
 	libsdl2-dev libvncserver-dev libpng-dev libx11-dev libxtst-dev libxfixes-dev xvfb xdotool imagemagick \
 	libgtk-3-dev python3-pyatspi at-spi2-core dbus-x11 \
-	libusb-1.0-0-dev
+	libusb-1.0-0-dev swtpm
 
 .PHONY: all deps build test test-unit test-guest test-e2e run clean
 

@@ -20,6 +20,7 @@
 #include <glib.h>
 
 #include "usb/usb_host.h"
+#include "host/swtpm.h"
 #include "commands.h"
 #include "hv.h"
 #include "sandbox/sandbox.h"
@@ -113,7 +114,17 @@ static void print_json(FILE *f, const char *kvm,
 		fprintf(f, "\"landlock_abi\": %d", s->landlock_abi);
 	else
 		fprintf(f, "\"landlock_abi\": null");
-	fprintf(f, ", \"usable\": %s}}\n", v.usable ? "true" : "false");
+	fprintf(f, ", \"usable\": %s}", v.usable ? "true" : "false");
+	{
+		g_autofree char *sw = swtpm_find();
+
+		fprintf(f, ", \"swtpm\": ");
+		if (sw)
+			json_string(f, sw);
+		else
+			fputs("null", f);
+	}
+	fprintf(f, "}\n");
 }
 
 /* What to do about it, one or two sentences. */
@@ -319,6 +330,12 @@ static void print_human(FILE *f, const char *kvm,
 	sandbox_describe(s, &v);
 	print_sandbox(f, &v);
 	usb_denied = print_usb(f, root);
+	{
+		g_autofree char *sw = swtpm_find();
+
+		fprintf(f, "  %-20s %s%s\n", "TPM (swtpm)", sw ? sw : "not installed",
+			sw ? "" : ": --tpm and tpm=on need it (apt-get install swtpm)");
+	}
 	fputc('\n', f);
 	fprintf(f, "%s\n", st == 0 ? "OK: guests run at hardware speed." :
 		st == 1 ? "WARNING: KVM works, but not with hardware "
@@ -351,7 +368,8 @@ static void usage(FILE *f)
 		"CAP_NET_ADMIN),\n"
 		"  and what the VM processes' sandbox has here (seccomp, "
 		"Landlock, no_new_privs),\n"
-		"  and which host USB devices you may pass through.\n"
+		"  and which host USB devices you may pass through,\n"
+		"  and whether swtpm (the TPM of --tpm, tpm=on) is installed.\n"
 		"  Exit status: 0 hardware-speed guests, 1 KVM works but "
 		"emulated,\n"
 		"  2 no usable /dev/kvm.\n");

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -25,6 +27,7 @@
 #include "log.h"
 #include "machine.h"
 #include "usb/usb_host.h"
+#include "host/swtpm.h"
 #include "net/net.h"
 #include "nic.h"
 #include "options.h"
@@ -35,6 +38,59 @@
 
 #define DEFAULT_MEMORY	(1ull << 30)
 #define DEFAULT_APPEND	"console=ttyS0"
+
+/*
+ * remove_at_exit - remove folder @dir (--tpm's temporary state) once this
+ * process has ended, however it ends: the sandbox keeps /tmp out of our
+ * reach by then, so a child does it, woken by the end of a pipe whose
+ * write end only this process holds (close-on-exec: swtpm has none).
+ */
+static int remove_at_exit(const char *dir)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -errno;
+	fcntl(p[0], F_SETFD, FD_CLOEXEC);
+	fcntl(p[1], F_SETFD, FD_CLOEXEC);
+	pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		/* Async-signal-safe calls only: the parent has threads. */
+		struct sigaction ign = { .sa_handler = SIG_IGN };
+		sigset_t none;
+		char c;
+		int fd = fcntl(p[0], F_DUPFD, 3);
+
+		/* Not ended by the terminal's ^C with the VM; woken by EOF. */
+		sigaction(SIGINT, &ign, NULL);
+		sigaction(SIGHUP, &ign, NULL);
+		sigaction(SIGTERM, &ign, NULL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (fd < 0 || dup2(fd, 3) < 0)
+			_exit(1);
+		syscall(SYS_close_range, 4u, ~0u, 0u);
+		for (;;) {
+			ssize_t n = read(3, &c, 1);
+
+			if (n == 0 || (n < 0 && errno != EINTR))
+				break;
+		}
+		execl("/bin/rm", "rm", "-rf", "--", dir, (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	/* p[1] stays open (and leaks on purpose) until the process ends. */
+	return 0;
+}
 
 static void run_usage(FILE *f)
 {
@@ -52,7 +108,7 @@ static void run_usage(FILE *f)
 		"                    [--sandbox on|off] [--coredump on|off]\n"
 		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n"
 		"                    [--usb-device VID:PID|BUS-PORT[.PORT...]]...\n"
-		"                    [--audio pa|none|off]\n\n"
+		"                    [--audio pa|none|off] [--tpm]\n\n"
 		"With --kernel, boots a Linux kernel (bzImage) directly; otherwise the\n"
 		"BIOS (SeaBIOS) boots the disks and CD-ROM (--boot: which first; the\n"
 		"default is the CD-ROM when there is one).  SIZE takes K, M, G suffixes\n"
@@ -97,6 +153,10 @@ static void run_usage(FILE *f)
 		"--audio pa adds an Intel HDA sound card (PCI 00:1b.0) played and recorded\n"
 		"through PulseAudio (or PipeWire's pulse server); without a server it stays\n"
 		"silent and reconnects.  none: the card, silent.  off (the default): no card.\n"
+		"--tpm adds a TPM 2.0 (TIS interface at 0xfed40000, ACPI MSFT0101) on\n"
+		"swtpm (Debian's swtpm package); SeaBIOS measures the boot into its PCRs.\n"
+		"Its state is in a temporary folder removed when the VM ends (a library\n"
+		"VM with tpm=on keeps it in its folder's tpm/).\n"
 		"--cpu-model says what CPUID the vCPUs show: host (the default) is\n"
 		"everything KVM supports on this host; compat hides CMPXCHG16B, XSAVE\n"
 		"and the AVX, AVX2, AVX-512, AMX, FMA, F16C, XOP and FMA4 families\n"
@@ -254,6 +314,7 @@ int cmd_run(int argc, char **argv)
 		{ "usb", required_argument, NULL, 'u' },
 		{ "usb-device", required_argument, NULL, 'H' },
 		{ "audio", required_argument, NULL, 'O' },
+		{ "tpm", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -275,6 +336,8 @@ int cmd_run(int argc, char **argv)
 	bool append_set = false, nic_none = false, sandbox = true, coredump = false;
 	bool agents_on = true;
 	const char *audio = "off";
+	bool tpm = false;
+	g_autofree char *tpm_dir = NULL;
 	struct vm_agents *agents = NULL;
 	struct vm_sandbox_opts so = { 0 };
 	struct nic_spec nics[MACHINE_MAX_NICS];
@@ -478,6 +541,9 @@ int cmd_run(int argc, char **argv)
 			}
 			audio = optarg;
 			break;
+		case 'T':
+			tpm = true;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -624,8 +690,29 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "vivarium: --audio %s: cannot start the sound card's host side; no sound card\n",
 				audio);
 	}
+	if (tpm) {
+		/* Before the sandbox: swtpm is a program to exec. */
+		tpm_dir = g_dir_make_tmp("vivarium-tpm-XXXXXX", NULL);
+		r = tpm_dir ? remove_at_exit(tpm_dir) : -errno;
+		if (r == 0)
+			r = swtpm_start(tpm_dir, &cfg.tpm, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "--tpm: no temporary folder: %s",
+				 strerror(-r));
+		if (r < 0) {
+			fprintf(stderr, "vivarium: %s\n", err);
+			audio_backend_free(cfg.audio);
+			vm_agents_free(agents);
+			free_nics(&cfg, nics, nnics);
+			console_free(con);
+			chardev_free(cfg.debugcon);
+			chardev_free(cfg.serial);
+			return 1;
+		}
+	}
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
+		swtpm_stop(cfg.tpm);
 		audio_backend_free(cfg.audio);
 		vm_agents_free(agents);
 		free_nics(&cfg, nics, nnics);
@@ -643,6 +730,7 @@ int cmd_run(int argc, char **argv)
 		if (machine_usb_attach_spec(m, usb_devs[i], &port, err,
 					    sizeof(err)) < 0) {
 			machine_destroy(m);
+			swtpm_stop(cfg.tpm);
 			vm_agents_free(agents);
 			free_nics(&cfg, nics, nnics);
 			console_free(con);
@@ -674,6 +762,7 @@ int cmd_run(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.nnics; i++)
 		net_stop(cfg.nic[i].backend);
 	machine_destroy(m);
+	swtpm_stop(cfg.tpm);
 	audio_backend_free(cfg.audio);
 	vm_agents_free(agents);
 	free_nics(&cfg, nics, nnics);

@@ -32,7 +32,7 @@ static void create_usage(FILE *f)
 		"                       [--iso PATH] [--kernel PATH [--initrd PATH] [--append STR]]\n"
 		"                       [--firmware auto|bios|uefi|none] [--notes TEXT]\n"
 		"                       [--nic SPEC]... [--nic none] [--vga virtio|std|none]\n"
-		"                       [--usb on|off] [--audio pa|none|off]\n"
+		"                       [--usb on|off] [--audio pa|none|off] [--tpm on|off]\n"
 		"                       [--share HOSTDIR[,tag=NAME][,readonly]]...\n\n"
 		"Adds a VM to the library (%s).\n"
 		"SIZE takes K, M, G, T suffixes; memory defaults to 1G, cpus to 1.\n"
@@ -44,6 +44,7 @@ static void create_usage(FILE *f)
 		"virtio-gpu beside the standard VGA, the guest's screen follows the\n"
 		"window) or std (the standard VGA alone) or none.\n"
 		"--usb on: an xHCI USB controller with a USB tablet and keyboard.\n"
+		"--tpm on: a TPM 2.0 on swtpm, its state in the folder's tpm/.\n"
 		"--audio: the Intel HDA sound card through PulseAudio (pa), silent\n"
 		"(none) or left out (off); by default pa when a PulseAudio server\n"
 		"answers now, else none.\n"
@@ -68,6 +69,7 @@ int cmd_create(int argc, char **argv)
 		{ "share", required_argument, NULL, 'S' },
 		{ "vga", required_argument, NULL, 'V' },
 		{ "usb", required_argument, NULL, 'U' },
+		{ "tpm", required_argument, NULL, 'T' },
 		{ "audio", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -94,6 +96,7 @@ int cmd_create(int argc, char **argv)
 		case 'n': s.notes = optarg; break;
 		case 'V': s.vga = optarg; break;
 		case 'U': s.usb = optarg; break;
+		case 'T': s.tpm = optarg; break;
 		case 'O': s.audio = optarg; break;
 		case 'N': g_ptr_array_add(nics, optarg); break;
 		case 'S': g_ptr_array_add(shares, optarg); break;
@@ -467,6 +470,8 @@ int cmd_show(int argc, char **argv)
 			printf("vga:      %s\n", c->vga);
 		if (c->usb)
 			printf("usb:      xHCI with a tablet and keyboard\n");
+		if (c->tpm)
+			printf("tpm:      TPM 2.0 (swtpm, state in tpm/)\n");
 		if (c->vnc)
 			printf("vnc:      %s\n", c->vnc);
 		if (c->kernel) {

@@ -61,6 +61,8 @@
 #include "vm_sandbox.h"
 #include "vmlib.h"
 #include "usb/usb_host.h"
+#include "host/swtpm.h"
+#include "devices/tpm_tis.h"
 
 #define HISTORY_MAX		(64u << 10)	/* serial output kept for attach */
 #define SERIAL_LOG_MAX		(64ull << 20)	/* serial.log stops growing here */
@@ -140,6 +142,9 @@ struct vmproc {
 	GList *clip_waiters;
 	/* The sound card's host side (audio=pa or none); NULL: no card. */
 	struct audio_backend *audio;
+	/* The TPM's swtpm (tpm=on), started before the sandbox and stopped
+	 * after the machine; NULL: no TPM. */
+	struct swtpm *tpm;
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -2252,6 +2257,7 @@ static void cleanup(struct vmproc *vp)
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
 		net_stop(vp->nic[i]);
 	machine_destroy(vp->m);
+	swtpm_stop(vp->tpm);
 	audio_backend_free(vp->audio);
 	vm_agents_free(vp->agents);
 	for (unsigned i = 0; i < VM_MAX_NICS; i++)
@@ -2360,6 +2366,19 @@ int cmd_vm_process(int argc, char **argv)
 		}
 		/* A shared folder gone or a tag twice: the start fails. */
 		r = share_specs_check(vp.cfg.share, vp.cfg.nshares, err, sizeof(err));
+	}
+	if (r == 0 && vp.cfg.tpm) {
+		/* swtpm keeps the TPM's state in the folder's tpm/; started
+		 * now, as the sandbox would not let us exec it. */
+		g_autofree char *vdir = vmlib_vm_dir(vp.name);
+		g_autofree char *tdir = g_build_filename(vdir, VM_TPM_DIR, NULL);
+
+		r = swtpm_start(tdir, &vp.tpm, err, sizeof(err));
+		if (r == 0) {
+			mc.tpm = vp.tpm;
+			vm_log("TPM 2.0: swtpm (pid %d), state in %s, TIS at 0x%x",
+			       (int)swtpm_pid(vp.tpm), tdir, TPM_TIS_BASE);
+		}
 	}
 	if (r == 0 && vp.cfg.agents) {
 		vp.agents = vm_agents_new(true, true, err, sizeof(err));

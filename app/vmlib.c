@@ -538,7 +538,8 @@ int vm_config_from_keyfile(GKeyFile *kf, const char *dir,
 	    get_on_off(kf, "coredump", false, &cfg->coredump, err, errlen) < 0 ||
 	    get_on_off(kf, "vmmouse", true, &cfg->vmmouse, err, errlen) < 0 ||
 	    get_on_off(kf, "agents", true, &cfg->agents, err, errlen) < 0 ||
-	    get_on_off(kf, "usb", false, &cfg->usb, err, errlen) < 0)
+	    get_on_off(kf, "usb", false, &cfg->usb, err, errlen) < 0 ||
+	    get_on_off(kf, "tpm", false, &cfg->tpm, err, errlen) < 0)
 		goto fail;
 	{
 		g_autofree char *au = get_str(kf, G_VM, "audio");
@@ -771,6 +772,7 @@ void vm_config_to_keyfile(const struct vm_config *cfg, const char *dir,
 	set_opt(kf, G_VM, "vmmouse", cfg->vmmouse ? NULL : "off");
 	set_opt(kf, G_VM, "agents", cfg->agents ? NULL : "off");
 	set_opt(kf, G_VM, "usb", cfg->usb ? "on" : NULL);
+	set_opt(kf, G_VM, "tpm", cfg->tpm ? "on" : NULL);
 	set_opt(kf, G_VM, "audio", cfg->audio ? vm_audio_name(cfg->audio) : NULL);
 	set_opt(kf, G_VM, "input", cfg->input_ps2 ? "ps2" : NULL);
 	set_opt(kf, G_VM, "created", cfg->created);
@@ -911,8 +913,9 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, G_VM, "audio", a ? v : NULL);
 	} else if (!strcmp(key, "sandbox") || !strcmp(key, "coredump") ||
 		   !strcmp(key, "vmmouse") || !strcmp(key, "agents") ||
-		   !strcmp(key, "usb")) {
-		bool dflt_on = strcmp(key, "coredump") && strcmp(key, "usb");
+		   !strcmp(key, "usb") || !strcmp(key, "tpm")) {
+		bool dflt_on = strcmp(key, "coredump") && strcmp(key, "usb") &&
+			       strcmp(key, "tpm");
 
 		if (strcmp(v, "on") && strcmp(v, "off")) {
 			snprintf(err, errlen, "%s '%s': use on or off", key, v);
@@ -998,7 +1001,7 @@ int vm_config_set(GKeyFile *kf, const char *assignment, char *err,
 		set_opt(kf, group, k, abs);
 	} else {
 		snprintf(err, errlen,
-			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, usb, audio, kernel, initrd, append, cdrom, nic0-nic3)",
+			 "unknown key '%s' (memory, cpus, firmware, boot, display, vga, vnc, vnc-password-file, notes, sandbox, coredump, input, vmmouse, agents, usb, tpm, audio, kernel, initrd, append, cdrom, nic0-nic3)",
 			 key);
 		return -EINVAL;
 	}

@@ -54,6 +54,9 @@ struct vm_disk {
 /* What vm.conf says, parsed and checked.  Strings are g_malloc'ed;
  * paths are absolute (relative ones in the file are relative to the VM's
  * folder). */
+/* The TPM's state (swtpm's files) in a VM's folder (vm.conf tpm=on). */
+#define VM_TPM_DIR "tpm"
+
 struct vm_config {
 	char *name;
 	char *uuid;
@@ -73,6 +76,9 @@ struct vm_config {
 	bool vmmouse;			/* vmmouse=on (default) | off */
 	bool agents;			/* agents=on (default) | off */
 	bool usb;			/* usb=on | off (default) */
+	/* tpm=on | off (default): a TPM 2.0 (swtpm), its state in the
+	 * folder's VM_TPM_DIR. */
+	bool tpm;
 	/* audio=pa | none | off (the default, and for VMs made before): the
 	 * HDA sound card on PulseAudio, on the silent null backend, or no
 	 * card. */

@@ -98,6 +98,13 @@ static int spec_to_config(const struct vm_create_spec *s, struct vm_config *cfg,
 		}
 		cfg->usb = !strcmp(s->usb, "on");
 	}
+	if (s->tpm) {
+		if (strcmp(s->tpm, "on") && strcmp(s->tpm, "off")) {
+			snprintf(err, errlen, "tpm '%s': use on or off", s->tpm);
+			return -EINVAL;
+		}
+		cfg->tpm = !strcmp(s->tpm, "on");
+	}
 	if (s->audio && vm_audio_parse(s->audio, &cfg->audio) < 0) {
 		snprintf(err, errlen, "audio '%s': use pa, none or off", s->audio);
 		return -EINVAL;

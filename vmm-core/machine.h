@@ -31,6 +31,7 @@ struct hv_system;
 struct hv_vcpu;
 struct machine;
 struct netdev;
+struct swtpm;
 struct vcon_port;
 
 #define MACHINE_MAX_CPUS 64
@@ -169,6 +170,13 @@ struct machine_config {
 	 * made and frees after the machine (it outlives resets).  NULL: no
 	 * sound card. */
 	struct audio_backend *audio;
+	/* A TPM 2.0: the FIFO interface at 0xfed40000 (devices/tpm_tis.h,
+	 * fixed MMIO, no PCI slot; ACPI \_SB.TPM_ and a TPM2 table) on this
+	 * swtpm (host/swtpm.h), which the caller started and stops after the
+	 * machine (it outlives resets; each build sends it CMD_INIT, the
+	 * TPM's power-on; a restore then resumes it from the state's "tpm"
+	 * section).  NULL: no TPM. */
+	struct swtpm *tpm;
 	/* Called on machine_run()'s thread each time the VM has been built
 	 * (@boot: 1, then 2... after resets), before its vCPUs run; a failure
 	 * to build the first time is machine_run()'s error instead.  May be

@@ -133,6 +133,7 @@ struct machine {
 		struct virtio_input *vkbd, *vtablet;	/* NULL: left out */
 		struct xhci *xhci;			/* NULL: no USB */
 		struct hda *hda;			/* NULL: no sound */
+		struct tpm_tis *tpm;			/* NULL: no TPM */
 	} dev;
 	/* The console's adapter switch (machine.c), under the device lock:
 	 * virtio-gpu shows now (else the VGA), and the size the host last

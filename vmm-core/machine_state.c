@@ -7,8 +7,9 @@
  *
  * Sections: one per device of the table (its ops name, ".N" appended from
  * the second device of the same name on), "cpu.N" per vCPU (the hostdrv
- * blob, "ay"), "machine" (the clocks), and "net.N" for NIC N whose host
- * backend keeps state (net.h's NET_STATE_TYPE: NAT's libslirp state).
+ * blob, "ay"), "machine" (the clocks), "net.N" for NIC N whose host
+ * backend keeps state (net.h's NET_STATE_TYPE: NAT's libslirp state), and
+ * "tpm" for the TPM's swtpm (host/swtpm.h's SWTPM_STATE_TYPE).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "machine_internal.h"
 #include "net/net.h"
+#include "host/swtpm.h"
 #include "snapshot/ramfile.h"
 #include "snapshot/statefile.h"
 
@@ -236,6 +238,57 @@ static int load_backends(struct machine *m, struct statefile *sf, char *err,
 	return 0;
 }
 
+#define TPM_SECTION		"tpm"
+#define TPM_SECTION_VERSION	1u
+
+/* The TPM's own state (swtpm's blobs), beside the TIS's registers: like
+ * a NIC's backend, swtpm outlives the machine's builds. */
+static int save_tpm(struct machine *m, struct statefile *sf, char *err,
+		    size_t errlen)
+{
+	GVariant *v;
+	int r;
+
+	if (!m->cfg.tpm)
+		return 0;
+	v = swtpm_state_save(m->cfg.tpm, err, errlen);
+	if (!v)
+		return -EIO;
+	r = statefile_put(sf, TPM_SECTION, TPM_SECTION_VERSION, v);
+	if (r < 0)
+		snprintf(err, errlen, "cannot save the TPM: %s", strerror(-r));
+	return r;
+}
+
+/* A machine with a TPM needs the section (the TIS's says it had one:
+ * the configuration hash holds the device table). */
+static int load_tpm(struct machine *m, struct statefile *sf, char *err,
+		    size_t errlen)
+{
+	uint32_t version = 0;
+	GVariant *v;
+	int r;
+
+	if (!m->cfg.tpm)
+		return 0;
+	err[0] = 0;
+	v = statefile_get(sf, TPM_SECTION, G_VARIANT_TYPE(SWTPM_STATE_TYPE),
+			  &version, err, errlen);
+	if (!v) {
+		if (!err[0])
+			snprintf(err, errlen, "the state has no TPM section");
+		return -EINVAL;
+	}
+	if (version != TPM_SECTION_VERSION) {
+		g_variant_unref(v);
+		snprintf(err, errlen, "tpm: state version %u not supported", version);
+		return -EINVAL;
+	}
+	r = swtpm_state_load(m->cfg.tpm, v, err, errlen);
+	g_variant_unref(v);
+	return r;
+}
+
 /* Under the device lock: the sections of every device. */
 static int save_devices(struct machine *m, struct statefile *sf, char *err,
 			size_t errlen)
@@ -343,6 +396,8 @@ int machine_save_then(struct machine *m, const char *state_path,
 	r = save_devices(m, sf, err, errlen);
 	if (r == 0)
 		r = save_backends(m, sf, err, errlen);
+	if (r == 0)
+		r = save_tpm(m, sf, err, errlen);
 	n = memory_blocks(m, blocks, ids);
 	pthread_mutex_unlock(&m->lock);
 	if (r < 0)
@@ -646,6 +701,8 @@ int machine_state_apply(struct machine *m, char *err, size_t errlen)
 	pthread_mutex_unlock(&m->lock);
 	if (r == 0)
 		r = load_backends(m, sf, err, errlen);
+	if (r == 0)
+		r = load_tpm(m, sf, err, errlen);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < m->cfg.ncpus; i++) {

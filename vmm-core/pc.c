@@ -39,6 +39,8 @@
 #include "usb/xhci.h"
 #include "audio/audio.h"
 #include "audio/hda.h"
+#include "devices/tpm_tis.h"
+#include "host/swtpm.h"
 #include "virtio/virtio_net.h"
 
 #define COM1_IRQ	4
@@ -470,11 +472,29 @@ static int add_audio(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* The TPM (--tpm) on the program's swtpm: the TPM is powered on again
+ * (CMD_INIT: PCRs to their reset values) at every build, as a reset
+ * rebuilds the machine; the firmware then sends TPM2_Startup. */
+static int add_tpm(struct machine *m, char *err, size_t errlen)
+{
+	struct tpm_backend be;
+
+	if (!m->cfg.tpm)
+		return 0;
+	/* A failed swtpm leaves a TPM answering TPM_RC_FAILURE: the VM
+	 * runs on (swtpm.c has logged why). */
+	swtpm_init(m->cfg.tpm);
+	swtpm_backend(m->cfg.tpm, &be);
+	TRY_DEV(m->dev.tpm, tpm_tis_new(&be, true), tpm_tis_device_ops, "TPM");
+	TRY(tpm_tis_attach(m->dev.tpm, m->mmio, TPM_TIS_BASE), "TPM");
+	return 0;
+}
+
 /* The fixed devices (vmmouse, virtio-gpu included), fw_cfg, a virtio-blk
  * per drive, the NICs, the virtio keyboard and tablet, virtio-serial and
- * the shares, the xHCI and the HDA at the most. */
+ * the shares, the xHCI, the HDA and the TPM at the most. */
 _Static_assert(DEVICE_TABLE_MAX >= 17 + MACHINE_MAX_DRIVES + MACHINE_MAX_NICS +
-	       2 + MACHINE_MAX_SHARES + 2,
+	       2 + MACHINE_MAX_SHARES + 3,
 	       "the device table holds every device of the PC");
 
 int pc_build_devices(struct machine *m, char *err, size_t errlen)
@@ -565,6 +585,8 @@ int pc_build_devices(struct machine *m, char *err, size_t errlen)
 		r = add_usb(m, err, errlen);
 	if (r == 0)
 		r = add_audio(m, err, errlen);
+	if (r == 0)
+		r = add_tpm(m, err, errlen);
 	if (r < 0)
 		return r;
 	/* Under the device lock: a backend's thread (alive across resets)
@@ -629,5 +651,6 @@ struct acpi_config pc_acpi_config(const struct machine *m)
 		.pci_hole_start = guest_mem_low_end(&m->mem),
 		.ram_top = m->mem.nregions > 2 ? m->mem.region[2].gpa +
 						 m->mem.region[2].size : 0,
+		.tpm = m->cfg.tpm != NULL,
 	};
 }

@@ -267,9 +267,12 @@ static void walk(struct tables *t)
 	check_sdt(t->rsdt, "RSDT", 1);
 	if (!t->xsdt || !t->rsdt)
 		return;
-	CHECK_EQ(rd32(t->xsdt + 4), 36 + 16);
-	CHECK_EQ(rd32(t->rsdt + 4), 36 + 8);
-	for (int i = 0; i < 2; i++) {
+	/* FADT, MADT (and TPM2 with a TPM) */
+	unsigned nt = (rd32(t->xsdt + 4) - 36) / 8;
+	CHECK(nt == 2 || nt == 3);
+	CHECK_EQ(rd32(t->xsdt + 4), 36 + 8 * nt);
+	CHECK_EQ(rd32(t->rsdt + 4), 36 + 4 * nt);
+	for (unsigned i = 0; i < nt && i < 3; i++) {
 		uint64_t a = rd64(t->xsdt + 36 + 8 * i);
 
 		CHECK_EQ(a, rd32(t->rsdt + 36 + 4 * i));
@@ -945,9 +948,124 @@ static void test_table_loader(void)
 	acpi_fw_cfg_blobs_free(&b);
 }
 
+/* With a TPM: \_SB.TPM_ in the DSDT (iasl reads it back), a TPM2 table in
+ * the RSDT and XSDT whose LASA the loader points at the log file. */
+static void test_tpm(void)
+{
+	struct acpi_config cfg = default_cfg;
+	struct acpi_fw_cfg_blobs b;
+	struct { const char *name; const uint8_t *data; size_t len; uint64_t at; } f[3];
+	static const uint8_t msft[] = "MSFT0101";
+	static const uint8_t mem32[] = { 0x86, 9, 0, 1, 0, 0, 0xd4, 0xfe,
+					 0, 0x50, 0, 0 };
+	unsigned allocs = 0;
+
+	cfg.tpm = true;
+	memset(bios, 0, sizeof(bios));
+	CHECK(acpi_build(bios, sizeof(bios), BIOS_START, &cfg) > 0);
+	CHECK(memmem(bios, sizeof(bios), msft, 8) != NULL);
+	CHECK(memmem(bios, sizeof(bios), mem32, sizeof(mem32)) != NULL);
+	CHECK(memmem(bios, sizeof(bios), "TPM2", 4) != NULL);
+	cfg.tpm = false;
+	memset(bios, 0, sizeof(bios));
+	CHECK(acpi_build(bios, sizeof(bios), BIOS_START, &cfg) > 0);
+	CHECK(memmem(bios, sizeof(bios), msft, 8) == NULL);
+	cfg.tpm = true;
+
+	CHECK_EQ(acpi_build_fw_cfg(&cfg, &b), 0);
+	f[0].name = "etc/acpi/rsdp"; f[0].data = b.rsdp; f[0].len = b.rsdp_len;
+	f[1].name = "etc/acpi/tables"; f[1].data = b.tables; f[1].len = b.tables_len;
+	f[2].name = ACPI_TPM_LOG_FILE; f[2].data = NULL; f[2].len = ACPI_TPM_LOG_SIZE;
+	memset(fake_ram, 0, sizeof(fake_ram));
+	for (size_t off = 0; off < b.loader_len; off += 128) {
+		const uint8_t *c = b.loader + off;
+		uint32_t cmd = rd32(c);
+		int d = -1, s = -1;
+
+		for (int i = 0; i < 3; i++) {
+			if (!strncmp((const char *)c + 4, f[i].name, 56))
+				d = i;
+			if (cmd == 2 && !strncmp((const char *)c + 60, f[i].name, 56))
+				s = i;
+		}
+		CHECK(d >= 0);
+		if (d < 0)
+			continue;
+		if (cmd == 1) {
+			f[d].at = d == 0 ? 0xf5a40 : d == 1 ? 0x100040 : 0x130000;
+			if (f[d].data)
+				memcpy(fake_ram + f[d].at, f[d].data, f[d].len);
+			allocs++;
+		} else if (cmd == 2) {
+			uint32_t o = rd32(c + 116);
+			uint8_t size = c[120];
+			uint64_t v = 0;
+
+			CHECK(s >= 0 && o + size <= f[d].len);
+			if (s < 0 || o + size > f[d].len)
+				continue;
+			memcpy(&v, fake_ram + f[d].at + o, size);
+			v += f[s].at;
+			memcpy(fake_ram + f[d].at + o, &v, size);
+		} else if (cmd == 3) {
+			uint32_t res = rd32(c + 60), st = rd32(c + 64), len = rd32(c + 68);
+			uint8_t *base = fake_ram + f[d].at;
+
+			CHECK(st + len <= f[d].len && res < f[d].len);
+			base[res] -= sum8(base + st, len);
+		}
+	}
+	CHECK_EQ(allocs, 3);
+	const uint8_t *r = fake_ram + f[0].at;
+	uint32_t rsdt = rd32(r + 16);
+	uint64_t xsdt = rd64(r + 24);
+	CHECK_EQ(rd32(fake_ram + rsdt + 4), 36 + 3 * 4);
+	CHECK_EQ(sum8(fake_ram + rsdt, 36 + 3 * 4), 0);
+	CHECK_EQ(sum8(fake_ram + xsdt, 36 + 3 * 8), 0);
+	uint32_t tpm2 = rd32(fake_ram + rsdt + 44);
+	CHECK_EQ(rd64(fake_ram + xsdt + 52), tpm2);
+	CHECK(!memcmp(fake_ram + tpm2, "TPM2", 4));
+	CHECK_EQ(rd32(fake_ram + tpm2 + 4), 76);
+	CHECK_EQ(fake_ram[tpm2 + 8], 4);			/* revision */
+	CHECK_EQ(sum8(fake_ram + tpm2, 76), 0);
+	CHECK_EQ(rd32(fake_ram + tpm2 + 48), 6);		/* FIFO */
+	CHECK_EQ(rd32(fake_ram + tpm2 + 64), ACPI_TPM_LOG_SIZE);	/* LAML */
+	CHECK_EQ(rd64(fake_ram + tpm2 + 68), 0x130000);		/* LASA */
+	acpi_fw_cfg_blobs_free(&b);
+
+	/* iasl: the TPM device as ACPI tools see it. */
+	if (run("command -v iasl >/dev/null 2>&1") == 0) {
+		char dir[] = "/tmp/vivarium-acpi-XXXXXX", cmd[512], path[512];
+		struct tables t;
+		char *txt;
+
+		memset(bios, 0, sizeof(bios));
+		CHECK(acpi_build(bios, sizeof(bios), BIOS_START, &cfg) > 0);
+		walk(&t);
+		CHECK(t.dsdt && mkdtemp(dir));
+		if (!t.dsdt)
+			return;
+		snprintf(path, sizeof(path), "%s/dsdt.dat", dir);
+		CHECK_EQ(write_file(path, t.dsdt, rd32(t.dsdt + 4)), 0);
+		snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.dat >/dev/null 2>&1", dir);
+		CHECK_EQ(run(cmd), 0);
+		snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
+		txt = read_text(path);
+		CHECK(txt && strstr(txt, "Name (_HID, \"MSFT0101\""));
+		CHECK(txt && strstr(txt, "Memory32Fixed (ReadWrite,\n"
+				    "                    0xFED40000,"));
+		CHECK(txt && strstr(txt, "0x00005000,"));
+		CHECK(txt && strstr(txt, "Name (_STA, 0x0F)"));
+		free(txt);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		run(cmd);
+	}
+}
+
 int main(void)
 {
 	RUN_TEST(test_tables);
+	RUN_TEST(test_tpm);
 	RUN_TEST(test_placement_and_sizes);
 	RUN_TEST(test_enospc);
 	RUN_TEST(test_aml);

@@ -3,7 +3,8 @@
  * vmm-core/boot/acpi.c - the ACPI tables (ACPI 6.4 §5.2).
  *
  * Layout in the buffer (each table 16-byte aligned, FACS 64-byte aligned
- * as a GPA):  RSDP, RSDT, XSDT, FADT, FACS, DSDT, MADT.  The RSDT is there
+ * as a GPA):  RSDP, RSDT, XSDT, FADT, FACS, DSDT, MADT, and TPM2 with a
+ * TPM.  The RSDT is there
  * for acpi=rsdt and old tools; Linux uses the XSDT.
  */
 #include "acpi.h"
@@ -15,6 +16,7 @@
 
 #include "aml.h"
 #include "../devices/acpi_pm.h"
+#include "../devices/tpm_tis.h"
 
 #define OEM_ID		"VIVARI"	/* 6 chars */
 #define OEM_TABLE_ID	"VIVARIUM"	/* 8 chars */
@@ -180,6 +182,22 @@ static_assert(sizeof(struct acpi_facs) == 64, "FACS");
 #define MADT_LAPIC_ENABLED	1u
 #define MADT_FLAGS_CONFORMS	0x0000
 #define MADT_FLAGS_LEVEL_HIGH	0x000d	/* polarity 01 high, trigger 11 level */
+
+/* TPM2 (TCG ACPI Specification for TPM 2.0 1.3 §8.3, revision 4): a FIFO
+ * interface has no CRB control area; LAML/LASA give the event log. */
+struct acpi_tpm2 {
+	struct acpi_sdt_hdr hdr;
+	uint16_t platform_class;	/* 0: client */
+	uint16_t reserved;
+	uint64_t control_area;		/* 0: not CRB */
+	uint32_t start_method;		/* 6: memory-mapped I/O (FIFO) */
+	uint8_t start_params[12];
+	uint32_t laml;			/* log area minimum length */
+	uint64_t lasa;			/* log area start address */
+} __attribute__((packed));
+static_assert(sizeof(struct acpi_tpm2) == 76, "TPM2 rev 4");
+
+#define TPM2_START_METHOD_FIFO	6
 
 /* Where the tables go: a bump allocator over the buffer. */
 struct layout {
@@ -418,6 +436,29 @@ static void isa_devices(struct aml *a)
 	aml_end(a);
 }
 
+/* The TPM (TCG PC Client Platform Firmware Profile §9.2 / TCG ACPI 1.3
+ * §8.2): _HID MSFT0101 ("TPM 2.0"), its five localities as
+ * Memory32Fixed, no interrupt (drivers poll). */
+static void tpm_device(struct aml *a)
+{
+	uint8_t r[12];
+	uint32_t base = TPM_TIS_BASE, size = TPM_TIS_SIZE;
+
+	r[0] = 0x86;			/* Memory32Fixed (§6.4.3.4) */
+	r[1] = 9;
+	r[2] = 0;
+	r[3] = 1;			/* read-write */
+	memcpy(r + 4, &base, 4);
+	memcpy(r + 8, &size, 4);
+	aml_device_begin(a, "TPM_");
+	aml_name_decl(a, "_HID");
+	aml_string(a, "MSFT0101");
+	aml_name_decl(a, "_STA");
+	aml_integer(a, 0x0f);
+	crs_buffer(a, r, sizeof(r));
+	aml_end(a);
+}
+
 /* The DSDT's AML body.  Later devices (power button, PCI root) go into the
  * \_SB scope. */
 static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
@@ -438,6 +479,8 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 	pci0_prt(a);
 	isa_devices(a);
 	aml_end(a);
+	if (cfg->tpm)
+		tpm_device(a);
 	aml_end(a);
 
 	/* \_S5: PM1a/PM1b SLP_TYP for soft-off (§7.4.2) */
@@ -505,18 +548,21 @@ static void madt_fill(uint8_t *t, const struct acpi_config *cfg)
 /* Where build_tables() put each table (offsets into the buffer). */
 struct table_offsets {
 	long rsdp, rsdt, xsdt, fadt, facs, dsdt, madt;
+	long tpm2;		/* -1: none */
+	unsigned ntables;	/* in the RSDT and XSDT */
 };
 
 static long build_tables(uint8_t *buf, size_t len, uint64_t buf_gpa,
 			 const struct acpi_config *cfg, struct table_offsets *o)
 {
 	struct layout l = { .buf = buf, .len = len, .gpa = buf_gpa };
-	long rsdp, rsdt, xsdt, fadt_off, facs_off, dsdt, madt;
+	long rsdp, rsdt, xsdt, fadt_off, facs_off, dsdt, madt, tpm2 = -1;
 	struct acpi_rsdp r;
 	struct acpi_fadt f;
 	struct acpi_facs fc;
 	struct aml a;
-	uint64_t tables[2];
+	uint64_t tables[3];
+	unsigned nt = cfg && cfg->tpm ? 3 : 2;
 
 	if (!buf || !cfg || (buf_gpa & 15) || !cfg->ncpus || cfg->ncpus > 255 ||
 	    cfg->ioapic_addr >= (1ull << 32) || buf_gpa >= (1ull << 32) ||
@@ -524,8 +570,8 @@ static long build_tables(uint8_t *buf, size_t len, uint64_t buf_gpa,
 		return -EINVAL;
 
 	rsdp = take(&l, sizeof(r), 16);
-	rsdt = take(&l, 36 + 2 * 4, 16);
-	xsdt = take(&l, 36 + 2 * 8, 16);
+	rsdt = take(&l, 36 + nt * 4, 16);
+	xsdt = take(&l, 36 + nt * 8, 16);
 	fadt_off = take(&l, sizeof(f), 16);
 	facs_off = take(&l, sizeof(fc), 64);
 	dsdt = take(&l, 36, 16);
@@ -546,6 +592,19 @@ static long build_tables(uint8_t *buf, size_t len, uint64_t buf_gpa,
 	if (madt < 0)
 		return -ENOSPC;
 	madt_fill(buf + madt, cfg);
+	if (cfg->tpm) {
+		struct acpi_tpm2 t2;
+
+		tpm2 = take(&l, sizeof(t2), 16);
+		if (tpm2 < 0)
+			return -ENOSPC;
+		memset(&t2, 0, sizeof(t2));
+		fill_hdr((uint8_t *)&t2, "TPM2", sizeof(t2), 4);
+		t2.start_method = TPM2_START_METHOD_FIFO;
+		/* The log exists where firmware does (acpi_build_fw_cfg). */
+		memcpy(buf + tpm2, &t2, sizeof(t2));
+		finish_table(buf + tpm2);
+	}
 
 	/* FACS: no checksum; the global lock and waking vector stay 0. */
 	memset(&fc, 0, sizeof(fc));
@@ -588,11 +647,12 @@ static long build_tables(uint8_t *buf, size_t len, uint64_t buf_gpa,
 
 	tables[0] = buf_gpa + fadt_off;
 	tables[1] = buf_gpa + madt;
-	fill_hdr(buf + xsdt, "XSDT", 36 + 2 * 8, 1);
-	memcpy(buf + xsdt + 36, tables, sizeof(tables));
+	tables[2] = buf_gpa + (uint64_t)tpm2;
+	fill_hdr(buf + xsdt, "XSDT", 36 + nt * 8, 1);
+	memcpy(buf + xsdt + 36, tables, nt * 8);
 	finish_table(buf + xsdt);
-	fill_hdr(buf + rsdt, "RSDT", 36 + 2 * 4, 1);
-	for (int i = 0; i < 2; i++) {
+	fill_hdr(buf + rsdt, "RSDT", 36 + nt * 4, 1);
+	for (unsigned i = 0; i < nt; i++) {
 		uint32_t t32 = (uint32_t)tables[i];
 
 		memcpy(buf + rsdt + 36 + 4 * i, &t32, 4);
@@ -610,7 +670,7 @@ static long build_tables(uint8_t *buf, size_t len, uint64_t buf_gpa,
 	r.extended_checksum = checksum(&r, sizeof(r));
 	memcpy(buf + rsdp, &r, sizeof(r));
 	*o = (struct table_offsets){ rsdp, rsdt, xsdt, fadt_off, facs_off,
-				     dsdt, madt };
+				     dsdt, madt, tpm2, nt };
 	return (long)l.off;
 }
 
@@ -738,7 +798,19 @@ int acpi_build_fw_cfg(const struct acpi_config *cfg,
 
 	loader_allocate(&l, R, 16, LOADER_ZONE_FSEG);
 	loader_allocate(&l, T, 64, LOADER_ZONE_HIGH);	/* FACS: 64-aligned */
-	for (int i = 0; i < 2; i++) {
+	if (o.tpm2 >= 0) {
+		uint32_t laml = ACPI_TPM_LOG_SIZE;
+
+		/* SeaBIOS (src/tcgbios.c) logs its measurements there. */
+		loader_allocate(&l, ACPI_TPM_LOG_FILE, 64, LOADER_ZONE_HIGH);
+		memcpy(t + o.tpm2 + offsetof(struct acpi_tpm2, laml), &laml, 4);
+		finish_table(t + o.tpm2);
+		loader_pointer(&l, T, ACPI_TPM_LOG_FILE,
+			       (uint32_t)(o.tpm2 + offsetof(struct acpi_tpm2, lasa)), 8);
+		loader_checksum(&l, T, (uint32_t)o.tpm2 + 9, (uint32_t)o.tpm2,
+				table_len(t + o.tpm2));
+	}
+	for (unsigned i = 0; i < o.ntables; i++) {
 		loader_pointer(&l, T, T, (uint32_t)(o.rsdt + 36 + 4 * i), 4);
 		loader_pointer(&l, T, T, (uint32_t)(o.xsdt + 36 + 8 * i), 8);
 	}

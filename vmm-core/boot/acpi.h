@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vmm-core/boot/acpi.h - ACPI tables for the direct boot path (ACPI 6.4 §5.2):
- * RSDP (rev 2) -> XSDT -> FADT (-> DSDT, FACS), MADT.  The DSDT holds \_S5
+ * RSDP (rev 2) -> XSDT -> FADT (-> DSDT, FACS), MADT (, TPM2).  The DSDT holds \_S5
  * so Linux can power off through PM1a_CNT, and \_SB.PCI0 with its _CRS
  * windows (I/O, VGA, the 32-bit hole from the end of low RAM to the
  * IOAPIC, a 64-bit window above RAM) and _PRT; the MADT lists one local APIC
@@ -11,6 +11,7 @@
 #ifndef VIVARIUM_BOOT_ACPI_H
 #define VIVARIUM_BOOT_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,17 @@ struct acpi_config {
 	uint8_t reset_value;
 	uint64_t pci_hole_start;	/* end of low RAM: PCI0._CRS's window */
 	uint64_t ram_top;		/* end of RAM above 4 GiB (0: none) */
+	/* A TPM 2.0 FIFO interface at TPM_TIS_BASE (devices/tpm_tis.h):
+	 * \_SB.TPM_ (MSFT0101) in the DSDT and a TPM2 table (TCG ACPI
+	 * Specification 1.3 §8.3, start method 6: FIFO), whose event log
+	 * area is the firmware's fw_cfg file ACPI_TPM_LOG_FILE. */
+	bool tpm;
 };
+
+/* The TPM event log SeaBIOS writes its measurements to (TPM2's LASA):
+ * a zeroed fw_cfg file of this size the table-loader places in RAM. */
+#define ACPI_TPM_LOG_FILE	"etc/tpm/log"
+#define ACPI_TPM_LOG_SIZE	0x10000u
 
 #define ACPI_4G			0x100000000ull
 #define ACPI_PCI_WINDOW64_ALIGN	0x40000000ull	/* 1 GiB */

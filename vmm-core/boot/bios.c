@@ -247,6 +247,16 @@ int bios_fw_cfg(struct machine *m, char *err, size_t errlen)
 
 		TRY(fw_cfg_add_file(fc, "etc/sercon-port", &port, 2), "fw_cfg");
 	}
+	if (acfg.tpm) {
+		/* The event log area TPM2's LASA points at (SeaBIOS fills
+		 * it as it measures the boot). */
+		void *log = calloc(1, ACPI_TPM_LOG_SIZE);
+
+		r = log ? fw_cfg_add_file(fc, ACPI_TPM_LOG_FILE, log,
+					  ACPI_TPM_LOG_SIZE) : -ENOMEM;
+		free(log);
+		TRY(r, "fw_cfg TPM log");
+	}
 	r = acpi_build_fw_cfg(&acfg, &acpi);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot build ACPI tables: %s", strerror(-r));

@@ -431,6 +431,13 @@ static void build(struct builder *b, enum sandbox_thread kind,
 		rule(b, SCMP_ACT_ALLOW, "timerfd_settime", 0, NULL);
 		rule(b, SCMP_ACT_ALLOW, "timerfd_gettime", 0, NULL);
 		break;
+	case SANDBOX_THREAD_TPM:
+		/* swtpm's data and control sockets (host/swtpm.c): send
+		 * and recv (MSG_NOSIGNAL: a dead swtpm is no SIGPIPE),
+		 * poll is the core's. */
+		rule(b, SCMP_ACT_ALLOW, "sendto", 0, NULL);
+		rule(b, SCMP_ACT_ALLOW, "recvfrom", 0, NULL);
+		break;
 	case SANDBOX_THREAD_TIMER:
 	case SANDBOX_THREAD_IO:
 	case SANDBOX_THREAD_SERIAL:

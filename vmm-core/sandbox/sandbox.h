@@ -39,6 +39,7 @@ enum sandbox_thread {
 	SANDBOX_THREAD_SIGNALS,		/* `vivarium run`'s sigwait thread */
 	SANDBOX_THREAD_SHARE,		/* virtio_9p.c: a shared folder's server */
 	SANDBOX_THREAD_USB,		/* usb/usb_host.c: libusb's events */
+	SANDBOX_THREAD_TPM,		/* devices/tpm_tis.c: TPM commands */
 	SANDBOX_THREAD_KINDS
 };
 
