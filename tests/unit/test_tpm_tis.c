@@ -689,12 +689,13 @@ static void test_swtpm_state(void)
 	g_variant_ref_sink(st);
 	CHECK(g_variant_is_of_type(st, G_VARIANT_TYPE(SWTPM_STATE_TYPE)));
 	/* Again: the control channel stayed in step (the savestate blob's
-	 * "none" answer is a whole header). */
+	 * "none" answer is a whole header).  Not byte-equal: the TPM's clock,
+	 * in its state, may have moved on between the two. */
 	bad = swtpm_state_save(sw, err, sizeof(err));
 	CHECK(bad != NULL);
 	if (bad) {
 		g_variant_ref_sink(bad);
-		CHECK(g_variant_equal(bad, st));
+		CHECK(g_variant_is_of_type(bad, G_VARIANT_TYPE(SWTPM_STATE_TYPE)));
 		g_variant_unref(bad);
 	}
 	/* The TPM goes on: PCR 16 still reads the same. */
