@@ -25,6 +25,14 @@
 # has them, must work), and that its kernel logged no complaint about
 # time.
 #
+# The VM has a TPM (--tpm on: swtpm, copied into L1; left out with a line
+# when swtpm is not installed): the guest's built-in tpm_tis finds it, PCR
+# 16 reads zero and /dev/hwrng gives the TPM's random bytes; the guest
+# extends PCR 16 through /dev/tpm0 before the take (A) and after it (B);
+# after the revert PCR 16 reads A again (but /dev/hwrng does not repeat
+# the bytes it gave after the take: the restored TPM's generator is
+# stirred with the host's entropy), and after the save and resume still A.
+#
 # Exit: 0 pass, 1 fail, 77 skip (no qemu-system-x86_64 or no kernel).
 
 set -u
@@ -46,8 +54,15 @@ trap 'rm -rf "$work"' EXIT
 qemu_img=$(command -v qemu-img) || skip "qemu-img is not installed (apt-get install qemu-utils): it checks the images"
 
 # Runs where the VMM runs (L1, or this host).  $1: kernel, $2: initrd.
+# The TPM's part needs swtpm (where the VMM runs: copied into L1).
+swtpm=$(command -v swtpm || true)
+with_tpm=1
+if [ -z "$swtpm" ]; then
+	with_tpm=0
+	echo "# swtpm is not installed (apt-get install swtpm): the TPM's checks are left out"
+fi
 cat >"$work/test.sh" <<'EOF'
-k=$1 i=$2
+k=$1 i=$2 with_tpm=${3:-1}
 export XDG_DATA_HOME=${WORK:-/tmp}/data XDG_RUNTIME_DIR=${WORK:-/tmp}/run
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 viv=${VIV:-vivarium}
@@ -67,11 +82,37 @@ wait_for() {
 # count: the last GUEST-COUNT value in serial.log.
 count() { tr -d '\r' <"$log" | sed -n 's/^GUEST-COUNT=\([0-9]*\) .*/\1/p' | tail -n1; }
 say() { printf '%s\n' "$1" | $viv console demo >/dev/null 2>&1; }
+# tpm LABEL: the guest's TPM as it answers now (the "tpm" console
+# command's GUEST-TPM= line), printed as TPM-LABEL=...; tpm_extend LABEL:
+# PCR 16 extended once from the guest, the response as TPM-LABEL-RSP=.
+tpm() {
+	n0=$(grep -c '^GUEST-TPM=' "$log" 2>/dev/null)
+	say tpm
+	n=0
+	while [ "$(grep -c '^GUEST-TPM=' "$log" 2>/dev/null)" -le "${n0:-0}" ] && [ $n -lt 150 ]; do
+		n=$((n + 1)); sleep 0.2
+	done
+	echo "TPM-$1 $(tr -d '\r' <"$log" | grep '^GUEST-TPM=' | tail -n1)"
+}
+tpm_extend() {
+	n0=$(grep -c '^GUEST-TPM-EXTEND=' "$log" 2>/dev/null)
+	say tpm-extend
+	n=0
+	while [ "$(grep -c '^GUEST-TPM-EXTEND=' "$log" 2>/dev/null)" -le "${n0:-0}" ] && [ $n -lt 150 ]; do
+		n=$((n + 1)); sleep 0.2
+	done
+	echo "TPM-$1-RSP=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-TPM-EXTEND=//p' | tail -n1)"
+}
 $viv create demo --kernel "$k" --initrd "$i" --cpus 2 --memory 512M --disk-size 64M \
-	--append "console=ttyS0 quiet panic=-1" || exit 10
+	--tpm "$([ "$with_tpm" = 1 ] && echo on || echo off)" --append "console=ttyS0 quiet panic=-1" || exit 10
 $viv start demo || exit 11
 wait_for "GUEST-COUNT=5 " 300 || { echo "SAVE-FAIL never counted to 5"; tr -d '\r' <"$log"; exit 12; }
 
+# The TPM (swtpm, through the guest's tpm_tis): fresh, then PCR 16
+# extended once before the take and once after it.
+tpm START
+tpm_extend A
+tpm A
 # The snapshot, with the disk.
 say disk-format
 wait_for "GUEST-DISK-FORMATTED" 60 && echo "SNAP-FORMAT=ok"
@@ -81,6 +122,8 @@ at_take=$(count); echo "SNAP-AT-TAKE=$at_take"
 wait_for "GUEST-COUNT=$((at_take + 3)) " 60
 say "disk-write after"
 wait_for "GUEST-DISK-WROTE=after" 60 && echo "SNAP-WROTE=ok"
+tpm_extend B
+tpm B
 say "disk-check after"
 wait_for "GUEST-DISK-HAS=after:yes" 30 && echo "SNAP-HAS-BEFORE-REVERT=yes"
 wait_for "GUEST-COUNT=$((at_take + 6)) " 60
@@ -114,6 +157,7 @@ until tail -n +"$((mark + 1))" "$log" | grep -q "GUEST-DMESG-DONE"; do
 	n=$((n + 1)); [ $n -gt 150 ] && break; sleep 0.2
 done
 echo "SNAP-DMESG-BAD=$(tail -n +"$((mark + 1))" "$log" | tr -d '\r' | sed -n 's/^GUEST-DMESG-BAD=\([0-9]*\)/\1/p' | tail -n1)"
+tpm REVERT
 echo "--- serial.log of the snapshot part"; tr -d '\r' <"$log" | grep -v '^GUEST-COUNT='
 echo "--- vm.log of the snapshot part"; cat "$dir/vm.log"
 echo "--- end of the snapshot part"
@@ -141,6 +185,7 @@ printf 'hello-after-resume\n' | $viv console demo >/dev/null 2>&1
 wait_for "GUEST-ECHO=hello-after-resume" 30 && echo "RESUME-ECHO=ok"
 printf 'dmesg-check\n' | $viv console demo >/dev/null 2>&1
 wait_for "GUEST-DMESG-DONE" 30
+tpm RESUME
 echo "RESUME-STATE=$($viv list | awk '$1 == "demo" { print $2 }')"
 echo "RESUME-FILES=$(ls "$dir" | grep -c '^saved\.')"
 $viv stop demo --force
@@ -162,7 +207,7 @@ if [ "${VIVARIUM_E2E_RIG:-0}" != 1 ] && "$viv" doctor >/dev/null 2>&1; then
 fi
 if [ "$direct" = 1 ]; then
 	echo "# host has hardware virtualization: running vivarium directly"
-	WORK=$work VIV=$viv timeout -k 10 "$timeout_s" sh "$work/test.sh" "$kernel" "$work/guest.cpio.gz" \
+	WORK=$work VIV=$viv timeout -k 10 "$timeout_s" sh "$work/test.sh" "$kernel" "$work/guest.cpio.gz" "$with_tpm" \
 		</dev/null 2>&1 | tee "$work/out"
 else
 	# The guest's vCPU triple-faulting is the nested rig's doing at times
@@ -172,9 +217,10 @@ else
 	for attempt in 1 2; do
 		echo "# running vivarium in the nested rig"
 		"$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" --bin "$qemu_img:/bin/qemu-img" \
+			${swtpm:+--bin "$swtpm:/usr/bin/swtpm"} \
 			--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
 			--file "$work/test.sh:/rig/test.sh" \
-			-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
+			-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz $with_tpm" \
 			</dev/null 2>&1 | tee "$work/out"
 		[ "$attempt" = 1 ] && grep -aq "triple fault" "$work/out" || break
 		echo "# the guest triple-faulted in the nested rig (vm.log above): running the whole test once more"
@@ -227,6 +273,24 @@ check '! grep -q GUEST-DISK-ERROR <<<"$out"' "no disk read failed in the guest"
 check '[ "$(sed -n "s/^GUEST-DMESG-BAD=\([0-9]*\)/\1/p" <<<"$after" | tail -n1)" = 0 ]' \
 	"no clocksource, soft-lockup, RCU-stall or hung-task complaint in its kernel log"
 check '[ "$(val RESUME-STATE)" = running ] && [ "$(val RESUME-FILES)" = 0 ]' "running; the saved state was consumed"
+if [ "$with_tpm" = 1 ]; then
+	# PCR 16 after each extend with 32 x 0x5a: SHA-256(PCR || digest).
+	pcr_a=$(python3 -c 'import hashlib; print(hashlib.sha256(bytes(32) + b"\x5a" * 32).hexdigest())')
+	pcr_b=$(python3 -c "import hashlib; print(hashlib.sha256(bytes.fromhex('$pcr_a') + b'\x5a' * 32).hexdigest())")
+	tpmv() { grep -a "^TPM-$1 " <<<"$out" | tail -n1 | sed -n "s/.*\<$2=\([^ ]*\).*/\1/p" | tr 'A-F' 'a-f'; }
+	rng=$(tpmv START rng)
+	check '[ "$(tpmv START version)" = 2 ] && [ "$(tpmv START pcr16)" = "$(printf "%064d" 0)" ] &&
+	       [ ${#rng} = 64 ] && [ "$rng" != "$(printf "%064d" 0)" ]' \
+		"the guest's tpm_tis drives a TPM 2.0: PCR 16 reads zero, /dev/hwrng gives TPM random bytes ($(grep -a '^TPM-START ' <<<"$out" | tail -n1))"
+	rsp=$(val TPM-A-RSP)
+	check '[ "${rsp:0:20}" = 80020000001300000000 ]' "the guest's TPM2_PCR_Extend through /dev/tpm0 succeeded (response ${rsp:-none})"
+	check '[ "$(tpmv A pcr16)" = "$pcr_a" ]' "PCR 16 then reads SHA-256(0 || digest) ($(tpmv A pcr16))"
+	check '[ "$(tpmv B pcr16)" = "$pcr_b" ]' "extended again after the take: $(tpmv B pcr16)"
+	check '[ "$(tpmv REVERT pcr16)" = "$pcr_a" ]' "the revert brought the TPM back to the take: PCR 16 $(tpmv REVERT pcr16)"
+	check '[ -n "$(tpmv REVERT rng)" ] && [ "$(tpmv REVERT rng)" != "$(tpmv B rng)" ]' \
+		"but not its random number generator's output: the first bytes after the revert ($(tpmv REVERT rng)) differ from those after the take ($(tpmv B rng))"
+	check '[ "$(tpmv RESUME pcr16)" = "$pcr_a" ]' "save and resume kept the TPM's state: PCR 16 $(tpmv RESUME pcr16)"
+fi
 grep -a 'SAVE-DU\|saved:' <<<"$out" | sed 's/^/# /'
 [ "$errors" -eq 0 ] || { echo "FAIL: $errors checks failed"; exit 1; }
 echo "PASS"

@@ -62,7 +62,13 @@
 # from 1, one a second; mono: /proc/uptime) for snapshot tests, and every
 # line typed on the console comes back as GUEST-ECHO=<line>; the line
 # "dmesg-check" also prints GUEST-DMESG-BAD=<n> and the kernel's log lines
-# about an unstable clocksource, soft lockups, RCU stalls or hung tasks.
+# about an unstable clocksource, soft lockups, RCU stalls or hung tasks;
+# "tpm" prints GUEST-TPM=version=<major> pcr16=<hex> rng=<the last 32 of
+# 128 bytes read from /dev/hwrng, in hex: the kernel keeps up to 64 bytes
+# a read left over; these come from the TPM then> (or GUEST-TPM=none
+# without /sys/class/tpm/tpm0), and
+# "tpm-extend" extends PCR 16 with 32 bytes of 0x5a through /dev/tpm0
+# (GUEST-TPM-EXTEND=<the response, hex>).
 #
 # --net: as --wait, but first bring the network up (for the networking
 # tests and bench/net.sh).  The archive carries virtio_net and e1000 with the
@@ -763,6 +769,23 @@ if [ "$count" = 1 ]; then
 			d=$((d + 1)); echo $d >/tmp/disk-rounds.new; mv /tmp/disk-rounds.new /tmp/disk-rounds
 		done; echo "GUEST-DISK-ERROR after $d rounds") &
 		echo "GUEST-DISK-BUSY" ;;
+	tpm)
+		t=/sys/class/tpm/tpm0
+		if [ -e $t ]; then
+			echo "GUEST-TPM=version=$(cat $t/tpm_version_major 2>/dev/null) pcr16=$(cat $t/pcr-sha256/16 2>/dev/null) rng=$(dd if=/dev/hwrng bs=128 count=1 2>/dev/null | od -An -v -tx1 | tr -d ' \n' | tail -c 64)"
+		else
+			echo "GUEST-TPM=none"
+		fi ;;
+	tpm-extend)
+		# TPM2_PCR_Extend (TPM 2.0 Part 3 §22.2) of PCR 16 with the
+		# SHA-256 digest 32 x 0x5a, password session, through /dev/tpm0:
+		# one write, then the response on the same open file.
+		printf '\x80\x02\x00\x00\x00\x41\x00\x00\x01\x82\x00\x00\x00\x10\x00\x00\x00\x09\x40\x00\x00\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x0b' >/tmp/ext.bin
+		n=0; while [ $n -lt 32 ]; do printf '\x5a' >>/tmp/ext.bin; n=$((n + 1)); done
+		# (In a subshell: a failed exec would end this reader.)
+		r=$( (exec 3<>/dev/tpm0 && dd if=/tmp/ext.bin bs=65 count=1 >&3 2>/dev/null &&
+			dd bs=4096 count=1 <&3 2>/dev/null | od -An -v -tx1 | tr -d ' \n') 2>/dev/null)
+		echo "GUEST-TPM-EXTEND=${r:-fail}" ;;
 	disk-check)
 		if mount -t ext2 /dev/vda /mnt; then
 			if [ -e "/mnt/$2" ]; then has=yes; else has=no; fi

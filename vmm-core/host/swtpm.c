@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -631,6 +632,28 @@ GVariant *swtpm_state_save(struct swtpm *s, char *err, size_t errlen)
 	return g_variant_new("(@ay@ay@ay)", blob[0], blob[1], blob[2]);
 }
 
+/*
+ * A restored TPM's random number generator would repeat what it gave
+ * after the state was taken (a reverted guest read the same "random"
+ * bytes from /dev/hwrng twice, in the rig): mix 32 bytes of the host's
+ * entropy in with TPM2_StirRandom (TPM 2.0 Part 3 §16.2).  A TPM not
+ * started yet answers TPM_RC_INITIALIZE; TPM2_Startup seeds it then.
+ */
+static void stir_random(struct swtpm *s)
+{
+	uint8_t cmd[TPM_HDR_SIZE + 2 + 32], rsp[64];
+
+	cmd[0] = 0x80, cmd[1] = 0x01;			/* TPM_ST_NO_SESSIONS */
+	put_be32(cmd + 2, sizeof(cmd));
+	put_be32(cmd + 6, 0x00000146);			/* TPM_CC_StirRandom */
+	cmd[10] = 0, cmd[11] = 32;			/* TPM2B_SENSITIVE_DATA */
+	if (getrandom(cmd + 12, 32, 0) != 32)
+		return;
+	if (swtpm_transmit(s, 0, cmd, sizeof(cmd), rsp, sizeof(rsp),
+			   SWTPM_CMD_TIMEOUT_MS) < 0)
+		vlog(LOG_WARN, "tpm: cannot stir the restored TPM's random number generator");
+}
+
 int swtpm_state_load(struct swtpm *s, GVariant *state, char *err,
 		     size_t errlen)
 {
@@ -690,6 +713,8 @@ int swtpm_state_load(struct swtpm *s, GVariant *state, char *err,
 	pthread_mutex_unlock(&s->mu);
 	for (unsigned i = 0; i < 3; i++)
 		g_variant_unref(blob[i]);
+	if (r == 0)
+		stir_random(s);
 	return r;
 }
 
