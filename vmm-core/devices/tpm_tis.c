@@ -754,7 +754,8 @@ static int dev_load(void *dev, uint32_t version, GVariant *state, char *err,
 			t->int_enable[l] = enable[l];
 			t->int_vector[l] = vector[l];
 		}
-		memcpy(t->buf, buf, nbuf);
+		if (nbuf)	/* an empty array's data is NULL */
+			memcpy(t->buf, buf, nbuf);
 		t->len = (uint32_t)nbuf;
 		t->off = off;
 		t->overrun = overrun;
