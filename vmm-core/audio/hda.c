@@ -861,10 +861,17 @@ static GVariant *hda_save(void *opaque)
 	uint64_t wall = (now_ns(h) - h->wall_base_ns) * 3 / 125;
 
 	g_variant_builder_init(&sds, G_VARIANT_TYPE("a(uub)"));
-	for (unsigned n = 0; n < HDA_STREAMS; n++)
-		g_variant_builder_add(&sds, "(uub)", h->sd[n].bd,
+	for (unsigned n = 0; n < HDA_STREAMS; n++) {
+		unsigned lvi = reg(h, sdreg(n, HDA_SD_LVI), 2) & 0xff;
+		/* The guest may lower LVI under a running stream: its DMA
+		 * wraps to entry 0 at its next tick (stream_dma()); so does the
+		 * saved state, which load would refuse otherwise. */
+		bool wrap = h->sd[n].bd > lvi;
+
+		g_variant_builder_add(&sds, "(uub)", wrap ? 0 : h->sd[n].bd,
 				      h->sd[n].bd_off,
 				      (gboolean)h->sd[n].active);
+	}
 	return g_variant_new("(@ayqa(uub)t@(a(qyyyyyyuay)u))",
 			     g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, h->r,
 						       sizeof(h->r), 1),
