@@ -893,6 +893,14 @@ static void test_save_load(void)
 		CHECK(memcmp(cap.out + before, want, sizeof(want)) == 0);
 	}
 
+	/* The guest lowers LVI under the running stream (now on entry 2):
+	 * a save before the DMA's next tick still loads, at entry 0. */
+	advance(5000000);
+	hda_mmio_write(hda, OUT + HDA_SD_LVI, 1, 2);
+	st2 = g_variant_ref_sink(hda_device_ops.save(hda));
+	CHECK_EQ(hda_device_ops.load(hda, 1, st2, err, sizeof(err)), 0);
+	g_variant_unref(st2);
+
 	/* Refused states: each leaves the controller as it was. */
 	bad = state_with(st, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE,
 						       "x", 1, 1), 1, 0);
