@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +106,7 @@ static void run_usage(FILE *f)
 		"                    [--nic virtio|e1000[,nat][,hostfwd=RULE]...[,restrict=on]\n"
 		"                          |tap,ifname=NAME|bridge,br=NAME[,mac=MAC][,link=down]]...\n"
 		"                    [--nic none] [--share HOSTDIR[,tag=NAME][,readonly]]...\n"
-		"                    [--sandbox on|off] [--coredump on|off]\n"
+		"                    [--sandbox on|off] [--coredump on|off] [--run-as USER]\n"
 		"                    [--vmmouse on|off] [--agents on|off] [--usb on|off]\n"
 		"                    [--usb-device VID:PID|BUS-PORT[.PORT...]]...\n"
 		"                    [--audio pa|none|off] [--tpm]\n\n"
@@ -137,7 +138,9 @@ static void run_usage(FILE *f)
 		"DIR (NAME defaults to the folder's name); it cannot reach outside it.\n"
 		"--sandbox off runs the VM without its sandbox (seccomp allow-lists,\n"
 		"Landlock, no capabilities), for debugging; --coredump on lets it dump\n"
-		"core (the dump holds guest memory).\n"
+		"core (the dump holds guest memory).  --run-as USER (when started as\n"
+		"root): once the images, sockets and window are open, the process becomes\n"
+		"USER (its uid, gid and groups), as vm.conf run-as= does for library VMs.\n"
 		"--vmmouse off leaves out the VMware vmmouse, the absolute pointer on the\n"
 		"PS/2 mouse that guests' built-in drivers (Linux's psmouse) use.\n"
 		"--agents off leaves out virtio-serial and its guest agent ports\n"
@@ -215,18 +218,24 @@ static void press_power_button(void *opaque)
 	machine_power_button(opaque);
 }
 
+/* --run-as USER: the user the process becomes (with the sandbox: once
+ * Landlock holds its paths, vm_sandbox_enter()). */
+static const char *run_as_user;
+
 /* Once everything is open (the window, VNC, the NICs' backends), before
  * the machine is built: the sandbox (@so NULL: off; core dumps still off
- * unless asked). */
+ * unless asked), and --run-as's user either way. */
 static int enter_sandbox(const struct vm_sandbox_opts *so, bool coredump,
 			 bool window, char *err, size_t errlen)
 {
 	struct vm_sandbox_opts o;
 
 	if (!so) {
+		int r = run_as_user ? vm_run_as(run_as_user, err, errlen) : 0;
+
 		if (!coredump)
 			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-		return 0;
+		return r;
 	}
 	o = *so;
 	o.window = window;
@@ -315,6 +324,7 @@ int cmd_run(int argc, char **argv)
 		{ "usb-device", required_argument, NULL, 'H' },
 		{ "audio", required_argument, NULL, 'O' },
 		{ "tpm", no_argument, NULL, 'T' },
+		{ "run-as", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -489,6 +499,22 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			g_array_append_val(shares, sh);
+			break;
+		}
+		case 'R': {
+			struct passwd *pw = getpwnam(optarg);
+
+			if (!pw || pw->pw_uid == 0) {
+				fprintf(stderr, "vivarium: --run-as '%s': %s\n", optarg,
+					pw ? "is root: name an unprivileged user" : "no such user");
+				return 2;
+			}
+			if (geteuid() != 0 && geteuid() != pw->pw_uid) {
+				fprintf(stderr, "vivarium: --run-as '%s': only a VM started as root can change its user\n",
+					optarg);
+				return 2;
+			}
+			run_as_user = optarg;
 			break;
 		}
 		case 'X':
@@ -745,6 +771,7 @@ int cmd_run(int argc, char **argv)
 
 	so.mc = &cfg;
 	so.coredump = coredump;
+	so.run_as = run_as_user;
 	if (con) {
 		status = run_with_display(m, con, &dopts, sandbox ? &so : NULL,
 					  coredump, agents, err, sizeof(err));

@@ -26,6 +26,8 @@
 #  - run-as=nobody (when root): the VM process is uid/gid nobody, still
 #    sandboxed, answers status and screenshots; save and snapshot take are
 #    refused with one line; without run-as vm.log says it runs as root;
+#    `vivarium run --run-as nobody` is uid/gid nobody with the sandbox on
+#    and off, and --run-as root or an unknown user is refused (exit 2);
 #  - `vivarium doctor` reports seccomp, Landlock and no_new_privs, and its
 #    JSON agrees with the kernel.
 #
@@ -308,6 +310,26 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	check '! grep -q "^run-as" <<<"$out"' "edit run-as= removes it"
 	v doctor
 	check 'grep -Eq "^  user +root: VM processes keep uid 0" <<<"$out"' "doctor says VM processes run as root here"
+	# vivarium run --run-as, with the sandbox and without.
+	for sbx in on off; do
+		timeout -k 5 60 "$viv" run --kernel "$kernel" --memory 32M --serial "file:$work/runas-$sbx.log" \
+			--sandbox "$sbx" --run-as nobody </dev/null >"$work/runas-$sbx.out" 2>&1 &
+		runpid=$!
+		wait_for "$work/runas-$sbx.log" "$ready" 20
+		rpid=$(pgrep -P "$runpid" -x vivarium || echo "$runpid")
+		check 'grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$rpid"/status &&
+			grep -Eq "^Gid:[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng$" /proc/"$rpid"/status' \
+			"run --run-as nobody --sandbox $sbx: the guest runs, the process is uid/gid $nu/$ng ($(grep -E '^(Uid|Gid)' /proc/"$rpid"/status 2>/dev/null | tr '\n\t' '  '))"
+		kill -TERM "$rpid"
+		wait "$runpid"
+		rc=$?
+		check '[ "$rc" -eq 143 ]' "run --run-as nobody --sandbox $sbx stops on SIGTERM (status $rc)"
+		runpid=
+	done
+	out=$("$viv" run --kernel "$kernel" --memory 32M --run-as root 2>&1 </dev/null); rc=$?
+	check '[ "$rc" -eq 2 ] && grep -q "is root" <<<"$out"' "run --run-as root is refused with one line ($out)"
+	out=$("$viv" run --kernel "$kernel" --memory 32M --run-as no-such-user-here 2>&1 </dev/null); rc=$?
+	check '[ "$rc" -eq 2 ] && grep -q "no such user" <<<"$out"' "run --run-as UNKNOWN is refused with one line ($out)"
 else
 	echo "# (not root or no user nobody: run-as not tried)"
 fi
