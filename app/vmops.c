@@ -352,6 +352,36 @@ static int commit(const char *name, GKeyFile *kf, char *err, size_t errlen)
 	return r < 0 ? r : vm_keyfile_save(kf, conf, err, errlen);
 }
 
+/* The first vm.conf key whose change between @a and @b changes the
+ * machine a saved state was made for (its RAM, vCPUs, firmware or device
+ * list: what the state's configuration hash covers); NULL: none. */
+static const char *hardware_change(const struct vm_config *a, const struct vm_config *b)
+{
+	if (a->memory != b->memory)
+		return "memory";
+	if (a->cpus != b->cpus)
+		return "cpus";
+	if (a->firmware != b->firmware)
+		return "firmware";
+	if (!a->kernel != !b->kernel)
+		return "kernel";
+	if (g_strcmp0(a->vga, b->vga))
+		return "vga";
+	if (a->input_ps2 != b->input_ps2)
+		return "input";
+	if (a->vmmouse != b->vmmouse)
+		return "vmmouse";
+	if (a->agents != b->agents)
+		return "agents";
+	if (a->usb != b->usb)
+		return "usb";
+	if (a->tpm != b->tpm)
+		return "tpm";
+	if ((a->audio == VM_AUDIO_OFF) != (b->audio == VM_AUDIO_OFF))
+		return "audio";
+	return NULL;
+}
+
 int vm_edit_report(const char *name, const char *const *assignments,
 		   unsigned n, struct vm_edit_result *res, char *err,
 		   size_t errlen)
@@ -359,22 +389,38 @@ int vm_edit_report(const char *name, const char *const *assignments,
 	g_autoptr(GKeyFile) kf = NULL;
 	g_autofree char *dir = vmlib_vm_dir(name);
 	enum machine_firmware old_fw, new_fw;
-	struct vm_config cfg;
-	int r = vm_config_load(name, &cfg, &kf, err, errlen), made = 0;
+	struct vm_config old, cfg;
+	const char *hw;
+	int r = vm_config_load(name, &old, &kf, err, errlen), made = 0;
 
 	if (r < 0)
 		return r;
-	old_fw = cfg.firmware;
-	vm_config_clear(&cfg);
+	old_fw = old.firmware;
 	for (unsigned i = 0; i < n; i++) {
 		r = vm_config_set(kf, assignments[i], err, errlen);
-		if (r < 0)
+		if (r < 0) {
+			vm_config_clear(&old);
 			return r;
+		}
 	}
 	/* The result as a whole must still make sense (e.g. an initrd
 	 * without a kernel); nothing is written otherwise. */
 	r = vm_config_from_keyfile(kf, dir, &cfg, err, errlen);
+	if (r < 0) {
+		vm_config_clear(&old);
+		return r;
+	}
 	new_fw = cfg.firmware;
+	/* A saved state resumes only on the machine it was made on (as
+	 * VirtualBox locks a saved VM's hardware settings). */
+	hw = vmlib_saved(name) ? hardware_change(&old, &cfg) : NULL;
+	if (hw) {
+		snprintf(err, errlen,
+			 "VM '%s' holds a saved state made with its present %s: start it (and shut it down) or drop the state with 'vivarium discard %s' first",
+			 name, hw, name);
+		r = -EBUSY;
+	}
+	vm_config_clear(&old);
 	vm_config_clear(&cfg);
 	if (r < 0)
 		return r;

@@ -397,7 +397,13 @@ refuse "discard of a VM without a saved state" discard sv
 v start sv
 check '[ "$rc" -eq 0 ] && wait_for "$vms/sv/serial.log" "$ready"' "the next start boots afresh"
 v save sv
-v edit sv memory=64M
+refuse "edit memory= of a saved VM" edit sv memory=64M
+check 'grep -q "holds a saved state made with its present memory" <<<"$err" && grep -q "^memory *= *32M" "$vms/sv/vm.conf" &&
+	[ "$(state sv)" = saved ]' "says why; vm.conf and the saved state stay ($err)"
+v edit sv notes=kept-while-saved
+check '[ "$rc" -eq 0 ] && grep -q "kept-while-saved" "$vms/sv/vm.conf"' "edit of a key that is not hardware (notes) works on a saved VM"
+# A vm.conf changed behind the library's back: start refuses the state.
+sed -i 's/^memory *= *32M/memory=64M/' "$vms/sv/vm.conf"
 refuse "start of a saved VM whose memory size changed" start sv
 check 'grep -q "another machine configuration" <<<"$err" && [ "$(state sv)" = saved ]' "says why; the saved state stays"
 v discard sv
