@@ -17,7 +17,6 @@
 #include "share.h"
 
 #define DISPLAY_MAX 16384
-#define ADDITIONS_HOST_VERSION "0.1.0"
 
 struct additions_host {
 	const struct additions_host_ops *ops;
@@ -88,7 +87,7 @@ static void greet(struct additions_host *h)
 	json_builder_set_member_name(b, "protocol");
 	json_builder_add_int_value(b, ADDITIONS_PROTOCOL);
 	json_builder_set_member_name(b, "host");
-	json_builder_add_string_value(b, "vivarium " ADDITIONS_HOST_VERSION);
+	json_builder_add_string_value(b, "vivarium " VIVARIUM_VERSION);
 	json_builder_end_object(b);
 	send_node(h, b);
 

@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("vivarium 0.1.0\n");
+		printf("vivarium " VIVARIUM_VERSION "\n");
 		return 0;
 	}
 	/* Hidden: the process of one running VM, started by `start`. */

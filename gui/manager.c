@@ -975,7 +975,7 @@ static void activate(GtkApplication *app, gpointer unused)
 static gint on_options(GApplication *app, GVariantDict *opts, gpointer unused)
 {
 	if (g_variant_dict_contains(opts, "version")) {
-		printf("vivarium-manager 0.1.0\n");
+		printf("vivarium-manager " VIVARIUM_VERSION "\n");
 		return 0;
 	}
 	M.report_startup = g_variant_dict_contains(opts, "startup-report");
