@@ -63,15 +63,6 @@ trap cleanup EXIT
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-wait_for() {	# FILE TEXT [SEC]
-	local i
-	for ((i = 0; i < ${3:-30} * 10; i++)); do
-		grep -aq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # gone PID: wait up to 10 s for PID to end.
 gone() {
 	local i
@@ -207,13 +198,13 @@ gone "$pid"
 echo "a secret" >"$work/secret"
 VIVARIUM_TEST_SANDBOX_VIOLATION="open:$work/secret" v start sb
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
-check 'wait_for "$vms/sb/vm.log" "sandbox test: open $work/secret: Permission denied" 10' \
+check 'wait_for "$vms/sb/vm.log" "sandbox test: open $work/secret: Permission denied" 1 10' \
 	"the vCPU thread cannot open a file outside ($(grep -o 'sandbox test: .*' "$vms/sb/vm.log" | tail -n1))"
 v stop sb --force
 gone "$pid"
 VIVARIUM_TEST_SANDBOX_VIOLATION="open:$vms/sb/vm.conf" v start sb
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
-check 'wait_for "$vms/sb/vm.log" "sandbox test: open $vms/sb/vm.conf: opened" 10' \
+check 'wait_for "$vms/sb/vm.log" "sandbox test: open $vms/sb/vm.conf: opened" 1 10' \
 	"it can open the VM's own vm.conf"
 v stop sb --force
 gone "$pid"
@@ -221,7 +212,7 @@ gone "$pid"
 echo "# a forbidden call"
 VIVARIUM_TEST_SANDBOX_VIOLATION=execve v start sb
 pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
-check 'wait_for "$vms/sb/vm.log" "forbidden system call execve (59) in thread .vcpu0.: the VM process stops" 10 && gone "$pid"' \
+check 'wait_for "$vms/sb/vm.log" "forbidden system call execve (59) in thread .vcpu0.: the VM process stops" 1 10 && gone "$pid"' \
 	"execve on vcpu0 kills the VM process; vm.log: $(grep -o 'sandbox: forbidden.*' "$vms/sb/vm.log" | tail -n1)"
 v status sb
 check 'grep -q "stopped" <<<"$out$err"' "the VM is not running afterwards ($out$err)"
@@ -235,7 +226,7 @@ echo "# vivarium run, sandboxed"
 timeout -k 5 60 "$viv" run --kernel "$kernel" --memory 32M --cpus 2 --serial "file:$work/run2.log" \
 	--nic e1000,nat </dev/null >"$work/run2.out" 2>&1 &
 runpid=$!
-wait_for "$work/run2.log" "$ready" 20
+wait_for "$work/run2.log" "$ready" 1 20
 rpid=$(pgrep -P "$runpid" -x vivarium || echo "$runpid")
 tinfo=$(threads_sandboxed "$rpid")
 check '[ $? -eq 0 ] && grep -q "^vcpu0 2$" <<<"$tinfo"' "run: every thread sandboxed ($(tr '\n' ' ' <<<"$tinfo"))"
@@ -315,7 +306,7 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 		timeout -k 5 60 "$viv" run --kernel "$kernel" --memory 32M --serial "file:$work/runas-$sbx.log" \
 			--sandbox "$sbx" --run-as nobody </dev/null >"$work/runas-$sbx.out" 2>&1 &
 		runpid=$!
-		wait_for "$work/runas-$sbx.log" "$ready" 20
+		wait_for "$work/runas-$sbx.log" "$ready" 1 20
 		rpid=$(pgrep -P "$runpid" -x vivarium || echo "$runpid")
 		check 'grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$rpid"/status &&
 			grep -Eq "^Gid:[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng$" /proc/"$rpid"/status' \
