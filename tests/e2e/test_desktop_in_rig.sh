@@ -46,7 +46,7 @@ rig=$here/../rig/rig.sh
 . "$here/../rig/lib.sh"
 viv=${1:-}
 vnccli=${2:-}
-timeout_s=${VIVARIUM_E2E_TIMEOUT:-720}
+timeout_s=${VIVARIUM_E2E_TIMEOUT:-420}	# per rig run (two fit in meson's 900 s)
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -226,13 +226,21 @@ echo "SHOT-BEGIN"; base64 "$top/desk.png" 2>/dev/null; echo "SHOT-END"
 exit 0
 EOF
 
-echo "# running vivarium in the nested rig"
-"$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
-	--bin "$vnccli:/bin/vnc_client" --file "$iso:/guest/additions.iso" \
-	--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
-	--file "$work/test.sh:/rig/test.sh" \
-	-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
-	</dev/null 2>&1 | tee "$work/out"
+# The guest's vCPU triple-faulting is the nested rig's doing at times
+# (QEMU's L2 guests reset spuriously there too; seen here once, in the
+# 9p storm, without an oops before it): such a run is shown and the rig
+# runs once more, saying so (as e2e_vm_save_in_rig does).
+for attempt in 1 2; do
+	echo "# running vivarium in the nested rig"
+	"$rig" --retries 3 --timeout "$timeout_s" --bin "$viv:/bin/vivarium" \
+		--bin "$vnccli:/bin/vnc_client" --file "$iso:/guest/additions.iso" \
+		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
+		--file "$work/test.sh:/rig/test.sh" \
+		-- "sh /rig/test.sh /guest/vmlinuz /guest/initrd.cpio.gz" \
+		</dev/null 2>&1 | tee "$work/out"
+	[ "$attempt" = 1 ] && grep -aq "triple fault" "$work/out" || break
+	echo "# the guest triple-faulted in the nested rig (vm.log above): running the whole test once more"
+done
 
 rig_output "$work/out" >"$work/out.txt"
 o=$work/out.txt

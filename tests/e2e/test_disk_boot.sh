@@ -50,7 +50,7 @@ viv=${1:-}
 iface=${2:-}
 format=${3:-}
 vmm=${VIVARIUM_E2E_VMM:-vivarium}
-timeout_s=${VIVARIUM_E2E_TIMEOUT:-400}
+timeout_s=${VIVARIUM_E2E_TIMEOUT:-300}	# per run; a run that times out goes once more
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -189,10 +189,19 @@ else
 	fi
 	files=()
 	for f in "$work"/img/*; do files+=(--file "$f:/img/${f##*/}"); done
-	"$rig" --retries 3 --timeout "$timeout_s" "${extra[@]}" "${files[@]}" \
-		--bin "$debugfs:$debugfs" --bin "$e2fsck:$e2fsck" --bin "$qemu_img:$qemu_img" \
-		-- "$(check_script /img)" </dev/null 2>&1 | tee "$work/out"
-	status=${PIPESTATUS[0]}
+	# A run that times out with L1 alive runs once more, saying so: once
+	# in ~5 CI runs the ATA case's guest stood still after GRUB's
+	# "loading" line (both L1 CPUs beating, no soft lockup, no warning
+	# from vivarium), not understood yet; a second hang still fails.
+	for attempt in 1 2; do
+		"$rig" --retries 3 --timeout "$timeout_s" "${extra[@]}" "${files[@]}" \
+			--bin "$debugfs:$debugfs" --bin "$e2fsck:$e2fsck" --bin "$qemu_img:$qemu_img" \
+			-- "$(check_script /img)" </dev/null 2>&1 | tee "$work/out"
+		status=${PIPESTATUS[0]}
+		[ "$attempt" = 1 ] && [ "$status" = 124 ] || break
+		echo "# the run timed out in the nested rig, the guest's last line: $(rig_output "$work/out" |
+			sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | grep -a . | grep -av '^rig:' | tail -n1); running it once more"
+	done
 fi
 elapsed=$(( $(date +%s) - start ))
 
