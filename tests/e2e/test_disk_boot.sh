@@ -1,10 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# test_disk_boot.sh VIVARIUM IF FORMAT - end-to-end: boot Linux from a disk
-# through the firmware, and check what the guest wrote to that disk.
+# test_disk_boot.sh VIVARIUM IF FORMAT [tpm] - end-to-end: boot Linux from a
+# disk through the firmware, and check what the guest wrote to that disk.
 #
-# IF: virtio | ata.  FORMAT: raw | qcow2.
+# IF: virtio | ata.  FORMAT: raw | qcow2.  tpm: the VM gets a TPM (vivarium
+# --tpm; swtpm, copied into L1) and the guest reads the PCRs SeaBIOS measured
+# the boot into and its event log: the log (tcg_log_replay.py) must replay
+# to the PCRs the guest read, those must not be zero, and PCR 4's EV_IPL
+# record must be the digest of the image's boot sector code.  Without swtpm the
+# TPM's checks are left out, saying so.
 #
 # The disk is tests/images/mk-grub-disk.sh --linux (cached by get-image.sh):
 # SeaBIOS boots GRUB from the MBR, GRUB loads the Debian kernel and an
@@ -49,6 +54,8 @@ images=$here/../images
 viv=${1:-}
 iface=${2:-}
 format=${3:-}
+with_tpm=0
+[ "${4:-}" = tpm ] && with_tpm=1
 vmm=${VIVARIUM_E2E_VMM:-vivarium}
 timeout_s=${VIVARIUM_E2E_TIMEOUT:-300}	# per run; a run that times out goes once more
 
@@ -79,6 +86,16 @@ kernel=$(newest_kernel)
 for t in grub-mkimage sfdisk mkfs.ext4 debugfs e2fsck qemu-img cpio; do
 	command -v $t >/dev/null || skip "$t is not installed (needed to build or check the disk image)"
 done
+if [ "$with_tpm" = 1 ]; then
+	swtpm=$(command -v swtpm || true)
+	if [ "$vmm" != vivarium ]; then
+		with_tpm=0
+		echo "# the TPM's checks are vivarium's only: left out for $vmm"
+	elif [ -z "$swtpm" ]; then
+		with_tpm=0
+		echo "# swtpm is not installed (apt-get install swtpm): the TPM's checks are left out"
+	fi
+fi
 debugfs=$(command -v debugfs)
 e2fsck=$(command -v e2fsck)
 qemu_img=$(command -v qemu-img)
@@ -122,7 +139,7 @@ vmm_cmd() {
 			"-nographic -no-reboot -nic none -drive file=$1/$disk,format=$format,if=$qif"
 	else
 		echo "$viv run --firmware bios --boot disk --memory 512M --serial stdio" \
-			"--disk $1/$disk,format=$format,if=$iface"
+			"--disk $1/$disk,format=$format,if=$iface$([ "$with_tpm" = 1 ] && echo " --tpm")"
 	fi
 }
 
@@ -186,6 +203,7 @@ else
 		# vivarium, the SeaBIOS and VGA BIOS it loads (machine.c's paths).
 		extra=(--bin "$viv:$viv" --file /usr/share/seabios/bios-256k.bin
 		       --file /usr/share/seabios/vgabios-stdvga.bin)
+		[ "$with_tpm" = 1 ] && extra+=(--bin "$swtpm:/usr/bin/swtpm")
 	fi
 	files=()
 	for f in "$work"/img/*; do files+=(--file "$f:/img/${f##*/}"); done
@@ -240,6 +258,25 @@ check '[ "$(line_value CHECK-GUEST-FILE)" = "$DISK_GUEST_TEXT" ]' \
 check '[ -n "$(value DISK-DATA-SHA256)" ] && [ "$(value CHECK-DATA-SHA256)" = "$(value DISK-DATA-SHA256)" ]' \
 	"/data.bin in the image is what the guest wrote (SHA-256 $(value DISK-DATA-SHA256))"
 check '[ "$(value CHECK-E2FSCK)" = 0 ]' "e2fsck -fn: file system clean (exit $(value CHECK-E2FSCK))"
+if [ "$with_tpm" = 1 ]; then
+	zero=$(printf "%064d" 0)
+	pcrs_read=$(for i in 0 1 2 3 4 5 6 7; do echo "PCR$i=$(value "DISK-PCR$i" | tr 'A-F' 'a-f')"; done)
+	replay=$(value DISK-EVENTLOG | python3 "$here/tcg_log_replay.py" 2>&1)
+	check '[ "$(value "DISK-TPM version")" = 2 ]' "the guest's tpm_tis found a TPM 2.0 (version $(value "DISK-TPM version"))"
+	check '! grep -Eq "=($zero|)$" <<<"$pcrs_read"' \
+		"SeaBIOS measured the boot: PCRs 0-7 as the guest reads them are set ($(tr '\n' ' ' <<<"$pcrs_read" | cut -c1-90)...)"
+	check '[ "$(grep "^PCR" <<<"$replay")" = "$pcrs_read" ]' \
+		"the firmware's event log, replayed, gives those PCRs ($(grep -c "^EVENT " <<<"$replay") records; $(grep -v "^EVENT " <<<"$replay" | grep -v "^PCR" | head -n1))"
+	if [ "$(grep "^PCR" <<<"$replay")" != "$pcrs_read" ]; then
+		diff <(echo "$pcrs_read") <(grep "^PCR" <<<"$replay") | sed 's/^/# read vs replayed: /'
+	fi
+	# SeaBIOS measures the boot sector it runs into PCR 4 as EV_IPL
+	# (0xd): its code, the 440 bytes before the disk signature.
+	mbr_sha=$(head -c 440 "$pristine" | sha256sum | cut -d' ' -f1)
+	check 'grep -q "^EVENT pcr=4 type=0xd sha256=$mbr_sha$" <<<"$replay"' \
+		"the log holds the boot sector GRUB started from, measured into PCR 4 (EV_IPL, SHA-256 of its 440 bytes of code $mbr_sha)"
+	echo "# event log records (pcr:type): $(grep "^EVENT " <<<"$replay" | sed 's/EVENT pcr=\([0-9]*\) type=\([^ ]*\).*/\1:\2/' | tr '\n' ' ')"
+fi
 if [ "$format" = qcow2 ]; then
 	check '[ "$(value CHECK-QCOW2-CHECK)" = 0 ]' "qemu-img check: overlay clean (exit $(value CHECK-QCOW2-CHECK))"
 	check '[ -n "$(value CHECK-BASE-SHA256-BEFORE)" ] && [ "$(value CHECK-BASE-SHA256-AFTER)" = "$(value CHECK-BASE-SHA256-BEFORE)" ]' \

@@ -29,6 +29,8 @@
 #   DISK-ID=<the content of /etc/vivarium-disk-id, written at build time>
 #   DISK-KERNEL-MD5=<md5 of /boot/vmlinuz as read back through the driver>
 #   DISK-DATA-SHA256=<sha256 of /data.bin, 1 MiB it wrote from /dev/urandom>
+#   DISK-TPM version=<N>, DISK-PCR0..7=<hex>, DISK-EVENTLOG=<hex of the
+#     firmware's event log> with a TPM, else DISK-TPM=none
 # writes /written-by-guest ("written by the vivarium disk test guest"),
 # syncs, remounts / read-only, prints "DISK-GUEST-DONE" and powers off.
 # Any failure prints "DISK-GUEST-FAIL=<what>" and powers off.
@@ -120,6 +122,18 @@ echo "DISK-ID=$(cat /etc/vivarium-disk-id)"
 echo "DISK-KERNEL-MD5=$(md5sum </boot/vmlinuz | cut -d' ' -f1)"
 dd if=/dev/urandom of=/data.bin bs=65536 count=16 2>/dev/null || fail "writing /data.bin"
 echo "DISK-DATA-SHA256=$(sha256sum </data.bin | cut -d' ' -f1)"
+# With a TPM (vivarium --tpm): the PCRs the firmware measured the boot into,
+# as the kernel reads them, and its event log for the test to replay.
+if [ -e /sys/class/tpm/tpm0 ]; then
+	echo "DISK-TPM version=$(cat /sys/class/tpm/tpm0/tpm_version_major 2>/dev/null)"
+	for i in 0 1 2 3 4 5 6 7; do
+		echo "DISK-PCR$i=$(cat /sys/class/tpm/tpm0/pcr-sha256/$i 2>/dev/null)"
+	done
+	mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+	echo "DISK-EVENTLOG=$(od -An -v -tx1 /sys/kernel/security/tpm0/binary_bios_measurements 2>/dev/null | tr -d ' \n')"
+else
+	echo "DISK-TPM=none"
+fi
 EOF
 	cat >>"$root/sbin/vivarium-disk-init" <<EOF
 echo "$DISK_GUEST_TEXT" >$DISK_GUEST_FILE || fail "writing $DISK_GUEST_FILE"
