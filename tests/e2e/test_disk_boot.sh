@@ -211,15 +211,10 @@ else
 	# in ~5 CI runs the ATA case's guest stood still after GRUB's
 	# "loading" line (both L1 CPUs beating, no soft lockup, no warning
 	# from vivarium), not understood yet; a second hang still fails.
-	for attempt in 1 2; do
-		"$rig" --retries 3 --timeout "$timeout_s" "${extra[@]}" "${files[@]}" \
-			--bin "$debugfs:$debugfs" --bin "$e2fsck:$e2fsck" --bin "$qemu_img:$qemu_img" \
-			-- "$(check_script /img)" </dev/null 2>&1 | tee "$work/out"
-		status=${PIPESTATUS[0]}
-		[ "$attempt" = 1 ] && [ "$status" = 124 ] || break
-		echo "# the run timed out in the nested rig, the guest's last line: $(rig_output "$work/out" |
-			sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | grep -a . | grep -av '^rig:' | tail -n1); running it once more"
-	done
+	"$rig" --retries 3 --again-on 124 --timeout "$timeout_s" "${extra[@]}" "${files[@]}" \
+		--bin "$debugfs:$debugfs" --bin "$e2fsck:$e2fsck" --bin "$qemu_img:$qemu_img" \
+		-- "$(check_script /img)" </dev/null 2>&1 | tee "$work/out"
+	status=${PIPESTATUS[0]}
 fi
 elapsed=$(( $(date +%s) - start ))
 

@@ -17,6 +17,14 @@
 #                         when L1's kernel wedged (its heartbeat stopped, 122;
 #                         or a soft lockup, then 124/123); the command's own
 #                         failures are never retried
+#   --again-on WHAT       (only right after --retries N; repeatable) run the
+#                         rig once more, once in all, when the finished run
+#                         ended with status WHAT (a number) or printed WHAT
+#                         (a text, on stdout): for failures that are the
+#                         rig's doing at times but cannot be told from the
+#                         command's own (an L2 guest's "triple fault"; a
+#                         timeout with L1 alive).  The reason is said on
+#                         stderr; a second such run's result stands.
 #   --smp N               L1 vCPUs (default 2; multi-threaded TCG)
 #   --mem MiB             L1 memory (default 2048)
 #   --timeout SEC         kill the rig after SEC seconds of wall time
@@ -82,6 +90,12 @@ set -euo pipefail
 if [ "${1:-}" = --retries ]; then
 	retries=${2:?--retries needs a count}
 	shift 2
+	again_on=()
+	while [ "${1:-}" = --again-on ]; do
+		again_on+=("${2:?--again-on needs a status or a text}")
+		shift 2
+	done
+	again_used=0
 	attempt=0
 	log=$(mktemp)
 	trap 'rm -f "$log"' EXIT
@@ -95,7 +109,21 @@ if [ "${1:-}" = --retries ]; then
 		   { { [ "$status" != 124 ] && [ "$status" != 123 ]; } ||
 		     { ! grep -q "soft lockup" "$log" &&
 		       ! { [ "$status" = 124 ] && [ "${RIG_RETRY_ON_TIMEOUT:-0}" = 1 ]; }; }; }; then
-			exit "$status"
+			why=
+			if [ "$again_used" = 0 ]; then
+				for w in "${again_on[@]}"; do
+					if [[ $w =~ ^[0-9]+$ ]]; then
+						[ "$status" = "$w" ] && why="it ended with status $w" && break
+					elif grep -aqF -- "$w" "$log"; then
+						why="it printed '$w'" && break
+					fi
+				done
+			fi
+			[ -n "$why" ] || exit "$status"
+			again_used=1
+			echo "rig: the run finished (status $status), but $why (--again-on: at times the rig's doing, not the command's): running it once more, the last time" >&2
+			printf "\nRIG-ATTEMPT=again\n"
+			continue
 		fi
 		attempt=$((attempt + 1))
 		if [ "$attempt" -gt "$retries" ]; then
