@@ -27,6 +27,7 @@
 #include "host/chardev.h"
 #include "host/swtpm.h"
 #include "machine.h"
+#include "tpm2cmd.h"
 
 #define BIOS_PATH "/usr/share/seabios/bios-256k.bin"
 #define WANT "No bootable device"
@@ -66,26 +67,17 @@ static unsigned count(struct run *r, const char *s)
 	return n;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 /* TPM2_PCR_Read of SHA-256 PCRs 0-7 through swtpm itself.  0, or -1. */
 static int read_pcrs(struct swtpm *sw, uint8_t out[8][32])
 {
-	static const uint8_t cmd[20] = {
-		0x80, 0x01, 0, 0, 0, 20, 0, 0, 0x01, 0x7e,
-		0, 0, 0, 1, 0x00, 0x0b, 3, 0xff, 0x00, 0x00,
-	};
-	uint8_t rsp[512];
-	long n = swtpm_transmit(sw, 0, cmd, sizeof(cmd), rsp, sizeof(rsp), 10000);
+	uint8_t cmd[TPM2_PCR_READ_LEN], rsp[512];
+	long n = swtpm_transmit(sw, 0, cmd, tpm2_cmd_pcr_read(cmd, 0xff),
+				rsp, sizeof(rsp), 10000);
 
-	if (n != 10 + 4 + 10 + 4 + 8 * 34 || be32(rsp + 6) != 0 ||
-	    be32(rsp + 24) != 8) {
+	if (n != 10 + 4 + 10 + 4 + 8 * 34 || tpm2_be32(rsp + 6) != 0 ||
+	    tpm2_be32(rsp + 24) != 8) {
 		fprintf(stderr, "PCR_Read: %ld bytes, rc 0x%x\n", n,
-			n >= 10 ? be32(rsp + 6) : 0);
+			n >= 10 ? tpm2_be32(rsp + 6) : 0);
 		return -1;
 	}
 	for (int i = 0; i < 8; i++) {
@@ -101,19 +93,13 @@ static int read_pcrs(struct swtpm *sw, uint8_t out[8][32])
 /* TPM2_PCR_Extend(PCR 0, SHA-256 of 0x5a...) with a password session. */
 static int mark_pcr0(struct swtpm *sw)
 {
-	uint8_t cmd[33 + 32], rsp[64];
-	static const uint8_t head[33] = {
-		0x80, 0x02, 0, 0, 0, 33 + 32, 0, 0, 0x01, 0x82,
-		0, 0, 0, 0,			/* PCR 0 */
-		0, 0, 0, 9, 0x40, 0, 0, 0x09, 0, 0, 0, 0, 0,
-		0, 0, 0, 1, 0x00, 0x0b,		/* one SHA-256 digest */
-	};
+	uint8_t cmd[TPM2_PCR_EXTEND_LEN], rsp[64], digest[32];
 	long n;
 
-	memcpy(cmd, head, sizeof(head));
-	memset(cmd + 33, 0x5a, 32);
-	n = swtpm_transmit(sw, 0, cmd, sizeof(cmd), rsp, sizeof(rsp), 10000);
-	return n >= 10 && be32(rsp + 6) == 0 ? 0 : -1;
+	memset(digest, 0x5a, sizeof(digest));
+	n = swtpm_transmit(sw, 0, cmd, tpm2_cmd_pcr_extend(cmd, 0, digest),
+			   rsp, sizeof(rsp), 10000);
+	return n >= 10 && tpm2_rc(rsp) == 0 ? 0 : -1;
 }
 
 static void *watch(void *opaque)
@@ -142,23 +128,6 @@ static void *watch(void *opaque)
 	return NULL;
 }
 
-static void rm_rf(const char *dir)
-{
-	GDir *d = g_dir_open(dir, 0, NULL);
-	const char *name;
-
-	if (!d)
-		return;
-	while ((name = g_dir_read_name(d))) {
-		char *p = g_build_filename(dir, name, NULL);
-
-		unlink(p);
-		g_free(p);
-	}
-	g_dir_close(d);
-	rmdir(dir);
-}
-
 static void test_seabios_measures(void)
 {
 	static const uint8_t zero[32];
@@ -177,7 +146,7 @@ static void test_seabios_measures(void)
 	if (swtpm_start(dir, &r.sw, err, sizeof(err)) < 0) {
 		fprintf(stderr, "swtpm_start: %s\n", err);
 		CHECK(!"swtpm starts");
-		rm_rf(dir);
+		tpm2_test_rmdir(dir);
 		g_free(dir);
 		return;
 	}
@@ -216,7 +185,7 @@ static void test_seabios_measures(void)
 out:
 	swtpm_stop(r.sw);
 	chardev_free(r.com1);
-	rm_rf(dir);
+	tpm2_test_rmdir(dir);
 	g_free(dir);
 }
 
@@ -321,8 +290,8 @@ out:
 	chardev_free(r.com1);
 	unlink(state);
 	unlink(mem);
-	rm_rf(dir_a);
-	rm_rf(dir_b);
+	tpm2_test_rmdir(dir_a);
+	tpm2_test_rmdir(dir_b);
 	rmdir(dir);
 	g_free(state);
 	g_free(mem);

@@ -27,6 +27,7 @@
 #include "check.h"
 #include "sandboxed.h"
 #include "statetest.h"
+#include "tpm2cmd.h"
 
 #include "devices/tpm_tis.h"
 #include "host/swtpm.h"
@@ -61,20 +62,6 @@ static uint32_t rd(uint64_t off, unsigned size)
 static void wr(uint64_t off, uint64_t v, unsigned size)
 {
 	tpm_tis_write(t, off, v, size);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
 }
 
 /* Poll TPM_STS until (sts & mask) == want; false after ~30 s. */
@@ -146,7 +133,7 @@ static long recv_rsp(unsigned loc, uint8_t *buf, size_t max)
 		for (; burst && n < want; burst--)
 			buf[n++] = (uint8_t)rd(FIFO(loc), 1);
 		if (n == 10) {
-			want = be32(buf + 2);
+			want = tpm2_be32(buf + 2);
 			if (want < 10 || want > max)
 				return -1;
 		}
@@ -163,11 +150,6 @@ static long transact(unsigned loc, const uint8_t *cmd, size_t len,
 	if (send_cmd(loc, cmd, len) < 0)
 		return -1;
 	return recv_rsp(loc, rsp, max);
-}
-
-static uint32_t rc_of(const uint8_t *rsp)
-{
-	return be32(rsp + 6);
 }
 
 /* ---- a canned backend: the register interface alone ------------------- */
@@ -270,7 +252,7 @@ static void test_hostile_sizes(void)
 	 * TPM_RC_COMMAND_SIZE itself. */
 	memset(cmd, 0x5a, sizeof(cmd));
 	memcpy(cmd, cmd_startup, 10);
-	put32(cmd + 2, sizeof(cmd));
+	tpm2_put32(cmd + 2, sizeof(cmd));
 	wr(STS(0), S_READY, 1);
 	for (size_t i = 0; i < sizeof(cmd); i++)
 		wr(FIFO(0), cmd[i], 1);
@@ -278,28 +260,28 @@ static void test_hostile_sizes(void)
 	CHECK_EQ(rd(STS(0), 1) & S_EXPECT, 0);
 	wr(STS(0), S_GO, 1);
 	CHECK_EQ(recv_rsp(0, rsp, sizeof(rsp)), 10);
-	CHECK_EQ(rc_of(rsp), TPM_RC_COMMAND_SIZE);
+	CHECK_EQ(tpm2_rc(rsp), TPM_RC_COMMAND_SIZE);
 	CHECK_EQ(canned_calls, 0);
 
 	/* More bytes than the size field says. */
 	memcpy(cmd, cmd_startup, 12);
-	put32(cmd + 2, 10);
+	tpm2_put32(cmd + 2, 10);
 	wr(STS(0), S_READY, 1);
 	for (size_t i = 0; i < 12; i++)
 		wr(FIFO(0), cmd[i], 1);
 	wr(STS(0), S_GO, 1);
 	CHECK_EQ(recv_rsp(0, rsp, sizeof(rsp)), 10);
-	CHECK_EQ(rc_of(rsp), TPM_RC_COMMAND_SIZE);
+	CHECK_EQ(tpm2_rc(rsp), TPM_RC_COMMAND_SIZE);
 
 	/* A size field below the header's 10 bytes. */
-	put32(cmd + 2, 4);
+	tpm2_put32(cmd + 2, 4);
 	wr(STS(0), S_READY, 1);
 	for (size_t i = 0; i < 6; i++)
 		wr(FIFO(0), cmd[i], 1);
 	CHECK_EQ(rd(STS(0), 1) & S_EXPECT, 0);
 	wr(STS(0), S_GO, 1);
 	CHECK_EQ(recv_rsp(0, rsp, sizeof(rsp)), 10);
-	CHECK_EQ(rc_of(rsp), TPM_RC_COMMAND_SIZE);
+	CHECK_EQ(tpm2_rc(rsp), TPM_RC_COMMAND_SIZE);
 	CHECK_EQ(canned_calls, 0);
 
 	/* A good command still works afterwards, in one 8-byte and one
@@ -455,7 +437,6 @@ static void test_save_load(void)
 
 static char *state_dir;
 static struct swtpm *sw;
-static void rm_rf(const char *dir);
 
 static void swtpm_setup(void)
 {
@@ -486,52 +467,32 @@ static uint32_t startup(void)
 
 	if (transact(0, cmd_startup, sizeof(cmd_startup), rsp, sizeof(rsp)) != 10)
 		return 0xffffffffu;
-	return rc_of(rsp);
+	return tpm2_rc(rsp);
 }
 
-/* TPM2_PCR_Extend(PCR @pcr, SHA-256 @digest) with a password session. */
+/* TPM2_PCR_Extend(PCR @pcr, SHA-256 @digest).  Returns the TPM rc. */
 static uint32_t pcr_extend(unsigned pcr, const uint8_t digest[32])
 {
-	uint8_t cmd[64 + 32], rsp[128];
-	size_t n = 0;
+	uint8_t cmd[TPM2_PCR_EXTEND_LEN], rsp[128];
+	size_t n = tpm2_cmd_pcr_extend(cmd, pcr, digest);
 
-	cmd[n++] = 0x80, cmd[n++] = 0x02;		/* TPM_ST_SESSIONS */
-	n += 4;						/* size below */
-	put32(cmd + n, 0x182), n += 4;			/* TPM_CC_PCR_Extend */
-	put32(cmd + n, pcr), n += 4;			/* pcrHandle */
-	put32(cmd + n, 9), n += 4;			/* authorizationSize */
-	put32(cmd + n, 0x40000009), n += 4;		/* TPM_RS_PW */
-	cmd[n++] = 0, cmd[n++] = 0;			/* nonce */
-	cmd[n++] = 0;					/* attributes */
-	cmd[n++] = 0, cmd[n++] = 0;			/* hmac: empty auth */
-	put32(cmd + n, 1), n += 4;			/* TPML_DIGEST_VALUES */
-	cmd[n++] = 0x00, cmd[n++] = 0x0b;		/* TPM_ALG_SHA256 */
-	memcpy(cmd + n, digest, 32), n += 32;
-	put32(cmd + 2, (uint32_t)n);
 	if (transact(0, cmd, n, rsp, sizeof(rsp)) < 10)
 		return 0xffffffffu;
-	return rc_of(rsp);
+	return tpm2_rc(rsp);
 }
 
 /* TPM2_PCR_Read of SHA-256 PCR @pcr into @out.  Returns the TPM rc. */
 static uint32_t pcr_read(unsigned pcr, uint8_t out[32])
 {
-	uint8_t cmd[20], rsp[128];
-	long n;
+	uint8_t cmd[TPM2_PCR_READ_LEN], rsp[128];
+	long n = transact(0, cmd, tpm2_cmd_pcr_read(cmd, 1u << pcr), rsp, sizeof(rsp));
 
-	memcpy(cmd, (uint8_t[]){ 0x80, 0x01, 0, 0, 0, 20, 0, 0, 0x01, 0x7e }, 10);
-	put32(cmd + 10, 1);				/* one selection */
-	cmd[14] = 0x00, cmd[15] = 0x0b;			/* SHA-256 */
-	cmd[16] = 3;					/* sizeofSelect */
-	cmd[17] = cmd[18] = cmd[19] = 0;
-	cmd[17 + pcr / 8] = (uint8_t)(1u << (pcr % 8));
-	n = transact(0, cmd, sizeof(cmd), rsp, sizeof(rsp));
 	if (n < 10)
 		return 0xffffffffu;
-	if (rc_of(rsp))
-		return rc_of(rsp);
+	if (tpm2_rc(rsp))
+		return tpm2_rc(rsp);
 	/* counter, TPML_PCR_SELECTION (10), TPML_DIGEST count, TPM2B size */
-	if (n != 62 || be32(rsp + 24) != 1 || rsp[28] != 0 || rsp[29] != 32)
+	if (n != 62 || tpm2_be32(rsp + 24) != 1 || rsp[28] != 0 || rsp[29] != 32)
 		return 0xfffffffeu;
 	memcpy(out, rsp + 30, 32);
 	return 0;
@@ -568,7 +529,7 @@ static void test_swtpm_pcrs(void)
 					  0x01, 0x7b, 0, 16 }, 12,
 		     rsp, sizeof(rsp));
 	CHECK_EQ(n, 28);
-	CHECK_EQ(rc_of(rsp), 0);
+	CHECK_EQ(tpm2_rc(rsp), 0);
 	CHECK_EQ(rsp[10] << 8 | rsp[11], 16);
 	CHECK(memcmp(rsp + 12, zero, 16) != 0);
 
@@ -596,19 +557,19 @@ static void test_swtpm_locality(void)
 	CHECK(request_locality(0));
 	CHECK_EQ(startup(), 0);
 	cmd[n++] = 0x80, cmd[n++] = 0x02;
-	put32(cmd + n, 27), n += 4;
-	put32(cmd + n, 0x13d), n += 4;			/* TPM_CC_PCR_Reset */
-	put32(cmd + n, 20), n += 4;
-	put32(cmd + n, 9), n += 4;
-	put32(cmd + n, 0x40000009), n += 4;
+	tpm2_put32(cmd + n, 27), n += 4;
+	tpm2_put32(cmd + n, 0x13d), n += 4;			/* TPM_CC_PCR_Reset */
+	tpm2_put32(cmd + n, 20), n += 4;
+	tpm2_put32(cmd + n, 9), n += 4;
+	tpm2_put32(cmd + n, 0x40000009), n += 4;
 	memset(cmd + n, 0, 5), n += 5;
 	CHECK_EQ(n, 27);
 	CHECK_EQ(transact(0, cmd, n, rsp, sizeof(rsp)) >= 10, 1);
-	CHECK_EQ(rc_of(rsp) & 0xfff, 0x907);		/* TPM_RC_LOCALITY */
+	CHECK_EQ(tpm2_rc(rsp) & 0xfff, 0x907);		/* TPM_RC_LOCALITY */
 	release_locality(0);
 	CHECK(request_locality(2));
 	CHECK_EQ(transact(2, cmd, n, rsp, sizeof(rsp)) >= 10, 1);
-	CHECK_EQ(rc_of(rsp), 0);
+	CHECK_EQ(tpm2_rc(rsp), 0);
 	swtpm_teardown();
 }
 
@@ -625,13 +586,13 @@ static void test_swtpm_dies(void)
 	usleep(100000);
 	CHECK_EQ(transact(0, cmd_startup, sizeof(cmd_startup), rsp,
 			  sizeof(rsp)), 10);
-	CHECK_EQ(rc_of(rsp), TPM_RC_FAILURE);
+	CHECK_EQ(tpm2_rc(rsp), TPM_RC_FAILURE);
 	CHECK(swtpm_failed(sw));
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	CHECK_EQ(transact(0, cmd_startup, sizeof(cmd_startup), rsp,
 			  sizeof(rsp)), 10);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	CHECK_EQ(rc_of(rsp), TPM_RC_FAILURE);
+	CHECK_EQ(tpm2_rc(rsp), TPM_RC_FAILURE);
 	CHECK(b.tv_sec - a.tv_sec < 2);
 	CHECK(swtpm_init(sw) < 0);
 	swtpm_teardown();
@@ -658,7 +619,7 @@ static void test_swtpm_wedged(void)
 	CHECK(swtpm_failed(sw));
 	CHECK_EQ(transact(0, cmd_startup, sizeof(cmd_startup), rsp,
 			  sizeof(rsp)), 10);
-	CHECK_EQ(rc_of(rsp), TPM_RC_FAILURE);
+	CHECK_EQ(tpm2_rc(rsp), TPM_RC_FAILURE);
 	kill(swtpm_pid(sw), SIGCONT);
 	swtpm_teardown();
 }
@@ -750,7 +711,7 @@ static void test_swtpm_state(void)
 	t = NULL;
 	swtpm_stop(b);
 	g_variant_unref(st);
-	rm_rf(dir2);
+	tpm2_test_rmdir(dir2);
 	g_free(dir2);
 }
 
@@ -764,23 +725,6 @@ static void test_swtpm_reaped(void)
 	swtpm_teardown();
 	CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD);
 	CHECK(kill(pid, 0) < 0);
-}
-
-static void rm_rf(const char *dir)
-{
-	GDir *d = g_dir_open(dir, 0, NULL);
-	const char *name;
-
-	if (!d)
-		return;
-	while ((name = g_dir_read_name(d))) {
-		char *p = g_build_filename(dir, name, NULL);
-
-		g_unlink(p);
-		g_free(p);
-	}
-	g_dir_close(d);
-	g_rmdir(dir);
 }
 
 int main(void)
@@ -811,7 +755,7 @@ int main(void)
 	RUN_TEST(test_swtpm_wedged);
 	RUN_TEST(test_swtpm_state);
 	RUN_TEST(test_swtpm_reaped);
-	rm_rf(state_dir);
+	tpm2_test_rmdir(state_dir);
 	g_free(state_dir);
 	return check_finish();
 }
