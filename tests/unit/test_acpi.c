@@ -855,24 +855,36 @@ static uint8_t sum8(const uint8_t *p, size_t n)
 	return s;
 }
 
-static void test_table_loader(void)
-{
-	struct acpi_fw_cfg_blobs b;
-	struct { const char *name; const uint8_t *data; size_t len; uint64_t at; } f[2];
-	unsigned allocs = 0, ptrs = 0, sums = 0;
+/* A file the table loader names, and where SeaBIOS would put it (chosen by
+ * the test; data NULL: a zero-filled area, such as the TPM's log). */
+struct loader_file {
+	const char *name;
+	const uint8_t *data;
+	size_t len;
+	uint64_t at;
+};
 
-	CHECK_EQ(acpi_build_fw_cfg(&default_cfg, &b), 0);
-	CHECK_EQ(b.loader_len % 128, 0);
-	CHECK_EQ(b.rsdp_len, 36);
-	f[0].name = "etc/acpi/rsdp"; f[0].data = b.rsdp; f[0].len = b.rsdp_len;
-	f[1].name = "etc/acpi/tables"; f[1].data = b.tables; f[1].len = b.tables_len;
+struct loader_counts {
+	unsigned allocs, ptrs, sums;
+};
+
+/* Run @b's table-loader script into fake_ram as SeaBIOS's romfile_loader
+ * does: ALLOCATE copies @f[i] to its .at (the RSDP in the FSEG zone, the
+ * rest high, aligned as asked), ADD_POINTER adds the source file's address
+ * to the field, ADD_CHECKSUM fixes the checksum byte.  Every command must
+ * name one of the @nf files and stay inside it. */
+static struct loader_counts run_table_loader(const struct acpi_fw_cfg_blobs *b,
+					     struct loader_file *f, int nf)
+{
+	struct loader_counts n = { 0 };
+
 	memset(fake_ram, 0, sizeof(fake_ram));
-	for (size_t off = 0; off < b.loader_len; off += 128) {
-		const uint8_t *c = b.loader + off;
+	for (size_t off = 0; off < b->loader_len; off += 128) {
+		const uint8_t *c = b->loader + off;
 		uint32_t cmd = rd32(c);
 		int d = -1, s = -1;
 
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < nf; i++) {
 			if (!strncmp((const char *)c + 4, f[i].name, 56))
 				d = i;
 			if (cmd == 2 && !strncmp((const char *)c + 60, f[i].name, 56))
@@ -881,14 +893,14 @@ static void test_table_loader(void)
 		CHECK(d >= 0);
 		if (d < 0)
 			continue;
-		if (cmd == 1) {		/* ALLOCATE: FSEG for the RSDP */
+		if (cmd == 1) {		/* ALLOCATE */
 			uint32_t align = rd32(c + 60);
 
 			CHECK_EQ(c[64], d == 0 ? 2 : 1);
-			f[d].at = d == 0 ? 0xf5a40 : 0x100040;
-			CHECK_EQ(f[d].at % align, 0);
-			memcpy(fake_ram + f[d].at, f[d].data, f[d].len);
-			allocs++;
+			CHECK(align && f[d].at % align == 0);
+			if (f[d].data)
+				memcpy(fake_ram + f[d].at, f[d].data, f[d].len);
+			n.allocs++;
 		} else if (cmd == 2) {	/* ADD_POINTER */
 			uint32_t o = rd32(c + 116);
 			uint8_t size = c[120];
@@ -897,26 +909,43 @@ static void test_table_loader(void)
 			CHECK(s >= 0);
 			CHECK(size == 4 || size == 8);
 			CHECK(o + size <= f[d].len);
-			if (s < 0 || o + size > f[d].len)
+			if (s < 0 || o + size > f[d].len || size > 8)
 				continue;
 			memcpy(&v, fake_ram + f[d].at + o, size);
 			v += f[s].at;
 			memcpy(fake_ram + f[d].at + o, &v, size);
-			ptrs++;
+			n.ptrs++;
 		} else if (cmd == 3) {	/* ADD_CHECKSUM */
 			uint32_t res = rd32(c + 60), st = rd32(c + 64), len = rd32(c + 68);
 			uint8_t *base = fake_ram + f[d].at;
 
 			CHECK(st + len <= f[d].len && res < f[d].len);
-			base[res] -= sum8(base + st, len);
-			sums++;
+			if (st + len <= f[d].len && res < f[d].len)
+				base[res] -= sum8(base + st, len);
+			n.sums++;
 		} else {
 			CHECK(!"unknown loader command");
 		}
 	}
-	CHECK_EQ(allocs, 2);
-	CHECK_EQ(ptrs, 7 + 2);
-	CHECK_EQ(sums, 5);
+	return n;
+}
+
+static void test_table_loader(void)
+{
+	struct acpi_fw_cfg_blobs b;
+	struct loader_counts n;
+
+	CHECK_EQ(acpi_build_fw_cfg(&default_cfg, &b), 0);
+	CHECK_EQ(b.loader_len % 128, 0);
+	CHECK_EQ(b.rsdp_len, 36);
+	struct loader_file f[] = {
+		{ "etc/acpi/rsdp", b.rsdp, b.rsdp_len, 0xf5a40 },
+		{ "etc/acpi/tables", b.tables, b.tables_len, 0x100040 },
+	};
+	n = run_table_loader(&b, f, 2);
+	CHECK_EQ(n.allocs, 2);
+	CHECK_EQ(n.ptrs, 7 + 2);
+	CHECK_EQ(n.sums, 5);
 
 	/* What Linux's RSDP scan and table walk would see. */
 	const uint8_t *r = fake_ram + f[0].at;
@@ -954,11 +983,9 @@ static void test_tpm(void)
 {
 	struct acpi_config cfg = default_cfg;
 	struct acpi_fw_cfg_blobs b;
-	struct { const char *name; const uint8_t *data; size_t len; uint64_t at; } f[3];
 	static const uint8_t msft[] = "MSFT0101";
 	static const uint8_t mem32[] = { 0x86, 9, 0, 1, 0, 0, 0xd4, 0xfe,
 					 0, 0x50, 0, 0 };
-	unsigned allocs = 0;
 
 	cfg.tpm = true;
 	memset(bios, 0, sizeof(bios));
@@ -973,49 +1000,12 @@ static void test_tpm(void)
 	cfg.tpm = true;
 
 	CHECK_EQ(acpi_build_fw_cfg(&cfg, &b), 0);
-	f[0].name = "etc/acpi/rsdp"; f[0].data = b.rsdp; f[0].len = b.rsdp_len;
-	f[1].name = "etc/acpi/tables"; f[1].data = b.tables; f[1].len = b.tables_len;
-	f[2].name = ACPI_TPM_LOG_FILE; f[2].data = NULL; f[2].len = ACPI_TPM_LOG_SIZE;
-	memset(fake_ram, 0, sizeof(fake_ram));
-	for (size_t off = 0; off < b.loader_len; off += 128) {
-		const uint8_t *c = b.loader + off;
-		uint32_t cmd = rd32(c);
-		int d = -1, s = -1;
-
-		for (int i = 0; i < 3; i++) {
-			if (!strncmp((const char *)c + 4, f[i].name, 56))
-				d = i;
-			if (cmd == 2 && !strncmp((const char *)c + 60, f[i].name, 56))
-				s = i;
-		}
-		CHECK(d >= 0);
-		if (d < 0)
-			continue;
-		if (cmd == 1) {
-			f[d].at = d == 0 ? 0xf5a40 : d == 1 ? 0x100040 : 0x130000;
-			if (f[d].data)
-				memcpy(fake_ram + f[d].at, f[d].data, f[d].len);
-			allocs++;
-		} else if (cmd == 2) {
-			uint32_t o = rd32(c + 116);
-			uint8_t size = c[120];
-			uint64_t v = 0;
-
-			CHECK(s >= 0 && o + size <= f[d].len);
-			if (s < 0 || o + size > f[d].len)
-				continue;
-			memcpy(&v, fake_ram + f[d].at + o, size);
-			v += f[s].at;
-			memcpy(fake_ram + f[d].at + o, &v, size);
-		} else if (cmd == 3) {
-			uint32_t res = rd32(c + 60), st = rd32(c + 64), len = rd32(c + 68);
-			uint8_t *base = fake_ram + f[d].at;
-
-			CHECK(st + len <= f[d].len && res < f[d].len);
-			base[res] -= sum8(base + st, len);
-		}
-	}
-	CHECK_EQ(allocs, 3);
+	struct loader_file f[] = {
+		{ "etc/acpi/rsdp", b.rsdp, b.rsdp_len, 0xf5a40 },
+		{ "etc/acpi/tables", b.tables, b.tables_len, 0x100040 },
+		{ ACPI_TPM_LOG_FILE, NULL, ACPI_TPM_LOG_SIZE, 0x130000 },
+	};
+	CHECK_EQ(run_table_loader(&b, f, 3).allocs, 3);
 	const uint8_t *r = fake_ram + f[0].at;
 	uint32_t rsdt = rd32(r + 16);
 	uint64_t xsdt = rd64(r + 24);
