@@ -659,6 +659,38 @@ static void test_capture(void)
 /* The guest's volume: the DAC's output amp scales playback per channel
  * (1 dB steps, 0 dB at the top, a muted channel silent), the ADC's input
  * amp scales what is recorded; the guest's own buffer is left as it was. */
+/* audio_apply_gain on its own: every sample width at its extremes, the
+ * channels' own gains, a buffer starting mid-sample, a gain above unity. */
+static void test_apply_gain(void)
+{
+	const uint32_t half[2] = { 0x8000, 0x10000 }, over[2] = { 0x20000, 0x20000 };
+	struct audio_format u8 = { AUDIO_U8, 48000, 2 };
+	struct audio_format s16 = { AUDIO_S16LE, 48000, 2 };
+	struct audio_format s32 = { AUDIO_S32LE, 48000, 1 };
+	uint8_t b8[4] = { 0, 255, 0, 255 };
+	int16_t b16[4] = { INT16_MIN, INT16_MIN, INT16_MAX, INT16_MAX };
+	int32_t b32[2] = { INT32_MIN, INT32_MAX }, w32[2];
+	uint8_t raw[8];
+
+	audio_apply_gain(&u8, b8, sizeof(b8), 0, half);
+	CHECK(b8[0] == 64 && b8[1] == 255 && b8[2] == 64 && b8[3] == 255);
+	audio_apply_gain(&s16, b16, sizeof(b16), 0, half);
+	CHECK(b16[0] == -16384 && b16[1] == INT16_MIN);
+	CHECK(b16[2] == 16383 && b16[3] == INT16_MAX);
+	memcpy(w32, b32, sizeof(w32));
+	audio_apply_gain(&s32, w32, sizeof(w32), 0, over);
+	CHECK(w32[0] == INT32_MIN && w32[1] == INT32_MAX);
+	audio_apply_gain(&s32, w32, sizeof(w32), 0, half);
+	CHECK(w32[0] == INT32_MIN / 2 && w32[1] == INT32_MAX / 2);
+	/* From byte 1 of the left sample: that sample's bytes are left, the
+	 * right one (gain 1.0) too, the next left one halved. */
+	b16[0] = b16[1] = b16[2] = 0x4000;
+	memcpy(raw, b16, 6);
+	audio_apply_gain(&s16, raw + 1, 5, 1, half);
+	memcpy(b16, raw, 6);
+	CHECK(b16[0] == 0x4000 && b16[1] == 0x4000 && b16[2] == 0x2000);
+}
+
 static void test_amp_gain(void)
 {
 	const uint32_t len = 960, cbl = 4 * 960;
@@ -947,6 +979,7 @@ int main(void)
 	RUN_TEST(test_playback);
 	RUN_TEST(test_msi);
 	RUN_TEST(test_capture);
+	RUN_TEST(test_apply_gain);
 	RUN_TEST(test_amp_gain);
 	RUN_TEST(test_hostile);
 	RUN_TEST(test_save_load);

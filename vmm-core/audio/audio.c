@@ -20,6 +20,7 @@ void audio_apply_gain(const struct audio_format *f, void *buf, size_t len,
 {
 	unsigned sb = f->sample == AUDIO_U8 ? 1 : f->sample == AUDIO_S16LE ? 2 : 4;
 	unsigned fb = sb * f->channels;
+	int64_t half = (int64_t)1 << (8 * sb - 1);	/* 128, 32768, 2^31 */
 	uint8_t *p = buf;
 	size_t i = 0;
 
@@ -32,34 +33,18 @@ void audio_apply_gain(const struct audio_format *f, void *buf, size_t len,
 	}
 	for (; i + sb <= len; i += sb, phase = (phase + sb) % fb) {
 		uint32_t g = gain[(phase / sb) & 1];
-		int64_t v;
+		int64_t v = 0;
 
-		switch (f->sample) {
-		case AUDIO_U8:
-			v = ((int64_t)p[i] - 128) * g >> 16;
-			p[i] = (uint8_t)(v + 128);
-			break;
-		case AUDIO_S16LE: {
-			int16_t x;
-
-			memcpy(&x, p + i, 2);
-			v = (int64_t)(int16_t)le16toh((uint16_t)x) * g >> 16;
-			x = (int16_t)htole16((uint16_t)(int16_t)(v > INT16_MAX ? INT16_MAX :
-								 v < INT16_MIN ? INT16_MIN : v));
-			memcpy(p + i, &x, 2);
-			break;
-		}
-		case AUDIO_S32LE: {
-			int32_t x;
-
-			memcpy(&x, p + i, 4);
-			v = (int64_t)(int32_t)le32toh((uint32_t)x) * g >> 16;
-			x = (int32_t)htole32((uint32_t)(int32_t)(v > INT32_MAX ? INT32_MAX :
-								 v < INT32_MIN ? INT32_MIN : v));
-			memcpy(p + i, &x, 4);
-			break;
-		}
-		}
+		/* Little-endian, signed around zero (U8 is offset by 128). */
+		for (unsigned b = sb; b--;)
+			v = v << 8 | p[i + b];
+		v -= f->sample == AUDIO_U8 ? half : v >= half ? 2 * half : 0;
+		/* An attenuation (g <= 1.0) never leaves the sample's range. */
+		v = v * (g < 0x10000 ? g : 0x10000) / 0x10000;
+		if (f->sample == AUDIO_U8)
+			v += half;
+		for (unsigned b = 0; b < sb; b++)
+			p[i + b] = (uint8_t)((uint64_t)v >> (8 * b));
 	}
 }
 

@@ -42,10 +42,12 @@ unsigned audio_frame_bytes(const struct audio_format *f);
 /*
  * audio_apply_gain - scale the samples of @len bytes of @f's PCM at @buf
  * in place: channel 0, 2, ... by @gain[0], 1, 3, ... by @gain[1] (Q16:
- * 0x10000 leaves a sample as it is, 0 silences it).  @phase is @buf's
- * byte offset within a frame (the stream's position modulo the frame
- * size); bytes of a sample cut at either end are left alone.  Saturates;
- * no guest value is trusted beyond @f, which the caller checked.
+ * 0x10000 leaves a sample as it is, 0 silences it; an attenuation only, as
+ * the HDA codec's amps are: a gain above 0x10000 counts as 0x10000, so a
+ * sample never leaves its range).  @phase is @buf's byte offset within a
+ * frame (the stream's position modulo the frame size); bytes of a sample
+ * cut at either end are left alone.  No guest value is trusted beyond
+ * @f, which the caller checked.
  */
 void audio_apply_gain(const struct audio_format *f, void *buf, size_t len,
 		      unsigned phase, const uint32_t gain[2]);
