@@ -364,6 +364,42 @@ static int make_uefi_vars(struct clone *c)
 	return r < 0 ? fail(c, r, "the UEFI variables of VM '%s': %s", c->src, why) : 0;
 }
 
+/* The TPM's state (tpm=on: swtpm's files in tpm/) as it is now, as for the
+ * UEFI variables: NEW's TPM is a copy of NAME's, keys and NV included, as a
+ * VirtualBox clone copies its NVRAM file.  swtpm replaces its state file
+ * by a rename, so a running NAME's copy is whole.  Its lock file is not
+ * copied. */
+static int make_tpm_state(struct clone *c)
+{
+	g_autofree char *from = g_build_filename(c->srcdir, VM_TPM_DIR, NULL);
+	g_autofree char *to = g_build_filename(c->tmp, VM_TPM_DIR, NULL);
+	g_autoptr(GError) gerr = NULL;
+	g_autoptr(GDir) d = NULL;
+	const char *name;
+
+	if (!g_file_test(from, G_FILE_TEST_IS_DIR))
+		return 0;
+	d = g_dir_open(from, 0, &gerr);
+	if (!d)
+		return fail(c, -EIO, "the TPM state of VM '%s': %s", c->src, gerr->message);
+	if (mkdir(to, 0700) < 0)
+		return fail(c, -errno, "cannot make %s: %s", to, g_strerror(errno));
+	while ((name = g_dir_read_name(d))) {
+		g_autofree char *f = g_build_filename(from, name, NULL);
+		g_autofree char *t = g_build_filename(to, name, NULL);
+		char why[512];
+		int r;
+
+		if (!strcmp(name, ".lock") || !g_file_test(f, G_FILE_TEST_IS_REGULAR) ||
+		    g_file_test(f, G_FILE_TEST_IS_SYMLINK))
+			continue;
+		r = copy_file(f, t, why, sizeof(why));
+		if (r < 0)
+			return fail(c, r, "the TPM state of VM '%s': %s", c->src, why);
+	}
+	return 0;
+}
+
 /* The snapshot's memory as the clone's saved state (revert's hard links;
  * a copy where links cannot be made). */
 static int make_saved(struct clone *c)
@@ -567,6 +603,8 @@ static int build(struct clone *c)
 	r = make_files(c);
 	if (r == 0)
 		r = make_uefi_vars(c);
+	if (r == 0)
+		r = make_tpm_state(c);
 	if (r == 0)
 		r = make_saved(c);
 	if (r == 0)

@@ -20,6 +20,8 @@
  *    "saved" at it (hard links to the snapshot's memory files, as a revert
  *    makes them): its first start resumes there; unless the VM has NICs,
  *    whose MAC addresses the saved guest would keep: then it boots;
+ *  - the UEFI variable store and the TPM's state (tpm/, not swtpm's lock)
+ *    as they are now, also for a clone of a snapshot;
  *  - never: the source's snapshots, its saved state (a saved source is
  *    refused for a clone of its current state: its disks belong to that
  *    memory), its logs;

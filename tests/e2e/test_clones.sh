@@ -9,7 +9,8 @@
 #     reads; files inside the source's folder copied (a read-only disk, an
 #     initrd), files outside named where they are; a new UUID and created,
 #     new MAC addresses in [nicN] (vm_mac_from_uuid: SHA-256 of "uuid/N"),
-#     unknown groups kept, [clone] written; no snapshots, no saved state;
+#     unknown groups kept, [clone] written; the TPM's state (tpm/)
+#     copied; no snapshots, no saved state;
 #   - --snapshot TAG: the disks read as the snapshot's; --linked: overlays
 #     whose backing file is the snapshot's frozen image (absolute path),
 #     qemu-img check clean, writes into the clone do not reach the source;
@@ -188,6 +189,10 @@ lines.remove("initrd=boot/initrd")
 lines.insert(lines.index("[direct-boot]") + 1, "initrd=boot/initrd")
 open(sys.argv[1], "w").write("\n".join(lines))
 PY
+# The TPM's state as swtpm leaves it (tpm=on): its state file and lock.
+mkdir -m 700 "$vms/src/tpm"
+head -c 5000 /dev/urandom >"$vms/src/tpm/tpm2-00.permall"
+: >"$vms/src/tpm/.lock"
 v show src
 check '[ "$rc" = 0 ] && echo "$out" | grep -q "^disk3: .*shared.qcow2"' "the source's vm.conf reads ($err)"
 src_uuid=$(conf src vm uuid)
@@ -223,6 +228,8 @@ check '[ "$(conf full disk0 path)" = disk.qcow2 ] && [ "$(conf full disk1 path)"
 	[ "$(conf full disk2 readonly)" = true ] && [ "$(conf full disk3 path)" = "$work/shared.qcow2" ] &&
 	[ "$(conf full disk3 interface)" = ata ] && [ "$(conf full cdrom path)" = "$work/cd.iso" ]' \
 	"vm.conf: disks in the clone's folder, the outside read-only disk and the ISO where they are"
+check 'cmp -s "$vms/full/tpm/tpm2-00.permall" "$vms/src/tpm/tpm2-00.permall" && [ ! -e "$vms/full/tpm/.lock" ] &&
+	[ "$(stat -c %a "$vms/full/tpm")" = 700 ]' "the TPM's state is copied (tpm/, private; not swtpm's lock file)"
 check '[ "$(conf full direct-boot initrd)" = boot/initrd ] && cmp -s "$vms/full/boot/initrd" "$vms/src/boot/initrd" &&
 	[ "$(conf full direct-boot kernel)" = "$work/kernel" ]' "the initrd in the folder is copied; the kernel outside is named"
 uuid=$(conf full vm uuid)
