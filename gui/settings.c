@@ -2,14 +2,18 @@
 /*
  * gui/settings.c - the Settings dialog of one VM: what `vivarium edit`
  * and `vivarium share` change (memory, vCPUs, boot order, CD-ROM,
- * display, graphics, VNC, network cards, shared folders, notes).
+ * display, graphics, VNC, the USB controller, TPM and sound card, network
+ * cards, shared folders, notes).
  *
  * Apply sends only the fields that changed, as `edit`'s KEY=VALUE
  * assignments, to vm_edit() (one atomic rewrite of vm.conf after the same
  * checks, app/vmops.h), then the share changes to vm_share_remove() /
  * vm_share_add(): a refusal is shown in the dialog with the library's own
  * line.  A running VM's machine is fixed while it runs, so everything but
- * the notes is insensitive then, with the reason above it.
+ * the notes is insensitive then, with the reason above it.  A saved VM's
+ * state was made with its memory, vCPUs, graphics and devices, which
+ * `edit` refuses to change (vmops.c, hardware_change()): those are
+ * insensitive, with the reason, and the rest can be changed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,10 +33,12 @@ struct settings {
 	char *name;
 	GtkWidget *dlg, *errbar, *errlabel, *hw, *reason;
 	GtkWidget *memory, *cpus, *boot, *cdrom, *display, *vga, *vnc, *notes;
+	GtkWidget *devices, *usb, *tpm, *sound;
 	GtkWidget *nic_new[VM_MAX_NICS], *nic_rm[VM_MAX_NICS];
 	GtkWidget *share_rm[MACHINE_MAX_SHARES], *share_path, *share_tag, *share_ro;
 	/* The values at open, to send only changes. */
 	char *o_memory, *o_cpus, *o_boot, *o_cdrom, *o_display, *o_vga, *o_vnc, *o_notes;
+	bool o_usb, o_tpm, o_sound;
 	char *share_tags[MACHINE_MAX_SHARES];
 	unsigned nshares;
 	bool has_nic[VM_MAX_NICS];
@@ -88,6 +94,16 @@ static void changed(GPtrArray *a, const char *key, const char *was, const char *
 		g_ptr_array_add(a, g_strdup_printf("%s=%s", key, now ? now : ""));
 }
 
+/* "KEY=on|off" (@on, @off) into @a when check button @w changed. */
+static void toggled(GPtrArray *a, const char *key, bool was, GtkWidget *w,
+		    const char *on, const char *off)
+{
+	bool now = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(w));
+
+	if (now != was)
+		g_ptr_array_add(a, g_strdup_printf("%s=%s", key, now ? on : off));
+}
+
 static bool apply(struct settings *s)
 {
 	g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
@@ -106,6 +122,9 @@ static bool apply(struct settings *s)
 	changed(a, "display", s->o_display, gtk_combo_box_get_active_id(GTK_COMBO_BOX(s->display)));
 	changed(a, "vga", s->o_vga, gtk_combo_box_get_active_id(GTK_COMBO_BOX(s->vga)));
 	changed(a, "vnc", s->o_vnc, vnc);
+	toggled(a, "usb", s->o_usb, s->usb, "on", "off");
+	toggled(a, "tpm", s->o_tpm, s->tpm, "on", "off");
+	toggled(a, "audio", s->o_sound, s->sound, "pa", "off");
 	changed(a, "notes", s->o_notes, gtk_entry_get_text(GTK_ENTRY(s->notes)));
 	for (unsigned i = 0; i < VM_MAX_NICS; i++) {
 		g_autofree char *spec = g_strstrip(g_strdup(gtk_entry_get_text(GTK_ENTRY(s->nic_new[i]))));
@@ -191,6 +210,16 @@ static void on_browse(GtkButton *b, gpointer data)
 	g_object_unref(fc);
 }
 
+/* A check button with mnemonic @label, its accessible name @a11y. */
+static GtkWidget *check(bool active, const char *label, const char *a11y)
+{
+	GtkWidget *b = gtk_check_button_new_with_mnemonic(label);
+
+	gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(b), active);
+	mgr_accessible(b, a11y, NULL);
+	return b;
+}
+
 static GtkWidget *section(const char *title, GtkWidget **grid)
 {
 	GtkWidget *frame = gtk_frame_new(title);
@@ -210,7 +239,7 @@ void settings_open(const char *name)
 	struct settings *s;
 	g_autofree char *title = g_strdup_printf("Settings of %s", name);
 	GtkWidget *area, *box, *grid, *frame, *hwbox, *cdbox, *browse, *sw;
-	bool running;
+	bool running, saved;
 	char buf[32];
 	int row;
 
@@ -218,6 +247,7 @@ void settings_open(const char *name)
 		return;
 	c = &it->cfg;
 	running = it->state != VM_STATE_STOPPED && it->state != VM_STATE_SAVED;
+	saved = it->state == VM_STATE_SAVED;
 	s = g_new0(struct settings, 1);
 	s->name = g_strdup(name);
 	s->o_memory = g_strdup(vm_size_str(c->memory, buf, sizeof(buf)));
@@ -228,6 +258,9 @@ void settings_open(const char *name)
 	s->o_vga = g_strdup(c->vga ? c->vga : "std");
 	s->o_vnc = g_strdup(c->vnc);
 	s->o_notes = g_strdup(c->notes);
+	s->o_usb = c->usb;
+	s->o_tpm = c->tpm;
+	s->o_sound = c->audio != VM_AUDIO_OFF;
 
 	s->dlg = gtk_dialog_new_with_buttons(title, mgr_window(),
 					     GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
@@ -243,14 +276,20 @@ void settings_open(const char *name)
 	s->reason = gtk_label_new(NULL);
 	if (running) {
 		g_autofree char *why = g_strdup_printf(
-			"VM '%s' is running: its memory, vCPUs, boot order, CD-ROM, display, VNC, network cards and shared folders can be changed once it is stopped.",
+			"VM '%s' is running: its memory, vCPUs, boot order, CD-ROM, display, VNC, devices, network cards and shared folders can be changed once it is stopped.",
+			name);
+
+		gtk_label_set_text(GTK_LABEL(s->reason), why);
+	} else if (saved) {
+		g_autofree char *why = g_strdup_printf(
+			"VM '%s' holds a saved state made with its memory, vCPUs, graphics and devices: those can be changed once it has been started and shut down, or its saved state discarded.",
 			name);
 
 		gtk_label_set_text(GTK_LABEL(s->reason), why);
 	}
 	gtk_label_set_line_wrap(GTK_LABEL(s->reason), TRUE);
 	gtk_label_set_xalign(GTK_LABEL(s->reason), 0);
-	gtk_widget_set_no_show_all(s->reason, !running);
+	gtk_widget_set_no_show_all(s->reason, !running && !saved);
 	gtk_box_pack_start(GTK_BOX(area), s->reason, FALSE, FALSE, 0);
 
 	sw = gtk_scrolled_window_new(NULL, NULL);
@@ -292,6 +331,22 @@ void settings_open(const char *name)
 	s->vnc = text_entry(s->o_vnc, "VNC", "off; e.g. 127.0.0.1:5901 or unix:/path");
 	mgr_form_row(GTK_GRID(grid), 2, "V_NC", s->vnc);
 	gtk_box_pack_start(GTK_BOX(hwbox), frame, FALSE, FALSE, 0);
+
+	frame = section("Devices", &grid);
+	s->devices = frame;
+	s->usb = check(c->usb, "_USB controller (tablet and keyboard)", "USB controller");
+	gtk_grid_attach(GTK_GRID(grid), s->usb, 0, 0, 1, 1);
+	s->tpm = check(c->tpm, "T_PM 2.0 (swtpm)", "TPM");
+	gtk_grid_attach(GTK_GRID(grid), s->tpm, 0, 1, 1, 1);
+	s->sound = check(s->o_sound, "Sound card (Intel HD Aud_io)", "Sound card");
+	gtk_grid_attach(GTK_GRID(grid), s->sound, 0, 2, 1, 1);
+	gtk_box_pack_start(GTK_BOX(hwbox), frame, FALSE, FALSE, 0);
+	if (saved) {
+		gtk_widget_set_sensitive(s->memory, FALSE);
+		gtk_widget_set_sensitive(s->cpus, FALSE);
+		gtk_widget_set_sensitive(s->vga, FALSE);
+		gtk_widget_set_sensitive(s->devices, FALSE);
+	}
 
 	frame = section("Network cards", &grid);
 	row = 0;

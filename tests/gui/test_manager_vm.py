@@ -10,7 +10,9 @@ resumes it; takes a snapshot and reverts to it; sees Delete refused while it
 runs and Settings locked with the reason; powers it off and deletes it.
 Meanwhile a VM started from the CLI shows up running (the delay is
 printed), and a VNC port in use makes the window's Start say why in the info
-bar, and a full clone of a VM is made through the Snapshots dialog.
+bar, and a full clone of a VM is made through the Snapshots dialog.  Settings
+switches a VM's TPM and USB controller on, and locks a saved VM's memory,
+vCPUs and devices, saying why, while its other settings can change.
 Screenshots of each step go to ARTEFACTS (vm-*.png).
 
 Run by test_manager.sh (Xvfb, private D-Bus and library; $TINY_KERNEL,
@@ -114,6 +116,26 @@ def select(app, name, tname="Virtual machines", node=None):
     t.querySelection().clearSelection()
     t.queryTable().addRowSelection(r[0])
     time.sleep(0.2)
+
+
+def tick(node, a11y_name):
+    """Click check box @a11y_name; False (and bad()) if missing or insensitive."""
+    b = find(node, lambda n: n.name == a11y_name and n.getRole() == pyatspi.ROLE_CHECK_BOX)
+    if b is None or not b.getState().contains(pyatspi.STATE_SENSITIVE):
+        bad("check box '%s': %s" % (a11y_name, "missing" if b is None else "insensitive"))
+        return False
+    act = b.queryAction()
+    for i in range(act.nActions):
+        if act.getName(i) == "click":
+            act.doAction(i)
+            return True
+    return False
+
+
+def sensitive(node, a11y_name):
+    n = find(node, lambda n: n.name == a11y_name and n.getRole() in
+             (pyatspi.ROLE_TEXT, pyatspi.ROLE_SPIN_BUTTON, pyatspi.ROLE_CHECK_BOX, pyatspi.ROLE_COMBO_BOX))
+    return None if n is None else n.getState().contains(pyatspi.STATE_SENSITIVE)
 
 
 def library():
@@ -471,6 +493,46 @@ try:
         time.sleep(0.3)
         shot("11-cloned")
         press(sn, "Close")
+
+    # ---- devices switched in Settings; a saved VM's hardware locked ----
+    select(app, "t2")
+    press(main_window(app), "Settings")
+    sd = wait(lambda: window(app, "Settings of t2"), 3)
+    if sd is not None:
+        tick(sd, "TPM")
+        tick(sd, "USB controller")
+        press(sd, "Save")
+    if wait(lambda: window(app, "Settings of t2") is None and
+            "tpm=on" in (conf("t2") or "") and "usb=on" in (conf("t2") or ""), 3):
+        ok("Settings: t2's TPM and USB controller switched on (tpm=on, usb=on in vm.conf)")
+    else:
+        bad("Settings did not switch t2's TPM and USB on: %s" % conf("t2"))
+    # The state file `vivarium save` leaves: t2 is Saved.
+    with open(os.path.join(vms, "t2", "saved.state"), "w") as f:
+        f.write("a saved state\n")
+    if not wait(lambda: state_of(app, "t2") == "Saved", 5):
+        bad("t2 with a saved.state: %s" % state_of(app, "t2"))
+    select(app, "t2")
+    press(main_window(app), "Settings")
+    sd = wait(lambda: window(app, "Settings of t2"), 3)
+    reason = sd and label_with(sd, "holds a saved state")
+    locked = sd and [n for n in ("Memory", "vCPUs", "TPM", "USB controller", "Sound card")
+                     if sensitive(sd, n) is not False]
+    if reason is not None and locked == [] and sensitive(sd, "VNC") is True:
+        ok("Settings of the saved t2: memory, vCPUs and devices insensitive, the reason shown, VNC editable")
+    else:
+        bad("Settings of the saved t2: reason %s, not locked: %s, VNC sensitive %s"
+            % (reason, locked, sd and sensitive(sd, "VNC")))
+    time.sleep(0.3)
+    shot("12-settings-saved")
+    if sd is not None:
+        set_text(sd, "Notes", "saved at the test")
+        press(sd, "Save")
+        if wait(lambda: window(app, "Settings of t2") is None and
+                "saved at the test" in (conf("t2") or "") and "tpm=on" in conf("t2"), 3):
+            ok("Settings of the saved t2: the notes changed, the hardware kept")
+        else:
+            bad("Settings of the saved t2 did not save the notes: %s" % conf("t2"))
 finally:
     guitest.stop(proc)
     subprocess.run(["rm", "-rf", tmp])
