@@ -75,7 +75,7 @@ struct vm_config {
 	bool coredump;			/* coredump=on | off (default) */
 	bool vmmouse;			/* vmmouse=on (default) | off */
 	bool agents;			/* agents=on (default) | off */
-	bool usb;			/* usb=on | off (default) */
+	bool usb;			/* usb=on | off (absent: off; create writes on) */
 	/* tpm=on | off (default): a TPM 2.0 (swtpm), its state in the
 	 * folder's VM_TPM_DIR. */
 	bool tpm;

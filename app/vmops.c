@@ -42,8 +42,12 @@ static int spec_to_config(const struct vm_create_spec *s, struct vm_config *cfg,
 	cfg->memory = VM_DEFAULT_MEMORY;
 	cfg->cpus = 1;
 	cfg->sandbox = cfg->vmmouse = cfg->agents = true;
-	/* New VMs get virtio-gpu (the screen follows the window; firmware
-	 * and boot loaders still see the standard VGA). */
+	/* New VMs get the USB controller with its tablet and keyboard, as
+	 * VirtualBox's and VMware's do (the keyboard SeaBIOS, GRUB through
+	 * the BIOS, Linux and Windows all drive), and virtio-gpu (the screen
+	 * follows the window; firmware and boot loaders still see the
+	 * standard VGA). */
+	cfg->usb = true;
 	cfg->vga = g_strdup("virtio");
 	*disk_size = 0;
 

@@ -33,7 +33,7 @@ struct vm_create_spec {
 	const char *firmware;		/* auto (default), bios, uefi, none */
 	const char *notes;
 	const char *vga;		/* std, virtio (default), none */
-	const char *usb;		/* on, off (default): the xHCI and its HID devices */
+	const char *usb;		/* on (default), off: the xHCI and its HID devices */
 	const char *tpm;		/* on, off (default): a TPM 2.0 on swtpm */
 	/* pa, none, off (docs/vm-conf.md audio=); default: pa when a
 	 * PulseAudio server answers at create (within ~1 s), else none. */

@@ -1,10 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# test_console_window.sh VIVARIUM VNC_CLIENT X_CLOSE_WINDOW - the console window and the
-# VNC server with a real guest: SeaBIOS and the GRUB ISO
-# (tests/images/mk-grub-iso.sh) on this host's /dev/kvm, under a real X
+# test_console_window.sh VIVARIUM VNC_CLIENT X_CLOSE_WINDOW [usb|ps2] - the
+# console window and the VNC server with a real guest: SeaBIOS and the GRUB
+# ISO (tests/images/mk-grub-iso.sh) on this host's /dev/kvm, under a real X
 # server (Xvfb) started here.
+#
+# usb (the default): a library VM as `create` makes it, with the USB
+# controller: keys go to the USB keyboard, SeaBIOS's USB keyboard driver
+# gives them to GRUB through int 16h (GRUB's default terminal_input).
+# ps2: `create --usb off`, and the ISO whose GRUB reads the 8042 itself
+# (grub-iso-kbd, terminal_input at_keyboard): keys go to the PS/2 keyboard.
 #
 # 1. `vivarium start --display sdl --vnc unix:SOCK`; wait until the text
 #    screen (`vivarium screenshot --text`) shows GRUB's two menu entries.
@@ -29,6 +35,7 @@ images=$here/../images
 viv=${1:-}
 vnccli=${2:-}
 xclose=${3:-}
+kbd=${4:-usb}
 timeout_s=${VIVARIUM_FW_TIMEOUT:-150}
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -40,11 +47,17 @@ fail() { echo "FAIL: $*"; [ -n "${vmlog:-}" ] && [ -f "$vmlog" ] && tail -n 20 "
 for t in Xvfb xdotool /usr/bin/import /usr/bin/compare /usr/bin/convert; do
 	command -v "$t" >/dev/null || skip "$t is not installed (apt-get install xvfb xdotool imagemagick)"
 done
-# GRUB reads the PS/2 keyboard itself (at_keyboard): through the BIOS (int
-# 16h fed by SeaBIOS's IRQ 1 handler) keys never reach GRUB on this
-# machine's KVM, with QEMU (sendkey) as with vivarium, although the
-# handler reads the right bytes from the 8042.
-iso=$("$images/get-image.sh" grub-iso-kbd) || skip "could not build the GRUB ISO (grub-pc-bin, xorriso)"
+# With PS/2 GRUB reads the keyboard itself (at_keyboard): through the BIOS
+# (int 16h fed by SeaBIOS's IRQ 1 handler) PS/2 keys never reach GRUB on
+# this machine's KVM, with QEMU (sendkey) as with vivarium, although the
+# handler reads the right bytes from the 8042.  SeaBIOS's USB keyboard
+# driver fills the same int 16h buffer without IRQ 1, and that works here.
+case $kbd in
+usb) image=grub-iso create_usb=on status_kbd=usb-keyboard ;;
+ps2) image=grub-iso-kbd create_usb=off status_kbd=ps2 ;;
+*) fail "keyboard '$kbd': use usb or ps2" ;;
+esac
+iso=$("$images/get-image.sh" $image) || skip "could not build the GRUB ISO (grub-pc-bin, xorriso)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vivarium-window.XXXXXX")
 xpid=
@@ -66,7 +79,12 @@ export DISPLAY=:$n XDG_DATA_HOME=$work/data XDG_RUNTIME_DIR=$work/run
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 vmlog=$XDG_DATA_HOME/vivarium/vms/w/vm.log
 
-"$viv" create w --iso "$iso" --memory 128M >/dev/null || fail "create"
+if [ "$create_usb" = on ]; then
+	"$viv" create w --iso "$iso" --memory 128M >/dev/null || fail "create"
+	grep -q '^usb=on' "$XDG_DATA_HOME/vivarium/vms/w/vm.conf" || fail "create did not give the VM USB (vm.conf: usb=on)"
+else
+	"$viv" create w --iso "$iso" --memory 128M --usb off >/dev/null || fail "create --usb off"
+fi
 t0=$(date +%s)
 "$viv" start w --display sdl --vnc "unix:$work/vnc.sock" || fail "start"
 
@@ -138,12 +156,13 @@ size=$(/usr/bin/identify -format '%wx%h' "$work/vmm.png")
 [ -n "$same" ] || fail "the window differs from the VMM's screenshot in $ae pixels"
 echo "ok - the window equals the VMM's ${size} screenshot pixel for pixel"
 
-# GRUB has no virtio_input driver: the PS/2 pair has the input (the
-# virtio tablet and keyboard are there, idle), and the window grabs on a
-# click as it always did; Right Ctrl lets go.
+# GRUB has no virtio_input driver: the PS/2 mouse has the pointer (the
+# virtio and USB tablets are there, idle: SeaBIOS drives USB keyboards
+# only), the keyboard is the one SeaBIOS or GRUB drives, and the window
+# grabs on a click as it always did; Right Ctrl lets go.
 st=$("$viv" status w --json)
-grep -q '"pointer" : "relative"' <<<"$st" && grep -q '"keyboard" : "ps2"' <<<"$st" ||
-	fail "status does not say pointer relative, keyboard ps2: $st"
+grep -q '"pointer" : "relative"' <<<"$st" && grep -q "\"keyboard\" : \"$status_kbd\"" <<<"$st" ||
+	fail "status does not say pointer relative, keyboard $status_kbd: $st"
 title=$(xdotool getwindowname "$wid")
 case $title in *seamless*|*"Right Ctrl"*) fail "title '$title' before any click" ;; esac
 xdotool mousemove --window "$wid" 40 40 click 1
@@ -159,7 +178,7 @@ for _ in $(seq 50); do
 	case $title in *"Right Ctrl"*) sleep 0.1 ;; *) break ;; esac
 done
 case $title in *"Right Ctrl"*) fail "Right Ctrl did not let go (title '$title')" ;; esac
-echo "ok - PS/2 only in the guest: status says relative/ps2, a click grabs, Right Ctrl lets go"
+echo "ok - no absolute pointer in the guest: status says relative/$status_kbd, a click grabs, Right Ctrl lets go"
 
 # VNC: the same frame, and a key from the client.
 "$vnccli" "unix:$work/vnc.sock" --timeout 20 --save "$work/vnc.png" >"$work/vnc.log" 2>&1 ||

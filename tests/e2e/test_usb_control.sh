@@ -134,7 +134,7 @@ v stop u
 check '[ "$rc" -eq 0 ]' "stop u"
 
 echo "# a VM without the controller"
-v create n --kernel "$kernel" --memory 64M --disk-size 1M
+v create n --kernel "$kernel" --memory 64M --disk-size 1M --usb off
 v start n --display none
 for i in $(seq 50); do [ -S "$rundir/n.sock" ] && break; sleep 0.1; done
 py "$rundir/n.sock" '
