@@ -721,7 +721,7 @@ int cmd_run(int argc, char **argv)
 		tpm_dir = g_dir_make_tmp("vivarium-tpm-XXXXXX", NULL);
 		r = tpm_dir ? remove_at_exit(tpm_dir) : -errno;
 		if (r == 0)
-			r = swtpm_start(tpm_dir, &cfg.tpm, err, sizeof(err));
+			r = swtpm_start_as(tpm_dir, run_as_user, &cfg.tpm, err, sizeof(err));
 		else
 			snprintf(err, sizeof(err), "--tpm: no temporary folder: %s",
 				 strerror(-r));

@@ -2373,7 +2373,7 @@ int cmd_vm_process(int argc, char **argv)
 		g_autofree char *vdir = vmlib_vm_dir(vp.name);
 		g_autofree char *tdir = g_build_filename(vdir, VM_TPM_DIR, NULL);
 
-		r = swtpm_start(tdir, &vp.tpm, err, sizeof(err));
+		r = swtpm_start_as(tdir, vp.cfg.run_as, &vp.tpm, err, sizeof(err));
 		if (r == 0) {
 			mc.tpm = vp.tpm;
 			vm_log("TPM 2.0: swtpm (pid %d), state in %s, TIS at 0x%x",

@@ -25,7 +25,8 @@
 #    logged;
 #  - run-as=nobody (when root): the VM process is uid/gid nobody, still
 #    sandboxed, answers status and screenshots; save and snapshot take are
-#    refused with one line; without run-as vm.log says it runs as root;
+#    refused with one line; with tpm=on swtpm runs as nobody too, its
+#    tpm/ nobody's; without run-as vm.log says it runs as root;
 #    `vivarium run --run-as nobody` is uid/gid nobody with the sandbox on
 #    and off, and --run-as root or an unknown user is refused (exit 2);
 #  - `vivarium doctor` reports seccomp, Landlock and no_new_privs, and its
@@ -269,6 +270,10 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	v edit sb run-as=nobody
 	v show sb
 	check 'grep -q "^run-as: *nobody" <<<"$out"' "show: run-as nobody"
+	# With a TPM: swtpm (which parses the guest's TPM commands) runs as
+	# nobody too, in a tpm/ made nobody's inside root's VM folder.
+	swtpm_bin=$(command -v swtpm || true)
+	[ -n "$swtpm_bin" ] && v edit sb tpm=on
 	v start sb
 	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
 	nu=$(id -u nobody) ng=$(id -g nobody)
@@ -282,6 +287,15 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 		"run-as: every thread still sandboxed, vm.log says the user ($(tr '\n' ' ' <<<"$tinfo"))"
 	v status sb
 	check '[ "$rc" -eq 0 ] && grep -q running <<<"$out"' "run-as: status answers ($out)"
+	if [ -n "$swtpm_bin" ]; then
+		spid=$(pgrep -P "$pid" -x swtpm | head -n1)
+		check '[ -n "$spid" ] && grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$spid"/status &&
+			[ "$(stat -c %u "$vms/sb/tpm")" = "$nu" ] && [ "$(stat -c %u "$vms/sb/tpm/tpm2-00.permall")" = "$nu" ] &&
+			[ "$(stat -c %u "$vms/sb")" = 0 ]' \
+			"run-as: swtpm runs as nobody too (pid ${spid:-none}), tpm/ and its state are nobody's, the VM folder stays root's"
+	else
+		echo "# swtpm is not installed (apt-get install swtpm): run-as's TPM check left out"
+	fi
 	v screenshot sb "$work/shot-nobody.png"
 	check '[ "$rc" -eq 0 ] && [ -s "$work/shot-nobody.png" ]' "run-as: vivarium screenshot works ($err)"
 	v save sb
@@ -296,7 +310,7 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	check '[ "$rc" -eq 0 ] && wait_for "$vms/sb/serial.log" "$ready"' "run-as: a second start (the stale control socket replaced) ($err)"
 	v stop sb --force
 	gone "$pid"
-	v edit sb run-as=
+	v edit sb run-as= tpm=off
 	v show sb
 	check '! grep -q "^run-as" <<<"$out"' "edit run-as= removes it"
 	v doctor
@@ -304,13 +318,18 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	# vivarium run --run-as, with the sandbox and without.
 	for sbx in on off; do
 		timeout -k 5 60 "$viv" run --kernel "$kernel" --memory 32M --serial "file:$work/runas-$sbx.log" \
-			--sandbox "$sbx" --run-as nobody </dev/null >"$work/runas-$sbx.out" 2>&1 &
+			--sandbox "$sbx" --run-as nobody ${swtpm_bin:+--tpm} </dev/null >"$work/runas-$sbx.out" 2>&1 &
 		runpid=$!
 		wait_for "$work/runas-$sbx.log" "$ready" 1 20
 		rpid=$(pgrep -P "$runpid" -x vivarium || echo "$runpid")
 		check 'grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$rpid"/status &&
 			grep -Eq "^Gid:[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng[[:space:]]+$ng$" /proc/"$rpid"/status' \
 			"run --run-as nobody --sandbox $sbx: the guest runs, the process is uid/gid $nu/$ng ($(grep -E '^(Uid|Gid)' /proc/"$rpid"/status 2>/dev/null | tr '\n\t' '  '))"
+		if [ -n "$swtpm_bin" ]; then
+			spid=$(pgrep -P "$rpid" -x swtpm | head -n1)
+			check '[ -n "$spid" ] && grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$spid"/status' \
+				"run --run-as nobody --tpm --sandbox $sbx: swtpm runs as nobody too (pid ${spid:-none})"
+		fi
 		kill -TERM "$rpid"
 		wait "$runpid"
 		rc=$?

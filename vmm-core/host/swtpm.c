@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -298,12 +300,31 @@ char *swtpm_find(void)
 	return g_find_program_in_path("swtpm");
 }
 
-/* The child, between fork and exec: async-signal-safe calls only. */
+/* Who swtpm runs as (swtpm_start_as()'s @user), resolved before the fork. */
+struct swtpm_cred {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64];
+	int ngroups;
+};
+
+/* The child, between fork and exec: async-signal-safe calls only.  In
+ * @dir (its state folder: swtpm then reaches it as "." whatever the
+ * folders above allow its user), as @cred (NULL: as we are). */
 static void child_exec(const char *path, char *const argv[], int ctrl,
-		       pid_t parent)
+		       pid_t parent, const char *dir,
+		       const struct swtpm_cred *cred)
 {
 	sigset_t none;
 	int c;
+
+	if (chdir(dir) < 0)
+		_exit(126);
+	/* Before the parent-death signal: a change of credentials clears
+	 * it. */
+	if (cred && (setgroups((size_t)cred->ngroups, cred->groups) < 0 ||
+		     setgid(cred->gid) < 0 || setuid(cred->uid) < 0))
+		_exit(126);
 
 	/* The VMM blocks signals for its sigwait thread: the mask is
 	 * inherited across exec, and swtpm must see SIGTERM. */
@@ -382,9 +403,63 @@ static int set_datafd(struct swtpm *s, int fd)
 	return r;
 }
 
+/* @user's uid, primary gid and groups into @c, and @dir and the files in
+ * it (not following links) made theirs.  0, or -errno with @err. */
+static int cred_prepare(const char *user, const char *dir,
+			struct swtpm_cred *c, char *err, size_t errlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	GDir *d;
+	const char *name;
+	int r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+
+	if (!res) {
+		snprintf(err, errlen, "TPM: user %s: %s", user,
+			 r ? strerror(r) : "no such user");
+		return r ? -r : -ENOENT;
+	}
+	c->uid = pw.pw_uid;
+	c->gid = pw.pw_gid;
+	c->ngroups = (int)(sizeof(c->groups) / sizeof(c->groups[0]));
+	if (getgrouplist(user, pw.pw_gid, c->groups, &c->ngroups) < 0) {
+		/* More than 64: the primary group alone. */
+		c->groups[0] = pw.pw_gid;
+		c->ngroups = 1;
+	}
+	if (fchownat(AT_FDCWD, dir, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		goto fail;
+	d = g_dir_open(dir, 0, NULL);
+	while (d && (name = g_dir_read_name(d))) {
+		char *f = g_build_filename(dir, name, NULL);
+
+		r = fchownat(AT_FDCWD, f, c->uid, c->gid, AT_SYMLINK_NOFOLLOW);
+		g_free(f);
+		if (r < 0) {
+			g_dir_close(d);
+			goto fail;
+		}
+	}
+	if (d)
+		g_dir_close(d);
+	return 0;
+fail:
+	r = -errno;
+	snprintf(err, errlen, "TPM state folder %s: cannot give it to %s: %s",
+		 dir, user, strerror(-r));
+	return r;
+}
+
 int swtpm_start(const char *state_dir, struct swtpm **out, char *err,
 		size_t errlen)
 {
+	return swtpm_start_as(state_dir, NULL, out, err, errlen);
+}
+
+int swtpm_start_as(const char *state_dir, const char *user,
+		   struct swtpm **out, char *err, size_t errlen)
+{
+	struct swtpm_cred cred;
 	struct swtpm *s;
 	char *path, *dirarg;
 	int cp[2], dp[2];
@@ -407,6 +482,10 @@ int swtpm_start(const char *state_dir, struct swtpm **out, char *err,
 		g_free(path);
 		return r;
 	}
+	if (user && (r = cred_prepare(user, state_dir, &cred, err, errlen)) < 0) {
+		g_free(path);
+		return r;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) < 0) {
 		r = -errno;
 		goto fail_path;
@@ -417,7 +496,8 @@ int swtpm_start(const char *state_dir, struct swtpm **out, char *err,
 		close(cp[1]);
 		goto fail_path;
 	}
-	dirarg = g_strdup_printf("dir=%s,mode=0600", state_dir);
+	/* Relative: the child runs in the folder (child_exec()). */
+	dirarg = g_strdup("dir=.,mode=0600");
 	{
 		char *argv[] = {
 			path, "socket", "--tpm2", "--tpmstate", dirarg,
@@ -430,7 +510,8 @@ int swtpm_start(const char *state_dir, struct swtpm **out, char *err,
 
 		pid = fork();
 		if (pid == 0)
-			child_exec(path, argv, cp[1], parent);
+			child_exec(path, argv, cp[1], parent, state_dir,
+				   user ? &cred : NULL);
 	}
 	r = pid < 0 ? -errno : 0;
 	g_free(dirarg);

@@ -48,6 +48,18 @@ int swtpm_start(const char *state_dir, struct swtpm **out, char *err,
 		size_t errlen);
 
 /*
+ * swtpm_start_as - swtpm_start(), with swtpm running as @user (NULL: as
+ * this process), as vm.conf's run-as=USER makes the VM process: @state_dir
+ * and its files become @user's (the folders above may stay closed to
+ * @user: swtpm works in @state_dir and names it "."), and swtpm gets
+ * @user's uid, primary gid and groups before it runs.  Needs root for a
+ * user other than this process's.  Errors as swtpm_start(), and -ENOENT
+ * for an unknown @user, -EPERM when the folder cannot be given to @user.
+ */
+int swtpm_start_as(const char *state_dir, const char *user,
+		   struct swtpm **out, char *err, size_t errlen);
+
+/*
  * swtpm_stop - CMD_SHUTDOWN (swtpm writes its state and exits), then reap
  * the process (SIGKILL after 2 s), close the channels and free.
  * NULL-safe.
