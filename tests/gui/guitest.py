@@ -103,7 +103,12 @@ def press(node, label):
     if not b.getState().contains(pyatspi.STATE_SENSITIVE):
         bad("button '%s' is insensitive" % label)
         return False
-    act = b.queryAction()
+    return click(b)
+
+
+def click(node):
+    """Run @node's "click" action (else its first)."""
+    act = node.queryAction()
     for i in range(act.nActions):
         if act.getName(i) == "click":
             act.doAction(i)

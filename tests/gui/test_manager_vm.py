@@ -124,12 +124,7 @@ def tick(node, a11y_name):
     if b is None or not b.getState().contains(pyatspi.STATE_SENSITIVE):
         bad("check box '%s': %s" % (a11y_name, "missing" if b is None else "insensitive"))
         return False
-    act = b.queryAction()
-    for i in range(act.nActions):
-        if act.getName(i) == "click":
-            act.doAction(i)
-            return True
-    return False
+    return guitest.click(b)
 
 
 def sensitive(node, a11y_name):
