@@ -28,6 +28,7 @@
 #include "log.h"
 #include "machine.h"
 #include "usb/usb_host.h"
+#include "usb_keeper.h"
 #include "host/swtpm.h"
 #include "net/net.h"
 #include "nic.h"
@@ -736,6 +737,9 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (cfg.usb && usb_keeper_start(err, sizeof(err)) < 0)
+		fprintf(stderr, "vivarium: %s: a passed-through USB device stays driverless on the host if this process dies\n",
+			err);
 	r = machine_create(&cfg, &m, err, sizeof(err));
 	if (r < 0) {
 		swtpm_stop(cfg.tpm);

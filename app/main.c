@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "log.h"
+#include "usb_keeper.h"
 #include "vmproc.h"
 
 static int cmd_manager(int argc, char **argv);
@@ -108,6 +109,9 @@ int main(int argc, char **argv)
 	/* Hidden: the process of one running VM, started by `start`. */
 	if (!strcmp(argv[1], "vm-process"))
 		return cmd_vm_process(argc - 1, argv + 1);
+	/* Hidden: a VM process's USB keeper (usb_keeper.h). */
+	if (!strcmp(argv[1], "usb-keeper"))
+		return cmd_usb_keeper(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);

@@ -61,6 +61,7 @@
 #include "vm_sandbox.h"
 #include "vmlib.h"
 #include "usb/usb_host.h"
+#include "usb_keeper.h"
 #include "host/swtpm.h"
 #include "devices/tpm_tis.h"
 
@@ -2404,6 +2405,14 @@ int cmd_vm_process(int argc, char **argv)
 			snprintf(err, sizeof(err), "out of memory");
 			r = -ENOMEM;
 		}
+	}
+	if (r == 0 && vp.cfg.usb) {
+		char e[256];
+
+		/* Before a host device can be passed through: should this
+		 * process die holding one, the keeper gives it back. */
+		if (usb_keeper_start(e, sizeof(e)) < 0)
+			vm_log("%s: a passed-through USB device stays driverless on the host if this process dies", e);
 	}
 	if (r == 0)
 		r = machine_create(&mc, &vp.m, err, sizeof(err));

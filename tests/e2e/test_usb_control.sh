@@ -97,6 +97,11 @@ v start u --display none
 check '[ "$rc" -eq 0 ]' "start u with usb=on (rc $rc: $err)"
 for i in $(seq 50); do [ -S "$rundir/u.sock" ] && break; sleep 0.1; done
 
+upid=$(cat "$XDG_DATA_HOME/vivarium/vms/u/vm.pid" 2>/dev/null)
+kpid=$(pgrep -P "${upid:-0}" -f "usb-keeper" | head -n1)
+check '[ -n "$kpid" ] && [ "$(ps -o sid= -p "$kpid" | tr -d " ")" = "$kpid" ]' \
+	"the VM process started its USB keeper (pid ${kpid:-none}), in a session of its own"
+
 v usb list u
 check '[ "$rc" -eq 0 ] && grep -q "no host USB devices" <<<"$out"' "usb list: none ($out)"
 v usb detach u 1-1
@@ -132,6 +137,29 @@ check 'python3 "$here/check_json_schema.py" "$here/../../docs/schemas/usb-list.s
 	"usb-list matches docs/schemas/usb-list.schema.json"
 v stop u
 check '[ "$rc" -eq 0 ]' "stop u"
+for i in $(seq 50); do [ -n "$kpid" ] && kill -0 "$kpid" 2>/dev/null || break; sleep 0.1; done
+check '[ -n "$kpid" ] && ! kill -0 "$kpid" 2>/dev/null' "the keeper ended with the VM process (it held no device)"
+
+echo "# the keeper alone: what it is told, and what it does at EOF"
+# Devices it is told are held but that are not on this host: one line
+# each at EOF; a name that is no sysfs device name is ignored.
+out=$(python3 -c '
+import os, socket, subprocess, sys
+hold = os.open("/dev/null", os.O_RDONLY)   # takes fd 3 before the pair does
+a, b = socket.socketpair()
+os.dup2(b.fileno(), 3)          # the keeper reads fd 3
+p = subprocess.Popen([sys.argv[1], "usb-keeper"], pass_fds=(3,),
+                     stderr=subprocess.PIPE, text=True)
+os.close(3)
+b.close()
+a.sendall(b"+9-7\n+9-8.1\n-9-8.1\n+../../etc\n+9-9;x\n")
+a.close()
+err = p.stderr.read()
+print("rc=%d" % p.wait())
+print(err, end="")' "$viv" 2>&1)
+check 'grep -q "^rc=0" <<<"$out" && grep -q "USB 9-7: the VM process ended holding it, and its drivers could not be bound again" <<<"$out" &&
+	[ "$(grep -c "^vivarium: USB" <<<"$out")" -eq 1 ]' \
+	"the keeper at EOF: one line for the device still held (9-7), none for one given back or a bad name ($(tr '\n' ' ' <<<"$out"))"
 
 echo "# a VM without the controller"
 v create n --kernel "$kernel" --memory 64M --disk-size 1M --usb off

@@ -16,7 +16,9 @@
 #   - a second VM's attach of the same device fails with one line (busy);
 #   - `vivarium usb detach`: /dev/sda vanishes in the guest, L1's
 #     usb-storage has the interface again;
-#   - attached again, then the VM stops: L1's usb-storage has it again.
+#   - attached again, then the VM stops: L1's usb-storage has it again;
+#   - attached again, then the VM process is killed (kill -9): its USB
+#     keeper binds L1's usb-storage again and says so in vm.log.
 # Also an unknown VID:PID is refused with one line.  Then, for the note's
 # figure and not a check, QEMU's usb-host (qemu-xhci) on the same gadget in
 # the same run: the same guest reads the same disk (md5, ms).
@@ -140,12 +142,15 @@ n=0
 until [ "$(host_driver)" = usb-storage ] || [ $n -gt 15 ]; do sleep 1; n=$((n + 1)); done
 echo "USBPT-HOST-DRIVER-STOPPED=$(host_driver)"
 
-# A VM process that dies holding it (reported, not checked: does the
-# kernel give the interface back to its driver when the fd closes?)
+# A VM process that dies holding it: the kernel releases the claim but
+# binds no driver; the VM's USB keeper does.
 $viv start u --display none && sleep 5 && $viv usb attach u 1d6b:0104 &&
-	sleep 2 && kill -9 "$(cat "$dir/vm.pid")"
-sleep 5
+	sleep 2 && echo "USBPT-HOST-DRIVER-BEFORE-KILL=$(host_driver)" &&
+	kill -9 "$(cat "$dir/vm.pid")"
+n=0
+until [ "$(host_driver)" = usb-storage ] || [ $n -gt 15 ]; do sleep 1; n=$((n + 1)); done
 echo "USBPT-HOST-DRIVER-AFTER-KILL=$(host_driver)"
+echo "USBPT-KEEPER-SAID=$(grep -a "the VM process ended holding it" "$dir/vm.log" | tail -n1)"
 
 # --- the peer: QEMU's usb-host on the same gadget, the same guest
 if command -v qemu-system-x86_64 >/dev/null; then
@@ -216,7 +221,9 @@ check '[ "$(val USBPT-DETACH-RC)" = 0 ] && grep -aq "^USBPT-GUEST: GUEST-SH: sda
 check '[ "$(val USBPT-HOST-DRIVER-DETACHED)" = usb-storage ]' "after detach L1's usb-storage has it again ($(val USBPT-HOST-DRIVER-DETACHED))"
 check '[ "$(val USBPT-REATTACH-RC)" = 0 ] && [ "$(val USBPT-HOST-DRIVER-REATTACHED)" != usb-storage ]' "attached again"
 check '[ "$(val USBPT-HOST-DRIVER-STOPPED)" = usb-storage ]' "after the VM stops L1's usb-storage has it again ($(val USBPT-HOST-DRIVER-STOPPED))"
-echo "# after kill -9 of the VM process, L1's driver of the gadget: $(val USBPT-HOST-DRIVER-AFTER-KILL) (ARCHITECTURE.md \"USB\" expects none)"
+check '[ "$(val USBPT-HOST-DRIVER-BEFORE-KILL)" != usb-storage ] && [ "$(val USBPT-HOST-DRIVER-AFTER-KILL)" = usb-storage ] &&
+	grep -aq "USB .*: the VM process ended holding it; the host.s drivers have it again" <<<"$(val USBPT-KEEPER-SAID)"' \
+	"after kill -9 of the VM process holding it, the keeper gave it back to L1's usb-storage ($(val USBPT-HOST-DRIVER-AFTER-KILL); vm.log: $(val USBPT-KEEPER-SAID))"
 qline=$(grep -ao '^QEMU-GUEST-SH: md5=[0-9a-f]* ms=[0-9]*' "$o" | tail -n1)
 qmd5=$(sed 's/.*md5=\([0-9a-f]*\).*/\1/' <<<"$qline") qms=${qline##*ms=}
 if [ -n "$qline" ] && [ "$qmd5" = "$(val USBPT-HOST-MD5)" ] && [ "${qms:-0}" -gt 0 ] 2>/dev/null; then

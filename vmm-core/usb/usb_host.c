@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -852,6 +853,27 @@ static const struct usb_device_ops host_dev_ops = {
 	.cancel = hd_cancel,
 };
 
+/* The keeper's socket (usb_host_keeper_set()), -1: none. */
+static int keeper_fd = -1;
+
+void usb_host_keeper_set(int fd)
+{
+	keeper_fd = fd;
+}
+
+/* "+NAME" once a device is ours, "-NAME" once it is given back. */
+static void keeper_say(char op, const char *name)
+{
+	char line[48];
+	int n = snprintf(line, sizeof(line), "%c%s\n", op, name);
+
+	if (keeper_fd >= 0 && n > 0 && (size_t)n < sizeof(line) &&
+	    send(keeper_fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+		vlog_ratelimited(LOG_WARN, "usb-host %s: cannot tell the keeper (%s): "
+				 "if this process dies, rebind the device's drivers by hand",
+				 name, strerror(errno));
+}
+
 struct usb_host_dev *usb_host_open(struct usb_host_ctx *ctx, int fd,
 				   const struct usb_host_info *info, char *err,
 				   size_t errlen)
@@ -902,6 +924,7 @@ struct usb_host_dev *usb_host_open(struct usb_host_ctx *ctx, int fd,
 	d->next = ctx->devs;
 	ctx->devs = d;
 	pthread_mutex_unlock(&ctx->qlock);
+	keeper_say('+', info->name);
 	vlog(LOG_INFO, "usb-host %s (%04x:%04x %s): claimed", info->name,
 	     info->vid, info->pid, info->product);
 	return d;
@@ -958,6 +981,7 @@ void usb_host_close(struct usb_host_dev *d)
 		release_all(d, true);	/* the host's drivers come back */
 	libusb_close(d->h);		/* a wrapped fd stays open */
 	close(d->fd);
+	keeper_say('-', d->info.name);
 	vlog(LOG_INFO, "usb-host %s: released%s", d->info.name,
 	     d->gone ? "" : " (host drivers reattached)");
 	free(d);

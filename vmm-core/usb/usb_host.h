@@ -37,9 +37,7 @@
  * and waited for, interfaces released, and libusb reattaches the host's
  * kernel drivers (auto-detach's release).  If the VM process dies instead,
  * the kernel releases the claims when the fd closes, but does not rebind
- * the drivers it disconnected: the device stays driverless until it is
- * replugged or its driver is bound again (`udevadm trigger`, or writing
- * the interface to the driver's sysfs bind file).
+ * the drivers it disconnected: the keeper does (usb_host_keeper_set()).
  */
 #ifndef VIVARIUM_USB_HOST_H
 #define VIVARIUM_USB_HOST_H
@@ -152,6 +150,16 @@ struct usb_device *usb_host_usb(struct usb_host_dev *d);
 const struct usb_host_info *usb_host_dev_info(const struct usb_host_dev *d);
 /* Has it left the host (unplugged)?  Device lock held. */
 bool usb_host_gone(const struct usb_host_dev *d);
+/*
+ * usb_host_keeper_set - the socket to the keeper process (app/usb_keeper.c,
+ * `vivarium usb-keeper`), which outlives this one: a line "+NAME\n" (NAME
+ * the sysfs name) is sent when a device is claimed, "-NAME\n" when it is
+ * given back.  When the socket's other end sees EOF (this process ended,
+ * however), the keeper reattaches the host's drivers to every device
+ * still claimed.  -1: none.  Call before any usb_host_open().
+ */
+void usb_host_keeper_set(int fd);
+
 /*
  * usb_host_close - give the device back: call after it was detached from
  * the controller (its transfers cancelled), without the device lock;
