@@ -273,7 +273,15 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	# With a TPM: swtpm (which parses the guest's TPM commands) runs as
 	# nobody too, in a tpm/ made nobody's inside root's VM folder.
 	swtpm_bin=$(command -v swtpm || true)
-	[ -n "$swtpm_bin" ] && v edit sb tpm=on
+	if [ -n "$swtpm_bin" ]; then
+		v edit sb tpm=on
+		# What a hostile swtpm of an earlier run could leave in tpm/:
+		# a hard link and a symlink to root's files.  Neither is
+		# given to nobody.
+		echo root >"$work/root-a" && echo root >"$work/root-b"
+		mkdir -p "$vms/sb/tpm" && ln "$work/root-a" "$vms/sb/tpm/hard" &&
+			ln -s "$work/root-b" "$vms/sb/tpm/soft"
+	fi
 	v start sb
 	pid=$(cat "$vms/sb/vm.pid" 2>/dev/null)
 	nu=$(id -u nobody) ng=$(id -g nobody)
@@ -293,6 +301,8 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 			[ "$(stat -c %u "$vms/sb/tpm")" = "$nu" ] && [ "$(stat -c %u "$vms/sb/tpm/tpm2-00.permall")" = "$nu" ] &&
 			[ "$(stat -c %u "$vms/sb")" = 0 ]' \
 			"run-as: swtpm runs as nobody too (pid ${spid:-none}), tpm/ and its state are nobody's, the VM folder stays root's"
+		check '[ "$(stat -c %u "$work/root-a")" = 0 ] && [ "$(stat -c %u "$work/root-b")" = 0 ]' \
+			"run-as: a hard link and a symlink in tpm/ did not give root's files to nobody"
 	else
 		echo "# swtpm is not installed (apt-get install swtpm): run-as's TPM check left out"
 	fi

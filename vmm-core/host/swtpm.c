@@ -403,16 +403,20 @@ static int set_datafd(struct swtpm *s, int fd)
 	return r;
 }
 
-/* @user's uid, primary gid and groups into @c, and @dir and the files in
- * it (not following links) made theirs.  0, or -errno with @err. */
+/* @user's uid, primary gid and groups into @c, and @dir and the regular
+ * files in it made theirs.  @user's swtpm may have put anything there on
+ * an earlier run: no link is followed, and a file with a second name (a
+ * hard link to a file elsewhere) is left as it is.  0, or -errno with
+ * @err. */
 static int cred_prepare(const char *user, const char *dir,
 			struct swtpm_cred *c, char *err, size_t errlen)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
+	struct stat st;
 	GDir *d;
 	const char *name;
-	int r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	int dfd, r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
 
 	if (!res) {
 		snprintf(err, errlen, "TPM: user %s: %s", user,
@@ -427,26 +431,31 @@ static int cred_prepare(const char *user, const char *dir,
 		c->groups[0] = pw.pw_gid;
 		c->ngroups = 1;
 	}
-	if (fchownat(AT_FDCWD, dir, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		goto fail;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fchown(dfd, c->uid, c->gid) < 0) {
+		r = -errno;
+		goto out;
+	}
 	d = g_dir_open(dir, 0, NULL);
-	while (d && (name = g_dir_read_name(d))) {
-		char *f = g_build_filename(dir, name, NULL);
+	while (r == 0 && d && (name = g_dir_read_name(d))) {
+		int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+				O_NOCTTY | O_CLOEXEC);
 
-		r = fchownat(AT_FDCWD, f, c->uid, c->gid, AT_SYMLINK_NOFOLLOW);
-		g_free(f);
-		if (r < 0) {
-			g_dir_close(d);
-			goto fail;
-		}
+		if (fd < 0)
+			continue;	/* a link: not ours to follow */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    fchown(fd, c->uid, c->gid) < 0)
+			r = -errno;
+		close(fd);
 	}
 	if (d)
 		g_dir_close(d);
-	return 0;
-fail:
-	r = -errno;
-	snprintf(err, errlen, "TPM state folder %s: cannot give it to %s: %s",
-		 dir, user, strerror(-r));
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (r < 0)
+		snprintf(err, errlen, "TPM state folder %s: cannot give it to %s: %s",
+			 dir, user, strerror(-r));
 	return r;
 }
 
