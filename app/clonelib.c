@@ -367,8 +367,8 @@ static int make_uefi_vars(struct clone *c)
 /* The TPM's state (tpm=on: swtpm's files in tpm/) as it is now, as for the
  * UEFI variables: NEW's TPM is a copy of NAME's, keys and NV included, as a
  * VirtualBox clone copies its NVRAM file.  swtpm replaces its state file
- * by a rename, so a running NAME's copy is whole.  Its lock file is not
- * copied. */
+ * by a rename, so a running NAME's copy is whole.  Its lock file, links
+ * and files with a second name are not copied. */
 static int make_tpm_state(struct clone *c)
 {
 	g_autofree char *from = g_build_filename(c->srcdir, VM_TPM_DIR, NULL);
@@ -390,8 +390,12 @@ static int make_tpm_state(struct clone *c)
 		char why[512];
 		int r;
 
-		if (!strcmp(name, ".lock") || !g_file_test(f, G_FILE_TEST_IS_REGULAR) ||
-		    g_file_test(f, G_FILE_TEST_IS_SYMLINK))
+		struct stat st;
+
+		/* swtpm's own files only: under run-as its user's swtpm
+		 * could have left links to files of others there. */
+		if (!strcmp(name, ".lock") || lstat(f, &st) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_nlink != 1)
 			continue;
 		r = copy_file(f, t, why, sizeof(why));
 		if (r < 0)
