@@ -98,17 +98,22 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 	}
 }
 
-static int write_all(int fd, const void *buf, size_t len, uint64_t deadline)
+/* Send (@out) or receive all @len bytes at @buf by @deadline: 0, -ETIMEDOUT,
+ * -EPIPE (the peer closed) or -errno. */
+static int xfer_all(int fd, void *buf, size_t len, bool out, uint64_t deadline)
 {
-	const uint8_t *p = buf;
+	uint8_t *p = buf;
 
 	while (len) {
 		ssize_t n;
-		int r = wait_fd(fd, POLLOUT, deadline);
+		int r = wait_fd(fd, out ? POLLOUT : POLLIN, deadline);
 
 		if (r < 0)
 			return r;
-		n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = out ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+			: recv(fd, p, len, MSG_DONTWAIT);
+		if (n == 0 && !out)
+			return -EPIPE;
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -120,28 +125,14 @@ static int write_all(int fd, const void *buf, size_t len, uint64_t deadline)
 	return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t len, uint64_t deadline)
+{
+	return xfer_all(fd, (void *)buf, len, true, deadline);
+}
+
 static int read_all(int fd, void *buf, size_t len, uint64_t deadline)
 {
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n;
-		int r = wait_fd(fd, POLLIN, deadline);
-
-		if (r < 0)
-			return r;
-		n = recv(fd, p, len, MSG_DONTWAIT);
-		if (n == 0)
-			return -EPIPE;
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return xfer_all(fd, buf, len, false, deadline);
 }
 
 static void put_be32(uint8_t *p, uint32_t v)
