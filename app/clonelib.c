@@ -387,10 +387,9 @@ static int make_tpm_state(struct clone *c)
 	while ((name = g_dir_read_name(d))) {
 		g_autofree char *f = g_build_filename(from, name, NULL);
 		g_autofree char *t = g_build_filename(to, name, NULL);
+		struct stat st;
 		char why[512];
 		int r;
-
-		struct stat st;
 
 		/* swtpm's own files only: under run-as its user's swtpm
 		 * could have left links to files of others there. */

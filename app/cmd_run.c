@@ -12,7 +12,6 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -29,6 +28,7 @@
 #include "machine.h"
 #include "usb/usb_host.h"
 #include "usb_keeper.h"
+#include "vmproc.h"
 #include "host/swtpm.h"
 #include "net/net.h"
 #include "nic.h"
@@ -56,30 +56,15 @@ static int remove_at_exit(const char *dir)
 		return -errno;
 	fcntl(p[0], F_SETFD, FD_CLOEXEC);
 	fcntl(p[1], F_SETFD, FD_CLOEXEC);
-	pid = fork();
+	pid = survivor_fork(p[0]);
 	if (pid < 0) {
-		int r = -errno;
-
 		close(p[0]);
 		close(p[1]);
-		return r;
+		return (int)pid;
 	}
 	if (pid == 0) {
-		/* Async-signal-safe calls only: the parent has threads. */
-		struct sigaction ign = { .sa_handler = SIG_IGN };
-		sigset_t none;
 		char c;
-		int fd = fcntl(p[0], F_DUPFD, 3);
 
-		/* Not ended by the terminal's ^C with the VM; woken by EOF. */
-		sigaction(SIGINT, &ign, NULL);
-		sigaction(SIGHUP, &ign, NULL);
-		sigaction(SIGTERM, &ign, NULL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (fd < 0 || dup2(fd, 3) < 0)
-			_exit(1);
-		syscall(SYS_close_range, 4u, ~0u, 0u);
 		for (;;) {
 			ssize_t n = read(3, &c, 1);
 

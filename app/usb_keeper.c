@@ -8,13 +8,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +21,7 @@
 #include <glib.h>
 
 #include "usb/usb_host.h"
+#include "vmproc.h"
 
 #define KEEPER_FD	3
 #define KEEPER_MAX	16	/* devices it tracks (6 can be passed through) */
@@ -36,33 +35,14 @@ int usb_keeper_start(char *err, size_t errlen)
 		snprintf(err, errlen, "usb keeper: socketpair: %s", strerror(errno));
 		return -errno;
 	}
-	pid = fork();
+	pid = survivor_fork(sv[1]);
 	if (pid < 0) {
-		int r = -errno;
-
-		snprintf(err, errlen, "usb keeper: fork: %s", strerror(-r));
+		snprintf(err, errlen, "usb keeper: fork: %s", strerror((int)-pid));
 		close(sv[0]);
 		close(sv[1]);
-		return r;
+		return (int)pid;
 	}
 	if (pid == 0) {
-		/* Async-signal-safe calls only until the exec: the parent
-		 * has threads.  Its own session: not ended by the terminal's
-		 * ^C or a kill of the VM's process group; woken by EOF. */
-		struct sigaction ign = { .sa_handler = SIG_IGN };
-		sigset_t none;
-		int fd = fcntl(sv[1], F_DUPFD, KEEPER_FD + 1);
-
-		setsid();
-		sigaction(SIGINT, &ign, NULL);
-		sigaction(SIGHUP, &ign, NULL);
-		sigaction(SIGTERM, &ign, NULL);
-		sigaction(SIGPIPE, &ign, NULL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (fd < 0 || dup2(fd, KEEPER_FD) < 0)
-			_exit(126);
-		syscall(SYS_close_range, (unsigned)KEEPER_FD + 1, ~0u, 0u);
 		execl("/proc/self/exe", "vivarium", "usb-keeper", (char *)NULL);
 		_exit(127);
 	}

@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -180,4 +182,30 @@ char *vm_exe_beside(const char *prog, const char *subdir)
 		g_free(p);
 	}
 	return NULL;
+}
+
+pid_t survivor_fork(int fd)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		struct sigaction ign = { .sa_handler = SIG_IGN };
+		sigset_t none;
+		/* Above 3 first: dup2(3, 3) would keep close-on-exec. */
+		int high = fcntl(fd, F_DUPFD, 4);
+
+		setsid();
+		sigaction(SIGINT, &ign, NULL);
+		sigaction(SIGHUP, &ign, NULL);
+		sigaction(SIGTERM, &ign, NULL);
+		sigaction(SIGPIPE, &ign, NULL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (high < 0 || dup2(high, 3) < 0)
+			_exit(126);
+		syscall(SYS_close_range, 4u, ~0u, 0u);
+	}
+	return pid;
 }

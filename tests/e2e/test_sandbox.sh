@@ -339,11 +339,18 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 			spid=$(pgrep -P "$rpid" -x swtpm | head -n1)
 			check '[ -n "$spid" ] && grep -Eq "^Uid:[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu[[:space:]]+$nu$" /proc/"$spid"/status' \
 				"run --run-as nobody --tpm --sandbox $sbx: swtpm runs as nobody too (pid ${spid:-none})"
+			tdir=$(readlink "/proc/$spid/cwd" 2>/dev/null || true)
 		fi
 		kill -TERM "$rpid"
 		wait "$runpid"
 		rc=$?
 		check '[ "$rc" -eq 143 ]' "run --run-as nobody --sandbox $sbx stops on SIGTERM (status $rc)"
+		if [ -n "$swtpm_bin" ]; then
+			# --tpm's temporary state goes with the process (its
+			# survivor removes it: the sandbox keeps /tmp out of reach).
+			for _ in $(seq 50); do [ -n "$tdir" ] && [ ! -e "$tdir" ] && break; sleep 0.1; done
+			check '[ -n "$tdir" ] && [ ! -e "$tdir" ]' "run --tpm --sandbox $sbx: its temporary TPM state (${tdir:-not found}) is removed when it ends"
+		fi
 		runpid=
 	done
 	out=$("$viv" run --kernel "$kernel" --memory 32M --run-as root 2>&1 </dev/null); rc=$?
