@@ -688,6 +688,8 @@ static int run_once(struct machine *m, char *err, size_t errlen,
 	}
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(m->cpu[i].thread, NULL);
+	if (m->cfg.unbuilding)
+		m->cfg.unbuilding(m->cfg.built_opaque);
 	teardown(m);
 	*end = m->end;
 	if (m->end == END_STOP && m->exit_status < 0)

@@ -182,7 +182,12 @@ struct machine_config {
 	 * to build the first time is machine_run()'s error instead.  May be
 	 * NULL.  For "the VM is up" reports. */
 	void (*built)(void *opaque, unsigned boot);
-	void *built_opaque;
+	/* Called on machine_run()'s thread before a VM that was built is
+	 * torn down (a stop, a reset, a revert), its vCPUs stopped, no lock
+	 * held: whatever reaches into the devices from threads of its own
+	 * (a test's driver) stops there.  May be NULL. */
+	void (*unbuilding)(void *opaque);
+	void *built_opaque;	/* both hooks' */
 };
 
 /* Guest RAM is whole MiB (the memory map and the RAM file are laid out in
