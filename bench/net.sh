@@ -25,9 +25,10 @@
 # ioeventfd and irqfd), so the doorbells' effect is measured in one run,
 # and two of QEMU with virtio-net-pci,ioeventfd=off ("qemu-exits": its
 # notifies exit, its MSIs keep their irqfds), how the same change moves
-# the peer here; --iofd LIST adds, for each of off, ioeventfd, irqfd,
-# vivarium with VIVARIUM_IOFD set so ("viv-exits", "viv-ioeventfd",
-# "viv-irqfd": neither, or only that one).  NAT: the
+# the peer here; --iofd LIST adds, for each of on, off, ioeventfd, irqfd,
+# vivarium with VIVARIUM_IOFD set so ("viv-on", "viv-exits",
+# "viv-ioeventfd", "viv-irqfd": both doorbells, neither, or only that
+# one).  NAT: the
 # guest is 10.0.2.15 (DHCP), L1 is 10.0.2.2.  TAP: tap0 is in a bridge br0
 # at 192.168.77.1/24 in L1; the guest takes 192.168.77.2.  Each boot measures
 #   host->guest  the guest's busybox wget of N MiB (zeros) from busybox
@@ -104,8 +105,8 @@ else
 		case $v in
 		off) vmms="$vmms viv-exits" ;;
 		qoff) vmms="$vmms qemu-exits" ;;
-		ioeventfd|irqfd) vmms="$vmms viv-$v" ;;
-		*) echo "net: --iofd takes off, ioeventfd, irqfd" >&2; exit 2 ;;
+		on|ioeventfd|irqfd) vmms="$vmms viv-$v" ;;
+		*) echo "net: --iofd takes on, off, ioeventfd, irqfd" >&2; exit 2 ;;
 		esac
 		timeout_s=$((timeout_s + 600))
 	done

@@ -4,7 +4,7 @@
 # mkguest-initramfs.sh - build the L2 test guest's initramfs (busybox-static).
 #
 # Usage:
-#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk | --audio] [--disk] OUTPUT.cpio.gz
+#   tests/rig/mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net [--count] | --input | --desk | --audio] [--disk] OUTPUT.cpio.gz
 #
 # The guest's /init mounts proc, and at once prints
 #   GUEST-INIT uptime=<seconds since the guest kernel started>
@@ -69,6 +69,8 @@
 # without /sys/class/tpm/tpm0), and
 # "tpm-extend" extends PCR 16 with 32 bytes of 0x5a through /dev/tpm0
 # (GUEST-TPM-EXTEND=<the response, hex>).
+# "net-fetch URL" (with --net --count: the network is up first) wgets URL
+# (GUEST-NET-FETCH=ok bytes=<n>, or =fail: nothing came).
 #
 # --net: as --wait, but first bring the network up (for the networking
 # tests and bench/net.sh).  The archive carries virtio_net and e1000 with the
@@ -92,6 +94,7 @@
 #   vivnet.sink=URL,...     wget each, counting bytes only (throughput):
 #                           GUEST-SINK=ok|fail url= bytes= ms=
 # then GUEST-WAITING.  Times are the guest's /proc/uptime, in ms.
+# "--net --count": both, the network first.
 #
 # --desk: as --wait, but first load what a desktop guest's console
 # integration and shared folders use (virtio_input, psmouse for the
@@ -212,6 +215,11 @@ case ${1:-} in
 --audio) audio=1; shift ;;
 -h|--help) sed -n '/^# Usage:/,/^# Needs:/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
+# --net --count: both (the network first, then the counter and console).
+if [ "$net" = 1 ] && [ "${1:-}" = --count ]; then
+	count=1
+	shift
+fi
 disk=0
 if [ "${1:-}" = --disk ]; then
 	disk=1
@@ -224,7 +232,7 @@ if [ "${1:-}" = --rootfs ]; then
 	shift 2
 	[ "$disk" = 0 ] || die "--rootfs and --disk: the root disk is the first virtio disk"
 fi
-[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net | --input | --desk | --audio] [--disk | --rootfs ROOT.img] OUTPUT.cpio.gz"
+[ $# -eq 1 ] || die "usage: mkguest-initramfs.sh [--shell | --wait | --drm | --count | --net [--count] | --input | --desk | --audio] [--disk | --rootfs ROOT.img] OUTPUT.cpio.gz"
 out=$1
 
 busybox=$(static_busybox) || die "no statically linked busybox (apt-get install busybox-static)"
@@ -325,6 +333,11 @@ if [ "$audio" = 1 ]; then
 	sox -n -r 48000 -c 2 -b 16 -e signed-integer "$stage/audio/sine.wav" \
 		synth 2 sine 1000 vol 0.5 || die "sox could not make the test tone"
 fi
+# The network's before the disk's: /init loads the network first (with
+# --net --disk, virtio_pci and what it needs are in net-order).
+if [ "$net" = 1 ]; then
+	add_modules net-order virtio_pci virtio_net e1000
+fi
 if [ "$disk" = 1 ]; then
 	# virtio-blk, and ext4 (which mounts the ext2 busybox mke2fs makes).
 	add_modules disk-order virtio_pci virtio_blk crc32c_generic ext4
@@ -333,7 +346,6 @@ if [ "$input" = 1 ]; then
 	add_modules input-order virtio_pci virtio_input
 fi
 if [ "$net" = 1 ]; then
-	add_modules net-order virtio_pci virtio_net e1000
 	# busybox udhcpc configures nothing itself: its script does.
 	mkdir -p "$stage/etc/udhcpc"
 	cat >"$stage/etc/udhcpc/default.script" <<'EOF'
@@ -786,6 +798,11 @@ if [ "$count" = 1 ]; then
 		r=$( (exec 3<>/dev/tpm0 && dd if=/tmp/ext.bin bs=65 count=1 >&3 2>/dev/null &&
 			dd bs=4096 count=1 <&3 2>/dev/null | od -An -v -tx1 | tr -d ' \n') 2>/dev/null)
 		echo "GUEST-TPM-EXTEND=${r:-fail}" ;;
+	net-fetch)
+		# (--net --count) wget URL $2 through the guest's network.
+		# (busybox 1.35's wget -T crashes: timeout instead.)
+		b=$(timeout 20 wget -q -O - "$2" 2>/dev/null | wc -c)
+		[ "${b:-0}" -gt 0 ] && echo "GUEST-NET-FETCH=ok bytes=$b" || echo "GUEST-NET-FETCH=fail" ;;
 	disk-check)
 		if mount -t ext2 /dev/vda /mnt; then
 			if [ -e "/mnt/$2" ]; then has=yes; else has=no; fi
