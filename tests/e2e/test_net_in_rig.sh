@@ -10,9 +10,10 @@
 # need, DHCPs eth0 or takes vivnet.ip=, serves a page with busybox httpd,
 # fetches the vivnet.url= URLs and prints their md5sums, then GUEST-WAITING).
 # Three runs of the nested rig (tun and bridge loaded in L1), one per step
-# group (VIRTIO, E1000, TAP with BAD), each with `--retries 2`: every start
+# group (VIRTIO, E1000, TAP with BAD), each with `--retries 3`: every start
 # of an L2 VM risks QEMU's emulated SVM wedging L1 (seen about one start in
-# five on a loaded host, QEMU as the L2 VMM too), and a wedge costs one
+# five on a loaded host, QEMU as the L2 VMM too; on 2026-12-08 one run
+# lost its VIRTIO group to three L1 deaths in a row), and a wedge costs one
 # group, not the whole test.  L1's script does, each step bounded with
 # `timeout`:
 #   VIRTIO  vivarium run ... --nic virtio,nat,hostfwd=tcp:127.0.0.1:8080-:80
@@ -251,7 +252,7 @@ start=$(date +%s)
 # then fail).  VIVARIUM_E2E_IOFD: VIVARIUM_IOFD for vivarium in L1.
 groups=${VIVARIUM_E2E_GROUPS:-VIRTIO E1000 TAP,BAD}
 for g in $groups; do
-	"$rig" --retries 2 --timeout "$timeout_s" "${extra[@]}" --module tun --module bridge \
+	"$rig" --retries 3 --timeout "$timeout_s" "${extra[@]}" --module tun --module bridge \
 		${VIVARIUM_E2E_RIG_APPEND:+--append "$VIVARIUM_E2E_RIG_APPEND"} \
 		--file "$kernel:/guest/vmlinuz" --file "$work/guest.cpio.gz:/guest/initrd.cpio.gz" \
 		--file "$work/l1.sh:/rig/l1.sh" \
