@@ -168,18 +168,17 @@ static int commit_routes(void *opaque, const struct hv_msi_route *routes,
 
 /*
  * The GSI routing table, the I/O thread and the doorbells virtio devices
- * get: ioeventfds and irqfds where KVM has them.  VIVARIUM_IOFD says
- * which: "on" (both), "ioeventfd" or "irqfd" (that one only); unset or
- * anything else, neither: every notify an exit, every MSI a
- * KVM_SIGNAL_MSI.  Off by default for now: in the nested rig they were no
- * clear win (bench/README.md), and the last full test run here saw a
- * virtio-net guest hang at boot with them on, not yet explained.
+ * get: ioeventfds and irqfds where KVM has them, as QEMU does by default.
+ * VIVARIUM_IOFD=off turns both off (every notify an exit, every MSI a
+ * KVM_SIGNAL_MSI: the path to compare with, bench/README.md), "ioeventfd"
+ * or "irqfd" keeps that one only; unset or anything else, both.  They
+ * were off by default until 2026-12-07, when the nested rig no longer
+ * lost L1 with them any more than without (ARCHITECTURE.md, "Doorbells").
  */
 static int build_iofd(struct machine *m, char *err, size_t errlen)
 {
 	const char *env = getenv("VIVARIUM_IOFD");
-	bool off = !env || (strcmp(env, "on") && strcmp(env, "ioeventfd") &&
-			    strcmp(env, "irqfd"));
+	bool off = env && !strcmp(env, "off");
 	bool want_ioev = !off && !(env && !strcmp(env, "irqfd"));
 	bool want_irqfd = !off && !(env && !strcmp(env, "ioeventfd"));
 	unsigned f = hv_vm_features(m->vm);
