@@ -172,7 +172,7 @@ static int commit_routes(void *opaque, const struct hv_msi_route *routes,
  * VIVARIUM_IOFD=off turns both off (every notify an exit, every MSI a
  * KVM_SIGNAL_MSI: the path to compare with, bench/README.md), "ioeventfd"
  * or "irqfd" keeps that one only; unset or anything else, both.  They
- * were off by default until 2026-12-07, when the nested rig no longer
+ * were off by default until 2026-12-08, when the nested rig no longer
  * lost L1 with them any more than without (ARCHITECTURE.md, "Doorbells").
  */
 static int build_iofd(struct machine *m, char *err, size_t errlen)
