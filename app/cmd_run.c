@@ -66,7 +66,7 @@ static int remove_at_exit(const char *dir)
 		char c;
 
 		for (;;) {
-			ssize_t n = read(3, &c, 1);
+			ssize_t n = read(SURVIVOR_FD, &c, 1);
 
 			if (n == 0 || (n < 0 && errno != EINTR))
 				break;

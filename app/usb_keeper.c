@@ -23,7 +23,6 @@
 #include "usb/usb_host.h"
 #include "vmproc.h"
 
-#define KEEPER_FD	3
 #define KEEPER_MAX	16	/* devices it tracks (6 can be passed through) */
 
 int usb_keeper_start(char *err, size_t errlen)
@@ -138,10 +137,10 @@ int cmd_usb_keeper(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	in = fdopen(KEEPER_FD, "r");
+	in = fdopen(SURVIVOR_FD, "r");
 	if (!in) {
 		fprintf(stderr, "vivarium usb-keeper: no socket on fd %d (it is started by the VM process)\n",
-			KEEPER_FD);
+			SURVIVOR_FD);
 		return 2;
 	}
 	while ((n = getline(&line, &cap, in)) > 0) {

@@ -193,8 +193,8 @@ pid_t survivor_fork(int fd)
 	if (pid == 0) {
 		struct sigaction ign = { .sa_handler = SIG_IGN };
 		sigset_t none;
-		/* Above 3 first: dup2(3, 3) would keep close-on-exec. */
-		int high = fcntl(fd, F_DUPFD, 4);
+		/* Above it first: dup2(3, 3) would keep close-on-exec. */
+		int high = fcntl(fd, F_DUPFD, SURVIVOR_FD + 1);
 
 		setsid();
 		sigaction(SIGINT, &ign, NULL);
@@ -203,9 +203,9 @@ pid_t survivor_fork(int fd)
 		sigaction(SIGPIPE, &ign, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (high < 0 || dup2(high, 3) < 0)
+		if (high < 0 || dup2(high, SURVIVOR_FD) < 0)
 			_exit(126);
-		syscall(SYS_close_range, 4u, ~0u, 0u);
+		syscall(SYS_close_range, SURVIVOR_FD + 1u, ~0u, 0u);
 	}
 	return pid;
 }

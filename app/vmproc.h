@@ -44,11 +44,12 @@ char *vm_exe_beside(const char *prog, const char *subdir);
  * it and learns of its end by EOF on a pipe or socket: the child is in a
  * session of its own (a terminal's ^C or a kill of the VM's process group
  * does not end it), ignores SIGINT, SIGHUP, SIGTERM and SIGPIPE, blocks no
- * signal, and has @fd (the child's end) as its fd 3 and no other fd above
- * 2.  Returns the child's pid in the parent, 0 in the child, which may
+ * signal, and has @fd (the child's end) as its SURVIVOR_FD (3) and no other
+ * fd above 2.  Returns the child's pid in the parent, 0 in the child, which may
  * make async-signal-safe calls only (then exec or _exit: 126 if the fd
  * could not be moved), or -errno with nothing forked.
  */
+#define SURVIVOR_FD	3	/* the child's end of the pipe or socket */
 pid_t survivor_fork(int fd);
 
 #endif
